@@ -1,0 +1,142 @@
+"""FastAPI app factory: routers, middleware, error handlers, health, metrics and the web UI."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from axops import __version__
+from axops.auth import audit
+from axops.auth import router as auth_router
+from axops.auth import service as auth_service
+from axops.auth.throttle import LoginThrottle
+from axops.core import errors, metrics, storage
+from axops.core.db import Database
+from axops.core.errors import NotFound
+from axops.core.middleware import RequestMiddleware
+from axops.core.tasks import create_task_app
+from axops.settings import Settings, get_settings
+
+log = logging.getLogger("axops.app")
+
+# Every domain's background tasks, by namespace.
+TASK_BLUEPRINTS = {"audit": audit.tasks}
+# Upload endpoints stream large bodies; they enforce their own limits.
+LARGE_BODY_PREFIXES = ("/api/storage/signed/",)
+DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
+
+
+class AppState:
+    """What the lifespan builds; also handed to background tasks as their context."""
+
+    def __init__(self, settings: Settings, database_url: str) -> None:
+        self.settings = settings
+        self.db = Database(database_url, pool_size=settings.db_pool_size)
+        self.storage = storage.ObjectStore(settings.resolved_storage_url, settings.resolved_secret_key())
+        self.tasks = create_task_app(database_url, TASK_BLUEPRINTS)
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(database_url: str, settings: Settings | None = None, run_worker: bool = False) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state = AppState(settings, database_url)
+        app.state.settings = settings
+        app.state.db = state.db
+        app.state.storage = state.storage
+        app.state.tasks = state.tasks
+        app.state.secret_key = settings.resolved_secret_key()
+        app.state.throttle = LoginThrottle(
+            settings.login_max_failures, settings.login_ip_max_failures, settings.login_window_seconds
+        )
+        async with state.db.sessionmaker() as session:
+            app.state.role_permissions = await auth_service.load_role_permissions(session)
+        worker = None
+        async with state.tasks.open_async():
+            if run_worker:
+                worker = asyncio.create_task(
+                    state.tasks.run_worker_async(
+                        install_signal_handlers=False, additional_context={"axops": state}, concurrency=2
+                    )
+                )
+            try:
+                yield
+            finally:
+                if worker:
+                    worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await worker
+        await state.db.dispose()
+
+    app = FastAPI(
+        title="axops",
+        version=__version__,
+        description="On-premises LLM Ops platform API. Authenticate with `Authorization: Bearer <JWT or API key>`.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    errors.install(app)
+    app.add_middleware(
+        RequestMiddleware, max_body_bytes=settings.max_body_bytes, large_body_prefixes=LARGE_BODY_PREFIXES
+    )
+    app.include_router(auth_router.router)
+    app.include_router(storage.router)
+
+    @app.get("/healthz", tags=["ops"], include_in_schema=False)
+    async def healthz() -> dict:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["ops"], include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        checks = {}
+        try:
+            async with request.app.state.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception:
+            checks["database"] = "unavailable"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    _mount_web(app, settings.web_dist or DEFAULT_WEB_DIST)
+    return app
+
+
+def _mount_web(app: FastAPI, dist: Path) -> None:
+    """Serve the built SPA: static assets, and index.html for every other non-API path."""
+    index = dist / "index.html"
+    if (dist / "assets").is_dir():
+        app.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def spa(path: str) -> Response:
+        if path.startswith(("api/", "v1/")) or path in ("api", "v1"):
+            raise NotFound("No such endpoint.")
+        candidate = (dist / path).resolve()
+        if path and candidate.is_file() and candidate.is_relative_to(dist.resolve()):
+            return FileResponse(candidate)
+        if index.is_file():
+            return FileResponse(index, headers={"cache-control": "no-cache"})
+        return JSONResponse({"detail": "The web UI is not built: run `make web` (npm ci && npm run build in web/)."}, status_code=503)

@@ -1,0 +1,247 @@
+"""The audit log: written in the caller's transaction, queried with keyset pagination, exported
+as CSV, stored in monthly partitions that are created ahead and dropped after the retention."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import procrastinate
+from sqlalchemy import or_, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+
+from axops.auth.deps import Principal
+from axops.auth.models import AuditEvent
+from axops.core import context, metrics
+from axops.core.ids import uuid7
+from axops.core.logging import event
+from axops.core.pagination import page_of, paginate_desc
+
+log = logging.getLogger("axops.audit")
+tasks = procrastinate.Blueprint()
+
+PARTITION_PREFIX = "audit_events_y"
+
+
+def _event(
+    action: str,
+    *,
+    resource_type: str | None,
+    resource_id: Any,
+    summary: dict | None,
+    team_id: uuid.UUID | None,
+    outcome: str,
+    actor_name: str | None,
+) -> AuditEvent:
+    ctx = context.current()
+    metrics.AUDIT_EVENTS.labels(action).inc()
+    return AuditEvent(
+        id=uuid7(),
+        created_at=datetime.now(UTC),
+        actor_id=uuid.UUID(ctx.actor_id) if ctx.actor_id else None,
+        actor_name=(actor_name or ctx.actor_name or "anonymous")[:100],
+        actor_type=ctx.actor_type,
+        action=action,
+        resource_type=resource_type,
+        resource_id=str(resource_id) if resource_id is not None else None,
+        team_id=team_id,
+        summary=summary or {},
+        request_id=ctx.request_id,
+        client_ip=ctx.client_ip,
+        outcome=outcome,
+    )
+
+
+def record(
+    session: AsyncSession,
+    action: str,
+    *,
+    resource_type: str | None = None,
+    resource_id: Any = None,
+    summary: dict | None = None,
+    team_id: uuid.UUID | None = None,
+    outcome: str = "success",
+    actor_name: str | None = None,
+) -> None:
+    """Add an audit event to the caller's transaction: it lands if and only if the change does."""
+    session.add(
+        _event(
+            action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            summary=summary,
+            team_id=team_id,
+            outcome=outcome,
+            actor_name=actor_name,
+        )
+    )
+
+
+async def record_now(sessionmaker: async_sessionmaker, action: str, **kwargs: Any) -> None:
+    """Write an event in its own transaction, for outcomes whose request fails (a failed login)."""
+    async with sessionmaker() as session:
+        record(session, action, **kwargs)
+        await session.commit()
+
+
+def diff(before: dict, after: dict) -> dict:
+    """Summary of a change: only the fields that changed, as {field: [old, new]}."""
+    return {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
+
+
+@dataclass
+class AuditFilter:
+    actor: str | None = None
+    action: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _query(principal: Principal, f: AuditFilter):
+    q = select(AuditEvent)
+    if not principal.is_admin:
+        # Outside Admin, the log shows one's own actions and events of one's teams.
+        q = q.where(
+            or_(AuditEvent.actor_id == principal.user_id, AuditEvent.team_id.in_(principal.team_ids or [uuid7()]))
+        )
+    if f.actor:
+        q = q.where(AuditEvent.actor_name == f.actor)
+    if f.action:
+        # "apikey." matches every action of that family; a full name matches exactly.
+        if f.action.endswith("."):
+            q = q.where(AuditEvent.action.startswith(f.action, autoescape=True))
+        else:
+            q = q.where(AuditEvent.action == f.action)
+    if f.resource_type:
+        q = q.where(AuditEvent.resource_type == f.resource_type)
+    if f.resource_id:
+        q = q.where(AuditEvent.resource_id == f.resource_id)
+    if f.since:
+        q = q.where(AuditEvent.created_at >= f.since)
+    if f.until:
+        q = q.where(AuditEvent.created_at < f.until)
+    return q
+
+
+async def list_events(
+    session: AsyncSession, principal: Principal, f: AuditFilter, cursor: str | None, limit: int
+) -> tuple[list[AuditEvent], str | None]:
+    q = paginate_desc(_query(principal, f), AuditEvent.created_at, AuditEvent.id, cursor, limit)
+    rows = list((await session.scalars(q)).all())
+    return page_of(rows, limit)
+
+
+CSV_COLUMNS = [
+    "created_at", "actor_name", "actor_type", "action", "resource_type", "resource_id",
+    "team_id", "outcome", "client_ip", "request_id", "summary",
+]  # fmt: skip
+
+
+def _csv_cell(value: Any) -> str:
+    text_value = "" if value is None else str(value)
+    # Spreadsheet formula injection: a cell starting with = + - @ would be evaluated by Excel.
+    if text_value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        text_value = "'" + text_value
+    return text_value
+
+
+async def export_csv(
+    sessionmaker: async_sessionmaker, principal: Principal, f: AuditFilter, batch: int = 2000
+) -> AsyncIterator[bytes]:
+    """Stream every matching event as CSV, page by page, without holding the result in memory."""
+    import orjson
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    yield ("\ufeff" + buffer.getvalue()).encode()  # BOM: Excel then reads Korean text as UTF-8
+    cursor = None
+    while True:
+        async with sessionmaker() as session:
+            rows, cursor = await list_events(session, principal, f, cursor, batch)
+        buffer.seek(0)
+        buffer.truncate()
+        for e in rows:
+            values = [getattr(e, c) for c in CSV_COLUMNS[:-1]] + [orjson.dumps(e.summary).decode()]
+            writer.writerow([_csv_cell(v) for v in values])
+        yield buffer.getvalue().encode()
+        if cursor is None:
+            return
+
+
+# --- partitions ---------------------------------------------------------------------------
+
+
+def _month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def _add_months(d: date, months: int) -> date:
+    y, m = divmod(d.month - 1 + months, 12)
+    return date(d.year + y, m + 1, 1)
+
+
+def partition_name(month: date) -> str:
+    return f"{PARTITION_PREFIX}{month.year:04d}m{month.month:02d}"
+
+
+async def ensure_partitions(conn: AsyncConnection, months_ahead: int, today: date | None = None) -> list[str]:
+    """Create this month's partition and `months_ahead` more; returns the names created."""
+    start = _month_start(today or datetime.now(UTC).date())
+    created = []
+    for i in range(-1, months_ahead + 1):
+        lo, hi = _add_months(start, i), _add_months(start, i + 1)
+        name = partition_name(lo)
+        exists = await conn.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name})
+        if not exists:
+            await conn.execute(
+                text(
+                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF audit_events '
+                    f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')"
+                )
+            )
+            created.append(name)
+    return created
+
+
+async def drop_expired_partitions(conn: AsyncConnection, retention_days: int, today: date | None = None) -> list[str]:
+    """Drop whole partitions whose every event is older than the retention period."""
+    cutoff = (today or datetime.now(UTC).date()) - timedelta(days=retention_days)
+    rows = await conn.execute(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'audit_events'"
+        )
+    )
+    dropped = []
+    for (name,) in rows:
+        if not name.startswith(PARTITION_PREFIX):
+            continue
+        year, month = int(name[len(PARTITION_PREFIX) : len(PARTITION_PREFIX) + 4]), int(name[-2:])
+        if _add_months(date(year, month, 1), 1) <= cutoff:
+            await conn.execute(text(f'DROP TABLE "{name}"'))
+            dropped.append(name)
+    return dropped
+
+
+async def maintain_partitions(engine, months_ahead: int, retention_days: int) -> None:
+    async with engine.begin() as conn:
+        created = await ensure_partitions(conn, months_ahead)
+        dropped = await drop_expired_partitions(conn, retention_days)
+    if created or dropped:
+        event(log, "audit.partitions_maintained", created=created, dropped=dropped)
+
+
+@tasks.periodic(cron="17 3 * * *", periodic_id="audit-partitions")
+@tasks.task(name="maintain_audit_partitions", pass_context=True, queueing_lock="audit-partitions")
+async def maintain_audit_partitions_task(job_context, timestamp: int) -> None:
+    state = job_context.additional_context["axops"]
+    await maintain_partitions(state.db.engine, state.settings.audit_partitions_ahead, state.settings.audit_retention_days)

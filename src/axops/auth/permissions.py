@@ -1,0 +1,53 @@
+"""The permission matrix: the source the `roles`/`role_permissions` tables are seeded from.
+
+Permissions are `resource:action` scopes. Roles map to sets of them; API keys carry a subset of
+their owner's. README.md shows this table (tests/unit/test_permissions.py keeps them in step).
+"""
+
+PERMISSIONS: dict[str, str] = {
+    "users:admin": "Create, edit, deactivate users and reset their passwords",
+    "teams:admin": "Create and edit teams and their membership",
+    "policies:admin": "Edit roles, data and model access policies",
+    "audit:read": "Read the audit log (own teams; Admin: everything)",
+    "apikeys:write": "Issue and revoke own API keys",
+    "models:read": "Browse and download models",
+    "models:write": "Register, upload, edit and archive models",
+    "datasets:read": "Browse and preview datasets",
+    "datasets:write": "Upload datasets, run scans, create masked versions",
+    "training:read": "See fine-tuning jobs, logs and experiments",
+    "training:write": "Create, cancel and retry fine-tuning jobs",
+    "deployments:read": "See deployments and their status",
+    "deployments:write": "Deploy, scale, promote and roll back models",
+    "gateway:invoke": "Call models through the /v1 gateway",
+    "gateway:admin": "Edit gateway routes, providers, limits and budgets",
+    "infra:read": "See GPUs, nodes, queues and costs",
+    "infra:admin": "Manage GPU quotas, nodes and queue priorities",
+}
+
+_READ = ["models:read", "datasets:read", "training:read", "deployments:read", "infra:read"]
+
+ROLE_DESCRIPTIONS = {
+    "admin": "Everything, including users, teams and policies",
+    "operator": "GPU/cluster management and deployment approval",
+    "developer": "Upload models and data, run training, call models",
+    "viewer": "Read-only access",
+}
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    "admin": list(PERMISSIONS),
+    "operator": _READ
+    + ["audit:read", "apikeys:write", "deployments:write", "gateway:invoke", "gateway:admin", "infra:admin"],
+    "developer": _READ
+    + ["apikeys:write", "models:write", "datasets:write", "training:write", "gateway:invoke"],
+    "viewer": _READ,
+}
+
+
+def markdown_table() -> str:
+    roles = list(ROLE_PERMISSIONS)
+    lines = ["| permission | " + " | ".join(r.capitalize() for r in roles) + " | what it allows |"]
+    lines.append("|---|" + "---|" * len(roles) + "---|")
+    for name, description in PERMISSIONS.items():
+        marks = " | ".join("✓" if name in ROLE_PERMISSIONS[r] else "" for r in roles)
+        lines.append(f"| `{name}` | {marks} | {description} |")
+    return "\n".join(lines)

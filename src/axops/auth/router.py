@@ -1,0 +1,267 @@
+"""HTTP routes of the auth domain: parse, authorise, call the service, shape the answer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from axops.auth import apikeys, audit, service
+from axops.auth.deps import CurrentPrincipal, Principal, Session, require
+from axops.auth.permissions import PERMISSIONS, ROLE_DESCRIPTIONS
+from axops.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    AuditEventOut,
+    LoginRequest,
+    LogoutRequest,
+    MemberList,
+    MemberOut,
+    PasswordChange,
+    PasswordReset,
+    PermissionOut,
+    RefreshRequest,
+    RoleOut,
+    RolesOut,
+    TeamCreate,
+    TeamOut,
+    TeamRef,
+    TeamUpdate,
+    TokenPair,
+    UserCreate,
+    UserInfo,
+    UserOut,
+    UserUpdate,
+)
+from axops.core.pagination import Page
+
+router = APIRouter(prefix="/api")
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+def _policy(request: Request) -> service.TokenPolicy:
+    s = request.app.state.settings
+    return service.TokenPolicy(request.app.state.secret_key, s.access_token_ttl_seconds, s.refresh_token_ttl_seconds)
+
+
+def _user_info(request: Request, user, auth: str = "jwt", permissions=None) -> UserInfo:
+    if permissions is None:
+        permissions = request.app.state.role_permissions.get(user.role, frozenset())
+    return UserInfo(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        email=user.email,
+        role=user.role,
+        is_active=user.is_active,
+        teams=[TeamRef.model_validate(t) for t in user.teams],
+        permissions=sorted(permissions),
+        auth=auth,
+        created_at=user.created_at,
+    )
+
+
+def _tokens(request: Request, issued: service.IssuedTokens) -> TokenPair:
+    return TokenPair(
+        access_token=issued.access_token,
+        refresh_token=issued.refresh_token,
+        expires_in=issued.expires_in,
+        user=_user_info(request, issued.user),
+    )
+
+
+# --- auth ----------------------------------------------------------------------------------
+
+
+@router.post("/auth/login", tags=["auth"], responses={401: {}, 429: {}})
+async def login(body: LoginRequest, request: Request, session: Session) -> TokenPair:
+    state = request.app.state
+    issued = await service.login(
+        session, state.db.sessionmaker, state.throttle, _policy(request), body.username, body.password
+    )
+    return _tokens(request, issued)
+
+
+@router.post("/auth/refresh", tags=["auth"], responses={401: {}})
+async def refresh(body: RefreshRequest, request: Request, session: Session) -> TokenPair:
+    issued = await service.refresh(session, request.app.state.db.sessionmaker, _policy(request), body.refresh_token)
+    return _tokens(request, issued)
+
+
+@router.post("/auth/logout", tags=["auth"], status_code=204)
+async def logout(body: LogoutRequest, principal: CurrentPrincipal, session: Session) -> Response:
+    await service.logout(session, principal, body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.get("/auth/roles", tags=["auth"])
+async def roles(request: Request, _: CurrentPrincipal) -> RolesOut:
+    matrix = request.app.state.role_permissions
+    return RolesOut(
+        roles=[
+            RoleOut(name=r, description=ROLE_DESCRIPTIONS.get(r, ""), permissions=sorted(matrix.get(r, ())))
+            for r in ROLE_DESCRIPTIONS
+        ],
+        permissions=[PermissionOut(name=n, description=d) for n, d in PERMISSIONS.items()],
+    )
+
+
+@router.get("/user/info", tags=["user"])
+async def user_info(request: Request, principal: CurrentPrincipal, session: Session) -> UserInfo:
+    user = await service.get_user(session, principal.user_id)
+    return _user_info(request, user, principal.auth, principal.permissions)
+
+
+@router.post("/user/password", tags=["user"], status_code=204)
+async def change_password(body: PasswordChange, principal: CurrentPrincipal, session: Session) -> Response:
+    await service.change_own_password(session, principal, body.current_password, body.new_password)
+    return Response(status_code=204)
+
+
+# --- users (admin) -------------------------------------------------------------------------
+
+UsersAdmin = Annotated[Principal, require("users:admin")]
+TeamsAdmin = Annotated[Principal, require("teams:admin")]
+
+
+@router.get("/users", tags=["users"])
+async def list_users(
+    _: UsersAdmin, session: Session, q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Limit = 50, cursor: str | None = None,
+) -> Page[UserOut]:  # fmt: skip
+    rows, next_cursor = await service.list_users(session, q, cursor, limit)
+    return Page(items=[UserOut.model_validate(u) for u in rows], next_cursor=next_cursor)
+
+
+@router.post("/users", tags=["users"], status_code=201)
+async def create_user(body: UserCreate, _: UsersAdmin, session: Session) -> UserOut:
+    return UserOut.model_validate(await service.create_user(session, body))
+
+
+@router.get("/users/{user_id}", tags=["users"])
+async def get_user(user_id: uuid.UUID, _: UsersAdmin, session: Session) -> UserOut:
+    return UserOut.model_validate(await service.get_user(session, user_id))
+
+
+@router.patch("/users/{user_id}", tags=["users"])
+async def update_user(user_id: uuid.UUID, body: UserUpdate, _: UsersAdmin, session: Session) -> UserOut:
+    return UserOut.model_validate(await service.update_user(session, user_id, body))
+
+
+@router.post("/users/{user_id}/password", tags=["users"], status_code=204)
+async def reset_password(user_id: uuid.UUID, body: PasswordReset, _: UsersAdmin, session: Session) -> Response:
+    await service.reset_password(session, user_id, body.new_password)
+    return Response(status_code=204)
+
+
+# --- teams (admin) -------------------------------------------------------------------------
+
+
+def _team_out(row) -> TeamOut:
+    team, count = row
+    return TeamOut(id=team.id, name=team.name, description=team.description, member_count=count,
+                   created_at=team.created_at)  # fmt: skip
+
+
+@router.get("/teams", tags=["teams"])
+async def list_teams(
+    _: TeamsAdmin, session: Session, q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Limit = 50, cursor: str | None = None,
+) -> Page[TeamOut]:  # fmt: skip
+    rows, next_cursor = await service.list_teams(session, q, cursor, limit)
+    return Page(items=[_team_out(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.post("/teams", tags=["teams"], status_code=201)
+async def create_team(body: TeamCreate, _: TeamsAdmin, session: Session) -> TeamOut:
+    return _team_out(await service.create_team(session, body))
+
+
+@router.get("/teams/{team_id}", tags=["teams"])
+async def get_team(team_id: uuid.UUID, _: TeamsAdmin, session: Session) -> TeamOut:
+    return _team_out(await service.get_team(session, team_id))
+
+
+@router.patch("/teams/{team_id}", tags=["teams"])
+async def update_team(team_id: uuid.UUID, body: TeamUpdate, _: TeamsAdmin, session: Session) -> TeamOut:
+    return _team_out(await service.update_team(session, team_id, body))
+
+
+@router.get("/teams/{team_id}/members", tags=["teams"])
+async def list_members(team_id: uuid.UUID, _: TeamsAdmin, session: Session) -> MemberList:
+    return MemberList(items=[MemberOut.model_validate(u) for u in await service.list_members(session, team_id)])
+
+
+@router.put("/teams/{team_id}/members/{user_id}", tags=["teams"], status_code=204)
+async def add_member(team_id: uuid.UUID, user_id: uuid.UUID, _: TeamsAdmin, session: Session) -> Response:
+    await service.add_member(session, team_id, user_id)
+    return Response(status_code=204)
+
+
+@router.delete("/teams/{team_id}/members/{user_id}", tags=["teams"], status_code=204)
+async def remove_member(team_id: uuid.UUID, user_id: uuid.UUID, _: TeamsAdmin, session: Session) -> Response:
+    await service.remove_member(session, team_id, user_id)
+    return Response(status_code=204)
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+KeyWriter = Annotated[Principal, require("apikeys:write")]
+
+
+@router.post("/apikey/create", tags=["apikey"], status_code=201)
+async def create_api_key(body: ApiKeyCreate, principal: KeyWriter, session: Session) -> ApiKeyCreated:
+    return await apikeys.create_key(session, principal, body)
+
+
+@router.get("/apikey", tags=["apikey"])
+async def list_api_keys(
+    principal: KeyWriter, session: Session, limit: Limit = 50, cursor: str | None = None, all: bool = False
+) -> Page[ApiKeyOut]:
+    items, next_cursor = await apikeys.list_keys(session, principal, cursor, limit, all_users=all)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.post("/apikey/{key_id}/revoke", tags=["apikey"])
+async def revoke_api_key(key_id: uuid.UUID, principal: KeyWriter, session: Session) -> ApiKeyOut:
+    return await apikeys.revoke_key(session, principal, key_id)
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+AuditReader = Annotated[Principal, require("audit:read")]
+
+
+def _audit_filter(
+    actor: Annotated[str | None, Query(max_length=100)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    resource_type: Annotated[str | None, Query(max_length=64)] = None,
+    resource_id: Annotated[str | None, Query(max_length=100)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> audit.AuditFilter:
+    return audit.AuditFilter(actor, action, resource_type, resource_id, since, until)
+
+
+AuditQuery = Annotated[audit.AuditFilter, Depends(_audit_filter)]
+
+
+@router.get("/audit/logs", tags=["audit"])
+async def audit_logs(
+    principal: AuditReader, session: Session, f: AuditQuery, limit: Limit = 50, cursor: str | None = None
+) -> Page[AuditEventOut]:
+    rows, next_cursor = await audit.list_events(session, principal, f, cursor, limit)
+    return Page(items=[AuditEventOut.model_validate(e) for e in rows], next_cursor=next_cursor)
+
+
+@router.get("/audit/logs/export.csv", tags=["audit"], response_class=StreamingResponse)
+async def audit_export(principal: AuditReader, f: AuditQuery, request: Request) -> StreamingResponse:
+    return StreamingResponse(
+        audit.export_csv(request.app.state.db.sessionmaker, principal, f),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": 'attachment; filename="axops-audit.csv"'},
+    )

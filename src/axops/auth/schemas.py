@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+Role = Literal["admin", "operator", "developer", "viewer"]
+Username = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+NewPassword = Field(min_length=12, max_length=256)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(Strict):
+    username: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshRequest(Strict):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class LogoutRequest(Strict):
+    refresh_token: str | None = Field(None, max_length=200)
+
+
+class TeamRef(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    name: str
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    username: str
+    display_name: str
+    email: str | None
+    role: Role
+    is_active: bool
+    teams: list[TeamRef]
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserInfo(BaseModel):
+    id: uuid.UUID
+    username: str
+    display_name: str
+    email: str | None
+    role: Role
+    is_active: bool
+    teams: list[TeamRef]
+    permissions: list[str]
+    auth: Literal["jwt", "apikey"]
+    created_at: datetime
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    user: UserInfo
+
+
+class PasswordChange(Strict):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = NewPassword
+
+
+class PasswordReset(Strict):
+    new_password: str = NewPassword
+
+
+class UserCreate(Strict):
+    username: str = Username
+    password: str = NewPassword
+    display_name: str = Field("", max_length=200)
+    email: EmailStr | None = None
+    role: Role = "viewer"
+    team_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+
+
+class UserUpdate(Strict):
+    display_name: str | None = Field(None, max_length=200)
+    email: EmailStr | None = None
+    role: Role | None = None
+    is_active: bool | None = None
+
+
+class TeamCreate(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field("", max_length=2000)
+
+
+class TeamUpdate(Strict):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    description: str | None = Field(None, max_length=2000)
+
+
+class TeamOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    member_count: int
+    created_at: datetime
+
+
+class MemberOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    username: str
+    display_name: str
+    role: Role
+
+
+class MemberList(BaseModel):
+    items: list[MemberOut]
+
+
+class RoleOut(BaseModel):
+    name: str
+    description: str
+    permissions: list[str]
+
+
+class PermissionOut(BaseModel):
+    name: str
+    description: str
+
+
+class RolesOut(BaseModel):
+    roles: list[RoleOut]
+    permissions: list[PermissionOut]
+
+
+class ApiKeyCreate(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    team_id: uuid.UUID | None = None
+    scopes: list[str] | None = Field(None, max_length=64)
+    expires_in_days: int | None = Field(None, ge=1, le=3650)
+
+
+class ApiKeyOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    scopes: list[str]
+    team_id: uuid.UUID | None
+    team_name: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    status: Literal["active", "revoked", "expired"]
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The secret. Shown once; only its hash is stored.")
+
+
+class AuditEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    created_at: datetime
+    actor_id: uuid.UUID | None
+    actor_name: str
+    actor_type: Literal["user", "apikey", "system", "anonymous"]
+    action: str
+    resource_type: str | None
+    resource_id: str | None
+    team_id: uuid.UUID | None
+    summary: dict[str, Any]
+    request_id: str | None
+    ip: str | None = Field(None, validation_alias="client_ip")
+    outcome: Literal["success", "failure"]

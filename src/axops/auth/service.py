@@ -1,0 +1,408 @@
+"""Accounts: login sessions, users, teams, roles. Services flush, never commit (the request does)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import anyio
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from axops.auth import audit, security
+from axops.auth.deps import Principal
+from axops.auth.models import AuthSession, Permission, RefreshToken, Role, RolePermission, Team, TeamMember, User
+from axops.auth.permissions import PERMISSIONS, ROLE_DESCRIPTIONS, ROLE_PERMISSIONS
+from axops.auth.schemas import TeamCreate, TeamUpdate, UserCreate, UserUpdate
+from axops.auth.throttle import LoginThrottle
+from axops.core import context
+from axops.core.errors import Conflict, Invalid, NotAuthenticated, NotFound, TooManyRequests
+from axops.core.pagination import page_of, paginate_desc
+
+INVALID_LOGIN = "Invalid username or password."
+
+
+@dataclass
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: User
+
+
+@dataclass
+class TokenPolicy:
+    secret: str
+    access_ttl: int
+    refresh_ttl: int
+
+
+# --- roles -------------------------------------------------------------------------------
+
+
+async def seed_roles(session: AsyncSession) -> None:
+    """Bring the role/permission tables in line with permissions.py (idempotent)."""
+    for name, description in PERMISSIONS.items():
+        await session.merge(Permission(name=name, description=description))
+    for role, description in ROLE_DESCRIPTIONS.items():
+        await session.merge(Role(name=role, description=description))
+    await session.flush()
+    await session.execute(delete(RolePermission))
+    session.add_all(RolePermission(role=r, permission=p) for r, perms in ROLE_PERMISSIONS.items() for p in perms)
+    await session.flush()
+
+
+async def load_role_permissions(session: AsyncSession) -> dict[str, frozenset[str]]:
+    rows = await session.execute(select(RolePermission.role, RolePermission.permission))
+    matrix: dict[str, set[str]] = {}
+    for role, permission in rows:
+        matrix.setdefault(role, set()).add(permission)
+    return {role: frozenset(perms) for role, perms in matrix.items()}
+
+
+async def ensure_admin(session: AsyncSession, password: str | None) -> str | None:
+    """Create the `admin` user on first start. Returns the password when it was generated."""
+    if await session.scalar(select(func.count()).select_from(User).where(User.role == "admin")):
+        return None
+    generated = None
+    if not password:
+        password = generated = secrets.token_urlsafe(12)
+    user = User(username="admin", display_name="Administrator", role="admin", password_hash=security.hash_password(password))
+    session.add(user)
+    await session.flush()
+    audit.record(session, "user.create", resource_type="user", resource_id=user.id,
+                 summary={"username": "admin", "role": "admin", "bootstrap": True}, actor_name="system")  # fmt: skip
+    return generated
+
+
+# --- sessions ----------------------------------------------------------------------------
+
+
+async def _issue(session: AsyncSession, user: User, policy: TokenPolicy, auth_session: AuthSession) -> IssuedTokens:
+    refresh = security.new_refresh_token()
+    session.add(
+        RefreshToken(
+            token_hash=security.sha256_hex(refresh),
+            session_id=auth_session.id,
+            expires_at=datetime.now(UTC) + timedelta(seconds=policy.refresh_ttl),
+        )
+    )
+    await session.flush()
+    access = security.issue_access_token(policy.secret, user.id, auth_session.id, policy.access_ttl)
+    return IssuedTokens(access, refresh, policy.access_ttl, user)
+
+
+async def _user_with_teams(session: AsyncSession, **where) -> User | None:
+    q = select(User).options(selectinload(User.teams)).filter_by(**where)
+    return await session.scalar(q)
+
+
+async def login(
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker,
+    throttle: LoginThrottle,
+    policy: TokenPolicy,
+    username: str,
+    password: str,
+) -> IssuedTokens:
+    ctx = context.current()
+    username = username.strip().lower()
+    wait = throttle.retry_after(username, ctx.client_ip)
+    if wait:
+        await audit.record_now(sessionmaker, "auth.login_throttled", resource_type="user", outcome="failure",
+                               summary={"username": username[:64]}, actor_name=username[:64])  # fmt: skip
+        raise TooManyRequests(
+            f"Too many failed login attempts. Try again in {wait} s.", headers={"Retry-After": str(wait)}
+        )
+    user = await _user_with_teams(session, username=username)
+    ok = await anyio.to_thread.run_sync(security.verify_password, user.password_hash if user else None, password)
+    if not ok or not user.is_active:
+        throttle.failed(username, ctx.client_ip)
+        reason = "unknown_user" if user is None else ("inactive" if ok else "bad_password")
+        await audit.record_now(sessionmaker, "auth.login_failed", resource_type="user", outcome="failure",
+                               resource_id=user.id if user else None,
+                               summary={"username": username[:64], "reason": reason}, actor_name=username[:64])  # fmt: skip
+        raise NotAuthenticated(INVALID_LOGIN)
+    throttle.succeeded(username)
+    if security.needs_rehash(user.password_hash):
+        user.password_hash = await anyio.to_thread.run_sync(security.hash_password, password)
+    auth_session = AuthSession(
+        user_id=user.id,
+        expires_at=datetime.now(UTC) + timedelta(seconds=policy.refresh_ttl),
+        client_ip=ctx.client_ip,
+        user_agent=ctx.user_agent,
+    )
+    session.add(auth_session)
+    await session.flush()
+    ctx.actor_id, ctx.actor_name, ctx.actor_type = str(user.id), user.username, "user"
+    audit.record(session, "auth.login", resource_type="user", resource_id=user.id,
+                 summary={"session_id": str(auth_session.id)})  # fmt: skip
+    return await _issue(session, user, policy, auth_session)
+
+
+async def refresh(
+    session: AsyncSession, sessionmaker: async_sessionmaker, policy: TokenPolicy, token: str
+) -> IssuedTokens:
+    now = datetime.now(UTC)
+    row = (
+        await session.execute(
+            select(RefreshToken, AuthSession)
+            .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+            .where(RefreshToken.token_hash == security.sha256_hex(token))
+            .with_for_update()
+        )
+    ).first()
+    invalid = NotAuthenticated("The refresh token is invalid, expired or revoked. Log in again.")
+    if row is None:
+        raise invalid
+    stored, auth_session = row
+    if stored.used_at is not None:
+        # A spent token came back: someone holds a copy. End the whole session.
+        async with sessionmaker() as side:
+            await side.execute(
+                update(AuthSession).where(AuthSession.id == auth_session.id).values(revoked_at=now)
+            )
+            audit.record(side, "auth.refresh_reuse", resource_type="session", resource_id=auth_session.id,
+                         outcome="failure", actor_name="anonymous")  # fmt: skip
+            await side.commit()
+        raise invalid
+    if stored.expires_at <= now or auth_session.revoked_at is not None:
+        raise invalid
+    user = await _user_with_teams(session, id=auth_session.user_id)
+    if user is None or not user.is_active:
+        raise invalid
+    stored.used_at = now
+    return await _issue(session, user, policy, auth_session)
+
+
+async def logout(session: AsyncSession, principal: Principal, refresh_token: str | None) -> None:
+    session_ids = set()
+    if principal.session_id:
+        session_ids.add(principal.session_id)
+    if refresh_token:
+        sid = await session.scalar(
+            select(RefreshToken.session_id)
+            .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+            .where(RefreshToken.token_hash == security.sha256_hex(refresh_token), AuthSession.user_id == principal.user_id)
+        )
+        if sid:
+            session_ids.add(sid)
+    if session_ids:
+        await session.execute(
+            update(AuthSession)
+            .where(AuthSession.id.in_(session_ids), AuthSession.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+    audit.record(session, "auth.logout", resource_type="user", resource_id=principal.user_id,
+                 summary={"sessions": len(session_ids)})  # fmt: skip
+
+
+async def _revoke_sessions(session: AsyncSession, user_id: uuid.UUID, keep: uuid.UUID | None = None) -> None:
+    q = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+    if keep:
+        q = q.where(AuthSession.id != keep)
+    await session.execute(q.values(revoked_at=datetime.now(UTC)))
+
+
+def _like(q: str) -> str:
+    escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await _user_with_teams(session, id=user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+async def list_users(session: AsyncSession, q: str | None, cursor: str | None, limit: int):
+    query = select(User).options(selectinload(User.teams))
+    if q:
+        like = _like(q)
+        query = query.where(
+            func.lower(User.username).like(like, escape="\\")
+            | func.lower(User.display_name).like(like, escape="\\")
+            | func.lower(func.coalesce(User.email, "")).like(like, escape="\\")
+        )
+    rows = (await session.scalars(paginate_desc(query, User.created_at, User.id, cursor, limit))).all()
+    return page_of(list(rows), limit)
+
+
+async def _teams_by_id(session: AsyncSession, team_ids: list[uuid.UUID]) -> list[Team]:
+    teams = list((await session.scalars(select(Team).where(Team.id.in_(team_ids)))).all()) if team_ids else []
+    missing = set(team_ids) - {t.id for t in teams}
+    if missing:
+        raise Invalid(f"Unknown team id(s): {', '.join(sorted(map(str, missing)))}")
+    return teams
+
+
+async def create_user(session: AsyncSession, data: UserCreate) -> User:
+    username = data.username.lower()
+    if await session.scalar(select(User.id).where(User.username == username)):
+        raise Conflict(f"The username '{username}' is taken.")
+    teams = await _teams_by_id(session, list(dict.fromkeys(data.team_ids)))
+    password_hash = await anyio.to_thread.run_sync(security.hash_password, data.password)
+    user = User(
+        username=username,
+        display_name=data.display_name,
+        email=str(data.email) if data.email else None,
+        role=data.role,
+        password_hash=password_hash,
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"The username '{username}' is taken.") from exc
+    session.add_all(TeamMember(team_id=t.id, user_id=user.id) for t in teams)
+    await session.flush()
+    audit.record(session, "user.create", resource_type="user", resource_id=user.id,
+                 summary={"username": username, "role": data.role, "teams": [t.name for t in teams]})  # fmt: skip
+    session.expunge(user)
+    return await get_user(session, user.id)
+
+
+async def _active_admins(session: AsyncSession) -> int:
+    return await session.scalar(select(func.count()).select_from(User).where(User.role == "admin", User.is_active))
+
+
+async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdate) -> User:
+    user = await get_user(session, user_id)
+    changes = data.model_dump(exclude_unset=True, mode="json")
+    before = {k: getattr(user, k) for k in changes}
+    demoting = user.role == "admin" and user.is_active and (
+        changes.get("role", "admin") != "admin" or changes.get("is_active") is False
+    )
+    if demoting and await _active_admins(session) <= 1:
+        raise Conflict("This is the last active Admin; make another user Admin first.")
+    for key, value in changes.items():
+        setattr(user, key, value)
+    await session.flush()
+    change = audit.diff(before, changes)
+    if not change:
+        return user
+    if "role" in change:
+        audit.record(session, "user.role_change", resource_type="user", resource_id=user.id,
+                     summary={"username": user.username, "role": change.pop("role")})  # fmt: skip
+    if "is_active" in change:
+        active = change.pop("is_active")[1]
+        if not active:
+            await _revoke_sessions(session, user.id)
+        audit.record(session, "user.activate" if active else "user.deactivate", resource_type="user",
+                     resource_id=user.id, summary={"username": user.username})  # fmt: skip
+    if change:
+        audit.record(session, "user.update", resource_type="user", resource_id=user.id, summary=change)
+    await session.refresh(user, ["updated_at"])
+    return user
+
+
+async def reset_password(session: AsyncSession, user_id: uuid.UUID, new_password: str) -> None:
+    user = await get_user(session, user_id)
+    user.password_hash = await anyio.to_thread.run_sync(security.hash_password, new_password)
+    user.password_changed_at = datetime.now(UTC)
+    await _revoke_sessions(session, user.id)
+    audit.record(session, "user.password_reset", resource_type="user", resource_id=user.id,
+                 summary={"username": user.username})  # fmt: skip
+
+
+async def change_own_password(session: AsyncSession, principal: Principal, current: str, new: str) -> None:
+    user = await get_user(session, principal.user_id)
+    if not await anyio.to_thread.run_sync(security.verify_password, user.password_hash, current):
+        raise Invalid("The current password is incorrect.", errors=[{"loc": ["body", "current_password"],
+                      "msg": "incorrect password", "type": "invalid_password"}])  # fmt: skip
+    if current == new:
+        raise Invalid("The new password must differ from the current one.")
+    user.password_hash = await anyio.to_thread.run_sync(security.hash_password, new)
+    user.password_changed_at = datetime.now(UTC)
+    await _revoke_sessions(session, user.id, keep=principal.session_id)
+    audit.record(session, "user.password_change", resource_type="user", resource_id=user.id)
+
+
+# --- teams -------------------------------------------------------------------------------
+
+
+def _member_count():
+    return select(func.count()).where(TeamMember.team_id == Team.id).scalar_subquery().label("member_count")
+
+
+async def list_teams(session: AsyncSession, q: str | None, cursor: str | None, limit: int):
+    query = select(Team, _member_count())
+    if q:
+        query = query.where(func.lower(Team.name).like(_like(q), escape="\\"))
+    rows = (await session.execute(paginate_desc(query, Team.created_at, Team.id, cursor, limit))).all()
+    return page_of(list(rows), limit, key=lambda r: (r[0].created_at, r[0].id))
+
+
+async def get_team(session: AsyncSession, team_id: uuid.UUID) -> tuple[Team, int]:
+    row = (await session.execute(select(Team, _member_count()).where(Team.id == team_id))).first()
+    if row is None:
+        raise NotFound("No such team.")
+    return row[0], row[1]
+
+
+async def create_team(session: AsyncSession, data: TeamCreate) -> tuple[Team, int]:
+    if await session.scalar(select(Team.id).where(func.lower(Team.name) == data.name.lower())):
+        raise Conflict(f"A team named '{data.name}' exists.")
+    team = Team(name=data.name, description=data.description)
+    session.add(team)
+    await session.flush()
+    audit.record(session, "team.create", resource_type="team", resource_id=team.id, team_id=team.id,
+                 summary={"name": team.name})  # fmt: skip
+    await session.refresh(team)
+    return team, 0
+
+
+async def update_team(session: AsyncSession, team_id: uuid.UUID, data: TeamUpdate) -> tuple[Team, int]:
+    team, count = await get_team(session, team_id)
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"].lower() != team.name.lower():
+        if await session.scalar(select(Team.id).where(func.lower(Team.name) == changes["name"].lower())):
+            raise Conflict(f"A team named '{changes['name']}' exists.")
+    before = {k: getattr(team, k) for k in changes}
+    for key, value in changes.items():
+        setattr(team, key, value)
+    await session.flush()
+    change = audit.diff(before, changes)
+    if change:
+        audit.record(session, "team.update", resource_type="team", resource_id=team.id, team_id=team.id, summary=change)
+    await session.refresh(team)
+    return team, count
+
+
+async def list_members(session: AsyncSession, team_id: uuid.UUID) -> list[User]:
+    await get_team(session, team_id)
+    q = select(User).join(TeamMember, TeamMember.user_id == User.id).where(TeamMember.team_id == team_id)
+    return list((await session.scalars(q.order_by(User.username))).all())
+
+
+async def add_member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    team, _ = await get_team(session, team_id)
+    user = await get_user(session, user_id)
+    exists = await session.scalar(
+        select(TeamMember.user_id).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)
+    )
+    if exists:
+        return
+    session.add(TeamMember(team_id=team_id, user_id=user_id))
+    await session.flush()
+    audit.record(session, "team.member_add", resource_type="team", resource_id=team.id, team_id=team.id,
+                 summary={"team": team.name, "username": user.username})  # fmt: skip
+
+
+async def remove_member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    team, _ = await get_team(session, team_id)
+    user = await get_user(session, user_id)
+    result = await session.execute(
+        delete(TeamMember).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)
+    )
+    if result.rowcount:
+        audit.record(session, "team.member_remove", resource_type="team", resource_id=team.id, team_id=team.id,
+                     summary={"team": team.name, "username": user.username})  # fmt: skip

@@ -1,0 +1,167 @@
+"""The `axops` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import sys
+
+import typer
+
+from axops.settings import get_settings
+
+app = typer.Typer(help="axops: on-premises LLM Ops platform.", no_args_is_help=True, add_completion=False)
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+def _setup_logging() -> None:
+    from axops.core import logging as axlog
+
+    s = get_settings()
+    axlog.configure(s.log_level, s.log_json)
+
+
+def _announce_admin(password: str | None) -> None:
+    if password:
+        bar = "=" * 64
+        typer.echo(f"\n{bar}\n  First start: created user 'admin' with password:\n\n      {password}\n\n"
+                   f"  It is shown only this once. Set AXOPS_ADMIN_PASSWORD to choose it.\n{bar}\n")  # fmt: skip
+
+
+@app.command()
+def up(
+    host: str = typer.Option(None, help="Bind address (default AXOPS_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default AXOPS_PORT or 8000)."),
+    worker: bool = typer.Option(True, help="Run the background worker in the same process."),
+) -> None:
+    """Start axops: database (embedded unless AXOPS_DATABASE_URL), migrations, API, UI and worker."""
+    import uvicorn
+
+    from axops import bootstrap
+    from axops.app import create_app
+
+    _setup_logging()
+    s = get_settings()
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    url, server = bootstrap.database_url(s)
+    _announce_admin(bootstrap.migrate(url, s))
+    host, port = host or s.host, port or s.port
+    typer.echo(f"axops is starting on http://{host}:{port}  (Ctrl-C to stop)")
+    uvicorn.run(
+        create_app(url, s, run_worker=worker and s.worker),
+        host=host, port=port, log_config=None, access_log=False, loop="uvloop", http="httptools",
+    )  # fmt: skip
+    if server is not None:
+        typer.echo("stopping embedded PostgreSQL")
+        server.cleanup()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations and seed roles and the admin user."""
+    from axops import bootstrap
+
+    _setup_logging()
+    s = get_settings()
+    url, server = bootstrap.database_url(s)
+    try:
+        _announce_admin(bootstrap.migrate(url, s))
+        typer.echo("database is at the latest migration")
+    finally:
+        if server is not None:
+            server.cleanup()
+
+
+@app.command()
+def worker(concurrency: int = typer.Option(2, help="Tasks run at once.")) -> None:
+    """Run the background worker alone (for deployments that separate it from the API)."""
+    from axops import bootstrap
+    from axops.app import AppState
+
+    _setup_logging()
+    s = get_settings()
+    url, server = bootstrap.database_url(s)
+
+    async def run() -> None:
+        state = AppState(s, url)
+        async with state.tasks.open_async():
+            await state.tasks.run_worker_async(additional_context={"axops": state}, concurrency=concurrency)
+        await state.db.dispose()
+
+    try:
+        asyncio.run(run())
+    finally:
+        if server is not None:
+            server.cleanup()
+
+
+@user_app.command("create")
+def user_create(
+    username: str = typer.Argument(..., help="Login name."),
+    role: str = typer.Option("developer", help="admin, operator, developer or viewer."),
+    display_name: str = typer.Option("", help="Name shown in the UI."),
+    email: str = typer.Option(None, help="E-mail address."),
+    password: str = typer.Option(None, help="Password (asked for when omitted; or AXOPS_NEW_USER_PASSWORD)."),
+) -> None:
+    """Create a user from the command line (e.g. a second admin)."""
+    from pydantic import ValidationError
+
+    from axops import bootstrap
+    from axops.auth import service
+    from axops.auth.schemas import UserCreate
+    from axops.core.db import Database
+    from axops.core.errors import AppError
+
+    password = password or os.environ.get("AXOPS_NEW_USER_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            raise typer.BadParameter("give --password or AXOPS_NEW_USER_PASSWORD when not on a terminal")
+        password = getpass.getpass("Password (12+ characters): ")
+    try:
+        data = UserCreate(username=username, password=password, role=role, display_name=display_name, email=email)
+    except ValidationError as exc:
+        typer.echo(f"error: {exc.errors()[0]['loc'][-1]}: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(2) from exc
+    s = get_settings()
+    url, server = bootstrap.database_url(s)
+
+    async def run() -> None:
+        db = Database(url, pool_size=1)
+        try:
+            async with db.sessionmaker() as session:
+                user = await service.create_user(session, data)
+                await session.commit()
+                typer.echo(f"created user {user.username} ({user.role}) id={user.id}")
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except AppError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        if server is not None:
+            server.cleanup()
+
+
+@app.command()
+def openapi(output: str = typer.Option("-", help="File to write, or - for stdout.")) -> None:
+    """Print the OpenAPI schema (the web UI's API types are generated from it)."""
+    import json
+
+    from axops.app import create_app
+
+    schema = create_app("postgresql://unused/unused").openapi()
+    text = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        with open(output, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Shared plumbing (database, storage, errors, tasks, telemetry). Knows no domain."""

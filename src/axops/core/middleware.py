@@ -1,0 +1,111 @@
+"""Pure ASGI middleware: request context and id, body size limit, access log, latency metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from axops.core import context, metrics
+from axops.core.errors import problem_response
+from axops.core.logging import event
+
+log = logging.getLogger("axops.http")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, large_body_prefixes: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.large_body_prefixes = large_body_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        client = scope.get("client")
+        ctx = context.RequestContext(
+            request_id=request_id,
+            client_ip=client[0] if client else None,
+            user_agent=headers.get("user-agent", "")[:200] or None,
+        )
+        token = context.bind(ctx)
+        start = time.perf_counter()
+        status = 500
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
+            await send(message)
+
+        limit = self.max_body_bytes
+        if any(scope["path"].startswith(p) for p in self.large_body_prefixes):
+            limit = None
+        try:
+            if limit is not None:
+                declared = headers.get("content-length")
+                if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                    await self._too_large(send_wrapper, limit)
+                    return
+                receive = self._limited(receive, limit)
+            await self.app(scope, receive, send_wrapper)
+        except _BodyTooLarge:
+            if not started:
+                await self._too_large(send_wrapper, limit or 0)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or ("static" if status < 400 else "unmatched")
+            metrics.observe_request(scope["method"], template, status, elapsed)
+            event(
+                log,
+                "http.request",
+                method=scope["method"],
+                path=template,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                client_ip=ctx.client_ip,
+            )
+            context.reset(token)
+
+    @staticmethod
+    def _limited(receive: Receive, limit: int) -> Receive:
+        seen = 0
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _BodyTooLarge()
+            return message
+
+        return wrapped
+
+    @staticmethod
+    async def _too_large(send: Send, limit: int) -> None:
+        response = problem_response(
+            413, "payload_too_large", "Payload too large", f"The request body exceeds the limit of {limit} bytes."
+        )
+        await response({"type": "http"}, _empty_receive, send)
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.disconnect"}

@@ -1,0 +1,62 @@
+"""All configuration, read from AXOPS_* environment variables (documented in README.md)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AXOPS_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path(".axops")
+    database_url: str | None = None
+    storage_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str | None = None
+    admin_password: str | None = None
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 14 * 24 * 3600
+    login_max_failures: int = 5
+    login_ip_max_failures: int = 30
+    login_window_seconds: int = 900
+    audit_retention_days: int = 365
+    audit_partitions_ahead: int = 3
+    max_body_bytes: int = 2 * 1024 * 1024
+    db_pool_size: int = 10
+    log_level: str = "INFO"
+    log_json: bool = True
+    web_dist: Path | None = None
+    worker: bool = Field(True, description="run the background worker inside `axops up`")
+
+    @property
+    def resolved_storage_url(self) -> str:
+        if self.storage_url:
+            return self.storage_url
+        return (self.data_dir / "objects").resolve().as_uri()
+
+    def resolved_secret_key(self) -> str:
+        """The JWT/signing key: from the environment, else generated once and kept in the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        if self.env == "production":
+            raise RuntimeError("AXOPS_SECRET_KEY must be set when AXOPS_ENV=production")
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
