@@ -161,12 +161,13 @@ async def refresh(
         raise invalid
     stored, auth_session = row
     if stored.used_at is not None:
-        # A spent token came back: someone holds a copy. End the whole session.
+        # A spent token came back: someone holds a copy. End the whole session, durably although
+        # this request fails (release our row lock first, then write in a transaction of its own).
+        session_id = auth_session.id
+        await session.rollback()
         async with sessionmaker() as side:
-            await side.execute(
-                update(AuthSession).where(AuthSession.id == auth_session.id).values(revoked_at=now)
-            )
-            audit.record(side, "auth.refresh_reuse", resource_type="session", resource_id=auth_session.id,
+            await side.execute(update(AuthSession).where(AuthSession.id == session_id).values(revoked_at=now))
+            audit.record(side, "auth.refresh_reuse", resource_type="session", resource_id=session_id,
                          outcome="failure", actor_name="anonymous")  # fmt: skip
             await side.commit()
         raise invalid

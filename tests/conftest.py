@@ -1,0 +1,147 @@
+"""Test fixtures: a real PostgreSQL (AXOPS_TEST_DATABASE_URL, else embedded pgserver), migrated once,
+and a real axops server (uvicorn on a free loopback port) that the tests talk to over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from axops import bootstrap
+from axops.app import create_app
+from axops.auth.throttle import LoginThrottle
+from axops.core.db import libpq_url
+from axops.core.embedded import start_embedded_postgres
+from axops.migrations import runner
+from axops.settings import Settings
+
+ADMIN_PASSWORD = "admin-password-for-tests"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("axops-data")
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory) -> str:
+    """A PostgreSQL server URL (its maintenance database)."""
+    url = os.environ.get("AXOPS_TEST_DATABASE_URL")
+    if url:
+        return url
+    _, url = start_embedded_postgres(tmp_path_factory.mktemp("pg"), database="postgres")
+    return url
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url) -> str:
+    """A fresh database for this test session, migrated to head; dropped at the end."""
+    name = f"axops_test_{uuid.uuid4().hex[:8]}"
+    admin_url = libpq_url(server_url)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url.replace("postgresql://", "postgresql+psycopg://", 1)).set(database=name)
+    db_url = url.render_as_string(hide_password=False).replace("postgresql+psycopg://", "postgresql://", 1)
+    runner.upgrade(db_url)
+    yield db_url
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        secret_key="test-secret-key-" + "x" * 32,
+        admin_password=ADMIN_PASSWORD,
+        log_level="WARNING",
+        max_body_bytes=64 * 1024,
+    )
+
+
+class LiveServer:
+    def __init__(self, app, port: int) -> None:
+        self.app = app
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url, settings):
+    asyncio.run(bootstrap.seed(database_url, settings))  # roles must exist before the app loads them
+    server = LiveServer(create_app(database_url, settings, run_worker=False), _free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+def _reset_database(database_url: str, settings: Settings) -> None:
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                "AND tablename <> 'alembic_version' AND tablename NOT LIKE 'audit_events_y%'"
+            )
+        ]
+        conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+    asyncio.run(bootstrap.seed(database_url, settings))
+
+
+@pytest.fixture
+def api(live_server, database_url, settings):
+    """A clean database with only the seeded admin, and an HTTP client to the live server."""
+    _reset_database(database_url, settings)
+    live_server.app.state.throttle = LoginThrottle(
+        settings.login_max_failures, settings.login_ip_max_failures, settings.login_window_seconds
+    )
+    with httpx.Client(base_url=live_server.url, timeout=30) as client:
+        yield client
+
+
+def login(client: httpx.Client, username: str, password: str) -> dict:
+    r = client.post("/api/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def admin(api) -> dict:
+    """Headers of a logged-in admin."""
+    return bearer(login(api, "admin", ADMIN_PASSWORD)["access_token"])
