@@ -83,7 +83,15 @@ class LiveServer:
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
         )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.server_loop = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        async def serve():
+            self.server_loop = asyncio.get_running_loop()
+            await self.server.serve()
+
+        asyncio.run(serve())
 
     def start(self) -> None:
         self.thread.start()

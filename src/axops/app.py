@@ -19,17 +19,17 @@ from axops.auth import audit
 from axops.auth import router as auth_router
 from axops.auth import service as auth_service
 from axops.auth.throttle import LoginThrottle
-from axops.core import errors, metrics, storage
+from axops.core import errors, metrics, storage, tasks
 from axops.core.db import Database
 from axops.core.errors import NotFound
 from axops.core.middleware import RequestMiddleware
-from axops.core.tasks import create_task_app
+from axops.core import tasks
 from axops.settings import Settings, get_settings
 
 log = logging.getLogger("axops.app")
 
 # Every domain's background tasks, by namespace.
-TASK_BLUEPRINTS = {"audit": audit.tasks}
+tasks.register({"audit": audit.tasks})
 # Upload endpoints stream large bodies; they enforce their own limits.
 LARGE_BODY_PREFIXES = ("/api/storage/signed/",)
 DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
@@ -42,7 +42,7 @@ class AppState:
         self.settings = settings
         self.db = Database(database_url, pool_size=settings.db_pool_size)
         self.storage = storage.ObjectStore(settings.resolved_storage_url, settings.resolved_secret_key())
-        self.tasks = create_task_app(database_url, TASK_BLUEPRINTS)
+        self.tasks = tasks.configure(database_url)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -55,6 +55,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state = AppState(settings, database_url)
+        app.state.axops = state
         app.state.settings = settings
         app.state.db = state.db
         app.state.storage = state.storage

@@ -38,7 +38,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "operator": _READ
     + ["audit:read", "apikeys:write", "deployments:write", "gateway:invoke", "gateway:admin", "infra:admin"],
     "developer": _READ
-    + ["apikeys:write", "models:write", "datasets:write", "training:write", "gateway:invoke"],
+    + ["apikeys:write", "models:write", "datasets:write", "training:write", "deployments:write", "gateway:invoke"],
     "viewer": _READ,
 }
 

@@ -260,6 +260,8 @@ async def audit_logs(
 
 @router.get("/audit/logs/export.csv", tags=["audit"], response_class=StreamingResponse)
 async def audit_export(principal: AuditReader, f: AuditQuery, request: Request) -> StreamingResponse:
+    filters = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(f).items() if v is not None}
+    await audit.record_now(request.app.state.db.sessionmaker, "audit.export", summary={"filters": filters})
     return StreamingResponse(
         audit.export_csv(request.app.state.db.sessionmaker, principal, f),
         media_type="text/csv; charset=utf-8",

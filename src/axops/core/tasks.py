@@ -1,7 +1,7 @@
 """Background tasks on a PostgreSQL queue (procrastinate): durable, retried, periodic, no extra server.
 
-Domains declare tasks on a `procrastinate.Blueprint`; the app factory and the worker build one
-App over the configured database and add every blueprint to it.
+Domains declare tasks on a `procrastinate.Blueprint`; the app factory adds each blueprint to the
+one process-wide `app` once, and `configure` points it at the database before it is opened.
 """
 
 from __future__ import annotations
@@ -11,11 +11,24 @@ from procrastinate.schema import SchemaManager
 
 from axops.core.db import libpq_url
 
+app = procrastinate.App(connector=procrastinate.PsycopgConnector())
+_registered: set[str] = set()
 
-def create_task_app(database_url: str, blueprints: dict[str, procrastinate.Blueprint]) -> procrastinate.App:
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=libpq_url(database_url)))
+
+def register(blueprints: dict[str, procrastinate.Blueprint]) -> None:
     for namespace, blueprint in blueprints.items():
-        app.add_tasks_from(blueprint, namespace=namespace)
+        if namespace not in _registered:
+            app.add_tasks_from(blueprint, namespace=namespace)
+            _registered.add(namespace)
+
+
+def configure(database_url: str) -> procrastinate.App:
+    url = libpq_url(database_url)
+    if getattr(app.connector, "_axops_url", None) != url:
+        connector = procrastinate.PsycopgConnector(conninfo=url)
+        connector._axops_url = url
+        app.connector = connector
+        app.job_manager.connector = connector
     return app
 
 

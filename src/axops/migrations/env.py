@@ -5,17 +5,10 @@ from sqlalchemy import create_engine, pool
 
 import axops.auth.models  # noqa: F401  (registers tables on the metadata)
 from axops.core.db import Base
+from axops.migrations.runner import include_object
 
 config = context.config
 target_metadata = Base.metadata
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    # Tables we don't model: the task queue's (procrastinate) and audit partitions (made at run time).
-    if type_ == "table" and reflected and compare_to is None:
-        if name.startswith("procrastinate_") or name.startswith("audit_events_y"):
-            return False
-    return True
 
 
 def run_migrations_online() -> None:

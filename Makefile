@@ -1,0 +1,53 @@
+# Two commands matter: `make up` (set up and start axops) and `make test` (set up and run every test).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP_FLAGS := --disable-pip-version-check -q
+
+.PHONY: up test setup web browser openapi lock bench clean
+
+up: setup web
+	$(BIN)/axops up
+
+test: setup web browser
+	$(BIN)/pytest -q
+	cd web && npm run test
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "axops needs Python 3.11+"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
+	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev]'
+	touch $@
+
+web: web/dist/index.html
+
+web/dist/index.html: web/package.json web/package-lock.json $(shell find web/src web/index.html web/vite.config.ts -type f 2>/dev/null)
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+# Browser tests drive Debian's Chromium; install it when missing and we may (root + apt).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "Chromium is missing: install it (apt-get install chromium) for the browser tests" >&2; exit 1; fi; \
+	fi
+
+# Regenerate the OpenAPI schema and the web UI's typed client after changing the API.
+openapi: setup
+	$(BIN)/axops openapi --output web/openapi.json
+	cd web && npm run gen:api
+
+# Re-pin every Python dependency after changing pyproject.toml.
+lock: setup
+	(echo "# Pinned versions for every install (pip install -c constraints.txt). Regenerate with \`make lock\`."; \
+	 echo "torch==2.13.0"; $(BIN)/pip freeze --exclude-editable | grep -v '^axops') > constraints.txt
+
+bench: setup
+	$(BIN)/python bench/api/run.py
+
+clean:
+	rm -rf $(VENV) web/node_modules web/dist
