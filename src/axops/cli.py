@@ -35,6 +35,7 @@ def up(
     host: str = typer.Option(None, help="Bind address (default AXOPS_HOST or 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default AXOPS_PORT or 8000)."),
     worker: bool = typer.Option(True, help="Run the background worker in the same process."),
+    workers: int = typer.Option(None, help="API processes (default AXOPS_WORKERS or 1); e.g. one per core."),
 ) -> None:
     """Start axops: database (embedded unless AXOPS_DATABASE_URL), migrations, API, UI and worker."""
     import uvicorn
@@ -49,10 +50,15 @@ def up(
     _announce_admin(bootstrap.migrate(url, s))
     host, port = host or s.host, port or s.port
     typer.echo(f"axops is starting on http://{host}:{port}  (Ctrl-C to stop)")
-    uvicorn.run(
-        create_app(url, s, run_worker=worker and s.worker),
-        host=host, port=port, log_config=None, access_log=False, loop="uvloop", http="httptools",
-    )  # fmt: skip
+    workers = workers or s.workers
+    common = dict(host=host, port=port, log_config=None, access_log=False, loop="uvloop", http="httptools")
+    if workers == 1:
+        uvicorn.run(create_app(url, s, run_worker=worker and s.worker), **common)
+    else:
+        # Worker processes build the app themselves, from the environment the parent resolved.
+        os.environ["AXOPS_DATABASE_URL"] = url
+        os.environ["AXOPS_WORKER"] = "true" if worker and s.worker else "false"
+        uvicorn.run("axops.app:create_app_from_env", factory=True, workers=workers, **common)
     if server is not None:
         typer.echo("stopping embedded PostgreSQL")
         server.cleanup()

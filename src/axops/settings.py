@@ -31,11 +31,12 @@ class Settings(BaseSettings):
     audit_retention_days: int = 365
     audit_partitions_ahead: int = 3
     max_body_bytes: int = 2 * 1024 * 1024
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     log_level: str = "INFO"
     log_json: bool = True
     web_dist: Path | None = None
     worker: bool = Field(True, description="run the background worker inside `axops up`")
+    workers: int = Field(1, ge=1, le=64, description="API processes started by `axops up`")
 
     @property
     def resolved_storage_url(self) -> str:

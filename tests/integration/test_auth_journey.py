@@ -68,7 +68,7 @@ def test_no_user_enumeration_and_throttling(api, admin):
     unknown = api.post("/api/auth/login", json={"username": "ghost", "password": "whatever-123"})
     wrong = api.post("/api/auth/login", json={"username": "admin", "password": "wrong-password"})
     assert unknown.status_code == wrong.status_code == 401
-    strip = lambda r: {k: v for k, v in r.json().items() if k != "request_id"}  # noqa: E731
+    strip = lambda r: {k: v for k, v in r.json().items() if k != "request_id"}
     assert strip(unknown) == strip(wrong)
     assert unknown.headers["content-type"] == "application/problem+json"
 

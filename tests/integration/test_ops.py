@@ -8,7 +8,6 @@ import hashlib
 import pytest
 
 
-
 def test_health_ready_metrics_and_request_ids(api, admin):
     assert api.get("/healthz").json()["status"] == "ok"
     ready = api.get("/readyz")

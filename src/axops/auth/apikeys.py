@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from axops.auth import audit, security
+from axops.auth import audit, cache, security
 from axops.auth.deps import Principal
 from axops.auth.models import ApiKey, Team
 from axops.auth.permissions import PERMISSIONS
@@ -96,6 +96,7 @@ async def revoke_key(session: AsyncSession, principal: Principal, key_id: uuid.U
     if key.revoked_at is None:
         key.revoked_at = datetime.now(UTC)
         await session.flush()
+        await cache.invalidate(session)
         audit.record(session, "apikey.revoke", resource_type="apikey", resource_id=key.id, team_id=key.team_id,
                      summary={"name": key.name, "prefix": key.prefix})  # fmt: skip
     return to_out(key)

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import procrastinate
-from sqlalchemy import or_, select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from axops.auth.deps import Principal
@@ -21,7 +21,8 @@ from axops.auth.models import AuditEvent
 from axops.core import context, metrics
 from axops.core.ids import uuid7
 from axops.core.logging import event
-from axops.core.pagination import page_of, paginate_desc
+from axops.core.db import fetch_raw
+from axops.core.pagination import decode_cursor, page_of
 
 log = logging.getLogger("axops.audit")
 tasks = procrastinate.Blueprint()
@@ -105,38 +106,56 @@ class AuditFilter:
     until: datetime | None = None
 
 
-def _query(principal: Principal, f: AuditFilter):
-    q = select(AuditEvent)
+_LIST_COLUMNS = (
+    "id, created_at, actor_id, actor_name, actor_type, action, resource_type, resource_id, team_id, "
+    "summary, request_id, client_ip AS ip, outcome"
+)
+
+
+def _where(principal: Principal, f: AuditFilter, cursor: str | None) -> tuple[str, list]:
+    """The WHERE clause, with every value a bound parameter."""
+    clauses: list[str] = []
+    params: list = []
+
+    def add(sql: str, *values) -> None:
+        params.extend(values)
+        n = len(params)
+        clauses.append(sql.format(*[f"${n - len(values) + i + 1}" for i in range(len(values))]))
+
     if not principal.is_admin:
         # Outside Admin, the log shows one's own actions and events of one's teams.
-        q = q.where(
-            or_(AuditEvent.actor_id == principal.user_id, AuditEvent.team_id.in_(principal.team_ids or [uuid7()]))
-        )
+        add("(actor_id = {0} OR team_id = ANY({1}::uuid[]))", principal.user_id, list(principal.team_ids))
     if f.actor:
-        q = q.where(AuditEvent.actor_name == f.actor)
+        add("actor_name = {0}", f.actor)
     if f.action:
-        # "apikey." matches every action of that family; a full name matches exactly.
-        if f.action.endswith("."):
-            q = q.where(AuditEvent.action.startswith(f.action, autoescape=True))
+        if f.action.endswith("."):  # "apikey." matches every action of that family
+            escaped = f.action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            add("action LIKE {0}", escaped + "%")
         else:
-            q = q.where(AuditEvent.action == f.action)
+            add("action = {0}", f.action)
     if f.resource_type:
-        q = q.where(AuditEvent.resource_type == f.resource_type)
+        add("resource_type = {0}", f.resource_type)
     if f.resource_id:
-        q = q.where(AuditEvent.resource_id == f.resource_id)
+        add("resource_id = {0}", f.resource_id)
     if f.since:
-        q = q.where(AuditEvent.created_at >= f.since)
+        add("created_at >= {0}", f.since)
     if f.until:
-        q = q.where(AuditEvent.created_at < f.until)
-    return q
+        add("created_at < {0}", f.until)
+    if cursor:
+        created, id_ = decode_cursor(cursor)
+        add("(created_at, id) < ({0}, {1})", created, id_)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 async def list_events(
     session: AsyncSession, principal: Principal, f: AuditFilter, cursor: str | None, limit: int
-) -> tuple[list[AuditEvent], str | None]:
-    q = paginate_desc(_query(principal, f), AuditEvent.created_at, AuditEvent.id, cursor, limit)
-    rows = list((await session.scalars(q)).all())
-    return page_of(rows, limit)
+) -> tuple[list[dict], str | None]:
+    """A page of events, newest first, as plain dicts. Hand-written SQL through asyncpg: this list
+    is read far more often than anything else here, and ORM result processing tripled its cost."""
+    where, params = _where(principal, f, cursor)
+    sql = f"SELECT {_LIST_COLUMNS} FROM audit_events{where} ORDER BY created_at DESC, id DESC LIMIT {int(limit) + 1}"
+    rows = [dict(r) for r in await fetch_raw(session, sql, *params)]
+    return page_of(rows, limit, key=lambda r: (r["created_at"], r["id"]))
 
 
 CSV_COLUMNS = [
@@ -170,7 +189,7 @@ async def export_csv(
         buffer.seek(0)
         buffer.truncate()
         for e in rows:
-            values = [getattr(e, c) for c in CSV_COLUMNS[:-1]] + [orjson.dumps(e.summary).decode()]
+            values = [e["ip" if c == "client_ip" else c] for c in CSV_COLUMNS[:-1]] + [orjson.dumps(e["summary"]).decode()]
             writer.writerow([_csv_cell(v) for v in values])
         yield buffer.getvalue().encode()
         if cursor is None:

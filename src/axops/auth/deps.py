@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request
-from sqlalchemy import func, select, update
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import security
-from axops.auth.models import ApiKey, AuthSession, TeamMember, User
+from axops.auth.cache import principals
 from axops.core import context
 from axops.core.errors import Forbidden, NotAuthenticated
 
@@ -39,6 +41,8 @@ class Principal:
     auth: str = "jwt"
     session_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
+    # The caller's own profile (display name, e-mail, teams with names...), for /api/user/info.
+    profile: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def is_admin(self) -> bool:
@@ -51,12 +55,30 @@ class Principal:
         return self.is_admin or (team_id is not None and team_id in self.team_ids)
 
 
-def _team_ids_subquery():
-    return (
-        select(func.array_agg(TeamMember.team_id))
-        .where(TeamMember.user_id == User.id)
-        .scalar_subquery()
-    )
+# Hand-written SQL: this runs on every uncached request, so it is one round trip and no ORM work.
+_USER_COLUMNS = """
+    u.id AS user_id, u.username, u.display_name, u.email, u.role, u.is_active, u.created_at,
+    (SELECT coalesce(json_agg(json_build_object('id', t.id, 'name', t.name) ORDER BY t.name), '[]')
+       FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = u.id) AS teams
+"""
+_JWT_QUERY = text(f"""
+    SELECT {_USER_COLUMNS}
+    FROM users u JOIN auth_sessions s ON s.user_id = u.id
+    WHERE u.id = :user_id AND s.id = :session_id AND s.revoked_at IS NULL AND s.expires_at > now()
+""")  # fmt: skip
+_KEY_QUERY = text(f"""
+    SELECT {_USER_COLUMNS}, k.id AS key_id, k.scopes, k.expires_at AS key_expires_at,
+           k.revoked_at AS key_revoked_at, k.last_used_at
+    FROM api_keys k JOIN users u ON u.id = k.user_id
+    WHERE k.key_hash = :key_hash
+""")  # fmt: skip
+_TOUCH_KEY = text("UPDATE api_keys SET last_used_at = :now WHERE id = :id")
+
+_INVALID = "The token is invalid, expired or revoked."
+
+
+def _unauthenticated() -> NotAuthenticated:
+    return NotAuthenticated(_INVALID, headers={"WWW-Authenticate": "Bearer"})
 
 
 def _bearer(request: Request) -> str:
@@ -70,72 +92,103 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-_INVALID = "The token is invalid, expired or revoked."
+def _profile(row) -> dict[str, Any]:
+    teams = orjson.loads(row.teams) if isinstance(row.teams, str) else row.teams
+    return {
+        "id": row.user_id,
+        "username": row.username,
+        "display_name": row.display_name,
+        "email": row.email,
+        "role": row.role,
+        "is_active": row.is_active,
+        "created_at": row.created_at,
+        "teams": teams,
+    }
+
+
+def _remaining(deadline: datetime) -> float:
+    return time.monotonic() + (deadline - datetime.now(UTC)).total_seconds()
 
 
 async def _from_jwt(request: Request, session: AsyncSession, token: str) -> Principal:
     claims = security.decode_access_token(request.app.state.secret_key, token)
     if claims is None:
-        raise NotAuthenticated(_INVALID, headers={"WWW-Authenticate": "Bearer"})
+        raise _unauthenticated()
     try:
         user_id, session_id = uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])
     except ValueError as exc:
-        raise NotAuthenticated(_INVALID) from exc
-    row = (
-        await session.execute(
-            select(User.username, User.role, User.is_active, _team_ids_subquery())
-            .join(AuthSession, AuthSession.user_id == User.id)
-            .where(User.id == user_id, AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
-        )
-    ).first()
+        raise _unauthenticated() from exc
+    generation = principals.generation
+    row = (await session.execute(_JWT_QUERY, {"user_id": user_id, "session_id": session_id})).first()
     if row is None or not row.is_active:
-        raise NotAuthenticated(_INVALID, headers={"WWW-Authenticate": "Bearer"})
-    return Principal(
+        raise _unauthenticated()
+    principal = Principal(
         user_id=user_id,
         username=row.username,
         role=row.role,
         permissions=request.app.state.role_permissions.get(row.role, frozenset()),
-        team_ids=frozenset(row[3] or ()),
+        team_ids=frozenset(uuid.UUID(t["id"]) for t in _profile(row)["teams"]),
         auth="jwt",
         session_id=session_id,
+        profile=_profile(row),
     )
+    principals.put(token, (principal, None), generation, _remaining(datetime.fromtimestamp(claims["exp"], UTC)))
+    return principal
 
 
 async def _from_api_key(request: Request, session: AsyncSession, token: str) -> Principal:
-    row = (
-        await session.execute(
-            select(ApiKey, User.username, User.role, User.is_active, _team_ids_subquery())
-            .join(User, User.id == ApiKey.user_id)
-            .where(ApiKey.key_hash == security.sha256_hex(token))
-        )
-    ).first()
+    generation = principals.generation
+    row = (await session.execute(_KEY_QUERY, {"key_hash": security.sha256_hex(token)})).first()
     now = datetime.now(UTC)
-    if row is None:
-        raise NotAuthenticated(_INVALID, headers={"WWW-Authenticate": "Bearer"})
-    key: ApiKey = row[0]
-    if not row.is_active or key.revoked_at is not None or (key.expires_at and key.expires_at <= now):
-        raise NotAuthenticated(_INVALID, headers={"WWW-Authenticate": "Bearer"})
-    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_GRANULARITY:
-        await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+    if row is None or not row.is_active or row.key_revoked_at is not None:
+        raise _unauthenticated()
+    if row.key_expires_at is not None and row.key_expires_at <= now:
+        raise _unauthenticated()
     role_permissions = request.app.state.role_permissions.get(row.role, frozenset())
-    return Principal(
-        user_id=key.user_id,
+    profile = _profile(row)
+    principal = Principal(
+        user_id=row.user_id,
         username=row.username,
         role=row.role,
         # A key can never do more than its owner can do today.
-        permissions=role_permissions & frozenset(key.scopes),
-        team_ids=frozenset(row[4] or ()),
+        permissions=role_permissions & frozenset(row.scopes),
+        team_ids=frozenset(uuid.UUID(t["id"]) for t in profile["teams"]),
         auth="apikey",
-        api_key_id=key.id,
+        api_key_id=row.key_id,
+        profile=profile,
     )
+    last_used = row.last_used_at
+    if last_used is None or now - last_used > _LAST_USED_GRANULARITY:
+        await session.execute(_TOUCH_KEY, {"now": now, "id": row.key_id})
+        last_used = now
+    not_after = _remaining(row.key_expires_at) if row.key_expires_at else None
+    principals.put(token, (principal, last_used), generation, not_after)
+    return principal
 
 
-async def get_principal(request: Request, session: Session) -> Principal:
+async def _touch_cached_key(session: AsyncSession, token: str, principal: Principal) -> None:
+    now = datetime.now(UTC)
+    generation = principals.generation
+    await session.execute(_TOUCH_KEY, {"now": now, "id": principal.api_key_id})
+    principals.put(token, (principal, now), generation)
+
+
+async def get_principal(request: Request) -> Principal:
     token = _bearer(request)
-    if token.startswith(security.API_KEY_PREFIX):
-        principal = await _from_api_key(request, session, token)
+    cached = principals.get(token)
+    if cached is not None and (cached[0].auth == "jwt" or datetime.now(UTC) - cached[1] <= _LAST_USED_GRANULARITY):
+        principal = cached[0]  # the common case: no database work at all
     else:
-        principal = await _from_jwt(request, session, token)
+        # Its own short transaction, so the route's transaction (if any) stays its own.
+        async with request.app.state.db.sessionmaker() as session:
+            if cached is not None:
+                principal = cached[0]
+                await _touch_cached_key(session, token, principal)
+            elif token.startswith(security.API_KEY_PREFIX):
+                principal = await _from_api_key(request, session, token)
+            else:
+                principal = await _from_jwt(request, session, token)
+            await session.commit()
     ctx = context.current()
     ctx.actor_id = str(principal.user_id)
     ctx.actor_name = principal.username
@@ -156,3 +209,5 @@ def require(permission: str):
 
     check.__name__ = f"require_{permission.replace(':', '_')}"
     return Depends(check)
+
+

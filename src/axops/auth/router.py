@@ -37,7 +37,7 @@ from axops.auth.schemas import (
     UserOut,
     UserUpdate,
 )
-from axops.core.pagination import Page
+from axops.core.pagination import Page, json_response
 
 router = APIRouter(prefix="/api")
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -111,9 +111,8 @@ async def roles(request: Request, _: CurrentPrincipal) -> RolesOut:
 
 
 @router.get("/user/info", tags=["user"])
-async def user_info(request: Request, principal: CurrentPrincipal, session: Session) -> UserInfo:
-    user = await service.get_user(session, principal.user_id)
-    return _user_info(request, user, principal.auth, principal.permissions)
+async def user_info(principal: CurrentPrincipal) -> UserInfo:
+    return UserInfo(**principal.profile, permissions=sorted(principal.permissions), auth=principal.auth)
 
 
 @router.post("/user/password", tags=["user"], status_code=204)
@@ -236,7 +235,7 @@ async def revoke_api_key(key_id: uuid.UUID, principal: KeyWriter, session: Sessi
 AuditReader = Annotated[Principal, require("audit:read")]
 
 
-def _audit_filter(
+async def _audit_filter(
     actor: Annotated[str | None, Query(max_length=100)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     resource_type: Annotated[str | None, Query(max_length=64)] = None,
@@ -250,12 +249,12 @@ def _audit_filter(
 AuditQuery = Annotated[audit.AuditFilter, Depends(_audit_filter)]
 
 
-@router.get("/audit/logs", tags=["audit"])
+@router.get("/audit/logs", tags=["audit"], response_model=Page[AuditEventOut])
 async def audit_logs(
     principal: AuditReader, session: Session, f: AuditQuery, limit: Limit = 50, cursor: str | None = None
-) -> Page[AuditEventOut]:
+) -> Response:
     rows, next_cursor = await audit.list_events(session, principal, f, cursor, limit)
-    return Page(items=[AuditEventOut.model_validate(e) for e in rows], next_cursor=next_cursor)
+    return json_response({"items": rows, "next_cursor": next_cursor})
 
 
 @router.get("/audit/logs/export.csv", tags=["audit"], response_class=StreamingResponse)

@@ -177,5 +177,5 @@ class AuditEventOut(BaseModel):
     team_id: uuid.UUID | None
     summary: dict[str, Any]
     request_id: str | None
-    ip: str | None = Field(None, validation_alias="client_ip")
+    ip: str | None
     outcome: Literal["success", "failure"]

@@ -13,9 +13,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from axops.auth import audit, security
+from axops.auth import audit, cache, security
 from axops.auth.deps import Principal
-from axops.auth.models import AuthSession, Permission, RefreshToken, Role, RolePermission, Team, TeamMember, User
+from axops.auth.models import (
+    AuthSession,
+    Permission,
+    RefreshToken,
+    Role,
+    RolePermission,
+    Team,
+    TeamMember,
+    User,
+)
 from axops.auth.permissions import PERMISSIONS, ROLE_DESCRIPTIONS, ROLE_PERMISSIONS
 from axops.auth.schemas import TeamCreate, TeamUpdate, UserCreate, UserUpdate
 from axops.auth.throttle import LoginThrottle
@@ -169,7 +178,9 @@ async def refresh(
             await side.execute(update(AuthSession).where(AuthSession.id == session_id).values(revoked_at=now))
             audit.record(side, "auth.refresh_reuse", resource_type="session", resource_id=session_id,
                          outcome="failure", actor_name="anonymous")  # fmt: skip
+            await cache.invalidate(side)
             await side.commit()
+        cache.principals.clear()
         raise invalid
     if stored.expires_at <= now or auth_session.revoked_at is not None:
         raise invalid
@@ -198,6 +209,7 @@ async def logout(session: AsyncSession, principal: Principal, refresh_token: str
             .where(AuthSession.id.in_(session_ids), AuthSession.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC))
         )
+    await cache.invalidate(session)
     audit.record(session, "auth.logout", resource_type="user", resource_id=principal.user_id,
                  summary={"sessions": len(session_ids)})  # fmt: skip
 
@@ -207,6 +219,7 @@ async def _revoke_sessions(session: AsyncSession, user_id: uuid.UUID, keep: uuid
     if keep:
         q = q.where(AuthSession.id != keep)
     await session.execute(q.values(revoked_at=datetime.now(UTC)))
+    await cache.invalidate(session)
 
 
 def _like(q: str) -> str:
@@ -290,6 +303,7 @@ async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdat
     change = audit.diff(before, changes)
     if not change:
         return user
+    await cache.invalidate(session)
     if "role" in change:
         audit.record(session, "user.role_change", resource_type="user", resource_id=user.id,
                      summary={"username": user.username, "role": change.pop("role")})  # fmt: skip
@@ -373,6 +387,7 @@ async def update_team(session: AsyncSession, team_id: uuid.UUID, data: TeamUpdat
     await session.flush()
     change = audit.diff(before, changes)
     if change:
+        await cache.invalidate(session)
         audit.record(session, "team.update", resource_type="team", resource_id=team.id, team_id=team.id, summary=change)
     await session.refresh(team)
     return team, count
@@ -394,6 +409,7 @@ async def add_member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UU
         return
     session.add(TeamMember(team_id=team_id, user_id=user_id))
     await session.flush()
+    await cache.invalidate(session)
     audit.record(session, "team.member_add", resource_type="team", resource_id=team.id, team_id=team.id,
                  summary={"team": team.name, "username": user.username})  # fmt: skip
 
@@ -405,5 +421,6 @@ async def remove_member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid
         delete(TeamMember).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)
     )
     if result.rowcount:
+        await cache.invalidate(session)
         audit.record(session, "team.member_remove", resource_type="team", resource_id=team.id, team_id=team.id,
                      summary={"team": team.name, "username": user.username})  # fmt: skip

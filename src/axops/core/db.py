@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 
+import orjson
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -52,11 +53,26 @@ def libpq_url(url: str) -> str:
     return "postgresql://" + async_url(url)[len("postgresql+asyncpg://") :]
 
 
+async def fetch_raw(session: AsyncSession, sql: str, *params) -> list:
+    """Run hand-written SQL ($1, $2 ... placeholders) on the session's connection, in its transaction,
+    straight through asyncpg: for hot read paths where SQLAlchemy's result processing dominates."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    return await raw.driver_connection.fetch(sql, *params)
+
+
 class Database:
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = async_url(url)
+        # A fixed pool (no overflow): under bursts requests queue briefly for a connection instead
+        # of opening and closing extra ones, which costs far more than the wait.
         self.engine: AsyncEngine = create_async_engine(
-            self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+            self.url,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=30,
+            json_serializer=lambda v: orjson.dumps(v).decode(),
+            json_deserializer=orjson.loads,
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
@@ -68,7 +84,10 @@ class Database:
                 await session.commit()
             except BaseException:
                 await session.rollback()
+                session.info.pop("after_commit", None)
                 raise
+            for hook in session.info.pop("after_commit", ()):
+                hook()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -12,7 +12,7 @@ import orjson
 from axops.core import context
 
 # Values of these keys never reach a log line, whatever the caller passed.
-_SECRET_KEYS = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|cookie", re.I)
+_SECRET_KEYS = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|cookie", re.IGNORECASE)
 
 
 def redact(value):

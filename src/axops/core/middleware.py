@@ -73,9 +73,12 @@ class RequestMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or ("static" if status < 400 else "unmatched")
             metrics.observe_request(scope["method"], template, status, elapsed)
+            # Reads that succeed quickly are logged at DEBUG; changes, errors and slow requests at INFO.
+            quiet = scope["method"] in ("GET", "HEAD") and status < 400 and elapsed < 1.0
             event(
                 log,
                 "http.request",
+                level=logging.DEBUG if quiet else logging.INFO,
                 method=scope["method"],
                 path=template,
                 status=status,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 from pydantic import BaseModel
+from starlette.responses import Response
 from sqlalchemy import Select, and_, or_
 
 from axops.core.errors import Invalid
@@ -48,3 +49,9 @@ def page_of(rows: list, limit: int, key=lambda r: (r.created_at, r.id)) -> tuple
         rows = rows[:limit]
         return rows, encode_cursor(*key(rows[-1]))
     return rows, None
+
+
+def json_response(data: Any, status_code: int = 200) -> Response:
+    """Serialise with orjson, skipping FastAPI's response validation: for large, hot list answers
+    whose rows come straight from SQL (the route still declares its response_model for the docs)."""
+    return Response(orjson.dumps(data, default=str), status_code=status_code, media_type="application/json")
