@@ -1,0 +1,55 @@
+import createClient from 'openapi-fetch'
+import type { components, paths } from './schema'
+
+export type Schemas = components['schemas']
+export type UserInfo = Schemas['UserInfo']
+
+/** How the client reaches the session: the auth store plugs itself in (avoids an import cycle). */
+export interface TokenSource {
+  access(): string | null
+  refresh(): Promise<boolean>
+  expired(): void
+}
+
+let tokens: TokenSource | null = null
+export function useTokenSource(source: TokenSource) {
+  tokens = source
+}
+
+function withAuth(request: Request): Request {
+  const token = tokens?.access()
+  if (token) request.headers.set('Authorization', `Bearer ${token}`)
+  return request
+}
+
+/** fetch with the bearer token; on a 401 it refreshes the session once and retries. */
+export async function authFetch(input: Request): Promise<Response> {
+  const retry = input.clone()
+  const response = await fetch(withAuth(input))
+  if (response.status !== 401 || new URL(input.url).pathname.startsWith('/api/auth/') || !tokens) return response
+  if (await tokens.refresh()) return fetch(withAuth(retry))
+  tokens.expired()
+  return response
+}
+
+export const api = createClient<paths>({ baseUrl: window.location.origin, fetch: authFetch })
+
+/** The human message of an RFC 9457 problem (or anything else thrown). */
+export function problemDetail(error: unknown, fallback = 'Request failed'): string {
+  if (error && typeof error === 'object') {
+    const e = error as { detail?: unknown; message?: unknown }
+    if (typeof e.detail === 'string') return e.detail
+    if (typeof e.message === 'string') return e.message
+  }
+  return fallback
+}
+
+export class ApiError extends Error {}
+
+/** Unwrap an openapi-fetch result: the data, or an ApiError carrying the problem's detail. */
+export function unwrap<T>(result: { data?: T; error?: unknown; response: Response }): T {
+  if (result.error !== undefined || !result.response.ok) {
+    throw new ApiError(problemDetail(result.error, `${result.response.status} ${result.response.statusText}`))
+  }
+  return result.data as T
+}

@@ -1,0 +1,18 @@
+import { i18n } from '@/i18n'
+
+/** A timestamp in the reader's locale and time zone. */
+export function formatTime(iso: string): string {
+  const locale = i18n.global.locale.value === 'ko' ? 'ko-KR' : 'en-GB'
+  return new Date(iso).toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'short' })
+}
+
+/** Count events per local calendar day, oldest first. */
+export function countPerDay(timestamps: string[]): { day: string; count: number }[] {
+  const counts = new Map<string, number>()
+  for (const ts of timestamps) {
+    const d = new Date(ts)
+    const day = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`
+    counts.set(day, (counts.get(day) ?? 0) + 1)
+  }
+  return [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([day, count]) => ({ day, count }))
+}

@@ -1,0 +1,24 @@
+import { createI18n } from 'vue-i18n'
+import en from './en'
+import ko from './ko'
+
+export type Locale = 'ko' | 'en'
+export const LOCALE_KEY = 'axops.locale'
+
+function initialLocale(): Locale {
+  const saved = typeof localStorage !== 'undefined' ? localStorage.getItem(LOCALE_KEY) : null
+  return saved === 'en' || saved === 'ko' ? saved : 'ko'
+}
+
+export const i18n = createI18n({
+  legacy: false,
+  locale: initialLocale(),
+  fallbackLocale: 'en',
+  messages: { ko, en },
+})
+
+export function setLocale(locale: Locale) {
+  i18n.global.locale.value = locale
+  localStorage.setItem(LOCALE_KEY, locale)
+  document.documentElement.lang = locale
+}

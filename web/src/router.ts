@@ -1,0 +1,55 @@
+import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
+import { useAuthStore } from '@/stores/auth'
+import { useUiStore } from '@/stores/ui'
+import { i18n } from '@/i18n'
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    public?: boolean
+    permission?: string
+  }
+}
+
+export const routes: RouteRecordRaw[] = [
+  { path: '/login', name: 'login', component: () => import('@/views/auth/LoginView.vue'), meta: { public: true } },
+  { path: '/', name: 'home', component: () => import('@/views/HomeView.vue') },
+  {
+    path: '/apikeys',
+    name: 'apikeys',
+    component: () => import('@/views/apikeys/ApiKeysView.vue'),
+    meta: { permission: 'apikeys:write' },
+  },
+  {
+    path: '/admin/users',
+    name: 'users',
+    component: () => import('@/views/admin/UsersView.vue'),
+    meta: { permission: 'users:admin' },
+  },
+  {
+    path: '/admin/teams',
+    name: 'teams',
+    component: () => import('@/views/admin/TeamsView.vue'),
+    meta: { permission: 'teams:admin' },
+  },
+  {
+    path: '/audit',
+    name: 'audit',
+    component: () => import('@/views/audit/AuditLogView.vue'),
+    meta: { permission: 'audit:read' },
+  },
+  { path: '/profile', name: 'profile', component: () => import('@/views/profile/ProfileView.vue') },
+  { path: '/:pathMatch(.*)*', redirect: '/' },
+]
+
+export const router = createRouter({ history: createWebHistory(), routes })
+
+router.beforeEach(async (to) => {
+  if (to.meta.public) return true
+  const auth = useAuthStore()
+  if (!(await auth.restore())) return { name: 'login', query: to.fullPath !== '/' ? { next: to.fullPath } : {} }
+  if (!auth.can(to.meta.permission)) {
+    useUiStore().notify(i18n.global.t('common.forbidden'), 'error')
+    return { name: 'home' }
+  }
+  return true
+})

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest'
+import { mount } from '@vue/test-utils'
+import { createPinia, setActivePinia } from 'pinia'
+import { createVuetify } from 'vuetify'
+import * as components from 'vuetify/components'
+import * as directives from 'vuetify/directives'
+import { createMemoryHistory, createRouter } from 'vue-router'
+import App from '@/App.vue'
+import { i18n } from '@/i18n'
+import { useAuthStore } from '@/stores/auth'
+
+globalThis.ResizeObserver ??= class {
+  observe() {}
+  unobserve() {}
+  disconnect() {}
+} as unknown as typeof ResizeObserver
+
+async function navFor(role: string, permissions: string[]) {
+  const pinia = createPinia()
+  setActivePinia(pinia)
+  const auth = useAuthStore()
+  auth.user = {
+    id: '1', username: 'someone', display_name: '', email: null, role: role as 'viewer', is_active: true,
+    teams: [], permissions, auth: 'jwt', created_at: '2026-01-01T00:00:00Z',
+  }
+  const router = createRouter({ history: createMemoryHistory(), routes: [{ path: '/:p(.*)*', component: { template: '<div />' } }] })
+  await router.push('/')
+  const wrapper = mount({ template: '<v-layout><App /></v-layout>', components: { App } }, {
+    global: { plugins: [pinia, router, i18n, createVuetify({ components, directives })] },
+    attachTo: document.body,
+  })
+  await router.isReady()
+  const ids = [...document.querySelectorAll('[data-testid^="nav-"]')].map((el) => el.getAttribute('data-testid'))
+  wrapper.unmount()
+  return ids
+}
+
+describe('navigation follows the role', () => {
+  it('shows a Viewer no admin or key pages', async () => {
+    expect(await navFor('viewer', ['models:read'])).toEqual(['nav-home', 'nav-profile'])
+  })
+
+  it('shows an Admin everything', async () => {
+    const all = ['apikeys:write', 'users:admin', 'teams:admin', 'audit:read']
+    expect(await navFor('admin', all)).toEqual(['nav-home', 'nav-apikeys', 'nav-users', 'nav-teams', 'nav-audit', 'nav-profile'])
+  })
+})
