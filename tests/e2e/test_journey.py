@@ -1,0 +1,162 @@
+"""The platform-core journey in a real browser (Playwright driving Debian's Chromium):
+admin sets up a team and a Developer; the Developer (Korean UI) issues an API key, uses it,
+revokes it; the admin finds all of it in the audit log; a Viewer sees no admin navigation."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.conftest import ADMIN_PASSWORD, ROOT, bearer, login
+
+CHROMIUM = os.environ.get("AXOPS_CHROMIUM", "/usr/bin/chromium")
+DEV_PASSWORD = "developer-e2e-pass-1"
+
+
+@pytest.fixture
+def browser_page(api, live_server, tmp_path):
+    if not (ROOT / "web" / "dist" / "index.html").exists():
+        pytest.fail("the web UI is not built: run `make web` (make test does)")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (make test does)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
+        )
+        context = browser.new_context(base_url=live_server.url, locale="ko-KR", accept_downloads=True)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        yield page
+        context.close()
+        browser.close()
+
+
+def field(page: Page, testid: str):
+    """The <input> of a Vuetify field, wherever the test id landed (wrapper or input)."""
+    return page.locator(f'input[data-testid="{testid}"], [data-testid="{testid}"] input').first
+
+
+def open_login(page: Page) -> None:
+    page.goto("/login")
+    # The username field takes focus once mounted; wait for it, or it can steal a later fill's focus.
+    expect(field(page, "login-username")).to_be_focused()
+
+
+def ui_login(page: Page, username: str, password: str) -> None:
+    open_login(page)
+    field(page, "login-username").fill(username)
+    field(page, "login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("nav-home")).to_be_visible()
+
+
+def ui_logout(page: Page) -> None:
+    page.get_by_test_id("user-menu").click()
+    page.get_by_test_id("logout").click()
+    expect(page.get_by_test_id("login-submit")).to_be_visible()
+
+
+def pick(page: Page, testid: str, option: str, multiple: bool = False) -> None:
+    page.get_by_test_id(testid).click()
+    page.get_by_role("option", name=option).click()
+    if multiple:  # a multiple select stays open; Escape closes just its menu
+        page.keyboard.press("Escape")
+        expect(page.get_by_role("option", name=option)).to_have_count(0)
+
+
+def test_admin_developer_viewer_journey(browser_page: Page, api: httpx.Client, live_server):
+    page = browser_page
+
+    # A wrong password shows the API's message.
+    open_login(page)
+    field(page, "login-username").fill("admin")
+    field(page, "login-password").fill("wrong-password")
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("login-error")).to_contain_text("Invalid username or password")
+
+    # Admin (Korean UI by default) creates a team and a Developer in it.
+    ui_login(page, "admin", ADMIN_PASSWORD)
+    expect(page.get_by_test_id("nav-users")).to_contain_text("사용자")
+    page.get_by_test_id("nav-teams").click()
+    page.get_by_test_id("teams-create").click()
+    field(page, "team-form-name").fill("research")
+    page.locator('[data-testid="team-form-description"] textarea').first.fill("<b>LLM</b> 연구팀")
+    page.get_by_test_id("team-form-submit").click()
+    expect(page.get_by_test_id("teams-table")).to_contain_text("<b>LLM</b> 연구팀")  # shown verbatim
+
+    page.get_by_test_id("nav-users").click()
+    page.get_by_test_id("users-create").click()
+    field(page, "user-form-username").fill("dev.park")
+    field(page, "user-form-password").fill(DEV_PASSWORD)
+    pick(page, "user-form-role", "개발자")
+    pick(page, "user-form-teams", "research", multiple=True)
+    page.get_by_test_id("user-form-submit").click()
+    expect(page.get_by_test_id("users-table")).to_contain_text("dev.park")
+    ui_logout(page)
+
+    # The Developer logs in, switches to English and back, and issues an API key.
+    ui_login(page, "dev.park", DEV_PASSWORD)
+    expect(page.get_by_test_id("nav-users")).to_have_count(0)
+    page.get_by_test_id("locale-switch").click()
+    expect(page.get_by_test_id("nav-apikeys")).to_contain_text("API keys")
+    page.get_by_test_id("locale-switch").click()
+    expect(page.get_by_test_id("nav-apikeys")).to_contain_text("API 키")
+    page.get_by_test_id("nav-apikeys").click()
+    page.get_by_test_id("apikeys-create").click()
+    field(page, "apikey-form-name").fill("ci-key")
+    page.get_by_test_id("apikey-form-submit").click()
+    secret = field(page, "apikey-secret").input_value()
+    assert re.fullmatch(r"axk_[0-9a-f]{8}_[A-Za-z0-9_-]{40,}", secret)
+    page.get_by_test_id("apikey-copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+    page.get_by_test_id("apikey-secret-close").click()
+    expect(page.get_by_test_id("apikeys-table")).to_contain_text("ci-key")
+    expect(page.get_by_test_id("apikeys-table")).to_contain_text("사용 중")
+
+    # The key works wherever a JWT does...
+    info = api.get("/api/user/info", headers=bearer(secret))
+    assert info.status_code == 200 and info.json()["username"] == "dev.park" and info.json()["auth"] == "apikey"
+    assert [t["name"] for t in info.json()["teams"]] == ["research"]
+
+    # ...until the Developer revokes it.
+    page.get_by_test_id("apikey-revoke-ci-key").click()
+    page.get_by_test_id("confirm-ok").click()
+    expect(page.get_by_test_id("apikeys-table")).to_contain_text("폐기됨")
+    assert api.get("/api/user/info", headers=bearer(secret)).status_code == 401
+    ui_logout(page)
+
+    # The admin sees all of it in the audit log, can filter it and export it.
+    ui_login(page, "admin", ADMIN_PASSWORD)
+    page.get_by_test_id("nav-audit").click()
+    table = page.get_by_test_id("audit-table")
+    for action in ("team.create", "user.create", "apikey.create", "apikey.revoke", "auth.login_failed"):
+        expect(table).to_contain_text(action)
+    field(page, "audit-filter-action").fill("apikey.")
+    page.get_by_test_id("audit-apply").click()
+    expect(table).not_to_contain_text("team.create")
+    expect(table).to_contain_text("dev.park")
+    with page.expect_download() as download:
+        page.get_by_test_id("audit-export").click()
+    csv_text = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert "apikey.revoke" in csv_text and "team.create" not in csv_text
+    ui_logout(page)
+
+    # A Viewer sees no admin navigation, and the API refuses them too.
+    admin = bearer(login(api, "admin", ADMIN_PASSWORD)["access_token"])
+    assert api.post("/api/users", json={"username": "viewer.kim", "password": DEV_PASSWORD, "role": "viewer"},
+                    headers=admin).status_code == 201  # fmt: skip
+    ui_login(page, "viewer.kim", DEV_PASSWORD)
+    for hidden in ("nav-users", "nav-teams", "nav-audit", "nav-apikeys"):
+        expect(page.get_by_test_id(hidden)).to_have_count(0)
+    page.goto("/admin/users")  # typed in directly: the guard sends them home
+    expect(page).to_have_url(re.compile(r"/$"))
+    viewer = bearer(login(api, "viewer.kim", DEV_PASSWORD)["access_token"])
+    assert api.get("/api/users", headers=viewer).status_code == 403
+    assert api.post("/api/teams", json={"name": "x"}, headers=viewer).status_code == 403
