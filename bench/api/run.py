@@ -28,8 +28,8 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-from axops.core.db import libpq_url  # noqa: E402
-from axops.core.embedded import start_embedded_postgres  # noqa: E402
+from axops.core.db import libpq_url
+from axops.core.embedded import start_embedded_postgres
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "100000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
@@ -73,7 +73,7 @@ def wrk(url: str, token: str, path: str) -> dict:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     def ms(label: str) -> float:
-        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
         value, unit = float(m.group(1)), m.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -84,7 +84,7 @@ def wrk(url: str, token: str, path: str) -> dict:
 
 def run_cases(env: dict, axops: str, tmp: Path, workers: int) -> dict:
     port = free_port()
-    log = open(tmp / f"server-{workers}.log", "w")
+    log = (tmp / f"server-{workers}.log").open("w")
     server = subprocess.Popen([axops, "up", "--port", str(port), "--no-worker", "--workers", str(workers)],
                               env=env, stdout=log, stderr=log)  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -119,7 +119,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
             async with request.app.state.db.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
-        except Exception:
+        except Exception:  # noqa: BLE001 — any failure means not ready
             checks["database"] = "unavailable"
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)

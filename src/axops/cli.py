@@ -51,7 +51,7 @@ def up(
     host, port = host or s.host, port or s.port
     typer.echo(f"axops is starting on http://{host}:{port}  (Ctrl-C to stop)")
     workers = workers or s.workers
-    common = dict(host=host, port=port, log_config=None, access_log=False, loop="uvloop", http="httptools")
+    common = {"host": host, "port": port, "log_config": None, "access_log": False, "loop": "uvloop", "http": "httptools"}
     if workers == 1:
         uvicorn.run(create_app(url, s, run_worker=worker and s.worker), **common)
     else:

@@ -37,6 +37,13 @@ def test_malformed_wrong_types_unknown_fields_and_oversize(api, admin, database_
     assert r.status_code == 422 and "Unknown team" in r.json()["detail"]
     assert _count(database_url, "users") == users_before  # nothing half-written
 
+    me = api.get("/api/user/info", headers=admin).json()
+    r = api.patch(f"/api/users/{me['id']}", json={"role": None, "is_active": None, "email": None}, headers=admin)
+    assert r.status_code == 200 and r.json()["role"] == "admin" and r.json()["is_active"] is True
+    team = api.post("/api/teams", json={"name": "keep"}, headers=admin).json()
+    assert api.patch(f"/api/teams/{team['id']}", json={"name": None}, headers=admin).json()["name"] == "keep"
+    assert api.patch(f"/api/teams/{team['id']}", json={"name": ""}, headers=admin).status_code == 422
+
     assert api.get("/api/users/not-a-uuid", headers=admin).status_code == 422
     assert api.get("/api/users/00000000-0000-0000-0000-000000000000", headers=admin).status_code == 404
     assert api.get("/api/audit/logs", params={"cursor": "%%%garbage"}, headers=admin).status_code == 422

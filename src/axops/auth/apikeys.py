@@ -54,9 +54,10 @@ async def create_key(session: AsyncSession, principal: Principal, data: ApiKeyCr
     if not scopes:
         raise Invalid("A key needs at least one scope.")
     team = None
-    if data.team_id is not None:
-        if not principal.sees_team(data.team_id) or (team := await session.get(Team, data.team_id)) is None:
-            raise NotFound("No such team among yours.")
+    if data.team_id is not None and (
+        not principal.sees_team(data.team_id) or (team := await session.get(Team, data.team_id)) is None
+    ):
+        raise NotFound("No such team among yours.")
     secret, prefix = security.new_api_key()
     now = datetime.now(UTC)
     key = ApiKey(

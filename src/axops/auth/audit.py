@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from axops.auth.deps import Principal
 from axops.auth.models import AuditEvent
 from axops.core import context, metrics
+from axops.core.db import fetch_raw
 from axops.core.ids import uuid7
 from axops.core.logging import event
-from axops.core.db import fetch_raw
 from axops.core.pagination import decode_cursor, page_of
 
 log = logging.getLogger("axops.audit")

@@ -290,7 +290,8 @@ async def _active_admins(session: AsyncSession) -> int:
 
 async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdate) -> User:
     user = await get_user(session, user_id)
-    changes = data.model_dump(exclude_unset=True, mode="json")
+    # null means "clear" only for the e-mail; for the other fields it means "leave as is".
+    changes = {k: v for k, v in data.model_dump(exclude_unset=True, mode="json").items() if v is not None or k == "email"}
     before = {k: getattr(user, k) for k in changes}
     demoting = user.role == "admin" and user.is_active and (
         changes.get("role", "admin") != "admin" or changes.get("is_active") is False
@@ -377,7 +378,7 @@ async def create_team(session: AsyncSession, data: TeamCreate) -> tuple[Team, in
 
 async def update_team(session: AsyncSession, team_id: uuid.UUID, data: TeamUpdate) -> tuple[Team, int]:
     team, count = await get_team(session, team_id)
-    changes = data.model_dump(exclude_unset=True)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
     if "name" in changes and changes["name"].lower() != team.name.lower():
         if await session.scalar(select(Team.id).where(func.lower(Team.name) == changes["name"].lower())):
             raise Conflict(f"A team named '{changes['name']}' exists.")

@@ -72,7 +72,7 @@ class Listener:
             try:
                 conn = await asyncpg.connect(self.dsn)
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, lambda _c, _pid, _ch, payload: _dispatch(payload))
                 _dispatch_all()  # whatever happened while we were not listening
                 _listening = True

@@ -9,8 +9,8 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 from pydantic import BaseModel
-from starlette.responses import Response
 from sqlalchemy import Select, and_, or_
+from starlette.responses import Response
 
 from axops.core.errors import Invalid
 

@@ -14,10 +14,8 @@ HERE = Path(__file__).resolve().parent
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
     # Tables we don't model: the task queue's (procrastinate) and audit partitions (made at run time).
-    if type_ == "table" and reflected and compare_to is None:
-        if name.startswith("procrastinate_") or name.startswith("audit_events_y"):
-            return False
-    return True
+    unmodelled = name.startswith(("procrastinate_", "audit_events_y"))
+    return not (type_ == "table" and reflected and compare_to is None and unmodelled)
 
 
 def alembic_config(database_url: str) -> Config:
