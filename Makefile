@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "axops needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
-	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,runtime]'
 	touch $@
 
 web: web/dist/index.html
@@ -44,7 +44,7 @@ openapi: setup
 # Re-pin every Python dependency after changing pyproject.toml.
 lock: setup
 	(echo "# Pinned versions for every install (pip install -c constraints.txt). Regenerate with \`make lock\`."; \
-	 echo "torch==2.13.0"; $(BIN)/pip freeze --exclude-editable | grep -v '^axops') > constraints.txt
+	 $(BIN)/pip freeze --exclude-editable | grep -v '^axops') > constraints.txt
 
 bench: setup
 	$(BIN)/python bench/api/run.py

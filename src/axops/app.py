@@ -20,6 +20,8 @@ from axops.auth import audit
 from axops.auth import router as auth_router
 from axops.auth import service as auth_service
 from axops.auth.throttle import LoginThrottle
+from axops.models import router as models_router
+from axops.models import tasks as models_tasks
 from axops.core import errors, metrics, notify, storage, tasks
 from axops.core.db import Database
 from axops.core.errors import NotFound
@@ -29,9 +31,9 @@ from axops.settings import Settings, get_settings
 log = logging.getLogger("axops.app")
 
 # Every domain's background tasks, by namespace.
-tasks.register({"audit": audit.tasks})
+tasks.register({"audit": audit.tasks, "models": models_tasks.tasks})
 # Upload endpoints stream large bodies; they enforce their own limits.
-LARGE_BODY_PREFIXES = ("/api/storage/signed/",)
+LARGE_BODY_PREFIXES = ("/api/storage/signed/", "/api/model/version/upload")
 DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
 
 
@@ -103,10 +105,14 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     )
     errors.install(app)
     app.add_middleware(
-        RequestMiddleware, max_body_bytes=settings.max_body_bytes, large_body_prefixes=LARGE_BODY_PREFIXES
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        large_body_prefixes=LARGE_BODY_PREFIXES,
+        max_upload_bytes=settings.max_upload_bytes,
     )
     app.include_router(auth_router.router)
     app.include_router(storage.router)
+    app.include_router(models_router.router)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
     async def healthz() -> dict:

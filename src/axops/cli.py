@@ -154,6 +154,55 @@ def user_create(
 
 
 @app.command()
+def demo(
+    layers: int = typer.Option(2, help="Transformer layers of the demo model."),
+    steps: int = typer.Option(40, help="Training steps on the bundled corpus (CPU, seconds)."),
+) -> None:
+    """Build the tiny demo model (Korean + English GPT-2) and register it, so everything works offline."""
+    from axops import bootstrap
+    from axops.auth.deps import Principal
+    from axops.auth.models import Team, TeamMember, User
+    from axops.core.db import Database
+    from axops.core.storage import ObjectStore
+    from axops.models import service
+    from axops.models.demo import build_demo_model
+    from sqlalchemy import select
+
+    _setup_logging()
+    s = get_settings()
+    out = build_demo_model(s.data_dir / "demo" / f"gpt2-{layers}l", layers=layers, steps=steps)
+    typer.echo(f"built the demo model in {out}")
+    url, server = bootstrap.database_url(s)
+
+    async def run() -> None:
+        db = Database(url, pool_size=1)
+        storage = ObjectStore(s.resolved_storage_url, s.resolved_secret_key())
+        try:
+            async with db.sessionmaker() as session:
+                admin = await session.scalar(select(User).where(User.username == "admin"))
+                team = await session.scalar(select(Team).where(Team.name == "demo"))
+                if team is None:
+                    team = Team(name="demo", description="Demo resources created by `axops demo`")
+                    session.add(team)
+                    await session.flush()
+                    session.add(TeamMember(team_id=team.id, user_id=admin.id))
+                principal = Principal(user_id=admin.id, username="admin", role="admin",
+                                      permissions=frozenset({"models:read", "models:write"}), team_ids=frozenset({team.id}))  # fmt: skip
+                version = await service.register_demo(session, storage, principal, out, team.id)
+                await session.commit()
+                params = version.card.get("parameter_count")
+                typer.echo(f"registered axops-demo-gpt2 v{version.version} ({params} parameters) id={version.id}")
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    finally:
+        if server is not None:
+            server.cleanup()
+
+
+@app.command()
 def openapi(output: str = typer.Option("-", help="File to write, or - for stdout.")) -> None:
     """Print the OpenAPI schema (the web UI's API types are generated from it)."""
     import json

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     audit_retention_days: int = 365
     audit_partitions_ahead: int = 3
     max_body_bytes: int = 2 * 1024 * 1024
+    max_upload_bytes: int = 200 * 1024**3
+    model_archive_retention_days: int = 30
     db_pool_size: int = 20
     log_level: str = "INFO"
     log_json: bool = True

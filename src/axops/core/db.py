@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -87,7 +88,9 @@ class Database:
                 session.info.pop("after_commit", None)
                 raise
             for hook in session.info.pop("after_commit", ()):
-                hook()
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
 
     async def dispose(self) -> None:
         await self.engine.dispose()

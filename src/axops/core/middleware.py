@@ -22,10 +22,13 @@ class _BodyTooLarge(Exception):
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, large_body_prefixes: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, large_body_prefixes: tuple[str, ...] = (), max_upload_bytes: int = 0
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.large_body_prefixes = large_body_prefixes
+        self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,9 +59,9 @@ class RequestMiddleware:
 
         limit = self.max_body_bytes
         if any(scope["path"].startswith(p) for p in self.large_body_prefixes):
-            limit = None
+            limit = self.max_upload_bytes  # uploads stream; they get the (much larger) upload limit
         try:
-            if limit is not None:
+            if limit:
                 declared = headers.get("content-length")
                 if declared is not None and (not declared.isdigit() or int(declared) > limit):
                     await self._too_large(send_wrapper, limit)

@@ -82,6 +82,12 @@ class ObjectStore:
     async def get_bytes(self, path: str) -> bytes:
         return b"".join([c async for c in self.get_stream(path)])
 
+    async def get_range(self, path: str, start: int, end: int) -> bytes:
+        try:
+            return bytes(await obstore.get_range_async(self.store, self._check(path), start=start, end=end))
+        except FileNotFoundError as exc:
+            raise NotFound("The object does not exist.") from exc
+
     async def size(self, path: str) -> int:
         try:
             return (await obstore.head_async(self.store, self._check(path)))["size"]

@@ -1,0 +1,1 @@
+"""Model registry: models, versions and their files, cards, aliases, lifecycle."""

@@ -1,0 +1,241 @@
+"""HTTP routes of the model registry."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+
+from axops.auth.deps import Principal, Session, require
+from axops.core.errors import Conflict, Invalid, NotFound
+from axops.core.pagination import Page
+from axops.models import service
+from axops.models.models import ModelFile, ModelVersion
+from axops.models.schemas import (
+    AliasSet,
+    CardUpdate,
+    CompareOut,
+    CompareRequest,
+    FileOut,
+    LocalImport,
+    ModelCreate,
+    ModelDelete,
+    ModelOut,
+    ModelUpdate,
+    StageChange,
+    Task,
+    VersionOut,
+)
+
+router = APIRouter(prefix="/api", tags=["model"])
+Reader = Annotated[Principal, require("models:read")]
+Writer = Annotated[Principal, require("models:write")]
+Limit = Annotated[int, Query(ge=1, le=200)]
+AliasName = Annotated[str, Path(pattern=service.ALIAS_PATTERN)]
+
+
+async def _model_out(session, models) -> list[ModelOut]:
+    summaries = await service.model_summaries(session, [m.id for m in models])
+    return [ModelOut.model_validate(m).model_copy(update=summaries[m.id]) for m in models]
+
+
+async def _version_out(session, versions: list[ModelVersion], with_files: bool = False) -> list[VersionOut]:
+    aliases = await service.version_aliases(session, [v.id for v in versions])
+    out = []
+    for v in versions:
+        files = [FileOut.model_validate(f) for f in await service.version_files(session, v.id)] if with_files else []
+        out.append(VersionOut.model_validate(v).model_copy(update={"files": files, "aliases": aliases[v.id]}))
+    return out
+
+
+@router.post("/model/register", status_code=201)
+async def register_model(body: ModelCreate, principal: Writer, session: Session) -> ModelOut:
+    return (await _model_out(session, [await service.register_model(session, principal, body)]))[0]
+
+
+@router.get("/model")
+async def list_models(
+    principal: Reader, session: Session,
+    q: Annotated[str | None, Query(max_length=200, description="Full-text search over name, description and card")] = None,
+    task: Task | None = None,
+    tag: Annotated[list[str], Query(description="Models carrying all of these tags")] = [],  # noqa: B006
+    team_id: uuid.UUID | None = None,
+    architecture: Annotated[str | None, Query(max_length=100)] = None,
+    min_params: Annotated[int | None, Query(ge=0)] = None,
+    max_params: Annotated[int | None, Query(ge=0)] = None,
+    include_archived: bool = False,
+    limit: Limit = 50,
+    cursor: str | None = None,
+) -> Page[ModelOut]:  # fmt: skip
+    rows, next_cursor = await service.list_models(
+        session, principal, q=q, task=task, tags=tag, team_id=team_id, architecture=architecture,
+        min_params=min_params, max_params=max_params, include_archived=include_archived, cursor=cursor, limit=limit,
+    )  # fmt: skip
+    return Page(items=await _model_out(session, rows), next_cursor=next_cursor)
+
+
+@router.get("/model/{model_id}")
+async def get_model(model_id: uuid.UUID, principal: Reader, session: Session) -> ModelOut:
+    model = await service.get_model(session, principal, model_id)
+    await service.record_access(session, "model.view", model)
+    return (await _model_out(session, [model]))[0]
+
+
+@router.patch("/model/{model_id}")
+async def update_model(model_id: uuid.UUID, body: ModelUpdate, principal: Writer, session: Session) -> ModelOut:
+    return (await _model_out(session, [await service.update_model(session, principal, model_id, body)]))[0]
+
+
+@router.post("/model/{model_id}/archive")
+async def archive_model(model_id: uuid.UUID, principal: Writer, session: Session) -> ModelOut:
+    return (await _model_out(session, [await service.set_model_archived(session, principal, model_id, True)]))[0]
+
+
+@router.post("/model/{model_id}/unarchive")
+async def unarchive_model(model_id: uuid.UUID, principal: Writer, session: Session) -> ModelOut:
+    return (await _model_out(session, [await service.set_model_archived(session, principal, model_id, False)]))[0]
+
+
+@router.delete("/model/{model_id}", status_code=204)
+async def delete_model(model_id: uuid.UUID, body: ModelDelete, principal: Writer, session: Session, request: Request) -> Response:
+    await service.delete_model(session, principal, request.app.state.storage, model_id, body.confirm_name)
+    return Response(status_code=204)
+
+
+@router.get("/model/{model_id}/versions")
+async def list_versions(model_id: uuid.UUID, principal: Reader, session: Session) -> list[VersionOut]:
+    return await _version_out(session, await service.list_versions(session, principal, model_id))
+
+
+@router.post("/model/version/upload", status_code=201, openapi_extra={
+    "requestBody": {"content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["model_id", "files"],
+        "properties": {"model_id": {"type": "string", "format": "uuid"},
+                       "base_version_id": {"type": "string", "format": "uuid"},
+                       "files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+    }}}}})  # fmt: skip
+async def upload_version(request: Request, principal: Writer, session: Session) -> VersionOut:
+    """Multipart form: `model_id`, optional `base_version_id`, and one `files` part per file (its
+    filename is the path inside the version, e.g. `tokenizer/vocab.json`). Parts are spooled to
+    disk by the parser, never held whole in memory, then streamed to the object store."""
+    form = await request.form(max_files=service.MAX_FILES_PER_VERSION, max_fields=20, max_part_size=1024 * 1024)
+    try:
+        model_id = uuid.UUID(str(form.get("model_id", "")))
+        base = form.get("base_version_id")
+        base_version_id = uuid.UUID(str(base)) if base else None
+    except ValueError as exc:
+        raise Invalid("model_id and base_version_id must be UUIDs.") from exc
+    uploads = [f for f in form.getlist("files") if not isinstance(f, str)]
+
+    async def chunks(upload):
+        while chunk := await upload.read(1024 * 1024):
+            yield chunk
+
+    try:
+        version = await service.upload_version(
+            session, principal, request.app.state.storage, model_id,
+            [(u.filename or "", chunks(u)) for u in uploads], base_version_id=base_version_id,
+        )  # fmt: skip
+    finally:
+        await form.close()
+    return (await _version_out(session, [version], with_files=True))[0]
+
+
+@router.post("/model/version/import", status_code=202)
+async def import_version(body: LocalImport, principal: Writer, session: Session, request: Request) -> VersionOut:
+    """Import a directory on the server (or a Hugging Face cache entry) as a new version, in the
+    background; poll the version (status, progress) until it is ready or failed."""
+    model = await service.get_model(session, principal, body.model_id, for_update=True)
+    service._require_owner(principal, model)
+    service.local_files(__import__("pathlib").Path(body.path), body.allow_patterns)  # fail fast on a bad path
+    version = ModelVersion(
+        model_id=model.id, version=await service._next_version(session, model.id), status="importing",
+        source="local", source_ref=body.path, created_by=principal.user_id, dataset_version_ids=[], progress={},
+    )  # fmt: skip
+    session.add(version)
+    await session.flush()
+    await service.record_access(session, "model.version_import", model, version=version.version, path=body.path)
+    job = request.app.state.tasks.tasks["models:import_local"]
+
+    async def enqueue() -> None:
+        await job.defer_async(version_id=str(version.id), path=body.path, allow_patterns=body.allow_patterns)
+
+    session.info.setdefault("after_commit", []).append(enqueue)
+    return (await _version_out(session, [version]))[0]
+
+
+@router.get("/model/version/{version_id}")
+async def get_version(version_id: uuid.UUID, principal: Reader, session: Session) -> VersionOut:
+    _, version = await service.get_version(session, principal, version_id)
+    return (await _version_out(session, [version], with_files=True))[0]
+
+
+@router.post("/model/version/{version_id}/stage")
+async def set_stage(version_id: uuid.UUID, body: StageChange, principal: Writer, session: Session) -> VersionOut:
+    version = await service.set_stage(session, principal, version_id, body.stage)
+    return (await _version_out(session, [version]))[0]
+
+
+@router.put("/model/version/{version_id}/card")
+async def update_card(version_id: uuid.UUID, body: CardUpdate, principal: Writer, session: Session) -> VersionOut:
+    version = await service.update_card(session, principal, version_id, body.card_markdown)
+    return (await _version_out(session, [version]))[0]
+
+
+@router.put("/model/{model_id}/aliases/{alias}", status_code=204)
+async def set_alias(model_id: uuid.UUID, alias: AliasName, body: AliasSet, principal: Writer, session: Session) -> Response:
+    await service.set_alias(session, principal, model_id, alias, body.version_id)
+    return Response(status_code=204)
+
+
+@router.delete("/model/{model_id}/aliases/{alias}", status_code=204)
+async def delete_alias(model_id: uuid.UUID, alias: AliasName, principal: Writer, session: Session) -> Response:
+    await service.delete_alias(session, principal, model_id, alias)
+    return Response(status_code=204)
+
+
+@router.post("/model/{model_id}/compare")
+async def compare(model_id: uuid.UUID, body: CompareRequest, principal: Reader, session: Session) -> CompareOut:
+    """Versions of this model, or of several models (any version ids you can see)."""
+    await service.get_model(session, principal, model_id)
+    return await service.compare(session, principal, body.version_ids)
+
+
+async def _downloadable(session, principal, version_id):
+    model, version = await service.get_version(session, principal, version_id)
+    if version.status != "ready":
+        raise Conflict(f"Version {version.version} is {version.status}, not ready for download.")
+    if version.artifacts_deleted_at is not None:
+        raise Conflict("This version's files were deleted after its archive retention.")
+    return model, version
+
+
+@router.get("/model/version/{version_id}/files/{path:path}", response_class=StreamingResponse)
+async def download_file(version_id: uuid.UUID, path: str, principal: Reader, session: Session, request: Request) -> StreamingResponse:
+    model, version = await _downloadable(session, principal, version_id)
+    f = await session.get(ModelFile, (version.id, path))
+    if f is None:
+        raise NotFound("No such file in this version.")
+    await service.record_access(session, "model.download", model, version=version.version, file=path)
+    return StreamingResponse(
+        request.app.state.storage.get_stream(f.storage_key), media_type="application/octet-stream",
+        headers={"content-length": str(f.size), "etag": f'"{f.sha256}"', "x-checksum-sha256": f.sha256,
+                 "content-disposition": f'attachment; filename="{path.rsplit("/", 1)[-1]}"'},
+    )  # fmt: skip
+
+
+@router.get("/model/version/{version_id}/download", response_class=StreamingResponse)
+async def download_version(version_id: uuid.UUID, principal: Reader, session: Session, request: Request) -> StreamingResponse:
+    """The whole version as a tar stream (`<model>-v<N>/<files>`)."""
+    model, version = await _downloadable(session, principal, version_id)
+    files = list((await session.scalars(select(ModelFile).where(ModelFile.version_id == version.id).order_by(ModelFile.path))).all())
+    await service.record_access(session, "model.download", model, version=version.version, file="*")
+    prefix = f"{model.name}-v{version.version}".replace("/", "_")
+    return StreamingResponse(
+        service.tar_stream(request.app.state.storage, prefix, files), media_type="application/x-tar",
+        headers={"content-length": str(service.tar_size(prefix, files)),
+                 "content-disposition": f'attachment; filename="{prefix}.tar"'},
+    )  # fmt: skip

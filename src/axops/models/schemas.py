@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Task = Literal["text-generation", "embedding", "classification", "image", "audio", "other"]
+Stage = Literal["draft", "staging", "production", "archived"]
+Tag = Field(min_length=1, max_length=64)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelCreate(Strict):
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\s/\\][^/\\]*$")
+    description: str = Field("", max_length=10_000)
+    task: Task = "text-generation"
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    team_id: uuid.UUID | None = None
+    visibility: Literal["team", "organization"] = "team"
+
+
+class ModelUpdate(Strict):
+    description: str | None = Field(None, max_length=10_000)
+    task: Task | None = None
+    tags: list[str] | None = Field(None, max_length=50)
+    visibility: Literal["team", "organization"] | None = None
+
+
+class ModelDelete(Strict):
+    confirm_name: str = Field(description="The model's name, typed again")
+
+
+class ModelOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    name: str
+    description: str
+    task: str
+    tags: list[str]
+    team_id: uuid.UUID
+    team_name: str | None = None
+    visibility: str
+    architecture: str | None
+    parameter_count: int | None
+    archived_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    latest_version: int | None = None
+    aliases: dict[str, int] = Field(default_factory=dict, description="alias → version number")
+
+
+class FileOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    path: str
+    size: int
+    sha256: str
+
+
+class VersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    model_id: uuid.UUID
+    version: int
+    status: str
+    stage: str
+    source: str
+    source_ref: str | None
+    base_version_id: uuid.UUID | None
+    dataset_version_ids: list[uuid.UUID]
+    run_id: uuid.UUID | None
+    total_size: int
+    file_count: int
+    card: dict[str, Any]
+    card_markdown: str
+    metrics: dict[str, Any]
+    progress: dict[str, Any]
+    error: str | None
+    archived_at: datetime | None
+    artifacts_deleted_at: datetime | None
+    created_at: datetime
+    files: list[FileOut] = Field(default_factory=list)
+    aliases: list[str] = Field(default_factory=list)
+
+
+class StageChange(Strict):
+    stage: Stage
+
+
+class AliasSet(Strict):
+    version_id: uuid.UUID
+
+
+class CardUpdate(Strict):
+    card_markdown: str = Field(max_length=200_000)
+
+
+class LocalImport(Strict):
+    model_id: uuid.UUID
+    path: str = Field(min_length=1, max_length=4096, description="A directory on the server (or a Hugging Face cache snapshot)")
+    allow_patterns: list[str] | None = None
+
+
+class CompareRequest(Strict):
+    version_ids: list[uuid.UUID] = Field(min_length=2, max_length=10)
+
+
+class CompareColumn(BaseModel):
+    version_id: uuid.UUID
+    model_name: str
+    version: int
+    stage: str
+    architecture: str | None
+    parameter_count: int | None
+    context_length: int | None
+    vocab_size: int | None
+    dtype: str | None
+    total_size: int
+    dataset_version_ids: list[uuid.UUID]
+    run_id: uuid.UUID | None
+    metrics: dict[str, Any]
+
+
+class ConfigDifference(BaseModel):
+    key: str
+    values: list[Any]
+
+
+class CompareOut(BaseModel):
+    versions: list[CompareColumn]
+    differing_facts: list[str]
+    config_diff: list[ConfigDifference]

@@ -1,0 +1,516 @@
+"""The model registry's logic. Services flush, never commit; object deletions run after commit."""
+
+from __future__ import annotations
+
+import fnmatch
+import tarfile
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from axops.auth import audit
+from axops.auth.deps import Principal
+from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
+from axops.core.pagination import page_of, paginate_desc
+from axops.core.storage import ObjectStore
+from axops.models import card as cards
+from axops.models.models import ModelAlias, ModelFile, ModelVersion, RegisteredModel
+from axops.models.schemas import CompareColumn, CompareOut, ConfigDifference, ModelCreate, ModelUpdate
+
+ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+MAX_FILES_PER_VERSION = 10_000
+
+
+def clean_path(raw: str) -> str:
+    """A file's path inside a version: relative, POSIX, no '..', no empty or hidden-root parts."""
+    path = raw.replace("\\", "/")
+    if not path or path.startswith("/") or path[1:2] == ":":  # absolute, or a Windows drive
+        raise Invalid(f"Invalid file name {raw!r}: use a relative path such as 'model.safetensors'.")
+    if any(p in ("..", ".", "") for p in path.split("/")) or len(path) > 512:
+        raise Invalid(f"Invalid file name {raw!r}: '..', '.', empty parts and paths over 512 characters are refused.")
+    return path
+
+
+# --- models ----------------------------------------------------------------------------------
+
+
+def _visible(principal: Principal):
+    if principal.is_admin:
+        return True
+    return or_(RegisteredModel.visibility == "organization", RegisteredModel.team_id.in_(principal.team_ids or [uuid.uuid4()]))
+
+
+async def get_model(session: AsyncSession, principal: Principal, model_id: uuid.UUID, for_update: bool = False) -> RegisteredModel:
+    q = select(RegisteredModel).where(RegisteredModel.id == model_id, _visible(principal))
+    if for_update:
+        q = q.with_for_update()
+    model = await session.scalar(q)
+    if model is None:
+        raise NotFound("No such model.")
+    return model
+
+
+def _require_owner(principal: Principal, model: RegisteredModel) -> None:
+    """Changing a model needs models:write and membership of its team (Admin: any team)."""
+    if not principal.can("models:write"):
+        raise Forbidden("This action needs the 'models:write' permission, which your role or key lacks.")
+    if not principal.sees_team(model.team_id):
+        raise Forbidden("Only members of the model's team can change it.")
+
+
+async def register_model(session: AsyncSession, principal: Principal, data: ModelCreate) -> RegisteredModel:
+    team_id = data.team_id or (sorted(principal.team_ids)[0] if principal.team_ids else None)
+    if team_id is None:
+        raise Invalid("Choose the owning team (team_id); you are not a member of any team yet.")
+    if not principal.sees_team(team_id):
+        raise NotFound("No such team among yours.")
+    if await session.scalar(select(RegisteredModel.id).where(func.lower(RegisteredModel.name) == data.name.lower())):
+        raise Conflict(f"A model named '{data.name}' exists.")
+    model = RegisteredModel(
+        name=data.name, description=data.description, task=data.task, tags=sorted(set(data.tags)),
+        team_id=team_id, visibility=data.visibility, created_by=principal.user_id,
+    )  # fmt: skip
+    session.add(model)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"A model named '{data.name}' exists.") from exc
+    audit.record(session, "model.register", resource_type="model", resource_id=model.id, team_id=team_id,
+                 summary={"name": model.name, "task": model.task, "visibility": model.visibility})  # fmt: skip
+    await session.refresh(model)
+    return model
+
+
+async def update_model(session: AsyncSession, principal: Principal, model_id: uuid.UUID, data: ModelUpdate) -> RegisteredModel:
+    model = await get_model(session, principal, model_id, for_update=True)
+    _require_owner(principal, model)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if "tags" in changes:
+        changes["tags"] = sorted(set(changes["tags"]))
+    before = {k: getattr(model, k) for k in changes}
+    for k, v in changes.items():
+        setattr(model, k, v)
+    await session.flush()
+    if change := audit.diff(before, changes):
+        audit.record(session, "model.update", resource_type="model", resource_id=model.id, team_id=model.team_id, summary=change)
+    await session.refresh(model)
+    return model
+
+
+async def set_model_archived(session: AsyncSession, principal: Principal, model_id: uuid.UUID, archived: bool) -> RegisteredModel:
+    model = await get_model(session, principal, model_id, for_update=True)
+    _require_owner(principal, model)
+    if (model.archived_at is not None) != archived:
+        model.archived_at = datetime.now(UTC) if archived else None
+        await session.flush()
+        audit.record(session, "model.archive" if archived else "model.unarchive", resource_type="model",
+                     resource_id=model.id, team_id=model.team_id, summary={"name": model.name})  # fmt: skip
+    await session.refresh(model)
+    return model
+
+
+async def delete_model(session: AsyncSession, principal: Principal, storage: ObjectStore, model_id: uuid.UUID, confirm_name: str) -> None:
+    model = await get_model(session, principal, model_id, for_update=True)
+    _require_owner(principal, model)
+    if confirm_name != model.name:
+        raise Invalid("To delete a model, type its exact name in confirm_name.")
+    keys = list(
+        (await session.scalars(
+            select(ModelFile.storage_key).join(ModelVersion, ModelVersion.id == ModelFile.version_id)
+            .where(ModelVersion.model_id == model.id)
+        )).all()
+    )  # fmt: skip
+    versions = await session.scalar(select(func.count()).where(ModelVersion.model_id == model.id))
+    audit.record(session, "model.delete", resource_type="model", resource_id=model.id, team_id=model.team_id,
+                 summary={"name": model.name, "versions": versions, "files": len(keys)})  # fmt: skip
+    await session.delete(model)
+    await session.flush()
+
+    async def remove_objects() -> None:
+        for key in keys:
+            await storage.delete(key)
+
+    session.info.setdefault("after_commit", []).append(remove_objects)
+
+
+async def list_models(
+    session: AsyncSession, principal: Principal, *, q: str | None, task: str | None, tags: list[str],
+    team_id: uuid.UUID | None, architecture: str | None, min_params: int | None, max_params: int | None,
+    include_archived: bool, cursor: str | None, limit: int,
+) -> tuple[list[RegisteredModel], str | None]:  # fmt: skip
+    query = select(RegisteredModel).where(_visible(principal))
+    if q:
+        query = query.where(RegisteredModel.search.op("@@")(func.websearch_to_tsquery("simple", q)))
+    if task:
+        query = query.where(RegisteredModel.task == task)
+    if tags:
+        query = query.where(RegisteredModel.tags.contains(tags))
+    if team_id:
+        query = query.where(RegisteredModel.team_id == team_id)
+    if architecture:
+        query = query.where(RegisteredModel.architecture == architecture)
+    if min_params is not None:
+        query = query.where(RegisteredModel.parameter_count >= min_params)
+    if max_params is not None:
+        query = query.where(RegisteredModel.parameter_count <= max_params)
+    if not include_archived:
+        query = query.where(RegisteredModel.archived_at.is_(None))
+    rows = (await session.scalars(paginate_desc(query, RegisteredModel.created_at, RegisteredModel.id, cursor, limit))).all()
+    return page_of(list(rows), limit)
+
+
+async def model_summaries(session: AsyncSession, model_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
+    """Latest version number, aliases and team name per model, for list and detail answers."""
+    if not model_ids:
+        return {}
+    out: dict[uuid.UUID, dict] = {m: {"latest_version": None, "aliases": {}, "team_name": None} for m in model_ids}
+    latest = await session.execute(
+        select(ModelVersion.model_id, func.max(ModelVersion.version)).where(ModelVersion.model_id.in_(model_ids))
+        .group_by(ModelVersion.model_id)
+    )  # fmt: skip
+    for model_id, version in latest:
+        out[model_id]["latest_version"] = version
+    aliases = await session.execute(
+        select(ModelAlias.model_id, ModelAlias.name, ModelVersion.version)
+        .join(ModelVersion, ModelVersion.id == ModelAlias.version_id).where(ModelAlias.model_id.in_(model_ids))
+    )  # fmt: skip
+    for model_id, name, version in aliases:
+        out[model_id]["aliases"][name] = version
+    teams = await session.execute(
+        text("SELECT m.id, t.name FROM registered_models m JOIN teams t ON t.id = m.team_id WHERE m.id = ANY(:ids)"),
+        {"ids": model_ids},
+    )
+    for model_id, name in teams:
+        out[model_id]["team_name"] = name
+    return out
+
+
+# --- versions --------------------------------------------------------------------------------
+
+
+async def get_version(session: AsyncSession, principal: Principal, version_id: uuid.UUID) -> tuple[RegisteredModel, ModelVersion]:
+    row = (
+        await session.execute(
+            select(RegisteredModel, ModelVersion).join(ModelVersion, ModelVersion.model_id == RegisteredModel.id)
+            .where(ModelVersion.id == version_id, _visible(principal))
+        )
+    ).first()  # fmt: skip
+    if row is None:
+        raise NotFound("No such model version.")
+    return row[0], row[1]
+
+
+async def version_files(session: AsyncSession, version_id: uuid.UUID) -> list[ModelFile]:
+    return list((await session.scalars(select(ModelFile).where(ModelFile.version_id == version_id).order_by(ModelFile.path))).all())
+
+
+async def version_aliases(session: AsyncSession, version_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    out: dict[uuid.UUID, list[str]] = {v: [] for v in version_ids}
+    for version_id, name in await session.execute(
+        select(ModelAlias.version_id, ModelAlias.name).where(ModelAlias.version_id.in_(version_ids)).order_by(ModelAlias.name)
+    ):
+        out[version_id].append(name)
+    return out
+
+
+async def list_versions(session: AsyncSession, principal: Principal, model_id: uuid.UUID) -> list[ModelVersion]:
+    await get_model(session, principal, model_id)
+    q = select(ModelVersion).where(ModelVersion.model_id == model_id).order_by(ModelVersion.version.desc())
+    return list((await session.scalars(q)).all())
+
+
+async def _next_version(session: AsyncSession, model_id: uuid.UUID) -> int:
+    current = await session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model_id))
+    return (current or 0) + 1
+
+
+async def _finish_version(
+    session: AsyncSession, storage: ObjectStore, model: RegisteredModel, version: ModelVersion, files: list[ModelFile]
+) -> None:
+    """Analyse the stored files, fill the card, mark the version ready and refresh the model's facts."""
+    keys = {f.path: f.storage_key for f in files}
+    infos = [cards.FileInfo(f.path, f.size) for f in files]
+
+    async def read(path: str) -> bytes:
+        return await storage.get_bytes(keys[path])
+
+    async def read_range(path: str, start: int, end: int) -> bytes:
+        return await storage.get_range(keys[path], start, end)
+
+    card = await cards.analyze(infos, read, read_range)
+    lineage = {"source": f"{version.source} {version.source_ref or ''}".strip(),
+               "base_version": str(version.base_version_id) if version.base_version_id else None,
+               "datasets": ", ".join(map(str, version.dataset_version_ids or [])) or None,
+               "run": str(version.run_id) if version.run_id else None}  # fmt: skip
+    version.card = {**card.facts, "auto_tags": card.auto_tags}
+    version.config = card.config
+    version.card_markdown = cards.render_markdown(model.name, version.version, card.facts, infos, lineage)
+    version.total_size = sum(f.size for f in files)
+    version.file_count = len(files)
+    version.status = "ready"
+    model.architecture = card.facts.get("architecture") or model.architecture
+    model.parameter_count = card.facts.get("parameter_count") or model.parameter_count
+    model.card_text = version.card_markdown
+    model.tags = sorted({t for t in model.tags if not t.startswith(("arch:", "size:"))} | set(card.auto_tags))
+
+
+async def upload_version(
+    session: AsyncSession, principal: Principal, storage: ObjectStore, model_id: uuid.UUID,
+    files: list[tuple[str, AsyncIterator[bytes]]], *, source: str = "upload", source_ref: str | None = None,
+    base_version_id: uuid.UUID | None = None,
+) -> ModelVersion:  # fmt: skip
+    """Store a complete version in one go (streamed file by file); all or nothing."""
+    model = await get_model(session, principal, model_id, for_update=True)
+    _require_owner(principal, model)
+    if not files:
+        raise Invalid("A version needs at least one file.")
+    if len(files) > MAX_FILES_PER_VERSION:
+        raise Invalid(f"A version holds at most {MAX_FILES_PER_VERSION} files.")
+    paths = [clean_path(name) for name, _ in files]
+    if len(set(paths)) != len(paths):
+        raise Invalid("The same file name appears twice.")
+    version = ModelVersion(
+        model_id=model.id, version=await _next_version(session, model.id), status="uploading", source=source,
+        source_ref=source_ref, base_version_id=base_version_id, created_by=principal.user_id, dataset_version_ids=[],
+    )  # fmt: skip
+    session.add(version)
+    await session.flush()
+    stored: list[ModelFile] = []
+    try:
+        for path, (_, chunks) in zip(paths, files, strict=True):
+            key = f"models/{model.id}/{version.id}/{path}"
+            obj = await storage.put_stream(key, chunks)
+            stored.append(ModelFile(version_id=version.id, path=path, size=obj.size, sha256=obj.sha256, storage_key=key))
+        await _finish_version(session, storage, model, version, stored)
+    except cards.CardError as exc:
+        await _delete_objects(storage, stored)
+        raise Invalid(f"The version was not created: {exc}", file=exc.path) from exc
+    except BaseException:
+        await _delete_objects(storage, stored)
+        raise
+    session.add_all(stored)
+    await session.flush()
+    audit.record(session, "model.version_upload", resource_type="model", resource_id=model.id, team_id=model.team_id,
+                 summary={"name": model.name, "version": version.version, "files": len(stored),
+                          "bytes": version.total_size, "source": source})  # fmt: skip
+    return version
+
+
+async def _delete_objects(storage: ObjectStore, files: list[ModelFile]) -> None:
+    for f in files:
+        await storage.delete(f.storage_key)
+
+
+def local_files(root: Path, allow_patterns: list[str] | None) -> list[tuple[str, Path]]:
+    """Files of a local model directory, or of a Hugging Face cache (`models--org--name`: newest snapshot)."""
+    root = root.expanduser().resolve()
+    if (root / "snapshots").is_dir():
+        snapshots = sorted((root / "snapshots").iterdir(), key=lambda p: p.stat().st_mtime)
+        if not snapshots:
+            raise Invalid(f"The Hugging Face cache at {root} has no snapshot.")
+        root = snapshots[-1]
+    if not root.is_dir():
+        raise Invalid(f"{root} is not a directory on the server.")
+    found = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_file() and not any(part.startswith(".") for part in rel.split("/")):
+            if allow_patterns is None or any(fnmatch.fnmatch(rel, pat) for pat in allow_patterns):
+                found.append((rel, p))
+    if not found:
+        raise Invalid(f"No files to import under {root}.")
+    return found
+
+
+async def file_chunks(path: Path, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+    import anyio
+
+    async with await anyio.open_file(path, "rb") as f:
+        while chunk := await f.read(chunk_size):
+            yield chunk
+
+
+async def register_demo(session: AsyncSession, storage: ObjectStore, principal: Principal, directory: Path,
+                        team_id: uuid.UUID, name: str = "axops-demo-gpt2") -> ModelVersion:
+    """Register (or add a version to) the demo model from a directory built by models.demo."""
+    model = await session.scalar(select(RegisteredModel).where(RegisteredModel.name == name))
+    if model is None:
+        from axops.models.schemas import ModelCreate
+
+        model = await register_model(session, principal, ModelCreate(
+            name=name, description="Tiny Korean/English GPT-2 built by `axops demo` for offline journeys.",
+            task="text-generation", tags=["demo"], team_id=team_id, visibility="organization",
+        ))  # fmt: skip
+    files = [(rel, file_chunks(p)) for rel, p in local_files(directory, None)]
+    return await upload_version(session, principal, storage, model.id, files, source="local", source_ref=str(directory))
+
+
+async def set_stage(session: AsyncSession, principal: Principal, version_id: uuid.UUID, stage: str) -> ModelVersion:
+    model, version = await get_version(session, principal, version_id)
+    _require_owner(principal, model)
+    if version.status != "ready":
+        raise Conflict(f"Version {version.version} is {version.status}; only ready versions change stage.")
+    if stage != "archived" and version.artifacts_deleted_at is not None:
+        raise Conflict("This version's files were deleted after its archive retention; it cannot be restored.")
+    if version.stage == stage:
+        return version
+    before = version.stage
+    version.stage = stage
+    version.archived_at = datetime.now(UTC) if stage == "archived" else None
+    await session.flush()
+    audit.record(session, "model.version_restore" if before == "archived" else "model.version_stage",
+                 resource_type="model", resource_id=model.id, team_id=model.team_id,
+                 summary={"name": model.name, "version": version.version, "stage": [before, stage]})  # fmt: skip
+    return version
+
+
+async def set_alias(session: AsyncSession, principal: Principal, model_id: uuid.UUID, name: str, version_id: uuid.UUID) -> None:
+    model = await get_model(session, principal, model_id, for_update=True)
+    _require_owner(principal, model)
+    version = await session.scalar(select(ModelVersion).where(ModelVersion.id == version_id, ModelVersion.model_id == model_id))
+    if version is None:
+        raise NotFound("No such version of this model.")
+    if version.status != "ready" or version.stage == "archived":
+        raise Conflict(f"An alias must point at a ready, unarchived version (v{version.version} is {version.status}/{version.stage}).")
+    existing = await session.get(ModelAlias, (model_id, name))
+    before = None
+    if existing:
+        before = existing.version_id
+        existing.version_id = version_id
+        existing.updated_at = datetime.now(UTC)
+    else:
+        session.add(ModelAlias(model_id=model_id, name=name, version_id=version_id, updated_at=datetime.now(UTC)))
+    await session.flush()
+    audit.record(session, "model.alias_set", resource_type="model", resource_id=model.id, team_id=model.team_id,
+                 summary={"name": model.name, "alias": name, "version": version.version,
+                          "previous_version_id": str(before) if before else None})  # fmt: skip
+
+
+async def delete_alias(session: AsyncSession, principal: Principal, model_id: uuid.UUID, name: str) -> None:
+    model = await get_model(session, principal, model_id, for_update=True)
+    _require_owner(principal, model)
+    alias = await session.get(ModelAlias, (model_id, name))
+    if alias is None:
+        raise NotFound("No such alias.")
+    await session.delete(alias)
+    await session.flush()
+    audit.record(session, "model.alias_delete", resource_type="model", resource_id=model.id, team_id=model.team_id,
+                 summary={"name": model.name, "alias": name})  # fmt: skip
+
+
+async def resolve(session: AsyncSession, principal: Principal, model_name: str, ref: str = "latest") -> tuple[RegisteredModel, ModelVersion]:
+    """`name`, `name@production` (alias), `name@v3` / `name@3` or `name@latest` → a ready version."""
+    model = await session.scalar(select(RegisteredModel).where(RegisteredModel.name == model_name, _visible(principal)))
+    if model is None:
+        raise NotFound(f"No model named '{model_name}'.")
+    q = select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.status == "ready")
+    number = ref[1:] if ref.startswith("v") else ref
+    if ref == "latest":
+        q = q.where(ModelVersion.stage != "archived").order_by(ModelVersion.version.desc()).limit(1)
+    elif number.isdigit():
+        q = q.where(ModelVersion.version == int(number))
+    else:
+        q = q.join(ModelAlias, and_(ModelAlias.version_id == ModelVersion.id, ModelAlias.name == ref))
+    version = await session.scalar(q)
+    if version is None:
+        raise NotFound(f"Model '{model_name}' has no ready version '{ref}'.")
+    return model, version
+
+
+async def update_card(session: AsyncSession, principal: Principal, version_id: uuid.UUID, markdown: str) -> ModelVersion:
+    model, version = await get_version(session, principal, version_id)
+    _require_owner(principal, model)
+    version.card_markdown = markdown
+    latest = await session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id))
+    if version.version == latest:
+        model.card_text = markdown
+    await session.flush()
+    audit.record(session, "model.card_update", resource_type="model", resource_id=model.id, team_id=model.team_id,
+                 summary={"name": model.name, "version": version.version, "length": len(markdown)})  # fmt: skip
+    return version
+
+
+async def compare(session: AsyncSession, principal: Principal, version_ids: list[uuid.UUID]) -> CompareOut:
+    rows = []
+    for vid in dict.fromkeys(version_ids):
+        rows.append(await get_version(session, principal, vid))
+    if len(rows) < 2:
+        raise Invalid("Compare needs at least two different versions.")
+    columns = [
+        CompareColumn(
+            version_id=v.id, model_name=m.name, version=v.version, stage=v.stage,
+            architecture=v.card.get("architecture"), parameter_count=v.card.get("parameter_count"),
+            context_length=v.card.get("context_length"), vocab_size=v.card.get("vocab_size"),
+            dtype=v.card.get("dtype") or v.card.get("config_dtype"), total_size=v.total_size,
+            dataset_version_ids=v.dataset_version_ids or [], run_id=v.run_id, metrics=v.metrics or {},
+        )  # fmt: skip
+        for m, v in rows
+    ]
+    facts = ["architecture", "parameter_count", "context_length", "vocab_size", "dtype", "total_size", "dataset_version_ids", "run_id"]
+    differing = [f for f in facts if len({repr(getattr(c, f)) for c in columns}) > 1]
+    configs = [_flatten(v.config or {}) for _, v in rows]
+    keys = sorted(set().union(*configs))
+    diff = [ConfigDifference(key=k, values=[c.get(k) for c in configs]) for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
+    return CompareOut(versions=columns, differing_facts=differing, config_diff=diff)
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in config.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+async def record_access(session: AsyncSession, action: str, model: RegisteredModel, **summary) -> None:
+    audit.record(session, action, resource_type="model", resource_id=model.id, team_id=model.team_id,
+                 summary={"name": model.name, **summary})  # fmt: skip
+
+
+async def tar_stream(storage: ObjectStore, prefix: str, files: list[ModelFile]) -> AsyncIterator[bytes]:
+    """A whole version as an uncompressed tar, streamed file by file (weights are already dense)."""
+    for f in files:
+        info = tarfile.TarInfo(f"{prefix}/{f.path}")
+        info.size = f.size
+        info.mode = 0o644
+        yield info.tobuf(format=tarfile.PAX_FORMAT)
+        async for chunk in storage.get_stream(f.storage_key):
+            yield chunk
+        if f.size % 512:
+            yield b"\0" * (512 - f.size % 512)
+    yield b"\0" * 1024
+
+
+def tar_size(prefix: str, files: list[ModelFile]) -> int:
+    total = 1024
+    for f in files:
+        info = tarfile.TarInfo(f"{prefix}/{f.path}")
+        info.size = f.size
+        info.mode = 0o644
+        total += len(info.tobuf(format=tarfile.PAX_FORMAT)) + f.size + (-f.size % 512)
+    return total
+
+
+async def purge_archived_artifacts(session: AsyncSession, storage: ObjectStore, retention_days: int) -> int:
+    """Delete the files of versions archived longer than the retention; their metadata stays."""
+    rows = (await session.scalars(
+        select(ModelVersion).where(
+            ModelVersion.stage == "archived", ModelVersion.artifacts_deleted_at.is_(None),
+            ModelVersion.archived_at < func.now() - func.make_interval(0, 0, 0, retention_days),
+        )
+    )).all()  # fmt: skip
+    for version in rows:
+        files = await version_files(session, version.id)
+        await _delete_objects(storage, files)
+        version.artifacts_deleted_at = datetime.now(UTC)
+        audit.record(session, "model.artifacts_purged", resource_type="model", resource_id=version.model_id,
+                     summary={"version": version.version, "files": len(files)}, actor_name="system")  # fmt: skip
+    return len(rows)

@@ -1,0 +1,70 @@
+"""Background work of the registry: imports (with progress) and the archive retention sweep."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+import procrastinate
+from sqlalchemy import select, update
+
+from axops.core.logging import event
+from axops.models import card as cards
+from axops.models import service
+from axops.models.models import ModelFile, ModelVersion, RegisteredModel
+
+log = logging.getLogger("axops.models")
+tasks = procrastinate.Blueprint()
+
+
+async def _progress(state, version_id: uuid.UUID, **values) -> None:
+    async with state.db.sessionmaker() as session:
+        await session.execute(update(ModelVersion).where(ModelVersion.id == version_id).values(**values))
+        await session.commit()
+
+
+async def run_local_import(state, version_id: uuid.UUID, path: str, allow_patterns: list[str] | None) -> None:
+    """Copy a directory into the version's storage, file by file, reporting progress; then fill the card."""
+    stored: list[ModelFile] = []
+    try:
+        found = service.local_files(Path(path), allow_patterns)
+        total = sum(p.stat().st_size for _, p in found)
+        done = 0
+        async with state.db.sessionmaker() as session:
+            model_id = await session.scalar(select(ModelVersion.model_id).where(ModelVersion.id == version_id))
+        for i, (rel, p) in enumerate(found):
+            key = f"models/{model_id}/{version_id}/{rel}"
+            obj = await state.storage.put_stream(key, service.file_chunks(p))
+            stored.append(ModelFile(version_id=version_id, path=rel, size=obj.size, sha256=obj.sha256, storage_key=key))
+            done += obj.size
+            await _progress(state, version_id, progress={"files_done": i + 1, "files_total": len(found),
+                                                         "bytes_done": done, "bytes_total": total})  # fmt: skip
+        async with state.db.sessionmaker() as session:
+            version = await session.get(ModelVersion, version_id, with_for_update=True)
+            model = await session.get(RegisteredModel, version.model_id, with_for_update=True)
+            await service._finish_version(session, state.storage, model, version, stored)
+            session.add_all(stored)
+            await session.commit()
+        event(log, "model.import_done", version_id=str(version_id), files=len(stored), bytes=done)
+    except Exception as exc:
+        await service._delete_objects(state.storage, stored)
+        message = str(exc) if isinstance(exc, cards.CardError | ValueError) else getattr(exc, "detail", None) or type(exc).__name__
+        await _progress(state, version_id, status="failed", error=f"Import failed: {message}")
+        event(log, "model.import_failed", logging.WARNING, version_id=str(version_id), error=message)
+
+
+@tasks.task(name="import_local", pass_context=True, retry=0)
+async def import_local_task(job_context, version_id: str, path: str, allow_patterns: list[str] | None = None) -> None:
+    await run_local_import(job_context.additional_context["axops"], uuid.UUID(version_id), path, allow_patterns)
+
+
+@tasks.periodic(cron="41 * * * *", periodic_id="model-archive-retention")
+@tasks.task(name="purge_archived", pass_context=True, queueing_lock="model-archive-retention")
+async def purge_archived_task(job_context, timestamp: int) -> None:
+    state = job_context.additional_context["axops"]
+    async with state.db.sessionmaker() as session:
+        purged = await service.purge_archived_artifacts(session, state.storage, state.settings.model_archive_retention_days)
+        await session.commit()
+    if purged:
+        event(log, "model.archive_purged", versions=purged)

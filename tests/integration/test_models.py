@@ -1,0 +1,274 @@
+"""The model registry over real HTTP and PostgreSQL: register, upload, card, versions, compare,
+lifecycle, import, download, search, access — and every bad input the issue lists."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import threading
+import time
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from axops.models.demo import build_demo_model
+from tests.conftest import bearer, login
+
+PASSWORD = "registry-pass-123"
+
+
+@pytest.fixture(scope="session")
+def demo_dirs(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("demo")
+    return build_demo_model(root / "two", layers=2, steps=5), build_demo_model(root / "three", layers=3, steps=5, seed=1)
+
+
+@pytest.fixture
+def world(api, admin):
+    """Two teams, a Developer in each, and a Viewer in the first."""
+    teams = [api.post("/api/teams", json={"name": n}, headers=admin).json() for n in ("nlp", "vision")]
+    for username, role, team in (("dev1", "developer", 0), ("dev2", "developer", 1), ("view1", "viewer", 0)):
+        r = api.post("/api/users", json={"username": username, "password": PASSWORD, "role": role,
+                                         "team_ids": [teams[team]["id"]]}, headers=admin)  # fmt: skip
+        assert r.status_code == 201
+    return {
+        "teams": teams,
+        "dev1": bearer(login(api, "dev1", PASSWORD)["access_token"]),
+        "dev2": bearer(login(api, "dev2", PASSWORD)["access_token"]),
+        "view1": bearer(login(api, "view1", PASSWORD)["access_token"]),
+    }
+
+
+def upload(api, headers, model_id, files: dict[str, bytes | Path], base_version_id=None):
+    parts = [("files", (name, data if isinstance(data, bytes) else data.read_bytes())) for name, data in files.items()]
+    data = {"model_id": model_id, **({"base_version_id": base_version_id} if base_version_id else {})}
+    return api.post("/api/model/version/upload", data=data, files=parts, headers=headers)
+
+
+def dir_files(directory: Path) -> dict[str, Path]:
+    return {p.name: p for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def register(api, headers, name, **extra):
+    r = api.post("/api/model/register", json={"name": name, "task": "text-generation", **extra}, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_register_upload_card_versions_compare_and_lifecycle(api, world, demo_dirs, admin):
+    from transformers import AutoModelForCausalLM
+
+    dev1, view1 = world["dev1"], world["view1"]
+    two, three = demo_dirs
+    model = register(api, dev1, "ko-chat", description="한국어 대화 모델", tags=["chat"])
+    assert model["team_name"] == "nlp" and model["latest_version"] is None
+
+    r = upload(api, dev1, model["id"], dir_files(two))
+    assert r.status_code == 201, r.text
+    v1 = r.json()
+    expected = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(two).parameters())
+    assert v1["version"] == 1 and v1["status"] == "ready" and v1["stage"] == "draft"
+    assert v1["card"]["parameter_count"] == expected
+    assert v1["card"]["architecture"] == "GPT2LMHeadModel" and v1["card"]["context_length"] == 128
+    assert v1["card"]["license"] == "apache-2.0" and v1["card"]["dtype"] == "F32"
+    assert v1["card"]["has_chat_template"] is True and v1["card"]["vocab_size"] > 100
+    assert "arch:gpt2" in v1["card"]["auto_tags"] and "size:<100M" in v1["card"]["auto_tags"]
+    assert "| Parameters |" in v1["card_markdown"] and "model.safetensors" in v1["card_markdown"]
+    weights = next(f for f in v1["files"] if f["path"] == "model.safetensors")
+    assert weights["sha256"] == hashlib.sha256((two / "model.safetensors").read_bytes()).hexdigest()
+    assert v1["total_size"] == sum(p.stat().st_size for p in dir_files(two).values())
+
+    v2 = upload(api, dev1, model["id"], dir_files(three), base_version_id=v1["id"]).json()
+    assert v2["version"] == 2 and v2["base_version_id"] == v1["id"]
+    assert v2["card"]["parameter_count"] > v1["card"]["parameter_count"]
+
+    got = api.get(f"/api/model/{model['id']}", headers=view1).json()
+    assert got["latest_version"] == 2 and got["architecture"] == "GPT2LMHeadModel" and "arch:gpt2" in got["tags"]
+    versions = api.get(f"/api/model/{model['id']}/versions", headers=view1).json()
+    assert [v["version"] for v in versions] == [2, 1]
+
+    cmp = api.post(f"/api/model/{model['id']}/compare", json={"version_ids": [v1["id"], v2["id"]]}, headers=view1)
+    assert cmp.status_code == 200, cmp.text
+    body = cmp.json()
+    assert [c["version"] for c in body["versions"]] == [1, 2]
+    assert "parameter_count" in body["differing_facts"] and "architecture" not in body["differing_facts"]
+    assert {"key": "n_layer", "values": [2, 3]} in body["config_diff"]
+
+    # Stages and aliases; other capabilities resolve `name@alias`.
+    assert api.post(f"/api/model/version/{v2['id']}/stage", json={"stage": "production"}, headers=dev1).json()["stage"] == "production"
+    assert api.put(f"/api/model/{model['id']}/aliases/production", json={"version_id": v2["id"]}, headers=dev1).status_code == 204
+    assert api.get(f"/api/model/{model['id']}", headers=dev1).json()["aliases"] == {"production": 2}
+    assert api.put(f"/api/model/{model['id']}/aliases/Bad Name", json={"version_id": v2["id"]}, headers=dev1).status_code == 422
+
+    # Card edits by the owner; Viewers read only.
+    card = api.put(f"/api/model/version/{v2['id']}/card", json={"card_markdown": "# 새 카드\n설명"}, headers=dev1)
+    assert card.status_code == 200 and card.json()["card_markdown"].startswith("# 새 카드")
+    assert api.put(f"/api/model/version/{v2['id']}/card", json={"card_markdown": "x"}, headers=view1).status_code == 403
+    assert api.post("/api/model/register", json={"name": "nope"}, headers=view1).status_code == 403
+
+    # Downloads: a file, and the whole version as a tar.
+    f = api.get(f"/api/model/version/{v1['id']}/files/config.json", headers=view1)
+    assert f.status_code == 200 and json.loads(f.content)["n_layer"] == 2
+    tar = api.get(f"/api/model/version/{v1['id']}/download", headers=view1)
+    assert tar.status_code == 200 and int(tar.headers["content-length"]) == len(tar.content)
+    with tarfile.open(fileobj=io.BytesIO(tar.content)) as t:
+        names = t.getnames()
+        assert "ko-chat-v1/model.safetensors" in names
+        assert t.extractfile("ko-chat-v1/model.safetensors").read() == (two / "model.safetensors").read_bytes()
+
+    # Archive a version, restore it; once its files are purged it cannot come back.
+    assert api.post(f"/api/model/version/{v1['id']}/stage", json={"stage": "archived"}, headers=dev1).json()["archived_at"]
+    assert api.post(f"/api/model/version/{v1['id']}/stage", json={"stage": "staging"}, headers=dev1).json()["stage"] == "staging"
+
+    actions = [e["action"] for e in api.get("/api/audit/logs", params={"resource_type": "model", "limit": 200},
+                                            headers=admin).json()["items"]]  # fmt: skip
+    for expected_action in ("model.register", "model.version_upload", "model.view", "model.download",
+                            "model.alias_set", "model.version_stage", "model.version_restore", "model.card_update"):  # fmt: skip
+        assert expected_action in actions, expected_action
+
+    # Deleting asks for the name again, then removes everything.
+    assert api.request("DELETE", f"/api/model/{model['id']}", json={"confirm_name": "ko-chaT"}, headers=dev1).status_code == 422
+    assert api.request("DELETE", f"/api/model/{model['id']}", json={"confirm_name": "ko-chat"}, headers=dev1).status_code == 204
+    assert api.get(f"/api/model/{model['id']}", headers=dev1).status_code == 404
+    assert api.get(f"/api/model/version/{v1['id']}/files/config.json", headers=dev1).status_code == 404
+
+
+def test_archive_retention_purges_files(api, world, demo_dirs, live_server):
+    import asyncio
+
+    from axops.models import service
+
+    dev1 = world["dev1"]
+    model = register(api, dev1, "old-model")
+    v1 = upload(api, dev1, model["id"], dir_files(demo_dirs[0])).json()
+    api.post(f"/api/model/version/{v1['id']}/stage", json={"stage": "archived"}, headers=dev1)
+    state = live_server.app.state.axops
+
+    async def purge():
+        async with state.db.sessionmaker() as session:
+            n = await service.purge_archived_artifacts(session, state.storage, retention_days=-1)
+            await session.commit()
+            return n
+
+    assert asyncio.run_coroutine_threadsafe(purge(), live_server.server_loop).result(30) == 1
+    v = api.get(f"/api/model/version/{v1['id']}", headers=dev1).json()
+    assert v["artifacts_deleted_at"] and v["stage"] == "archived"
+    restore = api.post(f"/api/model/version/{v1['id']}/stage", json={"stage": "draft"}, headers=dev1)
+    assert restore.status_code == 409 and "cannot be restored" in restore.json()["detail"]
+    assert api.get(f"/api/model/version/{v1['id']}/download", headers=dev1).status_code == 409
+
+
+def test_search_and_filters(api, world, demo_dirs):
+    dev1, dev2 = world["dev1"], world["dev2"]
+    register(api, dev1, "embedder-ko", description="문장 임베딩 모델", task="embedding", tags=["retrieval"])
+    chat = register(api, dev1, "chat-small", description="small chat model", tags=["chat"])
+    upload(api, dev1, chat["id"], dir_files(demo_dirs[0]))
+    register(api, dev2, "vision-private", description="team only")
+    register(api, dev2, "vision-public", description="shared", visibility="organization")
+
+    def names(headers, **params):
+        r = api.get("/api/model", params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        return sorted(m["name"] for m in r.json()["items"])
+
+    assert names(dev1) == ["chat-small", "embedder-ko", "vision-public"]  # not another team's private model
+    assert names(dev1, q="임베딩") == ["embedder-ko"]
+    assert names(dev1, q="chat") == ["chat-small"]
+    assert names(dev1, task="embedding") == ["embedder-ko"]
+    assert names(dev1, tag="retrieval") == ["embedder-ko"]
+    assert names(dev1, architecture="GPT2LMHeadModel") == ["chat-small"]
+    assert names(dev1, min_params=1000, max_params=10_000_000) == ["chat-small"]
+    assert names(dev1, min_params=10_000_000) == []
+    page = api.get("/api/model", params={"limit": 2}, headers=dev1).json()
+    rest = api.get("/api/model", params={"limit": 2, "cursor": page["next_cursor"]}, headers=dev1).json()
+    assert len(page["items"]) == 2 and len(rest["items"]) == 1 and rest["next_cursor"] is None
+
+
+def test_bad_uploads_are_refused_and_leave_nothing(api, world, demo_dirs, live_server, admin):
+    dev1, dev2 = world["dev1"], world["dev2"]
+    two = demo_dirs[0]
+    model = register(api, dev1, "strict")
+    assert api.post("/api/model/register", json={"name": "STRICT"}, headers=dev1).status_code == 409
+    weights = (two / "model.safetensors").read_bytes()
+
+    cases = {
+        "truncated safetensors": ({"model.safetensors": weights[:-100]}, "model.safetensors"),
+        "garbage safetensors": ({"model.safetensors": b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!"}, "model.safetensors"),
+        "config not JSON": ({"config.json": b"{not: json", "model.safetensors": weights}, "config.json"),
+        "empty file": ({"README.md": b"", "model.safetensors": weights}, "README.md"),
+        "parent path": ({"../evil.json": b"{}"}, "../evil.json"),
+        "absolute path": ({"/etc/passwd": b"x"}, "/etc/passwd"),
+    }
+    for label, (files, culprit) in cases.items():
+        r = upload(api, dev1, model["id"], files)
+        assert r.status_code == 422, (label, r.text)
+        assert culprit in r.json()["detail"], (label, r.json()["detail"])
+    assert upload(api, dev1, model["id"], {}).status_code == 422
+    assert api.get(f"/api/model/{model['id']}/versions", headers=dev1).json() == []
+    objects = Path(live_server.app.state.settings.resolved_storage_url.removeprefix("file://")) / "models" / model["id"]
+    assert not objects.exists() or not any(p.is_file() for p in objects.rglob("*"))  # no orphan files
+
+    # Another team's model: not found, for uploads and reads alike.
+    assert upload(api, dev2, model["id"], {"model.safetensors": weights}).status_code == 404
+    assert api.get(f"/api/model/{model['id']}", headers=dev2).status_code == 404
+    assert api.post("/api/model/version/import", json={"model_id": model["id"], "path": str(two)}, headers=dev2).status_code == 404
+    # An import of a directory that does not exist fails at once.
+    r = api.post("/api/model/version/import", json={"model_id": model["id"], "path": "/no/such/dir"}, headers=dev1)
+    assert r.status_code == 422 and "/no/such/dir" in r.json()["detail"]
+
+
+def test_local_import_runs_in_the_background_with_progress(api, world, demo_dirs, live_server):
+    import asyncio
+
+    dev1 = world["dev1"]
+    model = register(api, dev1, "imported")
+    r = api.post("/api/model/version/import", json={"model_id": model["id"], "path": str(demo_dirs[0]),
+                                                    "allow_patterns": ["*.json", "*.safetensors"]}, headers=dev1)  # fmt: skip
+    assert r.status_code == 202, r.text
+    pending = r.json()
+    assert pending["status"] == "importing" and pending["source"] == "local"
+    state = live_server.app.state.axops
+    run = state.tasks.run_worker_async(wait=False, install_signal_handlers=False, additional_context={"axops": state})
+    asyncio.run_coroutine_threadsafe(run, live_server.server_loop).result(120)
+    done = api.get(f"/api/model/version/{pending['id']}", headers=dev1).json()
+    assert done["status"] == "ready", done
+    assert done["progress"]["files_done"] == done["progress"]["files_total"] == done["file_count"]
+    assert {f["path"] for f in done["files"]} >= {"config.json", "model.safetensors"}
+    assert "README.md" not in {f["path"] for f in done["files"]}  # filtered by allow_patterns
+
+
+def test_large_upload_streams_with_bounded_memory(api, world, tmp_path):
+    dev1 = world["dev1"]
+    model = register(api, dev1, "big")
+    big = tmp_path / "weights.bin"
+    size = 300 * 1024 * 1024
+    with big.open("wb") as f:
+        block = bytes(range(256)) * 4096
+        for _ in range(size // len(block)):
+            f.write(block)
+    # The server runs in this process: sample its resident memory while the upload streams through.
+    page = os.sysconf("SC_PAGE_SIZE")
+    rss = lambda: int(Path("/proc/self/statm").read_text().split()[1]) * page  # noqa: E731
+    baseline, peak, stop = rss(), [0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with big.open("rb") as f:
+            r = api.post("/api/model/version/upload", data={"model_id": model["id"]},
+                          files=[("files", ("weights.bin", f))], headers=dev1, timeout=300)  # fmt: skip
+    finally:
+        stop.set()
+        sampler.join()
+    grown_mib = (peak[0] - baseline) / 2**20
+    assert r.status_code == 201, r.text
+    assert r.json()["total_size"] == size
+    assert grown_mib < 100, f"peak memory grew by {grown_mib:.0f} MiB for a 300 MiB upload"
