@@ -153,3 +153,12 @@ def bearer(token: str) -> dict:
 def admin(api) -> dict:
     """Headers of a logged-in admin."""
     return bearer(login(api, "admin", ADMIN_PASSWORD)["access_token"])
+
+
+@pytest.fixture(scope="session")
+def demo_dirs(tmp_path_factory) -> tuple[Path, Path]:
+    """Two versions of the project's tiny demo model (2 and 3 layers), built once per session."""
+    from axops.models.demo import build_demo_model
+
+    root = tmp_path_factory.mktemp("demo")
+    return build_demo_model(root / "two", layers=2, steps=5), build_demo_model(root / "three", layers=3, steps=5, seed=1)

@@ -14,16 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from axops.models.demo import build_demo_model
 from tests.conftest import bearer, login
 
 PASSWORD = "registry-pass-123"
-
-
-@pytest.fixture(scope="session")
-def demo_dirs(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("demo")
-    return build_demo_model(root / "two", layers=2, steps=5), build_demo_model(root / "three", layers=3, steps=5, seed=1)
 
 
 @pytest.fixture

@@ -14,6 +14,18 @@ export const routes: RouteRecordRaw[] = [
   { path: '/login', name: 'login', component: () => import('@/views/auth/LoginView.vue'), meta: { public: true } },
   { path: '/', name: 'home', component: () => import('@/views/HomeView.vue') },
   {
+    path: '/models',
+    name: 'models',
+    component: () => import('@/views/models/ModelsView.vue'),
+    meta: { permission: 'models:read' },
+  },
+  {
+    path: '/models/:id',
+    name: 'model',
+    component: () => import('@/views/models/ModelDetailView.vue'),
+    meta: { permission: 'models:read' },
+  },
+  {
     path: '/apikeys',
     name: 'apikeys',
     component: () => import('@/views/apikeys/ApiKeysView.vue'),

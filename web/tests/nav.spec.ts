@@ -37,7 +37,7 @@ async function navFor(role: string, permissions: string[]) {
 
 describe('navigation follows the role', () => {
   it('shows a Viewer no admin or key pages', async () => {
-    expect(await navFor('viewer', ['models:read'])).toEqual(['nav-home', 'nav-profile'])
+    expect(await navFor('viewer', ['models:read'])).toEqual(['nav-home', 'nav-models', 'nav-profile'])
   })
 
   it('shows an Admin everything', async () => {

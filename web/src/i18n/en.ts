@@ -1,6 +1,6 @@
 export default {
   app: { title: 'axops', subtitle: 'LLM Ops platform' },
-  nav: { home: 'Home', apikeys: 'API keys', users: 'Users', teams: 'Teams', audit: 'Audit log', profile: 'Profile' },
+  nav: { home: 'Home', models: 'Models', apikeys: 'API keys', users: 'Users', teams: 'Teams', audit: 'Audit log', profile: 'Profile' },
   common: {
     cancel: 'Cancel', save: 'Save', create: 'Create', close: 'Close', confirm: 'Confirm', search: 'Search',
     logout: 'Log out', language: 'Language', loadMore: 'Load more', none: 'None', yes: 'Yes', no: 'No',
@@ -37,6 +37,21 @@ export default {
     title: 'Audit log', actor: 'Actor', action: 'Action', resourceType: 'Resource type', resourceId: 'Resource id',
     since: 'From', until: 'To', apply: 'Apply', export: 'Export CSV', time: 'Time', resource: 'Resource',
     outcome: 'Outcome', summary: 'Summary', ip: 'IP', perDay: 'Events per day (loaded rows)', empty: 'No events match.',
+  },
+  models: {
+    title: 'Models', register: 'Register model', search: 'Search name, description, card', task: 'Task', name: 'Name',
+    description: 'Description', team: 'Team', visibility: 'Visibility', visTeam: 'My team', visOrg: 'Whole organisation',
+    tags: 'Tags', architecture: 'Architecture', params: 'Parameters', latest: 'Latest', created: 'Model registered',
+    empty: 'No models yet. Register one, or run `axops demo` for a tiny offline model.',
+    tabInfo: 'Info', tabVersions: 'Versions', tabCompare: 'Compare', tabDeployments: 'Deployments', tabMetrics: 'Metrics',
+    card: 'Model card', editCard: 'Edit card', saveCard: 'Save card', noVersion: 'No version yet: upload files to create one.',
+    upload: 'Upload new version', chooseFiles: 'Files (config.json, *.safetensors, tokenizer files, README.md)',
+    uploading: 'Uploading… {pct}%', uploaded: 'Version {v} created', version: 'Version', status: 'Status', stage: 'Stage',
+    aliases: 'Aliases', size: 'Size', files: 'Files', download: 'Download', pick: 'Versions to compare', compare: 'Compare',
+    differs: 'differs', configDiff: 'Config differences', key: 'Key', sameConfig: 'The configs are identical.',
+    deploymentsEmpty: 'Deployments arrive with model serving (issue 6); nothing is deployed yet.',
+    metricsEmpty: 'Serving metrics arrive with monitoring; there are none for this model yet.',
+    setAlias: 'Set alias', alias: 'Alias name', progress: '{done} / {total} files',
   },
   profile: {
     title: 'Profile', changePassword: 'Change password', current: 'Current password',

@@ -1,6 +1,6 @@
 export default {
   app: { title: 'axops', subtitle: 'LLM Ops 플랫폼' },
-  nav: { home: '홈', apikeys: 'API 키', users: '사용자', teams: '팀', audit: '감사 로그', profile: '내 정보' },
+  nav: { home: '홈', models: '모델', apikeys: 'API 키', users: '사용자', teams: '팀', audit: '감사 로그', profile: '내 정보' },
   common: {
     cancel: '취소', save: '저장', create: '만들기', close: '닫기', confirm: '확인', search: '검색',
     logout: '로그아웃', language: '언어', loadMore: '더 보기', none: '없음', yes: '예', no: '아니요',
@@ -37,6 +37,21 @@ export default {
     title: '감사 로그', actor: '행위자', action: '작업', resourceType: '리소스 유형', resourceId: '리소스 ID',
     since: '시작', until: '끝', apply: '적용', export: 'CSV 내보내기', time: '시각', resource: '리소스',
     outcome: '결과', summary: '요약', ip: 'IP', perDay: '일별 이벤트 수 (불러온 항목 기준)', empty: '조건에 맞는 이벤트가 없습니다.',
+  },
+  models: {
+    title: '모델', register: '모델 등록', search: '이름, 설명, 카드 검색', task: '작업 유형', name: '이름',
+    description: '설명', team: '팀', visibility: '공개 범위', visTeam: '내 팀', visOrg: '조직 전체',
+    tags: '태그', architecture: '아키텍처', params: '파라미터 수', latest: '최신', created: '모델을 등록했습니다',
+    empty: '아직 모델이 없습니다. 모델을 등록하거나 `axops demo`로 작은 오프라인 모델을 만드세요.',
+    tabInfo: '정보', tabVersions: '버전', tabCompare: '비교', tabDeployments: '배포', tabMetrics: '지표',
+    card: '모델 카드', editCard: '카드 편집', saveCard: '카드 저장', noVersion: '아직 버전이 없습니다. 파일을 올려 버전을 만드세요.',
+    upload: '새 버전 업로드', chooseFiles: '파일 (config.json, *.safetensors, 토크나이저 파일, README.md)',
+    uploading: '업로드 중… {pct}%', uploaded: '버전 {v}을(를) 만들었습니다', version: '버전', status: '상태', stage: '단계',
+    aliases: '별칭', size: '크기', files: '파일', download: '다운로드', pick: '비교할 버전', compare: '비교',
+    differs: '다름', configDiff: '설정 차이', key: '키', sameConfig: '설정이 같습니다.',
+    deploymentsEmpty: '배포 기능은 모델 서빙(이슈 6)과 함께 제공됩니다. 아직 배포된 것이 없습니다.',
+    metricsEmpty: '서빙 지표는 모니터링 기능과 함께 제공됩니다. 이 모델의 지표는 아직 없습니다.',
+    setAlias: '별칭 지정', alias: '별칭 이름', progress: '파일 {done} / {total}',
   },
   profile: {
     title: '내 정보', changePassword: '비밀번호 변경', current: '현재 비밀번호',
