@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -41,13 +43,19 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory) -> str:
+def server_url():
     """A PostgreSQL server URL (its maintenance database)."""
     url = os.environ.get("AXOPS_TEST_DATABASE_URL")
     if url:
-        return url
-    _, url = start_embedded_postgres(tmp_path_factory.mktemp("pg"), database="postgres")
-    return url
+        yield url
+        return
+    # Not under pytest's tmp dir: a concurrent pytest run prunes old ones, and would pull the
+    # data directory out from under this server.
+    pgdir = Path(tempfile.mkdtemp(prefix="axops-test-pg-"))
+    server, url = start_embedded_postgres(pgdir, database="postgres")
+    yield url
+    server.cleanup()
+    shutil.rmtree(pgdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

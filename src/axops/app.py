@@ -20,12 +20,12 @@ from axops.auth import audit
 from axops.auth import router as auth_router
 from axops.auth import service as auth_service
 from axops.auth.throttle import LoginThrottle
-from axops.models import router as models_router
-from axops.models import tasks as models_tasks
 from axops.core import errors, metrics, notify, storage, tasks
 from axops.core.db import Database
 from axops.core.errors import NotFound
 from axops.core.middleware import RequestMiddleware
+from axops.models import router as models_router
+from axops.models import tasks as models_tasks
 from axops.settings import Settings, get_settings
 
 log = logging.getLogger("axops.app")
@@ -33,7 +33,7 @@ log = logging.getLogger("axops.app")
 # Every domain's background tasks, by namespace.
 tasks.register({"audit": audit.tasks, "models": models_tasks.tasks})
 # Upload endpoints stream large bodies; they enforce their own limits.
-LARGE_BODY_PREFIXES = ("/api/storage/signed/", "/api/model/version/upload")
+LARGE_BODY_PREFIXES = ("/api/storage/signed/", "/api/model/version/upload", "/api/model/upload/")
 DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
 
 

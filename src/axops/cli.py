@@ -159,6 +159,8 @@ def demo(
     steps: int = typer.Option(40, help="Training steps on the bundled corpus (CPU, seconds)."),
 ) -> None:
     """Build the tiny demo model (Korean + English GPT-2) and register it, so everything works offline."""
+    from sqlalchemy import select
+
     from axops import bootstrap
     from axops.auth.deps import Principal
     from axops.auth.models import Team, TeamMember, User
@@ -166,7 +168,6 @@ def demo(
     from axops.core.storage import ObjectStore
     from axops.models import service
     from axops.models.demo import build_demo_model
-    from sqlalchemy import select
 
     _setup_logging()
     s = get_settings()

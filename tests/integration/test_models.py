@@ -7,9 +7,9 @@ import hashlib
 import io
 import json
 import os
+import tarfile
 import threading
 import time
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -244,7 +244,7 @@ def test_large_upload_streams_with_bounded_memory(api, world, tmp_path):
             f.write(block)
     # The server runs in this process: sample its resident memory while the upload streams through.
     page = os.sysconf("SC_PAGE_SIZE")
-    rss = lambda: int(Path("/proc/self/statm").read_text().split()[1]) * page  # noqa: E731
+    rss = lambda: int(Path("/proc/self/statm").read_text().split()[1]) * page
     baseline, peak, stop = rss(), [0], threading.Event()
 
     def sample():
@@ -265,3 +265,44 @@ def test_large_upload_streams_with_bounded_memory(api, world, tmp_path):
     assert r.status_code == 201, r.text
     assert r.json()["total_size"] == size
     assert grown_mib < 100, f"peak memory grew by {grown_mib:.0f} MiB for a 300 MiB upload"
+
+
+def test_resumable_chunked_upload(api, world, demo_dirs):
+    dev1 = world["dev1"]
+    two = demo_dirs[0]
+    model = register(api, dev1, "chunked")
+    files = dir_files(two)
+    declared = [{"path": n, "size": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for n, p in files.items()]
+    started = api.post(f"/api/model/{model['id']}/uploads", json={"files": declared}, headers=dev1)
+    assert started.status_code == 201, started.text
+    vid = started.json()["id"]
+    assert started.json()["status"] == "uploading"
+
+    weights = files.pop("model.safetensors").read_bytes()
+    half = len(weights) // 2
+    r = api.put(f"/api/model/upload/{vid}/model.safetensors", params={"offset": 0}, content=weights[:half], headers=dev1)
+    assert r.status_code == 200 and r.json()["received"] == half
+    # Completing early is refused and names what is missing; the version stays `uploading`, not ready.
+    early = api.post(f"/api/model/version/{vid}/complete", headers=dev1)
+    assert early.status_code == 409 and "model.safetensors" in early.json()["detail"]
+    assert api.get(f"/api/model/{model['id']}/versions", headers=dev1).json()[0]["status"] == "uploading"
+    # A client that lost track resends from 0: told where to resume.
+    wrong = api.put(f"/api/model/upload/{vid}/model.safetensors", params={"offset": 0}, content=weights[:10], headers=dev1)
+    assert wrong.status_code == 409 and wrong.json()["received"] == half
+    assert api.put(f"/api/model/upload/{vid}/model.safetensors", params={"offset": half}, content=weights[half:],
+                   headers=dev1).json()["received"] == len(weights)  # fmt: skip
+    for name, p in files.items():
+        assert api.put(f"/api/model/upload/{vid}/{name}", params={"offset": 0}, content=p.read_bytes(), headers=dev1).status_code == 200
+    done = api.post(f"/api/model/version/{vid}/complete", headers=dev1)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "ready" and done.json()["card"]["parameter_count"] > 0
+    assert api.get(f"/api/model/version/{vid}/files/model.safetensors", headers=dev1).content == weights
+
+    # A checksum mismatch fails the version, visibly.
+    bad = api.post(f"/api/model/{model['id']}/uploads", json={"files": [{"path": "config.json", "size": 2, "sha256": "0" * 64}]},
+                   headers=dev1).json()  # fmt: skip
+    api.put(f"/api/model/upload/{bad['id']}/config.json", params={"offset": 0}, content=b"{}", headers=dev1)
+    failed = api.post(f"/api/model/version/{bad['id']}/complete", headers=dev1)
+    assert failed.status_code == 422 and "sha256" in failed.json()["detail"]
+    assert api.get(f"/api/model/version/{bad['id']}", headers=dev1).json()["status"] == "failed"
+    assert api.post(f"/api/model/{model['id']}/uploads", json={"files": [{"path": "../x", "size": 1}]}, headers=dev1).status_code == 422

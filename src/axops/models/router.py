@@ -10,13 +10,14 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from axops.auth.deps import Principal, Session, require
-from axops.core.errors import Conflict, Invalid, NotFound
+from axops.core.errors import Conflict, Invalid, NotFound, problem_response
 from axops.core.pagination import Page
 from axops.models import service
 from axops.models.models import ModelFile, ModelVersion
 from axops.models.schemas import (
     AliasSet,
     CardUpdate,
+    ChunkReceived,
     CompareOut,
     CompareRequest,
     FileOut,
@@ -27,6 +28,7 @@ from axops.models.schemas import (
     ModelUpdate,
     StageChange,
     Task,
+    UploadStart,
     VersionOut,
 )
 
@@ -141,6 +143,32 @@ async def upload_version(request: Request, principal: Writer, session: Session) 
         )  # fmt: skip
     finally:
         await form.close()
+    return (await _version_out(session, [version], with_files=True))[0]
+
+
+@router.post("/model/{model_id}/uploads", status_code=201)
+async def start_upload(model_id: uuid.UUID, body: UploadStart, principal: Writer, session: Session) -> VersionOut:
+    """Begin a resumable upload: declare the files; then PUT each file's bytes in order to
+    `/api/model/upload/{version_id}/{path}?offset=N` and POST `/api/model/version/{id}/complete`."""
+    files = [(f.path, f.size, f.sha256) for f in body.files]
+    version = await service.start_upload(session, principal, model_id, files, body.base_version_id)
+    return (await _version_out(session, [version]))[0]
+
+
+@router.put("/model/upload/{version_id}/{path:path}")
+async def upload_chunk(
+    version_id: uuid.UUID, path: str, offset: Annotated[int, Query(ge=0)], request: Request, principal: Writer, session: Session
+) -> ChunkReceived:
+    """The request body is streamed to storage as it arrives; a 409 carries `received` to resume from."""
+    received = await service.upload_chunk(session, principal, request.app.state.storage, version_id, path, offset, request.stream())
+    return ChunkReceived(**received)
+
+
+@router.post("/model/version/{version_id}/complete", responses={422: {}})
+async def complete_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> VersionOut:
+    version = await service.complete_upload(session, principal, request.app.state.storage, version_id)
+    if version.status == "failed":
+        return problem_response(422, "validation_error", "Invalid request", version.error or "upload failed")
     return (await _version_out(session, [version], with_files=True))[0]
 
 

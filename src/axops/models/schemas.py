@@ -87,6 +87,23 @@ class VersionOut(BaseModel):
     aliases: list[str] = Field(default_factory=list)
 
 
+class DeclaredFile(Strict):
+    path: str = Field(min_length=1, max_length=512)
+    size: int = Field(gt=0, description="Bytes; files are sent in order, in chunks of any size")
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="Checked on completion when given")
+
+
+class UploadStart(Strict):
+    files: list[DeclaredFile] = Field(min_length=1, max_length=10_000)
+    base_version_id: uuid.UUID | None = None
+
+
+class ChunkReceived(BaseModel):
+    path: str
+    received: int
+    size: int
+
+
 class StageChange(Strict):
     stage: Stage
 

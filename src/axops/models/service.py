@@ -64,7 +64,7 @@ def _require_owner(principal: Principal, model: RegisteredModel) -> None:
 
 
 async def register_model(session: AsyncSession, principal: Principal, data: ModelCreate) -> RegisteredModel:
-    team_id = data.team_id or (sorted(principal.team_ids)[0] if principal.team_ids else None)
+    team_id = data.team_id or (min(principal.team_ids) if principal.team_ids else None)
     if team_id is None:
         raise Invalid("Choose the owning team (team_id); you are not a member of any team yet.")
     if not principal.sees_team(team_id):
@@ -409,7 +409,7 @@ async def resolve(session: AsyncSession, principal: Principal, model_name: str, 
     if model is None:
         raise NotFound(f"No model named '{model_name}'.")
     q = select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.status == "ready")
-    number = ref[1:] if ref.startswith("v") else ref
+    number = ref.removeprefix("v")
     if ref == "latest":
         q = q.where(ModelVersion.stage != "archived").order_by(ModelVersion.version.desc()).limit(1)
     elif number.isdigit():
@@ -514,3 +514,118 @@ async def purge_archived_artifacts(session: AsyncSession, storage: ObjectStore, 
         audit.record(session, "model.artifacts_purged", resource_type="model", resource_id=version.model_id,
                      summary={"version": version.version, "files": len(files)}, actor_name="system")  # fmt: skip
     return len(rows)
+
+
+# --- resumable uploads -----------------------------------------------------------------------
+# A version can also be uploaded in chunks over many requests: declare its files, send each file's
+# bytes in order (any chunk size; a lost connection resumes from the offset the server reports),
+# then complete. Until then the version is listed as `uploading`, never as ready.
+
+
+def _part_key(version_id: uuid.UUID, path: str, offset: int) -> str:
+    return f"staging/{version_id}/{path}/{offset:020d}"
+
+
+async def start_upload(
+    session: AsyncSession, principal: Principal, model_id: uuid.UUID, files: list[tuple[str, int, str | None]],
+    base_version_id: uuid.UUID | None,
+) -> ModelVersion:  # fmt: skip
+    model = await get_model(session, principal, model_id, for_update=True)
+    _require_owner(principal, model)
+    if not files or len(files) > MAX_FILES_PER_VERSION:
+        raise Invalid(f"Declare between 1 and {MAX_FILES_PER_VERSION} files.")
+    declared = {}
+    for path, size, sha256 in files:
+        clean = clean_path(path)
+        if clean in declared:
+            raise Invalid(f"The file {clean!r} is declared twice.")
+        if size <= 0:
+            raise Invalid(f"{clean}: is empty (0 bytes)", file=clean)
+        declared[clean] = {"size": size, "received": 0, "parts": [], "sha256": sha256}
+    version = ModelVersion(
+        model_id=model.id, version=await _next_version(session, model.id), status="uploading", source="upload",
+        base_version_id=base_version_id, created_by=principal.user_id, dataset_version_ids=[],
+        progress={"files": declared, "bytes_total": sum(f["size"] for f in declared.values()), "bytes_done": 0},
+    )  # fmt: skip
+    session.add(version)
+    await session.flush()
+    audit.record(session, "model.version_upload_start", resource_type="model", resource_id=model.id, team_id=model.team_id,
+                 summary={"name": model.name, "version": version.version, "files": len(declared)})  # fmt: skip
+    return version
+
+
+async def _uploading_version(session: AsyncSession, principal: Principal, version_id: uuid.UUID) -> tuple[RegisteredModel, ModelVersion]:
+    model, version = await get_version(session, principal, version_id)
+    _require_owner(principal, model)
+    version = await session.get(ModelVersion, version_id, with_for_update=True, populate_existing=True)
+    if version.status != "uploading":
+        raise Conflict(f"Version {version.version} is {version.status}; chunks go to versions being uploaded.")
+    return model, version
+
+
+async def upload_chunk(
+    session: AsyncSession, principal: Principal, storage: ObjectStore, version_id: uuid.UUID, path: str,
+    offset: int, chunks: AsyncIterator[bytes],
+) -> dict:  # fmt: skip
+    """Store bytes [offset, offset + n) of a declared file. Offsets must follow on: a client that lost
+    a request asks the version for `received` and resends from there."""
+    _, version = await _uploading_version(session, principal, version_id)
+    files = version.progress["files"]
+    entry = files.get(path)
+    if entry is None:
+        raise NotFound(f"{path!r} is not one of this upload's declared files.")
+    if offset != entry["received"]:
+        raise Conflict(f"{path}: expected a chunk at offset {entry['received']}, got {offset}; resume from there.",
+                       received=entry["received"])  # fmt: skip
+    stored = await storage.put_stream(_part_key(version_id, path, offset), chunks)
+    if stored.size == 0 or entry["received"] + stored.size > entry["size"]:
+        await storage.delete(stored.path)
+        raise Invalid(f"{path}: the chunk is empty or runs past the declared size of {entry['size']} bytes.")
+    entry["received"] += stored.size
+    entry["parts"].append(offset)
+    progress = dict(version.progress, files=dict(files, **{path: entry}))
+    progress["bytes_done"] = sum(f["received"] for f in progress["files"].values())
+    version.progress = progress
+    await session.flush()
+    return {"path": path, "received": entry["received"], "size": entry["size"]}
+
+
+async def complete_upload(session: AsyncSession, principal: Principal, storage: ObjectStore, version_id: uuid.UUID) -> ModelVersion:
+    """Join each file's chunks (streamed), check checksums, fill the card; the version becomes ready."""
+    model, version = await _uploading_version(session, principal, version_id)
+    model = await session.get(RegisteredModel, model.id, with_for_update=True)
+    files = version.progress["files"]
+    missing = [p for p, f in files.items() if f["received"] != f["size"]]
+    if missing:
+        raise Conflict(f"Not every file is complete yet: {', '.join(missing[:10])}.", incomplete=missing)
+    stored: list[ModelFile] = []
+    try:
+        for path, entry in files.items():
+            key = f"models/{model.id}/{version.id}/{path}"
+
+            async def joined(path=path, entry=entry):
+                for offset in entry["parts"]:
+                    async for chunk in storage.get_stream(_part_key(version.id, path, offset)):
+                        yield chunk
+
+            obj = await storage.put_stream(key, joined())
+            stored.append(ModelFile(version_id=version.id, path=path, size=obj.size, sha256=obj.sha256, storage_key=key))
+            if entry.get("sha256") and entry["sha256"] != obj.sha256:
+                raise cards.CardError(path, f"sha256 is {obj.sha256}, not the declared {entry['sha256']} (corrupted in transit?)")
+        await _finish_version(session, storage, model, version, stored)
+    except cards.CardError as exc:
+        # Recorded, not raised: the failed state must be committed for the uploader to see it.
+        await _delete_objects(storage, stored)
+        version.status, version.error = "failed", f"The version was not created: {exc}"
+        await session.flush()
+        return version
+    finally:
+        for path, entry in files.items():
+            for offset in entry["parts"]:
+                await storage.delete(_part_key(version.id, path, offset))
+    session.add_all(stored)
+    await session.flush()
+    audit.record(session, "model.version_upload", resource_type="model", resource_id=model.id, team_id=model.team_id,
+                 summary={"name": model.name, "version": version.version, "files": len(stored),
+                          "bytes": version.total_size, "source": "upload", "resumable": True})  # fmt: skip
+    return version

@@ -47,7 +47,7 @@ async def run_local_import(state, version_id: uuid.UUID, path: str, allow_patter
             session.add_all(stored)
             await session.commit()
         event(log, "model.import_done", version_id=str(version_id), files=len(stored), bytes=done)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 — whatever went wrong is recorded on the version
         await service._delete_objects(state.storage, stored)
         message = str(exc) if isinstance(exc, cards.CardError | ValueError) else getattr(exc, "detail", None) or type(exc).__name__
         await _progress(state, version_id, status="failed", error=f"Import failed: {message}")

@@ -441,6 +441,64 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/model/{model_id}/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start Upload
+         * @description Begin a resumable upload: declare the files; then PUT each file's bytes in order to
+         *     `/api/model/upload/{version_id}/{path}?offset=N` and POST `/api/model/version/{id}/complete`.
+         */
+        post: operations["model-start_upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model/upload/{version_id}/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Upload Chunk
+         * @description The request body is streamed to storage as it arrives; a 409 carries `received` to resume from.
+         */
+        put: operations["model-upload_chunk"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model/version/{version_id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Complete Upload */
+        post: operations["model-complete_upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/model/version/import": {
         parameters: {
             query?: never;
@@ -732,6 +790,15 @@ export interface components {
             /** Card Markdown */
             card_markdown: string;
         };
+        /** ChunkReceived */
+        ChunkReceived: {
+            /** Path */
+            path: string;
+            /** Received */
+            received: number;
+            /** Size */
+            size: number;
+        };
         /** CompareColumn */
         CompareColumn: {
             /**
@@ -786,6 +853,21 @@ export interface components {
             key: string;
             /** Values */
             values: unknown[];
+        };
+        /** DeclaredFile */
+        DeclaredFile: {
+            /** Path */
+            path: string;
+            /**
+             * Size
+             * @description Bytes; files are sent in order, in chunks of any size
+             */
+            size: number;
+            /**
+             * Sha256
+             * @description Checked on completion when given
+             */
+            sha256?: string | null;
         };
         /** FileOut */
         FileOut: {
@@ -1089,6 +1171,13 @@ export interface components {
             /** Expires In */
             expires_in: number;
             user: components["schemas"]["UserInfo"];
+        };
+        /** UploadStart */
+        UploadStart: {
+            /** Files */
+            files: components["schemas"]["DeclaredFile"][];
+            /** Base Version Id */
+            base_version_id?: string | null;
         };
         /** UserCreate */
         UserCreate: {
@@ -2315,6 +2404,104 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["VersionOut"];
                 };
+            };
+        };
+    };
+    "model-start_upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UploadStart"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "model-upload_chunk": {
+        parameters: {
+            query: {
+                offset: number;
+            };
+            header?: never;
+            path: {
+                version_id: string;
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChunkReceived"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "model-complete_upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionOut"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
