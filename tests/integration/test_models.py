@@ -306,3 +306,64 @@ def test_resumable_chunked_upload(api, world, demo_dirs):
     assert failed.status_code == 422 and "sha256" in failed.json()["detail"]
     assert api.get(f"/api/model/version/{bad['id']}", headers=dev1).json()["status"] == "failed"
     assert api.post(f"/api/model/{model['id']}/uploads", json={"files": [{"path": "../x", "size": 1}]}, headers=dev1).status_code == 422
+
+
+def test_hugging_face_import_explains_failures(api, world, live_server, monkeypatch, admin, database_url):
+    """No test reaches a hub: an unreachable mirror, and a mirror that answers 'repository not found'."""
+    import asyncio
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class NotFound(BaseHTTPRequestHandler):
+        def _answer(self):
+            self.send_response(404)
+            self.send_header("X-Error-Code", "RepoNotFound")
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(b'{"error": "Repository not found"}')
+
+        do_GET = do_HEAD = _answer  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    mirror = HTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=mirror.serve_forever, daemon=True).start()
+    dev1 = world["dev1"]
+    model = register(api, dev1, "from-hub")
+    state = live_server.app.state.axops
+
+    def run_import(endpoint: str) -> dict:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        r = api.post("/api/model/version/import/huggingface",
+                     json={"model_id": model["id"], "repo_id": "org/no-such-model", "token": "hf_secret_token"},
+                     headers=dev1)  # fmt: skip
+        assert r.status_code == 202, r.text
+        assert r.json()["source"] == "huggingface" and r.json()["status"] == "importing"
+        run = state.tasks.run_worker_async(wait=False, install_signal_handlers=False, additional_context={"axops": state})
+        asyncio.run_coroutine_threadsafe(run, live_server.server_loop).result(120)
+        return api.get(f"/api/model/version/{r.json()['id']}", headers=dev1).json()
+
+    try:
+        missing = run_import(f"http://127.0.0.1:{mirror.server_address[1]}")
+        assert missing["status"] == "failed" and "was not found" in missing["error"], missing["error"]
+        with __import__("socket").socket() as s:
+            s.bind(("127.0.0.1", 0))
+            closed_port = s.getsockname()[1]
+        offline = run_import(f"http://127.0.0.1:{closed_port}")
+        assert offline["status"] == "failed" and "Cannot reach" in offline["error"], offline["error"]
+    finally:
+        mirror.shutdown()
+    # The token was used, never stored: not in the audit log, not in the job queue.
+    audit_page = api.get("/api/audit/logs", params={"limit": 500}, headers=admin)
+    assert audit_page.status_code == 200 and "hf_secret_token" not in audit_page.text
+    import psycopg
+
+    from axops.core.db import libpq_url
+
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        jobs = conn.execute("SELECT args::text FROM procrastinate_jobs").fetchall()
+    assert jobs and not any("hf_secret_token" in j[0] for j in jobs)
+    assert api.post("/api/model/version/import/huggingface", json={"model_id": model["id"], "repo_id": "../etc"},
+                    headers=dev1).status_code == 422  # fmt: skip

@@ -13,6 +13,7 @@ from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Conflict, Invalid, NotFound, problem_response
 from axops.core.pagination import Page
 from axops.models import service
+from axops.models import tasks as models_tasks
 from axops.models.models import ModelFile, ModelVersion
 from axops.models.schemas import (
     AliasSet,
@@ -21,6 +22,7 @@ from axops.models.schemas import (
     CompareOut,
     CompareRequest,
     FileOut,
+    HuggingFaceImport,
     LocalImport,
     ModelCreate,
     ModelDelete,
@@ -190,6 +192,31 @@ async def import_version(body: LocalImport, principal: Writer, session: Session,
 
     async def enqueue() -> None:
         await job.defer_async(version_id=str(version.id), path=body.path, allow_patterns=body.allow_patterns)
+
+    session.info.setdefault("after_commit", []).append(enqueue)
+    return (await _version_out(session, [version]))[0]
+
+
+@router.post("/model/version/import/huggingface", status_code=202)
+async def import_huggingface(body: HuggingFaceImport, principal: Writer, session: Session, request: Request) -> VersionOut:
+    """Import a Hugging Face repository (from HF_ENDPOINT when set, e.g. an internal mirror) in the
+    background; poll the version: status `importing` → `ready`, or `failed` with the reason."""
+    model = await service.get_model(session, principal, body.model_id, for_update=True)
+    service._require_owner(principal, model)
+    ref = f"{body.repo_id}@{body.revision}" if body.revision else body.repo_id
+    version = ModelVersion(
+        model_id=model.id, version=await service._next_version(session, model.id), status="importing",
+        source="huggingface", source_ref=ref, created_by=principal.user_id, dataset_version_ids=[], progress={},
+    )  # fmt: skip
+    session.add(version)
+    await session.flush()
+    await service.record_access(session, "model.version_import", model, version=version.version, repo=ref)
+    models_tasks.hand_over_token(version.id, body.token)
+    job = request.app.state.tasks.tasks["models:import_huggingface"]
+
+    async def enqueue() -> None:
+        await job.defer_async(version_id=str(version.id), repo_id=body.repo_id, revision=body.revision,
+                              allow_patterns=body.allow_patterns)  # fmt: skip
 
     session.info.setdefault("after_commit", []).append(enqueue)
     return (await _version_out(session, [version]))[0]

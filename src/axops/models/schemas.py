@@ -122,6 +122,14 @@ class LocalImport(Strict):
     allow_patterns: list[str] | None = None
 
 
+class HuggingFaceImport(Strict):
+    model_id: uuid.UUID
+    repo_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+    revision: str | None = Field(None, max_length=200)
+    allow_patterns: list[str] | None = Field(None, max_length=50)
+    token: str | None = Field(None, max_length=500, description="Used once for this download; never stored")
+
+
 class CompareRequest(Strict):
     version_ids: list[uuid.UUID] = Field(min_length=2, max_length=10)
 

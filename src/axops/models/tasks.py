@@ -54,6 +54,60 @@ async def run_local_import(state, version_id: uuid.UUID, path: str, allow_patter
         event(log, "model.import_failed", logging.WARNING, version_id=str(version_id), error=message)
 
 
+# Tokens given with an import request are handed to the in-process worker through memory only:
+# never written to the job queue, the database or a log. (A separate worker process uses HF_TOKEN.)
+_hf_tokens: dict[str, str] = {}
+
+
+def hand_over_token(version_id: uuid.UUID, token: str | None) -> None:
+    if token:
+        _hf_tokens[str(version_id)] = token
+
+
+def hf_error_message(exc: Exception, repo_id: str, revision: str | None, endpoint: str) -> str:
+    from huggingface_hub import errors
+
+    if isinstance(exc, errors.GatedRepoError):
+        return f"'{repo_id}' is gated: accept its terms on {endpoint} and import with a token that has access."
+    if isinstance(exc, errors.RepositoryNotFoundError):
+        return f"Repository '{repo_id}' was not found on {endpoint} (or it is private: import with a token)."
+    if isinstance(exc, errors.RevisionNotFoundError):
+        return f"Revision '{revision}' of '{repo_id}' was not found on {endpoint}."
+    if isinstance(exc, errors.LocalEntryNotFoundError | OSError) or "connect" in type(exc).__name__.lower():
+        return (f"Cannot reach {endpoint}. Set HF_ENDPOINT to your internal mirror, "
+                "or import from a local directory or a Hugging Face cache instead.")  # fmt: skip
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def run_hf_import(state, version_id: uuid.UUID, repo_id: str, revision: str | None, allow_patterns: list[str] | None) -> None:
+    """Download a snapshot (through HF_ENDPOINT when set) into the data dir's cache, then import it."""
+    import os
+
+    import anyio
+    from huggingface_hub import snapshot_download
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    token = _hf_tokens.pop(str(version_id), None)
+    await _progress(state, version_id, progress={"phase": "downloading"})
+    try:
+        path = await anyio.to_thread.run_sync(lambda: snapshot_download(
+            repo_id, revision=revision, allow_patterns=allow_patterns, token=token or None, endpoint=endpoint,
+            cache_dir=state.settings.data_dir / "hf-cache", etag_timeout=10,
+        ))  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 — explained on the version
+        message = hf_error_message(exc, repo_id, revision, endpoint)
+        await _progress(state, version_id, status="failed", error=f"Import failed: {message}")
+        event(log, "model.hf_import_failed", logging.WARNING, version_id=str(version_id), repo=repo_id, error=message)
+        return
+    await run_local_import(state, version_id, path, None)
+
+
+@tasks.task(name="import_huggingface", pass_context=True, retry=0)
+async def import_hf_task(job_context, version_id: str, repo_id: str, revision: str | None = None,
+                         allow_patterns: list[str] | None = None) -> None:  # fmt: skip
+    await run_hf_import(job_context.additional_context["axops"], uuid.UUID(version_id), repo_id, revision, allow_patterns)
+
+
 @tasks.task(name="import_local", pass_context=True, retry=0)
 async def import_local_task(job_context, version_id: str, path: str, allow_patterns: list[str] | None = None) -> None:
     await run_local_import(job_context.additional_context["axops"], uuid.UUID(version_id), path, allow_patterns)

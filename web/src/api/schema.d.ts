@@ -520,6 +520,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/model/version/import/huggingface": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Huggingface
+         * @description Import a Hugging Face repository (from HF_ENDPOINT when set, e.g. an internal mirror) in the
+         *     background; poll the version: status `importing` → `ready`, or `failed` with the reason.
+         */
+        post: operations["model-import_huggingface"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/model/version/{version_id}": {
         parameters: {
             query?: never;
@@ -882,6 +903,25 @@ export interface components {
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /** HuggingFaceImport */
+        HuggingFaceImport: {
+            /**
+             * Model Id
+             * Format: uuid
+             */
+            model_id: string;
+            /** Repo Id */
+            repo_id: string;
+            /** Revision */
+            revision?: string | null;
+            /** Allow Patterns */
+            allow_patterns?: string[] | null;
+            /**
+             * Token
+             * @description Used once for this download; never stored
+             */
+            token?: string | null;
         };
         /** LocalImport */
         LocalImport: {
@@ -2515,6 +2555,39 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["LocalImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "model-import_huggingface": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HuggingFaceImport"];
             };
         };
         responses: {

@@ -51,6 +51,7 @@ export default {
     differs: 'differs', configDiff: 'Config differences', key: 'Key', sameConfig: 'The configs are identical.',
     deploymentsEmpty: 'Deployments arrive with model serving (issue 6); nothing is deployed yet.',
     metricsEmpty: 'Serving metrics arrive with monitoring; there are none for this model yet.',
+    importTitle: 'Import a version', importHf: 'Hugging Face', importLocal: 'Server directory', repoId: 'Repository (org/name)', revision: 'Revision (optional)', allowPatterns: 'Only files matching (comma separated, optional)', token: 'Access token (used once, never stored)', dirPath: 'Directory on the server, or a Hugging Face cache entry', startImport: 'Start import', importStarted: 'Import started as version {v}',
     setAlias: 'Set alias', alias: 'Alias name', progress: '{done} / {total} files',
   },
   profile: {

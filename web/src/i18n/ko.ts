@@ -51,6 +51,7 @@ export default {
     differs: '다름', configDiff: '설정 차이', key: '키', sameConfig: '설정이 같습니다.',
     deploymentsEmpty: '배포 기능은 모델 서빙(이슈 6)과 함께 제공됩니다. 아직 배포된 것이 없습니다.',
     metricsEmpty: '서빙 지표는 모니터링 기능과 함께 제공됩니다. 이 모델의 지표는 아직 없습니다.',
+    importTitle: '버전 가져오기', importHf: 'Hugging Face', importLocal: '서버 디렉터리', repoId: '저장소 (조직/이름)', revision: '리비전 (선택)', allowPatterns: '이 패턴의 파일만 (쉼표로 구분, 선택)', token: '액세스 토큰 (한 번만 쓰고 저장하지 않음)', dirPath: '서버의 디렉터리 또는 Hugging Face 캐시 항목', startImport: '가져오기 시작', importStarted: '버전 {v}(으)로 가져오기를 시작했습니다',
     setAlias: '별칭 지정', alias: '별칭 이름', progress: '파일 {done} / {total}',
   },
   profile: {
