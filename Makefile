@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: up test setup web browser openapi lock bench clean
+.PHONY: up test setup web browser openapi lock bench bench-registry clean
 
 up: setup web
 	$(BIN)/axops up
@@ -48,6 +48,9 @@ lock: setup
 
 bench: setup
 	$(BIN)/python bench/api/run.py
+
+bench-registry: setup
+	$(BIN)/python bench/registry/run.py
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist

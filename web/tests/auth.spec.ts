@@ -75,4 +75,29 @@ describe('auth store', () => {
     expect(localStorage.getItem(REFRESH_KEY)).toBeNull()
     expect(auth.isAuthenticated).toBe(false)
   })
+
+  it('takes its turn with other tabs and spends the token current at that moment', async () => {
+    const auth = useAuthStore()
+    localStorage.setItem(REFRESH_KEY, 'refresh-1')
+    const locks = {
+      request: vi.fn(async (_name: string, work: () => Promise<unknown>) => {
+        localStorage.setItem(REFRESH_KEY, 'refresh-from-other-tab') // another tab refreshed while we waited
+        return work()
+      }),
+    }
+    Object.defineProperty(navigator, 'locks', { value: locks, configurable: true })
+    const sent: unknown[] = []
+    vi.spyOn(globalThis, 'fetch').mockImplementation(async (input) => {
+      sent.push(await (input as Request).json())
+      return json(pair(3))
+    })
+    try {
+      expect(await auth.refresh()).toBe(true)
+    } finally {
+      Reflect.deleteProperty(navigator, 'locks')
+    }
+    expect(locks.request).toHaveBeenCalledOnce()
+    expect(sent).toEqual([{ refresh_token: 'refresh-from-other-tab' }])
+    expect(auth.access).toBe('access-3')
+  })
 })

@@ -6,7 +6,7 @@ import * as components from 'vuetify/components'
 import * as directives from 'vuetify/directives'
 import { createMemoryHistory, createRouter } from 'vue-router'
 import App from '@/App.vue'
-import { i18n } from '@/i18n'
+import { i18n, LOCALE_KEY, setLocale } from '@/i18n'
 import { useAuthStore } from '@/stores/auth'
 
 globalThis.ResizeObserver ??= class {
@@ -15,7 +15,7 @@ globalThis.ResizeObserver ??= class {
   disconnect() {}
 } as unknown as typeof ResizeObserver
 
-async function navFor(role: string, permissions: string[]) {
+async function mountShell(role: string, permissions: string[]) {
   const pinia = createPinia()
   setActivePinia(pinia)
   const auth = useAuthStore()
@@ -30,6 +30,11 @@ async function navFor(role: string, permissions: string[]) {
     attachTo: document.body,
   })
   await router.isReady()
+  return wrapper
+}
+
+async function navFor(role: string, permissions: string[]) {
+  const wrapper = await mountShell(role, permissions)
   const ids = [...document.querySelectorAll('[data-testid^="nav-"]')].map((el) => el.getAttribute('data-testid'))
   wrapper.unmount()
   return ids
@@ -43,5 +48,19 @@ describe('navigation follows the role', () => {
   it('shows an Admin everything', async () => {
     const all = ['apikeys:write', 'users:admin', 'teams:admin', 'audit:read']
     expect(await navFor('admin', all)).toEqual(['nav-home', 'nav-apikeys', 'nav-users', 'nav-teams', 'nav-audit', 'nav-profile'])
+  })
+
+  it('switches the language from the app bar and remembers it', async () => {
+    setLocale('ko')
+    const wrapper = await mountShell('developer', ['apikeys:write'])
+    const nav = () => document.querySelector('[data-testid="nav-apikeys"]')?.textContent
+    expect(nav()).toContain('API 키')
+    await wrapper.get('[data-testid="locale-switch"]').trigger('click')
+    expect(nav()).toContain('API keys')
+    expect(localStorage.getItem(LOCALE_KEY)).toBe('en')
+    expect(document.documentElement.lang).toBe('en')
+    await wrapper.get('[data-testid="locale-switch"]').trigger('click')
+    expect(nav()).toContain('API 키')
+    wrapper.unmount()
   })
 })

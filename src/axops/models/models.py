@@ -39,7 +39,8 @@ class RegisteredModel(IdMixin, TimestampMixin, Base):
     # Copied from the newest ready version so lists filter and search without joins.
     architecture: Mapped[str | None] = mapped_column(String(100))
     parameter_count: Mapped[int | None] = mapped_column(BigInteger)
-    card_text: Mapped[str] = mapped_column(Text, default="")
+    # Deferred: only SQL reads these (search); loading them with every model would be waste.
+    card_text: Mapped[str] = mapped_column(Text, default="", deferred=True)
     search: Mapped[str] = mapped_column(
         TSVECTOR,
         Computed(
@@ -47,6 +48,7 @@ class RegisteredModel(IdMixin, TimestampMixin, Base):
             "coalesce(card_text, ''))",
             persisted=True,
         ),
+        deferred=True,
     )
 
     __table_args__ = (

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Conflict, Invalid, NotFound, problem_response
-from axops.core.pagination import Page
+from axops.core.pagination import Page, json_response
 from axops.models import service
 from axops.models import tasks as models_tasks
 from axops.models.models import ModelFile, ModelVersion
@@ -60,7 +60,7 @@ async def register_model(body: ModelCreate, principal: Writer, session: Session)
     return (await _model_out(session, [await service.register_model(session, principal, body)]))[0]
 
 
-@router.get("/model")
+@router.get("/model", response_model=Page[ModelOut])
 async def list_models(
     principal: Reader, session: Session,
     q: Annotated[str | None, Query(max_length=200, description="Full-text search over name, description and card")] = None,
@@ -73,12 +73,12 @@ async def list_models(
     include_archived: bool = False,
     limit: Limit = 50,
     cursor: str | None = None,
-) -> Page[ModelOut]:  # fmt: skip
+) -> Response:  # fmt: skip
     rows, next_cursor = await service.list_models(
         session, principal, q=q, task=task, tags=tag, team_id=team_id, architecture=architecture,
         min_params=min_params, max_params=max_params, include_archived=include_archived, cursor=cursor, limit=limit,
     )  # fmt: skip
-    return Page(items=await _model_out(session, rows), next_cursor=next_cursor)
+    return json_response({"items": rows, "next_cursor": next_cursor})
 
 
 @router.get("/model/{model_id}")

@@ -3,6 +3,14 @@ import type { components, paths } from './schema'
 
 export type Schemas = components['schemas']
 export type UserInfo = Schemas['UserInfo']
+export type Role = UserInfo['role']
+export const ROLES: Role[] = ['admin', 'operator', 'developer', 'viewer']
+
+/** One page of a cursor-paginated list. */
+export interface Page<T> {
+  items: T[]
+  next_cursor?: string | null
+}
 
 /** How the client reaches the session: the auth store plugs itself in (avoids an import cycle). */
 export interface TokenSource {
@@ -34,14 +42,24 @@ export async function authFetch(input: Request): Promise<Response> {
 
 export const api = createClient<paths>({ baseUrl: window.location.origin, fetch: authFetch })
 
-/** The human message of an RFC 9457 problem (or anything else thrown). */
+/** The human message of an RFC 9457 problem (or anything else thrown), with its field errors if any. */
 export function problemDetail(error: unknown, fallback = 'Request failed'): string {
   if (error && typeof error === 'object') {
-    const e = error as { detail?: unknown; message?: unknown }
-    if (typeof e.detail === 'string') return e.detail
+    const e = error as { detail?: unknown; message?: unknown; errors?: unknown }
+    if (typeof e.detail === 'string') {
+      const fields = Array.isArray(e.errors) ? e.errors.map(fieldError).filter(Boolean) : []
+      return fields.length ? `${e.detail} (${fields.join('; ')})` : e.detail
+    }
     if (typeof e.message === 'string') return e.message
   }
   return fallback
+}
+
+function fieldError(error: unknown): string {
+  const { loc, msg } = (error ?? {}) as { loc?: unknown; msg?: unknown }
+  if (typeof msg !== 'string' || !msg) return ''
+  const where = Array.isArray(loc) ? loc.filter((p) => p !== 'body').join('.') : ''
+  return where ? `${where}: ${msg}` : msg
 }
 
 export class ApiError extends Error {}

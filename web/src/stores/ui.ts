@@ -1,5 +1,6 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
+import { problemDetail } from '@/api/client'
 
 /** App-wide notices (one snackbar) shown after actions and on errors. */
 export const useUiStore = defineStore('ui', () => {
@@ -13,5 +14,17 @@ export const useUiStore = defineStore('ui', () => {
     visible.value = true
   }
 
-  return { message, color, visible, notify }
+  /** Run an action; report its failure (the API's `detail`) or, if given, a success message. True when it worked. */
+  async function attempt(action: () => Promise<unknown>, success?: string): Promise<boolean> {
+    try {
+      await action()
+      if (success) notify(success, 'success')
+      return true
+    } catch (e) {
+      notify(problemDetail(e), 'error')
+      return false
+    }
+  }
+
+  return { message, color, visible, notify, attempt }
 })

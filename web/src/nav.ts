@@ -1,0 +1,17 @@
+/** The navigation: each page with the permission it needs (none = everyone signed in). The router guards the same. */
+export interface NavItem {
+  name: string
+  icon: string
+  to: string
+  permission?: string
+}
+
+export const NAV: NavItem[] = [
+  { name: 'home', icon: 'mdi-view-dashboard-outline', to: '/' },
+  { name: 'models', icon: 'mdi-cube-outline', to: '/models', permission: 'models:read' },
+  { name: 'apikeys', icon: 'mdi-key-variant', to: '/apikeys', permission: 'apikeys:write' },
+  { name: 'users', icon: 'mdi-account-multiple-outline', to: '/admin/users', permission: 'users:admin' },
+  { name: 'teams', icon: 'mdi-account-group-outline', to: '/admin/teams', permission: 'teams:admin' },
+  { name: 'audit', icon: 'mdi-shield-search', to: '/audit', permission: 'audit:read' },
+  { name: 'profile', icon: 'mdi-account-circle-outline', to: '/profile' },
+]
