@@ -82,21 +82,27 @@ def wrk(url: str, token: str, path: str) -> dict:
             "errors": int(non2xx.group(1)) if non2xx else 0}  # fmt: skip
 
 
-def run_cases(env: dict, axops: str, tmp: Path, workers: int) -> dict:
+def start_server(env: dict, axops: str, log_path: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
+    """`axops up` on a free port (no background worker), once it answers /readyz."""
     port = free_port()
-    log = (tmp / f"server-{workers}.log").open("w")
+    log = log_path.open("w")
     server = subprocess.Popen([axops, "up", "--port", str(port), "--no-worker", "--workers", str(workers)],
                               env=env, stdout=log, stderr=log)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(base + "/readyz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return server, base
+
+
+def run_cases(env: dict, axops: str, tmp: Path, workers: int) -> dict:
+    server, base = start_server(env, axops, tmp / f"server-{workers}.log", workers)
     results = {}
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
         token = httpx.post(base + "/api/auth/login", json={"username": "admin", "password": PASSWORD}).json()[
             "access_token"
         ]

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench" / "api"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from run import free_port, wrk  # noqa: E402  (the API benchmark's helpers)
+from run import start_server, wrk  # noqa: E402  (the API benchmark's helpers)
 
 from axops.core.db import libpq_url  # noqa: E402
 from axops.core.embedded import start_embedded_postgres  # noqa: E402
@@ -71,19 +71,9 @@ def main() -> None:
            "AXOPS_ADMIN_PASSWORD": PASSWORD, "AXOPS_LOG_LEVEL": "WARNING"}  # fmt: skip
     axops = str(Path(sys.executable).parent / "axops")
     subprocess.run([axops, "migrate"], env=env, check=True, capture_output=True)
-    port = free_port()
-    log = (tmp / "server.log").open("w")  # noqa: SIM115 — lives as long as the server
-    server = subprocess.Popen([axops, "up", "--port", str(port), "--no-worker"], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_server(env, axops, tmp / "server.log")
     results: dict = {"size_mb": SIZE_MB, "models": MODELS}
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
         client = httpx.Client(base_url=base, timeout=600)
         token = client.post("/api/auth/login", json={"username": "admin", "password": PASSWORD}).json()["access_token"]
         h = {"Authorization": f"Bearer {token}"}

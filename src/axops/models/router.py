@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path as PathLib
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -178,22 +179,11 @@ async def complete_upload(version_id: uuid.UUID, principal: Writer, session: Ses
 async def import_version(body: LocalImport, principal: Writer, session: Session, request: Request) -> VersionOut:
     """Import a directory on the server (or a Hugging Face cache entry) as a new version, in the
     background; poll the version (status, progress) until it is ready or failed."""
-    model = await service.get_model(session, principal, body.model_id, for_update=True)
-    service._require_owner(principal, model)
-    service.local_files(__import__("pathlib").Path(body.path), body.allow_patterns)  # fail fast on a bad path
-    version = ModelVersion(
-        model_id=model.id, version=await service._next_version(session, model.id), status="importing",
-        source="local", source_ref=body.path, created_by=principal.user_id, dataset_version_ids=[], progress={},
+    version = await service.begin_import(
+        session, principal, request.app.state.tasks.tasks["models:import_local"], body.model_id, "local", body.path,
+        {"path": body.path, "allow_patterns": body.allow_patterns},
     )  # fmt: skip
-    session.add(version)
-    await session.flush()
-    await service.record_access(session, "model.version_import", model, version=version.version, path=body.path)
-    job = request.app.state.tasks.tasks["models:import_local"]
-
-    async def enqueue() -> None:
-        await job.defer_async(version_id=str(version.id), path=body.path, allow_patterns=body.allow_patterns)
-
-    session.info.setdefault("after_commit", []).append(enqueue)
+    service.local_files(PathLib(body.path), body.allow_patterns)  # fail fast (rolling back) on a bad path
     return (await _version_out(session, [version]))[0]
 
 
@@ -201,24 +191,12 @@ async def import_version(body: LocalImport, principal: Writer, session: Session,
 async def import_huggingface(body: HuggingFaceImport, principal: Writer, session: Session, request: Request) -> VersionOut:
     """Import a Hugging Face repository (from HF_ENDPOINT when set, e.g. an internal mirror) in the
     background; poll the version: status `importing` → `ready`, or `failed` with the reason."""
-    model = await service.get_model(session, principal, body.model_id, for_update=True)
-    service._require_owner(principal, model)
     ref = f"{body.repo_id}@{body.revision}" if body.revision else body.repo_id
-    version = ModelVersion(
-        model_id=model.id, version=await service._next_version(session, model.id), status="importing",
-        source="huggingface", source_ref=ref, created_by=principal.user_id, dataset_version_ids=[], progress={},
+    version = await service.begin_import(
+        session, principal, request.app.state.tasks.tasks["models:import_huggingface"], body.model_id, "huggingface",
+        ref, {"repo_id": body.repo_id, "revision": body.revision, "allow_patterns": body.allow_patterns},
     )  # fmt: skip
-    session.add(version)
-    await session.flush()
-    await service.record_access(session, "model.version_import", model, version=version.version, repo=ref)
     models_tasks.hand_over_token(version.id, body.token)
-    job = request.app.state.tasks.tasks["models:import_huggingface"]
-
-    async def enqueue() -> None:
-        await job.defer_async(version_id=str(version.id), repo_id=body.repo_id, revision=body.revision,
-                              allow_patterns=body.allow_patterns)  # fmt: skip
-
-    session.info.setdefault("after_commit", []).append(enqueue)
     return (await _version_out(session, [version]))[0]
 
 

@@ -384,6 +384,27 @@ async def register_demo(session: AsyncSession, storage: ObjectStore, principal: 
     return await upload_version(session, principal, storage, model.id, files, source="local", source_ref=str(directory))
 
 
+async def begin_import(
+    session: AsyncSession, principal: Principal, job, model_id: uuid.UUID, source: str, source_ref: str, job_args: dict
+) -> ModelVersion:
+    """A version in state `importing`, and its background job, deferred once this transaction commits."""
+    model = await get_model(session, principal, model_id, for_update=True)
+    _require_owner(principal, model)
+    version = ModelVersion(
+        model_id=model.id, version=await _next_version(session, model.id), status="importing", source=source,
+        source_ref=source_ref, created_by=principal.user_id, dataset_version_ids=[], progress={},
+    )  # fmt: skip
+    session.add(version)
+    await session.flush()
+    await record_access(session, "model.version_import", model, version=version.version, source=source, ref=source_ref)
+
+    async def enqueue() -> None:
+        await job.defer_async(version_id=str(version.id), **job_args)
+
+    session.info.setdefault("after_commit", []).append(enqueue)
+    return version
+
+
 async def set_stage(session: AsyncSession, principal: Principal, version_id: uuid.UUID, stage: str) -> ModelVersion:
     model, version = await get_version(session, principal, version_id)
     _require_owner(principal, model)
