@@ -55,3 +55,9 @@ def json_response(data: Any, status_code: int = 200) -> Response:
     """Serialise with orjson, skipping FastAPI's response validation: for large, hot list answers
     whose rows come straight from SQL (the route still declares its response_model for the docs)."""
     return Response(orjson.dumps(data, default=str), status_code=status_code, media_type="application/json")
+
+
+def json_page_response(docs: list[str], next_cursor: str | None) -> Response:
+    """A page whose items are already JSON documents (rendered by PostgreSQL)."""
+    body = '{"items":[' + ",".join(docs) + '],"next_cursor":' + orjson.dumps(next_cursor).decode() + "}"
+    return Response(body.encode(), media_type="application/json")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Conflict, Invalid, NotFound, problem_response
-from axops.core.pagination import Page, json_response
+from axops.core.pagination import Page, json_page_response
 from axops.models import service
 from axops.models import tasks as models_tasks
 from axops.models.models import ModelFile, ModelVersion
@@ -63,7 +63,7 @@ async def register_model(body: ModelCreate, principal: Writer, session: Session)
 
 @router.get("/model", response_model=Page[ModelOut])
 async def list_models(
-    principal: Reader, session: Session,
+    principal: Reader, request: Request,
     q: Annotated[str | None, Query(max_length=200, description="Full-text search over name, description and card")] = None,
     task: Task | None = None,
     tag: Annotated[list[str], Query(description="Models carrying all of these tags")] = [],  # noqa: B006
@@ -75,11 +75,11 @@ async def list_models(
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> Response:  # fmt: skip
-    rows, next_cursor = await service.list_models(
-        session, principal, q=q, task=task, tags=tag, team_id=team_id, architecture=architecture,
+    docs, next_cursor = await service.list_models(
+        request.app.state.db, principal, q=q, task=task, tags=tag, team_id=team_id, architecture=architecture,
         min_params=min_params, max_params=max_params, include_archived=include_archived, cursor=cursor, limit=limit,
     )  # fmt: skip
-    return json_response({"items": rows, "next_cursor": next_cursor})
+    return json_page_response(docs, next_cursor)
 
 
 @router.get("/model/{model_id}")

@@ -9,15 +9,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import audit
 from axops.auth.deps import Principal
+from axops.core.db import Database
 from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
-from axops.core.db import fetch_raw
 from axops.core.pagination import decode_cursor, page_of
 from axops.core.storage import ObjectStore
 from axops.models import card as cards
@@ -140,12 +139,18 @@ async def delete_model(session: AsyncSession, principal: Principal, storage: Obj
     session.info.setdefault("after_commit", []).append(remove_objects)
 
 
+# Each row is rendered to JSON by PostgreSQL itself: Python only joins the documents, which
+# is several times cheaper than decoding 15 columns per row and encoding them again.
 _LIST_SQL = """
-SELECT m.id, m.name, m.description, m.task, m.tags, m.team_id, t.name AS team_name, m.visibility, m.architecture,
-       m.parameter_count, m.archived_at, m.created_at, m.updated_at,
-       (SELECT max(v.version) FROM model_versions v WHERE v.model_id = m.id) AS latest_version,
-       (SELECT coalesce(jsonb_object_agg(a.name, v.version), '{{}}'::jsonb)
-          FROM model_aliases a JOIN model_versions v ON v.id = a.version_id WHERE a.model_id = m.id) AS aliases
+SELECT m.created_at, m.id, json_build_object(
+    'id', m.id, 'name', m.name, 'description', m.description, 'task', m.task, 'tags', m.tags,
+    'team_id', m.team_id, 'team_name', t.name, 'visibility', m.visibility, 'architecture', m.architecture,
+    'parameter_count', m.parameter_count, 'archived_at', m.archived_at, 'created_at', m.created_at,
+    'updated_at', m.updated_at,
+    'latest_version', (SELECT max(v.version) FROM model_versions v WHERE v.model_id = m.id),
+    'aliases', (SELECT coalesce(jsonb_object_agg(a.name, v.version), '{{}}'::jsonb)
+                  FROM model_aliases a JOIN model_versions v ON v.id = a.version_id WHERE a.model_id = m.id)
+)::text AS doc
 FROM registered_models m JOIN teams t ON t.id = m.team_id
 {where}
 ORDER BY m.created_at DESC, m.id DESC
@@ -154,12 +159,12 @@ LIMIT {limit}
 
 
 async def list_models(
-    session: AsyncSession, principal: Principal, *, q: str | None, task: str | None, tags: list[str],
+    db: Database, principal: Principal, *, q: str | None, task: str | None, tags: list[str],
     team_id: uuid.UUID | None, architecture: str | None, min_params: int | None, max_params: int | None,
     include_archived: bool, cursor: str | None, limit: int,
-) -> tuple[list[dict], str | None]:  # fmt: skip
-    """A page of models as plain dicts, newest first, in one round trip (hand-written SQL through
-    asyncpg: the list is the registry's hottest read, searched across 100k+ models)."""
+) -> tuple[list[str], str | None]:  # fmt: skip
+    """A page of models as JSON documents (the `ModelOut` shape), newest first, in one round trip outside a transaction
+    (hand-written SQL through asyncpg: the registry's hottest read, searched across 100k+ models)."""
     clauses: list[str] = []
     params: list = []
 
@@ -191,11 +196,9 @@ async def list_models(
         params.extend([created, id_])
         clauses.append(f"(m.created_at, m.id) < (${len(params) - 1}, ${len(params)})")
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    rows = [dict(r) for r in await fetch_raw(session, _LIST_SQL.format(where=where, limit=int(limit) + 1), *params)]
-    for r in rows:
-        if isinstance(r["aliases"], str):
-            r["aliases"] = orjson.loads(r["aliases"])
-    return page_of(rows, limit, key=lambda r: (r["created_at"], r["id"]))
+    rows = await db.fetch(_LIST_SQL.format(where=where, limit=int(limit) + 1), *params)
+    rows, next_cursor = page_of(rows, limit, key=lambda r: (r["created_at"], r["id"]))
+    return [r["doc"] for r in rows], next_cursor
 
 
 async def model_summaries(session: AsyncSession, model_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
