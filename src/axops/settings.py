@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 2 * 1024 * 1024
     max_upload_bytes: int = 200 * 1024**3
     model_archive_retention_days: int = 30
+    upload_expiry_hours: int = 72
     db_pool_size: int = 20
     log_level: str = "INFO"
     log_json: bool = True

@@ -297,6 +297,8 @@ def test_resumable_chunked_upload(api, world, demo_dirs):
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "ready" and done.json()["card"]["parameter_count"] > 0
     assert api.get(f"/api/model/version/{vid}/files/model.safetensors", headers=dev1).content == weights
+    # What is stored hashes as declared, whether a file came in one part (moved) or several (joined).
+    assert {f["path"]: f["sha256"] for f in done.json()["files"]} == {d["path"]: d["sha256"] for d in declared}
 
     # A checksum mismatch fails the version, visibly.
     bad = api.post(f"/api/model/{model['id']}/uploads", json={"files": [{"path": "config.json", "size": 2, "sha256": "0" * 64}]},
@@ -306,6 +308,43 @@ def test_resumable_chunked_upload(api, world, demo_dirs):
     assert failed.status_code == 422 and "sha256" in failed.json()["detail"]
     assert api.get(f"/api/model/version/{bad['id']}", headers=dev1).json()["status"] == "failed"
     assert api.post(f"/api/model/{model['id']}/uploads", json={"files": [{"path": "../x", "size": 1}]}, headers=dev1).status_code == 422
+
+
+def test_abandoned_uploads_are_discarded(api, world, live_server, admin):
+    import asyncio
+
+    from axops.models import service
+
+    dev1, dev2 = world["dev1"], world["dev2"]
+    model = register(api, dev1, "abandoned")
+    declared = {"files": [{"path": "model.safetensors", "size": 100}]}
+    first = api.post(f"/api/model/{model['id']}/uploads", json=declared, headers=dev1).json()
+    api.put(f"/api/model/upload/{first['id']}/model.safetensors", params={"offset": 0}, content=b"x" * 40, headers=dev1)
+    storage_root = Path(live_server.app.state.axops.storage.url.removeprefix("file://"))
+    assert list((storage_root / "staging" / first["id"]).rglob("*"))
+
+    # Another team's Developer cannot see it; the owner can give it up, which deletes its chunks.
+    assert api.delete(f"/api/model/version/{first['id']}/upload", headers=dev2).status_code == 404
+    assert api.delete(f"/api/model/version/{first['id']}/upload", headers=dev1).status_code == 204
+    assert api.get(f"/api/model/version/{first['id']}", headers=dev1).status_code == 404
+    assert not [p for p in (storage_root / "staging" / first["id"]).rglob("*") if p.is_file()]
+    events = api.get("/api/audit/logs", params={"action": "model.version_upload_abort"}, headers=admin).json()["items"]
+    assert [e["summary"]["bytes_received"] for e in events] == [40]
+
+    # One left alone past the expiry is discarded by the periodic task's service call; a ready one is not.
+    second = api.post(f"/api/model/{model['id']}/uploads", json=declared, headers=dev1).json()
+    state = live_server.app.state.axops
+
+    async def discard(hours: int) -> int:
+        async with state.db.sessionmaker() as session:
+            n = await service.discard_stale_uploads(session, state.storage, expiry_hours=hours)
+            await session.commit()
+            return n
+
+    assert asyncio.run_coroutine_threadsafe(discard(1), live_server.server_loop).result(30) == 0
+    assert asyncio.run_coroutine_threadsafe(discard(-1), live_server.server_loop).result(30) == 1
+    assert api.get(f"/api/model/version/{second['id']}", headers=dev1).status_code == 404
+    assert api.delete(f"/api/model/version/{second['id']}/upload", headers=dev1).status_code == 404
 
 
 def test_hugging_face_import_explains_failures(api, world, live_server, monkeypatch, admin, database_url):

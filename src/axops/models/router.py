@@ -167,6 +167,13 @@ async def upload_chunk(
     return ChunkReceived(**received)
 
 
+@router.delete("/model/version/{version_id}/upload", status_code=204)
+async def abort_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> Response:
+    """Abandon a resumable upload: its chunks are deleted and the version disappears."""
+    await service.abort_upload(session, principal, request.app.state.storage, version_id)
+    return Response(status_code=204)
+
+
 @router.post("/model/version/{version_id}/complete", responses={422: {}})
 async def complete_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> VersionOut:
     version = await service.complete_upload(session, principal, request.app.state.storage, version_id)

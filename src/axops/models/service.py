@@ -18,7 +18,7 @@ from axops.auth.deps import Principal
 from axops.core.db import Database
 from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
 from axops.core.pagination import decode_cursor, page_of
-from axops.core.storage import ObjectStore
+from axops.core.storage import ObjectStore, StoredObject
 from axops.models import card as cards
 from axops.models.models import ModelAlias, ModelFile, ModelVersion, RegisteredModel
 from axops.models.schemas import CompareColumn, CompareOut, ConfigDifference, ModelCreate, ModelUpdate
@@ -574,6 +574,31 @@ async def purge_archived_artifacts(session: AsyncSession, storage: ObjectStore, 
     return len(rows)
 
 
+async def discard_stale_uploads(session: AsyncSession, storage: ObjectStore, expiry_hours: int) -> int:
+    """Remove resumable uploads nobody has sent a chunk to within the expiry, with their chunks."""
+    rows = (await session.scalars(
+        select(ModelVersion).where(
+            ModelVersion.status == "uploading", ModelVersion.source == "upload",
+            ModelVersion.updated_at < func.now() - func.make_interval(0, 0, 0, 0, expiry_hours),
+        ).with_for_update(skip_locked=True)
+    )).all()  # fmt: skip
+    for version in rows:
+        await _discard_upload(session, storage, version, actor_name="system")
+    return len(rows)
+
+
+async def _discard_upload(session: AsyncSession, storage: ObjectStore, version: ModelVersion, **audit_extra) -> None:
+    files = version.progress.get("files", {})
+    for path, entry in files.items():
+        for offset in entry["parts"]:
+            await storage.delete(_part_key(version.id, path, offset))
+    await session.delete(version)
+    await session.flush()
+    audit.record(session, "model.version_upload_abort", resource_type="model", resource_id=version.model_id,
+                 summary={"version": version.version, "bytes_received": version.progress.get("bytes_done", 0)},
+                 **audit_extra)  # fmt: skip
+
+
 # --- resumable uploads -----------------------------------------------------------------------
 # A version can also be uploaded in chunks over many requests: declare its files, send each file's
 # bytes in order (any chunk size; a lost connection resumes from the offset the server reports),
@@ -641,11 +666,18 @@ async def upload_chunk(
         raise Invalid(f"{path}: the chunk is empty or runs past the declared size of {entry['size']} bytes.")
     entry["received"] += stored.size
     entry["parts"].append(offset)
+    entry["part_sha256"] = stored.sha256  # of the latest part; used when a file came in one part
     progress = dict(version.progress, files=dict(files, **{path: entry}))
     progress["bytes_done"] = sum(f["received"] for f in progress["files"].values())
     version.progress = progress
     await session.flush()
     return {"path": path, "received": entry["received"], "size": entry["size"]}
+
+
+async def abort_upload(session: AsyncSession, principal: Principal, storage: ObjectStore, version_id: uuid.UUID) -> None:
+    """Give up a resumable upload: its chunks are deleted and the version disappears."""
+    _, version = await _uploading_version(session, principal, version_id)
+    await _discard_upload(session, storage, version)
 
 
 async def complete_upload(session: AsyncSession, principal: Principal, storage: ObjectStore, version_id: uuid.UUID) -> ModelVersion:
@@ -660,13 +692,17 @@ async def complete_upload(session: AsyncSession, principal: Principal, storage: 
     try:
         for path, entry in files.items():
             key = f"models/{model.id}/{version.id}/{path}"
+            if len(entry["parts"]) == 1:  # sent in one request: move it, its checksum is known
+                await storage.rename(_part_key(version.id, path, 0), key)
+                obj = StoredObject(path=key, size=entry["size"], sha256=entry["part_sha256"])
+            else:
 
-            async def joined(path=path, entry=entry):
-                for offset in entry["parts"]:
-                    async for chunk in storage.get_stream(_part_key(version.id, path, offset)):
-                        yield chunk
+                async def joined(path=path, entry=entry):
+                    for offset in entry["parts"]:
+                        async for chunk in storage.get_stream(_part_key(version.id, path, offset)):
+                            yield chunk
 
-            obj = await storage.put_stream(key, joined())
+                obj = await storage.put_stream(key, joined())
             stored.append(ModelFile(version_id=version.id, path=path, size=obj.size, sha256=obj.sha256, storage_key=key))
             if entry.get("sha256") and entry["sha256"] != obj.sha256:
                 raise cards.CardError(path, f"sha256 is {obj.sha256}, not the declared {entry['sha256']} (corrupted in transit?)")

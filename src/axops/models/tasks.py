@@ -119,6 +119,9 @@ async def purge_archived_task(job_context, timestamp: int) -> None:
     state = job_context.additional_context["axops"]
     async with state.db.sessionmaker() as session:
         purged = await service.purge_archived_artifacts(session, state.storage, state.settings.model_archive_retention_days)
+        discarded = await service.discard_stale_uploads(session, state.storage, state.settings.upload_expiry_hours)
         await session.commit()
     if purged:
         event(log, "model.archive_purged", versions=purged)
+    if discarded:
+        event(log, "model.stale_uploads_discarded", versions=discarded)
