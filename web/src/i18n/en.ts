@@ -58,7 +58,7 @@ export default {
     tabInfo: 'Info', tabVersions: 'Versions', tabCompare: 'Compare', tabDeployments: 'Deployments', tabMetrics: 'Metrics',
     card: 'Model card', editCard: 'Edit card', saveCard: 'Save card', noVersion: 'No version yet: upload files to create one.',
     upload: 'Upload new version', chooseFiles: 'Files (config.json, *.safetensors, tokenizer files, README.md)',
-    uploading: 'Uploading… {pct}%', uploaded: 'Version {v} created', version: 'Version', status: 'Status', stage: 'Stage',
+    pause: 'Pause', resume: 'Resume', discard: 'Discard', chooseSameFiles: 'To resume, first choose the same files again', uploadStopped: 'The upload stopped ({msg}). Resume it with the same files, or discard it.', uploaded: 'Version {v} created', version: 'Version', status: 'Status', stage: 'Stage',
     aliases: 'Aliases', size: 'Size', files: 'Files', download: 'Download', pick: 'Versions to compare', compare: 'Compare',
     differs: 'differs', configDiff: 'Config differences', key: 'Key', sameConfig: 'The configs are identical.',
     deploymentsEmpty: 'Deployments arrive with model serving (issue 6); nothing is deployed yet.',

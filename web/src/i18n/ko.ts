@@ -58,7 +58,7 @@ export default {
     tabInfo: '정보', tabVersions: '버전', tabCompare: '비교', tabDeployments: '배포', tabMetrics: '지표',
     card: '모델 카드', editCard: '카드 편집', saveCard: '카드 저장', noVersion: '아직 버전이 없습니다. 파일을 올려 버전을 만드세요.',
     upload: '새 버전 업로드', chooseFiles: '파일 (config.json, *.safetensors, 토크나이저 파일, README.md)',
-    uploading: '업로드 중… {pct}%', uploaded: '버전 {v}을(를) 만들었습니다', version: '버전', status: '상태', stage: '단계',
+    pause: '일시 중지', resume: '이어 올리기', discard: '버리기', chooseSameFiles: '이어 올리려면 같은 파일을 먼저 선택하세요', uploadStopped: '업로드가 멈췄습니다 ({msg}). 같은 파일로 이어 올리거나 버릴 수 있습니다.', uploaded: '버전 {v}을(를) 만들었습니다', version: '버전', status: '상태', stage: '단계',
     aliases: '별칭', size: '크기', files: '파일', download: '다운로드', pick: '비교할 버전', compare: '비교',
     differs: '다름', configDiff: '설정 차이', key: '키', sameConfig: '설정이 같습니다.',
     deploymentsEmpty: '배포 기능은 모델 서빙(이슈 6)과 함께 제공됩니다. 아직 배포된 것이 없습니다.',
