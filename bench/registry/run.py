@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench" / "api"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from run import start_server, wrk  # noqa: E402  (the API benchmark's helpers)
+from run import start_server, wrk
 
-from axops.core.db import libpq_url  # noqa: E402
-from axops.core.embedded import start_embedded_postgres  # noqa: E402
+from axops.core.db import libpq_url
+from axops.core.embedded import start_embedded_postgres
 
 SIZE_MB = int(os.environ.get("BENCH_SIZE_MB", "1024"))
 MODELS = int(os.environ.get("BENCH_MODELS", "100000"))
@@ -95,31 +95,45 @@ def main() -> None:
         copy_s = time.perf_counter() - started
         (tmp / "copy.bin").unlink()
 
-        started = time.perf_counter()
-        version = client.post(f"/api/model/{model['id']}/uploads", json={"files": [{"path": "weights.bin", "size": size}]},
-                              headers=h).json()  # fmt: skip
-        with weights.open("rb") as f:
+        def upload(chunk_size: int) -> tuple[float, str]:
+            started = time.perf_counter()
+            version = client.post(f"/api/model/{model['id']}/uploads", json={"files": [{"path": "weights.bin", "size": size}]},
+                                  headers=h).json()  # fmt: skip
             offset = 0
-            while chunk := f.read(CHUNK):
-                r = client.put(f"/api/model/upload/{version['id']}/weights.bin", params={"offset": offset}, content=chunk, headers=h)
-                r.raise_for_status()
-                offset += len(chunk)
-        done = client.post(f"/api/model/version/{version['id']}/complete", headers=h)
-        done.raise_for_status()
-        os.sync()
-        upload_s = time.perf_counter() - started
+            while offset < size:
+                n = min(chunk_size, size - offset)
 
+                def body(offset=offset, n=n):
+                    with weights.open("rb") as f:
+                        f.seek(offset)
+                        left = n
+                        while left and (block := f.read(min(8 * 2**20, left))):
+                            left -= len(block)
+                            yield block
+
+                r = client.put(f"/api/model/upload/{version['id']}/weights.bin", params={"offset": offset}, content=body(),
+                               headers={**h, "Content-Length": str(n)})  # fmt: skip
+                r.raise_for_status()
+                offset += n
+            client.post(f"/api/model/version/{version['id']}/complete", headers=h).raise_for_status()
+            os.sync()
+            return time.perf_counter() - started, version["id"]
+
+        chunked_s, _ = upload(CHUNK)
+        upload_s, version_id = upload(size)
         started = time.perf_counter()
         received = 0
-        with client.stream("GET", f"/api/model/version/{version['id']}/files/weights.bin", headers=h) as r:
+        with client.stream("GET", f"/api/model/version/{version_id}/files/weights.bin", headers=h) as r:
             for chunk in r.iter_bytes(1024 * 1024):
                 received += len(chunk)
         download_s = time.perf_counter() - started
         assert received == size
         mb = size / 2**20
         results["throughput"] = {
-            "file_copy_mb_s": round(mb / copy_s), "upload_mb_s": round(mb / upload_s), "download_mb_s": round(mb / download_s),
-            "upload_vs_copy": round(copy_s / upload_s, 2), "download_vs_copy": round(copy_s / download_s, 2),
+            "file_copy_mb_s": round(mb / copy_s), "upload_one_request_mb_s": round(mb / upload_s),
+            "upload_chunked_mb_s": round(mb / chunked_s), "download_mb_s": round(mb / download_s),
+            "upload_one_request_vs_copy": round(copy_s / upload_s, 2), "upload_chunked_vs_copy": round(copy_s / chunked_s, 2),
+            "download_vs_copy": round(copy_s / download_s, 2),
         }  # fmt: skip
         print(json.dumps(results["throughput"]))
         weights.unlink()
