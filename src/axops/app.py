@@ -24,6 +24,8 @@ from axops.core import errors, metrics, notify, storage, tasks
 from axops.core.db import Database
 from axops.core.errors import NotFound
 from axops.core.middleware import RequestMiddleware
+from axops.datasets import router as datasets_router
+from axops.datasets import tasks as datasets_tasks
 from axops.models import router as models_router
 from axops.models import tasks as models_tasks
 from axops.settings import Settings, get_settings
@@ -31,9 +33,9 @@ from axops.settings import Settings, get_settings
 log = logging.getLogger("axops.app")
 
 # Every domain's background tasks, by namespace.
-tasks.register({"audit": audit.tasks, "models": models_tasks.tasks})
+tasks.register({"audit": audit.tasks, "models": models_tasks.tasks, "datasets": datasets_tasks.tasks})
 # Upload endpoints stream large bodies; they enforce their own limits.
-LARGE_BODY_PREFIXES = ("/api/storage/signed/", "/api/model/version/upload", "/api/model/upload/")
+LARGE_BODY_PREFIXES = ("/api/storage/signed/", "/api/model/version/upload", "/api/model/upload/", "/api/dataset/upload")
 DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
 
 
@@ -113,6 +115,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(auth_router.router)
     app.include_router(storage.router)
     app.include_router(models_router.router)
+    app.include_router(datasets_router.router)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
     async def healthz() -> dict:

@@ -13,7 +13,9 @@ PERMISSIONS: dict[str, str] = {
     "models:read": "Browse and download models",
     "models:write": "Register, upload, edit and archive models",
     "datasets:read": "Browse and preview datasets",
-    "datasets:write": "Upload datasets, run scans, create masked versions",
+    "datasets:write": "Upload datasets, run scans, create masked and split versions",
+    "datasets:approve": "Approve or reject dataset versions for training",
+    "datasets:override_pii": "Approve a dataset version despite unmasked high-risk PII (audited)",
     "training:read": "See fine-tuning jobs, logs and experiments",
     "training:write": "Create, cancel and retry fine-tuning jobs",
     "deployments:read": "See deployments and their status",
@@ -36,7 +38,7 @@ ROLE_DESCRIPTIONS = {
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "admin": list(PERMISSIONS),
     "operator": _READ
-    + ["audit:read", "apikeys:write", "deployments:write", "gateway:invoke", "gateway:admin", "infra:admin"],
+    + ["audit:read", "apikeys:write", "datasets:approve", "deployments:write", "gateway:invoke", "gateway:admin", "infra:admin"],
     "developer": _READ
     + ["apikeys:write", "models:write", "datasets:write", "training:write", "deployments:write", "gateway:invoke"],
     "viewer": _READ,

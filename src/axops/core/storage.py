@@ -94,6 +94,10 @@ class ObjectStore:
         except FileNotFoundError as exc:
             raise NotFound("The object does not exist.") from exc
 
+    def local_path(self, path: str) -> Path | None:
+        """The file behind an object in a local store (None for S3): tools like DuckDB read it in place."""
+        return Path(urlparse(self.url).path) / self._check(path) if self.is_local else None
+
     async def rename(self, source: str, target: str) -> None:
         """Move an object (a rename on disk, a server-side copy on S3): no bytes through Python."""
         await obstore.rename_async(self.store, self._check(source), self._check(target))

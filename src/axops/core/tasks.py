@@ -35,3 +35,12 @@ def configure(database_url: str) -> procrastinate.App:
 def queue_schema_sql() -> str:
     """The queue's tables and functions, applied by our Alembic migration."""
     return SchemaManager.get_schema()
+
+
+def defer_after_commit(session, task_name: str, **kwargs) -> None:
+    """Queue a task once the session's transaction has committed (never for a rolled-back one)."""
+
+    async def enqueue() -> None:
+        await app.configure_task(task_name).defer_async(**kwargs)
+
+    session.info.setdefault("after_commit", []).append(enqueue)

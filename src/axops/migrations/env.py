@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import axops.auth.models
+import axops.datasets.models
 import axops.models.models  # noqa: F401
 from axops.core.db import Base
 from axops.migrations.runner import include_object

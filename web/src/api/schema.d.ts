@@ -687,6 +687,331 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dataset/register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Register Dataset */
+        post: operations["datasets-register_dataset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset/upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload
+         * @description One CSV, TSV, JSONL or Parquet file (any common encoding, e.g. CP949 from Excel) as a new
+         *     version — of `dataset_id`, or of a new dataset `name`. The file is streamed to disk, parsed,
+         *     converted to Parquet; a file that does not parse is refused with the line at fault.
+         */
+        post: operations["datasets-upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start Upload
+         * @description Begin a resumable upload of one large file: then PUT its bytes in order to
+         *     `/api/dataset/upload/{version_id}?offset=N` and POST `/api/dataset/version/{id}/complete`.
+         */
+        post: operations["datasets-start_upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset/upload/{version_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Upload Chunk
+         * @description The body is streamed to storage as it arrives; a 409 carries `received` to resume from.
+         */
+        put: operations["datasets-upload_chunk"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset/version/{version_id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Complete Upload */
+        post: operations["datasets-complete_upload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset/version/{version_id}/upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Abort Upload */
+        delete: operations["datasets-abort_upload"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Datasets */
+        get: operations["datasets-list_datasets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset/{dataset_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Dataset */
+        get: operations["datasets-get_dataset"];
+        put?: never;
+        post?: never;
+        /** Delete Dataset */
+        delete: operations["datasets-delete_dataset"];
+        options?: never;
+        head?: never;
+        /** Update Dataset */
+        patch: operations["datasets-update_dataset"];
+        trace?: never;
+    };
+    "/api/dataset/{dataset_id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Versions */
+        get: operations["datasets-list_versions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset/version/{version_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Version
+         * @description With the quality report and the PII report (masked examples only).
+         */
+        get: operations["datasets-get_version"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset/version/{version_id}/rows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview
+         * @description Raw rows, as far as the data's sensitivity allows the caller (reads of sensitive data are audited).
+         */
+        get: operations["datasets-preview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset/version/{version_id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download */
+        get: operations["datasets-download"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset/{dataset_id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Diff
+         * @description Schema changes and rows added / removed / changed (matched on the dataset's key column when
+         *     it has a unique one, else by row hash), with a page of samples of `kind`.
+         */
+        get: operations["datasets-diff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset/{dataset_id}/scan/pii": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Scan Pii
+         * @description Scan a version's text columns for PII again (also done after every upload); progress on the version.
+         */
+        post: operations["datasets-scan_pii"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset/version/{version_id}/mask": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mask
+         * @description A new version with the chosen entity types masked, hashed (salted per dataset) or removed.
+         */
+        post: operations["datasets-mask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset/version/{version_id}/split": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Split
+         * @description Train / validation / test versions, reproducible with the seed, optionally stratified.
+         */
+        post: operations["datasets-split"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dataset/version/{version_id}/review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Review
+         * @description Approve or reject a scanned version for training (needs datasets:approve).
+         */
+        post: operations["datasets-review"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -831,14 +1156,12 @@ export interface components {
             /** Card Markdown */
             card_markdown: string;
         };
-        /** ChunkReceived */
-        ChunkReceived: {
-            /** Path */
-            path: string;
-            /** Received */
-            received: number;
-            /** Size */
-            size: number;
+        /** Column */
+        Column: {
+            /** Name */
+            name: string;
+            /** Type */
+            type: string;
         };
         /** CompareColumn */
         CompareColumn: {
@@ -895,6 +1218,106 @@ export interface components {
             /** Values */
             values: unknown[];
         };
+        /** DatasetCreate */
+        DatasetCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Tags */
+            tags?: string[];
+            /** Team Id */
+            team_id?: string | null;
+            /**
+             * Visibility
+             * @default team
+             * @enum {string}
+             */
+            visibility: "team" | "organization";
+            /**
+             * Key Column
+             * @description Rows are matched on this column in diffs
+             */
+            key_column?: string | null;
+        };
+        /** DatasetDelete */
+        DatasetDelete: {
+            /**
+             * Confirm Name
+             * @description Type the dataset's name to confirm
+             */
+            confirm_name: string;
+        };
+        /** DatasetOut */
+        DatasetOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /** Tags */
+            tags: string[];
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team Name */
+            team_name?: string | null;
+            /** Visibility */
+            visibility: string;
+            /** Key Column */
+            key_column: string | null;
+            /**
+             * Sensitivity Floor
+             * @enum {string}
+             */
+            sensitivity_floor: "public" | "internal" | "confidential" | "restricted";
+            /**
+             * Sensitivity
+             * @description Effective level: the higher of the owner's and the latest scan's
+             * @default public
+             * @enum {string}
+             */
+            sensitivity: "public" | "internal" | "confidential" | "restricted";
+            /** Latest Version */
+            latest_version?: number | null;
+            /** Row Count */
+            row_count?: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** DatasetUpdate */
+        DatasetUpdate: {
+            /** Description */
+            description?: string | null;
+            /** Tags */
+            tags?: string[] | null;
+            /** Visibility */
+            visibility?: ("team" | "organization") | null;
+            /** Key Column */
+            key_column?: string | null;
+            /**
+             * Sensitivity Floor
+             * @description The owner's level; the effective one is the higher of this and the scan's
+             */
+            sensitivity_floor?: ("public" | "internal" | "confidential" | "restricted") | null;
+        };
         /** DeclaredFile */
         DeclaredFile: {
             /** Path */
@@ -909,6 +1332,39 @@ export interface components {
              * @description Checked on completion when given
              */
             sha256?: string | null;
+        };
+        /** DiffOut */
+        DiffOut: {
+            /** Schema */
+            schema: {
+                [key: string]: unknown;
+            };
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "key" | "hash";
+            /** Key Column */
+            key_column: string | null;
+            /** Rows */
+            rows: {
+                [key: string]: number;
+            };
+            /** Counts */
+            counts: {
+                [key: string]: number;
+            };
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "added" | "removed" | "changed";
+            /** Offset */
+            offset: number;
+            /** Samples */
+            samples: {
+                [key: string]: unknown;
+            }[];
         };
         /** FileOut */
         FileOut: {
@@ -969,6 +1425,25 @@ export interface components {
         LogoutRequest: {
             /** Refresh Token */
             refresh_token?: string | null;
+        };
+        /** MaskRequest */
+        MaskRequest: {
+            /**
+             * Entities
+             * @description Entity types to mask, e.g. RRN, PHONE, EMAIL
+             */
+            entities: string[];
+            /**
+             * Mode
+             * @default mask
+             * @enum {string}
+             */
+            mode: "mask" | "hash" | "remove";
+            /**
+             * Columns
+             * @description Default: every text column
+             */
+            columns?: string[] | null;
         };
         /** MemberList */
         MemberList: {
@@ -1101,6 +1576,13 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** Page[DatasetOut] */
+        Page_DatasetOut_: {
+            /** Items */
+            items: components["schemas"]["DatasetOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** Page[ModelOut] */
         Page_ModelOut_: {
             /** Items */
@@ -1146,6 +1628,25 @@ export interface components {
             /** Refresh Token */
             refresh_token: string;
         };
+        /** ReviewRequest */
+        ReviewRequest: {
+            /**
+             * Decision
+             * @enum {string}
+             */
+            decision: "approve" | "reject";
+            /**
+             * Comment
+             * @default
+             */
+            comment: string;
+            /**
+             * Override Pii
+             * @description Approve despite unmasked high-risk PII (needs datasets:override_pii)
+             * @default false
+             */
+            override_pii: boolean;
+        };
         /** RoleOut */
         RoleOut: {
             /** Name */
@@ -1161,6 +1662,52 @@ export interface components {
             roles: components["schemas"]["RoleOut"][];
             /** Permissions */
             permissions: components["schemas"]["PermissionOut"][];
+        };
+        /** RowsPage */
+        RowsPage: {
+            /** Columns */
+            columns: components["schemas"]["Column"][];
+            /** Rows */
+            rows: {
+                [key: string]: unknown;
+            }[];
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
+        /** ScanRequest */
+        ScanRequest: {
+            /**
+             * Version Id
+             * @description Default: the newest version
+             */
+            version_id?: string | null;
+        };
+        /** SplitRequest */
+        SplitRequest: {
+            /**
+             * Train
+             * @default 0.8
+             */
+            train: number;
+            /**
+             * Validation
+             * @default 0.1
+             */
+            validation: number;
+            /**
+             * Test
+             * @default 0.1
+             */
+            test: number;
+            /**
+             * Seed
+             * @default 42
+             */
+            seed: number;
+            /** Stratify Column */
+            stratify_column?: string | null;
         };
         /** StageChange */
         StageChange: {
@@ -1231,13 +1778,6 @@ export interface components {
             /** Expires In */
             expires_in: number;
             user: components["schemas"]["UserInfo"];
-        };
-        /** UploadStart */
-        UploadStart: {
-            /** Files */
-            files: components["schemas"]["DeclaredFile"][];
-            /** Base Version Id */
-            base_version_id?: string | null;
         };
         /** UserCreate */
         UserCreate: {
@@ -1353,8 +1893,226 @@ export interface components {
             /** Context */
             ctx?: Record<string, never>;
         };
+        /** VersionDetail */
+        VersionDetail: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Dataset Id
+             * Format: uuid
+             */
+            dataset_id: string;
+            /** Version */
+            version: number;
+            /** Label */
+            label: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "uploading" | "processing" | "ready" | "failed";
+            /** Error */
+            error: string | null;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "upload" | "masked" | "split";
+            /** Parent Version Id */
+            parent_version_id: string | null;
+            /** Lineage */
+            lineage: {
+                [key: string]: unknown;
+            };
+            /** Filename */
+            filename: string;
+            /** Format */
+            format: string | null;
+            /** Encoding */
+            encoding: string | null;
+            /** Size */
+            size: number;
+            /** Sha256 */
+            sha256: string | null;
+            /** Row Count */
+            row_count: number | null;
+            /** Columns */
+            columns: components["schemas"]["Column"][];
+            /** Progress */
+            progress: {
+                [key: string]: unknown;
+            };
+            /** Sensitivity */
+            sensitivity: ("public" | "internal" | "confidential" | "restricted") | null;
+            /**
+             * Review Status
+             * @enum {string}
+             */
+            review_status: "uploaded" | "scanned" | "approved" | "rejected";
+            /** Reviewed By */
+            reviewed_by: string | null;
+            /** Reviewed At */
+            reviewed_at: string | null;
+            /** Review Comment */
+            review_comment: string | null;
+            /** Quality Warnings */
+            quality_warnings?: number | null;
+            /**
+             * Pii Entities
+             * @description Findings per entity type in the latest scan
+             */
+            pii_entities?: {
+                [key: string]: number;
+            } | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Quality */
+            quality?: {
+                [key: string]: unknown;
+            } | null;
+            /** Pii */
+            pii?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** ChunkReceived */
+        axops__datasets__schemas__ChunkReceived: {
+            /** Received */
+            received: number;
+            /** Size */
+            size: number;
+        };
+        /** UploadStart */
+        axops__datasets__schemas__UploadStart: {
+            /**
+             * Dataset Id
+             * @description A new version of this dataset …
+             */
+            dataset_id?: string | null;
+            /** @description … or a new dataset */
+            dataset?: components["schemas"]["DatasetCreate"] | null;
+            /** Filename */
+            filename: string;
+            /**
+             * Size
+             * @description Bytes the file will have
+             */
+            size: number;
+        };
         /** VersionOut */
-        VersionOut: {
+        axops__datasets__schemas__VersionOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Dataset Id
+             * Format: uuid
+             */
+            dataset_id: string;
+            /** Version */
+            version: number;
+            /** Label */
+            label: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "uploading" | "processing" | "ready" | "failed";
+            /** Error */
+            error: string | null;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "upload" | "masked" | "split";
+            /** Parent Version Id */
+            parent_version_id: string | null;
+            /** Lineage */
+            lineage: {
+                [key: string]: unknown;
+            };
+            /** Filename */
+            filename: string;
+            /** Format */
+            format: string | null;
+            /** Encoding */
+            encoding: string | null;
+            /** Size */
+            size: number;
+            /** Sha256 */
+            sha256: string | null;
+            /** Row Count */
+            row_count: number | null;
+            /** Columns */
+            columns: components["schemas"]["Column"][];
+            /** Progress */
+            progress: {
+                [key: string]: unknown;
+            };
+            /** Sensitivity */
+            sensitivity: ("public" | "internal" | "confidential" | "restricted") | null;
+            /**
+             * Review Status
+             * @enum {string}
+             */
+            review_status: "uploaded" | "scanned" | "approved" | "rejected";
+            /** Reviewed By */
+            reviewed_by: string | null;
+            /** Reviewed At */
+            reviewed_at: string | null;
+            /** Review Comment */
+            review_comment: string | null;
+            /** Quality Warnings */
+            quality_warnings?: number | null;
+            /**
+             * Pii Entities
+             * @description Findings per entity type in the latest scan
+             */
+            pii_entities?: {
+                [key: string]: number;
+            } | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** ChunkReceived */
+        axops__models__schemas__ChunkReceived: {
+            /** Path */
+            path: string;
+            /** Received */
+            received: number;
+            /** Size */
+            size: number;
+        };
+        /** UploadStart */
+        axops__models__schemas__UploadStart: {
+            /** Files */
+            files: components["schemas"]["DeclaredFile"][];
+            /** Base Version Id */
+            base_version_id?: string | null;
+        };
+        /** VersionOut */
+        axops__models__schemas__VersionOut: {
             /**
              * Id
              * Format: uuid
@@ -2423,7 +3181,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["VersionOut"][];
+                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"][];
                 };
             };
             /** @description Validation Error */
@@ -2462,7 +3220,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["VersionOut"];
+                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
                 };
             };
         };
@@ -2478,7 +3236,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["UploadStart"];
+                "application/json": components["schemas"]["axops__models__schemas__UploadStart"];
             };
         };
         responses: {
@@ -2488,7 +3246,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["VersionOut"];
+                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -2522,7 +3280,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ChunkReceived"];
+                    "application/json": components["schemas"]["axops__models__schemas__ChunkReceived"];
                 };
             };
             /** @description Validation Error */
@@ -2582,7 +3340,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["VersionOut"];
+                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
                 };
             };
             /** @description Unprocessable Entity */
@@ -2613,7 +3371,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["VersionOut"];
+                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -2646,7 +3404,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["VersionOut"];
+                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -2677,7 +3435,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["VersionOut"];
+                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -2712,7 +3470,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["VersionOut"];
+                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -2747,7 +3505,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["VersionOut"];
+                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -2907,6 +3665,641 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-register_dataset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DatasetCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "multipart/form-data": {
+                    /** Format: binary */
+                    file: string;
+                    /**
+                     * Format: uuid
+                     * @description a new version of this dataset
+                     */
+                    dataset_id?: string;
+                    /** @description or a new dataset with this name */
+                    name?: string;
+                    description?: string;
+                    /** Format: uuid */
+                    team_id?: string;
+                    /** @enum {string} */
+                    visibility?: "team" | "organization";
+                    key_column?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"];
+                };
+            };
+        };
+    };
+    "datasets-start_upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["axops__datasets__schemas__UploadStart"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-upload_chunk": {
+        parameters: {
+            query: {
+                offset: number;
+            };
+            header?: never;
+            path: {
+                version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__datasets__schemas__ChunkReceived"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-complete_upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "datasets-abort_upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-list_datasets": {
+        parameters: {
+            query?: {
+                /** @description Search in name and description */
+                q?: string | null;
+                team_id?: string | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_DatasetOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-get_dataset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-delete_dataset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DatasetDelete"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-update_dataset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DatasetUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-list_versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-get_version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-preview": {
+        parameters: {
+            query?: {
+                offset?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RowsPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-download": {
+        parameters: {
+            query?: {
+                format?: "original" | "parquet";
+            };
+            header?: never;
+            path: {
+                version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-diff": {
+        parameters: {
+            query: {
+                from: string;
+                to: string;
+                kind?: "added" | "removed" | "changed";
+                offset?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiffOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-scan_pii": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScanRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-mask": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MaskRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-split": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SplitRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"];
+                };
             };
             /** @description Validation Error */
             422: {

@@ -1,0 +1,86 @@
+"""Run the PII scanner over a version's text columns, batch by batch, and build the report; write
+masked copies. Columns are read from Parquet in record batches, so memory stays bounded."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from axops import pii
+
+BATCH = 8192
+MAX_EXAMPLES = 5
+MAX_ROW_IDS = 200
+
+
+def _text_columns(schema: pa.Schema, only: list[str] | None = None) -> list[str]:
+    names = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    return [n for n in names if only is None or n in only]
+
+
+def scan(parquet: Path, progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
+    """Per text column: findings by entity type, masked examples, affected row numbers (0-based,
+    first few hundred) and the count of affected rows; overall counts and sensitivity level."""
+    pf = pq.ParquetFile(parquet)
+    columns = _text_columns(pf.schema_arrow)
+    report = {c: {"entities": Counter(), "rows_affected": 0, "row_ids": [], "examples": []} for c in columns}
+    total_rows, row = pf.metadata.num_rows, 0
+    if columns:
+        for batch in pf.iter_batches(batch_size=BATCH, columns=columns):
+            for name, array in zip(batch.schema.names, batch.columns, strict=True):
+                entry = report[name]
+                texts = array.to_pylist()
+                for i, found in enumerate(pii.scan_many(texts)):
+                    if not found:
+                        continue
+                    text = texts[i]
+                    entry["entities"].update(f.entity for f in found)
+                    entry["rows_affected"] += 1
+                    if len(entry["row_ids"]) < MAX_ROW_IDS:
+                        entry["row_ids"].append(row + i)
+                    if len(entry["examples"]) < MAX_EXAMPLES:
+                        entry["examples"].append({"row": row + i, "masked": pii.mask(text[:500], [f for f in found if f.end <= 500])[:300],
+                                                  "entities": sorted({f.entity for f in found})})  # fmt: skip
+            row += batch.num_rows
+            progress(row, total_rows)
+    totals: Counter = Counter()
+    for entry in report.values():
+        totals.update(entry["entities"])
+        entry["entities"] = dict(entry["entities"])
+    return {
+        "rows": total_rows,
+        "entities": dict(totals),
+        "sensitivity": pii.sensitivity_level(totals),
+        "columns": {c: e for c, e in report.items() if e["entities"]},
+        "scanned_columns": columns,
+    }
+
+
+def write_masked(parquet: Path, out: Path, entities: set[str], mode: str, salt: bytes, columns: list[str] | None,
+                 progress: Callable[[int, int], None] = lambda done, total: None) -> int:  # fmt: skip
+    """A copy of the file with the chosen entity types masked, hashed or removed in its text
+    columns; returns the number of values changed."""
+    pf = pq.ParquetFile(parquet)
+    targets = set(_text_columns(pf.schema_arrow, columns))
+    changed, done = 0, 0
+    with pq.ParquetWriter(out, pf.schema_arrow, compression="zstd") as writer:
+        for batch in pf.iter_batches(batch_size=BATCH):
+            arrays = []
+            for name, array in zip(batch.schema.names, batch.columns, strict=True):
+                if name not in targets:
+                    arrays.append(array)
+                    continue
+                values = array.to_pylist()
+                for i, found in enumerate(pii.scan_many(values, entities=entities)):
+                    if found:
+                        changed += 1
+                        values[i] = pii.mask(values[i], found, mode=mode, salt=salt)
+                arrays.append(pa.array(values, type=array.type))
+            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=batch.schema))
+            done += batch.num_rows
+            progress(done, pf.metadata.num_rows)
+    return changed
