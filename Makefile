@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: up test setup web browser openapi lock bench bench-registry clean
+.PHONY: up test setup web browser openapi lock bench bench-registry bench-datasets clean
 
 up: setup web
 	$(BIN)/axops up
@@ -51,6 +51,10 @@ bench: setup
 
 bench-registry: setup
 	$(BIN)/python bench/registry/run.py
+
+bench-datasets: setup
+	$(BIN)/python bench/pii/run.py
+	$(BIN)/python bench/datasets/run.py
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist

@@ -231,3 +231,20 @@ def test_resumable_upload(api, world, live_server, admin):
     assert api.get(f"/api/dataset/version/{start['id']}", headers=dev1).status_code == 404
     assert api.post("/api/dataset/uploads", json={"filename": "x.csv", "size": 1}, headers=dev1).status_code == 422
     run_tasks(live_server)
+
+    # One left alone past the expiry is discarded by the periodic sweep.
+    from axops.datasets import service
+
+    stale = api.post("/api/dataset/uploads", json={"dataset_id": done.json()["dataset_id"], "filename": "d.csv", "size": 10},
+                     headers=dev1).json()  # fmt: skip
+    state = live_server.app.state.axops
+
+    async def sweep(hours: int) -> int:
+        async with state.db.sessionmaker() as session:
+            n = await service.discard_stale_uploads(session, state.storage, hours)
+            await session.commit()
+            return n
+
+    assert asyncio.run_coroutine_threadsafe(sweep(1), live_server.server_loop).result(30) == 0
+    assert asyncio.run_coroutine_threadsafe(sweep(-1), live_server.server_loop).result(30) == 1
+    assert api.get(f"/api/dataset/version/{stale['id']}", headers=dev1).status_code == 404

@@ -386,6 +386,23 @@ async def abort_upload(session: AsyncSession, principal: Principal, storage: Obj
                  summary={"name": dataset.name, "version": version.version, "bytes_received": version.progress.get("received", 0)})  # fmt: skip
 
 
+async def discard_stale_uploads(session: AsyncSession, storage: ObjectStore, expiry_hours: int) -> int:
+    """Remove resumable uploads nobody has sent a chunk to within the expiry, with their chunks."""
+    rows = (await session.scalars(
+        select(DatasetVersion).where(
+            DatasetVersion.status == "uploading",
+            DatasetVersion.updated_at < func.now() - func.make_interval(0, 0, 0, 0, expiry_hours),
+        ).with_for_update(skip_locked=True)
+    )).all()  # fmt: skip
+    for version in rows:
+        await _discard_parts(storage, version)
+        await session.delete(version)
+        audit.record(session, "dataset.version_upload_abort", resource_type="dataset", resource_id=version.dataset_id,
+                     summary={"version": version.version, "expired": True}, actor_name="system")  # fmt: skip
+    await session.flush()
+    return len(rows)
+
+
 # --- reading rows --------------------------------------------------------------------------------
 
 

@@ -103,3 +103,14 @@ async def analyse_version_task(job_context, version_id: str, quality: bool = Tru
 @tasks.task(name="mask_version", pass_context=True, retry=0)
 async def mask_version_task(job_context, version_id: str) -> None:
     await write_masked(job_context.additional_context["axops"], uuid.UUID(version_id))
+
+
+@tasks.periodic(cron="47 * * * *", periodic_id="dataset-stale-uploads")
+@tasks.task(name="discard_stale_uploads", pass_context=True, queueing_lock="dataset-stale-uploads")
+async def discard_stale_uploads_task(job_context, timestamp: int) -> None:
+    state = job_context.additional_context["axops"]
+    async with state.db.sessionmaker() as session:
+        discarded = await service.discard_stale_uploads(session, state.storage, state.settings.upload_expiry_hours)
+        await session.commit()
+    if discarded:
+        event(log, "dataset.stale_uploads_discarded", versions=discarded)
