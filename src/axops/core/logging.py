@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from axops import pii
 from axops.core import context
 
 # Values of these keys never reach a log line, whatever the caller passed.
@@ -16,10 +17,13 @@ _SECRET_KEYS = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|c
 
 
 def redact(value):
+    """Secrets by key name; personal data (resident numbers, phones, e-mails, cards...) by content."""
     if isinstance(value, dict):
         return {k: ("[redacted]" if _SECRET_KEYS.search(str(k)) else redact(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
+    if isinstance(value, str):
+        return pii.redact(value)
     return value
 
 
@@ -30,7 +34,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "event": record.getMessage(),
+            "event": pii.redact(record.getMessage()),
         }
         if ctx.request_id:
             event["request_id"] = ctx.request_id
@@ -40,7 +44,7 @@ class JsonFormatter(logging.Formatter):
         if fields:
             event.update(redact(fields))
         if record.exc_info:
-            event["exc"] = self.formatException(record.exc_info)
+            event["exc"] = pii.redact(self.formatException(record.exc_info))
         return orjson.dumps(event, default=str).decode()
 
 
