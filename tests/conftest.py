@@ -170,3 +170,21 @@ def demo_dirs(tmp_path_factory) -> tuple[Path, Path]:
 
     root = tmp_path_factory.mktemp("demo")
     return build_demo_model(root / "two", layers=2, steps=5), build_demo_model(root / "three", layers=3, steps=5, seed=1)
+
+
+def run_tasks(live_server, timeout: float = 300) -> None:
+    """Run every queued background task to completion, on the server's event loop."""
+    state = live_server.app.state.axops
+    run = state.tasks.run_worker_async(wait=False, install_signal_handlers=False, additional_context={"axops": state})
+    asyncio.run_coroutine_threadsafe(run, live_server.server_loop).result(timeout)
+
+
+@pytest.fixture
+def task_worker(live_server):
+    """A background worker for the length of one test (journeys in the browser wait on tasks)."""
+    state = live_server.app.state.axops
+    run = state.tasks.run_worker_async(wait=True, install_signal_handlers=False, fetch_job_polling_interval=0.2,
+                                       additional_context={"axops": state})  # fmt: skip
+    future = asyncio.run_coroutine_threadsafe(run, live_server.server_loop)
+    yield
+    future.cancel()

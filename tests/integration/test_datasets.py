@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import bearer, login
+from tests.conftest import bearer, login, run_tasks
 
 PASSWORD = "datasets-pass-123"
 
@@ -49,12 +49,6 @@ def world(api, admin):
 
 def upload(api, headers, content: bytes, filename: str, **fields):
     return api.post("/api/dataset/upload", data=fields, files={"file": (filename, content)}, headers=headers)
-
-
-def run_tasks(live_server) -> None:
-    state = live_server.app.state.axops
-    run = state.tasks.run_worker_async(wait=False, install_signal_handlers=False, additional_context={"axops": state})
-    asyncio.run_coroutine_threadsafe(run, live_server.server_loop).result(300)
 
 
 def test_dataset_journey(api, world, live_server):
