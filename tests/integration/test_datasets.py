@@ -161,7 +161,21 @@ def test_formats_and_bad_input(api, world, live_server):
     pq.write_table(pa.table({"x": [1, 2, 3]}), buf)
     parquet = upload(api, dev1, buf.getvalue(), "x.parquet", dataset_id=jsonl.json()["dataset_id"])
     assert parquet.status_code == 201 and parquet.json()["version"] == 2 and parquet.json()["format"] == "parquet"
+    bare = "id,주민번호\n" + "".join(f"{i},{rrn(serial=f'{20000 + i:05d}').replace('-', '')}\n" for i in range(5))
+    bare = upload(api, dev1, bare.encode(), "ids.csv", name="bare-ids")
     run_tasks(live_server)
+    # Bare 13-digit numbers count as resident numbers because the column's name says so; masking
+    # them turns the column into text.
+    assert api.get(f"/api/dataset/version/{bare.json()['id']}", headers=dev1).json()["pii"]["entities"] == {"RRN": 5}
+    masked = api.post(f"/api/dataset/version/{bare.json()['id']}/mask", json={"entities": ["RRN"], "mode": "remove"}, headers=dev1)
+    run_tasks(live_server)
+    masked = api.get(f"/api/dataset/version/{masked.json()['id']}", headers=dev1).json()
+    assert masked["columns"][1] == {"name": "주민번호", "type": "string"} and masked["pii"]["entities"] == {}
+    rows = api.get(f"/api/dataset/version/{masked['id']}/rows", headers=dev1).json()["rows"]
+    assert {r["주민번호"] for r in rows} == {"[RRN]"}
+    # Leading zeros survive: such columns stay text.
+    zeros = upload(api, dev1, b"id,phone,zip\n1,01012345678,01234\n2,01098765432,04524\n", "z.csv", dataset_id=bom.json()["dataset_id"])
+    assert [c["type"] for c in zeros.json()["columns"]] == ["int64", "string", "string"]
     sql_col = api.get(f"/api/dataset/version/{bom.json()['id']}", headers=dev1).json()
     assert sql_col["status"] == "ready" and sql_col["quality"]["columns"][1]["name"] == "name; DROP TABLE users;--"
 
@@ -180,7 +194,7 @@ def test_formats_and_bad_input(api, world, live_server):
         assert r.headers["content-type"].startswith("application/problem+json")
         assert message.lower() in r.json()["detail"].lower(), (filename, r.json()["detail"])
     names = [d["name"] for d in api.get("/api/dataset", headers=dev1).json()["items"]]
-    assert sorted(names) == ["bom", "qa"], "a refused upload left a dataset behind"
+    assert sorted(names) == ["bare-ids", "bom", "qa"], "a refused upload left a dataset behind"
 
     assert upload(api, dev1, b"a\n1\n", "a.csv", name="bom").status_code == 409
     assert upload(api, dev2, b"a\n1\n", "a.csv", dataset_id=bom.json()["dataset_id"]).status_code == 404

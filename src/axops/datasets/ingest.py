@@ -126,10 +126,25 @@ def _header(path: Path, delimiter: str) -> list[str]:
     return [n.strip() or f"column_{i + 1}" for i, n in enumerate(names)]
 
 
+def _zero_padded(path: Path, delimiter: str, names: list[str], sample_rows: int = 2000) -> dict[str, pa.DataType]:
+    """Columns whose sampled values are digits with a leading zero (phone numbers, postcodes,
+    codes): kept as text, where number inference would silently drop the zeros."""
+    found: set[str] = set()
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        next(reader, None)
+        for _, row in zip(range(sample_rows), reader, strict=False):
+            for name, value in zip(names, row, strict=False):
+                if len(value) > 1 and value[0] == "0" and value.isdigit():
+                    found.add(name)
+    return dict.fromkeys(found, pa.string())
+
+
 def _csv_to_parquet(path: Path, delimiter: str, out: Path) -> None:
     names = _header(path, delimiter)
     _check_columns(names)
-    forced: dict[str, pa.DataType] = {}
+    csv.field_size_limit(64 * 1024 * 1024)
+    forced: dict[str, pa.DataType] = _zero_padded(path, delimiter, names)
     while True:  # a later block can contradict the type guessed from the first: read that column as text
         bad_rows: list[int] = []
 

@@ -22,19 +22,35 @@ def _text_columns(schema: pa.Schema, only: list[str] | None = None) -> list[str]
     return [n for n in names if only is None or n in only]
 
 
+def _long_integer_columns(pf: pq.ParquetFile) -> list[str]:
+    """Integer columns holding 9+ digit numbers (resident, card or phone numbers typed as numbers)."""
+    out = []
+    for i, f in enumerate(pf.schema_arrow):
+        if not pa.types.is_integer(f.type):
+            continue
+        stats = [pf.metadata.row_group(g).column(i).statistics for g in range(pf.num_row_groups)]
+        if any(s is not None and s.has_min_max and max(abs(s.min), abs(s.max)) >= 10**8 for s in stats):
+            out.append(f.name)
+    return out
+
+
+def _as_text(array: pa.Array) -> list:
+    return array.to_pylist() if pa.types.is_string(array.type) or pa.types.is_large_string(array.type) else array.cast(pa.string()).to_pylist()
+
+
 def scan(parquet: Path, progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
     """Per text column: findings by entity type, masked examples, affected row numbers (0-based,
     first few hundred) and the count of affected rows; overall counts and sensitivity level."""
     pf = pq.ParquetFile(parquet)
-    columns = _text_columns(pf.schema_arrow)
+    columns = _text_columns(pf.schema_arrow) + _long_integer_columns(pf)
     report = {c: {"entities": Counter(), "rows_affected": 0, "row_ids": [], "examples": []} for c in columns}
     total_rows, row = pf.metadata.num_rows, 0
     if columns:
         for batch in pf.iter_batches(batch_size=BATCH, columns=columns):
             for name, array in zip(batch.schema.names, batch.columns, strict=True):
                 entry = report[name]
-                texts = array.to_pylist()
-                for i, found in enumerate(pii.scan_many(texts)):
+                texts = _as_text(array)
+                for i, found in enumerate(pii.scan_many(texts, context=name)):  # the header reads as context
                     if not found:
                         continue
                     text = texts[i]
@@ -63,24 +79,28 @@ def scan(parquet: Path, progress: Callable[[int, int], None] = lambda done, tota
 def write_masked(parquet: Path, out: Path, entities: set[str], mode: str, salt: bytes, columns: list[str] | None,
                  progress: Callable[[int, int], None] = lambda done, total: None) -> int:  # fmt: skip
     """A copy of the file with the chosen entity types masked, hashed or removed in its text
-    columns; returns the number of values changed."""
+    columns (and long-number columns, which become text); returns the number of values changed."""
     pf = pq.ParquetFile(parquet)
-    targets = set(_text_columns(pf.schema_arrow, columns))
+    numeric = [c for c in _long_integer_columns(pf) if columns is None or c in columns]
+    targets = set(_text_columns(pf.schema_arrow, columns)) | set(numeric)
+    schema = pf.schema_arrow
+    for name in numeric:
+        schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
     changed, done = 0, 0
-    with pq.ParquetWriter(out, pf.schema_arrow, compression="zstd") as writer:
+    with pq.ParquetWriter(out, schema, compression="zstd") as writer:
         for batch in pf.iter_batches(batch_size=BATCH):
             arrays = []
             for name, array in zip(batch.schema.names, batch.columns, strict=True):
                 if name not in targets:
                     arrays.append(array)
                     continue
-                values = array.to_pylist()
-                for i, found in enumerate(pii.scan_many(values, entities=entities)):
+                values = _as_text(array)
+                for i, found in enumerate(pii.scan_many(values, entities=entities, context=name)):
                     if found:
                         changed += 1
                         values[i] = pii.mask(values[i], found, mode=mode, salt=salt)
-                arrays.append(pa.array(values, type=array.type))
-            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=batch.schema))
+                arrays.append(pa.array(values, type=schema.field(name).type))
+            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
             done += batch.num_rows
             progress(done, pf.metadata.num_rows)
     return changed

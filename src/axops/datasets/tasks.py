@@ -11,6 +11,7 @@ import shutil
 import uuid
 
 import procrastinate
+import pyarrow.parquet as pq
 from sqlalchemy import update
 
 from axops.core.logging import event
@@ -85,7 +86,9 @@ async def write_masked(state, version_id: uuid.UUID) -> None:
                                        set(lineage["entities"]), lineage["mode"], salt, lineage.get("columns"))  # fmt: skip
         key = f"datasets/{dataset.id}/{version_id}/data.parquet"
         obj = await state.storage.put_stream(key, service._file_chunks(out))
-        await _set(state, version_id, parquet_key=key, size=obj.size, sha256=obj.sha256, lineage={**lineage, "values_changed": changed})
+        columns = [{"name": f.name, "type": str(f.type)} for f in pq.read_schema(out)]  # masked numbers became text
+        await _set(state, version_id, parquet_key=key, size=obj.size, sha256=obj.sha256, columns=columns,
+                   lineage={**lineage, "values_changed": changed})  # fmt: skip
     except Exception as exc:  # noqa: BLE001
         await _set(state, version_id, status="failed", error=f"Masking failed: {type(exc).__name__}: {str(exc)[:300]}")
         event(log, "dataset.mask_failed", logging.WARNING, version_id=str(version_id), error=type(exc).__name__)
