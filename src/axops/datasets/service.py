@@ -17,7 +17,7 @@ from pathlib import Path
 
 import anyio
 import pyarrow.parquet as pq
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -166,8 +166,6 @@ async def list_datasets(
 
 
 async def team_names(session: AsyncSession, team_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    from sqlalchemy import text
-
     if not team_ids:
         return {}
     rows = await session.execute(text("SELECT id, name FROM teams WHERE id = ANY(:ids)"), {"ids": list(set(team_ids))})
