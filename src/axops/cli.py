@@ -158,7 +158,8 @@ def demo(
     layers: int = typer.Option(2, help="Transformer layers of the demo model."),
     steps: int = typer.Option(40, help="Training steps on the bundled corpus (CPU, seconds)."),
 ) -> None:
-    """Build the tiny demo model (Korean + English GPT-2) and register it, so everything works offline."""
+    """Build the tiny demo model (Korean + English GPT-2) and a demo dataset, and register them,
+    so everything works offline."""
     from sqlalchemy import select
 
     from axops import bootstrap
@@ -193,8 +194,38 @@ def demo(
                 await session.commit()
                 params = version.card.get("parameter_count")
                 typer.echo(f"registered axops-demo-gpt2 v{version.version} ({params} parameters) id={version.id}")
+            await register_demo_dataset(db, storage, admin.id, team.id)
         finally:
             await db.dispose()
+
+    async def register_demo_dataset(db, storage, admin_id, team_id) -> None:
+        """The demo tickets (CP949 CSV with synthetic PII); its scan runs on the next worker."""
+        from axops.core import tasks
+        from axops.datasets import service as datasets
+        from axops.datasets.demo import demo_csv
+        from axops.datasets.models import Dataset
+        from axops.datasets.schemas import DatasetCreate
+
+        principal = Principal(user_id=admin_id, username="admin", role="admin", team_ids=frozenset({team_id}),
+                              permissions=frozenset({"datasets:read", "datasets:write"}))  # fmt: skip
+
+        async def chunks():
+            yield demo_csv()
+
+        async with db.sessionmaker() as session:
+            existing = await session.scalar(select(Dataset.id).where(Dataset.name == "axops-demo-tickets"))
+            create = None if existing else DatasetCreate(
+                name="axops-demo-tickets", team_id=team_id, visibility="organization", key_column="ticket_id",
+                description="Synthetic Korean/English support tickets with personal data, built by `axops demo`.",
+            )  # fmt: skip
+            _, version = await datasets.upload(session, principal, storage, s.data_dir, dataset_id=existing, create=create,
+                                               filename="tickets.csv", chunks=chunks())  # fmt: skip
+            hooks = session.info.pop("after_commit", [])
+            await session.commit()
+        async with tasks.configure(url).open_async():
+            for hook in hooks:
+                await hook()
+        typer.echo(f"registered axops-demo-tickets v{version.version} ({version.row_count} rows, scan queued)")
 
     try:
         asyncio.run(run())

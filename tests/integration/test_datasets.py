@@ -179,6 +179,11 @@ def test_formats_and_bad_input(api, world, live_server):
     sql_col = api.get(f"/api/dataset/version/{bom.json()['id']}", headers=dev1).json()
     assert sql_col["status"] == "ready" and sql_col["quality"]["columns"][1]["name"] == "name; DROP TABLE users;--"
 
+    from axops.datasets.demo import demo_csv
+
+    demo = upload(api, dev1, demo_csv(), "tickets.csv", name="demo-tickets")  # what `axops demo` registers
+    assert demo.status_code == 201 and (demo.json()["encoding"], demo.json()["row_count"]) == ("cp949", 300)
+
     cases = {
         "ragged.csv": (b"a,b,c\n1,2,3\n4,5,6\n7,8,9,10\n", "Line 4"),
         "broken.jsonl": (b'{"a": 1}\n{"a": 2}\n{"a": \n{"a": 4}\n', "line 3"),
@@ -194,7 +199,7 @@ def test_formats_and_bad_input(api, world, live_server):
         assert r.headers["content-type"].startswith("application/problem+json")
         assert message.lower() in r.json()["detail"].lower(), (filename, r.json()["detail"])
     names = [d["name"] for d in api.get("/api/dataset", headers=dev1).json()["items"]]
-    assert sorted(names) == ["bare-ids", "bom", "qa"], "a refused upload left a dataset behind"
+    assert sorted(names) == ["bare-ids", "bom", "demo-tickets", "qa"], "a refused upload left a dataset behind"
 
     assert upload(api, dev1, b"a\n1\n", "a.csv", name="bom").status_code == 409
     assert upload(api, dev2, b"a\n1\n", "a.csv", dataset_id=bom.json()["dataset_id"]).status_code == 404
