@@ -9,6 +9,7 @@ export interface NavItem {
 export const NAV: NavItem[] = [
   { name: 'home', icon: 'mdi-view-dashboard-outline', to: '/' },
   { name: 'models', icon: 'mdi-cube-outline', to: '/models', permission: 'models:read' },
+  { name: 'datasets', icon: 'mdi-database-outline', to: '/datasets', permission: 'datasets:read' },
   { name: 'apikeys', icon: 'mdi-key-variant', to: '/apikeys', permission: 'apikeys:write' },
   { name: 'users', icon: 'mdi-account-multiple-outline', to: '/admin/users', permission: 'users:admin' },
   { name: 'teams', icon: 'mdi-account-group-outline', to: '/admin/teams', permission: 'teams:admin' },

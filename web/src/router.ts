@@ -26,6 +26,18 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'models:read' },
   },
   {
+    path: '/datasets',
+    name: 'datasets',
+    component: () => import('@/views/datasets/DatasetsView.vue'),
+    meta: { permission: 'datasets:read' },
+  },
+  {
+    path: '/datasets/:id',
+    name: 'dataset',
+    component: () => import('@/views/datasets/DatasetDetailView.vue'),
+    meta: { permission: 'datasets:read' },
+  },
+  {
     path: '/apikeys',
     name: 'apikeys',
     component: () => import('@/views/apikeys/ApiKeysView.vue'),
