@@ -15,20 +15,20 @@ from axops.core.pagination import Page
 from axops.datasets import service
 from axops.datasets.models import Dataset, DatasetVersion
 from axops.datasets.schemas import (
-    ChunkReceived,
+    DatasetChunkReceived,
     DatasetCreate,
     DatasetDelete,
     DatasetOut,
     DatasetUpdate,
+    DatasetUploadStart,
+    DatasetVersionDetail,
+    DatasetVersionOut,
     DiffOut,
     MaskRequest,
     ReviewRequest,
     RowsPage,
     ScanRequest,
     SplitRequest,
-    UploadStart,
-    VersionDetail,
-    VersionOut,
 )
 
 router = APIRouter(prefix="/api", tags=["datasets"])
@@ -49,14 +49,14 @@ async def _one_dataset(session, dataset: Dataset) -> DatasetOut:
     return _dataset_out(dataset, latest, (await service.team_names(session, [dataset.team_id])).get(dataset.team_id))
 
 
-def _version_out(version: DatasetVersion, detail: bool = False) -> VersionOut:
+def _version_out(version: DatasetVersion, detail: bool = False) -> DatasetVersionOut:
     extra = {
         "quality_warnings": len(version.quality.get("warnings", [])) if version.quality else None,
         "pii_entities": version.pii.get("entities") if version.pii else None,
     }
     if detail:
-        return VersionDetail.model_validate(version).model_copy(update=extra)
-    return VersionOut.model_validate(version).model_copy(update=extra)
+        return DatasetVersionDetail.model_validate(version).model_copy(update=extra)
+    return DatasetVersionOut.model_validate(version).model_copy(update=extra)
 
 
 @router.post("/dataset/register", status_code=201)
@@ -74,7 +74,7 @@ async def register_dataset(body: DatasetCreate, principal: Writer, session: Sess
                        "visibility": {"type": "string", "enum": ["team", "organization"]},
                        "key_column": {"type": "string"}},
     }}}}})  # fmt: skip
-async def upload(request: Request, principal: Writer, session: Session) -> VersionOut:
+async def upload(request: Request, principal: Writer, session: Session) -> DatasetVersionOut:
     """One CSV, TSV, JSONL or Parquet file (any common encoding, e.g. CP949 from Excel) as a new
     version — of `dataset_id`, or of a new dataset `name`. The file is streamed to disk, parsed,
     converted to Parquet; a file that does not parse is refused with the line at fault."""
@@ -114,7 +114,7 @@ def _target(form) -> tuple[uuid.UUID | None, DatasetCreate | None]:
 
 
 @router.post("/dataset/uploads", status_code=201)
-async def start_upload(body: UploadStart, principal: Writer, session: Session) -> VersionOut:
+async def start_upload(body: DatasetUploadStart, principal: Writer, session: Session) -> DatasetVersionOut:
     """Begin a resumable upload of one large file: then PUT its bytes in order to
     `/api/dataset/upload/{version_id}?offset=N` and POST `/api/dataset/version/{id}/complete`."""
     _, version = await service.start_upload(session, principal, body.dataset_id, body.dataset, body.filename, body.size)
@@ -123,13 +123,13 @@ async def start_upload(body: UploadStart, principal: Writer, session: Session) -
 
 @router.put("/dataset/upload/{version_id}")
 async def upload_chunk(version_id: uuid.UUID, offset: Annotated[int, Query(ge=0)], request: Request, principal: Writer,
-                       session: Session) -> ChunkReceived:  # fmt: skip
+                       session: Session) -> DatasetChunkReceived:  # fmt: skip
     """The body is streamed to storage as it arrives; a 409 carries `received` to resume from."""
-    return ChunkReceived(**await service.upload_chunk(session, principal, request.app.state.storage, version_id, offset, request.stream()))
+    return DatasetChunkReceived(**await service.upload_chunk(session, principal, request.app.state.storage, version_id, offset, request.stream()))
 
 
 @router.post("/dataset/version/{version_id}/complete", responses={422: {}})
-async def complete_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> VersionOut:
+async def complete_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> DatasetVersionOut:
     state = request.app.state.axops
     _, version, error = await service.complete_upload(session, principal, state.storage, state.settings.data_dir, version_id)
     if error:
@@ -170,12 +170,12 @@ async def delete_dataset(dataset_id: uuid.UUID, body: DatasetDelete, principal: 
 
 
 @router.get("/dataset/{dataset_id}/versions")
-async def list_versions(dataset_id: uuid.UUID, principal: Reader, session: Session) -> list[VersionOut]:
+async def list_versions(dataset_id: uuid.UUID, principal: Reader, session: Session) -> list[DatasetVersionOut]:
     return [_version_out(v) for v in await service.list_versions(session, principal, dataset_id)]
 
 
 @router.get("/dataset/version/{version_id}")
-async def get_version(version_id: uuid.UUID, principal: Reader, session: Session) -> VersionDetail:
+async def get_version(version_id: uuid.UUID, principal: Reader, session: Session) -> DatasetVersionDetail:
     """With the quality report and the PII report (masked examples only)."""
     _, version = await service.get_version(session, principal, version_id)
     return _version_out(version, detail=True)
@@ -222,19 +222,19 @@ async def diff(
 
 
 @router.post("/dataset/{dataset_id}/scan/pii", status_code=202)
-async def scan_pii(dataset_id: uuid.UUID, body: ScanRequest, principal: Writer, session: Session) -> VersionOut:
+async def scan_pii(dataset_id: uuid.UUID, body: ScanRequest, principal: Writer, session: Session) -> DatasetVersionOut:
     """Scan a version's text columns for PII again (also done after every upload); progress on the version."""
     return _version_out(await service.request_scan(session, principal, dataset_id, body.version_id))
 
 
 @router.post("/dataset/version/{version_id}/mask", status_code=202)
-async def mask(version_id: uuid.UUID, body: MaskRequest, principal: Writer, session: Session) -> VersionOut:
+async def mask(version_id: uuid.UUID, body: MaskRequest, principal: Writer, session: Session) -> DatasetVersionOut:
     """A new version with the chosen entity types masked, hashed (salted per dataset) or removed."""
     return _version_out(await service.create_masked(session, principal, version_id, body.entities, body.mode, body.columns))
 
 
 @router.post("/dataset/version/{version_id}/split", status_code=201)
-async def split(version_id: uuid.UUID, body: SplitRequest, principal: Writer, session: Session, request: Request) -> list[VersionOut]:
+async def split(version_id: uuid.UUID, body: SplitRequest, principal: Writer, session: Session, request: Request) -> list[DatasetVersionOut]:
     """Train / validation / test versions, reproducible with the seed, optionally stratified."""
     state = request.app.state.axops
     ratios = {"train": body.train, "validation": body.validation, "test": body.test}
@@ -245,6 +245,6 @@ async def split(version_id: uuid.UUID, body: SplitRequest, principal: Writer, se
 
 @router.post("/dataset/version/{version_id}/review")
 async def review(version_id: uuid.UUID, body: ReviewRequest, principal: Annotated[Principal, require("datasets:read")],
-                 session: Session) -> VersionOut:  # fmt: skip
+                 session: Session) -> DatasetVersionOut:  # fmt: skip
     """Approve or reject a scanned version for training (needs datasets:approve)."""
     return _version_out(await service.review(session, principal, version_id, body.decision, body.comment, body.override_pii))

@@ -59,7 +59,7 @@ class Column(BaseModel):
     type: str
 
 
-class VersionOut(BaseModel):
+class DatasetVersionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
     dataset_id: uuid.UUID
@@ -89,25 +89,25 @@ class VersionOut(BaseModel):
     updated_at: datetime
 
 
-class VersionDetail(VersionOut):
+class DatasetVersionDetail(DatasetVersionOut):
     quality: dict[str, Any] | None = None
     pii: dict[str, Any] | None = None
 
 
-class UploadStart(Strict):
+class DatasetUploadStart(Strict):
     dataset_id: uuid.UUID | None = Field(None, description="A new version of this dataset …")
     dataset: DatasetCreate | None = Field(None, description="… or a new dataset")
     filename: str = Field(min_length=1, max_length=300)
     size: int = Field(gt=0, description="Bytes the file will have")
 
     @model_validator(mode="after")
-    def _one_target(self) -> UploadStart:
+    def _one_target(self) -> DatasetUploadStart:
         if (self.dataset_id is None) == (self.dataset is None):
             raise ValueError("Give either dataset_id (a new version) or dataset (a new dataset).")
         return self
 
 
-class ChunkReceived(BaseModel):
+class DatasetChunkReceived(BaseModel):
     received: int
     size: int
 

@@ -8,7 +8,7 @@ export type Dataset = Schemas['DatasetOut']
 export type DatasetCreate = Schemas['DatasetCreate']
 /** A dataset version (derived from the endpoint: the schema name is shared with model versions). */
 export type DatasetVersion = Ok<paths['/api/dataset/{dataset_id}/versions']['get']>[number]
-export type VersionDetail = Schemas['VersionDetail']
+export type VersionDetail = Schemas['DatasetVersionDetail']
 export type RowsPage = Schemas['RowsPage']
 export type Diff = Schemas['DiffOut']
 export type DiffKind = Diff['kind']

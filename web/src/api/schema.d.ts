@@ -1156,6 +1156,15 @@ export interface components {
             /** Card Markdown */
             card_markdown: string;
         };
+        /** ChunkReceived */
+        ChunkReceived: {
+            /** Path */
+            path: string;
+            /** Received */
+            received: number;
+            /** Size */
+            size: number;
+        };
         /** Column */
         Column: {
             /** Name */
@@ -1217,6 +1226,13 @@ export interface components {
             key: string;
             /** Values */
             values: unknown[];
+        };
+        /** DatasetChunkReceived */
+        DatasetChunkReceived: {
+            /** Received */
+            received: number;
+            /** Size */
+            size: number;
         };
         /** DatasetCreate */
         DatasetCreate: {
@@ -1317,6 +1333,201 @@ export interface components {
              * @description The owner's level; the effective one is the higher of this and the scan's
              */
             sensitivity_floor?: ("public" | "internal" | "confidential" | "restricted") | null;
+        };
+        /** DatasetUploadStart */
+        DatasetUploadStart: {
+            /**
+             * Dataset Id
+             * @description A new version of this dataset …
+             */
+            dataset_id?: string | null;
+            /** @description … or a new dataset */
+            dataset?: components["schemas"]["DatasetCreate"] | null;
+            /** Filename */
+            filename: string;
+            /**
+             * Size
+             * @description Bytes the file will have
+             */
+            size: number;
+        };
+        /** DatasetVersionDetail */
+        DatasetVersionDetail: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Dataset Id
+             * Format: uuid
+             */
+            dataset_id: string;
+            /** Version */
+            version: number;
+            /** Label */
+            label: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "uploading" | "processing" | "ready" | "failed";
+            /** Error */
+            error: string | null;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "upload" | "masked" | "split";
+            /** Parent Version Id */
+            parent_version_id: string | null;
+            /** Lineage */
+            lineage: {
+                [key: string]: unknown;
+            };
+            /** Filename */
+            filename: string;
+            /** Format */
+            format: string | null;
+            /** Encoding */
+            encoding: string | null;
+            /** Size */
+            size: number;
+            /** Sha256 */
+            sha256: string | null;
+            /** Row Count */
+            row_count: number | null;
+            /** Columns */
+            columns: components["schemas"]["Column"][];
+            /** Progress */
+            progress: {
+                [key: string]: unknown;
+            };
+            /** Sensitivity */
+            sensitivity: ("public" | "internal" | "confidential" | "restricted") | null;
+            /**
+             * Review Status
+             * @enum {string}
+             */
+            review_status: "uploaded" | "scanned" | "approved" | "rejected";
+            /** Reviewed By */
+            reviewed_by: string | null;
+            /** Reviewed At */
+            reviewed_at: string | null;
+            /** Review Comment */
+            review_comment: string | null;
+            /** Quality Warnings */
+            quality_warnings?: number | null;
+            /**
+             * Pii Entities
+             * @description Findings per entity type in the latest scan
+             */
+            pii_entities?: {
+                [key: string]: number;
+            } | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Quality */
+            quality?: {
+                [key: string]: unknown;
+            } | null;
+            /** Pii */
+            pii?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** DatasetVersionOut */
+        DatasetVersionOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Dataset Id
+             * Format: uuid
+             */
+            dataset_id: string;
+            /** Version */
+            version: number;
+            /** Label */
+            label: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "uploading" | "processing" | "ready" | "failed";
+            /** Error */
+            error: string | null;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "upload" | "masked" | "split";
+            /** Parent Version Id */
+            parent_version_id: string | null;
+            /** Lineage */
+            lineage: {
+                [key: string]: unknown;
+            };
+            /** Filename */
+            filename: string;
+            /** Format */
+            format: string | null;
+            /** Encoding */
+            encoding: string | null;
+            /** Size */
+            size: number;
+            /** Sha256 */
+            sha256: string | null;
+            /** Row Count */
+            row_count: number | null;
+            /** Columns */
+            columns: components["schemas"]["Column"][];
+            /** Progress */
+            progress: {
+                [key: string]: unknown;
+            };
+            /** Sensitivity */
+            sensitivity: ("public" | "internal" | "confidential" | "restricted") | null;
+            /**
+             * Review Status
+             * @enum {string}
+             */
+            review_status: "uploaded" | "scanned" | "approved" | "rejected";
+            /** Reviewed By */
+            reviewed_by: string | null;
+            /** Reviewed At */
+            reviewed_at: string | null;
+            /** Review Comment */
+            review_comment: string | null;
+            /** Quality Warnings */
+            quality_warnings?: number | null;
+            /**
+             * Pii Entities
+             * @description Findings per entity type in the latest scan
+             */
+            pii_entities?: {
+                [key: string]: number;
+            } | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
         };
         /** DeclaredFile */
         DeclaredFile: {
@@ -1779,6 +1990,13 @@ export interface components {
             expires_in: number;
             user: components["schemas"]["UserInfo"];
         };
+        /** UploadStart */
+        UploadStart: {
+            /** Files */
+            files: components["schemas"]["DeclaredFile"][];
+            /** Base Version Id */
+            base_version_id?: string | null;
+        };
         /** UserCreate */
         UserCreate: {
             /** Username */
@@ -1893,226 +2111,8 @@ export interface components {
             /** Context */
             ctx?: Record<string, never>;
         };
-        /** VersionDetail */
-        VersionDetail: {
-            /**
-             * Id
-             * Format: uuid
-             */
-            id: string;
-            /**
-             * Dataset Id
-             * Format: uuid
-             */
-            dataset_id: string;
-            /** Version */
-            version: number;
-            /** Label */
-            label: string | null;
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "uploading" | "processing" | "ready" | "failed";
-            /** Error */
-            error: string | null;
-            /**
-             * Source
-             * @enum {string}
-             */
-            source: "upload" | "masked" | "split";
-            /** Parent Version Id */
-            parent_version_id: string | null;
-            /** Lineage */
-            lineage: {
-                [key: string]: unknown;
-            };
-            /** Filename */
-            filename: string;
-            /** Format */
-            format: string | null;
-            /** Encoding */
-            encoding: string | null;
-            /** Size */
-            size: number;
-            /** Sha256 */
-            sha256: string | null;
-            /** Row Count */
-            row_count: number | null;
-            /** Columns */
-            columns: components["schemas"]["Column"][];
-            /** Progress */
-            progress: {
-                [key: string]: unknown;
-            };
-            /** Sensitivity */
-            sensitivity: ("public" | "internal" | "confidential" | "restricted") | null;
-            /**
-             * Review Status
-             * @enum {string}
-             */
-            review_status: "uploaded" | "scanned" | "approved" | "rejected";
-            /** Reviewed By */
-            reviewed_by: string | null;
-            /** Reviewed At */
-            reviewed_at: string | null;
-            /** Review Comment */
-            review_comment: string | null;
-            /** Quality Warnings */
-            quality_warnings?: number | null;
-            /**
-             * Pii Entities
-             * @description Findings per entity type in the latest scan
-             */
-            pii_entities?: {
-                [key: string]: number;
-            } | null;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /**
-             * Updated At
-             * Format: date-time
-             */
-            updated_at: string;
-            /** Quality */
-            quality?: {
-                [key: string]: unknown;
-            } | null;
-            /** Pii */
-            pii?: {
-                [key: string]: unknown;
-            } | null;
-        };
-        /** ChunkReceived */
-        axops__datasets__schemas__ChunkReceived: {
-            /** Received */
-            received: number;
-            /** Size */
-            size: number;
-        };
-        /** UploadStart */
-        axops__datasets__schemas__UploadStart: {
-            /**
-             * Dataset Id
-             * @description A new version of this dataset …
-             */
-            dataset_id?: string | null;
-            /** @description … or a new dataset */
-            dataset?: components["schemas"]["DatasetCreate"] | null;
-            /** Filename */
-            filename: string;
-            /**
-             * Size
-             * @description Bytes the file will have
-             */
-            size: number;
-        };
         /** VersionOut */
-        axops__datasets__schemas__VersionOut: {
-            /**
-             * Id
-             * Format: uuid
-             */
-            id: string;
-            /**
-             * Dataset Id
-             * Format: uuid
-             */
-            dataset_id: string;
-            /** Version */
-            version: number;
-            /** Label */
-            label: string | null;
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "uploading" | "processing" | "ready" | "failed";
-            /** Error */
-            error: string | null;
-            /**
-             * Source
-             * @enum {string}
-             */
-            source: "upload" | "masked" | "split";
-            /** Parent Version Id */
-            parent_version_id: string | null;
-            /** Lineage */
-            lineage: {
-                [key: string]: unknown;
-            };
-            /** Filename */
-            filename: string;
-            /** Format */
-            format: string | null;
-            /** Encoding */
-            encoding: string | null;
-            /** Size */
-            size: number;
-            /** Sha256 */
-            sha256: string | null;
-            /** Row Count */
-            row_count: number | null;
-            /** Columns */
-            columns: components["schemas"]["Column"][];
-            /** Progress */
-            progress: {
-                [key: string]: unknown;
-            };
-            /** Sensitivity */
-            sensitivity: ("public" | "internal" | "confidential" | "restricted") | null;
-            /**
-             * Review Status
-             * @enum {string}
-             */
-            review_status: "uploaded" | "scanned" | "approved" | "rejected";
-            /** Reviewed By */
-            reviewed_by: string | null;
-            /** Reviewed At */
-            reviewed_at: string | null;
-            /** Review Comment */
-            review_comment: string | null;
-            /** Quality Warnings */
-            quality_warnings?: number | null;
-            /**
-             * Pii Entities
-             * @description Findings per entity type in the latest scan
-             */
-            pii_entities?: {
-                [key: string]: number;
-            } | null;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /**
-             * Updated At
-             * Format: date-time
-             */
-            updated_at: string;
-        };
-        /** ChunkReceived */
-        axops__models__schemas__ChunkReceived: {
-            /** Path */
-            path: string;
-            /** Received */
-            received: number;
-            /** Size */
-            size: number;
-        };
-        /** UploadStart */
-        axops__models__schemas__UploadStart: {
-            /** Files */
-            files: components["schemas"]["DeclaredFile"][];
-            /** Base Version Id */
-            base_version_id?: string | null;
-        };
-        /** VersionOut */
-        axops__models__schemas__VersionOut: {
+        VersionOut: {
             /**
              * Id
              * Format: uuid
@@ -3181,7 +3181,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"][];
+                    "application/json": components["schemas"]["VersionOut"][];
                 };
             };
             /** @description Validation Error */
@@ -3220,7 +3220,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
+                    "application/json": components["schemas"]["VersionOut"];
                 };
             };
         };
@@ -3236,7 +3236,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["axops__models__schemas__UploadStart"];
+                "application/json": components["schemas"]["UploadStart"];
             };
         };
         responses: {
@@ -3246,7 +3246,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
+                    "application/json": components["schemas"]["VersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -3280,7 +3280,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__models__schemas__ChunkReceived"];
+                    "application/json": components["schemas"]["ChunkReceived"];
                 };
             };
             /** @description Validation Error */
@@ -3340,7 +3340,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
+                    "application/json": components["schemas"]["VersionOut"];
                 };
             };
             /** @description Unprocessable Entity */
@@ -3371,7 +3371,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
+                    "application/json": components["schemas"]["VersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -3404,7 +3404,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
+                    "application/json": components["schemas"]["VersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -3435,7 +3435,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
+                    "application/json": components["schemas"]["VersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -3470,7 +3470,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
+                    "application/json": components["schemas"]["VersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -3505,7 +3505,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__models__schemas__VersionOut"];
+                    "application/json": components["schemas"]["VersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -3745,7 +3745,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"];
+                    "application/json": components["schemas"]["DatasetVersionOut"];
                 };
             };
         };
@@ -3759,7 +3759,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["axops__datasets__schemas__UploadStart"];
+                "application/json": components["schemas"]["DatasetUploadStart"];
             };
         };
         responses: {
@@ -3769,7 +3769,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"];
+                    "application/json": components["schemas"]["DatasetVersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -3802,7 +3802,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__datasets__schemas__ChunkReceived"];
+                    "application/json": components["schemas"]["DatasetChunkReceived"];
                 };
             };
             /** @description Validation Error */
@@ -3833,7 +3833,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"];
+                    "application/json": components["schemas"]["DatasetVersionOut"];
                 };
             };
             /** @description Unprocessable Entity */
@@ -4025,7 +4025,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"][];
+                    "application/json": components["schemas"]["DatasetVersionOut"][];
                 };
             };
             /** @description Validation Error */
@@ -4056,7 +4056,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["VersionDetail"];
+                    "application/json": components["schemas"]["DatasetVersionDetail"];
                 };
             };
             /** @description Validation Error */
@@ -4193,7 +4193,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"];
+                    "application/json": components["schemas"]["DatasetVersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -4228,7 +4228,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"];
+                    "application/json": components["schemas"]["DatasetVersionOut"];
                 };
             };
             /** @description Validation Error */
@@ -4263,7 +4263,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"][];
+                    "application/json": components["schemas"]["DatasetVersionOut"][];
                 };
             };
             /** @description Validation Error */
@@ -4298,7 +4298,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__datasets__schemas__VersionOut"];
+                    "application/json": components["schemas"]["DatasetVersionOut"];
                 };
             };
             /** @description Validation Error */
