@@ -117,6 +117,7 @@ def test_dataset_journey(api, world, live_server):
     assert diff["mode"] == "key" and diff["counts"] == {"added": 0, "removed": 0, "changed": 40}
     assert diff["schema"] == {"added": [], "removed": [], "retyped": []}
     assert all(s["changed_columns"] == ["메모"] for s in diff["samples"]) and len(diff["samples"]) == 5
+    assert [s["key"] for s in diff["samples"]] == ["1", "2", "3", "4", "5"]  # in the key's own order, not as text
     page2 = api.get(f"/api/dataset/{dataset_id}/diff", params={"from": v1["id"], "to": v2["id"], "offset": 5, "limit": 5},
                     headers=dev1).json()  # fmt: skip
     assert {s["key"] for s in page2["samples"]}.isdisjoint({s["key"] for s in diff["samples"]})

@@ -39,7 +39,8 @@ def schema_changes(old: list[dict], new: list[dict]) -> dict:
 
 
 def _match(con, old: Path, new: Path, common: list[str], key: str | None, out: Path) -> str:
-    """Write (kind, k) for every added/removed/changed row to `out`; returns the mode used."""
+    """Write (kind, k, n) for every added/removed/changed row to `out` (n: its place in key order,
+    for paging); returns the mode used."""
     hashed = "hash(" + ", ".join(quote(c) for c in common) + ")" if common else "0"
     con.execute(f"CREATE VIEW a AS SELECT *, {hashed} AS __h FROM read_parquet({literal(old)})")
     con.execute(f"CREATE VIEW b AS SELECT *, {hashed} AS __h FROM read_parquet({literal(new)})")
@@ -51,21 +52,21 @@ def _match(con, old: Path, new: Path, common: list[str], key: str | None, out: P
         ).fetchone()[0]  # fmt: skip
         if unique:
             con.execute(f"""COPY (
-                SELECT CASE WHEN a.{k} IS NULL THEN 'added' WHEN b.{k} IS NULL THEN 'removed' ELSE 'changed' END AS kind,
-                       CAST(coalesce(b.{k}, a.{k}) AS VARCHAR) AS k
-                FROM a FULL OUTER JOIN b ON a.{k} = b.{k}
-                WHERE a.{k} IS NULL OR b.{k} IS NULL OR a.__h <> b.__h
-                ORDER BY kind, k
+                SELECT kind, CAST(key AS VARCHAR) AS k, row_number() OVER (PARTITION BY kind ORDER BY key) AS n FROM (
+                    SELECT CASE WHEN a.{k} IS NULL THEN 'added' WHEN b.{k} IS NULL THEN 'removed' ELSE 'changed' END AS kind,
+                           coalesce(b.{k}, a.{k}) AS key
+                    FROM a FULL OUTER JOIN b ON a.{k} = b.{k}
+                    WHERE a.{k} IS NULL OR b.{k} IS NULL OR a.__h <> b.__h)
             ) TO {literal(out)} (FORMAT parquet)""")  # fmt: skip
             return "key"
     # Multisets of row hashes: the n-th copy of a row on one side matches the n-th on the other.
     con.execute(f"""COPY (
         WITH x AS (SELECT __h, row_number() OVER (PARTITION BY __h) AS n FROM a),
              y AS (SELECT __h, row_number() OVER (PARTITION BY __h) AS n FROM b)
-        SELECT 'added' AS kind, CAST(y.__h AS VARCHAR) AS k FROM y ANTI JOIN x USING (__h, n)
-        UNION ALL
-        SELECT 'removed', CAST(x.__h AS VARCHAR) FROM x ANTI JOIN y USING (__h, n)
-        ORDER BY kind, k
+        SELECT kind, CAST(h AS VARCHAR) AS k, row_number() OVER (PARTITION BY kind ORDER BY h) AS n FROM (
+            SELECT 'added' AS kind, y.__h AS h FROM y ANTI JOIN x USING (__h, n)
+            UNION ALL
+            SELECT 'removed', x.__h FROM x ANTI JOIN y USING (__h, n))
     ) TO {literal(out)} (FORMAT parquet)""")  # fmt: skip
     return "hash"
 
@@ -93,7 +94,7 @@ def diff(old: Path, new: Path, old_columns: list[dict], new_columns: list[dict],
         con.execute(f"CREATE VIEW m AS SELECT * FROM read_parquet({literal(cache)})")
         counts = dict.fromkeys(KINDS, 0) | dict(con.execute("SELECT kind, count(*) FROM m GROUP BY kind").fetchall())
         rows = {"old": con.execute("SELECT count(*) FROM a").fetchone()[0], "new": con.execute("SELECT count(*) FROM b").fetchone()[0]}
-        page = [r[0] for r in con.execute("SELECT k FROM m WHERE kind = ? ORDER BY k LIMIT ? OFFSET ?", [kind, limit, offset]).fetchall()]
+        page = [r[0] for r in con.execute("SELECT k FROM m WHERE kind = ? ORDER BY n LIMIT ? OFFSET ?", [kind, limit, offset]).fetchall()]
         samples = _samples(con, kind, page, mode, key, common) if page else []
         return {"schema": schema, "mode": mode, "key_column": key if mode == "key" else None, "rows": rows,
                 "counts": counts, "kind": kind, "offset": offset, "samples": samples}  # fmt: skip
