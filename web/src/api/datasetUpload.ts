@@ -1,4 +1,4 @@
-import { authFetch, problemDetail } from '@/api/client'
+import { call, failure, sleep, transient } from '@/api/http'
 import type { DatasetCreate, DatasetVersion } from '@/api/datasets'
 
 /** Where the file goes: a new version of an existing dataset, or the first version of a new one. */
@@ -33,23 +33,6 @@ export class UploadRejected extends Error {
 }
 
 const CHUNK = 8 * 1024 * 1024
-const base = () => window.location.origin
-
-async function call(method: string, path: string, body?: BodyInit, json = false): Promise<Response> {
-  const headers = json ? { 'Content-Type': 'application/json' } : undefined
-  return authFetch(new Request(base() + path, { method, body, headers }))
-}
-
-async function failure(response: Response): Promise<string> {
-  try {
-    return problemDetail(await response.json(), `${response.status}`)
-  } catch {
-    return `${response.status} ${response.statusText}`
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const transient = (status: number) => status === 429 || status >= 500
 
 async function getVersion(versionId: string): Promise<DatasetVersion> {
   const response = await call('GET', `/api/dataset/version/${versionId}`)

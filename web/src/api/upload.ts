@@ -1,4 +1,5 @@
-import { authFetch, problemDetail, type Schemas } from '@/api/client'
+import { type Schemas } from '@/api/client'
+import { call, failure, sleep, transient } from '@/api/http'
 
 type Version = Schemas['VersionOut']
 
@@ -24,23 +25,6 @@ export class UploadInterrupted extends Error {
 }
 
 const CHUNK = 8 * 1024 * 1024
-const base = () => window.location.origin
-
-async function call(method: string, path: string, body?: BodyInit, json = false): Promise<Response> {
-  const headers = json ? { 'Content-Type': 'application/json' } : undefined
-  return authFetch(new Request(base() + path, { method, body, headers }))
-}
-
-async function failure(response: Response): Promise<string> {
-  try {
-    return problemDetail(await response.json(), `${response.status}`)
-  } catch {
-    return `${response.status} ${response.statusText}`
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const transient = (status: number) => status === 429 || status >= 500
 
 function filePath(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/')
