@@ -9,16 +9,15 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import procrastinate
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from axops.auth.deps import Principal
 from axops.auth.models import AuditEvent
-from axops.core import context, metrics
+from axops.core import context, metrics, partitions
 from axops.core.db import fetch_raw
 from axops.core.ids import uuid7
 from axops.core.logging import event
@@ -27,7 +26,6 @@ from axops.core.pagination import decode_cursor, page_of
 log = logging.getLogger("axops.audit")
 tasks = procrastinate.Blueprint()
 
-PARTITION_PREFIX = "audit_events_y"
 
 
 def _event(
@@ -199,56 +197,16 @@ async def export_csv(
 # --- partitions ---------------------------------------------------------------------------
 
 
-def _month_start(d: date) -> date:
-    return d.replace(day=1)
-
-
-def _add_months(d: date, months: int) -> date:
-    y, m = divmod(d.month - 1 + months, 12)
-    return date(d.year + y, m + 1, 1)
-
-
 def partition_name(month: date) -> str:
-    return f"{PARTITION_PREFIX}{month.year:04d}m{month.month:02d}"
+    return partitions.partition_name("audit_events", month)
 
 
 async def ensure_partitions(conn: AsyncConnection, months_ahead: int, today: date | None = None) -> list[str]:
-    """Create this month's partition and `months_ahead` more; returns the names created."""
-    start = _month_start(today or datetime.now(UTC).date())
-    created = []
-    for i in range(-1, months_ahead + 1):
-        lo, hi = _add_months(start, i), _add_months(start, i + 1)
-        name = partition_name(lo)
-        exists = await conn.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name})
-        if not exists:
-            await conn.execute(
-                text(
-                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF audit_events '
-                    f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')"
-                )
-            )
-            created.append(name)
-    return created
+    return await partitions.ensure(conn, "audit_events", months_ahead, today)
 
 
 async def drop_expired_partitions(conn: AsyncConnection, retention_days: int, today: date | None = None) -> list[str]:
-    """Drop whole partitions whose every event is older than the retention period."""
-    cutoff = (today or datetime.now(UTC).date()) - timedelta(days=retention_days)
-    rows = await conn.execute(
-        text(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'audit_events'"
-        )
-    )
-    dropped = []
-    for (name,) in rows:
-        if not name.startswith(PARTITION_PREFIX):
-            continue
-        year, month = int(name[len(PARTITION_PREFIX) : len(PARTITION_PREFIX) + 4]), int(name[-2:])
-        if _add_months(date(year, month, 1), 1) <= cutoff:
-            await conn.execute(text(f'DROP TABLE "{name}"'))
-            dropped.append(name)
-    return dropped
+    return await partitions.drop_expired(conn, "audit_events", retention_days, today)
 
 
 async def maintain_partitions(engine, months_ahead: int, retention_days: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from alembic import command
@@ -13,8 +14,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    # Tables we don't model: the task queue's (procrastinate) and audit partitions (made at run time).
-    unmodelled = name.startswith(("procrastinate_", "audit_events_y"))
+    # Tables we don't model: the task queue's (procrastinate) and monthly partitions (made at run time).
+    unmodelled = name.startswith("procrastinate_") or re.search(r"_y\d{4}m\d{2}$", name) is not None
     return not (type_ == "table" and reflected and compare_to is None and unmodelled)
 
 
