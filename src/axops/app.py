@@ -26,6 +26,9 @@ from axops.core.errors import NotFound
 from axops.core.middleware import RequestMiddleware
 from axops.datasets import router as datasets_router
 from axops.datasets import tasks as datasets_tasks
+from axops.gateway import proxy as gateway_proxy
+from axops.gateway import router as gateway_router
+from axops.gateway import tasks as gateway_tasks
 from axops.models import router as models_router
 from axops.models import tasks as models_tasks
 from axops.settings import Settings, get_settings
@@ -33,7 +36,7 @@ from axops.settings import Settings, get_settings
 log = logging.getLogger("axops.app")
 
 # Every domain's background tasks, by namespace.
-tasks.register({"audit": audit.tasks, "models": models_tasks.tasks, "datasets": datasets_tasks.tasks})
+tasks.register({"audit": audit.tasks, "models": models_tasks.tasks, "datasets": datasets_tasks.tasks, "gateway": gateway_tasks.tasks})
 # Upload endpoints stream large bodies; they enforce their own limits.
 LARGE_BODY_PREFIXES = ("/api/storage/signed/", "/api/model/version/upload", "/api/model/upload/", "/api/dataset/upload")
 DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
@@ -78,6 +81,8 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         worker = None
         listener = notify.Listener(database_url)
         await listener.start()
+        app.state.gateway = gateway = gateway_proxy.Gateway(state.db, app.state.secret_key)
+        await gateway.start()
         async with state.tasks.open_async():
             if run_worker:
                 worker = asyncio.create_task(
@@ -92,6 +97,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
                     worker.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await worker
+        await gateway.stop()  # writes the usage records still queued
         await listener.stop()
         await state.db.dispose()
 
@@ -116,6 +122,9 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(storage.router)
     app.include_router(models_router.router)
     app.include_router(datasets_router.router)
+    app.include_router(gateway_router.router)
+    for path, endpoint, methods in gateway_proxy.routes():
+        app.add_route(path, endpoint, methods=methods, include_in_schema=False)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
     async def healthz() -> dict:

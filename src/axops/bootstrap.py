@@ -9,6 +9,8 @@ from axops.auth import audit
 from axops.auth import service as auth_service
 from axops.core.db import Database
 from axops.core.embedded import start_embedded_postgres
+from axops.gateway import tasks as gateway_tasks
+from axops.gateway import tasks as gateway_tasks
 from axops.migrations import runner
 from axops.settings import Settings
 
@@ -24,10 +26,11 @@ def database_url(settings: Settings):
 
 
 async def seed(url: str, settings: Settings) -> str | None:
-    """Roles, audit partitions and the first admin. Returns a generated admin password, if any."""
+    """Roles, audit and usage partitions and the first admin. Returns a generated admin password, if any."""
     db = Database(url, pool_size=1)
     try:
         await audit.maintain_partitions(db.engine, settings.audit_partitions_ahead, settings.audit_retention_days)
+        await gateway_tasks.maintain_usage_partitions(db.engine, settings.audit_partitions_ahead, settings.usage_retention_days)
         async with db.sessionmaker() as session:
             await auth_service.seed_roles(session)
             generated = await auth_service.ensure_admin(session, settings.admin_password)

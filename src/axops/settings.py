@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 200 * 1024**3
     model_archive_retention_days: int = 30
     upload_expiry_hours: int = 72
+    usage_retention_days: int = 400
     db_pool_size: int = 20
     log_level: str = "INFO"
     log_json: bool = True

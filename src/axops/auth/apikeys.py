@@ -33,6 +33,7 @@ def to_out(key: ApiKey) -> ApiKeyOut:
         name=key.name,
         prefix=key.prefix,
         scopes=list(key.scopes),
+        models=list(key.models) if key.models is not None else None,
         team_id=key.team_id,
         team_name=key.team.name if key.team else None,
         created_at=key.created_at,
@@ -67,13 +68,14 @@ async def create_key(session: AsyncSession, principal: Principal, data: ApiKeyCr
         user_id=principal.user_id,
         team_id=data.team_id,
         scopes=scopes,
+        models=sorted(set(data.models)) if data.models is not None else None,
         created_at=now,
         expires_at=now + timedelta(days=data.expires_in_days) if data.expires_in_days else None,
     )
     session.add(key)
     await session.flush()
     audit.record(session, "apikey.create", resource_type="apikey", resource_id=key.id, team_id=data.team_id,
-                 summary={"name": key.name, "prefix": prefix, "scopes": scopes,
+                 summary={"name": key.name, "prefix": prefix, "scopes": scopes, "models": key.models,
                           "expires_at": key.expires_at.isoformat() if key.expires_at else None})  # fmt: skip
     key.team = team
     return ApiKeyCreated(**to_out(key).model_dump(), key=secret)

@@ -41,6 +41,8 @@ class Principal:
     auth: str = "jwt"
     session_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
+    # Gateway models an API key is restricted to (None: no restriction).
+    allowed_models: frozenset[str] | None = None
     # The caller's own profile (display name, e-mail, teams with names...), for /api/user/info.
     profile: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -50,6 +52,9 @@ class Principal:
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
+
+    def may_use_model(self, name: str) -> bool:
+        return self.allowed_models is None or name in self.allowed_models
 
     def sees_team(self, team_id: uuid.UUID | None) -> bool:
         return self.is_admin or (team_id is not None and team_id in self.team_ids)
@@ -67,7 +72,7 @@ _JWT_QUERY = text(f"""
     WHERE u.id = :user_id AND s.id = :session_id AND s.revoked_at IS NULL AND s.expires_at > now()
 """)  # fmt: skip
 _KEY_QUERY = text(f"""
-    SELECT {_USER_COLUMNS}, k.id AS key_id, k.scopes, k.expires_at AS key_expires_at,
+    SELECT {_USER_COLUMNS}, k.id AS key_id, k.scopes, k.models AS key_models, k.expires_at AS key_expires_at,
            k.revoked_at AS key_revoked_at, k.last_used_at
     FROM api_keys k JOIN users u ON u.id = k.user_id
     WHERE k.key_hash = :key_hash
@@ -155,6 +160,7 @@ async def _from_api_key(request: Request, session: AsyncSession, token: str) -> 
         team_ids=frozenset(uuid.UUID(t["id"]) for t in profile["teams"]),
         auth="apikey",
         api_key_id=row.key_id,
+        allowed_models=frozenset(row.key_models) if row.key_models is not None else None,
         profile=profile,
     )
     last_used = row.last_used_at

@@ -105,6 +105,8 @@ class ApiKey(IdMixin, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     team_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
     scopes: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    # Gateway model names this key may call; NULL: every model its owner may call.
+    models: Mapped[list[str] | None] = mapped_column(ARRAY(String(200)))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

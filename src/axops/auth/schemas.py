@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 Role = Literal["admin", "operator", "developer", "viewer"]
 Username = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -143,6 +143,8 @@ class ApiKeyCreate(Strict):
     name: str = Field(min_length=1, max_length=100)
     team_id: uuid.UUID | None = None
     scopes: list[str] | None = Field(None, max_length=64)
+    models: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] | None = Field(
+        None, max_length=200, description="Gateway models this key may call (default: all)")
     expires_in_days: int | None = Field(None, ge=1, le=3650)
 
 
@@ -151,6 +153,7 @@ class ApiKeyOut(BaseModel):
     name: str
     prefix: str
     scopes: list[str]
+    models: list[str] | None = None
     team_id: uuid.UUID | None
     team_name: str | None
     created_at: datetime

@@ -1012,6 +1012,124 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/gateway/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Providers */
+        get: operations["gateway-list_providers"];
+        put?: never;
+        /**
+         * Create Provider
+         * @description An upstream (OpenAI-compatible base URL). Its API key is encrypted at rest and never returned.
+         */
+        post: operations["gateway-create_provider"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/gateway/providers/{provider_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete Provider */
+        delete: operations["gateway-delete_provider"];
+        options?: never;
+        head?: never;
+        /** Update Provider */
+        patch: operations["gateway-update_provider"];
+        trace?: never;
+    };
+    "/api/gateway/routes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Routes */
+        get: operations["gateway-list_routes"];
+        put?: never;
+        /**
+         * Create Route
+         * @description A public model name → upstream targets (weights, priorities) and fallbacks; applied at once, no restart.
+         */
+        post: operations["gateway-create_route"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/gateway/routes/{route_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete Route */
+        delete: operations["gateway-delete_route"];
+        options?: never;
+        head?: never;
+        /** Update Route */
+        patch: operations["gateway-update_route"];
+        trace?: never;
+    };
+    "/api/router/route": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Route Dry Run
+         * @description Which upstream would serve this request, and why — without calling it.
+         */
+        post: operations["gateway-route_dry_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/inference/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Inference Models
+         * @description The model names this caller may use through the gateway.
+         */
+        get: operations["gateway-inference_models"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1032,6 +1150,11 @@ export interface components {
             team_id?: string | null;
             /** Scopes */
             scopes?: string[] | null;
+            /**
+             * Models
+             * @description Gateway models this key may call (default: all)
+             */
+            models?: string[] | null;
             /** Expires In Days */
             expires_in_days?: number | null;
         };
@@ -1048,6 +1171,8 @@ export interface components {
             prefix: string;
             /** Scopes */
             scopes: string[];
+            /** Models */
+            models?: string[] | null;
             /** Team Id */
             team_id: string | null;
             /** Team Name */
@@ -1087,6 +1212,8 @@ export interface components {
             prefix: string;
             /** Scopes */
             scopes: string[];
+            /** Models */
+            models?: string[] | null;
             /** Team Id */
             team_id: string | null;
             /** Team Name */
@@ -1834,6 +1961,94 @@ export interface components {
             /** Description */
             description: string;
         };
+        /** PlannedTarget */
+        PlannedTarget: {
+            /** Upstream */
+            upstream: string;
+            /** Base Url */
+            base_url: string;
+            /** Model */
+            model: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "target" | "fallback";
+            /**
+             * Circuit
+             * @enum {string}
+             */
+            circuit: "closed" | "open" | "half_open";
+            /** In Flight */
+            in_flight: number;
+            /** Latency Ms */
+            latency_ms: number | null;
+        };
+        /** ProviderCreate */
+        ProviderCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Kind
+             * @description The API it speaks: OpenAI-compatible (vLLM, TGI, Ollama, axops runtime, OpenAI)
+             * @default openai
+             * @constant
+             */
+            kind: "openai";
+            /**
+             * Base Url
+             * Format: uri
+             * @description e.g. http://vllm.internal:8000/v1
+             */
+            base_url: string;
+            /**
+             * Api Key
+             * @description Stored encrypted; never returned
+             */
+            api_key?: string | null;
+            /**
+             * Timeout S
+             * @default 60
+             */
+            timeout_s: number;
+        };
+        /** ProviderOut */
+        ProviderOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Kind */
+            kind: string;
+            /** Base Url */
+            base_url: string;
+            /** Timeout S */
+            timeout_s: number;
+            /** Has Api Key */
+            has_api_key: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** ProviderUpdate */
+        ProviderUpdate: {
+            /** Base Url */
+            base_url?: string | null;
+            /** Api Key */
+            api_key?: string | null;
+            /** Timeout S */
+            timeout_s?: number | null;
+        };
         /** RefreshRequest */
         RefreshRequest: {
             /** Refresh Token */
@@ -1873,6 +2088,115 @@ export interface components {
             roles: components["schemas"]["RoleOut"][];
             /** Permissions */
             permissions: components["schemas"]["PermissionOut"][];
+        };
+        /** RouteCreate */
+        RouteCreate: {
+            /**
+             * Model Name
+             * @description The name clients send as `model`
+             */
+            model_name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Strategy
+             * @default weighted
+             * @enum {string}
+             */
+            strategy: "weighted" | "round_robin" | "least_inflight" | "lowest_latency" | "lowest_cost";
+            /** Targets */
+            targets: components["schemas"]["TargetSpec"][];
+            /** Fallbacks */
+            fallbacks?: components["schemas"]["TargetSpec"][];
+            /**
+             * Max Prompt Chars
+             * @description Refuse larger requests before any upstream call
+             */
+            max_prompt_chars?: number | null;
+            /**
+             * Timeout S
+             * @description For the whole request, retries included
+             * @default 120
+             */
+            timeout_s: number;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+        };
+        /** RouteDryRun */
+        RouteDryRun: {
+            /** Model */
+            model: string;
+        };
+        /** RouteOut */
+        RouteOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Model Name */
+            model_name: string;
+            /** Description */
+            description: string;
+            /** Strategy */
+            strategy: string;
+            /** Targets */
+            targets: components["schemas"]["TargetSpec"][];
+            /** Fallbacks */
+            fallbacks: components["schemas"]["TargetSpec"][];
+            /** Max Prompt Chars */
+            max_prompt_chars: number | null;
+            /** Timeout S */
+            timeout_s: number;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** RoutePlan */
+        RoutePlan: {
+            /** Model */
+            model: string;
+            /** Strategy */
+            strategy: string;
+            /**
+             * Order
+             * @description The upstreams this request would try, in order
+             */
+            order: components["schemas"]["PlannedTarget"][];
+            /** Reason */
+            reason: string;
+        };
+        /** RouteUpdate */
+        RouteUpdate: {
+            /** Description */
+            description?: string | null;
+            /** Strategy */
+            strategy?: ("weighted" | "round_robin" | "least_inflight" | "lowest_latency" | "lowest_cost") | null;
+            /** Targets */
+            targets?: components["schemas"]["TargetSpec"][] | null;
+            /** Fallbacks */
+            fallbacks?: components["schemas"]["TargetSpec"][] | null;
+            /** Max Prompt Chars */
+            max_prompt_chars?: number | null;
+            /** Timeout S */
+            timeout_s?: number | null;
+            /** Enabled */
+            enabled?: boolean | null;
         };
         /** RowsPage */
         RowsPage: {
@@ -1927,6 +2251,42 @@ export interface components {
              * @enum {string}
              */
             stage: "draft" | "staging" | "production" | "archived";
+        };
+        /** TargetSpec */
+        TargetSpec: {
+            /**
+             * Provider Id
+             * Format: uuid
+             */
+            provider_id: string;
+            /**
+             * Model
+             * @description The model name the upstream knows
+             */
+            model: string;
+            /**
+             * Weight
+             * @default 1
+             */
+            weight: number;
+            /**
+             * Priority
+             * @description Lower is tried first
+             * @default 0
+             */
+            priority: number;
+            /**
+             * Input Price
+             * @description Per 1M prompt tokens
+             * @default 0
+             */
+            input_price: number;
+            /**
+             * Output Price
+             * @description Per 1M completion tokens
+             * @default 0
+             */
+            output_price: number;
         };
         /** TeamCreate */
         TeamCreate: {
@@ -4308,6 +4668,293 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-list_providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderOut"][];
+                };
+            };
+        };
+    };
+    "gateway-create_provider": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProviderCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-delete_provider": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-update_provider": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProviderUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-list_routes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RouteOut"][];
+                };
+            };
+        };
+    };
+    "gateway-create_route": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RouteCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RouteOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-delete_route": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                route_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-update_route": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                route_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RouteUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RouteOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-route_dry_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RouteDryRun"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoutePlan"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-inference_models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string[];
                 };
             };
         };

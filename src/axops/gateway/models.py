@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from axops.core.db import Base, IdMixin, TimestampMixin
+from axops.core.ids import uuid7
+
+PROVIDER_KINDS = ("openai",)
+STRATEGIES = ("weighted", "round_robin", "least_inflight", "lowest_latency", "lowest_cost")
+
+
+class Provider(IdMixin, TimestampMixin, Base):
+    """An upstream service speaking a known API at a base URL (vLLM, TGI, Ollama, the axops
+    runtime, OpenAI itself ...). Its API key is stored encrypted and never returned."""
+
+    __tablename__ = "gateway_providers"
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="openai")
+    base_url: Mapped[str] = mapped_column(String(500))
+    credentials: Mapped[str | None] = mapped_column(Text)  # Fernet token
+    timeout_s: Mapped[float] = mapped_column(Float, default=60.0)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    __table_args__ = (CheckConstraint("kind IN ('openai')", name="kind"),)
+
+
+class Route(IdMixin, TimestampMixin, Base):
+    """A public model name and the upstream targets that serve it.
+
+    targets: [{"provider_id", "model", "weight", "priority", "input_price", "output_price"}] —
+    lower priority first; within a priority the strategy orders them. fallbacks: the same shape,
+    tried in order after every target failed."""
+
+    __tablename__ = "gateway_routes"
+    model_name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    strategy: Mapped[str] = mapped_column(String(24), default="weighted")
+    targets: Mapped[list] = mapped_column(JSONB, default=list)
+    fallbacks: Mapped[list] = mapped_column(JSONB, default=list)
+    max_prompt_chars: Mapped[int | None] = mapped_column(Integer)
+    timeout_s: Mapped[float] = mapped_column(Float, default=120.0)  # the whole request, retries included
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    __table_args__ = (CheckConstraint(f"strategy IN {STRATEGIES}", name="strategy"),)
+
+
+class UsageRecord(Base):
+    """One gateway request; written in batches off the request path; partitioned by month."""
+
+    __tablename__ = "usage_records"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid7)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True, server_default=func.now())
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    team_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    endpoint: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(200))
+    upstream: Mapped[str | None] = mapped_column(String(300))
+    stream: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(300))
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    __table_args__ = (
+        Index("ix_usage_records_model_created_at", "model", "created_at"),
+        Index("ix_usage_records_user_created_at", "user_id", "created_at"),
+        Index("ix_usage_records_team_created_at", "team_id", "created_at"),
+        Index("ix_usage_records_key_created_at", "api_key_id", "created_at"),
+        {"postgresql_partition_by": "RANGE (created_at)"},
+    )

@@ -1,0 +1,248 @@
+"""The OpenAI-compatible hot path (`/v1`): plain Starlette handlers with orjson, no per-request
+validation models, no database round trip (keys and routes are cached in memory), usage
+queued for batch writing. Upstreams are called through one pooled aiohttp session.
+
+Failover: a connection error, timeout, 5xx, 429 or context-length refusal moves to the next
+target (strategy order, then fallbacks) within the route's deadline. Once a stream has started
+it is relayed chunk by chunk and not retried; a break mid-stream ends it with an error event."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from axops.auth.deps import get_principal
+from axops.core import context
+from axops.core.errors import AppError
+from axops.gateway.table import RouteTable, Target, plan
+from axops.gateway.usage import UsageWriter
+
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "invalid_request_error",
+                413: "invalid_request_error", 429: "rate_limit_error"}  # fmt: skip
+_RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+def openai_error(status: int, message: str, code: str | None = None, param: str | None = None,
+                 headers: dict[str, str] | None = None) -> Response:  # fmt: skip
+    """An error in OpenAI's shape, so SDKs raise the matching exception."""
+    body = {"error": {"message": message, "type": _ERROR_TYPES.get(status, "api_error"), "param": param, "code": code}}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+class Gateway:
+    """Process-wide gateway state, built in the app's lifespan."""
+
+    def __init__(self, db, secret: str) -> None:
+        self.db = db
+        self.secret = secret
+        self.table = RouteTable()
+        self.usage = UsageWriter(db)
+        self.client: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
+        self.client = aiohttp.ClientSession(connector=connector, json_serialize=lambda v: orjson.dumps(v).decode(),
+                                            timeout=aiohttp.ClientTimeout(total=None), auto_decompress=True)  # fmt: skip
+        self.usage.start()
+
+    async def stop(self) -> None:
+        await self.usage.stop()
+        if self.client:
+            await self.client.close()
+
+
+def _usage_of(data: dict) -> tuple[int, int]:
+    usage = data.get("usage") or {}
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+
+def _is_context_error(status: int, body: bytes) -> bool:
+    return status in (400, 413) and (b"context_length" in body or b"maximum context length" in body)
+
+
+class _Call:
+    """Bookkeeping of one gateway request: who, which route, attempts, timing; writes its usage record."""
+
+    def __init__(self, gw: Gateway, request: Request, principal, endpoint: str, model: str, stream: bool) -> None:
+        self.gw, self.principal, self.endpoint, self.model, self.stream = gw, principal, endpoint, model, stream
+        self.request_id = context.current().request_id
+        self.started = time.perf_counter()
+        self.attempts = 0
+        self.target: Target | None = None
+        self.ttft_ms: float | None = None
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def record(self, status: int, error: str | None = None, tokens: tuple[int, int] = (0, 0)) -> None:
+        t = self.target
+        cost = (tokens[0] * t.input_price + tokens[1] * t.output_price) / 1e6 if t else 0.0
+        p = self.principal
+        self.gw.usage.record(
+            request_id=self.request_id, api_key_id=p.api_key_id if p else None, user_id=p.user_id if p else None,
+            team_id=min(p.team_ids) if p and p.team_ids else None, endpoint=self.endpoint, model=self.model,
+            upstream=t.upstream.key if t else None, stream=self.stream, status=status, error=error, prompt_tokens=tokens[0],
+            completion_tokens=tokens[1], cost=cost, latency_ms=self.elapsed_ms(), ttft_ms=self.ttft_ms, attempts=self.attempts,
+        )  # fmt: skip
+
+
+async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usage: bool) -> AsyncIterator[bytes]:
+    """Pass the upstream's server-sent events through as they come; note the usage chunk."""
+    tokens, status, error = (0, 0), 200, None
+    upstream = call.target.upstream
+    try:
+        async for line in response.content:
+            if call.ttft_ms is None:
+                call.ttft_ms = call.elapsed_ms()
+            if line.startswith(b"data: {") and b'"usage"' in line and b'"usage":null' not in line and b'"usage": null' not in line:
+                try:
+                    chunk = orjson.loads(line[6:])
+                except orjson.JSONDecodeError:
+                    chunk = {}
+                tokens = _usage_of(chunk) if chunk.get("usage") else tokens
+                if not client_wants_usage and not chunk.get("choices"):
+                    continue  # the usage-only chunk we asked for on the client's behalf
+            yield line
+        upstream.succeeded(call.elapsed_ms())
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        status, error = 502, f"upstream broke off the stream: {type(exc).__name__}"
+        upstream.failed()
+        message = {"error": {"message": "The upstream model server broke off the stream.", "type": "api_error", "param": None,
+                             "code": "upstream_error"}}  # fmt: skip
+        yield b"data: " + orjson.dumps(message) + b"\n\n"
+    except asyncio.CancelledError:  # the client went away: stop the upstream generating too
+        status, error = 499, "client disconnected"
+        raise
+    finally:
+        upstream.in_flight -= 1
+        response.close()
+        call.record(status, error, tokens)
+
+
+async def _forward(request: Request, path: str, endpoint: str) -> Response:
+    gw: Gateway = request.app.state.gateway
+    try:
+        principal = await get_principal(request)
+    except AppError as exc:
+        return openai_error(exc.status, exc.detail or "Invalid API key.", code="invalid_api_key")
+    if not principal.can("gateway:invoke"):
+        return openai_error(403, "This key may not call models (it lacks the 'gateway:invoke' permission).")
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return openai_error(400, "The request body is not valid JSON.")
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body["model"]:
+        return openai_error(400, "`model` is required and must be a string.", param="model")
+    if endpoint == "chat" and not isinstance(body.get("messages"), list):
+        return openai_error(400, "`messages` is required and must be a list.", param="messages")
+    if endpoint == "completions" and not isinstance(body.get("prompt"), (str, list)):
+        return openai_error(400, "`prompt` is required and must be a string or a list.", param="prompt")
+    if endpoint == "embeddings" and not isinstance(body.get("input"), (str, list)):
+        return openai_error(400, "`input` is required and must be a string or a list.", param="input")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        return openai_error(400, "`stream` must be a boolean.", param="stream")
+    await gw.table.ensure(gw.db, gw.secret)
+    route = gw.table.routes.get(body["model"])
+    if route is None or not principal.may_use_model(body["model"]):
+        return openai_error(404, f"The model '{body['model']}' does not exist or you do not have access to it.", code="model_not_found",
+                            param="model")  # fmt: skip
+    if route.max_prompt_chars and len(raw) > route.max_prompt_chars:
+        return openai_error(400, f"The request is {len(raw):,} characters; this model accepts at most {route.max_prompt_chars:,}.",
+                            code="context_length_exceeded", param="messages")  # fmt: skip
+
+    stream = bool(body.get("stream")) and endpoint != "embeddings"
+    client_wants_usage = False
+    if stream:
+        options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
+        client_wants_usage = bool(options.get("include_usage"))
+        body["stream_options"] = {**options, "include_usage": True}  # count tokens from the upstream's own figures
+    call = _Call(gw, request, principal, endpoint, body["model"], stream)
+    deadline = call.started + route.timeout_s
+    last_status, last_error = 502, "no upstream is configured for this model"
+    for target in plan(route):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            last_status, last_error = 504, "the route's deadline passed"
+            break
+        up = target.upstream
+        call.attempts += 1
+        call.target = target
+        headers = {"Content-Type": "application/json"}
+        if up.api_key:
+            headers["Authorization"] = f"Bearer {up.api_key}"
+        timeout = aiohttp.ClientTimeout(total=None if stream else min(up.timeout_s, remaining), sock_connect=min(10.0, remaining),
+                                        sock_read=min(up.timeout_s, remaining))  # fmt: skip
+        up.in_flight += 1
+        try:
+            response = await gw.client.post(f"{up.base_url}/{path}", data=orjson.dumps({**body, "model": up.model}), headers=headers,
+                                            timeout=timeout)  # fmt: skip
+            if response.status >= 400:
+                data = await response.read()
+                response.release()
+                if response.status in _RETRYABLE or _is_context_error(response.status, data):
+                    if response.status >= 500:
+                        up.failed()
+                    up.in_flight -= 1
+                    last_status, last_error = 502, f"{up.key} answered {response.status}"
+                    continue
+                up.in_flight -= 1  # the request itself is wrong: the upstream's own error goes back as is
+                call.record(response.status, f"{up.key} answered {response.status}")
+                return Response(data, status_code=response.status, media_type="application/json")
+            if stream:
+                return StreamingResponse(_relay(call, response, client_wants_usage), media_type="text/event-stream",
+                                         headers={"x-axops-upstream": up.key, "Cache-Control": "no-cache"})  # fmt: skip
+            data = await response.read()
+            result = orjson.loads(data)
+            if not isinstance(result, dict):
+                raise TypeError("not a JSON object")
+        except (aiohttp.ClientError, TimeoutError, ValueError, TypeError) as exc:
+            up.failed()
+            up.in_flight -= 1
+            last_status, last_error = 502, f"{up.key}: {type(exc).__name__}"
+            continue
+        up.in_flight -= 1
+        up.succeeded(call.elapsed_ms())
+        call.record(200, None, _usage_of(result))
+        return Response(data, media_type="application/json", headers={"x-axops-upstream": up.key})
+    call.record(last_status, last_error)
+    return openai_error(last_status, f"No upstream could answer for '{body['model']}' ({last_error}).", code="upstream_error")
+
+
+async def chat_completions(request: Request) -> Response:
+    return await _forward(request, "chat/completions", "chat")
+
+
+async def completions(request: Request) -> Response:
+    return await _forward(request, "completions", "completions")
+
+
+async def embeddings(request: Request) -> Response:
+    return await _forward(request, "embeddings", "embeddings")
+
+
+async def list_models(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    try:
+        principal = await get_principal(request)
+    except AppError as exc:
+        return openai_error(exc.status, exc.detail or "Invalid API key.", code="invalid_api_key")
+    await gw.table.ensure(gw.db, gw.secret)
+    names = sorted(n for n in gw.table.routes if principal.can("gateway:invoke") and principal.may_use_model(n))
+    data = [{"id": n, "object": "model", "created": 0, "owned_by": "axops"} for n in names]
+    return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
+
+
+def routes() -> list[tuple[str, object, list[str]]]:
+    return [
+        ("/v1/chat/completions", chat_completions, ["POST"]),
+        ("/v1/completions", completions, ["POST"]),
+        ("/v1/embeddings", embeddings, ["POST"]),
+        ("/v1/models", list_models, ["GET"]),
+    ]

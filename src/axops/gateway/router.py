@@ -1,0 +1,86 @@
+"""Gateway administration routes (`gateway:admin`) and the PRD's own inference endpoints. The
+OpenAI-compatible `/v1` hot path lives in proxy.py."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Request, Response
+
+from axops.auth.deps import Principal, Session, require
+from axops.gateway import service
+from axops.gateway.schemas import (
+    ProviderCreate,
+    ProviderOut,
+    ProviderUpdate,
+    RouteCreate,
+    RouteDryRun,
+    RouteOut,
+    RoutePlan,
+    RouteUpdate,
+)
+
+router = APIRouter(prefix="/api", tags=["gateway"])
+Admin = Annotated[Principal, require("gateway:admin")]
+Invoker = Annotated[Principal, require("gateway:invoke")]
+
+
+@router.get("/gateway/providers")
+async def list_providers(_: Admin, session: Session) -> list[ProviderOut]:
+    return [service.provider_out(p) for p in await service.list_providers(session)]
+
+
+@router.post("/gateway/providers", status_code=201)
+async def create_provider(body: ProviderCreate, principal: Admin, session: Session, request: Request) -> ProviderOut:
+    """An upstream (OpenAI-compatible base URL). Its API key is encrypted at rest and never returned."""
+    return service.provider_out(await service.create_provider(session, principal.user_id, request.app.state.secret_key, body))
+
+
+@router.patch("/gateway/providers/{provider_id}")
+async def update_provider(provider_id: uuid.UUID, body: ProviderUpdate, _: Admin, session: Session, request: Request) -> ProviderOut:
+    return service.provider_out(await service.update_provider(session, request.app.state.secret_key, provider_id, body))
+
+
+@router.delete("/gateway/providers/{provider_id}", status_code=204)
+async def delete_provider(provider_id: uuid.UUID, _: Admin, session: Session) -> Response:
+    await service.delete_provider(session, provider_id)
+    return Response(status_code=204)
+
+
+@router.get("/gateway/routes")
+async def list_routes(_: Admin, session: Session) -> list[RouteOut]:
+    return [RouteOut.model_validate(r) for r in await service.list_routes(session)]
+
+
+@router.post("/gateway/routes", status_code=201)
+async def create_route(body: RouteCreate, principal: Admin, session: Session) -> RouteOut:
+    """A public model name → upstream targets (weights, priorities) and fallbacks; applied at once, no restart."""
+    return RouteOut.model_validate(await service.create_route(session, principal.user_id, body))
+
+
+@router.patch("/gateway/routes/{route_id}")
+async def update_route(route_id: uuid.UUID, body: RouteUpdate, _: Admin, session: Session) -> RouteOut:
+    return RouteOut.model_validate(await service.update_route(session, route_id, body))
+
+
+@router.delete("/gateway/routes/{route_id}", status_code=204)
+async def delete_route(route_id: uuid.UUID, _: Admin, session: Session) -> Response:
+    await service.delete_route(session, route_id)
+    return Response(status_code=204)
+
+
+@router.post("/router/route")
+async def route_dry_run(body: RouteDryRun, _: Invoker, request: Request) -> RoutePlan:
+    """Which upstream would serve this request, and why — without calling it."""
+    gw = request.app.state.gateway
+    await gw.table.ensure(gw.db, gw.secret)
+    return RoutePlan(**service.dry_run(gw.table, body.model))
+
+
+@router.get("/inference/models")
+async def inference_models(principal: Invoker, request: Request) -> list[str]:
+    """The model names this caller may use through the gateway."""
+    gw = request.app.state.gateway
+    await gw.table.ensure(gw.db, gw.secret)
+    return sorted(n for n in gw.table.routes if principal.may_use_model(n))

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+
+ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w.:/@\-]+$")]
+Strategy = Literal["weighted", "round_robin", "least_inflight", "lowest_latency", "lowest_cost"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProviderCreate(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[\w.\-]+$")]
+    kind: Literal["openai"] = Field("openai", description="The API it speaks: OpenAI-compatible (vLLM, TGI, Ollama, axops runtime, OpenAI)")
+    base_url: HttpUrl = Field(description="e.g. http://vllm.internal:8000/v1")
+    api_key: str | None = Field(None, max_length=2000, description="Stored encrypted; never returned")
+    timeout_s: float = Field(60.0, gt=0, le=3600)
+
+
+class ProviderUpdate(Strict):
+    base_url: HttpUrl | None = None
+    api_key: str | None = Field(None, max_length=2000)
+    timeout_s: float | None = Field(None, gt=0, le=3600)
+
+
+class ProviderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    name: str
+    kind: str
+    base_url: str
+    timeout_s: float
+    has_api_key: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class TargetSpec(Strict):
+    provider_id: uuid.UUID
+    model: Annotated[str, StringConstraints(min_length=1, max_length=300)] = Field(description="The model name the upstream knows")
+    weight: float = Field(1.0, ge=0, le=1000)
+    priority: int = Field(0, ge=0, le=100, description="Lower is tried first")
+    input_price: float = Field(0.0, ge=0, description="Per 1M prompt tokens")
+    output_price: float = Field(0.0, ge=0, description="Per 1M completion tokens")
+
+
+class RouteCreate(Strict):
+    model_name: ModelName = Field(description="The name clients send as `model`")
+    description: str = Field("", max_length=2000)
+    strategy: Strategy = "weighted"
+    targets: list[TargetSpec] = Field(min_length=1, max_length=50)
+    fallbacks: list[TargetSpec] = Field(default_factory=list, max_length=20)
+    max_prompt_chars: int | None = Field(None, gt=0, description="Refuse larger requests before any upstream call")
+    timeout_s: float = Field(120.0, gt=0, le=3600, description="For the whole request, retries included")
+    enabled: bool = True
+
+
+class RouteUpdate(Strict):
+    description: str | None = Field(None, max_length=2000)
+    strategy: Strategy | None = None
+    targets: list[TargetSpec] | None = Field(None, min_length=1, max_length=50)
+    fallbacks: list[TargetSpec] | None = Field(None, max_length=20)
+    max_prompt_chars: int | None = Field(None, gt=0)
+    timeout_s: float | None = Field(None, gt=0, le=3600)
+    enabled: bool | None = None
+
+
+class RouteOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    model_name: str
+    description: str
+    strategy: str
+    targets: list[TargetSpec]
+    fallbacks: list[TargetSpec]
+    max_prompt_chars: int | None
+    timeout_s: float
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class RouteDryRun(BaseModel):
+    model: str = Field(max_length=200)
+
+
+class PlannedTarget(BaseModel):
+    upstream: str
+    base_url: str
+    model: str
+    role: Literal["target", "fallback"]
+    circuit: Literal["closed", "open", "half_open"]
+    in_flight: int
+    latency_ms: float | None
+
+
+class RoutePlan(BaseModel):
+    model: str
+    strategy: str
+    order: list[PlannedTarget] = Field(description="The upstreams this request would try, in order")
+    reason: str

@@ -1,0 +1,153 @@
+"""Gateway administration: providers and routes are data, changed through the API and applied by
+every process at once (the route table reloads on NOTIFY). Every change is audited."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from axops.auth import audit
+from axops.core import notify
+from axops.core.errors import Conflict, Invalid, NotFound
+from axops.gateway import crypto
+from axops.gateway.models import Provider, Route
+from axops.gateway.schemas import ProviderCreate, ProviderOut, ProviderUpdate, RouteCreate, RouteUpdate
+from axops.gateway.table import TOPIC, RouteTable, plan
+
+
+def provider_out(p: Provider) -> ProviderOut:
+    return ProviderOut(id=p.id, name=p.name, kind=p.kind, base_url=p.base_url, timeout_s=p.timeout_s, has_api_key=bool(p.credentials),
+                       created_at=p.created_at, updated_at=p.updated_at)  # fmt: skip
+
+
+async def list_providers(session: AsyncSession) -> list[Provider]:
+    return list((await session.scalars(select(Provider).order_by(Provider.name))).all())
+
+
+async def create_provider(session: AsyncSession, user_id: uuid.UUID, secret: str, data: ProviderCreate) -> Provider:
+    provider = Provider(name=data.name, kind=data.kind, base_url=str(data.base_url).rstrip("/"), timeout_s=data.timeout_s,
+                        credentials=crypto.encrypt(secret, data.api_key) if data.api_key else None, created_by=user_id)  # fmt: skip
+    session.add(provider)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"A provider named {data.name!r} exists.") from exc
+    audit.record(session, "gateway.provider_create", resource_type="gateway_provider", resource_id=provider.id,
+                 summary={"name": provider.name, "kind": provider.kind, "base_url": provider.base_url, "api_key": bool(data.api_key)})  # fmt: skip
+    await notify.publish(session, TOPIC)
+    await session.refresh(provider)
+    return provider
+
+
+async def update_provider(session: AsyncSession, secret: str, provider_id: uuid.UUID, data: ProviderUpdate) -> Provider:
+    provider = await session.get(Provider, provider_id, with_for_update=True)
+    if provider is None:
+        raise NotFound("No such provider.")
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("base_url") is not None:
+        provider.base_url = str(data.base_url).rstrip("/")
+    if changes.get("timeout_s") is not None:
+        provider.timeout_s = data.timeout_s
+    if "api_key" in changes:
+        provider.credentials = crypto.encrypt(secret, data.api_key) if data.api_key else None
+    await session.flush()
+    audit.record(session, "gateway.provider_update", resource_type="gateway_provider", resource_id=provider.id,
+                 summary={"name": provider.name, "changed": sorted(changes)})  # fmt: skip
+    await notify.publish(session, TOPIC)
+    await session.refresh(provider)
+    return provider
+
+
+async def delete_provider(session: AsyncSession, provider_id: uuid.UUID) -> None:
+    provider = await session.get(Provider, provider_id)
+    if provider is None:
+        raise NotFound("No such provider.")
+    used = [r.model_name for r in (await session.scalars(select(Route))).all()
+            if any(t.get("provider_id") == str(provider_id) for t in [*r.targets, *r.fallbacks])]  # fmt: skip
+    if used:
+        raise Conflict(f"Routes still use this provider: {', '.join(sorted(used))}.", routes=sorted(used))
+    await session.delete(provider)
+    await session.flush()
+    audit.record(session, "gateway.provider_delete", resource_type="gateway_provider", resource_id=provider_id,
+                 summary={"name": provider.name})  # fmt: skip
+    await notify.publish(session, TOPIC)
+
+
+async def _check_targets(session: AsyncSession, specs: list) -> None:
+    ids = {t.provider_id for t in specs}
+    found = set((await session.scalars(select(Provider.id).where(Provider.id.in_(ids)))).all()) if ids else set()
+    if missing := ids - found:
+        raise Invalid(f"Unknown provider(s): {', '.join(sorted(map(str, missing)))}.")
+
+
+def _dump(specs) -> list[dict]:
+    return [{**t.model_dump(), "provider_id": str(t.provider_id)} for t in specs]
+
+
+async def list_routes(session: AsyncSession) -> list[Route]:
+    return list((await session.scalars(select(Route).order_by(Route.model_name))).all())
+
+
+async def create_route(session: AsyncSession, user_id: uuid.UUID, data: RouteCreate) -> Route:
+    await _check_targets(session, [*data.targets, *data.fallbacks])
+    route = Route(**data.model_dump(exclude={"targets", "fallbacks"}), targets=_dump(data.targets), fallbacks=_dump(data.fallbacks),
+                  created_by=user_id)  # fmt: skip
+    session.add(route)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"A route for {data.model_name!r} exists.") from exc
+    audit.record(session, "gateway.route_create", resource_type="gateway_route", resource_id=route.id,
+                 summary={"model": route.model_name, "strategy": route.strategy, "targets": len(route.targets),
+                          "fallbacks": len(route.fallbacks)})  # fmt: skip
+    await notify.publish(session, TOPIC)
+    await session.refresh(route)
+    return route
+
+
+async def update_route(session: AsyncSession, route_id: uuid.UUID, data: RouteUpdate) -> Route:
+    route = await session.get(Route, route_id, with_for_update=True)
+    if route is None:
+        raise NotFound("No such route.")
+    changes = data.model_dump(exclude_unset=True)
+    await _check_targets(session, [*(data.targets or []), *(data.fallbacks or [])])
+    for key in changes:
+        if key in ("targets", "fallbacks"):
+            setattr(route, key, _dump(getattr(data, key) or []))
+        elif changes[key] is not None or key == "max_prompt_chars":
+            setattr(route, key, changes[key])
+    await session.flush()
+    audit.record(session, "gateway.route_update", resource_type="gateway_route", resource_id=route.id,
+                 summary={"model": route.model_name, "changed": sorted(changes)})  # fmt: skip
+    await notify.publish(session, TOPIC)
+    await session.refresh(route)
+    return route
+
+
+async def delete_route(session: AsyncSession, route_id: uuid.UUID) -> None:
+    route = await session.get(Route, route_id)
+    if route is None:
+        raise NotFound("No such route.")
+    await session.delete(route)
+    await session.flush()
+    audit.record(session, "gateway.route_delete", resource_type="gateway_route", resource_id=route_id, summary={"model": route.model_name})
+    await notify.publish(session, TOPIC)
+
+
+def dry_run(table: RouteTable, model: str) -> dict:
+    """Which upstreams a request for `model` would try now, in order, and why."""
+    route = table.routes.get(model)
+    if route is None:
+        raise NotFound(f"No enabled route serves '{model}'.")
+    fallback_keys = {id(t) for t in route.fallbacks}
+    order = plan(route)
+    first = order[0].upstream if order else None
+    reason = (f"strategy '{route.strategy}' over {len(route.targets)} target(s) by priority, then {len(route.fallbacks)} fallback(s); "
+              + (f"{first.key} first" if first else "no upstream") + "; upstreams with an open circuit go last")  # fmt: skip
+    return {"model": model, "strategy": route.strategy, "reason": reason, "order": [
+        {"upstream": t.upstream.key, "base_url": t.upstream.base_url, "model": t.upstream.model,
+         "role": "fallback" if id(t) in fallback_keys else "target", "circuit": t.upstream.state,
+         "in_flight": t.upstream.in_flight, "latency_ms": t.upstream.latency_ms} for t in order]}  # fmt: skip

@@ -1,0 +1,169 @@
+"""The routing table the hot path reads: routes and providers held in memory, reloaded when an
+admin changes them (PostgreSQL NOTIFY on topic `gateway`), plus per-upstream live state —
+in-flight count, latency moving average, circuit breaker."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from axops.core import notify
+from axops.gateway import crypto
+from axops.gateway.models import Provider, Route
+
+TOPIC = "gateway"
+FAILURES_TO_OPEN = 3
+COOL_DOWN_S = 30.0
+
+
+@dataclass
+class Upstream:
+    """One (provider, upstream model) pair and what we have seen of it."""
+
+    key: str
+    provider: str
+    base_url: str
+    model: str
+    api_key: str | None
+    timeout_s: float
+    in_flight: int = 0
+    latency_ms: float | None = None  # exponentially weighted moving average
+    failures: int = 0
+    open_until: float = 0.0  # circuit open (cooling down) until this monotonic time
+    probing: bool = False
+
+    def available(self, now: float) -> bool:
+        """Closed, or cooled down and nobody is probing it yet (half-open: one trial request)."""
+        if self.failures < FAILURES_TO_OPEN:
+            return True
+        return now >= self.open_until and not self.probing
+
+    def succeeded(self, latency_ms: float) -> None:
+        self.failures, self.probing = 0, False
+        self.latency_ms = latency_ms if self.latency_ms is None else 0.8 * self.latency_ms + 0.2 * latency_ms
+
+    def failed(self) -> None:
+        self.failures += 1
+        self.probing = False
+        if self.failures >= FAILURES_TO_OPEN:
+            self.open_until = time.monotonic() + COOL_DOWN_S
+
+    @property
+    def state(self) -> str:
+        if self.failures < FAILURES_TO_OPEN:
+            return "closed"
+        return "half_open" if time.monotonic() >= self.open_until else "open"
+
+
+@dataclass
+class Target:
+    upstream: Upstream
+    weight: float = 1.0
+    priority: int = 0
+    input_price: float = 0.0  # per 1M tokens
+    output_price: float = 0.0
+
+
+@dataclass
+class RouteEntry:
+    id: str
+    model_name: str
+    strategy: str
+    targets: list[Target]
+    fallbacks: list[Target]
+    max_prompt_chars: int | None
+    timeout_s: float
+    counter: itertools.count = field(default_factory=itertools.count)
+
+
+def _order(route: RouteEntry, targets: list[Target]) -> list[Target]:
+    """Targets of one priority level in the order the route's strategy prefers."""
+    if len(targets) < 2:
+        return list(targets)
+    if route.strategy == "round_robin":
+        i = next(route.counter) % len(targets)
+        return targets[i:] + targets[:i]
+    if route.strategy == "least_inflight":
+        return sorted(targets, key=lambda t: t.upstream.in_flight)
+    if route.strategy == "lowest_latency":  # unmeasured ones first, so each gets measured
+        return sorted(targets, key=lambda t: t.upstream.latency_ms if t.upstream.latency_ms is not None else -1.0)
+    if route.strategy == "lowest_cost":
+        return sorted(targets, key=lambda t: t.input_price + t.output_price)
+    # weighted random, without replacement: the first pick by weight, then the rest the same way
+    pool, out = list(targets), []
+    while pool:
+        pick = random.choices(pool, weights=[max(t.weight, 0.0) or 1e-9 for t in pool])[0]
+        pool.remove(pick)
+        out.append(pick)
+    return out
+
+
+def plan(route: RouteEntry) -> list[Target]:
+    """Every target to try, in order: by priority level, the strategy within a level, then the
+    fallbacks. Upstreams whose circuit is open come last (still a last resort, not dropped)."""
+    ordered: list[Target] = []
+    for _, level in itertools.groupby(sorted(route.targets, key=lambda t: t.priority), key=lambda t: t.priority):
+        ordered += _order(route, list(level))
+    ordered += route.fallbacks
+    now = time.monotonic()
+    return [t for t in ordered if t.upstream.available(now)] + [t for t in ordered if not t.upstream.available(now)]
+
+
+class RouteTable:
+    def __init__(self) -> None:
+        self.routes: dict[str, RouteEntry] = {}
+        self.upstreams: dict[str, Upstream] = {}  # survive reloads, so breaker and latency state do
+        self._stale = True
+        self._lock = asyncio.Lock()
+        notify.subscribe(TOPIC, self.invalidate)
+
+    def invalidate(self) -> None:
+        self._stale = True
+
+    async def ensure(self, db, secret: str) -> None:
+        """Reload when stale (or when the invalidation listener is down, every time)."""
+        if not self._stale and notify.caching_allowed():
+            return
+        async with self._lock:
+            if self._stale or not notify.caching_allowed():
+                self._stale = False
+                await self._load(db, secret)
+
+    async def _load(self, db, secret: str) -> None:
+        async with db.sessionmaker() as session:
+            providers = {p.id: p for p in (await session.scalars(select(Provider))).all()}
+            routes = (await session.scalars(select(Route).where(Route.enabled.is_(True)))).all()
+
+        def target(spec: dict) -> Target | None:
+            provider = providers.get(_uuid(spec.get("provider_id")))
+            if provider is None:
+                return None
+            key = f"{provider.name}/{spec['model']}"
+            api_key = crypto.decrypt(secret, provider.credentials) if provider.credentials else None
+            upstream = self.upstreams.get(key)
+            if upstream is None or (upstream.base_url, upstream.api_key, upstream.timeout_s) != (provider.base_url, api_key, provider.timeout_s):
+                upstream = Upstream(key=key, provider=provider.name, base_url=provider.base_url.rstrip("/"), model=spec["model"],
+                                    api_key=api_key, timeout_s=provider.timeout_s)  # fmt: skip
+                self.upstreams[key] = upstream
+            return Target(upstream, float(spec.get("weight", 1.0)), int(spec.get("priority", 0)),
+                          float(spec.get("input_price", 0.0)), float(spec.get("output_price", 0.0)))  # fmt: skip
+
+        table = {}
+        for r in routes:
+            targets = [t for t in map(target, r.targets) if t]
+            fallbacks = [t for t in map(target, r.fallbacks) if t]
+            table[r.model_name] = RouteEntry(str(r.id), r.model_name, r.strategy, targets, fallbacks, r.max_prompt_chars, r.timeout_s)
+        self.routes = table
+
+
+def _uuid(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None

@@ -1,0 +1,29 @@
+"""Background upkeep of the gateway: monthly partitions of the usage table."""
+
+from __future__ import annotations
+
+import logging
+
+import procrastinate
+
+from axops.core import partitions
+from axops.core.logging import event
+
+log = logging.getLogger("axops.gateway")
+tasks = procrastinate.Blueprint()
+
+
+async def maintain_usage_partitions(engine, months_ahead: int, retention_days: int) -> None:
+    async with engine.begin() as conn:
+        created = await partitions.ensure(conn, "usage_records", months_ahead)
+        dropped = await partitions.drop_expired(conn, "usage_records", retention_days)
+    if created or dropped:
+        event(log, "gateway.usage_partitions_maintained", created=created, dropped=dropped)
+
+
+@tasks.periodic(cron="23 3 * * *", periodic_id="usage-partitions")
+@tasks.task(name="maintain_usage_partitions", pass_context=True, queueing_lock="usage-partitions")
+async def maintain_usage_partitions_task(job_context, timestamp: int) -> None:
+    state = job_context.additional_context["axops"]
+    s = state.settings
+    await maintain_usage_partitions(state.db.engine, s.audit_partitions_ahead, s.usage_retention_days)

@@ -1,0 +1,226 @@
+"""The OpenAI-compatible gateway with the official `openai` SDK against local mock upstreams:
+routing, streaming, failover, circuit breaker, errors in OpenAI's shape, usage records."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+
+import httpx
+import openai
+import psycopg
+import pytest
+from aiohttp import web
+
+from axops.core.db import libpq_url
+from tests.conftest import bearer, login
+
+PASSWORD = "gateway-pass-123"
+
+
+class MockUpstream:
+    """An OpenAI-compatible server with switchable faults: ok, error500, garbage, break_stream, down."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.mode = "ok"
+        self.requests: list[dict] = []
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.loop = asyncio.new_event_loop()
+        self.runner: web.AppRunner | None = None
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.start()
+
+    def start(self) -> None:
+        async def up():
+            app = web.Application()
+            app.router.add_post("/v1/chat/completions", self.chat)
+            app.router.add_post("/v1/embeddings", self.embeddings)
+            self.runner = web.AppRunner(app)
+            await self.runner.setup()
+            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+        asyncio.run_coroutine_threadsafe(up(), self.loop).result(10)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        if self.mode == "error500":
+            return web.json_response({"error": {"message": "boom"}}, status=500)
+        if self.mode == "garbage":
+            return web.Response(text="<html>not json", content_type="application/json")
+        prompt = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+        words = ["hello", " from", f" {self.name}"]
+        usage = {"prompt_tokens": prompt, "completion_tokens": len(words), "total_tokens": prompt + len(words)}
+        if not body.get("stream"):
+            return web.json_response({"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"], "usage": usage,
+                                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)},
+                                                   "finish_reason": "stop"}]})  # fmt: skip
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        import json
+
+        for i, word in enumerate(words):
+            chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
+                     "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}  # fmt: skip
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            if self.mode == "break_stream" and i == 1:
+                request.transport.close()  # the connection drops mid-stream
+                return response
+        if (body.get("stream_options") or {}).get("include_usage"):
+            chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"], "choices": [], "usage": usage}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        return web.json_response({"object": "list", "model": body["model"], "usage": {"prompt_tokens": 2, "total_tokens": 2},
+                                  "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]}]})  # fmt: skip
+
+
+@pytest.fixture
+def upstreams():
+    a, b = MockUpstream("A"), MockUpstream("B")
+    yield a, b
+    for m in (a, b):
+        if m.runner:
+            asyncio.run_coroutine_threadsafe(m.runner.cleanup(), m.loop).result(10)
+
+
+@pytest.fixture
+def setup(api, admin, upstreams):
+    a, b = upstreams
+    team = api.post("/api/teams", json={"name": "apps"}, headers=admin).json()
+    api.post("/api/users", json={"username": "dev1", "password": PASSWORD, "role": "developer", "team_ids": [team["id"]]}, headers=admin)
+    pa = api.post("/api/gateway/providers", json={"name": "mock-a", "base_url": a.url, "api_key": "sk-upstream-secret"}, headers=admin)
+    assert pa.status_code == 201, pa.text
+    assert "sk-upstream-secret" not in pa.text and pa.json()["has_api_key"] is True
+    pb = api.post("/api/gateway/providers", json={"name": "mock-b", "base_url": b.url}, headers=admin).json()
+    route = api.post("/api/gateway/routes", json={
+        "model_name": "chat-small", "targets": [{"provider_id": pa.json()["id"], "model": "tiny-a", "input_price": 1.0, "output_price": 2.0}],
+        "fallbacks": [{"provider_id": pb["id"], "model": "tiny-b", "input_price": 1.0, "output_price": 2.0}],
+    }, headers=admin)  # fmt: skip
+    assert route.status_code == 201, route.text
+    dev = bearer(login(api, "dev1", PASSWORD)["access_token"])
+    key = api.post("/api/apikey/create", json={"name": "app", "models": ["chat-small"]}, headers=dev)
+    assert key.status_code == 201, key.text
+    return {"key": key.json()["key"], "dev": dev, "route": route.json(), "providers": (pa.json(), pb)}
+
+
+def usage_rows(live_server, database_url) -> list[dict]:
+    gw = live_server.app.state.gateway
+    asyncio.run_coroutine_threadsafe(gw.usage.flush(), live_server.server_loop).result(10)
+    with psycopg.connect(libpq_url(database_url), row_factory=psycopg.rows.dict_row) as conn:
+        return conn.execute("SELECT * FROM usage_records ORDER BY created_at").fetchall()
+
+
+def test_openai_sdk_routes_streams_fails_over_and_records_usage(api, admin, setup, upstreams, live_server, database_url):
+    a, b = upstreams
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=setup["key"], max_retries=0)
+    assert [m.id for m in client.models.list()] == ["chat-small"]
+
+    reply = client.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": "say hi to me"}])
+    assert reply.choices[0].message.content == "hello from A" and reply.usage.prompt_tokens == 4
+    assert a.requests[-1]["model"] == "tiny-a"  # the upstream's own model name
+
+    chunks = list(client.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": "hi"}], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "hello from A"
+    assert all(c.usage is None for c in chunks), "usage chunk the client did not ask for was passed on"
+    assert a.requests[-1]["stream_options"] == {"include_usage": True}  # asked on the client's behalf, for accounting
+    chunks = list(client.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": "hi"}], stream=True,
+                                                 stream_options={"include_usage": True}))  # fmt: skip
+    assert chunks[-1].usage.completion_tokens == 3
+
+    async def async_calls():
+        aclient = openai.AsyncOpenAI(base_url=f"{live_server.url}/v1", api_key=setup["key"], max_retries=0)
+        r = await aclient.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": "a b"}])
+        parts = [c.choices[0].delta.content async for c in await aclient.chat.completions.create(
+            model="chat-small", messages=[{"role": "user", "content": "a"}], stream=True) if c.choices]  # fmt: skip
+        await aclient.close()
+        return r.choices[0].message.content, "".join(p or "" for p in parts)
+
+    assert asyncio.run(async_calls()) == ("hello from A", "hello from A")
+
+    # Errors in OpenAI's shape, so the SDK raises the matching exception.
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="axk_bad_key", max_retries=0).models.list()
+    bad = httpx.post(f"{live_server.url}/v1/chat/completions", content=b"{not json", headers={"Authorization": f"Bearer {setup['key']}"})
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
+    wrong = httpx.post(f"{live_server.url}/v1/chat/completions", json={"model": "chat-small", "messages": "hi"},
+                       headers={"Authorization": f"Bearer {setup['key']}"})  # fmt: skip
+    assert wrong.status_code == 400 and wrong.json()["error"]["param"] == "messages"
+
+    # A second route this key is not allowed: invisible to it.
+    pa, _ = setup["providers"]
+    api.post("/api/gateway/routes", json={"model_name": "chat-big", "targets": [{"provider_id": pa["id"], "model": "big"}]}, headers=admin)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="chat-big", messages=[{"role": "user", "content": "x"}])
+    assert [m.id for m in client.models.list()] == ["chat-small"]
+
+    # Upstream A fails (5xx, then garbage): the fallback answers; after 3 failures A's circuit opens.
+    a.mode = "error500"
+    raw = client.chat.completions.with_raw_response.create(model="chat-small", messages=[{"role": "user", "content": "x"}])
+    assert raw.headers["x-axops-upstream"] == "mock-b/tiny-b" and raw.parse().choices[0].message.content == "hello from B"
+    a.mode = "garbage"
+    assert client.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": "x"}]).choices[0].message.content == "hello from B"
+    a.mode = "error500"
+    client.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": "x"}])
+    plan = api.post("/api/router/route", json={"model": "chat-small"}, headers=setup["dev"]).json()
+    assert [(o["upstream"], o["circuit"]) for o in plan["order"]] == [("mock-b/tiny-b", "closed"), ("mock-a/tiny-a", "open")]
+    before = len(a.requests)
+    client.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": "x"}])
+    assert len(a.requests) == before, "an open circuit should skip the failing upstream"
+
+    # Both down: a clean 502 in OpenAI's shape, not a hang.
+    b.stop()
+    with pytest.raises(openai.APIStatusError) as failed:
+        client.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": "x"}])
+    assert failed.value.status_code == 502
+
+    rows = usage_rows(live_server, database_url)
+    ok = [r for r in rows if r["status"] == 200]
+    first = ok[0]
+    assert (first["model"], first["upstream"], first["prompt_tokens"], first["completion_tokens"]) == ("chat-small", "mock-a/tiny-a", 4, 3)
+    assert first["cost"] == pytest.approx((4 * 1.0 + 3 * 2.0) / 1e6) and first["api_key_id"] is not None
+    assert all(r["prompt_tokens"] > 0 and r["completion_tokens"] == 3 for r in ok if r["stream"]), "stream usage not counted"
+    assert [r["status"] for r in rows].count(502) == 1 and rows[-1]["attempts"] == 2
+    assert any(r["upstream"] == "mock-b/tiny-b" and r["attempts"] == 2 for r in ok)
+
+
+def test_limits_and_broken_streams(api, admin, setup, upstreams, live_server):
+    a, _ = upstreams
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=setup["key"], max_retries=0)
+    # A prompt over the route's limit is refused before any upstream call.
+    assert api.patch(f"/api/gateway/routes/{setup['route']['id']}", json={"max_prompt_chars": 200}, headers=admin).status_code == 200
+    before = len(a.requests)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": "word " * 100}])
+    assert refused.value.code == "context_length_exceeded" and len(a.requests) == before
+
+    # The upstream drops the connection mid-stream: the client gets an error, not a hang.
+    a.mode = "break_stream"
+    with pytest.raises(openai.APIError):
+        for _ in client.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": "x"}], stream=True):
+            pass
+
+    # Embeddings pass through; a Viewer's session may not call models; admin routes need gateway:admin.
+    a.mode = "ok"
+    emb = client.embeddings.create(model="chat-small", input="안녕")
+    assert emb.data[0].embedding == [0.1, 0.2, 0.3]
+    assert api.get("/api/gateway/routes", headers=setup["dev"]).status_code == 403
+    bad = api.post("/api/gateway/routes", json={"model_name": "x", "targets": [{"provider_id": str(setup["route"]["id"]), "model": "m"}]},
+                   headers=admin)  # fmt: skip
+    assert bad.status_code == 422 and "Unknown provider" in bad.json()["detail"]
+    pa, _ = setup["providers"]
+    assert api.delete(f"/api/gateway/providers/{pa['id']}", headers=admin).status_code == 409
