@@ -197,6 +197,20 @@ def test_openai_sdk_routes_streams_fails_over_and_records_usage(api, admin, setu
     assert [r["status"] for r in rows].count(502) == 1 and rows[-1]["attempts"] == 2
     assert any(r["upstream"] == "mock-b/tiny-b" and r["attempts"] == 2 for r in ok)
 
+    # Aggregates: the developer sees their own usage; another user's needs gateway:admin.
+    by_upstream = api.get("/api/metrics/usage", params={"group_by": "upstream"}, headers=setup["dev"]).json()
+    totals = {t["group"]: t for t in by_upstream["totals"]}
+    assert sum(t["requests"] for t in totals.values()) == len(rows) and totals["mock-a/tiny-a"]["p95_ms"] > 0
+    assert totals["mock-a/tiny-a"]["cost"] == pytest.approx(sum(r["cost"] for r in rows if r["upstream"] == "mock-a/tiny-a"))
+    assert by_upstream["series"] and by_upstream["series"][0]["ts"]
+    by_key = api.get("/api/metrics/model/chat-small", headers=admin).json()
+    assert sum(t["requests"] for t in by_key["totals"]) == len(rows)
+    me = api.get("/api/user/info", headers=setup["dev"]).json()["id"]
+    admin_id = api.get("/api/user/info", headers=admin).json()["id"]
+    assert api.get(f"/api/metrics/cost/user/{me}", headers=setup["dev"]).json()["totals"][0]["group"] == "chat-small"
+    assert api.get(f"/api/metrics/cost/user/{admin_id}", headers=setup["dev"]).status_code == 403
+    assert api.get("/api/metrics/usage", params={"bucket": "week"}, headers=admin).status_code == 422
+
 
 def test_limits_and_broken_streams(api, admin, setup, upstreams, live_server):
     a, _ = upstreams

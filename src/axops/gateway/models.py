@@ -81,6 +81,7 @@ class UsageRecord(Base):
     latency_ms: Mapped[float] = mapped_column(Float)
     ttft_ms: Mapped[float | None] = mapped_column(Float)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
+    cache: Mapped[str] = mapped_column(String(8), default="off")  # hit, miss, off
     __table_args__ = (
         Index("ix_usage_records_model_created_at", "model", "created_at"),
         Index("ix_usage_records_user_created_at", "user_id", "created_at"),

@@ -4,12 +4,13 @@ OpenAI-compatible `/v1` hot path lives in proxy.py."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from axops.auth.deps import Principal, Session, require
-from axops.gateway import service
+from axops.gateway import metrics, service
 from axops.gateway.schemas import (
     ProviderCreate,
     ProviderOut,
@@ -19,6 +20,7 @@ from axops.gateway.schemas import (
     RouteOut,
     RoutePlan,
     RouteUpdate,
+    UsageOut,
 )
 
 router = APIRouter(prefix="/api", tags=["gateway"])
@@ -84,3 +86,33 @@ async def inference_models(principal: Invoker, request: Request) -> list[str]:
     gw = request.app.state.gateway
     await gw.table.ensure(gw.db, gw.secret)
     return sorted(n for n in gw.table.routes if principal.may_use_model(n))
+
+
+Bucket = Literal["hour", "day"]
+GroupBy = Literal["model", "api_key", "user", "team", "upstream"]
+
+
+@router.get("/metrics/usage")
+async def usage(
+    principal: Invoker, session: Session, since: datetime | None = None, until: datetime | None = None, bucket: Bucket = "hour",
+    group_by: GroupBy = "model", model: Annotated[str | None, Query(max_length=200)] = None,
+) -> UsageOut:  # fmt: skip
+    """Requests, errors, tokens, cost, p50/p95 latency and cache hits per time bucket and group
+    (default: the last 24 hours). Without gateway:admin: the caller's own usage."""
+    return UsageOut(**await metrics.usage(session, principal, since=since, until=until, bucket=bucket, group_by=group_by, model=model))
+
+
+@router.get("/metrics/model/{model_name}")
+async def model_usage(model_name: str, principal: Invoker, session: Session, since: datetime | None = None,
+                      until: datetime | None = None, bucket: Bucket = "hour") -> UsageOut:  # fmt: skip
+    """One gateway model's traffic, by upstream."""
+    return UsageOut(**await metrics.usage(session, principal, since=since, until=until, bucket=bucket, group_by="upstream",
+                                          model=model_name))  # fmt: skip
+
+
+@router.get("/metrics/cost/user/{user_id}")
+async def user_cost(user_id: uuid.UUID, principal: Invoker, session: Session, since: datetime | None = None,
+                    until: datetime | None = None, bucket: Bucket = "day") -> UsageOut:  # fmt: skip
+    """A user's tokens and cost by model (their own, or anyone's for gateway admins)."""
+    return UsageOut(**await metrics.usage(session, principal, since=since, until=until, bucket=bucket, group_by="model",
+                                          user_id=user_id))  # fmt: skip

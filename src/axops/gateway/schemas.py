@@ -104,3 +104,25 @@ class RoutePlan(BaseModel):
     strategy: str
     order: list[PlannedTarget] = Field(description="The upstreams this request would try, in order")
     reason: str
+
+
+class UsagePoint(BaseModel):
+    group: str
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    p50_ms: float | None
+    p95_ms: float | None
+    cache_hits: int
+    ts: datetime | None = None
+
+
+class UsageOut(BaseModel):
+    bucket: Literal["hour", "day"]
+    group_by: str
+    since: datetime
+    until: datetime
+    series: list[UsagePoint]
+    totals: list[UsagePoint]

@@ -1130,6 +1130,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/metrics/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage
+         * @description Requests, errors, tokens, cost, p50/p95 latency and cache hits per time bucket and group
+         *     (default: the last 24 hours). Without gateway:admin: the caller's own usage.
+         */
+        get: operations["gateway-usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/metrics/model/{model_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Model Usage
+         * @description One gateway model's traffic, by upstream.
+         */
+        get: operations["gateway-model_usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/metrics/cost/user/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * User Cost
+         * @description A user's tokens and cost by model (their own, or anyone's for gateway admins).
+         */
+        get: operations["gateway-user_cost"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2356,6 +2417,53 @@ export interface components {
             files: components["schemas"]["DeclaredFile"][];
             /** Base Version Id */
             base_version_id?: string | null;
+        };
+        /** UsageOut */
+        UsageOut: {
+            /**
+             * Bucket
+             * @enum {string}
+             */
+            bucket: "hour" | "day";
+            /** Group By */
+            group_by: string;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+            /** Series */
+            series: components["schemas"]["UsagePoint"][];
+            /** Totals */
+            totals: components["schemas"]["UsagePoint"][];
+        };
+        /** UsagePoint */
+        UsagePoint: {
+            /** Group */
+            group: string;
+            /** Requests */
+            requests: number;
+            /** Errors */
+            errors: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Cost */
+            cost: number;
+            /** P50 Ms */
+            p50_ms: number | null;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** Cache Hits */
+            cache_hits: number;
+            /** Ts */
+            ts?: string | null;
         };
         /** UserCreate */
         UserCreate: {
@@ -4955,6 +5063,111 @@ export interface operations {
                 };
                 content: {
                     "application/json": string[];
+                };
+            };
+        };
+    };
+    "gateway-usage": {
+        parameters: {
+            query?: {
+                since?: string | null;
+                until?: string | null;
+                bucket?: "hour" | "day";
+                group_by?: "model" | "api_key" | "user" | "team" | "upstream";
+                model?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-model_usage": {
+        parameters: {
+            query?: {
+                since?: string | null;
+                until?: string | null;
+                bucket?: "hour" | "day";
+            };
+            header?: never;
+            path: {
+                model_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-user_cost": {
+        parameters: {
+            query?: {
+                since?: string | null;
+                until?: string | null;
+                bucket?: "hour" | "day";
+            };
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

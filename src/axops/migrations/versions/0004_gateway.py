@@ -35,6 +35,7 @@ def upgrade() -> None:
     sa.Column('latency_ms', sa.Float(), nullable=False),
     sa.Column('ttft_ms', sa.Float(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('cache', sa.String(length=8), nullable=False),
     sa.PrimaryKeyConstraint('id', 'created_at', name=op.f('pk_usage_records')),
     postgresql_partition_by='RANGE (created_at)'
     )

@@ -1,0 +1,76 @@
+"""Usage aggregates over the gateway's usage records: requests, errors, tokens, cost, latency
+percentiles and cache hits per time bucket and group. Callers without `gateway:admin` see their
+own usage only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from axops.auth.deps import Principal
+from axops.core.errors import Forbidden, Invalid
+
+GROUPS = {
+    "model": "u.model",
+    "upstream": "coalesce(u.upstream, '—')",
+    "user": "coalesce(us.username, '—')",
+    "team": "coalesce(t.name, '—')",
+    "api_key": "coalesce(k.name || ' (' || k.prefix || ')', 'session')",
+}
+BUCKETS = ("hour", "day")
+MAX_BUCKETS = 24 * 92
+
+_AGGREGATES = """count(*) AS requests, count(*) FILTER (WHERE u.status >= 400) AS errors,
+    coalesce(sum(u.prompt_tokens), 0) AS prompt_tokens, coalesce(sum(u.completion_tokens), 0) AS completion_tokens,
+    coalesce(sum(u.cost), 0) AS cost,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY u.latency_ms) AS p50_ms,
+    percentile_cont(0.95) WITHIN GROUP (ORDER BY u.latency_ms) AS p95_ms,
+    count(*) FILTER (WHERE u.cache = 'hit') AS cache_hits"""
+
+
+async def usage(
+    session: AsyncSession, principal: Principal, *, since: datetime | None, until: datetime | None, bucket: str, group_by: str,
+    model: str | None = None, user_id: uuid.UUID | None = None,
+) -> dict:  # fmt: skip
+    if group_by not in GROUPS or bucket not in BUCKETS:
+        raise Invalid(f"group_by is one of {', '.join(GROUPS)}; bucket is hour or day.")
+    until = until or datetime.now(UTC)
+    since = since or until - timedelta(days=1)
+    if since >= until:
+        raise Invalid("`since` must be before `until`.")
+    if (until - since) / timedelta(hours=1 if bucket == "hour" else 24) > MAX_BUCKETS:
+        raise Invalid(f"That window has more than {MAX_BUCKETS} {bucket}s; use a larger bucket or a shorter window.")
+    if user_id is not None and user_id != principal.user_id and not principal.can("gateway:admin"):
+        raise Forbidden("Only gateway admins can read other users' usage.")
+    if not principal.can("gateway:admin"):
+        user_id = principal.user_id
+    where = ["u.created_at >= :since", "u.created_at < :until"]
+    params: dict = {"since": since, "until": until, "bucket": bucket}
+    if model:
+        where.append("u.model = :model")
+        params["model"] = model
+    if user_id:
+        where.append("u.user_id = :user_id")
+        params["user_id"] = user_id
+    joins = ("LEFT JOIN users us ON us.id = u.user_id LEFT JOIN teams t ON t.id = u.team_id "
+             "LEFT JOIN api_keys k ON k.id = u.api_key_id")  # fmt: skip
+    group = GROUPS[group_by]
+    base = f"FROM usage_records u {joins} WHERE {' AND '.join(where)}"
+    series = await session.execute(text(
+        f"SELECT date_trunc(:bucket, u.created_at) AS ts, {group} AS grp, {_AGGREGATES} {base} GROUP BY 1, 2 ORDER BY 1, 2"
+    ), params)  # fmt: skip
+    totals = await session.execute(text(f"SELECT {group} AS grp, {_AGGREGATES} {base} GROUP BY 1 ORDER BY requests DESC"), params)
+
+    def row(r) -> dict:
+        out = {"group": r.grp, "requests": r.requests, "errors": r.errors, "prompt_tokens": int(r.prompt_tokens),
+               "completion_tokens": int(r.completion_tokens), "cost": float(r.cost), "p50_ms": r.p50_ms, "p95_ms": r.p95_ms,
+               "cache_hits": r.cache_hits}  # fmt: skip
+        if hasattr(r, "ts"):
+            out["ts"] = r.ts
+        return out
+
+    return {"bucket": bucket, "group_by": group_by, "since": since, "until": until,
+            "series": [row(r) for r in series], "totals": [row(r) for r in totals]}  # fmt: skip
