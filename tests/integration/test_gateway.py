@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 
 import httpx
 import openai
@@ -113,7 +114,7 @@ def setup(api, admin, upstreams):
     dev = bearer(login(api, "dev1", PASSWORD)["access_token"])
     key = api.post("/api/apikey/create", json={"name": "app", "models": ["chat-small"]}, headers=dev)
     assert key.status_code == 201, key.text
-    return {"key": key.json()["key"], "dev": dev, "route": route.json(), "providers": (pa.json(), pb)}
+    return {"key": key.json()["key"], "key_id": key.json()["id"], "dev": dev, "route": route.json(), "providers": (pa.json(), pb)}
 
 
 def usage_rows(live_server, database_url) -> list[dict]:
@@ -238,3 +239,58 @@ def test_limits_and_broken_streams(api, admin, setup, upstreams, live_server):
     assert bad.status_code == 422 and "Unknown provider" in bad.json()["detail"]
     pa, _ = setup["providers"]
     assert api.delete(f"/api/gateway/providers/{pa['id']}", headers=admin).status_code == 409
+
+
+def test_rate_limits_and_budgets(api, admin, setup, live_server):
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=setup["key"], max_retries=0)
+    ask = {"model": "chat-small", "messages": [{"role": "user", "content": "x"}]}
+    assert api.put(f"/api/gateway/limits/key/{setup['key_id']}", json={"rpm": 2}, headers=admin).status_code == 200
+    client.chat.completions.create(**ask)
+    client.chat.completions.create(**ask)
+    with pytest.raises(openai.RateLimitError) as limited:
+        client.chat.completions.create(**ask)
+    assert int(limited.value.response.headers["Retry-After"]) >= 1 and "2 requests per minute" in limited.value.message
+    assert api.delete(f"/api/gateway/limits/key/{setup['key_id']}", headers=admin).status_code == 204
+
+    # A monthly budget smaller than one answer's cost: the next request is refused, a warning is raised once.
+    me = api.get("/api/user/info", headers=setup["dev"]).json()["id"]
+    assert api.put(f"/api/gateway/limits/user/{me}", json={"monthly_budget": 0.000005, "warn_ratio": 0.5}, headers=admin).status_code == 200
+    client.chat.completions.create(**ask)  # costs (1 x 1 + 3 x 2) / 1e6 > the budget
+    for _ in range(50):
+        if api.get("/api/audit/logs", params={"action": "gateway.budget_warning"}, headers=admin).json()["items"]:
+            break
+        time.sleep(0.05)
+    with pytest.raises(openai.RateLimitError) as spent:
+        client.chat.completions.create(**ask)
+    assert spent.value.code == "budget_exceeded" and "monthly budget" in spent.value.message
+    warnings = api.get("/api/audit/logs", params={"action": "gateway.budget_warning"}, headers=admin).json()["items"]
+    assert len(warnings) == 1 and warnings[0]["summary"]["budget"] == 0.000005
+    listed = api.get("/api/gateway/limits", headers=admin).json()
+    assert listed[0]["scope"] == "user" and listed[0]["spent_this_month"] > 0.000005
+    assert api.put(f"/api/gateway/limits/team/{me}", json={"rpm": 1}, headers=admin).status_code == 404
+    assert api.put(f"/api/gateway/limits/user/{me}", json={"rpm": 1}, headers=setup["dev"]).status_code == 403
+
+
+async def test_shared_buckets_in_redis():
+    import os
+
+    import redis.asyncio as redis
+
+    from axops.gateway.limits import LocalBuckets, RedisBuckets
+
+    url = os.environ.get("AXOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        await redis.from_url(url).ping()
+    except (redis.ConnectionError, OSError):
+        pytest.skip(f"no Redis at {url} (set AXOPS_TEST_REDIS_URL)")
+    key = f"test:{time.time_ns()}"
+    replicas = [RedisBuckets(url), RedisBuckets(url)]  # two gateway processes, one bucket
+    assert await replicas[0].take(key, 2, 2 / 60, 1) == 0 and await replicas[1].take(key, 2, 2 / 60, 1) == 0
+    wait = await replicas[0].take(key, 2, 2 / 60, 1)
+    assert 25 < wait <= 30
+    await replicas[1].charge(key, 2, 2 / 60, 5)  # charged after the fact: the bucket goes into debt
+    assert await replicas[0].take(key, 2, 2 / 60, 1) > 150
+    local = LocalBuckets()
+    assert [await local.take("k", 1, 1, 1), await local.take("k", 1, 1, 1) > 0] == [0.0, True]
+    for r in replicas:
+        await r.close()

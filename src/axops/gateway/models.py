@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -57,6 +58,22 @@ class Route(IdMixin, TimestampMixin, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     __table_args__ = (CheckConstraint(f"strategy IN {STRATEGIES}", name="strategy"),)
+
+
+class Limit(IdMixin, TimestampMixin, Base):
+    """Requests/tokens per minute and a monthly budget for one API key, user or team."""
+
+    __tablename__ = "gateway_limits"
+    scope: Mapped[str] = mapped_column(String(8))
+    subject_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    rpm: Mapped[int | None] = mapped_column(Integer)
+    tpm: Mapped[int | None] = mapped_column(Integer)
+    monthly_budget: Mapped[float | None] = mapped_column(Float)
+    warn_ratio: Mapped[float] = mapped_column(Float, default=0.8)
+    __table_args__ = (
+        UniqueConstraint("scope", "subject_id"),
+        CheckConstraint("scope IN ('key', 'user', 'team')", name="scope"),
+    )
 
 
 class UsageRecord(Base):

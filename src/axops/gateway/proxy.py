@@ -17,9 +17,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from axops.auth import audit
 from axops.auth.deps import get_principal
 from axops.core import context
 from axops.core.errors import AppError
+from axops.gateway.limits import Limits, Policy, retry_after
 from axops.gateway.table import RouteTable, Target, plan
 from axops.gateway.usage import UsageWriter
 
@@ -38,10 +40,11 @@ def openai_error(status: int, message: str, code: str | None = None, param: str 
 class Gateway:
     """Process-wide gateway state, built in the app's lifespan."""
 
-    def __init__(self, db, secret: str) -> None:
+    def __init__(self, db, secret: str, redis_url: str | None = None) -> None:
         self.db = db
         self.secret = secret
-        self.table = RouteTable()
+        self.limits = Limits(redis_url)
+        self.table = RouteTable(self.limits)
         self.usage = UsageWriter(db)
         self.client: aiohttp.ClientSession | None = None
 
@@ -55,6 +58,8 @@ class Gateway:
         await self.usage.stop()
         if self.client:
             await self.client.close()
+        if hasattr(self.limits.buckets, "close"):
+            await self.limits.buckets.close()
 
 
 def _usage_of(data: dict) -> tuple[int, int]:
@@ -69,8 +74,10 @@ def _is_context_error(status: int, body: bytes) -> bool:
 class _Call:
     """Bookkeeping of one gateway request: who, which route, attempts, timing; writes its usage record."""
 
-    def __init__(self, gw: Gateway, request: Request, principal, endpoint: str, model: str, stream: bool) -> None:
+    def __init__(self, gw: Gateway, principal, endpoint: str, model: str, stream: bool, policies: list[Policy],
+                 estimated_tokens: int) -> None:  # fmt: skip
         self.gw, self.principal, self.endpoint, self.model, self.stream = gw, principal, endpoint, model, stream
+        self.policies, self.estimated_tokens = policies, estimated_tokens
         self.request_id = context.current().request_id
         self.started = time.perf_counter()
         self.attempts = 0
@@ -90,6 +97,20 @@ class _Call:
             upstream=t.upstream.key if t else None, stream=self.stream, status=status, error=error, prompt_tokens=tokens[0],
             completion_tokens=tokens[1], cost=cost, latency_ms=self.elapsed_ms(), ttft_ms=self.ttft_ms, attempts=self.attempts,
         )  # fmt: skip
+        if self.policies:
+            task = asyncio.create_task(self._settle(sum(tokens), cost))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    async def _settle(self, tokens: int, cost: float) -> None:
+        for p in await self.gw.limits.settle(self.policies, self.estimated_tokens, tokens, cost):
+            await audit.record_now(self.gw.db.sessionmaker, "gateway.budget_warning", resource_type=f"gateway_limit_{p.scope}",
+                                   resource_id=p.subject_id, actor_name="system",
+                                   summary={"budget": p.monthly_budget, "spent": round(self.gw.limits.spend_of(p), 6),
+                                            "warn_ratio": p.warn_ratio})  # fmt: skip
+
+
+_background: set[asyncio.Task] = set()
 
 
 async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usage: bool) -> AsyncIterator[bytes]:
@@ -157,13 +178,25 @@ async def _forward(request: Request, path: str, endpoint: str) -> Response:
         return openai_error(400, f"The request is {len(raw):,} characters; this model accepts at most {route.max_prompt_chars:,}.",
                             code="context_length_exceeded", param="messages")  # fmt: skip
 
+    policies = gw.limits.applicable(principal)
+    estimated = len(raw) // 4 + (body.get("max_tokens") if isinstance(body.get("max_tokens"), int) else 0)
+    if policies:
+        if any(p.monthly_budget is not None for p in policies):
+            await gw.limits.refresh_spend(gw.db)
+        refused = await gw.limits.admit(policies, estimated)
+        if refused is not None:
+            message, wait = refused
+            if not wait:  # a spent budget: no point retrying before the month turns
+                return openai_error(429, message, code="budget_exceeded")
+            return openai_error(429, message, code="rate_limit_exceeded", headers={"Retry-After": retry_after(wait)})
+
     stream = bool(body.get("stream")) and endpoint != "embeddings"
     client_wants_usage = False
     if stream:
         options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
         client_wants_usage = bool(options.get("include_usage"))
         body["stream_options"] = {**options, "include_usage": True}  # count tokens from the upstream's own figures
-    call = _Call(gw, request, principal, endpoint, body["model"], stream)
+    call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated)
     deadline = call.started + route.timeout_s
     last_status, last_error = 502, "no upstream is configured for this model"
     for target in plan(route):

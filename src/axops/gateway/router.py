@@ -12,6 +12,8 @@ from fastapi import APIRouter, Query, Request, Response
 from axops.auth.deps import Principal, Session, require
 from axops.gateway import metrics, service
 from axops.gateway.schemas import (
+    LimitOut,
+    LimitSet,
     ProviderCreate,
     ProviderOut,
     ProviderUpdate,
@@ -69,6 +71,34 @@ async def update_route(route_id: uuid.UUID, body: RouteUpdate, _: Admin, session
 @router.delete("/gateway/routes/{route_id}", status_code=204)
 async def delete_route(route_id: uuid.UUID, _: Admin, session: Session) -> Response:
     await service.delete_route(session, route_id)
+    return Response(status_code=204)
+
+
+Scope = Literal["key", "user", "team"]
+
+
+@router.get("/gateway/limits")
+async def list_limits(_: Admin, session: Session, request: Request) -> list[LimitOut]:
+    """Rate limits and budgets, with this month's spend where a budget is set."""
+    gw = request.app.state.gateway
+    await gw.limits.refresh_spend(gw.db)
+    out = []
+    for limit in await service.list_limits(session):
+        policy = gw.limits.policies.get((limit.scope, limit.subject_id))
+        spent = gw.limits.spend_of(policy) if policy and limit.monthly_budget is not None else None
+        out.append(LimitOut.model_validate(limit).model_copy(update={"spent_this_month": spent}))
+    return out
+
+
+@router.put("/gateway/limits/{scope}/{subject_id}")
+async def set_limit(scope: Scope, subject_id: uuid.UUID, body: LimitSet, _: Admin, session: Session) -> LimitOut:
+    """Requests and tokens per minute and a monthly budget for an API key, a user or a team."""
+    return LimitOut.model_validate(await service.set_limit(session, scope, subject_id, body))
+
+
+@router.delete("/gateway/limits/{scope}/{subject_id}", status_code=204)
+async def delete_limit(scope: Scope, subject_id: uuid.UUID, _: Admin, session: Session) -> Response:
+    await service.delete_limit(session, scope, subject_id)
     return Response(status_code=204)
 
 

@@ -106,6 +106,21 @@ class RoutePlan(BaseModel):
     reason: str
 
 
+class LimitSet(Strict):
+    rpm: int | None = Field(None, gt=0, le=10_000_000, description="Requests per minute")
+    tpm: int | None = Field(None, gt=0, le=1_000_000_000, description="Tokens per minute")
+    monthly_budget: float | None = Field(None, ge=0, description="Spend per calendar month (UTC), in the price table's currency")
+    warn_ratio: float = Field(0.8, gt=0, le=1, description="Raise a warning event when this share of the budget is spent")
+
+
+class LimitOut(LimitSet):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    scope: Literal["key", "user", "team"]
+    subject_id: uuid.UUID
+    spent_this_month: float | None = None
+
+
 class UsagePoint(BaseModel):
     group: str
     requests: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,8 +13,15 @@ from axops.auth import audit
 from axops.core import notify
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.gateway import crypto
-from axops.gateway.models import Provider, Route
-from axops.gateway.schemas import ProviderCreate, ProviderOut, ProviderUpdate, RouteCreate, RouteUpdate
+from axops.gateway.models import Limit, Provider, Route
+from axops.gateway.schemas import (
+    LimitSet,
+    ProviderCreate,
+    ProviderOut,
+    ProviderUpdate,
+    RouteCreate,
+    RouteUpdate,
+)
 from axops.gateway.table import TOPIC, RouteTable, plan
 
 
@@ -134,6 +141,39 @@ async def delete_route(session: AsyncSession, route_id: uuid.UUID) -> None:
     await session.delete(route)
     await session.flush()
     audit.record(session, "gateway.route_delete", resource_type="gateway_route", resource_id=route_id, summary={"model": route.model_name})
+    await notify.publish(session, TOPIC)
+
+
+async def list_limits(session: AsyncSession) -> list[Limit]:
+    return list((await session.scalars(select(Limit).order_by(Limit.scope, Limit.created_at))).all())
+
+
+async def set_limit(session: AsyncSession, scope: str, subject_id: uuid.UUID, data: LimitSet) -> Limit:
+    table = {"key": "api_keys", "user": "users", "team": "teams"}[scope]
+    if not await session.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE id = :id)"), {"id": subject_id}):
+        raise NotFound(f"No such {scope}.")
+    limit = await session.scalar(select(Limit).where(Limit.scope == scope, Limit.subject_id == subject_id).with_for_update())
+    before = {k: getattr(limit, k) for k in data.model_fields} if limit else {}
+    if limit is None:
+        limit = Limit(scope=scope, subject_id=subject_id)
+        session.add(limit)
+    for key, value in data.model_dump().items():
+        setattr(limit, key, value)
+    await session.flush()
+    audit.record(session, "gateway.limit_set", resource_type=f"gateway_limit_{scope}", resource_id=subject_id,
+                 summary={"before": before, "after": data.model_dump()})  # fmt: skip
+    await notify.publish(session, TOPIC)
+    await session.refresh(limit)
+    return limit
+
+
+async def delete_limit(session: AsyncSession, scope: str, subject_id: uuid.UUID) -> None:
+    limit = await session.scalar(select(Limit).where(Limit.scope == scope, Limit.subject_id == subject_id))
+    if limit is None:
+        raise NotFound("No limit is set there.")
+    await session.delete(limit)
+    await session.flush()
+    audit.record(session, "gateway.limit_delete", resource_type=f"gateway_limit_{scope}", resource_id=subject_id)
     await notify.publish(session, TOPIC)
 
 

@@ -116,7 +116,8 @@ def plan(route: RouteEntry) -> list[Target]:
 
 
 class RouteTable:
-    def __init__(self) -> None:
+    def __init__(self, limits=None) -> None:
+        self.limits = limits  # rate limits and budgets load with the routes
         self.routes: dict[str, RouteEntry] = {}
         self.upstreams: dict[str, Upstream] = {}  # survive reloads, so breaker and latency state do
         self._stale = True
@@ -139,6 +140,8 @@ class RouteTable:
         async with db.sessionmaker() as session:
             providers = {p.id: p for p in (await session.scalars(select(Provider))).all()}
             routes = (await session.scalars(select(Route).where(Route.enabled.is_(True)))).all()
+            if self.limits is not None:
+                await self.limits.load(session)
 
         def target(spec: dict) -> Target | None:
             provider = providers.get(_uuid(spec.get("provider_id")))

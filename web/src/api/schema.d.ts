@@ -1090,6 +1090,47 @@ export interface paths {
         patch: operations["gateway-update_route"];
         trace?: never;
     };
+    "/api/gateway/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Limits
+         * @description Rate limits and budgets, with this month's spend where a budget is set.
+         */
+        get: operations["gateway-list_limits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/gateway/limits/{scope}/{subject_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Limit
+         * @description Requests and tokens per minute and a monthly budget for an API key, a user or a team.
+         */
+        put: operations["gateway-set_limit"];
+        post?: never;
+        /** Delete Limit */
+        delete: operations["gateway-delete_limit"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/router/route": {
         parameters: {
             query?: never;
@@ -1797,6 +1838,71 @@ export interface components {
              * @description Used once for this download; never stored
              */
             token?: string | null;
+        };
+        /** LimitOut */
+        LimitOut: {
+            /**
+             * Rpm
+             * @description Requests per minute
+             */
+            rpm?: number | null;
+            /**
+             * Tpm
+             * @description Tokens per minute
+             */
+            tpm?: number | null;
+            /**
+             * Monthly Budget
+             * @description Spend per calendar month (UTC), in the price table's currency
+             */
+            monthly_budget?: number | null;
+            /**
+             * Warn Ratio
+             * @description Raise a warning event when this share of the budget is spent
+             * @default 0.8
+             */
+            warn_ratio: number;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Scope
+             * @enum {string}
+             */
+            scope: "key" | "user" | "team";
+            /**
+             * Subject Id
+             * Format: uuid
+             */
+            subject_id: string;
+            /** Spent This Month */
+            spent_this_month?: number | null;
+        };
+        /** LimitSet */
+        LimitSet: {
+            /**
+             * Rpm
+             * @description Requests per minute
+             */
+            rpm?: number | null;
+            /**
+             * Tpm
+             * @description Tokens per minute
+             */
+            tpm?: number | null;
+            /**
+             * Monthly Budget
+             * @description Spend per calendar month (UTC), in the price table's currency
+             */
+            monthly_budget?: number | null;
+            /**
+             * Warn Ratio
+             * @description Raise a warning event when this share of the budget is spent
+             * @default 0.8
+             */
+            warn_ratio: number;
         };
         /** LocalImport */
         LocalImport: {
@@ -5002,6 +5108,92 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["RouteOut"];
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-list_limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitOut"][];
+                };
+            };
+        };
+    };
+    "gateway-set_limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scope: "key" | "user" | "team";
+                subject_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LimitSet"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-delete_limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scope: "key" | "user" | "team";
+                subject_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
