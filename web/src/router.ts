@@ -38,6 +38,24 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'datasets:read' },
   },
   {
+    path: '/playground',
+    name: 'playground',
+    component: () => import('@/views/gateway/PlaygroundView.vue'),
+    meta: { permission: 'gateway:invoke' },
+  },
+  {
+    path: '/gateway/usage',
+    name: 'usage',
+    component: () => import('@/views/gateway/UsageView.vue'),
+    meta: { permission: 'gateway:invoke' },
+  },
+  {
+    path: '/gateway/routes',
+    name: 'routes',
+    component: () => import('@/views/gateway/GatewayRoutesView.vue'),
+    meta: { permission: 'gateway:admin' },
+  },
+  {
     path: '/apikeys',
     name: 'apikeys',
     component: () => import('@/views/apikeys/ApiKeysView.vue'),

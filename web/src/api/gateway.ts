@@ -1,0 +1,288 @@
+// The inference gateway from the browser: the OpenAI-compatible /v1 API (models, streamed chat) and
+// the usage metrics. The admin endpoints (providers, routes, dry run) are typed in schema.d.ts.
+import { ApiError, authFetch, problemDetail, type Schemas } from './client'
+import { call, failure } from './http'
+
+export type Provider = Schemas['ProviderOut']
+export type ProviderCreate = Schemas['ProviderCreate']
+export type ProviderUpdate = Schemas['ProviderUpdate']
+export type Route = Schemas['RouteOut']
+export type RouteCreate = Schemas['RouteCreate']
+export type RouteUpdate = Schemas['RouteUpdate']
+export type Target = Schemas['TargetSpec']
+export type RoutePlan = Schemas['RoutePlan']
+export type PlannedTarget = Schemas['PlannedTarget']
+export type Strategy = RouteCreate['strategy']
+export type Circuit = PlannedTarget['circuit']
+
+export const STRATEGIES: Strategy[] = ['weighted', 'round_robin', 'least_inflight', 'lowest_latency', 'lowest_cost']
+export const CIRCUIT_COLOR: Record<Circuit, string> = { closed: 'success', half_open: 'warning', open: 'error' }
+
+// ---------------------------------------------------------------------------------------------
+// Server-sent events
+
+/**
+ * An incremental server-sent-events parser (the WHATWG rules that matter here): feed it text as it
+ * arrives, in pieces of any size; it calls `onData` with each event's data once the blank line
+ * that ends the event has arrived. Multi-line data is joined with "\n"; comments and other fields
+ * (event, id, retry) are skipped. `end()` dispatches an event the stream did not terminate.
+ */
+export class SseParser {
+  private buffer = ''
+  private data: string[] = []
+
+  constructor(private readonly onData: (data: string) => void) {}
+
+  push(text: string) {
+    this.buffer += text
+    let newline: number
+    while ((newline = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, newline).replace(/\r$/, '')
+      this.buffer = this.buffer.slice(newline + 1)
+      this.line(line)
+    }
+  }
+
+  end() {
+    if (this.buffer) this.line(this.buffer.replace(/\r$/, ''))
+    this.buffer = ''
+    this.dispatch()
+  }
+
+  private line(line: string) {
+    if (line === '') return this.dispatch()
+    if (line.startsWith(':')) return
+    const colon = line.indexOf(':')
+    const field = colon < 0 ? line : line.slice(0, colon)
+    let value = colon < 0 ? '' : line.slice(colon + 1)
+    if (value.startsWith(' ')) value = value.slice(1)
+    if (field === 'data') this.data.push(value)
+  }
+
+  private dispatch() {
+    if (!this.data.length) return
+    const data = this.data.join('\n')
+    this.data = []
+    this.onData(data)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chat
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant'
+  content: string
+}
+
+export interface ChatRequest {
+  model: string
+  messages: ChatMessage[]
+  temperature?: number
+  max_tokens?: number
+}
+
+export interface TokenUsage {
+  prompt_tokens: number
+  completion_tokens: number
+}
+
+export interface ChatResult {
+  text: string
+  usage: TokenUsage | null
+  /** The upstream that answered (the gateway's `x-axops-upstream` header). */
+  upstream: string | null
+  /** Until the first piece of text arrived. */
+  ttftMs: number | null
+  latencyMs: number
+  /** Ended by the caller's abort signal; `text` holds what had arrived. */
+  stopped: boolean
+}
+
+export interface StreamHandlers {
+  signal?: AbortSignal
+  /** Each piece of text as it arrives, with all the text so far. */
+  onDelta?: (piece: string, text: string) => void
+  onUsage?: (usage: TokenUsage) => void
+}
+
+/** A refusal or failure of the gateway (OpenAI's error shape); `partial` holds what had streamed before it. */
+export class GatewayError extends Error {
+  constructor(message: string, readonly status: number | null = null, readonly code: string | null = null, public partial: ChatResult | null = null) {
+    super(message)
+  }
+}
+
+interface OpenAiError {
+  error?: { message?: string; type?: string; code?: string | null }
+}
+
+/** The message of a failed /v1 response: OpenAI's `error.message`, else a problem's `detail`, else the status. */
+async function gatewayFailure(response: Response): Promise<GatewayError> {
+  let body: unknown = null
+  try {
+    body = await response.json()
+  } catch {
+    /* not JSON */
+  }
+  const error = (body as OpenAiError | null)?.error
+  const message = error?.message ?? problemDetail(body, `${response.status} ${response.statusText}`.trim())
+  return new GatewayError(message, response.status, error?.code ?? null)
+}
+
+const now = () => performance.now()
+const isAbort = (e: unknown, signal?: AbortSignal) => !!signal?.aborted || (e instanceof DOMException && e.name === 'AbortError')
+
+/**
+ * A chat completion streamed through the gateway: calls `onDelta` as text arrives and resolves
+ * with the whole reply, its token usage, the upstream that served it and its timings. Aborting
+ * `signal` stops it (resolving with what had arrived, `stopped: true`). Throws GatewayError on a
+ * refusal, an error event in the stream or a broken connection.
+ */
+export async function streamChat(body: ChatRequest, { signal, onDelta, onUsage }: StreamHandlers = {}): Promise<ChatResult> {
+  const started = now()
+  const result: ChatResult = { text: '', usage: null, upstream: null, ttftMs: null, latencyMs: 0, stopped: false }
+  const finish = () => ({ ...result, latencyMs: Math.round(now() - started) })
+  const request = new Request(`${window.location.origin}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
+    body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }),
+    signal,
+  })
+  let response: Response
+  try {
+    response = await authFetch(request)
+  } catch (e) {
+    if (isAbort(e, signal)) return { ...finish(), stopped: true }
+    throw new GatewayError(e instanceof Error ? e.message : 'Network error')
+  }
+  if (!response.ok) throw await gatewayFailure(response)
+  result.upstream = response.headers.get('x-axops-upstream')
+
+  const text = (piece: string) => {
+    if (!piece) return
+    result.ttftMs ??= Math.round(now() - started)
+    result.text += piece
+    onDelta?.(piece, result.text)
+  }
+  const usage = (u: Partial<TokenUsage> | null | undefined) => {
+    if (!u) return
+    result.usage = { prompt_tokens: Number(u.prompt_tokens ?? 0), completion_tokens: Number(u.completion_tokens ?? 0) }
+    onUsage?.(result.usage)
+  }
+
+  // Not a stream after all (an upstream that ignored `stream`): one JSON completion.
+  if (!response.body || (response.headers.get('content-type') ?? '').includes('application/json')) {
+    const data = (await response.json()) as { choices?: { message?: { content?: string } }[]; usage?: TokenUsage } & OpenAiError
+    if (data.error) throw new GatewayError(data.error.message ?? 'Gateway error', response.status, data.error.code ?? null)
+    text(data.choices?.[0]?.message?.content ?? '')
+    usage(data.usage)
+    return finish()
+  }
+
+  let done = false
+  let failed: GatewayError | null = null
+  const parser = new SseParser((data) => {
+    if (done) return
+    if (data.trim() === '[DONE]') {
+      done = true
+      return
+    }
+    let chunk: { choices?: { delta?: { content?: string | null } }[]; usage?: TokenUsage | null } & OpenAiError
+    try {
+      chunk = JSON.parse(data)
+    } catch {
+      return // not ours to understand (a keep-alive, say)
+    }
+    if (chunk.error) {
+      failed = new GatewayError(chunk.error.message ?? 'The stream failed', response.status, chunk.error.code ?? null)
+      done = true
+      return
+    }
+    for (const choice of chunk.choices ?? []) text(choice.delta?.content ?? '')
+    usage(chunk.usage)
+  })
+
+  const reader = response.body.getReader()
+  const decoder = new TextDecoder()
+  try {
+    while (!done) {
+      const { value, done: ended } = await reader.read()
+      if (ended) break
+      parser.push(decoder.decode(value, { stream: true }))
+    }
+    if (!done) {
+      parser.push(decoder.decode())
+      parser.end()
+    }
+  } catch (e) {
+    if (isAbort(e, signal)) result.stopped = true
+    else failed = new GatewayError(`The stream broke off: ${e instanceof Error ? e.message : String(e)}`, response.status)
+  } finally {
+    if (done || result.stopped || failed) reader.cancel().catch(() => undefined)
+  }
+  if (failed) {
+    const error = failed as GatewayError
+    error.partial = finish()
+    throw error
+  }
+  return finish()
+}
+
+/** The model names this session may call (OpenAI's model list). */
+export async function listModels(): Promise<string[]> {
+  const response = await authFetch(new Request(`${window.location.origin}/v1/models`))
+  if (!response.ok) throw await gatewayFailure(response)
+  const body = (await response.json()) as { data?: { id: string }[] }
+  return (body.data ?? []).map((m) => m.id)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage metrics (GET /api/metrics/usage; typed by hand until the schema has it)
+
+export type Bucket = 'hour' | 'day'
+export type GroupBy = 'model' | 'api_key' | 'user' | 'team' | 'upstream'
+export const GROUP_BYS: GroupBy[] = ['model', 'api_key', 'user', 'team', 'upstream']
+
+export interface UsageTotals {
+  /** A model name, user name, team name, key ("name (prefix)") or upstream. */
+  group: string
+  requests: number
+  errors: number
+  prompt_tokens: number
+  completion_tokens: number
+  cost: number
+  p50_ms: number | null
+  p95_ms: number | null
+  cache_hits: number
+}
+
+export interface UsagePoint extends UsageTotals {
+  /** The bucket's start. */
+  ts: string
+}
+
+export interface Usage {
+  bucket: Bucket
+  group_by: GroupBy
+  since?: string
+  until?: string
+  series: UsagePoint[]
+  totals: UsageTotals[]
+}
+
+export interface UsageQuery {
+  since: string
+  until: string
+  bucket: Bucket
+  group_by: GroupBy
+  model?: string
+}
+
+/** Usage per time bucket and group (only the caller's own without gateway:admin). */
+export async function fetchUsage(query: UsageQuery): Promise<Usage> {
+  const params = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined && v !== '') as [string, string][])
+  const response = await call('GET', `/api/metrics/usage?${params}`)
+  if (!response.ok) throw new ApiError(await failure(response))
+  return (await response.json()) as Usage
+}
