@@ -20,7 +20,6 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from axops.core.db import Base, IdMixin, TimestampMixin
-from axops.core.ids import uuid7
 
 PROVIDER_KINDS = ("openai",)
 STRATEGIES = ("weighted", "round_robin", "least_inflight", "lowest_latency", "lowest_cost")
@@ -80,7 +79,8 @@ class UsageRecord(Base):
     """One gateway request; written in batches off the request path; partitioned by month."""
 
     __tablename__ = "usage_records"
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid7)
+    # Made by PostgreSQL as rows arrive by COPY (cheaper than in Python on the request path).
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True, server_default=func.now())
     request_id: Mapped[str | None] = mapped_column(String(64))
     api_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))

@@ -9,6 +9,9 @@ it is relayed chunk by chunk and not retried; a break mid-stream ends it with an
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -19,7 +22,7 @@ from starlette.responses import Response, StreamingResponse
 
 from axops.auth import audit
 from axops.auth.deps import get_principal
-from axops.core import context
+from axops.core import context, metrics
 from axops.core.errors import AppError
 from axops.gateway.limits import Limits, Policy, retry_after
 from axops.gateway.table import RouteTable, Target, plan
@@ -27,7 +30,9 @@ from axops.gateway.usage import UsageWriter
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "invalid_request_error",
                 413: "invalid_request_error", 429: "rate_limit_error"}  # fmt: skip
+log = logging.getLogger("axops.gateway")
 _RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 def openai_error(status: int, message: str, code: str | None = None, param: str | None = None,
@@ -97,7 +102,7 @@ class _Call:
             upstream=t.upstream.key if t else None, stream=self.stream, status=status, error=error, prompt_tokens=tokens[0],
             completion_tokens=tokens[1], cost=cost, latency_ms=self.elapsed_ms(), ttft_ms=self.ttft_ms, attempts=self.attempts,
         )  # fmt: skip
-        if self.policies:
+        if self.policies and any(p.tpm or p.monthly_budget is not None for p in self.policies):
             task = asyncio.create_task(self._settle(sum(tokens), cost))
             _background.add(task)
             task.add_done_callback(_background.discard)
@@ -146,7 +151,7 @@ async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usa
         call.record(status, error, tokens)
 
 
-async def _forward(request: Request, path: str, endpoint: str) -> Response:
+async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Response:
     gw: Gateway = request.app.state.gateway
     try:
         principal = await get_principal(request)
@@ -154,7 +159,6 @@ async def _forward(request: Request, path: str, endpoint: str) -> Response:
         return openai_error(exc.status, exc.detail or "Invalid API key.", code="invalid_api_key")
     if not principal.can("gateway:invoke"):
         return openai_error(403, "This key may not call models (it lacks the 'gateway:invoke' permission).")
-    raw = await request.body()
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -248,19 +252,19 @@ async def _forward(request: Request, path: str, endpoint: str) -> Response:
     return openai_error(last_status, f"No upstream could answer for '{body['model']}' ({last_error}).", code="upstream_error")
 
 
-async def chat_completions(request: Request) -> Response:
-    return await _forward(request, "chat/completions", "chat")
+async def chat_completions(request: Request, body: bytes) -> Response:
+    return await _forward(request, body, "chat/completions", "chat")
 
 
-async def completions(request: Request) -> Response:
-    return await _forward(request, "completions", "completions")
+async def completions(request: Request, body: bytes) -> Response:
+    return await _forward(request, body, "completions", "completions")
 
 
-async def embeddings(request: Request) -> Response:
-    return await _forward(request, "embeddings", "embeddings")
+async def embeddings(request: Request, body: bytes) -> Response:
+    return await _forward(request, body, "embeddings", "embeddings")
 
 
-async def list_models(request: Request) -> Response:
+async def list_models(request: Request, body: bytes) -> Response:
     gw: Gateway = request.app.state.gateway
     try:
         principal = await get_principal(request)
@@ -272,10 +276,59 @@ async def list_models(request: Request) -> Response:
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 
 
-def routes() -> list[tuple[str, object, list[str]]]:
-    return [
-        ("/v1/chat/completions", chat_completions, ["POST"]),
-        ("/v1/completions", completions, ["POST"]),
-        ("/v1/embeddings", embeddings, ["POST"]),
-        ("/v1/models", list_models, ["GET"]),
-    ]
+_HANDLERS = {
+    ("POST", "/v1/chat/completions"): chat_completions,
+    ("POST", "/v1/completions"): completions,
+    ("POST", "/v1/embeddings"): embeddings,
+    ("GET", "/v1/models"): list_models,
+}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class FastPath:
+    """The ASGI entry of `/v1` requests, called ahead of the API's routing and middleware stack;
+    they still get a request id, the body limit and the latency metric."""
+
+    def __init__(self, max_body_bytes: int) -> None:
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        started = time.perf_counter()
+        handler = _HANDLERS.get((scope["method"], scope["path"]))
+        incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else os.urandom(16).hex()
+        client = scope.get("client")
+        token = context.bind(context.RequestContext(request_id=request_id, client_ip=client[0] if client else None))
+        response = None
+        try:
+            if handler is None:
+                response = openai_error(404, f"Unknown endpoint: {scope['method']} {scope['path']}.")
+            else:
+                try:
+                    response = await handler(Request(scope), await self._body(receive))
+                except _TooLarge:
+                    response = openai_error(413, f"The request body exceeds {self.max_body_bytes:,} bytes.", code="request_too_large")
+                except Exception:  # answered in OpenAI's shape; the traceback goes to the log
+                    log.exception("gateway.internal_error")
+                    response = openai_error(500, f"Internal error (request id {request_id}).")
+            response.headers["x-request-id"] = request_id
+            await response(scope, receive, send)
+        finally:
+            metrics.observe_request(scope["method"], scope["path"] if handler else "unmatched",
+                                    response.status_code if response else 500, time.perf_counter() - started)  # fmt: skip
+            context.reset(token)
+
+    async def _body(self, receive) -> bytes:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)

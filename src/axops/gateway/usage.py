@@ -8,12 +8,11 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-from axops.core.ids import uuid7
 from axops.core.logging import event
 
 log = logging.getLogger("axops.gateway")
 
-COLUMNS = ("id", "created_at", "request_id", "api_key_id", "user_id", "team_id", "endpoint", "model", "upstream", "stream",
+COLUMNS = ("created_at", "request_id", "api_key_id", "user_id", "team_id", "endpoint", "model", "upstream", "stream",
            "status", "error", "prompt_tokens", "completion_tokens", "cost", "latency_ms", "ttft_ms", "attempts", "cache")  # fmt: skip
 MAX_QUEUE = 200_000
 
@@ -36,7 +35,7 @@ class UsageWriter:
         if len(self.queue) >= MAX_QUEUE:  # the database is down for long: keep memory bounded, say so
             self.dropped += 1
             return
-        self.queue.append((uuid7(), datetime.now(UTC), request_id, api_key_id, user_id, team_id, endpoint, model, upstream, stream,
+        self.queue.append((datetime.now(UTC), request_id, api_key_id, user_id, team_id, endpoint, model, upstream, stream,
                            status, (error or None) and error[:300], prompt_tokens, completion_tokens, cost, latency_ms, ttft_ms,
                            attempts, cache))  # fmt: skip
         if len(self.queue) >= self.batch:

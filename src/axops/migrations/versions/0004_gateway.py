@@ -31,7 +31,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('scope', 'subject_id', name=op.f('uq_gateway_limits_scope'))
     )
     op.create_table('usage_records',
-    sa.Column('id', sa.UUID(), nullable=False),
+    sa.Column('id', sa.UUID(), server_default=sa.text('gen_random_uuid()'), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('request_id', sa.String(length=64), nullable=True),
     sa.Column('api_key_id', sa.UUID(), nullable=True),
