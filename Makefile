@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: up test setup web browser openapi lock bench bench-registry bench-datasets clean
+.PHONY: up test setup web browser openapi lock bench bench-registry bench-datasets bench-gateway clean
 
 up: setup web
 	$(BIN)/axops up
@@ -55,6 +55,9 @@ bench-registry: setup
 bench-datasets: setup
 	$(BIN)/python bench/pii/run.py
 	$(BIN)/python bench/datasets/run.py
+
+bench-gateway: setup
+	$(BIN)/python bench/gateway/run.py
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist

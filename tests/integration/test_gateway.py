@@ -4,88 +4,18 @@ routing, streaming, failover, circuit breaker, errors in OpenAI's shape, usage r
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 
 import httpx
 import openai
 import psycopg
 import pytest
-from aiohttp import web
 
 from axops.core.db import libpq_url
 from tests.conftest import bearer, login
+from tests.mocks import MockUpstream
 
 PASSWORD = "gateway-pass-123"
-
-
-class MockUpstream:
-    """An OpenAI-compatible server with switchable faults: ok, error500, garbage, break_stream, down."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.mode = "ok"
-        self.requests: list[dict] = []
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.loop = asyncio.new_event_loop()
-        self.runner: web.AppRunner | None = None
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        self.start()
-
-    def start(self) -> None:
-        async def up():
-            app = web.Application()
-            app.router.add_post("/v1/chat/completions", self.chat)
-            app.router.add_post("/v1/embeddings", self.embeddings)
-            self.runner = web.AppRunner(app)
-            await self.runner.setup()
-            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-        asyncio.run_coroutine_threadsafe(up(), self.loop).result(10)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-
-    async def chat(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        self.requests.append(body)
-        if self.mode == "error500":
-            return web.json_response({"error": {"message": "boom"}}, status=500)
-        if self.mode == "garbage":
-            return web.Response(text="<html>not json", content_type="application/json")
-        prompt = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
-        words = ["hello", " from", f" {self.name}"]
-        usage = {"prompt_tokens": prompt, "completion_tokens": len(words), "total_tokens": prompt + len(words)}
-        if not body.get("stream"):
-            return web.json_response({"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"], "usage": usage,
-                                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)},
-                                                   "finish_reason": "stop"}]})  # fmt: skip
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        import json
-
-        for i, word in enumerate(words):
-            chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
-                     "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}  # fmt: skip
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            if self.mode == "break_stream" and i == 1:
-                request.transport.close()  # the connection drops mid-stream
-                return response
-        if (body.get("stream_options") or {}).get("include_usage"):
-            chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"], "choices": [], "usage": usage}
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
-        return response
-
-    async def embeddings(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append(body)
-        return web.json_response({"object": "list", "model": body["model"], "usage": {"prompt_tokens": 2, "total_tokens": 2},
-                                  "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]}]})  # fmt: skip
 
 
 @pytest.fixture
@@ -228,6 +158,15 @@ def test_limits_and_broken_streams(api, admin, setup, upstreams, live_server):
     with pytest.raises(openai.APIError):
         for _ in client.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": "x"}], stream=True):
             pass
+
+    # The PRD's simple endpoint goes through the same path.
+    simple = api.post("/api/inference/chat-small", json={"prompt": "hi", "system": "be brief"}, headers=setup["dev"])
+    assert simple.status_code == 200, simple.text
+    assert simple.json()["text"] == "hello from A" and simple.json()["completion_tokens"] == 3
+    assert a.requests[-1]["messages"][0] == {"role": "system", "content": "be brief"}
+    assert api.post("/api/inference/nope", json={"prompt": "hi"}, headers=setup["dev"]).status_code == 404
+    assert api.post("/api/inference/chat-small", json={}, headers=setup["dev"]).status_code == 422
+    assert api.get("/api/inference/models", headers=setup["dev"]).json() == ["chat-small"]
 
     # Embeddings pass through; a Viewer's session may not call models; admin routes need gateway:admin.
     a.mode = "ok"

@@ -252,6 +252,11 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
     return openai_error(last_status, f"No upstream could answer for '{body['model']}' ({last_error}).", code="upstream_error")
 
 
+async def forward_json(request: Request, payload: dict) -> Response:
+    """A non-streaming chat call on behalf of another endpoint (`/api/inference/{model}`)."""
+    return await _forward(request, orjson.dumps({**payload, "stream": False}), "chat/completions", "chat")
+
+
 async def chat_completions(request: Request, body: bytes) -> Response:
     return await _forward(request, body, "chat/completions", "chat")
 

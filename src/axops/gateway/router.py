@@ -3,15 +3,20 @@ OpenAI-compatible `/v1` hot path lives in proxy.py."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from axops.auth.deps import Principal, Session, require
-from axops.gateway import metrics, service
+from axops.core.errors import AppError, Invalid
+from axops.gateway import metrics, proxy, service
 from axops.gateway.schemas import (
+    InferenceRequest,
+    InferenceResult,
     LimitOut,
     LimitSet,
     ProviderCreate,
@@ -146,3 +151,30 @@ async def user_cost(user_id: uuid.UUID, principal: Invoker, session: Session, si
     """A user's tokens and cost by model (their own, or anyone's for gateway admins)."""
     return UsageOut(**await metrics.usage(session, principal, since=since, until=until, bucket=bucket, group_by="model",
                                           user_id=user_id))  # fmt: skip
+
+
+@router.post("/inference/{model_name}", responses={502: {}})
+async def inference(model_name: str, body: InferenceRequest, _: Invoker, request: Request) -> InferenceResult:
+    """The simple form of a chat call: text in, text and token counts out. It goes through the
+    gateway like `/v1/chat/completions` (routing, limits, usage records)."""
+    if (body.prompt is None) == (body.messages is None):
+        raise Invalid("Give either `prompt` or `messages`.")
+    messages = body.messages or [{"role": "user", "content": body.prompt}]
+    if body.system:
+        messages = [{"role": "system", "content": body.system}, *messages]
+    payload = {"model": model_name, "messages": messages,
+               **{k: v for k, v in (("max_tokens", body.max_tokens), ("temperature", body.temperature)) if v is not None}}  # fmt: skip
+    started = time.perf_counter()
+    response = await proxy.forward_json(request, payload)
+    data = orjson.loads(response.body)
+    if response.status_code >= 400:
+        error = data.get("error", {}) if isinstance(data, dict) else {}
+        failure = AppError(error.get("message") or "The model could not answer.")
+        failure.status, failure.code, failure.title = response.status_code, error.get("code") or "upstream_error", "Inference failed"
+        raise failure
+    choice = (data.get("choices") or [{}])[0]
+    usage = data.get("usage") or {}
+    return InferenceResult(model=model_name, text=(choice.get("message") or {}).get("content") or "",
+                           finish_reason=choice.get("finish_reason"), prompt_tokens=usage.get("prompt_tokens", 0),
+                           completion_tokens=usage.get("completion_tokens", 0), upstream=response.headers.get("x-axops-upstream"),
+                           latency_ms=round((time.perf_counter() - started) * 1000, 2))  # fmt: skip

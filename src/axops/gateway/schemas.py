@@ -141,3 +141,21 @@ class UsageOut(BaseModel):
     until: datetime
     series: list[UsagePoint]
     totals: list[UsagePoint]
+
+
+class InferenceRequest(Strict):
+    prompt: str | None = Field(None, max_length=1_000_000, description="A user message (or give `messages`)")
+    messages: list[dict] | None = Field(None, max_length=1000, description="OpenAI-style chat messages")
+    system: str | None = Field(None, max_length=100_000)
+    max_tokens: int | None = Field(None, gt=0, le=1_000_000)
+    temperature: float | None = Field(None, ge=0, le=2)
+
+
+class InferenceResult(BaseModel):
+    model: str
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    upstream: str | None
+    latency_ms: float

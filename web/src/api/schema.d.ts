@@ -1232,6 +1232,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/inference/{model_name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Inference
+         * @description The simple form of a chat call: text in, text and token counts out. It goes through the
+         *     gateway like `/v1/chat/completions` (routing, limits, usage records).
+         */
+        post: operations["gateway-inference"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1838,6 +1859,44 @@ export interface components {
              * @description Used once for this download; never stored
              */
             token?: string | null;
+        };
+        /** InferenceRequest */
+        InferenceRequest: {
+            /**
+             * Prompt
+             * @description A user message (or give `messages`)
+             */
+            prompt?: string | null;
+            /**
+             * Messages
+             * @description OpenAI-style chat messages
+             */
+            messages?: {
+                [key: string]: unknown;
+            }[] | null;
+            /** System */
+            system?: string | null;
+            /** Max Tokens */
+            max_tokens?: number | null;
+            /** Temperature */
+            temperature?: number | null;
+        };
+        /** InferenceResult */
+        InferenceResult: {
+            /** Model */
+            model: string;
+            /** Text */
+            text: string;
+            /** Finish Reason */
+            finish_reason: string | null;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Upstream */
+            upstream: string | null;
+            /** Latency Ms */
+            latency_ms: number;
         };
         /** LimitOut */
         LimitOut: {
@@ -5361,6 +5420,48 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+        };
+    };
+    "gateway-inference": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InferenceRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InferenceResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Bad Gateway */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

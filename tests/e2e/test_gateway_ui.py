@@ -1,0 +1,73 @@
+"""The gateway in the browser: an operator adds a provider and a route in the UI and tests it; a
+developer chats with the model in the Playground and sees the reply stream in with its stats."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import bearer, login
+from tests.e2e.conftest import field, pick, ui_login, ui_logout
+from tests.mocks import MockUpstream
+
+PASSWORD = "gateway-ui-pass-123"
+
+
+@pytest.fixture
+def upstream():
+    mock = MockUpstream("mock")
+    yield mock
+    asyncio.run_coroutine_threadsafe(mock.runner.cleanup(), mock.loop).result(10)
+
+
+def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, admin, upstream):
+    team = api.post("/api/teams", json={"name": "apps"}, headers=admin).json()
+    for username, role in (("ops.kim", "operator"), ("dev.lee", "developer")):
+        assert api.post("/api/users", json={"username": username, "password": PASSWORD, "role": role, "team_ids": [team["id"]]},
+                        headers=admin).status_code == 201  # fmt: skip
+    page = browser_page
+
+    ui_login(page, "ops.kim", PASSWORD)
+    page.get_by_test_id("nav-routes").click()
+    page.get_by_test_id("tab-providers").click()
+    page.get_by_test_id("provider-new").click()
+    field(page, "provider-form-name").fill("local-mock")
+    field(page, "provider-form-url").fill(upstream.url)
+    page.get_by_test_id("provider-form-submit").click()
+    expect(page.get_by_test_id("providers-table")).to_contain_text("local-mock")
+
+    page.get_by_test_id("tab-routes").click()
+    page.get_by_test_id("route-new").click()
+    field(page, "route-form-model").fill("chat")
+    pick(page, "route-targets-provider", "local-mock")  # the form opens with one target row
+    field(page, "route-targets-model").fill("tiny")
+    page.get_by_test_id("route-form-submit").click()
+    expect(page.get_by_test_id("routes-table")).to_contain_text("chat")
+    page.get_by_test_id("route-test").first.click()
+    expect(page.get_by_test_id("route-plan")).to_contain_text("local-mock/tiny")
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("route-plan")).to_be_hidden()
+    ui_logout(page)
+
+    ui_login(page, "dev.lee", PASSWORD)
+    page.get_by_test_id("nav-playground").click()
+    page.get_by_test_id("playground-input").fill("안녕? 짧게 답해 줘")
+    page.get_by_test_id("playground-send").click()
+    reply = page.locator('[data-testid="playground-message"][data-role="assistant"]')
+    expect(reply).to_have_attribute("data-streaming", "false")
+    expect(reply).to_contain_text("hello from mock")
+    stats = reply.get_by_test_id("playground-stats")
+    expect(stats).to_contain_text("local-mock/tiny")
+    expect(stats).to_contain_text("ms")
+    assert upstream.requests[-1]["stream"] is True and upstream.requests[-1]["model"] == "tiny"
+
+    # The call went through the gateway like any other: it is in the developer's usage.
+    dev = bearer(login(api, "dev.lee", PASSWORD)["access_token"])
+    for _ in range(40):
+        totals = api.get("/api/metrics/usage", headers=dev).json()["totals"]
+        if totals:
+            break
+        page.wait_for_timeout(100)
+    assert totals[0]["group"] == "chat" and totals[0]["completion_tokens"] == 3
