@@ -233,3 +233,38 @@ async def test_shared_buckets_in_redis():
     assert [await local.take("k", 1, 1, 1), await local.take("k", 1, 1, 1) > 0] == [0.0, True]
     for r in replicas:
         await r.close()
+
+
+def test_answer_cache(api, admin, setup, upstreams, live_server, database_url):
+    a, _ = upstreams
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=setup["key"], max_retries=0)
+    assert api.patch(f"/api/gateway/routes/{setup['route']['id']}", json={"cache_ttl_s": 60}, headers=admin).json()["cache_ttl_s"] == 60
+    ask = {"model": "chat-small", "messages": [{"role": "user", "content": "what is two plus two"}], "temperature": 0}
+
+    first = client.chat.completions.with_raw_response.create(**ask)
+    assert first.headers["x-axops-cache"] == "miss"
+    sent = len(a.requests)
+    second = client.chat.completions.with_raw_response.create(**ask)
+    assert second.headers["x-axops-cache"] == "hit" and len(a.requests) == sent
+    assert second.parse().choices[0].message.content == first.parse().choices[0].message.content == "hello from A"
+    # The same question streamed is replayed as a stream, usage included when asked.
+    chunks = list(client.chat.completions.create(**ask, stream=True, stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "hello from A" and len(a.requests) == sent
+    assert chunks[-1].usage.completion_tokens == 3
+    # A streamed miss fills the cache for the plain call too; sampling (temperature > 0) is never cached.
+    other = {**ask, "messages": [{"role": "user", "content": "and three plus three"}]}
+    assert "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(**other, stream=True) if c.choices) == "hello from A"
+    assert client.chat.completions.with_raw_response.create(**other).headers["x-axops-cache"] == "hit"
+    sampled = client.chat.completions.with_raw_response.create(**{**ask, "temperature": 0.7})
+    assert "x-axops-cache" not in sampled.headers
+    forced = httpx.post(f"{live_server.url}/v1/chat/completions", json={**ask, "temperature": 0.7},
+                        headers={"Authorization": f"Bearer {setup['key']}", "x-axops-cache": "use"})  # fmt: skip
+    assert forced.headers["x-axops-cache"] == "miss"
+
+    rows = usage_rows(live_server, database_url)
+    hits = [r for r in rows if r["cache"] == "hit"]
+    assert len(hits) == 3 and all(r["cost"] == 0 and r["saved_cost"] == pytest.approx((5 + 6) / 1e6) for r in hits[:2])
+    totals = api.get("/api/metrics/usage", headers=admin).json()["totals"]
+    assert totals[0]["cache_hits"] == 3
+    metrics_text = httpx.get(f"{live_server.url}/metrics").text
+    assert 'axops_gateway_cache_lookups_total{result="hit"}' in metrics_text

@@ -54,6 +54,8 @@ class Route(IdMixin, TimestampMixin, Base):
     fallbacks: Mapped[list] = mapped_column(JSONB, default=list)
     max_prompt_chars: Mapped[int | None] = mapped_column(Integer)
     timeout_s: Mapped[float] = mapped_column(Float, default=120.0)  # the whole request, retries included
+    # Exact-match answer cache for deterministic requests (temperature 0, or asked for): seconds, 0 = off.
+    cache_ttl_s: Mapped[int] = mapped_column(Integer, default=0)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     __table_args__ = (CheckConstraint(f"strategy IN {STRATEGIES}", name="strategy"),)
@@ -99,6 +101,7 @@ class UsageRecord(Base):
     ttft_ms: Mapped[float | None] = mapped_column(Float)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     cache: Mapped[str] = mapped_column(String(8), default="off")  # hit, miss, off
+    saved_cost: Mapped[float] = mapped_column(Float, default=0.0)  # what a cache hit would have cost upstream
     __table_args__ = (
         Index("ix_usage_records_model_created_at", "model", "created_at"),
         Index("ix_usage_records_user_created_at", "user_id", "created_at"),

@@ -24,6 +24,7 @@ from axops.auth import audit
 from axops.auth.deps import get_principal
 from axops.core import context, metrics
 from axops.core.errors import AppError
+from axops.gateway import cache
 from axops.gateway.limits import Limits, Policy, retry_after
 from axops.gateway.table import RouteTable, Target, plan
 from axops.gateway.usage import UsageWriter
@@ -50,6 +51,7 @@ class Gateway:
         self.secret = secret
         self.limits = Limits(redis_url)
         self.table = RouteTable(self.limits)
+        self.cache = cache.RedisCache(redis_url) if redis_url else cache.LocalCache()
         self.usage = UsageWriter(db)
         self.client: aiohttp.ClientSession | None = None
 
@@ -63,8 +65,9 @@ class Gateway:
         await self.usage.stop()
         if self.client:
             await self.client.close()
-        if hasattr(self.limits.buckets, "close"):
-            await self.limits.buckets.close()
+        for backend in (self.limits.buckets, self.cache):
+            if hasattr(backend, "close"):
+                await backend.close()
 
 
 def _usage_of(data: dict) -> tuple[int, int]:
@@ -92,15 +95,21 @@ class _Call:
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
 
-    def record(self, status: int, error: str | None = None, tokens: tuple[int, int] = (0, 0)) -> None:
+    def cost_of(self, tokens: tuple[int, int]) -> float:
         t = self.target
-        cost = (tokens[0] * t.input_price + tokens[1] * t.output_price) / 1e6 if t else 0.0
+        return (tokens[0] * t.input_price + tokens[1] * t.output_price) / 1e6 if t else 0.0
+
+    def record(self, status: int, error: str | None = None, tokens: tuple[int, int] = (0, 0), cache: str = "off",
+               saved_cost: float = 0.0) -> None:  # fmt: skip
+        t = self.target
+        cost = self.cost_of(tokens)
         p = self.principal
         self.gw.usage.record(
             request_id=self.request_id, api_key_id=p.api_key_id if p else None, user_id=p.user_id if p else None,
             team_id=min(p.team_ids) if p and p.team_ids else None, endpoint=self.endpoint, model=self.model,
             upstream=t.upstream.key if t else None, stream=self.stream, status=status, error=error, prompt_tokens=tokens[0],
             completion_tokens=tokens[1], cost=cost, latency_ms=self.elapsed_ms(), ttft_ms=self.ttft_ms, attempts=self.attempts,
+            cache=cache, saved_cost=saved_cost,
         )  # fmt: skip
         if self.policies and any(p.tpm or p.monthly_budget is not None for p in self.policies):
             task = asyncio.create_task(self._settle(sum(tokens), cost))
@@ -118,14 +127,26 @@ class _Call:
 _background: set[asyncio.Task] = set()
 
 
-async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usage: bool) -> AsyncIterator[bytes]:
-    """Pass the upstream's server-sent events through as they come; note the usage chunk."""
+async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usage: bool,
+                 cache_key: str | None = None, cache_ttl: int = 0) -> AsyncIterator[bytes]:  # fmt: skip
+    """Pass the upstream's server-sent events through as they come; note the usage chunk (and,
+    when the answer is to be cached, its text)."""
     tokens, status, error = (0, 0), 200, None
     upstream = call.target.upstream
+    parts: list[str] | None = [] if cache_key else None
+    finish = None
     try:
         async for line in response.content:
             if call.ttft_ms is None:
                 call.ttft_ms = call.elapsed_ms()
+            if parts is not None and line.startswith(b"data: {"):
+                choice = (orjson.loads(line[6:]).get("choices") or [{}])[0]
+                delta = choice.get("delta") or {}
+                if delta.get("tool_calls") or delta.get("function_call"):
+                    parts = None  # not replayable from text: not cached
+                else:
+                    parts.append(delta.get("content") or "")
+                    finish = choice.get("finish_reason") or finish
             if line.startswith(b"data: {") and b'"usage"' in line and b'"usage":null' not in line and b'"usage": null' not in line:
                 try:
                     chunk = orjson.loads(line[6:])
@@ -136,6 +157,10 @@ async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usa
                     continue  # the usage-only chunk we asked for on the client's behalf
             yield line
         upstream.succeeded(call.elapsed_ms())
+        if parts is not None:  # the stream ran to its end
+            entry = {"content": "".join(parts), "finish_reason": finish or "stop", "cost": call.cost_of(tokens),
+                     "prompt_tokens": tokens[0], "completion_tokens": tokens[1]}  # fmt: skip
+            await call.gw.cache.put(cache_key, entry, cache_ttl)
     except (aiohttp.ClientError, TimeoutError) as exc:
         status, error = 502, f"upstream broke off the stream: {type(exc).__name__}"
         upstream.failed()
@@ -148,7 +173,7 @@ async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usa
     finally:
         upstream.in_flight -= 1
         response.close()
-        call.record(status, error, tokens)
+        call.record(status, error, tokens, cache="miss" if cache_key else "off")
 
 
 async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Response:
@@ -195,6 +220,20 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
             return openai_error(429, message, code="rate_limit_exceeded", headers={"Retry-After": retry_after(wait)})
 
     stream = bool(body.get("stream")) and endpoint != "embeddings"
+    cache_key = None
+    if endpoint == "chat" and route.cache_ttl_s and cache.cacheable(body, request.headers.get("x-axops-cache") == "use"):
+        cache_key = cache.key_of(route.id, body)
+        hit = await gw.cache.get(cache_key)
+        cache.LOOKUPS.labels("hit" if hit else "miss").inc()
+        if hit:
+            call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated)
+            call.record(200, None, (hit["prompt_tokens"], hit["completion_tokens"]), cache="hit", saved_cost=hit["cost"])
+            headers = {"x-axops-cache": "hit"}
+            if stream:
+                with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                return StreamingResponse(iter(cache.as_stream(hit, body["model"], with_usage)), media_type="text/event-stream",
+                                         headers=headers)  # fmt: skip
+            return Response(cache.as_answer(hit, body["model"]), media_type="application/json", headers=headers)
     client_wants_usage = False
     if stream:
         options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
@@ -233,8 +272,9 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
                 call.record(response.status, f"{up.key} answered {response.status}")
                 return Response(data, status_code=response.status, media_type="application/json")
             if stream:
-                return StreamingResponse(_relay(call, response, client_wants_usage), media_type="text/event-stream",
-                                         headers={"x-axops-upstream": up.key, "Cache-Control": "no-cache"})  # fmt: skip
+                headers = {"x-axops-upstream": up.key, "Cache-Control": "no-cache", **({"x-axops-cache": "miss"} if cache_key else {})}
+                return StreamingResponse(_relay(call, response, client_wants_usage, cache_key, route.cache_ttl_s),
+                                         media_type="text/event-stream", headers=headers)  # fmt: skip
             data = await response.read()
             result = orjson.loads(data)
             if not isinstance(result, dict):
@@ -246,8 +286,14 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
             continue
         up.in_flight -= 1
         up.succeeded(call.elapsed_ms())
-        call.record(200, None, _usage_of(result))
-        return Response(data, media_type="application/json", headers={"x-axops-upstream": up.key})
+        tokens = _usage_of(result)
+        call.record(200, None, tokens, cache="miss" if cache_key else "off")
+        headers = {"x-axops-upstream": up.key}
+        if cache_key:
+            headers["x-axops-cache"] = "miss"
+            if (entry := cache.entry_from_answer(result, call.cost_of(tokens))) is not None:
+                await gw.cache.put(cache_key, entry, route.cache_ttl_s)
+        return Response(data, media_type="application/json", headers=headers)
     call.record(last_status, last_error)
     return openai_error(last_status, f"No upstream could answer for '{body['model']}' ({last_error}).", code="upstream_error")
 

@@ -57,6 +57,7 @@ class RouteCreate(Strict):
     fallbacks: list[TargetSpec] = Field(default_factory=list, max_length=20)
     max_prompt_chars: int | None = Field(None, gt=0, description="Refuse larger requests before any upstream call")
     timeout_s: float = Field(120.0, gt=0, le=3600, description="For the whole request, retries included")
+    cache_ttl_s: int = Field(0, ge=0, le=30 * 86400, description="Cache deterministic answers this long (0: off)")
     enabled: bool = True
 
 
@@ -67,6 +68,7 @@ class RouteUpdate(Strict):
     fallbacks: list[TargetSpec] | None = Field(None, max_length=20)
     max_prompt_chars: int | None = Field(None, gt=0)
     timeout_s: float | None = Field(None, gt=0, le=3600)
+    cache_ttl_s: int | None = Field(None, ge=0, le=30 * 86400)
     enabled: bool | None = None
 
 
@@ -80,6 +82,7 @@ class RouteOut(BaseModel):
     fallbacks: list[TargetSpec]
     max_prompt_chars: int | None
     timeout_s: float
+    cache_ttl_s: int
     enabled: bool
     created_at: datetime
     updated_at: datetime

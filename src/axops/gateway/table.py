@@ -79,6 +79,7 @@ class RouteEntry:
     fallbacks: list[Target]
     max_prompt_chars: int | None
     timeout_s: float
+    cache_ttl_s: int = 0
     counter: itertools.count = field(default_factory=itertools.count)
 
 
@@ -161,7 +162,8 @@ class RouteTable:
         for r in routes:
             targets = [t for t in map(target, r.targets) if t]
             fallbacks = [t for t in map(target, r.fallbacks) if t]
-            table[r.model_name] = RouteEntry(str(r.id), r.model_name, r.strategy, targets, fallbacks, r.max_prompt_chars, r.timeout_s)
+            table[r.model_name] = RouteEntry(str(r.id), r.model_name, r.strategy, targets, fallbacks, r.max_prompt_chars, r.timeout_s,
+                                             r.cache_ttl_s)  # fmt: skip
         self.routes = table
 
 

@@ -13,7 +13,7 @@ from axops.core.logging import event
 log = logging.getLogger("axops.gateway")
 
 COLUMNS = ("created_at", "request_id", "api_key_id", "user_id", "team_id", "endpoint", "model", "upstream", "stream",
-           "status", "error", "prompt_tokens", "completion_tokens", "cost", "latency_ms", "ttft_ms", "attempts", "cache")  # fmt: skip
+           "status", "error", "prompt_tokens", "completion_tokens", "cost", "latency_ms", "ttft_ms", "attempts", "cache", "saved_cost")  # fmt: skip
 MAX_QUEUE = 200_000
 
 
@@ -31,13 +31,13 @@ class UsageWriter:
     def record(self, *, request_id: str | None, api_key_id: uuid.UUID | None, user_id: uuid.UUID | None, team_id: uuid.UUID | None,
                endpoint: str, model: str, upstream: str | None, stream: bool, status: int, error: str | None,
                prompt_tokens: int, completion_tokens: int, cost: float, latency_ms: float, ttft_ms: float | None,
-               attempts: int, cache: str = "off") -> None:  # fmt: skip
+               attempts: int, cache: str = "off", saved_cost: float = 0.0) -> None:  # fmt: skip
         if len(self.queue) >= MAX_QUEUE:  # the database is down for long: keep memory bounded, say so
             self.dropped += 1
             return
         self.queue.append((datetime.now(UTC), request_id, api_key_id, user_id, team_id, endpoint, model, upstream, stream,
                            status, (error or None) and error[:300], prompt_tokens, completion_tokens, cost, latency_ms, ttft_ms,
-                           attempts, cache))  # fmt: skip
+                           attempts, cache, saved_cost))  # fmt: skip
         if len(self.queue) >= self.batch:
             self._wake.set()
 

@@ -50,6 +50,7 @@ def upgrade() -> None:
     sa.Column('ttft_ms', sa.Float(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('cache', sa.String(length=8), nullable=False),
+    sa.Column('saved_cost', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('id', 'created_at', name=op.f('pk_usage_records')),
     postgresql_partition_by='RANGE (created_at)'
     )
@@ -80,6 +81,7 @@ def upgrade() -> None:
     sa.Column('fallbacks', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('max_prompt_chars', sa.Integer(), nullable=True),
     sa.Column('timeout_s', sa.Float(), nullable=False),
+    sa.Column('cache_ttl_s', sa.Integer(), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.Column('created_by', sa.UUID(), nullable=True),
     sa.Column('id', sa.UUID(), nullable=False),
