@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     model_archive_retention_days: int = 30
     upload_expiry_hours: int = 72
     usage_retention_days: int = 400
+    request_log_retention_days: int = 90
     db_pool_size: int = 20
     log_level: str = "INFO"
     log_json: bool = True

@@ -268,3 +268,22 @@ def test_answer_cache(api, admin, setup, upstreams, live_server, database_url):
     assert totals[0]["cache_hits"] == 3
     metrics_text = httpx.get(f"{live_server.url}/metrics").text
     assert 'axops_gateway_cache_lookups_total{result="hit"}' in metrics_text
+
+
+def test_content_logs_are_masked(api, admin, setup, live_server):
+    logged = api.post("/api/apikey/create", json={"name": "logged", "log_content": True}, headers=setup["dev"]).json()
+    assert logged["log_content"] is True
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=logged["key"], max_retries=0)
+    note = "고객 010-2345-6789, 주민등록번호 900101-1234568, kim@example.com 에게 회신"
+    client.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": note}])
+    list(client.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": "stream it"}], stream=True))
+    openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=setup["key"], max_retries=0).chat.completions.create(
+        model="chat-small", messages=[{"role": "user", "content": "not logged"}])  # a key without content logging
+    gw = live_server.app.state.gateway
+    asyncio.run_coroutine_threadsafe(gw.logs.flush(), live_server.server_loop).result(10)
+    logs = api.get("/api/gateway/logs", headers=setup["dev"]).json()["items"]
+    assert [item["response"] for item in logs] == ["hello from A", "hello from A"]
+    text = logs[1]["request"]["messages"][0]["content"]
+    assert "2345-6789" not in text and "1234568" not in text and "kim@example.com" not in text and "010-" in text
+    assert all(item["api_key_id"] == logged["id"] for item in logs)
+    assert api.get("/api/gateway/logs", headers=admin).json()["items"] == logs

@@ -34,6 +34,7 @@ def to_out(key: ApiKey) -> ApiKeyOut:
         prefix=key.prefix,
         scopes=list(key.scopes),
         models=list(key.models) if key.models is not None else None,
+        log_content=bool(key.log_content),
         team_id=key.team_id,
         team_name=key.team.name if key.team else None,
         created_at=key.created_at,
@@ -69,6 +70,7 @@ async def create_key(session: AsyncSession, principal: Principal, data: ApiKeyCr
         team_id=data.team_id,
         scopes=scopes,
         models=sorted(set(data.models)) if data.models is not None else None,
+        log_content=data.log_content,
         created_at=now,
         expires_at=now + timedelta(days=data.expires_in_days) if data.expires_in_days else None,
     )

@@ -43,6 +43,7 @@ class Principal:
     api_key_id: uuid.UUID | None = None
     # Gateway models an API key is restricted to (None: no restriction).
     allowed_models: frozenset[str] | None = None
+    log_content: bool = False  # the gateway keeps this key's request and answer text (masked)
     # The caller's own profile (display name, e-mail, teams with names...), for /api/user/info.
     profile: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -72,7 +73,7 @@ _JWT_QUERY = text(f"""
     WHERE u.id = :user_id AND s.id = :session_id AND s.revoked_at IS NULL AND s.expires_at > now()
 """)  # fmt: skip
 _KEY_QUERY = text(f"""
-    SELECT {_USER_COLUMNS}, k.id AS key_id, k.scopes, k.models AS key_models, k.expires_at AS key_expires_at,
+    SELECT {_USER_COLUMNS}, k.id AS key_id, k.scopes, k.models AS key_models, k.log_content AS key_log_content, k.expires_at AS key_expires_at,
            k.revoked_at AS key_revoked_at, k.last_used_at
     FROM api_keys k JOIN users u ON u.id = k.user_id
     WHERE k.key_hash = :key_hash
@@ -161,6 +162,7 @@ async def _from_api_key(request: Request, session: AsyncSession, token: str) -> 
         auth="apikey",
         api_key_id=row.key_id,
         allowed_models=frozenset(row.key_models) if row.key_models is not None else None,
+        log_content=bool(row.key_log_content),
         profile=profile,
     )
     last_used = row.last_used_at

@@ -107,6 +107,8 @@ class ApiKey(IdMixin, Base):
     scopes: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     # Gateway model names this key may call; NULL: every model its owner may call.
     models: Mapped[list[str] | None] = mapped_column(ARRAY(String(200)))
+    # Keep this key's request and answer text in the gateway's logs (PII-masked).
+    log_content: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -145,6 +145,7 @@ class ApiKeyCreate(Strict):
     scopes: list[str] | None = Field(None, max_length=64)
     models: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] | None = Field(
         None, max_length=200, description="Gateway models this key may call (default: all)")
+    log_content: bool = Field(False, description="Keep request and answer text in the gateway's logs, PII-masked")
     expires_in_days: int | None = Field(None, ge=1, le=3650)
 
 
@@ -154,6 +155,7 @@ class ApiKeyOut(BaseModel):
     prefix: str
     scopes: list[str]
     models: list[str] | None = None
+    log_content: bool = False
     team_id: uuid.UUID | None
     team_name: str | None
     created_at: datetime

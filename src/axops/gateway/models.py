@@ -77,6 +77,27 @@ class Limit(IdMixin, TimestampMixin, Base):
     )
 
 
+class RequestLog(Base):
+    """Request and answer text of API keys that log content, PII-masked before storage; kept
+    `AXOPS_REQUEST_LOG_RETENTION_DAYS` (monthly partitions)."""
+
+    __tablename__ = "gateway_request_logs"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True, server_default=func.now())
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    model: Mapped[str] = mapped_column(String(200))
+    status: Mapped[int] = mapped_column(Integer)
+    request: Mapped[str] = mapped_column(Text)  # JSON: masked messages (or prompt)
+    response: Mapped[str] = mapped_column(Text)
+    __table_args__ = (
+        Index("ix_gateway_request_logs_created_at", "created_at"),
+        Index("ix_gateway_request_logs_key_created_at", "api_key_id", "created_at"),
+        {"postgresql_partition_by": "RANGE (created_at)"},
+    )
+
+
 class UsageRecord(Base):
     """One gateway request; written in batches off the request path; partitioned by month."""
 

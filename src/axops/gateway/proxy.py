@@ -27,7 +27,7 @@ from axops.core.errors import AppError
 from axops.gateway import cache
 from axops.gateway.limits import Limits, Policy, retry_after
 from axops.gateway.table import RouteTable, Target, plan
-from axops.gateway.usage import UsageWriter
+from axops.gateway.usage import ContentLogWriter, UsageWriter
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "invalid_request_error",
                 413: "invalid_request_error", 429: "rate_limit_error"}  # fmt: skip
@@ -53,6 +53,7 @@ class Gateway:
         self.table = RouteTable(self.limits)
         self.cache = cache.RedisCache(redis_url) if redis_url else cache.LocalCache()
         self.usage = UsageWriter(db)
+        self.logs = ContentLogWriter(db, interval_s=1.0, batch=1000)
         self.client: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -60,9 +61,11 @@ class Gateway:
         self.client = aiohttp.ClientSession(connector=connector, json_serialize=lambda v: orjson.dumps(v).decode(),
                                             timeout=aiohttp.ClientTimeout(total=None), auto_decompress=True)  # fmt: skip
         self.usage.start()
+        self.logs.start()
 
     async def stop(self) -> None:
         await self.usage.stop()
+        await self.logs.stop()
         if self.client:
             await self.client.close()
         for backend in (self.limits.buckets, self.cache):
@@ -75,6 +78,11 @@ def _usage_of(data: dict) -> tuple[int, int]:
     return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
 
 
+def _text_of(answer: dict) -> str:
+    choice = (answer.get("choices") or [{}])[0]
+    return (choice.get("message") or {}).get("content") or choice.get("text") or ""
+
+
 def _is_context_error(status: int, body: bytes) -> bool:
     return status in (400, 413) and (b"context_length" in body or b"maximum context length" in body)
 
@@ -83,8 +91,9 @@ class _Call:
     """Bookkeeping of one gateway request: who, which route, attempts, timing; writes its usage record."""
 
     def __init__(self, gw: Gateway, principal, endpoint: str, model: str, stream: bool, policies: list[Policy],
-                 estimated_tokens: int) -> None:  # fmt: skip
+                 estimated_tokens: int, body: dict) -> None:  # fmt: skip
         self.gw, self.principal, self.endpoint, self.model, self.stream = gw, principal, endpoint, model, stream
+        self.body = body
         self.policies, self.estimated_tokens = policies, estimated_tokens
         self.request_id = context.current().request_id
         self.started = time.perf_counter()
@@ -100,7 +109,10 @@ class _Call:
         return (tokens[0] * t.input_price + tokens[1] * t.output_price) / 1e6 if t else 0.0
 
     def record(self, status: int, error: str | None = None, tokens: tuple[int, int] = (0, 0), cache: str = "off",
-               saved_cost: float = 0.0) -> None:  # fmt: skip
+               saved_cost: float = 0.0, text: str = "") -> None:  # fmt: skip
+        if self.principal.log_content:
+            self.gw.logs.log(request_id=self.request_id, api_key_id=self.principal.api_key_id, user_id=self.principal.user_id,
+                             model=self.model, status=status, request=self.body, response=text or error or "")  # fmt: skip
         t = self.target
         cost = self.cost_of(tokens)
         p = self.principal
@@ -133,7 +145,7 @@ async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usa
     when the answer is to be cached, its text)."""
     tokens, status, error = (0, 0), 200, None
     upstream = call.target.upstream
-    parts: list[str] | None = [] if cache_key else None
+    parts: list[str] | None = [] if cache_key or call.principal.log_content else None
     finish = None
     try:
         async for line in response.content:
@@ -157,7 +169,7 @@ async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usa
                     continue  # the usage-only chunk we asked for on the client's behalf
             yield line
         upstream.succeeded(call.elapsed_ms())
-        if parts is not None:  # the stream ran to its end
+        if parts is not None and cache_key:  # the stream ran to its end
             entry = {"content": "".join(parts), "finish_reason": finish or "stop", "cost": call.cost_of(tokens),
                      "prompt_tokens": tokens[0], "completion_tokens": tokens[1]}  # fmt: skip
             await call.gw.cache.put(cache_key, entry, cache_ttl)
@@ -173,7 +185,7 @@ async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usa
     finally:
         upstream.in_flight -= 1
         response.close()
-        call.record(status, error, tokens, cache="miss" if cache_key else "off")
+        call.record(status, error, tokens, cache="miss" if cache_key else "off", text="".join(parts or ()))
 
 
 async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Response:
@@ -226,8 +238,9 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
         hit = await gw.cache.get(cache_key)
         cache.LOOKUPS.labels("hit" if hit else "miss").inc()
         if hit:
-            call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated)
-            call.record(200, None, (hit["prompt_tokens"], hit["completion_tokens"]), cache="hit", saved_cost=hit["cost"])
+            call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated, body)
+            call.record(200, None, (hit["prompt_tokens"], hit["completion_tokens"]), cache="hit", saved_cost=hit["cost"],
+                        text=hit["content"])  # fmt: skip
             headers = {"x-axops-cache": "hit"}
             if stream:
                 with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -239,7 +252,7 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
         options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
         client_wants_usage = bool(options.get("include_usage"))
         body["stream_options"] = {**options, "include_usage": True}  # count tokens from the upstream's own figures
-    call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated)
+    call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated, body)
     deadline = call.started + route.timeout_s
     last_status, last_error = 502, "no upstream is configured for this model"
     for target in plan(route):
@@ -287,7 +300,7 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
         up.in_flight -= 1
         up.succeeded(call.elapsed_ms())
         tokens = _usage_of(result)
-        call.record(200, None, tokens, cache="miss" if cache_key else "off")
+        call.record(200, None, tokens, cache="miss" if cache_key else "off", text=_text_of(result) if principal.log_content else "")
         headers = {"x-axops-upstream": up.key}
         if cache_key:
             headers["x-axops-cache"] = "miss"

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import AppError, Invalid
+from axops.core.pagination import Page
 from axops.gateway import metrics, proxy, service
 from axops.gateway.schemas import (
     InferenceRequest,
@@ -22,6 +23,7 @@ from axops.gateway.schemas import (
     ProviderCreate,
     ProviderOut,
     ProviderUpdate,
+    RequestLogOut,
     RouteCreate,
     RouteDryRun,
     RouteOut,
@@ -105,6 +107,15 @@ async def set_limit(scope: Scope, subject_id: uuid.UUID, body: LimitSet, _: Admi
 async def delete_limit(scope: Scope, subject_id: uuid.UUID, _: Admin, session: Session) -> Response:
     await service.delete_limit(session, scope, subject_id)
     return Response(status_code=204)
+
+
+@router.get("/gateway/logs", response_model=Page[RequestLogOut])
+async def request_logs(principal: Invoker, session: Session, model: Annotated[str | None, Query(max_length=200)] = None,
+                       api_key_id: uuid.UUID | None = None, cursor: str | None = None,
+                       limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Page[RequestLogOut]:  # fmt: skip
+    """Request and answer text of keys that log content, PII-masked; yours, or everyone's for gateway admins."""
+    items, next_cursor = await metrics.request_logs(session, principal, model=model, api_key_id=api_key_id, cursor=cursor, limit=limit)
+    return Page(items=[RequestLogOut(**i) for i in items], next_cursor=next_cursor)
 
 
 @router.post("/router/route")

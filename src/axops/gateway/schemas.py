@@ -162,3 +162,15 @@ class InferenceResult(BaseModel):
     completion_tokens: int
     upstream: str | None
     latency_ms: float
+
+
+class RequestLogOut(BaseModel):
+    id: uuid.UUID
+    created_at: datetime
+    request_id: str | None
+    api_key_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    model: str
+    status: int
+    request: dict
+    response: str

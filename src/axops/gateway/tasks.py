@@ -13,10 +13,12 @@ log = logging.getLogger("axops.gateway")
 tasks = procrastinate.Blueprint()
 
 
-async def maintain_usage_partitions(engine, months_ahead: int, retention_days: int) -> None:
+async def maintain_usage_partitions(engine, months_ahead: int, retention_days: int, log_retention_days: int = 90) -> None:
     async with engine.begin() as conn:
         created = await partitions.ensure(conn, "usage_records", months_ahead)
+        created += await partitions.ensure(conn, "gateway_request_logs", months_ahead)
         dropped = await partitions.drop_expired(conn, "usage_records", retention_days)
+        dropped += await partitions.drop_expired(conn, "gateway_request_logs", log_retention_days)
     if created or dropped:
         event(log, "gateway.usage_partitions_maintained", created=created, dropped=dropped)
 
@@ -26,4 +28,4 @@ async def maintain_usage_partitions(engine, months_ahead: int, retention_days: i
 async def maintain_usage_partitions_task(job_context, timestamp: int) -> None:
     state = job_context.additional_context["axops"]
     s = state.settings
-    await maintain_usage_partitions(state.db.engine, s.audit_partitions_ahead, s.usage_retention_days)
+    await maintain_usage_partitions(state.db.engine, s.audit_partitions_ahead, s.usage_retention_days, s.request_log_retention_days)

@@ -1,5 +1,6 @@
-"""Usage records leave the request path through an in-memory queue and reach PostgreSQL in
-batches (COPY), a few times a second; what is queued at shutdown is written before exit."""
+"""Usage records (and content logs) leave the request path through in-memory queues and reach
+PostgreSQL in batches (COPY), a few times a second; what is queued at shutdown is written before
+exit. Content logs are PII-masked in the writer, off the request path."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
+
+import orjson
 
 from axops.core.logging import event
 
@@ -17,7 +20,12 @@ COLUMNS = ("created_at", "request_id", "api_key_id", "user_id", "team_id", "endp
 MAX_QUEUE = 200_000
 
 
-class UsageWriter:
+class BatchWriter:
+    """Rows queued in memory, written by COPY into `table` when the batch fills or every interval."""
+
+    table = "usage_records"
+    columns = COLUMNS
+
     def __init__(self, db, interval_s: float = 0.25, batch: int = 5000) -> None:
         self.db = db
         self.interval_s = interval_s
@@ -27,6 +35,9 @@ class UsageWriter:
         self.written = 0
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
+
+    def prepare(self, rows: list[tuple]) -> list[tuple]:
+        return rows
 
     def record(self, *, request_id: str | None, api_key_id: uuid.UUID | None, user_id: uuid.UUID | None, team_id: uuid.UUID | None,
                endpoint: str, model: str, upstream: str | None, stream: bool, status: int, error: str | None,
@@ -66,12 +77,40 @@ class UsageWriter:
             return True
         rows, self.queue = self.queue[: self.batch], self.queue[self.batch :]
         try:
+            records = await asyncio.to_thread(self.prepare, rows)
             async with self.db.engine.connect() as conn:
                 raw = (await conn.get_raw_connection()).driver_connection
-                await raw.copy_records_to_table("usage_records", records=rows, columns=COLUMNS)
+                await raw.copy_records_to_table(self.table, records=records, columns=self.columns)
         except Exception as exc:  # noqa: BLE001 — keep the rows for the next try; the gateway keeps serving
             self.queue = rows + self.queue
-            event(log, "gateway.usage_write_failed", logging.WARNING, rows=len(rows), error=type(exc).__name__)
+            event(log, "gateway.batch_write_failed", logging.WARNING, table=self.table, rows=len(rows), error=type(exc).__name__)
             return False
         self.written += len(rows)
         return True
+
+
+UsageWriter = BatchWriter
+
+
+class ContentLogWriter(BatchWriter):
+    """Request and response text of keys that log content, masked before it is stored."""
+
+    table = "gateway_request_logs"
+    columns = ("created_at", "request_id", "api_key_id", "user_id", "model", "status", "request", "response")
+
+    def log(self, *, request_id: str | None, api_key_id, user_id, model: str, status: int, request: dict, response: str) -> None:
+        if len(self.queue) < MAX_QUEUE:
+            self.queue.append((datetime.now(UTC), request_id, api_key_id, user_id, model, status, request, response))
+        else:
+            self.dropped += 1
+
+    def prepare(self, rows: list[tuple]) -> list[tuple]:
+        from axops import pii
+
+        out = []
+        for created, request_id, key, user, model, status, request, response in rows:
+            messages = [{**m, "content": pii.redact(m["content"])} if isinstance(m.get("content"), str) else m
+                        for m in request.get("messages") or [] if isinstance(m, dict)]  # fmt: skip
+            masked = {"messages": messages} if messages else {"prompt": pii.redact(str(request.get("prompt") or request.get("input") or ""))}
+            out.append((created, request_id, key, user, model, status, orjson.dumps(masked).decode(), pii.redact(response)[:100_000]))
+        return out

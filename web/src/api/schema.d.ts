@@ -1131,6 +1131,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/gateway/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Request Logs
+         * @description Request and answer text of keys that log content, PII-masked; yours, or everyone's for gateway admins.
+         */
+        get: operations["gateway-request_logs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/router/route": {
         parameters: {
             query?: never;
@@ -1278,6 +1298,12 @@ export interface components {
              * @description Gateway models this key may call (default: all)
              */
             models?: string[] | null;
+            /**
+             * Log Content
+             * @description Keep request and answer text in the gateway's logs, PII-masked
+             * @default false
+             */
+            log_content: boolean;
             /** Expires In Days */
             expires_in_days?: number | null;
         };
@@ -1296,6 +1322,11 @@ export interface components {
             scopes: string[];
             /** Models */
             models?: string[] | null;
+            /**
+             * Log Content
+             * @default false
+             */
+            log_content: boolean;
             /** Team Id */
             team_id: string | null;
             /** Team Name */
@@ -1337,6 +1368,11 @@ export interface components {
             scopes: string[];
             /** Models */
             models?: string[] | null;
+            /**
+             * Log Content
+             * @default false
+             */
+            log_content: boolean;
             /** Team Id */
             team_id: string | null;
             /** Team Name */
@@ -2154,6 +2190,13 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** Page[RequestLogOut] */
+        Page_RequestLogOut_: {
+            /** Items */
+            items: components["schemas"]["RequestLogOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** Page[TeamOut] */
         Page_TeamOut_: {
             /** Items */
@@ -2280,6 +2323,35 @@ export interface components {
             /** Refresh Token */
             refresh_token: string;
         };
+        /** RequestLogOut */
+        RequestLogOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Request Id */
+            request_id: string | null;
+            /** Api Key Id */
+            api_key_id: string | null;
+            /** User Id */
+            user_id: string | null;
+            /** Model */
+            model: string;
+            /** Status */
+            status: number;
+            /** Request */
+            request: {
+                [key: string]: unknown;
+            };
+            /** Response */
+            response: string;
+        };
         /** ReviewRequest */
         ReviewRequest: {
             /**
@@ -2349,6 +2421,12 @@ export interface components {
              */
             timeout_s: number;
             /**
+             * Cache Ttl S
+             * @description Cache deterministic answers this long (0: off)
+             * @default 0
+             */
+            cache_ttl_s: number;
+            /**
              * Enabled
              * @default true
              */
@@ -2380,6 +2458,8 @@ export interface components {
             max_prompt_chars: number | null;
             /** Timeout S */
             timeout_s: number;
+            /** Cache Ttl S */
+            cache_ttl_s: number;
             /** Enabled */
             enabled: boolean;
             /**
@@ -2421,6 +2501,8 @@ export interface components {
             max_prompt_chars?: number | null;
             /** Timeout S */
             timeout_s?: number | null;
+            /** Cache Ttl S */
+            cache_ttl_s?: number | null;
             /** Enabled */
             enabled?: boolean | null;
         };
@@ -5253,6 +5335,40 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-request_logs": {
+        parameters: {
+            query?: {
+                model?: string | null;
+                api_key_id?: string | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_RequestLogOut_"];
+                };
             };
             /** @description Validation Error */
             422: {
