@@ -30,6 +30,7 @@ class MockUpstream:
         async def up():
             app = web.Application()
             app.router.add_post("/v1/chat/completions", self.chat)
+            app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.chat)  # Azure OpenAI's layout
             app.router.add_post("/v1/embeddings", self.embeddings)
             self.runner = web.AppRunner(app)
             await self.runner.setup()
@@ -42,7 +43,7 @@ class MockUpstream:
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        self.requests.append(body)
+        self.requests.append({**body, "_path": request.path_qs, "_api_key": request.headers.get("api-key")})
         if self.mode == "error500":
             return web.json_response({"error": {"message": "boom"}}, status=500)
         if self.mode == "garbage":
@@ -74,3 +75,39 @@ class MockUpstream:
         self.requests.append(body)
         return web.json_response({"object": "list", "model": body["model"], "usage": {"prompt_tokens": 2, "total_tokens": 2},
                                   "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]}]})  # fmt: skip
+
+
+class MockAnthropic(MockUpstream):
+    """Anthropic's Messages API, as far as the gateway uses it."""
+
+    def start(self) -> None:
+        async def up():
+            app = web.Application()
+            app.router.add_post("/v1/messages", self.messages)
+            self.runner = web.AppRunner(app)
+            await self.runner.setup()
+            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+        asyncio.run_coroutine_threadsafe(up(), self.loop).result(10)
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append({**body, "_headers": {k.lower(): v for k, v in request.headers.items()}})
+        words = ["bonjour", " from", " claude"]
+        prompt = sum(len(m["content"].split()) for m in body["messages"])
+        if not body.get("stream"):
+            return web.json_response({"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+                                      "content": [{"type": "text", "text": "".join(words)}], "stop_reason": "end_turn",
+                                      "usage": {"input_tokens": prompt, "output_tokens": len(words)}})  # fmt: skip
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        events = [("message_start", {"type": "message_start", "message": {"id": "msg_1", "usage": {"input_tokens": prompt, "output_tokens": 1}}}),
+                  ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+                  *[("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}})
+                    for w in words],
+                  ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                  ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": len(words)}}),
+                  ("message_stop", {"type": "message_stop"})]  # fmt: skip
+        for name, data in events:
+            await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+        return response

@@ -35,10 +35,10 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(ROOT / "bench" / "api"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from run import free_port, start_server  # noqa: E402  (the API benchmark's helpers)
+from run import free_port, start_server
 
-from axops.core.db import libpq_url  # noqa: E402
-from axops.core.embedded import start_embedded_postgres  # noqa: E402
+from axops.core.db import libpq_url
+from axops.core.embedded import start_embedded_postgres
 
 DURATION = os.environ.get("BENCH_DURATION", "8s")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
@@ -130,23 +130,24 @@ http {{
     return proc, f"http://127.0.0.1:{port}"
 
 
-def start_litellm(tmp: Path, upstream: str) -> tuple[subprocess.Popen | None, str | None]:
+def start_litellm(tmp: Path, upstream: str) -> tuple[subprocess.Popen | None, str | None, str | None]:
     venv = ROOT / ".axops" / "bench-litellm-venv"
     if not (venv / "bin" / "litellm").exists():
         print("installing LiteLLM into its own venv (once) ...", flush=True)
         subprocess.run([PY, "-m", "venv", str(venv)], check=True)
-        r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]"], capture_output=True, text=True)
+        r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]"], check=False, capture_output=True, text=True)
         if r.returncode:
             print("LiteLLM could not be installed; skipped:", r.stderr[-500:])
-            return None, None
+            return None, None, None
     port = free_port()
     config = tmp / "litellm.yaml"
     config.write_text(f"model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/bench\n"
                       f"      api_base: {upstream}/v1\n      api_key: none\n")  # fmt: skip
     log = (tmp / "litellm.log").open("w")
+    master_key = "sk-bench-" + uuid.uuid4().hex  # its own auth on, as axops's is
     proc = subprocess.Popen([str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(port), "--num_workers", "1"],
-                            stdout=log, stderr=log, env={**os.environ, "LITELLM_LOG": "ERROR"})  # fmt: skip
-    return proc, f"http://127.0.0.1:{port}"
+                            stdout=log, stderr=log, env={**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": master_key})  # fmt: skip
+    return proc, f"http://127.0.0.1:{port}", master_key
 
 
 def setup_axops(tmp: Path, upstream: str) -> tuple[subprocess.Popen, str, str, object]:
@@ -196,11 +197,11 @@ def main() -> None:
         procs.append(server)
         targets["axops gateway"] = (base, key)
         if WITH_LITELLM:
-            litellm, litellm_url = start_litellm(tmp, mock)
+            litellm, litellm_url, litellm_key = start_litellm(tmp, mock)
             if litellm:
                 procs.append(litellm)
                 wait_port(litellm_url, timeout=180)
-                targets["litellm"] = (litellm_url, None)
+                targets["litellm"] = (litellm_url, litellm_key)
 
         script = tmp / "post.lua"
         script.write_text(f"wrk.method = 'POST'\nwrk.body = '{json.dumps(BODY)}'\nwrk.headers['Content-Type'] = 'application/json'\n")

@@ -268,6 +268,8 @@ def test_answer_cache(api, admin, setup, upstreams, live_server, database_url):
     assert totals[0]["cache_hits"] == 3
     metrics_text = httpx.get(f"{live_server.url}/metrics").text
     assert 'axops_gateway_cache_lookups_total{result="hit"}' in metrics_text
+    assert 'axops_gateway_requests_total{model="chat-small",status="2xx",upstream="cache"}' in metrics_text
+    assert 'axops_gateway_tokens_total{kind="completion",model="chat-small"}' in metrics_text
 
 
 def test_content_logs_are_masked(api, admin, setup, live_server):
@@ -287,3 +289,52 @@ def test_content_logs_are_masked(api, admin, setup, live_server):
     assert "2345-6789" not in text and "1234568" not in text and "kim@example.com" not in text and "010-" in text
     assert all(item["api_key_id"] == logged["id"] for item in logs)
     assert api.get("/api/gateway/logs", headers=admin).json()["items"] == logs
+
+
+def test_anthropic_translation(api, admin, setup, live_server, database_url):
+    from tests.mocks import MockAnthropic
+
+    claude = MockAnthropic("claude")
+    try:
+        provider = api.post("/api/gateway/providers", json={"name": "anthropic", "kind": "anthropic", "base_url": claude.url.removesuffix("/v1"),
+                                                             "api_key": "sk-ant-secret"}, headers=admin).json()  # fmt: skip
+        api.post("/api/gateway/routes", json={"model_name": "claude", "targets": [{"provider_id": provider["id"], "model": "claude-x",
+                                                                                  "input_price": 3, "output_price": 15}]},
+                 headers=admin).raise_for_status()  # fmt: skip
+        key = api.post("/api/apikey/create", json={"name": "any"}, headers=setup["dev"]).json()["key"]
+        client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=key, max_retries=0)
+        ask = {"model": "claude", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "say hello"}]}
+
+        reply = client.chat.completions.create(**ask, stop=["END"])
+        assert reply.choices[0].message.content == "bonjour from claude" and reply.choices[0].finish_reason == "stop"
+        assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (2, 3)
+        sent = claude.requests[-1]
+        assert sent["system"] == "be brief" and sent["messages"] == [{"role": "user", "content": "say hello"}]
+        assert sent["max_tokens"] == 1024 and sent["stop_sequences"] == ["END"] and sent["model"] == "claude-x"
+        assert sent["_headers"]["x-api-key"] == "sk-ant-secret" and sent["_headers"]["anthropic-version"]
+
+        chunks = list(client.chat.completions.create(**ask, stream=True, stream_options={"include_usage": True}))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "bonjour from claude"
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+        assert chunks[-1].usage.completion_tokens == 3
+        rows = [r for r in usage_rows(live_server, database_url) if r["model"] == "claude"]
+        assert [(r["prompt_tokens"], r["completion_tokens"], r["stream"]) for r in rows] == [(2, 3, False), (2, 3, True)]
+        assert rows[0]["cost"] == pytest.approx((2 * 3 + 3 * 15) / 1e6)
+        with pytest.raises(openai.APIStatusError):
+            client.embeddings.create(model="claude", input="x")  # Anthropic serves chat only
+    finally:
+        asyncio.run_coroutine_threadsafe(claude.runner.cleanup(), claude.loop).result(10)
+
+
+def test_azure_deployment_urls(api, admin, setup, upstreams, live_server):
+    a, _ = upstreams
+    azure = api.post("/api/gateway/providers", json={"name": "azure", "kind": "azure", "base_url": a.url.removesuffix("/v1"),
+                                                      "api_key": "azure-key", "api_version": "2024-06-01"}, headers=admin).json()  # fmt: skip
+    api.post("/api/gateway/routes", json={"model_name": "gpt-azure", "targets": [{"provider_id": azure["id"], "model": "my-deployment"}]},
+             headers=admin).raise_for_status()  # fmt: skip
+    key = api.post("/api/apikey/create", json={"name": "any"}, headers=setup["dev"]).json()["key"]
+    reply = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=key, max_retries=0).chat.completions.create(
+        model="gpt-azure", messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content == "hello from A"
+    assert a.requests[-1]["_path"] == "/openai/deployments/my-deployment/chat/completions?api-version=2024-06-01"
+    assert a.requests[-1]["_api_key"] == "azure-key"

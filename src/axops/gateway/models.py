@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from axops.core.db import Base, IdMixin, TimestampMixin
 
-PROVIDER_KINDS = ("openai",)
+PROVIDER_KINDS = ("openai", "azure", "anthropic")
 STRATEGIES = ("weighted", "round_robin", "least_inflight", "lowest_latency", "lowest_cost")
 
 
@@ -33,10 +33,11 @@ class Provider(IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[str] = mapped_column(String(16), default="openai")
     base_url: Mapped[str] = mapped_column(String(500))
+    api_version: Mapped[str | None] = mapped_column(String(32))  # Azure OpenAI's api-version
     credentials: Mapped[str | None] = mapped_column(Text)  # Fernet token
     timeout_s: Mapped[float] = mapped_column(Float, default=60.0)
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    __table_args__ = (CheckConstraint("kind IN ('openai')", name="kind"),)
+    __table_args__ = (CheckConstraint(f"kind IN {PROVIDER_KINDS}", name="kind"),)
 
 
 class Route(IdMixin, TimestampMixin, Base):

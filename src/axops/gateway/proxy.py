@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import orjson
+from prometheus_client import Counter, Histogram
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -24,7 +25,7 @@ from axops.auth import audit
 from axops.auth.deps import get_principal
 from axops.core import context, metrics
 from axops.core.errors import AppError
-from axops.gateway import cache
+from axops.gateway import anthropic, cache
 from axops.gateway.limits import Limits, Policy, retry_after
 from axops.gateway.table import RouteTable, Target, plan
 from axops.gateway.usage import ContentLogWriter, UsageWriter
@@ -32,7 +33,15 @@ from axops.gateway.usage import ContentLogWriter, UsageWriter
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "invalid_request_error",
                 413: "invalid_request_error", 429: "rate_limit_error"}  # fmt: skip
 log = logging.getLogger("axops.gateway")
+# Labels stay bounded: route names and upstreams are admin-defined; status as a class.
+REQUESTS = Counter("axops_gateway_requests_total", "Gateway requests", ["model", "upstream", "status"])
+LATENCY = Histogram("axops_gateway_latency_seconds", "Gateway request latency", ["model"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))  # fmt: skip
+TTFT = Histogram("axops_gateway_ttft_seconds", "Time to the first streamed byte", ["model"],
+                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))  # fmt: skip
+TOKENS = Counter("axops_gateway_tokens_total", "Tokens through the gateway", ["model", "kind"])
 _RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
+AZURE_API_VERSION = "2024-10-21"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -78,6 +87,21 @@ def _usage_of(data: dict) -> tuple[int, int]:
     return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
 
 
+def _upstream_request(up, path: str, body: dict) -> tuple[str, dict, dict]:
+    """URL, headers and body of the call to one upstream, in the API its provider speaks."""
+    if up.kind == "anthropic":
+        base = up.base_url if up.base_url.endswith("/v1") else f"{up.base_url}/v1"
+        headers = {"Content-Type": "application/json", "anthropic-version": anthropic.VERSION}
+        if up.api_key:
+            headers["x-api-key"] = up.api_key
+        return f"{base}/messages", headers, anthropic.to_anthropic(body, up.model)
+    if up.kind == "azure":  # the deployment is in the URL; the key in its own header
+        headers = {"Content-Type": "application/json", **({"api-key": up.api_key} if up.api_key else {})}
+        return f"{up.base_url}/openai/deployments/{up.model}/{path}?api-version={up.api_version or AZURE_API_VERSION}", headers, body
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {up.api_key}"} if up.api_key else {})}
+    return f"{up.base_url}/{path}", headers, {**body, "model": up.model}
+
+
 def _text_of(answer: dict) -> str:
     choice = (answer.get("choices") or [{}])[0]
     return (choice.get("message") or {}).get("content") or choice.get("text") or ""
@@ -116,6 +140,14 @@ class _Call:
         t = self.target
         cost = self.cost_of(tokens)
         p = self.principal
+        upstream = t.upstream.key if t else "none"
+        REQUESTS.labels(self.model, "cache" if cache == "hit" else upstream, f"{status // 100}xx").inc()
+        LATENCY.labels(self.model).observe(self.elapsed_ms() / 1000)
+        if self.ttft_ms is not None:
+            TTFT.labels(self.model).observe(self.ttft_ms / 1000)
+        if tokens[0] or tokens[1]:
+            TOKENS.labels(self.model, "prompt").inc(tokens[0])
+            TOKENS.labels(self.model, "completion").inc(tokens[1])
         self.gw.usage.record(
             request_id=self.request_id, api_key_id=p.api_key_id if p else None, user_id=p.user_id if p else None,
             team_id=min(p.team_ids) if p and p.team_ids else None, endpoint=self.endpoint, model=self.model,
@@ -139,6 +171,18 @@ class _Call:
 _background: set[asyncio.Task] = set()
 
 
+async def _openai_lines(response: aiohttp.ClientResponse, kind: str, model: str) -> AsyncIterator[bytes]:
+    """The upstream's stream as OpenAI chat.completion.chunk lines (translated for Anthropic)."""
+    if kind != "anthropic":
+        async for line in response.content:
+            yield line
+        return
+    translator = anthropic.StreamTranslator(model)
+    async for line in response.content:
+        for out in translator.feed(line.strip()):
+            yield out
+
+
 async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usage: bool,
                  cache_key: str | None = None, cache_ttl: int = 0) -> AsyncIterator[bytes]:  # fmt: skip
     """Pass the upstream's server-sent events through as they come; note the usage chunk (and,
@@ -148,7 +192,7 @@ async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usa
     parts: list[str] | None = [] if cache_key or call.principal.log_content else None
     finish = None
     try:
-        async for line in response.content:
+        async for line in _openai_lines(response, upstream.kind, call.model):
             if call.ttft_ms is None:
                 call.ttft_ms = call.elapsed_ms()
             if parts is not None and line.startswith(b"data: {"):
@@ -261,17 +305,17 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
             last_status, last_error = 504, "the route's deadline passed"
             break
         up = target.upstream
+        if up.kind == "anthropic" and endpoint != "chat":
+            last_error = f"{up.key} (Anthropic) serves chat only"
+            continue
         call.attempts += 1
         call.target = target
-        headers = {"Content-Type": "application/json"}
-        if up.api_key:
-            headers["Authorization"] = f"Bearer {up.api_key}"
+        url, headers, payload = _upstream_request(up, path, body)
         timeout = aiohttp.ClientTimeout(total=None if stream else min(up.timeout_s, remaining), sock_connect=min(10.0, remaining),
                                         sock_read=min(up.timeout_s, remaining))  # fmt: skip
         up.in_flight += 1
         try:
-            response = await gw.client.post(f"{up.base_url}/{path}", data=orjson.dumps({**body, "model": up.model}), headers=headers,
-                                            timeout=timeout)  # fmt: skip
+            response = await gw.client.post(url, data=orjson.dumps(payload), headers=headers, timeout=timeout)
             if response.status >= 400:
                 data = await response.read()
                 response.release()
@@ -292,6 +336,9 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
             result = orjson.loads(data)
             if not isinstance(result, dict):
                 raise TypeError("not a JSON object")
+            if up.kind == "anthropic":
+                result = anthropic.from_anthropic(result, body["model"])
+                data = orjson.dumps(result)
         except (aiohttp.ClientError, TimeoutError, ValueError, TypeError) as exc:
             up.failed()
             up.in_flight -= 1

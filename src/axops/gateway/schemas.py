@@ -16,14 +16,18 @@ class Strict(BaseModel):
 
 class ProviderCreate(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[\w.\-]+$")]
-    kind: Literal["openai"] = Field("openai", description="The API it speaks: OpenAI-compatible (vLLM, TGI, Ollama, axops runtime, OpenAI)")
-    base_url: HttpUrl = Field(description="e.g. http://vllm.internal:8000/v1")
+    kind: Literal["openai", "azure", "anthropic"] = Field(
+        "openai", description="openai: any OpenAI-compatible server (vLLM, TGI, Ollama, the axops runtime, OpenAI); "
+                              "azure: Azure OpenAI (targets name deployments); anthropic: the Messages API")
+    base_url: HttpUrl = Field(description="e.g. http://vllm.internal:8000/v1, https://NAME.openai.azure.com, https://api.anthropic.com")
+    api_version: str | None = Field(None, max_length=32, description="Azure OpenAI api-version (default 2024-10-21)")
     api_key: str | None = Field(None, max_length=2000, description="Stored encrypted; never returned")
     timeout_s: float = Field(60.0, gt=0, le=3600)
 
 
 class ProviderUpdate(Strict):
     base_url: HttpUrl | None = None
+    api_version: str | None = Field(None, max_length=32)
     api_key: str | None = Field(None, max_length=2000)
     timeout_s: float | None = Field(None, gt=0, le=3600)
 
@@ -34,6 +38,7 @@ class ProviderOut(BaseModel):
     name: str
     kind: str
     base_url: str
+    api_version: str | None = None
     timeout_s: float
     has_api_key: bool
     created_at: datetime

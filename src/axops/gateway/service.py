@@ -26,7 +26,8 @@ from axops.gateway.table import TOPIC, RouteTable, plan
 
 
 def provider_out(p: Provider) -> ProviderOut:
-    return ProviderOut(id=p.id, name=p.name, kind=p.kind, base_url=p.base_url, timeout_s=p.timeout_s, has_api_key=bool(p.credentials),
+    return ProviderOut(id=p.id, name=p.name, kind=p.kind, base_url=p.base_url, api_version=p.api_version, timeout_s=p.timeout_s,
+                       has_api_key=bool(p.credentials),
                        created_at=p.created_at, updated_at=p.updated_at)  # fmt: skip
 
 
@@ -36,6 +37,7 @@ async def list_providers(session: AsyncSession) -> list[Provider]:
 
 async def create_provider(session: AsyncSession, user_id: uuid.UUID, secret: str, data: ProviderCreate) -> Provider:
     provider = Provider(name=data.name, kind=data.kind, base_url=str(data.base_url).rstrip("/"), timeout_s=data.timeout_s,
+                        api_version=data.api_version,
                         credentials=crypto.encrypt(secret, data.api_key) if data.api_key else None, created_by=user_id)  # fmt: skip
     session.add(provider)
     try:
@@ -58,6 +60,8 @@ async def update_provider(session: AsyncSession, secret: str, provider_id: uuid.
         provider.base_url = str(data.base_url).rstrip("/")
     if changes.get("timeout_s") is not None:
         provider.timeout_s = data.timeout_s
+    if "api_version" in changes:
+        provider.api_version = data.api_version
     if "api_key" in changes:
         provider.credentials = crypto.encrypt(secret, data.api_key) if data.api_key else None
     await session.flush()

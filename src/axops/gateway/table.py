@@ -32,6 +32,8 @@ class Upstream:
     model: str
     api_key: str | None
     timeout_s: float
+    kind: str = "openai"
+    api_version: str | None = None
     in_flight: int = 0
     latency_ms: float | None = None  # exponentially weighted moving average
     failures: int = 0
@@ -151,9 +153,10 @@ class RouteTable:
             key = f"{provider.name}/{spec['model']}"
             api_key = crypto.decrypt(secret, provider.credentials) if provider.credentials else None
             upstream = self.upstreams.get(key)
-            if upstream is None or (upstream.base_url, upstream.api_key, upstream.timeout_s) != (provider.base_url, api_key, provider.timeout_s):
-                upstream = Upstream(key=key, provider=provider.name, base_url=provider.base_url.rstrip("/"), model=spec["model"],
-                                    api_key=api_key, timeout_s=provider.timeout_s)  # fmt: skip
+            settings = (provider.base_url.rstrip("/"), api_key, provider.timeout_s, provider.kind, provider.api_version)
+            if upstream is None or (upstream.base_url, upstream.api_key, upstream.timeout_s, upstream.kind, upstream.api_version) != settings:
+                upstream = Upstream(key=key, provider=provider.name, base_url=settings[0], model=spec["model"], api_key=api_key,
+                                    timeout_s=provider.timeout_s, kind=provider.kind, api_version=provider.api_version)  # fmt: skip
                 self.upstreams[key] = upstream
             return Target(upstream, float(spec.get("weight", 1.0)), int(spec.get("priority", 0)),
                           float(spec.get("input_price", 0.0)), float(spec.get("output_price", 0.0)))  # fmt: skip

@@ -2259,17 +2259,22 @@ export interface components {
             name: string;
             /**
              * Kind
-             * @description The API it speaks: OpenAI-compatible (vLLM, TGI, Ollama, axops runtime, OpenAI)
+             * @description openai: any OpenAI-compatible server (vLLM, TGI, Ollama, the axops runtime, OpenAI); azure: Azure OpenAI (targets name deployments); anthropic: the Messages API
              * @default openai
-             * @constant
+             * @enum {string}
              */
-            kind: "openai";
+            kind: "openai" | "azure" | "anthropic";
             /**
              * Base Url
              * Format: uri
-             * @description e.g. http://vllm.internal:8000/v1
+             * @description e.g. http://vllm.internal:8000/v1, https://NAME.openai.azure.com, https://api.anthropic.com
              */
             base_url: string;
+            /**
+             * Api Version
+             * @description Azure OpenAI api-version (default 2024-10-21)
+             */
+            api_version?: string | null;
             /**
              * Api Key
              * @description Stored encrypted; never returned
@@ -2294,6 +2299,8 @@ export interface components {
             kind: string;
             /** Base Url */
             base_url: string;
+            /** Api Version */
+            api_version?: string | null;
             /** Timeout S */
             timeout_s: number;
             /** Has Api Key */
@@ -2313,6 +2320,8 @@ export interface components {
         ProviderUpdate: {
             /** Base Url */
             base_url?: string | null;
+            /** Api Version */
+            api_version?: string | null;
             /** Api Key */
             api_key?: string | null;
             /** Timeout S */

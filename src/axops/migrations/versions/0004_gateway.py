@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-25 10:50:53.700358
+Create Date: 2026-11-25 10:55:18.376023
 """
 from alembic import op
 import sqlalchemy as sa
@@ -77,13 +77,14 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('base_url', sa.String(length=500), nullable=False),
+    sa.Column('api_version', sa.String(length=32), nullable=True),
     sa.Column('credentials', sa.Text(), nullable=True),
     sa.Column('timeout_s', sa.Float(), nullable=False),
     sa.Column('created_by', sa.UUID(), nullable=True),
     sa.Column('id', sa.UUID(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("kind IN ('openai')", name=op.f('ck_gateway_providers_kind')),
+    sa.CheckConstraint("kind IN ('openai', 'azure', 'anthropic')", name=op.f('ck_gateway_providers_kind')),
     sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_gateway_providers_created_by_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_gateway_providers')),
     sa.UniqueConstraint('name', name=op.f('uq_gateway_providers_name'))
