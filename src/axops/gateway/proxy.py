@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import re
 import time
 from collections.abc import AsyncIterator
@@ -87,6 +88,21 @@ def _usage_of(data: dict) -> tuple[int, int]:
     return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
 
 
+PASSES = 2  # every target, then (after a jittered pause) every target once more
+
+
+async def _tries(route, deadline: float) -> AsyncIterator[Target]:
+    """The targets to try in order, with a second pass after a jittered backoff if time allows."""
+    for attempt in range(PASSES):
+        if attempt:
+            pause = random.uniform(0.1, 0.3) * 2 ** (attempt - 1)
+            if time.perf_counter() + pause >= deadline:
+                return
+            await asyncio.sleep(pause)
+        for target in plan(route):
+            yield target
+
+
 def _upstream_request(up, path: str, body: dict) -> tuple[str, dict, dict]:
     """URL, headers and body of the call to one upstream, in the API its provider speaks."""
     if up.kind == "anthropic":
@@ -141,13 +157,14 @@ class _Call:
         cost = self.cost_of(tokens)
         p = self.principal
         upstream = t.upstream.key if t else "none"
-        REQUESTS.labels(self.model, "cache" if cache == "hit" else upstream, f"{status // 100}xx").inc()
-        LATENCY.labels(self.model).observe(self.elapsed_ms() / 1000)
+        series = _series(self.model, "cache" if cache == "hit" else upstream, status // 100)
+        series[0].inc()
+        series[1].observe(self.elapsed_ms() / 1000)
         if self.ttft_ms is not None:
-            TTFT.labels(self.model).observe(self.ttft_ms / 1000)
+            series[2].observe(self.ttft_ms / 1000)
         if tokens[0] or tokens[1]:
-            TOKENS.labels(self.model, "prompt").inc(tokens[0])
-            TOKENS.labels(self.model, "completion").inc(tokens[1])
+            series[3].inc(tokens[0])
+            series[4].inc(tokens[1])
         self.gw.usage.record(
             request_id=self.request_id, api_key_id=p.api_key_id if p else None, user_id=p.user_id if p else None,
             team_id=min(p.team_ids) if p and p.team_ids else None, endpoint=self.endpoint, model=self.model,
@@ -169,6 +186,17 @@ class _Call:
 
 
 _background: set[asyncio.Task] = set()
+_children: dict[tuple, tuple] = {}
+
+
+def _series(model: str, upstream: str, status_class: int) -> tuple:
+    """The metric children of one label set, looked up once (labels() is not free on the hot path)."""
+    key = (model, upstream, status_class)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = (REQUESTS.labels(model, upstream, f"{status_class}xx"), LATENCY.labels(model), TTFT.labels(model),
+                                  TOKENS.labels(model, "prompt"), TOKENS.labels(model, "completion"))  # fmt: skip
+    return found
 
 
 async def _openai_lines(response: aiohttp.ClientResponse, kind: str, model: str) -> AsyncIterator[bytes]:
@@ -299,7 +327,7 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
     call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated, body)
     deadline = call.started + route.timeout_s
     last_status, last_error = 502, "no upstream is configured for this model"
-    for target in plan(route):
+    async for target in _tries(route, deadline):
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             last_status, last_error = 504, "the route's deadline passed"
