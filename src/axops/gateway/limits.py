@@ -48,6 +48,9 @@ class LocalBuckets:
         return (cost - tokens) / per_second
 
     async def charge(self, key: str, capacity: float, per_second: float, cost: float) -> None:
+        self.charge_now(key, capacity, per_second, cost)
+
+    def charge_now(self, key: str, capacity: float, per_second: float, cost: float) -> None:
         """Take tokens unconditionally (may go below zero): the real token count after the fact."""
         now = time.monotonic()
         tokens, last = self._state.get(key, (capacity, now))
@@ -150,6 +153,15 @@ class Limits:
                 if wait:
                     return f"Rate limit of {p.tpm} tokens per minute for this {p.scope} reached.", wait
         return None
+
+    def settle_tokens_now(self, policies: list[Policy], estimated_tokens: int, actual_tokens: int) -> bool:
+        """The token correction without a task, when it needs no I/O (in-process buckets, no budget)."""
+        if not isinstance(self.buckets, LocalBuckets) or any(p.monthly_budget is not None for p in policies):
+            return False
+        for p in policies:
+            if p.tpm and actual_tokens != estimated_tokens:
+                self.buckets.charge_now(f"tpm:{p.scope}:{p.subject_id}", p.tpm, p.tpm / 60, actual_tokens - min(estimated_tokens, p.tpm))
+        return True
 
     async def settle(self, policies: list[Policy], estimated_tokens: int, actual_tokens: int, cost: float) -> list[Policy]:
         """After the answer: charge the token difference and the cost; returns policies whose budget

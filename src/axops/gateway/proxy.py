@@ -172,7 +172,8 @@ class _Call:
             completion_tokens=tokens[1], cost=cost, latency_ms=self.elapsed_ms(), ttft_ms=self.ttft_ms, attempts=self.attempts,
             cache=cache, saved_cost=saved_cost,
         )  # fmt: skip
-        if self.policies and any(p.tpm or p.monthly_budget is not None for p in self.policies):
+        if self.policies and any(p.tpm or p.monthly_budget is not None for p in self.policies) and \
+                not self.gw.limits.settle_tokens_now(self.policies, self.estimated_tokens, sum(tokens)):  # fmt: skip
             task = asyncio.create_task(self._settle(sum(tokens), cost))
             _background.add(task)
             task.add_done_callback(_background.discard)
