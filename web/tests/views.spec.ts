@@ -66,7 +66,7 @@ describe('API keys page', () => {
     await settle()
 
     const create = calls.find((c) => c.path === '/api/apikey/create')!
-    expect(create.body).toEqual({ name: 'ci-key', team_id: 't1', scopes: ['apikeys:write', 'models:read', 'gateway:invoke'], expires_in_days: null })
+    expect(create.body).toEqual({ name: 'ci-key', team_id: 't1', scopes: ['apikeys:write', 'models:read', 'gateway:invoke'], expires_in_days: null, models: null, log_content: false })
     const secret = byTestId('apikey-secret') as HTMLInputElement
     expect(secret.tagName).toBe('INPUT')
     expect(secret.value).toBe('axk_0a1b2c3d_SECRET')

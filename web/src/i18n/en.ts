@@ -32,6 +32,7 @@ export default {
     edit: 'Edit team', membersOf: 'Members of {name}', noMembers: 'No members yet.', none: 'No teams yet.', createdAt: 'Created',
   },
   apikeys: {
+    models: 'Models it may call', modelsHint: 'Gateway model names; empty: every model', logContent: 'Keep request and answer text in the gateway logs (personal data masked)',
     title: 'API keys', create: 'New API key', name: 'Name', prefix: 'Prefix', scopes: 'Scopes', team: 'Team',
     noTeam: 'No team', expires: 'Expires', expiresInDays: 'Expires in (days; empty = never)', noExpiry: 'Never', lastUsed: 'Last used',
     none: 'No API keys yet.', scopesHint: 'The key can do at most what you can; all of your permissions by default.',

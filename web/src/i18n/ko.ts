@@ -32,6 +32,7 @@ export default {
     edit: '팀 편집', membersOf: '{name} 팀 구성원', noMembers: '아직 구성원이 없습니다.', none: '아직 팀이 없습니다.', createdAt: '생성일',
   },
   apikeys: {
+    models: '호출할 수 있는 모델', modelsHint: '게이트웨이 모델 이름. 비우면 모든 모델', logContent: '게이트웨이 로그에 요청·응답 내용 보관 (개인정보 마스킹)',
     title: 'API 키', create: '새 API 키', name: '이름', prefix: '접두어', scopes: '권한 범위', team: '팀',
     noTeam: '팀 없음', expires: '만료', expiresInDays: '유효 기간 (일, 비워 두면 만료 없음)', noExpiry: '만료 없음', lastUsed: '최근 사용',
     none: '아직 API 키가 없습니다.', scopesHint: '키는 내 권한 범위 안에서만 쓸 수 있습니다. 기본값은 내 권한 전체입니다.',
