@@ -11,12 +11,14 @@ from aiohttp import web
 
 
 class MockUpstream:
-    """An OpenAI-compatible server with switchable faults: ok, error500, garbage, break_stream, down."""
+    """An OpenAI-compatible server with switchable faults: ok, error500, garbage, break_stream,
+    slow_stream (a word every 0.2 s for a long time; notes when its reader goes away)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.mode = "ok"
         self.requests: list[dict] = []
+        self.abandoned = threading.Event()  # a slow stream's reader went away
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -57,10 +59,21 @@ class MockUpstream:
                                                    "finish_reason": "stop"}]})  # fmt: skip
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        if self.mode == "slow_stream":
+            words = [f" w{i}" for i in range(300)]
         for i, word in enumerate(words):
             chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
                      "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}  # fmt: skip
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            try:
+                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            except (ConnectionResetError, RuntimeError):
+                self.abandoned.set()
+                return response
+            if self.mode == "slow_stream":
+                await asyncio.sleep(0.2)
+                if request.transport is None or request.transport.is_closing():
+                    self.abandoned.set()
+                    return response
             if self.mode == "break_stream" and i == 1:
                 request.transport.close()  # the connection drops mid-stream
                 return response

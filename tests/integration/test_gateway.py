@@ -338,3 +338,20 @@ def test_azure_deployment_urls(api, admin, setup, upstreams, live_server):
     assert reply.choices[0].message.content == "hello from A"
     assert a.requests[-1]["_path"] == "/openai/deployments/my-deployment/chat/completions?api-version=2024-06-01"
     assert a.requests[-1]["_api_key"] == "azure-key"
+
+
+def test_client_going_away_cancels_the_upstream(setup, upstreams, live_server, database_url):
+    a, _ = upstreams
+    a.mode = "slow_stream"
+    with httpx.stream("POST", f"{live_server.url}/v1/chat/completions", headers={"Authorization": f"Bearer {setup['key']}"},
+                      json={"model": "chat-small", "messages": [{"role": "user", "content": "x"}], "stream": True}) as r:  # fmt: skip
+        lines = r.iter_lines()
+        assert next(line for line in lines if line.startswith("data:"))  # the stream has started ...
+    # ... and the client hung up: the gateway stops reading, so the upstream sees its reader gone.
+    assert a.abandoned.wait(10), "the upstream kept generating for a client that left"
+    for _ in range(50):
+        rows = usage_rows(live_server, database_url)
+        if rows:
+            break
+        time.sleep(0.1)
+    assert rows[-1]["status"] == 499 and rows[-1]["error"] == "client disconnected"
