@@ -81,6 +81,7 @@ def settings(data_dir) -> Settings:
         admin_password=ADMIN_PASSWORD,
         log_level="WARNING",
         max_body_bytes=64 * 1024,
+        gateway_health_interval_s=0,  # tests run the gateway's health checks themselves, when they mean to
     )
 
 

@@ -32,6 +32,7 @@ class MockUpstream:
         async def up():
             app = web.Application()
             app.router.add_post("/v1/chat/completions", self.chat)
+            app.router.add_get("/v1/models", self.models)
             app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.chat)  # Azure OpenAI's layout
             app.router.add_post("/v1/embeddings", self.embeddings)
             self.runner = web.AppRunner(app)
@@ -82,6 +83,9 @@ class MockUpstream:
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         return response
+
+    async def models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "tiny", "object": "model"}]})
 
     async def embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()

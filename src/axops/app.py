@@ -95,7 +95,8 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         worker = None
         listener = notify.Listener(database_url)
         await listener.start()
-        app.state.gateway = gateway = gateway_proxy.Gateway(state.db, app.state.secret_key, settings.redis_url)
+        app.state.gateway = gateway = gateway_proxy.Gateway(state.db, app.state.secret_key, settings.redis_url,
+                                                                 settings.gateway_health_interval_s)  # fmt: skip
         await gateway.start()
         async with state.tasks.open_async():
             if run_worker:

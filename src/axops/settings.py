@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     upload_expiry_hours: int = 72
     usage_retention_days: int = 400
     request_log_retention_days: int = 90
+    gateway_health_interval_s: float = 15.0
     db_pool_size: int = 20
     log_level: str = "INFO"
     log_json: bool = True

@@ -355,3 +355,28 @@ def test_client_going_away_cancels_the_upstream(setup, upstreams, live_server, d
             break
         time.sleep(0.1)
     assert rows[-1]["status"] == 499 and rows[-1]["error"] == "client disconnected"
+
+
+def test_active_health_checks(api, setup, upstreams, live_server):
+    _, b = upstreams
+    gw = live_server.app.state.gateway
+
+    def check() -> dict:
+        async def run():
+            await gw.table.ensure(gw.db, gw.secret)
+            return await gw.check_health()
+
+        return asyncio.run_coroutine_threadsafe(run(), live_server.server_loop).result(30)
+
+    def circuits() -> dict:
+        plan = api.post("/api/router/route", json={"model": "chat-small"}, headers=setup["dev"]).json()
+        return {o["upstream"]: o["circuit"] for o in plan["order"]}
+
+    assert check() == {"mock-a/tiny-a": True, "mock-b/tiny-b": True}
+    b.stop()  # the fallback dies while nobody is calling it
+    for _ in range(3):
+        assert check()["mock-b/tiny-b"] is False
+    assert circuits() == {"mock-a/tiny-a": "closed", "mock-b/tiny-b": "open"}
+    b.start()
+    assert check()["mock-b/tiny-b"] is True
+    assert circuits()["mock-b/tiny-b"] == "closed"

@@ -56,8 +56,10 @@ def openai_error(status: int, message: str, code: str | None = None, param: str 
 class Gateway:
     """Process-wide gateway state, built in the app's lifespan."""
 
-    def __init__(self, db, secret: str, redis_url: str | None = None) -> None:
+    def __init__(self, db, secret: str, redis_url: str | None = None, health_interval_s: float = 15.0) -> None:
         self.db = db
+        self.health_interval_s = health_interval_s
+        self._health: asyncio.Task | None = None
         self.secret = secret
         self.limits = Limits(redis_url)
         self.table = RouteTable(self.limits)
@@ -72,8 +74,43 @@ class Gateway:
                                             timeout=aiohttp.ClientTimeout(total=None), auto_decompress=True)  # fmt: skip
         self.usage.start()
         self.logs.start()
+        if self.health_interval_s > 0:
+            self._health = asyncio.create_task(self._health_loop())
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.health_interval_s)
+            try:
+                await self.table.ensure(self.db, self.secret)
+                await self.check_health()
+            except Exception:  # a failed round is retried next interval; the gateway keeps serving
+                log.exception("gateway.health_check_failed")
+
+    async def check_health(self) -> dict[str, bool]:
+        """Ask every upstream in use for its model list: failures count towards its circuit
+        breaker, an answer closes the circuit — so a dead upstream is skipped before a client
+        meets it, and a recovered one comes back without waiting for traffic."""
+        upstreams = {t.upstream.key: t.upstream for r in self.table.routes.values() for t in [*r.targets, *r.fallbacks]}
+
+        async def probe(up) -> bool:
+            url, headers = _health_request(up)
+            try:
+                async with self.client.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=5)) as r:
+                    ok = r.status < 500
+            except (aiohttp.ClientError, TimeoutError):
+                ok = False
+            if ok:
+                up.failures, up.probing = 0, False
+            else:
+                up.failed()
+            return ok
+
+        results = await asyncio.gather(*(probe(up) for up in upstreams.values()))
+        return dict(zip(upstreams, results, strict=True))
 
     async def stop(self) -> None:
+        if self._health:
+            self._health.cancel()
         await self.usage.stop()
         await self.logs.stop()
         if self.client:
@@ -101,6 +138,15 @@ async def _tries(route, deadline: float) -> AsyncIterator[Target]:
             await asyncio.sleep(pause)
         for target in plan(route):
             yield target
+
+
+def _health_request(up) -> tuple[str, dict]:
+    url, headers, _ = _upstream_request(up, "models", {"messages": []})
+    if up.kind == "anthropic":
+        url = url.removesuffix("/messages") + "/models"
+    elif up.kind == "azure":
+        url = f"{up.base_url}/openai/models?api-version={up.api_version or AZURE_API_VERSION}"
+    return url, {k: v for k, v in headers.items() if k != "Content-Type"}
 
 
 def _upstream_request(up, path: str, body: dict) -> tuple[str, dict, dict]:
