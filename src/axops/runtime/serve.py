@@ -1,0 +1,479 @@
+"""The axops model server: one process per replica.
+
+    python -m axops.runtime.serve --model-dir DIR --port 9000
+    python -m axops.runtime.serve --version-id ID --control-url http://axops:8000 --port 9000   (token in AXOPS_RUNTIME_TOKEN)
+
+Fetches the version into a local cache (checksums verified), checks the weights, loads, warms
+up, then serves OpenAI-compatible `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings` and
+`/v1/models` with continuous batching (`axops.runtime.engine`). `/health` answers while the
+process lives (with queue figures, which the local executor scales on); `/ready` only after the
+warm-up and until a drain starts. SIGTERM drains: new requests get 503, running ones finish.
+
+Exit codes: 3 — the version cannot be served as stored (missing or corrupt files, too large for
+the memory allowed); not worth a restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from axops.runtime import engine as eng
+from axops.runtime.fetch import FetchError, check_weights, fetch_version, version_info
+
+log = logging.getLogger("axops.runtime")
+EXIT_UNSERVABLE = 3
+REQUESTS = Counter("axops_runtime_requests_total", "Requests by endpoint and status", ["endpoint", "status"])
+DEFAULT_MAX_TOKENS = 256
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, param: str | None = None, code: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.message, self.param, self.code, self.status = message, param, code, status
+
+
+def _error(status: int, message: str, param: str | None = None, code: str | None = None, headers: dict | None = None) -> Response:
+    kind = {400: "invalid_request_error", 404: "invalid_request_error", 429: "rate_limit_error"}.get(status, "api_error")
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+class Runtime:
+    def __init__(self, served_name: str, model, tokenizer, engine: eng.Engine, load_seconds: float) -> None:
+        self.served_name = served_name
+        self.model = model
+        self.tokenizer = tokenizer
+        self.engine = engine
+        self.load_seconds = load_seconds
+        self.ready = False
+
+    # -- request parsing ------------------------------------------------------------------------
+
+    def sampling(self, body: dict, prompt_tokens: int) -> eng.Sampling:
+        def number(name: str, default: float, low: float, high: float) -> float:
+            value = body.get(name, default)
+            if value is None:
+                return default
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+                raise BadRequest(f"`{name}` must be a number between {low} and {high}.", param=name)
+            return float(value)
+
+        if body.get("n", 1) not in (1, None):
+            raise BadRequest("Only `n` = 1 is supported by this server.", param="n")
+        temperature = number("temperature", 1.0, 0.0, 2.0)
+        top_p = number("top_p", 1.0, 0.0, 1.0)
+        if top_p == 0:
+            raise BadRequest("`top_p` must be greater than 0.", param="top_p")
+        room = self.engine.max_context - prompt_tokens
+        if room <= 0:
+            raise BadRequest(f"This model's maximum context length is {self.engine.max_context} tokens. However, your "
+                             f"messages resulted in {prompt_tokens} tokens.", param="messages", code="context_length_exceeded")  # fmt: skip
+        max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+        if max_tokens is None:
+            max_tokens = min(DEFAULT_MAX_TOKENS, room)
+        elif isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise BadRequest("`max_tokens` must be a positive integer.", param="max_tokens")
+        elif prompt_tokens + max_tokens > self.engine.max_context:
+            raise BadRequest(f"This model's maximum context length is {self.engine.max_context} tokens. However, you requested "
+                             f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in the "
+                             f"completion).", param="max_tokens", code="context_length_exceeded")  # fmt: skip
+        stop = body.get("stop") or []
+        if isinstance(stop, str):
+            stop = [stop]
+        if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) and s for s in stop):
+            raise BadRequest("`stop` must be a string or a list of up to 4 non-empty strings.", param="stop")
+        seed = body.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise BadRequest("`seed` must be an integer.", param="seed")
+        return eng.Sampling(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, seed=seed)
+
+    def chat_prompt(self, messages) -> list[int]:
+        if not isinstance(messages, list) or not messages:
+            raise BadRequest("`messages` must be a non-empty list.", param="messages")
+        for m in messages:
+            if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+                raise BadRequest("Each message needs a string `role` and a string `content`.", param="messages")
+        if self.tokenizer.chat_template:
+            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        else:
+            text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def priority(self, request: Request, body: dict) -> int:
+        value = body.get("priority", request.headers.get("x-axops-priority", 0))
+        try:
+            return max(-100, min(100, int(value)))
+        except (TypeError, ValueError):
+            raise BadRequest("`priority` must be an integer.", param="priority") from None
+
+    # -- generation -----------------------------------------------------------------------------
+
+    async def generate(self, request: Request, endpoint: str) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return _error(400, "The request body is not valid JSON.")
+        if not isinstance(body, dict):
+            return _error(400, "The request body must be a JSON object.")
+        if not self.ready:
+            return _error(503, "The model is still loading; try again shortly.", code="not_ready")
+        try:
+            if endpoint == "chat":
+                prompt_ids = self.chat_prompt(body.get("messages"))
+            else:
+                prompt = body.get("prompt")
+                if isinstance(prompt, list) and len(prompt) == 1:
+                    prompt = prompt[0]
+                if not isinstance(prompt, str):
+                    raise BadRequest("`prompt` must be a string.", param="prompt")
+                prompt_ids = self.tokenizer(prompt)["input_ids"] or [self.engine.pad_id]
+            sampling = self.sampling(body, len(prompt_ids))
+            priority = self.priority(request, body)
+            stream = body.get("stream", False)
+            if not isinstance(stream, bool):
+                raise BadRequest("`stream` must be a boolean.", param="stream")
+        except BadRequest as exc:
+            REQUESTS.labels(endpoint, "400").inc()
+            return _error(exc.status, exc.message, exc.param, exc.code)
+        queue: asyncio.Queue = asyncio.Queue()
+        seq = eng.Sequence(prompt_ids, sampling, priority, eng.deliver_to(asyncio.get_running_loop(), queue))
+        try:
+            self.engine.submit(seq)
+        except eng.QueueFull:
+            REQUESTS.labels(endpoint, "429").inc()
+            return _error(429, f"The server's queue is full ({self.engine.max_queue} waiting); retry shortly.", code="queue_full",
+                          headers={"Retry-After": "1"})  # fmt: skip
+        except eng.Draining:
+            REQUESTS.labels(endpoint, "503").inc()
+            return _error(503, "The server is shutting down; retry on another replica.", code="draining")
+        ident = ("chatcmpl-" if endpoint == "chat" else "cmpl-") + uuid.uuid4().hex
+        if stream:
+            with_usage = bool((body.get("stream_options") or {}).get("include_usage")) if isinstance(body.get("stream_options"), dict) else False
+            return StreamingResponse(self._stream(seq, queue, endpoint, ident, with_usage), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})  # fmt: skip
+        watcher = asyncio.create_task(_cancel_on_disconnect(request, seq))
+        try:
+            text, final = [], None
+            while final is None:
+                event = await queue.get()
+                text.append(event.text)
+                final = event if event.finish_reason else None
+        finally:
+            watcher.cancel()
+        if final.finish_reason == "error":
+            REQUESTS.labels(endpoint, "500").inc()
+            return _error(500, final.error or "generation failed")
+        REQUESTS.labels(endpoint, "200").inc()
+        content = "".join(text)
+        choice = ({"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": final.finish_reason, "logprobs": None}
+                  if endpoint == "chat" else {"index": 0, "text": content, "finish_reason": final.finish_reason, "logprobs": None})  # fmt: skip
+        answer = {"id": ident, "object": "chat.completion" if endpoint == "chat" else "text_completion", "created": int(time.time()),
+                  "model": self.served_name, "choices": [choice], "usage": _usage(final)}  # fmt: skip
+        return Response(orjson.dumps(answer), media_type="application/json")
+
+    async def _stream(self, seq, queue: asyncio.Queue, endpoint: str, ident: str, with_usage: bool):
+        created = int(time.time())
+        kind = "chat.completion.chunk" if endpoint == "chat" else "text_completion"
+
+        def chunk(delta_text: str | None, finish: str | None, first: bool = False) -> bytes:
+            if endpoint == "chat":
+                delta = {"role": "assistant", "content": delta_text or ""} if first else ({"content": delta_text} if delta_text else {})
+                choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+            else:
+                choice = {"index": 0, "text": delta_text or "", "finish_reason": finish, "logprobs": None}
+            return b"data: " + orjson.dumps({"id": ident, "object": kind, "created": created, "model": self.served_name,
+                                             "choices": [choice]}) + b"\n\n"  # fmt: skip
+
+        status = "200"
+        try:
+            first = True
+            while True:
+                event = await queue.get()
+                if event.finish_reason == "error":
+                    status = "500"
+                    yield b"data: " + orjson.dumps({"error": {"message": event.error, "type": "api_error", "param": None,
+                                                              "code": "generation_failed"}}) + b"\n\n"  # fmt: skip
+                    return
+                if event.text or first:
+                    yield chunk(event.text, None, first)
+                    first = False
+                if event.finish_reason:
+                    yield chunk(None, event.finish_reason)
+                    if with_usage:
+                        yield b"data: " + orjson.dumps({"id": ident, "object": kind, "created": created, "model": self.served_name,
+                                                         "choices": [], "usage": _usage(event)}) + b"\n\n"  # fmt: skip
+                    yield b"data: [DONE]\n\n"
+                    return
+        except asyncio.CancelledError:  # the client went away: the engine drops the sequence at its next step
+            status = "499"
+            seq.cancel()
+            raise
+        finally:
+            seq.cancel()
+            REQUESTS.labels(endpoint, status).inc()
+
+    async def embeddings(self, request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return _error(400, "The request body is not valid JSON.")
+        inputs = body.get("input") if isinstance(body, dict) else None
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not inputs or not all(isinstance(x, str) for x in inputs) or len(inputs) > 256:
+            return _error(400, "`input` must be a string or a list of up to 256 strings.", param="input")
+        if not self.ready:
+            return _error(503, "The model is still loading; try again shortly.", code="not_ready")
+        encoded = self.tokenizer(inputs, add_special_tokens=True)["input_ids"]
+        longest = max(len(ids) for ids in encoded)
+        if longest > self.engine.max_context:
+            return _error(400, f"An input has {longest} tokens; this model's maximum context length is {self.engine.max_context}.",
+                          param="input", code="context_length_exceeded")  # fmt: skip
+        vectors = await asyncio.wrap_future(self.engine.run_exclusive(lambda: _embed(self.model, encoded, self.engine.pad_id)))
+        data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+        tokens = sum(len(ids) for ids in encoded)
+        REQUESTS.labels("embeddings", "200").inc()
+        return Response(orjson.dumps({"object": "list", "data": data, "model": self.served_name,
+                                      "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}), media_type="application/json")  # fmt: skip
+
+
+def _usage(final: eng.Event) -> dict:
+    return {"prompt_tokens": final.prompt_tokens, "completion_tokens": final.completion_tokens,
+            "total_tokens": final.prompt_tokens + final.completion_tokens}  # fmt: skip
+
+
+def _embed(model, encoded: list[list[int]], pad_id: int) -> list[list[float]]:
+    """Mean of the last hidden states over each input's tokens, L2-normalised."""
+    import torch
+
+    width = max(len(ids) for ids in encoded)
+    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for row, seq in enumerate(encoded):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        out = model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+        hidden = out.hidden_states[-1].float()
+        pooled = (hidden * mask.to(device).unsqueeze(-1)).sum(1) / mask.to(device).sum(1, keepdim=True)
+        return torch.nn.functional.normalize(pooled, dim=-1).cpu().tolist()
+
+
+async def _cancel_on_disconnect(request: Request, seq) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            seq.cancel()
+            return
+
+
+def build_app(runtime: Runtime) -> Starlette:
+    async def chat(request: Request) -> Response:
+        return await runtime.generate(request, "chat")
+
+    async def completions(request: Request) -> Response:
+        return await runtime.generate(request, "completions")
+
+    async def embeddings(request: Request) -> Response:
+        return await runtime.embeddings(request)
+
+    async def models(request: Request) -> Response:
+        data = [{"id": runtime.served_name, "object": "model", "created": 0, "owned_by": "axops",
+                 "max_model_len": runtime.engine.max_context}]  # fmt: skip
+        return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
+
+    async def health(request: Request) -> Response:
+        e = runtime.engine
+        return Response(orjson.dumps({"status": "ok", "ready": runtime.ready, "draining": e.draining, "queued": e.queued,
+                                      "running": e.running, "load_seconds": round(runtime.load_seconds, 3)}),
+                        media_type="application/json")  # fmt: skip
+
+    async def ready(request: Request) -> Response:
+        ok = runtime.ready and not runtime.engine.draining
+        return Response(orjson.dumps({"ready": ok}), status_code=200 if ok else 503, media_type="application/json")
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(routes=[
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/completions", completions, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/health", health), Route("/ready", ready), Route("/metrics", metrics),
+    ])  # fmt: skip
+
+
+def pick_device(requested: str) -> tuple[str, str]:
+    """(device, dtype name): the GPU when there is one, with bf16 where it is supported, else fp16; fp32 on the CPU."""
+    import torch
+
+    device = requested if requested != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        return device, "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return device, "float32"
+
+
+def load_model(directory: Path, base_directory: Path | None, device: str, dtype: str, memory_limit_bytes: int | None):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    weights_dir = base_directory or directory
+    if memory_limit_bytes:
+        needed = estimate_memory_bytes(weights_dir, dtype)
+        if needed > memory_limit_bytes:
+            raise FetchError(f"the model needs about {needed / 2**30:.2f} GiB to load in {dtype}, more than the "
+                             f"{memory_limit_bytes / 2**30:.2f} GiB this deployment allows")  # fmt: skip
+    tokenizer = AutoTokenizer.from_pretrained(directory if (directory / "tokenizer_config.json").exists() else weights_dir)
+    model = AutoModelForCausalLM.from_pretrained(weights_dir, dtype=getattr(torch, dtype))
+    if base_directory is not None:  # a LoRA adapter version, served on its base model
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, directory).merge_and_unload()
+    return model.to(device).eval(), tokenizer
+
+
+def estimate_memory_bytes(directory: Path, dtype: str) -> int:
+    """Weights at the serving dtype plus a working margin (activations, KV cache, allocator)."""
+    stored = sum(p.stat().st_size for p in directory.iterdir() if p.suffix in (".safetensors", ".bin"))
+    factor = 0.5 if dtype in ("bfloat16", "float16") else 1.0  # checkpoints are usually stored in fp32 or half
+    return int(stored * factor * 1.2) + 256 * 2**20
+
+
+def warm_up(engine: eng.Engine, tokenizer) -> None:
+    """One short generation through the engine thread before we call ourselves ready."""
+    import threading
+
+    done = threading.Event()
+    ids = tokenizer("warm up", add_special_tokens=False)["input_ids"] or [engine.pad_id]
+    engine.submit(eng.Sequence(ids, eng.Sampling(max_tokens=2, temperature=0), 0, lambda e: done.set() if e.finish_reason else None))
+    if not done.wait(timeout=300):
+        raise RuntimeError("warm-up did not finish")
+
+
+class DrainingServer(uvicorn.Server):
+    """On SIGTERM/SIGINT: stop admitting (ready → 503), let running requests finish, then exit."""
+
+    def __init__(self, config: uvicorn.Config, engine: eng.Engine, drain_timeout_s: float) -> None:
+        super().__init__(config)
+        self.engine, self.drain_timeout_s = engine, drain_timeout_s
+        self._drain_started = False
+
+    def handle_exit(self, sig: int, frame) -> None:
+        if self._drain_started:  # a second signal: stop now
+            return super().handle_exit(sig, frame)
+        self._drain_started = True
+        self.engine.draining = True
+        log.info("runtime.draining queued=%d running=%d", self.engine.queued, self.engine.running)
+        deadline = time.monotonic() + self.drain_timeout_s
+
+        def wait_then_exit() -> None:
+            while not self.engine.idle() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.should_exit = True
+
+        import threading
+
+        threading.Thread(target=wait_then_exit, daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m axops.runtime.serve", description=__doc__.split("\n")[0])
+    parser.add_argument("--model-dir", type=Path, help="a Hugging Face model directory (instead of fetching a version)")
+    parser.add_argument("--version-id", help="registry version to fetch from the control plane")
+    parser.add_argument("--control-url", default=os.environ.get("AXOPS_RUNTIME_CONTROL_URL", "http://127.0.0.1:8000"))
+    parser.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("AXOPS_RUNTIME_CACHE_DIR", ".axops/runtime-cache")))
+    parser.add_argument("--served-name", default=None, help="the model name in answers and /v1/models")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--engine", choices=["auto", "transformers", "vllm"], default="auto")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--max-batch", type=int, default=16, help="sequences generated together (1: no batching)")
+    parser.add_argument("--batch-window-ms", type=float, default=5.0)
+    parser.add_argument("--max-queue", type=int, default=256)
+    parser.add_argument("--memory-limit-bytes", type=int, default=None)
+    parser.add_argument("--drain-timeout-s", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    started = time.perf_counter()
+    try:
+        directory, base_directory, served = _materialise(args)
+        check_weights(base_directory or directory)
+        if args.engine == "vllm" or (args.engine == "auto" and _vllm_usable()):
+            return _exec_vllm(args, directory, served)  # replaces this process
+        device, dtype = pick_device(args.device)
+        log.info("runtime.loading dir=%s device=%s dtype=%s", directory, device, dtype)
+        model, tokenizer = load_model(directory, base_directory, device, dtype, args.memory_limit_bytes)
+    except FetchError as exc:
+        print(f"axops-runtime: cannot serve this version: {exc}", file=sys.stderr, flush=True)
+        return EXIT_UNSERVABLE
+    engine = eng.Engine(model, tokenizer, max_batch=max(1, args.max_batch), batch_window_s=args.batch_window_ms / 1000,
+                        max_queue=args.max_queue)  # fmt: skip
+    engine.start()
+    warm_up(engine, tokenizer)
+    runtime = Runtime(served, model, tokenizer, engine, time.perf_counter() - started)
+    runtime.ready = True
+    log.info("runtime.ready port=%d load_seconds=%.2f max_context=%d", args.port, runtime.load_seconds, engine.max_context)
+    config = uvicorn.Config(build_app(runtime), host=args.host, port=args.port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=5)  # fmt: skip
+    server = DrainingServer(config, engine, args.drain_timeout_s)
+    server.run()
+    engine.stop()
+    return 0
+
+
+def _materialise(args) -> tuple[Path, Path | None, str]:
+    """(model dir, base model dir for an adapter or None, served name)."""
+    if args.model_dir:
+        return args.model_dir, None, args.served_name or args.model_dir.name
+    if not args.version_id:
+        raise FetchError("give --model-dir or --version-id")
+    token = os.environ.get("AXOPS_RUNTIME_TOKEN", "")
+    info = version_info(args.control_url, token, args.version_id)
+    directory = fetch_version(args.control_url, token, info, args.cache_dir)
+    base = None
+    if (directory / "adapter_config.json").exists():
+        if not info.get("base_version_id"):
+            raise FetchError("adapter_config.json found but the version names no base model version")
+        base_info = version_info(args.control_url, token, info["base_version_id"])
+        base = fetch_version(args.control_url, token, base_info, args.cache_dir)
+    return directory, base, args.served_name or f"version-{info['version']}"
+
+
+def _vllm_usable() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _exec_vllm(args, directory: Path, served: str) -> int:
+    """Hand the process over to vLLM's OpenAI-compatible server (GPU machines with vllm installed)."""
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(directory), "--served-model-name", served,
+               "--host", args.host, "--port", str(args.port), "--max-num-seqs", str(max(1, args.max_batch))]  # fmt: skip
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
