@@ -181,7 +181,7 @@ class Engine:
             for fn, future in jobs:
                 try:
                     future.set_result(fn())
-                except Exception as exc:  # handed back to the caller
+                except Exception as exc:  # noqa: BLE001 — handed back to the caller
                     future.set_exception(exc)
             try:
                 joining = [s for s in joining if not self._drop_if_cancelled(s)]

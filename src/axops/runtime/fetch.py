@@ -77,7 +77,7 @@ def check_weights(directory: Path) -> None:
         try:
             with safe_open(str(path), framework="pt") as f:
                 keys = list(f.keys())
-        except Exception as exc:  # safetensors raises its own error types
+        except Exception as exc:  # noqa: BLE001 — safetensors raises its own error types
             raise FetchError(f"{path.name} is not a valid safetensors file: {exc}") from None
         if not keys:
             raise FetchError(f"{path.name} holds no tensors")

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 import time
 import uuid
