@@ -118,7 +118,9 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(database_url, settings):
     asyncio.run(bootstrap.seed(database_url, settings))  # roles must exist before the app loads them
-    server = LiveServer(create_app(database_url, settings, run_worker=False), _free_port())
+    port = _free_port()
+    settings.public_url = f"http://127.0.0.1:{port}"  # where deployed runtimes fetch their model from
+    server = LiveServer(create_app(database_url, settings, run_worker=False), port)
     server.start()
     yield server
     server.stop()

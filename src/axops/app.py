@@ -30,7 +30,9 @@ from axops.gateway import proxy as gateway_proxy
 from axops.gateway import router as gateway_router
 from axops.gateway import tasks as gateway_tasks
 from axops.models import router as models_router
+from axops.executors import local as local_executor
 from axops.models import tasks as models_tasks
+from axops.serving import router as serving_router
 from axops.settings import Settings, get_settings
 
 log = logging.getLogger("axops.app")
@@ -98,6 +100,12 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         app.state.gateway = gateway = gateway_proxy.Gateway(state.db, app.state.secret_key, settings.redis_url,
                                                                  settings.gateway_health_interval_s)  # fmt: skip
         await gateway.start()
+        app.state.serving_dir = (settings.data_dir / "serving").resolve()
+        app.state.gpus_here = local_executor.count_gpus()
+        supervisor = None
+        if settings.serving_supervisor:
+            supervisor = local_executor.Supervisor(state.db, app.state.secret_key, settings.control_url, app.state.serving_dir)
+            await supervisor.start()
         async with state.tasks.open_async():
             if run_worker:
                 worker = asyncio.create_task(
@@ -112,6 +120,8 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
                     worker.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await worker
+        if supervisor:
+            await supervisor.stop()  # drains and stops the local replicas
         await gateway.stop()  # writes the usage records still queued
         await listener.stop()
         await state.db.dispose()
@@ -138,6 +148,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(models_router.router)
     app.include_router(datasets_router.router)
     app.include_router(gateway_router.router)
+    app.include_router(serving_router.router)
     app.fast_path = gateway_proxy.FastPath(max_body_bytes=settings.max_body_bytes)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)

@@ -38,11 +38,18 @@ class Settings(BaseSettings):
     request_log_retention_days: int = 90
     gateway_health_interval_s: float = 15.0
     db_pool_size: int = 20
+    public_url: str | None = None  # how runtimes reach the control plane (default http://host:port)
+    serving_supervisor: bool = Field(True, description="supervise local deployments' replicas from this process")
     log_level: str = "INFO"
     log_json: bool = True
     web_dist: Path | None = None
     worker: bool = Field(True, description="run the background worker inside `axops up`")
     workers: int = Field(1, ge=1, le=64, description="API processes started by `axops up`")
+
+    @property
+    def control_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return self.public_url or f"http://{host}:{self.port}"
 
     @property
     def resolved_storage_url(self) -> str:

@@ -105,3 +105,14 @@ async def revoke_key(session: AsyncSession, principal: Principal, key_id: uuid.U
         audit.record(session, "apikey.revoke", resource_type="apikey", resource_id=key.id, team_id=key.team_id,
                      summary={"name": key.name, "prefix": key.prefix})  # fmt: skip
     return to_out(key)
+
+
+async def revoke_key_by_id(session: AsyncSession, key_id: uuid.UUID) -> None:
+    """Revoke a key the platform issued for itself (a deployment's runtime key) when its holder goes away."""
+    key = await session.get(ApiKey, key_id)
+    if key is not None and key.revoked_at is None:
+        key.revoked_at = datetime.now(UTC)
+        await session.flush()
+        await cache.invalidate(session)
+        audit.record(session, "apikey.revoke", resource_type="apikey", resource_id=key.id, team_id=key.team_id,
+                     summary={"name": key.name, "prefix": key.prefix, "by": "system"})  # fmt: skip

@@ -58,6 +58,8 @@ class Route(IdMixin, TimestampMixin, Base):
     # Exact-match answer cache for deterministic requests (temperature 0, or asked for): seconds, 0 = off.
     cache_ttl_s: Mapped[int] = mapped_column(Integer, default=0)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # set when serving keeps this route in step with a deployment's replicas ("deployment:<id>")
+    managed_by: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     __table_args__ = (CheckConstraint(f"strategy IN {STRATEGIES}", name="strategy"),)
 

@@ -374,6 +374,7 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
     call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated, body)
     deadline = call.started + route.timeout_s
     last_status, last_error = 502, "no upstream is configured for this model"
+    refusal: tuple[int, bytes] | None = None
     async for target in _tries(route, deadline):
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
@@ -394,7 +395,13 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
             if response.status >= 400:
                 data = await response.read()
                 response.release()
-                if response.status in _RETRYABLE or _is_context_error(response.status, data):
+                if _is_context_error(response.status, data):  # only a fallback with a longer context can help
+                    up.in_flight -= 1
+                    refusal = (response.status, data)
+                    if route.fallbacks and target not in route.fallbacks:
+                        continue
+                    break
+                if response.status in _RETRYABLE:
                     if response.status >= 500:
                         up.failed()
                     up.in_flight -= 1
@@ -429,6 +436,9 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
             if (entry := cache.entry_from_answer(result, call.cost_of(tokens))) is not None:
                 await gw.cache.put(cache_key, entry, route.cache_ttl_s)
         return Response(data, media_type="application/json", headers=headers)
+    if refusal is not None:  # the prompt is too long for every upstream: their own answer says so
+        call.record(refusal[0], "context length exceeded")
+        return Response(refusal[1], status_code=refusal[0], media_type="application/json")
     call.record(last_status, last_error)
     return openai_error(last_status, f"No upstream could answer for '{body['model']}' ({last_error}).", code="upstream_error")
 

@@ -10,9 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import audit
-from axops.core import notify
+from axops.core import crypto, notify
 from axops.core.errors import Conflict, Invalid, NotFound
-from axops.gateway import crypto
 from axops.gateway.models import Limit, Provider, Route
 from axops.gateway.schemas import (
     LimitSet,
@@ -123,6 +122,7 @@ async def update_route(session: AsyncSession, route_id: uuid.UUID, data: RouteUp
     route = await session.get(Route, route_id, with_for_update=True)
     if route is None:
         raise NotFound("No such route.")
+    _not_managed(route)
     changes = data.model_dump(exclude_unset=True)
     await _check_targets(session, [*(data.targets or []), *(data.fallbacks or [])])
     for key in changes:
@@ -142,10 +142,17 @@ async def delete_route(session: AsyncSession, route_id: uuid.UUID) -> None:
     route = await session.get(Route, route_id)
     if route is None:
         raise NotFound("No such route.")
+    _not_managed(route)
     await session.delete(route)
     await session.flush()
     audit.record(session, "gateway.route_delete", resource_type="gateway_route", resource_id=route_id, summary={"model": route.model_name})
     await notify.publish(session, TOPIC)
+
+
+def _not_managed(route: Route) -> None:
+    if route.managed_by:
+        raise Conflict(f"The route '{route.model_name}' follows {route.managed_by.replace(':', ' ')}: scale, promote or undeploy "
+                       "the deployment instead.")  # fmt: skip
 
 
 async def list_limits(session: AsyncSession) -> list[Limit]:
@@ -195,3 +202,66 @@ def dry_run(table: RouteTable, model: str) -> dict:
         {"upstream": t.upstream.key, "base_url": t.upstream.base_url, "model": t.upstream.model,
          "role": "fallback" if id(t) in fallback_keys else "target", "circuit": t.upstream.state,
          "in_flight": t.upstream.in_flight, "latency_ms": t.upstream.latency_ms} for t in order]}  # fmt: skip
+
+
+async def find_route(session: AsyncSession, model_name: str) -> Route | None:
+    return await session.scalar(select(Route).where(Route.model_name == model_name))
+
+
+async def set_managed_route(session: AsyncSession, model_name: str, managed_by: str, upstreams: list[dict],
+                            canary: bool = False) -> None:  # fmt: skip
+    """Keep a route (and one provider per upstream) in step with what another domain runs — a
+    deployment's ready replicas. upstreams: [{"name", "base_url", "model", "weight"}]; none: the
+    route and its providers go. Routes made by hand are never touched."""
+    route = await session.scalar(select(Route).where(Route.model_name == model_name).with_for_update())
+    if route is not None and route.managed_by != managed_by:
+        raise Conflict(f"The gateway route '{model_name}' is not managed by {managed_by}.")
+    current = {t.get("provider_id") for t in route.targets} if route else set()
+    old = {p.name: p for p in (await session.scalars(select(Provider).where(Provider.id.in_([_uuid(x) for x in current if _uuid(x)])))).all()}
+    providers = {}
+    for u in upstreams:
+        p = old.pop(u["name"], None) or await session.scalar(select(Provider).where(Provider.name == u["name"]))
+        if p is None:
+            p = Provider(name=u["name"], kind="openai", base_url=u["base_url"].rstrip("/"), timeout_s=300.0)
+            session.add(p)
+        p.base_url = u["base_url"].rstrip("/")
+        providers[u["name"]] = p
+    await session.flush()
+    targets = [{"provider_id": str(providers[u["name"]].id), "model": u["model"], "weight": round(u["weight"], 4), "priority": 0,
+                "input_price": 0.0, "output_price": 0.0} for u in upstreams]  # fmt: skip
+    action = None
+    if not upstreams:
+        if route is not None:
+            await session.delete(route)
+            action = "gateway.route_delete"
+    elif route is None:
+        route = Route(model_name=model_name, description=f"Managed by {managed_by}", strategy="weighted" if canary else "least_inflight",
+                      targets=targets, fallbacks=[], timeout_s=300.0, managed_by=managed_by)  # fmt: skip
+        session.add(route)
+        action = "gateway.route_create"
+    elif route.targets != targets or route.strategy != ("weighted" if canary else "least_inflight"):
+        route.targets, route.strategy = targets, "weighted" if canary else "least_inflight"
+        action = "gateway.route_update"
+    await session.flush()
+    for p in old.values():  # providers of replicas that are gone
+        await session.delete(p)
+    await session.flush()
+    if action:
+        audit.record(session, action, resource_type="gateway_route", resource_id=route.id if route else None, actor_name="system",
+                     summary={"model": model_name, "managed_by": managed_by, "upstreams": [u["base_url"] for u in upstreams]})  # fmt: skip
+    await notify.publish(session, TOPIC)
+
+
+async def transfer_managed_route(session: AsyncSession, model_name: str, old_owner: str, new_owner: str) -> None:
+    route = await session.scalar(select(Route).where(Route.model_name == model_name, Route.managed_by == old_owner).with_for_update())
+    if route is not None:
+        route.managed_by = new_owner
+        route.description = f"Managed by {new_owner}"
+        await session.flush()
+
+
+def _uuid(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None

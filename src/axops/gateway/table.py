@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from axops.core import notify
-from axops.gateway import crypto
+from axops.core import crypto, notify
 from axops.gateway.models import Provider, Route
 
 TOPIC = "gateway"

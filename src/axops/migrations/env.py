@@ -6,7 +6,8 @@ from sqlalchemy import create_engine, pool
 import axops.auth.models
 import axops.datasets.models
 import axops.gateway.models
-import axops.models.models  # noqa: F401
+import axops.models.models
+import axops.serving.models  # noqa: F401
 from axops.core.db import Base
 from axops.migrations.runner import include_object
 

@@ -34,6 +34,7 @@ from axops.models.schemas import (
     UploadStart,
     VersionOut,
 )
+from axops.serving import service as serving
 
 router = APIRouter(prefix="/api", tags=["model"])
 Reader = Annotated[Principal, require("models:read")]
@@ -106,6 +107,8 @@ async def unarchive_model(model_id: uuid.UUID, principal: Writer, session: Sessi
 
 @router.delete("/model/{model_id}", status_code=204)
 async def delete_model(model_id: uuid.UUID, body: ModelDelete, principal: Writer, session: Session, request: Request) -> Response:
+    if live := await serving.live_deployment_names(session, model_id):
+        raise Conflict(f"The model is deployed ({', '.join(live)}): undeploy it first.", deployments=live)
     await service.delete_model(session, principal, request.app.state.storage, model_id, body.confirm_name)
     return Response(status_code=204)
 

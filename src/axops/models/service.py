@@ -723,3 +723,18 @@ async def complete_upload(session: AsyncSession, principal: Principal, storage: 
                  summary={"name": model.name, "version": version.version, "files": len(stored),
                           "bytes": version.total_size, "source": "upload", "resumable": True})  # fmt: skip
     return version
+
+
+async def version_number(session: AsyncSession, version_id: uuid.UUID) -> int:
+    return await session.scalar(select(ModelVersion.version).where(ModelVersion.id == version_id)) or 0
+
+
+async def version_labels(session: AsyncSession, version_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, int]]:
+    """(model name, version number) of each version id — for lists in other domains."""
+    if not version_ids:
+        return {}
+    rows = await session.execute(
+        select(ModelVersion.id, RegisteredModel.name, ModelVersion.version)
+        .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id).where(ModelVersion.id.in_(set(version_ids)))
+    )  # fmt: skip
+    return {vid: (name, number) for vid, name, number in rows}

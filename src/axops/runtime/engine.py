@@ -193,7 +193,7 @@ class Engine:
                 log.exception("engine.step_failed")
                 for seq in self._running + joining:
                     if not seq.finished:
-                        self._finish(seq, "error", error=f"generation failed: {type(exc).__name__}")
+                        self._finish(seq, "error", error=f"generation failed: {exc}")
                 self._running, self._cache, self._mask, self._last = [], None, None, None
             RUNNING.set(len(self._running))
 
@@ -277,6 +277,8 @@ class Engine:
 
     def _sample(self, logits: torch.Tensor, seqs: list[Sequence]) -> torch.Tensor:
         logits = logits.float()
+        if not torch.isfinite(logits).all():  # broken weights: fail the requests rather than emit noise
+            raise ValueError("the model produced non-finite logits (NaN or inf)")
         tokens = logits.argmax(dim=-1)
         for row, s in enumerate(seqs):
             if s.sampling.temperature <= 0:

@@ -7,6 +7,7 @@ arrives; a version already in the cache (same hashes, same sizes) is reused with
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -36,11 +37,22 @@ def version_info(control_url: str, token: str, version_id: str) -> dict:
 
 
 def fetch_version(control_url: str, token: str, info: dict, cache_dir: Path) -> Path:
+    """Replicas on one machine share the cache: one downloads while the others wait for its lock."""
     target = cache_dir / info["id"]
     target.mkdir(parents=True, exist_ok=True)
+    with (target / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _fetch_locked(client_args(control_url, token), info, target)
+
+
+def client_args(control_url: str, token: str) -> dict:
+    return {"base_url": control_url, "headers": {"Authorization": f"Bearer {token}"}, "timeout": httpx.Timeout(60, read=300)}
+
+
+def _fetch_locked(client_kwargs: dict, info: dict, target: Path) -> Path:
     manifest_path = target / MANIFEST
     verified = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    with httpx.Client(base_url=control_url, headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(60, read=300)) as client:
+    with httpx.Client(**client_kwargs) as client:
         for f in info["files"]:
             path = target / f["path"]
             if verified.get(f["path"]) == f["sha256"] and path.is_file() and path.stat().st_size == f["size"]:

@@ -22,6 +22,7 @@ import os
 import sys
 import time
 import uuid
+from collections import deque
 from pathlib import Path
 
 import orjson
@@ -61,6 +62,20 @@ class Runtime:
         self.engine = engine
         self.load_seconds = load_seconds
         self.ready = False
+        self.recent: deque[tuple[float, float, bool]] = deque(maxlen=20000)  # (ended, latency ms, server error)
+
+    def finished(self, endpoint: str, status: str, started: float) -> None:
+        REQUESTS.labels(endpoint, status).inc()
+        now = time.monotonic()
+        self.recent.append((now, (now - started) * 1000, status.startswith("5")))
+
+    def window(self, seconds: float) -> dict:
+        """Requests, server errors and p95 latency over the last `seconds` (what a canary is judged on)."""
+        since = time.monotonic() - seconds
+        rows = [r for r in self.recent if r[0] >= since]
+        latencies = sorted(r[1] for r in rows)
+        p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else None
+        return {"requests": len(rows), "errors": sum(r[2] for r in rows), "p95_ms": round(p95, 2) if p95 is not None else None}
 
     # -- request parsing ------------------------------------------------------------------------
 
@@ -124,6 +139,7 @@ class Runtime:
     # -- generation -----------------------------------------------------------------------------
 
     async def generate(self, request: Request, endpoint: str) -> Response:
+        started = time.monotonic()
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
@@ -148,23 +164,23 @@ class Runtime:
             if not isinstance(stream, bool):
                 raise BadRequest("`stream` must be a boolean.", param="stream")
         except BadRequest as exc:
-            REQUESTS.labels(endpoint, "400").inc()
+            self.finished(endpoint, str(exc.status), started)
             return _error(exc.status, exc.message, exc.param, exc.code)
         queue: asyncio.Queue = asyncio.Queue()
         seq = eng.Sequence(prompt_ids, sampling, priority, eng.deliver_to(asyncio.get_running_loop(), queue))
         try:
             self.engine.submit(seq)
         except eng.QueueFull:
-            REQUESTS.labels(endpoint, "429").inc()
+            self.finished(endpoint, "429", started)
             return _error(429, f"The server's queue is full ({self.engine.max_queue} waiting); retry shortly.", code="queue_full",
                           headers={"Retry-After": "1"})  # fmt: skip
         except eng.Draining:
-            REQUESTS.labels(endpoint, "503").inc()
+            self.finished(endpoint, "503", started)
             return _error(503, "The server is shutting down; retry on another replica.", code="draining")
         ident = ("chatcmpl-" if endpoint == "chat" else "cmpl-") + uuid.uuid4().hex
         if stream:
             with_usage = bool((body.get("stream_options") or {}).get("include_usage")) if isinstance(body.get("stream_options"), dict) else False
-            return StreamingResponse(self._stream(seq, queue, endpoint, ident, with_usage), media_type="text/event-stream",
+            return StreamingResponse(self._stream(seq, queue, endpoint, ident, with_usage, started), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})  # fmt: skip
         watcher = asyncio.create_task(_cancel_on_disconnect(request, seq))
         try:
@@ -176,9 +192,9 @@ class Runtime:
         finally:
             watcher.cancel()
         if final.finish_reason == "error":
-            REQUESTS.labels(endpoint, "500").inc()
+            self.finished(endpoint, "500", started)
             return _error(500, final.error or "generation failed")
-        REQUESTS.labels(endpoint, "200").inc()
+        self.finished(endpoint, "200", started)
         content = "".join(text)
         choice = ({"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": final.finish_reason, "logprobs": None}
                   if endpoint == "chat" else {"index": 0, "text": content, "finish_reason": final.finish_reason, "logprobs": None})  # fmt: skip
@@ -186,7 +202,7 @@ class Runtime:
                   "model": self.served_name, "choices": [choice], "usage": _usage(final)}  # fmt: skip
         return Response(orjson.dumps(answer), media_type="application/json")
 
-    async def _stream(self, seq, queue: asyncio.Queue, endpoint: str, ident: str, with_usage: bool):
+    async def _stream(self, seq, queue: asyncio.Queue, endpoint: str, ident: str, with_usage: bool, started: float):
         created = int(time.time())
         kind = "chat.completion.chunk" if endpoint == "chat" else "text_completion"
 
@@ -225,7 +241,7 @@ class Runtime:
             raise
         finally:
             seq.cancel()
-            REQUESTS.labels(endpoint, status).inc()
+            self.finished(endpoint, status, started)
 
     async def embeddings(self, request: Request) -> Response:
         try:
@@ -300,9 +316,13 @@ def build_app(runtime: Runtime) -> Starlette:
 
     async def health(request: Request) -> Response:
         e = runtime.engine
+        try:
+            window = min(max(float(request.query_params.get("window_s", 60)), 1.0), 3600.0)
+        except ValueError:
+            window = 60.0
         return Response(orjson.dumps({"status": "ok", "ready": runtime.ready, "draining": e.draining, "queued": e.queued,
-                                      "running": e.running, "load_seconds": round(runtime.load_seconds, 3)}),
-                        media_type="application/json")  # fmt: skip
+                                      "running": e.running, "load_seconds": round(runtime.load_seconds, 3),
+                                      "window": runtime.window(window)}), media_type="application/json")  # fmt: skip
 
     async def ready(request: Request) -> Response:
         ok = runtime.ready and not runtime.engine.draining

@@ -1,5 +1,5 @@
-"""Provider credentials at rest: Fernet (AES-128-CBC + HMAC) under a key derived from the server's
-secret. Decrypted only in memory, for the request headers."""
+"""Secrets at rest (gateway provider keys, deployments' runtime keys): Fernet (AES-128-CBC + HMAC)
+under a key derived from the server's secret. Decrypted only in memory, where they are used."""
 
 from __future__ import annotations
 

@@ -1,0 +1,295 @@
+"""Deployments: what to serve, where, how many replicas; canaries and rollback. Executors
+(`axops.executors`) realise them and report back through `report`; ready replicas become the
+targets of a gateway route named after the deployment."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from axops.auth import apikeys, audit
+from axops.auth.deps import Principal
+from axops.auth.schemas import ApiKeyCreate
+from axops.core import crypto
+from axops.core.errors import Conflict, Invalid, NotFound
+from axops.gateway import service as gateway
+from axops.models import service as registry
+from axops.serving.models import ACTIVE, Deployment
+from axops.serving.schemas import DeploymentOut, DeployRequest, ReplicaOut, ScaleRequest
+
+MAX_EVENTS = 50
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+LOCAL_MAX_REPLICAS = 8
+
+
+def _visible(principal: Principal):
+    return True if principal.is_admin else Deployment.team_id.in_(principal.team_ids or {uuid.UUID(int=0)})
+
+
+async def get_deployment(session: AsyncSession, principal: Principal, deployment_id: uuid.UUID, for_update: bool = False) -> Deployment:
+    q = select(Deployment).where(Deployment.id == deployment_id, _visible(principal))
+    deployment = await session.scalar(q.with_for_update() if for_update else q)
+    if deployment is None:
+        raise NotFound("No such deployment.")
+    return deployment
+
+
+async def list_deployments(session: AsyncSession, principal: Principal, include_stopped: bool = False,
+                           model_id: uuid.UUID | None = None) -> list[Deployment]:  # fmt: skip
+    q = select(Deployment).where(_visible(principal)).order_by(Deployment.created_at.desc())
+    if not include_stopped:
+        q = q.where(Deployment.status != "stopped")
+    if model_id is not None:
+        q = q.where(Deployment.model_id == model_id)
+    return list((await session.scalars(q.limit(500))).all())
+
+
+def note(deployment: Deployment, kind: str, message: str) -> None:
+    """An entry in the deployment's recent history (shown in the UI next to its status)."""
+    entry = {"at": datetime.now(UTC).isoformat(), "kind": kind, "message": message}
+    deployment.events = [*deployment.events[-(MAX_EVENTS - 1):], entry]
+
+
+def estimate_memory_gb(card: dict, total_size: int, gpu: bool) -> float:
+    """Weights at the serving dtype (fp32 on a CPU, half precision on a GPU) plus a working margin."""
+    params = card.get("parameters")
+    weights = params * (2 if gpu else 4) if isinstance(params, int) and params > 0 else total_size * (0.5 if gpu else 1.0)
+    return (weights * 1.2 + 256 * 2**20) / 2**30
+
+
+async def deploy(session: AsyncSession, principal: Principal, secret: str, data: DeployRequest, gpus_here: int) -> Deployment:
+    if data.version_id is not None:
+        model, version = await registry.get_version(session, principal, data.version_id)
+    else:
+        model, version = await registry.resolve(session, principal, data.model or "", data.ref)
+    if version.status != "ready" or version.artifacts_deleted_at is not None:
+        raise Conflict(f"Version {version.version} of '{model.name}' cannot be deployed: "
+                       f"{'its files were deleted' if version.artifacts_deleted_at else 'it is ' + version.status}.")  # fmt: skip
+    files = await registry.version_files(session, version.id)
+    paths = {f.path for f in files}
+    adapter = "adapter_config.json" in paths
+    if not adapter and not any(p.endswith(WEIGHT_SUFFIXES) for p in paths):
+        raise Invalid(f"Version {version.version} of '{model.name}' has no weights (no .safetensors or .bin file).")
+    if adapter and version.base_version_id is None:
+        raise Invalid("This version is a LoRA adapter but names no base model version to serve it on.")
+    if "config.json" not in paths and not adapter:
+        raise Invalid(f"Version {version.version} of '{model.name}' has no config.json.")
+    r = data.resources
+    wants_gpu = bool(r.gpu or r.mig_profile)
+    needed = estimate_memory_gb(version.card or {}, version.total_size, wants_gpu)
+    if needed > r.memory_gb:
+        raise Invalid(f"The model needs about {needed:.2f} GiB to serve ({'half precision' if wants_gpu else 'fp32 on CPU'}), "
+                      f"more than the {r.memory_gb:g} GiB asked for per replica.", needed_gb=round(needed, 2))  # fmt: skip
+    if data.executor == "local":
+        if r.mig_profile:
+            raise Invalid("MIG slices are scheduled by Kubernetes: use executor 'kubernetes' for mig_profile.")
+        if r.gpu > gpus_here:
+            raise Invalid(f"This machine has {gpus_here} GPU(s); the local executor cannot give each replica {r.gpu}.")
+        if data.replicas_max > LOCAL_MAX_REPLICAS:
+            raise Invalid(f"The local executor runs at most {LOCAL_MAX_REPLICAS} replicas.")
+    stable = None
+    if data.canary_of is not None:
+        stable = await get_deployment(session, principal, data.canary_of, for_update=True)
+        if stable.status not in ("ready", "degraded") or stable.canary_of is not None:
+            raise Conflict("A canary needs a running deployment that is not itself a canary.")
+        if await _canary_of(session, stable.id):
+            raise Conflict(f"'{stable.name}' already has a canary: promote or roll it back first.")
+        name = data.name or f"{stable.name}-canary"
+    else:
+        name = data.name or _name_from(model.name)
+        route = await gateway.find_route(session, name)
+        if route is not None and route.managed_by is None:
+            raise Conflict(f"A gateway route named '{name}' exists (made by hand); choose another deployment name.")
+    if await session.scalar(select(Deployment.id).where(Deployment.name == name, Deployment.status != "stopped")):
+        raise Conflict(f"A deployment named '{name}' is running; undeploy it or choose another name.")
+    key = await apikeys.create_key(session, principal, ApiKeyCreate(name=f"runtime of deployment {name}"[:100], scopes=["models:read"],
+                                                                    team_id=model.team_id if principal.sees_team(model.team_id) else None))  # fmt: skip
+    deployment = Deployment(
+        name=name, team_id=model.team_id, model_id=model.id, version_id=version.id, engine=data.engine, executor=data.executor,
+        replicas_min=data.replicas_min, replicas_max=data.replicas_max, replicas_desired=data.replicas_min,
+        resources=r.model_dump(), autoscale_target=data.autoscale_target, max_batch=data.max_batch,
+        canary_of=stable.id if stable else None, canary_weight=data.canary_weight if stable else 0,
+        rollback_policy=data.rollback.model_dump() if stable else {}, status="pending", created_by=principal.user_id,
+        runtime_key=crypto.encrypt(secret, key.key), runtime_key_id=key.id, events=[], replicas=[],
+    )  # fmt: skip
+    note(deployment, "created", f"{model.name} v{version.version} on {data.executor}, {data.replicas_min}–{data.replicas_max} replicas"
+                                + (f", canary of {stable.name} at {data.canary_weight}%" if stable else ""))  # fmt: skip
+    session.add(deployment)
+    await session.flush()
+    audit.record(session, "deployment.create", resource_type="deployment", resource_id=deployment.id, team_id=model.team_id,
+                 summary={"name": name, "model": model.name, "version": version.version, "executor": data.executor,
+                          "replicas": [data.replicas_min, data.replicas_max], "resources": r.model_dump(exclude_defaults=True),
+                          **({"canary_of": str(stable.id), "weight": data.canary_weight} if stable else {})})  # fmt: skip
+    await registry.record_access(session, "model.deploy", model, version=version.version, deployment=name)
+    return deployment
+
+
+def _name_from(model_name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in ".-" else "-" for c in model_name.lower()).strip("-.")
+    return cleaned[:63] or "model"
+
+
+async def _canary_of(session: AsyncSession, stable_id: uuid.UUID) -> Deployment | None:
+    return await session.scalar(select(Deployment).where(Deployment.canary_of == stable_id, Deployment.status.in_(ACTIVE)))
+
+
+async def live_deployment_names(session: AsyncSession, model_id: uuid.UUID) -> list[str]:
+    q = select(Deployment.name).where(Deployment.model_id == model_id, Deployment.status != "stopped").order_by(Deployment.name)
+    return list((await session.scalars(q)).all())
+
+
+async def scale(session: AsyncSession, principal: Principal, deployment_id: uuid.UUID, data: ScaleRequest) -> Deployment:
+    d = await _live(session, principal, deployment_id)
+    if d.executor == "local" and data.replicas_max > LOCAL_MAX_REPLICAS:
+        raise Invalid(f"The local executor runs at most {LOCAL_MAX_REPLICAS} replicas.")
+    before = [d.replicas_min, d.replicas_max]
+    d.replicas_min, d.replicas_max = data.replicas_min, data.replicas_max
+    d.replicas_desired = min(max(d.replicas_desired, d.replicas_min), d.replicas_max)
+    note(d, "scaled", f"replicas {before[0]}–{before[1]} → {d.replicas_min}–{d.replicas_max}")
+    await session.flush()
+    audit.record(session, "deployment.scale", resource_type="deployment", resource_id=d.id, team_id=d.team_id,
+                 summary={"name": d.name, "before": before, "after": [d.replicas_min, d.replicas_max]})  # fmt: skip
+    return d
+
+
+async def restart(session: AsyncSession, principal: Principal, deployment_id: uuid.UUID) -> Deployment:
+    """Replace every replica, one at a time (a replica is stopped once its successor is ready)."""
+    d = await _live(session, principal, deployment_id)
+    d.generation += 1
+    if d.status == "failed":
+        d.status, d.status_reason = "pending", None
+    note(d, "restart", "rolling restart requested")
+    await session.flush()
+    audit.record(session, "deployment.restart", resource_type="deployment", resource_id=d.id, team_id=d.team_id, summary={"name": d.name})
+    return d
+
+
+async def _live(session: AsyncSession, principal: Principal, deployment_id: uuid.UUID) -> Deployment:
+    d = await get_deployment(session, principal, deployment_id, for_update=True)
+    if d.status == "stopped":
+        raise Conflict(f"Deployment '{d.name}' is stopped.")
+    return d
+
+
+async def undeploy(session: AsyncSession, principal: Principal | None, deployment_id: uuid.UUID, reason: str = "undeployed") -> Deployment:
+    d = await (get_deployment(session, principal, deployment_id, for_update=True) if principal else session.get(Deployment, deployment_id,
+                                                                                                                  with_for_update=True))  # fmt: skip
+    if d is None:
+        raise NotFound("No such deployment.")
+    if d.status == "stopped":
+        return d
+    if principal is not None and d.canary_of is None and (canary := await _canary_of(session, d.id)):
+        await undeploy(session, principal, canary.id, reason=f"its stable deployment '{d.name}' was undeployed")
+    d.status, d.status_reason, d.stopped_at = "stopped", reason, datetime.now(UTC)
+    note(d, "stopped", reason)
+    if d.runtime_key_id:
+        await apikeys.revoke_key_by_id(session, d.runtime_key_id)
+    await session.flush()
+    await sync_route(session, d.canary_of or d.id)
+    audit.record(session, "deployment.delete", resource_type="deployment", resource_id=d.id, team_id=d.team_id,
+                 summary={"name": d.name, "reason": reason}, actor_name=None if principal else "system")  # fmt: skip
+    return d
+
+
+async def set_canary_weight(session: AsyncSession, principal: Principal, deployment_id: uuid.UUID, weight: int) -> Deployment:
+    d = await _live(session, principal, deployment_id)
+    if d.canary_of is None:
+        raise Conflict("Only a canary has a traffic weight.")
+    before, d.canary_weight = d.canary_weight, weight
+    note(d, "weight", f"canary traffic {before}% → {weight}%")
+    await session.flush()
+    await sync_route(session, d.canary_of)
+    audit.record(session, "deployment.canary_weight", resource_type="deployment", resource_id=d.id, team_id=d.team_id,
+                 summary={"name": d.name, "before": before, "after": weight})  # fmt: skip
+    return d
+
+
+async def promote(session: AsyncSession, principal: Principal, deployment_id: uuid.UUID) -> Deployment:
+    """The canary takes the stable deployment's name and all its traffic; the old one stops."""
+    canary = await _live(session, principal, deployment_id)
+    if canary.canary_of is None:
+        raise Conflict("Only a canary can be promoted.")
+    if canary.status != "ready":
+        raise Conflict(f"The canary is {canary.status}; promote it once it is ready.")
+    stable = await get_deployment(session, principal, canary.canary_of, for_update=True)
+    name = stable.name
+    stable.status, stable.status_reason, stable.stopped_at = "stopped", f"replaced by its canary {canary.name}", datetime.now(UTC)
+    note(stable, "stopped", f"replaced by its canary (v{await _version_number(session, canary.version_id)})")
+    await session.flush()
+    canary.name, canary.canary_of, canary.canary_weight, canary.rollback_policy = name, None, 0, {}
+    note(canary, "promoted", f"now serves all of '{name}'")
+    await session.flush()
+    await gateway.transfer_managed_route(session, name, f"deployment:{stable.id}", f"deployment:{canary.id}")
+    await sync_route(session, canary.id)
+    if stable.runtime_key_id:
+        await apikeys.revoke_key_by_id(session, stable.runtime_key_id)
+    audit.record(session, "deployment.promote", resource_type="deployment", resource_id=canary.id, team_id=canary.team_id,
+                 summary={"name": name, "replaced": str(stable.id)})  # fmt: skip
+    return canary
+
+
+async def rollback(session: AsyncSession, principal: Principal | None, deployment_id: uuid.UUID, reason: str) -> Deployment:
+    """Stop a canary and give its traffic back to the stable deployment."""
+    q = select(Deployment).where(Deployment.id == deployment_id).with_for_update()
+    canary = await (get_deployment(session, principal, deployment_id, for_update=True) if principal else session.scalar(q))
+    if canary is None or canary.canary_of is None:
+        raise Conflict("Only a canary can be rolled back; to go back to an earlier version, deploy it as a canary and promote it.")
+    if canary.status == "stopped":
+        raise Conflict("This canary is already stopped.")
+    await undeploy(session, None, canary.id, reason=f"rolled back: {reason}")
+    audit.record(session, "deployment.rollback", resource_type="deployment", resource_id=canary.id, team_id=canary.team_id,
+                 summary={"name": canary.name, "reason": reason, "automatic": principal is None},
+                 actor_name=None if principal else "system")  # fmt: skip
+    return canary
+
+
+async def _version_number(session: AsyncSession, version_id: uuid.UUID) -> int:
+    return await registry.version_number(session, version_id)
+
+
+# -- what executors call ------------------------------------------------------------------------
+
+
+async def sync_route(session: AsyncSession, stable_id: uuid.UUID) -> None:
+    """Point the gateway route of a deployment (and its canary) at their ready replicas."""
+    stable = await session.get(Deployment, stable_id)
+    if stable is None:
+        return
+    managed_by = f"deployment:{stable.id}"
+    if stable.status == "stopped":
+        await gateway.set_managed_route(session, stable.name, managed_by, [])
+        return
+    canary = await _canary_of(session, stable.id)
+    groups = [(stable, 100 - (canary.canary_weight if canary else 0))] + ([(canary, canary.canary_weight)] if canary else [])
+    upstreams = []
+    for d, share in groups:
+        ready = [r for r in d.replicas if r.get("state") == "ready" and r.get("endpoint")]
+        for r in ready:
+            upstreams.append({"name": f"dep-{d.id.hex[:12]}-r{r['index']}", "base_url": r["endpoint"], "model": d.name,
+                              "weight": share / len(ready)})  # fmt: skip
+    if not upstreams and not any(r.get("state") == "ready" for r in stable.replicas) and stable.status in ("pending", "loading", "failed"):
+        await gateway.set_managed_route(session, stable.name, managed_by, [])
+        return
+    if upstreams:
+        await gateway.set_managed_route(session, stable.name, managed_by, upstreams, canary=canary is not None)
+
+
+def runtime_token(secret: str, d: Deployment) -> str | None:
+    return crypto.decrypt(secret, d.runtime_key) if d.runtime_key else None
+
+
+async def to_out(session: AsyncSession, deployments: list[Deployment]) -> list[DeploymentOut]:
+    names = await registry.version_labels(session, [d.version_id for d in deployments])
+    return [DeploymentOut(
+        id=d.id, name=d.name, team_id=d.team_id, model_id=d.model_id, model_name=names.get(d.version_id, ("?", 0))[0],
+        version_id=d.version_id, version=names.get(d.version_id, ("?", 0))[1], engine=d.engine, executor=d.executor,
+        replicas_min=d.replicas_min, replicas_max=d.replicas_max, replicas_desired=d.replicas_desired, resources=d.resources,
+        autoscale_target=d.autoscale_target, max_batch=d.max_batch, canary_of=d.canary_of, canary_weight=d.canary_weight,
+        rollback_policy=d.rollback_policy, status=d.status, status_reason=d.status_reason,
+        replicas=[ReplicaOut(**{k: v for k, v in r.items() if k in ReplicaOut.model_fields}) for r in d.replicas],
+        events=d.events, endpoint=f"/v1 model={d.name}", created_at=d.created_at, updated_at=d.updated_at, ready_at=d.ready_at,
+        ready_seconds=d.ready_seconds, stopped_at=d.stopped_at,
+    ) for d in deployments]  # fmt: skip
