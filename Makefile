@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "axops needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
-	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,runtime]'
+	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,runtime,k8s]'
 	touch $@
 
 web: web/dist/index.html

@@ -103,8 +103,16 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         app.state.serving_dir = (settings.data_dir / "serving").resolve()
         app.state.gpus_here = local_executor.count_gpus()
         supervisor = None
+        app.state.kubernetes_enabled = bool(settings.kubernetes_namespace)
         if settings.serving_supervisor:
-            supervisor = local_executor.Supervisor(state.db, app.state.secret_key, settings.control_url, app.state.serving_dir)
+            cluster = None
+            if settings.kubernetes_namespace:
+                from axops.executors.kubernetes import DEFAULT_IMAGE, KubernetesExecutor
+
+                cluster = KubernetesExecutor(state.db, app.state.secret_key, settings.control_url, settings.kubernetes_namespace,
+                                             settings.runtime_image or DEFAULT_IMAGE)  # fmt: skip
+            supervisor = local_executor.Supervisor(state.db, app.state.secret_key, settings.control_url, app.state.serving_dir,
+                                                   kubernetes=cluster)  # fmt: skip
             await supervisor.start()
         async with state.tasks.open_async():
             if run_worker:

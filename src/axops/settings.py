@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     public_url: str | None = None  # how runtimes reach the control plane (default http://host:port)
     serving_supervisor: bool = Field(True, description="supervise local deployments' replicas from this process")
+    kubernetes_namespace: str | None = None  # where the kubernetes executor creates deployments (unset: executor off)
+    runtime_image: str | None = None  # the serving runtime's container image for Kubernetes
     log_level: str = "INFO"
     log_json: bool = True
     web_dist: Path | None = None

@@ -89,8 +89,9 @@ class Replica:
 
 
 class Supervisor:
-    def __init__(self, db, secret: str, control_url: str, work_dir: Path, interval_s: float = 1.0) -> None:
+    def __init__(self, db, secret: str, control_url: str, work_dir: Path, interval_s: float = 1.0, kubernetes=None) -> None:
         self.db, self.secret, self.control_url = db, secret, control_url.rstrip("/")
+        self.kubernetes = kubernetes  # a KubernetesExecutor when a cluster is configured: reconciled by the same process
         self.work_dir = work_dir
         self.interval_s = interval_s
         self.replicas: dict[uuid.UUID, list[Replica]] = {}
@@ -119,11 +120,15 @@ class Supervisor:
         while not await self._take_lock():
             await asyncio.sleep(5)
         log.info("serving.supervisor_started work_dir=%s", self.work_dir)
+        rounds = 0
         while True:
             try:
                 await self.reconcile()
-            except Exception:
+                if self.kubernetes is not None and rounds % 5 == 0:
+                    await self.kubernetes.reconcile()
+            except Exception:  # a failed round is retried; replicas keep running
                 log.exception("serving.reconcile_failed")
+            rounds += 1
             await asyncio.sleep(self.interval_s)
 
     async def _take_lock(self) -> bool:

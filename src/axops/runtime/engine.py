@@ -30,6 +30,7 @@ log = logging.getLogger("axops.runtime")
 
 QUEUE_DEPTH = Gauge("axops_runtime_queue_depth", "Requests waiting for a batch slot")
 RUNNING = Gauge("axops_runtime_running", "Sequences in the running batch")
+LOAD = Gauge("axops_runtime_load", "Queued + running requests: the autoscaling signal (HPA custom metric)")
 BATCH_SIZE = Histogram("axops_runtime_batch_size", "Sequences per decode step", buckets=(1, 2, 4, 8, 16, 32, 64, 128))
 FORWARD_PASSES = Counter("axops_runtime_forward_passes_total", "Model forward passes", ["kind"])
 TTFT = Histogram("axops_runtime_ttft_seconds", "Time from arrival to the first token",
@@ -141,6 +142,7 @@ class Engine:
                 raise QueueFull
             heapq.heappush(self._waiting, (-seq.priority, seq.id, seq))
             QUEUE_DEPTH.set(len(self._waiting))
+            LOAD.set(len(self._waiting) + len(self._running))
             self._cv.notify_all()
 
     def run_exclusive(self, fn: Callable[[], object]) -> Future:
@@ -196,6 +198,7 @@ class Engine:
                         self._finish(seq, "error", error=f"generation failed: {exc}")
                 self._running, self._cache, self._mask, self._last = [], None, None, None
             RUNNING.set(len(self._running))
+            LOAD.set(len(self._waiting) + len(self._running))
 
     def _drop_if_cancelled(self, seq: Sequence) -> bool:
         if seq.cancelled:

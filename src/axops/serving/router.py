@@ -30,7 +30,8 @@ async def _one(session, d) -> DeploymentOut:
 async def deploy(body: DeployRequest, principal: Writer, session: Session, request: Request) -> DeploymentOut:
     """Serve a model version (or `model` + `ref`: a version number, an alias such as production, or latest).
     The executor starts its replicas; once one is ready the deployment's name works at `/v1`."""
-    d = await service.deploy(session, principal, request.app.state.secret_key, body, gpus_here=request.app.state.gpus_here)
+    d = await service.deploy(session, principal, request.app.state.secret_key, body, gpus_here=request.app.state.gpus_here,
+                             kubernetes=request.app.state.kubernetes_enabled)  # fmt: skip
     return await _one(session, d)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-DeploymentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=63,
+DeploymentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50,
                                                   pattern=r"^[a-z0-9]([a-z0-9.\-]*[a-z0-9])?$")]  # fmt: skip
 MIG_PROFILE = r"^[1-7]g\.[0-9]+gb$"
 

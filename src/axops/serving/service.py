@@ -60,7 +60,10 @@ def estimate_memory_gb(card: dict, total_size: int, gpu: bool) -> float:
     return (weights * 1.2 + 256 * 2**20) / 2**30
 
 
-async def deploy(session: AsyncSession, principal: Principal, secret: str, data: DeployRequest, gpus_here: int) -> Deployment:
+async def deploy(session: AsyncSession, principal: Principal, secret: str, data: DeployRequest, gpus_here: int,
+                 kubernetes: bool = False) -> Deployment:  # fmt: skip
+    if data.executor == "kubernetes" and not kubernetes:
+        raise Invalid("The Kubernetes executor is not configured here (set AXOPS_KUBERNETES_NAMESPACE); use executor 'local'.")
     if data.version_id is not None:
         model, version = await registry.get_version(session, principal, data.version_id)
     else:
@@ -97,7 +100,7 @@ async def deploy(session: AsyncSession, principal: Principal, secret: str, data:
             raise Conflict("A canary needs a running deployment that is not itself a canary.")
         if await _canary_of(session, stable.id):
             raise Conflict(f"'{stable.name}' already has a canary: promote or roll it back first.")
-        name = data.name or f"{stable.name}-canary"
+        name = data.name or f"{stable.name[:43]}-canary"
     else:
         name = data.name or _name_from(model.name)
         route = await gateway.find_route(session, name)
@@ -129,7 +132,7 @@ async def deploy(session: AsyncSession, principal: Principal, secret: str, data:
 
 def _name_from(model_name: str) -> str:
     cleaned = "".join(c if c.isalnum() or c in ".-" else "-" for c in model_name.lower()).strip("-.")
-    return cleaned[:63] or "model"
+    return cleaned[:50].rstrip("-.") or "model"
 
 
 async def _canary_of(session: AsyncSession, stable_id: uuid.UUID) -> Deployment | None:
