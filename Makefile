@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: up test setup web browser openapi lock bench bench-registry bench-datasets bench-gateway clean
+.PHONY: up test setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-serving clean
 
 up: setup web
 	$(BIN)/axops up
@@ -58,6 +58,9 @@ bench-datasets: setup
 
 bench-gateway: setup
 	$(BIN)/python bench/gateway/run.py
+
+bench-serving: setup
+	$(BIN)/python bench/serving/run.py
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist

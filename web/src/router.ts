@@ -56,6 +56,18 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'gateway:admin' },
   },
   {
+    path: '/deployments',
+    name: 'deployments',
+    component: () => import('@/views/serving/DeploymentsView.vue'),
+    meta: { permission: 'deployments:read' },
+  },
+  {
+    path: '/deployments/:id',
+    name: 'deployment',
+    component: () => import('@/views/serving/DeploymentDetailView.vue'),
+    meta: { permission: 'deployments:read' },
+  },
+  {
     path: '/apikeys',
     name: 'apikeys',
     component: () => import('@/views/apikeys/ApiKeysView.vue'),

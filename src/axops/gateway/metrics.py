@@ -99,3 +99,23 @@ async def usage(
 
     return {"bucket": bucket, "group_by": group_by, "since": since, "until": until,
             "series": [row(r) for r in series], "totals": [row(r) for r in totals]}  # fmt: skip
+
+
+async def live_series(session: AsyncSession, model: str, minutes: int, upstream_prefix: str | None = None) -> list[dict]:
+    """One model's traffic per minute over the last `minutes` (for a deployment's live charts):
+    requests, server errors, latency p50/p95, time to first token, completion tokens."""
+    where = "u.model = :model AND u.created_at >= now() - make_interval(mins => :minutes)"
+    params: dict = {"model": model, "minutes": minutes}
+    if upstream_prefix:
+        where += " AND u.upstream LIKE :prefix"
+        params["prefix"] = upstream_prefix.replace("%", r"\%").replace("_", r"\_") + "%"
+    rows = await session.execute(text(f"""
+        SELECT date_trunc('minute', u.created_at) AS minute, count(*) AS requests,
+               count(*) FILTER (WHERE u.status >= 500) AS errors,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY u.latency_ms) AS p50_ms,
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY u.latency_ms) AS p95_ms,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY u.ttft_ms) AS ttft_p50_ms,
+               coalesce(sum(u.completion_tokens), 0) AS completion_tokens
+        FROM usage_records u WHERE {where} GROUP BY 1 ORDER BY 1"""), params)  # fmt: skip
+    return [{"minute": r.minute, "requests": r.requests, "errors": r.errors, "p50_ms": r.p50_ms, "p95_ms": r.p95_ms,
+             "ttft_p50_ms": r.ttft_p50_ms, "completion_tokens": int(r.completion_tokens)} for r in rows]  # fmt: skip

@@ -14,7 +14,14 @@ from axops.auth.deps import Principal, Session, require
 from axops.core.errors import NotFound
 from axops.executors import local
 from axops.serving import service
-from axops.serving.schemas import CanaryWeight, DeploymentOut, DeployRequest, LogLines, ScaleRequest
+from axops.serving.schemas import (
+    CanaryWeight,
+    DeploymentMetrics,
+    DeploymentOut,
+    DeployRequest,
+    LogLines,
+    ScaleRequest,
+)
 
 router = APIRouter(prefix="/api/serving", tags=["serving"])
 Reader = Annotated[Principal, require("deployments:read")]
@@ -78,6 +85,14 @@ async def promote(deployment_id: uuid.UUID, principal: Writer, session: Session)
 async def rollback(deployment_id: uuid.UUID, principal: Writer, session: Session) -> DeploymentOut:
     """Stop a canary; its traffic goes back to the stable deployment."""
     return await _one(session, await service.rollback(session, principal, deployment_id, "rolled back by hand"))
+
+
+@router.get("/deployments/{deployment_id}/metrics")
+async def deployment_metrics(deployment_id: uuid.UUID, principal: Reader, session: Session,
+                             minutes: Annotated[int, Query(ge=5, le=24 * 60)] = 60) -> DeploymentMetrics:  # fmt: skip
+    """Per-minute traffic through the gateway (a canary: the part its replicas answered)."""
+    d = await service.get_deployment(session, principal, deployment_id)
+    return DeploymentMetrics(name=d.name, minutes=minutes, series=await service.live_metrics(session, d, minutes))
 
 
 @router.get("/deployments/{deployment_id}/logs", responses={200: {"content": {"text/event-stream": {}}}})

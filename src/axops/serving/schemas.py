@@ -129,6 +129,22 @@ class DeploymentOut(BaseModel):
     stopped_at: datetime | None
 
 
+class MinutePoint(BaseModel):
+    minute: datetime
+    requests: int
+    errors: int
+    p50_ms: float | None
+    p95_ms: float | None
+    ttft_p50_ms: float | None
+    completion_tokens: int
+
+
+class DeploymentMetrics(BaseModel):
+    name: str
+    minutes: int
+    series: list[MinutePoint]
+
+
 class LogLines(BaseModel):
     replica: int
     lines: list[str]

@@ -15,6 +15,7 @@ from axops.auth.deps import Principal
 from axops.auth.schemas import ApiKeyCreate
 from axops.core import crypto
 from axops.core.errors import Conflict, Invalid, NotFound
+from axops.gateway import metrics as gateway_metrics
 from axops.gateway import service as gateway
 from axops.models import service as registry
 from axops.serving.models import ACTIVE, Deployment
@@ -278,6 +279,13 @@ async def sync_route(session: AsyncSession, stable_id: uuid.UUID) -> None:
         return
     if upstreams:
         await gateway.set_managed_route(session, stable.name, managed_by, upstreams, canary=canary is not None)
+
+
+async def live_metrics(session: AsyncSession, d: Deployment, minutes: int) -> list[dict]:
+    if d.canary_of is None:
+        return await gateway_metrics.live_series(session, d.name, minutes)
+    stable = await session.get(Deployment, d.canary_of)
+    return await gateway_metrics.live_series(session, stable.name if stable else d.name, minutes, upstream_prefix=f"dep-{d.id.hex[:12]}-")
 
 
 def runtime_token(secret: str, d: Deployment) -> str | None:

@@ -1273,6 +1273,200 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/serving/deploy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deploy
+         * @description Serve a model version (or `model` + `ref`: a version number, an alias such as production, or latest).
+         *     The executor starts its replicas; once one is ready the deployment's name works at `/v1`.
+         */
+        post: operations["serving-deploy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/serving/deployments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Deployments */
+        get: operations["serving-list_deployments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/serving/deployments/{deployment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Deployment */
+        get: operations["serving-get_deployment"];
+        put?: never;
+        post?: never;
+        /**
+         * Undeploy
+         * @description Stop the replicas and take the name off the gateway (a canary of it goes too).
+         */
+        delete: operations["serving-undeploy"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/serving/deployments/{deployment_id}/scale": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Scale */
+        post: operations["serving-scale"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/serving/deployments/{deployment_id}/restart": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restart
+         * @description Replace every replica, one at a time.
+         */
+        post: operations["serving-restart"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/serving/deployments/{deployment_id}/canary/weight": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set Canary Weight */
+        put: operations["serving-set_canary_weight"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/serving/deployments/{deployment_id}/promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Promote
+         * @description The canary takes over the stable deployment's name and all its traffic.
+         */
+        post: operations["serving-promote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/serving/deployments/{deployment_id}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rollback
+         * @description Stop a canary; its traffic goes back to the stable deployment.
+         */
+        post: operations["serving-rollback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/serving/deployments/{deployment_id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Deployment Metrics
+         * @description Per-minute traffic through the gateway (a canary: the part its replicas answered).
+         */
+        get: operations["serving-deployment_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/serving/deployments/{deployment_id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Logs
+         * @description A replica's log (local executor): the last `tail` lines, or with `follow=true` a stream of
+         *     server-sent events, one line each, as they are written.
+         */
+        get: operations["serving-logs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1436,6 +1630,11 @@ export interface components {
              * @enum {string}
              */
             outcome: "success" | "failure";
+        };
+        /** CanaryWeight */
+        CanaryWeight: {
+            /** Weight */
+            weight: number;
         };
         /** CardUpdate */
         CardUpdate: {
@@ -1830,6 +2029,172 @@ export interface components {
              */
             sha256?: string | null;
         };
+        /** DeployRequest */
+        DeployRequest: {
+            /**
+             * Version Id
+             * @description A model version; or give model + ref
+             */
+            version_id?: string | null;
+            /**
+             * Model
+             * @description A registered model's name
+             */
+            model?: string | null;
+            /**
+             * Ref
+             * @description Version number, alias (production) or latest
+             * @default latest
+             */
+            ref: string;
+            /**
+             * Name
+             * @description The model name at /v1 (default: the model's name)
+             */
+            name?: string | null;
+            /**
+             * Engine
+             * @default auto
+             * @enum {string}
+             */
+            engine: "auto" | "transformers" | "vllm";
+            /**
+             * Executor
+             * @default local
+             * @enum {string}
+             */
+            executor: "local" | "kubernetes";
+            /**
+             * Replicas Min
+             * @default 1
+             */
+            replicas_min: number;
+            /**
+             * Replicas Max
+             * @default 1
+             */
+            replicas_max: number;
+            /**
+             * Autoscale Target
+             * @description Queued + running requests per replica to aim for
+             * @default 4
+             */
+            autoscale_target: number;
+            /**
+             * Max Batch
+             * @description Sequences generated together (1: no batching)
+             * @default 16
+             */
+            max_batch: number;
+            resources?: components["schemas"]["Resources"];
+            /**
+             * Canary Of
+             * @description Deploy as a canary of this deployment
+             */
+            canary_of?: string | null;
+            /**
+             * Canary Weight
+             * @description Percent of the traffic the canary gets
+             * @default 10
+             */
+            canary_weight: number;
+            rollback?: components["schemas"]["RollbackPolicy"];
+        };
+        /** DeploymentMetrics */
+        DeploymentMetrics: {
+            /** Name */
+            name: string;
+            /** Minutes */
+            minutes: number;
+            /** Series */
+            series: components["schemas"]["MinutePoint"][];
+        };
+        /** DeploymentOut */
+        DeploymentOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /**
+             * Model Id
+             * Format: uuid
+             */
+            model_id: string;
+            /** Model Name */
+            model_name: string;
+            /**
+             * Version Id
+             * Format: uuid
+             */
+            version_id: string;
+            /** Version */
+            version: number;
+            /** Engine */
+            engine: string;
+            /** Executor */
+            executor: string;
+            /** Replicas Min */
+            replicas_min: number;
+            /** Replicas Max */
+            replicas_max: number;
+            /** Replicas Desired */
+            replicas_desired: number;
+            /** Resources */
+            resources: {
+                [key: string]: unknown;
+            };
+            /** Autoscale Target */
+            autoscale_target: number;
+            /** Max Batch */
+            max_batch: number;
+            /** Canary Of */
+            canary_of: string | null;
+            /** Canary Weight */
+            canary_weight: number;
+            /** Rollback Policy */
+            rollback_policy: {
+                [key: string]: unknown;
+            };
+            /** Status */
+            status: string;
+            /** Status Reason */
+            status_reason: string | null;
+            /** Replicas */
+            replicas: components["schemas"]["ReplicaOut"][];
+            /** Events */
+            events: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Endpoint
+             * @description Call it through the gateway: POST /v1/chat/completions with model = name
+             */
+            endpoint: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Ready At */
+            ready_at: string | null;
+            /** Ready Seconds */
+            ready_seconds: number | null;
+            /** Stopped At */
+            stopped_at: string | null;
+        };
         /** DiffOut */
         DiffOut: {
             /** Schema */
@@ -2014,6 +2379,13 @@ export interface components {
             /** Allow Patterns */
             allow_patterns?: string[] | null;
         };
+        /** LogLines */
+        LogLines: {
+            /** Replica */
+            replica: number;
+            /** Lines */
+            lines: string[];
+        };
         /** LoginRequest */
         LoginRequest: {
             /** Username */
@@ -2066,6 +2438,26 @@ export interface components {
              * @enum {string}
              */
             role: "admin" | "operator" | "developer" | "viewer";
+        };
+        /** MinutePoint */
+        MinutePoint: {
+            /**
+             * Minute
+             * Format: date-time
+             */
+            minute: string;
+            /** Requests */
+            requests: number;
+            /** Errors */
+            errors: number;
+            /** P50 Ms */
+            p50_ms: number | null;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** Ttft P50 Ms */
+            ttft_p50_ms: number | null;
+            /** Completion Tokens */
+            completion_tokens: number;
         };
         /** ModelCreate */
         ModelCreate: {
@@ -2332,6 +2724,34 @@ export interface components {
             /** Refresh Token */
             refresh_token: string;
         };
+        /** ReplicaOut */
+        ReplicaOut: {
+            /** Index */
+            index: number;
+            /** State */
+            state: string;
+            /** Endpoint */
+            endpoint?: string | null;
+            /** Pid */
+            pid?: number | null;
+            /**
+             * Restarts
+             * @default 0
+             */
+            restarts: number;
+            /**
+             * Queued
+             * @default 0
+             */
+            queued: number;
+            /**
+             * Running
+             * @default 0
+             */
+            running: number;
+            /** Last Exit */
+            last_exit?: string | null;
+        };
         /** RequestLogOut */
         RequestLogOut: {
             /**
@@ -2360,6 +2780,43 @@ export interface components {
             };
             /** Response */
             response: string;
+        };
+        /** Resources */
+        Resources: {
+            /**
+             * Cpu
+             * @description CPU cores per replica
+             * @default 1
+             */
+            cpu: number;
+            /**
+             * Memory Gb
+             * @description Memory per replica (GiB); the model must fit
+             * @default 4
+             */
+            memory_gb: number;
+            /**
+             * Gpu
+             * @description Whole GPUs per replica (nvidia.com/gpu)
+             * @default 0
+             */
+            gpu: number;
+            /**
+             * Gpu Type
+             * @description Node label value of nvidia.com/gpu.product, e.g. NVIDIA-A100-SXM4-80GB
+             */
+            gpu_type?: string | null;
+            /**
+             * Mig Profile
+             * @description A MIG slice instead of whole GPUs, e.g. 1g.10gb (nvidia.com/mig-1g.10gb)
+             */
+            mig_profile?: string | null;
+            /** Node Selector */
+            node_selector?: {
+                [key: string]: string;
+            };
+            /** Tolerations */
+            tolerations?: components["schemas"]["Toleration"][];
         };
         /** ReviewRequest */
         ReviewRequest: {
@@ -2395,6 +2852,31 @@ export interface components {
             roles: components["schemas"]["RoleOut"][];
             /** Permissions */
             permissions: components["schemas"]["PermissionOut"][];
+        };
+        /** RollbackPolicy */
+        RollbackPolicy: {
+            /**
+             * Max Error Rate
+             * @description Share of 5xx answers that rolls the canary back
+             * @default 0.2
+             */
+            max_error_rate: number;
+            /**
+             * Max P95 Ms
+             * @description p95 latency (ms) that rolls the canary back
+             */
+            max_p95_ms?: number | null;
+            /**
+             * Window S
+             * @default 60
+             */
+            window_s: number;
+            /**
+             * Min Requests
+             * @description Judge only once the window holds this many requests
+             * @default 10
+             */
+            min_requests: number;
         };
         /** RouteCreate */
         RouteCreate: {
@@ -2527,6 +3009,13 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+        };
+        /** ScaleRequest */
+        ScaleRequest: {
+            /** Replicas Min */
+            replicas_min: number;
+            /** Replicas Max */
+            replicas_max: number;
         };
         /** ScanRequest */
         ScanRequest: {
@@ -2666,6 +3155,21 @@ export interface components {
             /** Expires In */
             expires_in: number;
             user: components["schemas"]["UserInfo"];
+        };
+        /** Toleration */
+        Toleration: {
+            /** Key */
+            key: string;
+            /**
+             * Operator
+             * @default Equal
+             * @enum {string}
+             */
+            operator: "Equal" | "Exists";
+            /** Value */
+            value?: string | null;
+            /** Effect */
+            effect?: ("NoSchedule" | "PreferNoSchedule" | "NoExecute") | null;
         };
         /** UploadStart */
         UploadStart: {
@@ -5587,6 +6091,365 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    "serving-deploy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeployRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "serving-list_deployments": {
+        parameters: {
+            query?: {
+                include_stopped?: boolean;
+                model_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "serving-get_deployment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "serving-undeploy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "serving-scale": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScaleRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "serving-restart": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "serving-set_canary_weight": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CanaryWeight"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "serving-promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "serving-rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                deployment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "serving-deployment_metrics": {
+        parameters: {
+            query?: {
+                minutes?: number;
+            };
+            header?: never;
+            path: {
+                deployment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentMetrics"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "serving-logs": {
+        parameters: {
+            query?: {
+                replica?: number;
+                tail?: number;
+                follow?: boolean;
+            };
+            header?: never;
+            path: {
+                deployment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogLines"];
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
         };
     };

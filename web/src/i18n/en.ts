@@ -1,6 +1,6 @@
 export default {
   app: { title: 'axops', subtitle: 'LLM Ops platform' },
-  nav: { home: 'Home', models: 'Models', datasets: 'Datasets', playground: 'Playground', usage: 'Usage', routes: 'Gateway routes', apikeys: 'API keys', users: 'Users', teams: 'Teams', audit: 'Audit log', profile: 'Profile' },
+  nav: { home: 'Home', models: 'Models', datasets: 'Datasets', deployments: 'Deployments', playground: 'Playground', usage: 'Usage', routes: 'Gateway routes', apikeys: 'API keys', users: 'Users', teams: 'Teams', audit: 'Audit log', profile: 'Profile' },
   common: {
     cancel: 'Cancel', save: 'Save', create: 'Create', close: 'Close', confirm: 'Confirm', search: 'Search',
     logout: 'Log out', language: 'Language', loadMore: 'Load more', none: 'None', noData: 'Nothing here yet.',
@@ -62,7 +62,6 @@ export default {
     pause: 'Pause', resume: 'Resume', discard: 'Discard', chooseSameFiles: 'To resume, first choose the same files again', uploadStopped: 'The upload stopped ({msg}). Resume it with the same files, or discard it.', uploaded: 'Version {v} created', version: 'Version', status: 'Status', stage: 'Stage',
     aliases: 'Aliases', size: 'Size', files: 'Files', download: 'Download', pick: 'Versions to compare', compare: 'Compare',
     differs: 'differs', configDiff: 'Config differences', key: 'Key', sameConfig: 'The configs are identical.',
-    deploymentsEmpty: 'Deployments arrive with model serving (issue 6); nothing is deployed yet.',
     metricsEmpty: 'Serving metrics arrive with monitoring; there are none for this model yet.',
     importTitle: 'Import a version', importHf: 'Hugging Face', importLocal: 'Server directory', repoId: 'Repository (org/name)', revision: 'Revision (optional)', allowPatterns: 'Only files matching (comma separated, optional)', token: 'Access token (used once, never stored)', dirPath: 'Directory on the server, or a Hugging Face cache entry', startImport: 'Start import', importStarted: 'Import started as version {v}',
     setAlias: 'Set alias', alias: 'Alias name', progress: '{done} / {total} files',
@@ -203,6 +202,21 @@ export default {
       empty: 'No gateway usage in this window yet. Calls through /v1 (or the playground) show up here within seconds.',
       ownOnly: 'Showing your own usage (gateway admins see everyone\'s).',
     },
+  },
+  serving: {
+    title: 'Deployments', empty: 'Nothing is deployed yet. Press “Deploy” on a version in a model’s Versions tab.', showStopped: 'Show stopped',
+    name: 'Name', nameHint: 'The model name at /v1 (empty: the model’s name)', model: 'Model', status: 'Status', created: 'Created',
+    engine: 'Engine', executor: 'Runs on', replicas: 'Replicas', desired: 'desired', autoscaleTarget: 'Target requests per replica',
+    autoscaleHint: 'Scales on queued + running requests', maxBatch: 'Max batch', resources: 'Resources (per replica)', memory: 'Memory (GiB)',
+    gpuType: 'GPU type (node label)', canary: 'Canary', canaryOf: 'Deploy as a canary of', noCanary: 'Not a canary (new deployment)',
+    canaryWeight: 'Canary traffic', maxErrorRate: 'Roll back at error rate', maxP95: 'Roll back at p95', window: 'Window',
+    deploy: 'Deploy', deployTitle: 'Deploy {model} v{v}', deployed: 'Deploying {name}',
+    tryIt: 'Try in the Playground', restart: 'Restart', undeploy: 'Undeploy', undeployConfirm: 'Stop every replica of {name} and take it off the gateway.',
+    undeployed: 'Undeployed', restarting: 'Replacing replicas one at a time', scale: 'Apply', scaled: 'Replica range changed',
+    readyIn: 'ready in {s} s', state: 'State', endpoint: 'Endpoint', load: 'Running + queued', restarts: 'Restarts', lastExit: 'Last exit',
+    canaryTitle: 'Canary {name} (v{v})', open: 'Open', promote: 'Promote', rollback: 'Roll back', promoted: 'Canary promoted',
+    rolledBack: 'Canary rolled back', history: 'Recent history', metrics: 'Traffic', qps: 'Requests per second', latency: 'Latency',
+    tokensPerS: 'Generated tokens per second', errors: 'Server errors', logs: 'Live logs', noneForModel: 'This model is not deployed.',
   },
   profile: {
     title: 'Profile', changePassword: 'Change password', current: 'Current password',

@@ -1,6 +1,6 @@
 export default {
   app: { title: 'axops', subtitle: 'LLM Ops 플랫폼' },
-  nav: { home: '홈', models: '모델', datasets: '데이터셋', playground: '플레이그라운드', usage: '사용량', routes: '게이트웨이 라우트', apikeys: 'API 키', users: '사용자', teams: '팀', audit: '감사 로그', profile: '내 정보' },
+  nav: { home: '홈', models: '모델', datasets: '데이터셋', deployments: '배포', playground: '플레이그라운드', usage: '사용량', routes: '게이트웨이 라우트', apikeys: 'API 키', users: '사용자', teams: '팀', audit: '감사 로그', profile: '내 정보' },
   common: {
     cancel: '취소', save: '저장', create: '만들기', close: '닫기', confirm: '확인', search: '검색',
     logout: '로그아웃', language: '언어', loadMore: '더 보기', none: '없음', noData: '아직 항목이 없습니다.',
@@ -62,7 +62,6 @@ export default {
     pause: '일시 중지', resume: '이어 올리기', discard: '버리기', chooseSameFiles: '이어 올리려면 같은 파일을 먼저 선택하세요', uploadStopped: '업로드가 멈췄습니다 ({msg}). 같은 파일로 이어 올리거나 버릴 수 있습니다.', uploaded: '버전 {v}을(를) 만들었습니다', version: '버전', status: '상태', stage: '단계',
     aliases: '별칭', size: '크기', files: '파일', download: '다운로드', pick: '비교할 버전', compare: '비교',
     differs: '다름', configDiff: '설정 차이', key: '키', sameConfig: '설정이 같습니다.',
-    deploymentsEmpty: '배포 기능은 모델 서빙(이슈 6)과 함께 제공됩니다. 아직 배포된 것이 없습니다.',
     metricsEmpty: '서빙 지표는 모니터링 기능과 함께 제공됩니다. 이 모델의 지표는 아직 없습니다.',
     importTitle: '버전 가져오기', importHf: 'Hugging Face', importLocal: '서버 디렉터리', repoId: '저장소 (조직/이름)', revision: '리비전 (선택)', allowPatterns: '이 패턴의 파일만 (쉼표로 구분, 선택)', token: '액세스 토큰 (한 번만 쓰고 저장하지 않음)', dirPath: '서버의 디렉터리 또는 Hugging Face 캐시 항목', startImport: '가져오기 시작', importStarted: '버전 {v}(으)로 가져오기를 시작했습니다',
     setAlias: '별칭 지정', alias: '별칭 이름', progress: '파일 {done} / {total}',
@@ -198,6 +197,21 @@ export default {
       empty: '이 기간에는 아직 게이트웨이 사용량이 없습니다. /v1(또는 플레이그라운드)로 호출하면 몇 초 안에 여기에 나타납니다.',
       ownOnly: '내 사용량만 표시합니다 (게이트웨이 관리자는 전체를 봅니다).',
     },
+  },
+  serving: {
+    title: '배포', empty: '아직 배포가 없습니다. 모델의 버전 탭에서 “배포”를 누르세요.', showStopped: '중지된 배포도 보기',
+    name: '이름', nameHint: '/v1에서 model로 부를 이름 (비우면 모델 이름)', model: '모델', status: '상태', created: '생성일',
+    engine: '엔진', executor: '실행 위치', replicas: '복제본', desired: '목표', autoscaleTarget: '복제본당 목표 요청 수',
+    autoscaleHint: '대기 + 처리 중 요청 수로 확장합니다', maxBatch: '최대 배치', resources: '자원 (복제본당)', memory: '메모리 (GiB)',
+    gpuType: 'GPU 종류 (노드 레이블)', canary: '카나리', canaryOf: '카나리로 배포할 대상', noCanary: '카나리 아님 (새 배포)',
+    canaryWeight: '카나리 트래픽', maxErrorRate: '롤백 오류율', maxP95: '롤백 p95', window: '판단 구간',
+    deploy: '배포', deployTitle: '{model} v{v} 배포', deployed: '{name} 배포를 시작했습니다',
+    tryIt: '플레이그라운드에서 호출', restart: '재시작', undeploy: '배포 중지', undeployConfirm: '{name}의 복제본을 모두 멈추고 게이트웨이에서 뺍니다.',
+    undeployed: '배포를 중지했습니다', restarting: '복제본을 하나씩 교체합니다', scale: '적용', scaled: '복제본 범위를 바꿨습니다',
+    readyIn: '준비까지 {s}초', state: '상태', endpoint: '엔드포인트', load: '처리 + 대기', restarts: '재시작', lastExit: '마지막 종료',
+    canaryTitle: '카나리 {name} (v{v})', open: '열기', promote: '승격', rollback: '롤백', promoted: '카나리를 승격했습니다',
+    rolledBack: '카나리를 롤백했습니다', history: '최근 기록', metrics: '트래픽', qps: '초당 요청', latency: '지연 시간',
+    tokensPerS: '초당 생성 토큰', errors: '서버 오류', logs: '실시간 로그', noneForModel: '이 모델의 배포가 없습니다.',
   },
   profile: {
     title: '내 정보', changePassword: '비밀번호 변경', current: '현재 비밀번호',
