@@ -12,7 +12,8 @@ from aiohttp import web
 
 class MockUpstream:
     """An OpenAI-compatible server with switchable faults: ok, error500, garbage, break_stream,
-    slow_stream (a word every 0.2 s for a long time; notes when its reader goes away)."""
+    slow_stream (a word every 0.2 s for a long time; notes when its reader goes away), no_usage
+    (answers and streams without token counts, as some servers do)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -55,9 +56,11 @@ class MockUpstream:
         words = ["hello", " from", f" {self.name}"]
         usage = {"prompt_tokens": prompt, "completion_tokens": len(words), "total_tokens": prompt + len(words)}
         if not body.get("stream"):
-            return web.json_response({"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"], "usage": usage,
-                                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)},
-                                                   "finish_reason": "stop"}]})  # fmt: skip
+            answer = {"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"], "usage": usage,
+                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)}, "finish_reason": "stop"}]}
+            if self.mode == "no_usage":
+                del answer["usage"]
+            return web.json_response(answer)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         if self.mode == "slow_stream":
@@ -78,7 +81,7 @@ class MockUpstream:
             if self.mode == "break_stream" and i == 1:
                 request.transport.close()  # the connection drops mid-stream
                 return response
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if (body.get("stream_options") or {}).get("include_usage") and self.mode != "no_usage":
             chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"], "choices": [], "usage": usage}
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")

@@ -98,7 +98,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         listener = notify.Listener(database_url)
         await listener.start()
         app.state.gateway = gateway = gateway_proxy.Gateway(state.db, app.state.secret_key, settings.redis_url,
-                                                                 settings.gateway_health_interval_s)  # fmt: skip
+                                                                 settings.gateway_health_interval_s, state.storage)  # fmt: skip
         await gateway.start()
         app.state.serving_dir = (settings.data_dir / "serving").resolve()
         app.state.gpus_here = local_executor.count_gpus()

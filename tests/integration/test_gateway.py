@@ -4,6 +4,7 @@ routing, streaming, failover, circuit breaker, errors in OpenAI's shape, usage r
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import httpx
@@ -49,6 +50,10 @@ def setup(api, admin, upstreams):
 
 def usage_rows(live_server, database_url) -> list[dict]:
     gw = live_server.app.state.gateway
+    for _ in range(200):  # calls whose tokens are being counted reach the writer a moment later
+        if not gw.counter.pending:
+            break
+        time.sleep(0.02)
     asyncio.run_coroutine_threadsafe(gw.usage.flush(), live_server.server_loop).result(10)
     with psycopg.connect(libpq_url(database_url), row_factory=psycopg.rows.dict_row) as conn:
         return conn.execute("SELECT * FROM usage_records ORDER BY created_at").fetchall()
@@ -246,11 +251,12 @@ def test_answer_cache(api, admin, setup, upstreams, live_server, database_url):
     sent = len(a.requests)
     second = client.chat.completions.with_raw_response.create(**ask)
     assert second.headers["x-axops-cache"] == "hit" and len(a.requests) == sent
+    assert float(first.headers["x-axops-cost"]) == pytest.approx((5 + 6) / 1e6) and second.headers["x-axops-cost"] == "0.0"
     assert second.parse().choices[0].message.content == first.parse().choices[0].message.content == "hello from A"
     # The same question streamed is replayed as a stream, usage included when asked.
     chunks = list(client.chat.completions.create(**ask, stream=True, stream_options={"include_usage": True}))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "hello from A" and len(a.requests) == sent
-    assert chunks[-1].usage.completion_tokens == 3
+    assert chunks[-1].usage.completion_tokens == 3 and chunks[-1].usage.model_extra["cost"] == 0
     # A streamed miss fills the cache for the plain call too; sampling (temperature > 0) is never cached.
     other = {**ask, "messages": [{"role": "user", "content": "and three plus three"}]}
     assert "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(**other, stream=True) if c.choices) == "hello from A"
@@ -380,3 +386,109 @@ def test_active_health_checks(api, setup, upstreams, live_server):
     b.start()
     assert check()["mock-b/tiny-b"] is True
     assert circuits()["mock-b/tiny-b"] == "closed"
+
+
+def _word_tokenizer() -> bytes:
+    """A tokenizer.json as a registry model version carries one: here one token per word."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(["user", "say", "hi", "to", "me", "hello", "from", "A"])}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tokenizer.to_str().encode()
+
+
+def test_tokens_counted_when_the_upstream_reports_none(api, admin, setup, upstreams, live_server, database_url):
+    import bpe_openai
+
+    a, _ = upstreams
+    a.mode = "no_usage"
+    pa, _ = setup["providers"]
+    dev = setup["dev"]
+    # A model version in the registry brings its tokenizer; another has none.
+    team = api.get("/api/user/info", headers=dev).json()["teams"][0]["id"]
+    model = api.post("/api/model/register", json={"name": "word-model", "task": "text-generation", "team_id": team}, headers=dev).json()
+    version = api.post("/api/model/version/upload", data={"model_id": model["id"]}, headers=dev,
+                       files=[("files", ("tokenizer.json", _word_tokenizer()))]).json()  # fmt: skip
+    assert api.put(f"/api/model/{model['id']}/aliases/production", json={"version_id": version["id"]}, headers=dev).status_code == 204
+    bare = api.post("/api/model/register", json={"name": "bare-model", "task": "text-generation", "team_id": team}, headers=dev).json()
+    api.post("/api/model/version/upload", data={"model_id": bare["id"]}, files=[("files", ("config.json", b'{"model_type": "x"}'))],
+             headers=dev).raise_for_status()  # fmt: skip
+
+    def route(name: str, **target) -> dict:
+        return api.post("/api/gateway/routes", json={"model_name": name, "targets": [{"provider_id": pa["id"], "input_price": 1.0,
+                                                                                    "output_price": 2.0, **target}]}, headers=admin)  # fmt: skip
+
+    for spec, why in (("no-such-model@production", "No model named"), ("bare-model:1", "has no tokenizer.json"),
+                      ("word-model@staging", "no ready version 'staging'")):  # fmt: skip
+        refused = route("bad", model="m", tokenizer=spec)
+        assert refused.status_code == 422 and why in refused.json()["detail"], refused.text
+    assert route("bad", model="m", tokenizer="not a tokenizer").status_code == 422
+    assert route("openai-guessed", model="gpt-4o-mini").status_code == 201  # o200k_base, from the name
+    assert route("openai-named", model="my-deployment", tokenizer="cl100k_base").status_code == 201
+    assert route("internal", model="ko-chat", tokenizer="word-model@production").status_code == 201
+    assert route("unknown", model="ko-chat").status_code == 201  # nothing to count with
+    plan = api.post("/api/router/route", json={"model": "openai-guessed"}, headers=dev).json()
+    assert plan["order"][0]["tokenizer"] == "o200k_base"
+
+    key = api.post("/api/apikey/create", json={"name": "any"}, headers=dev).json()["key"]
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=key, max_retries=0)
+    ask = [{"role": "user", "content": "say hi to me"}]
+    for name in ("openai-guessed", "openai-named", "internal", "unknown"):
+        raw = client.chat.completions.with_raw_response.create(model=name, messages=ask)
+        assert raw.parse().usage is None and "x-axops-cost" not in raw.headers  # counted after the answer has gone
+        chunks = list(client.chat.completions.create(model=name, messages=ask, stream=True, stream_options={"include_usage": True}))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "hello from A"
+
+    rows = {(r["model"], r["stream"]): r for r in usage_rows(live_server, database_url) if r["model"] != "chat-small"}
+    o200k, cl100k = bpe_openai.get_encoding("o200k_base"), bpe_openai.get_encoding("cl100k_base")
+    for name, encoding in (("openai-guessed", o200k), ("openai-named", cl100k)):
+        words, reply = len(encoding.encode_ordinary("say hi to me")), len(encoding.encode_ordinary("hello from A"))
+        prompt = 3 + 3 + len(encoding.encode_ordinary("user")) + words  # reply priming, per-message framing, role, content
+        for stream in (False, True):
+            row = rows[(name, stream)]
+            assert (row["prompt_tokens"], row["completion_tokens"]) == (prompt, reply), (name, stream)
+            assert row["cost"] == pytest.approx((prompt * 1.0 + reply * 2.0) / 1e6)
+    for stream in (False, True):
+        assert (rows[("internal", stream)]["prompt_tokens"], rows[("internal", stream)]["completion_tokens"]) == (3 + 3 + 1 + 4, 3)
+        assert (rows[("unknown", stream)]["prompt_tokens"], rows[("unknown", stream)]["completion_tokens"]) == (0, 0)
+    metrics_text = httpx.get(f"{live_server.url}/metrics").text
+    assert 'axops_gateway_tokens_counted_total{kind="prompt",model="internal"} 22.0' in metrics_text
+
+
+def test_gpu_hour_pricing_and_the_cost_of_each_answer(api, admin, setup, upstreams, live_server, database_url):
+    pa, _ = setup["providers"]
+    gpu = {"gpu_hour_price": 2.0, "gpus": 0.5, "throughput_tokens_per_s": 100}
+
+    def route(name: str, targets: list[dict], fallbacks: list[dict] = ()):
+        return api.post("/api/gateway/routes", json={"model_name": name, "targets": [{"provider_id": pa["id"], "model": "ko-chat", **t}
+                                                                                    for t in targets],
+                                                     "fallbacks": [{"provider_id": pa["id"], "model": "ko-chat-b", **t} for t in fallbacks]},
+                        headers=admin)  # fmt: skip
+
+    partial = route("bad", [{"gpu_hour_price": 2.0}])
+    assert partial.status_code == 422 and "missing: gpus, throughput_tokens_per_s" in partial.text
+    for wrong in ({**gpu, "gpus": 0}, {**gpu, "throughput_tokens_per_s": -5}, {**gpu, "gpu_hour_price": "a lot"}):
+        assert route("bad", [wrong]).status_code == 422, wrong
+    created = route("internal", [gpu], [{**gpu, "input_price": 0.5}])  # an explicit price wins over the derived one
+    assert created.status_code == 201 and created.json()["targets"][0]["throughput_tokens_per_s"] == 100
+    per_million = 2.0 * 0.5 / (100 * 3600 / 1e6)  # ≈ 2.78 per 1M tokens: half a GPU at 100 tokens/s
+    plan = api.post("/api/router/route", json={"model": "internal"}, headers=setup["dev"]).json()
+    assert [(o["input_price"], o["output_price"]) for o in plan["order"]] == [(pytest.approx(per_million), pytest.approx(per_million)),
+                                                                              (0.5, pytest.approx(per_million))]  # fmt: skip
+
+    # Each answer says what it cost: a header on plain answers, `usage.cost` in a stream's usage chunk.
+    key = api.post("/api/apikey/create", json={"name": "any"}, headers=setup["dev"]).json()["key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    ask = {"model": "internal", "messages": [{"role": "user", "content": "say hi to me"}]}  # 4 + 3 tokens at the mock
+    plain = httpx.post(f"{live_server.url}/v1/chat/completions", json=ask, headers=auth)
+    assert float(plain.headers["x-axops-cost"]) == pytest.approx(7 * per_million / 1e6)
+    with httpx.stream("POST", f"{live_server.url}/v1/chat/completions", headers=auth,
+                      json={**ask, "stream": True, "stream_options": {"include_usage": True}}) as r:  # fmt: skip
+        chunks = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
+    assert chunks[-1]["usage"]["cost"] == pytest.approx(7 * per_million / 1e6) and chunks[-1]["usage"]["completion_tokens"] == 3
+    with httpx.stream("POST", f"{live_server.url}/v1/chat/completions", headers=auth, json={**ask, "stream": True}) as r:
+        assert all('"usage"' not in line for line in r.iter_lines())  # not asked for: no usage chunk, no cost
+    rows = [r for r in usage_rows(live_server, database_url) if r["model"] == "internal"]
+    assert len(rows) == 3 and all(r["cost"] == pytest.approx(7 * per_million / 1e6) for r in rows)
+

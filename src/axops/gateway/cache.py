@@ -63,7 +63,7 @@ def as_stream(entry: dict, model: str, with_usage: bool) -> list[bytes]:
         {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": entry["finish_reason"]}]},
     ]
     if with_usage:
-        chunks.append({**base, "choices": [], "usage": _usage(entry)})
+        chunks.append({**base, "choices": [], "usage": {**_usage(entry), "cost": 0.0}})  # a hit costs nothing
     return [b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks] + [b"data: [DONE]\n\n"]
 
 

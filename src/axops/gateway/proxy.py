@@ -29,6 +29,7 @@ from axops.core.errors import AppError
 from axops.gateway import anthropic, cache
 from axops.gateway.limits import Limits, Policy, retry_after
 from axops.gateway.table import RouteTable, Target, plan
+from axops.gateway.tokens import TokenCounter, Tokenizers
 from axops.gateway.usage import ContentLogWriter, UsageWriter
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "invalid_request_error",
@@ -41,6 +42,8 @@ LATENCY = Histogram("axops_gateway_latency_seconds", "Gateway request latency", 
 TTFT = Histogram("axops_gateway_ttft_seconds", "Time to the first streamed byte", ["model"],
                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))  # fmt: skip
 TOKENS = Counter("axops_gateway_tokens_total", "Tokens through the gateway", ["model", "kind"])
+COUNTED = Counter("axops_gateway_tokens_counted_total", "Tokens the gateway counted itself (the upstream reported no usage)",
+                  ["model", "kind"])  # fmt: skip
 _RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
 AZURE_API_VERSION = "2024-10-21"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -56,13 +59,15 @@ def openai_error(status: int, message: str, code: str | None = None, param: str 
 class Gateway:
     """Process-wide gateway state, built in the app's lifespan."""
 
-    def __init__(self, db, secret: str, redis_url: str | None = None, health_interval_s: float = 15.0) -> None:
+    def __init__(self, db, secret: str, redis_url: str | None = None, health_interval_s: float = 15.0, storage=None) -> None:
         self.db = db
         self.health_interval_s = health_interval_s
         self._health: asyncio.Task | None = None
         self.secret = secret
         self.limits = Limits(redis_url)
-        self.table = RouteTable(self.limits)
+        self.tokenizers = Tokenizers(db, storage)
+        self.counter = TokenCounter(self.tokenizers)
+        self.table = RouteTable(self.limits, self.tokenizers)
         self.cache = cache.RedisCache(redis_url) if redis_url else cache.LocalCache()
         self.usage = UsageWriter(db)
         self.logs = ContentLogWriter(db, interval_s=1.0, batch=1000)
@@ -72,6 +77,7 @@ class Gateway:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
         self.client = aiohttp.ClientSession(connector=connector, json_serialize=lambda v: orjson.dumps(v).decode(),
                                             timeout=aiohttp.ClientTimeout(total=None), auto_decompress=True)  # fmt: skip
+        self.counter.start()
         self.usage.start()
         self.logs.start()
         if self.health_interval_s > 0:
@@ -111,6 +117,7 @@ class Gateway:
     async def stop(self) -> None:
         if self._health:
             self._health.cancel()
+        await self.counter.stop()  # the calls still being counted, then their usage records are written
         await self.usage.stop()
         await self.logs.stop()
         if self.client:
@@ -120,8 +127,11 @@ class Gateway:
                 await backend.close()
 
 
-def _usage_of(data: dict) -> tuple[int, int]:
-    usage = data.get("usage") or {}
+def _usage_of(data: dict) -> tuple[int, int] | None:
+    """The upstream's own counts; None when it reported none."""
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        return None
     return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
 
 
@@ -190,12 +200,26 @@ class _Call:
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
 
-    def cost_of(self, tokens: tuple[int, int]) -> float:
+    def cost_of(self, tokens: tuple[int, int] | None) -> float:
         t = self.target
-        return (tokens[0] * t.input_price + tokens[1] * t.output_price) / 1e6 if t else 0.0
+        return (tokens[0] * t.input_price + tokens[1] * t.output_price) / 1e6 if t and tokens else 0.0
 
-    def record(self, status: int, error: str | None = None, tokens: tuple[int, int] = (0, 0), cache: str = "off",
-               saved_cost: float = 0.0, text: str = "") -> None:  # fmt: skip
+    def record(self, status: int, error: str | None = None, tokens: tuple[int, int] | None = None, cache: str = "off",
+               saved_cost: float = 0.0, text: str = "", answer=None) -> None:  # fmt: skip
+        """`tokens` as the upstream reported them. None: it reported none — then, if the target has a
+        tokenizer, `answer` (the JSON answer, or the stream's lines) is counted first, off the request path."""
+        latency_ms = self.elapsed_ms()
+        t = self.target
+        if tokens is None and answer is not None and t is not None and t.tokenizer:
+            def counted(found: tuple[int, int] | None) -> None:
+                self._write(status, error, found or (0, 0), cache, saved_cost, text, latency_ms, found is not None)
+
+            self.gw.counter.submit(t.tokenizer, self.endpoint, self.body, answer, counted)
+            return
+        self._write(status, error, tokens or (0, 0), cache, saved_cost, text, latency_ms, False)
+
+    def _write(self, status: int, error: str | None, tokens: tuple[int, int], cache: str, saved_cost: float, text: str,
+               latency_ms: float, counted: bool) -> None:  # fmt: skip
         if self.principal.log_content:
             self.gw.logs.log(request_id=self.request_id, api_key_id=self.principal.api_key_id, user_id=self.principal.user_id,
                              model=self.model, status=status, request=self.body, response=text or error or "")  # fmt: skip
@@ -205,17 +229,20 @@ class _Call:
         upstream = t.upstream.key if t else "none"
         series = _series(self.model, "cache" if cache == "hit" else upstream, status // 100)
         series[0].inc()
-        series[1].observe(self.elapsed_ms() / 1000)
+        series[1].observe(latency_ms / 1000)
         if self.ttft_ms is not None:
             series[2].observe(self.ttft_ms / 1000)
         if tokens[0] or tokens[1]:
             series[3].inc(tokens[0])
             series[4].inc(tokens[1])
+            if counted:
+                COUNTED.labels(self.model, "prompt").inc(tokens[0])
+                COUNTED.labels(self.model, "completion").inc(tokens[1])
         self.gw.usage.record(
             request_id=self.request_id, api_key_id=p.api_key_id if p else None, user_id=p.user_id if p else None,
             team_id=min(p.team_ids) if p and p.team_ids else None, endpoint=self.endpoint, model=self.model,
             upstream=t.upstream.key if t else None, stream=self.stream, status=status, error=error, prompt_tokens=tokens[0],
-            completion_tokens=tokens[1], cost=cost, latency_ms=self.elapsed_ms(), ttft_ms=self.ttft_ms, attempts=self.attempts,
+            completion_tokens=tokens[1], cost=cost, latency_ms=latency_ms, ttft_ms=self.ttft_ms, attempts=self.attempts,
             cache=cache, saved_cost=saved_cost,
         )  # fmt: skip
         if self.policies and any(p.tpm or p.monthly_budget is not None for p in self.policies) and \
@@ -261,15 +288,19 @@ async def _openai_lines(response: aiohttp.ClientResponse, kind: str, model: str)
 async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usage: bool,
                  cache_key: str | None = None, cache_ttl: int = 0) -> AsyncIterator[bytes]:  # fmt: skip
     """Pass the upstream's server-sent events through as they come; note the usage chunk (and,
-    when the answer is to be cached, its text)."""
-    tokens, status, error = (0, 0), 200, None
+    when the answer is to be cached, its text). When the client asked for usage, its chunk carries
+    the cost too. The lines are kept if the usage may have to be counted from them."""
+    tokens, status, error = None, 200, None
     upstream = call.target.upstream
     parts: list[str] | None = [] if cache_key or call.principal.log_content else None
+    kept: list[bytes] | None = [] if call.target.tokenizer else None
     finish = None
     try:
         async for line in _openai_lines(response, upstream.kind, call.model):
             if call.ttft_ms is None:
                 call.ttft_ms = call.elapsed_ms()
+            if kept is not None:
+                kept.append(line)
             if parts is not None and line.startswith(b"data: {"):
                 choice = (orjson.loads(line[6:]).get("choices") or [{}])[0]
                 delta = choice.get("delta") or {}
@@ -283,14 +314,17 @@ async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usa
                     chunk = orjson.loads(line[6:])
                 except orjson.JSONDecodeError:
                     chunk = {}
-                tokens = _usage_of(chunk) if chunk.get("usage") else tokens
+                tokens = _usage_of(chunk) or tokens
                 if not client_wants_usage and not chunk.get("choices"):
                     continue  # the usage-only chunk we asked for on the client's behalf
+                if client_wants_usage and tokens is not None:
+                    chunk["usage"]["cost"] = call.cost_of(tokens)
+                    line = b"data: " + orjson.dumps(chunk) + line[len(line.rstrip()):]
             yield line
         upstream.succeeded(call.elapsed_ms())
         if parts is not None and cache_key:  # the stream ran to its end
             entry = {"content": "".join(parts), "finish_reason": finish or "stop", "cost": call.cost_of(tokens),
-                     "prompt_tokens": tokens[0], "completion_tokens": tokens[1]}  # fmt: skip
+                     "prompt_tokens": tokens[0] if tokens else 0, "completion_tokens": tokens[1] if tokens else 0}  # fmt: skip
             await call.gw.cache.put(cache_key, entry, cache_ttl)
     except (aiohttp.ClientError, TimeoutError) as exc:
         status, error = 502, f"upstream broke off the stream: {type(exc).__name__}"
@@ -304,7 +338,7 @@ async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usa
     finally:
         upstream.in_flight -= 1
         response.close()
-        call.record(status, error, tokens, cache="miss" if cache_key else "off", text="".join(parts or ()))
+        call.record(status, error, tokens, cache="miss" if cache_key else "off", text="".join(parts or ()), answer=kept)
 
 
 async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Response:
@@ -360,7 +394,7 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
             call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated, body)
             call.record(200, None, (hit["prompt_tokens"], hit["completion_tokens"]), cache="hit", saved_cost=hit["cost"],
                         text=hit["content"])  # fmt: skip
-            headers = {"x-axops-cache": "hit"}
+            headers = {"x-axops-cache": "hit", "x-axops-cost": "0.0"}
             if stream:
                 with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 return StreamingResponse(iter(cache.as_stream(hit, body["model"], with_usage)), media_type="text/event-stream",
@@ -429,8 +463,11 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
         up.in_flight -= 1
         up.succeeded(call.elapsed_ms())
         tokens = _usage_of(result)
-        call.record(200, None, tokens, cache="miss" if cache_key else "off", text=_text_of(result) if principal.log_content else "")
+        call.record(200, None, tokens, cache="miss" if cache_key else "off", text=_text_of(result) if principal.log_content else "",
+                    answer=result)  # fmt: skip
         headers = {"x-axops-upstream": up.key}
+        if tokens is not None:  # else counted after the answer has gone: the usage record has the cost
+            headers["x-axops-cost"] = str(call.cost_of(tokens))
         if cache_key:
             headers["x-axops-cache"] = "miss"
             if (entry := cache.entry_from_answer(result, call.cost_of(tokens))) is not None:

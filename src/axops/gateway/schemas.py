@@ -4,7 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
+
+from axops.gateway.tokens import ENCODINGS, REGISTRY_REF
 
 ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w.:/@\-]+$")]
 Strategy = Literal["weighted", "round_robin", "least_inflight", "lowest_latency", "lowest_cost"]
@@ -50,8 +52,38 @@ class TargetSpec(Strict):
     model: Annotated[str, StringConstraints(min_length=1, max_length=300)] = Field(description="The model name the upstream knows")
     weight: float = Field(1.0, ge=0, le=1000)
     priority: int = Field(0, ge=0, le=100, description="Lower is tried first")
-    input_price: float = Field(0.0, ge=0, description="Per 1M prompt tokens")
-    output_price: float = Field(0.0, ge=0, description="Per 1M completion tokens")
+    input_price: float = Field(0.0, ge=0, description="Per 1M prompt tokens (0: derived from the GPU-hour rate when one is given)")
+    output_price: float = Field(0.0, ge=0, description="Per 1M completion tokens (0: derived from the GPU-hour rate when one is given)")
+    gpu_hour_price: float | None = Field(None, gt=0, description="Internal models: the price of one GPU-hour (with gpus and throughput)")
+    gpus: float | None = Field(None, gt=0, le=10_000, description="GPUs the deployment holds (fractional for MIG slices)")
+    throughput_tokens_per_s: float | None = Field(None, gt=0, description="The deployment's sustained tokens per second")
+    tokenizer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)] | None = Field(
+        None, description="Counts tokens when the upstream reports no usage: an OpenAI encoding (o200k_base, cl100k_base, "
+                          "p50k_base, r50k_base, gpt2) or a registry model version with a tokenizer.json (name@alias, "
+                          "name:3). Unset: guessed from OpenAI model names, else none")  # fmt: skip
+
+    @model_validator(mode="after")
+    def _gpu_rate(self) -> TargetSpec:
+        given = [f for f in GPU_FIELDS if getattr(self, f) is not None]
+        if given and len(given) < len(GPU_FIELDS):
+            missing = ", ".join(f for f in GPU_FIELDS if f not in given)
+            raise ValueError(f"GPU-hour pricing needs gpu_hour_price, gpus and throughput_tokens_per_s together (missing: {missing})")
+        if self.tokenizer and self.tokenizer not in ENCODINGS and not REGISTRY_REF.match(self.tokenizer):
+            raise ValueError(f"tokenizer: use an encoding ({', '.join(ENCODINGS)}) or a registry model version (name@alias, name:3)")
+        return self
+
+
+GPU_FIELDS = ("gpu_hour_price", "gpus", "throughput_tokens_per_s")
+
+
+def effective_prices(spec: dict) -> tuple[float, float]:
+    """Per-1M-token (input, output) prices of a target: the explicit ones, else, for a target priced
+    by the GPU-hour, what one million tokens cost in GPU time at the deployment's throughput."""
+    input_price, output_price = float(spec.get("input_price") or 0.0), float(spec.get("output_price") or 0.0)
+    if all(spec.get(f) for f in GPU_FIELDS):
+        per_million = spec["gpu_hour_price"] * spec["gpus"] / (spec["throughput_tokens_per_s"] * 3600 / 1e6)
+        input_price, output_price = input_price or per_million, output_price or per_million
+    return input_price, output_price
 
 
 class RouteCreate(Strict):
@@ -105,6 +137,9 @@ class PlannedTarget(BaseModel):
     circuit: Literal["closed", "open", "half_open"]
     in_flight: int
     latency_ms: float | None
+    input_price: float = Field(description="Per 1M prompt tokens, as charged (explicit, or derived from the GPU-hour rate)")
+    output_price: float = Field(description="Per 1M completion tokens, as charged")
+    tokenizer: str | None = Field(description="What counts tokens when the upstream reports none (given, guessed, or none)")
 
 
 class RoutePlan(BaseModel):

@@ -22,6 +22,8 @@ from axops.gateway.schemas import (
     RouteUpdate,
 )
 from axops.gateway.table import TOPIC, RouteTable, plan
+from axops.gateway.tokens import ENCODINGS, SYSTEM, parse_ref
+from axops.models import service as registry
 
 
 def provider_out(p: Provider) -> ProviderOut:
@@ -91,6 +93,14 @@ async def _check_targets(session: AsyncSession, specs: list) -> None:
     found = set((await session.scalars(select(Provider.id).where(Provider.id.in_(ids)))).all()) if ids else set()
     if missing := ids - found:
         raise Invalid(f"Unknown provider(s): {', '.join(sorted(map(str, missing)))}.")
+    for spec in {t.tokenizer for t in specs if t.tokenizer and t.tokenizer not in ENCODINGS}:
+        name, ref = parse_ref(spec)
+        try:
+            _, version = await registry.resolve(session, SYSTEM, name, ref)
+        except NotFound as exc:
+            raise Invalid(f"Tokenizer {spec!r}: {exc.detail}", field="tokenizer") from exc
+        if not any(f.path == "tokenizer.json" for f in await registry.version_files(session, version.id)):
+            raise Invalid(f"Tokenizer {spec!r}: version {version.version} of '{name}' has no tokenizer.json.", field="tokenizer")
 
 
 def _dump(specs) -> list[dict]:
@@ -201,7 +211,8 @@ def dry_run(table: RouteTable, model: str) -> dict:
     return {"model": model, "strategy": route.strategy, "reason": reason, "order": [
         {"upstream": t.upstream.key, "base_url": t.upstream.base_url, "model": t.upstream.model,
          "role": "fallback" if id(t) in fallback_keys else "target", "circuit": t.upstream.state,
-         "in_flight": t.upstream.in_flight, "latency_ms": t.upstream.latency_ms} for t in order]}  # fmt: skip
+         "in_flight": t.upstream.in_flight, "latency_ms": t.upstream.latency_ms, "input_price": t.input_price,
+         "output_price": t.output_price, "tokenizer": t.tokenizer} for t in order]}  # fmt: skip
 
 
 async def find_route(session: AsyncSession, model_name: str) -> Route | None:

@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from axops.core import crypto, notify
 from axops.gateway.models import Provider, Route
+from axops.gateway.schemas import effective_prices
+from axops.gateway.tokens import guess
 
 TOPIC = "gateway"
 FAILURES_TO_OPEN = 3
@@ -67,8 +69,9 @@ class Target:
     upstream: Upstream
     weight: float = 1.0
     priority: int = 0
-    input_price: float = 0.0  # per 1M tokens
+    input_price: float = 0.0  # per 1M tokens (explicit, or derived from a GPU-hour rate)
     output_price: float = 0.0
+    tokenizer: str | None = None  # counts tokens when the upstream reports none (tokens.py)
 
 
 @dataclass
@@ -118,8 +121,9 @@ def plan(route: RouteEntry) -> list[Target]:
 
 
 class RouteTable:
-    def __init__(self, limits=None) -> None:
+    def __init__(self, limits=None, tokenizers=None) -> None:
         self.limits = limits  # rate limits and budgets load with the routes
+        self.tokenizers = tokenizers  # and the targets' tokenizers start loading in the background
         self.routes: dict[str, RouteEntry] = {}
         self.upstreams: dict[str, Upstream] = {}  # survive reloads, so breaker and latency state do
         self._stale = True
@@ -157,8 +161,10 @@ class RouteTable:
                 upstream = Upstream(key=key, provider=provider.name, base_url=settings[0], model=spec["model"], api_key=api_key,
                                     timeout_s=provider.timeout_s, kind=provider.kind, api_version=provider.api_version)  # fmt: skip
                 self.upstreams[key] = upstream
-            return Target(upstream, float(spec.get("weight", 1.0)), int(spec.get("priority", 0)),
-                          float(spec.get("input_price", 0.0)), float(spec.get("output_price", 0.0)))  # fmt: skip
+            tokenizer = spec.get("tokenizer") or (guess(spec["model"]) if provider.kind != "anthropic" else None)
+            if tokenizer and self.tokenizers is not None:
+                self.tokenizers.prepare(tokenizer)
+            return Target(upstream, float(spec.get("weight", 1.0)), int(spec.get("priority", 0)), *effective_prices(spec), tokenizer)
 
         table = {}
         for r in routes:

@@ -2644,6 +2644,21 @@ export interface components {
             in_flight: number;
             /** Latency Ms */
             latency_ms: number | null;
+            /**
+             * Input Price
+             * @description Per 1M prompt tokens, as charged (explicit, or derived from the GPU-hour rate)
+             */
+            input_price: number;
+            /**
+             * Output Price
+             * @description Per 1M completion tokens, as charged
+             */
+            output_price: number;
+            /**
+             * Tokenizer
+             * @description What counts tokens when the upstream reports none (given, guessed, or none)
+             */
+            tokenizer: string | null;
         };
         /** ProviderCreate */
         ProviderCreate: {
@@ -3083,16 +3098,36 @@ export interface components {
             priority: number;
             /**
              * Input Price
-             * @description Per 1M prompt tokens
+             * @description Per 1M prompt tokens (0: derived from the GPU-hour rate when one is given)
              * @default 0
              */
             input_price: number;
             /**
              * Output Price
-             * @description Per 1M completion tokens
+             * @description Per 1M completion tokens (0: derived from the GPU-hour rate when one is given)
              * @default 0
              */
             output_price: number;
+            /**
+             * Gpu Hour Price
+             * @description Internal models: the price of one GPU-hour (with gpus and throughput)
+             */
+            gpu_hour_price?: number | null;
+            /**
+             * Gpus
+             * @description GPUs the deployment holds (fractional for MIG slices)
+             */
+            gpus?: number | null;
+            /**
+             * Throughput Tokens Per S
+             * @description The deployment's sustained tokens per second
+             */
+            throughput_tokens_per_s?: number | null;
+            /**
+             * Tokenizer
+             * @description Counts tokens when the upstream reports no usage: an OpenAI encoding (o200k_base, cl100k_base, p50k_base, r50k_base, gpt2) or a registry model version with a tokenizer.json (name@alias, name:3). Unset: guessed from OpenAI model names, else none
+             */
+            tokenizer?: string | null;
         };
         /** TeamCreate */
         TeamCreate: {
