@@ -47,7 +47,8 @@ class MockUpstream:
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        self.requests.append({**body, "_path": request.path_qs, "_api_key": request.headers.get("api-key")})
+        self.requests.append({**body, "_path": request.path_qs, "_api_key": request.headers.get("api-key"),
+                              "_traceparent": request.headers.get("traceparent")})  # fmt: skip
         if self.mode == "error500":
             return web.json_response({"error": {"message": "boom"}}, status=500)
         if self.mode == "garbage":

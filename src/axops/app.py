@@ -20,7 +20,7 @@ from axops.auth import audit
 from axops.auth import router as auth_router
 from axops.auth import service as auth_service
 from axops.auth.throttle import LoginThrottle
-from axops.core import errors, metrics, notify, storage, tasks
+from axops.core import errors, metrics, notify, storage, tasks, telemetry
 from axops.core.db import Database
 from axops.core.errors import NotFound
 from axops.core.middleware import RequestMiddleware
@@ -97,6 +97,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         worker = None
         listener = notify.Listener(database_url)
         await listener.start()
+        telemetry.configure(settings.otel)
         app.state.gateway = gateway = gateway_proxy.Gateway(state.db, app.state.secret_key, settings.redis_url,
                                                                  settings.gateway_health_interval_s, state.storage)  # fmt: skip
         await gateway.start()
@@ -133,6 +134,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         await gateway.stop()  # writes the usage records still queued
         await listener.stop()
         await state.db.dispose()
+        telemetry.shutdown()  # exports the spans still buffered
 
     app = AxopsAPI(
         title="axops",

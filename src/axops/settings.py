@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     usage_retention_days: int = 400
     request_log_retention_days: int = 90
     gateway_health_interval_s: float = 15.0
+    otel: bool = Field(False, description="export OpenTelemetry traces (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)")
     db_pool_size: int = 20
     public_url: str | None = None  # how runtimes reach the control plane (default http://host:port)
     serving_supervisor: bool = Field(True, description="supervise local deployments' replicas from this process")

@@ -492,3 +492,58 @@ def test_gpu_hour_pricing_and_the_cost_of_each_answer(api, admin, setup, upstrea
     rows = [r for r in usage_rows(live_server, database_url) if r["model"] == "internal"]
     assert len(rows) == 3 and all(r["cost"] == pytest.approx(7 * per_million / 1e6) for r in rows)
 
+
+def test_a_trace_span_per_request(api, admin, setup, upstreams, live_server):
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from axops.core import telemetry
+
+    a, b = upstreams
+    exporter = InMemorySpanExporter()
+    assert telemetry.configure(exporter=exporter)
+    caller_trace, caller_span = "ab" * 16, "cd" * 8
+
+    def spans(name: str, count: int) -> list:
+        for _ in range(100):  # a span ends once its answer has gone out
+            found = [s for s in exporter.get_finished_spans() if s.name == name]
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        raise AssertionError(f"{len(found)} {name} span(s), expected {count}")
+
+    try:
+        client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=setup["key"], max_retries=0,
+                               default_headers={"traceparent": f"00-{caller_trace}-{caller_span}-01"})  # fmt: skip
+        ask = {"model": "chat-small", "messages": [{"role": "user", "content": "say hi to me"}]}
+        client.chat.completions.create(**ask)
+        list(client.chat.completions.create(**ask, stream=True))
+        a.mode = "error500"
+        client.chat.completions.create(**ask)  # A fails, B answers
+        api.get("/api/gateway/routes", headers=admin)
+        requests = spans("gateway.chat", 3)
+        control = spans("GET /api/gateway/routes", 1)
+    finally:
+        telemetry.shutdown()
+    assert telemetry.tracer is None
+
+    plain, streamed, failover = requests
+    assert plain.parent.span_id == int(caller_span, 16) and plain.context.trace_id == int(caller_trace, 16)  # joins the caller's trace
+    assert {k: plain.attributes[k] for k in ("gen_ai.request.model", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
+                                            "http.response.status_code", "axops.cache", "axops.attempts", "axops.upstream")} == {
+        "gen_ai.request.model": "chat-small", "gen_ai.usage.input_tokens": 4, "gen_ai.usage.output_tokens": 3,
+        "http.response.status_code": 200, "axops.cache": "off", "axops.attempts": 1, "axops.upstream": "mock-a/tiny-a"}  # fmt: skip
+    assert streamed.attributes["gen_ai.usage.output_tokens"] == 3 and failover.attributes["axops.attempts"] == 2
+
+    def attempts(parent) -> list:
+        return [s for s in exporter.get_finished_spans() if s.parent is not None and s.parent.span_id == parent.context.span_id]
+
+    [call] = attempts(plain)
+    assert call.name == "chat tiny-a" and call.attributes["server.address"] == "127.0.0.1" and call.attributes["server.port"] == a.port
+    assert call.attributes["http.response.status_code"] == 200 and call.attributes["gen_ai.provider.name"] == "openai"
+    # The upstream was told which span called it (W3C trace context).
+    assert a.requests[0]["_traceparent"] == f"00-{caller_trace}-{call.context.span_id:016x}-01"
+    assert [s.name for s in attempts(streamed)] == ["chat tiny-a"]
+    failed, answered = sorted(attempts(failover), key=lambda s: s.start_time)
+    assert (failed.name, failed.attributes["error.type"], answered.name) == ("chat tiny-a", "500", "chat tiny-b")
+    assert b.requests[-1]["_traceparent"].split("-")[2] == f"{answered.context.span_id:016x}"
+    assert control[0].attributes["http.route"] == "/api/gateway/routes" and control[0].attributes["http.response.status_code"] == 200

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request context and id, body size limit, access log, latency metrics."""
+"""Pure ASGI middleware: request context and id, body size limit, access log, latency metrics and,
+with tracing on, a span per request."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from axops.core import context, metrics
+from axops.core import context, metrics, telemetry
 from axops.core.errors import problem_response
 from axops.core.logging import event
 
@@ -47,6 +48,12 @@ class RequestMiddleware:
         start = time.perf_counter()
         status = 500
         started = False
+        span = attached = None
+        if telemetry.tracer is not None:
+            span = telemetry.tracer.start_span(scope["method"], context=telemetry.parent_of(headers), kind=telemetry.SpanKind.SERVER,
+                                               attributes={"http.request.method": scope["method"], "url.path": scope["path"],
+                                                           "axops.request_id": request_id})  # fmt: skip
+            attached = telemetry.attach_span(span)  # the spans of whatever this request does are its children
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, started
@@ -76,6 +83,13 @@ class RequestMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or ("static" if status < 400 else "unmatched")
             metrics.observe_request(scope["method"], template, status, elapsed)
+            if span is not None:
+                span.update_name(f"{scope['method']} {template}")
+                span.set_attributes({"http.route": template, "http.response.status_code": status})
+                if status >= 500:
+                    span.set_status(telemetry.Status(telemetry.StatusCode.ERROR))
+                span.end()
+                telemetry.detach(attached)
             # Reads that succeed quickly are logged at DEBUG; changes, errors and slow requests at INFO.
             quiet = scope["method"] in ("GET", "HEAD") and status < 400 and elapsed < 1.0
             event(

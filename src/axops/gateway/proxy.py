@@ -15,6 +15,7 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -24,7 +25,7 @@ from starlette.responses import Response, StreamingResponse
 
 from axops.auth import audit
 from axops.auth.deps import get_principal
-from axops.core import context, metrics
+from axops.core import context, metrics, telemetry
 from axops.core.errors import AppError
 from axops.gateway import anthropic, cache
 from axops.gateway.limits import Limits, Policy, retry_after
@@ -47,6 +48,7 @@ COUNTED = Counter("axops_gateway_tokens_counted_total", "Tokens the gateway coun
 _RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
 AZURE_API_VERSION = "2024-10-21"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+SPAN = "axops.span"  # the request's trace span, in the ASGI scope: whoever takes it out ends it
 
 
 def openai_error(status: int, message: str, code: str | None = None, param: str | None = None,
@@ -184,10 +186,11 @@ def _is_context_error(status: int, body: bytes) -> bool:
 
 
 class _Call:
-    """Bookkeeping of one gateway request: who, which route, attempts, timing; writes its usage record."""
+    """Bookkeeping of one gateway request: who, which route, attempts, timing; writes its usage record
+    (and, with tracing on, ends its span)."""
 
     def __init__(self, gw: Gateway, principal, endpoint: str, model: str, stream: bool, policies: list[Policy],
-                 estimated_tokens: int, body: dict) -> None:  # fmt: skip
+                 estimated_tokens: int, body: dict, span=None) -> None:  # fmt: skip
         self.gw, self.principal, self.endpoint, self.model, self.stream = gw, principal, endpoint, model, stream
         self.body = body
         self.policies, self.estimated_tokens = policies, estimated_tokens
@@ -196,6 +199,8 @@ class _Call:
         self.attempts = 0
         self.target: Target | None = None
         self.ttft_ms: float | None = None
+        self.span = span  # the request's span when tracing is on; this call ends it
+        self.attempt_span = None  # a stream's upstream call, ended when the stream is
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -209,17 +214,18 @@ class _Call:
         """`tokens` as the upstream reported them. None: it reported none — then, if the target has a
         tokenizer, `answer` (the JSON answer, or the stream's lines) is counted first, off the request path."""
         latency_ms = self.elapsed_ms()
+        ended = time.time_ns() if self.span is not None else None
         t = self.target
         if tokens is None and answer is not None and t is not None and t.tokenizer:
             def counted(found: tuple[int, int] | None) -> None:
-                self._write(status, error, found or (0, 0), cache, saved_cost, text, latency_ms, found is not None)
+                self._write(status, error, found or (0, 0), cache, saved_cost, text, latency_ms, ended, found is not None)
 
             self.gw.counter.submit(t.tokenizer, self.endpoint, self.body, answer, counted)
             return
-        self._write(status, error, tokens or (0, 0), cache, saved_cost, text, latency_ms, False)
+        self._write(status, error, tokens or (0, 0), cache, saved_cost, text, latency_ms, ended, False)
 
     def _write(self, status: int, error: str | None, tokens: tuple[int, int], cache: str, saved_cost: float, text: str,
-               latency_ms: float, counted: bool) -> None:  # fmt: skip
+               latency_ms: float, ended: int | None, counted: bool) -> None:  # fmt: skip
         if self.principal.log_content:
             self.gw.logs.log(request_id=self.request_id, api_key_id=self.principal.api_key_id, user_id=self.principal.user_id,
                              model=self.model, status=status, request=self.body, response=text or error or "")  # fmt: skip
@@ -245,11 +251,31 @@ class _Call:
             completion_tokens=tokens[1], cost=cost, latency_ms=latency_ms, ttft_ms=self.ttft_ms, attempts=self.attempts,
             cache=cache, saved_cost=saved_cost,
         )  # fmt: skip
+        if self.span is not None:
+            self._end_span(status, error, tokens, cache, cost, counted, ended)
         if self.policies and any(p.tpm or p.monthly_budget is not None for p in self.policies) and \
                 not self.gw.limits.settle_tokens_now(self.policies, self.estimated_tokens, sum(tokens)):  # fmt: skip
             task = asyncio.create_task(self._settle(sum(tokens), cost))
             _background.add(task)
             task.add_done_callback(_background.discard)
+
+    def _end_span(self, status: int, error: str | None, tokens: tuple[int, int], cache: str, cost: float, counted: bool,
+                  ended: int | None) -> None:  # fmt: skip
+        span = self.span
+        span.set_attributes({
+            "gen_ai.usage.input_tokens": tokens[0], "gen_ai.usage.output_tokens": tokens[1], "axops.tokens_counted": counted,
+            "axops.cache": cache, "axops.attempts": self.attempts, "axops.cost": cost, "axops.status": status,
+            "http.response.status_code": 200 if self.attempt_span is not None else status,  # a stream that broke had started
+        })  # fmt: skip
+        if self.target is not None:
+            span.set_attributes({"axops.upstream": self.target.upstream.key, "gen_ai.response.model": self.target.upstream.model})
+        if error:
+            span.set_attribute("error.type", str(status))
+            if status >= 500:
+                span.set_status(telemetry.Status(telemetry.StatusCode.ERROR, error))
+        if self.attempt_span is not None:
+            _end_attempt(self.attempt_span, 200, error if status >= 500 else None, ended)
+        span.end(end_time=ended)
 
     async def _settle(self, tokens: int, cost: float) -> None:
         for p in await self.gw.limits.settle(self.policies, self.estimated_tokens, tokens, cost):
@@ -271,6 +297,35 @@ def _series(model: str, upstream: str, status_class: int) -> tuple:
         found = _children[key] = (REQUESTS.labels(model, upstream, f"{status_class}xx"), LATENCY.labels(model), TTFT.labels(model),
                                   TOKENS.labels(model, "prompt"), TOKENS.labels(model, "completion"))  # fmt: skip
     return found
+
+
+_OPERATIONS = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings"}
+_PROVIDERS = {"openai": "openai", "azure": "azure.ai.openai", "anthropic": "anthropic"}
+_SPANS = {"/v1/chat/completions": "gateway.chat", "/v1/completions": "gateway.completions", "/v1/embeddings": "gateway.embeddings",
+          "/v1/models": "gateway.models"}  # fmt: skip
+
+
+def _attempt_span(call: _Call, up):
+    """A child span for one upstream call (tracing is on), named as the GenAI conventions name client calls."""
+    url = urlsplit(up.base_url)
+    return telemetry.tracer.start_span(
+        f"{_OPERATIONS[call.endpoint]} {up.model}", context=telemetry.context_of(call.span), kind=telemetry.SpanKind.CLIENT,
+        attributes={"gen_ai.operation.name": _OPERATIONS[call.endpoint], "gen_ai.request.model": up.model,
+                    "gen_ai.provider.name": _PROVIDERS.get(up.kind, up.kind), "server.address": url.hostname or "",
+                    "server.port": url.port or (443 if url.scheme == "https" else 80), "axops.upstream": up.key,
+                    "axops.attempt": call.attempts},
+    )  # fmt: skip
+
+
+def _end_attempt(span, status: int | None, error: str | None = None, ended: int | None = None) -> None:
+    if span is None:
+        return
+    if status:
+        span.set_attribute("http.response.status_code", status)
+    if error or (status or 0) >= 400:
+        span.set_attribute("error.type", error or str(status))
+        span.set_status(telemetry.Status(telemetry.StatusCode.ERROR, error))
+    span.end(end_time=ended)
 
 
 async def _openai_lines(response: aiohttp.ClientResponse, kind: str, model: str) -> AsyncIterator[bytes]:
@@ -363,6 +418,8 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
         return openai_error(400, "`input` is required and must be a string or a list.", param="input")
     if "stream" in body and not isinstance(body["stream"], bool):
         return openai_error(400, "`stream` must be a boolean.", param="stream")
+    if (span := request.scope.get(SPAN)) is not None:
+        span.set_attribute("gen_ai.request.model", body["model"])
     await gw.table.ensure(gw.db, gw.secret)
     route = gw.table.routes.get(body["model"])
     if route is None or not principal.may_use_model(body["model"]):
@@ -391,7 +448,7 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
         hit = await gw.cache.get(cache_key)
         cache.LOOKUPS.labels("hit" if hit else "miss").inc()
         if hit:
-            call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated, body)
+            call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated, body, request.scope.pop(SPAN, None))
             call.record(200, None, (hit["prompt_tokens"], hit["completion_tokens"]), cache="hit", saved_cost=hit["cost"],
                         text=hit["content"])  # fmt: skip
             headers = {"x-axops-cache": "hit", "x-axops-cost": "0.0"}
@@ -405,7 +462,7 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
         options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
         client_wants_usage = bool(options.get("include_usage"))
         body["stream_options"] = {**options, "include_usage": True}  # count tokens from the upstream's own figures
-    call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated, body)
+    call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated, body, request.scope.pop(SPAN, None))
     deadline = call.started + route.timeout_s
     last_status, last_error = 502, "no upstream is configured for this model"
     refusal: tuple[int, bytes] | None = None
@@ -421,6 +478,10 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
         call.attempts += 1
         call.target = target
         url, headers, payload = _upstream_request(up, path, body)
+        attempt = None
+        if call.span is not None:
+            attempt = _attempt_span(call, up)
+            telemetry.inject(headers, attempt)  # the upstream's own spans join the trace
         timeout = aiohttp.ClientTimeout(total=None if stream else min(up.timeout_s, remaining), sock_connect=min(10.0, remaining),
                                         sock_read=min(up.timeout_s, remaining))  # fmt: skip
         up.in_flight += 1
@@ -429,6 +490,7 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
             if response.status >= 400:
                 data = await response.read()
                 response.release()
+                _end_attempt(attempt, response.status)
                 if _is_context_error(response.status, data):  # only a fallback with a longer context can help
                     up.in_flight -= 1
                     refusal = (response.status, data)
@@ -445,6 +507,7 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
                 call.record(response.status, f"{up.key} answered {response.status}")
                 return Response(data, status_code=response.status, media_type="application/json")
             if stream:
+                call.attempt_span = attempt
                 headers = {"x-axops-upstream": up.key, "Cache-Control": "no-cache", **({"x-axops-cache": "miss"} if cache_key else {})}
                 return StreamingResponse(_relay(call, response, client_wants_usage, cache_key, route.cache_ttl_s),
                                          media_type="text/event-stream", headers=headers)  # fmt: skip
@@ -456,12 +519,14 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
                 result = anthropic.from_anthropic(result, body["model"])
                 data = orjson.dumps(result)
         except (aiohttp.ClientError, TimeoutError, ValueError, TypeError) as exc:
+            _end_attempt(attempt, None, type(exc).__name__)
             up.failed()
             up.in_flight -= 1
             last_status, last_error = 502, f"{up.key}: {type(exc).__name__}"
             continue
         up.in_flight -= 1
         up.succeeded(call.elapsed_ms())
+        _end_attempt(attempt, 200)
         tokens = _usage_of(result)
         call.record(200, None, tokens, cache="miss" if cache_key else "off", text=_text_of(result) if principal.log_content else "",
                     answer=result)  # fmt: skip
@@ -536,6 +601,11 @@ class FastPath:
         client = scope.get("client")
         token = context.bind(context.RequestContext(request_id=request_id, client_ip=client[0] if client else None))
         response = None
+        if telemetry.tracer is not None and handler is not None:
+            parent = telemetry.parent_of({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
+            scope[SPAN] = telemetry.tracer.start_span(_SPANS[scope["path"]], context=parent, kind=telemetry.SpanKind.SERVER,
+                                                      attributes={"http.request.method": scope["method"], "url.path": scope["path"],
+                                                                  "axops.request_id": request_id})  # fmt: skip
         try:
             if handler is None:
                 response = openai_error(404, f"Unknown endpoint: {scope['method']} {scope['path']}.")
@@ -550,8 +620,13 @@ class FastPath:
             response.headers["x-request-id"] = request_id
             await response(scope, receive, send)
         finally:
-            metrics.observe_request(scope["method"], scope["path"] if handler else "unmatched",
-                                    response.status_code if response else 500, time.perf_counter() - started)  # fmt: skip
+            status = response.status_code if response else 500
+            metrics.observe_request(scope["method"], scope["path"] if handler else "unmatched", status, time.perf_counter() - started)
+            if (span := scope.pop(SPAN, None)) is not None:  # no call took it over: refused, or the model list
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(telemetry.Status(telemetry.StatusCode.ERROR))
+                span.end()
             context.reset(token)
 
     async def _body(self, receive) -> bytes:
