@@ -43,10 +43,17 @@ def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, 
     field(page, "route-form-model").fill("chat")
     pick(page, "route-targets-provider", "local-mock")  # the form opens with one target row
     field(page, "route-targets-model").fill("tiny")
+    # An internal model priced by GPU time: 3.6 per GPU-hour, one GPU, 1 token/s -> 1,000 per 1M tokens.
+    field(page, "route-targets-gpu-price").fill("3.6")
+    field(page, "route-targets-gpus").fill("1")
+    expect(page.get_by_test_id("route-form-submit")).to_be_disabled()  # all three figures or none
+    field(page, "route-targets-throughput").fill("1")
+    expect(page.get_by_test_id("route-targets-gpu-derived")).to_contain_text("1,000")
     page.get_by_test_id("route-form-submit").click()
     expect(page.get_by_test_id("routes-table")).to_contain_text("chat")
     page.get_by_test_id("route-test").first.click()
     expect(page.get_by_test_id("route-plan")).to_contain_text("local-mock/tiny")
+    expect(page.get_by_test_id("route-plan-price")).to_have_text("1,000 / 1,000")
     page.keyboard.press("Escape")
     expect(page.get_by_test_id("route-plan")).to_be_hidden()
     ui_logout(page)
@@ -61,6 +68,7 @@ def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, 
     stats = reply.get_by_test_id("playground-stats")
     expect(stats).to_contain_text("local-mock/tiny")
     expect(stats).to_contain_text("ms")
+    expect(stats.get_by_test_id("playground-cost")).to_contain_text("0.007")  # 4 + 3 tokens at 1,000 per 1M
     assert upstream.requests[-1]["stream"] is True and upstream.requests[-1]["model"] == "tiny"
 
     # The call went through the gateway like any other: it is in the developer's usage.
@@ -70,4 +78,4 @@ def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, 
         if totals:
             break
         page.wait_for_timeout(100)
-    assert totals[0]["group"] == "chat" and totals[0]["completion_tokens"] == 3
+    assert totals[0]["group"] == "chat" and totals[0]["completion_tokens"] == 3 and totals[0]["cost"] == pytest.approx(0.007)

@@ -49,7 +49,8 @@ function feed() {
 const sse = (body: ReadableStream<Uint8Array>, upstream = 'vllm-a/llama-3-8b') =>
   new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream', 'x-axops-upstream': upstream } })
 const delta = (content: string) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content } }] })}\n\n`
-const usageChunk = (p: number, c: number) => `data: ${JSON.stringify({ id: 'c1', choices: [], usage: { prompt_tokens: p, completion_tokens: c, total_tokens: p + c } })}\n\n`
+const usageChunk = (p: number, c: number, cost?: number) =>
+  `data: ${JSON.stringify({ id: 'c1', choices: [], usage: { prompt_tokens: p, completion_tokens: c, total_tokens: p + c, cost } })}\n\n`
 
 /** The whole reply as one string of SSE, for tests that cut it at chosen places. */
 const REPLY = `: keep-alive\n\ndata: ${JSON.stringify({ choices: [{ index: 0, delta: { role: 'assistant', content: '' } }] })}\n\n`
@@ -152,6 +153,20 @@ describe('streamChat', () => {
     expect(error.partial.text).toBe('부분 ')
   })
 
+  it('reads the cost: `usage.cost` of the usage chunk, or the x-axops-cost header of a plain answer', async () => {
+    const body = feed()
+    mockApi({ 'POST /v1/chat/completions': () => sse(body.stream) })
+    body.text(delta('hi') + usageChunk(3, 1, 0.0000125) + 'data: [DONE]\n\n')
+    expect((await streamChat({ model: 'chat', messages: [] })).cost).toBe(0.0000125)
+
+    const answer = { choices: [{ message: { content: 'hi' } }], usage: { prompt_tokens: 3, completion_tokens: 1 } }
+    mockApi({ 'POST /v1/chat/completions': () => new Response(JSON.stringify(answer), { headers: { 'content-type': 'application/json', 'x-axops-cost': '2.5e-05' } }) })
+    const plain = await streamChat({ model: 'chat', messages: [] })
+    expect([plain.text, plain.cost]).toEqual(['hi', 0.000025])
+    mockApi({ 'POST /v1/chat/completions': () => json(answer) }) // counted later by the gateway: no cost yet
+    expect((await streamChat({ model: 'chat', messages: [] })).cost).toBeNull()
+  })
+
   it("reports a refusal before the stream with OpenAI's error message", async () => {
     mockApi({
       'POST /v1/chat/completions': () => json({ error: { message: "The model 'x' does not exist or you do not have access to it.", type: 'invalid_request_error', code: 'model_not_found' } }, 404),
@@ -243,7 +258,7 @@ describe('playground', () => {
     expect(messages()[1].querySelector('[data-testid="playground-message-text"]')!.textContent).toContain('안녕')
     expect(messages()[1].dataset.streaming).toBe('true')
 
-    body.text(delta('하세요!') + usageChunk(21, 4) + 'data: [DONE]\n\n')
+    body.text(delta('하세요!') + usageChunk(21, 4, 0.0000345) + 'data: [DONE]\n\n')
     await settle()
     await settle()
     const reply = messages()[1]
@@ -254,6 +269,7 @@ describe('playground', () => {
     expect(stats).toContain('출력 4')
     expect(stats).toContain('vllm-a/llama-3-8b')
     expect(stats).toMatch(/첫 토큰 \d+ ms/)
+    expect(reply.querySelector('[data-testid="playground-cost"]')!.textContent).toContain('비용 0.0000345')
     expect(byTestId('playground-send')).not.toBeNull()
 
     const chat = calls.find((c) => c.path === '/v1/chat/completions')!
@@ -300,8 +316,10 @@ describe('gateway routes admin', () => {
       'POST /api/router/route': ({ body }) => ({
         model: (body as { model: string }).model, strategy: 'weighted', reason: "strategy 'weighted' over 2 target(s)",
         order: [
-          { upstream: 'vllm-a/llama-3-8b', base_url: 'http://vllm-a:8000/v1', model: 'llama-3-8b', role: 'target', circuit: 'closed', in_flight: 1, latency_ms: 120.4 },
-          { upstream: 'vllm-b/tiny', base_url: 'http://vllm-b:8000/v1', model: 'tiny', role: 'fallback', circuit: 'open', in_flight: 0, latency_ms: null },
+          { upstream: 'vllm-a/llama-3-8b', base_url: 'http://vllm-a:8000/v1', model: 'llama-3-8b', role: 'target', circuit: 'closed', in_flight: 1, latency_ms: 120.4,
+            input_price: 2.7777777, output_price: 2.7777777, tokenizer: 'llama-3-8b@production' },
+          { upstream: 'vllm-b/tiny', base_url: 'http://vllm-b:8000/v1', model: 'tiny', role: 'fallback', circuit: 'open', in_flight: 0, latency_ms: null,
+            input_price: 0, output_price: 0, tokenizer: null },
         ],
       }),
     })
@@ -321,6 +339,7 @@ describe('gateway routes admin', () => {
     expect(plan.textContent).toContain('vllm-a/llama-3-8b')
     expect(all('route-plan-step')).toHaveLength(2)
     expect(all('route-plan-circuit').map((e) => e.textContent!.trim())).toEqual(['닫힘 (정상)', '열림 (건너뜀)'])
+    expect(all('route-plan-price').map((e) => e.textContent!.trim())).toEqual(['2.778 / 2.778', '0 / 0'])
   })
 
   it('creates a route from the form', async () => {
@@ -342,8 +361,43 @@ describe('gateway routes admin', () => {
     byTestId('route-form-submit')!.click()
     await settle()
     expect(calls.find((c) => c.method === 'POST' && c.path === '/api/gateway/routes')!.body).toEqual({
-      model_name: 'chat-ko', description: '', strategy: 'weighted', targets: [target('p1', 'llama-3-8b')], fallbacks: [],
-      max_prompt_chars: null, timeout_s: 120, enabled: true,
+      model_name: 'chat-ko', description: '', strategy: 'weighted', fallbacks: [], max_prompt_chars: null, timeout_s: 120, enabled: true,
+      targets: [target('p1', 'llama-3-8b', { gpu_hour_price: null, gpus: null, throughput_tokens_per_s: null, tokenizer: null })],
+    })
+  })
+
+  it('prices a target by the GPU-hour: all three figures or none, the derived price shown', async () => {
+    const calls = mockApi({
+      'GET /api/gateway/providers': () => [provider('p1', 'vllm-a')],
+      'GET /api/gateway/routes': () => [],
+      'POST /api/gateway/routes': ({ body }) => json({ ...route(), ...(body as object), id: 'r2' }, 201),
+    })
+    await mountAt(GatewayRoutesView, signIn(['gateway:admin']))
+    byTestId('route-new')!.click()
+    await settle()
+    const fill = async (testid: string, value: string) => {
+      const input = document.querySelector<HTMLInputElement>(`[data-testid="${testid}"] input`) ?? (byTestId(testid) as HTMLInputElement)
+      input.value = value
+      input.dispatchEvent(new Event('input'))
+      await settle()
+    }
+    await fill('route-form-model', 'ko-chat')
+    await fill('route-targets-model', 'ko-chat-v3')
+    const derived = () => byTestId('route-targets-gpu-derived')!.textContent!.trim()
+    const submit = () => byTestId('route-form-submit') as HTMLButtonElement
+    expect(derived()).toContain('GPU 시간당 가격, GPU 수')
+    await fill('route-targets-gpu-price', '2')
+    await fill('route-targets-gpus', '0.5')
+    expect(derived()).toBe('GPU 시간당 가격은 세 값을 모두 0보다 크게 적어야 합니다')
+    expect(submit().disabled).toBe(true)
+    await fill('route-targets-throughput', '100')
+    expect(derived()).toContain('1M 토큰당 ≈ 2.778') // 2 × 0.5 per hour / 0.36M tokens an hour
+    expect(submit().disabled).toBe(false)
+    await fill('route-targets-tokenizer', 'ko-chat@production')
+    submit().click()
+    await settle()
+    expect(calls.find((c) => c.method === 'POST' && c.path === '/api/gateway/routes')!.body).toMatchObject({
+      targets: [target('p1', 'ko-chat-v3', { gpu_hour_price: 2, gpus: 0.5, throughput_tokens_per_s: 100, tokenizer: 'ko-chat@production' })],
     })
   })
 

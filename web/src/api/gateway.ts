@@ -16,6 +16,25 @@ export type Strategy = RouteCreate['strategy']
 export type Circuit = PlannedTarget['circuit']
 
 export const STRATEGIES: Strategy[] = ['weighted', 'round_robin', 'least_inflight', 'lowest_latency', 'lowest_cost']
+/** What the gateway counts tokens with when an upstream reports none (besides registry references `name@alias`, `name:3`). */
+export const ENCODINGS = ['o200k_base', 'cl100k_base', 'p50k_base', 'p50k_edit', 'r50k_base', 'gpt2']
+
+/**
+ * The price per 1M tokens of a target priced by the GPU-hour (what the gateway derives when no
+ * explicit price is given): GPU time per million tokens at the deployment's throughput; null
+ * unless all three figures are positive.
+ */
+export function gpuPricePerMillion(t: { gpu_hour_price?: number | null; gpus?: number | null; throughput_tokens_per_s?: number | null }): number | null {
+  const [price, gpus, rate] = [Number(t.gpu_hour_price), Number(t.gpus), Number(t.throughput_tokens_per_s)]
+  if (!(price > 0 && gpus > 0 && rate > 0)) return null
+  return (price * gpus) / ((rate * 3600) / 1e6)
+}
+
+/** GPU-hour pricing takes all three figures (positive) or none. */
+export function gpuPricingIncomplete(t: { gpu_hour_price?: number | null; gpus?: number | null; throughput_tokens_per_s?: number | null }): boolean {
+  const given = [t.gpu_hour_price, t.gpus, t.throughput_tokens_per_s].filter((v) => v !== null && v !== undefined && (v as unknown) !== '')
+  return given.length > 0 && gpuPricePerMillion(t) === null
+}
 export const CIRCUIT_COLOR: Record<Circuit, string> = { closed: 'success', half_open: 'warning', open: 'error' }
 
 // ---------------------------------------------------------------------------------------------
@@ -85,11 +104,15 @@ export interface ChatRequest {
 export interface TokenUsage {
   prompt_tokens: number
   completion_tokens: number
+  /** What the call cost, in the route's price unit (the gateway adds it to a stream's usage chunk). */
+  cost?: number | null
 }
 
 export interface ChatResult {
   text: string
   usage: TokenUsage | null
+  /** What the call cost (the usage chunk's `cost`, or the `x-axops-cost` header of a plain answer); null when unknown. */
+  cost: number | null
   /** The upstream that answered (the gateway's `x-axops-upstream` header). */
   upstream: string | null
   /** Until the first piece of text arrived. */
@@ -141,7 +164,7 @@ const isAbort = (e: unknown, signal?: AbortSignal) => !!signal?.aborted || (e in
  */
 export async function streamChat(body: ChatRequest, { signal, onDelta, onUsage }: StreamHandlers = {}): Promise<ChatResult> {
   const started = now()
-  const result: ChatResult = { text: '', usage: null, upstream: null, ttftMs: null, latencyMs: 0, stopped: false }
+  const result: ChatResult = { text: '', usage: null, cost: null, upstream: null, ttftMs: null, latencyMs: 0, stopped: false }
   const finish = () => ({ ...result, latencyMs: Math.round(now() - started) })
   const request = new Request(`${window.location.origin}/v1/chat/completions`, {
     method: 'POST',
@@ -168,6 +191,7 @@ export async function streamChat(body: ChatRequest, { signal, onDelta, onUsage }
   const usage = (u: Partial<TokenUsage> | null | undefined) => {
     if (!u) return
     result.usage = { prompt_tokens: Number(u.prompt_tokens ?? 0), completion_tokens: Number(u.completion_tokens ?? 0) }
+    if (typeof u.cost === 'number') result.cost = u.cost
     onUsage?.(result.usage)
   }
 
@@ -177,6 +201,8 @@ export async function streamChat(body: ChatRequest, { signal, onDelta, onUsage }
     if (data.error) throw new GatewayError(data.error.message ?? 'Gateway error', response.status, data.error.code ?? null)
     text(data.choices?.[0]?.message?.content ?? '')
     usage(data.usage)
+    const cost = response.headers.get('x-axops-cost')
+    if (cost !== null && cost !== '' && !Number.isNaN(Number(cost))) result.cost = Number(cost)
     return finish()
   }
 

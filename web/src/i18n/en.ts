@@ -160,7 +160,7 @@ export default {
       start: 'Pick a model and send a message. Replies stream in through the gateway.',
       noModels: 'No models are available to you yet. An admin must add a gateway route (Gateway routes) before the playground can call a model.',
       addRoute: 'Add a route', stopped: 'Stopped', tokens: 'Tokens {in} in / {out} out', tokensHint: 'Prompt and completion tokens as the upstream counted them',
-      ttft: 'TTFT {ms} ms', latency: 'Total {ms} ms',
+      ttft: 'TTFT {ms} ms', latency: 'Total {ms} ms', cost: 'Cost {cost}', costHint: 'What this reply cost, at the route\'s prices',
     },
     routes: {
       title: 'Gateway routes', tab: 'Routes', new: 'New route', editTitle: 'Edit route: {name}',
@@ -179,7 +179,12 @@ export default {
       deleteTitle: 'Delete route', deleteConfirm: 'Delete the route "{name}"? Calls to this model fail at once.',
       test: 'Test', testDisabled: 'Enable the route to test it',
       planTitle: 'Routing plan: {name}', planHint: 'The upstreams a request would try now, in order. Nothing is called.', planAgain: 'Again',
-      upstream: 'Upstream', role: 'Role', circuit: 'Circuit', inFlight: 'In flight', latency: 'Latency',
+      upstream: 'Upstream', role: 'Role', circuit: 'Circuit', inFlight: 'In flight', latency: 'Latency', pricePerMillion: 'In / out per 1M',
+      tokenizer: 'Tokenizer', tokenizerHint: "Counts tokens when the upstream reports none: an encoding, or a registry model (name{'@'}alias). Empty: guessed",
+      gpuHourPrice: 'GPU-hour price', gpus: 'GPUs', throughput: 'Tokens/s',
+      gpuHint: 'Internal model? Give a GPU-hour price, the GPUs and the sustained tokens/s to price it by GPU time',
+      gpuDerived: '≈ {price} per 1M tokens from GPU time (unless a price is given above)',
+      gpuIncomplete: 'GPU-hour pricing needs all three figures, each above zero',
     },
     providers: {
       tab: 'Providers', new: 'New provider', editTitle: 'Edit provider: {name}',

@@ -155,7 +155,7 @@ export default {
       start: '모델을 고르고 메시지를 보내세요. 답변이 게이트웨이를 거쳐 실시간으로 표시됩니다.',
       noModels: '아직 쓸 수 있는 모델이 없습니다. 관리자가 게이트웨이 라우트를 추가해야 플레이그라운드에서 모델을 호출할 수 있습니다.',
       addRoute: '라우트 추가', stopped: '중지됨', tokens: '토큰 입력 {in} / 출력 {out}', tokensHint: '업스트림이 센 프롬프트와 응답 토큰 수',
-      ttft: '첫 토큰 {ms} ms', latency: '전체 {ms} ms',
+      ttft: '첫 토큰 {ms} ms', latency: '전체 {ms} ms', cost: '비용 {cost}', costHint: '라우트 가격 기준으로 이 답변에 든 비용',
     },
     routes: {
       title: '게이트웨이 라우트', tab: '라우트', new: '새 라우트', editTitle: '라우트 편집: {name}',
@@ -174,7 +174,12 @@ export default {
       deleteTitle: '라우트 삭제', deleteConfirm: '"{name}" 라우트를 삭제할까요? 이 모델에 대한 호출은 즉시 실패합니다.',
       test: '테스트', testDisabled: '라우트를 켜야 테스트할 수 있습니다',
       planTitle: '라우팅 계획: {name}', planHint: '지금 요청이 들어오면 시도할 업스트림 순서입니다. 실제로 호출하지는 않습니다.', planAgain: '다시',
-      upstream: '업스트림', role: '역할', circuit: '서킷', inFlight: '처리 중', latency: '지연',
+      upstream: '업스트림', role: '역할', circuit: '서킷', inFlight: '처리 중', latency: '지연', pricePerMillion: '입력 / 출력 1M당',
+      tokenizer: '토크나이저', tokenizerHint: "업스트림이 토큰 수를 알려 주지 않을 때 세는 기준: 인코딩 또는 레지스트리 모델(이름{'@'}별칭). 비우면 추정",
+      gpuHourPrice: 'GPU 시간당 가격', gpus: 'GPU 수', throughput: '토큰/초',
+      gpuHint: '내부 모델이면 GPU 시간당 가격, GPU 수, 지속 처리량(토큰/초)으로 GPU 사용 시간 기준 가격을 매깁니다',
+      gpuDerived: 'GPU 사용 시간 기준 1M 토큰당 ≈ {price} (위에 가격을 적으면 그 가격)',
+      gpuIncomplete: 'GPU 시간당 가격은 세 값을 모두 0보다 크게 적어야 합니다',
     },
     providers: {
       tab: '프로바이더', new: '새 프로바이더', editTitle: '프로바이더 편집: {name}',

@@ -3,7 +3,7 @@ import { computed, ref, shallowRef } from 'vue'
 import { api, unwrap } from '@/api/client'
 import {
   GatewayError, listModels, streamChat,
-  type ChatMessage, type Provider, type ProviderCreate, type ProviderUpdate, type Route, type RouteCreate, type RoutePlan, type RouteUpdate,
+  type ChatMessage, type ChatResult, type Provider, type ProviderCreate, type ProviderUpdate, type Route, type RouteCreate, type RoutePlan, type RouteUpdate,
 } from '@/api/gateway'
 
 /** The gateway's configuration (needs gateway:admin): providers (upstream servers) and routes (model name → targets). */
@@ -84,6 +84,7 @@ export interface TurnStats {
   ttftMs: number | null
   latencyMs: number
   upstream: string | null
+  cost: number | null
 }
 
 export interface ChatTurn {
@@ -144,9 +145,9 @@ export const usePlaygroundStore = defineStore('playground', () => {
     const reply = messages.value[messages.value.length - 1] // the reactive one: changes render as they come
     busy.value = true
     controller = new AbortController()
-    const stats = (r: { usage: { prompt_tokens: number; completion_tokens: number } | null; ttftMs: number | null; latencyMs: number; upstream: string | null }) => ({
+    const stats = (r: ChatResult) => ({
       promptTokens: r.usage?.prompt_tokens ?? null, completionTokens: r.usage?.completion_tokens ?? null,
-      ttftMs: r.ttftMs, latencyMs: r.latencyMs, upstream: r.upstream,
+      ttftMs: r.ttftMs, latencyMs: r.latencyMs, upstream: r.upstream, cost: r.cost,
     })
     try {
       const result = await streamChat(body, { signal: controller.signal, onDelta: (_, all) => (reply.content = all) })
