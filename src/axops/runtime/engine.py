@@ -2,8 +2,11 @@
 
 One engine thread owns the model. Requests wait in a bounded priority queue; between decode
 steps the engine admits waiting ones (up to `max_batch` running), prefills them together and
-merges their key/value cache into the running batch, so sequences join and leave between steps.
-When idle, the first request waits up to `batch_window_s` for company before its prefill.
+merges their key/value cache into the running batch, so sequences join and leave between steps:
+whatever arrived while a step ran is gathered into the next one. `batch_window_s` (default 0)
+makes an idle engine wait that long for company before a prefill: fewer prefill passes under
+bursts, at the price of that much time to first token — and of the scheduler's wake-up latency
+on a loaded machine, which measured here was far more than the window itself.
 
 The running batch is left-padded: every layer's cache is `[batch, heads, length, head_dim]`,
 with a `[batch, length]` attention mask marking the padding, and positions counted from the mask
@@ -97,7 +100,7 @@ class Sequence:
 
 
 class Engine:
-    def __init__(self, model, tokenizer, *, max_batch: int = 16, batch_window_s: float = 0.005, max_queue: int = 256,
+    def __init__(self, model, tokenizer, *, max_batch: int = 16, batch_window_s: float = 0.0, max_queue: int = 256,
                  max_context: int | None = None) -> None:  # fmt: skip
         self.model = model
         self.tokenizer = tokenizer
@@ -173,7 +176,7 @@ class Engine:
                     self._cv.wait()
                 if self._stop:
                     return
-                if not self._running and self._waiting and len(self._waiting) < self.max_batch:
+                if self.batch_window_s and not self._running and self._waiting and len(self._waiting) < self.max_batch:
                     # idle: give concurrent arrivals a moment to share the first forward pass
                     self._cv.wait_for(lambda: len(self._waiting) >= self.max_batch or self._stop, timeout=self.batch_window_s)
                 jobs, self._jobs = self._jobs, []

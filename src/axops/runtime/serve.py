@@ -425,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=["auto", "transformers", "vllm"], default="auto")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-batch", type=int, default=16, help="sequences generated together (1: no batching)")
-    parser.add_argument("--batch-window-ms", type=float, default=5.0)
+    parser.add_argument("--batch-window-ms", type=float, default=0.0, help="an idle engine waits this long to gather a batch")
     parser.add_argument("--max-queue", type=int, default=256)
     parser.add_argument("--memory-limit-bytes", type=int, default=None)
     parser.add_argument("--drain-timeout-s", type=float, default=30.0)
