@@ -198,3 +198,46 @@ def test_bad_deployments_fail_fast_and_register_nothing(api, dev, demo_dirs, liv
     h2 = bearer(login(api, "dev2", PASSWORD)["access_token"])
     assert api.get(f"/api/serving/deployments/{d['id']}", headers=h2).status_code == 404
     assert api.post(f"/api/serving/deployments/{d['id']}/restart", headers=h2).status_code == 404
+
+
+def test_scale_restart_canary_weight_and_promote(api, dev, demo_dirs, live_server, admin):
+    h = dev["headers"]
+    model = register(api, h, "promo-chat")
+    v1 = upload(api, h, model["id"], dir_files(demo_dirs[0])).json()
+    v2 = upload(api, h, model["id"], dir_files(demo_dirs[1])).json()
+    stable = api.post("/api/serving/deploy", json={"version_id": v1["id"], "resources": {"memory_gb": 1}}, headers=h).json()
+    stable = wait_for(api, h, stable["id"], lambda x: x["status"] == "ready")
+
+    r = api.post(f"/api/serving/deployments/{stable['id']}/scale", json={"replicas_min": 2, "replicas_max": 2}, headers=h)
+    assert r.status_code == 200 and r.json()["replicas_desired"] == 2
+    stable = wait_for(api, h, stable["id"], lambda x: sum(r["state"] == "ready" for r in x["replicas"]) == 2)
+    before = {r["pid"] for r in stable["replicas"]}
+    assert api.post(f"/api/serving/deployments/{stable['id']}/restart", headers=h).status_code == 200
+    stable = wait_for(api, h, stable["id"], lambda x: len(x["replicas"]) == 2 and all(r["state"] == "ready" for r in x["replicas"])
+                      and not ({r["pid"] for r in x["replicas"]} & before), timeout=120)  # fmt: skip
+
+    canary = api.post("/api/serving/deploy", json={"version_id": v2["id"], "canary_of": stable["id"], "canary_weight": 30,
+                                                   "resources": {"memory_gb": 1}}, headers=h).json()  # fmt: skip
+    assert api.post("/api/serving/deploy", json={"version_id": v2["id"], "canary_of": stable["id"], "resources": {"memory_gb": 1}},
+                    headers=h).status_code == 409  # one canary at a time
+    canary = wait_for(api, h, canary["id"], lambda x: x["status"] == "ready")
+    routes = {x["model_name"]: x for x in api.get("/api/gateway/routes", headers=admin).json()}
+    weights = sorted(t["weight"] for t in routes["promo-chat"]["targets"])
+    assert weights == [30.0, 35.0, 35.0] and routes["promo-chat"]["strategy"] == "weighted"
+    assert api.patch(f"/api/gateway/routes/{routes['promo-chat']['id']}", json={"description": "mine"}, headers=admin).status_code == 409
+
+    assert api.put(f"/api/serving/deployments/{canary['id']}/canary/weight", json={"weight": 60}, headers=h).status_code == 200
+    routes = {x["model_name"]: x for x in api.get("/api/gateway/routes", headers=admin).json()}
+    assert sorted(t["weight"] for t in routes["promo-chat"]["targets"]) == [20.0, 20.0, 60.0]
+
+    r = api.post(f"/api/serving/deployments/{canary['id']}/promote", headers=h)
+    assert r.status_code == 200, r.text
+    promoted = r.json()
+    assert promoted["name"] == "promo-chat" and promoted["canary_of"] is None and promoted["version"] == 2
+    assert api.get(f"/api/serving/deployments/{stable['id']}", headers=h).json()["status"] == "stopped"
+    routes = {x["model_name"]: x for x in api.get("/api/gateway/routes", headers=admin).json()}
+    assert len(routes["promo-chat"]["targets"]) == 1 and routes["promo-chat"]["strategy"] == "least_inflight"
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=dev["key"], max_retries=0)
+    answer = client.chat.completions.create(model="promo-chat", messages=[{"role": "user", "content": "hi"}], max_tokens=3)
+    assert answer.model == "promo-chat"
+    assert api.delete(f"/api/serving/deployments/{promoted['id']}", headers=h).json()["status"] == "stopped"

@@ -180,7 +180,8 @@ class Runtime:
         ident = ("chatcmpl-" if endpoint == "chat" else "cmpl-") + uuid.uuid4().hex
         if stream:
             with_usage = bool((body.get("stream_options") or {}).get("include_usage")) if isinstance(body.get("stream_options"), dict) else False
-            return StreamingResponse(self._stream(seq, queue, endpoint, ident, with_usage, started), media_type="text/event-stream",
+            return StreamingResponse(self._stream(seq, queue, endpoint, ident, with_usage, started, _answer_name(body, self.served_name)),
+                                     media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})  # fmt: skip
         watcher = asyncio.create_task(_cancel_on_disconnect(request, seq))
         try:
@@ -199,10 +200,10 @@ class Runtime:
         choice = ({"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": final.finish_reason, "logprobs": None}
                   if endpoint == "chat" else {"index": 0, "text": content, "finish_reason": final.finish_reason, "logprobs": None})  # fmt: skip
         answer = {"id": ident, "object": "chat.completion" if endpoint == "chat" else "text_completion", "created": int(time.time()),
-                  "model": self.served_name, "choices": [choice], "usage": _usage(final)}  # fmt: skip
+                  "model": _answer_name(body, self.served_name), "choices": [choice], "usage": _usage(final)}  # fmt: skip
         return Response(orjson.dumps(answer), media_type="application/json")
 
-    async def _stream(self, seq, queue: asyncio.Queue, endpoint: str, ident: str, with_usage: bool, started: float):
+    async def _stream(self, seq, queue: asyncio.Queue, endpoint: str, ident: str, with_usage: bool, started: float, name: str):
         created = int(time.time())
         kind = "chat.completion.chunk" if endpoint == "chat" else "text_completion"
 
@@ -212,7 +213,7 @@ class Runtime:
                 choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
             else:
                 choice = {"index": 0, "text": delta_text or "", "finish_reason": finish, "logprobs": None}
-            return b"data: " + orjson.dumps({"id": ident, "object": kind, "created": created, "model": self.served_name,
+            return b"data: " + orjson.dumps({"id": ident, "object": kind, "created": created, "model": name,
                                              "choices": [choice]}) + b"\n\n"  # fmt: skip
 
         status = "200"
@@ -231,7 +232,7 @@ class Runtime:
                 if event.finish_reason:
                     yield chunk(None, event.finish_reason)
                     if with_usage:
-                        yield b"data: " + orjson.dumps({"id": ident, "object": kind, "created": created, "model": self.served_name,
+                        yield b"data: " + orjson.dumps({"id": ident, "object": kind, "created": created, "model": name,
                                                          "choices": [], "usage": _usage(event)}) + b"\n\n"  # fmt: skip
                     yield b"data: [DONE]\n\n"
                     return
@@ -264,8 +265,15 @@ class Runtime:
         data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
         tokens = sum(len(ids) for ids in encoded)
         REQUESTS.labels("embeddings", "200").inc()
-        return Response(orjson.dumps({"object": "list", "data": data, "model": self.served_name,
+        return Response(orjson.dumps({"object": "list", "data": data, "model": _answer_name(body, self.served_name),
                                       "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}), media_type="application/json")  # fmt: skip
+
+
+def _answer_name(body: dict, served_name: str) -> str:
+    """Answers name the model as it was asked for (a deployment keeps its replicas when renamed by a
+    promotion), or the served name."""
+    model = body.get("model")
+    return model if isinstance(model, str) and 0 < len(model) <= 200 else served_name
 
 
 def _usage(final: eng.Event) -> dict:
