@@ -116,6 +116,7 @@ class Engine:
         self._waiting: list[tuple[int, int, Sequence]] = []
         self._running: list[Sequence] = []
         self._jobs: list[tuple[Callable[[], object], Future]] = []
+        self._outbox: list[tuple[Callable[[Event], None], Event]] = []  # handed over once per step
         self._cv = threading.Condition()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -200,8 +201,23 @@ class Engine:
                     if not seq.finished:
                         self._finish(seq, "error", error=f"generation failed: {exc}")
                 self._running, self._cache, self._mask, self._last = [], None, None, None
+            self._flush()
             RUNNING.set(len(self._running))
             LOAD.set(len(self._waiting) + len(self._running))
+
+    def _flush(self) -> None:
+        """Hand a step's events over: one wake-up per event loop, not one per token."""
+        if not self._outbox:
+            return
+        outbox, self._outbox = self._outbox, []
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for deliver, event in outbox:
+            if isinstance(deliver, LoopQueue):
+                by_loop.setdefault(deliver.loop, []).append((deliver.queue, event))
+            else:
+                deliver(event)
+        for loop, items in by_loop.items():
+            loop.call_soon_threadsafe(_put_all, items)
 
     def _drop_if_cancelled(self, seq: Sequence) -> bool:
         if seq.cancelled:
@@ -315,7 +331,7 @@ class Engine:
             TOKENS.labels("completion").inc()
             delta, stopped = self._detokenize(s)
             if delta:
-                s.deliver(Event(text=delta))
+                self._outbox.append((s.deliver, Event(text=delta)))
             if stopped:
                 self._finish(s, "stop", flush=False)
             elif len(s.generated) >= s.sampling.max_tokens or len(s.prompt_ids) + len(s.generated) >= self.max_context:
@@ -346,8 +362,8 @@ class Engine:
         s._sent = len(s._text)
         if reason == "error":
             ERRORS.labels("generation").inc()
-        s.deliver(Event(text=tail, finish_reason=reason, prompt_tokens=len(s.prompt_ids), completion_tokens=len(s.generated),
-                        error=error))  # fmt: skip
+        self._outbox.append((s.deliver, Event(text=tail, finish_reason=reason, prompt_tokens=len(s.prompt_ids),
+                                              completion_tokens=len(s.generated), error=error)))  # fmt: skip
 
 
 def _left_pad(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
@@ -380,6 +396,22 @@ def _eos_ids(model, tokenizer) -> set[int]:
     return ids
 
 
-def deliver_to(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> Callable[[Event], None]:
-    """An engine-thread callback that hands events to an asyncio queue on `loop`."""
-    return lambda event: loop.call_soon_threadsafe(queue.put_nowait, event)
+class LoopQueue:
+    """Where a sequence's events go: an asyncio queue on its event loop (the engine batches the hand-over)."""
+
+    __slots__ = ("loop", "queue")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
+        self.loop, self.queue = loop, queue
+
+    def __call__(self, event: Event) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
+
+
+def _put_all(items: list[tuple[asyncio.Queue, Event]]) -> None:
+    for queue, event in items:
+        queue.put_nowait(event)
+
+
+def deliver_to(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> LoopQueue:
+    return LoopQueue(loop, queue)

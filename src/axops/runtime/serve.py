@@ -220,22 +220,30 @@ class Runtime:
         try:
             first = True
             while True:
-                event = await queue.get()
-                if event.finish_reason == "error":
-                    status = "500"
-                    yield b"data: " + orjson.dumps({"error": {"message": event.error, "type": "api_error", "param": None,
-                                                              "code": "generation_failed"}}) + b"\n\n"  # fmt: skip
-                    return
-                if event.text or first:
-                    yield chunk(event.text, None, first)
-                    first = False
-                if event.finish_reason:
-                    yield chunk(None, event.finish_reason)
-                    if with_usage:
-                        yield b"data: " + orjson.dumps({"id": ident, "object": kind, "created": created, "model": name,
-                                                         "choices": [], "usage": _usage(event)}) + b"\n\n"  # fmt: skip
-                    yield b"data: [DONE]\n\n"
-                    return
+                events = [await queue.get()]
+                while not queue.empty():  # the client fell behind: send what piled up in one write
+                    events.append(queue.get_nowait())
+                out = []
+                for event in events:
+                    if event.finish_reason == "error":
+                        status = "500"
+                        out.append(b"data: " + orjson.dumps({"error": {"message": event.error, "type": "api_error", "param": None,
+                                                                       "code": "generation_failed"}}) + b"\n\n")  # fmt: skip
+                        yield b"".join(out)
+                        return
+                    if event.text or first:
+                        out.append(chunk(event.text, None, first))
+                        first = False
+                    if event.finish_reason:
+                        out.append(chunk(None, event.finish_reason))
+                        if with_usage:
+                            out.append(b"data: " + orjson.dumps({"id": ident, "object": kind, "created": created, "model": name,
+                                                                  "choices": [], "usage": _usage(event)}) + b"\n\n")  # fmt: skip
+                        out.append(b"data: [DONE]\n\n")
+                        yield b"".join(out)
+                        return
+                if out:
+                    yield b"".join(out)
         except asyncio.CancelledError:  # the client went away: the engine drops the sequence at its next step
             status = "499"
             seq.cancel()

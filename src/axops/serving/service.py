@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import apikeys, audit
@@ -109,10 +110,12 @@ async def deploy(session: AsyncSession, principal: Principal, secret: str, data:
             raise Conflict(f"A gateway route named '{name}' exists (made by hand); choose another deployment name.")
     if await session.scalar(select(Deployment.id).where(Deployment.name == name, Deployment.status != "stopped")):
         raise Conflict(f"A deployment named '{name}' is running; undeploy it or choose another name.")
+    # the deployer's team owns it (an organisation-visible model may belong to another team)
+    team_id = model.team_id if principal.sees_team(model.team_id) or not principal.team_ids else min(principal.team_ids)
     key = await apikeys.create_key(session, principal, ApiKeyCreate(name=f"runtime of deployment {name}"[:100], scopes=["models:read"],
-                                                                    team_id=model.team_id if principal.sees_team(model.team_id) else None))  # fmt: skip
+                                                                    team_id=team_id if principal.sees_team(team_id) else None))  # fmt: skip
     deployment = Deployment(
-        name=name, team_id=model.team_id, model_id=model.id, version_id=version.id, engine=data.engine, executor=data.executor,
+        name=name, team_id=team_id, model_id=model.id, version_id=version.id, engine=data.engine, executor=data.executor,
         replicas_min=data.replicas_min, replicas_max=data.replicas_max, replicas_desired=data.replicas_min,
         resources=r.model_dump(), autoscale_target=data.autoscale_target, max_batch=data.max_batch,
         canary_of=stable.id if stable else None, canary_weight=data.canary_weight if stable else 0,
@@ -122,8 +125,12 @@ async def deploy(session: AsyncSession, principal: Principal, secret: str, data:
     note(deployment, "created", f"{model.name} v{version.version} on {data.executor}, {data.replicas_min}–{data.replicas_max} replicas"
                                 + (f", canary of {stable.name} at {data.canary_weight}%" if stable else ""))  # fmt: skip
     session.add(deployment)
-    await session.flush()
-    audit.record(session, "deployment.create", resource_type="deployment", resource_id=deployment.id, team_id=model.team_id,
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:  # the same name, deployed at the same moment
+        raise Conflict(f"A deployment named '{name}' is running; undeploy it or choose another name.") from exc
+    audit.record(session, "deployment.create", resource_type="deployment", resource_id=deployment.id, team_id=team_id,
                  summary={"name": name, "model": model.name, "version": version.version, "executor": data.executor,
                           "replicas": [data.replicas_min, data.replicas_max], "resources": r.model_dump(exclude_defaults=True),
                           **({"canary_of": str(stable.id), "weight": data.canary_weight} if stable else {})})  # fmt: skip
@@ -132,7 +139,7 @@ async def deploy(session: AsyncSession, principal: Principal, secret: str, data:
 
 
 def _name_from(model_name: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in ".-" else "-" for c in model_name.lower()).strip("-.")
+    cleaned = "".join(c if (c.isascii() and c.isalnum()) or c in ".-" else "-" for c in model_name.lower()).strip("-.")
     return cleaned[:50].rstrip("-.") or "model"
 
 
