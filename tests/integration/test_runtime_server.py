@@ -1,0 +1,95 @@
+"""The model server as a process: ready only after warm-up, a full queue answers 429, a client
+that hangs up frees its slot, SIGTERM lets running requests finish and refuses new ones."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def runtime(demo_dirs):
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "axops.runtime.serve", "--model-dir", str(demo_dirs[0]), "--port", str(port),
+                             "--max-batch", "1", "--max-queue", "2", "--served-name", "demo"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        try:
+            if httpx.get(url + "/ready", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the runtime did not get ready"
+        time.sleep(0.1)
+    yield proc, url
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_queue_full_disconnect_and_drain(runtime):
+    proc, url = runtime
+    health = httpx.get(url + "/health").json()
+    assert health["ready"] is True and health["queued"] == 0 and health["load_seconds"] > 0
+    assert httpx.get(url + "/v1/models").json()["data"][0]["id"] == "demo"
+
+    # one running, two waiting: the fourth and later are refused with 429 and Retry-After
+    body = {"prompt": "hello", "max_tokens": 100, "temperature": 1.0, "seed": 1}
+    statuses: list[int] = []
+
+    def call():
+        statuses.append(httpx.post(url + "/v1/completions", json=body, timeout=60).status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses.count(200) >= 3 and 429 in statuses
+    refused = httpx.post(url + "/v1/completions", json=body, timeout=60)
+    assert refused.status_code in (200, 429)
+
+    # a streaming client that hangs up after the first chunk: its sequence leaves the batch
+    with httpx.stream("POST", url + "/v1/completions", json={**body, "stream": True, "max_tokens": 120}, timeout=60) as r:
+        next(r.iter_lines())
+    deadline = time.monotonic() + 10
+    while httpx.get(url + "/health").json()["running"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert httpx.get(url + "/health").json()["running"] == 0
+    metrics = httpx.get(url + "/metrics").text
+    assert 'axops_runtime_requests_total{endpoint="completions",status="499"}' in metrics
+    assert "axops_runtime_batch_size_bucket" in metrics and "axops_runtime_ttft_seconds_bucket" in metrics
+
+    # SIGTERM while a slow reader streams: it gets its whole answer, then the process exits cleanly
+    lines: list[str] = []
+
+    def slow_reader():
+        with httpx.stream("POST", url + "/v1/completions", json={**body, "stream": True, "max_tokens": 60}, timeout=60) as r:
+            for line in r.iter_lines():
+                lines.append(line)
+                time.sleep(0.01)
+
+    reader = threading.Thread(target=slow_reader)
+    reader.start()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    reader.join(30)
+    assert lines and lines[-2] == "data: [DONE]" or lines[-1] == "data: [DONE]", lines[-3:]
+    assert proc.wait(30) == 0
