@@ -26,11 +26,11 @@ from axops.core.errors import NotFound
 from axops.core.middleware import RequestMiddleware
 from axops.datasets import router as datasets_router
 from axops.datasets import tasks as datasets_tasks
+from axops.executors import local as local_executor
 from axops.gateway import proxy as gateway_proxy
 from axops.gateway import router as gateway_router
 from axops.gateway import tasks as gateway_tasks
 from axops.models import router as models_router
-from axops.executors import local as local_executor
 from axops.models import tasks as models_tasks
 from axops.serving import router as serving_router
 from axops.settings import Settings, get_settings
