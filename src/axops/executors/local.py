@@ -97,6 +97,7 @@ class Supervisor:
         self.replicas: dict[uuid.UUID, list[Replica]] = {}
         self.low_since: dict[uuid.UUID, float] = {}
         self._task: asyncio.Task | None = None
+        self._retiring: set[asyncio.Task] = set()
         self._lock_conn = None
         self._http: aiohttp.ClientSession | None = None
 
@@ -109,7 +110,7 @@ class Supervisor:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await asyncio.gather(*(self._terminate(r) for rs in self.replicas.values() for r in rs), return_exceptions=True)
+        await asyncio.gather(*(self._terminate(r) for rs in self.replicas.values() for r in rs), *self._retiring, return_exceptions=True)
         self.replicas.clear()
         if self._http:
             await self._http.close()
@@ -165,10 +166,12 @@ class Supervisor:
         current = [r for r in replicas if r.state != "stopping"]
         old = [r for r in current if r.generation != d.generation]
         if old and any(r.state == "ready" for r in current if r.generation == d.generation):
-            await self._terminate(old[0])
+            self._retire(old[0])
             replicas.remove(old[0])
         fresh = [r for r in replicas if r.generation == d.generation]
         while len(fresh) < desired and failure is None:
+            if old and any(r.state != "ready" for r in fresh):
+                break  # a rolling restart brings up one new replica at a time
             r = Replica(index=self._next_index(replicas), generation=d.generation, port=free_port(),
                         log_path=self.work_dir / str(d.id) / f"replica-{self._next_index(replicas)}.log")  # fmt: skip
             replicas.append(r)
@@ -178,7 +181,7 @@ class Supervisor:
             r = max(fresh, key=lambda x: (x.state != "ready", x.index))
             fresh.remove(r)
             replicas.remove(r)
-            await self._terminate(r)
+            self._retire(r)
         now = time.monotonic()
         for r in replicas:
             if r.state == "crashed" and now >= r.restart_at and failure is None:
@@ -268,6 +271,12 @@ class Supervisor:
             f.seek(max(0, f.seek(0, 2) - 8192))
             r.tail.clear()
             r.tail.extend(f.read().decode("utf-8", "replace").splitlines()[-LOG_TAIL:])
+
+    def _retire(self, r: Replica) -> None:
+        """Drain and stop a replica in the background (it leaves the route at once: it is no longer listed)."""
+        task = asyncio.create_task(self._terminate(r))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def _terminate(self, r: Replica) -> None:
         r.state = "stopping"
