@@ -58,7 +58,8 @@ def test_deploy_call_through_gateway_survive_a_killed_replica_and_undeploy(api, 
     model = register(api, h, "tiny-chat")
     assert upload(api, h, model["id"], dir_files(demo_dirs[0])).status_code == 201
     r = api.post("/api/serving/deploy", json={"model": "tiny-chat", "ref": "latest", "replicas_min": 2, "replicas_max": 2,
-                                              "resources": {"memory_gb": 1}}, headers=h)  # fmt: skip
+                                              "resources": {"memory_gb": 1},
+                                              "pricing": {"gpu_hour_price": 3.6, "throughput_tokens_per_s": 1}}, headers=h)  # fmt: skip
     assert r.status_code == 201, r.text
     d = r.json()
     assert d["name"] == "tiny-chat" and d["status"] == "pending" and d["version"] == 1
@@ -75,6 +76,13 @@ def test_deploy_call_through_gateway_survive_a_killed_replica_and_undeploy(api, 
                                                  stream=True, stream_options={"include_usage": True}))  # fmt: skip
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert chunks[-1].usage.completion_tokens >= 1 and isinstance(text, str)
+    # priced by GPU time: 3.6 an hour at 1 token/s is 1,000 per 1M tokens
+    deadline = time.monotonic() + 10
+    while not (totals := api.get("/api/metrics/usage", headers=h).json()["totals"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    spent = sum(t["cost"] for t in totals)
+    tokens = sum(t["prompt_tokens"] + t["completion_tokens"] for t in totals)
+    assert tokens > 0 and spent == pytest.approx(tokens / 1000, rel=1e-6)
     with pytest.raises(openai.BadRequestError, match="maximum context length"):
         client.chat.completions.create(model="tiny-chat", messages=[{"role": "user", "content": "토큰 " * 400}], max_tokens=8)
     with pytest.raises(openai.BadRequestError, match="temperature"):

@@ -239,7 +239,7 @@ async def set_managed_route(session: AsyncSession, model_name: str, managed_by: 
         providers[u["name"]] = p
     await session.flush()
     targets = [{"provider_id": str(providers[u["name"]].id), "model": u["model"], "weight": round(u["weight"], 4), "priority": 0,
-                "input_price": 0.0, "output_price": 0.0} for u in upstreams]  # fmt: skip
+                "input_price": 0.0, "output_price": 0.0, **u.get("pricing", {})} for u in upstreams]  # fmt: skip
     action = None
     if not upstreams:
         if route is not None:

@@ -46,6 +46,11 @@ class RollbackPolicy(Strict):
     min_requests: int = Field(10, ge=1, le=100000, description="Judge only once the window holds this many requests")
 
 
+class Pricing(Strict):
+    gpu_hour_price: float = Field(gt=0, description="Price of one GPU-hour (of one replica-hour for CPU replicas)")
+    throughput_tokens_per_s: float = Field(gt=0, le=10_000_000, description="Tokens per second one replica sustains")
+
+
 class DeployRequest(Strict):
     version_id: uuid.UUID | None = Field(None, description="A model version; or give model + ref")
     model: str | None = Field(None, max_length=200, description="A registered model's name")
@@ -61,6 +66,7 @@ class DeployRequest(Strict):
     canary_of: uuid.UUID | None = Field(None, description="Deploy as a canary of this deployment")
     canary_weight: int = Field(10, ge=1, le=99, description="Percent of the traffic the canary gets")
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
+    pricing: Pricing | None = Field(None, description="Cost of requests from GPU time (see the gateway's prices); none: free")
 
     @model_validator(mode="after")
     def _checks(self):
@@ -117,6 +123,7 @@ class DeploymentOut(BaseModel):
     canary_of: uuid.UUID | None
     canary_weight: int
     rollback_policy: dict[str, Any]
+    pricing: dict[str, Any]
     status: str
     status_reason: str | None
     replicas: list[ReplicaOut]

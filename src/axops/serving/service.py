@@ -119,7 +119,8 @@ async def deploy(session: AsyncSession, principal: Principal, secret: str, data:
         replicas_min=data.replicas_min, replicas_max=data.replicas_max, replicas_desired=data.replicas_min,
         resources=r.model_dump(), autoscale_target=data.autoscale_target, max_batch=data.max_batch,
         canary_of=stable.id if stable else None, canary_weight=data.canary_weight if stable else 0,
-        rollback_policy=data.rollback.model_dump() if stable else {}, status="pending", created_by=principal.user_id,
+        rollback_policy=data.rollback.model_dump() if stable else {}, pricing=data.pricing.model_dump() if data.pricing else {},
+        status="pending", created_by=principal.user_id,
         runtime_key=crypto.encrypt(secret, key.key), runtime_key_id=key.id, events=[], replicas=[],
     )  # fmt: skip
     note(deployment, "created", f"{model.name} v{version.version} on {data.executor}, {data.replicas_min}–{data.replicas_max} replicas"
@@ -280,7 +281,7 @@ async def sync_route(session: AsyncSession, stable_id: uuid.UUID) -> None:
         ready = [r for r in d.replicas if r.get("state") == "ready" and r.get("endpoint")]
         for r in ready:
             upstreams.append({"name": f"dep-{d.id.hex[:12]}-r{r['index']}", "base_url": r["endpoint"], "model": d.name,
-                              "weight": share / len(ready)})  # fmt: skip
+                              "weight": share / len(ready), "pricing": price_fields(d)})  # fmt: skip
     if not upstreams and not any(r.get("state") == "ready" for r in stable.replicas) and stable.status in ("pending", "loading", "failed"):
         await gateway.set_managed_route(session, stable.name, managed_by, [])
         return
@@ -295,6 +296,17 @@ async def live_metrics(session: AsyncSession, d: Deployment, minutes: int) -> li
     return await gateway_metrics.live_series(session, stable.name if stable else d.name, minutes, upstream_prefix=f"dep-{d.id.hex[:12]}-")
 
 
+def price_fields(d: Deployment) -> dict:
+    """The gateway target's GPU-hour pricing: GPUs of one replica (a MIG slice as its share of seven; a
+    CPU replica counts as one unit)."""
+    if not d.pricing:
+        return {}
+    r = d.resources
+    slice_ = r.get("mig_profile")
+    gpus = int(slice_.split("g.")[0]) / 7 if slice_ else (r.get("gpu") or 1)
+    return {"gpu_hour_price": d.pricing["gpu_hour_price"], "gpus": gpus, "throughput_tokens_per_s": d.pricing["throughput_tokens_per_s"]}
+
+
 def runtime_token(secret: str, d: Deployment) -> str | None:
     return crypto.decrypt(secret, d.runtime_key) if d.runtime_key else None
 
@@ -306,7 +318,7 @@ async def to_out(session: AsyncSession, deployments: list[Deployment]) -> list[D
         version_id=d.version_id, version=names.get(d.version_id, ("?", 0))[1], engine=d.engine, executor=d.executor,
         replicas_min=d.replicas_min, replicas_max=d.replicas_max, replicas_desired=d.replicas_desired, resources=d.resources,
         autoscale_target=d.autoscale_target, max_batch=d.max_batch, canary_of=d.canary_of, canary_weight=d.canary_weight,
-        rollback_policy=d.rollback_policy, status=d.status, status_reason=d.status_reason,
+        rollback_policy=d.rollback_policy, pricing=d.pricing, status=d.status, status_reason=d.status_reason,
         replicas=[ReplicaOut(**{k: v for k, v in r.items() if k in ReplicaOut.model_fields}) for r in d.replicas],
         events=d.events, endpoint=f"/v1 model={d.name}", created_at=d.created_at, updated_at=d.updated_at, ready_at=d.ready_at,
         ready_seconds=d.ready_seconds, stopped_at=d.stopped_at,

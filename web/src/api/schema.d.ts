@@ -2099,6 +2099,8 @@ export interface components {
              */
             canary_weight: number;
             rollback?: components["schemas"]["RollbackPolicy"];
+            /** @description Cost of requests from GPU time (see the gateway's prices); none: free */
+            pricing?: components["schemas"]["Pricing"] | null;
         };
         /** DeploymentMetrics */
         DeploymentMetrics: {
@@ -2161,6 +2163,10 @@ export interface components {
             canary_weight: number;
             /** Rollback Policy */
             rollback_policy: {
+                [key: string]: unknown;
+            };
+            /** Pricing */
+            pricing: {
                 [key: string]: unknown;
             };
             /** Status */
@@ -2659,6 +2665,19 @@ export interface components {
              * @description What counts tokens when the upstream reports none (given, guessed, or none)
              */
             tokenizer: string | null;
+        };
+        /** Pricing */
+        Pricing: {
+            /**
+             * Gpu Hour Price
+             * @description Price of one GPU-hour (of one replica-hour for CPU replicas)
+             */
+            gpu_hour_price: number;
+            /**
+             * Throughput Tokens Per S
+             * @description Tokens per second one replica sustains
+             */
+            throughput_tokens_per_s: number;
         };
         /** ProviderCreate */
         ProviderCreate: {

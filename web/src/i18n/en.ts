@@ -222,6 +222,8 @@ export default {
     canaryTitle: 'Canary {name} (v{v})', open: 'Open', promote: 'Promote', rollback: 'Roll back', promoted: 'Canary promoted',
     rolledBack: 'Canary rolled back', history: 'Recent history', metrics: 'Traffic', qps: 'Requests per second', latency: 'Latency',
     tokensPerS: 'Generated tokens per second', errors: 'Server errors', logs: 'Live logs', noneForModel: 'This model is not deployed.',
+    pricing: 'Cost (optional)', hourPrice: 'Price per GPU-hour (CPU: per replica-hour)', throughput: 'Replica throughput',
+    pricingHint: 'Both given: requests are priced by GPU time (empty: free)',
   },
   profile: {
     title: 'Profile', changePassword: 'Change password', current: 'Current password',

@@ -217,6 +217,8 @@ export default {
     canaryTitle: '카나리 {name} (v{v})', open: '열기', promote: '승격', rollback: '롤백', promoted: '카나리를 승격했습니다',
     rolledBack: '카나리를 롤백했습니다', history: '최근 기록', metrics: '트래픽', qps: '초당 요청', latency: '지연 시간',
     tokensPerS: '초당 생성 토큰', errors: '서버 오류', logs: '실시간 로그', noneForModel: '이 모델의 배포가 없습니다.',
+    pricing: '비용 (선택)', hourPrice: 'GPU 시간당 단가 (CPU: 복제본 시간당)', throughput: '복제본 처리량',
+    pricingHint: '둘 다 넣으면 요청 비용을 GPU 시간으로 계산합니다 (비우면 0)',
   },
   profile: {
     title: '내 정보', changePassword: '비밀번호 변경', current: '현재 비밀번호',

@@ -33,6 +33,7 @@ def upgrade() -> None:
     sa.Column('canary_of', sa.UUID(), nullable=True),
     sa.Column('canary_weight', sa.Integer(), nullable=False),
     sa.Column('rollback_policy', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('pricing', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('status_reason', sa.Text(), nullable=True),
     sa.Column('replicas', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
