@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from axops import __version__
+from axops.serving import canary
 from axops.serving import service as serving
 from axops.serving.models import ACTIVE, Deployment
 
@@ -167,7 +168,8 @@ class KubernetesExecutor:
                     self.applied[d.id] = d.generation
                 ready = await asyncio.to_thread(self.ready_replicas, d)
                 failure = None if ready else await asyncio.to_thread(self.pod_failure, d)
-                await self._report(d, ready, failure)
+                verdict = await self.judge_canary(d) if ready and d.canary_of is not None and d.rollback_policy else None
+                await self._report(d, ready, failure, verdict)
             elif d.id not in self.removed:  # stopped or failed: its objects go (again after a restart: idempotent)
                 await asyncio.to_thread(self.delete, d)
                 self.applied.pop(d.id, None)
@@ -217,14 +219,35 @@ class KubernetesExecutor:
             with contextlib.suppress(NotFoundError):
                 client.resources.get(api_version=api_version, kind=kind).delete(name=object_name(d.name), namespace=self.namespace)
 
-    async def _report(self, d: Deployment, ready: int, failure: str | None) -> None:
+    def pod_ips(self, d: Deployment) -> list[str]:
+        pods = self.client().resources.get(api_version="v1", kind="Pod")
+        listed = pods.get(namespace=self.namespace, label_selector=f"axops.io/deployment-id={d.id}").to_dict().get("items", [])
+        return [p["status"]["podIP"] for p in listed if (p.get("status") or {}).get("podIP") and (p["status"].get("phase") == "Running")]
+
+    async def judge_canary(self, d: Deployment) -> str | None:
+        """The canary's pods' own figures over the window (each pod's /health, by pod IP: the
+        control plane runs in the cluster), judged as on the local executor."""
+        import aiohttp
+
+        window = int(d.rollback_policy.get("window_s", 60))
+        windows = []
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http:
+            for ip in await asyncio.to_thread(self.pod_ips, d):
+                try:
+                    async with http.get(f"http://{ip}:{PORT}/health", params={"window_s": str(window)}) as r:
+                        windows.append((await r.json()).get("window") or {})
+                except (aiohttp.ClientError, TimeoutError, ValueError):
+                    continue
+        return canary.judge(d.rollback_policy, windows)
+
+    async def _report(self, d: Deployment, ready: int, failure: str | None, verdict: str | None = None) -> None:
         status = "ready" if ready >= d.replicas_min else ("degraded" if ready or d.ready_at else "loading")
         if failure and failure.startswith("fatal: "):
             status = "failed"
         replicas = [{"index": 0, "state": "ready" if ready else "starting", "endpoint": service_url(d.name, self.namespace),
                      "running": 0, "queued": 0, "restarts": 0, "ready_pods": ready}]  # fmt: skip
         reason = None if status == "ready" else (failure or "").removeprefix("fatal: ") or f"{ready} of {d.replicas_min} pods ready"
-        if status == d.status and d.replicas == replicas and reason == d.status_reason:
+        if status == d.status and d.replicas == replicas and reason == d.status_reason and not verdict:
             return
         async with self.db.sessionmaker() as session, session.begin():
             row = await session.get(Deployment, d.id, with_for_update=True)
@@ -238,3 +261,6 @@ class KubernetesExecutor:
             row.status, row.replicas, row.status_reason = status, replicas, reason
             await session.flush()
             await serving.sync_route(session, row.canary_of or row.id)
+            if verdict and row.canary_of is not None:
+                log.warning("kubernetes.canary_rollback deployment=%s reason=%s", row.name, verdict)
+                await serving.rollback(session, None, row.id, verdict)
