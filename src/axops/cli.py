@@ -49,6 +49,8 @@ def up(
     url, server = bootstrap.database_url(s)
     _announce_admin(bootstrap.migrate(url, s))
     host, port = host or s.host, port or s.port
+    s.host, s.port = host, port  # serving runtimes are told where to find the control plane
+    os.environ["AXOPS_HOST"], os.environ["AXOPS_PORT"] = host, str(port)
     typer.echo(f"axops is starting on http://{host}:{port}  (Ctrl-C to stop)")
     workers = workers or s.workers
     common = {"host": host, "port": port, "log_config": None, "access_log": False, "loop": "uvloop", "http": "httptools"}
