@@ -135,7 +135,14 @@ def _reset_database(database_url: str, settings: Settings) -> None:
                 "AND tablename <> 'alembic_version' AND tablename NOT LIKE 'audit_events_y%'"
             )
         ]
-        conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+        for attempt in range(5):  # the serving/training supervisor reads these tables every second
+            try:
+                conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+                break
+            except psycopg.errors.DeadlockDetected:
+                if attempt == 4:
+                    raise
+                time.sleep(0.2)
     asyncio.run(bootstrap.seed(database_url, settings))
 
 

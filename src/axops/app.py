@@ -26,6 +26,7 @@ from axops.core.errors import NotFound
 from axops.core.middleware import RequestMiddleware
 from axops.datasets import router as datasets_router
 from axops.datasets import tasks as datasets_tasks
+from axops.executors import gpus, local_training
 from axops.executors import local as local_executor
 from axops.gateway import proxy as gateway_proxy
 from axops.gateway import router as gateway_router
@@ -34,13 +35,15 @@ from axops.models import router as models_router
 from axops.models import tasks as models_tasks
 from axops.serving import router as serving_router
 from axops.settings import Settings, get_settings
+from axops.training import router as training_router
 
 log = logging.getLogger("axops.app")
 
 # Every domain's background tasks, by namespace.
 tasks.register({"audit": audit.tasks, "models": models_tasks.tasks, "datasets": datasets_tasks.tasks, "gateway": gateway_tasks.tasks})
 # Upload endpoints stream large bodies; they enforce their own limits.
-LARGE_BODY_PREFIXES = ("/api/storage/signed/", "/api/model/version/upload", "/api/model/upload/", "/api/dataset/upload")
+LARGE_BODY_PREFIXES = ("/api/storage/signed/", "/api/model/version/upload", "/api/model/upload/", "/api/dataset/upload",
+                       training_router.UPLOADS)
 DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
 
 
@@ -102,7 +105,8 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
                                                                  settings.gateway_health_interval_s, state.storage)  # fmt: skip
         await gateway.start()
         app.state.serving_dir = (settings.data_dir / "serving").resolve()
-        app.state.gpus_here = local_executor.count_gpus()
+        app.state.gpus_here = len(gpus.inventory())
+        app.state.training_tracker = None  # experiment tracking takes the jobs' metrics when it is there
         supervisor = None
         app.state.kubernetes_enabled = bool(settings.kubernetes_namespace)
         if settings.serving_supervisor:
@@ -112,8 +116,11 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
 
                 cluster = KubernetesExecutor(state.db, app.state.secret_key, settings.control_url, settings.kubernetes_namespace,
                                              settings.runtime_image or DEFAULT_IMAGE)  # fmt: skip
+            jobs = local_training.JobRunner(state.db, app.state.secret_key, settings.control_url,
+                                            (settings.data_dir / "training").resolve(), slots=settings.training_slots,
+                                            gpu_count=app.state.gpus_here)  # fmt: skip
             supervisor = local_executor.Supervisor(state.db, app.state.secret_key, settings.control_url, app.state.serving_dir,
-                                                   kubernetes=cluster)  # fmt: skip
+                                                   kubernetes=cluster, training=jobs)  # fmt: skip
             await supervisor.start()
         async with state.tasks.open_async():
             if run_worker:
@@ -159,6 +166,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(datasets_router.router)
     app.include_router(gateway_router.router)
     app.include_router(serving_router.router)
+    app.include_router(training_router.router)
     app.fast_path = gateway_proxy.FastPath(max_body_bytes=settings.max_body_bytes)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)

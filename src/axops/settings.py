@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     public_url: str | None = None  # how runtimes reach the control plane (default http://host:port)
     serving_supervisor: bool = Field(True, description="supervise local deployments' replicas from this process")
+    training_slots: int = Field(1, ge=1, le=64, description="fine-tuning jobs the local executor runs at once")
     kubernetes_namespace: str | None = None  # where the kubernetes executor creates deployments (unset: executor off)
     runtime_image: str | None = None  # the serving runtime's container image for Kubernetes
     log_level: str = "INFO"

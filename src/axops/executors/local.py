@@ -40,20 +40,6 @@ SCALE_DOWN_AFTER_S = 30.0
 LOG_TAIL = 40
 
 
-def count_gpus() -> int:
-    """GPUs on this machine, as nvidia-smi lists them (0 without a driver)."""
-    import shutil
-    import subprocess
-
-    if not shutil.which("nvidia-smi"):
-        return 0
-    try:
-        listed = subprocess.run(["nvidia-smi", "-L"], check=False, capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return 0
-    return sum(line.startswith("GPU ") for line in listed.splitlines())
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -89,9 +75,11 @@ class Replica:
 
 
 class Supervisor:
-    def __init__(self, db, secret: str, control_url: str, work_dir: Path, interval_s: float = 1.0, kubernetes=None) -> None:
+    def __init__(self, db, secret: str, control_url: str, work_dir: Path, interval_s: float = 1.0, kubernetes=None,
+                 training=None) -> None:  # fmt: skip
         self.db, self.secret, self.control_url = db, secret, control_url.rstrip("/")
         self.kubernetes = kubernetes  # a KubernetesExecutor when a cluster is configured: reconciled by the same process
+        self.training = training  # the local executor of fine-tuning jobs: the same process runs them
         self.work_dir = work_dir
         self.interval_s = interval_s
         self.replicas: dict[uuid.UUID, list[Replica]] = {}
@@ -112,6 +100,8 @@ class Supervisor:
                 await self._task
         await asyncio.gather(*(self._terminate(r) for rs in self.replicas.values() for r in rs), *self._retiring, return_exceptions=True)
         self.replicas.clear()
+        if self.training is not None:
+            await self.training.stop()
         if self._http:
             await self._http.close()
         if self._lock_conn is not None:
@@ -125,6 +115,8 @@ class Supervisor:
         while True:
             try:
                 await self.reconcile()
+                if self.training is not None:
+                    await self.training.reconcile()
                 if self.kubernetes is not None and rounds % 5 == 0:
                     await self.kubernetes.reconcile()
             except Exception:  # a failed round is retried; replicas keep running

@@ -7,7 +7,8 @@ import axops.auth.models
 import axops.datasets.models
 import axops.gateway.models
 import axops.models.models
-import axops.serving.models  # noqa: F401
+import axops.serving.models
+import axops.training.models  # noqa: F401
 from axops.core.db import Base
 from axops.migrations.runner import include_object
 

@@ -299,7 +299,7 @@ async def _finish_version(
 async def upload_version(
     session: AsyncSession, principal: Principal, storage: ObjectStore, model_id: uuid.UUID,
     files: list[tuple[str, AsyncIterator[bytes]]], *, source: str = "upload", source_ref: str | None = None,
-    base_version_id: uuid.UUID | None = None,
+    base_version_id: uuid.UUID | None = None, dataset_version_ids: list[uuid.UUID] | None = None, run_id: uuid.UUID | None = None,
 ) -> ModelVersion:  # fmt: skip
     """Store a complete version in one go (streamed file by file); all or nothing."""
     model = await get_model(session, principal, model_id, for_update=True)
@@ -313,7 +313,8 @@ async def upload_version(
         raise Invalid("The same file name appears twice.")
     version = ModelVersion(
         model_id=model.id, version=await _next_version(session, model.id), status="uploading", source=source,
-        source_ref=source_ref, base_version_id=base_version_id, created_by=principal.user_id, dataset_version_ids=[],
+        source_ref=source_ref, base_version_id=base_version_id, created_by=principal.user_id,
+        dataset_version_ids=dataset_version_ids or [], run_id=run_id,
     )  # fmt: skip
     session.add(version)
     await session.flush()
@@ -738,3 +739,11 @@ async def version_labels(session: AsyncSession, version_ids: list[uuid.UUID]) ->
         .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id).where(ModelVersion.id.in_(set(version_ids)))
     )  # fmt: skip
     return {vid: (name, number) for vid, name, number in rows}
+
+
+async def find_model(session: AsyncSession, principal: Principal, name: str) -> RegisteredModel | None:
+    return await session.scalar(select(RegisteredModel).where(func.lower(RegisteredModel.name) == name.lower(), _visible(principal)))
+
+
+async def model_name(session: AsyncSession, model_id: uuid.UUID) -> str:
+    return await session.scalar(select(RegisteredModel.name).where(RegisteredModel.id == model_id)) or "model"

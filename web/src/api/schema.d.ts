@@ -1467,6 +1467,195 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/training/job/create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Job
+         * @description Validated up front (approved datasets, columns, model version, resources), then queued.
+         */
+        post: operations["training-create_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/training/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Jobs */
+        get: operations["training-list_jobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/training/queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Queue
+         * @description Running jobs, then queued ones in the order they will start, each with why it waits.
+         */
+        get: operations["training-queue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/training/job/{job_id}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Status */
+        get: operations["training-status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/training/job/{job_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel */
+        post: operations["training-cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/training/job/{job_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Retry */
+        post: operations["training-retry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/training/job/{job_id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Logs
+         * @description Log lines after `after` (a `seq`), oldest first; `follow=true` streams them as server-sent
+         *     events (`{"seq", "attempt", "at", "line"}`) until the job ends or the client leaves.
+         */
+        get: operations["training-logs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/training/job/{job_id}/checkpoints/{step}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Checkpoint
+         * @description A checkpoint as a tar stream (`latest` for the newest; the runtime resumes from it).
+         */
+        get: operations["training-download_checkpoint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/training/quotas/{team_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Quota
+         * @description GPUs the team's running jobs may hold at once.
+         */
+        put: operations["training-set_quota"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/metrics/gpu": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Gpu Metrics
+         * @description This machine's GPUs (NVML): utilisation, memory, temperature; an explicit empty state without.
+         */
+        get: operations["training-gpu_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1656,6 +1845,20 @@ export interface components {
             name: string;
             /** Type */
             type: string;
+        };
+        /**
+         * ColumnMapping
+         * @description Which dataset columns feed training: `text`, or `prompt` (+ `response`), or chat `messages` (JSON).
+         */
+        ColumnMapping: {
+            /** Text */
+            text?: string | null;
+            /** Prompt */
+            prompt?: string | null;
+            /** Response */
+            response?: string | null;
+            /** Messages */
+            messages?: string | null;
         };
         /** CompareColumn */
         CompareColumn: {
@@ -2086,7 +2289,7 @@ export interface components {
              * @default 16
              */
             max_batch: number;
-            resources?: components["schemas"]["Resources"];
+            resources?: components["schemas"]["axops__serving__schemas__Resources"];
             /**
              * Canary Of
              * @description Deploy as a canary of this deployment
@@ -2267,6 +2470,72 @@ export interface components {
              */
             token?: string | null;
         };
+        /** Hyperparameters */
+        Hyperparameters: {
+            /**
+             * Epochs
+             * @default 1
+             */
+            epochs?: number | null;
+            /**
+             * Max Steps
+             * @description Overrides epochs when given
+             */
+            max_steps?: number | null;
+            /**
+             * Learning Rate
+             * @default 0.0002
+             */
+            learning_rate?: number;
+            /**
+             * Lr Scheduler
+             * @default linear
+             * @enum {string}
+             */
+            lr_scheduler?: "linear" | "cosine" | "constant" | "constant_with_warmup";
+            /**
+             * Warmup Steps
+             * @default 0
+             */
+            warmup_steps?: number;
+            /**
+             * Batch Size
+             * @default 8
+             */
+            batch_size?: number;
+            /**
+             * Gradient Accumulation Steps
+             * @default 1
+             */
+            gradient_accumulation_steps?: number;
+            /**
+             * Max Seq Length
+             * @default 512
+             */
+            max_seq_length?: number;
+            /**
+             * Seed
+             * @default 42
+             */
+            seed?: number;
+            /**
+             * Precision
+             * @default auto
+             * @enum {string}
+             */
+            precision?: "auto" | "fp32" | "bf16" | "fp16";
+            /**
+             * Save Steps
+             * @description Checkpoint every this many steps (and at the end)
+             * @default 50
+             */
+            save_steps?: number;
+            /**
+             * Logging Steps
+             * @default 1
+             */
+            logging_steps?: number;
+        };
         /** InferenceRequest */
         InferenceRequest: {
             /**
@@ -2304,6 +2573,163 @@ export interface components {
             upstream: string | null;
             /** Latency Ms */
             latency_ms: number;
+        };
+        /** JobCreate */
+        JobCreate: {
+            /** Name */
+            name?: string | null;
+            /**
+             * Base Version Id
+             * @description The base model version; or give base_model + base_ref
+             */
+            base_version_id?: string | null;
+            /** Base Model */
+            base_model?: string | null;
+            /**
+             * Base Ref
+             * @default latest
+             */
+            base_ref: string;
+            /**
+             * Dataset Version Ids
+             * @description Approved dataset versions
+             */
+            dataset_version_ids: string[];
+            column_mapping: components["schemas"]["ColumnMapping"];
+            /**
+             * Method
+             * @default lora
+             * @enum {string}
+             */
+            method: "full" | "lora" | "qlora";
+            lora?: components["schemas"]["Lora"];
+            hyperparameters?: components["schemas"]["Hyperparameters"];
+            resources?: components["schemas"]["axops__training__schemas__Resources"];
+            /**
+             * Distributed
+             * @default none
+             * @enum {string}
+             */
+            distributed: "none" | "ddp" | "fsdp" | "deepspeed";
+            /**
+             * Executor
+             * @default local
+             * @enum {string}
+             */
+            executor: "local" | "kubernetes" | "ray";
+            /**
+             * Priority
+             * @description Higher runs first
+             * @default 0
+             */
+            priority: number;
+            /**
+             * Max Retries
+             * @default 1
+             */
+            max_retries: number;
+            /**
+             * Resume
+             * @description Retries start from the latest checkpoint
+             * @default true
+             */
+            resume: boolean;
+            /**
+             * Output Model
+             * @description Model to register the result in (default: <base>-ft)
+             */
+            output_model?: string | null;
+            /**
+             * Experiment
+             * @default fine-tuning
+             */
+            experiment: string;
+        };
+        /** JobOut */
+        JobOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Status */
+            status: string;
+            /** Status Reason */
+            status_reason: string | null;
+            /** Failure Kind */
+            failure_kind: string | null;
+            /** Priority */
+            priority: number;
+            /**
+             * Base Version Id
+             * Format: uuid
+             */
+            base_version_id: string;
+            /** Dataset Version Ids */
+            dataset_version_ids: string[];
+            /** Column Mapping */
+            column_mapping: {
+                [key: string]: unknown;
+            };
+            /** Method */
+            method: string;
+            /** Lora */
+            lora: {
+                [key: string]: unknown;
+            };
+            /** Hyperparameters */
+            hyperparameters: {
+                [key: string]: unknown;
+            };
+            /** Resources */
+            resources: {
+                [key: string]: unknown;
+            };
+            /** Distributed */
+            distributed: string;
+            /** Executor */
+            executor: string;
+            /** Max Retries */
+            max_retries: number;
+            /** Resume */
+            resume: boolean;
+            /** Attempts */
+            attempts: number;
+            /** Output Model Id */
+            output_model_id: string | null;
+            /** Output Version Id */
+            output_version_id: string | null;
+            /** Run Id */
+            run_id: string | null;
+            /** Progress */
+            progress: {
+                [key: string]: unknown;
+            };
+            /** Checkpoints */
+            checkpoints: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Queued At
+             * Format: date-time
+             */
+            queued_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
         };
         /** LimitOut */
         LimitOut: {
@@ -2392,6 +2818,15 @@ export interface components {
             /** Lines */
             lines: string[];
         };
+        /** LogPage */
+        LogPage: {
+            /** Lines */
+            lines: {
+                [key: string]: unknown;
+            }[];
+            /** Next After */
+            next_after: number;
+        };
         /** LoginRequest */
         LoginRequest: {
             /** Username */
@@ -2403,6 +2838,29 @@ export interface components {
         LogoutRequest: {
             /** Refresh Token */
             refresh_token?: string | null;
+        };
+        /** Lora */
+        Lora: {
+            /**
+             * R
+             * @default 8
+             */
+            r: number;
+            /**
+             * Alpha
+             * @default 16
+             */
+            alpha: number;
+            /**
+             * Dropout
+             * @default 0.05
+             */
+            dropout: number;
+            /**
+             * Target Modules
+             * @description Module names; default: the model's attention projections
+             */
+            target_modules?: string[] | null;
         };
         /** MaskRequest */
         MaskRequest: {
@@ -2753,6 +3211,11 @@ export interface components {
             /** Timeout S */
             timeout_s?: number | null;
         };
+        /** Quota */
+        Quota: {
+            /** Gpus */
+            gpus: number;
+        };
         /** RefreshRequest */
         RefreshRequest: {
             /** Refresh Token */
@@ -2814,43 +3277,6 @@ export interface components {
             };
             /** Response */
             response: string;
-        };
-        /** Resources */
-        Resources: {
-            /**
-             * Cpu
-             * @description CPU cores per replica
-             * @default 1
-             */
-            cpu: number;
-            /**
-             * Memory Gb
-             * @description Memory per replica (GiB); the model must fit
-             * @default 4
-             */
-            memory_gb: number;
-            /**
-             * Gpu
-             * @description Whole GPUs per replica (nvidia.com/gpu)
-             * @default 0
-             */
-            gpu: number;
-            /**
-             * Gpu Type
-             * @description Node label value of nvidia.com/gpu.product, e.g. NVIDIA-A100-SXM4-80GB
-             */
-            gpu_type?: string | null;
-            /**
-             * Mig Profile
-             * @description A MIG slice instead of whole GPUs, e.g. 1g.10gb (nvidia.com/mig-1g.10gb)
-             */
-            mig_profile?: string | null;
-            /** Node Selector */
-            node_selector?: {
-                [key: string]: string;
-            };
-            /** Tolerations */
-            tolerations?: components["schemas"]["Toleration"][];
         };
         /** ReviewRequest */
         ReviewRequest: {
@@ -3454,6 +3880,75 @@ export interface components {
             files?: components["schemas"]["FileOut"][];
             /** Aliases */
             aliases?: string[];
+        };
+        /** Resources */
+        axops__serving__schemas__Resources: {
+            /**
+             * Cpu
+             * @description CPU cores per replica
+             * @default 1
+             */
+            cpu: number;
+            /**
+             * Memory Gb
+             * @description Memory per replica (GiB); the model must fit
+             * @default 4
+             */
+            memory_gb: number;
+            /**
+             * Gpu
+             * @description Whole GPUs per replica (nvidia.com/gpu)
+             * @default 0
+             */
+            gpu: number;
+            /**
+             * Gpu Type
+             * @description Node label value of nvidia.com/gpu.product, e.g. NVIDIA-A100-SXM4-80GB
+             */
+            gpu_type?: string | null;
+            /**
+             * Mig Profile
+             * @description A MIG slice instead of whole GPUs, e.g. 1g.10gb (nvidia.com/mig-1g.10gb)
+             */
+            mig_profile?: string | null;
+            /** Node Selector */
+            node_selector?: {
+                [key: string]: string;
+            };
+            /** Tolerations */
+            tolerations?: components["schemas"]["Toleration"][];
+        };
+        /** Resources */
+        axops__training__schemas__Resources: {
+            /**
+             * Gpus
+             * @description GPUs per node
+             * @default 0
+             */
+            gpus: number;
+            /** Gpu Type */
+            gpu_type?: string | null;
+            /**
+             * Processes
+             * @description Training processes per node (CPU DDP); with GPUs, one per GPU
+             * @default 1
+             */
+            processes: number;
+            /**
+             * Nodes
+             * @default 1
+             */
+            nodes: number;
+            /**
+             * Cpu
+             * @default 2
+             */
+            cpu: number;
+            /**
+             * Memory Gb
+             * @default 8
+             */
+            memory_gb: number;
         };
     };
     responses: never;
@@ -6503,6 +6998,305 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-create_job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-list_jobs": {
+        parameters: {
+            query?: {
+                status?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"][];
+                };
+            };
+        };
+    };
+    "training-status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-logs": {
+        parameters: {
+            query?: {
+                after?: number;
+                limit?: number;
+                follow?: boolean;
+            };
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogPage"];
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-download_checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+                step: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-set_quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Quota"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-gpu_metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };

@@ -1,0 +1,37 @@
+"""This machine's GPUs, read through NVML (nvidia-ml-py) when a driver is present; none otherwise."""
+
+from __future__ import annotations
+
+import functools
+
+
+@functools.cache
+def _nvml():
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return pynvml
+    except Exception:  # noqa: BLE001 — no package, no driver, no GPU: all mean "no GPUs here"
+        return None
+
+
+def inventory(details: bool = False) -> list[dict]:
+    nvml = _nvml()
+    if nvml is None:
+        return []
+    found = []
+    for i in range(nvml.nvmlDeviceGetCount()):
+        handle = nvml.nvmlDeviceGetHandleByIndex(i)
+        gpu = {"index": i, "name": nvml.nvmlDeviceGetName(handle), "uuid": nvml.nvmlDeviceGetUUID(handle)}
+        if details:
+            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+            utilisation = nvml.nvmlDeviceGetUtilizationRates(handle)
+            try:
+                temperature = nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)
+            except nvml.NVMLError:
+                temperature = None
+            gpu |= {"utilization_percent": utilisation.gpu, "memory_used_bytes": memory.used, "memory_total_bytes": memory.total,
+                    "temperature_c": temperature}  # fmt: skip
+        found.append(gpu)
+    return found

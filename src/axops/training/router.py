@@ -1,0 +1,156 @@
+"""HTTP routes of fine-tuning jobs (PRD §6.3 ④) and the GPU inventory (`GET /api/metrics/gpu`)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from axops.auth.deps import Principal, Session, require
+from axops.core.errors import Invalid
+from axops.executors import gpus
+from axops.training import service
+from axops.training.schemas import JobCreate, JobOut, LogPage, Quota, Report
+
+router = APIRouter(prefix="/api", tags=["training"])
+Reader = Annotated[Principal, require("training:read")]
+Writer = Annotated[Principal, require("training:write")]
+InfraReader = Annotated[Principal, require("infra:read")]
+InfraAdmin = Annotated[Principal, require("infra:admin")]
+UPLOADS = "/api/training/upload/"  # streamed bodies (checkpoints, the trained model): exempt from the JSON body limit
+
+
+async def _out(session, job) -> JobOut:
+    await session.refresh(job)
+    return JobOut.model_validate(job)
+
+
+@router.post("/training/job/create", status_code=201)
+async def create_job(body: JobCreate, principal: Writer, session: Session, request: Request) -> JobOut:
+    """Validated up front (approved datasets, columns, model version, resources), then queued."""
+    job = await service.create_job(session, principal, request.app.state.secret_key, body, gpus_here=len(gpus.inventory()))
+    return await _out(session, job)
+
+
+@router.get("/training/jobs")
+async def list_jobs(principal: Reader, session: Session, status: str | None = None,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[JobOut]:  # fmt: skip
+    return [JobOut.model_validate(j) for j in await service.list_jobs(session, principal, status, limit)]
+
+
+@router.get("/training/queue")
+async def queue(principal: Reader, session: Session) -> list[JobOut]:
+    """Running jobs, then queued ones in the order they will start, each with why it waits."""
+    return [JobOut.model_validate(j) for j in await service.queue_view(session, principal)]
+
+
+@router.get("/training/job/{job_id}/status")
+async def status(job_id: uuid.UUID, principal: Reader, session: Session) -> JobOut:
+    return JobOut.model_validate(await service.get_job(session, principal, job_id))
+
+
+@router.post("/training/job/{job_id}/cancel")
+async def cancel(job_id: uuid.UUID, principal: Writer, session: Session) -> JobOut:
+    return await _out(session, await service.cancel(session, principal, job_id))
+
+
+@router.post("/training/job/{job_id}/retry")
+async def retry(job_id: uuid.UUID, principal: Writer, session: Session) -> JobOut:
+    return await _out(session, await service.retry(session, principal, job_id))
+
+
+@router.get("/training/job/{job_id}/logs", responses={200: {"content": {"text/event-stream": {}}}})
+async def logs(job_id: uuid.UUID, principal: Reader, session: Session, request: Request, after: Annotated[int, Query(ge=0)] = 0,
+               limit: Annotated[int, Query(ge=1, le=5000)] = 500, follow: bool = False) -> LogPage:  # fmt: skip
+    """Log lines after `after` (a `seq`), oldest first; `follow=true` streams them as server-sent
+    events (`{"seq", "attempt", "at", "line"}`) until the job ends or the client leaves."""
+    lines, last = await service.read_logs(session, principal, job_id, after, limit)
+    if not follow:
+        return LogPage(lines=lines, next_after=last)
+    await session.close()
+    db = request.app.state.db
+
+    async def events():
+        nonlocal last
+        for line in lines:
+            yield b"data: " + orjson.dumps(line) + b"\n\n"
+        while not await request.is_disconnected():
+            await asyncio.sleep(0.5)
+            async with db.sessionmaker() as s:
+                more, last = await service.read_logs(s, principal, job_id, last, 1000)
+                ended = (await service.get_job(s, principal, job_id)).status not in ("queued", "running")
+            for line in more:
+                yield b"data: " + orjson.dumps(line) + b"\n\n"
+            if ended and not more:
+                yield b"event: end\ndata: {}\n\n"
+                return
+            if not more:
+                yield b": keep-alive\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/training/job/{job_id}/checkpoints/{step}", response_class=StreamingResponse)
+async def download_checkpoint(job_id: uuid.UUID, step: str, principal: Reader, session: Session, request: Request) -> Response:
+    """A checkpoint as a tar stream (`latest` for the newest; the runtime resumes from it)."""
+    if step != "latest" and not step.isdigit():
+        raise Invalid("step must be a number or 'latest'.")
+    found = await service.checkpoint_for_download(session, principal, job_id, None if step == "latest" else int(step))
+    return StreamingResponse(request.app.state.storage.get_stream(found["key"]), media_type="application/x-tar",
+                             headers={"x-axops-step": str(found["step"]), "content-length": str(found["size"]),
+                                      "content-disposition": f'attachment; filename="checkpoint-{found["step"]}.tar"'})  # fmt: skip
+
+
+@router.put("/training/quotas/{team_id}", status_code=204)
+async def set_quota(team_id: uuid.UUID, body: Quota, _: InfraAdmin, session: Session) -> Response:
+    """GPUs the team's running jobs may hold at once."""
+    await service.set_quota(session, team_id, body.gpus)
+    return Response(status_code=204)
+
+
+@router.get("/metrics/gpu")
+async def gpu_metrics(_: InfraReader) -> dict:
+    """This machine's GPUs (NVML): utilisation, memory, temperature; an explicit empty state without."""
+    found = gpus.inventory(details=True)
+    return {"gpus": found, "count": len(found),
+            "message": None if found else "No GPU on this machine (NVML reports none, or no NVIDIA driver): jobs run on the CPU."}  # fmt: skip
+
+
+# -- the training runtime's side (the job's own key) ---------------------------------------------
+
+
+@router.get("/training/job/{job_id}/spec", include_in_schema=False)
+async def spec(job_id: uuid.UUID, principal: Writer, session: Session) -> dict:
+    return await service.spec(session, principal, job_id)
+
+
+@router.post("/training/job/{job_id}/report", status_code=204, include_in_schema=False)
+async def report(job_id: uuid.UUID, body: Report, principal: Writer, session: Session, request: Request) -> Response:
+    await service.report(session, principal, job_id, body, tracker=request.app.state.training_tracker)
+    return Response(status_code=204)
+
+
+@router.put(UPLOADS.removeprefix("/api") + "{job_id}/checkpoints/{step}", include_in_schema=False)
+async def upload_checkpoint(job_id: uuid.UUID, step: int, principal: Writer, session: Session, request: Request) -> dict:
+    return await service.store_checkpoint(session, principal, request.app.state.storage, job_id, step, request.stream())
+
+
+@router.post(UPLOADS.removeprefix("/api") + "{job_id}/output", include_in_schema=False)
+async def upload_output(job_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> dict:
+    form = await request.form(max_files=200, max_fields=10, max_part_size=1024 * 1024)
+    uploads = [f for f in form.getlist("files") if not isinstance(f, str)]
+
+    async def chunks(upload):
+        while chunk := await upload.read(1024 * 1024):
+            yield chunk
+
+    try:
+        version = await service.register_output(session, principal, request.app.state.storage, job_id,
+                                                [(u.filename or "", chunks(u)) for u in uploads])  # fmt: skip
+    finally:
+        await form.close()
+    return {"id": str(version.id), "version": version.version, "model_id": str(version.model_id)}

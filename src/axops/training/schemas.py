@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnMapping(Strict):
+    """Which dataset columns feed training: `text`, or `prompt` (+ `response`), or chat `messages` (JSON)."""
+
+    text: str | None = Field(None, max_length=200)
+    prompt: str | None = Field(None, max_length=200)
+    response: str | None = Field(None, max_length=200)
+    messages: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_form(self):
+        forms = [bool(self.text), bool(self.prompt), bool(self.messages)]
+        if sum(forms) != 1 or (self.response and not self.prompt):
+            raise ValueError("map exactly one of: text; prompt (with an optional response); messages")
+        return self
+
+    def columns(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v}
+
+
+class Lora(Strict):
+    r: int = Field(8, ge=1, le=512)
+    alpha: int = Field(16, ge=1, le=4096)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | None = Field(None, max_length=32, description="Module names; default: the model's attention projections")
+
+
+class Hyperparameters(Strict):
+    epochs: float | None = Field(1.0, gt=0, le=1000)
+    max_steps: int | None = Field(None, gt=0, le=10_000_000, description="Overrides epochs when given")
+    learning_rate: float = Field(2e-4, gt=0, le=1)
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    warmup_steps: int = Field(0, ge=0, le=1_000_000)
+    batch_size: int = Field(8, ge=1, le=4096)
+    gradient_accumulation_steps: int = Field(1, ge=1, le=1024)
+    max_seq_length: int = Field(512, ge=8, le=131_072)
+    seed: int = Field(42, ge=0, le=2**31 - 1)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    save_steps: int = Field(50, ge=1, le=1_000_000, description="Checkpoint every this many steps (and at the end)")
+    logging_steps: int = Field(1, ge=1, le=10_000)
+
+
+class Resources(Strict):
+    gpus: int = Field(0, ge=0, le=64, description="GPUs per node")
+    gpu_type: str | None = Field(None, max_length=100)
+    processes: int = Field(1, ge=1, le=64, description="Training processes per node (CPU DDP); with GPUs, one per GPU")
+    nodes: int = Field(1, ge=1, le=64)
+    cpu: float = Field(2, gt=0, le=512)
+    memory_gb: float = Field(8, gt=0, le=4096)
+
+
+class JobCreate(Strict):
+    name: str | None = Field(None, max_length=200)
+    base_version_id: uuid.UUID | None = Field(None, description="The base model version; or give base_model + base_ref")
+    base_model: str | None = Field(None, max_length=200)
+    base_ref: str = Field("latest", max_length=100)
+    dataset_version_ids: list[uuid.UUID] = Field(min_length=1, max_length=20, description="Approved dataset versions")
+    column_mapping: ColumnMapping
+    method: Literal["full", "lora", "qlora"] = "lora"
+    lora: Lora = Field(default_factory=Lora)
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    resources: Resources = Field(default_factory=Resources)
+    distributed: Literal["none", "ddp", "fsdp", "deepspeed"] = "none"
+    executor: Literal["local", "kubernetes", "ray"] = "local"
+    priority: int = Field(0, ge=-100, le=100, description="Higher runs first")
+    max_retries: int = Field(1, ge=0, le=10)
+    resume: bool = Field(True, description="Retries start from the latest checkpoint")
+    output_model: str | None = Field(None, max_length=200, description="Model to register the result in (default: <base>-ft)")
+    experiment: str = Field("fine-tuning", min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _base(self):
+        if (self.base_version_id is None) == (self.base_model is None):
+            raise ValueError("give either base_version_id, or base_model (with base_ref)")
+        return self
+
+
+class Metric(Strict):
+    key: str = Field(min_length=1, max_length=250)
+    value: float
+    step: int = Field(ge=0)
+    timestamp: int = Field(ge=0)
+
+
+class Report(Strict):
+    """What a running job tells the control plane."""
+
+    progress: dict[str, Any] | None = None
+    metrics: list[Metric] = Field(default_factory=list, max_length=1000)
+    checkpoint: dict[str, Any] | None = None
+    failure: dict[str, str] | None = None
+
+
+class Quota(Strict):
+    gpus: int = Field(ge=0, le=100_000)
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    name: str
+    team_id: uuid.UUID
+    status: str
+    status_reason: str | None
+    failure_kind: str | None
+    priority: int
+    base_version_id: uuid.UUID
+    dataset_version_ids: list[uuid.UUID]
+    column_mapping: dict[str, Any]
+    method: str
+    lora: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    resources: dict[str, Any]
+    distributed: str
+    executor: str
+    max_retries: int
+    resume: bool
+    attempts: int
+    output_model_id: uuid.UUID | None
+    output_version_id: uuid.UUID | None
+    run_id: uuid.UUID | None
+    progress: dict[str, Any]
+    checkpoints: list[dict[str, Any]]
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+
+
+class LogPage(BaseModel):
+    lines: list[dict[str, Any]]
+    next_after: int

@@ -1,0 +1,267 @@
+"""Fine-tuning jobs: validated up front, queued by priority then age within team GPU quotas, run
+by an executor (`axops.executors.local_training`), reported on by the training runtime with the
+job's own key, and registered as a new model version with its lineage when they succeed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from axops.auth import apikeys, audit
+from axops.auth.deps import Principal
+from axops.auth.schemas import ApiKeyCreate
+from axops.core import crypto
+from axops.core.errors import Conflict, Invalid, NotFound
+from axops.core.storage import ObjectStore
+from axops.datasets import service as datasets
+from axops.models import service as registry
+from axops.models.schemas import ModelCreate
+from axops.training.models import ACTIVE, JobLogLine, TeamQuota, TrainingJob
+from axops.training.schemas import JobCreate, Report
+
+RUNTIME_SCOPES = ["datasets:read", "models:read", "models:write", "training:read", "training:write"]
+MAX_LOG_LINES_PER_CALL = 5000
+
+
+def _visible(principal: Principal):
+    return True if principal.is_admin else TrainingJob.team_id.in_(principal.team_ids or {uuid.UUID(int=0)})
+
+
+async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID, for_update: bool = False) -> TrainingJob:
+    q = select(TrainingJob).where(TrainingJob.id == job_id, _visible(principal))
+    job = await session.scalar(q.with_for_update() if for_update else q)
+    if job is None:
+        raise NotFound("No such training job.")
+    return job
+
+
+async def list_jobs(session: AsyncSession, principal: Principal, status: str | None = None, limit: int = 100) -> list[TrainingJob]:
+    q = select(TrainingJob).where(_visible(principal)).order_by(TrainingJob.created_at.desc()).limit(limit)
+    if status:
+        q = q.where(TrainingJob.status == status)
+    return list((await session.scalars(q)).all())
+
+
+async def create_job(session: AsyncSession, principal: Principal, secret: str, data: JobCreate, gpus_here: int) -> TrainingJob:
+    if data.base_version_id is not None:
+        base_model, base = await registry.get_version(session, principal, data.base_version_id)
+    else:
+        base_model, base = await registry.resolve(session, principal, data.base_model or "", data.base_ref)
+    if base.status != "ready" or base.artifacts_deleted_at is not None:
+        raise Conflict(f"Version {base.version} of '{base_model.name}' cannot be trained on: it is {base.status}.")
+    mapping = data.column_mapping.columns()
+    for version_id in dict.fromkeys(data.dataset_version_ids):
+        dataset, version = await datasets.get_version(session, principal, version_id)
+        if version.review_status != "approved":
+            raise Conflict(f"Dataset '{dataset.name}' v{version.version} is {version.review_status}, not approved for training.",
+                           dataset_version_id=str(version.id))  # fmt: skip
+        names = [c["name"] for c in version.columns]
+        if missing := [c for c in mapping.values() if c not in names]:
+            raise Invalid(f"Dataset '{dataset.name}' v{version.version} has no column {', '.join(map(repr, missing))}; "
+                          f"its columns: {', '.join(names)}.", columns=names)  # fmt: skip
+    r = data.resources
+    if data.executor != "local":
+        raise Invalid(f"The {data.executor} executor is not configured here; use executor 'local'.")
+    if data.method == "qlora" and not gpus_here:
+        raise Invalid("QLoRA needs a GPU (and bitsandbytes); this machine has none — use method 'lora'.")
+    if r.nodes > 1:
+        raise Invalid("The local executor runs on one node; several nodes need the kubernetes or ray executor.")
+    if r.gpus > gpus_here:
+        raise Invalid(f"The job asks for {r.gpus} GPU(s); this machine has {gpus_here}.")
+    if data.distributed in ("fsdp", "deepspeed") and not r.gpus:
+        raise Invalid(f"{data.distributed.upper()} needs GPUs; on the CPU use distributed 'ddp' (gloo).")
+    if data.distributed == "ddp" and max(r.gpus, r.processes) < 2:
+        raise Invalid("DDP needs at least two processes: set resources.processes (CPU) or resources.gpus.")
+    output = await _output_model(session, principal, data.output_model or f"{base_model.name}-ft", base_model)
+    team_id = output.team_id
+    key = await apikeys.create_key(session, principal, ApiKeyCreate(name=f"training job {data.name or output.name}"[:100],
+                                                                    scopes=[s for s in RUNTIME_SCOPES if principal.can(s)]))  # fmt: skip
+    job = TrainingJob(
+        name=data.name or f"{output.name} from v{base.version}", team_id=team_id, created_by=principal.user_id,
+        status="queued", priority=data.priority, base_version_id=base.id,
+        dataset_version_ids=list(dict.fromkeys(data.dataset_version_ids)), column_mapping=mapping, method=data.method,
+        lora=data.lora.model_dump() if data.method != "full" else {}, hyperparameters=data.hyperparameters.model_dump(),
+        resources=r.model_dump(), distributed=data.distributed, executor=data.executor, max_retries=data.max_retries,
+        resume=data.resume, output_model_id=output.id, runtime_key=crypto.encrypt(secret, key.key), runtime_key_id=key.id,
+        progress={}, checkpoints=[], status_reason="waiting for the scheduler",
+    )  # fmt: skip
+    session.add(job)
+    await session.flush()
+    audit.record(session, "training.job_create", resource_type="training_job", resource_id=job.id, team_id=team_id,
+                 summary={"name": job.name, "base": f"{base_model.name} v{base.version}", "method": job.method,
+                          "datasets": [str(v) for v in job.dataset_version_ids], "executor": job.executor,
+                          "resources": r.model_dump(exclude_defaults=True), "priority": job.priority})  # fmt: skip
+    await session.refresh(job)
+    return job
+
+
+async def _output_model(session: AsyncSession, principal: Principal, name: str, base_model):
+    """The model the result is registered in: an existing one of the caller's teams, or a new one."""
+    existing = await registry.find_model(session, principal, name)
+    if existing is not None:
+        if not principal.sees_team(existing.team_id):
+            raise Conflict(f"The model '{name}' belongs to another team; choose another output_model.")
+        return existing
+    team = base_model.team_id if principal.sees_team(base_model.team_id) else None
+    return await registry.register_model(session, principal, ModelCreate(name=name, task=base_model.task, team_id=team,
+                                                                       description=f"Fine-tuned from {base_model.name}"))  # fmt: skip
+
+
+async def cancel(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> TrainingJob:
+    job = await get_job(session, principal, job_id, for_update=True)
+    if job.status not in ACTIVE:
+        raise Conflict(f"The job is {job.status}; only queued or running jobs can be cancelled.")
+    if job.status == "queued":
+        job.status, job.status_reason, job.failure_kind, job.finished_at = "cancelled", "cancelled before it started", "cancelled", datetime.now(UTC)
+    else:
+        job.cancel_requested = True
+        job.status_reason = "cancelling: the process is asked to stop"
+    await session.flush()
+    audit.record(session, "training.job_cancel", resource_type="training_job", resource_id=job.id, team_id=job.team_id,
+                 summary={"name": job.name, "was": "queued" if job.status == "cancelled" else "running"})  # fmt: skip
+    return job
+
+
+async def retry(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> TrainingJob:
+    job = await get_job(session, principal, job_id, for_update=True)
+    if job.status not in ("failed", "cancelled"):
+        raise Conflict(f"The job is {job.status}; only failed or cancelled jobs can be retried.")
+    requeue(job, f"retried by {principal.username}")
+    await session.flush()
+    audit.record(session, "training.job_retry", resource_type="training_job", resource_id=job.id, team_id=job.team_id,
+                 summary={"name": job.name, "attempts": job.attempts, "resume": job.resume})  # fmt: skip
+    return job
+
+
+def requeue(job: TrainingJob, why: str) -> None:
+    job.status, job.failure_kind, job.finished_at, job.cancel_requested = "queued", None, None, False
+    job.status_reason = f"queued again ({why})" + (", resuming from the latest checkpoint" if job.resume and job.checkpoints else "")
+    job.queued_at = datetime.now(UTC)
+
+
+# -- what the training runtime calls (with the job's key) ---------------------------------------
+
+
+async def runtime_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID, for_update: bool = False) -> TrainingJob:
+    job = await session.get(TrainingJob, job_id, with_for_update=for_update)
+    if job is None or principal.api_key_id is None or principal.api_key_id != job.runtime_key_id:
+        raise NotFound("No such training job for this key.")
+    return job
+
+
+def spec_of(job: TrainingJob, output_name: str) -> dict:
+    return {"job_id": str(job.id), "base_version_id": str(job.base_version_id), "dataset_version_ids": [str(v) for v in job.dataset_version_ids],
+            "column_mapping": job.column_mapping, "method": job.method if job.method != "qlora" else "lora", "lora": job.lora,
+            "hyperparameters": job.hyperparameters, "resume": job.resume and bool(job.checkpoints) and job.attempts > 1,
+            "output_model_name": output_name, "distributed": job.distributed}  # fmt: skip
+
+
+async def spec(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> dict:
+    job = await runtime_job(session, principal, job_id)
+    output = await registry.model_name(session, job.output_model_id) if job.output_model_id else "fine-tuned model"
+    return spec_of(job, output)
+
+
+async def report(session: AsyncSession, principal: Principal, job_id: uuid.UUID, data: Report, tracker=None) -> None:
+    job = await runtime_job(session, principal, job_id, for_update=True)
+    if job.cancel_requested or job.status == "cancelled":
+        raise Conflict("The job was cancelled.")
+    if data.progress:
+        job.progress = {**job.progress, **{k: v for k, v in data.progress.items() if k in ("step", "max_steps", "epoch")}}
+    losses = [m.value for m in data.metrics if m.key == "loss"]
+    if losses:
+        job.progress = {**job.progress, "loss": losses[-1], "first_loss": job.progress.get("first_loss", losses[0])}
+    if data.failure:
+        job.failure_kind, job.status_reason = data.failure.get("kind", "user_code")[:16], data.failure.get("reason", "")[:2000]
+    if tracker is not None and data.metrics and job.run_id is not None:
+        await tracker(session, job.run_id, [m.model_dump() for m in data.metrics])
+    await session.flush()
+
+
+async def store_checkpoint(session: AsyncSession, principal: Principal, storage: ObjectStore, job_id: uuid.UUID, step: int,
+                           chunks: AsyncIterator[bytes]) -> dict:  # fmt: skip
+    job = await runtime_job(session, principal, job_id)
+    key = f"training/{job.id}/checkpoints/{step:09d}.tar"
+    obj = await storage.put_stream(key, chunks)  # a store that fails raises here: the runtime fails the job with it
+    job = await runtime_job(session, principal, job_id, for_update=True)
+    entry = {"step": step, "key": key, "size": obj.size, "sha256": obj.sha256, "at": datetime.now(UTC).isoformat(), "attempt": job.attempts}
+    job.checkpoints = [*[c for c in job.checkpoints if c["step"] != step], entry]
+    await session.flush()
+    return entry
+
+
+def latest_checkpoint_of(job: TrainingJob) -> dict | None:
+    return max(job.checkpoints, key=lambda c: c["step"]) if job.checkpoints else None
+
+
+async def checkpoint_for_download(session: AsyncSession, principal: Principal, job_id: uuid.UUID, step: int | None) -> dict:
+    """The runtime's latest checkpoint (resume), or any by step for a person who can see the job."""
+    job = await session.get(TrainingJob, job_id)
+    own_key = job is not None and principal.api_key_id is not None and principal.api_key_id == job.runtime_key_id
+    if not own_key:
+        job = await get_job(session, principal, job_id)
+    found = latest_checkpoint_of(job) if step is None else next((c for c in job.checkpoints if c["step"] == step), None)
+    if found is None:
+        raise NotFound("No checkpoint yet." if step is None else f"No checkpoint at step {step}.")
+    return found
+
+
+async def register_output(session: AsyncSession, principal: Principal, storage: ObjectStore, job_id: uuid.UUID,
+                          files: list[tuple[str, AsyncIterator[bytes]]]):  # fmt: skip
+    job = await runtime_job(session, principal, job_id, for_update=True)
+    if job.output_version_id is not None:
+        raise Conflict("This job already registered its model version.")
+    version = await registry.upload_version(session, principal, storage, job.output_model_id, files, source="training",
+                                            source_ref=f"training job {job.id}", base_version_id=job.base_version_id,
+                                            dataset_version_ids=list(job.dataset_version_ids), run_id=job.run_id)  # fmt: skip
+    job.output_version_id = version.id
+    await session.flush()
+    audit.record(session, "training.model_registered", resource_type="training_job", resource_id=job.id, team_id=job.team_id,
+                 summary={"name": job.name, "model_version": str(version.id), "version": version.version})  # fmt: skip
+    return version
+
+
+# -- logs ---------------------------------------------------------------------------------------
+
+
+async def append_logs(session: AsyncSession, job_id: uuid.UUID, attempt: int, lines: list[str]) -> None:
+    if lines:
+        await session.execute(insert(JobLogLine), [{"job_id": job_id, "attempt": attempt, "line": line[:4000]} for line in lines])
+
+
+async def read_logs(session: AsyncSession, principal: Principal, job_id: uuid.UUID, after: int, limit: int) -> tuple[list[dict], int]:
+    await get_job(session, principal, job_id)
+    rows = (await session.execute(
+        select(JobLogLine.seq, JobLogLine.attempt, JobLogLine.at, JobLogLine.line)
+        .where(JobLogLine.job_id == job_id, JobLogLine.seq > after).order_by(JobLogLine.seq).limit(limit)
+    )).all()  # fmt: skip
+    lines = [{"seq": r.seq, "attempt": r.attempt, "at": r.at.isoformat(), "line": r.line} for r in rows]
+    return lines, (rows[-1].seq if rows else after)
+
+
+# -- quotas and the queue -----------------------------------------------------------------------
+
+
+async def set_quota(session: AsyncSession, team_id: uuid.UUID, gpus: int) -> None:
+    row = await session.get(TeamQuota, team_id)
+    before = row.gpus if row else None
+    if row is None:
+        session.add(TeamQuota(team_id=team_id, gpus=gpus))
+    else:
+        row.gpus = gpus
+    await session.flush()
+    audit.record(session, "training.quota_set", resource_type="team", resource_id=team_id, team_id=team_id,
+                 summary={"gpus": gpus, "before": before})  # fmt: skip
+
+
+async def queue_view(session: AsyncSession, principal: Principal) -> list[TrainingJob]:
+    q = select(TrainingJob).where(TrainingJob.status.in_(ACTIVE), _visible(principal))
+    return list((await session.scalars(q.order_by(TrainingJob.status.desc(), TrainingJob.priority.desc(), TrainingJob.queued_at))).all())
+
+
+def runtime_token(secret: str, job: TrainingJob) -> str | None:
+    return crypto.decrypt(secret, job.runtime_key) if job.runtime_key else None

@@ -1,0 +1,159 @@
+"""Fine-tuning on the local executor, end to end: a LoRA job on the demo model and an approved
+dataset — validated up front, queued, trained (loss goes down), checkpointed, registered as a new
+model version with its lineage, deployable — plus a killed job that resumes from its checkpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from axops.models.demo import CORPUS
+from tests.conftest import bearer, login, run_tasks
+from tests.integration.test_models import dir_files, register, upload
+
+PASSWORD = "training-pass-123"
+
+
+@pytest.fixture
+def lab(api, admin, demo_dirs, live_server):
+    team = api.post("/api/teams", json={"name": "research"}, headers=admin).json()
+    r = api.post("/api/users", json={"username": "res1", "password": PASSWORD, "role": "developer", "team_ids": [team["id"]]}, headers=admin)
+    assert r.status_code == 201, r.text
+    dev = bearer(login(api, "res1", PASSWORD)["access_token"])
+    model = register(api, dev, "tiny-base")
+    base = upload(api, dev, model["id"], dir_files(demo_dirs[0])).json()
+    lines = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    csv = "text,note\n" + "".join('"' + line.replace('"', '""') + '",x\n' for line in lines)
+    ds = api.post("/api/dataset/upload", data={"name": "corpus"}, files={"file": ("corpus.csv", csv.encode())}, headers=dev)
+    assert ds.status_code == 201, ds.text
+    run_tasks(live_server)
+    return {"dev": dev, "admin": admin, "base": base, "model": model, "dataset_version": ds.json()}
+
+
+def approve(api, admin, version_id):
+    r = api.post(f"/api/dataset/version/{version_id}/review", json={"decision": "approve"}, headers=admin)
+    assert r.status_code == 200, r.text
+
+
+def wait_job(api, headers, job_id, predicate, timeout=240.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = api.get(f"/api/training/job/{job_id}/status", headers=headers).json()
+        if predicate(job):
+            return job
+        if job["status"] in ("failed", "cancelled") and not predicate(job):
+            logs = api.get(f"/api/training/job/{job_id}/logs", params={"limit": 5000}, headers=headers).json()["lines"]
+            pytest.fail(f"job {job['status']}: {job['status_reason']}\n" + "\n".join(x["line"] for x in logs[-30:]))
+        assert time.monotonic() < deadline, f"timed out: {job['status']} {job['status_reason']} {job['progress']}"
+        time.sleep(0.3)
+
+
+def job_body(lab, **extra) -> dict:
+    return {"base_version_id": lab["base"]["id"], "dataset_version_ids": [lab["dataset_version"]["id"]],
+            "column_mapping": {"text": "text"}, "method": "lora", "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
+            "hyperparameters": {"max_steps": 30, "learning_rate": 0.01, "batch_size": 8, "max_seq_length": 64,
+                                "save_steps": 10, "lr_scheduler": "constant"}, **extra}  # fmt: skip
+
+
+def test_lora_job_trains_registers_a_version_with_lineage_and_it_serves(api, lab, live_server):
+    dev, admin = lab["dev"], lab["admin"]
+    dv = lab["dataset_version"]
+    r = api.post("/api/training/job/create", json=job_body(lab), headers=dev)
+    assert r.status_code == 409 and "not approved" in r.json()["detail"]  # scanned, not yet approved
+    approve(api, admin, dv["id"])
+    r = api.post("/api/training/job/create", json=job_body(lab, column_mapping={"prompt": "question", "response": "answer"}), headers=dev)
+    assert r.status_code == 422 and r.json()["columns"] == ["text", "note"]
+    r = api.post("/api/training/job/create", json=job_body(lab, resources={"gpus": 2}), headers=dev)
+    assert r.status_code == 422 and "GPU" in r.json()["detail"]
+    r = api.post("/api/training/job/create", json={**job_body(lab), "base_version_id": None, "base_model": "no-such-model"}, headers=dev)
+    assert r.status_code == 404
+    r = api.post("/api/training/job/create", json=job_body(lab, distributed="fsdp"), headers=dev)
+    assert r.status_code == 422
+
+    r = api.post("/api/training/job/create", json=job_body(lab, name="tiny lora", output_model="tiny-base-lora"), headers=dev)
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["status"] == "queued" and job["method"] == "lora"
+    job = wait_job(api, dev, job["id"], lambda j: j["status"] == "succeeded")
+    assert job["attempts"] == 1 and job["progress"]["step"] == 30
+    assert job["progress"]["loss"] < job["progress"]["first_loss"]  # it learned something
+    assert [c["step"] for c in job["checkpoints"]] == [10, 20, 30]
+    logs = api.get(f"/api/training/job/{job['id']}/logs", params={"limit": 5000}, headers=dev).json()["lines"]
+    assert any("attempt 1 started" in x["line"] for x in logs) and any("registered model version" in x["line"] for x in logs)
+    page = api.get(f"/api/training/job/{job['id']}/logs", params={"after": logs[2]["seq"], "limit": 2}, headers=dev).json()
+    assert [x["seq"] for x in page["lines"]] == [logs[3]["seq"], logs[4]["seq"]]
+    tar = api.get(f"/api/training/job/{job['id']}/checkpoints/10", headers=dev)
+    assert tar.status_code == 200 and tar.headers["x-axops-step"] == "10" and len(tar.content) > 1000
+
+    version = api.get(f"/api/model/version/{job['output_version_id']}", headers=dev).json()
+    assert version["source"] == "training" and version["base_version_id"] == lab["base"]["id"]
+    assert version["dataset_version_ids"] == [dv["id"]] and version["card"]["architecture"] == "GPT2LMHeadModel"
+    assert "adapter_config.json" not in [f["path"] for f in version["files"]]  # merged weights
+    assert version["card"]["parameter_count"] == lab["base"]["card"]["parameter_count"]
+
+    d = api.post("/api/serving/deploy", json={"version_id": version["id"], "name": "tiny-lora", "resources": {"memory_gb": 1}},
+                 headers=dev).json()  # fmt: skip
+    deadline = time.monotonic() + 90
+    while (d := api.get(f"/api/serving/deployments/{d['id']}", headers=dev).json())["status"] != "ready":
+        assert time.monotonic() < deadline and d["status"] != "failed", d
+        time.sleep(0.3)
+    key = api.post("/api/apikey/create", json={"name": "t", "scopes": ["gateway:invoke"]}, headers=dev).json()["key"]
+    answer = api.post("/v1/chat/completions", json={"model": "tiny-lora", "messages": [{"role": "user", "content": "안녕"}],
+                                                    "max_tokens": 4}, headers=bearer(key))  # fmt: skip
+    assert answer.status_code == 200 and answer.json()["usage"]["completion_tokens"] >= 1
+    api.delete(f"/api/serving/deployments/{d['id']}", headers=dev)
+    actions = {e["action"] for e in api.get("/api/audit/logs", params={"limit": 200}, headers=admin).json()["items"]}
+    assert {"training.job_create", "training.model_registered"} <= actions
+
+
+def test_a_killed_job_is_retried_and_resumes_from_its_checkpoint(api, lab, live_server):
+    dev = lab["dev"]
+    approve(api, lab["admin"], lab["dataset_version"]["id"])
+    body = job_body(lab, max_retries=1)
+    body["hyperparameters"] |= {"max_steps": 160, "save_steps": 20, "learning_rate": 0.001}
+    job = api.post("/api/training/job/create", json=body, headers=dev).json()
+    job = wait_job(api, dev, job["id"], lambda j: j["checkpoints"] and j["status"] == "running")
+    pids = subprocess.run(["pgrep", "-f", f"axops.runtime.train --job-id {job['id']}"], capture_output=True, text=True).stdout.split()
+    assert pids
+    for pid in pids:
+        os.kill(int(pid), signal.SIGKILL)
+    job = wait_job(api, dev, job["id"], lambda j: j["status"] == "succeeded")
+    assert job["attempts"] == 2 and job["progress"]["step"] == 160
+    logs = [x for x in api.get(f"/api/training/job/{job['id']}/logs", params={"limit": 5000}, headers=dev).json()["lines"]]
+    assert any("killed by SIGKILL" in x["line"] for x in logs)
+    resumed = next(x["line"] for x in logs if "resuming from checkpoint-" in x["line"])
+    step = int(resumed.rsplit("checkpoint-", 1)[1])
+    assert step >= 20  # the second attempt repeated fewer steps than the first had done
+    assert max(c["step"] for c in job["checkpoints"]) == 160 and {c["attempt"] for c in job["checkpoints"]} == {1, 2}
+
+
+def test_cancel_a_queued_job_and_the_queue_says_why_jobs_wait(api, lab, admin):
+    dev = lab["dev"]
+    approve(api, admin, lab["dataset_version"]["id"])
+    team_id = api.get("/api/user/info", headers=dev).json()["teams"][0]["id"]
+    assert api.put(f"/api/training/quotas/{team_id}", json={"gpus": 0}, headers=admin).status_code == 204
+    assert api.put(f"/api/training/quotas/{team_id}", json={"gpus": 0}, headers=dev).status_code == 403
+    body = job_body(lab)
+    body["hyperparameters"]["max_steps"] = 500
+    first = api.post("/api/training/job/create", json=body, headers=dev).json()
+    second = api.post("/api/training/job/create", json={**body, "priority": -5}, headers=dev).json()
+    wait_job(api, dev, first["id"], lambda j: j["status"] == "running")
+    queued = wait_job(api, dev, second["id"], lambda j: "training slot" in (j["status_reason"] or ""))
+    assert queued["status"] == "queued"
+    assert [j["id"] for j in api.get("/api/training/queue", headers=dev).json()] == [first["id"], second["id"]]
+    r = api.post(f"/api/training/job/{second['id']}/cancel", headers=dev)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    assert api.post(f"/api/training/job/{second['id']}/cancel", headers=dev).status_code == 409
+    r = api.post(f"/api/training/job/{first['id']}/cancel", headers=dev)
+    assert r.status_code == 200
+    done = wait_job(api, dev, first["id"], lambda j: j["status"] == "cancelled", timeout=60)
+    assert done["failure_kind"] == "cancelled"
+    retried = api.post(f"/api/training/job/{second['id']}/retry", headers=dev).json()
+    assert retried["status"] == "queued"
+    api.post(f"/api/training/job/{second['id']}/cancel", headers=dev)
+    gpu = api.get("/api/metrics/gpu", headers=dev).json()
+    assert gpu["count"] == 0 and "No GPU" in gpu["message"]
