@@ -157,3 +157,17 @@ def test_cancel_a_queued_job_and_the_queue_says_why_jobs_wait(api, lab, admin):
     api.post(f"/api/training/job/{second['id']}/cancel", headers=dev)
     gpu = api.get("/api/metrics/gpu", headers=dev).json()
     assert gpu["count"] == 0 and "No GPU" in gpu["message"]
+
+
+def test_ddp_with_two_processes_on_the_cpu(api, lab):
+    dev = lab["dev"]
+    approve(api, lab["admin"], lab["dataset_version"]["id"])
+    body = job_body(lab, distributed="ddp", resources={"processes": 2, "cpu": 2}, output_model="tiny-base-ddp")
+    body["hyperparameters"] |= {"max_steps": 12, "save_steps": 6, "batch_size": 4}
+    job = api.post("/api/training/job/create", json=body, headers=dev)
+    assert job.status_code == 201, job.text
+    job = wait_job(api, dev, job.json()["id"], lambda j: j["status"] == "succeeded")
+    logs = "\n".join(x["line"] for x in api.get(f"/api/training/job/{job['id']}/logs", params={"limit": 5000}, headers=dev).json()["lines"])
+    assert "2 processes" in logs and job["progress"]["step"] == 12
+    metrics = api.get(f"/api/model/version/{job['output_version_id']}", headers=dev).json()
+    assert metrics["source"] == "training"
