@@ -1,0 +1,1 @@
+"""Experiment tracking: experiments → runs with params, tags, metric series; MLflow-compatible API."""
