@@ -56,6 +56,18 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'gateway:admin' },
   },
   {
+    path: '/training',
+    name: 'training',
+    component: () => import('@/views/training/JobsView.vue'),
+    meta: { permission: 'training:read' },
+  },
+  {
+    path: '/training/jobs/:id',
+    name: 'training-job',
+    component: () => import('@/views/training/JobDetailView.vue'),
+    meta: { permission: 'training:read' },
+  },
+  {
     path: '/deployments',
     name: 'deployments',
     component: () => import('@/views/serving/DeploymentsView.vue'),

@@ -24,7 +24,7 @@ from axops.training.models import ACTIVE, JobLogLine, TeamQuota, TrainingJob
 from axops.training.schemas import JobCreate, Report
 
 RUNTIME_SCOPES = ["datasets:read", "models:read", "models:write", "training:read", "training:write"]
-MAX_LOG_LINES_PER_CALL = 5000
+CURVE_POINTS = 500  # loss points kept on the job for its live chart (the run keeps them all)
 
 
 def _visible(principal: Principal):
@@ -172,9 +172,14 @@ async def report(session: AsyncSession, principal: Principal, job_id: uuid.UUID,
         raise Conflict("The job was cancelled.")
     if data.progress:
         job.progress = {**job.progress, **{k: v for k, v in data.progress.items() if k in ("step", "max_steps", "epoch")}}
-    losses = [m.value for m in data.metrics if m.key == "loss"]
+    losses = [(m.step, m.value) for m in data.metrics if m.key == "loss"]
     if losses:
-        job.progress = {**job.progress, "loss": losses[-1], "first_loss": job.progress.get("first_loss", losses[0])}
+        curve = [*job.progress.get("loss_curve", []), *[[step, round(value, 6)] for step, value in losses]]
+        if len(curve) > CURVE_POINTS:  # keep the live chart small: every other point of the older half
+            half = len(curve) // 2
+            curve = curve[:half:2] + curve[half:]
+        job.progress = {**job.progress, "loss": losses[-1][1], "first_loss": job.progress.get("first_loss", losses[0][1]),
+                        "loss_curve": curve}  # fmt: skip
     if data.failure:
         job.failure_kind, job.status_reason = data.failure.get("kind", "user_code")[:16], data.failure.get("reason", "")[:2000]
     if tracker is not None and data.metrics and job.run_id is not None:

@@ -1,6 +1,6 @@
 export default {
   app: { title: 'axops', subtitle: 'LLM Ops platform' },
-  nav: { home: 'Home', models: 'Models', datasets: 'Datasets', deployments: 'Deployments', playground: 'Playground', usage: 'Usage', routes: 'Gateway routes', apikeys: 'API keys', users: 'Users', teams: 'Teams', audit: 'Audit log', profile: 'Profile' },
+  nav: { home: 'Home', models: 'Models', datasets: 'Datasets', training: 'Fine-tuning', deployments: 'Deployments', playground: 'Playground', usage: 'Usage', routes: 'Gateway routes', apikeys: 'API keys', users: 'Users', teams: 'Teams', audit: 'Audit log', profile: 'Profile' },
   common: {
     cancel: 'Cancel', save: 'Save', create: 'Create', close: 'Close', confirm: 'Confirm', search: 'Search',
     logout: 'Log out', language: 'Language', loadMore: 'Load more', none: 'None', noData: 'Nothing here yet.',
@@ -207,6 +207,17 @@ export default {
       empty: 'No gateway usage in this window yet. Calls through /v1 (or the playground) show up here within seconds.',
       ownOnly: 'Showing your own usage (gateway admins see everyone\'s).',
     },
+  },
+  training: {
+    title: 'Fine-tuning', newJob: 'New training job', empty: 'No training jobs yet. Start one with “New training job”.', jobName: 'Job name',
+    status: 'Status', progress: 'Progress', created: 'Created', queue: 'Queue', queueEmpty: 'Nothing runs or waits.',
+    runningNow: 'running', gpus: 'GPUs', baseModel: 'Base model', version: 'Version', dataset: 'Dataset', approvedOnly: 'Only approved versions can be trained on',
+    textColumn: 'Text column', method: 'Method', maxSteps: 'Max steps', learningRate: 'Learning rate', batchSize: 'Batch', maxSeq: 'Max length',
+    saveSteps: 'Checkpoint every', distributed: 'Distributed', processes: 'Processes', priority: 'Priority', outputModel: 'Output model',
+    outputHint: 'Empty: a new version of <base model>-ft', start: 'Start training', attempt: 'attempt {n}', cancel: 'Cancel', retry: 'Retry',
+    registered: 'The trained model is registered as a new version.', openModel: 'Open the model', loss: 'Loss', noLossYet: 'No loss yet.',
+    timeline: 'Timeline', queuedAt: 'Queued', startedAt: 'Started', finishedAt: 'Finished', checkpoints: 'Checkpoints',
+    noCheckpoints: 'No checkpoints yet.', logs: 'Logs',
   },
   serving: {
     title: 'Deployments', empty: 'Nothing is deployed yet. Press “Deploy” on a version in a model’s Versions tab.', showStopped: 'Show stopped',

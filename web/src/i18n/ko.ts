@@ -1,6 +1,6 @@
 export default {
   app: { title: 'axops', subtitle: 'LLM Ops 플랫폼' },
-  nav: { home: '홈', models: '모델', datasets: '데이터셋', deployments: '배포', playground: '플레이그라운드', usage: '사용량', routes: '게이트웨이 라우트', apikeys: 'API 키', users: '사용자', teams: '팀', audit: '감사 로그', profile: '내 정보' },
+  nav: { home: '홈', models: '모델', datasets: '데이터셋', training: '파인튜닝', deployments: '배포', playground: '플레이그라운드', usage: '사용량', routes: '게이트웨이 라우트', apikeys: 'API 키', users: '사용자', teams: '팀', audit: '감사 로그', profile: '내 정보' },
   common: {
     cancel: '취소', save: '저장', create: '만들기', close: '닫기', confirm: '확인', search: '검색',
     logout: '로그아웃', language: '언어', loadMore: '더 보기', none: '없음', noData: '아직 항목이 없습니다.',
@@ -202,6 +202,17 @@ export default {
       empty: '이 기간에는 아직 게이트웨이 사용량이 없습니다. /v1(또는 플레이그라운드)로 호출하면 몇 초 안에 여기에 나타납니다.',
       ownOnly: '내 사용량만 표시합니다 (게이트웨이 관리자는 전체를 봅니다).',
     },
+  },
+  training: {
+    title: '파인튜닝', newJob: '새 학습 작업', empty: '아직 학습 작업이 없습니다. “새 학습 작업”으로 시작하세요.', jobName: '작업 이름',
+    status: '상태', progress: '진행', created: '생성일', queue: '대기열', queueEmpty: '실행 중이거나 기다리는 작업이 없습니다.',
+    runningNow: '실행 중', gpus: 'GPU', baseModel: '기반 모델', version: '버전', dataset: '데이터셋', approvedOnly: '승인된 버전만 학습에 쓸 수 있습니다',
+    textColumn: '텍스트 열', method: '방법', maxSteps: '최대 스텝', learningRate: '학습률', batchSize: '배치', maxSeq: '최대 길이',
+    saveSteps: '체크포인트 간격', distributed: '분산', processes: '프로세스', priority: '우선순위', outputModel: '결과 모델',
+    outputHint: '비우면 <기반 모델>-ft 에 새 버전으로 등록합니다', start: '학습 시작', attempt: '{n}번째 시도', cancel: '취소', retry: '다시 시도',
+    registered: '학습한 모델을 새 버전으로 등록했습니다.', openModel: '모델 보기', loss: '손실', noLossYet: '아직 손실 값이 없습니다.',
+    timeline: '경과', queuedAt: '대기열에 들어감', startedAt: '시작', finishedAt: '끝남', checkpoints: '체크포인트',
+    noCheckpoints: '아직 체크포인트가 없습니다.', logs: '로그',
   },
   serving: {
     title: '배포', empty: '아직 배포가 없습니다. 모델의 버전 탭에서 “배포”를 누르세요.', showStopped: '중지된 배포도 보기',
