@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: up test setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-serving clean
+.PHONY: up test setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-serving bench-training clean
 
 up: setup web
 	$(BIN)/axops up
@@ -61,6 +61,9 @@ bench-gateway: setup
 
 bench-serving: setup
 	$(BIN)/python bench/serving/run.py
+
+bench-training: setup
+	$(BIN)/python bench/training/run.py
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist

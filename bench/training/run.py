@@ -1,0 +1,100 @@
+"""Training benchmark: how long a job waits between submission and running on a free machine.
+
+    make bench-training          (or: .venv/bin/python bench/training/run.py)
+
+Starts `axops up` (embedded PostgreSQL, a fresh data directory), registers the demo model and an
+approved dataset, then submits BENCH_JOBS (5) small LoRA jobs one after another (each waits for the
+previous to finish) and measures, per job: submit → running (the scheduler picked it and started
+the process), submit → first training step reported (process start, fetching the model and data,
+loading torch/transformers), and submit → succeeded. Results go to bench/training/results.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "src"))
+
+from axops.models.demo import CORPUS, build_demo_model  # noqa: E402
+
+JOBS = int(os.environ.get("BENCH_JOBS", "5"))
+PASSWORD = "bench-admin-password"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        port = free_port()
+        env = {**os.environ, "AXOPS_DATA_DIR": str(tmp / "data"), "AXOPS_ADMIN_PASSWORD": PASSWORD, "AXOPS_LOG_LEVEL": "WARNING"}
+        log = (tmp / "server.log").open("w")
+        server = subprocess.Popen([str(Path(sys.executable).with_name("axops")), "up", "--port", str(port)], env=env, stdout=log, stderr=log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(600):
+                try:
+                    if httpx.get(base + "/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            c = httpx.Client(base_url=base, timeout=120)
+            token = c.post("/api/auth/login", json={"username": "admin", "password": PASSWORD}).json()["access_token"]
+            c.headers["Authorization"] = f"Bearer {token}"
+            team = c.post("/api/teams", json={"name": "bench"}).json()
+            model = c.post("/api/model/register", json={"name": "bench-base", "task": "text-generation", "team_id": team["id"]}).json()
+            demo = build_demo_model(tmp / "demo")
+            files = [("files", (p.name, p.read_bytes())) for p in sorted(demo.iterdir()) if p.is_file()]
+            version = c.post("/api/model/version/upload", data={"model_id": model["id"]}, files=files).json()
+            lines = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
+            csv = "text\n" + "".join('"' + line.replace('"', '""') + '"\n' for line in lines)
+            dv = c.post("/api/dataset/upload", data={"name": "bench-corpus", "team_id": team["id"]}, files={"file": ("c.csv", csv.encode())}).json()
+            for _ in range(600):
+                if c.get(f"/api/dataset/version/{dv['id']}").json()["review_status"] == "scanned":
+                    break
+                time.sleep(0.2)
+            assert c.post(f"/api/dataset/version/{dv['id']}/review", json={"decision": "approve"}).status_code == 200
+            rows = []
+            for i in range(JOBS):
+                body = {"base_version_id": version["id"], "dataset_version_ids": [dv["id"]], "column_mapping": {"text": "text"},
+                        "method": "lora", "hyperparameters": {"max_steps": 5, "batch_size": 8, "max_seq_length": 64, "save_steps": 5}}  # fmt: skip
+                started = time.perf_counter()
+                job = c.post("/api/training/job/create", json=body).json()
+                running = first_step = None
+                while True:
+                    j = c.get(f"/api/training/job/{job['id']}/status").json()
+                    now = time.perf_counter() - started
+                    running = running or (now if j["status"] in ("running", "succeeded") else None)
+                    first_step = first_step or (now if j["progress"].get("step") else None)
+                    if j["status"] in ("succeeded", "failed"):
+                        break
+                    time.sleep(0.05)
+                assert j["status"] == "succeeded", j["status_reason"]
+                rows.append({"to_running_s": round(running, 3), "to_first_step_s": round(first_step, 3), "to_succeeded_s": round(now, 3)})
+                print(f"job {i + 1}: {rows[-1]}", flush=True)
+        finally:
+            server.terminate()
+            server.wait(60)
+    summary = {k: {"p50": round(statistics.median(r[k] for r in rows), 3), "max": max(r[k] for r in rows)} for k in rows[0]}
+    print(json.dumps(summary))
+    (Path(__file__).parent / "results.json").write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "jobs": rows, "summary": summary}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
