@@ -171,3 +171,36 @@ def test_ddp_with_two_processes_on_the_cpu(api, lab):
     assert "2 processes" in logs and job["progress"]["step"] == 12
     metrics = api.get(f"/api/model/version/{job['output_version_id']}", headers=dev).json()
     assert metrics["source"] == "training"
+
+
+def test_data_errors_and_checkpoint_storage_failures_are_reported_and_register_nothing(api, lab, live_server):
+    dev, admin = lab["dev"], lab["admin"]
+    empty = api.post("/api/dataset/upload", data={"name": "blank"}, files={"file": ("b.csv", b"text,n\n,1\n,2\n,3\n")}, headers=dev)
+    assert empty.status_code == 201, empty.text
+    run_tasks(live_server)
+    approve(api, admin, empty.json()["id"])
+    job = api.post("/api/training/job/create", json={**job_body(lab), "dataset_version_ids": [empty.json()["id"]], "max_retries": 0},
+                   headers=dev).json()  # fmt: skip
+    job = wait_job(api, dev, job["id"], lambda j: j["status"] == "failed")
+    assert job["failure_kind"] == "data" and "hold no text" in job["status_reason"] and job["output_version_id"] is None
+
+    approve(api, admin, lab["dataset_version"]["id"])
+    storage = live_server.app.state.storage
+    original = storage.put_stream
+
+    async def full_disk(key, chunks, *args, **kwargs):
+        if key.startswith("training/"):
+            raise OSError(28, "No space left on device")
+        return await original(key, chunks, *args, **kwargs)
+
+    storage.put_stream = full_disk
+    try:
+        job = api.post("/api/training/job/create", json={**job_body(lab, output_model="never-registered"), "max_retries": 0},
+                       headers=dev).json()  # fmt: skip
+        job = wait_job(api, dev, job["id"], lambda j: j["status"] == "failed")
+    finally:
+        storage.put_stream = original
+    assert job["failure_kind"] == "checkpoint" and "No space left on device" in job["status_reason"]
+    assert job["output_version_id"] is None and job["checkpoints"] == []
+    model = api.get("/api/model", params={"q": "never-registered"}, headers=dev).json()["items"][0]
+    assert api.get(f"/api/model/{model['id']}/versions", headers=dev).json() == []

@@ -54,6 +54,10 @@ class PayloadTooLarge(AppError):
     status, code, title = 413, "payload_too_large", "Payload too large"
 
 
+class StorageUnavailable(AppError):
+    status, code, title = 503, "storage_unavailable", "Storage unavailable"
+
+
 class TooManyRequests(AppError):
     status, code, title = 429, "too_many_requests", "Too many requests"
 

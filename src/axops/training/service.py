@@ -15,7 +15,7 @@ from axops.auth import apikeys, audit
 from axops.auth.deps import Principal
 from axops.auth.schemas import ApiKeyCreate
 from axops.core import crypto
-from axops.core.errors import Conflict, Invalid, NotFound
+from axops.core.errors import Conflict, Invalid, NotFound, StorageUnavailable
 from axops.core.storage import ObjectStore
 from axops.datasets import service as datasets
 from axops.models import service as registry
@@ -191,7 +191,10 @@ async def store_checkpoint(session: AsyncSession, principal: Principal, storage:
                            chunks: AsyncIterator[bytes]) -> dict:  # fmt: skip
     job = await runtime_job(session, principal, job_id)
     key = f"training/{job.id}/checkpoints/{step:09d}.tar"
-    obj = await storage.put_stream(key, chunks)  # a store that fails raises here: the runtime fails the job with it
+    try:
+        obj = await storage.put_stream(key, chunks)
+    except Exception as exc:  # noqa: BLE001 — a full disk or an object store error: the runtime fails the job with it
+        raise StorageUnavailable(f"The object store refused checkpoint {step}: {type(exc).__name__}: {exc}"[:500]) from exc
     job = await runtime_job(session, principal, job_id, for_update=True)
     entry = {"step": step, "key": key, "size": obj.size, "sha256": obj.sha256, "at": datetime.now(UTC).isoformat(), "attempt": job.attempts}
     job.checkpoints = [*[c for c in job.checkpoints if c["step"] != step], entry]
