@@ -193,7 +193,7 @@ async def store_checkpoint(session: AsyncSession, principal: Principal, storage:
     key = f"training/{job.id}/checkpoints/{step:09d}.tar"
     try:
         obj = await storage.put_stream(key, chunks)
-    except Exception as exc:  # noqa: BLE001 — a full disk or an object store error: the runtime fails the job with it
+    except Exception as exc:
         raise StorageUnavailable(f"The object store refused checkpoint {step}: {type(exc).__name__}: {exc}"[:500]) from exc
     job = await runtime_job(session, principal, job_id, for_update=True)
     entry = {"step": step, "key": key, "size": obj.size, "sha256": obj.sha256, "at": datetime.now(UTC).isoformat(), "attempt": job.attempts}
