@@ -28,6 +28,7 @@ from axops.datasets import router as datasets_router
 from axops.datasets import tasks as datasets_tasks
 from axops.executors import gpus, local_training
 from axops.executors import local as local_executor
+from axops.experiments import router as experiments_router
 from axops.gateway import proxy as gateway_proxy
 from axops.gateway import router as gateway_router
 from axops.gateway import tasks as gateway_tasks
@@ -167,6 +168,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(gateway_router.router)
     app.include_router(serving_router.router)
     app.include_router(training_router.router)
+    app.include_router(experiments_router.router)
     app.fast_path = gateway_proxy.FastPath(max_body_bytes=settings.max_body_bytes)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)

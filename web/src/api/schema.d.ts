@@ -1656,6 +1656,207 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Experiments */
+        get: operations["experiments-list_experiments"];
+        put?: never;
+        /** Create Experiment */
+        post: operations["experiments-create_experiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Runs
+         * @description Runs, newest first, or in `order_by` order (`metrics.loss ASC`); `filter` is the search language:
+         *     `params.lr < 0.001 and metrics.loss < 2.0 and tags.method = 'lora'` (see the README).
+         */
+        get: operations["experiments-list_runs"];
+        put?: never;
+        /**
+         * Create Run
+         * @description Start a run in an experiment (by id, or by name: created if missing).
+         */
+        post: operations["experiments-create_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/runs/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Search Runs */
+        post: operations["experiments-search_runs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/runs/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export Runs
+         * @description The runs of a search as CSV or JSON: one row per run, columns params.*, metrics.* (latest), tags.*.
+         */
+        post: operations["experiments-export_runs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/runs/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Compare Runs
+         * @description Runs side by side: params (and which differ), latest metrics, and each metric's series per run.
+         */
+        post: operations["experiments-compare_runs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/runs/compare/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Compare Report
+         * @description A markdown report of the comparison (runs, parameter differences, best metric values).
+         */
+        post: operations["experiments-compare_report"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Run */
+        get: operations["experiments-get_run"];
+        put?: never;
+        post?: never;
+        /** Delete Run */
+        delete: operations["experiments-delete_run"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Run
+         * @description End a run (status FINISHED, FAILED or KILLED; end_time defaults to now) or rename it.
+         */
+        patch: operations["experiments-update_run"];
+        trace?: never;
+    };
+    "/api/experiments/runs/{run_id}/log-batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log Batch
+         * @description Log up to 10,000 metric points, 100 params (write-once) and 100 tags in one call.
+         */
+        post: operations["experiments-log_batch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/runs/{run_id}/metrics/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Metric History
+         * @description Every point of one metric in step order, as columns (steps, timestamps, values).
+         */
+        get: operations["experiments-metric_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/experiments/{experiment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Experiment */
+        get: operations["experiments-get_experiment"];
+        put?: never;
+        post?: never;
+        /** Delete Experiment */
+        delete: operations["experiments-delete_experiment"];
+        options?: never;
+        head?: never;
+        /** Update Experiment */
+        patch: operations["experiments-update_experiment"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2437,6 +2638,107 @@ export interface components {
                 [key: string]: unknown;
             }[];
         };
+        /** ExperimentCreate */
+        ExperimentCreate: {
+            /** Name */
+            name: string;
+            /** Description */
+            description?: string | null;
+            /** Tags */
+            tags?: {
+                [key: string]: string;
+            };
+            /**
+             * Team Id
+             * @description The owning team (default: your first team)
+             */
+            team_id?: string | null;
+        };
+        /** ExperimentOut */
+        ExperimentOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string | null;
+            /** Tags */
+            tags: {
+                [key: string]: string;
+            };
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team Name */
+            team_name: string | null;
+            /** Lifecycle */
+            lifecycle: string;
+            /** Run Count */
+            run_count: number;
+            /** Last Run At */
+            last_run_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** ExperimentUpdate */
+        ExperimentUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Tags */
+            tags?: {
+                [key: string]: string;
+            } | null;
+        };
+        /** ExportRequest */
+        ExportRequest: {
+            /** Experiment Ids */
+            experiment_ids?: string[];
+            /**
+             * Filter
+             * @description e.g. params.lr < 0.001 and metrics.loss < 2.0 and tags.method = 'lora'
+             * @default
+             */
+            filter: string;
+            /**
+             * Order By
+             * @description e.g. metrics.loss ASC
+             */
+            order_by?: string[];
+            /**
+             * Limit
+             * @default 5000
+             */
+            limit: number;
+            /** Cursor */
+            cursor?: string | null;
+            /**
+             * Lifecycle
+             * @default active
+             * @enum {string}
+             */
+            lifecycle: "active" | "deleted" | "all";
+            /**
+             * Format
+             * @default csv
+             * @enum {string}
+             */
+            format: "csv" | "json";
+        };
         /** FileOut */
         FileOut: {
             /** Path */
@@ -2731,6 +3033,15 @@ export interface components {
              */
             created_at: string;
         };
+        /** LatestMetric */
+        LatestMetric: {
+            /** Value */
+            value: number | string;
+            /** Step */
+            step: number;
+            /** Timestamp */
+            timestamp: number;
+        };
         /** LimitOut */
         LimitOut: {
             /**
@@ -2810,6 +3121,29 @@ export interface components {
             path: string;
             /** Allow Patterns */
             allow_patterns?: string[] | null;
+        };
+        /** LogBatchOut */
+        LogBatchOut: {
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /** Metrics */
+            metrics: number;
+        };
+        /** LogBatchRequest */
+        LogBatchRequest: {
+            /** Metrics */
+            metrics?: components["schemas"]["MetricPoint"][];
+            /** Params */
+            params?: {
+                [key: string]: string;
+            };
+            /** Tags */
+            tags?: {
+                [key: string]: string;
+            };
         };
         /** LogLines */
         LogLines: {
@@ -2902,6 +3236,41 @@ export interface components {
              * @enum {string}
              */
             role: "admin" | "operator" | "developer" | "viewer";
+        };
+        /** MetricHistory */
+        MetricHistory: {
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /** Key */
+            key: string;
+            /** Count */
+            count: number;
+            /** Steps */
+            steps: number[];
+            /** Timestamps */
+            timestamps: number[];
+            /** Values */
+            values: (number | string)[];
+        };
+        /** MetricPoint */
+        MetricPoint: {
+            /** Key */
+            key: string;
+            /** Value */
+            value: number | ("NaN" | "Infinity" | "-Infinity");
+            /**
+             * Step
+             * @default 0
+             */
+            step: number;
+            /**
+             * Timestamp
+             * @description Milliseconds since the epoch (default: now)
+             */
+            timestamp?: number | null;
         };
         /** MinutePoint */
         MinutePoint: {
@@ -3470,6 +3839,146 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** RunCompareOut */
+        RunCompareOut: {
+            /** Runs */
+            runs: components["schemas"]["RunOut"][];
+            /** Param Keys */
+            param_keys: string[];
+            /** Differing Params */
+            differing_params: string[];
+            /** Metric Keys */
+            metric_keys: string[];
+            /** Series */
+            series: {
+                [key: string]: {
+                    [key: string]: components["schemas"]["Series"];
+                };
+            };
+        };
+        /** RunCompareRequest */
+        RunCompareRequest: {
+            /** Run Ids */
+            run_ids: string[];
+            /** Metric Keys */
+            metric_keys?: string[];
+            /**
+             * Max Points
+             * @default 2000
+             */
+            max_points: number;
+        };
+        /** RunCreate */
+        RunCreate: {
+            /** Experiment Id */
+            experiment_id?: string | null;
+            /**
+             * Experiment Name
+             * @description Created if missing
+             */
+            experiment_name?: string | null;
+            /** Team Id */
+            team_id?: string | null;
+            /** Name */
+            name?: string | null;
+            /** Params */
+            params?: {
+                [key: string]: string;
+            };
+            /** Tags */
+            tags?: {
+                [key: string]: string;
+            };
+            /** Job Id */
+            job_id?: string | null;
+            /** Dataset Version Ids */
+            dataset_version_ids?: string[];
+            /** Base Model Version Id */
+            base_model_version_id?: string | null;
+        };
+        /** RunOut */
+        RunOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Experiment Id
+             * Format: uuid
+             */
+            experiment_id: string;
+            /** Experiment Name */
+            experiment_name: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Name */
+            name: string;
+            /** Status */
+            status: string;
+            /**
+             * Start Time
+             * Format: date-time
+             */
+            start_time: string;
+            /** End Time */
+            end_time: string | null;
+            /** Params */
+            params: {
+                [key: string]: string;
+            };
+            /** Tags */
+            tags: {
+                [key: string]: string;
+            };
+            /** Metrics */
+            metrics: {
+                [key: string]: components["schemas"]["LatestMetric"];
+            };
+            /** Job Id */
+            job_id: string | null;
+            /** Model Version Id */
+            model_version_id: string | null;
+            /** Base Model Version Id */
+            base_model_version_id: string | null;
+            /** Dataset Version Ids */
+            dataset_version_ids: string[];
+            /** Created By */
+            created_by: string | null;
+            /** User Name */
+            user_name: string | null;
+            /** Lifecycle */
+            lifecycle: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** RunPage */
+        RunPage: {
+            /** Items */
+            items: components["schemas"]["RunOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** RunUpdate */
+        RunUpdate: {
+            /** Status */
+            status?: ("RUNNING" | "FINISHED" | "FAILED" | "KILLED") | null;
+            /** End Time */
+            end_time?: string | null;
+            /** Name */
+            name?: string | null;
+        };
         /** ScaleRequest */
         ScaleRequest: {
             /** Replicas Min */
@@ -3484,6 +3993,42 @@ export interface components {
              * @description Default: the newest version
              */
             version_id?: string | null;
+        };
+        /** SearchRequest */
+        SearchRequest: {
+            /** Experiment Ids */
+            experiment_ids?: string[];
+            /**
+             * Filter
+             * @description e.g. params.lr < 0.001 and metrics.loss < 2.0 and tags.method = 'lora'
+             * @default
+             */
+            filter: string;
+            /**
+             * Order By
+             * @description e.g. metrics.loss ASC
+             */
+            order_by?: string[];
+            /**
+             * Limit
+             * @default 100
+             */
+            limit: number;
+            /** Cursor */
+            cursor?: string | null;
+            /**
+             * Lifecycle
+             * @default active
+             * @enum {string}
+             */
+            lifecycle: "active" | "deleted" | "all";
+        };
+        /** Series */
+        Series: {
+            /** Steps */
+            steps: number[];
+            /** Values */
+            values: (number | string)[];
         };
         /** SplitRequest */
         SplitRequest: {
@@ -7297,6 +7842,528 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+        };
+    };
+    "experiments-list_experiments": {
+        parameters: {
+            query?: {
+                include_deleted?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-create_experiment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExperimentCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-list_runs": {
+        parameters: {
+            query?: {
+                experiment_id?: string[];
+                filter?: string;
+                order_by?: string[];
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-create_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-search_runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SearchRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-export_runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExportRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-compare_runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunCompareRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunCompareOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-compare_report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunCompareRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/markdown": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-get_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-delete_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-update_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-log_batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LogBatchRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogBatchOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-metric_history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricHistory"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-get_experiment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-delete_experiment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-update_experiment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExperimentUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
