@@ -108,6 +108,8 @@ def test_lora_job_trains_registers_a_version_with_lineage_and_it_serves(api, lab
     api.delete(f"/api/serving/deployments/{d['id']}", headers=dev)
     actions = {e["action"] for e in api.get("/api/audit/logs", params={"limit": 200}, headers=admin).json()["items"]}
     assert {"training.job_create", "training.model_registered"} <= actions
+    keys = {k["name"]: k["status"] for k in api.get("/api/apikey", headers=dev).json()["items"]}
+    assert keys["training job tiny lora"] == "revoked"  # the runtime's key ends with the job
 
 
 def test_a_killed_job_is_retried_and_resumes_from_its_checkpoint(api, lab, live_server):

@@ -168,6 +168,7 @@ class JobRunner:
                 return
             job.status = "failed"
         job.finished_at = now
+        await training.release_key(session, job)
         await training.append_logs(session, job.id, job.attempts, [f"axops: job {job.status}" + (f": {job.status_reason}" if job.status_reason else "")])
         if self.on_end is not None:
             await self.on_end(session, job)

@@ -59,8 +59,8 @@ async def cancel(job_id: uuid.UUID, principal: Writer, session: Session) -> JobO
 
 
 @router.post("/training/job/{job_id}/retry")
-async def retry(job_id: uuid.UUID, principal: Writer, session: Session) -> JobOut:
-    return await _out(session, await service.retry(session, principal, job_id))
+async def retry(job_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> JobOut:
+    return await _out(session, await service.retry(session, principal, request.app.state.secret_key, job_id))
 
 
 @router.get("/training/job/{job_id}/logs", responses={200: {"content": {"text/event-stream": {}}}})

@@ -78,8 +78,7 @@ async def create_job(session: AsyncSession, principal: Principal, secret: str, d
         raise Invalid("DDP needs at least two processes: set resources.processes (CPU) or resources.gpus.")
     output = await _output_model(session, principal, data.output_model or f"{base_model.name}-ft", base_model)
     team_id = output.team_id
-    key = await apikeys.create_key(session, principal, ApiKeyCreate(name=f"training job {data.name or output.name}"[:100],
-                                                                    scopes=[s for s in RUNTIME_SCOPES if principal.can(s)]))  # fmt: skip
+    key = await _runtime_key(session, principal, data.name or output.name)
     job = TrainingJob(
         name=data.name or f"{output.name} from v{base.version}", team_id=team_id, created_by=principal.user_id,
         status="queued", priority=data.priority, base_version_id=base.id,
@@ -97,6 +96,18 @@ async def create_job(session: AsyncSession, principal: Principal, secret: str, d
                           "resources": r.model_dump(exclude_defaults=True), "priority": job.priority})  # fmt: skip
     await session.refresh(job)
     return job
+
+
+async def _runtime_key(session: AsyncSession, principal: Principal, name: str):
+    """The key the runtime acts with while the job runs: the owner's rights it needs, revoked when the job ends."""
+    return await apikeys.create_key(session, principal, ApiKeyCreate(name=f"training job {name}"[:100],
+                                                                    scopes=[s for s in RUNTIME_SCOPES if principal.can(s)]))  # fmt: skip
+
+
+async def release_key(session: AsyncSession, job: TrainingJob) -> None:
+    if job.runtime_key_id is not None:
+        await apikeys.revoke_key_by_id(session, job.runtime_key_id)
+        job.runtime_key, job.runtime_key_id = None, None
 
 
 async def _output_model(session: AsyncSession, principal: Principal, name: str, base_model):
@@ -117,6 +128,7 @@ async def cancel(session: AsyncSession, principal: Principal, job_id: uuid.UUID)
         raise Conflict(f"The job is {job.status}; only queued or running jobs can be cancelled.")
     if job.status == "queued":
         job.status, job.status_reason, job.failure_kind, job.finished_at = "cancelled", "cancelled before it started", "cancelled", datetime.now(UTC)
+        await release_key(session, job)
     else:
         job.cancel_requested = True
         job.status_reason = "cancelling: the process is asked to stop"
@@ -126,10 +138,13 @@ async def cancel(session: AsyncSession, principal: Principal, job_id: uuid.UUID)
     return job
 
 
-async def retry(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> TrainingJob:
+async def retry(session: AsyncSession, principal: Principal, secret: str, job_id: uuid.UUID) -> TrainingJob:
     job = await get_job(session, principal, job_id, for_update=True)
     if job.status not in ("failed", "cancelled"):
         raise Conflict(f"The job is {job.status}; only failed or cancelled jobs can be retried.")
+    await release_key(session, job)
+    key = await _runtime_key(session, principal, job.name)
+    job.runtime_key, job.runtime_key_id = crypto.encrypt(secret, key.key), key.id
     requeue(job, f"retried by {principal.username}")
     await session.flush()
     audit.record(session, "training.job_retry", resource_type="training_job", resource_id=job.id, team_id=job.team_id,
