@@ -28,6 +28,7 @@ from axops.datasets import router as datasets_router
 from axops.datasets import tasks as datasets_tasks
 from axops.executors import gpus, local_training
 from axops.executors import local as local_executor
+from axops.experiments import mlflow as experiments_mlflow
 from axops.experiments import router as experiments_router
 from axops.gateway import proxy as gateway_proxy
 from axops.gateway import router as gateway_router
@@ -45,6 +46,9 @@ tasks.register({"audit": audit.tasks, "models": models_tasks.tasks, "datasets": 
 # Upload endpoints stream large bodies; they enforce their own limits.
 LARGE_BODY_PREFIXES = ("/api/storage/signed/", "/api/model/version/upload", "/api/model/upload/", "/api/dataset/upload",
                        training_router.UPLOADS)
+# JSON batch endpoints (metric points) get a larger limit than other JSON bodies; they cap their item counts.
+BATCH_BODY_LIMITS = tuple((p, 8 * 1024 * 1024) for p in ("/api/experiments/runs/", "/api/2.0/mlflow/runs/log-batch",
+                                                         "/ajax-api/2.0/mlflow/runs/log-batch"))  # fmt: skip
 DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
 
 
@@ -160,6 +164,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         max_body_bytes=settings.max_body_bytes,
         large_body_prefixes=LARGE_BODY_PREFIXES,
         max_upload_bytes=settings.max_upload_bytes,
+        body_limits=BATCH_BODY_LIMITS,
     )
     app.include_router(auth_router.router)
     app.include_router(storage.router)
@@ -169,6 +174,8 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(serving_router.router)
     app.include_router(training_router.router)
     app.include_router(experiments_router.router)
+    app.include_router(experiments_mlflow.router)
+    app.include_router(experiments_mlflow.ajax_router)
     app.fast_path = gateway_proxy.FastPath(max_body_bytes=settings.max_body_bytes)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)

@@ -24,12 +24,14 @@ class _BodyTooLarge(Exception):
 
 class RequestMiddleware:
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, large_body_prefixes: tuple[str, ...] = (), max_upload_bytes: int = 0
-    ) -> None:
+        self, app: ASGIApp, max_body_bytes: int, large_body_prefixes: tuple[str, ...] = (), max_upload_bytes: int = 0,
+        body_limits: tuple[tuple[str, int], ...] = (),
+    ) -> None:  # fmt: skip
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.large_body_prefixes = large_body_prefixes
         self.max_upload_bytes = max_upload_bytes
+        self.body_limits = body_limits  # (path prefix, at least this many bytes): JSON batch endpoints
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,6 +69,10 @@ class RequestMiddleware:
         limit = self.max_body_bytes
         if any(scope["path"].startswith(p) for p in self.large_body_prefixes):
             limit = self.max_upload_bytes  # uploads stream; they get the (much larger) upload limit
+        elif limit:
+            for prefix, at_least in self.body_limits:
+                if scope["path"].startswith(prefix):
+                    limit = max(limit, at_least)
         try:
             if limit:
                 declared = headers.get("content-length")

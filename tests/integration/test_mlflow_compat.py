@@ -1,0 +1,138 @@
+"""The official `mlflow` client (mlflow-skinny, pinned in constraints.txt) logging to axops through the
+MLflow-compatible tracking API; the same run is then read through the axops API."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+import httpx
+import mlflow
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+
+from tests.integration.test_experiments import make_user
+
+
+@pytest.fixture
+def researcher(api, admin):
+    return make_user(api, admin, "mlres", "ml-research")
+
+
+@pytest.fixture
+def tracking(live_server, researcher, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", researcher["key"])
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    mlflow.set_tracking_uri(live_server.url)
+    yield live_server.url
+    while mlflow.active_run():
+        mlflow.end_run()
+
+
+def test_mlflow_client_logs_and_axops_shows_the_same_run(api, researcher, tracking):
+    exp = mlflow.set_experiment("mlflow-compat")  # get-by-name → RESOURCE_DOES_NOT_EXIST → create
+    with mlflow.start_run(run_name="first") as run:
+        mlflow.log_param("lr", 0.001)
+        mlflow.log_params({"r": 8, "method": "lora"})
+        mlflow.log_metric("loss", 2.5, step=0)
+        mlflow.log_metric("loss", 1.25, step=1)
+        mlflow.log_metrics({"acc": 0.5, "f1": 0.25}, step=1)
+        mlflow.set_tag("team", "nlp")
+        mlflow.set_tags({"stage": "dev", "note": "한국어 태그"})
+        MlflowClient().log_batch(run.info.run_id, metrics=[Metric("loss", 1.0 - i / 1000, 1_700_000_000_000 + i, 2 + i) for i in range(1000)],
+                                 params=[Param("epochs", "3")], tags=[RunTag("batch", "yes")])  # fmt: skip
+    assert mlflow.set_experiment("mlflow-compat").experiment_id == exp.experiment_id  # found by name now
+
+    client = MlflowClient()
+    got = client.get_run(run.info.run_id)
+    assert got.info.status == "FINISHED" and got.info.run_name == "first" and got.info.end_time
+    assert got.data.params == {"lr": "0.001", "r": "8", "method": "lora", "epochs": "3"}
+    assert got.data.metrics == {"loss": 1.0 - 999 / 1000, "acc": 0.5, "f1": 0.25}
+    assert {"team": "nlp", "stage": "dev", "note": "한국어 태그", "batch": "yes"}.items() <= got.data.tags.items()
+    history = client.get_metric_history(run.info.run_id, "loss")
+    assert len(history) == 1002 and [m.step for m in history[:3]] == [0, 1, 2] and history[1].value == 1.25
+
+    with mlflow.start_run(run_name="second"):
+        mlflow.log_params({"lr": 0.01, "method": "full"})
+        mlflow.log_metric("loss", 3.0)
+    found = client.search_runs([exp.experiment_id], "params.method = 'lora' and metrics.loss < 1")
+    assert [r.info.run_name for r in found] == ["first"]
+    ordered = client.search_runs([exp.experiment_id], order_by=["metrics.loss DESC"])
+    assert [r.info.run_name for r in ordered] == ["second", "first"]
+    assert [r.info.run_name for r in client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'", max_results=1)] == ["second"]
+
+    # the axops API shows the same run, params, metrics and tags
+    h = researcher["headers"]
+    rid = uuid.UUID(run.info.run_id)
+    mine = api.get(f"/api/experiments/runs/{rid}", headers=h).json()
+    assert mine["name"] == "first" and mine["status"] == "FINISHED" and mine["experiment_name"] == "mlflow-compat"
+    assert mine["params"] == got.data.params and mine["tags"]["note"] == "한국어 태그"
+    assert {k: v["value"] for k, v in mine["metrics"].items()} == got.data.metrics
+    assert api.get(f"/api/experiments/runs/{rid}/metrics/loss", headers=h).json()["count"] == 1002
+    runs = api.post("/api/experiments/runs/search", json={"filter": "tags.team = 'nlp'"}, headers=h).json()["items"]
+    assert [r["id"] for r in runs] == [str(rid)]
+
+
+def test_mlflow_wire_rules_and_errors(api, researcher, tracking, live_server):
+    client = MlflowClient()
+    with pytest.raises(MlflowException) as err:
+        client.get_run(uuid.uuid4().hex)
+    assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    exp_id = client.create_experiment("limits")
+    with pytest.raises(MlflowException) as err:
+        client.create_experiment("limits")
+    assert err.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    run = client.create_run(exp_id)
+    rid = run.info.run_id
+    base = f"{live_server.url}/api/2.0/mlflow"
+    token = {"Authorization": f"Bearer {researcher['key']}"}
+    # the client splits big batches itself; the server enforces MLflow's limits on raw calls
+    point = {"key": "m", "value": 1.0, "timestamp": 1, "step": 0}
+    r = httpx.post(f"{base}/runs/log-batch", json={"run_id": rid, "metrics": [point] * 1001}, headers=token)
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE" and "1000" in r.json()["message"]
+    r = httpx.post(f"{base}/runs/log-batch", json={"run_id": rid, "params": [{"key": f"p{i}", "value": "v"} for i in range(101)]},
+                   headers=token)  # fmt: skip
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    r = httpx.post(f"{base}/runs/log-batch", json={"run_id": rid, "metrics": [point] * 1000}, headers=token)
+    assert r.status_code == 200, r.text
+    client.log_param(rid, "lr", "0.1")
+    with pytest.raises(MlflowException) as err:
+        client.log_param(rid, "lr", "0.2")
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+    with pytest.raises(MlflowException) as err:
+        client.search_runs([exp_id], "params.lr = 1; DROP TABLE runs")
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+    client.log_metric(rid, "nan", float("nan"))
+    assert str(client.get_run(rid).data.metrics["nan"]) == "nan"
+    client.set_terminated(rid, "KILLED")
+    assert client.get_run(rid).info.status == "KILLED"
+
+    # Basic auth with the API key as password; the ajax-api path shares the handlers
+    basic = {"Authorization": "Basic " + base64.b64encode(f"mlres:{researcher['key']}".encode()).decode()}
+    r = httpx.get(f"{base}/runs/get", params={"run_id": rid}, headers=basic)
+    assert r.status_code == 200 and r.json()["run"]["info"]["status"] == "KILLED"
+    assert httpx.get(f"{live_server.url}/ajax-api/2.0/mlflow/runs/get", params={"run_id": rid}, headers=basic).status_code == 200
+    # errors are MLflow JSON, never problem+json
+    r = httpx.get(f"{base}/experiments/get-by-name", params={"experiment_name": "nope"}, headers=basic)
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    r = httpx.get(f"{base}/runs/get", params={"run_id": rid})
+    assert r.status_code == 401 and r.json()["error_code"] == "UNAUTHENTICATED"
+    r = httpx.post(f"{base}/runs/log-batch", content=b"{not json", headers=basic)
+    assert r.status_code == 400 and r.json()["error_code"] == "MALFORMED_REQUEST"
+    r = httpx.post(f"{base}/runs/log-metric", json={"run_id": rid, "key": "x", "value": "high"}, headers=basic)
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    # another team's run is RESOURCE_DOES_NOT_EXIST
+    other = make_user(api, login_admin(api), "mlother", "ml-other")
+    r = httpx.get(f"{base}/runs/get", params={"run_id": rid}, headers={"Authorization": f"Bearer {other['key']}"})
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    r = httpx.post(f"{base}/runs/log-batch", json={"run_id": rid, "metrics": [{"key": "x", "value": 1, "timestamp": 1, "step": 0}]},
+                   headers={"Authorization": f"Bearer {other['key']}"})  # fmt: skip
+    assert r.status_code == 404
+
+
+def login_admin(api):
+    from tests.conftest import ADMIN_PASSWORD, bearer, login
+
+    return bearer(login(api, "admin", ADMIN_PASSWORD)["access_token"])
