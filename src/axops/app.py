@@ -111,7 +111,6 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         await gateway.start()
         app.state.serving_dir = (settings.data_dir / "serving").resolve()
         app.state.gpus_here = len(gpus.inventory())
-        app.state.training_tracker = None  # experiment tracking takes the jobs' metrics when it is there
         supervisor = None
         app.state.kubernetes_enabled = bool(settings.kubernetes_namespace)
         if settings.serving_supervisor:

@@ -108,6 +108,12 @@ def test_lora_job_trains_registers_a_version_with_lineage_and_it_serves(api, lab
     api.delete(f"/api/serving/deployments/{d['id']}", headers=dev)
     actions = {e["action"] for e in api.get("/api/audit/logs", params={"limit": 200}, headers=admin).json()["items"]}
     assert {"training.job_create", "training.model_registered"} <= actions
+    run = api.get(f"/api/experiments/runs/{job['run_id']}", headers=dev).json()
+    assert run["status"] == "FINISHED" and run["job_id"] == job["id"] and run["model_version_id"] == version["id"]
+    assert run["params"]["learning_rate"] == "0.01" and run["params"]["lora_r"] == "8" and run["dataset_version_ids"] == [dv["id"]]
+    history = api.get(f"/api/experiments/runs/{job['run_id']}/metrics/loss", headers=dev).json()
+    assert history["count"] >= 30 and history["steps"][-1] == 30 and history["values"][-1] < history["values"][0]
+    assert "learning_rate" in run["metrics"] and "tokens_per_s" in run["metrics"]
     keys = {k["name"]: k["status"] for k in api.get("/api/apikey", headers=dev).json()["items"]}
     assert keys["training job tiny lora"] == "revoked"  # the runtime's key ends with the job
 

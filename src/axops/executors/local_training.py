@@ -44,10 +44,9 @@ class LocalJob:
 
 
 class JobRunner:
-    def __init__(self, db, secret: str, control_url: str, work_dir: Path, slots: int = 1, gpu_count: int = 0, on_end=None) -> None:
+    def __init__(self, db, secret: str, control_url: str, work_dir: Path, slots: int = 1, gpu_count: int = 0) -> None:
         self.db, self.secret, self.control_url, self.work_dir = db, secret, control_url.rstrip("/"), work_dir
         self.slots, self.gpu_count = slots, gpu_count
-        self.on_end = on_end  # called with (session, job) when a job ends: the experiment run follows
         self.running: dict[uuid.UUID, LocalJob] = {}
 
     async def reconcile(self) -> None:
@@ -168,10 +167,8 @@ class JobRunner:
                 return
             job.status = "failed"
         job.finished_at = now
-        await training.release_key(session, job)
+        await training.ended(session, job)
         await training.append_logs(session, job.id, job.attempts, [f"axops: job {job.status}" + (f": {job.status_reason}" if job.status_reason else "")])
-        if self.on_end is not None:
-            await self.on_end(session, job)
         log.info("training.job_ended job=%s status=%s kind=%s", job.id, job.status, job.failure_kind)
 
     async def stop(self) -> None:

@@ -129,8 +129,8 @@ async def spec(job_id: uuid.UUID, principal: Writer, session: Session) -> dict:
 
 
 @router.post("/training/job/{job_id}/report", status_code=204, include_in_schema=False)
-async def report(job_id: uuid.UUID, body: Report, principal: Writer, session: Session, request: Request) -> Response:
-    await service.report(session, principal, job_id, body, tracker=request.app.state.training_tracker)
+async def report(job_id: uuid.UUID, body: Report, principal: Writer, session: Session) -> Response:
+    await service.report(session, principal, job_id, body)
     return Response(status_code=204)
 
 

@@ -18,6 +18,7 @@ from axops.core import crypto
 from axops.core.errors import Conflict, Invalid, NotFound, StorageUnavailable
 from axops.core.storage import ObjectStore
 from axops.datasets import service as datasets
+from axops.experiments import service as experiments
 from axops.models import service as registry
 from axops.models.schemas import ModelCreate
 from axops.training.models import ACTIVE, JobLogLine, TeamQuota, TrainingJob
@@ -90,6 +91,14 @@ async def create_job(session: AsyncSession, principal: Principal, secret: str, d
     )  # fmt: skip
     session.add(job)
     await session.flush()
+    hp = data.hyperparameters.model_dump()
+    params = {**{k: str(v) for k, v in hp.items() if v is not None}, "method": job.method, "distributed": job.distributed,
+              **({f"lora_{k}": str(v) for k, v in job.lora.items() if v is not None}), "base_model_version": str(base.id)}  # fmt: skip
+    run = await experiments.create_run(session, principal, experiment_name=data.experiment, team_id=team_id, run_name=job.name,
+                                       params=params, tags={"axops.job": str(job.id), "base_model": base_model.name, "method": job.method},
+                                       job_id=job.id, dataset_version_ids=job.dataset_version_ids, base_model_version_id=base.id)  # fmt: skip
+    job.run_id = run.id
+    await session.flush()
     audit.record(session, "training.job_create", resource_type="training_job", resource_id=job.id, team_id=team_id,
                  summary={"name": job.name, "base": f"{base_model.name} v{base.version}", "method": job.method,
                           "datasets": [str(v) for v in job.dataset_version_ids], "executor": job.executor,
@@ -102,6 +111,14 @@ async def _runtime_key(session: AsyncSession, principal: Principal, name: str):
     """The key the runtime acts with while the job runs: the owner's rights it needs, revoked when the job ends."""
     return await apikeys.create_key(session, principal, ApiKeyCreate(name=f"training job {name}"[:100],
                                                                     scopes=[s for s in RUNTIME_SCOPES if principal.can(s)]))  # fmt: skip
+
+
+async def ended(session: AsyncSession, job: TrainingJob) -> None:
+    """A job reached its end: its key goes, its run records the outcome."""
+    await release_key(session, job)
+    if job.run_id is not None:
+        status = {"succeeded": "FINISHED", "cancelled": "KILLED"}.get(job.status, "FAILED")
+        await experiments.set_run_status(session, None, job.run_id, status)
 
 
 async def release_key(session: AsyncSession, job: TrainingJob) -> None:
@@ -128,7 +145,7 @@ async def cancel(session: AsyncSession, principal: Principal, job_id: uuid.UUID)
         raise Conflict(f"The job is {job.status}; only queued or running jobs can be cancelled.")
     if job.status == "queued":
         job.status, job.status_reason, job.failure_kind, job.finished_at = "cancelled", "cancelled before it started", "cancelled", datetime.now(UTC)
-        await release_key(session, job)
+        await ended(session, job)
     else:
         job.cancel_requested = True
         job.status_reason = "cancelling: the process is asked to stop"
@@ -181,7 +198,7 @@ async def spec(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -
     return spec_of(job, output)
 
 
-async def report(session: AsyncSession, principal: Principal, job_id: uuid.UUID, data: Report, tracker=None) -> None:
+async def report(session: AsyncSession, principal: Principal, job_id: uuid.UUID, data: Report) -> None:
     job = await runtime_job(session, principal, job_id, for_update=True)
     if job.cancel_requested or job.status == "cancelled":
         raise Conflict("The job was cancelled.")
@@ -197,8 +214,8 @@ async def report(session: AsyncSession, principal: Principal, job_id: uuid.UUID,
                         "loss_curve": curve}  # fmt: skip
     if data.failure:
         job.failure_kind, job.status_reason = data.failure.get("kind", "user_code")[:16], data.failure.get("reason", "")[:2000]
-    if tracker is not None and data.metrics and job.run_id is not None:
-        await tracker(session, job.run_id, [m.model_dump() for m in data.metrics])
+    if data.metrics and job.run_id is not None:  # the run keeps every point; the job only its loss curve
+        await experiments.log_batch(session, None, job.run_id, metrics=[m.model_dump() for m in data.metrics])
     await session.flush()
 
 
@@ -243,6 +260,8 @@ async def register_output(session: AsyncSession, principal: Principal, storage: 
                                             dataset_version_ids=list(job.dataset_version_ids), run_id=job.run_id)  # fmt: skip
     job.output_version_id = version.id
     await session.flush()
+    if job.run_id is not None:
+        await experiments.link_model_version(session, job.run_id, version.id)
     audit.record(session, "training.model_registered", resource_type="training_job", resource_id=job.id, team_id=job.team_id,
                  summary={"name": job.name, "model_version": str(version.id), "version": version.version})  # fmt: skip
     return version
