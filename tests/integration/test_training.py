@@ -212,3 +212,30 @@ def test_data_errors_and_checkpoint_storage_failures_are_reported_and_register_n
     assert job["output_version_id"] is None and job["checkpoints"] == []
     model = api.get("/api/model", params={"q": "never-registered"}, headers=dev).json()["items"][0]
     assert api.get(f"/api/model/{model['id']}/versions", headers=dev).json() == []
+
+
+def test_a_grid_sweep_runs_its_trials_and_picks_the_best(api, lab):
+    dev = lab["dev"]
+    approve(api, lab["admin"], lab["dataset_version"]["id"])
+    template = job_body(lab)
+    template["hyperparameters"] |= {"max_steps": 10, "save_steps": 10}
+    bad = api.post("/api/training/sweep/create", json={"name": "bad", "job": template, "space": {"resources.gpus": {"values": [1]}}},
+                   headers=dev)  # fmt: skip
+    assert bad.status_code == 422
+    r = api.post("/api/training/sweep/create", json={
+        "name": "lr search", "job": template, "strategy": "grid", "metric": "loss", "mode": "min",
+        "space": {"hyperparameters.learning_rate": {"values": [0.0001, 0.02]}}}, headers=dev)  # fmt: skip
+    assert r.status_code == 201, r.text
+    sweep = r.json()
+    assert len(sweep["trials"]) == 2 and sweep["status"] == "running"
+    assert [t["params"] for t in sweep["trials"]] == [{"hyperparameters.learning_rate": 0.0001}, {"hyperparameters.learning_rate": 0.02}]
+    deadline = time.monotonic() + 240
+    while (sweep := api.get(f"/api/training/sweep/{sweep['id']}", headers=dev).json())["status"] == "running":
+        assert time.monotonic() < deadline, sweep
+        time.sleep(0.5)
+    assert sweep["status"] == "succeeded" and all(t["value"] is not None for t in sweep["trials"])
+    best = min(sweep["trials"], key=lambda t: t["value"])
+    assert sweep["best_job_id"] == best["job_id"] and sweep["best_value"] == best["value"]
+    for trial in sweep["trials"]:  # each trial logged a run of the sweep's experiment, with its own settings
+        run = api.get(f"/api/experiments/runs/{trial['run_id']}", headers=dev).json()
+        assert run["experiment_name"] == "lr search" and float(run["params"]["learning_rate"]) == trial["params"]["hyperparameters.learning_rate"]

@@ -42,3 +42,19 @@ def test_exits_are_described_for_people():
     assert local._describe_exit(1, deque(["Traceback", "RuntimeError: CUDA out of memory"])) == "exited with code 1: RuntimeError: CUDA out of memory"
     unservable = deque(["axops-runtime: cannot serve this version: model.safetensors: checksum mismatch"])
     assert local._describe_exit(3, unservable) == "cannot serve this version: model.safetensors: checksum mismatch"
+
+
+def test_sweep_trial_points():
+    from axops.training.schemas import JobCreate, SweepCreate
+    from axops.training.service import trial_points
+
+    job = JobCreate(base_model="m", dataset_version_ids=["00000000-0000-0000-0000-000000000001"], column_mapping={"text": "t"})
+    grid = SweepCreate(name="g", job=job, space={"hyperparameters.learning_rate": {"values": [0.1, 0.01]}, "lora.r": {"values": [4, 8, 16]}},
+                       max_trials=5)  # fmt: skip
+    points = trial_points(grid)
+    assert len(points) == 5 and points[0] == {"hyperparameters.learning_rate": 0.1, "lora.r": 4}
+    rnd = SweepCreate(name="r", job=job, strategy="random", max_trials=20, seed=3,
+                      space={"hyperparameters.learning_rate": {"min": 1e-5, "max": 1e-2, "log": True}, "lora.r": {"min": 2, "max": 64, "integer": True}})  # fmt: skip
+    drawn = trial_points(rnd)
+    assert len(drawn) == 20 and drawn == trial_points(rnd)  # seeded: the same draws again
+    assert all(1e-5 <= p["hyperparameters.learning_rate"] <= 1e-2 and isinstance(p["lora.r"], int) and 2 <= p["lora.r"] <= 64 for p in drawn)

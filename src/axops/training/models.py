@@ -53,6 +53,8 @@ class TrainingJob(IdMixin, TimestampMixin, Base):
     output_model_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("registered_models.id", ondelete="SET NULL"))
     output_version_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
     run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))  # the experiment run it logs to
+    sweep_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("training_sweeps.id", ondelete="SET NULL"))
+    trial_params: Mapped[dict] = mapped_column(JSONB, default=dict)  # a sweep trial's values, e.g. {"hyperparameters.learning_rate": 0.01}
     progress: Mapped[dict] = mapped_column(JSONB, default=dict)  # {step, max_steps, epoch, loss}
     checkpoints: Mapped[list] = mapped_column(JSONB, default=list)  # [{step, key, size, at}]
     runtime_key: Mapped[str | None] = mapped_column(Text)  # encrypted API key the runtime acts with
@@ -70,6 +72,22 @@ class TrainingJob(IdMixin, TimestampMixin, Base):
         Index("ix_training_jobs_queue", "status", "priority", "queued_at"),
         Index("ix_training_jobs_team_created_at", "team_id", "created_at"),
     )
+
+
+class TrainingSweep(IdMixin, TimestampMixin, Base):
+    """A hyperparameter search: one job per trial, the best picked by a metric of their runs."""
+
+    __tablename__ = "training_sweeps"
+    name: Mapped[str] = mapped_column(String(200))
+    team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id", ondelete="RESTRICT"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    strategy: Mapped[str] = mapped_column(String(8))  # grid | random
+    space: Mapped[dict] = mapped_column(JSONB)  # {"hyperparameters.learning_rate": {"values": [...]} | {"min", "max", "log"}}
+    metric: Mapped[str] = mapped_column(String(250), default="loss")
+    mode: Mapped[str] = mapped_column(String(4), default="min")
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (CheckConstraint("strategy IN ('grid', 'random')", name="strategy"), CheckConstraint("mode IN ('min', 'max')", name="mode"))
 
 
 class TeamQuota(Base):

@@ -14,7 +14,7 @@ from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid
 from axops.executors import gpus
 from axops.training import service
-from axops.training.schemas import JobCreate, JobOut, LogPage, Quota, Report
+from axops.training.schemas import JobCreate, JobOut, LogPage, Quota, Report, SweepCreate, SweepOut
 
 router = APIRouter(prefix="/api", tags=["training"])
 Reader = Annotated[Principal, require("training:read")]
@@ -34,6 +34,19 @@ async def create_job(body: JobCreate, principal: Writer, session: Session, reque
     """Validated up front (approved datasets, columns, model version, resources), then queued."""
     job = await service.create_job(session, principal, request.app.state.secret_key, body, gpus_here=len(gpus.inventory()))
     return await _out(session, job)
+
+
+@router.post("/training/sweep/create", status_code=201)
+async def create_sweep(body: SweepCreate, principal: Writer, session: Session, request: Request) -> SweepOut:
+    """A grid or random search: one queued job per trial (all validated first); the best trial is
+    the one whose run's `metric` ends lowest (`mode: min`) or highest."""
+    sweep = await service.create_sweep(session, principal, request.app.state.secret_key, body, gpus_here=len(gpus.inventory()))
+    return await service.sweep_out(session, principal, sweep.id)
+
+
+@router.get("/training/sweep/{sweep_id}")
+async def get_sweep(sweep_id: uuid.UUID, principal: Reader, session: Session) -> SweepOut:
+    return await service.sweep_out(session, principal, sweep_id)
 
 
 @router.get("/training/jobs")

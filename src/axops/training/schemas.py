@@ -131,6 +131,8 @@ class JobOut(BaseModel):
     output_model_id: uuid.UUID | None
     output_version_id: uuid.UUID | None
     run_id: uuid.UUID | None
+    sweep_id: uuid.UUID | None
+    trial_params: dict[str, Any]
     progress: dict[str, Any]
     checkpoints: list[dict[str, Any]]
     queued_at: datetime
@@ -142,3 +144,67 @@ class JobOut(BaseModel):
 class LogPage(BaseModel):
     lines: list[dict[str, Any]]
     next_after: int
+
+
+SWEEPABLE = {"hyperparameters.learning_rate", "hyperparameters.batch_size", "hyperparameters.max_steps", "hyperparameters.epochs",
+             "hyperparameters.warmup_steps", "hyperparameters.gradient_accumulation_steps", "hyperparameters.lr_scheduler",
+             "hyperparameters.seed", "lora.r", "lora.alpha", "lora.dropout"}  # fmt: skip
+
+
+class Range(Strict):
+    """Values to try: a list, or (random search) a range sampled uniformly or on a log scale."""
+
+    values: list[float | int | str] | None = Field(None, min_length=1, max_length=100)
+    min: float | None = None
+    max: float | None = None
+    log: bool = False
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _shape(self):
+        if (self.values is None) == (self.min is None or self.max is None):
+            raise ValueError("give either values, or min and max")
+        if self.min is not None and self.max is not None and (self.min > self.max or (self.log and self.min <= 0)):
+            raise ValueError("min must be at most max (and above 0 on a log scale)")
+        return self
+
+
+class SweepCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    job: JobCreate = Field(description="The trial template: every trial is this job with the swept values set")
+    space: dict[str, Range] = Field(min_length=1, max_length=10, description=f"Swept settings: {', '.join(sorted(SWEEPABLE))}")
+    strategy: Literal["grid", "random"] = "grid"
+    max_trials: int = Field(8, ge=1, le=100)
+    metric: str = Field("loss", min_length=1, max_length=250, description="A metric of the trials' runs (last value)")
+    mode: Literal["min", "max"] = "min"
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _space(self):
+        if unknown := sorted(set(self.space) - SWEEPABLE):
+            raise ValueError(f"cannot sweep {', '.join(unknown)}; sweepable: {', '.join(sorted(SWEEPABLE))}")
+        if self.strategy == "grid" and any(r.values is None for r in self.space.values()):
+            raise ValueError("a grid search needs a list of values for every setting (ranges are for random search)")
+        return self
+
+
+class TrialOut(BaseModel):
+    job_id: uuid.UUID
+    run_id: uuid.UUID | None
+    status: str
+    params: dict[str, Any]
+    value: float | None
+
+
+class SweepOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    strategy: str
+    metric: str
+    mode: str
+    space: dict[str, Any]
+    status: str
+    trials: list[TrialOut]
+    best_job_id: uuid.UUID | None
+    best_value: float | None
+    created_at: datetime

@@ -4,9 +4,13 @@ job's own key, and registered as a new model version with its lineage when they 
 
 from __future__ import annotations
 
+import itertools
+import math
+import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,8 +25,8 @@ from axops.datasets import service as datasets
 from axops.experiments import service as experiments
 from axops.models import service as registry
 from axops.models.schemas import ModelCreate
-from axops.training.models import ACTIVE, JobLogLine, TeamQuota, TrainingJob
-from axops.training.schemas import JobCreate, Report
+from axops.training.models import ACTIVE, JobLogLine, TeamQuota, TrainingJob, TrainingSweep
+from axops.training.schemas import JobCreate, Report, SweepCreate, SweepOut, TrialOut
 
 RUNTIME_SCOPES = ["datasets:read", "models:read", "models:write", "training:read", "training:write"]
 CURVE_POINTS = 500  # loss points kept on the job for its live chart (the run keeps them all)
@@ -307,3 +311,76 @@ async def queue_view(session: AsyncSession, principal: Principal) -> list[Traini
 
 def runtime_token(secret: str, job: TrainingJob) -> str | None:
     return crypto.decrypt(secret, job.runtime_key) if job.runtime_key else None
+
+
+# -- sweeps -------------------------------------------------------------------------------------
+
+
+def trial_points(data: SweepCreate) -> list[dict[str, Any]]:
+    """The settings of each trial: the grid's combinations (capped at max_trials), or random draws (seeded)."""
+    keys = sorted(data.space)
+    if data.strategy == "grid":
+        combos = itertools.product(*(data.space[k].values for k in keys))
+        return [dict(zip(keys, combo, strict=True)) for combo in itertools.islice(combos, data.max_trials)]
+    rng = random.Random(data.seed)
+
+    def draw(r) -> Any:
+        if r.values is not None:
+            return rng.choice(r.values)
+        value = math.exp(rng.uniform(math.log(r.min), math.log(r.max))) if r.log else rng.uniform(r.min, r.max)
+        return round(value) if r.integer else value
+
+    return [{k: draw(data.space[k]) for k in keys} for _ in range(data.max_trials)]
+
+
+def _with(job: JobCreate, point: dict[str, Any]) -> JobCreate:
+    body = job.model_dump()
+    for path, value in point.items():
+        section, key = path.split(".", 1)
+        body[section][key] = value
+    try:
+        return JobCreate.model_validate(body)
+    except ValueError as exc:
+        raise Invalid(f"A trial's settings are invalid ({point}): {exc}") from None
+
+
+async def create_sweep(session: AsyncSession, principal: Principal, secret: str, data: SweepCreate, gpus_here: int) -> TrainingSweep:
+    points = trial_points(data)
+    trials = [_with(data.job, p) for p in points]  # all validated before any job exists
+    sweep = TrainingSweep(name=data.name, team_id=uuid.UUID(int=0), created_by=principal.user_id, strategy=data.strategy,
+                          space={k: v.model_dump(exclude_none=True) for k, v in data.space.items()}, metric=data.metric,
+                          mode=data.mode, seed=data.seed)  # fmt: skip
+    for i, (point, body) in enumerate(zip(points, trials, strict=True)):
+        experiment = data.name if body.experiment == "fine-tuning" else body.experiment  # trials of a sweep share a run list
+        body = body.model_copy(update={"name": f"{data.name} #{i + 1}", "experiment": experiment})
+        job = await create_job(session, principal, secret, body, gpus_here)
+        if i == 0:
+            sweep.team_id = job.team_id
+            session.add(sweep)
+            await session.flush()
+        job.sweep_id, job.trial_params = sweep.id, point
+    await session.flush()
+    audit.record(session, "training.sweep_create", resource_type="training_sweep", resource_id=sweep.id, team_id=sweep.team_id,
+                 summary={"name": sweep.name, "strategy": sweep.strategy, "trials": len(points), "metric": sweep.metric})  # fmt: skip
+    return sweep
+
+
+async def sweep_out(session: AsyncSession, principal: Principal, sweep_id: uuid.UUID) -> SweepOut:
+    sweep = await session.get(TrainingSweep, sweep_id)
+    if sweep is None or not principal.sees_team(sweep.team_id):
+        raise NotFound("No such sweep.")
+    jobs = (await session.scalars(select(TrainingJob).where(TrainingJob.sweep_id == sweep.id).order_by(TrainingJob.created_at))).all()
+    trials = []
+    for j in jobs:
+        value = None
+        if j.status == "succeeded" and j.run_id is not None:
+            latest = (await experiments.run_out(session, principal, j.run_id))["metrics"].get(sweep.metric)
+            value = float(latest["value"]) if latest else None
+        trials.append(TrialOut(job_id=j.id, run_id=j.run_id, status=j.status, params=j.trial_params, value=value))
+    scored = [t for t in trials if t.value is not None]
+    best = (min if sweep.mode == "min" else max)(scored, key=lambda t: t.value) if scored else None
+    statuses = {t.status for t in trials}
+    status = "running" if statuses & {"queued", "running"} else ("succeeded" if scored else "failed")
+    return SweepOut(id=sweep.id, name=sweep.name, strategy=sweep.strategy, metric=sweep.metric, mode=sweep.mode, space=sweep.space,
+                    status=status, trials=trials, best_job_id=best.job_id if best else None, best_value=best.value if best else None,
+                    created_at=sweep.created_at)  # fmt: skip

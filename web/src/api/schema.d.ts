@@ -1487,6 +1487,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/training/sweep/create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Sweep
+         * @description A grid or random search: one queued job per trial (all validated first); the best trial is
+         *     the one whose run's `metric` ends lowest (`mode: min`) or highest.
+         */
+        post: operations["training-create_sweep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/training/sweep/{sweep_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Sweep */
+        get: operations["training-get_sweep"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/training/jobs": {
         parameters: {
             query?: never;
@@ -3010,6 +3048,12 @@ export interface components {
             output_version_id: string | null;
             /** Run Id */
             run_id: string | null;
+            /** Sweep Id */
+            sweep_id: string | null;
+            /** Trial Params */
+            trial_params: {
+                [key: string]: unknown;
+            };
             /** Progress */
             progress: {
                 [key: string]: unknown;
@@ -3585,6 +3629,28 @@ export interface components {
             /** Gpus */
             gpus: number;
         };
+        /**
+         * Range
+         * @description Values to try: a list, or (random search) a range sampled uniformly or on a log scale.
+         */
+        Range: {
+            /** Values */
+            values?: (number | string)[] | null;
+            /** Min */
+            min?: number | null;
+            /** Max */
+            max?: number | null;
+            /**
+             * Log
+             * @default false
+             */
+            log: boolean;
+            /**
+             * Integer
+             * @default false
+             */
+            integer: boolean;
+        };
         /** RefreshRequest */
         RefreshRequest: {
             /** Refresh Token */
@@ -4063,6 +4129,81 @@ export interface components {
              */
             stage: "draft" | "staging" | "production" | "archived";
         };
+        /** SweepCreate */
+        SweepCreate: {
+            /** Name */
+            name: string;
+            /** @description The trial template: every trial is this job with the swept values set */
+            job: components["schemas"]["JobCreate"];
+            /**
+             * Space
+             * @description Swept settings: hyperparameters.batch_size, hyperparameters.epochs, hyperparameters.gradient_accumulation_steps, hyperparameters.learning_rate, hyperparameters.lr_scheduler, hyperparameters.max_steps, hyperparameters.seed, hyperparameters.warmup_steps, lora.alpha, lora.dropout, lora.r
+             */
+            space: {
+                [key: string]: components["schemas"]["Range"];
+            };
+            /**
+             * Strategy
+             * @default grid
+             * @enum {string}
+             */
+            strategy: "grid" | "random";
+            /**
+             * Max Trials
+             * @default 8
+             */
+            max_trials: number;
+            /**
+             * Metric
+             * @description A metric of the trials' runs (last value)
+             * @default loss
+             */
+            metric: string;
+            /**
+             * Mode
+             * @default min
+             * @enum {string}
+             */
+            mode: "min" | "max";
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
+        };
+        /** SweepOut */
+        SweepOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Strategy */
+            strategy: string;
+            /** Metric */
+            metric: string;
+            /** Mode */
+            mode: string;
+            /** Space */
+            space: {
+                [key: string]: unknown;
+            };
+            /** Status */
+            status: string;
+            /** Trials */
+            trials: components["schemas"]["TrialOut"][];
+            /** Best Job Id */
+            best_job_id: string | null;
+            /** Best Value */
+            best_value: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
         /** TargetSpec */
         TargetSpec: {
             /**
@@ -4195,6 +4336,24 @@ export interface components {
             value?: string | null;
             /** Effect */
             effect?: ("NoSchedule" | "PreferNoSchedule" | "NoExecute") | null;
+        };
+        /** TrialOut */
+        TrialOut: {
+            /**
+             * Job Id
+             * Format: uuid
+             */
+            job_id: string;
+            /** Run Id */
+            run_id: string | null;
+            /** Status */
+            status: string;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Value */
+            value: number | null;
         };
         /** UploadStart */
         UploadStart: {
@@ -7567,6 +7726,70 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-create_sweep": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SweepCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-get_sweep": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                sweep_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepOut"];
                 };
             };
             /** @description Validation Error */

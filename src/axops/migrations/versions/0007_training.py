@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-01 19:55:00.578663
+Create Date: 2026-12-01 20:11:55.287810
 """
 from alembic import op
 import sqlalchemy as sa
@@ -21,6 +21,24 @@ def upgrade() -> None:
     sa.Column('gpus', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_training_quotas_team_id_teams'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('team_id', name=op.f('pk_training_quotas'))
+    )
+    op.create_table('training_sweeps',
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('team_id', sa.UUID(), nullable=False),
+    sa.Column('created_by', sa.UUID(), nullable=True),
+    sa.Column('strategy', sa.String(length=8), nullable=False),
+    sa.Column('space', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('metric', sa.String(length=250), nullable=False),
+    sa.Column('mode', sa.String(length=4), nullable=False),
+    sa.Column('seed', sa.Integer(), nullable=False),
+    sa.Column('id', sa.UUID(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint("mode IN ('min', 'max')", name=op.f('ck_training_sweeps_mode')),
+    sa.CheckConstraint("strategy IN ('grid', 'random')", name=op.f('ck_training_sweeps_strategy')),
+    sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_training_sweeps_created_by_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_training_sweeps_team_id_teams'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_training_sweeps'))
     )
     op.create_table('training_jobs',
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -45,6 +63,8 @@ def upgrade() -> None:
     sa.Column('output_model_id', sa.UUID(), nullable=True),
     sa.Column('output_version_id', sa.UUID(), nullable=True),
     sa.Column('run_id', sa.UUID(), nullable=True),
+    sa.Column('sweep_id', sa.UUID(), nullable=True),
+    sa.Column('trial_params', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('progress', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('checkpoints', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('runtime_key', sa.Text(), nullable=True),
@@ -65,6 +85,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['output_model_id'], ['registered_models.id'], name=op.f('fk_training_jobs_output_model_id_registered_models'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['output_version_id'], ['model_versions.id'], name=op.f('fk_training_jobs_output_version_id_model_versions'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['runtime_key_id'], ['api_keys.id'], name=op.f('fk_training_jobs_runtime_key_id_api_keys'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['sweep_id'], ['training_sweeps.id'], name=op.f('fk_training_jobs_sweep_id_training_sweeps'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_training_jobs_team_id_teams'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_training_jobs'))
     )
@@ -90,5 +111,6 @@ def downgrade() -> None:
     op.drop_index('ix_training_jobs_team_created_at', table_name='training_jobs')
     op.drop_index('ix_training_jobs_queue', table_name='training_jobs')
     op.drop_table('training_jobs')
+    op.drop_table('training_sweeps')
     op.drop_table('training_quotas')
     # ### end Alembic commands ###
