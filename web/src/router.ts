@@ -68,6 +68,24 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'training:read' },
   },
   {
+    path: '/experiments',
+    name: 'experiments',
+    component: () => import('@/views/experiments/ExperimentsView.vue'),
+    meta: { permission: 'training:read' },
+  },
+  {
+    path: '/experiments/compare',
+    name: 'experiments-compare',
+    component: () => import('@/views/experiments/CompareView.vue'),
+    meta: { permission: 'training:read' },
+  },
+  {
+    path: '/experiments/runs/:id',
+    name: 'experiments-run',
+    component: () => import('@/views/experiments/RunView.vue'),
+    meta: { permission: 'training:read' },
+  },
+  {
     path: '/deployments',
     name: 'deployments',
     component: () => import('@/views/serving/DeploymentsView.vue'),

@@ -1,6 +1,6 @@
 export default {
   app: { title: 'axops', subtitle: 'LLM Ops platform' },
-  nav: { home: 'Home', models: 'Models', datasets: 'Datasets', training: 'Fine-tuning', deployments: 'Deployments', playground: 'Playground', usage: 'Usage', routes: 'Gateway routes', apikeys: 'API keys', users: 'Users', teams: 'Teams', audit: 'Audit log', profile: 'Profile' },
+  nav: { home: 'Home', models: 'Models', datasets: 'Datasets', training: 'Fine-tuning', experiments: 'Experiments', deployments: 'Deployments', playground: 'Playground', usage: 'Usage', routes: 'Gateway routes', apikeys: 'API keys', users: 'Users', teams: 'Teams', audit: 'Audit log', profile: 'Profile' },
   common: {
     cancel: 'Cancel', save: 'Save', create: 'Create', close: 'Close', confirm: 'Confirm', search: 'Search',
     logout: 'Log out', language: 'Language', loadMore: 'Load more', none: 'None', noData: 'Nothing here yet.',
@@ -207,6 +207,16 @@ export default {
       empty: 'No gateway usage in this window yet. Calls through /v1 (or the playground) show up here within seconds.',
       ownOnly: 'Showing your own usage (gateway admins see everyone\'s).',
     },
+  },
+  experiments: {
+    title: 'Experiment tracking', experiments: 'Experiments', all: 'All experiments', empty: 'No experiments yet. Log runs through the API, the MLflow client or a training job.',
+    runCount: '{n} runs', run: 'Run', experiment: 'Experiment', status: 'Status', started: 'Started', filter: 'Filter expression',
+    filterHint: "e.g. params.lr < 0.001 and metrics.loss < 2.0 and tags.method = 'lora' (Enter to search)",
+    noRuns: 'No runs match.', compare: 'Compare ({n})', compareTitle: 'Comparing {n} runs', report: 'Report (Markdown)',
+    parallel: 'Parallel coordinates', parallelNeeds: 'Parallel coordinates need at least two differing numeric params or metrics.',
+    params: 'Parameters', param: 'Parameter', metric: 'Metric', latestMetrics: 'Latest metric values', differCount: '{n} of {total} differ (highlighted)',
+    noMetrics: 'No metrics logged.', links: 'Links', job: 'Training job', modelVersion: 'Model version produced', baseModelVersion: 'Base model version',
+    datasetVersion: 'Dataset version', tags: 'Tags', latest: 'latest', duration: 'took {s} s',
   },
   training: {
     title: 'Fine-tuning', newJob: 'New training job', empty: 'No training jobs yet. Start one with “New training job”.', jobName: 'Job name',

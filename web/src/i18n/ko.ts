@@ -1,6 +1,6 @@
 export default {
   app: { title: 'axops', subtitle: 'LLM Ops 플랫폼' },
-  nav: { home: '홈', models: '모델', datasets: '데이터셋', training: '파인튜닝', deployments: '배포', playground: '플레이그라운드', usage: '사용량', routes: '게이트웨이 라우트', apikeys: 'API 키', users: '사용자', teams: '팀', audit: '감사 로그', profile: '내 정보' },
+  nav: { home: '홈', models: '모델', datasets: '데이터셋', training: '파인튜닝', experiments: '실험', deployments: '배포', playground: '플레이그라운드', usage: '사용량', routes: '게이트웨이 라우트', apikeys: 'API 키', users: '사용자', teams: '팀', audit: '감사 로그', profile: '내 정보' },
   common: {
     cancel: '취소', save: '저장', create: '만들기', close: '닫기', confirm: '확인', search: '검색',
     logout: '로그아웃', language: '언어', loadMore: '더 보기', none: '없음', noData: '아직 항목이 없습니다.',
@@ -202,6 +202,16 @@ export default {
       empty: '이 기간에는 아직 게이트웨이 사용량이 없습니다. /v1(또는 플레이그라운드)로 호출하면 몇 초 안에 여기에 나타납니다.',
       ownOnly: '내 사용량만 표시합니다 (게이트웨이 관리자는 전체를 봅니다).',
     },
+  },
+  experiments: {
+    title: '실험 추적', experiments: '실험', all: '모든 실험', empty: '아직 실험이 없습니다. API, MLflow 클라이언트 또는 학습 작업으로 런을 기록하세요.',
+    runCount: '런 {n}개', run: '런', experiment: '실험', status: '상태', started: '시작', filter: '필터 식',
+    filterHint: "예: params.lr < 0.001 and metrics.loss < 2.0 and tags.method = 'lora' (Enter로 검색)",
+    noRuns: '조건에 맞는 런이 없습니다.', compare: '비교 ({n})', compareTitle: '런 비교 ({n}개)', report: '보고서 (Markdown)',
+    parallel: '평행 좌표', parallelNeeds: '평행 좌표에는 서로 다른 숫자 파라미터나 메트릭이 두 개 이상 필요합니다.',
+    params: '파라미터', param: '파라미터', metric: '메트릭', latestMetrics: '최신 메트릭 값', differCount: '{total}개 중 {n}개가 다릅니다 (강조 표시)',
+    noMetrics: '기록된 메트릭이 없습니다.', links: '연결', job: '학습 작업', modelVersion: '생성된 모델 버전', baseModelVersion: '기반 모델 버전',
+    datasetVersion: '데이터셋 버전', tags: '태그', latest: '최신', duration: '{s}초 소요',
   },
   training: {
     title: '파인튜닝', newJob: '새 학습 작업', empty: '아직 학습 작업이 없습니다. “새 학습 작업”으로 시작하세요.', jobName: '작업 이름',
