@@ -86,6 +86,20 @@ export class SseParser {
   }
 }
 
+/** Follow a server-sent-events endpoint of the API (with the session's token) until it ends or `signal` aborts. */
+export async function followEvents(path: string, onData: (data: string) => void, signal: AbortSignal): Promise<void> {
+  const response = await authFetch(new Request(`${window.location.origin}${path}`, { signal }))
+  if (!response.ok || !response.body) return
+  const parser = new SseParser(onData)
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) break
+    parser.push(value)
+  }
+  parser.end()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Chat
 
