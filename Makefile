@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: up test setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-serving bench-training clean
+.PHONY: up test setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-serving bench-training bench-tracking clean
 
 up: setup web
 	$(BIN)/axops up
@@ -64,6 +64,9 @@ bench-serving: setup
 
 bench-training: setup
 	$(BIN)/python bench/training/run.py
+
+bench-tracking: setup
+	$(BIN)/python bench/tracking/run.py
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist
