@@ -185,3 +185,20 @@ def test_notebook_client(api, researcher, live_server):
         assert tracker.get_run(failing.id)["metrics"]["loss"]["value"] == 1.0
         with pytest.raises(TrackingError, match="404"):
             tracker.get_run(uuid.uuid4())
+
+
+def test_runs_starting_a_new_experiment_at_once_share_it(api, researcher, live_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    def start(i):
+        with httpx.Client(base_url=live_server.url, headers=researcher["headers"], timeout=30) as c:
+            return c.post("/api/experiments/runs", json={"experiment_name": "raced", "name": f"r{i}"})
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(start, range(8)))
+    assert [r.status_code for r in answers] == [201] * 8, [r.text for r in answers if r.status_code != 201]
+    assert len({r.json()["experiment_id"] for r in answers}) == 1
+    exps = api.get("/api/experiments", headers=researcher["headers"]).json()
+    assert [(e["name"], e["run_count"]) for e in exps] == [("raced", 8)]

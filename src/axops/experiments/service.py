@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import audit
@@ -271,7 +272,13 @@ async def create_run(
         team = _team_for(principal, team_id)
         exp = await get_experiment_by_name(session, principal, experiment_name, team_id=team)
         if exp is None:
-            exp = await create_experiment(session, principal, name=experiment_name, team_id=team)
+            try:
+                async with session.begin_nested():  # two runs starting a new experiment at once: one creates it
+                    exp = await create_experiment(session, principal, name=experiment_name, team_id=team)
+            except (IntegrityError, Conflict):
+                exp = await get_experiment_by_name(session, principal, experiment_name, team_id=team)
+                if exp is None:
+                    raise
     if exp.lifecycle != "active":
         raise Conflict(f"The experiment {exp.name!r} is deleted; restore it first.")
     params = _strings("params", params, MAX_PARAMS * 10, MAX_PARAM_VALUE)
