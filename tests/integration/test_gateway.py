@@ -197,8 +197,12 @@ def test_rate_limits_and_budgets(api, admin, setup, live_server):
     assert api.delete(f"/api/gateway/limits/key/{setup['key_id']}", headers=admin).status_code == 204
 
     # A monthly budget smaller than one answer's cost: the next request is refused, a warning is raised once.
+    # (On a fresh key: the calls above count towards this user's month, depending on when their usage was written.)
     me = api.get("/api/user/info", headers=setup["dev"]).json()["id"]
-    assert api.put(f"/api/gateway/limits/user/{me}", json={"monthly_budget": 0.000005, "warn_ratio": 0.5}, headers=admin).status_code == 200
+    fresh = api.post("/api/apikey/create", json={"name": "budgeted", "scopes": ["gateway:invoke"]}, headers=setup["dev"]).json()
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=fresh["key"], max_retries=0)
+    assert api.put(f"/api/gateway/limits/key/{fresh['id']}", json={"monthly_budget": 0.000005, "warn_ratio": 0.5},
+                   headers=admin).status_code == 200  # fmt: skip
     client.chat.completions.create(**ask)  # costs (1 x 1 + 3 x 2) / 1e6 > the budget
     for _ in range(50):
         if api.get("/api/audit/logs", params={"action": "gateway.budget_warning"}, headers=admin).json()["items"]:
@@ -210,7 +214,7 @@ def test_rate_limits_and_budgets(api, admin, setup, live_server):
     warnings = api.get("/api/audit/logs", params={"action": "gateway.budget_warning"}, headers=admin).json()["items"]
     assert len(warnings) == 1 and warnings[0]["summary"]["budget"] == 0.000005
     listed = api.get("/api/gateway/limits", headers=admin).json()
-    assert listed[0]["scope"] == "user" and listed[0]["spent_this_month"] > 0.000005
+    assert listed[0]["scope"] == "key" and listed[0]["spent_this_month"] > 0.000005
     assert api.put(f"/api/gateway/limits/team/{me}", json={"rpm": 1}, headers=admin).status_code == 404
     assert api.put(f"/api/gateway/limits/user/{me}", json={"rpm": 1}, headers=setup["dev"]).status_code == 403
 
