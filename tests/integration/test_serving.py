@@ -156,7 +156,7 @@ def test_a_failing_canary_is_rolled_back_automatically(api, dev, demo_dirs, live
     assert canary["name"] == "canary-chat-canary"
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=dev["key"], max_retries=0)
     # clients never see the canary's errors: the gateway retries them on the stable replicas
-    for _ in range(16):
+    for _ in range(24):  # about half go to the canary first; three failures there are enough to judge it
         out = client.chat.completions.create(model="canary-chat", messages=[{"role": "user", "content": "hi"}], max_tokens=3)
         assert out.choices[0].message.content is not None
     canary = wait_for(api, h, canary["id"], lambda x: x["status"] == "stopped", timeout=30)
