@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,7 +40,6 @@ class LocalJob:
     offset: int = 0
     pending: bytes = b""
     stopping: bool = False
-    tail: list[str] = field(default_factory=list)
 
 
 class JobRunner:
@@ -130,7 +129,6 @@ class JobRunner:
         job.offset += len(data)
         *lines, job.pending = (job.pending + data).split(b"\n")
         text = [line.decode("utf-8", "replace").rstrip("\r") for line in lines]
-        job.tail = (job.tail + text)[-40:]
         async with self.db.sessionmaker() as session, session.begin():
             await training.append_logs(session, job.id, job.attempt, text)
 

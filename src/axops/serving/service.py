@@ -27,12 +27,8 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin")
 LOCAL_MAX_REPLICAS = 8
 
 
-def _visible(principal: Principal):
-    return True if principal.is_admin else Deployment.team_id.in_(principal.team_ids or {uuid.UUID(int=0)})
-
-
 async def get_deployment(session: AsyncSession, principal: Principal, deployment_id: uuid.UUID, for_update: bool = False) -> Deployment:
-    q = select(Deployment).where(Deployment.id == deployment_id, _visible(principal))
+    q = select(Deployment).where(Deployment.id == deployment_id, principal.team_clause(Deployment.team_id))
     deployment = await session.scalar(q.with_for_update() if for_update else q)
     if deployment is None:
         raise NotFound("No such deployment.")
@@ -41,7 +37,7 @@ async def get_deployment(session: AsyncSession, principal: Principal, deployment
 
 async def list_deployments(session: AsyncSession, principal: Principal, include_stopped: bool = False,
                            model_id: uuid.UUID | None = None) -> list[Deployment]:  # fmt: skip
-    q = select(Deployment).where(_visible(principal)).order_by(Deployment.created_at.desc())
+    q = select(Deployment).where(principal.team_clause(Deployment.team_id)).order_by(Deployment.created_at.desc())
     if not include_stopped:
         q = q.where(Deployment.status != "stopped")
     if model_id is not None:
@@ -229,7 +225,7 @@ async def promote(session: AsyncSession, principal: Principal, deployment_id: uu
     stable = await get_deployment(session, principal, canary.canary_of, for_update=True)
     name = stable.name
     stable.status, stable.status_reason, stable.stopped_at = "stopped", f"replaced by its canary {canary.name}", datetime.now(UTC)
-    note(stable, "stopped", f"replaced by its canary (v{await _version_number(session, canary.version_id)})")
+    note(stable, "stopped", f"replaced by its canary (v{await registry.version_number(session, canary.version_id)})")
     await session.flush()
     canary.name, canary.canary_of, canary.canary_weight, canary.rollback_policy = name, None, 0, {}
     note(canary, "promoted", f"now serves all of '{name}'")
@@ -258,10 +254,6 @@ async def rollback(session: AsyncSession, principal: Principal | None, deploymen
     return canary
 
 
-async def _version_number(session: AsyncSession, version_id: uuid.UUID) -> int:
-    return await registry.version_number(session, version_id)
-
-
 # -- what executors call ------------------------------------------------------------------------
 
 
@@ -282,11 +274,11 @@ async def sync_route(session: AsyncSession, stable_id: uuid.UUID) -> None:
         for r in ready:
             upstreams.append({"name": f"dep-{d.id.hex[:12]}-r{r['index']}", "base_url": r["endpoint"], "model": d.name,
                               "weight": share / len(ready), "pricing": price_fields(d)})  # fmt: skip
-    if not upstreams and not any(r.get("state") == "ready" for r in stable.replicas) and stable.status in ("pending", "loading", "failed"):
-        await gateway.set_managed_route(session, stable.name, managed_by, [])
-        return
     if upstreams:
         await gateway.set_managed_route(session, stable.name, managed_by, upstreams, canary=canary is not None)
+    elif stable.status in ("pending", "loading", "failed"):  # never served: nothing to keep
+        await gateway.set_managed_route(session, stable.name, managed_by, [])
+    # degraded with no replica ready: the route keeps its last targets, which come back as they restart
 
 
 async def live_metrics(session: AsyncSession, d: Deployment, minutes: int) -> list[dict]:

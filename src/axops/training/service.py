@@ -32,12 +32,8 @@ RUNTIME_SCOPES = ["datasets:read", "models:read", "models:write", "training:read
 CURVE_POINTS = 500  # loss points kept on the job for its live chart (the run keeps them all)
 
 
-def _visible(principal: Principal):
-    return True if principal.is_admin else TrainingJob.team_id.in_(principal.team_ids or {uuid.UUID(int=0)})
-
-
 async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID, for_update: bool = False) -> TrainingJob:
-    q = select(TrainingJob).where(TrainingJob.id == job_id, _visible(principal))
+    q = select(TrainingJob).where(TrainingJob.id == job_id, principal.team_clause(TrainingJob.team_id))
     job = await session.scalar(q.with_for_update() if for_update else q)
     if job is None:
         raise NotFound("No such training job.")
@@ -45,7 +41,7 @@ async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID
 
 
 async def list_jobs(session: AsyncSession, principal: Principal, status: str | None = None, limit: int = 100) -> list[TrainingJob]:
-    q = select(TrainingJob).where(_visible(principal)).order_by(TrainingJob.created_at.desc()).limit(limit)
+    q = select(TrainingJob).where(principal.team_clause(TrainingJob.team_id)).order_by(TrainingJob.created_at.desc()).limit(limit)
     if status:
         q = q.where(TrainingJob.status == status)
     return list((await session.scalars(q)).all())
@@ -305,7 +301,7 @@ async def set_quota(session: AsyncSession, team_id: uuid.UUID, gpus: int) -> Non
 
 
 async def queue_view(session: AsyncSession, principal: Principal) -> list[TrainingJob]:
-    q = select(TrainingJob).where(TrainingJob.status.in_(ACTIVE), _visible(principal))
+    q = select(TrainingJob).where(TrainingJob.status.in_(ACTIVE), principal.team_clause(TrainingJob.team_id))
     return list((await session.scalars(q.order_by(TrainingJob.status.desc(), TrainingJob.priority.desc(), TrainingJob.queued_at))).all())
 
 
