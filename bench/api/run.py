@@ -9,6 +9,7 @@ Results are printed and written to bench/api/results.json.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -82,11 +83,36 @@ def wrk(url: str, token: str, path: str) -> dict:
             "errors": int(non2xx.group(1)) if non2xx else 0}  # fmt: skip
 
 
-def start_server(env: dict, axops: str, log_path: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
-    """`axops up` on a free port (no background worker), once it answers /readyz."""
+@contextlib.contextmanager
+def migrated_database(tmp: Path, log_level: str = "INFO"):
+    """A fresh, migrated database (on AXOPS_BENCH_DATABASE_URL's server, else an embedded one) and the
+    environment and `axops` command that serve it; dropped afterwards."""
+    server_url = os.environ.get("AXOPS_BENCH_DATABASE_URL")
+    pg = None
+    if not server_url:
+        pg, server_url = start_embedded_postgres(tmp, database="postgres")
+    name = f"axops_bench_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db_url = make_url(libpq_url(server_url)).set(database=name).render_as_string(hide_password=False)
+    env = {**os.environ, "AXOPS_DATABASE_URL": db_url, "AXOPS_DATA_DIR": str(tmp / "data"),
+           "AXOPS_ADMIN_PASSWORD": PASSWORD, "AXOPS_LOG_LEVEL": log_level}  # fmt: skip
+    axops = str(Path(sys.executable).parent / "axops")
+    try:
+        subprocess.run([axops, "migrate"], env=env, check=True, capture_output=True)
+        yield env, db_url, axops
+    finally:
+        with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if pg is not None:
+            pg.cleanup()
+
+
+def start_server(env: dict, axops: str, log_path: Path, workers: int = 1, worker: bool = False) -> tuple[subprocess.Popen, str]:
+    """`axops up` on a free port (without the background worker unless asked), once it answers /readyz."""
     port = free_port()
     log = log_path.open("w")
-    server = subprocess.Popen([axops, "up", "--port", str(port), "--no-worker", "--workers", str(workers)],
+    server = subprocess.Popen([axops, "up", "--port", str(port), *([] if worker else ["--no-worker"]), "--workers", str(workers)],
                               env=env, stdout=log, stderr=log)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -134,31 +160,13 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     tmp = Path(tempfile.mkdtemp(prefix="axops-bench-"))
-    server_url = os.environ.get("AXOPS_BENCH_DATABASE_URL")
-    pg = None
-    if not server_url:
-        pg, server_url = start_embedded_postgres(tmp, database="postgres")
-    name = f"axops_bench_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db_url = make_url(libpq_url(server_url)).set(database=name).render_as_string(hide_password=False)
-    env = {**os.environ, "AXOPS_DATABASE_URL": db_url, "AXOPS_DATA_DIR": str(tmp / "data"),
-           "AXOPS_ADMIN_PASSWORD": PASSWORD, "AXOPS_LOG_LEVEL": "INFO"}  # fmt: skip
-    axops = str(Path(sys.executable).parent / "axops")
-    subprocess.run([axops, "migrate"], env=env, check=True, capture_output=True)
-    started = time.perf_counter()
-    fill_audit(db_url, EVENTS)
-    print(f"inserted {EVENTS} audit events in {time.perf_counter() - started:.1f}s")
-
     results = {}
-    try:
+    with migrated_database(tmp) as (env, db_url, axops):
+        started = time.perf_counter()
+        fill_audit(db_url, EVENTS)
+        print(f"inserted {EVENTS} audit events in {time.perf_counter() - started:.1f}s")
         for workers in [int(w) for w in WORKERS.split(",")]:
             results[f"{workers} process(es)"] = run_cases(env, axops, tmp, workers)
-    finally:
-        with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if pg is not None:
-            pg.cleanup()
     out = {"events": EVENTS, "concurrency": CONCURRENCY, "duration": DURATION,
            "database": "external" if os.environ.get("AXOPS_BENCH_DATABASE_URL") else "embedded pgserver",
            "results": results}  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import socket
 import statistics
@@ -28,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-from axops.models.demo import build_demo_model  # noqa: E402
+from axops.models.demo import build_demo_model
 
 DURATION = float(os.environ.get("BENCH_DURATION", "8"))
 MAX_TOKENS = int(os.environ.get("BENCH_MAX_TOKENS", "64"))
@@ -52,15 +53,8 @@ def build(kind: str, root: Path) -> tuple[Path, int]:
     from safetensors import safe_open
 
     with safe_open(str(d / "model.safetensors"), framework="pt") as f:
-        params = sum(_prod(f.get_slice(k).get_shape()) for k in f.keys())
+        params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118 — not a dict
     return d, params
-
-
-def _prod(shape) -> int:
-    out = 1
-    for n in shape:
-        out *= n
-    return out
 
 
 def start(model_dir: Path, max_batch: int) -> tuple[subprocess.Popen, str]:

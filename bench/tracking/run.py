@@ -16,7 +16,6 @@ import importlib.util
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,18 +26,16 @@ import aiohttp
 import httpx
 import orjson
 import psycopg
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-from axops.core.db import libpq_url
-from axops.core.embedded import start_embedded_postgres
 
 _spec = importlib.util.spec_from_file_location("bench_api_run", ROOT / "bench" / "api" / "run.py")
 _api_bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_api_bench)
 start_server = _api_bench.start_server  # `axops up` on a free port, once /readyz answers
+migrated_database = _api_bench.migrated_database  # a fresh migrated database, dropped afterwards
 
 PASSWORD = "bench-admin-password"
 DURATION = float(os.environ.get("BENCH_DURATION", "10"))
@@ -155,21 +152,9 @@ def history(base: str, key: str) -> dict:
 
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="axops-bench-tracking-"))
-    server_url = os.environ.get("AXOPS_BENCH_DATABASE_URL")
-    pg = None
-    if not server_url:
-        pg, server_url = start_embedded_postgres(tmp, database="postgres")
-    name = f"axops_bench_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db_url = make_url(libpq_url(server_url)).set(database=name).render_as_string(hide_password=False)
-    env = {**os.environ, "AXOPS_DATABASE_URL": db_url, "AXOPS_DATA_DIR": str(tmp / "data"),
-           "AXOPS_ADMIN_PASSWORD": PASSWORD, "AXOPS_LOG_LEVEL": "WARNING"}  # fmt: skip
-    axops = str(Path(sys.executable).parent / "axops")
-    subprocess.run([axops, "migrate"], env=env, check=True, capture_output=True)
     results: dict = {"ingest": {}, "history": {}}
     key = None
-    try:
+    with migrated_database(tmp, log_level="WARNING") as (env, db_url, axops):
         for workers in WORKERS:
             server, base = start_server(env, axops, tmp / f"server-{workers}.log", workers)
             try:
@@ -188,11 +173,6 @@ def main() -> None:
                 server.wait(timeout=20)
         with psycopg.connect(db_url) as conn:
             results["metric_rows"] = conn.execute("SELECT count(*) FROM run_metrics").fetchone()[0]
-    finally:
-        with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if pg is not None:
-            pg.cleanup()
     out = {"duration_s": DURATION, "batch": BATCH, "history_points": HISTORY,
            "database": "external" if os.environ.get("AXOPS_BENCH_DATABASE_URL") else "embedded pgserver",
            "targets": {"ingest_points_per_s": 75_000, "history_100k_ms": 200}, "results": results}  # fmt: skip

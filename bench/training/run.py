@@ -2,7 +2,7 @@
 
     make bench-training          (or: .venv/bin/python bench/training/run.py)
 
-Starts `axops up` (embedded PostgreSQL, a fresh data directory), registers the demo model and an
+Starts `axops up` on a fresh, migrated database (embedded PostgreSQL unless AXOPS_BENCH_DATABASE_URL), registers the demo model and an
 approved dataset, then submits BENCH_JOBS (5) small LoRA jobs one after another (each waits for the
 previous to finish) and measures, per job: submit → running (the scheduler picked it and started
 the process), submit → first training step reported (process start, fetching the model and data,
@@ -11,11 +11,10 @@ loading torch/transformers), and submit → succeeded. Results go to bench/train
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,34 +25,21 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-from axops.models.demo import CORPUS, build_demo_model  # noqa: E402
+from axops.models.demo import CORPUS, build_demo_model
+
+_spec = importlib.util.spec_from_file_location("bench_api_run", ROOT / "bench" / "api" / "run.py")
+_api_bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_api_bench)
+start_server, migrated_database, PASSWORD = _api_bench.start_server, _api_bench.migrated_database, _api_bench.PASSWORD
 
 JOBS = int(os.environ.get("BENCH_JOBS", "5"))
-PASSWORD = "bench-admin-password"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, migrated_database(Path(tmp), log_level="WARNING") as (env, _, axops):
         tmp = Path(tmp)
-        port = free_port()
-        env = {**os.environ, "AXOPS_DATA_DIR": str(tmp / "data"), "AXOPS_ADMIN_PASSWORD": PASSWORD, "AXOPS_LOG_LEVEL": "WARNING"}
-        log = (tmp / "server.log").open("w")
-        server = subprocess.Popen([str(Path(sys.executable).with_name("axops")), "up", "--port", str(port)], env=env, stdout=log, stderr=log)
-        base = f"http://127.0.0.1:{port}"
+        server, base = start_server(env, axops, tmp / "server.log", worker=True)  # the worker scans the dataset
         try:
-            for _ in range(600):
-                try:
-                    if httpx.get(base + "/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
             c = httpx.Client(base_url=base, timeout=120)
             token = c.post("/api/auth/login", json={"username": "admin", "password": PASSWORD}).json()["access_token"]
             c.headers["Authorization"] = f"Bearer {token}"
