@@ -163,6 +163,18 @@ def test_cancel_a_queued_job_and_the_queue_says_why_jobs_wait(api, lab, admin):
     retried = api.post(f"/api/training/job/{second['id']}/retry", headers=dev).json()
     assert retried["status"] == "queued"
     api.post(f"/api/training/job/{second['id']}/cancel", headers=dev)
+    # another team sees nothing of it; only the job's own key reports on it or reads its spec
+    other = api.post("/api/teams", json={"name": "elsewhere"}, headers=admin).json()
+    api.post("/api/users", json={"username": "res2", "password": PASSWORD, "role": "developer", "team_ids": [other["id"]]}, headers=admin)
+    outsider = bearer(login(api, "res2", PASSWORD)["access_token"])
+    for path in (f"/api/training/job/{first['id']}/status", f"/api/training/job/{first['id']}/logs",
+                 f"/api/training/job/{first['id']}/checkpoints/latest"):  # fmt: skip
+        assert api.get(path, headers=outsider).status_code == 404
+    assert api.post(f"/api/training/job/{second['id']}/retry", headers=outsider).status_code == 404
+    assert api.get(f"/api/training/job/{first['id']}/spec", headers=dev).status_code == 404  # a person's session is not the job's key
+    assert api.post(f"/api/training/job/{first['id']}/report", json={"metrics": []}, headers=dev).status_code == 404
+    r = api.post(f"/api/training/job/{first['id']}/report", json={"metrics": [{"key": "loss", "value": "x", "step": -1}]}, headers=dev)
+    assert r.status_code == 422
     gpu = api.get("/api/metrics/gpu", headers=dev).json()
     assert gpu["count"] == 0 and "No GPU" in gpu["message"]
 
