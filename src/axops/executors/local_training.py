@@ -114,6 +114,7 @@ class JobRunner:
                                                            start_new_session=True)  # fmt: skip
         self.running[job.id] = LocalJob(job.id, job.attempts, gpus, job.team_id, log_path, process)
         what = f"{processes} process{'es' if processes > 1 else ''}, GPUs: {','.join(map(str, gpus)) or 'none'}"
+        job.placement = {"where": f"this machine ({what})", "gpus": gpus, "handle": str(process.pid)}
         await training.append_logs(session, job.id, job.attempts, [f"axops: attempt {job.attempts} started ({what})"])
         log.info("training.job_started job=%s attempt=%d pid=%d", job.id, job.attempts, process.pid)
 

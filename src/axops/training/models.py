@@ -57,6 +57,8 @@ class TrainingJob(IdMixin, TimestampMixin, Base):
     trial_params: Mapped[dict] = mapped_column(JSONB, default=dict)  # a sweep trial's values, e.g. {"hyperparameters.learning_rate": 0.01}
     progress: Mapped[dict] = mapped_column(JSONB, default=dict)  # {step, max_steps, epoch, loss}
     checkpoints: Mapped[list] = mapped_column(JSONB, default=list)  # [{step, key, size, at}]
+    # where the running attempt runs: {"where": text for people, "gpus": [...] locally, "handle": the executor's job id}
+    placement: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")
     runtime_key: Mapped[str | None] = mapped_column(Text)  # encrypted API key the runtime acts with
     runtime_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     cancel_requested: Mapped[bool] = mapped_column(default=False)

@@ -135,6 +135,7 @@ class JobOut(BaseModel):
     trial_params: dict[str, Any]
     progress: dict[str, Any]
     checkpoints: list[dict[str, Any]]
+    placement: dict[str, Any]
     queued_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
