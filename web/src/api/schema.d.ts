@@ -3062,6 +3062,10 @@ export interface components {
             checkpoints: {
                 [key: string]: unknown;
             }[];
+            /** Placement */
+            placement: {
+                [key: string]: unknown;
+            };
             /**
              * Queued At
              * Format: date-time
