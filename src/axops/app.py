@@ -28,6 +28,7 @@ from axops.datasets import router as datasets_router
 from axops.datasets import tasks as datasets_tasks
 from axops.executors import gpus, local_training
 from axops.executors import local as local_executor
+from axops.executors.cluster_training import ClusterJobRunner
 from axops.experiments import mlflow as experiments_mlflow
 from axops.experiments import router as experiments_router
 from axops.gateway import proxy as gateway_proxy
@@ -76,6 +77,21 @@ class AxopsAPI(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+def training_backends(settings: Settings) -> list:
+    """The clusters fine-tuning jobs may go to besides this machine, as configured."""
+    found: list = []
+    if settings.kubernetes_namespace:
+        from axops.executors.kubernetes_training import DEFAULT_IMAGE, KubernetesJobs
+
+        found.append(KubernetesJobs(settings.kubernetes_namespace, settings.runtime_image or DEFAULT_IMAGE, settings.kubernetes_kueue_queue,
+                                    settings.kubernetes_volcano_queue, settings.kubernetes_priority_class))  # fmt: skip
+    if settings.ray_address:
+        from axops.executors.ray_training import RayJobs
+
+        found.append(RayJobs(settings.ray_address, settings.ray_token))
+    return found
+
+
 def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
@@ -113,6 +129,8 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         app.state.gpus_here = len(gpus.inventory())
         supervisor = None
         app.state.kubernetes_enabled = bool(settings.kubernetes_namespace)
+        backends = training_backends(settings)
+        app.state.training_executors = ["local", *(b.name for b in backends)]
         if settings.serving_supervisor:
             cluster = None
             if settings.kubernetes_namespace:
@@ -120,12 +138,14 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
 
                 cluster = KubernetesExecutor(state.db, app.state.secret_key, settings.control_url, settings.kubernetes_namespace,
                                              settings.runtime_image or DEFAULT_IMAGE)  # fmt: skip
-            jobs = local_training.JobRunner(state.db, app.state.secret_key, settings.control_url,
-                                            (settings.data_dir / "training").resolve(), slots=settings.training_slots,
-                                            gpu_count=app.state.gpus_here)  # fmt: skip
+            jobs = [local_training.JobRunner(state.db, app.state.secret_key, settings.control_url,
+                                             (settings.data_dir / "training").resolve(), slots=settings.training_slots,
+                                             gpu_count=app.state.gpus_here)]  # fmt: skip
+            jobs += [ClusterJobRunner(state.db, app.state.secret_key, settings.control_url, backend) for backend in backends]
             supervisor = local_executor.Supervisor(state.db, app.state.secret_key, settings.control_url, app.state.serving_dir,
                                                    kubernetes=cluster, training=jobs)  # fmt: skip
             await supervisor.start()
+        app.state.supervisor = supervisor
         async with state.tasks.open_async():
             if run_worker:
                 worker = asyncio.create_task(

@@ -42,8 +42,13 @@ class Settings(BaseSettings):
     public_url: str | None = None  # how runtimes reach the control plane (default http://host:port)
     serving_supervisor: bool = Field(True, description="supervise local deployments' replicas from this process")
     training_slots: int = Field(1, ge=1, le=64, description="fine-tuning jobs the local executor runs at once")
-    kubernetes_namespace: str | None = None  # where the kubernetes executor creates deployments (unset: executor off)
-    runtime_image: str | None = None  # the serving runtime's container image for Kubernetes
+    kubernetes_namespace: str | None = None  # where the kubernetes executor creates deployments and jobs (unset: executor off)
+    runtime_image: str | None = None  # the runtime's container image for Kubernetes (serving and training)
+    kubernetes_kueue_queue: str | None = None  # a Kueue LocalQueue for training jobs
+    kubernetes_volcano_queue: str | None = None  # a Volcano queue for training jobs (with a PodGroup each)
+    kubernetes_priority_class: str | None = None  # the priorityClassName of training pods
+    ray_address: str | None = None  # the Ray dashboard (Jobs API) the ray executor submits to (unset: executor off)
+    ray_token: str | None = None  # sent as a Bearer token to the Ray dashboard (token auth or an authenticating proxy)
     log_level: str = "INFO"
     log_json: bool = True
     web_dist: Path | None = None

@@ -10,7 +10,7 @@ import uuid
 import kubernetes_validate
 import pytest
 
-from axops.executors.kubernetes_training import job_name, manifests
+from axops.executors.kubernetes_training import cluster_state, job_name, manifests
 
 K8S_VERSION = "1.30"
 
@@ -53,4 +53,39 @@ def test_every_combination_is_valid(nodes, gpus, distributed, queueing):
     assert ("PodGroup" in kinds) == (queueing == "volcano")
     if queueing == "volcano":
         assert kinds["PodGroup"]["spec"]["minMember"] == nodes and templates[0]["spec"]["schedulerName"] == "volcano"
-    assert workload["metadata"]["name"] == job_name(spec["id"])
+    assert workload["metadata"]["name"] == job_name(spec["id"], 1)
+
+
+def pod(phase: str, *, scheduled: dict | None = None, waiting: dict | None = None, terminated: dict | None = None) -> dict:
+    state = {"waiting": waiting} if waiting else {"terminated": terminated} if terminated else {"running": {}} if phase == "Running" else {}
+    return {"metadata": {"name": "p", "labels": {}},
+            "status": {"phase": phase, "conditions": [scheduled] if scheduled else [],
+                       "containerStatuses": [{"name": "train", "state": state}] if state else []}}  # fmt: skip
+
+
+def batch_job(status: dict, suspend: bool = False) -> dict:
+    return {"kind": "Job", "metadata": {"name": "axops-train-1-1"}, "spec": {"suspend": suspend}, "status": status}
+
+
+@pytest.mark.parametrize(("workload", "pods", "phase", "said", "code", "kind"), [
+    (batch_job({}, suspend=True), [], "pending", "Kueue", None, None),
+    (batch_job({}), [], "pending", "being created", None, None),
+    (batch_job({"active": 1}), [pod("Pending", scheduled={"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                                         "message": "0/4 nodes are available: 4 Insufficient nvidia.com/gpu."})],
+     "pending", "Insufficient nvidia.com/gpu", None, None),
+    (batch_job({"active": 1}), [pod("Pending", waiting={"reason": "ImagePullBackOff", "message": "Back-off pulling image"})],
+     "pending", "ImagePullBackOff: Back-off pulling image", None, None),
+    (batch_job({"active": 1}), [pod("Running")], "running", None, None, None),
+    (batch_job({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}), [], "ended", None, 0, None),
+    (batch_job({"failed": 1, "conditions": [{"type": "Failed", "status": "True", "message": "Job has reached the specified backoff limit"}]}),
+     [pod("Failed", terminated={"exitCode": 137, "reason": "OOMKilled"})], "ended", "out of memory", 137, "oom"),
+    (batch_job({"failed": 1}), [pod("Failed", terminated={"exitCode": 2, "reason": "Error"})], "ended", "failed", 2, None),
+    ({"kind": "PyTorchJob", "status": {"conditions": [{"type": "Created", "status": "True"}, {"type": "Running", "status": "True"}]}},
+     [pod("Running")], "running", None, None, None),
+    ({"kind": "PyTorchJob", "status": {"conditions": [{"type": "Succeeded", "status": "True"}]}}, [], "ended", None, 0, None),
+    (None, [], "ended", "gone", None, None),
+])  # fmt: skip
+def test_the_state_of_an_attempt_is_read_off_its_workload_and_pods(workload, pods, phase, said, code, kind):
+    state = cluster_state(workload, pods)
+    assert (state.phase, state.exit_code, state.failure_kind) == (phase, code, kind)
+    assert (said is None and state.message is None) or said in state.message

@@ -3,20 +3,30 @@ a Kubeflow PyTorchJob (kubeflow.org/v1) for several nodes; GPU requests, node se
 tolerations; a Kueue queue label or a Volcano queue + PodGroup and a priorityClass when
 configured. The runtime inside is the same `axops.runtime.train`, reporting over HTTP.
 
-Manifests only for now: tests validate them against the Kubernetes schemas (kubernetes-validate;
-the PyTorchJob's pod templates as PodTemplates, since Kubeflow's CRD schema is not packaged);
-submitting them to a cluster is not wired to the scheduler yet.
+Each attempt is its own set of objects (named after the job and the attempt), applied server-side
+by `KubernetesJobs` for the cluster runner (`executors.cluster_training`), which reads the state
+back from the Job / PyTorchJob and its pods (why a pod waits: unschedulable, image pull; how it
+ended: exit code, OOM-killed) and the logs from the first (master) pod.
+
+Tests validate the manifests against the Kubernetes schemas (kubernetes-validate; the PyTorchJob's
+pod templates as PodTemplates, since Kubeflow's CRD schema is not packaged) and the state mapping
+on objects as the API serves them; no test here reaches a live cluster.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from axops import __version__
+from axops.executors.cluster_training import ClusterState
 
 DEFAULT_IMAGE = f"axops/runtime:{__version__}"
+FIELD_MANAGER = "axops"
 
 
-def job_name(job_id: str) -> str:
-    return f"axops-train-{str(job_id)[:8]}"
+def job_name(job_id: str, attempt: int = 1) -> str:
+    return f"axops-train-{str(job_id)[:8]}-{attempt}"
 
 
 def _pod_spec(job: dict, *, image: str, control_url: str, secret_name: str, command: list[str]) -> dict:
@@ -45,11 +55,12 @@ def _pod_spec(job: dict, *, image: str, control_url: str, secret_name: str, comm
 
 def manifests(job: dict, *, namespace: str, control_url: str, token: str, image: str = DEFAULT_IMAGE,
               kueue_queue: str | None = None, volcano_queue: str | None = None, priority_class: str | None = None) -> list[dict]:  # fmt: skip
-    """The objects of one job. `job`: id, resources (gpus, gpu_type, processes, nodes, cpu,
-    memory_gb), distributed, max_retries."""
-    name = job_name(job["id"])
+    """The objects of one attempt of a job. `job`: id, attempt, resources (gpus, gpu_type, processes,
+    nodes, cpu, memory_gb), distributed."""
+    name = job_name(job["id"], job.get("attempt", 1))
     r = job["resources"]
-    labels = {"app.kubernetes.io/name": "axops-train", "app.kubernetes.io/managed-by": "axops", "axops.io/job-id": str(job["id"])}
+    labels = {"app.kubernetes.io/name": "axops-train", "app.kubernetes.io/managed-by": "axops", "axops.io/job-id": str(job["id"]),
+              "axops.io/attempt": str(job.get("attempt", 1))}  # fmt: skip
     if kueue_queue:
         labels["kueue.x-k8s.io/queue-name"] = kueue_queue
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace, "labels": labels},
@@ -83,3 +94,126 @@ def manifests(job: dict, *, namespace: str, control_url: str, token: str, image:
                         "spec": {"minMember": int(r.get("nodes", 1)), "queue": volcano_queue,
                                  **({"priorityClassName": priority_class} if priority_class else {})}})  # fmt: skip
     return objects
+
+
+def _terminated(pods: list[dict]) -> dict | None:
+    for pod in pods:
+        for status in pod.get("status", {}).get("containerStatuses") or []:
+            if (done := (status.get("state") or {}).get("terminated")) and done.get("exitCode", 0) != 0:
+                return done
+    return None
+
+
+def cluster_state(workload: dict | None, pods: list[dict]) -> ClusterState:
+    """Where an attempt is, read off its Job or PyTorchJob (as the API serves them) and its pods."""
+    if workload is None:
+        return ClusterState("ended", "the job's objects are gone from the cluster (deleted)")
+    status = workload.get("status") or {}
+    conditions = {c["type"]: c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    if status.get("succeeded") or "Succeeded" in conditions or "Complete" in conditions:
+        return ClusterState("ended", None, exit_code=0)
+    failed = conditions.get("Failed")
+    if failed or (workload["kind"] == "Job" and status.get("failed")):
+        done = _terminated(pods)
+        if done and done.get("reason") == "OOMKilled":
+            return ClusterState("ended", "the pod ran out of memory (OOM-killed at its memory limit)", done.get("exitCode"), "oom")
+        message = (failed or {}).get("message") or "the job failed in the cluster"
+        return ClusterState("ended", message, done.get("exitCode") if done else None)
+    if workload["kind"] == "Job" and workload.get("spec", {}).get("suspend"):
+        return ClusterState("pending", "waiting for Kueue to admit it")
+    if any(p.get("status", {}).get("phase") == "Running" for p in pods):
+        return ClusterState("running")
+    for pod in pods:
+        for c in pod.get("status", {}).get("conditions") or []:
+            if c.get("type") == "PodScheduled" and c.get("status") == "False":
+                return ClusterState("pending", c.get("message") or c.get("reason") or "not scheduled yet")
+        for s in pod.get("status", {}).get("containerStatuses") or []:
+            if waiting := (s.get("state") or {}).get("waiting"):
+                return ClusterState("pending", f"{waiting.get('reason', 'waiting')}: {waiting.get('message', '')}".rstrip(": "))
+    return ClusterState("pending", "pods are being created" if not pods else "pods are starting")
+
+
+class KubernetesJobs:
+    """The cluster runner's backend for Kubernetes (the official client, in a thread per call)."""
+
+    name = "kubernetes"
+
+    def __init__(self, namespace: str, image: str = DEFAULT_IMAGE, kueue_queue: str | None = None,
+                 volcano_queue: str | None = None, priority_class: str | None = None) -> None:  # fmt: skip
+        self.namespace, self.image = namespace, image
+        self.queues = {"kueue_queue": kueue_queue, "volcano_queue": volcano_queue, "priority_class": priority_class}
+        self._client = None
+
+    def client(self):
+        if self._client is None:
+            from kubernetes import config, dynamic
+            from kubernetes.client import ApiClient
+
+            try:
+                config.load_incluster_config()
+            except config.ConfigException:
+                config.load_kube_config()
+            self._client = dynamic.DynamicClient(ApiClient())
+        return self._client
+
+    def _resource(self, kind: str):
+        api_version = {"Job": "batch/v1", "PyTorchJob": "kubeflow.org/v1", "Secret": "v1", "Pod": "v1",
+                       "PodGroup": "scheduling.volcano.sh/v1beta1"}[kind]  # fmt: skip
+        return self.client().resources.get(api_version=api_version, kind=kind)
+
+    async def submit(self, job, token: str, control_url: str) -> tuple[str, str]:
+        spec = {"id": str(job.id), "attempt": job.attempts, "resources": job.resources, "distributed": job.distributed}
+        objects = manifests(spec, namespace=self.namespace, control_url=control_url, token=token, image=self.image, **self.queues)
+
+        def apply() -> None:
+            for body in objects:
+                self.client().server_side_apply(self._resource(body["kind"]), body=body, namespace=self.namespace,
+                                                field_manager=FIELD_MANAGER, force_conflicts=True)  # fmt: skip
+
+        await asyncio.to_thread(apply)
+        kind = objects[1]["kind"]
+        name = objects[1]["metadata"]["name"]
+        return f"{kind}/{name}", f"Kubernetes {kind} {self.namespace}/{name}"
+
+    def _read(self, handle: str) -> tuple[dict | None, list[dict]]:
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        kind, name = handle.split("/", 1)
+        try:
+            workload = self._resource(kind).get(name=name, namespace=self.namespace).to_dict()
+        except NotFoundError:
+            return None, []
+        job_id, attempt = workload["metadata"]["labels"]["axops.io/job-id"], workload["metadata"]["labels"]["axops.io/attempt"]
+        pods = self._resource("Pod").get(namespace=self.namespace, label_selector=f"axops.io/job-id={job_id},axops.io/attempt={attempt}")
+        items = sorted((p.to_dict() for p in pods.items), key=lambda p: (
+            p["metadata"].get("labels", {}).get("training.kubeflow.org/replica-type", "master") != "master",
+            p["metadata"].get("creationTimestamp", "")))  # fmt: skip
+        return workload, items
+
+    async def state(self, handle: str) -> ClusterState:
+        return cluster_state(*await asyncio.to_thread(self._read, handle))
+
+    async def logs(self, handle: str) -> str:
+        def read() -> str:
+            from kubernetes.client import CoreV1Api
+
+            _, pods = self._read(handle)
+            if not pods or pods[0].get("status", {}).get("phase") == "Pending":
+                return ""
+            return CoreV1Api(self.client().client).read_namespaced_pod_log(pods[0]["metadata"]["name"], self.namespace, container="train")
+
+        return await asyncio.to_thread(read)
+
+    async def stop(self, handle: str) -> None:
+        kind, name = handle.split("/", 1)
+        await asyncio.to_thread(self._delete, kind, name)
+
+    async def cleanup(self, handle: str) -> None:
+        """The workload stays for its logs until its TTL; the Secret with the (now revoked) key goes."""
+        await asyncio.to_thread(self._delete, "Secret", handle.split("/", 1)[1])
+
+    def _delete(self, kind: str, name: str) -> None:
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        with contextlib.suppress(NotFoundError):
+            self._resource(kind).delete(name=name, namespace=self.namespace, body={"propagationPolicy": "Background"})

@@ -79,7 +79,7 @@ class Supervisor:
                  training=None) -> None:  # fmt: skip
         self.db, self.secret, self.control_url = db, secret, control_url.rstrip("/")
         self.kubernetes = kubernetes  # a KubernetesExecutor when a cluster is configured: reconciled by the same process
-        self.training = training  # the local executor of fine-tuning jobs: the same process runs them
+        self.training = training or []  # the runners of fine-tuning jobs (local, clusters): the same process drives them
         self.work_dir = work_dir
         self.interval_s = interval_s
         self.replicas: dict[uuid.UUID, list[Replica]] = {}
@@ -100,8 +100,8 @@ class Supervisor:
                 await self._task
         await asyncio.gather(*(self._terminate(r) for rs in self.replicas.values() for r in rs), *self._retiring, return_exceptions=True)
         self.replicas.clear()
-        if self.training is not None:
-            await self.training.stop()
+        for runner in self.training:
+            await runner.stop()
         if self._http:
             await self._http.close()
         if self._lock_conn is not None:
@@ -115,8 +115,8 @@ class Supervisor:
         while True:
             try:
                 await self.reconcile()
-                if self.training is not None:
-                    await self.training.reconcile()
+                for runner in self.training:
+                    await runner.reconcile()
                 if self.kubernetes is not None and rounds % 5 == 0:
                     await self.kubernetes.reconcile()
             except Exception:  # a failed round is retried; replicas keep running

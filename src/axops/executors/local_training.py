@@ -23,10 +23,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from axops.training import service as training
-from axops.training.models import TeamQuota, TrainingJob
+from axops.training.models import TrainingJob
 
 log = logging.getLogger("axops.executors.training")
-RETRYABLE = ("killed", "distributed", "checkpoint")  # the same input would fail the same way otherwise
 
 
 @dataclass
@@ -70,16 +69,12 @@ class JobRunner:
     async def _schedule(self, session, queued: list[TrainingJob]) -> None:
         used = {g for j in self.running.values() for g in j.gpus}
         free_gpus = [g for g in range(self.gpu_count) if g not in used]
-        quotas = {q.team_id: q.gpus for q in (await session.scalars(select(TeamQuota))).all()}
-        team_use: dict[uuid.UUID, int] = {}
-        for j in self.running.values():
-            team_use[j.team_id] = team_use.get(j.team_id, 0) + len(j.gpus)
+        quota_waits = await training.quota_wait(session, queued)
         blocked = None  # the first job that cannot start holds back the ones behind it
         for position, job in enumerate(queued):
             wanted = int(job.resources.get("gpus", 0))
-            quota = quotas.get(job.team_id)
-            if quota is not None and team_use.get(job.team_id, 0) + wanted > quota:
-                reason = f"waiting for the team's GPU quota: {team_use.get(job.team_id, 0)} of {quota} in use, this job needs {wanted}"
+            if job.id in quota_waits:
+                reason = quota_waits[job.id]
             elif blocked is not None:
                 reason = f"queued behind {blocked} (position {position + 1})"
             elif len(self.running) >= self.slots:
@@ -88,7 +83,6 @@ class JobRunner:
                 reason = f"waiting for {wanted} GPU(s): {len(free_gpus)} free"
             else:
                 gpus, free_gpus = free_gpus[:wanted], free_gpus[wanted:]
-                team_use[job.team_id] = team_use.get(job.team_id, 0) + wanted
                 await self._start(session, job, gpus)
                 continue
             blocked = blocked or f"'{job.name}'"
@@ -145,29 +139,7 @@ class JobRunner:
                 await self._finish(session, job, code, None)
 
     async def _finish(self, session, job: TrainingJob, code: int | None, lost: str | None) -> None:
-        now = datetime.now(UTC)
-        if job.cancel_requested:
-            job.status, job.failure_kind, job.status_reason = "cancelled", "cancelled", "cancelled while running"
-        elif code == 0 and job.output_version_id is not None:
-            job.status, job.status_reason = "succeeded", None
-        else:
-            if lost:
-                job.failure_kind, job.status_reason = "killed", lost
-            elif code is not None and code < 0:
-                name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
-                job.failure_kind, job.status_reason = "killed", f"the training process was killed by {name}"
-            elif code == 0:
-                job.failure_kind, job.status_reason = "user_code", "the training process ended without registering a model version"
-            elif not job.failure_kind:  # the runtime reports its own failures; without that, the exit code is all we have
-                job.failure_kind, job.status_reason = "user_code", f"the training process exited with code {code}"
-            if job.failure_kind in RETRYABLE and job.attempts <= job.max_retries:
-                await training.append_logs(session, job.id, job.attempts, [f"axops: attempt {job.attempts} failed ({job.status_reason}); retrying"])
-                training.requeue(job, f"attempt {job.attempts} failed: {job.status_reason}")
-                return
-            job.status = "failed"
-        job.finished_at = now
-        await training.ended(session, job)
-        await training.append_logs(session, job.id, job.attempts, [f"axops: job {job.status}" + (f": {job.status_reason}" if job.status_reason else "")])
+        await training.finish_attempt(session, job, code, lost)
         log.info("training.job_ended job=%s status=%s kind=%s", job.id, job.status, job.failure_kind)
 
     async def stop(self) -> None:

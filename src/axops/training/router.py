@@ -32,7 +32,8 @@ async def _out(session, job) -> JobOut:
 @router.post("/training/job/create", status_code=201)
 async def create_job(body: JobCreate, principal: Writer, session: Session, request: Request) -> JobOut:
     """Validated up front (approved datasets, columns, model version, resources), then queued."""
-    job = await service.create_job(session, principal, request.app.state.secret_key, body, gpus_here=request.app.state.gpus_here)
+    job = await service.create_job(session, principal, request.app.state.secret_key, body, gpus_here=request.app.state.gpus_here,
+                                   executors=request.app.state.training_executors)  # fmt: skip
     return await _out(session, job)
 
 
@@ -40,7 +41,8 @@ async def create_job(body: JobCreate, principal: Writer, session: Session, reque
 async def create_sweep(body: SweepCreate, principal: Writer, session: Session, request: Request) -> SweepOut:
     """A grid or random search: one queued job per trial (all validated first); the best trial is
     the one whose run's `metric` ends lowest (`mode: min`) or highest."""
-    sweep = await service.create_sweep(session, principal, request.app.state.secret_key, body, gpus_here=request.app.state.gpus_here)
+    sweep = await service.create_sweep(session, principal, request.app.state.secret_key, body, gpus_here=request.app.state.gpus_here,
+                                   executors=request.app.state.training_executors)  # fmt: skip
     return await service.sweep_out(session, principal, sweep.id)
 
 

@@ -1,5 +1,6 @@
 """Fine-tuning jobs: validated up front, queued by priority then age within team GPU quotas, run
-by an executor (`axops.executors.local_training`), reported on by the training runtime with the
+by an executor (`axops.executors.local_training` on this machine, `axops.executors.cluster_training`
+on Ray or Kubernetes), reported on by the training runtime with the
 job's own key, and registered as a new model version with its lineage when they succeed."""
 
 from __future__ import annotations
@@ -7,12 +8,13 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import signal
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import apikeys, audit
@@ -29,6 +31,7 @@ from axops.training.models import ACTIVE, JobLogLine, TeamQuota, TrainingJob, Tr
 from axops.training.schemas import JobCreate, Report, SweepCreate, SweepOut, TrialOut
 
 RUNTIME_SCOPES = ["datasets:read", "models:read", "models:write", "training:read", "training:write"]
+RETRYABLE = ("killed", "distributed", "checkpoint")  # the same input would fail the same way otherwise
 CURVE_POINTS = 500  # loss points kept on the job for its live chart (the run keeps them all)
 
 
@@ -47,7 +50,8 @@ async def list_jobs(session: AsyncSession, principal: Principal, status: str | N
     return list((await session.scalars(q)).all())
 
 
-async def create_job(session: AsyncSession, principal: Principal, secret: str, data: JobCreate, gpus_here: int) -> TrainingJob:
+async def create_job(session: AsyncSession, principal: Principal, secret: str, data: JobCreate, gpus_here: int,
+                     executors: Collection[str] = ("local",)) -> TrainingJob:  # fmt: skip
     if data.base_version_id is not None:
         base_model, base = await registry.get_version(session, principal, data.base_version_id)
     else:
@@ -65,13 +69,17 @@ async def create_job(session: AsyncSession, principal: Principal, secret: str, d
             raise Invalid(f"Dataset '{dataset.name}' v{version.version} has no column {', '.join(map(repr, missing))}; "
                           f"its columns: {', '.join(names)}.", columns=names)  # fmt: skip
     r = data.resources
-    if data.executor != "local":
-        raise Invalid(f"The {data.executor} executor is not configured here; use executor 'local'.")
-    if data.method == "qlora" and not gpus_here:
-        raise Invalid("QLoRA needs a GPU (and bitsandbytes); this machine has none — use method 'lora'.")
-    if r.nodes > 1:
-        raise Invalid("The local executor runs on one node; several nodes need the kubernetes or ray executor.")
-    if r.gpus > gpus_here:
+    if data.executor not in executors:
+        raise Invalid(f"The {data.executor} executor is not configured here; available: {', '.join(sorted(executors))}.")
+    local = data.executor == "local"
+    if data.method == "qlora" and not (r.gpus if not local else gpus_here):
+        raise Invalid("QLoRA needs a GPU (and bitsandbytes): ask for resources.gpus, or use method 'lora'."
+                      if not local else "QLoRA needs a GPU (and bitsandbytes); this machine has none — use method 'lora'.")  # fmt: skip
+    if r.nodes > 1 and data.executor != "kubernetes":
+        raise Invalid(f"The {data.executor} executor runs a job on one node; several nodes need the kubernetes executor.")
+    if r.nodes > 1 and data.distributed == "none":
+        raise Invalid("Several nodes need a distributed strategy (ddp, fsdp or deepspeed).")
+    if local and r.gpus > gpus_here:
         raise Invalid(f"The job asks for {r.gpus} GPU(s); this machine has {gpus_here}.")
     if data.distributed in ("fsdp", "deepspeed") and not r.gpus:
         raise Invalid(f"{data.distributed.upper()} needs GPUs; on the CPU use distributed 'ddp' (gloo).")
@@ -143,7 +151,7 @@ async def cancel(session: AsyncSession, principal: Principal, job_id: uuid.UUID)
     job = await get_job(session, principal, job_id, for_update=True)
     if job.status not in ACTIVE:
         raise Conflict(f"The job is {job.status}; only queued or running jobs can be cancelled.")
-    if job.status == "queued":
+    if job.status == "queued" and not job.placement.get("handle"):  # not handed to a cluster yet
         job.status, job.status_reason, job.failure_kind, job.finished_at = "cancelled", "cancelled before it started", "cancelled", datetime.now(UTC)
         await ended(session, job)
     else:
@@ -173,6 +181,58 @@ def requeue(job: TrainingJob, why: str) -> None:
     job.status, job.failure_kind, job.finished_at, job.cancel_requested = "queued", None, None, False
     job.status_reason = f"queued again ({why})" + (", resuming from the latest checkpoint" if job.resume and job.checkpoints else "")
     job.queued_at = datetime.now(UTC)
+    job.placement = {}
+
+
+async def finish_attempt(session: AsyncSession, job: TrainingJob, code: int | None, lost: str | None = None) -> None:
+    """An attempt ended (exit `code`, or `lost` saying why there is none): the job succeeds, fails with a
+    classified reason, is cancelled, or — for a retryable failure with retries left — is queued again."""
+    if job.cancel_requested:
+        job.status, job.failure_kind, job.status_reason = "cancelled", "cancelled", "cancelled while running"
+    elif code == 0 and job.output_version_id is not None:
+        job.status, job.status_reason = "succeeded", None
+    else:
+        if lost:
+            job.failure_kind, job.status_reason = job.failure_kind or "killed", lost
+        elif code is not None and code < 0:
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
+            job.failure_kind, job.status_reason = "killed", f"the training process was killed by {name}"
+        elif code == 0:
+            job.failure_kind, job.status_reason = "user_code", "the training process ended without registering a model version"
+        elif not job.failure_kind:  # the runtime reports its own failures; without that, the exit code is all we have
+            job.failure_kind, job.status_reason = "user_code", f"the training process exited with code {code}"
+        if job.failure_kind in RETRYABLE and job.attempts <= job.max_retries:
+            await append_logs(session, job.id, job.attempts, [f"axops: attempt {job.attempts} failed ({job.status_reason}); retrying"])
+            requeue(job, f"attempt {job.attempts} failed: {job.status_reason}")
+            return
+        job.status = "failed"
+    job.finished_at = datetime.now(UTC)
+    await ended(session, job)
+    await append_logs(session, job.id, job.attempts, [f"axops: job {job.status}" + (f": {job.status_reason}" if job.status_reason else "")])
+
+
+async def gpus_in_use(session: AsyncSession) -> dict[uuid.UUID, int]:
+    """GPUs each team's jobs hold, on every executor: running ones and those handed to a cluster."""
+    gpus = TrainingJob.resources["gpus"].as_integer() * func.greatest(TrainingJob.resources["nodes"].as_integer(), 1)
+    held = (TrainingJob.status == "running") | ((TrainingJob.status == "queued") & TrainingJob.placement.has_key("handle"))
+    rows = await session.execute(select(TrainingJob.team_id, func.sum(gpus)).where(held).group_by(TrainingJob.team_id))
+    return {team: int(n or 0) for team, n in rows}
+
+
+async def quota_wait(session: AsyncSession, queued: list[TrainingJob]) -> dict[uuid.UUID, str]:
+    """Why each of these queued jobs (in start order) may not start for its team's GPU quota; the
+    jobs not named fit, counting the ones before them."""
+    quotas = {q.team_id: q.gpus for q in (await session.scalars(select(TeamQuota))).all()}
+    use = await gpus_in_use(session)
+    waits: dict[uuid.UUID, str] = {}
+    for job in queued:
+        wanted = int(job.resources.get("gpus", 0)) * max(int(job.resources.get("nodes", 1)), 1)
+        quota = quotas.get(job.team_id)
+        if quota is not None and use.get(job.team_id, 0) + wanted > quota:
+            waits[job.id] = f"waiting for the team's GPU quota: {use.get(job.team_id, 0)} of {quota} in use, this job needs {wanted}"
+        else:
+            use[job.team_id] = use.get(job.team_id, 0) + wanted
+    return waits
 
 
 # -- what the training runtime calls (with the job's key) ---------------------------------------
@@ -340,7 +400,8 @@ def _with(job: JobCreate, point: dict[str, Any]) -> JobCreate:
         raise Invalid(f"A trial's settings are invalid ({point}): {exc}") from None
 
 
-async def create_sweep(session: AsyncSession, principal: Principal, secret: str, data: SweepCreate, gpus_here: int) -> TrainingSweep:
+async def create_sweep(session: AsyncSession, principal: Principal, secret: str, data: SweepCreate, gpus_here: int,
+                       executors: Collection[str] = ("local",)) -> TrainingSweep:  # fmt: skip
     points = trial_points(data)
     trials = [_with(data.job, p) for p in points]  # all validated before any job exists
     sweep = TrainingSweep(name=data.name, team_id=uuid.UUID(int=0), created_by=principal.user_id, strategy=data.strategy,
@@ -349,7 +410,7 @@ async def create_sweep(session: AsyncSession, principal: Principal, secret: str,
     for i, (point, body) in enumerate(zip(points, trials, strict=True)):
         experiment = data.name if body.experiment == "fine-tuning" else body.experiment  # trials of a sweep share a run list
         body = body.model_copy(update={"name": f"{data.name} #{i + 1}", "experiment": experiment})
-        job = await create_job(session, principal, secret, body, gpus_here)
+        job = await create_job(session, principal, secret, body, gpus_here, executors)
         if i == 0:
             sweep.team_id = job.team_id
             session.add(sweep)

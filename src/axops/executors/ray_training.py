@@ -1,0 +1,87 @@
+"""Fine-tuning jobs on a Ray cluster through the Ray Jobs REST API of its dashboard
+(`AXOPS_RAY_ADDRESS`, e.g. http://ray-head:8265): each attempt is one Ray job whose entrypoint is
+the same `axops.runtime.train` (under torchrun for DDP), with the GPUs and CPUs it asked for
+reserved for the entrypoint, so Ray places it on a node that has them and queues it until then.
+
+The cluster's Python environment must have `axops[runtime]` installed (the runtime image). The
+job's runtime key travels in the job's runtime environment, which the Ray dashboard shows to
+whoever can reach it — and can run code on the cluster anyway; keep the dashboard private.
+The key is revoked when the job ends. One node per job: several nodes need the kubernetes executor.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+
+from axops.executors.cluster_training import ClusterState
+from axops.training.models import TrainingJob
+
+# Ray's job states: PENDING, RUNNING, STOPPED, SUCCEEDED, FAILED
+PHASES = {"PENDING": "pending", "RUNNING": "running", "STOPPED": "ended", "SUCCEEDED": "ended", "FAILED": "ended"}
+
+
+def entrypoint(job: TrainingJob, control_url: str, cache_dir: str) -> str:
+    processes = max(int(job.resources.get("gpus", 0)), int(job.resources.get("processes", 1))) if job.distributed != "none" else 1
+    train = f"-m axops.runtime.train --job-id {job.id} --control-url {control_url} --cache-dir {cache_dir}"
+    if processes > 1:
+        return f"python -m torch.distributed.run --standalone --nproc-per-node={processes} {train}"
+    return f"python {train}"
+
+
+def submission(job: TrainingJob, token: str, control_url: str, cache_dir: str = "/tmp/axops-train-cache") -> dict:
+    """The body of POST /api/jobs/ for the job's current attempt."""
+    r = job.resources
+    cpus = float(r.get("cpu", 2))
+    return {
+        "submission_id": f"axops-train-{job.id}-{job.attempts}",  # Ray never reuses a submission id
+        "entrypoint": entrypoint(job, control_url, cache_dir),
+        "entrypoint_num_cpus": cpus,
+        "entrypoint_num_gpus": int(r.get("gpus", 0)),
+        "entrypoint_memory": int(float(r.get("memory_gb", 8)) * 2**30),
+        **({"entrypoint_resources": {f"accelerator_type:{r['gpu_type']}": 0.001}} if r.get("gpu_type") else {}),
+        "runtime_env": {"env_vars": {"AXOPS_RUNTIME_TOKEN": token, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
+                                     "OMP_NUM_THREADS": str(max(1, int(cpus)))}},
+        "metadata": {"axops_job_id": str(job.id), "axops_job_name": job.name[:100], "attempt": str(job.attempts)},
+    }  # fmt: skip
+
+
+class RayJobs:
+    name = "ray"
+
+    def __init__(self, address: str, token: str | None = None, timeout_s: float = 10.0) -> None:
+        self.address = address.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+        async with aiohttp.ClientSession(timeout=self.timeout, headers=self.headers) as http, \
+                http.request(method, f"{self.address}/api/jobs/{path}", json=body) as response:  # fmt: skip
+            if response.status >= 400:
+                raise RuntimeError(f"Ray answered {response.status}: {(await response.text())[:300]}")
+            return await response.json(content_type=None)
+
+    async def submit(self, job: TrainingJob, token: str, control_url: str) -> tuple[str, str]:
+        answer = await self._call("POST", "", submission(job, token, control_url))
+        return answer["submission_id"], f"Ray cluster {self.address} (job {answer['submission_id']})"
+
+    async def state(self, handle: str) -> ClusterState:
+        details = await self._call("GET", handle)
+        status = details.get("status", "PENDING")
+        message = details.get("message") or None
+        if status == "SUCCEEDED":
+            return ClusterState("ended", message, exit_code=0)
+        if status in ("FAILED", "STOPPED"):
+            code = details.get("driver_exit_code")
+            if status == "STOPPED":
+                message = "stopped in the Ray cluster" + (f": {message}" if message else "")
+            return ClusterState("ended", message, exit_code=code if status == "FAILED" else None)
+        return ClusterState(PHASES.get(status, "pending"), message)
+
+    async def logs(self, handle: str) -> str:
+        return (await self._call("GET", f"{handle}/logs")).get("logs", "")
+
+    async def stop(self, handle: str) -> None:
+        await self._call("POST", f"{handle}/stop")
+
+    async def cleanup(self, handle: str) -> None:
+        """Ray keeps a finished job's record and logs for its dashboard; nothing to remove."""

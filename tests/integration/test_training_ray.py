@@ -1,0 +1,112 @@
+"""Fine-tuning on a real local Ray cluster (`ray start --head`), through its Jobs REST API: a LoRA
+job handed to Ray, followed there (state, logs), registered like a local one; a running Ray job
+cancelled; what the ray executor cannot do refused up front."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from axops.executors.cluster_training import ClusterJobRunner
+from axops.executors.ray_training import RayJobs
+from tests.conftest import _free_port
+from tests.integration.test_training import approve, job_body, lab, wait_job  # noqa: F401 — lab is a fixture
+
+RESOURCES = {"cpu": 1, "memory_gb": 2}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    bin_dir = Path(sys.executable).parent
+    port = _free_port()
+    temp = tempfile.mkdtemp(prefix="axray")  # short: Ray's socket paths must fit in 107 characters
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "RAY_USAGE_STATS_ENABLED": "0"}
+    head = subprocess.Popen([str(bin_dir / "ray"), "start", "--head", "--block", "--port=0", "--num-cpus=2", "--include-dashboard=true",
+                             "--dashboard-host=127.0.0.1", f"--dashboard-port={port}", f"--temp-dir={temp}", "--disable-usage-stats"],
+                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    address = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        assert head.poll() is None, "ray start --head exited"
+        try:
+            if httpx.get(f"{address}/api/version", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the Ray dashboard did not come up"
+        time.sleep(0.5)
+    while True:  # the dashboard answers before its job agent takes jobs
+        r = httpx.post(f"{address}/api/jobs/", json={"entrypoint": "python -c pass"}, timeout=30)
+        if r.status_code == 200:
+            break
+        assert time.monotonic() < deadline, f"the Ray cluster takes no jobs: {r.status_code} {r.text[:300]}"
+        time.sleep(1)
+    yield address
+    os.killpg(head.pid, signal.SIGTERM)
+    try:
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(head.pid, signal.SIGKILL)
+    subprocess.run([str(bin_dir / "ray"), "stop", "--force"], env=env, check=False, capture_output=True)
+
+
+@pytest.fixture
+def ray_executor(live_server, ray_cluster):
+    """The test server with the ray executor configured, as AXOPS_RAY_ADDRESS would have it."""
+    state = live_server.app.state
+    runner = ClusterJobRunner(state.db, state.secret_key, live_server.url, RayJobs(ray_cluster))
+    state.supervisor.training.append(runner)
+    state.training_executors.append("ray")
+    yield ray_cluster
+    state.supervisor.training.remove(runner)
+    state.training_executors.remove("ray")
+
+
+def test_ray_is_refused_until_configured_and_kubernetes_too(api, lab):
+    approve(api, lab["admin"], lab["dataset_version"]["id"])
+    for executor in ("ray", "kubernetes"):
+        r = api.post("/api/training/job/create", json=job_body(lab, executor=executor), headers=lab["dev"])
+        assert r.status_code == 422 and f"{executor} executor is not configured" in r.json()["detail"] and "local" in r.json()["detail"]
+
+
+def test_a_lora_job_runs_on_a_local_ray_cluster_and_a_running_one_is_cancelled(api, lab, ray_executor):
+    dev = lab["dev"]
+    approve(api, lab["admin"], lab["dataset_version"]["id"])
+    r = api.post("/api/training/job/create", json=job_body(lab, executor="ray", resources={**RESOURCES, "nodes": 2}, distributed="ddp"),
+                 headers=dev)  # fmt: skip
+    assert r.status_code == 422 and "several nodes need the kubernetes executor" in r.json()["detail"]
+
+    body = job_body(lab, executor="ray", resources=RESOURCES, name="on ray", output_model="tiny-base-ray")
+    body["hyperparameters"] |= {"max_steps": 20}
+    job = api.post("/api/training/job/create", json=body, headers=dev).json()
+    job = wait_job(api, dev, job["id"], lambda j: j["status"] == "succeeded")
+    handle = job["placement"]["handle"]
+    assert job["attempts"] == 1 and job["progress"]["step"] == 20 and "Ray cluster" in job["placement"]["where"]
+    assert [c["step"] for c in job["checkpoints"]] == [10, 20]
+    details = httpx.get(f"{ray_executor}/api/jobs/{handle}").json()
+    assert details["status"] == "SUCCEEDED" and details["metadata"]["axops_job_id"] == job["id"]
+    lines = [x["line"] for x in api.get(f"/api/training/job/{job['id']}/logs", params={"limit": 5000}, headers=dev).json()["lines"]]
+    assert any("handed to Ray cluster" in x for x in lines) and any("registered model version" in x for x in lines)
+    assert sum("Running entrypoint for job" in x for x in lines) == 1  # Ray's own line, shipped once
+    assert lines[-1] == "axops: job succeeded"
+    version = api.get(f"/api/model/version/{job['output_version_id']}", headers=dev).json()
+    assert version["source"] == "training" and version["base_version_id"] == lab["base"]["id"]
+    run = api.get(f"/api/experiments/runs/{job['run_id']}", headers=dev).json()
+    assert run["status"] == "FINISHED" and run["job_id"] == job["id"]
+
+    body["hyperparameters"] |= {"max_steps": 2000, "save_steps": 1000}
+    body["name"] = "long on ray"
+    job = api.post("/api/training/job/create", json=body, headers=dev).json()
+    job = wait_job(api, dev, job["id"], lambda j: j["status"] == "running" and j["progress"].get("step", 0) >= 2)
+    assert api.post(f"/api/training/job/{job['id']}/cancel", headers=dev).status_code == 200
+    job = wait_job(api, dev, job["id"], lambda j: j["status"] == "cancelled", timeout=90)
+    assert job["failure_kind"] == "cancelled" and job["output_version_id"] is None
+    assert httpx.get(f"{ray_executor}/api/jobs/{job['placement']['handle']}").json()["status"] == "STOPPED"
