@@ -130,7 +130,8 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         supervisor = None
         app.state.kubernetes_enabled = bool(settings.kubernetes_namespace)
         backends = training_backends(settings)
-        app.state.training_executors = ["local", *(b.name for b in backends)]
+        app.state.training_executors = {"local": f"this machine ({app.state.gpus_here} GPU(s), {settings.training_slots} training slot(s))",
+                                        **{b.name: b.description for b in backends}}  # fmt: skip
         if settings.serving_supervisor:
             cluster = None
             if settings.kubernetes_namespace:

@@ -64,14 +64,15 @@ def ray_executor(live_server, ray_cluster):
     state = live_server.app.state
     runner = ClusterJobRunner(state.db, state.secret_key, live_server.url, RayJobs(ray_cluster))
     state.supervisor.training.append(runner)
-    state.training_executors.append("ray")
+    state.training_executors["ray"] = runner.backend.description
     yield ray_cluster
     state.supervisor.training.remove(runner)
-    state.training_executors.remove("ray")
+    del state.training_executors["ray"]
 
 
 def test_ray_is_refused_until_configured_and_kubernetes_too(api, lab):
     approve(api, lab["admin"], lab["dataset_version"]["id"])
+    assert [e["name"] for e in api.get("/api/training/executors", headers=lab["dev"]).json()] == ["local"]
     for executor in ("ray", "kubernetes"):
         r = api.post("/api/training/job/create", json=job_body(lab, executor=executor), headers=lab["dev"])
         assert r.status_code == 422 and f"{executor} executor is not configured" in r.json()["detail"] and "local" in r.json()["detail"]
@@ -80,6 +81,8 @@ def test_ray_is_refused_until_configured_and_kubernetes_too(api, lab):
 def test_a_lora_job_runs_on_a_local_ray_cluster_and_a_running_one_is_cancelled(api, lab, ray_executor):
     dev = lab["dev"]
     approve(api, lab["admin"], lab["dataset_version"]["id"])
+    offered = {e["name"]: e["description"] for e in api.get("/api/training/executors", headers=dev).json()}
+    assert offered["ray"] == f"Ray cluster {ray_executor}" and "this machine" in offered["local"]
     r = api.post("/api/training/job/create", json=job_body(lab, executor="ray", resources={**RESOURCES, "nodes": 2}, distributed="ddp"),
                  headers=dev)  # fmt: skip
     assert r.status_code == 422 and "several nodes need the kubernetes executor" in r.json()["detail"]

@@ -33,6 +33,7 @@ class ClusterState:
 
 class Backend(Protocol):
     name: str  # the job's `executor`
+    description: str  # where, for people: "Ray cluster http://ray-head:8265"
 
     async def submit(self, job: TrainingJob, token: str, control_url: str) -> tuple[str, str]:
         """Hand the job's current attempt to the cluster: (handle, where — for people)."""

@@ -142,6 +142,8 @@ class KubernetesJobs:
                  volcano_queue: str | None = None, priority_class: str | None = None) -> None:  # fmt: skip
         self.namespace, self.image = namespace, image
         self.queues = {"kueue_queue": kueue_queue, "volcano_queue": volcano_queue, "priority_class": priority_class}
+        queue = f", Kueue queue {kueue_queue}" if kueue_queue else f", Volcano queue {volcano_queue}" if volcano_queue else ""
+        self.description = f"Kubernetes namespace {namespace}{queue}"
         self._client = None
 
     def client(self):

@@ -50,6 +50,7 @@ class RayJobs:
 
     def __init__(self, address: str, token: str | None = None, timeout_s: float = 10.0) -> None:
         self.address = address.rstrip("/")
+        self.description = f"Ray cluster {self.address}"
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
 

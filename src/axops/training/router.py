@@ -14,7 +14,7 @@ from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid
 from axops.executors import gpus
 from axops.training import service
-from axops.training.schemas import JobCreate, JobOut, LogPage, Quota, Report, SweepCreate, SweepOut
+from axops.training.schemas import ExecutorOut, JobCreate, JobOut, LogPage, Quota, Report, SweepCreate, SweepOut
 
 router = APIRouter(prefix="/api", tags=["training"])
 Reader = Annotated[Principal, require("training:read")]
@@ -125,6 +125,12 @@ async def set_quota(team_id: uuid.UUID, body: Quota, _: InfraAdmin, session: Ses
     """GPUs the team's running jobs may hold at once."""
     await service.set_quota(session, team_id, body.gpus)
     return Response(status_code=204)
+
+
+@router.get("/training/executors")
+async def executors(_: Reader, request: Request) -> list[ExecutorOut]:
+    """Where jobs can run here: this machine, and the clusters configured."""
+    return [ExecutorOut(name=name, description=text) for name, text in request.app.state.training_executors.items()]
 
 
 @router.get("/metrics/gpu")

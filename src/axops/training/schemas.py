@@ -142,6 +142,11 @@ class JobOut(BaseModel):
     created_at: datetime
 
 
+class ExecutorOut(BaseModel):
+    name: str
+    description: str
+
+
 class LogPage(BaseModel):
     lines: list[dict[str, Any]]
     next_after: int

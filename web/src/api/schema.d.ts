@@ -1674,6 +1674,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/training/executors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Executors
+         * @description Where jobs can run here: this machine, and the clusters configured.
+         */
+        get: operations["training-executors"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/metrics/gpu": {
         parameters: {
             query?: never;
@@ -2675,6 +2695,13 @@ export interface components {
             samples: {
                 [key: string]: unknown;
             }[];
+        };
+        /** ExecutorOut */
+        ExecutorOut: {
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
         };
         /** ExperimentCreate */
         ExperimentCreate: {
@@ -8047,6 +8074,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-executors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutorOut"][];
                 };
             };
         };
