@@ -46,7 +46,7 @@ log = logging.getLogger("axops.app")
 tasks.register({"audit": audit.tasks, "models": models_tasks.tasks, "datasets": datasets_tasks.tasks, "gateway": gateway_tasks.tasks})
 # Upload endpoints stream large bodies; they enforce their own limits.
 LARGE_BODY_PREFIXES = ("/api/storage/signed/", "/api/model/version/upload", "/api/model/upload/", "/api/dataset/upload",
-                       training_router.UPLOADS)
+                       training_router.UPLOADS, experiments_mlflow.artifacts_router.prefix)
 # JSON batch endpoints (metric points) get a larger limit than other JSON bodies; they cap their item counts.
 BATCH_BODY_LIMITS = tuple((p, 8 * 1024 * 1024) for p in ("/api/experiments/runs/", "/api/2.0/mlflow/runs/log-batch",
                                                          "/ajax-api/2.0/mlflow/runs/log-batch"))  # fmt: skip
@@ -196,6 +196,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(experiments_router.router)
     app.include_router(experiments_mlflow.router)
     app.include_router(experiments_mlflow.ajax_router)
+    app.include_router(experiments_mlflow.artifacts_router)
     app.fast_path = gateway_proxy.FastPath(max_body_bytes=settings.max_body_bytes)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)

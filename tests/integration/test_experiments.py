@@ -164,9 +164,11 @@ def api_admin(api):
     return bearer(login(api, "admin", ADMIN_PASSWORD)["access_token"])
 
 
-def test_notebook_client(api, researcher, live_server):
+def test_notebook_client(api, researcher, live_server, tmp_path):
+    (tmp_path / "샘플 출력.txt").write_text("생성 예시", encoding="utf-8")
     with Tracker(live_server.url, researcher["key"], flush_every=250) as tracker:
         with tracker.run("notebook", name="nb-1", params={"seed": 1}) as run:
+            run.log_artifact(tmp_path / "샘플 출력.txt", "samples")
             run.log_params({"lr": 3e-4, "r": 8})
             for step in range(600):
                 run.log_metrics({"loss": 2.0 / (step + 1), "acc": step / 600}, step=step)
@@ -178,6 +180,8 @@ def test_notebook_client(api, researcher, live_server):
         assert [r["name"] for r in tracker.search("metrics.acc > 0.9 and params.r = 8")] == ["nb-1"]
         hist = api.get(f"/api/experiments/runs/{run.id}/metrics/acc", headers=researcher["headers"]).json()
         assert hist["count"] == 600
+        sample = api.get(f"/api/experiments/runs/{run.id}/artifacts/samples/샘플 출력.txt", headers=researcher["headers"])
+        assert sample.status_code == 200 and sample.text == "생성 예시"
         with pytest.raises(RuntimeError), tracker.run("notebook", name="nb-2") as failing:
             failing.log_metrics({"loss": 1.0})
             raise RuntimeError("boom")

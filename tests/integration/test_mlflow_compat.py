@@ -136,3 +136,58 @@ def login_admin(api):
     from tests.conftest import ADMIN_PASSWORD, bearer, login
 
     return bearer(login(api, "admin", ADMIN_PASSWORD)["access_token"])
+
+
+def test_mlflow_client_logs_lists_downloads_and_deletes_artifacts(api, researcher, tracking, live_server, tmp_path):
+    mlflow.set_experiment("with-artifacts")
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "summary.md").write_text("# 결과\nloss 1.2\n", encoding="utf-8")
+    (tmp_path / "report" / "plots").mkdir()
+    (tmp_path / "report" / "plots" / "loss.csv").write_bytes(b"step,loss\n" + b"".join(b"%d,%f\n" % (i, 1 / (i + 1)) for i in range(5000)))
+    (tmp_path / "config.json").write_text('{"lr": 0.001}')
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(tmp_path / "config.json"))
+        mlflow.log_artifacts(str(tmp_path / "report"), artifact_path="report")
+        mlflow.log_text("hello", "notes/hello.txt")
+    rid = run.info.run_id
+    assert run.info.artifact_uri == f"mlflow-artifacts:/{run.info.experiment_id}/{rid}/artifacts"
+    client = MlflowClient()
+    assert [(f.path, f.is_dir) for f in client.list_artifacts(rid)] == [("config.json", False), ("notes", True), ("report", True)]
+    assert [(f.path, f.is_dir) for f in client.list_artifacts(rid, "report")] == [("report/plots", True), ("report/summary.md", False)]
+    assert client.list_artifacts(rid, "report/plots")[0].file_size == (tmp_path / "report" / "plots" / "loss.csv").stat().st_size
+    got = client.download_artifacts(rid, "report", str(tmp_path / "back"))
+    assert (tmp_path / "back" / "report" / "summary.md").read_text(encoding="utf-8") == "# 결과\nloss 1.2\n" and got.endswith("report")
+    assert (tmp_path / "back" / "report" / "plots" / "loss.csv").read_bytes() == (tmp_path / "report" / "plots" / "loss.csv").read_bytes()
+    assert mlflow.artifacts.load_text(f"runs:/{rid}/notes/hello.txt") == "hello"
+
+    # the axops API: the same files, for the run page
+    h = researcher["headers"]
+    listing = api.get(f"/api/experiments/runs/{rid}/artifacts", params={"path": "report/plots"}, headers=h).json()
+    assert listing == [{"path": "report/plots/loss.csv", "is_dir": False, "file_size": listing[0]["file_size"]}]
+    r = api.get(f"/api/experiments/runs/{rid}/artifacts/report/summary.md", headers=h)
+    assert r.status_code == 200 and r.text.startswith("# 결과") and "attachment" in r.headers["content-disposition"]
+    assert api.get(f"/api/experiments/runs/{rid}/artifacts/report/missing.md", headers=h).status_code == 404
+    assert api.get(f"/api/experiments/runs/{rid}/artifacts", params={"path": "../x"}, headers=h).status_code == 422
+    actions = [e["action"] for e in api.get("/api/audit/logs", params={"limit": 100}, headers=login_admin(api)).json()["items"]]
+    assert actions.count("run.log_artifact") == 4
+
+    # bad paths and clashes are refused, another team sees nothing, and nothing half-written remains
+    base = f"{live_server.url}/api/2.0/mlflow-artifacts/artifacts/{run.info.experiment_id}/{rid}/artifacts"
+    token = {"Authorization": f"Bearer {researcher['key']}"}
+    for bad in ("%2e%2e/%2e%2e/etc/passwd", "a//b", "a/%2E/b", "..%5Cx"):
+        r = httpx.put(f"{base}/{bad}", content=b"x", headers=token)
+        assert r.status_code in (400, 404) and r.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"), bad
+    r = httpx.put(f"{base}/report", content=b"x", headers=token)
+    assert r.status_code == 400 and "folder" in r.json()["message"]
+    r = httpx.put(f"{base}/config.json/inner", content=b"x", headers=token)
+    assert r.status_code == 400 and "file" in r.json()["message"]
+    other = make_user(api, login_admin(api), "mlart", "ml-art")
+    r = httpx.get(f"{base}/config.json", headers={"Authorization": f"Bearer {other['key']}"})
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    r = httpx.put(f"{base}/evil.txt", content=b"x", headers={"Authorization": f"Bearer {other['key']}"})
+    assert r.status_code == 404
+    assert [f.path for f in client.list_artifacts(rid)] == ["config.json", "notes", "report"]
+
+    assert httpx.delete(f"{base}/report", headers=token).status_code == 200
+    assert [f.path for f in MlflowClient().list_artifacts(rid)] == ["config.json", "notes"]
+    assert api.get(f"/api/experiments/runs/{rid}/artifacts/report/summary.md", headers=h).status_code == 404

@@ -114,6 +114,7 @@ def test_lora_job_trains_registers_a_version_with_lineage_and_it_serves(api, lab
     history = api.get(f"/api/experiments/runs/{job['run_id']}/metrics/loss", headers=dev).json()
     assert history["count"] >= 30 and history["steps"][-1] == 30 and history["values"][-1] < history["values"][0]
     assert "learning_rate" in run["metrics"] and "tokens_per_s" in run["metrics"]
+    assert 0 < run["metrics"]["system/system_memory_usage_megabytes"]["value"] and "system/cpu_utilization_percentage" in run["metrics"]
     keys = {k["name"]: k["status"] for k in api.get("/api/apikey", headers=dev).json()["items"]}
     assert keys["training job tiny lora"] == "revoked"  # the runtime's key ends with the job
 

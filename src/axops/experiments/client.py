@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from pathlib import Path
 from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
 
@@ -64,6 +66,16 @@ class Run:
         while self._buffer:
             chunk, self._buffer = self._buffer[:BATCH], self._buffer[BATCH:]
             self.tracker._post(f"/api/experiments/runs/{self.id}/log-batch", {"metrics": chunk})
+
+    def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
+        """Uploads a file (streamed) under the run's artifacts, e.g. `log_artifact("loss.png", "plots")`."""
+        local_path = Path(local_path)
+        target = "/".join(p for p in (artifact_path or "", local_path.name) if p).strip("/")
+        url = f"/api/2.0/mlflow-artifacts/artifacts/{uuid.UUID(str(self.experiment_id)).hex}/{self.id.hex}/artifacts/{quote(target)}"
+        with local_path.open("rb") as f:
+            r = self.tracker._client.put(url, content=f)
+        if r.status_code >= 400:
+            raise TrackingError(f"PUT {target}: {r.status_code} {r.text[:300]}")
 
     def end(self, status: str = "FINISHED") -> None:
         self.flush()

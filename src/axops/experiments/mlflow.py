@@ -19,7 +19,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from axops.auth.deps import Principal, Session, get_principal
 from axops.core.errors import AppError, Forbidden
@@ -162,7 +162,7 @@ def _kv(items: Any, what: str) -> dict[str, str]:
 
 
 def _experiment_json(e: Experiment) -> dict:
-    return {"experiment_id": e.id.hex, "name": e.name, "artifact_location": "", "lifecycle_stage": e.lifecycle,
+    return {"experiment_id": e.id.hex, "name": e.name, "artifact_location": f"mlflow-artifacts:/{e.id.hex}", "lifecycle_stage": e.lifecycle,
             "creation_time": _ms(e.created_at), "last_update_time": _ms(e.updated_at),
             "tags": [{"key": k, "value": v} for k, v in (e.tags or {}).items()]}  # fmt: skip
 
@@ -178,7 +178,7 @@ def _run_json(r: dict) -> dict:
         tags.setdefault("mlflow.user", r["user_name"])
     info = {"run_id": r["id"].hex, "run_uuid": r["id"].hex, "run_name": r["name"], "experiment_id": r["experiment_id"].hex,
             "user_id": r.get("user_name") or "", "status": r["status"], "start_time": _ms(r["start_time"]),
-            "artifact_uri": "", "lifecycle_stage": r["lifecycle"]}  # fmt: skip
+            "artifact_uri": f"mlflow-artifacts:/{r['experiment_id'].hex}/{r['id'].hex}/artifacts", "lifecycle_stage": r["lifecycle"]}  # fmt: skip
     if r["end_time"] is not None:
         info["end_time"] = _ms(r["end_time"])
     metrics = [{"key": k, "value": _metric_value(m["value"]), "timestamp": m["timestamp"], "step": m["step"]}
@@ -229,7 +229,7 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         rows = await service.list_experiments(session, principal, include_deleted=view != "ACTIVE_ONLY")
         if view == "DELETED_ONLY":
             rows = [e for e in rows if e["lifecycle"] == "deleted"]
-        out = [{"experiment_id": e["id"].hex, "name": e["name"], "artifact_location": "", "lifecycle_stage": e["lifecycle"],
+        out = [{"experiment_id": e["id"].hex, "name": e["name"], "artifact_location": f"mlflow-artifacts:/{e['id'].hex}", "lifecycle_stage": e["lifecycle"],
                 "creation_time": _ms(e["created_at"]), "last_update_time": _ms(e["updated_at"]),
                 "tags": [{"key": k, "value": v} for k, v in e["tags"].items()]} for e in rows]  # fmt: skip
         return _ok({"experiments": out[: int(body.get("max_results") or 1000)]})
@@ -395,6 +395,13 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
             out["next_page_token"] = nxt
         return _ok(out)
 
+    @r.post("/logged-models/search")
+    async def search_logged_models(request: Request) -> Response:
+        """MLflow 3's logged models are not kept here (models live in the axops registry): always none,
+        which the client asks before listing a run's artifacts."""
+        await _read(request)
+        return _ok({"models": []})
+
     @r.get("/metrics/get-history")
     async def get_metric_history(request: Request, session: Session) -> Response:
         principal = await _read(request)
@@ -410,3 +417,59 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
 
 _routes(router)
 _routes(ajax_router)
+
+
+# -- artifacts: MLflow's proxied artifact API, for runs whose artifact_uri is mlflow-artifacts:/<exp>/<run>/artifacts
+
+artifacts_router = APIRouter(prefix="/api/2.0/mlflow-artifacts/artifacts", tags=["mlflow"], route_class=MlflowRoute,
+                             include_in_schema=False)  # fmt: skip
+
+
+def _artifact_target(path: str) -> tuple[uuid.UUID, uuid.UUID, str]:
+    """<experiment>/<run>/artifacts[/<file or folder>] → (experiment id, run id, the run-relative path)."""
+    parts = path.strip("/").split("/", 3)
+    if len(parts) < 3 or parts[2] != "artifacts":
+        raise MlflowError("INVALID_PARAMETER_VALUE", "Artifact paths look like <experiment id>/<run id>/artifacts/<path>.")
+    return _uuid(parts[0], "experiment"), _uuid(parts[1], "run"), parts[3] if len(parts) > 3 else ""
+
+
+async def _artifact_run(session, principal: Principal, path: str) -> tuple[uuid.UUID, str]:
+    experiment_id, run_id, rel = _artifact_target(path)
+    run = await service.get_run(session, principal, run_id)
+    if run.experiment_id != experiment_id:
+        raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"No run with id {run_id.hex!r} in that experiment.", 404)
+    return run_id, rel
+
+
+@artifacts_router.get("")
+async def list_artifacts(request: Request, session: Session, path: str = "") -> Response:
+    principal = await _read(request)
+    run_id, rel = await _artifact_run(session, principal, path)
+    files = await service.list_artifacts(session, principal, run_id, rel)
+    return _ok({"files": [{"path": f["path"].removeprefix(rel).lstrip("/"), **{k: v for k, v in f.items() if k != "path"}}
+                          for f in files]})  # fmt: skip
+
+
+@artifacts_router.put("/{path:path}")
+async def upload_artifact(path: str, request: Request, session: Session) -> Response:
+    principal = await _write(request)
+    run_id, rel = await _artifact_run(session, principal, path)
+    await service.log_artifact(session, request.app.state.storage, principal, run_id, rel, request.stream())
+    return _ok({})
+
+
+@artifacts_router.get("/{path:path}")
+async def download_artifact(path: str, request: Request, session: Session) -> Response:
+    principal = await _read(request)
+    run_id, rel = await _artifact_run(session, principal, path)
+    key, row = await service.artifact(session, principal, run_id, rel)
+    return StreamingResponse(request.app.state.storage.get_stream(key), media_type="application/octet-stream",
+                             headers={"content-length": str(row.size)})  # fmt: skip
+
+
+@artifacts_router.delete("/{path:path}")
+async def delete_artifacts(path: str, request: Request, session: Session) -> Response:
+    principal = await _write(request)
+    run_id, rel = await _artifact_run(session, principal, path)
+    await service.delete_artifacts(session, request.app.state.storage, principal, run_id, rel)
+    return _ok({})

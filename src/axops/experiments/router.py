@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import mimetypes
 import uuid
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Query
-from starlette.responses import Response
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response, StreamingResponse
 
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid
 from axops.core.pagination import json_response
 from axops.experiments import service
 from axops.experiments.schemas import (
+    ArtifactOut,
     ExperimentCreate,
     ExperimentOut,
     ExperimentUpdate,
@@ -144,6 +147,21 @@ async def log_batch(run_id: uuid.UUID, body: LogBatchRequest, principal: Writer,
 async def metric_history(run_id: uuid.UUID, key: str, principal: Reader, session: Session) -> Response:
     """Every point of one metric in step order, as columns (steps, timestamps, values)."""
     return Response(await service.metric_history_json(session, principal, run_id, key), media_type="application/json")
+
+
+@router.get("/runs/{run_id}/artifacts")
+async def list_artifacts(run_id: uuid.UUID, principal: Reader, session: Session, path: str = "") -> list[ArtifactOut]:
+    """The files and folders directly in `path` (the run's root by default), folders first."""
+    return [ArtifactOut(**f) for f in await service.list_artifacts(session, principal, run_id, path)]
+
+
+@router.get("/runs/{run_id}/artifacts/{path:path}", response_class=StreamingResponse)
+async def download_artifact(run_id: uuid.UUID, path: str, principal: Reader, session: Session, request: Request) -> Response:
+    key, row = await service.artifact(session, principal, run_id, path)
+    name = row.path.rsplit("/", 1)[-1]
+    return StreamingResponse(request.app.state.storage.get_stream(key), media_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+                             headers={"content-length": str(row.size), "x-axops-sha256": row.sha256,
+                                      "content-disposition": f"attachment; filename*=UTF-8''{quote(name)}"})  # fmt: skip
 
 
 # -- one experiment

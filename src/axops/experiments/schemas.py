@@ -148,3 +148,10 @@ class RunCompareOut(BaseModel):
 class ExportRequest(SearchRequest):
     format: Literal["csv", "json"] = "csv"
     limit: int = Field(5000, ge=1, le=50_000)
+
+
+class ArtifactOut(BaseModel):
+    path: str
+    is_dir: bool
+    file_size: int | None = None
+

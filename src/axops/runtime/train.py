@@ -169,6 +169,7 @@ def _reporter(cp: ControlPlane, tokens_per_step: float):
             if steps > 0 and now > self.last:
                 metrics["tokens_per_s"] = tokens_per_step * steps * args.world_size / (now - self.last)
             metrics.update(_gpu_memory())
+            metrics.update(_system_metrics())
             self.last, self.last_step = now, state.global_step
             cp.report(progress={"step": state.global_step, "max_steps": state.max_steps, "epoch": state.epoch},
                       metrics=[{"key": k, "value": v, "step": state.global_step, "timestamp": int(time.time() * 1000)}
@@ -189,6 +190,25 @@ def _gpu_memory() -> dict:
     if not torch.cuda.is_available():
         return {}
     return {"gpu_memory_gb": torch.cuda.max_memory_allocated() / 2**30}
+
+
+def _system_metrics() -> dict:
+    """The machine as MLflow's system metrics name it: CPU since the last call, memory, and this
+    job's GPUs (those CUDA_VISIBLE_DEVICES names) through NVML when there are any."""
+    import psutil
+
+    from axops.executors import gpus
+
+    memory = psutil.virtual_memory()
+    found = {"system/cpu_utilization_percentage": psutil.cpu_percent(None),
+             "system/system_memory_usage_megabytes": (memory.total - memory.available) / 2**20,
+             "system/system_memory_usage_percentage": memory.percent}  # fmt: skip
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    mine = {int(i) for i in visible.split(",") if i.strip().isdigit()} if visible else None
+    for n, gpu in enumerate(g for g in gpus.inventory(details=True) if mine is None or g["index"] in mine):
+        found[f"system/gpu_{n}_utilization_percentage"] = float(gpu["utilization_percent"])
+        found[f"system/gpu_{n}_memory_usage_megabytes"] = gpu["memory_used_bytes"] / 2**20
+    return found
 
 
 def run(cp: ControlPlane, spec: dict, work: Path, cache: Path) -> None:
