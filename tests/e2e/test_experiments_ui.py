@@ -19,7 +19,11 @@ def test_dashboard_filter_compare(api, admin, browser_page):
         run = new_run(api, h, experiment="sweep-ui", name=name, params={"lr": lr, "r": "8"}, tags={"method": method})
         points = [{"key": "loss", "value": 3.0 - (3.0 - final) * s / 49, "step": s} for s in range(50)]
         points += [{"key": "acc", "value": 0.5 + 0.4 * s / 49 * (3 - final) / 2, "step": s} for s in range(50)]
+        points += [{"key": "system/cpu_utilization_percentage", "value": 40.0 + s % 7, "step": s} for s in range(50)]
         assert log(api, h, run["id"], points).status_code == 200
+        if name == "lora-a":
+            target = f"/api/2.0/mlflow-artifacts/artifacts/{run['experiment_id'].replace('-', '')}/{run['id'].replace('-', '')}/artifacts"
+            assert api.put(f"{target}/plots/loss.csv", content=b"step,loss\n0,3.0\n", headers=h).status_code == 200
 
     page = browser_page
     ui_login(page, "exp-ui", PASSWORD)
@@ -61,3 +65,12 @@ def test_dashboard_filter_compare(api, admin, browser_page):
     expect(page.get_by_test_id("run-params")).to_contain_text("0.0001")
     expect(page.get_by_test_id("run-tags")).to_contain_text("lora")
     expect(page.get_by_test_id("run-chart-loss").locator("canvas")).to_be_visible()
+    expect(page.get_by_test_id("run-chart-system/cpu_utilization_percentage")).to_have_count(0)  # apart, as system metrics
+    expect(page.get_by_test_id("run-system-metrics").locator("canvas")).to_be_visible()
+    artifacts = page.get_by_test_id("run-artifacts")
+    artifacts.get_by_text("plots").click()
+    with page.expect_download() as d:
+        artifacts.get_by_text("loss.csv").click()
+    assert d.value.suggested_filename == "loss.csv"
+    with open(d.value.path(), encoding="utf-8") as f:
+        assert f.read() == "step,loss\n0,3.0\n"

@@ -217,6 +217,7 @@ export default {
     params: 'Parameters', param: 'Parameter', metric: 'Metric', latestMetrics: 'Latest metric values', differCount: '{n} of {total} differ (highlighted)',
     noMetrics: 'No metrics logged.', links: 'Links', job: 'Training job', modelVersion: 'Model version produced', baseModelVersion: 'Base model version',
     datasetVersion: 'Dataset version', tags: 'Tags', latest: 'latest', duration: 'took {s} s',
+    systemMetrics: 'System metrics', artifacts: 'Artifacts', artifactRoot: 'artifacts', noArtifacts: 'No artifacts logged.',
   },
   training: {
     title: 'Fine-tuning', newJob: 'New training job', empty: 'No training jobs yet. Start one with “New training job”.', jobName: 'Job name',

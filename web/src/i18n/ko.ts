@@ -212,6 +212,7 @@ export default {
     params: '파라미터', param: '파라미터', metric: '메트릭', latestMetrics: '최신 메트릭 값', differCount: '{total}개 중 {n}개가 다릅니다 (강조 표시)',
     noMetrics: '기록된 메트릭이 없습니다.', links: '연결', job: '학습 작업', modelVersion: '생성된 모델 버전', baseModelVersion: '기반 모델 버전',
     datasetVersion: '데이터셋 버전', tags: '태그', latest: '최신', duration: '{s}초 소요',
+    systemMetrics: '시스템 메트릭', artifacts: '아티팩트', artifactRoot: '아티팩트', noArtifacts: '기록된 아티팩트가 없습니다.',
   },
   training: {
     title: '파인튜닝', newJob: '새 학습 작업', empty: '아직 학습 작업이 없습니다. “새 학습 작업”으로 시작하세요.', jobName: '작업 이름',

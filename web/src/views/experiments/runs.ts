@@ -8,6 +8,11 @@ export function statusColor(status: string): string {
 }
 
 /** A metric value for display: 4 significant digits, NaN/Infinity as they are. */
+/** MLflow's system metrics (CPU, memory, GPUs) are shown apart from what the model learns. */
+export function isSystemMetric(key: string): boolean {
+  return key.startsWith('system/')
+}
+
 export function fmt(v: unknown): string {
   if (v === null || v === undefined) return '—'
   if (typeof v === 'number') return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : String(Number(v.toPrecision(4)))
