@@ -229,6 +229,7 @@ export default {
     registered: 'The trained model is registered as a new version.', openModel: 'Open the model', loss: 'Loss', noLossYet: 'No loss yet.',
     timeline: 'Timeline', queuedAt: 'Queued', startedAt: 'Started', finishedAt: 'Finished', checkpoints: 'Checkpoints',
     noCheckpoints: 'No checkpoints yet.', logs: 'Logs',
+    executor: 'Runs on', gpuType: 'GPU type', nodes: 'Nodes',
   },
   serving: {
     title: 'Deployments', empty: 'Nothing is deployed yet. Press “Deploy” on a version in a model’s Versions tab.', showStopped: 'Show stopped',

@@ -224,6 +224,7 @@ export default {
     registered: '학습한 모델을 새 버전으로 등록했습니다.', openModel: '모델 보기', loss: '손실', noLossYet: '아직 손실 값이 없습니다.',
     timeline: '경과', queuedAt: '대기열에 들어감', startedAt: '시작', finishedAt: '끝남', checkpoints: '체크포인트',
     noCheckpoints: '아직 체크포인트가 없습니다.', logs: '로그',
+    executor: '실행 위치', gpuType: 'GPU 종류', nodes: '노드 수',
   },
   serving: {
     title: '배포', empty: '아직 배포가 없습니다. 모델의 버전 탭에서 “배포”를 누르세요.', showStopped: '중지된 배포도 보기',
