@@ -129,7 +129,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         app.state.gpus_here = len(gpus.inventory())
         supervisor = None
         app.state.kubernetes_enabled = bool(settings.kubernetes_namespace)
-        backends = training_backends(settings)
+        app.state.training_backends = backends = training_backends(settings)
         app.state.training_executors = {"local": f"this machine ({app.state.gpus_here} GPU(s), {settings.training_slots} training slot(s))",
                                         **{b.name: b.description for b in backends}}  # fmt: skip
         if settings.serving_supervisor:

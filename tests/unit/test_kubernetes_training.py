@@ -10,7 +10,7 @@ import uuid
 import kubernetes_validate
 import pytest
 
-from axops.executors.kubernetes_training import cluster_state, job_name, manifests
+from axops.executors.kubernetes_training import cluster_state, gpu_nodes, job_name, manifests
 
 K8S_VERSION = "1.30"
 
@@ -89,3 +89,17 @@ def test_the_state_of_an_attempt_is_read_off_its_workload_and_pods(workload, pod
     state = cluster_state(workload, pods)
     assert (state.phase, state.exit_code, state.failure_kind) == (phase, code, kind)
     assert (said is None and state.message is None) or said in state.message
+
+
+def test_the_cluster_gpu_inventory_counts_whole_gpus_and_mig_slices_per_node():
+    def node(name, allocatable, labels=None, ready="True", unschedulable=False):
+        return {"metadata": {"name": name, "labels": labels or {}}, "spec": {"unschedulable": unschedulable},
+                "status": {"allocatable": {"cpu": "64", "memory": "512Gi", **allocatable}, "conditions": [{"type": "Ready", "status": ready}]}}  # fmt: skip
+
+    nodes = [node("gpu-b", {"nvidia.com/gpu": "8"}, {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}),
+             node("cpu-1", {}),
+             node("gpu-a", {"nvidia.com/mig-1g.10gb": "7", "nvidia.com/mig-3g.40gb": "0", "nvidia.com/gpu": "0"}, ready="False", unschedulable=True)]  # fmt: skip
+    assert gpu_nodes(nodes) == [
+        {"node": "gpu-a", "gpu_product": None, "gpus": 0, "mig": {"1g.10gb": 7}, "ready": False, "schedulable": False},
+        {"node": "gpu-b", "gpu_product": "NVIDIA-H100-80GB-HBM3", "gpus": 8, "mig": {}, "ready": True, "schedulable": True},
+    ]

@@ -133,6 +133,23 @@ def cluster_state(workload: dict | None, pods: list[dict]) -> ClusterState:
     return ClusterState("pending", "pods are being created" if not pods else "pods are starting")
 
 
+def gpu_nodes(nodes: list[dict]) -> list[dict]:
+    """The cluster's GPU inventory from its nodes (as the API serves them): per node with GPUs, the GPU
+    model (the GPU operator's `nvidia.com/gpu.product` label), whole GPUs and MIG slices allocatable."""
+    found = []
+    for node in nodes:
+        status = node.get("status") or {}
+        allocatable = status.get("allocatable") or {}
+        gpus = int(allocatable.get("nvidia.com/gpu", 0) or 0)
+        mig = {k.removeprefix("nvidia.com/mig-"): int(v) for k, v in allocatable.items() if k.startswith("nvidia.com/mig-") and int(v or 0)}
+        if not gpus and not mig:
+            continue
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        found.append({"node": node["metadata"]["name"], "gpu_product": (node["metadata"].get("labels") or {}).get("nvidia.com/gpu.product"),
+                      "gpus": gpus, "mig": mig, "ready": ready, "schedulable": not (node.get("spec") or {}).get("unschedulable", False)})  # fmt: skip
+    return sorted(found, key=lambda n: n["node"])
+
+
 class KubernetesJobs:
     """The cluster runner's backend for Kubernetes (the official client, in a thread per call)."""
 
@@ -159,7 +176,7 @@ class KubernetesJobs:
         return self._client
 
     def _resource(self, kind: str):
-        api_version = {"Job": "batch/v1", "PyTorchJob": "kubeflow.org/v1", "Secret": "v1", "Pod": "v1",
+        api_version = {"Job": "batch/v1", "PyTorchJob": "kubeflow.org/v1", "Secret": "v1", "Pod": "v1", "Node": "v1",
                        "PodGroup": "scheduling.volcano.sh/v1beta1"}[kind]  # fmt: skip
         return self.client().resources.get(api_version=api_version, kind=kind)
 
@@ -205,6 +222,11 @@ class KubernetesJobs:
             return CoreV1Api(self.client().client).read_namespaced_pod_log(pods[0]["metadata"]["name"], self.namespace, container="train")
 
         return await asyncio.to_thread(read)
+
+    async def gpu_nodes(self) -> list[dict]:
+        """Needs permission to list nodes (a ClusterRole), beyond the namespace's objects."""
+        nodes = await asyncio.to_thread(lambda: self._resource("Node").get())
+        return gpu_nodes([n.to_dict() for n in nodes.items])
 
     async def stop(self, handle: str) -> None:
         kind, name = handle.split("/", 1)

@@ -134,11 +134,19 @@ async def executors(_: Reader, request: Request) -> list[ExecutorOut]:
 
 
 @router.get("/metrics/gpu")
-async def gpu_metrics(_: InfraReader) -> dict:
-    """This machine's GPUs (NVML): utilisation, memory, temperature; an explicit empty state without."""
+async def gpu_metrics(_: InfraReader, request: Request) -> dict:
+    """This machine's GPUs (NVML): utilisation, memory, temperature; an explicit empty state without.
+    With the Kubernetes executor, `cluster` lists the nodes' allocatable GPUs and MIG slices."""
     found = gpus.inventory(details=True)
-    return {"gpus": found, "count": len(found),
-            "message": None if found else "No GPU on this machine (NVML reports none, or no NVIDIA driver): jobs run on the CPU."}  # fmt: skip
+    answer = {"gpus": found, "count": len(found),
+              "message": None if found else "No GPU on this machine (NVML reports none, or no NVIDIA driver): jobs run on the CPU."}  # fmt: skip
+    for backend in request.app.state.training_backends:
+        if hasattr(backend, "gpu_nodes"):
+            try:
+                answer["cluster"] = {"executor": backend.name, "nodes": await backend.gpu_nodes()}
+            except Exception as exc:  # noqa: BLE001 — the page still shows this machine; it says why the cluster is missing
+                answer["cluster"] = {"executor": backend.name, "nodes": [], "error": f"the cluster did not answer: {type(exc).__name__}"}
+    return answer
 
 
 # -- the training runtime's side (the job's own key) ---------------------------------------------
