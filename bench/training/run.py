@@ -1,16 +1,19 @@
 """Training benchmark: how long a job waits between submission and running on a free machine.
 
     make bench-training          (or: .venv/bin/python bench/training/run.py)
+    BENCH_EXECUTOR=ray .venv/bin/python bench/training/run.py     (the same on a local Ray cluster)
 
 Starts `axops up` on a fresh, migrated database (embedded PostgreSQL unless AXOPS_BENCH_DATABASE_URL), registers the demo model and an
 approved dataset, then submits BENCH_JOBS (5) small LoRA jobs one after another (each waits for the
 previous to finish) and measures, per job: submit → running (the scheduler picked it and started
 the process), submit → first training step reported (process start, fetching the model and data,
-loading torch/transformers), and submit → succeeded. Results go to bench/training/results.json.
+loading torch/transformers), and submit → succeeded. Results go to bench/training/results.json
+(results-ray.json for BENCH_EXECUTOR=ray, which starts a one-node Ray cluster and points axops at it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -25,6 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
+from axops.executors.ray_training import local_cluster
 from axops.models.demo import CORPUS, build_demo_model
 
 _spec = importlib.util.spec_from_file_location("bench_api_run", ROOT / "bench" / "api" / "run.py")
@@ -33,11 +37,15 @@ _spec.loader.exec_module(_api_bench)
 start_server, migrated_database, PASSWORD = _api_bench.start_server, _api_bench.migrated_database, _api_bench.PASSWORD
 
 JOBS = int(os.environ.get("BENCH_JOBS", "5"))
+EXECUTOR = os.environ.get("BENCH_EXECUTOR", "local")
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp, migrated_database(Path(tmp), log_level="WARNING") as (env, _, axops):
+    with tempfile.TemporaryDirectory() as tmp, migrated_database(Path(tmp), log_level="WARNING") as (env, _, axops), \
+            (local_cluster(int(os.environ.get("BENCH_RAY_PORT", "8265"))) if EXECUTOR == "ray" else contextlib.nullcontext()) as ray:  # fmt: skip
         tmp = Path(tmp)
+        if ray:
+            env["AXOPS_RAY_ADDRESS"] = ray
         server, base = start_server(env, axops, tmp / "server.log", worker=True)  # the worker scans the dataset
         try:
             c = httpx.Client(base_url=base, timeout=120)
@@ -59,7 +67,8 @@ def main() -> None:
             rows = []
             for i in range(JOBS):
                 body = {"base_version_id": version["id"], "dataset_version_ids": [dv["id"]], "column_mapping": {"text": "text"},
-                        "method": "lora", "hyperparameters": {"max_steps": 5, "batch_size": 8, "max_seq_length": 64, "save_steps": 5}}  # fmt: skip
+                        "method": "lora", "hyperparameters": {"max_steps": 5, "batch_size": 8, "max_seq_length": 64, "save_steps": 5},
+                        "executor": EXECUTOR, "resources": {"cpu": 1, "memory_gb": 2}}  # fmt: skip
                 started = time.perf_counter()
                 job = c.post("/api/training/job/create", json=body).json()
                 running = first_step = None
@@ -79,7 +88,7 @@ def main() -> None:
             server.wait(60)
     summary = {k: {"p50": round(statistics.median(r[k] for r in rows), 3), "max": max(r[k] for r in rows)} for k in rows[0]}
     print(json.dumps(summary))
-    (Path(__file__).parent / "results.json").write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "jobs": rows, "summary": summary}, indent=2) + "\n")
+    (Path(__file__).parent / ("results.json" if EXECUTOR == "local" else f"results-{EXECUTOR}.json")).write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "jobs": rows, "summary": summary}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -4,19 +4,11 @@ cancelled; what the ray executor cannot do refused up front."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
-
 import httpx
 import pytest
 
 from axops.executors.cluster_training import ClusterJobRunner
-from axops.executors.ray_training import RayJobs
+from axops.executors.ray_training import RayJobs, local_cluster
 from tests.conftest import _free_port
 from tests.integration.test_training import approve, job_body, lab, wait_job  # noqa: F401 — lab is a fixture
 
@@ -25,37 +17,8 @@ RESOURCES = {"cpu": 1, "memory_gb": 2}
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    bin_dir = Path(sys.executable).parent
-    port = _free_port()
-    temp = tempfile.mkdtemp(prefix="axray")  # short: Ray's socket paths must fit in 107 characters
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "RAY_USAGE_STATS_ENABLED": "0"}
-    head = subprocess.Popen([str(bin_dir / "ray"), "start", "--head", "--block", "--port=0", "--num-cpus=2", "--include-dashboard=true",
-                             "--dashboard-host=127.0.0.1", f"--dashboard-port={port}", f"--temp-dir={temp}", "--disable-usage-stats"],
-                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    address = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        assert head.poll() is None, "ray start --head exited"
-        try:
-            if httpx.get(f"{address}/api/version", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the Ray dashboard did not come up"
-        time.sleep(0.5)
-    while True:  # the dashboard answers before its job agent takes jobs
-        r = httpx.post(f"{address}/api/jobs/", json={"entrypoint": "python -c pass"}, timeout=30)
-        if r.status_code == 200:
-            break
-        assert time.monotonic() < deadline, f"the Ray cluster takes no jobs: {r.status_code} {r.text[:300]}"
-        time.sleep(1)
-    yield address
-    os.killpg(head.pid, signal.SIGTERM)
-    try:
-        head.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(head.pid, signal.SIGKILL)
-    subprocess.run([str(bin_dir / "ray"), "stop", "--force"], env=env, check=False, capture_output=True)
+    with local_cluster(_free_port()) as address:
+        yield address
 
 
 @pytest.fixture
@@ -70,7 +33,7 @@ def ray_executor(live_server, ray_cluster):
     del state.training_executors["ray"]
 
 
-def test_ray_is_refused_until_configured_and_kubernetes_too(api, lab):
+def test_ray_is_refused_until_configured_and_kubernetes_too(api, lab):  # noqa: F811 — the fixture
     approve(api, lab["admin"], lab["dataset_version"]["id"])
     assert [e["name"] for e in api.get("/api/training/executors", headers=lab["dev"]).json()] == ["local"]
     for executor in ("ray", "kubernetes"):
@@ -78,7 +41,7 @@ def test_ray_is_refused_until_configured_and_kubernetes_too(api, lab):
         assert r.status_code == 422 and f"{executor} executor is not configured" in r.json()["detail"] and "local" in r.json()["detail"]
 
 
-def test_a_lora_job_runs_on_a_local_ray_cluster_and_a_running_one_is_cancelled(api, lab, ray_executor):
+def test_a_lora_job_runs_on_a_local_ray_cluster_and_a_running_one_is_cancelled(api, lab, ray_executor):  # noqa: F811
     dev = lab["dev"]
     approve(api, lab["admin"], lab["dataset_version"]["id"])
     offered = {e["name"]: e["description"] for e in api.get("/api/training/executors", headers=dev).json()}

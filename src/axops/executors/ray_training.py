@@ -11,7 +11,18 @@ The key is revoked when the job ends. One node per job: several nodes need the k
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
 import aiohttp
+import httpx
 
 from axops.executors.cluster_training import ClusterState
 from axops.training.models import TrainingJob
@@ -86,3 +97,36 @@ class RayJobs:
 
     async def cleanup(self, handle: str) -> None:
         """Ray keeps a finished job's record and logs for its dashboard; nothing to remove."""
+
+
+@contextlib.contextmanager
+def local_cluster(port: int, cpus: int = 2, timeout_s: float = 120.0) -> Iterator[str]:
+    """A one-node Ray cluster on this machine (`ray start --head` from this Python environment), for
+    development, tests and benchmarks: yields its dashboard address once it takes jobs, stops it after."""
+    bin_dir = Path(sys.executable).parent
+    temp = tempfile.mkdtemp(prefix="axray")  # short: Ray's socket paths must fit in 107 characters
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "RAY_USAGE_STATS_ENABLED": "0"}
+    head = subprocess.Popen([str(bin_dir / "ray"), "start", "--head", "--block", "--port=0", f"--num-cpus={cpus}", "--include-dashboard=true",
+                             "--dashboard-host=127.0.0.1", f"--dashboard-port={port}", f"--temp-dir={temp}", "--disable-usage-stats"],
+                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    address = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:  # the dashboard answers before its job agent takes jobs: wait until one is taken
+            if head.poll() is not None:
+                raise RuntimeError("ray start --head exited")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.post(f"{address}/api/jobs/", json={"entrypoint": "python -c pass"}, timeout=30).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the local Ray cluster did not start taking jobs")
+            time.sleep(1)
+        yield address
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+        subprocess.run([str(bin_dir / "ray"), "stop", "--force"], env=env, check=False, capture_output=True)
+
