@@ -114,7 +114,7 @@ def local_cluster(port: int, cpus: int = 2, timeout_s: float = 120.0) -> Iterato
         deadline = time.monotonic() + timeout_s
         while True:  # the dashboard answers before its job agent takes jobs: wait until one is taken
             if head.poll() is not None:
-                raise RuntimeError("ray start --head exited")
+                raise RuntimeError(f"ray start --head exited with {head.returncode}; its logs are in {temp}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.post(f"{address}/api/jobs/", json={"entrypoint": "python -c pass"}, timeout=30).status_code == 200:
                     break
@@ -123,10 +123,11 @@ def local_cluster(port: int, cpus: int = 2, timeout_s: float = 120.0) -> Iterato
             time.sleep(1)
         yield address
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGTERM)
+            try:
+                head.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(head.pid, signal.SIGKILL)
         subprocess.run([str(bin_dir / "ray"), "stop", "--force"], env=env, check=False, capture_output=True)
 
