@@ -27,9 +27,11 @@ def ray_executor(live_server, ray_cluster):
     state = live_server.app.state
     runner = ClusterJobRunner(state.db, state.secret_key, live_server.url, RayJobs(ray_cluster))
     state.supervisor.training.append(runner)
+    state.training_backends.append(runner.backend)
     state.training_executors["ray"] = runner.backend.description
     yield ray_cluster
     state.supervisor.training.remove(runner)
+    state.training_backends.remove(runner.backend)
     del state.training_executors["ray"]
 
 
@@ -46,6 +48,8 @@ def test_a_lora_job_runs_on_a_local_ray_cluster_and_a_running_one_is_cancelled(a
     approve(api, lab["admin"], lab["dataset_version"]["id"])
     offered = {e["name"]: e["description"] for e in api.get("/api/training/executors", headers=dev).json()}
     assert offered["ray"] == f"Ray cluster {ray_executor}" and "this machine" in offered["local"]
+    inventory = api.get("/api/metrics/gpu", headers=lab["admin"]).json()
+    assert inventory["count"] == 0 and inventory["cluster"] == {"executor": "ray", "nodes": []}  # a CPU-only Ray node: no GPUs
     r = api.post("/api/training/job/create", json=job_body(lab, executor="ray", resources={**RESOURCES, "nodes": 2}, distributed="ddp"),
                  headers=dev)  # fmt: skip
     assert r.status_code == 422 and "several nodes need the kubernetes executor" in r.json()["detail"]

@@ -103,3 +103,15 @@ def test_the_cluster_gpu_inventory_counts_whole_gpus_and_mig_slices_per_node():
         {"node": "gpu-a", "gpu_product": None, "gpus": 0, "mig": {"1g.10gb": 7}, "ready": False, "schedulable": False},
         {"node": "gpu-b", "gpu_product": "NVIDIA-H100-80GB-HBM3", "gpus": 8, "mig": {}, "ready": True, "schedulable": True},
     ]
+
+
+def test_a_ray_clusters_gpu_inventory_has_the_same_shape():
+    from axops.executors.ray_training import gpu_nodes as ray_gpu_nodes
+
+    nodes = [{"node_name": "10.0.0.2", "state": "ALIVE", "resources_total": {"CPU": 64.0, "GPU": 8.0, "accelerator_type:H100": 1.0}},
+             {"node_name": "10.0.0.1", "state": "ALIVE", "resources_total": {"CPU": 2.0}},
+             {"node_name": "10.0.0.3", "state": "DEAD", "resources_total": {"CPU": 8.0, "GPU": 1.0}}]  # fmt: skip
+    assert ray_gpu_nodes(nodes) == [
+        {"node": "10.0.0.2", "gpu_product": "H100", "gpus": 8, "mig": {}, "ready": True, "schedulable": True},
+        {"node": "10.0.0.3", "gpu_product": None, "gpus": 1, "mig": {}, "ready": False, "schedulable": False},
+    ]

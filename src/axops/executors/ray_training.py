@@ -56,6 +56,20 @@ def submission(job: TrainingJob, token: str, control_url: str, cache_dir: str = 
     }  # fmt: skip
 
 
+def gpu_nodes(nodes: list[dict]) -> list[dict]:
+    """The cluster's GPU inventory from Ray's node list (state API): per live or dead node with GPUs,
+    its GPU count and accelerator type, in the same shape as the Kubernetes inventory."""
+    found = []
+    for node in nodes:
+        resources = node.get("resources_total") or {}
+        if not resources.get("GPU"):
+            continue
+        product = next((k.removeprefix("accelerator_type:") for k in resources if k.startswith("accelerator_type:")), None)
+        found.append({"node": node.get("node_name") or node.get("node_ip"), "gpu_product": product, "gpus": int(resources["GPU"]), "mig": {},
+                      "ready": node.get("state") == "ALIVE", "schedulable": node.get("state") == "ALIVE"})  # fmt: skip
+    return sorted(found, key=lambda n: str(n["node"]))
+
+
 class RayJobs:
     name = "ray"
 
@@ -88,6 +102,14 @@ class RayJobs:
                 message = "stopped in the Ray cluster" + (f": {message}" if message else "")
             return ClusterState("ended", message, exit_code=code if status == "FAILED" else None)
         return ClusterState(PHASES.get(status, "pending"), message)
+
+    async def gpu_nodes(self) -> list[dict]:
+        async with aiohttp.ClientSession(timeout=self.timeout, headers=self.headers) as http, \
+                http.get(f"{self.address}/api/v0/nodes", params={"limit": "10000"}) as response:  # fmt: skip
+            if response.status >= 400:
+                raise RuntimeError(f"Ray answered {response.status}")
+            answer = await response.json(content_type=None)
+        return gpu_nodes(answer["data"]["result"]["result"])
 
     async def logs(self, handle: str) -> str:
         return (await self._call("GET", f"{handle}/logs")).get("logs", "")

@@ -140,8 +140,8 @@ async def gpu_metrics(_: InfraReader, request: Request) -> dict:
     found = gpus.inventory(details=True)
     answer = {"gpus": found, "count": len(found),
               "message": None if found else "No GPU on this machine (NVML reports none, or no NVIDIA driver): jobs run on the CPU."}  # fmt: skip
-    for backend in request.app.state.training_backends:
-        if hasattr(backend, "gpu_nodes"):
+    for backend in request.app.state.training_backends:  # the first cluster configured (Kubernetes before Ray)
+        if hasattr(backend, "gpu_nodes") and "cluster" not in answer:
             try:
                 answer["cluster"] = {"executor": backend.name, "nodes": await backend.gpu_nodes()}
             except Exception as exc:  # noqa: BLE001 — the page still shows this machine; it says why the cluster is missing
