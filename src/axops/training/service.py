@@ -72,9 +72,9 @@ async def create_job(session: AsyncSession, principal: Principal, secret: str, d
     if data.executor not in executors:
         raise Invalid(f"The {data.executor} executor is not configured here; available: {', '.join(sorted(executors))}.")
     local = data.executor == "local"
-    if data.method == "qlora" and not (r.gpus if not local else gpus_here):
-        raise Invalid("QLoRA needs a GPU (and bitsandbytes): ask for resources.gpus, or use method 'lora'."
-                      if not local else "QLoRA needs a GPU (and bitsandbytes); this machine has none — use method 'lora'.")  # fmt: skip
+    if data.method == "qlora" and not (gpus_here if local else r.gpus):
+        raise Invalid("QLoRA needs a GPU (and bitsandbytes): " + ("this machine has none — use method 'lora'." if local
+                      else "ask for resources.gpus, or use method 'lora'."))  # fmt: skip
     if r.nodes > 1 and data.executor != "kubernetes":
         raise Invalid(f"The {data.executor} executor runs a job on one node; several nodes need the kubernetes executor.")
     if r.nodes > 1 and data.distributed == "none":
