@@ -33,6 +33,18 @@ DEFAULT_IMAGE = f"axops/runtime:{__version__}"
 LOAD_METRIC = "axops_runtime_load"
 
 
+def connect():
+    """A dynamic client for the cluster axops runs in (its service account), else the kubeconfig's."""
+    from kubernetes import config, dynamic
+    from kubernetes.client import ApiClient
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return dynamic.DynamicClient(ApiClient())
+
+
 def object_name(name: str) -> str:
     return f"axops-{name}"[:63].rstrip("-.")
 
@@ -131,14 +143,7 @@ class KubernetesExecutor:
 
     def client(self):
         if self._client is None:
-            from kubernetes import config, dynamic
-            from kubernetes.client import ApiClient
-
-            try:
-                config.load_incluster_config()
-            except config.ConfigException:
-                config.load_kube_config()
-            self._client = dynamic.DynamicClient(ApiClient())
+            self._client = connect()
         return self._client
 
     async def start(self) -> None:

@@ -20,6 +20,7 @@ import contextlib
 
 from axops import __version__
 from axops.executors.cluster_training import ClusterState
+from axops.executors.kubernetes import connect
 
 DEFAULT_IMAGE = f"axops/runtime:{__version__}"
 FIELD_MANAGER = "axops"
@@ -165,14 +166,7 @@ class KubernetesJobs:
 
     def client(self):
         if self._client is None:
-            from kubernetes import config, dynamic
-            from kubernetes.client import ApiClient
-
-            try:
-                config.load_incluster_config()
-            except config.ConfigException:
-                config.load_kube_config()
-            self._client = dynamic.DynamicClient(ApiClient())
+            self._client = connect()
         return self._client
 
     def _resource(self, kind: str):
