@@ -563,6 +563,16 @@ async def metric_keys(session: AsyncSession, run_ids: list[uuid.UUID]) -> list[s
     return [r[0] for r in rows]
 
 
+async def latest_values(session: AsyncSession, run_ids: list[uuid.UUID], keys: list[str]) -> dict[tuple[uuid.UUID, str], float]:
+    """The latest value of each of these metrics in each of these runs, in one query (for callers that
+    have already checked the runs are the caller's: training's sweep pages)."""
+    if not run_ids or not keys:
+        return {}
+    rows = await fetch_raw(session, "SELECT run_id, key, value FROM run_latest_metrics WHERE run_id = ANY($1) AND key = ANY($2)",
+                           list(set(run_ids)), list(set(keys)))  # fmt: skip
+    return {(r[0], r[1]): float(r[2]) for r in rows}
+
+
 async def compare_runs(session: AsyncSession, principal: Principal | None, run_ids: list[uuid.UUID],
                        keys: list[str] | None = None, max_points: int = 2000) -> dict:  # fmt: skip
     """Runs side by side: params (with the keys that differ), latest metrics, and each metric's series

@@ -14,7 +14,18 @@ from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid
 from axops.executors import gpus
 from axops.training import service
-from axops.training.schemas import ExecutorOut, JobCreate, JobOut, LogPage, Quota, Report, SweepCreate, SweepOut
+from axops.training.schemas import (
+    ExecutorOut,
+    JobCreate,
+    JobOut,
+    LogPage,
+    Quota,
+    QuotaOut,
+    Report,
+    SweepCreate,
+    SweepOut,
+    SweepSummary,
+)
 
 router = APIRouter(prefix="/api", tags=["training"])
 Reader = Annotated[Principal, require("training:read")]
@@ -44,6 +55,12 @@ async def create_sweep(body: SweepCreate, principal: Writer, session: Session, r
     sweep = await service.create_sweep(session, principal, request.app.state.secret_key, body, gpus_here=request.app.state.gpus_here,
                                    executors=request.app.state.training_executors)  # fmt: skip
     return await service.sweep_out(session, principal, sweep.id)
+
+
+@router.get("/training/sweeps")
+async def list_sweeps(principal: Reader, session: Session, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[SweepSummary]:
+    """The caller's teams' sweeps, newest first: trials counted by status, the best value so far."""
+    return await service.list_sweeps(session, principal, limit)
 
 
 @router.get("/training/sweep/{sweep_id}")
@@ -124,6 +141,19 @@ async def download_checkpoint(job_id: uuid.UUID, step: str, principal: Reader, s
 async def set_quota(team_id: uuid.UUID, body: Quota, _: InfraAdmin, session: Session) -> Response:
     """GPUs the team's running jobs may hold at once."""
     await service.set_quota(session, team_id, body.gpus)
+    return Response(status_code=204)
+
+
+@router.get("/training/quotas")
+async def list_quotas(principal: InfraReader, session: Session) -> list[QuotaOut]:
+    """Teams with a GPU quota or active jobs: quota (null: no limit), GPUs in use, running and queued jobs."""
+    return await service.list_quotas(session, principal)
+
+
+@router.delete("/training/quotas/{team_id}", status_code=204)
+async def clear_quota(team_id: uuid.UUID, _: InfraAdmin, session: Session) -> Response:
+    """No GPU limit for the team any more."""
+    await service.clear_quota(session, team_id)
     return Response(status_code=204)
 
 

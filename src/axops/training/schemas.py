@@ -214,3 +214,28 @@ class SweepOut(BaseModel):
     best_job_id: uuid.UUID | None
     best_value: float | None
     created_at: datetime
+
+
+class SweepSummary(BaseModel):
+    """A sweep in the list: its trials counted by status, and the best so far."""
+
+    id: uuid.UUID
+    name: str
+    strategy: str
+    metric: str
+    mode: str
+    status: str
+    trials: int
+    trial_counts: dict[str, int] = Field(description="Trials by job status")
+    best_job_id: uuid.UUID | None
+    best_value: float | None
+    created_at: datetime
+
+
+class QuotaOut(BaseModel):
+    team_id: uuid.UUID
+    team_name: str
+    gpus: int | None = Field(description="The team's GPU quota; null: no limit")
+    gpus_in_use: int = Field(description="GPUs the team's jobs hold now (running, or handed to a cluster)")
+    running: int
+    queued: int

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import apikeys, audit
 from axops.auth.deps import Principal
+from axops.auth.models import Team
 from axops.auth.schemas import ApiKeyCreate
 from axops.core import crypto
 from axops.core.errors import Conflict, Invalid, NotFound, StorageUnavailable
@@ -28,7 +29,7 @@ from axops.experiments import service as experiments
 from axops.models import service as registry
 from axops.models.schemas import ModelCreate
 from axops.training.models import ACTIVE, JobLogLine, TeamQuota, TrainingJob, TrainingSweep
-from axops.training.schemas import JobCreate, Report, SweepCreate, SweepOut, TrialOut
+from axops.training.schemas import JobCreate, QuotaOut, Report, SweepCreate, SweepOut, SweepSummary, TrialOut
 
 RUNTIME_SCOPES = ["datasets:read", "models:read", "models:write", "training:read", "training:write"]
 RETRYABLE = ("killed", "distributed", "checkpoint")  # the same input would fail the same way otherwise
@@ -349,6 +350,8 @@ async def read_logs(session: AsyncSession, principal: Principal, job_id: uuid.UU
 
 
 async def set_quota(session: AsyncSession, team_id: uuid.UUID, gpus: int) -> None:
+    if await session.scalar(select(Team.id).where(Team.id == team_id)) is None:
+        raise NotFound("No such team.")
     row = await session.get(TeamQuota, team_id)
     before = row.gpus if row else None
     if row is None:
@@ -426,18 +429,84 @@ async def sweep_out(session: AsyncSession, principal: Principal, sweep_id: uuid.
     sweep = await session.get(TrainingSweep, sweep_id)
     if sweep is None or not principal.sees_team(sweep.team_id):
         raise NotFound("No such sweep.")
-    jobs = (await session.scalars(select(TrainingJob).where(TrainingJob.sweep_id == sweep.id).order_by(TrainingJob.created_at))).all()
-    trials = []
-    for j in jobs:
-        value = None
-        if j.status == "succeeded" and j.run_id is not None:
-            latest = (await experiments.run_out(session, principal, j.run_id))["metrics"].get(sweep.metric)
-            value = float(latest["value"]) if latest else None
-        trials.append(TrialOut(job_id=j.id, run_id=j.run_id, status=j.status, params=j.trial_params, value=value))
-    scored = [t for t in trials if t.value is not None]
-    best = (min if sweep.mode == "min" else max)(scored, key=lambda t: t.value) if scored else None
-    statuses = {t.status for t in trials}
-    status = "running" if statuses & {"queued", "running"} else ("succeeded" if scored else "failed")
+    trials, best, status = (await _scored(session, [sweep]))[sweep.id]
     return SweepOut(id=sweep.id, name=sweep.name, strategy=sweep.strategy, metric=sweep.metric, mode=sweep.mode, space=sweep.space,
                     status=status, trials=trials, best_job_id=best.job_id if best else None, best_value=best.value if best else None,
                     created_at=sweep.created_at)  # fmt: skip
+
+
+async def _scored(session: AsyncSession, sweeps: list[TrainingSweep]) -> dict[uuid.UUID, tuple[list[TrialOut], TrialOut | None, str]]:
+    """Each sweep's trials in creation order (a succeeded trial's value: the last one of the sweep's metric
+    in its run), the best of them, and the sweep's status — for any number of sweeps in two queries."""
+    found: dict[uuid.UUID, list] = {s.id: [] for s in sweeps}
+    if found:
+        rows = await session.execute(
+            select(TrainingJob.sweep_id, TrainingJob.id, TrainingJob.run_id, TrainingJob.status, TrainingJob.trial_params)
+            .where(TrainingJob.sweep_id.in_(list(found))).order_by(TrainingJob.created_at, TrainingJob.id)
+        )  # fmt: skip
+        for row in rows:
+            found[row.sweep_id].append(row)
+    metric = {s.id: s.metric for s in sweeps}
+    done = [j for jobs in found.values() for j in jobs if j.status == "succeeded" and j.run_id is not None]
+    values = await experiments.latest_values(session, [j.run_id for j in done], [metric[j.sweep_id] for j in done])
+    out = {}
+    for sweep in sweeps:
+        trials = []
+        for j in found[sweep.id]:
+            value = values.get((j.run_id, sweep.metric)) if j.status == "succeeded" else None
+            value = value if value is not None and math.isfinite(value) else None
+            trials.append(TrialOut(job_id=j.id, run_id=j.run_id, status=j.status, params=j.trial_params, value=value))
+        scored = [t for t in trials if t.value is not None]
+        best = (min if sweep.mode == "min" else max)(scored, key=lambda t: t.value) if scored else None
+        statuses = {t.status for t in trials}
+        status = "running" if statuses & {"queued", "running"} else ("succeeded" if scored else "failed")
+        out[sweep.id] = (trials, best, status)
+    return out
+
+
+async def list_sweeps(session: AsyncSession, principal: Principal, limit: int = 100) -> list[SweepSummary]:
+    """The caller's teams' sweeps, newest first, with their trials counted by status and the best so far."""
+    q = select(TrainingSweep).where(principal.team_clause(TrainingSweep.team_id))
+    sweeps = list((await session.scalars(q.order_by(TrainingSweep.created_at.desc(), TrainingSweep.id.desc()).limit(limit))).all())
+    scored = await _scored(session, sweeps)
+    out = []
+    for s in sweeps:
+        trials, best, status = scored[s.id]
+        counts: dict[str, int] = {}
+        for t in trials:
+            counts[t.status] = counts.get(t.status, 0) + 1
+        out.append(SweepSummary(id=s.id, name=s.name, strategy=s.strategy, metric=s.metric, mode=s.mode, status=status, trials=len(trials),
+                                trial_counts=counts, best_job_id=best.job_id if best else None,
+                                best_value=best.value if best else None, created_at=s.created_at))  # fmt: skip
+    return out
+
+
+# -- team quotas, as the queue page shows them ---------------------------------------------------
+
+
+async def list_quotas(session: AsyncSession, principal: Principal) -> list[QuotaOut]:
+    """Teams with a GPU quota or with active jobs: the quota, the GPUs their jobs hold, and how many
+    run and wait. Infra admins see every team (they set the quotas); others their own teams."""
+    quotas = {q.team_id: q.gpus for q in (await session.scalars(select(TeamQuota))).all()}
+    counts: dict[uuid.UUID, dict[str, int]] = {}
+    rows = await session.execute(select(TrainingJob.team_id, TrainingJob.status, func.count())
+                                 .where(TrainingJob.status.in_(ACTIVE)).group_by(TrainingJob.team_id, TrainingJob.status))  # fmt: skip
+    for team_id, status, n in rows:
+        counts.setdefault(team_id, {})[status] = n
+    use = await gpus_in_use(session)
+    teams = [t for t in {*quotas, *counts} if principal.can("infra:admin") or principal.sees_team(t)]
+    names = dict((await session.execute(select(Team.id, Team.name).where(Team.id.in_(teams)))).all()) if teams else {}
+    return sorted((QuotaOut(team_id=t, team_name=names.get(t, str(t)), gpus=quotas.get(t), gpus_in_use=use.get(t, 0),
+                            running=counts.get(t, {}).get("running", 0), queued=counts.get(t, {}).get("queued", 0))
+                   for t in teams), key=lambda q: q.team_name.lower())  # fmt: skip
+
+
+async def clear_quota(session: AsyncSession, team_id: uuid.UUID) -> None:
+    """The team's jobs may hold any number of GPUs again."""
+    row = await session.get(TeamQuota, team_id)
+    if row is None:
+        raise NotFound("The team has no GPU quota.")
+    before = row.gpus
+    await session.delete(row)
+    await session.flush()
+    audit.record(session, "training.quota_clear", resource_type="team", resource_id=team_id, team_id=team_id, summary={"before": before})
