@@ -1508,6 +1508,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/training/sweeps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Sweeps
+         * @description The caller's teams' sweeps, newest first: trials counted by status, the best value so far.
+         */
+        get: operations["training-list_sweeps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/training/sweep/{sweep_id}": {
         parameters: {
             query?: never;
@@ -1668,6 +1688,30 @@ export interface paths {
          */
         put: operations["training-set_quota"];
         post?: never;
+        /**
+         * Clear Quota
+         * @description No GPU limit for the team any more.
+         */
+        delete: operations["training-clear_quota"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/training/quotas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Quotas
+         * @description Teams with a GPU quota or active jobs: quota (null: no limit), GPUs in use, running and queued jobs.
+         */
+        get: operations["training-list_quotas"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1704,6 +1748,7 @@ export interface paths {
         /**
          * Gpu Metrics
          * @description This machine's GPUs (NVML): utilisation, memory, temperature; an explicit empty state without.
+         *     With the Kubernetes executor, `cluster` lists the nodes' allocatable GPUs and MIG slices.
          */
         get: operations["training-gpu_metrics"];
         put?: never;
@@ -3706,6 +3751,30 @@ export interface components {
             /** Gpus */
             gpus: number;
         };
+        /** QuotaOut */
+        QuotaOut: {
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team Name */
+            team_name: string;
+            /**
+             * Gpus
+             * @description The team's GPU quota; null: no limit
+             */
+            gpus: number | null;
+            /**
+             * Gpus In Use
+             * @description GPUs the team's jobs hold now (running, or handed to a cluster)
+             */
+            gpus_in_use: number;
+            /** Running */
+            running: number;
+            /** Queued */
+            queued: number;
+        };
         /**
          * Range
          * @description Values to try: a list, or (random search) a range sampled uniformly or on a log scale.
@@ -4271,6 +4340,45 @@ export interface components {
             status: string;
             /** Trials */
             trials: components["schemas"]["TrialOut"][];
+            /** Best Job Id */
+            best_job_id: string | null;
+            /** Best Value */
+            best_value: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /**
+         * SweepSummary
+         * @description A sweep in the list: its trials counted by status, and the best so far.
+         */
+        SweepSummary: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Strategy */
+            strategy: string;
+            /** Metric */
+            metric: string;
+            /** Mode */
+            mode: string;
+            /** Status */
+            status: string;
+            /** Trials */
+            trials: number;
+            /**
+             * Trial Counts
+             * @description Trials by job status
+             */
+            trial_counts: {
+                [key: string]: number;
+            };
             /** Best Job Id */
             best_job_id: string | null;
             /** Best Value */
@@ -7849,6 +7957,37 @@ export interface operations {
             };
         };
     };
+    "training-list_sweeps": {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SweepSummary"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "training-get_sweep": {
         parameters: {
             query?: never;
@@ -8120,6 +8259,55 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-clear_quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-list_quotas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaOut"][];
                 };
             };
         };
