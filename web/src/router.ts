@@ -62,6 +62,18 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'training:read' },
   },
   {
+    path: '/training/sweeps',
+    name: 'training-sweeps',
+    component: () => import('@/views/training/SweepsView.vue'),
+    meta: { permission: 'training:read' },
+  },
+  {
+    path: '/training/sweeps/:id',
+    name: 'training-sweep',
+    component: () => import('@/views/training/SweepDetailView.vue'),
+    meta: { permission: 'training:read' },
+  },
+  {
     path: '/training/jobs/:id',
     name: 'training-job',
     component: () => import('@/views/training/JobDetailView.vue'),

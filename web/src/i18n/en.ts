@@ -1,6 +1,6 @@
 export default {
   app: { title: 'axops', subtitle: 'LLM Ops platform' },
-  nav: { home: 'Home', models: 'Models', datasets: 'Datasets', training: 'Fine-tuning', experiments: 'Experiments', deployments: 'Deployments', playground: 'Playground', usage: 'Usage', routes: 'Gateway routes', apikeys: 'API keys', users: 'Users', teams: 'Teams', audit: 'Audit log', profile: 'Profile' },
+  nav: { home: 'Home', models: 'Models', datasets: 'Datasets', training: 'Fine-tuning', sweeps: 'Sweeps', experiments: 'Experiments', deployments: 'Deployments', playground: 'Playground', usage: 'Usage', routes: 'Gateway routes', apikeys: 'API keys', users: 'Users', teams: 'Teams', audit: 'Audit log', profile: 'Profile' },
   common: {
     cancel: 'Cancel', save: 'Save', create: 'Create', close: 'Close', confirm: 'Confirm', search: 'Search',
     logout: 'Log out', language: 'Language', loadMore: 'Load more', none: 'None', noData: 'Nothing here yet.',
@@ -230,6 +230,24 @@ export default {
     timeline: 'Timeline', queuedAt: 'Queued', startedAt: 'Started', finishedAt: 'Finished', checkpoints: 'Checkpoints',
     noCheckpoints: 'No checkpoints yet.', logs: 'Logs',
     executor: 'Runs on', gpuType: 'GPU type', nodes: 'Nodes',
+  },
+  sweeps: {
+    title: 'Hyperparameter sweeps', new: 'New sweep', empty: 'No sweeps yet. Start one with “New sweep”: a grid or random search over training settings.',
+    name: 'Sweep name', start: 'Start the sweep', search: 'Search', setting: 'Setting', list: 'Values', range: 'Range',
+    values: 'Values (comma-separated)', log: 'log scale', remove: 'Remove', addSetting: 'Add a setting', maxTrials: 'Max trials',
+    metric: 'Metric', mode: 'Best is', seed: 'Seed', trialCount: '{n} trial(s) will be queued', trialCountUnknown: 'Fill in the values to see how many trials run',
+    strategies: { grid: 'Grid', random: 'Random' }, modes: { min: 'lowest', max: 'highest' },
+    trials: 'Trials', best: 'Best', bestChip: 'best', bestIs: 'Best {metric}: {value} (trial #{n})', openJob: 'Job', openRun: 'Run',
+    compareRuns: 'Compare runs ({n})', valuePerTrial: '{metric} per trial', noValuesYet: 'No trial has finished yet.',
+    errors: {
+      noName: 'Give the sweep a name.', noMetric: 'Name the metric that picks the best trial.', maxTrials: 'Max trials must be a whole number from 1 to 100.',
+      noRows: 'Add at least one setting to sweep.', tooManySettings: 'At most {max} settings can be swept.', noSetting: 'Choose a setting in every row.',
+      duplicate: '{setting} is swept twice.', noValues: 'List the values to try for {setting}.', notNumber: '{setting}: “{value}” is not a number.',
+      notInteger: '{setting} takes whole numbers, not “{value}”.', notChoice: '{setting}: “{value}” is not one of {choices}.',
+      tooManyValues: '{setting}: at most {max} values.', rangeNotNumeric: '{setting} takes a list of values, not a range.',
+      rangeNeedsRandom: '{setting}: a range needs random search (a grid tries listed values).', minAboveMax: '{setting}: min must be at most max.',
+      logNeedsPositive: '{setting}: a log scale needs a min above 0.',
+    },
   },
   serving: {
     title: 'Deployments', empty: 'Nothing is deployed yet. Press “Deploy” on a version in a model’s Versions tab.', showStopped: 'Show stopped',

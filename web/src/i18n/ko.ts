@@ -1,6 +1,6 @@
 export default {
   app: { title: 'axops', subtitle: 'LLM Ops 플랫폼' },
-  nav: { home: '홈', models: '모델', datasets: '데이터셋', training: '파인튜닝', experiments: '실험', deployments: '배포', playground: '플레이그라운드', usage: '사용량', routes: '게이트웨이 라우트', apikeys: 'API 키', users: '사용자', teams: '팀', audit: '감사 로그', profile: '내 정보' },
+  nav: { home: '홈', models: '모델', datasets: '데이터셋', training: '파인튜닝', sweeps: '스윕', experiments: '실험', deployments: '배포', playground: '플레이그라운드', usage: '사용량', routes: '게이트웨이 라우트', apikeys: 'API 키', users: '사용자', teams: '팀', audit: '감사 로그', profile: '내 정보' },
   common: {
     cancel: '취소', save: '저장', create: '만들기', close: '닫기', confirm: '확인', search: '검색',
     logout: '로그아웃', language: '언어', loadMore: '더 보기', none: '없음', noData: '아직 항목이 없습니다.',
@@ -225,6 +225,24 @@ export default {
     timeline: '경과', queuedAt: '대기열에 들어감', startedAt: '시작', finishedAt: '끝남', checkpoints: '체크포인트',
     noCheckpoints: '아직 체크포인트가 없습니다.', logs: '로그',
     executor: '실행 위치', gpuType: 'GPU 종류', nodes: '노드 수',
+  },
+  sweeps: {
+    title: '하이퍼파라미터 스윕', new: '새 스윕', empty: '아직 스윕이 없습니다. “새 스윕”으로 학습 설정을 그리드 또는 랜덤으로 탐색하세요.',
+    name: '스윕 이름', start: '스윕 시작', search: '탐색', setting: '설정', list: '값 목록', range: '범위',
+    values: '값 (쉼표로 구분)', log: '로그 스케일', remove: '삭제', addSetting: '설정 추가', maxTrials: '최대 시도 수',
+    metric: '메트릭', mode: '최적 기준', seed: '시드', trialCount: '{n}개의 시도가 대기열에 들어갑니다', trialCountUnknown: '값을 채우면 시도 수를 보여 드립니다',
+    strategies: { grid: '그리드', random: '랜덤' }, modes: { min: '가장 낮은 값', max: '가장 높은 값' },
+    trials: '시도', best: '최적', bestChip: '최적', bestIs: '최적 {metric}: {value} (#{n} 시도)', openJob: '작업', openRun: '실행',
+    compareRuns: '실행 비교 ({n})', valuePerTrial: '시도별 {metric}', noValuesYet: '아직 끝난 시도가 없습니다.',
+    errors: {
+      noName: '스윕 이름을 입력하세요.', noMetric: '최적 시도를 고를 메트릭을 입력하세요.', maxTrials: '최대 시도 수는 1에서 100 사이의 정수입니다.',
+      noRows: '탐색할 설정을 하나 이상 추가하세요.', tooManySettings: '설정은 최대 {max}개까지 탐색할 수 있습니다.', noSetting: '모든 행에서 설정을 고르세요.',
+      duplicate: '{setting} 설정이 두 번 들어 있습니다.', noValues: '{setting}에 시도할 값을 입력하세요.', notNumber: '{setting}: “{value}”은(는) 숫자가 아닙니다.',
+      notInteger: '{setting}에는 정수만 쓸 수 있습니다 (“{value}”).', notChoice: '{setting}: “{value}”은(는) {choices} 중 하나가 아닙니다.',
+      tooManyValues: '{setting}: 값은 최대 {max}개입니다.', rangeNotNumeric: '{setting}에는 범위가 아니라 값 목록을 쓰세요.',
+      rangeNeedsRandom: '{setting}: 범위는 랜덤 탐색에서만 쓸 수 있습니다 (그리드는 나열한 값을 시도합니다).', minAboveMax: '{setting}: min은 max보다 클 수 없습니다.',
+      logNeedsPositive: '{setting}: 로그 스케일의 min은 0보다 커야 합니다.',
+    },
   },
   serving: {
     title: '배포', empty: '아직 배포가 없습니다. 모델의 버전 탭에서 “배포”를 누르세요.', showStopped: '중지된 배포도 보기',

@@ -1,0 +1,184 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { mount, type VueWrapper } from '@vue/test-utils'
+import type { Component } from 'vue'
+import type { Pinia } from 'pinia'
+import { createVuetify } from 'vuetify'
+import * as components from 'vuetify/components'
+import * as directives from 'vuetify/directives'
+import { createMemoryHistory, createRouter } from 'vue-router'
+import { i18n, setLocale } from '@/i18n'
+import en from '@/i18n/en'
+import ko from '@/i18n/ko'
+import { useAuthStore } from '@/stores/auth'
+import SweepDetailView from '@/views/training/SweepDetailView.vue'
+import {
+  blankRow, blankSweep, compareRunIds, parseValues, sweepBody, SweepFormError, toRange, toSpace, trialCount, valueChart,
+  type SweepRow, type Trial,
+} from '@/views/training/sweeps'
+import { byTestId, freshPinia, json, mockApi, settle } from './helpers'
+
+vi.mock('vue-echarts', async () => {
+  const { defineComponent, h } = await import('vue')
+  return { default: defineComponent({ name: 'VChart', props: { option: Object }, render() { return h('div', { class: 'chart-stub' }) } }) }
+})
+
+const NOW = '2026-03-01T09:00:00Z'
+
+/** The key of the SweepFormError `work` throws. */
+function failure(work: () => unknown): string {
+  try {
+    work()
+  } catch (e) {
+    if (e instanceof SweepFormError) return e.key
+    throw e
+  }
+  throw new Error('did not fail')
+}
+
+const row = (over: Partial<SweepRow>): SweepRow => ({ ...blankRow('hyperparameters.learning_rate'), ...over })
+
+describe('sweep form', () => {
+  it('reads a comma list of values: numbers, whole numbers where the setting takes them, scheduler names', () => {
+    expect(parseValues('0.0001, 1e-3,0.01 ,, 0.01', 'hyperparameters.learning_rate')).toEqual([0.0001, 0.001, 0.01])
+    expect(parseValues('8;16\n32', 'lora.r')).toEqual([8, 16, 32])
+    expect(parseValues('4.0', 'hyperparameters.batch_size')).toEqual([4])
+    expect(parseValues('cosine, linear', 'hyperparameters.lr_scheduler')).toEqual(['cosine', 'linear'])
+    expect(failure(() => parseValues(' , ', 'lora.r'))).toBe('noValues')
+    expect(failure(() => parseValues('0.1, abc', 'lora.dropout'))).toBe('notNumber')
+    expect(failure(() => parseValues('8, 1.5', 'lora.alpha'))).toBe('notInteger')
+    expect(failure(() => parseValues('Infinity', 'hyperparameters.epochs'))).toBe('notNumber')
+    expect(failure(() => parseValues('cosine, fancy', 'hyperparameters.lr_scheduler'))).toBe('notChoice')
+    expect(failure(() => parseValues(Array.from({ length: 101 }, (_, i) => i + 1).join(','), 'hyperparameters.seed'))).toBe('tooManyValues')
+  })
+
+  it('turns rows into the API ranges: lists, or min/max/log ranges for random search only', () => {
+    expect(toRange(row({ values: '0.1, 0.2' }), 'grid')).toEqual({ values: [0.1, 0.2], log: false, integer: false })
+    expect(toRange(row({ kind: 'range', min: '0.0001', max: 0.1, log: true }), 'random')).toEqual({ min: 0.0001, max: 0.1, log: true, integer: false })
+    expect(toRange(row({ setting: 'hyperparameters.batch_size', kind: 'range', min: 4, max: 32 }), 'random'))
+      .toEqual({ min: 4, max: 32, log: false, integer: true })
+    expect(failure(() => toRange(row({ kind: 'range', min: 0.1, max: 0.2 }), 'grid'))).toBe('rangeNeedsRandom')
+    expect(failure(() => toRange(row({ kind: 'range', min: 0.2, max: 0.1 }), 'random'))).toBe('minAboveMax')
+    expect(failure(() => toRange(row({ kind: 'range', min: 0, max: 0.1, log: true }), 'random'))).toBe('logNeedsPositive')
+    expect(failure(() => toRange(row({ kind: 'range', min: null, max: 0.1 }), 'random'))).toBe('notNumber')
+    expect(failure(() => toRange(row({ setting: 'hyperparameters.lr_scheduler', kind: 'range', min: 1, max: 2 }), 'random'))).toBe('rangeNotNumeric')
+    expect(failure(() => toRange(row({ setting: null }), 'grid'))).toBe('noSetting')
+    expect(failure(() => toSpace([row({ values: '1' }), row({ values: '2' })], 'grid'))).toBe('duplicate')
+    expect(failure(() => toSpace([], 'grid'))).toBe('noRows')
+  })
+
+  it('counts the trials: grid combinations capped at max trials, or max trials draws', () => {
+    const form = { ...blankSweep(), rows: [row({ values: '0.1, 0.2, 0.3' }), row({ setting: 'lora.r', values: '4, 8' })], maxTrials: 8 }
+    expect(trialCount(form)).toBe(6)
+    expect(trialCount({ ...form, maxTrials: 4 })).toBe(4)
+    expect(trialCount({ ...form, strategy: 'random', maxTrials: 3 })).toBe(3)
+    expect(trialCount({ ...form, rows: [row({ values: 'x' })] })).toBeNull()
+  })
+
+  it('builds the SweepCreate body around the job form as the trial template', () => {
+    const job = { name: 'ignored', base_version_id: 'v1', dataset_version_ids: ['d1'], column_mapping: { text: 'text' } } as never
+    const form = { ...blankSweep(), strategy: 'random' as const, maxTrials: 3, metric: ' loss ', mode: 'min' as const, seed: 7,
+                   rows: [row({ kind: 'range', min: 0.001, max: 0.1, log: true }), row({ setting: 'hyperparameters.lr_scheduler', values: 'cosine,linear' })] }
+    expect(sweepBody(' lr search ', job, form)).toEqual({
+      name: 'lr search', job: { name: null, base_version_id: 'v1', dataset_version_ids: ['d1'], column_mapping: { text: 'text' } },
+      space: { 'hyperparameters.learning_rate': { min: 0.001, max: 0.1, log: true, integer: false },
+               'hyperparameters.lr_scheduler': { values: ['cosine', 'linear'], log: false, integer: false } },
+      strategy: 'random', max_trials: 3, metric: 'loss', mode: 'min', seed: 7,
+    })
+    expect(failure(() => sweepBody(' ', job, form))).toBe('noName')
+    expect(failure(() => sweepBody('s', job, { ...form, metric: '' }))).toBe('noMetric')
+    expect(failure(() => sweepBody('s', job, { ...form, maxTrials: 0 }))).toBe('maxTrials')
+    expect(failure(() => sweepBody('s', job, { ...form, maxTrials: 2.5 }))).toBe('maxTrials')
+  })
+
+  it('names every form mistake in both languages', () => {
+    const keys = ['noName', 'noMetric', 'maxTrials', 'noRows', 'tooManySettings', 'noSetting', 'duplicate', 'noValues', 'notNumber', 'notInteger',
+                  'notChoice', 'tooManyValues', 'rangeNotNumeric', 'rangeNeedsRandom', 'minAboveMax', 'logNeedsPositive']
+    expect(Object.keys(en.sweeps.errors).sort()).toEqual([...keys].sort())
+    expect(Object.keys(ko.sweeps.errors).sort()).toEqual([...keys].sort())
+    setLocale('en')
+    expect(i18n.global.t('sweeps.errors.notInteger', { setting: 'lora.r', value: '1.5' })).toBe('lora.r takes whole numbers, not “1.5”.')
+  })
+})
+
+const trial = (n: number, value: number | null, over: Partial<Trial> = {}): Trial =>
+  ({ job_id: `j${n}`, run_id: `r${n}`, status: value == null ? 'running' : 'succeeded', params: { 'hyperparameters.learning_rate': n / 100 }, value, ...over })
+
+describe('sweep page helpers', () => {
+  it('compares the runs best first, capped at what the compare page takes', () => {
+    const trials = [trial(1, 2.5), trial(2, null), trial(3, 1.5), trial(4, null, { run_id: null })]
+    expect(compareRunIds(trials, 'min')).toEqual(['r3', 'r1', 'r2'])
+    expect(compareRunIds(trials, 'max')).toEqual(['r1', 'r3', 'r2'])
+    expect(compareRunIds(Array.from({ length: 30 }, (_, i) => trial(i, i)), 'min')).toHaveLength(20)
+  })
+
+  it('charts a point per scored trial, the best larger and in its own colour', () => {
+    const option = valueChart([trial(1, 2.5), trial(2, null), trial(3, 1.5)], 'j3', 'loss', { point: 'blue', best: 'green' })
+    expect(option.series[0]!.data).toEqual([
+      { value: [1, 2.5], symbolSize: 10, itemStyle: { color: 'blue' } }, { value: [3, 1.5], symbolSize: 16, itemStyle: { color: 'green' } }])
+    expect(option.xAxis.max).toBe(4)
+    expect([0, 1, 3, 4].map(option.xAxis.axisLabel.formatter)).toEqual(['', '#1', '#3', ''])
+    expect(option.tooltip.formatter({ data: { value: [3, 1.5] } })).toBe('#3: loss 1.5')
+  })
+})
+
+let wrapper: VueWrapper | null = null
+
+function signIn(permissions: string[]) {
+  const pinia = freshPinia()
+  const auth = useAuthStore()
+  auth.access = 'token'
+  auth.user = {
+    id: 'me', username: 'dev', display_name: '', email: null, role: 'developer', is_active: true,
+    teams: [{ id: 't1', name: 'research' }], permissions, auth: 'jwt', created_at: NOW,
+  }
+  return pinia
+}
+
+async function mountAt(view: Component, pinia: Pinia, path = '/') {
+  const stub = { template: '<div />' }
+  const router = createRouter({
+    history: createMemoryHistory(),
+    routes: [{ path: '/training/jobs/:id', name: 'training-job', component: stub }, { path: '/training/sweeps/:id', name: 'training-sweep', component: stub },
+             { path: '/experiments/runs/:id', name: 'experiments-run', component: stub }, { path: '/experiments/compare', name: 'experiments-compare', component: stub },
+             { path: '/:p(.*)*', component: stub }],
+  })
+  await router.push(path)
+  await router.isReady()
+  wrapper = mount({ template: '<v-app><v-main><View /></v-main></v-app>', components: { View: view } },
+                  { global: { plugins: [pinia, router, i18n, createVuetify({ components, directives })] }, attachTo: document.body })
+  await settle()
+  return router
+}
+
+beforeEach(() => {
+  vi.restoreAllMocks()
+  setLocale('en')
+})
+afterEach(() => {
+  wrapper?.unmount()
+  wrapper = null
+  document.body.innerHTML = ''
+})
+
+describe('sweep page', () => {
+  it('lists the trials with the best highlighted, links them, and compares their runs', async () => {
+    mockApi({
+      'GET /api/training/sweep/s1': () => ({
+        id: 's1', name: 'lr search', strategy: 'grid', metric: 'loss', mode: 'min', status: 'succeeded', created_at: NOW,
+        space: { 'hyperparameters.learning_rate': { values: [0.01, 0.02], log: false, integer: false } },
+        trials: [trial(1, 2.5, { params: { 'hyperparameters.learning_rate': 0.01 } }), trial(2, 1.25, { params: { 'hyperparameters.learning_rate': 0.02 } })],
+        best_job_id: 'j2', best_value: 1.25,
+      }),
+    })
+    await mountAt(SweepDetailView, signIn(['training:read']), '/training/sweeps/s1')
+    expect(byTestId('sweep-name')!.textContent).toBe('lr search')
+    expect(byTestId('sweep-space')!.textContent).toContain('learning_rate: 0.01, 0.02')
+    expect(byTestId('sweep-trial-1')!.classList.contains('best')).toBe(true)
+    expect(byTestId('sweep-trial-0')!.classList.contains('best')).toBe(false)
+    expect(byTestId('sweep-trial-1')!.textContent).toContain('1.25')
+    expect(byTestId('sweep-trial-1')!.querySelector('a[href="/training/jobs/j2"]')).not.toBeNull()
+    expect(byTestId('sweep-trial-1')!.querySelector('a[href="/experiments/runs/r2"]')).not.toBeNull()
+    expect(byTestId('sweep-best')!.textContent).toContain('Best loss: 1.25 (trial #2)')
+    expect(byTestId('sweep-compare')!.getAttribute('href')).toBe('/experiments/compare?runs=r2,r1')
+  })
+})
