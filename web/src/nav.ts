@@ -12,6 +12,7 @@ export const NAV: NavItem[] = [
   { name: 'datasets', icon: 'mdi-database-outline', to: '/datasets', permission: 'datasets:read' },
   { name: 'training', icon: 'mdi-school-outline', to: '/training', permission: 'training:read' },
   { name: 'sweeps', icon: 'mdi-tune-variant', to: '/training/sweeps', permission: 'training:read' },
+  { name: 'trainingQueue', icon: 'mdi-expansion-card-variant', to: '/training/queue', permission: 'training:read' },
   { name: 'experiments', icon: 'mdi-flask-outline', to: '/experiments', permission: 'training:read' },
   { name: 'deployments', icon: 'mdi-rocket-launch-outline', to: '/deployments', permission: 'deployments:read' },
   { name: 'playground', icon: 'mdi-chat-processing-outline', to: '/playground', permission: 'gateway:invoke' },

@@ -74,6 +74,12 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'training:read' },
   },
   {
+    path: '/training/queue',
+    name: 'training-queue',
+    component: () => import('@/views/training/QueueView.vue'),
+    meta: { permission: 'training:read' },
+  },
+  {
     path: '/training/jobs/:id',
     name: 'training-job',
     component: () => import('@/views/training/JobDetailView.vue'),

@@ -10,7 +10,9 @@ import { i18n, setLocale } from '@/i18n'
 import en from '@/i18n/en'
 import ko from '@/i18n/ko'
 import { useAuthStore } from '@/stores/auth'
+import QueueView from '@/views/training/QueueView.vue'
 import SweepDetailView from '@/views/training/SweepDetailView.vue'
+import { jobGpus, memoryPct, parseQuota, splitQueue } from '@/views/training/queue'
 import {
   blankRow, blankSweep, compareRunIds, parseValues, sweepBody, SweepFormError, toRange, toSpace, trialCount, valueChart,
   type SweepRow, type Trial,
@@ -121,6 +123,37 @@ describe('sweep page helpers', () => {
   })
 })
 
+const job = (over: object = {}) => ({
+  id: 'j1', name: 'tiny lora', team_id: 't1', status: 'running', status_reason: null, failure_kind: null, priority: 0, base_version_id: 'b1',
+  dataset_version_ids: [], column_mapping: {}, method: 'lora', lora: {}, hyperparameters: {}, resources: { gpus: 0, nodes: 1 },
+  distributed: 'none', executor: 'local', max_retries: 1, resume: true, attempts: 1, output_model_id: null, output_version_id: null,
+  run_id: 'r1', sweep_id: null, trial_params: {}, progress: { step: 5, max_steps: 20 }, checkpoints: [],
+  placement: { where: 'this machine (1 process, GPUs: none)', gpus: [], handle: '123' },
+  queued_at: NOW, started_at: NOW, finished_at: null, created_at: NOW, ...over,
+})
+
+describe('queue helpers', () => {
+  it('splits the queue into running and waiting jobs, numbering the waiting ones in start order', () => {
+    const { running, waiting } = splitQueue([job(), job({ id: 'j2', status: 'queued' }), job({ id: 'j3', status: 'queued' })] as never)
+    expect(running.map((j) => j.id)).toEqual(['j1'])
+    expect(waiting.map((j) => [j.id, j.position])).toEqual([['j2', 1], ['j3', 2]])
+  })
+
+  it('shows the GPUs a job holds, or asks for on every node', () => {
+    expect(jobGpus(job({ placement: { gpus: [0, 1] } }) as never)).toBe('0, 1')
+    expect(jobGpus(job({ placement: {}, resources: { gpus: 2, nodes: 3 } }) as never)).toBe('6')
+    expect(memoryPct({ index: 0, name: 'A100', memory_used_bytes: 20, memory_total_bytes: 80 })).toBe(25)
+    expect(memoryPct({ index: 0, name: 'A100' })).toBe(0)
+  })
+
+  it('accepts a whole number of GPUs as a quota', () => {
+    expect(parseQuota('4')).toBe(4)
+    expect(parseQuota(' 0 ')).toBe(0)
+    expect(parseQuota(3)).toBe(3)
+    for (const bad of ['', '-1', '1.5', 'two', '100001', null]) expect(parseQuota(bad)).toBeNull()
+  })
+})
+
 let wrapper: VueWrapper | null = null
 
 function signIn(permissions: string[]) {
@@ -128,7 +161,7 @@ function signIn(permissions: string[]) {
   const auth = useAuthStore()
   auth.access = 'token'
   auth.user = {
-    id: 'me', username: 'dev', display_name: '', email: null, role: 'developer', is_active: true,
+    id: 'me', username: 'ops', display_name: '', email: null, role: 'operator', is_active: true,
     teams: [{ id: 't1', name: 'research' }], permissions, auth: 'jwt', created_at: NOW,
   }
   return pinia
@@ -158,6 +191,58 @@ afterEach(() => {
   wrapper?.unmount()
   wrapper = null
   document.body.innerHTML = ''
+})
+
+const QUOTA = { team_id: 't1', team_name: 'research', gpus: 2, gpus_in_use: 0, running: 1, queued: 1 }
+
+function queueApi(quotas = [QUOTA]) {
+  return mockApi({
+    'GET /api/training/queue': () => [job(), job({ id: 'j2', name: 'second', status: 'queued', started_at: null, placement: {},
+                                                   status_reason: 'waiting for a free training slot (1 of 1 in use)' })],
+    'GET /api/metrics/gpu': () => ({ gpus: [], count: 0, message: 'No GPU on this machine: jobs run on the CPU.' }),
+    'GET /api/training/quotas': () => quotas,
+    'PUT /api/training/quotas/t1': () => json(null, 204),
+    'DELETE /api/training/quotas/t1': () => json(null, 204),
+  })
+}
+
+describe('GPU and queue page', () => {
+  it('shows the empty GPU state, what runs where, what waits and why', async () => {
+    queueApi()
+    await mountAt(QueueView, signIn(['training:read', 'infra:read']))
+    expect(byTestId('gpu-empty')!.textContent).toContain('No GPU on this machine')
+    const running = byTestId('queue-running')!.textContent!
+    expect(running).toContain('tiny lora')
+    expect(running).toContain('research')
+    expect(running).toContain('this machine (1 process, GPUs: none)')
+    expect(running).toContain('5 / 20')
+    const waiting = byTestId('queue-waiting')!.textContent!
+    expect(waiting).toContain('second')
+    expect(waiting).toContain('waiting for a free training slot (1 of 1 in use)')
+    expect(byTestId('quotas-table')!.textContent).toContain('research')
+    expect(byTestId('quota-edit')).toBeNull() // no infra:admin: the quotas are read-only
+    expect(byTestId('quota-add')).toBeNull()
+  })
+
+  it('lets an infra admin edit and clear a quota inline', async () => {
+    const calls = queueApi()
+    await mountAt(QueueView, signIn(['training:read', 'infra:read', 'infra:admin']))
+    byTestId('quota-edit')!.click()
+    await settle()
+    const input = document.querySelector<HTMLInputElement>('[data-testid="quota-input"] input')!
+    input.value = '6'
+    input.dispatchEvent(new Event('input'))
+    await settle()
+    byTestId('quota-save')!.click()
+    await settle()
+    expect(calls.find((c) => c.method === 'PUT')).toMatchObject({ path: '/api/training/quotas/t1', body: { gpus: 6 } })
+
+    byTestId('quota-clear')!.click()
+    await settle()
+    byTestId('confirm-ok')!.click()
+    await settle()
+    expect(calls.some((c) => c.method === 'DELETE' && c.path === '/api/training/quotas/t1')).toBe(true)
+  })
 })
 
 describe('sweep page', () => {

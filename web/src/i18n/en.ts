@@ -1,6 +1,6 @@
 export default {
   app: { title: 'axops', subtitle: 'LLM Ops platform' },
-  nav: { home: 'Home', models: 'Models', datasets: 'Datasets', training: 'Fine-tuning', sweeps: 'Sweeps', experiments: 'Experiments', deployments: 'Deployments', playground: 'Playground', usage: 'Usage', routes: 'Gateway routes', apikeys: 'API keys', users: 'Users', teams: 'Teams', audit: 'Audit log', profile: 'Profile' },
+  nav: { home: 'Home', models: 'Models', datasets: 'Datasets', training: 'Fine-tuning', sweeps: 'Sweeps', trainingQueue: 'GPUs & queue', experiments: 'Experiments', deployments: 'Deployments', playground: 'Playground', usage: 'Usage', routes: 'Gateway routes', apikeys: 'API keys', users: 'Users', teams: 'Teams', audit: 'Audit log', profile: 'Profile' },
   common: {
     cancel: 'Cancel', save: 'Save', create: 'Create', close: 'Close', confirm: 'Confirm', search: 'Search',
     logout: 'Log out', language: 'Language', loadMore: 'Load more', none: 'None', noData: 'Nothing here yet.',
@@ -248,6 +248,18 @@ export default {
       rangeNeedsRandom: '{setting}: a range needs random search (a grid tries listed values).', minAboveMax: '{setting}: min must be at most max.',
       logNeedsPositive: '{setting}: a log scale needs a min above 0.',
     },
+  },
+  trainingQueue: {
+    title: 'GPUs and queue', autoRefresh: 'Refreshes every 3 seconds', gpus: 'GPUs on this machine', utilisation: 'Utilisation', memory: 'Memory',
+    temperature: 'Temperature', cluster: 'Cluster GPUs ({executor})', clusterEmpty: 'The cluster has no GPU nodes.', node: 'Node',
+    ready: 'ready', cordoned: 'cordoned', notReady: 'not ready',
+    running: 'Running ({n})', waiting: 'Waiting ({n})', noneRunning: 'No job runs now.', noneWaiting: 'No job waits.',
+    job: 'Job', team: 'Team', where: 'Where', reason: 'Why it waits',
+    quotas: 'Team GPU quotas', quotasHint: 'GPUs a team\'s running jobs may hold at once', quotasEmpty: 'No team has a quota or active jobs.',
+    quota: 'Quota (GPUs)', inUse: 'In use', runningCount: 'Running', queuedCount: 'Queued', noLimit: 'no limit', edit: 'Edit the quota',
+    clear: 'Remove the quota', setQuota: 'Set quota', quotaSaved: '{team}: quota set to {n} GPU(s)', quotaCleared: '{team}: no GPU limit any more',
+    quotaInvalid: 'A quota is a whole number of GPUs from 0.', clearTitle: 'Remove the quota?',
+    clearText: '{team}\'s jobs may then hold any number of GPUs.',
   },
   serving: {
     title: 'Deployments', empty: 'Nothing is deployed yet. Press “Deploy” on a version in a model’s Versions tab.', showStopped: 'Show stopped',

@@ -1,6 +1,6 @@
 export default {
   app: { title: 'axops', subtitle: 'LLM Ops 플랫폼' },
-  nav: { home: '홈', models: '모델', datasets: '데이터셋', training: '파인튜닝', sweeps: '스윕', experiments: '실험', deployments: '배포', playground: '플레이그라운드', usage: '사용량', routes: '게이트웨이 라우트', apikeys: 'API 키', users: '사용자', teams: '팀', audit: '감사 로그', profile: '내 정보' },
+  nav: { home: '홈', models: '모델', datasets: '데이터셋', training: '파인튜닝', sweeps: '스윕', trainingQueue: 'GPU와 대기열', experiments: '실험', deployments: '배포', playground: '플레이그라운드', usage: '사용량', routes: '게이트웨이 라우트', apikeys: 'API 키', users: '사용자', teams: '팀', audit: '감사 로그', profile: '내 정보' },
   common: {
     cancel: '취소', save: '저장', create: '만들기', close: '닫기', confirm: '확인', search: '검색',
     logout: '로그아웃', language: '언어', loadMore: '더 보기', none: '없음', noData: '아직 항목이 없습니다.',
@@ -243,6 +243,18 @@ export default {
       rangeNeedsRandom: '{setting}: 범위는 랜덤 탐색에서만 쓸 수 있습니다 (그리드는 나열한 값을 시도합니다).', minAboveMax: '{setting}: min은 max보다 클 수 없습니다.',
       logNeedsPositive: '{setting}: 로그 스케일의 min은 0보다 커야 합니다.',
     },
+  },
+  trainingQueue: {
+    title: 'GPU와 대기열', autoRefresh: '3초마다 새로 고칩니다', gpus: '이 서버의 GPU', utilisation: '사용률', memory: '메모리',
+    temperature: '온도', cluster: '클러스터 GPU ({executor})', clusterEmpty: '클러스터에 GPU 노드가 없습니다.', node: '노드',
+    ready: '준비됨', cordoned: '스케줄 제외', notReady: '준비 안 됨',
+    running: '실행 중 ({n})', waiting: '대기 중 ({n})', noneRunning: '지금 실행 중인 작업이 없습니다.', noneWaiting: '기다리는 작업이 없습니다.',
+    job: '작업', team: '팀', where: '실행 위치', reason: '기다리는 이유',
+    quotas: '팀 GPU 할당량', quotasHint: '팀의 실행 중인 작업이 동시에 쓸 수 있는 GPU 수', quotasEmpty: '할당량이나 진행 중인 작업이 있는 팀이 없습니다.',
+    quota: '할당량 (GPU)', inUse: '사용 중', runningCount: '실행 중', queuedCount: '대기 중', noLimit: '제한 없음', edit: '할당량 수정',
+    clear: '할당량 삭제', setQuota: '할당량 설정', quotaSaved: '{team}: 할당량을 GPU {n}개로 설정했습니다', quotaCleared: '{team}: 이제 GPU 제한이 없습니다',
+    quotaInvalid: '할당량은 0 이상의 정수(GPU 수)입니다.', clearTitle: '할당량을 삭제할까요?',
+    clearText: '{team} 팀의 작업이 GPU를 제한 없이 쓸 수 있게 됩니다.',
   },
   serving: {
     title: '배포', empty: '아직 배포가 없습니다. 모델의 버전 탭에서 “배포”를 누르세요.', showStopped: '중지된 배포도 보기',
