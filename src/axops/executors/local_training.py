@@ -95,7 +95,7 @@ class JobRunner:
         job.started_at = job.started_at or datetime.now(UTC)
         log_path = self.work_dir / str(job.id) / f"attempt-{job.attempts}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        processes = max(len(gpus), int(job.resources.get("processes", 1))) if job.distributed == "ddp" else 1
+        processes = max(len(gpus), int(job.resources.get("processes", 1))) if job.distributed != "none" else 1
         entry = ["-m", "axops.runtime.train", "--job-id", str(job.id), "--control-url", self.control_url,
                  "--cache-dir", str(self.work_dir / "cache")]  # fmt: skip
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", *entry] \

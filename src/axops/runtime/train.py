@@ -211,6 +211,38 @@ def _system_metrics() -> dict:
     return found
 
 
+# ZeRO stage 2 (optimizer state and gradients sharded); "auto" values are filled in from the Trainer's arguments
+DEEPSPEED_ZERO2 = {"zero_optimization": {"stage": 2, "overlap_comm": True, "contiguous_gradients": True},
+                   "bf16": {"enabled": "auto"}, "fp16": {"enabled": "auto"}, "train_batch_size": "auto",
+                   "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto", "gradient_clipping": "auto"}  # fmt: skip
+
+
+def _strategy(distributed: str) -> dict:
+    """The Trainer's arguments for a distributed strategy beyond DDP (which torchrun alone gives)."""
+    if distributed == "fsdp":  # parameters, gradients and optimizer state sharded across the processes
+        return {"fsdp": "full_shard auto_wrap", "fsdp_config": {"use_orig_params": True}}  # orig params: LoRA trains a few of them
+    if distributed == "deepspeed":
+        try:
+            import deepspeed  # noqa: F401
+        except ImportError:
+            raise JobFailure("user_code", "distributed 'deepspeed' needs the deepspeed package in the runtime image") from None
+        return {"deepspeed": DEEPSPEED_ZERO2}
+    return {}
+
+
+def _quantized(auto_model, base: Path, compute_dtype):
+    try:
+        import bitsandbytes  # noqa: F401
+        from transformers import BitsAndBytesConfig
+    except ImportError:
+        raise JobFailure("user_code", "method 'qlora' needs the bitsandbytes package in the runtime image") from None
+    from peft import prepare_model_for_kbit_training
+
+    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                bnb_4bit_compute_dtype=compute_dtype)  # fmt: skip
+    return prepare_model_for_kbit_training(auto_model.from_pretrained(base, quantization_config=config))
+
+
 def run(cp: ControlPlane, spec: dict, work: Path, cache: Path) -> None:
     import torch
     from transformers import (
@@ -236,8 +268,12 @@ def run(cp: ControlPlane, spec: dict, work: Path, cache: Path) -> None:
     precision = hp.get("precision", "auto")
     bf16 = cuda and (precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported()))
     fp16 = cuda and not bf16 and precision in ("fp16", "auto")
-    model = AutoModelForCausalLM.from_pretrained(base)
-    if spec["method"] == "lora":
+    adapter = spec["method"] in ("lora", "qlora")
+    if spec["method"] == "qlora":  # the base in 4-bit NF4, LoRA adapters trained on top (the service allows it only with GPUs)
+        model = _quantized(AutoModelForCausalLM, base, torch.bfloat16 if bf16 else torch.float16)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(base)
+    if adapter:
         from peft import LoraConfig, get_peft_model
 
         lora = spec["lora"]
@@ -250,7 +286,7 @@ def run(cp: ControlPlane, spec: dict, work: Path, cache: Path) -> None:
         seed=hp["seed"], save_steps=hp["save_steps"], save_total_limit=2, logging_steps=hp.get("logging_steps", 1),
         logging_first_step=True, report_to=[], use_cpu=not cuda, bf16=bf16, fp16=fp16,
         ddp_backend=("nccl" if cuda else "gloo") if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
-        disable_tqdm=True, dataloader_num_workers=0, save_only_model=False,
+        disable_tqdm=True, dataloader_num_workers=0, save_only_model=False, **_strategy(spec.get("distributed", "none")),
     )  # fmt: skip
     tokens_per_step = dataset.tokens / max(1, len(dataset)) * hp["batch_size"] * hp["gradient_accumulation_steps"]
     trainer = Trainer(model=model, args=args, train_dataset=dataset, callbacks=[_reporter(cp, tokens_per_step)],
@@ -261,7 +297,14 @@ def run(cp: ControlPlane, spec: dict, work: Path, cache: Path) -> None:
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if not rank0:
         return
-    final = trainer.model.merge_and_unload() if spec["method"] == "lora" else trainer.model
+    if spec["method"] == "qlora":  # merge into the base in full precision, not into its 4-bit copy
+        from peft import PeftModel
+
+        trainer.model.save_pretrained(work / "adapter")
+        full = AutoModelForCausalLM.from_pretrained(base, torch_dtype=torch.bfloat16 if bf16 else torch.float16)
+        final = PeftModel.from_pretrained(full, work / "adapter").merge_and_unload()
+    else:
+        final = trainer.model.merge_and_unload() if adapter else trainer.model
     out = work / "output"
     final.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)

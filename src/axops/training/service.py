@@ -248,7 +248,7 @@ async def runtime_job(session: AsyncSession, principal: Principal, job_id: uuid.
 
 def spec_of(job: TrainingJob, output_name: str) -> dict:
     return {"job_id": str(job.id), "base_version_id": str(job.base_version_id), "dataset_version_ids": [str(v) for v in job.dataset_version_ids],
-            "column_mapping": job.column_mapping, "method": job.method if job.method != "qlora" else "lora", "lora": job.lora,
+            "column_mapping": job.column_mapping, "method": job.method, "lora": job.lora,
             "hyperparameters": job.hyperparameters, "resume": job.resume and bool(job.checkpoints) and job.attempts > 1,
             "output_model_name": output_name, "distributed": job.distributed}  # fmt: skip
 
