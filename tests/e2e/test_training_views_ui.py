@@ -8,26 +8,14 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from axops.models.demo import CORPUS
-from tests.conftest import bearer, login, run_tasks
 from tests.e2e.conftest import field, pick, ui_login
-from tests.integration.test_models import dir_files, register, upload
+from tests.e2e.test_training_ui import training_lab
 
 PASSWORD = "sweep-ui-pass-123"
 
 
 def test_start_a_sweep_watch_the_queue_and_find_the_best_trial(browser_page: Page, api, admin, demo_dirs, live_server):
-    team = api.post("/api/teams", json={"name": "lab"}, headers=admin).json()
-    assert api.post("/api/users", json={"username": "res.lee", "password": PASSWORD, "role": "developer", "team_ids": [team["id"]]},
-                    headers=admin).status_code == 201  # fmt: skip
-    dev = bearer(login(api, "res.lee", PASSWORD)["access_token"])
-    model = register(api, dev, "sweep-base")
-    assert upload(api, dev, model["id"], dir_files(demo_dirs[0])).status_code == 201
-    lines = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    csv = "text\n" + "".join('"' + line.replace('"', '""') + '"\n' for line in lines)
-    dv = api.post("/api/dataset/upload", data={"name": "sweep-corpus"}, files={"file": ("c.csv", csv.encode())}, headers=dev).json()
-    run_tasks(live_server)
-    assert api.post(f"/api/dataset/version/{dv['id']}/review", json={"decision": "approve"}, headers=admin).status_code == 200
+    dev = training_lab(api, admin, demo_dirs, live_server, "res.lee", PASSWORD, "sweep-base", "sweep-corpus")
 
     page = browser_page
     ui_login(page, "res.lee", PASSWORD)

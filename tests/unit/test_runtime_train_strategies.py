@@ -4,7 +4,7 @@ image lacks the package — never a silent fall-back to something else."""
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 
 import pytest
 from transformers import TrainingArguments
@@ -20,15 +20,15 @@ def test_fsdp_shards_with_the_original_parameters_and_ddp_needs_nothing_more(tmp
     assert args.fsdp_config["use_orig_params"] is True  # the Trainer takes it as given
 
 
-@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is not None, reason="deepspeed is installed")
-def test_deepspeed_without_its_package_is_a_user_error_said_plainly():
+def test_deepspeed_without_its_package_is_a_user_error_said_plainly(monkeypatch):
+    monkeypatch.setitem(sys.modules, "deepspeed", None)  # as in a runtime image without it: importing fails
     with pytest.raises(JobFailure) as failure:
         _strategy("deepspeed")
     assert failure.value.kind == "user_code" and "deepspeed package" in failure.value.reason
 
 
-@pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is not None, reason="bitsandbytes is installed")
-def test_qlora_without_bitsandbytes_is_a_user_error_said_plainly(tmp_path):
+def test_qlora_without_bitsandbytes_is_a_user_error_said_plainly(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)
     with pytest.raises(JobFailure) as failure:
         _quantized(None, tmp_path, None)
     assert failure.value.kind == "user_code" and "bitsandbytes" in failure.value.reason
