@@ -136,7 +136,7 @@ async def login(
                                resource_id=user.id if user else None,
                                summary={"username": username[:64], "reason": reason}, actor_name=username[:64])  # fmt: skip
         raise NotAuthenticated(INVALID_LOGIN)
-    throttle.succeeded(username)
+    throttle.succeeded(username, ctx.client_ip)
     if security.needs_rehash(user.password_hash):
         user.password_hash = await anyio.to_thread.run_sync(security.hash_password, password)
     auth_session = AuthSession(
