@@ -30,6 +30,12 @@ def _announce_admin(password: str | None) -> None:
                    f"  It is shown only this once. Set AXOPS_ADMIN_PASSWORD to choose it.\n{bar}\n")  # fmt: skip
 
 
+def _warn_if_root() -> None:
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        typer.echo("warning: axops is running as root. Anything a flaw lets a user reach (files, processes) is then "
+                   "the whole machine's: run it as an unprivileged user (see docs/SECURITY.md).", err=True)  # fmt: skip
+
+
 @app.command()
 def up(
     host: str = typer.Option(None, help="Bind address (default AXOPS_HOST or 127.0.0.1)."),
@@ -38,6 +44,7 @@ def up(
     workers: int = typer.Option(None, help="API processes (default AXOPS_WORKERS or 1); e.g. one per core."),
 ) -> None:
     """Start axops: database (embedded unless AXOPS_DATABASE_URL), migrations, API, UI and worker."""
+    _warn_if_root()
     import uvicorn
 
     from axops import bootstrap
@@ -85,6 +92,7 @@ def migrate() -> None:
 @app.command()
 def worker(concurrency: int = typer.Option(2, help="Tasks run at once.")) -> None:
     """Run the background worker alone (for deployments that separate it from the API)."""
+    _warn_if_root()
     from axops import bootstrap
     from axops.app import AppState
 
