@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -9,6 +11,8 @@ from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_KEY_BYTES = 32
 
 
 class Settings(BaseSettings):
@@ -22,6 +26,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     secret_key: str | None = None
+    import_roots: str = Field("", description="server directories model imports may read, separated by ':' or ','; empty: off")
     admin_password: str | None = None
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 14 * 24 * 3600
@@ -34,6 +39,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 200 * 1024**3
     model_archive_retention_days: int = 30
     upload_expiry_hours: int = 72
+    dataset_max_rows: int = Field(5_000_000, ge=1, description="rows a dataset version may have; larger uploads are refused")
     usage_retention_days: int = 400
     request_log_retention_days: int = 90
     gateway_health_interval_s: float = 15.0
@@ -66,18 +72,42 @@ class Settings(BaseSettings):
             return self.storage_url
         return (self.data_dir / "objects").resolve().as_uri()
 
+    @property
+    def import_root_paths(self) -> list[Path]:
+        return [Path(p.strip()).expanduser().resolve() for p in re.split(f"[,{re.escape(os.pathsep)}]", self.import_roots) if p.strip()]
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret_key"
+
     def resolved_secret_key(self) -> str:
-        """The JWT/signing key: from the environment, else generated once and kept in the data dir."""
+        """The JWT/signing key: from the environment, else generated once and kept in the data dir (mode 0600)."""
         if self.secret_key:
+            if len(self.secret_key.encode()) < MIN_SECRET_KEY_BYTES:
+                raise RuntimeError(f"AXOPS_SECRET_KEY is {len(self.secret_key.encode())} bytes long; it must be at least "
+                                   f"{MIN_SECRET_KEY_BYTES}. Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'")  # fmt: skip
             return self.secret_key
         if self.env == "production":
             raise RuntimeError("AXOPS_SECRET_KEY must be set when AXOPS_ENV=production")
-        path = self.data_dir / "secret_key"
+        path = self.secret_key_file
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
+            draft = path.with_name(f".secret_key.{secrets.token_hex(8)}")
+            with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write(secrets.token_urlsafe(48))
+            try:
+                os.link(draft, path)  # never seen half-written; a concurrent start keeps the first key
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        if path.stat().st_mode & 0o077:
             path.chmod(0o600)
-        return path.read_text().strip()
+        key = path.read_text().strip()
+        if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+            raise RuntimeError(f"The secret key in {path} is shorter than {MIN_SECRET_KEY_BYTES} bytes: "
+                               "delete the file to have a new one generated (this ends every session).")  # fmt: skip
+        return key
 
 
 @lru_cache

@@ -180,7 +180,7 @@ def test_search_and_filters(api, world, demo_dirs):
     assert len(page["items"]) == 2 and len(rest["items"]) == 1 and rest["next_cursor"] is None
 
 
-def test_bad_uploads_are_refused_and_leave_nothing(api, world, demo_dirs, live_server, admin):
+def test_bad_uploads_are_refused_and_leave_nothing(api, world, demo_dirs, live_server, admin, monkeypatch):
     dev1, dev2 = world["dev1"], world["dev2"]
     two = demo_dirs[0]
     model = register(api, dev1, "strict")
@@ -207,19 +207,22 @@ def test_bad_uploads_are_refused_and_leave_nothing(api, world, demo_dirs, live_s
     # Another team's model: not found, for uploads and reads alike.
     assert upload(api, dev2, model["id"], {"model.safetensors": weights}).status_code == 404
     assert api.get(f"/api/model/{model['id']}", headers=dev2).status_code == 404
-    assert api.post("/api/model/version/import", json={"model_id": model["id"], "path": str(two)}, headers=dev2).status_code == 404
-    # An import of a directory that does not exist fails at once.
-    r = api.post("/api/model/version/import", json={"model_id": model["id"], "path": "/no/such/dir"}, headers=dev1)
-    assert r.status_code == 422 and "/no/such/dir" in r.json()["detail"]
+    # Importing from the server needs its own permission (Admin), and a directory inside AXOPS_IMPORT_ROOTS.
+    assert api.post("/api/model/version/import", json={"model_id": model["id"], "path": str(two)}, headers=dev2).status_code == 403
+    monkeypatch.setattr(live_server.app.state.settings, "import_roots", str(two.parent))
+    missing = str(two.parent / "no-such-dir")
+    r = api.post("/api/model/version/import", json={"model_id": model["id"], "path": missing}, headers=admin)
+    assert r.status_code == 422 and missing in r.json()["detail"]  # fails at once
 
 
-def test_local_import_runs_in_the_background_with_progress(api, world, demo_dirs, live_server):
+def test_local_import_runs_in_the_background_with_progress(api, world, demo_dirs, live_server, admin, monkeypatch):
     import asyncio
 
     dev1 = world["dev1"]
     model = register(api, dev1, "imported")
+    monkeypatch.setattr(live_server.app.state.settings, "import_roots", str(demo_dirs[0].parent))
     r = api.post("/api/model/version/import", json={"model_id": model["id"], "path": str(demo_dirs[0]),
-                                                    "allow_patterns": ["*.json", "*.safetensors"]}, headers=dev1)  # fmt: skip
+                                                    "allow_patterns": ["*.json", "*.safetensors"]}, headers=admin)  # fmt: skip
     assert r.status_code == 202, r.text
     pending = r.json()
     assert pending["status"] == "importing" and pending["source"] == "local"

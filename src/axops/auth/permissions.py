@@ -12,6 +12,7 @@ PERMISSIONS: dict[str, str] = {
     "apikeys:write": "Issue and revoke own API keys",
     "models:read": "Browse and download models",
     "models:write": "Register, upload, edit and archive models",
+    "models:import_server": "Import model versions from server directories inside AXOPS_IMPORT_ROOTS",
     "datasets:read": "Browse and preview datasets",
     "datasets:write": "Upload datasets, run scans, create masked and split versions",
     "datasets:approve": "Approve or reject dataset versions for training",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path as PathLib
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -39,6 +38,7 @@ from axops.serving import service as serving
 router = APIRouter(prefix="/api", tags=["model"])
 Reader = Annotated[Principal, require("models:read")]
 Writer = Annotated[Principal, require("models:write")]
+Importer = Annotated[Principal, require("models:import_server")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 AliasName = Annotated[str, Path(pattern=service.ALIAS_PATTERN)]
 
@@ -186,14 +186,15 @@ async def complete_upload(version_id: uuid.UUID, principal: Writer, session: Ses
 
 
 @router.post("/model/version/import", status_code=202)
-async def import_version(body: LocalImport, principal: Writer, session: Session, request: Request) -> VersionOut:
-    """Import a directory on the server (or a Hugging Face cache entry) as a new version, in the
-    background; poll the version (status, progress) until it is ready or failed."""
+async def import_version(body: LocalImport, principal: Importer, session: Session, request: Request) -> VersionOut:
+    """Import a directory on the server (or a Hugging Face cache entry) inside AXOPS_IMPORT_ROOTS as a new
+    version, in the background; poll the version (status, progress) until it is ready or failed."""
     version = await service.begin_import(
         session, principal, request.app.state.tasks.tasks["models:import_local"], body.model_id, "local", body.path,
         {"path": body.path, "allow_patterns": body.allow_patterns},
     )  # fmt: skip
-    service.local_files(PathLib(body.path), body.allow_patterns)  # fail fast (rolling back) on a bad path
+    root, bounds = service.import_source(request.app.state.settings, body.path)
+    service.local_files(root, body.allow_patterns, bounds)  # fail fast (rolling back) on a bad path
     return (await _version_out(session, [version]))[0]
 
 

@@ -2,13 +2,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from axops.core.text import no_control
 
 Task = Literal["text-generation", "embedding", "classification", "image", "audio", "other"]
 Stage = Literal["draft", "staging", "production", "archived"]
 Tag = Field(min_length=1, max_length=64)
+
+
+def _relative_pattern(pattern: str) -> str:
+    no_control(pattern)
+    p = pattern.replace("\\", "/")
+    if p.startswith("/") or p[1:2] == ":" or ".." in p.split("/"):
+        raise ValueError("must be relative to the imported directory: no '..' and no absolute paths")
+    return pattern
+
+
+AllowPattern = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_relative_pattern)]
 
 
 class Strict(BaseModel):
@@ -16,7 +29,7 @@ class Strict(BaseModel):
 
 
 class ModelCreate(Strict):
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\s/\\][^/\\]*$")
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s/\\][^/\\]*$"), AfterValidator(no_control)]
     description: str = Field("", max_length=10_000)
     task: Task = "text-generation"
     tags: list[str] = Field(default_factory=list, max_length=50)
@@ -88,7 +101,7 @@ class VersionOut(BaseModel):
 
 
 class DeclaredFile(Strict):
-    path: str = Field(min_length=1, max_length=512)
+    path: Annotated[str, Field(min_length=1, max_length=512), AfterValidator(no_control)]
     size: int = Field(gt=0, description="Bytes; files are sent in order, in chunks of any size")
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="Checked on completion when given")
 
@@ -118,15 +131,16 @@ class CardUpdate(Strict):
 
 class LocalImport(Strict):
     model_id: uuid.UUID
-    path: str = Field(min_length=1, max_length=4096, description="A directory on the server (or a Hugging Face cache snapshot)")
-    allow_patterns: list[str] | None = None
+    path: Annotated[str, Field(min_length=1, max_length=4096, description="A directory on the server inside AXOPS_IMPORT_ROOTS "
+                                "(or a Hugging Face cache entry there)"), AfterValidator(no_control)]
+    allow_patterns: list[AllowPattern] | None = Field(None, max_length=50)
 
 
 class HuggingFaceImport(Strict):
     model_id: uuid.UUID
     repo_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
     revision: str | None = Field(None, max_length=200)
-    allow_patterns: list[str] | None = Field(None, max_length=50)
+    allow_patterns: list[AllowPattern] | None = Field(None, max_length=50)
     token: str | None = Field(None, max_length=500, description="Used once for this download; never stored")
 
 

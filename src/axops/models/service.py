@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import tarfile
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
@@ -17,11 +20,13 @@ from axops.auth import audit
 from axops.auth.deps import Principal
 from axops.core.db import Database
 from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
+from axops.core.text import check_text
 from axops.core.pagination import decode_cursor, page_of
 from axops.core.storage import ObjectStore, StoredObject
 from axops.models import card as cards
 from axops.models.models import ModelAlias, ModelFile, ModelVersion, RegisteredModel
 from axops.models.schemas import CompareColumn, CompareOut, ConfigDifference, ModelCreate, ModelUpdate
+from axops.settings import Settings
 
 ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 MAX_FILES_PER_VERSION = 10_000
@@ -34,6 +39,7 @@ def clean_path(raw: str) -> str:
         raise Invalid(f"Invalid file name {raw!r}: use a relative path such as 'model.safetensors'.")
     if any(p in ("..", ".", "") for p in path.split("/")) or len(path) > 512:
         raise Invalid(f"Invalid file name {raw!r}: '..', '.', empty parts and paths over 512 characters are refused.")
+    check_text(raw, "file name")
     return path
 
 
@@ -344,9 +350,48 @@ async def _delete_objects(storage: ObjectStore, files: list[ModelFile]) -> None:
         await storage.delete(f.storage_key)
 
 
-def local_files(root: Path, allow_patterns: list[str] | None) -> list[tuple[str, Path]]:
-    """Files of a local model directory, or of a Hugging Face cache (`models--org--name`: newest snapshot)."""
+@dataclass(frozen=True)
+class ImportBounds:
+    """Where a server-directory import may read: inside one of `roots`, never inside `closed`
+    (the data directory, the local object store, the secret key), judged on real paths."""
+
+    roots: tuple[Path, ...]
+    closed: tuple[Path, ...] = ()
+
+    def allows(self, real: Path) -> bool:
+        return any(real.is_relative_to(r) for r in self.roots) and not any(real.is_relative_to(c) for c in self.closed)
+
+
+def import_bounds(settings: Settings) -> ImportBounds:
+    closed = [settings.data_dir.resolve(), settings.secret_key_file.resolve()]
+    storage = urlparse(settings.resolved_storage_url)
+    if storage.scheme == "file":
+        closed.append(Path(unquote(storage.path)).resolve())
+    return ImportBounds(tuple(settings.import_root_paths), tuple(closed))
+
+
+def import_source(settings: Settings, raw: str) -> tuple[Path, ImportBounds]:
+    """The directory a user asked to import, checked against AXOPS_IMPORT_ROOTS (403 outside them)."""
+    bounds = import_bounds(settings)
+    if not bounds.roots:
+        raise Forbidden("Importing from a server directory is off: the operator lists the directories "
+                        "imports may read in AXOPS_IMPORT_ROOTS.")  # fmt: skip
+    check_text(raw, "path")
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise Invalid(f"{raw!r} is not an absolute path on the server.")
+    real = path.resolve()
+    if not bounds.allows(real) or any(c.is_relative_to(real) for c in bounds.closed):
+        raise Forbidden(f"{raw} is outside the directories imports may read (AXOPS_IMPORT_ROOTS), or holds axops' own data.")
+    return real, bounds
+
+
+def local_files(root: Path, allow_patterns: list[str] | None, bounds: ImportBounds) -> list[tuple[str, Path]]:
+    """Files of a local model directory, or of a Hugging Face cache (`models--org--name`: newest snapshot),
+    each as (path in the version, real path). Every file is resolved (symlinks included) and must stay in bounds."""
     root = root.expanduser().resolve()
+    if not bounds.allows(root):
+        raise Forbidden(f"{root} is outside the directories imports may read.")
     if (root / "snapshots").is_dir():
         snapshots = sorted((root / "snapshots").iterdir(), key=lambda p: p.stat().st_mtime)
         if not snapshots:
@@ -357,18 +402,35 @@ def local_files(root: Path, allow_patterns: list[str] | None) -> list[tuple[str,
     found = []
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
-        if p.is_file() and not any(part.startswith(".") for part in rel.split("/")):
-            if allow_patterns is None or any(fnmatch.fnmatch(rel, pat) for pat in allow_patterns):
-                found.append((rel, p))
+        if any(part.startswith(".") for part in rel.split("/")):
+            continue
+        if allow_patterns is not None and not any(fnmatch.fnmatch(rel, pat) for pat in allow_patterns):
+            continue
+        real = p.resolve()
+        if not bounds.allows(real):
+            raise Forbidden(f"{rel} leads outside the directories imports may read (a symlink?); nothing was imported.")
+        if real.is_file():
+            found.append((clean_path(rel), real))
     if not found:
         raise Invalid(f"No files to import under {root}.")
     return found
 
 
-async def file_chunks(path: Path, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+def open_in_bounds(path: Path, bounds: ImportBounds) -> int:
+    """A descriptor of `path` (a real path), refusing it if it was swapped for a symlink or leads out of bounds."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    opened = Path(f"/proc/self/fd/{fd}")
+    if opened.exists() and not bounds.allows(Path(os.readlink(opened))):
+        os.close(fd)
+        raise Forbidden(f"{path} leads outside the directories imports may read.")
+    return fd
+
+
+async def file_chunks(path: Path, chunk_size: int = 1024 * 1024, bounds: ImportBounds | None = None) -> AsyncIterator[bytes]:
     import anyio
 
-    async with await anyio.open_file(path, "rb") as f:
+    opener = (lambda p, _flags: open_in_bounds(Path(p), bounds)) if bounds else None
+    async with await anyio.open_file(path, "rb", opener=opener) as f:
         while chunk := await f.read(chunk_size):
             yield chunk
 
@@ -384,7 +446,7 @@ async def register_demo(session: AsyncSession, storage: ObjectStore, principal: 
             name=name, description="Tiny Korean/English GPT-2 built by `axops demo` for offline journeys.",
             task="text-generation", tags=["demo"], team_id=team_id, visibility="organization",
         ))  # fmt: skip
-    files = [(rel, file_chunks(p)) for rel, p in local_files(directory, None)]
+    files = [(rel, file_chunks(p)) for rel, p in local_files(directory, None, ImportBounds((directory.resolve(),)))]
     return await upload_version(session, principal, storage, model.id, files, source="local", source_ref=str(directory))
 
 

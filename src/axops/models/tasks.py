@@ -24,18 +24,24 @@ async def _progress(state, version_id: uuid.UUID, **values) -> None:
         await session.commit()
 
 
-async def run_local_import(state, version_id: uuid.UUID, path: str, allow_patterns: list[str] | None) -> None:
-    """Copy a directory into the version's storage, file by file, reporting progress; then fill the card."""
+async def run_local_import(state, version_id: uuid.UUID, path: str, allow_patterns: list[str] | None,
+                           bounds: service.ImportBounds | None = None) -> None:  # fmt: skip
+    """Copy a directory into the version's storage, file by file, reporting progress; then fill the card.
+    A user's directory is checked against AXOPS_IMPORT_ROOTS again here: they may have changed since the request."""
     stored: list[ModelFile] = []
     try:
-        found = service.local_files(Path(path), allow_patterns)
+        if bounds is None:
+            root, bounds = service.import_source(state.settings, path)
+        else:
+            root = Path(path)
+        found = service.local_files(root, allow_patterns, bounds)
         total = sum(p.stat().st_size for _, p in found)
         done = 0
         async with state.db.sessionmaker() as session:
             model_id = await session.scalar(select(ModelVersion.model_id).where(ModelVersion.id == version_id))
         for i, (rel, p) in enumerate(found):
             key = f"models/{model_id}/{version_id}/{rel}"
-            obj = await state.storage.put_stream(key, service.file_chunks(p))
+            obj = await state.storage.put_stream(key, service.file_chunks(p, bounds=bounds))
             stored.append(ModelFile(version_id=version_id, path=rel, size=obj.size, sha256=obj.sha256, storage_key=key))
             done += obj.size
             await _progress(state, version_id, progress={"files_done": i + 1, "files_total": len(found),
@@ -99,7 +105,8 @@ async def run_hf_import(state, version_id: uuid.UUID, repo_id: str, revision: st
         await _progress(state, version_id, status="failed", error=f"Import failed: {message}")
         event(log, "model.hf_import_failed", logging.WARNING, version_id=str(version_id), repo=repo_id, error=message)
         return
-    await run_local_import(state, version_id, path, None)
+    cache = (state.settings.data_dir / "hf-cache").resolve()
+    await run_local_import(state, version_id, path, None, service.ImportBounds((cache,)))
 
 
 @tasks.task(name="import_huggingface", pass_context=True, retry=0)
