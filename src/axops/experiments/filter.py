@@ -184,7 +184,10 @@ class _Parser:
         lower = word.lower()
         if lower in _PREFIXES and self.tok.kind == "punct" and self.tok.text == ".":
             self.next()
-            return _PREFIXES[lower], self.key()
+            kind, key = _PREFIXES[lower], self.key()
+            if kind == "attributes" and key.lower() not in ATTRIBUTES:
+                raise Invalid(f"Invalid filter: unknown attribute {key[:100]!r}; the attributes are {', '.join(ATTRIBUTES)}.")
+            return kind, key.lower() if kind == "attributes" else key
         if "." in word:  # never produced by the tokenizer; kept for clarity
             raise self.error("unknown field")
         if lower in ATTRIBUTES:

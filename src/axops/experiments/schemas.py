@@ -1,10 +1,25 @@
 from __future__ import annotations
 
+import posixpath
+import re
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+MAX_KEY = 250
+KEY_RULE = (f"1 to {MAX_KEY} characters: letters, digits, underscores (_), dashes (-), periods (.), spaces ( ), colons (:) "
+            "and slashes (/), not resolving to another path ('a//b', 'a/./b', '/a', 'a/', '..')")  # fmt: skip
+_KEY = re.compile(r"[/\w.\- :]*")
+
+
+def valid_key(key: Any) -> bool:
+    """A metric, param or tag key by MLflow's rules (names may become file paths); keeps markup out of keys as well."""
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY or not _KEY.fullmatch(key):
+        return False
+    norm = posixpath.normpath(key)
+    return norm == key and norm != "." and not norm.startswith(("..", "/"))
 
 
 class Strict(BaseModel):

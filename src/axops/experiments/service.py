@@ -29,11 +29,11 @@ from axops.core.errors import Conflict, Invalid, NotFound, StorageUnavailable
 from axops.core.storage import ObjectStore
 from axops.experiments.filter import compile_filter, compile_order_by
 from axops.experiments.models import RUN_STATUSES, TERMINAL, Experiment, Run, RunArtifact
+from axops.experiments.schemas import KEY_RULE, MAX_KEY, valid_key
 
 MAX_METRICS = 10_000  # per log_batch call of the axops API (the MLflow API: 1000)
 MAX_PARAMS = 100
 MAX_TAGS = 100
-MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 _NO_TEAM = uuid.UUID(int=0)
@@ -73,8 +73,8 @@ def _strings(kind: str, values: Any, max_items: int, max_value: int) -> dict[str
         raise Invalid(f"At most {max_items} {kind} per call ({len(values)} given).")
     out = {}
     for k, v in values.items():
-        if not isinstance(k, str) or not 0 < len(k) <= MAX_KEY:
-            raise Invalid(f"{kind} keys are strings of 1 to {MAX_KEY} characters.")
+        if not valid_key(k):
+            raise Invalid(f"Invalid {kind} key {str(k)[:MAX_KEY]!r}: keys are {KEY_RULE}.")
         if isinstance(v, bool) or v is None:
             v = "" if v is None else str(v).lower()
         elif isinstance(v, int | float):
@@ -124,8 +124,8 @@ def metric_columns(metrics: Iterable[Any], max_items: int = MAX_METRICS) -> tupl
         if not isinstance(m, dict):
             raise Invalid(f"metrics[{i}] must be an object with key, value, step and timestamp.")
         key = m.get("key")
-        if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY:
-            raise Invalid(f"metrics[{i}].key must be a string of 1 to {MAX_KEY} characters.")
+        if not valid_key(key):
+            raise Invalid(f"Invalid metric key {str(key)[:MAX_KEY]!r} (metrics[{i}].key): keys are {KEY_RULE}.")
         keys.append(key)
         values.append(_float(m.get("value"), i))
         step = m.get("step")

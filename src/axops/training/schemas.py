@@ -2,13 +2,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from axops.experiments.schemas import KEY_RULE, valid_key
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _metric_key(key: str) -> str:
+    if not valid_key(key):
+        raise ValueError(f"a metric key is {KEY_RULE}")
+    return key
 
 
 class ColumnMapping(Strict):
@@ -181,7 +189,8 @@ class SweepCreate(Strict):
     space: dict[str, Range] = Field(min_length=1, max_length=10, description=f"Swept settings: {', '.join(sorted(SWEEPABLE))}")
     strategy: Literal["grid", "random"] = "grid"
     max_trials: int = Field(8, ge=1, le=100)
-    metric: str = Field("loss", min_length=1, max_length=250, description="A metric of the trials' runs (last value)")
+    metric: Annotated[str, AfterValidator(_metric_key)] = Field("loss", min_length=1, max_length=250,
+                                                                description="A metric of the trials' runs (last value)")
     mode: Literal["min", "max"] = "min"
     seed: int = Field(0, ge=0)
 
