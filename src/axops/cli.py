@@ -23,6 +23,15 @@ def _setup_logging() -> None:
     axlog.configure(s.log_level, s.log_json)
 
 
+def _require_secret_key(s) -> None:
+    """Refuse to start without a usable signing key (too short: tokens could be forged by brute force)."""
+    try:
+        s.resolved_secret_key()
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def _announce_admin(password: str | None) -> None:
     if password:
         bar = "=" * 64
@@ -53,6 +62,7 @@ def up(
     _setup_logging()
     s = get_settings()
     s.data_dir.mkdir(parents=True, exist_ok=True)
+    _require_secret_key(s)
     url, server = bootstrap.database_url(s)
     _announce_admin(bootstrap.migrate(url, s))
     host, port = host or s.host, port or s.port
@@ -98,6 +108,7 @@ def worker(concurrency: int = typer.Option(2, help="Tasks run at once.")) -> Non
 
     _setup_logging()
     s = get_settings()
+    _require_secret_key(s)
     url, server = bootstrap.database_url(s)
 
     async def run() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -39,8 +41,20 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def new_refresh_token() -> str:
-    return secrets.token_urlsafe(32)
+def _refresh_mac(secret: str, nonce: str) -> str:
+    mac = hmac.new(hashlib.sha256(b"axops-refresh:" + secret.encode()).digest(), nonce.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()[:18]).decode()
+
+
+def new_refresh_token(secret: str) -> str:
+    """A random token MACed with the server's key: rotating the key ends every session's refresh."""
+    nonce = secrets.token_urlsafe(32)
+    return f"{nonce}.{_refresh_mac(secret, nonce)}"
+
+
+def refresh_token_signed(secret: str, token: str) -> bool:
+    nonce, _, mac = token.rpartition(".")
+    return bool(nonce) and hmac.compare_digest(mac, _refresh_mac(secret, nonce))
 
 
 def new_api_key() -> tuple[str, str]:

@@ -92,7 +92,7 @@ async def ensure_admin(session: AsyncSession, password: str | None) -> str | Non
 
 
 async def _issue(session: AsyncSession, user: User, policy: TokenPolicy, auth_session: AuthSession) -> IssuedTokens:
-    refresh = security.new_refresh_token()
+    refresh = security.new_refresh_token(policy.secret)
     session.add(
         RefreshToken(
             token_hash=security.sha256_hex(refresh),
@@ -166,7 +166,7 @@ async def refresh(
         )
     ).first()
     invalid = NotAuthenticated("The refresh token is invalid, expired or revoked. Log in again.")
-    if row is None:
+    if row is None or not security.refresh_token_signed(policy.secret, token):  # issued under another key: rotated
         raise invalid
     stored, auth_session = row
     if stored.used_at is not None:
