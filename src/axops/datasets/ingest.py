@@ -22,6 +22,11 @@ from charset_normalizer import from_bytes
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
 MAX_COLUMNS = 2000
+MAX_ROWS = 5_000_000  # the default of AXOPS_DATASET_MAX_ROWS
+# A Parquet file's text may decode to this many times its size (at least EXPANSION_FLOOR bytes):
+# beyond it, a small file would keep the background analysis busy for hours (a compression bomb).
+MAX_EXPANSION = 100
+EXPANSION_FLOOR = 4 * 1024**3
 _BLOCK = 4 * 1024 * 1024
 _SAMPLE = 1024 * 1024
 
@@ -140,7 +145,12 @@ def _zero_padded(path: Path, delimiter: str, names: list[str], sample_rows: int 
     return dict.fromkeys(found, pa.string())
 
 
-def _csv_to_parquet(path: Path, delimiter: str, out: Path) -> None:
+def too_many_rows(rows: int, max_rows: int, exact: bool = True) -> IngestError:
+    count = f"{rows:,}" if exact else f"more than {max_rows:,}"
+    return IngestError(f"The file has {count} rows; the limit is {max_rows:,} (AXOPS_DATASET_MAX_ROWS). Split it into smaller files.")
+
+
+def _csv_to_parquet(path: Path, delimiter: str, out: Path, max_rows: int = MAX_ROWS) -> None:
     names = _header(path, delimiter)
     _check_columns(names)
     csv.field_size_limit(64 * 1024 * 1024)
@@ -160,8 +170,12 @@ def _csv_to_parquet(path: Path, delimiter: str, out: Path) -> None:
                 parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=invalid),
                 convert_options=pacsv.ConvertOptions(column_types=forced, strings_can_be_null=True),
             )
+            rows = 0
             with pq.ParquetWriter(out, reader.schema, compression="zstd") as writer:
                 for batch in reader:
+                    rows += batch.num_rows
+                    if rows > max_rows:
+                        raise too_many_rows(rows, max_rows, exact=False)
                     writer.write_batch(batch)
             return
         except pa.ArrowInvalid as exc:
@@ -184,13 +198,13 @@ def _failed_column(message: str, names: list[str]) -> str | None:
     return names[int(digits)] if digits.isdigit() and int(digits) < len(names) else None
 
 
-def _jsonl_to_parquet(path: Path, out: Path) -> None:
+def _jsonl_to_parquet(path: Path, out: Path, max_rows: int = MAX_ROWS) -> None:
     con = duckdb.connect()
     try:
         con.execute("SET threads = 2")
         rel = con.sql(f"SELECT * FROM read_json({_literal(path)}, format='newline_delimited', sample_size=-1)")
         _check_columns(rel.columns)
-        rel.write_parquet(str(out), compression="zstd")
+        rel.limit(max_rows + 1).write_parquet(str(out), compression="zstd")
     except duckdb.Error as exc:
         bad = _first_bad_line(path)
         if bad:
@@ -220,8 +234,36 @@ def _literal(value: Path | str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def ingest(src: Path, filename: str, workdir: Path) -> Ingested:
-    """Validate `src` and write its canonical Parquet copy into `workdir`."""
+def _check_parquet_size(path: Path, pf: pq.ParquetFile, max_rows: int) -> None:
+    """Refuse a Parquet file with too many rows, or whose text decodes to far more than its size
+    (a dictionary or run of one huge value repeated): the row count is in its footer, the decoded
+    length of each text column is summed by DuckDB without materialising the values."""
+    rows = pf.metadata.num_rows
+    if rows > max_rows:
+        raise too_many_rows(rows, max_rows)
+    limit = max(path.stat().st_size * MAX_EXPANSION, EXPANSION_FLOOR)
+    con = duckdb.connect()
+    try:
+        con.execute("SET threads = 2; SET memory_limit = '1GB'")
+        rel = con.sql(f"SELECT * FROM read_parquet({_literal(path)})")
+        lengths = [f"coalesce(sum(strlen({_quote(n)})), 0)" if str(t) == "VARCHAR" else f"coalesce(sum(octet_length({_quote(n)})), 0)"
+                   for n, t in zip(rel.columns, rel.dtypes, strict=True) if str(t) in ("VARCHAR", "BLOB")]  # fmt: skip
+        decoded = con.execute(f"SELECT {' + '.join(lengths)} FROM read_parquet({_literal(path)})").fetchone()[0] if lengths and rows else 0
+    except duckdb.Error as exc:
+        raise IngestError(f"The Parquet file could not be read: {str(exc)[:200]}") from None
+    finally:
+        con.close()
+    if decoded > limit:
+        raise IngestError(f"The file's text decodes to {decoded:,} bytes, over {MAX_EXPANSION}x its size on disk "
+                          f"(and over {EXPANSION_FLOOR // 1024**3} GiB): refused as a compression bomb.")  # fmt: skip
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def ingest(src: Path, filename: str, workdir: Path, max_rows: int = MAX_ROWS) -> Ingested:
+    """Validate `src` and write its canonical Parquet copy into `workdir` (at most `max_rows` rows)."""
     size = src.stat().st_size
     if size == 0:
         raise IngestError("The file is empty (0 bytes).")
@@ -236,6 +278,7 @@ def ingest(src: Path, filename: str, workdir: Path) -> Ingested:
         except (pa.ArrowInvalid, OSError) as exc:
             raise IngestError(f"The file is not a valid Parquet file ({str(exc)[:200]}).") from None
         _check_columns(pf.schema_arrow.names)
+        _check_parquet_size(src, pf, max_rows)
         out = src
     else:
         encoding = detect_encoding(head)
@@ -243,11 +286,13 @@ def ingest(src: Path, filename: str, workdir: Path) -> Ingested:
         if fmt == "jsonl":
             if not text.read_bytes()[:_SAMPLE].strip():
                 raise IngestError("The file is empty: no JSON lines.")
-            _jsonl_to_parquet(text, out)
+            _jsonl_to_parquet(text, out, max_rows)
         else:
-            _csv_to_parquet(text, "\t" if fmt == "tsv" else ",", out)
+            _csv_to_parquet(text, "\t" if fmt == "tsv" else ",", out, max_rows)
         if text != src:
             text.unlink()
     pf = pq.ParquetFile(out)
+    if pf.metadata.num_rows > max_rows:
+        raise too_many_rows(pf.metadata.num_rows, max_rows, exact=False)
     columns = [{"name": f.name, "type": str(f.type)} for f in pf.schema_arrow]
     return Ingested(format=fmt, encoding=encoding, rows=pf.metadata.num_rows, columns=columns, parquet=out)

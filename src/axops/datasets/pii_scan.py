@@ -38,6 +38,11 @@ def _as_text(array: pa.Array) -> list:
     return array.to_pylist() if pa.types.is_string(array.type) or pa.types.is_large_string(array.type) else array.cast(pa.string()).to_pylist()
 
 
+def mask_values(values: list[str], column: str) -> list[str]:
+    """Values with every PII entity found in them masked (names too), the column's name read as context."""
+    return [pii.mask(v, found) if found else v for v, found in zip(values, pii.scan_many(values, context=column), strict=True)]
+
+
 def scan(parquet: Path, progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
     """Per text column: findings by entity type, masked examples, affected row numbers (0-based,
     first few hundred) and the count of affected rows; overall counts and sensitivity level."""

@@ -48,16 +48,17 @@ def _histogram(con, expr: str, lo: float, hi: float) -> dict:
     return {"edges": [lo + i * width for i in range(len(counts) + 1)], "counts": counts}
 
 
-def _column(con, name: str, dtype: str, rows: int, redact: Callable[[str], str]) -> dict:
+def _column(con, name: str, dtype: str, rows: int, redact: Callable[[list[str], str], list[str]]) -> dict:
     col = quote(name)
     nulls, distinct = con.execute(f"SELECT count(*) - count({col}), approx_count_distinct({col}) FROM t").fetchone()
     top = con.execute(
         f"SELECT CAST({col} AS VARCHAR) AS v, count(*) AS n FROM t WHERE {col} IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT {TOP}"
     ).fetchall()
+    shown = redact([v[:200] for v, _ in top], name)
     out: dict = {
         "name": name, "type": dtype, "nulls": nulls, "null_ratio": nulls / rows if rows else 0.0,
         "distinct": distinct, "unique_ratio": min(distinct / (rows - nulls), 1.0) if rows - nulls else 0.0,
-        "top_values": [{"value": redact(v[:200]), "count": n} for v, n in top],
+        "top_values": [{"value": v, "count": n} for v, (_, n) in zip(shown, top, strict=True)],
     }  # fmt: skip
     base = dtype.split("(")[0].upper()
     if base in _NUMERIC:
@@ -113,10 +114,11 @@ def _warnings(report: dict) -> list[dict]:
     return warnings
 
 
-def report(parquet: Path, columns: list[dict], redact: Callable[[str], str] = str,
+def report(parquet: Path, columns: list[dict], redact: Callable[[list[str], str], list[str]] = lambda values, column: values,
            progress: Callable[[int, int], None] = lambda done, total: None) -> dict:  # fmt: skip
     """Per column: nulls, uniqueness, top values, numeric quantiles and histogram or text lengths
-    and language mix; overall: exact duplicate rows; warnings past the thresholds above."""
+    and language mix; overall: exact duplicate rows; warnings past the thresholds above.
+    `redact(values, column)` masks the top values before they are kept."""
     con = connect()
     try:
         con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet({literal(parquet)})")

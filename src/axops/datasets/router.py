@@ -49,14 +49,15 @@ async def _one_dataset(session, dataset: Dataset) -> DatasetOut:
     return _dataset_out(dataset, latest, (await service.team_names(session, [dataset.team_id])).get(dataset.team_id))
 
 
-def _version_out(version: DatasetVersion, detail: bool = False) -> DatasetVersionOut:
+def _version_out(version: DatasetVersion, detail: bool = False, hidden: str | None = None) -> DatasetVersionOut:
     extra = {
         "quality_warnings": len(version.quality.get("warnings", [])) if version.quality else None,
         "pii_entities": version.pii.get("entities") if version.pii else None,
     }
-    if detail:
-        return DatasetVersionDetail.model_validate(version).model_copy(update=extra)
-    return DatasetVersionOut.model_validate(version).model_copy(update=extra)
+    if hidden:
+        extra |= {**service.without_values(version), "values_hidden": hidden}
+    model = DatasetVersionDetail if detail else DatasetVersionOut
+    return model.model_validate(version).model_copy(update={k: v for k, v in extra.items() if k in model.model_fields})
 
 
 @router.post("/dataset/register", status_code=201)
@@ -91,7 +92,8 @@ async def upload(request: Request, principal: Writer, session: Session) -> Datas
 
         state = request.app.state.axops
         _, version = await service.upload(session, principal, state.storage, state.settings.data_dir, dataset_id=dataset_id,
-                                          create=create, filename=file.filename or "data", chunks=chunks())  # fmt: skip
+                                          create=create, filename=file.filename or "data", chunks=chunks(),
+                                          max_rows=state.settings.dataset_max_rows)  # fmt: skip
     finally:
         await form.close()
     return _version_out(version)
@@ -131,7 +133,8 @@ async def upload_chunk(version_id: uuid.UUID, offset: Annotated[int, Query(ge=0)
 @router.post("/dataset/version/{version_id}/complete", responses={422: {}})
 async def complete_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> DatasetVersionOut:
     state = request.app.state.axops
-    _, version, error = await service.complete_upload(session, principal, state.storage, state.settings.data_dir, version_id)
+    _, version, error = await service.complete_upload(session, principal, state.storage, state.settings.data_dir, version_id,
+                                                      state.settings.dataset_max_rows)  # fmt: skip
     if error:
         return problem_response(422, "validation_error", "Invalid request", error)
     return _version_out(version)
@@ -171,14 +174,16 @@ async def delete_dataset(dataset_id: uuid.UUID, body: DatasetDelete, principal: 
 
 @router.get("/dataset/{dataset_id}/versions")
 async def list_versions(dataset_id: uuid.UUID, principal: Reader, session: Session) -> list[DatasetVersionOut]:
-    return [_version_out(v) for v in await service.list_versions(session, principal, dataset_id)]
+    dataset, versions = await service.list_versions(session, principal, dataset_id)
+    return [_version_out(v, hidden=service.values_hidden(principal, dataset, v)) for v in versions]
 
 
 @router.get("/dataset/version/{version_id}")
 async def get_version(version_id: uuid.UUID, principal: Reader, session: Session) -> DatasetVersionDetail:
-    """With the quality report and the PII report (masked examples only)."""
-    _, version = await service.get_version(session, principal, version_id)
-    return _version_out(version, detail=True)
+    """With the quality report and the PII report (masked examples only). Who may not read the
+    version's raw rows gets the aggregates only: no top values, PII examples or failure details."""
+    dataset, version = await service.get_version(session, principal, version_id)
+    return _version_out(version, detail=True, hidden=service.values_hidden(principal, dataset, version))
 
 
 @router.get("/dataset/version/{version_id}/rows")

@@ -83,6 +83,8 @@ class DatasetVersionOut(BaseModel):
     reviewed_by: uuid.UUID | None
     reviewed_at: datetime | None
     review_comment: str | None
+    values_hidden: str | None = Field(None, description="Why top values, PII examples and failure details are left out "
+                                                         "(the data access policy); null when shown")
     quality_warnings: int | None = None
     pii_entities: dict[str, int] | None = Field(None, description="Findings per entity type in the latest scan")
     created_at: datetime

@@ -182,9 +182,9 @@ async def latest_version(session: AsyncSession, dataset_id: uuid.UUID) -> Datase
 # --- versions ----------------------------------------------------------------------------------
 
 
-async def list_versions(session: AsyncSession, principal: Principal, dataset_id: uuid.UUID) -> list[DatasetVersion]:
-    await get_dataset(session, principal, dataset_id)
-    return list((await session.scalars(
+async def list_versions(session: AsyncSession, principal: Principal, dataset_id: uuid.UUID) -> tuple[Dataset, list[DatasetVersion]]:
+    dataset = await get_dataset(session, principal, dataset_id)
+    return dataset, list((await session.scalars(
         select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id).order_by(DatasetVersion.version.desc())
     )).all())  # fmt: skip
 
@@ -240,10 +240,10 @@ def clean_filename(name: str) -> str:
 
 
 async def _store(session: AsyncSession, storage: ObjectStore, dataset: Dataset, version: DatasetVersion, original: Path,
-                 size: int, sha256: str, work: Path) -> None:  # fmt: skip
+                 size: int, sha256: str, work: Path, max_rows: int) -> None:  # fmt: skip
     """Parse and convert the received file, store original and Parquet, queue the analysis."""
     try:
-        result = await asyncio.to_thread(ingest.ingest, original, version.filename, work)
+        result = await asyncio.to_thread(ingest.ingest, original, version.filename, work, max_rows)
     except ingest.IngestError as exc:
         raise Invalid(f"{version.filename}: {exc}", file=version.filename) from None
     prefix = f"datasets/{dataset.id}/{version.id}"
@@ -272,7 +272,7 @@ async def _file_chunks(path: Path, chunk_size: int = 1024 * 1024) -> AsyncIterat
 
 async def upload(
     session: AsyncSession, principal: Principal, storage: ObjectStore, data_dir: Path, *, dataset_id: uuid.UUID | None,
-    create: DatasetCreate | None, filename: str, chunks: AsyncIterator[bytes],
+    create: DatasetCreate | None, filename: str, chunks: AsyncIterator[bytes], max_rows: int = ingest.MAX_ROWS,
 ) -> tuple[Dataset, DatasetVersion]:  # fmt: skip
     """One request: the body is streamed to a work file, parsed and converted; all or nothing."""
     dataset = await _target(session, principal, dataset_id, create)
@@ -283,7 +283,7 @@ async def upload(
     work = _work_dir(data_dir)
     try:
         size, sha256 = await _receive(chunks, work / "original")
-        await _store(session, storage, dataset, version, work / "original", size, sha256, work)
+        await _store(session, storage, dataset, version, work / "original", size, sha256, work, max_rows)
     except BaseException:
         for key in (version.original_key, version.parquet_key):
             if key:
@@ -346,7 +346,7 @@ async def _discard_parts(storage: ObjectStore, version: DatasetVersion) -> None:
 
 
 async def complete_upload(session: AsyncSession, principal: Principal, storage: ObjectStore, data_dir: Path,
-                          version_id: uuid.UUID) -> tuple[Dataset, DatasetVersion, str | None]:  # fmt: skip
+                          version_id: uuid.UUID, max_rows: int = ingest.MAX_ROWS) -> tuple[Dataset, DatasetVersion, str | None]:  # fmt: skip
     """Join the chunks into a work file and process it like a one-request upload. A file that
     does not parse leaves a `failed` version (with the reason) and no data; returns the error."""
     dataset, version = await _uploading(session, principal, version_id)
@@ -363,7 +363,7 @@ async def complete_upload(session: AsyncSession, principal: Principal, storage: 
     try:
         size, sha256 = await _receive(joined(), work / "original")
         async with session.begin_nested():
-            await _store(session, storage, dataset, version, work / "original", size, sha256, work)
+            await _store(session, storage, dataset, version, work / "original", size, sha256, work, max_rows)
     except Invalid as exc:
         version.status, version.error = "failed", exc.detail
         await session.flush()
@@ -421,6 +421,26 @@ def guard_rows(session: AsyncSession, principal: Principal, dataset: Dataset, ve
     if level in _AUDITED_READS:
         audit.record(session, "dataset.read_rows", resource_type="dataset", resource_id=dataset.id, team_id=dataset.team_id,
                      summary={"name": dataset.name, "version": version.version, "what": what, "sensitivity": level})  # fmt: skip
+
+
+def values_hidden(principal: Principal, dataset: Dataset, version: DatasetVersion) -> str | None:
+    """Why the raw values kept in a version's reports (top values, PII examples, failure details)
+    are withheld from the caller — those who may not read its rows get the aggregates only — or None."""
+    level = effective_sensitivity(dataset, version)
+    if may_read_rows(principal, dataset, level):
+        return None
+    return f"This data is {level}: its values are for {READ_POLICY[level]}."
+
+
+def without_values(version: DatasetVersion) -> dict:
+    """The version's reports with the raw values taken out (see `values_hidden`)."""
+    quality, pii_report = version.quality, version.pii
+    if quality:
+        quality = {**quality, "columns": [{**c, "top_values": []} for c in quality.get("columns", [])]}
+    if pii_report:
+        pii_report = {**pii_report, "columns": {n: {**c, "examples": []} for n, c in pii_report.get("columns", {}).items()}}
+    error = "Failed; the details are hidden by the data access policy." if version.error else None
+    return {"quality": quality, "pii": pii_report, "error": error}
 
 
 def _has_data(version: DatasetVersion) -> None:
@@ -619,6 +639,8 @@ async def review(session: AsyncSession, principal: Principal, version_id: uuid.U
     if not principal.can("datasets:approve"):
         raise Forbidden("Reviewing data for training needs the 'datasets:approve' permission.")
     dataset, version = await get_version(session, principal, version_id, for_update=True)
+    if not principal.sees_team(dataset.team_id):
+        raise Forbidden("Only reviewers in the dataset's team (or Admins) can approve or reject its versions.")
     if version.status != "ready" or version.review_status == "uploaded":
         raise Conflict("The version can be reviewed once its PII scan has finished.")
     risky = sorted(HIGH_RISK & set((version.pii or {}).get("entities", {})))

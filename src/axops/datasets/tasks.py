@@ -52,7 +52,7 @@ async def analyse(state, version_id: uuid.UUID, run_quality: bool = True) -> Non
     values: dict = {}
     try:
         if run_quality:
-            values["quality"] = await _with_progress(state, version_id, "quality", quality.report, path, columns, pii_scan.pii.redact)
+            values["quality"] = await _with_progress(state, version_id, "quality", quality.report, path, columns, pii_scan.mask_values)
         report = await _with_progress(state, version_id, "pii", pii_scan.scan, path)
         values.update(pii=report, sensitivity=report["sensitivity"], error=None)
         if review == "uploaded":
