@@ -7,11 +7,12 @@ import uuid
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid
+from axops.core.text import content_disposition
 from axops.executors import gpus
 from axops.training import service
 from axops.training.schemas import (
@@ -95,6 +96,13 @@ async def retry(job_id: uuid.UUID, principal: Writer, session: Session, request:
     return await _out(session, await service.retry(session, principal, request.app.state.secret_key, job_id))
 
 
+@router.put("/training/job/{job_id}/priority")
+async def set_priority(job_id: uuid.UUID, priority: Annotated[int, Body(embed=True, ge=-100, le=100)], principal: InfraAdmin,
+                       session: Session) -> JobOut:  # fmt: skip
+    """Move a queued job up or down the queue (higher starts first); infra admins only, as on create."""
+    return await _out(session, await service.set_priority(session, principal, job_id, priority))
+
+
 @router.get("/training/job/{job_id}/logs", responses={200: {"content": {"text/event-stream": {}}}})
 async def logs(job_id: uuid.UUID, principal: Reader, session: Session, request: Request, after: Annotated[int, Query(ge=0)] = 0,
                limit: Annotated[int, Query(ge=1, le=5000)] = 500, follow: bool = False) -> LogPage:  # fmt: skip
@@ -134,7 +142,7 @@ async def download_checkpoint(job_id: uuid.UUID, step: str, principal: Reader, s
     found = await service.checkpoint_for_download(session, principal, job_id, None if step == "latest" else int(step))
     return StreamingResponse(request.app.state.storage.get_stream(found["key"]), media_type="application/x-tar",
                              headers={"x-axops-step": str(found["step"]), "content-length": str(found["size"]),
-                                      "content-disposition": f'attachment; filename="checkpoint-{found["step"]}.tar"'})  # fmt: skip
+                                      "content-disposition": content_disposition(f"checkpoint-{found['step']}.tar")})  # fmt: skip
 
 
 @router.put("/training/quotas/{team_id}", status_code=204)

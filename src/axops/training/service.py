@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import random
 import signal
 import uuid
@@ -22,7 +23,7 @@ from axops.auth.deps import Principal
 from axops.auth.models import Team
 from axops.auth.schemas import ApiKeyCreate
 from axops.core import crypto
-from axops.core.errors import Conflict, Invalid, NotFound, StorageUnavailable
+from axops.core.errors import Conflict, Forbidden, Invalid, NotFound, StorageUnavailable
 from axops.core.storage import ObjectStore
 from axops.datasets import service as datasets
 from axops.experiments import service as experiments
@@ -51,8 +52,15 @@ async def list_jobs(session: AsyncSession, principal: Principal, status: str | N
     return list((await session.scalars(q)).all())
 
 
+def cpus_here() -> int:
+    """The CPU cores this process may run on (its affinity: a container's share, not the host's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 async def create_job(session: AsyncSession, principal: Principal, secret: str, data: JobCreate, gpus_here: int,
                      executors: Collection[str] = ("local",)) -> TrainingJob:  # fmt: skip
+    if data.priority != 0 and not principal.can("infra:admin"):
+        raise Forbidden(f"Setting a queue priority ({data.priority}) needs the 'infra:admin' permission; leave it at 0.")
     if data.base_version_id is not None:
         base_model, base = await registry.get_version(session, principal, data.base_version_id)
     else:
@@ -82,6 +90,10 @@ async def create_job(session: AsyncSession, principal: Principal, secret: str, d
         raise Invalid("Several nodes need a distributed strategy (ddp, fsdp or deepspeed).")
     if local and r.gpus > gpus_here:
         raise Invalid(f"The job asks for {r.gpus} GPU(s); this machine has {gpus_here}.")
+    if local and r.gpus and r.processes > r.gpus:
+        raise Invalid(f"The job asks for {r.processes} processes on {r.gpus} GPU(s); with GPUs it runs one process per GPU.")
+    if local and not r.gpus and r.processes > (cpus := cpus_here()):
+        raise Invalid(f"The job asks for {r.processes} processes; this machine has {cpus} CPU cores, the limit for the local executor.")
     if data.distributed in ("fsdp", "deepspeed") and not r.gpus:
         raise Invalid(f"{data.distributed.upper()} needs GPUs; on the CPU use distributed 'ddp' (gloo).")
     if data.distributed == "ddp" and max(r.gpus, r.processes) < 2:
@@ -161,6 +173,20 @@ async def cancel(session: AsyncSession, principal: Principal, job_id: uuid.UUID)
     await session.flush()
     audit.record(session, "training.job_cancel", resource_type="training_job", resource_id=job.id, team_id=job.team_id,
                  summary={"name": job.name, "was": "queued" if job.status == "cancelled" else "running"})  # fmt: skip
+    return job
+
+
+async def set_priority(session: AsyncSession, principal: Principal, job_id: uuid.UUID, priority: int) -> TrainingJob:
+    """An infra admin moves a queued job up or down the queue."""
+    if not principal.can("infra:admin"):
+        raise Forbidden("Changing a job's queue priority needs the 'infra:admin' permission.")
+    job = await get_job(session, principal, job_id, for_update=True)
+    if job.status != "queued":
+        raise Conflict(f"The job is {job.status}; only a queued job's priority can change.")
+    before, job.priority = job.priority, priority
+    await session.flush()
+    audit.record(session, "training.job_priority", resource_type="training_job", resource_id=job.id, team_id=job.team_id,
+                 summary={"name": job.name, "before": before, "after": priority})  # fmt: skip
     return job
 
 

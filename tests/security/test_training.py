@@ -1,0 +1,76 @@
+"""Attacks on the training queue: a Developer jumping the queue with a priority of their own
+choosing, and a local job asking for more processes than the machine has cores."""
+
+from __future__ import annotations
+
+import pytest
+
+from axops.executors.local_training import JobRunner
+from axops.training.service import cpus_here
+from tests.conftest import run_tasks
+from tests.integration.test_models import dir_files, register, upload
+from tests.security.conftest import make_account
+
+
+@pytest.fixture
+def lab(api, admin, victim, demo_dirs, live_server, monkeypatch):
+    """An approved dataset and the demo model of the victim team; no job starts while it lasts."""
+    for runner in live_server.app.state.supervisor.training:
+        if isinstance(runner, JobRunner):
+            monkeypatch.setattr(runner, "slots", 0)
+    model = register(api, victim.headers, "tiny-base")
+    base = upload(api, victim.headers, model["id"], dir_files(demo_dirs[0])).json()
+    csv = "text\n" + "".join(f"hello world {i}\n" for i in range(20))
+    ds = api.post("/api/dataset/upload", data={"name": "corpus"}, files={"file": ("corpus.csv", csv.encode())}, headers=victim.headers)
+    assert ds.status_code == 201, ds.text
+    run_tasks(live_server)
+    r = api.post(f"/api/dataset/version/{ds.json()['id']}/review", json={"decision": "approve"}, headers=admin)
+    assert r.status_code == 200, r.text
+    yield {"base": base, "dataset_version": ds.json()}
+    for job in api.get("/api/training/jobs", headers=admin).json():
+        if job["status"] == "queued":
+            api.post(f"/api/training/job/{job['id']}/cancel", headers=admin)
+
+
+def body(lab, **extra) -> dict:
+    return {"base_version_id": lab["base"]["id"], "dataset_version_ids": [lab["dataset_version"]["id"]],
+            "column_mapping": {"text": "text"}, "hyperparameters": {"max_steps": 2, "max_seq_length": 16}, **extra}  # fmt: skip
+
+
+def test_only_infra_admins_set_queue_priorities(api, admin, victim, attacker_operator, lab):
+    for priority in (100, -5):
+        r = api.post("/api/training/job/create", json=body(lab, priority=priority), headers=victim.headers)
+        assert r.status_code == 403 and "infra:admin" in r.json()["detail"], r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+    sweep = {"name": "jump", "job": body(lab, priority=50), "space": {"hyperparameters.learning_rate": {"values": [0.1, 0.01]}}}
+    r = api.post("/api/training/sweep/create", json=sweep, headers=victim.headers)
+    assert r.status_code == 403, r.text
+    assert api.get("/api/training/jobs", headers=victim.headers).json() == []
+    assert api.get("/api/training/sweeps", headers=victim.headers).json() == []
+
+    # A Developer's job takes the default; the team's infra admin (an Operator) moves it, the Admin sets one on create.
+    job = api.post("/api/training/job/create", json=body(lab), headers=victim.headers)
+    assert job.status_code == 201 and job.json()["priority"] == 0, job.text
+    job_id = job.json()["id"]
+    assert api.put(f"/api/training/job/{job_id}/priority", json={"priority": 100}, headers=victim.headers).status_code == 403
+    assert api.put(f"/api/training/job/{job_id}/priority", json={"priority": 100}, headers=attacker_operator.headers).status_code == 404
+    assert api.get(f"/api/training/job/{job_id}/status", headers=victim.headers).json()["priority"] == 0
+    operator = make_account(api, admin, "victim-op", "operator", victim.team)
+    r = api.put(f"/api/training/job/{job_id}/priority", json={"priority": 20}, headers=operator.headers)
+    assert r.status_code == 200 and r.json()["priority"] == 20, r.text
+    audit = api.get("/api/audit/logs", params={"action": "training.job_priority"}, headers=admin).json()["items"]
+    assert [(a["summary"]["before"], a["summary"]["after"]) for a in audit] == [(0, 20)]
+    r = api.post("/api/training/job/create", json=body(lab, priority=10, output_model="tiny-base-ft"), headers=admin)
+    assert r.status_code == 201 and r.json()["priority"] == 10, r.text
+
+
+def test_local_jobs_ask_for_no_more_processes_than_the_machine_has_cores(api, victim, lab):
+    cores = cpus_here()
+    if cores >= 64:
+        pytest.skip("the schema's own limit (64) is below this machine's cores")
+    r = api.post("/api/training/job/create", json=body(lab, distributed="ddp", resources={"processes": cores + 1}), headers=victim.headers)
+    assert r.status_code == 422 and f"{cores} CPU cores" in r.json()["detail"], r.text
+    assert api.get("/api/training/jobs", headers=victim.headers).json() == []
+    if cores >= 2:
+        r = api.post("/api/training/job/create", json=body(lab, distributed="ddp", resources={"processes": cores}), headers=victim.headers)
+        assert r.status_code == 201, r.text
