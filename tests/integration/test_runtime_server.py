@@ -1,5 +1,6 @@
-"""The model server as a process: ready only after warm-up, a full queue answers 429, a client
-that hangs up frees its slot, SIGTERM lets running requests finish and refuses new ones."""
+"""The model server as a process: ready only after warm-up, /v1 only with its token, a full queue
+answers 429, a client that hangs up frees its slot, SIGTERM lets running requests finish and
+refuses new ones."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ import time
 import httpx
 import pytest
 
+TOKEN = "axs_test-serve-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -26,7 +30,7 @@ def runtime(demo_dirs):
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "axops.runtime.serve", "--model-dir", str(demo_dirs[0]), "--port", str(port),
                              "--max-batch", "1", "--max-queue", "2", "--served-name", "demo"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})  # fmt: skip
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "AXOPS_RUNTIME_SERVE_TOKEN": TOKEN})  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -48,14 +52,18 @@ def test_queue_full_disconnect_and_drain(runtime):
     proc, url = runtime
     health = httpx.get(url + "/health").json()
     assert health["ready"] is True and health["queued"] == 0 and health["load_seconds"] > 0
-    assert httpx.get(url + "/v1/models").json()["data"][0]["id"] == "demo"
+    assert httpx.get(url + "/v1/models", headers=AUTH).json()["data"][0]["id"] == "demo"
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):  # /v1 answers its gateway only
+        r = httpx.post(url + "/v1/completions", json={"prompt": "hi"}, headers=headers)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+    assert httpx.get(url + "/v1/models").status_code == 401
 
     # one running, two waiting: the fourth and later are refused with 429 and Retry-After
     body = {"prompt": "hello", "max_tokens": 100, "temperature": 0}  # greedy: the demo model runs to max_tokens
     statuses: list[int] = []
 
     def call():
-        statuses.append(httpx.post(url + "/v1/completions", json=body, timeout=60).status_code)
+        statuses.append(httpx.post(url + "/v1/completions", json=body, headers=AUTH, timeout=60).status_code)
 
     threads = [threading.Thread(target=call) for _ in range(8)]
     for t in threads:
@@ -63,17 +71,17 @@ def test_queue_full_disconnect_and_drain(runtime):
     for t in threads:
         t.join()
     assert statuses.count(200) >= 3 and 429 in statuses
-    refused = httpx.post(url + "/v1/completions", json=body, timeout=60)
+    refused = httpx.post(url + "/v1/completions", json=body, headers=AUTH, timeout=60)
     assert refused.status_code in (200, 429)
 
     # a streaming client that hangs up after the first chunk: its sequence leaves the batch
-    with httpx.stream("POST", url + "/v1/completions", json={**body, "stream": True, "max_tokens": 120}, timeout=60) as r:
+    with httpx.stream("POST", url + "/v1/completions", json={**body, "stream": True, "max_tokens": 120}, headers=AUTH, timeout=60) as r:
         next(r.iter_lines())
     deadline = time.monotonic() + 10
     while httpx.get(url + "/health").json()["running"] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert httpx.get(url + "/health").json()["running"] == 0
-    metrics = httpx.get(url + "/metrics").text
+    metrics = httpx.get(url + "/metrics").text  # open: Prometheus scrapes it (counts and load, no content)
     assert 'axops_runtime_requests_total{endpoint="completions",status="499"}' in metrics
     assert "axops_runtime_batch_size_bucket" in metrics and "axops_runtime_ttft_seconds_bucket" in metrics
 
@@ -81,7 +89,8 @@ def test_queue_full_disconnect_and_drain(runtime):
     lines: list[str] = []
 
     def slow_reader():
-        with httpx.stream("POST", url + "/v1/completions", json={**body, "stream": True, "max_tokens": 60}, timeout=60) as r:
+        with httpx.stream("POST", url + "/v1/completions", json={**body, "stream": True, "max_tokens": 60}, headers=AUTH,
+                          timeout=60) as r:
             for line in r.iter_lines():
                 lines.append(line)
                 time.sleep(0.01)

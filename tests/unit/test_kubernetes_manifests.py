@@ -35,7 +35,8 @@ def spec(engine: str, replicas: tuple[int, int], resources: dict) -> dict:
                          list(itertools.product(["transformers", "vllm", "auto"], [(1, 1), (1, 4), (2, 2), (3, 8)], GPUS, PLACEMENT)))  # fmt: skip
 def test_every_option_combination_is_valid_kubernetes(engine, replicas, gpu, placement):
     objects = manifests(spec(engine, replicas, {**GPUS[gpu], **PLACEMENT[placement]}), namespace="llm-serving",
-                        image="registry.internal/axops/runtime:0.1.0", control_url="http://axops.axops.svc:8000", token="axk_x_y")  # fmt: skip
+                        image="registry.internal/axops/runtime:0.1.0", control_url="http://axops.axops.svc:8000", token="axk_x_y",
+                        serve_token="axs_serve")  # fmt: skip
     for obj in objects:
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
     kinds = {o["kind"]: o for o in objects}
@@ -57,14 +58,18 @@ def test_every_option_combination_is_valid_kubernetes(engine, replicas, gpu, pla
         assert pod["nodeSelector"]["topology.kubernetes.io/zone"] == "kr-1a"
     assert container["readinessProbe"]["httpGet"]["path"] == ("/health" if engine == "vllm" else "/ready")
     assert container["env"][0]["valueFrom"]["secretKeyRef"]["name"] == object_name("support-bot")
-    assert "axk_x_y" not in str(kinds["Deployment"])  # the token lives in the Secret only
+    assert "axk_x_y" not in str(kinds["Deployment"]) and "axs_serve" not in str(kinds["Deployment"])  # tokens live in the Secret only
+    assert kinds["Secret"]["stringData"] == {"token": "axk_x_y", "serve-token": "axs_serve"}
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e}
+    assert env == {"AXOPS_RUNTIME_TOKEN": "token", "AXOPS_RUNTIME_SERVE_TOKEN": "serve-token"}  # replicas refuse calls without it
     if "HorizontalPodAutoscaler" in kinds:
         metric = kinds["HorizontalPodAutoscaler"]["spec"]["metrics"][0]["pods"]
         assert metric["metric"]["name"] == LOAD_METRIC and metric["target"]["averageValue"] == "2500m"
 
 
 def test_an_invalid_object_is_caught_by_the_schema_check():
-    objects = manifests(spec("transformers", (1, 2), {}), namespace="llm-serving", image="x", control_url="http://c", token="t")
+    objects = manifests(spec("transformers", (1, 2), {}), namespace="llm-serving", image="x", control_url="http://c", token="t",
+                        serve_token="s")  # fmt: skip
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     deployment["spec"]["replicas"] = "two"
     with pytest.raises(kubernetes_validate.ValidationError):

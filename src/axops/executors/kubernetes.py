@@ -49,10 +49,11 @@ def object_name(name: str) -> str:
     return f"axops-{name}"[:63].rstrip("-.")
 
 
-def manifests(d: dict, *, namespace: str, image: str, control_url: str, token: str) -> list[dict]:
+def manifests(d: dict, *, namespace: str, image: str, control_url: str, token: str, serve_token: str) -> list[dict]:
     """Every object of one deployment. `d`: name, id, version_id, engine, max_batch, replicas_min,
     replicas_max, autoscale_target, generation and resources (cpu, memory_gb, gpu, gpu_type,
-    mig_profile, node_selector, tolerations)."""
+    mig_profile, node_selector, tolerations). `token`: the runtime's API key (it fetches the version);
+    `serve_token`: what the gateway must send the pods (both in the deployment's Secret)."""
     name = object_name(d["name"])
     r = d["resources"]
     labels = {"app.kubernetes.io/name": "axops-runtime", "app.kubernetes.io/instance": d["name"][:63],
@@ -79,6 +80,7 @@ def manifests(d: dict, *, namespace: str, image: str, control_url: str, token: s
         "name": "runtime", "image": image, "command": ["python"], "args": args,
         "ports": [{"name": "http", "containerPort": PORT}],
         "env": [{"name": "AXOPS_RUNTIME_TOKEN", "valueFrom": {"secretKeyRef": {"name": name, "key": "token"}}},
+                {"name": "AXOPS_RUNTIME_SERVE_TOKEN", "valueFrom": {"secretKeyRef": {"name": name, "key": "serve-token"}}},
                 {"name": "TOKENIZERS_PARALLELISM", "value": "false"}],
         "resources": {"requests": requests, "limits": limits},
         "readinessProbe": {"httpGet": {"path": probe_path, "port": "http"}, "periodSeconds": 5, "failureThreshold": 2},
@@ -89,7 +91,8 @@ def manifests(d: dict, *, namespace: str, image: str, control_url: str, token: s
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
     }  # fmt: skip
     pod = {
-        "metadata": {"labels": labels, "annotations": {"axops.io/generation": str(d.get("generation", 0)),
+        # axops.io/replica-auth: pods made before replicas required the token roll over once to take it up
+        "metadata": {"labels": labels, "annotations": {"axops.io/generation": str(d.get("generation", 0)), "axops.io/replica-auth": "bearer",
                                                         "prometheus.io/scrape": "true", "prometheus.io/port": str(PORT)}},
         "spec": {"containers": [container], "terminationGracePeriodSeconds": 45, "enableServiceLinks": False,
                  "volumes": [{"name": "cache", "emptyDir": {"sizeLimit": f"{max(1, int(r.get('memory_gb', 4) * 2))}Gi"}}],
@@ -97,7 +100,8 @@ def manifests(d: dict, *, namespace: str, image: str, control_url: str, token: s
     }  # fmt: skip
     meta = {"name": name, "namespace": namespace, "labels": labels}
     objects = [
-        {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque", "stringData": {"token": token}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+         "stringData": {"token": token, "serve-token": serve_token}},
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
          "spec": {"replicas": d["replicas_min"], "selector": {"matchLabels": selector}, "template": pod,
                   "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}},
@@ -169,7 +173,7 @@ class KubernetesExecutor:
         for d in rows:
             if d.status in ACTIVE:
                 if self.applied.get(d.id) != d.generation:
-                    await asyncio.to_thread(self.apply, d)
+                    await asyncio.to_thread(self.apply, d, await serving.serve_token(self.db, self.secret, d))
                     self.applied[d.id] = d.generation
                 ready = await asyncio.to_thread(self.ready_replicas, d)
                 failure = None if ready else await asyncio.to_thread(self.pod_failure, d)
@@ -180,13 +184,14 @@ class KubernetesExecutor:
                 self.applied.pop(d.id, None)
                 self.removed.add(d.id)
 
-    def apply(self, d: Deployment) -> None:
+    def apply(self, d: Deployment, serve_token: str) -> None:
         spec = {"name": d.name, "id": d.id, "version_id": d.version_id, "engine": d.engine, "max_batch": d.max_batch,
                 "replicas_min": d.replicas_min, "replicas_max": d.replicas_max, "autoscale_target": d.autoscale_target,
                 "generation": d.generation, "resources": d.resources}  # fmt: skip
         token = serving.runtime_token(self.secret, d) or ""
         client = self.client()
-        for body in manifests(spec, namespace=self.namespace, image=self.image, control_url=self.control_url, token=token):
+        for body in manifests(spec, namespace=self.namespace, image=self.image, control_url=self.control_url, token=token,
+                              serve_token=serve_token):  # fmt: skip
             resource = client.resources.get(api_version=body["apiVersion"], kind=body["kind"])
             client.server_side_apply(resource, body=body, namespace=self.namespace, field_manager=FIELD_MANAGER, force_conflicts=True)
         log.info("kubernetes.applied deployment=%s namespace=%s", d.name, self.namespace)

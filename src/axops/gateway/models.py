@@ -60,8 +60,16 @@ class Route(IdMixin, TimestampMixin, Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # set when serving keeps this route in step with a deployment's replicas ("deployment:<id>")
     managed_by: Mapped[str | None] = mapped_column(String(64))
+    # Who may call it: "organization" — anyone with gateway:invoke; "team" — members of team_id and
+    # Admins. A deployment's route takes the deployment's team and its model's visibility.
+    team_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("teams.id", ondelete="RESTRICT"))
+    visibility: Mapped[str] = mapped_column(String(16), default="organization", server_default="organization")
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    __table_args__ = (CheckConstraint(f"strategy IN {STRATEGIES}", name="strategy"),)
+    __table_args__ = (
+        CheckConstraint(f"strategy IN {STRATEGIES}", name="strategy"),
+        CheckConstraint("visibility IN ('team', 'organization') AND (visibility = 'organization' OR team_id IS NOT NULL)",
+                        name="visibility"),
+    )
 
 
 class Limit(IdMixin, TimestampMixin, Base):

@@ -421,8 +421,8 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
     if (span := request.scope.get(SPAN)) is not None:
         span.set_attribute("gen_ai.request.model", body["model"])
     await gw.table.ensure(gw.db, gw.secret)
-    route = gw.table.routes.get(body["model"])
-    if route is None or not principal.may_use_model(body["model"]):
+    route = gw.table.usable(principal, body["model"])
+    if route is None:
         return openai_error(404, f"The model '{body['model']}' does not exist or you do not have access to it.", code="model_not_found",
                             param="model")  # fmt: skip
     if route.max_prompt_chars and len(raw) > route.max_prompt_chars:
@@ -569,7 +569,7 @@ async def list_models(request: Request, body: bytes) -> Response:
     except AppError as exc:
         return openai_error(exc.status, exc.detail or "Invalid API key.", code="invalid_api_key")
     await gw.table.ensure(gw.db, gw.secret)
-    names = sorted(n for n in gw.table.routes if principal.can("gateway:invoke") and principal.may_use_model(n))
+    names = sorted(n for n, r in gw.table.routes.items() if r.usable_by(principal)) if principal.can("gateway:invoke") else []
     data = [{"id": n, "object": "model", "created": 0, "owned_by": "axops"} for n in names]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 

@@ -119,11 +119,12 @@ async def request_logs(principal: Invoker, session: Session, model: Annotated[st
 
 
 @router.post("/router/route")
-async def route_dry_run(body: RouteDryRun, _: Invoker, request: Request) -> RoutePlan:
-    """Which upstream would serve this request, and why — without calling it."""
+async def route_dry_run(body: RouteDryRun, principal: Invoker, request: Request) -> RoutePlan:
+    """Which upstream would serve this request, and why — without calling it. Routes the caller may
+    not use answer 404 like unknown ones; upstream addresses are shown to gateway admins only."""
     gw = request.app.state.gateway
     await gw.table.ensure(gw.db, gw.secret)
-    return RoutePlan(**service.dry_run(gw.table, body.model))
+    return RoutePlan(**service.dry_run(gw.table, principal, body.model))
 
 
 @router.get("/inference/models")
@@ -131,7 +132,7 @@ async def inference_models(principal: Invoker, request: Request) -> list[str]:
     """The model names this caller may use through the gateway."""
     gw = request.app.state.gateway
     await gw.table.ensure(gw.db, gw.secret)
-    return sorted(n for n in gw.table.routes if principal.may_use_model(n))
+    return sorted(n for n, r in gw.table.routes.items() if r.usable_by(principal))
 
 
 Bucket = Literal["hour", "day"]

@@ -96,6 +96,8 @@ class RouteCreate(Strict):
     timeout_s: float = Field(120.0, gt=0, le=3600, description="For the whole request, retries included")
     cache_ttl_s: int = Field(0, ge=0, le=30 * 86400, description="Cache deterministic answers this long (0: off)")
     enabled: bool = True
+    team_id: uuid.UUID | None = Field(None, description="Only this team's members (and Admins) may call the route; unset: "
+                                                       "everyone who may call models")
 
 
 class RouteUpdate(Strict):
@@ -107,6 +109,7 @@ class RouteUpdate(Strict):
     timeout_s: float | None = Field(None, gt=0, le=3600)
     cache_ttl_s: int | None = Field(None, ge=0, le=30 * 86400)
     enabled: bool | None = None
+    team_id: uuid.UUID | None = Field(None, description="Set: only this team's members (and Admins) may call it; null: everyone")
 
 
 class RouteOut(BaseModel):
@@ -121,6 +124,9 @@ class RouteOut(BaseModel):
     timeout_s: float
     cache_ttl_s: int
     enabled: bool
+    team_id: uuid.UUID | None = None
+    visibility: Literal["team", "organization"] = Field(description="team: the team's members and Admins only")
+    managed_by: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -131,7 +137,7 @@ class RouteDryRun(BaseModel):
 
 class PlannedTarget(BaseModel):
     upstream: str
-    base_url: str
+    base_url: str | None = Field(description="The upstream's address (gateway admins only)")
     model: str
     role: Literal["target", "fallback"]
     circuit: Literal["closed", "open", "half_open"]

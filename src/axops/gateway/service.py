@@ -4,12 +4,14 @@ every process at once (the route table reloads on NOTIFY). Every change is audit
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import audit
+from axops.auth.deps import Principal
 from axops.core import crypto, notify
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.gateway.models import Limit, Provider, Route
@@ -58,7 +60,11 @@ async def update_provider(session: AsyncSession, secret: str, provider_id: uuid.
         raise NotFound("No such provider.")
     changes = data.model_dump(exclude_unset=True)
     if changes.get("base_url") is not None:
-        provider.base_url = str(data.base_url).rstrip("/")
+        base_url = str(data.base_url).rstrip("/")
+        if provider.credentials and "api_key" not in changes and _origin(base_url) != _origin(provider.base_url):
+            raise Invalid("Changing the provider's address needs its API key again: send api_key with the new base_url "
+                          "(null to drop the key).", field="api_key")  # fmt: skip
+        provider.base_url = base_url
     if changes.get("timeout_s") is not None:
         provider.timeout_s = data.timeout_s
     if "api_version" in changes:
@@ -71,6 +77,13 @@ async def update_provider(session: AsyncSession, secret: str, provider_id: uuid.
     await notify.publish(session, TOPIC)
     await session.refresh(provider)
     return provider
+
+
+def _origin(url: str) -> tuple:
+    """Where a key goes: scheme, host and port."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
 async def delete_provider(session: AsyncSession, provider_id: uuid.UUID) -> None:
@@ -93,6 +106,11 @@ async def _check_targets(session: AsyncSession, specs: list) -> None:
     found = set((await session.scalars(select(Provider.id).where(Provider.id.in_(ids)))).all()) if ids else set()
     if missing := ids - found:
         raise Invalid(f"Unknown provider(s): {', '.join(sorted(map(str, missing)))}.")
+    managed = {t.get("provider_id") for r in (await session.scalars(select(Route).where(Route.managed_by.is_not(None)))).all()
+               for t in r.targets}  # fmt: skip
+    if taken := {str(i) for i in ids} & managed:
+        raise Invalid(f"Provider(s) {', '.join(sorted(taken))} serve a deployment's replicas: call the deployment's model name instead.",
+                      field="targets")  # fmt: skip
     for spec in {t.tokenizer for t in specs if t.tokenizer and t.tokenizer not in ENCODINGS}:
         name, ref = parse_ref(spec)
         try:
@@ -111,10 +129,16 @@ async def list_routes(session: AsyncSession) -> list[Route]:
     return list((await session.scalars(select(Route).order_by(Route.model_name))).all())
 
 
+async def _check_team(session: AsyncSession, team_id: uuid.UUID | None) -> None:
+    if team_id is not None and not await session.scalar(text("SELECT EXISTS (SELECT 1 FROM teams WHERE id = :id)"), {"id": team_id}):
+        raise Invalid("No such team.", field="team_id")
+
+
 async def create_route(session: AsyncSession, user_id: uuid.UUID, data: RouteCreate) -> Route:
     await _check_targets(session, [*data.targets, *data.fallbacks])
+    await _check_team(session, data.team_id)
     route = Route(**data.model_dump(exclude={"targets", "fallbacks"}), targets=_dump(data.targets), fallbacks=_dump(data.fallbacks),
-                  created_by=user_id)  # fmt: skip
+                  visibility="team" if data.team_id else "organization", created_by=user_id)  # fmt: skip
     session.add(route)
     try:
         await session.flush()
@@ -122,7 +146,7 @@ async def create_route(session: AsyncSession, user_id: uuid.UUID, data: RouteCre
         raise Conflict(f"A route for {data.model_name!r} exists.") from exc
     audit.record(session, "gateway.route_create", resource_type="gateway_route", resource_id=route.id,
                  summary={"model": route.model_name, "strategy": route.strategy, "targets": len(route.targets),
-                          "fallbacks": len(route.fallbacks)})  # fmt: skip
+                          "fallbacks": len(route.fallbacks), "team_id": str(route.team_id) if route.team_id else None})  # fmt: skip
     await notify.publish(session, TOPIC)
     await session.refresh(route)
     return route
@@ -135,9 +159,12 @@ async def update_route(session: AsyncSession, route_id: uuid.UUID, data: RouteUp
     _not_managed(route)
     changes = data.model_dump(exclude_unset=True)
     await _check_targets(session, [*(data.targets or []), *(data.fallbacks or [])])
+    await _check_team(session, data.team_id)
     for key in changes:
         if key in ("targets", "fallbacks"):
             setattr(route, key, _dump(getattr(data, key) or []))
+        elif key == "team_id":
+            route.team_id, route.visibility = data.team_id, "team" if data.team_id else "organization"
         elif changes[key] is not None or key == "max_prompt_chars":
             setattr(route, key, changes[key])
     await session.flush()
@@ -198,9 +225,10 @@ async def delete_limit(session: AsyncSession, scope: str, subject_id: uuid.UUID)
     await notify.publish(session, TOPIC)
 
 
-def dry_run(table: RouteTable, model: str) -> dict:
-    """Which upstreams a request for `model` would try now, in order, and why."""
-    route = table.routes.get(model)
+def dry_run(table: RouteTable, principal: Principal, model: str) -> dict:
+    """Which upstreams a request for `model` would try now, in order, and why (addresses for gateway
+    admins only)."""
+    route = table.usable(principal, model)
     if route is None:
         raise NotFound(f"No enabled route serves '{model}'.")
     fallback_keys = {id(t) for t in route.fallbacks}
@@ -209,7 +237,7 @@ def dry_run(table: RouteTable, model: str) -> dict:
     reason = (f"strategy '{route.strategy}' over {len(route.targets)} target(s) by priority, then {len(route.fallbacks)} fallback(s); "
               + (f"{first.key} first" if first else "no upstream") + "; upstreams with an open circuit go last")  # fmt: skip
     return {"model": model, "strategy": route.strategy, "reason": reason, "order": [
-        {"upstream": t.upstream.key, "base_url": t.upstream.base_url, "model": t.upstream.model,
+        {"upstream": t.upstream.key, "base_url": t.upstream.base_url if principal.can("gateway:admin") else None, "model": t.upstream.model,
          "role": "fallback" if id(t) in fallback_keys else "target", "circuit": t.upstream.state,
          "in_flight": t.upstream.in_flight, "latency_ms": t.upstream.latency_ms, "input_price": t.input_price,
          "output_price": t.output_price, "tokenizer": t.tokenizer} for t in order]}  # fmt: skip
@@ -219,11 +247,13 @@ async def find_route(session: AsyncSession, model_name: str) -> Route | None:
     return await session.scalar(select(Route).where(Route.model_name == model_name))
 
 
-async def set_managed_route(session: AsyncSession, model_name: str, managed_by: str, upstreams: list[dict],
-                            canary: bool = False) -> None:  # fmt: skip
+async def set_managed_route(session: AsyncSession, model_name: str, managed_by: str, upstreams: list[dict], canary: bool = False,
+                            team_id: uuid.UUID | None = None, visibility: str = "organization") -> None:  # fmt: skip
     """Keep a route (and one provider per upstream) in step with what another domain runs — a
-    deployment's ready replicas. upstreams: [{"name", "base_url", "model", "weight"}]; none: the
-    route and its providers go. Routes made by hand are never touched."""
+    deployment's ready replicas. upstreams: [{"name", "base_url", "model", "weight", "credentials"}]
+    (credentials: the encrypted key the upstream requires, stored as the provider's own — a provider
+    found by name gets its address and key replaced together); none: the route and its providers go.
+    Routes made by hand are never touched. team_id, visibility: who may call the route."""
     route = await session.scalar(select(Route).where(Route.model_name == model_name).with_for_update())
     if route is not None and route.managed_by != managed_by:
         raise Conflict(f"The gateway route '{model_name}' is not managed by {managed_by}.")
@@ -235,7 +265,7 @@ async def set_managed_route(session: AsyncSession, model_name: str, managed_by: 
         if p is None:
             p = Provider(name=u["name"], kind="openai", base_url=u["base_url"].rstrip("/"), timeout_s=300.0)
             session.add(p)
-        p.base_url = u["base_url"].rstrip("/")
+        p.base_url, p.credentials = u["base_url"].rstrip("/"), u.get("credentials")
         providers[u["name"]] = p
     await session.flush()
     targets = [{"provider_id": str(providers[u["name"]].id), "model": u["model"], "weight": round(u["weight"], 4), "priority": 0,
@@ -247,11 +277,14 @@ async def set_managed_route(session: AsyncSession, model_name: str, managed_by: 
             action = "gateway.route_delete"
     elif route is None:
         route = Route(model_name=model_name, description=f"Managed by {managed_by}", strategy="weighted" if canary else "least_inflight",
-                      targets=targets, fallbacks=[], timeout_s=300.0, managed_by=managed_by)  # fmt: skip
+                      targets=targets, fallbacks=[], timeout_s=300.0, managed_by=managed_by, team_id=team_id,
+                      visibility=visibility)  # fmt: skip
         session.add(route)
         action = "gateway.route_create"
-    elif route.targets != targets or route.strategy != ("weighted" if canary else "least_inflight"):
+    elif (route.targets, route.strategy, route.team_id, route.visibility) != (targets, "weighted" if canary else "least_inflight",
+                                                                              team_id, visibility):  # fmt: skip
         route.targets, route.strategy = targets, "weighted" if canary else "least_inflight"
+        route.team_id, route.visibility = team_id, visibility
         action = "gateway.route_update"
     await session.flush()
     for p in old.values():  # providers of replicas that are gone
@@ -259,7 +292,21 @@ async def set_managed_route(session: AsyncSession, model_name: str, managed_by: 
     await session.flush()
     if action:
         audit.record(session, action, resource_type="gateway_route", resource_id=route.id if route else None, actor_name="system",
-                     summary={"model": model_name, "managed_by": managed_by, "upstreams": [u["base_url"] for u in upstreams]})  # fmt: skip
+                     summary={"model": model_name, "managed_by": managed_by, "upstreams": [u["base_url"] for u in upstreams],
+                              "team_id": str(team_id) if team_id else None, "visibility": visibility})  # fmt: skip
+    await notify.publish(session, TOPIC)
+
+
+async def set_managed_access(session: AsyncSession, model_name: str, managed_by: str, team_id: uuid.UUID, visibility: str) -> None:
+    """Who may call a managed route, when that changes without its targets (the model's visibility)."""
+    route = await session.scalar(select(Route).where(Route.model_name == model_name, Route.managed_by == managed_by).with_for_update())
+    if route is None or (route.team_id, route.visibility) == (team_id, visibility):
+        return
+    before = route.visibility
+    route.team_id, route.visibility = team_id, visibility
+    await session.flush()
+    audit.record(session, "gateway.route_update", resource_type="gateway_route", resource_id=route.id, actor_name="system",
+                 summary={"model": model_name, "managed_by": managed_by, "visibility": [before, visibility]})  # fmt: skip
     await notify.publish(session, TOPIC)
 
 

@@ -84,7 +84,12 @@ class RouteEntry:
     max_prompt_chars: int | None
     timeout_s: float
     cache_ttl_s: int = 0
+    team_id: uuid.UUID | None = None  # only this team's members (and Admins) may call it; None: anyone with gateway:invoke
     counter: itertools.count = field(default_factory=itertools.count)
+
+    def usable_by(self, principal) -> bool:
+        """In memory, on every call: the route's team against the caller's teams (as cached with the principal)."""
+        return (self.team_id is None or principal.is_admin or self.team_id in principal.team_ids) and principal.may_use_model(self.model_name)
 
 
 def _order(route: RouteEntry, targets: list[Target]) -> list[Target]:
@@ -171,8 +176,13 @@ class RouteTable:
             targets = [t for t in map(target, r.targets) if t]
             fallbacks = [t for t in map(target, r.fallbacks) if t]
             table[r.model_name] = RouteEntry(str(r.id), r.model_name, r.strategy, targets, fallbacks, r.max_prompt_chars, r.timeout_s,
-                                             r.cache_ttl_s)  # fmt: skip
+                                             r.cache_ttl_s, r.team_id if r.visibility == "team" else None)  # fmt: skip
         self.routes = table
+
+    def usable(self, principal, model: str) -> RouteEntry | None:
+        """The enabled route of `model` if this caller may use it; else None, as for an unknown model."""
+        route = self.routes.get(model)
+        return route if route is not None and route.usable_by(principal) else None
 
 
 def _uuid(value) -> uuid.UUID | None:

@@ -92,7 +92,10 @@ async def get_model(model_id: uuid.UUID, principal: Reader, session: Session) ->
 
 @router.patch("/model/{model_id}")
 async def update_model(model_id: uuid.UUID, body: ModelUpdate, principal: Writer, session: Session) -> ModelOut:
-    return (await _model_out(session, [await service.update_model(session, principal, model_id, body)]))[0]
+    model = await service.update_model(session, principal, model_id, body)
+    if body.visibility is not None:  # who may call its deployments through the gateway follows
+        await serving.model_visibility_changed(session, model.id)
+    return (await _model_out(session, [model]))[0]
 
 
 @router.post("/model/{model_id}/archive")

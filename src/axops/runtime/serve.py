@@ -9,6 +9,11 @@ up, then serves OpenAI-compatible `/v1/chat/completions`, `/v1/completions`, `/v
 process lives (with queue figures, which the local executor scales on); `/ready` only after the
 warm-up and until a drain starts. SIGTERM drains: new requests get 503, running ones finish.
 
+With AXOPS_RUNTIME_SERVE_TOKEN set (always, for a deployment's replica: `--version-id` refuses to
+start without it), every `/v1` request needs `Authorization: Bearer <that token>` — the gateway
+sends it — else 401. `/health`, `/ready` (probes) and `/metrics` (Prometheus: request counts and
+load figures, no content) stay open.
+
 Exit codes: 3 — the version cannot be served as stored (missing or corrupt files, too large for
 the memory allowed); not worth a restart.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
 import logging
 import os
 import sys
@@ -49,7 +55,8 @@ class BadRequest(Exception):
 
 
 def _error(status: int, message: str, param: str | None = None, code: str | None = None, headers: dict | None = None) -> Response:
-    kind = {400: "invalid_request_error", 404: "invalid_request_error", 429: "rate_limit_error"}.get(status, "api_error")
+    kind = {400: "invalid_request_error", 401: "authentication_error", 404: "invalid_request_error",
+            429: "rate_limit_error"}.get(status, "api_error")  # fmt: skip
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
@@ -315,7 +322,24 @@ async def _cancel_on_disconnect(request: Request, seq) -> None:
             return
 
 
-def build_app(runtime: Runtime) -> Starlette:
+def _authorised(request: Request, token: str) -> bool:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+def build_app(runtime: Runtime, token: str | None = None) -> Starlette:
+    """token: what every /v1 request must send as `Authorization: Bearer`; None: no check (a model
+    directory served by hand)."""
+
+    def guarded(handler):
+        async def checked(request: Request) -> Response:
+            if token is not None and not _authorised(request, token):
+                return _error(401, "This model server answers its gateway only: send its token as 'Authorization: Bearer'.",
+                              code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            return await handler(request)
+
+        return checked
+
     async def chat(request: Request) -> Response:
         return await runtime.generate(request, "chat")
 
@@ -348,10 +372,10 @@ def build_app(runtime: Runtime) -> Starlette:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(routes=[
-        Route("/v1/chat/completions", chat, methods=["POST"]),
-        Route("/v1/completions", completions, methods=["POST"]),
-        Route("/v1/embeddings", embeddings, methods=["POST"]),
-        Route("/v1/models", models, methods=["GET"]),
+        Route("/v1/chat/completions", guarded(chat), methods=["POST"]),
+        Route("/v1/completions", guarded(completions), methods=["POST"]),
+        Route("/v1/embeddings", guarded(embeddings), methods=["POST"]),
+        Route("/v1/models", guarded(models), methods=["GET"]),
         Route("/health", health), Route("/ready", ready), Route("/metrics", metrics),
     ])  # fmt: skip
 
@@ -448,11 +472,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     started = time.perf_counter()
+    token = os.environ.get("AXOPS_RUNTIME_SERVE_TOKEN") or None
+    if args.version_id and token is None:
+        print("axops-runtime: cannot serve this version: AXOPS_RUNTIME_SERVE_TOKEN is not set (a deployment's replica never "
+              "answers unauthenticated calls)", file=sys.stderr, flush=True)  # fmt: skip
+        return EXIT_UNSERVABLE
+    if token is None:
+        log.warning("runtime.no_token: /v1 answers anyone who can reach port %d", args.port)
     try:
         directory, base_directory, served = _materialise(args)
         check_weights(base_directory or directory)
         if args.engine == "vllm" or (args.engine == "auto" and _vllm_usable()):
-            return _exec_vllm(args, directory, served)  # replaces this process
+            return _exec_vllm(args, directory, served, token)  # replaces this process
         device, dtype = pick_device(args.device)
         log.info("runtime.loading dir=%s device=%s dtype=%s", directory, device, dtype)
         model, tokenizer = load_model(directory, base_directory, device, dtype, args.memory_limit_bytes)
@@ -466,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime = Runtime(served, model, tokenizer, engine, time.perf_counter() - started)
     runtime.ready = True
     log.info("runtime.ready port=%d load_seconds=%.2f max_context=%d", args.port, runtime.load_seconds, engine.max_context)
-    config = uvicorn.Config(build_app(runtime), host=args.host, port=args.port, log_level="warning", access_log=False,
+    config = uvicorn.Config(build_app(runtime, token), host=args.host, port=args.port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=5)  # fmt: skip
     server = DrainingServer(config, engine, args.drain_timeout_s)
     server.run()
@@ -502,8 +533,11 @@ def _vllm_usable() -> bool:
     return torch.cuda.is_available()
 
 
-def _exec_vllm(args, directory: Path, served: str) -> int:
-    """Hand the process over to vLLM's OpenAI-compatible server (GPU machines with vllm installed)."""
+def _exec_vllm(args, directory: Path, served: str, token: str | None) -> int:
+    """Hand the process over to vLLM's OpenAI-compatible server (GPU machines with vllm installed);
+    it requires the same token on /v1 (VLLM_API_KEY)."""
+    if token:
+        os.environ["VLLM_API_KEY"] = token
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(directory), "--served-model-name", served,
                "--host", args.host, "--port", str(args.port), "--max-num-seqs", str(max(1, args.max_batch))]  # fmt: skip
     os.execv(sys.executable, command)

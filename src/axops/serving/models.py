@@ -49,6 +49,7 @@ class Deployment(IdMixin, TimestampMixin, Base):
     replicas: Mapped[list] = mapped_column(JSONB, default=list)  # live replica state, written by the executor
     events: Mapped[list] = mapped_column(JSONB, default=list)  # the latest status changes, newest last
     runtime_key: Mapped[str | None] = mapped_column(Text)  # the runtime's API key (encrypted): it reads the version
+    serve_token: Mapped[str | None] = mapped_column(Text)  # what the gateway must send its replicas (encrypted)
     runtime_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

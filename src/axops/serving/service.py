@@ -4,10 +4,11 @@ targets of a gateway route named after the deployment."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -117,7 +118,7 @@ async def deploy(session: AsyncSession, principal: Principal, secret: str, data:
         canary_of=stable.id if stable else None, canary_weight=data.canary_weight if stable else 0,
         rollback_policy=data.rollback.model_dump() if stable else {}, pricing=data.pricing.model_dump() if data.pricing else {},
         status="pending", created_by=principal.user_id,
-        runtime_key=crypto.encrypt(secret, key.key), runtime_key_id=key.id, events=[], replicas=[],
+        runtime_key=crypto.encrypt(secret, key.key), runtime_key_id=key.id, serve_token=new_serve_token(secret), events=[], replicas=[],
     )  # fmt: skip
     note(deployment, "created", f"{model.name} v{version.version} on {data.executor}, {data.replicas_min}–{data.replicas_max} replicas"
                                 + (f", canary of {stable.name} at {data.canary_weight}%" if stable else ""))  # fmt: skip
@@ -268,17 +269,34 @@ async def sync_route(session: AsyncSession, stable_id: uuid.UUID) -> None:
         return
     canary = await _canary_of(session, stable.id)
     groups = [(stable, 100 - (canary.canary_weight if canary else 0))] + ([(canary, canary.canary_weight)] if canary else [])
+    visibility = await _visibility(session, [d.model_id for d, _ in groups])
     upstreams = []
     for d, share in groups:
         ready = [r for r in d.replicas if r.get("state") == "ready" and r.get("endpoint")]
         for r in ready:
             upstreams.append({"name": f"dep-{d.id.hex[:12]}-r{r['index']}", "base_url": r["endpoint"], "model": d.name,
-                              "weight": share / len(ready), "pricing": price_fields(d)})  # fmt: skip
+                              "weight": share / len(ready), "pricing": price_fields(d), "credentials": d.serve_token})  # fmt: skip
     if upstreams:
-        await gateway.set_managed_route(session, stable.name, managed_by, upstreams, canary=canary is not None)
+        await gateway.set_managed_route(session, stable.name, managed_by, upstreams, canary=canary is not None, team_id=stable.team_id,
+                                        visibility=visibility)  # fmt: skip
     elif stable.status in ("pending", "loading", "failed"):  # never served: nothing to keep
         await gateway.set_managed_route(session, stable.name, managed_by, [])
-    # degraded with no replica ready: the route keeps its last targets, which come back as they restart
+    else:  # degraded with no replica ready: the route keeps its last targets, which come back as they restart
+        await gateway.set_managed_access(session, stable.name, managed_by, stable.team_id, visibility)
+
+
+async def _visibility(session: AsyncSession, model_ids: list[uuid.UUID]) -> str:
+    """Who may call a deployment's route: everyone only when every model it serves (a canary's too) is
+    organisation-visible; else the deployment's team."""
+    found = (await session.scalars(text("SELECT visibility FROM registered_models WHERE id = ANY(:ids)"), {"ids": model_ids})).all()
+    return "organization" if found and all(v == "organization" for v in found) else "team"
+
+
+async def model_visibility_changed(session: AsyncSession, model_id: uuid.UUID) -> None:
+    """The routes of a model's live deployments follow its visibility (the route table reloads)."""
+    live = (await session.scalars(select(Deployment).where(Deployment.model_id == model_id, Deployment.status.in_(ACTIVE)))).all()
+    for stable_id in {d.canary_of or d.id for d in live}:
+        await sync_route(session, stable_id)
 
 
 async def live_metrics(session: AsyncSession, d: Deployment, minutes: int) -> list[dict]:
@@ -301,6 +319,23 @@ def price_fields(d: Deployment) -> dict:
 
 def runtime_token(secret: str, d: Deployment) -> str | None:
     return crypto.decrypt(secret, d.runtime_key) if d.runtime_key else None
+
+
+def new_serve_token(secret: str) -> str:
+    return crypto.encrypt(secret, "axs_" + secrets.token_urlsafe(32))
+
+
+async def serve_token(db, secret: str, d: Deployment) -> str:
+    """The token the deployment's replicas require (the gateway sends it as their API key). Deployments
+    made before replicas were authenticated get one here, before their next replica starts."""
+    if d.serve_token is None:
+        async with db.sessionmaker() as session, session.begin():
+            row = await session.get(Deployment, d.id, with_for_update=True)
+            row.serve_token = row.serve_token or new_serve_token(secret)
+            d.serve_token = row.serve_token
+            await session.flush()
+            await sync_route(session, row.canary_of or row.id)
+    return crypto.decrypt(secret, d.serve_token) or ""
 
 
 async def to_out(session: AsyncSession, deployments: list[Deployment]) -> list[DeploymentOut]:
