@@ -281,6 +281,38 @@ describe('dataset detail', () => {
   })
 })
 
+describe('dataset detail, values withheld', () => {
+  it('says the data policy hides top values and PII examples instead of leaving blanks', async () => {
+    const reason = 'This data is restricted: its values are for Developers and up in the owning team (and Admins).'
+    const detail = {
+      ...version(1),
+      values_hidden: reason,
+      quality: {
+        rows: 3, duplicate_rows: 0, warnings: [],
+        columns: [{ name: 'memo', type: 'VARCHAR', nulls: 0, null_ratio: 0, distinct: 3, unique_ratio: 1, top_values: [] }],
+      },
+      pii: {
+        rows: 3, entities: { PHONE: 1 }, sensitivity: 'restricted', scanned_columns: ['memo'],
+        columns: { memo: { entities: { PHONE: 1 }, rows_affected: 1, row_ids: [0], examples: [] } },
+      },
+    }
+    mockApi({
+      'GET /api/dataset/d1': () => dataset(),
+      'GET /api/dataset/d1/versions': () => [version(1)],
+      'GET /api/dataset/version/v1': () => detail,
+    })
+    await mountAt(DatasetDetailView, signIn(['datasets:read']), '/datasets/d1')
+    byTestId('tab-quality')!.click()
+    await settle()
+    expect(byTestId('quality-values-hidden')!.textContent).toContain(reason)
+    byTestId('tab-pii')!.click()
+    await settle()
+    expect(byTestId('pii-examples-hidden')!.textContent).toContain(reason)
+    expect(byTestId('pii-example')).toBeNull()
+    useDatasetStore().stopPolling()
+  })
+})
+
 describe('dataset helpers', () => {
   it('finds what masking left in a text', () => {
     const parts = (s: string) => maskedSegments(s).filter((p) => p.masked).map((p) => p.text)
