@@ -234,7 +234,7 @@ def demo(
             yield demo_csv()
 
         async with db.sessionmaker() as session:
-            existing = await session.scalar(select(Dataset.id).where(Dataset.name == "axops-demo-tickets"))
+            existing = await session.scalar(select(Dataset.id).where(Dataset.name == "axops-demo-tickets", Dataset.team_id == team_id))
             create = None if existing else DatasetCreate(
                 name="axops-demo-tickets", team_id=team_id, visibility="organization", key_column="ticket_id",
                 description="Synthetic Korean/English support tickets with personal data, built by `axops demo`.",

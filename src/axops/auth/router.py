@@ -38,6 +38,7 @@ from axops.auth.schemas import (
     UserUpdate,
 )
 from axops.core.pagination import Page, json_response
+from axops.core.text import content_disposition
 
 router = APIRouter(prefix="/api")
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -264,5 +265,5 @@ async def audit_export(principal: AuditReader, f: AuditQuery, request: Request) 
     return StreamingResponse(
         audit.export_csv(request.app.state.db.sessionmaker, principal, f),
         media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": 'attachment; filename="axops-audit.csv"'},
+        headers={"content-disposition": content_disposition("axops-audit.csv")},
     )

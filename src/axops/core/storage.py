@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 from obstore.store import LocalStore, from_url
 
 from axops.core.errors import Invalid, NotFound
+from axops.core.text import content_disposition
 
 
 @dataclass
@@ -140,7 +141,7 @@ async def download_signed(token: str, request: Request) -> StreamingResponse:
     return StreamingResponse(
         store.get_stream(path),
         media_type="application/octet-stream",
-        headers={"content-length": str(size), "content-disposition": f'attachment; filename="{Path(path).name}"'},
+        headers={"content-length": str(size), "content-disposition": content_disposition(Path(path).name)},
     )
 
 

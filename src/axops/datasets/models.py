@@ -27,7 +27,7 @@ SOURCES = ("upload", "masked", "split")
 
 class Dataset(IdMixin, TimestampMixin, Base):
     __tablename__ = "datasets"
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))  # unique per team
     description: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
     team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id", ondelete="RESTRICT"), index=True)
@@ -38,6 +38,7 @@ class Dataset(IdMixin, TimestampMixin, Base):
     sensitivity_floor: Mapped[str] = mapped_column(String(16), default="public")
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     __table_args__ = (
+        UniqueConstraint("team_id", "name", name="uq_datasets_team_id_name"),
         CheckConstraint("visibility IN ('team', 'organization')", name="visibility"),
         CheckConstraint(f"sensitivity_floor IN {SENSITIVITY}", name="sensitivity_floor"),
     )

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid, problem_response
 from axops.core.pagination import Page
+from axops.core.text import content_disposition
 from axops.datasets import service
 from axops.datasets.models import Dataset, DatasetVersion
 from axops.datasets.schemas import (
@@ -204,13 +205,7 @@ async def download(version_id: uuid.UUID, principal: Reader, session: Session, r
     storage = request.app.state.storage
     size = await storage.size(key)
     return StreamingResponse(storage.get_stream(key), media_type="application/octet-stream", headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}", "Content-Length": str(size)})  # fmt: skip
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name, safe="")
+        "Content-Disposition": content_disposition(name), "Content-Length": str(size)})  # fmt: skip
 
 
 @router.get("/dataset/{dataset_id}/diff")

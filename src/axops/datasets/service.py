@@ -87,14 +87,14 @@ async def create_dataset(session: AsyncSession, principal: Principal, data: Data
         raise Invalid("Choose the owning team (team_id); you are not a member of any team yet.")
     if not principal.sees_team(team_id):
         raise Forbidden("You can only create datasets for your own teams.")
-    if await session.scalar(select(Dataset.id).where(Dataset.name == data.name)):
-        raise Conflict(f"A dataset named {data.name!r} already exists.")
+    if await session.scalar(select(Dataset.id).where(Dataset.name == data.name, Dataset.team_id == team_id)):
+        raise Conflict(f"Your team already has a dataset named {data.name!r}.")
     dataset = Dataset(**data.model_dump(exclude={"team_id"}), team_id=team_id, created_by=principal.user_id)
     session.add(dataset)
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"A dataset named {data.name!r} already exists.") from exc
+        raise Conflict(f"Your team already has a dataset named {data.name!r}.") from exc
     audit.record(session, "dataset.create", resource_type="dataset", resource_id=dataset.id, team_id=team_id,
                  summary={"name": dataset.name})  # fmt: skip
     await session.refresh(dataset)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import mimetypes
 import uuid
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
@@ -13,6 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid
 from axops.core.pagination import json_response
+from axops.core.text import content_disposition
 from axops.experiments import service
 from axops.experiments.schemas import (
     ArtifactOut,
@@ -95,9 +95,9 @@ async def export_runs(body: ExportRequest, principal: Reader, session: Session) 
                                          order_by=body.order_by, limit=body.limit, lifecycle=body.lifecycle)  # fmt: skip
     if body.format == "json":
         return Response(service.export_json(items), media_type="application/json",
-                        headers={"Content-Disposition": 'attachment; filename="runs.json"'})  # fmt: skip
+                        headers={"Content-Disposition": content_disposition("runs.json")})  # fmt: skip
     return Response(service.export_csv(items), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="runs.csv"'})  # fmt: skip
+                    headers={"Content-Disposition": content_disposition("runs.csv")})  # fmt: skip
 
 
 @router.post("/runs/compare", response_model=RunCompareOut)
@@ -111,7 +111,7 @@ async def compare_report(body: RunCompareRequest, principal: Reader, session: Se
     """A markdown report of the comparison (runs, parameter differences, best metric values)."""
     cmp = await service.compare_runs(session, principal, body.run_ids, body.metric_keys, 10)
     return Response(service.comparison_report(cmp), media_type="text/markdown; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="comparison.md"'})  # fmt: skip
+                    headers={"Content-Disposition": content_disposition("comparison.md")})  # fmt: skip
 
 
 @router.get("/runs/{run_id}", response_model=RunOut)
@@ -161,7 +161,7 @@ async def download_artifact(run_id: uuid.UUID, path: str, principal: Reader, ses
     name = row.path.rsplit("/", 1)[-1]
     return StreamingResponse(request.app.state.storage.get_stream(key), media_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
                              headers={"content-length": str(row.size), "x-axops-sha256": row.sha256,
-                                      "content-disposition": f"attachment; filename*=UTF-8''{quote(name)}"})  # fmt: skip
+                                      "content-disposition": content_disposition(name)})  # fmt: skip
 
 
 # -- one experiment

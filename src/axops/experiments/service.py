@@ -27,6 +27,7 @@ from axops.auth.deps import Principal
 from axops.core.db import fetch_raw
 from axops.core.errors import Conflict, Invalid, NotFound, StorageUnavailable
 from axops.core.storage import ObjectStore
+from axops.core.text import has_control
 from axops.experiments.filter import compile_filter, compile_order_by
 from axops.experiments.models import RUN_STATUSES, TERMINAL, Experiment, Run, RunArtifact
 from axops.experiments.schemas import KEY_RULE, MAX_KEY, valid_key
@@ -715,9 +716,9 @@ def artifact_path(path: str | None, allow_empty: bool = False) -> str:
     if not path and allow_empty:
         return ""
     parts = path.split("/")
-    if (not path or len(path) > MAX_ARTIFACT_PATH or "\\" in path or "\x00" in path
+    if (not path or len(path) > MAX_ARTIFACT_PATH or "\\" in path or has_control(path)
             or any(p in ("", ".", "..") for p in parts)):  # fmt: skip
-        raise Invalid("An artifact path is relative, '/'-separated, without '.', '..' or empty parts, "
+        raise Invalid("An artifact path is relative, '/'-separated, without '.', '..', empty parts or control characters, "
                       f"at most {MAX_ARTIFACT_PATH} characters.")  # fmt: skip
     return path
 

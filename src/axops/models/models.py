@@ -28,7 +28,7 @@ STATUSES = ("uploading", "importing", "ready", "failed")
 
 class RegisteredModel(IdMixin, TimestampMixin, Base):
     __tablename__ = "registered_models"
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))  # unique per team (case-insensitively, checked by the service)
     description: Mapped[str] = mapped_column(Text, default="")
     task: Mapped[str] = mapped_column(String(32))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
@@ -52,6 +52,7 @@ class RegisteredModel(IdMixin, TimestampMixin, Base):
     )
 
     __table_args__ = (
+        UniqueConstraint("team_id", "name", name="uq_registered_models_team_id_name"),
         CheckConstraint(f"task IN {TASKS}", name="task"),
         CheckConstraint("visibility IN ('team', 'organization')", name="visibility"),
         Index("ix_registered_models_created_at_id", "created_at", "id"),

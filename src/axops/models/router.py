@@ -12,6 +12,7 @@ from sqlalchemy import select
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Conflict, Invalid, NotFound, problem_response
 from axops.core.pagination import Page, json_page_response
+from axops.core.text import content_disposition
 from axops.models import service
 from axops.models import tasks as models_tasks
 from axops.models.models import ModelFile, ModelVersion
@@ -270,7 +271,7 @@ async def download_file(version_id: uuid.UUID, path: str, principal: Reader, ses
     return StreamingResponse(
         request.app.state.storage.get_stream(f.storage_key), media_type="application/octet-stream",
         headers={"content-length": str(f.size), "etag": f'"{f.sha256}"', "x-checksum-sha256": f.sha256,
-                 "content-disposition": f'attachment; filename="{path.rsplit("/", 1)[-1]}"'},
+                 "content-disposition": content_disposition(path.rsplit("/", 1)[-1])},
     )  # fmt: skip
 
 
@@ -284,5 +285,5 @@ async def download_version(version_id: uuid.UUID, principal: Reader, session: Se
     return StreamingResponse(
         service.tar_stream(request.app.state.storage, prefix, files), media_type="application/x-tar",
         headers={"content-length": str(service.tar_size(prefix, files)),
-                 "content-disposition": f'attachment; filename="{prefix}.tar"'},
+                 "content-disposition": content_disposition(f"{prefix}.tar")},
     )  # fmt: skip

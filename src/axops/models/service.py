@@ -20,9 +20,9 @@ from axops.auth import audit
 from axops.auth.deps import Principal
 from axops.core.db import Database
 from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
-from axops.core.text import check_text
 from axops.core.pagination import decode_cursor, page_of
 from axops.core.storage import ObjectStore, StoredObject
+from axops.core.text import check_text
 from axops.models import card as cards
 from axops.models.models import ModelAlias, ModelFile, ModelVersion, RegisteredModel
 from axops.models.schemas import CompareColumn, CompareOut, ConfigDifference, ModelCreate, ModelUpdate
@@ -76,8 +76,9 @@ async def register_model(session: AsyncSession, principal: Principal, data: Mode
         raise Invalid("Choose the owning team (team_id); you are not a member of any team yet.")
     if not principal.sees_team(team_id):
         raise NotFound("No such team among yours.")
-    if await session.scalar(select(RegisteredModel.id).where(func.lower(RegisteredModel.name) == data.name.lower())):
-        raise Conflict(f"A model named '{data.name}' exists.")
+    same_name = and_(func.lower(RegisteredModel.name) == data.name.lower(), RegisteredModel.team_id == team_id)
+    if await session.scalar(select(RegisteredModel.id).where(same_name)):
+        raise Conflict(f"Your team already has a model named '{data.name}'.")
     model = RegisteredModel(
         name=data.name, description=data.description, task=data.task, tags=sorted(set(data.tags)),
         team_id=team_id, visibility=data.visibility, created_by=principal.user_id,
@@ -86,7 +87,7 @@ async def register_model(session: AsyncSession, principal: Principal, data: Mode
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"A model named '{data.name}' exists.") from exc
+        raise Conflict(f"Your team already has a model named '{data.name}'.") from exc
     audit.record(session, "model.register", resource_type="model", resource_id=model.id, team_id=team_id,
                  summary={"name": model.name, "task": model.task, "visibility": model.visibility})  # fmt: skip
     await session.refresh(model)
@@ -438,7 +439,7 @@ async def file_chunks(path: Path, chunk_size: int = 1024 * 1024, bounds: ImportB
 async def register_demo(session: AsyncSession, storage: ObjectStore, principal: Principal, directory: Path,
                         team_id: uuid.UUID, name: str = "axops-demo-gpt2") -> ModelVersion:
     """Register (or add a version to) the demo model from a directory built by models.demo."""
-    model = await session.scalar(select(RegisteredModel).where(RegisteredModel.name == name))
+    model = await session.scalar(select(RegisteredModel).where(RegisteredModel.name == name, RegisteredModel.team_id == team_id))
     if model is None:
         from axops.models.schemas import ModelCreate
 
@@ -524,9 +525,24 @@ async def delete_alias(session: AsyncSession, principal: Principal, model_id: uu
                  summary={"name": model.name, "alias": name})  # fmt: skip
 
 
+async def _named(session: AsyncSession, principal: Principal, name: str, *, own_only: bool = False) -> RegisteredModel | None:
+    """The model a name means to this caller. Names are unique per team, so several teams' models may
+    share one: an exact-case match first, then the caller's own teams'; still several → 409 (use the id)."""
+    q = select(RegisteredModel).where(func.lower(RegisteredModel.name) == name.lower(), _visible(principal))
+    found = list((await session.scalars(q.order_by(RegisteredModel.created_at))).all())
+    if own_only:
+        found = [m for m in found if principal.sees_team(m.team_id)]
+    found = [m for m in found if m.name == name] or found
+    found = [m for m in found if m.team_id in principal.team_ids] or found
+    if len(found) > 1:
+        raise Conflict(f"Models of several teams are named '{name}' (ids {', '.join(str(m.id) for m in found)}): "
+                       "refer to the version by its id instead.", model_ids=[str(m.id) for m in found])  # fmt: skip
+    return found[0] if found else None
+
+
 async def resolve(session: AsyncSession, principal: Principal, model_name: str, ref: str = "latest") -> tuple[RegisteredModel, ModelVersion]:
     """`name`, `name@production` (alias), `name@v3` / `name@3` or `name@latest` → a ready version."""
-    model = await session.scalar(select(RegisteredModel).where(RegisteredModel.name == model_name, _visible(principal)))
+    model = await _named(session, principal, model_name)
     if model is None:
         raise NotFound(f"No model named '{model_name}'.")
     q = select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.status == "ready")
@@ -804,7 +820,8 @@ async def version_labels(session: AsyncSession, version_ids: list[uuid.UUID]) ->
 
 
 async def find_model(session: AsyncSession, principal: Principal, name: str) -> RegisteredModel | None:
-    return await session.scalar(select(RegisteredModel).where(func.lower(RegisteredModel.name) == name.lower(), _visible(principal)))
+    """A model of a team the caller may change, by name (None: the name is free in their teams)."""
+    return await _named(session, principal, name, own_only=True)
 
 
 async def model_name(session: AsyncSession, model_id: uuid.UUID) -> str:
