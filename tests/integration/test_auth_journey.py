@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import jwt
 import psycopg
 
@@ -35,29 +36,38 @@ def _actions(api, admin, **params) -> list[str]:
     return [e["action"] for e in r.json()["items"]]
 
 
+def _refresh(api, token: str | None):
+    """POST /api/auth/refresh as the UI does: the refresh cookie and the X-Requested-With header."""
+    cookie = {"cookie": f"axops_refresh={token}"} if token else {}
+    return httpx.post(f"{api.base_url}/api/auth/refresh", headers={"x-requested-with": "axops", **cookie})
+
+
 def test_login_refresh_rotation_and_logout(api):
-    tokens = login(api, "admin", ADMIN_PASSWORD)
+    first = api.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    tokens, cookie = first.json(), first.cookies["axops_refresh"]
     assert tokens["token_type"] == "bearer" and tokens["user"]["role"] == "admin"
     assert "users:admin" in tokens["user"]["permissions"]
+    assert "refresh_token" not in tokens
 
-    rotated = api.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    rotated = _refresh(api, cookie)
     assert rotated.status_code == 200
-    new = rotated.json()
-    assert new["refresh_token"] != tokens["refresh_token"]
+    new, new_cookie = rotated.json(), rotated.cookies["axops_refresh"]
+    assert new_cookie != cookie and "refresh_token" not in new
     assert api.get("/api/user/info", headers=bearer(new["access_token"])).status_code == 200
 
     # Replaying the spent refresh token is treated as theft: the whole session ends.
-    replay = api.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    replay = _refresh(api, cookie)
     assert replay.status_code == 401
     assert api.get("/api/user/info", headers=bearer(new["access_token"])).status_code == 401
-    assert api.post("/api/auth/refresh", json={"refresh_token": new["refresh_token"]}).status_code == 401
+    assert _refresh(api, new_cookie).status_code == 401
 
-    # Logout ends the session at once, not when the JWT expires.
-    fresh = login(api, "admin", ADMIN_PASSWORD)
-    h = bearer(fresh["access_token"])
-    assert api.post("/api/auth/logout", json={"refresh_token": fresh["refresh_token"]}, headers=h).status_code == 204
+    # Logout ends the session at once, not when the JWT expires, and clears the cookie.
+    fresh = api.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    h, fresh_cookie = bearer(fresh.json()["access_token"]), fresh.cookies["axops_refresh"]
+    out = httpx.post(f"{api.base_url}/api/auth/logout", headers={**h, "x-requested-with": "axops", "cookie": f"axops_refresh={fresh_cookie}"})
+    assert out.status_code == 204 and 'axops_refresh=""' in out.headers["set-cookie"]
     assert api.get("/api/user/info", headers=h).status_code == 401
-    assert api.post("/api/auth/refresh", json={"refresh_token": fresh["refresh_token"]}).status_code == 401
+    assert _refresh(api, fresh_cookie).status_code == 401
 
     admin = bearer(login(api, "admin", ADMIN_PASSWORD)["access_token"])
     actions = _actions(api, admin)

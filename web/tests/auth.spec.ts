@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { createPinia, setActivePinia } from 'pinia'
-import { REFRESH_KEY, useAuthStore } from '@/stores/auth'
+import { useAuthStore } from '@/stores/auth'
 import { authFetch } from '@/api/client'
 
 const user = {
@@ -9,7 +9,7 @@ const user = {
 }
 
 function pair(n: number) {
-  return { access_token: `access-${n}`, refresh_token: `refresh-${n}`, token_type: 'bearer', expires_in: 900, user }
+  return { access_token: `access-${n}`, token_type: 'bearer', expires_in: 900, user }
 }
 
 function json(body: unknown, status = 200) {
@@ -23,12 +23,13 @@ describe('auth store', () => {
     vi.restoreAllMocks()
   })
 
-  it('logs in, keeps the refresh token and answers permission checks', async () => {
+  it('logs in, keeps the access token in memory only and answers permission checks', async () => {
     vi.spyOn(globalThis, 'fetch').mockResolvedValueOnce(json(pair(1)))
     const auth = useAuthStore()
     await auth.login('dev', 'pw')
     expect(auth.access).toBe('access-1')
-    expect(localStorage.getItem(REFRESH_KEY)).toBe('refresh-1')
+    expect(localStorage.length).toBe(0)
+    expect(sessionStorage.length).toBe(0)
     expect(auth.can('apikeys:write')).toBe(true)
     expect(auth.can('users:admin')).toBe(false)
     expect(auth.can(undefined)).toBe(true)
@@ -43,14 +44,13 @@ describe('auth store', () => {
 
   it('refreshes once for concurrent 401s and retries with the new token', async () => {
     const auth = useAuthStore()
-    localStorage.setItem(REFRESH_KEY, 'refresh-1')
     auth.access = 'stale'
     const seen: string[] = []
     vi.spyOn(globalThis, 'fetch').mockImplementation(async (input) => {
       const req = input as Request
       const path = new URL(req.url).pathname
       if (path === '/api/auth/refresh') {
-        seen.push('refresh')
+        seen.push(`refresh ${req.headers.get('X-Requested-With')}`)
         return json(pair(2))
       }
       seen.push(req.headers.get('Authorization') ?? '')
@@ -62,33 +62,53 @@ describe('auth store', () => {
     ])
     expect(a.status).toBe(200)
     expect(b.status).toBe(200)
-    expect(seen.filter((s) => s === 'refresh')).toHaveLength(1)
-    expect(localStorage.getItem(REFRESH_KEY)).toBe('refresh-2')
+    expect(seen.filter((s) => s.startsWith('refresh'))).toEqual(['refresh axops'])
+    expect(auth.access).toBe('access-2')
   })
 
-  it('forgets the session when the refresh token is refused', async () => {
+  it('forgets the session when the refresh cookie is refused', async () => {
     const auth = useAuthStore()
-    localStorage.setItem(REFRESH_KEY, 'spent')
+    auth.access = 'stale'
     vi.spyOn(globalThis, 'fetch').mockImplementation(async () => json({ detail: 'nope' }, 401))
     const response = await authFetch(new Request('http://localhost/api/user/info'))
     expect(response.status).toBe(401)
-    expect(localStorage.getItem(REFRESH_KEY)).toBeNull()
+    expect(auth.access).toBeNull()
     expect(auth.isAuthenticated).toBe(false)
   })
 
-  it('takes its turn with other tabs and spends the token current at that moment', async () => {
+  it('drops a refresh token an older version left in localStorage', () => {
+    localStorage.setItem('axops.refresh', 'old-token')
+    useAuthStore()
+    expect(localStorage.getItem('axops.refresh')).toBeNull()
+  })
+
+  it('logs out on the server (the cookie goes with the request) and forgets the session', async () => {
+    const calls = [] as string[]
+    vi.spyOn(globalThis, 'fetch').mockImplementation(async (input) => {
+      const req = input as Request
+      calls.push(`${req.method} ${new URL(req.url).pathname} ${req.headers.get('X-Requested-With')}`)
+      return new Response(null, { status: 204 })
+    })
     const auth = useAuthStore()
-    localStorage.setItem(REFRESH_KEY, 'refresh-1')
+    auth.access = 'access-1'
+    await auth.logout()
+    expect(calls).toEqual(['POST /api/auth/logout axops'])
+    expect(auth.access).toBeNull()
+  })
+
+  it('takes its turn with other tabs before exchanging the cookie', async () => {
+    const auth = useAuthStore()
+    const order: string[] = []
     const locks = {
       request: vi.fn(async (_name: string, work: () => Promise<unknown>) => {
-        localStorage.setItem(REFRESH_KEY, 'refresh-from-other-tab') // another tab refreshed while we waited
+        order.push('lock')
         return work()
       }),
     }
     Object.defineProperty(navigator, 'locks', { value: locks, configurable: true })
-    const sent: unknown[] = []
     vi.spyOn(globalThis, 'fetch').mockImplementation(async (input) => {
-      sent.push(await (input as Request).json())
+      const req = input as Request
+      order.push(`${req.method} ${new URL(req.url).pathname} ${await req.text()}`)
       return json(pair(3))
     })
     try {
@@ -97,7 +117,7 @@ describe('auth store', () => {
       Reflect.deleteProperty(navigator, 'locks')
     }
     expect(locks.request).toHaveBeenCalledOnce()
-    expect(sent).toEqual([{ refresh_token: 'refresh-from-other-tab' }])
+    expect(order).toEqual(['lock', 'POST /api/auth/refresh '])
     expect(auth.access).toBe('access-3')
   })
 })

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from axops.auth import apikeys, audit, service
-from axops.auth.deps import CurrentPrincipal, Principal, Session, require
+from axops.auth.deps import CurrentPrincipal, Principal, Session, get_principal, require
 from axops.auth.permissions import PERMISSIONS, ROLE_DESCRIPTIONS
 from axops.auth.schemas import (
     ApiKeyCreate,
@@ -18,13 +18,11 @@ from axops.auth.schemas import (
     ApiKeyOut,
     AuditEventOut,
     LoginRequest,
-    LogoutRequest,
     MemberList,
     MemberOut,
     PasswordChange,
     PasswordReset,
     PermissionOut,
-    RefreshRequest,
     RoleOut,
     RolesOut,
     TeamCreate,
@@ -37,6 +35,7 @@ from axops.auth.schemas import (
     UserOut,
     UserUpdate,
 )
+from axops.core.errors import Forbidden, NotAuthenticated
 from axops.core.pagination import Page, json_response
 from axops.core.text import content_disposition
 
@@ -66,37 +65,67 @@ def _user_info(request: Request, user, auth: str = "jwt", permissions=None) -> U
     )
 
 
-def _tokens(request: Request, issued: service.IssuedTokens) -> TokenPair:
-    return TokenPair(
-        access_token=issued.access_token,
-        refresh_token=issued.refresh_token,
-        expires_in=issued.expires_in,
-        user=_user_info(request, issued.user),
-    )
+REFRESH_COOKIE = "axops_refresh"
+REFRESH_COOKIE_PATH = "/api/auth"
+CSRF_HEADER = "x-requested-with"
+CSRF_VALUE = "axops"
+
+
+def _tokens(request: Request, response: Response, issued: service.IssuedTokens) -> TokenPair:
+    """The access token in the body; the refresh token only in an httpOnly cookie that scripts cannot read."""
+    response.set_cookie(REFRESH_COOKIE, issued.refresh_token, max_age=request.app.state.settings.refresh_token_ttl_seconds,
+                        path=REFRESH_COOKIE_PATH, secure=request.url.scheme == "https", httponly=True, samesite="strict")  # fmt: skip
+    return TokenPair(access_token=issued.access_token, expires_in=issued.expires_in, user=_user_info(request, issued.user))
+
+
+def _refresh_cookie(request: Request) -> str | None:
+    """The refresh cookie, when the request shows it comes from a page of this origin: a cross-site form or
+    link cannot send a custom header, and a cross-origin script that tries is stopped by CORS."""
+    if request.headers.get(CSRF_HEADER, "").lower() != CSRF_VALUE:
+        return None
+    return request.cookies.get(REFRESH_COOKIE)
 
 
 # --- auth ----------------------------------------------------------------------------------
 
 
 @router.post("/auth/login", tags=["auth"], responses={401: {}, 429: {}})
-async def login(body: LoginRequest, request: Request, session: Session) -> TokenPair:
+async def login(body: LoginRequest, request: Request, response: Response, session: Session) -> TokenPair:
     state = request.app.state
     issued = await service.login(
         session, state.db.sessionmaker, state.throttle, _policy(request), body.username, body.password
     )
-    return _tokens(request, issued)
+    return _tokens(request, response, issued)
 
 
-@router.post("/auth/refresh", tags=["auth"], responses={401: {}})
-async def refresh(body: RefreshRequest, request: Request, session: Session) -> TokenPair:
-    issued = await service.refresh(session, request.app.state.db.sessionmaker, _policy(request), body.refresh_token)
-    return _tokens(request, issued)
+@router.post("/auth/refresh", tags=["auth"], responses={401: {}, 403: {}})
+async def refresh(request: Request, response: Response, session: Session) -> TokenPair:
+    """A new access token for the session of the refresh cookie (which rotates); send `X-Requested-With: axops`."""
+    token = _refresh_cookie(request)
+    if not token and REFRESH_COOKIE in request.cookies:
+        raise Forbidden(f"Refreshing with the session cookie needs the header 'X-Requested-With: {CSRF_VALUE}'.")
+    if not token:
+        raise NotAuthenticated("No session cookie: log in.")
+    issued = await service.refresh(session, request.app.state.db.sessionmaker, _policy(request), token)
+    return _tokens(request, response, issued)
 
 
 @router.post("/auth/logout", tags=["auth"], status_code=204)
-async def logout(body: LogoutRequest, principal: CurrentPrincipal, session: Session) -> Response:
-    await service.logout(session, principal, body.refresh_token)
-    return Response(status_code=204)
+async def logout(request: Request, session: Session) -> Response:
+    """End the session of the bearer token and of the refresh cookie (either suffices), and clear the cookie."""
+    token = _refresh_cookie(request)
+    principal = None
+    if request.headers.get("authorization") or not token:
+        try:
+            principal = await get_principal(request)
+        except NotAuthenticated:
+            if not token:
+                raise
+    await service.logout(session, principal, token)
+    response = Response(status_code=204)
+    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, secure=request.url.scheme == "https", httponly=True,
+                           samesite="strict")  # fmt: skip
+    return response
 
 
 @router.get("/auth/roles", tags=["auth"])

@@ -20,14 +20,6 @@ class LoginRequest(Strict):
     password: str = Field(min_length=1, max_length=1024)
 
 
-class RefreshRequest(Strict):
-    refresh_token: str = Field(min_length=1, max_length=200)
-
-
-class LogoutRequest(Strict):
-    refresh_token: str | None = Field(None, max_length=200)
-
-
 class TeamRef(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
@@ -61,8 +53,9 @@ class UserInfo(BaseModel):
 
 
 class TokenPair(BaseModel):
+    """The access token; the refresh token travels only in the httpOnly `axops_refresh` cookie (path /api/auth)."""
+
     access_token: str
-    refresh_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
     user: UserInfo

@@ -191,18 +191,29 @@ async def refresh(
     return await _issue(session, user, policy, auth_session)
 
 
-async def logout(session: AsyncSession, principal: Principal, refresh_token: str | None) -> None:
+async def logout(session: AsyncSession, principal: Principal | None, refresh_token: str | None) -> None:
+    """End the caller's session and the refresh token's (which, with a caller, must be the caller's)."""
     session_ids = set()
-    if principal.session_id:
+    user_id = principal.user_id if principal else None
+    if principal and principal.session_id:
         session_ids.add(principal.session_id)
     if refresh_token:
-        sid = await session.scalar(
-            select(RefreshToken.session_id)
+        q = (
+            select(RefreshToken.session_id, AuthSession.user_id)
             .join(AuthSession, AuthSession.id == RefreshToken.session_id)
-            .where(RefreshToken.token_hash == security.sha256_hex(refresh_token), AuthSession.user_id == principal.user_id)
+            .where(RefreshToken.token_hash == security.sha256_hex(refresh_token))
         )
-        if sid:
-            session_ids.add(sid)
+        if principal:
+            q = q.where(AuthSession.user_id == principal.user_id)
+        row = (await session.execute(q)).first()
+        if row:
+            session_ids.add(row.session_id)
+            user_id = row.user_id
+    if user_id is None:
+        return
+    if principal is None:
+        ctx = context.current()
+        ctx.actor_id, ctx.actor_type = str(user_id), "user"
     if session_ids:
         await session.execute(
             update(AuthSession)
@@ -210,7 +221,7 @@ async def logout(session: AsyncSession, principal: Principal, refresh_token: str
             .values(revoked_at=datetime.now(UTC))
         )
     await cache.invalidate(session)
-    audit.record(session, "auth.logout", resource_type="user", resource_id=principal.user_id,
+    audit.record(session, "auth.logout", resource_type="user", resource_id=user_id,
                  summary={"sessions": len(session_ids)})  # fmt: skip
 
 

@@ -24,9 +24,13 @@ export function useTokenSource(source: TokenSource) {
   tokens = source
 }
 
+/** The server reads the refresh cookie only from requests with this header, which cross-site pages cannot send. */
+export const SAME_ORIGIN_HEADER = ['X-Requested-With', 'axops'] as const
+
 function withAuth(request: Request): Request {
   const token = tokens?.access()
   if (token) request.headers.set('Authorization', `Bearer ${token}`)
+  request.headers.set(...SAME_ORIGIN_HEADER)
   return request
 }
 

@@ -30,7 +30,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Refresh */
+        /**
+         * Refresh
+         * @description A new access token for the session of the refresh cookie (which rotates); send `X-Requested-With: axops`.
+         */
         post: operations["auth-refresh"];
         delete?: never;
         options?: never;
@@ -47,7 +50,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Logout */
+        /**
+         * Logout
+         * @description End the session of the bearer token and of the refresh cookie (either suffices), and clear the cookie.
+         */
         post: operations["auth-logout"];
         delete?: never;
         options?: never;
@@ -530,8 +536,8 @@ export interface paths {
         put?: never;
         /**
          * Import Version
-         * @description Import a directory on the server (or a Hugging Face cache entry) as a new version, in the
-         *     background; poll the version (status, progress) until it is ready or failed.
+         * @description Import a directory on the server (or a Hugging Face cache entry) inside AXOPS_IMPORT_ROOTS as a new
+         *     version, in the background; poll the version (status, progress) until it is ready or failed.
          */
         post: operations["model-import_version"];
         delete?: never;
@@ -863,7 +869,8 @@ export interface paths {
         };
         /**
          * Get Version
-         * @description With the quality report and the PII report (masked examples only).
+         * @description With the quality report and the PII report (masked examples only). Who may not read the
+         *     version's raw rows gets the aggregates only: no top values, PII examples or failure details.
          */
         get: operations["datasets-get_version"];
         put?: never;
@@ -1162,7 +1169,8 @@ export interface paths {
         put?: never;
         /**
          * Route Dry Run
-         * @description Which upstream would serve this request, and why — without calling it.
+         * @description Which upstream would serve this request, and why — without calling it. Routes the caller may
+         *     not use answer 404 like unknown ones; upstream addresses are shown to gateway admins only.
          */
         post: operations["gateway-route_dry_run"];
         delete?: never;
@@ -1627,6 +1635,26 @@ export interface paths {
         put?: never;
         /** Retry */
         post: operations["training-retry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/training/job/{job_id}/priority": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Priority
+         * @description Move a queued job up or down the queue (higher starts first); infra admins only, as on create.
+         */
+        put: operations["training-set_priority"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2170,6 +2198,11 @@ export interface components {
              */
             outcome: "success" | "failure";
         };
+        /** Body_training-set_priority */
+        "Body_training-set_priority": {
+            /** Priority */
+            priority: number;
+        };
         /** CanaryWeight */
         CanaryWeight: {
             /** Weight */
@@ -2454,6 +2487,11 @@ export interface components {
             reviewed_at: string | null;
             /** Review Comment */
             review_comment: string | null;
+            /**
+             * Values Hidden
+             * @description Why top values, PII examples and failure details are left out (the data access policy); null when shown
+             */
+            values_hidden?: string | null;
             /** Quality Warnings */
             quality_warnings?: number | null;
             /**
@@ -2547,6 +2585,11 @@ export interface components {
             reviewed_at: string | null;
             /** Review Comment */
             review_comment: string | null;
+            /**
+             * Values Hidden
+             * @description Why top values, PII examples and failure details are left out (the data access policy); null when shown
+             */
+            values_hidden?: string | null;
             /** Quality Warnings */
             quality_warnings?: number | null;
             /**
@@ -3282,7 +3325,7 @@ export interface components {
             model_id: string;
             /**
              * Path
-             * @description A directory on the server (or a Hugging Face cache snapshot)
+             * @description A directory on the server inside AXOPS_IMPORT_ROOTS (or a Hugging Face cache entry there)
              */
             path: string;
             /** Allow Patterns */
@@ -3333,11 +3376,6 @@ export interface components {
             username: string;
             /** Password */
             password: string;
-        };
-        /** LogoutRequest */
-        LogoutRequest: {
-            /** Refresh Token */
-            refresh_token?: string | null;
         };
         /** Lora */
         Lora: {
@@ -3625,8 +3663,11 @@ export interface components {
         PlannedTarget: {
             /** Upstream */
             upstream: string;
-            /** Base Url */
-            base_url: string;
+            /**
+             * Base Url
+             * @description The upstream's address (gateway admins only)
+             */
+            base_url: string | null;
             /** Model */
             model: string;
             /**
@@ -3797,11 +3838,6 @@ export interface components {
              */
             integer: boolean;
         };
-        /** RefreshRequest */
-        RefreshRequest: {
-            /** Refresh Token */
-            refresh_token: string;
-        };
         /** ReplicaOut */
         ReplicaOut: {
             /** Index */
@@ -3963,6 +3999,11 @@ export interface components {
              * @default true
              */
             enabled: boolean;
+            /**
+             * Team Id
+             * @description Only this team's members (and Admins) may call the route; unset: everyone who may call models
+             */
+            team_id?: string | null;
         };
         /** RouteDryRun */
         RouteDryRun: {
@@ -3994,6 +4035,16 @@ export interface components {
             cache_ttl_s: number;
             /** Enabled */
             enabled: boolean;
+            /** Team Id */
+            team_id?: string | null;
+            /**
+             * Visibility
+             * @description team: the team's members and Admins only
+             * @enum {string}
+             */
+            visibility: "team" | "organization";
+            /** Managed By */
+            managed_by?: string | null;
             /**
              * Created At
              * Format: date-time
@@ -4037,6 +4088,11 @@ export interface components {
             cache_ttl_s?: number | null;
             /** Enabled */
             enabled?: boolean | null;
+            /**
+             * Team Id
+             * @description Set: only this team's members (and Admins) may call it; null: everyone
+             */
+            team_id?: string | null;
         };
         /** RowsPage */
         RowsPage: {
@@ -4491,12 +4547,13 @@ export interface components {
             /** Description */
             description?: string | null;
         };
-        /** TokenPair */
+        /**
+         * TokenPair
+         * @description The access token; the refresh token travels only in the httpOnly `axops_refresh` cookie (path /api/auth).
+         */
         TokenPair: {
             /** Access Token */
             access_token: string;
-            /** Refresh Token */
-            refresh_token: string;
             /**
              * Token Type
              * @default bearer
@@ -4902,11 +4959,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["RefreshRequest"];
-            };
-        };
+        requestBody?: never;
         responses: {
             /** @description Successful Response */
             200: {
@@ -4924,14 +4977,12 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Validation Error */
-            422: {
+            /** @description Forbidden */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
-                };
+                content?: never;
             };
         };
     };
@@ -4942,11 +4993,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["LogoutRequest"];
-            };
-        };
+        requestBody?: never;
         responses: {
             /** @description Successful Response */
             204: {
@@ -4954,15 +5001,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
-                };
             };
         };
     };
@@ -8143,6 +8181,41 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "training-set_priority": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Body_training-set_priority"];
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {

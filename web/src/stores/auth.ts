@@ -2,20 +2,28 @@ import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { api, unwrap, useTokenSource, type Schemas, type UserInfo } from '@/api/client'
 
-export const REFRESH_KEY = 'axops.refresh'
+/** The Web Lock tabs take turns under to refresh (the refresh cookie rotates and tabs share it). */
+export const REFRESH_LOCK = 'axops.refresh'
+const LEGACY_REFRESH_KEY = 'axops.refresh'
 
 function inTurn<T>(work: () => Promise<T>): Promise<T> {
   if (typeof navigator === 'undefined' || !navigator.locks) return work()
   // request() resolves to the callback's result, awaited; its typing doesn't unwrap the promise.
-  return navigator.locks.request(REFRESH_KEY, work) as unknown as Promise<T>
+  return navigator.locks.request(REFRESH_LOCK, work) as unknown as Promise<T>
 }
 
+/**
+ * The session: the access token lives in memory only; the refresh token is an httpOnly cookie that
+ * scripts never see (the server sets, rotates and clears it). A page load resumes with /api/auth/refresh.
+ */
 export const useAuthStore = defineStore('auth', () => {
   const access = ref<string | null>(null)
   const user = ref<UserInfo | null>(null)
   /** Counts sessions that ended under the user (refresh refused after a 401); the app sends them to login. */
   const expirations = ref(0)
   let refreshing: Promise<boolean> | null = null
+  // Versions before the cookie kept the refresh token in localStorage: drop any left behind.
+  if (typeof localStorage !== 'undefined') localStorage.removeItem(LEGACY_REFRESH_KEY)
 
   const permissions = computed(() => new Set(user.value?.permissions ?? []))
   const isAuthenticated = computed(() => user.value !== null)
@@ -26,14 +34,12 @@ export const useAuthStore = defineStore('auth', () => {
 
   function accept(pair: Schemas['TokenPair']) {
     access.value = pair.access_token
-    localStorage.setItem(REFRESH_KEY, pair.refresh_token)
     user.value = pair.user
   }
 
   function clear() {
     access.value = null
     user.value = null
-    localStorage.removeItem(REFRESH_KEY)
   }
 
   async function login(username: string, password: string) {
@@ -41,21 +47,17 @@ export const useAuthStore = defineStore('auth', () => {
   }
 
   /**
-   * Exchange the stored refresh token for a new pair; concurrent callers share one exchange.
-   * Tokens rotate and tabs share localStorage, so tabs take turns (Web Locks) and each reads the
-   * token inside its turn: a tab never spends a token another tab has already exchanged.
+   * A new access token from the refresh cookie; concurrent callers share one exchange, and tabs take
+   * turns (Web Locks) so that each sends the cookie as the previous exchange left it.
    */
   function refresh(): Promise<boolean> {
-    if (!localStorage.getItem(REFRESH_KEY)) return Promise.resolve(false)
     refreshing ??= inTurn(exchange).finally(() => (refreshing = null))
     return refreshing
   }
 
   async function exchange(): Promise<boolean> {
-    const token = localStorage.getItem(REFRESH_KEY)
-    if (!token) return false
     try {
-      const result = await api.POST('/api/auth/refresh', { body: { refresh_token: token } })
+      const result = await api.POST('/api/auth/refresh')
       if (!result.data) {
         clear()
         return false
@@ -71,16 +73,16 @@ export const useAuthStore = defineStore('auth', () => {
     user.value = unwrap(await api.GET('/api/user/info'))
   }
 
+  /** Ends the session on the server (by the access token and the cookie) and clears the cookie. */
   async function logout() {
-    const token = localStorage.getItem(REFRESH_KEY)
     try {
-      if (access.value) await api.POST('/api/auth/logout', { body: { refresh_token: token } })
+      await api.POST('/api/auth/logout')
     } finally {
       clear()
     }
   }
 
-  /** On page load: resume the session from the refresh token, if there is one. */
+  /** On page load: resume the session from the refresh cookie, if there is one. */
   async function restore(): Promise<boolean> {
     if (user.value) return true
     return refresh()
