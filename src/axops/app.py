@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gc
+import hashlib
 import logging
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -23,7 +27,7 @@ from axops.auth.throttle import LoginThrottle
 from axops.core import errors, metrics, notify, storage, tasks, telemetry
 from axops.core.db import Database
 from axops.core.errors import NotFound
-from axops.core.middleware import RequestMiddleware
+from axops.core.middleware import CONTENT_SECURITY_POLICY, RequestMiddleware
 from axops.datasets import router as datasets_router
 from axops.datasets import tasks as datasets_tasks
 from axops.executors import gpus, local_training
@@ -174,7 +178,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         description="On-premises LLM Ops platform API. Authenticate with `Authorization: Bearer <JWT or API key>`.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
-        docs_url="/api/docs",
+        docs_url=None,
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
@@ -198,6 +202,13 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(experiments_mlflow.ajax_router)
     app.include_router(experiments_mlflow.artifacts_router)
     app.fast_path = gateway_proxy.FastPath(max_body_bytes=settings.max_body_bytes)
+
+    docs_page = get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - Swagger UI")
+    docs_headers = {"content-security-policy": _docs_policy(docs_page.body.decode())}
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return Response(docs_page.body, media_type="text/html", headers=docs_headers)
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
     async def healthz() -> dict:
@@ -230,6 +241,16 @@ def create_app_from_env() -> FastAPI:
     if not settings.database_url:
         raise RuntimeError("AXOPS_DATABASE_URL must be set for worker processes")
     return create_app(settings.database_url, settings, run_worker=settings.worker)
+
+
+def _docs_policy(page: str) -> str:
+    """The API docs page loads Swagger UI from its CDN and runs one inline script: allow exactly those."""
+    cdn = "https://cdn.jsdelivr.net"
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(js.encode()).digest()).decode()}'"
+                      for js in re.findall(r"<script>(.*?)</script>", page, re.DOTALL))  # fmt: skip
+    policy = CONTENT_SECURITY_POLICY.replace("script-src 'self'", f"script-src 'self' {cdn} {hashes}")
+    policy = policy.replace("style-src 'self'", f"style-src 'self' {cdn}")
+    return policy.replace("img-src 'self'", "img-src 'self' https://fastapi.tiangolo.com")
 
 
 def _mount_web(app: FastAPI, dist: Path) -> None:

@@ -1,5 +1,5 @@
-"""Pure ASGI middleware: request context and id, body size limit, access log, latency metrics and,
-with tracing on, a span per request."""
+"""Pure ASGI middleware: request context and id, security headers, body size limit, access log, latency
+metrics and, with tracing on, a span per request."""
 
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ from axops.core.logging import event
 
 log = logging.getLogger("axops.http")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Vuetify and ECharts set inline styles, hence style-src 'unsafe-inline'; scripts only from this origin.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+                           "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+                           "form-action 'self'; object-src 'none'")  # fmt: skip
+SECURITY_HEADERS = [(b"content-security-policy", CONTENT_SECURITY_POLICY.encode()), (b"x-frame-options", b"DENY"),
+                    (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]  # fmt: skip
 
 
 class _BodyTooLarge(Exception):
@@ -57,13 +63,19 @@ class RequestMiddleware:
                                                            "axops.request_id": request_id})  # fmt: skip
             attached = telemetry.attach_span(span)  # the spans of whatever this request does are its children
 
+        api = scope["path"].startswith("/api/")
+
         async def send_wrapper(message: Message) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 started = True
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [(b"x-request-id", request_id.encode())]
+                extra = [(b"x-request-id", request_id.encode())]
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                if api and b"cache-control" not in present:
+                    extra.append((b"cache-control", b"no-store"))
+                message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
         limit = self.max_body_bytes
