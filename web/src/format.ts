@@ -25,3 +25,13 @@ export function human(n: number | null | undefined, unit = ''): string {
   }
   return `${n}${unit ? ` ${unit}` : ''}`
 }
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
+
+/**
+ * Text made safe to put in HTML. Every chart tooltip formatter function (ECharts inserts what it returns
+ * as HTML) passes each name, key or value through this: they are user-written.
+ */
+export function escapeHtml(value: unknown): string {
+  return String(value ?? '').replace(/[&<>"']/g, (c) => HTML_ESCAPES[c])
+}

@@ -1,6 +1,7 @@
 // Hyperparameter sweeps in the UI: the form's rows of swept settings turned into the API's space
 // (values as a comma list, or a min/max range for random search), and what the sweep page shows.
 import type { Schemas } from '@/api/client'
+import { escapeHtml } from '@/format'
 
 /** The settings the API lets a sweep vary (SweepCreate.space), with the kind of value each takes. */
 export const SWEEPABLE = {
@@ -148,7 +149,7 @@ export function valueChart(trials: Trial[], bestJobId: string | null | undefined
   return {
     animation: false,
     grid: { left: 56, right: 16, top: 28, bottom: 36 },
-    tooltip: { trigger: 'item', formatter: (p: { data: { value: [number, number] } }) => `#${p.data.value[0]}: ${metric} ${p.data.value[1]}` },
+    tooltip: { trigger: 'item', formatter: (p: { data: { value: [number, number] } }) => `#${p.data.value[0]}: ${escapeHtml(metric)} ${escapeHtml(p.data.value[1])}` },
     xAxis: { type: 'value', min: 0, max: trials.length + 1, interval: 1, splitLine: { show: false },
              axisLabel: { formatter: (v: number) => (v >= 1 && v <= trials.length ? `#${v}` : '') } },
     yAxis: { type: 'value', name: metric, scale: true },
