@@ -105,6 +105,16 @@ def test_control_characters_refused_in_model_names_and_file_paths(api, victim, d
             artifact_path(path)
 
 
+def test_control_characters_refused_in_dataset_file_names(api, victim):
+    for name in ("data\x85.csv", "line\u2028.csv", "del\x7f.csv"):
+        r = api.post("/api/dataset/upload", data={"name": "tickets", "team_id": victim.team["id"]},
+                     files={"file": (name, b"a,b\n1,2\n")}, headers=victim.headers)  # fmt: skip
+        assert r.status_code == 422, (name, r.text)
+        r = api.post("/api/dataset/uploads", json={"dataset": {"name": "tickets"}, "filename": name, "size": 8}, headers=victim.headers)
+        assert r.status_code == 422, (name, r.text)
+    assert api.get("/api/dataset", headers=victim.headers).json()["items"] == []
+
+
 def test_download_names_use_an_ascii_fallback_and_rfc5987(api, victim, demo_dirs):
     model = _register(api, victim, "한국어-모델").json()
     files = {**dir_files(demo_dirs[0]), "메모 초안.txt": b"hello"}

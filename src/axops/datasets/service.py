@@ -28,6 +28,7 @@ from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
 from axops.core.pagination import decode_cursor, page_of
 from axops.core.storage import ObjectStore
 from axops.core.tasks import defer_after_commit
+from axops.core.text import check_text
 from axops.datasets import diff as diffs
 from axops.datasets import ingest
 from axops.datasets.models import SENSITIVITY, Dataset, DatasetVersion
@@ -236,7 +237,7 @@ def clean_filename(name: str) -> str:
     base = Path(name.replace("\\", "/")).name.strip()
     if not base or base in (".", ".."):
         raise Invalid("The file needs a name (e.g. data.csv).")
-    return base[:300]
+    return check_text(base, "file name")[:300]
 
 
 async def _store(session: AsyncSession, storage: ObjectStore, dataset: Dataset, version: DatasetVersion, original: Path,
