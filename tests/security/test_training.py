@@ -26,7 +26,7 @@ def lab(api, admin, victim, demo_dirs, live_server, monkeypatch):
     run_tasks(live_server)
     r = api.post(f"/api/dataset/version/{ds.json()['id']}/review", json={"decision": "approve"}, headers=admin)
     assert r.status_code == 200, r.text
-    yield {"base": base, "dataset_version": ds.json()}
+    yield {"base": base, "model": model, "dataset_version": ds.json()}
     for job in api.get("/api/training/jobs", headers=admin).json():
         if job["status"] == "queued":
             api.post(f"/api/training/job/{job['id']}/cancel", headers=admin)
@@ -74,3 +74,15 @@ def test_local_jobs_ask_for_no_more_processes_than_the_machine_has_cores(api, vi
     if cores >= 2:
         r = api.post("/api/training/job/create", json=body(lab, distributed="ddp", resources={"processes": cores}), headers=victim.headers)
         assert r.status_code == 201, r.text
+
+
+def test_another_team_cannot_train_on_data_it_may_not_read(api, admin, victim, attacker, lab):
+    dataset_id = lab["dataset_version"]["dataset_id"]
+    for change in ({"visibility": "organization"}, {"sensitivity_floor": "restricted"}):
+        assert api.patch(f"/api/dataset/{dataset_id}", json=change, headers=victim.headers).status_code == 200
+    assert api.patch(f"/api/model/{lab['model']['id']}", json={"visibility": "organization"}, headers=victim.headers).status_code == 200
+    r = api.post("/api/training/job/create", json=body(lab, output_model="stolen"), headers=attacker.headers)
+    assert r.status_code == 403 and "restricted" in r.json()["detail"], r.text
+    assert api.get("/api/training/jobs", headers=admin).json() == []
+    r = api.post("/api/training/job/create", json=body(lab), headers=victim.headers)
+    assert r.status_code == 201, r.text

@@ -73,6 +73,9 @@ async def create_job(session: AsyncSession, principal: Principal, secret: str, d
         if version.review_status != "approved":
             raise Conflict(f"Dataset '{dataset.name}' v{version.version} is {version.review_status}, not approved for training.",
                            dataset_version_id=str(version.id))  # fmt: skip
+        level = datasets.effective_sensitivity(dataset, version)
+        if not datasets.may_read_rows(principal, dataset, level):
+            raise Forbidden(f"Dataset '{dataset.name}' is {level}: training reads its rows, which are for {datasets.READ_POLICY[level]}.")
         names = [c["name"] for c in version.columns]
         if missing := [c for c in mapping.values() if c not in names]:
             raise Invalid(f"Dataset '{dataset.name}' v{version.version} has no column {', '.join(map(repr, missing))}; "
