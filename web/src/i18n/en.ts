@@ -192,6 +192,7 @@ export default {
       empty: 'No providers yet.', name: 'Name', nameHint: 'Upstreams show as name/model', nameRule: 'Letters, digits and _ . - only',
       baseUrl: 'Base URL', baseUrlHint: 'Up to /v1, e.g. http://vllm.internal:8000/v1', urlRule: 'An http(s) URL',
       apiKey: 'API key', keyHint: 'Optional; stored encrypted and never shown again', keepKey: 'A key is stored: leave empty to keep it',
+      keyAgain: 'The address changed: enter its API key again (or remove the key) — a stored key never follows a provider to another host',
       clearKey: 'Remove the stored key', hasKey: 'API key', keyStored: 'A key is stored', noKey: 'No key',
       timeout: 'Timeout (s)', seconds: '{s} s',
       created: 'Provider "{name}" created', updated: 'Provider "{name}" saved', deleted: 'Provider "{name}" deleted',

@@ -187,6 +187,7 @@ export default {
       empty: '아직 프로바이더가 없습니다.', name: '이름', nameHint: '업스트림은 이름/모델로 표시됩니다', nameRule: '문자, 숫자와 _ . - 만 쓸 수 있습니다',
       baseUrl: '기본 URL', baseUrlHint: '/v1까지, 예: http://vllm.internal:8000/v1', urlRule: 'http(s) URL을 입력하세요',
       apiKey: 'API 키', keyHint: '선택 사항. 암호화해 저장하며 다시 보여 주지 않습니다', keepKey: '저장된 키가 있습니다. 비워 두면 그대로 유지합니다',
+      keyAgain: '주소가 바뀌었습니다. API 키를 다시 입력하거나 키를 지우세요 — 저장된 키는 다른 호스트로 따라가지 않습니다',
       clearKey: '저장된 키 삭제', hasKey: 'API 키', keyStored: '키가 저장되어 있습니다', noKey: '키 없음',
       timeout: '제한 시간 (초)', seconds: '{s}초',
       created: '"{name}" 프로바이더를 만들었습니다', updated: '"{name}" 프로바이더를 저장했습니다', deleted: '"{name}" 프로바이더를 삭제했습니다',
