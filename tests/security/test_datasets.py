@@ -123,7 +123,12 @@ def test_uploads_that_would_keep_the_analysis_busy_are_refused_and_leave_nothing
     huge = "x" * 1_000_000  # one 1 MB value repeated through a million rows: a terabyte of text in a few KB
     bomb = _parquet(pa.table({"v": pa.DictionaryArray.from_arrays(pa.array([0] * 1_000_000, pa.int32()), pa.array([huge]))}))
     assert len(bomb) < 100_000
+    rows = 50_000  # the same inside a list: 5 GB of text
+    chat = pa.ListArray.from_arrays(pa.array(range(rows + 1), pa.int32()),
+                                    pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), pa.array(["y" * 100_000])))  # fmt: skip
+    nested = _parquet(pa.table({"messages": chat}))
     cases = [(ten_million, "rows.parquet", 5_000_000, "5,000,000"), (bomb, "bomb.parquet", 5_000_000, "compression bomb"),
+             (nested, "nested.parquet", 5_000_000, "compression bomb"),
              (b"a\n" + b"1\n" * 101, "rows.csv", 100, "100"), (b'{"a": 1}\n' * 101, "rows.jsonl", 100, "100")]
     for content, filename, limit, named in cases:
         monkeypatch.setattr(settings, "dataset_max_rows", limit)

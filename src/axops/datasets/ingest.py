@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from charset_normalizer import from_bytes
@@ -237,25 +238,60 @@ def _literal(value: Path | str) -> str:
 def _check_parquet_size(path: Path, pf: pq.ParquetFile, max_rows: int) -> None:
     """Refuse a Parquet file with too many rows, or whose text decodes to far more than its size
     (a dictionary or run of one huge value repeated): the row count is in its footer, the decoded
-    length of each text column is summed by DuckDB without materialising the values."""
+    lengths of its text (also inside lists, structs and maps) are summed by DuckDB from the values'
+    lengths, streamed, stopping at the limit."""
     rows = pf.metadata.num_rows
     if rows > max_rows:
         raise too_many_rows(rows, max_rows)
     limit = max(path.stat().st_size * MAX_EXPANSION, EXPANSION_FLOOR)
+    decoded = 0
     con = duckdb.connect()
     try:
         con.execute("SET threads = 2; SET memory_limit = '1GB'")
         rel = con.sql(f"SELECT * FROM read_parquet({_literal(path)})")
-        lengths = [f"coalesce(sum(strlen({_quote(n)})), 0)" if str(t) == "VARCHAR" else f"coalesce(sum(octet_length({_quote(n)})), 0)"
-                   for n, t in zip(rel.columns, rel.dtypes, strict=True) if str(t) in ("VARCHAR", "BLOB")]  # fmt: skip
-        decoded = con.execute(f"SELECT {' + '.join(lengths)} FROM read_parquet({_literal(path)})").fetchone()[0] if lengths and rows else 0
+        lengths = [e for n, t in zip(rel.columns, rel.dtypes, strict=True) if (e := _decoded_length(_quote(n), t))]
+        if lengths and rows:
+            per_row = " + ".join(lengths)
+            batches = con.sql(f"SELECT {per_row} FROM read_parquet({_literal(path)})").to_arrow_reader(8192)
+            for batch in batches:  # streamed, so a bomb is stopped as soon as it crosses the limit
+                decoded += pc.sum(batch.column(0)).as_py() or 0
+                if decoded > limit:
+                    break
     except duckdb.Error as exc:
         raise IngestError(f"The Parquet file could not be read: {str(exc)[:200]}") from None
     finally:
         con.close()
     if decoded > limit:
-        raise IngestError(f"The file's text decodes to {decoded:,} bytes, over {MAX_EXPANSION}x its size on disk "
+        raise IngestError(f"The file's text decodes to over {limit:,} bytes, {MAX_EXPANSION}x its size on disk "
                           f"(and over {EXPANSION_FLOOR // 1024**3} GiB): refused as a compression bomb.")  # fmt: skip
+
+
+def _decoded_length(expr: str, dtype: duckdb.DuckDBPyType, depth: int = 0) -> str | None:
+    """SQL for the bytes a value of this type decodes to, counted from lengths (no value is copied):
+    text and bytes, and the text inside lists, structs and maps; None for fixed-size types."""
+    kind = dtype.id
+    if kind == "varchar":
+        return f"coalesce(strlen({expr}), 0)"
+    if kind == "blob":
+        return f"coalesce(octet_length({expr}), 0)"
+    if kind in ("list", "array"):
+        return _list_length(expr, dtype.children[0][1], depth)
+    if kind == "map":
+        (_, key), (_, value) = dtype.children
+        sizes = [_list_length(f"map_keys({expr})", key, depth), _list_length(f"map_values({expr})", value, depth)]
+    elif kind == "struct":
+        sizes = [_decoded_length(f"struct_extract({expr}, {_literal(name)})", t, depth) for name, t in dtype.children]
+    elif kind == "union":
+        return f"coalesce(strlen(CAST({expr} AS VARCHAR)), 0)"
+    else:
+        return None
+    return " + ".join(size for size in sizes if size) or None
+
+
+def _list_length(expr: str, element: duckdb.DuckDBPyType, depth: int) -> str | None:
+    x = f"x{depth}"
+    inner = _decoded_length(x, element, depth + 1)
+    return f"coalesce(list_sum(list_transform({expr}, lambda {x}: {inner})), 0)" if inner else None
 
 
 def _quote(name: str) -> str:
