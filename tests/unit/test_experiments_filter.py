@@ -45,6 +45,9 @@ def test_order_by():
         compile_order_by(["metrics.loss; DROP TABLE runs"], [])
     with pytest.raises(Invalid):
         compile_order_by(["metrics.loss ASC extra"], [])
+    with pytest.raises(Invalid, match="unknown attribute"):
+        compile_order_by(["attributes.nope DESC"], [])
+    assert "r.status" in compile_order_by(["attributes.STATUS"], [])
 
 
 @pytest.mark.parametrize(
@@ -79,6 +82,8 @@ def test_order_by():
         " and ".join(["metrics.a < 1"] * 60),
         "params.x = '" + "a" * 5000 + "'",
         "params.`" + "k" * 300 + "` = 1",
+        "attributes.nope = 'x'",  # an unknown attribute was a KeyError (500)
+        "attr.artifact_uri = 'x'",
     ],
 )
 def test_malicious_or_malformed_input_is_rejected(bad):
