@@ -6,7 +6,6 @@ from __future__ import annotations
 import httpx
 
 from axops.auth.cache import principals
-
 from tests.conftest import ADMIN_PASSWORD, bearer
 
 
