@@ -108,6 +108,9 @@ def test_a_team_visible_deployment_answers_its_team_only_and_its_replicas_want_t
     r = httpx.post(f"{endpoint}/chat/completions", json={"model": name, **CHAT}, headers={"Authorization": "Bearer guess"}, timeout=30)
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
     assert httpx.get(endpoint.removesuffix("/v1") + "/health").json()["ready"] is True
+    environ = open(f"/proc/{d['replicas'][0]['pid']}/environ", "rb").read().split(b"\0")  # noqa: SIM115
+    settings = {e.split(b"=", 1)[0].decode() for e in environ if e.startswith(b"AXOPS_")}
+    assert settings == {"AXOPS_RUNTIME_TOKEN", "AXOPS_RUNTIME_SERVE_TOKEN"}  # not the server's secret key or database URL
 
     # the model made organisation-visible: everyone may call it; back to team: the other team loses it again
     assert api.patch(f"/api/model/{model['id']}", json={"visibility": "organization"}, headers=victim.headers).status_code == 200
