@@ -25,13 +25,13 @@ afterEach(() => {
   document.body.innerHTML = ''
 })
 
-async function open(permissions: string[]) {
+async function open(permissions: string[], role = 'developer', teams = [{ id: 't1', name: 'research' }]) {
   const pinia = freshPinia()
   const auth = useAuthStore()
   auth.access = 'token'
   auth.user = {
-    id: 'me', username: 'dev', display_name: '', email: null, role: 'developer', is_active: true,
-    teams: [{ id: 't1', name: 'research' }], permissions, auth: 'jwt', created_at: '2026-01-01T00:00:00Z',
+    id: 'me', username: 'dev', display_name: '', email: null, role, is_active: true,
+    teams, permissions, auth: 'jwt', created_at: '2026-01-01T00:00:00Z',
   }
   mockApi({ 'GET /api/model/m1': () => MODEL, 'GET /api/model/m1/versions': () => [] })
   wrapper = await mountView(ModelDetailView, pinia)
@@ -48,8 +48,8 @@ describe('model import', () => {
     expect(byTestId('import-path')).toBeNull()
   })
 
-  it('shows the server directory choice with the permission', async () => {
-    await open(['models:read', 'models:write', 'models:import_server'])
+  it('shows the server directory choice to an Admin, of any team', async () => {
+    await open(['models:read', 'models:write', 'models:import_server'], 'admin', [])
     expect(document.body.textContent).toContain('Server directory')
     byTestId('import-local')!.click()
     await settle()
