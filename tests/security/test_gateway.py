@@ -101,6 +101,11 @@ def test_a_team_visible_deployment_answers_its_team_only_and_its_replicas_want_t
                  headers=attacker_operator.headers)  # fmt: skip
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     assert "stolen" not in [x["model_name"] for x in api.get("/api/gateway/routes", headers=admin).json()]
+    # nor point the replica's provider (and the team's traffic) at a host of their own
+    r = api.patch(f"/api/gateway/providers/{replica['id']}", json={"base_url": "http://collector.example:9/v1", "api_key": "x"},
+                  headers=attacker_operator.headers)  # fmt: skip
+    assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
+    assert api.delete(f"/api/gateway/providers/{replica['id']}", headers=attacker_operator.headers).status_code == 409
 
     # the replica itself: nothing without the deployment's token; probes stay open
     endpoint = d["replicas"][0]["endpoint"]

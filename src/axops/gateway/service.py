@@ -54,10 +54,22 @@ async def create_provider(session: AsyncSession, user_id: uuid.UUID, secret: str
     return provider
 
 
+async def _managed_providers(session: AsyncSession) -> set[str]:
+    """Ids of the providers a deployment keeps for its replicas."""
+    routes = (await session.scalars(select(Route).where(Route.managed_by.is_not(None)))).all()
+    return {t.get("provider_id") for r in routes for t in r.targets}
+
+
+async def _not_a_replica(session: AsyncSession, provider: Provider) -> None:
+    if str(provider.id) in await _managed_providers(session):
+        raise Conflict(f"The provider '{provider.name}' is a deployment's replica: scale, restart or undeploy the deployment instead.")
+
+
 async def update_provider(session: AsyncSession, secret: str, provider_id: uuid.UUID, data: ProviderUpdate) -> Provider:
     provider = await session.get(Provider, provider_id, with_for_update=True)
     if provider is None:
         raise NotFound("No such provider.")
+    await _not_a_replica(session, provider)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("base_url") is not None:
         base_url = str(data.base_url).rstrip("/")
@@ -90,6 +102,7 @@ async def delete_provider(session: AsyncSession, provider_id: uuid.UUID) -> None
     provider = await session.get(Provider, provider_id)
     if provider is None:
         raise NotFound("No such provider.")
+    await _not_a_replica(session, provider)
     used = [r.model_name for r in (await session.scalars(select(Route))).all()
             if any(t.get("provider_id") == str(provider_id) for t in [*r.targets, *r.fallbacks])]  # fmt: skip
     if used:
@@ -106,9 +119,7 @@ async def _check_targets(session: AsyncSession, specs: list) -> None:
     found = set((await session.scalars(select(Provider.id).where(Provider.id.in_(ids)))).all()) if ids else set()
     if missing := ids - found:
         raise Invalid(f"Unknown provider(s): {', '.join(sorted(map(str, missing)))}.")
-    managed = {t.get("provider_id") for r in (await session.scalars(select(Route).where(Route.managed_by.is_not(None)))).all()
-               for t in r.targets}  # fmt: skip
-    if taken := {str(i) for i in ids} & managed:
+    if taken := {str(i) for i in ids} & await _managed_providers(session):
         raise Invalid(f"Provider(s) {', '.join(sorted(taken))} serve a deployment's replicas: call the deployment's model name instead.",
                       field="targets")  # fmt: skip
     for spec in {t.tokenizer for t in specs if t.tokenizer and t.tokenizer not in ENCODINGS}:
