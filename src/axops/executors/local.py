@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
 import signal
 import socket
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import select
 
+from axops.executors.environment import runtime_environment
 from axops.serving import canary
 from axops.serving import service as serving
 from axops.serving.models import ACTIVE, Deployment
@@ -229,11 +229,9 @@ class Supervisor:
                    "--served-name", d.name, "--port", str(r.port), "--engine", d.engine, "--max-batch", str(d.max_batch),
                    "--cache-dir", str(self.work_dir / "cache"),
                    "--memory-limit-bytes", str(int(d.resources.get("memory_gb", 4) * 2**30))]  # fmt: skip
-        # the server's own settings (its secret key, database URL ...) stay with it: a replica gets its two tokens only
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("AXOPS_")}
-        env = {**inherited, "AXOPS_RUNTIME_TOKEN": serving.runtime_token(self.secret, d) or "",
-               "AXOPS_RUNTIME_SERVE_TOKEN": await serving.serve_token(self.db, self.secret, d), "PYTHONUNBUFFERED": "1",
-               "OMP_NUM_THREADS": str(max(1, int(d.resources.get("cpu", 1)))), "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
+        env = runtime_environment(AXOPS_RUNTIME_TOKEN=serving.runtime_token(self.secret, d) or "",
+                                  AXOPS_RUNTIME_SERVE_TOKEN=await serving.serve_token(self.db, self.secret, d), PYTHONUNBUFFERED="1",
+                                  OMP_NUM_THREADS=str(max(1, int(d.resources.get("cpu", 1)))), TOKENIZERS_PARALLELISM="false")  # fmt: skip
         if not d.resources.get("gpu"):
             env["CUDA_VISIBLE_DEVICES"] = ""
         out = r.log_path.open("ab")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from axops.executors.environment import runtime_environment
 from axops.training import service as training
 from axops.training.models import TrainingJob
 
@@ -100,9 +101,9 @@ class JobRunner:
                  "--cache-dir", str(self.work_dir / "cache")]  # fmt: skip
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", *entry] \
             if processes > 1 else [sys.executable, *entry]  # fmt: skip
-        env = {**os.environ, "AXOPS_RUNTIME_TOKEN": training.runtime_token(self.secret, job) or "", "PYTHONUNBUFFERED": "1",
-               "CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus)), "TOKENIZERS_PARALLELISM": "false",
-               "OMP_NUM_THREADS": str(max(1, int(float(job.resources.get("cpu", 2))) // processes))}  # fmt: skip
+        env = runtime_environment(AXOPS_RUNTIME_TOKEN=training.runtime_token(self.secret, job) or "", PYTHONUNBUFFERED="1",
+                                  CUDA_VISIBLE_DEVICES=",".join(map(str, gpus)), TOKENIZERS_PARALLELISM="false",
+                                  OMP_NUM_THREADS=str(max(1, int(float(job.resources.get("cpu", 2))) // processes)))  # fmt: skip
         with log_path.open("ab") as out:
             process = await asyncio.create_subprocess_exec(*command, stdout=out, stderr=asyncio.subprocess.STDOUT, env=env,
                                                            start_new_session=True)  # fmt: skip
