@@ -166,6 +166,7 @@ export default {
       title: 'Gateway routes', tab: 'Routes', new: 'New route', editTitle: 'Edit route: {name}',
       intro: 'A route maps the model name clients send to upstream targets; changes apply at once.',
       empty: 'No routes yet. Add a provider first, then a route that points at it.',
+      audience: 'Who may call it', everyone: 'Everyone with gateway access', teamOnly: 'Team {team} only (and Admins)',
       modelName: 'Model name', modelNameHint: 'The name clients send as "model"', nameRule: "Letters, digits and _ . : / {'@'} - only",
       description: 'Description', strategy: 'Strategy', targets: 'Targets', fallbacks: 'Fallbacks',
       targetsHint: 'Lower priority is tried first; the strategy picks among equal priorities', fallbacksHint: 'Tried in order when every target failed',

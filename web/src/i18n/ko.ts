@@ -161,6 +161,7 @@ export default {
       title: '게이트웨이 라우트', tab: '라우트', new: '새 라우트', editTitle: '라우트 편집: {name}',
       intro: '라우트는 클라이언트가 보내는 모델 이름을 업스트림 대상에 연결합니다. 변경 사항은 바로 적용됩니다.',
       empty: '아직 라우트가 없습니다. 먼저 프로바이더를 추가한 뒤, 그 프로바이더를 가리키는 라우트를 만드세요.',
+      audience: '호출할 수 있는 사용자', everyone: '게이트웨이 권한이 있는 모든 사용자', teamOnly: '{team} 팀만 (관리자 포함)',
       modelName: '모델 이름', modelNameHint: '클라이언트가 "model"로 보내는 이름', nameRule: "문자, 숫자와 _ . : / {'@'} - 만 쓸 수 있습니다",
       description: '설명', strategy: '전략', targets: '대상', fallbacks: '대체 대상',
       targetsHint: '우선순위 값이 낮을수록 먼저 시도하고, 같은 우선순위에서는 전략이 고릅니다', fallbacksHint: '모든 대상이 실패하면 순서대로 시도',
