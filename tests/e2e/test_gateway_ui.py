@@ -49,8 +49,11 @@ def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, 
     expect(page.get_by_test_id("route-form-submit")).to_be_disabled()  # all three figures or none
     field(page, "route-targets-throughput").fill("1")
     expect(page.get_by_test_id("route-targets-gpu-derived")).to_contain_text("1,000")
+    pick(page, "route-form-audience", "apps")  # only the team's members (and Admins) may call it
     page.get_by_test_id("route-form-submit").click()
     expect(page.get_by_test_id("routes-table")).to_contain_text("chat")
+    route = next(r for r in api.get("/api/gateway/routes", headers=admin).json() if r["model_name"] == "chat")
+    assert route["team_id"] == team["id"]
     page.get_by_test_id("route-test").first.click()
     expect(page.get_by_test_id("route-plan")).to_contain_text("local-mock/tiny")
     expect(page.get_by_test_id("route-plan-price")).to_have_text("1,000 / 1,000")
