@@ -192,6 +192,9 @@ def run_tasks(live_server, timeout: float = 300) -> None:
 @pytest.fixture
 def task_worker(live_server):
     """A background worker for the length of one test (journeys in the browser wait on tasks)."""
+    from axops.pii.recognizers import kiwi
+
+    kiwi()  # loaded before the test, as the worker does at start (loading it stalls the server for seconds)
     state = live_server.app.state.axops
     run = state.tasks.run_worker_async(wait=True, install_signal_handlers=False, fetch_job_polling_interval=0.2,
                                        additional_context={"axops": state})  # fmt: skip

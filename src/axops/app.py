@@ -153,6 +153,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         app.state.supervisor = supervisor
         async with state.tasks.open_async():
             if run_worker:
+                await datasets_tasks.prepare_worker()
                 worker = asyncio.create_task(
                     state.tasks.run_worker_async(
                         install_signal_handlers=False, additional_context={"axops": state}, concurrency=2

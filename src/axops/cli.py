@@ -112,7 +112,10 @@ def worker(concurrency: int = typer.Option(2, help="Tasks run at once.")) -> Non
     url, server = bootstrap.database_url(s)
 
     async def run() -> None:
+        from axops.datasets.tasks import prepare_worker
+
         state = AppState(s, url)
+        await prepare_worker()
         async with state.tasks.open_async():
             await state.tasks.run_worker_async(additional_context={"axops": state}, concurrency=concurrency)
         await state.db.dispose()

@@ -22,6 +22,12 @@ log = logging.getLogger("axops.datasets")
 tasks = procrastinate.Blueprint()
 
 
+async def prepare_worker() -> None:
+    """Load the Korean morphological analyser the PII pass uses before the worker takes tasks: loading
+    it holds the interpreter for about 2 s, which at a first upload would stall every API request."""
+    await asyncio.to_thread(pii_scan.pii.recognizers.kiwi)
+
+
 async def _set(state, version_id: uuid.UUID, **values) -> None:
     async with state.db.sessionmaker() as session:
         await session.execute(update(DatasetVersion).where(DatasetVersion.id == version_id).values(**values))
