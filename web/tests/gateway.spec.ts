@@ -361,7 +361,7 @@ describe('gateway routes admin', () => {
     byTestId('route-form-submit')!.click()
     await settle()
     expect(calls.find((c) => c.method === 'POST' && c.path === '/api/gateway/routes')!.body).toEqual({
-      model_name: 'chat-ko', description: '', strategy: 'weighted', fallbacks: [], max_prompt_chars: null, timeout_s: 120, enabled: true,
+      model_name: 'chat-ko', description: '', strategy: 'weighted', fallbacks: [], max_prompt_chars: null, timeout_s: 120, enabled: true, team_id: null,
       targets: [target('p1', 'llama-3-8b', { gpu_hour_price: null, gpus: null, throughput_tokens_per_s: null, tokenizer: null })],
     })
   })
