@@ -176,10 +176,12 @@ def admin(api) -> dict:
 @pytest.fixture(scope="session")
 def demo_dirs(tmp_path_factory) -> tuple[Path, Path]:
     """Two versions of the project's tiny demo model (2 and 3 layers), built once per session."""
-    from axops.models.demo import build_demo_model
+    from axops.registry.demo import build_demo_model
 
     root = tmp_path_factory.mktemp("demo")
-    return build_demo_model(root / "two", layers=2, steps=5), build_demo_model(root / "three", layers=3, steps=5, seed=1)
+    return build_demo_model(root / "two", layers=2, steps=5), build_demo_model(
+        root / "three", layers=3, steps=5, seed=1
+    )
 
 
 def run_tasks(live_server, timeout: float = 300) -> None:
@@ -196,8 +198,9 @@ def task_worker(live_server):
 
     kiwi()  # loaded before the test, as the worker does at start (loading it stalls the server for seconds)
     state = live_server.app.state.axops
-    run = state.tasks.run_worker_async(wait=True, install_signal_handlers=False, fetch_job_polling_interval=0.2,
-                                       additional_context={"axops": state})  # fmt: skip
+    run = state.tasks.run_worker_async(
+        wait=True, install_signal_handlers=False, fetch_job_polling_interval=0.2, additional_context={"axops": state}
+    )
     future = asyncio.run_coroutine_threadsafe(run, live_server.server_loop)
     yield
     future.cancel()

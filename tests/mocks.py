@@ -47,8 +47,14 @@ class MockUpstream:
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        self.requests.append({**body, "_path": request.path_qs, "_api_key": request.headers.get("api-key"),
-                              "_traceparent": request.headers.get("traceparent")})  # fmt: skip
+        self.requests.append(
+            {
+                **body,
+                "_path": request.path_qs,
+                "_api_key": request.headers.get("api-key"),
+                "_traceparent": request.headers.get("traceparent"),
+            }
+        )
         if self.mode == "error500":
             return web.json_response({"error": {"message": "boom"}}, status=500)
         if self.mode == "garbage":
@@ -57,8 +63,16 @@ class MockUpstream:
         words = ["hello", " from", f" {self.name}"]
         usage = {"prompt_tokens": prompt, "completion_tokens": len(words), "total_tokens": prompt + len(words)}
         if not body.get("stream"):
-            answer = {"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"], "usage": usage,
-                      "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)}, "finish_reason": "stop"}]}
+            answer = {
+                "id": "c1",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "usage": usage,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": "".join(words)}, "finish_reason": "stop"}
+                ],
+            }
             if self.mode == "no_usage":
                 del answer["usage"]
             return web.json_response(answer)
@@ -67,8 +81,13 @@ class MockUpstream:
         if self.mode == "slow_stream":
             words = [f" w{i}" for i in range(300)]
         for i, word in enumerate(words):
-            chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
-                     "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}  # fmt: skip
+            chunk = {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": body["model"],
+                "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
+            }
             try:
                 await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
             except (ConnectionResetError, RuntimeError):
@@ -83,7 +102,14 @@ class MockUpstream:
                 request.transport.close()  # the connection drops mid-stream
                 return response
         if (body.get("stream_options") or {}).get("include_usage") and self.mode != "no_usage":
-            chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": body["model"], "choices": [], "usage": usage}
+            chunk = {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": body["model"],
+                "choices": [],
+                "usage": usage,
+            }
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         return response
@@ -94,8 +120,14 @@ class MockUpstream:
     async def embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append(body)
-        return web.json_response({"object": "list", "model": body["model"], "usage": {"prompt_tokens": 2, "total_tokens": 2},
-                                  "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]}]})  # fmt: skip
+        return web.json_response(
+            {
+                "object": "list",
+                "model": body["model"],
+                "usage": {"prompt_tokens": 2, "total_tokens": 2},
+                "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]}],
+            }
+        )
 
 
 class MockAnthropic(MockUpstream):
@@ -117,18 +149,45 @@ class MockAnthropic(MockUpstream):
         words = ["bonjour", " from", " claude"]
         prompt = sum(len(m["content"].split()) for m in body["messages"])
         if not body.get("stream"):
-            return web.json_response({"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
-                                      "content": [{"type": "text", "text": "".join(words)}], "stop_reason": "end_turn",
-                                      "usage": {"input_tokens": prompt, "output_tokens": len(words)}})  # fmt: skip
+            return web.json_response(
+                {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": body["model"],
+                    "content": [{"type": "text", "text": "".join(words)}],
+                    "stop_reason": "end_turn",
+                    "usage": {"input_tokens": prompt, "output_tokens": len(words)},
+                }
+            )
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        events = [("message_start", {"type": "message_start", "message": {"id": "msg_1", "usage": {"input_tokens": prompt, "output_tokens": 1}}}),
-                  ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-                  *[("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}})
-                    for w in words],
-                  ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-                  ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": len(words)}}),
-                  ("message_stop", {"type": "message_stop"})]  # fmt: skip
+        events = [
+            (
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {"id": "msg_1", "usage": {"input_tokens": prompt, "output_tokens": 1}},
+                },
+            ),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            ),
+            *[
+                (
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}},
+                )
+                for w in words
+            ],
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            (
+                "message_delta",
+                {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": len(words)}},
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        ]
         for name, data in events:
             await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
         return response

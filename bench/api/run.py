@@ -69,18 +69,38 @@ def fill_audit(url: str, n: int) -> None:
 
 def wrk(url: str, token: str, path: str) -> dict:
     out = subprocess.run(
-        ["wrk", "-t", "1", "-c", str(CONCURRENCY), "-d", DURATION, "--latency",
-         "-H", f"Authorization: Bearer {token}", url + path],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            "wrk",
+            "-t",
+            "1",
+            "-c",
+            str(CONCURRENCY),
+            "-d",
+            DURATION,
+            "--latency",
+            "-H",
+            f"Authorization: Bearer {token}",
+            url + path,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
     def ms(label: str) -> float:
         m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
         value, unit = float(m.group(1)), m.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"p50_ms": ms("50"), "p90_ms": ms("90"), "p99_ms": ms("99"), "req_per_s": rps,
-            "errors": int(non2xx.group(1)) if non2xx else 0}  # fmt: skip
+    return {
+        "p50_ms": ms("50"),
+        "p90_ms": ms("90"),
+        "p99_ms": ms("99"),
+        "req_per_s": rps,
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
 
 
 @contextlib.contextmanager
@@ -95,8 +115,13 @@ def migrated_database(tmp: Path, log_level: str = "INFO"):
     with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     db_url = make_url(libpq_url(server_url)).set(database=name).render_as_string(hide_password=False)
-    env = {**os.environ, "AXOPS_DATABASE_URL": db_url, "AXOPS_DATA_DIR": str(tmp / "data"),
-           "AXOPS_ADMIN_PASSWORD": PASSWORD, "AXOPS_LOG_LEVEL": log_level}  # fmt: skip
+    env = {
+        **os.environ,
+        "AXOPS_DATABASE_URL": db_url,
+        "AXOPS_DATA_DIR": str(tmp / "data"),
+        "AXOPS_ADMIN_PASSWORD": PASSWORD,
+        "AXOPS_LOG_LEVEL": log_level,
+    }
     axops = str(Path(sys.executable).parent / "axops")
     try:
         subprocess.run([axops, "migrate"], env=env, check=True, capture_output=True)
@@ -108,12 +133,18 @@ def migrated_database(tmp: Path, log_level: str = "INFO"):
             pg.cleanup()
 
 
-def start_server(env: dict, axops: str, log_path: Path, workers: int = 1, worker: bool = False) -> tuple[subprocess.Popen, str]:
+def start_server(
+    env: dict, axops: str, log_path: Path, workers: int = 1, worker: bool = False
+) -> tuple[subprocess.Popen, str]:
     """`axops up` on a free port (without the background worker unless asked), once it answers /readyz."""
     port = free_port()
     log = log_path.open("w")
-    server = subprocess.Popen([axops, "up", "--port", str(port), *([] if worker else ["--no-worker"]), "--workers", str(workers)],
-                              env=env, stdout=log, stderr=log)  # fmt: skip
+    server = subprocess.Popen(
+        [axops, "up", "--port", str(port), *([] if worker else ["--no-worker"]), "--workers", str(workers)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -148,8 +179,10 @@ def run_cases(env: dict, axops: str, tmp: Path, workers: int) -> dict:
         for label, path in cases.items():
             wrk(base, token, path)  # warm-up pass, discarded
             results[label] = r = wrk(base, token, path)
-            print(f"{label:48s} p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  {r['req_per_s']:8.0f} req/s"
-                  f"  errors {r['errors']}")  # fmt: skip
+            print(
+                f"{label:48s} p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  {r['req_per_s']:8.0f} req/s"
+                f"  errors {r['errors']}"
+            )
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -167,9 +200,13 @@ def main() -> None:
         print(f"inserted {EVENTS} audit events in {time.perf_counter() - started:.1f}s")
         for workers in [int(w) for w in WORKERS.split(",")]:
             results[f"{workers} process(es)"] = run_cases(env, axops, tmp, workers)
-    out = {"events": EVENTS, "concurrency": CONCURRENCY, "duration": DURATION,
-           "database": "external" if os.environ.get("AXOPS_BENCH_DATABASE_URL") else "embedded pgserver",
-           "results": results}  # fmt: skip
+    out = {
+        "events": EVENTS,
+        "concurrency": CONCURRENCY,
+        "duration": DURATION,
+        "database": "external" if os.environ.get("AXOPS_BENCH_DATABASE_URL") else "embedded pgserver",
+        "results": results,
+    }
     (Path(__file__).parent / "results.json").write_text(json.dumps(out, indent=2) + "\n")
 
 

@@ -34,19 +34,28 @@ def make_csv(path: Path, megabytes: int) -> int:
     import pyarrow.csv as pacsv
 
     rng = np.random.default_rng(1)
-    words = np.array(["고객", "상담", "배송", "문의", "환불", "hello", "order", "delivery", "refund", "서울", "부산", "good"])
+    words = np.array(
+        ["고객", "상담", "배송", "문의", "환불", "hello", "order", "delivery", "refund", "서울", "부산", "good"]
+    )
     written, start, n = 0, 0, 200_000
     with path.open("wb") as f:
         header = True
         while written < megabytes * 2**20:
             text = [" ".join(words[rng.integers(0, len(words), 8)]) for _ in range(n)]
-            table = pa.table({
-                "id": np.arange(start, start + n), "name": pa.array([f"user{i}" for i in range(start, start + n)]),
-                "memo": pa.array(text), "score": rng.normal(50, 10, n).round(2), "count": rng.integers(0, 1000, n),
-                "city": pa.array(words[rng.integers(0, 12, n)]), "flag": rng.integers(0, 2, n).astype(bool),
-                "amount": rng.integers(0, 10**7, n), "day": pa.array(np.datetime64("2026-01-01") + rng.integers(0, 300, n)),
-                "tag": pa.array(words[rng.integers(0, 12, n)]),
-            })  # fmt: skip
+            table = pa.table(
+                {
+                    "id": np.arange(start, start + n),
+                    "name": pa.array([f"user{i}" for i in range(start, start + n)]),
+                    "memo": pa.array(text),
+                    "score": rng.normal(50, 10, n).round(2),
+                    "count": rng.integers(0, 1000, n),
+                    "city": pa.array(words[rng.integers(0, 12, n)]),
+                    "flag": rng.integers(0, 2, n).astype(bool),
+                    "amount": rng.integers(0, 10**7, n),
+                    "day": pa.array(np.datetime64("2026-01-01") + rng.integers(0, 300, n)),
+                    "tag": pa.array(words[rng.integers(0, 12, n)]),
+                }
+            )
             buf = pa.BufferOutputStream()
             pacsv.write_csv(table, buf, write_options=pacsv.WriteOptions(include_header=header))
             data = buf.getvalue().to_pybytes()
@@ -100,7 +109,11 @@ def do_ingest(src: str, work: str) -> dict:
     from axops.datasets.ingest import ingest
 
     result = ingest(Path(src), "data.csv", Path(work))
-    return {"rows": result.rows, "columns": len(result.columns), "parquet_mb": round(result.parquet.stat().st_size / 2**20)}
+    return {
+        "rows": result.rows,
+        "columns": len(result.columns),
+        "parquet_mb": round(result.parquet.stat().st_size / 2**20),
+    }
 
 
 def do_diff(a: str, b: str, cache: str) -> dict:
@@ -130,17 +143,34 @@ def main() -> None:
         size_mb = csv.stat().st_size / 2**20
         (tmp / "work").mkdir()
         seconds, peak, out = measured("do_ingest", str(csv), str(tmp / "work"))
-        results["csv_to_parquet"] = {"csv_mb": round(size_mb), "rows": rows, "seconds": round(seconds, 1), "mb_per_s": round(size_mb / seconds),
-                                     "peak_rss_mb": round(peak), **out}  # fmt: skip
+        results["csv_to_parquet"] = {
+            "csv_mb": round(size_mb),
+            "rows": rows,
+            "seconds": round(seconds, 1),
+            "mb_per_s": round(size_mb / seconds),
+            "peak_rss_mb": round(peak),
+            **out,
+        }
         print("csv → parquet", results["csv_to_parquet"], flush=True)
         csv.unlink()
 
         a, b = make_versions(tmp, DIFF_ROWS)
         seconds, peak, counts = measured("do_diff", str(a), str(b), str(tmp / "match.parquet"))
-        results["diff"] = {"rows": DIFF_ROWS, "columns": 10, "seconds": round(seconds, 2), "peak_rss_mb": round(peak), "counts": counts}
+        results["diff"] = {
+            "rows": DIFF_ROWS,
+            "columns": 10,
+            "seconds": round(seconds, 2),
+            "peak_rss_mb": round(peak),
+            "counts": counts,
+        }
         print("diff", results["diff"], flush=True)
         seconds, peak, columns = measured("do_quality", str(a))
-        results["quality_report"] = {"rows": DIFF_ROWS, "columns": columns, "seconds": round(seconds, 2), "peak_rss_mb": round(peak)}
+        results["quality_report"] = {
+            "rows": DIFF_ROWS,
+            "columns": columns,
+            "seconds": round(seconds, 2),
+            "peak_rss_mb": round(peak),
+        }
         print("quality", results["quality_report"], flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

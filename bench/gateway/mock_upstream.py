@@ -1,6 +1,6 @@
 """A fast OpenAI-compatible mock upstream for the gateway benchmark: fixed answers, no work.
 
-    python mock_upstream.py PORT
+python mock_upstream.py PORT
 """
 
 from __future__ import annotations
@@ -10,17 +10,51 @@ import sys
 import orjson
 from aiohttp import web
 
-REPLY = orjson.dumps({
-    "id": "bench", "object": "chat.completion", "created": 0, "model": "bench",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello! This is a benchmark reply."}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20},
-})  # fmt: skip
+REPLY = orjson.dumps(
+    {
+        "id": "bench",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "bench",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello! This is a benchmark reply."},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20},
+    }
+)
 WORDS = ["Hello", "!", " This", " is", " a", " benchmark", " reply", "."]
-CHUNKS = [b"data: " + orjson.dumps({"id": "bench", "object": "chat.completion.chunk", "created": 0, "model": "bench",
-                                     "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]}) + b"\n\n"
-          for w in WORDS]  # fmt: skip
-USAGE = b"data: " + orjson.dumps({"id": "bench", "object": "chat.completion.chunk", "created": 0, "model": "bench", "choices": [],
-                                   "usage": {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20}}) + b"\n\n"  # fmt: skip
+CHUNKS = [
+    b"data: "
+    + orjson.dumps(
+        {
+            "id": "bench",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "bench",
+            "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}],
+        }
+    )
+    + b"\n\n"
+    for w in WORDS
+]
+USAGE = (
+    b"data: "
+    + orjson.dumps(
+        {
+            "id": "bench",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "bench",
+            "choices": [],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20},
+        }
+    )
+    + b"\n\n"
+)
 
 
 async def chat(request: web.Request) -> web.StreamResponse:

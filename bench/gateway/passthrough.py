@@ -32,8 +32,13 @@ async def app(scope, receive, send):
         if not message.get("more_body"):
             break
     async with session.post(UPSTREAM + scope["path"], data=body, headers={"Content-Type": "application/json"}) as r:
-        await send({"type": "http.response.start", "status": r.status,
-                    "headers": [(b"content-type", r.headers.get("Content-Type", "application/json").encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": r.status,
+                "headers": [(b"content-type", r.headers.get("Content-Type", "application/json").encode())],
+            }
+        )
         async for chunk in r.content.iter_any():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})

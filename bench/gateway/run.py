@@ -61,8 +61,25 @@ def wait_port(url: str, timeout: float = 60) -> None:
 
 def wrk(url: str, key: str | None, concurrency: int, script: Path) -> dict:
     headers = ["-H", f"Authorization: Bearer {key}"] if key else []
-    out = subprocess.run(["wrk", "-t", "1", "-c", str(concurrency), "-d", DURATION, "--latency", "-s", str(script), *headers,
-                          url + "/v1/chat/completions"], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "1",
+            "-c",
+            str(concurrency),
+            "-d",
+            DURATION,
+            "--latency",
+            "-s",
+            str(script),
+            *headers,
+            url + "/v1/chat/completions",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
     def ms(label: str) -> float:
         m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
@@ -71,8 +88,12 @@ def wrk(url: str, key: str | None, concurrency: int, script: Path) -> dict:
 
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {"req_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50_ms": ms("50"), "p99_ms": ms("99"),
-            "errors": (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, errors.groups())) if errors else 0)}  # fmt: skip
+    return {
+        "req_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": ms("50"),
+        "p99_ms": ms("99"),
+        "errors": (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, errors.groups())) if errors else 0),
+    }
 
 
 async def stream_run(url: str, key: str | None, concurrency: int, seconds: float) -> dict:
@@ -125,8 +146,10 @@ http {{
   upstream mock {{ server 127.0.0.1:{upstream_port}; keepalive 256; }}
   server {{ listen 127.0.0.1:{port};
     location / {{ proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }} }}
-}}""")  # fmt: skip
-    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+}}""")
+    proc = subprocess.Popen(
+        ["nginx", "-c", str(conf), "-p", str(tmp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -135,18 +158,26 @@ def start_litellm(tmp: Path, upstream: str) -> tuple[subprocess.Popen | None, st
     if not (venv / "bin" / "litellm").exists():
         print("installing LiteLLM into its own venv (once) ...", flush=True)
         subprocess.run([PY, "-m", "venv", str(venv)], check=True)
-        r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]"], check=False, capture_output=True, text=True)
+        r = subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]"], check=False, capture_output=True, text=True
+        )
         if r.returncode:
             print("LiteLLM could not be installed; skipped:", r.stderr[-500:])
             return None, None, None
     port = free_port()
     config = tmp / "litellm.yaml"
-    config.write_text(f"model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/bench\n"
-                      f"      api_base: {upstream}/v1\n      api_key: none\n")  # fmt: skip
+    config.write_text(
+        f"model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/bench\n"
+        f"      api_base: {upstream}/v1\n      api_key: none\n"
+    )
     log = (tmp / "litellm.log").open("w")
     master_key = "sk-bench-" + uuid.uuid4().hex  # its own auth on, as axops's is
-    proc = subprocess.Popen([str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(port), "--num_workers", "1"],
-                            stdout=log, stderr=log, env={**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": master_key})  # fmt: skip
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(port), "--num_workers", "1"],
+        stdout=log,
+        stderr=log,
+        env={**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": master_key},
+    )
     return proc, f"http://127.0.0.1:{port}", master_key
 
 
@@ -156,20 +187,35 @@ def setup_axops(tmp: Path, upstream: str) -> tuple[subprocess.Popen, str, str, o
     with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     db_url = make_url(libpq_url(server_url)).set(database=name).render_as_string(hide_password=False)
-    env = {**os.environ, "AXOPS_DATABASE_URL": db_url, "AXOPS_DATA_DIR": str(tmp / "data"), "AXOPS_ADMIN_PASSWORD": PASSWORD,
-           "AXOPS_LOG_LEVEL": "WARNING"}  # fmt: skip
+    env = {
+        **os.environ,
+        "AXOPS_DATABASE_URL": db_url,
+        "AXOPS_DATA_DIR": str(tmp / "data"),
+        "AXOPS_ADMIN_PASSWORD": PASSWORD,
+        "AXOPS_LOG_LEVEL": "WARNING",
+    }
     axops = str(Path(PY).parent / "axops")
     subprocess.run([axops, "migrate"], env=env, check=True, capture_output=True)
     server, base = start_server(env, axops, tmp / "axops.log")
     c = httpx.Client(base_url=base, timeout=30)
-    h = {"Authorization": "Bearer " + c.post("/api/auth/login", json={"username": "admin", "password": PASSWORD}).json()["access_token"]}
+    h = {
+        "Authorization": "Bearer "
+        + c.post("/api/auth/login", json={"username": "admin", "password": PASSWORD}).json()["access_token"]
+    }
     provider = c.post("/api/gateway/providers", json={"name": "mock", "base_url": upstream + "/v1"}, headers=h).json()
-    c.post("/api/gateway/routes", json={"model_name": "bench", "targets": [{"provider_id": provider["id"], "model": "bench",
-                                                                             "input_price": 0.5, "output_price": 1.5}]},
-           headers=h).raise_for_status()  # fmt: skip
+    c.post(
+        "/api/gateway/routes",
+        json={
+            "model_name": "bench",
+            "targets": [{"provider_id": provider["id"], "model": "bench", "input_price": 0.5, "output_price": 1.5}],
+        },
+        headers=h,
+    ).raise_for_status()
     key = c.post("/api/apikey/create", json={"name": "bench", "models": ["bench"]}, headers=h).json()
     # A limit high enough never to refuse, so the limiter runs on every request as in production.
-    c.put(f"/api/gateway/limits/key/{key['id']}", json={"rpm": 10_000_000, "tpm": 1_000_000_000}, headers=h).raise_for_status()
+    c.put(
+        f"/api/gateway/limits/key/{key['id']}", json={"rpm": 10_000_000, "tpm": 1_000_000_000}, headers=h
+    ).raise_for_status()
     return server, base, key["key"], (pg, c, h)
 
 
@@ -204,8 +250,10 @@ def main() -> None:
                 targets["litellm"] = (litellm_url, litellm_key)
 
         script = tmp / "post.lua"
-        script.write_text(f"wrk.method = 'POST'\nwrk.body = '{json.dumps(BODY)}'\nwrk.headers['Content-Type'] = 'application/json'\n")
-        for name, (url, k) in targets.items():  # warm up every connection pool and code path
+        script.write_text(
+            f"wrk.method = 'POST'\nwrk.body = '{json.dumps(BODY)}'\nwrk.headers['Content-Type'] = 'application/json'\n"
+        )
+        for url, k in targets.values():  # warm up every connection pool and code path
             wrk(url, k, 16, script)
         for concurrency in (1, 64):
             runs: dict[str, list[dict]] = {name: [] for name in targets}
@@ -216,21 +264,38 @@ def main() -> None:
                 r = {m: round(statistics.median(x[m] for x in rs), 3) for m in ("req_per_s", "p50_ms", "p99_ms")}
                 r["errors"] = sum(x["errors"] for x in rs)
                 results["non_streaming"].setdefault(f"c{concurrency}", {})[name] = r
-                print(f"c={concurrency:<3} {name:22s} {r['req_per_s']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
-                      f"  errors {r['errors']}", flush=True)  # fmt: skip
+                print(
+                    f"c={concurrency:<3} {name:22s} {r['req_per_s']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
+                    f"  errors {r['errors']}",
+                    flush=True,
+                )
         for concurrency in (1, 64):
             for name, (url, k) in targets.items():
                 r = asyncio.run(stream_run(url, k, concurrency, 5.0))
-                results["streaming"].setdefault(f"c{concurrency}", {})[name] = {k2: round(v, 3) if v else v for k2, v in r.items()}
-                print(f"stream c={concurrency:<3} {name:22s} {r['req_per_s']:8.0f} req/s  TTFT p50 {r['ttft_p50_ms']:.2f} ms  "
-                      f"p99 {r['ttft_p99_ms']:.2f} ms  errors {r['errors']}", flush=True)  # fmt: skip
+                results["streaming"].setdefault(f"c{concurrency}", {})[name] = {
+                    k2: round(v, 3) if v else v for k2, v in r.items()
+                }
+                print(
+                    f"stream c={concurrency:<3} {name:22s} {r['req_per_s']:8.0f} req/s  TTFT p50 {r['ttft_p50_ms']:.2f} ms  "
+                    f"p99 {r['ttft_p99_ms']:.2f} ms  errors {r['errors']}",
+                    flush=True,
+                )
         c1, c64 = results["non_streaming"]["c1"], results["non_streaming"]["c64"]
         results["summary"] = {
             "axops_added_p50_ms_at_c1": round(c1["axops gateway"]["p50_ms"] - c1["direct"]["p50_ms"], 3),
-            "axops_vs_passthrough_rps_at_c64": round(c64["axops gateway"]["req_per_s"] / c64["python pass-through"]["req_per_s"], 3),
-            **({"axops_vs_litellm_rps_at_c64": round(c64["axops gateway"]["req_per_s"] / c64["litellm"]["req_per_s"], 1)}
-               if "litellm" in c64 else {}),
-        }  # fmt: skip
+            "axops_vs_passthrough_rps_at_c64": round(
+                c64["axops gateway"]["req_per_s"] / c64["python pass-through"]["req_per_s"], 3
+            ),
+            **(
+                {
+                    "axops_vs_litellm_rps_at_c64": round(
+                        c64["axops gateway"]["req_per_s"] / c64["litellm"]["req_per_s"], 1
+                    )
+                }
+                if "litellm" in c64
+                else {}
+            ),
+        }
         time.sleep(1)
         usage = client.get("/api/metrics/usage", headers=admin).json()
         results["summary"]["usage_records_written"] = sum(t["requests"] for t in usage["totals"])

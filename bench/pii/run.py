@@ -29,12 +29,18 @@ NO_NAMES = pii.ALL_ENTITIES - {pii.PERSON}
 
 # name: (generate() keyword arguments, what it stands for)
 CORPORA = {
-    "plain": ({"n_rows": ROWS, "seed": 9, "pii_rate": 0.0, "decoy_rate": 0.0, "sentences": (2, 8)},
-              "Korean/English sentences without PII (numbers, dates, percentages only)"),
-    "mixed": ({"n_rows": ROWS, "seed": 42, "pii_rate": 0.10, "decoy_rate": 0.10, "sentences": (2, 8)},
-              "2-8 sentences per row; 10% of sentences carry an entity, 10% are decoys"),
-    "dense": ({"n_rows": ROWS, "seed": 7, "pii_rate": 0.30, "decoy_rate": 0.25, "sentences": (1, 3)},
-              "1-3 sentences per row; 30% carry an entity, 25% are decoys (accuracy set)"),
+    "plain": (
+        {"n_rows": ROWS, "seed": 9, "pii_rate": 0.0, "decoy_rate": 0.0, "sentences": (2, 8)},
+        "Korean/English sentences without PII (numbers, dates, percentages only)",
+    ),
+    "mixed": (
+        {"n_rows": ROWS, "seed": 42, "pii_rate": 0.10, "decoy_rate": 0.10, "sentences": (2, 8)},
+        "2-8 sentences per row; 10% of sentences carry an entity, 10% are decoys",
+    ),
+    "dense": (
+        {"n_rows": ROWS, "seed": 7, "pii_rate": 0.30, "decoy_rate": 0.25, "sentences": (1, 3)},
+        "1-3 sentences per row; 30% carry an entity, 25% are decoys (accuracy set)",
+    ),
 }
 
 
@@ -72,8 +78,7 @@ def main() -> None:
             "scan_many_all": lambda texts=texts: pii.scan_many(texts),
         }
         speeds = {k: round(mb / best_of(fn), 1) for k, fn in runs.items()}
-        entry = {"description": desc, "mb": round(mb, 2), "bytes_per_row": round(mb * 1e6 / ROWS),
-                 "mb_per_s": speeds}
+        entry = {"description": desc, "mb": round(mb, 2), "bytes_per_row": round(mb * 1e6 / ROWS), "mb_per_s": speeds}
         if kwargs["pii_rate"] or kwargs["decoy_rate"]:
             found = pii.scan_many(texts)
             res = synthetic.evaluate(samples, found)
@@ -90,12 +95,16 @@ def main() -> None:
             print(f"  {k:20s} {v:7.1f} MB/s")
         if "accuracy" in entry:
             o, onn = entry["accuracy"]["overall"], entry["accuracy"]["overall_no_names"]
-            print(f"  precision {o['precision']:.4f} recall {o['recall']:.4f} "
-                  f"(without names: {onn['precision']:.4f} / {onn['recall']:.4f}; "
-                  f"tp {o['tp']}, fp {o['fp']}, fn {o['fn']})")
+            print(
+                f"  precision {o['precision']:.4f} recall {o['recall']:.4f} "
+                f"(without names: {onn['precision']:.4f} / {onn['recall']:.4f}; "
+                f"tp {o['tp']}, fp {o['fp']}, fn {o['fn']})"
+            )
             for ent, st in entry["accuracy"]["by_entity"].items():
-                print(f"    {ent:15s} P {st['precision']:.4f} R {st['recall']:.4f}  "
-                      f"(tp {st['tp']}, fp {st['fp']}, fn {st['fn']})")
+                print(
+                    f"    {ent:15s} P {st['precision']:.4f} R {st['recall']:.4f}  "
+                    f"(tp {st['tp']}, fp {st['fp']}, fn {st['fn']})"
+                )
     print(f"\nkiwi load + first analysis: {kiwi_load_s:.1f} s (not in the figures above)")
     out = Path(__file__).with_name("results.json")
     out.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n")

@@ -67,8 +67,13 @@ def main() -> None:
     with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     db_url = make_url(libpq_url(server_url)).set(database=name).render_as_string(hide_password=False)
-    env = {**os.environ, "AXOPS_DATABASE_URL": db_url, "AXOPS_DATA_DIR": str(tmp / "data"),
-           "AXOPS_ADMIN_PASSWORD": PASSWORD, "AXOPS_LOG_LEVEL": "WARNING"}  # fmt: skip
+    env = {
+        **os.environ,
+        "AXOPS_DATABASE_URL": db_url,
+        "AXOPS_DATA_DIR": str(tmp / "data"),
+        "AXOPS_ADMIN_PASSWORD": PASSWORD,
+        "AXOPS_LOG_LEVEL": "WARNING",
+    }
     axops = str(Path(sys.executable).parent / "axops")
     subprocess.run([axops, "migrate"], env=env, check=True, capture_output=True)
     server, base = start_server(env, axops, tmp / "server.log")
@@ -97,8 +102,9 @@ def main() -> None:
 
         def upload(chunk_size: int) -> tuple[float, str]:
             started = time.perf_counter()
-            version = client.post(f"/api/model/{model['id']}/uploads", json={"files": [{"path": "weights.bin", "size": size}]},
-                                  headers=h).json()  # fmt: skip
+            version = client.post(
+                f"/api/model/{model['id']}/uploads", json={"files": [{"path": "weights.bin", "size": size}]}, headers=h
+            ).json()
             offset = 0
             while offset < size:
                 n = min(chunk_size, size - offset)
@@ -111,8 +117,12 @@ def main() -> None:
                             left -= len(block)
                             yield block
 
-                r = client.put(f"/api/model/upload/{version['id']}/weights.bin", params={"offset": offset}, content=body(),
-                               headers={**h, "Content-Length": str(n)})  # fmt: skip
+                r = client.put(
+                    f"/api/model/upload/{version['id']}/weights.bin",
+                    params={"offset": offset},
+                    content=body(),
+                    headers={**h, "Content-Length": str(n)},
+                )
                 r.raise_for_status()
                 offset += n
             client.post(f"/api/model/version/{version['id']}/complete", headers=h).raise_for_status()
@@ -130,11 +140,14 @@ def main() -> None:
         assert received == size
         mb = size / 2**20
         results["throughput"] = {
-            "file_copy_mb_s": round(mb / copy_s), "upload_one_request_mb_s": round(mb / upload_s),
-            "upload_chunked_mb_s": round(mb / chunked_s), "download_mb_s": round(mb / download_s),
-            "upload_one_request_vs_copy": round(copy_s / upload_s, 2), "upload_chunked_vs_copy": round(copy_s / chunked_s, 2),
+            "file_copy_mb_s": round(mb / copy_s),
+            "upload_one_request_mb_s": round(mb / upload_s),
+            "upload_chunked_mb_s": round(mb / chunked_s),
+            "download_mb_s": round(mb / download_s),
+            "upload_one_request_vs_copy": round(copy_s / upload_s, 2),
+            "upload_chunked_vs_copy": round(copy_s / chunked_s, 2),
             "download_vs_copy": round(copy_s / download_s, 2),
-        }  # fmt: skip
+        }
         print(json.dumps(results["throughput"]))
         weights.unlink()
 
@@ -152,7 +165,9 @@ def main() -> None:
         for label, path in cases.items():
             wrk(base, token, path)
             results["search"][label] = r = wrk(base, token, path)
-            print(f"{label:42s} p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  {r['req_per_s']:7.0f} req/s  errors {r['errors']}")
+            print(
+                f"{label:42s} p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  {r['req_per_s']:7.0f} req/s  errors {r['errors']}"
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)

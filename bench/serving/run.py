@@ -29,14 +29,18 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-from axops.models.demo import build_demo_model
+from axops.registry.demo import build_demo_model
 
 DURATION = float(os.environ.get("BENCH_DURATION", "8"))
 MAX_TOKENS = int(os.environ.get("BENCH_MAX_TOKENS", "64"))
 MODELS = os.environ.get("BENCH_MODELS", "demo,50m").split(",")
 CONCURRENCY = (1, 4, 16)
-PROMPTS = ["안녕하세요, 주문한 상품이 아직 도착하지 않았습니다.", "Summarise the quarterly report in two lines.",
-           "모델 배포 절차를 알려 주세요.", "What is the capital of Korea?"]  # fmt: skip
+PROMPTS = [
+    "안녕하세요, 주문한 상품이 아직 도착하지 않았습니다.",
+    "Summarise the quarterly report in two lines.",
+    "모델 배포 절차를 알려 주세요.",
+    "What is the capital of Korea?",
+]
 
 
 def free_port() -> int:
@@ -53,15 +57,30 @@ def build(kind: str, root: Path) -> tuple[Path, int]:
     from safetensors import safe_open
 
     with safe_open(str(d / "model.safetensors"), framework="pt") as f:
-        params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118 — not a dict
+        params = sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
     return d, params
 
 
 def start(model_dir: Path, max_batch: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "axops.runtime.serve", "--model-dir", str(model_dir), "--port", str(port),
-                             "--max-batch", str(max_batch), "--served-name", "bench"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "axops.runtime.serve",
+            "--model-dir",
+            str(model_dir),
+            "--port",
+            str(port),
+            "--max-batch",
+            str(max_batch),
+            "--served-name",
+            "bench",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -84,8 +103,14 @@ async def load(url: str, clients: int, duration: float) -> dict:
         nonlocal tokens, requests
         n = 0
         while time.perf_counter() < stop_at:
-            body = {"model": "bench", "messages": [{"role": "user", "content": PROMPTS[(i + n) % len(PROMPTS)]}],
-                    "max_tokens": MAX_TOKENS, "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+            body = {
+                "model": "bench",
+                "messages": [{"role": "user", "content": PROMPTS[(i + n) % len(PROMPTS)]}],
+                "max_tokens": MAX_TOKENS,
+                "temperature": 0,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            }
             n += 1
             started = time.perf_counter()
             first = None
@@ -104,13 +129,23 @@ async def load(url: str, clients: int, duration: float) -> dict:
         await asyncio.gather(*(client(i, session) for i in range(clients)))
     elapsed = time.perf_counter() - started
     ttfts.sort()
-    return {"tokens_per_s": round(tokens / elapsed, 1), "requests_per_s": round(requests / elapsed, 2),
-            "ttft_p50_ms": round(statistics.median(ttfts), 1) if ttfts else None,
-            "ttft_p99_ms": round(ttfts[min(len(ttfts) - 1, int(0.99 * len(ttfts)))], 1) if ttfts else None, "requests": requests}  # fmt: skip
+    return {
+        "tokens_per_s": round(tokens / elapsed, 1),
+        "requests_per_s": round(requests / elapsed, 2),
+        "ttft_p50_ms": round(statistics.median(ttfts), 1) if ttfts else None,
+        "ttft_p99_ms": round(ttfts[min(len(ttfts) - 1, int(0.99 * len(ttfts)))], 1) if ttfts else None,
+        "requests": requests,
+    }
 
 
 def main() -> None:
-    results = {"date": time.strftime("%Y-%m-%d"), "max_tokens": MAX_TOKENS, "duration_s": DURATION, "cpus": os.cpu_count(), "models": {}}
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "max_tokens": MAX_TOKENS,
+        "duration_s": DURATION,
+        "cpus": os.cpu_count(),
+        "models": {},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for kind in MODELS:
             model_dir, params = build(kind, Path(tmp))
@@ -121,7 +156,10 @@ def main() -> None:
                     asyncio.run(load(url, 2, 1.0))  # warm the server and the client path
                     for clients in CONCURRENCY:
                         rows[f"batch{max_batch}_c{clients}"] = row = asyncio.run(load(url, clients, DURATION))
-                        print(f"{kind:5} ({params / 1e6:.1f}M) max_batch={max_batch:2} clients={clients:2}: {row}", flush=True)
+                        print(
+                            f"{kind:5} ({params / 1e6:.1f}M) max_batch={max_batch:2} clients={clients:2}: {row}",
+                            flush=True,
+                        )
                 finally:
                     proc.terminate()
                     proc.wait(30)

@@ -46,22 +46,35 @@ HISTORY = 100_000
 
 
 def setup_user(base: str) -> str:
-    admin = httpx.post(base + "/api/auth/login", json={"username": "admin", "password": PASSWORD}).json()["access_token"]
+    admin = httpx.post(base + "/api/auth/login", json={"username": "admin", "password": PASSWORD}).json()[
+        "access_token"
+    ]
     h = {"Authorization": f"Bearer {admin}"}
     team = httpx.post(base + "/api/teams", json={"name": "bench"}, headers=h).json()
-    r = httpx.post(base + "/api/users", json={"username": "bench", "password": PASSWORD, "role": "developer",
-                                              "team_ids": [team["id"]]}, headers=h)  # fmt: skip
+    r = httpx.post(
+        base + "/api/users",
+        json={"username": "bench", "password": PASSWORD, "role": "developer", "team_ids": [team["id"]]},
+        headers=h,
+    )
     r.raise_for_status()
-    token = httpx.post(base + "/api/auth/login", json={"username": "bench", "password": PASSWORD}).json()["access_token"]
-    key = httpx.post(base + "/api/apikey/create", json={"name": "bench", "scopes": ["training:read", "training:write"]},
-                     headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    token = httpx.post(base + "/api/auth/login", json={"username": "bench", "password": PASSWORD}).json()[
+        "access_token"
+    ]
+    key = httpx.post(
+        base + "/api/apikey/create",
+        json={"name": "bench", "scopes": ["training:read", "training:write"]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     key.raise_for_status()
     return key.json()["key"]
 
 
 def new_run(base: str, key: str, name: str) -> str:
-    r = httpx.post(base + "/api/experiments/runs", json={"experiment_name": "bench", "name": name},
-                   headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    r = httpx.post(
+        base + "/api/experiments/runs",
+        json={"experiment_name": "bench", "name": name},
+        headers={"Authorization": f"Bearer {key}"},
+    )
     r.raise_for_status()
     return r.json()["id"]
 
@@ -71,8 +84,11 @@ def bodies(run_id: str, mlflow: bool, n: int = 20) -> list[bytes]:
     out = []
     now = int(time.time() * 1000)
     for b in range(n):
-        points = [{"key": f"metric_{k}", "value": 1.0 / (1 + b * 100 + s), "step": b * 100 + s, "timestamp": now + s}
-                  for k in range(10) for s in range(100)]  # fmt: skip
+        points = [
+            {"key": f"metric_{k}", "value": 1.0 / (1 + b * 100 + s), "step": b * 100 + s, "timestamp": now + s}
+            for k in range(10)
+            for s in range(100)
+        ]
         body = {"run_id": uuid.UUID(run_id).hex, "metrics": points} if mlflow else {"metrics": points}
         out.append(orjson.dumps(body))
     return out
@@ -113,9 +129,13 @@ async def ingest(base: str, key: str, mlflow: bool, concurrency: int) -> dict:
         await asyncio.gather(*(client(session, r) for r in runs))
         elapsed = time.perf_counter() - start
     latencies.sort()
-    return {"points_per_s": round(calls * BATCH / elapsed), "calls_per_s": round(calls / elapsed, 1), "errors": errors,
-            "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1) if latencies else None,
-            "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1) if latencies else None}  # fmt: skip
+    return {
+        "points_per_s": round(calls * BATCH / elapsed),
+        "calls_per_s": round(calls / elapsed, 1),
+        "errors": errors,
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1) if latencies else None,
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1) if latencies else None,
+    }
 
 
 def history(base: str, key: str) -> dict:
@@ -124,15 +144,27 @@ def history(base: str, key: str) -> dict:
     now = int(time.time() * 1000)
     with httpx.Client(base_url=base, headers=h, timeout=60) as c:
         for b in range(HISTORY // BATCH):
-            points = [{"key": "loss", "value": 1.0 / (1 + b * BATCH + s), "step": b * BATCH + s, "timestamp": now + b * BATCH + s}
-                      for s in range(BATCH)]  # fmt: skip
-            c.post(f"/api/experiments/runs/{run_id}/log-batch", content=orjson.dumps({"metrics": points})).raise_for_status()
+            points = [
+                {
+                    "key": "loss",
+                    "value": 1.0 / (1 + b * BATCH + s),
+                    "step": b * BATCH + s,
+                    "timestamp": now + b * BATCH + s,
+                }
+                for s in range(BATCH)
+            ]
+            c.post(
+                f"/api/experiments/runs/{run_id}/log-batch", content=orjson.dumps({"metrics": points})
+            ).raise_for_status()
         out = {}
         for label, path, params in (
             ("axops GET /api/experiments/runs/{id}/metrics/loss", f"/api/experiments/runs/{run_id}/metrics/loss", None),
-            ("MLflow GET /api/2.0/mlflow/metrics/get-history", "/api/2.0/mlflow/metrics/get-history",
-             {"run_id": uuid.UUID(run_id).hex, "metric_key": "loss"}),
-        ):  # fmt: skip
+            (
+                "MLflow GET /api/2.0/mlflow/metrics/get-history",
+                "/api/2.0/mlflow/metrics/get-history",
+                {"run_id": uuid.UUID(run_id).hex, "metric_key": "loss"},
+            ),
+        ):
             times = []
             for i in range(23):
                 t = time.perf_counter()
@@ -143,10 +175,17 @@ def history(base: str, key: str) -> dict:
                     times.append((time.perf_counter() - t) * 1000)
             count = doc["count"] if "count" in doc else len(doc["metrics"])
             assert count == HISTORY, count
-            out[label] = {"points": count, "bytes": len(r.content), "p50_ms": round(statistics.median(times), 1),
-                          "min_ms": round(min(times), 1), "max_ms": round(max(times), 1)}  # fmt: skip
-            print(f"{label:56s} {count} points, {len(r.content) / 1e6:.1f} MB: p50 {out[label]['p50_ms']} ms "
-                  f"(min {out[label]['min_ms']}, max {out[label]['max_ms']}), request to parsed JSON")  # fmt: skip
+            out[label] = {
+                "points": count,
+                "bytes": len(r.content),
+                "p50_ms": round(statistics.median(times), 1),
+                "min_ms": round(min(times), 1),
+                "max_ms": round(max(times), 1),
+            }
+            print(
+                f"{label:56s} {count} points, {len(r.content) / 1e6:.1f} MB: p50 {out[label]['p50_ms']} ms "
+                f"(min {out[label]['min_ms']}, max {out[label]['max_ms']}), request to parsed JSON"
+            )
     return out
 
 
@@ -164,8 +203,10 @@ def main() -> None:
                     for c in CONCURRENCY:
                         label = f"{'MLflow /api/2.0/mlflow/runs/log-batch' if mlflow else 'axops log-batch'}, {workers} worker(s), c={c}"
                         results["ingest"][label] = r = asyncio.run(ingest(base, key, mlflow, c))
-                        print(f"{label:58s} {r['points_per_s']:>8,} points/s  ({r['calls_per_s']} calls/s, p50 {r['p50_ms']} ms, "
-                              f"p99 {r['p99_ms']} ms, errors {r['errors']})")  # fmt: skip
+                        print(
+                            f"{label:58s} {r['points_per_s']:>8,} points/s  ({r['calls_per_s']} calls/s, p50 {r['p50_ms']} ms, "
+                            f"p99 {r['p99_ms']} ms, errors {r['errors']})"
+                        )
                 if workers == WORKERS[0]:
                     results["history"] = history(base, key)
             finally:
@@ -173,9 +214,14 @@ def main() -> None:
                 server.wait(timeout=20)
         with psycopg.connect(db_url) as conn:
             results["metric_rows"] = conn.execute("SELECT count(*) FROM run_metrics").fetchone()[0]
-    out = {"duration_s": DURATION, "batch": BATCH, "history_points": HISTORY,
-           "database": "external" if os.environ.get("AXOPS_BENCH_DATABASE_URL") else "embedded pgserver",
-           "targets": {"ingest_points_per_s": 75_000, "history_100k_ms": 200}, "results": results}  # fmt: skip
+    out = {
+        "duration_s": DURATION,
+        "batch": BATCH,
+        "history_points": HISTORY,
+        "database": "external" if os.environ.get("AXOPS_BENCH_DATABASE_URL") else "embedded pgserver",
+        "targets": {"ingest_points_per_s": 75_000, "history_100k_ms": 200},
+        "results": results,
+    }
     (Path(__file__).parent / "results.json").write_text(json.dumps(out, indent=2) + "\n")
 
 

@@ -38,8 +38,8 @@ from axops.experiments import router as experiments_router
 from axops.gateway import proxy as gateway_proxy
 from axops.gateway import router as gateway_router
 from axops.gateway import tasks as gateway_tasks
-from axops.models import router as models_router
-from axops.models import tasks as models_tasks
+from axops.registry import router as models_router
+from axops.registry import tasks as models_tasks
 from axops.serving import router as serving_router
 from axops.settings import Settings, get_settings
 from axops.training import router as training_router
@@ -47,13 +47,28 @@ from axops.training import router as training_router
 log = logging.getLogger("axops.app")
 
 # Every domain's background tasks, by namespace.
-tasks.register({"audit": audit.tasks, "models": models_tasks.tasks, "datasets": datasets_tasks.tasks, "gateway": gateway_tasks.tasks})
+tasks.register(
+    {
+        "audit": audit.tasks,
+        "models": models_tasks.tasks,
+        "datasets": datasets_tasks.tasks,
+        "gateway": gateway_tasks.tasks,
+    }
+)
 # Upload endpoints stream large bodies; they enforce their own limits.
-LARGE_BODY_PREFIXES = ("/api/storage/signed/", "/api/model/version/upload", "/api/model/upload/", "/api/dataset/upload",
-                       training_router.UPLOADS, experiments_mlflow.artifacts_router.prefix)
+LARGE_BODY_PREFIXES = (
+    "/api/storage/signed/",
+    "/api/model/version/upload",
+    "/api/model/upload/",
+    "/api/dataset/upload",
+    training_router.UPLOADS,
+    experiments_mlflow.artifacts_router.prefix,
+)
 # JSON batch endpoints (metric points) get a larger limit than other JSON bodies; they cap their item counts.
-BATCH_BODY_LIMITS = tuple((p, 8 * 1024 * 1024) for p in ("/api/experiments/runs/", "/api/2.0/mlflow/runs/log-batch",
-                                                         "/ajax-api/2.0/mlflow/runs/log-batch"))  # fmt: skip
+BATCH_BODY_LIMITS = tuple(
+    (p, 8 * 1024 * 1024)
+    for p in ("/api/experiments/runs/", "/api/2.0/mlflow/runs/log-batch", "/ajax-api/2.0/mlflow/runs/log-batch")
+)
 DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
 
 
@@ -87,8 +102,15 @@ def training_backends(settings: Settings) -> list:
     if settings.kubernetes_namespace:
         from axops.executors.kubernetes_training import DEFAULT_IMAGE, KubernetesJobs
 
-        found.append(KubernetesJobs(settings.kubernetes_namespace, settings.runtime_image or DEFAULT_IMAGE, settings.kubernetes_kueue_queue,
-                                    settings.kubernetes_volcano_queue, settings.kubernetes_priority_class))  # fmt: skip
+        found.append(
+            KubernetesJobs(
+                settings.kubernetes_namespace,
+                settings.runtime_image or DEFAULT_IMAGE,
+                settings.kubernetes_kueue_queue,
+                settings.kubernetes_volcano_queue,
+                settings.kubernetes_priority_class,
+            )
+        )
     if settings.ray_address:
         from axops.executors.ray_training import RayJobs
 
@@ -126,29 +148,52 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         listener = notify.Listener(database_url)
         await listener.start()
         telemetry.configure(settings.otel)
-        app.state.gateway = gateway = gateway_proxy.Gateway(state.db, app.state.secret_key, settings.redis_url,
-                                                                 settings.gateway_health_interval_s, state.storage)  # fmt: skip
+        app.state.gateway = gateway = gateway_proxy.Gateway(
+            state.db, app.state.secret_key, settings.redis_url, settings.gateway_health_interval_s, state.storage
+        )
         await gateway.start()
         app.state.serving_dir = (settings.data_dir / "serving").resolve()
         app.state.gpus_here = len(gpus.inventory())
         supervisor = None
         app.state.kubernetes_enabled = bool(settings.kubernetes_namespace)
         app.state.training_backends = backends = training_backends(settings)
-        app.state.training_executors = {"local": f"this machine ({app.state.gpus_here} GPU(s), {settings.training_slots} training slot(s))",
-                                        **{b.name: b.description for b in backends}}  # fmt: skip
+        app.state.training_executors = {
+            "local": f"this machine ({app.state.gpus_here} GPU(s), {settings.training_slots} training slot(s))",
+            **{b.name: b.description for b in backends},
+        }
         if settings.serving_supervisor:
             cluster = None
             if settings.kubernetes_namespace:
                 from axops.executors.kubernetes import DEFAULT_IMAGE, KubernetesExecutor
 
-                cluster = KubernetesExecutor(state.db, app.state.secret_key, settings.control_url, settings.kubernetes_namespace,
-                                             settings.runtime_image or DEFAULT_IMAGE)  # fmt: skip
-            jobs = [local_training.JobRunner(state.db, app.state.secret_key, settings.control_url,
-                                             (settings.data_dir / "training").resolve(), slots=settings.training_slots,
-                                             gpu_count=app.state.gpus_here)]  # fmt: skip
-            jobs += [ClusterJobRunner(state.db, app.state.secret_key, settings.control_url, backend) for backend in backends]
-            supervisor = local_executor.Supervisor(state.db, app.state.secret_key, settings.control_url, app.state.serving_dir,
-                                                   kubernetes=cluster, training=jobs)  # fmt: skip
+                cluster = KubernetesExecutor(
+                    state.db,
+                    app.state.secret_key,
+                    settings.control_url,
+                    settings.kubernetes_namespace,
+                    settings.runtime_image or DEFAULT_IMAGE,
+                )
+            jobs = [
+                local_training.JobRunner(
+                    state.db,
+                    app.state.secret_key,
+                    settings.control_url,
+                    (settings.data_dir / "training").resolve(),
+                    slots=settings.training_slots,
+                    gpu_count=app.state.gpus_here,
+                )
+            ]
+            jobs += [
+                ClusterJobRunner(state.db, app.state.secret_key, settings.control_url, backend) for backend in backends
+            ]
+            supervisor = local_executor.Supervisor(
+                state.db,
+                app.state.secret_key,
+                settings.control_url,
+                app.state.serving_dir,
+                kubernetes=cluster,
+                training=jobs,
+            )
             await supervisor.start()
         app.state.supervisor = supervisor
         async with state.tasks.open_async():
@@ -222,10 +267,12 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
             async with request.app.state.db.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
-        except Exception:  # noqa: BLE001 — any failure means not ready
+        except Exception:
             checks["database"] = "unavailable"
         ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
+        )
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus_metrics() -> Response:
@@ -247,8 +294,10 @@ def create_app_from_env() -> FastAPI:
 def _docs_policy(page: str) -> str:
     """The API docs page loads Swagger UI from its CDN and runs one inline script: allow exactly those."""
     cdn = "https://cdn.jsdelivr.net"
-    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(js.encode()).digest()).decode()}'"
-                      for js in re.findall(r"<script>(.*?)</script>", page, re.DOTALL))  # fmt: skip
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(js.encode()).digest()).decode()}'"
+        for js in re.findall(r"<script>(.*?)</script>", page, re.DOTALL)
+    )
     policy = CONTENT_SECURITY_POLICY.replace("script-src 'self'", f"script-src 'self' {cdn} {hashes}")
     policy = policy.replace("style-src 'self'", f"style-src 'self' {cdn}")
     return policy.replace("img-src 'self'", "img-src 'self' https://fastapi.tiangolo.com")
@@ -269,4 +318,6 @@ def _mount_web(app: FastAPI, dist: Path) -> None:
             return FileResponse(candidate)
         if index.is_file():
             return FileResponse(index, headers={"cache-control": "no-cache"})
-        return JSONResponse({"detail": "The web UI is not built: run `make web` (npm ci && npm run build in web/)."}, status_code=503)
+        return JSONResponse(
+            {"detail": "The web UI is not built: run `make web` (npm ci && npm run build in web/)."}, status_code=503
+        )

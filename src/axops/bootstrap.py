@@ -29,8 +29,12 @@ async def seed(url: str, settings: Settings) -> str | None:
     db = Database(url, pool_size=1)
     try:
         await audit.maintain_partitions(db.engine, settings.audit_partitions_ahead, settings.audit_retention_days)
-        await gateway_tasks.maintain_usage_partitions(db.engine, settings.audit_partitions_ahead, settings.usage_retention_days,
-                                                      settings.request_log_retention_days)  # fmt: skip
+        await gateway_tasks.maintain_usage_partitions(
+            db.engine,
+            settings.audit_partitions_ahead,
+            settings.usage_retention_days,
+            settings.request_log_retention_days,
+        )
         async with db.sessionmaker() as session:
             await auth_service.seed_roles(session)
             generated = await auth_service.ensure_admin(session, settings.admin_password)

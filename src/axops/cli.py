@@ -35,14 +35,19 @@ def _require_secret_key(s) -> None:
 def _announce_admin(password: str | None) -> None:
     if password:
         bar = "=" * 64
-        typer.echo(f"\n{bar}\n  First start: created user 'admin' with password:\n\n      {password}\n\n"
-                   f"  It is shown only this once. Set AXOPS_ADMIN_PASSWORD to choose it.\n{bar}\n")  # fmt: skip
+        typer.echo(
+            f"\n{bar}\n  First start: created user 'admin' with password:\n\n      {password}\n\n"
+            f"  It is shown only this once. Set AXOPS_ADMIN_PASSWORD to choose it.\n{bar}\n"
+        )
 
 
 def _warn_if_root() -> None:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
-        typer.echo("warning: axops is running as root. Anything a flaw lets a user reach (files, processes) is then "
-                   "the whole machine's: run it as an unprivileged user (see docs/SECURITY.md).", err=True)  # fmt: skip
+        typer.echo(
+            "warning: axops is running as root. Anything a flaw lets a user reach (files, processes) is then "
+            "the whole machine's: run it as an unprivileged user (see docs/SECURITY.md).",
+            err=True,
+        )
 
 
 @app.command()
@@ -70,7 +75,14 @@ def up(
     os.environ["AXOPS_HOST"], os.environ["AXOPS_PORT"] = host, str(port)
     typer.echo(f"axops is starting on http://{host}:{port}  (Ctrl-C to stop)")
     workers = workers or s.workers
-    common = {"host": host, "port": port, "log_config": None, "access_log": False, "loop": "uvloop", "http": "httptools"}
+    common = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "loop": "uvloop",
+        "http": "httptools",
+    }
     if workers == 1:
         uvicorn.run(create_app(url, s, run_worker=worker and s.worker), **common)
     else:
@@ -191,8 +203,8 @@ def demo(
     from axops.auth.models import Team, TeamMember, User
     from axops.core.db import Database
     from axops.core.storage import ObjectStore
-    from axops.models import service
-    from axops.models.demo import build_demo_model
+    from axops.registry import service
+    from axops.registry.demo import build_demo_model
 
     _setup_logging()
     s = get_settings()
@@ -212,8 +224,13 @@ def demo(
                     session.add(team)
                     await session.flush()
                     session.add(TeamMember(team_id=team.id, user_id=admin.id))
-                principal = Principal(user_id=admin.id, username="admin", role="admin",
-                                      permissions=frozenset({"models:read", "models:write"}), team_ids=frozenset({team.id}))  # fmt: skip
+                principal = Principal(
+                    user_id=admin.id,
+                    username="admin",
+                    role="admin",
+                    permissions=frozenset({"models:read", "models:write"}),
+                    team_ids=frozenset({team.id}),
+                )
                 version = await service.register_demo(session, storage, principal, out, team.id)
                 await session.commit()
                 params = version.card.get("parameter_count")
@@ -230,20 +247,42 @@ def demo(
         from axops.datasets.models import Dataset
         from axops.datasets.schemas import DatasetCreate
 
-        principal = Principal(user_id=admin_id, username="admin", role="admin", team_ids=frozenset({team_id}),
-                              permissions=frozenset({"datasets:read", "datasets:write"}))  # fmt: skip
+        principal = Principal(
+            user_id=admin_id,
+            username="admin",
+            role="admin",
+            team_ids=frozenset({team_id}),
+            permissions=frozenset({"datasets:read", "datasets:write"}),
+        )
 
         async def chunks():
             yield demo_csv()
 
         async with db.sessionmaker() as session:
-            existing = await session.scalar(select(Dataset.id).where(Dataset.name == "axops-demo-tickets", Dataset.team_id == team_id))
-            create = None if existing else DatasetCreate(
-                name="axops-demo-tickets", team_id=team_id, visibility="organization", key_column="ticket_id",
-                description="Synthetic Korean/English support tickets with personal data, built by `axops demo`.",
-            )  # fmt: skip
-            _, version = await datasets.upload(session, principal, storage, s.data_dir, dataset_id=existing, create=create,
-                                               filename="tickets.csv", chunks=chunks())  # fmt: skip
+            existing = await session.scalar(
+                select(Dataset.id).where(Dataset.name == "axops-demo-tickets", Dataset.team_id == team_id)
+            )
+            create = (
+                None
+                if existing
+                else DatasetCreate(
+                    name="axops-demo-tickets",
+                    team_id=team_id,
+                    visibility="organization",
+                    key_column="ticket_id",
+                    description="Synthetic Korean/English support tickets with personal data, built by `axops demo`.",
+                )
+            )
+            _, version = await datasets.upload(
+                session,
+                principal,
+                storage,
+                s.data_dir,
+                dataset_id=existing,
+                create=create,
+                filename="tickets.csv",
+                chunks=chunks(),
+            )
             hooks = session.info.pop("after_commit", [])
             await session.commit()
         async with tasks.configure(url).open_async():

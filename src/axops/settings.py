@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     secret_key: str | None = None
-    import_roots: str = Field("", description="server directories model imports may read, separated by ':' or ','; empty: off")
+    import_roots: str = Field(
+        "", description="server directories model imports may read, separated by ':' or ','; empty: off"
+    )
     admin_password: str | None = None
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 14 * 24 * 3600
@@ -39,16 +41,22 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 200 * 1024**3
     model_archive_retention_days: int = 30
     upload_expiry_hours: int = 72
-    dataset_max_rows: int = Field(5_000_000, ge=1, description="rows a dataset version may have; larger uploads are refused")
+    dataset_max_rows: int = Field(
+        5_000_000, ge=1, description="rows a dataset version may have; larger uploads are refused"
+    )
     usage_retention_days: int = 400
     request_log_retention_days: int = 90
     gateway_health_interval_s: float = 15.0
-    otel: bool = Field(False, description="export OpenTelemetry traces (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)")
+    otel: bool = Field(
+        False, description="export OpenTelemetry traces (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)"
+    )
     db_pool_size: int = 20
     public_url: str | None = None  # how runtimes reach the control plane (default http://host:port)
     serving_supervisor: bool = Field(True, description="supervise local deployments' replicas from this process")
     training_slots: int = Field(1, ge=1, le=64, description="fine-tuning jobs the local executor runs at once")
-    kubernetes_namespace: str | None = None  # where the kubernetes executor creates deployments and jobs (unset: executor off)
+    kubernetes_namespace: str | None = (
+        None  # where the kubernetes executor creates deployments and jobs (unset: executor off)
+    )
     runtime_image: str | None = None  # the runtime's container image for Kubernetes (serving and training)
     kubernetes_kueue_queue: str | None = None  # a Kueue LocalQueue for training jobs
     kubernetes_volcano_queue: str | None = None  # a Volcano queue for training jobs (with a PodGroup each)
@@ -74,7 +82,11 @@ class Settings(BaseSettings):
 
     @property
     def import_root_paths(self) -> list[Path]:
-        return [Path(p.strip()).expanduser().resolve() for p in re.split(f"[,{re.escape(os.pathsep)}]", self.import_roots) if p.strip()]
+        return [
+            Path(p.strip()).expanduser().resolve()
+            for p in re.split(f"[,{re.escape(os.pathsep)}]", self.import_roots)
+            if p.strip()
+        ]
 
     @property
     def secret_key_file(self) -> Path:
@@ -84,8 +96,10 @@ class Settings(BaseSettings):
         """The JWT/signing key: from the environment, else generated once and kept in the data dir (mode 0600)."""
         if self.secret_key:
             if len(self.secret_key.encode()) < MIN_SECRET_KEY_BYTES:
-                raise RuntimeError(f"AXOPS_SECRET_KEY is {len(self.secret_key.encode())} bytes long; it must be at least "
-                                   f"{MIN_SECRET_KEY_BYTES}. Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'")  # fmt: skip
+                raise RuntimeError(
+                    f"AXOPS_SECRET_KEY is {len(self.secret_key.encode())} bytes long; it must be at least "
+                    f"{MIN_SECRET_KEY_BYTES}. Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                )
             return self.secret_key
         if self.env == "production":
             raise RuntimeError("AXOPS_SECRET_KEY must be set when AXOPS_ENV=production")
@@ -105,8 +119,10 @@ class Settings(BaseSettings):
             path.chmod(0o600)
         key = path.read_text().strip()
         if len(key.encode()) < MIN_SECRET_KEY_BYTES:
-            raise RuntimeError(f"The secret key in {path} is shorter than {MIN_SECRET_KEY_BYTES} bytes: "
-                               "delete the file to have a new one generated (this ends every session).")  # fmt: skip
+            raise RuntimeError(
+                f"The secret key in {path} is shorter than {MIN_SECRET_KEY_BYTES} bytes: "
+                "delete the file to have a new one generated (this ends every session)."
+            )
         return key
 
 

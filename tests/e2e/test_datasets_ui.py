@@ -58,7 +58,10 @@ def test_upload_scan_mask_diff_and_approve(browser_page: Page, api, admin, task_
     expect(page.get_by_test_id("review-conflict")).to_contain_text("RRN")
 
     versions = api.get(f"/api/dataset/{_dataset_id(api, admin)}/versions", headers=admin).json()
-    assert [(v["version"], v["source"], v["review_status"]) for v in versions] == [(2, "masked", "approved"), (1, "upload", "scanned")]
+    assert [(v["version"], v["source"], v["review_status"]) for v in versions] == [
+        (2, "masked", "approved"),
+        (1, "upload", "scanned"),
+    ]
 
 
 def _dataset_id(api, headers) -> str:

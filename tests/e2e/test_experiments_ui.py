@@ -15,7 +15,11 @@ from tests.integration.test_experiments import PASSWORD, log, make_user, new_run
 def test_dashboard_filter_compare(api, admin, browser_page):
     user = make_user(api, admin, "exp-ui", "exp-team")
     h = user["headers"]
-    for name, lr, method, final in (("lora-a", "0.0001", "lora", 1.2), ("lora-b", "0.0005", "lora", 1.8), ("full-c", "0.01", "full", 2.6)):
+    for name, lr, method, final in (
+        ("lora-a", "0.0001", "lora", 1.2),
+        ("lora-b", "0.0005", "lora", 1.8),
+        ("full-c", "0.01", "full", 2.6),
+    ):
         run = new_run(api, h, experiment="sweep-ui", name=name, params={"lr": lr, "r": "8"}, tags={"method": method})
         points = [{"key": "loss", "value": 3.0 - (3.0 - final) * s / 49, "step": s} for s in range(50)]
         points += [{"key": "acc", "value": 0.5 + 0.4 * s / 49 * (3 - final) / 2, "step": s} for s in range(50)]
@@ -65,7 +69,9 @@ def test_dashboard_filter_compare(api, admin, browser_page):
     expect(page.get_by_test_id("run-params")).to_contain_text("0.0001")
     expect(page.get_by_test_id("run-tags")).to_contain_text("lora")
     expect(page.get_by_test_id("run-chart-loss").locator("canvas")).to_be_visible()
-    expect(page.get_by_test_id("run-chart-system/cpu_utilization_percentage")).to_have_count(0)  # apart, as system metrics
+    expect(page.get_by_test_id("run-chart-system/cpu_utilization_percentage")).to_have_count(
+        0
+    )  # apart, as system metrics
     expect(page.get_by_test_id("run-system-metrics").locator("canvas")).to_be_visible()
     artifacts = page.get_by_test_id("run-artifacts")
     artifacts.get_by_text("plots").click()

@@ -25,8 +25,14 @@ def upstream():
 def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, admin, upstream):
     team = api.post("/api/teams", json={"name": "apps"}, headers=admin).json()
     for username, role in (("ops.kim", "operator"), ("dev.lee", "developer")):
-        assert api.post("/api/users", json={"username": username, "password": PASSWORD, "role": role, "team_ids": [team["id"]]},
-                        headers=admin).status_code == 201  # fmt: skip
+        assert (
+            api.post(
+                "/api/users",
+                json={"username": username, "password": PASSWORD, "role": role, "team_ids": [team["id"]]},
+                headers=admin,
+            ).status_code
+            == 201
+        )
     page = browser_page
 
     ui_login(page, "ops.kim", PASSWORD)
@@ -81,4 +87,8 @@ def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, 
         if totals:
             break
         page.wait_for_timeout(100)
-    assert totals[0]["group"] == "chat" and totals[0]["completion_tokens"] == 3 and totals[0]["cost"] == pytest.approx(0.007)
+    assert (
+        totals[0]["group"] == "chat"
+        and totals[0]["completion_tokens"] == 3
+        and totals[0]["cost"] == pytest.approx(0.007)
+    )

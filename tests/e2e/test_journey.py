@@ -95,8 +95,12 @@ def test_admin_developer_viewer_journey(browser_page: Page, api: httpx.Client, l
 
     # A Viewer sees no admin navigation, and the API refuses them too.
     admin = bearer(login(api, "admin", ADMIN_PASSWORD)["access_token"])
-    assert api.post("/api/users", json={"username": "viewer.kim", "password": DEV_PASSWORD, "role": "viewer"},
-                    headers=admin).status_code == 201  # fmt: skip
+    assert (
+        api.post(
+            "/api/users", json={"username": "viewer.kim", "password": DEV_PASSWORD, "role": "viewer"}, headers=admin
+        ).status_code
+        == 201
+    )
     ui_login(page, "viewer.kim", DEV_PASSWORD)
     for hidden in ("nav-users", "nav-teams", "nav-audit", "nav-apikeys"):
         expect(page.get_by_test_id(hidden)).to_have_count(0)

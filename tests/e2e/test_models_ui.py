@@ -18,8 +18,14 @@ def test_register_upload_card_and_compare(browser_page: Page, api: httpx.Client,
     from transformers import AutoModelForCausalLM
 
     team = api.post("/api/teams", json={"name": "llm"}, headers=admin).json()
-    assert api.post("/api/users", json={"username": "res.lee", "password": PASSWORD, "role": "developer",
-                                        "team_ids": [team["id"]]}, headers=admin).status_code == 201  # fmt: skip
+    assert (
+        api.post(
+            "/api/users",
+            json={"username": "res.lee", "password": PASSWORD, "role": "developer", "team_ids": [team["id"]]},
+            headers=admin,
+        ).status_code
+        == 201
+    )
     two, three = demo_dirs
     page = browser_page
     ui_login(page, "res.lee", PASSWORD)

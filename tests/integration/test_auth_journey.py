@@ -64,7 +64,10 @@ def test_login_refresh_rotation_and_logout(api):
     # Logout ends the session at once, not when the JWT expires, and clears the cookie.
     fresh = api.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
     h, fresh_cookie = bearer(fresh.json()["access_token"]), fresh.cookies["axops_refresh"]
-    out = httpx.post(f"{api.base_url}/api/auth/logout", headers={**h, "x-requested-with": "axops", "cookie": f"axops_refresh={fresh_cookie}"})
+    out = httpx.post(
+        f"{api.base_url}/api/auth/logout",
+        headers={**h, "x-requested-with": "axops", "cookie": f"axops_refresh={fresh_cookie}"},
+    )
     assert out.status_code == 204 and 'axops_refresh=""' in out.headers["set-cookie"]
     assert api.get("/api/user/info", headers=h).status_code == 401
     assert _refresh(api, fresh_cookie).status_code == 401
@@ -78,7 +81,10 @@ def test_no_user_enumeration_and_throttling(api, admin):
     unknown = api.post("/api/auth/login", json={"username": "ghost", "password": "whatever-123"})
     wrong = api.post("/api/auth/login", json={"username": "admin", "password": "wrong-password"})
     assert unknown.status_code == wrong.status_code == 401
-    strip = lambda r: {k: v for k, v in r.json().items() if k != "request_id"}
+
+    def strip(r):
+        return {k: v for k, v in r.json().items() if k != "request_id"}
+
     assert strip(unknown) == strip(wrong)
     assert unknown.headers["content-type"] == "application/problem+json"
 
@@ -101,8 +107,12 @@ def test_admin_manages_users_teams_and_roles_are_enforced(api, admin):
     other = _create_team(api, admin, "vision")
     dev = _create_user(api, admin, "Dev.Kim", "developer", [team["id"]])
     assert dev["username"] == "dev.kim" and [t["name"] for t in dev["teams"]] == ["research"]
-    assert api.post("/api/users", json={"username": "dev.kim", "password": DEV_PASSWORD, "role": "viewer"},
-                    headers=admin).status_code == 409  # fmt: skip
+    assert (
+        api.post(
+            "/api/users", json={"username": "dev.kim", "password": DEV_PASSWORD, "role": "viewer"}, headers=admin
+        ).status_code
+        == 409
+    )
     viewer = _create_user(api, admin, "viewer1", "viewer")
 
     dev_h = bearer(login(api, "dev.kim", DEV_PASSWORD)["access_token"])
@@ -129,8 +139,14 @@ def test_admin_manages_users_teams_and_roles_are_enforced(api, admin):
     assert api.post("/api/auth/login", json={"username": "dev.kim", "password": DEV_PASSWORD}).status_code == 401
 
     actions = _actions(api, admin)
-    for expected in ("team.create", "user.create", "team.member_add", "team.member_remove",
-                     "user.role_change", "user.deactivate"):  # fmt: skip
+    for expected in (
+        "team.create",
+        "user.create",
+        "team.member_add",
+        "team.member_remove",
+        "user.role_change",
+        "user.deactivate",
+    ):
         assert expected in actions, expected
 
     # The last active admin cannot be demoted or deactivated.
@@ -151,15 +167,20 @@ def test_password_change_and_reset(api, admin):
     assert bad.status_code == 422
     short = api.post("/api/user/password", json={"current_password": DEV_PASSWORD, "new_password": "short"}, headers=h1)
     assert short.status_code == 422
-    ok = api.post("/api/user/password", json={"current_password": DEV_PASSWORD, "new_password": "brand-new-pass-1"},
-                  headers=h1)  # fmt: skip
+    ok = api.post(
+        "/api/user/password", json={"current_password": DEV_PASSWORD, "new_password": "brand-new-pass-1"}, headers=h1
+    )
     assert ok.status_code == 204
     assert api.get("/api/user/info", headers=h1).status_code == 200  # this session stays
     assert api.get("/api/user/info", headers=session2).status_code == 401  # the others end
     login(api, "lee", "brand-new-pass-1")
 
-    assert api.post(f"/api/users/{user['id']}/password", json={"new_password": "reset-by-admin-1"},
-                    headers=admin).status_code == 204  # fmt: skip
+    assert (
+        api.post(
+            f"/api/users/{user['id']}/password", json={"new_password": "reset-by-admin-1"}, headers=admin
+        ).status_code
+        == 204
+    )
     assert api.get("/api/user/info", headers=h1).status_code == 401
     login(api, "lee", "reset-by-admin-1")
 
@@ -172,8 +193,9 @@ def test_api_keys_work_like_jwts_and_are_refused_once_revoked_or_expired(api, ad
     dev = bearer(login(api, "dev1", DEV_PASSWORD)["access_token"])
     dev2 = bearer(login(api, "dev2", DEV_PASSWORD)["access_token"])
 
-    created = api.post("/api/apikey/create", json={"name": "ci-bot", "team_id": team["id"], "expires_in_days": 30},
-                       headers=dev)  # fmt: skip
+    created = api.post(
+        "/api/apikey/create", json={"name": "ci-bot", "team_id": team["id"], "expires_in_days": 30}, headers=dev
+    )
     assert created.status_code == 201, created.text
     key = created.json()
     secret = key["key"]
@@ -195,8 +217,9 @@ def test_api_keys_work_like_jwts_and_are_refused_once_revoked_or_expired(api, ad
     assert api.post("/api/apikey/create", json={"name": "x", "scopes": ["users:admin"]}, headers=dev).status_code == 403
     assert api.post("/api/apikey/create", json={"name": "x", "scopes": ["bogus:scope"]}, headers=dev).status_code == 422
     # Another team's id is not found (existence does not leak).
-    assert api.post("/api/apikey/create", json={"name": "x", "team_id": other_team["id"]},
-                    headers=dev).status_code == 404  # fmt: skip
+    assert (
+        api.post("/api/apikey/create", json={"name": "x", "team_id": other_team["id"]}, headers=dev).status_code == 404
+    )
     # Another user's key cannot be revoked, or seen.
     assert api.post(f"/api/apikey/{key['id']}/revoke", headers=dev2).status_code == 404
     assert api.get("/api/apikey", headers=dev2).json()["items"] == []

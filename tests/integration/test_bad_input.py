@@ -32,8 +32,11 @@ def test_malformed_wrong_types_unknown_fields_and_oversize(api, admin, database_
     r = api.post("/api/teams", json={"name": "t", "description": "x" * 200_000}, headers=admin)
     assert r.status_code == 413 and r.json()["type"].endswith("/payload_too_large")
 
-    r = api.post("/api/users", json={"username": "ghost", "password": "p" * 12, "team_ids": ["00000000-0000-0000-0000-000000000000"]},
-                 headers=admin)  # fmt: skip
+    r = api.post(
+        "/api/users",
+        json={"username": "ghost", "password": "p" * 12, "team_ids": ["00000000-0000-0000-0000-000000000000"]},
+        headers=admin,
+    )
     assert r.status_code == 422 and "Unknown team" in r.json()["detail"]
     assert _count(database_url, "users") == users_before  # nothing half-written
 
@@ -62,4 +65,7 @@ def test_injection_looking_strings_are_stored_verbatim(api, admin):
     # LIKE wildcards in a search are matched literally.
     assert api.get("/api/teams", params={"q": "%"}, headers=admin).json()["items"] == []
     assert api.get("/api/teams", params={"q": "_"}, headers=admin).json()["items"] == []
-    assert api.post("/api/auth/login", json={"username": "admin' OR '1'='1", "password": ADMIN_PASSWORD}).status_code == 401
+    assert (
+        api.post("/api/auth/login", json={"username": "admin' OR '1'='1", "password": ADMIN_PASSWORD}).status_code
+        == 401
+    )

@@ -18,13 +18,18 @@ PASSWORD = "tracking-pass-123"
 
 def make_user(api, admin, username: str, team_name: str, role: str = "developer", team: dict | None = None) -> dict:
     team = team or api.post("/api/teams", json={"name": team_name}, headers=admin).json()
-    r = api.post("/api/users", json={"username": username, "password": PASSWORD, "role": role, "team_ids": [team["id"]]},
-                 headers=admin)  # fmt: skip
+    r = api.post(
+        "/api/users",
+        json={"username": username, "password": PASSWORD, "role": role, "team_ids": [team["id"]]},
+        headers=admin,
+    )
     assert r.status_code == 201, r.text
     headers = bearer(login(api, username, PASSWORD)["access_token"])
     if role == "viewer":
         return {"headers": headers, "team": team}
-    key = api.post("/api/apikey/create", json={"name": "nb", "scopes": ["training:read", "training:write"]}, headers=headers)
+    key = api.post(
+        "/api/apikey/create", json={"name": "nb", "scopes": ["training:read", "training:write"]}, headers=headers
+    )
     assert key.status_code == 201, key.text
     return {"headers": headers, "key": key.json()["key"], "team": team}
 
@@ -40,30 +45,45 @@ def outsider(api, admin):
 
 
 def new_run(api, headers, experiment="lora-sweep", name=None, params=None, tags=None) -> dict:
-    r = api.post("/api/experiments/runs", json={"experiment_name": experiment, "name": name, "params": params or {},
-                                               "tags": tags or {}}, headers=headers)  # fmt: skip
+    r = api.post(
+        "/api/experiments/runs",
+        json={"experiment_name": experiment, "name": name, "params": params or {}, "tags": tags or {}},
+        headers=headers,
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
 
 def log(api, headers, run_id, metrics=(), params=None, tags=None):
-    return api.post(f"/api/experiments/runs/{run_id}/log-batch",
-                    json={"metrics": list(metrics), "params": params or {}, "tags": tags or {}}, headers=headers)  # fmt: skip
+    return api.post(
+        f"/api/experiments/runs/{run_id}/log-batch",
+        json={"metrics": list(metrics), "params": params or {}, "tags": tags or {}},
+        headers=headers,
+    )
 
 
 def test_runs_metrics_history_search_compare_export_and_report(api, researcher, admin):
     h = researcher["headers"]
     runs = {}
-    for name, lr, method, final in (("a", "0.0001", "lora", 1.5), ("b", "0.01", "full", 2.5), ("c", "0.0005", "lora", 2.2)):
+    for name, lr, method, final in (
+        ("a", "0.0001", "lora", 1.5),
+        ("b", "0.01", "full", 2.5),
+        ("c", "0.0005", "lora", 2.2),
+    ):
         run = new_run(api, h, name=name, params={"lr": lr}, tags={"method": method})
-        points = [{"key": "loss", "value": 3.0 - (3.0 - final) * s / 99, "step": s, "timestamp": 1_700_000_000_000 + s}
-                  for s in range(100)]  # fmt: skip
+        points = [
+            {"key": "loss", "value": 3.0 - (3.0 - final) * s / 99, "step": s, "timestamp": 1_700_000_000_000 + s}
+            for s in range(100)
+        ]
         points += [{"key": "lr", "value": float(lr), "step": s} for s in range(0, 100, 10)]
         r = log(api, h, run["id"], points, params={"epochs": "3"}, tags={"stage": "dev"})
         assert r.status_code == 200, r.text
         assert r.json()["metrics"] == 110
         runs[name] = run
-    assert api.patch(f"/api/experiments/runs/{runs['a']['id']}", json={"status": "FINISHED"}, headers=h).json()["status"] == "FINISHED"
+    assert (
+        api.patch(f"/api/experiments/runs/{runs['a']['id']}", json={"status": "FINISHED"}, headers=h).json()["status"]
+        == "FINISHED"
+    )
 
     got = api.get(f"/api/experiments/runs/{runs['a']['id']}", headers=h).json()
     assert got["params"] == {"lr": "0.0001", "epochs": "3"} and got["tags"] == {"method": "lora", "stage": "dev"}
@@ -100,18 +120,28 @@ def test_runs_metrics_history_search_compare_export_and_report(api, researcher, 
     cmp = cmp.json()
     assert cmp["differing_params"] == ["lr"] and cmp["param_keys"] == ["epochs", "lr"]
     assert cmp["metric_keys"] == ["loss", "lr"] and len(cmp["series"]["loss"][runs["b"]["id"]]["steps"]) == 100
-    small = api.post("/api/experiments/runs/compare", json={"run_ids": [runs["a"]["id"]], "max_points": 10}, headers=h).json()
+    small = api.post(
+        "/api/experiments/runs/compare", json={"run_ids": [runs["a"]["id"]], "max_points": 10}, headers=h
+    ).json()
     steps = small["series"]["loss"][runs["a"]["id"]]["steps"]
     assert len(steps) <= 11 and steps[0] == 0 and steps[-1] == 99
 
-    report = api.post("/api/experiments/runs/compare/report", json={"run_ids": [runs["a"]["id"], runs["b"]["id"]]}, headers=h)
+    report = api.post(
+        "/api/experiments/runs/compare/report", json={"run_ids": [runs["a"]["id"], runs["b"]["id"]]}, headers=h
+    )
     assert report.headers["content-type"].startswith("text/markdown")
     assert "| **lr** | **0.0001** | **0.01** |" in report.text and "**loss**: best 1.5 (lowest) in a" in report.text
 
-    exported = api.post("/api/experiments/runs/export", json={"filter": "tags.method = 'lora'", "format": "csv"}, headers=h)
+    exported = api.post(
+        "/api/experiments/runs/export", json={"filter": "tags.method = 'lora'", "format": "csv"}, headers=h
+    )
     rows = list(csv.DictReader(io.StringIO(exported.text)))
-    assert sorted(r["name"] for r in rows) == ["a", "c"] and {"params.lr", "metrics.loss", "tags.method"} <= set(rows[0])
-    js = api.post("/api/experiments/runs/export", json={"format": "json", "order_by": ["metrics.loss"]}, headers=h).json()
+    assert sorted(r["name"] for r in rows) == ["a", "c"] and {"params.lr", "metrics.loss", "tags.method"} <= set(
+        rows[0]
+    )
+    js = api.post(
+        "/api/experiments/runs/export", json={"format": "json", "order_by": ["metrics.loss"]}, headers=h
+    ).json()
     assert [r["name"] for r in js] == ["a", "c", "b"] and js[0]["metrics.loss"] == 1.5
 
     audit = api.get("/api/audit/logs", params={"action": "run.log_batch"}, headers=admin).json()
@@ -123,7 +153,11 @@ def test_bad_input_and_other_teams(api, researcher, outsider):
     run = new_run(api, h, params={"lr": "0.1"})
     rid = run["id"]
     # another team's run (and experiment) is 404 everywhere; so is an unknown run
-    for path in (f"/api/experiments/runs/{rid}", f"/api/experiments/runs/{rid}/metrics/loss", f"/api/experiments/{run['experiment_id']}"):
+    for path in (
+        f"/api/experiments/runs/{rid}",
+        f"/api/experiments/runs/{rid}/metrics/loss",
+        f"/api/experiments/{run['experiment_id']}",
+    ):
         assert api.get(path, headers=o).status_code == 404
     assert log(api, o, rid, [{"key": "loss", "value": 1}]).status_code == 404
     assert api.post("/api/experiments/runs/compare", json={"run_ids": [rid]}, headers=o).status_code == 404
@@ -139,7 +173,13 @@ def test_bad_input_and_other_teams(api, researcher, outsider):
     r = log(api, h, rid, params={"lr": "0.2"})
     assert r.status_code == 422 and "write-once" in r.json()["detail"]
     assert log(api, h, rid, params={"lr": "0.1"}).status_code == 200  # the same value again is fine
-    for bad in ("params.lr <", "metrics.loss < 'x'", "params.lr = 1; DROP TABLE runs", "x = 1", "params.lr = 1 OR 1=1 --"):
+    for bad in (
+        "params.lr <",
+        "metrics.loss < 'x'",
+        "params.lr = 1; DROP TABLE runs",
+        "x = 1",
+        "params.lr = 1 OR 1=1 --",
+    ):
         r = api.post("/api/experiments/runs/search", json={"filter": bad}, headers=h)
         assert r.status_code == 422, (bad, r.text)
         assert r.headers["content-type"] == "application/problem+json" and "filter" in r.json()["detail"].lower()
@@ -150,7 +190,10 @@ def test_bad_input_and_other_teams(api, researcher, outsider):
     got = api.get(f"/api/experiments/runs/{rid}", headers=h).json()
     assert got["params"] == {"lr": "0.1"} and got["metrics"] == {}
     # NaN and infinities are values too
-    assert log(api, h, rid, [{"key": "g", "value": "NaN"}, {"key": "g", "value": "Infinity", "step": 1}]).status_code == 200
+    assert (
+        log(api, h, rid, [{"key": "g", "value": "NaN"}, {"key": "g", "value": "Infinity", "step": 1}]).status_code
+        == 200
+    )
     assert api.get(f"/api/experiments/runs/{rid}/metrics/g", headers=h).json()["values"] == ["NaN", "Infinity"]
     # a viewer reads but cannot write
     viewer = make_user(api, api_admin(api), "view1", "", role="viewer", team=researcher["team"])
@@ -180,7 +223,9 @@ def test_notebook_client(api, researcher, live_server, tmp_path):
         assert [r["name"] for r in tracker.search("metrics.acc > 0.9 and params.r = 8")] == ["nb-1"]
         hist = api.get(f"/api/experiments/runs/{run.id}/metrics/acc", headers=researcher["headers"]).json()
         assert hist["count"] == 600
-        sample = api.get(f"/api/experiments/runs/{run.id}/artifacts/samples/샘플 출력.txt", headers=researcher["headers"])
+        sample = api.get(
+            f"/api/experiments/runs/{run.id}/artifacts/samples/샘플 출력.txt", headers=researcher["headers"]
+        )
         assert sample.status_code == 200 and sample.text == "생성 예시"
         with pytest.raises(RuntimeError), tracker.run("notebook", name="nb-2") as failing:
             failing.log_metrics({"loss": 1.0})

@@ -41,8 +41,12 @@ def test_mlflow_client_logs_and_axops_shows_the_same_run(api, researcher, tracki
         mlflow.log_metrics({"acc": 0.5, "f1": 0.25}, step=1)
         mlflow.set_tag("team", "nlp")
         mlflow.set_tags({"stage": "dev", "note": "한국어 태그"})
-        MlflowClient().log_batch(run.info.run_id, metrics=[Metric("loss", 1.0 - i / 1000, 1_700_000_000_000 + i, 2 + i) for i in range(1000)],
-                                 params=[Param("epochs", "3")], tags=[RunTag("batch", "yes")])  # fmt: skip
+        MlflowClient().log_batch(
+            run.info.run_id,
+            metrics=[Metric("loss", 1.0 - i / 1000, 1_700_000_000_000 + i, 2 + i) for i in range(1000)],
+            params=[Param("epochs", "3")],
+            tags=[RunTag("batch", "yes")],
+        )
     assert mlflow.set_experiment("mlflow-compat").experiment_id == exp.experiment_id  # found by name now
 
     client = MlflowClient()
@@ -61,7 +65,10 @@ def test_mlflow_client_logs_and_axops_shows_the_same_run(api, researcher, tracki
     assert [r.info.run_name for r in found] == ["first"]
     ordered = client.search_runs([exp.experiment_id], order_by=["metrics.loss DESC"])
     assert [r.info.run_name for r in ordered] == ["second", "first"]
-    assert [r.info.run_name for r in client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'", max_results=1)] == ["second"]
+    assert [
+        r.info.run_name
+        for r in client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'", max_results=1)
+    ] == ["second"]
 
     # the axops API shows the same run, params, metrics and tags
     h = researcher["headers"]
@@ -91,9 +98,14 @@ def test_mlflow_wire_rules_and_errors(api, researcher, tracking, live_server):
     # the client splits big batches itself; the server enforces MLflow's limits on raw calls
     point = {"key": "m", "value": 1.0, "timestamp": 1, "step": 0}
     r = httpx.post(f"{base}/runs/log-batch", json={"run_id": rid, "metrics": [point] * 1001}, headers=token)
-    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE" and "1000" in r.json()["message"]
-    r = httpx.post(f"{base}/runs/log-batch", json={"run_id": rid, "params": [{"key": f"p{i}", "value": "v"} for i in range(101)]},
-                   headers=token)  # fmt: skip
+    assert (
+        r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE" and "1000" in r.json()["message"]
+    )
+    r = httpx.post(
+        f"{base}/runs/log-batch",
+        json={"run_id": rid, "params": [{"key": f"p{i}", "value": "v"} for i in range(101)]},
+        headers=token,
+    )
     assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     r = httpx.post(f"{base}/runs/log-batch", json={"run_id": rid, "metrics": [point] * 1000}, headers=token)
     assert r.status_code == 200, r.text
@@ -113,7 +125,10 @@ def test_mlflow_wire_rules_and_errors(api, researcher, tracking, live_server):
     basic = {"Authorization": "Basic " + base64.b64encode(f"mlres:{researcher['key']}".encode()).decode()}
     r = httpx.get(f"{base}/runs/get", params={"run_id": rid}, headers=basic)
     assert r.status_code == 200 and r.json()["run"]["info"]["status"] == "KILLED"
-    assert httpx.get(f"{live_server.url}/ajax-api/2.0/mlflow/runs/get", params={"run_id": rid}, headers=basic).status_code == 200
+    assert (
+        httpx.get(f"{live_server.url}/ajax-api/2.0/mlflow/runs/get", params={"run_id": rid}, headers=basic).status_code
+        == 200
+    )
     # errors are MLflow JSON, never problem+json
     r = httpx.get(f"{base}/experiments/get-by-name", params={"experiment_name": "nope"}, headers=basic)
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
@@ -127,8 +142,11 @@ def test_mlflow_wire_rules_and_errors(api, researcher, tracking, live_server):
     other = make_user(api, login_admin(api), "mlother", "ml-other")
     r = httpx.get(f"{base}/runs/get", params={"run_id": rid}, headers={"Authorization": f"Bearer {other['key']}"})
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
-    r = httpx.post(f"{base}/runs/log-batch", json={"run_id": rid, "metrics": [{"key": "x", "value": 1, "timestamp": 1, "step": 0}]},
-                   headers={"Authorization": f"Bearer {other['key']}"})  # fmt: skip
+    r = httpx.post(
+        f"{base}/runs/log-batch",
+        json={"run_id": rid, "metrics": [{"key": "x", "value": 1, "timestamp": 1, "step": 0}]},
+        headers={"Authorization": f"Bearer {other['key']}"},
+    )
     assert r.status_code == 404
 
 
@@ -143,7 +161,9 @@ def test_mlflow_client_logs_lists_downloads_and_deletes_artifacts(api, researche
     (tmp_path / "report").mkdir()
     (tmp_path / "report" / "summary.md").write_text("# 결과\nloss 1.2\n", encoding="utf-8")
     (tmp_path / "report" / "plots").mkdir()
-    (tmp_path / "report" / "plots" / "loss.csv").write_bytes(b"step,loss\n" + b"".join(b"%d,%f\n" % (i, 1 / (i + 1)) for i in range(5000)))
+    (tmp_path / "report" / "plots" / "loss.csv").write_bytes(
+        b"step,loss\n" + b"".join(b"%d,%f\n" % (i, 1 / (i + 1)) for i in range(5000))
+    )
     (tmp_path / "config.json").write_text('{"lr": 0.001}')
     with mlflow.start_run() as run:
         mlflow.log_artifact(str(tmp_path / "config.json"))
@@ -152,12 +172,26 @@ def test_mlflow_client_logs_lists_downloads_and_deletes_artifacts(api, researche
     rid = run.info.run_id
     assert run.info.artifact_uri == f"mlflow-artifacts:/{run.info.experiment_id}/{rid}/artifacts"
     client = MlflowClient()
-    assert [(f.path, f.is_dir) for f in client.list_artifacts(rid)] == [("config.json", False), ("notes", True), ("report", True)]
-    assert [(f.path, f.is_dir) for f in client.list_artifacts(rid, "report")] == [("report/plots", True), ("report/summary.md", False)]
-    assert client.list_artifacts(rid, "report/plots")[0].file_size == (tmp_path / "report" / "plots" / "loss.csv").stat().st_size
+    assert [(f.path, f.is_dir) for f in client.list_artifacts(rid)] == [
+        ("config.json", False),
+        ("notes", True),
+        ("report", True),
+    ]
+    assert [(f.path, f.is_dir) for f in client.list_artifacts(rid, "report")] == [
+        ("report/plots", True),
+        ("report/summary.md", False),
+    ]
+    assert (
+        client.list_artifacts(rid, "report/plots")[0].file_size
+        == (tmp_path / "report" / "plots" / "loss.csv").stat().st_size
+    )
     got = client.download_artifacts(rid, "report", str(tmp_path / "back"))
-    assert (tmp_path / "back" / "report" / "summary.md").read_text(encoding="utf-8") == "# 결과\nloss 1.2\n" and got.endswith("report")
-    assert (tmp_path / "back" / "report" / "plots" / "loss.csv").read_bytes() == (tmp_path / "report" / "plots" / "loss.csv").read_bytes()
+    assert (tmp_path / "back" / "report" / "summary.md").read_text(
+        encoding="utf-8"
+    ) == "# 결과\nloss 1.2\n" and got.endswith("report")
+    assert (tmp_path / "back" / "report" / "plots" / "loss.csv").read_bytes() == (
+        tmp_path / "report" / "plots" / "loss.csv"
+    ).read_bytes()
     assert mlflow.artifacts.load_text(f"runs:/{rid}/notes/hello.txt") == "hello"
 
     # the axops API: the same files, for the run page
@@ -168,7 +202,9 @@ def test_mlflow_client_logs_lists_downloads_and_deletes_artifacts(api, researche
     assert r.status_code == 200 and r.text.startswith("# 결과") and "attachment" in r.headers["content-disposition"]
     assert api.get(f"/api/experiments/runs/{rid}/artifacts/report/missing.md", headers=h).status_code == 404
     assert api.get(f"/api/experiments/runs/{rid}/artifacts", params={"path": "../x"}, headers=h).status_code == 422
-    actions = [e["action"] for e in api.get("/api/audit/logs", params={"limit": 100}, headers=login_admin(api)).json()["items"]]
+    actions = [
+        e["action"] for e in api.get("/api/audit/logs", params={"limit": 100}, headers=login_admin(api)).json()["items"]
+    ]
     assert actions.count("run.log_artifact") == 4
 
     # bad paths and clashes are refused, another team sees nothing, and nothing half-written remains
@@ -176,7 +212,10 @@ def test_mlflow_client_logs_lists_downloads_and_deletes_artifacts(api, researche
     token = {"Authorization": f"Bearer {researcher['key']}"}
     for bad in ("%2e%2e/%2e%2e/etc/passwd", "a//b", "a/%2E/b", "..%5Cx"):
         r = httpx.put(f"{base}/{bad}", content=b"x", headers=token)
-        assert r.status_code in (400, 404) and r.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"), bad
+        assert r.status_code in (400, 404) and r.json()["error_code"] in (
+            "INVALID_PARAMETER_VALUE",
+            "RESOURCE_DOES_NOT_EXIST",
+        ), bad
     r = httpx.put(f"{base}/report", content=b"x", headers=token)
     assert r.status_code == 400 and "folder" in r.json()["message"]
     r = httpx.put(f"{base}/config.json/inner", content=b"x", headers=token)

@@ -24,8 +24,11 @@ def world(api, admin):
     """Two teams, a Developer in each, and a Viewer in the first."""
     teams = [api.post("/api/teams", json={"name": n}, headers=admin).json() for n in ("nlp", "vision")]
     for username, role, team in (("dev1", "developer", 0), ("dev2", "developer", 1), ("view1", "viewer", 0)):
-        r = api.post("/api/users", json={"username": username, "password": PASSWORD, "role": role,
-                                         "team_ids": [teams[team]["id"]]}, headers=admin)  # fmt: skip
+        r = api.post(
+            "/api/users",
+            json={"username": username, "password": PASSWORD, "role": role, "team_ids": [teams[team]["id"]]},
+            headers=admin,
+        )
         assert r.status_code == 201
     return {
         "teams": teams,
@@ -91,10 +94,19 @@ def test_register_upload_card_versions_compare_and_lifecycle(api, world, demo_di
     assert {"key": "n_layer", "values": [2, 3]} in body["config_diff"]
 
     # Stages and aliases; other capabilities resolve `name@alias`.
-    assert api.post(f"/api/model/version/{v2['id']}/stage", json={"stage": "production"}, headers=dev1).json()["stage"] == "production"
-    assert api.put(f"/api/model/{model['id']}/aliases/production", json={"version_id": v2["id"]}, headers=dev1).status_code == 204
+    assert (
+        api.post(f"/api/model/version/{v2['id']}/stage", json={"stage": "production"}, headers=dev1).json()["stage"]
+        == "production"
+    )
+    assert (
+        api.put(f"/api/model/{model['id']}/aliases/production", json={"version_id": v2["id"]}, headers=dev1).status_code
+        == 204
+    )
     assert api.get(f"/api/model/{model['id']}", headers=dev1).json()["aliases"] == {"production": 2}
-    assert api.put(f"/api/model/{model['id']}/aliases/Bad Name", json={"version_id": v2["id"]}, headers=dev1).status_code == 422
+    assert (
+        api.put(f"/api/model/{model['id']}/aliases/Bad Name", json={"version_id": v2["id"]}, headers=dev1).status_code
+        == 422
+    )
 
     # Card edits by the owner; Viewers read only.
     card = api.put(f"/api/model/version/{v2['id']}/card", json={"card_markdown": "# 새 카드\n설명"}, headers=dev1)
@@ -113,18 +125,41 @@ def test_register_upload_card_versions_compare_and_lifecycle(api, world, demo_di
         assert t.extractfile("ko-chat-v1/model.safetensors").read() == (two / "model.safetensors").read_bytes()
 
     # Archive a version, restore it; once its files are purged it cannot come back.
-    assert api.post(f"/api/model/version/{v1['id']}/stage", json={"stage": "archived"}, headers=dev1).json()["archived_at"]
-    assert api.post(f"/api/model/version/{v1['id']}/stage", json={"stage": "staging"}, headers=dev1).json()["stage"] == "staging"
+    assert api.post(f"/api/model/version/{v1['id']}/stage", json={"stage": "archived"}, headers=dev1).json()[
+        "archived_at"
+    ]
+    assert (
+        api.post(f"/api/model/version/{v1['id']}/stage", json={"stage": "staging"}, headers=dev1).json()["stage"]
+        == "staging"
+    )
 
-    actions = [e["action"] for e in api.get("/api/audit/logs", params={"resource_type": "model", "limit": 200},
-                                            headers=admin).json()["items"]]  # fmt: skip
-    for expected_action in ("model.register", "model.version_upload", "model.view", "model.download",
-                            "model.alias_set", "model.version_stage", "model.version_restore", "model.card_update"):  # fmt: skip
+    actions = [
+        e["action"]
+        for e in api.get("/api/audit/logs", params={"resource_type": "model", "limit": 200}, headers=admin).json()[
+            "items"
+        ]
+    ]
+    for expected_action in (
+        "model.register",
+        "model.version_upload",
+        "model.view",
+        "model.download",
+        "model.alias_set",
+        "model.version_stage",
+        "model.version_restore",
+        "model.card_update",
+    ):
         assert expected_action in actions, expected_action
 
     # Deleting asks for the name again, then removes everything.
-    assert api.request("DELETE", f"/api/model/{model['id']}", json={"confirm_name": "ko-chaT"}, headers=dev1).status_code == 422
-    assert api.request("DELETE", f"/api/model/{model['id']}", json={"confirm_name": "ko-chat"}, headers=dev1).status_code == 204
+    assert (
+        api.request("DELETE", f"/api/model/{model['id']}", json={"confirm_name": "ko-chaT"}, headers=dev1).status_code
+        == 422
+    )
+    assert (
+        api.request("DELETE", f"/api/model/{model['id']}", json={"confirm_name": "ko-chat"}, headers=dev1).status_code
+        == 204
+    )
     assert api.get(f"/api/model/{model['id']}", headers=dev1).status_code == 404
     assert api.get(f"/api/model/version/{v1['id']}/files/config.json", headers=dev1).status_code == 404
 
@@ -132,7 +167,7 @@ def test_register_upload_card_versions_compare_and_lifecycle(api, world, demo_di
 def test_archive_retention_purges_files(api, world, demo_dirs, live_server):
     import asyncio
 
-    from axops.models import service
+    from axops.registry import service
 
     dev1 = world["dev1"]
     model = register(api, dev1, "old-model")
@@ -189,7 +224,10 @@ def test_bad_uploads_are_refused_and_leave_nothing(api, world, demo_dirs, live_s
 
     cases = {
         "truncated safetensors": ({"model.safetensors": weights[:-100]}, "model.safetensors"),
-        "garbage safetensors": ({"model.safetensors": b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!"}, "model.safetensors"),
+        "garbage safetensors": (
+            {"model.safetensors": b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!"},
+            "model.safetensors",
+        ),
         "config not JSON": ({"config.json": b"{not: json", "model.safetensors": weights}, "config.json"),
         "empty file": ({"README.md": b"", "model.safetensors": weights}, "README.md"),
         "parent path": ({"../evil.json": b"{}"}, "../evil.json"),
@@ -208,7 +246,12 @@ def test_bad_uploads_are_refused_and_leave_nothing(api, world, demo_dirs, live_s
     assert upload(api, dev2, model["id"], {"model.safetensors": weights}).status_code == 404
     assert api.get(f"/api/model/{model['id']}", headers=dev2).status_code == 404
     # Importing from the server needs its own permission (Admin), and a directory inside AXOPS_IMPORT_ROOTS.
-    assert api.post("/api/model/version/import", json={"model_id": model["id"], "path": str(two)}, headers=dev2).status_code == 403
+    assert (
+        api.post(
+            "/api/model/version/import", json={"model_id": model["id"], "path": str(two)}, headers=dev2
+        ).status_code
+        == 403
+    )
     monkeypatch.setattr(live_server.app.state.settings, "import_roots", str(two.parent))
     missing = str(two.parent / "no-such-dir")
     r = api.post("/api/model/version/import", json={"model_id": model["id"], "path": missing}, headers=admin)
@@ -221,8 +264,11 @@ def test_local_import_runs_in_the_background_with_progress(api, world, demo_dirs
     dev1 = world["dev1"]
     model = register(api, dev1, "imported")
     monkeypatch.setattr(live_server.app.state.settings, "import_roots", str(demo_dirs[0].parent))
-    r = api.post("/api/model/version/import", json={"model_id": model["id"], "path": str(demo_dirs[0]),
-                                                    "allow_patterns": ["*.json", "*.safetensors"]}, headers=admin)  # fmt: skip
+    r = api.post(
+        "/api/model/version/import",
+        json={"model_id": model["id"], "path": str(demo_dirs[0]), "allow_patterns": ["*.json", "*.safetensors"]},
+        headers=admin,
+    )
     assert r.status_code == 202, r.text
     pending = r.json()
     assert pending["status"] == "importing" and pending["source"] == "local"
@@ -247,7 +293,10 @@ def test_large_upload_streams_with_bounded_memory(api, world, tmp_path):
             f.write(block)
     # The server runs in this process: sample its resident memory while the upload streams through.
     page = os.sysconf("SC_PAGE_SIZE")
-    rss = lambda: int(Path("/proc/self/statm").read_text().split()[1]) * page
+
+    def rss():
+        return int(Path("/proc/self/statm").read_text().split()[1]) * page
+
     baseline, peak, stop = rss(), [0], threading.Event()
 
     def sample():
@@ -259,8 +308,13 @@ def test_large_upload_streams_with_bounded_memory(api, world, tmp_path):
     sampler.start()
     try:
         with big.open("rb") as f:
-            r = api.post("/api/model/version/upload", data={"model_id": model["id"]},
-                          files=[("files", ("weights.bin", f))], headers=dev1, timeout=300)  # fmt: skip
+            r = api.post(
+                "/api/model/version/upload",
+                data={"model_id": model["id"]},
+                files=[("files", ("weights.bin", f))],
+                headers=dev1,
+                timeout=300,
+            )
     finally:
         stop.set()
         sampler.join()
@@ -275,7 +329,10 @@ def test_resumable_chunked_upload(api, world, demo_dirs):
     two = demo_dirs[0]
     model = register(api, dev1, "chunked")
     files = dir_files(two)
-    declared = [{"path": n, "size": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for n, p in files.items()]
+    declared = [
+        {"path": n, "size": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+        for n, p in files.items()
+    ]
     started = api.post(f"/api/model/{model['id']}/uploads", json={"files": declared}, headers=dev1)
     assert started.status_code == 201, started.text
     vid = started.json()["id"]
@@ -283,19 +340,29 @@ def test_resumable_chunked_upload(api, world, demo_dirs):
 
     weights = files.pop("model.safetensors").read_bytes()
     half = len(weights) // 2
-    r = api.put(f"/api/model/upload/{vid}/model.safetensors", params={"offset": 0}, content=weights[:half], headers=dev1)
+    r = api.put(
+        f"/api/model/upload/{vid}/model.safetensors", params={"offset": 0}, content=weights[:half], headers=dev1
+    )
     assert r.status_code == 200 and r.json()["received"] == half
     # Completing early is refused and names what is missing; the version stays `uploading`, not ready.
     early = api.post(f"/api/model/version/{vid}/complete", headers=dev1)
     assert early.status_code == 409 and "model.safetensors" in early.json()["detail"]
     assert api.get(f"/api/model/{model['id']}/versions", headers=dev1).json()[0]["status"] == "uploading"
     # A client that lost track resends from 0: told where to resume.
-    wrong = api.put(f"/api/model/upload/{vid}/model.safetensors", params={"offset": 0}, content=weights[:10], headers=dev1)
+    wrong = api.put(
+        f"/api/model/upload/{vid}/model.safetensors", params={"offset": 0}, content=weights[:10], headers=dev1
+    )
     assert wrong.status_code == 409 and wrong.json()["received"] == half
-    assert api.put(f"/api/model/upload/{vid}/model.safetensors", params={"offset": half}, content=weights[half:],
-                   headers=dev1).json()["received"] == len(weights)  # fmt: skip
+    assert api.put(
+        f"/api/model/upload/{vid}/model.safetensors", params={"offset": half}, content=weights[half:], headers=dev1
+    ).json()["received"] == len(weights)
     for name, p in files.items():
-        assert api.put(f"/api/model/upload/{vid}/{name}", params={"offset": 0}, content=p.read_bytes(), headers=dev1).status_code == 200
+        assert (
+            api.put(
+                f"/api/model/upload/{vid}/{name}", params={"offset": 0}, content=p.read_bytes(), headers=dev1
+            ).status_code
+            == 200
+        )
     done = api.post(f"/api/model/version/{vid}/complete", headers=dev1)
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "ready" and done.json()["card"]["parameter_count"] > 0
@@ -304,19 +371,27 @@ def test_resumable_chunked_upload(api, world, demo_dirs):
     assert {f["path"]: f["sha256"] for f in done.json()["files"]} == {d["path"]: d["sha256"] for d in declared}
 
     # A checksum mismatch fails the version, visibly.
-    bad = api.post(f"/api/model/{model['id']}/uploads", json={"files": [{"path": "config.json", "size": 2, "sha256": "0" * 64}]},
-                   headers=dev1).json()  # fmt: skip
+    bad = api.post(
+        f"/api/model/{model['id']}/uploads",
+        json={"files": [{"path": "config.json", "size": 2, "sha256": "0" * 64}]},
+        headers=dev1,
+    ).json()
     api.put(f"/api/model/upload/{bad['id']}/config.json", params={"offset": 0}, content=b"{}", headers=dev1)
     failed = api.post(f"/api/model/version/{bad['id']}/complete", headers=dev1)
     assert failed.status_code == 422 and "sha256" in failed.json()["detail"]
     assert api.get(f"/api/model/version/{bad['id']}", headers=dev1).json()["status"] == "failed"
-    assert api.post(f"/api/model/{model['id']}/uploads", json={"files": [{"path": "../x", "size": 1}]}, headers=dev1).status_code == 422
+    assert (
+        api.post(
+            f"/api/model/{model['id']}/uploads", json={"files": [{"path": "../x", "size": 1}]}, headers=dev1
+        ).status_code
+        == 422
+    )
 
 
 def test_abandoned_uploads_are_discarded(api, world, live_server, admin):
     import asyncio
 
-    from axops.models import service
+    from axops.registry import service
 
     dev1, dev2 = world["dev1"], world["dev2"]
     model = register(api, dev1, "abandoned")
@@ -365,7 +440,7 @@ def test_hugging_face_import_explains_failures(api, world, live_server, monkeypa
             if self.command != "HEAD":
                 self.wfile.write(b'{"error": "Repository not found"}')
 
-        do_GET = do_HEAD = _answer  # noqa: N815
+        do_GET = do_HEAD = _answer
 
         def log_message(self, *args):
             pass
@@ -378,12 +453,16 @@ def test_hugging_face_import_explains_failures(api, world, live_server, monkeypa
 
     def run_import(endpoint: str) -> dict:
         monkeypatch.setenv("HF_ENDPOINT", endpoint)
-        r = api.post("/api/model/version/import/huggingface",
-                     json={"model_id": model["id"], "repo_id": "org/no-such-model", "token": "hf_secret_token"},
-                     headers=dev1)  # fmt: skip
+        r = api.post(
+            "/api/model/version/import/huggingface",
+            json={"model_id": model["id"], "repo_id": "org/no-such-model", "token": "hf_secret_token"},
+            headers=dev1,
+        )
         assert r.status_code == 202, r.text
         assert r.json()["source"] == "huggingface" and r.json()["status"] == "importing"
-        run = state.tasks.run_worker_async(wait=False, install_signal_handlers=False, additional_context={"axops": state})
+        run = state.tasks.run_worker_async(
+            wait=False, install_signal_handlers=False, additional_context={"axops": state}
+        )
         asyncio.run_coroutine_threadsafe(run, live_server.server_loop).result(120)
         return api.get(f"/api/model/version/{r.json()['id']}", headers=dev1).json()
 
@@ -407,5 +486,9 @@ def test_hugging_face_import_explains_failures(api, world, live_server, monkeypa
     with psycopg.connect(libpq_url(database_url)) as conn:
         jobs = conn.execute("SELECT args::text FROM procrastinate_jobs").fetchall()
     assert jobs and not any("hf_secret_token" in j[0] for j in jobs)
-    assert api.post("/api/model/version/import/huggingface", json={"model_id": model["id"], "repo_id": "../etc"},
-                    headers=dev1).status_code == 422  # fmt: skip
+    assert (
+        api.post(
+            "/api/model/version/import/huggingface", json={"model_id": model["id"], "repo_id": "../etc"}, headers=dev1
+        ).status_code
+        == 422
+    )

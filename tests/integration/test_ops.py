@@ -19,7 +19,10 @@ def test_health_ready_metrics_and_request_ids(api, admin):
     assert bogus.headers["x-request-id"] != "bad id\twith spaces"
 
     metrics = api.get("/metrics").text
-    assert 'axops_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/user/info",status="200"}' in metrics
+    assert (
+        'axops_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/user/info",status="200"}'
+        in metrics
+    )
     assert "axops_audit_events_total" in metrics
 
     missing = api.get("/api/nothing-here")
@@ -65,7 +68,9 @@ def test_task_queue_runs_periodic_partition_maintenance(live_server):
     async def run():
         task = state.tasks.tasks["audit:maintain_audit_partitions"]
         job_id = await task.defer_async(timestamp=0)
-        await state.tasks.run_worker_async(wait=False, install_signal_handlers=False, additional_context={"axops": state})
+        await state.tasks.run_worker_async(
+            wait=False, install_signal_handlers=False, additional_context={"axops": state}
+        )
         return (await state.tasks.job_manager.list_jobs_async(id=job_id))[0].status
 
     assert asyncio.run_coroutine_threadsafe(run(), live_server.server_loop).result(60) == "succeeded"
@@ -75,7 +80,7 @@ def test_task_queue_runs_periodic_partition_maintenance(live_server):
 def test_spa_routes_serve_the_ui_or_a_clear_message(api, path):
     r = api.get(path)
     if r.status_code == 200:
-        assert "<div id=\"app\"" in r.text or "<div id='app'" in r.text
+        assert '<div id="app"' in r.text or "<div id='app'" in r.text
     else:
         assert r.status_code == 503 and "npm" in r.json()["detail"]
     assert api.get("/api/unknown").status_code == 404

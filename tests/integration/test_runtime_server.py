@@ -28,9 +28,26 @@ def _free_port() -> int:
 @pytest.fixture
 def runtime(demo_dirs):
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "axops.runtime.serve", "--model-dir", str(demo_dirs[0]), "--port", str(port),
-                             "--max-batch", "1", "--max-queue", "2", "--served-name", "demo"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "AXOPS_RUNTIME_SERVE_TOKEN": TOKEN})  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "axops.runtime.serve",
+            "--model-dir",
+            str(demo_dirs[0]),
+            "--port",
+            str(port),
+            "--max-batch",
+            "1",
+            "--max-queue",
+            "2",
+            "--served-name",
+            "demo",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "AXOPS_RUNTIME_SERVE_TOKEN": TOKEN},
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -75,7 +92,9 @@ def test_queue_full_disconnect_and_drain(runtime):
     assert refused.status_code in (200, 429)
 
     # a streaming client that hangs up after the first chunk: its sequence leaves the batch
-    with httpx.stream("POST", url + "/v1/completions", json={**body, "stream": True, "max_tokens": 120}, headers=AUTH, timeout=60) as r:
+    with httpx.stream(
+        "POST", url + "/v1/completions", json={**body, "stream": True, "max_tokens": 120}, headers=AUTH, timeout=60
+    ) as r:
         next(r.iter_lines())
     deadline = time.monotonic() + 10
     while httpx.get(url + "/health").json()["running"] and time.monotonic() < deadline:
@@ -89,8 +108,9 @@ def test_queue_full_disconnect_and_drain(runtime):
     lines: list[str] = []
 
     def slow_reader():
-        with httpx.stream("POST", url + "/v1/completions", json={**body, "stream": True, "max_tokens": 60}, headers=AUTH,
-                          timeout=60) as r:
+        with httpx.stream(
+            "POST", url + "/v1/completions", json={**body, "stream": True, "max_tokens": 60}, headers=AUTH, timeout=60
+        ) as r:
             for line in r.iter_lines():
                 lines.append(line)
                 time.sleep(0.01)
@@ -100,5 +120,5 @@ def test_queue_full_disconnect_and_drain(runtime):
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
     reader.join(30)
-    assert lines and lines[-2] == "data: [DONE]" or lines[-1] == "data: [DONE]", lines[-3:]
+    assert (lines and lines[-2] == "data: [DONE]") or lines[-1] == "data: [DONE]", lines[-3:]
     assert proc.wait(30) == 0

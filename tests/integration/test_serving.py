@@ -23,11 +23,16 @@ PASSWORD = "serving-pass-123"
 @pytest.fixture
 def dev(api, admin):
     team = api.post("/api/teams", json={"name": "serving"}, headers=admin).json()
-    r = api.post("/api/users", json={"username": "dev1", "password": PASSWORD, "role": "developer", "team_ids": [team["id"]]},
-                 headers=admin)  # fmt: skip
+    r = api.post(
+        "/api/users",
+        json={"username": "dev1", "password": PASSWORD, "role": "developer", "team_ids": [team["id"]]},
+        headers=admin,
+    )
     assert r.status_code == 201, r.text
     headers = bearer(login(api, "dev1", PASSWORD)["access_token"])
-    key = api.post("/api/apikey/create", json={"name": "app", "scopes": ["gateway:invoke", "deployments:read"]}, headers=headers)
+    key = api.post(
+        "/api/apikey/create", json={"name": "app", "scopes": ["gateway:invoke", "deployments:read"]}, headers=headers
+    )
     assert key.status_code == 201, key.text
     return {"headers": headers, "key": key.json()["key"], "team": team}
 
@@ -38,7 +43,9 @@ def wait_for(api, headers, deployment_id, predicate, timeout=120.0) -> dict:
         d = api.get(f"/api/serving/deployments/{deployment_id}", headers=headers).json()
         if predicate(d):
             return d
-        assert time.monotonic() < deadline, f"timed out; deployment is {d['status']}: {d['status_reason']} {d['replicas']}"
+        assert time.monotonic() < deadline, (
+            f"timed out; deployment is {d['status']}: {d['status_reason']} {d['replicas']}"
+        )
         time.sleep(0.3)
 
 
@@ -57,23 +64,42 @@ def test_deploy_call_through_gateway_survive_a_killed_replica_and_undeploy(api, 
     h = dev["headers"]
     model = register(api, h, "tiny-chat")
     assert upload(api, h, model["id"], dir_files(demo_dirs[0])).status_code == 201
-    r = api.post("/api/serving/deploy", json={"model": "tiny-chat", "ref": "latest", "replicas_min": 2, "replicas_max": 2,
-                                              "resources": {"memory_gb": 1},
-                                              "pricing": {"gpu_hour_price": 3.6, "throughput_tokens_per_s": 1}}, headers=h)  # fmt: skip
+    r = api.post(
+        "/api/serving/deploy",
+        json={
+            "model": "tiny-chat",
+            "ref": "latest",
+            "replicas_min": 2,
+            "replicas_max": 2,
+            "resources": {"memory_gb": 1},
+            "pricing": {"gpu_hour_price": 3.6, "throughput_tokens_per_s": 1},
+        },
+        headers=h,
+    )
     assert r.status_code == 201, r.text
     d = r.json()
     assert d["name"] == "tiny-chat" and d["status"] == "pending" and d["version"] == 1
-    d = wait_for(api, h, d["id"], lambda x: x["status"] == "ready" and sum(r["state"] == "ready" for r in x["replicas"]) == 2)
+    d = wait_for(
+        api, h, d["id"], lambda x: x["status"] == "ready" and sum(r["state"] == "ready" for r in x["replicas"]) == 2
+    )
     assert d["ready_seconds"] is not None and d["ready_seconds"] < 120
 
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=dev["key"], max_retries=0)
     assert "tiny-chat" in [m.id for m in client.models.list().data]
-    answer = client.chat.completions.create(model="tiny-chat", messages=[{"role": "user", "content": "안녕하세요"}], max_tokens=12,
-                                            temperature=0)  # fmt: skip
+    answer = client.chat.completions.create(
+        model="tiny-chat", messages=[{"role": "user", "content": "안녕하세요"}], max_tokens=12, temperature=0
+    )
     assert answer.model == "tiny-chat" and answer.usage.completion_tokens >= 1
     assert answer.usage.prompt_tokens > 3 and answer.choices[0].finish_reason in ("stop", "length")
-    chunks = list(client.chat.completions.create(model="tiny-chat", messages=[{"role": "user", "content": "hello"}], max_tokens=12,
-                                                 stream=True, stream_options={"include_usage": True}))  # fmt: skip
+    chunks = list(
+        client.chat.completions.create(
+            model="tiny-chat",
+            messages=[{"role": "user", "content": "hello"}],
+            max_tokens=12,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert chunks[-1].usage.completion_tokens >= 1 and isinstance(text, str)
     # priced by GPU time: 3.6 an hour at 1 token/s is 1,000 per 1M tokens
@@ -84,7 +110,9 @@ def test_deploy_call_through_gateway_survive_a_killed_replica_and_undeploy(api, 
     tokens = sum(t["prompt_tokens"] + t["completion_tokens"] for t in totals)
     assert tokens > 0 and spent == pytest.approx(tokens / 1000, rel=1e-6)
     with pytest.raises(openai.BadRequestError, match="maximum context length"):
-        client.chat.completions.create(model="tiny-chat", messages=[{"role": "user", "content": "토큰 " * 400}], max_tokens=8)
+        client.chat.completions.create(
+            model="tiny-chat", messages=[{"role": "user", "content": "토큰 " * 400}], max_tokens=8
+        )
     with pytest.raises(openai.BadRequestError, match="temperature"):
         client.chat.completions.create(model="tiny-chat", messages=[{"role": "user", "content": "hi"}], temperature=7)
 
@@ -95,7 +123,9 @@ def test_deploy_call_through_gateway_survive_a_killed_replica_and_undeploy(api, 
     def traffic():
         while not done.is_set():
             try:
-                client.chat.completions.create(model="tiny-chat", messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+                client.chat.completions.create(
+                    model="tiny-chat", messages=[{"role": "user", "content": "hi"}], max_tokens=4
+                )
             except openai.OpenAIError as exc:
                 failures.append(exc)
 
@@ -103,8 +133,14 @@ def test_deploy_call_through_gateway_survive_a_killed_replica_and_undeploy(api, 
     worker.start()
     time.sleep(0.5)
     os.kill(victim["pid"], signal.SIGKILL)
-    d = wait_for(api, h, d["id"], lambda x: any(r["index"] == 0 and r["restarts"] == victim["restarts"] + 1 and r["state"] == "ready"
-                                                for r in x["replicas"]))  # fmt: skip
+    d = wait_for(
+        api,
+        h,
+        d["id"],
+        lambda x: any(
+            r["index"] == 0 and r["restarts"] == victim["restarts"] + 1 and r["state"] == "ready" for r in x["replicas"]
+        ),
+    )
     done.set()
     worker.join()
     assert not failures, failures[:3]
@@ -124,7 +160,9 @@ def test_deploy_call_through_gateway_survive_a_killed_replica_and_undeploy(api, 
         time.sleep(0.2)
     assert not pids_alive(pids)
     assert "tiny-chat" not in [m.id for m in client.models.list().data]
-    actions = [e["action"] for e in api.get("/api/audit/logs", params={"limit": 200}, headers=login_admin(api)).json()["items"]]
+    actions = [
+        e["action"] for e in api.get("/api/audit/logs", params={"limit": 200}, headers=login_admin(api)).json()["items"]
+    ]
     assert {"deployment.create", "model.deploy", "deployment.delete", "gateway.route_create"} <= set(actions)
 
 
@@ -146,22 +184,36 @@ def test_a_failing_canary_is_rolled_back_automatically(api, dev, demo_dirs, live
     tensors = {k: torch.full_like(v, float("nan")) if "wte" in k else v for k, v in tensors.items()}
     save_file(tensors, broken / "model.safetensors", metadata={"format": "pt"})
     v2 = upload(api, h, model["id"], dir_files(broken)).json()
-    stable = api.post("/api/serving/deploy", json={"version_id": v1["id"], "resources": {"memory_gb": 1}}, headers=h).json()
+    stable = api.post(
+        "/api/serving/deploy", json={"version_id": v1["id"], "resources": {"memory_gb": 1}}, headers=h
+    ).json()
     wait_for(api, h, stable["id"], lambda x: x["status"] == "ready")
-    r = api.post("/api/serving/deploy", json={"version_id": v2["id"], "canary_of": stable["id"], "canary_weight": 50,
-                                              "resources": {"memory_gb": 1},
-                                              "rollback": {"max_error_rate": 0.2, "window_s": 60, "min_requests": 20}}, headers=h)  # fmt: skip
+    r = api.post(
+        "/api/serving/deploy",
+        json={
+            "version_id": v2["id"],
+            "canary_of": stable["id"],
+            "canary_weight": 50,
+            "resources": {"memory_gb": 1},
+            "rollback": {"max_error_rate": 0.2, "window_s": 60, "min_requests": 20},
+        },
+        headers=h,
+    )
     assert r.status_code == 201, r.text
     canary = wait_for(api, h, r.json()["id"], lambda x: x["status"] == "ready")
     assert canary["name"] == "canary-chat-canary"
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=dev["key"], max_retries=0)
     # clients never see the canary's errors: the gateway retries them on the stable replicas
     for _ in range(24):  # about half go to the canary first; three failures there are enough to judge it
-        out = client.chat.completions.create(model="canary-chat", messages=[{"role": "user", "content": "hi"}], max_tokens=3)
+        out = client.chat.completions.create(
+            model="canary-chat", messages=[{"role": "user", "content": "hi"}], max_tokens=3
+        )
         assert out.choices[0].message.content is not None
     canary = wait_for(api, h, canary["id"], lambda x: x["status"] == "stopped", timeout=30)
     assert "rolled back: error rate" in canary["status_reason"]
-    audit = api.get("/api/audit/logs", params={"action": "deployment.rollback"}, headers=login_admin(api)).json()["items"]
+    audit = api.get("/api/audit/logs", params={"action": "deployment.rollback"}, headers=login_admin(api)).json()[
+        "items"
+    ]
     assert audit and audit[0]["summary"]["automatic"] is True and audit[0]["actor_name"] == "system"
     stable = api.get(f"/api/serving/deployments/{stable['id']}", headers=h).json()
     assert stable["status"] == "ready"
@@ -190,7 +242,11 @@ def test_bad_deployments_fail_fast_and_register_nothing(api, dev, demo_dirs, liv
     state = live_server.app.state
     key = f"models/{model['id']}/{ok['id']}/model.safetensors"
     path = state.storage.local_path(key)
-    r = api.post("/api/serving/deploy", json={"version_id": ok["id"], "name": "bad-weights", "resources": {"memory_gb": 1}}, headers=h)
+    r = api.post(
+        "/api/serving/deploy",
+        json={"version_id": ok["id"], "name": "bad-weights", "resources": {"memory_gb": 1}},
+        headers=h,
+    )
     assert r.status_code == 201
     d = r.json()
     if path is not None and path.exists():
@@ -202,7 +258,11 @@ def test_bad_deployments_fail_fast_and_register_nothing(api, dev, demo_dirs, liv
     api.delete(f"/api/serving/deployments/{d['id']}", headers=h)
     # someone else's deployment is not there for another team
     other = api.post("/api/teams", json={"name": "other"}, headers=admin).json()
-    api.post("/api/users", json={"username": "dev2", "password": PASSWORD, "role": "developer", "team_ids": [other["id"]]}, headers=admin)
+    api.post(
+        "/api/users",
+        json={"username": "dev2", "password": PASSWORD, "role": "developer", "team_ids": [other["id"]]},
+        headers=admin,
+    )
     h2 = bearer(login(api, "dev2", PASSWORD)["access_token"])
     assert api.get(f"/api/serving/deployments/{d['id']}", headers=h2).status_code == 404
     assert api.post(f"/api/serving/deployments/{d['id']}/restart", headers=h2).status_code == 404
@@ -213,28 +273,58 @@ def test_scale_restart_canary_weight_and_promote(api, dev, demo_dirs, live_serve
     model = register(api, h, "promo-chat")
     v1 = upload(api, h, model["id"], dir_files(demo_dirs[0])).json()
     v2 = upload(api, h, model["id"], dir_files(demo_dirs[1])).json()
-    stable = api.post("/api/serving/deploy", json={"version_id": v1["id"], "resources": {"memory_gb": 1}}, headers=h).json()
+    stable = api.post(
+        "/api/serving/deploy", json={"version_id": v1["id"], "resources": {"memory_gb": 1}}, headers=h
+    ).json()
     stable = wait_for(api, h, stable["id"], lambda x: x["status"] == "ready")
 
-    r = api.post(f"/api/serving/deployments/{stable['id']}/scale", json={"replicas_min": 2, "replicas_max": 2}, headers=h)
+    r = api.post(
+        f"/api/serving/deployments/{stable['id']}/scale", json={"replicas_min": 2, "replicas_max": 2}, headers=h
+    )
     assert r.status_code == 200 and r.json()["replicas_desired"] == 2
     stable = wait_for(api, h, stable["id"], lambda x: sum(r["state"] == "ready" for r in x["replicas"]) == 2)
     before = {r["pid"] for r in stable["replicas"]}
     assert api.post(f"/api/serving/deployments/{stable['id']}/restart", headers=h).status_code == 200
-    stable = wait_for(api, h, stable["id"], lambda x: len(x["replicas"]) == 2 and all(r["state"] == "ready" for r in x["replicas"])
-                      and not ({r["pid"] for r in x["replicas"]} & before), timeout=120)  # fmt: skip
+    stable = wait_for(
+        api,
+        h,
+        stable["id"],
+        lambda x: (
+            len(x["replicas"]) == 2
+            and all(r["state"] == "ready" for r in x["replicas"])
+            and not ({r["pid"] for r in x["replicas"]} & before)
+        ),
+        timeout=120,
+    )
 
-    canary = api.post("/api/serving/deploy", json={"version_id": v2["id"], "canary_of": stable["id"], "canary_weight": 30,
-                                                   "resources": {"memory_gb": 1}}, headers=h).json()  # fmt: skip
-    assert api.post("/api/serving/deploy", json={"version_id": v2["id"], "canary_of": stable["id"], "resources": {"memory_gb": 1}},
-                    headers=h).status_code == 409  # one canary at a time
+    canary = api.post(
+        "/api/serving/deploy",
+        json={"version_id": v2["id"], "canary_of": stable["id"], "canary_weight": 30, "resources": {"memory_gb": 1}},
+        headers=h,
+    ).json()
+    assert (
+        api.post(
+            "/api/serving/deploy",
+            json={"version_id": v2["id"], "canary_of": stable["id"], "resources": {"memory_gb": 1}},
+            headers=h,
+        ).status_code
+        == 409
+    )  # one canary at a time
     canary = wait_for(api, h, canary["id"], lambda x: x["status"] == "ready")
     routes = {x["model_name"]: x for x in api.get("/api/gateway/routes", headers=admin).json()}
     weights = sorted(t["weight"] for t in routes["promo-chat"]["targets"])
     assert weights == [30.0, 35.0, 35.0] and routes["promo-chat"]["strategy"] == "weighted"
-    assert api.patch(f"/api/gateway/routes/{routes['promo-chat']['id']}", json={"description": "mine"}, headers=admin).status_code == 409
+    assert (
+        api.patch(
+            f"/api/gateway/routes/{routes['promo-chat']['id']}", json={"description": "mine"}, headers=admin
+        ).status_code
+        == 409
+    )
 
-    assert api.put(f"/api/serving/deployments/{canary['id']}/canary/weight", json={"weight": 60}, headers=h).status_code == 200
+    assert (
+        api.put(f"/api/serving/deployments/{canary['id']}/canary/weight", json={"weight": 60}, headers=h).status_code
+        == 200
+    )
     routes = {x["model_name"]: x for x in api.get("/api/gateway/routes", headers=admin).json()}
     assert sorted(t["weight"] for t in routes["promo-chat"]["targets"]) == [20.0, 20.0, 60.0]
 
@@ -246,6 +336,8 @@ def test_scale_restart_canary_weight_and_promote(api, dev, demo_dirs, live_serve
     routes = {x["model_name"]: x for x in api.get("/api/gateway/routes", headers=admin).json()}
     assert len(routes["promo-chat"]["targets"]) == 1 and routes["promo-chat"]["strategy"] == "least_inflight"
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=dev["key"], max_retries=0)
-    answer = client.chat.completions.create(model="promo-chat", messages=[{"role": "user", "content": "hi"}], max_tokens=3)
+    answer = client.chat.completions.create(
+        model="promo-chat", messages=[{"role": "user", "content": "hi"}], max_tokens=3
+    )
     assert answer.model == "promo-chat"
     assert api.delete(f"/api/serving/deployments/{promoted['id']}", headers=h).json()["status"] == "stopped"

@@ -40,7 +40,11 @@ def test_ray_is_refused_until_configured_and_kubernetes_too(api, lab):  # noqa: 
     assert [e["name"] for e in api.get("/api/training/executors", headers=lab["dev"]).json()] == ["local"]
     for executor in ("ray", "kubernetes"):
         r = api.post("/api/training/job/create", json=job_body(lab, executor=executor), headers=lab["dev"])
-        assert r.status_code == 422 and f"{executor} executor is not configured" in r.json()["detail"] and "local" in r.json()["detail"]
+        assert (
+            r.status_code == 422
+            and f"{executor} executor is not configured" in r.json()["detail"]
+            and "local" in r.json()["detail"]
+        )
 
 
 def test_a_lora_job_runs_on_a_local_ray_cluster_and_a_running_one_is_cancelled(api, lab, ray_executor):  # noqa: F811
@@ -49,9 +53,15 @@ def test_a_lora_job_runs_on_a_local_ray_cluster_and_a_running_one_is_cancelled(a
     offered = {e["name"]: e["description"] for e in api.get("/api/training/executors", headers=dev).json()}
     assert offered["ray"] == f"Ray cluster {ray_executor}" and "this machine" in offered["local"]
     inventory = api.get("/api/metrics/gpu", headers=lab["admin"]).json()
-    assert inventory["count"] == 0 and inventory["cluster"] == {"executor": "ray", "nodes": []}  # a CPU-only Ray node: no GPUs
-    r = api.post("/api/training/job/create", json=job_body(lab, executor="ray", resources={**RESOURCES, "nodes": 2}, distributed="ddp"),
-                 headers=dev)  # fmt: skip
+    assert inventory["count"] == 0 and inventory["cluster"] == {
+        "executor": "ray",
+        "nodes": [],
+    }  # a CPU-only Ray node: no GPUs
+    r = api.post(
+        "/api/training/job/create",
+        json=job_body(lab, executor="ray", resources={**RESOURCES, "nodes": 2}, distributed="ddp"),
+        headers=dev,
+    )
     assert r.status_code == 422 and "several nodes need the kubernetes executor" in r.json()["detail"]
 
     body = job_body(lab, executor="ray", resources=RESOURCES, name="on ray", output_model="tiny-base-ray")
@@ -63,7 +73,10 @@ def test_a_lora_job_runs_on_a_local_ray_cluster_and_a_running_one_is_cancelled(a
     assert [c["step"] for c in job["checkpoints"]] == [10, 20]
     details = httpx.get(f"{ray_executor}/api/jobs/{handle}").json()
     assert details["status"] == "SUCCEEDED" and details["metadata"]["axops_job_id"] == job["id"]
-    lines = [x["line"] for x in api.get(f"/api/training/job/{job['id']}/logs", params={"limit": 5000}, headers=dev).json()["lines"]]
+    lines = [
+        x["line"]
+        for x in api.get(f"/api/training/job/{job['id']}/logs", params={"limit": 5000}, headers=dev).json()["lines"]
+    ]
     assert any("handed to Ray cluster" in x for x in lines) and any("registered model version" in x for x in lines)
     assert sum("Running entrypoint for job" in x for x in lines) == 1  # Ray's own line, shipped once
     assert lines[-1] == "axops: job succeeded"

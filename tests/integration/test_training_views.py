@@ -17,7 +17,11 @@ lab = test_training.lab  # the fixture: a developer of team "research", the demo
 
 
 def user(api, admin, username: str, role: str, team_id: str) -> dict:
-    r = api.post("/api/users", json={"username": username, "password": PASSWORD, "role": role, "team_ids": [team_id]}, headers=admin)
+    r = api.post(
+        "/api/users",
+        json={"username": username, "password": PASSWORD, "role": role, "team_ids": [team_id]},
+        headers=admin,
+    )
     assert r.status_code == 201, r.text
     return bearer(login(api, username, PASSWORD)["access_token"])
 
@@ -32,28 +36,57 @@ def test_sweeps_list_their_trials_and_best_for_the_own_team_only(api, lab, admin
     dev = lab["dev"]
     approve(api, admin, lab["dataset_version"]["id"])
     assert api.get("/api/training/sweeps", headers=dev).json() == []
-    r = api.post("/api/training/sweep/create", json={"name": "lr pair", "job": small_template(lab), "strategy": "grid",
-                                                     "space": {"hyperparameters.learning_rate": {"values": [0.0005, 0.02]}}},
-                 headers=dev)  # fmt: skip
+    r = api.post(
+        "/api/training/sweep/create",
+        json={
+            "name": "lr pair",
+            "job": small_template(lab),
+            "strategy": "grid",
+            "space": {"hyperparameters.learning_rate": {"values": [0.0005, 0.02]}},
+        },
+        headers=dev,
+    )
     assert r.status_code == 201, r.text
     first = r.json()
     listed = api.get("/api/training/sweeps", headers=dev).json()
     assert [s["id"] for s in listed] == [first["id"]]
     assert listed[0] | {"trial_counts": None} == {
-        "id": first["id"], "name": "lr pair", "strategy": "grid", "metric": "loss", "mode": "min", "status": "running", "trials": 2,
-        "trial_counts": None, "best_job_id": None, "best_value": None, "created_at": first["created_at"]}  # fmt: skip
+        "id": first["id"],
+        "name": "lr pair",
+        "strategy": "grid",
+        "metric": "loss",
+        "mode": "min",
+        "status": "running",
+        "trials": 2,
+        "trial_counts": None,
+        "best_job_id": None,
+        "best_value": None,
+        "created_at": first["created_at"],
+    }
     assert sum(listed[0]["trial_counts"].values()) == 2 and set(listed[0]["trial_counts"]) <= {"queued", "running"}
 
     # a second sweep waits behind the first (one training slot); cancelled, it counts as such and scores nothing
-    r = api.post("/api/training/sweep/create", json={"name": "random r", "job": small_template(lab), "strategy": "random", "max_trials": 1,
-                                                     "space": {"lora.dropout": {"min": 0.01, "max": 0.2, "log": True}}},
-                 headers=dev)  # fmt: skip
+    r = api.post(
+        "/api/training/sweep/create",
+        json={
+            "name": "random r",
+            "job": small_template(lab),
+            "strategy": "random",
+            "max_trials": 1,
+            "space": {"lora.dropout": {"min": 0.01, "max": 0.2, "log": True}},
+        },
+        headers=dev,
+    )
     assert r.status_code == 201, r.text
     second = r.json()
     assert api.post(f"/api/training/job/{second['trials'][0]['job_id']}/cancel", headers=dev).status_code == 200
     listed = api.get("/api/training/sweeps", headers=dev).json()
     assert [s["id"] for s in listed] == [second["id"], first["id"]]  # newest first
-    assert listed[0]["trial_counts"] == {"cancelled": 1} and listed[0]["status"] == "failed" and listed[0]["best_value"] is None
+    assert (
+        listed[0]["trial_counts"] == {"cancelled": 1}
+        and listed[0]["status"] == "failed"
+        and listed[0]["best_value"] is None
+    )
     assert [s["id"] for s in api.get("/api/training/sweeps", params={"limit": 1}, headers=dev).json()] == [second["id"]]
     assert api.get("/api/training/sweeps", params={"limit": 0}, headers=dev).status_code == 422
 
@@ -72,17 +105,27 @@ def test_sweeps_list_their_trials_and_best_for_the_own_team_only(api, lab, admin
     best = min(detail["trials"], key=lambda t: t["value"])
     summary = next(s for s in api.get("/api/training/sweeps", headers=dev).json() if s["id"] == first["id"])
     assert summary["status"] == "succeeded" and summary["trial_counts"] == {"succeeded": 2}
-    assert (summary["best_job_id"], summary["best_value"]) == (best["job_id"], best["value"]) == (detail["best_job_id"], detail["best_value"])
-    assert [t["params"] for t in detail["trials"]] == [{"hyperparameters.learning_rate": 0.0005}, {"hyperparameters.learning_rate": 0.02}]
+    assert (
+        (summary["best_job_id"], summary["best_value"])
+        == (best["job_id"], best["value"])
+        == (detail["best_job_id"], detail["best_value"])
+    )
+    assert [t["params"] for t in detail["trials"]] == [
+        {"hyperparameters.learning_rate": 0.0005},
+        {"hyperparameters.learning_rate": 0.02},
+    ]
 
 
 def _running_elsewhere(database_url: str, job_id: str, gpus: int) -> None:
     """A copy of the job as if it ran on a cluster holding `gpus` GPUs (this machine has none to hold)."""
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         conn.execute("CREATE TEMP TABLE held AS SELECT * FROM training_jobs WHERE id = %s", (job_id,))
-        conn.execute("""UPDATE held SET id = gen_random_uuid(), name = 'on the cluster', status = 'running', executor = 'kubernetes',
+        conn.execute(
+            """UPDATE held SET id = gen_random_uuid(), name = 'on the cluster', status = 'running', executor = 'kubernetes',
                         resources = jsonb_build_object('gpus', %s::int, 'nodes', 1), runtime_key = NULL, runtime_key_id = NULL,
-                        run_id = NULL, placement = '{"handle": "cluster-job"}'""", (gpus,))  # fmt: skip
+                        run_id = NULL, placement = '{"handle": "cluster-job"}'""",
+            (gpus,),
+        )
         conn.execute("INSERT INTO training_jobs SELECT * FROM held")
 
 
@@ -110,10 +153,19 @@ def test_quotas_show_use_and_only_infra_admins_set_or_clear_them(api, lab, admin
     _running_elsewhere(database_url, job["id"], gpus=3)
     rows = {q["team_name"]: q for q in api.get("/api/training/quotas", headers=operator).json()}
     assert list(rows) == ["elsewhere", "research"]  # by name
-    assert rows["elsewhere"] == {"team_id": other["id"], "team_name": "elsewhere", "gpus": 1, "gpus_in_use": 0, "running": 0, "queued": 0}
+    assert rows["elsewhere"] == {
+        "team_id": other["id"],
+        "team_name": "elsewhere",
+        "gpus": 1,
+        "gpus_in_use": 0,
+        "running": 0,
+        "queued": 0,
+    }
     research = rows["research"]
     assert (research["team_id"], research["gpus"], research["gpus_in_use"]) == (team_id, 4, 3)
-    assert research["running"] >= 1 and research["running"] + research["queued"] == 2  # the cluster copy, and the job (either state)
+    assert (
+        research["running"] >= 1 and research["running"] + research["queued"] == 2
+    )  # the cluster copy, and the job (either state)
     # people without infra:admin see their own teams' rows only
     assert [q["team_name"] for q in api.get("/api/training/quotas", headers=viewer).json()] == ["research"]
     assert api.get("/api/training/quotas", headers=dev).json()[0]["gpus_in_use"] == 3
@@ -126,7 +178,9 @@ def test_quotas_show_use_and_only_infra_admins_set_or_clear_them(api, lab, admin
     assert api.delete(f"/api/training/quotas/{uuid.uuid4()}", headers=operator).status_code == 404
     assert api.delete("/api/training/quotas/not-a-uuid", headers=operator).status_code == 422
     research = next(q for q in api.get("/api/training/quotas", headers=operator).json() if q["team_id"] == team_id)
-    assert research["gpus"] is None and research["gpus_in_use"] == 3  # still listed: it has active jobs, now without a limit
+    assert (
+        research["gpus"] is None and research["gpus_in_use"] == 3
+    )  # still listed: it has active jobs, now without a limit
     events = api.get("/api/audit/logs", params={"action": "training.quota_clear"}, headers=admin).json()["items"]
     assert [(e["resource_id"], e["summary"]) for e in events] == [(team_id, {"before": 4})]
 

@@ -21,8 +21,11 @@ class Account:
 
 
 def make_account(api, admin, username: str, role: str, team: dict) -> Account:
-    r = api.post("/api/users", json={"username": username, "password": PASSWORD, "role": role, "team_ids": [team["id"]]},
-                 headers=admin)  # fmt: skip
+    r = api.post(
+        "/api/users",
+        json={"username": username, "password": PASSWORD, "role": role, "team_ids": [team["id"]]},
+        headers=admin,
+    )
     assert r.status_code == 201, r.text
     return Account(username, r.json()["id"], team, bearer(login(api, username, PASSWORD)["access_token"]))
 

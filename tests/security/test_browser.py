@@ -54,7 +54,10 @@ def test_refresh_token_lives_in_an_httponly_cookie_only(api):
     assert rotated != token
     assert api.get("/api/user/info", headers=bearer(ok.json()["access_token"])).status_code == 200
     # the body field of old is gone: a refresh token in the body is not accepted
-    assert httpx.post(f"{api.base_url}/api/auth/refresh", json={"refresh_token": rotated}, headers=SAME_ORIGIN).status_code == 401
+    assert (
+        httpx.post(f"{api.base_url}/api/auth/refresh", json={"refresh_token": rotated}, headers=SAME_ORIGIN).status_code
+        == 401
+    )
 
     # Logout (here with the cookie alone, as after the access token expired) ends the session and clears the cookie.
     out = _with_cookie(api, "/api/auth/logout", rotated, **SAME_ORIGIN)
@@ -69,8 +72,11 @@ def test_refresh_token_lives_in_an_httponly_cookie_only(api):
 
 def test_secure_cookie_over_https(api):
     # uvicorn trusts X-Forwarded-Proto from a loopback proxy, as behind the usual TLS-terminating proxy
-    r = httpx.post(f"{api.base_url}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD},
-                   headers={"x-forwarded-proto": "https"})  # fmt: skip
+    r = httpx.post(
+        f"{api.base_url}/api/auth/login",
+        json={"username": "admin", "password": ADMIN_PASSWORD},
+        headers={"x-forwarded-proto": "https"},
+    )
     assert r.status_code == 200
     assert "; secure" in _cookie_header(r).lower()
 
@@ -79,8 +85,15 @@ def test_secure_cookie_over_https(api):
 def test_security_headers_on_every_answer(api, admin, path):
     r = api.get(path, headers=admin)
     csp = r.headers["content-security-policy"]
-    for directive in ("default-src 'self'", "script-src 'self';", "object-src 'none'", "frame-ancestors 'none'",
-                      "base-uri 'self'", "form-action 'self'", "connect-src 'self'"):  # fmt: skip
+    for directive in (
+        "default-src 'self'",
+        "script-src 'self';",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "connect-src 'self'",
+    ):
         assert directive in csp, (path, directive)
     assert "unsafe-eval" not in csp and "'unsafe-inline'" not in csp.split("style-src")[0]
     assert r.headers["x-frame-options"] == "DENY"
@@ -107,11 +120,17 @@ def _run(api, account) -> str:
 
 def test_markup_in_metric_param_and_tag_keys_is_refused_natively(api, attacker):
     run = _run(api, attacker)
-    for body in ({"metrics": [{"key": XSS, "value": 1.0}]}, {"params": {XSS: "1"}}, {"tags": {XSS: "1"}},
-                 {"metrics": [{"key": "ok", "value": 1.0}, {"key": "../etc", "value": 1.0}]}):  # fmt: skip
+    for body in (
+        {"metrics": [{"key": XSS, "value": 1.0}]},
+        {"params": {XSS: "1"}},
+        {"tags": {XSS: "1"}},
+        {"metrics": [{"key": "ok", "value": 1.0}, {"key": "../etc", "value": 1.0}]},
+    ):
         r = api.post(f"/api/experiments/runs/{run}/log-batch", json=body, headers=attacker.headers)
         assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", (body, r.text)
-    r = api.post("/api/experiments/runs", json={"experiment_name": "xss", "params": {XSS: "1"}}, headers=attacker.headers)
+    r = api.post(
+        "/api/experiments/runs", json={"experiment_name": "xss", "params": {XSS: "1"}}, headers=attacker.headers
+    )
     assert r.status_code == 422
     r = api.post("/api/experiments", json={"name": "tagged", "tags": {XSS: "x"}}, headers=attacker.headers)
     assert r.status_code == 422
@@ -121,30 +140,45 @@ def test_markup_in_metric_param_and_tag_keys_is_refused_natively(api, attacker):
     assert [e["name"] for e in api.get("/api/experiments", headers=attacker.headers).json()] == ["xss"]
 
     # MLflow's key alphabet still works: letters (any script), digits, _ - . space : /
-    good = {"metrics": [{"key": "eval/loss", "value": 0.5}, {"key": "검증 손실", "value": 0.4}],
-            "params": {"lora.r": "8", "opt:name": "adamw"}, "tags": {"mlflow.runName": "r1"}}  # fmt: skip
+    good = {
+        "metrics": [{"key": "eval/loss", "value": 0.5}, {"key": "검증 손실", "value": 0.4}],
+        "params": {"lora.r": "8", "opt:name": "adamw"},
+        "tags": {"mlflow.runName": "r1"},
+    }
     r = api.post(f"/api/experiments/runs/{run}/log-batch", json=good, headers=attacker.headers)
     assert r.status_code == 200, r.text
-    assert set(api.get(f"/api/experiments/runs/{run}", headers=attacker.headers).json()["metrics"]) == {"eval/loss", "검증 손실"}
+    assert set(api.get(f"/api/experiments/runs/{run}", headers=attacker.headers).json()["metrics"]) == {
+        "eval/loss",
+        "검증 손실",
+    }
 
 
 def test_markup_in_keys_is_refused_by_the_mlflow_api(api, attacker):
     run = uuid.UUID(_run(api, attacker)).hex
     base = "/api/2.0/mlflow/runs"
-    for path, body in ((f"{base}/log-metric", {"run_id": run, "key": XSS, "value": 1.0, "timestamp": 0, "step": 0}),
-                       (f"{base}/log-parameter", {"run_id": run, "key": XSS, "value": "1"}),
-                       (f"{base}/set-tag", {"run_id": run, "key": XSS, "value": "1"}),
-                       (f"{base}/log-batch", {"run_id": run, "metrics": [{"key": XSS, "value": 1, "timestamp": 0, "step": 0}]}),
-                       (f"{base}/log-batch", {"run_id": run, "params": [{"key": "a//b", "value": "1"}]})):  # fmt: skip
+    for path, body in (
+        (f"{base}/log-metric", {"run_id": run, "key": XSS, "value": 1.0, "timestamp": 0, "step": 0}),
+        (f"{base}/log-parameter", {"run_id": run, "key": XSS, "value": "1"}),
+        (f"{base}/set-tag", {"run_id": run, "key": XSS, "value": "1"}),
+        (f"{base}/log-batch", {"run_id": run, "metrics": [{"key": XSS, "value": 1, "timestamp": 0, "step": 0}]}),
+        (f"{base}/log-batch", {"run_id": run, "params": [{"key": "a//b", "value": "1"}]}),
+    ):
         r = api.post(path, json=body, headers=attacker.headers)
         assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", (path, r.text)
-    r = api.post(f"{base}/log-metric", json={"run_id": run, "key": "train/loss", "value": 1.0, "timestamp": 0, "step": 0},
-                 headers=attacker.headers)  # fmt: skip
+    r = api.post(
+        f"{base}/log-metric",
+        json={"run_id": run, "key": "train/loss", "value": 1.0, "timestamp": 0, "step": 0},
+        headers=attacker.headers,
+    )
     assert r.status_code == 200, r.text
 
 
 def test_markup_in_a_sweep_metric_is_refused(api, attacker):
-    job = {"base_model": "no-such-model", "dataset_version_ids": [str(uuid.uuid4())], "column_mapping": {"text": "text"}}
+    job = {
+        "base_model": "no-such-model",
+        "dataset_version_ids": [str(uuid.uuid4())],
+        "column_mapping": {"text": "text"},
+    }
     sweep = {"name": "s", "job": job, "space": {"hyperparameters.learning_rate": {"values": [0.001, 0.01]}}}
     r = api.post("/api/training/sweep/create", json={**sweep, "metric": XSS}, headers=attacker.headers)
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
@@ -154,8 +188,14 @@ def test_markup_in_a_sweep_metric_is_refused(api, attacker):
     assert r.status_code != 201 and all(e["loc"] != ["body", "metric"] for e in r.json().get("errors", []))
 
 
-@pytest.mark.parametrize("search", [{"filter": "attributes.nope = 'x'"}, {"filter": "attribute.artifact_uri = 'x'"},
-                                    {"order_by": ["attributes.nope DESC"]}])  # fmt: skip
+@pytest.mark.parametrize(
+    "search",
+    [
+        {"filter": "attributes.nope = 'x'"},
+        {"filter": "attribute.artifact_uri = 'x'"},
+        {"order_by": ["attributes.nope DESC"]},
+    ],
+)
 def test_unknown_run_attribute_is_a_client_error(api, attacker, search):
     _run(api, attacker)
     r = api.post("/api/experiments/runs/search", json=search, headers=attacker.headers)
@@ -165,6 +205,10 @@ def test_unknown_run_attribute_is_a_client_error(api, attacker, search):
     r = api.post("/api/2.0/mlflow/runs/search", json=mlflow, headers=attacker.headers)
     assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", r.text
     # known attributes still work, in either spelling
-    for ok in ({"filter": "attributes.status = 'RUNNING'"}, {"order_by": ["attributes.start_time DESC"]}, {"filter": "attributes.run_name = 'r1'"}):
+    for ok in (
+        {"filter": "attributes.status = 'RUNNING'"},
+        {"order_by": ["attributes.start_time DESC"]},
+        {"filter": "attributes.run_name = 'r1'"},
+    ):
         r = api.post("/api/experiments/runs/search", json=ok, headers=attacker.headers)
         assert r.status_code == 200 and [x["name"] for x in r.json()["items"]] == ["r1"], (ok, r.text)

@@ -31,13 +31,17 @@ def victim_dataset(api, victim, live_server, floor: str = "restricted") -> tuple
     r = upload(api, victim.headers, tickets_csv(), "tickets.csv", name="victim-tickets", visibility="organization")
     assert r.status_code == 201, r.text
     dataset_id, version_id = r.json()["dataset_id"], r.json()["id"]
-    assert api.patch(f"/api/dataset/{dataset_id}", json={"sensitivity_floor": floor}, headers=victim.headers).status_code == 200
+    assert (
+        api.patch(f"/api/dataset/{dataset_id}", json={"sensitivity_floor": floor}, headers=victim.headers).status_code
+        == 200
+    )
     run_tasks(live_server)
     return dataset_id, version_id
 
 
-def test_reports_of_restricted_data_keep_raw_values_from_those_who_may_not_read_rows(api, admin, victim, attacker,
-                                                                                   attacker_viewer, live_server):  # fmt: skip
+def test_reports_of_restricted_data_keep_raw_values_from_those_who_may_not_read_rows(
+    api, admin, victim, attacker, attacker_viewer, live_server
+):
     dataset_id, version_id = victim_dataset(api, victim, live_server)
     victim_viewer = make_account(api, admin, "victim-viewer", "viewer", victim.team)
 
@@ -49,9 +53,15 @@ def test_reports_of_restricted_data_keep_raw_values_from_those_who_may_not_read_
 
     for reader in (attacker, attacker_viewer, victim_viewer):
         seen = []
-        for path in (f"/api/dataset/{dataset_id}", f"/api/dataset/{dataset_id}/versions", f"/api/dataset/version/{version_id}",
-                     "/api/dataset?q=victim", f"/api/dataset/version/{version_id}/rows",
-                     f"/api/dataset/version/{version_id}/download", f"/api/dataset/{dataset_id}/diff?from={version_id}&to={version_id}"):
+        for path in (
+            f"/api/dataset/{dataset_id}",
+            f"/api/dataset/{dataset_id}/versions",
+            f"/api/dataset/version/{version_id}",
+            "/api/dataset?q=victim",
+            f"/api/dataset/version/{version_id}/rows",
+            f"/api/dataset/version/{version_id}/download",
+            f"/api/dataset/{dataset_id}/diff?from={version_id}&to={version_id}",
+        ):
             r = api.get(path, headers=reader.headers)
             assert r.status_code in (200, 403), (path, r.status_code, r.text)
             seen.append(r.text)
@@ -60,20 +70,27 @@ def test_reports_of_restricted_data_keep_raw_values_from_those_who_may_not_read_
         detail = api.get(f"/api/dataset/version/{version_id}", headers=reader.headers).json()
         assert "restricted" in detail["values_hidden"]
         columns = {c["name"]: c for c in detail["quality"]["columns"]}
-        assert columns["secret"]["top_values"] == [] and columns["secret"]["distinct"] == 1 and columns["secret"]["nulls"] == 0
+        assert (
+            columns["secret"]["top_values"] == []
+            and columns["secret"]["distinct"] == 1
+            and columns["secret"]["nulls"] == 0
+        )
         assert columns["id"]["numeric"]["histogram"]["counts"] and detail["quality"]["rows"] == 30
         assert all(c["examples"] == [] for c in detail["pii"]["columns"].values())
         assert api.get(f"/api/dataset/version/{version_id}/rows", headers=reader.headers).status_code == 403
 
 
-def test_another_team_cannot_review_or_change_an_organisation_visible_dataset(api, admin, victim, attacker, attacker_operator,
-                                                                             live_server):  # fmt: skip
+def test_another_team_cannot_review_or_change_an_organisation_visible_dataset(
+    api, admin, victim, attacker, attacker_operator, live_server
+):
     dataset_id, version_id = victim_dataset(api, victim, live_server, floor="internal")
     before = api.get(f"/api/dataset/version/{version_id}", headers=victim.headers).json()
     assert before["review_status"] == "scanned"
 
     for decision in ("approve", "reject"):
-        r = api.post(f"/api/dataset/version/{version_id}/review", json={"decision": decision}, headers=attacker_operator.headers)
+        r = api.post(
+            f"/api/dataset/version/{version_id}/review", json={"decision": decision}, headers=attacker_operator.headers
+        )
         assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json"), r.text
     writes = [
         ("PATCH", f"/api/dataset/{dataset_id}", {"json": {"visibility": "team"}}),
@@ -121,15 +138,23 @@ def test_uploads_that_would_keep_the_analysis_busy_are_refused_and_leave_nothing
     ten_million = _parquet(pa.table({"v": pa.chunked_array([pa.array(["same"] * 1_000_000)] * 10)}))
     assert len(ten_million) < 100_000
     huge = "x" * 1_000_000  # one 1 MB value repeated through a million rows: a terabyte of text in a few KB
-    bomb = _parquet(pa.table({"v": pa.DictionaryArray.from_arrays(pa.array([0] * 1_000_000, pa.int32()), pa.array([huge]))}))
+    bomb = _parquet(
+        pa.table({"v": pa.DictionaryArray.from_arrays(pa.array([0] * 1_000_000, pa.int32()), pa.array([huge]))})
+    )
     assert len(bomb) < 100_000
     rows = 50_000  # the same inside a list: 5 GB of text
-    chat = pa.ListArray.from_arrays(pa.array(range(rows + 1), pa.int32()),
-                                    pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), pa.array(["y" * 100_000])))  # fmt: skip
+    chat = pa.ListArray.from_arrays(
+        pa.array(range(rows + 1), pa.int32()),
+        pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), pa.array(["y" * 100_000])),
+    )
     nested = _parquet(pa.table({"messages": chat}))
-    cases = [(ten_million, "rows.parquet", 5_000_000, "5,000,000"), (bomb, "bomb.parquet", 5_000_000, "compression bomb"),
-             (nested, "nested.parquet", 5_000_000, "compression bomb"),
-             (b"a\n" + b"1\n" * 101, "rows.csv", 100, "100"), (b'{"a": 1}\n' * 101, "rows.jsonl", 100, "100")]
+    cases = [
+        (ten_million, "rows.parquet", 5_000_000, "5,000,000"),
+        (bomb, "bomb.parquet", 5_000_000, "compression bomb"),
+        (nested, "nested.parquet", 5_000_000, "compression bomb"),
+        (b"a\n" + b"1\n" * 101, "rows.csv", 100, "100"),
+        (b'{"a": 1}\n' * 101, "rows.jsonl", 100, "100"),
+    ]
     for content, filename, limit, named in cases:
         monkeypatch.setattr(settings, "dataset_max_rows", limit)
         for fields in ({"name": f"new-{filename}"}, {"dataset_id": dataset_id}):
@@ -151,11 +176,19 @@ def test_a_resumable_upload_over_the_row_limit_fails_without_data(api, victim, l
     settings = live_server.app.state.axops.settings
     monkeypatch.setattr(settings, "dataset_max_rows", 10)
     content = b"a\n" + b"1\n" * 11
-    start = api.post("/api/dataset/uploads", json={"dataset": {"name": "resumed"}, "filename": "r.csv", "size": len(content)},
-                     headers=victim.headers)  # fmt: skip
+    start = api.post(
+        "/api/dataset/uploads",
+        json={"dataset": {"name": "resumed"}, "filename": "r.csv", "size": len(content)},
+        headers=victim.headers,
+    )
     assert start.status_code == 201, start.text
     version_id = start.json()["id"]
-    assert api.put(f"/api/dataset/upload/{version_id}", params={"offset": 0}, content=content, headers=victim.headers).status_code == 200
+    assert (
+        api.put(
+            f"/api/dataset/upload/{version_id}", params={"offset": 0}, content=content, headers=victim.headers
+        ).status_code
+        == 200
+    )
     r = api.post(f"/api/dataset/version/{version_id}/complete", headers=victim.headers)
     assert r.status_code == 422 and "10" in r.json()["detail"]
     version = api.get(f"/api/dataset/version/{version_id}", headers=victim.headers).json()

@@ -70,7 +70,9 @@ def test_a_team_visible_deployment_answers_its_team_only_and_its_replicas_want_t
     model = register(api, victim.headers, "victim-private")
     assert model["visibility"] == "team"
     assert upload(api, victim.headers, model["id"], dir_files(demo_dirs[0])).status_code == 201
-    r = api.post("/api/serving/deploy", json={"model": "victim-private", "resources": {"memory_gb": 1}}, headers=victim.headers)
+    r = api.post(
+        "/api/serving/deploy", json={"model": "victim-private", "resources": {"memory_gb": 1}}, headers=victim.headers
+    )
     assert r.status_code == 201, r.text
     d = wait_for(api, victim.headers, r.json()["id"], lambda x: x["status"] == "ready")
     name = "victim-private"
@@ -79,8 +81,14 @@ def test_a_team_visible_deployment_answers_its_team_only_and_its_replicas_want_t
     assert name in listed(live_server, victim.headers)
     assert v1(live_server, victim.headers, "chat/completions", {"model": name, **CHAT}).status_code == 200
     plan = api.post("/api/router/route", json={"model": name}, headers=victim.headers)
-    assert plan.status_code == 200 and all(o["base_url"] is None for o in plan.json()["order"])  # addresses: gateway admins only
-    assert api.post("/api/router/route", json={"model": name}, headers=admin).json()["order"][0]["base_url"].startswith("http://")
+    assert plan.status_code == 200 and all(
+        o["base_url"] is None for o in plan.json()["order"]
+    )  # addresses: gateway admins only
+    assert (
+        api.post("/api/router/route", json={"model": name}, headers=admin)
+        .json()["order"][0]["base_url"]
+        .startswith("http://")
+    )
 
     # another team: as if it did not exist, on every path
     assert name not in listed(live_server, attacker.headers)
@@ -97,31 +105,50 @@ def test_a_team_visible_deployment_answers_its_team_only_and_its_replicas_want_t
     providers = {p["name"]: p for p in api.get("/api/gateway/providers", headers=attacker_operator.headers).json()}
     replica = next(p for n, p in providers.items() if n.startswith("dep-"))
     assert replica["has_api_key"] is True  # the replicas' token, sent by the gateway
-    r = api.post("/api/gateway/routes", json={"model_name": "stolen", "targets": [{"provider_id": replica["id"], "model": name}]},
-                 headers=attacker_operator.headers)  # fmt: skip
+    r = api.post(
+        "/api/gateway/routes",
+        json={"model_name": "stolen", "targets": [{"provider_id": replica["id"], "model": name}]},
+        headers=attacker_operator.headers,
+    )
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     assert "stolen" not in [x["model_name"] for x in api.get("/api/gateway/routes", headers=admin).json()]
     # nor point the replica's provider (and the team's traffic) at a host of their own
-    r = api.patch(f"/api/gateway/providers/{replica['id']}", json={"base_url": "http://collector.example:9/v1", "api_key": "x"},
-                  headers=attacker_operator.headers)  # fmt: skip
+    r = api.patch(
+        f"/api/gateway/providers/{replica['id']}",
+        json={"base_url": "http://collector.example:9/v1", "api_key": "x"},
+        headers=attacker_operator.headers,
+    )
     assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
     assert api.delete(f"/api/gateway/providers/{replica['id']}", headers=attacker_operator.headers).status_code == 409
 
     # the replica itself: nothing without the deployment's token; probes stay open
     endpoint = d["replicas"][0]["endpoint"]
     assert httpx.get(f"{endpoint}/models").status_code == 401
-    r = httpx.post(f"{endpoint}/chat/completions", json={"model": name, **CHAT}, headers={"Authorization": "Bearer guess"}, timeout=30)
+    r = httpx.post(
+        f"{endpoint}/chat/completions",
+        json={"model": name, **CHAT},
+        headers={"Authorization": "Bearer guess"},
+        timeout=30,
+    )
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
     assert httpx.get(endpoint.removesuffix("/v1") + "/health").json()["ready"] is True
-    environ = open(f"/proc/{d['replicas'][0]['pid']}/environ", "rb").read().split(b"\0")  # noqa: SIM115
+    environ = open(f"/proc/{d['replicas'][0]['pid']}/environ", "rb").read().split(b"\0")
     settings = {e.split(b"=", 1)[0].decode() for e in environ if e.startswith(b"AXOPS_")}
-    assert settings == {"AXOPS_RUNTIME_TOKEN", "AXOPS_RUNTIME_SERVE_TOKEN"}  # not the server's secret key or database URL
+    assert settings == {
+        "AXOPS_RUNTIME_TOKEN",
+        "AXOPS_RUNTIME_SERVE_TOKEN",
+    }  # not the server's secret key or database URL
 
     # the model made organisation-visible: everyone may call it; back to team: the other team loses it again
-    assert api.patch(f"/api/model/{model['id']}", json={"visibility": "organization"}, headers=victim.headers).status_code == 200
+    assert (
+        api.patch(f"/api/model/{model['id']}", json={"visibility": "organization"}, headers=victim.headers).status_code
+        == 200
+    )
     eventually(lambda: name in listed(live_server, attacker.headers))
     assert v1(live_server, attacker.headers, "chat/completions", {"model": name, **CHAT}).status_code == 200
-    assert api.patch(f"/api/model/{model['id']}", json={"visibility": "team"}, headers=victim.headers).status_code == 200
+    assert (
+        api.patch(f"/api/model/{model['id']}", json={"visibility": "team"}, headers=victim.headers).status_code == 200
+    )
     eventually(lambda: name not in listed(live_server, attacker.headers))
     assert_unknown(v1(live_server, attacker.headers, "chat/completions", {"model": name, **CHAT}))
     assert v1(live_server, victim.headers, "chat/completions", {"model": name, **CHAT}).status_code == 200
@@ -133,13 +160,25 @@ def test_a_hand_made_route_given_a_team_is_that_teams_only(api, admin, victim, a
     a, _ = upstreams
     provider = api.post("/api/gateway/providers", json={"name": "mock-a", "base_url": a.url}, headers=admin).json()
     target = [{"provider_id": provider["id"], "model": "tiny"}]
-    r = api.post("/api/gateway/routes", json={"model_name": "bad-team", "targets": target, "team_id": provider["id"]}, headers=admin)
+    r = api.post(
+        "/api/gateway/routes",
+        json={"model_name": "bad-team", "targets": target, "team_id": provider["id"]},
+        headers=admin,
+    )
     assert r.status_code == 422 and r.json()["field"] == "team_id"
-    r = api.post("/api/gateway/routes", json={"model_name": "team-route", "targets": target, "team_id": victim.team["id"]}, headers=admin)
+    r = api.post(
+        "/api/gateway/routes",
+        json={"model_name": "team-route", "targets": target, "team_id": victim.team["id"]},
+        headers=admin,
+    )
     assert r.status_code == 201 and r.json()["visibility"] == "team"
     route = r.json()
-    assert api.post("/api/gateway/routes", json={"model_name": "org-route", "targets": target}, headers=admin).json()["visibility"] == \
-        "organization"  # fmt: skip
+    assert (
+        api.post("/api/gateway/routes", json={"model_name": "org-route", "targets": target}, headers=admin).json()[
+            "visibility"
+        ]
+        == "organization"
+    )
 
     eventually(lambda: "team-route" in listed(live_server, victim.headers))
     assert v1(live_server, victim.headers, "chat/completions", {"model": "team-route", **CHAT}).status_code == 200
@@ -155,28 +194,61 @@ def test_a_hand_made_route_given_a_team_is_that_teams_only(api, admin, victim, a
 
 def test_moving_a_provider_to_another_host_needs_its_key_again(api, admin, attacker_operator, upstreams, live_server):
     a, b = upstreams
-    provider = api.post("/api/gateway/providers", json={"name": "openai-prod", "base_url": a.url, "api_key": "sk-real-secret"},
-                        headers=admin).json()  # fmt: skip
-    api.post("/api/gateway/routes", json={"model_name": "prod", "targets": [{"provider_id": provider["id"], "model": "gpt"}]}, headers=admin)
+    provider = api.post(
+        "/api/gateway/providers",
+        json={"name": "openai-prod", "base_url": a.url, "api_key": "sk-real-secret"},
+        headers=admin,
+    ).json()
+    api.post(
+        "/api/gateway/routes",
+        json={"model_name": "prod", "targets": [{"provider_id": provider["id"], "model": "gpt"}]},
+        headers=admin,
+    )
 
-    r = api.patch(f"/api/gateway/providers/{provider['id']}", json={"base_url": b.url}, headers=attacker_operator.headers)
-    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json" and "key again" in r.json()["detail"]
+    r = api.patch(
+        f"/api/gateway/providers/{provider['id']}", json={"base_url": b.url}, headers=attacker_operator.headers
+    )
+    assert (
+        r.status_code == 422
+        and r.headers["content-type"] == "application/problem+json"
+        and "key again" in r.json()["detail"]
+    )
     assert api.get("/api/gateway/providers", headers=admin).json()[0]["base_url"] == a.url  # nothing changed
 
     gw = live_server.app.state.gateway
     asyncio.run_coroutine_threadsafe(gw.table.ensure(gw.db, gw.secret), live_server.server_loop).result(10)
-    asyncio.run_coroutine_threadsafe(gw.check_health(), live_server.server_loop).result(10)  # the probe that used to leak it
+    asyncio.run_coroutine_threadsafe(gw.check_health(), live_server.server_loop).result(
+        10
+    )  # the probe that used to leak it
     assert v1(live_server, admin, "chat/completions", {"model": "prod", **CHAT}).status_code == 200
     assert "Bearer sk-real-secret" in a.authorizations and b.authorizations == []
 
     # the same host on another path keeps the key; another host with a key given, or with the key dropped, is fine
-    assert api.patch(f"/api/gateway/providers/{provider['id']}", json={"base_url": a.url + "/"}, headers=attacker_operator.headers
-                     ).status_code == 200  # fmt: skip
-    r = api.patch(f"/api/gateway/providers/{provider['id']}", json={"base_url": b.url, "api_key": "sk-operators-own"},
-                  headers=attacker_operator.headers)  # fmt: skip
+    assert (
+        api.patch(
+            f"/api/gateway/providers/{provider['id']}",
+            json={"base_url": a.url + "/"},
+            headers=attacker_operator.headers,
+        ).status_code
+        == 200
+    )
+    r = api.patch(
+        f"/api/gateway/providers/{provider['id']}",
+        json={"base_url": b.url, "api_key": "sk-operators-own"},
+        headers=attacker_operator.headers,
+    )
     assert r.status_code == 200 and r.json()["has_api_key"] is True
-    eventually(lambda: v1(live_server, admin, "chat/completions", {"model": "prod", **CHAT}).headers.get("x-axops-upstream") is not None
-               and bool(b.authorizations))  # fmt: skip
+    eventually(
+        lambda: (
+            v1(live_server, admin, "chat/completions", {"model": "prod", **CHAT}).headers.get("x-axops-upstream")
+            is not None
+            and bool(b.authorizations)
+        )
+    )
     assert set(b.authorizations) == {"Bearer sk-operators-own"}
-    r = api.patch(f"/api/gateway/providers/{provider['id']}", json={"base_url": a.url, "api_key": None}, headers=attacker_operator.headers)
+    r = api.patch(
+        f"/api/gateway/providers/{provider['id']}",
+        json={"base_url": a.url, "api_key": None},
+        headers=attacker_operator.headers,
+    )
     assert r.status_code == 200 and r.json()["has_api_key"] is False

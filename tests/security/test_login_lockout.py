@@ -18,13 +18,17 @@ def test_guessing_from_elsewhere_cannot_lock_the_admin_out(api):
     blocked = api.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}, headers=ATTACKER)
     assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0  # the guesser is slowed down
 
-    r = api.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})  # the admin, from their own address
+    r = api.post(
+        "/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+    )  # the admin, from their own address
     assert r.status_code == 200, r.text
 
 
 def test_one_address_guessing_many_usernames_is_stopped(api):
-    statuses = [api.post("/api/auth/login", json={"username": f"user{i}", "password": "guess"}, headers=ATTACKER).status_code
-                for i in range(31)]  # fmt: skip
+    statuses = [
+        api.post("/api/auth/login", json={"username": f"user{i}", "password": "guess"}, headers=ATTACKER).status_code
+        for i in range(31)
+    ]
     assert statuses[:30] == [401] * 30 and statuses[30] == 429
 
 

@@ -15,12 +15,14 @@ from axops.auth.deps import Principal
 from axops.core.errors import Conflict, Invalid
 from axops.core.text import content_disposition
 from axops.experiments.service import artifact_path
-from axops.models import service as registry
+from axops.registry import service as registry
 from tests.integration.test_models import dir_files, upload
 
 
 def _register(api, account, name: str, **extra):
-    return api.post("/api/model/register", json={"name": name, "team_id": account.team["id"], **extra}, headers=account.headers)
+    return api.post(
+        "/api/model/register", json={"name": name, "team_id": account.team["id"], **extra}, headers=account.headers
+    )
 
 
 def _released(api, account, name: str, demo_dir, **extra) -> tuple[dict, dict]:
@@ -30,7 +32,11 @@ def _released(api, account, name: str, demo_dir, **extra) -> tuple[dict, dict]:
     model = r.json()
     version = upload(api, account.headers, model["id"], dir_files(demo_dir))
     assert version.status_code == 201, version.text
-    alias = api.put(f"/api/model/{model['id']}/aliases/production", json={"version_id": version.json()["id"]}, headers=account.headers)
+    alias = api.put(
+        f"/api/model/{model['id']}/aliases/production",
+        json={"version_id": version.json()["id"]},
+        headers=account.headers,
+    )
     assert alias.status_code == 204, alias.text
     return model, version.json()
 
@@ -48,26 +54,45 @@ def _resolve(live_server, principal: Principal, name: str, ref: str):
 
 
 def _principal(account, role: str = "developer") -> Principal:
-    return Principal(user_id=uuid.UUID(account.user_id), username=account.username, role=role,
-                     permissions=frozenset({"models:read"}), team_ids=frozenset({uuid.UUID(account.team["id"])}))  # fmt: skip
+    return Principal(
+        user_id=uuid.UUID(account.user_id),
+        username=account.username,
+        role=role,
+        permissions=frozenset({"models:read"}),
+        team_ids=frozenset({uuid.UUID(account.team["id"])}),
+    )
 
 
-def test_same_names_in_two_teams_no_oracle_and_each_resolves_its_own(api, admin, victim, attacker, live_server, demo_dirs):
+def test_same_names_in_two_teams_no_oracle_and_each_resolves_its_own(
+    api, admin, victim, attacker, live_server, demo_dirs
+):
     victims_model, victims_version = _released(api, victim, "secret-llm", demo_dirs[0])
-    r = api.post("/api/dataset/register", json={"name": "secret-data", "team_id": victim.team["id"]}, headers=victim.headers)
+    r = api.post(
+        "/api/dataset/register", json={"name": "secret-data", "team_id": victim.team["id"]}, headers=victim.headers
+    )
     assert r.status_code == 201, r.text
 
     # The attacker learns nothing: the same names are free in their own team.
     attackers_model, attackers_version = _released(api, attacker, "secret-llm", demo_dirs[1])
-    r = api.post("/api/dataset/register", json={"name": "secret-data", "team_id": attacker.team["id"]}, headers=attacker.headers)
+    r = api.post(
+        "/api/dataset/register", json={"name": "secret-data", "team_id": attacker.team["id"]}, headers=attacker.headers
+    )
     assert r.status_code == 201, r.text
     # Within one team a name is still taken (case-insensitively for models).
     assert _register(api, attacker, "SECRET-LLM").status_code == 409
-    again = api.post("/api/dataset/register", json={"name": "secret-data", "team_id": attacker.team["id"]}, headers=attacker.headers)
+    again = api.post(
+        "/api/dataset/register", json={"name": "secret-data", "team_id": attacker.team["id"]}, headers=attacker.headers
+    )
     assert again.status_code == 409
 
-    assert _resolve(live_server, _principal(victim), "secret-llm", "production") == (victims_model["id"], victims_version["id"])
-    assert _resolve(live_server, _principal(attacker), "secret-llm", "production") == (attackers_model["id"], attackers_version["id"])
+    assert _resolve(live_server, _principal(victim), "secret-llm", "production") == (
+        victims_model["id"],
+        victims_version["id"],
+    )
+    assert _resolve(live_server, _principal(attacker), "secret-llm", "production") == (
+        attackers_model["id"],
+        attackers_version["id"],
+    )
 
 
 def test_an_ambiguous_name_answers_409_naming_the_ids(api, admin, victim, attacker, live_server, demo_dirs):
@@ -82,7 +107,15 @@ def test_an_ambiguous_name_answers_409_naming_the_ids(api, admin, victim, attack
     assert victims["id"] in refused.value.detail and attackers["id"] in refused.value.detail
 
 
-BAD_NAMES = ["evil\r\nSet-Cookie: x=1", "tab\tname", "nul\x00", "del\x7f", "c1\x85name", "line\u2028sep", "para\u2029sep"]
+BAD_NAMES = [
+    "evil\r\nSet-Cookie: x=1",
+    "tab\tname",
+    "nul\x00",
+    "del\x7f",
+    "c1\x85name",
+    "line\u2028sep",
+    "para\u2029sep",
+]
 
 
 def test_control_characters_refused_in_model_names_and_file_paths(api, victim, demo_dirs, live_server):
@@ -92,7 +125,9 @@ def test_control_characters_refused_in_model_names_and_file_paths(api, victim, d
         assert r.headers["content-type"].startswith("application/problem+json")
     model = _register(api, victim, "clean-name").json()
     for name in BAD_NAMES:
-        r = api.post(f"/api/model/{model['id']}/uploads", json={"files": [{"path": name, "size": 3}]}, headers=victim.headers)
+        r = api.post(
+            f"/api/model/{model['id']}/uploads", json={"files": [{"path": name, "size": 3}]}, headers=victim.headers
+        )
         assert r.status_code == 422, (name, r.text)
     # Multipart file names (httpx percent-encodes C0 in them; DEL, C1 and separators arrive as sent).
     weights = (demo_dirs[0] / "model.safetensors").read_bytes()
@@ -107,10 +142,18 @@ def test_control_characters_refused_in_model_names_and_file_paths(api, victim, d
 
 def test_control_characters_refused_in_dataset_file_names(api, victim):
     for name in ("data\x85.csv", "line\u2028.csv", "del\x7f.csv"):
-        r = api.post("/api/dataset/upload", data={"name": "tickets", "team_id": victim.team["id"]},
-                     files={"file": (name, b"a,b\n1,2\n")}, headers=victim.headers)  # fmt: skip
+        r = api.post(
+            "/api/dataset/upload",
+            data={"name": "tickets", "team_id": victim.team["id"]},
+            files={"file": (name, b"a,b\n1,2\n")},
+            headers=victim.headers,
+        )
         assert r.status_code == 422, (name, r.text)
-        r = api.post("/api/dataset/uploads", json={"dataset": {"name": "tickets"}, "filename": name, "size": 8}, headers=victim.headers)
+        r = api.post(
+            "/api/dataset/uploads",
+            json={"dataset": {"name": "tickets"}, "filename": name, "size": 8},
+            headers=victim.headers,
+        )
         assert r.status_code == 422, (name, r.text)
     assert api.get("/api/dataset", headers=victim.headers).json()["items"] == []
 
@@ -138,5 +181,5 @@ def test_download_names_use_an_ascii_fallback_and_rfc5987(api, victim, demo_dirs
 def test_content_disposition_strips_what_breaks_headers():
     header = content_disposition('a\r\nb"c\\d\x85e\u2028f.txt')
     assert header.isascii() and "\r" not in header and "\n" not in header
-    assert header.startswith('attachment; filename="ab_c_def.txt"; filename*=UTF-8\'\'')
+    assert header.startswith("attachment; filename=\"ab_c_def.txt\"; filename*=UTF-8''")
     assert unquote(header.split("filename*=UTF-8''")[1]) == 'ab"c_def.txt'

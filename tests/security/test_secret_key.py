@@ -10,7 +10,9 @@ from tests.conftest import ADMIN_PASSWORD, bearer
 
 
 def _refresh(api, token: str):
-    return httpx.post(f"{api.base_url}/api/auth/refresh", headers={"x-requested-with": "axops", "cookie": f"axops_refresh={token}"})
+    return httpx.post(
+        f"{api.base_url}/api/auth/refresh", headers={"x-requested-with": "axops", "cookie": f"axops_refresh={token}"}
+    )
 
 
 def test_rotating_the_key_ends_access_and_refresh_tokens(api, live_server):

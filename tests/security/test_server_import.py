@@ -23,8 +23,11 @@ def roots(tmp_path, live_server, monkeypatch, demo_dirs) -> Path:
 
 
 def _model(api, account) -> dict:
-    r = api.post("/api/model/register", json={"name": f"import-target-{account.username}", "team_id": account.team["id"]},
-                 headers=account.headers)  # fmt: skip
+    r = api.post(
+        "/api/model/register",
+        json={"name": f"import-target-{account.username}", "team_id": account.team["id"]},
+        headers=account.headers,
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -70,7 +73,9 @@ def test_server_import_is_off_without_roots(api, admin, attacker, live_server, d
     _nothing_written(api, admin, model, live_server)
 
 
-def test_paths_outside_the_roots_and_symlinks_out_of_them_are_refused(api, admin, attacker, live_server, settings, roots):
+def test_paths_outside_the_roots_and_symlinks_out_of_them_are_refused(
+    api, admin, attacker, live_server, settings, roots
+):
     model = _model(api, attacker)
     (roots / "demo" / "leak.json").symlink_to(settings.data_dir / "secret_key")
     (roots / "escape").symlink_to(settings.data_dir, target_is_directory=True)
@@ -99,7 +104,9 @@ def test_allow_patterns_stay_inside_the_directory(api, admin, attacker, live_ser
 def test_worker_checks_the_directory_again(api, admin, attacker, live_server, settings, roots):
     """A symlink planted after the request is refused by the import itself; nothing is stored."""
     model = _model(api, attacker)
-    r = api.post("/api/model/version/import", json={"model_id": model["id"], "path": str(roots / "demo")}, headers=admin)
+    r = api.post(
+        "/api/model/version/import", json={"model_id": model["id"], "path": str(roots / "demo")}, headers=admin
+    )
     assert r.status_code == 202, r.text
     (roots / "demo" / "leak.json").symlink_to(settings.data_dir / "secret_key")
     run_tasks(live_server)
@@ -112,8 +119,11 @@ def test_worker_checks_the_directory_again(api, admin, attacker, live_server, se
 
 def test_admin_imports_from_an_allowed_root(api, admin, attacker, live_server, roots):
     model = _model(api, attacker)
-    r = api.post("/api/model/version/import", json={"model_id": model["id"], "path": str(roots / "demo"),
-                                                    "allow_patterns": ["*.json", "*.safetensors"]}, headers=admin)  # fmt: skip
+    r = api.post(
+        "/api/model/version/import",
+        json={"model_id": model["id"], "path": str(roots / "demo"), "allow_patterns": ["*.json", "*.safetensors"]},
+        headers=admin,
+    )
     assert r.status_code == 202, r.text
     run_tasks(live_server)
     done = api.get(f"/api/model/version/{r.json()['id']}", headers=attacker.headers).json()

@@ -21,7 +21,12 @@ def lab(api, admin, victim, demo_dirs, live_server, monkeypatch):
     model = register(api, victim.headers, "tiny-base")
     base = upload(api, victim.headers, model["id"], dir_files(demo_dirs[0])).json()
     csv = "text\n" + "".join(f"hello world {i}\n" for i in range(20))
-    ds = api.post("/api/dataset/upload", data={"name": "corpus"}, files={"file": ("corpus.csv", csv.encode())}, headers=victim.headers)
+    ds = api.post(
+        "/api/dataset/upload",
+        data={"name": "corpus"},
+        files={"file": ("corpus.csv", csv.encode())},
+        headers=victim.headers,
+    )
     assert ds.status_code == 201, ds.text
     run_tasks(live_server)
     r = api.post(f"/api/dataset/version/{ds.json()['id']}/review", json={"decision": "approve"}, headers=admin)
@@ -33,8 +38,13 @@ def lab(api, admin, victim, demo_dirs, live_server, monkeypatch):
 
 
 def body(lab, **extra) -> dict:
-    return {"base_version_id": lab["base"]["id"], "dataset_version_ids": [lab["dataset_version"]["id"]],
-            "column_mapping": {"text": "text"}, "hyperparameters": {"max_steps": 2, "max_seq_length": 16}, **extra}  # fmt: skip
+    return {
+        "base_version_id": lab["base"]["id"],
+        "dataset_version_ids": [lab["dataset_version"]["id"]],
+        "column_mapping": {"text": "text"},
+        "hyperparameters": {"max_steps": 2, "max_seq_length": 16},
+        **extra,
+    }
 
 
 def test_only_infra_admins_set_queue_priorities(api, admin, victim, attacker_operator, lab):
@@ -42,7 +52,11 @@ def test_only_infra_admins_set_queue_priorities(api, admin, victim, attacker_ope
         r = api.post("/api/training/job/create", json=body(lab, priority=priority), headers=victim.headers)
         assert r.status_code == 403 and "infra:admin" in r.json()["detail"], r.text
         assert r.headers["content-type"].startswith("application/problem+json")
-    sweep = {"name": "jump", "job": body(lab, priority=50), "space": {"hyperparameters.learning_rate": {"values": [0.1, 0.01]}}}
+    sweep = {
+        "name": "jump",
+        "job": body(lab, priority=50),
+        "space": {"hyperparameters.learning_rate": {"values": [0.1, 0.01]}},
+    }
     r = api.post("/api/training/sweep/create", json=sweep, headers=victim.headers)
     assert r.status_code == 403, r.text
     assert api.get("/api/training/jobs", headers=victim.headers).json() == []
@@ -52,8 +66,16 @@ def test_only_infra_admins_set_queue_priorities(api, admin, victim, attacker_ope
     job = api.post("/api/training/job/create", json=body(lab), headers=victim.headers)
     assert job.status_code == 201 and job.json()["priority"] == 0, job.text
     job_id = job.json()["id"]
-    assert api.put(f"/api/training/job/{job_id}/priority", json={"priority": 100}, headers=victim.headers).status_code == 403
-    assert api.put(f"/api/training/job/{job_id}/priority", json={"priority": 100}, headers=attacker_operator.headers).status_code == 404
+    assert (
+        api.put(f"/api/training/job/{job_id}/priority", json={"priority": 100}, headers=victim.headers).status_code
+        == 403
+    )
+    assert (
+        api.put(
+            f"/api/training/job/{job_id}/priority", json={"priority": 100}, headers=attacker_operator.headers
+        ).status_code
+        == 404
+    )
     assert api.get(f"/api/training/job/{job_id}/status", headers=victim.headers).json()["priority"] == 0
     operator = make_account(api, admin, "victim-op", "operator", victim.team)
     r = api.put(f"/api/training/job/{job_id}/priority", json={"priority": 20}, headers=operator.headers)
@@ -67,10 +89,18 @@ def test_only_infra_admins_set_queue_priorities(api, admin, victim, attacker_ope
 def test_local_jobs_ask_for_no_more_processes_than_the_machine_has_cores(api, victim, lab, monkeypatch):
     cores = 2  # the server runs in this process: pretend the machine has 2 cores, whatever it really has
     monkeypatch.setattr(training_service, "cpus_here", lambda: cores)
-    r = api.post("/api/training/job/create", json=body(lab, distributed="ddp", resources={"processes": cores + 1}), headers=victim.headers)
+    r = api.post(
+        "/api/training/job/create",
+        json=body(lab, distributed="ddp", resources={"processes": cores + 1}),
+        headers=victim.headers,
+    )
     assert r.status_code == 422 and f"{cores} CPU cores" in r.json()["detail"], r.text
     assert api.get("/api/training/jobs", headers=victim.headers).json() == []
-    r = api.post("/api/training/job/create", json=body(lab, distributed="ddp", resources={"processes": cores}), headers=victim.headers)
+    r = api.post(
+        "/api/training/job/create",
+        json=body(lab, distributed="ddp", resources={"processes": cores}),
+        headers=victim.headers,
+    )
     assert r.status_code == 201, r.text
 
 
@@ -78,7 +108,12 @@ def test_another_team_cannot_train_on_data_it_may_not_read(api, admin, victim, a
     dataset_id = lab["dataset_version"]["dataset_id"]
     for change in ({"visibility": "organization"}, {"sensitivity_floor": "restricted"}):
         assert api.patch(f"/api/dataset/{dataset_id}", json=change, headers=victim.headers).status_code == 200
-    assert api.patch(f"/api/model/{lab['model']['id']}", json={"visibility": "organization"}, headers=victim.headers).status_code == 200
+    assert (
+        api.patch(
+            f"/api/model/{lab['model']['id']}", json={"visibility": "organization"}, headers=victim.headers
+        ).status_code
+        == 200
+    )
     r = api.post("/api/training/job/create", json=body(lab, output_model="stolen"), headers=attacker.headers)
     assert r.status_code == 403 and "restricted" in r.json()["detail"], r.text
     assert api.get("/api/training/jobs", headers=admin).json() == []

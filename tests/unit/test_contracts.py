@@ -41,6 +41,9 @@ def test_committed_openapi_schema_is_current():
 def test_import_layers():
     result = subprocess.run(
         [str(Path(sys.executable).parent / "lint-imports"), str(ROOT / "pyproject.toml")],
-        capture_output=True, text=True, cwd=ROOT, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

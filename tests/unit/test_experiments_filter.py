@@ -20,7 +20,9 @@ def test_params_metrics_tags_become_bound_conditions():
 
 
 def test_grammar_or_not_parentheses_in_like_and_mlflow_spellings():
-    c = compile_filter("(metrics.acc >= 0.9 OR NOT params.opt = 'sgd') AND attributes.status IN ('FINISHED', 'RUNNING')")
+    c = compile_filter(
+        "(metrics.acc >= 0.9 OR NOT params.opt = 'sgd') AND attributes.status IN ('FINISHED', 'RUNNING')"
+    )
     assert " OR " in c.sql and "NOT coalesce(" in c.sql and "r.status IN (SELECT unnest($" in c.sql
     assert c.params[-1] == ["FINISHED", "RUNNING"]
     c = compile_filter("tags.mlflow.runName = \"my run\" and metric.`eval loss` <= 1e-3 and name ilike '%lora%'")

@@ -40,6 +40,7 @@ BRN_OK = "2208162517"
 
 # ---- entities in Korean and English sentences -------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("text", "entity", "value"),
     [
@@ -84,7 +85,7 @@ BRN_OK = "2208162517"
 def test_entity_detected(text, entity, value):
     f = _one(text)
     assert (f.entity, f.text) == (entity, value)
-    assert text[f.start:f.end] == value
+    assert text[f.start : f.end] == value
     assert 0.5 <= f.score <= 1.0
 
 
@@ -109,6 +110,7 @@ def test_no_match_inside_longer_digit_runs_or_words():
 
 
 # ---- checksums -----------------------------------------------------------------------------------
+
 
 def test_checksum_helpers():
     assert rec.rrn_checksum_ok(RRN_OK) and not rec.rrn_checksum_ok(_wrong_check(RRN_OK))
@@ -231,12 +233,24 @@ def test_column_context_helps_bare_values():
 
 # ---- masking -------------------------------------------------------------------------------------
 
+
 def test_mask_mode_keeps_documented_hints():
-    text = (f"주민 {RRN_OK[:6]}-{RRN_OK[6:]}, 전화 010-1234-5678, kim@example.com, 카드 4111-1111-1111-1111, "
-            "성명: 김철수, Mr. John Smith, ip 192.168.10.20, 계좌 110-123-456789, 사업자 220-81-62517")
+    text = (
+        f"주민 {RRN_OK[:6]}-{RRN_OK[6:]}, 전화 010-1234-5678, kim@example.com, 카드 4111-1111-1111-1111, "
+        "성명: 김철수, Mr. John Smith, ip 192.168.10.20, 계좌 110-123-456789, 사업자 220-81-62517"
+    )
     masked = pii.mask(text)
-    for expected in ["900101-1******", "010-****-5678", "k***@example.com", "****-****-****-1111", "김**",
-                     "J*** S****", "192.168.*.*", "***-***-**6789", "220-81-*****"]:
+    for expected in [
+        "900101-1******",
+        "010-****-5678",
+        "k***@example.com",
+        "****-****-****-1111",
+        "김**",
+        "J*** S****",
+        "192.168.*.*",
+        "***-***-**6789",
+        "220-81-*****",
+    ]:
         assert expected in masked, (expected, masked)
     assert "1234568" not in masked and "kim@" not in masked
 
@@ -277,6 +291,7 @@ def test_redact_leaves_no_detected_pii():
 
 # ---- columns and levels --------------------------------------------------------------------------
 
+
 def test_scan_many_matches_scan_and_handles_none():
     samples = syn.generate(200, seed=5)
     texts = [s.text for s in samples] + [None, "", 12345]
@@ -287,8 +302,7 @@ def test_scan_many_matches_scan_and_handles_none():
 
 def test_summarize_column_with_pyarrow():
     pa = pytest.importorskip("pyarrow")
-    col = pa.chunked_array([["010-1234-5678", None, "hello"],
-                            ["a@b.com", "010-1234-5678", f"주민 {RRN_OK}"]])
+    col = pa.chunked_array([["010-1234-5678", None, "hello"], ["a@b.com", "010-1234-5678", f"주민 {RRN_OK}"]])
     summary = pii.summarize_column(col, max_examples=2)
     assert summary.rows == 6 and summary.rows_with_pii == 4
     assert summary.counts == {pii.PHONE: 2, pii.EMAIL: 1, pii.RRN: 1}
@@ -308,6 +322,7 @@ def test_sensitivity_levels():
 
 
 # ---- precision / recall on a seeded synthetic set ------------------------------------------------
+
 
 def test_precision_recall_on_synthetic_set():
     samples = syn.generate(1500, seed=2024)

@@ -11,7 +11,16 @@ import torch
 
 from axops.runtime.engine import Draining, Engine, QueueFull, Sampling, Sequence, deliver_to
 
-PROMPTS = ["안녕하세요 고객님", "hello world", "The model", "계좌 번호는", "a", "모델 배포를 요청합니다 지금 바로", "GPU", "데이터셋"]
+PROMPTS = [
+    "안녕하세요 고객님",
+    "hello world",
+    "The model",
+    "계좌 번호는",
+    "a",
+    "모델 배포를 요청합니다 지금 바로",
+    "GPU",
+    "데이터셋",
+]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +32,9 @@ def tiny(demo_dirs):
 
 def reference(model, tokenizer, prompt: str, n: int) -> list[int]:
     ids = tokenizer(prompt, return_tensors="pt")
-    out = model.generate(**ids, max_new_tokens=n, do_sample=False, pad_token_id=tokenizer.eos_token_id)[0, ids["input_ids"].shape[1]:]
+    out = model.generate(**ids, max_new_tokens=n, do_sample=False, pad_token_id=tokenizer.eos_token_id)[
+        0, ids["input_ids"].shape[1] :
+    ]
     tokens = out.tolist()
     return tokens[: tokens.index(tokenizer.eos_token_id)] if tokenizer.eos_token_id in tokens else tokens
 
@@ -34,7 +45,9 @@ async def generate_all(engine: Engine, tokenizer, prompts, stagger_s: float = 0.
     async def one(i, prompt):
         await asyncio.sleep(stagger_s * i)
         queue: asyncio.Queue = asyncio.Queue()
-        seq = Sequence(tokenizer(prompt)["input_ids"], Sampling(max_tokens=12 + 3 * i, **sampling), 0, deliver_to(loop, queue))
+        seq = Sequence(
+            tokenizer(prompt)["input_ids"], Sampling(max_tokens=12 + 3 * i, **sampling), 0, deliver_to(loop, queue)
+        )
         engine.submit(seq)
         while (event := await queue.get()).finish_reason is None:
             pass
@@ -51,7 +64,10 @@ def test_batched_generation_matches_generate_and_shares_forward_passes(tiny, sta
         engine = Engine(model, tokenizer, max_batch=max_batch, batch_window_s=0.02)
         engine.start()
         try:
-            results[max_batch] = (asyncio.run(generate_all(engine, tokenizer, PROMPTS, stagger_s, temperature=0)), engine.steps)
+            results[max_batch] = (
+                asyncio.run(generate_all(engine, tokenizer, PROMPTS, stagger_s, temperature=0)),
+                engine.steps,
+            )
         finally:
             engine.stop()
     for i, prompt in enumerate(PROMPTS):
@@ -71,21 +87,31 @@ def test_stop_strings_seeds_and_limits(tiny):
     try:
         free = asyncio.run(generate_all(engine, tokenizer, ["hello"], temperature=1.0, seed=3))[0]
         text = tokenizer.decode(free[0], skip_special_tokens=True)
-        at = next(i for i in range(1, len(text) - 1) if text[i:i + 2].strip() == text[i:i + 2] and "\ufffd" not in text[i:i + 2])
-        stop = text[at:at + 2]
+        at = next(
+            i
+            for i in range(1, len(text) - 1)
+            if text[i : i + 2].strip() == text[i : i + 2] and "\ufffd" not in text[i : i + 2]
+        )
+        stop = text[at : at + 2]
 
         async def with_stop():
             loop = asyncio.get_running_loop()
             queue: asyncio.Queue = asyncio.Queue()
-            engine.submit(Sequence(tokenizer("hello")["input_ids"], Sampling(max_tokens=12, temperature=1.0, seed=3, stop=[stop]), 0,
-                                   deliver_to(loop, queue)))  # fmt: skip
+            engine.submit(
+                Sequence(
+                    tokenizer("hello")["input_ids"],
+                    Sampling(max_tokens=12, temperature=1.0, seed=3, stop=[stop]),
+                    0,
+                    deliver_to(loop, queue),
+                )
+            )
             out = ""
             while (event := await queue.get()).finish_reason is None:
                 out += event.text
             return out + event.text, event.finish_reason
 
         out, reason = asyncio.run(with_stop())
-        assert reason == "stop" and out == text[:text.index(stop)]
+        assert reason == "stop" and out == text[: text.index(stop)]
         a = asyncio.run(generate_all(engine, tokenizer, ["데이터"] * 2, temperature=1.0, seed=7))
         assert a[0][0] == asyncio.run(generate_all(engine, tokenizer, ["데이터"], temperature=1.0, seed=7))[0][0]
     finally:
@@ -104,6 +130,7 @@ def test_priorities_full_queue_cancellation_and_drain(tiny):
                 order.append(name)
                 if len(order) == 3:
                     done.set()
+
         return on
 
     ids = tokenizer("hi")["input_ids"]

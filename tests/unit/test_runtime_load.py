@@ -18,7 +18,9 @@ def test_a_lora_adapter_is_served_merged_on_its_base(demo_dirs, tmp_path):
     ids = torch.tensor([[5, 17, 42, 99]])
     with torch.inference_mode():
         plain = base(ids).logits
-    tuned = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn"], init_lora_weights=False)).eval()
+    tuned = get_peft_model(
+        base, LoraConfig(r=4, lora_alpha=8, target_modules=["c_attn"], init_lora_weights=False)
+    ).eval()
     tuned.save_pretrained(tmp_path / "adapter")
     with torch.inference_mode():
         expected = tuned(ids).logits
@@ -36,7 +38,7 @@ def test_memory_limit_and_corrupt_weights_are_refused_before_loading(demo_dirs, 
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
-    with pytest.raises(FetchError, match="model.safetensors is not a valid safetensors file"):
+    with pytest.raises(FetchError, match=r"model\.safetensors is not a valid safetensors file"):
         check_weights(broken)
     with pytest.raises(FetchError, match="no weights"):
         check_weights(tmp_path)

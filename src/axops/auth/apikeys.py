@@ -76,9 +76,20 @@ async def create_key(session: AsyncSession, principal: Principal, data: ApiKeyCr
     )
     session.add(key)
     await session.flush()
-    audit.record(session, "apikey.create", resource_type="apikey", resource_id=key.id, team_id=data.team_id,
-                 summary={"name": key.name, "prefix": prefix, "scopes": scopes, "models": key.models,
-                          "expires_at": key.expires_at.isoformat() if key.expires_at else None})  # fmt: skip
+    audit.record(
+        session,
+        "apikey.create",
+        resource_type="apikey",
+        resource_id=key.id,
+        team_id=data.team_id,
+        summary={
+            "name": key.name,
+            "prefix": prefix,
+            "scopes": scopes,
+            "models": key.models,
+            "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+        },
+    )
     key.team = team
     return ApiKeyCreated(**to_out(key).model_dump(), key=secret)
 
@@ -102,8 +113,14 @@ async def revoke_key(session: AsyncSession, principal: Principal, key_id: uuid.U
         key.revoked_at = datetime.now(UTC)
         await session.flush()
         await cache.invalidate(session)
-        audit.record(session, "apikey.revoke", resource_type="apikey", resource_id=key.id, team_id=key.team_id,
-                     summary={"name": key.name, "prefix": key.prefix})  # fmt: skip
+        audit.record(
+            session,
+            "apikey.revoke",
+            resource_type="apikey",
+            resource_id=key.id,
+            team_id=key.team_id,
+            summary={"name": key.name, "prefix": key.prefix},
+        )
     return to_out(key)
 
 
@@ -114,5 +131,11 @@ async def revoke_key_by_id(session: AsyncSession, key_id: uuid.UUID) -> None:
         key.revoked_at = datetime.now(UTC)
         await session.flush()
         await cache.invalidate(session)
-        audit.record(session, "apikey.revoke", resource_type="apikey", resource_id=key.id, team_id=key.team_id,
-                     summary={"name": key.name, "prefix": key.prefix, "by": "system"})  # fmt: skip
+        audit.record(
+            session,
+            "apikey.revoke",
+            resource_type="apikey",
+            resource_id=key.id,
+            team_id=key.team_id,
+            summary={"name": key.name, "prefix": key.prefix, "by": "system"},
+        )

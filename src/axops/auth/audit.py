@@ -27,7 +27,6 @@ log = logging.getLogger("axops.audit")
 tasks = procrastinate.Blueprint()
 
 
-
 def _event(
     action: str,
     *,
@@ -157,9 +156,18 @@ async def list_events(
 
 
 CSV_COLUMNS = [
-    "created_at", "actor_name", "actor_type", "action", "resource_type", "resource_id",
-    "team_id", "outcome", "client_ip", "request_id", "summary",
-]  # fmt: skip
+    "created_at",
+    "actor_name",
+    "actor_type",
+    "action",
+    "resource_type",
+    "resource_id",
+    "team_id",
+    "outcome",
+    "client_ip",
+    "request_id",
+    "summary",
+]
 
 
 def _csv_cell(value: Any) -> str:
@@ -187,7 +195,9 @@ async def export_csv(
         buffer.seek(0)
         buffer.truncate()
         for e in rows:
-            values = [e["ip" if c == "client_ip" else c] for c in CSV_COLUMNS[:-1]] + [orjson.dumps(e["summary"]).decode()]
+            values = [e["ip" if c == "client_ip" else c] for c in CSV_COLUMNS[:-1]] + [
+                orjson.dumps(e["summary"]).decode()
+            ]
             writer.writerow([_csv_cell(v) for v in values])
         yield buffer.getvalue().encode()
         if cursor is None:
@@ -221,4 +231,6 @@ async def maintain_partitions(engine, months_ahead: int, retention_days: int) ->
 @tasks.task(name="maintain_audit_partitions", pass_context=True, queueing_lock="audit-partitions")
 async def maintain_audit_partitions_task(job_context, timestamp: int) -> None:
     state = job_context.additional_context["axops"]
-    await maintain_partitions(state.db.engine, state.settings.audit_partitions_ahead, state.settings.audit_retention_days)
+    await maintain_partitions(
+        state.db.engine, state.settings.audit_partitions_ahead, state.settings.audit_retention_days
+    )

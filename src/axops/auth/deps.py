@@ -38,6 +38,7 @@ class Principal:
     role: str
     permissions: frozenset[str]
     team_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
+    default_team_id: uuid.UUID | None = None  # where new resources go when the caller names no team
     auth: str = "jwt"
     session_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
@@ -75,13 +76,13 @@ _JWT_QUERY = text(f"""
     SELECT {_USER_COLUMNS}
     FROM users u JOIN auth_sessions s ON s.user_id = u.id
     WHERE u.id = :user_id AND s.id = :session_id AND s.revoked_at IS NULL AND s.expires_at > now()
-""")  # fmt: skip
+""")
 _KEY_QUERY = text(f"""
     SELECT {_USER_COLUMNS}, k.id AS key_id, k.scopes, k.models AS key_models, k.log_content AS key_log_content, k.expires_at AS key_expires_at,
            k.revoked_at AS key_revoked_at, k.last_used_at
     FROM api_keys k JOIN users u ON u.id = k.user_id
     WHERE k.key_hash = :key_hash
-""")  # fmt: skip
+""")
 _TOUCH_KEY = text("UPDATE api_keys SET last_used_at = :now WHERE id = :id")
 
 _INVALID = "The token is invalid, expired or revoked."
@@ -221,5 +222,3 @@ def require(permission: str):
 
     check.__name__ = f"require_{permission.replace(':', '_')}"
     return Depends(check)
-
-

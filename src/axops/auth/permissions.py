@@ -38,10 +38,25 @@ ROLE_DESCRIPTIONS = {
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "admin": list(PERMISSIONS),
-    "operator": _READ
-    + ["audit:read", "apikeys:write", "datasets:approve", "deployments:write", "gateway:invoke", "gateway:admin", "infra:admin"],
-    "developer": _READ
-    + ["apikeys:write", "models:write", "datasets:write", "training:write", "deployments:write", "gateway:invoke"],
+    "operator": [
+        *_READ,
+        "audit:read",
+        "apikeys:write",
+        "datasets:approve",
+        "deployments:write",
+        "gateway:invoke",
+        "gateway:admin",
+        "infra:admin",
+    ],
+    "developer": [
+        *_READ,
+        "apikeys:write",
+        "models:write",
+        "datasets:write",
+        "training:write",
+        "deployments:write",
+        "gateway:invoke",
+    ],
     "viewer": _READ,
 }
 

@@ -73,9 +73,18 @@ CSRF_VALUE = "axops"
 
 def _tokens(request: Request, response: Response, issued: service.IssuedTokens) -> TokenPair:
     """The access token in the body; the refresh token only in an httpOnly cookie that scripts cannot read."""
-    response.set_cookie(REFRESH_COOKIE, issued.refresh_token, max_age=request.app.state.settings.refresh_token_ttl_seconds,
-                        path=REFRESH_COOKIE_PATH, secure=request.url.scheme == "https", httponly=True, samesite="strict")  # fmt: skip
-    return TokenPair(access_token=issued.access_token, expires_in=issued.expires_in, user=_user_info(request, issued.user))
+    response.set_cookie(
+        REFRESH_COOKIE,
+        issued.refresh_token,
+        max_age=request.app.state.settings.refresh_token_ttl_seconds,
+        path=REFRESH_COOKIE_PATH,
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return TokenPair(
+        access_token=issued.access_token, expires_in=issued.expires_in, user=_user_info(request, issued.user)
+    )
 
 
 def _refresh_cookie(request: Request) -> str | None:
@@ -123,8 +132,9 @@ async def logout(request: Request, session: Session) -> Response:
                 raise
     await service.logout(session, principal, token)
     response = Response(status_code=204)
-    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, secure=request.url.scheme == "https", httponly=True,
-                           samesite="strict")  # fmt: skip
+    response.delete_cookie(
+        REFRESH_COOKIE, path=REFRESH_COOKIE_PATH, secure=request.url.scheme == "https", httponly=True, samesite="strict"
+    )
     return response
 
 
@@ -159,9 +169,12 @@ TeamsAdmin = Annotated[Principal, require("teams:admin")]
 
 @router.get("/users", tags=["users"])
 async def list_users(
-    _: UsersAdmin, session: Session, q: Annotated[str | None, Query(max_length=100)] = None,
-    limit: Limit = 50, cursor: str | None = None,
-) -> Page[UserOut]:  # fmt: skip
+    _: UsersAdmin,
+    session: Session,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Limit = 50,
+    cursor: str | None = None,
+) -> Page[UserOut]:
     rows, next_cursor = await service.list_users(session, q, cursor, limit)
     return Page(items=[UserOut.model_validate(u) for u in rows], next_cursor=next_cursor)
 
@@ -192,15 +205,19 @@ async def reset_password(user_id: uuid.UUID, body: PasswordReset, _: UsersAdmin,
 
 def _team_out(row) -> TeamOut:
     team, count = row
-    return TeamOut(id=team.id, name=team.name, description=team.description, member_count=count,
-                   created_at=team.created_at)  # fmt: skip
+    return TeamOut(
+        id=team.id, name=team.name, description=team.description, member_count=count, created_at=team.created_at
+    )
 
 
 @router.get("/teams", tags=["teams"])
 async def list_teams(
-    _: TeamsAdmin, session: Session, q: Annotated[str | None, Query(max_length=100)] = None,
-    limit: Limit = 50, cursor: str | None = None,
-) -> Page[TeamOut]:  # fmt: skip
+    _: TeamsAdmin,
+    session: Session,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Limit = 50,
+    cursor: str | None = None,
+) -> Page[TeamOut]:
     rows, next_cursor = await service.list_teams(session, q, cursor, limit)
     return Page(items=[_team_out(r) for r in rows], next_cursor=next_cursor)
 

@@ -137,7 +137,8 @@ class ApiKeyCreate(Strict):
     team_id: uuid.UUID | None = None
     scopes: list[str] | None = Field(None, max_length=64)
     models: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] | None = Field(
-        None, max_length=200, description="Gateway models this key may call (default: all)")
+        None, max_length=200, description="Gateway models this key may call (default: all)"
+    )
     log_content: bool = Field(False, description="Keep request and answer text in the gateway's logs, PII-masked")
     expires_in_days: int | None = Field(None, ge=1, le=3650)
 

@@ -80,11 +80,19 @@ async def ensure_admin(session: AsyncSession, password: str | None) -> str | Non
     generated = None
     if not password:
         password = generated = secrets.token_urlsafe(12)
-    user = User(username="admin", display_name="Administrator", role="admin", password_hash=security.hash_password(password))
+    user = User(
+        username="admin", display_name="Administrator", role="admin", password_hash=security.hash_password(password)
+    )
     session.add(user)
     await session.flush()
-    audit.record(session, "user.create", resource_type="user", resource_id=user.id,
-                 summary={"username": "admin", "role": "admin", "bootstrap": True}, actor_name="system")  # fmt: skip
+    audit.record(
+        session,
+        "user.create",
+        resource_type="user",
+        resource_id=user.id,
+        summary={"username": "admin", "role": "admin", "bootstrap": True},
+        actor_name="system",
+    )
     return generated
 
 
@@ -122,8 +130,14 @@ async def login(
     username = username.strip().lower()
     wait = throttle.retry_after(username, ctx.client_ip)
     if wait:
-        await audit.record_now(sessionmaker, "auth.login_throttled", resource_type="user", outcome="failure",
-                               summary={"username": username[:64]}, actor_name=username[:64])  # fmt: skip
+        await audit.record_now(
+            sessionmaker,
+            "auth.login_throttled",
+            resource_type="user",
+            outcome="failure",
+            summary={"username": username[:64]},
+            actor_name=username[:64],
+        )
         raise TooManyRequests(
             f"Too many failed login attempts. Try again in {wait} s.", headers={"Retry-After": str(wait)}
         )
@@ -132,9 +146,15 @@ async def login(
     if not ok or not user.is_active:
         throttle.failed(username, ctx.client_ip)
         reason = "unknown_user" if user is None else ("inactive" if ok else "bad_password")
-        await audit.record_now(sessionmaker, "auth.login_failed", resource_type="user", outcome="failure",
-                               resource_id=user.id if user else None,
-                               summary={"username": username[:64], "reason": reason}, actor_name=username[:64])  # fmt: skip
+        await audit.record_now(
+            sessionmaker,
+            "auth.login_failed",
+            resource_type="user",
+            outcome="failure",
+            resource_id=user.id if user else None,
+            summary={"username": username[:64], "reason": reason},
+            actor_name=username[:64],
+        )
         raise NotAuthenticated(INVALID_LOGIN)
     throttle.succeeded(username, ctx.client_ip)
     if security.needs_rehash(user.password_hash):
@@ -148,8 +168,9 @@ async def login(
     session.add(auth_session)
     await session.flush()
     ctx.actor_id, ctx.actor_name, ctx.actor_type = str(user.id), user.username, "user"
-    audit.record(session, "auth.login", resource_type="user", resource_id=user.id,
-                 summary={"session_id": str(auth_session.id)})  # fmt: skip
+    audit.record(
+        session, "auth.login", resource_type="user", resource_id=user.id, summary={"session_id": str(auth_session.id)}
+    )
     return await _issue(session, user, policy, auth_session)
 
 
@@ -176,8 +197,14 @@ async def refresh(
         await session.rollback()
         async with sessionmaker() as side:
             await side.execute(update(AuthSession).where(AuthSession.id == session_id).values(revoked_at=now))
-            audit.record(side, "auth.refresh_reuse", resource_type="session", resource_id=session_id,
-                         outcome="failure", actor_name="anonymous")  # fmt: skip
+            audit.record(
+                side,
+                "auth.refresh_reuse",
+                resource_type="session",
+                resource_id=session_id,
+                outcome="failure",
+                actor_name="anonymous",
+            )
             await cache.invalidate(side)
             await side.commit()
         cache.principals.clear()
@@ -221,8 +248,9 @@ async def logout(session: AsyncSession, principal: Principal | None, refresh_tok
             .values(revoked_at=datetime.now(UTC))
         )
     await cache.invalidate(session)
-    audit.record(session, "auth.logout", resource_type="user", resource_id=user_id,
-                 summary={"sessions": len(session_ids)})  # fmt: skip
+    audit.record(
+        session, "auth.logout", resource_type="user", resource_id=user_id, summary={"sessions": len(session_ids)}
+    )
 
 
 async def _revoke_sessions(session: AsyncSession, user_id: uuid.UUID, keep: uuid.UUID | None = None) -> None:
@@ -289,8 +317,13 @@ async def create_user(session: AsyncSession, data: UserCreate) -> User:
         raise Conflict(f"The username '{username}' is taken.") from exc
     session.add_all(TeamMember(team_id=t.id, user_id=user.id) for t in teams)
     await session.flush()
-    audit.record(session, "user.create", resource_type="user", resource_id=user.id,
-                 summary={"username": username, "role": data.role, "teams": [t.name for t in teams]})  # fmt: skip
+    audit.record(
+        session,
+        "user.create",
+        resource_type="user",
+        resource_id=user.id,
+        summary={"username": username, "role": data.role, "teams": [t.name for t in teams]},
+    )
     session.expunge(user)
     return await get_user(session, user.id)
 
@@ -302,10 +335,14 @@ async def _active_admins(session: AsyncSession) -> int:
 async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdate) -> User:
     user = await get_user(session, user_id)
     # null means "clear" only for the e-mail; for the other fields it means "leave as is".
-    changes = {k: v for k, v in data.model_dump(exclude_unset=True, mode="json").items() if v is not None or k == "email"}
+    changes = {
+        k: v for k, v in data.model_dump(exclude_unset=True, mode="json").items() if v is not None or k == "email"
+    }
     before = {k: getattr(user, k) for k in changes}
-    demoting = user.role == "admin" and user.is_active and (
-        changes.get("role", "admin") != "admin" or changes.get("is_active") is False
+    demoting = (
+        user.role == "admin"
+        and user.is_active
+        and (changes.get("role", "admin") != "admin" or changes.get("is_active") is False)
     )
     if demoting and await _active_admins(session) <= 1:
         raise Conflict("This is the last active Admin; make another user Admin first.")
@@ -317,14 +354,24 @@ async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdat
         return user
     await cache.invalidate(session)
     if "role" in change:
-        audit.record(session, "user.role_change", resource_type="user", resource_id=user.id,
-                     summary={"username": user.username, "role": change.pop("role")})  # fmt: skip
+        audit.record(
+            session,
+            "user.role_change",
+            resource_type="user",
+            resource_id=user.id,
+            summary={"username": user.username, "role": change.pop("role")},
+        )
     if "is_active" in change:
         active = change.pop("is_active")[1]
         if not active:
             await _revoke_sessions(session, user.id)
-        audit.record(session, "user.activate" if active else "user.deactivate", resource_type="user",
-                     resource_id=user.id, summary={"username": user.username})  # fmt: skip
+        audit.record(
+            session,
+            "user.activate" if active else "user.deactivate",
+            resource_type="user",
+            resource_id=user.id,
+            summary={"username": user.username},
+        )
     if change:
         audit.record(session, "user.update", resource_type="user", resource_id=user.id, summary=change)
     await session.refresh(user, ["updated_at"])
@@ -336,15 +383,18 @@ async def reset_password(session: AsyncSession, user_id: uuid.UUID, new_password
     user.password_hash = await anyio.to_thread.run_sync(security.hash_password, new_password)
     user.password_changed_at = datetime.now(UTC)
     await _revoke_sessions(session, user.id)
-    audit.record(session, "user.password_reset", resource_type="user", resource_id=user.id,
-                 summary={"username": user.username})  # fmt: skip
+    audit.record(
+        session, "user.password_reset", resource_type="user", resource_id=user.id, summary={"username": user.username}
+    )
 
 
 async def change_own_password(session: AsyncSession, principal: Principal, current: str, new: str) -> None:
     user = await get_user(session, principal.user_id)
     if not await anyio.to_thread.run_sync(security.verify_password, user.password_hash, current):
-        raise Invalid("The current password is incorrect.", errors=[{"loc": ["body", "current_password"],
-                      "msg": "incorrect password", "type": "invalid_password"}])  # fmt: skip
+        raise Invalid(
+            "The current password is incorrect.",
+            errors=[{"loc": ["body", "current_password"], "msg": "incorrect password", "type": "invalid_password"}],
+        )
     if current == new:
         raise Invalid("The new password must differ from the current one.")
     user.password_hash = await anyio.to_thread.run_sync(security.hash_password, new)
@@ -381,8 +431,9 @@ async def create_team(session: AsyncSession, data: TeamCreate) -> tuple[Team, in
     team = Team(name=data.name, description=data.description)
     session.add(team)
     await session.flush()
-    audit.record(session, "team.create", resource_type="team", resource_id=team.id, team_id=team.id,
-                 summary={"name": team.name})  # fmt: skip
+    audit.record(
+        session, "team.create", resource_type="team", resource_id=team.id, team_id=team.id, summary={"name": team.name}
+    )
     await session.refresh(team)
     return team, 0
 
@@ -422,8 +473,14 @@ async def add_member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UU
     session.add(TeamMember(team_id=team_id, user_id=user_id))
     await session.flush()
     await cache.invalidate(session)
-    audit.record(session, "team.member_add", resource_type="team", resource_id=team.id, team_id=team.id,
-                 summary={"team": team.name, "username": user.username})  # fmt: skip
+    audit.record(
+        session,
+        "team.member_add",
+        resource_type="team",
+        resource_id=team.id,
+        team_id=team.id,
+        summary={"team": team.name, "username": user.username},
+    )
 
 
 async def remove_member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
@@ -434,5 +491,11 @@ async def remove_member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid
     )
     if result.rowcount:
         await cache.invalidate(session)
-        audit.record(session, "team.member_remove", resource_type="team", resource_id=team.id, team_id=team.id,
-                     summary={"team": team.name, "username": user.username})  # fmt: skip
+        audit.record(
+            session,
+            "team.member_remove",
+            resource_type="team",
+            resource_id=team.id,
+            team_id=team.id,
+            summary={"team": team.name, "username": user.username},
+        )

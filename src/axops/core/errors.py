@@ -73,9 +73,7 @@ def problem_response(
         "request_id": context.current().request_id,
         **extra,
     }
-    return Response(
-        orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers
-    )
+    return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
 
 
 _STATUS_CODES = {
@@ -105,9 +103,7 @@ def install(app: FastAPI) -> None:
         if any(e["type"] == "json_invalid" for e in errors):
             return problem_response(400, "malformed_json", "Malformed JSON", "The request body is not valid JSON.")
         fields = ", ".join(".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in errors)
-        return problem_response(
-            422, "validation_error", "Invalid request", f"Invalid fields: {fields}", errors=errors
-        )
+        return problem_response(422, "validation_error", "Invalid request", f"Invalid fields: {fields}", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:

@@ -17,11 +17,17 @@ from axops.core.logging import event
 log = logging.getLogger("axops.http")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # Vuetify and ECharts set inline styles, hence style-src 'unsafe-inline'; scripts only from this origin.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-                           "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
-                           "form-action 'self'; object-src 'none'")  # fmt: skip
-SECURITY_HEADERS = [(b"content-security-policy", CONTENT_SECURITY_POLICY.encode()), (b"x-frame-options", b"DENY"),
-                    (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]  # fmt: skip
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    "form-action 'self'; object-src 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
 
 
 class _BodyTooLarge(Exception):
@@ -30,9 +36,13 @@ class _BodyTooLarge(Exception):
 
 class RequestMiddleware:
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, large_body_prefixes: tuple[str, ...] = (), max_upload_bytes: int = 0,
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        large_body_prefixes: tuple[str, ...] = (),
+        max_upload_bytes: int = 0,
         body_limits: tuple[tuple[str, int], ...] = (),
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.large_body_prefixes = large_body_prefixes
@@ -58,9 +68,16 @@ class RequestMiddleware:
         started = False
         span = attached = None
         if telemetry.tracer is not None:
-            span = telemetry.tracer.start_span(scope["method"], context=telemetry.parent_of(headers), kind=telemetry.SpanKind.SERVER,
-                                               attributes={"http.request.method": scope["method"], "url.path": scope["path"],
-                                                           "axops.request_id": request_id})  # fmt: skip
+            span = telemetry.tracer.start_span(
+                scope["method"],
+                context=telemetry.parent_of(headers),
+                kind=telemetry.SpanKind.SERVER,
+                attributes={
+                    "http.request.method": scope["method"],
+                    "url.path": scope["path"],
+                    "axops.request_id": request_id,
+                },
+            )
             attached = telemetry.attach_span(span)  # the spans of whatever this request does are its children
 
         api = scope["path"].startswith("/api/")

@@ -83,7 +83,7 @@ class Listener:
                         await conn.execute("SELECT 1")  # notice a dead connection promptly
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 — any failure: stop caching, retry
+            except Exception as exc:
                 log.warning("notify.listener_lost", extra={"fields": {"error": type(exc).__name__}})
             finally:
                 _listening = False

@@ -26,8 +26,12 @@ async def ensure(conn: AsyncConnection, table: str, months_ahead: int, today: da
         lo, hi = _add_months(start, i), _add_months(start, i + 1)
         name = partition_name(table, lo)
         if not await conn.scalar(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}):
-            await conn.execute(text(f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF "{table}" '
-                                    f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')"))  # fmt: skip
+            await conn.execute(
+                text(
+                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF "{table}" '
+                    f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')"
+                )
+            )
             created.append(name)
     return created
 
@@ -35,10 +39,13 @@ async def ensure(conn: AsyncConnection, table: str, months_ahead: int, today: da
 async def drop_expired(conn: AsyncConnection, table: str, retention_days: int, today: date | None = None) -> list[str]:
     """Drop whole partitions whose every row is older than the retention period."""
     cutoff = (today or datetime.now(UTC).date()) - timedelta(days=retention_days)
-    rows = await conn.execute(text(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = :table"
-    ), {"table": table})  # fmt: skip
+    rows = await conn.execute(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = :table"
+        ),
+        {"table": table},
+    )
     prefix = f"{table}_y"
     dropped = []
     for (name,) in rows:

@@ -16,12 +16,26 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 tracer: trace.Tracer | None = None
 _provider = None
 
-__all__ = ["Context", "SpanKind", "Status", "StatusCode", "attach_span", "configure", "context_of", "detach", "inject", "parent_of",
-           "shutdown", "tracer"]  # fmt: skip
+__all__ = [
+    "Context",
+    "SpanKind",
+    "Status",
+    "StatusCode",
+    "attach_span",
+    "configure",
+    "context_of",
+    "detach",
+    "inject",
+    "parent_of",
+    "shutdown",
+    "tracer",
+]
 
 
 def wanted(otel_setting: bool) -> bool:
-    return otel_setting or bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    return otel_setting or bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
 
 
 def configure(otel_setting: bool = False, exporter=None) -> bool:
@@ -37,8 +51,11 @@ def configure(otel_setting: bool = False, exporter=None) -> bool:
     from axops import __version__
 
     shutdown()
-    provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "axops"),
-                                                        "service.version": __version__}))  # fmt: skip
+    provider = TracerProvider(
+        resource=Resource.create(
+            {"service.name": os.environ.get("OTEL_SERVICE_NAME", "axops"), "service.version": __version__}
+        )
+    )
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

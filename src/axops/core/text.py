@@ -25,7 +25,9 @@ def no_control(value: str) -> str:
 
 def check_text(value: str, what: str) -> str:
     if has_control(value):
-        raise Invalid(f"The {what} {value!r} contains control characters (line breaks, tabs, NUL, ...); they are refused.")
+        raise Invalid(
+            f"The {what} {value!r} contains control characters (line breaks, tabs, NUL, ...); they are refused."
+        )
     return value
 
 

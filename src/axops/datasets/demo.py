@@ -51,6 +51,14 @@ def demo_csv(rows: int = 300, seed: int = 11) -> bytes:
             extra = f" 본인 확인용 주민등록번호 {_rrn(rng)}"
         elif i % 15 == 0:
             extra = f" 결제 카드 {_card(rng)}"
-        writer.writerow([i, name, rng.choice(["전화", "email", "chat"]), subject, f"{name} 고객님: {body} {contact}{extra}",
-                         rng.randint(1, 5)])  # fmt: skip
+        writer.writerow(
+            [
+                i,
+                name,
+                rng.choice(["전화", "email", "chat"]),
+                subject,
+                f"{name} 고객님: {body} {contact}{extra}",
+                rng.randint(1, 5),
+            ]
+        )
     return out.getvalue().encode("cp949")

@@ -34,7 +34,9 @@ def schema_changes(old: list[dict], new: list[dict]) -> dict:
     return {
         "added": [n for n in after if n not in before],
         "removed": [n for n in before if n not in after],
-        "retyped": [{"name": n, "from": before[n], "to": after[n]} for n in after if n in before and before[n] != after[n]],
+        "retyped": [
+            {"name": n, "from": before[n], "to": after[n]} for n in after if n in before and before[n] != after[n]
+        ],
     }
 
 
@@ -49,7 +51,7 @@ def _match(con, old: Path, new: Path, common: list[str], key: str | None, out: P
         unique = con.execute(
             f"SELECT (SELECT count(*) = count(DISTINCT {k}) AND count({k}) = count(*) FROM a) "
             f"AND (SELECT count(*) = count(DISTINCT {k}) AND count({k}) = count(*) FROM b)"
-        ).fetchone()[0]  # fmt: skip
+        ).fetchone()[0]
         if unique:
             con.execute(f"""COPY (
                 SELECT kind, CAST(key AS VARCHAR) AS k, row_number() OVER (PARTITION BY kind ORDER BY key) AS n FROM (
@@ -57,7 +59,7 @@ def _match(con, old: Path, new: Path, common: list[str], key: str | None, out: P
                            coalesce(b.{k}, a.{k}) AS key
                     FROM a FULL OUTER JOIN b ON a.{k} = b.{k}
                     WHERE a.{k} IS NULL OR b.{k} IS NULL OR a.__h <> b.__h)
-            ) TO {literal(out)} (FORMAT parquet)""")  # fmt: skip
+            ) TO {literal(out)} (FORMAT parquet)""")
             return "key"
     # Multisets of row hashes: the n-th copy of a row on one side matches the n-th on the other.
     con.execute(f"""COPY (
@@ -67,12 +69,21 @@ def _match(con, old: Path, new: Path, common: list[str], key: str | None, out: P
             SELECT 'added' AS kind, y.__h AS h FROM y ANTI JOIN x USING (__h, n)
             UNION ALL
             SELECT 'removed', x.__h FROM x ANTI JOIN y USING (__h, n))
-    ) TO {literal(out)} (FORMAT parquet)""")  # fmt: skip
+    ) TO {literal(out)} (FORMAT parquet)""")
     return "hash"
 
 
-def diff(old: Path, new: Path, old_columns: list[dict], new_columns: list[dict], key: str | None, cache: Path,
-         kind: str = "changed", offset: int = 0, limit: int = 20) -> dict:  # fmt: skip
+def diff(
+    old: Path,
+    new: Path,
+    old_columns: list[dict],
+    new_columns: list[dict],
+    key: str | None,
+    cache: Path,
+    kind: str = "changed",
+    offset: int = 0,
+    limit: int = 20,
+) -> dict:
     """Counts of each kind and one page of samples of `kind`. `cache` is this pair's match file."""
     schema = schema_changes(old_columns, new_columns)
     new_names = [c["name"] for c in new_columns]
@@ -93,18 +104,37 @@ def diff(old: Path, new: Path, old_columns: list[dict], new_columns: list[dict],
         mode = mode_file.read_text()
         con.execute(f"CREATE VIEW m AS SELECT * FROM read_parquet({literal(cache)})")
         counts = dict.fromkeys(KINDS, 0) | dict(con.execute("SELECT kind, count(*) FROM m GROUP BY kind").fetchall())
-        rows = {"old": con.execute("SELECT count(*) FROM a").fetchone()[0], "new": con.execute("SELECT count(*) FROM b").fetchone()[0]}
-        page = [r[0] for r in con.execute("SELECT k FROM m WHERE kind = ? ORDER BY n LIMIT ? OFFSET ?", [kind, limit, offset]).fetchall()]
+        rows = {
+            "old": con.execute("SELECT count(*) FROM a").fetchone()[0],
+            "new": con.execute("SELECT count(*) FROM b").fetchone()[0],
+        }
+        page = [
+            r[0]
+            for r in con.execute(
+                "SELECT k FROM m WHERE kind = ? ORDER BY n LIMIT ? OFFSET ?", [kind, limit, offset]
+            ).fetchall()
+        ]
         samples = _samples(con, kind, page, mode, key, common) if page else []
-        return {"schema": schema, "mode": mode, "key_column": key if mode == "key" else None, "rows": rows,
-                "counts": counts, "kind": kind, "offset": offset, "samples": samples}  # fmt: skip
+        return {
+            "schema": schema,
+            "mode": mode,
+            "key_column": key if mode == "key" else None,
+            "rows": rows,
+            "counts": counts,
+            "kind": kind,
+            "offset": offset,
+            "samples": samples,
+        }
     finally:
         con.close()
 
 
 def _fetch(con, view: str, column: str, cast: str, keys: list[str]) -> dict[str, dict]:
-    cur = con.execute(f"SELECT CAST({column} AS VARCHAR) AS __k, * EXCLUDE (__h) FROM {view} WHERE CAST({column} AS {cast}) IN "
-                      f"(SELECT unnest(?::{cast}[]))", [keys])  # fmt: skip
+    cur = con.execute(
+        f"SELECT CAST({column} AS VARCHAR) AS __k, * EXCLUDE (__h) FROM {view} WHERE CAST({column} AS {cast}) IN "
+        f"(SELECT unnest(?::{cast}[]))",
+        [keys],
+    )
     names = [d[0] for d in cur.description]
     out: dict[str, dict] = {}
     for row in cur.fetchall():
@@ -125,5 +155,7 @@ def _samples(con, kind: str, keys: list[str], mode: str, key: str | None, common
     out = []
     for k in keys:
         old, new = before.get(k, {}), after.get(k, {})
-        out.append({"key": k, "old": old, "new": new, "changed_columns": [c for c in common if old.get(c) != new.get(c)]})
+        out.append(
+            {"key": k, "old": old, "new": new, "changed_columns": [c for c in common if old.get(c) != new.get(c)]}
+        )
     return out

@@ -76,8 +76,10 @@ def detect_encoding(sample: bytes) -> str:
             if encoding == "utf-8" and not sample[: exc.start].isascii():
                 # Real UTF-8 text up to here, then bytes that are not: two encodings in one file.
                 line = sample[: exc.start].count(b"\n") + 1
-                raise IngestError(f"Line {line} is not valid UTF-8 although the lines before it are; "
-                                  "the file seems to mix encodings. Save it again with one encoding.") from None  # fmt: skip
+                raise IngestError(
+                    f"Line {line} is not valid UTF-8 although the lines before it are; "
+                    "the file seems to mix encodings. Save it again with one encoding."
+                ) from None
     best = from_bytes(sample).best()
     if best is None:
         raise IngestError("The file is not text in any encoding we recognise (is it binary?).")
@@ -90,7 +92,7 @@ def to_utf8(src: Path, encoding: str, dst: Path) -> Path:
     decoder = codecs.getincrementaldecoder(encoding)()
     transcode = encoding not in ("utf-8",)
     line = 1
-    with src.open("rb") as f, (dst.open("w", encoding="utf-8", newline="") if transcode else io.StringIO()) as out:
+    with src.open("rb") as f, dst.open("w", encoding="utf-8", newline="") if transcode else io.StringIO() as out:
         while block := f.read(_BLOCK):
             try:
                 text = decoder.decode(block)
@@ -148,7 +150,9 @@ def _zero_padded(path: Path, delimiter: str, names: list[str], sample_rows: int 
 
 def too_many_rows(rows: int, max_rows: int, exact: bool = True) -> IngestError:
     count = f"{rows:,}" if exact else f"more than {max_rows:,}"
-    return IngestError(f"The file has {count} rows; the limit is {max_rows:,} (AXOPS_DATASET_MAX_ROWS). Split it into smaller files.")
+    return IngestError(
+        f"The file has {count} rows; the limit is {max_rows:,} (AXOPS_DATASET_MAX_ROWS). Split it into smaller files."
+    )
 
 
 def _csv_to_parquet(path: Path, delimiter: str, out: Path, max_rows: int = MAX_ROWS) -> None:
@@ -166,9 +170,12 @@ def _csv_to_parquet(path: Path, delimiter: str, out: Path, max_rows: int = MAX_R
         try:
             reader = pacsv.open_csv(
                 path,
-                read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=16 * 1024 * 1024,
-                                               use_threads=False, encoding="utf-8"),
-                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=invalid),
+                read_options=pacsv.ReadOptions(
+                    column_names=names, skip_rows=1, block_size=16 * 1024 * 1024, use_threads=False, encoding="utf-8"
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=delimiter, newlines_in_values=True, invalid_row_handler=invalid
+                ),
                 convert_options=pacsv.ConvertOptions(column_types=forced, strings_can_be_null=True),
             )
             rows = 0
@@ -182,11 +189,15 @@ def _csv_to_parquet(path: Path, delimiter: str, out: Path, max_rows: int = MAX_R
         except pa.ArrowInvalid as exc:
             message = str(exc)
             if bad_rows:
-                raise IngestError(f"Line {bad_rows[0]}: expected {len(names)} fields like the header. "
-                                  f"({message.split(': ', 2)[-1][:200]})") from None  # fmt: skip
+                raise IngestError(
+                    f"Line {bad_rows[0]}: expected {len(names)} fields like the header. "
+                    f"({message.split(': ', 2)[-1][:200]})"
+                ) from None
             column = _failed_column(message, names)
             if column is None or column in forced:
-                raise IngestError(f"The file could not be read as {'TSV' if delimiter == chr(9) else 'CSV'}: {message[:300]}") from None
+                raise IngestError(
+                    f"The file could not be read as {'TSV' if delimiter == chr(9) else 'CSV'}: {message[:300]}"
+                ) from None
             forced[column] = pa.string()
 
 
@@ -210,7 +221,7 @@ def _jsonl_to_parquet(path: Path, out: Path, max_rows: int = MAX_ROWS) -> None:
         bad = _first_bad_line(path)
         if bad:
             raise IngestError(f"Line {bad[0]} is not a JSON object: {bad[1]}") from None
-        message = str(exc).split("Error: ", 1)[-1].replace(f" in file \"{path}\",", "")
+        message = str(exc).split("Error: ", 1)[-1].replace(f' in file "{path}",', "")
         raise IngestError(f"The JSONL file could not be read: {message[:300]}") from None
     finally:
         con.close()
@@ -262,8 +273,10 @@ def _check_parquet_size(path: Path, pf: pq.ParquetFile, max_rows: int) -> None:
     finally:
         con.close()
     if decoded > limit:
-        raise IngestError(f"The file's text decodes to over {limit:,} bytes, {MAX_EXPANSION}x its size on disk "
-                          f"(and over {EXPANSION_FLOOR // 1024**3} GiB): refused as a compression bomb.")  # fmt: skip
+        raise IngestError(
+            f"The file's text decodes to over {limit:,} bytes, {MAX_EXPANSION}x its size on disk "
+            f"(and over {EXPANSION_FLOOR // 1024**3} GiB): refused as a compression bomb."
+        )
 
 
 def _decoded_length(expr: str, dtype: duckdb.DuckDBPyType, depth: int = 0) -> str | None:

@@ -35,12 +35,19 @@ def _long_integer_columns(pf: pq.ParquetFile) -> list[str]:
 
 
 def _as_text(array: pa.Array) -> list:
-    return array.to_pylist() if pa.types.is_string(array.type) or pa.types.is_large_string(array.type) else array.cast(pa.string()).to_pylist()
+    return (
+        array.to_pylist()
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+        else array.cast(pa.string()).to_pylist()
+    )
 
 
 def mask_values(values: list[str], column: str) -> list[str]:
     """Values with every PII entity found in them masked (names too), the column's name read as context."""
-    return [pii.mask(v, found) if found else v for v, found in zip(values, pii.scan_many(values, context=column), strict=True)]
+    return [
+        pii.mask(v, found) if found else v
+        for v, found in zip(values, pii.scan_many(values, context=column), strict=True)
+    ]
 
 
 def scan(parquet: Path, progress: Callable[[int, int], None] = lambda done, total: None) -> dict:
@@ -64,8 +71,13 @@ def scan(parquet: Path, progress: Callable[[int, int], None] = lambda done, tota
                     if len(entry["row_ids"]) < MAX_ROW_IDS:
                         entry["row_ids"].append(row + i)
                     if len(entry["examples"]) < MAX_EXAMPLES:
-                        entry["examples"].append({"row": row + i, "masked": pii.mask(text[:500], [f for f in found if f.end <= 500])[:300],
-                                                  "entities": sorted({f.entity for f in found})})  # fmt: skip
+                        entry["examples"].append(
+                            {
+                                "row": row + i,
+                                "masked": pii.mask(text[:500], [f for f in found if f.end <= 500])[:300],
+                                "entities": sorted({f.entity for f in found}),
+                            }
+                        )
             row += batch.num_rows
             progress(row, total_rows)
     totals: Counter = Counter()
@@ -81,8 +93,15 @@ def scan(parquet: Path, progress: Callable[[int, int], None] = lambda done, tota
     }
 
 
-def write_masked(parquet: Path, out: Path, entities: set[str], mode: str, salt: bytes, columns: list[str] | None,
-                 progress: Callable[[int, int], None] = lambda done, total: None) -> int:  # fmt: skip
+def write_masked(
+    parquet: Path,
+    out: Path,
+    entities: set[str],
+    mode: str,
+    salt: bytes,
+    columns: list[str] | None,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> int:
     """A copy of the file with the chosen entity types masked, hashed or removed in its text
     columns (and long-number columns, which become text); returns the number of values changed."""
     pf = pq.ParquetFile(parquet)

@@ -39,10 +39,14 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 
 
 def _dataset_out(dataset: Dataset, latest: DatasetVersion | None, team_name: str | None) -> DatasetOut:
-    return DatasetOut.model_validate(dataset).model_copy(update={
-        "team_name": team_name, "sensitivity": service.effective_sensitivity(dataset, latest),
-        "latest_version": latest.version if latest else None, "row_count": latest.row_count if latest else None,
-    })  # fmt: skip
+    return DatasetOut.model_validate(dataset).model_copy(
+        update={
+            "team_name": team_name,
+            "sensitivity": service.effective_sensitivity(dataset, latest),
+            "latest_version": latest.version if latest else None,
+            "row_count": latest.row_count if latest else None,
+        }
+    )
 
 
 async def _one_dataset(session, dataset: Dataset) -> DatasetOut:
@@ -66,16 +70,35 @@ async def register_dataset(body: DatasetCreate, principal: Writer, session: Sess
     return await _one_dataset(session, await service.create_dataset(session, principal, body))
 
 
-@router.post("/dataset/upload", status_code=201, openapi_extra={
-    "requestBody": {"content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["file"],
-        "properties": {"file": {"type": "string", "format": "binary"},
-                       "dataset_id": {"type": "string", "format": "uuid", "description": "a new version of this dataset"},
-                       "name": {"type": "string", "description": "or a new dataset with this name"},
-                       "description": {"type": "string"}, "team_id": {"type": "string", "format": "uuid"},
-                       "visibility": {"type": "string", "enum": ["team", "organization"]},
-                       "key_column": {"type": "string"}},
-    }}}}})  # fmt: skip
+@router.post(
+    "/dataset/upload",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "dataset_id": {
+                                "type": "string",
+                                "format": "uuid",
+                                "description": "a new version of this dataset",
+                            },
+                            "name": {"type": "string", "description": "or a new dataset with this name"},
+                            "description": {"type": "string"},
+                            "team_id": {"type": "string", "format": "uuid"},
+                            "visibility": {"type": "string", "enum": ["team", "organization"]},
+                            "key_column": {"type": "string"},
+                        },
+                    }
+                }
+            }
+        }
+    },
+)
 async def upload(request: Request, principal: Writer, session: Session) -> DatasetVersionOut:
     """One CSV, TSV, JSONL or Parquet file (any common encoding, e.g. CP949 from Excel) as a new
     version — of `dataset_id`, or of a new dataset `name`. The file is streamed to disk, parsed,
@@ -92,9 +115,17 @@ async def upload(request: Request, principal: Writer, session: Session) -> Datas
                 yield chunk
 
         state = request.app.state.axops
-        _, version = await service.upload(session, principal, state.storage, state.settings.data_dir, dataset_id=dataset_id,
-                                          create=create, filename=file.filename or "data", chunks=chunks(),
-                                          max_rows=state.settings.dataset_max_rows)  # fmt: skip
+        _, version = await service.upload(
+            session,
+            principal,
+            state.storage,
+            state.settings.data_dir,
+            dataset_id=dataset_id,
+            create=create,
+            filename=file.filename or "data",
+            chunks=chunks(),
+            max_rows=state.settings.dataset_max_rows,
+        )
     finally:
         await form.close()
     return _version_out(version)
@@ -113,7 +144,9 @@ def _target(form) -> tuple[uuid.UUID | None, DatasetCreate | None]:
     try:
         return None, DatasetCreate(**fields)
     except ValidationError as exc:
-        raise Invalid("Invalid dataset fields.", errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]) from None
+        raise Invalid(
+            "Invalid dataset fields.", errors=[{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        ) from None
 
 
 @router.post("/dataset/uploads", status_code=201)
@@ -125,17 +158,25 @@ async def start_upload(body: DatasetUploadStart, principal: Writer, session: Ses
 
 
 @router.put("/dataset/upload/{version_id}")
-async def upload_chunk(version_id: uuid.UUID, offset: Annotated[int, Query(ge=0)], request: Request, principal: Writer,
-                       session: Session) -> DatasetChunkReceived:  # fmt: skip
+async def upload_chunk(
+    version_id: uuid.UUID, offset: Annotated[int, Query(ge=0)], request: Request, principal: Writer, session: Session
+) -> DatasetChunkReceived:
     """The body is streamed to storage as it arrives; a 409 carries `received` to resume from."""
-    return DatasetChunkReceived(**await service.upload_chunk(session, principal, request.app.state.storage, version_id, offset, request.stream()))
+    return DatasetChunkReceived(
+        **await service.upload_chunk(
+            session, principal, request.app.state.storage, version_id, offset, request.stream()
+        )
+    )
 
 
 @router.post("/dataset/version/{version_id}/complete", responses={422: {}})
-async def complete_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> DatasetVersionOut:
+async def complete_upload(
+    version_id: uuid.UUID, principal: Writer, session: Session, request: Request
+) -> DatasetVersionOut:
     state = request.app.state.axops
-    _, version, error = await service.complete_upload(session, principal, state.storage, state.settings.data_dir, version_id,
-                                                      state.settings.dataset_max_rows)  # fmt: skip
+    _, version, error = await service.complete_upload(
+        session, principal, state.storage, state.settings.data_dir, version_id, state.settings.dataset_max_rows
+    )
     if error:
         return problem_response(422, "validation_error", "Invalid request", error)
     return _version_out(version)
@@ -149,11 +190,16 @@ async def abort_upload(version_id: uuid.UUID, principal: Writer, session: Sessio
 
 @router.get("/dataset", response_model=Page[DatasetOut])
 async def list_datasets(
-    principal: Reader, session: Session,
+    principal: Reader,
+    session: Session,
     q: Annotated[str | None, Query(max_length=200, description="Search in name and description")] = None,
-    team_id: uuid.UUID | None = None, limit: Limit = 50, cursor: str | None = None,
-) -> Page[DatasetOut]:  # fmt: skip
-    rows, next_cursor = await service.list_datasets(session, principal, q=q, team_id=team_id, cursor=cursor, limit=limit)
+    team_id: uuid.UUID | None = None,
+    limit: Limit = 50,
+    cursor: str | None = None,
+) -> Page[DatasetOut]:
+    rows, next_cursor = await service.list_datasets(
+        session, principal, q=q, team_id=team_id, cursor=cursor, limit=limit
+    )
     return Page(items=[_dataset_out(*row) for row in rows], next_cursor=next_cursor)
 
 
@@ -168,7 +214,9 @@ async def update_dataset(dataset_id: uuid.UUID, body: DatasetUpdate, principal: 
 
 
 @router.delete("/dataset/{dataset_id}", status_code=204)
-async def delete_dataset(dataset_id: uuid.UUID, body: DatasetDelete, principal: Writer, session: Session, request: Request) -> Response:
+async def delete_dataset(
+    dataset_id: uuid.UUID, body: DatasetDelete, principal: Writer, session: Session, request: Request
+) -> Response:
     await service.delete_dataset(session, principal, request.app.state.storage, dataset_id, body.confirm_name)
     return Response(status_code=204)
 
@@ -188,37 +236,71 @@ async def get_version(version_id: uuid.UUID, principal: Reader, session: Session
 
 
 @router.get("/dataset/version/{version_id}/rows")
-async def preview(version_id: uuid.UUID, principal: Reader, session: Session, request: Request,
-                  offset: Annotated[int, Query(ge=0)] = 0, limit: Limit = 50) -> RowsPage:  # fmt: skip
+async def preview(
+    version_id: uuid.UUID,
+    principal: Reader,
+    session: Session,
+    request: Request,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+) -> RowsPage:
     """Raw rows, as far as the data's sensitivity allows the caller (reads of sensitive data are audited)."""
     state = request.app.state.axops
-    version, rows = await service.preview(session, principal, state.storage, state.settings.data_dir, version_id, offset, limit)
+    version, rows = await service.preview(
+        session, principal, state.storage, state.settings.data_dir, version_id, offset, limit
+    )
     return RowsPage(columns=version.columns, rows=rows, offset=offset, total=version.row_count or 0)
 
 
 @router.get("/dataset/version/{version_id}/download", response_class=StreamingResponse)
-async def download(version_id: uuid.UUID, principal: Reader, session: Session, request: Request,
-                   format: Literal["original", "parquet"] = "original") -> StreamingResponse:  # fmt: skip
+async def download(
+    version_id: uuid.UUID,
+    principal: Reader,
+    session: Session,
+    request: Request,
+    format: Literal["original", "parquet"] = "original",
+) -> StreamingResponse:
     _, version = await service.original_file(session, principal, version_id)
     key = version.original_key if format == "original" and version.original_key else version.parquet_key
     name = version.filename if key == version.original_key else f"{version.filename.rsplit('.', 1)[0]}.parquet"
     storage = request.app.state.storage
     size = await storage.size(key)
-    return StreamingResponse(storage.get_stream(key), media_type="application/octet-stream", headers={
-        "Content-Disposition": content_disposition(name), "Content-Length": str(size)})  # fmt: skip
+    return StreamingResponse(
+        storage.get_stream(key),
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": content_disposition(name), "Content-Length": str(size)},
+    )
 
 
 @router.get("/dataset/{dataset_id}/diff")
 async def diff(
-    dataset_id: uuid.UUID, principal: Reader, session: Session, request: Request,
-    from_version: Annotated[uuid.UUID, Query(alias="from")], to_version: Annotated[uuid.UUID, Query(alias="to")],
-    kind: Literal["added", "removed", "changed"] = "changed", offset: Annotated[int, Query(ge=0)] = 0, limit: Limit = 20,
-) -> DiffOut:  # fmt: skip
+    dataset_id: uuid.UUID,
+    principal: Reader,
+    session: Session,
+    request: Request,
+    from_version: Annotated[uuid.UUID, Query(alias="from")],
+    to_version: Annotated[uuid.UUID, Query(alias="to")],
+    kind: Literal["added", "removed", "changed"] = "changed",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 20,
+) -> DiffOut:
     """Schema changes and rows added / removed / changed (matched on the dataset's key column when
     it has a unique one, else by row hash), with a page of samples of `kind`."""
     state = request.app.state.axops
-    return DiffOut(**await service.diff(session, principal, state.storage, state.settings.data_dir, dataset_id,
-                                        from_version, to_version, kind, offset, limit))  # fmt: skip
+    return DiffOut(
+        **await service.diff(
+            session,
+            principal,
+            state.storage,
+            state.settings.data_dir,
+            dataset_id,
+            from_version,
+            to_version,
+            kind,
+            offset,
+            limit,
+        )
+    )
 
 
 @router.post("/dataset/{dataset_id}/scan/pii", status_code=202)
@@ -230,21 +312,32 @@ async def scan_pii(dataset_id: uuid.UUID, body: ScanRequest, principal: Writer, 
 @router.post("/dataset/version/{version_id}/mask", status_code=202)
 async def mask(version_id: uuid.UUID, body: MaskRequest, principal: Writer, session: Session) -> DatasetVersionOut:
     """A new version with the chosen entity types masked, hashed (salted per dataset) or removed."""
-    return _version_out(await service.create_masked(session, principal, version_id, body.entities, body.mode, body.columns))
+    return _version_out(
+        await service.create_masked(session, principal, version_id, body.entities, body.mode, body.columns)
+    )
 
 
 @router.post("/dataset/version/{version_id}/split", status_code=201)
-async def split(version_id: uuid.UUID, body: SplitRequest, principal: Writer, session: Session, request: Request) -> list[DatasetVersionOut]:
+async def split(
+    version_id: uuid.UUID, body: SplitRequest, principal: Writer, session: Session, request: Request
+) -> list[DatasetVersionOut]:
     """Train / validation / test versions, reproducible with the seed, optionally stratified."""
     state = request.app.state.axops
     ratios = {"train": body.train, "validation": body.validation, "test": body.test}
-    versions = await service.split(session, principal, state.storage, state.settings.data_dir, version_id, ratios, body.seed,
-                                   body.stratify_column)  # fmt: skip
+    versions = await service.split(
+        session, principal, state.storage, state.settings.data_dir, version_id, ratios, body.seed, body.stratify_column
+    )
     return [_version_out(v) for v in versions]
 
 
 @router.post("/dataset/version/{version_id}/review")
-async def review(version_id: uuid.UUID, body: ReviewRequest, principal: Annotated[Principal, require("datasets:read")],
-                 session: Session) -> DatasetVersionOut:  # fmt: skip
+async def review(
+    version_id: uuid.UUID,
+    body: ReviewRequest,
+    principal: Annotated[Principal, require("datasets:read")],
+    session: Session,
+) -> DatasetVersionOut:
     """Approve or reject a scanned version for training (needs datasets:approve)."""
-    return _version_out(await service.review(session, principal, version_id, body.decision, body.comment, body.override_pii))
+    return _version_out(
+        await service.review(session, principal, version_id, body.decision, body.comment, body.override_pii)
+    )

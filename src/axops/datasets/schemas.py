@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Sensitivity = Literal["public", "internal", "confidential", "restricted"]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w][\w.\- ]*$")]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w][\w.\- ]*$")
+]
 MaskMode = Literal["mask", "hash", "remove"]
 
 
@@ -18,7 +20,9 @@ class Strict(BaseModel):
 class DatasetCreate(Strict):
     name: Name
     description: str = Field("", max_length=5000)
-    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=32)
+    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=32
+    )
     team_id: uuid.UUID | None = None
     visibility: Literal["team", "organization"] = "team"
     key_column: str | None = Field(None, max_length=300, description="Rows are matched on this column in diffs")
@@ -29,7 +33,9 @@ class DatasetUpdate(Strict):
     tags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] | None = Field(None, max_length=32)
     visibility: Literal["team", "organization"] | None = None
     key_column: str | None = Field(None, max_length=300)
-    sensitivity_floor: Sensitivity | None = Field(None, description="The owner's level; the effective one is the higher of this and the scan's")
+    sensitivity_floor: Sensitivity | None = Field(
+        None, description="The owner's level; the effective one is the higher of this and the scan's"
+    )
 
 
 class DatasetDelete(Strict):
@@ -47,7 +53,9 @@ class DatasetOut(BaseModel):
     visibility: str
     key_column: str | None
     sensitivity_floor: Sensitivity
-    sensitivity: Sensitivity = Field("public", description="Effective level: the higher of the owner's and the latest scan's")
+    sensitivity: Sensitivity = Field(
+        "public", description="Effective level: the higher of the owner's and the latest scan's"
+    )
     latest_version: int | None = None
     row_count: int | None = None
     created_at: datetime
@@ -83,8 +91,11 @@ class DatasetVersionOut(BaseModel):
     reviewed_by: uuid.UUID | None
     reviewed_at: datetime | None
     review_comment: str | None
-    values_hidden: str | None = Field(None, description="Why top values, PII examples and failure details are left out "
-                                                         "(the data access policy); null when shown")
+    values_hidden: str | None = Field(
+        None,
+        description="Why top values, PII examples and failure details are left out "
+        "(the data access policy); null when shown",
+    )
     quality_warnings: int | None = None
     pii_entities: dict[str, int] | None = Field(None, description="Findings per entity type in the latest scan")
     created_at: datetime
@@ -160,4 +171,6 @@ class SplitRequest(Strict):
 class ReviewRequest(Strict):
     decision: Literal["approve", "reject"]
     comment: str = Field("", max_length=2000)
-    override_pii: bool = Field(False, description="Approve despite unmasked high-risk PII (needs datasets:override_pii)")
+    override_pii: bool = Field(
+        False, description="Approve despite unmasked high-risk PII (needs datasets:override_pii)"
+    )

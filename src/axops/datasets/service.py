@@ -65,7 +65,9 @@ def _visible(principal: Principal):
     return or_(Dataset.visibility == "organization", Dataset.team_id.in_(principal.team_ids or [uuid.uuid4()]))
 
 
-async def get_dataset(session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, for_update: bool = False) -> Dataset:
+async def get_dataset(
+    session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, for_update: bool = False
+) -> Dataset:
     q = select(Dataset).where(Dataset.id == dataset_id, _visible(principal))
     dataset = await session.scalar(q.with_for_update() if for_update else q)
     if dataset is None:
@@ -96,13 +98,21 @@ async def create_dataset(session: AsyncSession, principal: Principal, data: Data
         await session.flush()
     except IntegrityError as exc:
         raise Conflict(f"Your team already has a dataset named {data.name!r}.") from exc
-    audit.record(session, "dataset.create", resource_type="dataset", resource_id=dataset.id, team_id=team_id,
-                 summary={"name": dataset.name})  # fmt: skip
+    audit.record(
+        session,
+        "dataset.create",
+        resource_type="dataset",
+        resource_id=dataset.id,
+        team_id=team_id,
+        summary={"name": dataset.name},
+    )
     await session.refresh(dataset)
     return dataset
 
 
-async def update_dataset(session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, data: DatasetUpdate) -> Dataset:
+async def update_dataset(
+    session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, data: DatasetUpdate
+) -> Dataset:
     dataset = await get_dataset(session, principal, dataset_id, for_update=True)
     _require_owner(principal, dataset)
     changes = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None or k == "key_column"}
@@ -110,14 +120,21 @@ async def update_dataset(session: AsyncSession, principal: Principal, dataset_id
     for key, value in changes.items():
         setattr(dataset, key, value)
     await session.flush()
-    audit.record(session, "dataset.update", resource_type="dataset", resource_id=dataset.id, team_id=dataset.team_id,
-                 summary={"name": dataset.name, "before": before, "after": changes})  # fmt: skip
+    audit.record(
+        session,
+        "dataset.update",
+        resource_type="dataset",
+        resource_id=dataset.id,
+        team_id=dataset.team_id,
+        summary={"name": dataset.name, "before": before, "after": changes},
+    )
     await session.refresh(dataset)
     return dataset
 
 
-async def delete_dataset(session: AsyncSession, principal: Principal, storage: ObjectStore, dataset_id: uuid.UUID,
-                         confirm_name: str) -> None:  # fmt: skip
+async def delete_dataset(
+    session: AsyncSession, principal: Principal, storage: ObjectStore, dataset_id: uuid.UUID, confirm_name: str
+) -> None:
     dataset = await get_dataset(session, principal, dataset_id, for_update=True)
     _require_owner(principal, dataset)
     if confirm_name != dataset.name:
@@ -126,8 +143,14 @@ async def delete_dataset(session: AsyncSession, principal: Principal, storage: O
     keys = [k for v in versions for k in (v.original_key, v.parquet_key) if k]
     await session.delete(dataset)
     await session.flush()
-    audit.record(session, "dataset.delete", resource_type="dataset", resource_id=dataset.id, team_id=dataset.team_id,
-                 summary={"name": dataset.name, "versions": len(versions)})  # fmt: skip
+    audit.record(
+        session,
+        "dataset.delete",
+        resource_type="dataset",
+        resource_id=dataset.id,
+        team_id=dataset.team_id,
+        summary={"name": dataset.name, "versions": len(versions)},
+    )
 
     async def remove() -> None:
         for key in keys:
@@ -137,12 +160,20 @@ async def delete_dataset(session: AsyncSession, principal: Principal, storage: O
 
 
 async def list_datasets(
-    session: AsyncSession, principal: Principal, *, q: str | None, team_id: uuid.UUID | None, cursor: str | None, limit: int
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    q: str | None,
+    team_id: uuid.UUID | None,
+    cursor: str | None,
+    limit: int,
 ) -> tuple[list[tuple[Dataset, DatasetVersion | None, str | None]], str | None]:
     latest = (
         select(DatasetVersion.dataset_id, func.max(DatasetVersion.version).label("v"))
-        .where(DatasetVersion.status.in_(("processing", "ready"))).group_by(DatasetVersion.dataset_id).subquery()
-    )  # fmt: skip
+        .where(DatasetVersion.status.in_(("processing", "ready")))
+        .group_by(DatasetVersion.dataset_id)
+        .subquery()
+    )
     query = select(Dataset).where(_visible(principal))
     if q:
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -158,9 +189,10 @@ async def list_datasets(
     versions = {}
     if ids:
         found = await session.scalars(
-            select(DatasetVersion).join(latest, (latest.c.dataset_id == DatasetVersion.dataset_id) & (latest.c.v == DatasetVersion.version))
+            select(DatasetVersion)
+            .join(latest, (latest.c.dataset_id == DatasetVersion.dataset_id) & (latest.c.v == DatasetVersion.version))
             .where(DatasetVersion.dataset_id.in_(ids))
-        )  # fmt: skip
+        )
         versions = {v.dataset_id: v for v in found}
     teams = await team_names(session, [d.team_id for d in page])
     return [(d, versions.get(d.id), teams.get(d.team_id)) for d in page], next_cursor
@@ -175,27 +207,41 @@ async def team_names(session: AsyncSession, team_ids: list[uuid.UUID]) -> dict[u
 
 async def latest_version(session: AsyncSession, dataset_id: uuid.UUID) -> DatasetVersion | None:
     return await session.scalar(
-        select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id, DatasetVersion.status.in_(("processing", "ready")))
-        .order_by(DatasetVersion.version.desc()).limit(1)
-    )  # fmt: skip
+        select(DatasetVersion)
+        .where(DatasetVersion.dataset_id == dataset_id, DatasetVersion.status.in_(("processing", "ready")))
+        .order_by(DatasetVersion.version.desc())
+        .limit(1)
+    )
 
 
 # --- versions ----------------------------------------------------------------------------------
 
 
-async def list_versions(session: AsyncSession, principal: Principal, dataset_id: uuid.UUID) -> tuple[Dataset, list[DatasetVersion]]:
+async def list_versions(
+    session: AsyncSession, principal: Principal, dataset_id: uuid.UUID
+) -> tuple[Dataset, list[DatasetVersion]]:
     dataset = await get_dataset(session, principal, dataset_id)
-    return dataset, list((await session.scalars(
-        select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id).order_by(DatasetVersion.version.desc())
-    )).all())  # fmt: skip
+    return dataset, list(
+        (
+            await session.scalars(
+                select(DatasetVersion)
+                .where(DatasetVersion.dataset_id == dataset_id)
+                .order_by(DatasetVersion.version.desc())
+            )
+        ).all()
+    )
 
 
-async def get_version(session: AsyncSession, principal: Principal, version_id: uuid.UUID, for_update: bool = False
-                      ) -> tuple[Dataset, DatasetVersion]:  # fmt: skip
-    row = (await session.execute(
-        select(Dataset, DatasetVersion).join(DatasetVersion, DatasetVersion.dataset_id == Dataset.id)
-        .where(DatasetVersion.id == version_id, _visible(principal))
-    )).first()  # fmt: skip
+async def get_version(
+    session: AsyncSession, principal: Principal, version_id: uuid.UUID, for_update: bool = False
+) -> tuple[Dataset, DatasetVersion]:
+    row = (
+        await session.execute(
+            select(Dataset, DatasetVersion)
+            .join(DatasetVersion, DatasetVersion.dataset_id == Dataset.id)
+            .where(DatasetVersion.id == version_id, _visible(principal))
+        )
+    ).first()
     if row is None:
         raise NotFound("No such dataset version.")
     if for_update:
@@ -204,11 +250,15 @@ async def get_version(session: AsyncSession, principal: Principal, version_id: u
 
 
 async def _next_version(session: AsyncSession, dataset_id: uuid.UUID) -> int:
-    current = await session.scalar(select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset_id))
+    current = await session.scalar(
+        select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset_id)
+    )
     return (current or 0) + 1
 
 
-async def _target(session: AsyncSession, principal: Principal, dataset_id: uuid.UUID | None, create: DatasetCreate | None) -> Dataset:
+async def _target(
+    session: AsyncSession, principal: Principal, dataset_id: uuid.UUID | None, create: DatasetCreate | None
+) -> Dataset:
     if dataset_id is not None:
         dataset = await get_dataset(session, principal, dataset_id, for_update=True)
         _require_owner(principal, dataset)
@@ -240,8 +290,17 @@ def clean_filename(name: str) -> str:
     return check_text(base, "file name")[:300]
 
 
-async def _store(session: AsyncSession, storage: ObjectStore, dataset: Dataset, version: DatasetVersion, original: Path,
-                 size: int, sha256: str, work: Path, max_rows: int) -> None:  # fmt: skip
+async def _store(
+    session: AsyncSession,
+    storage: ObjectStore,
+    dataset: Dataset,
+    version: DatasetVersion,
+    original: Path,
+    size: int,
+    sha256: str,
+    work: Path,
+    max_rows: int,
+) -> None:
     """Parse and convert the received file, store original and Parquet, queue the analysis."""
     try:
         result = await asyncio.to_thread(ingest.ingest, original, version.filename, work, max_rows)
@@ -259,9 +318,21 @@ async def _store(session: AsyncSession, storage: ObjectStore, dataset: Dataset, 
     version.row_count, version.columns = result.rows, result.columns
     version.status, version.progress = "processing", {"step": "queued"}
     await session.flush()
-    audit.record(session, "dataset.version_upload", resource_type="dataset", resource_id=dataset.id, team_id=dataset.team_id,
-                 summary={"name": dataset.name, "version": version.version, "format": result.format, "rows": result.rows,
-                          "bytes": size, "encoding": result.encoding})  # fmt: skip
+    audit.record(
+        session,
+        "dataset.version_upload",
+        resource_type="dataset",
+        resource_id=dataset.id,
+        team_id=dataset.team_id,
+        summary={
+            "name": dataset.name,
+            "version": version.version,
+            "format": result.format,
+            "rows": result.rows,
+            "bytes": size,
+            "encoding": result.encoding,
+        },
+    )
     defer_after_commit(session, "datasets:analyse_version", version_id=str(version.id))
 
 
@@ -272,13 +343,28 @@ async def _file_chunks(path: Path, chunk_size: int = 1024 * 1024) -> AsyncIterat
 
 
 async def upload(
-    session: AsyncSession, principal: Principal, storage: ObjectStore, data_dir: Path, *, dataset_id: uuid.UUID | None,
-    create: DatasetCreate | None, filename: str, chunks: AsyncIterator[bytes], max_rows: int = ingest.MAX_ROWS,
-) -> tuple[Dataset, DatasetVersion]:  # fmt: skip
+    session: AsyncSession,
+    principal: Principal,
+    storage: ObjectStore,
+    data_dir: Path,
+    *,
+    dataset_id: uuid.UUID | None,
+    create: DatasetCreate | None,
+    filename: str,
+    chunks: AsyncIterator[bytes],
+    max_rows: int = ingest.MAX_ROWS,
+) -> tuple[Dataset, DatasetVersion]:
     """One request: the body is streamed to a work file, parsed and converted; all or nothing."""
     dataset = await _target(session, principal, dataset_id, create)
-    version = DatasetVersion(dataset_id=dataset.id, version=await _next_version(session, dataset.id), status="processing",
-                             filename=clean_filename(filename), created_by=principal.user_id, lineage={}, columns=[])  # fmt: skip
+    version = DatasetVersion(
+        dataset_id=dataset.id,
+        version=await _next_version(session, dataset.id),
+        status="processing",
+        filename=clean_filename(filename),
+        created_by=principal.user_id,
+        lineage={},
+        columns=[],
+    )
     session.add(version)
     await session.flush()
     work = _work_dir(data_dir)
@@ -303,19 +389,35 @@ def _part_key(version_id: uuid.UUID, offset: int) -> str:
     return f"staging/datasets/{version_id}/{offset:020d}"
 
 
-async def start_upload(session: AsyncSession, principal: Principal, dataset_id: uuid.UUID | None, create: DatasetCreate | None,
-                       filename: str, size: int) -> tuple[Dataset, DatasetVersion]:  # fmt: skip
+async def start_upload(
+    session: AsyncSession,
+    principal: Principal,
+    dataset_id: uuid.UUID | None,
+    create: DatasetCreate | None,
+    filename: str,
+    size: int,
+) -> tuple[Dataset, DatasetVersion]:
     dataset = await _target(session, principal, dataset_id, create)
-    version = DatasetVersion(dataset_id=dataset.id, version=await _next_version(session, dataset.id), status="uploading",
-                             filename=clean_filename(filename), size=size, created_by=principal.user_id, lineage={}, columns=[],
-                             progress={"size": size, "received": 0, "parts": []})  # fmt: skip
+    version = DatasetVersion(
+        dataset_id=dataset.id,
+        version=await _next_version(session, dataset.id),
+        status="uploading",
+        filename=clean_filename(filename),
+        size=size,
+        created_by=principal.user_id,
+        lineage={},
+        columns=[],
+        progress={"size": size, "received": 0, "parts": []},
+    )
     session.add(version)
     await session.flush()
     await session.refresh(version)
     return dataset, version
 
 
-async def _uploading(session: AsyncSession, principal: Principal, version_id: uuid.UUID) -> tuple[Dataset, DatasetVersion]:
+async def _uploading(
+    session: AsyncSession, principal: Principal, version_id: uuid.UUID
+) -> tuple[Dataset, DatasetVersion]:
     dataset, version = await get_version(session, principal, version_id, for_update=True)
     _require_owner(principal, dataset)
     if version.status != "uploading":
@@ -323,13 +425,21 @@ async def _uploading(session: AsyncSession, principal: Principal, version_id: uu
     return dataset, version
 
 
-async def upload_chunk(session: AsyncSession, principal: Principal, storage: ObjectStore, version_id: uuid.UUID, offset: int,
-                       chunks: AsyncIterator[bytes]) -> dict:  # fmt: skip
+async def upload_chunk(
+    session: AsyncSession,
+    principal: Principal,
+    storage: ObjectStore,
+    version_id: uuid.UUID,
+    offset: int,
+    chunks: AsyncIterator[bytes],
+) -> dict:
     _, version = await _uploading(session, principal, version_id)
     progress = dict(version.progress)
     if offset != progress["received"]:
-        raise Conflict(f"Expected a chunk at offset {progress['received']}, got {offset}; resume from there.",
-                       received=progress["received"])  # fmt: skip
+        raise Conflict(
+            f"Expected a chunk at offset {progress['received']}, got {offset}; resume from there.",
+            received=progress["received"],
+        )
     stored = await storage.put_stream(_part_key(version.id, offset), chunks)
     if stored.size == 0 or progress["received"] + stored.size > progress["size"]:
         await storage.delete(stored.path)
@@ -346,14 +456,22 @@ async def _discard_parts(storage: ObjectStore, version: DatasetVersion) -> None:
         await storage.delete(_part_key(version.id, offset))
 
 
-async def complete_upload(session: AsyncSession, principal: Principal, storage: ObjectStore, data_dir: Path,
-                          version_id: uuid.UUID, max_rows: int = ingest.MAX_ROWS) -> tuple[Dataset, DatasetVersion, str | None]:  # fmt: skip
+async def complete_upload(
+    session: AsyncSession,
+    principal: Principal,
+    storage: ObjectStore,
+    data_dir: Path,
+    version_id: uuid.UUID,
+    max_rows: int = ingest.MAX_ROWS,
+) -> tuple[Dataset, DatasetVersion, str | None]:
     """Join the chunks into a work file and process it like a one-request upload. A file that
     does not parse leaves a `failed` version (with the reason) and no data; returns the error."""
     dataset, version = await _uploading(session, principal, version_id)
     if version.progress["received"] != version.progress["size"]:
-        raise Conflict(f"Only {version.progress['received']} of {version.progress['size']} bytes have arrived.",
-                       received=version.progress["received"])  # fmt: skip
+        raise Conflict(
+            f"Only {version.progress['received']} of {version.progress['size']} bytes have arrived.",
+            received=version.progress["received"],
+        )
     work = _work_dir(data_dir)
 
     async def joined() -> AsyncIterator[bytes]:
@@ -376,28 +494,50 @@ async def complete_upload(session: AsyncSession, principal: Principal, storage: 
     return dataset, version, None
 
 
-async def abort_upload(session: AsyncSession, principal: Principal, storage: ObjectStore, version_id: uuid.UUID) -> None:
+async def abort_upload(
+    session: AsyncSession, principal: Principal, storage: ObjectStore, version_id: uuid.UUID
+) -> None:
     dataset, version = await _uploading(session, principal, version_id)
     await _discard_parts(storage, version)
     await session.delete(version)
     await session.flush()
-    audit.record(session, "dataset.version_upload_abort", resource_type="dataset", resource_id=dataset.id, team_id=dataset.team_id,
-                 summary={"name": dataset.name, "version": version.version, "bytes_received": version.progress.get("received", 0)})  # fmt: skip
+    audit.record(
+        session,
+        "dataset.version_upload_abort",
+        resource_type="dataset",
+        resource_id=dataset.id,
+        team_id=dataset.team_id,
+        summary={
+            "name": dataset.name,
+            "version": version.version,
+            "bytes_received": version.progress.get("received", 0),
+        },
+    )
 
 
 async def discard_stale_uploads(session: AsyncSession, storage: ObjectStore, expiry_hours: int) -> int:
     """Remove resumable uploads nobody has sent a chunk to within the expiry, with their chunks."""
-    rows = (await session.scalars(
-        select(DatasetVersion).where(
-            DatasetVersion.status == "uploading",
-            DatasetVersion.updated_at < func.now() - func.make_interval(0, 0, 0, 0, expiry_hours),
-        ).with_for_update(skip_locked=True)
-    )).all()  # fmt: skip
+    rows = (
+        await session.scalars(
+            select(DatasetVersion)
+            .where(
+                DatasetVersion.status == "uploading",
+                DatasetVersion.updated_at < func.now() - func.make_interval(0, 0, 0, 0, expiry_hours),
+            )
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
     for version in rows:
         await _discard_parts(storage, version)
         await session.delete(version)
-        audit.record(session, "dataset.version_upload_abort", resource_type="dataset", resource_id=version.dataset_id,
-                     summary={"version": version.version, "expired": True}, actor_name="system")  # fmt: skip
+        audit.record(
+            session,
+            "dataset.version_upload_abort",
+            resource_type="dataset",
+            resource_id=version.dataset_id,
+            summary={"version": version.version, "expired": True},
+            actor_name="system",
+        )
     await session.flush()
     return len(rows)
 
@@ -414,14 +554,22 @@ def may_read_rows(principal: Principal, dataset: Dataset, level: str) -> bool:
     return in_team and principal.role in ("developer", "operator", "admin")
 
 
-def guard_rows(session: AsyncSession, principal: Principal, dataset: Dataset, version: DatasetVersion, what: str) -> None:
+def guard_rows(
+    session: AsyncSession, principal: Principal, dataset: Dataset, version: DatasetVersion, what: str
+) -> None:
     """Raise unless the caller may read this version's raw rows; audit reads of sensitive data."""
     level = effective_sensitivity(dataset, version)
     if not may_read_rows(principal, dataset, level):
         raise Forbidden(f"This data is {level}: raw rows are for {READ_POLICY[level]}.", sensitivity=level)
     if level in _AUDITED_READS:
-        audit.record(session, "dataset.read_rows", resource_type="dataset", resource_id=dataset.id, team_id=dataset.team_id,
-                     summary={"name": dataset.name, "version": version.version, "what": what, "sensitivity": level})  # fmt: skip
+        audit.record(
+            session,
+            "dataset.read_rows",
+            resource_type="dataset",
+            resource_id=dataset.id,
+            team_id=dataset.team_id,
+            summary={"name": dataset.name, "version": version.version, "what": what, "sensitivity": level},
+        )
 
 
 def values_hidden(principal: Principal, dataset: Dataset, version: DatasetVersion) -> str | None:
@@ -439,7 +587,10 @@ def without_values(version: DatasetVersion) -> dict:
     if quality:
         quality = {**quality, "columns": [{**c, "top_values": []} for c in quality.get("columns", [])]}
     if pii_report:
-        pii_report = {**pii_report, "columns": {n: {**c, "examples": []} for n, c in pii_report.get("columns", {}).items()}}
+        pii_report = {
+            **pii_report,
+            "columns": {n: {**c, "examples": []} for n, c in pii_report.get("columns", {}).items()},
+        }
     error = "Failed; the details are hidden by the data access policy." if version.error else None
     return {"quality": quality, "pii": pii_report, "error": error}
 
@@ -478,8 +629,15 @@ def _read_rows(path: Path, offset: int, limit: int) -> list[dict]:
     return [{k: diffs._jsonable(v) for k, v in r.items()} for r in rows]
 
 
-async def preview(session: AsyncSession, principal: Principal, storage: ObjectStore, data_dir: Path, version_id: uuid.UUID,
-                  offset: int, limit: int) -> tuple[DatasetVersion, list[dict]]:  # fmt: skip
+async def preview(
+    session: AsyncSession,
+    principal: Principal,
+    storage: ObjectStore,
+    data_dir: Path,
+    version_id: uuid.UUID,
+    offset: int,
+    limit: int,
+) -> tuple[DatasetVersion, list[dict]]:
     dataset, version = await get_version(session, principal, version_id)
     _has_data(version)
     guard_rows(session, principal, dataset, version, "preview")
@@ -487,15 +645,27 @@ async def preview(session: AsyncSession, principal: Principal, storage: ObjectSt
     return version, await asyncio.to_thread(_read_rows, path, offset, min(limit, MAX_PREVIEW))
 
 
-async def original_file(session: AsyncSession, principal: Principal, version_id: uuid.UUID) -> tuple[Dataset, DatasetVersion]:
+async def original_file(
+    session: AsyncSession, principal: Principal, version_id: uuid.UUID
+) -> tuple[Dataset, DatasetVersion]:
     dataset, version = await get_version(session, principal, version_id)
     _has_data(version)
     guard_rows(session, principal, dataset, version, "download")
     return dataset, version
 
 
-async def diff(session: AsyncSession, principal: Principal, storage: ObjectStore, data_dir: Path, dataset_id: uuid.UUID,
-               from_id: uuid.UUID, to_id: uuid.UUID, kind: str, offset: int, limit: int) -> dict:  # fmt: skip
+async def diff(
+    session: AsyncSession,
+    principal: Principal,
+    storage: ObjectStore,
+    data_dir: Path,
+    dataset_id: uuid.UUID,
+    from_id: uuid.UUID,
+    to_id: uuid.UUID,
+    kind: str,
+    offset: int,
+    limit: int,
+) -> dict:
     dataset = await get_dataset(session, principal, dataset_id)
     versions = {}
     for vid in (from_id, to_id):
@@ -507,15 +677,23 @@ async def diff(session: AsyncSession, principal: Principal, storage: ObjectStore
         versions[vid] = v
     old, new = versions[from_id], versions[to_id]
     old_path, new_path = await local_parquet(storage, data_dir, old), await local_parquet(storage, data_dir, new)
-    cache = data_dir / "cache" / "diffs" / f"{old.id}-{new.id}-{hashlib.sha256((dataset.key_column or '').encode()).hexdigest()[:8]}.parquet"
-    return await asyncio.to_thread(diffs.diff, old_path, new_path, old.columns, new.columns, dataset.key_column, cache,
-                                   kind, offset, limit)  # fmt: skip
+    cache = (
+        data_dir
+        / "cache"
+        / "diffs"
+        / f"{old.id}-{new.id}-{hashlib.sha256((dataset.key_column or '').encode()).hexdigest()[:8]}.parquet"
+    )
+    return await asyncio.to_thread(
+        diffs.diff, old_path, new_path, old.columns, new.columns, dataset.key_column, cache, kind, offset, limit
+    )
 
 
 # --- analysis, masking, splitting, review -------------------------------------------------------
 
 
-async def request_scan(session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, version_id: uuid.UUID | None) -> DatasetVersion:
+async def request_scan(
+    session: AsyncSession, principal: Principal, dataset_id: uuid.UUID, version_id: uuid.UUID | None
+) -> DatasetVersion:
     dataset = await get_dataset(session, principal, dataset_id)
     _require_owner(principal, dataset)
     if version_id is None:
@@ -529,22 +707,36 @@ async def request_scan(session: AsyncSession, principal: Principal, dataset_id: 
     _has_data(version)
     version.progress = {"step": "queued"}
     await session.flush()
-    audit.record(session, "dataset.scan_requested", resource_type="dataset", resource_id=dataset.id, team_id=dataset.team_id,
-                 summary={"name": dataset.name, "version": version.version})  # fmt: skip
+    audit.record(
+        session,
+        "dataset.scan_requested",
+        resource_type="dataset",
+        resource_id=dataset.id,
+        team_id=dataset.team_id,
+        summary={"name": dataset.name, "version": version.version},
+    )
     defer_after_commit(session, "datasets:analyse_version", version_id=str(version.id), quality=False)
     await session.refresh(version)
     return version
 
 
-async def _derived(session: AsyncSession, principal: Principal, version_id: uuid.UUID) -> tuple[Dataset, DatasetVersion]:
+async def _derived(
+    session: AsyncSession, principal: Principal, version_id: uuid.UUID
+) -> tuple[Dataset, DatasetVersion]:
     dataset, version = await get_version(session, principal, version_id)
     _require_owner(principal, dataset)
     _has_data(version)
     return dataset, version
 
 
-async def create_masked(session: AsyncSession, principal: Principal, version_id: uuid.UUID, entities: list[str], mode: str,
-                        columns: list[str] | None) -> DatasetVersion:  # fmt: skip
+async def create_masked(
+    session: AsyncSession,
+    principal: Principal,
+    version_id: uuid.UUID,
+    entities: list[str],
+    mode: str,
+    columns: list[str] | None,
+) -> DatasetVersion:
     dataset, source = await _derived(session, principal, version_id)
     unknown = sorted(set(entities) - set(pii.ALL_ENTITIES))
     if unknown:
@@ -553,22 +745,43 @@ async def create_masked(session: AsyncSession, principal: Principal, version_id:
     if columns and (missing := [c for c in columns if c not in names]):
         raise Invalid(f"No such columns: {', '.join(missing[:10])}.", columns=sorted(names)[:200])
     version = DatasetVersion(
-        dataset_id=dataset.id, version=await _next_version(session, dataset.id), status="processing", source="masked",
-        parent_version_id=source.id, filename=f"{Path(source.filename).stem}.masked.parquet", format="parquet",
+        dataset_id=dataset.id,
+        version=await _next_version(session, dataset.id),
+        status="processing",
+        source="masked",
+        parent_version_id=source.id,
+        filename=f"{Path(source.filename).stem}.masked.parquet",
+        format="parquet",
         lineage={"masked_from": source.version, "entities": sorted(entities), "mode": mode, "columns": columns},
-        columns=source.columns, row_count=source.row_count, created_by=principal.user_id, progress={"step": "queued"},
-    )  # fmt: skip
+        columns=source.columns,
+        row_count=source.row_count,
+        created_by=principal.user_id,
+        progress={"step": "queued"},
+    )
     session.add(version)
     await session.flush()
-    audit.record(session, "dataset.version_mask", resource_type="dataset", resource_id=dataset.id, team_id=dataset.team_id,
-                 summary={"name": dataset.name, "from": source.version, "version": version.version, "entities": sorted(entities),
-                          "mode": mode})  # fmt: skip
+    audit.record(
+        session,
+        "dataset.version_mask",
+        resource_type="dataset",
+        resource_id=dataset.id,
+        team_id=dataset.team_id,
+        summary={
+            "name": dataset.name,
+            "from": source.version,
+            "version": version.version,
+            "entities": sorted(entities),
+            "mode": mode,
+        },
+    )
     defer_after_commit(session, "datasets:mask_version", version_id=str(version.id))
     await session.refresh(version)
     return version
 
 
-def _split_files(path: Path, out: Path, ratios: dict[str, float], seed: int, stratify: str | None) -> dict[str, tuple[Path, int]]:
+def _split_files(
+    path: Path, out: Path, ratios: dict[str, float], seed: int, stratify: str | None
+) -> dict[str, tuple[Path, int]]:
     """Deterministic split: rows ordered by a seeded hash (within each stratum when stratifying)
     and cut at the cumulative ratios."""
     con = connect()
@@ -578,7 +791,7 @@ def _split_files(path: Path, out: Path, ratios: dict[str, float], seed: int, str
         con.execute(f"""CREATE TEMP TABLE r AS SELECT *,
             (row_number() OVER ({part} ORDER BY hash(file_row_number, {int(seed)})) - 1)::DOUBLE
               / count(*) OVER ({part}) AS __u
-            FROM read_parquet({literal(path)}, file_row_number = true)""")  # fmt: skip
+            FROM read_parquet({literal(path)}, file_row_number = true)""")
         bounds, lo, files = {}, 0.0, {}
         for name, ratio in ratios.items():
             bounds[name] = (lo, lo + ratio)
@@ -587,19 +800,31 @@ def _split_files(path: Path, out: Path, ratios: dict[str, float], seed: int, str
         for name, (a, b) in bounds.items():
             target = out / f"{name}.parquet"
             upper = "TRUE" if name == last else f"__u < {b!r}"
-            con.execute(f"COPY (SELECT * EXCLUDE (__u, file_row_number) FROM r WHERE __u >= {a!r} AND {upper}) "
-                        f"TO {literal(target)} (FORMAT parquet, COMPRESSION zstd)")  # fmt: skip
+            con.execute(
+                f"COPY (SELECT * EXCLUDE (__u, file_row_number) FROM r WHERE __u >= {a!r} AND {upper}) "
+                f"TO {literal(target)} (FORMAT parquet, COMPRESSION zstd)"
+            )
             files[name] = (target, pq.ParquetFile(target).metadata.num_rows)
         return files
     finally:
         con.close()
 
 
-async def split(session: AsyncSession, principal: Principal, storage: ObjectStore, data_dir: Path, version_id: uuid.UUID,
-                ratios: dict[str, float], seed: int, stratify: str | None) -> list[DatasetVersion]:  # fmt: skip
+async def split(
+    session: AsyncSession,
+    principal: Principal,
+    storage: ObjectStore,
+    data_dir: Path,
+    version_id: uuid.UUID,
+    ratios: dict[str, float],
+    seed: int,
+    stratify: str | None,
+) -> list[DatasetVersion]:
     dataset, source = await _derived(session, principal, version_id)
     if stratify and stratify not in {c["name"] for c in source.columns}:
-        raise Invalid(f"No column named {stratify!r} to stratify on.", columns=[c["name"] for c in source.columns][:200])
+        raise Invalid(
+            f"No column named {stratify!r} to stratify on.", columns=[c["name"] for c in source.columns][:200]
+        )
     ratios = {k: v for k, v in ratios.items() if v > 0}
     path = await local_parquet(storage, data_dir, source)
     work = _work_dir(data_dir)
@@ -609,11 +834,27 @@ async def split(session: AsyncSession, principal: Principal, storage: ObjectStor
         number = await _next_version(session, dataset.id)
         for i, (name, (file, rows)) in enumerate(files.items()):
             version = DatasetVersion(
-                dataset_id=dataset.id, version=number + i, label=name, status="processing", source="split", parent_version_id=source.id,
-                filename=f"{Path(source.filename).stem}.{name}.parquet", format="parquet", columns=source.columns, row_count=rows,
-                lineage={"split_from": source.version, "part": name, "ratios": ratios, "seed": seed, "stratify_column": stratify},
-                sensitivity=source.sensitivity, created_by=principal.user_id, progress={"step": "queued"},
-            )  # fmt: skip
+                dataset_id=dataset.id,
+                version=number + i,
+                label=name,
+                status="processing",
+                source="split",
+                parent_version_id=source.id,
+                filename=f"{Path(source.filename).stem}.{name}.parquet",
+                format="parquet",
+                columns=source.columns,
+                row_count=rows,
+                lineage={
+                    "split_from": source.version,
+                    "part": name,
+                    "ratios": ratios,
+                    "seed": seed,
+                    "stratify_column": stratify,
+                },
+                sensitivity=source.sensitivity,
+                created_by=principal.user_id,
+                progress={"step": "queued"},
+            )
             session.add(version)
             await session.flush()
             version.parquet_key = f"datasets/{dataset.id}/{version.id}/data.parquet"
@@ -628,15 +869,27 @@ async def split(session: AsyncSession, principal: Principal, storage: ObjectStor
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    audit.record(session, "dataset.version_split", resource_type="dataset", resource_id=dataset.id, team_id=dataset.team_id,
-                 summary={"name": dataset.name, "from": source.version, "parts": {v.label: v.version for v in created}, "seed": seed})  # fmt: skip
+    audit.record(
+        session,
+        "dataset.version_split",
+        resource_type="dataset",
+        resource_id=dataset.id,
+        team_id=dataset.team_id,
+        summary={
+            "name": dataset.name,
+            "from": source.version,
+            "parts": {v.label: v.version for v in created},
+            "seed": seed,
+        },
+    )
     for v in created:
         await session.refresh(v)
     return created
 
 
-async def review(session: AsyncSession, principal: Principal, version_id: uuid.UUID, decision: str, comment: str,
-                 override_pii: bool) -> DatasetVersion:  # fmt: skip
+async def review(
+    session: AsyncSession, principal: Principal, version_id: uuid.UUID, decision: str, comment: str, override_pii: bool
+) -> DatasetVersion:
     if not principal.can("datasets:approve"):
         raise Forbidden("Reviewing data for training needs the 'datasets:approve' permission.")
     dataset, version = await get_version(session, principal, version_id, for_update=True)
@@ -648,24 +901,45 @@ async def review(session: AsyncSession, principal: Principal, version_id: uuid.U
     overridden = False
     if decision == "approve" and risky:
         if not override_pii:
-            raise Conflict(f"Unmasked high-risk PII ({', '.join(risky)}): create a masked version, or approve with an override.",
-                           entities=risky)  # fmt: skip
+            raise Conflict(
+                f"Unmasked high-risk PII ({', '.join(risky)}): create a masked version, or approve with an override.",
+                entities=risky,
+            )
         if not principal.can("datasets:override_pii"):
             raise Forbidden("Approving data with high-risk PII needs the 'datasets:override_pii' permission.")
         overridden = True
     version.review_status = "approved" if decision == "approve" else "rejected"
-    version.reviewed_by, version.reviewed_at, version.review_comment = principal.user_id, datetime.now(UTC), comment or None
+    version.reviewed_by, version.reviewed_at, version.review_comment = (
+        principal.user_id,
+        datetime.now(UTC),
+        comment or None,
+    )
     await session.flush()
-    audit.record(session, f"dataset.version_{version.review_status}", resource_type="dataset", resource_id=dataset.id,
-                 team_id=dataset.team_id, summary={"name": dataset.name, "version": version.version, "comment": comment,
-                                                   "pii_override": overridden, "entities": risky})  # fmt: skip
+    audit.record(
+        session,
+        f"dataset.version_{version.review_status}",
+        resource_type="dataset",
+        resource_id=dataset.id,
+        team_id=dataset.team_id,
+        summary={
+            "name": dataset.name,
+            "version": version.version,
+            "comment": comment,
+            "pii_override": overridden,
+            "entities": risky,
+        },
+    )
     await session.refresh(version)
     return version
 
 
-async def approved_version(session: AsyncSession, principal: Principal, version_id: uuid.UUID) -> tuple[Dataset, DatasetVersion]:
+async def approved_version(
+    session: AsyncSession, principal: Principal, version_id: uuid.UUID
+) -> tuple[Dataset, DatasetVersion]:
     """For training: only approved versions are accepted (409 otherwise)."""
     dataset, version = await get_version(session, principal, version_id)
     if version.review_status != "approved":
-        raise Conflict(f"Dataset {dataset.name} v{version.version} is not approved for training ({version.review_status}).")
+        raise Conflict(
+            f"Dataset {dataset.name} v{version.version} is not approved for training ({version.review_status})."
+        )
     return dataset, version

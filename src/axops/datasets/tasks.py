@@ -58,13 +58,15 @@ async def analyse(state, version_id: uuid.UUID, run_quality: bool = True) -> Non
     values: dict = {}
     try:
         if run_quality:
-            values["quality"] = await _with_progress(state, version_id, "quality", quality.report, path, columns, pii_scan.mask_values)
+            values["quality"] = await _with_progress(
+                state, version_id, "quality", quality.report, path, columns, pii_scan.mask_values
+            )
         report = await _with_progress(state, version_id, "pii", pii_scan.scan, path)
         values.update(pii=report, sensitivity=report["sensitivity"], error=None)
         if review == "uploaded":
             values["review_status"] = "scanned"
         event(log, "dataset.analysed", version_id=str(version_id), entities=sum(report["entities"].values()))
-    except Exception as exc:  # noqa: BLE001 — the reason is shown on the version; its data stays usable
+    except Exception as exc:
         values["error"] = f"Analysis failed: {type(exc).__name__}: {str(exc)[:300]}"
         event(log, "dataset.analysis_failed", logging.WARNING, version_id=str(version_id), error=type(exc).__name__)
     await _set(state, version_id, status="ready", progress={"step": "done"}, **values)
@@ -78,7 +80,11 @@ def masking_salt(secret: str, dataset_id: uuid.UUID) -> bytes:
 async def write_masked(state, version_id: uuid.UUID) -> None:
     async with state.db.sessionmaker() as session:
         version = await session.get(DatasetVersion, version_id)
-        parent = await session.get(DatasetVersion, version.parent_version_id) if version and version.parent_version_id else None
+        parent = (
+            await session.get(DatasetVersion, version.parent_version_id)
+            if version and version.parent_version_id
+            else None
+        )
         if version is None or parent is None:
             return
         dataset = await session.get(Dataset, version.dataset_id)
@@ -88,14 +94,31 @@ async def write_masked(state, version_id: uuid.UUID) -> None:
     try:
         salt = masking_salt(state.settings.resolved_secret_key(), dataset.id)
         out = work / "data.parquet"
-        changed = await _with_progress(state, version_id, "masking", pii_scan.write_masked, source, out,
-                                       set(lineage["entities"]), lineage["mode"], salt, lineage.get("columns"))  # fmt: skip
+        changed = await _with_progress(
+            state,
+            version_id,
+            "masking",
+            pii_scan.write_masked,
+            source,
+            out,
+            set(lineage["entities"]),
+            lineage["mode"],
+            salt,
+            lineage.get("columns"),
+        )
         key = f"datasets/{dataset.id}/{version_id}/data.parquet"
         obj = await state.storage.put_stream(key, service._file_chunks(out))
         columns = [{"name": f.name, "type": str(f.type)} for f in pq.read_schema(out)]  # masked numbers became text
-        await _set(state, version_id, parquet_key=key, size=obj.size, sha256=obj.sha256, columns=columns,
-                   lineage={**lineage, "values_changed": changed})  # fmt: skip
-    except Exception as exc:  # noqa: BLE001
+        await _set(
+            state,
+            version_id,
+            parquet_key=key,
+            size=obj.size,
+            sha256=obj.sha256,
+            columns=columns,
+            lineage={**lineage, "values_changed": changed},
+        )
+    except Exception as exc:
         await _set(state, version_id, status="failed", error=f"Masking failed: {type(exc).__name__}: {str(exc)[:300]}")
         event(log, "dataset.mask_failed", logging.WARNING, version_id=str(version_id), error=type(exc).__name__)
         return

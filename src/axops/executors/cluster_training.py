@@ -54,16 +54,22 @@ class ClusterJobRunner:
 
     async def reconcile(self) -> None:
         async with self.db.sessionmaker() as session, session.begin():
-            rows = (await session.scalars(select(TrainingJob).where(TrainingJob.executor == self.backend.name,
-                                                                    TrainingJob.status.in_(("queued", "running")))
-                                          .order_by(TrainingJob.priority.desc(), TrainingJob.queued_at))).all()  # fmt: skip
+            rows = (
+                await session.scalars(
+                    select(TrainingJob)
+                    .where(TrainingJob.executor == self.backend.name, TrainingJob.status.in_(("queued", "running")))
+                    .order_by(TrainingJob.priority.desc(), TrainingJob.queued_at)
+                )
+            ).all()
             waiting = []
             for job in rows:
                 if job.placement.get("handle"):
                     try:
                         await self._follow(session, job)
                     except Exception:  # the cluster did not answer: try again next round, the job stays as it is
-                        log.warning("training.cluster_unreachable executor=%s job=%s", self.backend.name, job.id, exc_info=True)
+                        log.warning(
+                            "training.cluster_unreachable executor=%s job=%s", self.backend.name, job.id, exc_info=True
+                        )
                 else:
                     waiting.append(job)
             quota_waits = await training.quota_wait(session, waiting)
@@ -79,11 +85,13 @@ class ClusterJobRunner:
         token = training.runtime_token(self.secret, job) or ""
         try:
             handle, where = await self.backend.submit(job, token, self.control_url)
-        except Exception as e:  # noqa: BLE001 — whatever the cluster said, the job waits and is handed over again
+        except Exception as e:
             job.attempts -= 1
             said = str(e).replace(token, "***") if token else str(e)  # the cluster might echo the request
             job.status_reason = f"could not be handed to {self.backend.name}: {said[:300]}; trying again"
-            log.warning("training.submit_failed executor=%s job=%s error=%s", self.backend.name, job.id, type(e).__name__)
+            log.warning(
+                "training.submit_failed executor=%s job=%s error=%s", self.backend.name, job.id, type(e).__name__
+            )
             return
         job.placement = {"where": where, "handle": handle, "log_offset": 0}
         job.status_reason = f"handed to {where}; waiting for the cluster to start it"
@@ -110,10 +118,20 @@ class ClusterJobRunner:
         elif state.phase == "ended":
             if state.failure_kind:  # what the cluster saw (an OOM kill) says more than the exit code
                 job.failure_kind, job.status_reason = state.failure_kind, state.message
-            lost = None if state.exit_code is not None else (state.message or f"the job ended in {self.backend.name} without an exit code")
+            lost = (
+                None
+                if state.exit_code is not None
+                else (state.message or f"the job ended in {self.backend.name} without an exit code")
+            )
             await training.finish_attempt(session, job, state.exit_code, lost)
             await self.backend.cleanup(handle)
-            log.info("training.job_ended executor=%s job=%s status=%s kind=%s", self.backend.name, job.id, job.status, job.failure_kind)
+            log.info(
+                "training.job_ended executor=%s job=%s status=%s kind=%s",
+                self.backend.name,
+                job.id,
+                job.status,
+                job.failure_kind,
+            )
 
     async def _ship_logs(self, session, job: TrainingJob, final: bool) -> None:
         """New whole lines since the last round (all of the rest once the attempt ended)."""

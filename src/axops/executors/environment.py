@@ -12,5 +12,7 @@ _SERVER_ONLY = {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "DATABASE_URL"}
 
 
 def runtime_environment(**own: str) -> dict[str, str]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(_SERVER_ONLY_PREFIXES) and k not in _SERVER_ONLY}
+    inherited = {
+        k: v for k, v in os.environ.items() if not k.startswith(_SERVER_ONLY_PREFIXES) and k not in _SERVER_ONLY
+    }
     return {**inherited, **own}

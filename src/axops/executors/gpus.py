@@ -12,7 +12,7 @@ def _nvml():
 
         pynvml.nvmlInit()
         return pynvml
-    except Exception:  # noqa: BLE001 — no package, no driver, no GPU: all mean "no GPUs here"
+    except Exception:
         return None
 
 
@@ -31,7 +31,11 @@ def inventory(details: bool = False) -> list[dict]:
                 temperature = nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)
             except nvml.NVMLError:
                 temperature = None
-            gpu |= {"utilization_percent": utilisation.gpu, "memory_used_bytes": memory.used, "memory_total_bytes": memory.total,
-                    "temperature_c": temperature}  # fmt: skip
+            gpu |= {
+                "utilization_percent": utilisation.gpu,
+                "memory_used_bytes": memory.used,
+                "memory_total_bytes": memory.total,
+                "temperature_c": temperature,
+            }
         found.append(gpu)
     return found

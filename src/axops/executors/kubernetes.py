@@ -56,8 +56,12 @@ def manifests(d: dict, *, namespace: str, image: str, control_url: str, token: s
     `serve_token`: what the gateway must send the pods (both in the deployment's Secret)."""
     name = object_name(d["name"])
     r = d["resources"]
-    labels = {"app.kubernetes.io/name": "axops-runtime", "app.kubernetes.io/instance": d["name"][:63],
-              "app.kubernetes.io/managed-by": "axops", "axops.io/deployment-id": str(d["id"])}  # fmt: skip
+    labels = {
+        "app.kubernetes.io/name": "axops-runtime",
+        "app.kubernetes.io/instance": d["name"][:63],
+        "app.kubernetes.io/managed-by": "axops",
+        "axops.io/deployment-id": str(d["id"]),
+    }
     selector = {"axops.io/deployment-id": str(d["id"])}
     memory = f"{int(r.get('memory_gb', 4) * 1024)}Mi"
     limits: dict[str, str] = {"memory": memory}
@@ -73,15 +77,41 @@ def manifests(d: dict, *, namespace: str, image: str, control_url: str, token: s
     if (r.get("gpu") or r.get("mig_profile")) and not any(t.get("key") == "nvidia.com/gpu" for t in tolerations):
         tolerations.append({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})
     probe_path = "/health" if d["engine"] == "vllm" else "/ready"  # vLLM's server has no /ready
-    args = ["-m", "axops.runtime.serve", "--version-id", str(d["version_id"]), "--control-url", control_url, "--served-name", d["name"],
-            "--host", "0.0.0.0", "--port", str(PORT), "--engine", d["engine"], "--max-batch", str(d["max_batch"]),
-            "--cache-dir", "/cache", "--memory-limit-bytes", str(int(r.get("memory_gb", 4) * 2**30)), "--drain-timeout-s", "30"]  # fmt: skip
+    args = [
+        "-m",
+        "axops.runtime.serve",
+        "--version-id",
+        str(d["version_id"]),
+        "--control-url",
+        control_url,
+        "--served-name",
+        d["name"],
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
+        "--engine",
+        d["engine"],
+        "--max-batch",
+        str(d["max_batch"]),
+        "--cache-dir",
+        "/cache",
+        "--memory-limit-bytes",
+        str(int(r.get("memory_gb", 4) * 2**30)),
+        "--drain-timeout-s",
+        "30",
+    ]
     container = {
-        "name": "runtime", "image": image, "command": ["python"], "args": args,
+        "name": "runtime",
+        "image": image,
+        "command": ["python"],
+        "args": args,
         "ports": [{"name": "http", "containerPort": PORT}],
-        "env": [{"name": "AXOPS_RUNTIME_TOKEN", "valueFrom": {"secretKeyRef": {"name": name, "key": "token"}}},
-                {"name": "AXOPS_RUNTIME_SERVE_TOKEN", "valueFrom": {"secretKeyRef": {"name": name, "key": "serve-token"}}},
-                {"name": "TOKENIZERS_PARALLELISM", "value": "false"}],
+        "env": [
+            {"name": "AXOPS_RUNTIME_TOKEN", "valueFrom": {"secretKeyRef": {"name": name, "key": "token"}}},
+            {"name": "AXOPS_RUNTIME_SERVE_TOKEN", "valueFrom": {"secretKeyRef": {"name": name, "key": "serve-token"}}},
+            {"name": "TOKENIZERS_PARALLELISM", "value": "false"},
+        ],
         "resources": {"requests": requests, "limits": limits},
         "readinessProbe": {"httpGet": {"path": probe_path, "port": "http"}, "periodSeconds": 5, "failureThreshold": 2},
         "livenessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10, "failureThreshold": 6},
@@ -89,36 +119,90 @@ def manifests(d: dict, *, namespace: str, image: str, control_url: str, token: s
         "startupProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10, "failureThreshold": 120},
         "volumeMounts": [{"name": "cache", "mountPath": "/cache"}],
         "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
-    }  # fmt: skip
+    }
     pod = {
         # axops.io/replica-auth: pods made before replicas required the token roll over once to take it up
-        "metadata": {"labels": labels, "annotations": {"axops.io/generation": str(d.get("generation", 0)), "axops.io/replica-auth": "bearer",
-                                                        "prometheus.io/scrape": "true", "prometheus.io/port": str(PORT)}},
-        "spec": {"containers": [container], "terminationGracePeriodSeconds": 45, "enableServiceLinks": False,
-                 "volumes": [{"name": "cache", "emptyDir": {"sizeLimit": f"{max(1, int(r.get('memory_gb', 4) * 2))}Gi"}}],
-                 **({"nodeSelector": node_selector} if node_selector else {}), **({"tolerations": tolerations} if tolerations else {})},
-    }  # fmt: skip
+        "metadata": {
+            "labels": labels,
+            "annotations": {
+                "axops.io/generation": str(d.get("generation", 0)),
+                "axops.io/replica-auth": "bearer",
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(PORT),
+            },
+        },
+        "spec": {
+            "containers": [container],
+            "terminationGracePeriodSeconds": 45,
+            "enableServiceLinks": False,
+            "volumes": [{"name": "cache", "emptyDir": {"sizeLimit": f"{max(1, int(r.get('memory_gb', 4) * 2))}Gi"}}],
+            **({"nodeSelector": node_selector} if node_selector else {}),
+            **({"tolerations": tolerations} if tolerations else {}),
+        },
+    }
     meta = {"name": name, "namespace": namespace, "labels": labels}
     objects = [
-        {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
-         "stringData": {"token": token, "serve-token": serve_token}},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
-         "spec": {"replicas": d["replicas_min"], "selector": {"matchLabels": selector}, "template": pod,
-                  "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": meta,
-         "spec": {"selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": "http"}], "type": "ClusterIP"}},
-    ]  # fmt: skip
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": meta,
+            "type": "Opaque",
+            "stringData": {"token": token, "serve-token": serve_token},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta,
+            "spec": {
+                "replicas": d["replicas_min"],
+                "selector": {"matchLabels": selector},
+                "template": pod,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta,
+            "spec": {
+                "selector": selector,
+                "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+                "type": "ClusterIP",
+            },
+        },
+    ]
     if d["replicas_max"] > d["replicas_min"]:
-        objects.append({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta, "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-            "minReplicas": d["replicas_min"], "maxReplicas": d["replicas_max"],
-            "metrics": [{"type": "Pods", "pods": {"metric": {"name": LOAD_METRIC},
-                                                  "target": {"type": "AverageValue", "averageValue": _quantity(d["autoscale_target"])}}}],
-            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 120}},
-        }})  # fmt: skip
+        objects.append(
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": meta,
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                    "minReplicas": d["replicas_min"],
+                    "maxReplicas": d["replicas_max"],
+                    "metrics": [
+                        {
+                            "type": "Pods",
+                            "pods": {
+                                "metric": {"name": LOAD_METRIC},
+                                "target": {"type": "AverageValue", "averageValue": _quantity(d["autoscale_target"])},
+                            },
+                        }
+                    ],
+                    "behavior": {"scaleDown": {"stabilizationWindowSeconds": 120}},
+                },
+            }
+        )
     if d["replicas_min"] >= 2:
-        objects.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta,
-                        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}}})  # fmt: skip
+        objects.append(
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": meta,
+                "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
+            }
+        )
     return objects
 
 
@@ -134,10 +218,17 @@ class KubernetesExecutor:
     """Reconciles `executor = kubernetes` deployments every few seconds (the official client's
     dynamic API; blocking calls run in a thread)."""
 
-    KINDS = (("v1", "Secret"), ("apps/v1", "Deployment"), ("v1", "Service"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
-             ("policy/v1", "PodDisruptionBudget"))  # fmt: skip
+    KINDS = (
+        ("v1", "Secret"),
+        ("apps/v1", "Deployment"),
+        ("v1", "Service"),
+        ("autoscaling/v2", "HorizontalPodAutoscaler"),
+        ("policy/v1", "PodDisruptionBudget"),
+    )
 
-    def __init__(self, db, secret: str, control_url: str, namespace: str, image: str = DEFAULT_IMAGE, interval_s: float = 5.0) -> None:
+    def __init__(
+        self, db, secret: str, control_url: str, namespace: str, image: str = DEFAULT_IMAGE, interval_s: float = 5.0
+    ) -> None:
         self.db, self.secret, self.control_url, self.namespace, self.image = db, secret, control_url, namespace, image
         self.interval_s = interval_s
         self.applied: dict[uuid.UUID, int] = {}  # deployment → generation applied
@@ -177,7 +268,9 @@ class KubernetesExecutor:
                     self.applied[d.id] = d.generation
                 ready = await asyncio.to_thread(self.ready_replicas, d)
                 failure = None if ready else await asyncio.to_thread(self.pod_failure, d)
-                verdict = await self.judge_canary(d) if ready and d.canary_of is not None and d.rollback_policy else None
+                verdict = (
+                    await self.judge_canary(d) if ready and d.canary_of is not None and d.rollback_policy else None
+                )
                 await self._report(d, ready, failure, verdict)
             elif d.id not in self.removed:  # stopped or failed: its objects go (again after a restart: idempotent)
                 await asyncio.to_thread(self.delete, d)
@@ -185,15 +278,32 @@ class KubernetesExecutor:
                 self.removed.add(d.id)
 
     def apply(self, d: Deployment, serve_token: str) -> None:
-        spec = {"name": d.name, "id": d.id, "version_id": d.version_id, "engine": d.engine, "max_batch": d.max_batch,
-                "replicas_min": d.replicas_min, "replicas_max": d.replicas_max, "autoscale_target": d.autoscale_target,
-                "generation": d.generation, "resources": d.resources}  # fmt: skip
+        spec = {
+            "name": d.name,
+            "id": d.id,
+            "version_id": d.version_id,
+            "engine": d.engine,
+            "max_batch": d.max_batch,
+            "replicas_min": d.replicas_min,
+            "replicas_max": d.replicas_max,
+            "autoscale_target": d.autoscale_target,
+            "generation": d.generation,
+            "resources": d.resources,
+        }
         token = serving.runtime_token(self.secret, d) or ""
         client = self.client()
-        for body in manifests(spec, namespace=self.namespace, image=self.image, control_url=self.control_url, token=token,
-                              serve_token=serve_token):  # fmt: skip
+        for body in manifests(
+            spec,
+            namespace=self.namespace,
+            image=self.image,
+            control_url=self.control_url,
+            token=token,
+            serve_token=serve_token,
+        ):
             resource = client.resources.get(api_version=body["apiVersion"], kind=body["kind"])
-            client.server_side_apply(resource, body=body, namespace=self.namespace, field_manager=FIELD_MANAGER, force_conflicts=True)
+            client.server_side_apply(
+                resource, body=body, namespace=self.namespace, field_manager=FIELD_MANAGER, force_conflicts=True
+            )
         log.info("kubernetes.applied deployment=%s namespace=%s", d.name, self.namespace)
 
     def ready_replicas(self, d: Deployment) -> int:
@@ -213,11 +323,20 @@ class KubernetesExecutor:
         listed = pods.get(namespace=self.namespace, label_selector=f"axops.io/deployment-id={d.id}")
         for pod in listed.to_dict().get("items", []):
             for status in (pod.get("status") or {}).get("containerStatuses") or []:
-                terminated = (status.get("lastState") or {}).get("terminated") or (status.get("state") or {}).get("terminated")
+                terminated = (status.get("lastState") or {}).get("terminated") or (status.get("state") or {}).get(
+                    "terminated"
+                )
                 if terminated and terminated.get("exitCode") == 3:
-                    return "fatal: " + (terminated.get("message") or "the runtime cannot serve this version (see kubectl logs)")
+                    return "fatal: " + (
+                        terminated.get("message") or "the runtime cannot serve this version (see kubectl logs)"
+                    )
                 waiting = (status.get("state") or {}).get("waiting")
-                if waiting and waiting.get("reason") in ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError"):
+                if waiting and waiting.get("reason") in (
+                    "CrashLoopBackOff",
+                    "ImagePullBackOff",
+                    "ErrImagePull",
+                    "CreateContainerConfigError",
+                ):
                     return f"{waiting['reason']}: {waiting.get('message') or ''}".strip(": ")
         return None
 
@@ -227,12 +346,22 @@ class KubernetesExecutor:
         client = self.client()
         for api_version, kind in self.KINDS:
             with contextlib.suppress(NotFoundError):
-                client.resources.get(api_version=api_version, kind=kind).delete(name=object_name(d.name), namespace=self.namespace)
+                client.resources.get(api_version=api_version, kind=kind).delete(
+                    name=object_name(d.name), namespace=self.namespace
+                )
 
     def pod_ips(self, d: Deployment) -> list[str]:
         pods = self.client().resources.get(api_version="v1", kind="Pod")
-        listed = pods.get(namespace=self.namespace, label_selector=f"axops.io/deployment-id={d.id}").to_dict().get("items", [])
-        return [p["status"]["podIP"] for p in listed if (p.get("status") or {}).get("podIP") and (p["status"].get("phase") == "Running")]
+        listed = (
+            pods.get(namespace=self.namespace, label_selector=f"axops.io/deployment-id={d.id}")
+            .to_dict()
+            .get("items", [])
+        )
+        return [
+            p["status"]["podIP"]
+            for p in listed
+            if (p.get("status") or {}).get("podIP") and (p["status"].get("phase") == "Running")
+        ]
 
     async def judge_canary(self, d: Deployment) -> str | None:
         """The canary's pods' own figures over the window (each pod's /health, by pod IP: the
@@ -254,9 +383,22 @@ class KubernetesExecutor:
         status = "ready" if ready >= d.replicas_min else ("degraded" if ready or d.ready_at else "loading")
         if failure and failure.startswith("fatal: "):
             status = "failed"
-        replicas = [{"index": 0, "state": "ready" if ready else "starting", "endpoint": service_url(d.name, self.namespace),
-                     "running": 0, "queued": 0, "restarts": 0, "ready_pods": ready}]  # fmt: skip
-        reason = None if status == "ready" else (failure or "").removeprefix("fatal: ") or f"{ready} of {d.replicas_min} pods ready"
+        replicas = [
+            {
+                "index": 0,
+                "state": "ready" if ready else "starting",
+                "endpoint": service_url(d.name, self.namespace),
+                "running": 0,
+                "queued": 0,
+                "restarts": 0,
+                "ready_pods": ready,
+            }
+        ]
+        reason = (
+            None
+            if status == "ready"
+            else (failure or "").removeprefix("fatal: ") or f"{ready} of {d.replicas_min} pods ready"
+        )
         if status == d.status and d.replicas == replicas and reason == d.status_reason and not verdict:
             return
         async with self.db.sessionmaker() as session, session.begin():

@@ -69,17 +69,31 @@ class Replica:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def as_dict(self) -> dict:
-        return {"index": self.index, "state": self.state, "endpoint": self.endpoint, "pid": self.process.pid if self.process else None,
-                "restarts": self.restarts, "queued": self.queued, "running": self.running, "last_exit": self.last_exit,
-                "generation": self.generation, "log": str(self.log_path)}  # fmt: skip
+        return {
+            "index": self.index,
+            "state": self.state,
+            "endpoint": self.endpoint,
+            "pid": self.process.pid if self.process else None,
+            "restarts": self.restarts,
+            "queued": self.queued,
+            "running": self.running,
+            "last_exit": self.last_exit,
+            "generation": self.generation,
+            "log": str(self.log_path),
+        }
 
 
 class Supervisor:
-    def __init__(self, db, secret: str, control_url: str, work_dir: Path, interval_s: float = 1.0, kubernetes=None,
-                 training=None) -> None:  # fmt: skip
+    def __init__(
+        self, db, secret: str, control_url: str, work_dir: Path, interval_s: float = 1.0, kubernetes=None, training=None
+    ) -> None:
         self.db, self.secret, self.control_url = db, secret, control_url.rstrip("/")
-        self.kubernetes = kubernetes  # a KubernetesExecutor when a cluster is configured: reconciled by the same process
-        self.training = training or []  # the runners of fine-tuning jobs (local, clusters): the same process drives them
+        self.kubernetes = (
+            kubernetes  # a KubernetesExecutor when a cluster is configured: reconciled by the same process
+        )
+        self.training = (
+            training or []
+        )  # the runners of fine-tuning jobs (local, clusters): the same process drives them
         self.work_dir = work_dir
         self.interval_s = interval_s
         self.replicas: dict[uuid.UUID, list[Replica]] = {}
@@ -98,7 +112,9 @@ class Supervisor:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await asyncio.gather(*(self._terminate(r) for rs in self.replicas.values() for r in rs), *self._retiring, return_exceptions=True)
+        await asyncio.gather(
+            *(self._terminate(r) for rs in self.replicas.values() for r in rs), *self._retiring, return_exceptions=True
+        )
         self.replicas.clear()
         for runner in self.training:
             await runner.stop()
@@ -138,7 +154,11 @@ class Supervisor:
 
     async def reconcile(self) -> None:
         async with self.db.sessionmaker() as session:
-            rows = (await session.scalars(select(Deployment).where(Deployment.executor == "local", Deployment.status.in_(ACTIVE)))).all()
+            rows = (
+                await session.scalars(
+                    select(Deployment).where(Deployment.executor == "local", Deployment.status.in_(ACTIVE))
+                )
+            ).all()
             wanted = {d.id: d for d in rows}
         for gone in [i for i in self.replicas if i not in wanted]:
             await asyncio.gather(*(self._terminate(r) for r in self.replicas.pop(gone)))
@@ -164,8 +184,12 @@ class Supervisor:
         while len(fresh) < desired and failure is None:
             if old and any(r.state != "ready" for r in fresh):
                 break  # a rolling restart brings up one new replica at a time
-            r = Replica(index=self._next_index(replicas), generation=d.generation, port=free_port(),
-                        log_path=self.work_dir / str(d.id) / f"replica-{self._next_index(replicas)}.log")  # fmt: skip
+            r = Replica(
+                index=self._next_index(replicas),
+                generation=d.generation,
+                port=free_port(),
+                log_path=self.work_dir / str(d.id) / f"replica-{self._next_index(replicas)}.log",
+            )
             replicas.append(r)
             fresh.append(r)
             await self._spawn(d, r)
@@ -219,28 +243,57 @@ class Supervisor:
         r.state = "crashed"
         r.restarts += 1
         r.restart_at = time.monotonic() + min(2 ** min(r.restarts - 1, 5), 30)
-        log.warning("serving.replica_exited replica=%d reason=%s restart_in=%.0fs", r.index, reason, r.restart_at - time.monotonic())
+        log.warning(
+            "serving.replica_exited replica=%d reason=%s restart_in=%.0fs",
+            r.index,
+            reason,
+            r.restart_at - time.monotonic(),
+        )
         return None
 
     async def _spawn(self, d: Deployment, r: Replica) -> None:
         r.log_path.parent.mkdir(parents=True, exist_ok=True)
         r.port = free_port() if r.restarts else r.port
-        command = [sys.executable, "-m", "axops.runtime.serve", "--version-id", str(d.version_id), "--control-url", self.control_url,
-                   "--served-name", d.name, "--port", str(r.port), "--engine", d.engine, "--max-batch", str(d.max_batch),
-                   "--cache-dir", str(self.work_dir / "cache"),
-                   "--memory-limit-bytes", str(int(d.resources.get("memory_gb", 4) * 2**30))]  # fmt: skip
-        env = runtime_environment(AXOPS_RUNTIME_TOKEN=serving.runtime_token(self.secret, d) or "",
-                                  AXOPS_RUNTIME_SERVE_TOKEN=await serving.serve_token(self.db, self.secret, d), PYTHONUNBUFFERED="1",
-                                  OMP_NUM_THREADS=str(max(1, int(d.resources.get("cpu", 1)))), TOKENIZERS_PARALLELISM="false")  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "axops.runtime.serve",
+            "--version-id",
+            str(d.version_id),
+            "--control-url",
+            self.control_url,
+            "--served-name",
+            d.name,
+            "--port",
+            str(r.port),
+            "--engine",
+            d.engine,
+            "--max-batch",
+            str(d.max_batch),
+            "--cache-dir",
+            str(self.work_dir / "cache"),
+            "--memory-limit-bytes",
+            str(int(d.resources.get("memory_gb", 4) * 2**30)),
+        ]
+        env = runtime_environment(
+            AXOPS_RUNTIME_TOKEN=serving.runtime_token(self.secret, d) or "",
+            AXOPS_RUNTIME_SERVE_TOKEN=await serving.serve_token(self.db, self.secret, d),
+            PYTHONUNBUFFERED="1",
+            OMP_NUM_THREADS=str(max(1, int(d.resources.get("cpu", 1)))),
+            TOKENIZERS_PARALLELISM="false",
+        )
         if not d.resources.get("gpu"):
             env["CUDA_VISIBLE_DEVICES"] = ""
         out = r.log_path.open("ab")
-        r.process = await asyncio.create_subprocess_exec(*command, stdout=out, stderr=asyncio.subprocess.STDOUT, env=env,
-                                                         start_new_session=True)  # fmt: skip
+        r.process = await asyncio.create_subprocess_exec(
+            *command, stdout=out, stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True
+        )
         out.close()
         r.state = "starting"
         r.tail.clear()
-        log.info("serving.replica_started deployment=%s replica=%d port=%d pid=%d", d.name, r.index, r.port, r.process.pid)
+        log.info(
+            "serving.replica_started deployment=%s replica=%d port=%d pid=%d", d.name, r.index, r.port, r.process.pid
+        )
 
     async def _poll(self, r: Replica, window_s: int = 60) -> None:
         if r.process is None or r.process.returncode is not None:
@@ -285,7 +338,9 @@ class Supervisor:
                 p.kill()
             await p.wait()
 
-    async def _report(self, d: Deployment, replicas: list[Replica], desired: int, failure: str | None, verdict: str | None) -> None:
+    async def _report(
+        self, d: Deployment, replicas: list[Replica], desired: int, failure: str | None, verdict: str | None
+    ) -> None:
         ready = sum(r.state == "ready" for r in replicas)
         if failure:
             status, reason = "failed", failure
@@ -294,14 +349,22 @@ class Supervisor:
         elif ready:
             status, reason = "degraded", f"{ready} of {d.replicas_min} replicas ready"
         elif any(r.ever_ready for r in replicas) or d.status in ("ready", "degraded"):
-            status, reason = "degraded", "no replica is ready: " + next((r.last_exit for r in replicas if r.last_exit), "restarting")
+            status, reason = (
+                "degraded",
+                "no replica is ready: " + next((r.last_exit for r in replicas if r.last_exit), "restarting"),
+            )
         else:
             status, reason = "loading", None
         state = [r.as_dict() for r in sorted(replicas, key=lambda x: x.index)]
         targets_before = {(x.get("index"), x.get("endpoint")) for x in d.replicas if x.get("state") == "ready"}
         targets_now = {(x["index"], x["endpoint"]) for x in state if x["state"] == "ready"}
-        if status == d.status and reason == d.status_reason and desired == d.replicas_desired and _same(d.replicas, state) \
-                and not verdict:  # fmt: skip
+        if (
+            status == d.status
+            and reason == d.status_reason
+            and desired == d.replicas_desired
+            and _same(d.replicas, state)
+            and not verdict
+        ):
             return
         async with self.db.sessionmaker() as session, session.begin():
             row = await session.get(Deployment, d.id, with_for_update=True)

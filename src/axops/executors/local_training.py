@@ -54,9 +54,13 @@ class JobRunner:
             if job.process.returncode is not None:
                 await self._ended(job)
         async with self.db.sessionmaker() as session, session.begin():
-            rows = (await session.scalars(select(TrainingJob).where(TrainingJob.executor == "local",
-                                                                    TrainingJob.status.in_(("queued", "running")))
-                                          .order_by(TrainingJob.priority.desc(), TrainingJob.queued_at))).all()  # fmt: skip
+            rows = (
+                await session.scalars(
+                    select(TrainingJob)
+                    .where(TrainingJob.executor == "local", TrainingJob.status.in_(("queued", "running")))
+                    .order_by(TrainingJob.priority.desc(), TrainingJob.queued_at)
+                )
+            ).all()
             for job in rows:
                 mine = self.running.get(job.id)
                 if job.status == "running" and mine is None:  # the process is gone (the server restarted)
@@ -97,16 +101,32 @@ class JobRunner:
         log_path = self.work_dir / str(job.id) / f"attempt-{job.attempts}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         processes = max(len(gpus), int(job.resources.get("processes", 1))) if job.distributed != "none" else 1
-        entry = ["-m", "axops.runtime.train", "--job-id", str(job.id), "--control-url", self.control_url,
-                 "--cache-dir", str(self.work_dir / "cache")]  # fmt: skip
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", *entry] \
-            if processes > 1 else [sys.executable, *entry]  # fmt: skip
-        env = runtime_environment(AXOPS_RUNTIME_TOKEN=training.runtime_token(self.secret, job) or "", PYTHONUNBUFFERED="1",
-                                  CUDA_VISIBLE_DEVICES=",".join(map(str, gpus)), TOKENIZERS_PARALLELISM="false",
-                                  OMP_NUM_THREADS=str(max(1, int(float(job.resources.get("cpu", 2))) // processes)))  # fmt: skip
+        entry = [
+            "-m",
+            "axops.runtime.train",
+            "--job-id",
+            str(job.id),
+            "--control-url",
+            self.control_url,
+            "--cache-dir",
+            str(self.work_dir / "cache"),
+        ]
+        command = (
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}", *entry]
+            if processes > 1
+            else [sys.executable, *entry]
+        )
+        env = runtime_environment(
+            AXOPS_RUNTIME_TOKEN=training.runtime_token(self.secret, job) or "",
+            PYTHONUNBUFFERED="1",
+            CUDA_VISIBLE_DEVICES=",".join(map(str, gpus)),
+            TOKENIZERS_PARALLELISM="false",
+            OMP_NUM_THREADS=str(max(1, int(float(job.resources.get("cpu", 2))) // processes)),
+        )
         with log_path.open("ab") as out:
-            process = await asyncio.create_subprocess_exec(*command, stdout=out, stderr=asyncio.subprocess.STDOUT, env=env,
-                                                           start_new_session=True)  # fmt: skip
+            process = await asyncio.create_subprocess_exec(
+                *command, stdout=out, stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True
+            )
         self.running[job.id] = LocalJob(job.id, job.attempts, gpus, job.team_id, log_path, process)
         what = f"{processes} process{'es' if processes > 1 else ''}, GPUs: {','.join(map(str, gpus)) or 'none'}"
         job.placement = {"where": f"this machine ({what})", "gpus": gpus, "handle": str(process.pid)}

@@ -32,7 +32,11 @@ PHASES = {"PENDING": "pending", "RUNNING": "running", "STOPPED": "ended", "SUCCE
 
 
 def entrypoint(job: TrainingJob, control_url: str, cache_dir: str) -> str:
-    processes = max(int(job.resources.get("gpus", 0)), int(job.resources.get("processes", 1))) if job.distributed != "none" else 1
+    processes = (
+        max(int(job.resources.get("gpus", 0)), int(job.resources.get("processes", 1)))
+        if job.distributed != "none"
+        else 1
+    )
     train = f"-m axops.runtime.train --job-id {job.id} --control-url {control_url} --cache-dir {cache_dir}"
     if processes > 1:
         return f"python -m torch.distributed.run --standalone --nproc-per-node={processes} {train}"
@@ -50,10 +54,16 @@ def submission(job: TrainingJob, token: str, control_url: str, cache_dir: str = 
         "entrypoint_num_gpus": int(r.get("gpus", 0)),
         "entrypoint_memory": int(float(r.get("memory_gb", 8)) * 2**30),
         **({"entrypoint_resources": {f"accelerator_type:{r['gpu_type']}": 0.001}} if r.get("gpu_type") else {}),
-        "runtime_env": {"env_vars": {"AXOPS_RUNTIME_TOKEN": token, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
-                                     "OMP_NUM_THREADS": str(max(1, int(cpus)))}},
+        "runtime_env": {
+            "env_vars": {
+                "AXOPS_RUNTIME_TOKEN": token,
+                "PYTHONUNBUFFERED": "1",
+                "TOKENIZERS_PARALLELISM": "false",
+                "OMP_NUM_THREADS": str(max(1, int(cpus))),
+            }
+        },
         "metadata": {"axops_job_id": str(job.id), "axops_job_name": job.name[:100], "attempt": str(job.attempts)},
-    }  # fmt: skip
+    }
 
 
 def gpu_nodes(nodes: list[dict]) -> list[dict]:
@@ -64,9 +74,19 @@ def gpu_nodes(nodes: list[dict]) -> list[dict]:
         resources = node.get("resources_total") or {}
         if not resources.get("GPU"):
             continue
-        product = next((k.removeprefix("accelerator_type:") for k in resources if k.startswith("accelerator_type:")), None)
-        found.append({"node": node.get("node_name") or node.get("node_ip"), "gpu_product": product, "gpus": int(resources["GPU"]), "mig": {},
-                      "ready": node.get("state") == "ALIVE", "schedulable": node.get("state") == "ALIVE"})  # fmt: skip
+        product = next(
+            (k.removeprefix("accelerator_type:") for k in resources if k.startswith("accelerator_type:")), None
+        )
+        found.append(
+            {
+                "node": node.get("node_name") or node.get("node_ip"),
+                "gpu_product": product,
+                "gpus": int(resources["GPU"]),
+                "mig": {},
+                "ready": node.get("state") == "ALIVE",
+                "schedulable": node.get("state") == "ALIVE",
+            }
+        )
     return sorted(found, key=lambda n: str(n["node"]))
 
 
@@ -80,8 +100,10 @@ class RayJobs:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def _call(self, method: str, path: str, body: dict | None = None) -> dict:
-        async with aiohttp.ClientSession(timeout=self.timeout, headers=self.headers) as http, \
-                http.request(method, f"{self.address}/api/jobs/{path}", json=body) as response:  # fmt: skip
+        async with (
+            aiohttp.ClientSession(timeout=self.timeout, headers=self.headers) as http,
+            http.request(method, f"{self.address}/api/jobs/{path}", json=body) as response,
+        ):
             if response.status >= 400:
                 raise RuntimeError(f"Ray answered {response.status}: {(await response.text())[:300]}")
             return await response.json(content_type=None)
@@ -104,8 +126,10 @@ class RayJobs:
         return ClusterState(PHASES.get(status, "pending"), message)
 
     async def gpu_nodes(self) -> list[dict]:
-        async with aiohttp.ClientSession(timeout=self.timeout, headers=self.headers) as http, \
-                http.get(f"{self.address}/api/v0/nodes", params={"limit": "10000"}) as response:  # fmt: skip
+        async with (
+            aiohttp.ClientSession(timeout=self.timeout, headers=self.headers) as http,
+            http.get(f"{self.address}/api/v0/nodes", params={"limit": "10000"}) as response,
+        ):
             if response.status >= 400:
                 raise RuntimeError(f"Ray answered {response.status}")
             answer = await response.json(content_type=None)
@@ -128,9 +152,25 @@ def local_cluster(port: int, cpus: int = 2, timeout_s: float = 120.0) -> Iterato
     bin_dir = Path(sys.executable).parent
     temp = tempfile.mkdtemp(prefix="axray")  # short: Ray's socket paths must fit in 107 characters
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "RAY_USAGE_STATS_ENABLED": "0"}
-    head = subprocess.Popen([str(bin_dir / "ray"), "start", "--head", "--block", "--port=0", f"--num-cpus={cpus}", "--include-dashboard=true",
-                             "--dashboard-host=127.0.0.1", f"--dashboard-port={port}", f"--temp-dir={temp}", "--disable-usage-stats"],
-                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    head = subprocess.Popen(
+        [
+            str(bin_dir / "ray"),
+            "start",
+            "--head",
+            "--block",
+            "--port=0",
+            f"--num-cpus={cpus}",
+            "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={port}",
+            f"--temp-dir={temp}",
+            "--disable-usage-stats",
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     address = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
@@ -138,7 +178,10 @@ def local_cluster(port: int, cpus: int = 2, timeout_s: float = 120.0) -> Iterato
             if head.poll() is not None:
                 raise RuntimeError(f"ray start --head exited with {head.returncode}; its logs are in {temp}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.post(f"{address}/api/jobs/", json={"entrypoint": "python -c pass"}, timeout=30).status_code == 200:
+                if (
+                    httpx.post(f"{address}/api/jobs/", json={"entrypoint": "python -c pass"}, timeout=30).status_code
+                    == 200
+                ):
                     break
             if time.monotonic() > deadline:
                 raise RuntimeError("the local Ray cluster did not start taking jobs")
@@ -152,4 +195,3 @@ def local_cluster(port: int, cpus: int = 2, timeout_s: float = 120.0) -> Iterato
             except subprocess.TimeoutExpired:
                 os.killpg(head.pid, signal.SIGKILL)
         subprocess.run([str(bin_dir / "ray"), "stop", "--force"], env=env, check=False, capture_output=True)
-

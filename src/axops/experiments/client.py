@@ -1,14 +1,14 @@
 """A tiny tracking client for notebooks and scripts (httpx only).
 
-    from axops.experiments.client import Tracker
+from axops.experiments.client import Tracker
 
-    tracker = Tracker("http://localhost:8000", api_key="axk_...")
-    with tracker.run("lora-sweep", name="r8-lr1e-4") as run:
-        run.log_params({"lr": 1e-4, "r": 8})
-        for step in range(100):
-            run.log_metrics({"loss": loss, "lr": lr}, step=step)   # buffered, sent in batches
-        run.set_tags({"method": "lora"})
-    # leaving the block flushes and ends the run: FINISHED, or FAILED on an exception
+tracker = Tracker("http://localhost:8000", api_key="axk_...")
+with tracker.run("lora-sweep", name="r8-lr1e-4") as run:
+    run.log_params({"lr": 1e-4, "r": 8})
+    for step in range(100):
+        run.log_metrics({"loss": loss, "lr": lr}, step=step)   # buffered, sent in batches
+    run.set_tags({"method": "lora"})
+# leaving the block flushes and ends the run: FINISHED, or FAILED on an exception
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ class Run:
         self._flush_every = flush_every
 
     def log_params(self, params: dict[str, Any]) -> None:
-        self.tracker._post(f"/api/experiments/runs/{self.id}/log-batch", {"params": {k: str(v) for k, v in params.items()}})
+        self.tracker._post(
+            f"/api/experiments/runs/{self.id}/log-batch", {"params": {k: str(v) for k, v in params.items()}}
+        )
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         self.tracker._post(f"/api/experiments/runs/{self.id}/log-batch", {"tags": {k: str(v) for k, v in tags.items()}})
@@ -93,7 +95,9 @@ class Run:
 
 class Tracker:
     def __init__(self, url: str, api_key: str, timeout: float = 30.0, flush_every: int = BATCH) -> None:
-        self._client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers={"Authorization": f"Bearer {api_key}"})
+        self._client = httpx.Client(
+            base_url=url.rstrip("/"), timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
+        )
         self._flush_every = flush_every
 
     def _request(self, method: str, path: str, body: dict | None = None) -> Any:
@@ -109,18 +113,35 @@ class Tracker:
     def _post(self, path: str, body: dict) -> Any:
         return self._request("POST", path, body)
 
-    def run(self, experiment: str, name: str | None = None, *, params: dict | None = None, tags: dict | None = None,
-            team_id: str | None = None) -> Run:  # fmt: skip
+    def run(
+        self,
+        experiment: str,
+        name: str | None = None,
+        *,
+        params: dict | None = None,
+        tags: dict | None = None,
+        team_id: str | None = None,
+    ) -> Run:
         """Start a run in the experiment (created if missing); use it as a context manager."""
-        body = {"experiment_name": experiment, "name": name, "params": {k: str(v) for k, v in (params or {}).items()},
-                "tags": {k: str(v) for k, v in (tags or {}).items()}, "team_id": team_id}  # fmt: skip
+        body = {
+            "experiment_name": experiment,
+            "name": name,
+            "params": {k: str(v) for k, v in (params or {}).items()},
+            "tags": {k: str(v) for k, v in (tags or {}).items()},
+            "team_id": team_id,
+        }
         return Run(self, self._post("/api/experiments/runs", body), self._flush_every)
 
     def get_run(self, run_id: str | uuid.UUID) -> dict:
         return self._request("GET", f"/api/experiments/runs/{run_id}")
 
-    def search(self, filter: str = "", experiment_ids: list[str] | None = None, order_by: list[str] | None = None,
-               limit: int = 100) -> list[dict]:  # fmt: skip
+    def search(
+        self,
+        filter: str = "",
+        experiment_ids: list[str] | None = None,
+        order_by: list[str] | None = None,
+        limit: int = 100,
+    ) -> list[dict]:
         body = {"filter": filter, "experiment_ids": experiment_ids or [], "order_by": order_by or [], "limit": limit}
         return self._post("/api/experiments/runs/search", body)["items"]
 

@@ -26,11 +26,19 @@ MAX_COMPARISONS = 50
 MAX_DEPTH = 20
 
 _PREFIXES = {
-    "params": "params", "param": "params", "parameters": "params", "parameter": "params",
-    "metrics": "metrics", "metric": "metrics",
-    "tags": "tags", "tag": "tags",
-    "attributes": "attributes", "attribute": "attributes", "attr": "attributes", "run": "attributes",
-}  # fmt: skip
+    "params": "params",
+    "param": "params",
+    "parameters": "params",
+    "parameter": "params",
+    "metrics": "metrics",
+    "metric": "metrics",
+    "tags": "tags",
+    "tag": "tags",
+    "attributes": "attributes",
+    "attribute": "attributes",
+    "attr": "attributes",
+    "run": "attributes",
+}
 # attribute → (SQL expression over `r`, kind)
 ATTRIBUTES = {
     "status": ("r.status", "str"),
@@ -186,14 +194,18 @@ class _Parser:
             self.next()
             kind, key = _PREFIXES[lower], self.key()
             if kind == "attributes" and key.lower() not in ATTRIBUTES:
-                raise Invalid(f"Invalid filter: unknown attribute {key[:100]!r}; the attributes are {', '.join(ATTRIBUTES)}.")
+                raise Invalid(
+                    f"Invalid filter: unknown attribute {key[:100]!r}; the attributes are {', '.join(ATTRIBUTES)}."
+                )
             return kind, key.lower() if kind == "attributes" else key
         if "." in word:  # never produced by the tokenizer; kept for clarity
             raise self.error("unknown field")
         if lower in ATTRIBUTES:
             return "attributes", lower
         self.i -= 1
-        raise self.error("expected params.<key>, metrics.<key>, tags.<key> or an attribute (status, name, start_time ...)")
+        raise self.error(
+            "expected params.<key>, metrics.<key>, tags.<key> or an attribute (status, name, start_time ...)"
+        )
 
     def key(self) -> str:
         t = self.tok

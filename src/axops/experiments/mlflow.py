@@ -30,9 +30,16 @@ MAX_METRICS = 1000
 MAX_PARAMS_TAGS = 100
 MAX_ENTITIES = 1000
 
-_ERROR_CODES = {400: "INVALID_PARAMETER_VALUE", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
-                404: "RESOURCE_DOES_NOT_EXIST", 409: "INVALID_STATE", 413: "INVALID_PARAMETER_VALUE",
-                422: "INVALID_PARAMETER_VALUE", 429: "REQUEST_LIMIT_EXCEEDED"}  # fmt: skip
+_ERROR_CODES = {
+    400: "INVALID_PARAMETER_VALUE",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "RESOURCE_DOES_NOT_EXIST",
+    409: "INVALID_STATE",
+    413: "INVALID_PARAMETER_VALUE",
+    422: "INVALID_PARAMETER_VALUE",
+    429: "REQUEST_LIMIT_EXCEEDED",
+}
 
 
 class MlflowError(AppError):
@@ -42,7 +49,9 @@ class MlflowError(AppError):
 
 
 def _error(code: str, message: str, status: int) -> Response:
-    return Response(orjson.dumps({"error_code": code, "message": message}), status_code=status, media_type="application/json")
+    return Response(
+        orjson.dumps({"error_code": code, "message": message}), status_code=status, media_type="application/json"
+    )
 
 
 class MlflowRoute(APIRoute):
@@ -68,7 +77,9 @@ class MlflowRoute(APIRoute):
 
 
 router = APIRouter(prefix="/api/2.0/mlflow", tags=["mlflow"], route_class=MlflowRoute, include_in_schema=False)
-ajax_router = APIRouter(prefix="/ajax-api/2.0/mlflow", tags=["mlflow"], route_class=MlflowRoute, include_in_schema=False)
+ajax_router = APIRouter(
+    prefix="/ajax-api/2.0/mlflow", tags=["mlflow"], route_class=MlflowRoute, include_in_schema=False
+)
 
 
 async def _principal(request: Request, permission: str) -> Principal:
@@ -118,9 +129,11 @@ def _uuid(value: Any, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except (ValueError, TypeError):
-        raise MlflowError("RESOURCE_DOES_NOT_EXIST" if value else "INVALID_PARAMETER_VALUE",
-                          f"No {what} with id {value!r}." if value else f"Missing value for required parameter '{what}_id'.",
-                          404 if value else 400) from None  # fmt: skip
+        raise MlflowError(
+            "RESOURCE_DOES_NOT_EXIST" if value else "INVALID_PARAMETER_VALUE",
+            f"No {what} with id {value!r}." if value else f"Missing value for required parameter '{what}_id'.",
+            404 if value else 400,
+        ) from None
 
 
 def _required(body: dict, key: str) -> Any:
@@ -162,13 +175,23 @@ def _kv(items: Any, what: str) -> dict[str, str]:
 
 
 def _experiment_json(e: Experiment) -> dict:
-    return {"experiment_id": e.id.hex, "name": e.name, "artifact_location": f"mlflow-artifacts:/{e.id.hex}", "lifecycle_stage": e.lifecycle,
-            "creation_time": _ms(e.created_at), "last_update_time": _ms(e.updated_at),
-            "tags": [{"key": k, "value": v} for k, v in (e.tags or {}).items()]}  # fmt: skip
+    return {
+        "experiment_id": e.id.hex,
+        "name": e.name,
+        "artifact_location": f"mlflow-artifacts:/{e.id.hex}",
+        "lifecycle_stage": e.lifecycle,
+        "creation_time": _ms(e.created_at),
+        "last_update_time": _ms(e.updated_at),
+        "tags": [{"key": k, "value": v} for k, v in (e.tags or {}).items()],
+    }
 
 
 def _metric_value(v: Any) -> Any:
-    return v if not isinstance(v, str) else {"nan": "NaN", "infinity": "Infinity", "-infinity": "-Infinity"}.get(v.lower(), v)
+    return (
+        v
+        if not isinstance(v, str)
+        else {"nan": "NaN", "infinity": "Infinity", "-infinity": "-Infinity"}.get(v.lower(), v)
+    )
 
 
 def _run_json(r: dict) -> dict:
@@ -176,15 +199,32 @@ def _run_json(r: dict) -> dict:
     tags.setdefault("mlflow.runName", r["name"])
     if r.get("user_name"):
         tags.setdefault("mlflow.user", r["user_name"])
-    info = {"run_id": r["id"].hex, "run_uuid": r["id"].hex, "run_name": r["name"], "experiment_id": r["experiment_id"].hex,
-            "user_id": r.get("user_name") or "", "status": r["status"], "start_time": _ms(r["start_time"]),
-            "artifact_uri": f"mlflow-artifacts:/{r['experiment_id'].hex}/{r['id'].hex}/artifacts", "lifecycle_stage": r["lifecycle"]}  # fmt: skip
+    info = {
+        "run_id": r["id"].hex,
+        "run_uuid": r["id"].hex,
+        "run_name": r["name"],
+        "experiment_id": r["experiment_id"].hex,
+        "user_id": r.get("user_name") or "",
+        "status": r["status"],
+        "start_time": _ms(r["start_time"]),
+        "artifact_uri": f"mlflow-artifacts:/{r['experiment_id'].hex}/{r['id'].hex}/artifacts",
+        "lifecycle_stage": r["lifecycle"],
+    }
     if r["end_time"] is not None:
         info["end_time"] = _ms(r["end_time"])
-    metrics = [{"key": k, "value": _metric_value(m["value"]), "timestamp": m["timestamp"], "step": m["step"]}
-               for k, m in r["metrics"].items()]  # fmt: skip
-    return {"info": info, "data": {"metrics": metrics, "params": [{"key": k, "value": v} for k, v in r["params"].items()],
-                                   "tags": [{"key": k, "value": v} for k, v in tags.items()]}, "inputs": {}}  # fmt: skip
+    metrics = [
+        {"key": k, "value": _metric_value(m["value"]), "timestamp": m["timestamp"], "step": m["step"]}
+        for k, m in r["metrics"].items()
+    ]
+    return {
+        "info": info,
+        "data": {
+            "metrics": metrics,
+            "params": [{"key": k, "value": v} for k, v in r["params"].items()],
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        },
+        "inputs": {},
+    }
 
 
 async def _experiment(session, principal: Principal, experiment_id: Any) -> Experiment:
@@ -201,8 +241,9 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
     async def create_experiment(request: Request, session: Session) -> Response:
         principal = await _write(request)
         body = await _body(request)
-        exp = await service.create_experiment(session, principal, name=str(_required(body, "name")),
-                                              tags=_kv(body.get("tags"), "tags"))  # fmt: skip
+        exp = await service.create_experiment(
+            session, principal, name=str(_required(body, "name")), tags=_kv(body.get("tags"), "tags")
+        )
         return _ok({"experiment_id": exp.id.hex})
 
     @r.get("/experiments/get")
@@ -215,9 +256,13 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
     @r.get("/experiments/get-by-name")
     async def get_experiment_by_name(request: Request, session: Session, experiment_name: str = "") -> Response:
         principal = await _read(request)
-        exp = await service.get_experiment_by_name(session, principal, experiment_name or _required({}, "experiment_name"))
+        exp = await service.get_experiment_by_name(
+            session, principal, experiment_name or _required({}, "experiment_name")
+        )
         if exp is None:
-            raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Could not find experiment with name '{experiment_name}'", 404)
+            raise MlflowError(
+                "RESOURCE_DOES_NOT_EXIST", f"Could not find experiment with name '{experiment_name}'", 404
+            )
         return _ok({"experiment": _experiment_json(exp)})
 
     @r.post("/experiments/search")
@@ -229,9 +274,18 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         rows = await service.list_experiments(session, principal, include_deleted=view != "ACTIVE_ONLY")
         if view == "DELETED_ONLY":
             rows = [e for e in rows if e["lifecycle"] == "deleted"]
-        out = [{"experiment_id": e["id"].hex, "name": e["name"], "artifact_location": f"mlflow-artifacts:/{e['id'].hex}", "lifecycle_stage": e["lifecycle"],
-                "creation_time": _ms(e["created_at"]), "last_update_time": _ms(e["updated_at"]),
-                "tags": [{"key": k, "value": v} for k, v in e["tags"].items()]} for e in rows]  # fmt: skip
+        out = [
+            {
+                "experiment_id": e["id"].hex,
+                "name": e["name"],
+                "artifact_location": f"mlflow-artifacts:/{e['id'].hex}",
+                "lifecycle_stage": e["lifecycle"],
+                "creation_time": _ms(e["created_at"]),
+                "last_update_time": _ms(e["updated_at"]),
+                "tags": [{"key": k, "value": v} for k, v in e["tags"].items()],
+            }
+            for e in rows
+        ]
         return _ok({"experiments": out[: int(body.get("max_results") or 1000)]})
 
     @r.post("/experiments/delete")
@@ -261,7 +315,9 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         principal = await _write(request)
         body = await _body(request)
         exp = await _experiment(session, principal, _required(body, "experiment_id"))
-        await service.update_experiment(session, principal, exp.id, tags={str(_required(body, "key")): str(body.get("value", ""))})
+        await service.update_experiment(
+            session, principal, exp.id, tags={str(_required(body, "key")): str(body.get("value", ""))}
+        )
         return _ok({})
 
     # -- runs
@@ -273,9 +329,16 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         exp = await _experiment(session, principal, body.get("experiment_id") or "0")
         tags = _kv(body.get("tags"), "tags")
         name = body.get("run_name") or tags.get("mlflow.runName")
-        run = await service.create_run(session, principal, experiment_name=exp.name, team_id=exp.team_id, run_name=name,
-                                       tags=tags, experiment_id=exp.id,
-                                       start_time=_from_ms(body.get("start_time")))  # fmt: skip
+        run = await service.create_run(
+            session,
+            principal,
+            experiment_name=exp.name,
+            team_id=exp.team_id,
+            run_name=name,
+            tags=tags,
+            experiment_id=exp.id,
+            start_time=_from_ms(body.get("start_time")),
+        )
         return _ok({"run": _run_json(await service.run_out(session, principal, run.id))})
 
     @r.get("/runs/get")
@@ -292,7 +355,9 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         if body.get("run_name"):
             await service.rename_run(session, principal, run_id, str(body["run_name"]))
         if body.get("status"):
-            await service.set_run_status(session, principal, run_id, str(body["status"]), _from_ms(body.get("end_time")))
+            await service.set_run_status(
+                session, principal, run_id, str(body["status"]), _from_ms(body.get("end_time"))
+            )
         run = await service.run_out(session, principal, run_id)
         return _ok({"run_info": _run_json(run)["info"]})
 
@@ -312,8 +377,12 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
     async def log_metric(request: Request, session: Session) -> Response:
         principal = await _write(request)
         body = await _body(request)
-        point = {"key": _required(body, "key"), "value": _required(body, "value"), "step": body.get("step"),
-                 "timestamp": body.get("timestamp")}  # fmt: skip
+        point = {
+            "key": _required(body, "key"),
+            "value": _required(body, "value"),
+            "step": body.get("step"),
+            "timestamp": body.get("timestamp"),
+        }
         await service.log_batch(session, principal, _run_id(body), metrics=[point])
         return _ok({})
 
@@ -321,7 +390,9 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
     async def log_param(request: Request, session: Session) -> Response:
         principal = await _write(request)
         body = await _body(request)
-        await service.log_batch(session, principal, _run_id(body), params={str(_required(body, "key")): body.get("value", "")})
+        await service.log_batch(
+            session, principal, _run_id(body), params={str(_required(body, "key")): body.get("value", "")}
+        )
         return _ok({})
 
     @r.post("/runs/set-tag")
@@ -349,18 +420,32 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         if not all(isinstance(x, list) for x in (metrics, params, tags)):
             raise MlflowError("INVALID_PARAMETER_VALUE", "metrics, params and tags must be lists.")
         if len(metrics) > MAX_METRICS:
-            raise MlflowError("INVALID_PARAMETER_VALUE", f"A batch logging request can contain at most {MAX_METRICS} metrics. "
-                              f"Got {len(metrics)} metrics.")  # fmt: skip
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"A batch logging request can contain at most {MAX_METRICS} metrics. Got {len(metrics)} metrics.",
+            )
         if len(params) > MAX_PARAMS_TAGS or len(tags) > MAX_PARAMS_TAGS:
-            raise MlflowError("INVALID_PARAMETER_VALUE", f"A batch logging request can contain at most {MAX_PARAMS_TAGS} params "
-                              f"and {MAX_PARAMS_TAGS} tags. Got {len(params)} params and {len(tags)} tags.")  # fmt: skip
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"A batch logging request can contain at most {MAX_PARAMS_TAGS} params "
+                f"and {MAX_PARAMS_TAGS} tags. Got {len(params)} params and {len(tags)} tags.",
+            )
         if len(metrics) + len(params) + len(tags) > MAX_ENTITIES:
-            raise MlflowError("INVALID_PARAMETER_VALUE", f"A batch logging request can contain at most {MAX_ENTITIES} "
-                              "metrics, params and tags in total.")  # fmt: skip
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"A batch logging request can contain at most {MAX_ENTITIES} metrics, params and tags in total.",
+            )
         run_id = _run_id(body)
         tag_map = _kv(tags, "tags")
-        await service.log_batch(session, principal, run_id, metrics=metrics, params=_kv(params, "params"), tags=tag_map,
-                                max_metrics=MAX_METRICS)  # fmt: skip
+        await service.log_batch(
+            session,
+            principal,
+            run_id,
+            metrics=metrics,
+            params=_kv(params, "params"),
+            tags=tag_map,
+            max_metrics=MAX_METRICS,
+        )
         if tag_map.get("mlflow.runName"):
             await service.rename_run(session, principal, run_id, tag_map["mlflow.runName"])
         return _ok({})
@@ -375,9 +460,13 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
     async def search_runs(request: Request, session: Session) -> Response:
         principal = await _read(request)
         body = await _body(request)
-        ids = [_uuid(e, "experiment") if str(e) != "0" else (await _experiment(session, principal, "0")).id
-               for e in body.get("experiment_ids") or []]  # fmt: skip
-        view = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted", "ALL": "all"}.get(str(body.get("run_view_type") or "ACTIVE_ONLY"), "active")
+        ids = [
+            _uuid(e, "experiment") if str(e) != "0" else (await _experiment(session, principal, "0")).id
+            for e in body.get("experiment_ids") or []
+        ]
+        view = {"ACTIVE_ONLY": "active", "DELETED_ONLY": "deleted", "ALL": "all"}.get(
+            str(body.get("run_view_type") or "ACTIVE_ONLY"), "active"
+        )
         try:
             limit = int(body.get("max_results") or 1000)
         except (TypeError, ValueError):
@@ -387,9 +476,16 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         order_by = body.get("order_by") or []
         if not isinstance(order_by, list) or not all(isinstance(o, str) for o in order_by):
             raise MlflowError("INVALID_PARAMETER_VALUE", "order_by must be a list of strings.")
-        items, nxt = await service.search_runs(session, principal, experiment_ids=ids or None,
-                                               filter=str(body.get("filter") or ""), order_by=order_by, limit=limit,
-                                               cursor=body.get("page_token") or None, lifecycle=view)  # fmt: skip
+        items, nxt = await service.search_runs(
+            session,
+            principal,
+            experiment_ids=ids or None,
+            filter=str(body.get("filter") or ""),
+            order_by=order_by,
+            limit=limit,
+            cursor=body.get("page_token") or None,
+            lifecycle=view,
+        )
         out: dict[str, Any] = {"runs": [_run_json(x) for x in items]}
         if nxt:
             out["next_page_token"] = nxt
@@ -421,15 +517,18 @@ _routes(ajax_router)
 
 # -- artifacts: MLflow's proxied artifact API, for runs whose artifact_uri is mlflow-artifacts:/<exp>/<run>/artifacts
 
-artifacts_router = APIRouter(prefix="/api/2.0/mlflow-artifacts/artifacts", tags=["mlflow"], route_class=MlflowRoute,
-                             include_in_schema=False)  # fmt: skip
+artifacts_router = APIRouter(
+    prefix="/api/2.0/mlflow-artifacts/artifacts", tags=["mlflow"], route_class=MlflowRoute, include_in_schema=False
+)
 
 
 def _artifact_target(path: str) -> tuple[uuid.UUID, uuid.UUID, str]:
     """<experiment>/<run>/artifacts[/<file or folder>] → (experiment id, run id, the run-relative path)."""
     parts = path.strip("/").split("/", 3)
     if len(parts) < 3 or parts[2] != "artifacts":
-        raise MlflowError("INVALID_PARAMETER_VALUE", "Artifact paths look like <experiment id>/<run id>/artifacts/<path>.")
+        raise MlflowError(
+            "INVALID_PARAMETER_VALUE", "Artifact paths look like <experiment id>/<run id>/artifacts/<path>."
+        )
     return _uuid(parts[0], "experiment"), _uuid(parts[1], "run"), parts[3] if len(parts) > 3 else ""
 
 
@@ -446,8 +545,14 @@ async def list_artifacts(request: Request, session: Session, path: str = "") -> 
     principal = await _read(request)
     run_id, rel = await _artifact_run(session, principal, path)
     files = await service.list_artifacts(session, principal, run_id, rel)
-    return _ok({"files": [{"path": f["path"].removeprefix(rel).lstrip("/"), **{k: v for k, v in f.items() if k != "path"}}
-                          for f in files]})  # fmt: skip
+    return _ok(
+        {
+            "files": [
+                {"path": f["path"].removeprefix(rel).lstrip("/"), **{k: v for k, v in f.items() if k != "path"}}
+                for f in files
+            ]
+        }
+    )
 
 
 @artifacts_router.put("/{path:path}")
@@ -463,8 +568,11 @@ async def download_artifact(path: str, request: Request, session: Session) -> Re
     principal = await _read(request)
     run_id, rel = await _artifact_run(session, principal, path)
     key, row = await service.artifact(session, principal, run_id, rel)
-    return StreamingResponse(request.app.state.storage.get_stream(key), media_type="application/octet-stream",
-                             headers={"content-length": str(row.size)})  # fmt: skip
+    return StreamingResponse(
+        request.app.state.storage.get_stream(key),
+        media_type="application/octet-stream",
+        headers={"content-length": str(row.size)},
+    )
 
 
 @artifacts_router.delete("/{path:path}")

@@ -48,8 +48,9 @@ async def list_experiments(principal: Reader, session: Session, include_deleted:
 
 @router.post("", status_code=201, response_model=ExperimentOut)
 async def create_experiment(body: ExperimentCreate, principal: Writer, session: Session) -> Response:
-    exp = await service.create_experiment(session, principal, name=body.name, team_id=body.team_id,
-                                          description=body.description, tags=body.tags)  # fmt: skip
+    exp = await service.create_experiment(
+        session, principal, name=body.name, team_id=body.team_id, description=body.description, tags=body.tags
+    )
     await session.refresh(exp)
     return json_response(await service.experiment_out(session, exp), 201)
 
@@ -62,56 +63,99 @@ async def create_run(body: RunCreate, principal: Writer, session: Session) -> Re
     """Start a run in an experiment (by id, or by name: created if missing)."""
     if body.experiment_id is None and not body.experiment_name:
         raise Invalid("Give experiment_id or experiment_name.")
-    run = await service.create_run(session, principal, experiment_name=body.experiment_name or "", team_id=body.team_id,
-                                   run_name=body.name, params=body.params, tags=body.tags, job_id=body.job_id,
-                                   dataset_version_ids=body.dataset_version_ids, base_model_version_id=body.base_model_version_id,
-                                   experiment_id=body.experiment_id)  # fmt: skip
+    run = await service.create_run(
+        session,
+        principal,
+        experiment_name=body.experiment_name or "",
+        team_id=body.team_id,
+        run_name=body.name,
+        params=body.params,
+        tags=body.tags,
+        job_id=body.job_id,
+        dataset_version_ids=body.dataset_version_ids,
+        base_model_version_id=body.base_model_version_id,
+        experiment_id=body.experiment_id,
+    )
     return json_response(await service.run_out(session, principal, run.id), 201)
 
 
 @router.get("/runs", response_model=RunPage)
-async def list_runs(principal: Reader, session: Session, experiment_id: Annotated[list[uuid.UUID], Query()] = [],  # noqa: B006
-                    filter: str = Query("", max_length=4000), order_by: Annotated[list[str], Query()] = [],  # noqa: B006
-                    limit: int = Query(100, ge=1, le=5000), cursor: str | None = None) -> Response:  # fmt: skip
+async def list_runs(
+    principal: Reader,
+    session: Session,
+    experiment_id: Annotated[list[uuid.UUID], Query()] = [],  # noqa: B006
+    filter: str = Query("", max_length=4000),
+    order_by: Annotated[list[str], Query()] = [],  # noqa: B006
+    limit: int = Query(100, ge=1, le=5000),
+    cursor: str | None = None,
+) -> Response:
     """Runs, newest first, or in `order_by` order (`metrics.loss ASC`); `filter` is the search language:
     `params.lr < 0.001 and metrics.loss < 2.0 and tags.method = 'lora'` (see the README)."""
-    items, nxt = await service.search_runs(session, principal, experiment_ids=experiment_id, filter=filter,
-                                           order_by=order_by, limit=limit, cursor=cursor)  # fmt: skip
+    items, nxt = await service.search_runs(
+        session, principal, experiment_ids=experiment_id, filter=filter, order_by=order_by, limit=limit, cursor=cursor
+    )
     return json_response({"items": items, "next_cursor": nxt})
 
 
 @router.post("/runs/search", response_model=RunPage)
 async def search_runs(body: SearchRequest, principal: Reader, session: Session) -> Response:
-    items, nxt = await service.search_runs(session, principal, experiment_ids=body.experiment_ids, filter=body.filter,
-                                           order_by=body.order_by, limit=body.limit, cursor=body.cursor,
-                                           lifecycle=body.lifecycle)  # fmt: skip
+    items, nxt = await service.search_runs(
+        session,
+        principal,
+        experiment_ids=body.experiment_ids,
+        filter=body.filter,
+        order_by=body.order_by,
+        limit=body.limit,
+        cursor=body.cursor,
+        lifecycle=body.lifecycle,
+    )
     return json_response({"items": items, "next_cursor": nxt})
 
 
-@router.post("/runs/export", response_class=Response, responses={200: {"content": {"text/csv": {}, "application/json": {}}}})
+@router.post(
+    "/runs/export", response_class=Response, responses={200: {"content": {"text/csv": {}, "application/json": {}}}}
+)
 async def export_runs(body: ExportRequest, principal: Reader, session: Session) -> Response:
     """The runs of a search as CSV or JSON: one row per run, columns params.*, metrics.* (latest), tags.*."""
-    items, _ = await service.search_runs(session, principal, experiment_ids=body.experiment_ids, filter=body.filter,
-                                         order_by=body.order_by, limit=body.limit, lifecycle=body.lifecycle)  # fmt: skip
+    items, _ = await service.search_runs(
+        session,
+        principal,
+        experiment_ids=body.experiment_ids,
+        filter=body.filter,
+        order_by=body.order_by,
+        limit=body.limit,
+        lifecycle=body.lifecycle,
+    )
     if body.format == "json":
-        return Response(service.export_json(items), media_type="application/json",
-                        headers={"Content-Disposition": content_disposition("runs.json")})  # fmt: skip
-    return Response(service.export_csv(items), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": content_disposition("runs.csv")})  # fmt: skip
+        return Response(
+            service.export_json(items),
+            media_type="application/json",
+            headers={"Content-Disposition": content_disposition("runs.json")},
+        )
+    return Response(
+        service.export_csv(items),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": content_disposition("runs.csv")},
+    )
 
 
 @router.post("/runs/compare", response_model=RunCompareOut)
 async def compare_runs(body: RunCompareRequest, principal: Reader, session: Session) -> Response:
     """Runs side by side: params (and which differ), latest metrics, and each metric's series per run."""
-    return json_response(await service.compare_runs(session, principal, body.run_ids, body.metric_keys, body.max_points))
+    return json_response(
+        await service.compare_runs(session, principal, body.run_ids, body.metric_keys, body.max_points)
+    )
 
 
 @router.post("/runs/compare/report", response_class=Response, responses={200: {"content": {"text/markdown": {}}}})
 async def compare_report(body: RunCompareRequest, principal: Reader, session: Session) -> Response:
     """A markdown report of the comparison (runs, parameter differences, best metric values)."""
     cmp = await service.compare_runs(session, principal, body.run_ids, body.metric_keys, 10)
-    return Response(service.comparison_report(cmp), media_type="text/markdown; charset=utf-8",
-                    headers={"Content-Disposition": content_disposition("comparison.md")})  # fmt: skip
+    return Response(
+        service.comparison_report(cmp),
+        media_type="text/markdown; charset=utf-8",
+        headers={"Content-Disposition": content_disposition("comparison.md")},
+    )
 
 
 @router.get("/runs/{run_id}", response_model=RunOut)
@@ -156,12 +200,20 @@ async def list_artifacts(run_id: uuid.UUID, principal: Reader, session: Session,
 
 
 @router.get("/runs/{run_id}/artifacts/{path:path}", response_class=StreamingResponse)
-async def download_artifact(run_id: uuid.UUID, path: str, principal: Reader, session: Session, request: Request) -> Response:
+async def download_artifact(
+    run_id: uuid.UUID, path: str, principal: Reader, session: Session, request: Request
+) -> Response:
     key, row = await service.artifact(session, principal, run_id, path)
     name = row.path.rsplit("/", 1)[-1]
-    return StreamingResponse(request.app.state.storage.get_stream(key), media_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
-                             headers={"content-length": str(row.size), "x-axops-sha256": row.sha256,
-                                      "content-disposition": content_disposition(name)})  # fmt: skip
+    return StreamingResponse(
+        request.app.state.storage.get_stream(key),
+        media_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+        headers={
+            "content-length": str(row.size),
+            "x-axops-sha256": row.sha256,
+            "content-disposition": content_disposition(name),
+        },
+    )
 
 
 # -- one experiment
@@ -174,9 +226,12 @@ async def get_experiment(experiment_id: uuid.UUID, principal: Reader, session: S
 
 
 @router.patch("/{experiment_id}", response_model=ExperimentOut)
-async def update_experiment(experiment_id: uuid.UUID, body: ExperimentUpdate, principal: Writer, session: Session) -> Response:
-    exp = await service.update_experiment(session, principal, experiment_id, name=body.name, description=body.description,
-                                          tags=body.tags)  # fmt: skip
+async def update_experiment(
+    experiment_id: uuid.UUID, body: ExperimentUpdate, principal: Writer, session: Session
+) -> Response:
+    exp = await service.update_experiment(
+        session, principal, experiment_id, name=body.name, description=body.description, tags=body.tags
+    )
     await session.refresh(exp)
     return json_response(await service.experiment_out(session, exp))
 

@@ -9,8 +9,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_KEY = 250
-KEY_RULE = (f"1 to {MAX_KEY} characters: letters, digits, underscores (_), dashes (-), periods (.), spaces ( ), colons (:) "
-            "and slashes (/), not resolving to another path ('a//b', 'a/./b', '/a', 'a/', '..')")  # fmt: skip
+KEY_RULE = (
+    f"1 to {MAX_KEY} characters: letters, digits, underscores (_), dashes (-), periods (.), spaces ( ), colons (:) "
+    "and slashes (/), not resolving to another path ('a//b', 'a/./b', '/a', 'a/', '..')"
+)
 _KEY = re.compile(r"[/\w.\- :]*")
 
 
@@ -125,7 +127,9 @@ class RunUpdate(Strict):
 
 class SearchRequest(Strict):
     experiment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
-    filter: str = Field("", max_length=4000, description="e.g. params.lr < 0.001 and metrics.loss < 2.0 and tags.method = 'lora'")
+    filter: str = Field(
+        "", max_length=4000, description="e.g. params.lr < 0.001 and metrics.loss < 2.0 and tags.method = 'lora'"
+    )
     order_by: list[str] = Field(default_factory=list, max_length=10, description="e.g. metrics.loss ASC")
     limit: int = Field(100, ge=1, le=5000)
     cursor: str | None = None
@@ -169,4 +173,3 @@ class ArtifactOut(BaseModel):
     path: str
     is_dir: bool
     file_size: int | None = None
-

@@ -103,7 +103,7 @@ def _int(v: Any, what: str, i: int) -> int:
         raise Invalid(f"metrics[{i}].{what} must be an integer.")
     if isinstance(v, int):
         n = v
-    elif isinstance(v, float) and v.is_integer() or isinstance(v, str) and v.lstrip("-").isdigit():
+    elif (isinstance(v, float) and v.is_integer()) or (isinstance(v, str) and v.lstrip("-").isdigit()):
         n = int(v)
     else:
         raise Invalid(f"metrics[{i}].{what} must be an integer.")
@@ -142,20 +142,39 @@ def metric_columns(metrics: Iterable[Any], max_items: int = MAX_METRICS) -> tupl
 # -- experiments
 
 
-async def create_experiment(session: AsyncSession, principal: Principal | None, *, name: str, team_id: uuid.UUID | None = None,
-                            description: str | None = None, tags: dict | None = None) -> Experiment:  # fmt: skip
+async def create_experiment(
+    session: AsyncSession,
+    principal: Principal | None,
+    *,
+    name: str,
+    team_id: uuid.UUID | None = None,
+    description: str | None = None,
+    tags: dict | None = None,
+) -> Experiment:
     team = _team_for(principal, team_id)
     name = (name or "").strip()
     if not 0 < len(name) <= 250:
         raise Invalid("An experiment name is 1 to 250 characters.")
     if await session.scalar(select(Experiment.id).where(Experiment.team_id == team, Experiment.name == name)):
         raise Conflict(f"An experiment named {name!r} already exists in this team.")
-    exp = Experiment(name=name, team_id=team, description=description, tags=_strings("tags", tags, MAX_TAGS, MAX_TAG_VALUE),
-                     created_by=principal.user_id if principal else None, lifecycle="active")  # fmt: skip
+    exp = Experiment(
+        name=name,
+        team_id=team,
+        description=description,
+        tags=_strings("tags", tags, MAX_TAGS, MAX_TAG_VALUE),
+        created_by=principal.user_id if principal else None,
+        lifecycle="active",
+    )
     session.add(exp)
     await session.flush()
-    audit.record(session, "experiment.create", resource_type="experiment", resource_id=exp.id, team_id=team,
-                 summary={"name": name})  # fmt: skip
+    audit.record(
+        session,
+        "experiment.create",
+        resource_type="experiment",
+        resource_id=exp.id,
+        team_id=team,
+        summary={"name": name},
+    )
     return exp
 
 
@@ -166,8 +185,9 @@ async def get_experiment(session: AsyncSession, principal: Principal | None, exp
     return exp
 
 
-async def get_experiment_by_name(session: AsyncSession, principal: Principal | None, name: str,
-                                 team_id: uuid.UUID | None = None) -> Experiment | None:  # fmt: skip
+async def get_experiment_by_name(
+    session: AsyncSession, principal: Principal | None, name: str, team_id: uuid.UUID | None = None
+) -> Experiment | None:
     q = select(Experiment).where(Experiment.name == name)
     if team_id is not None:
         q = q.where(Experiment.team_id == team_id)
@@ -183,16 +203,23 @@ async def get_experiment_by_name(session: AsyncSession, principal: Principal | N
     return found[0]
 
 
-async def list_experiments(session: AsyncSession, principal: Principal | None, include_deleted: bool = False) -> list[dict]:
+async def list_experiments(
+    session: AsyncSession, principal: Principal | None, include_deleted: bool = False
+) -> list[dict]:
     teams = _teams(principal)
-    rows = await fetch_raw(session, """
+    rows = await fetch_raw(
+        session,
+        """
         SELECT e.id, e.name, e.description, e.tags, e.team_id, t.name AS team_name, e.lifecycle, e.created_at, e.updated_at,
                (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id AND r.lifecycle = 'active') AS run_count,
                (SELECT max(r.start_time) FROM runs r WHERE r.experiment_id = e.id) AS last_run_at
         FROM experiments e JOIN teams t ON t.id = e.team_id
         WHERE ($1::uuid[] IS NULL OR e.team_id = ANY($1)) AND ($2 OR e.lifecycle = 'active')
         ORDER BY e.created_at DESC LIMIT 1000
-    """, teams, include_deleted)  # fmt: skip
+    """,
+        teams,
+        include_deleted,
+    )
     return [_experiment_row(r) for r in rows]
 
 
@@ -203,37 +230,68 @@ def _experiment_row(r) -> dict:
 
 
 async def experiment_out(session: AsyncSession, exp: Experiment) -> dict:
-    rows = await fetch_raw(session, """
+    rows = await fetch_raw(
+        session,
+        """
         SELECT t.name, (SELECT count(*) FROM runs r WHERE r.experiment_id = $1 AND r.lifecycle = 'active'),
                (SELECT max(r.start_time) FROM runs r WHERE r.experiment_id = $1)
         FROM teams t WHERE t.id = $2
-    """, exp.id, exp.team_id)  # fmt: skip
+    """,
+        exp.id,
+        exp.team_id,
+    )
     team_name, count, last = rows[0] if rows else (None, 0, None)
-    return {"id": exp.id, "name": exp.name, "description": exp.description, "tags": exp.tags, "team_id": exp.team_id,
-            "team_name": team_name, "lifecycle": exp.lifecycle, "created_at": exp.created_at, "updated_at": exp.updated_at,
-            "run_count": count, "last_run_at": last}  # fmt: skip
+    return {
+        "id": exp.id,
+        "name": exp.name,
+        "description": exp.description,
+        "tags": exp.tags,
+        "team_id": exp.team_id,
+        "team_name": team_name,
+        "lifecycle": exp.lifecycle,
+        "created_at": exp.created_at,
+        "updated_at": exp.updated_at,
+        "run_count": count,
+        "last_run_at": last,
+    }
 
 
-async def set_experiment_lifecycle(session: AsyncSession, principal: Principal | None, experiment_id: uuid.UUID,
-                                   lifecycle: str) -> Experiment:  # fmt: skip
+async def set_experiment_lifecycle(
+    session: AsyncSession, principal: Principal | None, experiment_id: uuid.UUID, lifecycle: str
+) -> Experiment:
     exp = await get_experiment(session, principal, experiment_id)
     if exp.lifecycle != lifecycle:
         exp.lifecycle = lifecycle
         await session.flush()
-        audit.record(session, "experiment.delete" if lifecycle == "deleted" else "experiment.restore", resource_type="experiment",
-                     resource_id=exp.id, team_id=exp.team_id, summary={"name": exp.name})  # fmt: skip
+        audit.record(
+            session,
+            "experiment.delete" if lifecycle == "deleted" else "experiment.restore",
+            resource_type="experiment",
+            resource_id=exp.id,
+            team_id=exp.team_id,
+            summary={"name": exp.name},
+        )
     return exp
 
 
-async def update_experiment(session: AsyncSession, principal: Principal | None, experiment_id: uuid.UUID, *,
-                            name: str | None = None, description: str | None = None, tags: dict | None = None) -> Experiment:  # fmt: skip
+async def update_experiment(
+    session: AsyncSession,
+    principal: Principal | None,
+    experiment_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    tags: dict | None = None,
+) -> Experiment:
     exp = await get_experiment(session, principal, experiment_id)
     change: dict[str, Any] = {}
     if name is not None and name.strip() != exp.name:
         name = name.strip()
         if not 0 < len(name) <= 250:
             raise Invalid("An experiment name is 1 to 250 characters.")
-        if await session.scalar(select(Experiment.id).where(Experiment.team_id == exp.team_id, Experiment.name == name)):
+        if await session.scalar(
+            select(Experiment.id).where(Experiment.team_id == exp.team_id, Experiment.name == name)
+        ):
             raise Conflict(f"An experiment named {name!r} already exists in this team.")
         change["name"] = [exp.name, name]
         exp.name = name
@@ -245,8 +303,14 @@ async def update_experiment(session: AsyncSession, principal: Principal | None, 
         change["tags"] = sorted(tags)
     if change:
         await session.flush()
-        audit.record(session, "experiment.update", resource_type="experiment", resource_id=exp.id, team_id=exp.team_id,
-                     summary=change)  # fmt: skip
+        audit.record(
+            session,
+            "experiment.update",
+            resource_type="experiment",
+            resource_id=exp.id,
+            team_id=exp.team_id,
+            summary=change,
+        )
     return exp
 
 
@@ -287,18 +351,47 @@ async def create_run(
     params = _strings("params", params, MAX_PARAMS * 10, MAX_PARAM_VALUE)
     tags = _strings("tags", tags, MAX_TAGS * 10, MAX_TAG_VALUE)
     name = (run_name or "").strip()[:250] or _run_name()
-    run = Run(experiment_id=exp.id, team_id=exp.team_id, name=name, status="RUNNING", start_time=start_time or datetime.now(UTC),
-              params=params, tags=tags, job_id=job_id, base_model_version_id=base_model_version_id,
-              dataset_version_ids=list(dataset_version_ids), created_by=principal.user_id if principal else None,
-              lifecycle="active")  # fmt: skip
+    run = Run(
+        experiment_id=exp.id,
+        team_id=exp.team_id,
+        name=name,
+        status="RUNNING",
+        start_time=start_time or datetime.now(UTC),
+        params=params,
+        tags=tags,
+        job_id=job_id,
+        base_model_version_id=base_model_version_id,
+        dataset_version_ids=list(dataset_version_ids),
+        created_by=principal.user_id if principal else None,
+        lifecycle="active",
+    )
     session.add(run)
     await session.flush()
-    audit.record(session, "run.create", resource_type="run", resource_id=run.id, team_id=exp.team_id,
-                 summary={"experiment": exp.name, "name": name, "job_id": str(job_id) if job_id else None})  # fmt: skip
+    audit.record(
+        session,
+        "run.create",
+        resource_type="run",
+        resource_id=run.id,
+        team_id=exp.team_id,
+        summary={"experiment": exp.name, "name": name, "job_id": str(job_id) if job_id else None},
+    )
     return run
 
 
-_ADJECTIVES = ("brisk", "calm", "eager", "gentle", "keen", "lucid", "merry", "noble", "quiet", "swift", "vivid", "witty")
+_ADJECTIVES = (
+    "brisk",
+    "calm",
+    "eager",
+    "gentle",
+    "keen",
+    "lucid",
+    "merry",
+    "noble",
+    "quiet",
+    "swift",
+    "vivid",
+    "witty",
+)
 _NOUNS = ("otter", "heron", "lynx", "panda", "raven", "tiger", "whale", "crane", "fox", "koala", "moose", "wren")
 
 
@@ -307,7 +400,9 @@ def _run_name() -> str:
     return f"{_ADJECTIVES[n % 12]}-{_NOUNS[(n >> 8) % 12]}-{(n >> 16) % 1000}"
 
 
-async def get_run(session: AsyncSession, principal: Principal | None, run_id: uuid.UUID, for_update: bool = False) -> Run:
+async def get_run(
+    session: AsyncSession, principal: Principal | None, run_id: uuid.UUID, for_update: bool = False
+) -> Run:
     q = select(Run).where(Run.id == run_id)
     run = await session.scalar(q.with_for_update() if for_update else q)
     if run is None or not _visible(principal, run.team_id):
@@ -352,16 +447,33 @@ async def log_batch(
         existing = orjson.loads(run["params"]) if isinstance(run["params"], str) else run["params"]
         changed = sorted(k for k, v in params.items() if k in existing and existing[k] != v)
         if changed:
-            raise Invalid(f"Params are write-once; changing {', '.join(changed[:5])} is not allowed (log a new run).",
-                          keys=changed[:20])  # fmt: skip
+            raise Invalid(
+                f"Params are write-once; changing {', '.join(changed[:5])} is not allowed (log a new run).",
+                keys=changed[:20],
+            )
     if keys:
         await fetch_raw(session, _LOG_POINTS, run_id, keys, values, steps, stamps)
     if params or tags:
-        await fetch_raw(session, "UPDATE runs SET params = params || $2::jsonb, tags = tags || $3::jsonb, updated_at = now() "
-                        "WHERE id = $1", run_id, orjson.dumps(params).decode(), orjson.dumps(tags).decode())  # fmt: skip
-    audit.record(session, "run.log_batch", resource_type="run", resource_id=run_id, team_id=run["team_id"],
-                 summary={"metrics": len(keys), "metric_keys": sorted(set(keys))[:20], "params": sorted(params)[:20],
-                          "tags": sorted(tags)[:20]})  # fmt: skip
+        await fetch_raw(
+            session,
+            "UPDATE runs SET params = params || $2::jsonb, tags = tags || $3::jsonb, updated_at = now() WHERE id = $1",
+            run_id,
+            orjson.dumps(params).decode(),
+            orjson.dumps(tags).decode(),
+        )
+    audit.record(
+        session,
+        "run.log_batch",
+        resource_type="run",
+        resource_id=run_id,
+        team_id=run["team_id"],
+        summary={
+            "metrics": len(keys),
+            "metric_keys": sorted(set(keys))[:20],
+            "params": sorted(params)[:20],
+            "tags": sorted(tags)[:20],
+        },
+    )
     return len(keys)
 
 
@@ -371,12 +483,15 @@ async def delete_tag(session: AsyncSession, principal: Principal | None, run_id:
         raise NotFound(f"The run has no tag {key!r}.")
     run.tags = {k: v for k, v in run.tags.items() if k != key}
     await session.flush()
-    audit.record(session, "run.delete_tag", resource_type="run", resource_id=run.id, team_id=run.team_id, summary={"key": key})
+    audit.record(
+        session, "run.delete_tag", resource_type="run", resource_id=run.id, team_id=run.team_id, summary={"key": key}
+    )
     return run
 
 
-async def set_run_status(session: AsyncSession, principal: Principal | None, run_id: uuid.UUID, status: str,
-                         end_time: datetime | None = None) -> Run:  # fmt: skip
+async def set_run_status(
+    session: AsyncSession, principal: Principal | None, run_id: uuid.UUID, status: str, end_time: datetime | None = None
+) -> Run:
     """RUNNING, FINISHED, FAILED or KILLED; a terminal status sets end_time (now unless given)."""
     status = status.upper()
     if status not in RUN_STATUSES:
@@ -391,8 +506,14 @@ async def set_run_status(session: AsyncSession, principal: Principal | None, run
     else:
         run.end_time = None
     await session.flush()
-    audit.record(session, "run.status", resource_type="run", resource_id=run.id, team_id=run.team_id,
-                 summary={"from": before, "to": status})  # fmt: skip
+    audit.record(
+        session,
+        "run.status",
+        resource_type="run",
+        resource_id=run.id,
+        team_id=run.team_id,
+        summary={"from": before, "to": status},
+    )
     return run
 
 
@@ -400,20 +521,34 @@ async def rename_run(session: AsyncSession, principal: Principal | None, run_id:
     run = await get_run(session, principal, run_id, for_update=True)
     name = name.strip()[:250]
     if name and name != run.name:
-        audit.record(session, "run.rename", resource_type="run", resource_id=run.id, team_id=run.team_id,
-                     summary={"from": run.name, "to": name})  # fmt: skip
+        audit.record(
+            session,
+            "run.rename",
+            resource_type="run",
+            resource_id=run.id,
+            team_id=run.team_id,
+            summary={"from": run.name, "to": name},
+        )
         run.name = name
         await session.flush()
     return run
 
 
-async def set_run_lifecycle(session: AsyncSession, principal: Principal | None, run_id: uuid.UUID, lifecycle: str) -> Run:
+async def set_run_lifecycle(
+    session: AsyncSession, principal: Principal | None, run_id: uuid.UUID, lifecycle: str
+) -> Run:
     run = await get_run(session, principal, run_id, for_update=True)
     if run.lifecycle != lifecycle:
         run.lifecycle = lifecycle
         await session.flush()
-        audit.record(session, "run.delete" if lifecycle == "deleted" else "run.restore", resource_type="run",
-                     resource_id=run.id, team_id=run.team_id, summary={"name": run.name})  # fmt: skip
+        audit.record(
+            session,
+            "run.delete" if lifecycle == "deleted" else "run.restore",
+            resource_type="run",
+            resource_id=run.id,
+            team_id=run.team_id,
+            summary={"name": run.name},
+        )
     return run
 
 
@@ -422,8 +557,14 @@ async def link_model_version(session: AsyncSession, run_id: uuid.UUID, model_ver
     run = await get_run(session, None, run_id, for_update=True)
     run.model_version_id = model_version_id
     await session.flush()
-    audit.record(session, "run.link_model_version", resource_type="run", resource_id=run.id, team_id=run.team_id,
-                 summary={"model_version_id": str(model_version_id)})  # fmt: skip
+    audit.record(
+        session,
+        "run.link_model_version",
+        resource_type="run",
+        resource_id=run.id,
+        team_id=run.team_id,
+        summary={"model_version_id": str(model_version_id)},
+    )
     return run
 
 
@@ -499,9 +640,9 @@ async def search_runs(
         SELECT {_RUN_COLUMNS} {_RUN_FROM}
         WHERE ($1::uuid[] IS NULL OR r.team_id = ANY($1)) AND ($2::uuid[] IS NULL OR r.experiment_id = ANY($2))
           AND {life} AND e.lifecycle = 'active' AND ({where})
-        ORDER BY {order + ', ' if order else ''}r.start_time DESC, r.id DESC
+        ORDER BY {order + ", " if order else ""}r.start_time DESC, r.id DESC
         LIMIT ${len(params) - 1} OFFSET ${len(params)}
-    """  # fmt: skip
+    """
     rows = [_run_row(r) for r in await fetch_raw(session, sql, *params)]
     if len(rows) > limit:
         return rows[:limit], encode_offset(offset + limit)
@@ -529,28 +670,52 @@ async def metric_history_json(session: AsyncSession, principal: Principal | None
     return rows[0][0].encode()
 
 
-async def metric_history(session: AsyncSession, principal: Principal | None, run_id: uuid.UUID, key: str,
-                         limit: int | None = None, offset: int = 0) -> list[tuple[int, int, float]]:  # fmt: skip
+async def metric_history(
+    session: AsyncSession,
+    principal: Principal | None,
+    run_id: uuid.UUID,
+    key: str,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[tuple[int, int, float]]:
     """(step, timestamp, value) rows in step order (the MLflow API's form)."""
     await _check_run(session, principal, run_id)
-    return [tuple(r) for r in await fetch_raw(session,
-        "SELECT step, timestamp, value FROM run_metrics WHERE run_id = $1 AND key = $2 ORDER BY step, timestamp "
-        "LIMIT $3 OFFSET $4", run_id, key, limit, offset)]  # fmt: skip
+    return [
+        tuple(r)
+        for r in await fetch_raw(
+            session,
+            "SELECT step, timestamp, value FROM run_metrics WHERE run_id = $1 AND key = $2 ORDER BY step, timestamp "
+            "LIMIT $3 OFFSET $4",
+            run_id,
+            key,
+            limit,
+            offset,
+        )
+    ]
 
 
-async def metric_history_mlflow_json(session: AsyncSession, principal: Principal | None, run_id: uuid.UUID, key: str,
-                                     limit: int | None, offset: int) -> tuple[bytes, bool]:  # fmt: skip
+async def metric_history_mlflow_json(
+    session: AsyncSession, principal: Principal | None, run_id: uuid.UUID, key: str, limit: int | None, offset: int
+) -> tuple[bytes, bool]:
     """A page of points as MLflow's JSON list of {key, value, timestamp, step} (built by PostgreSQL), and
     whether more follow."""
     await _check_run(session, principal, run_id)
-    rows = await fetch_raw(session, """
+    rows = await fetch_raw(
+        session,
+        """
         SELECT coalesce(json_agg(json_build_object('key', $2::text, 'value', value, 'timestamp', timestamp, 'step', step)), '[]')::text,
                count(*)
         FROM (SELECT value, timestamp, step, row_number() OVER () AS n FROM
               (SELECT value, timestamp, step FROM run_metrics WHERE run_id = $1 AND key = $2 ORDER BY step, timestamp
                LIMIT $3 OFFSET $4) o) s
         WHERE $5::bigint IS NULL OR s.n <= $5
-    """, run_id, key, limit + 1 if limit else None, offset, limit)  # fmt: skip
+    """,
+        run_id,
+        key,
+        limit + 1 if limit else None,
+        offset,
+        limit,
+    )
     doc, _count = rows[0]
     more = False
     if limit:
@@ -560,22 +725,35 @@ async def metric_history_mlflow_json(session: AsyncSession, principal: Principal
 
 
 async def metric_keys(session: AsyncSession, run_ids: list[uuid.UUID]) -> list[str]:
-    rows = await fetch_raw(session, "SELECT DISTINCT key FROM run_latest_metrics WHERE run_id = ANY($1) ORDER BY key", run_ids)
+    rows = await fetch_raw(
+        session, "SELECT DISTINCT key FROM run_latest_metrics WHERE run_id = ANY($1) ORDER BY key", run_ids
+    )
     return [r[0] for r in rows]
 
 
-async def latest_values(session: AsyncSession, run_ids: list[uuid.UUID], keys: list[str]) -> dict[tuple[uuid.UUID, str], float]:
+async def latest_values(
+    session: AsyncSession, run_ids: list[uuid.UUID], keys: list[str]
+) -> dict[tuple[uuid.UUID, str], float]:
     """The latest value of each of these metrics in each of these runs, in one query (for callers that
     have already checked the runs are the caller's: training's sweep pages)."""
     if not run_ids or not keys:
         return {}
-    rows = await fetch_raw(session, "SELECT run_id, key, value FROM run_latest_metrics WHERE run_id = ANY($1) AND key = ANY($2)",
-                           list(set(run_ids)), list(set(keys)))  # fmt: skip
+    rows = await fetch_raw(
+        session,
+        "SELECT run_id, key, value FROM run_latest_metrics WHERE run_id = ANY($1) AND key = ANY($2)",
+        list(set(run_ids)),
+        list(set(keys)),
+    )
     return {(r[0], r[1]): float(r[2]) for r in rows}
 
 
-async def compare_runs(session: AsyncSession, principal: Principal | None, run_ids: list[uuid.UUID],
-                       keys: list[str] | None = None, max_points: int = 2000) -> dict:  # fmt: skip
+async def compare_runs(
+    session: AsyncSession,
+    principal: Principal | None,
+    run_ids: list[uuid.UUID],
+    keys: list[str] | None = None,
+    max_points: int = 2000,
+) -> dict:
     """Runs side by side: params (with the keys that differ), latest metrics, and each metric's series
     (down-sampled to at most max_points per run and key, keeping the last point)."""
     if not 1 <= len(run_ids) <= 20:
@@ -584,7 +762,9 @@ async def compare_runs(session: AsyncSession, principal: Principal | None, run_i
     runs = [await run_out(session, principal, rid) for rid in run_ids]
     keys = keys or await metric_keys(session, run_ids)
     keys = keys[:50]
-    rows = await fetch_raw(session, """
+    rows = await fetch_raw(
+        session,
+        """
         SELECT run_id, key, json_build_object('steps', json_agg(step ORDER BY step, timestamp),
                                               'values', json_agg(value ORDER BY step, timestamp))::text
         FROM (SELECT run_id, key, step, timestamp, value, row_number() OVER w AS n, count(*) OVER (PARTITION BY run_id, key) AS c
@@ -592,13 +772,23 @@ async def compare_runs(session: AsyncSession, principal: Principal | None, run_i
               WINDOW w AS (PARTITION BY run_id, key ORDER BY step, timestamp)) p
         WHERE c <= $3 OR n = c OR (n - 1) % ceil(c::float8 / $3)::int = 0
         GROUP BY run_id, key
-    """, run_ids, keys, max_points)  # fmt: skip
+    """,
+        run_ids,
+        keys,
+        max_points,
+    )
     series: dict[str, dict[str, Any]] = {k: {} for k in keys}
     for run_id, key, doc in rows:
         series[key][str(run_id)] = orjson.loads(doc)
     param_keys = sorted({k for r in runs for k in r["params"]})
     differing = [k for k in param_keys if len({r["params"].get(k) for r in runs}) > 1]
-    return {"runs": runs, "param_keys": param_keys, "differing_params": differing, "metric_keys": keys, "series": series}
+    return {
+        "runs": runs,
+        "param_keys": param_keys,
+        "differing_params": differing,
+        "metric_keys": keys,
+        "series": series,
+    }
 
 
 # -- export and report
@@ -612,11 +802,17 @@ def _flat(runs: list[dict]) -> tuple[list[str], list[dict]]:
     header += [f"params.{k}" for k in params] + [f"metrics.{k}" for k in metrics] + [f"tags.{k}" for k in tags]
     out = []
     for r in runs:
-        row = {"run_id": str(r["id"]), "experiment": r["experiment_name"], "name": r["name"], "status": r["status"],
-               "start_time": r["start_time"].isoformat() if r["start_time"] else None,
-               "end_time": r["end_time"].isoformat() if r["end_time"] else None, "user": r["user_name"],
-               "job_id": str(r["job_id"]) if r["job_id"] else None,
-               "model_version_id": str(r["model_version_id"]) if r["model_version_id"] else None}  # fmt: skip
+        row = {
+            "run_id": str(r["id"]),
+            "experiment": r["experiment_name"],
+            "name": r["name"],
+            "status": r["status"],
+            "start_time": r["start_time"].isoformat() if r["start_time"] else None,
+            "end_time": r["end_time"].isoformat() if r["end_time"] else None,
+            "user": r["user_name"],
+            "job_id": str(r["job_id"]) if r["job_id"] else None,
+            "model_version_id": str(r["model_version_id"]) if r["model_version_id"] else None,
+        }
         row |= {f"params.{k}": r["params"].get(k) for k in params}
         row |= {f"metrics.{k}": (r["metrics"].get(k) or {}).get("value") for k in metrics}
         row |= {f"tags.{k}": r["tags"].get(k) for k in tags}
@@ -657,18 +853,32 @@ def comparison_report(cmp: dict, lower_is_better: Iterable[str] = ("loss",)) -> 
     """A markdown report of a comparison: runs, params (differences in bold), latest metrics with the best marked."""
     runs = cmp["runs"]
     names = [_md(r["name"]) for r in runs]
-    lines = [f"# Run comparison: {', '.join(names)}", "",
-             f"Generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by axops.", "", "## Runs", "",
-             "| run | experiment | status | start | end | user |", "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"# Run comparison: {', '.join(names)}",
+        "",
+        f"Generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by axops.",
+        "",
+        "## Runs",
+        "",
+        "| run | experiment | status | start | end | user |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in runs:
         start = r["start_time"].strftime("%Y-%m-%d %H:%M") if r["start_time"] else None
         end = r["end_time"].strftime("%Y-%m-%d %H:%M") if r["end_time"] else None
-        lines.append(f"| {_md(r['name'])} | {_md(r['experiment_name'])} | {r['status']} | {_md(start)} | {_md(end)} | {_md(r['user_name'])} |")
+        lines.append(
+            f"| {_md(r['name'])} | {_md(r['experiment_name'])} | {r['status']} | {_md(start)} | {_md(end)} | {_md(r['user_name'])} |"
+        )
     header = "| | " + " | ".join(names) + " |"
     rule = "|---|" + "---|" * len(runs)
     lines += ["", "## Parameters", ""]
     if cmp["param_keys"]:
-        lines += [f"{len(cmp['differing_params'])} of {len(cmp['param_keys'])} parameters differ (in bold).", "", header, rule]
+        lines += [
+            f"{len(cmp['differing_params'])} of {len(cmp['param_keys'])} parameters differ (in bold).",
+            "",
+            header,
+            rule,
+        ]
         for k in cmp["param_keys"]:
             cells = [_md(r["params"].get(k)) for r in runs]
             if k in cmp["differing_params"]:
@@ -716,10 +926,17 @@ def artifact_path(path: str | None, allow_empty: bool = False) -> str:
     if not path and allow_empty:
         return ""
     parts = path.split("/")
-    if (not path or len(path) > MAX_ARTIFACT_PATH or "\\" in path or has_control(path)
-            or any(p in ("", ".", "..") for p in parts)):  # fmt: skip
-        raise Invalid("An artifact path is relative, '/'-separated, without '.', '..', empty parts or control characters, "
-                      f"at most {MAX_ARTIFACT_PATH} characters.")  # fmt: skip
+    if (
+        not path
+        or len(path) > MAX_ARTIFACT_PATH
+        or "\\" in path
+        or has_control(path)
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise Invalid(
+            "An artifact path is relative, '/'-separated, without '.', '..', empty parts or control characters, "
+            f"at most {MAX_ARTIFACT_PATH} characters."
+        )
     return path
 
 
@@ -727,32 +944,57 @@ def _artifact_key(run_id: uuid.UUID, path: str) -> str:
     return f"experiments/runs/{run_id}/artifacts/{path}"
 
 
-async def log_artifact(session: AsyncSession, storage: ObjectStore, principal: Principal | None, run_id: uuid.UUID, path: str,
-                       chunks: AsyncIterator[bytes]) -> RunArtifact:  # fmt: skip
+async def log_artifact(
+    session: AsyncSession,
+    storage: ObjectStore,
+    principal: Principal | None,
+    run_id: uuid.UUID,
+    path: str,
+    chunks: AsyncIterator[bytes],
+) -> RunArtifact:
     """Stores one file of a run (a new upload of a path replaces it); a failed upload records nothing."""
     run = await get_run(session, principal, run_id)
     if run.lifecycle != "active":
         raise Conflict("The run is deleted; restore it before logging artifacts.")
     path = artifact_path(path)
-    if await session.scalar(select(RunArtifact.path).where(RunArtifact.run_id == run_id, RunArtifact.path.startswith(path + "/")).limit(1)):
+    if await session.scalar(
+        select(RunArtifact.path).where(RunArtifact.run_id == run_id, RunArtifact.path.startswith(path + "/")).limit(1)
+    ):
         raise Conflict(f"'{path}' is a folder of this run's artifacts, not a file.")
     parts = path.split("/")
     folders = ["/".join(parts[:i]) for i in range(1, len(parts))]
-    if folders and (clash := await session.scalar(select(RunArtifact.path).where(RunArtifact.run_id == run_id, RunArtifact.path.in_(folders)))):
+    if folders and (
+        clash := await session.scalar(
+            select(RunArtifact.path).where(RunArtifact.run_id == run_id, RunArtifact.path.in_(folders))
+        )
+    ):
         raise Conflict(f"'{clash}' is a file of this run's artifacts, not a folder.")
     try:
         stored = await storage.put_stream(_artifact_key(run_id, path), chunks)
     except (OSError, RuntimeError) as exc:
         raise StorageUnavailable(f"The object store refused the artifact: {type(exc).__name__}") from exc
-    await session.execute(pg_insert(RunArtifact).values(run_id=run_id, path=path, size=stored.size, sha256=stored.sha256)
-                          .on_conflict_do_update(index_elements=["run_id", "path"],
-                                                 set_={"size": stored.size, "sha256": stored.sha256, "created_at": func.now()}))  # fmt: skip
-    audit.record(session, "run.log_artifact", resource_type="run", resource_id=run_id, team_id=run.team_id,
-                 summary={"path": path, "size": stored.size})  # fmt: skip
+    await session.execute(
+        pg_insert(RunArtifact)
+        .values(run_id=run_id, path=path, size=stored.size, sha256=stored.sha256)
+        .on_conflict_do_update(
+            index_elements=["run_id", "path"],
+            set_={"size": stored.size, "sha256": stored.sha256, "created_at": func.now()},
+        )
+    )
+    audit.record(
+        session,
+        "run.log_artifact",
+        resource_type="run",
+        resource_id=run_id,
+        team_id=run.team_id,
+        summary={"path": path, "size": stored.size},
+    )
     return RunArtifact(run_id=run_id, path=path, size=stored.size, sha256=stored.sha256)
 
 
-async def list_artifacts(session: AsyncSession, principal: Principal | None, run_id: uuid.UUID, folder: str | None = None) -> list[dict]:
+async def list_artifacts(
+    session: AsyncSession, principal: Principal | None, run_id: uuid.UUID, folder: str | None = None
+) -> list[dict]:
     """The files and folders directly in `folder` (the run's root by default), folders first."""
     await get_run(session, principal, run_id)
     folder = artifact_path(folder, allow_empty=True)
@@ -761,14 +1003,18 @@ async def list_artifacts(session: AsyncSession, principal: Principal | None, run
         q = q.where(RunArtifact.path.startswith(folder + "/"))
     entries: dict[str, dict] = {}
     for path, size in (await session.execute(q.order_by(RunArtifact.path))).all():
-        rest = path[len(folder) + 1:] if folder else path
+        rest = path[len(folder) + 1 :] if folder else path
         head, sep, _ = rest.partition("/")
         full = f"{folder}/{head}" if folder else head
-        entries.setdefault(full, {"path": full, "is_dir": True} if sep else {"path": full, "is_dir": False, "file_size": size})
+        entries.setdefault(
+            full, {"path": full, "is_dir": True} if sep else {"path": full, "is_dir": False, "file_size": size}
+        )
     return sorted(entries.values(), key=lambda e: (not e["is_dir"], e["path"]))
 
 
-async def artifact(session: AsyncSession, principal: Principal | None, run_id: uuid.UUID, path: str) -> tuple[str, RunArtifact]:
+async def artifact(
+    session: AsyncSession, principal: Principal | None, run_id: uuid.UUID, path: str
+) -> tuple[str, RunArtifact]:
     """(object store key, row) of one file of a run."""
     await get_run(session, principal, run_id)
     path = artifact_path(path)
@@ -778,8 +1024,9 @@ async def artifact(session: AsyncSession, principal: Principal | None, run_id: u
     return _artifact_key(run_id, path), row
 
 
-async def delete_artifacts(session: AsyncSession, storage: ObjectStore, principal: Principal | None, run_id: uuid.UUID,
-                           path: str | None) -> int:  # fmt: skip
+async def delete_artifacts(
+    session: AsyncSession, storage: ObjectStore, principal: Principal | None, run_id: uuid.UUID, path: str | None
+) -> int:
     """Removes a file, or a folder with everything in it (everything with no path)."""
     run = await get_run(session, principal, run_id)
     path = artifact_path(path, allow_empty=True)
@@ -790,9 +1037,17 @@ async def delete_artifacts(session: AsyncSession, storage: ObjectStore, principa
     for row in rows:
         await session.delete(row)
     await session.flush()
-    for row in rows:  # after the rows are gone in this transaction: should it roll back, downloads say the file is missing
+    for (
+        row
+    ) in rows:  # after the rows are gone in this transaction: should it roll back, downloads say the file is missing
         await storage.delete(_artifact_key(run_id, row.path))
     if rows:
-        audit.record(session, "run.delete_artifacts", resource_type="run", resource_id=run_id, team_id=run.team_id,
-                     summary={"path": path or "/", "files": len(rows)})  # fmt: skip
+        audit.record(
+            session,
+            "run.delete_artifacts",
+            resource_type="run",
+            resource_id=run_id,
+            team_id=run.team_id,
+            summary={"path": path or "/", "files": len(rows)},
+        )
     return len(rows)

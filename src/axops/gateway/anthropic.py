@@ -22,10 +22,16 @@ def _text(content) -> str:
 
 def to_anthropic(body: dict, model: str) -> dict:
     system = "\n\n".join(_text(m.get("content")) for m in body["messages"] if m.get("role") in ("system", "developer"))
-    messages = [{"role": "assistant" if m.get("role") == "assistant" else "user", "content": _text(m.get("content"))}
-                for m in body["messages"] if m.get("role") not in ("system", "developer")]  # fmt: skip
-    out: dict = {"model": model, "messages": messages,
-                 "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS}  # fmt: skip
+    messages = [
+        {"role": "assistant" if m.get("role") == "assistant" else "user", "content": _text(m.get("content"))}
+        for m in body["messages"]
+        if m.get("role") not in ("system", "developer")
+    ]
+    out: dict = {
+        "model": model,
+        "messages": messages,
+        "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS,
+    }
     if system:
         out["system"] = system
     for name in ("temperature", "top_p"):
@@ -44,11 +50,19 @@ def from_anthropic(data: dict, model: str) -> dict:
     prompt, completion = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
     text = "".join(block.get("text", "") for block in data.get("content") or [] if block.get("type") == "text")
     return {
-        "id": data.get("id", "chatcmpl-anthropic"), "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                     "finish_reason": _FINISH.get(data.get("stop_reason"), "stop")}],
+        "id": data.get("id", "chatcmpl-anthropic"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": _FINISH.get(data.get("stop_reason"), "stop"),
+            }
+        ],
         "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
-    }  # fmt: skip
+    }
 
 
 class StreamTranslator:
@@ -61,8 +75,14 @@ class StreamTranslator:
         self.done = False
 
     def _chunk(self, delta: dict, finish: str | None = None, **extra) -> bytes:
-        body = {"id": self.id, "object": "chat.completion.chunk", "created": int(time.time()), "model": self.model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}  # fmt: skip
+        body = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
         return b"data: " + orjson.dumps(body) + b"\n\n"
 
     def feed(self, line: bytes) -> list[bytes]:
@@ -83,13 +103,27 @@ class StreamTranslator:
             return [self._chunk({}, _FINISH.get(reason, "stop"))] if reason else []
         if kind == "message_stop":
             self.done = True
-            usage = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                     "total_tokens": self.prompt_tokens + self.completion_tokens}  # fmt: skip
-            body = {"id": self.id, "object": "chat.completion.chunk", "created": int(time.time()), "model": self.model,
-                    "choices": [], "usage": usage}  # fmt: skip
+            usage = {
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens,
+            }
+            body = {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": self.model,
+                "choices": [],
+                "usage": usage,
+            }
             return [b"data: " + orjson.dumps(body) + b"\n\n", b"data: [DONE]\n\n"]
         if kind == "error":
             message = (event.get("error") or {}).get("message", "upstream error")
-            return [b"data: " + orjson.dumps({"error": {"message": message, "type": "api_error", "param": None, "code": "upstream_error"}})
-                    + b"\n\n"]  # fmt: skip
+            return [
+                b"data: "
+                + orjson.dumps(
+                    {"error": {"message": message, "type": "api_error", "param": None, "code": "upstream_error"}}
+                )
+                + b"\n\n"
+            ]
         return []

@@ -39,8 +39,13 @@ def entry_from_answer(answer: dict, cost: float) -> dict | None:
     if message.get("tool_calls") or message.get("function_call") or not isinstance(message.get("content"), str):
         return None
     usage = answer.get("usage") or {}
-    return {"content": message["content"], "finish_reason": choices[0].get("finish_reason") or "stop", "cost": cost,
-            "prompt_tokens": usage.get("prompt_tokens", 0), "completion_tokens": usage.get("completion_tokens", 0)}  # fmt: skip
+    return {
+        "content": message["content"],
+        "finish_reason": choices[0].get("finish_reason") or "stop",
+        "cost": cost,
+        "prompt_tokens": usage.get("prompt_tokens", 0),
+        "completion_tokens": usage.get("completion_tokens", 0),
+    }
 
 
 def _usage(entry: dict) -> dict:
@@ -49,17 +54,38 @@ def _usage(entry: dict) -> dict:
 
 
 def as_answer(entry: dict, model: str) -> bytes:
-    return orjson.dumps({
-        "id": f"chatcmpl-cache-{int(time.time() * 1000)}", "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": entry["content"]}, "finish_reason": entry["finish_reason"]}],
-        "usage": _usage(entry),
-    })  # fmt: skip
+    return orjson.dumps(
+        {
+            "id": f"chatcmpl-cache-{int(time.time() * 1000)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": entry["content"]},
+                    "finish_reason": entry["finish_reason"],
+                }
+            ],
+            "usage": _usage(entry),
+        }
+    )
 
 
 def as_stream(entry: dict, model: str, with_usage: bool) -> list[bytes]:
-    base = {"id": f"chatcmpl-cache-{int(time.time() * 1000)}", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+    base = {
+        "id": f"chatcmpl-cache-{int(time.time() * 1000)}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
     chunks = [
-        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": entry["content"]}, "finish_reason": None}]},
+        {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": entry["content"]}, "finish_reason": None}
+            ],
+        },
         {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": entry["finish_reason"]}]},
     ]
     if with_usage:

@@ -80,7 +80,11 @@ class RedisBuckets:
         self.script = self.client.register_script(_LUA)
 
     async def _run(self, key: str, capacity: float, per_second: float, cost: float, force: bool) -> float:
-        return float(await self.script(keys=[f"axops:bucket:{key}"], args=[capacity, per_second, time.time(), cost, "1" if force else "0"]))
+        return float(
+            await self.script(
+                keys=[f"axops:bucket:{key}"], args=[capacity, per_second, time.time(), cost, "1" if force else "0"]
+            )
+        )
 
     async def take(self, key: str, capacity: float, per_second: float, cost: float) -> float:
         return await self._run(key, capacity, per_second, cost, False)
@@ -106,12 +110,21 @@ class Limits:
         self._lock = asyncio.Lock()
 
     async def load(self, session) -> None:
-        rows = await session.execute(text("SELECT scope, subject_id, rpm, tpm, monthly_budget, warn_ratio FROM gateway_limits"))
-        self.policies = {(r.scope, r.subject_id): Policy(r.scope, r.subject_id, r.rpm, r.tpm, r.monthly_budget, r.warn_ratio) for r in rows}
+        rows = await session.execute(
+            text("SELECT scope, subject_id, rpm, tpm, monthly_budget, warn_ratio FROM gateway_limits")
+        )
+        self.policies = {
+            (r.scope, r.subject_id): Policy(r.scope, r.subject_id, r.rpm, r.tpm, r.monthly_budget, r.warn_ratio)
+            for r in rows
+        }
         self._spend_at = 0.0
 
     def applicable(self, principal) -> list[Policy]:
-        subjects = [("key", principal.api_key_id), ("user", principal.user_id), *(("team", t) for t in principal.team_ids)]
+        subjects = [
+            ("key", principal.api_key_id),
+            ("user", principal.user_id),
+            *(("team", t) for t in principal.team_ids),
+        ]
         return [p for s in subjects if s[1] is not None and (p := self.policies.get(s))]
 
     async def refresh_spend(self, db) -> None:
@@ -126,10 +139,13 @@ class Limits:
             if any(p.monthly_budget is not None for p in self.policies.values()):
                 async with db.sessionmaker() as session:
                     for scope, column in (("key", "api_key_id"), ("user", "user_id"), ("team", "team_id")):
-                        rows = await session.execute(text(
-                            f"SELECT {column} AS subject, sum(cost) AS cost FROM usage_records "
-                            f"WHERE created_at >= :month AND {column} IS NOT NULL GROUP BY {column}"
-                        ), {"month": month})  # fmt: skip
+                        rows = await session.execute(
+                            text(
+                                f"SELECT {column} AS subject, sum(cost) AS cost FROM usage_records "
+                                f"WHERE created_at >= :month AND {column} IS NOT NULL GROUP BY {column}"
+                            ),
+                            {"month": month},
+                        )
                         spent.update({(scope, r.subject): float(r.cost or 0) for r in rows})
             self.spent, self.local_spend, self._spend_at = spent, {}, time.monotonic()
 
@@ -141,15 +157,19 @@ class Limits:
         """None when the request may go; else (why, seconds to wait — 0 for a spent budget)."""
         for p in policies:
             if p.monthly_budget is not None and self.spend_of(p) >= p.monthly_budget:
-                return (f"The monthly budget of {p.monthly_budget:g} for this {p.scope} is spent "
-                        f"({self.spend_of(p):.4f} used); it resets on the 1st (UTC), or an admin can raise it."), 0.0  # fmt: skip
+                return (
+                    f"The monthly budget of {p.monthly_budget:g} for this {p.scope} is spent "
+                    f"({self.spend_of(p):.4f} used); it resets on the 1st (UTC), or an admin can raise it."
+                ), 0.0
         for p in policies:
             if p.rpm:
                 wait = await self.buckets.take(f"rpm:{p.scope}:{p.subject_id}", p.rpm, p.rpm / 60, 1)
                 if wait:
                     return f"Rate limit of {p.rpm} requests per minute for this {p.scope} reached.", wait
             if p.tpm:
-                wait = await self.buckets.take(f"tpm:{p.scope}:{p.subject_id}", p.tpm, p.tpm / 60, min(estimated_tokens, p.tpm))
+                wait = await self.buckets.take(
+                    f"tpm:{p.scope}:{p.subject_id}", p.tpm, p.tpm / 60, min(estimated_tokens, p.tpm)
+                )
                 if wait:
                     return f"Rate limit of {p.tpm} tokens per minute for this {p.scope} reached.", wait
         return None
@@ -160,21 +180,30 @@ class Limits:
             return False
         for p in policies:
             if p.tpm and actual_tokens != estimated_tokens:
-                self.buckets.charge_now(f"tpm:{p.scope}:{p.subject_id}", p.tpm, p.tpm / 60, actual_tokens - min(estimated_tokens, p.tpm))
+                self.buckets.charge_now(
+                    f"tpm:{p.scope}:{p.subject_id}", p.tpm, p.tpm / 60, actual_tokens - min(estimated_tokens, p.tpm)
+                )
         return True
 
-    async def settle(self, policies: list[Policy], estimated_tokens: int, actual_tokens: int, cost: float) -> list[Policy]:
+    async def settle(
+        self, policies: list[Policy], estimated_tokens: int, actual_tokens: int, cost: float
+    ) -> list[Policy]:
         """After the answer: charge the token difference and the cost; returns policies whose budget
         just crossed its warning threshold (each reported once a month)."""
         crossed = []
         month = datetime.now(UTC).strftime("%Y-%m")
         for p in policies:
             if p.tpm and actual_tokens != estimated_tokens:
-                await self.buckets.charge(f"tpm:{p.scope}:{p.subject_id}", p.tpm, p.tpm / 60, actual_tokens - min(estimated_tokens, p.tpm))
+                await self.buckets.charge(
+                    f"tpm:{p.scope}:{p.subject_id}", p.tpm, p.tpm / 60, actual_tokens - min(estimated_tokens, p.tpm)
+                )
             if p.monthly_budget is not None and cost:
                 key = (p.scope, p.subject_id)
                 self.local_spend[key] = self.local_spend.get(key, 0.0) + cost
-                if self.spend_of(p) >= p.monthly_budget * p.warn_ratio and (p.scope, p.subject_id, month) not in self.warned:
+                if (
+                    self.spend_of(p) >= p.monthly_budget * p.warn_ratio
+                    and (p.scope, p.subject_id, month) not in self.warned
+                ):
                     self.warned.add((p.scope, p.subject_id, month))
                     crossed.append(p)
         return crossed

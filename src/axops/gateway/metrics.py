@@ -33,8 +33,15 @@ _AGGREGATES = """count(*) AS requests, count(*) FILTER (WHERE u.status >= 400) A
     count(*) FILTER (WHERE u.cache = 'hit') AS cache_hits"""
 
 
-async def request_logs(session: AsyncSession, principal: Principal, *, model: str | None, api_key_id: uuid.UUID | None,
-                       cursor: str | None, limit: int) -> tuple[list[dict], str | None]:  # fmt: skip
+async def request_logs(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    model: str | None,
+    api_key_id: uuid.UUID | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[dict], str | None]:
     """Stored request/answer text (already masked), newest first; own logs unless gateway:admin."""
     where, params = ["TRUE"], {"limit": limit + 1}
     if not principal.can("gateway:admin"):
@@ -49,17 +56,34 @@ async def request_logs(session: AsyncSession, principal: Principal, *, model: st
     if cursor:
         params["c_at"], params["c_id"] = decode_cursor(cursor)
         where.append("(created_at, id) < (:c_at, :c_id)")
-    rows = (await session.execute(text(
-        f"SELECT id, created_at, request_id, api_key_id, user_id, model, status, request, response FROM gateway_request_logs "
-        f"WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT :limit"), params)).mappings().all()  # fmt: skip
+    rows = (
+        (
+            await session.execute(
+                text(
+                    f"SELECT id, created_at, request_id, api_key_id, user_id, model, status, request, response FROM gateway_request_logs "
+                    f"WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT :limit"
+                ),
+                params,
+            )
+        )
+        .mappings()
+        .all()
+    )
     items = [{**r, "request": orjson.loads(r["request"])} for r in rows]
     return page_of(items, limit, key=lambda r: (r["created_at"], r["id"]))
 
 
 async def usage(
-    session: AsyncSession, principal: Principal, *, since: datetime | None, until: datetime | None, bucket: str, group_by: str,
-    model: str | None = None, user_id: uuid.UUID | None = None,
-) -> dict:  # fmt: skip
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    bucket: str,
+    group_by: str,
+    model: str | None = None,
+    user_id: uuid.UUID | None = None,
+) -> dict:
     if group_by not in GROUPS or bucket not in BUCKETS:
         raise Invalid(f"group_by is one of {', '.join(GROUPS)}; bucket is hour or day.")
     until = until or datetime.now(UTC)
@@ -80,28 +104,51 @@ async def usage(
     if user_id:
         where.append("u.user_id = :user_id")
         params["user_id"] = user_id
-    joins = ("LEFT JOIN users us ON us.id = u.user_id LEFT JOIN teams t ON t.id = u.team_id "
-             "LEFT JOIN api_keys k ON k.id = u.api_key_id")  # fmt: skip
+    joins = (
+        "LEFT JOIN users us ON us.id = u.user_id LEFT JOIN teams t ON t.id = u.team_id "
+        "LEFT JOIN api_keys k ON k.id = u.api_key_id"
+    )
     group = GROUPS[group_by]
     base = f"FROM usage_records u {joins} WHERE {' AND '.join(where)}"
-    series = await session.execute(text(
-        f"SELECT date_trunc(:bucket, u.created_at) AS ts, {group} AS grp, {_AGGREGATES} {base} GROUP BY 1, 2 ORDER BY 1, 2"
-    ), params)  # fmt: skip
-    totals = await session.execute(text(f"SELECT {group} AS grp, {_AGGREGATES} {base} GROUP BY 1 ORDER BY requests DESC"), params)
+    series = await session.execute(
+        text(
+            f"SELECT date_trunc(:bucket, u.created_at) AS ts, {group} AS grp, {_AGGREGATES} {base} GROUP BY 1, 2 ORDER BY 1, 2"
+        ),
+        params,
+    )
+    totals = await session.execute(
+        text(f"SELECT {group} AS grp, {_AGGREGATES} {base} GROUP BY 1 ORDER BY requests DESC"), params
+    )
 
     def row(r) -> dict:
-        out = {"group": r.grp, "requests": r.requests, "errors": r.errors, "prompt_tokens": int(r.prompt_tokens),
-               "completion_tokens": int(r.completion_tokens), "cost": float(r.cost), "p50_ms": r.p50_ms, "p95_ms": r.p95_ms,
-               "cache_hits": r.cache_hits}  # fmt: skip
+        out = {
+            "group": r.grp,
+            "requests": r.requests,
+            "errors": r.errors,
+            "prompt_tokens": int(r.prompt_tokens),
+            "completion_tokens": int(r.completion_tokens),
+            "cost": float(r.cost),
+            "p50_ms": r.p50_ms,
+            "p95_ms": r.p95_ms,
+            "cache_hits": r.cache_hits,
+        }
         if hasattr(r, "ts"):
             out["ts"] = r.ts
         return out
 
-    return {"bucket": bucket, "group_by": group_by, "since": since, "until": until,
-            "series": [row(r) for r in series], "totals": [row(r) for r in totals]}  # fmt: skip
+    return {
+        "bucket": bucket,
+        "group_by": group_by,
+        "since": since,
+        "until": until,
+        "series": [row(r) for r in series],
+        "totals": [row(r) for r in totals],
+    }
 
 
-async def live_series(session: AsyncSession, model: str, minutes: int, upstream_prefix: str | None = None) -> list[dict]:
+async def live_series(
+    session: AsyncSession, model: str, minutes: int, upstream_prefix: str | None = None
+) -> list[dict]:
     """One model's traffic per minute over the last `minutes` (for a deployment's live charts):
     requests, server errors, latency p50/p95, time to first token, completion tokens."""
     where = "u.model = :model AND u.created_at >= now() - make_interval(mins => :minutes)"
@@ -109,13 +156,26 @@ async def live_series(session: AsyncSession, model: str, minutes: int, upstream_
     if upstream_prefix:
         where += " AND u.upstream LIKE :prefix"
         params["prefix"] = upstream_prefix.replace("%", r"\%").replace("_", r"\_") + "%"
-    rows = await session.execute(text(f"""
+    rows = await session.execute(
+        text(f"""
         SELECT date_trunc('minute', u.created_at) AS minute, count(*) AS requests,
                count(*) FILTER (WHERE u.status >= 500) AS errors,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY u.latency_ms) AS p50_ms,
                percentile_cont(0.95) WITHIN GROUP (ORDER BY u.latency_ms) AS p95_ms,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY u.ttft_ms) AS ttft_p50_ms,
                coalesce(sum(u.completion_tokens), 0) AS completion_tokens
-        FROM usage_records u WHERE {where} GROUP BY 1 ORDER BY 1"""), params)  # fmt: skip
-    return [{"minute": r.minute, "requests": r.requests, "errors": r.errors, "p50_ms": r.p50_ms, "p95_ms": r.p95_ms,
-             "ttft_p50_ms": r.ttft_p50_ms, "completion_tokens": int(r.completion_tokens)} for r in rows]  # fmt: skip
+        FROM usage_records u WHERE {where} GROUP BY 1 ORDER BY 1"""),
+        params,
+    )
+    return [
+        {
+            "minute": r.minute,
+            "requests": r.requests,
+            "errors": r.errors,
+            "p50_ms": r.p50_ms,
+            "p95_ms": r.p95_ms,
+            "ttft_p50_ms": r.ttft_p50_ms,
+            "completion_tokens": int(r.completion_tokens),
+        }
+        for r in rows
+    ]

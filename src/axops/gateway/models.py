@@ -67,8 +67,10 @@ class Route(IdMixin, TimestampMixin, Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     __table_args__ = (
         CheckConstraint(f"strategy IN {STRATEGIES}", name="strategy"),
-        CheckConstraint("visibility IN ('team', 'organization') AND (visibility = 'organization' OR team_id IS NOT NULL)",
-                        name="visibility"),
+        CheckConstraint(
+            "visibility IN ('team', 'organization') AND (visibility = 'organization' OR team_id IS NOT NULL)",
+            name="visibility",
+        ),
     )
 
 

@@ -33,26 +33,44 @@ from axops.gateway.table import RouteTable, Target, plan
 from axops.gateway.tokens import TokenCounter, Tokenizers
 from axops.gateway.usage import ContentLogWriter, UsageWriter
 
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "invalid_request_error",
-                413: "invalid_request_error", 429: "rate_limit_error"}  # fmt: skip
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
 log = logging.getLogger("axops.gateway")
 # Labels stay bounded: route names and upstreams are admin-defined; status as a class.
 REQUESTS = Counter("axops_gateway_requests_total", "Gateway requests", ["model", "upstream", "status"])
-LATENCY = Histogram("axops_gateway_latency_seconds", "Gateway request latency", ["model"],
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))  # fmt: skip
-TTFT = Histogram("axops_gateway_ttft_seconds", "Time to the first streamed byte", ["model"],
-                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))  # fmt: skip
+LATENCY = Histogram(
+    "axops_gateway_latency_seconds",
+    "Gateway request latency",
+    ["model"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+TTFT = Histogram(
+    "axops_gateway_ttft_seconds",
+    "Time to the first streamed byte",
+    ["model"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 TOKENS = Counter("axops_gateway_tokens_total", "Tokens through the gateway", ["model", "kind"])
-COUNTED = Counter("axops_gateway_tokens_counted_total", "Tokens the gateway counted itself (the upstream reported no usage)",
-                  ["model", "kind"])  # fmt: skip
+COUNTED = Counter(
+    "axops_gateway_tokens_counted_total",
+    "Tokens the gateway counted itself (the upstream reported no usage)",
+    ["model", "kind"],
+)
 _RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
 AZURE_API_VERSION = "2024-10-21"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 SPAN = "axops.span"  # the request's trace span, in the ASGI scope: whoever takes it out ends it
 
 
-def openai_error(status: int, message: str, code: str | None = None, param: str | None = None,
-                 headers: dict[str, str] | None = None) -> Response:  # fmt: skip
+def openai_error(
+    status: int, message: str, code: str | None = None, param: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
     """An error in OpenAI's shape, so SDKs raise the matching exception."""
     body = {"error": {"message": message, "type": _ERROR_TYPES.get(status, "api_error"), "param": param, "code": code}}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
@@ -61,7 +79,9 @@ def openai_error(status: int, message: str, code: str | None = None, param: str 
 class Gateway:
     """Process-wide gateway state, built in the app's lifespan."""
 
-    def __init__(self, db, secret: str, redis_url: str | None = None, health_interval_s: float = 15.0, storage=None) -> None:
+    def __init__(
+        self, db, secret: str, redis_url: str | None = None, health_interval_s: float = 15.0, storage=None
+    ) -> None:
         self.db = db
         self.health_interval_s = health_interval_s
         self._health: asyncio.Task | None = None
@@ -77,8 +97,12 @@ class Gateway:
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
-        self.client = aiohttp.ClientSession(connector=connector, json_serialize=lambda v: orjson.dumps(v).decode(),
-                                            timeout=aiohttp.ClientTimeout(total=None), auto_decompress=True)  # fmt: skip
+        self.client = aiohttp.ClientSession(
+            connector=connector,
+            json_serialize=lambda v: orjson.dumps(v).decode(),
+            timeout=aiohttp.ClientTimeout(total=None),
+            auto_decompress=True,
+        )
         self.counter.start()
         self.usage.start()
         self.logs.start()
@@ -171,7 +195,11 @@ def _upstream_request(up, path: str, body: dict) -> tuple[str, dict, dict]:
         return f"{base}/messages", headers, anthropic.to_anthropic(body, up.model)
     if up.kind == "azure":  # the deployment is in the URL; the key in its own header
         headers = {"Content-Type": "application/json", **({"api-key": up.api_key} if up.api_key else {})}
-        return f"{up.base_url}/openai/deployments/{up.model}/{path}?api-version={up.api_version or AZURE_API_VERSION}", headers, body
+        return (
+            f"{up.base_url}/openai/deployments/{up.model}/{path}?api-version={up.api_version or AZURE_API_VERSION}",
+            headers,
+            body,
+        )
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {up.api_key}"} if up.api_key else {})}
     return f"{up.base_url}/{path}", headers, {**body, "model": up.model}
 
@@ -189,8 +217,18 @@ class _Call:
     """Bookkeeping of one gateway request: who, which route, attempts, timing; writes its usage record
     (and, with tracing on, ends its span)."""
 
-    def __init__(self, gw: Gateway, principal, endpoint: str, model: str, stream: bool, policies: list[Policy],
-                 estimated_tokens: int, body: dict, span=None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        gw: Gateway,
+        principal,
+        endpoint: str,
+        model: str,
+        stream: bool,
+        policies: list[Policy],
+        estimated_tokens: int,
+        body: dict,
+        span=None,
+    ) -> None:
         self.gw, self.principal, self.endpoint, self.model, self.stream = gw, principal, endpoint, model, stream
         self.body = body
         self.policies, self.estimated_tokens = policies, estimated_tokens
@@ -209,26 +247,54 @@ class _Call:
         t = self.target
         return (tokens[0] * t.input_price + tokens[1] * t.output_price) / 1e6 if t and tokens else 0.0
 
-    def record(self, status: int, error: str | None = None, tokens: tuple[int, int] | None = None, cache: str = "off",
-               saved_cost: float = 0.0, text: str = "", answer=None) -> None:  # fmt: skip
+    def record(
+        self,
+        status: int,
+        error: str | None = None,
+        tokens: tuple[int, int] | None = None,
+        cache: str = "off",
+        saved_cost: float = 0.0,
+        text: str = "",
+        answer=None,
+    ) -> None:
         """`tokens` as the upstream reported them. None: it reported none — then, if the target has a
         tokenizer, `answer` (the JSON answer, or the stream's lines) is counted first, off the request path."""
         latency_ms = self.elapsed_ms()
         ended = time.time_ns() if self.span is not None else None
         t = self.target
         if tokens is None and answer is not None and t is not None and t.tokenizer:
+
             def counted(found: tuple[int, int] | None) -> None:
-                self._write(status, error, found or (0, 0), cache, saved_cost, text, latency_ms, ended, found is not None)
+                self._write(
+                    status, error, found or (0, 0), cache, saved_cost, text, latency_ms, ended, found is not None
+                )
 
             self.gw.counter.submit(t.tokenizer, self.endpoint, self.body, answer, counted)
             return
         self._write(status, error, tokens or (0, 0), cache, saved_cost, text, latency_ms, ended, False)
 
-    def _write(self, status: int, error: str | None, tokens: tuple[int, int], cache: str, saved_cost: float, text: str,
-               latency_ms: float, ended: int | None, counted: bool) -> None:  # fmt: skip
+    def _write(
+        self,
+        status: int,
+        error: str | None,
+        tokens: tuple[int, int],
+        cache: str,
+        saved_cost: float,
+        text: str,
+        latency_ms: float,
+        ended: int | None,
+        counted: bool,
+    ) -> None:
         if self.principal.log_content:
-            self.gw.logs.log(request_id=self.request_id, api_key_id=self.principal.api_key_id, user_id=self.principal.user_id,
-                             model=self.model, status=status, request=self.body, response=text or error or "")  # fmt: skip
+            self.gw.logs.log(
+                request_id=self.request_id,
+                api_key_id=self.principal.api_key_id,
+                user_id=self.principal.user_id,
+                model=self.model,
+                status=status,
+                request=self.body,
+                response=text or error or "",
+            )
         t = self.target
         cost = self.cost_of(tokens)
         p = self.principal
@@ -245,30 +311,65 @@ class _Call:
                 COUNTED.labels(self.model, "prompt").inc(tokens[0])
                 COUNTED.labels(self.model, "completion").inc(tokens[1])
         self.gw.usage.record(
-            request_id=self.request_id, api_key_id=p.api_key_id if p else None, user_id=p.user_id if p else None,
-            team_id=min(p.team_ids) if p and p.team_ids else None, endpoint=self.endpoint, model=self.model,
-            upstream=t.upstream.key if t else None, stream=self.stream, status=status, error=error, prompt_tokens=tokens[0],
-            completion_tokens=tokens[1], cost=cost, latency_ms=latency_ms, ttft_ms=self.ttft_ms, attempts=self.attempts,
-            cache=cache, saved_cost=saved_cost,
-        )  # fmt: skip
+            request_id=self.request_id,
+            api_key_id=p.api_key_id if p else None,
+            user_id=p.user_id if p else None,
+            team_id=min(p.team_ids) if p and p.team_ids else None,
+            endpoint=self.endpoint,
+            model=self.model,
+            upstream=t.upstream.key if t else None,
+            stream=self.stream,
+            status=status,
+            error=error,
+            prompt_tokens=tokens[0],
+            completion_tokens=tokens[1],
+            cost=cost,
+            latency_ms=latency_ms,
+            ttft_ms=self.ttft_ms,
+            attempts=self.attempts,
+            cache=cache,
+            saved_cost=saved_cost,
+        )
         if self.span is not None:
             self._end_span(status, error, tokens, cache, cost, counted, ended)
-        if self.policies and any(p.tpm or p.monthly_budget is not None for p in self.policies) and \
-                not self.gw.limits.settle_tokens_now(self.policies, self.estimated_tokens, sum(tokens)):  # fmt: skip
+        if (
+            self.policies
+            and any(p.tpm or p.monthly_budget is not None for p in self.policies)
+            and not self.gw.limits.settle_tokens_now(self.policies, self.estimated_tokens, sum(tokens))
+        ):
             task = asyncio.create_task(self._settle(sum(tokens), cost))
             _background.add(task)
             task.add_done_callback(_background.discard)
 
-    def _end_span(self, status: int, error: str | None, tokens: tuple[int, int], cache: str, cost: float, counted: bool,
-                  ended: int | None) -> None:  # fmt: skip
+    def _end_span(
+        self,
+        status: int,
+        error: str | None,
+        tokens: tuple[int, int],
+        cache: str,
+        cost: float,
+        counted: bool,
+        ended: int | None,
+    ) -> None:
         span = self.span
-        span.set_attributes({
-            "gen_ai.usage.input_tokens": tokens[0], "gen_ai.usage.output_tokens": tokens[1], "axops.tokens_counted": counted,
-            "axops.cache": cache, "axops.attempts": self.attempts, "axops.cost": cost, "axops.status": status,
-            "http.response.status_code": 200 if self.attempt_span is not None else status,  # a stream that broke had started
-        })  # fmt: skip
+        span.set_attributes(
+            {
+                "gen_ai.usage.input_tokens": tokens[0],
+                "gen_ai.usage.output_tokens": tokens[1],
+                "axops.tokens_counted": counted,
+                "axops.cache": cache,
+                "axops.attempts": self.attempts,
+                "axops.cost": cost,
+                "axops.status": status,
+                "http.response.status_code": 200
+                if self.attempt_span is not None
+                else status,  # a stream that broke had started
+            }
+        )
         if self.target is not None:
-            span.set_attributes({"axops.upstream": self.target.upstream.key, "gen_ai.response.model": self.target.upstream.model})
+            span.set_attributes(
+                {"axops.upstream": self.target.upstream.key, "gen_ai.response.model": self.target.upstream.model}
+            )
         if error:
             span.set_attribute("error.type", str(status))
             if status >= 500:
@@ -279,10 +380,18 @@ class _Call:
 
     async def _settle(self, tokens: int, cost: float) -> None:
         for p in await self.gw.limits.settle(self.policies, self.estimated_tokens, tokens, cost):
-            await audit.record_now(self.gw.db.sessionmaker, "gateway.budget_warning", resource_type=f"gateway_limit_{p.scope}",
-                                   resource_id=p.subject_id, actor_name="system",
-                                   summary={"budget": p.monthly_budget, "spent": round(self.gw.limits.spend_of(p), 6),
-                                            "warn_ratio": p.warn_ratio})  # fmt: skip
+            await audit.record_now(
+                self.gw.db.sessionmaker,
+                "gateway.budget_warning",
+                resource_type=f"gateway_limit_{p.scope}",
+                resource_id=p.subject_id,
+                actor_name="system",
+                summary={
+                    "budget": p.monthly_budget,
+                    "spent": round(self.gw.limits.spend_of(p), 6),
+                    "warn_ratio": p.warn_ratio,
+                },
+            )
 
 
 _background: set[asyncio.Task] = set()
@@ -294,27 +403,43 @@ def _series(model: str, upstream: str, status_class: int) -> tuple:
     key = (model, upstream, status_class)
     found = _children.get(key)
     if found is None:
-        found = _children[key] = (REQUESTS.labels(model, upstream, f"{status_class}xx"), LATENCY.labels(model), TTFT.labels(model),
-                                  TOKENS.labels(model, "prompt"), TOKENS.labels(model, "completion"))  # fmt: skip
+        found = _children[key] = (
+            REQUESTS.labels(model, upstream, f"{status_class}xx"),
+            LATENCY.labels(model),
+            TTFT.labels(model),
+            TOKENS.labels(model, "prompt"),
+            TOKENS.labels(model, "completion"),
+        )
     return found
 
 
 _OPERATIONS = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings"}
 _PROVIDERS = {"openai": "openai", "azure": "azure.ai.openai", "anthropic": "anthropic"}
-_SPANS = {"/v1/chat/completions": "gateway.chat", "/v1/completions": "gateway.completions", "/v1/embeddings": "gateway.embeddings",
-          "/v1/models": "gateway.models"}  # fmt: skip
+_SPANS = {
+    "/v1/chat/completions": "gateway.chat",
+    "/v1/completions": "gateway.completions",
+    "/v1/embeddings": "gateway.embeddings",
+    "/v1/models": "gateway.models",
+}
 
 
 def _attempt_span(call: _Call, up):
     """A child span for one upstream call (tracing is on), named as the GenAI conventions name client calls."""
     url = urlsplit(up.base_url)
     return telemetry.tracer.start_span(
-        f"{_OPERATIONS[call.endpoint]} {up.model}", context=telemetry.context_of(call.span), kind=telemetry.SpanKind.CLIENT,
-        attributes={"gen_ai.operation.name": _OPERATIONS[call.endpoint], "gen_ai.request.model": up.model,
-                    "gen_ai.provider.name": _PROVIDERS.get(up.kind, up.kind), "server.address": url.hostname or "",
-                    "server.port": url.port or (443 if url.scheme == "https" else 80), "axops.upstream": up.key,
-                    "axops.attempt": call.attempts},
-    )  # fmt: skip
+        f"{_OPERATIONS[call.endpoint]} {up.model}",
+        context=telemetry.context_of(call.span),
+        kind=telemetry.SpanKind.CLIENT,
+        attributes={
+            "gen_ai.operation.name": _OPERATIONS[call.endpoint],
+            "gen_ai.request.model": up.model,
+            "gen_ai.provider.name": _PROVIDERS.get(up.kind, up.kind),
+            "server.address": url.hostname or "",
+            "server.port": url.port or (443 if url.scheme == "https" else 80),
+            "axops.upstream": up.key,
+            "axops.attempt": call.attempts,
+        },
+    )
 
 
 def _end_attempt(span, status: int | None, error: str | None = None, ended: int | None = None) -> None:
@@ -340,8 +465,13 @@ async def _openai_lines(response: aiohttp.ClientResponse, kind: str, model: str)
             yield out
 
 
-async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usage: bool,
-                 cache_key: str | None = None, cache_ttl: int = 0) -> AsyncIterator[bytes]:  # fmt: skip
+async def _relay(
+    call: _Call,
+    response: aiohttp.ClientResponse,
+    client_wants_usage: bool,
+    cache_key: str | None = None,
+    cache_ttl: int = 0,
+) -> AsyncIterator[bytes]:
     """Pass the upstream's server-sent events through as they come; note the usage chunk (and,
     when the answer is to be cached, its text). When the client asked for usage, its chunk carries
     the cost too. The lines are kept if the usage may have to be counted from them."""
@@ -364,7 +494,12 @@ async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usa
                 else:
                     parts.append(delta.get("content") or "")
                     finish = choice.get("finish_reason") or finish
-            if line.startswith(b"data: {") and b'"usage"' in line and b'"usage":null' not in line and b'"usage": null' not in line:
+            if (
+                line.startswith(b"data: {")
+                and b'"usage"' in line
+                and b'"usage":null' not in line
+                and b'"usage": null' not in line
+            ):
                 try:
                     chunk = orjson.loads(line[6:])
                 except orjson.JSONDecodeError:
@@ -374,18 +509,29 @@ async def _relay(call: _Call, response: aiohttp.ClientResponse, client_wants_usa
                     continue  # the usage-only chunk we asked for on the client's behalf
                 if client_wants_usage and tokens is not None:
                     chunk["usage"]["cost"] = call.cost_of(tokens)
-                    line = b"data: " + orjson.dumps(chunk) + line[len(line.rstrip()):]
+                    line = b"data: " + orjson.dumps(chunk) + line[len(line.rstrip()) :]
             yield line
         upstream.succeeded(call.elapsed_ms())
         if parts is not None and cache_key:  # the stream ran to its end
-            entry = {"content": "".join(parts), "finish_reason": finish or "stop", "cost": call.cost_of(tokens),
-                     "prompt_tokens": tokens[0] if tokens else 0, "completion_tokens": tokens[1] if tokens else 0}  # fmt: skip
+            entry = {
+                "content": "".join(parts),
+                "finish_reason": finish or "stop",
+                "cost": call.cost_of(tokens),
+                "prompt_tokens": tokens[0] if tokens else 0,
+                "completion_tokens": tokens[1] if tokens else 0,
+            }
             await call.gw.cache.put(cache_key, entry, cache_ttl)
     except (aiohttp.ClientError, TimeoutError) as exc:
         status, error = 502, f"upstream broke off the stream: {type(exc).__name__}"
         upstream.failed()
-        message = {"error": {"message": "The upstream model server broke off the stream.", "type": "api_error", "param": None,
-                             "code": "upstream_error"}}  # fmt: skip
+        message = {
+            "error": {
+                "message": "The upstream model server broke off the stream.",
+                "type": "api_error",
+                "param": None,
+                "code": "upstream_error",
+            }
+        }
         yield b"data: " + orjson.dumps(message) + b"\n\n"
     except asyncio.CancelledError:  # the client went away: stop the upstream generating too
         status, error = 499, "client disconnected"
@@ -423,11 +569,19 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
     await gw.table.ensure(gw.db, gw.secret)
     route = gw.table.usable(principal, body["model"])
     if route is None:
-        return openai_error(404, f"The model '{body['model']}' does not exist or you do not have access to it.", code="model_not_found",
-                            param="model")  # fmt: skip
+        return openai_error(
+            404,
+            f"The model '{body['model']}' does not exist or you do not have access to it.",
+            code="model_not_found",
+            param="model",
+        )
     if route.max_prompt_chars and len(raw) > route.max_prompt_chars:
-        return openai_error(400, f"The request is {len(raw):,} characters; this model accepts at most {route.max_prompt_chars:,}.",
-                            code="context_length_exceeded", param="messages")  # fmt: skip
+        return openai_error(
+            400,
+            f"The request is {len(raw):,} characters; this model accepts at most {route.max_prompt_chars:,}.",
+            code="context_length_exceeded",
+            param="messages",
+        )
 
     policies = gw.limits.applicable(principal)
     estimated = len(raw) // 4 + (body.get("max_tokens") if isinstance(body.get("max_tokens"), int) else 0)
@@ -443,26 +597,43 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
 
     stream = bool(body.get("stream")) and endpoint != "embeddings"
     cache_key = None
-    if endpoint == "chat" and route.cache_ttl_s and cache.cacheable(body, request.headers.get("x-axops-cache") == "use"):
+    if (
+        endpoint == "chat"
+        and route.cache_ttl_s
+        and cache.cacheable(body, request.headers.get("x-axops-cache") == "use")
+    ):
         cache_key = cache.key_of(route.id, body)
         hit = await gw.cache.get(cache_key)
         cache.LOOKUPS.labels("hit" if hit else "miss").inc()
         if hit:
-            call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated, body, request.scope.pop(SPAN, None))
-            call.record(200, None, (hit["prompt_tokens"], hit["completion_tokens"]), cache="hit", saved_cost=hit["cost"],
-                        text=hit["content"])  # fmt: skip
+            call = _Call(
+                gw, principal, endpoint, body["model"], stream, policies, estimated, body, request.scope.pop(SPAN, None)
+            )
+            call.record(
+                200,
+                None,
+                (hit["prompt_tokens"], hit["completion_tokens"]),
+                cache="hit",
+                saved_cost=hit["cost"],
+                text=hit["content"],
+            )
             headers = {"x-axops-cache": "hit", "x-axops-cost": "0.0"}
             if stream:
                 with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-                return StreamingResponse(iter(cache.as_stream(hit, body["model"], with_usage)), media_type="text/event-stream",
-                                         headers=headers)  # fmt: skip
+                return StreamingResponse(
+                    iter(cache.as_stream(hit, body["model"], with_usage)),
+                    media_type="text/event-stream",
+                    headers=headers,
+                )
             return Response(cache.as_answer(hit, body["model"]), media_type="application/json", headers=headers)
     client_wants_usage = False
     if stream:
         options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
         client_wants_usage = bool(options.get("include_usage"))
         body["stream_options"] = {**options, "include_usage": True}  # count tokens from the upstream's own figures
-    call = _Call(gw, principal, endpoint, body["model"], stream, policies, estimated, body, request.scope.pop(SPAN, None))
+    call = _Call(
+        gw, principal, endpoint, body["model"], stream, policies, estimated, body, request.scope.pop(SPAN, None)
+    )
     deadline = call.started + route.timeout_s
     last_status, last_error = 502, "no upstream is configured for this model"
     refusal: tuple[int, bytes] | None = None
@@ -482,8 +653,11 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
         if call.span is not None:
             attempt = _attempt_span(call, up)
             telemetry.inject(headers, attempt)  # the upstream's own spans join the trace
-        timeout = aiohttp.ClientTimeout(total=None if stream else min(up.timeout_s, remaining), sock_connect=min(10.0, remaining),
-                                        sock_read=min(up.timeout_s, remaining))  # fmt: skip
+        timeout = aiohttp.ClientTimeout(
+            total=None if stream else min(up.timeout_s, remaining),
+            sock_connect=min(10.0, remaining),
+            sock_read=min(up.timeout_s, remaining),
+        )
         up.in_flight += 1
         try:
             response = await gw.client.post(url, data=orjson.dumps(payload), headers=headers, timeout=timeout)
@@ -508,9 +682,16 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
                 return Response(data, status_code=response.status, media_type="application/json")
             if stream:
                 call.attempt_span = attempt
-                headers = {"x-axops-upstream": up.key, "Cache-Control": "no-cache", **({"x-axops-cache": "miss"} if cache_key else {})}
-                return StreamingResponse(_relay(call, response, client_wants_usage, cache_key, route.cache_ttl_s),
-                                         media_type="text/event-stream", headers=headers)  # fmt: skip
+                headers = {
+                    "x-axops-upstream": up.key,
+                    "Cache-Control": "no-cache",
+                    **({"x-axops-cache": "miss"} if cache_key else {}),
+                }
+                return StreamingResponse(
+                    _relay(call, response, client_wants_usage, cache_key, route.cache_ttl_s),
+                    media_type="text/event-stream",
+                    headers=headers,
+                )
             data = await response.read()
             result = orjson.loads(data)
             if not isinstance(result, dict):
@@ -528,8 +709,14 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
         up.succeeded(call.elapsed_ms())
         _end_attempt(attempt, 200)
         tokens = _usage_of(result)
-        call.record(200, None, tokens, cache="miss" if cache_key else "off", text=_text_of(result) if principal.log_content else "",
-                    answer=result)  # fmt: skip
+        call.record(
+            200,
+            None,
+            tokens,
+            cache="miss" if cache_key else "off",
+            text=_text_of(result) if principal.log_content else "",
+            answer=result,
+        )
         headers = {"x-axops-upstream": up.key}
         if tokens is not None:  # else counted after the answer has gone: the usage record has the cost
             headers["x-axops-cost"] = str(call.cost_of(tokens))
@@ -542,7 +729,9 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
         call.record(refusal[0], "context length exceeded")
         return Response(refusal[1], status_code=refusal[0], media_type="application/json")
     call.record(last_status, last_error)
-    return openai_error(last_status, f"No upstream could answer for '{body['model']}' ({last_error}).", code="upstream_error")
+    return openai_error(
+        last_status, f"No upstream could answer for '{body['model']}' ({last_error}).", code="upstream_error"
+    )
 
 
 async def forward_json(request: Request, payload: dict) -> Response:
@@ -569,7 +758,11 @@ async def list_models(request: Request, body: bytes) -> Response:
     except AppError as exc:
         return openai_error(exc.status, exc.detail or "Invalid API key.", code="invalid_api_key")
     await gw.table.ensure(gw.db, gw.secret)
-    names = sorted(n for n, r in gw.table.routes.items() if r.usable_by(principal)) if principal.can("gateway:invoke") else []
+    names = (
+        sorted(n for n, r in gw.table.routes.items() if r.usable_by(principal))
+        if principal.can("gateway:invoke")
+        else []
+    )
     data = [{"id": n, "object": "model", "created": 0, "owned_by": "axops"} for n in names]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 
@@ -603,9 +796,16 @@ class FastPath:
         response = None
         if telemetry.tracer is not None and handler is not None:
             parent = telemetry.parent_of({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
-            scope[SPAN] = telemetry.tracer.start_span(_SPANS[scope["path"]], context=parent, kind=telemetry.SpanKind.SERVER,
-                                                      attributes={"http.request.method": scope["method"], "url.path": scope["path"],
-                                                                  "axops.request_id": request_id})  # fmt: skip
+            scope[SPAN] = telemetry.tracer.start_span(
+                _SPANS[scope["path"]],
+                context=parent,
+                kind=telemetry.SpanKind.SERVER,
+                attributes={
+                    "http.request.method": scope["method"],
+                    "url.path": scope["path"],
+                    "axops.request_id": request_id,
+                },
+            )
         try:
             if handler is None:
                 response = openai_error(404, f"Unknown endpoint: {scope['method']} {scope['path']}.")
@@ -613,7 +813,9 @@ class FastPath:
                 try:
                     response = await handler(Request(scope), await self._body(receive))
                 except _TooLarge:
-                    response = openai_error(413, f"The request body exceeds {self.max_body_bytes:,} bytes.", code="request_too_large")
+                    response = openai_error(
+                        413, f"The request body exceeds {self.max_body_bytes:,} bytes.", code="request_too_large"
+                    )
                 except Exception:  # answered in OpenAI's shape; the traceback goes to the log
                     log.exception("gateway.internal_error")
                     response = openai_error(500, f"Internal error (request id {request_id}).")
@@ -621,7 +823,9 @@ class FastPath:
             await response(scope, receive, send)
         finally:
             status = response.status_code if response else 500
-            metrics.observe_request(scope["method"], scope["path"] if handler else "unmatched", status, time.perf_counter() - started)
+            metrics.observe_request(
+                scope["method"], scope["path"] if handler else "unmatched", status, time.perf_counter() - started
+            )
             if (span := scope.pop(SPAN, None)) is not None:  # no call took it over: refused, or the model list
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:

@@ -45,11 +45,15 @@ async def list_providers(_: Admin, session: Session) -> list[ProviderOut]:
 @router.post("/gateway/providers", status_code=201)
 async def create_provider(body: ProviderCreate, principal: Admin, session: Session, request: Request) -> ProviderOut:
     """An upstream (OpenAI-compatible base URL). Its API key is encrypted at rest and never returned."""
-    return service.provider_out(await service.create_provider(session, principal.user_id, request.app.state.secret_key, body))
+    return service.provider_out(
+        await service.create_provider(session, principal.user_id, request.app.state.secret_key, body)
+    )
 
 
 @router.patch("/gateway/providers/{provider_id}")
-async def update_provider(provider_id: uuid.UUID, body: ProviderUpdate, _: Admin, session: Session, request: Request) -> ProviderOut:
+async def update_provider(
+    provider_id: uuid.UUID, body: ProviderUpdate, _: Admin, session: Session, request: Request
+) -> ProviderOut:
     return service.provider_out(await service.update_provider(session, request.app.state.secret_key, provider_id, body))
 
 
@@ -110,11 +114,18 @@ async def delete_limit(scope: Scope, subject_id: uuid.UUID, _: Admin, session: S
 
 
 @router.get("/gateway/logs", response_model=Page[RequestLogOut])
-async def request_logs(principal: Invoker, session: Session, model: Annotated[str | None, Query(max_length=200)] = None,
-                       api_key_id: uuid.UUID | None = None, cursor: str | None = None,
-                       limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Page[RequestLogOut]:  # fmt: skip
+async def request_logs(
+    principal: Invoker,
+    session: Session,
+    model: Annotated[str | None, Query(max_length=200)] = None,
+    api_key_id: uuid.UUID | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[RequestLogOut]:
     """Request and answer text of keys that log content, PII-masked; yours, or everyone's for gateway admins."""
-    items, next_cursor = await metrics.request_logs(session, principal, model=model, api_key_id=api_key_id, cursor=cursor, limit=limit)
+    items, next_cursor = await metrics.request_logs(
+        session, principal, model=model, api_key_id=api_key_id, cursor=cursor, limit=limit
+    )
     return Page(items=[RequestLogOut(**i) for i in items], next_cursor=next_cursor)
 
 
@@ -141,28 +152,55 @@ GroupBy = Literal["model", "api_key", "user", "team", "upstream"]
 
 @router.get("/metrics/usage")
 async def usage(
-    principal: Invoker, session: Session, since: datetime | None = None, until: datetime | None = None, bucket: Bucket = "hour",
-    group_by: GroupBy = "model", model: Annotated[str | None, Query(max_length=200)] = None,
-) -> UsageOut:  # fmt: skip
+    principal: Invoker,
+    session: Session,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    bucket: Bucket = "hour",
+    group_by: GroupBy = "model",
+    model: Annotated[str | None, Query(max_length=200)] = None,
+) -> UsageOut:
     """Requests, errors, tokens, cost, p50/p95 latency and cache hits per time bucket and group
     (default: the last 24 hours). Without gateway:admin: the caller's own usage."""
-    return UsageOut(**await metrics.usage(session, principal, since=since, until=until, bucket=bucket, group_by=group_by, model=model))
+    return UsageOut(
+        **await metrics.usage(
+            session, principal, since=since, until=until, bucket=bucket, group_by=group_by, model=model
+        )
+    )
 
 
 @router.get("/metrics/model/{model_name}")
-async def model_usage(model_name: str, principal: Invoker, session: Session, since: datetime | None = None,
-                      until: datetime | None = None, bucket: Bucket = "hour") -> UsageOut:  # fmt: skip
+async def model_usage(
+    model_name: str,
+    principal: Invoker,
+    session: Session,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    bucket: Bucket = "hour",
+) -> UsageOut:
     """One gateway model's traffic, by upstream."""
-    return UsageOut(**await metrics.usage(session, principal, since=since, until=until, bucket=bucket, group_by="upstream",
-                                          model=model_name))  # fmt: skip
+    return UsageOut(
+        **await metrics.usage(
+            session, principal, since=since, until=until, bucket=bucket, group_by="upstream", model=model_name
+        )
+    )
 
 
 @router.get("/metrics/cost/user/{user_id}")
-async def user_cost(user_id: uuid.UUID, principal: Invoker, session: Session, since: datetime | None = None,
-                    until: datetime | None = None, bucket: Bucket = "day") -> UsageOut:  # fmt: skip
+async def user_cost(
+    user_id: uuid.UUID,
+    principal: Invoker,
+    session: Session,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    bucket: Bucket = "day",
+) -> UsageOut:
     """A user's tokens and cost by model (their own, or anyone's for gateway admins)."""
-    return UsageOut(**await metrics.usage(session, principal, since=since, until=until, bucket=bucket, group_by="model",
-                                          user_id=user_id))  # fmt: skip
+    return UsageOut(
+        **await metrics.usage(
+            session, principal, since=since, until=until, bucket=bucket, group_by="model", user_id=user_id
+        )
+    )
 
 
 @router.post("/inference/{model_name}", responses={502: {}})
@@ -174,19 +212,31 @@ async def inference(model_name: str, body: InferenceRequest, _: Invoker, request
     messages = body.messages or [{"role": "user", "content": body.prompt}]
     if body.system:
         messages = [{"role": "system", "content": body.system}, *messages]
-    payload = {"model": model_name, "messages": messages,
-               **{k: v for k, v in (("max_tokens", body.max_tokens), ("temperature", body.temperature)) if v is not None}}  # fmt: skip
+    payload = {
+        "model": model_name,
+        "messages": messages,
+        **{k: v for k, v in (("max_tokens", body.max_tokens), ("temperature", body.temperature)) if v is not None},
+    }
     started = time.perf_counter()
     response = await proxy.forward_json(request, payload)
     data = orjson.loads(response.body)
     if response.status_code >= 400:
         error = data.get("error", {}) if isinstance(data, dict) else {}
         failure = AppError(error.get("message") or "The model could not answer.")
-        failure.status, failure.code, failure.title = response.status_code, error.get("code") or "upstream_error", "Inference failed"
+        failure.status, failure.code, failure.title = (
+            response.status_code,
+            error.get("code") or "upstream_error",
+            "Inference failed",
+        )
         raise failure
     choice = (data.get("choices") or [{}])[0]
     usage = data.get("usage") or {}
-    return InferenceResult(model=model_name, text=(choice.get("message") or {}).get("content") or "",
-                           finish_reason=choice.get("finish_reason"), prompt_tokens=usage.get("prompt_tokens", 0),
-                           completion_tokens=usage.get("completion_tokens", 0), upstream=response.headers.get("x-axops-upstream"),
-                           latency_ms=round((time.perf_counter() - started) * 1000, 2))  # fmt: skip
+    return InferenceResult(
+        model=model_name,
+        text=(choice.get("message") or {}).get("content") or "",
+        finish_reason=choice.get("finish_reason"),
+        prompt_tokens=usage.get("prompt_tokens", 0),
+        completion_tokens=usage.get("completion_tokens", 0),
+        upstream=response.headers.get("x-axops-upstream"),
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+    )

@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, m
 
 from axops.gateway.tokens import ENCODINGS, REGISTRY_REF
 
-ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w.:/@\-]+$")]
+ModelName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w.:/@\-]+$")
+]
 Strategy = Literal["weighted", "round_robin", "least_inflight", "lowest_latency", "lowest_cost"]
 
 
@@ -19,9 +21,13 @@ class Strict(BaseModel):
 class ProviderCreate(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[\w.\-]+$")]
     kind: Literal["openai", "azure", "anthropic"] = Field(
-        "openai", description="openai: any OpenAI-compatible server (vLLM, TGI, Ollama, the axops runtime, OpenAI); "
-                              "azure: Azure OpenAI (targets name deployments); anthropic: the Messages API")
-    base_url: HttpUrl = Field(description="e.g. http://vllm.internal:8000/v1, https://NAME.openai.azure.com, https://api.anthropic.com")
+        "openai",
+        description="openai: any OpenAI-compatible server (vLLM, TGI, Ollama, the axops runtime, OpenAI); "
+        "azure: Azure OpenAI (targets name deployments); anthropic: the Messages API",
+    )
+    base_url: HttpUrl = Field(
+        description="e.g. http://vllm.internal:8000/v1, https://NAME.openai.azure.com, https://api.anthropic.com"
+    )
     api_version: str | None = Field(None, max_length=32, description="Azure OpenAI api-version (default 2024-10-21)")
     api_key: str | None = Field(None, max_length=2000, description="Stored encrypted; never returned")
     timeout_s: float = Field(60.0, gt=0, le=3600)
@@ -49,27 +55,45 @@ class ProviderOut(BaseModel):
 
 class TargetSpec(Strict):
     provider_id: uuid.UUID
-    model: Annotated[str, StringConstraints(min_length=1, max_length=300)] = Field(description="The model name the upstream knows")
+    model: Annotated[str, StringConstraints(min_length=1, max_length=300)] = Field(
+        description="The model name the upstream knows"
+    )
     weight: float = Field(1.0, ge=0, le=1000)
     priority: int = Field(0, ge=0, le=100, description="Lower is tried first")
-    input_price: float = Field(0.0, ge=0, description="Per 1M prompt tokens (0: derived from the GPU-hour rate when one is given)")
-    output_price: float = Field(0.0, ge=0, description="Per 1M completion tokens (0: derived from the GPU-hour rate when one is given)")
-    gpu_hour_price: float | None = Field(None, gt=0, description="Internal models: the price of one GPU-hour (with gpus and throughput)")
-    gpus: float | None = Field(None, gt=0, le=10_000, description="GPUs the deployment holds (fractional for MIG slices)")
-    throughput_tokens_per_s: float | None = Field(None, gt=0, description="The deployment's sustained tokens per second")
+    input_price: float = Field(
+        0.0, ge=0, description="Per 1M prompt tokens (0: derived from the GPU-hour rate when one is given)"
+    )
+    output_price: float = Field(
+        0.0, ge=0, description="Per 1M completion tokens (0: derived from the GPU-hour rate when one is given)"
+    )
+    gpu_hour_price: float | None = Field(
+        None, gt=0, description="Internal models: the price of one GPU-hour (with gpus and throughput)"
+    )
+    gpus: float | None = Field(
+        None, gt=0, le=10_000, description="GPUs the deployment holds (fractional for MIG slices)"
+    )
+    throughput_tokens_per_s: float | None = Field(
+        None, gt=0, description="The deployment's sustained tokens per second"
+    )
     tokenizer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)] | None = Field(
-        None, description="Counts tokens when the upstream reports no usage: an OpenAI encoding (o200k_base, cl100k_base, "
-                          "p50k_base, r50k_base, gpt2) or a registry model version with a tokenizer.json (name@alias, "
-                          "name:3). Unset: guessed from OpenAI model names, else none")  # fmt: skip
+        None,
+        description="Counts tokens when the upstream reports no usage: an OpenAI encoding (o200k_base, cl100k_base, "
+        "p50k_base, r50k_base, gpt2) or a registry model version with a tokenizer.json (name@alias, "
+        "name:3). Unset: guessed from OpenAI model names, else none",
+    )
 
     @model_validator(mode="after")
     def _gpu_rate(self) -> TargetSpec:
         given = [f for f in GPU_FIELDS if getattr(self, f) is not None]
         if given and len(given) < len(GPU_FIELDS):
             missing = ", ".join(f for f in GPU_FIELDS if f not in given)
-            raise ValueError(f"GPU-hour pricing needs gpu_hour_price, gpus and throughput_tokens_per_s together (missing: {missing})")
+            raise ValueError(
+                f"GPU-hour pricing needs gpu_hour_price, gpus and throughput_tokens_per_s together (missing: {missing})"
+            )
         if self.tokenizer and self.tokenizer not in ENCODINGS and not REGISTRY_REF.match(self.tokenizer):
-            raise ValueError(f"tokenizer: use an encoding ({', '.join(ENCODINGS)}) or a registry model version (name@alias, name:3)")
+            raise ValueError(
+                f"tokenizer: use an encoding ({', '.join(ENCODINGS)}) or a registry model version (name@alias, name:3)"
+            )
         return self
 
 
@@ -96,8 +120,10 @@ class RouteCreate(Strict):
     timeout_s: float = Field(120.0, gt=0, le=3600, description="For the whole request, retries included")
     cache_ttl_s: int = Field(0, ge=0, le=30 * 86400, description="Cache deterministic answers this long (0: off)")
     enabled: bool = True
-    team_id: uuid.UUID | None = Field(None, description="Only this team's members (and Admins) may call the route; unset: "
-                                                       "everyone who may call models")
+    team_id: uuid.UUID | None = Field(
+        None,
+        description="Only this team's members (and Admins) may call the route; unset: everyone who may call models",
+    )
 
 
 class RouteUpdate(Strict):
@@ -109,7 +135,9 @@ class RouteUpdate(Strict):
     timeout_s: float | None = Field(None, gt=0, le=3600)
     cache_ttl_s: int | None = Field(None, ge=0, le=30 * 86400)
     enabled: bool | None = None
-    team_id: uuid.UUID | None = Field(None, description="Set: only this team's members (and Admins) may call it; null: everyone")
+    team_id: uuid.UUID | None = Field(
+        None, description="Set: only this team's members (and Admins) may call it; null: everyone"
+    )
 
 
 class RouteOut(BaseModel):
@@ -143,9 +171,13 @@ class PlannedTarget(BaseModel):
     circuit: Literal["closed", "open", "half_open"]
     in_flight: int
     latency_ms: float | None
-    input_price: float = Field(description="Per 1M prompt tokens, as charged (explicit, or derived from the GPU-hour rate)")
+    input_price: float = Field(
+        description="Per 1M prompt tokens, as charged (explicit, or derived from the GPU-hour rate)"
+    )
     output_price: float = Field(description="Per 1M completion tokens, as charged")
-    tokenizer: str | None = Field(description="What counts tokens when the upstream reports none (given, guessed, or none)")
+    tokenizer: str | None = Field(
+        description="What counts tokens when the upstream reports none (given, guessed, or none)"
+    )
 
 
 class RoutePlan(BaseModel):
@@ -158,8 +190,12 @@ class RoutePlan(BaseModel):
 class LimitSet(Strict):
     rpm: int | None = Field(None, gt=0, le=10_000_000, description="Requests per minute")
     tpm: int | None = Field(None, gt=0, le=1_000_000_000, description="Tokens per minute")
-    monthly_budget: float | None = Field(None, ge=0, description="Spend per calendar month (UTC), in the price table's currency")
-    warn_ratio: float = Field(0.8, gt=0, le=1, description="Raise a warning event when this share of the budget is spent")
+    monthly_budget: float | None = Field(
+        None, ge=0, description="Spend per calendar month (UTC), in the price table's currency"
+    )
+    warn_ratio: float = Field(
+        0.8, gt=0, le=1, description="Raise a warning event when this share of the budget is spent"
+    )
 
 
 class LimitOut(LimitSet):

@@ -84,12 +84,16 @@ class RouteEntry:
     max_prompt_chars: int | None
     timeout_s: float
     cache_ttl_s: int = 0
-    team_id: uuid.UUID | None = None  # only this team's members (and Admins) may call it; None: anyone with gateway:invoke
+    team_id: uuid.UUID | None = (
+        None  # only this team's members (and Admins) may call it; None: anyone with gateway:invoke
+    )
     counter: itertools.count = field(default_factory=itertools.count)
 
     def usable_by(self, principal) -> bool:
         """In memory, on every call: the route's team against the caller's teams (as cached with the principal)."""
-        return (self.team_id is None or principal.is_admin or self.team_id in principal.team_ids) and principal.may_use_model(self.model_name)
+        return (
+            self.team_id is None or principal.is_admin or self.team_id in principal.team_ids
+        ) and principal.may_use_model(self.model_name)
 
 
 def _order(route: RouteEntry, targets: list[Target]) -> list[Target]:
@@ -162,21 +166,48 @@ class RouteTable:
             api_key = crypto.decrypt(secret, provider.credentials) if provider.credentials else None
             upstream = self.upstreams.get(key)
             settings = (provider.base_url.rstrip("/"), api_key, provider.timeout_s, provider.kind, provider.api_version)
-            if upstream is None or (upstream.base_url, upstream.api_key, upstream.timeout_s, upstream.kind, upstream.api_version) != settings:
-                upstream = Upstream(key=key, provider=provider.name, base_url=settings[0], model=spec["model"], api_key=api_key,
-                                    timeout_s=provider.timeout_s, kind=provider.kind, api_version=provider.api_version)  # fmt: skip
+            if (
+                upstream is None
+                or (upstream.base_url, upstream.api_key, upstream.timeout_s, upstream.kind, upstream.api_version)
+                != settings
+            ):
+                upstream = Upstream(
+                    key=key,
+                    provider=provider.name,
+                    base_url=settings[0],
+                    model=spec["model"],
+                    api_key=api_key,
+                    timeout_s=provider.timeout_s,
+                    kind=provider.kind,
+                    api_version=provider.api_version,
+                )
                 self.upstreams[key] = upstream
             tokenizer = spec.get("tokenizer") or (guess(spec["model"]) if provider.kind != "anthropic" else None)
             if tokenizer and self.tokenizers is not None:
                 self.tokenizers.prepare(tokenizer)
-            return Target(upstream, float(spec.get("weight", 1.0)), int(spec.get("priority", 0)), *effective_prices(spec), tokenizer)
+            return Target(
+                upstream,
+                float(spec.get("weight", 1.0)),
+                int(spec.get("priority", 0)),
+                *effective_prices(spec),
+                tokenizer,
+            )
 
         table = {}
         for r in routes:
             targets = [t for t in map(target, r.targets) if t]
             fallbacks = [t for t in map(target, r.fallbacks) if t]
-            table[r.model_name] = RouteEntry(str(r.id), r.model_name, r.strategy, targets, fallbacks, r.max_prompt_chars, r.timeout_s,
-                                             r.cache_ttl_s, r.team_id if r.visibility == "team" else None)  # fmt: skip
+            table[r.model_name] = RouteEntry(
+                str(r.id),
+                r.model_name,
+                r.strategy,
+                targets,
+                fallbacks,
+                r.max_prompt_chars,
+                r.timeout_s,
+                r.cache_ttl_s,
+                r.team_id if r.visibility == "team" else None,
+            )
         self.routes = table
 
     def usable(self, principal, model: str) -> RouteEntry | None:

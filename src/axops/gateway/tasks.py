@@ -13,7 +13,9 @@ log = logging.getLogger("axops.gateway")
 tasks = procrastinate.Blueprint()
 
 
-async def maintain_usage_partitions(engine, months_ahead: int, retention_days: int, log_retention_days: int = 90) -> None:
+async def maintain_usage_partitions(
+    engine, months_ahead: int, retention_days: int, log_retention_days: int = 90
+) -> None:
     async with engine.begin() as conn:
         created = await partitions.ensure(conn, "usage_records", months_ahead)
         created += await partitions.ensure(conn, "gateway_request_logs", months_ahead)
@@ -28,4 +30,6 @@ async def maintain_usage_partitions(engine, months_ahead: int, retention_days: i
 async def maintain_usage_partitions_task(job_context, timestamp: int) -> None:
     state = job_context.additional_context["axops"]
     s = state.settings
-    await maintain_usage_partitions(state.db.engine, s.audit_partitions_ahead, s.usage_retention_days, s.request_log_retention_days)
+    await maintain_usage_partitions(
+        state.db.engine, s.audit_partitions_ahead, s.usage_retention_days, s.request_log_retention_days
+    )

@@ -98,8 +98,10 @@ def _inputs(tok, value) -> int:
         return tok.count(value)
     if not isinstance(value, list):
         return 0
-    return sum(tok.count(v) if isinstance(v, str) else len(v) if isinstance(v, list) else 1 if isinstance(v, int) else 0
-               for v in value)  # fmt: skip
+    return sum(
+        tok.count(v) if isinstance(v, str) else len(v) if isinstance(v, list) else 1 if isinstance(v, int) else 0
+        for v in value
+    )
 
 
 def count_prompt(tok, endpoint: str, body: dict) -> int:
@@ -125,8 +127,11 @@ def count_completion(tok, endpoint: str, answer) -> int:
     if endpoint == "embeddings":
         return 0
     if isinstance(answer, dict):
-        return sum(_field(tok, key, part) for choice in answer.get("choices") or ()
-                   for key, part in zip(("content", "text", "tool_calls", "function_call"), _generated(choice), strict=True))  # fmt: skip
+        return sum(
+            _field(tok, key, part)
+            for choice in answer.get("choices") or ()
+            for key, part in zip(("content", "text", "tool_calls", "function_call"), _generated(choice), strict=True)
+        )
     texts: dict[int, list[str]] = {}  # per choice: the pieces joined before counting (BPE merges across them)
     calls: dict[int, list] = {}
     for line in answer:
@@ -142,7 +147,9 @@ def count_completion(tok, endpoint: str, answer) -> int:
             texts.setdefault(index, []).extend(p for p in (content, text) if isinstance(p, str))
             if tool_calls or function_call:
                 calls.setdefault(index, []).append(tool_calls or function_call)
-    return sum(tok.count("".join(parts)) for parts in texts.values()) + sum(_field(tok, "tool_calls", c) for c in calls.values())
+    return sum(tok.count("".join(parts)) for parts in texts.values()) + sum(
+        _field(tok, "tool_calls", c) for c in calls.values()
+    )
 
 
 # --- loading and the counting worker -----------------------------------------------------------
@@ -167,7 +174,7 @@ class Tokenizers:
         self.prepare(spec)
         try:
             return await asyncio.shield(self._loads[spec])
-        except Exception:  # noqa: BLE001 — logged by _load; the call is recorded without counts
+        except Exception:
             return None
 
     async def _load(self, spec: str):
@@ -177,16 +184,24 @@ class Tokenizers:
             ref = parse_ref(spec)
             if ref is None:
                 raise LookupError(f"not an encoding name nor a registry reference: {spec!r}")
-            from axops.models import service as registry
+            from axops.registry import service as registry
 
             async with self.db.sessionmaker() as session:
                 _, version = await registry.resolve(session, SYSTEM, *ref)
                 files = {f.path: f for f in await registry.version_files(session, version.id)}
             if "tokenizer.json" not in files:
                 raise LookupError(f"{ref[0]} v{version.version} has no tokenizer.json")
-            return await asyncio.to_thread(_HuggingFace, await self.storage.get_bytes(files["tokenizer.json"].storage_key))
+            return await asyncio.to_thread(
+                _HuggingFace, await self.storage.get_bytes(files["tokenizer.json"].storage_key)
+            )
         except Exception as exc:
-            event(log, "gateway.tokenizer_unavailable", logging.WARNING, tokenizer=spec, error=f"{type(exc).__name__}: {exc}")
+            event(
+                log,
+                "gateway.tokenizer_unavailable",
+                logging.WARNING,
+                tokenizer=spec,
+                error=f"{type(exc).__name__}: {exc}",
+            )
             raise
 
 
@@ -204,7 +219,11 @@ def _count_all(jobs: list[_Job], tokenizers: dict) -> list[tuple[int, int] | Non
     for job in jobs:
         tok = tokenizers.get(job.spec)
         try:
-            out.append((count_prompt(tok, job.endpoint, job.body), count_completion(tok, job.endpoint, job.answer)) if tok else None)
+            out.append(
+                (count_prompt(tok, job.endpoint, job.body), count_completion(tok, job.endpoint, job.answer))
+                if tok
+                else None
+            )
         except Exception:  # a request we cannot make sense of is recorded without counts
             log.exception("gateway.token_count_failed")
             out.append(None)
@@ -223,7 +242,9 @@ class TokenCounter:
         self._closing = False
         self._task: asyncio.Task | None = None
 
-    def submit(self, spec: str, endpoint: str, body: dict, answer, done: Callable[[tuple[int, int] | None], None]) -> None:
+    def submit(
+        self, spec: str, endpoint: str, body: dict, answer, done: Callable[[tuple[int, int] | None], None]
+    ) -> None:
         self.jobs.append(_Job(spec, endpoint, body, answer, done))
         self.pending += 1
         self._wake.set()

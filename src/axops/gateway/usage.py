@@ -15,8 +15,27 @@ from axops.core.logging import event
 
 log = logging.getLogger("axops.gateway")
 
-COLUMNS = ("created_at", "request_id", "api_key_id", "user_id", "team_id", "endpoint", "model", "upstream", "stream",
-           "status", "error", "prompt_tokens", "completion_tokens", "cost", "latency_ms", "ttft_ms", "attempts", "cache", "saved_cost")  # fmt: skip
+COLUMNS = (
+    "created_at",
+    "request_id",
+    "api_key_id",
+    "user_id",
+    "team_id",
+    "endpoint",
+    "model",
+    "upstream",
+    "stream",
+    "status",
+    "error",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "latency_ms",
+    "ttft_ms",
+    "attempts",
+    "cache",
+    "saved_cost",
+)
 MAX_QUEUE = 200_000
 
 
@@ -39,16 +58,54 @@ class BatchWriter:
     def prepare(self, rows: list[tuple]) -> list[tuple]:
         return rows
 
-    def record(self, *, request_id: str | None, api_key_id: uuid.UUID | None, user_id: uuid.UUID | None, team_id: uuid.UUID | None,
-               endpoint: str, model: str, upstream: str | None, stream: bool, status: int, error: str | None,
-               prompt_tokens: int, completion_tokens: int, cost: float, latency_ms: float, ttft_ms: float | None,
-               attempts: int, cache: str = "off", saved_cost: float = 0.0) -> None:  # fmt: skip
+    def record(
+        self,
+        *,
+        request_id: str | None,
+        api_key_id: uuid.UUID | None,
+        user_id: uuid.UUID | None,
+        team_id: uuid.UUID | None,
+        endpoint: str,
+        model: str,
+        upstream: str | None,
+        stream: bool,
+        status: int,
+        error: str | None,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost: float,
+        latency_ms: float,
+        ttft_ms: float | None,
+        attempts: int,
+        cache: str = "off",
+        saved_cost: float = 0.0,
+    ) -> None:
         if len(self.queue) >= MAX_QUEUE:  # the database is down for long: keep memory bounded, say so
             self.dropped += 1
             return
-        self.queue.append((datetime.now(UTC), request_id, api_key_id, user_id, team_id, endpoint, model, upstream, stream,
-                           status, (error or None) and error[:300], prompt_tokens, completion_tokens, cost, latency_ms, ttft_ms,
-                           attempts, cache, saved_cost))  # fmt: skip
+        self.queue.append(
+            (
+                datetime.now(UTC),
+                request_id,
+                api_key_id,
+                user_id,
+                team_id,
+                endpoint,
+                model,
+                upstream,
+                stream,
+                status,
+                (error or None) and error[:300],
+                prompt_tokens,
+                completion_tokens,
+                cost,
+                latency_ms,
+                ttft_ms,
+                attempts,
+                cache,
+                saved_cost,
+            )
+        )
         if len(self.queue) >= self.batch:
             self._wake.set()
 
@@ -81,9 +138,16 @@ class BatchWriter:
             async with self.db.engine.connect() as conn:
                 raw = (await conn.get_raw_connection()).driver_connection
                 await raw.copy_records_to_table(self.table, records=records, columns=self.columns)
-        except Exception as exc:  # noqa: BLE001 — keep the rows for the next try; the gateway keeps serving
+        except Exception as exc:
             self.queue = rows + self.queue
-            event(log, "gateway.batch_write_failed", logging.WARNING, table=self.table, rows=len(rows), error=type(exc).__name__)
+            event(
+                log,
+                "gateway.batch_write_failed",
+                logging.WARNING,
+                table=self.table,
+                rows=len(rows),
+                error=type(exc).__name__,
+            )
             return False
         self.written += len(rows)
         return True
@@ -98,7 +162,9 @@ class ContentLogWriter(BatchWriter):
     table = "gateway_request_logs"
     columns = ("created_at", "request_id", "api_key_id", "user_id", "model", "status", "request", "response")
 
-    def log(self, *, request_id: str | None, api_key_id, user_id, model: str, status: int, request: dict, response: str) -> None:
+    def log(
+        self, *, request_id: str | None, api_key_id, user_id, model: str, status: int, request: dict, response: str
+    ) -> None:
         if len(self.queue) < MAX_QUEUE:
             self.queue.append((datetime.now(UTC), request_id, api_key_id, user_id, model, status, request, response))
         else:
@@ -109,8 +175,26 @@ class ContentLogWriter(BatchWriter):
 
         out = []
         for created, request_id, key, user, model, status, request, response in rows:
-            messages = [{**m, "content": pii.redact(m["content"])} if isinstance(m.get("content"), str) else m
-                        for m in request.get("messages") or [] if isinstance(m, dict)]  # fmt: skip
-            masked = {"messages": messages} if messages else {"prompt": pii.redact(str(request.get("prompt") or request.get("input") or ""))}
-            out.append((created, request_id, key, user, model, status, orjson.dumps(masked).decode(), pii.redact(response)[:100_000]))
+            messages = [
+                {**m, "content": pii.redact(m["content"])} if isinstance(m.get("content"), str) else m
+                for m in request.get("messages") or []
+                if isinstance(m, dict)
+            ]
+            masked = (
+                {"messages": messages}
+                if messages
+                else {"prompt": pii.redact(str(request.get("prompt") or request.get("input") or ""))}
+            )
+            out.append(
+                (
+                    created,
+                    request_id,
+                    key,
+                    user,
+                    model,
+                    status,
+                    orjson.dumps(masked).decode(),
+                    pii.redact(response)[:100_000],
+                )
+            )
         return out

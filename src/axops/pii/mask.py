@@ -44,7 +44,11 @@ _NOT_DIGIT = re.compile(r"\D+")
 _WS = re.compile(r"\s+")
 _HEX = re.compile(r"[0-9A-Fa-f]")
 _KEEP = {  # entity -> (leading digits kept, trailing digits kept)
-    r.RRN: (7, 0), r.ARN: (7, 0), r.CREDIT_CARD: (0, 4), r.BANK_ACCOUNT: (0, 4), r.BRN: (5, 0),
+    r.RRN: (7, 0),
+    r.ARN: (7, 0),
+    r.CREDIT_CARD: (0, 4),
+    r.BANK_ACCOUNT: (0, 4),
+    r.BRN: (5, 0),
     r.DRIVER_LICENSE: (2, 0),
 }
 
@@ -81,8 +85,7 @@ def _mask_ip(value: str) -> str:
     return ".".join(parts[:2] + ["*"] * (len(parts) - 2))
 
 
-def mask_value(entity: str, value: str, mode: str = "mask", salt: bytes | None = None,
-               digest_chars: int = 8) -> str:
+def mask_value(entity: str, value: str, mode: str = "mask", salt: bytes | None = None, digest_chars: int = 8) -> str:
     """The replacement for one detected value (see the module doc for the scheme)."""
     if mode == "remove":
         return f"[{entity}]"
@@ -120,8 +123,15 @@ def _normalise(entity: str, value: str) -> str:
     return _WS.sub(" ", value.strip())
 
 
-def mask(text: str, findings: Iterable[Finding] | Iterable[str] | None = None, mode: str = "mask",
-         salt: bytes | None = None, *, threshold: float = DEFAULT_THRESHOLD, digest_chars: int = 8) -> str:
+def mask(
+    text: str,
+    findings: Iterable[Finding] | Iterable[str] | None = None,
+    mode: str = "mask",
+    salt: bytes | None = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    digest_chars: int = 8,
+) -> str:
     """``text`` with PII replaced. ``findings`` is either the findings of :func:`scan` for this
     text, or a set of entity names to scan for (``None``: all)."""
     if not text:
@@ -130,8 +140,11 @@ def mask(text: str, findings: Iterable[Finding] | Iterable[str] | None = None, m
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     if mode == "hash" and not salt:
         raise ValueError("mode='hash' needs a salt (bytes); keep it secret")
-    if findings is None or isinstance(findings, (set, frozenset)) or (
-            isinstance(findings, (list, tuple)) and findings and isinstance(findings[0], str)):
+    if (
+        findings is None
+        or isinstance(findings, (set, frozenset))
+        or (isinstance(findings, (list, tuple)) and findings and isinstance(findings[0], str))
+    ):
         found = scan(text, findings, threshold)
     else:
         found = sorted(findings, key=lambda f: f.start)
@@ -142,8 +155,8 @@ def mask(text: str, findings: Iterable[Finding] | Iterable[str] | None = None, m
     for f in found:
         if f.start < pos:
             continue  # overlapping findings passed in by hand: keep the first
-        out.append(text[pos:f.start])
-        out.append(mask_value(f.entity, text[f.start:f.end], mode, salt, digest_chars))
+        out.append(text[pos : f.start])
+        out.append(mask_value(f.entity, text[f.start : f.end], mode, salt, digest_chars))
         pos = f.end
     out.append(text[pos:])
     return "".join(out)

@@ -50,8 +50,7 @@ ADDRESS_KR = "ADDRESS_KR"
 PERSON = "PERSON"
 
 ALL_ENTITIES: frozenset[str] = frozenset(
-    {RRN, ARN, PASSPORT, DRIVER_LICENSE, BRN, PHONE, EMAIL, CREDIT_CARD, BANK_ACCOUNT, IP_ADDRESS,
-     ADDRESS_KR, PERSON}
+    {RRN, ARN, PASSPORT, DRIVER_LICENSE, BRN, PHONE, EMAIL, CREDIT_CARD, BANK_ACCOUNT, IP_ADDRESS, ADDRESS_KR, PERSON}
 )
 NUMERIC_ENTITIES = frozenset({RRN, ARN, DRIVER_LICENSE, BRN, PHONE, CREDIT_CARD, BANK_ACCOUNT, IP_ADDRESS})
 
@@ -62,13 +61,23 @@ SEP = "\x00"  # row separator inside a joined batch; context windows never cross
 # --------------------------------------------------------------------------------------------
 
 _RRN_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
-_CENTURY = {"1": 1900, "2": 1900, "5": 1900, "6": 1900, "3": 2000, "4": 2000, "7": 2000, "8": 2000,
-            "9": 1800, "0": 1800}
+_CENTURY = {
+    "1": 1900,
+    "2": 1900,
+    "5": 1900,
+    "6": 1900,
+    "3": 2000,
+    "4": 2000,
+    "7": 2000,
+    "8": 2000,
+    "9": 1800,
+    "0": 1800,
+}
 _MONTH_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def _rrn_sum(d: str) -> int:
-    return sum(int(c) * w for c, w in zip(d, _RRN_WEIGHTS))
+    return sum(int(c) * w for c, w in zip(d, _RRN_WEIGHTS, strict=False))
 
 
 def rrn_checksum_ok(digits: str) -> bool:
@@ -103,7 +112,7 @@ def brn_checksum_ok(digits: str) -> bool:
     check = (10 - s mod 10) mod 10."""
     if len(digits) != 10 or not digits.isdigit():
         return False
-    s = sum(int(c) * w for c, w in zip(digits, _BRN_WEIGHTS)) + int(digits[8]) * 5 // 10
+    s = sum(int(c) * w for c, w in zip(digits, _BRN_WEIGHTS, strict=False)) + int(digits[8]) * 5 // 10
     return (10 - s % 10) % 10 == int(digits[9])
 
 
@@ -139,9 +148,7 @@ def card_brand(digits: str) -> str | None:
 
 
 def ipv4_ok(groups: list[str]) -> bool:
-    return len(groups) == 4 and all(
-        len(g) <= 3 and int(g) <= 255 and (g[0] != "0" or len(g) == 1) for g in groups
-    )
+    return len(groups) == 4 and all(len(g) <= 3 and int(g) <= 255 and (g[0] != "0" or len(g) == 1) for g in groups)
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,25 +165,32 @@ _CTX_WORDS: dict[str, str] = {
     DRIVER_LICENSE: "운전 면허 driver driving license licence",
     BRN: "사업자 법인 brn taxid tax-id",
     PHONE: "전화 연락 휴대 핸드폰 폰 팩스 문의 고객센터 콜센터 대표번호 문자 tel phone mobile cell cellphone fax call "
-           "contact ☎ hp whatsapp sms",
+    "contact ☎ hp whatsapp sms",
     EMAIL: "메일 email e-mail mail",
     CREDIT_CARD: "카드 결제 card visa master mastercard amex cc",
     BANK_ACCOUNT: "계좌 입금 송금 이체 통장 예금주 은행 뱅크 금고 우체국 증권 account acct bank banking routing deposit "
-                  "transfer",
+    "transfer",
     IP_ADDRESS: "address addr ip 아이피 서버 server host 접속 client remote src dst gateway 게이트웨이",
     ADDRESS_KR: "address addr 주소 거주 배송 배달 사는 소재지 도로명 지번 자택 deliver delivery shipping",
     "NEG": "주문 order invoice 송장 운송장 tracking 상품 sku 모델 model 버전 version ver 일련 serial 시리얼 바코드 "
-           "barcode ticket 티켓 예약 booking 접수 관리번호 문서번호 ref reference 거래번호 승인 transaction id 회원번호 "
-           "고객번호 품번 isbn build 빌드 patch section chapter 조항 항목 page 쪽 합계 총액 금액 price $ ₩",
+    "barcode ticket 티켓 예약 booking 접수 관리번호 문서번호 ref reference 거래번호 승인 transaction id 회원번호 "
+    "고객번호 품번 isbn build 빌드 patch section chapter 조항 항목 page 쪽 합계 총액 금액 price $ ₩",
 }
-_CTX_PHRASES = {"tax id": BRN, "business no": BRN, "business number": BRN, "business reg": BRN,
-                "business registration": BRN, "ship to": ADDRESS_KR, "registration card": ARN}
+_CTX_PHRASES = {
+    "tax id": BRN,
+    "business no": BRN,
+    "business number": BRN,
+    "business reg": BRN,
+    "business registration": BRN,
+    "ship to": ADDRESS_KR,
+    "registration card": ARN,
+}
 _CTX_OF: dict[str, tuple[str, ...]] = {}
 for _ent, _words in _CTX_WORDS.items():
     for _w in _words.split():
-        _CTX_OF[_w] = _CTX_OF.get(_w, ()) + (_ent,)
+        _CTX_OF[_w] = (*_CTX_OF.get(_w, ()), _ent)
 for _w, _ent in _CTX_PHRASES.items():
-    _CTX_OF[_w] = _CTX_OF.get(_w, ()) + (_ent,)
+    _CTX_OF[_w] = (*_CTX_OF.get(_w, ()), _ent)
 _CTX_BOUNDED = frozenset(w for w in _CTX_OF if w.isascii() and w.isalpha() and len(w) <= 4)
 
 
@@ -216,8 +230,33 @@ _LAST_NUM = re.compile(r".*\d", re.DOTALL)
 _WORDY = re.compile(r"[가-힣]|[a-z]{2}")
 _BANK_NAMES = tuple(
     n + suffix
-    for n in ("국민", "신한", "우리", "하나", "농협", "기업", "카카오", "토스", "케이", "씨티", "sc제일", "제일", "kb", "nh", "ibk",
-              "수협", "신협", "산업", "부산", "대구", "경남", "광주", "전북", "제주", "새마을")
+    for n in (
+        "국민",
+        "신한",
+        "우리",
+        "하나",
+        "농협",
+        "기업",
+        "카카오",
+        "토스",
+        "케이",
+        "씨티",
+        "sc제일",
+        "제일",
+        "kb",
+        "nh",
+        "ibk",
+        "수협",
+        "신협",
+        "산업",
+        "부산",
+        "대구",
+        "경남",
+        "광주",
+        "전북",
+        "제주",
+        "새마을",
+    )
     for suffix in ("", "은행", "뱅크")
 )
 _PRE = 32
@@ -228,13 +267,13 @@ _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def _before(text: str, s: int, n: int = _PRE) -> str:
-    w = text[s - n if s > n else 0:s]
+    w = text[s - n if s > n else 0 : s]
     i = w.rfind(SEP)
-    return w[i + 1:] if i >= 0 else w
+    return w[i + 1 :] if i >= 0 else w
 
 
 def _after(text: str, e: int, n: int) -> str:
-    w = text[e:e + n]
+    w = text[e : e + n]
     i = w.find(SEP)
     return w[:i] if i >= 0 else w
 
@@ -259,9 +298,9 @@ class _Context:
 
     def _scan(self) -> dict[str, int]:
         s = self.s
-        w = self.text[s - _PRE if s > _PRE else 0:s]
+        w = self.text[s - _PRE if s > _PRE else 0 : s]
         if SEP in w:
-            w = w[w.rfind(SEP) + 1:]
+            w = w[w.rfind(SEP) + 1 :]
         w = w.lower()
         cut = 0
         if "\n" in w or ". " in w or "? " in w or "! " in w or "。" in w:
@@ -315,7 +354,7 @@ class _Context:
         i = len(w) - 1
         while i >= 0 and w[i].isalpha() and w[i].isascii():
             i -= 1
-        return i < 0 or not (w[i].isalpha() and w[i].isascii()) and not w[i].isdigit()
+        return i < 0 or (not (w[i].isalpha() and w[i].isascii()) and not w[i].isdigit())
 
 
 def _with_context(base: float, ctx: _Context, entity: str) -> float:
@@ -344,13 +383,21 @@ _DL_REGION = re.compile(
     r"(?:서울|부산|경기|강원|충북|충남|전북|전남|경북|경남|제주|대구|인천|광주|대전|울산|경기북부|경기남부)\s?\Z"
 )
 _LANDLINE = frozenset(
-    {"031", "032", "033", "041", "042", "043", "044", "051", "052", "053", "054", "055", "061", "062", "063",
-     "064"}
+    {"031", "032", "033", "041", "042", "043", "044", "051", "052", "053", "054", "055", "061", "062", "063", "064"}
 )
 _MOBILE_OLD = frozenset({"011", "016", "017", "018", "019"})
 _CARD_SHAPES = frozenset(
-    {(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 1), (4, 4, 4, 2), (4, 4, 4, 3), (4, 4, 4, 4, 1),
-     (4, 4, 4, 4, 2), (4, 4, 4, 4, 3)}
+    {
+        (4, 4, 4, 4),
+        (4, 6, 5),
+        (4, 6, 4),
+        (4, 4, 4, 1),
+        (4, 4, 4, 2),
+        (4, 4, 4, 3),
+        (4, 4, 4, 4, 1),
+        (4, 4, 4, 4, 2),
+        (4, 4, 4, 4, 3),
+    }
 )
 
 
@@ -471,8 +518,13 @@ def _classify(text: str, s: int, e: int, tok: str, want: frozenset[str]):
             b = 0.2 if bare else 0.45
         cands.append((CREDIT_CARD, s, e, _with_context(b, ctx, CREDIT_CARD)))
 
-    if (BANK_ACCOUNT in want and 10 <= n <= 14 and not dotted and not paren
-            and (bare or min(shape) >= 2 and max(shape) <= 8)):
+    if (
+        BANK_ACCOUNT in want
+        and 10 <= n <= 14
+        and not dotted
+        and not paren
+        and (bare or (min(shape) >= 2 and max(shape) <= 8))
+    ):
         if ctx.has(BANK_ACCOUNT):
             between = ctx.words_between(BANK_ACCOUNT)
             if cands:  # also a phone / RRN / ... shape: the bank word must be right before it
@@ -539,7 +591,7 @@ def find_emails(text: str, out: list) -> None:
     while at >= 0:
         dm = _DOMAIN.match(text, at + 1)
         if dm is not None and at > 0:
-            lm = _LOCAL_REV.match(text[at - 1:max(0, at - 65) or None:-1])
+            lm = _LOCAL_REV.match(text[at - 1 : max(0, at - 65) or None : -1])
             if lm is not None:
                 s = at - lm.end()
                 while s < at and text[s] in ".-+%":
@@ -564,7 +616,7 @@ def find_ipv6(text: str, out: list) -> None:
         a = m.start()
         if a < last:
             continue
-        hm = _HEX_REV.match(text[a - 1:max(0, a - 5) or None:-1]) if a > 0 else None
+        hm = _HEX_REV.match(text[a - 1 : max(0, a - 5) or None : -1]) if a > 0 else None
         s = a - (hm.end() if hm else 0)
         if s > 0 and text[s - 1] in _V6_BAD_BEFORE:
             continue
@@ -578,7 +630,7 @@ def find_ipv6(text: str, out: list) -> None:
             cand, e = cand[:-1], e - 1
         if cand.count(":") < 2 or not any(c.isdigit() for c in cand):
             continue
-        if e < len(text) and (text[e].isalnum() and text[e].isascii() or text[e] in "_:"):
+        if e < len(text) and ((text[e].isalnum() and text[e].isascii()) or text[e] in "_:"):
             continue
         try:
             ipaddress.IPv6Address(cand)
@@ -602,10 +654,51 @@ def find_passports(text: str, out: list) -> None:
 # --------------------------------------------------------------------------------------------
 
 _SIDO_NAMES = (
-    "서울특별시", "부산광역시", "대구광역시", "인천광역시", "광주광역시", "대전광역시", "울산광역시", "세종특별자치시", "경기도", "강원특별자치도", "강원도",
-    "충청북도", "충청남도", "전북특별자치도", "전라북도", "전라남도", "경상북도", "경상남도", "제주특별자치도", "서울시", "부산시", "대구시", "인천시", "광주시",
-    "대전시", "울산시", "세종시", "제주도", "서울", "부산", "대구", "인천", "광주", "대전", "울산", "세종", "경기", "강원", "충북", "충남",
-    "전북", "전남", "경북", "경남", "제주"
+    "서울특별시",
+    "부산광역시",
+    "대구광역시",
+    "인천광역시",
+    "광주광역시",
+    "대전광역시",
+    "울산광역시",
+    "세종특별자치시",
+    "경기도",
+    "강원특별자치도",
+    "강원도",
+    "충청북도",
+    "충청남도",
+    "전북특별자치도",
+    "전라북도",
+    "전라남도",
+    "경상북도",
+    "경상남도",
+    "제주특별자치도",
+    "서울시",
+    "부산시",
+    "대구시",
+    "인천시",
+    "광주시",
+    "대전시",
+    "울산시",
+    "세종시",
+    "제주도",
+    "서울",
+    "부산",
+    "대구",
+    "인천",
+    "광주",
+    "대전",
+    "울산",
+    "세종",
+    "경기",
+    "강원",
+    "충북",
+    "충남",
+    "전북",
+    "전남",
+    "경북",
+    "경남",
+    "제주",
 )
 # Anchor: last syllable of a road (로/길) or lot (동/리/가) name, then a number.
 _ADDR_ANCHOR = re.compile(r"[로길동리가](?= ?\d)(?<![^0-9]가)")  # 가 only after a digit: 종로1가
@@ -625,16 +718,124 @@ _ADDR_NUM = re.compile(
 )
 _ADDR_NEXT_ROAD = re.compile(r"번?길|가(?![가-힣])")
 _ROAD_STOP = frozenset(
-    {"도로", "경로", "진로", "통로", "항로", "선로", "회로", "수로", "활로", "미로", "철로", "새로", "별로", "바로", "서로",
-     "실로", "주로", "날로", "절로", "홀로", "스스로", "그대로", "이대로", "멋대로", "제대로", "마음대로", "대로", "차로",
-     "해로", "육로", "공로", "과로", "노로", "이로", "그로", "저로", "앞으로", "뒤로", "위로", "아래로", "옆으로", "이길",
-     "갈길", "지름길", "오솔길", "산길", "물길", "뱃길", "하늘길", "앞길", "뒷길", "빗길", "눈길", "밤길", "먼길"}
+    {
+        "도로",
+        "경로",
+        "진로",
+        "통로",
+        "항로",
+        "선로",
+        "회로",
+        "수로",
+        "활로",
+        "미로",
+        "철로",
+        "새로",
+        "별로",
+        "바로",
+        "서로",
+        "실로",
+        "주로",
+        "날로",
+        "절로",
+        "홀로",
+        "스스로",
+        "그대로",
+        "이대로",
+        "멋대로",
+        "제대로",
+        "마음대로",
+        "대로",
+        "차로",
+        "해로",
+        "육로",
+        "공로",
+        "과로",
+        "노로",
+        "이로",
+        "그로",
+        "저로",
+        "앞으로",
+        "뒤로",
+        "위로",
+        "아래로",
+        "옆으로",
+        "이길",
+        "갈길",
+        "지름길",
+        "오솔길",
+        "산길",
+        "물길",
+        "뱃길",
+        "하늘길",
+        "앞길",
+        "뒷길",
+        "빗길",
+        "눈길",
+        "밤길",
+        "먼길",
+    }
 )
 _LOT_STOP = frozenset(
-    {"활동", "이동", "행동", "자동", "운동", "변동", "가동", "출동", "노동", "공동", "연동", "작동", "발동", "감동", "충동",
-     "부동", "진동", "파동", "유동", "기동", "구동", "난동", "폭동", "선동", "합동", "협동", "거동", "소동", "경동",
-     "우리", "거리", "처리", "관리", "수리", "정리", "요리", "유리", "논리", "원리", "심리", "권리", "무리", "소리",
-     "머리", "자리", "가리", "다리", "마리", "차리", "이리", "저리", "그리", "어리", "보리", "오리", "의리", "승리"}
+    {
+        "활동",
+        "이동",
+        "행동",
+        "자동",
+        "운동",
+        "변동",
+        "가동",
+        "출동",
+        "노동",
+        "공동",
+        "연동",
+        "작동",
+        "발동",
+        "감동",
+        "충동",
+        "부동",
+        "진동",
+        "파동",
+        "유동",
+        "기동",
+        "구동",
+        "난동",
+        "폭동",
+        "선동",
+        "합동",
+        "협동",
+        "거동",
+        "소동",
+        "경동",
+        "우리",
+        "거리",
+        "처리",
+        "관리",
+        "수리",
+        "정리",
+        "요리",
+        "유리",
+        "논리",
+        "원리",
+        "심리",
+        "권리",
+        "무리",
+        "소리",
+        "머리",
+        "자리",
+        "가리",
+        "다리",
+        "마리",
+        "차리",
+        "이리",
+        "저리",
+        "그리",
+        "어리",
+        "보리",
+        "오리",
+        "의리",
+        "승리",
+    }
 )
 
 
@@ -653,7 +854,7 @@ def find_addresses(text: str, out: list) -> None:
         if _ADDR_NEXT_ROAD.match(text, after):
             continue  # "테헤란로4길 5", "종로1가 12": the later anchor is the real one
         w0 = max(0, a - 60)
-        rev = text[a:w0 - 1 if w0 > 0 else None:-1]
+        rev = text[a : w0 - 1 if w0 > 0 else None : -1]
         i = rev.find(SEP)
         if i >= 0:
             rev = rev[:i]
@@ -687,26 +888,262 @@ def find_addresses(text: str, out: list) -> None:
 # --------------------------------------------------------------------------------------------
 
 SURNAMES_2 = frozenset({"남궁", "황보", "제갈", "선우", "독고", "사공", "서문"})
-SURNAMES = frozenset({
-    "김", "이", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권", "황", "안", "송", "전", "홍", "유",
-    "고", "문", "양", "손", "배", "백", "허", "남", "심", "노", "하", "곽", "성", "차", "주", "우", "구", "민", "류", "나", "진",
-    "지", "엄", "채", "원", "천", "방", "공", "현", "함", "변", "염", "여", "추", "도", "소", "석", "선", "설", "마", "길", "연",
-    "위", "표", "명", "기", "반", "왕", "금", "옥", "육", "인", "맹", "제", "모", "탁", "국", "어", "은", "편", "용", "예", "경",
-    "봉", "사", "부", "가", "복", "태", "목", "형", "피", "두", "감", "음", "빈", "동", "온", "호", "범", "좌", "팽", "승", "간",
-    "상", "시", "갈", "단", "견", "당"
-})
+SURNAMES = frozenset(
+    {
+        "김",
+        "이",
+        "박",
+        "최",
+        "정",
+        "강",
+        "조",
+        "윤",
+        "장",
+        "임",
+        "한",
+        "오",
+        "서",
+        "신",
+        "권",
+        "황",
+        "안",
+        "송",
+        "전",
+        "홍",
+        "유",
+        "고",
+        "문",
+        "양",
+        "손",
+        "배",
+        "백",
+        "허",
+        "남",
+        "심",
+        "노",
+        "하",
+        "곽",
+        "성",
+        "차",
+        "주",
+        "우",
+        "구",
+        "민",
+        "류",
+        "나",
+        "진",
+        "지",
+        "엄",
+        "채",
+        "원",
+        "천",
+        "방",
+        "공",
+        "현",
+        "함",
+        "변",
+        "염",
+        "여",
+        "추",
+        "도",
+        "소",
+        "석",
+        "선",
+        "설",
+        "마",
+        "길",
+        "연",
+        "위",
+        "표",
+        "명",
+        "기",
+        "반",
+        "왕",
+        "금",
+        "옥",
+        "육",
+        "인",
+        "맹",
+        "제",
+        "모",
+        "탁",
+        "국",
+        "어",
+        "은",
+        "편",
+        "용",
+        "예",
+        "경",
+        "봉",
+        "사",
+        "부",
+        "가",
+        "복",
+        "태",
+        "목",
+        "형",
+        "피",
+        "두",
+        "감",
+        "음",
+        "빈",
+        "동",
+        "온",
+        "호",
+        "범",
+        "좌",
+        "팽",
+        "승",
+        "간",
+        "상",
+        "시",
+        "갈",
+        "단",
+        "견",
+        "당",
+    }
+)
 # Words that look like "surname + syllables" in front of 님/씨/titles but are not names.
 _NAME_STOP = frozenset(
-    {"고객", "회원", "선생", "사장", "부장", "과장", "대리", "팀장", "실장", "원장", "교수", "기사", "사모", "주인", "손님",
-     "환자", "보호자", "학부모", "부모", "여러분", "관리자", "담당자", "사용자", "이용자", "운영자", "작성자", "신청자",
-     "구매자", "판매자", "상담원", "직원", "조교", "목사", "신부", "수녀", "작가", "감독", "대표", "회장", "이사", "위원",
-     "의원", "시장", "장관", "총장", "학생", "아기", "문의", "방문", "안녕", "감사", "수고", "정말", "진짜", "이번", "오늘",
-     "내일", "어제", "모든", "여러", "전체", "우리", "저희", "가족", "친구", "동생", "형님", "누님", "언니", "오빠", "아버",
-     "어머", "할머", "할아버", "아버님", "어머님", "도련", "서방", "아가", "아저", "아주머", "사모님", "주무", "간호",
-     "의사", "변호", "기자", "박사", "연구", "연구원", "매니저", "선임", "책임", "수석", "주임", "사원", "상무", "전무",
-     "부사장", "사업", "고문", "감사님", "공무원", "경찰", "소방", "기장", "선장", "반장", "조장", "국장", "차장",
-     "지점장", "점장", "상담사", "설계사", "판사", "검사", "장군", "도사", "성님", "신랑", "신부님", "하느", "하나",
-     "부처", "예수", "임금", "왕비", "공주", "왕자", "도련님", "아가씨", "마님", "나리", "소장", "구청", "시청"}
+    {
+        "고객",
+        "회원",
+        "선생",
+        "사장",
+        "부장",
+        "과장",
+        "대리",
+        "팀장",
+        "실장",
+        "원장",
+        "교수",
+        "기사",
+        "사모",
+        "주인",
+        "손님",
+        "환자",
+        "보호자",
+        "학부모",
+        "부모",
+        "여러분",
+        "관리자",
+        "담당자",
+        "사용자",
+        "이용자",
+        "운영자",
+        "작성자",
+        "신청자",
+        "구매자",
+        "판매자",
+        "상담원",
+        "직원",
+        "조교",
+        "목사",
+        "신부",
+        "수녀",
+        "작가",
+        "감독",
+        "대표",
+        "회장",
+        "이사",
+        "위원",
+        "의원",
+        "시장",
+        "장관",
+        "총장",
+        "학생",
+        "아기",
+        "문의",
+        "방문",
+        "안녕",
+        "감사",
+        "수고",
+        "정말",
+        "진짜",
+        "이번",
+        "오늘",
+        "내일",
+        "어제",
+        "모든",
+        "여러",
+        "전체",
+        "우리",
+        "저희",
+        "가족",
+        "친구",
+        "동생",
+        "형님",
+        "누님",
+        "언니",
+        "오빠",
+        "아버",
+        "어머",
+        "할머",
+        "할아버",
+        "아버님",
+        "어머님",
+        "도련",
+        "서방",
+        "아가",
+        "아저",
+        "아주머",
+        "사모님",
+        "주무",
+        "간호",
+        "의사",
+        "변호",
+        "기자",
+        "박사",
+        "연구",
+        "연구원",
+        "매니저",
+        "선임",
+        "책임",
+        "수석",
+        "주임",
+        "사원",
+        "상무",
+        "전무",
+        "부사장",
+        "사업",
+        "고문",
+        "감사님",
+        "공무원",
+        "경찰",
+        "소방",
+        "기장",
+        "선장",
+        "반장",
+        "조장",
+        "국장",
+        "차장",
+        "지점장",
+        "점장",
+        "상담사",
+        "설계사",
+        "판사",
+        "검사",
+        "장군",
+        "도사",
+        "성님",
+        "신랑",
+        "신부님",
+        "하느",
+        "하나",
+        "부처",
+        "예수",
+        "임금",
+        "왕비",
+        "공주",
+        "왕자",
+        "도련님",
+        "아가씨",
+        "마님",
+        "나리",
+        "소장",
+        "구청",
+        "시청",
+    }
 )
 _HONORIFIC = frozenset({"님", "씨"})
 _KO_SUFFIX = re.compile(
@@ -727,19 +1164,100 @@ _EN_NAME = re.compile(
     r"\.?[ \t]*\n?[ \t]*(?P<name>[A-Z][a-z]+(?:[-'][A-Za-z][a-z]+)?(?:[ \t]+[A-Z]\.)?"
     r"(?:[ \t]+[A-Z][a-z]+(?:[-'][A-Za-z][a-z]+)?){0,2})\b"
 )
-_EN_STOP = frozenset({
-    "The", "This", "That", "Team", "Support", "Customer", "Customers", "Service", "Services", "Sir",
-    "Madam", "Admin", "Manager", "All", "Everyone", "Valued", "User", "Users", "Hi", "Hello", "Thanks",
-    "Thank", "Best", "Kind", "Yours", "Inc", "Corp", "Company", "Ltd", "Department", "Dept", "Office",
-    "Korea", "Seoul", "Please", "My", "Your", "Our", "Friend", "Friends", "Colleagues", "Member", "Members",
-    "Applicant", "Client", "Partner", "Partners", "Sales", "Account", "Accounts", "Billing", "Human",
-    "Resources", "Not", "None", "Unknown", "Required", "Name", "Mr", "Mrs", "Ms", "Dr", "Prof", "Miss",
-    "Is", "And", "Or", "We", "You", "He", "She", "It", "They", "I"
-})
+_EN_STOP = frozenset(
+    {
+        "The",
+        "This",
+        "That",
+        "Team",
+        "Support",
+        "Customer",
+        "Customers",
+        "Service",
+        "Services",
+        "Sir",
+        "Madam",
+        "Admin",
+        "Manager",
+        "All",
+        "Everyone",
+        "Valued",
+        "User",
+        "Users",
+        "Hi",
+        "Hello",
+        "Thanks",
+        "Thank",
+        "Best",
+        "Kind",
+        "Yours",
+        "Inc",
+        "Corp",
+        "Company",
+        "Ltd",
+        "Department",
+        "Dept",
+        "Office",
+        "Korea",
+        "Seoul",
+        "Please",
+        "My",
+        "Your",
+        "Our",
+        "Friend",
+        "Friends",
+        "Colleagues",
+        "Member",
+        "Members",
+        "Applicant",
+        "Client",
+        "Partner",
+        "Partners",
+        "Sales",
+        "Account",
+        "Accounts",
+        "Billing",
+        "Human",
+        "Resources",
+        "Not",
+        "None",
+        "Unknown",
+        "Required",
+        "Name",
+        "Mr",
+        "Mrs",
+        "Ms",
+        "Dr",
+        "Prof",
+        "Miss",
+        "Is",
+        "And",
+        "Or",
+        "We",
+        "You",
+        "He",
+        "She",
+        "It",
+        "They",
+        "I",
+    }
+)
 _EN_TITLES = frozenset({"Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Dear"})
-_EN_SCORES = {"Mr": 0.85, "Mrs": 0.85, "Ms": 0.85, "Miss": 0.8, "Mx": 0.85, "Dr": 0.85, "Prof": 0.85,
-              "my name is": 0.85, "My name is": 0.85, "name:": 0.85, "Name:": 0.85, "NAME:": 0.85,
-              "Dear": 0.65}
+_EN_SCORES = {
+    "Mr": 0.85,
+    "Mrs": 0.85,
+    "Ms": 0.85,
+    "Miss": 0.8,
+    "Mx": 0.85,
+    "Dr": 0.85,
+    "Prof": 0.85,
+    "my name is": 0.85,
+    "My name is": 0.85,
+    "name:": 0.85,
+    "Name:": 0.85,
+    "NAME:": 0.85,
+    "Dear": 0.65,
+}
 
 
 def _ko_name_span(run: str) -> str | None:
@@ -802,7 +1320,7 @@ def find_persons(text: str, threshold: float, out: list) -> None:
         if key in _EN_TITLES:
             if m.start() > 0 and text[m.start() - 1].isalpha():
                 continue
-            nxt = text[m.end():m.end() + 1]
+            nxt = text[m.end() : m.end() + 1]
             if nxt not in (".", " ", "\t"):
                 continue
         nm = _EN_NAME.match(text, m.end())
@@ -834,7 +1352,7 @@ def kiwi():
                     with warnings.catch_warnings():  # "num_workers=0 changed in 0.21": we want 1 thread
                         warnings.simplefilter("ignore", DeprecationWarning)
                         _kiwi_obj = Kiwi(num_workers=0)
-                except Exception:  # noqa: BLE001 - optional accelerator of precision, not a must
+                except Exception:
                     _kiwi_failed = True
     return _kiwi_obj
 
@@ -853,15 +1371,14 @@ def _kiwi_adjust(text: str, s: int, e: int, base: float, boost: bool = True, glu
     try:
         with _kiwi_lock:  # one analysis at a time: Kiwi objects are not documented as thread-safe
             tokens = analyser.tokenize(window)
-    except Exception:  # noqa: BLE001 - a broken analyser must not break scanning
+    except Exception:
         return base
     n = e - s
     inside = [t for t in tokens if t.start < n]
     if not inside or inside[0].start != 0:
         return base
     head = inside[0]
-    if (glued and head.tag == "NNG" and head.len >= 2 and not head.oov
-            and any(t.tag[0] in "VEJ" for t in inside[1:])):
+    if glued and head.tag == "NNG" and head.len >= 2 and not head.oov and any(t.tag[0] in "VEJ" for t in inside[1:]):
         return 0.15  # a known noun, then a verb / ending / particle: "정보없(음)"
     last = inside[-1]
     if last.start + last.len > n:

@@ -95,8 +95,7 @@ def _flush(cluster: list, kept: list) -> None:
     kept.extend(chosen)
 
 
-def scan(text: str, entities: Iterable[str] | None = None,
-         threshold: float = DEFAULT_THRESHOLD) -> list[Finding]:
+def scan(text: str, entities: Iterable[str] | None = None, threshold: float = DEFAULT_THRESHOLD) -> list[Finding]:
     """Find PII in ``text``: non-overlapping findings with ``score >= threshold``, in text order.
 
     ``entities`` limits the entity types looked for (default: all of :data:`ALL_ENTITIES`);
@@ -127,8 +126,7 @@ def _iter_values(values: Any, batch: int = 8192) -> Iterator[Any]:
         yield from values
 
 
-def _scan_unique(texts: list[str], want: frozenset[str], threshold: float,
-                 prefix: str = "") -> list[list[Finding]]:
+def _scan_unique(texts: list[str], want: frozenset[str], threshold: float, prefix: str = "") -> list[list[Finding]]:
     """Scan distinct texts joined into one string (one pass of each pattern for the whole batch
     instead of one per row); context windows and patterns never cross the row separator. A
     ``prefix`` (column context) is written before every text and never reported itself."""
@@ -166,8 +164,12 @@ def _batches(values: Any) -> Iterator[list[Any]]:
         yield batch
 
 
-def scan_many(texts: Iterable[str | None], entities: Iterable[str] | None = None,
-              threshold: float = DEFAULT_THRESHOLD, context: str | None = None) -> list[list[Finding]]:
+def scan_many(
+    texts: Iterable[str | None],
+    entities: Iterable[str] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    context: str | None = None,
+) -> list[list[Finding]]:
     """Findings per value of a column (a list, any iterable, or a pyarrow string Array /
     ChunkedArray), in order; ``None`` and empty values give ``[]``, other non-strings are
     scanned as ``str(value)``. Repeated values are scanned once per batch. Offsets are relative
@@ -213,15 +215,24 @@ class ColumnSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "rows": self.rows, "rows_with_pii": self.rows_with_pii, "counts": dict(self.counts),
-            "row_indexes": list(self.row_indexes), "row_indexes_truncated": self.row_indexes_truncated,
-            "examples": {k: list(v) for k, v in self.examples.items()}, "level": self.level,
+            "rows": self.rows,
+            "rows_with_pii": self.rows_with_pii,
+            "counts": dict(self.counts),
+            "row_indexes": list(self.row_indexes),
+            "row_indexes_truncated": self.row_indexes_truncated,
+            "examples": {k: list(v) for k, v in self.examples.items()},
+            "level": self.level,
         }
 
 
-def summarize_column(values: Any, entities: Iterable[str] | None = None, threshold: float = DEFAULT_THRESHOLD,
-                     max_examples: int = 5, max_row_indexes: int = 1000,
-                     context: str | None = None) -> ColumnSummary:
+def summarize_column(
+    values: Any,
+    entities: Iterable[str] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    max_examples: int = 5,
+    max_row_indexes: int = 1000,
+    context: str | None = None,
+) -> ColumnSummary:
     """Scan a column (iterable or pyarrow array) and summarise it. Examples are the detected
     values masked with :func:`axops.pii.mask_value` (never raw), distinct, up to
     ``max_examples`` per entity; ``context`` as for :func:`scan_many` (e.g. the column name)."""

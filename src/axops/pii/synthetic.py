@@ -26,6 +26,7 @@ class Sample:
 # Values
 # --------------------------------------------------------------------------------------------
 
+
 def _digits(rng: random.Random, n: int) -> str:
     return "".join(rng.choice("0123456789") for _ in range(n))
 
@@ -58,9 +59,13 @@ def brn(rng: random.Random, valid: bool = True) -> str:
 
 
 def card(rng: random.Random, brand: str = "visa", valid: bool = True) -> str:
-    prefix, n = {"visa": ("4", 16), "mastercard": (rng.choice(["51", "53", "55", "2221"]), 16),
-                 "amex": (rng.choice(["34", "37"]), 15), "jcb": ("35" + str(rng.randint(28, 89)), 16),
-                 "bc": ("94" + _digits(rng, 2), 16)}[brand]
+    prefix, n = {
+        "visa": ("4", 16),
+        "mastercard": (rng.choice(["51", "53", "55", "2221"]), 16),
+        "amex": (rng.choice(["34", "37"]), 15),
+        "jcb": ("35" + str(rng.randint(28, 89)), 16),
+        "bc": ("94" + _digits(rng, 2), 16),
+    }[brand]
     body = prefix + _digits(rng, n - len(prefix) - 1)
     for c in "0123456789":
         if r.luhn_ok(body + c) == valid:
@@ -71,35 +76,201 @@ def card(rng: random.Random, brand: str = "visa", valid: bool = True) -> str:
 def group(d: str, shape: Sequence[int], sep: str = "-") -> str:
     out, i = [], 0
     for k in shape:
-        out.append(d[i:i + k])
+        out.append(d[i : i + k])
         i += k
     return sep.join(out)
 
 
 _GIVEN = [
-    "민준", "서연", "지우", "하준", "도윤", "서윤", "예준", "지호", "수아", "하은", "시우", "지민", "주원", "지유", "은우", "채원", "유준",
-    "현우", "소율", "윤서", "건우", "다은", "우진", "선우", "서진", "민서", "연우", "예린", "정우", "수빈", "태윤", "지안", "승우", "하린",
-    "은서", "준서", "지원", "현서", "유나", "민재"
+    "민준",
+    "서연",
+    "지우",
+    "하준",
+    "도윤",
+    "서윤",
+    "예준",
+    "지호",
+    "수아",
+    "하은",
+    "시우",
+    "지민",
+    "주원",
+    "지유",
+    "은우",
+    "채원",
+    "유준",
+    "현우",
+    "소율",
+    "윤서",
+    "건우",
+    "다은",
+    "우진",
+    "선우",
+    "서진",
+    "민서",
+    "연우",
+    "예린",
+    "정우",
+    "수빈",
+    "태윤",
+    "지안",
+    "승우",
+    "하린",
+    "은서",
+    "준서",
+    "지원",
+    "현서",
+    "유나",
+    "민재",
 ]
 _SURN = [
-    "김", "이", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권", "황", "안", "송", "전", "홍", "유",
-    "고", "문", "양", "손", "배", "백", "허", "남", "심", "노", "하", "곽", "성", "차", "주", "우", "구", "민", "류", "나", "진",
-    "지", "엄", "채", "원", "천", "방", "공", "현", "함", "변", "염", "여", "추", "도", "소", "석", "선", "설", "마", "길", "연",
-    "위", "표", "명"
+    "김",
+    "이",
+    "박",
+    "최",
+    "정",
+    "강",
+    "조",
+    "윤",
+    "장",
+    "임",
+    "한",
+    "오",
+    "서",
+    "신",
+    "권",
+    "황",
+    "안",
+    "송",
+    "전",
+    "홍",
+    "유",
+    "고",
+    "문",
+    "양",
+    "손",
+    "배",
+    "백",
+    "허",
+    "남",
+    "심",
+    "노",
+    "하",
+    "곽",
+    "성",
+    "차",
+    "주",
+    "우",
+    "구",
+    "민",
+    "류",
+    "나",
+    "진",
+    "지",
+    "엄",
+    "채",
+    "원",
+    "천",
+    "방",
+    "공",
+    "현",
+    "함",
+    "변",
+    "염",
+    "여",
+    "추",
+    "도",
+    "소",
+    "석",
+    "선",
+    "설",
+    "마",
+    "길",
+    "연",
+    "위",
+    "표",
+    "명",
 ]
 _EN_FIRST = [
-    "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-    "Daniel", "Sarah", "Kevin", "Laura"
+    "James",
+    "Mary",
+    "John",
+    "Patricia",
+    "Robert",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "Daniel",
+    "Sarah",
+    "Kevin",
+    "Laura",
 ]
 _EN_LAST = [
-    "Smith", "Johnson", "Brown", "Taylor", "Anderson", "Thomas", "Jackson", "White", "Harris", "Martin",
-    "Thompson", "Garcia", "Miller"
+    "Smith",
+    "Johnson",
+    "Brown",
+    "Taylor",
+    "Anderson",
+    "Thomas",
+    "Jackson",
+    "White",
+    "Harris",
+    "Martin",
+    "Thompson",
+    "Garcia",
+    "Miller",
 ]
-_SIDO = ["서울특별시", "서울", "부산광역시", "경기도", "인천광역시", "대구", "광주광역시", "대전", "강원특별자치도", "제주특별자치도"]
-_GU = ["강남구", "서초구", "마포구", "종로구", "해운대구", "수원시 영통구", "성남시 분당구", "남동구", "수성구", "유성구"]
-_ROAD = ["테헤란로", "세종대로", "올림픽로", "판교역로", "강남대로", "월드컵북로", "해운대해변로", "중앙로", "동일로", "도산대로"]
+_SIDO = [
+    "서울특별시",
+    "서울",
+    "부산광역시",
+    "경기도",
+    "인천광역시",
+    "대구",
+    "광주광역시",
+    "대전",
+    "강원특별자치도",
+    "제주특별자치도",
+]
+_GU = [
+    "강남구",
+    "서초구",
+    "마포구",
+    "종로구",
+    "해운대구",
+    "수원시 영통구",
+    "성남시 분당구",
+    "남동구",
+    "수성구",
+    "유성구",
+]
+_ROAD = [
+    "테헤란로",
+    "세종대로",
+    "올림픽로",
+    "판교역로",
+    "강남대로",
+    "월드컵북로",
+    "해운대해변로",
+    "중앙로",
+    "동일로",
+    "도산대로",
+]
 _DONG = ["역삼동", "서초동", "상암동", "청운동", "우동", "정자동", "구월동", "범어동", "봉명동", "삼성동"]
-_BANKS = ["국민은행", "신한은행", "우리은행", "하나은행", "농협", "IBK기업은행", "카카오뱅크", "토스뱅크", "신한", "국민"]
+_BANKS = [
+    "국민은행",
+    "신한은행",
+    "우리은행",
+    "하나은행",
+    "농협",
+    "IBK기업은행",
+    "카카오뱅크",
+    "토스뱅크",
+    "신한",
+    "국민",
+]
 _BANK_SHAPES = [(6, 2, 6), (3, 3, 6), (4, 3, 6), (3, 6, 5), (3, 4, 4, 2), (3, 6, 2, 3), (4, 2, 7), (3, 2, 6)]
 
 
@@ -107,19 +278,24 @@ _BANK_SHAPES = [(6, 2, 6), (3, 3, 6), (4, 3, 6), (3, 6, 5), (3, 4, 4, 2), (3, 6,
 # Entity sentences: each maker returns (template with one "{}", value)
 # --------------------------------------------------------------------------------------------
 
+
 def _pick(rng: random.Random, *templates: str) -> str:
     return rng.choice(templates)
 
 
 def _rrn_sentence(rng: random.Random, foreign: bool) -> tuple[str, str]:
-    label = ("외국인등록번호", "외국인 등록번호", "alien registration no.", "ARC") if foreign else (
-        "주민등록번호", "주민번호", "RRN", "resident registration number", "생년월일/주민")
+    label = (
+        ("외국인등록번호", "외국인 등록번호", "alien registration no.", "ARC")
+        if foreign
+        else ("주민등록번호", "주민번호", "RRN", "resident registration number", "생년월일/주민")
+    )
     style = rng.random()
     v = rrn(rng, checksum=rng.random() < 0.7, foreign=foreign)
     lab = rng.choice(label)
     if style < 0.45:  # label + dash
-        return _pick(rng, lab + ": {} 확인되었습니다.", "Please verify " + lab + " {} before signing.",
-                     lab + "는 {}입니다."), v[:6] + "-" + v[6:]
+        return _pick(
+            rng, lab + ": {} 확인되었습니다.", "Please verify " + lab + " {} before signing.", lab + "는 {}입니다."
+        ), v[:6] + "-" + v[6:]
     if style < 0.7:  # label, bare
         return _pick(rng, lab + " {} 기재 바랍니다.", lab + "={}"), v
     if style < 0.9:  # dash, no context
@@ -129,10 +305,14 @@ def _rrn_sentence(rng: random.Random, foreign: bool) -> tuple[str, str]:
 
 
 def _passport(rng: random.Random) -> tuple[str, str]:
-    v = rng.choice("MSROD") + (_digits(rng, 8) if rng.random() < 0.5 else _digits(rng, 3) + rng.choice(
-        "ABCDEFGHJKLMNPQRSTUVWXYZ") + _digits(rng, 4))
-    return _pick(rng, "여권번호 {} 로 예약되었습니다.", "Passport No. {} expires next year.", "여권: {}",
-                 "passport number {}"), v
+    v = rng.choice("MSROD") + (
+        _digits(rng, 8)
+        if rng.random() < 0.5
+        else _digits(rng, 3) + rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + _digits(rng, 4)
+    )
+    return _pick(
+        rng, "여권번호 {} 로 예약되었습니다.", "Passport No. {} expires next year.", "여권: {}", "passport number {}"
+    ), v
 
 
 def _driver(rng: random.Random) -> tuple[str, str]:
@@ -140,8 +320,9 @@ def _driver(rng: random.Random) -> tuple[str, str]:
     d = f"{code:02d}{rng.randint(0, 99):02d}" + _digits(rng, 8)
     style = rng.random()
     if style < 0.5:
-        return _pick(rng, "운전면허번호 {} 확인", "Driver's license {} on file.", "면허번호: {}",
-                     "사본 {} 첨부"), group(d, (2, 2, 6, 2))
+        return _pick(
+            rng, "운전면허번호 {} 확인", "Driver's license {} on file.", "면허번호: {}", "사본 {} 첨부"
+        ), group(d, (2, 2, 6, 2))
     if style < 0.8:
         region = rng.choice(["서울", "부산", "경기", "대구", "인천", "제주"])
         return _pick(rng, "운전면허 {} 갱신 필요", "면허 {}", "{} 면허 사본"), f"{region} " + group(d[2:], (2, 6, 2))
@@ -151,8 +332,13 @@ def _driver(rng: random.Random) -> tuple[str, str]:
 def _brn(rng: random.Random) -> tuple[str, str]:
     v = brn(rng)
     if rng.random() < 0.7:
-        return _pick(rng, "사업자등록번호 {} 법인", "Business registration number: {}", "거래처 {} 세금계산서 발행",
-                     "공급자 {} (주)에이비씨"), group(v, (3, 2, 5))
+        return _pick(
+            rng,
+            "사업자등록번호 {} 법인",
+            "Business registration number: {}",
+            "거래처 {} 세금계산서 발행",
+            "공급자 {} (주)에이비씨",
+        ), group(v, (3, 2, 5))
     return _pick(rng, "사업자번호 {} 로 조회", "BRN {}"), v
 
 
@@ -161,8 +347,15 @@ def _phone(rng: random.Random) -> tuple[str, str]:
     mobile = "010" + _digits(rng, 8)
     if style < 0.45:
         sep = rng.choice(["-", "-", ".", " "])
-        return _pick(rng, "연락처 {} 로 연락 주세요.", "Call me at {} after 6pm.", "{} 번호로 문자 드렸습니다.",
-                     "담당자 번호는 {}입니다", "내일 {} 확인 부탁", "HP: {}"), group(mobile, (3, 4, 4), sep)
+        return _pick(
+            rng,
+            "연락처 {} 로 연락 주세요.",
+            "Call me at {} after 6pm.",
+            "{} 번호로 문자 드렸습니다.",
+            "담당자 번호는 {}입니다",
+            "내일 {} 확인 부탁",
+            "HP: {}",
+        ), group(mobile, (3, 4, 4), sep)
     if style < 0.55:
         return _pick(rng, "휴대폰 {}", "mobile {}", "{} 로 연락 바랍니다"), mobile
     if style < 0.75:
@@ -171,7 +364,7 @@ def _phone(rng: random.Random) -> tuple[str, str]:
         local = str(rng.randint(2, 9)) + local[1:]
         v = group(area + local + _digits(rng, 4), (len(area), len(local), 4), rng.choice(["-", "-", " "]))
         if rng.random() < 0.2:
-            v = f"({area}) " + v[len(area) + 1:]
+            v = f"({area}) " + v[len(area) + 1 :]
         return _pick(rng, "사무실 {} 로 전화", "Tel. {}", "대표전화: {}", "fax {}", "본사 {} 입니다"), v
     if style < 0.85:
         rep = rng.choice(["1588", "1577", "1644", "1800"]) + "-" + _digits(rng, 4)
@@ -200,7 +393,9 @@ def _card(rng: random.Random) -> tuple[str, str]:
         return _pick(rng, "카드번호 {} 결제", "Amex card {}", "결제 카드: {}"), shaped
     if style < 0.7:
         shaped = group(v, (4, 4, 4, 4), rng.choice(["-", " "]))
-        return _pick(rng, "카드번호 {} 로 결제되었습니다.", "Card {} was charged.", "{} 승인 완료", "결제수단 {}"), shaped
+        return _pick(
+            rng, "카드번호 {} 로 결제되었습니다.", "Card {} was charged.", "{} 승인 완료", "결제수단 {}"
+        ), shaped
     return _pick(rng, "신용카드 {}", "card number {}", "결제 카드 {}"), v
 
 
@@ -209,8 +404,14 @@ def _bank(rng: random.Random) -> tuple[str, str]:
     d = str(rng.randint(1, 9)) + _digits(rng, sum(shape) - 1)
     v = group(d, shape) if rng.random() < 0.8 else d
     bank = rng.choice(_BANKS)
-    return _pick(rng, bank + " {} 로 입금 부탁드립니다.", "계좌번호 {} (" + bank + ")", "입금 계좌: " + bank + " {}",
-                 "Please transfer to account {} at " + bank + ".", "예금주 확인 후 {} 로 송금"), v
+    return _pick(
+        rng,
+        bank + " {} 로 입금 부탁드립니다.",
+        "계좌번호 {} (" + bank + ")",
+        "입금 계좌: " + bank + " {}",
+        "Please transfer to account {} at " + bank + ".",
+        "예금주 확인 후 {} 로 송금",
+    ), v
 
 
 def _ip(rng: random.Random) -> tuple[str, str]:
@@ -220,8 +421,14 @@ def _ip(rng: random.Random) -> tuple[str, str]:
     else:
         v = rng.choice(["2001:db8::", "fe80::", "2001:0db8:85a3::"])
         v += f"{rng.randint(1, 65535):x}:{rng.randint(1, 65535):x}"
-    return _pick(rng, "접속 IP {} 에서 로그인", "Request from {} blocked.", "서버 {} 재시작", "client={} status=200",
-                 "{} 에서 접근 시도"), v
+    return _pick(
+        rng,
+        "접속 IP {} 에서 로그인",
+        "Request from {} blocked.",
+        "서버 {} 재시작",
+        "client={} status=200",
+        "{} 에서 접근 시도",
+    ), v
 
 
 def _address(rng: random.Random) -> tuple[str, str]:
@@ -237,8 +444,9 @@ def _address(rng: random.Random) -> tuple[str, str]:
     else:
         road = f"{rng.choice(_ROAD)} {rng.randint(1, 999)}"
         return _pick(rng, "주소: {}", "배송지 {} 로 변경", "Address: {}"), road
-    return _pick(rng, "주소: {}", "배송지 {} 로 변경되었습니다.", "{} 에 거주", "Ship to {}.",
-                 "회사는 {}에 있습니다."), v
+    return _pick(
+        rng, "주소: {}", "배송지 {} 로 변경되었습니다.", "{} 에 거주", "Ship to {}.", "회사는 {}에 있습니다."
+    ), v
 
 
 def _person(rng: random.Random) -> tuple[str, str]:
@@ -247,18 +455,39 @@ def _person(rng: random.Random) -> tuple[str, str]:
     if style < 0.35:
         return _pick(rng, "성명: {}", "고객명 {} / 등급 VIP", "예금주 {} 확인", "담당자: {}", "이름은 {}입니다."), ko
     if style < 0.65:
-        return _pick(rng, "{}님 안녕하세요.", "{} 고객님께서 문의하셨습니다.", "{}씨가 방문했습니다.", "{} 과장님께 전달",
-                     "{} 대리 회의 참석"), ko
+        return _pick(
+            rng,
+            "{}님 안녕하세요.",
+            "{} 고객님께서 문의하셨습니다.",
+            "{}씨가 방문했습니다.",
+            "{} 과장님께 전달",
+            "{} 대리 회의 참석",
+        ), ko
     en = rng.choice(_EN_FIRST) + " " + rng.choice(_EN_LAST)
-    return _pick(rng, "Mr. {} will attend.", "My name is {}.", "Name: {}", "Dr. {} approved it.",
-                 "Regards,\n{}", "Ms. {} called."), en
+    return _pick(
+        rng,
+        "Mr. {} will attend.",
+        "My name is {}.",
+        "Name: {}",
+        "Dr. {} approved it.",
+        "Regards,\n{}",
+        "Ms. {} called.",
+    ), en
 
 
 _MAKERS: dict[str, Callable[[random.Random], tuple[str, str]]] = {
-    r.RRN: lambda g: _rrn_sentence(g, False), r.ARN: lambda g: _rrn_sentence(g, True),
+    r.RRN: lambda g: _rrn_sentence(g, False),
+    r.ARN: lambda g: _rrn_sentence(g, True),
     r.PASSPORT: _passport,
-    r.DRIVER_LICENSE: _driver, r.BRN: _brn, r.PHONE: _phone, r.EMAIL: _email, r.CREDIT_CARD: _card,
-    r.BANK_ACCOUNT: _bank, r.IP_ADDRESS: _ip, r.ADDRESS_KR: _address, r.PERSON: _person,
+    r.DRIVER_LICENSE: _driver,
+    r.BRN: _brn,
+    r.PHONE: _phone,
+    r.EMAIL: _email,
+    r.CREDIT_CARD: _card,
+    r.BANK_ACCOUNT: _bank,
+    r.IP_ADDRESS: _ip,
+    r.ADDRESS_KR: _address,
+    r.PERSON: _person,
 }
 _WEIGHTS = {r.PHONE: 3, r.EMAIL: 2, r.PERSON: 2, r.ADDRESS_KR: 2}
 
@@ -266,6 +495,7 @@ _WEIGHTS = {r.PHONE: 3, r.EMAIL: 2, r.PERSON: 2, r.ADDRESS_KR: 2}
 # --------------------------------------------------------------------------------------------
 # Decoys and filler
 # --------------------------------------------------------------------------------------------
+
 
 def _date(rng: random.Random, sep: str = "-") -> str:
     return f"{rng.randint(2020, 2025)}{sep}{rng.randint(1, 12):02d}{sep}{rng.randint(1, 28):02d}"
@@ -350,8 +580,14 @@ def _filler(rng: random.Random) -> str:
     return t.replace("{n}", str(rng.randint(1, 500)))
 
 
-def generate(n_rows: int, seed: int = 0, pii_rate: float = 0.3, decoy_rate: float = 0.25,
-             entities: Iterable[str] | None = None, sentences: tuple[int, int] = (1, 3)) -> list[Sample]:
+def generate(
+    n_rows: int,
+    seed: int = 0,
+    pii_rate: float = 0.3,
+    decoy_rate: float = 0.25,
+    entities: Iterable[str] | None = None,
+    sentences: tuple[int, int] = (1, 3),
+) -> list[Sample]:
     """``n_rows`` labelled rows of ``sentences`` (min, max) sentences; each sentence carries an
     entity with probability ``pii_rate`` and is a decoy with probability ``decoy_rate``."""
     rng = random.Random(seed)
@@ -371,7 +607,7 @@ def generate(n_rows: int, seed: int = 0, pii_rate: float = 0.3, decoy_rate: floa
                 kind = rng.choices(kinds, weights)[0]
                 template, value = _MAKERS[kind](rng)
                 i = template.index("{}")
-                sentence = template[:i] + value + template[i + 2:]
+                sentence = template[:i] + value + template[i + 2 :]
                 spans.append((kind, pos + i, pos + i + len(value)))
             elif x < pii_rate + decoy_rate:
                 sentence = _decoy(rng)
@@ -385,14 +621,13 @@ def generate(n_rows: int, seed: int = 0, pii_rate: float = 0.3, decoy_rate: floa
     return out
 
 
-def evaluate(samples: Sequence[Sample], findings: Sequence[Sequence], entities: Iterable[str] | None = None
-             ) -> dict:
+def evaluate(samples: Sequence[Sample], findings: Sequence[Sequence], entities: Iterable[str] | None = None) -> dict:
     """Precision / recall per entity and overall. A finding is a true positive when a gold span of
     the same entity overlaps it; gold spans no finding overlaps are misses."""
     want = set(entities) if entities is not None else set(r.ALL_ENTITIES)
     stats = {e: {"tp": 0, "fp": 0, "fn": 0} for e in sorted(want)}
     errors: list[tuple[str, str, str]] = []
-    for sample, found in zip(samples, findings):
+    for sample, found in zip(samples, findings, strict=False):
         gold = [g for g in sample.spans if g[0] in want]
         hit = [False] * len(gold)
         for f in found:
@@ -407,7 +642,7 @@ def evaluate(samples: Sequence[Sample], findings: Sequence[Sequence], entities: 
             else:
                 stats[f.entity]["fp"] += 1
                 errors.append(("fp", f.entity, f.text))
-        for (ge, gs, gend), h in zip(gold, hit):
+        for (ge, gs, gend), h in zip(gold, hit, strict=False):
             if not h:
                 stats[ge]["fn"] += 1
                 errors.append(("fn", ge, sample.text[gs:gend]))

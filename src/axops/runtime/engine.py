@@ -36,10 +36,16 @@ RUNNING = Gauge("axops_runtime_running", "Sequences in the running batch")
 LOAD = Gauge("axops_runtime_load", "Queued + running requests: the autoscaling signal (HPA custom metric)")
 BATCH_SIZE = Histogram("axops_runtime_batch_size", "Sequences per decode step", buckets=(1, 2, 4, 8, 16, 32, 64, 128))
 FORWARD_PASSES = Counter("axops_runtime_forward_passes_total", "Model forward passes", ["kind"])
-TTFT = Histogram("axops_runtime_ttft_seconds", "Time from arrival to the first token",
-                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))  # fmt: skip
-TPOT = Histogram("axops_runtime_time_per_output_token_seconds", "Time between output tokens of one sequence",
-                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))  # fmt: skip
+TTFT = Histogram(
+    "axops_runtime_ttft_seconds",
+    "Time from arrival to the first token",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+TPOT = Histogram(
+    "axops_runtime_time_per_output_token_seconds",
+    "Time between output tokens of one sequence",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
 TOKENS = Counter("axops_runtime_tokens_total", "Tokens processed", ["kind"])
 ERRORS = Counter("axops_runtime_errors_total", "Requests that ended in an error", ["reason"])
 
@@ -77,7 +83,9 @@ class Sequence:
 
     _ids = itertools.count()
 
-    def __init__(self, prompt_ids: list[int], sampling: Sampling, priority: int, deliver: Callable[[Event], None]) -> None:
+    def __init__(
+        self, prompt_ids: list[int], sampling: Sampling, priority: int, deliver: Callable[[Event], None]
+    ) -> None:
         self.id = next(self._ids)
         self.prompt_ids = prompt_ids
         self.sampling = sampling
@@ -100,8 +108,16 @@ class Sequence:
 
 
 class Engine:
-    def __init__(self, model, tokenizer, *, max_batch: int = 16, batch_window_s: float = 0.0, max_queue: int = 256,
-                 max_context: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        max_batch: int = 16,
+        batch_window_s: float = 0.0,
+        max_queue: int = 256,
+        max_context: int | None = None,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.device = next(model.parameters()).device
@@ -110,7 +126,9 @@ class Engine:
         self.max_queue = max_queue
         self.max_context = max_context or _context_of(model, tokenizer)
         self.eos_ids = _eos_ids(model, tokenizer)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (min(self.eos_ids) if self.eos_ids else 0)
+        self.pad_id = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (min(self.eos_ids) if self.eos_ids else 0)
+        )
         self.draining = False
         self.steps = 0  # decode steps with at least one sequence (what batching saves)
         self._waiting: list[tuple[int, int, Sequence]] = []
@@ -179,7 +197,9 @@ class Engine:
                     return
                 if self.batch_window_s and not self._running and self._waiting and len(self._waiting) < self.max_batch:
                     # idle: give concurrent arrivals a moment to share the first forward pass
-                    self._cv.wait_for(lambda: len(self._waiting) >= self.max_batch or self._stop, timeout=self.batch_window_s)
+                    self._cv.wait_for(
+                        lambda: len(self._waiting) >= self.max_batch or self._stop, timeout=self.batch_window_s
+                    )
                 jobs, self._jobs = self._jobs, []
                 room = self.max_batch - len(self._running)
                 joining = [heapq.heappop(self._waiting)[2] for _ in range(min(room, len(self._waiting)))]
@@ -187,7 +207,7 @@ class Engine:
             for fn, future in jobs:
                 try:
                     future.set_result(fn())
-                except Exception as exc:  # noqa: BLE001 — handed back to the caller
+                except Exception as exc:
                     future.set_exception(exc)
             try:
                 joining = [s for s in joining if not self._drop_if_cancelled(s)]
@@ -233,12 +253,14 @@ class Engine:
         ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for row, s in enumerate(seqs):
-            ids[row, width - len(s.prompt_ids):] = torch.tensor(s.prompt_ids)
-            mask[row, width - len(s.prompt_ids):] = 1
+            ids[row, width - len(s.prompt_ids) :] = torch.tensor(s.prompt_ids)
+            mask[row, width - len(s.prompt_ids) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1)
+        out = self.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1
+        )
         FORWARD_PASSES.labels("prefill").inc()
         TOKENS.labels("prompt").inc(int(mask.sum()))
         tokens = self._sample(out.logits[:, -1, :], seqs)
@@ -268,9 +290,16 @@ class Engine:
         if not self._running:
             return
         positions = self._mask.sum(-1, keepdim=True)
-        self._mask = torch.cat([self._mask, torch.ones((self._mask.shape[0], 1), dtype=self._mask.dtype, device=self.device)], dim=1)
-        out = self.model(input_ids=self._last.view(-1, 1), attention_mask=self._mask, position_ids=positions, cache=self._cache,
-                         use_cache=True)  # fmt: skip (the cache grows in place)
+        self._mask = torch.cat(
+            [self._mask, torch.ones((self._mask.shape[0], 1), dtype=self._mask.dtype, device=self.device)], dim=1
+        )
+        out = self.model(
+            input_ids=self._last.view(-1, 1),
+            attention_mask=self._mask,
+            position_ids=positions,
+            cache=self._cache,
+            use_cache=True,
+        )  # the cache grows in place
         self.steps += 1
         FORWARD_PASSES.labels("decode").inc()
         BATCH_SIZE.observe(len(self._running))
@@ -340,30 +369,40 @@ class Engine:
     def _detokenize(self, s: Sequence) -> tuple[str, bool]:
         """The text that became final with the last token, and whether a stop string was met.
         Text that could be the start of a stop string is held back until it can't be."""
-        before = self.tokenizer.decode(s.generated[s._prefix_offset:s._read_offset], skip_special_tokens=True)
-        now = self.tokenizer.decode(s.generated[s._prefix_offset:], skip_special_tokens=True)
+        before = self.tokenizer.decode(s.generated[s._prefix_offset : s._read_offset], skip_special_tokens=True)
+        now = self.tokenizer.decode(s.generated[s._prefix_offset :], skip_special_tokens=True)
         if len(now) > len(before) and not now.endswith("\ufffd"):
-            s._text += now[len(before):]
+            s._text += now[len(before) :]
             s._prefix_offset, s._read_offset = s._read_offset, len(s.generated)
         for stop in s.sampling.stop:
             at = s._text.find(stop, max(0, s._sent - len(stop)))
             if at >= 0:
                 s._text = s._text[:at]
-                delta, s._sent = s._text[s._sent:], len(s._text)
+                delta, s._sent = s._text[s._sent :], len(s._text)
                 return delta, True
         hold = max((len(x) - 1 for x in s.sampling.stop), default=0)
         upto = max(s._sent, len(s._text) - hold)
-        delta, s._sent = s._text[s._sent:upto], upto
+        delta, s._sent = s._text[s._sent : upto], upto
         return delta, False
 
     def _finish(self, s: Sequence, reason: str, error: str | None = None, flush: bool = True) -> None:
         s.finished = reason
-        tail = s._text[s._sent:] if flush and reason in ("stop", "length") else ""
+        tail = s._text[s._sent :] if flush and reason in ("stop", "length") else ""
         s._sent = len(s._text)
         if reason == "error":
             ERRORS.labels("generation").inc()
-        self._outbox.append((s.deliver, Event(text=tail, finish_reason=reason, prompt_tokens=len(s.prompt_ids),
-                                              completion_tokens=len(s.generated), error=error)))  # fmt: skip
+        self._outbox.append(
+            (
+                s.deliver,
+                Event(
+                    text=tail,
+                    finish_reason=reason,
+                    prompt_tokens=len(s.prompt_ids),
+                    completion_tokens=len(s.generated),
+                    error=error,
+                ),
+            )
+        )
 
 
 def _left_pad(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
@@ -387,8 +426,11 @@ def _context_of(model, tokenizer) -> int:
 
 def _eos_ids(model, tokenizer) -> set[int]:
     ids = set()
-    for value in (getattr(model.generation_config, "eos_token_id", None), getattr(model.config, "eos_token_id", None),
-                  tokenizer.eos_token_id):  # fmt: skip
+    for value in (
+        getattr(model.generation_config, "eos_token_id", None),
+        getattr(model.config, "eos_token_id", None),
+        tokenizer.eos_token_id,
+    ):
         if isinstance(value, int):
             ids.add(value)
         elif isinstance(value, list):

@@ -46,7 +46,11 @@ def fetch_version(control_url: str, token: str, info: dict, cache_dir: Path) -> 
 
 
 def client_args(control_url: str, token: str) -> dict:
-    return {"base_url": control_url, "headers": {"Authorization": f"Bearer {token}"}, "timeout": httpx.Timeout(60, read=300)}
+    return {
+        "base_url": control_url,
+        "headers": {"Authorization": f"Bearer {token}"},
+        "timeout": httpx.Timeout(60, read=300),
+    }
 
 
 def _fetch_locked(client_kwargs: dict, info: dict, target: Path) -> Path:
@@ -69,7 +73,9 @@ def _fetch_locked(client_kwargs: dict, info: dict, target: Path) -> Path:
                         out.write(chunk)
             if digest.hexdigest() != f["sha256"]:
                 partial.unlink(missing_ok=True)
-                raise FetchError(f"{f['path']}: checksum mismatch (expected sha256 {f['sha256'][:12]}…, got {digest.hexdigest()[:12]}…)")
+                raise FetchError(
+                    f"{f['path']}: checksum mismatch (expected sha256 {f['sha256'][:12]}…, got {digest.hexdigest()[:12]}…)"
+                )
             os.replace(partial, path)
             verified[f["path"]] = f["sha256"]
             manifest_path.write_text(json.dumps(verified))
@@ -89,7 +95,7 @@ def check_weights(directory: Path) -> None:
         try:
             with safe_open(str(path), framework="pt") as f:
                 keys = list(f.keys())
-        except Exception as exc:  # noqa: BLE001 — safetensors raises its own error types
+        except Exception as exc:
             raise FetchError(f"{path.name} is not a valid safetensors file: {exc}") from None
         if not keys:
             raise FetchError(f"{path.name} holds no tensors")

@@ -54,9 +54,15 @@ class BadRequest(Exception):
         self.message, self.param, self.code, self.status = message, param, code, status
 
 
-def _error(status: int, message: str, param: str | None = None, code: str | None = None, headers: dict | None = None) -> Response:
-    kind = {400: "invalid_request_error", 401: "authentication_error", 404: "invalid_request_error",
-            429: "rate_limit_error"}.get(status, "api_error")  # fmt: skip
+def _error(
+    status: int, message: str, param: str | None = None, code: str | None = None, headers: dict | None = None
+) -> Response:
+    kind = {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        404: "invalid_request_error",
+        429: "rate_limit_error",
+    }.get(status, "api_error")
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
@@ -82,7 +88,11 @@ class Runtime:
         rows = [r for r in self.recent if r[0] >= since]
         latencies = sorted(r[1] for r in rows)
         p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else None
-        return {"requests": len(rows), "errors": sum(r[2] for r in rows), "p95_ms": round(p95, 2) if p95 is not None else None}
+        return {
+            "requests": len(rows),
+            "errors": sum(r[2] for r in rows),
+            "p95_ms": round(p95, 2) if p95 is not None else None,
+        }
 
     # -- request parsing ------------------------------------------------------------------------
 
@@ -103,17 +113,25 @@ class Runtime:
             raise BadRequest("`top_p` must be greater than 0.", param="top_p")
         room = self.engine.max_context - prompt_tokens
         if room <= 0:
-            raise BadRequest(f"This model's maximum context length is {self.engine.max_context} tokens. However, your "
-                             f"messages resulted in {prompt_tokens} tokens.", param="messages", code="context_length_exceeded")  # fmt: skip
+            raise BadRequest(
+                f"This model's maximum context length is {self.engine.max_context} tokens. However, your "
+                f"messages resulted in {prompt_tokens} tokens.",
+                param="messages",
+                code="context_length_exceeded",
+            )
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         if max_tokens is None:
             max_tokens = min(DEFAULT_MAX_TOKENS, room)
         elif isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise BadRequest("`max_tokens` must be a positive integer.", param="max_tokens")
         elif prompt_tokens + max_tokens > self.engine.max_context:
-            raise BadRequest(f"This model's maximum context length is {self.engine.max_context} tokens. However, you requested "
-                             f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in the "
-                             f"completion).", param="max_tokens", code="context_length_exceeded")  # fmt: skip
+            raise BadRequest(
+                f"This model's maximum context length is {self.engine.max_context} tokens. However, you requested "
+                f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in the "
+                f"completion).",
+                param="max_tokens",
+                code="context_length_exceeded",
+            )
         stop = body.get("stop") or []
         if isinstance(stop, str):
             stop = [stop]
@@ -179,17 +197,27 @@ class Runtime:
             self.engine.submit(seq)
         except eng.QueueFull:
             self.finished(endpoint, "429", started)
-            return _error(429, f"The server's queue is full ({self.engine.max_queue} waiting); retry shortly.", code="queue_full",
-                          headers={"Retry-After": "1"})  # fmt: skip
+            return _error(
+                429,
+                f"The server's queue is full ({self.engine.max_queue} waiting); retry shortly.",
+                code="queue_full",
+                headers={"Retry-After": "1"},
+            )
         except eng.Draining:
             self.finished(endpoint, "503", started)
             return _error(503, "The server is shutting down; retry on another replica.", code="draining")
         ident = ("chatcmpl-" if endpoint == "chat" else "cmpl-") + uuid.uuid4().hex
         if stream:
-            with_usage = bool((body.get("stream_options") or {}).get("include_usage")) if isinstance(body.get("stream_options"), dict) else False
-            return StreamingResponse(self._stream(seq, queue, endpoint, ident, with_usage, started, _answer_name(body, self.served_name)),
-                                     media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})  # fmt: skip
+            with_usage = (
+                bool((body.get("stream_options") or {}).get("include_usage"))
+                if isinstance(body.get("stream_options"), dict)
+                else False
+            )
+            return StreamingResponse(
+                self._stream(seq, queue, endpoint, ident, with_usage, started, _answer_name(body, self.served_name)),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache"},
+            )
         watcher = asyncio.create_task(_cancel_on_disconnect(request, seq))
         try:
             text, final = [], None
@@ -204,24 +232,47 @@ class Runtime:
             return _error(500, final.error or "generation failed")
         self.finished(endpoint, "200", started)
         content = "".join(text)
-        choice = ({"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": final.finish_reason, "logprobs": None}
-                  if endpoint == "chat" else {"index": 0, "text": content, "finish_reason": final.finish_reason, "logprobs": None})  # fmt: skip
-        answer = {"id": ident, "object": "chat.completion" if endpoint == "chat" else "text_completion", "created": int(time.time()),
-                  "model": _answer_name(body, self.served_name), "choices": [choice], "usage": _usage(final)}  # fmt: skip
+        choice = (
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": final.finish_reason,
+                "logprobs": None,
+            }
+            if endpoint == "chat"
+            else {"index": 0, "text": content, "finish_reason": final.finish_reason, "logprobs": None}
+        )
+        answer = {
+            "id": ident,
+            "object": "chat.completion" if endpoint == "chat" else "text_completion",
+            "created": int(time.time()),
+            "model": _answer_name(body, self.served_name),
+            "choices": [choice],
+            "usage": _usage(final),
+        }
         return Response(orjson.dumps(answer), media_type="application/json")
 
-    async def _stream(self, seq, queue: asyncio.Queue, endpoint: str, ident: str, with_usage: bool, started: float, name: str):
+    async def _stream(
+        self, seq, queue: asyncio.Queue, endpoint: str, ident: str, with_usage: bool, started: float, name: str
+    ):
         created = int(time.time())
         kind = "chat.completion.chunk" if endpoint == "chat" else "text_completion"
 
         def chunk(delta_text: str | None, finish: str | None, first: bool = False) -> bytes:
             if endpoint == "chat":
-                delta = {"role": "assistant", "content": delta_text or ""} if first else ({"content": delta_text} if delta_text else {})
+                delta = (
+                    {"role": "assistant", "content": delta_text or ""}
+                    if first
+                    else ({"content": delta_text} if delta_text else {})
+                )
                 choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
             else:
                 choice = {"index": 0, "text": delta_text or "", "finish_reason": finish, "logprobs": None}
-            return b"data: " + orjson.dumps({"id": ident, "object": kind, "created": created, "model": name,
-                                             "choices": [choice]}) + b"\n\n"  # fmt: skip
+            return (
+                b"data: "
+                + orjson.dumps({"id": ident, "object": kind, "created": created, "model": name, "choices": [choice]})
+                + b"\n\n"
+            )
 
         status = "200"
         try:
@@ -234,8 +285,20 @@ class Runtime:
                 for event in events:
                     if event.finish_reason == "error":
                         status = "500"
-                        out.append(b"data: " + orjson.dumps({"error": {"message": event.error, "type": "api_error", "param": None,
-                                                                       "code": "generation_failed"}}) + b"\n\n")  # fmt: skip
+                        out.append(
+                            b"data: "
+                            + orjson.dumps(
+                                {
+                                    "error": {
+                                        "message": event.error,
+                                        "type": "api_error",
+                                        "param": None,
+                                        "code": "generation_failed",
+                                    }
+                                }
+                            )
+                            + b"\n\n"
+                        )
                         yield b"".join(out)
                         return
                     if event.text or first:
@@ -244,8 +307,20 @@ class Runtime:
                     if event.finish_reason:
                         out.append(chunk(None, event.finish_reason))
                         if with_usage:
-                            out.append(b"data: " + orjson.dumps({"id": ident, "object": kind, "created": created, "model": name,
-                                                                  "choices": [], "usage": _usage(event)}) + b"\n\n")  # fmt: skip
+                            out.append(
+                                b"data: "
+                                + orjson.dumps(
+                                    {
+                                        "id": ident,
+                                        "object": kind,
+                                        "created": created,
+                                        "model": name,
+                                        "choices": [],
+                                        "usage": _usage(event),
+                                    }
+                                )
+                                + b"\n\n"
+                            )
                         out.append(b"data: [DONE]\n\n")
                         yield b"".join(out)
                         return
@@ -267,21 +342,41 @@ class Runtime:
         inputs = body.get("input") if isinstance(body, dict) else None
         if isinstance(inputs, str):
             inputs = [inputs]
-        if not isinstance(inputs, list) or not inputs or not all(isinstance(x, str) for x in inputs) or len(inputs) > 256:
+        if (
+            not isinstance(inputs, list)
+            or not inputs
+            or not all(isinstance(x, str) for x in inputs)
+            or len(inputs) > 256
+        ):
             return _error(400, "`input` must be a string or a list of up to 256 strings.", param="input")
         if not self.ready:
             return _error(503, "The model is still loading; try again shortly.", code="not_ready")
         encoded = self.tokenizer(inputs, add_special_tokens=True)["input_ids"]
         longest = max(len(ids) for ids in encoded)
         if longest > self.engine.max_context:
-            return _error(400, f"An input has {longest} tokens; this model's maximum context length is {self.engine.max_context}.",
-                          param="input", code="context_length_exceeded")  # fmt: skip
-        vectors = await asyncio.wrap_future(self.engine.run_exclusive(lambda: _embed(self.model, encoded, self.engine.pad_id)))
+            return _error(
+                400,
+                f"An input has {longest} tokens; this model's maximum context length is {self.engine.max_context}.",
+                param="input",
+                code="context_length_exceeded",
+            )
+        vectors = await asyncio.wrap_future(
+            self.engine.run_exclusive(lambda: _embed(self.model, encoded, self.engine.pad_id))
+        )
         data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
         tokens = sum(len(ids) for ids in encoded)
         REQUESTS.labels("embeddings", "200").inc()
-        return Response(orjson.dumps({"object": "list", "data": data, "model": _answer_name(body, self.served_name),
-                                      "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}), media_type="application/json")  # fmt: skip
+        return Response(
+            orjson.dumps(
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": _answer_name(body, self.served_name),
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                }
+            ),
+            media_type="application/json",
+        )
 
 
 def _answer_name(body: dict, served_name: str) -> str:
@@ -292,8 +387,11 @@ def _answer_name(body: dict, served_name: str) -> str:
 
 
 def _usage(final: eng.Event) -> dict:
-    return {"prompt_tokens": final.prompt_tokens, "completion_tokens": final.completion_tokens,
-            "total_tokens": final.prompt_tokens + final.completion_tokens}  # fmt: skip
+    return {
+        "prompt_tokens": final.prompt_tokens,
+        "completion_tokens": final.completion_tokens,
+        "total_tokens": final.prompt_tokens + final.completion_tokens,
+    }
 
 
 def _embed(model, encoded: list[list[int]], pad_id: int) -> list[list[float]]:
@@ -334,8 +432,12 @@ def build_app(runtime: Runtime, token: str | None = None) -> Starlette:
     def guarded(handler):
         async def checked(request: Request) -> Response:
             if token is not None and not _authorised(request, token):
-                return _error(401, "This model server answers its gateway only: send its token as 'Authorization: Bearer'.",
-                              code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+                return _error(
+                    401,
+                    "This model server answers its gateway only: send its token as 'Authorization: Bearer'.",
+                    code="invalid_api_key",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
             return await handler(request)
 
         return checked
@@ -350,8 +452,15 @@ def build_app(runtime: Runtime, token: str | None = None) -> Starlette:
         return await runtime.embeddings(request)
 
     async def models(request: Request) -> Response:
-        data = [{"id": runtime.served_name, "object": "model", "created": 0, "owned_by": "axops",
-                 "max_model_len": runtime.engine.max_context}]  # fmt: skip
+        data = [
+            {
+                "id": runtime.served_name,
+                "object": "model",
+                "created": 0,
+                "owned_by": "axops",
+                "max_model_len": runtime.engine.max_context,
+            }
+        ]
         return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 
     async def health(request: Request) -> Response:
@@ -360,9 +469,20 @@ def build_app(runtime: Runtime, token: str | None = None) -> Starlette:
             window = min(max(float(request.query_params.get("window_s", 60)), 1.0), 3600.0)
         except ValueError:
             window = 60.0
-        return Response(orjson.dumps({"status": "ok", "ready": runtime.ready, "draining": e.draining, "queued": e.queued,
-                                      "running": e.running, "load_seconds": round(runtime.load_seconds, 3),
-                                      "window": runtime.window(window)}), media_type="application/json")  # fmt: skip
+        return Response(
+            orjson.dumps(
+                {
+                    "status": "ok",
+                    "ready": runtime.ready,
+                    "draining": e.draining,
+                    "queued": e.queued,
+                    "running": e.running,
+                    "load_seconds": round(runtime.load_seconds, 3),
+                    "window": runtime.window(window),
+                }
+            ),
+            media_type="application/json",
+        )
 
     async def ready(request: Request) -> Response:
         ok = runtime.ready and not runtime.engine.draining
@@ -371,13 +491,17 @@ def build_app(runtime: Runtime, token: str | None = None) -> Starlette:
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(routes=[
-        Route("/v1/chat/completions", guarded(chat), methods=["POST"]),
-        Route("/v1/completions", guarded(completions), methods=["POST"]),
-        Route("/v1/embeddings", guarded(embeddings), methods=["POST"]),
-        Route("/v1/models", guarded(models), methods=["GET"]),
-        Route("/health", health), Route("/ready", ready), Route("/metrics", metrics),
-    ])  # fmt: skip
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", guarded(chat), methods=["POST"]),
+            Route("/v1/completions", guarded(completions), methods=["POST"]),
+            Route("/v1/embeddings", guarded(embeddings), methods=["POST"]),
+            Route("/v1/models", guarded(models), methods=["GET"]),
+            Route("/health", health),
+            Route("/ready", ready),
+            Route("/metrics", metrics),
+        ]
+    )
 
 
 def pick_device(requested: str) -> tuple[str, str]:
@@ -398,9 +522,13 @@ def load_model(directory: Path, base_directory: Path | None, device: str, dtype:
     if memory_limit_bytes:
         needed = estimate_memory_bytes(weights_dir, dtype)
         if needed > memory_limit_bytes:
-            raise FetchError(f"the model needs about {needed / 2**30:.2f} GiB to load in {dtype}, more than the "
-                             f"{memory_limit_bytes / 2**30:.2f} GiB this deployment allows")  # fmt: skip
-    tokenizer = AutoTokenizer.from_pretrained(directory if (directory / "tokenizer_config.json").exists() else weights_dir)
+            raise FetchError(
+                f"the model needs about {needed / 2**30:.2f} GiB to load in {dtype}, more than the "
+                f"{memory_limit_bytes / 2**30:.2f} GiB this deployment allows"
+            )
+    tokenizer = AutoTokenizer.from_pretrained(
+        directory if (directory / "tokenizer_config.json").exists() else weights_dir
+    )
     model = AutoModelForCausalLM.from_pretrained(weights_dir, dtype=getattr(torch, dtype))
     if base_directory is not None:  # a LoRA adapter version, served on its base model
         from peft import PeftModel
@@ -422,7 +550,11 @@ def warm_up(engine: eng.Engine, tokenizer) -> None:
 
     done = threading.Event()
     ids = tokenizer("warm up", add_special_tokens=False)["input_ids"] or [engine.pad_id]
-    engine.submit(eng.Sequence(ids, eng.Sampling(max_tokens=2, temperature=0), 0, lambda e: done.set() if e.finish_reason else None))
+    engine.submit(
+        eng.Sequence(
+            ids, eng.Sampling(max_tokens=2, temperature=0), 0, lambda e: done.set() if e.finish_reason else None
+        )
+    )
     if not done.wait(timeout=300):
         raise RuntimeError("warm-up did not finish")
 
@@ -458,14 +590,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, help="a Hugging Face model directory (instead of fetching a version)")
     parser.add_argument("--version-id", help="registry version to fetch from the control plane")
     parser.add_argument("--control-url", default=os.environ.get("AXOPS_RUNTIME_CONTROL_URL", "http://127.0.0.1:8000"))
-    parser.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("AXOPS_RUNTIME_CACHE_DIR", ".axops/runtime-cache")))
+    parser.add_argument(
+        "--cache-dir", type=Path, default=Path(os.environ.get("AXOPS_RUNTIME_CACHE_DIR", ".axops/runtime-cache"))
+    )
     parser.add_argument("--served-name", default=None, help="the model name in answers and /v1/models")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--engine", choices=["auto", "transformers", "vllm"], default="auto")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-batch", type=int, default=16, help="sequences generated together (1: no batching)")
-    parser.add_argument("--batch-window-ms", type=float, default=0.0, help="an idle engine waits this long to gather a batch")
+    parser.add_argument(
+        "--batch-window-ms", type=float, default=0.0, help="an idle engine waits this long to gather a batch"
+    )
     parser.add_argument("--max-queue", type=int, default=256)
     parser.add_argument("--memory-limit-bytes", type=int, default=None)
     parser.add_argument("--drain-timeout-s", type=float, default=30.0)
@@ -474,8 +610,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     token = os.environ.get("AXOPS_RUNTIME_SERVE_TOKEN") or None
     if args.version_id and token is None:
-        print("axops-runtime: cannot serve this version: AXOPS_RUNTIME_SERVE_TOKEN is not set (a deployment's replica never "
-              "answers unauthenticated calls)", file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            "axops-runtime: cannot serve this version: AXOPS_RUNTIME_SERVE_TOKEN is not set (a deployment's replica never "
+            "answers unauthenticated calls)",
+            file=sys.stderr,
+            flush=True,
+        )
         return EXIT_UNSERVABLE
     if token is None:
         log.warning("runtime.no_token: /v1 answers anyone who can reach port %d", args.port)
@@ -490,15 +630,28 @@ def main(argv: list[str] | None = None) -> int:
     except FetchError as exc:
         print(f"axops-runtime: cannot serve this version: {exc}", file=sys.stderr, flush=True)
         return EXIT_UNSERVABLE
-    engine = eng.Engine(model, tokenizer, max_batch=max(1, args.max_batch), batch_window_s=args.batch_window_ms / 1000,
-                        max_queue=args.max_queue)  # fmt: skip
+    engine = eng.Engine(
+        model,
+        tokenizer,
+        max_batch=max(1, args.max_batch),
+        batch_window_s=args.batch_window_ms / 1000,
+        max_queue=args.max_queue,
+    )
     engine.start()
     warm_up(engine, tokenizer)
     runtime = Runtime(served, model, tokenizer, engine, time.perf_counter() - started)
     runtime.ready = True
-    log.info("runtime.ready port=%d load_seconds=%.2f max_context=%d", args.port, runtime.load_seconds, engine.max_context)
-    config = uvicorn.Config(build_app(runtime, token), host=args.host, port=args.port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=5)  # fmt: skip
+    log.info(
+        "runtime.ready port=%d load_seconds=%.2f max_context=%d", args.port, runtime.load_seconds, engine.max_context
+    )
+    config = uvicorn.Config(
+        build_app(runtime, token),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
     server = DrainingServer(config, engine, args.drain_timeout_s)
     server.run()
     engine.stop()
@@ -538,8 +691,21 @@ def _exec_vllm(args, directory: Path, served: str, token: str | None) -> int:
     it requires the same token on /v1 (VLLM_API_KEY)."""
     if token:
         os.environ["VLLM_API_KEY"] = token
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(directory), "--served-model-name", served,
-               "--host", args.host, "--port", str(args.port), "--max-num-seqs", str(max(1, args.max_batch))]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(directory),
+        "--served-model-name",
+        served,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--max-num-seqs",
+        str(max(1, args.max_batch)),
+    ]
     os.execv(sys.executable, command)
     return 0  # not reached
 

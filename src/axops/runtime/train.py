@@ -48,7 +48,9 @@ class ControlPlane:
 
     def __init__(self, url: str, token: str, job_id: str) -> None:
         self.url, self.token, self.job_id = url.rstrip("/"), token, job_id
-        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(60, read=600))
+        self.http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(60, read=600)
+        )
         self.base = f"/api/training/job/{job_id}"
 
     def spec(self) -> dict:
@@ -77,12 +79,17 @@ class ControlPlane:
         with tarfile.open(fileobj=buffer, mode="w") as tar:
             tar.add(directory, arcname=".")
         try:
-            r = self.http.put(f"/api/training/upload/{self.job_id}/checkpoints/{step}", content=buffer.getvalue(),
-                              headers={"Content-Type": "application/x-tar"})  # fmt: skip
+            r = self.http.put(
+                f"/api/training/upload/{self.job_id}/checkpoints/{step}",
+                content=buffer.getvalue(),
+                headers={"Content-Type": "application/x-tar"},
+            )
         except httpx.TransportError as exc:
             raise JobFailure("checkpoint", f"checkpoint {step} could not be stored: {type(exc).__name__}") from exc
         if r.status_code >= 400:
-            raise JobFailure("checkpoint", f"checkpoint {step} could not be stored: {r.json().get('detail', r.status_code)}")
+            raise JobFailure(
+                "checkpoint", f"checkpoint {step} could not be stored: {r.json().get('detail', r.status_code)}"
+            )
 
     def latest_checkpoint(self, into: Path) -> Path | None:
         r = self.http.get(f"{self.base}/checkpoints/latest")
@@ -104,7 +111,9 @@ class ControlPlane:
             for _, (_, f) in files:
                 f.close()
         if r.status_code >= 400:
-            raise JobFailure("checkpoint", f"the trained model could not be registered: {r.json().get('detail', r.status_code)}")
+            raise JobFailure(
+                "checkpoint", f"the trained model could not be registered: {r.json().get('detail', r.status_code)}"
+            )
         return r.json()
 
 
@@ -122,8 +131,11 @@ def build_texts(parquet_paths: list[Path], mapping: dict, tokenizer) -> list[str
                 messages = json.loads(raw) if isinstance(raw, str) else raw
                 if not messages:
                     continue
-                text = tokenizer.apply_chat_template(messages, tokenize=False) if tokenizer.chat_template else \
-                    "".join(f"{m['role']}: {m['content']}\n" for m in messages)  # fmt: skip
+                text = (
+                    tokenizer.apply_chat_template(messages, tokenize=False)
+                    if tokenizer.chat_template
+                    else "".join(f"{m['role']}: {m['content']}\n" for m in messages)
+                )
             elif "prompt" in columns:
                 prompt, response = columns["prompt"][i], columns.get("response", [None] * table.num_rows)[i]
                 if not prompt and not response:
@@ -134,7 +146,9 @@ def build_texts(parquet_paths: list[Path], mapping: dict, tokenizer) -> list[str
             if isinstance(text, str) and text.strip():
                 texts.append(text)
     if not texts:
-        raise JobFailure("data", f"the mapped column(s) {', '.join(c for c in mapping.values() if c)} hold no text in any row")
+        raise JobFailure(
+            "data", f"the mapped column(s) {', '.join(c for c in mapping.values() if c)} hold no text in any row"
+        )
     return texts
 
 
@@ -165,15 +179,23 @@ def _reporter(cp: ControlPlane, tokens_per_step: float):
                 return
             now = time.perf_counter()
             steps = state.global_step - self.last_step
-            metrics = {k: float(v) for k, v in logs.items() if isinstance(v, int | float) and k in ("loss", "learning_rate", "grad_norm", "epoch")}
+            metrics = {
+                k: float(v)
+                for k, v in logs.items()
+                if isinstance(v, int | float) and k in ("loss", "learning_rate", "grad_norm", "epoch")
+            }
             if steps > 0 and now > self.last:
                 metrics["tokens_per_s"] = tokens_per_step * steps * args.world_size / (now - self.last)
             metrics.update(_gpu_memory())
             metrics.update(_system_metrics())
             self.last, self.last_step = now, state.global_step
-            cp.report(progress={"step": state.global_step, "max_steps": state.max_steps, "epoch": state.epoch},
-                      metrics=[{"key": k, "value": v, "step": state.global_step, "timestamp": int(time.time() * 1000)}
-                               for k, v in metrics.items()])  # fmt: skip
+            cp.report(
+                progress={"step": state.global_step, "max_steps": state.max_steps, "epoch": state.epoch},
+                metrics=[
+                    {"key": k, "value": v, "step": state.global_step, "timestamp": int(time.time() * 1000)}
+                    for k, v in metrics.items()
+                ],
+            )
 
         def on_save(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
@@ -200,9 +222,11 @@ def _system_metrics() -> dict:
     from axops.executors import gpus
 
     memory = psutil.virtual_memory()
-    found = {"system/cpu_utilization_percentage": psutil.cpu_percent(None),
-             "system/system_memory_usage_megabytes": (memory.total - memory.available) / 2**20,
-             "system/system_memory_usage_percentage": memory.percent}  # fmt: skip
+    found = {
+        "system/cpu_utilization_percentage": psutil.cpu_percent(None),
+        "system/system_memory_usage_megabytes": (memory.total - memory.available) / 2**20,
+        "system/system_memory_usage_percentage": memory.percent,
+    }
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     mine = {int(i) for i in visible.split(",") if i.strip().isdigit()} if visible else None
     for n, gpu in enumerate(g for g in gpus.inventory(details=True) if mine is None or g["index"] in mine):
@@ -212,20 +236,31 @@ def _system_metrics() -> dict:
 
 
 # ZeRO stage 2 (optimizer state and gradients sharded); "auto" values are filled in from the Trainer's arguments
-DEEPSPEED_ZERO2 = {"zero_optimization": {"stage": 2, "overlap_comm": True, "contiguous_gradients": True},
-                   "bf16": {"enabled": "auto"}, "fp16": {"enabled": "auto"}, "train_batch_size": "auto",
-                   "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto", "gradient_clipping": "auto"}  # fmt: skip
+DEEPSPEED_ZERO2 = {
+    "zero_optimization": {"stage": 2, "overlap_comm": True, "contiguous_gradients": True},
+    "bf16": {"enabled": "auto"},
+    "fp16": {"enabled": "auto"},
+    "train_batch_size": "auto",
+    "train_micro_batch_size_per_gpu": "auto",
+    "gradient_accumulation_steps": "auto",
+    "gradient_clipping": "auto",
+}
 
 
 def _strategy(distributed: str) -> dict:
     """The Trainer's arguments for a distributed strategy beyond DDP (which torchrun alone gives)."""
     if distributed == "fsdp":  # parameters, gradients and optimizer state sharded across the processes
-        return {"fsdp": "full_shard auto_wrap", "fsdp_config": {"use_orig_params": True}}  # orig params: LoRA trains a few of them
+        return {
+            "fsdp": "full_shard auto_wrap",
+            "fsdp_config": {"use_orig_params": True},
+        }  # orig params: LoRA trains a few of them
     if distributed == "deepspeed":
         try:
             import deepspeed  # noqa: F401
         except ImportError:
-            raise JobFailure("user_code", "distributed 'deepspeed' needs the deepspeed package in the runtime image") from None
+            raise JobFailure(
+                "user_code", "distributed 'deepspeed' needs the deepspeed package in the runtime image"
+            ) from None
         return {"deepspeed": DEEPSPEED_ZERO2}
     return {}
 
@@ -238,8 +273,12 @@ def _quantized(auto_model, base: Path, compute_dtype):
         raise JobFailure("user_code", "method 'qlora' needs the bitsandbytes package in the runtime image") from None
     from peft import prepare_model_for_kbit_training
 
-    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                bnb_4bit_compute_dtype=compute_dtype)  # fmt: skip
+    config = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+    )
     return prepare_model_for_kbit_training(auto_model.from_pretrained(base, quantization_config=config))
 
 
@@ -269,7 +308,9 @@ def run(cp: ControlPlane, spec: dict, work: Path, cache: Path) -> None:
     bf16 = cuda and (precision == "bf16" or (precision == "auto" and torch.cuda.is_bf16_supported()))
     fp16 = cuda and not bf16 and precision in ("fp16", "auto")
     adapter = spec["method"] in ("lora", "qlora")
-    if spec["method"] == "qlora":  # the base in 4-bit NF4, LoRA adapters trained on top (the service allows it only with GPUs)
+    if (
+        spec["method"] == "qlora"
+    ):  # the base in 4-bit NF4, LoRA adapters trained on top (the service allows it only with GPUs)
         model = _quantized(AutoModelForCausalLM, base, torch.bfloat16 if bf16 else torch.float16)
     else:
         model = AutoModelForCausalLM.from_pretrained(base)
@@ -277,20 +318,48 @@ def run(cp: ControlPlane, spec: dict, work: Path, cache: Path) -> None:
         from peft import LoraConfig, get_peft_model
 
         lora = spec["lora"]
-        model = get_peft_model(model, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-                                                 target_modules=lora.get("target_modules") or None, task_type="CAUSAL_LM"))  # fmt: skip
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=lora["r"],
+                lora_alpha=lora["alpha"],
+                lora_dropout=lora["dropout"],
+                target_modules=lora.get("target_modules") or None,
+                task_type="CAUSAL_LM",
+            ),
+        )
     args = TrainingArguments(
-        output_dir=str(work / "checkpoints"), max_steps=hp.get("max_steps") or -1, num_train_epochs=hp.get("epochs") or 1,
-        learning_rate=hp["learning_rate"], lr_scheduler_type=hp["lr_scheduler"], warmup_steps=hp.get("warmup_steps", 0),
-        per_device_train_batch_size=hp["batch_size"], gradient_accumulation_steps=hp["gradient_accumulation_steps"],
-        seed=hp["seed"], save_steps=hp["save_steps"], save_total_limit=2, logging_steps=hp.get("logging_steps", 1),
-        logging_first_step=True, report_to=[], use_cpu=not cuda, bf16=bf16, fp16=fp16,
+        output_dir=str(work / "checkpoints"),
+        max_steps=hp.get("max_steps") or -1,
+        num_train_epochs=hp.get("epochs") or 1,
+        learning_rate=hp["learning_rate"],
+        lr_scheduler_type=hp["lr_scheduler"],
+        warmup_steps=hp.get("warmup_steps", 0),
+        per_device_train_batch_size=hp["batch_size"],
+        gradient_accumulation_steps=hp["gradient_accumulation_steps"],
+        seed=hp["seed"],
+        save_steps=hp["save_steps"],
+        save_total_limit=2,
+        logging_steps=hp.get("logging_steps", 1),
+        logging_first_step=True,
+        report_to=[],
+        use_cpu=not cuda,
+        bf16=bf16,
+        fp16=fp16,
         ddp_backend=("nccl" if cuda else "gloo") if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
-        disable_tqdm=True, dataloader_num_workers=0, save_only_model=False, **_strategy(spec.get("distributed", "none")),
-    )  # fmt: skip
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        save_only_model=False,
+        **_strategy(spec.get("distributed", "none")),
+    )
     tokens_per_step = dataset.tokens / max(1, len(dataset)) * hp["batch_size"] * hp["gradient_accumulation_steps"]
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, callbacks=[_reporter(cp, tokens_per_step)],
-                      data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))  # fmt: skip
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        callbacks=[_reporter(cp, tokens_per_step)],
+        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+    )
     resume = cp.latest_checkpoint(work / "checkpoints") if spec.get("resume") else None
     if resume and rank0:
         print(f"axops-train: resuming from {resume.name}", flush=True)
@@ -315,10 +384,12 @@ def run(cp: ControlPlane, spec: dict, work: Path, cache: Path) -> None:
 
 def _card(spec: dict) -> str:
     hp = spec["hyperparameters"]
-    return (f"---\nlicense: {spec.get('license') or 'other'}\ntags: [fine-tuned, {spec['method']}]\n---\n"
-            f"# {spec.get('output_model_name', 'fine-tuned model')}\n\nFine-tuned by axops job `{spec['job_id']}` "
-            f"({spec['method']}, learning rate {hp['learning_rate']}, batch {hp['batch_size']}) from base version "
-            f"`{spec['base_version_id']}` on dataset versions {', '.join(f'`{v}`' for v in spec['dataset_version_ids'])}.\n")  # fmt: skip
+    return (
+        f"---\nlicense: {spec.get('license') or 'other'}\ntags: [fine-tuned, {spec['method']}]\n---\n"
+        f"# {spec.get('output_model_name', 'fine-tuned model')}\n\nFine-tuned by axops job `{spec['job_id']}` "
+        f"({spec['method']}, learning rate {hp['learning_rate']}, batch {hp['batch_size']}) from base version "
+        f"`{spec['base_version_id']}` on dataset versions {', '.join(f'`{v}`' for v in spec['dataset_version_ids'])}.\n"
+    )
 
 
 def classify(exc: BaseException) -> tuple[str, str]:
@@ -342,7 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m axops.runtime.train", description=__doc__.split("\n")[0])
     parser.add_argument("--job-id", required=True)
     parser.add_argument("--control-url", default=os.environ.get("AXOPS_RUNTIME_CONTROL_URL", "http://127.0.0.1:8000"))
-    parser.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("AXOPS_RUNTIME_CACHE_DIR", ".axops/runtime-cache")))
+    parser.add_argument(
+        "--cache-dir", type=Path, default=Path(os.environ.get("AXOPS_RUNTIME_CACHE_DIR", ".axops/runtime-cache"))
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -352,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = cp.spec()
         with tempfile.TemporaryDirectory(prefix=f"axops-job-{args.job_id[:8]}-") as tmp:
             run(cp, spec, Path(tmp), args.cache_dir)
-    except Exception as exc:  # noqa: BLE001 — every failure is reported, classified, then the process exits
+    except Exception as exc:
         kind, reason = classify(exc)
         traceback.print_exc()
         print(f"axops-train: failed ({kind}): {reason}", file=sys.stderr, flush=True)

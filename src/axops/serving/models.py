@@ -38,12 +38,16 @@ class Deployment(IdMixin, TimestampMixin, Base):
     # queued + running requests per replica that autoscaling aims for
     autoscale_target: Mapped[float] = mapped_column(Float, default=4.0)
     max_batch: Mapped[int] = mapped_column(Integer, default=16)
-    generation: Mapped[int] = mapped_column(Integer, default=0)  # bumped by a restart: replicas of older ones are replaced
+    generation: Mapped[int] = mapped_column(
+        Integer, default=0
+    )  # bumped by a restart: replicas of older ones are replaced
     canary_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("deployments.id", ondelete="SET NULL"))
     canary_weight: Mapped[int] = mapped_column(Integer, default=0)  # percent of the route's traffic
     # automatic rollback of a canary: {max_error_rate, max_p95_ms, window_s, min_requests}
     rollback_policy: Mapped[dict] = mapped_column(JSONB, default=dict)
-    pricing: Mapped[dict] = mapped_column(JSONB, default=dict)  # {gpu_hour_price, throughput_tokens_per_s}: requests priced by GPU time
+    pricing: Mapped[dict] = mapped_column(
+        JSONB, default=dict
+    )  # {gpu_hour_price, throughput_tokens_per_s}: requests priced by GPU time
     status: Mapped[str] = mapped_column(String(16), default="pending")
     status_reason: Mapped[str | None] = mapped_column(Text)
     replicas: Mapped[list] = mapped_column(JSONB, default=list)  # live replica state, written by the executor

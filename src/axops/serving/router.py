@@ -37,14 +37,21 @@ async def _one(session, d) -> DeploymentOut:
 async def deploy(body: DeployRequest, principal: Writer, session: Session, request: Request) -> DeploymentOut:
     """Serve a model version (or `model` + `ref`: a version number, an alias such as production, or latest).
     The executor starts its replicas; once one is ready the deployment's name works at `/v1`."""
-    d = await service.deploy(session, principal, request.app.state.secret_key, body, gpus_here=request.app.state.gpus_here,
-                             kubernetes=request.app.state.kubernetes_enabled)  # fmt: skip
+    d = await service.deploy(
+        session,
+        principal,
+        request.app.state.secret_key,
+        body,
+        gpus_here=request.app.state.gpus_here,
+        kubernetes=request.app.state.kubernetes_enabled,
+    )
     return await _one(session, d)
 
 
 @router.get("/deployments")
-async def list_deployments(principal: Reader, session: Session, include_stopped: bool = False,
-                           model_id: uuid.UUID | None = None) -> list[DeploymentOut]:  # fmt: skip
+async def list_deployments(
+    principal: Reader, session: Session, include_stopped: bool = False, model_id: uuid.UUID | None = None
+) -> list[DeploymentOut]:
     return await service.to_out(session, await service.list_deployments(session, principal, include_stopped, model_id))
 
 
@@ -71,7 +78,9 @@ async def undeploy(deployment_id: uuid.UUID, principal: Writer, session: Session
 
 
 @router.put("/deployments/{deployment_id}/canary/weight")
-async def set_canary_weight(deployment_id: uuid.UUID, body: CanaryWeight, principal: Writer, session: Session) -> DeploymentOut:
+async def set_canary_weight(
+    deployment_id: uuid.UUID, body: CanaryWeight, principal: Writer, session: Session
+) -> DeploymentOut:
     return await _one(session, await service.set_canary_weight(session, principal, deployment_id, body.weight))
 
 
@@ -88,16 +97,24 @@ async def rollback(deployment_id: uuid.UUID, principal: Writer, session: Session
 
 
 @router.get("/deployments/{deployment_id}/metrics")
-async def deployment_metrics(deployment_id: uuid.UUID, principal: Reader, session: Session,
-                             minutes: Annotated[int, Query(ge=5, le=24 * 60)] = 60) -> DeploymentMetrics:  # fmt: skip
+async def deployment_metrics(
+    deployment_id: uuid.UUID, principal: Reader, session: Session, minutes: Annotated[int, Query(ge=5, le=24 * 60)] = 60
+) -> DeploymentMetrics:
     """Per-minute traffic through the gateway (a canary: the part its replicas answered)."""
     d = await service.get_deployment(session, principal, deployment_id)
     return DeploymentMetrics(name=d.name, minutes=minutes, series=await service.live_metrics(session, d, minutes))
 
 
 @router.get("/deployments/{deployment_id}/logs", responses={200: {"content": {"text/event-stream": {}}}})
-async def logs(deployment_id: uuid.UUID, principal: Reader, session: Session, request: Request, replica: Annotated[int, Query(ge=0, le=99)] = 0,
-               tail: Annotated[int, Query(ge=1, le=5000)] = 200, follow: bool = False) -> LogLines:  # fmt: skip
+async def logs(
+    deployment_id: uuid.UUID,
+    principal: Reader,
+    session: Session,
+    request: Request,
+    replica: Annotated[int, Query(ge=0, le=99)] = 0,
+    tail: Annotated[int, Query(ge=1, le=5000)] = 200,
+    follow: bool = False,
+) -> LogLines:
     """A replica's log (local executor): the last `tail` lines, or with `follow=true` a stream of
     server-sent events, one line each, as they are written."""
     d = await service.get_deployment(session, principal, deployment_id)
@@ -108,8 +125,11 @@ async def logs(deployment_id: uuid.UUID, principal: Reader, session: Session, re
     if not follow:
         return LogLines(replica=replica, lines=lines)
     await session.close()
-    return StreamingResponse(_follow(request, work_dir, d.id, replica, lines), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache"})  # fmt: skip
+    return StreamingResponse(
+        _follow(request, work_dir, d.id, replica, lines),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 async def _follow(request: Request, work_dir, deployment_id: uuid.UUID, replica: int, first: list[str]):

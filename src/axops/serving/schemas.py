@@ -6,8 +6,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-DeploymentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50,
-                                                  pattern=r"^[a-z0-9]([a-z0-9.\-]*[a-z0-9])?$")]  # fmt: skip
+DeploymentName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[a-z0-9]([a-z0-9.\-]*[a-z0-9])?$"),
+]
 MIG_PROFILE = r"^[1-7]g\.[0-9]+gb$"
 
 
@@ -26,9 +28,12 @@ class Resources(Strict):
     cpu: float = Field(1.0, gt=0, le=256, description="CPU cores per replica")
     memory_gb: float = Field(4.0, gt=0, le=4096, description="Memory per replica (GiB); the model must fit")
     gpu: int = Field(0, ge=0, le=16, description="Whole GPUs per replica (nvidia.com/gpu)")
-    gpu_type: str | None = Field(None, max_length=100, description="Node label value of nvidia.com/gpu.product, e.g. NVIDIA-A100-SXM4-80GB")
+    gpu_type: str | None = Field(
+        None, max_length=100, description="Node label value of nvidia.com/gpu.product, e.g. NVIDIA-A100-SXM4-80GB"
+    )
     mig_profile: Annotated[str, StringConstraints(pattern=MIG_PROFILE)] | None = Field(
-        None, description="A MIG slice instead of whole GPUs, e.g. 1g.10gb (nvidia.com/mig-1g.10gb)")
+        None, description="A MIG slice instead of whole GPUs, e.g. 1g.10gb (nvidia.com/mig-1g.10gb)"
+    )
     node_selector: dict[str, str] = Field(default_factory=dict, max_length=20)
     tolerations: list[Toleration] = Field(default_factory=list, max_length=20)
 
@@ -66,7 +71,9 @@ class DeployRequest(Strict):
     canary_of: uuid.UUID | None = Field(None, description="Deploy as a canary of this deployment")
     canary_weight: int = Field(10, ge=1, le=99, description="Percent of the traffic the canary gets")
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
-    pricing: Pricing | None = Field(None, description="Cost of requests from GPU time (see the gateway's prices); none: free")
+    pricing: Pricing | None = Field(
+        None, description="Cost of requests from GPU time (see the gateway's prices); none: free"
+    )
 
     @model_validator(mode="after")
     def _checks(self):

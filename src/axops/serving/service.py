@@ -19,7 +19,7 @@ from axops.core import crypto
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.gateway import metrics as gateway_metrics
 from axops.gateway import service as gateway
-from axops.models import service as registry
+from axops.registry import service as registry
 from axops.serving.models import ACTIVE, Deployment
 from axops.serving.schemas import DeploymentOut, DeployRequest, ReplicaOut, ScaleRequest
 
@@ -28,7 +28,9 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin")
 LOCAL_MAX_REPLICAS = 8
 
 
-async def get_deployment(session: AsyncSession, principal: Principal, deployment_id: uuid.UUID, for_update: bool = False) -> Deployment:
+async def get_deployment(
+    session: AsyncSession, principal: Principal, deployment_id: uuid.UUID, for_update: bool = False
+) -> Deployment:
     q = select(Deployment).where(Deployment.id == deployment_id, principal.team_clause(Deployment.team_id))
     deployment = await session.scalar(q.with_for_update() if for_update else q)
     if deployment is None:
@@ -36,8 +38,9 @@ async def get_deployment(session: AsyncSession, principal: Principal, deployment
     return deployment
 
 
-async def list_deployments(session: AsyncSession, principal: Principal, include_stopped: bool = False,
-                           model_id: uuid.UUID | None = None) -> list[Deployment]:  # fmt: skip
+async def list_deployments(
+    session: AsyncSession, principal: Principal, include_stopped: bool = False, model_id: uuid.UUID | None = None
+) -> list[Deployment]:
     q = select(Deployment).where(principal.team_clause(Deployment.team_id)).order_by(Deployment.created_at.desc())
     if not include_stopped:
         q = q.where(Deployment.status != "stopped")
@@ -49,27 +52,39 @@ async def list_deployments(session: AsyncSession, principal: Principal, include_
 def note(deployment: Deployment, kind: str, message: str) -> None:
     """An entry in the deployment's recent history (shown in the UI next to its status)."""
     entry = {"at": datetime.now(UTC).isoformat(), "kind": kind, "message": message}
-    deployment.events = [*deployment.events[-(MAX_EVENTS - 1):], entry]
+    deployment.events = [*deployment.events[-(MAX_EVENTS - 1) :], entry]
 
 
 def estimate_memory_gb(card: dict, total_size: int, gpu: bool) -> float:
     """Weights at the serving dtype (fp32 on a CPU, half precision on a GPU) plus a working margin."""
     params = card.get("parameters")
-    weights = params * (2 if gpu else 4) if isinstance(params, int) and params > 0 else total_size * (0.5 if gpu else 1.0)
+    weights = (
+        params * (2 if gpu else 4) if isinstance(params, int) and params > 0 else total_size * (0.5 if gpu else 1.0)
+    )
     return (weights * 1.2 + 256 * 2**20) / 2**30
 
 
-async def deploy(session: AsyncSession, principal: Principal, secret: str, data: DeployRequest, gpus_here: int,
-                 kubernetes: bool = False) -> Deployment:  # fmt: skip
+async def deploy(
+    session: AsyncSession,
+    principal: Principal,
+    secret: str,
+    data: DeployRequest,
+    gpus_here: int,
+    kubernetes: bool = False,
+) -> Deployment:
     if data.executor == "kubernetes" and not kubernetes:
-        raise Invalid("The Kubernetes executor is not configured here (set AXOPS_KUBERNETES_NAMESPACE); use executor 'local'.")
+        raise Invalid(
+            "The Kubernetes executor is not configured here (set AXOPS_KUBERNETES_NAMESPACE); use executor 'local'."
+        )
     if data.version_id is not None:
         model, version = await registry.get_version(session, principal, data.version_id)
     else:
         model, version = await registry.resolve(session, principal, data.model or "", data.ref)
     if version.status != "ready" or version.artifacts_deleted_at is not None:
-        raise Conflict(f"Version {version.version} of '{model.name}' cannot be deployed: "
-                       f"{'its files were deleted' if version.artifacts_deleted_at else 'it is ' + version.status}.")  # fmt: skip
+        raise Conflict(
+            f"Version {version.version} of '{model.name}' cannot be deployed: "
+            f"{'its files were deleted' if version.artifacts_deleted_at else 'it is ' + version.status}."
+        )
     files = await registry.version_files(session, version.id)
     paths = {f.path for f in files}
     adapter = "adapter_config.json" in paths
@@ -83,8 +98,11 @@ async def deploy(session: AsyncSession, principal: Principal, secret: str, data:
     wants_gpu = bool(r.gpu or r.mig_profile)
     needed = estimate_memory_gb(version.card or {}, version.total_size, wants_gpu)
     if needed > r.memory_gb:
-        raise Invalid(f"The model needs about {needed:.2f} GiB to serve ({'half precision' if wants_gpu else 'fp32 on CPU'}), "
-                      f"more than the {r.memory_gb:g} GiB asked for per replica.", needed_gb=round(needed, 2))  # fmt: skip
+        raise Invalid(
+            f"The model needs about {needed:.2f} GiB to serve ({'half precision' if wants_gpu else 'fp32 on CPU'}), "
+            f"more than the {r.memory_gb:g} GiB asked for per replica.",
+            needed_gb=round(needed, 2),
+        )
     if data.executor == "local":
         if r.mig_profile:
             raise Invalid("MIG slices are scheduled by Kubernetes: use executor 'kubernetes' for mig_profile.")
@@ -109,29 +127,68 @@ async def deploy(session: AsyncSession, principal: Principal, secret: str, data:
         raise Conflict(f"A deployment named '{name}' is running; undeploy it or choose another name.")
     # the deployer's team owns it (an organisation-visible model may belong to another team)
     team_id = model.team_id if principal.sees_team(model.team_id) or not principal.team_ids else min(principal.team_ids)
-    key = await apikeys.create_key(session, principal, ApiKeyCreate(name=f"runtime of deployment {name}"[:100], scopes=["models:read"],
-                                                                    team_id=team_id if principal.sees_team(team_id) else None))  # fmt: skip
+    key = await apikeys.create_key(
+        session,
+        principal,
+        ApiKeyCreate(
+            name=f"runtime of deployment {name}"[:100],
+            scopes=["models:read"],
+            team_id=team_id if principal.sees_team(team_id) else None,
+        ),
+    )
     deployment = Deployment(
-        name=name, team_id=team_id, model_id=model.id, version_id=version.id, engine=data.engine, executor=data.executor,
-        replicas_min=data.replicas_min, replicas_max=data.replicas_max, replicas_desired=data.replicas_min,
-        resources=r.model_dump(), autoscale_target=data.autoscale_target, max_batch=data.max_batch,
-        canary_of=stable.id if stable else None, canary_weight=data.canary_weight if stable else 0,
-        rollback_policy=data.rollback.model_dump() if stable else {}, pricing=data.pricing.model_dump() if data.pricing else {},
-        status="pending", created_by=principal.user_id,
-        runtime_key=crypto.encrypt(secret, key.key), runtime_key_id=key.id, serve_token=new_serve_token(secret), events=[], replicas=[],
-    )  # fmt: skip
-    note(deployment, "created", f"{model.name} v{version.version} on {data.executor}, {data.replicas_min}–{data.replicas_max} replicas"
-                                + (f", canary of {stable.name} at {data.canary_weight}%" if stable else ""))  # fmt: skip
+        name=name,
+        team_id=team_id,
+        model_id=model.id,
+        version_id=version.id,
+        engine=data.engine,
+        executor=data.executor,
+        replicas_min=data.replicas_min,
+        replicas_max=data.replicas_max,
+        replicas_desired=data.replicas_min,
+        resources=r.model_dump(),
+        autoscale_target=data.autoscale_target,
+        max_batch=data.max_batch,
+        canary_of=stable.id if stable else None,
+        canary_weight=data.canary_weight if stable else 0,
+        rollback_policy=data.rollback.model_dump() if stable else {},
+        pricing=data.pricing.model_dump() if data.pricing else {},
+        status="pending",
+        created_by=principal.user_id,
+        runtime_key=crypto.encrypt(secret, key.key),
+        runtime_key_id=key.id,
+        serve_token=new_serve_token(secret),
+        events=[],
+        replicas=[],
+    )
+    note(
+        deployment,
+        "created",
+        f"{model.name} v{version.version} on {data.executor}, {data.replicas_min}–{data.replicas_max} replicas"
+        + (f", canary of {stable.name} at {data.canary_weight}%" if stable else ""),
+    )
     session.add(deployment)
     try:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:  # the same name, deployed at the same moment
         raise Conflict(f"A deployment named '{name}' is running; undeploy it or choose another name.") from exc
-    audit.record(session, "deployment.create", resource_type="deployment", resource_id=deployment.id, team_id=team_id,
-                 summary={"name": name, "model": model.name, "version": version.version, "executor": data.executor,
-                          "replicas": [data.replicas_min, data.replicas_max], "resources": r.model_dump(exclude_defaults=True),
-                          **({"canary_of": str(stable.id), "weight": data.canary_weight} if stable else {})})  # fmt: skip
+    audit.record(
+        session,
+        "deployment.create",
+        resource_type="deployment",
+        resource_id=deployment.id,
+        team_id=team_id,
+        summary={
+            "name": name,
+            "model": model.name,
+            "version": version.version,
+            "executor": data.executor,
+            "replicas": [data.replicas_min, data.replicas_max],
+            "resources": r.model_dump(exclude_defaults=True),
+            **({"canary_of": str(stable.id), "weight": data.canary_weight} if stable else {}),
+        },
+    )
     await registry.record_access(session, "model.deploy", model, version=version.version, deployment=name)
     return deployment
 
@@ -142,15 +199,23 @@ def _name_from(model_name: str) -> str:
 
 
 async def _canary_of(session: AsyncSession, stable_id: uuid.UUID) -> Deployment | None:
-    return await session.scalar(select(Deployment).where(Deployment.canary_of == stable_id, Deployment.status.in_(ACTIVE)))
+    return await session.scalar(
+        select(Deployment).where(Deployment.canary_of == stable_id, Deployment.status.in_(ACTIVE))
+    )
 
 
 async def live_deployment_names(session: AsyncSession, model_id: uuid.UUID) -> list[str]:
-    q = select(Deployment.name).where(Deployment.model_id == model_id, Deployment.status != "stopped").order_by(Deployment.name)
+    q = (
+        select(Deployment.name)
+        .where(Deployment.model_id == model_id, Deployment.status != "stopped")
+        .order_by(Deployment.name)
+    )
     return list((await session.scalars(q)).all())
 
 
-async def scale(session: AsyncSession, principal: Principal, deployment_id: uuid.UUID, data: ScaleRequest) -> Deployment:
+async def scale(
+    session: AsyncSession, principal: Principal, deployment_id: uuid.UUID, data: ScaleRequest
+) -> Deployment:
     d = await _live(session, principal, deployment_id)
     if d.executor == "local" and data.replicas_max > LOCAL_MAX_REPLICAS:
         raise Invalid(f"The local executor runs at most {LOCAL_MAX_REPLICAS} replicas.")
@@ -159,8 +224,14 @@ async def scale(session: AsyncSession, principal: Principal, deployment_id: uuid
     d.replicas_desired = min(max(d.replicas_desired, d.replicas_min), d.replicas_max)
     note(d, "scaled", f"replicas {before[0]}–{before[1]} → {d.replicas_min}–{d.replicas_max}")
     await session.flush()
-    audit.record(session, "deployment.scale", resource_type="deployment", resource_id=d.id, team_id=d.team_id,
-                 summary={"name": d.name, "before": before, "after": [d.replicas_min, d.replicas_max]})  # fmt: skip
+    audit.record(
+        session,
+        "deployment.scale",
+        resource_type="deployment",
+        resource_id=d.id,
+        team_id=d.team_id,
+        summary={"name": d.name, "before": before, "after": [d.replicas_min, d.replicas_max]},
+    )
     return d
 
 
@@ -172,7 +243,14 @@ async def restart(session: AsyncSession, principal: Principal, deployment_id: uu
         d.status, d.status_reason = "pending", None
     note(d, "restart", "rolling restart requested")
     await session.flush()
-    audit.record(session, "deployment.restart", resource_type="deployment", resource_id=d.id, team_id=d.team_id, summary={"name": d.name})
+    audit.record(
+        session,
+        "deployment.restart",
+        resource_type="deployment",
+        resource_id=d.id,
+        team_id=d.team_id,
+        summary={"name": d.name},
+    )
     return d
 
 
@@ -183,9 +261,14 @@ async def _live(session: AsyncSession, principal: Principal, deployment_id: uuid
     return d
 
 
-async def undeploy(session: AsyncSession, principal: Principal | None, deployment_id: uuid.UUID, reason: str = "undeployed") -> Deployment:
-    d = await (get_deployment(session, principal, deployment_id, for_update=True) if principal else session.get(Deployment, deployment_id,
-                                                                                                                  with_for_update=True))  # fmt: skip
+async def undeploy(
+    session: AsyncSession, principal: Principal | None, deployment_id: uuid.UUID, reason: str = "undeployed"
+) -> Deployment:
+    d = await (
+        get_deployment(session, principal, deployment_id, for_update=True)
+        if principal
+        else session.get(Deployment, deployment_id, with_for_update=True)
+    )
     if d is None:
         raise NotFound("No such deployment.")
     if d.status == "stopped":
@@ -198,12 +281,21 @@ async def undeploy(session: AsyncSession, principal: Principal | None, deploymen
         await apikeys.revoke_key_by_id(session, d.runtime_key_id)
     await session.flush()
     await sync_route(session, d.canary_of or d.id)
-    audit.record(session, "deployment.delete", resource_type="deployment", resource_id=d.id, team_id=d.team_id,
-                 summary={"name": d.name, "reason": reason}, actor_name=None if principal else "system")  # fmt: skip
+    audit.record(
+        session,
+        "deployment.delete",
+        resource_type="deployment",
+        resource_id=d.id,
+        team_id=d.team_id,
+        summary={"name": d.name, "reason": reason},
+        actor_name=None if principal else "system",
+    )
     return d
 
 
-async def set_canary_weight(session: AsyncSession, principal: Principal, deployment_id: uuid.UUID, weight: int) -> Deployment:
+async def set_canary_weight(
+    session: AsyncSession, principal: Principal, deployment_id: uuid.UUID, weight: int
+) -> Deployment:
     d = await _live(session, principal, deployment_id)
     if d.canary_of is None:
         raise Conflict("Only a canary has a traffic weight.")
@@ -211,8 +303,14 @@ async def set_canary_weight(session: AsyncSession, principal: Principal, deploym
     note(d, "weight", f"canary traffic {before}% → {weight}%")
     await session.flush()
     await sync_route(session, d.canary_of)
-    audit.record(session, "deployment.canary_weight", resource_type="deployment", resource_id=d.id, team_id=d.team_id,
-                 summary={"name": d.name, "before": before, "after": weight})  # fmt: skip
+    audit.record(
+        session,
+        "deployment.canary_weight",
+        resource_type="deployment",
+        resource_id=d.id,
+        team_id=d.team_id,
+        summary={"name": d.name, "before": before, "after": weight},
+    )
     return d
 
 
@@ -225,7 +323,11 @@ async def promote(session: AsyncSession, principal: Principal, deployment_id: uu
         raise Conflict(f"The canary is {canary.status}; promote it once it is ready.")
     stable = await get_deployment(session, principal, canary.canary_of, for_update=True)
     name = stable.name
-    stable.status, stable.status_reason, stable.stopped_at = "stopped", f"replaced by its canary {canary.name}", datetime.now(UTC)
+    stable.status, stable.status_reason, stable.stopped_at = (
+        "stopped",
+        f"replaced by its canary {canary.name}",
+        datetime.now(UTC),
+    )
     note(stable, "stopped", f"replaced by its canary (v{await registry.version_number(session, canary.version_id)})")
     await session.flush()
     canary.name, canary.canary_of, canary.canary_weight, canary.rollback_policy = name, None, 0, {}
@@ -235,23 +337,41 @@ async def promote(session: AsyncSession, principal: Principal, deployment_id: uu
     await sync_route(session, canary.id)
     if stable.runtime_key_id:
         await apikeys.revoke_key_by_id(session, stable.runtime_key_id)
-    audit.record(session, "deployment.promote", resource_type="deployment", resource_id=canary.id, team_id=canary.team_id,
-                 summary={"name": name, "replaced": str(stable.id)})  # fmt: skip
+    audit.record(
+        session,
+        "deployment.promote",
+        resource_type="deployment",
+        resource_id=canary.id,
+        team_id=canary.team_id,
+        summary={"name": name, "replaced": str(stable.id)},
+    )
     return canary
 
 
-async def rollback(session: AsyncSession, principal: Principal | None, deployment_id: uuid.UUID, reason: str) -> Deployment:
+async def rollback(
+    session: AsyncSession, principal: Principal | None, deployment_id: uuid.UUID, reason: str
+) -> Deployment:
     """Stop a canary and give its traffic back to the stable deployment."""
     q = select(Deployment).where(Deployment.id == deployment_id).with_for_update()
-    canary = await (get_deployment(session, principal, deployment_id, for_update=True) if principal else session.scalar(q))
+    canary = await (
+        get_deployment(session, principal, deployment_id, for_update=True) if principal else session.scalar(q)
+    )
     if canary is None or canary.canary_of is None:
-        raise Conflict("Only a canary can be rolled back; to go back to an earlier version, deploy it as a canary and promote it.")
+        raise Conflict(
+            "Only a canary can be rolled back; to go back to an earlier version, deploy it as a canary and promote it."
+        )
     if canary.status == "stopped":
         raise Conflict("This canary is already stopped.")
     await undeploy(session, None, canary.id, reason=f"rolled back: {reason}")
-    audit.record(session, "deployment.rollback", resource_type="deployment", resource_id=canary.id, team_id=canary.team_id,
-                 summary={"name": canary.name, "reason": reason, "automatic": principal is None},
-                 actor_name=None if principal else "system")  # fmt: skip
+    audit.record(
+        session,
+        "deployment.rollback",
+        resource_type="deployment",
+        resource_id=canary.id,
+        team_id=canary.team_id,
+        summary={"name": canary.name, "reason": reason, "automatic": principal is None},
+        actor_name=None if principal else "system",
+    )
     return canary
 
 
@@ -268,17 +388,34 @@ async def sync_route(session: AsyncSession, stable_id: uuid.UUID) -> None:
         await gateway.set_managed_route(session, stable.name, managed_by, [])
         return
     canary = await _canary_of(session, stable.id)
-    groups = [(stable, 100 - (canary.canary_weight if canary else 0))] + ([(canary, canary.canary_weight)] if canary else [])
+    groups = [(stable, 100 - (canary.canary_weight if canary else 0))] + (
+        [(canary, canary.canary_weight)] if canary else []
+    )
     visibility = await _visibility(session, [d.model_id for d, _ in groups])
     upstreams = []
     for d, share in groups:
         ready = [r for r in d.replicas if r.get("state") == "ready" and r.get("endpoint")]
         for r in ready:
-            upstreams.append({"name": f"dep-{d.id.hex[:12]}-r{r['index']}", "base_url": r["endpoint"], "model": d.name,
-                              "weight": share / len(ready), "pricing": price_fields(d), "credentials": d.serve_token})  # fmt: skip
+            upstreams.append(
+                {
+                    "name": f"dep-{d.id.hex[:12]}-r{r['index']}",
+                    "base_url": r["endpoint"],
+                    "model": d.name,
+                    "weight": share / len(ready),
+                    "pricing": price_fields(d),
+                    "credentials": d.serve_token,
+                }
+            )
     if upstreams:
-        await gateway.set_managed_route(session, stable.name, managed_by, upstreams, canary=canary is not None, team_id=stable.team_id,
-                                        visibility=visibility)  # fmt: skip
+        await gateway.set_managed_route(
+            session,
+            stable.name,
+            managed_by,
+            upstreams,
+            canary=canary is not None,
+            team_id=stable.team_id,
+            visibility=visibility,
+        )
     elif stable.status in ("pending", "loading", "failed"):  # never served: nothing to keep
         await gateway.set_managed_route(session, stable.name, managed_by, [])
     else:  # degraded with no replica ready: the route keeps its last targets, which come back as they restart
@@ -288,13 +425,17 @@ async def sync_route(session: AsyncSession, stable_id: uuid.UUID) -> None:
 async def _visibility(session: AsyncSession, model_ids: list[uuid.UUID]) -> str:
     """Who may call a deployment's route: everyone only when every model it serves (a canary's too) is
     organisation-visible; else the deployment's team."""
-    found = (await session.scalars(text("SELECT visibility FROM registered_models WHERE id = ANY(:ids)"), {"ids": model_ids})).all()
+    found = (
+        await session.scalars(text("SELECT visibility FROM registered_models WHERE id = ANY(:ids)"), {"ids": model_ids})
+    ).all()
     return "organization" if found and all(v == "organization" for v in found) else "team"
 
 
 async def model_visibility_changed(session: AsyncSession, model_id: uuid.UUID) -> None:
     """The routes of a model's live deployments follow its visibility (the route table reloads)."""
-    live = (await session.scalars(select(Deployment).where(Deployment.model_id == model_id, Deployment.status.in_(ACTIVE)))).all()
+    live = (
+        await session.scalars(select(Deployment).where(Deployment.model_id == model_id, Deployment.status.in_(ACTIVE)))
+    ).all()
     for stable_id in {d.canary_of or d.id for d in live}:
         await sync_route(session, stable_id)
 
@@ -303,7 +444,9 @@ async def live_metrics(session: AsyncSession, d: Deployment, minutes: int) -> li
     if d.canary_of is None:
         return await gateway_metrics.live_series(session, d.name, minutes)
     stable = await session.get(Deployment, d.canary_of)
-    return await gateway_metrics.live_series(session, stable.name if stable else d.name, minutes, upstream_prefix=f"dep-{d.id.hex[:12]}-")
+    return await gateway_metrics.live_series(
+        session, stable.name if stable else d.name, minutes, upstream_prefix=f"dep-{d.id.hex[:12]}-"
+    )
 
 
 def price_fields(d: Deployment) -> dict:
@@ -314,7 +457,11 @@ def price_fields(d: Deployment) -> dict:
     r = d.resources
     slice_ = r.get("mig_profile")
     gpus = int(slice_.split("g.")[0]) / 7 if slice_ else (r.get("gpu") or 1)
-    return {"gpu_hour_price": d.pricing["gpu_hour_price"], "gpus": gpus, "throughput_tokens_per_s": d.pricing["throughput_tokens_per_s"]}
+    return {
+        "gpu_hour_price": d.pricing["gpu_hour_price"],
+        "gpus": gpus,
+        "throughput_tokens_per_s": d.pricing["throughput_tokens_per_s"],
+    }
 
 
 def runtime_token(secret: str, d: Deployment) -> str | None:
@@ -340,13 +487,37 @@ async def serve_token(db, secret: str, d: Deployment) -> str:
 
 async def to_out(session: AsyncSession, deployments: list[Deployment]) -> list[DeploymentOut]:
     names = await registry.version_labels(session, [d.version_id for d in deployments])
-    return [DeploymentOut(
-        id=d.id, name=d.name, team_id=d.team_id, model_id=d.model_id, model_name=names.get(d.version_id, ("?", 0))[0],
-        version_id=d.version_id, version=names.get(d.version_id, ("?", 0))[1], engine=d.engine, executor=d.executor,
-        replicas_min=d.replicas_min, replicas_max=d.replicas_max, replicas_desired=d.replicas_desired, resources=d.resources,
-        autoscale_target=d.autoscale_target, max_batch=d.max_batch, canary_of=d.canary_of, canary_weight=d.canary_weight,
-        rollback_policy=d.rollback_policy, pricing=d.pricing, status=d.status, status_reason=d.status_reason,
-        replicas=[ReplicaOut(**{k: v for k, v in r.items() if k in ReplicaOut.model_fields}) for r in d.replicas],
-        events=d.events, endpoint=f"/v1 model={d.name}", created_at=d.created_at, updated_at=d.updated_at, ready_at=d.ready_at,
-        ready_seconds=d.ready_seconds, stopped_at=d.stopped_at,
-    ) for d in deployments]  # fmt: skip
+    return [
+        DeploymentOut(
+            id=d.id,
+            name=d.name,
+            team_id=d.team_id,
+            model_id=d.model_id,
+            model_name=names.get(d.version_id, ("?", 0))[0],
+            version_id=d.version_id,
+            version=names.get(d.version_id, ("?", 0))[1],
+            engine=d.engine,
+            executor=d.executor,
+            replicas_min=d.replicas_min,
+            replicas_max=d.replicas_max,
+            replicas_desired=d.replicas_desired,
+            resources=d.resources,
+            autoscale_target=d.autoscale_target,
+            max_batch=d.max_batch,
+            canary_of=d.canary_of,
+            canary_weight=d.canary_weight,
+            rollback_policy=d.rollback_policy,
+            pricing=d.pricing,
+            status=d.status,
+            status_reason=d.status_reason,
+            replicas=[ReplicaOut(**{k: v for k, v in r.items() if k in ReplicaOut.model_fields}) for r in d.replicas],
+            events=d.events,
+            endpoint=f"/v1 model={d.name}",
+            created_at=d.created_at,
+            updated_at=d.updated_at,
+            ready_at=d.ready_at,
+            ready_seconds=d.ready_seconds,
+            stopped_at=d.stopped_at,
+        )
+        for d in deployments
+    ]

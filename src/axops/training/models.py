@@ -40,7 +40,9 @@ class TrainingJob(IdMixin, TimestampMixin, Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     base_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("model_versions.id", ondelete="RESTRICT"))
     dataset_version_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)))
-    column_mapping: Mapped[dict] = mapped_column(JSONB)  # {"text": col} | {"prompt": col, "response": col} | {"messages": col}
+    column_mapping: Mapped[dict] = mapped_column(
+        JSONB
+    )  # {"text": col} | {"prompt": col, "response": col} | {"messages": col}
     method: Mapped[str] = mapped_column(String(8))
     lora: Mapped[dict] = mapped_column(JSONB, default=dict)
     hyperparameters: Mapped[dict] = mapped_column(JSONB)
@@ -54,7 +56,9 @@ class TrainingJob(IdMixin, TimestampMixin, Base):
     output_version_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
     run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))  # the experiment run it logs to
     sweep_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("training_sweeps.id", ondelete="SET NULL"))
-    trial_params: Mapped[dict] = mapped_column(JSONB, default=dict)  # a sweep trial's values, e.g. {"hyperparameters.learning_rate": 0.01}
+    trial_params: Mapped[dict] = mapped_column(
+        JSONB, default=dict
+    )  # a sweep trial's values, e.g. {"hyperparameters.learning_rate": 0.01}
     progress: Mapped[dict] = mapped_column(JSONB, default=dict)  # {step, max_steps, epoch, loss}
     checkpoints: Mapped[list] = mapped_column(JSONB, default=list)  # [{step, key, size, at}]
     # where the running attempt runs: {"where": text for people, "gpus": [...] locally, "handle": the executor's job id}
@@ -84,12 +88,17 @@ class TrainingSweep(IdMixin, TimestampMixin, Base):
     team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id", ondelete="RESTRICT"))
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     strategy: Mapped[str] = mapped_column(String(8))  # grid | random
-    space: Mapped[dict] = mapped_column(JSONB)  # {"hyperparameters.learning_rate": {"values": [...]} | {"min", "max", "log"}}
+    space: Mapped[dict] = mapped_column(
+        JSONB
+    )  # {"hyperparameters.learning_rate": {"values": [...]} | {"min", "max", "log"}}
     metric: Mapped[str] = mapped_column(String(250), default="loss")
     mode: Mapped[str] = mapped_column(String(4), default="min")
     seed: Mapped[int] = mapped_column(Integer, default=0)
 
-    __table_args__ = (CheckConstraint("strategy IN ('grid', 'random')", name="strategy"), CheckConstraint("mode IN ('min', 'max')", name="mode"))
+    __table_args__ = (
+        CheckConstraint("strategy IN ('grid', 'random')", name="strategy"),
+        CheckConstraint("mode IN ('min', 'max')", name="mode"),
+    )
 
 
 class TeamQuota(Base):

@@ -44,8 +44,14 @@ async def _out(session, job) -> JobOut:
 @router.post("/training/job/create", status_code=201)
 async def create_job(body: JobCreate, principal: Writer, session: Session, request: Request) -> JobOut:
     """Validated up front (approved datasets, columns, model version, resources), then queued."""
-    job = await service.create_job(session, principal, request.app.state.secret_key, body, gpus_here=request.app.state.gpus_here,
-                                   executors=request.app.state.training_executors)  # fmt: skip
+    job = await service.create_job(
+        session,
+        principal,
+        request.app.state.secret_key,
+        body,
+        gpus_here=request.app.state.gpus_here,
+        executors=request.app.state.training_executors,
+    )
     return await _out(session, job)
 
 
@@ -53,13 +59,21 @@ async def create_job(body: JobCreate, principal: Writer, session: Session, reque
 async def create_sweep(body: SweepCreate, principal: Writer, session: Session, request: Request) -> SweepOut:
     """A grid or random search: one queued job per trial (all validated first); the best trial is
     the one whose run's `metric` ends lowest (`mode: min`) or highest."""
-    sweep = await service.create_sweep(session, principal, request.app.state.secret_key, body, gpus_here=request.app.state.gpus_here,
-                                   executors=request.app.state.training_executors)  # fmt: skip
+    sweep = await service.create_sweep(
+        session,
+        principal,
+        request.app.state.secret_key,
+        body,
+        gpus_here=request.app.state.gpus_here,
+        executors=request.app.state.training_executors,
+    )
     return await service.sweep_out(session, principal, sweep.id)
 
 
 @router.get("/training/sweeps")
-async def list_sweeps(principal: Reader, session: Session, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[SweepSummary]:
+async def list_sweeps(
+    principal: Reader, session: Session, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[SweepSummary]:
     """The caller's teams' sweeps, newest first: trials counted by status, the best value so far."""
     return await service.list_sweeps(session, principal, limit)
 
@@ -70,8 +84,9 @@ async def get_sweep(sweep_id: uuid.UUID, principal: Reader, session: Session) ->
 
 
 @router.get("/training/jobs")
-async def list_jobs(principal: Reader, session: Session, status: str | None = None,
-                    limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[JobOut]:  # fmt: skip
+async def list_jobs(
+    principal: Reader, session: Session, status: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[JobOut]:
     return [JobOut.model_validate(j) for j in await service.list_jobs(session, principal, status, limit)]
 
 
@@ -97,15 +112,26 @@ async def retry(job_id: uuid.UUID, principal: Writer, session: Session, request:
 
 
 @router.put("/training/job/{job_id}/priority")
-async def set_priority(job_id: uuid.UUID, priority: Annotated[int, Body(embed=True, ge=-100, le=100)], principal: InfraAdmin,
-                       session: Session) -> JobOut:  # fmt: skip
+async def set_priority(
+    job_id: uuid.UUID,
+    priority: Annotated[int, Body(embed=True, ge=-100, le=100)],
+    principal: InfraAdmin,
+    session: Session,
+) -> JobOut:
     """Move a queued job up or down the queue (higher starts first); infra admins only, as on create."""
     return await _out(session, await service.set_priority(session, principal, job_id, priority))
 
 
 @router.get("/training/job/{job_id}/logs", responses={200: {"content": {"text/event-stream": {}}}})
-async def logs(job_id: uuid.UUID, principal: Reader, session: Session, request: Request, after: Annotated[int, Query(ge=0)] = 0,
-               limit: Annotated[int, Query(ge=1, le=5000)] = 500, follow: bool = False) -> LogPage:  # fmt: skip
+async def logs(
+    job_id: uuid.UUID,
+    principal: Reader,
+    session: Session,
+    request: Request,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    follow: bool = False,
+) -> LogPage:
     """Log lines after `after` (a `seq`), oldest first; `follow=true` streams them as server-sent
     events (`{"seq", "attempt", "at", "line"}`) until the job ends or the client leaves."""
     lines, last = await service.read_logs(session, principal, job_id, after, limit)
@@ -135,14 +161,22 @@ async def logs(job_id: uuid.UUID, principal: Reader, session: Session, request: 
 
 
 @router.get("/training/job/{job_id}/checkpoints/{step}", response_class=StreamingResponse)
-async def download_checkpoint(job_id: uuid.UUID, step: str, principal: Reader, session: Session, request: Request) -> Response:
+async def download_checkpoint(
+    job_id: uuid.UUID, step: str, principal: Reader, session: Session, request: Request
+) -> Response:
     """A checkpoint as a tar stream (`latest` for the newest; the runtime resumes from it)."""
     if step != "latest" and not step.isdigit():
         raise Invalid("step must be a number or 'latest'.")
     found = await service.checkpoint_for_download(session, principal, job_id, None if step == "latest" else int(step))
-    return StreamingResponse(request.app.state.storage.get_stream(found["key"]), media_type="application/x-tar",
-                             headers={"x-axops-step": str(found["step"]), "content-length": str(found["size"]),
-                                      "content-disposition": content_disposition(f"checkpoint-{found['step']}.tar")})  # fmt: skip
+    return StreamingResponse(
+        request.app.state.storage.get_stream(found["key"]),
+        media_type="application/x-tar",
+        headers={
+            "x-axops-step": str(found["step"]),
+            "content-length": str(found["size"]),
+            "content-disposition": content_disposition(f"checkpoint-{found['step']}.tar"),
+        },
+    )
 
 
 @router.put("/training/quotas/{team_id}", status_code=204)
@@ -176,14 +210,23 @@ async def gpu_metrics(_: InfraReader, request: Request) -> dict:
     """This machine's GPUs (NVML): utilisation, memory, temperature; an explicit empty state without.
     With the Kubernetes executor, `cluster` lists the nodes' allocatable GPUs and MIG slices."""
     found = gpus.inventory(details=True)
-    answer = {"gpus": found, "count": len(found),
-              "message": None if found else "No GPU on this machine (NVML reports none, or no NVIDIA driver): jobs run on the CPU."}  # fmt: skip
+    answer = {
+        "gpus": found,
+        "count": len(found),
+        "message": None
+        if found
+        else "No GPU on this machine (NVML reports none, or no NVIDIA driver): jobs run on the CPU.",
+    }
     for backend in request.app.state.training_backends:  # the first cluster configured (Kubernetes before Ray)
         if hasattr(backend, "gpu_nodes") and "cluster" not in answer:
             try:
                 answer["cluster"] = {"executor": backend.name, "nodes": await backend.gpu_nodes()}
-            except Exception as exc:  # noqa: BLE001 — the page still shows this machine; it says why the cluster is missing
-                answer["cluster"] = {"executor": backend.name, "nodes": [], "error": f"the cluster did not answer: {type(exc).__name__}"}
+            except Exception as exc:
+                answer["cluster"] = {
+                    "executor": backend.name,
+                    "nodes": [],
+                    "error": f"the cluster did not answer: {type(exc).__name__}",
+                }
     return answer
 
 
@@ -202,7 +245,9 @@ async def report(job_id: uuid.UUID, body: Report, principal: Writer, session: Se
 
 
 @router.put(UPLOADS.removeprefix("/api") + "{job_id}/checkpoints/{step}", include_in_schema=False)
-async def upload_checkpoint(job_id: uuid.UUID, step: int, principal: Writer, session: Session, request: Request) -> dict:
+async def upload_checkpoint(
+    job_id: uuid.UUID, step: int, principal: Writer, session: Session, request: Request
+) -> dict:
     return await service.store_checkpoint(session, principal, request.app.state.storage, job_id, step, request.stream())
 
 
@@ -216,8 +261,9 @@ async def upload_output(job_id: uuid.UUID, principal: Writer, session: Session, 
             yield chunk
 
     try:
-        version = await service.register_output(session, principal, request.app.state.storage, job_id,
-                                                [(u.filename or "", chunks(u)) for u in uploads])  # fmt: skip
+        version = await service.register_output(
+            session, principal, request.app.state.storage, job_id, [(u.filename or "", chunks(u)) for u in uploads]
+        )
     finally:
         await form.close()
     return {"id": str(version.id), "version": version.version, "model_id": str(version.model_id)}

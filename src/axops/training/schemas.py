@@ -42,7 +42,9 @@ class Lora(Strict):
     r: int = Field(8, ge=1, le=512)
     alpha: int = Field(16, ge=1, le=4096)
     dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: list[str] | None = Field(None, max_length=32, description="Module names; default: the model's attention projections")
+    target_modules: list[str] | None = Field(
+        None, max_length=32, description="Module names; default: the model's attention projections"
+    )
 
 
 class Hyperparameters(Strict):
@@ -85,7 +87,9 @@ class JobCreate(Strict):
     priority: int = Field(0, ge=-100, le=100, description="Higher runs first")
     max_retries: int = Field(1, ge=0, le=10)
     resume: bool = Field(True, description="Retries start from the latest checkpoint")
-    output_model: str | None = Field(None, max_length=200, description="Model to register the result in (default: <base>-ft)")
+    output_model: str | None = Field(
+        None, max_length=200, description="Model to register the result in (default: <base>-ft)"
+    )
     experiment: str = Field("fine-tuning", min_length=1, max_length=200)
 
     @model_validator(mode="after")
@@ -160,9 +164,19 @@ class LogPage(BaseModel):
     next_after: int
 
 
-SWEEPABLE = {"hyperparameters.learning_rate", "hyperparameters.batch_size", "hyperparameters.max_steps", "hyperparameters.epochs",
-             "hyperparameters.warmup_steps", "hyperparameters.gradient_accumulation_steps", "hyperparameters.lr_scheduler",
-             "hyperparameters.seed", "lora.r", "lora.alpha", "lora.dropout"}  # fmt: skip
+SWEEPABLE = {
+    "hyperparameters.learning_rate",
+    "hyperparameters.batch_size",
+    "hyperparameters.max_steps",
+    "hyperparameters.epochs",
+    "hyperparameters.warmup_steps",
+    "hyperparameters.gradient_accumulation_steps",
+    "hyperparameters.lr_scheduler",
+    "hyperparameters.seed",
+    "lora.r",
+    "lora.alpha",
+    "lora.dropout",
+}
 
 
 class Range(Strict):
@@ -186,11 +200,14 @@ class Range(Strict):
 class SweepCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     job: JobCreate = Field(description="The trial template: every trial is this job with the swept values set")
-    space: dict[str, Range] = Field(min_length=1, max_length=10, description=f"Swept settings: {', '.join(sorted(SWEEPABLE))}")
+    space: dict[str, Range] = Field(
+        min_length=1, max_length=10, description=f"Swept settings: {', '.join(sorted(SWEEPABLE))}"
+    )
     strategy: Literal["grid", "random"] = "grid"
     max_trials: int = Field(8, ge=1, le=100)
-    metric: Annotated[str, AfterValidator(_metric_key)] = Field("loss", min_length=1, max_length=250,
-                                                                description="A metric of the trials' runs (last value)")
+    metric: Annotated[str, AfterValidator(_metric_key)] = Field(
+        "loss", min_length=1, max_length=250, description="A metric of the trials' runs (last value)"
+    )
     mode: Literal["min", "max"] = "min"
     seed: int = Field(0, ge=0)
 

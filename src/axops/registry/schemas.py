@@ -131,8 +131,15 @@ class CardUpdate(Strict):
 
 class LocalImport(Strict):
     model_id: uuid.UUID
-    path: Annotated[str, Field(min_length=1, max_length=4096, description="A directory on the server inside AXOPS_IMPORT_ROOTS "
-                                "(or a Hugging Face cache entry there)"), AfterValidator(no_control)]
+    path: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=4096,
+            description="A directory on the server inside AXOPS_IMPORT_ROOTS (or a Hugging Face cache entry there)",
+        ),
+        AfterValidator(no_control),
+    ]
     allow_patterns: list[AllowPattern] | None = Field(None, max_length=50)
 
 

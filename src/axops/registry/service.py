@@ -23,9 +23,9 @@ from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
 from axops.core.pagination import decode_cursor, page_of
 from axops.core.storage import ObjectStore, StoredObject
 from axops.core.text import check_text
-from axops.models import card as cards
-from axops.models.models import ModelAlias, ModelFile, ModelVersion, RegisteredModel
-from axops.models.schemas import CompareColumn, CompareOut, ConfigDifference, ModelCreate, ModelUpdate
+from axops.registry import card as cards
+from axops.registry.models import ModelAlias, ModelFile, ModelVersion, RegisteredModel
+from axops.registry.schemas import CompareColumn, CompareOut, ConfigDifference, ModelCreate, ModelUpdate
 from axops.settings import Settings
 
 ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
@@ -49,10 +49,14 @@ def clean_path(raw: str) -> str:
 def _visible(principal: Principal):
     if principal.is_admin:
         return True
-    return or_(RegisteredModel.visibility == "organization", RegisteredModel.team_id.in_(principal.team_ids or [uuid.uuid4()]))
+    return or_(
+        RegisteredModel.visibility == "organization", RegisteredModel.team_id.in_(principal.team_ids or [uuid.uuid4()])
+    )
 
 
-async def get_model(session: AsyncSession, principal: Principal, model_id: uuid.UUID, for_update: bool = False) -> RegisteredModel:
+async def get_model(
+    session: AsyncSession, principal: Principal, model_id: uuid.UUID, for_update: bool = False
+) -> RegisteredModel:
     q = select(RegisteredModel).where(RegisteredModel.id == model_id, _visible(principal))
     if for_update:
         q = q.with_for_update()
@@ -80,21 +84,34 @@ async def register_model(session: AsyncSession, principal: Principal, data: Mode
     if await session.scalar(select(RegisteredModel.id).where(same_name)):
         raise Conflict(f"Your team already has a model named '{data.name}'.")
     model = RegisteredModel(
-        name=data.name, description=data.description, task=data.task, tags=sorted(set(data.tags)),
-        team_id=team_id, visibility=data.visibility, created_by=principal.user_id,
-    )  # fmt: skip
+        name=data.name,
+        description=data.description,
+        task=data.task,
+        tags=sorted(set(data.tags)),
+        team_id=team_id,
+        visibility=data.visibility,
+        created_by=principal.user_id,
+    )
     session.add(model)
     try:
         await session.flush()
     except IntegrityError as exc:
         raise Conflict(f"Your team already has a model named '{data.name}'.") from exc
-    audit.record(session, "model.register", resource_type="model", resource_id=model.id, team_id=team_id,
-                 summary={"name": model.name, "task": model.task, "visibility": model.visibility})  # fmt: skip
+    audit.record(
+        session,
+        "model.register",
+        resource_type="model",
+        resource_id=model.id,
+        team_id=team_id,
+        summary={"name": model.name, "task": model.task, "visibility": model.visibility},
+    )
     await session.refresh(model)
     return model
 
 
-async def update_model(session: AsyncSession, principal: Principal, model_id: uuid.UUID, data: ModelUpdate) -> RegisteredModel:
+async def update_model(
+    session: AsyncSession, principal: Principal, model_id: uuid.UUID, data: ModelUpdate
+) -> RegisteredModel:
     model = await get_model(session, principal, model_id, for_update=True)
     _require_owner(principal, model)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
@@ -105,37 +122,58 @@ async def update_model(session: AsyncSession, principal: Principal, model_id: uu
         setattr(model, k, v)
     await session.flush()
     if change := audit.diff(before, changes):
-        audit.record(session, "model.update", resource_type="model", resource_id=model.id, team_id=model.team_id, summary=change)
+        audit.record(
+            session, "model.update", resource_type="model", resource_id=model.id, team_id=model.team_id, summary=change
+        )
     await session.refresh(model)
     return model
 
 
-async def set_model_archived(session: AsyncSession, principal: Principal, model_id: uuid.UUID, archived: bool) -> RegisteredModel:
+async def set_model_archived(
+    session: AsyncSession, principal: Principal, model_id: uuid.UUID, archived: bool
+) -> RegisteredModel:
     model = await get_model(session, principal, model_id, for_update=True)
     _require_owner(principal, model)
     if (model.archived_at is not None) != archived:
         model.archived_at = datetime.now(UTC) if archived else None
         await session.flush()
-        audit.record(session, "model.archive" if archived else "model.unarchive", resource_type="model",
-                     resource_id=model.id, team_id=model.team_id, summary={"name": model.name})  # fmt: skip
+        audit.record(
+            session,
+            "model.archive" if archived else "model.unarchive",
+            resource_type="model",
+            resource_id=model.id,
+            team_id=model.team_id,
+            summary={"name": model.name},
+        )
     await session.refresh(model)
     return model
 
 
-async def delete_model(session: AsyncSession, principal: Principal, storage: ObjectStore, model_id: uuid.UUID, confirm_name: str) -> None:
+async def delete_model(
+    session: AsyncSession, principal: Principal, storage: ObjectStore, model_id: uuid.UUID, confirm_name: str
+) -> None:
     model = await get_model(session, principal, model_id, for_update=True)
     _require_owner(principal, model)
     if confirm_name != model.name:
         raise Invalid("To delete a model, type its exact name in confirm_name.")
     keys = list(
-        (await session.scalars(
-            select(ModelFile.storage_key).join(ModelVersion, ModelVersion.id == ModelFile.version_id)
-            .where(ModelVersion.model_id == model.id)
-        )).all()
-    )  # fmt: skip
+        (
+            await session.scalars(
+                select(ModelFile.storage_key)
+                .join(ModelVersion, ModelVersion.id == ModelFile.version_id)
+                .where(ModelVersion.model_id == model.id)
+            )
+        ).all()
+    )
     versions = await session.scalar(select(func.count()).where(ModelVersion.model_id == model.id))
-    audit.record(session, "model.delete", resource_type="model", resource_id=model.id, team_id=model.team_id,
-                 summary={"name": model.name, "versions": versions, "files": len(keys)})  # fmt: skip
+    audit.record(
+        session,
+        "model.delete",
+        resource_type="model",
+        resource_id=model.id,
+        team_id=model.team_id,
+        summary={"name": model.name, "versions": versions, "files": len(keys)},
+    )
     await session.delete(model)
     await session.flush()
 
@@ -166,10 +204,20 @@ LIMIT {limit}
 
 
 async def list_models(
-    db: Database, principal: Principal, *, q: str | None, task: str | None, tags: list[str],
-    team_id: uuid.UUID | None, architecture: str | None, min_params: int | None, max_params: int | None,
-    include_archived: bool, cursor: str | None, limit: int,
-) -> tuple[list[str], str | None]:  # fmt: skip
+    db: Database,
+    principal: Principal,
+    *,
+    q: str | None,
+    task: str | None,
+    tags: list[str],
+    team_id: uuid.UUID | None,
+    architecture: str | None,
+    min_params: int | None,
+    max_params: int | None,
+    include_archived: bool,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[str], str | None]:
     """A page of models as JSON documents (the `ModelOut` shape), newest first, in one round trip outside a transaction
     (hand-written SQL through asyncpg: the registry's hottest read, searched across 100k+ models)."""
     clauses: list[str] = []
@@ -214,15 +262,17 @@ async def model_summaries(session: AsyncSession, model_ids: list[uuid.UUID]) -> 
         return {}
     out: dict[uuid.UUID, dict] = {m: {"latest_version": None, "aliases": {}, "team_name": None} for m in model_ids}
     latest = await session.execute(
-        select(ModelVersion.model_id, func.max(ModelVersion.version)).where(ModelVersion.model_id.in_(model_ids))
+        select(ModelVersion.model_id, func.max(ModelVersion.version))
+        .where(ModelVersion.model_id.in_(model_ids))
         .group_by(ModelVersion.model_id)
-    )  # fmt: skip
+    )
     for model_id, version in latest:
         out[model_id]["latest_version"] = version
     aliases = await session.execute(
         select(ModelAlias.model_id, ModelAlias.name, ModelVersion.version)
-        .join(ModelVersion, ModelVersion.id == ModelAlias.version_id).where(ModelAlias.model_id.in_(model_ids))
-    )  # fmt: skip
+        .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
+        .where(ModelAlias.model_id.in_(model_ids))
+    )
     for model_id, name, version in aliases:
         out[model_id]["aliases"][name] = version
     teams = await session.execute(
@@ -237,26 +287,35 @@ async def model_summaries(session: AsyncSession, model_ids: list[uuid.UUID]) -> 
 # --- versions --------------------------------------------------------------------------------
 
 
-async def get_version(session: AsyncSession, principal: Principal, version_id: uuid.UUID) -> tuple[RegisteredModel, ModelVersion]:
+async def get_version(
+    session: AsyncSession, principal: Principal, version_id: uuid.UUID
+) -> tuple[RegisteredModel, ModelVersion]:
     row = (
         await session.execute(
-            select(RegisteredModel, ModelVersion).join(ModelVersion, ModelVersion.model_id == RegisteredModel.id)
+            select(RegisteredModel, ModelVersion)
+            .join(ModelVersion, ModelVersion.model_id == RegisteredModel.id)
             .where(ModelVersion.id == version_id, _visible(principal))
         )
-    ).first()  # fmt: skip
+    ).first()
     if row is None:
         raise NotFound("No such model version.")
     return row[0], row[1]
 
 
 async def version_files(session: AsyncSession, version_id: uuid.UUID) -> list[ModelFile]:
-    return list((await session.scalars(select(ModelFile).where(ModelFile.version_id == version_id).order_by(ModelFile.path))).all())
+    return list(
+        (
+            await session.scalars(select(ModelFile).where(ModelFile.version_id == version_id).order_by(ModelFile.path))
+        ).all()
+    )
 
 
 async def version_aliases(session: AsyncSession, version_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
     out: dict[uuid.UUID, list[str]] = {v: [] for v in version_ids}
     for version_id, name in await session.execute(
-        select(ModelAlias.version_id, ModelAlias.name).where(ModelAlias.version_id.in_(version_ids)).order_by(ModelAlias.name)
+        select(ModelAlias.version_id, ModelAlias.name)
+        .where(ModelAlias.version_id.in_(version_ids))
+        .order_by(ModelAlias.name)
     ):
         out[version_id].append(name)
     return out
@@ -287,10 +346,12 @@ async def _finish_version(
         return await storage.get_range(keys[path], start, end)
 
     card = await cards.analyze(infos, read, read_range)
-    lineage = {"source": f"{version.source} {version.source_ref or ''}".strip(),
-               "base_version": str(version.base_version_id) if version.base_version_id else None,
-               "datasets": ", ".join(map(str, version.dataset_version_ids or [])) or None,
-               "run": str(version.run_id) if version.run_id else None}  # fmt: skip
+    lineage = {
+        "source": f"{version.source} {version.source_ref or ''}".strip(),
+        "base_version": str(version.base_version_id) if version.base_version_id else None,
+        "datasets": ", ".join(map(str, version.dataset_version_ids or [])) or None,
+        "run": str(version.run_id) if version.run_id else None,
+    }
     version.card = {**card.facts, "auto_tags": card.auto_tags}
     version.config = card.config
     version.card_markdown = cards.render_markdown(model.name, version.version, card.facts, infos, lineage)
@@ -304,10 +365,18 @@ async def _finish_version(
 
 
 async def upload_version(
-    session: AsyncSession, principal: Principal, storage: ObjectStore, model_id: uuid.UUID,
-    files: list[tuple[str, AsyncIterator[bytes]]], *, source: str = "upload", source_ref: str | None = None,
-    base_version_id: uuid.UUID | None = None, dataset_version_ids: list[uuid.UUID] | None = None, run_id: uuid.UUID | None = None,
-) -> ModelVersion:  # fmt: skip
+    session: AsyncSession,
+    principal: Principal,
+    storage: ObjectStore,
+    model_id: uuid.UUID,
+    files: list[tuple[str, AsyncIterator[bytes]]],
+    *,
+    source: str = "upload",
+    source_ref: str | None = None,
+    base_version_id: uuid.UUID | None = None,
+    dataset_version_ids: list[uuid.UUID] | None = None,
+    run_id: uuid.UUID | None = None,
+) -> ModelVersion:
     """Store a complete version in one go (streamed file by file); all or nothing."""
     model = await get_model(session, principal, model_id, for_update=True)
     _require_owner(principal, model)
@@ -319,10 +388,16 @@ async def upload_version(
     if len(set(paths)) != len(paths):
         raise Invalid("The same file name appears twice.")
     version = ModelVersion(
-        model_id=model.id, version=await _next_version(session, model.id), status="uploading", source=source,
-        source_ref=source_ref, base_version_id=base_version_id, created_by=principal.user_id,
-        dataset_version_ids=dataset_version_ids or [], run_id=run_id,
-    )  # fmt: skip
+        model_id=model.id,
+        version=await _next_version(session, model.id),
+        status="uploading",
+        source=source,
+        source_ref=source_ref,
+        base_version_id=base_version_id,
+        created_by=principal.user_id,
+        dataset_version_ids=dataset_version_ids or [],
+        run_id=run_id,
+    )
     session.add(version)
     await session.flush()
     stored: list[ModelFile] = []
@@ -330,7 +405,9 @@ async def upload_version(
         for path, (_, chunks) in zip(paths, files, strict=True):
             key = f"models/{model.id}/{version.id}/{path}"
             obj = await storage.put_stream(key, chunks)
-            stored.append(ModelFile(version_id=version.id, path=path, size=obj.size, sha256=obj.sha256, storage_key=key))
+            stored.append(
+                ModelFile(version_id=version.id, path=path, size=obj.size, sha256=obj.sha256, storage_key=key)
+            )
         await _finish_version(session, storage, model, version, stored)
     except cards.CardError as exc:
         await _delete_objects(storage, stored)
@@ -340,9 +417,20 @@ async def upload_version(
         raise
     session.add_all(stored)
     await session.flush()
-    audit.record(session, "model.version_upload", resource_type="model", resource_id=model.id, team_id=model.team_id,
-                 summary={"name": model.name, "version": version.version, "files": len(stored),
-                          "bytes": version.total_size, "source": source})  # fmt: skip
+    audit.record(
+        session,
+        "model.version_upload",
+        resource_type="model",
+        resource_id=model.id,
+        team_id=model.team_id,
+        summary={
+            "name": model.name,
+            "version": version.version,
+            "files": len(stored),
+            "bytes": version.total_size,
+            "source": source,
+        },
+    )
     return version
 
 
@@ -375,15 +463,19 @@ def import_source(settings: Settings, raw: str) -> tuple[Path, ImportBounds]:
     """The directory a user asked to import, checked against AXOPS_IMPORT_ROOTS (403 outside them)."""
     bounds = import_bounds(settings)
     if not bounds.roots:
-        raise Forbidden("Importing from a server directory is off: the operator lists the directories "
-                        "imports may read in AXOPS_IMPORT_ROOTS.")  # fmt: skip
+        raise Forbidden(
+            "Importing from a server directory is off: the operator lists the directories "
+            "imports may read in AXOPS_IMPORT_ROOTS."
+        )
     check_text(raw, "path")
     path = Path(raw).expanduser()
     if not path.is_absolute():
         raise Invalid(f"{raw!r} is not an absolute path on the server.")
     real = path.resolve()
     if not bounds.allows(real) or any(c.is_relative_to(real) for c in bounds.closed):
-        raise Forbidden(f"{raw} is outside the directories imports may read (AXOPS_IMPORT_ROOTS), or holds axops' own data.")
+        raise Forbidden(
+            f"{raw} is outside the directories imports may read (AXOPS_IMPORT_ROOTS), or holds axops' own data."
+        )
     return real, bounds
 
 
@@ -427,7 +519,9 @@ def open_in_bounds(path: Path, bounds: ImportBounds) -> int:
     return fd
 
 
-async def file_chunks(path: Path, chunk_size: int = 1024 * 1024, bounds: ImportBounds | None = None) -> AsyncIterator[bytes]:
+async def file_chunks(
+    path: Path, chunk_size: int = 1024 * 1024, bounds: ImportBounds | None = None
+) -> AsyncIterator[bytes]:
     import anyio
 
     opener = (lambda p, _flags: open_in_bounds(Path(p), bounds)) if bounds else None
@@ -436,17 +530,33 @@ async def file_chunks(path: Path, chunk_size: int = 1024 * 1024, bounds: ImportB
             yield chunk
 
 
-async def register_demo(session: AsyncSession, storage: ObjectStore, principal: Principal, directory: Path,
-                        team_id: uuid.UUID, name: str = "axops-demo-gpt2") -> ModelVersion:
+async def register_demo(
+    session: AsyncSession,
+    storage: ObjectStore,
+    principal: Principal,
+    directory: Path,
+    team_id: uuid.UUID,
+    name: str = "axops-demo-gpt2",
+) -> ModelVersion:
     """Register (or add a version to) the demo model from a directory built by models.demo."""
-    model = await session.scalar(select(RegisteredModel).where(RegisteredModel.name == name, RegisteredModel.team_id == team_id))
+    model = await session.scalar(
+        select(RegisteredModel).where(RegisteredModel.name == name, RegisteredModel.team_id == team_id)
+    )
     if model is None:
-        from axops.models.schemas import ModelCreate
+        from axops.registry.schemas import ModelCreate
 
-        model = await register_model(session, principal, ModelCreate(
-            name=name, description="Tiny Korean/English GPT-2 built by `axops demo` for offline journeys.",
-            task="text-generation", tags=["demo"], team_id=team_id, visibility="organization",
-        ))  # fmt: skip
+        model = await register_model(
+            session,
+            principal,
+            ModelCreate(
+                name=name,
+                description="Tiny Korean/English GPT-2 built by `axops demo` for offline journeys.",
+                task="text-generation",
+                tags=["demo"],
+                team_id=team_id,
+                visibility="organization",
+            ),
+        )
     files = [(rel, file_chunks(p)) for rel, p in local_files(directory, None, ImportBounds((directory.resolve(),)))]
     return await upload_version(session, principal, storage, model.id, files, source="local", source_ref=str(directory))
 
@@ -458,9 +568,15 @@ async def begin_import(
     model = await get_model(session, principal, model_id, for_update=True)
     _require_owner(principal, model)
     version = ModelVersion(
-        model_id=model.id, version=await _next_version(session, model.id), status="importing", source=source,
-        source_ref=source_ref, created_by=principal.user_id, dataset_version_ids=[], progress={},
-    )  # fmt: skip
+        model_id=model.id,
+        version=await _next_version(session, model.id),
+        status="importing",
+        source=source,
+        source_ref=source_ref,
+        created_by=principal.user_id,
+        dataset_version_ids=[],
+        progress={},
+    )
     session.add(version)
     await session.flush()
     await record_access(session, "model.version_import", model, version=version.version, source=source, ref=source_ref)
@@ -485,20 +601,31 @@ async def set_stage(session: AsyncSession, principal: Principal, version_id: uui
     version.stage = stage
     version.archived_at = datetime.now(UTC) if stage == "archived" else None
     await session.flush()
-    audit.record(session, "model.version_restore" if before == "archived" else "model.version_stage",
-                 resource_type="model", resource_id=model.id, team_id=model.team_id,
-                 summary={"name": model.name, "version": version.version, "stage": [before, stage]})  # fmt: skip
+    audit.record(
+        session,
+        "model.version_restore" if before == "archived" else "model.version_stage",
+        resource_type="model",
+        resource_id=model.id,
+        team_id=model.team_id,
+        summary={"name": model.name, "version": version.version, "stage": [before, stage]},
+    )
     return version
 
 
-async def set_alias(session: AsyncSession, principal: Principal, model_id: uuid.UUID, name: str, version_id: uuid.UUID) -> None:
+async def set_alias(
+    session: AsyncSession, principal: Principal, model_id: uuid.UUID, name: str, version_id: uuid.UUID
+) -> None:
     model = await get_model(session, principal, model_id, for_update=True)
     _require_owner(principal, model)
-    version = await session.scalar(select(ModelVersion).where(ModelVersion.id == version_id, ModelVersion.model_id == model_id))
+    version = await session.scalar(
+        select(ModelVersion).where(ModelVersion.id == version_id, ModelVersion.model_id == model_id)
+    )
     if version is None:
         raise NotFound("No such version of this model.")
     if version.status != "ready" or version.stage == "archived":
-        raise Conflict(f"An alias must point at a ready, unarchived version (v{version.version} is {version.status}/{version.stage}).")
+        raise Conflict(
+            f"An alias must point at a ready, unarchived version (v{version.version} is {version.status}/{version.stage})."
+        )
     existing = await session.get(ModelAlias, (model_id, name))
     before = None
     if existing:
@@ -508,9 +635,19 @@ async def set_alias(session: AsyncSession, principal: Principal, model_id: uuid.
     else:
         session.add(ModelAlias(model_id=model_id, name=name, version_id=version_id, updated_at=datetime.now(UTC)))
     await session.flush()
-    audit.record(session, "model.alias_set", resource_type="model", resource_id=model.id, team_id=model.team_id,
-                 summary={"name": model.name, "alias": name, "version": version.version,
-                          "previous_version_id": str(before) if before else None})  # fmt: skip
+    audit.record(
+        session,
+        "model.alias_set",
+        resource_type="model",
+        resource_id=model.id,
+        team_id=model.team_id,
+        summary={
+            "name": model.name,
+            "alias": name,
+            "version": version.version,
+            "previous_version_id": str(before) if before else None,
+        },
+    )
 
 
 async def delete_alias(session: AsyncSession, principal: Principal, model_id: uuid.UUID, name: str) -> None:
@@ -521,11 +658,19 @@ async def delete_alias(session: AsyncSession, principal: Principal, model_id: uu
         raise NotFound("No such alias.")
     await session.delete(alias)
     await session.flush()
-    audit.record(session, "model.alias_delete", resource_type="model", resource_id=model.id, team_id=model.team_id,
-                 summary={"name": model.name, "alias": name})  # fmt: skip
+    audit.record(
+        session,
+        "model.alias_delete",
+        resource_type="model",
+        resource_id=model.id,
+        team_id=model.team_id,
+        summary={"name": model.name, "alias": name},
+    )
 
 
-async def _named(session: AsyncSession, principal: Principal, name: str, *, own_only: bool = False) -> RegisteredModel | None:
+async def _named(
+    session: AsyncSession, principal: Principal, name: str, *, own_only: bool = False
+) -> RegisteredModel | None:
     """The model a name means to this caller. Names are unique per team, so several teams' models may
     share one: an exact-case match first, then the caller's own teams'; still several → 409 (use the id)."""
     q = select(RegisteredModel).where(func.lower(RegisteredModel.name) == name.lower(), _visible(principal))
@@ -535,12 +680,17 @@ async def _named(session: AsyncSession, principal: Principal, name: str, *, own_
     found = [m for m in found if m.name == name] or found
     found = [m for m in found if m.team_id in principal.team_ids] or found
     if len(found) > 1:
-        raise Conflict(f"Models of several teams are named '{name}' (ids {', '.join(str(m.id) for m in found)}): "
-                       "refer to the version by its id instead.", model_ids=[str(m.id) for m in found])  # fmt: skip
+        raise Conflict(
+            f"Models of several teams are named '{name}' (ids {', '.join(str(m.id) for m in found)}): "
+            "refer to the version by its id instead.",
+            model_ids=[str(m.id) for m in found],
+        )
     return found[0] if found else None
 
 
-async def resolve(session: AsyncSession, principal: Principal, model_name: str, ref: str = "latest") -> tuple[RegisteredModel, ModelVersion]:
+async def resolve(
+    session: AsyncSession, principal: Principal, model_name: str, ref: str = "latest"
+) -> tuple[RegisteredModel, ModelVersion]:
     """`name`, `name@production` (alias), `name@v3` / `name@3` or `name@latest` → a ready version."""
     model = await _named(session, principal, model_name)
     if model is None:
@@ -559,7 +709,9 @@ async def resolve(session: AsyncSession, principal: Principal, model_name: str, 
     return model, version
 
 
-async def update_card(session: AsyncSession, principal: Principal, version_id: uuid.UUID, markdown: str) -> ModelVersion:
+async def update_card(
+    session: AsyncSession, principal: Principal, version_id: uuid.UUID, markdown: str
+) -> ModelVersion:
     model, version = await get_version(session, principal, version_id)
     _require_owner(principal, model)
     version.card_markdown = markdown
@@ -567,8 +719,14 @@ async def update_card(session: AsyncSession, principal: Principal, version_id: u
     if version.version == latest:
         model.card_text = markdown
     await session.flush()
-    audit.record(session, "model.card_update", resource_type="model", resource_id=model.id, team_id=model.team_id,
-                 summary={"name": model.name, "version": version.version, "length": len(markdown)})  # fmt: skip
+    audit.record(
+        session,
+        "model.card_update",
+        resource_type="model",
+        resource_id=model.id,
+        team_id=model.team_id,
+        summary={"name": model.name, "version": version.version, "length": len(markdown)},
+    )
     return version
 
 
@@ -580,19 +738,40 @@ async def compare(session: AsyncSession, principal: Principal, version_ids: list
         raise Invalid("Compare needs at least two different versions.")
     columns = [
         CompareColumn(
-            version_id=v.id, model_name=m.name, version=v.version, stage=v.stage,
-            architecture=v.card.get("architecture"), parameter_count=v.card.get("parameter_count"),
-            context_length=v.card.get("context_length"), vocab_size=v.card.get("vocab_size"),
-            dtype=v.card.get("dtype") or v.card.get("config_dtype"), total_size=v.total_size,
-            dataset_version_ids=v.dataset_version_ids or [], run_id=v.run_id, metrics=v.metrics or {},
-        )  # fmt: skip
+            version_id=v.id,
+            model_name=m.name,
+            version=v.version,
+            stage=v.stage,
+            architecture=v.card.get("architecture"),
+            parameter_count=v.card.get("parameter_count"),
+            context_length=v.card.get("context_length"),
+            vocab_size=v.card.get("vocab_size"),
+            dtype=v.card.get("dtype") or v.card.get("config_dtype"),
+            total_size=v.total_size,
+            dataset_version_ids=v.dataset_version_ids or [],
+            run_id=v.run_id,
+            metrics=v.metrics or {},
+        )
         for m, v in rows
     ]
-    facts = ["architecture", "parameter_count", "context_length", "vocab_size", "dtype", "total_size", "dataset_version_ids", "run_id"]
+    facts = [
+        "architecture",
+        "parameter_count",
+        "context_length",
+        "vocab_size",
+        "dtype",
+        "total_size",
+        "dataset_version_ids",
+        "run_id",
+    ]
     differing = [f for f in facts if len({repr(getattr(c, f)) for c in columns}) > 1]
     configs = [_flatten(v.config or {}) for _, v in rows]
     keys = sorted(set().union(*configs))
-    diff = [ConfigDifference(key=k, values=[c.get(k) for c in configs]) for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
+    diff = [
+        ConfigDifference(key=k, values=[c.get(k) for c in configs])
+        for k in keys
+        if len({repr(c.get(k)) for c in configs}) > 1
+    ]
     return CompareOut(versions=columns, differing_facts=differing, config_diff=diff)
 
 
@@ -608,8 +787,14 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 
 
 async def record_access(session: AsyncSession, action: str, model: RegisteredModel, **summary) -> None:
-    audit.record(session, action, resource_type="model", resource_id=model.id, team_id=model.team_id,
-                 summary={"name": model.name, **summary})  # fmt: skip
+    audit.record(
+        session,
+        action,
+        resource_type="model",
+        resource_id=model.id,
+        team_id=model.team_id,
+        summary={"name": model.name, **summary},
+    )
 
 
 async def tar_stream(storage: ObjectStore, prefix: str, files: list[ModelFile]) -> AsyncIterator[bytes]:
@@ -638,29 +823,43 @@ def tar_size(prefix: str, files: list[ModelFile]) -> int:
 
 async def purge_archived_artifacts(session: AsyncSession, storage: ObjectStore, retention_days: int) -> int:
     """Delete the files of versions archived longer than the retention; their metadata stays."""
-    rows = (await session.scalars(
-        select(ModelVersion).where(
-            ModelVersion.stage == "archived", ModelVersion.artifacts_deleted_at.is_(None),
-            ModelVersion.archived_at < func.now() - func.make_interval(0, 0, 0, retention_days),
+    rows = (
+        await session.scalars(
+            select(ModelVersion).where(
+                ModelVersion.stage == "archived",
+                ModelVersion.artifacts_deleted_at.is_(None),
+                ModelVersion.archived_at < func.now() - func.make_interval(0, 0, 0, retention_days),
+            )
         )
-    )).all()  # fmt: skip
+    ).all()
     for version in rows:
         files = await version_files(session, version.id)
         await _delete_objects(storage, files)
         version.artifacts_deleted_at = datetime.now(UTC)
-        audit.record(session, "model.artifacts_purged", resource_type="model", resource_id=version.model_id,
-                     summary={"version": version.version, "files": len(files)}, actor_name="system")  # fmt: skip
+        audit.record(
+            session,
+            "model.artifacts_purged",
+            resource_type="model",
+            resource_id=version.model_id,
+            summary={"version": version.version, "files": len(files)},
+            actor_name="system",
+        )
     return len(rows)
 
 
 async def discard_stale_uploads(session: AsyncSession, storage: ObjectStore, expiry_hours: int) -> int:
     """Remove resumable uploads nobody has sent a chunk to within the expiry, with their chunks."""
-    rows = (await session.scalars(
-        select(ModelVersion).where(
-            ModelVersion.status == "uploading", ModelVersion.source == "upload",
-            ModelVersion.updated_at < func.now() - func.make_interval(0, 0, 0, 0, expiry_hours),
-        ).with_for_update(skip_locked=True)
-    )).all()  # fmt: skip
+    rows = (
+        await session.scalars(
+            select(ModelVersion)
+            .where(
+                ModelVersion.status == "uploading",
+                ModelVersion.source == "upload",
+                ModelVersion.updated_at < func.now() - func.make_interval(0, 0, 0, 0, expiry_hours),
+            )
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
     for version in rows:
         await _discard_upload(session, storage, version, actor_name="system")
     return len(rows)
@@ -673,9 +872,14 @@ async def _discard_upload(session: AsyncSession, storage: ObjectStore, version: 
             await storage.delete(_part_key(version.id, path, offset))
     await session.delete(version)
     await session.flush()
-    audit.record(session, "model.version_upload_abort", resource_type="model", resource_id=version.model_id,
-                 summary={"version": version.version, "bytes_received": version.progress.get("bytes_done", 0)},
-                 **audit_extra)  # fmt: skip
+    audit.record(
+        session,
+        "model.version_upload_abort",
+        resource_type="model",
+        resource_id=version.model_id,
+        summary={"version": version.version, "bytes_received": version.progress.get("bytes_done", 0)},
+        **audit_extra,
+    )
 
 
 # --- resumable uploads -----------------------------------------------------------------------
@@ -689,9 +893,12 @@ def _part_key(version_id: uuid.UUID, path: str, offset: int) -> str:
 
 
 async def start_upload(
-    session: AsyncSession, principal: Principal, model_id: uuid.UUID, files: list[tuple[str, int, str | None]],
+    session: AsyncSession,
+    principal: Principal,
+    model_id: uuid.UUID,
+    files: list[tuple[str, int, str | None]],
     base_version_id: uuid.UUID | None,
-) -> ModelVersion:  # fmt: skip
+) -> ModelVersion:
     model = await get_model(session, principal, model_id, for_update=True)
     _require_owner(principal, model)
     if not files or len(files) > MAX_FILES_PER_VERSION:
@@ -705,18 +912,31 @@ async def start_upload(
             raise Invalid(f"{clean}: is empty (0 bytes)", file=clean)
         declared[clean] = {"size": size, "received": 0, "parts": [], "sha256": sha256}
     version = ModelVersion(
-        model_id=model.id, version=await _next_version(session, model.id), status="uploading", source="upload",
-        base_version_id=base_version_id, created_by=principal.user_id, dataset_version_ids=[],
+        model_id=model.id,
+        version=await _next_version(session, model.id),
+        status="uploading",
+        source="upload",
+        base_version_id=base_version_id,
+        created_by=principal.user_id,
+        dataset_version_ids=[],
         progress={"files": declared, "bytes_total": sum(f["size"] for f in declared.values()), "bytes_done": 0},
-    )  # fmt: skip
+    )
     session.add(version)
     await session.flush()
-    audit.record(session, "model.version_upload_start", resource_type="model", resource_id=model.id, team_id=model.team_id,
-                 summary={"name": model.name, "version": version.version, "files": len(declared)})  # fmt: skip
+    audit.record(
+        session,
+        "model.version_upload_start",
+        resource_type="model",
+        resource_id=model.id,
+        team_id=model.team_id,
+        summary={"name": model.name, "version": version.version, "files": len(declared)},
+    )
     return version
 
 
-async def _uploading_version(session: AsyncSession, principal: Principal, version_id: uuid.UUID) -> tuple[RegisteredModel, ModelVersion]:
+async def _uploading_version(
+    session: AsyncSession, principal: Principal, version_id: uuid.UUID
+) -> tuple[RegisteredModel, ModelVersion]:
     model, version = await get_version(session, principal, version_id)
     _require_owner(principal, model)
     version = await session.get(ModelVersion, version_id, with_for_update=True, populate_existing=True)
@@ -726,9 +946,14 @@ async def _uploading_version(session: AsyncSession, principal: Principal, versio
 
 
 async def upload_chunk(
-    session: AsyncSession, principal: Principal, storage: ObjectStore, version_id: uuid.UUID, path: str,
-    offset: int, chunks: AsyncIterator[bytes],
-) -> dict:  # fmt: skip
+    session: AsyncSession,
+    principal: Principal,
+    storage: ObjectStore,
+    version_id: uuid.UUID,
+    path: str,
+    offset: int,
+    chunks: AsyncIterator[bytes],
+) -> dict:
     """Store bytes [offset, offset + n) of a declared file. Offsets must follow on: a client that lost
     a request asks the version for `received` and resends from there."""
     _, version = await _uploading_version(session, principal, version_id)
@@ -737,8 +962,10 @@ async def upload_chunk(
     if entry is None:
         raise NotFound(f"{path!r} is not one of this upload's declared files.")
     if offset != entry["received"]:
-        raise Conflict(f"{path}: expected a chunk at offset {entry['received']}, got {offset}; resume from there.",
-                       received=entry["received"])  # fmt: skip
+        raise Conflict(
+            f"{path}: expected a chunk at offset {entry['received']}, got {offset}; resume from there.",
+            received=entry["received"],
+        )
     stored = await storage.put_stream(_part_key(version_id, path, offset), chunks)
     if stored.size == 0 or entry["received"] + stored.size > entry["size"]:
         await storage.delete(stored.path)
@@ -753,13 +980,17 @@ async def upload_chunk(
     return {"path": path, "received": entry["received"], "size": entry["size"]}
 
 
-async def abort_upload(session: AsyncSession, principal: Principal, storage: ObjectStore, version_id: uuid.UUID) -> None:
+async def abort_upload(
+    session: AsyncSession, principal: Principal, storage: ObjectStore, version_id: uuid.UUID
+) -> None:
     """Give up a resumable upload: its chunks are deleted and the version disappears."""
     _, version = await _uploading_version(session, principal, version_id)
     await _discard_upload(session, storage, version)
 
 
-async def complete_upload(session: AsyncSession, principal: Principal, storage: ObjectStore, version_id: uuid.UUID) -> ModelVersion:
+async def complete_upload(
+    session: AsyncSession, principal: Principal, storage: ObjectStore, version_id: uuid.UUID
+) -> ModelVersion:
     """Join each file's chunks (streamed), check checksums, fill the card; the version becomes ready."""
     model, version = await _uploading_version(session, principal, version_id)
     model = await session.get(RegisteredModel, model.id, with_for_update=True)
@@ -782,9 +1013,13 @@ async def complete_upload(session: AsyncSession, principal: Principal, storage: 
                             yield chunk
 
                 obj = await storage.put_stream(key, joined())
-            stored.append(ModelFile(version_id=version.id, path=path, size=obj.size, sha256=obj.sha256, storage_key=key))
+            stored.append(
+                ModelFile(version_id=version.id, path=path, size=obj.size, sha256=obj.sha256, storage_key=key)
+            )
             if entry.get("sha256") and entry["sha256"] != obj.sha256:
-                raise cards.CardError(path, f"sha256 is {obj.sha256}, not the declared {entry['sha256']} (corrupted in transit?)")
+                raise cards.CardError(
+                    path, f"sha256 is {obj.sha256}, not the declared {entry['sha256']} (corrupted in transit?)"
+                )
         await _finish_version(session, storage, model, version, stored)
     except cards.CardError as exc:
         # Recorded, not raised: the failed state must be committed for the uploader to see it.
@@ -798,9 +1033,21 @@ async def complete_upload(session: AsyncSession, principal: Principal, storage: 
                 await storage.delete(_part_key(version.id, path, offset))
     session.add_all(stored)
     await session.flush()
-    audit.record(session, "model.version_upload", resource_type="model", resource_id=model.id, team_id=model.team_id,
-                 summary={"name": model.name, "version": version.version, "files": len(stored),
-                          "bytes": version.total_size, "source": "upload", "resumable": True})  # fmt: skip
+    audit.record(
+        session,
+        "model.version_upload",
+        resource_type="model",
+        resource_id=model.id,
+        team_id=model.team_id,
+        summary={
+            "name": model.name,
+            "version": version.version,
+            "files": len(stored),
+            "bytes": version.total_size,
+            "source": "upload",
+            "resumable": True,
+        },
+    )
     return version
 
 
@@ -814,8 +1061,9 @@ async def version_labels(session: AsyncSession, version_ids: list[uuid.UUID]) ->
         return {}
     rows = await session.execute(
         select(ModelVersion.id, RegisteredModel.name, ModelVersion.version)
-        .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id).where(ModelVersion.id.in_(set(version_ids)))
-    )  # fmt: skip
+        .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
+        .where(ModelVersion.id.in_(set(version_ids)))
+    )
     return {vid: (name, number) for vid, name, number in rows}
 
 

@@ -13,10 +13,10 @@ from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Conflict, Invalid, NotFound, problem_response
 from axops.core.pagination import Page, json_page_response
 from axops.core.text import content_disposition
-from axops.models import service
-from axops.models import tasks as models_tasks
-from axops.models.models import ModelFile, ModelVersion
-from axops.models.schemas import (
+from axops.registry import service
+from axops.registry import tasks as models_tasks
+from axops.registry.models import ModelFile, ModelVersion
+from axops.registry.schemas import (
     AliasSet,
     CardUpdate,
     ChunkReceived,
@@ -65,8 +65,11 @@ async def register_model(body: ModelCreate, principal: Writer, session: Session)
 
 @router.get("/model", response_model=Page[ModelOut])
 async def list_models(
-    principal: Reader, request: Request,
-    q: Annotated[str | None, Query(max_length=200, description="Full-text search over name, description and card")] = None,
+    principal: Reader,
+    request: Request,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Full-text search over name, description and card")
+    ] = None,
     task: Task | None = None,
     tag: Annotated[list[str], Query(description="Models carrying all of these tags")] = [],  # noqa: B006
     team_id: uuid.UUID | None = None,
@@ -76,11 +79,21 @@ async def list_models(
     include_archived: bool = False,
     limit: Limit = 50,
     cursor: str | None = None,
-) -> Response:  # fmt: skip
+) -> Response:
     docs, next_cursor = await service.list_models(
-        request.app.state.db, principal, q=q, task=task, tags=tag, team_id=team_id, architecture=architecture,
-        min_params=min_params, max_params=max_params, include_archived=include_archived, cursor=cursor, limit=limit,
-    )  # fmt: skip
+        request.app.state.db,
+        principal,
+        q=q,
+        task=task,
+        tags=tag,
+        team_id=team_id,
+        architecture=architecture,
+        min_params=min_params,
+        max_params=max_params,
+        include_archived=include_archived,
+        cursor=cursor,
+        limit=limit,
+    )
     return json_page_response(docs, next_cursor)
 
 
@@ -110,7 +123,9 @@ async def unarchive_model(model_id: uuid.UUID, principal: Writer, session: Sessi
 
 
 @router.delete("/model/{model_id}", status_code=204)
-async def delete_model(model_id: uuid.UUID, body: ModelDelete, principal: Writer, session: Session, request: Request) -> Response:
+async def delete_model(
+    model_id: uuid.UUID, body: ModelDelete, principal: Writer, session: Session, request: Request
+) -> Response:
     if live := await serving.live_deployment_names(session, model_id):
         raise Conflict(f"The model is deployed ({', '.join(live)}): undeploy it first.", deployments=live)
     await service.delete_model(session, principal, request.app.state.storage, model_id, body.confirm_name)
@@ -122,13 +137,27 @@ async def list_versions(model_id: uuid.UUID, principal: Reader, session: Session
     return await _version_out(session, await service.list_versions(session, principal, model_id))
 
 
-@router.post("/model/version/upload", status_code=201, openapi_extra={
-    "requestBody": {"content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["model_id", "files"],
-        "properties": {"model_id": {"type": "string", "format": "uuid"},
-                       "base_version_id": {"type": "string", "format": "uuid"},
-                       "files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
-    }}}}})  # fmt: skip
+@router.post(
+    "/model/version/upload",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["model_id", "files"],
+                        "properties": {
+                            "model_id": {"type": "string", "format": "uuid"},
+                            "base_version_id": {"type": "string", "format": "uuid"},
+                            "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        },
+                    }
+                }
+            }
+        }
+    },
+)
 async def upload_version(request: Request, principal: Writer, session: Session) -> VersionOut:
     """Multipart form: `model_id`, optional `base_version_id`, and one `files` part per file (its
     filename is the path inside the version, e.g. `tokenizer/vocab.json`). Parts are spooled to
@@ -148,9 +177,13 @@ async def upload_version(request: Request, principal: Writer, session: Session) 
 
     try:
         version = await service.upload_version(
-            session, principal, request.app.state.storage, model_id,
-            [(u.filename or "", chunks(u)) for u in uploads], base_version_id=base_version_id,
-        )  # fmt: skip
+            session,
+            principal,
+            request.app.state.storage,
+            model_id,
+            [(u.filename or "", chunks(u)) for u in uploads],
+            base_version_id=base_version_id,
+        )
     finally:
         await form.close()
     return (await _version_out(session, [version], with_files=True))[0]
@@ -167,10 +200,17 @@ async def start_upload(model_id: uuid.UUID, body: UploadStart, principal: Writer
 
 @router.put("/model/upload/{version_id}/{path:path}")
 async def upload_chunk(
-    version_id: uuid.UUID, path: str, offset: Annotated[int, Query(ge=0)], request: Request, principal: Writer, session: Session
+    version_id: uuid.UUID,
+    path: str,
+    offset: Annotated[int, Query(ge=0)],
+    request: Request,
+    principal: Writer,
+    session: Session,
 ) -> ChunkReceived:
     """The request body is streamed to storage as it arrives; a 409 carries `received` to resume from."""
-    received = await service.upload_chunk(session, principal, request.app.state.storage, version_id, path, offset, request.stream())
+    received = await service.upload_chunk(
+        session, principal, request.app.state.storage, version_id, path, offset, request.stream()
+    )
     return ChunkReceived(**received)
 
 
@@ -194,23 +234,35 @@ async def import_version(body: LocalImport, principal: Importer, session: Sessio
     """Import a directory on the server (or a Hugging Face cache entry) inside AXOPS_IMPORT_ROOTS as a new
     version, in the background; poll the version (status, progress) until it is ready or failed."""
     version = await service.begin_import(
-        session, principal, request.app.state.tasks.tasks["models:import_local"], body.model_id, "local", body.path,
+        session,
+        principal,
+        request.app.state.tasks.tasks["models:import_local"],
+        body.model_id,
+        "local",
+        body.path,
         {"path": body.path, "allow_patterns": body.allow_patterns},
-    )  # fmt: skip
+    )
     root, bounds = service.import_source(request.app.state.settings, body.path)
     service.local_files(root, body.allow_patterns, bounds)  # fail fast (rolling back) on a bad path
     return (await _version_out(session, [version]))[0]
 
 
 @router.post("/model/version/import/huggingface", status_code=202)
-async def import_huggingface(body: HuggingFaceImport, principal: Writer, session: Session, request: Request) -> VersionOut:
+async def import_huggingface(
+    body: HuggingFaceImport, principal: Writer, session: Session, request: Request
+) -> VersionOut:
     """Import a Hugging Face repository (from HF_ENDPOINT when set, e.g. an internal mirror) in the
     background; poll the version: status `importing` → `ready`, or `failed` with the reason."""
     ref = f"{body.repo_id}@{body.revision}" if body.revision else body.repo_id
     version = await service.begin_import(
-        session, principal, request.app.state.tasks.tasks["models:import_huggingface"], body.model_id, "huggingface",
-        ref, {"repo_id": body.repo_id, "revision": body.revision, "allow_patterns": body.allow_patterns},
-    )  # fmt: skip
+        session,
+        principal,
+        request.app.state.tasks.tasks["models:import_huggingface"],
+        body.model_id,
+        "huggingface",
+        ref,
+        {"repo_id": body.repo_id, "revision": body.revision, "allow_patterns": body.allow_patterns},
+    )
     models_tasks.hand_over_token(version.id, body.token)
     return (await _version_out(session, [version]))[0]
 
@@ -234,7 +286,9 @@ async def update_card(version_id: uuid.UUID, body: CardUpdate, principal: Writer
 
 
 @router.put("/model/{model_id}/aliases/{alias}", status_code=204)
-async def set_alias(model_id: uuid.UUID, alias: AliasName, body: AliasSet, principal: Writer, session: Session) -> Response:
+async def set_alias(
+    model_id: uuid.UUID, alias: AliasName, body: AliasSet, principal: Writer, session: Session
+) -> Response:
     await service.set_alias(session, principal, model_id, alias, body.version_id)
     return Response(status_code=204)
 
@@ -262,28 +316,44 @@ async def _downloadable(session, principal, version_id):
 
 
 @router.get("/model/version/{version_id}/files/{path:path}", response_class=StreamingResponse)
-async def download_file(version_id: uuid.UUID, path: str, principal: Reader, session: Session, request: Request) -> StreamingResponse:
+async def download_file(
+    version_id: uuid.UUID, path: str, principal: Reader, session: Session, request: Request
+) -> StreamingResponse:
     model, version = await _downloadable(session, principal, version_id)
     f = await session.get(ModelFile, (version.id, path))
     if f is None:
         raise NotFound("No such file in this version.")
     await service.record_access(session, "model.download", model, version=version.version, file=path)
     return StreamingResponse(
-        request.app.state.storage.get_stream(f.storage_key), media_type="application/octet-stream",
-        headers={"content-length": str(f.size), "etag": f'"{f.sha256}"', "x-checksum-sha256": f.sha256,
-                 "content-disposition": content_disposition(path.rsplit("/", 1)[-1])},
-    )  # fmt: skip
+        request.app.state.storage.get_stream(f.storage_key),
+        media_type="application/octet-stream",
+        headers={
+            "content-length": str(f.size),
+            "etag": f'"{f.sha256}"',
+            "x-checksum-sha256": f.sha256,
+            "content-disposition": content_disposition(path.rsplit("/", 1)[-1]),
+        },
+    )
 
 
 @router.get("/model/version/{version_id}/download", response_class=StreamingResponse)
-async def download_version(version_id: uuid.UUID, principal: Reader, session: Session, request: Request) -> StreamingResponse:
+async def download_version(
+    version_id: uuid.UUID, principal: Reader, session: Session, request: Request
+) -> StreamingResponse:
     """The whole version as a tar stream (`<model>-v<N>/<files>`)."""
     model, version = await _downloadable(session, principal, version_id)
-    files = list((await session.scalars(select(ModelFile).where(ModelFile.version_id == version.id).order_by(ModelFile.path))).all())
+    files = list(
+        (
+            await session.scalars(select(ModelFile).where(ModelFile.version_id == version.id).order_by(ModelFile.path))
+        ).all()
+    )
     await service.record_access(session, "model.download", model, version=version.version, file="*")
     prefix = f"{model.name}-v{version.version}".replace("/", "_")
     return StreamingResponse(
-        service.tar_stream(request.app.state.storage, prefix, files), media_type="application/x-tar",
-        headers={"content-length": str(service.tar_size(prefix, files)),
-                 "content-disposition": content_disposition(f"{prefix}.tar")},
-    )  # fmt: skip
+        service.tar_stream(request.app.state.storage, prefix, files),
+        media_type="application/x-tar",
+        headers={
+            "content-length": str(service.tar_size(prefix, files)),
+            "content-disposition": content_disposition(f"{prefix}.tar"),
+        },
+    )

@@ -10,11 +10,11 @@ import procrastinate
 from sqlalchemy import select, update
 
 from axops.core.logging import event
-from axops.models import card as cards
-from axops.models import service
-from axops.models.models import ModelFile, ModelVersion, RegisteredModel
+from axops.registry import card as cards
+from axops.registry import service
+from axops.registry.models import ModelFile, ModelVersion, RegisteredModel
 
-log = logging.getLogger("axops.models")
+log = logging.getLogger("axops.registry")
 tasks = procrastinate.Blueprint()
 
 
@@ -24,8 +24,13 @@ async def _progress(state, version_id: uuid.UUID, **values) -> None:
         await session.commit()
 
 
-async def run_local_import(state, version_id: uuid.UUID, path: str, allow_patterns: list[str] | None,
-                           bounds: service.ImportBounds | None = None) -> None:  # fmt: skip
+async def run_local_import(
+    state,
+    version_id: uuid.UUID,
+    path: str,
+    allow_patterns: list[str] | None,
+    bounds: service.ImportBounds | None = None,
+) -> None:
     """Copy a directory into the version's storage, file by file, reporting progress; then fill the card.
     A user's directory is checked against AXOPS_IMPORT_ROOTS again here: they may have changed since the request."""
     stored: list[ModelFile] = []
@@ -44,8 +49,11 @@ async def run_local_import(state, version_id: uuid.UUID, path: str, allow_patter
             obj = await state.storage.put_stream(key, service.file_chunks(p, bounds=bounds))
             stored.append(ModelFile(version_id=version_id, path=rel, size=obj.size, sha256=obj.sha256, storage_key=key))
             done += obj.size
-            await _progress(state, version_id, progress={"files_done": i + 1, "files_total": len(found),
-                                                         "bytes_done": done, "bytes_total": total})  # fmt: skip
+            await _progress(
+                state,
+                version_id,
+                progress={"files_done": i + 1, "files_total": len(found), "bytes_done": done, "bytes_total": total},
+            )
         async with state.db.sessionmaker() as session:
             version = await session.get(ModelVersion, version_id, with_for_update=True)
             model = await session.get(RegisteredModel, version.model_id, with_for_update=True)
@@ -53,9 +61,13 @@ async def run_local_import(state, version_id: uuid.UUID, path: str, allow_patter
             session.add_all(stored)
             await session.commit()
         event(log, "model.import_done", version_id=str(version_id), files=len(stored), bytes=done)
-    except Exception as exc:  # noqa: BLE001 — whatever went wrong is recorded on the version
+    except Exception as exc:
         await service._delete_objects(state.storage, stored)
-        message = str(exc) if isinstance(exc, cards.CardError | ValueError) else getattr(exc, "detail", None) or type(exc).__name__
+        message = (
+            str(exc)
+            if isinstance(exc, cards.CardError | ValueError)
+            else getattr(exc, "detail", None) or type(exc).__name__
+        )
         await _progress(state, version_id, status="failed", error=f"Import failed: {message}")
         event(log, "model.import_failed", logging.WARNING, version_id=str(version_id), error=message)
 
@@ -80,12 +92,16 @@ def hf_error_message(exc: Exception, repo_id: str, revision: str | None, endpoin
     if isinstance(exc, errors.RevisionNotFoundError):
         return f"Revision '{revision}' of '{repo_id}' was not found on {endpoint}."
     if isinstance(exc, errors.LocalEntryNotFoundError | OSError) or "connect" in type(exc).__name__.lower():
-        return (f"Cannot reach {endpoint}. Set HF_ENDPOINT to your internal mirror, "
-                "or import from a local directory or a Hugging Face cache instead.")  # fmt: skip
+        return (
+            f"Cannot reach {endpoint}. Set HF_ENDPOINT to your internal mirror, "
+            "or import from a local directory or a Hugging Face cache instead."
+        )
     return f"{type(exc).__name__}: {exc}"
 
 
-async def run_hf_import(state, version_id: uuid.UUID, repo_id: str, revision: str | None, allow_patterns: list[str] | None) -> None:
+async def run_hf_import(
+    state, version_id: uuid.UUID, repo_id: str, revision: str | None, allow_patterns: list[str] | None
+) -> None:
     """Download a snapshot (through HF_ENDPOINT when set) into the data dir's cache, then import it."""
     import os
 
@@ -96,11 +112,18 @@ async def run_hf_import(state, version_id: uuid.UUID, repo_id: str, revision: st
     token = _hf_tokens.pop(str(version_id), None)
     await _progress(state, version_id, progress={"phase": "downloading"})
     try:
-        path = await anyio.to_thread.run_sync(lambda: snapshot_download(
-            repo_id, revision=revision, allow_patterns=allow_patterns, token=token or None, endpoint=endpoint,
-            cache_dir=state.settings.data_dir / "hf-cache", etag_timeout=10,
-        ))  # fmt: skip
-    except Exception as exc:  # noqa: BLE001 — explained on the version
+        path = await anyio.to_thread.run_sync(
+            lambda: snapshot_download(
+                repo_id,
+                revision=revision,
+                allow_patterns=allow_patterns,
+                token=token or None,
+                endpoint=endpoint,
+                cache_dir=state.settings.data_dir / "hf-cache",
+                etag_timeout=10,
+            )
+        )
+    except Exception as exc:
         message = hf_error_message(exc, repo_id, revision, endpoint)
         await _progress(state, version_id, status="failed", error=f"Import failed: {message}")
         event(log, "model.hf_import_failed", logging.WARNING, version_id=str(version_id), repo=repo_id, error=message)
@@ -110,9 +133,12 @@ async def run_hf_import(state, version_id: uuid.UUID, repo_id: str, revision: st
 
 
 @tasks.task(name="import_huggingface", pass_context=True, retry=0)
-async def import_hf_task(job_context, version_id: str, repo_id: str, revision: str | None = None,
-                         allow_patterns: list[str] | None = None) -> None:  # fmt: skip
-    await run_hf_import(job_context.additional_context["axops"], uuid.UUID(version_id), repo_id, revision, allow_patterns)
+async def import_hf_task(
+    job_context, version_id: str, repo_id: str, revision: str | None = None, allow_patterns: list[str] | None = None
+) -> None:
+    await run_hf_import(
+        job_context.additional_context["axops"], uuid.UUID(version_id), repo_id, revision, allow_patterns
+    )
 
 
 @tasks.task(name="import_local", pass_context=True, retry=0)
@@ -125,7 +151,9 @@ async def import_local_task(job_context, version_id: str, path: str, allow_patte
 async def purge_archived_task(job_context, timestamp: int) -> None:
     state = job_context.additional_context["axops"]
     async with state.db.sessionmaker() as session:
-        purged = await service.purge_archived_artifacts(session, state.storage, state.settings.model_archive_retention_days)
+        purged = await service.purge_archived_artifacts(
+            session, state.storage, state.settings.model_archive_retention_days
+        )
         discarded = await service.discard_stale_uploads(session, state.storage, state.settings.upload_expiry_hours)
         await session.commit()
     if purged:

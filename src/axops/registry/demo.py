@@ -36,13 +36,28 @@ def build_demo_model(out_dir: Path, *, layers: int = 2, hidden: int = 64, steps:
     lines = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(lines, vocab_size=512, min_frequency=1, special_tokens=["<|endoftext|>"])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
-                                        unk_token="<|endoftext|>", pad_token="<|endoftext|>", model_max_length=128)  # fmt: skip
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer,
+        eos_token="<|endoftext|>",
+        bos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+        model_max_length=128,
+    )
     tokenizer.chat_template = CHAT_TEMPLATE
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=hidden, n_layer=layers, n_head=4,
-                        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id)  # fmt: skip
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=128,
+        n_embd=hidden,
+        n_layer=layers,
+        n_head=4,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     model = GPT2LMHeadModel(config)
-    batch = tokenizer([line + tokenizer.eos_token for line in lines], return_tensors="pt", padding=True, truncation=True)
+    batch = tokenizer(
+        [line + tokenizer.eos_token for line in lines], return_tensors="pt", padding=True, truncation=True
+    )
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()

@@ -18,8 +18,23 @@ from typing import Any
 import yaml
 
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
-DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-               "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}  # fmt: skip
+DTYPE_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "U16": 2,
+    "U32": 4,
+    "U64": 8,
+}
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "n_ctx", "max_sequence_length")
 
 
@@ -73,7 +88,9 @@ async def safetensors_header(path: str, size: int, read_range: ReadRange) -> dic
             raise CardError(path, f"tensor {name!r} lies outside the file (truncated upload?)")
         end = max(end, stop)
     if end != data_size:
-        raise CardError(path, f"the file holds {data_size} bytes of tensors but its header describes {end} (truncated?)")
+        raise CardError(
+            path, f"the file holds {data_size} bytes of tensors but its header describes {end} (truncated?)"
+        )
     return header
 
 
@@ -151,12 +168,18 @@ async def analyze(files: list[FileInfo], read: Read, read_range: ReadRange) -> C
     facts["is_adapter"] = "adapter_config.json" in by_path
     if facts["is_adapter"]:
         adapter = _json("adapter_config.json", await read("adapter_config.json"))
-        facts["adapter"] = {k: adapter.get(k) for k in ("peft_type", "r", "lora_alpha", "target_modules", "base_model_name_or_path")}
+        facts["adapter"] = {
+            k: adapter.get(k) for k in ("peft_type", "r", "lora_alpha", "target_modules", "base_model_name_or_path")
+        }
 
     if "tokenizer_config.json" in by_path:
         tok = _json("tokenizer_config.json", await read("tokenizer_config.json"))
         facts["has_chat_template"] = bool(tok.get("chat_template")) or "chat_template.jinja" in by_path
-        if not facts.get("context_length") and isinstance(tok.get("model_max_length"), int) and tok["model_max_length"] < 10**7:
+        if (
+            not facts.get("context_length")
+            and isinstance(tok.get("model_max_length"), int)
+            and tok["model_max_length"] < 10**7
+        ):
             facts["context_length"] = tok["model_max_length"]
     if "tokenizer.json" in by_path and not facts.get("vocab_size"):
         tok = _json("tokenizer.json", await read("tokenizer.json"))
@@ -201,7 +224,16 @@ def render_markdown(model_name: str, version: int, facts: dict, files: list[File
     lines = [f"# {model_name} v{version}", ""]
     if facts.get("readme_summary"):
         lines += [facts["readme_summary"], ""]
-    lines += ["| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], "", "## Files", "", "| file | size |", "|---|---|"]
+    lines += [
+        "| | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in rows],
+        "",
+        "## Files",
+        "",
+        "| file | size |",
+        "|---|---|",
+    ]
     lines += [f"| `{f.path}` | {_human(f.size, 'B')} |" for f in sorted(files, key=lambda f: f.path)]
     if any(lineage.values()):
         lines += ["", "## Lineage", ""]

@@ -98,9 +98,7 @@ class ModelVersion(IdMixin, TimestampMixin, Base):
 
 class ModelFile(Base):
     __tablename__ = "model_files"
-    version_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
-    )
+    version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
     path: Mapped[str] = mapped_column(String(512), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
