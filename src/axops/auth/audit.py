@@ -36,15 +36,23 @@ def _event(
     team_id: uuid.UUID | None,
     outcome: str,
     actor_name: str | None,
+    actor: Principal | None = None,
 ) -> AuditEvent:
     ctx = context.current()
     metrics.AUDIT_EVENTS.labels(action).inc()
+    if actor is not None:
+        system = actor.auth == "system"
+        actor_id = None if system else actor.user_id
+        actor_name, actor_type = actor.username, "system" if system else "apikey" if actor.auth == "apikey" else "user"
+    else:
+        actor_id = uuid.UUID(ctx.actor_id) if ctx.actor_id else None
+        actor_type = ctx.actor_type
     return AuditEvent(
         id=uuid7(),
         created_at=datetime.now(UTC),
-        actor_id=uuid.UUID(ctx.actor_id) if ctx.actor_id else None,
+        actor_id=actor_id,
         actor_name=(actor_name or ctx.actor_name or "anonymous")[:100],
-        actor_type=ctx.actor_type,
+        actor_type=actor_type,
         action=action,
         resource_type=resource_type,
         resource_id=str(resource_id) if resource_id is not None else None,
@@ -66,8 +74,10 @@ def record(
     team_id: uuid.UUID | None = None,
     outcome: str = "success",
     actor_name: str | None = None,
+    actor: Principal | None = None,
 ) -> None:
-    """Add an audit event to the caller's transaction: it lands if and only if the change does."""
+    """Add an audit event to the caller's transaction: it lands if and only if the change does.
+    The actor is the request's caller unless `actor` names another (`actor=SYSTEM` for the system)."""
     session.add(
         _event(
             action,
@@ -77,6 +87,7 @@ def record(
             team_id=team_id,
             outcome=outcome,
             actor_name=actor_name,
+            actor=actor,
         )
     )
 

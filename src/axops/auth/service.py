@@ -27,6 +27,7 @@ from axops.auth.models import (
 )
 from axops.auth.permissions import PERMISSIONS, ROLE_DESCRIPTIONS, ROLE_PERMISSIONS
 from axops.auth.schemas import TeamCreate, TeamUpdate, UserCreate, UserUpdate
+from axops.auth.scoping import SYSTEM
 from axops.auth.throttle import LoginThrottle
 from axops.core import context
 from axops.core.errors import Conflict, Invalid, NotAuthenticated, NotFound, TooManyRequests
@@ -91,7 +92,7 @@ async def ensure_admin(session: AsyncSession, password: str | None) -> str | Non
         resource_type="user",
         resource_id=user.id,
         summary={"username": "admin", "role": "admin", "bootstrap": True},
-        actor_name="system",
+        actor=SYSTEM,
     )
     return generated
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from axops import pii
 from axops.auth import audit
 from axops.auth.deps import Principal
+from axops.auth.scoping import SYSTEM
 from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
 from axops.core.pagination import decode_cursor, page_of
 from axops.core.storage import ObjectStore
@@ -536,7 +537,7 @@ async def discard_stale_uploads(session: AsyncSession, storage: ObjectStore, exp
             resource_type="dataset",
             resource_id=version.dataset_id,
             summary={"version": version.version, "expired": True},
-            actor_name="system",
+            actor=SYSTEM,
         )
     await session.flush()
     return len(rows)

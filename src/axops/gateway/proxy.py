@@ -25,6 +25,7 @@ from starlette.responses import Response, StreamingResponse
 
 from axops.auth import audit
 from axops.auth.deps import get_principal
+from axops.auth.scoping import SYSTEM
 from axops.core import context, metrics, telemetry
 from axops.core.errors import AppError
 from axops.gateway import anthropic, cache
@@ -385,7 +386,7 @@ class _Call:
                 "gateway.budget_warning",
                 resource_type=f"gateway_limit_{p.scope}",
                 resource_id=p.subject_id,
-                actor_name="system",
+                actor=SYSTEM,
                 summary={
                     "budget": p.monthly_budget,
                     "spent": round(self.gw.limits.spend_of(p), 6),

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import audit
 from axops.auth.deps import Principal
+from axops.auth.scoping import SYSTEM
 from axops.core import crypto, notify
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.gateway.models import Limit, Provider, Route
@@ -24,7 +25,7 @@ from axops.gateway.schemas import (
     RouteUpdate,
 )
 from axops.gateway.table import TOPIC, RouteTable, plan
-from axops.gateway.tokens import ENCODINGS, SYSTEM, parse_ref
+from axops.gateway.tokens import ENCODINGS, parse_ref
 from axops.registry import service as registry
 
 
@@ -442,7 +443,7 @@ async def set_managed_route(
             action,
             resource_type="gateway_route",
             resource_id=route.id if route else None,
-            actor_name="system",
+            actor=SYSTEM,
             summary={
                 "model": model_name,
                 "managed_by": managed_by,
@@ -471,7 +472,7 @@ async def set_managed_access(
         "gateway.route_update",
         resource_type="gateway_route",
         resource_id=route.id,
-        actor_name="system",
+        actor=SYSTEM,
         summary={"model": model_name, "managed_by": managed_by, "visibility": [before, visibility]},
     )
     await notify.publish(session, TOPIC)

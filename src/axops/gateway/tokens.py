@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
 
-from axops.auth.deps import Principal
+from axops.auth.scoping import SYSTEM
 from axops.core.logging import event
 
 log = logging.getLogger("axops.gateway")
@@ -33,7 +32,6 @@ _P50K = re.compile(r"^(text-davinci-00[23]|code-davinci-00[12]|code-cushman-00[1
 # Chat framing, as OpenAI documents it: every message costs 3 tokens beyond its fields (a name 1
 # more), and every reply is primed with 3.
 PER_MESSAGE, PER_NAME, PER_REPLY = 3, 1, 3
-SYSTEM = Principal(user_id=uuid.UUID(int=0), username="system", role="admin", permissions=frozenset())
 
 
 def guess(model: str) -> str | None:

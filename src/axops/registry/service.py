@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import audit
 from axops.auth.deps import Principal
+from axops.auth.scoping import SYSTEM
 from axops.core.db import Database
 from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
 from axops.core.pagination import decode_cursor, page_of
@@ -842,7 +843,7 @@ async def purge_archived_artifacts(session: AsyncSession, storage: ObjectStore, 
             resource_type="model",
             resource_id=version.model_id,
             summary={"version": version.version, "files": len(files)},
-            actor_name="system",
+            actor=SYSTEM,
         )
     return len(rows)
 
@@ -861,7 +862,7 @@ async def discard_stale_uploads(session: AsyncSession, storage: ObjectStore, exp
         )
     ).all()
     for version in rows:
-        await _discard_upload(session, storage, version, actor_name="system")
+        await _discard_upload(session, storage, version, actor=SYSTEM)
     return len(rows)
 
 

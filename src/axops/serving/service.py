@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from axops.auth import apikeys, audit
 from axops.auth.deps import Principal
 from axops.auth.schemas import ApiKeyCreate
+from axops.auth.scoping import SYSTEM
 from axops.core import crypto
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.gateway import metrics as gateway_metrics
@@ -288,7 +289,7 @@ async def undeploy(
         resource_id=d.id,
         team_id=d.team_id,
         summary={"name": d.name, "reason": reason},
-        actor_name=None if principal else "system",
+        actor=principal or SYSTEM,
     )
     return d
 
@@ -370,7 +371,7 @@ async def rollback(
         resource_id=canary.id,
         team_id=canary.team_id,
         summary={"name": canary.name, "reason": reason, "automatic": principal is None},
-        actor_name=None if principal else "system",
+        actor=principal or SYSTEM,
     )
     return canary
 
