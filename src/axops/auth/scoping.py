@@ -38,6 +38,14 @@ def team_clause(principal: Principal, column: Any) -> ColumnElement[bool]:
     return column.in_(principal.team_ids or {_NO_TEAM})
 
 
+def team_ids_param(principal: Principal) -> list[uuid.UUID] | None:
+    """`team_clause` for hand-written SQL (`$1::uuid[] IS NULL OR team_id = ANY($1)`): the caller's teams,
+    or None (every row) for an Admin."""
+    if principal.is_admin:
+        return None
+    return list(principal.team_ids) or [_NO_TEAM]
+
+
 def visible(principal: Principal, model: Any) -> ColumnElement[bool]:
     """Rows of `model` (an ORM class with `team_id`, maybe `visibility`) the caller may see."""
     if principal.is_admin:
