@@ -15,6 +15,6 @@ export default defineConfig({
     globals: true,
     include: ['tests/**/*.spec.ts'],
     resolve: { alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) } },
-  server: { deps: { inline: ['vuetify'] } },
+    server: { deps: { inline: ['vuetify'] } },
   },
 })

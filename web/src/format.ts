@@ -20,7 +20,12 @@ export function countPerDay(timestamps: string[]): { day: string; count: number 
 /** 1234567 → "1.23M"; bytes get a unit suffix ("1.20 GB"). */
 export function human(n: number | null | undefined, unit = ''): string {
   if (n === null || n === undefined) return '—'
-  for (const [step, suffix] of [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'K']] as const) {
+  for (const [step, suffix] of [
+    [1e12, 'T'],
+    [1e9, 'G'],
+    [1e6, 'M'],
+    [1e3, 'K'],
+  ] as const) {
     if (n >= step) return `${(n / step).toFixed(2)}${unit ? ` ${suffix}${unit}` : suffix}`
   }
   return `${n}${unit ? ` ${unit}` : ''}`

@@ -9,6 +9,7 @@ export function useRules() {
     required: (v: unknown) => (typeof v === 'string' ? v.trim() !== '' : v != null) || t('rules.required'),
     password: (v: string) => (v ?? '').length >= MIN_PASSWORD || t('rules.password', { n: MIN_PASSWORD }),
     email: (v: string) => !v || /^[^\s@]+@[^\s@]+$/.test(v.trim()) || t('rules.email'),
-    positiveInt: (v: string | number | null) => v === '' || v == null || (Number.isInteger(Number(v)) && Number(v) > 0) || t('rules.positiveInt'),
+    positiveInt: (v: string | number | null) =>
+      v === '' || v == null || (Number.isInteger(Number(v)) && Number(v) > 0) || t('rules.positiveInt'),
   }
 }

@@ -4,8 +4,16 @@ import { useAuthStore } from '@/stores/auth'
 import { authFetch } from '@/api/client'
 
 const user = {
-  id: '1', username: 'dev', display_name: '', email: null, role: 'developer', is_active: true,
-  teams: [], permissions: ['apikeys:write', 'models:read'], auth: 'jwt', created_at: '2026-01-01T00:00:00Z',
+  id: '1',
+  username: 'dev',
+  display_name: '',
+  email: null,
+  role: 'developer',
+  is_active: true,
+  teams: [],
+  permissions: ['apikeys:write', 'models:read'],
+  auth: 'jwt',
+  created_at: '2026-01-01T00:00:00Z',
 }
 
 function pair(n: number) {

@@ -21,26 +21,77 @@ import { byTestId, freshPinia, json, mockApi, settle } from './helpers'
 // jsdom has no canvas: charts render as placeholders that keep their options.
 vi.mock('vue-echarts', async () => {
   const { defineComponent, h } = await import('vue')
-  return { default: defineComponent({ name: 'VChart', props: { option: Object }, render() { return h('div', { class: 'chart-stub' }) } }) }
+  return {
+    default: defineComponent({
+      name: 'VChart',
+      props: { option: Object },
+      render() {
+        return h('div', { class: 'chart-stub' })
+      },
+    }),
+  }
 })
 
 const NOW = '2026-03-01T09:00:00Z'
 const dataset = (over: object = {}) => ({
-  id: 'd1', name: 'customers', description: '고객 문의', tags: [], team_id: 't1', team_name: 'research', visibility: 'team',
-  key_column: 'id', sensitivity_floor: 'public', sensitivity: 'restricted', latest_version: 2, row_count: 3,
-  created_at: NOW, updated_at: NOW, ...over,
+  id: 'd1',
+  name: 'customers',
+  description: '고객 문의',
+  tags: [],
+  team_id: 't1',
+  team_name: 'research',
+  visibility: 'team',
+  key_column: 'id',
+  sensitivity_floor: 'public',
+  sensitivity: 'restricted',
+  latest_version: 2,
+  row_count: 3,
+  created_at: NOW,
+  updated_at: NOW,
+  ...over,
 })
 const version = (n: number, over: object = {}) => ({
-  id: `v${n}`, dataset_id: 'd1', version: n, label: null, status: 'ready', error: null, source: 'upload', parent_version_id: null,
-  lineage: {}, filename: 'customers.csv', format: 'csv', encoding: 'cp949', size: 120, sha256: null, row_count: 3,
-  columns: [{ name: 'id', type: 'BIGINT' }, { name: 'memo', type: 'VARCHAR' }], progress: { step: 'done' }, sensitivity: 'restricted',
-  review_status: 'scanned', reviewed_by: null, reviewed_at: null, review_comment: null, quality_warnings: 0, pii_entities: { RRN: 2, PHONE: 1 },
-  created_at: NOW, updated_at: NOW, ...over,
+  id: `v${n}`,
+  dataset_id: 'd1',
+  version: n,
+  label: null,
+  status: 'ready',
+  error: null,
+  source: 'upload',
+  parent_version_id: null,
+  lineage: {},
+  filename: 'customers.csv',
+  format: 'csv',
+  encoding: 'cp949',
+  size: 120,
+  sha256: null,
+  row_count: 3,
+  columns: [
+    { name: 'id', type: 'BIGINT' },
+    { name: 'memo', type: 'VARCHAR' },
+  ],
+  progress: { step: 'done' },
+  sensitivity: 'restricted',
+  review_status: 'scanned',
+  reviewed_by: null,
+  reviewed_at: null,
+  review_comment: null,
+  quality_warnings: 0,
+  pii_entities: { RRN: 2, PHONE: 1 },
+  created_at: NOW,
+  updated_at: NOW,
+  ...over,
 })
-const masked = () => version(2, {
-  source: 'masked', parent_version_id: 'v1', format: 'parquet', encoding: null, sensitivity: 'internal', pii_entities: {},
-  lineage: { masked_from: 1, entities: ['PHONE', 'RRN'], mode: 'mask', columns: null },
-})
+const masked = () =>
+  version(2, {
+    source: 'masked',
+    parent_version_id: 'v1',
+    format: 'parquet',
+    encoding: null,
+    sensitivity: 'internal',
+    pii_entities: {},
+    lineage: { masked_from: 1, entities: ['PHONE', 'RRN'], mode: 'mask', columns: null },
+  })
 
 let wrapper: VueWrapper | null = null
 
@@ -49,8 +100,16 @@ function signIn(permissions: string[]) {
   const auth = useAuthStore()
   auth.access = 'token'
   auth.user = {
-    id: 'me', username: 'dev', display_name: '', email: null, role: 'developer', is_active: true,
-    teams: [{ id: 't1', name: 'research' }], permissions, auth: 'jwt', created_at: NOW,
+    id: 'me',
+    username: 'dev',
+    display_name: '',
+    email: null,
+    role: 'developer',
+    is_active: true,
+    teams: [{ id: 't1', name: 'research' }],
+    permissions,
+    auth: 'jwt',
+    created_at: NOW,
   }
   return pinia
 }
@@ -59,12 +118,19 @@ function signIn(permissions: string[]) {
 async function mountAt(view: Component, pinia: Pinia, path = '/', props: Record<string, unknown> = {}) {
   const router = createRouter({
     history: createMemoryHistory(),
-    routes: [{ path: '/datasets/:id', component: { template: '<div />' } }, { path: '/:p(.*)*', component: { template: '<div />' } }],
+    routes: [
+      { path: '/datasets/:id', component: { template: '<div />' } },
+      { path: '/:p(.*)*', component: { template: '<div />' } },
+    ],
   })
   await router.push(path)
   await router.isReady()
   wrapper = mount(
-    { template: '<v-app><v-main><View v-bind="props" /></v-main></v-app>', components: { View: view }, data: () => ({ props }) },
+    {
+      template: '<v-app><v-main><View v-bind="props" /></v-main></v-app>',
+      components: { View: view },
+      data: () => ({ props }),
+    },
     { global: { plugins: [pinia, router, i18n, createVuetify({ components, directives })] }, attachTo: document.body },
   )
   await settle()
@@ -85,7 +151,20 @@ describe('datasets list', () => {
   it('renders the datasets from the API with their sensitivity, and searches', async () => {
     const calls = mockApi({
       'GET /api/dataset': ({ query }) => ({
-        items: query.get('q') === 'none' ? [] : [dataset(), dataset({ id: 'd2', name: 'faq', sensitivity: 'public', latest_version: null, row_count: null, team_name: null })],
+        items:
+          query.get('q') === 'none'
+            ? []
+            : [
+                dataset(),
+                dataset({
+                  id: 'd2',
+                  name: 'faq',
+                  sensitivity: 'public',
+                  latest_version: null,
+                  row_count: null,
+                  team_name: null,
+                }),
+              ],
         next_cursor: null,
       }),
     })
@@ -122,7 +201,8 @@ describe('datasets list', () => {
 function fakeUploadServer(faults: { dropPut?: number[]; reject?: string } = {}) {
   const state = { data: new Uint8Array(0), size: 0, puts: [] as number[], declared: null as unknown, completed: false }
   let putCount = 0
-  const versionOut = (status = 'uploading') => version(1, { status, progress: { size: state.size, received: state.data.length, parts: [] } })
+  const versionOut = (status = 'uploading') =>
+    version(1, { status, progress: { size: state.size, received: state.data.length, parts: [] } })
   vi.spyOn(globalThis, 'fetch').mockImplementation(async (input) => {
     const request = input as Request
     const url = new URL(request.url)
@@ -165,10 +245,17 @@ describe('resumable dataset upload', () => {
     const progress: number[] = []
     const started: string[] = []
     const done = await uploadDataset({ dataset: { name: 'customers', visibility: 'team', key_column: 'id' } }, csv, {
-      chunkSize: 16, backoffMs: 0, onStart: (v) => started.push(v.dataset_id), onProgress: (loaded) => progress.push(loaded),
+      chunkSize: 16,
+      backoffMs: 0,
+      onStart: (v) => started.push(v.dataset_id),
+      onProgress: (loaded) => progress.push(loaded),
     })
     expect(done.status).toBe('processing')
-    expect(server.declared).toEqual({ dataset: { name: 'customers', visibility: 'team', key_column: 'id' }, filename: 'customers.csv', size: csv.size })
+    expect(server.declared).toEqual({
+      dataset: { name: 'customers', visibility: 'team', key_column: 'id' },
+      filename: 'customers.csv',
+      size: csv.size,
+    })
     expect(new TextDecoder().decode(server.data)).toBe(await csv.text())
     // the second chunk's answer was lost: the client asked where the server was and went on from there
     expect(server.puts).toEqual([...new Set(server.puts)])
@@ -182,8 +269,11 @@ describe('resumable dataset upload', () => {
   it('pauses, then resumes from what the server holds', async () => {
     const server = fakeUploadServer()
     const pause = new AbortController()
-    const stopped = await uploadDataset({ datasetId: 'd1' }, csv, { chunkSize: 16, signal: pause.signal, onProgress: (n) => n >= 16 && pause.abort() })
-      .catch((e) => e)
+    const stopped = await uploadDataset({ datasetId: 'd1' }, csv, {
+      chunkSize: 16,
+      signal: pause.signal,
+      onProgress: (n) => n >= 16 && pause.abort(),
+    }).catch((e) => e)
     expect(stopped).toBeInstanceOf(UploadInterrupted)
     expect(stopped.versionId).toBe('v1')
     expect(server.declared).toEqual({ dataset_id: 'd1', filename: 'customers.csv', size: csv.size })
@@ -208,12 +298,30 @@ describe('dataset diff', () => {
   it('compares the parent with the masked version and highlights the changed cells', async () => {
     const calls = mockApi({
       'GET /api/dataset/d1/diff': ({ query }) => ({
-        schema: { added: [], removed: [], retyped: [] }, mode: 'key', key_column: 'id', rows: { old: 3, new: 3 },
-        counts: { added: 0, removed: 0, changed: 2 }, kind: query.get('kind'), offset: 0,
-        samples: query.get('kind') !== 'changed' ? [] : [
-          { key: '1', old: { id: 1, memo: '김철수 900101-1234568' }, new: { id: 1, memo: '김철수 900101-1******' }, changed_columns: ['memo'] },
-          { key: '2', old: { id: 2, memo: '010-1234-5678' }, new: { id: 2, memo: '010-****-5678' }, changed_columns: ['memo'] },
-        ],
+        schema: { added: [], removed: [], retyped: [] },
+        mode: 'key',
+        key_column: 'id',
+        rows: { old: 3, new: 3 },
+        counts: { added: 0, removed: 0, changed: 2 },
+        kind: query.get('kind'),
+        offset: 0,
+        samples:
+          query.get('kind') !== 'changed'
+            ? []
+            : [
+                {
+                  key: '1',
+                  old: { id: 1, memo: '김철수 900101-1234568' },
+                  new: { id: 1, memo: '김철수 900101-1******' },
+                  changed_columns: ['memo'],
+                },
+                {
+                  key: '2',
+                  old: { id: 2, memo: '010-1234-5678' },
+                  new: { id: 2, memo: '010-****-5678' },
+                  changed_columns: ['memo'],
+                },
+              ],
       }),
     })
     const pinia = signIn(['datasets:read'])
@@ -235,8 +343,12 @@ describe('dataset diff', () => {
     expect(cells[0].querySelector('mark')!.textContent).toBe('******')
     expect(cells[1].querySelector('mark')!.textContent).toBe('****')
     // rows are named by their key, shown once
-    expect([...document.querySelectorAll('[data-testid="diff-table-changed"] th')].map((th) => th.textContent)).toEqual(['id', 'memo'])
-    expect([...document.querySelectorAll('[data-testid="diff-changed-row"] td.key')].map((td) => td.textContent)).toEqual(['1', '2'])
+    expect([...document.querySelectorAll('[data-testid="diff-table-changed"] th')].map((th) => th.textContent)).toEqual(
+      ['id', 'memo'],
+    )
+    expect(
+      [...document.querySelectorAll('[data-testid="diff-changed-row"] td.key')].map((td) => td.textContent),
+    ).toEqual(['1', '2'])
   })
 })
 
@@ -246,16 +358,28 @@ describe('dataset detail', () => {
       ...version(1),
       quality: null,
       pii: {
-        rows: 3, entities: { RRN: 2, PHONE: 1 }, sensitivity: 'restricted', scanned_columns: ['memo'],
-        columns: { memo: { entities: { RRN: 2, PHONE: 1 }, rows_affected: 2, row_ids: [0, 1], examples: [{ row: 0, masked: '김철수 900101-1******', entities: ['RRN'] }] } },
+        rows: 3,
+        entities: { RRN: 2, PHONE: 1 },
+        sensitivity: 'restricted',
+        scanned_columns: ['memo'],
+        columns: {
+          memo: {
+            entities: { RRN: 2, PHONE: 1 },
+            rows_affected: 2,
+            row_ids: [0, 1],
+            examples: [{ row: 0, masked: '김철수 900101-1******', entities: ['RRN'] }],
+          },
+        },
       },
     }
     const calls = mockApi({
       'GET /api/dataset/d1': () => dataset(),
-      'GET /api/dataset/d1/versions': () => (calls.some((c) => c.method === 'POST') ? [masked(), version(1)] : [version(1)]),
+      'GET /api/dataset/d1/versions': () =>
+        calls.some((c) => c.method === 'POST') ? [masked(), version(1)] : [version(1)],
       'GET /api/dataset/version/v1': () => detail,
       'GET /api/dataset/version/v2': () => ({ ...masked(), quality: null, pii: null }),
-      'POST /api/dataset/version/v1/mask': () => json({ ...masked(), status: 'processing', progress: { step: 'queued' } }, 202),
+      'POST /api/dataset/version/v1/mask': () =>
+        json({ ...masked(), status: 'processing', progress: { step: 'queued' } }, 202),
     })
     await mountAt(DatasetDetailView, signIn(['datasets:read', 'datasets:write']), '/datasets/d1')
     expect(byTestId('dataset-name-title')!.textContent).toBe('customers')
@@ -288,11 +412,18 @@ describe('dataset detail, values withheld', () => {
       ...version(1),
       values_hidden: reason,
       quality: {
-        rows: 3, duplicate_rows: 0, warnings: [],
-        columns: [{ name: 'memo', type: 'VARCHAR', nulls: 0, null_ratio: 0, distinct: 3, unique_ratio: 1, top_values: [] }],
+        rows: 3,
+        duplicate_rows: 0,
+        warnings: [],
+        columns: [
+          { name: 'memo', type: 'VARCHAR', nulls: 0, null_ratio: 0, distinct: 3, unique_ratio: 1, top_values: [] },
+        ],
       },
       pii: {
-        rows: 3, entities: { PHONE: 1 }, sensitivity: 'restricted', scanned_columns: ['memo'],
+        rows: 3,
+        entities: { PHONE: 1 },
+        sensitivity: 'restricted',
+        scanned_columns: ['memo'],
         columns: { memo: { entities: { PHONE: 1 }, rows_affected: 1, row_ids: [0], examples: [] } },
       },
     }
@@ -315,23 +446,33 @@ describe('dataset detail, values withheld', () => {
 
 describe('dataset helpers', () => {
   it('finds what masking left in a text', () => {
-    const parts = (s: string) => maskedSegments(s).filter((p) => p.masked).map((p) => p.text)
+    const parts = (s: string) =>
+      maskedSegments(s)
+        .filter((p) => p.masked)
+        .map((p) => p.text)
     expect(parts('전화 010-****-5678, 카드 ****-****-****-1111')).toEqual(['****', '****-****-****'])
     expect(parts('주민번호 [RRN] 연락처 PHONE_1a2b3c4d')).toEqual(['[RRN]', 'PHONE_1a2b3c4d'])
     expect(parts('k***@example.com 192.168.*.*')).toEqual(['***', '*.*'])
     expect(parts('nothing here [NOTE]')).toEqual([])
-    expect(maskedSegments('a**b').map((p) => p.text).join('')).toBe('a**b')
+    expect(
+      maskedSegments('a**b')
+        .map((p) => p.text)
+        .join(''),
+    ).toBe('a**b')
   })
 
   it('has every dataset message in both languages', () => {
-    const keys = (o: object, prefix = ''): string[] => Object.entries(o).flatMap(([k, v]) =>
-      v && typeof v === 'object' ? keys(v, `${prefix}${k}.`) : [`${prefix}${k}`])
+    const keys = (o: object, prefix = ''): string[] =>
+      Object.entries(o).flatMap(([k, v]) =>
+        v && typeof v === 'object' ? keys(v, `${prefix}${k}.`) : [`${prefix}${k}`],
+      )
     expect(keys(ko.datasets).sort()).toEqual(keys(en.datasets).sort())
     expect(ko.nav.datasets).toBe('데이터셋')
     // messages compile (e.g. the e-mail example's @ is escaped)
     setLocale('en')
     expect(i18n.global.t('datasets.modeHints.mask')).toContain('k***@example.com')
-    expect(i18n.global.t('datasets.lineageMasked', { v: 1, entities: 'RRN, PHONE', mode: 'mask' })).toBe('masked from v1 (RRN, PHONE · mask)')
+    expect(i18n.global.t('datasets.lineageMasked', { v: 1, entities: 'RRN, PHONE', mode: 'mask' })).toBe(
+      'masked from v1 (RRN, PHONE · mask)',
+    )
   })
 })
-

@@ -11,7 +11,10 @@ describe('experiment helpers', () => {
   })
 
   it('turns a series into [step, value] pairs, leaving out NaN and infinities', () => {
-    expect(points({ steps: [0, 1, 2, 3], values: [1.5, 'NaN', 0.5, 'Infinity'] })).toEqual([[0, 1.5], [2, 0.5]])
+    expect(points({ steps: [0, 1, 2, 3], values: [1.5, 'NaN', 0.5, 'Infinity'] })).toEqual([
+      [0, 1.5],
+      [2, 0.5],
+    ])
   })
 
   it('formats values and statuses', () => {

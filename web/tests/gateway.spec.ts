@@ -24,8 +24,11 @@ vi.mock('vue-echarts', async () => {
   const { defineComponent, h } = await import('vue')
   return {
     default: defineComponent({
-      name: 'VChart', props: { option: Object },
-      render() { return h('div', { class: 'chart-stub', 'data-option': JSON.stringify(this.option) }) },
+      name: 'VChart',
+      props: { option: Object },
+      render() {
+        return h('div', { class: 'chart-stub', 'data-option': JSON.stringify(this.option) })
+      },
     }),
   }
 })
@@ -36,7 +39,11 @@ const encoder = new TextEncoder()
 /** A response body the test feeds by hand, piece by piece (bytes may split anywhere, even inside a character). */
 function feed() {
   let controller!: ReadableStreamDefaultController<Uint8Array>
-  const stream = new ReadableStream<Uint8Array>({ start: (c) => { controller = c } })
+  const stream = new ReadableStream<Uint8Array>({
+    start: (c) => {
+      controller = c
+    },
+  })
   return {
     stream,
     text: (s: string) => controller.enqueue(encoder.encode(s)),
@@ -48,13 +55,19 @@ function feed() {
 
 const sse = (body: ReadableStream<Uint8Array>, upstream = 'vllm-a/llama-3-8b') =>
   new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream', 'x-axops-upstream': upstream } })
-const delta = (content: string) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content } }] })}\n\n`
+const delta = (content: string) =>
+  `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content } }] })}\n\n`
 const usageChunk = (p: number, c: number, cost?: number) =>
   `data: ${JSON.stringify({ id: 'c1', choices: [], usage: { prompt_tokens: p, completion_tokens: c, total_tokens: p + c, cost } })}\n\n`
 
 /** The whole reply as one string of SSE, for tests that cut it at chosen places. */
-const REPLY = `: keep-alive\n\ndata: ${JSON.stringify({ choices: [{ index: 0, delta: { role: 'assistant', content: '' } }] })}\n\n`
-  + delta('안녕') + delta('하세요') + delta(', axops!') + usageChunk(12, 5) + 'data: [DONE]\n\n'
+const REPLY =
+  `: keep-alive\n\ndata: ${JSON.stringify({ choices: [{ index: 0, delta: { role: 'assistant', content: '' } }] })}\n\n` +
+  delta('안녕') +
+  delta('하세요') +
+  delta(', axops!') +
+  usageChunk(12, 5) +
+  'data: [DONE]\n\n'
 
 let wrapper: VueWrapper | null = null
 
@@ -73,14 +86,25 @@ function signIn(permissions: string[]) {
   const auth = useAuthStore()
   auth.access = 'token'
   auth.user = {
-    id: 'me', username: 'dev', display_name: '', email: null, role: 'admin', is_active: true,
-    teams: [{ id: 't1', name: 'research' }], permissions, auth: 'jwt', created_at: NOW,
+    id: 'me',
+    username: 'dev',
+    display_name: '',
+    email: null,
+    role: 'admin',
+    is_active: true,
+    teams: [{ id: 't1', name: 'research' }],
+    permissions,
+    auth: 'jwt',
+    created_at: NOW,
   }
   return pinia
 }
 
 async function mountAt(view: Component, pinia: Pinia) {
-  const router = createRouter({ history: createMemoryHistory(), routes: [{ path: '/:p(.*)*', component: { template: '<div />' } }] })
+  const router = createRouter({
+    history: createMemoryHistory(),
+    routes: [{ path: '/:p(.*)*', component: { template: '<div />' } }],
+  })
   await router.push('/')
   await router.isReady()
   wrapper = mount(
@@ -96,7 +120,8 @@ describe('SSE parser', () => {
   it('joins events split anywhere across reads, skips comments, ends an unterminated event', () => {
     const events: string[] = []
     const parser = new SseParser((d) => events.push(d))
-    const text = ': ping\r\n\r\ndata: {"a":1}\r\n\r\ndata: line one\ndata: line two\n\nevent: x\nid: 3\ndata:no-space\n\ndata: tail'
+    const text =
+      ': ping\r\n\r\ndata: {"a":1}\r\n\r\ndata: line one\ndata: line two\n\nevent: x\nid: 3\ndata:no-space\n\ndata: tail'
     for (const ch of text) parser.push(ch) // one character per read: the worst split there is
     expect(events).toEqual(['{"a":1}', 'line one\nline two', 'no-space'])
     parser.end()
@@ -136,7 +161,11 @@ describe('streamChat', () => {
     expect(result.latencyMs).toBeGreaterThanOrEqual(result.ttftMs!)
     expect(calls[0].auth).toBe('Bearer token-x')
     expect(calls[0].body).toEqual({
-      model: 'chat', messages: [{ role: 'user', content: 'hi' }], temperature: 0.2, stream: true, stream_options: { include_usage: true },
+      model: 'chat',
+      messages: [{ role: 'user', content: 'hi' }],
+      temperature: 0.2,
+      stream: true,
+      stream_options: { include_usage: true },
     })
   })
 
@@ -144,7 +173,9 @@ describe('streamChat', () => {
     const body = feed()
     mockApi({ 'POST /v1/chat/completions': () => sse(body.stream) })
     body.text(delta('부분 '))
-    body.text('data: {"error": {"message": "The upstream model server broke off the stream.", "type": "api_error", "code": "upstream_error"}}\n\n')
+    body.text(
+      'data: {"error": {"message": "The upstream model server broke off the stream.", "type": "api_error", "code": "upstream_error"}}\n\n',
+    )
     body.close()
     const error = await streamChat({ model: 'chat', messages: [] }).catch((e) => e)
     expect(error).toBeInstanceOf(GatewayError)
@@ -160,7 +191,12 @@ describe('streamChat', () => {
     expect((await streamChat({ model: 'chat', messages: [] })).cost).toBe(0.0000125)
 
     const answer = { choices: [{ message: { content: 'hi' } }], usage: { prompt_tokens: 3, completion_tokens: 1 } }
-    mockApi({ 'POST /v1/chat/completions': () => new Response(JSON.stringify(answer), { headers: { 'content-type': 'application/json', 'x-axops-cost': '2.5e-05' } }) })
+    mockApi({
+      'POST /v1/chat/completions': () =>
+        new Response(JSON.stringify(answer), {
+          headers: { 'content-type': 'application/json', 'x-axops-cost': '2.5e-05' },
+        }),
+    })
     const plain = await streamChat({ model: 'chat', messages: [] })
     expect([plain.text, plain.cost]).toEqual(['hi', 0.000025])
     mockApi({ 'POST /v1/chat/completions': () => json(answer) }) // counted later by the gateway: no cost yet
@@ -169,7 +205,17 @@ describe('streamChat', () => {
 
   it("reports a refusal before the stream with OpenAI's error message", async () => {
     mockApi({
-      'POST /v1/chat/completions': () => json({ error: { message: "The model 'x' does not exist or you do not have access to it.", type: 'invalid_request_error', code: 'model_not_found' } }, 404),
+      'POST /v1/chat/completions': () =>
+        json(
+          {
+            error: {
+              message: "The model 'x' does not exist or you do not have access to it.",
+              type: 'invalid_request_error',
+              code: 'model_not_found',
+            },
+          },
+          404,
+        ),
     })
     const error = await streamChat({ model: 'x', messages: [] }).catch((e) => e)
     expect(error).toBeInstanceOf(GatewayError)
@@ -182,15 +228,20 @@ describe('streamChat', () => {
     const body = feed()
     vi.spyOn(globalThis, 'fetch').mockImplementation(async (input) => {
       const request = input as Request
-      request.signal.addEventListener('abort', () => body.fail(new DOMException('The operation was aborted.', 'AbortError')))
+      request.signal.addEventListener('abort', () =>
+        body.fail(new DOMException('The operation was aborted.', 'AbortError')),
+      )
       return sse(body.stream)
     })
     const controller = new AbortController()
     body.text(delta('첫 문장.'))
-    const result = await streamChat({ model: 'chat', messages: [] }, {
-      signal: controller.signal,
-      onDelta: () => controller.abort(),
-    })
+    const result = await streamChat(
+      { model: 'chat', messages: [] },
+      {
+        signal: controller.signal,
+        onDelta: () => controller.abort(),
+      },
+    )
     expect(result.stopped).toBe(true)
     expect(result.text).toBe('첫 문장.')
   })
@@ -198,12 +249,26 @@ describe('streamChat', () => {
 
 describe('usage helpers', () => {
   const point = (ts: string, group: string, requests: number, over: Partial<UsagePoint> = {}): UsagePoint => ({
-    ts, group, requests, errors: 0, prompt_tokens: 0, completion_tokens: 0, cost: 0, p50_ms: 100, p95_ms: 200, cache_hits: 0, ...over,
+    ts,
+    group,
+    requests,
+    errors: 0,
+    prompt_tokens: 0,
+    completion_tokens: 0,
+    cost: 0,
+    p50_ms: 100,
+    p95_ms: 200,
+    cache_hits: 0,
+    ...over,
   })
 
   it('fills quiet buckets with zero and sums groups beyond the top ones as other', () => {
-    const series = [point('2026-03-01T06:00:00Z', 'a', 2), point('2026-03-01T08:00:00Z', 'a', 1), point('2026-03-01T08:00:00Z', 'b', 4),
-      point('2026-03-01T08:00:00Z', 'c', 5)]
+    const series = [
+      point('2026-03-01T06:00:00Z', 'a', 2),
+      point('2026-03-01T08:00:00Z', 'a', 1),
+      point('2026-03-01T08:00:00Z', 'b', 4),
+      point('2026-03-01T08:00:00Z', 'c', 5),
+    ]
     const keys = timeline(series, 'hour', '2026-03-01T05:30:00Z', '2026-03-01T09:10:00Z')
     expect(keys.map((k) => new Date(k).toISOString().slice(11, 13))).toEqual(['05', '06', '07', '08', '09'])
     const requests = pivot(series, keys, (p) => p.requests, ['a', 'b'])
@@ -214,7 +279,9 @@ describe('usage helpers', () => {
 
   it('keeps the server buckets when they are not on UTC boundaries', () => {
     const series = [point('2026-03-01T00:00:00+09:00', 'a', 1)]
-    expect(timeline(series, 'day', '2026-02-27T09:00:00Z', '2026-03-01T09:00:00Z')).toEqual([Date.parse('2026-03-01T00:00:00+09:00')])
+    expect(timeline(series, 'day', '2026-02-27T09:00:00Z', '2026-03-01T09:00:00Z')).toEqual([
+      Date.parse('2026-03-01T00:00:00+09:00'),
+    ])
   })
 
   it('sums the totals and names the slowest group for p95', () => {
@@ -222,7 +289,15 @@ describe('usage helpers', () => {
       { ...point(NOW, 'a', 8, { errors: 1, prompt_tokens: 100, completion_tokens: 10, cost: 0.5, p95_ms: 300 }) },
       { ...point(NOW, 'b', 2, { errors: 1, prompt_tokens: 50, completion_tokens: 5, cost: 0.25, p95_ms: 900 }) },
     ])
-    expect(s).toMatchObject({ requests: 10, errors: 2, errorRate: 0.2, promptTokens: 150, completionTokens: 15, cost: 0.75, p95: { ms: 900, group: 'b' } })
+    expect(s).toMatchObject({
+      requests: 10,
+      errors: 2,
+      errorRate: 0.2,
+      promptTokens: 150,
+      completionTokens: 15,
+      cost: 0.75,
+      p95: { ms: 900, group: 'b' },
+    })
   })
 })
 
@@ -274,15 +349,26 @@ describe('playground', () => {
 
     const chat = calls.find((c) => c.path === '/v1/chat/completions')!
     expect(chat.body).toMatchObject({
-      model: 'chat-small', stream: true, stream_options: { include_usage: true },
-      messages: [{ role: 'system', content: '짧게 답하세요.' }, { role: 'user', content: '안녕?' }],
+      model: 'chat-small',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [
+        { role: 'system', content: '짧게 답하세요.' },
+        { role: 'user', content: '안녕?' },
+      ],
     })
   })
 
   it('shows a refusal inline on the reply', async () => {
     mockApi({
       'GET /v1/models': () => ({ data: [{ id: 'chat-small' }] }),
-      'POST /v1/chat/completions': () => json({ error: { message: 'No upstream could answer for \'chat-small\'.', type: 'api_error', code: 'upstream_error' } }, 502),
+      'POST /v1/chat/completions': () =>
+        json(
+          {
+            error: { message: "No upstream could answer for 'chat-small'.", type: 'api_error', code: 'upstream_error' },
+          },
+          502,
+        ),
     })
     await mountAt(PlaygroundView, signIn(['gateway:invoke']))
     await usePlaygroundStore().send('hi')
@@ -299,13 +385,38 @@ describe('playground', () => {
 })
 
 const provider = (id: string, name: string, over: object = {}) => ({
-  id, name, kind: 'openai', base_url: `http://${name}:8000/v1`, timeout_s: 60, has_api_key: false, created_at: NOW, updated_at: NOW, ...over,
+  id,
+  name,
+  kind: 'openai',
+  base_url: `http://${name}:8000/v1`,
+  timeout_s: 60,
+  has_api_key: false,
+  created_at: NOW,
+  updated_at: NOW,
+  ...over,
 })
-const target = (provider_id: string, model: string, over: object = {}) => ({ provider_id, model, weight: 1, priority: 0, input_price: 0, output_price: 0, ...over })
+const target = (provider_id: string, model: string, over: object = {}) => ({
+  provider_id,
+  model,
+  weight: 1,
+  priority: 0,
+  input_price: 0,
+  output_price: 0,
+  ...over,
+})
 const route = (over: object = {}) => ({
-  id: 'r1', model_name: 'chat', description: '사내 챗봇', strategy: 'weighted', max_prompt_chars: null, timeout_s: 120, enabled: true,
-  targets: [target('p1', 'llama-3-8b', { weight: 3 }), target('p2', 'qwen2-7b', { priority: 1 })], fallbacks: [target('p2', 'tiny')],
-  created_at: NOW, updated_at: NOW, ...over,
+  id: 'r1',
+  model_name: 'chat',
+  description: '사내 챗봇',
+  strategy: 'weighted',
+  max_prompt_chars: null,
+  timeout_s: 120,
+  enabled: true,
+  targets: [target('p1', 'llama-3-8b', { weight: 3 }), target('p2', 'qwen2-7b', { priority: 1 })],
+  fallbacks: [target('p2', 'tiny')],
+  created_at: NOW,
+  updated_at: NOW,
+  ...over,
 })
 
 describe('gateway routes admin', () => {
@@ -314,12 +425,34 @@ describe('gateway routes admin', () => {
       'GET /api/gateway/providers': () => [provider('p1', 'vllm-a', { has_api_key: true }), provider('p2', 'vllm-b')],
       'GET /api/gateway/routes': () => [route()],
       'POST /api/router/route': ({ body }) => ({
-        model: (body as { model: string }).model, strategy: 'weighted', reason: "strategy 'weighted' over 2 target(s)",
+        model: (body as { model: string }).model,
+        strategy: 'weighted',
+        reason: "strategy 'weighted' over 2 target(s)",
         order: [
-          { upstream: 'vllm-a/llama-3-8b', base_url: 'http://vllm-a:8000/v1', model: 'llama-3-8b', role: 'target', circuit: 'closed', in_flight: 1, latency_ms: 120.4,
-            input_price: 2.7777777, output_price: 2.7777777, tokenizer: 'llama-3-8b@production' },
-          { upstream: 'vllm-b/tiny', base_url: 'http://vllm-b:8000/v1', model: 'tiny', role: 'fallback', circuit: 'open', in_flight: 0, latency_ms: null,
-            input_price: 0, output_price: 0, tokenizer: null },
+          {
+            upstream: 'vllm-a/llama-3-8b',
+            base_url: 'http://vllm-a:8000/v1',
+            model: 'llama-3-8b',
+            role: 'target',
+            circuit: 'closed',
+            in_flight: 1,
+            latency_ms: 120.4,
+            input_price: 2.7777777,
+            output_price: 2.7777777,
+            tokenizer: 'llama-3-8b@production',
+          },
+          {
+            upstream: 'vllm-b/tiny',
+            base_url: 'http://vllm-b:8000/v1',
+            model: 'tiny',
+            role: 'fallback',
+            circuit: 'open',
+            in_flight: 0,
+            latency_ms: null,
+            input_price: 0,
+            output_price: 0,
+            tokenizer: null,
+          },
         ],
       }),
     })
@@ -328,7 +461,8 @@ describe('gateway routes admin', () => {
     expect(table.textContent).toContain('chat')
     expect(table.textContent).toContain('가중치')
     expect(all('route-target').map((e) => e.textContent!.replace(/\s+/g, ' ').trim())).toEqual([
-      'vllm-a/llama-3-8b · 가중치 3 · 우선순위 0', 'vllm-b/qwen2-7b · 가중치 1 · 우선순위 1',
+      'vllm-a/llama-3-8b · 가중치 3 · 우선순위 0',
+      'vllm-b/qwen2-7b · 가중치 1 · 우선순위 1',
     ])
     expect(all('route-fallback').map((e) => e.textContent!.trim())).toEqual(['vllm-b/tiny'])
 
@@ -361,8 +495,22 @@ describe('gateway routes admin', () => {
     byTestId('route-form-submit')!.click()
     await settle()
     expect(calls.find((c) => c.method === 'POST' && c.path === '/api/gateway/routes')!.body).toEqual({
-      model_name: 'chat-ko', description: '', strategy: 'weighted', fallbacks: [], max_prompt_chars: null, timeout_s: 120, enabled: true, team_id: null,
-      targets: [target('p1', 'llama-3-8b', { gpu_hour_price: null, gpus: null, throughput_tokens_per_s: null, tokenizer: null })],
+      model_name: 'chat-ko',
+      description: '',
+      strategy: 'weighted',
+      fallbacks: [],
+      max_prompt_chars: null,
+      timeout_s: 120,
+      enabled: true,
+      team_id: null,
+      targets: [
+        target('p1', 'llama-3-8b', {
+          gpu_hour_price: null,
+          gpus: null,
+          throughput_tokens_per_s: null,
+          tokenizer: null,
+        }),
+      ],
     })
   })
 
@@ -376,7 +524,9 @@ describe('gateway routes admin', () => {
     byTestId('route-new')!.click()
     await settle()
     const fill = async (testid: string, value: string) => {
-      const input = document.querySelector<HTMLInputElement>(`[data-testid="${testid}"] input`) ?? (byTestId(testid) as HTMLInputElement)
+      const input =
+        document.querySelector<HTMLInputElement>(`[data-testid="${testid}"] input`) ??
+        (byTestId(testid) as HTMLInputElement)
       input.value = value
       input.dispatchEvent(new Event('input'))
       await settle()
@@ -397,7 +547,14 @@ describe('gateway routes admin', () => {
     submit().click()
     await settle()
     expect(calls.find((c) => c.method === 'POST' && c.path === '/api/gateway/routes')!.body).toMatchObject({
-      targets: [target('p1', 'ko-chat-v3', { gpu_hour_price: 2, gpus: 0.5, throughput_tokens_per_s: 100, tokenizer: 'ko-chat@production' })],
+      targets: [
+        target('p1', 'ko-chat-v3', {
+          gpu_hour_price: 2,
+          gpus: 0.5,
+          throughput_tokens_per_s: 100,
+          tokenizer: 'ko-chat@production',
+        }),
+      ],
     })
   })
 
@@ -405,7 +562,8 @@ describe('gateway routes admin', () => {
     mockApi({
       'GET /api/gateway/providers': () => [provider('p1', 'vllm-a', { has_api_key: true })],
       'GET /api/gateway/routes': () => [route()],
-      'DELETE /api/gateway/providers/p1': () => json({ title: 'Conflict', status: 409, detail: 'Routes still use this provider: chat.' }, 409),
+      'DELETE /api/gateway/providers/p1': () =>
+        json({ title: 'Conflict', status: 409, detail: 'Routes still use this provider: chat.' }, 409),
     })
     await mountAt(GatewayRoutesView, signIn(['gateway:admin']))
     byTestId('tab-providers')!.click()
@@ -421,14 +579,24 @@ describe('gateway routes admin', () => {
 
 describe('usage dashboard', () => {
   const totals = (group: string, requests: number) => ({
-    group, requests, errors: 1, prompt_tokens: 1000 * requests, completion_tokens: 100 * requests, cost: 0.01 * requests, p50_ms: 200, p95_ms: 800, cache_hits: 0,
+    group,
+    requests,
+    errors: 1,
+    prompt_tokens: 1000 * requests,
+    completion_tokens: 100 * requests,
+    cost: 0.01 * requests,
+    p50_ms: 200,
+    p95_ms: 800,
+    cache_hits: 0,
   })
 
   it('shows stat cards, charts and the totals table, and reloads by group', async () => {
     const calls = mockApi({
       'GET /api/metrics/usage': ({ query }) => ({
-        bucket: query.get('bucket'), group_by: query.get('group_by'),
-        series: [{ ...totals('chat', 3), ts: '2026-03-01T08:00:00Z' }], totals: [totals(query.get('group_by') === 'user' ? 'dev' : 'chat', 3)],
+        bucket: query.get('bucket'),
+        group_by: query.get('group_by'),
+        series: [{ ...totals('chat', 3), ts: '2026-03-01T08:00:00Z' }],
+        totals: [totals(query.get('group_by') === 'user' ? 'dev' : 'chat', 3)],
       }),
     })
     await mountAt(UsageView, signIn(['gateway:invoke']))

@@ -14,7 +14,15 @@ globalThis.ResizeObserver ??= class {
 } as unknown as typeof ResizeObserver
 // jsdom has no visual viewport; Vuetify's overlays (dialogs, menus) position against it.
 globalThis.visualViewport ??= Object.assign(new EventTarget(), {
-  width: 1280, height: 800, offsetLeft: 0, offsetTop: 0, pageLeft: 0, pageTop: 0, scale: 1, onresize: null, onscroll: null,
+  width: 1280,
+  height: 800,
+  offsetLeft: 0,
+  offsetTop: 0,
+  pageLeft: 0,
+  pageTop: 0,
+  scale: 1,
+  onresize: null,
+  onscroll: null,
 }) as unknown as VisualViewport
 
 export interface Call {

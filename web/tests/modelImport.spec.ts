@@ -8,9 +8,21 @@ import { byTestId, freshPinia, mockApi, mountView, settle } from './helpers'
 vi.mock('vue-router', () => ({ useRoute: () => ({ params: { id: 'm1' } }), useRouter: () => ({ push: vi.fn() }) }))
 
 const MODEL = {
-  id: 'm1', name: 'ko-chat', description: '', task: 'text-generation', tags: [], team_id: 't1', team_name: 'research',
-  visibility: 'team', architecture: null, parameter_count: null, archived_at: null, created_at: '2026-01-01T00:00:00Z',
-  updated_at: '2026-01-01T00:00:00Z', latest_version: null, aliases: {},
+  id: 'm1',
+  name: 'ko-chat',
+  description: '',
+  task: 'text-generation',
+  tags: [],
+  team_id: 't1',
+  team_name: 'research',
+  visibility: 'team',
+  architecture: null,
+  parameter_count: null,
+  archived_at: null,
+  created_at: '2026-01-01T00:00:00Z',
+  updated_at: '2026-01-01T00:00:00Z',
+  latest_version: null,
+  aliases: {},
 }
 
 let wrapper: VueWrapper | null = null
@@ -30,8 +42,16 @@ async function open(permissions: string[], role = 'developer', teams = [{ id: 't
   const auth = useAuthStore()
   auth.access = 'token'
   auth.user = {
-    id: 'me', username: 'dev', display_name: '', email: null, role, is_active: true,
-    teams, permissions, auth: 'jwt', created_at: '2026-01-01T00:00:00Z',
+    id: 'me',
+    username: 'dev',
+    display_name: '',
+    email: null,
+    role,
+    is_active: true,
+    teams,
+    permissions,
+    auth: 'jwt',
+    created_at: '2026-01-01T00:00:00Z',
   }
   mockApi({ 'GET /api/model/m1': () => MODEL, 'GET /api/model/m1/versions': () => [] })
   wrapper = await mountView(ModelDetailView, pinia)

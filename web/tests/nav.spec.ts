@@ -20,15 +20,29 @@ async function mountShell(role: string, permissions: string[]) {
   setActivePinia(pinia)
   const auth = useAuthStore()
   auth.user = {
-    id: '1', username: 'someone', display_name: '', email: null, role: role as 'viewer', is_active: true,
-    teams: [], permissions, auth: 'jwt', created_at: '2026-01-01T00:00:00Z',
+    id: '1',
+    username: 'someone',
+    display_name: '',
+    email: null,
+    role: role as 'viewer',
+    is_active: true,
+    teams: [],
+    permissions,
+    auth: 'jwt',
+    created_at: '2026-01-01T00:00:00Z',
   }
-  const router = createRouter({ history: createMemoryHistory(), routes: [{ path: '/:p(.*)*', component: { template: '<div />' } }] })
-  await router.push('/')
-  const wrapper = mount({ template: '<v-layout><App /></v-layout>', components: { App } }, {
-    global: { plugins: [pinia, router, i18n, createVuetify({ components, directives })] },
-    attachTo: document.body,
+  const router = createRouter({
+    history: createMemoryHistory(),
+    routes: [{ path: '/:p(.*)*', component: { template: '<div />' } }],
   })
+  await router.push('/')
+  const wrapper = mount(
+    { template: '<v-layout><App /></v-layout>', components: { App } },
+    {
+      global: { plugins: [pinia, router, i18n, createVuetify({ components, directives })] },
+      attachTo: document.body,
+    },
+  )
   await router.isReady()
   return wrapper
 }
@@ -47,7 +61,14 @@ describe('navigation follows the role', () => {
 
   it('shows an Admin everything', async () => {
     const all = ['apikeys:write', 'users:admin', 'teams:admin', 'audit:read']
-    expect(await navFor('admin', all)).toEqual(['nav-home', 'nav-apikeys', 'nav-users', 'nav-teams', 'nav-audit', 'nav-profile'])
+    expect(await navFor('admin', all)).toEqual([
+      'nav-home',
+      'nav-apikeys',
+      'nav-users',
+      'nav-teams',
+      'nav-audit',
+      'nav-profile',
+    ])
   })
 
   it('switches the language from the app bar and remembers it', async () => {

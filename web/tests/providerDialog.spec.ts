@@ -11,8 +11,14 @@ import { byTestId, freshPinia, mockApi, settle } from './helpers'
 
 const NOW = '2026-03-01T09:00:00Z'
 const PROVIDER = {
-  id: 'p1', name: 'openai-prod', kind: 'openai', base_url: 'https://api.openai.com/v1', timeout_s: 60, has_api_key: true,
-  created_at: NOW, updated_at: NOW,
+  id: 'p1',
+  name: 'openai-prod',
+  kind: 'openai',
+  base_url: 'https://api.openai.com/v1',
+  timeout_s: 60,
+  has_api_key: true,
+  created_at: NOW,
+  updated_at: NOW,
 }
 
 let wrapper: VueWrapper | null = null
@@ -27,7 +33,14 @@ afterEach(() => {
 async function openDialog() {
   const open = ref(false) // the dialog fills its form as it opens
   const Host = defineComponent({
-    setup: () => () => h(ProviderDialog, { modelValue: open.value, 'onUpdate:modelValue': (v: boolean) => { open.value = v }, provider: PROVIDER }),
+    setup: () => () =>
+      h(ProviderDialog, {
+        modelValue: open.value,
+        'onUpdate:modelValue': (v: boolean) => {
+          open.value = v
+        },
+        provider: PROVIDER,
+      }),
   })
   wrapper = mount(
     { template: '<v-app><v-main><Host /></v-main></v-app>', components: { Host } },
@@ -50,7 +63,10 @@ const submit = () => byTestId('provider-form-submit') as HTMLButtonElement
 describe('provider dialog', () => {
   it('asks for the API key again when the address moves to another host', async () => {
     setLocale('en')
-    const calls = mockApi({ 'PATCH /api/gateway/providers/p1': () => PROVIDER, 'GET /api/gateway/providers': () => [PROVIDER] })
+    const calls = mockApi({
+      'PATCH /api/gateway/providers/p1': () => PROVIDER,
+      'GET /api/gateway/providers': () => [PROVIDER],
+    })
     await openDialog()
     expect(submit().disabled).toBe(false)
     await type('provider-form-url', 'https://api.openai.com/v2') // same host: the stored key stays
@@ -63,6 +79,10 @@ describe('provider dialog', () => {
     expect(submit().disabled).toBe(false)
     submit().click()
     await settle()
-    expect(calls.find((c) => c.method === 'PATCH')!.body).toEqual({ base_url: 'https://collector.example.net/v1', timeout_s: 60, api_key: 'sk-new' })
+    expect(calls.find((c) => c.method === 'PATCH')!.body).toEqual({
+      base_url: 'https://collector.example.net/v1',
+      timeout_s: 60,
+      api_key: 'sk-new',
+    })
   })
 })

@@ -8,12 +8,28 @@ import { useAuthStore } from '@/stores/auth'
 import { freshPinia, json, mockApi } from './helpers'
 
 const user = (n: number) => ({
-  id: `u${n}`, username: `user${n}`, display_name: '', email: null, role: 'viewer', is_active: true, teams: [],
-  created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
+  id: `u${n}`,
+  username: `user${n}`,
+  display_name: '',
+  email: null,
+  role: 'viewer',
+  is_active: true,
+  teams: [],
+  created_at: '2026-01-01T00:00:00Z',
+  updated_at: '2026-01-01T00:00:00Z',
 })
 const key = (status: string) => ({
-  id: 'k1', name: 'ci', prefix: 'axk_1234', scopes: ['models:read'], team_id: null, team_name: null, expires_at: null,
-  created_at: '2026-01-01T00:00:00Z', last_used_at: null, revoked_at: null, status,
+  id: 'k1',
+  name: 'ci',
+  prefix: 'axk_1234',
+  scopes: ['models:read'],
+  team_id: null,
+  team_name: null,
+  expires_at: null,
+  created_at: '2026-01-01T00:00:00Z',
+  last_used_at: null,
+  revoked_at: null,
+  status,
 })
 
 describe('domain stores', () => {
@@ -27,7 +43,9 @@ describe('domain stores', () => {
   it('users: searches, pages with the cursor and sends the bearer token', async () => {
     const calls = mockApi({
       'GET /api/users': ({ query }) =>
-        query.get('cursor') ? { items: [user(3)], next_cursor: null } : { items: [user(1), user(2)], next_cursor: 'c2' },
+        query.get('cursor')
+          ? { items: [user(3)], next_cursor: null }
+          : { items: [user(1), user(2)], next_cursor: 'c2' },
     })
     const users = useUsersStore()
     users.search = 'user'
@@ -72,15 +90,20 @@ describe('domain stores', () => {
     await users.load()
     await users.update('u2', { role: 'developer' })
     expect(users.items[1].role).toBe('developer')
-    await expect(users.create({ username: 'user1', password: 'x'.repeat(12), display_name: '', role: 'viewer' })).rejects.toThrow(
-      'Username already taken',
-    )
+    await expect(
+      users.create({ username: 'user1', password: 'x'.repeat(12), display_name: '', role: 'viewer' }),
+    ).rejects.toThrow('Username already taken')
   })
 
   it('teams: adding a member PUTs it, then reloads members and counts', async () => {
     const calls = mockApi({
-      'GET /api/teams': () => ({ items: [{ id: 't1', name: 'research', description: '', member_count: 1, created_at: '2026-01-01T00:00:00Z' }], next_cursor: null }),
-      'GET /api/teams/t1/members': () => ({ items: [{ id: 'u1', username: 'user1', display_name: '', role: 'viewer' }] }),
+      'GET /api/teams': () => ({
+        items: [{ id: 't1', name: 'research', description: '', member_count: 1, created_at: '2026-01-01T00:00:00Z' }],
+        next_cursor: null,
+      }),
+      'GET /api/teams/t1/members': () => ({
+        items: [{ id: 'u1', username: 'user1', display_name: '', role: 'viewer' }],
+      }),
       'PUT /api/teams/t1/members/u1': () => json(null, 204),
     })
     const teams = useTeamsStore()
@@ -110,8 +133,19 @@ describe('domain stores', () => {
 
   it('audit: applies the filter to the list, "load more" and the CSV export; counts per day', async () => {
     const event = (id: string, created_at: string) => ({
-      id, created_at, actor_id: null, actor_name: 'admin', actor_type: 'user', action: 'apikey.create', resource_type: 'apikey',
-      resource_id: 'k1', team_id: null, summary: { name: 'ci' }, request_id: 'r', ip: '127.0.0.1', outcome: 'success',
+      id,
+      created_at,
+      actor_id: null,
+      actor_name: 'admin',
+      actor_type: 'user',
+      action: 'apikey.create',
+      resource_type: 'apikey',
+      resource_id: 'k1',
+      team_id: null,
+      summary: { name: 'ci' },
+      request_id: 'r',
+      ip: '127.0.0.1',
+      outcome: 'success',
     })
     const calls = mockApi({
       'GET /api/audit/logs': ({ query }) =>
@@ -144,10 +178,17 @@ describe('domain stores', () => {
 
   it('problem details include the offending fields', () => {
     const problem = {
-      type: 'validation_error', title: 'Invalid request', status: 422, detail: 'Invalid fields: password',
-      errors: [{ loc: ['body', 'password'], msg: 'String should have at least 12 characters', type: 'string_too_short' }],
+      type: 'validation_error',
+      title: 'Invalid request',
+      status: 422,
+      detail: 'Invalid fields: password',
+      errors: [
+        { loc: ['body', 'password'], msg: 'String should have at least 12 characters', type: 'string_too_short' },
+      ],
     }
-    expect(problemDetail(problem)).toBe('Invalid fields: password (password: String should have at least 12 characters)')
+    expect(problemDetail(problem)).toBe(
+      'Invalid fields: password (password: String should have at least 12 characters)',
+    )
     expect(problemDetail({ detail: 'Too many attempts, retry in 30 s' })).toBe('Too many attempts, retry in 30 s')
     expect(problemDetail(null, 'fallback')).toBe('fallback')
   })

@@ -14,14 +14,32 @@ import QueueView from '@/views/training/QueueView.vue'
 import SweepDetailView from '@/views/training/SweepDetailView.vue'
 import { jobGpus, memoryPct, parseQuota, splitQueue } from '@/views/training/queue'
 import {
-  blankRow, blankSweep, compareRunIds, parseValues, sweepBody, SweepFormError, toRange, toSpace, trialCount, valueChart,
-  type SweepRow, type Trial,
+  blankRow,
+  blankSweep,
+  compareRunIds,
+  parseValues,
+  sweepBody,
+  SweepFormError,
+  toRange,
+  toSpace,
+  trialCount,
+  valueChart,
+  type SweepRow,
+  type Trial,
 } from '@/views/training/sweeps'
 import { byTestId, freshPinia, json, mockApi, settle } from './helpers'
 
 vi.mock('vue-echarts', async () => {
   const { defineComponent, h } = await import('vue')
-  return { default: defineComponent({ name: 'VChart', props: { option: Object }, render() { return h('div', { class: 'chart-stub' }) } }) }
+  return {
+    default: defineComponent({
+      name: 'VChart',
+      props: { option: Object },
+      render() {
+        return h('div', { class: 'chart-stub' })
+      },
+    }),
+  }
 })
 
 const NOW = '2026-03-01T09:00:00Z'
@@ -50,26 +68,45 @@ describe('sweep form', () => {
     expect(failure(() => parseValues('8, 1.5', 'lora.alpha'))).toBe('notInteger')
     expect(failure(() => parseValues('Infinity', 'hyperparameters.epochs'))).toBe('notNumber')
     expect(failure(() => parseValues('cosine, fancy', 'hyperparameters.lr_scheduler'))).toBe('notChoice')
-    expect(failure(() => parseValues(Array.from({ length: 101 }, (_, i) => i + 1).join(','), 'hyperparameters.seed'))).toBe('tooManyValues')
+    expect(
+      failure(() => parseValues(Array.from({ length: 101 }, (_, i) => i + 1).join(','), 'hyperparameters.seed')),
+    ).toBe('tooManyValues')
   })
 
   it('turns rows into the API ranges: lists, or min/max/log ranges for random search only', () => {
     expect(toRange(row({ values: '0.1, 0.2' }), 'grid')).toEqual({ values: [0.1, 0.2], log: false, integer: false })
-    expect(toRange(row({ kind: 'range', min: '0.0001', max: 0.1, log: true }), 'random')).toEqual({ min: 0.0001, max: 0.1, log: true, integer: false })
-    expect(toRange(row({ setting: 'hyperparameters.batch_size', kind: 'range', min: 4, max: 32 }), 'random'))
-      .toEqual({ min: 4, max: 32, log: false, integer: true })
+    expect(toRange(row({ kind: 'range', min: '0.0001', max: 0.1, log: true }), 'random')).toEqual({
+      min: 0.0001,
+      max: 0.1,
+      log: true,
+      integer: false,
+    })
+    expect(toRange(row({ setting: 'hyperparameters.batch_size', kind: 'range', min: 4, max: 32 }), 'random')).toEqual({
+      min: 4,
+      max: 32,
+      log: false,
+      integer: true,
+    })
     expect(failure(() => toRange(row({ kind: 'range', min: 0.1, max: 0.2 }), 'grid'))).toBe('rangeNeedsRandom')
     expect(failure(() => toRange(row({ kind: 'range', min: 0.2, max: 0.1 }), 'random'))).toBe('minAboveMax')
-    expect(failure(() => toRange(row({ kind: 'range', min: 0, max: 0.1, log: true }), 'random'))).toBe('logNeedsPositive')
+    expect(failure(() => toRange(row({ kind: 'range', min: 0, max: 0.1, log: true }), 'random'))).toBe(
+      'logNeedsPositive',
+    )
     expect(failure(() => toRange(row({ kind: 'range', min: null, max: 0.1 }), 'random'))).toBe('notNumber')
-    expect(failure(() => toRange(row({ setting: 'hyperparameters.lr_scheduler', kind: 'range', min: 1, max: 2 }), 'random'))).toBe('rangeNotNumeric')
+    expect(
+      failure(() => toRange(row({ setting: 'hyperparameters.lr_scheduler', kind: 'range', min: 1, max: 2 }), 'random')),
+    ).toBe('rangeNotNumeric')
     expect(failure(() => toRange(row({ setting: null }), 'grid'))).toBe('noSetting')
     expect(failure(() => toSpace([row({ values: '1' }), row({ values: '2' })], 'grid'))).toBe('duplicate')
     expect(failure(() => toSpace([], 'grid'))).toBe('noRows')
   })
 
   it('counts the trials: grid combinations capped at max trials, or max trials draws', () => {
-    const form = { ...blankSweep(), rows: [row({ values: '0.1, 0.2, 0.3' }), row({ setting: 'lora.r', values: '4, 8' })], maxTrials: 8 }
+    const form = {
+      ...blankSweep(),
+      rows: [row({ values: '0.1, 0.2, 0.3' }), row({ setting: 'lora.r', values: '4, 8' })],
+      maxTrials: 8,
+    }
     expect(trialCount(form)).toBe(6)
     expect(trialCount({ ...form, maxTrials: 4 })).toBe(4)
     expect(trialCount({ ...form, strategy: 'random', maxTrials: 3 })).toBe(3)
@@ -77,14 +114,36 @@ describe('sweep form', () => {
   })
 
   it('builds the SweepCreate body around the job form as the trial template', () => {
-    const job = { name: 'ignored', base_version_id: 'v1', dataset_version_ids: ['d1'], column_mapping: { text: 'text' } } as never
-    const form = { ...blankSweep(), strategy: 'random' as const, maxTrials: 3, metric: ' loss ', mode: 'min' as const, seed: 7,
-                   rows: [row({ kind: 'range', min: 0.001, max: 0.1, log: true }), row({ setting: 'hyperparameters.lr_scheduler', values: 'cosine,linear' })] }
+    const job = {
+      name: 'ignored',
+      base_version_id: 'v1',
+      dataset_version_ids: ['d1'],
+      column_mapping: { text: 'text' },
+    } as never
+    const form = {
+      ...blankSweep(),
+      strategy: 'random' as const,
+      maxTrials: 3,
+      metric: ' loss ',
+      mode: 'min' as const,
+      seed: 7,
+      rows: [
+        row({ kind: 'range', min: 0.001, max: 0.1, log: true }),
+        row({ setting: 'hyperparameters.lr_scheduler', values: 'cosine,linear' }),
+      ],
+    }
     expect(sweepBody(' lr search ', job, form)).toEqual({
-      name: 'lr search', job: { name: null, base_version_id: 'v1', dataset_version_ids: ['d1'], column_mapping: { text: 'text' } },
-      space: { 'hyperparameters.learning_rate': { min: 0.001, max: 0.1, log: true, integer: false },
-               'hyperparameters.lr_scheduler': { values: ['cosine', 'linear'], log: false, integer: false } },
-      strategy: 'random', max_trials: 3, metric: 'loss', mode: 'min', seed: 7,
+      name: 'lr search',
+      job: { name: null, base_version_id: 'v1', dataset_version_ids: ['d1'], column_mapping: { text: 'text' } },
+      space: {
+        'hyperparameters.learning_rate': { min: 0.001, max: 0.1, log: true, integer: false },
+        'hyperparameters.lr_scheduler': { values: ['cosine', 'linear'], log: false, integer: false },
+      },
+      strategy: 'random',
+      max_trials: 3,
+      metric: 'loss',
+      mode: 'min',
+      seed: 7,
     })
     expect(failure(() => sweepBody(' ', job, form))).toBe('noName')
     expect(failure(() => sweepBody('s', job, { ...form, metric: '' }))).toBe('noMetric')
@@ -93,30 +152,64 @@ describe('sweep form', () => {
   })
 
   it('names every form mistake in both languages', () => {
-    const keys = ['noName', 'noMetric', 'maxTrials', 'noRows', 'tooManySettings', 'noSetting', 'duplicate', 'noValues', 'notNumber', 'notInteger',
-                  'notChoice', 'tooManyValues', 'rangeNotNumeric', 'rangeNeedsRandom', 'minAboveMax', 'logNeedsPositive']
+    const keys = [
+      'noName',
+      'noMetric',
+      'maxTrials',
+      'noRows',
+      'tooManySettings',
+      'noSetting',
+      'duplicate',
+      'noValues',
+      'notNumber',
+      'notInteger',
+      'notChoice',
+      'tooManyValues',
+      'rangeNotNumeric',
+      'rangeNeedsRandom',
+      'minAboveMax',
+      'logNeedsPositive',
+    ]
     expect(Object.keys(en.sweeps.errors).sort()).toEqual([...keys].sort())
     expect(Object.keys(ko.sweeps.errors).sort()).toEqual([...keys].sort())
     setLocale('en')
-    expect(i18n.global.t('sweeps.errors.notInteger', { setting: 'lora.r', value: '1.5' })).toBe('lora.r takes whole numbers, not “1.5”.')
+    expect(i18n.global.t('sweeps.errors.notInteger', { setting: 'lora.r', value: '1.5' })).toBe(
+      'lora.r takes whole numbers, not “1.5”.',
+    )
   })
 })
 
-const trial = (n: number, value: number | null, over: Partial<Trial> = {}): Trial =>
-  ({ job_id: `j${n}`, run_id: `r${n}`, status: value == null ? 'running' : 'succeeded', params: { 'hyperparameters.learning_rate': n / 100 }, value, ...over })
+const trial = (n: number, value: number | null, over: Partial<Trial> = {}): Trial => ({
+  job_id: `j${n}`,
+  run_id: `r${n}`,
+  status: value == null ? 'running' : 'succeeded',
+  params: { 'hyperparameters.learning_rate': n / 100 },
+  value,
+  ...over,
+})
 
 describe('sweep page helpers', () => {
   it('compares the runs best first, capped at what the compare page takes', () => {
     const trials = [trial(1, 2.5), trial(2, null), trial(3, 1.5), trial(4, null, { run_id: null })]
     expect(compareRunIds(trials, 'min')).toEqual(['r3', 'r1', 'r2'])
     expect(compareRunIds(trials, 'max')).toEqual(['r1', 'r3', 'r2'])
-    expect(compareRunIds(Array.from({ length: 30 }, (_, i) => trial(i, i)), 'min')).toHaveLength(20)
+    expect(
+      compareRunIds(
+        Array.from({ length: 30 }, (_, i) => trial(i, i)),
+        'min',
+      ),
+    ).toHaveLength(20)
   })
 
   it('charts a point per scored trial, the best larger and in its own colour', () => {
-    const option = valueChart([trial(1, 2.5), trial(2, null), trial(3, 1.5)], 'j3', 'loss', { point: 'blue', best: 'green' })
+    const option = valueChart([trial(1, 2.5), trial(2, null), trial(3, 1.5)], 'j3', 'loss', {
+      point: 'blue',
+      best: 'green',
+    })
     expect(option.series[0]!.data).toEqual([
-      { value: [1, 2.5], symbolSize: 10, itemStyle: { color: 'blue' } }, { value: [3, 1.5], symbolSize: 16, itemStyle: { color: 'green' } }])
+      { value: [1, 2.5], symbolSize: 10, itemStyle: { color: 'blue' } },
+      { value: [3, 1.5], symbolSize: 16, itemStyle: { color: 'green' } },
+    ])
     expect(option.xAxis.max).toBe(4)
     expect([0, 1, 3, 4].map(option.xAxis.axisLabel.formatter)).toEqual(['', '#1', '#3', ''])
     expect(option.tooltip.formatter({ data: { value: [3, 1.5] } })).toBe('#3: loss 1.5')
@@ -124,19 +217,52 @@ describe('sweep page helpers', () => {
 })
 
 const job = (over: object = {}) => ({
-  id: 'j1', name: 'tiny lora', team_id: 't1', status: 'running', status_reason: null, failure_kind: null, priority: 0, base_version_id: 'b1',
-  dataset_version_ids: [], column_mapping: {}, method: 'lora', lora: {}, hyperparameters: {}, resources: { gpus: 0, nodes: 1 },
-  distributed: 'none', executor: 'local', max_retries: 1, resume: true, attempts: 1, output_model_id: null, output_version_id: null,
-  run_id: 'r1', sweep_id: null, trial_params: {}, progress: { step: 5, max_steps: 20 }, checkpoints: [],
+  id: 'j1',
+  name: 'tiny lora',
+  team_id: 't1',
+  status: 'running',
+  status_reason: null,
+  failure_kind: null,
+  priority: 0,
+  base_version_id: 'b1',
+  dataset_version_ids: [],
+  column_mapping: {},
+  method: 'lora',
+  lora: {},
+  hyperparameters: {},
+  resources: { gpus: 0, nodes: 1 },
+  distributed: 'none',
+  executor: 'local',
+  max_retries: 1,
+  resume: true,
+  attempts: 1,
+  output_model_id: null,
+  output_version_id: null,
+  run_id: 'r1',
+  sweep_id: null,
+  trial_params: {},
+  progress: { step: 5, max_steps: 20 },
+  checkpoints: [],
   placement: { where: 'this machine (1 process, GPUs: none)', gpus: [], handle: '123' },
-  queued_at: NOW, started_at: NOW, finished_at: null, created_at: NOW, ...over,
+  queued_at: NOW,
+  started_at: NOW,
+  finished_at: null,
+  created_at: NOW,
+  ...over,
 })
 
 describe('queue helpers', () => {
   it('splits the queue into running and waiting jobs, numbering the waiting ones in start order', () => {
-    const { running, waiting } = splitQueue([job(), job({ id: 'j2', status: 'queued' }), job({ id: 'j3', status: 'queued' })] as never)
+    const { running, waiting } = splitQueue([
+      job(),
+      job({ id: 'j2', status: 'queued' }),
+      job({ id: 'j3', status: 'queued' }),
+    ] as never)
     expect(running.map((j) => j.id)).toEqual(['j1'])
-    expect(waiting.map((j) => [j.id, j.position])).toEqual([['j2', 1], ['j3', 2]])
+    expect(waiting.map((j) => [j.id, j.position])).toEqual([
+      ['j2', 1],
+      ['j3', 2],
+    ])
   })
 
   it('shows the GPUs a job holds, or asks for on every node', () => {
@@ -161,8 +287,16 @@ function signIn(permissions: string[]) {
   const auth = useAuthStore()
   auth.access = 'token'
   auth.user = {
-    id: 'me', username: 'ops', display_name: '', email: null, role: 'operator', is_active: true,
-    teams: [{ id: 't1', name: 'research' }], permissions, auth: 'jwt', created_at: NOW,
+    id: 'me',
+    username: 'ops',
+    display_name: '',
+    email: null,
+    role: 'operator',
+    is_active: true,
+    teams: [{ id: 't1', name: 'research' }],
+    permissions,
+    auth: 'jwt',
+    created_at: NOW,
   }
   return pinia
 }
@@ -171,14 +305,20 @@ async function mountAt(view: Component, pinia: Pinia, path = '/') {
   const stub = { template: '<div />' }
   const router = createRouter({
     history: createMemoryHistory(),
-    routes: [{ path: '/training/jobs/:id', name: 'training-job', component: stub }, { path: '/training/sweeps/:id', name: 'training-sweep', component: stub },
-             { path: '/experiments/runs/:id', name: 'experiments-run', component: stub }, { path: '/experiments/compare', name: 'experiments-compare', component: stub },
-             { path: '/:p(.*)*', component: stub }],
+    routes: [
+      { path: '/training/jobs/:id', name: 'training-job', component: stub },
+      { path: '/training/sweeps/:id', name: 'training-sweep', component: stub },
+      { path: '/experiments/runs/:id', name: 'experiments-run', component: stub },
+      { path: '/experiments/compare', name: 'experiments-compare', component: stub },
+      { path: '/:p(.*)*', component: stub },
+    ],
   })
   await router.push(path)
   await router.isReady()
-  wrapper = mount({ template: '<v-app><v-main><View /></v-main></v-app>', components: { View: view } },
-                  { global: { plugins: [pinia, router, i18n, createVuetify({ components, directives })] }, attachTo: document.body })
+  wrapper = mount(
+    { template: '<v-app><v-main><View /></v-main></v-app>', components: { View: view } },
+    { global: { plugins: [pinia, router, i18n, createVuetify({ components, directives })] }, attachTo: document.body },
+  )
   await settle()
   return router
 }
@@ -197,8 +337,17 @@ const QUOTA = { team_id: 't1', team_name: 'research', gpus: 2, gpus_in_use: 0, r
 
 function queueApi(quotas = [QUOTA]) {
   return mockApi({
-    'GET /api/training/queue': () => [job(), job({ id: 'j2', name: 'second', status: 'queued', started_at: null, placement: {},
-                                                   status_reason: 'waiting for a free training slot (1 of 1 in use)' })],
+    'GET /api/training/queue': () => [
+      job(),
+      job({
+        id: 'j2',
+        name: 'second',
+        status: 'queued',
+        started_at: null,
+        placement: {},
+        status_reason: 'waiting for a free training slot (1 of 1 in use)',
+      }),
+    ],
     'GET /api/metrics/gpu': () => ({ gpus: [], count: 0, message: 'No GPU on this machine: jobs run on the CPU.' }),
     'GET /api/training/quotas': () => quotas,
     'PUT /api/training/quotas/t1': () => json(null, 204),
@@ -249,10 +398,20 @@ describe('sweep page', () => {
   it('lists the trials with the best highlighted, links them, and compares their runs', async () => {
     mockApi({
       'GET /api/training/sweep/s1': () => ({
-        id: 's1', name: 'lr search', strategy: 'grid', metric: 'loss', mode: 'min', status: 'succeeded', created_at: NOW,
+        id: 's1',
+        name: 'lr search',
+        strategy: 'grid',
+        metric: 'loss',
+        mode: 'min',
+        status: 'succeeded',
+        created_at: NOW,
         space: { 'hyperparameters.learning_rate': { values: [0.01, 0.02], log: false, integer: false } },
-        trials: [trial(1, 2.5, { params: { 'hyperparameters.learning_rate': 0.01 } }), trial(2, 1.25, { params: { 'hyperparameters.learning_rate': 0.02 } })],
-        best_job_id: 'j2', best_value: 1.25,
+        trials: [
+          trial(1, 2.5, { params: { 'hyperparameters.learning_rate': 0.01 } }),
+          trial(2, 1.25, { params: { 'hyperparameters.learning_rate': 0.02 } }),
+        ],
+        best_job_id: 'j2',
+        best_value: 1.25,
       }),
     })
     await mountAt(SweepDetailView, signIn(['training:read']), '/training/sweeps/s1')

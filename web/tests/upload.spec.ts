@@ -4,7 +4,11 @@ import { json } from './helpers'
 
 /** An in-memory stand-in for the resumable upload endpoints, with faults to inject. */
 function fakeServer(faults: { dropPut?: number[] } = {}) {
-  const state = { files: {} as Record<string, { size: number; data: Uint8Array }>, puts: [] as string[], completed: false }
+  const state = {
+    files: {} as Record<string, { size: number; data: Uint8Array }>,
+    puts: [] as string[],
+    completed: false,
+  }
   let putCount = 0
   vi.spyOn(globalThis, 'fetch').mockImplementation(async (input) => {
     const request = input as Request
@@ -15,7 +19,9 @@ function fakeServer(faults: { dropPut?: number[] } = {}) {
       return json({ id: 'v1', version: 1, status: 'uploading' }, 201)
     }
     if (request.method === 'GET' && url.pathname === '/api/model/version/v1') {
-      const files = Object.fromEntries(Object.entries(state.files).map(([p, f]) => [p, { size: f.size, received: f.data.length }]))
+      const files = Object.fromEntries(
+        Object.entries(state.files).map(([p, f]) => [p, { size: f.size, received: f.data.length }]),
+      )
       return json({ id: 'v1', progress: { files } })
     }
     if (request.method === 'PUT' && url.pathname.startsWith('/api/model/upload/v1/')) {
@@ -54,7 +60,9 @@ describe('resumable model upload', () => {
     const server = fakeServer({ dropPut: [2] })
     const progress: number[] = []
     const version = await uploadVersion('m1', [weights, config], {
-      chunkSize: 8, backoffMs: 0, onProgress: (loaded) => progress.push(loaded),
+      chunkSize: 8,
+      backoffMs: 0,
+      onProgress: (loaded) => progress.push(loaded),
     })
     expect(version.status).toBe('ready')
     expect(text(server.files['model.safetensors'].data)).toBe('0123456789abcdefghij')
@@ -67,7 +75,11 @@ describe('resumable model upload', () => {
   it('pauses, then resumes from what the server holds', async () => {
     const server = fakeServer()
     const pause = new AbortController()
-    const first = uploadVersion('m1', [weights], { chunkSize: 8, onProgress: (loaded) => loaded >= 8 && pause.abort(), signal: pause.signal })
+    const first = uploadVersion('m1', [weights], {
+      chunkSize: 8,
+      onProgress: (loaded) => loaded >= 8 && pause.abort(),
+      signal: pause.signal,
+    })
     const stopped = await first.catch((e) => e)
     expect(stopped).toBeInstanceOf(UploadInterrupted)
     expect(stopped.versionId).toBe('v1')
@@ -87,7 +99,9 @@ describe('resumable model upload', () => {
   })
 
   it('reports the server’s reason when the upload cannot start', async () => {
-    vi.spyOn(globalThis, 'fetch').mockResolvedValue(json({ title: 'Invalid', status: 422, detail: 'config.json: is empty (0 bytes)' }, 422))
+    vi.spyOn(globalThis, 'fetch').mockResolvedValue(
+      json({ title: 'Invalid', status: 422, detail: 'config.json: is empty (0 bytes)' }, 422),
+    )
     const error = await uploadVersion('m1', [config]).catch((e) => e)
     expect(error).toBeInstanceOf(UploadInterrupted)
     expect(error.message).toContain('is empty')

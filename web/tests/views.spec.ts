@@ -25,8 +25,16 @@ function signIn(permissions: string[]) {
   const auth = useAuthStore()
   auth.access = 'token'
   auth.user = {
-    id: 'me', username: 'dev', display_name: '', email: null, role: 'developer', is_active: true,
-    teams: [{ id: 't1', name: 'research' }], permissions, auth: 'jwt', created_at: '2026-01-01T00:00:00Z',
+    id: 'me',
+    username: 'dev',
+    display_name: '',
+    email: null,
+    role: 'developer',
+    is_active: true,
+    teams: [{ id: 't1', name: 'research' }],
+    permissions,
+    auth: 'jwt',
+    created_at: '2026-01-01T00:00:00Z',
   }
   return pinia
 }
@@ -41,8 +49,17 @@ function fill(testid: string, value: string) {
 describe('API keys page', () => {
   it('shows names verbatim, issues a key and shows its secret once in a readonly input', async () => {
     const key = {
-      id: 'k1', name: SCRIPTY, prefix: 'axk_0a1b2c3d', scopes: ['models:read'], team_id: 't1', team_name: 'research',
-      expires_at: null, created_at: '2026-01-01T00:00:00Z', last_used_at: null, revoked_at: null, status: 'active',
+      id: 'k1',
+      name: SCRIPTY,
+      prefix: 'axk_0a1b2c3d',
+      scopes: ['models:read'],
+      team_id: 't1',
+      team_name: 'research',
+      expires_at: null,
+      created_at: '2026-01-01T00:00:00Z',
+      last_used_at: null,
+      revoked_at: null,
+      status: 'active',
     }
     const calls = mockApi({
       'GET /api/apikey': () => ({ items: [key], next_cursor: null }),
@@ -66,7 +83,14 @@ describe('API keys page', () => {
     await settle()
 
     const create = calls.find((c) => c.path === '/api/apikey/create')!
-    expect(create.body).toEqual({ name: 'ci-key', team_id: 't1', scopes: ['apikeys:write', 'models:read', 'gateway:invoke'], expires_in_days: null, models: null, log_content: false })
+    expect(create.body).toEqual({
+      name: 'ci-key',
+      team_id: 't1',
+      scopes: ['apikeys:write', 'models:read', 'gateway:invoke'],
+      expires_in_days: null,
+      models: null,
+      log_content: false,
+    })
     const secret = byTestId('apikey-secret') as HTMLInputElement
     expect(secret.tagName).toBe('INPUT')
     expect(secret.value).toBe('axk_0a1b2c3d_SECRET')
@@ -90,7 +114,10 @@ describe('users page', () => {
     setLocale(locale)
     mockApi({
       'GET /api/users': () => ({ items: [], next_cursor: null }),
-      'GET /api/teams': () => ({ items: [{ id: 't1', name: SCRIPTY, description: '', member_count: 0, created_at: '2026-01-01T00:00:00Z' }], next_cursor: null }),
+      'GET /api/teams': () => ({
+        items: [{ id: 't1', name: SCRIPTY, description: '', member_count: 0, created_at: '2026-01-01T00:00:00Z' }],
+        next_cursor: null,
+      }),
     })
     wrapper = await mountView(UsersView, signIn(['users:admin']))
     byTestId('users-create')!.click()

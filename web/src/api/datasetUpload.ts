@@ -20,14 +20,22 @@ export interface DatasetUploadOptions {
 
 /** An upload that stopped part-way: `versionId` names the server-side upload to resume or discard. */
 export class UploadInterrupted extends Error {
-  constructor(message: string, readonly versionId: string | null, readonly datasetId: string | null = null) {
+  constructor(
+    message: string,
+    readonly versionId: string | null,
+    readonly datasetId: string | null = null,
+  ) {
     super(message)
   }
 }
 
 /** The whole file arrived but the server refused it (it does not parse): the message names the line at fault. */
 export class UploadRejected extends Error {
-  constructor(message: string, readonly versionId: string, readonly datasetId: string) {
+  constructor(
+    message: string,
+    readonly versionId: string,
+    readonly datasetId: string,
+  ) {
     super(message)
   }
 }
@@ -49,20 +57,30 @@ const receivedOf = (v: DatasetVersion) => Number((v.progress as { received?: num
  * exhausted retries leave the upload on the server, to be resumed with `versionId` and the same file.
  * A file the server cannot parse ends in `UploadRejected`, whose message names the line at fault.
  */
-export async function uploadDataset(target: UploadTarget, file: File, options: DatasetUploadOptions = {}): Promise<DatasetVersion> {
+export async function uploadDataset(
+  target: UploadTarget,
+  file: File,
+  options: DatasetUploadOptions = {},
+): Promise<DatasetVersion> {
   const { chunkSize = CHUNK, retries = 5, backoffMs = 1000, signal } = options
   let version: DatasetVersion
   if (options.versionId) {
     version = await getVersion(options.versionId)
     const declared = Number((version.progress as { size?: number }).size ?? version.size)
-    if (version.status !== 'uploading') throw new UploadInterrupted(`v${version.version}: ${version.status}`, null, version.dataset_id)
+    if (version.status !== 'uploading')
+      throw new UploadInterrupted(`v${version.version}: ${version.status}`, null, version.dataset_id)
     if (declared !== file.size) {
-      throw new UploadInterrupted(`Choose the same file as before: ${version.filename} (${declared} bytes)`, version.id, version.dataset_id)
+      throw new UploadInterrupted(
+        `Choose the same file as before: ${version.filename} (${declared} bytes)`,
+        version.id,
+        version.dataset_id,
+      )
     }
   } else {
-    const declared = 'datasetId' in target
-      ? { dataset_id: target.datasetId, filename: file.name, size: file.size }
-      : { dataset: target.dataset, filename: file.name, size: file.size }
+    const declared =
+      'datasetId' in target
+        ? { dataset_id: target.datasetId, filename: file.name, size: file.size }
+        : { dataset: target.dataset, filename: file.name, size: file.size }
     const response = await call('POST', '/api/dataset/uploads', JSON.stringify(declared), true)
     if (!response.ok) throw new UploadInterrupted(await failure(response), null)
     version = (await response.json()) as DatasetVersion
@@ -87,7 +105,10 @@ export async function uploadDataset(target: UploadTarget, file: File, options: D
         options.onProgress?.(received, file.size)
         continue
       }
-      const body = await response.clone().json().catch(() => ({}))
+      const body = await response
+        .clone()
+        .json()
+        .catch(() => ({}))
       if (response.status === 409 && typeof body.received === 'number') {
         received = body.received // the server is elsewhere: carry on from there
         options.onProgress?.(received, file.size)

@@ -18,13 +18,30 @@ export type MaskMode = NonNullable<Schemas['MaskRequest']['mode']>
 
 export const SENSITIVITIES: Sensitivity[] = ['public', 'internal', 'confidential', 'restricted']
 export const SENSITIVITY_COLOR: Record<Sensitivity, string> = {
-  public: 'success', internal: 'info', confidential: 'warning', restricted: 'error',
+  public: 'success',
+  internal: 'info',
+  confidential: 'warning',
+  restricted: 'error',
 }
 export const REVIEW_COLOR: Record<ReviewStatus, string> = {
-  uploaded: 'grey', scanned: 'info', approved: 'success', rejected: 'error',
+  uploaded: 'grey',
+  scanned: 'info',
+  approved: 'success',
+  rejected: 'error',
 }
 export const ENTITY_TYPES = [
-  'RRN', 'ARN', 'PASSPORT', 'DRIVER_LICENSE', 'BRN', 'PHONE', 'EMAIL', 'CREDIT_CARD', 'BANK_ACCOUNT', 'IP_ADDRESS', 'ADDRESS_KR', 'PERSON',
+  'RRN',
+  'ARN',
+  'PASSPORT',
+  'DRIVER_LICENSE',
+  'BRN',
+  'PHONE',
+  'EMAIL',
+  'CREDIT_CARD',
+  'BANK_ACCOUNT',
+  'IP_ADDRESS',
+  'ADDRESS_KR',
+  'PERSON',
 ] as const
 /** Entity types that block approval until masked (or overridden). */
 export const HIGH_RISK = ['RRN', 'ARN', 'PASSPORT', 'DRIVER_LICENSE', 'CREDIT_CARD', 'BANK_ACCOUNT']
@@ -42,7 +59,10 @@ export interface Progress {
   received?: number
 }
 
-export interface Histogram { edges: number[]; counts: number[] }
+export interface Histogram {
+  edges: number[]
+  counts: number[]
+}
 export interface QualityColumn {
   name: string
   type: string
@@ -52,21 +72,50 @@ export interface QualityColumn {
   unique_ratio: number
   top_values: { value: string; count: number }[]
   numeric?: {
-    min: number | null; max: number | null; mean: number | null; std: number | null
+    min: number | null
+    max: number | null
+    mean: number | null
+    std: number | null
     quantiles: Record<string, number>
     histogram: Histogram
   }
   text?: {
-    length: { min: number | null; max: number | null; mean: number | null; p50: number | null; p95: number | null; histogram: Histogram }
+    length: {
+      min: number | null
+      max: number | null
+      mean: number | null
+      p50: number | null
+      p95: number | null
+      histogram: Histogram
+    }
     language: { korean: number; english: number; other: number; empty: number }
     numeric_like_ratio: number
   }
 }
-export interface QualityWarning { column: string | null; kind: string; level: 'warning' | 'info'; message: string }
-export interface QualityReport { rows: number; duplicate_rows: number; warnings: QualityWarning[]; columns: QualityColumn[] }
+export interface QualityWarning {
+  column: string | null
+  kind: string
+  level: 'warning' | 'info'
+  message: string
+}
+export interface QualityReport {
+  rows: number
+  duplicate_rows: number
+  warnings: QualityWarning[]
+  columns: QualityColumn[]
+}
 
-export interface PiiExample { row: number; masked: string; entities: string[] }
-export interface PiiColumn { entities: Record<string, number>; rows_affected: number; row_ids: number[]; examples: PiiExample[] }
+export interface PiiExample {
+  row: number
+  masked: string
+  entities: string[]
+}
+export interface PiiColumn {
+  entities: Record<string, number>
+  rows_affected: number
+  row_ids: number[]
+  examples: PiiExample[]
+}
 export interface PiiReport {
   rows: number
   entities: Record<string, number>
@@ -75,7 +124,11 @@ export interface PiiReport {
   columns: Record<string, PiiColumn>
 }
 
-export interface SchemaChanges { added: string[]; removed: string[]; retyped: { name: string; from: string; to: string }[] }
+export interface SchemaChanges {
+  added: string[]
+  removed: string[]
+  retyped: { name: string; from: string; to: string }[]
+}
 export type Row = Record<string, unknown>
 export interface DiffSample {
   key: string

@@ -24,15 +24,25 @@ export const ENCODINGS = ['o200k_base', 'cl100k_base', 'p50k_base', 'p50k_edit',
  * explicit price is given): GPU time per million tokens at the deployment's throughput; null
  * unless all three figures are positive.
  */
-export function gpuPricePerMillion(t: { gpu_hour_price?: number | null; gpus?: number | null; throughput_tokens_per_s?: number | null }): number | null {
+export function gpuPricePerMillion(t: {
+  gpu_hour_price?: number | null
+  gpus?: number | null
+  throughput_tokens_per_s?: number | null
+}): number | null {
   const [price, gpus, rate] = [Number(t.gpu_hour_price), Number(t.gpus), Number(t.throughput_tokens_per_s)]
   if (!(price > 0 && gpus > 0 && rate > 0)) return null
   return (price * gpus) / ((rate * 3600) / 1e6)
 }
 
 /** GPU-hour pricing takes all three figures (positive) or none. */
-export function gpuPricingIncomplete(t: { gpu_hour_price?: number | null; gpus?: number | null; throughput_tokens_per_s?: number | null }): boolean {
-  const given = [t.gpu_hour_price, t.gpus, t.throughput_tokens_per_s].filter((v) => v !== null && v !== undefined && (v as unknown) !== '')
+export function gpuPricingIncomplete(t: {
+  gpu_hour_price?: number | null
+  gpus?: number | null
+  throughput_tokens_per_s?: number | null
+}): boolean {
+  const given = [t.gpu_hour_price, t.gpus, t.throughput_tokens_per_s].filter(
+    (v) => v !== null && v !== undefined && (v as unknown) !== '',
+  )
   return given.length > 0 && gpuPricePerMillion(t) === null
 }
 export const CIRCUIT_COLOR: Record<Circuit, string> = { closed: 'success', half_open: 'warning', open: 'error' }
@@ -145,7 +155,12 @@ export interface StreamHandlers {
 
 /** A refusal or failure of the gateway (OpenAI's error shape); `partial` holds what had streamed before it. */
 export class GatewayError extends Error {
-  constructor(message: string, readonly status: number | null = null, readonly code: string | null = null, public partial: ChatResult | null = null) {
+  constructor(
+    message: string,
+    readonly status: number | null = null,
+    readonly code: string | null = null,
+    public partial: ChatResult | null = null,
+  ) {
     super(message)
   }
 }
@@ -168,7 +183,8 @@ async function gatewayFailure(response: Response): Promise<GatewayError> {
 }
 
 const now = () => performance.now()
-const isAbort = (e: unknown, signal?: AbortSignal) => !!signal?.aborted || (e instanceof DOMException && e.name === 'AbortError')
+const isAbort = (e: unknown, signal?: AbortSignal) =>
+  !!signal?.aborted || (e instanceof DOMException && e.name === 'AbortError')
 
 /**
  * A chat completion streamed through the gateway: calls `onDelta` as text arrives and resolves
@@ -176,9 +192,20 @@ const isAbort = (e: unknown, signal?: AbortSignal) => !!signal?.aborted || (e in
  * `signal` stops it (resolving with what had arrived, `stopped: true`). Throws GatewayError on a
  * refusal, an error event in the stream or a broken connection.
  */
-export async function streamChat(body: ChatRequest, { signal, onDelta, onUsage }: StreamHandlers = {}): Promise<ChatResult> {
+export async function streamChat(
+  body: ChatRequest,
+  { signal, onDelta, onUsage }: StreamHandlers = {},
+): Promise<ChatResult> {
   const started = now()
-  const result: ChatResult = { text: '', usage: null, cost: null, upstream: null, ttftMs: null, latencyMs: 0, stopped: false }
+  const result: ChatResult = {
+    text: '',
+    usage: null,
+    cost: null,
+    upstream: null,
+    ttftMs: null,
+    latencyMs: 0,
+    stopped: false,
+  }
   const finish = () => ({ ...result, latencyMs: Math.round(now() - started) })
   const request = new Request(`${window.location.origin}/v1/chat/completions`, {
     method: 'POST',
@@ -211,8 +238,12 @@ export async function streamChat(body: ChatRequest, { signal, onDelta, onUsage }
 
   // Not a stream after all (an upstream that ignored `stream`): one JSON completion.
   if (!response.body || (response.headers.get('content-type') ?? '').includes('application/json')) {
-    const data = (await response.json()) as { choices?: { message?: { content?: string } }[]; usage?: TokenUsage } & OpenAiError
-    if (data.error) throw new GatewayError(data.error.message ?? 'Gateway error', response.status, data.error.code ?? null)
+    const data = (await response.json()) as {
+      choices?: { message?: { content?: string } }[]
+      usage?: TokenUsage
+    } & OpenAiError
+    if (data.error)
+      throw new GatewayError(data.error.message ?? 'Gateway error', response.status, data.error.code ?? null)
     text(data.choices?.[0]?.message?.content ?? '')
     usage(data.usage)
     const cost = response.headers.get('x-axops-cost')
@@ -257,7 +288,8 @@ export async function streamChat(body: ChatRequest, { signal, onDelta, onUsage }
     }
   } catch (e) {
     if (isAbort(e, signal)) result.stopped = true
-    else failed = new GatewayError(`The stream broke off: ${e instanceof Error ? e.message : String(e)}`, response.status)
+    else
+      failed = new GatewayError(`The stream broke off: ${e instanceof Error ? e.message : String(e)}`, response.status)
   } finally {
     if (done || result.stopped || failed) reader.cancel().catch(() => undefined)
   }
@@ -321,7 +353,9 @@ export interface UsageQuery {
 
 /** Usage per time bucket and group (only the caller's own without gateway:admin). */
 export async function fetchUsage(query: UsageQuery): Promise<Usage> {
-  const params = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined && v !== '') as [string, string][])
+  const params = new URLSearchParams(
+    Object.entries(query).filter(([, v]) => v !== undefined && v !== '') as [string, string][],
+  )
   const response = await call('GET', `/api/metrics/usage?${params}`)
   if (!response.ok) throw new ApiError(await failure(response))
   return (await response.json()) as Usage

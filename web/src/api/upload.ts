@@ -19,7 +19,10 @@ export interface UploadOptions {
 
 /** An upload that stopped part-way: `versionId` names the server-side upload to resume or discard. */
 export class UploadInterrupted extends Error {
-  constructor(message: string, readonly versionId: string | null) {
+  constructor(
+    message: string,
+    readonly versionId: string | null,
+  ) {
     super(message)
   }
 }
@@ -53,18 +56,31 @@ export async function uploadVersion(modelId: string, files: File[], options: Upl
   if (versionId) {
     received = await receivedSoFar(versionId)
     const declared = Object.keys(received).sort().join('\n')
-    if (declared !== files.map((f) => f.name).sort().join('\n')) {
+    if (
+      declared !==
+      files
+        .map((f) => f.name)
+        .sort()
+        .join('\n')
+    ) {
       throw new UploadInterrupted(`Choose the same files as before: ${Object.keys(received).join(', ')}`, versionId)
     }
   } else {
-    const declared = { files: files.map((f) => ({ path: f.name, size: f.size })), base_version_id: options.baseVersionId ?? null }
+    const declared = {
+      files: files.map((f) => ({ path: f.name, size: f.size })),
+      base_version_id: options.baseVersionId ?? null,
+    }
     const response = await call('POST', `/api/model/${modelId}/uploads`, JSON.stringify(declared), true)
     if (!response.ok) throw new UploadInterrupted(await failure(response), null)
     versionId = ((await response.json()) as Version).id
     received = Object.fromEntries(files.map((f) => [f.name, 0]))
   }
   options.onStart?.(versionId)
-  const report = () => options.onProgress?.(Object.values(received).reduce((a, b) => a + b, 0), total)
+  const report = () =>
+    options.onProgress?.(
+      Object.values(received).reduce((a, b) => a + b, 0),
+      total,
+    )
   report()
 
   for (const file of files) {
@@ -82,7 +98,10 @@ export async function uploadVersion(modelId: string, files: File[], options: Upl
           report()
           continue
         }
-        const body = await response.clone().json().catch(() => ({}))
+        const body = await response
+          .clone()
+          .json()
+          .catch(() => ({}))
         if (response.status === 409 && typeof body.received === 'number') {
           received[file.name] = body.received // the server is elsewhere: carry on from there
           continue

@@ -16,7 +16,14 @@ export interface AuditFilters {
   until: string
 }
 
-export const emptyFilters = (): AuditFilters => ({ actor: '', action: '', resource_type: '', resource_id: '', since: '', until: '' })
+export const emptyFilters = (): AuditFilters => ({
+  actor: '',
+  action: '',
+  resource_type: '',
+  resource_id: '',
+  since: '',
+  until: '',
+})
 
 /** The filter as query parameters: empty fields dropped, local datetimes sent as ISO 8601 UTC. */
 export function filterQuery(filters: Partial<Record<keyof AuditFilters, string | null>>): Record<string, string> {
@@ -35,7 +42,11 @@ export const useAuditStore = defineStore('audit', () => {
   /** The filter of the loaded rows (what "load more" and the export use), set by `apply`. */
   const applied = ref<AuditFilters>(emptyFilters())
   const list = useCursorList<AuditEvent>(async (cursor) =>
-    unwrap(await api.GET('/api/audit/logs', { params: { query: { ...filterQuery(applied.value), limit: PAGE_SIZE, cursor } } })),
+    unwrap(
+      await api.GET('/api/audit/logs', {
+        params: { query: { ...filterQuery(applied.value), limit: PAGE_SIZE, cursor } },
+      }),
+    ),
   )
   const perDay = computed(() => countPerDay(list.items.value.map((e) => e.created_at)))
 

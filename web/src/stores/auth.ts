@@ -95,5 +95,18 @@ export const useAuthStore = defineStore('auth', () => {
 
   useTokenSource({ access: () => access.value, refresh, expired })
 
-  return { access, user, permissions, isAuthenticated, expirations, can, login, logout, refresh, restore, loadUser, clear }
+  return {
+    access,
+    user,
+    permissions,
+    isAuthenticated,
+    expirations,
+    can,
+    login,
+    logout,
+    refresh,
+    restore,
+    loadUser,
+    clear,
+  }
 })

@@ -1,7 +1,15 @@
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
 import { api, authFetch, unwrap, ApiError, problemDetail, type Schemas } from '@/api/client'
-import { isWorking, type Dataset, type DatasetVersion, type Diff, type DiffKind, type RowsPage, type VersionDetail } from '@/api/datasets'
+import {
+  isWorking,
+  type Dataset,
+  type DatasetVersion,
+  type Diff,
+  type DiffKind,
+  type RowsPage,
+  type VersionDetail,
+} from '@/api/datasets'
 import { useAuthStore } from './auth'
 import { PAGE_SIZE, useCursorList } from './paging'
 
@@ -9,7 +17,9 @@ import { PAGE_SIZE, useCursorList } from './paging'
 export const useDatasetsStore = defineStore('datasets', () => {
   const search = ref('')
   const list = useCursorList<Dataset>(async (cursor) =>
-    unwrap(await api.GET('/api/dataset', { params: { query: { q: search.value || undefined, limit: PAGE_SIZE, cursor } } })),
+    unwrap(
+      await api.GET('/api/dataset', { params: { query: { q: search.value || undefined, limit: PAGE_SIZE, cursor } } }),
+    ),
   )
   return { search, ...list }
 })
@@ -18,7 +28,15 @@ const POLL_MS = 2000
 
 /** What tells that a version's reports or review changed (its updated_at moves with every progress beat). */
 const signature = (v: DatasetVersion) =>
-  [v.status, isWorking(v), v.review_status, v.sensitivity, v.quality_warnings, JSON.stringify(v.pii_entities), v.error].join('|')
+  [
+    v.status,
+    isWorking(v),
+    v.review_status,
+    v.sensitivity,
+    v.quality_warnings,
+    JSON.stringify(v.pii_entities),
+    v.error,
+  ].join('|')
 
 /** One dataset's page: the dataset, its versions, the selected version's reports, and what can be done to them. */
 export const useDatasetStore = defineStore('dataset', () => {
@@ -58,7 +76,13 @@ export const useDatasetStore = defineStore('dataset', () => {
   }
 
   function defaultSelection(): string | null {
-    return (versions.value.find((v) => v.status === 'ready') ?? versions.value.find((v) => v.status === 'processing') ?? versions.value[0])?.id ?? null
+    return (
+      (
+        versions.value.find((v) => v.status === 'ready') ??
+        versions.value.find((v) => v.status === 'processing') ??
+        versions.value[0]
+      )?.id ?? null
+    )
   }
 
   async function loadDataset(id = dataset.value?.id) {
@@ -68,7 +92,9 @@ export const useDatasetStore = defineStore('dataset', () => {
 
   async function loadVersions(id = dataset.value?.id) {
     if (!id) return
-    versions.value = unwrap(await api.GET('/api/dataset/{dataset_id}/versions', { params: { path: { dataset_id: id } } }))
+    versions.value = unwrap(
+      await api.GET('/api/dataset/{dataset_id}/versions', { params: { path: { dataset_id: id } } }),
+    )
   }
 
   /** The selected version with its quality and PII reports. */
@@ -79,7 +105,9 @@ export const useDatasetStore = defineStore('dataset', () => {
       return
     }
     const work = (async () => {
-      const loaded = unwrap(await api.GET('/api/dataset/version/{version_id}', { params: { path: { version_id: id } } }))
+      const loaded = unwrap(
+        await api.GET('/api/dataset/version/{version_id}', { params: { path: { version_id: id } } }),
+      )
       if (selectedId.value === id) detail.value = loaded
     })()
     detailLoading = work
@@ -101,7 +129,8 @@ export const useDatasetStore = defineStore('dataset', () => {
   async function refresh() {
     await loadVersions()
     const current = selected.value
-    if (current && (!detail.value || signature(detail.value) !== signature(current)) && !detailLoading) await loadDetail()
+    if (current && (!detail.value || signature(detail.value) !== signature(current)) && !detailLoading)
+      await loadDetail()
   }
 
   /** Refresh every 2 s while any version is being processed, so progress and reports appear on their own. */
@@ -140,40 +169,62 @@ export const useDatasetStore = defineStore('dataset', () => {
 
   async function scan(versionId: string) {
     const id = dataset.value!.id
-    unwrap(await api.POST('/api/dataset/{dataset_id}/scan/pii', { params: { path: { dataset_id: id } }, body: { version_id: versionId } }))
+    unwrap(
+      await api.POST('/api/dataset/{dataset_id}/scan/pii', {
+        params: { path: { dataset_id: id } },
+        body: { version_id: versionId },
+      }),
+    )
     await changed()
   }
 
   async function mask(versionId: string, body: Schemas['MaskRequest']): Promise<DatasetVersion> {
-    const version = unwrap(await api.POST('/api/dataset/version/{version_id}/mask', { params: { path: { version_id: versionId } }, body }))
+    const version = unwrap(
+      await api.POST('/api/dataset/version/{version_id}/mask', { params: { path: { version_id: versionId } }, body }),
+    )
     await changed(version.id)
     return version
   }
 
   async function split(versionId: string, body: Schemas['SplitRequest']): Promise<DatasetVersion[]> {
-    const created = unwrap(await api.POST('/api/dataset/version/{version_id}/split', { params: { path: { version_id: versionId } }, body }))
+    const created = unwrap(
+      await api.POST('/api/dataset/version/{version_id}/split', { params: { path: { version_id: versionId } }, body }),
+    )
     await changed()
     return created
   }
 
   async function review(versionId: string, body: Schemas['ReviewRequest']): Promise<DatasetVersion> {
-    const version = unwrap(await api.POST('/api/dataset/version/{version_id}/review', { params: { path: { version_id: versionId } }, body }))
+    const version = unwrap(
+      await api.POST('/api/dataset/version/{version_id}/review', { params: { path: { version_id: versionId } }, body }),
+    )
     await changed()
     return version
   }
 
   async function rows(versionId: string, offset: number, limit: number): Promise<RowsPage> {
-    return unwrap(await api.GET('/api/dataset/version/{version_id}/rows', { params: { path: { version_id: versionId }, query: { offset, limit } } }))
+    return unwrap(
+      await api.GET('/api/dataset/version/{version_id}/rows', {
+        params: { path: { version_id: versionId }, query: { offset, limit } },
+      }),
+    )
   }
 
   async function diff(from: string, to: string, kind: DiffKind, offset: number, limit: number): Promise<Diff> {
     const query = { from, to, kind, offset, limit }
-    return unwrap(await api.GET('/api/dataset/{dataset_id}/diff', { params: { path: { dataset_id: dataset.value!.id }, query } }))
+    return unwrap(
+      await api.GET('/api/dataset/{dataset_id}/diff', { params: { path: { dataset_id: dataset.value!.id }, query } }),
+    )
   }
 
   /** The version's file (the original upload, or its Parquet copy), fetched with the bearer token. */
-  async function download(version: DatasetVersion, format: 'original' | 'parquet'): Promise<{ blob: Blob; name: string }> {
-    const response = await authFetch(new Request(`${window.location.origin}/api/dataset/version/${version.id}/download?format=${format}`))
+  async function download(
+    version: DatasetVersion,
+    format: 'original' | 'parquet',
+  ): Promise<{ blob: Blob; name: string }> {
+    const response = await authFetch(
+      new Request(`${window.location.origin}/api/dataset/version/${version.id}/download?format=${format}`),
+    )
     if (!response.ok) {
       const problem = await response.json().catch(() => null)
       throw new ApiError(problemDetail(problem, `${response.status} ${response.statusText}`))
@@ -185,8 +236,32 @@ export const useDatasetStore = defineStore('dataset', () => {
   }
 
   return {
-    dataset, versions, selectedId, selected, detail, busy, canWrite, canApprove, canOverride,
-    byId, open, loadDataset, loadVersions, loadDetail, select, refresh, watchProcessing, stopPolling, changed,
-    update, scan, mask, split, review, rows, diff, download,
+    dataset,
+    versions,
+    selectedId,
+    selected,
+    detail,
+    busy,
+    canWrite,
+    canApprove,
+    canOverride,
+    byId,
+    open,
+    loadDataset,
+    loadVersions,
+    loadDetail,
+    select,
+    refresh,
+    watchProcessing,
+    stopPolling,
+    changed,
+    update,
+    scan,
+    mask,
+    split,
+    review,
+    rows,
+    diff,
+    download,
   }
 })

@@ -2,8 +2,18 @@ import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
 import { api, unwrap } from '@/api/client'
 import {
-  GatewayError, listModels, streamChat,
-  type ChatMessage, type ChatResult, type Provider, type ProviderCreate, type ProviderUpdate, type Route, type RouteCreate, type RoutePlan, type RouteUpdate,
+  GatewayError,
+  listModels,
+  streamChat,
+  type ChatMessage,
+  type ChatResult,
+  type Provider,
+  type ProviderCreate,
+  type ProviderUpdate,
+  type Route,
+  type RouteCreate,
+  type RoutePlan,
+  type RouteUpdate,
 } from '@/api/gateway'
 
 /** The gateway's configuration (needs gateway:admin): providers (upstream servers) and routes (model name → targets). */
@@ -39,7 +49,9 @@ export const useGatewayStore = defineStore('gateway', () => {
   }
 
   async function updateProvider(id: string, body: ProviderUpdate): Promise<Provider> {
-    const updated = unwrap(await api.PATCH('/api/gateway/providers/{provider_id}', { params: { path: { provider_id: id } }, body }))
+    const updated = unwrap(
+      await api.PATCH('/api/gateway/providers/{provider_id}', { params: { path: { provider_id: id } }, body }),
+    )
     providers.value = providers.value.map((p) => (p.id === id ? updated : p))
     return updated
   }
@@ -57,7 +69,9 @@ export const useGatewayStore = defineStore('gateway', () => {
   }
 
   async function updateRoute(id: string, body: RouteUpdate): Promise<Route> {
-    const updated = unwrap(await api.PATCH('/api/gateway/routes/{route_id}', { params: { path: { route_id: id } }, body }))
+    const updated = unwrap(
+      await api.PATCH('/api/gateway/routes/{route_id}', { params: { path: { route_id: id } }, body }),
+    )
     routes.value = routes.value.map((r) => (r.id === id ? updated : r))
     return updated
   }
@@ -73,8 +87,20 @@ export const useGatewayStore = defineStore('gateway', () => {
   }
 
   return {
-    providers, routes, loading, providerName,
-    load, loadProviders, loadRoutes, createProvider, updateProvider, deleteProvider, createRoute, updateRoute, deleteRoute, dryRun,
+    providers,
+    routes,
+    loading,
+    providerName,
+    load,
+    loadProviders,
+    loadRoutes,
+    createProvider,
+    updateProvider,
+    deleteProvider,
+    createRoute,
+    updateRoute,
+    deleteRoute,
+    dryRun,
   }
 })
 
@@ -146,8 +172,12 @@ export const usePlaygroundStore = defineStore('playground', () => {
     busy.value = true
     controller = new AbortController()
     const stats = (r: ChatResult) => ({
-      promptTokens: r.usage?.prompt_tokens ?? null, completionTokens: r.usage?.completion_tokens ?? null,
-      ttftMs: r.ttftMs, latencyMs: r.latencyMs, upstream: r.upstream, cost: r.cost,
+      promptTokens: r.usage?.prompt_tokens ?? null,
+      completionTokens: r.usage?.completion_tokens ?? null,
+      ttftMs: r.ttftMs,
+      latencyMs: r.latencyMs,
+      upstream: r.upstream,
+      cost: r.cost,
     })
     try {
       const result = await streamChat(body, { signal: controller.signal, onDelta: (_, all) => (reply.content = all) })
@@ -176,5 +206,19 @@ export const usePlaygroundStore = defineStore('playground', () => {
     messages.value = []
   }
 
-  return { models, modelsLoaded, modelsError, model, system, temperature, maxTokens, messages, busy, loadModels, send, stop, clear }
+  return {
+    models,
+    modelsLoaded,
+    modelsError,
+    model,
+    system,
+    temperature,
+    maxTokens,
+    messages,
+    busy,
+    loadModels,
+    send,
+    stop,
+    clear,
+  }
 })

@@ -33,12 +33,18 @@ export const useTeamsStore = defineStore('teams', () => {
 
   async function loadMembers(teamId: string) {
     members.value = []
-    members.value = unwrap(await api.GET('/api/teams/{team_id}/members', { params: { path: { team_id: teamId } } })).items
+    members.value = unwrap(
+      await api.GET('/api/teams/{team_id}/members', { params: { path: { team_id: teamId } } }),
+    ).items
   }
 
   async function changeMembership(teamId: string, userId: string, add: boolean) {
     const params = { path: { team_id: teamId, user_id: userId } }
-    unwrap(await (add ? api.PUT('/api/teams/{team_id}/members/{user_id}', { params }) : api.DELETE('/api/teams/{team_id}/members/{user_id}', { params })))
+    unwrap(
+      await (add
+        ? api.PUT('/api/teams/{team_id}/members/{user_id}', { params })
+        : api.DELETE('/api/teams/{team_id}/members/{user_id}', { params })),
+    )
     await Promise.all([loadMembers(teamId), list.load()])
   }
 

@@ -9,7 +9,9 @@ export type User = Schemas['UserOut']
 export const useUsersStore = defineStore('users', () => {
   const search = ref('')
   const list = useCursorList<User>(async (cursor) =>
-    unwrap(await api.GET('/api/users', { params: { query: { q: search.value || undefined, limit: PAGE_SIZE, cursor } } })),
+    unwrap(
+      await api.GET('/api/users', { params: { query: { q: search.value || undefined, limit: PAGE_SIZE, cursor } } }),
+    ),
   )
   const same = (a: User, b: User) => a.id === b.id
 
@@ -26,7 +28,12 @@ export const useUsersStore = defineStore('users', () => {
   }
 
   async function resetPassword(id: string, newPassword: string) {
-    unwrap(await api.POST('/api/users/{user_id}/password', { params: { path: { user_id: id } }, body: { new_password: newPassword } }))
+    unwrap(
+      await api.POST('/api/users/{user_id}/password', {
+        params: { path: { user_id: id } },
+        body: { new_password: newPassword },
+      }),
+    )
   }
 
   /** Users matching a search, for pickers (e.g. adding team members). */

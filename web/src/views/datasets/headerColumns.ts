@@ -5,7 +5,9 @@ export async function headerColumns(file: File): Promise<string[]> {
   const bytes = new Uint8Array(await file.slice(0, 64 * 1024).arrayBuffer())
   let end = bytes.indexOf(0x0a)
   if (end < 0) end = bytes.length
-  const line = decode(bytes.subarray(0, end)).replace(/^\uFEFF/, '').replace(/\r$/, '')
+  const line = decode(bytes.subarray(0, end))
+    .replace(/^\uFEFF/, '')
+    .replace(/\r$/, '')
   if (!line.trim()) return []
   if (name.endsWith('.jsonl') || name.endsWith('.ndjson') || line.trimStart().startsWith('{')) {
     try {
@@ -14,8 +16,12 @@ export async function headerColumns(file: File): Promise<string[]> {
       return []
     }
   }
-  const delimiter = name.endsWith('.tsv') || line.includes('\t') ? '\t' : line.includes(';') && !line.includes(',') ? ';' : ','
-  return splitLine(line, delimiter).map((c) => c.trim()).filter(Boolean).slice(0, 200)
+  const delimiter =
+    name.endsWith('.tsv') || line.includes('\t') ? '\t' : line.includes(';') && !line.includes(',') ? ';' : ','
+  return splitLine(line, delimiter)
+    .map((c) => c.trim())
+    .filter(Boolean)
+    .slice(0, 200)
 }
 
 /** UTF-8 if it is valid, else CP949 (what Excel writes for Korean). */

@@ -19,10 +19,18 @@ export function useLineage() {
   return (v: DatasetVersion): string => {
     const l = v.lineage as Lineage
     if (v.source === 'masked' && l.masked_from !== undefined) {
-      return t('datasets.lineageMasked', { v: l.masked_from, entities: (l.entities ?? []).join(', '), mode: t(`datasets.modes.${l.mode ?? 'mask'}`) })
+      return t('datasets.lineageMasked', {
+        v: l.masked_from,
+        entities: (l.entities ?? []).join(', '),
+        mode: t(`datasets.modes.${l.mode ?? 'mask'}`),
+      })
     }
     if (v.source === 'split' && l.split_from !== undefined) {
-      return t('datasets.lineageSplit', { v: l.split_from, part: t(`datasets.labels.${l.part ?? v.label ?? 'train'}`), seed: l.seed ?? '—' })
+      return t('datasets.lineageSplit', {
+        v: l.split_from,
+        part: t(`datasets.labels.${l.part ?? v.label ?? 'train'}`),
+        seed: l.seed ?? '—',
+      })
     }
     return v.filename
   }

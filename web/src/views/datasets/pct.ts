@@ -1,5 +1,6 @@
 /** 0.1234 → "12.3%" */
-export const pct = (ratio: number | null | undefined, digits = 1) => (ratio === null || ratio === undefined ? '—' : `${(ratio * 100).toFixed(digits)}%`)
+export const pct = (ratio: number | null | undefined, digits = 1) =>
+  ratio === null || ratio === undefined ? '—' : `${(ratio * 100).toFixed(digits)}%`
 
 /** A statistic for a table: short, with thousands separators, at most 3 decimals. */
 export function stat(n: number | null | undefined): string {

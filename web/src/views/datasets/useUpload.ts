@@ -1,6 +1,12 @@
 import { computed, onUnmounted, reactive, ref } from 'vue'
 import type { DatasetVersion } from '@/api/datasets'
-import { discardDatasetUpload, UploadInterrupted, UploadRejected, uploadDataset, type UploadTarget } from '@/api/datasetUpload'
+import {
+  discardDatasetUpload,
+  UploadInterrupted,
+  UploadRejected,
+  uploadDataset,
+  type UploadTarget,
+} from '@/api/datasetUpload'
 
 /**
  * A resumable dataset upload on a page: progress and speed while it runs, what to resume or discard
@@ -13,7 +19,9 @@ export function useDatasetUpload() {
   const error = ref<string | null>(null)
   let pauser: AbortController | null = null
 
-  const percent = computed(() => (running.value?.total ? Math.floor((100 * running.value.loaded) / running.value.total) : 0))
+  const percent = computed(() =>
+    running.value?.total ? Math.floor((100 * running.value.loaded) / running.value.total) : 0,
+  )
   const speed = computed(() => {
     const u = running.value
     const seconds = u ? (performance.now() - u.started) / 1000 : 0
@@ -21,7 +29,12 @@ export function useDatasetUpload() {
   })
 
   /** Upload (or resume) a file; the new version, or null when it stopped, failed or was refused (see the refs). */
-  async function start(target: UploadTarget, file: File, resumeId: string | null = null, onStart?: (v: DatasetVersion) => void) {
+  async function start(
+    target: UploadTarget,
+    file: File,
+    resumeId: string | null = null,
+    onStart?: (v: DatasetVersion) => void,
+  ) {
     pauser = new AbortController()
     interrupted.value = null
     rejected.value = null
@@ -29,7 +42,9 @@ export function useDatasetUpload() {
     running.value = { loaded: 0, total: file.size, from: -1, started: performance.now() }
     try {
       return await uploadDataset(target, file, {
-        versionId: resumeId, signal: pauser.signal, onStart,
+        versionId: resumeId,
+        signal: pauser.signal,
+        onStart,
         onProgress: (loaded, total) => {
           if (!running.value) return
           if (running.value.from < 0) Object.assign(running.value, { from: loaded, started: performance.now() })
@@ -37,8 +52,10 @@ export function useDatasetUpload() {
         },
       })
     } catch (e) {
-      if (e instanceof UploadRejected) rejected.value = { message: e.message, datasetId: e.datasetId, versionId: e.versionId }
-      else if (e instanceof UploadInterrupted && e.versionId) interrupted.value = { versionId: e.versionId, datasetId: e.datasetId, message: e.message }
+      if (e instanceof UploadRejected)
+        rejected.value = { message: e.message, datasetId: e.datasetId, versionId: e.versionId }
+      else if (e instanceof UploadInterrupted && e.versionId)
+        interrupted.value = { versionId: e.versionId, datasetId: e.datasetId, message: e.message }
       else error.value = (e as Error).message
       return null
     } finally {

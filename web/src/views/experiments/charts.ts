@@ -23,7 +23,16 @@ export function metricChart(key: string, history: Series & { count: number }, i:
     xAxis: { type: 'value', name: 'step', nameLocation: 'middle', nameGap: 22 },
     yAxis: { type: 'value', scale: true },
     dataZoom: [{ type: 'inside' }, { type: 'slider', height: 14, bottom: 4 }],
-    series: [{ type: 'line', name: key, data: points(history), showSymbol: history.count < 50, sampling: 'lttb', itemStyle: { color: color(i) } }],
+    series: [
+      {
+        type: 'line',
+        name: key,
+        data: points(history),
+        showSymbol: history.count < 50,
+        sampling: 'lttb',
+        itemStyle: { color: color(i) },
+      },
+    ],
   }
 }
 
@@ -37,7 +46,13 @@ export function compareChart(runs: Run[], byRun: Record<string, Series>) {
     xAxis: { type: 'value', name: 'step', nameLocation: 'middle', nameGap: 22 },
     yAxis: { type: 'value', scale: true },
     dataZoom: [{ type: 'inside' }, { type: 'slider', height: 14, bottom: 4 }],
-    series: runs.map((r, i) => ({ type: 'line', name: r.name, data: byRun[r.id] ? points(byRun[r.id]) : [], showSymbol: false, itemStyle: { color: color(i) } })),
+    series: runs.map((r, i) => ({
+      type: 'line',
+      name: r.name,
+      data: byRun[r.id] ? points(byRun[r.id]) : [],
+      showSymbol: false,
+      itemStyle: { color: color(i) },
+    })),
   }
 }
 
@@ -46,8 +61,13 @@ export function parallelChart(runs: Run[], paramKeys: string[], differs: Set<str
   const numeric = (v: unknown) => v !== undefined && v !== null && v !== '' && !Number.isNaN(Number(v))
   const params = paramKeys.filter((k) => differs.has(k) && runs.every((r) => numeric(r.params[k])))
   const metrics = metricKeys.filter((k) => runs.some((r) => typeof r.metrics[k]?.value === 'number'))
-  const dims = [...params.map((k) => ({ name: `params.${k}`, get: (r: Run) => Number(r.params[k]) })),
-    ...metrics.map((k) => ({ name: `metrics.${k}`, get: (r: Run) => (typeof r.metrics[k]?.value === 'number' ? r.metrics[k]!.value : null) }))]
+  const dims = [
+    ...params.map((k) => ({ name: `params.${k}`, get: (r: Run) => Number(r.params[k]) })),
+    ...metrics.map((k) => ({
+      name: `metrics.${k}`,
+      get: (r: Run) => (typeof r.metrics[k]?.value === 'number' ? r.metrics[k]!.value : null),
+    })),
+  ]
   return {
     dims: dims.length,
     option: {
@@ -56,7 +76,12 @@ export function parallelChart(runs: Run[], paramKeys: string[], differs: Set<str
       legend: { type: 'scroll', top: 0, textStyle: { fontSize: 11 } },
       parallel: { left: 48, right: 72, top: 48, bottom: 24 },
       parallelAxis: dims.map((d, i) => ({ dim: i, name: d.name, scale: true, nameTextStyle: { fontSize: 10 } })),
-      series: runs.map((r, i) => ({ type: 'parallel', name: r.name, data: [dims.map((d) => d.get(r))], lineStyle: { width: 2, color: color(i) } })),
+      series: runs.map((r, i) => ({
+        type: 'parallel',
+        name: r.name,
+        data: [dims.map((d) => d.get(r))],
+        lineStyle: { width: 2, color: color(i) },
+      })),
     },
   }
 }

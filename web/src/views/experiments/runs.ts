@@ -15,7 +15,8 @@ export function isSystemMetric(key: string): boolean {
 
 export function fmt(v: unknown): string {
   if (v === null || v === undefined) return '—'
-  if (typeof v === 'number') return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : String(Number(v.toPrecision(4)))
+  if (typeof v === 'number')
+    return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(3) : String(Number(v.toPrecision(4)))
   return String(v)
 }
 
@@ -37,9 +38,13 @@ export function differing(runs: Run[], pick: (r: Run) => Record<string, unknown>
 
 /** POST a JSON body and save the answer as a file (exports, reports). */
 export async function download(path: string, body: object, filename: string): Promise<void> {
-  const response = await authFetch(new Request(`${window.location.origin}${path}`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
-  }))
+  const response = await authFetch(
+    new Request(`${window.location.origin}${path}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    }),
+  )
   if (!response.ok) throw new Error(problemDetail(await response.json().catch(() => null), `${response.status}`))
   const link = document.createElement('a')
   link.href = URL.createObjectURL(await response.blob())

@@ -6,4 +6,14 @@ import { LegendComponent } from 'echarts/components'
 
 use([LineChart, LegendComponent])
 
-export const PALETTE = ['#1f5fbf', '#2e9d6a', '#e0a100', '#c0392b', '#7e57c2', '#00838f', '#8d6e63', '#5c6bc0', '#9e9e9e']
+export const PALETTE = [
+  '#1f5fbf',
+  '#2e9d6a',
+  '#e0a100',
+  '#c0392b',
+  '#7e57c2',
+  '#00838f',
+  '#8d6e63',
+  '#5c6bc0',
+  '#9e9e9e',
+]

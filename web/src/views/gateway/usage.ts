@@ -32,20 +32,32 @@ export function timeline(series: Pick<UsagePoint, 'ts'>[], bucket: Bucket, since
 
 /** The groups to draw separately (most requests first); the rest are summed as "other". */
 export function topGroups(totals: UsageTotals[], n = 8): string[] {
-  return [...totals].sort((a, b) => b.requests - a.requests).slice(0, n).map((t) => t.group)
+  return [...totals]
+    .sort((a, b) => b.requests - a.requests)
+    .slice(0, n)
+    .map((t) => t.group)
 }
 
 export const OTHER = '\u0000other'
 
 /** A metric per group on the timeline (zero where a group had no traffic); groups beyond `groups` go to OTHER. */
-export function pivot(series: UsagePoint[], keys: number[], metric: (p: UsagePoint) => number, groups: string[]): Map<string, number[]> {
+export function pivot(
+  series: UsagePoint[],
+  keys: number[],
+  metric: (p: UsagePoint) => number,
+  groups: string[],
+): Map<string, number[]> {
   const index = new Map(keys.map((k, i) => [k, i]))
   const out = new Map<string, number[]>(groups.map((g) => [g, keys.map(() => 0)]))
   for (const p of series) {
     const i = index.get(Date.parse(p.ts))
     if (i === undefined) continue
     const group = out.has(p.group) ? p.group : OTHER
-    if (!out.has(group)) out.set(group, keys.map(() => 0))
+    if (!out.has(group))
+      out.set(
+        group,
+        keys.map(() => 0),
+      )
     out.get(group)![i] += metric(p)
   }
   return out
@@ -79,8 +91,12 @@ export function summarize(totals: UsageTotals[]): Summary {
   const errors = sum((t) => t.errors)
   const slowest = totals.filter((t) => t.p95_ms !== null).sort((a, b) => b.p95_ms! - a.p95_ms!)[0]
   return {
-    requests, errors, errorRate: requests ? errors / requests : 0,
-    promptTokens: sum((t) => t.prompt_tokens), completionTokens: sum((t) => t.completion_tokens), cost: sum((t) => t.cost),
+    requests,
+    errors,
+    errorRate: requests ? errors / requests : 0,
+    promptTokens: sum((t) => t.prompt_tokens),
+    completionTokens: sum((t) => t.completion_tokens),
+    cost: sum((t) => t.cost),
     p95: slowest ? { ms: slowest.p95_ms!, group: slowest.group } : null,
   }
 }

@@ -1,6 +1,18 @@
 /** How a deployment's or a replica's state is shown. */
 export function statusColor(status: string): string {
-  return ({ ready: 'success', degraded: 'warning', failed: 'error', loading: 'info', pending: 'info', starting: 'info', crashed: 'error' } as Record<string, string>)[status] ?? 'default'
+  return (
+    (
+      {
+        ready: 'success',
+        degraded: 'warning',
+        failed: 'error',
+        loading: 'info',
+        pending: 'info',
+        starting: 'info',
+        crashed: 'error',
+      } as Record<string, string>
+    )[status] ?? 'default'
+  )
 }
 
 export interface MinutePoint {
@@ -19,7 +31,17 @@ export function fillMinutes(series: MinutePoint[], minutes: number, now: number 
   const last = Math.floor(now / 60000)
   const out: MinutePoint[] = []
   for (let m = last - minutes + 1; m <= last; m++) {
-    out.push(byMinute.get(m) ?? { minute: new Date(m * 60000).toISOString(), requests: 0, errors: 0, p50_ms: null, p95_ms: null, ttft_p50_ms: null, completion_tokens: 0 })
+    out.push(
+      byMinute.get(m) ?? {
+        minute: new Date(m * 60000).toISOString(),
+        requests: 0,
+        errors: 0,
+        p50_ms: null,
+        p95_ms: null,
+        ttft_p50_ms: null,
+        completion_tokens: 0,
+      },
+    )
   }
   return out
 }

@@ -1,5 +1,12 @@
 export function jobColor(status: string): string {
-  return ({ queued: 'info', running: 'primary', succeeded: 'success', failed: 'error', cancelled: 'default' } as Record<string, string>)[status] ?? 'default'
+  return (
+    (
+      { queued: 'info', running: 'primary', succeeded: 'success', failed: 'error', cancelled: 'default' } as Record<
+        string,
+        string
+      >
+    )[status] ?? 'default'
+  )
 }
 
 export interface LogLine {

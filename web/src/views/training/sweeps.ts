@@ -46,14 +46,29 @@ export interface SweepForm {
   seed: number
 }
 
-export const blankRow = (setting: Setting | null = null): SweepRow => ({ setting, kind: 'list', values: '', min: null, max: null, log: false })
+export const blankRow = (setting: Setting | null = null): SweepRow => ({
+  setting,
+  kind: 'list',
+  values: '',
+  min: null,
+  max: null,
+  log: false,
+})
 export const blankSweep = (): SweepForm => ({
-  strategy: 'grid', rows: [blankRow('hyperparameters.learning_rate')], maxTrials: 8, metric: 'loss', mode: 'min', seed: 0,
+  strategy: 'grid',
+  rows: [blankRow('hyperparameters.learning_rate')],
+  maxTrials: 8,
+  metric: 'loss',
+  mode: 'min',
+  seed: 0,
 })
 
 /** A form mistake, named by its i18n key (under training.sweepErrors) with the values the message shows. */
 export class SweepFormError extends Error {
-  constructor(public key: string, public params: Record<string, unknown> = {}) {
+  constructor(
+    public key: string,
+    public params: Record<string, unknown> = {},
+  ) {
     super(key)
   }
 }
@@ -66,22 +81,32 @@ export function settingLabel(setting: string): string {
 function number(text: string, setting: Setting): number {
   const value = text === '' ? Number.NaN : Number(text)
   if (!Number.isFinite(value)) throw new SweepFormError('notNumber', { setting: settingLabel(setting), value: text })
-  if (SWEEPABLE[setting] === 'int' && !Number.isInteger(value)) throw new SweepFormError('notInteger', { setting: settingLabel(setting), value: text })
+  if (SWEEPABLE[setting] === 'int' && !Number.isInteger(value))
+    throw new SweepFormError('notInteger', { setting: settingLabel(setting), value: text })
   return value
 }
 
 /** "0.0001, 0.001,0.01" → [0.0001, 0.001, 0.01]: numbers for numeric settings (whole ones where the
  * setting takes whole numbers), known names for the scheduler; empty items skipped, repeats dropped. */
 export function parseValues(text: string, setting: Setting): (number | string)[] {
-  const items = text.split(/[,;\n]/).map((s) => s.trim()).filter(Boolean)
+  const items = text
+    .split(/[,;\n]/)
+    .map((s) => s.trim())
+    .filter(Boolean)
   if (!items.length) throw new SweepFormError('noValues', { setting: settingLabel(setting) })
   const values = items.map((item) => {
     if (SWEEPABLE[setting] !== 'choice') return number(item, setting)
-    if (!LR_SCHEDULERS.includes(item)) throw new SweepFormError('notChoice', { setting: settingLabel(setting), value: item, choices: LR_SCHEDULERS.join(', ') })
+    if (!LR_SCHEDULERS.includes(item))
+      throw new SweepFormError('notChoice', {
+        setting: settingLabel(setting),
+        value: item,
+        choices: LR_SCHEDULERS.join(', '),
+      })
     return item
   })
   const unique = [...new Set(values)]
-  if (unique.length > MAX_VALUES) throw new SweepFormError('tooManyValues', { setting: settingLabel(setting), max: MAX_VALUES })
+  if (unique.length > MAX_VALUES)
+    throw new SweepFormError('tooManyValues', { setting: settingLabel(setting), max: MAX_VALUES })
   return unique
 }
 
@@ -106,7 +131,8 @@ export function toSpace(rows: SweepRow[], strategy: Strategy): Record<string, Ra
   if (rows.length > MAX_SETTINGS) throw new SweepFormError('tooManySettings', { max: MAX_SETTINGS })
   const space: Record<string, Range> = {}
   for (const row of rows) {
-    if (row.setting && row.setting in space) throw new SweepFormError('duplicate', { setting: settingLabel(row.setting) })
+    if (row.setting && row.setting in space)
+      throw new SweepFormError('duplicate', { setting: settingLabel(row.setting) })
     space[row.setting ?? ''] = toRange(row, strategy)
   }
   return space
@@ -129,35 +155,70 @@ export function trialCount(form: SweepForm): number | null {
 export function sweepBody(name: string, job: Schemas['JobCreate'], form: SweepForm): Schemas['SweepCreate'] {
   if (!name.trim()) throw new SweepFormError('noName')
   if (!form.metric.trim()) throw new SweepFormError('noMetric')
-  if (!Number.isInteger(form.maxTrials) || form.maxTrials < 1 || form.maxTrials > 100) throw new SweepFormError('maxTrials')
+  if (!Number.isInteger(form.maxTrials) || form.maxTrials < 1 || form.maxTrials > 100)
+    throw new SweepFormError('maxTrials')
   return {
-    name: name.trim(), job: { ...job, name: null }, space: toSpace(form.rows, form.strategy), strategy: form.strategy,
-    max_trials: form.maxTrials, metric: form.metric.trim(), mode: form.mode, seed: Number.isInteger(form.seed) && form.seed >= 0 ? form.seed : 0,
+    name: name.trim(),
+    job: { ...job, name: null },
+    space: toSpace(form.rows, form.strategy),
+    strategy: form.strategy,
+    max_trials: form.maxTrials,
+    metric: form.metric.trim(),
+    mode: form.mode,
+    seed: Number.isInteger(form.seed) && form.seed >= 0 ? form.seed : 0,
   }
 }
 
 /** The runs to compare for a sweep (the compare page takes at most 20): the best first. */
 export function compareRunIds(trials: Trial[], mode: string, max = 20): string[] {
   const withRun = trials.filter((t) => t.run_id)
-  const scored = withRun.filter((t) => t.value != null).sort((a, b) => (mode === 'max' ? b.value! - a.value! : a.value! - b.value!))
+  const scored = withRun
+    .filter((t) => t.value != null)
+    .sort((a, b) => (mode === 'max' ? b.value! - a.value! : a.value! - b.value!))
   const rest = withRun.filter((t) => t.value == null)
   return [...scored, ...rest].slice(0, max).map((t) => t.run_id!)
 }
 
 /** The chart of the metric per trial: a point per trial that has a value (x: its number), the best one larger and in its own colour. */
-export function valueChart(trials: Trial[], bestJobId: string | null | undefined, metric: string, colors: { point: string; best: string }) {
+export function valueChart(
+  trials: Trial[],
+  bestJobId: string | null | undefined,
+  metric: string,
+  colors: { point: string; best: string },
+) {
   return {
     animation: false,
     grid: { left: 56, right: 16, top: 28, bottom: 36 },
-    tooltip: { trigger: 'item', formatter: (p: { data: { value: [number, number] } }) => `#${p.data.value[0]}: ${escapeHtml(metric)} ${escapeHtml(p.data.value[1])}` },
-    xAxis: { type: 'value', min: 0, max: trials.length + 1, interval: 1, splitLine: { show: false },
-             axisLabel: { formatter: (v: number) => (v >= 1 && v <= trials.length ? `#${v}` : '') } },
+    tooltip: {
+      trigger: 'item',
+      formatter: (p: { data: { value: [number, number] } }) =>
+        `#${p.data.value[0]}: ${escapeHtml(metric)} ${escapeHtml(p.data.value[1])}`,
+    },
+    xAxis: {
+      type: 'value',
+      min: 0,
+      max: trials.length + 1,
+      interval: 1,
+      splitLine: { show: false },
+      axisLabel: { formatter: (v: number) => (v >= 1 && v <= trials.length ? `#${v}` : '') },
+    },
     yAxis: { type: 'value', name: metric, scale: true },
-    series: [{
-      type: 'scatter', name: metric,
-      data: trials.flatMap((t, i) => t.value == null ? [] : [{
-        value: [i + 1, t.value], symbolSize: t.job_id === bestJobId ? 16 : 10, itemStyle: { color: t.job_id === bestJobId ? colors.best : colors.point },
-      }]),
-    }],
+    series: [
+      {
+        type: 'scatter',
+        name: metric,
+        data: trials.flatMap((t, i) =>
+          t.value == null
+            ? []
+            : [
+                {
+                  value: [i + 1, t.value],
+                  symbolSize: t.job_id === bestJobId ? 16 : 10,
+                  itemStyle: { color: t.job_id === bestJobId ? colors.best : colors.point },
+                },
+              ],
+        ),
+      },
+    ],
   }
 }
