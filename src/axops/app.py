@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
-from axops import __version__
+from axops import __version__, hardware
 from axops.auth import audit
 from axops.auth import router as auth_router
 from axops.auth import service as auth_service
@@ -30,8 +30,8 @@ from axops.core.errors import NotFound
 from axops.core.middleware import CONTENT_SECURITY_POLICY, RequestMiddleware
 from axops.datasets import router as datasets_router
 from axops.datasets import tasks as datasets_tasks
-from axops.executors import gpus, local_training
 from axops.executors import local as local_executor
+from axops.executors import local_training
 from axops.executors.cluster_training import ClusterJobRunner
 from axops.experiments import mlflow as experiments_mlflow
 from axops.experiments import router as experiments_router
@@ -153,7 +153,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         )
         await gateway.start()
         app.state.serving_dir = (settings.data_dir / "serving").resolve()
-        app.state.gpus_here = len(gpus.inventory())
+        app.state.gpus_here = len(hardware.gpus())
         supervisor = None
         app.state.kubernetes_enabled = bool(settings.kubernetes_namespace)
         app.state.training_backends = backends = training_backends(settings)

@@ -1,4 +1,7 @@
-"""This machine's GPUs, read through NVML (nvidia-ml-py) when a driver is present; none otherwise."""
+"""This machine's GPUs, read through NVML (nvidia-ml-py) when a driver is present; none otherwise.
+
+A leaf module: it imports nothing of axops, so the control plane, its executors and the runtimes
+(model server, training) can all ask it."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ def _nvml():
         return None
 
 
-def inventory(details: bool = False) -> list[dict]:
+def gpus(details: bool = False) -> list[dict]:
     nvml = _nvml()
     if nvml is None:
         return []

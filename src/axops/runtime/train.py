@@ -219,7 +219,7 @@ def _system_metrics() -> dict:
     job's GPUs (those CUDA_VISIBLE_DEVICES names) through NVML when there are any."""
     import psutil
 
-    from axops.executors import gpus
+    from axops import hardware
 
     memory = psutil.virtual_memory()
     found = {
@@ -229,7 +229,7 @@ def _system_metrics() -> dict:
     }
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     mine = {int(i) for i in visible.split(",") if i.strip().isdigit()} if visible else None
-    for n, gpu in enumerate(g for g in gpus.inventory(details=True) if mine is None or g["index"] in mine):
+    for n, gpu in enumerate(g for g in hardware.gpus(details=True) if mine is None or g["index"] in mine):
         found[f"system/gpu_{n}_utilization_percentage"] = float(gpu["utilization_percent"])
         found[f"system/gpu_{n}_memory_usage_megabytes"] = gpu["memory_used_bytes"] / 2**20
     return found

@@ -10,10 +10,10 @@ import orjson
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from axops import hardware
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid
 from axops.core.text import content_disposition
-from axops.executors import gpus
 from axops.training import service
 from axops.training.schemas import (
     ExecutorOut,
@@ -209,7 +209,7 @@ async def executors(_: Reader, request: Request) -> list[ExecutorOut]:
 async def gpu_metrics(_: InfraReader, request: Request) -> dict:
     """This machine's GPUs (NVML): utilisation, memory, temperature; an explicit empty state without.
     With the Kubernetes executor, `cluster` lists the nodes' allocatable GPUs and MIG slices."""
-    found = gpus.inventory(details=True)
+    found = hardware.gpus(details=True)
     answer = {
         "gpus": found,
         "count": len(found),
