@@ -30,6 +30,7 @@ from sqlalchemy import select
 from axops.executors.environment import runtime_environment
 from axops.serving import canary
 from axops.serving import service as serving
+from axops.serving.logs import replica_log
 from axops.serving.models import ACTIVE, Deployment
 
 log = logging.getLogger("axops.executors.local")
@@ -188,7 +189,7 @@ class Supervisor:
                 index=self._next_index(replicas),
                 generation=d.generation,
                 port=free_port(),
-                log_path=self.work_dir / str(d.id) / f"replica-{self._next_index(replicas)}.log",
+                log_path=replica_log(self.work_dir, d.id, self._next_index(replicas)),
             )
             replicas.append(r)
             fresh.append(r)
@@ -408,13 +409,3 @@ def _describe_exit(code: int | None, tail: deque) -> str:
     if code == EXIT_UNSERVABLE and last:
         return last.removeprefix("axops-runtime: ")
     return f"{what}" + (f": {last[-300:]}" if last and code not in (0, None) and (code or 0) > 0 else "")
-
-
-def read_log(work_dir: Path, deployment_id: uuid.UUID, replica: int, tail: int) -> list[str]:
-    path = work_dir / str(deployment_id) / f"replica-{replica}.log"
-    if not path.is_file():
-        return []
-    with path.open("rb") as f:
-        size = f.seek(0, 2)
-        f.seek(max(0, size - 256 * 1024))
-        return f.read().decode("utf-8", "replace").splitlines()[-tail:]

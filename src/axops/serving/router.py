@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import NotFound
-from axops.executors import local
+from axops.serving import logs as replica_logs
 from axops.serving import service
 from axops.serving.schemas import (
     CanaryWeight,
@@ -121,37 +119,12 @@ async def logs(
     work_dir = request.app.state.serving_dir
     if d.executor != "local":
         raise NotFound("Logs of Kubernetes deployments are read with kubectl logs (deployment axops-<name>).")
-    lines = local.read_log(work_dir, d.id, replica, tail)
+    lines = replica_logs.read_log(work_dir, d.id, replica, tail)
     if not follow:
         return LogLines(replica=replica, lines=lines)
     await session.close()
     return StreamingResponse(
-        _follow(request, work_dir, d.id, replica, lines),
+        replica_logs.follow(work_dir, d.id, replica, lines, request.is_disconnected),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache"},
     )
-
-
-async def _follow(request: Request, work_dir, deployment_id: uuid.UUID, replica: int, first: list[str]):
-    for line in first:
-        yield b"data: " + orjson.dumps(line) + b"\n\n"
-    path = work_dir / str(deployment_id) / f"replica-{replica}.log"
-    position = path.stat().st_size if path.exists() else 0
-    pending = b""
-    while not await request.is_disconnected():
-        await asyncio.sleep(0.5)
-        if not path.exists():
-            continue
-        size = path.stat().st_size
-        if size < position:  # a new process started the file over
-            position = 0
-        if size > position:
-            with path.open("rb") as f:
-                f.seek(position)
-                pending += f.read(size - position)
-            position = size
-            *complete, pending = pending.split(b"\n")
-            for line in complete:
-                yield b"data: " + orjson.dumps(line.decode("utf-8", "replace")) + b"\n\n"
-        else:
-            yield b": keep-alive\n\n"
