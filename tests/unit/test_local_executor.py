@@ -55,7 +55,7 @@ def test_exits_are_described_for_people():
 
 def test_sweep_trial_points():
     from axops.training.schemas import JobCreate, SweepCreate
-    from axops.training.service import trial_points
+    from axops.training.sweeps import trial_points
 
     job = JobCreate(
         base_model="m", dataset_version_ids=["00000000-0000-0000-0000-000000000001"], column_mapping={"text": "t"}

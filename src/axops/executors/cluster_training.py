@@ -17,6 +17,7 @@ from typing import Protocol
 
 from sqlalchemy import select
 
+from axops.training import quotas
 from axops.training import service as training
 from axops.training.models import TrainingJob
 
@@ -72,7 +73,7 @@ class ClusterJobRunner:
                         )
                 else:
                     waiting.append(job)
-            quota_waits = await training.quota_wait(session, waiting)
+            quota_waits = await quotas.quota_wait(session, waiting)
             for job in waiting:
                 if job.id in quota_waits:
                     job.status_reason = quota_waits[job.id]

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from axops import __version__
+from axops.auth.scoping import SYSTEM
 from axops.serving import canary
 from axops.serving import service as serving
 from axops.serving.models import ACTIVE, Deployment
@@ -415,4 +416,4 @@ class KubernetesExecutor:
             await serving.sync_route(session, row.canary_of or row.id)
             if verdict and row.canary_of is not None:
                 log.warning("kubernetes.canary_rollback deployment=%s reason=%s", row.name, verdict)
-                await serving.rollback(session, None, row.id, verdict)
+                await serving.rollback(session, SYSTEM, row.id, verdict)

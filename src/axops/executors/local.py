@@ -27,6 +27,7 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import select
 
+from axops.auth.scoping import SYSTEM
 from axops.executors.environment import runtime_environment
 from axops.serving import canary
 from axops.serving import service as serving
@@ -388,7 +389,7 @@ class Supervisor:
                 await serving.sync_route(session, row.canary_of or row.id)
             if verdict and row.canary_of is not None:
                 log.warning("serving.canary_rollback deployment=%s reason=%s", row.name, verdict)
-                await serving.rollback(session, None, row.id, verdict)
+                await serving.rollback(session, SYSTEM, row.id, verdict)
         d.status, d.status_reason, d.replicas, d.replicas_desired = status, reason, state, desired
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from axops.executors.environment import runtime_environment
+from axops.training import quotas
 from axops.training import service as training
 from axops.training.models import TrainingJob
 
@@ -74,7 +75,7 @@ class JobRunner:
     async def _schedule(self, session, queued: list[TrainingJob]) -> None:
         used = {g for j in self.running.values() for g in j.gpus}
         free_gpus = [g for g in range(self.gpu_count) if g not in used]
-        quota_waits = await training.quota_wait(session, queued)
+        quota_waits = await quotas.quota_wait(session, queued)
         blocked = None  # the first job that cannot start holds back the ones behind it
         for position, job in enumerate(queued):
             wanted = int(job.resources.get("gpus", 0))

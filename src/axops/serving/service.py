@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from axops.auth import apikeys, audit
 from axops.auth.deps import Principal
 from axops.auth.schemas import ApiKeyCreate
-from axops.auth.scoping import SYSTEM
+from axops.auth.scoping import SYSTEM, owning_team, team_clause
 from axops.core import crypto
 from axops.core.errors import Conflict, Invalid, NotFound
-from axops.gateway import metrics as gateway_metrics
 from axops.gateway import service as gateway
+from axops.gateway import usage_queries
 from axops.registry import service as registry
 from axops.serving.models import ACTIVE, Deployment
 from axops.serving.schemas import DeploymentOut, DeployRequest, ReplicaOut, ScaleRequest
@@ -32,7 +32,7 @@ LOCAL_MAX_REPLICAS = 8
 async def get_deployment(
     session: AsyncSession, principal: Principal, deployment_id: uuid.UUID, for_update: bool = False
 ) -> Deployment:
-    q = select(Deployment).where(Deployment.id == deployment_id, principal.team_clause(Deployment.team_id))
+    q = select(Deployment).where(Deployment.id == deployment_id, team_clause(principal, Deployment.team_id))
     deployment = await session.scalar(q.with_for_update() if for_update else q)
     if deployment is None:
         raise NotFound("No such deployment.")
@@ -42,7 +42,7 @@ async def get_deployment(
 async def list_deployments(
     session: AsyncSession, principal: Principal, include_stopped: bool = False, model_id: uuid.UUID | None = None
 ) -> list[Deployment]:
-    q = select(Deployment).where(principal.team_clause(Deployment.team_id)).order_by(Deployment.created_at.desc())
+    q = select(Deployment).where(team_clause(principal, Deployment.team_id)).order_by(Deployment.created_at.desc())
     if not include_stopped:
         q = q.where(Deployment.status != "stopped")
     if model_id is not None:
@@ -126,8 +126,10 @@ async def deploy(
             raise Conflict(f"A gateway route named '{name}' exists (made by hand); choose another deployment name.")
     if await session.scalar(select(Deployment.id).where(Deployment.name == name, Deployment.status != "stopped")):
         raise Conflict(f"A deployment named '{name}' is running; undeploy it or choose another name.")
-    # the deployer's team owns it (an organisation-visible model may belong to another team)
-    team_id = model.team_id if principal.sees_team(model.team_id) or not principal.team_ids else min(principal.team_ids)
+    # the model's team owns it; a model of another team (organisation-visible) deploys to one of the deployer's
+    team_id = (
+        model.team_id if principal.sees_team(model.team_id) or not principal.team_ids else owning_team(principal, None)
+    )
     key = await apikeys.create_key(
         session,
         principal,
@@ -263,18 +265,12 @@ async def _live(session: AsyncSession, principal: Principal, deployment_id: uuid
 
 
 async def undeploy(
-    session: AsyncSession, principal: Principal | None, deployment_id: uuid.UUID, reason: str = "undeployed"
+    session: AsyncSession, principal: Principal, deployment_id: uuid.UUID, reason: str = "undeployed"
 ) -> Deployment:
-    d = await (
-        get_deployment(session, principal, deployment_id, for_update=True)
-        if principal
-        else session.get(Deployment, deployment_id, with_for_update=True)
-    )
-    if d is None:
-        raise NotFound("No such deployment.")
+    d = await get_deployment(session, principal, deployment_id, for_update=True)
     if d.status == "stopped":
         return d
-    if principal is not None and d.canary_of is None and (canary := await _canary_of(session, d.id)):
+    if d.canary_of is None and (canary := await _canary_of(session, d.id)):
         await undeploy(session, principal, canary.id, reason=f"its stable deployment '{d.name}' was undeployed")
     d.status, d.status_reason, d.stopped_at = "stopped", reason, datetime.now(UTC)
     note(d, "stopped", reason)
@@ -289,7 +285,7 @@ async def undeploy(
         resource_id=d.id,
         team_id=d.team_id,
         summary={"name": d.name, "reason": reason},
-        actor=principal or SYSTEM,
+        actor=principal,
     )
     return d
 
@@ -349,29 +345,25 @@ async def promote(session: AsyncSession, principal: Principal, deployment_id: uu
     return canary
 
 
-async def rollback(
-    session: AsyncSession, principal: Principal | None, deployment_id: uuid.UUID, reason: str
-) -> Deployment:
-    """Stop a canary and give its traffic back to the stable deployment."""
-    q = select(Deployment).where(Deployment.id == deployment_id).with_for_update()
-    canary = await (
-        get_deployment(session, principal, deployment_id, for_update=True) if principal else session.scalar(q)
-    )
-    if canary is None or canary.canary_of is None:
+async def rollback(session: AsyncSession, principal: Principal, deployment_id: uuid.UUID, reason: str) -> Deployment:
+    """Stop a canary and give its traffic back to the stable deployment (`SYSTEM`: the executor's automatic
+    rollback when the canary breaks its policy)."""
+    canary = await get_deployment(session, principal, deployment_id, for_update=True)
+    if canary.canary_of is None:
         raise Conflict(
             "Only a canary can be rolled back; to go back to an earlier version, deploy it as a canary and promote it."
         )
     if canary.status == "stopped":
         raise Conflict("This canary is already stopped.")
-    await undeploy(session, None, canary.id, reason=f"rolled back: {reason}")
+    await undeploy(session, SYSTEM, canary.id, reason=f"rolled back: {reason}")
     audit.record(
         session,
         "deployment.rollback",
         resource_type="deployment",
         resource_id=canary.id,
         team_id=canary.team_id,
-        summary={"name": canary.name, "reason": reason, "automatic": principal is None},
-        actor=principal or SYSTEM,
+        summary={"name": canary.name, "reason": reason, "automatic": principal is SYSTEM},
+        actor=principal,
     )
     return canary
 
@@ -443,9 +435,9 @@ async def model_visibility_changed(session: AsyncSession, model_id: uuid.UUID) -
 
 async def live_metrics(session: AsyncSession, d: Deployment, minutes: int) -> list[dict]:
     if d.canary_of is None:
-        return await gateway_metrics.live_series(session, d.name, minutes)
+        return await usage_queries.live_series(session, d.name, minutes)
     stable = await session.get(Deployment, d.canary_of)
-    return await gateway_metrics.live_series(
+    return await usage_queries.live_series(
         session, stable.name if stable else d.name, minutes, upstream_prefix=f"dep-{d.id.hex[:12]}-"
     )
 

@@ -13,8 +13,9 @@ from fastapi.responses import StreamingResponse
 from axops import hardware
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid
+from axops.core.state import SecretKey, State, Storage, state_of
 from axops.core.text import content_disposition
-from axops.training import service
+from axops.training import quotas, runtime_calls, service, sweeps
 from axops.training.schemas import (
     ExecutorOut,
     JobCreate,
@@ -42,32 +43,32 @@ async def _out(session, job) -> JobOut:
 
 
 @router.post("/training/job/create", status_code=201)
-async def create_job(body: JobCreate, principal: Writer, session: Session, request: Request) -> JobOut:
+async def create_job(body: JobCreate, principal: Writer, session: Session, state: State) -> JobOut:
     """Validated up front (approved datasets, columns, model version, resources), then queued."""
     job = await service.create_job(
         session,
         principal,
-        request.app.state.secret_key,
+        state.secret_key,
         body,
-        gpus_here=request.app.state.gpus_here,
-        executors=request.app.state.training_executors,
+        gpus_here=state.gpus_here,
+        executors=state.training_executors,
     )
     return await _out(session, job)
 
 
 @router.post("/training/sweep/create", status_code=201)
-async def create_sweep(body: SweepCreate, principal: Writer, session: Session, request: Request) -> SweepOut:
+async def create_sweep(body: SweepCreate, principal: Writer, session: Session, state: State) -> SweepOut:
     """A grid or random search: one queued job per trial (all validated first); the best trial is
     the one whose run's `metric` ends lowest (`mode: min`) or highest."""
-    sweep = await service.create_sweep(
+    sweep = await sweeps.create_sweep(
         session,
         principal,
-        request.app.state.secret_key,
+        state.secret_key,
         body,
-        gpus_here=request.app.state.gpus_here,
-        executors=request.app.state.training_executors,
+        gpus_here=state.gpus_here,
+        executors=state.training_executors,
     )
-    return await service.sweep_out(session, principal, sweep.id)
+    return await sweeps.sweep_out(session, principal, sweep.id)
 
 
 @router.get("/training/sweeps")
@@ -75,12 +76,12 @@ async def list_sweeps(
     principal: Reader, session: Session, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> list[SweepSummary]:
     """The caller's teams' sweeps, newest first: trials counted by status, the best value so far."""
-    return await service.list_sweeps(session, principal, limit)
+    return await sweeps.list_sweeps(session, principal, limit)
 
 
 @router.get("/training/sweep/{sweep_id}")
 async def get_sweep(sweep_id: uuid.UUID, principal: Reader, session: Session) -> SweepOut:
-    return await service.sweep_out(session, principal, sweep_id)
+    return await sweeps.sweep_out(session, principal, sweep_id)
 
 
 @router.get("/training/jobs")
@@ -107,8 +108,8 @@ async def cancel(job_id: uuid.UUID, principal: Writer, session: Session) -> JobO
 
 
 @router.post("/training/job/{job_id}/retry")
-async def retry(job_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> JobOut:
-    return await _out(session, await service.retry(session, principal, request.app.state.secret_key, job_id))
+async def retry(job_id: uuid.UUID, principal: Writer, session: Session, secret: SecretKey) -> JobOut:
+    return await _out(session, await service.retry(session, principal, secret, job_id))
 
 
 @router.put("/training/job/{job_id}/priority")
@@ -138,7 +139,7 @@ async def logs(
     if not follow:
         return LogPage(lines=lines, next_after=last)
     await session.close()
-    db = request.app.state.db
+    db = state_of(request).db
 
     async def events():
         nonlocal last
@@ -162,14 +163,16 @@ async def logs(
 
 @router.get("/training/job/{job_id}/checkpoints/{step}", response_class=StreamingResponse)
 async def download_checkpoint(
-    job_id: uuid.UUID, step: str, principal: Reader, session: Session, request: Request
+    job_id: uuid.UUID, step: str, principal: Reader, session: Session, storage: Storage
 ) -> Response:
     """A checkpoint as a tar stream (`latest` for the newest; the runtime resumes from it)."""
     if step != "latest" and not step.isdigit():
         raise Invalid("step must be a number or 'latest'.")
-    found = await service.checkpoint_for_download(session, principal, job_id, None if step == "latest" else int(step))
+    found = await runtime_calls.checkpoint_for_download(
+        session, principal, job_id, None if step == "latest" else int(step)
+    )
     return StreamingResponse(
-        request.app.state.storage.get_stream(found["key"]),
+        storage.get_stream(found["key"]),
         media_type="application/x-tar",
         headers={
             "x-axops-step": str(found["step"]),
@@ -182,31 +185,31 @@ async def download_checkpoint(
 @router.put("/training/quotas/{team_id}", status_code=204)
 async def set_quota(team_id: uuid.UUID, body: Quota, _: InfraAdmin, session: Session) -> Response:
     """GPUs the team's running jobs may hold at once."""
-    await service.set_quota(session, team_id, body.gpus)
+    await quotas.set_quota(session, team_id, body.gpus)
     return Response(status_code=204)
 
 
 @router.get("/training/quotas")
 async def list_quotas(principal: InfraReader, session: Session) -> list[QuotaOut]:
     """Teams with a GPU quota or active jobs: quota (null: no limit), GPUs in use, running and queued jobs."""
-    return await service.list_quotas(session, principal)
+    return await quotas.list_quotas(session, principal)
 
 
 @router.delete("/training/quotas/{team_id}", status_code=204)
 async def clear_quota(team_id: uuid.UUID, _: InfraAdmin, session: Session) -> Response:
     """No GPU limit for the team any more."""
-    await service.clear_quota(session, team_id)
+    await quotas.clear_quota(session, team_id)
     return Response(status_code=204)
 
 
 @router.get("/training/executors")
-async def executors(_: Reader, request: Request) -> list[ExecutorOut]:
+async def executors(_: Reader, state: State) -> list[ExecutorOut]:
     """Where jobs can run here: this machine, and the clusters configured."""
-    return [ExecutorOut(name=name, description=text) for name, text in request.app.state.training_executors.items()]
+    return [ExecutorOut(name=name, description=text) for name, text in state.training_executors.items()]
 
 
 @router.get("/metrics/gpu")
-async def gpu_metrics(_: InfraReader, request: Request) -> dict:
+async def gpu_metrics(_: InfraReader, state: State) -> dict:
     """This machine's GPUs (NVML): utilisation, memory, temperature; an explicit empty state without.
     With the Kubernetes executor, `cluster` lists the nodes' allocatable GPUs and MIG slices."""
     found = hardware.gpus(details=True)
@@ -217,7 +220,7 @@ async def gpu_metrics(_: InfraReader, request: Request) -> dict:
         if found
         else "No GPU on this machine (NVML reports none, or no NVIDIA driver): jobs run on the CPU.",
     }
-    for backend in request.app.state.training_backends:  # the first cluster configured (Kubernetes before Ray)
+    for backend in state.training_backends:  # the first cluster configured (Kubernetes before Ray)
         if hasattr(backend, "gpu_nodes") and "cluster" not in answer:
             try:
                 answer["cluster"] = {"executor": backend.name, "nodes": await backend.gpu_nodes()}
@@ -235,20 +238,20 @@ async def gpu_metrics(_: InfraReader, request: Request) -> dict:
 
 @router.get("/training/job/{job_id}/spec", include_in_schema=False)
 async def spec(job_id: uuid.UUID, principal: Writer, session: Session) -> dict:
-    return await service.spec(session, principal, job_id)
+    return await runtime_calls.spec(session, principal, job_id)
 
 
 @router.post("/training/job/{job_id}/report", status_code=204, include_in_schema=False)
 async def report(job_id: uuid.UUID, body: Report, principal: Writer, session: Session) -> Response:
-    await service.report(session, principal, job_id, body)
+    await runtime_calls.report(session, principal, job_id, body)
     return Response(status_code=204)
 
 
 @router.put(UPLOADS.removeprefix("/api") + "{job_id}/checkpoints/{step}", include_in_schema=False)
 async def upload_checkpoint(
-    job_id: uuid.UUID, step: int, principal: Writer, session: Session, request: Request
+    job_id: uuid.UUID, step: int, principal: Writer, session: Session, request: Request, storage: Storage
 ) -> dict:
-    return await service.store_checkpoint(session, principal, request.app.state.storage, job_id, step, request.stream())
+    return await runtime_calls.store_checkpoint(session, principal, storage, job_id, step, request.stream())
 
 
 @router.post(UPLOADS.removeprefix("/api") + "{job_id}/output", include_in_schema=False)
@@ -261,8 +264,8 @@ async def upload_output(job_id: uuid.UUID, principal: Writer, session: Session, 
             yield chunk
 
     try:
-        version = await service.register_output(
-            session, principal, request.app.state.storage, job_id, [(u.filename or "", chunks(u)) for u in uploads]
+        version = await runtime_calls.register_output(
+            session, principal, state_of(request).storage, job_id, [(u.filename or "", chunks(u)) for u in uploads]
         )
     finally:
         await form.close()
