@@ -38,6 +38,7 @@ from axops.experiments import router as experiments_router
 from axops.gateway import proxy as gateway_proxy
 from axops.gateway import router as gateway_router
 from axops.gateway import tasks as gateway_tasks
+from axops.gateway.state import Gateway
 from axops.registry import router as models_router
 from axops.registry import tasks as models_tasks
 from axops.serving import router as serving_router
@@ -148,7 +149,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         listener = notify.Listener(database_url)
         await listener.start()
         telemetry.configure(settings.otel)
-        app.state.gateway = gateway = gateway_proxy.Gateway(
+        app.state.gateway = gateway = Gateway(
             state.db, app.state.secret_key, settings.redis_url, settings.gateway_health_interval_s, state.storage
         )
         await gateway.start()

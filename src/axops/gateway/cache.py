@@ -14,9 +14,7 @@ import time
 from collections import OrderedDict
 
 import orjson
-from prometheus_client import Counter
 
-LOOKUPS = Counter("axops_gateway_cache_lookups_total", "Answer cache lookups", ["result"])
 _IGNORED = ("stream", "stream_options", "user")
 
 

@@ -15,24 +15,21 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
-from prometheus_client import Counter, Histogram
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from axops.auth import audit
 from axops.auth.deps import get_principal
-from axops.auth.scoping import SYSTEM
 from axops.core import context, metrics, telemetry
 from axops.core.errors import AppError
-from axops.gateway import anthropic, cache
-from axops.gateway.limits import Limits, Policy, retry_after
-from axops.gateway.table import RouteTable, Target, plan
-from axops.gateway.tokens import TokenCounter, Tokenizers
-from axops.gateway.usage import ContentLogWriter, UsageWriter
+from axops.gateway import cache
+from axops.gateway.call import Call, attempt_span, end_attempt
+from axops.gateway.instruments import CACHE_HITS, CACHE_MISSES
+from axops.gateway.limits import retry_after
+from axops.gateway.state import Gateway
+from axops.gateway.table import Target, plan
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -43,28 +40,7 @@ _ERROR_TYPES = {
     429: "rate_limit_error",
 }
 log = logging.getLogger("axops.gateway")
-# Labels stay bounded: route names and upstreams are admin-defined; status as a class.
-REQUESTS = Counter("axops_gateway_requests_total", "Gateway requests", ["model", "upstream", "status"])
-LATENCY = Histogram(
-    "axops_gateway_latency_seconds",
-    "Gateway request latency",
-    ["model"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-)
-TTFT = Histogram(
-    "axops_gateway_ttft_seconds",
-    "Time to the first streamed byte",
-    ["model"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-TOKENS = Counter("axops_gateway_tokens_total", "Tokens through the gateway", ["model", "kind"])
-COUNTED = Counter(
-    "axops_gateway_tokens_counted_total",
-    "Tokens the gateway counted itself (the upstream reported no usage)",
-    ["model", "kind"],
-)
 _RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504})
-AZURE_API_VERSION = "2024-10-21"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 SPAN = "axops.span"  # the request's trace span, in the ASGI scope: whoever takes it out ends it
 
@@ -75,83 +51,6 @@ def openai_error(
     """An error in OpenAI's shape, so SDKs raise the matching exception."""
     body = {"error": {"message": message, "type": _ERROR_TYPES.get(status, "api_error"), "param": param, "code": code}}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
-
-
-class Gateway:
-    """Process-wide gateway state, built in the app's lifespan."""
-
-    def __init__(
-        self, db, secret: str, redis_url: str | None = None, health_interval_s: float = 15.0, storage=None
-    ) -> None:
-        self.db = db
-        self.health_interval_s = health_interval_s
-        self._health: asyncio.Task | None = None
-        self.secret = secret
-        self.limits = Limits(redis_url)
-        self.tokenizers = Tokenizers(db, storage)
-        self.counter = TokenCounter(self.tokenizers)
-        self.table = RouteTable(self.limits, self.tokenizers)
-        self.cache = cache.RedisCache(redis_url) if redis_url else cache.LocalCache()
-        self.usage = UsageWriter(db)
-        self.logs = ContentLogWriter(db, interval_s=1.0, batch=1000)
-        self.client: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
-        self.client = aiohttp.ClientSession(
-            connector=connector,
-            json_serialize=lambda v: orjson.dumps(v).decode(),
-            timeout=aiohttp.ClientTimeout(total=None),
-            auto_decompress=True,
-        )
-        self.counter.start()
-        self.usage.start()
-        self.logs.start()
-        if self.health_interval_s > 0:
-            self._health = asyncio.create_task(self._health_loop())
-
-    async def _health_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.health_interval_s)
-            try:
-                await self.table.ensure(self.db, self.secret)
-                await self.check_health()
-            except Exception:  # a failed round is retried next interval; the gateway keeps serving
-                log.exception("gateway.health_check_failed")
-
-    async def check_health(self) -> dict[str, bool]:
-        """Ask every upstream in use for its model list: failures count towards its circuit
-        breaker, an answer closes the circuit — so a dead upstream is skipped before a client
-        meets it, and a recovered one comes back without waiting for traffic."""
-        upstreams = {t.upstream.key: t.upstream for r in self.table.routes.values() for t in [*r.targets, *r.fallbacks]}
-
-        async def probe(up) -> bool:
-            url, headers = _health_request(up)
-            try:
-                async with self.client.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=5)) as r:
-                    ok = r.status < 500
-            except (aiohttp.ClientError, TimeoutError):
-                ok = False
-            if ok:
-                up.failures, up.probing = 0, False
-            else:
-                up.failed()
-            return ok
-
-        results = await asyncio.gather(*(probe(up) for up in upstreams.values()))
-        return dict(zip(upstreams, results, strict=True))
-
-    async def stop(self) -> None:
-        if self._health:
-            self._health.cancel()
-        await self.counter.stop()  # the calls still being counted, then their usage records are written
-        await self.usage.stop()
-        await self.logs.stop()
-        if self.client:
-            await self.client.close()
-        for backend in (self.limits.buckets, self.cache):
-            if hasattr(backend, "close"):
-                await backend.close()
 
 
 def _usage_of(data: dict) -> tuple[int, int] | None:
@@ -177,34 +76,6 @@ async def _tries(route, deadline: float) -> AsyncIterator[Target]:
             yield target
 
 
-def _health_request(up) -> tuple[str, dict]:
-    url, headers, _ = _upstream_request(up, "models", {"messages": []})
-    if up.kind == "anthropic":
-        url = url.removesuffix("/messages") + "/models"
-    elif up.kind == "azure":
-        url = f"{up.base_url}/openai/models?api-version={up.api_version or AZURE_API_VERSION}"
-    return url, {k: v for k, v in headers.items() if k != "Content-Type"}
-
-
-def _upstream_request(up, path: str, body: dict) -> tuple[str, dict, dict]:
-    """URL, headers and body of the call to one upstream, in the API its provider speaks."""
-    if up.kind == "anthropic":
-        base = up.base_url if up.base_url.endswith("/v1") else f"{up.base_url}/v1"
-        headers = {"Content-Type": "application/json", "anthropic-version": anthropic.VERSION}
-        if up.api_key:
-            headers["x-api-key"] = up.api_key
-        return f"{base}/messages", headers, anthropic.to_anthropic(body, up.model)
-    if up.kind == "azure":  # the deployment is in the URL; the key in its own header
-        headers = {"Content-Type": "application/json", **({"api-key": up.api_key} if up.api_key else {})}
-        return (
-            f"{up.base_url}/openai/deployments/{up.model}/{path}?api-version={up.api_version or AZURE_API_VERSION}",
-            headers,
-            body,
-        )
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {up.api_key}"} if up.api_key else {})}
-    return f"{up.base_url}/{path}", headers, {**body, "model": up.model}
-
-
 def _text_of(answer: dict) -> str:
     choice = (answer.get("choices") or [{}])[0]
     return (choice.get("message") or {}).get("content") or choice.get("text") or ""
@@ -214,208 +85,6 @@ def _is_context_error(status: int, body: bytes) -> bool:
     return status in (400, 413) and (b"context_length" in body or b"maximum context length" in body)
 
 
-class _Call:
-    """Bookkeeping of one gateway request: who, which route, attempts, timing; writes its usage record
-    (and, with tracing on, ends its span)."""
-
-    def __init__(
-        self,
-        gw: Gateway,
-        principal,
-        endpoint: str,
-        model: str,
-        stream: bool,
-        policies: list[Policy],
-        estimated_tokens: int,
-        body: dict,
-        span=None,
-    ) -> None:
-        self.gw, self.principal, self.endpoint, self.model, self.stream = gw, principal, endpoint, model, stream
-        self.body = body
-        self.policies, self.estimated_tokens = policies, estimated_tokens
-        self.request_id = context.current().request_id
-        self.started = time.perf_counter()
-        self.attempts = 0
-        self.target: Target | None = None
-        self.ttft_ms: float | None = None
-        self.span = span  # the request's span when tracing is on; this call ends it
-        self.attempt_span = None  # a stream's upstream call, ended when the stream is
-
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.started) * 1000
-
-    def cost_of(self, tokens: tuple[int, int] | None) -> float:
-        t = self.target
-        return (tokens[0] * t.input_price + tokens[1] * t.output_price) / 1e6 if t and tokens else 0.0
-
-    def record(
-        self,
-        status: int,
-        error: str | None = None,
-        tokens: tuple[int, int] | None = None,
-        cache: str = "off",
-        saved_cost: float = 0.0,
-        text: str = "",
-        answer=None,
-    ) -> None:
-        """`tokens` as the upstream reported them. None: it reported none — then, if the target has a
-        tokenizer, `answer` (the JSON answer, or the stream's lines) is counted first, off the request path."""
-        latency_ms = self.elapsed_ms()
-        ended = time.time_ns() if self.span is not None else None
-        t = self.target
-        if tokens is None and answer is not None and t is not None and t.tokenizer:
-
-            def counted(found: tuple[int, int] | None) -> None:
-                self._write(
-                    status, error, found or (0, 0), cache, saved_cost, text, latency_ms, ended, found is not None
-                )
-
-            self.gw.counter.submit(t.tokenizer, self.endpoint, self.body, answer, counted)
-            return
-        self._write(status, error, tokens or (0, 0), cache, saved_cost, text, latency_ms, ended, False)
-
-    def _write(
-        self,
-        status: int,
-        error: str | None,
-        tokens: tuple[int, int],
-        cache: str,
-        saved_cost: float,
-        text: str,
-        latency_ms: float,
-        ended: int | None,
-        counted: bool,
-    ) -> None:
-        if self.principal.log_content:
-            self.gw.logs.log(
-                request_id=self.request_id,
-                api_key_id=self.principal.api_key_id,
-                user_id=self.principal.user_id,
-                model=self.model,
-                status=status,
-                request=self.body,
-                response=text or error or "",
-            )
-        t = self.target
-        cost = self.cost_of(tokens)
-        p = self.principal
-        upstream = t.upstream.key if t else "none"
-        series = _series(self.model, "cache" if cache == "hit" else upstream, status // 100)
-        series[0].inc()
-        series[1].observe(latency_ms / 1000)
-        if self.ttft_ms is not None:
-            series[2].observe(self.ttft_ms / 1000)
-        if tokens[0] or tokens[1]:
-            series[3].inc(tokens[0])
-            series[4].inc(tokens[1])
-            if counted:
-                COUNTED.labels(self.model, "prompt").inc(tokens[0])
-                COUNTED.labels(self.model, "completion").inc(tokens[1])
-        self.gw.usage.record(
-            request_id=self.request_id,
-            api_key_id=p.api_key_id if p else None,
-            user_id=p.user_id if p else None,
-            team_id=min(p.team_ids) if p and p.team_ids else None,
-            endpoint=self.endpoint,
-            model=self.model,
-            upstream=t.upstream.key if t else None,
-            stream=self.stream,
-            status=status,
-            error=error,
-            prompt_tokens=tokens[0],
-            completion_tokens=tokens[1],
-            cost=cost,
-            latency_ms=latency_ms,
-            ttft_ms=self.ttft_ms,
-            attempts=self.attempts,
-            cache=cache,
-            saved_cost=saved_cost,
-        )
-        if self.span is not None:
-            self._end_span(status, error, tokens, cache, cost, counted, ended)
-        if (
-            self.policies
-            and any(p.tpm or p.monthly_budget is not None for p in self.policies)
-            and not self.gw.limits.settle_tokens_now(self.policies, self.estimated_tokens, sum(tokens))
-        ):
-            task = asyncio.create_task(self._settle(sum(tokens), cost))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
-
-    def _end_span(
-        self,
-        status: int,
-        error: str | None,
-        tokens: tuple[int, int],
-        cache: str,
-        cost: float,
-        counted: bool,
-        ended: int | None,
-    ) -> None:
-        span = self.span
-        span.set_attributes(
-            {
-                "gen_ai.usage.input_tokens": tokens[0],
-                "gen_ai.usage.output_tokens": tokens[1],
-                "axops.tokens_counted": counted,
-                "axops.cache": cache,
-                "axops.attempts": self.attempts,
-                "axops.cost": cost,
-                "axops.status": status,
-                "http.response.status_code": 200
-                if self.attempt_span is not None
-                else status,  # a stream that broke had started
-            }
-        )
-        if self.target is not None:
-            span.set_attributes(
-                {"axops.upstream": self.target.upstream.key, "gen_ai.response.model": self.target.upstream.model}
-            )
-        if error:
-            span.set_attribute("error.type", str(status))
-            if status >= 500:
-                span.set_status(telemetry.Status(telemetry.StatusCode.ERROR, error))
-        if self.attempt_span is not None:
-            _end_attempt(self.attempt_span, 200, error if status >= 500 else None, ended)
-        span.end(end_time=ended)
-
-    async def _settle(self, tokens: int, cost: float) -> None:
-        for p in await self.gw.limits.settle(self.policies, self.estimated_tokens, tokens, cost):
-            await audit.record_now(
-                self.gw.db.sessionmaker,
-                "gateway.budget_warning",
-                resource_type=f"gateway_limit_{p.scope}",
-                resource_id=p.subject_id,
-                actor=SYSTEM,
-                summary={
-                    "budget": p.monthly_budget,
-                    "spent": round(self.gw.limits.spend_of(p), 6),
-                    "warn_ratio": p.warn_ratio,
-                },
-            )
-
-
-_background: set[asyncio.Task] = set()
-_children: dict[tuple, tuple] = {}
-
-
-def _series(model: str, upstream: str, status_class: int) -> tuple:
-    """The metric children of one label set, looked up once (labels() is not free on the hot path)."""
-    key = (model, upstream, status_class)
-    found = _children.get(key)
-    if found is None:
-        found = _children[key] = (
-            REQUESTS.labels(model, upstream, f"{status_class}xx"),
-            LATENCY.labels(model),
-            TTFT.labels(model),
-            TOKENS.labels(model, "prompt"),
-            TOKENS.labels(model, "completion"),
-        )
-    return found
-
-
-_OPERATIONS = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings"}
-_PROVIDERS = {"openai": "openai", "azure": "azure.ai.openai", "anthropic": "anthropic"}
 _SPANS = {
     "/v1/chat/completions": "gateway.chat",
     "/v1/completions": "gateway.completions",
@@ -424,50 +93,8 @@ _SPANS = {
 }
 
 
-def _attempt_span(call: _Call, up):
-    """A child span for one upstream call (tracing is on), named as the GenAI conventions name client calls."""
-    url = urlsplit(up.base_url)
-    return telemetry.tracer.start_span(
-        f"{_OPERATIONS[call.endpoint]} {up.model}",
-        context=telemetry.context_of(call.span),
-        kind=telemetry.SpanKind.CLIENT,
-        attributes={
-            "gen_ai.operation.name": _OPERATIONS[call.endpoint],
-            "gen_ai.request.model": up.model,
-            "gen_ai.provider.name": _PROVIDERS.get(up.kind, up.kind),
-            "server.address": url.hostname or "",
-            "server.port": url.port or (443 if url.scheme == "https" else 80),
-            "axops.upstream": up.key,
-            "axops.attempt": call.attempts,
-        },
-    )
-
-
-def _end_attempt(span, status: int | None, error: str | None = None, ended: int | None = None) -> None:
-    if span is None:
-        return
-    if status:
-        span.set_attribute("http.response.status_code", status)
-    if error or (status or 0) >= 400:
-        span.set_attribute("error.type", error or str(status))
-        span.set_status(telemetry.Status(telemetry.StatusCode.ERROR, error))
-    span.end(end_time=ended)
-
-
-async def _openai_lines(response: aiohttp.ClientResponse, kind: str, model: str) -> AsyncIterator[bytes]:
-    """The upstream's stream as OpenAI chat.completion.chunk lines (translated for Anthropic)."""
-    if kind != "anthropic":
-        async for line in response.content:
-            yield line
-        return
-    translator = anthropic.StreamTranslator(model)
-    async for line in response.content:
-        for out in translator.feed(line.strip()):
-            yield out
-
-
 async def _relay(
-    call: _Call,
+    call: Call,
     response: aiohttp.ClientResponse,
     client_wants_usage: bool,
     cache_key: str | None = None,
@@ -482,7 +109,7 @@ async def _relay(
     kept: list[bytes] | None = [] if call.target.tokenizer else None
     finish = None
     try:
-        async for line in _openai_lines(response, upstream.kind, call.model):
+        async for line in upstream.adapter.stream(response.content, call.model):
             if call.ttft_ms is None:
                 call.ttft_ms = call.elapsed_ms()
             if kept is not None:
@@ -543,7 +170,7 @@ async def _relay(
         call.record(status, error, tokens, cache="miss" if cache_key else "off", text="".join(parts or ()), answer=kept)
 
 
-async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Response:
+async def _forward(request: Request, raw: bytes, endpoint: str) -> Response:
     gw: Gateway = request.app.state.gateway
     try:
         principal = await get_principal(request)
@@ -605,9 +232,9 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
     ):
         cache_key = cache.key_of(route.id, body)
         hit = await gw.cache.get(cache_key)
-        cache.LOOKUPS.labels("hit" if hit else "miss").inc()
         if hit:
-            call = _Call(
+            CACHE_HITS.inc()
+            call = Call(
                 gw, principal, endpoint, body["model"], stream, policies, estimated, body, request.scope.pop(SPAN, None)
             )
             call.record(
@@ -627,12 +254,13 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
                     headers=headers,
                 )
             return Response(cache.as_answer(hit, body["model"]), media_type="application/json", headers=headers)
+        CACHE_MISSES.inc()
     client_wants_usage = False
     if stream:
         options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
         client_wants_usage = bool(options.get("include_usage"))
         body["stream_options"] = {**options, "include_usage": True}  # count tokens from the upstream's own figures
-    call = _Call(
+    call = Call(
         gw, principal, endpoint, body["model"], stream, policies, estimated, body, request.scope.pop(SPAN, None)
     )
     deadline = call.started + route.timeout_s
@@ -644,15 +272,18 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
             last_status, last_error = 504, "the route's deadline passed"
             break
         up = target.upstream
-        if up.kind == "anthropic" and endpoint != "chat":
-            last_error = f"{up.key} (Anthropic) serves chat only"
+        url = up.urls.get(endpoint)
+        if url is None:
+            last_error = f"{up.key} ({up.adapter.name}) serves {', '.join(up.urls)} only"
             continue
         call.attempts += 1
         call.target = target
-        url, headers, payload = _upstream_request(up, path, body)
+        payload = up.adapter.body(body, up)
+        headers = up.headers  # built once per upstream; aiohttp copies what it is given
         attempt = None
         if call.span is not None:
-            attempt = _attempt_span(call, up)
+            attempt = attempt_span(call, up)
+            headers = {**headers}
             telemetry.inject(headers, attempt)  # the upstream's own spans join the trace
         timeout = aiohttp.ClientTimeout(
             total=None if stream else min(up.timeout_s, remaining),
@@ -665,7 +296,7 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
             if response.status >= 400:
                 data = await response.read()
                 response.release()
-                _end_attempt(attempt, response.status)
+                end_attempt(attempt, response.status)
                 if _is_context_error(response.status, data):  # only a fallback with a longer context can help
                     up.in_flight -= 1
                     refusal = (response.status, data)
@@ -697,18 +328,18 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
             result = orjson.loads(data)
             if not isinstance(result, dict):
                 raise TypeError("not a JSON object")
-            if up.kind == "anthropic":
-                result = anthropic.from_anthropic(result, body["model"])
+            if up.adapter.translates:
+                result = up.adapter.answer(result, body["model"])
                 data = orjson.dumps(result)
         except (aiohttp.ClientError, TimeoutError, ValueError, TypeError) as exc:
-            _end_attempt(attempt, None, type(exc).__name__)
+            end_attempt(attempt, None, type(exc).__name__)
             up.failed()
             up.in_flight -= 1
             last_status, last_error = 502, f"{up.key}: {type(exc).__name__}"
             continue
         up.in_flight -= 1
         up.succeeded(call.elapsed_ms())
-        _end_attempt(attempt, 200)
+        end_attempt(attempt, 200)
         tokens = _usage_of(result)
         call.record(
             200,
@@ -737,19 +368,19 @@ async def _forward(request: Request, raw: bytes, path: str, endpoint: str) -> Re
 
 async def forward_json(request: Request, payload: dict) -> Response:
     """A non-streaming chat call on behalf of another endpoint (`/api/inference/{model}`)."""
-    return await _forward(request, orjson.dumps({**payload, "stream": False}), "chat/completions", "chat")
+    return await _forward(request, orjson.dumps({**payload, "stream": False}), "chat")
 
 
 async def chat_completions(request: Request, body: bytes) -> Response:
-    return await _forward(request, body, "chat/completions", "chat")
+    return await _forward(request, body, "chat")
 
 
 async def completions(request: Request, body: bytes) -> Response:
-    return await _forward(request, body, "completions", "completions")
+    return await _forward(request, body, "completions")
 
 
 async def embeddings(request: Request, body: bytes) -> Response:
-    return await _forward(request, body, "embeddings", "embeddings")
+    return await _forward(request, body, "embeddings")
 
 
 async def list_models(request: Request, body: bytes) -> Response:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import AppError, Invalid
 from axops.core.pagination import Page
-from axops.gateway import metrics, proxy, service
+from axops.gateway import proxy, service, usage_queries
 from axops.gateway.schemas import (
     InferenceRequest,
     InferenceResult,
@@ -123,7 +123,7 @@ async def request_logs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[RequestLogOut]:
     """Request and answer text of keys that log content, PII-masked; yours, or everyone's for gateway admins."""
-    items, next_cursor = await metrics.request_logs(
+    items, next_cursor = await usage_queries.request_logs(
         session, principal, model=model, api_key_id=api_key_id, cursor=cursor, limit=limit
     )
     return Page(items=[RequestLogOut(**i) for i in items], next_cursor=next_cursor)
@@ -163,7 +163,7 @@ async def usage(
     """Requests, errors, tokens, cost, p50/p95 latency and cache hits per time bucket and group
     (default: the last 24 hours). Without gateway:admin: the caller's own usage."""
     return UsageOut(
-        **await metrics.usage(
+        **await usage_queries.usage(
             session, principal, since=since, until=until, bucket=bucket, group_by=group_by, model=model
         )
     )
@@ -180,7 +180,7 @@ async def model_usage(
 ) -> UsageOut:
     """One gateway model's traffic, by upstream."""
     return UsageOut(
-        **await metrics.usage(
+        **await usage_queries.usage(
             session, principal, since=since, until=until, bucket=bucket, group_by="upstream", model=model_name
         )
     )
@@ -197,7 +197,7 @@ async def user_cost(
 ) -> UsageOut:
     """A user's tokens and cost by model (their own, or anyone's for gateway admins)."""
     return UsageOut(
-        **await metrics.usage(
+        **await usage_queries.usage(
             session, principal, since=since, until=until, bucket=bucket, group_by="model", user_id=user_id
         )
     )

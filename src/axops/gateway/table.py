@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from axops.core import crypto, notify
 from axops.gateway.models import Provider, Route
+from axops.gateway.providers import ADAPTERS, Adapter
 from axops.gateway.schemas import effective_prices
-from axops.gateway.tokens import guess
 
 TOPIC = "gateway"
 FAILURES_TO_OPEN = 3
@@ -40,6 +40,15 @@ class Upstream:
     failures: int = 0
     open_until: float = 0.0  # circuit open (cooling down) until this monotonic time
     probing: bool = False
+    # What calling it takes, from its provider kind's adapter: resolved here, once, not per request.
+    adapter: Adapter = field(init=False, repr=False)
+    urls: dict[str, str] = field(init=False, repr=False)  # endpoint → URL; an endpoint it cannot serve is absent
+    headers: dict[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.adapter = ADAPTERS[self.kind]
+        self.urls = self.adapter.urls(self)
+        self.headers = self.adapter.headers(self)
 
     def available(self, now: float) -> bool:
         """Closed, or cooled down and nobody is probing it yet (half-open: one trial request)."""
@@ -182,7 +191,7 @@ class RouteTable:
                     api_version=provider.api_version,
                 )
                 self.upstreams[key] = upstream
-            tokenizer = spec.get("tokenizer") or (guess(spec["model"]) if provider.kind != "anthropic" else None)
+            tokenizer = spec.get("tokenizer") or upstream.adapter.tokenizer(spec["model"])
             if tokenizer and self.tokenizers is not None:
                 self.tokenizers.prepare(tokenizer)
             return Target(

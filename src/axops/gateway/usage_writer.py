@@ -1,4 +1,6 @@
-"""Usage records (and content logs) leave the request path through in-memory queues and reach
+"""Writes the gateway's usage records and content logs (usage_queries.py reads them back).
+
+Usage records (and content logs) leave the request path through in-memory queues and reach
 PostgreSQL in batches (COPY), a few times a second; what is queued at shutdown is written before
 exit. Content logs are PII-masked in the writer, off the request path."""
 

@@ -1,6 +1,7 @@
-"""Usage aggregates over the gateway's usage records: requests, errors, tokens, cost, latency
-percentiles and cache hits per time bucket and group. Callers without `gateway:admin` see their
-own usage only."""
+"""The SQL that reads the gateway's usage records and content logs back (usage_writer.py writes
+them): usage aggregates — requests, errors, tokens, cost, latency percentiles and cache hits per
+time bucket and group —, a model's live per-minute series, and the stored request logs. Callers
+without `gateway:admin` see their own usage and logs only."""
 
 from __future__ import annotations
 
