@@ -21,9 +21,9 @@ from sqlalchemy.engine import make_url
 
 from axops import bootstrap
 from axops.app import create_app
-from axops.auth.throttle import LoginThrottle
 from axops.core.db import libpq_url
 from axops.core.embedded import start_embedded_postgres
+from axops.core.throttle import LoginThrottle
 from axops.migrations import runner
 from axops.settings import Settings
 
@@ -150,7 +150,7 @@ def _reset_database(database_url: str, settings: Settings) -> None:
 def api(live_server, database_url, settings):
     """A clean database with only the seeded admin, and an HTTP client to the live server."""
     _reset_database(database_url, settings)
-    live_server.app.state.throttle = LoginThrottle(
+    live_server.app.state.axops.throttle = LoginThrottle(
         settings.login_max_failures, settings.login_ip_max_failures, settings.login_window_seconds
     )
     with httpx.Client(base_url=live_server.url, timeout=30) as client:

@@ -23,11 +23,10 @@ from axops import __version__, hardware
 from axops.auth import audit
 from axops.auth import router as auth_router
 from axops.auth import service as auth_service
-from axops.auth.throttle import LoginThrottle
 from axops.core import errors, metrics, notify, storage, tasks, telemetry
-from axops.core.db import Database
 from axops.core.errors import NotFound
 from axops.core.middleware import CONTENT_SECURITY_POLICY, RequestMiddleware
+from axops.core.state import AppState, state_of
 from axops.datasets import router as datasets_router
 from axops.datasets import tasks as datasets_tasks
 from axops.executors import local as local_executor
@@ -71,16 +70,6 @@ BATCH_BODY_LIMITS = tuple(
     for p in ("/api/experiments/runs/", "/api/2.0/mlflow/runs/log-batch", "/ajax-api/2.0/mlflow/runs/log-batch")
 )
 DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
-
-
-class AppState:
-    """What the lifespan builds; also handed to background tasks as their context."""
-
-    def __init__(self, settings: Settings, database_url: str) -> None:
-        self.settings = settings
-        self.db = Database(database_url, pool_size=settings.db_pool_size)
-        self.storage = storage.ObjectStore(settings.resolved_storage_url, settings.resolved_secret_key())
-        self.tasks = tasks.configure(database_url)
 
 
 class AxopsAPI(FastAPI):
@@ -128,18 +117,9 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        state = AppState(settings, database_url)
-        app.state.axops = state
-        app.state.settings = settings
-        app.state.db = state.db
-        app.state.storage = state.storage
-        app.state.tasks = state.tasks
-        app.state.secret_key = settings.resolved_secret_key()
-        app.state.throttle = LoginThrottle(
-            settings.login_max_failures, settings.login_ip_max_failures, settings.login_window_seconds
-        )
+        app.state.axops = state = AppState.build(settings, database_url)
         async with state.db.sessionmaker() as session:
-            app.state.role_permissions = await auth_service.load_role_permissions(session)
+            state.role_permissions = await auth_service.load_role_permissions(session)
         # Everything built so far lives as long as the process: keep it out of the collector's
         # scans, and collect young objects less often (fewer pauses under load).
         gc.collect()
@@ -149,17 +129,15 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         listener = notify.Listener(database_url)
         await listener.start()
         telemetry.configure(settings.otel)
-        app.state.gateway = gateway = Gateway(
-            state.db, app.state.secret_key, settings.redis_url, settings.gateway_health_interval_s, state.storage
+        state.gateway = gateway = Gateway(
+            state.db, state.secret_key, settings.redis_url, settings.gateway_health_interval_s, state.storage
         )
         await gateway.start()
-        app.state.serving_dir = (settings.data_dir / "serving").resolve()
-        app.state.gpus_here = len(hardware.gpus())
+        state.gpus_here = len(hardware.gpus())
         supervisor = None
-        app.state.kubernetes_enabled = bool(settings.kubernetes_namespace)
-        app.state.training_backends = backends = training_backends(settings)
-        app.state.training_executors = {
-            "local": f"this machine ({app.state.gpus_here} GPU(s), {settings.training_slots} training slot(s))",
+        state.training_backends = backends = training_backends(settings)
+        state.training_executors = {
+            "local": f"this machine ({state.gpus_here} GPU(s), {settings.training_slots} training slot(s))",
             **{b.name: b.description for b in backends},
         }
         if settings.serving_supervisor:
@@ -169,7 +147,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
 
                 cluster = KubernetesExecutor(
                     state.db,
-                    app.state.secret_key,
+                    state.secret_key,
                     settings.control_url,
                     settings.kubernetes_namespace,
                     settings.runtime_image or DEFAULT_IMAGE,
@@ -177,26 +155,26 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
             jobs = [
                 local_training.JobRunner(
                     state.db,
-                    app.state.secret_key,
+                    state.secret_key,
                     settings.control_url,
                     (settings.data_dir / "training").resolve(),
                     slots=settings.training_slots,
-                    gpu_count=app.state.gpus_here,
+                    gpu_count=state.gpus_here,
                 )
             ]
             jobs += [
-                ClusterJobRunner(state.db, app.state.secret_key, settings.control_url, backend) for backend in backends
+                ClusterJobRunner(state.db, state.secret_key, settings.control_url, backend) for backend in backends
             ]
             supervisor = local_executor.Supervisor(
                 state.db,
-                app.state.secret_key,
+                state.secret_key,
                 settings.control_url,
-                app.state.serving_dir,
+                state.serving_dir,
                 kubernetes=cluster,
                 training=jobs,
             )
             await supervisor.start()
-        app.state.supervisor = supervisor
+        state.supervisor = supervisor
         async with state.tasks.open_async():
             if run_worker:
                 await datasets_tasks.prepare_worker()
@@ -265,7 +243,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     async def readyz(request: Request) -> Response:
         checks = {}
         try:
-            async with request.app.state.db.engine.connect() as conn:
+            async with state_of(request).db.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
         except Exception:

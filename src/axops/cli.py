@@ -116,7 +116,7 @@ def worker(concurrency: int = typer.Option(2, help="Tasks run at once.")) -> Non
     """Run the background worker alone (for deployments that separate it from the API)."""
     _warn_if_root()
     from axops import bootstrap
-    from axops.app import AppState
+    from axops.core.state import AppState
 
     _setup_logging()
     s = get_settings()
@@ -126,7 +126,7 @@ def worker(concurrency: int = typer.Option(2, help="Tasks run at once.")) -> Non
     async def run() -> None:
         from axops.datasets.tasks import prepare_worker
 
-        state = AppState(s, url)
+        state = AppState.build(s, url)
         await prepare_worker()
         async with state.tasks.open_async():
             await state.tasks.run_worker_async(additional_context={"axops": state}, concurrency=concurrency)

@@ -68,7 +68,7 @@ def setup(api, admin, upstreams):
 
 
 def usage_rows(live_server, database_url) -> list[dict]:
-    gw = live_server.app.state.gateway
+    gw = live_server.app.state.axops.gateway
     for _ in range(200):  # calls whose tokens are being counted reach the writer a moment later
         # and a stream's record is written when its relay ends, which the SDK does not wait for (it stops at [DONE])
         if not gw.counter.pending and not any(u.in_flight for u in gw.table.upstreams.values()):
@@ -401,7 +401,7 @@ def test_content_logs_are_masked(api, admin, setup, live_server):
     openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=setup["key"], max_retries=0).chat.completions.create(
         model="chat-small", messages=[{"role": "user", "content": "not logged"}]
     )  # a key without content logging
-    gw = live_server.app.state.gateway
+    gw = live_server.app.state.axops.gateway
     asyncio.run_coroutine_threadsafe(gw.logs.flush(), live_server.server_loop).result(10)
     logs = api.get("/api/gateway/logs", headers=setup["dev"]).json()["items"]
     assert [item["response"] for item in logs] == ["hello from A", "hello from A"]
@@ -515,7 +515,7 @@ def test_client_going_away_cancels_the_upstream(setup, upstreams, live_server, d
 
 def test_active_health_checks(api, setup, upstreams, live_server):
     _, b = upstreams
-    gw = live_server.app.state.gateway
+    gw = live_server.app.state.axops.gateway
 
     def check() -> dict:
         async def run():

@@ -239,7 +239,9 @@ def test_bad_uploads_are_refused_and_leave_nothing(api, world, demo_dirs, live_s
         assert culprit in r.json()["detail"], (label, r.json()["detail"])
     assert upload(api, dev1, model["id"], {}).status_code == 422
     assert api.get(f"/api/model/{model['id']}/versions", headers=dev1).json() == []
-    objects = Path(live_server.app.state.settings.resolved_storage_url.removeprefix("file://")) / "models" / model["id"]
+    objects = (
+        Path(live_server.app.state.axops.settings.resolved_storage_url.removeprefix("file://")) / "models" / model["id"]
+    )
     assert not objects.exists() or not any(p.is_file() for p in objects.rglob("*"))  # no orphan files
 
     # Another team's model: not found, for uploads and reads alike.
@@ -252,7 +254,7 @@ def test_bad_uploads_are_refused_and_leave_nothing(api, world, demo_dirs, live_s
         ).status_code
         == 403
     )
-    monkeypatch.setattr(live_server.app.state.settings, "import_roots", str(two.parent))
+    monkeypatch.setattr(live_server.app.state.axops.settings, "import_roots", str(two.parent))
     missing = str(two.parent / "no-such-dir")
     r = api.post("/api/model/version/import", json={"model_id": model["id"], "path": missing}, headers=admin)
     assert r.status_code == 422 and missing in r.json()["detail"]  # fails at once
@@ -263,7 +265,7 @@ def test_local_import_runs_in_the_background_with_progress(api, world, demo_dirs
 
     dev1 = world["dev1"]
     model = register(api, dev1, "imported")
-    monkeypatch.setattr(live_server.app.state.settings, "import_roots", str(demo_dirs[0].parent))
+    monkeypatch.setattr(live_server.app.state.axops.settings, "import_roots", str(demo_dirs[0].parent))
     r = api.post(
         "/api/model/version/import",
         json={"model_id": model["id"], "path": str(demo_dirs[0]), "allow_patterns": ["*.json", "*.safetensors"]},

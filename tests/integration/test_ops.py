@@ -37,7 +37,7 @@ def test_openapi_has_stable_operation_ids(api):
 
 
 def test_object_store_streams_and_signs(api, live_server, settings, tmp_path):
-    store = live_server.app.state.storage
+    store = live_server.app.state.axops.storage
 
     async def run():
         async def chunks():

@@ -239,7 +239,7 @@ def test_bad_deployments_fail_fast_and_register_nothing(api, dev, demo_dirs, liv
     assert r.status_code == 422
 
     # weights whose bytes were damaged after upload: the runtime refuses them, naming the file
-    state = live_server.app.state
+    state = live_server.app.state.axops
     key = f"models/{model['id']}/{ok['id']}/model.safetensors"
     path = state.storage.local_path(key)
     r = api.post(

@@ -278,7 +278,7 @@ def test_data_errors_and_checkpoint_storage_failures_are_reported_and_register_n
     assert job["failure_kind"] == "data" and "hold no text" in job["status_reason"] and job["output_version_id"] is None
 
     approve(api, admin, lab["dataset_version"]["id"])
-    storage = live_server.app.state.storage
+    storage = live_server.app.state.axops.storage
     original = storage.put_stream
 
     async def full_disk(key, chunks, *args, **kwargs):

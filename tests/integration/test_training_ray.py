@@ -24,7 +24,7 @@ def ray_cluster():
 @pytest.fixture
 def ray_executor(live_server, ray_cluster):
     """The test server with the ray executor configured, as AXOPS_RAY_ADDRESS would have it."""
-    state = live_server.app.state
+    state = live_server.app.state.axops
     runner = ClusterJobRunner(state.db, state.secret_key, live_server.url, RayJobs(ray_cluster))
     state.supervisor.training.append(runner)
     state.training_backends.append(runner.backend)

@@ -215,7 +215,7 @@ def test_moving_a_provider_to_another_host_needs_its_key_again(api, admin, attac
     )
     assert api.get("/api/gateway/providers", headers=admin).json()[0]["base_url"] == a.url  # nothing changed
 
-    gw = live_server.app.state.gateway
+    gw = live_server.app.state.axops.gateway
     asyncio.run_coroutine_threadsafe(gw.table.ensure(gw.db, gw.secret), live_server.server_loop).result(10)
     asyncio.run_coroutine_threadsafe(gw.check_health(), live_server.server_loop).result(
         10

@@ -20,7 +20,7 @@ def test_rotating_the_key_ends_access_and_refresh_tokens(api, live_server):
     access, refresh = first.json()["access_token"], first.cookies["axops_refresh"]
     assert api.get("/api/user/info", headers=bearer(access)).status_code == 200
 
-    state = live_server.app.state
+    state = live_server.app.state.axops
     original = state.secret_key
     state.secret_key = "rotated-" + "k" * 40
     principals.clear()  # a restart (how a new key takes effect) starts with an empty cache

@@ -18,7 +18,7 @@ def roots(tmp_path, live_server, monkeypatch, demo_dirs) -> Path:
     """An import root holding a copy of the demo model; configured on the live server."""
     root = tmp_path / "import-root"
     shutil.copytree(demo_dirs[0], root / "demo")
-    monkeypatch.setattr(live_server.app.state.settings, "import_roots", f"{tmp_path / 'elsewhere'},{root}")
+    monkeypatch.setattr(live_server.app.state.axops.settings, "import_roots", f"{tmp_path / 'elsewhere'},{root}")
     return root
 
 
@@ -34,7 +34,9 @@ def _model(api, account) -> dict:
 
 def _nothing_written(api, admin, model, live_server) -> None:
     assert api.get(f"/api/model/{model['id']}/versions", headers=admin).json() == []
-    objects = Path(live_server.app.state.settings.resolved_storage_url.removeprefix("file://")) / "models" / model["id"]
+    objects = (
+        Path(live_server.app.state.axops.settings.resolved_storage_url.removeprefix("file://")) / "models" / model["id"]
+    )
     assert not objects.exists() or not any(p.is_file() for p in objects.rglob("*"))
 
 
@@ -48,7 +50,7 @@ def test_developer_cannot_read_the_signing_key_through_an_import(api, admin, att
     body = {"model_id": model["id"], "path": str(settings.data_dir), "allow_patterns": ["secret_key"]}
     _refused(api.post("/api/model/version/import", json=body, headers=attacker.headers), 403)
     # Even the Admin cannot import the data directory, the object store or the key's directory.
-    store = live_server.app.state.settings.resolved_storage_url.removeprefix("file://")
+    store = live_server.app.state.axops.settings.resolved_storage_url.removeprefix("file://")
     for path in (str(settings.data_dir), store, str(settings.data_dir / "objects" / "models")):
         _refused(api.post("/api/model/version/import", json={**body, "path": path}, headers=admin), 403)
     run_tasks(live_server)
@@ -57,7 +59,7 @@ def test_developer_cannot_read_the_signing_key_through_an_import(api, admin, att
 
 def test_data_directory_inside_an_import_root_stays_closed(api, admin, attacker, live_server, settings, monkeypatch):
     model = _model(api, attacker)
-    monkeypatch.setattr(live_server.app.state.settings, "import_roots", str(settings.data_dir.parent))
+    monkeypatch.setattr(live_server.app.state.axops.settings, "import_roots", str(settings.data_dir.parent))
     for path in (settings.data_dir.parent, settings.data_dir):  # a root holding the data dir, and the data dir itself
         r = api.post("/api/model/version/import", json={"model_id": model["id"], "path": str(path)}, headers=admin)
         _refused(r, 403)
@@ -66,7 +68,7 @@ def test_data_directory_inside_an_import_root_stays_closed(api, admin, attacker,
 
 def test_server_import_is_off_without_roots(api, admin, attacker, live_server, demo_dirs, monkeypatch):
     model = _model(api, attacker)
-    monkeypatch.setattr(live_server.app.state.settings, "import_roots", "")
+    monkeypatch.setattr(live_server.app.state.axops.settings, "import_roots", "")
     r = api.post("/api/model/version/import", json={"model_id": model["id"], "path": str(demo_dirs[0])}, headers=admin)
     _refused(r, 403)
     assert "AXOPS_IMPORT_ROOTS" in r.json()["detail"]
@@ -113,7 +115,9 @@ def test_worker_checks_the_directory_again(api, admin, attacker, live_server, se
     version = api.get(f"/api/model/version/{r.json()['id']}", headers=admin).json()
     assert version["status"] == "failed" and "leak.json" in version["error"], version
     assert version["files"] == []
-    objects = Path(live_server.app.state.settings.resolved_storage_url.removeprefix("file://")) / "models" / model["id"]
+    objects = (
+        Path(live_server.app.state.axops.settings.resolved_storage_url.removeprefix("file://")) / "models" / model["id"]
+    )
     assert not objects.exists() or not any(p.is_file() for p in objects.rglob("*"))
 
 

@@ -15,7 +15,7 @@ from tests.security.conftest import make_account
 @pytest.fixture
 def lab(api, admin, victim, demo_dirs, live_server, monkeypatch):
     """An approved dataset and the demo model of the victim team; no job starts while it lasts."""
-    for runner in live_server.app.state.supervisor.training:
+    for runner in live_server.app.state.axops.supervisor.training:
         if isinstance(runner, JobRunner):
             monkeypatch.setattr(runner, "slots", 0)
     model = register(api, victim.headers, "tiny-base")

@@ -3,10 +3,10 @@ from __future__ import annotations
 import time
 
 from axops.auth import security
-from axops.auth.throttle import FailureWindow
 from axops.core.ids import uuid7
 from axops.core.logging import redact
 from axops.core.pagination import decode_cursor, encode_cursor
+from axops.core.throttle import FailureWindow
 
 
 def test_failure_window_blocks_then_expires(monkeypatch):

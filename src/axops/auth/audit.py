@@ -22,6 +22,7 @@ from axops.core.db import fetch_raw
 from axops.core.ids import uuid7
 from axops.core.logging import event
 from axops.core.pagination import decode_cursor, page_of
+from axops.core.state import task_state
 
 log = logging.getLogger("axops.audit")
 tasks = procrastinate.Blueprint()
@@ -241,7 +242,7 @@ async def maintain_partitions(engine, months_ahead: int, retention_days: int) ->
 @tasks.periodic(cron="17 3 * * *", periodic_id="audit-partitions")
 @tasks.task(name="maintain_audit_partitions", pass_context=True, queueing_lock="audit-partitions")
 async def maintain_audit_partitions_task(job_context, timestamp: int) -> None:
-    state = job_context.additional_context["axops"]
+    state = task_state(job_context)
     await maintain_partitions(
         state.db.engine, state.settings.audit_partitions_ahead, state.settings.audit_retention_days
     )

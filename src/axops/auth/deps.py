@@ -18,12 +18,13 @@ from axops.auth import security
 from axops.auth.cache import principals
 from axops.core import context
 from axops.core.errors import Forbidden, NotAuthenticated
+from axops.core.state import state_of
 
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for session in request.app.state.db.session():
+    async for session in state_of(request).db.session():
         yield session
 
 
@@ -122,7 +123,8 @@ def _remaining(deadline: datetime) -> float:
 
 
 async def _from_jwt(request: Request, session: AsyncSession, token: str) -> Principal:
-    claims = security.decode_access_token(request.app.state.secret_key, token)
+    state = state_of(request)
+    claims = security.decode_access_token(state.secret_key, token)
     if claims is None:
         raise _unauthenticated()
     try:
@@ -137,7 +139,7 @@ async def _from_jwt(request: Request, session: AsyncSession, token: str) -> Prin
         user_id=user_id,
         username=row.username,
         role=row.role,
-        permissions=request.app.state.role_permissions.get(row.role, frozenset()),
+        permissions=state.role_permissions.get(row.role, frozenset()),
         team_ids=frozenset(uuid.UUID(t["id"]) for t in _profile(row)["teams"]),
         auth="jwt",
         session_id=session_id,
@@ -155,7 +157,7 @@ async def _from_api_key(request: Request, session: AsyncSession, token: str) -> 
         raise _unauthenticated()
     if row.key_expires_at is not None and row.key_expires_at <= now:
         raise _unauthenticated()
-    role_permissions = request.app.state.role_permissions.get(row.role, frozenset())
+    role_permissions = state_of(request).role_permissions.get(row.role, frozenset())
     profile = _profile(row)
     principal = Principal(
         user_id=row.user_id,
@@ -193,7 +195,7 @@ async def get_principal(request: Request) -> Principal:
         principal = cached[0]  # the common case: no database work at all
     else:
         # Its own short transaction, so the route's transaction (if any) stays its own.
-        async with request.app.state.db.sessionmaker() as session:
+        async with state_of(request).db.sessionmaker() as session:
             if cached is not None:
                 principal = cached[0]
                 await _touch_cached_key(session, token, principal)

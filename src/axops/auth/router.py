@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from axops.auth import apikeys, audit, service
 from axops.auth.deps import CurrentPrincipal, Principal, Session, get_principal, require
+from axops.auth.models import User
 from axops.auth.permissions import PERMISSIONS, ROLE_DESCRIPTIONS
 from axops.auth.schemas import (
     ApiKeyCreate,
@@ -37,20 +38,20 @@ from axops.auth.schemas import (
 )
 from axops.core.errors import Forbidden, NotAuthenticated
 from axops.core.pagination import Page, json_response
+from axops.core.state import AppState, Db, State
 from axops.core.text import content_disposition
 
 router = APIRouter(prefix="/api")
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-def _policy(request: Request) -> service.TokenPolicy:
-    s = request.app.state.settings
-    return service.TokenPolicy(request.app.state.secret_key, s.access_token_ttl_seconds, s.refresh_token_ttl_seconds)
+def _policy(state: AppState) -> service.TokenPolicy:
+    s = state.settings
+    return service.TokenPolicy(state.secret_key, s.access_token_ttl_seconds, s.refresh_token_ttl_seconds)
 
 
-def _user_info(request: Request, user, auth: str = "jwt", permissions=None) -> UserInfo:
-    if permissions is None:
-        permissions = request.app.state.role_permissions.get(user.role, frozenset())
+def _user_info(state: AppState, user: User) -> UserInfo:
+    permissions = state.role_permissions.get(user.role, frozenset())
     return UserInfo(
         id=user.id,
         username=user.username,
@@ -60,7 +61,7 @@ def _user_info(request: Request, user, auth: str = "jwt", permissions=None) -> U
         is_active=user.is_active,
         teams=[TeamRef.model_validate(t) for t in user.teams],
         permissions=sorted(permissions),
-        auth=auth,
+        auth="jwt",
         created_at=user.created_at,
     )
 
@@ -71,19 +72,19 @@ CSRF_HEADER = "x-requested-with"
 CSRF_VALUE = "axops"
 
 
-def _tokens(request: Request, response: Response, issued: service.IssuedTokens) -> TokenPair:
+def _tokens(request: Request, response: Response, state: AppState, issued: service.IssuedTokens) -> TokenPair:
     """The access token in the body; the refresh token only in an httpOnly cookie that scripts cannot read."""
     response.set_cookie(
         REFRESH_COOKIE,
         issued.refresh_token,
-        max_age=request.app.state.settings.refresh_token_ttl_seconds,
+        max_age=state.settings.refresh_token_ttl_seconds,
         path=REFRESH_COOKIE_PATH,
         secure=request.url.scheme == "https",
         httponly=True,
         samesite="strict",
     )
     return TokenPair(
-        access_token=issued.access_token, expires_in=issued.expires_in, user=_user_info(request, issued.user)
+        access_token=issued.access_token, expires_in=issued.expires_in, user=_user_info(state, issued.user)
     )
 
 
@@ -99,24 +100,23 @@ def _refresh_cookie(request: Request) -> str | None:
 
 
 @router.post("/auth/login", tags=["auth"], responses={401: {}, 429: {}})
-async def login(body: LoginRequest, request: Request, response: Response, session: Session) -> TokenPair:
-    state = request.app.state
+async def login(body: LoginRequest, request: Request, response: Response, session: Session, state: State) -> TokenPair:
     issued = await service.login(
-        session, state.db.sessionmaker, state.throttle, _policy(request), body.username, body.password
+        session, state.db.sessionmaker, state.throttle, _policy(state), body.username, body.password
     )
-    return _tokens(request, response, issued)
+    return _tokens(request, response, state, issued)
 
 
 @router.post("/auth/refresh", tags=["auth"], responses={401: {}, 403: {}})
-async def refresh(request: Request, response: Response, session: Session) -> TokenPair:
+async def refresh(request: Request, response: Response, session: Session, state: State) -> TokenPair:
     """A new access token for the session of the refresh cookie (which rotates); send `X-Requested-With: axops`."""
     token = _refresh_cookie(request)
     if not token and REFRESH_COOKIE in request.cookies:
         raise Forbidden(f"Refreshing with the session cookie needs the header 'X-Requested-With: {CSRF_VALUE}'.")
     if not token:
         raise NotAuthenticated("No session cookie: log in.")
-    issued = await service.refresh(session, request.app.state.db.sessionmaker, _policy(request), token)
-    return _tokens(request, response, issued)
+    issued = await service.refresh(session, state.db.sessionmaker, _policy(state), token)
+    return _tokens(request, response, state, issued)
 
 
 @router.post("/auth/logout", tags=["auth"], status_code=204)
@@ -139,8 +139,8 @@ async def logout(request: Request, session: Session) -> Response:
 
 
 @router.get("/auth/roles", tags=["auth"])
-async def roles(request: Request, _: CurrentPrincipal) -> RolesOut:
-    matrix = request.app.state.role_permissions
+async def roles(state: State, _: CurrentPrincipal) -> RolesOut:
+    matrix = state.role_permissions
     return RolesOut(
         roles=[
             RoleOut(name=r, description=ROLE_DESCRIPTIONS.get(r, ""), permissions=sorted(matrix.get(r, ())))
@@ -305,11 +305,11 @@ async def audit_logs(
 
 
 @router.get("/audit/logs/export.csv", tags=["audit"], response_class=StreamingResponse)
-async def audit_export(principal: AuditReader, f: AuditQuery, request: Request) -> StreamingResponse:
+async def audit_export(principal: AuditReader, f: AuditQuery, db: Db) -> StreamingResponse:
     filters = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(f).items() if v is not None}
-    await audit.record_now(request.app.state.db.sessionmaker, "audit.export", summary={"filters": filters})
+    await audit.record_now(db.sessionmaker, "audit.export", summary={"filters": filters})
     return StreamingResponse(
-        audit.export_csv(request.app.state.db.sessionmaker, principal, f),
+        audit.export_csv(db.sessionmaker, principal, f),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": content_disposition("axops-audit.csv")},
     )

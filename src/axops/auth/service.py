@@ -28,10 +28,10 @@ from axops.auth.models import (
 from axops.auth.permissions import PERMISSIONS, ROLE_DESCRIPTIONS, ROLE_PERMISSIONS
 from axops.auth.schemas import TeamCreate, TeamUpdate, UserCreate, UserUpdate
 from axops.auth.scoping import SYSTEM
-from axops.auth.throttle import LoginThrottle
 from axops.core import context
 from axops.core.errors import Conflict, Invalid, NotAuthenticated, NotFound, TooManyRequests
 from axops.core.pagination import page_of, paginate_desc
+from axops.core.throttle import LoginThrottle
 
 INVALID_LOGIN = "Invalid username or password."
 

@@ -135,7 +135,7 @@ router = APIRouter(tags=["storage"])
 
 @router.get("/api/storage/signed/{token}", include_in_schema=False)
 async def download_signed(token: str, request: Request) -> StreamingResponse:
-    store: ObjectStore = request.app.state.storage
+    store: ObjectStore = request.app.state.axops.storage
     path = store.verify_token(token, "GET")
     size = await store.size(path)
     return StreamingResponse(
@@ -147,7 +147,7 @@ async def download_signed(token: str, request: Request) -> StreamingResponse:
 
 @router.put("/api/storage/signed/{token}", include_in_schema=False, status_code=201)
 async def upload_signed(token: str, request: Request) -> dict:
-    store: ObjectStore = request.app.state.storage
+    store: ObjectStore = request.app.state.axops.storage
     path = store.verify_token(token, "PUT")
     stored = await store.put_stream(path, request.stream())
     return {"path": stored.path, "size": stored.size, "sha256": stored.sha256}

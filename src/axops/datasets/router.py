@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid, problem_response
 from axops.core.pagination import Page
+from axops.core.state import state_of
 from axops.core.text import content_disposition
 from axops.datasets import service
 from axops.datasets.models import Dataset, DatasetVersion
@@ -114,7 +115,7 @@ async def upload(request: Request, principal: Writer, session: Session) -> Datas
             while chunk := await file.read(1024 * 1024):
                 yield chunk
 
-        state = request.app.state.axops
+        state = state_of(request)
         _, version = await service.upload(
             session,
             principal,
@@ -164,7 +165,7 @@ async def upload_chunk(
     """The body is streamed to storage as it arrives; a 409 carries `received` to resume from."""
     return DatasetChunkReceived(
         **await service.upload_chunk(
-            session, principal, request.app.state.storage, version_id, offset, request.stream()
+            session, principal, state_of(request).storage, version_id, offset, request.stream()
         )
     )
 
@@ -173,7 +174,7 @@ async def upload_chunk(
 async def complete_upload(
     version_id: uuid.UUID, principal: Writer, session: Session, request: Request
 ) -> DatasetVersionOut:
-    state = request.app.state.axops
+    state = state_of(request)
     _, version, error = await service.complete_upload(
         session, principal, state.storage, state.settings.data_dir, version_id, state.settings.dataset_max_rows
     )
@@ -184,7 +185,7 @@ async def complete_upload(
 
 @router.delete("/dataset/version/{version_id}/upload", status_code=204)
 async def abort_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> Response:
-    await service.abort_upload(session, principal, request.app.state.storage, version_id)
+    await service.abort_upload(session, principal, state_of(request).storage, version_id)
     return Response(status_code=204)
 
 
@@ -217,7 +218,7 @@ async def update_dataset(dataset_id: uuid.UUID, body: DatasetUpdate, principal: 
 async def delete_dataset(
     dataset_id: uuid.UUID, body: DatasetDelete, principal: Writer, session: Session, request: Request
 ) -> Response:
-    await service.delete_dataset(session, principal, request.app.state.storage, dataset_id, body.confirm_name)
+    await service.delete_dataset(session, principal, state_of(request).storage, dataset_id, body.confirm_name)
     return Response(status_code=204)
 
 
@@ -245,7 +246,7 @@ async def preview(
     limit: Limit = 50,
 ) -> RowsPage:
     """Raw rows, as far as the data's sensitivity allows the caller (reads of sensitive data are audited)."""
-    state = request.app.state.axops
+    state = state_of(request)
     version, rows = await service.preview(
         session, principal, state.storage, state.settings.data_dir, version_id, offset, limit
     )
@@ -263,7 +264,7 @@ async def download(
     _, version = await service.original_file(session, principal, version_id)
     key = version.original_key if format == "original" and version.original_key else version.parquet_key
     name = version.filename if key == version.original_key else f"{version.filename.rsplit('.', 1)[0]}.parquet"
-    storage = request.app.state.storage
+    storage = state_of(request).storage
     size = await storage.size(key)
     return StreamingResponse(
         storage.get_stream(key),
@@ -286,7 +287,7 @@ async def diff(
 ) -> DiffOut:
     """Schema changes and rows added / removed / changed (matched on the dataset's key column when
     it has a unique one, else by row hash), with a page of samples of `kind`."""
-    state = request.app.state.axops
+    state = state_of(request)
     return DiffOut(
         **await service.diff(
             session,
@@ -322,7 +323,7 @@ async def split(
     version_id: uuid.UUID, body: SplitRequest, principal: Writer, session: Session, request: Request
 ) -> list[DatasetVersionOut]:
     """Train / validation / test versions, reproducible with the seed, optionally stratified."""
-    state = request.app.state.axops
+    state = state_of(request)
     ratios = {"train": body.train, "validation": body.validation, "test": body.test}
     versions = await service.split(
         session, principal, state.storage, state.settings.data_dir, version_id, ratios, body.seed, body.stratify_column

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import update
 
 from axops.core.logging import event
+from axops.core.state import task_state
 from axops.datasets import pii_scan, quality, service
 from axops.datasets.models import Dataset, DatasetVersion
 
@@ -129,18 +130,18 @@ async def write_masked(state, version_id: uuid.UUID) -> None:
 
 @tasks.task(name="analyse_version", pass_context=True, retry=1)
 async def analyse_version_task(job_context, version_id: str, quality: bool = True) -> None:
-    await analyse(job_context.additional_context["axops"], uuid.UUID(version_id), run_quality=quality)
+    await analyse(task_state(job_context), uuid.UUID(version_id), run_quality=quality)
 
 
 @tasks.task(name="mask_version", pass_context=True, retry=0)
 async def mask_version_task(job_context, version_id: str) -> None:
-    await write_masked(job_context.additional_context["axops"], uuid.UUID(version_id))
+    await write_masked(task_state(job_context), uuid.UUID(version_id))
 
 
 @tasks.periodic(cron="47 * * * *", periodic_id="dataset-stale-uploads")
 @tasks.task(name="discard_stale_uploads", pass_context=True, queueing_lock="dataset-stale-uploads")
 async def discard_stale_uploads_task(job_context, timestamp: int) -> None:
-    state = job_context.additional_context["axops"]
+    state = task_state(job_context)
     async with state.db.sessionmaker() as session:
         discarded = await service.discard_stale_uploads(session, state.storage, state.settings.upload_expiry_hours)
         await session.commit()

@@ -23,6 +23,7 @@ from starlette.responses import Response, StreamingResponse
 
 from axops.auth.deps import Principal, Session, get_principal
 from axops.core.errors import AppError, Forbidden
+from axops.core.state import state_of
 from axops.experiments import service
 from axops.experiments.models import Experiment
 
@@ -559,7 +560,7 @@ async def list_artifacts(request: Request, session: Session, path: str = "") -> 
 async def upload_artifact(path: str, request: Request, session: Session) -> Response:
     principal = await _write(request)
     run_id, rel = await _artifact_run(session, principal, path)
-    await service.log_artifact(session, request.app.state.storage, principal, run_id, rel, request.stream())
+    await service.log_artifact(session, state_of(request).storage, principal, run_id, rel, request.stream())
     return _ok({})
 
 
@@ -569,7 +570,7 @@ async def download_artifact(path: str, request: Request, session: Session) -> Re
     run_id, rel = await _artifact_run(session, principal, path)
     key, row = await service.artifact(session, principal, run_id, rel)
     return StreamingResponse(
-        request.app.state.storage.get_stream(key),
+        state_of(request).storage.get_stream(key),
         media_type="application/octet-stream",
         headers={"content-length": str(row.size)},
     )
@@ -579,5 +580,5 @@ async def download_artifact(path: str, request: Request, session: Session) -> Re
 async def delete_artifacts(path: str, request: Request, session: Session) -> Response:
     principal = await _write(request)
     run_id, rel = await _artifact_run(session, principal, path)
-    await service.delete_artifacts(session, request.app.state.storage, principal, run_id, rel)
+    await service.delete_artifacts(session, state_of(request).storage, principal, run_id, rel)
     return _ok({})

@@ -12,6 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid
 from axops.core.pagination import json_response
+from axops.core.state import state_of
 from axops.core.text import content_disposition
 from axops.experiments import service
 from axops.experiments.schemas import (
@@ -206,7 +207,7 @@ async def download_artifact(
     key, row = await service.artifact(session, principal, run_id, path)
     name = row.path.rsplit("/", 1)[-1]
     return StreamingResponse(
-        request.app.state.storage.get_stream(key),
+        state_of(request).storage.get_stream(key),
         media_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
         headers={
             "content-length": str(row.size),

@@ -171,7 +171,7 @@ async def _relay(
 
 
 async def _forward(request: Request, raw: bytes, endpoint: str) -> Response:
-    gw: Gateway = request.app.state.gateway
+    gw: Gateway = request.app.state.axops.gateway
     try:
         principal = await get_principal(request)
     except AppError as exc:
@@ -384,7 +384,7 @@ async def embeddings(request: Request, body: bytes) -> Response:
 
 
 async def list_models(request: Request, body: bytes) -> Response:
-    gw: Gateway = request.app.state.gateway
+    gw: Gateway = request.app.state.axops.gateway
     try:
         principal = await get_principal(request)
     except AppError as exc:

@@ -14,7 +14,9 @@ from fastapi import APIRouter, Query, Request, Response
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import AppError, Invalid
 from axops.core.pagination import Page
+from axops.core.state import SecretKey
 from axops.gateway import proxy, service, usage_queries
+from axops.gateway.deps import GatewayDep
 from axops.gateway.schemas import (
     InferenceRequest,
     InferenceResult,
@@ -43,18 +45,16 @@ async def list_providers(_: Admin, session: Session) -> list[ProviderOut]:
 
 
 @router.post("/gateway/providers", status_code=201)
-async def create_provider(body: ProviderCreate, principal: Admin, session: Session, request: Request) -> ProviderOut:
+async def create_provider(body: ProviderCreate, principal: Admin, session: Session, secret: SecretKey) -> ProviderOut:
     """An upstream (OpenAI-compatible base URL). Its API key is encrypted at rest and never returned."""
-    return service.provider_out(
-        await service.create_provider(session, principal.user_id, request.app.state.secret_key, body)
-    )
+    return service.provider_out(await service.create_provider(session, principal.user_id, secret, body))
 
 
 @router.patch("/gateway/providers/{provider_id}")
 async def update_provider(
-    provider_id: uuid.UUID, body: ProviderUpdate, _: Admin, session: Session, request: Request
+    provider_id: uuid.UUID, body: ProviderUpdate, _: Admin, session: Session, secret: SecretKey
 ) -> ProviderOut:
-    return service.provider_out(await service.update_provider(session, request.app.state.secret_key, provider_id, body))
+    return service.provider_out(await service.update_provider(session, secret, provider_id, body))
 
 
 @router.delete("/gateway/providers/{provider_id}", status_code=204)
@@ -89,9 +89,8 @@ Scope = Literal["key", "user", "team"]
 
 
 @router.get("/gateway/limits")
-async def list_limits(_: Admin, session: Session, request: Request) -> list[LimitOut]:
+async def list_limits(_: Admin, session: Session, gw: GatewayDep) -> list[LimitOut]:
     """Rate limits and budgets, with this month's spend where a budget is set."""
-    gw = request.app.state.gateway
     await gw.limits.refresh_spend(gw.db)
     out = []
     for limit in await service.list_limits(session):
@@ -130,18 +129,16 @@ async def request_logs(
 
 
 @router.post("/router/route")
-async def route_dry_run(body: RouteDryRun, principal: Invoker, request: Request) -> RoutePlan:
+async def route_dry_run(body: RouteDryRun, principal: Invoker, gw: GatewayDep) -> RoutePlan:
     """Which upstream would serve this request, and why — without calling it. Routes the caller may
     not use answer 404 like unknown ones; upstream addresses are shown to gateway admins only."""
-    gw = request.app.state.gateway
     await gw.table.ensure(gw.db, gw.secret)
     return RoutePlan(**service.dry_run(gw.table, principal, body.model))
 
 
 @router.get("/inference/models")
-async def inference_models(principal: Invoker, request: Request) -> list[str]:
+async def inference_models(principal: Invoker, gw: GatewayDep) -> list[str]:
     """The model names this caller may use through the gateway."""
-    gw = request.app.state.gateway
     await gw.table.ensure(gw.db, gw.secret)
     return sorted(n for n, r in gw.table.routes.items() if r.usable_by(principal))
 

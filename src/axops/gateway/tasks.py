@@ -8,6 +8,7 @@ import procrastinate
 
 from axops.core import partitions
 from axops.core.logging import event
+from axops.core.state import task_state
 
 log = logging.getLogger("axops.gateway")
 tasks = procrastinate.Blueprint()
@@ -28,7 +29,7 @@ async def maintain_usage_partitions(
 @tasks.periodic(cron="23 3 * * *", periodic_id="usage-partitions")
 @tasks.task(name="maintain_usage_partitions", pass_context=True, queueing_lock="usage-partitions")
 async def maintain_usage_partitions_task(job_context, timestamp: int) -> None:
-    state = job_context.additional_context["axops"]
+    state = task_state(job_context)
     s = state.settings
     await maintain_usage_partitions(
         state.db.engine, s.audit_partitions_ahead, s.usage_retention_days, s.request_log_retention_days

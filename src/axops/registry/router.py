@@ -12,6 +12,7 @@ from sqlalchemy import select
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Conflict, Invalid, NotFound, problem_response
 from axops.core.pagination import Page, json_page_response
+from axops.core.state import state_of
 from axops.core.text import content_disposition
 from axops.registry import service
 from axops.registry import tasks as models_tasks
@@ -81,7 +82,7 @@ async def list_models(
     cursor: str | None = None,
 ) -> Response:
     docs, next_cursor = await service.list_models(
-        request.app.state.db,
+        state_of(request).db,
         principal,
         q=q,
         task=task,
@@ -128,7 +129,7 @@ async def delete_model(
 ) -> Response:
     if live := await serving.live_deployment_names(session, model_id):
         raise Conflict(f"The model is deployed ({', '.join(live)}): undeploy it first.", deployments=live)
-    await service.delete_model(session, principal, request.app.state.storage, model_id, body.confirm_name)
+    await service.delete_model(session, principal, state_of(request).storage, model_id, body.confirm_name)
     return Response(status_code=204)
 
 
@@ -179,7 +180,7 @@ async def upload_version(request: Request, principal: Writer, session: Session) 
         version = await service.upload_version(
             session,
             principal,
-            request.app.state.storage,
+            state_of(request).storage,
             model_id,
             [(u.filename or "", chunks(u)) for u in uploads],
             base_version_id=base_version_id,
@@ -209,7 +210,7 @@ async def upload_chunk(
 ) -> ChunkReceived:
     """The request body is streamed to storage as it arrives; a 409 carries `received` to resume from."""
     received = await service.upload_chunk(
-        session, principal, request.app.state.storage, version_id, path, offset, request.stream()
+        session, principal, state_of(request).storage, version_id, path, offset, request.stream()
     )
     return ChunkReceived(**received)
 
@@ -217,13 +218,13 @@ async def upload_chunk(
 @router.delete("/model/version/{version_id}/upload", status_code=204)
 async def abort_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> Response:
     """Abandon a resumable upload: its chunks are deleted and the version disappears."""
-    await service.abort_upload(session, principal, request.app.state.storage, version_id)
+    await service.abort_upload(session, principal, state_of(request).storage, version_id)
     return Response(status_code=204)
 
 
 @router.post("/model/version/{version_id}/complete", responses={422: {}})
 async def complete_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> VersionOut:
-    version = await service.complete_upload(session, principal, request.app.state.storage, version_id)
+    version = await service.complete_upload(session, principal, state_of(request).storage, version_id)
     if version.status == "failed":
         return problem_response(422, "validation_error", "Invalid request", version.error or "upload failed")
     return (await _version_out(session, [version], with_files=True))[0]
@@ -236,13 +237,13 @@ async def import_version(body: LocalImport, principal: Importer, session: Sessio
     version = await service.begin_import(
         session,
         principal,
-        request.app.state.tasks.tasks["models:import_local"],
+        state_of(request).tasks.tasks["models:import_local"],
         body.model_id,
         "local",
         body.path,
         {"path": body.path, "allow_patterns": body.allow_patterns},
     )
-    root, bounds = service.import_source(request.app.state.settings, body.path)
+    root, bounds = service.import_source(state_of(request).settings, body.path)
     service.local_files(root, body.allow_patterns, bounds)  # fail fast (rolling back) on a bad path
     return (await _version_out(session, [version]))[0]
 
@@ -257,7 +258,7 @@ async def import_huggingface(
     version = await service.begin_import(
         session,
         principal,
-        request.app.state.tasks.tasks["models:import_huggingface"],
+        state_of(request).tasks.tasks["models:import_huggingface"],
         body.model_id,
         "huggingface",
         ref,
@@ -325,7 +326,7 @@ async def download_file(
         raise NotFound("No such file in this version.")
     await service.record_access(session, "model.download", model, version=version.version, file=path)
     return StreamingResponse(
-        request.app.state.storage.get_stream(f.storage_key),
+        state_of(request).storage.get_stream(f.storage_key),
         media_type="application/octet-stream",
         headers={
             "content-length": str(f.size),
@@ -350,7 +351,7 @@ async def download_version(
     await service.record_access(session, "model.download", model, version=version.version, file="*")
     prefix = f"{model.name}-v{version.version}".replace("/", "_")
     return StreamingResponse(
-        service.tar_stream(request.app.state.storage, prefix, files),
+        service.tar_stream(state_of(request).storage, prefix, files),
         media_type="application/x-tar",
         headers={
             "content-length": str(service.tar_size(prefix, files)),

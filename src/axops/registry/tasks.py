@@ -10,6 +10,7 @@ import procrastinate
 from sqlalchemy import select, update
 
 from axops.core.logging import event
+from axops.core.state import task_state
 from axops.registry import card as cards
 from axops.registry import service
 from axops.registry.models import ModelFile, ModelVersion, RegisteredModel
@@ -136,20 +137,18 @@ async def run_hf_import(
 async def import_hf_task(
     job_context, version_id: str, repo_id: str, revision: str | None = None, allow_patterns: list[str] | None = None
 ) -> None:
-    await run_hf_import(
-        job_context.additional_context["axops"], uuid.UUID(version_id), repo_id, revision, allow_patterns
-    )
+    await run_hf_import(task_state(job_context), uuid.UUID(version_id), repo_id, revision, allow_patterns)
 
 
 @tasks.task(name="import_local", pass_context=True, retry=0)
 async def import_local_task(job_context, version_id: str, path: str, allow_patterns: list[str] | None = None) -> None:
-    await run_local_import(job_context.additional_context["axops"], uuid.UUID(version_id), path, allow_patterns)
+    await run_local_import(task_state(job_context), uuid.UUID(version_id), path, allow_patterns)
 
 
 @tasks.periodic(cron="41 * * * *", periodic_id="model-archive-retention")
 @tasks.task(name="purge_archived", pass_context=True, queueing_lock="model-archive-retention")
 async def purge_archived_task(job_context, timestamp: int) -> None:
-    state = job_context.additional_context["axops"]
+    state = task_state(job_context)
     async with state.db.sessionmaker() as session:
         purged = await service.purge_archived_artifacts(
             session, state.storage, state.settings.model_archive_retention_days

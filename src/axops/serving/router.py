@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import NotFound
+from axops.core.state import State, state_of
 from axops.serving import logs as replica_logs
 from axops.serving import service
 from axops.serving.schemas import (
@@ -32,16 +33,16 @@ async def _one(session, d) -> DeploymentOut:
 
 
 @router.post("/deploy", status_code=201)
-async def deploy(body: DeployRequest, principal: Writer, session: Session, request: Request) -> DeploymentOut:
+async def deploy(body: DeployRequest, principal: Writer, session: Session, state: State) -> DeploymentOut:
     """Serve a model version (or `model` + `ref`: a version number, an alias such as production, or latest).
     The executor starts its replicas; once one is ready the deployment's name works at `/v1`."""
     d = await service.deploy(
         session,
         principal,
-        request.app.state.secret_key,
+        state.secret_key,
         body,
-        gpus_here=request.app.state.gpus_here,
-        kubernetes=request.app.state.kubernetes_enabled,
+        gpus_here=state.gpus_here,
+        kubernetes=state.kubernetes_enabled,
     )
     return await _one(session, d)
 
@@ -116,7 +117,7 @@ async def logs(
     """A replica's log (local executor): the last `tail` lines, or with `follow=true` a stream of
     server-sent events, one line each, as they are written."""
     d = await service.get_deployment(session, principal, deployment_id)
-    work_dir = request.app.state.serving_dir
+    work_dir = state_of(request).serving_dir
     if d.executor != "local":
         raise NotFound("Logs of Kubernetes deployments are read with kubectl logs (deployment axops-<name>).")
     lines = replica_logs.read_log(work_dir, d.id, replica, tail)
