@@ -25,7 +25,7 @@ def database_url(settings: Settings):
 
 
 async def seed(url: str, settings: Settings) -> str | None:
-    """Roles, audit and usage partitions and the first admin. Returns a generated admin password, if any."""
+    """Roles, audit and usage partitions, the default team and the first admin. Returns a generated admin password, if any."""
     db = Database(url, pool_size=1)
     try:
         await audit.maintain_partitions(db.engine, settings.audit_partitions_ahead, settings.audit_retention_days)
@@ -37,6 +37,7 @@ async def seed(url: str, settings: Settings) -> str | None:
         )
         async with db.sessionmaker() as session:
             await auth_service.seed_roles(session)
+            await auth_service.ensure_default_team(session)
             generated = await auth_service.ensure_admin(session, settings.admin_password)
             await session.commit()
         return generated

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -251,3 +252,45 @@ def test_forged_expired_and_malformed_tokens_are_401(api, settings):
     r = api.get("/api/user/info", headers=bearer(expired))
     assert r.status_code == 401 and r.json()["type"].endswith("/not_authenticated")
     assert api.get("/api/user/info", headers=bearer("axk_deadbeef_nope")).status_code == 401
+
+
+def test_a_fresh_install_works_on_first_use(api, admin):
+    """The admin of a fresh install, naming no team anywhere, uploads a dataset and creates an experiment
+    through the MLflow API: both belong to the default team. Users created without teams join it too."""
+    me = api.get("/api/user/info", headers=admin).json()
+    default = api.get("/api/teams", params={"q": "default"}, headers=admin).json()["items"]
+    assert [t["name"] for t in default] == ["default"] and me["teams"] == [{"id": default[0]["id"], "name": "default"}]
+    default_id = default[0]["id"]
+
+    r = api.post(
+        "/api/dataset/upload",
+        data={"name": "first"},
+        files={"file": ("first.csv", b"id,text\n1,hello\n")},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    assert api.get(f"/api/dataset/{r.json()['dataset_id']}", headers=admin).json()["team_id"] == default_id
+
+    key = api.post("/api/apikey/create", json={"name": "mlflow"}, headers=admin).json()[
+        "key"
+    ]  # the mlflow client's way
+    r = api.post("/api/2.0/mlflow/experiments/create", json={"name": "first"}, headers=bearer(key))
+    assert r.status_code == 200, r.text
+    experiment = api.get(f"/api/experiments/{uuid.UUID(r.json()['experiment_id'])}", headers=admin).json()
+    assert experiment["team_id"] == default_id
+
+    newcomer = _create_user(api, admin, "newcomer", "developer")
+    assert [t["name"] for t in newcomer["teams"]] == ["default"]
+    research = _create_team(api, admin)
+    placed = _create_user(api, admin, "placed", "developer", [research["id"]])
+    assert [t["name"] for t in placed["teams"]] == ["research"]  # placed elsewhere: not in the default team
+    members = api.get(f"/api/teams/{default_id}/members", headers=admin).json()["items"]
+    assert sorted(m["username"] for m in members) == ["admin", "newcomer"]
+
+    # Someone placed in a team besides the default one creates there when naming none.
+    assert api.put(f"/api/teams/{research['id']}/members/{newcomer['id']}", headers=admin).status_code == 204
+    dev = bearer(login(api, "newcomer", DEV_PASSWORD)["access_token"])
+    r = api.post("/api/2.0/mlflow/experiments/create", json={"name": "mine"}, headers=dev)
+    assert r.status_code == 200, r.text
+    experiment = api.get(f"/api/experiments/{uuid.UUID(r.json()['experiment_id'])}", headers=dev).json()
+    assert experiment["team_id"] == research["id"]

@@ -71,7 +71,8 @@ class Principal:
 _USER_COLUMNS = """
     u.id AS user_id, u.username, u.display_name, u.email, u.role, u.is_active, u.created_at,
     (SELECT coalesce(json_agg(json_build_object('id', t.id, 'name', t.name) ORDER BY t.name), '[]')
-       FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = u.id) AS teams
+       FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = u.id) AS teams,
+    (SELECT t.id FROM teams t WHERE t.is_default) AS default_team_id
 """
 _JWT_QUERY = text(f"""
     SELECT {_USER_COLUMNS}
@@ -141,6 +142,7 @@ async def _from_jwt(request: Request, session: AsyncSession, token: str) -> Prin
         role=row.role,
         permissions=state.role_permissions.get(row.role, frozenset()),
         team_ids=frozenset(uuid.UUID(t["id"]) for t in _profile(row)["teams"]),
+        default_team_id=row.default_team_id,
         auth="jwt",
         session_id=session_id,
         profile=_profile(row),
@@ -166,6 +168,7 @@ async def _from_api_key(request: Request, session: AsyncSession, token: str) -> 
         # A key can never do more than its owner can do today.
         permissions=role_permissions & frozenset(row.scopes),
         team_ids=frozenset(uuid.UUID(t["id"]) for t in profile["teams"]),
+        default_team_id=row.default_team_id,
         auth="apikey",
         api_key_id=row.key_id,
         allowed_models=frozenset(row.key_models) if row.key_models is not None else None,

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -61,8 +62,13 @@ class Team(IdMixin, TimestampMixin, Base):
     __tablename__ = "teams"
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    # The team of users placed in no other, and of what they create without naming a team (one at most).
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 
-    __table_args__ = (Index("ix_teams_created_at_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_teams_created_at_id", "created_at", "id"),
+        Index("uq_teams_is_default", "is_default", unique=True, postgresql_where=text("is_default")),
+    )
 
 
 class TeamMember(Base):

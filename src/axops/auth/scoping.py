@@ -7,7 +7,7 @@ A resource row has a `team_id` (the owning team) and, optionally, a `visibility`
           "organization".
 - change: the permission for the action, and membership of the owning team (Admins: any team).
 - own:    a new resource belongs to the team the caller names (one of theirs), else to their only
-          team, else to their default team.
+          team (besides the default team), else to the default team (see owning_team).
 
 `SYSTEM` is the caller for work no user asked for (expiry sweeps, automatic rollbacks, the
 gateway resolving registry references): it sees and may change everything, and its audit events
@@ -76,13 +76,17 @@ def require_owner(principal: Principal, row: Any, permission: str, noun: str) ->
 
 def owning_team(principal: Principal, team_id: uuid.UUID | None) -> uuid.UUID:
     """The team a new resource belongs to: the one named (it must be the caller's), else the caller's
-    only team, else their default team, else (several teams, none default) the first of them."""
+    only team (the default team not counted: someone placed in a team works there), else the default
+    team, else (several teams, none default) the first of them."""
     if team_id is not None:
         if not principal.sees_team(team_id):
             raise NotFound("No such team among yours.")
         return team_id
     if len(principal.team_ids) == 1:
         return next(iter(principal.team_ids))
+    placed = principal.team_ids - {principal.default_team_id}
+    if len(placed) == 1:
+        return next(iter(placed))
     if principal.default_team_id is not None and principal.default_team_id in principal.team_ids:
         return principal.default_team_id
     if principal.team_ids:

@@ -74,8 +74,25 @@ async def load_role_permissions(session: AsyncSession) -> dict[str, frozenset[st
     return {role: frozenset(perms) for role, perms in matrix.items()}
 
 
+DEFAULT_TEAM = "default"
+
+
+async def ensure_default_team(session: AsyncSession) -> Team:
+    """The default team (as migration 0012 seeds it): the one marked, else the team named "default"
+    (marked now), else a new one. Seeding, not a user's change: no audit event, as for the roles."""
+    team = await session.scalar(select(Team).where(Team.is_default))
+    if team is None:
+        team = await session.scalar(select(Team).where(func.lower(Team.name) == DEFAULT_TEAM))
+        if team is None:
+            team = Team(name=DEFAULT_TEAM, description="Everyone not placed in another team")
+            session.add(team)
+        team.is_default = True
+        await session.flush()
+    return team
+
+
 async def ensure_admin(session: AsyncSession, password: str | None) -> str | None:
-    """Create the `admin` user on first start. Returns the password when it was generated."""
+    """Create the `admin` user on first start, in the default team. Returns the password when it was generated."""
     if await session.scalar(select(func.count()).select_from(User).where(User.role == "admin")):
         return None
     generated = None
@@ -86,12 +103,15 @@ async def ensure_admin(session: AsyncSession, password: str | None) -> str | Non
     )
     session.add(user)
     await session.flush()
+    team = await ensure_default_team(session)
+    session.add(TeamMember(team_id=team.id, user_id=user.id))
+    await session.flush()
     audit.record(
         session,
         "user.create",
         resource_type="user",
         resource_id=user.id,
-        summary={"username": "admin", "role": "admin", "bootstrap": True},
+        summary={"username": "admin", "role": "admin", "teams": [team.name], "bootstrap": True},
         actor=SYSTEM,
     )
     return generated
@@ -302,7 +322,8 @@ async def create_user(session: AsyncSession, data: UserCreate) -> User:
     username = data.username.lower()
     if await session.scalar(select(User.id).where(User.username == username)):
         raise Conflict(f"The username '{username}' is taken.")
-    teams = await _teams_by_id(session, list(dict.fromkeys(data.team_ids)))
+    # Placed in no team: the default team, so that what they create has an owner.
+    teams = await _teams_by_id(session, list(dict.fromkeys(data.team_ids))) or [await ensure_default_team(session)]
     password_hash = await anyio.to_thread.run_sync(security.hash_password, data.password)
     user = User(
         username=username,
