@@ -14,7 +14,7 @@ import pytest
 from axops.auth.deps import Principal
 from axops.core.errors import Conflict, Invalid
 from axops.core.text import content_disposition
-from axops.experiments.service import artifact_path
+from axops.experiments.artifacts import artifact_path
 from axops.registry import service as registry
 from tests.integration.test_models import dir_files, upload
 

@@ -4,7 +4,7 @@ Wire rules followed: GET parameters as query strings, POST bodies as JSON, answe
 errors as non-200 `{"error_code", "message"}`; batch limits of log-batch (1000 metrics, 100 params, 100 tags,
 1000 entities). Auth: `Authorization: Bearer <axops API key or token>` (MLFLOW_TRACKING_TOKEN) or Basic with
 the API key as password (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD). Ids are UUIDs in hex. The
-routes are thin: bodies are read with orjson and handed to the experiments service."""
+routes are thin: bodies are read with orjson and handed to the tracking modules (runs, metrics, search, artifacts)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from axops.auth.deps import Principal, Session, get_principal
 from axops.core.errors import AppError, Forbidden
 from axops.core.state import state_of
-from axops.experiments import service
+from axops.experiments import artifacts, metrics, runs, search
 from axops.experiments.models import Experiment
 
 MAX_METRICS = 1000
@@ -213,14 +213,14 @@ def _run_json(r: dict) -> dict:
     }
     if r["end_time"] is not None:
         info["end_time"] = _ms(r["end_time"])
-    metrics = [
+    latest = [
         {"key": k, "value": _metric_value(m["value"]), "timestamp": m["timestamp"], "step": m["step"]}
         for k, m in r["metrics"].items()
     ]
     return {
         "info": info,
         "data": {
-            "metrics": metrics,
+            "metrics": latest,
             "params": [{"key": k, "value": v} for k, v in r["params"].items()],
             "tags": [{"key": k, "value": v} for k, v in tags.items()],
         },
@@ -230,9 +230,9 @@ def _run_json(r: dict) -> dict:
 
 async def _experiment(session, principal: Principal, experiment_id: Any) -> Experiment:
     if str(experiment_id) == "0":  # MLflow's default experiment: the team's "Default"
-        exp = await service.get_experiment_by_name(session, principal, "Default")
-        return exp or await service.create_experiment(session, principal, name="Default")
-    return await service.get_experiment(session, principal, _uuid(experiment_id, "experiment"))
+        exp = await runs.get_experiment_by_name(session, principal, "Default")
+        return exp or await runs.create_experiment(session, principal, name="Default")
+    return await runs.get_experiment(session, principal, _uuid(experiment_id, "experiment"))
 
 
 def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow and /ajax-api/2.0/mlflow
@@ -242,7 +242,7 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
     async def create_experiment(request: Request, session: Session) -> Response:
         principal = await _write(request)
         body = await _body(request)
-        exp = await service.create_experiment(
+        exp = await runs.create_experiment(
             session, principal, name=str(_required(body, "name")), tags=_kv(body.get("tags"), "tags")
         )
         return _ok({"experiment_id": exp.id.hex})
@@ -257,9 +257,7 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
     @r.get("/experiments/get-by-name")
     async def get_experiment_by_name(request: Request, session: Session, experiment_name: str = "") -> Response:
         principal = await _read(request)
-        exp = await service.get_experiment_by_name(
-            session, principal, experiment_name or _required({}, "experiment_name")
-        )
+        exp = await runs.get_experiment_by_name(session, principal, experiment_name or _required({}, "experiment_name"))
         if exp is None:
             raise MlflowError(
                 "RESOURCE_DOES_NOT_EXIST", f"Could not find experiment with name '{experiment_name}'", 404
@@ -272,7 +270,7 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         principal = await _read(request)
         body = await _body(request) if request.method == "POST" else dict(request.query_params)
         view = str(body.get("view_type") or "ACTIVE_ONLY")
-        rows = await service.list_experiments(session, principal, include_deleted=view != "ACTIVE_ONLY")
+        rows = await runs.list_experiments(session, principal, include_deleted=view != "ACTIVE_ONLY")
         if view == "DELETED_ONLY":
             rows = [e for e in rows if e["lifecycle"] == "deleted"]
         out = [
@@ -293,14 +291,14 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
     async def delete_experiment(request: Request, session: Session) -> Response:
         principal = await _write(request)
         exp = await _experiment(session, principal, _required(await _body(request), "experiment_id"))
-        await service.set_experiment_lifecycle(session, principal, exp.id, "deleted")
+        await runs.set_experiment_lifecycle(session, principal, exp.id, "deleted")
         return _ok({})
 
     @r.post("/experiments/restore")
     async def restore_experiment(request: Request, session: Session) -> Response:
         principal = await _write(request)
         exp = await _experiment(session, principal, _required(await _body(request), "experiment_id"))
-        await service.set_experiment_lifecycle(session, principal, exp.id, "active")
+        await runs.set_experiment_lifecycle(session, principal, exp.id, "active")
         return _ok({})
 
     @r.post("/experiments/update")
@@ -308,7 +306,7 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         principal = await _write(request)
         body = await _body(request)
         exp = await _experiment(session, principal, _required(body, "experiment_id"))
-        await service.update_experiment(session, principal, exp.id, name=body.get("new_name"))
+        await runs.update_experiment(session, principal, exp.id, name=body.get("new_name"))
         return _ok({})
 
     @r.post("/experiments/set-experiment-tag")
@@ -316,7 +314,7 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         principal = await _write(request)
         body = await _body(request)
         exp = await _experiment(session, principal, _required(body, "experiment_id"))
-        await service.update_experiment(
+        await runs.update_experiment(
             session, principal, exp.id, tags={str(_required(body, "key")): str(body.get("value", ""))}
         )
         return _ok({})
@@ -330,7 +328,7 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         exp = await _experiment(session, principal, body.get("experiment_id") or "0")
         tags = _kv(body.get("tags"), "tags")
         name = body.get("run_name") or tags.get("mlflow.runName")
-        run = await service.create_run(
+        run = await runs.create_run(
             session,
             principal,
             experiment_name=exp.name,
@@ -340,13 +338,13 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
             experiment_id=exp.id,
             start_time=_from_ms(body.get("start_time")),
         )
-        return _ok({"run": _run_json(await service.run_out(session, principal, run.id))})
+        return _ok({"run": _run_json(await search.run_out(session, principal, run.id))})
 
     @r.get("/runs/get")
     async def get_run(request: Request, session: Session) -> Response:
         principal = await _read(request)
         run_id = _run_id(dict(request.query_params))
-        return _ok({"run": _run_json(await service.run_out(session, principal, run_id))})
+        return _ok({"run": _run_json(await search.run_out(session, principal, run_id))})
 
     @r.post("/runs/update")
     async def update_run(request: Request, session: Session) -> Response:
@@ -354,24 +352,22 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         body = await _body(request)
         run_id = _run_id(body)
         if body.get("run_name"):
-            await service.rename_run(session, principal, run_id, str(body["run_name"]))
+            await runs.rename_run(session, principal, run_id, str(body["run_name"]))
         if body.get("status"):
-            await service.set_run_status(
-                session, principal, run_id, str(body["status"]), _from_ms(body.get("end_time"))
-            )
-        run = await service.run_out(session, principal, run_id)
+            await runs.set_run_status(session, principal, run_id, str(body["status"]), _from_ms(body.get("end_time")))
+        run = await search.run_out(session, principal, run_id)
         return _ok({"run_info": _run_json(run)["info"]})
 
     @r.post("/runs/delete")
     async def delete_run(request: Request, session: Session) -> Response:
         principal = await _write(request)
-        await service.set_run_lifecycle(session, principal, _run_id(await _body(request)), "deleted")
+        await runs.set_run_lifecycle(session, principal, _run_id(await _body(request)), "deleted")
         return _ok({})
 
     @r.post("/runs/restore")
     async def restore_run(request: Request, session: Session) -> Response:
         principal = await _write(request)
-        await service.set_run_lifecycle(session, principal, _run_id(await _body(request)), "active")
+        await runs.set_run_lifecycle(session, principal, _run_id(await _body(request)), "active")
         return _ok({})
 
     @r.post("/runs/log-metric")
@@ -384,14 +380,14 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
             "step": body.get("step"),
             "timestamp": body.get("timestamp"),
         }
-        await service.log_batch(session, principal, _run_id(body), metrics=[point])
+        await metrics.log_batch(session, principal, _run_id(body), metrics=[point])
         return _ok({})
 
     @r.post("/runs/log-parameter")
     async def log_param(request: Request, session: Session) -> Response:
         principal = await _write(request)
         body = await _body(request)
-        await service.log_batch(
+        await metrics.log_batch(
             session, principal, _run_id(body), params={str(_required(body, "key")): body.get("value", "")}
         )
         return _ok({})
@@ -401,29 +397,29 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         principal = await _write(request)
         body = await _body(request)
         run_id, key = _run_id(body), str(_required(body, "key"))
-        await service.log_batch(session, principal, run_id, tags={key: body.get("value", "")})
+        await metrics.log_batch(session, principal, run_id, tags={key: body.get("value", "")})
         if key == "mlflow.runName" and body.get("value"):
-            await service.rename_run(session, principal, run_id, str(body["value"]))
+            await runs.rename_run(session, principal, run_id, str(body["value"]))
         return _ok({})
 
     @r.post("/runs/delete-tag")
     async def delete_tag(request: Request, session: Session) -> Response:
         principal = await _write(request)
         body = await _body(request)
-        await service.delete_tag(session, principal, _run_id(body), str(_required(body, "key")))
+        await runs.delete_tag(session, principal, _run_id(body), str(_required(body, "key")))
         return _ok({})
 
     @r.post("/runs/log-batch")
     async def log_batch(request: Request, session: Session) -> Response:
         principal = await _write(request)
         body = await _body(request)
-        metrics, params, tags = body.get("metrics") or [], body.get("params") or [], body.get("tags") or []
-        if not all(isinstance(x, list) for x in (metrics, params, tags)):
+        points, params, tags = body.get("metrics") or [], body.get("params") or [], body.get("tags") or []
+        if not all(isinstance(x, list) for x in (points, params, tags)):
             raise MlflowError("INVALID_PARAMETER_VALUE", "metrics, params and tags must be lists.")
-        if len(metrics) > MAX_METRICS:
+        if len(points) > MAX_METRICS:
             raise MlflowError(
                 "INVALID_PARAMETER_VALUE",
-                f"A batch logging request can contain at most {MAX_METRICS} metrics. Got {len(metrics)} metrics.",
+                f"A batch logging request can contain at most {MAX_METRICS} metrics. Got {len(points)} metrics.",
             )
         if len(params) > MAX_PARAMS_TAGS or len(tags) > MAX_PARAMS_TAGS:
             raise MlflowError(
@@ -431,30 +427,30 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
                 f"A batch logging request can contain at most {MAX_PARAMS_TAGS} params "
                 f"and {MAX_PARAMS_TAGS} tags. Got {len(params)} params and {len(tags)} tags.",
             )
-        if len(metrics) + len(params) + len(tags) > MAX_ENTITIES:
+        if len(points) + len(params) + len(tags) > MAX_ENTITIES:
             raise MlflowError(
                 "INVALID_PARAMETER_VALUE",
                 f"A batch logging request can contain at most {MAX_ENTITIES} metrics, params and tags in total.",
             )
         run_id = _run_id(body)
         tag_map = _kv(tags, "tags")
-        await service.log_batch(
+        await metrics.log_batch(
             session,
             principal,
             run_id,
-            metrics=metrics,
+            metrics=points,
             params=_kv(params, "params"),
             tags=tag_map,
             max_metrics=MAX_METRICS,
         )
         if tag_map.get("mlflow.runName"):
-            await service.rename_run(session, principal, run_id, tag_map["mlflow.runName"])
+            await runs.rename_run(session, principal, run_id, tag_map["mlflow.runName"])
         return _ok({})
 
     @r.post("/runs/log-inputs")
     async def log_inputs(request: Request, session: Session) -> Response:
         principal = await _write(request)
-        await service.get_run(session, principal, _run_id(await _body(request)))
+        await runs.get_run(session, principal, _run_id(await _body(request)))
         return _ok({})  # dataset inputs are not tracked by axops runs (use dataset_version_ids)
 
     @r.post("/runs/search")
@@ -477,7 +473,7 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         order_by = body.get("order_by") or []
         if not isinstance(order_by, list) or not all(isinstance(o, str) for o in order_by):
             raise MlflowError("INVALID_PARAMETER_VALUE", "order_by must be a list of strings.")
-        items, nxt = await service.search_runs(
+        items, nxt = await search.search_runs(
             session,
             principal,
             experiment_ids=ids or None,
@@ -505,10 +501,10 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         q = request.query_params
         run_id, key = _run_id(dict(q)), q.get("metric_key") or _required({}, "metric_key")
         limit = int(q["max_results"]) if q.get("max_results", "").isdigit() else None
-        offset = service.decode_offset(q.get("page_token"))
-        doc, more = await service.metric_history_mlflow_json(session, principal, run_id, key, limit, offset)
+        offset = search.decode_offset(q.get("page_token"))
+        doc, more = await metrics.metric_history_mlflow_json(session, principal, run_id, key, limit, offset)
         if more:
-            return _ok({"metrics": orjson.loads(doc), "next_page_token": service.encode_offset(offset + (limit or 0))})
+            return _ok({"metrics": orjson.loads(doc), "next_page_token": search.encode_offset(offset + (limit or 0))})
         return Response(b'{"metrics":' + doc + b"}", media_type="application/json")
 
 
@@ -535,7 +531,7 @@ def _artifact_target(path: str) -> tuple[uuid.UUID, uuid.UUID, str]:
 
 async def _artifact_run(session, principal: Principal, path: str) -> tuple[uuid.UUID, str]:
     experiment_id, run_id, rel = _artifact_target(path)
-    run = await service.get_run(session, principal, run_id)
+    run = await runs.get_run(session, principal, run_id)
     if run.experiment_id != experiment_id:
         raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"No run with id {run_id.hex!r} in that experiment.", 404)
     return run_id, rel
@@ -545,7 +541,7 @@ async def _artifact_run(session, principal: Principal, path: str) -> tuple[uuid.
 async def list_artifacts(request: Request, session: Session, path: str = "") -> Response:
     principal = await _read(request)
     run_id, rel = await _artifact_run(session, principal, path)
-    files = await service.list_artifacts(session, principal, run_id, rel)
+    files = await artifacts.list_artifacts(session, principal, run_id, rel)
     return _ok(
         {
             "files": [
@@ -560,7 +556,7 @@ async def list_artifacts(request: Request, session: Session, path: str = "") -> 
 async def upload_artifact(path: str, request: Request, session: Session) -> Response:
     principal = await _write(request)
     run_id, rel = await _artifact_run(session, principal, path)
-    await service.log_artifact(session, state_of(request).storage, principal, run_id, rel, request.stream())
+    await artifacts.log_artifact(session, state_of(request).storage, principal, run_id, rel, request.stream())
     return _ok({})
 
 
@@ -568,7 +564,7 @@ async def upload_artifact(path: str, request: Request, session: Session) -> Resp
 async def download_artifact(path: str, request: Request, session: Session) -> Response:
     principal = await _read(request)
     run_id, rel = await _artifact_run(session, principal, path)
-    key, row = await service.artifact(session, principal, run_id, rel)
+    key, row = await artifacts.artifact(session, principal, run_id, rel)
     return StreamingResponse(
         state_of(request).storage.get_stream(key),
         media_type="application/octet-stream",
@@ -580,5 +576,5 @@ async def download_artifact(path: str, request: Request, session: Session) -> Re
 async def delete_artifacts(path: str, request: Request, session: Session) -> Response:
     principal = await _write(request)
     run_id, rel = await _artifact_run(session, principal, path)
-    await service.delete_artifacts(session, state_of(request).storage, principal, run_id, rel)
+    await artifacts.delete_artifacts(session, state_of(request).storage, principal, run_id, rel)
     return _ok({})
