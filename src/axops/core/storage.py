@@ -22,6 +22,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from obstore.store import LocalStore, from_url
+from pydantic import BaseModel
 
 from axops.core.errors import Invalid, NotFound
 from axops.core.text import content_disposition
@@ -130,12 +131,23 @@ class ObjectStore:
         return claims["p"]
 
 
+class StoredObjectOut(BaseModel):
+    path: str
+    size: int
+    sha256: str
+
+
 router = APIRouter(tags=["storage"])
 
 
-@router.get("/api/storage/signed/{token}", include_in_schema=False)
+def _store(request: Request) -> ObjectStore:
+    store: ObjectStore = request.app.state.axops.storage  # core.state imports this module: no State here
+    return store
+
+
+@router.get("/api/storage/signed/{token}", include_in_schema=False, response_class=StreamingResponse)
 async def download_signed(token: str, request: Request) -> StreamingResponse:
-    store: ObjectStore = request.app.state.axops.storage
+    store = _store(request)
     path = store.verify_token(token, "GET")
     size = await store.size(path)
     return StreamingResponse(
@@ -146,8 +158,8 @@ async def download_signed(token: str, request: Request) -> StreamingResponse:
 
 
 @router.put("/api/storage/signed/{token}", include_in_schema=False, status_code=201)
-async def upload_signed(token: str, request: Request) -> dict:
-    store: ObjectStore = request.app.state.axops.storage
+async def upload_signed(token: str, request: Request) -> StoredObjectOut:
+    store = _store(request)
     path = store.verify_token(token, "PUT")
     stored = await store.put_stream(path, request.stream())
-    return {"path": stored.path, "size": stored.size, "sha256": stored.sha256}
+    return StoredObjectOut(path=stored.path, size=stored.size, sha256=stored.sha256)
