@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from axops.runtime.fetch import FetchError, check_weights
-from axops.runtime.serve import load_model
+from axops.runtime.loading import load_model
 
 
 def test_a_lora_adapter_is_served_merged_on_its_base(demo_dirs, tmp_path):
