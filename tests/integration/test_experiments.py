@@ -10,8 +10,10 @@ import uuid
 
 import pytest
 
+from axops.experiments import router as experiments_router
 from axops.experiments.client import Tracker, TrackingError
 from tests.conftest import bearer, login
+from tests.declared_models import api_routes, assert_matches_declared_model, declared
 
 PASSWORD = "tracking-pass-123"
 
@@ -251,3 +253,38 @@ def test_runs_starting_a_new_experiment_at_once_share_it(api, researcher, live_s
     assert len({r.json()["experiment_id"] for r in answers}) == 1
     exps = api.get("/api/experiments", headers=researcher["headers"]).json()
     assert [(e["name"], e["run_count"]) for e in exps] == [("raced", 8)]
+
+
+def test_fast_path_answers_match_the_models_their_routes_declare(api, researcher):
+    """The routes send rows from SQL as JSON bytes without FastAPI's validation: each answer is checked
+    against its route's response_model here, and every such route of /api/experiments is exercised."""
+    h, routes = researcher["headers"], api_routes(experiments_router.router)
+    checked = set()
+
+    def check(r):
+        route = assert_matches_declared_model(routes, r)
+        checked.add((r.request.method, route.path))
+        return r.json()
+
+    exp = check(api.post("/api/experiments", json={"name": "contract", "tags": {"a": "b"}}, headers=h))
+    check(api.get("/api/experiments", headers=h))
+    check(api.get(f"/api/experiments/{exp['id']}", headers=h))
+    check(api.patch(f"/api/experiments/{exp['id']}", json={"description": "d"}, headers=h))
+    run = check(api.post("/api/experiments/runs", json={"experiment_id": exp["id"], "params": {"lr": "1"}}, headers=h))
+    other = new_run(api, h, experiment="contract")
+    points = [
+        {"key": "loss", "value": 1.5},
+        {"key": "loss", "value": "NaN", "step": 1},
+        {"key": "acc", "value": "Infinity"},
+    ]
+    check(log(api, h, run["id"], points, tags={"t": "v"}))
+    check(api.get(f"/api/experiments/runs/{run['id']}", headers=h))
+    check(api.patch(f"/api/experiments/runs/{run['id']}", json={"status": "FINISHED"}, headers=h))
+    check(api.get("/api/experiments/runs", params={"limit": 1}, headers=h))
+    check(api.post("/api/experiments/runs/search", json={"filter": "params.lr = 1"}, headers=h))
+    check(api.post("/api/experiments/runs/compare", json={"run_ids": [run["id"], other["id"]]}, headers=h))
+    assert check(api.get(f"/api/experiments/runs/{run['id']}/metrics/loss", headers=h))["values"] == [1.5, "NaN"]
+    check(api.get(f"/api/experiments/runs/{run['id']}/metrics/none", headers=h))
+    check(api.get(f"/api/experiments/runs/{run['id']}/artifacts", headers=h))
+
+    assert checked == declared(routes)

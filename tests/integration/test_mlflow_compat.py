@@ -13,6 +13,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
+from axops.experiments import mlflow as experiments_mlflow
+from tests.declared_models import api_routes, assert_matches_declared_model, declared
 from tests.integration.test_experiments import make_user
 
 
@@ -230,3 +232,80 @@ def test_mlflow_client_logs_lists_downloads_and_deletes_artifacts(api, researche
     assert httpx.delete(f"{base}/report", headers=token).status_code == 200
     assert [f.path for f in MlflowClient().list_artifacts(rid)] == ["config.json", "notes"]
     assert api.get(f"/api/experiments/runs/{rid}/artifacts/report/summary.md", headers=h).status_code == 404
+
+
+def test_mlflow_answers_match_the_models_their_routes_declare(api, researcher):
+    """The MLflow routes send orjson bytes without FastAPI's validation: each answer is checked against
+    its route's response_model (mlflow_schemas.py), and every MLflow route that answers JSON is exercised."""
+    routes = api_routes(experiments_mlflow.router, experiments_mlflow.artifacts_router)
+    token = {"Authorization": f"Bearer {researcher['key']}"}
+    checked = set()
+
+    def call(method, path, **kw):
+        r = api.request(method, path, headers=token, **kw)
+        route = assert_matches_declared_model(routes, r)
+        checked.add((method, route.path))
+        return r.json()
+
+    ml = "/api/2.0/mlflow"
+    exp_id = call("POST", f"{ml}/experiments/create", json={"name": "wire", "tags": [{"key": "a", "value": "b"}]})[
+        "experiment_id"
+    ]
+    call("GET", f"{ml}/experiments/get", params={"experiment_id": exp_id})
+    call("GET", f"{ml}/experiments/get-by-name", params={"experiment_name": "wire"})
+    call("GET", f"{ml}/experiments/search", params={"max_results": 10})
+    call("POST", f"{ml}/experiments/search", json={"view_type": "ALL"})
+    call("POST", f"{ml}/experiments/update", json={"experiment_id": exp_id, "new_name": "wire-2"})
+    call("POST", f"{ml}/experiments/set-experiment-tag", json={"experiment_id": exp_id, "key": "k", "value": "v"})
+    run = call("POST", f"{ml}/runs/create", json={"experiment_id": exp_id, "run_name": "r", "start_time": 1})["run"]
+    rid = run["info"]["run_id"]
+    call("POST", f"{ml}/runs/create", json={"experiment_id": exp_id})
+    call("POST", f"{ml}/runs/log-metric", json={"run_id": rid, "key": "loss", "value": 2.0, "timestamp": 1, "step": 0})
+    call("POST", f"{ml}/runs/log-metric", json={"run_id": rid, "key": "odd", "value": "NaN", "timestamp": 1})
+    call("POST", f"{ml}/runs/log-parameter", json={"run_id": rid, "key": "lr", "value": "0.1"})
+    call("POST", f"{ml}/runs/set-tag", json={"run_id": rid, "key": "t", "value": "v"})
+    call("POST", f"{ml}/runs/delete-tag", json={"run_id": rid, "key": "t"})
+    points = [{"key": "loss", "value": 1.0 / s, "timestamp": s, "step": s} for s in range(1, 4)]
+    call("POST", f"{ml}/runs/log-batch", json={"run_id": rid, "metrics": points, "tags": [{"key": "b", "value": "1"}]})
+    call("POST", f"{ml}/runs/log-inputs", json={"run_id": rid})
+    assert call("GET", f"{ml}/runs/get", params={"run_id": rid})["run"]["data"]["metrics"]
+    call("POST", f"{ml}/runs/update", json={"run_id": rid, "status": "FINISHED", "end_time": 5})
+    assert "next_page_token" in call("POST", f"{ml}/runs/search", json={"experiment_ids": [exp_id], "max_results": 1})
+    call("POST", f"{ml}/logged-models/search", json={})
+    history = call("GET", f"{ml}/metrics/get-history", params={"run_id": rid, "metric_key": "loss"})
+    assert [m["step"] for m in history["metrics"]] == [0, 1, 2, 3]
+    paged = call("GET", f"{ml}/metrics/get-history", params={"run_id": rid, "metric_key": "loss", "max_results": 2})
+    assert len(paged["metrics"]) == 2 and paged["next_page_token"]
+    assert (
+        call("GET", f"{ml}/metrics/get-history", params={"run_id": rid, "metric_key": "odd"})["metrics"][0]["value"]
+        == "NaN"
+    )
+    folder = f"/api/2.0/mlflow-artifacts/artifacts/{exp_id}/{rid}/artifacts"
+    call("PUT", f"{folder}/plots/a.txt", content=b"a")
+    assert call("GET", "/api/2.0/mlflow-artifacts/artifacts", params={"path": f"{exp_id}/{rid}/artifacts"})[
+        "files"
+    ] == [{"path": "plots", "is_dir": True}]
+    call("DELETE", f"{folder}/plots")
+    for what, key, value in (("runs", "run_id", rid), ("experiments", "experiment_id", exp_id)):
+        call("POST", f"{ml}/{what}/delete", json={key: value})
+        call("POST", f"{ml}/{what}/restore", json={key: value})
+
+    assert checked == declared(routes)
+
+
+def test_a_fresh_install_admin_logs_to_the_default_team(api, admin, live_server, monkeypatch):
+    """The admin of a fresh install is in the default team only: the mlflow client's first set_experiment
+    creates the experiment there instead of asking for a team."""
+    key = api.post(
+        "/api/apikey/create", json={"name": "nb", "scopes": ["training:read", "training:write"]}, headers=admin
+    )
+    assert key.status_code == 201, key.text
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", key.json()["key"])
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    mlflow.set_tracking_uri(live_server.url)
+    exp = mlflow.set_experiment("first-steps")
+    with mlflow.start_run():
+        mlflow.log_metric("loss", 1.0)
+    mine = api.get(f"/api/experiments/{uuid.UUID(exp.experiment_id)}", headers=admin).json()
+    teams = api.get("/api/user/info", headers=admin).json()["teams"]
+    assert [t["id"] for t in teams] == [mine["team_id"]] and mine["run_count"] == 1
