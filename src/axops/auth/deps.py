@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy import text, true
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import security
@@ -61,10 +61,6 @@ class Principal:
 
     def sees_team(self, team_id: uuid.UUID | None) -> bool:
         return self.is_admin or (team_id is not None and team_id in self.team_ids)
-
-    def team_clause(self, column):
-        """A SQL condition: rows of the caller's teams (every row for an Admin)."""
-        return true() if self.is_admin else column.in_(self.team_ids or {uuid.UUID(int=0)})
 
 
 # Hand-written SQL: this runs on every uncached request, so it is one round trip and no ORM work.
