@@ -781,3 +781,85 @@ def test_a_trace_span_per_request(api, admin, setup, upstreams, live_server):
         control[0].attributes["http.route"] == "/api/gateway/routes"
         and control[0].attributes["http.response.status_code"] == 200
     )
+
+
+def _events(response: httpx.Response) -> list[dict]:
+    """The JSON events of a server-sent stream, which must end with `data: [DONE]`."""
+    lines = [line.removeprefix("data: ") for line in response.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "[DONE]", lines[-3:]
+    return [json.loads(line) for line in lines[:-1]]
+
+
+def test_v1_answers_match_their_declared_shapes(api, admin, setup, live_server):
+    """The `/v1` fast path writes OpenAI's shapes as plain dicts, unvalidated: real answers — relayed,
+    replayed from the cache, translated from Anthropic, and the gateway's own — are checked here
+    against the declared schemas (gateway/openai_schemas.py), so the fast path cannot drift."""
+    from axops.gateway.openai_schemas import (
+        ChatCompletion,
+        ChatCompletionChunk,
+        EmbeddingList,
+        ErrorResponse,
+        ModelList,
+    )
+    from tests.mocks import MockAnthropic
+
+    v1, auth = f"{live_server.url}/v1", {"Authorization": f"Bearer {setup['key']}"}
+    models = ModelList.model_validate(httpx.get(f"{v1}/models", headers=auth).json())
+    assert [m.id for m in models.data] == ["chat-small"]
+
+    api.patch(f"/api/gateway/routes/{setup['route']['id']}", json={"cache_ttl_s": 60}, headers=admin).raise_for_status()
+    ask = {"model": "chat-small", "messages": [{"role": "user", "content": "two plus two"}], "temperature": 0}
+    for cache in ("miss", "hit"):
+        answer = httpx.post(f"{v1}/chat/completions", json=ask, headers=auth)
+        assert answer.headers["x-axops-cache"] == cache
+        assert ChatCompletion.model_validate(answer.json()).choices[0].message.content == "hello from A"
+    other = {**ask, "messages": [{"role": "user", "content": "three plus three"}]}
+    for body, cache in ((other, "miss"), (ask, "hit")):
+        streamed = {**body, "stream": True, "stream_options": {"include_usage": True}}
+        with httpx.stream("POST", f"{v1}/chat/completions", json=streamed, headers=auth) as r:
+            assert r.headers["x-axops-cache"] == cache
+            chunks = [ChatCompletionChunk.model_validate(e) for e in _events(r)]
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "hello from A"
+        assert chunks[-1].usage is not None and chunks[-1].usage.cost is not None  # the gateway's own addition
+    embedded = httpx.post(f"{v1}/embeddings", json={"model": "chat-small", "input": "x"}, headers=auth)
+    assert EmbeddingList.model_validate(embedded.json()).data[0].embedding == [0.1, 0.2, 0.3]
+
+    refusals = [
+        httpx.get(f"{v1}/models", headers={"Authorization": "Bearer sk-wrong"}),
+        httpx.post(f"{v1}/chat/completions", content=b"{not json", headers=auth),
+        httpx.post(f"{v1}/chat/completions", json={**ask, "model": "nope"}, headers=auth),
+        httpx.post(f"{v1}/nothing-here", json=ask, headers=auth),
+    ]
+    assert [r.status_code for r in refusals] == [401, 400, 404, 404]
+    for r in refusals:
+        ErrorResponse.model_validate(r.json())
+
+    claude = MockAnthropic("claude")
+    try:
+        provider = api.post(
+            "/api/gateway/providers",
+            json={"name": "anthropic", "kind": "anthropic", "base_url": claude.url.removesuffix("/v1")},
+            headers=admin,
+        ).json()
+        api.post(
+            "/api/gateway/routes",
+            json={"model_name": "claude", "targets": [{"provider_id": provider["id"], "model": "claude-x"}]},
+            headers=admin,
+        ).raise_for_status()
+        key = api.post("/api/apikey/create", json={"name": "any"}, headers=setup["dev"]).json()["key"]
+        auth = {"Authorization": f"Bearer {key}"}
+        ask = {"model": "claude", "messages": [{"role": "user", "content": "say hello"}]}
+        answer = httpx.post(f"{v1}/chat/completions", json=ask, headers=auth)
+        assert ChatCompletion.model_validate(answer.json()).choices[0].message.content == "bonjour from claude"
+        streamed = {**ask, "stream": True, "stream_options": {"include_usage": True}}
+        with httpx.stream("POST", f"{v1}/chat/completions", json=streamed, headers=auth) as r:
+            chunks = [ChatCompletionChunk.model_validate(e) for e in _events(r)]
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "bonjour from claude"
+        assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 5
+        refused = httpx.post(f"{v1}/embeddings", json={"model": "claude", "input": "x"}, headers=auth)
+        assert (
+            refused.status_code == 502
+            and "serves chat only" in ErrorResponse.model_validate(refused.json()).error.message
+        )
+    finally:
+        asyncio.run_coroutine_threadsafe(claude.runner.cleanup(), claude.loop).result(10)

@@ -13,7 +13,10 @@ import threading
 import time
 
 import httpx
+import orjson
 import pytest
+
+from axops.gateway.openai_schemas import ChatCompletion, Completion, ErrorResponse, ModelList
 
 TOKEN = "axs_test-serve-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -69,10 +72,15 @@ def test_queue_full_disconnect_and_drain(runtime):
     proc, url = runtime
     health = httpx.get(url + "/health").json()
     assert health["ready"] is True and health["queued"] == 0 and health["load_seconds"] > 0
-    assert httpx.get(url + "/v1/models", headers=AUTH).json()["data"][0]["id"] == "demo"
+    assert ModelList.model_validate(httpx.get(url + "/v1/models", headers=AUTH).json()).data[0].id == "demo"
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):  # /v1 answers its gateway only
         r = httpx.post(url + "/v1/completions", json={"prompt": "hi"}, headers=headers)
-        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+        assert r.status_code == 401 and ErrorResponse.model_validate(r.json()).error.code == "invalid_api_key"
+    # the answers have the shapes the gateway declares for /v1 (gateway/openai_schemas.py)
+    short = {"max_tokens": 2, "temperature": 0}
+    Completion.model_validate(httpx.post(url + "/v1/completions", json={"prompt": "hi", **short}, headers=AUTH).json())
+    chat = {"messages": [{"role": "user", "content": "hi"}], **short}
+    ChatCompletion.model_validate(httpx.post(url + "/v1/chat/completions", json=chat, headers=AUTH).json())
     assert httpx.get(url + "/v1/models").status_code == 401
 
     # one running, two waiting: the fourth and later are refused with 429 and Retry-After
@@ -121,4 +129,7 @@ def test_queue_full_disconnect_and_drain(runtime):
     proc.send_signal(signal.SIGTERM)
     reader.join(30)
     assert (lines and lines[-2] == "data: [DONE]") or lines[-1] == "data: [DONE]", lines[-3:]
+    for line in lines:
+        if line.startswith("data: {"):
+            Completion.model_validate(orjson.loads(line[6:]))  # a streamed completion's chunks
     assert proc.wait(30) == 0

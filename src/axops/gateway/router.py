@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import AppError, Invalid
@@ -58,9 +58,8 @@ async def update_provider(
 
 
 @router.delete("/gateway/providers/{provider_id}", status_code=204)
-async def delete_provider(provider_id: uuid.UUID, _: Admin, session: Session) -> Response:
+async def delete_provider(provider_id: uuid.UUID, _: Admin, session: Session) -> None:
     await service.delete_provider(session, provider_id)
-    return Response(status_code=204)
 
 
 @router.get("/gateway/routes")
@@ -80,9 +79,8 @@ async def update_route(route_id: uuid.UUID, body: RouteUpdate, _: Admin, session
 
 
 @router.delete("/gateway/routes/{route_id}", status_code=204)
-async def delete_route(route_id: uuid.UUID, _: Admin, session: Session) -> Response:
+async def delete_route(route_id: uuid.UUID, _: Admin, session: Session) -> None:
     await service.delete_route(session, route_id)
-    return Response(status_code=204)
 
 
 Scope = Literal["key", "user", "team"]
@@ -107,9 +105,8 @@ async def set_limit(scope: Scope, subject_id: uuid.UUID, body: LimitSet, _: Admi
 
 
 @router.delete("/gateway/limits/{scope}/{subject_id}", status_code=204)
-async def delete_limit(scope: Scope, subject_id: uuid.UUID, _: Admin, session: Session) -> Response:
+async def delete_limit(scope: Scope, subject_id: uuid.UUID, _: Admin, session: Session) -> None:
     await service.delete_limit(session, scope, subject_id)
-    return Response(status_code=204)
 
 
 @router.get("/gateway/logs", response_model=Page[RequestLogOut])
