@@ -286,5 +286,9 @@ def test_fast_path_answers_match_the_models_their_routes_declare(api, researcher
     assert check(api.get(f"/api/experiments/runs/{run['id']}/metrics/loss", headers=h))["values"] == [1.5, "NaN"]
     check(api.get(f"/api/experiments/runs/{run['id']}/metrics/none", headers=h))
     check(api.get(f"/api/experiments/runs/{run['id']}/artifacts", headers=h))
+    for path in (f"/api/experiments/runs/{other['id']}", f"/api/experiments/{exp['id']}"):  # 204: no body
+        r = api.delete(path, headers=h)
+        assert r.status_code == 204 and r.content == b""
+    assert api.get(f"/api/experiments/{exp['id']}", headers=h).json()["lifecycle"] == "deleted"
 
     assert checked == declared(routes)

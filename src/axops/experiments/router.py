@@ -173,9 +173,8 @@ async def update_run(run_id: uuid.UUID, body: RunUpdate, principal: Writer, sess
 
 
 @router.delete("/runs/{run_id}", status_code=204)
-async def delete_run(run_id: uuid.UUID, principal: Writer, session: Session) -> Response:
+async def delete_run(run_id: uuid.UUID, principal: Writer, session: Session) -> None:
     await runs.set_run_lifecycle(session, principal, run_id, "deleted")
-    return Response(status_code=204)
 
 
 @router.post("/runs/{run_id}/log-batch", response_model=LogBatchOut)
@@ -236,6 +235,5 @@ async def update_experiment(
 
 
 @router.delete("/{experiment_id}", status_code=204)
-async def delete_experiment(experiment_id: uuid.UUID, principal: Writer, session: Session) -> Response:
+async def delete_experiment(experiment_id: uuid.UUID, principal: Writer, session: Session) -> None:
     await runs.set_experiment_lifecycle(session, principal, experiment_id, "deleted")
-    return Response(status_code=204)
