@@ -4,7 +4,12 @@ queued for batch writing. Upstreams are called through one pooled aiohttp sessio
 
 Failover: a connection error, timeout, 5xx, 429 or context-length refusal moves to the next
 target (strategy order, then fallbacks) within the route's deadline. Once a stream has started
-it is relayed chunk by chunk and not retried; a break mid-stream ends it with an error event."""
+it is relayed chunk by chunk and not retried; a break mid-stream ends it with an error event.
+
+Around it: state.py holds the process-wide Gateway, table.py the routes and upstreams, providers.py
+how each provider kind is called, call.py a request's bookkeeping (usage record, instruments,
+spans), openai_schemas.py the shapes answered. Hot path rules: no database round trip, nothing
+looked up per request that can be resolved when the table loads, no validation models."""
 
 from __future__ import annotations
 
