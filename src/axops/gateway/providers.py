@@ -220,19 +220,19 @@ class AnthropicStream:
         if not line.startswith(b"data:"):
             return []  # `event:` lines and blanks: the data line says it all
         event = orjson.loads(line[5:])
-        kind = event.get("type")
-        if kind == "message_start":
+        event_type = event.get("type")
+        if event_type == "message_start":
             message = event.get("message") or {}
             self.id = message.get("id", self.id)
             self.prompt_tokens = (message.get("usage") or {}).get("input_tokens", 0)
             return [self._chunk({"role": "assistant", "content": ""})]
-        if kind == "content_block_delta" and (event.get("delta") or {}).get("type") == "text_delta":
+        if event_type == "content_block_delta" and (event.get("delta") or {}).get("type") == "text_delta":
             return [self._chunk({"content": event["delta"].get("text", "")})]
-        if kind == "message_delta":
+        if event_type == "message_delta":
             self.completion_tokens = (event.get("usage") or {}).get("output_tokens", self.completion_tokens)
             reason = (event.get("delta") or {}).get("stop_reason")
             return [self._chunk({}, _FINISH.get(reason, "stop"))] if reason else []
-        if kind == "message_stop":
+        if event_type == "message_stop":
             self.done = True
             usage = {
                 "prompt_tokens": self.prompt_tokens,
@@ -240,7 +240,7 @@ class AnthropicStream:
                 "total_tokens": self.prompt_tokens + self.completion_tokens,
             }
             return [self._line([], usage=usage), b"data: [DONE]\n\n"]
-        if kind == "error":
+        if event_type == "error":
             message = (event.get("error") or {}).get("message", "upstream error")
             error = {"error": {"message": message, "type": "api_error", "param": None, "code": "upstream_error"}}
             return [b"data: " + orjson.dumps(error) + b"\n\n"]
