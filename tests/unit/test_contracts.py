@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from axops.app import create_app
@@ -38,12 +36,4 @@ def test_committed_openapi_schema_is_current():
     assert committed == current, "web/openapi.json is stale: run `make openapi` (and commit the regenerated types)"
 
 
-def test_import_layers():
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "lint-imports"), str(ROOT / "pyproject.toml")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+# The import contracts (lint-imports) are checked in test_layers.py.

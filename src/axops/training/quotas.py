@@ -1,5 +1,6 @@
-"""Team GPU quotas: set and cleared by infra admins, counted against the GPUs each team's jobs hold,
-and the reason a queued job waits for its team's quota (the executors ask before starting one)."""
+"""GPUs: team quotas, set and cleared by infra admins and counted against the GPUs each team's jobs
+hold; the reason a queued job waits for its team's quota (the executors ask before starting one);
+and the inventory of this machine's and the clusters' GPUs."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from axops import hardware
 from axops.auth import audit
 from axops.auth.deps import Principal
 from axops.auth.models import Team
 from axops.core.errors import NotFound
 from axops.training.models import ACTIVE, TeamQuota, TrainingJob
-from axops.training.schemas import QuotaOut
+from axops.training.schemas import ClusterGpus, GpuInventory, QuotaOut
 
 
 async def set_quota(session: AsyncSession, team_id: uuid.UUID, gpus: int) -> None:
@@ -111,3 +113,24 @@ async def quota_wait(session: AsyncSession, queued: list[TrainingJob]) -> dict[u
         else:
             use[job.team_id] = use.get(job.team_id, 0) + wanted
     return waits
+
+
+async def gpu_inventory(backends: list) -> GpuInventory:
+    """This machine's GPUs, and the GPU nodes of the first cluster executor that lists them."""
+    found = hardware.gpus(details=True)
+    answer = GpuInventory(
+        gpus=found,
+        count=len(found),
+        message=None
+        if found
+        else "No GPU on this machine (NVML reports none, or no NVIDIA driver): jobs run on the CPU.",
+    )
+    for backend in backends:  # the first cluster configured (Kubernetes before Ray)
+        if hasattr(backend, "gpu_nodes") and answer.cluster is None:
+            try:
+                answer.cluster = ClusterGpus(executor=backend.name, nodes=await backend.gpu_nodes())
+            except Exception as exc:
+                answer.cluster = ClusterGpus(
+                    executor=backend.name, nodes=[], error=f"the cluster did not answer: {type(exc).__name__}"
+                )
+    return answer

@@ -7,20 +7,23 @@ import uuid
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import StreamingResponse
 
-from axops import hardware
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid
 from axops.core.state import SecretKey, State, Storage, state_of
 from axops.core.text import content_disposition
 from axops.training import quotas, runtime_calls, service, sweeps
 from axops.training.schemas import (
+    CheckpointOut,
     ExecutorOut,
+    GpuInventory,
     JobCreate,
     JobOut,
+    JobSpec,
     LogPage,
+    OutputVersion,
     Quota,
     QuotaOut,
     Report,
@@ -161,10 +164,14 @@ async def logs(
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/training/job/{job_id}/checkpoints/{step}", response_class=StreamingResponse)
+@router.get(
+    "/training/job/{job_id}/checkpoints/{step}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-tar": {}}, "description": "The checkpoint's files, as a tar"}},
+)
 async def download_checkpoint(
     job_id: uuid.UUID, step: str, principal: Reader, session: Session, storage: Storage
-) -> Response:
+) -> StreamingResponse:
     """A checkpoint as a tar stream (`latest` for the newest; the runtime resumes from it)."""
     if step != "latest" and not step.isdigit():
         raise Invalid("step must be a number or 'latest'.")
@@ -183,10 +190,9 @@ async def download_checkpoint(
 
 
 @router.put("/training/quotas/{team_id}", status_code=204)
-async def set_quota(team_id: uuid.UUID, body: Quota, _: InfraAdmin, session: Session) -> Response:
+async def set_quota(team_id: uuid.UUID, body: Quota, _: InfraAdmin, session: Session) -> None:
     """GPUs the team's running jobs may hold at once."""
     await quotas.set_quota(session, team_id, body.gpus)
-    return Response(status_code=204)
 
 
 @router.get("/training/quotas")
@@ -196,10 +202,9 @@ async def list_quotas(principal: InfraReader, session: Session) -> list[QuotaOut
 
 
 @router.delete("/training/quotas/{team_id}", status_code=204)
-async def clear_quota(team_id: uuid.UUID, _: InfraAdmin, session: Session) -> Response:
+async def clear_quota(team_id: uuid.UUID, _: InfraAdmin, session: Session) -> None:
     """No GPU limit for the team any more."""
     await quotas.clear_quota(session, team_id)
-    return Response(status_code=204)
 
 
 @router.get("/training/executors")
@@ -209,53 +214,34 @@ async def executors(_: Reader, state: State) -> list[ExecutorOut]:
 
 
 @router.get("/metrics/gpu")
-async def gpu_metrics(_: InfraReader, state: State) -> dict:
+async def gpu_metrics(_: InfraReader, state: State) -> GpuInventory:
     """This machine's GPUs (NVML): utilisation, memory, temperature; an explicit empty state without.
     With the Kubernetes executor, `cluster` lists the nodes' allocatable GPUs and MIG slices."""
-    found = hardware.gpus(details=True)
-    answer = {
-        "gpus": found,
-        "count": len(found),
-        "message": None
-        if found
-        else "No GPU on this machine (NVML reports none, or no NVIDIA driver): jobs run on the CPU.",
-    }
-    for backend in state.training_backends:  # the first cluster configured (Kubernetes before Ray)
-        if hasattr(backend, "gpu_nodes") and "cluster" not in answer:
-            try:
-                answer["cluster"] = {"executor": backend.name, "nodes": await backend.gpu_nodes()}
-            except Exception as exc:
-                answer["cluster"] = {
-                    "executor": backend.name,
-                    "nodes": [],
-                    "error": f"the cluster did not answer: {type(exc).__name__}",
-                }
-    return answer
+    return await quotas.gpu_inventory(state.training_backends)
 
 
 # -- the training runtime's side (the job's own key) ---------------------------------------------
 
 
 @router.get("/training/job/{job_id}/spec", include_in_schema=False)
-async def spec(job_id: uuid.UUID, principal: Writer, session: Session) -> dict:
+async def spec(job_id: uuid.UUID, principal: Writer, session: Session) -> JobSpec:
     return await runtime_calls.spec(session, principal, job_id)
 
 
 @router.post("/training/job/{job_id}/report", status_code=204, include_in_schema=False)
-async def report(job_id: uuid.UUID, body: Report, principal: Writer, session: Session) -> Response:
+async def report(job_id: uuid.UUID, body: Report, principal: Writer, session: Session) -> None:
     await runtime_calls.report(session, principal, job_id, body)
-    return Response(status_code=204)
 
 
 @router.put(UPLOADS.removeprefix("/api") + "{job_id}/checkpoints/{step}", include_in_schema=False)
 async def upload_checkpoint(
     job_id: uuid.UUID, step: int, principal: Writer, session: Session, request: Request, storage: Storage
-) -> dict:
+) -> CheckpointOut:
     return await runtime_calls.store_checkpoint(session, principal, storage, job_id, step, request.stream())
 
 
 @router.post(UPLOADS.removeprefix("/api") + "{job_id}/output", include_in_schema=False)
-async def upload_output(job_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> dict:
+async def upload_output(job_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> OutputVersion:
     form = await request.form(max_files=200, max_fields=10, max_part_size=1024 * 1024)
     uploads = [f for f in form.getlist("files") if not isinstance(f, str)]
 
@@ -269,4 +255,4 @@ async def upload_output(job_id: uuid.UUID, principal: Writer, session: Session, 
         )
     finally:
         await form.close()
-    return {"id": str(version.id), "version": version.version, "model_id": str(version.model_id)}
+    return OutputVersion(id=version.id, version=version.version, model_id=version.model_id)

@@ -17,9 +17,10 @@ from axops.core.errors import Conflict, NotFound, StorageUnavailable
 from axops.core.storage import ObjectStore
 from axops.experiments import metrics as run_metrics
 from axops.experiments import runs as experiment_runs
+from axops.registry import files as registry_files
 from axops.registry import service as registry
 from axops.training.models import TrainingJob
-from axops.training.schemas import Report
+from axops.training.schemas import JobSpec, Report
 from axops.training.service import get_job
 
 CURVE_POINTS = 500  # loss points kept on the job for its live chart (the run keeps them all)
@@ -49,10 +50,10 @@ def spec_of(job: TrainingJob, output_name: str) -> dict:
     }
 
 
-async def spec(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> dict:
+async def spec(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> JobSpec:
     job = await runtime_job(session, principal, job_id)
     output = await registry.model_name(session, job.output_model_id) if job.output_model_id else "fine-tuned model"
-    return spec_of(job, output)
+    return JobSpec.model_validate(spec_of(job, output))
 
 
 async def report(session: AsyncSession, principal: Principal, job_id: uuid.UUID, data: Report) -> None:
@@ -144,7 +145,7 @@ async def register_output(
     job = await runtime_job(session, principal, job_id, for_update=True)
     if job.output_version_id is not None:
         raise Conflict("This job already registered its model version.")
-    version = await registry.upload_version(
+    version = await registry_files.upload_version(
         session,
         principal,
         storage,

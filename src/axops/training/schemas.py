@@ -265,3 +265,77 @@ class QuotaOut(BaseModel):
     gpus_in_use: int = Field(description="GPUs the team's jobs hold now (running, or handed to a cluster)")
     running: int
     queued: int
+
+
+def _unless_none(value: Any) -> bool:
+    return value is None
+
+
+class Gpu(BaseModel):
+    """One GPU of this machine, as NVML reports it."""
+
+    index: int
+    name: str
+    uuid: str
+    utilization_percent: int | None = None
+    memory_used_bytes: int | None = None
+    memory_total_bytes: int | None = None
+    temperature_c: int | None = None
+
+
+class ClusterNode(BaseModel):
+    """A cluster node with GPUs: whole GPUs and MIG slices allocatable."""
+
+    node: str
+    gpu_product: str | None
+    gpus: int
+    mig: dict[str, int]
+    ready: bool
+    schedulable: bool
+
+
+class ClusterGpus(BaseModel):
+    executor: str
+    nodes: list[ClusterNode]
+    error: str | None = Field(None, exclude_if=_unless_none, description="Why the cluster's inventory is missing")
+
+
+class GpuInventory(BaseModel):
+    gpus: list[Gpu]
+    count: int
+    message: str | None = Field(description="Why the list is empty (no GPU, or no driver)")
+    cluster: ClusterGpus | None = Field(
+        None, exclude_if=_unless_none, description="The first cluster executor's GPU nodes (Kubernetes before Ray)"
+    )
+
+
+class JobSpec(BaseModel):
+    """What the training runtime runs: the job as it reads it with the job's key."""
+
+    job_id: uuid.UUID
+    base_version_id: uuid.UUID
+    dataset_version_ids: list[uuid.UUID]
+    column_mapping: dict[str, str]
+    method: str
+    lora: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    resume: bool = Field(description="Resume from the latest checkpoint (a retried job that saved one)")
+    output_model_name: str
+    distributed: str
+
+
+class CheckpointOut(BaseModel):
+    step: int
+    key: str
+    size: int
+    sha256: str
+    at: str = Field(description="When it was stored (ISO 8601)")
+    attempt: int
+
+
+class OutputVersion(BaseModel):
+    """The model version a job registered."""
+
+    id: uuid.UUID
+    version: int
+    model_id: uuid.UUID

@@ -2222,6 +2222,38 @@ export interface components {
             /** Size */
             size: number;
         };
+        /** ClusterGpus */
+        ClusterGpus: {
+            /** Executor */
+            executor: string;
+            /** Nodes */
+            nodes: components["schemas"]["ClusterNode"][];
+            /**
+             * Error
+             * @description Why the cluster's inventory is missing
+             */
+            error?: string | null;
+        };
+        /**
+         * ClusterNode
+         * @description A cluster node with GPUs: whole GPUs and MIG slices allocatable.
+         */
+        ClusterNode: {
+            /** Node */
+            node: string;
+            /** Gpu Product */
+            gpu_product: string | null;
+            /** Gpus */
+            gpus: number;
+            /** Mig */
+            mig: {
+                [key: string]: number;
+            };
+            /** Ready */
+            ready: boolean;
+            /** Schedulable */
+            schedulable: boolean;
+        };
         /** Column */
         Column: {
             /** Name */
@@ -2946,6 +2978,40 @@ export interface components {
             size: number;
             /** Sha256 */
             sha256: string;
+        };
+        /**
+         * Gpu
+         * @description One GPU of this machine, as NVML reports it.
+         */
+        Gpu: {
+            /** Index */
+            index: number;
+            /** Name */
+            name: string;
+            /** Uuid */
+            uuid: string;
+            /** Utilization Percent */
+            utilization_percent?: number | null;
+            /** Memory Used Bytes */
+            memory_used_bytes?: number | null;
+            /** Memory Total Bytes */
+            memory_total_bytes?: number | null;
+            /** Temperature C */
+            temperature_c?: number | null;
+        };
+        /** GpuInventory */
+        GpuInventory: {
+            /** Gpus */
+            gpus: components["schemas"]["Gpu"][];
+            /** Count */
+            count: number;
+            /**
+             * Message
+             * @description Why the list is empty (no GPU, or no driver)
+             */
+            message: string | null;
+            /** @description The first cluster executor's GPU nodes (Kubernetes before Ray) */
+            cluster?: components["schemas"]["ClusterGpus"] | null;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -8287,12 +8353,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The checkpoint's files, as a tar */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/x-tar": unknown;
+                };
             };
             /** @description Validation Error */
             422: {
@@ -8422,9 +8490,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["GpuInventory"];
                 };
             };
         };

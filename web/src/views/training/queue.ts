@@ -1,32 +1,10 @@
-// The GPU and queue page's pure parts: the inventory's shape (GET /api/metrics/gpu is a free-form
-// object in the schema), the queue split into running and waiting, and quota cells.
+// The GPU and queue page's pure parts: the GPU inventory's types (GET /api/metrics/gpu), the queue
+// split into running and waiting, and quota cells.
 import type { Schemas } from '@/api/client'
 
-export interface Gpu {
-  index: number
-  name: string
-  uuid?: string
-  utilization_percent?: number | null
-  memory_used_bytes?: number | null
-  memory_total_bytes?: number | null
-  temperature_c?: number | null
-}
-
-export interface ClusterNode {
-  node: string
-  gpu_product: string | null
-  gpus: number
-  mig: Record<string, number>
-  ready: boolean
-  schedulable: boolean
-}
-
-export interface GpuInventory {
-  gpus: Gpu[]
-  count: number
-  message: string | null
-  cluster?: { executor: string; nodes: ClusterNode[]; error?: string }
-}
+export type Gpu = Schemas['Gpu']
+export type ClusterNode = Schemas['ClusterNode']
+export type GpuInventory = Schemas['GpuInventory']
 
 type Job = Schemas['JobOut']
 
