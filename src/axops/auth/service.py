@@ -6,9 +6,10 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import anyio
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -164,7 +165,7 @@ async def login(
         )
     user = await _user_with_teams(session, username=username)
     ok = await anyio.to_thread.run_sync(security.verify_password, user.password_hash if user else None, password)
-    if not ok or not user.is_active:
+    if user is None or not ok or not user.is_active:  # no user: ok is False
         throttle.failed(username, ctx.client_ip)
         reason = "unknown_user" if user is None else ("inactive" if ok else "bad_password")
         await audit.record_now(
@@ -351,7 +352,7 @@ async def create_user(session: AsyncSession, data: UserCreate) -> User:
 
 
 async def _active_admins(session: AsyncSession) -> int:
-    return await session.scalar(select(func.count()).select_from(User).where(User.role == "admin", User.is_active))
+    return await session.scalar(select(func.count()).select_from(User).where(User.role == "admin", User.is_active)) or 0
 
 
 async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdate) -> User:
@@ -508,8 +509,9 @@ async def add_member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UU
 async def remove_member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
     team, _ = await get_team(session, team_id)
     user = await get_user(session, user_id)
-    result = await session.execute(
-        delete(TeamMember).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)
+    result = cast(
+        CursorResult,
+        await session.execute(delete(TeamMember).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)),
     )
     if result.rowcount:
         await cache.invalidate(session)

@@ -6,6 +6,7 @@ import inspect
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 import orjson
 from sqlalchemy import DateTime, MetaData, func
@@ -57,7 +58,8 @@ async def fetch_raw(session: AsyncSession, sql: str, *params) -> list:
     straight through asyncpg: for hot read paths where SQLAlchemy's result processing dominates."""
     conn = await session.connection()
     raw = await conn.get_raw_connection()
-    return await raw.driver_connection.fetch(sql, *params)
+    driver: Any = raw.driver_connection  # asyncpg's Connection
+    return await driver.fetch(sql, *params)
 
 
 class Database:
@@ -96,7 +98,7 @@ class Database:
         """One hand-written read ($1, $2 ... placeholders) on a pooled connection, outside any
         transaction (no BEGIN/COMMIT round trips), rows as dicts: for the hottest list reads."""
         async with self.engine.connect() as conn:
-            raw = (await conn.get_raw_connection()).driver_connection
+            raw: Any = (await conn.get_raw_connection()).driver_connection  # asyncpg's Connection
             rows = await raw.fetch(sql, *params)
         if not rows:
             return []

@@ -118,7 +118,7 @@ class RequestMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or ("static" if status < 400 else "unmatched")
             metrics.observe_request(scope["method"], template, status, elapsed)
-            if span is not None:
+            if span is not None and attached is not None:  # both or neither
                 span.update_name(f"{scope['method']} {template}")
                 span.set_attributes({"http.route": template, "http.response.status_code": status})
                 if status >= 500:

@@ -15,13 +15,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal, cast
 from urllib.parse import urlparse
 
 import obstore
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from obstore.store import LocalStore, from_url
+from obstore.store import AzureStore, GCSStore, LocalStore, S3Store, from_url
+from obstore.store import ObjectStore as Backend
 from pydantic import BaseModel
 
 from axops.core.errors import Invalid, NotFound
@@ -42,7 +44,7 @@ class ObjectStore:
         self.is_local = parsed.scheme == "file"
         if self.is_local:
             Path(parsed.path).mkdir(parents=True, exist_ok=True)
-            self.store = LocalStore(parsed.path, mkdir=True)
+            self.store: Backend = LocalStore(parsed.path, mkdir=True)
         else:
             self.store = from_url(url)
         self._key = hashlib.sha256(b"axops-storage:" + signing_key.encode()).digest()
@@ -110,11 +112,12 @@ class ObjectStore:
         except FileNotFoundError:
             pass
 
-    async def signed_url(self, path: str, method: str = "GET", expires_in: int = 3600) -> str:
+    async def signed_url(self, path: str, method: Literal["GET", "PUT"] = "GET", expires_in: int = 3600) -> str:
         """A URL that grants one object to whoever holds it, until it expires."""
         self._check(path)
         if not self.is_local:
-            return await obstore.sign_async(self.store, method, path, timedelta(seconds=expires_in))
+            signing = cast(S3Store | GCSStore | AzureStore, self.store)  # an s3://, gs:// or az:// URL
+            return await obstore.sign_async(signing, method, path, timedelta(seconds=expires_in))
         claims = orjson.dumps({"p": path, "m": method, "e": int(time.time()) + expires_in})
         body = base64.urlsafe_b64encode(claims).decode().rstrip("=")
         mac = hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()[:32]

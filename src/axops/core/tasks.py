@@ -13,6 +13,7 @@ from axops.core.db import libpq_url
 
 app = procrastinate.App(connector=procrastinate.PsycopgConnector())
 _registered: set[str] = set()
+_configured_url: str | None = None  # the database `app.connector` points at
 
 
 def register(blueprints: dict[str, procrastinate.Blueprint]) -> None:
@@ -23,12 +24,13 @@ def register(blueprints: dict[str, procrastinate.Blueprint]) -> None:
 
 
 def configure(database_url: str) -> procrastinate.App:
+    global _configured_url
     url = libpq_url(database_url)
-    if getattr(app.connector, "_axops_url", None) != url:
+    if _configured_url != url:
         connector = procrastinate.PsycopgConnector(conninfo=url)
-        connector._axops_url = url
         app.connector = connector
         app.job_manager.connector = connector
+        _configured_url = url
     return app
 
 

@@ -8,6 +8,7 @@ path pays one attribute check, not even the API's no-op tracer."""
 from __future__ import annotations
 
 import os
+from contextvars import Token
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context, attach, detach
@@ -83,7 +84,7 @@ def context_of(span) -> Context:
     return trace.set_span_in_context(span)
 
 
-def attach_span(span) -> object:
+def attach_span(span) -> Token[Context]:
     """Make `span` the current one (for this task); returns the token for detach()."""
     return attach(trace.set_span_in_context(span))
 
