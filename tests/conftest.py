@@ -1,5 +1,6 @@
 """Test fixtures: a real PostgreSQL (AXOPS_TEST_DATABASE_URL, else embedded pgserver), migrated once,
-and a real axops server (uvicorn on a free loopback port) that the tests talk to over HTTP."""
+and a real axops server (uvicorn on a free loopback port) that the tests talk to over HTTP.
+What tests make over the API (accounts, models, datasets...) is in tests/factories.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import functools
 import graphlib
 import os
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -28,15 +28,7 @@ from axops.core.embedded import start_embedded_postgres
 from axops.core.throttle import LoginThrottle
 from axops.migrations import runner
 from axops.settings import Settings
-
-ADMIN_PASSWORD = "admin-password-for-tests"
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.factories import ADMIN_PASSWORD, free_port, login_headers
 
 
 @pytest.fixture(scope="session")
@@ -120,7 +112,7 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(database_url, settings):
     asyncio.run(bootstrap.seed(database_url, settings))  # roles must exist before the app loads them
-    port = _free_port()
+    port = free_port()
     settings.public_url = f"http://127.0.0.1:{port}"  # where deployed runtimes fetch their model from
     server = LiveServer(create_app(database_url, settings, run_worker=False), port)
     server.start()
@@ -179,20 +171,10 @@ def api(live_server, database_url, settings):
         yield client
 
 
-def login(client: httpx.Client, username: str, password: str) -> dict:
-    r = client.post("/api/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture
 def admin(api) -> dict:
     """Headers of a logged-in admin."""
-    return bearer(login(api, "admin", ADMIN_PASSWORD)["access_token"])
+    return login_headers(api, "admin", ADMIN_PASSWORD)
 
 
 @pytest.fixture(scope="session")
@@ -204,13 +186,6 @@ def demo_dirs(tmp_path_factory) -> tuple[Path, Path]:
     return build_demo_model(root / "two", layers=2, steps=5), build_demo_model(
         root / "three", layers=3, steps=5, seed=1
     )
-
-
-def run_tasks(live_server, timeout: float = 300) -> None:
-    """Run every queued background task to completion, on the server's event loop."""
-    state = live_server.app.state.axops
-    run = state.tasks.run_worker_async(wait=False, install_signal_handlers=False, additional_context={"axops": state})
-    asyncio.run_coroutine_threadsafe(run, live_server.server_loop).result(timeout)
 
 
 @pytest.fixture

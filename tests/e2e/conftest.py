@@ -1,4 +1,5 @@
-"""Browser fixtures: Playwright driving Debian's Chromium against the live test server."""
+"""Browser fixtures: Playwright driving Debian's Chromium against the live test server. The helpers
+the journeys use in the page (log in, fill a field, pick an option) are in tests/browser.py."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import sync_playwright
 
-from tests.conftest import ROOT
-
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("AXOPS_CHROMIUM", "/usr/bin/chromium")
 
 
@@ -31,36 +31,3 @@ def browser_page(api, live_server, tmp_path):
         yield page
         context.close()
         browser.close()
-
-
-def field(page: Page, testid: str):
-    """The <input> of a Vuetify field, wherever the test id landed (wrapper or input)."""
-    return page.locator(f'input[data-testid="{testid}"], [data-testid="{testid}"] input').first
-
-
-def open_login(page: Page) -> None:
-    page.goto("/login")
-    # The username field takes focus once mounted; wait for it, or it can steal a later fill's focus.
-    expect(field(page, "login-username")).to_be_focused()
-
-
-def ui_login(page: Page, username: str, password: str) -> None:
-    open_login(page)
-    field(page, "login-username").fill(username)
-    field(page, "login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
-    expect(page.get_by_test_id("nav-home")).to_be_visible()
-
-
-def ui_logout(page: Page) -> None:
-    page.get_by_test_id("user-menu").click()
-    page.get_by_test_id("logout").click()
-    expect(page.get_by_test_id("login-submit")).to_be_visible()
-
-
-def pick(page: Page, testid: str, option: str, multiple: bool = False) -> None:
-    page.get_by_test_id(testid).click()
-    page.get_by_role("option", name=option).click()
-    if multiple:  # a multiple select stays open; Escape closes just its menu
-        page.keyboard.press("Escape")
-        expect(page.get_by_role("option", name=option)).to_have_count(0)

@@ -7,12 +7,12 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from axops.datasets.demo import demo_csv
-from tests.conftest import ADMIN_PASSWORD
-from tests.e2e.conftest import field, ui_login
+from tests.browser import field, ui_login
+from tests.factories import ADMIN_PASSWORD, make_team
 
 
 def test_upload_scan_mask_diff_and_approve(browser_page: Page, api, admin, task_worker, tmp_path):
-    assert api.post("/api/teams", json={"name": "data"}, headers=admin).status_code == 201
+    make_team(api, admin, "data")
     csv = tmp_path / "tickets.csv"
     csv.write_bytes(demo_csv(rows=60))  # CP949, as Excel saves Korean
     page = browser_page

@@ -8,13 +8,12 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import field, ui_login
-from tests.integration.test_experiments import PASSWORD, log, make_user, new_run
+from tests.browser import field, ui_login
+from tests.factories import PASSWORD, log_batch, make_account, new_run
 
 
 def test_dashboard_filter_compare(api, admin, browser_page):
-    user = make_user(api, admin, "exp-ui", "exp-team")
-    h = user["headers"]
+    h = make_account(api, admin, "exp-ui", new_team="exp-team").headers
     for name, lr, method, final in (
         ("lora-a", "0.0001", "lora", 1.2),
         ("lora-b", "0.0005", "lora", 1.8),
@@ -24,7 +23,7 @@ def test_dashboard_filter_compare(api, admin, browser_page):
         points = [{"key": "loss", "value": 3.0 - (3.0 - final) * s / 49, "step": s} for s in range(50)]
         points += [{"key": "acc", "value": 0.5 + 0.4 * s / 49 * (3 - final) / 2, "step": s} for s in range(50)]
         points += [{"key": "system/cpu_utilization_percentage", "value": 40.0 + s % 7, "step": s} for s in range(50)]
-        assert log(api, h, run["id"], points).status_code == 200
+        assert log_batch(api, h, run["id"], points).status_code == 200
         if name == "lora-a":
             target = f"/api/2.0/mlflow-artifacts/artifacts/{run['experiment_id'].replace('-', '')}/{run['id'].replace('-', '')}/artifacts"
             assert api.put(f"{target}/plots/loss.csv", content=b"step,loss\n0,3.0\n", headers=h).status_code == 200

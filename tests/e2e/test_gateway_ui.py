@@ -8,11 +8,9 @@ import asyncio
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import bearer, login
-from tests.e2e.conftest import field, pick, ui_login, ui_logout
+from tests.browser import field, pick, ui_login, ui_logout
+from tests.factories import PASSWORD, login_headers, make_team, make_user
 from tests.mocks import MockUpstream
-
-PASSWORD = "gateway-ui-pass-123"
 
 
 @pytest.fixture
@@ -23,16 +21,9 @@ def upstream():
 
 
 def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, admin, upstream):
-    team = api.post("/api/teams", json={"name": "apps"}, headers=admin).json()
-    for username, role in (("ops.kim", "operator"), ("dev.lee", "developer")):
-        assert (
-            api.post(
-                "/api/users",
-                json={"username": username, "password": PASSWORD, "role": role, "team_ids": [team["id"]]},
-                headers=admin,
-            ).status_code
-            == 201
-        )
+    team = make_team(api, admin, "apps")
+    make_user(api, admin, "ops.kim", "operator", [team["id"]])
+    make_user(api, admin, "dev.lee", "developer", [team["id"]])
     page = browser_page
 
     ui_login(page, "ops.kim", PASSWORD)
@@ -81,7 +72,7 @@ def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, 
     assert upstream.requests[-1]["stream"] is True and upstream.requests[-1]["model"] == "tiny"
 
     # The call went through the gateway like any other: it is in the developer's usage.
-    dev = bearer(login(api, "dev.lee", PASSWORD)["access_token"])
+    dev = login_headers(api, "dev.lee")
     for _ in range(40):
         totals = api.get("/api/metrics/usage", headers=dev).json()["totals"]
         if totals:

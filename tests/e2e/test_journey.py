@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.conftest import ADMIN_PASSWORD, bearer, login
-from tests.e2e.conftest import field, open_login, pick, ui_login, ui_logout
+from tests.browser import field, open_login, pick, ui_login, ui_logout
+from tests.factories import ADMIN_PASSWORD, bearer, login
 
 DEV_PASSWORD = "developer-e2e-pass-1"
 

@@ -8,24 +8,14 @@ import re
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.conftest import bearer, login
-from tests.e2e.conftest import field, ui_login
-
-PASSWORD = "researcher-pass-123"
+from tests.browser import field, ui_login
+from tests.factories import PASSWORD, login_headers, make_team, make_user
 
 
 def test_register_upload_card_and_compare(browser_page: Page, api: httpx.Client, admin, demo_dirs):
     from transformers import AutoModelForCausalLM
 
-    team = api.post("/api/teams", json={"name": "llm"}, headers=admin).json()
-    assert (
-        api.post(
-            "/api/users",
-            json={"username": "res.lee", "password": PASSWORD, "role": "developer", "team_ids": [team["id"]]},
-            headers=admin,
-        ).status_code
-        == 201
-    )
+    make_user(api, admin, "res.lee", "developer", [make_team(api, admin, "llm")["id"]])
     two, three = demo_dirs
     page = browser_page
     ui_login(page, "res.lee", PASSWORD)
@@ -68,7 +58,7 @@ def test_register_upload_card_and_compare(browser_page: Page, api: httpx.Client,
     expect(table.locator('tr[data-differs="true"]').first).to_be_visible()
     expect(page.get_by_test_id("config-diff")).to_contain_text("n_layer")
 
-    dev = bearer(login(api, "res.lee", PASSWORD)["access_token"])
+    dev = login_headers(api, "res.lee")
     models = api.get("/api/model", params={"q": "demo-gpt2"}, headers=dev).json()["items"]
     assert [m["latest_version"] for m in models] == [2]
     assert re.match(r"GPT2", models[0]["architecture"])

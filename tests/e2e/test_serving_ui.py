@@ -5,26 +5,13 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.conftest import bearer, login
-from tests.e2e.conftest import field, ui_login
-from tests.integration.test_models import dir_files, register, upload
-
-PASSWORD = "serving-ui-pass-123"
+from tests.browser import field, ui_login
+from tests.factories import PASSWORD, make_account, make_model_version
 
 
 def test_deploy_from_the_model_page_then_chat_in_the_playground(browser_page: Page, api, admin, demo_dirs):
-    team = api.post("/api/teams", json={"name": "apps"}, headers=admin).json()
-    assert (
-        api.post(
-            "/api/users",
-            json={"username": "dev.park", "password": PASSWORD, "role": "developer", "team_ids": [team["id"]]},
-            headers=admin,
-        ).status_code
-        == 201
-    )
-    dev = bearer(login(api, "dev.park", PASSWORD)["access_token"])
-    model = register(api, dev, "demo-chat")
-    assert upload(api, dev, model["id"], dir_files(demo_dirs[0])).status_code == 201
+    dev = make_account(api, admin, "dev.park", new_team="apps").headers
+    model, _ = make_model_version(api, dev, "demo-chat", demo_dirs[0])
     page = browser_page
     ui_login(page, "dev.park", PASSWORD)
 

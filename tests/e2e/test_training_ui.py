@@ -5,45 +5,15 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from axops.registry.demo import CORPUS
-from tests.conftest import bearer, login, run_tasks
-from tests.e2e.conftest import field, pick, ui_login
-from tests.integration.test_models import dir_files, register, upload
-
-PASSWORD = "training-ui-pass-123"
-
-
-def training_lab(
-    api, admin, demo_dirs, live_server, username: str, password: str, model_name: str, dataset_name: str
-) -> dict:
-    """A developer of team "lab" with the demo model registered and an approved corpus dataset: their headers."""
-    team = api.post("/api/teams", json={"name": "lab"}, headers=admin).json()
-    assert (
-        api.post(
-            "/api/users",
-            json={"username": username, "password": password, "role": "developer", "team_ids": [team["id"]]},
-            headers=admin,
-        ).status_code
-        == 201
-    )
-    dev = bearer(login(api, username, password)["access_token"])
-    model = register(api, dev, model_name)
-    assert upload(api, dev, model["id"], dir_files(demo_dirs[0])).status_code == 201
-    lines = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    csv = "text\n" + "".join('"' + line.replace('"', '""') + '"\n' for line in lines)
-    dv = api.post(
-        "/api/dataset/upload", data={"name": dataset_name}, files={"file": ("c.csv", csv.encode())}, headers=dev
-    ).json()
-    run_tasks(live_server)
-    assert (
-        api.post(f"/api/dataset/version/{dv['id']}/review", json={"decision": "approve"}, headers=admin).status_code
-        == 200
-    )
-    return dev
+from tests.browser import field, pick, ui_login
+from tests.factories import PASSWORD, make_account, make_training_lab
 
 
 def test_create_a_job_watch_it_and_find_the_new_version(browser_page: Page, api, admin, demo_dirs, live_server):
-    training_lab(api, admin, demo_dirs, live_server, "res.kim", PASSWORD, "ui-base", "ui-corpus")
+    dev = make_account(api, admin, "res.kim", new_team="lab").headers
+    make_training_lab(
+        api, admin, live_server, dev, demo_dirs[0], model_name="ui-base", dataset_name="ui-corpus", approve=True
+    )
     page = browser_page
     ui_login(page, "res.kim", PASSWORD)
     page.get_by_test_id("nav-training").click()

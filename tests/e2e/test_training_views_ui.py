@@ -8,14 +8,15 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import field, pick, ui_login
-from tests.e2e.test_training_ui import training_lab
-
-PASSWORD = "sweep-ui-pass-123"
+from tests.browser import field, pick, ui_login
+from tests.factories import PASSWORD, make_account, make_training_lab
 
 
 def test_start_a_sweep_watch_the_queue_and_find_the_best_trial(browser_page: Page, api, admin, demo_dirs, live_server):
-    dev = training_lab(api, admin, demo_dirs, live_server, "res.lee", PASSWORD, "sweep-base", "sweep-corpus")
+    dev = make_account(api, admin, "res.lee", new_team="lab").headers
+    make_training_lab(
+        api, admin, live_server, dev, demo_dirs[0], model_name="sweep-base", dataset_name="sweep-corpus", approve=True
+    )
 
     page = browser_page
     ui_login(page, "res.lee", PASSWORD)

@@ -13,9 +13,16 @@ import psycopg
 from playwright.sync_api import Page, expect
 
 from axops.core.db import libpq_url
-from tests.conftest import ADMIN_PASSWORD
-from tests.e2e.conftest import ui_login
-from tests.integration.test_experiments import log, make_user, new_run
+from tests.browser import ui_login
+from tests.factories import (
+    ADMIN_PASSWORD,
+    dir_files,
+    log_batch,
+    make_account,
+    new_run,
+    register_model,
+    upload_model,
+)
 
 PAYLOAD = '<img src=x onerror="window.__xss=1">'
 
@@ -41,14 +48,13 @@ def _assert_nothing_ran(page: Page) -> None:
 
 
 def test_markup_in_names_is_shown_as_text_in_an_admins_browser(api, admin, browser_page, database_url):
-    dev = make_user(api, admin, "xss-dev", "xss-team")
-    h = dev["headers"]
+    h = make_account(api, admin, "xss-dev", new_team="xss-team").headers
     run_ids = []
     for i, name in enumerate((PAYLOAD, f"{PAYLOAD} 2")):
         run = new_run(api, h, experiment="xss-exp", name=name, params={"lr": str(0.001 * (i + 1))})
         assert run["name"] == name  # run names are free text: the UI must treat them as text
         assert (
-            log(
+            log_batch(
                 api, h, run["id"], [{"key": "loss", "value": 2.0 - s / 10 - i / 5, "step": s} for s in range(10)]
             ).status_code
             == 200
@@ -177,11 +183,9 @@ def test_api_docs_page_runs_under_its_policy(browser_page):
 
 
 def test_model_card_renders_only_markdown(api, admin, browser_page, demo_dirs):
-    from tests.integration.test_models import dir_files, register, upload
-
-    dev = make_user(api, admin, "card-dev", "card-team")["headers"]
-    model = register(api, dev, "card-model", description=f"desc {PAYLOAD}")
-    r = upload(api, dev, model["id"], dir_files(demo_dirs[0]))
+    dev = make_account(api, admin, "card-dev", new_team="card-team").headers
+    model = register_model(api, dev, "card-model", description=f"desc {PAYLOAD}")
+    r = upload_model(api, dev, model["id"], dir_files(demo_dirs[0]))
     assert r.status_code == 201, r.text
     parts = [
         "# Card title",

@@ -14,7 +14,7 @@ from axops.auth import audit
 from axops.auth.schemas import AuditEventOut
 from axops.core.db import async_url, libpq_url
 from axops.core.pagination import Page
-from tests.conftest import bearer, login
+from tests.factories import make_account, make_team
 
 
 def test_filters_pagination_and_csv_export(api, admin):
@@ -62,14 +62,8 @@ def test_filters_pagination_and_csv_export(api, admin):
 
 
 def test_non_admin_sees_own_and_team_events_only(api, admin):
-    team = api.post("/api/teams", json={"name": "ops"}, headers=admin).json()
-    api.post(
-        "/api/users",
-        json={"username": "op1", "password": "operator-pass-1", "role": "operator", "team_ids": [team["id"]]},
-        headers=admin,
-    )
-    api.post("/api/teams", json={"name": "secret-team"}, headers=admin)
-    op = bearer(login(api, "op1", "operator-pass-1")["access_token"])
+    op = make_account(api, admin, "op1", "operator", make_team(api, admin, "ops")).headers
+    make_team(api, admin, "secret-team")
     names = {e["summary"].get("name") for e in api.get("/api/audit/logs", headers=op).json()["items"]}
     assert "ops" in names and "secret-team" not in names
 

@@ -10,37 +10,13 @@ import jwt
 import psycopg
 
 from axops.core.db import libpq_url
-from tests.conftest import ADMIN_PASSWORD, bearer, login
-
-DEV_PASSWORD = "developer-password-1"
-
-
-def _create_team(api, admin, name="research") -> dict:
-    r = api.post("/api/teams", json={"name": name, "description": "LLM research"}, headers=admin)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def _create_user(api, admin, username, role, team_ids=(), password=DEV_PASSWORD) -> dict:
-    r = api.post(
-        "/api/users",
-        json={"username": username, "password": password, "role": role, "team_ids": list(team_ids)},
-        headers=admin,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
+from tests.factories import ADMIN_PASSWORD, PASSWORD, bearer, login, make_team, make_user, refresh_with_cookie
 
 
 def _actions(api, admin, **params) -> list[str]:
     r = api.get("/api/audit/logs", params={"limit": 500, **params}, headers=admin)
     assert r.status_code == 200, r.text
     return [e["action"] for e in r.json()["items"]]
-
-
-def _refresh(api, token: str | None):
-    """POST /api/auth/refresh as the UI does: the refresh cookie and the X-Requested-With header."""
-    cookie = {"cookie": f"axops_refresh={token}"} if token else {}
-    return httpx.post(f"{api.base_url}/api/auth/refresh", headers={"x-requested-with": "axops", **cookie})
 
 
 def test_login_refresh_rotation_and_logout(api):
@@ -50,17 +26,17 @@ def test_login_refresh_rotation_and_logout(api):
     assert "users:admin" in tokens["user"]["permissions"]
     assert "refresh_token" not in tokens
 
-    rotated = _refresh(api, cookie)
+    rotated = refresh_with_cookie(api, cookie)
     assert rotated.status_code == 200
     new, new_cookie = rotated.json(), rotated.cookies["axops_refresh"]
     assert new_cookie != cookie and "refresh_token" not in new
     assert api.get("/api/user/info", headers=bearer(new["access_token"])).status_code == 200
 
     # Replaying the spent refresh token is treated as theft: the whole session ends.
-    replay = _refresh(api, cookie)
+    replay = refresh_with_cookie(api, cookie)
     assert replay.status_code == 401
     assert api.get("/api/user/info", headers=bearer(new["access_token"])).status_code == 401
-    assert _refresh(api, new_cookie).status_code == 401
+    assert refresh_with_cookie(api, new_cookie).status_code == 401
 
     # Logout ends the session at once, not when the JWT expires, and clears the cookie.
     fresh = api.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
@@ -71,7 +47,7 @@ def test_login_refresh_rotation_and_logout(api):
     )
     assert out.status_code == 204 and 'axops_refresh=""' in out.headers["set-cookie"]
     assert api.get("/api/user/info", headers=h).status_code == 401
-    assert _refresh(api, fresh_cookie).status_code == 401
+    assert refresh_with_cookie(api, fresh_cookie).status_code == 401
 
     admin = bearer(login(api, "admin", ADMIN_PASSWORD)["access_token"])
     actions = _actions(api, admin)
@@ -104,20 +80,20 @@ def test_no_user_enumeration_and_throttling(api, admin):
 
 
 def test_admin_manages_users_teams_and_roles_are_enforced(api, admin):
-    team = _create_team(api, admin)
-    other = _create_team(api, admin, "vision")
-    dev = _create_user(api, admin, "Dev.Kim", "developer", [team["id"]])
+    team = make_team(api, admin, "research")
+    other = make_team(api, admin, "vision")
+    dev = make_user(api, admin, "Dev.Kim", "developer", [team["id"]])
     assert dev["username"] == "dev.kim" and [t["name"] for t in dev["teams"]] == ["research"]
     assert (
         api.post(
-            "/api/users", json={"username": "dev.kim", "password": DEV_PASSWORD, "role": "viewer"}, headers=admin
+            "/api/users", json={"username": "dev.kim", "password": PASSWORD, "role": "viewer"}, headers=admin
         ).status_code
         == 409
     )
-    viewer = _create_user(api, admin, "viewer1", "viewer")
+    viewer = make_user(api, admin, "viewer1", "viewer")
 
-    dev_h = bearer(login(api, "dev.kim", DEV_PASSWORD)["access_token"])
-    viewer_h = bearer(login(api, "viewer1", DEV_PASSWORD)["access_token"])
+    dev_h = bearer(login(api, "dev.kim", PASSWORD)["access_token"])
+    viewer_h = bearer(login(api, "viewer1", PASSWORD)["access_token"])
 
     # A Developer cannot administer; a Viewer cannot mutate anything.
     assert api.get("/api/users", headers=dev_h).status_code == 403
@@ -137,7 +113,7 @@ def test_admin_manages_users_teams_and_roles_are_enforced(api, admin):
     assert r.status_code == 200 and r.json()["role"] == "operator"
     assert api.patch(f"/api/users/{dev['id']}", json={"is_active": False}, headers=admin).status_code == 200
     assert api.get("/api/user/info", headers=dev_h).status_code == 401  # sessions end at once
-    assert api.post("/api/auth/login", json={"username": "dev.kim", "password": DEV_PASSWORD}).status_code == 401
+    assert api.post("/api/auth/login", json={"username": "dev.kim", "password": PASSWORD}).status_code == 401
 
     actions = _actions(api, admin)
     for expected in (
@@ -160,16 +136,16 @@ def test_admin_manages_users_teams_and_roles_are_enforced(api, admin):
 
 
 def test_password_change_and_reset(api, admin):
-    user = _create_user(api, admin, "lee", "developer")
-    session1 = login(api, "lee", DEV_PASSWORD)
-    session2 = bearer(login(api, "lee", DEV_PASSWORD)["access_token"])
+    user = make_user(api, admin, "lee", "developer")
+    session1 = login(api, "lee", PASSWORD)
+    session2 = bearer(login(api, "lee", PASSWORD)["access_token"])
     h1 = bearer(session1["access_token"])
     bad = api.post("/api/user/password", json={"current_password": "wrong", "new_password": "n" * 12}, headers=h1)
     assert bad.status_code == 422
-    short = api.post("/api/user/password", json={"current_password": DEV_PASSWORD, "new_password": "short"}, headers=h1)
+    short = api.post("/api/user/password", json={"current_password": PASSWORD, "new_password": "short"}, headers=h1)
     assert short.status_code == 422
     ok = api.post(
-        "/api/user/password", json={"current_password": DEV_PASSWORD, "new_password": "brand-new-pass-1"}, headers=h1
+        "/api/user/password", json={"current_password": PASSWORD, "new_password": "brand-new-pass-1"}, headers=h1
     )
     assert ok.status_code == 204
     assert api.get("/api/user/info", headers=h1).status_code == 200  # this session stays
@@ -187,12 +163,12 @@ def test_password_change_and_reset(api, admin):
 
 
 def test_api_keys_work_like_jwts_and_are_refused_once_revoked_or_expired(api, admin, database_url):
-    team = _create_team(api, admin)
-    other_team = _create_team(api, admin, "other")
-    _create_user(api, admin, "dev1", "developer", [team["id"]])
-    _create_user(api, admin, "dev2", "developer")
-    dev = bearer(login(api, "dev1", DEV_PASSWORD)["access_token"])
-    dev2 = bearer(login(api, "dev2", DEV_PASSWORD)["access_token"])
+    team = make_team(api, admin, "research")
+    other_team = make_team(api, admin, "other")
+    make_user(api, admin, "dev1", "developer", [team["id"]])
+    make_user(api, admin, "dev2", "developer")
+    dev = bearer(login(api, "dev1", PASSWORD)["access_token"])
+    dev2 = bearer(login(api, "dev2", PASSWORD)["access_token"])
 
     created = api.post(
         "/api/apikey/create", json={"name": "ci-bot", "team_id": team["id"], "expires_in_days": 30}, headers=dev
@@ -279,17 +255,17 @@ def test_a_fresh_install_works_on_first_use(api, admin):
     experiment = api.get(f"/api/experiments/{uuid.UUID(r.json()['experiment_id'])}", headers=admin).json()
     assert experiment["team_id"] == default_id
 
-    newcomer = _create_user(api, admin, "newcomer", "developer")
+    newcomer = make_user(api, admin, "newcomer", "developer")
     assert [t["name"] for t in newcomer["teams"]] == ["default"]
-    research = _create_team(api, admin)
-    placed = _create_user(api, admin, "placed", "developer", [research["id"]])
+    research = make_team(api, admin, "research")
+    placed = make_user(api, admin, "placed", "developer", [research["id"]])
     assert [t["name"] for t in placed["teams"]] == ["research"]  # placed elsewhere: not in the default team
     members = api.get(f"/api/teams/{default_id}/members", headers=admin).json()["items"]
     assert sorted(m["username"] for m in members) == ["admin", "newcomer"]
 
     # Someone placed in a team besides the default one creates there when naming none.
     assert api.put(f"/api/teams/{research['id']}/members/{newcomer['id']}", headers=admin).status_code == 204
-    dev = bearer(login(api, "newcomer", DEV_PASSWORD)["access_token"])
+    dev = bearer(login(api, "newcomer", PASSWORD)["access_token"])
     r = api.post("/api/2.0/mlflow/experiments/create", json={"name": "mine"}, headers=dev)
     assert r.status_code == 200, r.text
     experiment = api.get(f"/api/experiments/{uuid.UUID(r.json()['experiment_id'])}", headers=dev).json()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from axops.core.db import libpq_url
-from tests.conftest import ADMIN_PASSWORD
+from tests.factories import ADMIN_PASSWORD
 
 
 def _count(database_url, table) -> int:

@@ -12,9 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import bearer, login, run_tasks
-
-PASSWORD = "datasets-pass-123"
+from tests.factories import make_account, make_team, run_tasks, upload_dataset
 
 
 def rrn(birth: str = "900101", gender: str = "1", serial: str = "23456") -> str:
@@ -39,33 +37,20 @@ def customers_csv(n: int = 40) -> str:
 
 @pytest.fixture
 def world(api, admin):
-    teams = [api.post("/api/teams", json={"name": n}, headers=admin).json() for n in ("data", "other")]
-    for username, role, team in (
-        ("dev1", "developer", 0),
-        ("dev2", "developer", 1),
-        ("view1", "viewer", 0),
-        ("ops1", "operator", 0),
-    ):
-        r = api.post(
-            "/api/users",
-            json={"username": username, "password": PASSWORD, "role": role, "team_ids": [teams[team]["id"]]},
-            headers=admin,
-        )
-        assert r.status_code == 201, r.text
+    data, other = make_team(api, admin, "data"), make_team(api, admin, "other")
     return {
-        "teams": teams,
+        "teams": [data, other],
         "admin": admin,
-        **{u: bearer(login(api, u, PASSWORD)["access_token"]) for u in ("dev1", "dev2", "view1", "ops1")},
+        "dev1": make_account(api, admin, "dev1", "developer", data).headers,
+        "dev2": make_account(api, admin, "dev2", "developer", other).headers,
+        "view1": make_account(api, admin, "view1", "viewer", data).headers,
+        "ops1": make_account(api, admin, "ops1", "operator", data).headers,
     }
-
-
-def upload(api, headers, content: bytes, filename: str, **fields):
-    return api.post("/api/dataset/upload", data=fields, files={"file": (filename, content)}, headers=headers)
 
 
 def test_dataset_journey(api, world, live_server):
     dev1, admin = world["dev1"], world["admin"]
-    r = upload(
+    r = upload_dataset(
         api,
         dev1,
         customers_csv().encode("cp949"),
@@ -224,19 +209,21 @@ def test_dataset_journey(api, world, live_server):
 def test_formats_and_bad_input(api, world, live_server):
     dev1, dev2 = world["dev1"], world["dev2"]
     # UTF-8 with BOM, JSONL, Parquet; a column named like SQL is just a name.
-    bom = upload(api, dev1, '\ufeffid,"name; DROP TABLE users;--"\n1,가\n2,나\n'.encode(), "bom.csv", name="bom")
+    bom = upload_dataset(
+        api, dev1, '\ufeffid,"name; DROP TABLE users;--"\n1,가\n2,나\n'.encode(), "bom.csv", name="bom"
+    )
     assert bom.status_code == 201 and bom.json()["encoding"] == "utf-8-sig"
     assert bom.json()["columns"][1]["name"] == "name; DROP TABLE users;--"
-    jsonl = upload(
+    jsonl = upload_dataset(
         api, dev1, b'{"q": "hi", "a": 1}\n{"q": "\xec\x95\x88\xeb\x85\x95", "a": 2}\n', "qa.jsonl", name="qa"
     )
     assert jsonl.status_code == 201 and jsonl.json()["row_count"] == 2
     buf = io.BytesIO()
     pq.write_table(pa.table({"x": [1, 2, 3]}), buf)
-    parquet = upload(api, dev1, buf.getvalue(), "x.parquet", dataset_id=jsonl.json()["dataset_id"])
+    parquet = upload_dataset(api, dev1, buf.getvalue(), "x.parquet", dataset_id=jsonl.json()["dataset_id"])
     assert parquet.status_code == 201 and parquet.json()["version"] == 2 and parquet.json()["format"] == "parquet"
     bare = "id,주민번호\n" + "".join(f"{i},{rrn(serial=f'{20000 + i:05d}').replace('-', '')}\n" for i in range(5))
-    bare = upload(api, dev1, bare.encode(), "ids.csv", name="bare-ids")
+    bare = upload_dataset(api, dev1, bare.encode(), "ids.csv", name="bare-ids")
     run_tasks(live_server)
     # Bare 13-digit numbers count as resident numbers because the column's name says so; masking
     # them turns the column into text.
@@ -250,7 +237,7 @@ def test_formats_and_bad_input(api, world, live_server):
     rows = api.get(f"/api/dataset/version/{masked['id']}/rows", headers=dev1).json()["rows"]
     assert {r["주민번호"] for r in rows} == {"[RRN]"}
     # Leading zeros survive: such columns stay text.
-    zeros = upload(
+    zeros = upload_dataset(
         api,
         dev1,
         b"id,phone,zip\n1,01012345678,01234\n2,01098765432,04524\n",
@@ -263,7 +250,7 @@ def test_formats_and_bad_input(api, world, live_server):
 
     from axops.datasets.demo import demo_csv
 
-    demo = upload(api, dev1, demo_csv(), "tickets.csv", name="demo-tickets")  # what `axops demo` registers
+    demo = upload_dataset(api, dev1, demo_csv(), "tickets.csv", name="demo-tickets")  # what `axops demo` registers
     assert demo.status_code == 201 and (demo.json()["encoding"], demo.json()["row_count"]) == ("cp949", 300)
 
     cases = {
@@ -279,17 +266,17 @@ def test_formats_and_bad_input(api, world, live_server):
         "model.bin": (b"\x00\x01", "Unsupported file type"),
     }
     for filename, (content, message) in cases.items():
-        r = upload(api, dev1, content, filename, name=f"bad-{filename.replace('.', '-')}")
+        r = upload_dataset(api, dev1, content, filename, name=f"bad-{filename.replace('.', '-')}")
         assert r.status_code == 422, (filename, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
         assert message.lower() in r.json()["detail"].lower(), (filename, r.json()["detail"])
     names = [d["name"] for d in api.get("/api/dataset", headers=dev1).json()["items"]]
     assert sorted(names) == ["bare-ids", "bom", "demo-tickets", "qa"], "a refused upload left a dataset behind"
 
-    assert upload(api, dev1, b"a\n1\n", "a.csv", name="bom").status_code == 409
-    assert upload(api, dev2, b"a\n1\n", "a.csv", dataset_id=bom.json()["dataset_id"]).status_code == 404
-    assert upload(api, world["view1"], b"a\n1\n", "a.csv", name="viewer-data").status_code == 403
-    assert upload(api, dev1, b"a\n1\n", "a.csv").status_code == 422
+    assert upload_dataset(api, dev1, b"a\n1\n", "a.csv", name="bom").status_code == 409
+    assert upload_dataset(api, dev2, b"a\n1\n", "a.csv", dataset_id=bom.json()["dataset_id"]).status_code == 404
+    assert upload_dataset(api, world["view1"], b"a\n1\n", "a.csv", name="viewer-data").status_code == 403
+    assert upload_dataset(api, dev1, b"a\n1\n", "a.csv").status_code == 422
     assert (
         api.get(
             f"/api/dataset/{bom.json()['dataset_id']}/diff", params={"from": "x", "to": "y"}, headers=dev1

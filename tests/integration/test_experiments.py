@@ -12,60 +12,22 @@ import pytest
 
 from axops.experiments import router as experiments_router
 from axops.experiments.client import Tracker, TrackingError
-from tests.conftest import bearer, login
 from tests.declared_models import api_routes, assert_matches_declared_model, declared
-
-PASSWORD = "tracking-pass-123"
-
-
-def make_user(api, admin, username: str, team_name: str, role: str = "developer", team: dict | None = None) -> dict:
-    team = team or api.post("/api/teams", json={"name": team_name}, headers=admin).json()
-    r = api.post(
-        "/api/users",
-        json={"username": username, "password": PASSWORD, "role": role, "team_ids": [team["id"]]},
-        headers=admin,
-    )
-    assert r.status_code == 201, r.text
-    headers = bearer(login(api, username, PASSWORD)["access_token"])
-    if role == "viewer":
-        return {"headers": headers, "team": team}
-    key = api.post(
-        "/api/apikey/create", json={"name": "nb", "scopes": ["training:read", "training:write"]}, headers=headers
-    )
-    assert key.status_code == 201, key.text
-    return {"headers": headers, "key": key.json()["key"], "team": team}
+from tests.factories import TRACKING_SCOPES, admin_headers, log_batch, make_account, new_run
 
 
 @pytest.fixture
 def researcher(api, admin):
-    return make_user(api, admin, "res1", "research")
+    return make_account(api, admin, "res1", new_team="research", key_scopes=TRACKING_SCOPES)
 
 
 @pytest.fixture
 def outsider(api, admin):
-    return make_user(api, admin, "other1", "other-team")
-
-
-def new_run(api, headers, experiment="lora-sweep", name=None, params=None, tags=None) -> dict:
-    r = api.post(
-        "/api/experiments/runs",
-        json={"experiment_name": experiment, "name": name, "params": params or {}, "tags": tags or {}},
-        headers=headers,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def log(api, headers, run_id, metrics=(), params=None, tags=None):
-    return api.post(
-        f"/api/experiments/runs/{run_id}/log-batch",
-        json={"metrics": list(metrics), "params": params or {}, "tags": tags or {}},
-        headers=headers,
-    )
+    return make_account(api, admin, "other1", new_team="other-team", key_scopes=TRACKING_SCOPES)
 
 
 def test_runs_metrics_history_search_compare_export_and_report(api, researcher, admin):
-    h = researcher["headers"]
+    h = researcher.headers
     runs = {}
     for name, lr, method, final in (
         ("a", "0.0001", "lora", 1.5),
@@ -78,7 +40,7 @@ def test_runs_metrics_history_search_compare_export_and_report(api, researcher, 
             for s in range(100)
         ]
         points += [{"key": "lr", "value": float(lr), "step": s} for s in range(0, 100, 10)]
-        r = log(api, h, run["id"], points, params={"epochs": "3"}, tags={"stage": "dev"})
+        r = log_batch(api, h, run["id"], points, params={"epochs": "3"}, tags={"stage": "dev"})
         assert r.status_code == 200, r.text
         assert r.json()["metrics"] == 110
         runs[name] = run
@@ -151,7 +113,7 @@ def test_runs_metrics_history_search_compare_export_and_report(api, researcher, 
 
 
 def test_bad_input_and_other_teams(api, researcher, outsider):
-    h, o = researcher["headers"], outsider["headers"]
+    h, o = researcher.headers, outsider.headers
     run = new_run(api, h, params={"lr": "0.1"})
     rid = run["id"]
     # another team's run (and experiment) is 404 everywhere; so is an unknown run
@@ -161,20 +123,20 @@ def test_bad_input_and_other_teams(api, researcher, outsider):
         f"/api/experiments/{run['experiment_id']}",
     ):
         assert api.get(path, headers=o).status_code == 404
-    assert log(api, o, rid, [{"key": "loss", "value": 1}]).status_code == 404
+    assert log_batch(api, o, rid, [{"key": "loss", "value": 1}]).status_code == 404
     assert api.post("/api/experiments/runs/compare", json={"run_ids": [rid]}, headers=o).status_code == 404
     assert api.post("/api/experiments/runs/search", json={}, headers=o).json()["items"] == []
-    assert log(api, h, uuid.uuid4(), [{"key": "loss", "value": 1}]).status_code == 404
+    assert log_batch(api, h, uuid.uuid4(), [{"key": "loss", "value": 1}]).status_code == 404
     assert api.get("/api/experiments/runs/not-a-uuid", headers=h).status_code == 422
     # wrong types, huge batches, write-once params, malformed filters
-    assert log(api, h, rid, [{"key": "loss", "value": "high"}]).status_code == 422
-    assert log(api, h, rid, [{"key": "loss", "value": 1, "step": 1.5}]).status_code == 422
-    assert log(api, h, rid, [{"key": "", "value": 1}]).status_code == 422
-    assert log(api, h, rid, [{"key": "loss", "value": 1}] * 10_001).status_code in (413, 422)
-    assert log(api, h, rid, params={f"p{i}": "x" for i in range(101)}).status_code == 422
-    r = log(api, h, rid, params={"lr": "0.2"})
+    assert log_batch(api, h, rid, [{"key": "loss", "value": "high"}]).status_code == 422
+    assert log_batch(api, h, rid, [{"key": "loss", "value": 1, "step": 1.5}]).status_code == 422
+    assert log_batch(api, h, rid, [{"key": "", "value": 1}]).status_code == 422
+    assert log_batch(api, h, rid, [{"key": "loss", "value": 1}] * 10_001).status_code in (413, 422)
+    assert log_batch(api, h, rid, params={f"p{i}": "x" for i in range(101)}).status_code == 422
+    r = log_batch(api, h, rid, params={"lr": "0.2"})
     assert r.status_code == 422 and "write-once" in r.json()["detail"]
-    assert log(api, h, rid, params={"lr": "0.1"}).status_code == 200  # the same value again is fine
+    assert log_batch(api, h, rid, params={"lr": "0.1"}).status_code == 200  # the same value again is fine
     for bad in (
         "params.lr <",
         "metrics.loss < 'x'",
@@ -193,25 +155,19 @@ def test_bad_input_and_other_teams(api, researcher, outsider):
     assert got["params"] == {"lr": "0.1"} and got["metrics"] == {}
     # NaN and infinities are values too
     assert (
-        log(api, h, rid, [{"key": "g", "value": "NaN"}, {"key": "g", "value": "Infinity", "step": 1}]).status_code
+        log_batch(api, h, rid, [{"key": "g", "value": "NaN"}, {"key": "g", "value": "Infinity", "step": 1}]).status_code
         == 200
     )
     assert api.get(f"/api/experiments/runs/{rid}/metrics/g", headers=h).json()["values"] == ["NaN", "Infinity"]
     # a viewer reads but cannot write
-    viewer = make_user(api, api_admin(api), "view1", "", role="viewer", team=researcher["team"])
-    assert api.get(f"/api/experiments/runs/{rid}", headers=viewer["headers"]).status_code == 200
-    assert log(api, viewer["headers"], rid, [{"key": "loss", "value": 1}]).status_code == 403
-
-
-def api_admin(api):
-    from tests.conftest import ADMIN_PASSWORD
-
-    return bearer(login(api, "admin", ADMIN_PASSWORD)["access_token"])
+    viewer = make_account(api, admin_headers(api), "view1", "viewer", researcher.team)
+    assert api.get(f"/api/experiments/runs/{rid}", headers=viewer.headers).status_code == 200
+    assert log_batch(api, viewer.headers, rid, [{"key": "loss", "value": 1}]).status_code == 403
 
 
 def test_notebook_client(api, researcher, live_server, tmp_path):
     (tmp_path / "샘플 출력.txt").write_text("생성 예시", encoding="utf-8")
-    with Tracker(live_server.url, researcher["key"], flush_every=250) as tracker:
+    with Tracker(live_server.url, researcher.key, flush_every=250) as tracker:
         with tracker.run("notebook", name="nb-1", params={"seed": 1}) as run:
             run.log_artifact(tmp_path / "샘플 출력.txt", "samples")
             run.log_params({"lr": 3e-4, "r": 8})
@@ -223,11 +179,9 @@ def test_notebook_client(api, researcher, live_server, tmp_path):
         assert got["status"] == "FINISHED" and got["params"] == {"seed": "1", "lr": "0.0003", "r": "8"}
         assert got["tags"] == {"method": "lora"} and got["metrics"]["loss"]["step"] == 599
         assert [r["name"] for r in tracker.search("metrics.acc > 0.9 and params.r = 8")] == ["nb-1"]
-        hist = api.get(f"/api/experiments/runs/{run.id}/metrics/acc", headers=researcher["headers"]).json()
+        hist = api.get(f"/api/experiments/runs/{run.id}/metrics/acc", headers=researcher.headers).json()
         assert hist["count"] == 600
-        sample = api.get(
-            f"/api/experiments/runs/{run.id}/artifacts/samples/샘플 출력.txt", headers=researcher["headers"]
-        )
+        sample = api.get(f"/api/experiments/runs/{run.id}/artifacts/samples/샘플 출력.txt", headers=researcher.headers)
         assert sample.status_code == 200 and sample.text == "생성 예시"
         with pytest.raises(RuntimeError), tracker.run("notebook", name="nb-2") as failing:
             failing.log_metrics({"loss": 1.0})
@@ -244,21 +198,21 @@ def test_runs_starting_a_new_experiment_at_once_share_it(api, researcher, live_s
     import httpx
 
     def start(i):
-        with httpx.Client(base_url=live_server.url, headers=researcher["headers"], timeout=30) as c:
+        with httpx.Client(base_url=live_server.url, headers=researcher.headers, timeout=30) as c:
             return c.post("/api/experiments/runs", json={"experiment_name": "raced", "name": f"r{i}"})
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(start, range(8)))
     assert [r.status_code for r in answers] == [201] * 8, [r.text for r in answers if r.status_code != 201]
     assert len({r.json()["experiment_id"] for r in answers}) == 1
-    exps = api.get("/api/experiments", headers=researcher["headers"]).json()
+    exps = api.get("/api/experiments", headers=researcher.headers).json()
     assert [(e["name"], e["run_count"]) for e in exps] == [("raced", 8)]
 
 
 def test_fast_path_answers_match_the_models_their_routes_declare(api, researcher):
     """The routes send rows from SQL as JSON bytes without FastAPI's validation: each answer is checked
     against its route's response_model here, and every such route of /api/experiments is exercised."""
-    h, routes = researcher["headers"], api_routes(experiments_router.router)
+    h, routes = researcher.headers, api_routes(experiments_router.router)
     checked = set()
 
     def check(r):
@@ -277,7 +231,7 @@ def test_fast_path_answers_match_the_models_their_routes_declare(api, researcher
         {"key": "loss", "value": "NaN", "step": 1},
         {"key": "acc", "value": "Infinity"},
     ]
-    check(log(api, h, run["id"], points, tags={"t": "v"}))
+    check(log_batch(api, h, run["id"], points, tags={"t": "v"}))
     check(api.get(f"/api/experiments/runs/{run['id']}", headers=h))
     check(api.patch(f"/api/experiments/runs/{run['id']}", json={"status": "FINISHED"}, headers=h))
     check(api.get("/api/experiments/runs", params={"limit": 1}, headers=h))

@@ -13,10 +13,8 @@ import psycopg
 import pytest
 
 from axops.core.db import libpq_url
-from tests.conftest import bearer, login
+from tests.factories import make_account, make_key
 from tests.mocks import MockUpstream
-
-PASSWORD = "gateway-pass-123"
 
 
 @pytest.fixture
@@ -31,12 +29,7 @@ def upstreams():
 @pytest.fixture
 def setup(api, admin, upstreams):
     a, b = upstreams
-    team = api.post("/api/teams", json={"name": "apps"}, headers=admin).json()
-    api.post(
-        "/api/users",
-        json={"username": "dev1", "password": PASSWORD, "role": "developer", "team_ids": [team["id"]]},
-        headers=admin,
-    )
+    dev = make_account(api, admin, "dev1", new_team="apps").headers
     pa = api.post(
         "/api/gateway/providers",
         json={"name": "mock-a", "base_url": a.url, "api_key": "sk-upstream-secret"},
@@ -55,12 +48,10 @@ def setup(api, admin, upstreams):
         headers=admin,
     )
     assert route.status_code == 201, route.text
-    dev = bearer(login(api, "dev1", PASSWORD)["access_token"])
-    key = api.post("/api/apikey/create", json={"name": "app", "models": ["chat-small"]}, headers=dev)
-    assert key.status_code == 201, key.text
+    key = make_key(api, dev, "app", models=["chat-small"])
     return {
-        "key": key.json()["key"],
-        "key_id": key.json()["id"],
+        "key": key["key"],
+        "key_id": key["id"],
         "dev": dev,
         "route": route.json(),
         "providers": (pa.json(), pb),

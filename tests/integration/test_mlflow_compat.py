@@ -15,17 +15,17 @@ from mlflow.exceptions import MlflowException
 
 from axops.experiments import mlflow as experiments_mlflow
 from tests.declared_models import api_routes, assert_matches_declared_model, declared
-from tests.integration.test_experiments import make_user
+from tests.factories import TRACKING_SCOPES, admin_headers, make_account
 
 
 @pytest.fixture
 def researcher(api, admin):
-    return make_user(api, admin, "mlres", "ml-research")
+    return make_account(api, admin, "mlres", new_team="ml-research", key_scopes=TRACKING_SCOPES)
 
 
 @pytest.fixture
 def tracking(live_server, researcher, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", researcher["key"])
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", researcher.key)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     mlflow.set_tracking_uri(live_server.url)
     yield live_server.url
@@ -73,7 +73,7 @@ def test_mlflow_client_logs_and_axops_shows_the_same_run(api, researcher, tracki
     ] == ["second"]
 
     # the axops API shows the same run, params, metrics and tags
-    h = researcher["headers"]
+    h = researcher.headers
     rid = uuid.UUID(run.info.run_id)
     mine = api.get(f"/api/experiments/runs/{rid}", headers=h).json()
     assert mine["name"] == "first" and mine["status"] == "FINISHED" and mine["experiment_name"] == "mlflow-compat"
@@ -96,7 +96,7 @@ def test_mlflow_wire_rules_and_errors(api, researcher, tracking, live_server):
     run = client.create_run(exp_id)
     rid = run.info.run_id
     base = f"{live_server.url}/api/2.0/mlflow"
-    token = {"Authorization": f"Bearer {researcher['key']}"}
+    token = {"Authorization": f"Bearer {researcher.key}"}
     # the client splits big batches itself; the server enforces MLflow's limits on raw calls
     point = {"key": "m", "value": 1.0, "timestamp": 1, "step": 0}
     r = httpx.post(f"{base}/runs/log-batch", json={"run_id": rid, "metrics": [point] * 1001}, headers=token)
@@ -124,7 +124,7 @@ def test_mlflow_wire_rules_and_errors(api, researcher, tracking, live_server):
     assert client.get_run(rid).info.status == "KILLED"
 
     # Basic auth with the API key as password; the ajax-api path shares the handlers
-    basic = {"Authorization": "Basic " + base64.b64encode(f"mlres:{researcher['key']}".encode()).decode()}
+    basic = {"Authorization": "Basic " + base64.b64encode(f"mlres:{researcher.key}".encode()).decode()}
     r = httpx.get(f"{base}/runs/get", params={"run_id": rid}, headers=basic)
     assert r.status_code == 200 and r.json()["run"]["info"]["status"] == "KILLED"
     assert (
@@ -141,21 +141,15 @@ def test_mlflow_wire_rules_and_errors(api, researcher, tracking, live_server):
     r = httpx.post(f"{base}/runs/log-metric", json={"run_id": rid, "key": "x", "value": "high"}, headers=basic)
     assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     # another team's run is RESOURCE_DOES_NOT_EXIST
-    other = make_user(api, login_admin(api), "mlother", "ml-other")
-    r = httpx.get(f"{base}/runs/get", params={"run_id": rid}, headers={"Authorization": f"Bearer {other['key']}"})
+    other = make_account(api, admin_headers(api), "mlother", new_team="ml-other", key_scopes=TRACKING_SCOPES)
+    r = httpx.get(f"{base}/runs/get", params={"run_id": rid}, headers={"Authorization": f"Bearer {other.key}"})
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     r = httpx.post(
         f"{base}/runs/log-batch",
         json={"run_id": rid, "metrics": [{"key": "x", "value": 1, "timestamp": 1, "step": 0}]},
-        headers={"Authorization": f"Bearer {other['key']}"},
+        headers={"Authorization": f"Bearer {other.key}"},
     )
     assert r.status_code == 404
-
-
-def login_admin(api):
-    from tests.conftest import ADMIN_PASSWORD, bearer, login
-
-    return bearer(login(api, "admin", ADMIN_PASSWORD)["access_token"])
 
 
 def test_mlflow_client_logs_lists_downloads_and_deletes_artifacts(api, researcher, tracking, live_server, tmp_path):
@@ -197,7 +191,7 @@ def test_mlflow_client_logs_lists_downloads_and_deletes_artifacts(api, researche
     assert mlflow.artifacts.load_text(f"runs:/{rid}/notes/hello.txt") == "hello"
 
     # the axops API: the same files, for the run page
-    h = researcher["headers"]
+    h = researcher.headers
     listing = api.get(f"/api/experiments/runs/{rid}/artifacts", params={"path": "report/plots"}, headers=h).json()
     assert listing == [{"path": "report/plots/loss.csv", "is_dir": False, "file_size": listing[0]["file_size"]}]
     r = api.get(f"/api/experiments/runs/{rid}/artifacts/report/summary.md", headers=h)
@@ -205,13 +199,14 @@ def test_mlflow_client_logs_lists_downloads_and_deletes_artifacts(api, researche
     assert api.get(f"/api/experiments/runs/{rid}/artifacts/report/missing.md", headers=h).status_code == 404
     assert api.get(f"/api/experiments/runs/{rid}/artifacts", params={"path": "../x"}, headers=h).status_code == 422
     actions = [
-        e["action"] for e in api.get("/api/audit/logs", params={"limit": 100}, headers=login_admin(api)).json()["items"]
+        e["action"]
+        for e in api.get("/api/audit/logs", params={"limit": 100}, headers=admin_headers(api)).json()["items"]
     ]
     assert actions.count("run.log_artifact") == 4
 
     # bad paths and clashes are refused, another team sees nothing, and nothing half-written remains
     base = f"{live_server.url}/api/2.0/mlflow-artifacts/artifacts/{run.info.experiment_id}/{rid}/artifacts"
-    token = {"Authorization": f"Bearer {researcher['key']}"}
+    token = {"Authorization": f"Bearer {researcher.key}"}
     for bad in ("%2e%2e/%2e%2e/etc/passwd", "a//b", "a/%2E/b", "..%5Cx"):
         r = httpx.put(f"{base}/{bad}", content=b"x", headers=token)
         assert r.status_code in (400, 404) and r.json()["error_code"] in (
@@ -222,10 +217,10 @@ def test_mlflow_client_logs_lists_downloads_and_deletes_artifacts(api, researche
     assert r.status_code == 400 and "folder" in r.json()["message"]
     r = httpx.put(f"{base}/config.json/inner", content=b"x", headers=token)
     assert r.status_code == 400 and "file" in r.json()["message"]
-    other = make_user(api, login_admin(api), "mlart", "ml-art")
-    r = httpx.get(f"{base}/config.json", headers={"Authorization": f"Bearer {other['key']}"})
+    other = make_account(api, admin_headers(api), "mlart", new_team="ml-art", key_scopes=TRACKING_SCOPES)
+    r = httpx.get(f"{base}/config.json", headers={"Authorization": f"Bearer {other.key}"})
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
-    r = httpx.put(f"{base}/evil.txt", content=b"x", headers={"Authorization": f"Bearer {other['key']}"})
+    r = httpx.put(f"{base}/evil.txt", content=b"x", headers={"Authorization": f"Bearer {other.key}"})
     assert r.status_code == 404
     assert [f.path for f in client.list_artifacts(rid)] == ["config.json", "notes", "report"]
 
@@ -238,7 +233,7 @@ def test_mlflow_answers_match_the_models_their_routes_declare(api, researcher):
     """The MLflow routes send orjson bytes without FastAPI's validation: each answer is checked against
     its route's response_model (mlflow_schemas.py), and every MLflow route that answers JSON is exercised."""
     routes = api_routes(experiments_mlflow.router, experiments_mlflow.artifacts_router)
-    token = {"Authorization": f"Bearer {researcher['key']}"}
+    token = {"Authorization": f"Bearer {researcher.key}"}
     checked = set()
 
     def call(method, path, **kw):

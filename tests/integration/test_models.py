@@ -14,44 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import bearer, login
-
-PASSWORD = "registry-pass-123"
+from tests.factories import dir_files, make_account, make_team, register_model, upload_model
 
 
 @pytest.fixture
 def world(api, admin):
     """Two teams, a Developer in each, and a Viewer in the first."""
-    teams = [api.post("/api/teams", json={"name": n}, headers=admin).json() for n in ("nlp", "vision")]
-    for username, role, team in (("dev1", "developer", 0), ("dev2", "developer", 1), ("view1", "viewer", 0)):
-        r = api.post(
-            "/api/users",
-            json={"username": username, "password": PASSWORD, "role": role, "team_ids": [teams[team]["id"]]},
-            headers=admin,
-        )
-        assert r.status_code == 201
+    nlp, vision = make_team(api, admin, "nlp"), make_team(api, admin, "vision")
     return {
-        "teams": teams,
-        "dev1": bearer(login(api, "dev1", PASSWORD)["access_token"]),
-        "dev2": bearer(login(api, "dev2", PASSWORD)["access_token"]),
-        "view1": bearer(login(api, "view1", PASSWORD)["access_token"]),
+        "teams": [nlp, vision],
+        "dev1": make_account(api, admin, "dev1", "developer", nlp).headers,
+        "dev2": make_account(api, admin, "dev2", "developer", vision).headers,
+        "view1": make_account(api, admin, "view1", "viewer", nlp).headers,
     }
-
-
-def upload(api, headers, model_id, files: dict[str, bytes | Path], base_version_id=None):
-    parts = [("files", (name, data if isinstance(data, bytes) else data.read_bytes())) for name, data in files.items()]
-    data = {"model_id": model_id, **({"base_version_id": base_version_id} if base_version_id else {})}
-    return api.post("/api/model/version/upload", data=data, files=parts, headers=headers)
-
-
-def dir_files(directory: Path) -> dict[str, Path]:
-    return {p.name: p for p in sorted(directory.iterdir()) if p.is_file()}
-
-
-def register(api, headers, name, **extra):
-    r = api.post("/api/model/register", json={"name": name, "task": "text-generation", **extra}, headers=headers)
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def test_register_upload_card_versions_compare_and_lifecycle(api, world, demo_dirs, admin):
@@ -59,10 +34,10 @@ def test_register_upload_card_versions_compare_and_lifecycle(api, world, demo_di
 
     dev1, view1 = world["dev1"], world["view1"]
     two, three = demo_dirs
-    model = register(api, dev1, "ko-chat", description="한국어 대화 모델", tags=["chat"])
+    model = register_model(api, dev1, "ko-chat", description="한국어 대화 모델", tags=["chat"])
     assert model["team_name"] == "nlp" and model["latest_version"] is None
 
-    r = upload(api, dev1, model["id"], dir_files(two))
+    r = upload_model(api, dev1, model["id"], dir_files(two))
     assert r.status_code == 201, r.text
     v1 = r.json()
     expected = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(two).parameters())
@@ -77,7 +52,7 @@ def test_register_upload_card_versions_compare_and_lifecycle(api, world, demo_di
     assert weights["sha256"] == hashlib.sha256((two / "model.safetensors").read_bytes()).hexdigest()
     assert v1["total_size"] == sum(p.stat().st_size for p in dir_files(two).values())
 
-    v2 = upload(api, dev1, model["id"], dir_files(three), base_version_id=v1["id"]).json()
+    v2 = upload_model(api, dev1, model["id"], dir_files(three), base_version_id=v1["id"]).json()
     assert v2["version"] == 2 and v2["base_version_id"] == v1["id"]
     assert v2["card"]["parameter_count"] > v1["card"]["parameter_count"]
 
@@ -170,8 +145,8 @@ def test_archive_retention_purges_files(api, world, demo_dirs, live_server):
     from axops.registry import service
 
     dev1 = world["dev1"]
-    model = register(api, dev1, "old-model")
-    v1 = upload(api, dev1, model["id"], dir_files(demo_dirs[0])).json()
+    model = register_model(api, dev1, "old-model")
+    v1 = upload_model(api, dev1, model["id"], dir_files(demo_dirs[0])).json()
     api.post(f"/api/model/version/{v1['id']}/stage", json={"stage": "archived"}, headers=dev1)
     state = live_server.app.state.axops
 
@@ -191,11 +166,11 @@ def test_archive_retention_purges_files(api, world, demo_dirs, live_server):
 
 def test_search_and_filters(api, world, demo_dirs):
     dev1, dev2 = world["dev1"], world["dev2"]
-    register(api, dev1, "embedder-ko", description="문장 임베딩 모델", task="embedding", tags=["retrieval"])
-    chat = register(api, dev1, "chat-small", description="small chat model", tags=["chat"])
-    upload(api, dev1, chat["id"], dir_files(demo_dirs[0]))
-    register(api, dev2, "vision-private", description="team only")
-    register(api, dev2, "vision-public", description="shared", visibility="organization")
+    register_model(api, dev1, "embedder-ko", description="문장 임베딩 모델", task="embedding", tags=["retrieval"])
+    chat = register_model(api, dev1, "chat-small", description="small chat model", tags=["chat"])
+    upload_model(api, dev1, chat["id"], dir_files(demo_dirs[0]))
+    register_model(api, dev2, "vision-private", description="team only")
+    register_model(api, dev2, "vision-public", description="shared", visibility="organization")
 
     def names(headers, **params):
         r = api.get("/api/model", params=params, headers=headers)
@@ -218,7 +193,7 @@ def test_search_and_filters(api, world, demo_dirs):
 def test_bad_uploads_are_refused_and_leave_nothing(api, world, demo_dirs, live_server, admin, monkeypatch):
     dev1, dev2 = world["dev1"], world["dev2"]
     two = demo_dirs[0]
-    model = register(api, dev1, "strict")
+    model = register_model(api, dev1, "strict")
     assert api.post("/api/model/register", json={"name": "STRICT"}, headers=dev1).status_code == 409
     weights = (two / "model.safetensors").read_bytes()
 
@@ -234,10 +209,10 @@ def test_bad_uploads_are_refused_and_leave_nothing(api, world, demo_dirs, live_s
         "absolute path": ({"/etc/passwd": b"x"}, "/etc/passwd"),
     }
     for label, (files, culprit) in cases.items():
-        r = upload(api, dev1, model["id"], files)
+        r = upload_model(api, dev1, model["id"], files)
         assert r.status_code == 422, (label, r.text)
         assert culprit in r.json()["detail"], (label, r.json()["detail"])
-    assert upload(api, dev1, model["id"], {}).status_code == 422
+    assert upload_model(api, dev1, model["id"], {}).status_code == 422
     assert api.get(f"/api/model/{model['id']}/versions", headers=dev1).json() == []
     objects = (
         Path(live_server.app.state.axops.settings.resolved_storage_url.removeprefix("file://")) / "models" / model["id"]
@@ -245,7 +220,7 @@ def test_bad_uploads_are_refused_and_leave_nothing(api, world, demo_dirs, live_s
     assert not objects.exists() or not any(p.is_file() for p in objects.rglob("*"))  # no orphan files
 
     # Another team's model: not found, for uploads and reads alike.
-    assert upload(api, dev2, model["id"], {"model.safetensors": weights}).status_code == 404
+    assert upload_model(api, dev2, model["id"], {"model.safetensors": weights}).status_code == 404
     assert api.get(f"/api/model/{model['id']}", headers=dev2).status_code == 404
     # Importing from the server needs its own permission (Admin), and a directory inside AXOPS_IMPORT_ROOTS.
     assert (
@@ -264,7 +239,7 @@ def test_local_import_runs_in_the_background_with_progress(api, world, demo_dirs
     import asyncio
 
     dev1 = world["dev1"]
-    model = register(api, dev1, "imported")
+    model = register_model(api, dev1, "imported")
     monkeypatch.setattr(live_server.app.state.axops.settings, "import_roots", str(demo_dirs[0].parent))
     r = api.post(
         "/api/model/version/import",
@@ -286,7 +261,7 @@ def test_local_import_runs_in_the_background_with_progress(api, world, demo_dirs
 
 def test_large_upload_streams_with_bounded_memory(api, world, tmp_path):
     dev1 = world["dev1"]
-    model = register(api, dev1, "big")
+    model = register_model(api, dev1, "big")
     big = tmp_path / "weights.bin"
     size = 300 * 1024 * 1024
     with big.open("wb") as f:
@@ -329,7 +304,7 @@ def test_large_upload_streams_with_bounded_memory(api, world, tmp_path):
 def test_resumable_chunked_upload(api, world, demo_dirs):
     dev1 = world["dev1"]
     two = demo_dirs[0]
-    model = register(api, dev1, "chunked")
+    model = register_model(api, dev1, "chunked")
     files = dir_files(two)
     declared = [
         {"path": n, "size": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
@@ -396,7 +371,7 @@ def test_abandoned_uploads_are_discarded(api, world, live_server, admin):
     from axops.registry import service
 
     dev1, dev2 = world["dev1"], world["dev2"]
-    model = register(api, dev1, "abandoned")
+    model = register_model(api, dev1, "abandoned")
     declared = {"files": [{"path": "model.safetensors", "size": 100}]}
     first = api.post(f"/api/model/{model['id']}/uploads", json=declared, headers=dev1).json()
     api.put(f"/api/model/upload/{first['id']}/model.safetensors", params={"offset": 0}, content=b"x" * 40, headers=dev1)
@@ -450,7 +425,7 @@ def test_hugging_face_import_explains_failures(api, world, live_server, monkeypa
     mirror = HTTPServer(("127.0.0.1", 0), NotFound)
     threading.Thread(target=mirror.serve_forever, daemon=True).start()
     dev1 = world["dev1"]
-    model = register(api, dev1, "from-hub")
+    model = register_model(api, dev1, "from-hub")
     state = live_server.app.state.axops
 
     def run_import(endpoint: str) -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,20 +16,15 @@ import orjson
 import pytest
 
 from axops.gateway.openai_schemas import ChatCompletion, Completion, ErrorResponse, ModelList
+from tests.factories import free_port
 
 TOKEN = "axs_test-serve-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def runtime(demo_dirs):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,

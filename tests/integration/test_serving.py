@@ -14,39 +14,20 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from tests.conftest import bearer, login
-from tests.integration.test_models import dir_files, register, upload
-
-PASSWORD = "serving-pass-123"
+from tests.factories import (
+    admin_headers,
+    dir_files,
+    make_account,
+    register_model,
+    upload_model,
+    wait_deployment,
+)
 
 
 @pytest.fixture
 def dev(api, admin):
-    team = api.post("/api/teams", json={"name": "serving"}, headers=admin).json()
-    r = api.post(
-        "/api/users",
-        json={"username": "dev1", "password": PASSWORD, "role": "developer", "team_ids": [team["id"]]},
-        headers=admin,
-    )
-    assert r.status_code == 201, r.text
-    headers = bearer(login(api, "dev1", PASSWORD)["access_token"])
-    key = api.post(
-        "/api/apikey/create", json={"name": "app", "scopes": ["gateway:invoke", "deployments:read"]}, headers=headers
-    )
-    assert key.status_code == 201, key.text
-    return {"headers": headers, "key": key.json()["key"], "team": team}
-
-
-def wait_for(api, headers, deployment_id, predicate, timeout=120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        d = api.get(f"/api/serving/deployments/{deployment_id}", headers=headers).json()
-        if predicate(d):
-            return d
-        assert time.monotonic() < deadline, (
-            f"timed out; deployment is {d['status']}: {d['status_reason']} {d['replicas']}"
-        )
-        time.sleep(0.3)
+    """A Developer of team "serving", with an API key that calls the gateway and reads deployments."""
+    return make_account(api, admin, "dev1", new_team="serving", key_scopes=["gateway:invoke", "deployments:read"])
 
 
 def pids_alive(pids) -> list[int]:
@@ -61,9 +42,9 @@ def pids_alive(pids) -> list[int]:
 
 
 def test_deploy_call_through_gateway_survive_a_killed_replica_and_undeploy(api, dev, demo_dirs, live_server):
-    h = dev["headers"]
-    model = register(api, h, "tiny-chat")
-    assert upload(api, h, model["id"], dir_files(demo_dirs[0])).status_code == 201
+    h = dev.headers
+    model = register_model(api, h, "tiny-chat")
+    assert upload_model(api, h, model["id"], dir_files(demo_dirs[0])).status_code == 201
     r = api.post(
         "/api/serving/deploy",
         json={
@@ -79,12 +60,12 @@ def test_deploy_call_through_gateway_survive_a_killed_replica_and_undeploy(api, 
     assert r.status_code == 201, r.text
     d = r.json()
     assert d["name"] == "tiny-chat" and d["status"] == "pending" and d["version"] == 1
-    d = wait_for(
+    d = wait_deployment(
         api, h, d["id"], lambda x: x["status"] == "ready" and sum(r["state"] == "ready" for r in x["replicas"]) == 2
     )
     assert d["ready_seconds"] is not None and d["ready_seconds"] < 120
 
-    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=dev["key"], max_retries=0)
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=dev.key, max_retries=0)
     assert "tiny-chat" in [m.id for m in client.models.list().data]
     answer = client.chat.completions.create(
         model="tiny-chat", messages=[{"role": "user", "content": "안녕하세요"}], max_tokens=12, temperature=0
@@ -133,7 +114,7 @@ def test_deploy_call_through_gateway_survive_a_killed_replica_and_undeploy(api, 
     worker.start()
     time.sleep(0.5)
     os.kill(victim["pid"], signal.SIGKILL)
-    d = wait_for(
+    d = wait_deployment(
         api,
         h,
         d["id"],
@@ -161,21 +142,16 @@ def test_deploy_call_through_gateway_survive_a_killed_replica_and_undeploy(api, 
     assert not pids_alive(pids)
     assert "tiny-chat" not in [m.id for m in client.models.list().data]
     actions = [
-        e["action"] for e in api.get("/api/audit/logs", params={"limit": 200}, headers=login_admin(api)).json()["items"]
+        e["action"]
+        for e in api.get("/api/audit/logs", params={"limit": 200}, headers=admin_headers(api)).json()["items"]
     ]
     assert {"deployment.create", "model.deploy", "deployment.delete", "gateway.route_create"} <= set(actions)
 
 
-def login_admin(api):
-    from tests.conftest import ADMIN_PASSWORD
-
-    return bearer(login(api, "admin", ADMIN_PASSWORD)["access_token"])
-
-
 def test_a_failing_canary_is_rolled_back_automatically(api, dev, demo_dirs, live_server, tmp_path):
-    h = dev["headers"]
-    model = register(api, h, "canary-chat")
-    v1 = upload(api, h, model["id"], dir_files(demo_dirs[0])).json()
+    h = dev.headers
+    model = register_model(api, h, "canary-chat")
+    v1 = upload_model(api, h, model["id"], dir_files(demo_dirs[0])).json()
     broken = tmp_path / "broken"
     broken.mkdir()
     for p in demo_dirs[0].iterdir():
@@ -183,11 +159,11 @@ def test_a_failing_canary_is_rolled_back_automatically(api, dev, demo_dirs, live
     tensors = load_file(broken / "model.safetensors")
     tensors = {k: torch.full_like(v, float("nan")) if "wte" in k else v for k, v in tensors.items()}
     save_file(tensors, broken / "model.safetensors", metadata={"format": "pt"})
-    v2 = upload(api, h, model["id"], dir_files(broken)).json()
+    v2 = upload_model(api, h, model["id"], dir_files(broken)).json()
     stable = api.post(
         "/api/serving/deploy", json={"version_id": v1["id"], "resources": {"memory_gb": 1}}, headers=h
     ).json()
-    wait_for(api, h, stable["id"], lambda x: x["status"] == "ready")
+    wait_deployment(api, h, stable["id"], lambda x: x["status"] == "ready")
     r = api.post(
         "/api/serving/deploy",
         json={
@@ -200,18 +176,18 @@ def test_a_failing_canary_is_rolled_back_automatically(api, dev, demo_dirs, live
         headers=h,
     )
     assert r.status_code == 201, r.text
-    canary = wait_for(api, h, r.json()["id"], lambda x: x["status"] == "ready")
+    canary = wait_deployment(api, h, r.json()["id"], lambda x: x["status"] == "ready")
     assert canary["name"] == "canary-chat-canary"
-    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=dev["key"], max_retries=0)
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=dev.key, max_retries=0)
     # clients never see the canary's errors: the gateway retries them on the stable replicas
     for _ in range(24):  # about half go to the canary first; three failures there are enough to judge it
         out = client.chat.completions.create(
             model="canary-chat", messages=[{"role": "user", "content": "hi"}], max_tokens=3
         )
         assert out.choices[0].message.content is not None
-    canary = wait_for(api, h, canary["id"], lambda x: x["status"] == "stopped", timeout=30)
+    canary = wait_deployment(api, h, canary["id"], lambda x: x["status"] == "stopped", timeout=30)
     assert "rolled back: error rate" in canary["status_reason"]
-    audit = api.get("/api/audit/logs", params={"action": "deployment.rollback"}, headers=login_admin(api)).json()[
+    audit = api.get("/api/audit/logs", params={"action": "deployment.rollback"}, headers=admin_headers(api)).json()[
         "items"
     ]
     assert audit and audit[0]["summary"]["automatic"] is True and audit[0]["actor_name"] == "system"
@@ -221,14 +197,14 @@ def test_a_failing_canary_is_rolled_back_automatically(api, dev, demo_dirs, live
 
 
 def test_bad_deployments_fail_fast_and_register_nothing(api, dev, demo_dirs, live_server, tmp_path, admin):
-    h = dev["headers"]
-    model = register(api, h, "bad-weights")
+    h = dev.headers
+    model = register_model(api, h, "bad-weights")
     files = dir_files(demo_dirs[0])
     no_weights = {k: v for k, v in files.items() if not k.endswith(".safetensors")}
-    v1 = upload(api, h, model["id"], no_weights).json()
+    v1 = upload_model(api, h, model["id"], no_weights).json()
     r = api.post("/api/serving/deploy", json={"version_id": v1["id"]}, headers=h)
     assert r.status_code == 422 and "no weights" in r.json()["detail"]
-    ok = upload(api, h, model["id"], files).json()
+    ok = upload_model(api, h, model["id"], files).json()
     r = api.post("/api/serving/deploy", json={"version_id": ok["id"], "resources": {"memory_gb": 0.0001}}, headers=h)
     assert r.status_code == 422 and "GiB" in r.json()["detail"] and r.json()["needed_gb"] > 0
     r = api.post("/api/serving/deploy", json={"version_id": ok["id"], "resources": {"gpu": 1}}, headers=h)
@@ -251,41 +227,35 @@ def test_bad_deployments_fail_fast_and_register_nothing(api, dev, demo_dirs, liv
     d = r.json()
     if path is not None and path.exists():
         path.write_bytes(b"\x00" * path.stat().st_size)  # bit rot in the store: same size, other bytes
-        d = wait_for(api, h, d["id"], lambda x: x["status"] == "failed", timeout=60)
+        d = wait_deployment(api, h, d["id"], lambda x: x["status"] == "failed", timeout=60)
         assert "model.safetensors" in d["status_reason"]
         routes = [x["model_name"] for x in api.get("/api/gateway/routes", headers=admin).json()]
         assert "bad-weights" not in routes
     api.delete(f"/api/serving/deployments/{d['id']}", headers=h)
     # someone else's deployment is not there for another team
-    other = api.post("/api/teams", json={"name": "other"}, headers=admin).json()
-    api.post(
-        "/api/users",
-        json={"username": "dev2", "password": PASSWORD, "role": "developer", "team_ids": [other["id"]]},
-        headers=admin,
-    )
-    h2 = bearer(login(api, "dev2", PASSWORD)["access_token"])
+    h2 = make_account(api, admin, "dev2", new_team="other").headers
     assert api.get(f"/api/serving/deployments/{d['id']}", headers=h2).status_code == 404
     assert api.post(f"/api/serving/deployments/{d['id']}/restart", headers=h2).status_code == 404
 
 
 def test_scale_restart_canary_weight_and_promote(api, dev, demo_dirs, live_server, admin):
-    h = dev["headers"]
-    model = register(api, h, "promo-chat")
-    v1 = upload(api, h, model["id"], dir_files(demo_dirs[0])).json()
-    v2 = upload(api, h, model["id"], dir_files(demo_dirs[1])).json()
+    h = dev.headers
+    model = register_model(api, h, "promo-chat")
+    v1 = upload_model(api, h, model["id"], dir_files(demo_dirs[0])).json()
+    v2 = upload_model(api, h, model["id"], dir_files(demo_dirs[1])).json()
     stable = api.post(
         "/api/serving/deploy", json={"version_id": v1["id"], "resources": {"memory_gb": 1}}, headers=h
     ).json()
-    stable = wait_for(api, h, stable["id"], lambda x: x["status"] == "ready")
+    stable = wait_deployment(api, h, stable["id"], lambda x: x["status"] == "ready")
 
     r = api.post(
         f"/api/serving/deployments/{stable['id']}/scale", json={"replicas_min": 2, "replicas_max": 2}, headers=h
     )
     assert r.status_code == 200 and r.json()["replicas_desired"] == 2
-    stable = wait_for(api, h, stable["id"], lambda x: sum(r["state"] == "ready" for r in x["replicas"]) == 2)
+    stable = wait_deployment(api, h, stable["id"], lambda x: sum(r["state"] == "ready" for r in x["replicas"]) == 2)
     before = {r["pid"] for r in stable["replicas"]}
     assert api.post(f"/api/serving/deployments/{stable['id']}/restart", headers=h).status_code == 200
-    stable = wait_for(
+    stable = wait_deployment(
         api,
         h,
         stable["id"],
@@ -310,7 +280,7 @@ def test_scale_restart_canary_weight_and_promote(api, dev, demo_dirs, live_serve
         ).status_code
         == 409
     )  # one canary at a time
-    canary = wait_for(api, h, canary["id"], lambda x: x["status"] == "ready")
+    canary = wait_deployment(api, h, canary["id"], lambda x: x["status"] == "ready")
     routes = {x["model_name"]: x for x in api.get("/api/gateway/routes", headers=admin).json()}
     weights = sorted(t["weight"] for t in routes["promo-chat"]["targets"])
     assert weights == [30.0, 35.0, 35.0] and routes["promo-chat"]["strategy"] == "weighted"
@@ -335,7 +305,7 @@ def test_scale_restart_canary_weight_and_promote(api, dev, demo_dirs, live_serve
     assert api.get(f"/api/serving/deployments/{stable['id']}", headers=h).json()["status"] == "stopped"
     routes = {x["model_name"]: x for x in api.get("/api/gateway/routes", headers=admin).json()}
     assert len(routes["promo-chat"]["targets"]) == 1 and routes["promo-chat"]["strategy"] == "least_inflight"
-    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=dev["key"], max_retries=0)
+    client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=dev.key, max_retries=0)
     answer = client.chat.completions.create(
         model="promo-chat", messages=[{"role": "user", "content": "hi"}], max_tokens=3
     )

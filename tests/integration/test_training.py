@@ -9,72 +9,14 @@ import signal
 import subprocess
 import time
 
-import pytest
-
-from axops.registry.demo import CORPUS
-from tests.conftest import bearer, login, run_tasks
-from tests.integration.test_models import dir_files, register, upload
-
-PASSWORD = "training-pass-123"
-
-
-@pytest.fixture
-def lab(api, admin, demo_dirs, live_server):
-    team = api.post("/api/teams", json={"name": "research"}, headers=admin).json()
-    r = api.post(
-        "/api/users",
-        json={"username": "res1", "password": PASSWORD, "role": "developer", "team_ids": [team["id"]]},
-        headers=admin,
-    )
-    assert r.status_code == 201, r.text
-    dev = bearer(login(api, "res1", PASSWORD)["access_token"])
-    model = register(api, dev, "tiny-base")
-    base = upload(api, dev, model["id"], dir_files(demo_dirs[0])).json()
-    lines = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
-    csv = "text,note\n" + "".join('"' + line.replace('"', '""') + '",x\n' for line in lines)
-    ds = api.post(
-        "/api/dataset/upload", data={"name": "corpus"}, files={"file": ("corpus.csv", csv.encode())}, headers=dev
-    )
-    assert ds.status_code == 201, ds.text
-    run_tasks(live_server)
-    return {"dev": dev, "admin": admin, "base": base, "model": model, "dataset_version": ds.json()}
-
-
-def approve(api, admin, version_id):
-    r = api.post(f"/api/dataset/version/{version_id}/review", json={"decision": "approve"}, headers=admin)
-    assert r.status_code == 200, r.text
-
-
-def wait_job(api, headers, job_id, predicate, timeout=240.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = api.get(f"/api/training/job/{job_id}/status", headers=headers).json()
-        if predicate(job):
-            return job
-        if job["status"] in ("failed", "cancelled") and not predicate(job):
-            logs = api.get(f"/api/training/job/{job_id}/logs", params={"limit": 5000}, headers=headers).json()["lines"]
-            pytest.fail(f"job {job['status']}: {job['status_reason']}\n" + "\n".join(x["line"] for x in logs[-30:]))
-        assert time.monotonic() < deadline, f"timed out: {job['status']} {job['status_reason']} {job['progress']}"
-        time.sleep(0.3)
-
-
-def job_body(lab, **extra) -> dict:
-    return {
-        "base_version_id": lab["base"]["id"],
-        "dataset_version_ids": [lab["dataset_version"]["id"]],
-        "column_mapping": {"text": "text"},
-        "method": "lora",
-        "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
-        "hyperparameters": {
-            "max_steps": 30,
-            "learning_rate": 0.01,
-            "batch_size": 8,
-            "max_seq_length": 64,
-            "save_steps": 10,
-            "lr_scheduler": "constant",
-        },
-        **extra,
-    }
+from tests.factories import (
+    approve_dataset,
+    bearer,
+    job_body,
+    make_account,
+    run_tasks,
+    wait_job,
+)
 
 
 def test_lora_job_trains_registers_a_version_with_lineage_and_it_serves(api, lab, live_server):
@@ -82,7 +24,7 @@ def test_lora_job_trains_registers_a_version_with_lineage_and_it_serves(api, lab
     dv = lab["dataset_version"]
     r = api.post("/api/training/job/create", json=job_body(lab), headers=dev)
     assert r.status_code == 409 and "not approved" in r.json()["detail"]  # scanned, not yet approved
-    approve(api, admin, dv["id"])
+    approve_dataset(api, admin, dv["id"])
     r = api.post(
         "/api/training/job/create",
         json=job_body(lab, column_mapping={"prompt": "question", "response": "answer"}),
@@ -166,7 +108,7 @@ def test_lora_job_trains_registers_a_version_with_lineage_and_it_serves(api, lab
 
 def test_a_killed_job_is_retried_and_resumes_from_its_checkpoint(api, lab, live_server):
     dev = lab["dev"]
-    approve(api, lab["admin"], lab["dataset_version"]["id"])
+    approve_dataset(api, lab["admin"], lab["dataset_version"]["id"])
     body = job_body(lab, max_retries=1)
     body["hyperparameters"] |= {"max_steps": 160, "save_steps": 20, "learning_rate": 0.001}
     job = api.post("/api/training/job/create", json=body, headers=dev).json()
@@ -191,7 +133,7 @@ def test_a_killed_job_is_retried_and_resumes_from_its_checkpoint(api, lab, live_
 
 def test_cancel_a_queued_job_and_the_queue_says_why_jobs_wait(api, lab, admin):
     dev = lab["dev"]
-    approve(api, admin, lab["dataset_version"]["id"])
+    approve_dataset(api, admin, lab["dataset_version"]["id"])
     team_id = api.get("/api/user/info", headers=dev).json()["teams"][0]["id"]
     assert api.put(f"/api/training/quotas/{team_id}", json={"gpus": 0}, headers=admin).status_code == 204
     assert api.put(f"/api/training/quotas/{team_id}", json={"gpus": 0}, headers=dev).status_code == 403
@@ -216,13 +158,7 @@ def test_cancel_a_queued_job_and_the_queue_says_why_jobs_wait(api, lab, admin):
     assert retried["status"] == "queued"
     api.post(f"/api/training/job/{second['id']}/cancel", headers=dev)
     # another team sees nothing of it; only the job's own key reports on it or reads its spec
-    other = api.post("/api/teams", json={"name": "elsewhere"}, headers=admin).json()
-    api.post(
-        "/api/users",
-        json={"username": "res2", "password": PASSWORD, "role": "developer", "team_ids": [other["id"]]},
-        headers=admin,
-    )
-    outsider = bearer(login(api, "res2", PASSWORD)["access_token"])
+    outsider = make_account(api, admin, "res2", new_team="elsewhere").headers
     for path in (
         f"/api/training/job/{first['id']}/status",
         f"/api/training/job/{first['id']}/logs",
@@ -246,7 +182,7 @@ def test_cancel_a_queued_job_and_the_queue_says_why_jobs_wait(api, lab, admin):
 
 def test_ddp_with_two_processes_on_the_cpu(api, lab):
     dev = lab["dev"]
-    approve(api, lab["admin"], lab["dataset_version"]["id"])
+    approve_dataset(api, lab["admin"], lab["dataset_version"]["id"])
     body = job_body(lab, distributed="ddp", resources={"processes": 2, "cpu": 2}, output_model="tiny-base-ddp")
     body["hyperparameters"] |= {"max_steps": 12, "save_steps": 6, "batch_size": 4}
     job = api.post("/api/training/job/create", json=body, headers=dev)
@@ -268,7 +204,7 @@ def test_data_errors_and_checkpoint_storage_failures_are_reported_and_register_n
     )
     assert empty.status_code == 201, empty.text
     run_tasks(live_server)
-    approve(api, admin, empty.json()["id"])
+    approve_dataset(api, admin, empty.json()["id"])
     job = api.post(
         "/api/training/job/create",
         json={**job_body(lab), "dataset_version_ids": [empty.json()["id"]], "max_retries": 0},
@@ -277,7 +213,7 @@ def test_data_errors_and_checkpoint_storage_failures_are_reported_and_register_n
     job = wait_job(api, dev, job["id"], lambda j: j["status"] == "failed")
     assert job["failure_kind"] == "data" and "hold no text" in job["status_reason"] and job["output_version_id"] is None
 
-    approve(api, admin, lab["dataset_version"]["id"])
+    approve_dataset(api, admin, lab["dataset_version"]["id"])
     storage = live_server.app.state.axops.storage
     original = storage.put_stream
 
@@ -304,7 +240,7 @@ def test_data_errors_and_checkpoint_storage_failures_are_reported_and_register_n
 
 def test_a_grid_sweep_runs_its_trials_and_picks_the_best(api, lab):
     dev = lab["dev"]
-    approve(api, lab["admin"], lab["dataset_version"]["id"])
+    approve_dataset(api, lab["admin"], lab["dataset_version"]["id"])
     template = job_body(lab)
     template["hyperparameters"] |= {"max_steps": 10, "save_steps": 10}
     bad = api.post(

@@ -9,15 +9,14 @@ import pytest
 
 from axops.executors.cluster_training import ClusterJobRunner
 from axops.executors.ray_training import RayJobs, local_cluster
-from tests.conftest import _free_port
-from tests.integration.test_training import approve, job_body, lab, wait_job  # noqa: F401 — lab is a fixture
+from tests.factories import approve_dataset, free_port, job_body, wait_job
 
 RESOURCES = {"cpu": 1, "memory_gb": 2}
 
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    with local_cluster(_free_port()) as address:
+    with local_cluster(free_port()) as address:
         yield address
 
 
@@ -35,8 +34,8 @@ def ray_executor(live_server, ray_cluster):
     del state.training_executors["ray"]
 
 
-def test_ray_is_refused_until_configured_and_kubernetes_too(api, lab):  # noqa: F811 — the fixture
-    approve(api, lab["admin"], lab["dataset_version"]["id"])
+def test_ray_is_refused_until_configured_and_kubernetes_too(api, lab):
+    approve_dataset(api, lab["admin"], lab["dataset_version"]["id"])
     assert [e["name"] for e in api.get("/api/training/executors", headers=lab["dev"]).json()] == ["local"]
     for executor in ("ray", "kubernetes"):
         r = api.post("/api/training/job/create", json=job_body(lab, executor=executor), headers=lab["dev"])
@@ -47,9 +46,9 @@ def test_ray_is_refused_until_configured_and_kubernetes_too(api, lab):  # noqa: 
         )
 
 
-def test_a_lora_job_runs_on_a_local_ray_cluster_and_a_running_one_is_cancelled(api, lab, ray_executor):  # noqa: F811
+def test_a_lora_job_runs_on_a_local_ray_cluster_and_a_running_one_is_cancelled(api, lab, ray_executor):
     dev = lab["dev"]
-    approve(api, lab["admin"], lab["dataset_version"]["id"])
+    approve_dataset(api, lab["admin"], lab["dataset_version"]["id"])
     offered = {e["name"]: e["description"] for e in api.get("/api/training/executors", headers=dev).json()}
     assert offered["ray"] == f"Ray cluster {ray_executor}" and "this machine" in offered["local"]
     inventory = api.get("/api/metrics/gpu", headers=lab["admin"]).json()

@@ -9,21 +9,7 @@ import uuid
 import psycopg
 
 from axops.core.db import libpq_url
-from tests.conftest import bearer, login
-from tests.integration import test_training
-from tests.integration.test_training import PASSWORD, approve, job_body, wait_job
-
-lab = test_training.lab  # the fixture: a developer of team "research", the demo model and a scanned dataset
-
-
-def user(api, admin, username: str, role: str, team_id: str) -> dict:
-    r = api.post(
-        "/api/users",
-        json={"username": username, "password": PASSWORD, "role": role, "team_ids": [team_id]},
-        headers=admin,
-    )
-    assert r.status_code == 201, r.text
-    return bearer(login(api, username, PASSWORD)["access_token"])
+from tests.factories import approve_dataset, job_body, login_headers, make_account, make_team, make_user, wait_job
 
 
 def small_template(lab) -> dict:
@@ -34,7 +20,7 @@ def small_template(lab) -> dict:
 
 def test_sweeps_list_their_trials_and_best_for_the_own_team_only(api, lab, admin):
     dev = lab["dev"]
-    approve(api, admin, lab["dataset_version"]["id"])
+    approve_dataset(api, admin, lab["dataset_version"]["id"])
     assert api.get("/api/training/sweeps", headers=dev).json() == []
     r = api.post(
         "/api/training/sweep/create",
@@ -91,8 +77,8 @@ def test_sweeps_list_their_trials_and_best_for_the_own_team_only(api, lab, admin
     assert api.get("/api/training/sweeps", params={"limit": 0}, headers=dev).status_code == 422
 
     # another team sees neither; the admin sees both
-    other = api.post("/api/teams", json={"name": "elsewhere"}, headers=admin).json()
-    outsider = user(api, admin, "res2", "developer", other["id"])
+    other = make_team(api, admin, "elsewhere")
+    outsider = make_account(api, admin, "res2", "developer", other).headers
     assert api.get("/api/training/sweeps", headers=outsider).json() == []
     r = api.get(f"/api/training/sweep/{first['id']}", headers=outsider)
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
@@ -131,11 +117,12 @@ def _running_elsewhere(database_url: str, job_id: str, gpus: int) -> None:
 
 def test_quotas_show_use_and_only_infra_admins_set_or_clear_them(api, lab, admin, database_url):
     dev = lab["dev"]
-    approve(api, admin, lab["dataset_version"]["id"])
+    approve_dataset(api, admin, lab["dataset_version"]["id"])
     team_id = api.get("/api/user/info", headers=dev).json()["teams"][0]["id"]
-    other = api.post("/api/teams", json={"name": "elsewhere"}, headers=admin).json()
-    operator = user(api, admin, "ops1", "operator", other["id"])
-    viewer = user(api, admin, "view1", "viewer", team_id)
+    other = make_team(api, admin, "elsewhere")
+    operator = make_account(api, admin, "ops1", "operator", other).headers
+    make_user(api, admin, "view1", "viewer", [team_id])
+    viewer = login_headers(api, "view1")
     assert api.get("/api/training/quotas", headers=operator).json() == []  # no quota and nothing active anywhere
 
     for who in (dev, viewer):

@@ -3,37 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
-from tests.conftest import bearer, login
-
-PASSWORD = "attack-review-pass-1"
-
-
-@dataclass
-class Account:
-    username: str
-    user_id: str
-    team: dict
-    headers: dict
-
-
-def make_account(api, admin, username: str, role: str, team: dict) -> Account:
-    r = api.post(
-        "/api/users",
-        json={"username": username, "password": PASSWORD, "role": role, "team_ids": [team["id"]]},
-        headers=admin,
-    )
-    assert r.status_code == 201, r.text
-    return Account(username, r.json()["id"], team, bearer(login(api, username, PASSWORD)["access_token"]))
-
-
-def make_team(api, admin, name: str) -> dict:
-    r = api.post("/api/teams", json={"name": name}, headers=admin)
-    assert r.status_code == 201, r.text
-    return r.json()
+from tests.factories import Account, make_account, make_team
 
 
 @pytest.fixture

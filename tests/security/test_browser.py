@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD, bearer
+from tests.factories import ADMIN_PASSWORD, bearer
 
 XSS = "<img src=x onerror=alert(1)>"
 SAME_ORIGIN = {"x-requested-with": "axops"}

@@ -8,8 +8,7 @@ import io
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tests.conftest import run_tasks
-from tests.security.conftest import make_account
+from tests.factories import make_account, run_tasks, upload_dataset
 
 SECRET = "TOPSECRET-ALPHA-42"
 NAMES = ["김민준", "이서연", "박지호"]
@@ -23,12 +22,10 @@ def tickets_csv(rows: int = 30) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def upload(api, headers, content: bytes, filename: str, **fields):
-    return api.post("/api/dataset/upload", data=fields, files={"file": (filename, content)}, headers=headers)
-
-
 def victim_dataset(api, victim, live_server, floor: str = "restricted") -> tuple[str, str]:
-    r = upload(api, victim.headers, tickets_csv(), "tickets.csv", name="victim-tickets", visibility="organization")
+    r = upload_dataset(
+        api, victim.headers, tickets_csv(), "tickets.csv", name="victim-tickets", visibility="organization"
+    )
     assert r.status_code == 201, r.text
     dataset_id, version_id = r.json()["dataset_id"], r.json()["id"]
     assert (
@@ -130,7 +127,7 @@ def _parquet(table: pa.Table) -> bytes:
 
 def test_uploads_that_would_keep_the_analysis_busy_are_refused_and_leave_nothing(api, victim, live_server, monkeypatch):
     settings = live_server.app.state.axops.settings
-    existing = upload(api, victim.headers, b"id\n1\n", "small.csv", name="small")
+    existing = upload_dataset(api, victim.headers, b"id\n1\n", "small.csv", name="small")
     assert existing.status_code == 201
     dataset_id = existing.json()["dataset_id"]
     objects = _objects(settings)
@@ -158,7 +155,7 @@ def test_uploads_that_would_keep_the_analysis_busy_are_refused_and_leave_nothing
     for content, filename, limit, named in cases:
         monkeypatch.setattr(settings, "dataset_max_rows", limit)
         for fields in ({"name": f"new-{filename}"}, {"dataset_id": dataset_id}):
-            r = upload(api, victim.headers, content, filename, **fields)
+            r = upload_dataset(api, victim.headers, content, filename, **fields)
             assert r.status_code == 422 and named in r.json()["detail"], (filename, r.status_code, r.text)
             assert r.headers["content-type"].startswith("application/problem+json")
     monkeypatch.undo()
@@ -168,7 +165,9 @@ def test_uploads_that_would_keep_the_analysis_busy_are_refused_and_leave_nothing
     assert _objects(settings) == objects
 
     # Under the limit, the same shapes are fine.
-    ok = upload(api, victim.headers, _parquet(pa.table({"v": ["same"] * 1000})), "ok.parquet", dataset_id=dataset_id)
+    ok = upload_dataset(
+        api, victim.headers, _parquet(pa.table({"v": ["same"] * 1000})), "ok.parquet", dataset_id=dataset_id
+    )
     assert ok.status_code == 201 and ok.json()["row_count"] == 1000
 
 

@@ -11,8 +11,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tests.integration.test_models import dir_files, register, upload
-from tests.integration.test_serving import wait_for
+from tests.factories import dir_files, register_model, upload_model, wait_deployment
 from tests.mocks import MockUpstream
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
@@ -67,14 +66,14 @@ def eventually(check, timeout: float = 10.0):
 def test_a_team_visible_deployment_answers_its_team_only_and_its_replicas_want_the_token(
     api, admin, victim, attacker, attacker_operator, demo_dirs, live_server
 ):
-    model = register(api, victim.headers, "victim-private")
+    model = register_model(api, victim.headers, "victim-private")
     assert model["visibility"] == "team"
-    assert upload(api, victim.headers, model["id"], dir_files(demo_dirs[0])).status_code == 201
+    assert upload_model(api, victim.headers, model["id"], dir_files(demo_dirs[0])).status_code == 201
     r = api.post(
         "/api/serving/deploy", json={"model": "victim-private", "resources": {"memory_gb": 1}}, headers=victim.headers
     )
     assert r.status_code == 201, r.text
-    d = wait_for(api, victim.headers, r.json()["id"], lambda x: x["status"] == "ready")
+    d = wait_deployment(api, victim.headers, r.json()["id"], lambda x: x["status"] == "ready")
     name = "victim-private"
 
     # the victim's team uses it

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from axops.core.throttle import BACKOFF_BASE_SECONDS, FailureWindow
-from tests.conftest import ADMIN_PASSWORD
+from tests.factories import ADMIN_PASSWORD
 
 ATTACKER = {"X-Forwarded-For": "203.0.113.66"}  # the test server trusts loopback's proxy headers, as behind a proxy
 

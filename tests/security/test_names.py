@@ -16,7 +16,7 @@ from axops.core.errors import Conflict, Invalid
 from axops.core.text import content_disposition
 from axops.experiments.artifacts import artifact_path
 from axops.registry import service as registry
-from tests.integration.test_models import dir_files, upload
+from tests.factories import dir_files, upload_model
 
 
 def _register(api, account, name: str, **extra):
@@ -30,7 +30,7 @@ def _released(api, account, name: str, demo_dir, **extra) -> tuple[dict, dict]:
     r = _register(api, account, name, **extra)
     assert r.status_code == 201, r.text
     model = r.json()
-    version = upload(api, account.headers, model["id"], dir_files(demo_dir))
+    version = upload_model(api, account.headers, model["id"], dir_files(demo_dir))
     assert version.status_code == 201, version.text
     alias = api.put(
         f"/api/model/{model['id']}/aliases/production",
@@ -132,7 +132,7 @@ def test_control_characters_refused_in_model_names_and_file_paths(api, victim, d
     # Multipart file names (httpx percent-encodes C0 in them; DEL, C1 and separators arrive as sent).
     weights = (demo_dirs[0] / "model.safetensors").read_bytes()
     for name in ("del\x7f.json", "c1\x85.json", "line\u2028sep.json"):
-        r = upload(api, victim.headers, model["id"], {"model.safetensors": weights, name: b"{}"})
+        r = upload_model(api, victim.headers, model["id"], {"model.safetensors": weights, name: b"{}"})
         assert r.status_code == 422, (name, r.text)
     assert api.get(f"/api/model/{model['id']}/versions", headers=victim.headers).json() == []
     for path in ("plots/a\nb.png", "x\u2028y", "c1\x85"):
@@ -161,7 +161,7 @@ def test_control_characters_refused_in_dataset_file_names(api, victim):
 def test_download_names_use_an_ascii_fallback_and_rfc5987(api, victim, demo_dirs):
     model = _register(api, victim, "한국어-모델").json()
     files = {**dir_files(demo_dirs[0]), "메모 초안.txt": b"hello"}
-    version = upload(api, victim.headers, model["id"], files)
+    version = upload_model(api, victim.headers, model["id"], files)
     assert version.status_code == 201, version.text
     vid = version.json()["id"]
 

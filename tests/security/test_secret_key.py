@@ -3,16 +3,8 @@ are signed with the key, and refresh tokens carry a MAC under it."""
 
 from __future__ import annotations
 
-import httpx
-
 from axops.auth.cache import principals
-from tests.conftest import ADMIN_PASSWORD, bearer
-
-
-def _refresh(api, token: str):
-    return httpx.post(
-        f"{api.base_url}/api/auth/refresh", headers={"x-requested-with": "axops", "cookie": f"axops_refresh={token}"}
-    )
+from tests.factories import ADMIN_PASSWORD, bearer, refresh_with_cookie
 
 
 def test_rotating_the_key_ends_access_and_refresh_tokens(api, live_server):
@@ -26,13 +18,13 @@ def test_rotating_the_key_ends_access_and_refresh_tokens(api, live_server):
     principals.clear()  # a restart (how a new key takes effect) starts with an empty cache
     try:
         assert api.get("/api/user/info", headers=bearer(access)).status_code == 401
-        r = _refresh(api, refresh)
+        r = refresh_with_cookie(api, refresh)
         assert r.status_code == 401, r.text
 
         # Logging in again works under the new key.
         again = api.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
         assert api.get("/api/user/info", headers=bearer(again.json()["access_token"])).status_code == 200
-        assert _refresh(api, again.cookies["axops_refresh"]).status_code == 200
+        assert refresh_with_cookie(api, again.cookies["axops_refresh"]).status_code == 200
     finally:
         state.secret_key = original
         principals.clear()
@@ -41,4 +33,4 @@ def test_rotating_the_key_ends_access_and_refresh_tokens(api, live_server):
 def test_a_forged_refresh_mac_is_refused(api):
     first = api.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
     nonce, _, _ = first.cookies["axops_refresh"].rpartition(".")
-    assert _refresh(api, nonce + ".AAAAAAAAAAAAAAAAAAAAAAAA").status_code == 401
+    assert refresh_with_cookie(api, nonce + ".AAAAAAAAAAAAAAAAAAAAAAAA").status_code == 401

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_tasks
+from tests.factories import run_tasks
 
 
 @pytest.fixture

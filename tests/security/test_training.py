@@ -7,9 +7,7 @@ import pytest
 
 from axops.executors.local_training import JobRunner
 from axops.training import service as training_service
-from tests.conftest import run_tasks
-from tests.integration.test_models import dir_files, register, upload
-from tests.security.conftest import make_account
+from tests.factories import make_account, make_training_lab
 
 
 @pytest.fixture
@@ -18,20 +16,8 @@ def lab(api, admin, victim, demo_dirs, live_server, monkeypatch):
     for runner in live_server.app.state.axops.supervisor.training:
         if isinstance(runner, JobRunner):
             monkeypatch.setattr(runner, "slots", 0)
-    model = register(api, victim.headers, "tiny-base")
-    base = upload(api, victim.headers, model["id"], dir_files(demo_dirs[0])).json()
     csv = "text\n" + "".join(f"hello world {i}\n" for i in range(20))
-    ds = api.post(
-        "/api/dataset/upload",
-        data={"name": "corpus"},
-        files={"file": ("corpus.csv", csv.encode())},
-        headers=victim.headers,
-    )
-    assert ds.status_code == 201, ds.text
-    run_tasks(live_server)
-    r = api.post(f"/api/dataset/version/{ds.json()['id']}/review", json={"decision": "approve"}, headers=admin)
-    assert r.status_code == 200, r.text
-    yield {"base": base, "model": model, "dataset_version": ds.json()}
+    yield make_training_lab(api, admin, live_server, victim.headers, demo_dirs[0], csv=csv.encode(), approve=True)
     for job in api.get("/api/training/jobs", headers=admin).json():
         if job["status"] == "queued":
             api.post(f"/api/training/job/{job['id']}/cancel", headers=admin)

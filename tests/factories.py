@@ -1,0 +1,278 @@
+"""What tests make and wait for: accounts, API keys, models and versions, datasets, training labs, runs.
+
+Everything goes over the real HTTP API (the `api` client of tests/conftest.py) as a user would do it,
+so a test built from these stays a journey; each helper asserts that its requests succeeded. Helpers
+that return the raw response (`upload_model`, `upload_dataset`) are for tests that check refusals.
+Test modules import from here (or from tests/mocks.py), never from each other."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ADMIN_PASSWORD = "admin-password-for-tests"
+PASSWORD = "factory-pass-123"  # of every account made here, unless a test names another
+TRACKING_SCOPES = ["training:read", "training:write"]  # what a notebook's or the mlflow client's key needs
+
+
+# -- accounts --------------------------------------------------------------------------------
+
+
+def login(client: httpx.Client, username: str, password: str) -> dict:
+    r = client.post("/api/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login_headers(api: httpx.Client, username: str, password: str = PASSWORD) -> dict:
+    return bearer(login(api, username, password)["access_token"])
+
+
+def admin_headers(api: httpx.Client) -> dict:
+    """The seeded admin's headers (the `admin` fixture, for tests that log in as admin midway)."""
+    return login_headers(api, "admin", ADMIN_PASSWORD)
+
+
+def make_team(api: httpx.Client, admin: dict, name: str, **fields) -> dict:
+    r = api.post("/api/teams", json={"name": name, **fields}, headers=admin)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def make_user(
+    api: httpx.Client, admin: dict, username: str, role: str = "developer", team_ids=(), password: str = PASSWORD
+) -> dict:
+    """A user (as the API returns it); with no teams, the user joins the default team."""
+    r = api.post(
+        "/api/users",
+        json={"username": username, "password": password, "role": role, "team_ids": [str(t) for t in team_ids]},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def make_key(api: httpx.Client, headers: dict, name: str = "test", **fields) -> dict:
+    """An API key of the caller (`scopes`, `models`... as the API takes them); the secret is in ["key"]."""
+    r = api.post("/api/apikey/create", json={"name": name, **fields}, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@dataclass
+class Account:
+    """A logged-in user: `headers` carry its access token; `key` is an API key's secret when one was made."""
+
+    username: str
+    user_id: str
+    team: dict | None
+    headers: dict
+    password: str = PASSWORD
+    key: str | None = None
+
+
+def make_account(
+    api: httpx.Client,
+    admin: dict,
+    username: str,
+    role: str = "developer",
+    team: dict | None = None,
+    *,
+    new_team: str | None = None,
+    password: str = PASSWORD,
+    key_scopes: list[str] | None = None,
+) -> Account:
+    """A user of `team` (as the API returns it), or of a team made for it and named `new_team`, else of
+    the default team; logged in, with an API key of `key_scopes` when given."""
+    if new_team is not None:
+        team = make_team(api, admin, new_team)
+    user = make_user(api, admin, username, role, [team["id"]] if team else (), password)
+    headers = login_headers(api, username, password)
+    key = make_key(api, headers, "key", scopes=key_scopes)["key"] if key_scopes is not None else None
+    return Account(username, user["id"], team, headers, password, key)
+
+
+# -- models ----------------------------------------------------------------------------------
+
+
+def register_model(api: httpx.Client, headers: dict, name: str, **extra) -> dict:
+    r = api.post("/api/model/register", json={"name": name, "task": "text-generation", **extra}, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def dir_files(directory: Path) -> dict[str, Path]:
+    """The files of a model directory, as `upload_model` takes them."""
+    return {p.name: p for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def upload_model(api: httpx.Client, headers: dict, model_id: str, files: dict[str, bytes | Path], base_version_id=None):
+    """Upload a new version of a model in one request; the response, for tests of refusals too."""
+    parts = [("files", (name, data if isinstance(data, bytes) else data.read_bytes())) for name, data in files.items()]
+    data = {"model_id": model_id, **({"base_version_id": base_version_id} if base_version_id else {})}
+    return api.post("/api/model/version/upload", data=data, files=parts, headers=headers)
+
+
+def make_model_version(api: httpx.Client, headers: dict, name: str, model_dir: Path, **extra) -> tuple[dict, dict]:
+    """A registered model with one version uploaded from `model_dir`: (model, version)."""
+    model = register_model(api, headers, name, **extra)
+    r = upload_model(api, headers, model["id"], dir_files(model_dir))
+    assert r.status_code == 201, r.text
+    return model, r.json()
+
+
+# -- datasets --------------------------------------------------------------------------------
+
+
+def upload_dataset(api: httpx.Client, headers: dict, content: bytes, filename: str, **fields):
+    """Upload a dataset (a new one, or a version of `dataset_id`) in one request; the response."""
+    return api.post("/api/dataset/upload", data=fields, files={"file": (filename, content)}, headers=headers)
+
+
+def corpus_csv(note: bool = False) -> bytes:
+    """The demo model's training corpus as a one-column CSV (`text`), with a `note` column if asked."""
+    from axops.registry.demo import CORPUS
+
+    lines = [line for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    quoted = ['"' + line.replace('"', '""') + '"' for line in lines]
+    if note:
+        return ("text,note\n" + "".join(q + ",x\n" for q in quoted)).encode()
+    return ("text\n" + "".join(q + "\n" for q in quoted)).encode()
+
+
+def approve_dataset(api: httpx.Client, admin: dict, version_id: str) -> None:
+    r = api.post(f"/api/dataset/version/{version_id}/review", json={"decision": "approve"}, headers=admin)
+    assert r.status_code == 200, r.text
+
+
+def run_tasks(live_server, timeout: float = 300) -> None:
+    """Run every queued background task (quality report, PII scan...) to completion, on the server's loop."""
+    state = live_server.app.state.axops
+    run = state.tasks.run_worker_async(wait=False, install_signal_handlers=False, additional_context={"axops": state})
+    asyncio.run_coroutine_threadsafe(run, live_server.server_loop).result(timeout)
+
+
+# -- training --------------------------------------------------------------------------------
+
+
+def make_training_lab(
+    api: httpx.Client,
+    admin: dict,
+    live_server,
+    headers: dict,
+    demo_dir: Path,
+    *,
+    model_name: str = "tiny-base",
+    dataset_name: str = "corpus",
+    csv: bytes | None = None,
+    approve: bool = False,
+) -> dict:
+    """What a fine-tuning job needs, made by the caller of `headers`: the demo model registered with one
+    version and a dataset (the demo corpus unless `csv` is given) scanned, approved if asked.
+    Returns {"model", "base" (the version), "dataset_version"}."""
+    model, base = make_model_version(api, headers, model_name, demo_dir)
+    r = upload_dataset(api, headers, csv if csv is not None else corpus_csv(), "corpus.csv", name=dataset_name)
+    assert r.status_code == 201, r.text
+    run_tasks(live_server)
+    if approve:
+        approve_dataset(api, admin, r.json()["id"])
+    return {"model": model, "base": base, "dataset_version": r.json()}
+
+
+def job_body(lab: dict, **extra) -> dict:
+    """The request body of a short LoRA job on a training lab (see make_training_lab), with `extra` fields."""
+    return {
+        "base_version_id": lab["base"]["id"],
+        "dataset_version_ids": [lab["dataset_version"]["id"]],
+        "column_mapping": {"text": "text"},
+        "method": "lora",
+        "lora": {"r": 8, "alpha": 16, "dropout": 0.0},
+        "hyperparameters": {
+            "max_steps": 30,
+            "learning_rate": 0.01,
+            "batch_size": 8,
+            "max_seq_length": 64,
+            "save_steps": 10,
+            "lr_scheduler": "constant",
+        },
+        **extra,
+    }
+
+
+def wait_job(api: httpx.Client, headers: dict, job_id: str, predicate: Callable, timeout: float = 240.0) -> dict:
+    """Poll a training job until `predicate(job)`; a job that fails or is cancelled first fails the test
+    with the tail of its log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = api.get(f"/api/training/job/{job_id}/status", headers=headers).json()
+        if predicate(job):
+            return job
+        if job["status"] in ("failed", "cancelled"):
+            logs = api.get(f"/api/training/job/{job_id}/logs", params={"limit": 5000}, headers=headers).json()["lines"]
+            pytest.fail(f"job {job['status']}: {job['status_reason']}\n" + "\n".join(x["line"] for x in logs[-30:]))
+        assert time.monotonic() < deadline, f"timed out: {job['status']} {job['status_reason']} {job['progress']}"
+        time.sleep(0.3)
+
+
+# -- serving ---------------------------------------------------------------------------------
+
+
+def wait_deployment(
+    api: httpx.Client, headers: dict, deployment_id: str, predicate: Callable, timeout: float = 120.0
+) -> dict:
+    """Poll a deployment until `predicate(deployment)`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        d = api.get(f"/api/serving/deployments/{deployment_id}", headers=headers).json()
+        if predicate(d):
+            return d
+        assert time.monotonic() < deadline, (
+            f"timed out; deployment is {d['status']}: {d['status_reason']} {d['replicas']}"
+        )
+        time.sleep(0.3)
+
+
+# -- experiments -----------------------------------------------------------------------------
+
+
+def new_run(api: httpx.Client, headers: dict, experiment="lora-sweep", name=None, params=None, tags=None) -> dict:
+    r = api.post(
+        "/api/experiments/runs",
+        json={"experiment_name": experiment, "name": name, "params": params or {}, "tags": tags or {}},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def log_batch(api: httpx.Client, headers: dict, run_id: str, metrics=(), params=None, tags=None):
+    """Log metrics, params and tags to a run in one request; the response."""
+    return api.post(
+        f"/api/experiments/runs/{run_id}/log-batch",
+        json={"metrics": list(metrics), "params": params or {}, "tags": tags or {}},
+        headers=headers,
+    )
+
+
+def free_port() -> int:
+    """A loopback port free at the moment (for a server the test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def refresh_with_cookie(api: httpx.Client, token: str | None) -> httpx.Response:
+    """POST /api/auth/refresh as the UI does: the refresh cookie (when there is one) and X-Requested-With."""
+    cookie = {"cookie": f"axops_refresh={token}"} if token else {}
+    return httpx.post(f"{api.base_url}/api/auth/refresh", headers={"x-requested-with": "axops", **cookie})
