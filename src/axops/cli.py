@@ -199,7 +199,7 @@ def demo(
     from sqlalchemy import select
 
     from axops import bootstrap
-    from axops.auth.deps import Principal
+    from axops.auth import service as auth_service
     from axops.auth.models import Team, TeamMember, User
     from axops.core.db import Database
     from axops.core.storage import ObjectStore
@@ -218,42 +218,31 @@ def demo(
         try:
             async with db.sessionmaker() as session:
                 admin = await session.scalar(select(User).where(User.username == "admin"))
+                if admin is None:
+                    raise typer.BadParameter("no user 'admin': run `axops migrate` first")
                 team = await session.scalar(select(Team).where(Team.name == "demo"))
                 if team is None:
                     team = Team(name="demo", description="Demo resources created by `axops demo`")
                     session.add(team)
                     await session.flush()
                     session.add(TeamMember(team_id=team.id, user_id=admin.id))
-                principal = Principal(
-                    user_id=admin.id,
-                    username="admin",
-                    role="admin",
-                    permissions=frozenset({"models:read", "models:write"}),
-                    team_ids=frozenset({team.id}),
-                )
+                    await session.flush()
+                principal = await auth_service.principal_of(session, admin)  # the demo is the admin's
                 version = await service.register_demo(session, storage, principal, out, team.id)
                 await session.commit()
                 params = version.card.get("parameter_count")
                 typer.echo(f"registered axops-demo-gpt2 v{version.version} ({params} parameters) id={version.id}")
-            await register_demo_dataset(db, storage, admin.id, team.id)
+            await register_demo_dataset(db, storage, principal, team.id)
         finally:
             await db.dispose()
 
-    async def register_demo_dataset(db, storage, admin_id, team_id) -> None:
+    async def register_demo_dataset(db, storage, principal, team_id) -> None:
         """The demo tickets (CP949 CSV with synthetic PII); its scan runs on the next worker."""
         from axops.core import tasks
         from axops.datasets import service as datasets
         from axops.datasets.demo import demo_csv
         from axops.datasets.models import Dataset
         from axops.datasets.schemas import DatasetCreate
-
-        principal = Principal(
-            user_id=admin_id,
-            username="admin",
-            role="admin",
-            team_ids=frozenset({team_id}),
-            permissions=frozenset({"datasets:read", "datasets:write"}),
-        )
 
         async def chunks():
             yield demo_csv()

@@ -67,6 +67,21 @@ async def seed_roles(session: AsyncSession) -> None:
     await session.flush()
 
 
+async def principal_of(session: AsyncSession, user: User) -> Principal:
+    """A user as a caller outside any request (a CLI command acting as them): their role's
+    permissions and their teams, as a token of theirs would give them."""
+    permissions = await session.scalars(select(RolePermission.permission).where(RolePermission.role == user.role))
+    team_ids = await session.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user.id))
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        permissions=frozenset(permissions),
+        team_ids=frozenset(team_ids),
+        default_team_id=await session.scalar(select(Team.id).where(Team.is_default)),
+    )
+
+
 async def load_role_permissions(session: AsyncSession) -> dict[str, frozenset[str]]:
     rows = await session.execute(select(RolePermission.role, RolePermission.permission))
     matrix: dict[str, set[str]] = {}
