@@ -203,7 +203,7 @@ def demo(
     from axops.auth.models import Team, TeamMember, User
     from axops.core.db import Database
     from axops.core.storage import ObjectStore
-    from axops.registry import service
+    from axops.registry import imports
     from axops.registry.demo import build_demo_model
 
     _setup_logging()
@@ -228,7 +228,7 @@ def demo(
                     session.add(TeamMember(team_id=team.id, user_id=admin.id))
                     await session.flush()
                 principal = await auth_service.principal_of(session, admin)  # the demo is the admin's
-                version = await service.register_demo(session, storage, principal, out, team.id)
+                version = await imports.register_demo(session, storage, principal, out, team.id)
                 await session.commit()
                 params = version.card.get("parameter_count")
                 typer.echo(f"registered axops-demo-gpt2 v{version.version} ({params} parameters) id={version.id}")
@@ -239,7 +239,7 @@ def demo(
     async def register_demo_dataset(db, storage, principal, team_id) -> None:
         """The demo tickets (CP949 CSV with synthetic PII); its scan runs on the next worker."""
         from axops.core import tasks
-        from axops.datasets import service as datasets
+        from axops.datasets import uploads
         from axops.datasets.demo import demo_csv
         from axops.datasets.models import Dataset
         from axops.datasets.schemas import DatasetCreate
@@ -262,7 +262,7 @@ def demo(
                     description="Synthetic Korean/English support tickets with personal data, built by `axops demo`.",
                 )
             )
-            _, version = await datasets.upload(
+            _, version = await uploads.upload(
                 session,
                 principal,
                 storage,

@@ -340,7 +340,7 @@ def test_resumable_upload(api, world, live_server, admin):
     run_tasks(live_server)
 
     # One left alone past the expiry is discarded by the periodic sweep.
-    from axops.datasets import service
+    from axops.datasets import uploads
 
     stale = api.post(
         "/api/dataset/uploads",
@@ -351,7 +351,7 @@ def test_resumable_upload(api, world, live_server, admin):
 
     async def sweep(hours: int) -> int:
         async with state.db.sessionmaker() as session:
-            n = await service.discard_stale_uploads(session, state.storage, hours)
+            n = await uploads.discard_stale_uploads(session, state.storage, hours)
             await session.commit()
             return n
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from axops.core.pagination import Page
+from axops.registry.schemas import ModelOut
 from tests.factories import dir_files, make_account, make_team, register_model, upload_model
 
 
@@ -78,6 +80,13 @@ def test_register_upload_card_versions_compare_and_lifecycle(api, world, demo_di
         == 204
     )
     assert api.get(f"/api/model/{model['id']}", headers=dev1).json()["aliases"] == {"production": 2}
+    # The list skips FastAPI's response validation (a fast path): it still answers the declared schema.
+    listed = api.get("/api/model", headers=dev1)
+    assert Page[ModelOut].model_validate_json(listed.content).items
+    item = next(m for m in listed.json()["items"] if m["id"] == model["id"])
+    assert set(item) == set(ModelOut.model_fields)
+    detail = api.get(f"/api/model/{model['id']}", headers=dev1).json()
+    assert ModelOut.model_validate(item) == ModelOut.model_validate(detail)
     assert (
         api.put(f"/api/model/{model['id']}/aliases/Bad Name", json={"version_id": v2["id"]}, headers=dev1).status_code
         == 422
@@ -142,7 +151,7 @@ def test_register_upload_card_versions_compare_and_lifecycle(api, world, demo_di
 def test_archive_retention_purges_files(api, world, demo_dirs, live_server):
     import asyncio
 
-    from axops.registry import service
+    from axops.registry import files
 
     dev1 = world["dev1"]
     model = register_model(api, dev1, "old-model")
@@ -152,7 +161,7 @@ def test_archive_retention_purges_files(api, world, demo_dirs, live_server):
 
     async def purge():
         async with state.db.sessionmaker() as session:
-            n = await service.purge_archived_artifacts(session, state.storage, retention_days=-1)
+            n = await files.purge_archived_artifacts(session, state.storage, retention_days=-1)
             await session.commit()
             return n
 
@@ -368,7 +377,7 @@ def test_resumable_chunked_upload(api, world, demo_dirs):
 def test_abandoned_uploads_are_discarded(api, world, live_server, admin):
     import asyncio
 
-    from axops.registry import service
+    from axops.registry import uploads
 
     dev1, dev2 = world["dev1"], world["dev2"]
     model = register_model(api, dev1, "abandoned")
@@ -392,7 +401,7 @@ def test_abandoned_uploads_are_discarded(api, world, live_server, admin):
 
     async def discard(hours: int) -> int:
         async with state.db.sessionmaker() as session:
-            n = await service.discard_stale_uploads(session, state.storage, expiry_hours=hours)
+            n = await uploads.discard_stale_uploads(session, state.storage, expiry_hours=hours)
             await session.commit()
             return n
 

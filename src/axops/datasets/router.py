@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
@@ -14,7 +14,7 @@ from axops.core.errors import Invalid, problem_response
 from axops.core.pagination import Page
 from axops.core.state import state_of
 from axops.core.text import content_disposition
-from axops.datasets import service
+from axops.datasets import derived, reads, reviews, service, uploads
 from axops.datasets.models import Dataset, DatasetVersion
 from axops.datasets.schemas import (
     DatasetChunkReceived,
@@ -116,7 +116,7 @@ async def upload(request: Request, principal: Writer, session: Session) -> Datas
                 yield chunk
 
         state = state_of(request)
-        _, version = await service.upload(
+        _, version = await uploads.upload(
             session,
             principal,
             state.storage,
@@ -154,7 +154,7 @@ def _target(form) -> tuple[uuid.UUID | None, DatasetCreate | None]:
 async def start_upload(body: DatasetUploadStart, principal: Writer, session: Session) -> DatasetVersionOut:
     """Begin a resumable upload of one large file: then PUT its bytes in order to
     `/api/dataset/upload/{version_id}?offset=N` and POST `/api/dataset/version/{id}/complete`."""
-    _, version = await service.start_upload(session, principal, body.dataset_id, body.dataset, body.filename, body.size)
+    _, version = await uploads.start_upload(session, principal, body.dataset_id, body.dataset, body.filename, body.size)
     return _version_out(version)
 
 
@@ -164,7 +164,7 @@ async def upload_chunk(
 ) -> DatasetChunkReceived:
     """The body is streamed to storage as it arrives; a 409 carries `received` to resume from."""
     return DatasetChunkReceived(
-        **await service.upload_chunk(
+        **await uploads.upload_chunk(
             session, principal, state_of(request).storage, version_id, offset, request.stream()
         )
     )
@@ -175,7 +175,7 @@ async def complete_upload(
     version_id: uuid.UUID, principal: Writer, session: Session, request: Request
 ) -> DatasetVersionOut:
     state = state_of(request)
-    _, version, error = await service.complete_upload(
+    _, version, error = await uploads.complete_upload(
         session, principal, state.storage, state.settings.data_dir, version_id, state.settings.dataset_max_rows
     )
     if error:
@@ -184,9 +184,8 @@ async def complete_upload(
 
 
 @router.delete("/dataset/version/{version_id}/upload", status_code=204)
-async def abort_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> Response:
-    await service.abort_upload(session, principal, state_of(request).storage, version_id)
-    return Response(status_code=204)
+async def abort_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> None:
+    await uploads.abort_upload(session, principal, state_of(request).storage, version_id)
 
 
 @router.get("/dataset", response_model=Page[DatasetOut])
@@ -217,9 +216,8 @@ async def update_dataset(dataset_id: uuid.UUID, body: DatasetUpdate, principal: 
 @router.delete("/dataset/{dataset_id}", status_code=204)
 async def delete_dataset(
     dataset_id: uuid.UUID, body: DatasetDelete, principal: Writer, session: Session, request: Request
-) -> Response:
+) -> None:
     await service.delete_dataset(session, principal, state_of(request).storage, dataset_id, body.confirm_name)
-    return Response(status_code=204)
 
 
 @router.get("/dataset/{dataset_id}/versions")
@@ -247,13 +245,17 @@ async def preview(
 ) -> RowsPage:
     """Raw rows, as far as the data's sensitivity allows the caller (reads of sensitive data are audited)."""
     state = state_of(request)
-    version, rows = await service.preview(
+    version, rows = await reads.preview(
         session, principal, state.storage, state.settings.data_dir, version_id, offset, limit
     )
     return RowsPage(columns=version.columns, rows=rows, offset=offset, total=version.row_count or 0)
 
 
-@router.get("/dataset/version/{version_id}/download", response_class=StreamingResponse)
+@router.get(
+    "/dataset/version/{version_id}/download",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The original file, or its Parquet"}},
+)
 async def download(
     version_id: uuid.UUID,
     principal: Reader,
@@ -261,7 +263,7 @@ async def download(
     request: Request,
     format: Literal["original", "parquet"] = "original",
 ) -> StreamingResponse:
-    _, version = await service.original_file(session, principal, version_id)
+    _, version = await reads.original_file(session, principal, version_id)
     key = version.original_key if format == "original" and version.original_key else version.parquet_key
     name = version.filename if key == version.original_key else f"{version.filename.rsplit('.', 1)[0]}.parquet"
     storage = state_of(request).storage
@@ -289,7 +291,7 @@ async def diff(
     it has a unique one, else by row hash), with a page of samples of `kind`."""
     state = state_of(request)
     return DiffOut(
-        **await service.diff(
+        **await reads.diff(
             session,
             principal,
             state.storage,
@@ -307,14 +309,14 @@ async def diff(
 @router.post("/dataset/{dataset_id}/scan/pii", status_code=202)
 async def scan_pii(dataset_id: uuid.UUID, body: ScanRequest, principal: Writer, session: Session) -> DatasetVersionOut:
     """Scan a version's text columns for PII again (also done after every upload); progress on the version."""
-    return _version_out(await service.request_scan(session, principal, dataset_id, body.version_id))
+    return _version_out(await derived.request_scan(session, principal, dataset_id, body.version_id))
 
 
 @router.post("/dataset/version/{version_id}/mask", status_code=202)
 async def mask(version_id: uuid.UUID, body: MaskRequest, principal: Writer, session: Session) -> DatasetVersionOut:
     """A new version with the chosen entity types masked, hashed (salted per dataset) or removed."""
     return _version_out(
-        await service.create_masked(session, principal, version_id, body.entities, body.mode, body.columns)
+        await derived.create_masked(session, principal, version_id, body.entities, body.mode, body.columns)
     )
 
 
@@ -325,7 +327,7 @@ async def split(
     """Train / validation / test versions, reproducible with the seed, optionally stratified."""
     state = state_of(request)
     ratios = {"train": body.train, "validation": body.validation, "test": body.test}
-    versions = await service.split(
+    versions = await derived.split(
         session, principal, state.storage, state.settings.data_dir, version_id, ratios, body.seed, body.stratify_column
     )
     return [_version_out(v) for v in versions]
@@ -340,5 +342,5 @@ async def review(
 ) -> DatasetVersionOut:
     """Approve or reject a scanned version for training (needs datasets:approve)."""
     return _version_out(
-        await service.review(session, principal, version_id, body.decision, body.comment, body.override_pii)
+        await reviews.review(session, principal, version_id, body.decision, body.comment, body.override_pii)
     )

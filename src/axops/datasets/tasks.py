@@ -14,9 +14,11 @@ import procrastinate
 import pyarrow.parquet as pq
 from sqlalchemy import update
 
+from axops.core import uploads
 from axops.core.logging import event
 from axops.core.state import task_state
 from axops.datasets import pii_scan, quality, service
+from axops.datasets import uploads as dataset_uploads
 from axops.datasets.models import Dataset, DatasetVersion
 
 log = logging.getLogger("axops.datasets")
@@ -91,7 +93,7 @@ async def write_masked(state, version_id: uuid.UUID) -> None:
         dataset = await session.get(Dataset, version.dataset_id)
         source = await service.local_parquet(state.storage, state.settings.data_dir, parent)
         lineage = version.lineage
-    work = service._work_dir(state.settings.data_dir)
+    work = service.work_dir(state.settings.data_dir)
     try:
         salt = masking_salt(state.settings.resolved_secret_key(), dataset.id)
         out = work / "data.parquet"
@@ -108,7 +110,7 @@ async def write_masked(state, version_id: uuid.UUID) -> None:
             lineage.get("columns"),
         )
         key = f"datasets/{dataset.id}/{version_id}/data.parquet"
-        obj = await state.storage.put_stream(key, service._file_chunks(out))
+        obj = await state.storage.put_stream(key, uploads.file_chunks(out))
         columns = [{"name": f.name, "type": str(f.type)} for f in pq.read_schema(out)]  # masked numbers became text
         await _set(
             state,
@@ -143,7 +145,9 @@ async def mask_version_task(job_context, version_id: str) -> None:
 async def discard_stale_uploads_task(job_context, timestamp: int) -> None:
     state = task_state(job_context)
     async with state.db.sessionmaker() as session:
-        discarded = await service.discard_stale_uploads(session, state.storage, state.settings.upload_expiry_hours)
+        discarded = await dataset_uploads.discard_stale_uploads(
+            session, state.storage, state.settings.upload_expiry_hours
+        )
         await session.commit()
     if discarded:
         event(log, "dataset.stale_uploads_discarded", versions=discarded)

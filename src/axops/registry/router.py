@@ -7,16 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 
 from axops.auth.deps import Principal, Session, require
-from axops.core.errors import Conflict, Invalid, NotFound, problem_response
+from axops.core.errors import Invalid, problem_response
 from axops.core.pagination import Page, json_page_response
 from axops.core.state import state_of
 from axops.core.text import content_disposition
-from axops.registry import service
+from axops.registry import compare as comparing
+from axops.registry import files, imports, service, uploads
 from axops.registry import tasks as models_tasks
-from axops.registry.models import ModelFile, ModelVersion
+from axops.registry.models import ModelVersion
 from axops.registry.schemas import (
     AliasSet,
     CardUpdate,
@@ -35,7 +35,6 @@ from axops.registry.schemas import (
     UploadStart,
     VersionOut,
 )
-from axops.serving import service as serving
 
 router = APIRouter(prefix="/api", tags=["model"])
 Reader = Annotated[Principal, require("models:read")]
@@ -108,8 +107,6 @@ async def get_model(model_id: uuid.UUID, principal: Reader, session: Session) ->
 @router.patch("/model/{model_id}")
 async def update_model(model_id: uuid.UUID, body: ModelUpdate, principal: Writer, session: Session) -> ModelOut:
     model = await service.update_model(session, principal, model_id, body)
-    if body.visibility is not None:  # who may call its deployments through the gateway follows
-        await serving.model_visibility_changed(session, model.id)
     return (await _model_out(session, [model]))[0]
 
 
@@ -126,11 +123,8 @@ async def unarchive_model(model_id: uuid.UUID, principal: Writer, session: Sessi
 @router.delete("/model/{model_id}", status_code=204)
 async def delete_model(
     model_id: uuid.UUID, body: ModelDelete, principal: Writer, session: Session, request: Request
-) -> Response:
-    if live := await serving.live_deployment_names(session, model_id):
-        raise Conflict(f"The model is deployed ({', '.join(live)}): undeploy it first.", deployments=live)
+) -> None:
     await service.delete_model(session, principal, state_of(request).storage, model_id, body.confirm_name)
-    return Response(status_code=204)
 
 
 @router.get("/model/{model_id}/versions")
@@ -163,7 +157,7 @@ async def upload_version(request: Request, principal: Writer, session: Session) 
     """Multipart form: `model_id`, optional `base_version_id`, and one `files` part per file (its
     filename is the path inside the version, e.g. `tokenizer/vocab.json`). Parts are spooled to
     disk by the parser, never held whole in memory, then streamed to the object store."""
-    form = await request.form(max_files=service.MAX_FILES_PER_VERSION, max_fields=20, max_part_size=1024 * 1024)
+    form = await request.form(max_files=files.MAX_FILES_PER_VERSION, max_fields=20, max_part_size=1024 * 1024)
     try:
         model_id = uuid.UUID(str(form.get("model_id", "")))
         base = form.get("base_version_id")
@@ -177,7 +171,7 @@ async def upload_version(request: Request, principal: Writer, session: Session) 
             yield chunk
 
     try:
-        version = await service.upload_version(
+        version = await files.upload_version(
             session,
             principal,
             state_of(request).storage,
@@ -195,7 +189,7 @@ async def start_upload(model_id: uuid.UUID, body: UploadStart, principal: Writer
     """Begin a resumable upload: declare the files; then PUT each file's bytes in order to
     `/api/model/upload/{version_id}/{path}?offset=N` and POST `/api/model/version/{id}/complete`."""
     files = [(f.path, f.size, f.sha256) for f in body.files]
-    version = await service.start_upload(session, principal, model_id, files, body.base_version_id)
+    version = await uploads.start_upload(session, principal, model_id, files, body.base_version_id)
     return (await _version_out(session, [version]))[0]
 
 
@@ -209,22 +203,21 @@ async def upload_chunk(
     session: Session,
 ) -> ChunkReceived:
     """The request body is streamed to storage as it arrives; a 409 carries `received` to resume from."""
-    received = await service.upload_chunk(
+    received = await uploads.upload_chunk(
         session, principal, state_of(request).storage, version_id, path, offset, request.stream()
     )
     return ChunkReceived(**received)
 
 
 @router.delete("/model/version/{version_id}/upload", status_code=204)
-async def abort_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> Response:
+async def abort_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> None:
     """Abandon a resumable upload: its chunks are deleted and the version disappears."""
-    await service.abort_upload(session, principal, state_of(request).storage, version_id)
-    return Response(status_code=204)
+    await uploads.abort_upload(session, principal, state_of(request).storage, version_id)
 
 
 @router.post("/model/version/{version_id}/complete", responses={422: {}})
 async def complete_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> VersionOut:
-    version = await service.complete_upload(session, principal, state_of(request).storage, version_id)
+    version = await uploads.complete_upload(session, principal, state_of(request).storage, version_id)
     if version.status == "failed":
         return problem_response(422, "validation_error", "Invalid request", version.error or "upload failed")
     return (await _version_out(session, [version], with_files=True))[0]
@@ -234,7 +227,7 @@ async def complete_upload(version_id: uuid.UUID, principal: Writer, session: Ses
 async def import_version(body: LocalImport, principal: Importer, session: Session, request: Request) -> VersionOut:
     """Import a directory on the server (or a Hugging Face cache entry) inside AXOPS_IMPORT_ROOTS as a new
     version, in the background; poll the version (status, progress) until it is ready or failed."""
-    version = await service.begin_import(
+    version = await imports.begin_import(
         session,
         principal,
         state_of(request).tasks.tasks["models:import_local"],
@@ -243,8 +236,8 @@ async def import_version(body: LocalImport, principal: Importer, session: Sessio
         body.path,
         {"path": body.path, "allow_patterns": body.allow_patterns},
     )
-    root, bounds = service.import_source(state_of(request).settings, body.path)
-    service.local_files(root, body.allow_patterns, bounds)  # fail fast (rolling back) on a bad path
+    root, bounds = imports.import_source(state_of(request).settings, body.path)
+    imports.local_files(root, body.allow_patterns, bounds)  # fail fast (rolling back) on a bad path
     return (await _version_out(session, [version]))[0]
 
 
@@ -255,7 +248,7 @@ async def import_huggingface(
     """Import a Hugging Face repository (from HF_ENDPOINT when set, e.g. an internal mirror) in the
     background; poll the version: status `importing` → `ready`, or `failed` with the reason."""
     ref = f"{body.repo_id}@{body.revision}" if body.revision else body.repo_id
-    version = await service.begin_import(
+    version = await imports.begin_import(
         session,
         principal,
         state_of(request).tasks.tasks["models:import_huggingface"],
@@ -287,43 +280,32 @@ async def update_card(version_id: uuid.UUID, body: CardUpdate, principal: Writer
 
 
 @router.put("/model/{model_id}/aliases/{alias}", status_code=204)
-async def set_alias(
-    model_id: uuid.UUID, alias: AliasName, body: AliasSet, principal: Writer, session: Session
-) -> Response:
+async def set_alias(model_id: uuid.UUID, alias: AliasName, body: AliasSet, principal: Writer, session: Session) -> None:
     await service.set_alias(session, principal, model_id, alias, body.version_id)
-    return Response(status_code=204)
 
 
 @router.delete("/model/{model_id}/aliases/{alias}", status_code=204)
-async def delete_alias(model_id: uuid.UUID, alias: AliasName, principal: Writer, session: Session) -> Response:
+async def delete_alias(model_id: uuid.UUID, alias: AliasName, principal: Writer, session: Session) -> None:
     await service.delete_alias(session, principal, model_id, alias)
-    return Response(status_code=204)
 
 
 @router.post("/model/{model_id}/compare")
 async def compare(model_id: uuid.UUID, body: CompareRequest, principal: Reader, session: Session) -> CompareOut:
     """Versions of this model, or of several models (any version ids you can see)."""
     await service.get_model(session, principal, model_id)
-    return await service.compare(session, principal, body.version_ids)
+    return await comparing.compare(session, principal, body.version_ids)
 
 
-async def _downloadable(session, principal, version_id):
-    model, version = await service.get_version(session, principal, version_id)
-    if version.status != "ready":
-        raise Conflict(f"Version {version.version} is {version.status}, not ready for download.")
-    if version.artifacts_deleted_at is not None:
-        raise Conflict("This version's files were deleted after its archive retention.")
-    return model, version
-
-
-@router.get("/model/version/{version_id}/files/{path:path}", response_class=StreamingResponse)
+@router.get(
+    "/model/version/{version_id}/files/{path:path}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file's bytes"}},
+)
 async def download_file(
     version_id: uuid.UUID, path: str, principal: Reader, session: Session, request: Request
 ) -> StreamingResponse:
-    model, version = await _downloadable(session, principal, version_id)
-    f = await session.get(ModelFile, (version.id, path))
-    if f is None:
-        raise NotFound("No such file in this version.")
+    model, version = await files.downloadable(session, principal, version_id)
+    f = await files.stored_file(session, version.id, path)
     await service.record_access(session, "model.download", model, version=version.version, file=path)
     return StreamingResponse(
         state_of(request).storage.get_stream(f.storage_key),
@@ -337,24 +319,24 @@ async def download_file(
     )
 
 
-@router.get("/model/version/{version_id}/download", response_class=StreamingResponse)
+@router.get(
+    "/model/version/{version_id}/download",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-tar": {}}, "description": "The version's files, as a tar"}},
+)
 async def download_version(
     version_id: uuid.UUID, principal: Reader, session: Session, request: Request
 ) -> StreamingResponse:
     """The whole version as a tar stream (`<model>-v<N>/<files>`)."""
-    model, version = await _downloadable(session, principal, version_id)
-    files = list(
-        (
-            await session.scalars(select(ModelFile).where(ModelFile.version_id == version.id).order_by(ModelFile.path))
-        ).all()
-    )
+    model, version = await files.downloadable(session, principal, version_id)
+    stored = await service.version_files(session, version.id)
     await service.record_access(session, "model.download", model, version=version.version, file="*")
     prefix = f"{model.name}-v{version.version}".replace("/", "_")
     return StreamingResponse(
-        service.tar_stream(state_of(request).storage, prefix, files),
+        files.tar_stream(state_of(request).storage, prefix, stored),
         media_type="application/x-tar",
         headers={
-            "content-length": str(service.tar_size(prefix, files)),
+            "content-length": str(files.tar_size(prefix, stored)),
             "content-disposition": content_disposition(f"{prefix}.tar"),
         },
     )

@@ -1,64 +1,46 @@
-"""The model registry's logic. Services flush, never commit; object deletions run after commit."""
+"""The model registry: models, their versions, stages, aliases and cards, and resolving `name@ref`.
+
+Files and one-request uploads live in registry/files.py, resumable uploads in registry/uploads.py,
+server-directory imports in registry/imports.py, version comparison in registry/compare.py.
+Services flush, never commit; object deletions run after commit."""
 
 from __future__ import annotations
 
-import fnmatch
-import os
-import tarfile
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import unquote, urlparse
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import audit
 from axops.auth.deps import Principal
-from axops.auth.scoping import SYSTEM
+from axops.auth.scoping import owning_team, require_owner, team_ids_param, visible
 from axops.core.db import Database
-from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
+from axops.core.errors import Conflict, Invalid, NotFound
 from axops.core.pagination import decode_cursor, page_of
-from axops.core.storage import ObjectStore, StoredObject
-from axops.core.text import check_text
-from axops.registry import card as cards
+from axops.core.storage import ObjectStore
 from axops.registry.models import ModelAlias, ModelFile, ModelVersion, RegisteredModel
-from axops.registry.schemas import CompareColumn, CompareOut, ConfigDifference, ModelCreate, ModelUpdate
-from axops.settings import Settings
+from axops.registry.schemas import ModelCreate, ModelUpdate
 
 ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
-MAX_FILES_PER_VERSION = 10_000
 
-
-def clean_path(raw: str) -> str:
-    """A file's path inside a version: relative, POSIX, no '..', no empty or hidden-root parts."""
-    path = raw.replace("\\", "/")
-    if not path or path.startswith("/") or path[1:2] == ":":  # absolute, or a Windows drive
-        raise Invalid(f"Invalid file name {raw!r}: use a relative path such as 'model.safetensors'.")
-    if any(p in ("..", ".", "") for p in path.split("/")) or len(path) > 512:
-        raise Invalid(f"Invalid file name {raw!r}: '..', '.', empty parts and paths over 512 characters are refused.")
-    check_text(raw, "file name")
-    return path
-
+# Domains built on the registry hook in here, so that the registry imports none of them (serving
+# registers both at import time). A check raises (e.g. Conflict) to refuse deleting a model still in
+# use; a listener follows a model whose visibility changed. Both run after the caller's right to
+# change the model is checked, so a refusal never tells another team about the model's use.
+ModelHook = Callable[[AsyncSession, uuid.UUID], Awaitable[None]]
+in_use_checks: list[ModelHook] = []
+visibility_listeners: list[ModelHook] = []
 
 # --- models ----------------------------------------------------------------------------------
-
-
-def _visible(principal: Principal):
-    if principal.is_admin:
-        return True
-    return or_(
-        RegisteredModel.visibility == "organization", RegisteredModel.team_id.in_(principal.team_ids or [uuid.uuid4()])
-    )
 
 
 async def get_model(
     session: AsyncSession, principal: Principal, model_id: uuid.UUID, for_update: bool = False
 ) -> RegisteredModel:
-    q = select(RegisteredModel).where(RegisteredModel.id == model_id, _visible(principal))
+    q = select(RegisteredModel).where(RegisteredModel.id == model_id, visible(principal, RegisteredModel))
     if for_update:
         q = q.with_for_update()
     model = await session.scalar(q)
@@ -67,20 +49,13 @@ async def get_model(
     return model
 
 
-def _require_owner(principal: Principal, model: RegisteredModel) -> None:
+def require_write(principal: Principal, model: RegisteredModel) -> None:
     """Changing a model needs models:write and membership of its team (Admin: any team)."""
-    if not principal.can("models:write"):
-        raise Forbidden("This action needs the 'models:write' permission, which your role or key lacks.")
-    if not principal.sees_team(model.team_id):
-        raise Forbidden("Only members of the model's team can change it.")
+    require_owner(principal, model, "models:write", "model")
 
 
 async def register_model(session: AsyncSession, principal: Principal, data: ModelCreate) -> RegisteredModel:
-    team_id = data.team_id or (min(principal.team_ids) if principal.team_ids else None)
-    if team_id is None:
-        raise Invalid("Choose the owning team (team_id); you are not a member of any team yet.")
-    if not principal.sees_team(team_id):
-        raise NotFound("No such team among yours.")
+    team_id = owning_team(principal, data.team_id)
     same_name = and_(func.lower(RegisteredModel.name) == data.name.lower(), RegisteredModel.team_id == team_id)
     if await session.scalar(select(RegisteredModel.id).where(same_name)):
         raise Conflict(f"Your team already has a model named '{data.name}'.")
@@ -114,7 +89,7 @@ async def update_model(
     session: AsyncSession, principal: Principal, model_id: uuid.UUID, data: ModelUpdate
 ) -> RegisteredModel:
     model = await get_model(session, principal, model_id, for_update=True)
-    _require_owner(principal, model)
+    require_write(principal, model)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     if "tags" in changes:
         changes["tags"] = sorted(set(changes["tags"]))
@@ -126,6 +101,9 @@ async def update_model(
         audit.record(
             session, "model.update", resource_type="model", resource_id=model.id, team_id=model.team_id, summary=change
         )
+    if data.visibility is not None:  # e.g. who may call its deployments through the gateway follows
+        for listener in visibility_listeners:
+            await listener(session, model.id)
     await session.refresh(model)
     return model
 
@@ -134,7 +112,7 @@ async def set_model_archived(
     session: AsyncSession, principal: Principal, model_id: uuid.UUID, archived: bool
 ) -> RegisteredModel:
     model = await get_model(session, principal, model_id, for_update=True)
-    _require_owner(principal, model)
+    require_write(principal, model)
     if (model.archived_at is not None) != archived:
         model.archived_at = datetime.now(UTC) if archived else None
         await session.flush()
@@ -154,7 +132,9 @@ async def delete_model(
     session: AsyncSession, principal: Principal, storage: ObjectStore, model_id: uuid.UUID, confirm_name: str
 ) -> None:
     model = await get_model(session, principal, model_id, for_update=True)
-    _require_owner(principal, model)
+    require_write(principal, model)
+    for check in in_use_checks:
+        await check(session, model.id)
     if confirm_name != model.name:
         raise Invalid("To delete a model, type its exact name in confirm_name.")
     keys = list(
@@ -228,9 +208,8 @@ async def list_models(
         params.append(value)
         clauses.append(sql.replace("?", f"${len(params)}"))
 
-    if not principal.is_admin:
-        params.append(list(principal.team_ids))
-        clauses.append(f"(m.visibility = 'organization' OR m.team_id = ANY(${len(params)}::uuid[]))")
+    if (team_ids := team_ids_param(principal)) is not None:
+        add("(m.visibility = 'organization' OR m.team_id = ANY(?::uuid[]))", team_ids)
     if q:
         add("m.search @@ websearch_to_tsquery('simple', ?)", q)
     if task:
@@ -295,7 +274,7 @@ async def get_version(
         await session.execute(
             select(RegisteredModel, ModelVersion)
             .join(ModelVersion, ModelVersion.model_id == RegisteredModel.id)
-            .where(ModelVersion.id == version_id, _visible(principal))
+            .where(ModelVersion.id == version_id, visible(principal, RegisteredModel))
         )
     ).first()
     if row is None:
@@ -328,270 +307,14 @@ async def list_versions(session: AsyncSession, principal: Principal, model_id: u
     return list((await session.scalars(q)).all())
 
 
-async def _next_version(session: AsyncSession, model_id: uuid.UUID) -> int:
+async def next_version(session: AsyncSession, model_id: uuid.UUID) -> int:
     current = await session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model_id))
     return (current or 0) + 1
 
 
-async def _finish_version(
-    session: AsyncSession, storage: ObjectStore, model: RegisteredModel, version: ModelVersion, files: list[ModelFile]
-) -> None:
-    """Analyse the stored files, fill the card, mark the version ready and refresh the model's facts."""
-    keys = {f.path: f.storage_key for f in files}
-    infos = [cards.FileInfo(f.path, f.size) for f in files]
-
-    async def read(path: str) -> bytes:
-        return await storage.get_bytes(keys[path])
-
-    async def read_range(path: str, start: int, end: int) -> bytes:
-        return await storage.get_range(keys[path], start, end)
-
-    card = await cards.analyze(infos, read, read_range)
-    lineage = {
-        "source": f"{version.source} {version.source_ref or ''}".strip(),
-        "base_version": str(version.base_version_id) if version.base_version_id else None,
-        "datasets": ", ".join(map(str, version.dataset_version_ids or [])) or None,
-        "run": str(version.run_id) if version.run_id else None,
-    }
-    version.card = {**card.facts, "auto_tags": card.auto_tags}
-    version.config = card.config
-    version.card_markdown = cards.render_markdown(model.name, version.version, card.facts, infos, lineage)
-    version.total_size = sum(f.size for f in files)
-    version.file_count = len(files)
-    version.status = "ready"
-    model.architecture = card.facts.get("architecture") or model.architecture
-    model.parameter_count = card.facts.get("parameter_count") or model.parameter_count
-    model.card_text = version.card_markdown
-    model.tags = sorted({t for t in model.tags if not t.startswith(("arch:", "size:"))} | set(card.auto_tags))
-
-
-async def upload_version(
-    session: AsyncSession,
-    principal: Principal,
-    storage: ObjectStore,
-    model_id: uuid.UUID,
-    files: list[tuple[str, AsyncIterator[bytes]]],
-    *,
-    source: str = "upload",
-    source_ref: str | None = None,
-    base_version_id: uuid.UUID | None = None,
-    dataset_version_ids: list[uuid.UUID] | None = None,
-    run_id: uuid.UUID | None = None,
-) -> ModelVersion:
-    """Store a complete version in one go (streamed file by file); all or nothing."""
-    model = await get_model(session, principal, model_id, for_update=True)
-    _require_owner(principal, model)
-    if not files:
-        raise Invalid("A version needs at least one file.")
-    if len(files) > MAX_FILES_PER_VERSION:
-        raise Invalid(f"A version holds at most {MAX_FILES_PER_VERSION} files.")
-    paths = [clean_path(name) for name, _ in files]
-    if len(set(paths)) != len(paths):
-        raise Invalid("The same file name appears twice.")
-    version = ModelVersion(
-        model_id=model.id,
-        version=await _next_version(session, model.id),
-        status="uploading",
-        source=source,
-        source_ref=source_ref,
-        base_version_id=base_version_id,
-        created_by=principal.user_id,
-        dataset_version_ids=dataset_version_ids or [],
-        run_id=run_id,
-    )
-    session.add(version)
-    await session.flush()
-    stored: list[ModelFile] = []
-    try:
-        for path, (_, chunks) in zip(paths, files, strict=True):
-            key = f"models/{model.id}/{version.id}/{path}"
-            obj = await storage.put_stream(key, chunks)
-            stored.append(
-                ModelFile(version_id=version.id, path=path, size=obj.size, sha256=obj.sha256, storage_key=key)
-            )
-        await _finish_version(session, storage, model, version, stored)
-    except cards.CardError as exc:
-        await _delete_objects(storage, stored)
-        raise Invalid(f"The version was not created: {exc}", file=exc.path) from exc
-    except BaseException:
-        await _delete_objects(storage, stored)
-        raise
-    session.add_all(stored)
-    await session.flush()
-    audit.record(
-        session,
-        "model.version_upload",
-        resource_type="model",
-        resource_id=model.id,
-        team_id=model.team_id,
-        summary={
-            "name": model.name,
-            "version": version.version,
-            "files": len(stored),
-            "bytes": version.total_size,
-            "source": source,
-        },
-    )
-    return version
-
-
-async def _delete_objects(storage: ObjectStore, files: list[ModelFile]) -> None:
-    for f in files:
-        await storage.delete(f.storage_key)
-
-
-@dataclass(frozen=True)
-class ImportBounds:
-    """Where a server-directory import may read: inside one of `roots`, never inside `closed`
-    (the data directory, the local object store, the secret key), judged on real paths."""
-
-    roots: tuple[Path, ...]
-    closed: tuple[Path, ...] = ()
-
-    def allows(self, real: Path) -> bool:
-        return any(real.is_relative_to(r) for r in self.roots) and not any(real.is_relative_to(c) for c in self.closed)
-
-
-def import_bounds(settings: Settings) -> ImportBounds:
-    closed = [settings.data_dir.resolve(), settings.secret_key_file.resolve()]
-    storage = urlparse(settings.resolved_storage_url)
-    if storage.scheme == "file":
-        closed.append(Path(unquote(storage.path)).resolve())
-    return ImportBounds(tuple(settings.import_root_paths), tuple(closed))
-
-
-def import_source(settings: Settings, raw: str) -> tuple[Path, ImportBounds]:
-    """The directory a user asked to import, checked against AXOPS_IMPORT_ROOTS (403 outside them)."""
-    bounds = import_bounds(settings)
-    if not bounds.roots:
-        raise Forbidden(
-            "Importing from a server directory is off: the operator lists the directories "
-            "imports may read in AXOPS_IMPORT_ROOTS."
-        )
-    check_text(raw, "path")
-    path = Path(raw).expanduser()
-    if not path.is_absolute():
-        raise Invalid(f"{raw!r} is not an absolute path on the server.")
-    real = path.resolve()
-    if not bounds.allows(real) or any(c.is_relative_to(real) for c in bounds.closed):
-        raise Forbidden(
-            f"{raw} is outside the directories imports may read (AXOPS_IMPORT_ROOTS), or holds axops' own data."
-        )
-    return real, bounds
-
-
-def local_files(root: Path, allow_patterns: list[str] | None, bounds: ImportBounds) -> list[tuple[str, Path]]:
-    """Files of a local model directory, or of a Hugging Face cache (`models--org--name`: newest snapshot),
-    each as (path in the version, real path). Every file is resolved (symlinks included) and must stay in bounds."""
-    root = root.expanduser().resolve()
-    if not bounds.allows(root):
-        raise Forbidden(f"{root} is outside the directories imports may read.")
-    if (root / "snapshots").is_dir():
-        snapshots = sorted((root / "snapshots").iterdir(), key=lambda p: p.stat().st_mtime)
-        if not snapshots:
-            raise Invalid(f"The Hugging Face cache at {root} has no snapshot.")
-        root = snapshots[-1]
-    if not root.is_dir():
-        raise Invalid(f"{root} is not a directory on the server.")
-    found = []
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).as_posix()
-        if any(part.startswith(".") for part in rel.split("/")):
-            continue
-        if allow_patterns is not None and not any(fnmatch.fnmatch(rel, pat) for pat in allow_patterns):
-            continue
-        real = p.resolve()
-        if not bounds.allows(real):
-            raise Forbidden(f"{rel} leads outside the directories imports may read (a symlink?); nothing was imported.")
-        if real.is_file():
-            found.append((clean_path(rel), real))
-    if not found:
-        raise Invalid(f"No files to import under {root}.")
-    return found
-
-
-def open_in_bounds(path: Path, bounds: ImportBounds) -> int:
-    """A descriptor of `path` (a real path), refusing it if it was swapped for a symlink or leads out of bounds."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    opened = Path(f"/proc/self/fd/{fd}")
-    if opened.exists() and not bounds.allows(Path(os.readlink(opened))):
-        os.close(fd)
-        raise Forbidden(f"{path} leads outside the directories imports may read.")
-    return fd
-
-
-async def file_chunks(
-    path: Path, chunk_size: int = 1024 * 1024, bounds: ImportBounds | None = None
-) -> AsyncIterator[bytes]:
-    import anyio
-
-    opener = (lambda p, _flags: open_in_bounds(Path(p), bounds)) if bounds else None
-    async with await anyio.open_file(path, "rb", opener=opener) as f:
-        while chunk := await f.read(chunk_size):
-            yield chunk
-
-
-async def register_demo(
-    session: AsyncSession,
-    storage: ObjectStore,
-    principal: Principal,
-    directory: Path,
-    team_id: uuid.UUID,
-    name: str = "axops-demo-gpt2",
-) -> ModelVersion:
-    """Register (or add a version to) the demo model from a directory built by models.demo."""
-    model = await session.scalar(
-        select(RegisteredModel).where(RegisteredModel.name == name, RegisteredModel.team_id == team_id)
-    )
-    if model is None:
-        from axops.registry.schemas import ModelCreate
-
-        model = await register_model(
-            session,
-            principal,
-            ModelCreate(
-                name=name,
-                description="Tiny Korean/English GPT-2 built by `axops demo` for offline journeys.",
-                task="text-generation",
-                tags=["demo"],
-                team_id=team_id,
-                visibility="organization",
-            ),
-        )
-    files = [(rel, file_chunks(p)) for rel, p in local_files(directory, None, ImportBounds((directory.resolve(),)))]
-    return await upload_version(session, principal, storage, model.id, files, source="local", source_ref=str(directory))
-
-
-async def begin_import(
-    session: AsyncSession, principal: Principal, job, model_id: uuid.UUID, source: str, source_ref: str, job_args: dict
-) -> ModelVersion:
-    """A version in state `importing`, and its background job, deferred once this transaction commits."""
-    model = await get_model(session, principal, model_id, for_update=True)
-    _require_owner(principal, model)
-    version = ModelVersion(
-        model_id=model.id,
-        version=await _next_version(session, model.id),
-        status="importing",
-        source=source,
-        source_ref=source_ref,
-        created_by=principal.user_id,
-        dataset_version_ids=[],
-        progress={},
-    )
-    session.add(version)
-    await session.flush()
-    await record_access(session, "model.version_import", model, version=version.version, source=source, ref=source_ref)
-
-    async def enqueue() -> None:
-        await job.defer_async(version_id=str(version.id), **job_args)
-
-    session.info.setdefault("after_commit", []).append(enqueue)
-    return version
-
-
 async def set_stage(session: AsyncSession, principal: Principal, version_id: uuid.UUID, stage: str) -> ModelVersion:
     model, version = await get_version(session, principal, version_id)
-    _require_owner(principal, model)
+    require_write(principal, model)
     if version.status != "ready":
         raise Conflict(f"Version {version.version} is {version.status}; only ready versions change stage.")
     if stage != "archived" and version.artifacts_deleted_at is not None:
@@ -617,7 +340,7 @@ async def set_alias(
     session: AsyncSession, principal: Principal, model_id: uuid.UUID, name: str, version_id: uuid.UUID
 ) -> None:
     model = await get_model(session, principal, model_id, for_update=True)
-    _require_owner(principal, model)
+    require_write(principal, model)
     version = await session.scalar(
         select(ModelVersion).where(ModelVersion.id == version_id, ModelVersion.model_id == model_id)
     )
@@ -653,7 +376,7 @@ async def set_alias(
 
 async def delete_alias(session: AsyncSession, principal: Principal, model_id: uuid.UUID, name: str) -> None:
     model = await get_model(session, principal, model_id, for_update=True)
-    _require_owner(principal, model)
+    require_write(principal, model)
     alias = await session.get(ModelAlias, (model_id, name))
     if alias is None:
         raise NotFound("No such alias.")
@@ -674,7 +397,9 @@ async def _named(
 ) -> RegisteredModel | None:
     """The model a name means to this caller. Names are unique per team, so several teams' models may
     share one: an exact-case match first, then the caller's own teams'; still several → 409 (use the id)."""
-    q = select(RegisteredModel).where(func.lower(RegisteredModel.name) == name.lower(), _visible(principal))
+    q = select(RegisteredModel).where(
+        func.lower(RegisteredModel.name) == name.lower(), visible(principal, RegisteredModel)
+    )
     found = list((await session.scalars(q.order_by(RegisteredModel.created_at))).all())
     if own_only:
         found = [m for m in found if principal.sees_team(m.team_id)]
@@ -714,7 +439,7 @@ async def update_card(
     session: AsyncSession, principal: Principal, version_id: uuid.UUID, markdown: str
 ) -> ModelVersion:
     model, version = await get_version(session, principal, version_id)
-    _require_owner(principal, model)
+    require_write(principal, model)
     version.card_markdown = markdown
     latest = await session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id))
     if version.version == latest:
@@ -731,62 +456,6 @@ async def update_card(
     return version
 
 
-async def compare(session: AsyncSession, principal: Principal, version_ids: list[uuid.UUID]) -> CompareOut:
-    rows = []
-    for vid in dict.fromkeys(version_ids):
-        rows.append(await get_version(session, principal, vid))
-    if len(rows) < 2:
-        raise Invalid("Compare needs at least two different versions.")
-    columns = [
-        CompareColumn(
-            version_id=v.id,
-            model_name=m.name,
-            version=v.version,
-            stage=v.stage,
-            architecture=v.card.get("architecture"),
-            parameter_count=v.card.get("parameter_count"),
-            context_length=v.card.get("context_length"),
-            vocab_size=v.card.get("vocab_size"),
-            dtype=v.card.get("dtype") or v.card.get("config_dtype"),
-            total_size=v.total_size,
-            dataset_version_ids=v.dataset_version_ids or [],
-            run_id=v.run_id,
-            metrics=v.metrics or {},
-        )
-        for m, v in rows
-    ]
-    facts = [
-        "architecture",
-        "parameter_count",
-        "context_length",
-        "vocab_size",
-        "dtype",
-        "total_size",
-        "dataset_version_ids",
-        "run_id",
-    ]
-    differing = [f for f in facts if len({repr(getattr(c, f)) for c in columns}) > 1]
-    configs = [_flatten(v.config or {}) for _, v in rows]
-    keys = sorted(set().union(*configs))
-    diff = [
-        ConfigDifference(key=k, values=[c.get(k) for c in configs])
-        for k in keys
-        if len({repr(c.get(k)) for c in configs}) > 1
-    ]
-    return CompareOut(versions=columns, differing_facts=differing, config_diff=diff)
-
-
-def _flatten(config: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in config.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
 async def record_access(session: AsyncSession, action: str, model: RegisteredModel, **summary) -> None:
     audit.record(
         session,
@@ -796,260 +465,6 @@ async def record_access(session: AsyncSession, action: str, model: RegisteredMod
         team_id=model.team_id,
         summary={"name": model.name, **summary},
     )
-
-
-async def tar_stream(storage: ObjectStore, prefix: str, files: list[ModelFile]) -> AsyncIterator[bytes]:
-    """A whole version as an uncompressed tar, streamed file by file (weights are already dense)."""
-    for f in files:
-        info = tarfile.TarInfo(f"{prefix}/{f.path}")
-        info.size = f.size
-        info.mode = 0o644
-        yield info.tobuf(format=tarfile.PAX_FORMAT)
-        async for chunk in storage.get_stream(f.storage_key):
-            yield chunk
-        if f.size % 512:
-            yield b"\0" * (512 - f.size % 512)
-    yield b"\0" * 1024
-
-
-def tar_size(prefix: str, files: list[ModelFile]) -> int:
-    total = 1024
-    for f in files:
-        info = tarfile.TarInfo(f"{prefix}/{f.path}")
-        info.size = f.size
-        info.mode = 0o644
-        total += len(info.tobuf(format=tarfile.PAX_FORMAT)) + f.size + (-f.size % 512)
-    return total
-
-
-async def purge_archived_artifacts(session: AsyncSession, storage: ObjectStore, retention_days: int) -> int:
-    """Delete the files of versions archived longer than the retention; their metadata stays."""
-    rows = (
-        await session.scalars(
-            select(ModelVersion).where(
-                ModelVersion.stage == "archived",
-                ModelVersion.artifacts_deleted_at.is_(None),
-                ModelVersion.archived_at < func.now() - func.make_interval(0, 0, 0, retention_days),
-            )
-        )
-    ).all()
-    for version in rows:
-        files = await version_files(session, version.id)
-        await _delete_objects(storage, files)
-        version.artifacts_deleted_at = datetime.now(UTC)
-        audit.record(
-            session,
-            "model.artifacts_purged",
-            resource_type="model",
-            resource_id=version.model_id,
-            summary={"version": version.version, "files": len(files)},
-            actor=SYSTEM,
-        )
-    return len(rows)
-
-
-async def discard_stale_uploads(session: AsyncSession, storage: ObjectStore, expiry_hours: int) -> int:
-    """Remove resumable uploads nobody has sent a chunk to within the expiry, with their chunks."""
-    rows = (
-        await session.scalars(
-            select(ModelVersion)
-            .where(
-                ModelVersion.status == "uploading",
-                ModelVersion.source == "upload",
-                ModelVersion.updated_at < func.now() - func.make_interval(0, 0, 0, 0, expiry_hours),
-            )
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
-    for version in rows:
-        await _discard_upload(session, storage, version, actor=SYSTEM)
-    return len(rows)
-
-
-async def _discard_upload(session: AsyncSession, storage: ObjectStore, version: ModelVersion, **audit_extra) -> None:
-    files = version.progress.get("files", {})
-    for path, entry in files.items():
-        for offset in entry["parts"]:
-            await storage.delete(_part_key(version.id, path, offset))
-    await session.delete(version)
-    await session.flush()
-    audit.record(
-        session,
-        "model.version_upload_abort",
-        resource_type="model",
-        resource_id=version.model_id,
-        summary={"version": version.version, "bytes_received": version.progress.get("bytes_done", 0)},
-        **audit_extra,
-    )
-
-
-# --- resumable uploads -----------------------------------------------------------------------
-# A version can also be uploaded in chunks over many requests: declare its files, send each file's
-# bytes in order (any chunk size; a lost connection resumes from the offset the server reports),
-# then complete. Until then the version is listed as `uploading`, never as ready.
-
-
-def _part_key(version_id: uuid.UUID, path: str, offset: int) -> str:
-    return f"staging/{version_id}/{path}/{offset:020d}"
-
-
-async def start_upload(
-    session: AsyncSession,
-    principal: Principal,
-    model_id: uuid.UUID,
-    files: list[tuple[str, int, str | None]],
-    base_version_id: uuid.UUID | None,
-) -> ModelVersion:
-    model = await get_model(session, principal, model_id, for_update=True)
-    _require_owner(principal, model)
-    if not files or len(files) > MAX_FILES_PER_VERSION:
-        raise Invalid(f"Declare between 1 and {MAX_FILES_PER_VERSION} files.")
-    declared = {}
-    for path, size, sha256 in files:
-        clean = clean_path(path)
-        if clean in declared:
-            raise Invalid(f"The file {clean!r} is declared twice.")
-        if size <= 0:
-            raise Invalid(f"{clean}: is empty (0 bytes)", file=clean)
-        declared[clean] = {"size": size, "received": 0, "parts": [], "sha256": sha256}
-    version = ModelVersion(
-        model_id=model.id,
-        version=await _next_version(session, model.id),
-        status="uploading",
-        source="upload",
-        base_version_id=base_version_id,
-        created_by=principal.user_id,
-        dataset_version_ids=[],
-        progress={"files": declared, "bytes_total": sum(f["size"] for f in declared.values()), "bytes_done": 0},
-    )
-    session.add(version)
-    await session.flush()
-    audit.record(
-        session,
-        "model.version_upload_start",
-        resource_type="model",
-        resource_id=model.id,
-        team_id=model.team_id,
-        summary={"name": model.name, "version": version.version, "files": len(declared)},
-    )
-    return version
-
-
-async def _uploading_version(
-    session: AsyncSession, principal: Principal, version_id: uuid.UUID
-) -> tuple[RegisteredModel, ModelVersion]:
-    model, version = await get_version(session, principal, version_id)
-    _require_owner(principal, model)
-    version = await session.get(ModelVersion, version_id, with_for_update=True, populate_existing=True)
-    if version.status != "uploading":
-        raise Conflict(f"Version {version.version} is {version.status}; chunks go to versions being uploaded.")
-    return model, version
-
-
-async def upload_chunk(
-    session: AsyncSession,
-    principal: Principal,
-    storage: ObjectStore,
-    version_id: uuid.UUID,
-    path: str,
-    offset: int,
-    chunks: AsyncIterator[bytes],
-) -> dict:
-    """Store bytes [offset, offset + n) of a declared file. Offsets must follow on: a client that lost
-    a request asks the version for `received` and resends from there."""
-    _, version = await _uploading_version(session, principal, version_id)
-    files = version.progress["files"]
-    entry = files.get(path)
-    if entry is None:
-        raise NotFound(f"{path!r} is not one of this upload's declared files.")
-    if offset != entry["received"]:
-        raise Conflict(
-            f"{path}: expected a chunk at offset {entry['received']}, got {offset}; resume from there.",
-            received=entry["received"],
-        )
-    stored = await storage.put_stream(_part_key(version_id, path, offset), chunks)
-    if stored.size == 0 or entry["received"] + stored.size > entry["size"]:
-        await storage.delete(stored.path)
-        raise Invalid(f"{path}: the chunk is empty or runs past the declared size of {entry['size']} bytes.")
-    entry["received"] += stored.size
-    entry["parts"].append(offset)
-    entry["part_sha256"] = stored.sha256  # of the latest part; used when a file came in one part
-    progress = dict(version.progress, files=dict(files, **{path: entry}))
-    progress["bytes_done"] = sum(f["received"] for f in progress["files"].values())
-    version.progress = progress
-    await session.flush()
-    return {"path": path, "received": entry["received"], "size": entry["size"]}
-
-
-async def abort_upload(
-    session: AsyncSession, principal: Principal, storage: ObjectStore, version_id: uuid.UUID
-) -> None:
-    """Give up a resumable upload: its chunks are deleted and the version disappears."""
-    _, version = await _uploading_version(session, principal, version_id)
-    await _discard_upload(session, storage, version)
-
-
-async def complete_upload(
-    session: AsyncSession, principal: Principal, storage: ObjectStore, version_id: uuid.UUID
-) -> ModelVersion:
-    """Join each file's chunks (streamed), check checksums, fill the card; the version becomes ready."""
-    model, version = await _uploading_version(session, principal, version_id)
-    model = await session.get(RegisteredModel, model.id, with_for_update=True)
-    files = version.progress["files"]
-    missing = [p for p, f in files.items() if f["received"] != f["size"]]
-    if missing:
-        raise Conflict(f"Not every file is complete yet: {', '.join(missing[:10])}.", incomplete=missing)
-    stored: list[ModelFile] = []
-    try:
-        for path, entry in files.items():
-            key = f"models/{model.id}/{version.id}/{path}"
-            if len(entry["parts"]) == 1:  # sent in one request: move it, its checksum is known
-                await storage.rename(_part_key(version.id, path, 0), key)
-                obj = StoredObject(path=key, size=entry["size"], sha256=entry["part_sha256"])
-            else:
-
-                async def joined(path=path, entry=entry):
-                    for offset in entry["parts"]:
-                        async for chunk in storage.get_stream(_part_key(version.id, path, offset)):
-                            yield chunk
-
-                obj = await storage.put_stream(key, joined())
-            stored.append(
-                ModelFile(version_id=version.id, path=path, size=obj.size, sha256=obj.sha256, storage_key=key)
-            )
-            if entry.get("sha256") and entry["sha256"] != obj.sha256:
-                raise cards.CardError(
-                    path, f"sha256 is {obj.sha256}, not the declared {entry['sha256']} (corrupted in transit?)"
-                )
-        await _finish_version(session, storage, model, version, stored)
-    except cards.CardError as exc:
-        # Recorded, not raised: the failed state must be committed for the uploader to see it.
-        await _delete_objects(storage, stored)
-        version.status, version.error = "failed", f"The version was not created: {exc}"
-        await session.flush()
-        return version
-    finally:
-        for path, entry in files.items():
-            for offset in entry["parts"]:
-                await storage.delete(_part_key(version.id, path, offset))
-    session.add_all(stored)
-    await session.flush()
-    audit.record(
-        session,
-        "model.version_upload",
-        resource_type="model",
-        resource_id=model.id,
-        team_id=model.team_id,
-        summary={
-            "name": model.name,
-            "version": version.version,
-            "files": len(stored),
-            "bytes": version.total_size,
-            "source": "upload",
-            "resumable": True,
-        },
-    )
-    return version
 
 
 async def version_number(session: AsyncSession, version_id: uuid.UUID) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from axops.core.logging import event
 from axops.core.state import task_state
 from axops.registry import card as cards
-from axops.registry import service
+from axops.registry import files, imports, uploads
 from axops.registry.models import ModelFile, ModelVersion, RegisteredModel
 
 log = logging.getLogger("axops.registry")
@@ -30,24 +30,24 @@ async def run_local_import(
     version_id: uuid.UUID,
     path: str,
     allow_patterns: list[str] | None,
-    bounds: service.ImportBounds | None = None,
+    bounds: imports.ImportBounds | None = None,
 ) -> None:
     """Copy a directory into the version's storage, file by file, reporting progress; then fill the card.
     A user's directory is checked against AXOPS_IMPORT_ROOTS again here: they may have changed since the request."""
     stored: list[ModelFile] = []
     try:
         if bounds is None:
-            root, bounds = service.import_source(state.settings, path)
+            root, bounds = imports.import_source(state.settings, path)
         else:
             root = Path(path)
-        found = service.local_files(root, allow_patterns, bounds)
+        found = imports.local_files(root, allow_patterns, bounds)
         total = sum(p.stat().st_size for _, p in found)
         done = 0
         async with state.db.sessionmaker() as session:
             model_id = await session.scalar(select(ModelVersion.model_id).where(ModelVersion.id == version_id))
         for i, (rel, p) in enumerate(found):
             key = f"models/{model_id}/{version_id}/{rel}"
-            obj = await state.storage.put_stream(key, service.file_chunks(p, bounds=bounds))
+            obj = await state.storage.put_stream(key, imports.file_chunks(p, bounds=bounds))
             stored.append(ModelFile(version_id=version_id, path=rel, size=obj.size, sha256=obj.sha256, storage_key=key))
             done += obj.size
             await _progress(
@@ -58,12 +58,12 @@ async def run_local_import(
         async with state.db.sessionmaker() as session:
             version = await session.get(ModelVersion, version_id, with_for_update=True)
             model = await session.get(RegisteredModel, version.model_id, with_for_update=True)
-            await service._finish_version(session, state.storage, model, version, stored)
+            await files.finish_version(session, state.storage, model, version, stored)
             session.add_all(stored)
             await session.commit()
         event(log, "model.import_done", version_id=str(version_id), files=len(stored), bytes=done)
     except Exception as exc:
-        await service._delete_objects(state.storage, stored)
+        await files.delete_objects(state.storage, stored)
         message = (
             str(exc)
             if isinstance(exc, cards.CardError | ValueError)
@@ -130,7 +130,7 @@ async def run_hf_import(
         event(log, "model.hf_import_failed", logging.WARNING, version_id=str(version_id), repo=repo_id, error=message)
         return
     cache = (state.settings.data_dir / "hf-cache").resolve()
-    await run_local_import(state, version_id, path, None, service.ImportBounds((cache,)))
+    await run_local_import(state, version_id, path, None, imports.ImportBounds((cache,)))
 
 
 @tasks.task(name="import_huggingface", pass_context=True, retry=0)
@@ -150,10 +150,10 @@ async def import_local_task(job_context, version_id: str, path: str, allow_patte
 async def purge_archived_task(job_context, timestamp: int) -> None:
     state = task_state(job_context)
     async with state.db.sessionmaker() as session:
-        purged = await service.purge_archived_artifacts(
+        purged = await files.purge_archived_artifacts(
             session, state.storage, state.settings.model_archive_retention_days
         )
-        discarded = await service.discard_stale_uploads(session, state.storage, state.settings.upload_expiry_hours)
+        discarded = await uploads.discard_stale_uploads(session, state.storage, state.settings.upload_expiry_hours)
         await session.commit()
     if purged:
         event(log, "model.archive_purged", versions=purged)

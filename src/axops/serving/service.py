@@ -216,6 +216,12 @@ async def live_deployment_names(session: AsyncSession, model_id: uuid.UUID) -> l
     return list((await session.scalars(q)).all())
 
 
+async def refuse_if_deployed(session: AsyncSession, model_id: uuid.UUID) -> None:
+    """A model with live deployments is not deleted (the registry asks, once the caller may change it)."""
+    if live := await live_deployment_names(session, model_id):
+        raise Conflict(f"The model is deployed ({', '.join(live)}): undeploy it first.", deployments=live)
+
+
 async def scale(
     session: AsyncSession, principal: Principal, deployment_id: uuid.UUID, data: ScaleRequest
 ) -> Deployment:
@@ -514,3 +520,8 @@ async def to_out(session: AsyncSession, deployments: list[Deployment]) -> list[D
         )
         for d in deployments
     ]
+
+
+# The registry imports no serving: it calls these through its hooks.
+registry.in_use_checks.append(refuse_if_deployed)
+registry.visibility_listeners.append(model_visibility_changed)
