@@ -1,5 +1,6 @@
 """Test fixtures: a real PostgreSQL (AXOPS_TEST_DATABASE_URL, else embedded pgserver), migrated once,
-and a real axops server (uvicorn on a free loopback port) that the tests talk to over HTTP.
+and a real axops server (uvicorn on a free loopback port) that the tests talk to over HTTP; for tests
+of services without HTTP, a database session whose transaction is rolled back after each test.
 What tests make over the API (accounts, models, datasets...) is in tests/factories.py."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -20,10 +22,11 @@ import psycopg
 import pytest
 import uvicorn
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops import bootstrap
 from axops.app import create_app
-from axops.core.db import libpq_url
+from axops.core.db import Database, libpq_url
 from axops.core.embedded import start_embedded_postgres
 from axops.core.throttle import LoginThrottle
 from axops.migrations import runner
@@ -201,3 +204,33 @@ def task_worker(live_server):
     future = asyncio.run_coroutine_threadsafe(run, live_server.server_loop)
     yield
     future.cancel()
+
+
+@pytest.fixture(scope="session")
+async def database(database_url, settings) -> AsyncIterator[Database]:
+    """The test database as the app opens it (engine settings, JSON codecs), seeded as the server's is
+    (roles, partitions for this month's audit events), for service-level tests."""
+    await bootstrap.seed(database_url, settings)
+    db = Database(database_url, pool_size=2)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def db_session(database) -> AsyncIterator[AsyncSession]:
+    """A session for calling services directly, inside a transaction that is rolled back after the test.
+
+    The session joins the connection's transaction through savepoints (SQLAlchemy's "join an external
+    transaction" recipe), so services may commit or roll back as they do in a request: nothing outlives
+    the test. The database is shared with the HTTP tests and not emptied first: look rows up by what the
+    test made, not by counting a table."""
+    async with database.engine.connect() as conn:
+        transaction = await conn.begin()
+        session = AsyncSession(
+            bind=conn, expire_on_commit=False, autoflush=False, join_transaction_mode="create_savepoint"
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await transaction.rollback()

@@ -3,6 +3,7 @@
 Everything goes over the real HTTP API (the `api` client of tests/conftest.py) as a user would do it,
 so a test built from these stays a journey; each helper asserts that its requests succeeded. Helpers
 that return the raw response (`upload_model`, `upload_dataset`) are for tests that check refusals.
+Service-level tests (tests/service, no HTTP) make their callers with `principal`.
 Test modules import from here (or from tests/mocks.py), never from each other."""
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from axops.auth.deps import Principal
+from axops.auth.permissions import ROLE_PERMISSIONS
 
 ADMIN_PASSWORD = "admin-password-for-tests"
 PASSWORD = "factory-pass-123"  # of every account made here, unless a test names another
@@ -276,3 +281,19 @@ def refresh_with_cookie(api: httpx.Client, token: str | None) -> httpx.Response:
     """POST /api/auth/refresh as the UI does: the refresh cookie (when there is one) and X-Requested-With."""
     cookie = {"cookie": f"axops_refresh={token}"} if token else {}
     return httpx.post(f"{api.base_url}/api/auth/refresh", headers={"x-requested-with": "axops", **cookie})
+
+
+def principal(
+    role: str = "developer", teams: Iterable = (), default_team=None, auth: str = "jwt", user=None
+) -> Principal:
+    """A caller for service-level tests: `role` with its permissions, member of `teams` (Team rows); the
+    user of a User row when given (services that record who made a row need one), else a made-up one."""
+    return Principal(
+        user_id=user.id if user is not None else uuid.uuid4(),
+        username=user.username if user is not None else f"{role}-{uuid.uuid4().hex[:6]}",
+        role=role,
+        permissions=frozenset(ROLE_PERMISSIONS[role]),
+        team_ids=frozenset(t.id for t in teams),
+        default_team_id=default_team.id if default_team is not None else None,
+        auth=auth,
+    )
