@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { UploadInterrupted, uploadVersion } from '@/api/upload'
+import { UploadInterrupted } from '@/api/resumable'
+import { uploadVersion } from '@/api/upload'
 import { json } from './helpers'
 
 /** An in-memory stand-in for the resumable upload endpoints, with faults to inject. */

@@ -1,32 +1,16 @@
-import { call, failure, sleep, transient } from '@/api/http'
+import { call, failure } from '@/api/http'
 import type { DatasetCreate, DatasetVersion } from '@/api/datasets'
+import { discard, sendFile, UploadInterrupted, type ChunkOptions } from '@/api/resumable'
 
 /** Where the file goes: a new version of an existing dataset, or the first version of a new one. */
 export type UploadTarget = { datasetId: string } | { dataset: DatasetCreate }
 
-export interface DatasetUploadOptions {
+export interface DatasetUploadOptions extends ChunkOptions {
   /** Continue this version's upload instead of declaring a new one. */
   versionId?: string | null
-  chunkSize?: number
-  /** Attempts per chunk before giving up (the upload can still be resumed later). */
-  retries?: number
-  /** Milliseconds before the first retry; doubled after each failure. */
-  backoffMs?: number
-  signal?: AbortSignal
   /** The declared (or resumed) version: its id and its dataset's id. */
   onStart?: (version: DatasetVersion) => void
   onProgress?: (loaded: number, total: number) => void
-}
-
-/** An upload that stopped part-way: `versionId` names the server-side upload to resume or discard. */
-export class UploadInterrupted extends Error {
-  constructor(
-    message: string,
-    readonly versionId: string | null,
-    readonly datasetId: string | null = null,
-  ) {
-    super(message)
-  }
 }
 
 /** The whole file arrived but the server refused it (it does not parse): the message names the line at fault. */
@@ -39,8 +23,6 @@ export class UploadRejected extends Error {
     super(message)
   }
 }
-
-const CHUNK = 8 * 1024 * 1024
 
 async function getVersion(versionId: string): Promise<DatasetVersion> {
   const response = await call('GET', `/api/dataset/version/${versionId}`)
@@ -62,7 +44,6 @@ export async function uploadDataset(
   file: File,
   options: DatasetUploadOptions = {},
 ): Promise<DatasetVersion> {
-  const { chunkSize = CHUNK, retries = 5, backoffMs = 1000, signal } = options
   let version: DatasetVersion
   if (options.versionId) {
     version = await getVersion(options.versionId)
@@ -88,43 +69,20 @@ export async function uploadDataset(
   const { id: versionId, dataset_id: datasetId } = version
   const interrupted = (message: string) => new UploadInterrupted(message, versionId, datasetId)
   options.onStart?.(version)
-  let received = receivedOf(version)
+  const received = receivedOf(version)
   options.onProgress?.(received, file.size)
-
-  let failures = 0
-  while (received < file.size) {
-    if (signal?.aborted) throw interrupted('Paused')
-    const offset = received
-    let problem: string
-    try {
-      const chunk = await file.slice(offset, offset + chunkSize).arrayBuffer()
-      const response = await call('PUT', `/api/dataset/upload/${versionId}?offset=${offset}`, chunk)
-      if (response.ok) {
-        received = ((await response.json()) as { received: number }).received
-        failures = 0
-        options.onProgress?.(received, file.size)
-        continue
-      }
-      const body = await response
-        .clone()
-        .json()
-        .catch(() => ({}))
-      if (response.status === 409 && typeof body.received === 'number') {
-        received = body.received // the server is elsewhere: carry on from there
-        options.onProgress?.(received, file.size)
-        continue
-      }
-      problem = await failure(response)
-      if (!transient(response.status)) throw interrupted(problem)
-    } catch (error) {
-      if (error instanceof UploadInterrupted) throw error
-      problem = (error as Error).message // the network dropped
-    }
-    if (++failures > retries) throw interrupted(problem)
-    await sleep(backoffMs * 2 ** (failures - 1) * (0.5 + Math.random()))
-    const now = await getVersion(versionId).catch(() => null)
-    if (now) received = receivedOf(now)
-  }
+  const { chunkSize, retries, backoffMs, signal } = options
+  await sendFile(file, {
+    chunkSize,
+    retries,
+    backoffMs,
+    signal,
+    url: (offset) => `/api/dataset/upload/${versionId}?offset=${offset}`,
+    received,
+    resync: async () => receivedOf(await getVersion(versionId)),
+    onProgress: (n) => options.onProgress?.(n, file.size),
+    interrupted,
+  })
   return complete(versionId, datasetId)
 }
 
@@ -149,7 +107,4 @@ function settled(version: DatasetVersion): DatasetVersion {
 }
 
 /** Give up an upload in progress: the server deletes what it received. */
-export async function discardDatasetUpload(versionId: string): Promise<void> {
-  const response = await call('DELETE', `/api/dataset/version/${versionId}/upload`)
-  if (!response.ok && response.status !== 404) throw new Error(await failure(response))
-}
+export const discardDatasetUpload = (versionId: string) => discard(`/api/dataset/version/${versionId}/upload`)

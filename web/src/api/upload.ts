@@ -1,33 +1,16 @@
 import { type Schemas } from '@/api/client'
-import { call, failure, sleep, transient } from '@/api/http'
+import { call, failure } from '@/api/http'
+import { discard, sendFile, UploadInterrupted, type ChunkOptions } from '@/api/resumable'
 
 type Version = Schemas['VersionOut']
 
-export interface UploadOptions {
+export interface UploadOptions extends ChunkOptions {
   /** Continue this version's upload instead of declaring a new one. */
   versionId?: string | null
   baseVersionId?: string | null
-  chunkSize?: number
-  /** Attempts per chunk before giving up (the upload can still be resumed later). */
-  retries?: number
-  /** Milliseconds before the first retry; doubled after each failure. */
-  backoffMs?: number
-  signal?: AbortSignal
   onStart?: (versionId: string) => void
   onProgress?: (loaded: number, total: number) => void
 }
-
-/** An upload that stopped part-way: `versionId` names the server-side upload to resume or discard. */
-export class UploadInterrupted extends Error {
-  constructor(
-    message: string,
-    readonly versionId: string | null,
-  ) {
-    super(message)
-  }
-}
-
-const CHUNK = 8 * 1024 * 1024
 
 function filePath(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/')
@@ -49,7 +32,6 @@ async function receivedSoFar(versionId: string): Promise<Record<string, number>>
  * upload on the server, to be resumed with `versionId` and the same files.
  */
 export async function uploadVersion(modelId: string, files: File[], options: UploadOptions = {}): Promise<Version> {
-  const { chunkSize = CHUNK, retries = 5, backoffMs = 1000, signal } = options
   const total = files.reduce((sum, f) => sum + f.size, 0)
   let versionId = options.versionId ?? null
   let received: Record<string, number>
@@ -83,39 +65,26 @@ export async function uploadVersion(modelId: string, files: File[], options: Upl
     )
   report()
 
+  const { chunkSize, retries, backoffMs, signal } = options
   for (const file of files) {
-    let failures = 0
-    while ((received[file.name] ?? 0) < file.size) {
-      if (signal?.aborted) throw new UploadInterrupted('Paused', versionId)
-      const offset = received[file.name] ?? 0
-      const url = `/api/model/upload/${versionId}/${filePath(file.name)}?offset=${offset}`
-      let problem: string
-      try {
-        const response = await call('PUT', url, await file.slice(offset, offset + chunkSize).arrayBuffer())
-        if (response.ok) {
-          received[file.name] = ((await response.json()) as { received: number }).received
-          failures = 0
-          report()
-          continue
-        }
-        const body = await response
-          .clone()
-          .json()
-          .catch(() => ({}))
-        if (response.status === 409 && typeof body.received === 'number') {
-          received[file.name] = body.received // the server is elsewhere: carry on from there
-          continue
-        }
-        problem = await failure(response)
-        if (!transient(response.status)) throw new UploadInterrupted(problem, versionId)
-      } catch (error) {
-        if (error instanceof UploadInterrupted) throw error
-        problem = (error as Error).message // the network dropped
-      }
-      if (++failures > retries) throw new UploadInterrupted(problem, versionId)
-      await sleep(backoffMs * 2 ** (failures - 1) * (0.5 + Math.random()))
-      received = { ...received, ...(await receivedSoFar(versionId).catch(() => ({}))) }
-    }
+    const id = versionId
+    await sendFile(file, {
+      chunkSize,
+      retries,
+      backoffMs,
+      signal,
+      url: (offset) => `/api/model/upload/${id}/${filePath(file.name)}?offset=${offset}`,
+      received: received[file.name] ?? 0,
+      resync: async () => {
+        received = { ...received, ...(await receivedSoFar(id)) }
+        return received[file.name]
+      },
+      onProgress: (n) => {
+        received[file.name] = n
+        report()
+      },
+      interrupted: (message) => new UploadInterrupted(message, id),
+    })
   }
 
   const response = await call('POST', `/api/model/version/${versionId}/complete`)
@@ -124,7 +93,4 @@ export async function uploadVersion(modelId: string, files: File[], options: Upl
 }
 
 /** Give up an upload in progress: the server deletes what it received. */
-export async function discardUpload(versionId: string): Promise<void> {
-  const response = await call('DELETE', `/api/model/version/${versionId}/upload`)
-  if (!response.ok && response.status !== 404) throw new Error(await failure(response))
-}
+export const discardUpload = (versionId: string) => discard(`/api/model/version/${versionId}/upload`)

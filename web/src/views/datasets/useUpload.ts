@@ -1,12 +1,7 @@
 import { computed, onUnmounted, reactive, ref } from 'vue'
 import type { DatasetVersion } from '@/api/datasets'
-import {
-  discardDatasetUpload,
-  UploadInterrupted,
-  UploadRejected,
-  uploadDataset,
-  type UploadTarget,
-} from '@/api/datasetUpload'
+import { discardDatasetUpload, UploadRejected, uploadDataset, type UploadTarget } from '@/api/datasetUpload'
+import { UploadInterrupted } from '@/api/resumable'
 
 /**
  * A resumable dataset upload on a page: progress and speed while it runs, what to resume or discard
