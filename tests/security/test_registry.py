@@ -10,18 +10,9 @@ import uuid
 import pytest
 
 from axops.serving.models import Deployment
+from tests.factories import register_model
 
 DEPLOYMENT = "victims-secret-endpoint"
-
-
-def _model(api, account, name: str, visibility: str) -> dict:
-    r = api.post(
-        "/api/model/register",
-        json={"name": name, "team_id": account.team["id"], "visibility": visibility},
-        headers=account.headers,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def _deploy(api, live_server, account, model: dict) -> None:
@@ -54,9 +45,9 @@ def _deploy(api, live_server, account, model: dict) -> None:
 
 @pytest.mark.parametrize(("visibility", "status"), [("team", 404), ("organization", 403)])
 def test_another_team_learns_nothing_of_a_models_deployments(api, victim, attacker, live_server, visibility, status):
-    deployed = _model(api, victim, "deployed", visibility)
+    deployed = register_model(api, victim.headers, "deployed", team_id=victim.team["id"], visibility=visibility)
     _deploy(api, live_server, victim, deployed)
-    idle = _model(api, victim, "idle", visibility)
+    idle = register_model(api, victim.headers, "idle", team_id=victim.team["id"], visibility=visibility)
 
     # Another team's Developer is refused as for any model of that team, and hears no deployment name.
     for model in (deployed, idle):

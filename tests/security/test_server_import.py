@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import run_tasks
+from tests.factories import register_model, run_tasks
 
 
 @pytest.fixture
@@ -23,13 +23,7 @@ def roots(tmp_path, live_server, monkeypatch, demo_dirs) -> Path:
 
 
 def _model(api, account) -> dict:
-    r = api.post(
-        "/api/model/register",
-        json={"name": f"import-target-{account.username}", "team_id": account.team["id"]},
-        headers=account.headers,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
+    return register_model(api, account.headers, f"import-target-{account.username}", team_id=account.team["id"])
 
 
 def _nothing_written(api, admin, model, live_server) -> None:
