@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid, problem_response
 from axops.core.pagination import Page
-from axops.core.state import state_of
+from axops.core.state import State, Storage, state_of
 from axops.core.text import content_disposition
 from axops.datasets import derived, reads, reviews, service, uploads
 from axops.datasets.models import Dataset, DatasetVersion
@@ -172,9 +172,9 @@ async def upload_chunk(
 
 @router.post("/dataset/version/{version_id}/complete", responses={422: {}})
 async def complete_upload(
-    version_id: uuid.UUID, principal: Writer, session: Session, request: Request
+    version_id: uuid.UUID, principal: Writer, session: Session, state: State
 ) -> DatasetVersionOut:
-    state = state_of(request)
+    state = state
     _, version, error = await uploads.complete_upload(
         session, principal, state.storage, state.settings.data_dir, version_id, state.settings.dataset_max_rows
     )
@@ -184,8 +184,8 @@ async def complete_upload(
 
 
 @router.delete("/dataset/version/{version_id}/upload", status_code=204)
-async def abort_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> None:
-    await uploads.abort_upload(session, principal, state_of(request).storage, version_id)
+async def abort_upload(version_id: uuid.UUID, principal: Writer, session: Session, storage: Storage) -> None:
+    await uploads.abort_upload(session, principal, storage, version_id)
 
 
 @router.get("/dataset", response_model=Page[DatasetOut])
@@ -215,9 +215,9 @@ async def update_dataset(dataset_id: uuid.UUID, body: DatasetUpdate, principal: 
 
 @router.delete("/dataset/{dataset_id}", status_code=204)
 async def delete_dataset(
-    dataset_id: uuid.UUID, body: DatasetDelete, principal: Writer, session: Session, request: Request
+    dataset_id: uuid.UUID, body: DatasetDelete, principal: Writer, session: Session, storage: Storage
 ) -> None:
-    await service.delete_dataset(session, principal, state_of(request).storage, dataset_id, body.confirm_name)
+    await service.delete_dataset(session, principal, storage, dataset_id, body.confirm_name)
 
 
 @router.get("/dataset/{dataset_id}/versions")
@@ -239,12 +239,12 @@ async def preview(
     version_id: uuid.UUID,
     principal: Reader,
     session: Session,
-    request: Request,
+    state: State,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Limit = 50,
 ) -> RowsPage:
     """Raw rows, as far as the data's sensitivity allows the caller (reads of sensitive data are audited)."""
-    state = state_of(request)
+    state = state
     version, rows = await reads.preview(
         session, principal, state.storage, state.settings.data_dir, version_id, offset, limit
     )
@@ -260,13 +260,13 @@ async def download(
     version_id: uuid.UUID,
     principal: Reader,
     session: Session,
-    request: Request,
+    storage: Storage,
     format: Literal["original", "parquet"] = "original",
 ) -> StreamingResponse:
     _, version = await reads.original_file(session, principal, version_id)
     key = version.original_key if format == "original" and version.original_key else version.parquet_key
     name = version.filename if key == version.original_key else f"{version.filename.rsplit('.', 1)[0]}.parquet"
-    storage = state_of(request).storage
+    storage = storage
     size = await storage.size(key)
     return StreamingResponse(
         storage.get_stream(key),
@@ -280,7 +280,7 @@ async def diff(
     dataset_id: uuid.UUID,
     principal: Reader,
     session: Session,
-    request: Request,
+    state: State,
     from_version: Annotated[uuid.UUID, Query(alias="from")],
     to_version: Annotated[uuid.UUID, Query(alias="to")],
     kind: Literal["added", "removed", "changed"] = "changed",
@@ -289,7 +289,7 @@ async def diff(
 ) -> DiffOut:
     """Schema changes and rows added / removed / changed (matched on the dataset's key column when
     it has a unique one, else by row hash), with a page of samples of `kind`."""
-    state = state_of(request)
+    state = state
     return DiffOut(
         **await reads.diff(
             session,
@@ -322,10 +322,10 @@ async def mask(version_id: uuid.UUID, body: MaskRequest, principal: Writer, sess
 
 @router.post("/dataset/version/{version_id}/split", status_code=201)
 async def split(
-    version_id: uuid.UUID, body: SplitRequest, principal: Writer, session: Session, request: Request
+    version_id: uuid.UUID, body: SplitRequest, principal: Writer, session: Session, state: State
 ) -> list[DatasetVersionOut]:
     """Train / validation / test versions, reproducible with the seed, optionally stratified."""
-    state = state_of(request)
+    state = state
     ratios = {"train": body.train, "validation": body.validation, "test": body.test}
     versions = await derived.split(
         session, principal, state.storage, state.settings.data_dir, version_id, ratios, body.seed, body.stratify_column

@@ -6,13 +6,13 @@ import mimetypes
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from starlette.responses import Response, StreamingResponse
 
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid
 from axops.core.pagination import json_response
-from axops.core.state import state_of
+from axops.core.state import Storage
 from axops.core.text import content_disposition
 from axops.experiments import artifacts, export, metrics, runs, search
 from axops.experiments.schemas import (
@@ -199,12 +199,12 @@ async def list_artifacts(run_id: uuid.UUID, principal: Reader, session: Session,
 
 @router.get("/runs/{run_id}/artifacts/{path:path}", response_class=StreamingResponse)
 async def download_artifact(
-    run_id: uuid.UUID, path: str, principal: Reader, session: Session, request: Request
+    run_id: uuid.UUID, path: str, principal: Reader, session: Session, storage: Storage
 ) -> Response:
     key, row = await artifacts.artifact(session, principal, run_id, path)
     name = row.path.rsplit("/", 1)[-1]
     return StreamingResponse(
-        state_of(request).storage.get_stream(key),
+        storage.get_stream(key),
         media_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
         headers={
             "content-length": str(row.size),

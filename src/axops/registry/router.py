@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import Invalid, problem_response
 from axops.core.pagination import Page, json_page_response
-from axops.core.state import state_of
+from axops.core.state import State, Storage, state_of
 from axops.core.text import content_disposition
 from axops.registry import compare as comparing
 from axops.registry import files, imports, service, uploads
@@ -66,7 +66,7 @@ async def register_model(body: ModelCreate, principal: Writer, session: Session)
 @router.get("/model", response_model=Page[ModelOut])
 async def list_models(
     principal: Reader,
-    request: Request,
+    state: State,
     q: Annotated[
         str | None, Query(max_length=200, description="Full-text search over name, description and card")
     ] = None,
@@ -81,7 +81,7 @@ async def list_models(
     cursor: str | None = None,
 ) -> Response:
     docs, next_cursor = await service.list_models(
-        state_of(request).db,
+        state.db,
         principal,
         q=q,
         task=task,
@@ -122,9 +122,9 @@ async def unarchive_model(model_id: uuid.UUID, principal: Writer, session: Sessi
 
 @router.delete("/model/{model_id}", status_code=204)
 async def delete_model(
-    model_id: uuid.UUID, body: ModelDelete, principal: Writer, session: Session, request: Request
+    model_id: uuid.UUID, body: ModelDelete, principal: Writer, session: Session, storage: Storage
 ) -> None:
-    await service.delete_model(session, principal, state_of(request).storage, model_id, body.confirm_name)
+    await service.delete_model(session, principal, storage, model_id, body.confirm_name)
 
 
 @router.get("/model/{model_id}/versions")
@@ -210,48 +210,46 @@ async def upload_chunk(
 
 
 @router.delete("/model/version/{version_id}/upload", status_code=204)
-async def abort_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> None:
+async def abort_upload(version_id: uuid.UUID, principal: Writer, session: Session, storage: Storage) -> None:
     """Abandon a resumable upload: its chunks are deleted and the version disappears."""
-    await uploads.abort_upload(session, principal, state_of(request).storage, version_id)
+    await uploads.abort_upload(session, principal, storage, version_id)
 
 
 @router.post("/model/version/{version_id}/complete", responses={422: {}})
-async def complete_upload(version_id: uuid.UUID, principal: Writer, session: Session, request: Request) -> VersionOut:
-    version = await uploads.complete_upload(session, principal, state_of(request).storage, version_id)
+async def complete_upload(version_id: uuid.UUID, principal: Writer, session: Session, storage: Storage) -> VersionOut:
+    version = await uploads.complete_upload(session, principal, storage, version_id)
     if version.status == "failed":
         return problem_response(422, "validation_error", "Invalid request", version.error or "upload failed")
     return (await _version_out(session, [version], with_files=True))[0]
 
 
 @router.post("/model/version/import", status_code=202)
-async def import_version(body: LocalImport, principal: Importer, session: Session, request: Request) -> VersionOut:
+async def import_version(body: LocalImport, principal: Importer, session: Session, state: State) -> VersionOut:
     """Import a directory on the server (or a Hugging Face cache entry) inside AXOPS_IMPORT_ROOTS as a new
     version, in the background; poll the version (status, progress) until it is ready or failed."""
     version = await imports.begin_import(
         session,
         principal,
-        state_of(request).tasks.tasks["models:import_local"],
+        state.tasks.tasks["models:import_local"],
         body.model_id,
         "local",
         body.path,
         {"path": body.path, "allow_patterns": body.allow_patterns},
     )
-    root, bounds = imports.import_source(state_of(request).settings, body.path)
+    root, bounds = imports.import_source(state.settings, body.path)
     imports.local_files(root, body.allow_patterns, bounds)  # fail fast (rolling back) on a bad path
     return (await _version_out(session, [version]))[0]
 
 
 @router.post("/model/version/import/huggingface", status_code=202)
-async def import_huggingface(
-    body: HuggingFaceImport, principal: Writer, session: Session, request: Request
-) -> VersionOut:
+async def import_huggingface(body: HuggingFaceImport, principal: Writer, session: Session, state: State) -> VersionOut:
     """Import a Hugging Face repository (from HF_ENDPOINT when set, e.g. an internal mirror) in the
     background; poll the version: status `importing` → `ready`, or `failed` with the reason."""
     ref = f"{body.repo_id}@{body.revision}" if body.revision else body.repo_id
     version = await imports.begin_import(
         session,
         principal,
-        state_of(request).tasks.tasks["models:import_huggingface"],
+        state.tasks.tasks["models:import_huggingface"],
         body.model_id,
         "huggingface",
         ref,
@@ -302,13 +300,13 @@ async def compare(model_id: uuid.UUID, body: CompareRequest, principal: Reader, 
     responses={200: {"content": {"application/octet-stream": {}}, "description": "The file's bytes"}},
 )
 async def download_file(
-    version_id: uuid.UUID, path: str, principal: Reader, session: Session, request: Request
+    version_id: uuid.UUID, path: str, principal: Reader, session: Session, storage: Storage
 ) -> StreamingResponse:
     model, version = await files.downloadable(session, principal, version_id)
     f = await files.stored_file(session, version.id, path)
     await service.record_access(session, "model.download", model, version=version.version, file=path)
     return StreamingResponse(
-        state_of(request).storage.get_stream(f.storage_key),
+        storage.get_stream(f.storage_key),
         media_type="application/octet-stream",
         headers={
             "content-length": str(f.size),
@@ -325,7 +323,7 @@ async def download_file(
     responses={200: {"content": {"application/x-tar": {}}, "description": "The version's files, as a tar"}},
 )
 async def download_version(
-    version_id: uuid.UUID, principal: Reader, session: Session, request: Request
+    version_id: uuid.UUID, principal: Reader, session: Session, storage: Storage
 ) -> StreamingResponse:
     """The whole version as a tar stream (`<model>-v<N>/<files>`)."""
     model, version = await files.downloadable(session, principal, version_id)
@@ -333,7 +331,7 @@ async def download_version(
     await service.record_access(session, "model.download", model, version=version.version, file="*")
     prefix = f"{model.name}-v{version.version}".replace("/", "_")
     return StreamingResponse(
-        files.tar_stream(state_of(request).storage, prefix, stored),
+        files.tar_stream(storage, prefix, stored),
         media_type="application/x-tar",
         headers={
             "content-length": str(files.tar_size(prefix, stored)),
