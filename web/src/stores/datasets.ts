@@ -136,17 +136,19 @@ export const useDatasetStore = defineStore('dataset', () => {
   /** Refresh every 2 s while any version is being processed, so progress and reports appear on their own. */
   function watchProcessing() {
     if (poller || !busy.value) return
-    poller = setInterval(async () => {
-      try {
-        await refresh()
-      } catch {
-        /* a missed beat; the next one tries again */
-      }
-      if (!busy.value) {
-        stopPolling()
-        await loadDataset().catch(() => undefined)
-      }
-    }, POLL_MS)
+    poller = setInterval(() => void pollOnce(), POLL_MS)
+  }
+
+  async function pollOnce() {
+    try {
+      await refresh()
+    } catch {
+      /* a missed beat; the next one tries again */
+    }
+    if (!busy.value) {
+      stopPolling()
+      await loadDataset().catch(() => undefined)
+    }
   }
 
   function stopPolling() {
