@@ -25,7 +25,7 @@ vi.mock('vue-echarts', async () => {
   return {
     default: defineComponent({
       name: 'VChart',
-      props: { option: Object },
+      props: { option: { type: Object, default: null } },
       render() {
         return h('div', { class: 'chart-stub' })
       },
