@@ -30,15 +30,33 @@ from axops.datasets.schemas import DatasetCreate
 from axops.datasets.service import create_dataset, get_dataset, get_version, next_version, require_write, work_dir
 
 
-async def _target(
-    session: AsyncSession, principal: Principal, dataset_id: uuid.UUID | None, create: DatasetCreate | None
-) -> Dataset:
+async def _new_version(
+    session: AsyncSession,
+    principal: Principal,
+    dataset_id: uuid.UUID | None,
+    create: DatasetCreate | None,
+    filename: str,
+    **fields,
+) -> tuple[Dataset, DatasetVersion]:
+    """A new version of the dataset `dataset_id` (which the caller may change), or of a new dataset."""
     if dataset_id is not None:
         dataset = await get_dataset(session, principal, dataset_id, for_update=True)
         require_write(principal, dataset)
-        return dataset
-    assert create is not None
-    return await create_dataset(session, principal, create)
+    else:
+        assert create is not None
+        dataset = await create_dataset(session, principal, create)
+    version = DatasetVersion(
+        dataset_id=dataset.id,
+        version=await next_version(session, dataset.id),
+        filename=clean_filename(filename),
+        created_by=principal.user_id,
+        lineage={},
+        columns=[],
+        **fields,
+    )
+    session.add(version)
+    await session.flush()
+    return dataset, version
 
 
 def clean_filename(name: str) -> str:
@@ -104,18 +122,7 @@ async def upload(
     max_rows: int = ingest.MAX_ROWS,
 ) -> tuple[Dataset, DatasetVersion]:
     """One request: the body is streamed to a work file, parsed and converted; all or nothing."""
-    dataset = await _target(session, principal, dataset_id, create)
-    version = DatasetVersion(
-        dataset_id=dataset.id,
-        version=await next_version(session, dataset.id),
-        status="processing",
-        filename=clean_filename(filename),
-        created_by=principal.user_id,
-        lineage={},
-        columns=[],
-    )
-    session.add(version)
-    await session.flush()
+    dataset, version = await _new_version(session, principal, dataset_id, create, filename, status="processing")
     work = work_dir(data_dir)
     try:
         size, sha256 = await uploads.write_file(chunks, work / "original")
@@ -146,20 +153,10 @@ async def start_upload(
     filename: str,
     size: int,
 ) -> tuple[Dataset, DatasetVersion]:
-    dataset = await _target(session, principal, dataset_id, create)
-    version = DatasetVersion(
-        dataset_id=dataset.id,
-        version=await next_version(session, dataset.id),
-        status="uploading",
-        filename=clean_filename(filename),
-        size=size,
-        created_by=principal.user_id,
-        lineage={},
-        columns=[],
-        progress={"size": size, "received": 0, "parts": []},
+    progress = {"size": size, "received": 0, "parts": []}
+    dataset, version = await _new_version(
+        session, principal, dataset_id, create, filename, status="uploading", size=size, progress=progress
     )
-    session.add(version)
-    await session.flush()
     await session.refresh(version)
     return dataset, version
 

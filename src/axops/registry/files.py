@@ -120,6 +120,13 @@ async def upload_version(
         raise
     session.add_all(stored)
     await session.flush()
+    record_upload(session, model, version, len(stored))
+    return version
+
+
+def record_upload(
+    session: AsyncSession, model: RegisteredModel, version: ModelVersion, files: int, **extra: bool
+) -> None:
     audit.record(
         session,
         "model.version_upload",
@@ -129,12 +136,12 @@ async def upload_version(
         summary={
             "name": model.name,
             "version": version.version,
-            "files": len(stored),
+            "files": files,
             "bytes": version.total_size,
-            "source": source,
+            "source": version.source,
+            **extra,
         },
     )
-    return version
 
 
 async def delete_objects(storage: ObjectStore, files: list[ModelFile]) -> None:

@@ -20,7 +20,7 @@ from axops.core import uploads
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.core.storage import ObjectStore
 from axops.registry import card as cards
-from axops.registry.files import MAX_FILES_PER_VERSION, clean_path, delete_objects, finish_version
+from axops.registry.files import MAX_FILES_PER_VERSION, clean_path, delete_objects, finish_version, record_upload
 from axops.registry.models import ModelFile, ModelVersion, RegisteredModel
 from axops.registry.service import get_model, get_version, next_version, require_write
 
@@ -172,19 +172,5 @@ async def complete_upload(
             await uploads.discard(storage, _parts(version, path))
     session.add_all(stored)
     await session.flush()
-    audit.record(
-        session,
-        "model.version_upload",
-        resource_type="model",
-        resource_id=model.id,
-        team_id=model.team_id,
-        summary={
-            "name": model.name,
-            "version": version.version,
-            "files": len(stored),
-            "bytes": version.total_size,
-            "source": "upload",
-            "resumable": True,
-        },
-    )
+    record_upload(session, model, version, len(stored), resumable=True)
     return version
