@@ -1,11 +1,12 @@
-# Two commands matter: `make up` (set up and start axops) and `make test` (set up and run every test).
+# Two commands matter: `make up` (set up and start axops) and `make test` (set up and run every test);
+# `make lint` runs the checks CI runs before the tests.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: up test setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-serving bench-training bench-tracking clean
+.PHONY: up test lint setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-serving bench-training bench-tracking clean
 
 up: setup web
 	$(BIN)/axops up
@@ -13,6 +14,14 @@ up: setup web
 test: setup web browser
 	$(BIN)/pytest -q
 	cd web && npm run test
+
+# Every static check CI runs before the tests: ruff lint and format, mypy, import contracts, vue-tsc, eslint, prettier.
+lint: setup web/node_modules/.package-lock.json
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src/axops/core src/axops/auth
+	$(BIN)/lint-imports
+	cd web && npm run lint
 
 setup: $(VENV)/.installed
 
@@ -24,6 +33,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 web: web/dist/index.html
+
+# npm ci writes node_modules/.package-lock.json, so the web's dependencies are reinstalled only when the lock changes.
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
 
 web/dist/index.html: web/package.json web/package-lock.json $(shell find web/src web/index.html web/vite.config.ts -type f 2>/dev/null)
 	cd web && npm ci --no-audit --no-fund && npm run build
