@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from axops import __version__
 from axops.auth.scoping import SYSTEM
-from axops.serving import canary
+from axops.serving import canary, routing
 from axops.serving import service as serving
 from axops.serving.models import ACTIVE, Deployment
 
@@ -265,7 +265,7 @@ class KubernetesExecutor:
         for d in rows:
             if d.status in ACTIVE:
                 if self.applied.get(d.id) != d.generation:
-                    await asyncio.to_thread(self.apply, d, await serving.serve_token(self.db, self.secret, d))
+                    await asyncio.to_thread(self.apply, d, await routing.serve_token(self.db, self.secret, d))
                     self.applied[d.id] = d.generation
                 ready = await asyncio.to_thread(self.ready_replicas, d)
                 failure = None if ready else await asyncio.to_thread(self.pod_failure, d)
@@ -291,7 +291,7 @@ class KubernetesExecutor:
             "generation": d.generation,
             "resources": d.resources,
         }
-        token = serving.runtime_token(self.secret, d) or ""
+        token = routing.runtime_token(self.secret, d) or ""
         client = self.client()
         for body in manifests(
             spec,
@@ -413,7 +413,7 @@ class KubernetesExecutor:
                 row.ready_seconds = (row.ready_at - row.created_at).total_seconds()
             row.status, row.replicas, row.status_reason = status, replicas, reason
             await session.flush()
-            await serving.sync_route(session, row.canary_of or row.id)
+            await routing.sync_route(session, row.canary_of or row.id)
             if verdict and row.canary_of is not None:
                 log.warning("kubernetes.canary_rollback deployment=%s reason=%s", row.name, verdict)
                 await serving.rollback(session, SYSTEM, row.id, verdict)

@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from axops.auth.scoping import SYSTEM
 from axops.executors.environment import runtime_environment
-from axops.serving import canary
+from axops.serving import canary, routing
 from axops.serving import service as serving
 from axops.serving.logs import replica_log
 from axops.serving.models import ACTIVE, Deployment
@@ -278,8 +278,8 @@ class Supervisor:
             str(int(d.resources.get("memory_gb", 4) * 2**30)),
         ]
         env = runtime_environment(
-            AXOPS_RUNTIME_TOKEN=serving.runtime_token(self.secret, d) or "",
-            AXOPS_RUNTIME_SERVE_TOKEN=await serving.serve_token(self.db, self.secret, d),
+            AXOPS_RUNTIME_TOKEN=routing.runtime_token(self.secret, d) or "",
+            AXOPS_RUNTIME_SERVE_TOKEN=await routing.serve_token(self.db, self.secret, d),
             PYTHONUNBUFFERED="1",
             OMP_NUM_THREADS=str(max(1, int(d.resources.get("cpu", 1)))),
             TOKENIZERS_PARALLELISM="false",
@@ -386,7 +386,7 @@ class Supervisor:
                 await asyncio.gather(*(self._terminate(r) for r in replicas))
                 self.replicas.pop(d.id, None)
             if targets_before != targets_now or status == "failed":
-                await serving.sync_route(session, row.canary_of or row.id)
+                await routing.sync_route(session, row.canary_of or row.id)
             if verdict and row.canary_of is not None:
                 log.warning("serving.canary_rollback deployment=%s reason=%s", row.name, verdict)
                 await serving.rollback(session, SYSTEM, row.id, verdict)

@@ -1,14 +1,13 @@
 """Deployments: what to serve, where, how many replicas; canaries and rollback. Executors
-(`axops.executors`) realise them and report back through `report`; ready replicas become the
-targets of a gateway route named after the deployment."""
+(`axops.executors`) realise them and write their replicas' state back; ready replicas become the
+targets of a gateway route named after the deployment (`routing`)."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +20,8 @@ from axops.core.errors import Conflict, Invalid, NotFound
 from axops.gateway import service as gateway
 from axops.gateway import usage_queries
 from axops.registry import service as registry
-from axops.serving.models import ACTIVE, Deployment
+from axops.serving.models import Deployment
+from axops.serving.routing import canary_of, model_visibility_changed, new_serve_token, sync_route
 from axops.serving.schemas import DeploymentOut, DeployRequest, ReplicaOut, ScaleRequest
 
 MAX_EVENTS = 50
@@ -116,7 +116,7 @@ async def deploy(
         stable = await get_deployment(session, principal, data.canary_of, for_update=True)
         if stable.status not in ("ready", "degraded") or stable.canary_of is not None:
             raise Conflict("A canary needs a running deployment that is not itself a canary.")
-        if await _canary_of(session, stable.id):
+        if await canary_of(session, stable.id):
             raise Conflict(f"'{stable.name}' already has a canary: promote or roll it back first.")
         name = data.name or f"{stable.name[:43]}-canary"
     else:
@@ -201,12 +201,6 @@ def _name_from(model_name: str) -> str:
     return cleaned[:50].rstrip("-.") or "model"
 
 
-async def _canary_of(session: AsyncSession, stable_id: uuid.UUID) -> Deployment | None:
-    return await session.scalar(
-        select(Deployment).where(Deployment.canary_of == stable_id, Deployment.status.in_(ACTIVE))
-    )
-
-
 async def live_deployment_names(session: AsyncSession, model_id: uuid.UUID) -> list[str]:
     q = (
         select(Deployment.name)
@@ -276,7 +270,7 @@ async def undeploy(
     d = await get_deployment(session, principal, deployment_id, for_update=True)
     if d.status == "stopped":
         return d
-    if d.canary_of is None and (canary := await _canary_of(session, d.id)):
+    if d.canary_of is None and (canary := await canary_of(session, d.id)):
         await undeploy(session, principal, canary.id, reason=f"its stable deployment '{d.name}' was undeployed")
     d.status, d.status_reason, d.stopped_at = "stopped", reason, datetime.now(UTC)
     note(d, "stopped", reason)
@@ -374,71 +368,6 @@ async def rollback(session: AsyncSession, principal: Principal, deployment_id: u
     return canary
 
 
-# -- what executors call ------------------------------------------------------------------------
-
-
-async def sync_route(session: AsyncSession, stable_id: uuid.UUID) -> None:
-    """Point the gateway route of a deployment (and its canary) at their ready replicas."""
-    stable = await session.get(Deployment, stable_id)
-    if stable is None:
-        return
-    managed_by = f"deployment:{stable.id}"
-    if stable.status == "stopped":
-        await gateway.set_managed_route(session, stable.name, managed_by, [])
-        return
-    canary = await _canary_of(session, stable.id)
-    groups = [(stable, 100 - (canary.canary_weight if canary else 0))] + (
-        [(canary, canary.canary_weight)] if canary else []
-    )
-    visibility = await _visibility(session, [d.model_id for d, _ in groups])
-    upstreams = []
-    for d, share in groups:
-        ready = [r for r in d.replicas if r.get("state") == "ready" and r.get("endpoint")]
-        for r in ready:
-            upstreams.append(
-                {
-                    "name": f"dep-{d.id.hex[:12]}-r{r['index']}",
-                    "base_url": r["endpoint"],
-                    "model": d.name,
-                    "weight": share / len(ready),
-                    "pricing": price_fields(d),
-                    "credentials": d.serve_token,
-                }
-            )
-    if upstreams:
-        await gateway.set_managed_route(
-            session,
-            stable.name,
-            managed_by,
-            upstreams,
-            canary=canary is not None,
-            team_id=stable.team_id,
-            visibility=visibility,
-        )
-    elif stable.status in ("pending", "loading", "failed"):  # never served: nothing to keep
-        await gateway.set_managed_route(session, stable.name, managed_by, [])
-    else:  # degraded with no replica ready: the route keeps its last targets, which come back as they restart
-        await gateway.set_managed_access(session, stable.name, managed_by, stable.team_id, visibility)
-
-
-async def _visibility(session: AsyncSession, model_ids: list[uuid.UUID]) -> str:
-    """Who may call a deployment's route: everyone only when every model it serves (a canary's too) is
-    organisation-visible; else the deployment's team."""
-    found = (
-        await session.scalars(text("SELECT visibility FROM registered_models WHERE id = ANY(:ids)"), {"ids": model_ids})
-    ).all()
-    return "organization" if found and all(v == "organization" for v in found) else "team"
-
-
-async def model_visibility_changed(session: AsyncSession, model_id: uuid.UUID) -> None:
-    """The routes of a model's live deployments follow its visibility (the route table reloads)."""
-    live = (
-        await session.scalars(select(Deployment).where(Deployment.model_id == model_id, Deployment.status.in_(ACTIVE)))
-    ).all()
-    for stable_id in {d.canary_of or d.id for d in live}:
-        await sync_route(session, stable_id)
-
-
 async def live_metrics(session: AsyncSession, d: Deployment, minutes: int) -> list[dict]:
     if d.canary_of is None:
         return await usage_queries.live_series(session, d.name, minutes)
@@ -446,42 +375,6 @@ async def live_metrics(session: AsyncSession, d: Deployment, minutes: int) -> li
     return await usage_queries.live_series(
         session, stable.name if stable else d.name, minutes, upstream_prefix=f"dep-{d.id.hex[:12]}-"
     )
-
-
-def price_fields(d: Deployment) -> dict:
-    """The gateway target's GPU-hour pricing: GPUs of one replica (a MIG slice as its share of seven; a
-    CPU replica counts as one unit)."""
-    if not d.pricing:
-        return {}
-    r = d.resources
-    slice_ = r.get("mig_profile")
-    gpus = int(slice_.split("g.")[0]) / 7 if slice_ else (r.get("gpu") or 1)
-    return {
-        "gpu_hour_price": d.pricing["gpu_hour_price"],
-        "gpus": gpus,
-        "throughput_tokens_per_s": d.pricing["throughput_tokens_per_s"],
-    }
-
-
-def runtime_token(secret: str, d: Deployment) -> str | None:
-    return crypto.decrypt(secret, d.runtime_key) if d.runtime_key else None
-
-
-def new_serve_token(secret: str) -> str:
-    return crypto.encrypt(secret, "axs_" + secrets.token_urlsafe(32))
-
-
-async def serve_token(db, secret: str, d: Deployment) -> str:
-    """The token the deployment's replicas require (the gateway sends it as their API key). Deployments
-    made before replicas were authenticated get one here, before their next replica starts."""
-    if d.serve_token is None:
-        async with db.sessionmaker() as session, session.begin():
-            row = await session.get(Deployment, d.id, with_for_update=True)
-            row.serve_token = row.serve_token or new_serve_token(secret)
-            d.serve_token = row.serve_token
-            await session.flush()
-            await sync_route(session, row.canary_of or row.id)
-    return crypto.decrypt(secret, d.serve_token) or ""
 
 
 async def to_out(session: AsyncSession, deployments: list[Deployment]) -> list[DeploymentOut]:
