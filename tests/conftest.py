@@ -194,7 +194,7 @@ def demo_dirs(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture
 def task_worker(live_server):
     """A background worker for the length of one test (journeys in the browser wait on tasks)."""
-    from axops.pii.recognizers import kiwi
+    from axops.pii.persons import kiwi
 
     kiwi()  # loaded before the test, as the worker does at start (loading it stalls the server for seconds)
     state = live_server.app.state.axops

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
 from axops import pii
-from axops.pii import recognizers, synthetic
+from axops.pii import persons, synthetic
 
 ROWS = int(os.environ.get("BENCH_PII_ROWS", "20000"))
 REPEAT = int(os.environ.get("BENCH_PII_REPEAT", "3"))
@@ -55,7 +55,7 @@ def best_of(fn) -> float:
 
 def main() -> None:
     t0 = time.perf_counter()
-    recognizers.kiwi().tokenize("김철수님 안녕하세요")  # load + first analysis, timed apart
+    persons.kiwi().tokenize("김철수님 안녕하세요")  # load + first analysis, timed apart
     kiwi_load_s = time.perf_counter() - t0
 
     results: dict = {

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from axops.auth import apikeys, audit, service
+from axops.auth import apikeys, audit, service, teams
 from axops.auth.deps import CurrentPrincipal, Principal, Session, get_principal, require
 from axops.auth.models import User
 from axops.auth.permissions import PERMISSIONS, ROLE_DESCRIPTIONS
@@ -214,38 +214,38 @@ async def list_teams(
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> Page[TeamOut]:
-    rows, next_cursor = await service.list_teams(session, q, cursor, limit)
+    rows, next_cursor = await teams.list_teams(session, q, cursor, limit)
     return Page(items=[_team_out(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.post("/teams", tags=["teams"], status_code=201)
 async def create_team(body: TeamCreate, _: TeamsAdmin, session: Session) -> TeamOut:
-    return _team_out(await service.create_team(session, body))
+    return _team_out(await teams.create_team(session, body))
 
 
 @router.get("/teams/{team_id}", tags=["teams"])
 async def get_team(team_id: uuid.UUID, _: TeamsAdmin, session: Session) -> TeamOut:
-    return _team_out(await service.get_team(session, team_id))
+    return _team_out(await teams.get_team(session, team_id))
 
 
 @router.patch("/teams/{team_id}", tags=["teams"])
 async def update_team(team_id: uuid.UUID, body: TeamUpdate, _: TeamsAdmin, session: Session) -> TeamOut:
-    return _team_out(await service.update_team(session, team_id, body))
+    return _team_out(await teams.update_team(session, team_id, body))
 
 
 @router.get("/teams/{team_id}/members", tags=["teams"])
 async def list_members(team_id: uuid.UUID, _: TeamsAdmin, session: Session) -> MemberList:
-    return MemberList(items=[MemberOut.model_validate(u) for u in await service.list_members(session, team_id)])
+    return MemberList(items=[MemberOut.model_validate(u) for u in await teams.list_members(session, team_id)])
 
 
 @router.put("/teams/{team_id}/members/{user_id}", tags=["teams"], status_code=204)
 async def add_member(team_id: uuid.UUID, user_id: uuid.UUID, _: TeamsAdmin, session: Session) -> None:
-    await service.add_member(session, team_id, user_id)
+    await teams.add_member(session, team_id, user_id)
 
 
 @router.delete("/teams/{team_id}/members/{user_id}", tags=["teams"], status_code=204)
 async def remove_member(team_id: uuid.UUID, user_id: uuid.UUID, _: TeamsAdmin, session: Session) -> None:
-    await service.remove_member(session, team_id, user_id)
+    await teams.remove_member(session, team_id, user_id)
 
 
 # --- API keys ------------------------------------------------------------------------------

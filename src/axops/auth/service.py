@@ -6,10 +6,9 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
 import anyio
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -27,7 +26,7 @@ from axops.auth.models import (
     User,
 )
 from axops.auth.permissions import PERMISSIONS, ROLE_DESCRIPTIONS, ROLE_PERMISSIONS
-from axops.auth.schemas import TeamCreate, TeamUpdate, UserCreate, UserUpdate
+from axops.auth.schemas import UserCreate, UserUpdate
 from axops.auth.scoping import SYSTEM
 from axops.core import context
 from axops.core.errors import Conflict, Invalid, NotAuthenticated, NotFound, TooManyRequests
@@ -298,7 +297,7 @@ async def _revoke_sessions(session: AsyncSession, user_id: uuid.UUID, keep: uuid
     await cache.invalidate(session)
 
 
-def _like(q: str) -> str:
+def like_pattern(q: str) -> str:
     escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -316,7 +315,7 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
 async def list_users(session: AsyncSession, q: str | None, cursor: str | None, limit: int):
     query = select(User).options(selectinload(User.teams))
     if q:
-        like = _like(q)
+        like = like_pattern(q)
         query = query.where(
             func.lower(User.username).like(like, escape="\\")
             | func.lower(User.display_name).like(like, escape="\\")
@@ -439,102 +438,3 @@ async def change_own_password(session: AsyncSession, principal: Principal, curre
     user.password_changed_at = datetime.now(UTC)
     await _revoke_sessions(session, user.id, keep=principal.session_id)
     audit.record(session, "user.password_change", resource_type="user", resource_id=user.id)
-
-
-# --- teams -------------------------------------------------------------------------------
-
-
-def _member_count():
-    return select(func.count()).where(TeamMember.team_id == Team.id).scalar_subquery().label("member_count")
-
-
-async def list_teams(session: AsyncSession, q: str | None, cursor: str | None, limit: int):
-    query = select(Team, _member_count())
-    if q:
-        query = query.where(func.lower(Team.name).like(_like(q), escape="\\"))
-    rows = (await session.execute(paginate_desc(query, Team.created_at, Team.id, cursor, limit))).all()
-    return page_of(list(rows), limit, key=lambda r: (r[0].created_at, r[0].id))
-
-
-async def get_team(session: AsyncSession, team_id: uuid.UUID) -> tuple[Team, int]:
-    row = (await session.execute(select(Team, _member_count()).where(Team.id == team_id))).first()
-    if row is None:
-        raise NotFound("No such team.")
-    return row[0], row[1]
-
-
-async def create_team(session: AsyncSession, data: TeamCreate) -> tuple[Team, int]:
-    if await session.scalar(select(Team.id).where(func.lower(Team.name) == data.name.lower())):
-        raise Conflict(f"A team named '{data.name}' exists.")
-    team = Team(name=data.name, description=data.description)
-    session.add(team)
-    await session.flush()
-    audit.record(
-        session, "team.create", resource_type="team", resource_id=team.id, team_id=team.id, summary={"name": team.name}
-    )
-    await session.refresh(team)
-    return team, 0
-
-
-async def update_team(session: AsyncSession, team_id: uuid.UUID, data: TeamUpdate) -> tuple[Team, int]:
-    team, count = await get_team(session, team_id)
-    changes = data.model_dump(exclude_unset=True, exclude_none=True)
-    if "name" in changes and changes["name"].lower() != team.name.lower():
-        if await session.scalar(select(Team.id).where(func.lower(Team.name) == changes["name"].lower())):
-            raise Conflict(f"A team named '{changes['name']}' exists.")
-    before = {k: getattr(team, k) for k in changes}
-    for key, value in changes.items():
-        setattr(team, key, value)
-    await session.flush()
-    change = audit.diff(before, changes)
-    if change:
-        await cache.invalidate(session)
-        audit.record(session, "team.update", resource_type="team", resource_id=team.id, team_id=team.id, summary=change)
-    await session.refresh(team)
-    return team, count
-
-
-async def list_members(session: AsyncSession, team_id: uuid.UUID) -> list[User]:
-    await get_team(session, team_id)
-    q = select(User).join(TeamMember, TeamMember.user_id == User.id).where(TeamMember.team_id == team_id)
-    return list((await session.scalars(q.order_by(User.username))).all())
-
-
-async def add_member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    team, _ = await get_team(session, team_id)
-    user = await get_user(session, user_id)
-    exists = await session.scalar(
-        select(TeamMember.user_id).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)
-    )
-    if exists:
-        return
-    session.add(TeamMember(team_id=team_id, user_id=user_id))
-    await session.flush()
-    await cache.invalidate(session)
-    audit.record(
-        session,
-        "team.member_add",
-        resource_type="team",
-        resource_id=team.id,
-        team_id=team.id,
-        summary={"team": team.name, "username": user.username},
-    )
-
-
-async def remove_member(session: AsyncSession, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    team, _ = await get_team(session, team_id)
-    user = await get_user(session, user_id)
-    result = cast(
-        CursorResult,
-        await session.execute(delete(TeamMember).where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)),
-    )
-    if result.rowcount:
-        await cache.invalidate(session)
-        audit.record(
-            session,
-            "team.member_remove",
-            resource_type="team",
-            resource_id=team.id,
-            team_id=team.id,
-            summary={"team": team.name, "username": user.username},
-        )

@@ -28,7 +28,7 @@ tasks = procrastinate.Blueprint()
 async def prepare_worker() -> None:
     """Load the Korean morphological analyser the PII pass uses before the worker takes tasks: loading
     it holds the interpreter for about 2 s, which at a first upload would stall every API request."""
-    await asyncio.to_thread(pii_scan.pii.recognizers.kiwi)
+    await asyncio.to_thread(pii_scan.pii.persons.kiwi)
 
 
 async def _set(state, version_id: uuid.UUID, **values) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from axops.pii import addresses, persons
 from axops.pii import recognizers as r
 
 DEFAULT_THRESHOLD = 0.5
@@ -52,13 +53,13 @@ def _candidates(text: str, want: frozenset[str], threshold: float) -> list[tuple
         if r.PASSPORT in want:
             r.find_passports(text, out)
         if r.ADDRESS_KR in want:
-            r.find_addresses(text, out)
+            addresses.find_addresses(text, out)
         if r.IP_ADDRESS in want and ":" in text:
             r.find_ipv6(text, out)
     if r.EMAIL in want and "@" in text:
         r.find_emails(text, out)
     if r.PERSON in want:
-        r.find_persons(text, threshold, out)
+        persons.find_persons(text, threshold, out)
     return out
 
 

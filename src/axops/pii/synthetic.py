@@ -5,6 +5,9 @@ Every row is one to three sentences: plain filler, a sentence carrying one entit
 with and without separators and context words), or a decoy that must *not* be reported (order
 numbers, dates, times, prices, UUIDs, versions, random bare 10/13-digit numbers, invalid
 checksums, bank-like numbers without context, honorifics without names, ...).
+
+Over 500 lines because each entity needs its own generator of valid values, formats and decoys;
+they only make sense side by side.
 """
 
 from __future__ import annotations
