@@ -171,8 +171,9 @@ def test_quotas_show_use_and_only_infra_admins_set_or_clear_them(api, lab, admin
     events = api.get("/api/audit/logs", params={"action": "training.quota_clear"}, headers=admin).json()["items"]
     assert [(e["resource_id"], e["summary"]) for e in events] == [(team_id, {"before": 4})]
 
-    api.post(f"/api/training/job/{job['id']}/cancel", headers=dev)
-    deadline = time.monotonic() + 60
-    while api.get(f"/api/training/job/{job['id']}/status", headers=dev).json()["status"] != "cancelled":
-        assert time.monotonic() < deadline
+    cancel = api.post(f"/api/training/job/{job['id']}/cancel", headers=dev)
+    assert cancel.status_code == 200, cancel.text
+    deadline = time.monotonic() + 120  # the process may still be importing torch on a loaded machine
+    while (status := api.get(f"/api/training/job/{job['id']}/status", headers=dev).json())["status"] != "cancelled":
+        assert time.monotonic() < deadline, status
         time.sleep(0.3)
