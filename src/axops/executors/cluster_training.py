@@ -59,7 +59,7 @@ class ClusterJobRunner:
                 await session.scalars(
                     select(TrainingJob)
                     .where(TrainingJob.executor == self.backend.name, TrainingJob.status.in_(("queued", "running")))
-                    .order_by(TrainingJob.priority.desc(), TrainingJob.queued_at)
+                    .order_by(TrainingJob.priority.desc(), TrainingJob.queued_at, TrainingJob.id)
                 )
             ).all()
             waiting = []

@@ -55,11 +55,12 @@ class JobRunner:
             if job.process.returncode is not None:
                 await self._ended(job)
         async with self.db.sessionmaker() as session, session.begin():
+            # The id (UUIDv7) breaks ties: a sweep's trials are queued in one transaction, at one queued_at.
             rows = (
                 await session.scalars(
                     select(TrainingJob)
                     .where(TrainingJob.executor == "local", TrainingJob.status.in_(("queued", "running")))
-                    .order_by(TrainingJob.priority.desc(), TrainingJob.queued_at)
+                    .order_by(TrainingJob.priority.desc(), TrainingJob.queued_at, TrainingJob.id)
                 )
             ).all()
             for job in rows:

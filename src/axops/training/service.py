@@ -365,7 +365,9 @@ async def queue_view(session: AsyncSession, principal: Principal) -> list[Traini
     return list(
         (
             await session.scalars(
-                q.order_by(TrainingJob.status.desc(), TrainingJob.priority.desc(), TrainingJob.queued_at)
+                q.order_by(
+                    TrainingJob.status.desc(), TrainingJob.priority.desc(), TrainingJob.queued_at, TrainingJob.id
+                )
             )
         ).all()
     )
