@@ -46,14 +46,14 @@ def free_port() -> int:
 
 
 def fill_audit(url: str, n: int) -> None:
-    """n events over the last 45 days, mixed actors and actions, in one INSERT ... SELECT."""
+    """n events since the start of last month (the partitions that exist), mixed actors and actions, in one INSERT ... SELECT."""
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute(
             """
             INSERT INTO audit_events (id, created_at, actor_id, actor_name, actor_type, action,
                                       resource_type, resource_id, team_id, summary, request_id, client_ip, outcome)
             SELECT gen_random_uuid(),
-                   now() - (i * interval '45 days' / %(n)s),
+                   now() - (i * (now() - date_trunc('month', now() - interval '1 month')) / %(n)s),
                    NULL, 'user' || (i %% 200), 'user',
                    (ARRAY['auth.login','apikey.create','apikey.revoke','team.create','user.update',
                           'model.download','dataset.upload'])[1 + i %% 7],
