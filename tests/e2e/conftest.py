@@ -11,11 +11,13 @@ from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("AXOPS_CHROMIUM", "/usr/bin/chromium")
+# The server serves AXOPS_WEB_DIST when set (a build of one's own, while others rebuild web/dist).
+WEB_DIST = Path(os.environ.get("AXOPS_WEB_DIST") or ROOT / "web" / "dist")
 
 
 @pytest.fixture
 def browser_page(api, live_server, tmp_path):
-    if not (ROOT / "web" / "dist" / "index.html").exists():
+    if not (WEB_DIST / "index.html").exists():
         pytest.fail("the web UI is not built: run `make web` (make test does)")
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (make test does)")

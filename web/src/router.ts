@@ -7,6 +7,8 @@ declare module 'vue-router' {
   interface RouteMeta {
     public?: boolean
     permission?: string
+    /** The section a detail page belongs to (a NAV name): its breadcrumb and highlighted sidebar item. */
+    parent?: string
   }
 }
 
@@ -23,7 +25,7 @@ export const routes: RouteRecordRaw[] = [
     path: '/models/:id',
     name: 'model',
     component: () => import('@/views/models/ModelDetailView.vue'),
-    meta: { permission: 'models:read' },
+    meta: { permission: 'models:read', parent: 'models' },
   },
   {
     path: '/datasets',
@@ -35,7 +37,7 @@ export const routes: RouteRecordRaw[] = [
     path: '/datasets/:id',
     name: 'dataset',
     component: () => import('@/views/datasets/DatasetDetailView.vue'),
-    meta: { permission: 'datasets:read' },
+    meta: { permission: 'datasets:read', parent: 'datasets' },
   },
   {
     path: '/playground',
@@ -71,7 +73,7 @@ export const routes: RouteRecordRaw[] = [
     path: '/training/sweeps/:id',
     name: 'training-sweep',
     component: () => import('@/views/training/SweepDetailView.vue'),
-    meta: { permission: 'training:read' },
+    meta: { permission: 'training:read', parent: 'sweeps' },
   },
   {
     path: '/training/queue',
@@ -83,7 +85,7 @@ export const routes: RouteRecordRaw[] = [
     path: '/training/jobs/:id',
     name: 'training-job',
     component: () => import('@/views/training/JobDetailView.vue'),
-    meta: { permission: 'training:read' },
+    meta: { permission: 'training:read', parent: 'training' },
   },
   {
     path: '/experiments',
@@ -95,13 +97,13 @@ export const routes: RouteRecordRaw[] = [
     path: '/experiments/compare',
     name: 'experiments-compare',
     component: () => import('@/views/experiments/CompareView.vue'),
-    meta: { permission: 'training:read' },
+    meta: { permission: 'training:read', parent: 'experiments' },
   },
   {
     path: '/experiments/runs/:id',
     name: 'experiments-run',
     component: () => import('@/views/experiments/RunView.vue'),
-    meta: { permission: 'training:read' },
+    meta: { permission: 'training:read', parent: 'experiments' },
   },
   {
     path: '/deployments',
@@ -113,7 +115,7 @@ export const routes: RouteRecordRaw[] = [
     path: '/deployments/:id',
     name: 'deployment',
     component: () => import('@/views/serving/DeploymentDetailView.vue'),
-    meta: { permission: 'deployments:read' },
+    meta: { permission: 'deployments:read', parent: 'deployments' },
   },
   {
     path: '/apikeys',
@@ -140,7 +142,7 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'audit:read' },
   },
   { path: '/profile', name: 'profile', component: () => import('@/views/profile/ProfileView.vue') },
-  { path: '/:pathMatch(.*)*', redirect: '/' },
+  { path: '/:pathMatch(.*)*', name: 'not-found', component: () => import('@/views/NotFoundView.vue') },
 ]
 
 export const router = createRouter({ history: createWebHistory(), routes })

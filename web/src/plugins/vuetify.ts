@@ -12,7 +12,19 @@ export default createVuetify({
   locale: { adapter: createVueI18nAdapter({ i18n: i18n as unknown as AdapterI18n, useI18n }) },
   theme: {
     defaultTheme: 'light',
-    themes: { light: { colors: { primary: '#1f5fbf', secondary: '#3d4a5c' } } },
+    // Every colour reads at WCAG AA (4.5:1) as text on white and on its own tonal tint (chips, alerts).
+    themes: {
+      light: {
+        colors: {
+          primary: '#1f5fbf',
+          secondary: '#3d4a5c',
+          success: '#1b6b34',
+          info: '#0b5aa6',
+          warning: '#8a4b00',
+          error: '#b3261e',
+        },
+      },
+    },
   },
   defaults: {
     VTextField: { variant: 'outlined', density: 'comfortable' },
