@@ -137,6 +137,8 @@ class UsageRecord(Base):
     cache: Mapped[str] = mapped_column(String(8), default="off")  # hit, miss, off
     saved_cost: Mapped[float] = mapped_column(Float, default=0.0)  # what a cache hit would have cost upstream
     __table_args__ = (
+        # the home dashboard's last 24 h over every user (migration 0013): index-only by time
+        Index("ix_usage_records_created_at", "created_at", postgresql_include=["status", "latency_ms", "cost"]),
         Index("ix_usage_records_model_created_at", "model", "created_at"),
         Index("ix_usage_records_user_created_at", "user_id", "created_at"),
         Index("ix_usage_records_team_created_at", "team_id", "created_at"),
