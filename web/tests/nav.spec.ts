@@ -56,19 +56,21 @@ async function navFor(role: string, permissions: string[]) {
 
 describe('navigation follows the role', () => {
   it('shows a Viewer no admin or key pages', async () => {
-    expect(await navFor('viewer', ['models:read'])).toEqual(['nav-home', 'nav-models', 'nav-profile'])
+    expect(await navFor('viewer', ['models:read'])).toEqual(['nav-home', 'nav-models'])
   })
 
   it('shows an Admin everything', async () => {
     const all = ['apikeys:write', 'users:admin', 'teams:admin', 'audit:read']
-    expect(await navFor('admin', all)).toEqual([
-      'nav-home',
-      'nav-apikeys',
-      'nav-users',
-      'nav-teams',
-      'nav-audit',
-      'nav-profile',
-    ])
+    expect(await navFor('admin', all)).toEqual(['nav-home', 'nav-apikeys', 'nav-users', 'nav-teams', 'nav-audit'])
+  })
+
+  it('groups the pages under section headings, showing only sections with a page the role may open', async () => {
+    setLocale('en')
+    const wrapper = await mountShell('developer', ['models:read', 'training:read', 'gateway:invoke'])
+    const headings = [...document.querySelectorAll('.v-list-subheader')].map((el) => el.textContent?.trim())
+    expect(headings).toEqual(['Build', 'Serve', 'Operate'])
+    wrapper.unmount()
+    setLocale('ko')
   })
 
   it('switches the language from the app bar and remembers it', async () => {
