@@ -112,6 +112,56 @@ def test_runs_metrics_history_search_compare_export_and_report(api, researcher, 
     assert len(audit["items"]) == 3  # one event per batch call, not per point
 
 
+def test_totals_sorting_across_pages_and_every_key(api, researcher, outsider):
+    """The runs table's needs: how many runs match in all (not just the page), a sort by a metric or a numeric
+    param that holds across pages, every param / metric key of an experiment, and a bad sort key refused."""
+    h = researcher.headers
+    for i in range(12):
+        run = new_run(api, h, experiment="wide", name=f"w{i:02d}", params={f"p{i}": "x", "lr": str(i * 0.5)})
+        points = [{"key": "loss", "value": (i * 7) % 12}, {"key": f"m{i}", "value": i}]
+        assert log_batch(api, h, run["id"], points).status_code == 200
+    new_run(api, h, experiment="narrow", name="n0", params={"only": "1"})
+
+    def page(**kw):
+        r = api.post("/api/experiments/runs/search", json={"limit": 5, **kw}, headers=h)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    first = page(filter="name like 'w%'", order_by=["metrics.loss ASC"])
+    assert first["total"] == 12 and len(first["items"]) == 5
+    names, cursor = [r["name"] for r in first["items"]], first["next_cursor"]
+    while cursor:
+        nxt = page(filter="name like 'w%'", order_by=["metrics.loss ASC"], cursor=cursor)
+        assert nxt["total"] is None  # counted once, on the first page
+        names += [r["name"] for r in nxt["items"]]
+        cursor = nxt["next_cursor"]
+    by_loss = sorted(range(12), key=lambda i: (i * 7) % 12)
+    assert names == [f"w{i:02d}" for i in by_loss]  # the whole list in order, not each page sorted alone
+    desc = page(filter="name like 'w%'", order_by=["params.lr DESC"])["items"]
+    assert [r["name"] for r in desc] == ["w11", "w10", "w09", "w08", "w07"]  # numerically: 5.5 before 10.0 is wrong
+    assert page(filter="metrics.loss < 3")["total"] == 3
+    assert page()["total"] == 13 and page(limit=50)["total"] == 13
+    listed = api.get("/api/experiments/runs", params={"limit": 2, "filter": "name like 'w1%'"}, headers=h).json()
+    assert listed["total"] == 2 and listed["next_cursor"] is None
+    assert api.post("/api/experiments/runs/search", json={"limit": 5}, headers=outsider.headers).json()["total"] == 0
+
+    wide = next(e for e in api.get("/api/experiments", headers=h).json() if e["name"] == "wide")
+    keys = api.get("/api/experiments/runs/keys", params={"experiment_id": wide["id"]}, headers=h).json()
+    assert keys["params"] == sorted(["lr", *(f"p{i}" for i in range(12))]) and "only" not in keys["params"]
+    assert keys["metrics"] == sorted(["loss", *(f"m{i}" for i in range(12))]) and keys["tags"] == []
+    assert "only" in api.get("/api/experiments/runs/keys", headers=h).json()["params"]
+    other = api.get("/api/experiments/runs/keys", params={"experiment_id": wide["id"]}, headers=outsider.headers)
+    assert other.json() == {"params": [], "metrics": [], "tags": []}  # another team's keys are not shown
+
+    for bad in ("metrics.loss UP", "colour", "attributes.nope", "metrics.", "metrics.loss ASC; DROP TABLE runs"):
+        r = api.post("/api/experiments/runs/search", json={"order_by": [bad]}, headers=h)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        r = api.get("/api/experiments/runs", params={"order_by": bad}, headers=h)
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert api.get("/api/experiments/runs/keys", params={"experiment_id": "x"}, headers=h).status_code == 422
+
+
 def test_bad_input_and_other_teams(api, researcher, outsider):
     h, o = researcher.headers, outsider.headers
     run = new_run(api, h, params={"lr": "0.1"})
@@ -235,6 +285,7 @@ def test_fast_path_answers_match_the_models_their_routes_declare(api, researcher
     check(api.get(f"/api/experiments/runs/{run['id']}", headers=h))
     check(api.patch(f"/api/experiments/runs/{run['id']}", json={"status": "FINISHED"}, headers=h))
     check(api.get("/api/experiments/runs", params={"limit": 1}, headers=h))
+    check(api.get("/api/experiments/runs/keys", params={"experiment_id": exp["id"]}, headers=h))
     check(api.post("/api/experiments/runs/search", json={"filter": "params.lr = 1"}, headers=h))
     check(api.post("/api/experiments/runs/compare", json={"run_ids": [run["id"], other["id"]]}, headers=h))
     assert check(api.get(f"/api/experiments/runs/{run['id']}/metrics/loss", headers=h))["values"] == [1.5, "NaN"]

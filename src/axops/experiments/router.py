@@ -27,6 +27,7 @@ from axops.experiments.schemas import (
     RunCompareOut,
     RunCompareRequest,
     RunCreate,
+    RunKeys,
     RunOut,
     RunPage,
     RunUpdate,
@@ -95,7 +96,29 @@ async def list_runs(
     items, nxt = await search.search_runs(
         session, principal, experiment_ids=experiment_id, filter=filter, order_by=order_by, limit=limit, cursor=cursor
     )
-    return json_response({"items": items, "next_cursor": nxt})
+    total = None
+    if cursor is None:
+        total = await _total(session, principal, experiment_id, filter, "active", items, nxt)
+    return json_response({"items": items, "next_cursor": nxt, "total": total})
+
+
+async def _total(session, principal, experiment_ids, filter, lifecycle, items, nxt) -> int:
+    if nxt is None:  # the first page holds them all
+        return len(items)
+    return await search.count_runs(
+        session, principal, experiment_ids=experiment_ids, filter=filter, lifecycle=lifecycle
+    )
+
+
+@router.get("/runs/keys", response_model=RunKeys)
+async def run_keys(
+    principal: Reader,
+    session: Session,
+    experiment_id: Annotated[list[uuid.UUID], Query(max_length=100)] = [],  # noqa: B006
+) -> Response:
+    """Every param, metric and tag key of the active runs in these experiments (all visible ones when none are
+    named), sorted, at most 2,000 of each: the columns the runs table offers."""
+    return json_response(await search.run_keys(session, principal, experiment_ids=experiment_id))
 
 
 @router.post("/runs/search", response_model=RunPage)
@@ -110,7 +133,10 @@ async def search_runs(body: SearchRequest, principal: Reader, session: Session) 
         cursor=body.cursor,
         lifecycle=body.lifecycle,
     )
-    return json_response({"items": items, "next_cursor": nxt})
+    total = None
+    if body.cursor is None:
+        total = await _total(session, principal, body.experiment_ids, body.filter, body.lifecycle, items, nxt)
+    return json_response({"items": items, "next_cursor": nxt, "total": total})
 
 
 @router.post(

@@ -99,6 +99,15 @@ class RunOut(BaseModel):
 class RunPage(BaseModel):
     items: list[RunOut]
     next_cursor: str | None = None
+    total: int | None = Field(None, description="How many runs match in all: on the first page (no cursor) only")
+
+
+class RunKeys(BaseModel):
+    """The param, metric and tag keys of the runs in some experiments (the runs table's column choices)."""
+
+    params: list[str]
+    metrics: list[str]
+    tags: list[str]
 
 
 class MetricPoint(Strict):

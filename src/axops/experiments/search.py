@@ -58,6 +58,16 @@ def encode_offset(n: int) -> str:
     return base64.urlsafe_b64encode(str(n).encode()).decode().rstrip("=")
 
 
+def _where(principal: Principal, experiment_ids, filter, lifecycle: str, params: list) -> str:
+    """The condition over `runs r JOIN experiments e` of a search: the caller's teams, the experiments, the
+    lifecycle and the filter expression (its values appended to `params`)."""
+    params += [team_ids_param(principal), experiment_ids or None]
+    where = compile_filter(filter, params).sql
+    life = {"active": "r.lifecycle = 'active'", "deleted": "r.lifecycle = 'deleted'"}.get(lifecycle, "TRUE")
+    return f"""($1::uuid[] IS NULL OR r.team_id = ANY($1)) AND ($2::uuid[] IS NULL OR r.experiment_id = ANY($2))
+          AND {life} AND e.lifecycle = 'active' AND ({where})"""
+
+
 async def search_runs(
     session: AsyncSession,
     principal: Principal,
@@ -72,16 +82,14 @@ async def search_runs(
     """Runs matching the filter expression, in the order asked (newest first by default)."""
     if not 1 <= limit <= 50_000:
         raise Invalid("limit is 1 to 50000.")
-    params: list = [team_ids_param(principal), experiment_ids or None]
-    where = compile_filter(filter, params).sql
+    params: list = []
+    where = _where(principal, experiment_ids, filter, lifecycle, params)
     order = compile_order_by(order_by, params)
     offset = decode_offset(cursor)
     params += [limit + 1, offset]
-    life = {"active": "r.lifecycle = 'active'", "deleted": "r.lifecycle = 'deleted'"}.get(lifecycle, "TRUE")
     sql = f"""
         SELECT {_RUN_COLUMNS} {_RUN_FROM}
-        WHERE ($1::uuid[] IS NULL OR r.team_id = ANY($1)) AND ($2::uuid[] IS NULL OR r.experiment_id = ANY($2))
-          AND {life} AND e.lifecycle = 'active' AND ({where})
+        WHERE {where}
         ORDER BY {order + ", " if order else ""}r.start_time DESC, r.id DESC
         LIMIT ${len(params) - 1} OFFSET ${len(params)}
     """
@@ -89,6 +97,49 @@ async def search_runs(
     if len(rows) > limit:
         return rows[:limit], encode_offset(offset + limit)
     return rows, None
+
+
+async def count_runs(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    experiment_ids: list[uuid.UUID] | None = None,
+    filter: str | None = None,
+    lifecycle: str = "active",
+) -> int:
+    """How many runs a search matches in all (the UI says "100 of 1,000" instead of stopping silently)."""
+    params: list = []
+    where = _where(principal, experiment_ids, filter, lifecycle, params)
+    rows = await fetch_raw(
+        session, f"SELECT count(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE {where}", *params
+    )
+    return int(rows[0][0])
+
+
+async def run_keys(
+    session: AsyncSession, principal: Principal, *, experiment_ids: list[uuid.UUID] | None = None, limit: int = 2000
+) -> dict[str, list[str]]:
+    """Every param, metric and tag key of the active runs the caller sees in these experiments (all when none
+    are named), sorted; each list at most `limit` long. The runs table offers them all as columns."""
+    params: list = []
+    where = _where(principal, experiment_ids, None, "active", params)
+    params.append(limit)
+    runs_of = f"SELECT r.id, r.params, r.tags FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE {where}"
+    n = len(params)
+    rows = await fetch_raw(
+        session,
+        f"""
+        WITH v AS ({runs_of})
+        SELECT 'params', array(SELECT DISTINCT k FROM v, jsonb_object_keys(v.params) k ORDER BY k LIMIT ${n})
+        UNION ALL
+        SELECT 'tags', array(SELECT DISTINCT k FROM v, jsonb_object_keys(v.tags) k ORDER BY k LIMIT ${n})
+        UNION ALL
+        SELECT 'metrics', array(SELECT DISTINCT m.key FROM run_latest_metrics m JOIN v ON v.id = m.run_id
+                                ORDER BY m.key LIMIT ${n})
+        """,
+        *params,
+    )
+    return {kind: list(keys) for kind, keys in rows}
 
 
 async def metric_keys(session: AsyncSession, run_ids: list[uuid.UUID]) -> list[str]:

@@ -294,8 +294,31 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Audit Logs */
+        /**
+         * Audit Logs
+         * @description Events matching the filter, sorted by `sort` then time (newest first unless `order=asc`).
+         */
         get: operations["audit-audit_logs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/audit/logs/per-day": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Audit Per Day
+         * @description How many events the filter matches on each day, counted by the server over all of them.
+         */
+        get: operations["audit-audit_per_day"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1830,6 +1853,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/experiments/runs/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Run Keys
+         * @description Every param, metric and tag key of the active runs in these experiments (all visible ones when none are
+         *     named), sorted, at most 2,000 of each: the columns the runs table offers.
+         */
+        get: operations["experiments-run_keys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/experiments/runs/search": {
         parameters: {
             query?: never;
@@ -2155,6 +2199,16 @@ export interface components {
             /** File Size */
             file_size?: number | null;
         };
+        /** AuditDayCount */
+        AuditDayCount: {
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+            /** Count */
+            count: number;
+        };
         /** AuditEventOut */
         AuditEventOut: {
             /**
@@ -2197,6 +2251,19 @@ export interface components {
              * @enum {string}
              */
             outcome: "success" | "failure";
+        };
+        /**
+         * AuditPerDay
+         * @description Events per calendar day over every event the filter matches (not one page), oldest day first;
+         *     days without events are left out.
+         */
+        AuditPerDay: {
+            /** Days */
+            days: components["schemas"]["AuditDayCount"][];
+            /** Total */
+            total: number;
+            /** Tz */
+            tz: string;
         };
         /** Body_training-set_priority */
         "Body_training-set_priority": {
@@ -3564,7 +3631,10 @@ export interface components {
         };
         /** ModelCreate */
         ModelCreate: {
-            /** Name */
+            /**
+             * Name
+             * @description Letters and digits (any script), then also '.', '_' and '-'; no spaces
+             */
             name: string;
             /**
              * Description
@@ -3648,6 +3718,11 @@ export interface components {
         };
         /** ModelUpdate */
         ModelUpdate: {
+            /**
+             * Name
+             * @description Rename; references by the old name stop resolving
+             */
+            name?: string | null;
             /** Description */
             description?: string | null;
             /** Task */
@@ -4230,6 +4305,18 @@ export interface components {
             /** Base Model Version Id */
             base_model_version_id?: string | null;
         };
+        /**
+         * RunKeys
+         * @description The param, metric and tag keys of the runs in some experiments (the runs table's column choices).
+         */
+        RunKeys: {
+            /** Params */
+            params: string[];
+            /** Metrics */
+            metrics: string[];
+            /** Tags */
+            tags: string[];
+        };
         /** RunOut */
         RunOut: {
             /**
@@ -4303,6 +4390,11 @@ export interface components {
             items: components["schemas"]["RunOut"][];
             /** Next Cursor */
             next_cursor?: string | null;
+            /**
+             * Total
+             * @description How many runs match in all: on the first page (no cursor) only
+             */
+            total?: number | null;
         };
         /** RunUpdate */
         RunUpdate: {
@@ -5631,6 +5723,8 @@ export interface operations {
             query?: {
                 limit?: number;
                 cursor?: string | null;
+                sort?: "created_at" | "actor_name" | "action" | "resource_type" | "outcome";
+                order?: "asc" | "desc";
                 actor?: string | null;
                 action?: string | null;
                 resource_type?: string | null;
@@ -5651,6 +5745,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_AuditEventOut_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "audit-audit_per_day": {
+        parameters: {
+            query?: {
+                /** @description IANA time zone the days are counted in */
+                tz?: string;
+                actor?: string | null;
+                action?: string | null;
+                resource_type?: string | null;
+                resource_id?: string | null;
+                since?: string | null;
+                until?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPerDay"];
                 };
             };
             /** @description Validation Error */
@@ -8620,6 +8752,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "experiments-run_keys": {
+        parameters: {
+            query?: {
+                experiment_id?: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunKeys"];
                 };
             };
             /** @description Validation Error */
