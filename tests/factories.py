@@ -297,3 +297,59 @@ def principal(
         default_team_id=default_team.id if default_team is not None else None,
         auth=auth,
     )
+
+
+# -- audit history ----------------------------------------------------------------------------
+
+
+def insert_audit_events(database_url: str, events: Iterable[dict]) -> int:
+    """Write audit events straight into the table, for history no API call can make (events on past
+    days, more than a page of them). Each dict names created_at and action; the rest has defaults."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    from axops.core.db import libpq_url
+
+    rows = [
+        (
+            uuid.uuid4(),
+            e["created_at"],
+            e.get("actor_id"),
+            e.get("actor_name", "bulk"),
+            e.get("actor_type", "user"),
+            e["action"],
+            e.get("resource_type"),
+            e.get("resource_id"),
+            e.get("team_id"),
+            Jsonb(e.get("summary", {})),
+            e.get("outcome", "success"),
+        )
+        for e in events
+    ]
+    with psycopg.connect(libpq_url(database_url)) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO audit_events (id, created_at, actor_id, actor_name, actor_type, action, resource_type,"
+            " resource_id, team_id, summary, outcome) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+    return len(rows)
+
+
+# -- rows no API call can make quickly ----------------------------------------------------------
+
+
+def insert_rows(database_url: str, model, rows: Iterable[dict]) -> list:
+    """Write rows of an ORM table straight into the database (the model's Python-side defaults
+    applied), for state no API call makes quickly: usage history at known hours, deployments and
+    training jobs that seem to run (give them `executor="kubernetes"` so this machine's executors
+    leave them alone). Returns the rows' ids."""
+    from sqlalchemy import create_engine, insert
+
+    from axops.core.db import libpq_url
+
+    engine = create_engine(libpq_url(database_url).replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            return [conn.execute(insert(model).values(**row).returning(model.id)).scalar_one() for row in rows]
+    finally:
+        engine.dispose()

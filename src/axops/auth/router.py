@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -17,7 +17,9 @@ from axops.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyOut,
+    AuditDayCount,
     AuditEventOut,
+    AuditPerDay,
     LoginRequest,
     MemberList,
     MemberOut,
@@ -288,16 +290,40 @@ async def _audit_filter(
 
 
 AuditQuery = Annotated[audit.AuditFilter, Depends(_audit_filter)]
+AuditSortKey = Literal["created_at", "actor_name", "action", "resource_type", "outcome"]
 
 
 @router.get("/audit/logs", tags=["audit"], response_model=Page[AuditEventOut])
 async def audit_logs(
-    principal: AuditReader, session: Session, f: AuditQuery, limit: Limit = 50, cursor: str | None = None
+    principal: AuditReader,
+    session: Session,
+    f: AuditQuery,
+    limit: Limit = 50,
+    cursor: str | None = None,
+    sort: AuditSortKey = "created_at",
+    order: Literal["asc", "desc"] = "desc",
 ) -> Response:
+    """Events matching the filter, sorted by `sort` then time (newest first unless `order=asc`)."""
     # Rows go out as the SQL gives them, unvalidated (bench/api measures this list); test_audit.py
     # checks them against AuditEventOut.
-    rows, next_cursor = await audit.list_events(session, principal, f, cursor, limit)
+    rows, next_cursor = await audit.list_events(
+        session, principal, f, cursor, limit, audit.AuditSort(sort, order == "desc")
+    )
     return json_response({"items": rows, "next_cursor": next_cursor})
+
+
+@router.get("/audit/logs/per-day", tags=["audit"])
+async def audit_per_day(
+    principal: AuditReader,
+    session: Session,
+    f: AuditQuery,
+    tz: Annotated[str, Query(max_length=64, description="IANA time zone the days are counted in")] = "UTC",
+) -> AuditPerDay:
+    """How many events the filter matches on each day, counted by the server over all of them."""
+    days = await audit.count_per_day(session, principal, f, tz)
+    return AuditPerDay(
+        days=[AuditDayCount(day=d["day"], count=d["count"]) for d in days], total=sum(d["count"] for d in days), tz=tz
+    )
 
 
 @router.get(

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
@@ -178,3 +178,17 @@ class AuditEventOut(BaseModel):
     request_id: str | None
     ip: str | None
     outcome: Literal["success", "failure"]
+
+
+class AuditDayCount(BaseModel):
+    day: date
+    count: int
+
+
+class AuditPerDay(BaseModel):
+    """Events per calendar day over every event the filter matches (not one page), oldest day first;
+    days without events are left out."""
+
+    days: list[AuditDayCount]
+    total: int
+    tz: str

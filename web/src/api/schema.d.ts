@@ -1332,7 +1332,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Deployments */
+        /**
+         * List Deployments
+         * @description Newest first, each with its last hour of traffic (requests, server errors, p95 latency).
+         */
         get: operations["serving-list_deployments"];
         put?: never;
         post?: never;
@@ -2067,6 +2070,28 @@ export interface paths {
         head?: never;
         /** Update Experiment */
         patch: operations["experiments-update_experiment"];
+        trace?: never;
+    };
+    "/api/home": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Home
+         * @description Running deployments and their health, the gateway's last 24 h per hour, failing upstreams,
+         *     the training queue, recent runs, dataset versions waiting for review and (audit:read) recent
+         *     audit events — each only as far as the caller may see it; a tile the role cannot use is null.
+         */
+        get: operations["home-home"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
 }
@@ -2895,6 +2920,8 @@ export interface components {
             ready_seconds: number | null;
             /** Stopped At */
             stopped_at: string | null;
+            /** @description The last hour through the gateway (the list only; null elsewhere) */
+            traffic?: components["schemas"]["TrafficOut"] | null;
         };
         /** DiffOut */
         DiffOut: {
@@ -3084,6 +3111,249 @@ export interface components {
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /** HomeAuditEvent */
+        HomeAuditEvent: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Actor Name */
+            actor_name: string | null;
+            /** Action */
+            action: string;
+            /** Resource Type */
+            resource_type: string | null;
+            /** Resource Id */
+            resource_id: string | null;
+            /** Outcome */
+            outcome: string;
+        };
+        /** HomeDeployment */
+        HomeDeployment: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Model Name */
+            model_name: string;
+            /** Version */
+            version: number;
+            /**
+             * Status
+             * @description pending, loading, ready, degraded or failed
+             */
+            status: string;
+            /** Status Reason */
+            status_reason: string | null;
+            /** Replicas Ready */
+            replicas_ready: number;
+            /** Replicas Desired */
+            replicas_desired: number;
+            /** Canary Of */
+            canary_of: string | null;
+        };
+        /** HomeJob */
+        HomeJob: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running";
+            /** Status Reason */
+            status_reason: string | null;
+            /** Priority */
+            priority: number;
+            /** Step */
+            step: number | null;
+            /** Max Steps */
+            max_steps: number | null;
+            /**
+             * Queued At
+             * Format: date-time
+             */
+            queued_at: string;
+            /** Started At */
+            started_at: string | null;
+        };
+        /** HomeOut */
+        HomeOut: {
+            /**
+             * Generated At
+             * Format: date-time
+             */
+            generated_at: string;
+            /**
+             * Deployments
+             * @description Live deployments; null without deployments:read
+             */
+            deployments: components["schemas"]["HomeDeployment"][] | null;
+            /** @description Null without gateway:invoke or gateway:admin */
+            usage: components["schemas"]["HomeUsage"] | null;
+            /**
+             * Upstreams
+             * @description Failing upstreams; null without gateway access
+             */
+            upstreams: components["schemas"]["HomeUpstream"][] | null;
+            /** @description Null without training:read */
+            training: components["schemas"]["HomeTraining"] | null;
+            /**
+             * Runs
+             * @description Latest experiment runs; null without training:read
+             */
+            runs: components["schemas"]["HomeRun"][] | null;
+            /** @description Null without datasets:read */
+            reviews: components["schemas"]["HomeReviews"] | null;
+            /**
+             * Audit
+             * @description Latest audit events; null without audit:read
+             */
+            audit: components["schemas"]["HomeAuditEvent"][] | null;
+        };
+        /** HomeReview */
+        HomeReview: {
+            /**
+             * Dataset Id
+             * Format: uuid
+             */
+            dataset_id: string;
+            /** Dataset Name */
+            dataset_name: string;
+            /**
+             * Version Id
+             * Format: uuid
+             */
+            version_id: string;
+            /** Version */
+            version: number;
+            /** Sensitivity */
+            sensitivity: string | null;
+            /** Row Count */
+            row_count: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** HomeReviews */
+        HomeReviews: {
+            /**
+             * Total
+             * @description Scanned versions waiting for review, of the datasets the caller sees
+             */
+            total: number;
+            /** Items */
+            items: components["schemas"]["HomeReview"][];
+        };
+        /** HomeRun */
+        HomeRun: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Experiment Id
+             * Format: uuid
+             */
+            experiment_id: string;
+            /** Experiment Name */
+            experiment_name: string;
+            /**
+             * Status
+             * @description RUNNING, SCHEDULED, FINISHED, FAILED or KILLED
+             */
+            status: string;
+            /**
+             * Start Time
+             * Format: date-time
+             */
+            start_time: string;
+            /** End Time */
+            end_time: string | null;
+        };
+        /** HomeTraining */
+        HomeTraining: {
+            /** Queued */
+            queued: number;
+            /** Running */
+            running: number;
+            /**
+             * Jobs
+             * @description Running jobs first, then the queue in the order it starts them
+             */
+            jobs: components["schemas"]["HomeJob"][];
+        };
+        /** HomeUpstream */
+        HomeUpstream: {
+            /**
+             * Upstream
+             * @description provider/model
+             */
+            upstream: string;
+            /** Provider */
+            provider: string;
+            /** Model */
+            model: string;
+            /**
+             * Circuit
+             * @enum {string}
+             */
+            circuit: "closed" | "open" | "half_open";
+            /**
+             * Failures
+             * @description Consecutive failed calls or health probes
+             */
+            failures: number;
+            /**
+             * Routes
+             * @description Public model names (of those the caller may use) that send to it
+             */
+            routes: string[];
+        };
+        /** HomeUsage */
+        HomeUsage: {
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+            /**
+             * Scope
+             * @description all: every caller's usage (gateway admins); own: the caller's
+             * @enum {string}
+             */
+            scope: "all" | "own";
+            totals: components["schemas"]["UsageFigures"];
+            /**
+             * Series
+             * @description One entry per hour, oldest first, zero-filled
+             */
+            series: components["schemas"]["UsageHour"][];
         };
         /** HuggingFaceImport */
         HuggingFaceImport: {
@@ -4007,7 +4277,11 @@ export interface components {
             /** Last Exit */
             last_exit?: string | null;
         };
-        /** RequestLogOut */
+        /**
+         * RequestLogOut
+         * @description One gateway request. `request` and `response` are the PII-masked text, present only when
+         *     the calling key logs content (has_content).
+         */
         RequestLogOut: {
             /**
              * Id
@@ -4023,18 +4297,48 @@ export interface components {
             request_id: string | null;
             /** Api Key Id */
             api_key_id: string | null;
+            /** Api Key Name */
+            api_key_name?: string | null;
+            /** Api Key Prefix */
+            api_key_prefix?: string | null;
             /** User Id */
             user_id: string | null;
+            /** Username */
+            username?: string | null;
+            /** Endpoint */
+            endpoint: string;
             /** Model */
             model: string;
+            /** Upstream */
+            upstream: string | null;
+            /** Stream */
+            stream: boolean;
             /** Status */
             status: number;
+            /** Error */
+            error: string | null;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Cost */
+            cost: number;
+            /** Latency Ms */
+            latency_ms: number;
+            /** Ttft Ms */
+            ttft_ms: number | null;
+            /** Attempts */
+            attempts: number;
+            /** Cache */
+            cache: string;
+            /** Has Content */
+            has_content: boolean;
             /** Request */
-            request: {
+            request?: {
                 [key: string]: unknown;
-            };
+            } | null;
             /** Response */
-            response: string;
+            response?: string | null;
         };
         /** ReviewRequest */
         ReviewRequest: {
@@ -4196,6 +4500,15 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+            /**
+             * Health
+             * @description down: no upstream is healthy (all failing or circuit open); degraded: some are; unknown: none called nor probed yet
+             * @default unknown
+             * @enum {string}
+             */
+            health: "unknown" | "healthy" | "degraded" | "down";
+            /** Upstreams */
+            upstreams?: components["schemas"]["UpstreamHealth"][];
         };
         /** RoutePlan */
         RoutePlan: {
@@ -4737,6 +5050,17 @@ export interface components {
             /** Effect */
             effect?: ("NoSchedule" | "PreferNoSchedule" | "NoExecute") | null;
         };
+        /** TrafficOut */
+        TrafficOut: {
+            /** Minutes */
+            minutes: number;
+            /** Requests */
+            requests: number;
+            /** Errors */
+            errors: number;
+            /** P95 Ms */
+            p95_ms: number | null;
+        };
         /** TrialOut */
         TrialOut: {
             /**
@@ -4762,8 +5086,98 @@ export interface components {
             /** Base Version Id */
             base_version_id?: string | null;
         };
+        /**
+         * UpstreamHealth
+         * @description What this gateway process has seen of one upstream of a route (requests and health probes).
+         */
+        UpstreamHealth: {
+            /**
+             * Upstream
+             * @description provider/model
+             */
+            upstream: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "target" | "fallback";
+            /**
+             * Health
+             * @description unknown: not called nor probed yet; failing: recent failures, circuit still closed; open: circuit open (skipped); half_open: cooled down, the next request is a trial
+             * @enum {string}
+             */
+            health: "unknown" | "healthy" | "failing" | "open" | "half_open";
+            /**
+             * Failures
+             * @description Failures in a row
+             */
+            failures: number;
+            /**
+             * Last Error
+             * @description connect, timeout, status (see last_error_status), invalid_answer, stream_broken, error
+             */
+            last_error?: string | null;
+            /** Last Error Status */
+            last_error_status?: number | null;
+            /** Last Error At */
+            last_error_at?: string | null;
+            /** Last Ok At */
+            last_ok_at?: string | null;
+        };
+        /** UsageFigures */
+        UsageFigures: {
+            /** Requests */
+            requests: number;
+            /**
+             * Errors
+             * @description Answers with status 400 or more
+             */
+            errors: number;
+            /**
+             * Cost
+             * @description In the price table's currency (prices are per 1M tokens)
+             */
+            cost: number;
+            /**
+             * P95 Ms
+             * @description 95th percentile latency; null without requests
+             */
+            p95_ms: number | null;
+        };
+        /** UsageHour */
+        UsageHour: {
+            /** Requests */
+            requests: number;
+            /**
+             * Errors
+             * @description Answers with status 400 or more
+             */
+            errors: number;
+            /**
+             * Cost
+             * @description In the price table's currency (prices are per 1M tokens)
+             */
+            cost: number;
+            /**
+             * P95 Ms
+             * @description 95th percentile latency; null without requests
+             */
+            p95_ms: number | null;
+            /**
+             * Ts
+             * Format: date-time
+             * @description Start of the hour (UTC)
+             */
+            ts: string;
+        };
         /** UsageOut */
         UsageOut: {
+            /**
+             * Currency
+             * @description The unit of every cost figure (route prices are per 1M tokens in it)
+             * @default USD
+             */
+            currency: string;
             /**
              * Bucket
              * @enum {string}
@@ -9245,6 +9659,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "home-home": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HomeOut"];
                 };
             };
         };
