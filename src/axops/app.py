@@ -38,6 +38,7 @@ from axops.gateway import proxy as gateway_proxy
 from axops.gateway import router as gateway_router
 from axops.gateway import tasks as gateway_tasks
 from axops.gateway.state import Gateway
+from axops.home import router as home_router
 from axops.registry import router as models_router
 from axops.registry import tasks as models_tasks
 from axops.serving import router as serving_router
@@ -223,6 +224,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(serving_router.router)
     app.include_router(training_router.router)
     app.include_router(experiments_router.router)
+    app.include_router(home_router.router)
     app.include_router(experiments_mlflow.router)
     app.include_router(experiments_mlflow.ajax_router)
     app.include_router(experiments_mlflow.artifacts_router)

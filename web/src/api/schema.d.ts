@@ -1088,7 +1088,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Routes */
+        /**
+         * List Routes
+         * @description Each route with its upstreams' health as this gateway process has seen it (requests and the
+         *     background health checks): failures in a row, circuit state, the last error and when.
+         */
         get: operations["gateway-list_routes"];
         put?: never;
         /**
@@ -1169,10 +1173,32 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Request Logs
-         * @description Request and answer text of keys that log content, PII-masked; yours, or everyone's for gateway admins.
+         * List Request Logs
+         * @description Gateway requests, newest first: status, upstream, attempts, latency, tokens, cost, and the
+         *     request and answer text (PII-masked) of keys that log content. Yours, or everyone's for gateway
+         *     admins. The first page says how many match.
          */
-        get: operations["gateway-request_logs"];
+        get: operations["gateway-list_request_logs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/gateway/logs/{log_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Request Log
+         * @description One request (a link to it); another user's answers 404 unless you are a gateway admin.
+         */
+        get: operations["gateway-get_request_log"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1214,6 +1240,26 @@ export interface paths {
          * @description The model names this caller may use through the gateway.
          */
         get: operations["gateway-inference_models"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/inference/models/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Inference Model Status
+         * @description The model names this caller may use, each with its route's health (down: every upstream failing).
+         */
+        get: operations["gateway-inference_model_status"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3986,6 +4032,17 @@ export interface components {
                 [key: string]: number;
             };
         };
+        /** ModelStatus */
+        ModelStatus: {
+            /** Name */
+            name: string;
+            /**
+             * Health
+             * @description As in the routes list: down means every upstream is failing
+             * @enum {string}
+             */
+            health: "unknown" | "healthy" | "degraded" | "down";
+        };
         /** ModelUpdate */
         ModelUpdate: {
             /**
@@ -4027,13 +4084,6 @@ export interface components {
         Page_ModelOut_: {
             /** Items */
             items: components["schemas"]["ModelOut"][];
-            /** Next Cursor */
-            next_cursor?: string | null;
-        };
-        /** Page[RequestLogOut] */
-        Page_RequestLogOut_: {
-            /** Items */
-            items: components["schemas"]["RequestLogOut"][];
             /** Next Cursor */
             next_cursor?: string | null;
         };
@@ -4339,6 +4389,28 @@ export interface components {
             } | null;
             /** Response */
             response?: string | null;
+        };
+        /** RequestLogPage */
+        RequestLogPage: {
+            /** Items */
+            items: components["schemas"]["RequestLogOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /**
+             * Total
+             * @description Requests matching the filters (first page only; exact)
+             */
+            total?: number | null;
+            /**
+             * Total At Least
+             * @description Set instead of total when more than this many match
+             */
+            total_at_least?: number | null;
+            /**
+             * Currency
+             * @default USD
+             */
+            currency: string;
         };
         /** ReviewRequest */
         ReviewRequest: {
@@ -7956,11 +8028,23 @@ export interface operations {
             };
         };
     };
-    "gateway-request_logs": {
+    "gateway-list_request_logs": {
         parameters: {
             query?: {
+                /** @description The route (model name clients send) */
                 model?: string | null;
+                /** @description provider/model */
+                upstream?: string | null;
                 api_key_id?: string | null;
+                /** @description Another user's: gateway admins only */
+                user_id?: string | null;
+                /** @description error: status 400 and above */
+                outcome?: ("ok" | "error") | null;
+                status?: number | null;
+                since?: string | null;
+                until?: string | null;
+                /** @description true: only requests whose text was logged */
+                content?: boolean | null;
                 cursor?: string | null;
                 limit?: number;
             };
@@ -7976,7 +8060,38 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Page_RequestLogOut_"];
+                    "application/json": components["schemas"]["RequestLogPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-get_request_log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                log_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RequestLogOut"];
                 };
             };
             /** @description Validation Error */
@@ -8039,6 +8154,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": string[];
+                };
+            };
+        };
+    };
+    "gateway-inference_model_status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelStatus"][];
                 };
             };
         };
