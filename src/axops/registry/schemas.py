@@ -28,8 +28,22 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# A model's name is how `/v1` callers and `name@ref` references reach it: letters (any script) and digits,
+# then also `.`, `_` and `-`; no spaces, slashes, `@` or punctuation. web/src/rules.ts `modelName` matches it.
+MODEL_NAME_PATTERN = r"^[\p{L}\p{N}][\p{L}\p{M}\p{N}._-]*$"
+ModelName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=MODEL_NAME_PATTERN,
+        description="Letters and digits (any script), then also '.', '_' and '-'; no spaces",
+    ),
+]
+
+
 class ModelCreate(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s/\\][^/\\]*$"), AfterValidator(no_control)]
+    name: ModelName
     description: str = Field("", max_length=10_000)
     task: Task = "text-generation"
     tags: list[str] = Field(default_factory=list, max_length=50)
@@ -38,6 +52,7 @@ class ModelCreate(Strict):
 
 
 class ModelUpdate(Strict):
+    name: ModelName | None = Field(None, description="Rename; references by the old name stop resolving")
     description: str | None = Field(None, max_length=10_000)
     task: Task | None = None
     tags: list[str] | None = Field(None, max_length=50)

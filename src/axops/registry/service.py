@@ -45,7 +45,7 @@ async def get_model(
         q = q.with_for_update()
     model = await session.scalar(q)
     if model is None:
-        raise NotFound("No such model.")
+        raise NotFound("No such model.", code="model_not_found")
     return model
 
 
@@ -54,11 +54,20 @@ def require_write(principal: Principal, model: RegisteredModel) -> None:
     require_owner(principal, model, "models:write", "model")
 
 
+async def _refuse_taken_name(
+    session: AsyncSession, name: str, team_id: uuid.UUID, but: uuid.UUID | None = None
+) -> None:
+    """Names are unique per team, case-insensitively (another team's names are never consulted)."""
+    same_name = and_(func.lower(RegisteredModel.name) == name.lower(), RegisteredModel.team_id == team_id)
+    if but is not None:
+        same_name = and_(same_name, RegisteredModel.id != but)
+    if await session.scalar(select(RegisteredModel.id).where(same_name)):
+        raise Conflict(f"Your team already has a model named '{name}'.", code="model_name_taken", name=name)
+
+
 async def register_model(session: AsyncSession, principal: Principal, data: ModelCreate) -> RegisteredModel:
     team_id = owning_team(principal, data.team_id)
-    same_name = and_(func.lower(RegisteredModel.name) == data.name.lower(), RegisteredModel.team_id == team_id)
-    if await session.scalar(select(RegisteredModel.id).where(same_name)):
-        raise Conflict(f"Your team already has a model named '{data.name}'.")
+    await _refuse_taken_name(session, data.name, team_id)
     model = RegisteredModel(
         name=data.name,
         description=data.description,
@@ -72,7 +81,9 @@ async def register_model(session: AsyncSession, principal: Principal, data: Mode
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"Your team already has a model named '{data.name}'.") from exc
+        raise Conflict(
+            f"Your team already has a model named '{data.name}'.", code="model_name_taken", name=data.name
+        ) from exc
     audit.record(
         session,
         "model.register",
@@ -91,12 +102,23 @@ async def update_model(
     model = await get_model(session, principal, model_id, for_update=True)
     require_write(principal, model)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if changes.get("name") == model.name:
+        del changes["name"]
+    elif "name" in changes:
+        await _refuse_taken_name(session, changes["name"], model.team_id, but=model.id)
     if "tags" in changes:
         changes["tags"] = sorted(set(changes["tags"]))
     before = {k: getattr(model, k) for k in changes}
     for k, v in changes.items():
         setattr(model, k, v)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a rename racing another to the same name
+        raise Conflict(
+            f"Your team already has a model named '{changes.get('name')}'.",
+            code="model_name_taken",
+            name=changes.get("name"),
+        ) from exc
     if change := audit.diff(before, changes):
         audit.record(
             session, "model.update", resource_type="model", resource_id=model.id, team_id=model.team_id, summary=change
@@ -136,7 +158,7 @@ async def delete_model(
     for check in in_use_checks:
         await check(session, model.id)
     if confirm_name != model.name:
-        raise Invalid("To delete a model, type its exact name in confirm_name.")
+        raise Invalid("To delete a model, type its exact name in confirm_name.", code="confirm_name_mismatch")
     keys = list(
         (
             await session.scalars(
@@ -278,7 +300,7 @@ async def get_version(
         )
     ).first()
     if row is None:
-        raise NotFound("No such model version.")
+        raise NotFound("No such model version.", code="model_version_not_found")
     return row[0], row[1]
 
 
@@ -345,7 +367,7 @@ async def set_alias(
         select(ModelVersion).where(ModelVersion.id == version_id, ModelVersion.model_id == model_id)
     )
     if version is None:
-        raise NotFound("No such version of this model.")
+        raise NotFound("No such version of this model.", code="model_version_not_found")
     if version.status != "ready" or version.stage == "archived":
         raise Conflict(
             f"An alias must point at a ready, unarchived version (v{version.version} is {version.status}/{version.stage})."
@@ -441,6 +463,8 @@ async def update_card(
     model, version = await get_version(session, principal, version_id)
     require_write(principal, model)
     version.card_markdown = markdown
+    # From now on the card is a person's text: the UI shows it instead of the facts it renders per language.
+    version.card = {**version.card, "edited": True}
     latest = await session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.model_id == model.id))
     if version.version == latest:
         model.card_text = markdown

@@ -51,7 +51,9 @@ async def deploy(body: DeployRequest, principal: Writer, session: Session, state
 async def list_deployments(
     principal: Reader, session: Session, include_stopped: bool = False, model_id: uuid.UUID | None = None
 ) -> list[DeploymentOut]:
-    return await service.to_out(session, await service.list_deployments(session, principal, include_stopped, model_id))
+    """Newest first, each with its last hour of traffic (requests, server errors, p95 latency)."""
+    deployments = await service.list_deployments(session, principal, include_stopped, model_id)
+    return await service.to_out(session, deployments, with_traffic=True)
 
 
 @router.get("/deployments/{deployment_id}")

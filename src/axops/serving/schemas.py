@@ -110,6 +110,13 @@ class ReplicaOut(BaseModel):
     last_exit: str | None = None
 
 
+class TrafficOut(BaseModel):
+    minutes: int
+    requests: int
+    errors: int
+    p95_ms: float | None
+
+
 class DeploymentOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
@@ -141,6 +148,9 @@ class DeploymentOut(BaseModel):
     ready_at: datetime | None
     ready_seconds: float | None
     stopped_at: datetime | None
+    traffic: TrafficOut | None = Field(
+        None, description="The last hour through the gateway (the list only; null elsewhere)"
+    )
 
 
 class MinutePoint(BaseModel):

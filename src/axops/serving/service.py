@@ -20,9 +20,10 @@ from axops.core.errors import Conflict, Invalid, NotFound
 from axops.gateway import service as gateway
 from axops.gateway import usage_queries
 from axops.registry import service as registry
+from axops.serving import traffic
 from axops.serving.models import Deployment
 from axops.serving.routing import canary_of, model_visibility_changed, new_serve_token, sync_route
-from axops.serving.schemas import DeploymentOut, DeployRequest, ReplicaOut, ScaleRequest
+from axops.serving.schemas import DeploymentOut, DeployRequest, ReplicaOut, ScaleRequest, TrafficOut
 
 MAX_EVENTS = 50
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -35,7 +36,7 @@ async def get_deployment(
     q = select(Deployment).where(Deployment.id == deployment_id, team_clause(principal, Deployment.team_id))
     deployment = await session.scalar(q.with_for_update() if for_update else q)
     if deployment is None:
-        raise NotFound("No such deployment.")
+        raise NotFound("No such deployment.", code="deployment_not_found")
     return deployment
 
 
@@ -117,7 +118,11 @@ async def deploy(
         if stable.status not in ("ready", "degraded") or stable.canary_of is not None:
             raise Conflict("A canary needs a running deployment that is not itself a canary.")
         if await canary_of(session, stable.id):
-            raise Conflict(f"'{stable.name}' already has a canary: promote or roll it back first.")
+            raise Conflict(
+                f"'{stable.name}' already has a canary: promote or roll it back first.",
+                code="canary_exists",
+                name=stable.name,
+            )
         name = data.name or f"{stable.name[:43]}-canary"
     else:
         name = data.name or _name_from(model.name)
@@ -125,7 +130,11 @@ async def deploy(
         if route is not None and route.managed_by is None:
             raise Conflict(f"A gateway route named '{name}' exists (made by hand); choose another deployment name.")
     if await session.scalar(select(Deployment.id).where(Deployment.name == name, Deployment.status != "stopped")):
-        raise Conflict(f"A deployment named '{name}' is running; undeploy it or choose another name.")
+        raise Conflict(
+            f"A deployment named '{name}' is running; undeploy it or choose another name.",
+            code="deployment_name_taken",
+            name=name,
+        )
     # the model's team owns it; a model of another team (organisation-visible) deploys to one of the deployer's
     team_id = (
         model.team_id if principal.sees_team(model.team_id) or not principal.team_ids else owning_team(principal, None)
@@ -175,7 +184,11 @@ async def deploy(
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:  # the same name, deployed at the same moment
-        raise Conflict(f"A deployment named '{name}' is running; undeploy it or choose another name.") from exc
+        raise Conflict(
+            f"A deployment named '{name}' is running; undeploy it or choose another name.",
+            code="deployment_name_taken",
+            name=name,
+        ) from exc
     audit.record(
         session,
         "deployment.create",
@@ -213,7 +226,9 @@ async def live_deployment_names(session: AsyncSession, model_id: uuid.UUID) -> l
 async def refuse_if_deployed(session: AsyncSession, model_id: uuid.UUID) -> None:
     """A model with live deployments is not deleted (the registry asks, once the caller may change it)."""
     if live := await live_deployment_names(session, model_id):
-        raise Conflict(f"The model is deployed ({', '.join(live)}): undeploy it first.", deployments=live)
+        raise Conflict(
+            f"The model is deployed ({', '.join(live)}): undeploy it first.", code="model_deployed", deployments=live
+        )
 
 
 async def scale(
@@ -377,8 +392,12 @@ async def live_metrics(session: AsyncSession, d: Deployment, minutes: int) -> li
     )
 
 
-async def to_out(session: AsyncSession, deployments: list[Deployment]) -> list[DeploymentOut]:
+async def to_out(
+    session: AsyncSession, deployments: list[Deployment], with_traffic: bool = False
+) -> list[DeploymentOut]:
     names = await registry.version_labels(session, [d.version_id for d in deployments])
+    usage = await traffic.last_hour(session, [d.id for d in deployments]) if with_traffic else {}
+    quiet = {"requests": 0, "errors": 0, "p95_ms": None}
     return [
         DeploymentOut(
             id=d.id,
@@ -392,7 +411,7 @@ async def to_out(session: AsyncSession, deployments: list[Deployment]) -> list[D
             executor=d.executor,
             replicas_min=d.replicas_min,
             replicas_max=d.replicas_max,
-            replicas_desired=d.replicas_desired,
+            replicas_desired=0 if d.status == "stopped" else d.replicas_desired,
             resources=d.resources,
             autoscale_target=d.autoscale_target,
             max_batch=d.max_batch,
@@ -402,7 +421,9 @@ async def to_out(session: AsyncSession, deployments: list[Deployment]) -> list[D
             pricing=d.pricing,
             status=d.status,
             status_reason=d.status_reason,
-            replicas=[ReplicaOut(**{k: v for k, v in r.items() if k in ReplicaOut.model_fields}) for r in d.replicas],
+            replicas=[]
+            if d.status == "stopped"
+            else [ReplicaOut(**{k: v for k, v in r.items() if k in ReplicaOut.model_fields}) for r in d.replicas],
             events=d.events,
             endpoint=f"/v1 model={d.name}",
             created_at=d.created_at,
@@ -410,6 +431,9 @@ async def to_out(session: AsyncSession, deployments: list[Deployment]) -> list[D
             ready_at=d.ready_at,
             ready_seconds=d.ready_seconds,
             stopped_at=d.stopped_at,
+            traffic=TrafficOut(minutes=traffic.WINDOW_MINUTES, **usage.get(traffic.upstream_key(d.id), quiet))
+            if with_traffic
+            else None,
         )
         for d in deployments
     ]
