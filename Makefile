@@ -45,7 +45,7 @@ web/dist/index.html: web/package.json web/package-lock.json $(shell find web/src
 browser:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-nanum >/dev/null; \
 		else echo "Chromium is missing: install it (apt-get install chromium) for the browser tests" >&2; exit 1; fi; \
 	fi
 
