@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     usage_retention_days: int = 400
     request_log_retention_days: int = 90
     gateway_health_interval_s: float = 15.0
+    gateway_currency: str = Field(
+        "USD", min_length=1, max_length=8, description="the unit of route prices and every cost figure"
+    )
     otel: bool = Field(
         False, description="export OpenTelemetry traces (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)"
     )

@@ -34,7 +34,7 @@ from axops.gateway.call import Call, attempt_span, end_attempt
 from axops.gateway.instruments import CACHE_HITS, CACHE_MISSES
 from axops.gateway.limits import retry_after
 from axops.gateway.state import Gateway
-from axops.gateway.table import Target, plan
+from axops.gateway.table import Target, failure_kind, plan
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -156,7 +156,7 @@ async def _relay(
             await call.gw.cache.put(cache_key, entry, cache_ttl)
     except (aiohttp.ClientError, TimeoutError) as exc:
         status, error = 502, f"upstream broke off the stream: {type(exc).__name__}"
-        upstream.failed()
+        upstream.failed("stream_broken")
         message = {
             "error": {
                 "message": "The upstream model server broke off the stream.",
@@ -310,7 +310,7 @@ async def _forward(request: Request, raw: bytes, endpoint: str) -> Response:
                     break
                 if response.status in _RETRYABLE:
                     if response.status >= 500:
-                        up.failed()
+                        up.failed("status", response.status)
                     up.in_flight -= 1
                     last_status, last_error = 502, f"{up.key} answered {response.status}"
                     continue
@@ -338,7 +338,7 @@ async def _forward(request: Request, raw: bytes, endpoint: str) -> Response:
                 data = orjson.dumps(result)
         except (aiohttp.ClientError, TimeoutError, ValueError, TypeError) as exc:
             end_attempt(attempt, None, type(exc).__name__)
-            up.failed()
+            up.failed(failure_kind(exc))
             up.in_flight -= 1
             last_status, last_error = 502, f"{up.key}: {type(exc).__name__}"
             continue

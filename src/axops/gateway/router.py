@@ -12,25 +12,27 @@ import orjson
 from fastapi import APIRouter, Query, Request
 
 from axops.auth.deps import Principal, Session, require
-from axops.core.errors import AppError, Invalid
-from axops.core.pagination import Page
-from axops.core.state import SecretKey
-from axops.gateway import proxy, service, usage_queries
+from axops.core.errors import AppError, Invalid, NotFound
+from axops.core.state import SecretKey, SettingsDep
+from axops.gateway import proxy, request_logs, service, usage_queries
 from axops.gateway.deps import GatewayDep
 from axops.gateway.schemas import (
     InferenceRequest,
     InferenceResult,
     LimitOut,
     LimitSet,
+    ModelStatus,
     ProviderCreate,
     ProviderOut,
     ProviderUpdate,
     RequestLogOut,
+    RequestLogPage,
     RouteCreate,
     RouteDryRun,
     RouteOut,
     RoutePlan,
     RouteUpdate,
+    UpstreamHealth,
     UsageOut,
 )
 
@@ -63,8 +65,18 @@ async def delete_provider(provider_id: uuid.UUID, _: Admin, session: Session) ->
 
 
 @router.get("/gateway/routes")
-async def list_routes(_: Admin, session: Session) -> list[RouteOut]:
-    return [RouteOut.model_validate(r) for r in await service.list_routes(session)]
+async def list_routes(_: Admin, session: Session, gw: GatewayDep) -> list[RouteOut]:
+    """Each route with its upstreams' health as this gateway process has seen it (requests and the
+    background health checks): failures in a row, circuit state, the last error and when."""
+    await gw.table.ensure(gw.db, gw.secret)
+    names = {p.id: p.name for p in await service.list_providers(session)}
+    out = []
+    for r in await service.list_routes(session):
+        upstreams = service.upstream_health(gw.table, names, r)
+        health = service.route_health(upstreams) if r.enabled else "unknown"
+        seen = [UpstreamHealth(**u) for u in upstreams]
+        out.append(RouteOut.model_validate(r).model_copy(update={"upstreams": seen, "health": health}))
+    return out
 
 
 @router.post("/gateway/routes", status_code=201)
@@ -109,20 +121,54 @@ async def delete_limit(scope: Scope, subject_id: uuid.UUID, _: Admin, session: S
     await service.delete_limit(session, scope, subject_id)
 
 
-@router.get("/gateway/logs", response_model=Page[RequestLogOut])
-async def request_logs(
+Outcome = Literal["ok", "error"]
+
+
+@router.get("/gateway/logs")
+async def list_request_logs(
     principal: Invoker,
     session: Session,
-    model: Annotated[str | None, Query(max_length=200)] = None,
+    settings: SettingsDep,
+    model: Annotated[str | None, Query(max_length=200, description="The route (model name clients send)")] = None,
+    upstream: Annotated[str | None, Query(max_length=300, description="provider/model")] = None,
     api_key_id: uuid.UUID | None = None,
+    user_id: Annotated[uuid.UUID | None, Query(description="Another user's: gateway admins only")] = None,
+    outcome: Annotated[Outcome | None, Query(description="error: status 400 and above")] = None,
+    status: Annotated[int | None, Query(ge=100, le=599)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    content: Annotated[bool | None, Query(description="true: only requests whose text was logged")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> Page[RequestLogOut]:
-    """Request and answer text of keys that log content, PII-masked; yours, or everyone's for gateway admins."""
-    items, next_cursor = await usage_queries.request_logs(
-        session, principal, model=model, api_key_id=api_key_id, cursor=cursor, limit=limit
+) -> RequestLogPage:
+    """Gateway requests, newest first: status, upstream, attempts, latency, tokens, cost, and the
+    request and answer text (PII-masked) of keys that log content. Yours, or everyone's for gateway
+    admins. The first page says how many match."""
+    page = await request_logs.request_logs(
+        session,
+        principal,
+        cursor=cursor,
+        limit=limit,
+        model=model,
+        upstream=upstream,
+        api_key_id=api_key_id,
+        user_id=user_id,
+        outcome=outcome,
+        status=status,
+        since=since,
+        until=until,
+        content=content,
     )
-    return Page(items=[RequestLogOut(**i) for i in items], next_cursor=next_cursor)
+    return RequestLogPage(**page, currency=settings.gateway_currency)
+
+
+@router.get("/gateway/logs/{log_id}")
+async def get_request_log(log_id: uuid.UUID, principal: Invoker, session: Session) -> RequestLogOut:
+    """One request (a link to it); another user's answers 404 unless you are a gateway admin."""
+    item = await request_logs.request_log(session, principal, log_id)
+    if item is None:
+        raise NotFound("No such request.", code="request_log_not_found")
+    return RequestLogOut(**item)
 
 
 @router.post("/router/route")
@@ -140,6 +186,13 @@ async def inference_models(principal: Invoker, gw: GatewayDep) -> list[str]:
     return sorted(n for n, r in gw.table.routes.items() if r.usable_by(principal))
 
 
+@router.get("/inference/models/status")
+async def inference_model_status(principal: Invoker, gw: GatewayDep) -> list[ModelStatus]:
+    """The model names this caller may use, each with its route's health (down: every upstream failing)."""
+    await gw.table.ensure(gw.db, gw.secret)
+    return [ModelStatus(**m) for m in service.model_statuses(gw.table, principal)]
+
+
 Bucket = Literal["hour", "day"]
 GroupBy = Literal["model", "api_key", "user", "team", "upstream"]
 
@@ -148,6 +201,7 @@ GroupBy = Literal["model", "api_key", "user", "team", "upstream"]
 async def usage(
     principal: Invoker,
     session: Session,
+    settings: SettingsDep,
     since: datetime | None = None,
     until: datetime | None = None,
     bucket: Bucket = "hour",
@@ -157,9 +211,10 @@ async def usage(
     """Requests, errors, tokens, cost, p50/p95 latency and cache hits per time bucket and group
     (default: the last 24 hours). Without gateway:admin: the caller's own usage."""
     return UsageOut(
+        currency=settings.gateway_currency,
         **await usage_queries.usage(
             session, principal, since=since, until=until, bucket=bucket, group_by=group_by, model=model
-        )
+        ),
     )
 
 
@@ -168,15 +223,17 @@ async def model_usage(
     model_name: str,
     principal: Invoker,
     session: Session,
+    settings: SettingsDep,
     since: datetime | None = None,
     until: datetime | None = None,
     bucket: Bucket = "hour",
 ) -> UsageOut:
     """One gateway model's traffic, by upstream."""
     return UsageOut(
+        currency=settings.gateway_currency,
         **await usage_queries.usage(
             session, principal, since=since, until=until, bucket=bucket, group_by="upstream", model=model_name
-        )
+        ),
     )
 
 
@@ -185,15 +242,17 @@ async def user_cost(
     user_id: uuid.UUID,
     principal: Invoker,
     session: Session,
+    settings: SettingsDep,
     since: datetime | None = None,
     until: datetime | None = None,
     bucket: Bucket = "day",
 ) -> UsageOut:
     """A user's tokens and cost by model (their own, or anyone's for gateway admins)."""
     return UsageOut(
+        currency=settings.gateway_currency,
         **await usage_queries.usage(
             session, principal, since=since, until=until, bucket=bucket, group_by="model", user_id=user_id
-        )
+        ),
     )
 
 

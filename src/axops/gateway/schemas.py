@@ -140,6 +140,30 @@ class RouteUpdate(Strict):
     )
 
 
+Health = Literal["unknown", "healthy", "failing", "open", "half_open"]
+
+
+class UpstreamHealth(BaseModel):
+    """What this gateway process has seen of one upstream of a route (requests and health probes)."""
+
+    upstream: str = Field(description="provider/model")
+    role: Literal["target", "fallback"]
+    health: Health = Field(
+        description="unknown: not called nor probed yet; failing: recent failures, circuit still closed; "
+        "open: circuit open (skipped); half_open: cooled down, the next request is a trial"
+    )
+    failures: int = Field(description="Failures in a row")
+    last_error: str | None = Field(
+        None, description="connect, timeout, status (see last_error_status), invalid_answer, stream_broken, error"
+    )
+    last_error_status: int | None = None
+    last_error_at: datetime | None = None
+    last_ok_at: datetime | None = None
+
+
+RouteHealth = Literal["unknown", "healthy", "degraded", "down"]
+
+
 class RouteOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
@@ -157,6 +181,17 @@ class RouteOut(BaseModel):
     managed_by: str | None = None
     created_at: datetime
     updated_at: datetime
+    health: RouteHealth = Field(
+        "unknown",
+        description="down: no upstream is healthy (all failing or circuit open); degraded: some are; "
+        "unknown: none called nor probed yet",
+    )
+    upstreams: list[UpstreamHealth] = Field(default_factory=list)
+
+
+class ModelStatus(BaseModel):
+    name: str
+    health: RouteHealth = Field(description="As in the routes list: down means every upstream is failing")
 
 
 class RouteDryRun(BaseModel):
@@ -220,6 +255,7 @@ class UsagePoint(BaseModel):
 
 
 class UsageOut(BaseModel):
+    currency: str = Field("USD", description="The unit of every cost figure (route prices are per 1M tokens in it)")
     bucket: Literal["hour", "day"]
     group_by: str
     since: datetime
@@ -247,12 +283,38 @@ class InferenceResult(BaseModel):
 
 
 class RequestLogOut(BaseModel):
+    """One gateway request. `request` and `response` are the PII-masked text, present only when
+    the calling key logs content (has_content)."""
+
     id: uuid.UUID
     created_at: datetime
     request_id: str | None
     api_key_id: uuid.UUID | None
+    api_key_name: str | None = None
+    api_key_prefix: str | None = None
     user_id: uuid.UUID | None
+    username: str | None = None
+    endpoint: str
     model: str
+    upstream: str | None
+    stream: bool
     status: int
-    request: dict
-    response: str
+    error: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    latency_ms: float
+    ttft_ms: float | None
+    attempts: int
+    cache: str
+    has_content: bool
+    request: dict | None = None
+    response: str | None = None
+
+
+class RequestLogPage(BaseModel):
+    items: list[RequestLogOut]
+    next_cursor: str | None = None
+    total: int | None = Field(None, description="Requests matching the filters (first page only; exact)")
+    total_at_least: int | None = Field(None, description="Set instead of total when more than this many match")
+    currency: str = "USD"

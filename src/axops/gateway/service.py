@@ -4,6 +4,7 @@ every process at once (the route table reloads on NOTIFY). Every change is audit
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, text
@@ -61,7 +62,7 @@ async def create_provider(session: AsyncSession, user_id: uuid.UUID, secret: str
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"A provider named {data.name!r} exists.") from exc
+        raise Conflict(f"A provider named {data.name!r} exists.", code="provider_name_taken", name=data.name) from exc
     audit.record(
         session,
         "gateway.provider_create",
@@ -95,7 +96,7 @@ async def _not_a_replica(session: AsyncSession, provider: Provider) -> None:
 async def update_provider(session: AsyncSession, secret: str, provider_id: uuid.UUID, data: ProviderUpdate) -> Provider:
     provider = await session.get(Provider, provider_id, with_for_update=True)
     if provider is None:
-        raise NotFound("No such provider.")
+        raise NotFound("No such provider.", code="provider_not_found")
     await _not_a_replica(session, provider)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("base_url") is not None:
@@ -136,7 +137,7 @@ def _origin(url: str) -> tuple:
 async def delete_provider(session: AsyncSession, provider_id: uuid.UUID) -> None:
     provider = await session.get(Provider, provider_id)
     if provider is None:
-        raise NotFound("No such provider.")
+        raise NotFound("No such provider.", code="provider_not_found")
     await _not_a_replica(session, provider)
     used = [
         r.model_name
@@ -144,7 +145,9 @@ async def delete_provider(session: AsyncSession, provider_id: uuid.UUID) -> None
         if any(t.get("provider_id") == str(provider_id) for t in [*r.targets, *r.fallbacks])
     ]
     if used:
-        raise Conflict(f"Routes still use this provider: {', '.join(sorted(used))}.", routes=sorted(used))
+        raise Conflict(
+            f"Routes still use this provider: {', '.join(sorted(used))}.", code="provider_in_use", routes=sorted(used)
+        )
     await session.delete(provider)
     await session.flush()
     audit.record(
@@ -208,7 +211,7 @@ async def create_route(session: AsyncSession, user_id: uuid.UUID, data: RouteCre
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"A route for {data.model_name!r} exists.") from exc
+        raise Conflict(f"A route for {data.model_name!r} exists.", code="route_exists", model=data.model_name) from exc
     audit.record(
         session,
         "gateway.route_create",
@@ -230,7 +233,7 @@ async def create_route(session: AsyncSession, user_id: uuid.UUID, data: RouteCre
 async def update_route(session: AsyncSession, route_id: uuid.UUID, data: RouteUpdate) -> Route:
     route = await session.get(Route, route_id, with_for_update=True)
     if route is None:
-        raise NotFound("No such route.")
+        raise NotFound("No such route.", code="route_not_found")
     _not_managed(route)
     changes = data.model_dump(exclude_unset=True)
     await _check_targets(session, [*(data.targets or []), *(data.fallbacks or [])])
@@ -258,7 +261,7 @@ async def update_route(session: AsyncSession, route_id: uuid.UUID, data: RouteUp
 async def delete_route(session: AsyncSession, route_id: uuid.UUID) -> None:
     route = await session.get(Route, route_id)
     if route is None:
-        raise NotFound("No such route.")
+        raise NotFound("No such route.", code="route_not_found")
     _not_managed(route)
     await session.delete(route)
     await session.flush()
@@ -325,7 +328,7 @@ def dry_run(table: RouteTable, principal: Principal, model: str) -> dict:
     admins only)."""
     route = table.usable(principal, model)
     if route is None:
-        raise NotFound(f"No enabled route serves '{model}'.")
+        raise NotFound(f"No enabled route serves '{model}'.", code="no_route", model=model)
     fallback_keys = {id(t) for t in route.fallbacks}
     order = plan(route)
     first = order[0].upstream if order else None
@@ -493,3 +496,52 @@ def _uuid(value) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except ValueError:
         return None
+
+
+def _at(wall: float | None) -> datetime | None:
+    return datetime.fromtimestamp(wall, UTC) if wall is not None else None
+
+
+def upstream_health(table: RouteTable, names: dict[uuid.UUID, str], route: Route) -> list[dict]:
+    """Each target's and fallback's upstream as this process has seen it (upstreams not called nor
+    probed yet, or of a disabled route, answer `unknown`)."""
+    out = []
+    for role, specs in (("target", route.targets), ("fallback", route.fallbacks)):
+        for spec in specs:
+            key = f"{names.get(_uuid(spec.get('provider_id')), '?')}/{spec.get('model')}"
+            up = table.upstreams.get(key)
+            out.append(
+                {
+                    "upstream": key,
+                    "role": role,
+                    "health": up.health if up else "unknown",
+                    "failures": up.failures if up else 0,
+                    "last_error": up.last_error if up else None,
+                    "last_error_status": up.last_error_status if up else None,
+                    "last_error_at": _at(up.last_error_at) if up else None,
+                    "last_ok_at": _at(up.last_ok_at) if up else None,
+                }
+            )
+    return out
+
+
+def route_health(upstreams: list[dict]) -> str:
+    """down: no upstream healthy and at least one failing or open; degraded: some failing or open;
+    unknown: nothing seen yet; else healthy."""
+    states = [u["health"] for u in upstreams]
+    bad = [s for s in states if s in ("failing", "open", "half_open")]
+    if not bad:
+        return "healthy" if "healthy" in states else "unknown"
+    return "degraded" if "healthy" in states else "down"
+
+
+def model_statuses(table: RouteTable, principal: Principal) -> list[dict]:
+    """The models this caller may use, each with its route's health (the Playground marks dead ones)."""
+    return [
+        {
+            "name": name,
+            "health": route_health([{"health": t.upstream.health} for t in [*route.targets, *route.fallbacks]]),
+        }
+        for name, route in sorted(table.routes.items())
+        if route.usable_by(principal)
+    ]

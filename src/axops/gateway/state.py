@@ -12,7 +12,7 @@ import orjson
 
 from axops.gateway import cache
 from axops.gateway.limits import Limits
-from axops.gateway.table import RouteTable
+from axops.gateway.table import RouteTable, failure_kind
 from axops.gateway.tokens import TokenCounter, Tokenizers
 from axops.gateway.usage_writer import ContentLogWriter, UsageWriter
 
@@ -70,16 +70,18 @@ class Gateway:
         async def probe(up) -> bool:
             url = up.adapter.models_url(up)
             headers = {k: v for k, v in up.headers.items() if k != "Content-Type"}
+            error, status = None, None
             try:
                 async with self.client.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=5)) as r:
-                    ok = r.status < 500
-            except (aiohttp.ClientError, TimeoutError):
-                ok = False
-            if ok:
-                up.failures, up.probing = 0, False
+                    if r.status >= 500:
+                        error, status = "status", r.status
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                error = failure_kind(exc)
+            if error is None:
+                up.succeeded()
             else:
-                up.failed()
-            return ok
+                up.failed(error, status)
+            return error is None
 
         results = await asyncio.gather(*(probe(up) for up in upstreams.values()))
         return dict(zip(upstreams, results, strict=True))

@@ -11,6 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+import aiohttp
 from sqlalchemy import select
 
 from axops.core import crypto, notify
@@ -40,6 +41,11 @@ class Upstream:
     failures: int = 0
     open_until: float = 0.0  # circuit open (cooling down) until this monotonic time
     probing: bool = False
+    # What the routes list shows (this process's view): the last failure and when (wall clock), the last success.
+    last_error: str | None = None  # a stable kind: connect, timeout, status, invalid_answer, stream_broken
+    last_error_status: int | None = None  # the HTTP status of a `status` failure
+    last_error_at: float | None = None
+    last_ok_at: float | None = None
     # What calling it takes, from its provider kind's adapter: resolved here, once, not per request.
     adapter: Adapter = field(init=False, repr=False)
     urls: dict[str, str] = field(init=False, repr=False)  # endpoint → URL; an endpoint it cannot serve is absent
@@ -56,13 +62,17 @@ class Upstream:
             return True
         return now >= self.open_until and not self.probing
 
-    def succeeded(self, latency_ms: float) -> None:
+    def succeeded(self, latency_ms: float | None = None) -> None:
         self.failures, self.probing = 0, False
+        self.last_ok_at = time.time()
+        if latency_ms is None:  # a health probe: no request latency to average in
+            return
         self.latency_ms = latency_ms if self.latency_ms is None else 0.8 * self.latency_ms + 0.2 * latency_ms
 
-    def failed(self) -> None:
+    def failed(self, error: str = "error", status: int | None = None) -> None:
         self.failures += 1
         self.probing = False
+        self.last_error, self.last_error_status, self.last_error_at = error, status, time.time()
         if self.failures >= FAILURES_TO_OPEN:
             self.open_until = time.monotonic() + COOL_DOWN_S
 
@@ -71,6 +81,16 @@ class Upstream:
         if self.failures < FAILURES_TO_OPEN:
             return "closed"
         return "half_open" if time.monotonic() >= self.open_until else "open"
+
+    @property
+    def health(self) -> str:
+        """unknown (not called nor probed yet), healthy, failing (recent failures, circuit still
+        closed), open (circuit open: skipped), half_open (cooled down: the next request is a trial)."""
+        if self.failures >= FAILURES_TO_OPEN:
+            return self.state
+        if self.failures:
+            return "failing"
+        return "healthy" if self.last_ok_at is not None else "unknown"
 
 
 @dataclass
@@ -223,6 +243,17 @@ class RouteTable:
         """The enabled route of `model` if this caller may use it; else None, as for an unknown model."""
         route = self.routes.get(model)
         return route if route is not None and route.usable_by(principal) else None
+
+
+def failure_kind(exc: BaseException) -> str:
+    """What went wrong calling an upstream, as the stable word the routes list shows (translated there)."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return "connect"
+    if isinstance(exc, ValueError | TypeError | aiohttp.ContentTypeError):
+        return "invalid_answer"
+    return "error"
 
 
 def _uuid(value) -> uuid.UUID | None:
