@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from axops.experiments.schemas import KEY_RULE, valid_key
+from axops.registry.schemas import ModelName
 
 
 class Strict(BaseModel):
@@ -87,8 +88,8 @@ class JobCreate(Strict):
     priority: int = Field(0, ge=-100, le=100, description="Higher runs first")
     max_retries: int = Field(1, ge=0, le=10)
     resume: bool = Field(True, description="Retries start from the latest checkpoint")
-    output_model: str | None = Field(
-        None, max_length=200, description="Model to register the result in (default: <base>-ft)"
+    output_model: ModelName | None = Field(
+        None, description="Model to register the result in (default: <base>-ft); named as models are"
     )
     experiment: str = Field("fine-tuning", min_length=1, max_length=200)
 

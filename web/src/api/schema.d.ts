@@ -3586,7 +3586,7 @@ export interface components {
             resume: boolean;
             /**
              * Output Model
-             * @description Model to register the result in (default: <base>-ft)
+             * @description Model to register the result in (default: <base>-ft); named as models are
              */
             output_model?: string | null;
             /**
