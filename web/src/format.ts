@@ -6,17 +6,6 @@ export function formatTime(iso: string): string {
   return new Date(iso).toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'short' })
 }
 
-/** Count events per local calendar day, oldest first. */
-export function countPerDay(timestamps: string[]): { day: string; count: number }[] {
-  const counts = new Map<string, number>()
-  for (const ts of timestamps) {
-    const d = new Date(ts)
-    const day = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`
-    counts.set(day, (counts.get(day) ?? 0) + 1)
-  }
-  return [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([day, count]) => ({ day, count }))
-}
-
 /** 1234567 → "1.23M"; bytes get a unit suffix ("1.20 GB"). */
 export function human(n: number | null | undefined, unit = ''): string {
   if (n === null || n === undefined) return '—'

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest'
-import { countPerDay } from '@/format'
 import en from '@/i18n/en'
 import ko from '@/i18n/ko'
 
@@ -10,15 +9,6 @@ function keys(obj: object, prefix = ''): string[] {
 }
 
 describe('formatting and translations', () => {
-  it('counts events per day, oldest first', () => {
-    const local = (y: number, m: number, d: number, h: number) => new Date(y, m - 1, d, h).toISOString()
-    expect(countPerDay([local(2026, 11, 25, 9), local(2026, 11, 24, 23), local(2026, 11, 25, 10)])).toEqual([
-      { day: '2026-11-24', count: 1 },
-      { day: '2026-11-25', count: 2 },
-    ])
-    expect(countPerDay([])).toEqual([])
-  })
-
   it('has every message in Korean and English', () => {
     expect(keys(ko).sort()).toEqual(keys(en).sort())
   })

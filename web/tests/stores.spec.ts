@@ -152,6 +152,14 @@ describe('domain stores', () => {
         query.get('cursor')
           ? { items: [event('e3', '2026-03-01T10:00:00Z')], next_cursor: null }
           : { items: [event('e1', '2026-03-02T10:00:00Z'), event('e2', '2026-03-02T11:00:00Z')], next_cursor: 'c' },
+      'GET /api/audit/logs/per-day': () => ({
+        days: [
+          { day: '2026-03-01', count: 40 },
+          { day: '2026-03-02', count: 72 },
+        ],
+        total: 112,
+        tz: 'UTC',
+      }),
       'GET /api/audit/logs/export.csv': () => new Response('id,action\n', { headers: { 'content-type': 'text/csv' } }),
     })
     const audit = useAuditStore()
@@ -159,9 +167,12 @@ describe('domain stores', () => {
     audit.filters.actor = '  '
     await audit.apply()
     audit.filters.action = 'typed but not applied'
-    await audit.load(true)
+    await audit.more()
     expect(audit.items).toHaveLength(3)
-    expect(audit.perDay.map((d) => d.count)).toEqual([1, 2])
+    // The chart and the total are the server's counts over the whole filter, not the rows loaded.
+    expect(audit.perDay.map((d) => d.count)).toEqual([40, 72])
+    expect(audit.total).toBe(112)
+    expect(audit.filtered).toBe(true)
     const blob = await audit.exportCsv()
     expect(await blob.text()).toBe('id,action\n')
     for (const call of calls) {
