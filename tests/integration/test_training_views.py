@@ -177,3 +177,59 @@ def test_quotas_show_use_and_only_infra_admins_set_or_clear_them(api, lab, admin
     while (status := api.get(f"/api/training/job/{job['id']}/status", headers=dev).json())["status"] != "cancelled":
         assert time.monotonic() < deadline, status
         time.sleep(0.3)
+
+
+def test_the_job_form_bounds_are_the_api_bounds_and_refused_bodies_write_nothing(api, lab, admin):
+    """What the new-job and new-sweep forms refuse, the API refuses too: 422 problem+json, no job, no model,
+    no runtime key (the numbers the forms check, blank or multi-line names)."""
+    dev = lab["dev"]
+    approve_dataset(api, admin, lab["dataset_version"]["id"])
+
+    def counts():
+        jobs = len(api.get("/api/training/jobs", params={"limit": 500}, headers=admin).json())
+        models = len(api.get("/api/model", params={"limit": 100}, headers=admin).json()["items"])
+        keys = len(api.get("/api/apikey", params={"limit": 100, "all": True}, headers=admin).json()["items"])
+        return jobs, models, keys
+
+    before = counts()
+    bad_jobs = [
+        {"name": "   "},
+        {"name": "two\nlines"},
+        {"name": "x" * 201},
+        {"hyperparameters": {"learning_rate": -5}},
+        {"hyperparameters": {"learning_rate": 0}},
+        {"hyperparameters": {"max_steps": 0}},
+        {"hyperparameters": {"batch_size": 0}},
+        {"hyperparameters": {"max_seq_length": 4}},
+        {"hyperparameters": {"save_steps": 0}},
+        {"lora": {"r": 0}},
+        {"lora": {"dropout": 1}},
+        {"resources": {"gpus": -1}},
+        {"output_model": "bad name with spaces!!"},
+    ]
+    for extra in bad_jobs:
+        body = job_body(lab)
+        for key, value in extra.items():
+            body[key] = body.get(key, {}) | value if isinstance(value, dict) else value
+        r = api.post("/api/training/job/create", json=body, headers=dev)
+        assert r.status_code == 422, (extra, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json"), extra
+
+    sweep = {"name": "lr", "job": small_template(lab), "space": {"hyperparameters.learning_rate": {"values": [0.01]}}}
+    for bad in (
+        {"name": "  "},
+        {"name": "a\tb"},
+        {"space": {"hyperparameters.learning_rate": {"values": [-5, 0.01]}}},
+        {"space": {"hyperparameters.max_steps": {"values": [0, 4]}}},
+        {"max_trials": 0},
+    ):
+        r = api.post("/api/training/sweep/create", json=sweep | bad, headers=dev)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json"), bad
+    assert api.get("/api/training/sweeps", headers=dev).json() == []
+    assert counts() == before
+
+    # a name is trimmed, not refused, when it has words in it
+    r = api.post("/api/training/job/create", json=job_body(lab, name="  spaced  "), headers=dev)
+    assert r.status_code == 201 and r.json()["name"] == "spaced", r.text
+    api.post(f"/api/training/job/{r.json()['id']}/cancel", headers=dev)

@@ -4,14 +4,21 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from axops.core.text import no_control
 from axops.experiments.schemas import KEY_RULE, valid_key
 from axops.registry.schemas import ModelName
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# A job's or sweep's display name: trimmed, not blank, one line (it lands in run names, API key names and logs).
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(no_control)
+]
 
 
 def _metric_key(key: str) -> str:
@@ -73,7 +80,7 @@ class Resources(Strict):
 
 
 class JobCreate(Strict):
-    name: str | None = Field(None, max_length=200)
+    name: Title | None = Field(None, description="Default: '<output model> from v<base version>'")
     base_version_id: uuid.UUID | None = Field(None, description="The base model version; or give base_model + base_ref")
     base_model: str | None = Field(None, max_length=200)
     base_ref: str = Field("latest", max_length=100)
@@ -199,7 +206,7 @@ class Range(Strict):
 
 
 class SweepCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Title
     job: JobCreate = Field(description="The trial template: every trial is this job with the swept values set")
     space: dict[str, Range] = Field(
         min_length=1, max_length=10, description=f"Swept settings: {', '.join(sorted(SWEEPABLE))}"

@@ -3526,7 +3526,10 @@ export interface components {
         };
         /** JobCreate */
         JobCreate: {
-            /** Name */
+            /**
+             * Name
+             * @description Default: '<output model> from v<base version>'
+             */
             name?: string | null;
             /**
              * Base Version Id
