@@ -5,7 +5,10 @@ import { setLocale } from '@/i18n'
 import { useAuthStore } from '@/stores/auth'
 import { byTestId, freshPinia, mockApi, mountView, settle } from './helpers'
 
-vi.mock('vue-router', () => ({ useRoute: () => ({ params: { id: 'm1' } }), useRouter: () => ({ push: vi.fn() }) }))
+vi.mock('vue-router', () => ({
+  useRoute: () => ({ params: { id: 'm1' }, meta: {} }),
+  useRouter: () => ({ push: vi.fn(), back: vi.fn() }),
+}))
 
 const MODEL = {
   id: 'm1',
@@ -56,6 +59,10 @@ async function open(permissions: string[], role = 'developer', teams = [{ id: 't
   mockApi({ 'GET /api/model/m1': () => MODEL, 'GET /api/model/m1/versions': () => [] })
   wrapper = await mountView(ModelDetailView, pinia)
   byTestId('tab-versions')!.click()
+  await settle()
+  byTestId('version-new')!.click()
+  await settle()
+  byTestId('version-mode-import')!.click()
   await settle()
 }
 

@@ -779,6 +779,17 @@ export default {
     },
     // quality
     previewForbidden: 'Raw rows are not available to you',
+    noun: 'Dataset',
+    rowsForbiddenText: 'This data is {level}: its raw rows are for {who}.',
+    readPolicy: {
+      public: 'anyone who can see the dataset',
+      internal: 'anyone who can see the dataset',
+      confidential: 'members of the owning team (and Admins)',
+      restricted: 'Developers and up in the owning team (and Admins)',
+    },
+    rawTitle: 'Unmasked {level} data',
+    rawText:
+      'These are the rows as stored, not masked for display. Every time you open this preview it is written to the audit log (who, which version, when).',
     noQuality: 'No quality report yet (it is computed after the upload).',
     duplicateRows: 'Duplicate rows',
     nullRatio: 'Missing',
@@ -1297,7 +1308,7 @@ export default {
       atLeastBelow: 'At least {min} and below {max}.',
       maxLength: 'At most {max} characters.',
       control: 'Line breaks, tabs and other control characters are not allowed.',
-      modelName: 'A model name must not start with a space or contain / or \\.',
+      modelName: 'Letters and digits, then also . _ - (no spaces, slashes or @).',
     },
     missing: {
       prefix: 'To start: {list}',

@@ -1,20 +1,4 @@
-/** How a deployment's or a replica's state is shown. */
-export function statusColor(status: string): string {
-  return (
-    (
-      {
-        ready: 'success',
-        degraded: 'warning',
-        failed: 'error',
-        loading: 'info',
-        pending: 'info',
-        starting: 'info',
-        crashed: 'error',
-      } as Record<string, string>
-    )[status] ?? 'default'
-  )
-}
-
+/** The per-minute traffic of a deployment (GET /api/serving/deployments/{id}/metrics). */
 export interface MinutePoint {
   minute: string
   requests: number
