@@ -124,6 +124,10 @@ export default {
     dataset_restricted: '민감도 등급({sensitivity}) 때문에 원본 행을 볼 수 없습니다.',
     dataset_not_approved: "데이터셋 '{dataset}' v{version}은(는) 학습용으로 승인되지 않았습니다({review_status}).",
     review_before_scan: 'PII 검사가 끝난 뒤에 검토할 수 있습니다.',
+    dataset_file_invalid:
+      "'{file}' 파일을 읽을 수 없습니다. CSV, TSV, JSONL, Parquet 형식인지, 모든 행의 열 수가 머리글과 같은지 확인하세요.",
+    dataset_file_invalid_line: "'{file}' 파일의 {line}번째 줄을 읽을 수 없습니다. 이 줄의 열 수와 인코딩이 머리글과 같은지 확인하세요.",
+    empty_file: "'{file}' 파일이 비어 있습니다(0바이트).",
     confirm_name_mismatch: '확인을 위해 이름을 정확히 입력하세요.',
     training_job_not_found: '학습 작업을 찾을 수 없습니다.',
     base_version_not_ready: "'{model}' v{version}은(는) {version_status} 상태라 학습에 쓸 수 없습니다.",
