@@ -270,3 +270,35 @@ def test_a_fresh_install_works_on_first_use(api, admin):
     assert r.status_code == 200, r.text
     experiment = api.get(f"/api/experiments/{uuid.UUID(r.json()['experiment_id'])}", headers=dev).json()
     assert experiment["team_id"] == research["id"]
+
+
+def test_names_are_trimmed_one_line_and_not_blank(api, admin):
+    """Team and API key names and display names: what the web forms check (web/src/rules.ts) is what the API
+    enforces; a refused name leaves nothing behind."""
+    r = api.post("/api/teams", json={"name": "  research  "}, headers=admin)
+    assert r.status_code == 201 and r.json()["name"] == "research"
+    team_count = len(api.get("/api/teams", headers=admin).json()["items"])
+    for bad in ("", "   ", "two\nlines", "tab\there", "x" * 101):
+        r = api.post("/api/teams", json={"name": bad}, headers=admin)
+        assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), bad
+    assert len(api.get("/api/teams", headers=admin).json()["items"]) == team_count
+    assert (
+        api.patch(
+            f"/api/teams/{api.get('/api/teams', headers=admin).json()['items'][0]['id']}",
+            json={"name": " "},
+            headers=admin,
+        ).status_code
+        == 422
+    )
+    for bad in ("   ", "ci\nkey"):
+        assert api.post("/api/apikey/create", json={"name": bad}, headers=admin).status_code == 422
+    ok = api.post("/api/apikey/create", json={"name": " ci key "}, headers=admin)
+    assert ok.status_code == 201 and ok.json()["name"] == "ci key"
+    user = {"username": "kim.dev", "password": "long-enough-pass-1"}
+    assert api.post("/api/users", json={**user, "display_name": "a\nb"}, headers=admin).status_code == 422
+    for bad in ("bad name with spaces!!", "ab", "-dash", "x" * 65):
+        assert api.post("/api/users", json={**user, "username": bad}, headers=admin).status_code == 422
+    for bad in ("kim@", "kim@localhost", "kim example.com"):
+        assert api.post("/api/users", json={**user, "email": bad}, headers=admin).status_code == 422
+    r = api.post("/api/users", json={**user, "display_name": "  김 개발  ", "email": "kim@example.com"}, headers=admin)
+    assert r.status_code == 201 and r.json()["display_name"] == "김 개발"

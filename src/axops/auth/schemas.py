@@ -4,11 +4,18 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from axops.core.text import no_control
 
 Role = Literal["admin", "operator", "developer", "viewer"]
 Username = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 NewPassword = Field(min_length=12, max_length=256)
+# A team's or an API key's name: trimmed, not blank, one line (the web form checks the same: web/src/rules.ts).
+Label = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(no_control)
+]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(no_control)]
 
 
 class Strict(BaseModel):
@@ -73,26 +80,26 @@ class PasswordReset(Strict):
 class UserCreate(Strict):
     username: str = Username
     password: str = NewPassword
-    display_name: str = Field("", max_length=200)
+    display_name: DisplayName = ""
     email: EmailStr | None = None
     role: Role = "viewer"
     team_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
 
 
 class UserUpdate(Strict):
-    display_name: str | None = Field(None, max_length=200)
+    display_name: DisplayName | None = None
     email: EmailStr | None = None
     role: Role | None = None
     is_active: bool | None = None
 
 
 class TeamCreate(Strict):
-    name: str = Field(min_length=1, max_length=100)
+    name: Label
     description: str = Field("", max_length=2000)
 
 
 class TeamUpdate(Strict):
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: Label | None = None
     description: str | None = Field(None, max_length=2000)
 
 
@@ -133,7 +140,7 @@ class RolesOut(BaseModel):
 
 
 class ApiKeyCreate(Strict):
-    name: str = Field(min_length=1, max_length=100)
+    name: Label
     team_id: uuid.UUID | None = None
     scopes: list[str] | None = Field(None, max_length=64)
     models: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] | None = Field(
