@@ -40,6 +40,13 @@ export const NAV: NavItem[] = [
     group: 'serve',
   },
   { name: 'usage', icon: 'mdi-chart-line', to: '/gateway/usage', permission: 'gateway:invoke', group: 'operate' },
+  {
+    name: 'logs',
+    icon: 'mdi-text-box-search-outline',
+    to: '/gateway/logs',
+    permission: 'gateway:invoke',
+    group: 'operate',
+  },
   { name: 'routes', icon: 'mdi-routes', to: '/gateway/routes', permission: 'gateway:admin', group: 'serve' },
   { name: 'apikeys', icon: 'mdi-key-variant', to: '/apikeys', permission: 'apikeys:write', group: 'admin' },
   {

@@ -52,6 +52,12 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'gateway:invoke' },
   },
   {
+    path: '/gateway/logs',
+    name: 'logs',
+    component: () => import('@/views/gateway/RequestLogsView.vue'),
+    meta: { permission: 'gateway:invoke' },
+  },
+  {
     path: '/gateway/routes',
     name: 'routes',
     component: () => import('@/views/gateway/GatewayRoutesView.vue'),

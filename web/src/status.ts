@@ -25,6 +25,7 @@ const COLORS: Record<string, string> = {
   production: 'success',
   // needs a look
   degraded: 'warning',
+  failing: 'warning',
   scanned: 'warning',
   staging: 'warning',
   half_open: 'warning',
@@ -35,14 +36,17 @@ const COLORS: Record<string, string> = {
   rejected: 'error',
   unhealthy: 'error',
   open: 'error',
+  down: 'error',
   // over
   cancelled: 'default',
   stopped: 'default',
   archived: 'default',
   draft: 'default',
   revoked: 'default',
+  inactive: 'default',
   expired: 'default',
   deleted: 'default',
+  unknown: 'default',
 }
 
 /** The lookup key of a status word: MLflow's RUNNING and our running are the same word. */

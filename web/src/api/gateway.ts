@@ -14,6 +14,11 @@ export type RoutePlan = Schemas['RoutePlan']
 export type PlannedTarget = Schemas['PlannedTarget']
 export type Strategy = RouteCreate['strategy']
 export type Circuit = PlannedTarget['circuit']
+export type UpstreamHealth = Schemas['UpstreamHealth']
+export type RouteHealth = Route['health']
+export type ModelStatus = Schemas['ModelStatus']
+export type RequestLog = Schemas['RequestLogOut']
+export type RequestLogPage = Schemas['RequestLogPage']
 
 export const STRATEGIES: Strategy[] = ['weighted', 'round_robin', 'least_inflight', 'lowest_latency', 'lowest_cost']
 /** What the gateway counts tokens with when an upstream reports none (besides registry references `name@alias`, `name:3`). */
@@ -301,6 +306,13 @@ export async function streamChat(
   return finish()
 }
 
+/** The models this session may call, each with its route's health (down: every upstream failing). */
+export async function listModelStatus(): Promise<ModelStatus[]> {
+  const response = await call('GET', '/api/inference/models/status')
+  if (!response.ok) throw new ApiError(await failure(response))
+  return (await response.json()) as ModelStatus[]
+}
+
 /** The model names this session may call (OpenAI's model list). */
 export async function listModels(): Promise<string[]> {
   const response = await authFetch(new Request(`${window.location.origin}/v1/models`))
@@ -335,6 +347,8 @@ export interface UsagePoint extends UsageTotals {
 }
 
 export interface Usage {
+  /** The unit of every cost figure. */
+  currency: string
   bucket: Bucket
   group_by: GroupBy
   since?: string
@@ -359,4 +373,37 @@ export async function fetchUsage(query: UsageQuery): Promise<Usage> {
   const response = await call('GET', `/api/metrics/usage?${params}`)
   if (!response.ok) throw new ApiError(await failure(response))
   return (await response.json()) as Usage
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request logs (GET /api/gateway/logs)
+
+/** The filters of the request log, as they appear in the page's URL query and the API's. */
+export interface LogQuery {
+  model?: string
+  upstream?: string
+  api_key_id?: string
+  user_id?: string
+  outcome?: 'ok' | 'error'
+  status?: number
+  since?: string
+  until?: string
+  content?: boolean
+}
+
+/** One page of gateway requests, newest first (the first page carries the total). */
+export async function fetchLogs(query: LogQuery, cursor?: string | null, limit = 50): Promise<RequestLogPage> {
+  const params = new URLSearchParams()
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== '') params.set(k, String(v))
+  if (cursor) params.set('cursor', cursor)
+  params.set('limit', String(limit))
+  const response = await call('GET', `/api/gateway/logs?${params}`)
+  if (!response.ok) throw new ApiError(await failure(response))
+  return (await response.json()) as RequestLogPage
+}
+
+export async function fetchLog(id: string): Promise<RequestLog> {
+  const response = await call('GET', `/api/gateway/logs/${encodeURIComponent(id)}`)
+  if (!response.ok) throw new ApiError(await failure(response))
+  return (await response.json()) as RequestLog
 }

@@ -23,6 +23,9 @@ export default createVuetify({
           warning: '#8a4b00',
           error: '#b3261e',
         },
+        // Field labels and hints are drawn at this opacity of the text colour: Vuetify's 0.6 measures 4.29:1 on
+        // white (3.97:1 on a filled field); 0.7 reads above 4.5:1 on both.
+        variables: { 'medium-emphasis-opacity': 0.7 },
       },
     },
   },

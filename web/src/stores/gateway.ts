@@ -2,8 +2,12 @@ import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
 import { api, unwrap } from '@/api/client'
 import {
+  fetchLogs,
   GatewayError,
-  listModels,
+  listModelStatus,
+  type LogQuery,
+  type ModelStatus,
+  type RequestLog,
   streamChat,
   type ChatMessage,
   type ChatResult,
@@ -21,6 +25,7 @@ export const useGatewayStore = defineStore('gateway', () => {
   const providers = shallowRef<Provider[]>([])
   const routes = shallowRef<Route[]>([])
   const loading = ref(false)
+  const error = ref<string | null>(null)
 
   const providerById = computed(() => new Map(providers.value.map((p) => [p.id, p])))
   const providerName = (id: string) => providerById.value.get(id)?.name ?? id.slice(0, 8)
@@ -35,8 +40,11 @@ export const useGatewayStore = defineStore('gateway', () => {
 
   async function load() {
     loading.value = true
+    error.value = null
     try {
       await Promise.all([loadProviders(), loadRoutes()])
+    } catch (e) {
+      error.value = (e as Error).message
     } finally {
       loading.value = false
     }
@@ -90,6 +98,7 @@ export const useGatewayStore = defineStore('gateway', () => {
     providers,
     routes,
     loading,
+    error,
     providerName,
     load,
     loadProviders,
@@ -120,18 +129,28 @@ export interface ChatTurn {
   streaming?: boolean
   stopped?: boolean
   error?: string
+  /** A gateway refusal's HTTP status and OpenAI error code: the message shown is translated from these. */
+  failure?: { status: number | null; code: string | null }
   stats?: TurnStats
 }
 
 /** The playground's conversation: kept while the user moves around the app, gone on reload. */
 export const usePlaygroundStore = defineStore('playground', () => {
   const models = ref<string[]>([])
+  /** Each model's route health; a model whose upstreams are all failing is marked in the picker. */
+  const statuses = ref<ModelStatus[]>([])
+  const dead = computed(() => new Set(statuses.value.filter((m) => m.health === 'down').map((m) => m.name)))
   const modelsLoaded = ref(false)
   const modelsError = ref<string | null>(null)
   const model = ref<string | null>(null)
   const system = ref('')
   const temperature = ref(0.7)
   const maxTokens = ref<number | null>(null)
+  /** Empty (the model's default) or a whole number of at least 1; the form says so and Send waits for it. */
+  const maxTokensValid = computed(() => {
+    const v = maxTokens.value as unknown
+    return v === null || v === '' || v === undefined || (Number.isInteger(Number(v)) && Number(v) >= 1)
+  })
   const messages = ref<ChatTurn[]>([])
   const busy = ref(false)
   let controller: AbortController | null = null
@@ -140,8 +159,10 @@ export const usePlaygroundStore = defineStore('playground', () => {
   async function loadModels() {
     modelsError.value = null
     try {
-      models.value = await listModels()
-      if (!model.value || !models.value.includes(model.value)) model.value = models.value[0] ?? null
+      statuses.value = await listModelStatus()
+      models.value = statuses.value.map((m) => m.name)
+      const alive = models.value.filter((m) => !dead.value.has(m))
+      if (!model.value || !models.value.includes(model.value)) model.value = alive[0] ?? models.value[0] ?? null
     } catch (e) {
       modelsError.value = (e as Error).message
     } finally {
@@ -159,7 +180,7 @@ export const usePlaygroundStore = defineStore('playground', () => {
 
   async function send(text: string) {
     const content = text.trim()
-    if (!content || !model.value || busy.value) return
+    if (!content || !model.value || busy.value || !maxTokensValid.value) return
     messages.value.push({ id: nextId++, role: 'user', content })
     const body = {
       model: model.value,
@@ -186,6 +207,7 @@ export const usePlaygroundStore = defineStore('playground', () => {
       reply.stats = stats(result)
     } catch (e) {
       reply.error = (e as Error).message
+      if (e instanceof GatewayError) reply.failure = { status: e.status, code: e.code }
       if (e instanceof GatewayError && e.partial) {
         reply.content = e.partial.text
         reply.stats = stats(e.partial)
@@ -208,12 +230,15 @@ export const usePlaygroundStore = defineStore('playground', () => {
 
   return {
     models,
+    statuses,
+    dead,
     modelsLoaded,
     modelsError,
     model,
     system,
     temperature,
     maxTokens,
+    maxTokensValid,
     messages,
     busy,
     loadModels,
@@ -221,4 +246,44 @@ export const usePlaygroundStore = defineStore('playground', () => {
     stop,
     clear,
   }
+})
+
+/** The request log: one filtered list, paged by cursor ("Load more"), with the total the server counted. */
+export const useRequestLogsStore = defineStore('requestLogs', () => {
+  const items = shallowRef<RequestLog[]>([])
+  const total = ref<number | null>(null)
+  const totalAtLeast = ref<number | null>(null)
+  const currency = ref('USD')
+  const nextCursor = ref<string | null>(null)
+  const loading = ref(false)
+  const error = ref<string | null>(null)
+  let query: LogQuery = {}
+  let generation = 0
+
+  /** The first page of `q` (a newer load wins over an older one still in flight), or the next page of the current query. */
+  async function load(q?: LogQuery) {
+    const more = q === undefined
+    if (more && !nextCursor.value) return
+    if (!more) query = q
+    const mine = more ? generation : ++generation
+    loading.value = true
+    error.value = null
+    try {
+      const page = await fetchLogs(query, more ? nextCursor.value : null)
+      if (mine !== generation) return
+      items.value = more ? [...items.value, ...page.items] : page.items
+      nextCursor.value = page.next_cursor ?? null
+      currency.value = page.currency ?? 'USD'
+      if (!more) {
+        total.value = page.total ?? null
+        totalAtLeast.value = page.total_at_least ?? null
+      }
+    } catch (e) {
+      if (mine === generation) error.value = (e as Error).message
+    } finally {
+      if (mine === generation) loading.value = false
+    }
+  }
+
+  return { items, total, totalAtLeast, currency, nextCursor, loading, error, load }
 })
