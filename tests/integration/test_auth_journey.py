@@ -64,6 +64,11 @@ def test_no_user_enumeration_and_throttling(api, admin):
 
     assert strip(unknown) == strip(wrong)
     assert unknown.headers["content-type"] == "application/problem+json"
+    assert wrong.json()["type"] == "https://axops.dev/problems/invalid_credentials"  # the UI translates by this code
+    short = api.post("/api/auth/login", json={"username": "", "password": "x"})
+    assert short.status_code == 422 and short.json()["type"].endswith("/validation_error")
+    assert {"loc": ["body", "username"], "type": "string_too_short"}.items() <= short.json()["errors"][0].items()
+    assert short.json()["errors"][0]["ctx"] == {"min_length": 1} and "input" not in short.json()["errors"][0]
 
     for _ in range(4):
         assert api.post("/api/auth/login", json={"username": "admin", "password": "nope-nope"}).status_code == 401

@@ -43,11 +43,15 @@ describe('auth store', () => {
     expect(auth.can(undefined)).toBe(true)
   })
 
-  it('shows the API problem detail when login fails', async () => {
-    vi.spyOn(globalThis, 'fetch').mockResolvedValueOnce(
-      json({ type: 'x', title: 'Not authenticated', status: 401, detail: 'Invalid username or password.' }, 401),
-    )
-    await expect(useAuthStore().login('dev', 'bad')).rejects.toThrow('Invalid username or password.')
+  it('says in Korean why login failed, translated by the problem code', async () => {
+    const problem = {
+      type: 'https://axops.dev/problems/invalid_credentials',
+      title: 'Not authenticated',
+      status: 401,
+      detail: 'Invalid username or password.',
+    }
+    vi.spyOn(globalThis, 'fetch').mockResolvedValueOnce(json(problem, 401))
+    await expect(useAuthStore().login('dev', 'bad')).rejects.toThrow('사용자 이름 또는 비밀번호가 올바르지 않습니다.')
   })
 
   it('refreshes once for concurrent 401s and retries with the new token', async () => {

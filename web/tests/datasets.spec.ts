@@ -229,7 +229,18 @@ function fakeUploadServer(faults: { dropPut?: number[]; reject?: string } = {}) 
       return json({ received: state.data.length, size: state.size })
     }
     if (route === 'POST /api/dataset/version/v1/complete') {
-      if (faults.reject) return json({ title: 'Invalid request', status: 422, detail: faults.reject }, 422)
+      if (faults.reject)
+        return json(
+          {
+            type: 'https://axops.dev/problems/dataset_file_invalid_line',
+            title: 'Invalid request',
+            status: 422,
+            detail: faults.reject,
+            file: 'customers.csv',
+            line: 4,
+          },
+          422,
+        )
       state.completed = true
       return json(versionOut('processing'))
     }
@@ -290,7 +301,9 @@ describe('resumable dataset upload', () => {
     fakeUploadServer({ reject: 'customers.csv: Line 4: expected 2 fields like the header' })
     const error = await uploadDataset({ datasetId: 'd1' }, csv, { chunkSize: 1024 }).catch((e) => e)
     expect(error).toBeInstanceOf(UploadRejected)
-    expect(error.message).toBe('customers.csv: Line 4: expected 2 fields like the header')
+    expect(error.message).toBe(
+      "'customers.csv' 파일의 4번째 줄을 읽을 수 없습니다. 이 줄의 열 수와 인코딩이 머리글과 같은지 확인하세요.",
+    )
     expect(error.datasetId).toBe('d1')
   })
 })

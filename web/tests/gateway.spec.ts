@@ -563,7 +563,16 @@ describe('gateway routes admin', () => {
       'GET /api/gateway/providers': () => [provider('p1', 'vllm-a', { has_api_key: true })],
       'GET /api/gateway/routes': () => [route()],
       'DELETE /api/gateway/providers/p1': () =>
-        json({ title: 'Conflict', status: 409, detail: 'Routes still use this provider: chat.' }, 409),
+        json(
+          {
+            type: 'https://axops.dev/problems/provider_in_use',
+            title: 'Conflict',
+            status: 409,
+            detail: 'Routes still use this provider: chat.',
+            routes: ['chat'],
+          },
+          409,
+        ),
     })
     await mountAt(GatewayRoutesView, signIn(['gateway:admin']))
     byTestId('tab-providers')!.click()
@@ -573,7 +582,7 @@ describe('gateway routes admin', () => {
     await settle()
     byTestId('confirm-ok')!.click()
     await settle()
-    expect(byTestId('provider-delete-error')!.textContent).toContain('Routes still use this provider: chat.')
+    expect(byTestId('provider-delete-error')!.textContent).toContain('이 프로바이더를 쓰는 라우트가 있습니다: chat')
   })
 })
 

@@ -65,7 +65,7 @@ describe('resumable chunks', () => {
     }).catch((e) => e)
     expect(error).toBeInstanceOf(UploadInterrupted)
     expect(error.versionId).toBe('v1')
-    expect(error.message).toContain('failed with 503')
+    expect(error.message).toBe('서비스를 잠시 사용할 수 없습니다.') // the status in the reader's language
   })
 
   it('stops at once on a refusal, and on a pause', async () => {
@@ -76,7 +76,7 @@ describe('resumable chunks', () => {
       resync: async () => 0,
       interrupted,
     }).catch((e) => e)
-    expect(refused.message).toContain('failed with 403')
+    expect(refused.message).toBe('이 작업을 할 권한이 없습니다.')
     expect(server.puts).toEqual([0])
 
     const pause = new AbortController()

@@ -84,7 +84,16 @@ describe('domain stores', () => {
       'GET /api/users': () => ({ items: [user(1), user(2)], next_cursor: null }),
       'PATCH /api/users/u2': ({ body }) => ({ ...user(2), ...(body as object) }),
       'POST /api/users': () =>
-        json({ type: 'conflict', title: 'Conflict', status: 409, detail: 'Username already taken' }, 409),
+        json(
+          {
+            type: 'https://axops.dev/problems/username_taken',
+            title: 'Conflict',
+            status: 409,
+            detail: "The username 'user1' is taken.",
+            username: 'user1',
+          },
+          409,
+        ),
     })
     const users = useUsersStore()
     await users.load()
@@ -92,7 +101,7 @@ describe('domain stores', () => {
     expect(users.items[1].role).toBe('developer')
     await expect(
       users.create({ username: 'user1', password: 'x'.repeat(12), display_name: '', role: 'viewer' }),
-    ).rejects.toThrow('Username already taken')
+    ).rejects.toThrow("'user1' 사용자 이름은 이미 사용 중입니다.")
   })
 
   it('teams: adding a member PUTs it, then reloads members and counts', async () => {
@@ -197,10 +206,10 @@ describe('domain stores', () => {
         { loc: ['body', 'password'], msg: 'String should have at least 12 characters', type: 'string_too_short' },
       ],
     }
-    expect(problemDetail(problem)).toBe(
-      'Invalid fields: password (password: String should have at least 12 characters)',
-    )
-    expect(problemDetail({ detail: 'Too many attempts, retry in 30 s' })).toBe('Too many attempts, retry in 30 s')
+    // In Korean by code and field (tests/problems.spec.ts has the rest); a constraint the server did not send
+    // (no ctx) gives the generic field message rather than a hole.
+    expect(problemDetail(problem)).toBe('입력값이 올바르지 않습니다. (비밀번호: 올바르지 않은 값입니다)')
+    expect(problemDetail({ detail: 'Too many attempts, retry in 30 s' })).toBe('요청을 처리하지 못했습니다.')
     expect(problemDetail(null, 'fallback')).toBe('fallback')
   })
 })

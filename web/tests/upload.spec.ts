@@ -101,11 +101,20 @@ describe('resumable model upload', () => {
 
   it('reports the server’s reason when the upload cannot start', async () => {
     vi.spyOn(globalThis, 'fetch').mockResolvedValue(
-      json({ title: 'Invalid', status: 422, detail: 'config.json: is empty (0 bytes)' }, 422),
+      json(
+        {
+          type: 'https://axops.dev/problems/empty_file',
+          title: 'Invalid',
+          status: 422,
+          detail: 'config.json: is empty (0 bytes)',
+          file: 'config.json',
+        },
+        422,
+      ),
     )
     const error = await uploadVersion('m1', [config]).catch((e) => e)
     expect(error).toBeInstanceOf(UploadInterrupted)
-    expect(error.message).toContain('is empty')
+    expect(error.message).toBe("'config.json' 파일이 비어 있습니다(0바이트).")
     expect(error.versionId).toBeNull()
   })
 })

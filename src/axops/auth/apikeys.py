@@ -52,9 +52,11 @@ async def create_key(session: AsyncSession, principal: Principal, data: ApiKeyCr
         raise Invalid(f"Unknown scope(s): {', '.join(unknown)}. Known scopes: {', '.join(PERMISSIONS)}.")
     beyond = [s for s in scopes if s not in principal.permissions]
     if beyond:
-        raise Forbidden(f"A key cannot hold scopes its owner lacks: {', '.join(beyond)}.")
+        raise Forbidden(
+            f"A key cannot hold scopes its owner lacks: {', '.join(beyond)}.", code="scope_beyond_owner", scopes=beyond
+        )
     if not scopes:
-        raise Invalid("A key needs at least one scope.")
+        raise Invalid("A key needs at least one scope.", code="api_key_no_scope")
     team = None
     if data.team_id is not None and (
         not principal.sees_team(data.team_id) or (team := await session.get(Team, data.team_id)) is None
@@ -108,7 +110,7 @@ async def list_keys(
 async def revoke_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> ApiKeyOut:
     key = await session.scalar(select(ApiKey).options(selectinload(ApiKey.team)).where(ApiKey.id == key_id))
     if key is None or (key.user_id != principal.user_id and not principal.is_admin):
-        raise NotFound("No such API key.")
+        raise NotFound("No such API key.", code="api_key_not_found")
     if key.revoked_at is None:
         key.revoked_at = datetime.now(UTC)
         await session.flush()

@@ -218,7 +218,11 @@ def require(permission: str):
 
     async def check(principal: CurrentPrincipal) -> Principal:
         if not principal.can(permission):
-            raise Forbidden(f"This action needs the '{permission}' permission, which your role or key lacks.")
+            raise Forbidden(
+                f"This action needs the '{permission}' permission, which your role or key lacks.",
+                code="permission_denied",
+                permission=permission,
+            )
         return principal
 
     check.__name__ = f"require_{permission.replace(':', '_')}"

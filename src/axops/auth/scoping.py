@@ -64,14 +64,18 @@ def sees(principal: Principal, row: Any) -> bool:
 
 def require(principal: Principal, permission: str) -> None:
     if not principal.can(permission):
-        raise Forbidden(f"This action needs the '{permission}' permission, which your role or key lacks.")
+        raise Forbidden(
+            f"This action needs the '{permission}' permission, which your role or key lacks.",
+            code="permission_denied",
+            permission=permission,
+        )
 
 
 def require_owner(principal: Principal, row: Any, permission: str, noun: str) -> None:
     """Changing `row` needs `permission` and membership of its team (Admin: any team)."""
     require(principal, permission)
     if not principal.sees_team(row.team_id):
-        raise Forbidden(f"Only members of the {noun}'s team can change it.")
+        raise Forbidden(f"Only members of the {noun}'s team can change it.", code="team_members_only")
 
 
 def owning_team(principal: Principal, team_id: uuid.UUID | None) -> uuid.UUID:
@@ -91,4 +95,4 @@ def owning_team(principal: Principal, team_id: uuid.UUID | None) -> uuid.UUID:
         return principal.default_team_id
     if principal.team_ids:
         return min(principal.team_ids)
-    raise Invalid("Choose the owning team (team_id); you are not a member of any team yet.")
+    raise Invalid("Choose the owning team (team_id); you are not a member of any team yet.", code="team_required")

@@ -175,7 +175,10 @@ async def login(
             actor_name=username[:64],
         )
         raise TooManyRequests(
-            f"Too many failed login attempts. Try again in {wait} s.", headers={"Retry-After": str(wait)}
+            f"Too many failed login attempts. Try again in {wait} s.",
+            code="login_throttled",
+            retry_after=wait,
+            headers={"Retry-After": str(wait)},
         )
     user = await _user_with_teams(session, username=username)
     ok = await anyio.to_thread.run_sync(security.verify_password, user.password_hash if user else None, password)
@@ -191,7 +194,7 @@ async def login(
             summary={"username": username[:64], "reason": reason},
             actor_name=username[:64],
         )
-        raise NotAuthenticated(INVALID_LOGIN)
+        raise NotAuthenticated(INVALID_LOGIN, code="invalid_credentials")
     throttle.succeeded(username, ctx.client_ip)
     if security.needs_rehash(user.password_hash):
         user.password_hash = await anyio.to_thread.run_sync(security.hash_password, password)
@@ -308,7 +311,7 @@ def like_pattern(q: str) -> str:
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     user = await _user_with_teams(session, id=user_id)
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound("No such user.", code="user_not_found")
     return user
 
 
@@ -336,7 +339,7 @@ async def _teams_by_id(session: AsyncSession, team_ids: list[uuid.UUID]) -> list
 async def create_user(session: AsyncSession, data: UserCreate) -> User:
     username = data.username.lower()
     if await session.scalar(select(User.id).where(User.username == username)):
-        raise Conflict(f"The username '{username}' is taken.")
+        raise Conflict(f"The username '{username}' is taken.", code="username_taken", username=username)
     # Placed in no team: the default team, so that what they create has an owner.
     teams = await _teams_by_id(session, list(dict.fromkeys(data.team_ids))) or [await ensure_default_team(session)]
     password_hash = await anyio.to_thread.run_sync(security.hash_password, data.password)
@@ -351,7 +354,7 @@ async def create_user(session: AsyncSession, data: UserCreate) -> User:
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"The username '{username}' is taken.") from exc
+        raise Conflict(f"The username '{username}' is taken.", code="username_taken", username=username) from exc
     session.add_all(TeamMember(team_id=t.id, user_id=user.id) for t in teams)
     await session.flush()
     audit.record(
@@ -382,7 +385,7 @@ async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdat
         and (changes.get("role", "admin") != "admin" or changes.get("is_active") is False)
     )
     if demoting and await _active_admins(session) <= 1:
-        raise Conflict("This is the last active Admin; make another user Admin first.")
+        raise Conflict("This is the last active Admin; make another user Admin first.", code="last_admin")
     for key, value in changes.items():
         setattr(user, key, value)
     await session.flush()
@@ -430,10 +433,11 @@ async def change_own_password(session: AsyncSession, principal: Principal, curre
     if not await anyio.to_thread.run_sync(security.verify_password, user.password_hash, current):
         raise Invalid(
             "The current password is incorrect.",
+            code="wrong_password",
             errors=[{"loc": ["body", "current_password"], "msg": "incorrect password", "type": "invalid_password"}],
         )
     if current == new:
-        raise Invalid("The new password must differ from the current one.")
+        raise Invalid("The new password must differ from the current one.", code="password_unchanged")
     user.password_hash = await anyio.to_thread.run_sync(security.hash_password, new)
     user.password_changed_at = datetime.now(UTC)
     await _revoke_sessions(session, user.id, keep=principal.session_id)

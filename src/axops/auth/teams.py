@@ -37,13 +37,13 @@ async def list_teams(session: AsyncSession, q: str | None, cursor: str | None, l
 async def get_team(session: AsyncSession, team_id: uuid.UUID) -> tuple[Team, int]:
     row = (await session.execute(select(Team, _member_count()).where(Team.id == team_id))).first()
     if row is None:
-        raise NotFound("No such team.")
+        raise NotFound("No such team.", code="team_not_found")
     return row[0], row[1]
 
 
 async def create_team(session: AsyncSession, data: TeamCreate) -> tuple[Team, int]:
     if await session.scalar(select(Team.id).where(func.lower(Team.name) == data.name.lower())):
-        raise Conflict(f"A team named '{data.name}' exists.")
+        raise Conflict(f"A team named '{data.name}' exists.", code="team_name_taken", name=data.name)
     team = Team(name=data.name, description=data.description)
     session.add(team)
     await session.flush()
@@ -59,7 +59,7 @@ async def update_team(session: AsyncSession, team_id: uuid.UUID, data: TeamUpdat
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     if "name" in changes and changes["name"].lower() != team.name.lower():
         if await session.scalar(select(Team.id).where(func.lower(Team.name) == changes["name"].lower())):
-            raise Conflict(f"A team named '{changes['name']}' exists.")
+            raise Conflict(f"A team named '{changes['name']}' exists.", code="team_name_taken", name=changes["name"])
     before = {k: getattr(team, k) for k in changes}
     for key, value in changes.items():
         setattr(team, key, value)

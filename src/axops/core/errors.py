@@ -19,13 +19,28 @@ PROBLEM_TYPE_BASE = "https://axops.dev/problems/"
 
 
 class AppError(Exception):
+    """An error the client can act on. The problem `type` is PROBLEM_TYPE_BASE + code: the class's generic code
+    (not_found, conflict, ...) or a specific one given as `code=` (dataset_not_found, username_taken, ...). The UI
+    translates by that code, filling its message from the extension fields (`**extra`: the values a message needs,
+    never secrets); `detail` stays English for API clients. Every specific code is listed in docs/PROBLEMS.md and has
+    a message in web/src/i18n/{ko,en}.ts under `problems` (tests/test_problem_codes.py checks both)."""
+
     status = 400
     code = "bad_request"
     title = "Bad request"
 
-    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
+        if code is not None:
+            self.code = code
         self.headers = headers or {}
         self.extra = extra
 
@@ -71,8 +86,9 @@ def problem_response(
         "status": status,
         "detail": detail,
         "request_id": context.current().request_id,
-        **extra,
     }
+    for key, value in extra.items():  # extension fields never replace the standard members
+        body.setdefault(key, value)
     return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
 
 
@@ -88,8 +104,16 @@ _STATUS_CODES = {
 
 
 def _clean_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # Never echo the submitted value back (it may be a password); location, message and type suffice.
-    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+    # Never echo the submitted value back (it may be a password): location, message, type, and the constraint the
+    # value broke (`ctx`: min_length, gt, pattern...; scalars only) so that the UI can say it in the reader's language.
+    cleaned = []
+    for e in errors:
+        item: dict[str, Any] = {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        ctx = {k: v for k, v in (e.get("ctx") or {}).items() if k != "error" and isinstance(v, str | int | float)}
+        if ctx:
+            item["ctx"] = ctx
+        cleaned.append(item)
+    return cleaned
 
 
 def install(app: FastAPI) -> None:

@@ -33,7 +33,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         created, id_ = orjson.loads(raw)
         return datetime.fromisoformat(created), uuid.UUID(id_)
     except Exception as exc:
-        raise Invalid("The cursor is malformed; use the next_cursor value from the previous page.") from exc
+        raise Invalid(
+            "The cursor is malformed; use the next_cursor value from the previous page.", code="invalid_cursor"
+        ) from exc
 
 
 def paginate_desc(query: Select, created_col, id_col, cursor: str | None, limit: int) -> Select:

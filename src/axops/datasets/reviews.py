@@ -27,7 +27,7 @@ async def review(
     if not principal.sees_team(dataset.team_id):
         raise Forbidden("Only reviewers in the dataset's team (or Admins) can approve or reject its versions.")
     if version.status != "ready" or version.review_status == "uploaded":
-        raise Conflict("The version can be reviewed once its PII scan has finished.")
+        raise Conflict("The version can be reviewed once its PII scan has finished.", code="review_before_scan")
     risky = sorted(HIGH_RISK & set((version.pii or {}).get("entities", {})))
     overridden = False
     if decision == "approve" and risky:

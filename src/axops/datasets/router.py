@@ -179,7 +179,8 @@ async def complete_upload(
         session, principal, state.storage, state.settings.data_dir, version_id, state.settings.dataset_max_rows
     )
     if error:
-        return problem_response(422, "validation_error", "Invalid request", error)
+        fields = uploads.file_problem(version.filename, error)
+        return problem_response(422, str(fields.pop("code")), "Invalid request", error, **fields)
     return _version_out(version)
 
 

@@ -54,7 +54,7 @@ async def get_dataset(
     q = select(Dataset).where(Dataset.id == dataset_id, visible(principal, Dataset))
     dataset = await session.scalar(q.with_for_update() if for_update else q)
     if dataset is None:
-        raise NotFound("No such dataset.")
+        raise NotFound("No such dataset.", code="dataset_not_found")
     return dataset
 
 
@@ -67,13 +67,17 @@ async def create_dataset(session: AsyncSession, principal: Principal, data: Data
     require(principal, "datasets:write")
     team_id = owning_team(principal, data.team_id)
     if await session.scalar(select(Dataset.id).where(Dataset.name == data.name, Dataset.team_id == team_id)):
-        raise Conflict(f"Your team already has a dataset named {data.name!r}.")
+        raise Conflict(
+            f"Your team already has a dataset named {data.name!r}.", code="dataset_name_taken", name=data.name
+        )
     dataset = Dataset(**data.model_dump(exclude={"team_id"}), team_id=team_id, created_by=principal.user_id)
     session.add(dataset)
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"Your team already has a dataset named {data.name!r}.") from exc
+        raise Conflict(
+            f"Your team already has a dataset named {data.name!r}.", code="dataset_name_taken", name=data.name
+        ) from exc
     audit.record(
         session,
         "dataset.create",
@@ -114,7 +118,7 @@ async def delete_dataset(
     dataset = await get_dataset(session, principal, dataset_id, for_update=True)
     require_write(principal, dataset)
     if confirm_name != dataset.name:
-        raise Invalid("Type the dataset's exact name to confirm the deletion.")
+        raise Invalid("Type the dataset's exact name to confirm the deletion.", code="confirm_name_mismatch")
     versions = (await session.scalars(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id))).all()
     keys = [k for v in versions for k in (v.original_key, v.parquet_key) if k]
     await session.delete(dataset)
@@ -219,7 +223,7 @@ async def get_version(
         )
     ).first()
     if row is None:
-        raise NotFound("No such dataset version.")
+        raise NotFound("No such dataset version.", code="dataset_version_not_found")
     if for_update:
         await session.refresh(row[1], with_for_update=True)
     return row[0], row[1]
@@ -257,7 +261,11 @@ def guard_rows(
     """Raise unless the caller may read this version's raw rows; audit reads of sensitive data."""
     level = effective_sensitivity(dataset, version)
     if not may_read_rows(principal, dataset, level):
-        raise Forbidden(f"This data is {level}: raw rows are for {READ_POLICY[level]}.", sensitivity=level)
+        raise Forbidden(
+            f"This data is {level}: raw rows are for {READ_POLICY[level]}.",
+            code="dataset_restricted",
+            sensitivity=level,
+        )
     if level in _AUDITED_READS:
         audit.record(
             session,

@@ -9,6 +9,7 @@ A resumable upload's version is `uploading` until completed; its `progress` hold
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -66,6 +67,15 @@ def clean_filename(name: str) -> str:
     return check_text(base, "file name")[:300]
 
 
+def file_problem(filename: str, message: str) -> dict[str, object]:
+    """The problem code and fields of a file the parser refused (the UI says it in the reader's language): the line at
+    fault when the parser's message names one."""
+    at = re.search(r"\bLine (\d+)", message)
+    if at:
+        return dict(code="dataset_file_invalid_line", file=filename, line=int(at.group(1)))
+    return dict(code="dataset_file_invalid", file=filename)
+
+
 async def _store(
     session: AsyncSession,
     storage: ObjectStore,
@@ -81,7 +91,7 @@ async def _store(
     try:
         result = await asyncio.to_thread(ingest.ingest, original, version.filename, work, max_rows)
     except ingest.IngestError as exc:
-        raise Invalid(f"{version.filename}: {exc}", file=version.filename) from None
+        raise Invalid(f"{version.filename}: {exc}", **file_problem(version.filename, str(exc))) from None
     prefix = f"datasets/{dataset.id}/{version.id}"
     version.original_key = f"{prefix}/original/{version.filename}"
     version.parquet_key = f"{prefix}/data.parquet"

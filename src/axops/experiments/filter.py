@@ -21,6 +21,13 @@ from dataclasses import dataclass, field
 
 from axops.core.errors import Invalid
 
+
+class InvalidFilter(Invalid):
+    """A run filter or order-by the parser refuses; `detail` says where."""
+
+    code = "invalid_filter"
+
+
 MAX_LENGTH = 4000
 MAX_COMPARISONS = 50
 MAX_DEPTH = 20
@@ -76,7 +83,7 @@ class Token:
 
 def tokenize(source: str) -> list[Token]:
     if len(source) > MAX_LENGTH:
-        raise Invalid(f"The filter is too long ({len(source)} characters, at most {MAX_LENGTH}).")
+        raise InvalidFilter(f"The filter is too long ({len(source)} characters, at most {MAX_LENGTH}).")
     tokens, pos = [], 0
     while True:
         while pos < len(source) and source[pos].isspace():
@@ -85,7 +92,7 @@ def tokenize(source: str) -> list[Token]:
             break
         m = _TOKEN.match(source, pos)
         if m is None or m.end() == pos:
-            raise Invalid(f"Unexpected character {source[pos]!r} at position {pos + 1} of the filter.")
+            raise InvalidFilter(f"Unexpected character {source[pos]!r} at position {pos + 1} of the filter.")
         kind = m.lastgroup
         tokens.append(Token(kind, m.group(kind), m.start(kind)))
         pos = m.end()
@@ -137,7 +144,7 @@ class _Parser:
     def error(self, what: str) -> Invalid:
         t = self.tok
         found = "the end" if t.kind == "end" else repr(t.text)
-        return Invalid(f"Invalid filter: {what} at position {t.pos + 1}, found {found}.")
+        return InvalidFilter(f"Invalid filter: {what} at position {t.pos + 1}, found {found}.")
 
     def bind(self, value, cast: str = "") -> str:
         self.params.append(value)
@@ -155,7 +162,7 @@ class _Parser:
     def expr(self) -> str:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise Invalid(f"The filter nests deeper than {MAX_DEPTH} levels.")
+            raise InvalidFilter(f"The filter nests deeper than {MAX_DEPTH} levels.")
         parts = [self.and_expr()]
         while self.keyword("or"):
             parts.append(self.and_expr())
@@ -172,7 +179,7 @@ class _Parser:
         if self.keyword("not"):
             self.depth += 1
             if self.depth > MAX_DEPTH:
-                raise Invalid(f"The filter nests deeper than {MAX_DEPTH} levels.")
+                raise InvalidFilter(f"The filter nests deeper than {MAX_DEPTH} levels.")
             inner = self.not_expr()
             self.depth -= 1
             return f"(NOT coalesce({inner}, FALSE))"
@@ -194,7 +201,7 @@ class _Parser:
             self.next()
             kind, key = _PREFIXES[lower], self.key()
             if kind == "attributes" and key.lower() not in ATTRIBUTES:
-                raise Invalid(
+                raise InvalidFilter(
                     f"Invalid filter: unknown attribute {key[:100]!r}; the attributes are {', '.join(ATTRIBUTES)}."
                 )
             return kind, key.lower() if kind == "attributes" else key
@@ -222,7 +229,7 @@ class _Parser:
         else:
             raise self.error("expected a key after the dot")
         if not key or len(key) > 250:
-            raise Invalid("Invalid filter: keys are 1 to 250 characters.")
+            raise InvalidFilter("Invalid filter: keys are 1 to 250 characters.")
         return key
 
     def value(self):
@@ -238,7 +245,7 @@ class _Parser:
     def comparison(self) -> str:
         self.comparisons += 1
         if self.comparisons > MAX_COMPARISONS:
-            raise Invalid(f"The filter has more than {MAX_COMPARISONS} comparisons.")
+            raise InvalidFilter(f"The filter has more than {MAX_COMPARISONS} comparisons.")
         kind, key = self.field()
         negate = False
         if self.tok.kind == "word" and self.tok.text.lower() == "not":
@@ -254,7 +261,7 @@ class _Parser:
                 values.append(self.value())
             self.expect("punct", ")")
             if len(values) > 1000:
-                raise Invalid("Invalid filter: at most 1000 values in a list.")
+                raise InvalidFilter("Invalid filter: at most 1000 values in a list.")
             return self.render(kind, key, "NOT IN" if negate else "IN", values)
         if self.tok.kind == "word" and self.tok.text.lower() in ("like", "ilike"):
             op = self.next().text.upper()
@@ -270,10 +277,10 @@ class _Parser:
         numeric = all(isinstance(v, float) for v in values)
         text = all(isinstance(v, str) for v in values)
         if not (numeric or text):
-            raise Invalid("Invalid filter: a list mixes numbers and strings.")
+            raise InvalidFilter("Invalid filter: a list mixes numbers and strings.")
         like = op.endswith("LIKE")
         if like and not text:
-            raise Invalid(f"Invalid filter: {op.lower()} needs a quoted pattern.")
+            raise InvalidFilter(f"Invalid filter: {op.lower()} needs a quoted pattern.")
         listed = op.endswith("IN")
 
         def rhs(cast: str) -> str:
@@ -283,7 +290,7 @@ class _Parser:
 
         if kind == "metrics":
             if not numeric:
-                raise Invalid(f"Invalid filter: metrics.{key} compares with a number.")
+                raise InvalidFilter(f"Invalid filter: metrics.{key} compares with a number.")
             k = self.bind(key)
             return f"EXISTS (SELECT 1 FROM run_latest_metrics m WHERE m.run_id = r.id AND m.key = {k} AND m.value {op} {rhs('::float8')})"
         if kind in ("params", "tags"):
@@ -295,10 +302,10 @@ class _Parser:
         sql, attr_kind = ATTRIBUTES[key]
         if attr_kind == "num":
             if not numeric or like:
-                raise Invalid(f"Invalid filter: {key} compares with a number (milliseconds since the epoch).")
+                raise InvalidFilter(f"Invalid filter: {key} compares with a number (milliseconds since the epoch).")
             return f"{sql} {op} {rhs('::float8')}"
         if not text:
-            raise Invalid(f"Invalid filter: {key} compares with a quoted string.")
+            raise InvalidFilter(f"Invalid filter: {key} compares with a quoted string.")
         if attr_kind == "id":
             values[:] = [v.replace("-", "").lower() if not like else v for v in values]
             sql = f"replace({sql}, '-', '')"
@@ -335,5 +342,5 @@ def compile_order_by(clauses: list[str] | None, params: list) -> str:
             expr = ATTRIBUTES[key][0]
         items.append(f"{expr} {direction} NULLS LAST")
         if len(items) > 10:
-            raise Invalid("At most 10 order-by clauses.")
+            raise InvalidFilter("At most 10 order-by clauses.")
     return ", ".join(items)

@@ -55,7 +55,7 @@ async def log_batch(
     tags = strings("tags", tags, MAX_TAGS, MAX_TAG_VALUE)
     rows = await fetch_raw(session, _RUN_FOR_LOG_LOCKED if params or tags else _RUN_FOR_LOG, run_id)
     if not rows or not principal.sees_team(rows[0]["team_id"]):
-        raise NotFound("No such run.")
+        raise NotFound("No such run.", code="run_not_found")
     run = rows[0]
     if run["lifecycle"] != "active":
         raise Conflict("The run is deleted; restore it before logging to it.")
@@ -104,7 +104,7 @@ FROM (SELECT step, timestamp, value FROM run_metrics WHERE run_id = $1 AND key =
 async def _check_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID) -> None:
     rows = await fetch_raw(session, "SELECT team_id FROM runs WHERE id = $1", run_id)
     if not rows or not principal.sees_team(rows[0]["team_id"]):
-        raise NotFound("No such run.")
+        raise NotFound("No such run.", code="run_not_found")
 
 
 async def metric_history_json(session: AsyncSession, principal: Principal, run_id: uuid.UUID, key: str) -> bytes:

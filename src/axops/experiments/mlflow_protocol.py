@@ -58,7 +58,7 @@ class MlflowRoute(APIRoute):
                 return _error(exc.error_code, exc.detail, exc.status)
             except AppError as exc:
                 status = 400 if exc.status in (409, 413, 422) else exc.status
-                if exc.code == "conflict" and "already exists" in exc.detail:
+                if exc.status == 409 and "already exists" in exc.detail:
                     return _error("RESOURCE_ALREADY_EXISTS", exc.detail, 400)
                 return _error(_ERROR_CODES.get(exc.status, "INTERNAL_ERROR"), exc.detail, status)
             except RequestValidationError:

@@ -46,7 +46,9 @@ async def create_experiment(
     if not 0 < len(name) <= 250:
         raise Invalid("An experiment name is 1 to 250 characters.")
     if await session.scalar(select(Experiment.id).where(Experiment.team_id == team, Experiment.name == name)):
-        raise Conflict(f"An experiment named {name!r} already exists in this team.")
+        raise Conflict(
+            f"An experiment named {name!r} already exists in this team.", code="experiment_name_taken", name=name
+        )
     exp = Experiment(
         name=name,
         team_id=team,
@@ -71,7 +73,7 @@ async def create_experiment(
 async def get_experiment(session: AsyncSession, principal: Principal, experiment_id: uuid.UUID) -> Experiment:
     exp = await session.get(Experiment, experiment_id)
     if exp is None or not sees(principal, exp):
-        raise NotFound("No such experiment.")
+        raise NotFound("No such experiment.", code="experiment_not_found")
     return exp
 
 
@@ -176,7 +178,9 @@ async def update_experiment(
         if await session.scalar(
             select(Experiment.id).where(Experiment.team_id == exp.team_id, Experiment.name == name)
         ):
-            raise Conflict(f"An experiment named {name!r} already exists in this team.")
+            raise Conflict(
+                f"An experiment named {name!r} already exists in this team.", code="experiment_name_taken", name=name
+            )
         change["name"] = [exp.name, name]
         exp.name = name
     if description is not None and description != exp.description:
@@ -288,7 +292,7 @@ async def get_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID
     q = select(Run).where(Run.id == run_id)
     run = await session.scalar(q.with_for_update() if for_update else q)
     if run is None or not sees(principal, run):
-        raise NotFound("No such run.")
+        raise NotFound("No such run.", code="run_not_found")
     return run
 
 

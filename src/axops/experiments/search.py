@@ -38,7 +38,7 @@ def _run_row(r) -> dict:
 async def run_out(session: AsyncSession, principal: Principal, run_id: uuid.UUID) -> dict:
     rows = await fetch_raw(session, f"SELECT {_RUN_COLUMNS} {_RUN_FROM} WHERE r.id = $1", run_id)
     if not rows or not principal.sees_team(rows[0]["team_id"]):
-        raise NotFound("No such run.")
+        raise NotFound("No such run.", code="run_not_found")
     return _run_row(rows[0])
 
 

@@ -46,7 +46,7 @@ async def start_upload(
         if clean in declared:
             raise Invalid(f"The file {clean!r} is declared twice.")
         if size <= 0:
-            raise Invalid(f"{clean}: is empty (0 bytes)", file=clean)
+            raise Invalid(f"{clean}: is empty (0 bytes)", code="empty_file", file=clean)
         declared[clean] = {"size": size, "received": 0, "parts": [], "sha256": sha256}
     version = ModelVersion(
         model_id=model.id,

@@ -42,7 +42,7 @@ async def clear_quota(session: AsyncSession, team_id: uuid.UUID) -> None:
     """The team's jobs may hold any number of GPUs again."""
     row = await session.get(TeamQuota, team_id)
     if row is None:
-        raise NotFound("The team has no GPU quota.")
+        raise NotFound("The team has no GPU quota.", code="gpu_quota_not_set")
     before = row.gpus
     await session.delete(row)
     await session.flush()

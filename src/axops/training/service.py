@@ -39,7 +39,7 @@ async def get_job(
     q = select(TrainingJob).where(TrainingJob.id == job_id, team_clause(principal, TrainingJob.team_id))
     job = await session.scalar(q.with_for_update() if for_update else q)
     if job is None:
-        raise NotFound("No such training job.")
+        raise NotFound("No such training job.", code="training_job_not_found")
     return job
 
 
@@ -79,13 +79,23 @@ async def create_job(
     else:
         base_model, base = await registry.resolve(session, principal, data.base_model or "", data.base_ref)
     if base.status != "ready" or base.artifacts_deleted_at is not None:
-        raise Conflict(f"Version {base.version} of '{base_model.name}' cannot be trained on: it is {base.status}.")
+        raise Conflict(
+            f"Version {base.version} of '{base_model.name}' cannot be trained on: it is {base.status}.",
+            code="base_version_not_ready",
+            model=base_model.name,
+            version=base.version,
+            version_status=base.status,
+        )
     mapping = data.column_mapping.columns()
     for version_id in dict.fromkeys(data.dataset_version_ids):
         dataset, version = await datasets.get_version(session, principal, version_id)
         if version.review_status != "approved":
             raise Conflict(
                 f"Dataset '{dataset.name}' v{version.version} is {version.review_status}, not approved for training.",
+                code="dataset_not_approved",
+                dataset=dataset.name,
+                version=version.version,
+                review_status=version.review_status,
                 dataset_version_id=str(version.id),
             )
         level = datasets.effective_sensitivity(dataset, version)
@@ -122,7 +132,12 @@ async def create_job(
     if r.nodes > 1 and data.distributed == "none":
         raise Invalid("Several nodes need a distributed strategy (ddp, fsdp or deepspeed).")
     if local and r.gpus > gpus_here:
-        raise Invalid(f"The job asks for {r.gpus} GPU(s); this machine has {gpus_here}.")
+        raise Invalid(
+            f"The job asks for {r.gpus} GPU(s); this machine has {gpus_here}.",
+            code="not_enough_gpus",
+            gpus=r.gpus,
+            available=gpus_here,
+        )
     if local and r.gpus and r.processes > r.gpus:
         raise Invalid(
             f"The job asks for {r.processes} processes on {r.gpus} GPU(s); with GPUs it runs one process per GPU."
@@ -247,7 +262,11 @@ async def _output_model(session: AsyncSession, principal: Principal, name: str, 
 async def cancel(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> TrainingJob:
     job = await get_job(session, principal, job_id, for_update=True)
     if job.status not in ACTIVE:
-        raise Conflict(f"The job is {job.status}; only queued or running jobs can be cancelled.")
+        raise Conflict(
+            f"The job is {job.status}; only queued or running jobs can be cancelled.",
+            code="job_not_cancellable",
+            job_status=job.status,
+        )
     if job.status == "queued" and not job.placement.get("handle"):  # not handed to a cluster yet
         job.status, job.status_reason, job.failure_kind, job.finished_at = (
             "cancelled",
@@ -294,7 +313,11 @@ async def set_priority(session: AsyncSession, principal: Principal, job_id: uuid
 async def retry(session: AsyncSession, principal: Principal, secret: str, job_id: uuid.UUID) -> TrainingJob:
     job = await get_job(session, principal, job_id, for_update=True)
     if job.status not in ("failed", "cancelled"):
-        raise Conflict(f"The job is {job.status}; only failed or cancelled jobs can be retried.")
+        raise Conflict(
+            f"The job is {job.status}; only failed or cancelled jobs can be retried.",
+            code="job_not_retryable",
+            job_status=job.status,
+        )
     await release_key(session, job)
     key = await _runtime_key(session, principal, job.name)
     job.runtime_key, job.runtime_key_id = crypto.encrypt(secret, key.key), key.id

@@ -97,7 +97,7 @@ async def create_sweep(
 async def sweep_out(session: AsyncSession, principal: Principal, sweep_id: uuid.UUID) -> SweepOut:
     sweep = await session.get(TrainingSweep, sweep_id)
     if sweep is None or not sees(principal, sweep):
-        raise NotFound("No such sweep.")
+        raise NotFound("No such sweep.", code="sweep_not_found")
     trials, best, status = (await _scored(session, [sweep]))[sweep.id]
     return SweepOut(
         id=sweep.id,

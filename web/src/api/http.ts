@@ -6,13 +6,11 @@ export async function call(method: string, path: string, body?: BodyInit, json =
   return authFetch(new Request(window.location.origin + path, { method, body, headers }))
 }
 
-/** The human message of a failed response (problem+json `detail`, else the status). */
+/** The human message of a failed response, in the reader's language (its problem translated by code, else its
+ * HTTP status). */
 export async function failure(response: Response): Promise<string> {
-  try {
-    return problemDetail(await response.json(), `${response.status}`)
-  } catch {
-    return `${response.status} ${response.statusText}`
-  }
+  const body = await response.json().catch(() => null)
+  return problemDetail({ status: response.status, ...(body && typeof body === 'object' ? body : {}) })
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -78,6 +78,7 @@ export default {
     archived: 'Archived',
     draft: 'Draft',
     revoked: 'Revoked',
+    inactive: 'Deactivated',
     expired: 'Expired',
     deleted: 'Deleted',
     unknown: 'Unknown',
@@ -124,6 +125,11 @@ export default {
     dataset_restricted: 'This data is {sensitivity}: its raw rows are not shown to you.',
     dataset_not_approved: "Dataset '{dataset}' v{version} is {review_status}, not approved for training.",
     review_before_scan: 'The version can be reviewed once its PII scan has finished.',
+    dataset_file_invalid:
+      "The file '{file}' could not be read: check it is CSV, TSV, JSONL or Parquet and every row has the header's columns.",
+    dataset_file_invalid_line:
+      "The file '{file}' could not be read at line {line}: check its columns and encoding match the header.",
+    empty_file: "The file '{file}' is empty (0 bytes).",
     confirm_name_mismatch: 'Type the exact name to confirm.',
     training_job_not_found: 'No such training job.',
     base_version_not_ready: "Version {version} of '{model}' cannot be trained on: it is {version_status}.",
@@ -281,6 +287,9 @@ export default {
     password: 'At least {n} characters',
     email: 'Not a valid e-mail address',
     positiveInt: 'A whole number of days, 1 or more',
+    username: '3 to 64 letters (a–z), digits, . _ -, starting with a letter or digit; no spaces',
+    oneLine: 'One line: no line breaks or tabs',
+    maxLength: '{n} characters at most',
   },
   home: {
     title: 'Operations overview',
@@ -332,6 +341,12 @@ export default {
       empty: 'No events yet.',
       system: 'system',
     },
+  },
+  accountForms: {
+    fix: 'To continue: {list}',
+    status: 'Status',
+    activeUser: 'Active',
+    inactiveUser: 'Deactivated',
   },
   users: {
     title: 'Users',
@@ -1308,7 +1323,7 @@ export default {
       atLeastBelow: 'At least {min} and below {max}.',
       maxLength: 'At most {max} characters.',
       control: 'Line breaks, tabs and other control characters are not allowed.',
-      modelName: 'Letters and digits, then also . _ - (no spaces, slashes or @).',
+      modelName: "Letters and digits, then also . _ - (no spaces, slashes or {'@'}).",
     },
     missing: {
       prefix: 'To start: {list}',

@@ -78,6 +78,7 @@ export default {
     archived: '보관됨',
     draft: '초안',
     revoked: '폐기됨',
+    inactive: '비활성',
     expired: '만료됨',
     deleted: '삭제됨',
     unknown: '알 수 없음',
@@ -126,7 +127,8 @@ export default {
     review_before_scan: 'PII 검사가 끝난 뒤에 검토할 수 있습니다.',
     dataset_file_invalid:
       "'{file}' 파일을 읽을 수 없습니다. CSV, TSV, JSONL, Parquet 형식인지, 모든 행의 열 수가 머리글과 같은지 확인하세요.",
-    dataset_file_invalid_line: "'{file}' 파일의 {line}번째 줄을 읽을 수 없습니다. 이 줄의 열 수와 인코딩이 머리글과 같은지 확인하세요.",
+    dataset_file_invalid_line:
+      "'{file}' 파일의 {line}번째 줄을 읽을 수 없습니다. 이 줄의 열 수와 인코딩이 머리글과 같은지 확인하세요.",
     empty_file: "'{file}' 파일이 비어 있습니다(0바이트).",
     confirm_name_mismatch: '확인을 위해 이름을 정확히 입력하세요.',
     training_job_not_found: '학습 작업을 찾을 수 없습니다.',
@@ -285,6 +287,9 @@ export default {
     password: '{n}자 이상 입력하세요',
     email: '올바른 이메일 주소가 아닙니다',
     positiveInt: '1 이상의 정수(일)를 입력하세요',
+    username: '영문자·숫자로 시작하는 3~64자 (영문자, 숫자, . _ - 만 사용, 공백 불가)',
+    oneLine: '한 줄로 입력하세요 (줄바꿈·탭 불가)',
+    maxLength: '{n}자 이내로 입력하세요',
   },
   home: {
     title: '운영 현황',
@@ -336,6 +341,12 @@ export default {
       empty: '아직 이벤트가 없습니다.',
       system: '시스템',
     },
+  },
+  accountForms: {
+    fix: '계속하려면 확인하세요: {list}',
+    status: '상태',
+    activeUser: '활성',
+    inactiveUser: '비활성',
   },
   users: {
     title: '사용자',
@@ -1308,7 +1319,7 @@ export default {
       atLeastBelow: '{min} 이상, {max} 미만이어야 합니다.',
       maxLength: '최대 {max}자입니다.',
       control: '줄바꿈, 탭 같은 제어 문자는 쓸 수 없습니다.',
-      modelName: '문자나 숫자로 시작하고, 문자·숫자와 . _ - 만 쓸 수 있습니다 (공백, /, @ 불가).',
+      modelName: "문자나 숫자로 시작하고, 문자·숫자와 . _ - 만 쓸 수 있습니다 (공백, /, {'@'} 불가).",
     },
     missing: {
       prefix: '시작하려면 필요합니다: {list}',
