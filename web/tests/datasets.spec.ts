@@ -188,7 +188,8 @@ describe('datasets list', () => {
     search.dispatchEvent(new KeyboardEvent('keyup', { key: 'Enter', bubbles: true }))
     await settle()
     expect(calls.at(-1)!.query.get('q')).toBe('none')
-    expect(byTestId('datasets-table')!.textContent).not.toContain('customers')
+    expect(byTestId('datasets-table')).toBeNull()
+    expect(byTestId('state-no-match')).not.toBeNull() // no match for this search, not "no datasets yet"
   })
 
   it('hides the upload button from readers', async () => {
@@ -416,7 +417,7 @@ describe('dataset detail', () => {
     expect(post.body).toEqual({ entities: ['RRN', 'PHONE'], mode: 'mask', columns: null })
     expect(useDatasetStore().selectedId).toBe('v2')
     useDatasetStore().stopPolling()
-  })
+  }, 30_000) // a whole detail page with its tables: slow on a loaded 2-core machine
 })
 
 describe('dataset detail, values withheld', () => {
@@ -489,4 +490,19 @@ describe('dataset helpers', () => {
       'masked from v1 (RRN, PHONE · mask)',
     )
   })
+})
+
+describe('dataset detail, unknown id', () => {
+  it('shows the not-found page, not an error in English', async () => {
+    mockApi({
+      'GET /api/dataset/nope': () =>
+        json({ type: 'about:blank', title: 'Not Found', status: 404, detail: 'No such dataset.' }, 404),
+      'GET /api/dataset/nope/versions': () =>
+        json({ type: 'about:blank', title: 'Not Found', status: 404, detail: 'No such dataset.' }, 404),
+    })
+    await mountAt(DatasetDetailView, signIn(['datasets:read']), '/datasets/nope')
+    const page = byTestId('not-found')!
+    expect(page.textContent).toContain('데이터셋을(를) 찾을 수 없습니다')
+    expect(document.body.textContent).not.toContain('No such dataset')
+  }, 30_000)
 })

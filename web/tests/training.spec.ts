@@ -13,6 +13,8 @@ import { useAuthStore } from '@/stores/auth'
 import QueueView from '@/views/training/QueueView.vue'
 import SweepDetailView from '@/views/training/SweepDetailView.vue'
 import { jobGpus, memoryPct, parseQuota, splitQueue } from '@/views/training/queue'
+import { BOUNDS, missing, modelNameProblem, nameProblem, numberProblem } from '@/views/training/jobForm'
+import { failureText, reasonText } from '@/views/training/status'
 import {
   blankRow,
   blankSweep,
@@ -169,6 +171,9 @@ describe('sweep form', () => {
       'rangeNeedsRandom',
       'minAboveMax',
       'logNeedsPositive',
+      'outOfRange',
+      'outOfRangeAbove',
+      'outOfRangeBelow',
     ]
     expect(Object.keys(en.sweeps.errors).sort()).toEqual([...keys].sort())
     expect(Object.keys(ko.sweeps.errors).sort()).toEqual([...keys].sort())
@@ -367,7 +372,7 @@ describe('GPU and queue page', () => {
     expect(running).toContain('5 / 20')
     const waiting = byTestId('queue-waiting')!.textContent!
     expect(waiting).toContain('second')
-    expect(waiting).toContain('waiting for a free training slot (1 of 1 in use)')
+    expect(waiting).toContain('Waiting for a free training slot (1 of 1 in use).') // the server's sentence, translated
     expect(byTestId('quotas-table')!.textContent).toContain('research')
     expect(byTestId('quota-edit')).toBeNull() // no infra:admin: the quotas are read-only
     expect(byTestId('quota-add')).toBeNull()
@@ -424,5 +429,84 @@ describe('sweep page', () => {
     expect(byTestId('sweep-trial-1')!.querySelector('a[href="/experiments/runs/r2"]')).not.toBeNull()
     expect(byTestId('sweep-best')!.textContent).toContain('Best loss: 1.25 (trial #2)')
     expect(byTestId('sweep-compare')!.getAttribute('href')).toBe('/experiments/compare?runs=r2,r1')
+  })
+})
+
+describe('new job form checks', () => {
+  const t = (key: string, params?: Record<string, unknown>) => i18n.global.t(key, params ?? {})
+  beforeEach(() => setLocale('ko'))
+  afterEach(() => setLocale('en'))
+
+  it('refuses the numbers the API refuses, saying the bounds in Korean', () => {
+    expect(numberProblem(t, -5, BOUNDS.learningRate)).toBe('0보다 크고 1 이하여야 합니다.')
+    expect(numberProblem(t, 0, BOUNDS.learningRate)).not.toBeNull()
+    expect(numberProblem(t, 0.0002, BOUNDS.learningRate)).toBeNull()
+    expect(numberProblem(t, 0, BOUNDS.maxSteps)).toBe('1에서 10,000,000 사이여야 합니다.')
+    expect(numberProblem(t, 1.5, BOUNDS.maxSteps)).toBe('정수를 입력하세요.')
+    expect(numberProblem(t, '', BOUNDS.batchSize)).toBe('필수 항목입니다.')
+    expect(numberProblem(t, 1, BOUNDS.dropout)).not.toBeNull()
+    expect(numberProblem(t, 0, BOUNDS.dropout)).toBeNull()
+    expect(numberProblem(t, 4, BOUNDS.maxSeqLength)).not.toBeNull()
+    expect(numberProblem(t, -101, BOUNDS.priority)).not.toBeNull()
+  })
+
+  it('checks names as the API does', () => {
+    expect(nameProblem(t, '', false)).toBeNull()
+    expect(nameProblem(t, '  ', true)).toBe('필수 항목입니다.')
+    expect(nameProblem(t, 'a\nb', false)).not.toBeNull()
+    expect(modelNameProblem(t, '')).toBeNull()
+    expect(modelNameProblem(t, 'qwen-ft.v2')).toBeNull()
+    expect(modelNameProblem(t, 'bad name with spaces!!')).not.toBeNull()
+    expect(modelNameProblem(t, 'team/model')).not.toBeNull()
+    expect(modelNameProblem(t, ' lead')).not.toBeNull()
+  })
+
+  it('says what keeps Start disabled', () => {
+    const labels = Object.fromEntries(Object.keys(BOUNDS).map((k) => [k, k])) as Record<keyof typeof BOUNDS, string>
+    const form = {
+      versionId: null,
+      datasetVersionId: 'd',
+      mode: 'text' as const,
+      text: null,
+      prompt: null,
+      messages: null,
+      method: 'lora' as const,
+      distributed: 'none' as const,
+      executor: 'local',
+      name: '',
+      outputModel: '',
+      r: 8,
+      alpha: 16,
+      dropout: 0.05,
+      maxSteps: 0,
+      learningRate: -5,
+      batchSize: 8,
+      maxSeqLength: 256,
+      saveSteps: 20,
+      gpus: 0,
+      processes: 1,
+      nodes: 1,
+      priority: 0,
+    }
+    expect(missing(t, form, labels, false)).toEqual(['기반 모델 버전', '학습에 쓸 열', 'maxSteps', 'learningRate'])
+    expect(
+      missing(t, { ...form, versionId: 'v', text: 'body', maxSteps: 10, learningRate: 0.001 }, labels, false),
+    ).toEqual([])
+  })
+
+  it('puts the server reasons into Korean, and failures by their kind', () => {
+    expect(reasonText(t, 'waiting for 2 GPU(s): 1 free')).toBe('GPU 2개를 기다리는 중입니다 (남은 GPU 1개).')
+    expect(reasonText(t, "waiting for the team's GPU quota: 2 of 2 in use, this job needs 1")).toContain('할당량')
+    expect(reasonText(t, 'queued again (retried by alice), resuming from the latest checkpoint')).toContain('alice')
+    expect(reasonText(t, 'Traceback: ValueError')).toBeNull()
+    expect(failureText(t, 'oom')).toBe('메모리가 부족합니다.')
+    expect(failureText(t, 'something-new')).toBe('작업이 실패했습니다.')
+  })
+
+  it('refuses swept values outside what a trial accepts', () => {
+    expect(failure(() => parseValues('-5, 0.001', 'hyperparameters.learning_rate'))).toBe('outOfRangeAbove')
+    expect(failure(() => parseValues('0, 10', 'hyperparameters.max_steps'))).toBe('outOfRange')
+    expect(failure(() => parseValues('0.5, 1', 'lora.dropout'))).toBe('outOfRangeBelow')
+    expect(failure(() => toRange(row({ kind: 'range', min: 0.5, max: 2 }), 'random'))).toBe('outOfRangeAbove')
   })
 })

@@ -23,12 +23,6 @@ export const SENSITIVITY_COLOR: Record<Sensitivity, string> = {
   confidential: 'warning',
   restricted: 'error',
 }
-export const REVIEW_COLOR: Record<ReviewStatus, string> = {
-  uploaded: 'grey',
-  scanned: 'info',
-  approved: 'success',
-  rejected: 'error',
-}
 export const ENTITY_TYPES = [
   'RRN',
   'ARN',

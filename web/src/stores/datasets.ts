@@ -16,13 +16,37 @@ import { PAGE_SIZE, useCursorList } from './paging'
 /** The dataset list (needs datasets:read): searched by name and description, cursor-paginated. */
 export const useDatasetsStore = defineStore('datasets', () => {
   const search = ref('')
-  const list = useCursorList<Dataset>(async (cursor) =>
-    unwrap(
-      await api.GET('/api/dataset', { params: { query: { q: search.value || undefined, limit: PAGE_SIZE, cursor } } }),
-    ),
-  )
-  return { search, ...list }
+  /** The search the loaded list answers (the box may have moved on while typing). */
+  const searched = ref('')
+  const error = ref<string | null>(null)
+  const loaded = ref(false)
+  const list = useCursorList<Dataset>(async (cursor) => {
+    const q = search.value.trim()
+    const page = unwrap(
+      await api.GET('/api/dataset', { params: { query: { q: q || undefined, limit: PAGE_SIZE, cursor } } }),
+    )
+    searched.value = q
+    return page
+  })
+  /** Load (or load more); a failure is kept for the page's error state instead of thrown. */
+  async function fetch(more = false) {
+    try {
+      await list.load(more)
+      error.value = null
+      loaded.value = true
+    } catch (e) {
+      error.value = problemDetail(e)
+    }
+  }
+  return { search, searched, error, loaded, fetch, ...list }
 })
+
+/** Raw rows the caller may not read: the page says why in its own words, from the level. */
+export class RowsForbidden extends Error {
+  constructor(public level: string | null) {
+    super('rows forbidden')
+  }
+}
 
 const POLL_MS = 2000
 
@@ -42,6 +66,8 @@ const signature = (v: DatasetVersion) =>
 export const useDatasetStore = defineStore('dataset', () => {
   const auth = useAuthStore()
   const dataset = ref<Dataset | null>(null)
+  /** The id is unknown (or the dataset is another team's): the page shows "not found", not an error. */
+  const missing = ref(false)
   const versions = shallowRef<DatasetVersion[]>([])
   const selectedId = ref<string | null>(null)
   const detail = shallowRef<VersionDetail | null>(null)
@@ -63,13 +89,22 @@ export const useDatasetStore = defineStore('dataset', () => {
 
   async function open(id: string) {
     stopPolling()
+    missing.value = false
     if (dataset.value?.id !== id) {
       dataset.value = null
       versions.value = []
       selectedId.value = null
       detail.value = null
     }
-    await Promise.all([loadDataset(id), loadVersions(id)])
+    const versionsLoaded = loadVersions(id)
+    const answer = await api.GET('/api/dataset/{dataset_id}', { params: { path: { dataset_id: id } } })
+    if (answer.response.status === 404 || answer.response.status === 422) {
+      missing.value = true
+      await versionsLoaded.catch(() => undefined)
+      return
+    }
+    dataset.value = unwrap(answer)
+    await versionsLoaded
     if (!byId(selectedId.value)) selectedId.value = defaultSelection()
     await loadDetail()
     watchProcessing()
@@ -204,12 +239,16 @@ export const useDatasetStore = defineStore('dataset', () => {
     return version
   }
 
+  /** A page of raw rows; RowsForbidden when the caller's role or team may not read this level's values. */
   async function rows(versionId: string, offset: number, limit: number): Promise<RowsPage> {
-    return unwrap(
-      await api.GET('/api/dataset/version/{version_id}/rows', {
-        params: { path: { version_id: versionId }, query: { offset, limit } },
-      }),
-    )
+    const answer = await api.GET('/api/dataset/version/{version_id}/rows', {
+      params: { path: { version_id: versionId }, query: { offset, limit } },
+    })
+    if (answer.response.status === 403) {
+      const level = (answer.error as { sensitivity?: unknown } | undefined)?.sensitivity
+      throw new RowsForbidden(typeof level === 'string' ? level : null)
+    }
+    return unwrap(answer)
   }
 
   async function diff(from: string, to: string, kind: DiffKind, offset: number, limit: number): Promise<Diff> {
@@ -239,6 +278,7 @@ export const useDatasetStore = defineStore('dataset', () => {
 
   return {
     dataset,
+    missing,
     versions,
     selectedId,
     selected,

@@ -78,11 +78,42 @@ export function settingLabel(setting: string): string {
   return setting.startsWith('hyperparameters.') ? setting.slice('hyperparameters.'.length) : setting
 }
 
-function number(text: string, setting: Setting): number {
+/** The values each numeric setting may take, as the API validates a trial (training/schemas.py). */
+export const SWEEP_BOUNDS: Partial<Record<Setting, { min: number; max: number; above?: boolean; below?: boolean }>> = {
+  'hyperparameters.learning_rate': { min: 0, max: 1, above: true },
+  'hyperparameters.batch_size': { min: 1, max: 4096 },
+  'hyperparameters.max_steps': { min: 1, max: 10_000_000 },
+  'hyperparameters.epochs': { min: 0, max: 1000, above: true },
+  'hyperparameters.warmup_steps': { min: 0, max: 1_000_000 },
+  'hyperparameters.gradient_accumulation_steps': { min: 1, max: 1024 },
+  'hyperparameters.seed': { min: 0, max: 2 ** 31 - 1 },
+  'lora.r': { min: 1, max: 512 },
+  'lora.alpha': { min: 1, max: 4096 },
+  'lora.dropout': { min: 0, max: 1, below: true },
+}
+
+function number(text: string, setting: Setting, bounded = true): number {
   const value = text === '' ? Number.NaN : Number(text)
   if (!Number.isFinite(value)) throw new SweepFormError('notNumber', { setting: settingLabel(setting), value: text })
   if (SWEEPABLE[setting] === 'int' && !Number.isInteger(value))
     throw new SweepFormError('notInteger', { setting: settingLabel(setting), value: text })
+  return bounded ? inBounds(value, text, setting) : value
+}
+
+/** The value, when the API accepts it for this setting (else the form mistake that says the bounds). */
+function inBounds(value: number, text: string, setting: Setting): number {
+  const bound = SWEEP_BOUNDS[setting]
+  if (bound) {
+    const low = bound.above ? value <= bound.min : value < bound.min
+    const high = bound.below ? value >= bound.max : value > bound.max
+    if (low || high)
+      throw new SweepFormError(bound.above ? 'outOfRangeAbove' : bound.below ? 'outOfRangeBelow' : 'outOfRange', {
+        setting: settingLabel(setting),
+        value: text,
+        min: bound.min,
+        max: bound.max,
+      })
+  }
   return value
 }
 
@@ -118,10 +149,14 @@ export function toRange(row: SweepRow, strategy: Strategy): Range {
   const label = settingLabel(setting)
   if (SWEEPABLE[setting] === 'choice') throw new SweepFormError('rangeNotNumeric', { setting: label })
   if (strategy === 'grid') throw new SweepFormError('rangeNeedsRandom', { setting: label })
-  const min = number(String(row.min ?? '').trim(), setting)
-  const max = number(String(row.max ?? '').trim(), setting)
+  const minText = String(row.min ?? '').trim()
+  const maxText = String(row.max ?? '').trim()
+  const min = number(minText, setting, false)
+  const max = number(maxText, setting, false)
   if (min > max) throw new SweepFormError('minAboveMax', { setting: label })
   if (row.log && min <= 0) throw new SweepFormError('logNeedsPositive', { setting: label })
+  inBounds(min, minText, setting)
+  inBounds(max, maxText, setting)
   return { min, max, log: row.log, integer: SWEEPABLE[setting] === 'int' }
 }
 
