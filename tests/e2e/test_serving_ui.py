@@ -1,7 +1,11 @@
-"""Serving in the browser: a developer deploys the demo model from its page, watches it become
-Ready, opens the Playground from the deployment and gets a streamed reply from the replica."""
+"""Serving in the browser: a developer deploys the demo model from its page (bad numbers are said in
+the form before any request), watches it become Ready, opens the Playground from the deployment and
+gets a streamed reply from the replica; the list then shows that traffic and its p95, the model's
+Metrics tab shows the live charts, and a stopped deployment shows 0 replicas."""
 
 from __future__ import annotations
+
+import re
 
 from playwright.sync_api import Page, expect
 
@@ -19,17 +23,20 @@ def test_deploy_from_the_model_page_then_chat_in_the_playground(browser_page: Pa
     page.get_by_test_id("tab-versions").click()
     page.get_by_test_id("deploy-1").click()
     expect(page.get_by_test_id("deploy-dialog")).to_be_visible()
+    field(page, "deploy-memory").fill("-5")
+    expect(page.get_by_test_id("deploy-submit")).to_be_disabled()
+    expect(page.get_by_test_id("deploy-missing")).to_contain_text("메모리")  # says which field, before any request
     field(page, "deploy-memory").fill("0.0001")
     page.get_by_test_id("deploy-submit").click()
-    expect(page.get_by_test_id("deploy-error")).to_contain_text(
-        "GiB"
-    )  # too little memory: said up front, nothing started
+    expect(page.get_by_test_id("deploy-error")).to_be_visible()  # too little memory: said up front, nothing started
     field(page, "deploy-memory").fill("1")
     page.get_by_test_id("deploy-submit").click()
 
-    expect(page.get_by_test_id("deployment-name")).to_have_text("demo-chat")
-    expect(page.get_by_test_id("deployment-status")).to_have_text("ready", timeout=120_000)
-    expect(page.get_by_test_id("replicas-table")).to_contain_text("ready")
+    expect(page.locator("h1")).to_have_text("demo-chat")
+    expect(page.get_by_test_id("deployment-status")).to_have_attribute("data-status", "ready", timeout=120_000)
+    expect(page.get_by_test_id("deployment-status")).to_have_text("준비됨")
+    expect(page.get_by_test_id("replicas-table")).to_contain_text("준비됨")
+    expect(page.get_by_test_id("chart-title-latency")).to_contain_text("ms")  # charts are titled with units
     expect(page.get_by_test_id("deployment-logs")).to_contain_text("runtime.ready", timeout=20_000)
 
     page.get_by_test_id("deployment-try").click()
@@ -42,10 +49,24 @@ def test_deploy_from_the_model_page_then_chat_in_the_playground(browser_page: Pa
     expect(stats).to_contain_text("ms")
 
     page.get_by_test_id("nav-deployments").click()
-    expect(page.get_by_test_id("status-demo-chat")).to_have_text("ready")
+    expect(page.get_by_test_id("status-demo-chat")).to_have_attribute("data-status", "ready")
+    # The list shows the last hour's traffic (usage records are written in batches, within seconds).
+    expect(page.get_by_test_id("requests-demo-chat")).to_have_text(re.compile(r"^[1-9]"), timeout=30_000)
+    expect(page.get_by_test_id("p95-demo-chat")).to_contain_text("ms")
+
+    page.goto(f"/models/{model['id']}")
+    page.get_by_test_id("tab-metrics").click()
+    expect(page.get_by_test_id("deployment-charts")).to_contain_text("demo-chat")
+    expect(page.get_by_test_id("charts-total")).to_contain_text(re.compile(r"요청 [1-9]"))
+
+    page.get_by_test_id("nav-deployments").click()
     page.get_by_test_id("deployment-demo-chat").click()
     page.get_by_test_id("deployment-undeploy").click()
     page.get_by_test_id("confirm-ok").click()
-    expect(page.get_by_test_id("deployment-status")).to_have_text("stopped")
+    expect(page.get_by_test_id("deployment-status")).to_have_attribute("data-status", "stopped")
+    expect(page.get_by_test_id("replicas-none")).to_be_visible()
     deployments = api.get("/api/serving/deployments", headers=dev).json()
     assert deployments == []
+    page.get_by_test_id("nav-deployments").click()
+    page.get_by_test_id("deployments-show-stopped").locator("input").check()
+    expect(page.get_by_test_id("replicas-demo-chat")).to_have_text("0 / 0")

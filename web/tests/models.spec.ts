@@ -114,7 +114,7 @@ describe('model page', () => {
     mockApi({ 'GET /api/model/m1': () => json({ title: 'Not Found', status: 404, detail: 'No such model.' }, 404) })
     wrapper = await mountView(ModelDetailView, signIn(['models:read']))
     await settle()
-    expect(byTestId('not-found')!.textContent).toContain('이 모델을(를) 찾을 수 없습니다')
+    expect(byTestId('not-found')!.textContent).toContain('모델을(를) 찾을 수 없습니다')
   })
 
   it('explains that comparing needs a second version', async () => {
