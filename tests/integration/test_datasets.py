@@ -358,3 +358,35 @@ def test_resumable_upload(api, world, live_server, admin):
     assert asyncio.run_coroutine_threadsafe(sweep(1), live_server.server_loop).result(30) == 0
     assert asyncio.run_coroutine_threadsafe(sweep(-1), live_server.server_loop).result(30) == 1
     assert api.get(f"/api/dataset/version/{stale['id']}", headers=dev1).status_code == 404
+
+
+def test_names_tags_and_key_columns_are_checked_as_the_upload_form_checks_them(api, world):
+    """The upload form's rule is the API's: a name starts with a letter, digit or _ and holds only those, spaces,
+    . and -; tags and the key column are one line. Refused bodies (register or upload) are 422 problem+json and
+    leave no dataset behind; names are trimmed."""
+    dev1 = world["dev1"]
+    bad = [
+        {"name": "bad name with spaces!!"},
+        {"name": "-leading-dash"},
+        {"name": "   "},
+        {"name": "a/b"},
+        {"name": "x" * 201},
+        {"name": "ok", "tags": ["  "]},
+        {"name": "ok", "tags": ["two\nlines"]},
+        {"name": "ok", "key_column": "id\tname"},
+    ]
+    for body in bad:
+        r = api.post("/api/dataset/register", json=body, headers=dev1)
+        assert r.status_code == 422, (body, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json"), body
+    for name in ("bad name with spaces!!", "-leading-dash", "a/b"):
+        r = upload_dataset(api, dev1, b"a\n1\n", "a.csv", name=name)
+        assert r.status_code == 422, (name, r.text)
+    r = upload_dataset(api, dev1, b"a\n1\n", "a.csv", name="ok", key_column="a\nb")
+    assert r.status_code == 422, r.text
+    assert api.get("/api/dataset", headers=dev1).json()["items"] == []
+
+    r = api.post("/api/dataset/register", json={"name": "  고객 문의 v2  ", "tags": [" faq "]}, headers=dev1)
+    assert r.status_code == 201, r.text
+    assert (r.json()["name"], r.json()["tags"]) == ("고객 문의 v2", ["faq"])
+    assert api.patch(f"/api/dataset/{r.json()['id']}", json={"tags": ["a\u2028b"]}, headers=dev1).status_code == 422

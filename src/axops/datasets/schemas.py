@@ -4,13 +4,18 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from axops.core.text import no_control
 
 Sensitivity = Literal["public", "internal", "confidential", "restricted"]
 Name = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w][\w.\- ]*$")
 ]
 MaskMode = Literal["mask", "hash", "remove"]
+# A tag: trimmed, not blank, one line. A key column names a column, which never holds a line break or a tab.
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(no_control)]
+KeyColumn = Annotated[str, Field(max_length=300), AfterValidator(no_control)]
 
 
 class Strict(BaseModel):
@@ -20,19 +25,17 @@ class Strict(BaseModel):
 class DatasetCreate(Strict):
     name: Name
     description: str = Field("", max_length=5000)
-    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
-        default_factory=list, max_length=32
-    )
+    tags: list[Tag] = Field(default_factory=list, max_length=32)
     team_id: uuid.UUID | None = None
     visibility: Literal["team", "organization"] = "team"
-    key_column: str | None = Field(None, max_length=300, description="Rows are matched on this column in diffs")
+    key_column: KeyColumn | None = Field(None, description="Rows are matched on this column in diffs")
 
 
 class DatasetUpdate(Strict):
     description: str | None = Field(None, max_length=5000)
-    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] | None = Field(None, max_length=32)
+    tags: list[Tag] | None = Field(None, max_length=32)
     visibility: Literal["team", "organization"] | None = None
-    key_column: str | None = Field(None, max_length=300)
+    key_column: KeyColumn | None = None
     sensitivity_floor: Sensitivity | None = Field(
         None, description="The owner's level; the effective one is the higher of this and the scan's"
     )

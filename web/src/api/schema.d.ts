@@ -5075,6 +5075,11 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Is Default
+             * @default false
+             */
+            is_default: boolean;
         };
         /** TeamRef */
         TeamRef: {
