@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.browser import field, open_login, pick, ui_login, ui_logout
+from tests.browser import check_screen, field, open_login, pick, ui_login, ui_logout
 from tests.factories import ADMIN_PASSWORD, bearer, login
 
 DEV_PASSWORD = "developer-e2e-pass-1"
@@ -19,12 +19,16 @@ DEV_PASSWORD = "developer-e2e-pass-1"
 def test_admin_developer_viewer_journey(browser_page: Page, api: httpx.Client, live_server):
     page = browser_page
 
-    # A wrong password shows the API's message.
+    # A wrong password says so in Korean (the UI translates the problem's code), as do the field errors.
     open_login(page)
+    check_screen(page)
+    page.get_by_test_id("login-submit").click()  # both fields empty: the API's field errors, by field
+    expect(page.get_by_test_id("login-error")).to_contain_text("사용자 이름: 1자 이상이어야 합니다")
     field(page, "login-username").fill("admin")
     field(page, "login-password").fill("wrong-password")
     page.get_by_test_id("login-submit").click()
-    expect(page.get_by_test_id("login-error")).to_contain_text("Invalid username or password")
+    expect(page.get_by_test_id("login-error")).to_have_text("사용자 이름 또는 비밀번호가 올바르지 않습니다.")
+    check_screen(page)
 
     # Admin (Korean UI by default) creates a team and a Developer in it.
     ui_login(page, "admin", ADMIN_PASSWORD)
@@ -35,6 +39,7 @@ def test_admin_developer_viewer_journey(browser_page: Page, api: httpx.Client, l
     page.locator('[data-testid="team-form-description"] textarea').first.fill("<b>LLM</b> 연구팀")
     page.get_by_test_id("team-form-submit").click()
     expect(page.get_by_test_id("teams-table")).to_contain_text("<b>LLM</b> 연구팀")  # shown verbatim
+    check_screen(page, allow=("admin", "research"))
 
     page.get_by_test_id("nav-users").click()
     page.get_by_test_id("users-create").click()
@@ -44,6 +49,7 @@ def test_admin_developer_viewer_journey(browser_page: Page, api: httpx.Client, l
     pick(page, "user-form-teams", "research", multiple=True)
     page.get_by_test_id("user-form-submit").click()
     expect(page.get_by_test_id("users-table")).to_contain_text("dev.park")
+    check_screen(page, allow=("admin", "research"))
     ui_logout(page)
 
     # The Developer logs in, switches to English and back, and issues an API key.
@@ -59,11 +65,12 @@ def test_admin_developer_viewer_journey(browser_page: Page, api: httpx.Client, l
     page.get_by_test_id("apikey-form-submit").click()
     secret = field(page, "apikey-secret").input_value()
     assert re.fullmatch(r"axk_[0-9a-f]{8}_[A-Za-z0-9_-]{40,}", secret)
+    check_screen(page, allow=("ci-key", "research"))  # the secret dialog over the keys page
     page.get_by_test_id("apikey-copy").click()
     assert page.evaluate("navigator.clipboard.readText()") == secret
     page.get_by_test_id("apikey-secret-close").click()
     expect(page.get_by_test_id("apikeys-table")).to_contain_text("ci-key")
-    expect(page.get_by_test_id("apikeys-table")).to_contain_text("사용 중")
+    expect(page.get_by_test_id("apikeys-table")).to_contain_text("활성")
 
     # The key works wherever a JWT does...
     info = api.get("/api/user/info", headers=bearer(secret))
@@ -74,6 +81,7 @@ def test_admin_developer_viewer_journey(browser_page: Page, api: httpx.Client, l
     page.get_by_test_id("apikey-revoke-ci-key").click()
     page.get_by_test_id("confirm-ok").click()
     expect(page.get_by_test_id("apikeys-table")).to_contain_text("폐기됨")
+    check_screen(page, allow=("ci-key", "research"))
     assert api.get("/api/user/info", headers=bearer(secret)).status_code == 401
     ui_logout(page)
 
@@ -87,6 +95,7 @@ def test_admin_developer_viewer_journey(browser_page: Page, api: httpx.Client, l
     page.get_by_test_id("audit-apply").click()
     expect(table).not_to_contain_text("team.create")
     expect(table).to_contain_text("dev.park")
+    check_screen(page, allow=("admin", "research", "ci-key"))
     with page.expect_download() as download:
         page.get_by_test_id("audit-export").click()
     csv_text = Path(download.value.path()).read_text(encoding="utf-8-sig")
@@ -106,6 +115,7 @@ def test_admin_developer_viewer_journey(browser_page: Page, api: httpx.Client, l
         expect(page.get_by_test_id(hidden)).to_have_count(0)
     page.goto("/admin/users")  # typed in directly: the guard sends them home
     expect(page).to_have_url(re.compile(r"/$"))
+    check_screen(page)
     viewer = bearer(login(api, "viewer.kim", DEV_PASSWORD)["access_token"])
     assert api.get("/api/users", headers=viewer).status_code == 403
     assert api.post("/api/teams", json={"name": "x"}, headers=viewer).status_code == 403

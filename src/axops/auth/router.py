@@ -204,7 +204,12 @@ async def reset_password(user_id: uuid.UUID, body: PasswordReset, _: UsersAdmin,
 def _team_out(row) -> TeamOut:
     team, count = row
     return TeamOut(
-        id=team.id, name=team.name, description=team.description, member_count=count, created_at=team.created_at
+        id=team.id,
+        name=team.name,
+        description=team.description,
+        member_count=count,
+        created_at=team.created_at,
+        is_default=team.is_default,
     )
 
 

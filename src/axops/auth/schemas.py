@@ -109,6 +109,7 @@ class TeamOut(BaseModel):
     description: str
     member_count: int
     created_at: datetime
+    is_default: bool = False  # the team users created without one are placed in (the UI names it in its language)
 
 
 class MemberOut(BaseModel):

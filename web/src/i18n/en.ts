@@ -822,6 +822,7 @@ export default {
     // quality
     previewForbidden: 'Raw rows are not available to you',
     noun: 'Dataset',
+    missing: { prefix: 'To upload: {list}', file: 'a file', name: 'a valid name' },
     rowsForbiddenText: 'This data is {level}: its raw rows are for {who}.',
     readPolicy: {
       public: 'anyone who can see the dataset',
@@ -1112,7 +1113,7 @@ export default {
     },
     form: {
       fix: 'To continue: {list}',
-      modelName: 'a model name (letters, digits and _ . : / @ -)',
+      modelName: "a model name (letters, digits and _ . : / {'@'} -)",
       providerName: 'a name (letters, digits and _ . -)',
       baseUrl: 'an http(s) base URL',
       keyAgain: 'the API key again (or clear the stored key)',

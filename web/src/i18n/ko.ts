@@ -821,6 +821,7 @@ export default {
     },
     previewForbidden: '원본 행을 볼 권한이 없습니다',
     noun: '데이터셋',
+    missing: { prefix: '업로드하려면 필요합니다: {list}', file: '파일', name: '올바른 이름' },
     rowsForbiddenText: '이 데이터는 {level} 등급입니다. 원본 행은 {who}만 볼 수 있습니다.',
     readPolicy: {
       public: '이 데이터셋을 볼 수 있는 사람',
@@ -1107,7 +1108,7 @@ export default {
     },
     form: {
       fix: '계속하려면: {list}',
-      modelName: '모델 이름(문자, 숫자와 _ . : / @ -)',
+      modelName: "모델 이름(문자, 숫자와 _ . : / {'@'} -)",
       providerName: '이름(문자, 숫자와 _ . -)',
       baseUrl: 'http(s) 기본 URL',
       keyAgain: 'API 키 다시 입력(또는 저장된 키 삭제)',
