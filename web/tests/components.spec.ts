@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { flushPromises, mount } from '@vue/test-utils'
-import { defineComponent, h, nextTick, ref } from 'vue'
+import { defineComponent, h, nextTick, reactive, ref } from 'vue'
 import { createVuetify } from 'vuetify'
 import * as components from 'vuetify/components'
 import * as directives from 'vuetify/directives'
@@ -120,10 +120,19 @@ describe('DataTable', () => {
     ;(document.querySelector('[data-testid="column-id"]') as HTMLElement).click()
     await flushPromises()
     expect(heads()).toEqual(['이름', 'loss', 'ID'])
-    expect(JSON.parse(localStorage.getItem('axops.columns.runs')!)).toEqual([])
+    expect(JSON.parse(localStorage.getItem('axops.columns.runs')!)).toEqual({ id: true })
     w.unmount()
     const again = await mountWith(DataTable, { columns, items: rows, tableId: 'runs' })
     expect(again.findAll('thead th').map((th) => th.text())).toEqual(['이름', 'loss', 'ID'])
+  })
+
+  it('gives columns that arrive later their own default, and reads an older saved list of hidden keys', async () => {
+    localStorage.setItem('axops.columns.late', JSON.stringify(['loss']))
+    const props = reactive({ columns: columns.slice(0, 1) as typeof columns, items: rows, tableId: 'late' })
+    const w = await mountWith(DataTable, props)
+    props.columns = [...columns, { key: 'acc', title: 'acc', optional: true }]
+    await flushPromises()
+    expect(w.findAll('thead th').map((th) => th.text())).toEqual(['이름', 'acc'])
   })
 
   it('keeps a cell on one line with the full text on hover', async () => {

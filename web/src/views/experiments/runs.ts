@@ -1,13 +1,56 @@
 import { authFetch, problemDetail, type Schemas } from '@/api/client'
+import type { SortItem } from '@/components/table'
 
 export type Run = Schemas['RunOut']
 export type Series = { steps: number[]; values: (number | string)[] }
 
-export function statusColor(status: string): string {
-  return { RUNNING: 'primary', FINISHED: 'success', FAILED: 'error', KILLED: 'warning' }[status] ?? 'grey'
+/** A key inside the search language, quoted so any key (dots, spaces, slashes, quotes) reads as itself. */
+export function quoteKey(key: string): string {
+  return `"${key.replace(/\\/g, '\\\\').replace(/"/g, '""')}"`
 }
 
-/** A metric value for display: 4 significant digits, NaN/Infinity as they are. */
+/** The runs table's column keys the server can sort by, and how the search language names them. */
+const SORT_ATTRIBUTES: Record<string, string> = {
+  name: 'attributes.name',
+  status: 'attributes.status',
+  start_time: 'attributes.start_time',
+  end_time: 'attributes.end_time',
+  id: 'attributes.run_id',
+}
+
+/** The table's sort as the search API's `order_by` (`metrics."loss" DESC`); columns it cannot sort are left out. */
+export function orderBy(sortBy: SortItem[]): string[] {
+  const out: string[] = []
+  for (const { key, order } of sortBy) {
+    const direction = order === 'desc' ? 'DESC' : 'ASC'
+    const dot = key.indexOf('.')
+    const kind = dot > 0 ? key.slice(0, dot) : ''
+    if (kind === 'metrics' || kind === 'params' || kind === 'tags')
+      out.push(`${kind}.${quoteKey(key.slice(dot + 1))} ${direction}`)
+    else if (SORT_ATTRIBUTES[key]) out.push(`${SORT_ATTRIBUTES[key]} ${direction}`)
+  }
+  return out
+}
+
+/**
+ * What the search box holds, as a filter: an expression (`params.lr < 0.001 and ...`) as it is, plain words as a
+ * search of run names (`lora` → runs whose name contains "lora", any case).
+ */
+export function toFilter(text: string): string {
+  const q = text.trim()
+  if (!q) return ''
+  const expression = /[<>=!]|\s(?:i?like|in|not\s+in)\s/i.test(q)
+  return expression ? q : `attributes.name ILIKE '%${q.replace(/'/g, "''")}%'`
+}
+
+/** The param keys whose every present value in these runs is a number (what a scatter's x axis can take). */
+export function numericParams(runs: Run[], keys: string[]): string[] {
+  return keys.filter((k) => {
+    const values = runs.map((r) => r.params[k]).filter((v) => v !== undefined && v !== '')
+    return values.length > 0 && values.every((v) => Number.isFinite(Number(v)))
+  })
+}
+
 /** MLflow's system metrics (CPU, memory, GPUs) are shown apart from what the model learns. */
 export function isSystemMetric(key: string): boolean {
   return key.startsWith('system/')
