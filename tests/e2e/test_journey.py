@@ -22,8 +22,9 @@ def test_admin_developer_viewer_journey(browser_page: Page, api: httpx.Client, l
     # A wrong password says so in Korean (the UI translates the problem's code), as do the field errors.
     open_login(page)
     check_screen(page)
-    page.get_by_test_id("login-submit").click()  # both fields empty: the API's field errors, by field
-    expect(page.get_by_test_id("login-error")).to_contain_text("사용자 이름: 1자 이상이어야 합니다")
+    page.get_by_test_id("login-submit").click()  # both fields empty: the form says what is missing, by field
+    expect(page.get_by_test_id("form-why")).to_contain_text("사용자 이름: 필수 항목입니다")
+    expect(page.get_by_test_id("form-why")).to_contain_text("비밀번호: 필수 항목입니다")
     field(page, "login-username").fill("admin")
     field(page, "login-password").fill("wrong-password")
     page.get_by_test_id("login-submit").click()
@@ -35,7 +36,12 @@ def test_admin_developer_viewer_journey(browser_page: Page, api: httpx.Client, l
     expect(page.get_by_test_id("nav-users")).to_contain_text("사용자")
     page.get_by_test_id("nav-teams").click()
     page.get_by_test_id("teams-create").click()
+    # An empty or blank name keeps Create disabled, and the form says why.
+    field(page, "team-form-name").fill("   ")
+    expect(page.get_by_test_id("team-form-submit")).to_be_disabled()
+    expect(page.get_by_test_id("form-why")).to_contain_text("이름: 필수 항목입니다")
     field(page, "team-form-name").fill("research")
+    expect(page.get_by_test_id("form-why")).to_have_count(0)
     page.locator('[data-testid="team-form-description"] textarea').first.fill("<b>LLM</b> 연구팀")
     page.get_by_test_id("team-form-submit").click()
     expect(page.get_by_test_id("teams-table")).to_contain_text("<b>LLM</b> 연구팀")  # shown verbatim
@@ -91,6 +97,9 @@ def test_admin_developer_viewer_journey(browser_page: Page, api: httpx.Client, l
     table = page.get_by_test_id("audit-table")
     for action in ("team.create", "user.create", "apikey.create", "apikey.revoke", "auth.login_failed"):
         expect(table).to_contain_text(action)
+    # Each event reads as a sentence in the reader's language.
+    for sentence in ("팀 research 생성", "사용자 dev.park 생성 (개발자)", "API 키 ci-key 발급", "API 키 ci-key 폐기"):
+        expect(table).to_contain_text(sentence)
     field(page, "audit-filter-action").fill("apikey.")
     page.get_by_test_id("audit-apply").click()
     expect(table).not_to_contain_text("team.create")

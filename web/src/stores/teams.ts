@@ -1,5 +1,5 @@
 import { defineStore } from 'pinia'
-import { shallowRef } from 'vue'
+import { ref, shallowRef } from 'vue'
 import { api, unwrap, type Schemas } from '@/api/client'
 import { PAGE_SIZE, useCursorList } from './paging'
 
@@ -8,8 +8,11 @@ export type Member = Schemas['MemberOut']
 
 /** Teams and their members (needs teams:admin). */
 export const useTeamsStore = defineStore('teams', () => {
+  const search = ref('')
   const list = useCursorList<Team>(async (cursor) =>
-    unwrap(await api.GET('/api/teams', { params: { query: { limit: PAGE_SIZE, cursor } } })),
+    unwrap(
+      await api.GET('/api/teams', { params: { query: { q: search.value || undefined, limit: PAGE_SIZE, cursor } } }),
+    ),
   )
   const members = shallowRef<Member[]>([])
   const same = (a: Team, b: Team) => a.id === b.id
@@ -24,6 +27,10 @@ export const useTeamsStore = defineStore('teams', () => {
     const team = unwrap(await api.PATCH('/api/teams/{team_id}', { params: { path: { team_id: id } }, body }))
     list.replace(team, same)
     return team
+  }
+
+  async function get(id: string): Promise<Team> {
+    return unwrap(await api.GET('/api/teams/{team_id}', { params: { path: { team_id: id } } }))
   }
 
   /** Every team (up to the API's page limit), for pickers. */
@@ -51,5 +58,5 @@ export const useTeamsStore = defineStore('teams', () => {
   const addMember = (teamId: string, userId: string) => changeMembership(teamId, userId, true)
   const removeMember = (teamId: string, userId: string) => changeMembership(teamId, userId, false)
 
-  return { ...list, members, create, update, options, loadMembers, addMember, removeMember }
+  return { search, ...list, members, create, update, get, options, loadMembers, addMember, removeMember }
 })
