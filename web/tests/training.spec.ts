@@ -368,7 +368,7 @@ describe('GPU and queue page', () => {
     const running = byTestId('queue-running')!.textContent!
     expect(running).toContain('tiny lora')
     expect(running).toContain('research')
-    expect(running).toContain('this machine (1 process, GPUs: none)')
+    expect(running).toContain('This server (processes: 1, GPUs: none)') // the server's placement, translated
     expect(running).toContain('5 / 20')
     const waiting = byTestId('queue-waiting')!.textContent!
     expect(waiting).toContain('second')

@@ -56,3 +56,12 @@ export function reasonText(t: Translate, reason: string | null | undefined): str
 export function failureText(t: Translate, kind: string | null | undefined): string {
   return t(`training.failure.${kind && FAILURE_KINDS.includes(kind) ? kind : 'unknown'}`)
 }
+
+/** Where a running attempt runs (placement.where): this machine's shape in the reader's language; a cluster's
+ * handle (namespace/name, a Ray job id) as it is. */
+export function whereText(t: Translate, where: unknown): string {
+  if (typeof where !== 'string' || !where) return '—'
+  const m = /^this machine \((\d+) process(?:es)?, GPUs: ([^)]*)\)$/.exec(where)
+  if (!m) return where
+  return t('training.whereLocal', { processes: m[1], gpus: m[2] === 'none' ? t('training.noGpus') : m[2] })
+}
