@@ -60,7 +60,8 @@ SEEDED_DATA = ("Administrator", "admin", "default")
 
 # Text nodes are collected from visible elements only; elements marked as not-Korean on purpose are skipped:
 # code/pre (ids, JSON, commands), form controls' values (user input), and anything with translate="no" or a lang
-# attribute other than Korean (the "English" language switch, user-authored content marked as such).
+# attribute other than Korean (the "English" language switch), and data-i18n-skip (content an author wrote: a model's
+# README, an edited card; values of facts).
 _VISIBLE_TEXT_JS = """
 () => {
   const SKIP = 'script, style, noscript, template, code, pre, kbd, samp, textarea, [translate="no"], [data-i18n-skip]';
@@ -95,8 +96,8 @@ def _english_words(text: str, allowed: frozenset[str], allow: tuple[str, ...]) -
     """The Latin-script words of one visible text that are not allowed: identifiers (anything with a digit, '_',
     '/', '.', '@', ':' or '=' inside a whitespace-separated chunk: ids, versions, file names, paths, e-mails, URLs,
     key prefixes) are data, not UI text, and are skipped, as are the strings the test allows (its own data)."""
-    for s in sorted(allow, key=len, reverse=True):
-        text = text.replace(s, " ")
+    for s in sorted(allow, key=len, reverse=True):  # whole words only: allowing "ops" leaves "axops" alone
+        text = re.sub(rf"(?<![\w.-]){re.escape(s)}(?![\w.-])", " ", text)
     words = []
     for chunk in text.split():
         core = chunk.strip("()[]{}<>\"'`,;!?…·|“”‘’")

@@ -10,8 +10,10 @@ import uuid
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.browser import field, ui_login
+from tests.browser import check_screen, field, ui_login
 from tests.factories import PASSWORD, login_headers, make_team, make_user
+
+ALLOW = ("demo-gpt2", "llm", "ops", "res.lee", "ops.kim", "old-chat", "new-chat", "new chat")  # the test's own data
 
 
 def test_register_upload_card_and_compare(browser_page: Page, api: httpx.Client, admin, demo_dirs):
@@ -25,10 +27,12 @@ def test_register_upload_card_and_compare(browser_page: Page, api: httpx.Client,
     page.get_by_test_id("nav-models").click()
     listing = page.get_by_test_id("models-page")
     expect(listing.get_by_test_id("state-empty")).to_contain_text("axops demo")  # the empty state says how to start
+    check_screen(page, allow=ALLOW)
     page.get_by_test_id("models-register").click()
     field(page, "model-form-name").fill("bad name with spaces!!")
     expect(page.get_by_test_id("model-form-submit")).to_be_disabled()
     expect(page.get_by_test_id("model-form-missing")).to_contain_text("이름 형식")  # says why, as the API would
+    check_screen(page, allow=ALLOW)
     field(page, "model-form-name").fill("demo-gpt2")
     page.get_by_test_id("model-form-submit").click()
     expect(page.locator("h1")).to_have_text("demo-gpt2")
@@ -56,6 +60,7 @@ def test_register_upload_card_and_compare(browser_page: Page, api: httpx.Client,
     expect(card).to_contain_text("GPT2LMHeadModel")
     expect(card).to_contain_text(f"({params})")  # exact parameter count from the safetensors header
     expect(card).to_contain_text("model.safetensors")
+    check_screen(page, allow=ALLOW)
 
     page.get_by_test_id("tab-compare").click()
     expect(page.get_by_test_id("compare-needs-two")).to_contain_text("1개")
@@ -74,9 +79,11 @@ def test_register_upload_card_and_compare(browser_page: Page, api: httpx.Client,
     expect(table).to_contain_text("demo-gpt2 v2")
     expect(table.locator('tr[data-differs="true"]').first).to_be_visible()
     expect(page.get_by_test_id("config-diff")).to_contain_text("n_layer")
+    check_screen(page, allow=ALLOW)
 
     page.get_by_test_id("tab-metrics").click()
     expect(page.get_by_test_id("metrics-not-deployed")).to_contain_text("배포되어 있지 않아")
+    check_screen(page, allow=ALLOW)
 
     dev = login_headers(api, "res.lee")
     models = api.get("/api/model", params={"q": "demo-gpt2"}, headers=dev).json()["items"]
@@ -96,6 +103,7 @@ def test_rename_archive_and_unknown_ids(browser_page: Page, api: httpx.Client, a
     page.get_by_test_id("model-rename").click()
     field(page, "rename-name").fill("new chat")
     expect(page.get_by_test_id("rename-submit")).to_be_disabled()
+    check_screen(page, allow=ALLOW)
     field(page, "rename-name").fill("new-chat")
     page.get_by_test_id("rename-submit").click()
     expect(page.locator("h1")).to_have_text("new-chat")
@@ -107,7 +115,9 @@ def test_rename_archive_and_unknown_ids(browser_page: Page, api: httpx.Client, a
     expect(page.get_by_test_id("model-archived")).to_be_visible()
     assert api.get(f"/api/model/{model['id']}", headers=dev).json()["archived_at"] is not None
     page.get_by_test_id("nav-models").click()
-    expect(page.get_by_test_id("models-page").get_by_test_id("state-empty")).to_be_visible()  # archived models leave the list
+    expect(
+        page.get_by_test_id("models-page").get_by_test_id("state-empty")
+    ).to_be_visible()  # archived models leave the list
     page.get_by_test_id("models-archived").locator("input").check()
     expect(page.get_by_test_id("models-table")).to_contain_text("new-chat")
 
@@ -116,6 +126,7 @@ def test_rename_archive_and_unknown_ids(browser_page: Page, api: httpx.Client, a
         expect(page.get_by_test_id("not-found")).to_contain_text("모델")
         page.goto(f"/deployments/{missing}")
         expect(page.get_by_test_id("not-found")).to_contain_text("배포")
+        check_screen(page, allow=ALLOW)
 
     page.goto(f"/models/{model['id']}")
     page.get_by_test_id("model-actions").click()
