@@ -305,7 +305,10 @@ describe('playground', () => {
   it('streams a reply into an assistant message, then shows its tokens, timings and upstream', async () => {
     const body = feed()
     const calls = mockApi({
-      'GET /v1/models': () => ({ object: 'list', data: [{ id: 'chat-small' }, { id: 'chat-large' }] }),
+      'GET /api/inference/models/status': () => [
+        { name: 'chat-small', health: 'healthy' },
+        { name: 'chat-large', health: 'unknown' },
+      ],
       'POST /v1/chat/completions': () => sse(body.stream),
     })
     await mountAt(PlaygroundView, signIn(['gateway:invoke']))
@@ -343,7 +346,7 @@ describe('playground', () => {
     expect(stats).toContain('입력 21')
     expect(stats).toContain('출력 4')
     expect(stats).toContain('vllm-a/llama-3-8b')
-    expect(stats).toMatch(/첫 토큰 \d+ ms/)
+    expect(stats).toMatch(/첫 토큰 [\d,]+ ms/) // a slow machine takes over a second: 1,416 ms
     expect(reply.querySelector('[data-testid="playground-cost"]')!.textContent).toContain('비용 0.0000345')
     expect(byTestId('playground-send')).not.toBeNull()
 
@@ -361,7 +364,7 @@ describe('playground', () => {
 
   it('shows a refusal inline on the reply', async () => {
     mockApi({
-      'GET /v1/models': () => ({ data: [{ id: 'chat-small' }] }),
+      'GET /api/inference/models/status': () => [{ name: 'chat-small', health: 'healthy' }],
       'POST /v1/chat/completions': () =>
         json(
           {
@@ -373,11 +376,13 @@ describe('playground', () => {
     await mountAt(PlaygroundView, signIn(['gateway:invoke']))
     await usePlaygroundStore().send('hi')
     await settle()
-    expect(byTestId('playground-error')!.textContent).toContain('No upstream could answer')
+    // in the reader's language, by the gateway's error code: never the server's English
+    expect(byTestId('playground-error')!.textContent).toContain('응답할 수 있는 업스트림 서버가 없습니다')
+    expect(byTestId('playground-error')!.textContent).not.toContain('No upstream')
   })
 
   it('tells the user an admin must add a route when there are no models', async () => {
-    mockApi({ 'GET /v1/models': () => ({ object: 'list', data: [] }) })
+    mockApi({ 'GET /api/inference/models/status': () => [] })
     await mountAt(PlaygroundView, signIn(['gateway:invoke']))
     expect(byTestId('playground-empty')!.textContent).toContain('관리자가 게이트웨이 라우트를 추가해야')
     expect((byTestId('playground-input') as HTMLTextAreaElement).disabled).toBe(true)
@@ -461,10 +466,10 @@ describe('gateway routes admin', () => {
     expect(table.textContent).toContain('chat')
     expect(table.textContent).toContain('가중치')
     expect(all('route-target').map((e) => e.textContent!.replace(/\s+/g, ' ').trim())).toEqual([
-      'vllm-a/llama-3-8b · 가중치 3 · 우선순위 0',
-      'vllm-b/qwen2-7b · 가중치 1 · 우선순위 1',
+      'vllm-a/llama-3-8b확인 전 · 가중치 3 · 우선순위 0',
+      'vllm-b/qwen2-7b확인 전 · 가중치 1 · 우선순위 1',
     ])
-    expect(all('route-fallback').map((e) => e.textContent!.trim())).toEqual(['vllm-b/tiny'])
+    expect(all('route-fallback').map((e) => e.textContent!.replace(/\s+/g, ' ').trim())).toEqual(['vllm-b/tiny확인 전'])
 
     byTestId('route-test')!.click()
     await settle()
@@ -602,6 +607,7 @@ describe('usage dashboard', () => {
   it('shows stat cards, charts and the totals table, and reloads by group', async () => {
     const calls = mockApi({
       'GET /api/metrics/usage': ({ query }) => ({
+        currency: 'KRW',
         bucket: query.get('bucket'),
         group_by: query.get('group_by'),
         series: [{ ...totals('chat', 3), ts: '2026-03-01T08:00:00Z' }],
@@ -615,6 +621,11 @@ describe('usage dashboard', () => {
     expect(byTestId('usage-own')).not.toBeNull() // not an admin: their own usage
     expect(byTestId('usage-stat-requests')!.textContent).toContain('3')
     expect(byTestId('usage-stat-errorRate')!.textContent).toContain('33.3%')
+    expect(byTestId('usage-stat-cost')!.textContent).toContain('KRW') // every cost figure carries its unit
+    // the error count links to the failing requests of this window in the request log
+    const link = byTestId('usage-errors-link') as HTMLAnchorElement
+    expect(link.getAttribute('href')).toMatch(/^\/gateway\/logs\?outcome=error&since=.+&until=.+/)
+    expect(byTestId('usage-row-errors')!.getAttribute('href')).toContain('model=chat')
     expect(byTestId('usage-totals')!.textContent).toContain('chat')
     const option = JSON.parse(byTestId('usage-chart-requests')!.dataset.option!)
     expect(option.series.map((s: { name: string }) => s.name)).toEqual(['chat'])
@@ -622,9 +633,11 @@ describe('usage dashboard', () => {
   })
 
   it('has an empty state', async () => {
-    mockApi({ 'GET /api/metrics/usage': () => ({ bucket: 'hour', group_by: 'model', series: [], totals: [] }) })
+    mockApi({
+      'GET /api/metrics/usage': () => ({ currency: 'USD', bucket: 'hour', group_by: 'model', series: [], totals: [] }),
+    })
     await mountAt(UsageView, signIn(['gateway:invoke', 'gateway:admin']))
-    expect(byTestId('usage-empty')).not.toBeNull()
+    expect(byTestId('state-empty')!.textContent).toContain('아직 게이트웨이 사용량이 없습니다')
     expect(byTestId('usage-own')).toBeNull()
   })
 })

@@ -822,6 +822,7 @@ export default {
     // quality
     previewForbidden: 'Raw rows are not available to you',
     noun: 'Dataset',
+    processingFailed: 'Could not be processed (technical detail):',
     missing: { prefix: 'To upload: {list}', file: 'a file', name: 'a valid name' },
     rowsForbiddenText: 'This data is {level}: its raw rows are for {who}.',
     readPolicy: {
@@ -1045,6 +1046,9 @@ export default {
       testDisabled: 'Enable the route to test it',
       planTitle: 'Routing plan: {name}',
       planHint: 'The upstreams a request would try now, in order. Nothing is called.',
+      planReason:
+        '{targets} target(s) by priority, then {fallbacks} fallback(s); {first} first; upstreams with an open circuit go last.',
+      planReasonNone: '{targets} target(s) and {fallbacks} fallback(s), but no upstream to send to now.',
       planAgain: 'Again',
       health: 'Health',
       healthHint: 'As this gateway has seen the upstreams: calls and the background health checks',
