@@ -84,6 +84,9 @@ function signIn(permissions: string[]) {
   return pinia
 }
 
+// Mounting whole pages under a loaded machine can pass the default 5 s.
+vi.setConfig({ testTimeout: 20_000 })
+
 describe('model names', () => {
   it('match what the API accepts', () => {
     for (const good of ['demo-gpt2', 'Qwen2.5_7B', '한국어-모델', 'STRICT']) expect(MODEL_NAME.test(good)).toBe(true)
