@@ -41,7 +41,7 @@ def test_dashboard_filter_compare(api, admin, browser_page):
     page = browser_page
     ui_login(page, "exp-ui", PASSWORD)
     page.get_by_test_id("nav-experiments").click()
-    expect(page.get_by_test_id("experiments-list")).to_contain_text("sweep-ui")
+    expect(page.get_by_test_id("experiments-list")).to_contain_text("sweep-ui", timeout=30_000)
     table = page.get_by_test_id("runs-table")
     for name in ("lora-a", "lora-b", "full-c"):
         expect(table).to_contain_text(name)
@@ -61,7 +61,7 @@ def test_dashboard_filter_compare(api, admin, browser_page):
     table.locator("thead input[type=checkbox]").check()
     page.get_by_test_id("runs-compare").click()
     expect(page).to_have_url(re.compile(r"/experiments/compare\?runs="))
-    expect(page.get_by_test_id("compare-chart-loss").locator("canvas")).to_be_visible()
+    expect(page.get_by_test_id("compare-chart-loss").locator("canvas")).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("compare-chart-acc").locator("canvas")).to_be_visible()
     expect(page.get_by_test_id("param-diff-lr")).to_contain_text("0.0001")
     expect(page.get_by_test_id("param-diff-lr")).to_contain_text("0.0005")
@@ -75,7 +75,7 @@ def test_dashboard_filter_compare(api, admin, browser_page):
 
     # a run's own page: params, tags and its metric charts
     page.get_by_role("link", name=re.compile("lora-a")).first.click()
-    expect(page.get_by_role("heading", name="lora-a")).to_be_visible()
+    expect(page.get_by_role("heading", name="lora-a")).to_be_visible(timeout=30_000)
     expect(page.get_by_test_id("breadcrumbs")).to_contain_text("실험")
     expect(page.get_by_test_id("run-status")).to_have_text("실행 중")
     expect(page.get_by_test_id("run-params")).to_contain_text("0.0001")
@@ -114,7 +114,7 @@ def test_runs_table_sorts_on_the_server_picks_any_column_and_charts(api, admin, 
     table = page.get_by_test_id("runs-table")
     expect(page.get_by_test_id("table-count")).to_have_text("105개 중 50개 표시", timeout=30_000)
     assert rows_of(table, 1)[0] == "m104"  # newest first
-    check_page(page, allow=("many", "exp-power-team"))
+    check_page(page, allow=("many", "exp-power-team", "exp-power"))
 
     # sort by a metric: the server sorts all 105, so m000 (not among the 50 newest) comes first
     table.locator("thead th", has_text="metrics.loss").click()
@@ -161,7 +161,7 @@ def test_runs_table_sorts_on_the_server_picks_any_column_and_charts(api, admin, 
     expect(page.get_by_test_id("chart-bars").locator("canvas")).to_be_visible()
     expect(page.get_by_test_id("charts-partial")).to_be_visible()  # it says it plots 50 of 105
     expect(table).to_be_hidden()
-    check_page(page, allow=("many", "exp-power-team"))
+    check_page(page, allow=("many", "exp-power-team", "exp-power"))
     page.reload()
     expect(page.get_by_test_id("chart-scatter").locator("canvas")).to_be_visible()
     page.get_by_test_id("runs-view-table").click()
@@ -170,5 +170,6 @@ def test_runs_table_sorts_on_the_server_picks_any_column_and_charts(api, admin, 
     # an unknown run id: a not-found page with a way back, not a blank page
     page.goto(f"/experiments/runs/{uuid.uuid4()}")
     expect(page.get_by_test_id("not-found")).to_contain_text("런")
+    check_page(page, allow=("exp-power",))
     page.goto("/experiments/compare")
     expect(page.get_by_test_id("compare-none")).to_be_visible()

@@ -159,7 +159,7 @@ export function barsChart(runs: Run[], metric: string, descending = false, limit
         data: data.map((d) => d.run.name),
         axisLabel: { rotate: 40, fontSize: 10, width: 90, overflow: 'truncate' },
       },
-      yAxis: { type: 'value', scale: true, name: `metrics.${metric}` },
+      yAxis: { type: 'value', name: `metrics.${metric}` }, // from 0: a bar's length is its value
       series: [{ type: 'bar', name: metric, itemStyle: { color: color(1) }, data: data.map((d) => d.y) }],
     },
   }
