@@ -95,7 +95,10 @@ _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 def _english_words(text: str, allowed: frozenset[str], allow: tuple[str, ...]) -> list[str]:
     """The Latin-script words of one visible text that are not allowed: identifiers (anything with a digit, '_',
     '/', '.', '@', ':' or '=' inside a whitespace-separated chunk: ids, versions, file names, paths, e-mails, URLs,
-    key prefixes) are data, not UI text, and are skipped, as are the strings the test allows (its own data)."""
+    key prefixes) and literals quoted as code ("model", `x`) are data, not UI text, and are skipped, as are the
+    strings the test allows (its own data)."""
+    # A literal quoted as code ("model", `params.lr`) is a name the user types (a JSON field, a key), not UI text.
+    text = re.sub(r'"[A-Za-z_][\w.-]*"|`[^`]*`', " ", text)
     for s in sorted(allow, key=len, reverse=True):  # whole words only: allowing "ops" leaves "axops" alone
         text = re.sub(rf"(?<![\w.-]){re.escape(s)}(?![\w.-])", " ", text)
     words = []

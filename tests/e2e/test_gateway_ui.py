@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import field, pick, ui_login, ui_logout
+from tests.browser import check_screen, field, pick, ui_login, ui_logout
 from tests.factories import PASSWORD, login_headers, make_team, make_user
 from tests.mocks import MockUpstream
 
@@ -18,6 +18,9 @@ def upstream():
     mock = MockUpstream("mock")
     yield mock
     asyncio.run_coroutine_threadsafe(mock.runner.cleanup(), mock.loop).result(10)
+
+
+ALLOW = ("apps", "ops.kim", "dev.lee", "local-mock", "chat", "tiny", "hello from mock")  # the test's own data
 
 
 def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, admin, upstream):
@@ -34,6 +37,7 @@ def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, 
     field(page, "provider-form-url").fill(upstream.url)
     page.get_by_test_id("provider-form-submit").click()
     expect(page.get_by_test_id("providers-table")).to_contain_text("local-mock")
+    check_screen(page, allow=ALLOW)
 
     page.get_by_test_id("tab-routes").click()
     page.get_by_test_id("route-new").click()
@@ -46,6 +50,7 @@ def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, 
     expect(page.get_by_test_id("route-form-submit")).to_be_disabled()  # all three figures or none
     field(page, "route-targets-throughput").fill("1")
     expect(page.get_by_test_id("route-targets-gpu-derived")).to_contain_text("1,000")
+    check_screen(page, allow=ALLOW)
     pick(page, "route-form-audience", "apps")  # only the team's members (and Admins) may call it
     page.get_by_test_id("route-form-submit").click()
     expect(page.get_by_test_id("routes-table")).to_contain_text("chat")
@@ -54,6 +59,7 @@ def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, 
     page.get_by_test_id("route-test").first.click()
     expect(page.get_by_test_id("route-plan")).to_contain_text("local-mock/tiny")
     expect(page.get_by_test_id("route-plan-price")).to_have_text("1,000 / 1,000")
+    check_screen(page, allow=ALLOW)
     page.keyboard.press("Escape")
     expect(page.get_by_test_id("route-plan")).to_be_hidden()
     ui_logout(page)
@@ -69,6 +75,7 @@ def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, 
     expect(stats).to_contain_text("local-mock/tiny")
     expect(stats).to_contain_text("ms")
     expect(stats.get_by_test_id("playground-cost")).to_contain_text("0.007")  # 4 + 3 tokens at 1,000 per 1M
+    check_screen(page, allow=ALLOW)
     assert upstream.requests[-1]["stream"] is True and upstream.requests[-1]["model"] == "tiny"
 
     # The call went through the gateway like any other: it is in the developer's usage.

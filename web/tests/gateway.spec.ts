@@ -305,10 +305,13 @@ describe('playground', () => {
   it('streams a reply into an assistant message, then shows its tokens, timings and upstream', async () => {
     const body = feed()
     const calls = mockApi({
-      'GET /api/inference/models/status': () => [
-        { name: 'chat-small', health: 'healthy' },
-        { name: 'chat-large', health: 'unknown' },
-      ],
+      'GET /api/inference/models/status': () => ({
+        currency: 'USD',
+        models: [
+          { name: 'chat-small', health: 'healthy' },
+          { name: 'chat-large', health: 'unknown' },
+        ],
+      }),
       'POST /v1/chat/completions': () => sse(body.stream),
     })
     await mountAt(PlaygroundView, signIn(['gateway:invoke']))
@@ -347,7 +350,7 @@ describe('playground', () => {
     expect(stats).toContain('출력 4')
     expect(stats).toContain('vllm-a/llama-3-8b')
     expect(stats).toMatch(/첫 토큰 [\d,]+ ms/) // a slow machine takes over a second: 1,416 ms
-    expect(reply.querySelector('[data-testid="playground-cost"]')!.textContent).toContain('비용 0.0000345')
+    expect(reply.querySelector('[data-testid="playground-cost"]')!.textContent).toContain('비용 0.0000345 USD')
     expect(byTestId('playground-send')).not.toBeNull()
 
     const chat = calls.find((c) => c.path === '/v1/chat/completions')!
@@ -364,7 +367,10 @@ describe('playground', () => {
 
   it('shows a refusal inline on the reply', async () => {
     mockApi({
-      'GET /api/inference/models/status': () => [{ name: 'chat-small', health: 'healthy' }],
+      'GET /api/inference/models/status': () => ({
+        currency: 'USD',
+        models: [{ name: 'chat-small', health: 'healthy' }],
+      }),
       'POST /v1/chat/completions': () =>
         json(
           {
@@ -382,7 +388,7 @@ describe('playground', () => {
   })
 
   it('tells the user an admin must add a route when there are no models', async () => {
-    mockApi({ 'GET /api/inference/models/status': () => [] })
+    mockApi({ 'GET /api/inference/models/status': () => ({ currency: 'USD', models: [] }) })
     await mountAt(PlaygroundView, signIn(['gateway:invoke']))
     expect(byTestId('playground-empty')!.textContent).toContain('관리자가 게이트웨이 라우트를 추가해야')
     expect((byTestId('playground-input') as HTMLTextAreaElement).disabled).toBe(true)
@@ -477,6 +483,9 @@ describe('gateway routes admin', () => {
     const plan = byTestId('route-plan')!
     expect(plan.textContent).toContain('vllm-a/llama-3-8b')
     expect(all('route-plan-step')).toHaveLength(2)
+    const reason = byTestId('route-plan-reason')!.textContent!
+    expect(reason).toContain('vllm-a/llama-3-8b부터 보내며') // the plan in Korean, not the server's English `reason`
+    expect(reason).not.toContain('strategy')
     expect(all('route-plan-circuit').map((e) => e.textContent!.trim())).toEqual(['닫힘 (정상)', '열림 (건너뜀)'])
     expect(all('route-plan-price').map((e) => e.textContent!.trim())).toEqual(['2.778 / 2.778', '0 / 0'])
   })
