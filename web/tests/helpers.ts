@@ -5,6 +5,7 @@ import { createPinia, setActivePinia, type Pinia } from 'pinia'
 import { createVuetify } from 'vuetify'
 import * as components from 'vuetify/components'
 import * as directives from 'vuetify/directives'
+import { createMemoryHistory, createRouter } from 'vue-router'
 import { i18n } from '@/i18n'
 
 globalThis.ResizeObserver ??= class {
@@ -71,11 +72,22 @@ export function freshPinia(): Pinia {
   return pinia
 }
 
-/** Mount a view with Vuetify, i18n and the given pinia, attached to the document (dialogs teleport there). */
+/**
+ * Mount a view with Vuetify, i18n, a memory router (page headers read the route) and the given pinia,
+ * attached to the document (dialogs teleport there).
+ */
 export async function mountView(view: Component, pinia: Pinia) {
+  const router = createRouter({
+    history: createMemoryHistory(),
+    routes: [{ path: '/:rest(.*)*', component: { template: '<div />' } }],
+  })
+  await router.push('/')
   const wrapper = mount(
     { template: '<v-app><v-main><View /></v-main></v-app>', components: { View: view } },
-    { global: { plugins: [pinia, i18n, createVuetify({ components, directives })] }, attachTo: document.body },
+    {
+      global: { plugins: [pinia, i18n, router, createVuetify({ components, directives })] },
+      attachTo: document.body,
+    },
   )
   await flushPromises()
   return wrapper
