@@ -176,7 +176,8 @@ def test_dead_upstream_in_routes_list_and_model_status(api, admin, world, live_s
     assert datetime.fromisoformat(dead["last_error_at"]) > datetime.now(UTC) - timedelta(minutes=1)
 
     statuses = api.get("/api/inference/models/status", headers=world["one"].headers).json()
-    assert statuses == [{"name": "chat-dead", "health": "down"}, {"name": "chat-live", "health": "healthy"}]
+    assert statuses["currency"] == "USD"
+    assert statuses["models"] == [{"name": "chat-dead", "health": "down"}, {"name": "chat-live", "health": "healthy"}]
 
     # only gateway admins see upstream names and errors; anyone else gets 403, an anonymous caller 401
     assert api.get("/api/gateway/routes", headers=world["one"].headers).status_code == 403

@@ -22,6 +22,7 @@ from axops.gateway.schemas import (
     LimitOut,
     LimitSet,
     ModelStatus,
+    ModelStatusList,
     ProviderCreate,
     ProviderOut,
     ProviderUpdate,
@@ -187,10 +188,11 @@ async def inference_models(principal: Invoker, gw: GatewayDep) -> list[str]:
 
 
 @router.get("/inference/models/status")
-async def inference_model_status(principal: Invoker, gw: GatewayDep) -> list[ModelStatus]:
+async def inference_model_status(principal: Invoker, gw: GatewayDep, settings: SettingsDep) -> ModelStatusList:
     """The model names this caller may use, each with its route's health (down: every upstream failing)."""
     await gw.table.ensure(gw.db, gw.secret)
-    return [ModelStatus(**m) for m in service.model_statuses(gw.table, principal)]
+    models = [ModelStatus(**m) for m in service.model_statuses(gw.table, principal)]
+    return ModelStatusList(currency=settings.gateway_currency, models=models)
 
 
 Bucket = Literal["hour", "day"]

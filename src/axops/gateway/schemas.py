@@ -194,6 +194,11 @@ class ModelStatus(BaseModel):
     health: RouteHealth = Field(description="As in the routes list: down means every upstream is failing")
 
 
+class ModelStatusList(BaseModel):
+    currency: str = Field(description="The unit of the cost the gateway reports with each answer")
+    models: list[ModelStatus]
+
+
 class RouteDryRun(BaseModel):
     model: str = Field(max_length=200)
 

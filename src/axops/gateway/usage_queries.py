@@ -1,20 +1,19 @@
-"""The SQL that reads the gateway's usage records and content logs back (usage_writer.py writes
-them): usage aggregates — requests, errors, tokens, cost, latency percentiles and cache hits per
-time bucket and group —, a model's live per-minute series, and the stored request logs. Callers
-without `gateway:admin` see their own usage and logs only."""
+"""The SQL that reads the gateway's usage records back (usage_writer.py writes them): usage
+aggregates — requests, errors, tokens, cost, latency percentiles and cache hits per time bucket and
+group —, the last hours per hour, and a model's live per-minute series. The request log (one row per
+request, with its masked text) is request_logs.py. Callers without `gateway:admin` see their own
+usage only."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth.deps import Principal
 from axops.core.errors import Forbidden, Invalid
-from axops.core.pagination import decode_cursor, page_of
 
 GROUPS = {
     "model": "u.model",
@@ -32,46 +31,6 @@ _AGGREGATES = """count(*) AS requests, count(*) FILTER (WHERE u.status >= 400) A
     percentile_cont(0.5) WITHIN GROUP (ORDER BY u.latency_ms) AS p50_ms,
     percentile_cont(0.95) WITHIN GROUP (ORDER BY u.latency_ms) AS p95_ms,
     count(*) FILTER (WHERE u.cache = 'hit') AS cache_hits"""
-
-
-async def request_logs(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    model: str | None,
-    api_key_id: uuid.UUID | None,
-    cursor: str | None,
-    limit: int,
-) -> tuple[list[dict], str | None]:
-    """Stored request/answer text (already masked), newest first; own logs unless gateway:admin."""
-    where, params = ["TRUE"], {"limit": limit + 1}
-    if not principal.can("gateway:admin"):
-        where.append("user_id = :me")
-        params["me"] = principal.user_id
-    if model:
-        where.append("model = :model")
-        params["model"] = model
-    if api_key_id:
-        where.append("api_key_id = :key")
-        params["key"] = api_key_id
-    if cursor:
-        params["c_at"], params["c_id"] = decode_cursor(cursor)
-        where.append("(created_at, id) < (:c_at, :c_id)")
-    rows = (
-        (
-            await session.execute(
-                text(
-                    f"SELECT id, created_at, request_id, api_key_id, user_id, model, status, request, response FROM gateway_request_logs "
-                    f"WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT :limit"
-                ),
-                params,
-            )
-        )
-        .mappings()
-        .all()
-    )
-    items = [{**r, "request": orjson.loads(r["request"])} for r in rows]
-    return page_of(items, limit, key=lambda r: (r["created_at"], r["id"]))
 
 
 async def usage(

@@ -17,6 +17,7 @@ export type Circuit = PlannedTarget['circuit']
 export type UpstreamHealth = Schemas['UpstreamHealth']
 export type RouteHealth = Route['health']
 export type ModelStatus = Schemas['ModelStatus']
+export type ModelStatusList = Schemas['ModelStatusList']
 export type RequestLog = Schemas['RequestLogOut']
 export type RequestLogPage = Schemas['RequestLogPage']
 
@@ -307,10 +308,10 @@ export async function streamChat(
 }
 
 /** The models this session may call, each with its route's health (down: every upstream failing). */
-export async function listModelStatus(): Promise<ModelStatus[]> {
+export async function listModelStatus(): Promise<ModelStatusList> {
   const response = await call('GET', '/api/inference/models/status')
   if (!response.ok) throw new ApiError(await failure(response))
-  return (await response.json()) as ModelStatus[]
+  return (await response.json()) as ModelStatusList
 }
 
 /** The model names this session may call (OpenAI's model list). */

@@ -4046,6 +4046,16 @@ export interface components {
              */
             health: "unknown" | "healthy" | "degraded" | "down";
         };
+        /** ModelStatusList */
+        ModelStatusList: {
+            /**
+             * Currency
+             * @description The unit of the cost the gateway reports with each answer
+             */
+            currency: string;
+            /** Models */
+            models: components["schemas"]["ModelStatus"][];
+        };
         /** ModelUpdate */
         ModelUpdate: {
             /**
@@ -8181,7 +8191,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ModelStatus"][];
+                    "application/json": components["schemas"]["ModelStatusList"];
                 };
             };
         };

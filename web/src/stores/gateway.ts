@@ -139,6 +139,8 @@ export const usePlaygroundStore = defineStore('playground', () => {
   const models = ref<string[]>([])
   /** Each model's route health; a model whose upstreams are all failing is marked in the picker. */
   const statuses = ref<ModelStatus[]>([])
+  /** The unit of the cost shown under each reply. */
+  const currency = ref('')
   const dead = computed(() => new Set(statuses.value.filter((m) => m.health === 'down').map((m) => m.name)))
   const modelsLoaded = ref(false)
   const modelsError = ref<string | null>(null)
@@ -159,7 +161,9 @@ export const usePlaygroundStore = defineStore('playground', () => {
   async function loadModels() {
     modelsError.value = null
     try {
-      statuses.value = await listModelStatus()
+      const answer = await listModelStatus()
+      statuses.value = answer.models
+      currency.value = answer.currency
       models.value = statuses.value.map((m) => m.name)
       const alive = models.value.filter((m) => !dead.value.has(m))
       if (!model.value || !models.value.includes(model.value)) model.value = alive[0] ?? models.value[0] ?? null
@@ -231,6 +235,7 @@ export const usePlaygroundStore = defineStore('playground', () => {
   return {
     models,
     statuses,
+    currency,
     dead,
     modelsLoaded,
     modelsError,
