@@ -33,6 +33,8 @@ def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, 
     page.get_by_test_id("nav-routes").click()
     page.get_by_test_id("tab-providers").click()
     page.get_by_test_id("provider-new").click()
+    expect(page.get_by_test_id("provider-form-submit")).to_be_disabled()
+    expect(page.get_by_test_id("provider-form-missing")).to_contain_text("계속하려면: 이름")  # why it is disabled
     field(page, "provider-form-name").fill("local-mock")
     field(page, "provider-form-url").fill(upstream.url)
     page.get_by_test_id("provider-form-submit").click()
@@ -48,6 +50,7 @@ def test_route_in_the_ui_then_stream_in_the_playground(browser_page: Page, api, 
     field(page, "route-targets-gpu-price").fill("3.6")
     field(page, "route-targets-gpus").fill("1")
     expect(page.get_by_test_id("route-form-submit")).to_be_disabled()  # all three figures or none
+    expect(page.get_by_test_id("route-form-missing")).to_contain_text("GPU 시간당 가격, GPU 수, 토큰/초")  # and says so
     field(page, "route-targets-throughput").fill("1")
     expect(page.get_by_test_id("route-targets-gpu-derived")).to_contain_text("1,000")
     check_screen(page, allow=ALLOW)
