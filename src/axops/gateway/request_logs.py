@@ -96,12 +96,10 @@ async def request_logs(
     where, params = _filters(principal, **filters)
     total = None
     if with_total and not cursor:
-        total = (
-            await session.execute(
-                text(f"SELECT count(*) FROM (SELECT 1 {_FROM} WHERE {' AND '.join(where)} LIMIT {COUNT_CAP + 1}) s"),
-                params,
-            )
-        ).scalar_one()
+        # Counted on usage_records alone (its indexes) unless the filter is about the logged text.
+        source = _FROM if filters.get("content") is not None else "FROM usage_records u"
+        counted = f"SELECT 1 {source} WHERE {' AND '.join(where)} LIMIT {COUNT_CAP + 1}"
+        total = (await session.execute(text(f"SELECT count(*) FROM ({counted}) s"), params)).scalar_one()
     params["limit"] = limit + 1
     if cursor:
         params["c_at"], params["c_id"] = decode_cursor(cursor)
