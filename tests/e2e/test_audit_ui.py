@@ -87,6 +87,9 @@ def test_audit_page_chart_no_match_and_drawer(browser_page: Page, api: httpx.Cli
     assert details["name"] == "audit-llama"
     check_page(page, allow=("audit-llama", "admin"))
     check_a11y(page, include='[data-testid="audit-drawer"]')
+    page.keyboard.press("Escape")  # closes the drawer ...
+    expect(drawer.get_by_test_id("audit-drawer-summary")).to_have_count(0)
+    table.locator("tbody tr").first.click()  # ... and a row opens it again
     drawer.get_by_test_id("audit-drawer-open").click()
     expect(page).to_have_url(re.compile(rf"/models/{model['id']}$"))
     expect(page.locator("h1, .text-h5, .text-h4").first).to_contain_text("audit-llama")
