@@ -98,9 +98,9 @@ def _english_words(text: str, allowed: frozenset[str], allow: tuple[str, ...]) -
     key prefixes) and literals quoted as code ("model", `x`) are data, not UI text, and are skipped, as are the
     strings the test allows (its own data)."""
     # A literal quoted as code ("model", `params.lr`) is a name the user types (a JSON field, a key), not UI text.
-    text = re.sub(r'"[A-Za-z_][\w.-]*"|`[^`]*`', " ", text)
+    text = re.sub(r'"[A-Za-z_][\w.-]*"|`[^`]*`|“[\x20-\x7e]+”', " ", text)  # “axops demo”: a command
     for s in sorted(allow, key=len, reverse=True):  # whole words only: allowing "ops" leaves "axops" alone
-        text = re.sub(rf"(?<![\w.-]){re.escape(s)}(?![\w.-])", " ", text)
+        text = re.sub(rf"(?<![\w.:/@-]){re.escape(s)}(?![\w.:/@-])", " ", text)
     words = []
     for chunk in text.split():
         core = chunk.strip("()[]{}<>\"'`,;!?…·|“”‘’")
