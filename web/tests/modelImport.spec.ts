@@ -5,9 +5,10 @@ import { setLocale } from '@/i18n'
 import { useAuthStore } from '@/stores/auth'
 import { byTestId, freshPinia, mockApi, mountView, settle } from './helpers'
 
-vi.mock('vue-router', () => ({
-  useRoute: () => ({ params: { id: 'm1' }, meta: {} }),
-  useRouter: () => ({ push: vi.fn(), back: vi.fn() }),
+// The page reads its id from the route; everything else uses mountView's memory router.
+vi.mock('vue-router', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('vue-router')>()),
+  useRoute: () => ({ params: { id: 'm1' }, meta: {}, query: {} }),
 }))
 
 const MODEL = {

@@ -7,9 +7,10 @@ import { MODEL_NAME } from '@/rules'
 import { useAuthStore } from '@/stores/auth'
 import { byTestId, freshPinia, json, mockApi, mountView, settle } from './helpers'
 
-vi.mock('vue-router', () => ({
-  useRoute: () => ({ params: { id: 'm1' }, meta: {} }),
-  useRouter: () => ({ push: vi.fn(), back: vi.fn() }),
+// The page reads its id from the route; everything else uses mountView's memory router.
+vi.mock('vue-router', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('vue-router')>()),
+  useRoute: () => ({ params: { id: 'm1' }, meta: {}, query: {} }),
 }))
 
 const MODEL = {
@@ -43,7 +44,7 @@ const VERSION = {
   total_size: 10,
   file_count: 1,
   card: { architecture: 'GPT2LMHeadModel', parameter_count: 1234 },
-  card_markdown: '| Architecture | GPT2LMHeadModel |',
+  card_markdown: '| Architecture | GPT2LMHeadModel |\n| Parameters | 1.23K (1234) |',
   metrics: {},
   progress: {},
   error: null,
