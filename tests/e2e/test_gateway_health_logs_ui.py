@@ -154,6 +154,8 @@ def test_usage_errors_open_the_failing_requests_and_a_drawer(browser_page: Page,
     link = page.get_by_test_id("usage-errors-link")
     expect(link).to_contain_text("1")
     expect(page.get_by_test_id("usage-stat-cost")).to_contain_text("USD")
+    check_screen(page, allow=["chat-dead", "chat-live"])
+    _shoot(page, "usage")
     link.click()
     expect(page).to_have_url(re.compile(r"/gateway/logs\?.*outcome=error"))
     table = page.get_by_test_id("logs-table")
@@ -162,6 +164,7 @@ def test_usage_errors_open_the_failing_requests_and_a_drawer(browser_page: Page,
     expect(table.get_by_test_id("log-model")).to_have_text("chat-dead")
     expect(page.get_by_test_id("table-count")).to_contain_text("1")
     check_screen(page, allow=["chat-dead", "dead/gone", "logged"])
+    _shoot(page, "logs-errors")
 
     # the totals row of the dead model links to the same failing requests
     page.go_back()

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { apiQuery, errorsLink, filtersFromQuery, narrowed, queryFromFilters, statusValid } from '@/views/gateway/logs'
 import { maxCharsOk, targetProblems, timeoutOk } from '@/views/gateway/validate'
+import { formatCost } from '@/views/gateway/usage'
 import type { Target } from '@/api/gateway'
 
 describe('request log filters in the URL', () => {
@@ -74,5 +75,14 @@ describe('gateway form checks', () => {
     expect([0, -1, 3601, '', null].some(timeoutOk)).toBe(false)
     expect([null, '', 1, 5000].every(maxCharsOk)).toBe(true)
     expect([0, -3, 1.5].some(maxCharsOk)).toBe(false)
+  })
+})
+
+describe('cost figures', () => {
+  it('keeps fractions of a cent instead of rounding them to 0.00', () => {
+    expect(formatCost(0.0000345)).toBe('0.0000345')
+    expect(formatCost(0)).toBe('0.00')
+    expect(formatCost(0.5)).toBe('0.50')
+    expect(formatCost(1234.567)).toBe('1,234.57')
   })
 })

@@ -103,6 +103,8 @@ export function summarize(totals: UsageTotals[]): Summary {
 
 /** Cost in the price unit the admin set (per 1M tokens): small sums keep their cents. */
 export function formatCost(cost: number): string {
+  // A few requests cost fractions of a cent: three significant digits instead of a misleading 0.00.
+  if (cost > 0 && cost < 0.01) return cost.toLocaleString(undefined, { maximumSignificantDigits: 3 })
   return cost.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: cost < 1 ? 4 : 2 })
 }
 
