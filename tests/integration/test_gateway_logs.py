@@ -49,6 +49,7 @@ def _check_health(live_server, rounds: int = 1) -> dict:
 @pytest.fixture
 def world(api, admin, upstream, live_server):
     """Two developers of two teams; a live route and one whose only upstream is a closed port."""
+    started = datetime.now(UTC).isoformat()  # admins see every request: earlier tests' too
     alive = api.post("/api/gateway/providers", json={"name": "alive", "base_url": upstream.url}, headers=admin).json()
     dead = api.post(
         "/api/gateway/providers",
@@ -77,7 +78,7 @@ def world(api, admin, upstream, live_server):
     assert failed.value.status_code == 502
     c2.chat.completions.create(model="chat-live", messages=[{"role": "user", "content": "team two here"}])
     _flush(live_server)
-    return {"one": one, "two": two, "key_one": key_one, "key_two": key_two}
+    return {"one": one, "two": two, "key_one": key_one, "key_two": key_two, "since": started}
 
 
 def test_request_logs_filters_and_scoping(api, admin, world):
@@ -123,16 +124,19 @@ def test_request_logs_filters_and_scoping(api, admin, world):
     assert api.get("/api/gateway/logs", params={"model": "chat-dead"}, headers=two.headers).json()["total"] == 0
 
     # gateway admins see everyone's, and may narrow to one user
-    everyone = api.get("/api/gateway/logs", headers=admin).json()
+    since = {"since": world["since"]}
+    everyone = api.get("/api/gateway/logs", params=since, headers=admin).json()
     assert everyone["total"] == 3
     by_user = api.get("/api/gateway/logs", params={"user_id": two.user_id}, headers=admin).json()
     assert [i["username"] for i in by_user["items"]] == ["logs-dev2"]
     assert api.get(f"/api/gateway/logs/{failure['id']}", headers=admin).status_code == 200
 
     # paging: one at a time, the total only on the first page
-    first = api.get("/api/gateway/logs", params={"limit": 2}, headers=admin).json()
+    first = api.get("/api/gateway/logs", params={"limit": 2, **since}, headers=admin).json()
     assert len(first["items"]) == 2 and first["next_cursor"]
-    rest = api.get("/api/gateway/logs", params={"limit": 2, "cursor": first["next_cursor"]}, headers=admin).json()
+    rest = api.get(
+        "/api/gateway/logs", params={"limit": 2, "cursor": first["next_cursor"], **since}, headers=admin
+    ).json()
     assert len(rest["items"]) == 1 and rest["next_cursor"] is None and rest["total"] is None
     assert {i["id"] for i in first["items"] + rest["items"]} == {i["id"] for i in everyone["items"]}
 
