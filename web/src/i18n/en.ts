@@ -822,6 +822,7 @@ export default {
     // quality
     previewForbidden: 'Raw rows are not available to you',
     noun: 'Dataset',
+    approveBlocked: 'This version still holds unmasked high-risk personal data ({entities}): create a masked version, or approve with an override if you may.',
     processingFailed: 'Could not be processed (technical detail):',
     missing: { prefix: 'To upload: {list}', file: 'a file', name: 'a valid name' },
     rowsForbiddenText: 'This data is {level}: its raw rows are for {who}.',
@@ -1349,6 +1350,7 @@ export default {
     gpuType: 'GPU type',
     nodes: 'Nodes',
     jobNoun: 'Training job',
+    outputHintNamed: 'Left empty, the result is registered as a new version of {name}',
     whereLocal: 'This server (processes: {processes}, GPUs: {gpus})',
     noGpus: 'none',
     jobNameOptional: 'Job name (optional)',
