@@ -28,7 +28,8 @@ def test_deploy_from_the_model_page_then_chat_in_the_playground(browser_page: Pa
     expect(page.get_by_test_id("deploy-missing")).to_contain_text("메모리")  # says which field, before any request
     field(page, "deploy-memory").fill("0.0001")
     page.get_by_test_id("deploy-submit").click()
-    expect(page.get_by_test_id("deploy-error")).to_be_visible()  # too little memory: said up front, nothing started
+    # too little memory: said up front in Korean with the figures, nothing started
+    expect(page.get_by_test_id("deploy-error")).to_contain_text("GiB가 필요합니다")
     field(page, "deploy-memory").fill("1")
     page.get_by_test_id("deploy-submit").click()
 

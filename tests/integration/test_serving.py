@@ -207,6 +207,7 @@ def test_bad_deployments_fail_fast_and_register_nothing(api, dev, demo_dirs, liv
     ok = upload_model(api, h, model["id"], files).json()
     r = api.post("/api/serving/deploy", json={"version_id": ok["id"], "resources": {"memory_gb": 0.0001}}, headers=h)
     assert r.status_code == 422 and "GiB" in r.json()["detail"] and r.json()["needed_gb"] > 0
+    assert r.json()["type"].endswith("/replica_memory_too_small") and r.json()["memory_gb"] > 0
     r = api.post("/api/serving/deploy", json={"version_id": ok["id"], "resources": {"gpu": 1}}, headers=h)
     assert r.status_code == 422 and "GPU" in r.json()["detail"]
     r = api.post("/api/serving/deploy", json={"version_id": ok["id"], "replicas_min": 3, "replicas_max": 2}, headers=h)

@@ -93,9 +93,17 @@ async def deploy(
     if not adapter and not any(p.endswith(WEIGHT_SUFFIXES) for p in paths):
         raise Invalid(f"Version {version.version} of '{model.name}' has no weights (no .safetensors or .bin file).")
     if adapter and version.base_version_id is None:
-        raise Invalid("This version is a LoRA adapter but names no base model version to serve it on.")
+        raise Invalid(
+            "This version is a LoRA adapter but names no base model version to serve it on.",
+            code="adapter_without_base",
+        )
     if "config.json" not in paths and not adapter:
-        raise Invalid(f"Version {version.version} of '{model.name}' has no config.json.")
+        raise Invalid(
+            f"Version {version.version} of '{model.name}' has no config.json.",
+            code="version_without_config",
+            name=model.name,
+            version=version.version,
+        )
     r = data.resources
     wants_gpu = bool(r.gpu or r.mig_profile)
     needed = estimate_memory_gb(version.card or {}, version.total_size, wants_gpu)
@@ -103,20 +111,36 @@ async def deploy(
         raise Invalid(
             f"The model needs about {needed:.2f} GiB to serve ({'half precision' if wants_gpu else 'fp32 on CPU'}), "
             f"more than the {r.memory_gb:g} GiB asked for per replica.",
+            code="replica_memory_too_small",
             needed_gb=round(needed, 2),
+            memory_gb=r.memory_gb,
         )
     if data.executor == "local":
         if r.mig_profile:
-            raise Invalid("MIG slices are scheduled by Kubernetes: use executor 'kubernetes' for mig_profile.")
+            raise Invalid(
+                "MIG slices are scheduled by Kubernetes: use executor 'kubernetes' for mig_profile.",
+                code="mig_needs_kubernetes",
+            )
         if r.gpu > gpus_here:
-            raise Invalid(f"This machine has {gpus_here} GPU(s); the local executor cannot give each replica {r.gpu}.")
+            raise Invalid(
+                f"This machine has {gpus_here} GPU(s); the local executor cannot give each replica {r.gpu}.",
+                code="not_enough_local_gpus",
+                gpus_here=gpus_here,
+                gpu=r.gpu,
+            )
         if data.replicas_max > LOCAL_MAX_REPLICAS:
-            raise Invalid(f"The local executor runs at most {LOCAL_MAX_REPLICAS} replicas.")
+            raise Invalid(
+                f"The local executor runs at most {LOCAL_MAX_REPLICAS} replicas.",
+                code="too_many_local_replicas",
+                max_replicas=LOCAL_MAX_REPLICAS,
+            )
     stable = None
     if data.canary_of is not None:
         stable = await get_deployment(session, principal, data.canary_of, for_update=True)
         if stable.status not in ("ready", "degraded") or stable.canary_of is not None:
-            raise Conflict("A canary needs a running deployment that is not itself a canary.")
+            raise Conflict(
+                "A canary needs a running deployment that is not itself a canary.", code="canary_needs_stable"
+            )
         if await canary_of(session, stable.id):
             raise Conflict(
                 f"'{stable.name}' already has a canary: promote or roll it back first.",
