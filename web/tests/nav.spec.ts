@@ -66,10 +66,12 @@ describe('navigation follows the role', () => {
 
   it('groups the pages under section headings, showing only sections with a page the role may open', async () => {
     setLocale('en')
+    window.innerWidth = 1440 // a desktop: jsdom's 1024 px gets the icon rail, which shows no headings
     const wrapper = await mountShell('developer', ['models:read', 'training:read', 'gateway:invoke'])
     const headings = [...document.querySelectorAll('.v-list-subheader')].map((el) => el.textContent?.trim())
     expect(headings).toEqual(['Build', 'Serve', 'Operate'])
     wrapper.unmount()
+    window.innerWidth = 1024
     setLocale('ko')
   })
 
