@@ -147,7 +147,8 @@ export default {
     canary_exists: "'{name}' already has a canary: promote or roll it back first.",
     adapter_without_base: 'This version is a LoRA adapter but names no base model version to serve it on.',
     version_without_config: "Version {version} of '{name}' has no config.json.",
-    replica_memory_too_small: 'The model needs about {needed_gb} GiB to serve, more than the {memory_gb} GiB asked for per replica.',
+    replica_memory_too_small:
+      'The model needs about {needed_gb} GiB to serve, more than the {memory_gb} GiB asked for per replica.',
     mig_needs_kubernetes: 'MIG slices are scheduled by Kubernetes: choose the kubernetes executor.',
     not_enough_local_gpus: 'This machine has {gpus_here} GPU(s); the local executor cannot give each replica {gpu}.',
     too_many_local_replicas: 'The local executor runs at most {max_replicas} replicas.',
@@ -829,7 +830,8 @@ export default {
     // quality
     previewForbidden: 'Raw rows are not available to you',
     noun: 'Dataset',
-    approveBlocked: 'This version still holds unmasked high-risk personal data ({entities}): create a masked version, or approve with an override if you may.',
+    approveBlocked:
+      'This version still holds unmasked high-risk personal data ({entities}): create a masked version, or approve with an override if you may.',
     processingFailed: 'Could not be processed (technical detail):',
     missing: { prefix: 'To upload: {list}', file: 'a file', name: 'a valid name' },
     rowsForbiddenText: 'This data is {level}: its raw rows are for {who}.',

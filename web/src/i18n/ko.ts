@@ -147,7 +147,8 @@ export default {
     canary_exists: "'{name}'에는 이미 카나리가 있습니다. 먼저 승격하거나 롤백하세요.",
     adapter_without_base: '이 버전은 LoRA 어댑터인데 올릴 기본 모델 버전이 지정되지 않았습니다.',
     version_without_config: "'{name}'의 버전 {version}에 config.json이 없습니다.",
-    replica_memory_too_small: '이 모델을 서빙하려면 약 {needed_gb} GiB가 필요합니다. 복제본당 요청한 {memory_gb} GiB보다 많습니다.',
+    replica_memory_too_small:
+      '이 모델을 서빙하려면 약 {needed_gb} GiB가 필요합니다. 복제본당 요청한 {memory_gb} GiB보다 많습니다.',
     mig_needs_kubernetes: 'MIG 슬라이스는 Kubernetes가 배치합니다. kubernetes 실행기를 선택하세요.',
     not_enough_local_gpus: '이 서버의 GPU는 {gpus_here}개라서 로컬 실행기로는 복제본마다 {gpu}개를 줄 수 없습니다.',
     too_many_local_replicas: '로컬 실행기는 복제본을 최대 {max_replicas}개까지 실행합니다.',
@@ -828,7 +829,8 @@ export default {
     },
     previewForbidden: '원본 행을 볼 권한이 없습니다',
     noun: '데이터셋',
-    approveBlocked: '이 버전에는 마스킹하지 않은 고위험 개인정보({entities})가 있어 승인할 수 없습니다. 마스킹한 버전을 만들거나, 권한이 있으면 예외로 승인하세요.',
+    approveBlocked:
+      '이 버전에는 마스킹하지 않은 고위험 개인정보({entities})가 있어 승인할 수 없습니다. 마스킹한 버전을 만들거나, 권한이 있으면 예외로 승인하세요.',
     processingFailed: '처리하지 못했습니다 (기술 정보):',
     missing: { prefix: '업로드하려면 필요합니다: {list}', file: '파일', name: '올바른 이름' },
     rowsForbiddenText: '이 데이터는 {level} 등급입니다. 원본 행은 {who}만 볼 수 있습니다.',
