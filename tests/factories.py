@@ -353,3 +353,24 @@ def insert_rows(database_url: str, model, rows: Iterable[dict]) -> list:
             return [conn.execute(insert(model).values(**row).returning(model.id)).scalar_one() for row in rows]
     finally:
         engine.dispose()
+
+
+def live_and_dead_routes(api: httpx.Client, admin: dict, upstream_url: str) -> None:
+    """Route `chat-live` to a working upstream and `chat-dead` to a provider on a closed port (the gateway's
+    health check and calls then see it fail for real)."""
+    alive = api.post("/api/gateway/providers", json={"name": "alive", "base_url": upstream_url}, headers=admin).json()
+    dead = api.post(
+        "/api/gateway/providers",
+        json={"name": "dead", "base_url": f"http://127.0.0.1:{free_port()}/v1", "timeout_s": 2},
+        headers=admin,
+    ).json()
+    for name, provider, model in (("chat-live", alive, "tiny"), ("chat-dead", dead, "gone")):
+        r = api.post(
+            "/api/gateway/routes",
+            json={
+                "model_name": name,
+                "targets": [{"provider_id": provider["id"], "model": model, "input_price": 1.0, "output_price": 2.0}],
+            },
+            headers=admin,
+        )
+        assert r.status_code == 201, r.text

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser import check_a11y, check_page, ui_login, ui_logout
-from tests.factories import PASSWORD, free_port, login_headers, make_key, make_team, make_user
+from tests.factories import PASSWORD, live_and_dead_routes, login_headers, make_key, make_team, make_user
 from tests.mocks import MockUpstream
 
 SHOTS = os.environ.get("AXOPS_SHOTS")  # a directory: the test saves screenshots of each screen there
@@ -76,22 +76,7 @@ def scene(api, admin, upstream, live_server):
     team = make_team(api, admin, "apps")
     make_user(api, admin, "ops.kim", "operator", [team["id"]])
     make_user(api, admin, "dev.lee", "developer", [team["id"]])
-    alive = api.post("/api/gateway/providers", json={"name": "alive", "base_url": upstream.url}, headers=admin).json()
-    dead = api.post(
-        "/api/gateway/providers",
-        json={"name": "dead", "base_url": f"http://127.0.0.1:{free_port()}/v1", "timeout_s": 2},
-        headers=admin,
-    ).json()
-    for name, provider, model in (("chat-live", alive, "tiny"), ("chat-dead", dead, "gone")):
-        r = api.post(
-            "/api/gateway/routes",
-            json={
-                "model_name": name,
-                "targets": [{"provider_id": provider["id"], "model": model, "input_price": 1.0, "output_price": 2.0}],
-            },
-            headers=admin,
-        )
-        assert r.status_code == 201, r.text
+    live_and_dead_routes(api, admin, upstream.url)
     dev = login_headers(api, "dev.lee")
     key = make_key(api, dev, "logged", log_content=True)
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=key["key"], max_retries=0)

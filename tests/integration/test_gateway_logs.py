@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.factories import free_port, make_account, make_key
+from tests.factories import live_and_dead_routes, make_account, make_key
 from tests.mocks import MockUpstream
 
 
@@ -50,22 +50,7 @@ def _check_health(live_server, rounds: int = 1) -> dict:
 def world(api, admin, upstream, live_server):
     """Two developers of two teams; a live route and one whose only upstream is a closed port."""
     started = datetime.now(UTC).isoformat()  # admins see every request: earlier tests' too
-    alive = api.post("/api/gateway/providers", json={"name": "alive", "base_url": upstream.url}, headers=admin).json()
-    dead = api.post(
-        "/api/gateway/providers",
-        json={"name": "dead", "base_url": f"http://127.0.0.1:{free_port()}/v1", "timeout_s": 2},
-        headers=admin,
-    ).json()
-    for name, provider, model in (("chat-live", alive, "tiny"), ("chat-dead", dead, "gone")):
-        r = api.post(
-            "/api/gateway/routes",
-            json={
-                "model_name": name,
-                "targets": [{"provider_id": provider["id"], "model": model, "input_price": 1.0, "output_price": 2.0}],
-            },
-            headers=admin,
-        )
-        assert r.status_code == 201, r.text
+    live_and_dead_routes(api, admin, upstream.url)
     one = make_account(api, admin, "logs-dev1", new_team="logs-a")
     two = make_account(api, admin, "logs-dev2", new_team="logs-b")
     key_one = make_key(api, one.headers, "logged", log_content=True)
