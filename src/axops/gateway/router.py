@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import AppError, Invalid, NotFound
 from axops.core.state import SecretKey, SettingsDep
-from axops.gateway import proxy, request_logs, service, usage_queries
+from axops.gateway import health, proxy, request_logs, service, usage_queries
 from axops.gateway.deps import GatewayDep
 from axops.gateway.schemas import (
     InferenceRequest,
@@ -73,10 +73,10 @@ async def list_routes(_: Admin, session: Session, gw: GatewayDep) -> list[RouteO
     names = {p.id: p.name for p in await service.list_providers(session)}
     out = []
     for r in await service.list_routes(session):
-        upstreams = service.upstream_health(gw.table, names, r)
-        health = service.route_health(upstreams) if r.enabled else "unknown"
+        upstreams = health.upstream_health(gw.table, names, r)
+        route_state = health.route_health(upstreams) if r.enabled else "unknown"
         seen = [UpstreamHealth(**u) for u in upstreams]
-        out.append(RouteOut.model_validate(r).model_copy(update={"upstreams": seen, "health": health}))
+        out.append(RouteOut.model_validate(r).model_copy(update={"upstreams": seen, "health": route_state}))
     return out
 
 
@@ -191,7 +191,7 @@ async def inference_models(principal: Invoker, gw: GatewayDep) -> list[str]:
 async def inference_model_status(principal: Invoker, gw: GatewayDep, settings: SettingsDep) -> ModelStatusList:
     """The model names this caller may use, each with its route's health (down: every upstream failing)."""
     await gw.table.ensure(gw.db, gw.secret)
-    models = [ModelStatus(**m) for m in service.model_statuses(gw.table, principal)]
+    models = [ModelStatus(**m) for m in health.model_statuses(gw.table, principal)]
     return ModelStatusList(currency=settings.gateway_currency, models=models)
 
 

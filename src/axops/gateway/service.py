@@ -4,7 +4,6 @@ every process at once (the route table reloads on NOTIFY). Every change is audit
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, text
@@ -496,52 +495,3 @@ def _uuid(value) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except ValueError:
         return None
-
-
-def _at(wall: float | None) -> datetime | None:
-    return datetime.fromtimestamp(wall, UTC) if wall is not None else None
-
-
-def upstream_health(table: RouteTable, names: dict[uuid.UUID, str], route: Route) -> list[dict]:
-    """Each target's and fallback's upstream as this process has seen it (upstreams not called nor
-    probed yet, or of a disabled route, answer `unknown`)."""
-    out = []
-    for role, specs in (("target", route.targets), ("fallback", route.fallbacks)):
-        for spec in specs:
-            key = f"{names.get(_uuid(spec.get('provider_id')), '?')}/{spec.get('model')}"
-            up = table.upstreams.get(key)
-            out.append(
-                {
-                    "upstream": key,
-                    "role": role,
-                    "health": up.health if up else "unknown",
-                    "failures": up.failures if up else 0,
-                    "last_error": up.last_error if up else None,
-                    "last_error_status": up.last_error_status if up else None,
-                    "last_error_at": _at(up.last_error_at) if up else None,
-                    "last_ok_at": _at(up.last_ok_at) if up else None,
-                }
-            )
-    return out
-
-
-def route_health(upstreams: list[dict]) -> str:
-    """down: no upstream healthy and at least one failing or open; degraded: some failing or open;
-    unknown: nothing seen yet; else healthy."""
-    states = [u["health"] for u in upstreams]
-    bad = [s for s in states if s in ("failing", "open", "half_open")]
-    if not bad:
-        return "healthy" if "healthy" in states else "unknown"
-    return "degraded" if "healthy" in states else "down"
-
-
-def model_statuses(table: RouteTable, principal: Principal) -> list[dict]:
-    """The models this caller may use, each with its route's health (the Playground marks dead ones)."""
-    return [
-        {
-            "name": name,
-            "health": route_health([{"health": t.upstream.health} for t in [*route.targets, *route.fallbacks]]),
-        }
-        for name, route in sorted(table.routes.items())
-        if route.usable_by(principal)
-    ]
