@@ -13,3 +13,11 @@ def uuid7() -> uuid.UUID:
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
     return uuid.UUID(int=value)
+
+
+def parse_uuid(value: object) -> uuid.UUID | None:
+    """The UUID a stored value names (route specs keep ids as text), or None when it names none."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None

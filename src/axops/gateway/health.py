@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 from axops.auth.deps import Principal
+from axops.core.ids import parse_uuid
 from axops.gateway.models import Route
 from axops.gateway.table import RouteTable
 
@@ -51,7 +52,7 @@ def upstream_health(table: RouteTable, names: dict[uuid.UUID, str], route: Route
     out = []
     for role, specs in (("target", route.targets), ("fallback", route.fallbacks)):
         for spec in specs:
-            key = f"{names.get(_uuid(spec.get('provider_id')), '?')}/{spec.get('model')}"
+            key = f"{names.get(parse_uuid(spec.get('provider_id')), '?')}/{spec.get('model')}"
             up = table.upstreams.get(key)
             out.append(
                 {
@@ -88,10 +89,3 @@ def model_statuses(table: RouteTable, principal: Principal) -> list[dict]:
         for name, route in sorted(table.routes.items())
         if route.usable_by(principal)
     ]
-
-
-def _uuid(value: object) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None

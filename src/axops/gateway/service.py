@@ -15,6 +15,7 @@ from axops.auth.deps import Principal
 from axops.auth.scoping import SYSTEM
 from axops.core import crypto, notify
 from axops.core.errors import Conflict, Invalid, NotFound
+from axops.core.ids import parse_uuid
 from axops.gateway.models import Limit, Provider, Route
 from axops.gateway.schemas import (
     LimitSet,
@@ -383,7 +384,9 @@ async def set_managed_route(
     old = {
         p.name: p
         for p in (
-            await session.scalars(select(Provider).where(Provider.id.in_([_uuid(x) for x in current if _uuid(x)])))
+            await session.scalars(
+                select(Provider).where(Provider.id.in_([parse_uuid(x) for x in current if parse_uuid(x)]))
+            )
         ).all()
     }
     providers = {}
@@ -488,10 +491,3 @@ async def transfer_managed_route(session: AsyncSession, model_name: str, old_own
         route.managed_by = new_owner
         route.description = f"Managed by {new_owner}"
         await session.flush()
-
-
-def _uuid(value) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None

@@ -15,6 +15,7 @@ import aiohttp
 from sqlalchemy import select
 
 from axops.core import crypto, notify
+from axops.core.ids import parse_uuid
 from axops.gateway.models import Provider, Route
 from axops.gateway.providers import ADAPTERS, Adapter
 from axops.gateway.schemas import effective_prices
@@ -188,7 +189,7 @@ class RouteTable:
                 await self.limits.load(session)
 
         def target(spec: dict) -> Target | None:
-            provider = providers.get(_uuid(spec.get("provider_id")))
+            provider = providers.get(parse_uuid(spec.get("provider_id")))
             if provider is None:
                 return None
             key = f"{provider.name}/{spec['model']}"
@@ -254,10 +255,3 @@ def failure_kind(exc: BaseException) -> str:
     if isinstance(exc, ValueError | TypeError | aiohttp.ContentTypeError):
         return "invalid_answer"
     return "error"
-
-
-def _uuid(value) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
