@@ -11,8 +11,10 @@ PIP_FLAGS := --disable-pip-version-check -q
 up: setup web
 	$(BIN)/axops up
 
+# Two pytest workers (pytest-xdist), each with its own database and live server: the suite is mostly
+# waiting on HTTP, browsers and subprocesses, so two halve its time on a 2-core machine.
 test: setup web browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 	cd web && npm run test
 
 # Every static check CI runs before the tests: ruff lint and format, mypy, import contracts, vue-tsc, eslint, prettier.
