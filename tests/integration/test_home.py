@@ -27,7 +27,7 @@ def test_home_shows_each_role_what_it_may_see(api, admin, database_url, live_ser
     assert chat["model_name"] == "chat-alpha" and chat["version"] == 1
 
     usage = home["usage"]
-    assert usage["scope"] == "all" and len(usage["series"]) == 24
+    assert usage["scope"] == "all" and len(usage["series"]) == 24 and usage["currency"] == "USD"
     assert usage["totals"]["requests"] == 5 and usage["totals"]["errors"] == 2  # a 500 and a 429; not 30 h ago
     assert abs(usage["totals"]["cost"] - 3.0) < 1e-9
     alpha_hour = _hour(usage["series"], scene["alpha_hour"])

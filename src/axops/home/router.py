@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from axops.auth.deps import CurrentPrincipal, Session
+from axops.core.state import SettingsDep
 from axops.gateway.deps import GatewayDep
 from axops.home import service
 from axops.home.schemas import HomeOut
@@ -13,8 +14,8 @@ router = APIRouter(prefix="/api/home", tags=["home"])
 
 
 @router.get("")
-async def home(principal: CurrentPrincipal, session: Session, gateway: GatewayDep) -> HomeOut:
+async def home(principal: CurrentPrincipal, session: Session, gateway: GatewayDep, settings: SettingsDep) -> HomeOut:
     """Running deployments and their health, the gateway's last 24 h per hour, failing upstreams,
     the training queue, recent runs, dataset versions waiting for review and (audit:read) recent
     audit events — each only as far as the caller may see it; a tile the role cannot use is null."""
-    return HomeOut.model_validate(await service.home(session, principal, gateway))
+    return HomeOut.model_validate(await service.home(session, principal, gateway, settings.gateway_currency))

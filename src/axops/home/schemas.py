@@ -37,6 +37,7 @@ class HomeUsage(BaseModel):
     since: datetime
     until: datetime
     scope: Literal["all", "own"] = Field(description="all: every caller's usage (gateway admins); own: the caller's")
+    currency: str = Field(description="The unit of cost (AXOPS_GATEWAY_CURRENCY)")
     totals: UsageFigures
     series: list[UsageHour] = Field(description="One entry per hour, oldest first, zero-filled")
 

@@ -24,11 +24,13 @@ from axops.training import service as training
 ROWS = 6  # rows per list tile
 
 
-async def home(session: AsyncSession, principal: Principal, gateway: Gateway) -> dict:
+async def home(session: AsyncSession, principal: Principal, gateway: Gateway, currency: str) -> dict:
     gateway_user = principal.can("gateway:invoke") or principal.can("gateway:admin")
     out: dict = {"generated_at": datetime.now(UTC)}
     out["deployments"] = await _deployments(session, principal) if principal.can("deployments:read") else None
-    out["usage"] = await usage_queries.hourly(session, principal, 24) if gateway_user else None
+    out["usage"] = (
+        {**await usage_queries.hourly(session, principal, 24), "currency": currency} if gateway_user else None
+    )
     if gateway_user:
         await gateway.table.ensure(gateway.db, gateway.secret)
         out["upstreams"] = unhealthy_upstreams(gateway.table, principal)[:ROWS]

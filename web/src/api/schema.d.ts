@@ -3394,6 +3394,11 @@ export interface components {
              * @enum {string}
              */
             scope: "all" | "own";
+            /**
+             * Currency
+             * @description The unit of cost (AXOPS_GATEWAY_CURRENCY)
+             */
+            currency: string;
             totals: components["schemas"]["UsageFigures"];
             /**
              * Series

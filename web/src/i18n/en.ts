@@ -312,7 +312,7 @@ export default {
       errors: 'Errors',
       p95: 'p95 latency',
       cost: 'Cost',
-      costUnit: "In the routes' price unit",
+      costUnit: "{currency}, at the routes' prices",
       sparkline: '{what} per hour over the last 24 hours',
     },
     deployments: {

@@ -312,7 +312,7 @@ export default {
       errors: '오류',
       p95: 'p95 지연 시간',
       cost: '비용',
-      costUnit: '라우트 가격 단위 기준',
+      costUnit: '{currency} · 라우트 가격 기준',
       sparkline: '최근 24시간의 시간별 {what}',
     },
     deployments: {
