@@ -258,6 +258,7 @@ def pages(ids: dict) -> list[tuple[str, str, str, str]]:
         ("/playground", "/playground", "main", "bench-route"),
         ("/gateway/usage", "/gateway/usage", '[data-testid="usage-stat-requests"]', r"\d{2}"),
         ("/gateway/routes", "/gateway/routes", "main", "bench-route"),
+        ("/gateway/logs", "/gateway/logs", "main table tbody", "bench-provider"),
         ("/training", "/training", "main", "bench-job-running"),
         ("/training/sweeps", "/training/sweeps", "main", "bench-sweep"),
         ("/training/sweeps/:id", f"/training/sweeps/{ids['sweep']}", "main h1", "bench-sweep"),
