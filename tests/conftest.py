@@ -31,7 +31,7 @@ from axops.core.embedded import start_embedded_postgres
 from axops.core.throttle import LoginThrottle
 from axops.migrations import runner
 from axops.settings import Settings
-from tests.factories import ADMIN_PASSWORD, free_port, login_headers
+from tests.factories import ADMIN_PASSWORD, flush_gateway, free_port, login_headers
 
 
 @pytest.fixture(scope="session")
@@ -166,6 +166,7 @@ def _reset_database(database_url: str, settings: Settings) -> None:
 @pytest.fixture
 def api(live_server, database_url, settings):
     """A clean database with only the seeded admin, and an HTTP client to the live server."""
+    flush_gateway(live_server)  # an earlier test's last records land before the reset, not in this test
     _reset_database(database_url, settings)
     live_server.app.state.axops.throttle = LoginThrottle(
         settings.login_max_failures, settings.login_ip_max_failures, settings.login_window_seconds

@@ -374,3 +374,15 @@ def live_and_dead_routes(api: httpx.Client, admin: dict, upstream_url: str) -> N
             headers=admin,
         )
         assert r.status_code == 201, r.text
+
+
+def flush_gateway(live_server) -> None:
+    """Let the gateway finish what it is recording: calls whose tokens are being counted and streams still
+    relaying (their record is written when the relay ends), then write the buffered usage and content logs."""
+    gw = live_server.app.state.axops.gateway
+    for _ in range(200):
+        if not gw.counter.pending and not any(u.in_flight for u in gw.table.upstreams.values()):
+            break
+        time.sleep(0.02)
+    for writer in (gw.logs, gw.usage):
+        asyncio.run_coroutine_threadsafe(writer.flush(), live_server.server_loop).result(10)

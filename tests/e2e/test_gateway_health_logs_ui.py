@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import time
 from pathlib import Path
 
 import openai
@@ -15,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser import check_a11y, check_page, ui_login, ui_logout
-from tests.factories import PASSWORD, live_and_dead_routes, login_headers, make_key, make_team, make_user
+from tests.factories import PASSWORD, flush_gateway, live_and_dead_routes, login_headers, make_key, make_team, make_user
 from tests.mocks import MockUpstream
 
 SHOTS = os.environ.get("AXOPS_SHOTS")  # a directory: the test saves screenshots of each screen there
@@ -26,16 +25,6 @@ def upstream():
     mock = MockUpstream("mock")
     yield mock
     asyncio.run_coroutine_threadsafe(mock.runner.cleanup(), mock.loop).result(10)
-
-
-def _flush(live_server) -> None:
-    gw = live_server.app.state.axops.gateway
-    for _ in range(200):
-        if not gw.counter.pending and not any(u.in_flight for u in gw.table.upstreams.values()):
-            break
-        time.sleep(0.02)
-    for writer in (gw.logs, gw.usage):
-        asyncio.run_coroutine_threadsafe(writer.flush(), live_server.server_loop).result(10)
 
 
 def _check_health(live_server, rounds: int) -> None:
@@ -87,7 +76,7 @@ def scene(api, admin, upstream, live_server):
         client.chat.completions.create(
             model="chat-dead", messages=[{"role": "user", "content": "kim@example.com 에게 답장"}]
         )
-    _flush(live_server)
+    flush_gateway(live_server)
     _check_health(live_server, rounds=3)  # three failed probes in a row: the dead upstream's circuit opens
     return {"key": key}
 

@@ -4,14 +4,13 @@ the Playground's model list. A dead upstream is a provider pointing at a closed 
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import openai
 import pytest
 
-from tests.factories import live_and_dead_routes, make_account, make_key
+from tests.factories import flush_gateway, live_and_dead_routes, make_account, make_key
 from tests.mocks import MockUpstream
 
 
@@ -21,16 +20,6 @@ def upstream():
     yield a
     if a.runner:
         asyncio.run_coroutine_threadsafe(a.runner.cleanup(), a.loop).result(10)
-
-
-def _flush(live_server) -> None:
-    gw = live_server.app.state.axops.gateway
-    for _ in range(200):
-        if not gw.counter.pending and not any(u.in_flight for u in gw.table.upstreams.values()):
-            break
-        time.sleep(0.02)
-    for writer in (gw.logs, gw.usage):
-        asyncio.run_coroutine_threadsafe(writer.flush(), live_server.server_loop).result(10)
 
 
 def _check_health(live_server, rounds: int = 1) -> dict:
@@ -62,7 +51,7 @@ def world(api, admin, upstream, live_server):
         c1.chat.completions.create(model="chat-dead", messages=[{"role": "user", "content": "anyone there?"}])
     assert failed.value.status_code == 502
     c2.chat.completions.create(model="chat-live", messages=[{"role": "user", "content": "team two here"}])
-    _flush(live_server)
+    flush_gateway(live_server)
     return {"one": one, "two": two, "key_one": key_one, "key_two": key_two, "since": started}
 
 
