@@ -12,12 +12,11 @@ import ko from '@/i18n/ko'
 import { maskedSegments } from '@/api/datasets'
 import { UploadRejected, uploadDataset } from '@/api/datasetUpload'
 import { UploadInterrupted } from '@/api/resumable'
-import { useAuthStore } from '@/stores/auth'
 import { useDatasetStore } from '@/stores/datasets'
 import DatasetsView from '@/views/datasets/DatasetsView.vue'
 import DatasetDetailView from '@/views/datasets/DatasetDetailView.vue'
 import DiffViewer from '@/views/datasets/DiffViewer.vue'
-import { byTestId, freshPinia, json, mockApi, settle } from './helpers'
+import { byTestId, json, mockApi, settle, signIn as signInAs } from './helpers'
 
 // jsdom has no canvas: charts render as placeholders that keep their options.
 vi.mock('vue-echarts', async () => {
@@ -96,24 +95,7 @@ const masked = () =>
 
 let wrapper: VueWrapper | null = null
 
-function signIn(permissions: string[]) {
-  const pinia = freshPinia()
-  const auth = useAuthStore()
-  auth.access = 'token'
-  auth.user = {
-    id: 'me',
-    username: 'dev',
-    display_name: '',
-    email: null,
-    role: 'developer',
-    is_active: true,
-    teams: [{ id: 't1', name: 'research' }],
-    permissions,
-    auth: 'jwt',
-    created_at: NOW,
-  }
-  return pinia
-}
+const signIn = (permissions: string[]) => signInAs(permissions, { created_at: NOW })
 
 /** Mount with Vuetify, i18n, the pinia and a memory router at `path` (views link and read route params). */
 async function mountAt(view: Component, pinia: Pinia, path = '/', props: Record<string, unknown> = {}) {

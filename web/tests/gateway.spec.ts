@@ -17,7 +17,7 @@ import PlaygroundView from '@/views/gateway/PlaygroundView.vue'
 import GatewayRoutesView from '@/views/gateway/GatewayRoutesView.vue'
 import UsageView from '@/views/gateway/UsageView.vue'
 import { OTHER, pivot, summarize, timeline } from '@/views/gateway/usage'
-import { byTestId, freshPinia, json, mockApi, settle } from './helpers'
+import { byTestId, freshPinia, json, mockApi, settle, signIn as signInAs } from './helpers'
 
 // jsdom has no canvas: charts render as placeholders that keep their options.
 vi.mock('vue-echarts', async () => {
@@ -81,24 +81,7 @@ afterEach(() => {
   document.body.innerHTML = ''
 })
 
-function signIn(permissions: string[]) {
-  const pinia = freshPinia()
-  const auth = useAuthStore()
-  auth.access = 'token'
-  auth.user = {
-    id: 'me',
-    username: 'dev',
-    display_name: '',
-    email: null,
-    role: 'admin',
-    is_active: true,
-    teams: [{ id: 't1', name: 'research' }],
-    permissions,
-    auth: 'jwt',
-    created_at: NOW,
-  }
-  return pinia
-}
+const signIn = (permissions: string[]) => signInAs(permissions, { role: 'admin', created_at: NOW })
 
 async function mountAt(view: Component, pinia: Pinia) {
   const router = createRouter({

@@ -7,6 +7,8 @@ import * as components from 'vuetify/components'
 import * as directives from 'vuetify/directives'
 import { createMemoryHistory, createRouter } from 'vue-router'
 import { i18n } from '@/i18n'
+import type { UserInfo } from '@/api/client'
+import { useAuthStore } from '@/stores/auth'
 
 globalThis.ResizeObserver ??= class {
   observe() {}
@@ -99,4 +101,25 @@ export async function settle() {
   await flushPromises()
   await new Promise((r) => setTimeout(r, 0))
   await flushPromises()
+}
+
+/** A fresh pinia with a signed-in user (a developer of team "research" unless `user` says otherwise). */
+export function signIn(permissions: string[], user: Partial<UserInfo> = {}): Pinia {
+  const pinia = freshPinia()
+  const auth = useAuthStore()
+  auth.access = 'token'
+  auth.user = {
+    id: 'me',
+    username: 'dev',
+    display_name: '',
+    email: null,
+    role: 'developer',
+    is_active: true,
+    teams: [{ id: 't1', name: 'research' }],
+    permissions,
+    auth: 'jwt',
+    created_at: '2026-01-01T00:00:00Z',
+    ...user,
+  }
+  return pinia
 }

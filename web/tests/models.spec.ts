@@ -4,8 +4,7 @@ import ModelDetailView from '@/views/models/ModelDetailView.vue'
 import ModelsView from '@/views/models/ModelsView.vue'
 import { setLocale } from '@/i18n'
 import { MODEL_NAME } from '@/rules'
-import { useAuthStore } from '@/stores/auth'
-import { byTestId, freshPinia, json, mockApi, mountView, settle } from './helpers'
+import { byTestId, json, mockApi, mountView, settle, signIn } from './helpers'
 
 // The page reads its id from the route; everything else uses mountView's memory router.
 vi.mock('vue-router', async (importOriginal) => ({
@@ -65,25 +64,6 @@ afterEach(() => {
   wrapper = null
   document.body.innerHTML = ''
 })
-
-function signIn(permissions: string[]) {
-  const pinia = freshPinia()
-  const auth = useAuthStore()
-  auth.access = 'token'
-  auth.user = {
-    id: 'me',
-    username: 'dev',
-    display_name: '',
-    email: null,
-    role: 'developer',
-    is_active: true,
-    teams: [{ id: 't1', name: 'research' }],
-    permissions,
-    auth: 'jwt',
-    created_at: '2026-01-01T00:00:00Z',
-  }
-  return pinia
-}
 
 // Mounting whole pages under a loaded machine can pass the default 5 s.
 vi.setConfig({ testTimeout: 20_000 })

@@ -3,8 +3,7 @@ import type { VueWrapper } from '@vue/test-utils'
 import DeploymentDetailView from '@/views/serving/DeploymentDetailView.vue'
 import DeploymentsView from '@/views/serving/DeploymentsView.vue'
 import { setLocale } from '@/i18n'
-import { useAuthStore } from '@/stores/auth'
-import { byTestId, freshPinia, json, mockApi, mountView, settle } from './helpers'
+import { byTestId, json, mockApi, mountView, settle, signIn as signInAs } from './helpers'
 
 // The page reads its id from the route; everything else uses mountView's memory router.
 vi.mock('vue-router', async (importOriginal) => ({
@@ -69,24 +68,7 @@ afterEach(() => {
   document.body.innerHTML = ''
 })
 
-function signIn() {
-  const pinia = freshPinia()
-  const auth = useAuthStore()
-  auth.access = 'token'
-  auth.user = {
-    id: 'me',
-    username: 'dev',
-    display_name: '',
-    email: null,
-    role: 'developer',
-    is_active: true,
-    teams: [{ id: 't1', name: 'apps' }],
-    permissions: ['deployments:read', 'deployments:write'],
-    auth: 'jwt',
-    created_at: '2026-01-01T00:00:00Z',
-  }
-  return pinia
-}
+const signIn = () => signInAs(['deployments:read', 'deployments:write'], { teams: [{ id: 't1', name: 'apps' }] })
 
 describe('deployments', () => {
   it('list the last hour of traffic and p95, and 0 replicas for a stopped one', async () => {

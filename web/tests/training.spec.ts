@@ -9,7 +9,6 @@ import { createMemoryHistory, createRouter } from 'vue-router'
 import { i18n, setLocale } from '@/i18n'
 import en from '@/i18n/en'
 import ko from '@/i18n/ko'
-import { useAuthStore } from '@/stores/auth'
 import QueueView from '@/views/training/QueueView.vue'
 import SweepDetailView from '@/views/training/SweepDetailView.vue'
 import { jobGpus, memoryPct, parseQuota, splitQueue } from '@/views/training/queue'
@@ -29,7 +28,7 @@ import {
   type SweepRow,
   type Trial,
 } from '@/views/training/sweeps'
-import { byTestId, freshPinia, json, mockApi, settle } from './helpers'
+import { byTestId, json, mockApi, settle, signIn as signInAs } from './helpers'
 
 vi.mock('vue-echarts', async () => {
   const { defineComponent, h } = await import('vue')
@@ -287,24 +286,7 @@ describe('queue helpers', () => {
 
 let wrapper: VueWrapper | null = null
 
-function signIn(permissions: string[]) {
-  const pinia = freshPinia()
-  const auth = useAuthStore()
-  auth.access = 'token'
-  auth.user = {
-    id: 'me',
-    username: 'ops',
-    display_name: '',
-    email: null,
-    role: 'operator',
-    is_active: true,
-    teams: [{ id: 't1', name: 'research' }],
-    permissions,
-    auth: 'jwt',
-    created_at: NOW,
-  }
-  return pinia
-}
+const signIn = (permissions: string[]) => signInAs(permissions, { username: 'ops', role: 'operator', created_at: NOW })
 
 async function mountAt(view: Component, pinia: Pinia, path = '/') {
   const stub = { template: '<div />' }

@@ -3,8 +3,7 @@ import type { VueWrapper } from '@vue/test-utils'
 import ApiKeysView from '@/views/apikeys/ApiKeysView.vue'
 import UsersView from '@/views/admin/UsersView.vue'
 import { setLocale } from '@/i18n'
-import { useAuthStore } from '@/stores/auth'
-import { byTestId, freshPinia, json, mockApi, mountView, settle } from './helpers'
+import { byTestId, json, mockApi, mountView, settle, signIn } from './helpers'
 
 const SCRIPTY = '<img src=x onerror="window.pwned=1">'
 
@@ -19,25 +18,6 @@ afterEach(() => {
   wrapper = null
   document.body.innerHTML = ''
 })
-
-function signIn(permissions: string[]) {
-  const pinia = freshPinia()
-  const auth = useAuthStore()
-  auth.access = 'token'
-  auth.user = {
-    id: 'me',
-    username: 'dev',
-    display_name: '',
-    email: null,
-    role: 'developer',
-    is_active: true,
-    teams: [{ id: 't1', name: 'research' }],
-    permissions,
-    auth: 'jwt',
-    created_at: '2026-01-01T00:00:00Z',
-  }
-  return pinia
-}
 
 function fill(testid: string, value: string) {
   const input = byTestId(testid) as HTMLInputElement
