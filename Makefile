@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: up test lint setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-serving bench-training bench-tracking clean
+.PHONY: up test lint setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-serving bench-training bench-tracking bench-ui clean
 
 up: setup web
 	$(BIN)/axops up
@@ -83,6 +83,9 @@ bench-training: setup
 
 bench-tracking: setup
 	$(BIN)/python bench/tracking/run.py
+
+bench-ui: setup web browser
+	$(BIN)/python bench/ui/run.py
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist
