@@ -103,13 +103,14 @@ def test_dataset_journey(api, world, live_server):
         == 403
     )
     blocked = api.post(f"/api/dataset/version/{v1['id']}/review", json={"decision": "approve"}, headers=world["ops1"])
-    assert blocked.status_code == 409 and "RRN" in blocked.json()["detail"]
+    assert blocked.status_code == 409 and "RRN" in blocked.json()["entities"]
+    assert blocked.json()["type"].endswith("/high_risk_pii_unmasked")
     forbidden = api.post(
         f"/api/dataset/version/{v1['id']}/review",
         json={"decision": "approve", "override_pii": True},
         headers=world["ops1"],
     )
-    assert forbidden.status_code == 403
+    assert forbidden.status_code == 403 and forbidden.json()["type"].endswith("/pii_override_forbidden")
 
     # A masked version, then its diff against the source: every row's memo changed, nothing else.
     bad = api.post(f"/api/dataset/version/{v1['id']}/mask", json={"entities": ["NOPE"]}, headers=dev1)

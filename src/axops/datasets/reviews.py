@@ -34,10 +34,14 @@ async def review(
         if not override_pii:
             raise Conflict(
                 f"Unmasked high-risk PII ({', '.join(risky)}): create a masked version, or approve with an override.",
+                code="high_risk_pii_unmasked",
                 entities=risky,
             )
         if not principal.can("datasets:override_pii"):
-            raise Forbidden("Approving data with high-risk PII needs the 'datasets:override_pii' permission.")
+            raise Forbidden(
+                "Approving data with high-risk PII needs the 'datasets:override_pii' permission.",
+                code="pii_override_forbidden",
+            )
         overridden = True
     version.review_status = "approved" if decision == "approve" else "rejected"
     version.reviewed_by, version.reviewed_at, version.review_comment = (

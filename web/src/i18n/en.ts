@@ -125,6 +125,9 @@ export default {
     dataset_restricted: 'This data is {sensitivity}: its raw rows are not shown to you.',
     dataset_not_approved: "Dataset '{dataset}' v{version} is {review_status}, not approved for training.",
     review_before_scan: 'The version can be reviewed once its PII scan has finished.',
+    high_risk_pii_unmasked:
+      'Unmasked high-risk personal data ({entities}): create a masked version, or approve with an override.',
+    pii_override_forbidden: 'Approving data with high-risk personal data needs the datasets:override_pii permission.',
     dataset_file_invalid:
       "The file '{file}' could not be read: check it is CSV, TSV, JSONL or Parquet and every row has the header's columns.",
     dataset_file_invalid_line:

@@ -125,6 +125,9 @@ export default {
     dataset_restricted: '민감도 등급({sensitivity}) 때문에 원본 행을 볼 수 없습니다.',
     dataset_not_approved: "데이터셋 '{dataset}' v{version}은(는) 학습용으로 승인되지 않았습니다({review_status}).",
     review_before_scan: 'PII 검사가 끝난 뒤에 검토할 수 있습니다.',
+    high_risk_pii_unmasked:
+      '마스킹되지 않은 고위험 개인정보({entities})가 있습니다. 마스킹한 버전을 만들거나, 권한이 있다면 예외 승인하세요.',
+    pii_override_forbidden: '고위험 개인정보가 있는 데이터를 승인하려면 datasets:override_pii 권한이 필요합니다.',
     dataset_file_invalid:
       "'{file}' 파일을 읽을 수 없습니다. CSV, TSV, JSONL, Parquet 형식인지, 모든 행의 열 수가 머리글과 같은지 확인하세요.",
     dataset_file_invalid_line:
