@@ -91,4 +91,6 @@ def test_a_lora_job_runs_on_a_local_ray_cluster_and_a_running_one_is_cancelled(a
     assert api.post(f"/api/training/job/{job['id']}/cancel", headers=dev).status_code == 200
     job = wait_job(api, dev, job["id"], lambda j: j["status"] == "cancelled", timeout=90)
     assert job["failure_kind"] == "cancelled" and job["output_version_id"] is None
-    assert httpx.get(f"{ray_executor}/api/jobs/{job['placement']['handle']}").json()["status"] == "STOPPED"
+    # Ray's stop and the process's own next progress report (answered 409: cancelled) race; either way
+    # the job has left the cluster: STOPPED if Ray's signal landed first, FAILED if the process exited first
+    assert httpx.get(f"{ray_executor}/api/jobs/{job['placement']['handle']}").json()["status"] in ("STOPPED", "FAILED")
