@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -136,7 +137,17 @@ class UsageRecord(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     cache: Mapped[str] = mapped_column(String(8), default="off")  # hit, miss, off
     saved_cost: Mapped[float] = mapped_column(Float, default=0.0)  # what a cache hit would have cost upstream
+    # a request made with `prompt_id`: the prompt and version rendered, and the A/B experiment that chose it
+    prompt_name: Mapped[str | None] = mapped_column(String(200))
+    prompt_version: Mapped[int | None] = mapped_column(Integer)
+    prompt_experiment_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     __table_args__ = (
+        Index(
+            "ix_usage_records_prompt_experiment",
+            "prompt_experiment_id",
+            "created_at",
+            postgresql_where=text("prompt_experiment_id IS NOT NULL"),
+        ),
         # the home dashboard's last 24 h over every user (migration 0013): index-only by time
         Index("ix_usage_records_created_at", "created_at", postgresql_include=["status", "latency_ms", "cost"]),
         Index("ix_usage_records_model_created_at", "model", "created_at"),

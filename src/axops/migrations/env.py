@@ -7,6 +7,7 @@ import axops.auth.models
 import axops.datasets.models
 import axops.experiments.models
 import axops.gateway.models
+import axops.prompts.models
 import axops.registry.models
 import axops.serving.models
 import axops.training.models  # noqa: F401
