@@ -23,11 +23,13 @@ PERMISSIONS: dict[str, str] = {
     "deployments:write": "Deploy, scale, promote and roll back models",
     "gateway:invoke": "Call models through the /v1 gateway",
     "gateway:admin": "Edit gateway routes, providers, limits and budgets",
+    "prompts:read": "Browse prompts, their versions, labels and diffs; render them",
+    "prompts:write": "Create prompts and versions, move labels, import and archive prompts",
     "infra:read": "See GPUs, nodes, queues and costs",
     "infra:admin": "Manage GPU quotas, nodes and queue priorities",
 }
 
-_READ = ["models:read", "datasets:read", "training:read", "deployments:read", "infra:read"]
+_READ = ["models:read", "datasets:read", "training:read", "deployments:read", "infra:read", "prompts:read"]
 
 ROLE_DESCRIPTIONS = {
     "admin": "Everything, including users, teams and policies",
@@ -47,6 +49,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "gateway:invoke",
         "gateway:admin",
         "infra:admin",
+        "prompts:write",
     ],
     "developer": [
         *_READ,
@@ -56,6 +59,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "training:write",
         "deployments:write",
         "gateway:invoke",
+        "prompts:write",
     ],
     "viewer": _READ,
 }

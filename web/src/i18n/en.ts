@@ -420,6 +420,8 @@ export default {
       'deployments:write': 'Change deployments',
       'gateway:invoke': 'Call models',
       'gateway:admin': 'Manage the gateway',
+      'prompts:read': 'Read prompts',
+      'prompts:write': 'Change prompts',
       'infra:read': 'Read infrastructure',
       'infra:admin': 'Manage infrastructure',
     },

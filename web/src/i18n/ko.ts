@@ -420,6 +420,8 @@ export default {
       'deployments:write': '배포 변경',
       'gateway:invoke': '모델 호출',
       'gateway:admin': '게이트웨이 관리',
+      'prompts:read': '프롬프트 조회',
+      'prompts:write': '프롬프트 변경',
       'infra:read': '인프라 조회',
       'infra:admin': '인프라 관리',
     },
