@@ -6,6 +6,8 @@ import asyncio
 import getpass
 import os
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -14,6 +16,10 @@ from axops.settings import get_settings
 app = typer.Typer(help="axops: on-premises LLM Ops platform.", no_args_is_help=True, add_completion=False)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+prompt_app = typer.Typer(
+    help="Keep prompts in files: pull them from a server as YAML, push them back.", no_args_is_help=True
+)
+app.add_typer(prompt_app, name="prompt")
 
 
 def _setup_logging() -> None:
@@ -300,6 +306,86 @@ def openapi(output: str = typer.Option("-", help="File to write, or - for stdout
     else:
         with open(output, "w") as f:
             f.write(text)
+
+
+_SERVER_URL = typer.Option("http://127.0.0.1:8000", "--url", envvar="AXOPS_URL", help="The axops server.")
+_API_KEY = typer.Option(
+    None, "--api-key", envvar="AXOPS_API_KEY", help="An API key with prompts:read (pull) or prompts:write (push)."
+)
+
+
+@prompt_app.command("pull")
+def prompt_pull(
+    names: Annotated[list[str], typer.Argument(help="Prompt names.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write NAME.yaml into.")] = Path(),
+    url: str = _SERVER_URL,
+    api_key: str | None = _API_KEY,
+) -> None:
+    """Write each prompt (every version and its labels) to NAME.yaml."""
+    from axops.client import PromptError, Prompts
+
+    failed = False
+    with Prompts(url, api_key) as prompts:
+        for name in names:
+            try:
+                text = prompts.pull(name)
+                out.mkdir(parents=True, exist_ok=True)
+                path = out / f"{name}.yaml"
+                path.write_text(text, encoding="utf-8")
+            except (PromptError, OSError) as exc:
+                typer.echo(f"error: {name}: {exc}", err=True)
+                failed = True
+                continue
+            typer.echo(f"wrote {path}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _changes(before: dict | None, after: dict) -> str:
+    name, latest = after["name"], after["latest_version"]
+    first = before["latest_version"] + 1 if before else 1
+    parts = []
+    if latest >= first:
+        parts.append(f"version {latest}" if first == latest else f"versions {first}-{latest}")
+    old_labels = before["labels"] if before else {}
+    for label in sorted(set(old_labels) | set(after["labels"])):
+        was, now = old_labels.get(label), after["labels"].get(label)
+        if was != now:
+            parts.append(f"{label} {was or '-'} -> {now or '-'}")
+    if before is None:
+        return f"created {name}: " + ", ".join(parts)
+    return f"{name}: " + (", ".join(parts) if parts else f"unchanged (latest version {latest})")
+
+
+@prompt_app.command("push")
+def prompt_push(
+    files: Annotated[list[Path], typer.Argument(help="YAML files as `axops prompt pull` writes them.")],
+    url: str = _SERVER_URL,
+    api_key: str | None = _API_KEY,
+) -> None:
+    """Import each file: create the prompt or add the versions that differ from its latest, then set its labels."""
+    import yaml
+
+    from axops.client import PromptError, Prompts
+
+    failed = False
+    with Prompts(url, api_key) as prompts:
+        for file in files:
+            try:
+                text = file.read_text(encoding="utf-8")
+                try:  # the name, to say afterwards what changed; the server judges the file
+                    name = yaml.safe_load(text).get("name")
+                except (yaml.YAMLError, AttributeError):
+                    name = None
+                before = prompts.info(name) if isinstance(name, str) and name else None
+                after = prompts.push(text)
+            except (PromptError, OSError, UnicodeDecodeError) as exc:
+                typer.echo(f"error: {file}: {exc}", err=True)
+                failed = True
+                continue
+            typer.echo(_changes(before, after))
+    if failed:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":
