@@ -342,8 +342,8 @@ def prompt_pull(
 
 
 def _changes(before: dict | None, after: dict) -> str:
-    name, latest = after["name"], after["latest_version"]
-    first = before["latest_version"] + 1 if before else 1
+    name, latest = after["name"], after["latest_version"] or 0
+    first = (before["latest_version"] or 0) + 1 if before else 1
     parts = []
     if latest >= first:
         parts.append(f"version {latest}" if first == latest else f"versions {first}-{latest}")
@@ -351,9 +351,11 @@ def _changes(before: dict | None, after: dict) -> str:
     for label in sorted(set(old_labels) | set(after["labels"])):
         was, now = old_labels.get(label), after["labels"].get(label)
         if was != now:
-            parts.append(f"{label} {was or '-'} -> {now or '-'}")
+            parts.append(
+                f"{label} removed" if now is None else f"{label} -> {now}" if was is None else f"{label} {was} -> {now}"
+            )
     if before is None:
-        return f"created {name}: " + ", ".join(parts)
+        return f"created {name}" + (": " + ", ".join(parts) if parts else "")
     return f"{name}: " + (", ".join(parts) if parts else f"unchanged (latest version {latest})")
 
 
