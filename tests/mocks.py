@@ -33,6 +33,7 @@ class MockUpstream:
         async def up():
             app = web.Application()
             app.router.add_post("/v1/chat/completions", self.chat)
+            app.router.add_post("/v1/completions", self.completions)
             app.router.add_get("/v1/models", self.models)
             app.router.add_post("/openai/deployments/{deployment}/chat/completions", self.chat)  # Azure OpenAI's layout
             app.router.add_post("/v1/embeddings", self.embeddings)
@@ -113,6 +114,21 @@ class MockUpstream:
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         return response
+
+    async def completions(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append({**body, "_path": request.path_qs})
+        prompt = len(str(body.get("prompt", "")).split())
+        return web.json_response(
+            {
+                "id": "t1",
+                "object": "text_completion",
+                "created": 0,
+                "model": body["model"],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": 3, "total_tokens": prompt + 3},
+                "choices": [{"index": 0, "text": f"hello from {self.name}", "finish_reason": "stop"}],
+            }
+        )
 
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "tiny", "object": "model"}]})

@@ -33,6 +33,7 @@ class Call:
         estimated_tokens: int,
         body: dict,
         span=None,
+        prompt=None,
     ) -> None:
         self.gw, self.principal, self.endpoint, self.model, self.stream = gw, principal, endpoint, model, stream
         self.body = body
@@ -44,6 +45,7 @@ class Call:
         self.ttft_ms: float | None = None
         self.span = span  # the request's span when tracing is on; this call ends it
         self.attempt_span = None  # a stream's upstream call, ended when the stream is
+        self.prompt = prompt  # prompting.Applied: the saved prompt (and A/B experiment) the request was made with
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -102,7 +104,7 @@ class Call:
             )
         t = self.target
         cost = self.cost_of(tokens)
-        p = self.principal
+        p, pr = self.principal, self.prompt
         upstream = t.upstream.key if t else "none"
         children = series(self.model, "cache" if cache == "hit" else upstream, status // 100)
         children[0].inc()
@@ -134,6 +136,9 @@ class Call:
             attempts=self.attempts,
             cache=cache,
             saved_cost=saved_cost,
+            prompt_name=pr.prompt_name if pr is not None else None,
+            prompt_version=pr.prompt_version if pr is not None else None,
+            prompt_experiment_id=pr.experiment_id if pr is not None else None,
         )
         if self.span is not None:
             self._end_span(status, error, tokens, cache, cost, counted, ended)

@@ -29,7 +29,7 @@ from starlette.responses import Response, StreamingResponse
 from axops.auth.deps import get_principal
 from axops.core import context, metrics, telemetry
 from axops.core.errors import AppError
-from axops.gateway import cache
+from axops.gateway import cache, prompting
 from axops.gateway.call import Call, attempt_span, end_attempt
 from axops.gateway.instruments import CACHE_HITS, CACHE_MISSES
 from axops.gateway.limits import retry_after
@@ -187,6 +187,21 @@ async def _forward(request: Request, raw: bytes, endpoint: str) -> Response:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return openai_error(400, "The request body is not valid JSON.")
+    if isinstance(body, dict) and "prompt_id" in body:  # a saved prompt: rendered, then routed as any request
+        if prompting.resolver is None:
+            return openai_error(400, "This server does not serve saved prompts.", param="prompt_id")
+        applied = await prompting.resolver.apply(gw.db, principal, body, endpoint)
+        if isinstance(applied, prompting.Refused):
+            return openai_error(applied.status, applied.message, code=applied.code, param=applied.param)
+        response = await _route(request, gw, principal, orjson.dumps(applied.body), applied.body, endpoint, applied)
+        response.headers["x-axops-prompt"] = f"{applied.prompt_name}:{applied.prompt_version}"
+        return response
+    return await _route(request, gw, principal, raw, body, endpoint)
+
+
+async def _route(
+    request: Request, gw: Gateway, principal, raw: bytes, body, endpoint: str, prompt: prompting.Applied | None = None
+) -> Response:
     if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body["model"]:
         return openai_error(400, "`model` is required and must be a string.", param="model")
     if endpoint == "chat" and not isinstance(body.get("messages"), list):
@@ -240,7 +255,16 @@ async def _forward(request: Request, raw: bytes, endpoint: str) -> Response:
         if hit:
             CACHE_HITS.inc()
             call = Call(
-                gw, principal, endpoint, body["model"], stream, policies, estimated, body, request.scope.pop(SPAN, None)
+                gw,
+                principal,
+                endpoint,
+                body["model"],
+                stream,
+                policies,
+                estimated,
+                body,
+                request.scope.pop(SPAN, None),
+                prompt,
             )
             call.record(
                 200,
@@ -266,7 +290,7 @@ async def _forward(request: Request, raw: bytes, endpoint: str) -> Response:
         client_wants_usage = bool(options.get("include_usage"))
         body["stream_options"] = {**options, "include_usage": True}  # count tokens from the upstream's own figures
     call = Call(
-        gw, principal, endpoint, body["model"], stream, policies, estimated, body, request.scope.pop(SPAN, None)
+        gw, principal, endpoint, body["model"], stream, policies, estimated, body, request.scope.pop(SPAN, None), prompt
     )
     deadline = call.started + route.timeout_s
     last_status, last_error = 502, "no upstream is configured for this model"

@@ -30,7 +30,8 @@ _CONTENT = """LEFT JOIN LATERAL (
 
 _COLUMNS = """u.id, u.created_at, u.request_id, u.api_key_id, k.name AS api_key_name, k.prefix AS api_key_prefix,
     u.user_id, us.username, u.endpoint, u.model, u.upstream, u.stream, u.status, u.error, u.prompt_tokens,
-    u.completion_tokens, u.cost, u.latency_ms, u.ttft_ms, u.attempts, u.cache, c.request, c.response"""
+    u.completion_tokens, u.cost, u.latency_ms, u.ttft_ms, u.attempts, u.cache, u.prompt_name, u.prompt_version,
+    c.request, c.response"""
 
 _FROM = (
     "FROM usage_records u LEFT JOIN users us ON us.id = u.user_id LEFT JOIN api_keys k ON k.id = u.api_key_id "

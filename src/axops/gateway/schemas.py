@@ -312,6 +312,8 @@ class RequestLogOut(BaseModel):
     ttft_ms: float | None
     attempts: int
     cache: str
+    prompt_name: str | None = Field(None, description="The saved prompt the request was made with (`prompt_id`)")
+    prompt_version: int | None = None
     has_content: bool
     request: dict | None = None
     response: str | None = None

@@ -37,6 +37,9 @@ COLUMNS = (
     "attempts",
     "cache",
     "saved_cost",
+    "prompt_name",
+    "prompt_version",
+    "prompt_experiment_id",
 )
 MAX_QUEUE = 200_000
 
@@ -81,6 +84,9 @@ class BatchWriter:
         attempts: int,
         cache: str = "off",
         saved_cost: float = 0.0,
+        prompt_name: str | None = None,
+        prompt_version: int | None = None,
+        prompt_experiment_id: uuid.UUID | None = None,
     ) -> None:
         if len(self.queue) >= MAX_QUEUE:  # the database is down for long: keep memory bounded, say so
             self.dropped += 1
@@ -106,6 +112,9 @@ class BatchWriter:
                 attempts,
                 cache,
                 saved_cost,
+                prompt_name,
+                prompt_version,
+                prompt_experiment_id,
             )
         )
         if len(self.queue) >= self.batch:
