@@ -18,6 +18,7 @@ class MockUpstream:
     def __init__(self, name: str) -> None:
         self.name = name
         self.mode = "ok"
+        self.answer: str | None = None  # the text chat answers give instead of "hello from <name>"
         self.requests: list[dict] = []
         self.abandoned = threading.Event()  # a slow stream's reader went away
         with socket.socket() as s:
@@ -61,7 +62,7 @@ class MockUpstream:
         if self.mode == "garbage":
             return web.Response(text="<html>not json", content_type="application/json")
         prompt = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
-        words = ["hello", " from", f" {self.name}"]
+        words = ["hello", " from", f" {self.name}"] if self.answer is None else [self.answer]
         usage = {"prompt_tokens": prompt, "completion_tokens": len(words), "total_tokens": prompt + len(words)}
         if not body.get("stream"):
             answer = {
