@@ -9,6 +9,7 @@ Test modules import from here (or from tests/mocks.py), never from each other.""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 import uuid
@@ -386,3 +387,41 @@ def flush_gateway(live_server) -> None:
         time.sleep(0.02)
     for writer in (gw.logs, gw.usage):
         asyncio.run_coroutine_threadsafe(writer.flush(), live_server.server_loop).result(10)
+
+
+# -- prompts ---------------------------------------------------------------------------------
+
+
+def make_prompt(
+    api: httpx.Client,
+    headers: dict,
+    name: str,
+    template: str | list[dict] = "Hello {{ name }}",
+    variables: list[dict] | None = None,
+    labels: list[str] = ("production",),  # type: ignore[assignment]
+    **fields,
+) -> dict:
+    """A prompt with a first version (a text template, or chat messages as a list of {role, content}) and
+    `labels` on it; `variables` default to the names the template uses, as required strings; `fields`
+    go to the create body (description, tags, team_id, visibility, or a `binding` for the version)."""
+    kind = "text" if isinstance(template, str) else "chat"
+    if variables is None:
+        text = template if isinstance(template, str) else " ".join(m["content"] for m in template)
+        names = dict.fromkeys(re.findall(r"\{\{\s*([A-Za-z][A-Za-z0-9_]*)", text))
+        variables = [{"name": n, "type": "string"} for n in names]
+    version = {"kind": kind, "template": template, "variables": variables}
+    if "binding" in fields:
+        version["binding"] = fields.pop("binding")
+    body = {"name": name, "version": version, "labels": list(labels), **fields}
+    r = api.post("/api/prompts", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def add_prompt_version(api: httpx.Client, headers: dict, name: str, template, variables=(), **fields) -> dict:
+    """A new version of a prompt (kind from the template's shape); `fields`: labels, binding, message."""
+    kind = "text" if isinstance(template, str) else "chat"
+    body = {"kind": kind, "template": template, "variables": list(variables), **fields}
+    r = api.post(f"/api/prompts/{name}/versions", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()

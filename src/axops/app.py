@@ -39,6 +39,7 @@ from axops.gateway import router as gateway_router
 from axops.gateway import tasks as gateway_tasks
 from axops.gateway.state import Gateway
 from axops.home import router as home_router
+from axops.prompts import router as prompts_router
 from axops.registry import router as models_router
 from axops.registry import tasks as models_tasks
 from axops.serving import router as serving_router
@@ -69,7 +70,7 @@ LARGE_BODY_PREFIXES = (
 BATCH_BODY_LIMITS = tuple(
     (p, 8 * 1024 * 1024)
     for p in ("/api/experiments/runs/", "/api/2.0/mlflow/runs/log-batch", "/ajax-api/2.0/mlflow/runs/log-batch")
-)
+) + (prompts_router.IMPORT_BODY_LIMIT,)
 DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
 
 
@@ -225,6 +226,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(training_router.router)
     app.include_router(experiments_router.router)
     app.include_router(home_router.router)
+    app.include_router(prompts_router.router)
     app.include_router(experiments_mlflow.router)
     app.include_router(experiments_mlflow.ajax_router)
     app.include_router(experiments_mlflow.artifacts_router)

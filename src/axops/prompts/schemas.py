@@ -1,0 +1,252 @@
+"""Request and response models of the prompt registry (the YAML import reuses the request models)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from axops.prompts import templates
+from axops.prompts.refs import LABEL_PATTERN
+from axops.registry.schemas import ModelName
+
+Kind = Literal["text", "chat"]
+Role = Literal["system", "user", "assistant", "developer"]
+VariableType = Literal["string", "number", "integer", "boolean", "list", "object"]
+Visibility = Literal["team", "organization"]
+Label = Annotated[str, Field(pattern=LABEL_PATTERN, description="Lowercase letters, digits, '_' and '-'")]
+Tag = Annotated[str, Field(min_length=1, max_length=64)]
+RouteName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Message(Strict):
+    role: Role
+    content: str
+
+
+class Variable(Strict):
+    name: str = Field(pattern=templates.VARIABLE_NAME.pattern)
+    type: VariableType = "string"
+    required: bool = True
+    default: Any = None
+    description: str = Field("", max_length=2000)
+
+
+class Parameters(Strict):
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    stop: str | list[Annotated[str, Field(max_length=200)]] | None = Field(None, max_length=4)
+    seed: int | None = None
+
+
+class Binding(Strict):
+    route: RouteName | None = Field(None, description="The gateway route used when the caller names no model")
+    allowed_routes: list[RouteName] = Field(default_factory=list, max_length=50, description="Empty: any route")
+    parameters: Parameters = Field(default_factory=Parameters, description="Used when the caller sets none")
+
+
+class VersionIn(Strict):
+    kind: Kind = "text"
+    template: str | list[Message] = Field(
+        description="A string (kind text) or chat messages; Jinja2 in a sandbox, variables as {{ name }}"
+    )
+    variables: list[Variable] = Field(default_factory=list, max_length=templates.MAX_VARIABLES)
+    binding: Binding = Field(default_factory=Binding)
+    message: str = Field("", max_length=2000, description="The commit message")
+
+
+class VersionCreate(VersionIn):
+    labels: list[Label] = Field(default_factory=list, max_length=20, description="Labels to point at the new version")
+
+
+class PromptCreate(Strict):
+    name: ModelName
+    description: str = Field("", max_length=10_000)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    team_id: uuid.UUID | None = None
+    visibility: Visibility = "team"
+    version: VersionIn | None = Field(None, description="The first version, if any")
+    labels: list[Label] = Field(default_factory=list, max_length=20, description="Labels for the first version")
+
+    @model_validator(mode="after")
+    def _labels_need_a_version(self) -> PromptCreate:
+        if self.labels and self.version is None:
+            raise ValueError("labels point at a version: give the first version too")
+        return self
+
+
+class PromptUpdate(Strict):
+    description: str | None = Field(None, max_length=10_000)
+    tags: list[Tag] | None = Field(None, max_length=50)
+    visibility: Visibility | None = None
+
+
+class LabelSet(Strict):
+    version: int = Field(ge=1)
+    reason: str = Field("", max_length=2000)
+
+
+class DraftIn(Strict):
+    kind: Kind = "text"
+    template: str | list[Message]
+    variables: list[Variable] = Field(default_factory=list, max_length=templates.MAX_VARIABLES)
+
+
+class RenderIn(Strict):
+    ref: str | None = Field(
+        None, max_length=100, description="A label ('production', '@staging') or version ('3'); default: the name's"
+    )
+    variables: dict[str, Any] = Field(default_factory=dict)
+    draft: DraftIn | None = Field(None, description="Render this unsaved template instead of a version")
+
+
+class CheckIn(DraftIn):
+    pass
+
+
+class Quality(BaseModel):
+    feedback_count: int = 0
+    feedback_mean: float | None = None
+
+
+class PromptOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    tags: list[str]
+    team_id: uuid.UUID
+    team_name: str | None
+    visibility: str
+    latest_version: int
+    labels: dict[str, int] = Field(description="label → version number")
+    created_by_name: str | None
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None
+    running_experiments: int = 0
+
+
+class PromptPage(BaseModel):
+    items: list[PromptOut]
+    next_cursor: str | None = None
+    total: int | None = Field(None, description="How many prompts match in all: on the first page (no cursor) only")
+
+
+class VersionOut(BaseModel):
+    id: uuid.UUID
+    prompt_name: str
+    version: int
+    kind: Kind
+    template: str | list[Message]
+    variables: list[Variable]
+    binding: Binding
+    message: str
+    created_by_name: str | None
+    created_at: datetime
+    labels: list[str] = Field(description="Labels pointing at this version")
+    quality: Quality = Field(default_factory=Quality)
+
+
+class VersionPage(BaseModel):
+    items: list[VersionOut]
+    next_cursor: str | None = None
+    total: int | None = None
+
+
+class LabelOut(BaseModel):
+    label: str
+    version: int
+    updated_at: datetime
+    updated_by_name: str | None
+
+
+class LabelMoveOut(BaseModel):
+    label: str
+    from_version: int | None
+    to_version: int | None
+    reason: str
+    actor_name: str | None
+    created_at: datetime
+
+
+class LabelHistory(BaseModel):
+    items: list[LabelMoveOut]
+
+
+class DiffLine(BaseModel):
+    op: Literal[" ", "+", "-"]
+    text: str
+    message_index: int | None = None
+
+
+class VariableChange(BaseModel):
+    name: str
+    before: Variable
+    after: Variable
+
+
+class VariablesDiff(BaseModel):
+    added: list[Variable]
+    removed: list[Variable]
+    changed: list[VariableChange]
+
+
+class BindingChange(BaseModel):
+    key: str = Field(description="route, allowed_routes or parameters.<name>")
+    before: Any = None
+    after: Any = None
+
+
+class DiffOut(BaseModel):
+    base: int
+    head: int
+    template: list[DiffLine]
+    variables: VariablesDiff
+    binding: list[BindingChange]
+    kind_changed: bool
+
+
+class RenderOut(BaseModel):
+    kind: Kind
+    text: str | None
+    messages: list[Message] | None
+    version: int | None = Field(description="The version rendered; null for a draft")
+    variables_used: dict[str, Any] = Field(description="The values used, defaults filled in")
+
+
+class CheckError(BaseModel):
+    message: str
+    line: int | None = None
+    column: int | None = None
+    message_index: int | None = None
+
+
+class CheckOut(BaseModel):
+    ok: bool
+    placeholders: list[str]
+    error: CheckError | None = None
+
+
+# --- the YAML file of `export` / `import` ----------------------------------------------------
+
+
+class FileVersion(VersionIn):
+    version: int = Field(ge=1)
+
+
+class PromptFile(Strict):
+    name: ModelName
+    description: str = Field("", max_length=10_000)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    visibility: Visibility = "team"
+    versions: list[FileVersion] = Field(default_factory=list, max_length=1000)
+    labels: dict[Label, int] = Field(default_factory=dict, description="label → version number in this file")
