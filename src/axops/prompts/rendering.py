@@ -10,7 +10,14 @@ from axops.auth.deps import Principal
 from axops.core.errors import Invalid
 from axops.prompts import service, templates
 from axops.prompts.refs import parse_selector
-from axops.prompts.schemas import CheckError, CheckIn, CheckOut, RenderIn, RenderOut, VersionIn
+from axops.prompts.schemas import (
+    PromptCheckError,
+    PromptCheckIn,
+    PromptCheckOut,
+    PromptRenderIn,
+    PromptRenderOut,
+    PromptVersionIn,
+)
 
 
 def _render(kind: str, template, variables: list[dict], given: dict) -> tuple[templates.Rendered, dict]:
@@ -18,13 +25,13 @@ def _render(kind: str, template, variables: list[dict], given: dict) -> tuple[te
     return templates.render(kind, template, variables, given), values
 
 
-async def render(session: AsyncSession, principal: Principal, name: str, body: RenderIn) -> RenderOut:
+async def render(session: AsyncSession, principal: Principal, name: str, body: PromptRenderIn) -> PromptRenderOut:
     """422 with the RenderError's code and the `variable` it names (missing, unknown, mistyped) or a limit
     reached. A render runs in a worker thread: its budget (steps, 250 ms, output size) bounds it there."""
     prompt = await service.get_prompt(session, principal, name)
     if body.draft is not None:
         d = body.draft
-        content = service.checked_version(VersionIn(kind=d.kind, template=d.template, variables=d.variables))
+        content = service.checked_version(PromptVersionIn(kind=d.kind, template=d.template, variables=d.variables))
         kind, template, variables, number = d.kind, content["template"], content["variables"], None
     else:
         label, number = parse_selector(body.ref) if body.ref else (None, None)
@@ -34,7 +41,7 @@ async def render(session: AsyncSession, principal: Principal, name: str, body: R
         rendered, values = await asyncio.to_thread(_render, kind, template, variables, body.variables)
     except templates.RenderError as exc:
         raise Invalid(exc.message, code=exc.code, variable=exc.variable) from None
-    return RenderOut(
+    return PromptRenderOut(
         kind=kind,  # type: ignore[arg-type]
         text=rendered.text,
         messages=rendered.messages,  # type: ignore[arg-type]
@@ -43,7 +50,7 @@ async def render(session: AsyncSession, principal: Principal, name: str, body: R
     )
 
 
-def check(body: CheckIn) -> CheckOut:
+def check(body: PromptCheckIn) -> PromptCheckOut:
     """Never a 4xx for a broken template: the editor shows where it broke."""
     template = body.template if isinstance(body.template, str) else [m.model_dump() for m in body.template]
     variables = [v.model_dump() for v in body.variables]
@@ -52,9 +59,11 @@ def check(body: CheckIn) -> CheckOut:
         templates.check_template(body.kind, template, variables)
     except templates.TemplateError as exc:
         shape_ok = (body.kind == "text") == isinstance(template, str)
-        return CheckOut(
+        return PromptCheckOut(
             ok=False,
             placeholders=templates.placeholders(body.kind, template) if shape_ok else [],
-            error=CheckError(message=exc.message, line=exc.line, column=exc.column, message_index=exc.message_index),
+            error=PromptCheckError(
+                message=exc.message, line=exc.line, column=exc.column, message_index=exc.message_index
+            ),
         )
-    return CheckOut(ok=True, placeholders=templates.placeholders(body.kind, template))
+    return PromptCheckOut(ok=True, placeholders=templates.placeholders(body.kind, template))

@@ -14,22 +14,22 @@ from axops.prompts import diff as diffing
 from axops.prompts import rendering, service, views, yaml_io
 from axops.prompts.refs import LABEL_PATTERN
 from axops.prompts.schemas import (
-    CheckIn,
-    CheckOut,
-    DiffOut,
-    LabelHistory,
-    LabelOut,
-    LabelSet,
+    PromptCheckIn,
+    PromptCheckOut,
     PromptCreate,
+    PromptDiffOut,
+    PromptLabelHistory,
+    PromptLabelOut,
+    PromptLabelSet,
     PromptOut,
     PromptPage,
+    PromptRenderIn,
+    PromptRenderOut,
     PromptUpdate,
-    RenderIn,
-    RenderOut,
-    VersionCreate,
-    VersionIn,
-    VersionOut,
-    VersionPage,
+    PromptVersionCreate,
+    PromptVersionIn,
+    PromptVersionOut,
+    PromptVersionPage,
 )
 
 router = APIRouter(prefix="/api/prompts", tags=["prompt"])
@@ -83,14 +83,14 @@ async def resolve(
     principal: Reader,
     session: Session,
     ref: Annotated[str, Query(min_length=1, max_length=300, description="name, name@label or name:version")],
-) -> VersionOut:
+) -> PromptVersionOut:
     """The version a reference means now (an archived prompt resolves to nothing)."""
     prompt, version = await service.resolve(session, principal, ref)
     return (await views.version_out(session, prompt, [version]))[0]
 
 
 @router.post("/check")
-async def check(body: CheckIn, principal: Reader) -> CheckOut:
+async def check(body: PromptCheckIn, principal: Reader) -> PromptCheckOut:
     """The editor's live check: syntax (line, column), undeclared variables, limits, and the names the
     template uses. A broken template is an answer here, not an error."""
     return rendering.check(body)
@@ -144,8 +144,10 @@ async def unarchive_prompt(name: Name, principal: Writer, session: Session) -> P
 
 
 @router.post("/{name}/versions", status_code=201)
-async def create_version(name: Name, body: VersionCreate, principal: Writer, session: Session) -> VersionOut:
-    data = VersionIn(**body.model_dump(exclude={"labels"}))
+async def create_version(
+    name: Name, body: PromptVersionCreate, principal: Writer, session: Session
+) -> PromptVersionOut:
+    data = PromptVersionIn(**body.model_dump(exclude={"labels"}))
     version = await service.create_version(session, principal, name, data, body.labels)
     prompt = await service.get_prompt(session, principal, name)
     return (await views.version_out(session, prompt, [version]))[0]
@@ -154,15 +156,17 @@ async def create_version(name: Name, body: VersionCreate, principal: Writer, ses
 @router.get("/{name}/versions")
 async def list_versions(
     name: Name, principal: Reader, session: Session, limit: Limit = 50, cursor: str | None = None
-) -> VersionPage:
+) -> PromptVersionPage:
     prompt, versions, next_cursor, total = await service.list_versions(
         session, principal, name, cursor=cursor, limit=limit
     )
-    return VersionPage(items=await views.version_out(session, prompt, versions), next_cursor=next_cursor, total=total)
+    return PromptVersionPage(
+        items=await views.version_out(session, prompt, versions), next_cursor=next_cursor, total=total
+    )
 
 
 @router.get("/{name}/versions/{version}")
-async def get_version(name: Name, version: Number, principal: Reader, session: Session) -> VersionOut:
+async def get_version(name: Name, version: Number, principal: Reader, session: Session) -> PromptVersionOut:
     prompt = await service.get_prompt(session, principal, name)
     found = await service.select_version(session, prompt, number=version)
     return (await views.version_out(session, prompt, [found]))[0]
@@ -174,14 +178,16 @@ async def label_history(
     principal: Reader,
     session: Session,
     label: Annotated[str | None, Query(pattern=LABEL_PATTERN)] = None,
-) -> LabelHistory:
+) -> PromptLabelHistory:
     """Every move of the prompt's labels (or of one), newest first."""
     moves = await service.label_history(session, principal, name, label)
-    return LabelHistory(items=await views.moves_out(session, moves))
+    return PromptLabelHistory(items=await views.moves_out(session, moves))
 
 
 @router.put("/{name}/labels/{label}")
-async def move_label(name: Name, label: LabelName, body: LabelSet, principal: Writer, session: Session) -> LabelOut:
+async def move_label(
+    name: Name, label: LabelName, body: PromptLabelSet, principal: Writer, session: Session
+) -> PromptLabelOut:
     prompt = await service.get_prompt(session, principal, name)
     moved = await service.move_label(session, principal, prompt, label, body.version, body.reason)
     return await views.label_out(session, moved)
@@ -199,7 +205,7 @@ async def diff(
     session: Session,
     base: Annotated[int, Query(ge=1, le=2**31 - 1)],
     head: Annotated[int, Query(ge=1, le=2**31 - 1)],
-) -> DiffOut:
+) -> PromptDiffOut:
     prompt = await service.get_prompt(session, principal, name)
     a = await service.select_version(session, prompt, number=base)
     b = await service.select_version(session, prompt, number=head)
@@ -207,7 +213,7 @@ async def diff(
 
 
 @router.post("/{name}/render")
-async def render(name: Name, body: RenderIn, principal: Reader, session: Session) -> RenderOut:
+async def render(name: Name, body: PromptRenderIn, principal: Reader, session: Session) -> PromptRenderOut:
     """Render a version (`ref`: a label or a number; default: label production, else the latest) or an
     unsaved `draft` with `variables`. 422 names the variable that is missing, unknown or mistyped."""
     return await rendering.render(session, principal, name, body)

@@ -25,12 +25,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Message(Strict):
+class PromptMessage(Strict):
     role: Role
     content: str
 
 
-class Variable(Strict):
+class PromptVariable(Strict):
     name: str = Field(pattern=templates.VARIABLE_NAME.pattern)
     type: VariableType = "string"
     required: bool = True
@@ -38,7 +38,7 @@ class Variable(Strict):
     description: str = Field("", max_length=2000)
 
 
-class Parameters(Strict):
+class PromptParameters(Strict):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
@@ -48,23 +48,23 @@ class Parameters(Strict):
     seed: int | None = None
 
 
-class Binding(Strict):
+class PromptBinding(Strict):
     route: RouteName | None = Field(None, description="The gateway route used when the caller names no model")
     allowed_routes: list[RouteName] = Field(default_factory=list, max_length=50, description="Empty: any route")
-    parameters: Parameters = Field(default_factory=Parameters, description="Used when the caller sets none")
+    parameters: PromptParameters = Field(default_factory=PromptParameters, description="Used when the caller sets none")
 
 
-class VersionIn(Strict):
+class PromptVersionIn(Strict):
     kind: Kind = "text"
-    template: str | list[Message] = Field(
+    template: str | list[PromptMessage] = Field(
         description="A string (kind text) or chat messages; Jinja2 in a sandbox, variables as {{ name }}"
     )
-    variables: list[Variable] = Field(default_factory=list, max_length=templates.MAX_VARIABLES)
-    binding: Binding = Field(default_factory=Binding)
+    variables: list[PromptVariable] = Field(default_factory=list, max_length=templates.MAX_VARIABLES)
+    binding: PromptBinding = Field(default_factory=PromptBinding)
     message: str = Field("", max_length=2000, description="The commit message")
 
 
-class VersionCreate(VersionIn):
+class PromptVersionCreate(PromptVersionIn):
     labels: list[Label] = Field(default_factory=list, max_length=20, description="Labels to point at the new version")
 
 
@@ -74,7 +74,7 @@ class PromptCreate(Strict):
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     team_id: uuid.UUID | None = None
     visibility: Visibility = "team"
-    version: VersionIn | None = Field(None, description="The first version, if any")
+    version: PromptVersionIn | None = Field(None, description="The first version, if any")
     labels: list[Label] = Field(default_factory=list, max_length=20, description="Labels for the first version")
 
     @model_validator(mode="after")
@@ -90,30 +90,30 @@ class PromptUpdate(Strict):
     visibility: Visibility | None = None
 
 
-class LabelSet(Strict):
+class PromptLabelSet(Strict):
     version: int = Field(ge=1)
     reason: str = Field("", max_length=2000)
 
 
-class DraftIn(Strict):
+class PromptDraft(Strict):
     kind: Kind = "text"
-    template: str | list[Message]
-    variables: list[Variable] = Field(default_factory=list, max_length=templates.MAX_VARIABLES)
+    template: str | list[PromptMessage]
+    variables: list[PromptVariable] = Field(default_factory=list, max_length=templates.MAX_VARIABLES)
 
 
-class RenderIn(Strict):
+class PromptRenderIn(Strict):
     ref: str | None = Field(
         None, max_length=100, description="A label ('production', '@staging') or version ('3'); default: the name's"
     )
     variables: dict[str, Any] = Field(default_factory=dict)
-    draft: DraftIn | None = Field(None, description="Render this unsaved template instead of a version")
+    draft: PromptDraft | None = Field(None, description="Render this unsaved template instead of a version")
 
 
-class CheckIn(DraftIn):
+class PromptCheckIn(PromptDraft):
     pass
 
 
-class Quality(BaseModel):
+class PromptQuality(BaseModel):
     feedback_count: int = 0
     feedback_mean: float | None = None
 
@@ -141,35 +141,35 @@ class PromptPage(BaseModel):
     total: int | None = Field(None, description="How many prompts match in all: on the first page (no cursor) only")
 
 
-class VersionOut(BaseModel):
+class PromptVersionOut(BaseModel):
     id: uuid.UUID
     prompt_name: str
     version: int
     kind: Kind
-    template: str | list[Message]
-    variables: list[Variable]
-    binding: Binding
+    template: str | list[PromptMessage]
+    variables: list[PromptVariable]
+    binding: PromptBinding
     message: str
     created_by_name: str | None
     created_at: datetime
     labels: list[str] = Field(description="Labels pointing at this version")
-    quality: Quality = Field(default_factory=Quality)
+    quality: PromptQuality = Field(default_factory=PromptQuality)
 
 
-class VersionPage(BaseModel):
-    items: list[VersionOut]
+class PromptVersionPage(BaseModel):
+    items: list[PromptVersionOut]
     next_cursor: str | None = None
     total: int | None = None
 
 
-class LabelOut(BaseModel):
+class PromptLabelOut(BaseModel):
     label: str
     version: int
     updated_at: datetime
     updated_by_name: str | None
 
 
-class LabelMoveOut(BaseModel):
+class PromptLabelMoveOut(BaseModel):
     label: str
     from_version: int | None
     to_version: int | None
@@ -178,68 +178,68 @@ class LabelMoveOut(BaseModel):
     created_at: datetime
 
 
-class LabelHistory(BaseModel):
-    items: list[LabelMoveOut]
+class PromptLabelHistory(BaseModel):
+    items: list[PromptLabelMoveOut]
 
 
-class DiffLine(BaseModel):
+class PromptDiffLine(BaseModel):
     op: Literal[" ", "+", "-"]
     text: str
     message_index: int | None = None
 
 
-class VariableChange(BaseModel):
+class PromptVariableChange(BaseModel):
     name: str
-    before: Variable
-    after: Variable
+    before: PromptVariable
+    after: PromptVariable
 
 
-class VariablesDiff(BaseModel):
-    added: list[Variable]
-    removed: list[Variable]
-    changed: list[VariableChange]
+class PromptVariablesDiff(BaseModel):
+    added: list[PromptVariable]
+    removed: list[PromptVariable]
+    changed: list[PromptVariableChange]
 
 
-class BindingChange(BaseModel):
+class PromptBindingChange(BaseModel):
     key: str = Field(description="route, allowed_routes or parameters.<name>")
     before: Any = None
     after: Any = None
 
 
-class DiffOut(BaseModel):
+class PromptDiffOut(BaseModel):
     base: int
     head: int
-    template: list[DiffLine]
-    variables: VariablesDiff
-    binding: list[BindingChange]
+    template: list[PromptDiffLine]
+    variables: PromptVariablesDiff
+    binding: list[PromptBindingChange]
     kind_changed: bool
 
 
-class RenderOut(BaseModel):
+class PromptRenderOut(BaseModel):
     kind: Kind
     text: str | None
-    messages: list[Message] | None
+    messages: list[PromptMessage] | None
     version: int | None = Field(description="The version rendered; null for a draft")
     variables_used: dict[str, Any] = Field(description="The values used, defaults filled in")
 
 
-class CheckError(BaseModel):
+class PromptCheckError(BaseModel):
     message: str
     line: int | None = None
     column: int | None = None
     message_index: int | None = None
 
 
-class CheckOut(BaseModel):
+class PromptCheckOut(BaseModel):
     ok: bool
     placeholders: list[str]
-    error: CheckError | None = None
+    error: PromptCheckError | None = None
 
 
 # --- the YAML file of `export` / `import` ----------------------------------------------------
 
 
-class FileVersion(VersionIn):
+class PromptFileVersion(PromptVersionIn):
     version: int = Field(ge=1)
 
 
@@ -248,5 +248,5 @@ class PromptFile(Strict):
     description: str = Field("", max_length=10_000)
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     visibility: Visibility = "team"
-    versions: list[FileVersion] = Field(default_factory=list, max_length=1000)
+    versions: list[PromptFileVersion] = Field(default_factory=list, max_length=1000)
     labels: dict[Label, int] = Field(default_factory=dict, description="label → version number in this file")

@@ -24,7 +24,7 @@ from axops.core.pagination import page_of, paginate_desc
 from axops.prompts import templates
 from axops.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
 from axops.prompts.refs import DEFAULT_LABEL, LABEL_PATTERN, parse_ref
-from axops.prompts.schemas import PromptCreate, PromptUpdate, VersionIn
+from axops.prompts.schemas import PromptCreate, PromptUpdate, PromptVersionIn
 
 TOPIC = "prompts"
 # Words the API's own paths use after /api/prompts/: a prompt of that name could not be addressed.
@@ -175,7 +175,7 @@ async def list_prompts(
 # --- versions --------------------------------------------------------------------------------
 
 
-def checked_version(data: VersionIn) -> dict:
+def checked_version(data: PromptVersionIn) -> dict:
     """A version's stored columns, after the save-time checks (syntax with line and column, undeclared
     variables, sizes, the binding): 422 `prompt_template_invalid` / `prompt_binding_invalid`."""
     template = data.template if isinstance(data.template, str) else [m.model_dump() for m in data.template]
@@ -206,7 +206,7 @@ async def create_version(
     session: AsyncSession,
     principal: Principal,
     prompt: Prompt | str,
-    data: VersionIn,
+    data: PromptVersionIn,
     labels: list[str] = (),  # type: ignore[assignment]
 ) -> PromptVersion:
     """The next version: its number is taken under the prompt row's lock, so concurrent creates get

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from axops.auth.models import Team, User
 from axops.prompts import service
 from axops.prompts.models import Prompt, PromptExperiment, PromptLabel, PromptLabelMove, PromptVersion
-from axops.prompts.schemas import LabelMoveOut, LabelOut, PromptOut, Quality, VersionOut
+from axops.prompts.schemas import PromptLabelMoveOut, PromptLabelOut, PromptOut, PromptQuality, PromptVersionOut
 
 
 async def _usernames(session: AsyncSession, ids) -> dict[uuid.UUID, str]:
@@ -65,14 +65,14 @@ async def quality_by_version(session: AsyncSession, prompt: Prompt) -> dict[int,
     return {}
 
 
-async def version_out(session: AsyncSession, prompt: Prompt, versions: list[PromptVersion]) -> list[VersionOut]:
+async def version_out(session: AsyncSession, prompt: Prompt, versions: list[PromptVersion]) -> list[PromptVersionOut]:
     people = await _usernames(session, (v.created_by for v in versions))
     pointed: dict[int, list[str]] = {}
     for label in (await service.prompt_labels(session, [prompt.id]))[prompt.id]:
         pointed.setdefault(label.version, []).append(label.name)
     quality = await quality_by_version(session, prompt) if versions else {}
     return [
-        VersionOut(
+        PromptVersionOut(
             id=v.id,
             prompt_name=prompt.name,
             version=v.version,
@@ -84,15 +84,15 @@ async def version_out(session: AsyncSession, prompt: Prompt, versions: list[Prom
             created_by_name=people.get(v.created_by) if v.created_by else None,
             created_at=v.created_at,
             labels=pointed.get(v.version, []),
-            quality=Quality(**quality.get(v.version, {})),
+            quality=PromptQuality(**quality.get(v.version, {})),
         )
         for v in versions
     ]
 
 
-async def label_out(session: AsyncSession, label: PromptLabel) -> LabelOut:
+async def label_out(session: AsyncSession, label: PromptLabel) -> PromptLabelOut:
     people = await _usernames(session, [label.updated_by])
-    return LabelOut(
+    return PromptLabelOut(
         label=label.name,
         version=label.version,
         updated_at=label.updated_at,
@@ -100,10 +100,10 @@ async def label_out(session: AsyncSession, label: PromptLabel) -> LabelOut:
     )
 
 
-async def moves_out(session: AsyncSession, moves: list[PromptLabelMove]) -> list[LabelMoveOut]:
+async def moves_out(session: AsyncSession, moves: list[PromptLabelMove]) -> list[PromptLabelMoveOut]:
     people = await _usernames(session, (m.actor_id for m in moves))
     return [
-        LabelMoveOut(
+        PromptLabelMoveOut(
             label=m.label,
             from_version=m.from_version,
             to_version=m.to_version,

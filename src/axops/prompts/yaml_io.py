@@ -19,7 +19,7 @@ from axops.auth.scoping import sees
 from axops.core.errors import AppError, Invalid, NotFound, PayloadTooLarge
 from axops.prompts import service
 from axops.prompts.models import Prompt
-from axops.prompts.schemas import PromptCreate, PromptFile, PromptUpdate, VersionIn
+from axops.prompts.schemas import PromptCreate, PromptFile, PromptUpdate, PromptVersionIn
 
 MAX_IMPORT_BYTES = 1024 * 1024
 FORMAT = 1
@@ -167,7 +167,7 @@ async def import_yaml(
             mapped[number] = latest.version
         else:
             made = await service.create_version(
-                session, principal, prompt, VersionIn(**v.model_dump(exclude={"version"}))
+                session, principal, prompt, PromptVersionIn(**v.model_dump(exclude={"version"}))
             )
             held[made.version] = made
             mapped[number] = made.version

@@ -2140,6 +2140,269 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/prompts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Prompts */
+        get: operations["prompt-list_prompts"];
+        put?: never;
+        /** Create Prompt */
+        post: operations["prompt-create_prompt"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Resolve
+         * @description The version a reference means now (an archived prompt resolves to nothing).
+         */
+        get: operations["prompt-resolve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check
+         * @description The editor's live check: syntax (line, column), undeclared variables, limits, and the names the
+         *     template uses. A broken template is an answer here, not an error.
+         */
+        post: operations["prompt-check"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Prompt
+         * @description A prompt file (as `export` writes it, at most 1 MiB): creates the prompt or appends the versions that
+         *     differ, then sets its labels; all or nothing.
+         */
+        post: operations["prompt-import_prompt"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Prompt */
+        get: operations["prompt-get_prompt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Update Prompt */
+        patch: operations["prompt-update_prompt"];
+        trace?: never;
+    };
+    "/api/prompts/{name}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Archive Prompt */
+        post: operations["prompt-archive_prompt"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/{name}/unarchive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Unarchive Prompt */
+        post: operations["prompt-unarchive_prompt"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/{name}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Versions */
+        get: operations["prompt-list_versions"];
+        put?: never;
+        /** Create Version */
+        post: operations["prompt-create_version"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/{name}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Version */
+        get: operations["prompt-get_version"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/{name}/labels/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Label History
+         * @description Every move of the prompt's labels (or of one), newest first.
+         */
+        get: operations["prompt-label_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/{name}/labels/{label}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Move Label */
+        put: operations["prompt-move_label"];
+        post?: never;
+        /** Delete Label */
+        delete: operations["prompt-delete_label"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/{name}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Diff */
+        get: operations["prompt-diff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/{name}/render": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Render
+         * @description Render a version (`ref`: a label or a number; default: label production, else the latest) or an
+         *     unsaved `draft` with `variables`. 422 names the variable that is missing, unknown or mistyped.
+         */
+        post: operations["prompt-render"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/{name}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Prompt
+         * @description The prompt, all its versions and labels as one YAML file (`POST /api/prompts/import` takes it back).
+         */
+        get: operations["prompt-export_prompt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -4192,6 +4455,464 @@ export interface components {
              */
             throughput_tokens_per_s: number;
         };
+        /** PromptBinding */
+        PromptBinding: {
+            /**
+             * Route
+             * @description The gateway route used when the caller names no model
+             */
+            route?: string | null;
+            /**
+             * Allowed Routes
+             * @description Empty: any route
+             */
+            allowed_routes?: string[];
+            /** @description Used when the caller sets none */
+            parameters?: components["schemas"]["PromptParameters"];
+        };
+        /** PromptBindingChange */
+        PromptBindingChange: {
+            /**
+             * Key
+             * @description route, allowed_routes or parameters.<name>
+             */
+            key: string;
+            /** Before */
+            before?: unknown;
+            /** After */
+            after?: unknown;
+        };
+        /** PromptCheckError */
+        PromptCheckError: {
+            /** Message */
+            message: string;
+            /** Line */
+            line?: number | null;
+            /** Column */
+            column?: number | null;
+            /** Message Index */
+            message_index?: number | null;
+        };
+        /** PromptCheckIn */
+        PromptCheckIn: {
+            /**
+             * Kind
+             * @default text
+             * @enum {string}
+             */
+            kind: "text" | "chat";
+            /** Template */
+            template: string | components["schemas"]["PromptMessage"][];
+            /** Variables */
+            variables?: components["schemas"]["PromptVariable"][];
+        };
+        /** PromptCheckOut */
+        PromptCheckOut: {
+            /** Ok */
+            ok: boolean;
+            /** Placeholders */
+            placeholders: string[];
+            error?: components["schemas"]["PromptCheckError"] | null;
+        };
+        /** PromptCreate */
+        PromptCreate: {
+            /**
+             * Name
+             * @description Letters and digits (any script), then also '.', '_' and '-'; no spaces
+             */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Tags */
+            tags?: string[];
+            /** Team Id */
+            team_id?: string | null;
+            /**
+             * Visibility
+             * @default team
+             * @enum {string}
+             */
+            visibility: "team" | "organization";
+            /** @description The first version, if any */
+            version?: components["schemas"]["PromptVersionIn"] | null;
+            /**
+             * Labels
+             * @description Labels for the first version
+             */
+            labels?: string[];
+        };
+        /** PromptDiffLine */
+        PromptDiffLine: {
+            /**
+             * Op
+             * @enum {string}
+             */
+            op: " " | "+" | "-";
+            /** Text */
+            text: string;
+            /** Message Index */
+            message_index?: number | null;
+        };
+        /** PromptDiffOut */
+        PromptDiffOut: {
+            /** Base */
+            base: number;
+            /** Head */
+            head: number;
+            /** Template */
+            template: components["schemas"]["PromptDiffLine"][];
+            variables: components["schemas"]["PromptVariablesDiff"];
+            /** Binding */
+            binding: components["schemas"]["PromptBindingChange"][];
+            /** Kind Changed */
+            kind_changed: boolean;
+        };
+        /** PromptDraft */
+        PromptDraft: {
+            /**
+             * Kind
+             * @default text
+             * @enum {string}
+             */
+            kind: "text" | "chat";
+            /** Template */
+            template: string | components["schemas"]["PromptMessage"][];
+            /** Variables */
+            variables?: components["schemas"]["PromptVariable"][];
+        };
+        /** PromptLabelHistory */
+        PromptLabelHistory: {
+            /** Items */
+            items: components["schemas"]["PromptLabelMoveOut"][];
+        };
+        /** PromptLabelMoveOut */
+        PromptLabelMoveOut: {
+            /** Label */
+            label: string;
+            /** From Version */
+            from_version: number | null;
+            /** To Version */
+            to_version: number | null;
+            /** Reason */
+            reason: string;
+            /** Actor Name */
+            actor_name: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** PromptLabelOut */
+        PromptLabelOut: {
+            /** Label */
+            label: string;
+            /** Version */
+            version: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Updated By Name */
+            updated_by_name: string | null;
+        };
+        /** PromptLabelSet */
+        PromptLabelSet: {
+            /** Version */
+            version: number;
+            /**
+             * Reason
+             * @default
+             */
+            reason: string;
+        };
+        /** PromptMessage */
+        PromptMessage: {
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "system" | "user" | "assistant" | "developer";
+            /** Content */
+            content: string;
+        };
+        /** PromptOut */
+        PromptOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /** Tags */
+            tags: string[];
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team Name */
+            team_name: string | null;
+            /** Visibility */
+            visibility: string;
+            /** Latest Version */
+            latest_version: number;
+            /**
+             * Labels
+             * @description label → version number
+             */
+            labels: {
+                [key: string]: number;
+            };
+            /** Created By Name */
+            created_by_name: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Archived At */
+            archived_at: string | null;
+            /**
+             * Running Experiments
+             * @default 0
+             */
+            running_experiments: number;
+        };
+        /** PromptPage */
+        PromptPage: {
+            /** Items */
+            items: components["schemas"]["PromptOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /**
+             * Total
+             * @description How many prompts match in all: on the first page (no cursor) only
+             */
+            total?: number | null;
+        };
+        /** PromptParameters */
+        PromptParameters: {
+            /** Temperature */
+            temperature?: number | null;
+            /** Top P */
+            top_p?: number | null;
+            /** Max Tokens */
+            max_tokens?: number | null;
+            /** Presence Penalty */
+            presence_penalty?: number | null;
+            /** Frequency Penalty */
+            frequency_penalty?: number | null;
+            /** Stop */
+            stop?: (string | string[]) | null;
+            /** Seed */
+            seed?: number | null;
+        };
+        /** PromptQuality */
+        PromptQuality: {
+            /**
+             * Feedback Count
+             * @default 0
+             */
+            feedback_count: number;
+            /** Feedback Mean */
+            feedback_mean?: number | null;
+        };
+        /** PromptRenderIn */
+        PromptRenderIn: {
+            /**
+             * Ref
+             * @description A label ('production', '@staging') or version ('3'); default: the name's
+             */
+            ref?: string | null;
+            /** Variables */
+            variables?: {
+                [key: string]: unknown;
+            };
+            /** @description Render this unsaved template instead of a version */
+            draft?: components["schemas"]["PromptDraft"] | null;
+        };
+        /** PromptRenderOut */
+        PromptRenderOut: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "text" | "chat";
+            /** Text */
+            text: string | null;
+            /** Messages */
+            messages: components["schemas"]["PromptMessage"][] | null;
+            /**
+             * Version
+             * @description The version rendered; null for a draft
+             */
+            version: number | null;
+            /**
+             * Variables Used
+             * @description The values used, defaults filled in
+             */
+            variables_used: {
+                [key: string]: unknown;
+            };
+        };
+        /** PromptUpdate */
+        PromptUpdate: {
+            /** Description */
+            description?: string | null;
+            /** Tags */
+            tags?: string[] | null;
+            /** Visibility */
+            visibility?: ("team" | "organization") | null;
+        };
+        /** PromptVariable */
+        PromptVariable: {
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @default string
+             * @enum {string}
+             */
+            type: "string" | "number" | "integer" | "boolean" | "list" | "object";
+            /**
+             * Required
+             * @default true
+             */
+            required: boolean;
+            /** Default */
+            default?: unknown;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+        };
+        /** PromptVariableChange */
+        PromptVariableChange: {
+            /** Name */
+            name: string;
+            before: components["schemas"]["PromptVariable"];
+            after: components["schemas"]["PromptVariable"];
+        };
+        /** PromptVariablesDiff */
+        PromptVariablesDiff: {
+            /** Added */
+            added: components["schemas"]["PromptVariable"][];
+            /** Removed */
+            removed: components["schemas"]["PromptVariable"][];
+            /** Changed */
+            changed: components["schemas"]["PromptVariableChange"][];
+        };
+        /** PromptVersionCreate */
+        PromptVersionCreate: {
+            /**
+             * Kind
+             * @default text
+             * @enum {string}
+             */
+            kind: "text" | "chat";
+            /**
+             * Template
+             * @description A string (kind text) or chat messages; Jinja2 in a sandbox, variables as {{ name }}
+             */
+            template: string | components["schemas"]["PromptMessage"][];
+            /** Variables */
+            variables?: components["schemas"]["PromptVariable"][];
+            binding?: components["schemas"]["PromptBinding"];
+            /**
+             * Message
+             * @description The commit message
+             * @default
+             */
+            message: string;
+            /**
+             * Labels
+             * @description Labels to point at the new version
+             */
+            labels?: string[];
+        };
+        /** PromptVersionIn */
+        PromptVersionIn: {
+            /**
+             * Kind
+             * @default text
+             * @enum {string}
+             */
+            kind: "text" | "chat";
+            /**
+             * Template
+             * @description A string (kind text) or chat messages; Jinja2 in a sandbox, variables as {{ name }}
+             */
+            template: string | components["schemas"]["PromptMessage"][];
+            /** Variables */
+            variables?: components["schemas"]["PromptVariable"][];
+            binding?: components["schemas"]["PromptBinding"];
+            /**
+             * Message
+             * @description The commit message
+             * @default
+             */
+            message: string;
+        };
+        /** PromptVersionOut */
+        PromptVersionOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Prompt Name */
+            prompt_name: string;
+            /** Version */
+            version: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "text" | "chat";
+            /** Template */
+            template: string | components["schemas"]["PromptMessage"][];
+            /** Variables */
+            variables: components["schemas"]["PromptVariable"][];
+            binding: components["schemas"]["PromptBinding"];
+            /** Message */
+            message: string;
+            /** Created By Name */
+            created_by_name: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Labels
+             * @description Labels pointing at this version
+             */
+            labels: string[];
+            quality?: components["schemas"]["PromptQuality"];
+        };
+        /** PromptVersionPage */
+        PromptVersionPage: {
+            /** Items */
+            items: components["schemas"]["PromptVersionOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /** Total */
+            total?: number | null;
+        };
         /** ProviderCreate */
         ProviderCreate: {
             /** Name */
@@ -4399,6 +5120,13 @@ export interface components {
             attempts: number;
             /** Cache */
             cache: string;
+            /**
+             * Prompt Name
+             * @description The saved prompt the request was made with (`prompt_id`)
+             */
+            prompt_name?: string | null;
+            /** Prompt Version */
+            prompt_version?: number | null;
             /** Has Content */
             has_content: boolean;
             /** Request */
@@ -9837,6 +10565,609 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HomeOut"];
+                };
+            };
+        };
+    };
+    "prompt-list_prompts": {
+        parameters: {
+            query?: {
+                /** @description Part of the name or description */
+                q?: string | null;
+                /** @description Prompts carrying all of these tags */
+                tag?: string[];
+                /** @description Prompts having this label */
+                label?: string | null;
+                team_id?: string | null;
+                include_archived?: boolean;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-create_prompt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PromptCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-resolve": {
+        parameters: {
+            query: {
+                /** @description name, name@label or name:version */
+                ref: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptVersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PromptCheckIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptCheckOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-import_prompt": {
+        parameters: {
+            query?: {
+                /** @description The owning team of a prompt the file creates */
+                team_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/yaml": string;
+                "text/plain": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-get_prompt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-update_prompt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PromptUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-archive_prompt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-unarchive_prompt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-list_versions": {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptVersionPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-create_version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PromptVersionCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptVersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-get_version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptVersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-label_history": {
+        parameters: {
+            query?: {
+                label?: string | null;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptLabelHistory"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-move_label": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                label: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PromptLabelSet"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptLabelOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-delete_label": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                label: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-diff": {
+        parameters: {
+            query: {
+                base: number;
+                head: number;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptDiffOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-render": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PromptRenderIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptRenderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-export_prompt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The YAML file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/yaml": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
