@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+import openai
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -14,7 +15,8 @@ from axops import cli
 from axops.app import create_app
 from axops.client import PromptAPIError, Prompts, PromptUnavailable, PromptVariableError
 from tests.conftest import LiveServer
-from tests.factories import free_port, make_account
+from tests.factories import free_port, live_and_dead_routes, make_account, make_key
+from tests.mocks import MockUpstream
 
 CHAT = {
     "kind": "chat",
@@ -78,6 +80,23 @@ def test_local_render_equals_the_server_render(api, live_server, dev):
         create_prompt(api, dev, "greeting", text, labels=())
         r = api.post("/api/prompts/greeting/render", json={"variables": {"who": "민수"}}, headers=dev.headers)
         assert prompts.get("greeting:1").render(who="민수") == r.json()["text"] == "Hello 민수!\n"
+
+
+def test_the_readme_example_calls_the_bound_route(api, admin, live_server, dev):
+    upstream = MockUpstream("A")
+    try:
+        live_and_dead_routes(api, admin, upstream.url)
+        create_prompt(api, dev, version={**CHAT, "binding": {**CHAT["binding"], "route": "chat-live"}})
+        key = make_key(api, dev.headers, "app")["key"]
+        with Prompts(live_server.url, key) as prompts:
+            support = prompts.get("support@production")
+        client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=key, max_retries=0)
+        answer = client.chat.completions.create(messages=support.render(**VARS), **support.chat_params())
+        assert answer.choices[0].message.content == "hello from A"
+        sent = upstream.requests[-1]
+        assert (sent["messages"], sent["temperature"], sent["max_tokens"]) == (support.render(**VARS), 0.2, 256)
+    finally:
+        upstream.stop()
 
 
 def test_a_label_move_is_seen_once_the_ttl_has_passed(api, live_server, dev):
