@@ -227,8 +227,11 @@ class Prompts:
             return self._fallback(ref, f"HTTP {response.status_code}")
         if response.status_code >= 400:
             raise _problem(response)
-        data = response.json()
-        version = PromptVersion.from_api(data)
+        try:
+            data = response.json()
+            version = PromptVersion.from_api(data)
+        except (ValueError, KeyError, TypeError):  # e.g. a proxy's HTML page: not the server's answer
+            return self._fallback(ref, "an answer that is not a prompt version")
         self._cache[ref] = (self._clock(), version)
         self._save(ref, data)
         return version

@@ -37,7 +37,9 @@ class Server:
         step = self.script.pop(0)
         if isinstance(step, Exception):
             raise step
-        if step >= 100:
+        if step == "html":
+            return httpx.Response(200, text="<html>captive portal</html>")
+        if isinstance(step, int) and step >= 100:
             problem = {"type": "https://axops.dev/problems/prompt_label_not_found", "detail": "No label."}
             return httpx.Response(step, json=problem)
         return httpx.Response(200, json=answer(step))
@@ -68,7 +70,8 @@ def test_ttl(now):
 
 
 @pytest.mark.parametrize(
-    "failure", [503, 500, httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("gone")]
+    "failure",
+    [503, 500, httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("gone"), "html"],
 )
 def test_unreachable_serves_the_last_version_with_a_warning(now, failure, caplog):
     server = Server()
