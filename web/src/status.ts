@@ -23,6 +23,7 @@ const COLORS: Record<string, string> = {
   healthy: 'success',
   closed: 'success',
   production: 'success',
+  promoted: 'success',
   // needs a look
   degraded: 'warning',
   failing: 'warning',
