@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
+import axops.prompts.gateway  # noqa: F401  (registers the gateway's prompt resolver)
 from axops import __version__, hardware
 from axops.auth import audit
 from axops.auth import router as auth_router
@@ -39,7 +40,9 @@ from axops.gateway import router as gateway_router
 from axops.gateway import tasks as gateway_tasks
 from axops.gateway.state import Gateway
 from axops.home import router as home_router
+from axops.prompts import experiments_router as prompt_experiments_router
 from axops.prompts import router as prompts_router
+from axops.prompts import tasks as prompts_tasks
 from axops.registry import router as models_router
 from axops.registry import tasks as models_tasks
 from axops.serving import router as serving_router
@@ -55,6 +58,7 @@ tasks.register(
         "models": models_tasks.tasks,
         "datasets": datasets_tasks.tasks,
         "gateway": gateway_tasks.tasks,
+        "prompts": prompts_tasks.tasks,
     }
 )
 # Upload endpoints stream large bodies; they enforce their own limits.
@@ -226,6 +230,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(training_router.router)
     app.include_router(experiments_router.router)
     app.include_router(home_router.router)
+    app.include_router(prompt_experiments_router.router)  # before the registry: /api/prompts/experiments/...
     app.include_router(prompts_router.router)
     app.include_router(experiments_mlflow.router)
     app.include_router(experiments_mlflow.ajax_router)
