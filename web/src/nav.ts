@@ -25,6 +25,7 @@ export const NAV: NavItem[] = [
     group: 'operate',
   },
   { name: 'experiments', icon: 'mdi-flask-outline', to: '/experiments', permission: 'training:read', group: 'build' },
+  { name: 'prompts', icon: 'mdi-text-box-edit-outline', to: '/prompts', permission: 'prompts:read', group: 'build' },
   {
     name: 'deployments',
     icon: 'mdi-rocket-launch-outline',

@@ -40,6 +40,18 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'datasets:read', parent: 'datasets' },
   },
   {
+    path: '/prompts',
+    name: 'prompts',
+    component: () => import('@/views/prompts/PromptsView.vue'),
+    meta: { permission: 'prompts:read' },
+  },
+  {
+    path: '/prompts/:name',
+    name: 'prompt',
+    component: () => import('@/views/prompts/PromptDetailView.vue'),
+    meta: { permission: 'prompts:read', parent: 'prompts' },
+  },
+  {
     path: '/playground',
     name: 'playground',
     component: () => import('@/views/gateway/PlaygroundView.vue'),

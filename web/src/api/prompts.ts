@@ -1,0 +1,226 @@
+// The prompt registry from the browser (/api/prompts): prompts, their immutable versions, labels,
+// diffs, the editor's live check and rendering. Types mirror the API's prompts/schemas.py.
+import { apiError, type ApiError, type Problem } from './client'
+import { call } from './http'
+
+export const VARIABLE_TYPES = ['string', 'number', 'integer', 'boolean', 'list', 'object'] as const
+export type VariableType = (typeof VARIABLE_TYPES)[number]
+export const ROLES = ['system', 'user', 'assistant', 'developer'] as const
+export type Role = (typeof ROLES)[number]
+export type PromptKind = 'text' | 'chat'
+/** Labels offered first; any name matching LABEL_NAME is allowed. */
+export const COMMON_LABELS = ['production', 'staging']
+export const LABEL_NAME = /^[a-z][a-z0-9_-]{0,63}$/
+export const VARIABLE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/
+
+export interface Variable {
+  name: string
+  type: VariableType
+  required: boolean
+  default: unknown
+  description: string
+}
+
+export interface TemplateMessage {
+  role: Role
+  content: string
+}
+
+export type Template = string | TemplateMessage[]
+
+export interface Parameters {
+  temperature?: number | null
+  top_p?: number | null
+  max_tokens?: number | null
+  presence_penalty?: number | null
+  frequency_penalty?: number | null
+  stop?: string[] | string | null
+  seed?: number | null
+}
+
+export interface Binding {
+  route?: string | null
+  allowed_routes: string[]
+  parameters: Parameters
+}
+
+export interface VersionIn {
+  kind: PromptKind
+  template: Template
+  variables: Variable[]
+  binding: Binding
+  message: string
+  labels?: string[]
+}
+
+export interface Prompt {
+  id: string
+  name: string
+  description: string
+  tags: string[]
+  team_id: string
+  team_name: string
+  visibility: 'team' | 'organization'
+  latest_version: number | null
+  labels: Record<string, number>
+  created_by_name: string | null
+  created_at: string
+  updated_at: string
+  archived_at: string | null
+  running_experiments: number
+}
+
+export interface PromptVersion {
+  id: string
+  prompt_name: string
+  version: number
+  kind: PromptKind
+  template: Template
+  variables: Variable[]
+  binding: Binding
+  message: string
+  created_by_name: string | null
+  created_at: string
+  labels: string[]
+  quality: { feedback_count: number; feedback_mean: number | null }
+}
+
+export interface LabelOut {
+  label: string
+  version: number
+  updated_at: string
+  updated_by_name: string | null
+}
+
+export interface LabelMove {
+  label: string
+  from_version: number | null
+  to_version: number | null
+  reason: string
+  actor_name: string | null
+  created_at: string
+}
+
+export interface DiffLine {
+  op: ' ' | '+' | '-'
+  text: string
+  message_index?: number | null
+}
+
+export interface Diff {
+  base: number
+  head: number
+  template: DiffLine[]
+  variables: { added: Variable[]; removed: Variable[]; changed: { name: string; before: Variable; after: Variable }[] }
+  binding: { key: string; before: unknown; after: unknown }[]
+  kind_changed: boolean
+}
+
+export interface TemplateProblem {
+  message: string
+  line: number | null
+  column: number | null
+  message_index: number | null
+}
+
+export interface CheckResult {
+  ok: boolean
+  placeholders: string[]
+  error?: TemplateProblem | null
+}
+
+export interface Rendered {
+  kind: PromptKind
+  text: string | null
+  messages: TemplateMessage[] | null
+  version: number | null
+  variables_used: Record<string, unknown>
+}
+
+export interface Page<T> {
+  items: T[]
+  next_cursor?: string | null
+  total?: number | null
+}
+
+export interface PromptQuery {
+  q?: string
+  tag?: string
+  label?: string
+  team_id?: string
+  include_archived?: boolean
+}
+
+/** A failed call: the translated message, plus the problem body (its extensions: line, column, variable…). */
+export type PromptError = ApiError & { problem: Problem | null }
+
+async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const response = await call(method, path, body === undefined ? undefined : JSON.stringify(body), body !== undefined)
+  if (!response.ok) {
+    const problem = (await response.json().catch(() => null)) as Problem | null
+    const error = apiError(problem, response.status) as PromptError
+    error.problem = problem
+    throw error
+  }
+  return (response.status === 204 ? undefined : await response.json()) as T
+}
+
+const p = (name: string) => `/api/prompts/${encodeURIComponent(name)}`
+
+export function listPrompts(query: PromptQuery, cursor?: string | null, limit = 50): Promise<Page<Prompt>> {
+  const params = new URLSearchParams()
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== '') params.set(k, String(v))
+  if (cursor) params.set('cursor', cursor)
+  params.set('limit', String(limit))
+  return request('GET', `/api/prompts?${params}`)
+}
+
+export interface PromptCreate {
+  name: string
+  description: string
+  tags: string[]
+  team_id?: string | null
+  visibility?: 'team' | 'organization'
+  version?: VersionIn
+  labels?: string[]
+}
+
+export const createPrompt = (body: PromptCreate) => request<Prompt>('POST', '/api/prompts', body)
+export const getPrompt = (name: string) => request<Prompt>('GET', p(name))
+export const updatePrompt = (name: string, body: Partial<Pick<Prompt, 'description' | 'tags' | 'visibility'>>) =>
+  request<Prompt>('PATCH', p(name), body)
+export const archivePrompt = (name: string, archive: boolean) =>
+  request<Prompt>('POST', `${p(name)}/${archive ? 'archive' : 'unarchive'}`)
+
+export const listVersions = (name: string, cursor?: string | null, limit = 100) =>
+  request<Page<PromptVersion>>(
+    'GET',
+    `${p(name)}/versions?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+  )
+export const getVersion = (name: string, version: number) =>
+  request<PromptVersion>('GET', `${p(name)}/versions/${version}`)
+export const createVersion = (name: string, body: VersionIn) =>
+  request<PromptVersion>('POST', `${p(name)}/versions`, body)
+
+export const moveLabel = (name: string, label: string, version: number, reason = '') =>
+  request<LabelOut>('PUT', `${p(name)}/labels/${encodeURIComponent(label)}`, { version, reason })
+export const deleteLabel = (name: string, label: string) =>
+  request<void>('DELETE', `${p(name)}/labels/${encodeURIComponent(label)}`)
+export const labelHistory = (name: string, label?: string) =>
+  request<{ items: LabelMove[] }>(
+    'GET',
+    `${p(name)}/labels/history${label ? `?label=${encodeURIComponent(label)}` : ''}`,
+  )
+
+export const diffVersions = (name: string, base: number, head: number) =>
+  request<Diff>('GET', `${p(name)}/diff?base=${base}&head=${head}`)
+
+export const checkTemplate = (body: { kind: PromptKind; template: Template; variables: Variable[] }) =>
+  request<CheckResult>('POST', '/api/prompts/check', body)
+
+export interface RenderRequest {
+  ref?: string
+  variables: Record<string, unknown>
+  draft?: { kind: PromptKind; template: Template; variables: Variable[] }
+}
+export const renderPrompt = (name: string, body: RenderRequest) => request<Rendered>('POST', `${p(name)}/render`, body)
