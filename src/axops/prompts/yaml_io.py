@@ -1,7 +1,7 @@
 """A prompt as one YAML file (all versions and labels) for keeping prompts in git: export and import.
 
-Import reads at most 1 MiB with `yaml.safe_load` only, refuses anchors and aliases (the "billion
-laughs" bomb expands through them), validates with the API's own models, checks every version's
+Import reads at most 1 MiB with PyYAML's safe loader only, refuses a file whose aliases would expand
+past MAX_NODES values (the "billion laughs" bomb), validates with the API's own models, checks every version's
 template before writing anything, and runs in the request's one transaction: all or nothing."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from axops.prompts.models import Prompt
 from axops.prompts.schemas import PromptCreate, PromptFile, PromptUpdate, PromptVersionIn
 
 MAX_IMPORT_BYTES = 1024 * 1024
+MAX_NODES = 200_000  # values in the file once its aliases are expanded (a "billion laughs" file has 10^9)
 FORMAT = 1
 MEDIA_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 
@@ -70,6 +71,20 @@ async def export_yaml(session: AsyncSession, principal: Principal, name: str) ->
     return f"{prompt.name}.yaml", text
 
 
+def _expanded_size(node: yaml.Node, seen: dict[int, int]) -> int:
+    """How many values the document holds with every alias expanded, counted once per distinct node."""
+    if id(node) in seen:
+        return seen[id(node)]
+    seen[id(node)] = 1  # a recursive alias counts once (the models refuse the cycle itself)
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, seen) + _expanded_size(v, seen) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, seen) for item in node.value)
+    seen[id(node)] = size
+    return size
+
+
 def _invalid(detail: str, **extra) -> Invalid:
     return Invalid(detail, code="prompt_import_invalid", **extra)
 
@@ -79,10 +94,16 @@ def parse(raw: bytes) -> PromptFile:
         raise PayloadTooLarge(f"A prompt file is at most {MAX_IMPORT_BYTES:,} bytes.")
     try:
         text = raw.decode("utf-8")
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise _invalid("YAML anchors and aliases (&, *) are not accepted in a prompt file.")
-        doc = yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None and _expanded_size(node, {}) > MAX_NODES:
+                raise _invalid(
+                    f"The file expands to more than {MAX_NODES:,} values (through anchors and aliases): refused."
+                )
+            doc = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except UnicodeDecodeError:
         raise _invalid("The file is not UTF-8 text.") from None
     except yaml.MarkedYAMLError as exc:
