@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { VueWrapper } from '@vue/test-utils'
-import { defineComponent, h, ref } from 'vue'
+import { h, ref, type VNode } from 'vue'
 import { setLocale } from '@/i18n'
 import type { Experiment, TestResult } from '@/api/promptExperiments'
 import { lineDiff } from '@/components/textDiff'
@@ -74,9 +74,9 @@ function experiment(test: TestResult | null, over: Partial<Experiment> = {}): Ex
     results: {
       variants: [variant(1, 200, 0.61), variant(3, 210, 0.74)],
       series: [
-        { hour: '2026-03-01T09:00:00Z', version: 1, requests: 120, errors: 1 },
-        { hour: '2026-03-01T09:00:00Z', version: 3, requests: 130, errors: 1 },
-        { hour: '2026-03-01T10:00:00Z', version: 1, requests: 80, errors: 1 },
+        { ts: '2026-03-01T09:00:00Z', version: 1, requests: 120, errors: 1 },
+        { ts: '2026-03-01T09:00:00Z', version: 3, requests: 130, errors: 1 },
+        { ts: '2026-03-01T10:00:00Z', version: 1, requests: 80, errors: 1 },
       ],
       test,
     },
@@ -98,6 +98,8 @@ const TEST_BASE: TestResult = {
 }
 
 let wrapper: VueWrapper | null = null
+/** A host rendering one view with props (mountView mounts a component without any). */
+const host = (render: () => VNode) => ({ render })
 
 beforeEach(() => setLocale('ko'))
 afterEach(() => {
@@ -137,7 +139,7 @@ async function openResults(permissions: string[], result: Experiment) {
     'POST /api/prompts/experiments/e1/promote': () => ({ ...result, status: 'promoted', winner_version: 3 }),
   })
   wrapper = await mountView(
-    defineComponent({ setup: () => () => h(PromptExperiments, { name: 'support' }) }),
+    host(() => h(PromptExperiments, { name: 'support' })),
     signIn(permissions),
   )
   byTestId('ab-open-e1')!.click()
@@ -187,6 +189,11 @@ describe('A/B test setup', () => {
         t,
       ),
     ).toEqual(['promptAb.setup.variants: promptAb.setup.sameVersion'])
+    expect(setupProblems({ ...form, duration: '0.01', durationUnit: 'hours', maxSamples: '1' }, t)).toEqual([
+      'promptAb.setup.maxDuration: promptAb.setup.minDuration',
+      'promptAb.setup.maxSamples: rules.min',
+    ])
+    expect(setupProblems({ ...form, duration: '0.5', durationUnit: 'hours' }, t)).toEqual([])
     expect(setupProblems({ ...form, label: null, maxSamples: '2.5', duration: '-1' }, t)).toEqual([
       'promptAb.setup.label: rules.required',
       'promptAb.setup.maxDuration: promptAb.setup.positive',
@@ -203,7 +210,7 @@ describe('A/B test setup', () => {
       'GET /api/prompts/experiments/e9': () => experiment(null, { id: 'e9' }),
     })
     wrapper = await mountView(
-      defineComponent({ setup: () => () => h(PromptExperiments, { name: 'support' }) }),
+      host(() => h(PromptExperiments, { name: 'support' })),
       signIn(['prompts:read', 'prompts:write']),
     )
     expect(byTestId('state-empty')).not.toBeNull()
@@ -283,7 +290,8 @@ describe('A/B test results', () => {
         ...TEST_BASE,
         verdict,
         p_value: p,
-        needed_per_variant: verdict === 'no_difference_yet' ? 340 : null,
+        needed_per_variant: verdict === 'no_difference_yet' ? 900 : null,
+        remaining_per_variant: verdict === 'no_difference_yet' ? 340 : null,
       }),
     )
     const banner = byTestId('ab-verdict')!
@@ -361,7 +369,7 @@ describe('A/B test results', () => {
       'POST /api/prompts/experiments/e1/promote': () => ({ ...experiment(TEST_BASE), status: 'promoted' }),
     })
     wrapper = await mountView(
-      defineComponent({ setup: () => () => h(PromptExperiments, { name: 'support', onChanged: changed }) }),
+      host(() => h(PromptExperiments, { name: 'support', onChanged: changed })),
       signIn(['prompts:read', 'prompts:write']),
     )
     byTestId('ab-open-e1')!.click()
@@ -414,17 +422,16 @@ describe('suggest an improvement', () => {
     const open = ref(false)
     const accepted = vi.fn()
     wrapper = await mountView(
-      defineComponent({
-        setup: () => () =>
-          h(SuggestDialog, {
-            modelValue: open.value,
-            'onUpdate:modelValue': (v: boolean) => (open.value = v),
-            onAccepted: accepted,
-            name: 'support',
-            version: 2,
-            template: 'Answer.\n{{ question }}',
-          }),
-      }),
+      host(() =>
+        h(SuggestDialog, {
+          modelValue: open.value,
+          'onUpdate:modelValue': (v: boolean) => (open.value = v),
+          onAccepted: accepted,
+          name: 'support',
+          version: 2,
+          template: 'Answer.\n{{ question }}',
+        }),
+      ),
       signIn(['prompts:read', 'prompts:write', 'gateway:invoke']),
     )
     open.value = true

@@ -1,5 +1,5 @@
 // A/B experiments on a prompt label, their results, and "suggest an improvement" (issue 15).
-// Typed by hand after docs' contract until `make openapi` adds the prompt routes to schema.d.ts.
+// Typed by hand after prompts/experiment_schemas.py until `make openapi` adds these routes to schema.d.ts.
 import { ApiError } from './client'
 import { call, failure } from './http'
 
@@ -29,10 +29,13 @@ export interface VariantResult extends Variant {
 
 /** One hour of one variant's traffic. */
 export interface SeriesPoint {
-  hour: string
+  ts: string
   version: number
   requests: number
   errors: number
+  latency_p50?: number | null
+  feedback_count?: number
+  feedback_mean?: number | null
 }
 
 export interface TestResult {
@@ -45,13 +48,19 @@ export interface TestResult {
   p_value: number | null
   alpha: number
   verdict: Verdict
+  /** Samples per variant for 80% power at the observed effect. */
   needed_per_variant: number | null
+  /** How many more the smaller variant needs. */
+  remaining_per_variant?: number | null
 }
 
 export interface Results {
   variants: VariantResult[]
   series: SeriesPoint[]
+  /** The control against the best challenger. */
   test: TestResult | null
+  tests?: TestResult[]
+  samples?: number
 }
 
 export interface Experiment {
@@ -109,6 +118,9 @@ export interface PromptInfo {
 export interface Suggestion {
   candidate: { kind: 'text' | 'chat'; template: Template }
   explanation: string
+  diff?: { op: ' ' | '+' | '-'; text: string; message_index?: number | null }[]
+  base_version?: number
+  route?: string
 }
 
 const enc = encodeURIComponent

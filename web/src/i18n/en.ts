@@ -1713,6 +1713,7 @@ export default {
       pickVersion: 'Pick a version on every row',
       sameVersion: 'The same version cannot be picked twice',
       weightPositive: 'Every weight must be above 0',
+      minDuration: 'Must be at least a minute',
     },
     verdict: {
       b_better: '{b} is better',
@@ -1749,6 +1750,13 @@ export default {
       ruleSamples: 'at most {n} requests',
       ruleAuto: 'auto-promote',
       noRules: 'no stop rules',
+      endedBy: 'ended because: {reason}',
+      reasons: {
+        manual: 'stopped by hand',
+        max_duration: 'maximum duration reached',
+        max_samples: 'maximum requests reached',
+        auto_promote: 'promoted automatically',
+      },
       autoRefresh: 'refreshes every 10 s',
       variant: 'Version',
       share: 'Split',

@@ -1709,6 +1709,7 @@ export default {
       pickVersion: '모든 줄에 버전을 고르세요',
       sameVersion: '같은 버전을 두 번 고를 수 없습니다',
       weightPositive: '비중은 모두 0보다 커야 합니다',
+      minDuration: '1분 이상이어야 합니다',
     },
     verdict: {
       b_better: '{b}가 더 좋습니다',
@@ -1745,6 +1746,13 @@ export default {
       ruleSamples: '최대 {n}건',
       ruleAuto: '자동 승격',
       noRules: '종료 조건 없음',
+      endedBy: '종료 사유: {reason}',
+      reasons: {
+        manual: '직접 중지',
+        max_duration: '최대 기간 도달',
+        max_samples: '최대 요청 수 도달',
+        auto_promote: '자동 승격',
+      },
       autoRefresh: '10초마다 새로 고침',
       variant: '버전',
       share: '비율',

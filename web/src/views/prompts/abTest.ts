@@ -47,6 +47,8 @@ export function setupProblems(form: SetupForm, t: (key: string, params?: Record<
   const positive = (v: number | string): RuleResult => blank(v) || weightOf(v) > 0 || t('promptAb.setup.positive')
   const wholePositive = (v: number | string): RuleResult =>
     blank(v) || (Number.isInteger(Number(v)) && Number(v) > 0) || t('rules.positiveInt')
+  const minute = (v: number | string): RuleResult =>
+    blank(v) || weightOf(v) * UNIT_SECONDS[form.durationUnit] >= 60 || t('promptAb.setup.minDuration')
   return formProblems([
     [
       t('promptAb.setup.name'),
@@ -62,8 +64,12 @@ export function setupProblems(form: SetupForm, t: (key: string, params?: Record<
       new Set(chosen).size === chosen.length || t('promptAb.setup.sameVersion'),
       form.variants.every((v) => weightOf(v.weight) > 0) || t('promptAb.setup.weightPositive'),
     ],
-    [t('promptAb.setup.maxDuration'), positive(form.duration)],
-    [t('promptAb.setup.maxSamples'), wholePositive(form.maxSamples)],
+    [t('promptAb.setup.maxDuration'), positive(form.duration), minute(form.duration)],
+    [
+      t('promptAb.setup.maxSamples'),
+      wholePositive(form.maxSamples),
+      blank(form.maxSamples) || Number(form.maxSamples) >= 2 || t('rules.min', { n: 2 }),
+    ],
   ])
 }
 
@@ -119,12 +125,12 @@ export function hourly(
   versions: number[],
   value: (p: SeriesPoint) => number | null,
 ): { hours: string[]; data: Map<number, (number | null)[]> } {
-  const hours = [...new Set(series.map((p) => p.hour))].sort()
+  const hours = [...new Set(series.map((p) => p.ts))].sort()
   const index = new Map(hours.map((h, i) => [h, i]))
   const data = new Map(versions.map((v) => [v, hours.map(() => null as number | null)]))
   for (const p of series) {
     const row = data.get(p.version)
-    if (row) row[index.get(p.hour)!] = value(p)
+    if (row) row[index.get(p.ts)!] = value(p)
   }
   return { hours, data }
 }
