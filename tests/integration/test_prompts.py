@@ -9,7 +9,7 @@ import asyncio
 import httpx
 import yaml
 
-from tests.factories import add_prompt_version, make_account, make_prompt, make_team
+from tests.factories import add_prompt_version, insert_rows, make_account, make_prompt, make_team
 
 CHAT = [
     {"role": "system", "content": "You are {{ company }}'s support agent. Answer in {{ language }}."},
@@ -275,7 +275,9 @@ def test_prompt_journey(api, admin):
     assert r.status_code == 422 and _code(r) == "prompt_name_reserved"
 
     # every change is in the audit log
-    actions = [e["action"] for e in api.get("/api/audit/logs?resource_type=prompt&limit=200", headers=admin).json()["items"]]
+    actions = [
+        e["action"] for e in api.get("/api/audit/logs?resource_type=prompt&limit=200", headers=admin).json()["items"]
+    ]
     for action in (
         "prompt.create",
         "prompt.update",
@@ -326,3 +328,26 @@ def test_concurrent_version_creates_are_numbered_without_gaps(api, admin, live_s
         v = api.get(f"/api/prompts/busy/versions/{r.json()['version']}", headers=dev).json()
         assert v["template"] == r.json()["template"]
     assert api.get("/api/prompts/busy", headers=dev).json()["latest_version"] == n + 1
+
+
+def test_a_label_under_an_ab_test_cannot_be_removed(api, admin, database_url):
+    from axops.prompts.models import PromptExperiment
+
+    dev = make_account(api, admin, "dev1", "developer", new_team="t").headers
+    p = make_prompt(api, dev, "tested", "v1 {{ x }}", labels=["production"])
+    add_prompt_version(api, dev, "tested", "v2 {{ x }}", [{"name": "x", "type": "string"}])
+    insert_rows(
+        database_url,
+        PromptExperiment,
+        [
+            {
+                "prompt_id": p["id"],
+                "label": "production",
+                "variants": [{"version": 1, "weight": 1}, {"version": 2, "weight": 1}],
+            }
+        ],
+    )
+    r = api.delete("/api/prompts/tested/labels/production", headers=dev)
+    assert r.status_code == 409 and _code(r) == "prompt_experiment_running", r.text
+    assert api.get("/api/prompts/tested", headers=dev).json()["labels"] == {"production": 1}
+    assert api.get("/api/prompts/tested", headers=dev).json()["running_experiments"] == 1

@@ -22,7 +22,7 @@ from axops.core import notify
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.core.pagination import page_of, paginate_desc
 from axops.prompts import templates
-from axops.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptVersion
+from axops.prompts.models import Prompt, PromptExperiment, PromptLabel, PromptLabelMove, PromptVersion
 from axops.prompts.refs import DEFAULT_LABEL, LABEL_PATTERN, parse_ref
 from axops.prompts.schemas import PromptCreate, PromptUpdate, PromptVersionIn
 
@@ -369,6 +369,20 @@ async def delete_label(session: AsyncSession, principal: Principal, name: str, l
             code="prompt_label_not_found",
             name=prompt.name,
             label=label,
+        )
+    running = await session.scalar(
+        select(PromptExperiment.id).where(
+            PromptExperiment.prompt_id == prompt.id,
+            PromptExperiment.label == label,
+            PromptExperiment.status == "running",
+        )
+    )
+    if running is not None:  # its callers would lose the version the test splits from
+        raise Conflict(
+            f"An A/B experiment runs on '{prompt.name}@{label}': stop it before removing the label.",
+            code="prompt_experiment_running",
+            label=label,
+            experiment_id=str(running),
         )
     actor = principal.user_id if principal.auth != "system" else None
     session.add(
