@@ -166,6 +166,16 @@ export default {
     prompt_render_limit: 'The template went over a rendering limit (steps, time or output size).',
     prompt_render_refused: 'The template did something the sandbox refuses.',
     prompt_render_failed: 'The template could not be rendered with these variables.',
+    prompt_experiment_not_found: 'No such A/B test.',
+    prompt_experiment_running: "An A/B test already runs on the label '{label}': stop it first.",
+    prompt_experiment_ended: 'This A/B test has ended.',
+    prompt_experiment_no_winner: 'The test has no winner yet: choose the version to promote.',
+    prompt_experiment_version_invalid: 'Version {version} is not a variant of this A/B test.',
+    prompt_suggestion_unusable:
+      "The model's answer is not a usable template (unreadable, a variable lost or undeclared, or a syntax error). Try again or change the goal.",
+    request_not_found: 'No request of yours with this id in the last 7 days.',
+    feedback_request_id_taken:
+      'Someone else already gave feedback on this request id; use a unique x-request-id per request.',
     model_deployed: 'The model is deployed ({deployments}): undeploy it first.',
     deployment_not_found: 'No such deployment.',
     deployment_name_taken: "A deployment named '{name}' is running; undeploy it or choose another name.",

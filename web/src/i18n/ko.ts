@@ -166,6 +166,16 @@ export default {
     prompt_render_limit: '템플릿이 렌더링 한도(반복 횟수, 시간, 출력 크기)를 넘었습니다.',
     prompt_render_refused: '템플릿이 샌드박스에서 허용되지 않는 동작을 했습니다.',
     prompt_render_failed: '이 변수들로 템플릿을 렌더링할 수 없습니다.',
+    prompt_experiment_not_found: 'A/B 테스트를 찾을 수 없습니다.',
+    prompt_experiment_running: "'{label}' 라벨에서 이미 A/B 테스트가 진행 중입니다. 먼저 중지하세요.",
+    prompt_experiment_ended: '이 A/B 테스트는 이미 끝났습니다.',
+    prompt_experiment_no_winner: '아직 승자가 없습니다. 승격할 버전을 직접 고르세요.',
+    prompt_experiment_version_invalid: '버전 {version}은(는) 이 A/B 테스트의 변형이 아닙니다.',
+    prompt_suggestion_unusable:
+      '모델의 답변을 템플릿으로 쓸 수 없습니다(형식 오류, 빠지거나 선언되지 않은 변수, 문법 오류). 다시 시도하거나 목표를 바꿔 보세요.',
+    request_not_found: '최근 7일 동안 보낸 요청 중 이 ID의 요청이 없습니다.',
+    feedback_request_id_taken:
+      '다른 사용자가 이미 이 요청 ID에 피드백을 남겼습니다. 요청마다 고유한 x-request-id를 쓰세요.',
     model_deployed: '모델이 배포되어 있습니다({deployments}). 먼저 배포를 중지하세요.',
     deployment_not_found: '배포를 찾을 수 없습니다.',
     deployment_name_taken: "'{name}' 배포가 실행 중입니다. 배포를 중지하거나 다른 이름을 고르세요.",
