@@ -196,6 +196,9 @@ def test_prompt_journey(api, admin):
     c = api.post("/api/prompts/check", json={"kind": "text", "template": "{{ a }} {{ b|upper }}"}, headers=viewer)
     assert c.json()["ok"] is False and c.json()["placeholders"] == ["a", "b"]
     assert "not declared" in c.json()["error"]["message"]
+    typing = {"kind": "text", "template": "{{ a }}", "variables": [{"name": "1a", "type": "string"}]}
+    c = api.post("/api/prompts/check", json=typing, headers=viewer)
+    assert c.status_code == 200 and c.json()["ok"] is False and "'1a'" in c.json()["error"]["message"]
     ok = {"kind": "text", "template": "{{ a }}", "variables": [{"name": "a", "type": "string"}]}
     assert api.post("/api/prompts/check", json=ok, headers=viewer).json() == {
         "ok": True,

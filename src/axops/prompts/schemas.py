@@ -109,8 +109,21 @@ class PromptRenderIn(Strict):
     draft: PromptDraft | None = Field(None, description="Render this unsaved template instead of a version")
 
 
-class PromptCheckIn(PromptDraft):
-    pass
+class PromptCheckVariable(Strict):
+    """A declaration as the editor holds it while someone types: a bad name or type is reported by the
+    check (`ok: false`), not refused as a request."""
+
+    name: str = Field(max_length=100)
+    type: str = Field("string", max_length=20)
+    required: bool = True
+    default: Any = None
+    description: str = Field("", max_length=2000)
+
+
+class PromptCheckIn(Strict):
+    kind: Kind = "text"
+    template: str | list[PromptMessage]
+    variables: list[PromptCheckVariable] = Field(default_factory=list, max_length=templates.MAX_VARIABLES)
 
 
 class PromptQuality(BaseModel):

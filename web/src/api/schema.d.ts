@@ -2140,6 +2140,134 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/prompts/{name}/experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Experiments
+         * @description The prompt's experiments, newest first (without results: read one for them).
+         */
+        get: operations["prompt-list_experiments"];
+        put?: never;
+        /**
+         * Start Experiment
+         * @description Split the traffic of `name@label` between 2–4 versions by weight (sticky per caller) and
+         *     measure them; the first variant is the control. One running experiment per label.
+         */
+        post: operations["prompt-start_experiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/experiments/{experiment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Experiment
+         * @description The experiment with its results, counted over its usage records and their feedback, and the
+         *     test of the control against the best challenger. Reading applies the stop rules.
+         */
+        get: operations["prompt-get_experiment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/experiments/{experiment_id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop Experiment
+         * @description End the experiment: callers of the label get the label's version again.
+         */
+        post: operations["prompt-stop_experiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/experiments/{experiment_id}/promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Promote Experiment
+         * @description Move the label to `version` (default: the test's winner) and end the experiment as promoted.
+         */
+        post: operations["prompt-promote_experiment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give Feedback
+         * @description Score one of your own gateway requests (its `x-request-id`) from 0 to 1, with an optional
+         *     comment; posting again for the same request and name replaces the score.
+         */
+        post: operations["prompt-give_feedback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/prompts/{name}/suggest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Suggest Improvement
+         * @description Ask a gateway route (as you, through the gateway) for an improved template of a version: the
+         *     candidate, its explanation and its diff; nothing is saved.
+         */
+        post: operations["prompt-suggest_improvement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/prompts": {
         parameters: {
             query?: never;
@@ -2608,6 +2736,18 @@ export interface components {
         CanaryWeight: {
             /** Weight */
             weight: number;
+        };
+        /** Candidate */
+        Candidate: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "text" | "chat";
+            /** Template */
+            template: string | {
+                [key: string]: string;
+            }[];
         };
         /** CardUpdate */
         CardUpdate: {
@@ -3288,44 +3428,43 @@ export interface components {
              */
             team_id?: string | null;
         };
-        /** ExperimentOut */
-        ExperimentOut: {
+        /** ExperimentIn */
+        ExperimentIn: {
+            /** Label */
+            label: string;
             /**
-             * Id
-             * Format: uuid
+             * Name
+             * @default
              */
-            id: string;
-            /** Name */
             name: string;
-            /** Description */
-            description: string | null;
-            /** Tags */
-            tags: {
-                [key: string]: string;
-            };
             /**
-             * Team Id
-             * Format: uuid
+             * Variants
+             * @description The first is the control (A)
              */
-            team_id: string;
-            /** Team Name */
-            team_name: string | null;
-            /** Lifecycle */
-            lifecycle: string;
-            /** Run Count */
-            run_count: number;
-            /** Last Run At */
-            last_run_at: string | null;
+            variants: components["schemas"]["Variant"][];
             /**
-             * Created At
-             * Format: date-time
+             * Metric
+             * @default feedback
+             * @enum {string}
              */
-            created_at: string;
+            metric: "feedback" | "error_rate" | "latency";
+            /** Max Duration S */
+            max_duration_s?: number | null;
             /**
-             * Updated At
-             * Format: date-time
+             * Max Samples
+             * @description Requests in all variants
              */
-            updated_at: string;
+            max_samples?: number | null;
+            /**
+             * Auto Promote
+             * @default false
+             */
+            auto_promote: boolean;
+        };
+        /** ExperimentList */
+        ExperimentList: {
+            /** Items */
+            items: components["schemas"]["axops__prompts__experiment_schemas__ExperimentOut"][];
         };
         /** ExperimentUpdate */
         ExperimentUpdate: {
@@ -3372,6 +3511,52 @@ export interface components {
              * @enum {string}
              */
             format: "csv" | "json";
+        };
+        /** FeedbackIn */
+        FeedbackIn: {
+            /**
+             * Request Id
+             * @description The x-request-id of a gateway response
+             */
+            request_id: string;
+            /** Score */
+            score: number;
+            /**
+             * Comment
+             * @default
+             */
+            comment: string;
+            /**
+             * Name
+             * @description What is scored: 'user' by default
+             * @default user
+             */
+            name: string;
+        };
+        /** FeedbackOut */
+        FeedbackOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Request Id */
+            request_id: string;
+            /** Name */
+            name: string;
+            /** Score */
+            score: number;
+            /** Comment */
+            comment: string;
+            /** Prompt Name */
+            prompt_name: string | null;
+            /** Prompt Version */
+            prompt_version: number | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
         };
         /** FileOut */
         FileOut: {
@@ -4455,6 +4640,14 @@ export interface components {
              */
             throughput_tokens_per_s: number;
         };
+        /** PromoteIn */
+        PromoteIn: {
+            /**
+             * Version
+             * @description Default: the winner of the test
+             */
+            version?: number | null;
+        };
         /** PromptBinding */
         PromptBinding: {
             /**
@@ -4504,7 +4697,7 @@ export interface components {
             /** Template */
             template: string | components["schemas"]["PromptMessage"][];
             /** Variables */
-            variables?: components["schemas"]["PromptVariable"][];
+            variables?: components["schemas"]["PromptCheckVariable"][];
         };
         /** PromptCheckOut */
         PromptCheckOut: {
@@ -4513,6 +4706,32 @@ export interface components {
             /** Placeholders */
             placeholders: string[];
             error?: components["schemas"]["PromptCheckError"] | null;
+        };
+        /**
+         * PromptCheckVariable
+         * @description A declaration as the editor holds it while someone types: a bad name or type is reported by the
+         *     check (`ok: false`), not refused as a request.
+         */
+        PromptCheckVariable: {
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @default string
+             */
+            type: string;
+            /**
+             * Required
+             * @default true
+             */
+            required: boolean;
+            /** Default */
+            default?: unknown;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
         };
         /** PromptCreate */
         PromptCreate: {
@@ -5158,6 +5377,25 @@ export interface components {
              */
             currency: string;
         };
+        /** ResultsOut */
+        ResultsOut: {
+            /** Variants */
+            variants: components["schemas"]["VariantResult"][];
+            /** Series */
+            series: components["schemas"]["SeriesPoint"][];
+            /** @description The control against the best challenger */
+            test: components["schemas"]["TestOut"] | null;
+            /**
+             * Tests
+             * @description The control against each challenger
+             */
+            tests: components["schemas"]["TestOut"][];
+            /**
+             * Samples
+             * @description Requests in all variants (what max_samples counts)
+             */
+            samples: number;
+        };
         /** ReviewRequest */
         ReviewRequest: {
             /**
@@ -5587,6 +5825,26 @@ export interface components {
             /** Values */
             values: (number | string)[];
         };
+        /** SeriesPoint */
+        SeriesPoint: {
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
+            /** Version */
+            version: number;
+            /** Requests */
+            requests: number;
+            /** Errors */
+            errors: number;
+            /** Latency P50 */
+            latency_p50: number | null;
+            /** Feedback Count */
+            feedback_count: number;
+            /** Feedback Mean */
+            feedback_mean: number | null;
+        };
         /** SplitRequest */
         SplitRequest: {
             /**
@@ -5619,6 +5877,54 @@ export interface components {
              * @enum {string}
              */
             stage: "draft" | "staging" | "production" | "archived";
+        };
+        /** StopIn */
+        StopIn: {
+            /**
+             * Reason
+             * @default
+             */
+            reason: string;
+        };
+        /** SuggestDiffLine */
+        SuggestDiffLine: {
+            /**
+             * Op
+             * @enum {string}
+             */
+            op: " " | "+" | "-";
+            /** Text */
+            text: string;
+            /** Message Index */
+            message_index?: number | null;
+        };
+        /** SuggestIn */
+        SuggestIn: {
+            /** Version */
+            version: number;
+            /**
+             * Route
+             * @description The gateway route that writes the suggestion
+             */
+            route: string;
+            /**
+             * Goal
+             * @description What the new version should do better
+             * @default
+             */
+            goal: string;
+        };
+        /** SuggestOut */
+        SuggestOut: {
+            candidate: components["schemas"]["Candidate"];
+            /** Explanation */
+            explanation: string;
+            /** Diff */
+            diff: components["schemas"]["SuggestDiffLine"][];
+            /** Base Version */
+            base_version: number;
+            /** Route */
+            route: string;
         };
         /** SweepCreate */
         SweepCreate: {
@@ -5840,6 +6146,49 @@ export interface components {
             name?: string | null;
             /** Description */
             description?: string | null;
+        };
+        /** TestOut */
+        TestOut: {
+            /**
+             * Metric
+             * @enum {string}
+             */
+            metric: "feedback" | "error_rate" | "latency";
+            /** Method */
+            method: string;
+            /** Control Version */
+            control_version: number;
+            /** Variant Version */
+            variant_version: number;
+            /**
+             * Difference
+             * @description variant - control: of the feedback mean, error rate or mean latency
+             */
+            difference: number | null;
+            /** Ci */
+            ci: [
+                number,
+                number
+            ] | null;
+            /** P Value */
+            p_value: number | null;
+            /** Alpha */
+            alpha: number;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "b_better" | "a_better" | "no_difference_yet";
+            /**
+             * Needed Per Variant
+             * @description Samples per variant for 80% power at this effect
+             */
+            needed_per_variant: number | null;
+            /**
+             * Remaining Per Variant
+             * @description How many more the smaller variant needs
+             */
+            remaining_per_variant: number | null;
         };
         /**
          * TokenPair
@@ -6160,6 +6509,45 @@ export interface components {
             /** Context */
             ctx?: Record<string, never>;
         };
+        /** Variant */
+        Variant: {
+            /** Version */
+            version: number;
+            /** Weight */
+            weight: number;
+        };
+        /** VariantResult */
+        VariantResult: {
+            /** Version */
+            version: number;
+            /** Weight */
+            weight: number;
+            /** Requests */
+            requests: number;
+            /** Errors */
+            errors: number;
+            /** Error Rate */
+            error_rate: number | null;
+            /** Latency P50 */
+            latency_p50: number | null;
+            /** Latency P95 */
+            latency_p95: number | null;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Cost */
+            cost: number;
+            /** Feedback Count */
+            feedback_count: number;
+            /** Feedback Mean */
+            feedback_mean: number | null;
+            /** Feedback Ci */
+            feedback_ci: [
+                number,
+                number
+            ] | null;
+        };
         /** VersionOut */
         VersionOut: {
             /**
@@ -6221,6 +6609,91 @@ export interface components {
             files?: components["schemas"]["FileOut"][];
             /** Aliases */
             aliases?: string[];
+        };
+        /** ExperimentOut */
+        axops__experiments__schemas__ExperimentOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string | null;
+            /** Tags */
+            tags: {
+                [key: string]: string;
+            };
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team Name */
+            team_name: string | null;
+            /** Lifecycle */
+            lifecycle: string;
+            /** Run Count */
+            run_count: number;
+            /** Last Run At */
+            last_run_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** ExperimentOut */
+        axops__prompts__experiment_schemas__ExperimentOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Prompt Name */
+            prompt_name: string;
+            /** Label */
+            label: string;
+            /** Name */
+            name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "stopped" | "promoted";
+            /** Variants */
+            variants: components["schemas"]["Variant"][];
+            /**
+             * Metric
+             * @enum {string}
+             */
+            metric: "feedback" | "error_rate" | "latency";
+            /** Max Duration S */
+            max_duration_s: number | null;
+            /** Max Samples */
+            max_samples: number | null;
+            /** Auto Promote */
+            auto_promote: boolean;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Ended At */
+            ended_at: string | null;
+            /** Ended Reason */
+            ended_reason: string | null;
+            /** Winner Version */
+            winner_version: number | null;
+            /** Created By Name */
+            created_by_name: string | null;
+            results?: components["schemas"]["ResultsOut"] | null;
         };
         /** Resources */
         axops__serving__schemas__Resources: {
@@ -9950,7 +10423,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ExperimentOut"][];
+                    "application/json": components["schemas"]["axops__experiments__schemas__ExperimentOut"][];
                 };
             };
             /** @description Validation Error */
@@ -9983,7 +10456,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ExperimentOut"];
+                    "application/json": components["schemas"]["axops__experiments__schemas__ExperimentOut"];
                 };
             };
             /** @description Validation Error */
@@ -10471,7 +10944,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ExperimentOut"];
+                    "application/json": components["schemas"]["axops__experiments__schemas__ExperimentOut"];
                 };
             };
             /** @description Validation Error */
@@ -10535,7 +11008,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ExperimentOut"];
+                    "application/json": components["schemas"]["axops__experiments__schemas__ExperimentOut"];
                 };
             };
             /** @description Validation Error */
@@ -10566,6 +11039,323 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HomeOut"];
                 };
+            };
+        };
+    };
+    "prompt-list_experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentList"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-start_experiment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExperimentIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__prompts__experiment_schemas__ExperimentOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-get_experiment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__prompts__experiment_schemas__ExperimentOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-stop_experiment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StopIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__prompts__experiment_schemas__ExperimentOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-promote_experiment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                experiment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PromoteIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__prompts__experiment_schemas__ExperimentOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-give_feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FeedbackIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeedbackOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "prompt-suggest_improvement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SuggestIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuggestOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Gateway */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
