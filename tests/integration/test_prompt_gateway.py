@@ -5,7 +5,6 @@ live, errors in OpenAI's shape, usage records naming the version, and A/B splits
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter
 
@@ -13,10 +12,8 @@ import httpx
 import openai
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
 from axops.core.db import libpq_url
-from axops.prompts import gateway as prompt_gateway
 from tests.factories import flush_gateway, make_account, make_key, make_team
 from tests.mocks import MockUpstream
 
@@ -54,64 +51,22 @@ def setup(api, admin, upstream, database_url, live_server):
     dev = make_account(api, admin, "dev1", new_team="apps")
     key = make_key(api, dev.headers, "app")
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=key["key"], max_retries=0)
-    prompt_id = save_prompt(
-        live_server,
-        database_url,
-        "support",
-        dev.team["id"],
-        [{"kind": "chat", "template": SUPPORT_V1, "variables": VARIABLES}],
-        {"production": 1},
+    create_prompt(api, dev.headers, "support", {"kind": "chat", "template": SUPPORT_V1, "variables": VARIABLES})
+    return {"dev": dev, "key": key, "client": client}
+
+
+def create_prompt(api, headers, name: str, version: dict, labels=("production",), **fields) -> dict:
+    r = api.post(
+        "/api/prompts", json={"name": name, "version": version, "labels": list(labels), **fields}, headers=headers
     )
-    return {"dev": dev, "key": key, "client": client, "prompt_id": prompt_id}
+    assert r.status_code == 201, r.text
+    return r.json()
 
 
-def save_prompt(
-    live_server, database_url, name, team_id, versions, labels, visibility="team", archived=False
-) -> uuid.UUID:
-    """A prompt with its versions and labels, written straight into the tables."""
-    prompt_id = uuid.uuid4()
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO prompts (id, name, description, tags, team_id, visibility, latest_version, archived_at)"
-            " VALUES (%s, %s, '', '{}', %s, %s, %s, CASE WHEN %s THEN now() END)",
-            (prompt_id, name, team_id, visibility, len(versions), archived),
-        )
-        for number, v in enumerate(versions, 1):
-            add_version(conn, prompt_id, number, v)
-        for label, number in labels.items():
-            conn.execute(
-                "INSERT INTO prompt_labels (prompt_id, name, version) VALUES (%s, %s, %s)", (prompt_id, label, number)
-            )
-    announce(live_server, database_url)
-    return prompt_id
-
-
-def add_version(conn, prompt_id, number: int, v: dict) -> None:
-    conn.execute(
-        "INSERT INTO prompt_versions (id, prompt_id, version, kind, template, variables, binding, message)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, '')",
-        (
-            uuid.uuid4(),
-            prompt_id,
-            number,
-            v["kind"],
-            Jsonb(v["template"]),
-            Jsonb(v.get("variables", [])),
-            Jsonb(v.get("binding", {})),
-        ),
-    )
-    conn.execute("UPDATE prompts SET latest_version = greatest(latest_version, %s) WHERE id = %s", (number, prompt_id))
-
-
-def announce(live_server, database_url) -> None:
-    """Publish NOTIFY "prompts" as every prompt change does, and wait until the server has heard it."""
-    seen = prompt_gateway.resolver.generation
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        conn.execute("SELECT pg_notify('axops_invalidate', 'prompts')")
-    deadline = time.monotonic() + 10
-    while prompt_gateway.resolver.generation == seen:
-        assert time.monotonic() < deadline, "the server never heard the NOTIFY"
-        time.sleep(0.005)
+def new_version(api, headers, name: str, version: dict) -> int:
+    r = api.post(f"/api/prompts/{name}/versions", json=version, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()["version"]
 
 
 def usage_rows(live_server, database_url) -> list[dict]:
@@ -148,21 +103,29 @@ def test_a_saved_prompt_is_rendered_before_the_callers_messages_and_recorded(
         )
         assert r.headers["x-axops-prompt"] == "support:1"
         assert upstream.requests[-1]["messages"][0]["content"].startswith("당신은 한빛의")
+    with client.chat.completions.with_streaming_response.create(
+        model="chat-small",
+        messages=[],
+        stream=True,
+        extra_body={"prompt_id": "support", "prompt_variables": {"customer": "최유진"}},
+    ) as streamed:
+        assert streamed.headers["x-axops-prompt"] == "support:1"
+        assert "hello" in "".join(streamed.iter_lines())
+    assert upstream.requests[-1]["messages"][1] == {"role": "user", "content": "고객 이름: 최유진"}
     client.chat.completions.create(model="chat-small", messages=[{"role": "user", "content": "no prompt"}])
 
-    rows = usage_rows(live_server, database_url)
-    assert [(r["prompt_name"], r["prompt_version"], r["prompt_experiment_id"]) for r in rows] == [
-        ("support", 1, None),
-        ("support", 1, None),
-        ("support", 1, None),
-        (None, None, None),
-    ]
+    rows = usage_rows(live_server, database_url)  # (the stream's is written when its relay ends: order aside)
+    recorded = Counter((r["prompt_name"], r["prompt_version"], r["prompt_experiment_id"]) for r in rows)
+    assert recorded == {("support", 1, None): 4, (None, None, None): 1}
     page = api.get("/api/gateway/logs", headers=setup["dev"].headers).json()
-    assert [(i["prompt_name"], i["prompt_version"]) for i in page["items"]] == [(None, None)] + [("support", 1)] * 3
+    assert Counter((i["prompt_name"], i["prompt_version"]) for i in page["items"]) == {
+        ("support", 1): 4,
+        (None, None): 1,
+    }
 
 
-def test_a_label_move_is_live_on_the_next_call(setup, upstream, live_server, database_url):
-    client = setup["client"]
+def test_a_label_move_is_live_on_the_next_call(api, setup, upstream, live_server, database_url):
+    client, dev = setup["client"], setup["dev"].headers
     call = {
         "model": "chat-small",
         "messages": [{"role": "user", "content": "안녕하세요"}],
@@ -170,41 +133,40 @@ def test_a_label_move_is_live_on_the_next_call(setup, upstream, live_server, dat
     }
     assert client.chat.completions.with_raw_response.create(**call).headers["x-axops-prompt"] == "support:1"
     v2 = [{"role": "system", "content": "{{ company }} 상담원입니다. {{ customer }}님, 무엇을 도와드릴까요?"}]
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        add_version(conn, setup["prompt_id"], 2, {"kind": "chat", "template": v2, "variables": VARIABLES})
-    announce(live_server, database_url)
-    # The new version alone does not change what the label serves.
+    assert new_version(api, dev, "support", {"kind": "chat", "template": v2, "variables": VARIABLES}) == 2
+    # A new version alone does not change what the label serves.
     assert client.chat.completions.with_raw_response.create(**call).headers["x-axops-prompt"] == "support:1"
 
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        conn.execute("UPDATE prompt_labels SET version = 2 WHERE prompt_id = %s", (setup["prompt_id"],))
-    announce(live_server, database_url)
-    raw = client.chat.completions.with_raw_response.create(**call)
+    moved = api.put("/api/prompts/support/labels/production", json={"version": 2}, headers=dev)
+    assert moved.status_code == 200, moved.text
+    raw = client.chat.completions.with_raw_response.create(**call)  # the first call after the move returned
     assert raw.headers["x-axops-prompt"] == "support:2"
     assert upstream.requests[-1]["messages"][0]["content"] == "악소프스 상담원입니다. 박지훈님, 무엇을 도와드릴까요?"
     assert [(r["prompt_version"]) for r in usage_rows(live_server, database_url)] == [1, 1, 2]
 
+    # Archived: no longer usable.
+    assert api.post("/api/prompts/support/archive", headers=dev).status_code == 200
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(**call)
 
-def test_the_binding_names_the_route_restricts_routes_and_fills_parameters(setup, upstream, live_server, database_url):
+
+def test_the_binding_names_the_route_restricts_routes_and_fills_parameters(api, setup, upstream, live_server):
     client, key = setup["client"], setup["key"]["key"]
-    save_prompt(
-        live_server,
-        database_url,
+    create_prompt(
+        api,
+        setup["dev"].headers,
         "summary",
-        setup["dev"].team["id"],
-        [
-            {
-                "kind": "text",
-                "template": "다음 글을 세 문장으로 요약하세요:\n{{ text }}",
-                "variables": [{"name": "text", "type": "string"}],
-                "binding": {
-                    "route": "chat-small",
-                    "allowed_routes": ["chat-small"],
-                    "parameters": {"temperature": 0.2, "max_tokens": 50},
-                },
-            }
-        ],
-        {},
+        {
+            "kind": "text",
+            "template": "다음 글을 세 문장으로 요약하세요:\n{{ text }}",
+            "variables": [{"name": "text", "type": "string"}],
+            "binding": {
+                "route": "chat-small",
+                "allowed_routes": ["chat-small"],
+                "parameters": {"temperature": 0.2, "max_tokens": 50},
+            },
+        },
+        labels=(),
     )
     # No model: the binding's route. A text prompt is one user message.
     r = httpx.post(
@@ -250,22 +212,14 @@ def test_the_binding_names_the_route_restricts_routes_and_fills_parameters(setup
     assert chat_on_text.value.code == "prompt_kind_mismatch"
 
 
-def test_refusals_are_in_openais_shape(api, admin, setup, upstream, live_server, database_url):
+def test_refusals_are_in_openais_shape(api, admin, setup, upstream, live_server):
     client = setup["client"]
     other = make_team(api, admin, "other")
-    save_prompt(live_server, database_url, "secret", other["id"], [{"kind": "text", "template": "비밀"}], {})
-    save_prompt(
-        live_server, database_url, "shared", other["id"], [{"kind": "text", "template": "공유"}], {}, "organization"
-    )
-    save_prompt(
-        live_server,
-        database_url,
-        "old",
-        setup["dev"].team["id"],
-        [{"kind": "text", "template": "옛"}],
-        {},
-        archived=True,
-    )
+    text = {"kind": "text", "template": "비밀"}
+    create_prompt(api, admin, "secret", text, team_id=other["id"])
+    create_prompt(api, admin, "shared", text, team_id=other["id"], visibility="organization")
+    create_prompt(api, setup["dev"].headers, "old", text)
+    assert api.post("/api/prompts/old/archive", headers=setup["dev"].headers).status_code == 200
 
     def call(prompt_id, variables=None, c=client):
         return c.chat.completions.create(
@@ -304,19 +258,22 @@ def test_refusals_are_in_openais_shape(api, admin, setup, upstream, live_server,
 
 
 def test_an_ab_experiment_splits_callers_by_weight_and_each_keeps_its_variant(
-    setup, upstream, live_server, database_url
+    api, setup, upstream, live_server, database_url
 ):
     client = setup["client"]
     v2 = [{"role": "system", "content": "[B] {{ company }}: {{ customer }}"}]
-    experiment_id = uuid.uuid4()
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        add_version(conn, setup["prompt_id"], 2, {"kind": "chat", "template": v2, "variables": VARIABLES})
-        conn.execute(
-            "INSERT INTO prompt_experiments (id, prompt_id, label, name, status, variants, metric, auto_promote)"
-            " VALUES (%s, %s, 'production', 'tone', 'running', %s, 'feedback', false)",
-            (experiment_id, setup["prompt_id"], Jsonb([{"version": 1, "weight": 1}, {"version": 2, "weight": 1}])),
-        )
-    announce(live_server, database_url)
+    new_version(api, setup["dev"].headers, "support", {"kind": "chat", "template": v2, "variables": VARIABLES})
+    started = api.post(
+        "/api/prompts/support/experiments",
+        json={
+            "label": "production",
+            "name": "tone",
+            "variants": [{"version": 1, "weight": 1}, {"version": 2, "weight": 1}],
+        },
+        headers=setup["dev"].headers,
+    )
+    assert started.status_code == 201, started.text
+    experiment_id = uuid.UUID(started.json()["id"])
 
     def version_for(user: str | None) -> int:
         raw = client.chat.completions.with_raw_response.create(
