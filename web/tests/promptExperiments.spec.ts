@@ -3,7 +3,6 @@ import type { VueWrapper } from '@vue/test-utils'
 import { h, ref, type VNode } from 'vue'
 import { setLocale } from '@/i18n'
 import type { Experiment, TestResult } from '@/api/promptExperiments'
-import { lineDiff } from '@/components/textDiff'
 import PromptExperiments from '@/views/prompts/PromptExperiments.vue'
 import SuggestDialog from '@/views/prompts/SuggestDialog.vue'
 import { chancePercent, formatP, setupProblems, splitPercents, type SetupForm } from '@/views/prompts/abTest'
@@ -396,16 +395,6 @@ describe('A/B test results', () => {
 })
 
 describe('suggest an improvement', () => {
-  it('diffs lines', () => {
-    expect(lineDiff('a\nb\nc', 'a\nB\nc\nd')).toEqual([
-      { op: ' ', text: 'a' },
-      { op: '-', text: 'b' },
-      { op: '+', text: 'B' },
-      { op: ' ', text: 'c' },
-      { op: '+', text: 'd' },
-    ])
-  })
-
   it('asks a route, shows the candidate as a diff and saves it as a new version with the same variables and binding', async () => {
     const variables = [{ name: 'question', type: 'string', required: true, default: null, description: '' }]
     const binding = { route: 'chat-b', allowed_routes: [], parameters: { temperature: 0.2 } }
@@ -414,7 +403,11 @@ describe('suggest an improvement', () => {
       'POST /api/prompts/support/suggest': () => ({
         candidate: { kind: 'text', template: 'Answer briefly.\n{{ question }}' },
         explanation: 'Shorter.',
-        diff: [],
+        diff: [
+          { op: '-', text: 'Answer.' },
+          { op: '+', text: 'Answer briefly.' },
+          { op: ' ', text: '{{ question }}' },
+        ],
       }),
       'GET /api/prompts/support/versions/2': () => ({ ...version(2), variables, binding }),
       'POST /api/prompts/support/versions': (call) => ({ ...version(4), ...(call.body as object) }),
@@ -447,7 +440,7 @@ describe('suggest an improvement', () => {
       goal: 'shorter answers',
     })
     expect(text('suggest-explanation')).toBe('Shorter.')
-    const ops = [...byTestId('text-diff')!.querySelectorAll('[data-op]')].map((l) => (l as HTMLElement).dataset.op)
+    const ops = [...byTestId('prompt-diff')!.querySelectorAll('[data-op]')].map((l) => (l as HTMLElement).dataset.op)
     expect(ops).toEqual(['-', '+', ' '])
     byTestId('suggest-accept')!.click()
     await settle()

@@ -118,7 +118,7 @@ export interface PromptInfo {
 export interface Suggestion {
   candidate: { kind: 'text' | 'chat'; template: Template }
   explanation: string
-  diff?: { op: ' ' | '+' | '-'; text: string; message_index?: number | null }[]
+  diff: { op: ' ' | '+' | '-'; text: string; message_index?: number | null }[]
   base_version?: number
   route?: string
 }

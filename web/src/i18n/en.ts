@@ -1813,11 +1813,6 @@ export default {
       saved: 'Saved as new version v{version}',
     },
   },
-  textDiff: {
-    counts: '{added} lines added · {removed} removed',
-    added: 'added: ',
-    removed: 'removed: ',
-  },
   prompts: {
     title: 'Prompts',
     thisPrompt: 'prompt',

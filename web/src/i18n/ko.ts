@@ -1809,11 +1809,6 @@ export default {
       saved: '새 버전 v{version}을(를) 저장했습니다',
     },
   },
-  textDiff: {
-    counts: '추가 {added}줄 · 삭제 {removed}줄',
-    added: '추가: ',
-    removed: '삭제: ',
-  },
   prompts: {
     title: '프롬프트',
     thisPrompt: '프롬프트',
