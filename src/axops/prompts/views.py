@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth.models import Team, User
-from axops.prompts import service
+from axops.prompts import feedback, service
 from axops.prompts.models import Prompt, PromptExperiment, PromptLabel, PromptLabelMove, PromptVersion
 from axops.prompts.schemas import PromptLabelMoveOut, PromptLabelOut, PromptOut, PromptQuality, PromptVersionOut
 
@@ -60,17 +60,12 @@ async def prompt_out(session: AsyncSession, prompts: list[Prompt]) -> list[Promp
     ]
 
 
-async def quality_by_version(session: AsyncSession, prompt: Prompt) -> dict[int, dict]:
-    """Feedback per version (prompts/feedback.py counts it from the requests that used the prompt)."""
-    return {}
-
-
 async def version_out(session: AsyncSession, prompt: Prompt, versions: list[PromptVersion]) -> list[PromptVersionOut]:
     people = await _usernames(session, (v.created_by for v in versions))
     pointed: dict[int, list[str]] = {}
     for label in (await service.prompt_labels(session, [prompt.id]))[prompt.id]:
         pointed.setdefault(label.version, []).append(label.name)
-    quality = await quality_by_version(session, prompt) if versions else {}
+    quality = await feedback.quality_by_version(session, prompt) if versions else {}
     return [
         PromptVersionOut(
             id=v.id,
