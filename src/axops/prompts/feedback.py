@@ -6,6 +6,7 @@ Feedback is data, like usage: not audited, and its comment never reaches a log l
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -59,13 +60,18 @@ async def _own_request(session: AsyncSession, principal: Principal, request_id: 
 
 async def give(session: AsyncSession, principal: Principal, data: FeedbackIn, gateway=None) -> dict:
     """Record (or update) the caller's feedback on one of their own requests. `gateway`: the process's
-    Gateway, whose buffered usage records are written once if the request is not found yet (a client
-    may score an answer within the writer's interval)."""
+    Gateway, whose buffered usage records are written if the request is not found yet (a client may
+    score an answer within the writer's interval); then one more look after one writer interval."""
     row = await _own_request(session, principal, data.request_id)
-    if row is None and gateway is not None and gateway.usage.queue:
+    if row is None and gateway is not None:
         while gateway.usage.queue and await gateway.usage.flush():
             pass
         row = await _own_request(session, principal, data.request_id)
+        if row is None:  # still counting its tokens, or recorded by another worker process: one writer interval
+            await asyncio.sleep(gateway.usage.interval_s + 0.1)
+            while gateway.usage.queue and await gateway.usage.flush():
+                pass
+            row = await _own_request(session, principal, data.request_id)
     if row is None:
         raise _not_found(data.request_id)
     existing = await session.scalar(
