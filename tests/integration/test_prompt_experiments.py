@@ -269,6 +269,32 @@ def test_results_of_recorded_usage_for_each_metric(api, lab, database_url):
     assert by_version(got)[2]["latency_p50"] == pytest.approx(83.0)
 
 
+def test_three_variants_compare_each_challenger_with_the_control(api, lab, database_url):
+    dev = lab["dev"]
+    r = api.post(
+        "/api/prompts/support/versions",
+        json={"kind": "chat", "template": V2[::-1], "variables": VARIABLES},
+        headers=dev.headers,
+    )
+    assert r.status_code == 201, r.text
+    variants = [{"version": 1, "weight": 2}, {"version": 2, "weight": 1}, {"version": 3, "weight": 1}]
+    exp = start(api, dev.headers, variants=variants).json()
+    assert exp["variants"] == [
+        {"version": 1, "weight": 2.0},
+        {"version": 2, "weight": 1.0},
+        {"version": 3, "weight": 1.0},
+    ]
+    rows = [(1, 200, 50.0, 0.5 + (i % 3 - 1) * 0.1) for i in range(60)]
+    rows += [(2, 200, 50.0, 0.55 + (i % 3 - 1) * 0.1) for i in range(30)]
+    rows += [(3, 200, 50.0, 0.8 + (i % 3 - 1) * 0.1) for i in range(30)]
+    record(database_url, exp["id"], dev.user_id, rows)
+    res = api.get(f"/api/prompts/experiments/{exp['id']}", headers=dev.headers).json()["results"]
+    assert [(t["control_version"], t["variant_version"]) for t in res["tests"]] == [(1, 2), (1, 3)]
+    assert all(t["alpha"] == pytest.approx(0.025) for t in res["tests"])  # Bonferroni over two challengers
+    assert res["test"]["variant_version"] == 3 and res["test"]["verdict"] == "b_better"
+    assert [v["requests"] for v in res["variants"]] == [60, 30, 30]
+
+
 def test_stop_rules_and_auto_promotion(api, admin, lab, database_url):
     dev = lab["dev"]
     exp = start(api, dev.headers, max_samples=10).json()
