@@ -244,6 +244,7 @@ def test_results_of_recorded_usage_for_each_metric(api, lab, database_url):
     assert twice.status_code == 409 and twice.json()["type"].endswith("/prompt_experiment_ended")
     nowin = api.post(f"/api/prompts/experiments/{exp['id']}/promote", json={}, headers=dev.headers)
     assert nowin.status_code == 409 and nowin.json()["type"].endswith("/prompt_experiment_no_winner")
+    first = exp["id"]
 
     # error rate: B fails 20 % of its calls, A 2 %: A is better (two-proportion z-test)
     exp = start(api, dev.headers, metric="error_rate").json()
@@ -256,6 +257,9 @@ def test_results_of_recorded_usage_for_each_metric(api, lab, database_url):
     assert variants[2]["error_rate"] == pytest.approx(0.2)
     assert test["method"] == "two-proportion z-test" and test["verdict"] == "a_better" and test["p_value"] < 0.001
     assert test["difference"] == pytest.approx(0.18)
+    # a stopped experiment cannot move the label while a later one runs on it
+    late = api.post(f"/api/prompts/experiments/{first}/promote", json={"version": 2}, headers=dev.headers)
+    assert late.status_code == 409 and late.json()["type"].endswith("/prompt_experiment_running")
     api.post(f"/api/prompts/experiments/{exp['id']}/stop", json={}, headers=dev.headers)
 
     # latency: B answers in ~80 ms, A in ~120 ms (Mann–Whitney U)

@@ -220,6 +220,21 @@ async def promote(
     service.require_write(principal, prompt)
     if exp.status == "promoted":
         raise Conflict("This A/B experiment's winner was already promoted.", code="prompt_experiment_ended")
+    if exp.status == "stopped":  # a later experiment on the same label owns it now
+        running = await session.scalar(
+            select(PromptExperiment.id).where(
+                PromptExperiment.prompt_id == prompt.id,
+                PromptExperiment.label == exp.label,
+                PromptExperiment.status == "running",
+            )
+        )
+        if running is not None:
+            raise Conflict(
+                f"Another A/B experiment runs on '{prompt.name}@{exp.label}': stop it first.",
+                code="prompt_experiment_running",
+                label=exp.label,
+                experiment_id=str(running),
+            )
     res = await results.results(session, exp)
     await _promote(session, principal, exp, prompt, version, res["test"], "manual")
     return exp, prompt
