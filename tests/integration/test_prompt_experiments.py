@@ -416,3 +416,27 @@ def test_suggest_an_improvement(api, lab, upstream):
     assert r.status_code == 404 and r.json()["type"].endswith("/prompt_version_not_found")
     r = api.post("/api/prompts/support/suggest", json={"version": 1, "route": "no-such-route"}, headers=dev.headers)
     assert r.status_code == 404, r.text
+
+
+def test_the_periodic_task_applies_the_stop_rules(api, lab, database_url, live_server):
+    dev = lab["dev"]
+    exp = start(api, dev.headers, max_duration_s=60).json()
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        conn.execute(
+            "UPDATE prompt_experiments SET started_at = now() - interval '5 minutes' WHERE id = %s", (exp["id"],)
+        )
+    state = live_server.app.state.axops
+
+    async def run():
+        job_id = await state.tasks.tasks["prompts:check_experiment_rules"].defer_async(timestamp=0)
+        await state.tasks.run_worker_async(
+            wait=False, install_signal_handlers=False, additional_context={"axops": state}
+        )
+        return (await state.tasks.job_manager.list_jobs_async(id=job_id))[0].status
+
+    assert asyncio.run_coroutine_threadsafe(run(), live_server.server_loop).result(60) == "succeeded"
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        status, reason = conn.execute(
+            "SELECT status, ended_reason FROM prompt_experiments WHERE id = %s", (exp["id"],)
+        ).fetchone()
+    assert (status, reason) == ("stopped", "max_duration")
