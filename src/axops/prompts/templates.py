@@ -268,17 +268,13 @@ def check_variables(variables: list[dict]) -> None:
             raise TemplateError(f"The default of '{name}' is not of type {v['type']}.")
 
 
+_PYTHON_TYPES = {"string": str, "number": (int, float), "integer": int, "boolean": (), "list": list, "object": dict}
+
+
 def _is_type(value, kind: str) -> bool:
     if isinstance(value, bool):
         return kind == "boolean"
-    return {
-        "string": isinstance(value, str),
-        "number": isinstance(value, (int, float)),
-        "integer": isinstance(value, int),
-        "boolean": False,
-        "list": isinstance(value, list),
-        "object": isinstance(value, dict),
-    }[kind]
+    return isinstance(value, _PYTHON_TYPES[kind])
 
 
 def bind_variables(declared: list[dict], given: dict) -> dict:
