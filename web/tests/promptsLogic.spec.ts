@@ -204,7 +204,6 @@ describe('prompt messages', () => {
   it('compile in both languages (Jinja braces and @ are escaped for vue-i18n)', () => {
     for (const locale of ['ko', 'en'] as const) {
       setLocale(locale)
-      expect(i18n.global.t('prompts.editor.syntaxHint')).toContain('{{')
       expect(i18n.global.t('prompts.firstTemplateHint')).toContain('{{')
       expect(i18n.global.t('prompts.labelsTab.removeConfirm', { label: 'production' })).toContain('@production')
       expect(i18n.global.t('prompts.test.invalid.object')).toContain('{"')

@@ -1,6 +1,6 @@
 // The prompt registry from the browser (/api/prompts): prompts, their immutable versions, labels,
-// diffs, the editor's live check and rendering. Types mirror the API's prompts/schemas.py.
-import { apiError, type ApiError, type Problem } from './client'
+// diffs, the editor's live check and rendering (types generated from the API's prompts/schemas.py).
+import { apiError, type ApiError, type Problem, type Schemas } from './client'
 import { call } from './http'
 
 export const VARIABLE_TYPES = ['string', 'number', 'integer', 'boolean', 'list', 'object'] as const
@@ -13,129 +13,23 @@ export const COMMON_LABELS = ['production', 'staging']
 export const LABEL_NAME = /^[a-z][a-z0-9_-]{0,63}$/
 export const VARIABLE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/
 
-export interface Variable {
-  name: string
-  type: VariableType
-  required: boolean
-  default: unknown
-  description: string
-}
-
-export interface TemplateMessage {
-  role: Role
-  content: string
-}
-
+export type Variable = Schemas['PromptVariable']
+export type TemplateMessage = Schemas['PromptMessage']
 export type Template = string | TemplateMessage[]
-
-export interface Parameters {
-  temperature?: number | null
-  top_p?: number | null
-  max_tokens?: number | null
-  presence_penalty?: number | null
-  frequency_penalty?: number | null
-  stop?: string[] | string | null
-  seed?: number | null
-}
-
-export interface Binding {
-  route?: string | null
-  allowed_routes: string[]
-  parameters: Parameters
-}
-
-export interface VersionIn {
-  kind: PromptKind
-  template: Template
-  variables: Variable[]
-  binding: Binding
-  message: string
-  labels?: string[]
-}
-
-export interface Prompt {
-  id: string
-  name: string
-  description: string
-  tags: string[]
-  team_id: string
-  team_name: string
-  visibility: 'team' | 'organization'
-  latest_version: number | null
-  labels: Record<string, number>
-  created_by_name: string | null
-  created_at: string
-  updated_at: string
-  archived_at: string | null
-  running_experiments: number
-}
-
-export interface PromptVersion {
-  id: string
-  prompt_name: string
-  version: number
-  kind: PromptKind
-  template: Template
-  variables: Variable[]
-  binding: Binding
-  message: string
-  created_by_name: string | null
-  created_at: string
-  labels: string[]
-  quality: { feedback_count: number; feedback_mean: number | null }
-}
-
-export interface LabelOut {
-  label: string
-  version: number
-  updated_at: string
-  updated_by_name: string | null
-}
-
-export interface LabelMove {
-  label: string
-  from_version: number | null
-  to_version: number | null
-  reason: string
-  actor_name: string | null
-  created_at: string
-}
-
-export interface DiffLine {
-  op: ' ' | '+' | '-'
-  text: string
-  message_index?: number | null
-}
-
-export interface Diff {
-  base: number
-  head: number
-  template: DiffLine[]
-  variables: { added: Variable[]; removed: Variable[]; changed: { name: string; before: Variable; after: Variable }[] }
-  binding: { key: string; before: unknown; after: unknown }[]
-  kind_changed: boolean
-}
-
-export interface TemplateProblem {
-  message: string
-  line: number | null
-  column: number | null
-  message_index: number | null
-}
-
-export interface CheckResult {
-  ok: boolean
-  placeholders: string[]
-  error?: TemplateProblem | null
-}
-
-export interface Rendered {
-  kind: PromptKind
-  text: string | null
-  messages: TemplateMessage[] | null
-  version: number | null
-  variables_used: Record<string, unknown>
-}
+export type Parameters = Schemas['PromptParameters']
+export type Binding = Schemas['PromptBinding']
+export type VersionIn = Schemas['PromptVersionCreate']
+export type Prompt = Schemas['PromptOut']
+export type PromptVersion = Schemas['PromptVersionOut']
+export type LabelOut = Schemas['PromptLabelOut']
+export type LabelMove = Schemas['PromptLabelMoveOut']
+export type DiffLine = Schemas['PromptDiffLine']
+export type Diff = Schemas['PromptDiffOut']
+export type TemplateProblem = Schemas['PromptCheckError']
+export type CheckResult = Schemas['PromptCheckOut']
+export type Rendered = Schemas['PromptRenderOut']
+export type PromptCreate = Schemas['PromptCreate']
+export type RenderRequest = Schemas['PromptRenderIn']
 
 export interface Page<T> {
   items: T[]
@@ -175,16 +69,6 @@ export function listPrompts(query: PromptQuery, cursor?: string | null, limit = 
   return request('GET', `/api/prompts?${params}`)
 }
 
-export interface PromptCreate {
-  name: string
-  description: string
-  tags: string[]
-  team_id?: string | null
-  visibility?: 'team' | 'organization'
-  version?: VersionIn
-  labels?: string[]
-}
-
 export const createPrompt = (body: PromptCreate) => request<Prompt>('POST', '/api/prompts', body)
 export const getPrompt = (name: string) => request<Prompt>('GET', p(name))
 export const updatePrompt = (name: string, body: Partial<Pick<Prompt, 'description' | 'tags' | 'visibility'>>) =>
@@ -218,9 +102,4 @@ export const diffVersions = (name: string, base: number, head: number) =>
 export const checkTemplate = (body: { kind: PromptKind; template: Template; variables: Variable[] }) =>
   request<CheckResult>('POST', '/api/prompts/check', body)
 
-export interface RenderRequest {
-  ref?: string
-  variables: Record<string, unknown>
-  draft?: { kind: PromptKind; template: Template; variables: Variable[] }
-}
 export const renderPrompt = (name: string, body: RenderRequest) => request<Rendered>('POST', `${p(name)}/render`, body)
