@@ -193,6 +193,9 @@ describe('A/B test setup', () => {
       'promptAb.setup.maxSamples: rules.min',
     ])
     expect(setupProblems({ ...form, duration: '0.5', durationUnit: 'hours' }, t)).toEqual([])
+    expect(setupProblems({ ...form, busy: ['production'] }, t)).toEqual([
+      'promptAb.setup.label: promptAb.setup.labelBusy',
+    ])
     expect(setupProblems({ ...form, label: null, maxSamples: '2.5', duration: '-1' }, t)).toEqual([
       'promptAb.setup.label: rules.required',
       'promptAb.setup.maxDuration: promptAb.setup.positive',
@@ -390,7 +393,7 @@ describe('A/B test results', () => {
     expect(formatP(0.0312)).toBe('0.031')
     expect(chancePercent(0.0312)).toBe('3.1%')
     expect(chancePercent(0.42)).toBe('42%')
-    expect(chancePercent(0.004)).toBe('< 1%')
+    expect(chancePercent(0.004)).toBeNull()
   })
 })
 

@@ -16,6 +16,8 @@ export interface VariantRow {
 }
 
 export interface SetupForm {
+  /** Labels with a test running already (one per label). */
+  busy?: string[]
   name: string
   label: string | null
   variants: VariantRow[]
@@ -55,7 +57,11 @@ export function setupProblems(form: SetupForm, t: (key: string, params?: Record<
       form.name.trim() !== '' || t('rules.required'),
       form.name.trim().length <= 200 || t('rules.maxLength', { n: 200 }),
     ],
-    [t('promptAb.setup.label'), !!form.label || t('rules.required')],
+    [
+      t('promptAb.setup.label'),
+      !!form.label || t('rules.required'),
+      !form.label || !form.busy?.includes(form.label) || t('promptAb.setup.labelBusy'),
+    ],
     [
       t('promptAb.setup.variants'),
       (form.variants.length >= MIN_VARIANTS && form.variants.length <= MAX_VARIANTS) ||
@@ -103,10 +109,10 @@ export function formatP(p: number): string {
   return p.toFixed(3)
 }
 
-/** A p-value as a chance in percent for the plain-language line ("3%", "< 1%"; at most two significant digits). */
-export function chancePercent(p: number): string {
+/** A p-value as a chance in percent for the plain-language line ("3.1%", "42%"); null under 1% (said in words). */
+export function chancePercent(p: number): string | null {
   const pct = p * 100
-  if (pct < 1) return '< 1%'
+  if (pct < 1) return null
   return `${pct >= 10 ? Math.round(pct) : Math.round(pct * 10) / 10}%`
 }
 
