@@ -388,6 +388,35 @@ describe('A/B test results', () => {
     expect(changed).toHaveBeenCalled()
   })
 
+  it('refreshes a running test every 10 s, and stops refreshing once it has ended', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      let status = 'running'
+      const calls = mockApi({
+        'GET /api/prompts/support/experiments': () => ({ items: [experiment(TEST_BASE)] }),
+        'GET /api/prompts/experiments/e1': () => experiment(TEST_BASE, { status }),
+      })
+      wrapper = await mountView(
+        host(() => h(PromptExperiments, { name: 'support' })),
+        signIn(['prompts:read']),
+      )
+      const reads = () => calls.filter((c) => c.path === '/api/prompts/experiments/e1').length
+      byTestId('ab-open-e1')!.click()
+      await vi.advanceTimersByTimeAsync(100)
+      expect(reads()).toBe(1)
+      await vi.advanceTimersByTimeAsync(9_000)
+      expect(reads()).toBe(1)
+      status = 'stopped'
+      await vi.advanceTimersByTimeAsync(1_500)
+      expect(reads()).toBe(2)
+      expect(byTestId('ab-stop')).toBeNull() // a stopped test has nothing to stop
+      await vi.advanceTimersByTimeAsync(30_000)
+      expect(reads()).toBe(2)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
   it('formats p-values for people', () => {
     expect(formatP(0.0004)).toBe('< 0.001')
     expect(formatP(0.0312)).toBe('0.031')
