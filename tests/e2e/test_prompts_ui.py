@@ -138,12 +138,25 @@ def test_create_label_test_edit_move_and_diff(browser_page: Page, api, admin, up
     # Edit: a second variable in the system message, declared from what the template uses; save as v2.
     page.get_by_test_id("tab-editor").click()
     system = page.get_by_test_id("prompt-message").first
+    _type_in_editor(page, "prompt-message-content", "너는 {{ tone 말투로", replace=True)  # a syntax error
+    expect(system.locator(".cm-ax-error-line")).to_be_visible()  # marked at its line and column
+    expect(system.get_by_test_id("code-editor-error")).to_contain_text("1행")
+    _shoot(page, "editor-error")
     _type_in_editor(page, "prompt-message-content", "너는 {{ tone }} 말투로 짧게 답하는 상담원이다.", replace=True)
     expect(system.locator(".cm-content")).to_contain_text("{{ tone }}")
     expect(page.get_by_test_id("prompt-dirty")).to_be_visible()
     expect(page.get_by_test_id("prompt-undeclared")).to_contain_text("tone")
     expect(page.get_by_test_id("prompt-check")).to_have_attribute("data-ok", "false")  # used but not declared
+    expect(system.get_by_test_id("code-editor-error")).to_be_visible()  # said under the message that uses it
     page.get_by_test_id("prompt-declare-used").click()
+    # Declared variables complete after "{{" in the editor.
+    user = page.locator('[data-testid="prompt-message-content"] .cm-content').nth(1)
+    user.click()
+    page.keyboard.press("Control+End")
+    page.keyboard.insert_text(" {{ to")
+    page.locator(".cm-tooltip-autocomplete li", has_text="tone").click()
+    expect(user).to_contain_text("{{ question }}에 답해 줘 {{ tone")
+    page.keyboard.insert_text(" }}")
     row = page.locator('[data-testid="prompt-variable-row"][data-name="tone"]')
     row.locator('[data-testid="prompt-variable-default"] input').fill("정중한")
     expect(page.get_by_test_id("prompt-check")).to_have_attribute("data-ok", "true")
@@ -152,9 +165,16 @@ def test_create_label_test_edit_move_and_diff(browser_page: Page, api, admin, up
     page.get_by_test_id("prompt-save-version").click()
     expect(page.get_by_test_id("tab-versions")).to_contain_text("(2)")
     expect(page.get_by_test_id("prompt-dirty")).to_have_count(0)
+    # "Suggest an improvement" opens on the saved version (its journey is the A/B tests' own).
+    page.get_by_test_id("prompt-suggest").click()
+    expect(page.get_by_test_id("suggest-dialog")).to_be_visible()
+    check_screen(page, allow=ALLOW)
+    page.get_by_test_id("suggest-cancel").click()
+    expect(page.get_by_test_id("suggest-dialog")).to_be_hidden()
     v2 = api.get("/api/prompts/support-bot/versions/2", headers=admin).json()
     assert v2["message"] == "말투 변수 추가"
     assert {v["name"]: v["default"] for v in v2["variables"]} == {"question": None, "tone": "정중한"}
+    assert v2["template"][1]["content"] == "{{ question }}에 답해 줘 {{ tone }}"
 
     # Move production to v2; the history keeps both moves.
     page.get_by_test_id("tab-labels").click()
@@ -174,11 +194,19 @@ def test_create_label_test_edit_move_and_diff(browser_page: Page, api, admin, up
     page.get_by_test_id("tab-versions").click()
     expect(page.get_by_test_id("prompt-version-2")).to_be_visible()
     diff = page.get_by_test_id("prompt-diff")
-    expect(diff.locator('[data-op="-"]')).to_contain_text("너는 친절한 상담원이다.")
-    expect(diff.locator('[data-op="+"]')).to_contain_text("너는 {{ tone }} 말투로 짧게 답하는 상담원이다.")
+    expect(diff.locator('[data-op="-"]')).to_contain_text(["너는 친절한 상담원이다.", "{{ question }}에 답해 줘"])
+    expect(diff.locator('[data-op="+"]')).to_contain_text(
+        ["너는 {{ tone }} 말투로 짧게 답하는 상담원이다.", "{{ question }}에 답해 줘 {{ tone }}"]
+    )
     expect(page.get_by_test_id("prompt-diff-variables")).to_contain_text("tone")
     check_screen(page, allow=ALLOW)
     _shoot(page, "versions")
+
+    # The YAML export (what `axops prompt pull` writes) downloads as a file.
+    with page.expect_download() as download:
+        page.get_by_test_id("prompt-export").click()
+    assert download.value.suggested_filename == "support-bot.yaml"
+    assert "support-bot" in Path(download.value.path()).read_text(encoding="utf-8")
 
     # The list shows the label and the latest version.
     page.get_by_test_id("nav-prompts").click()

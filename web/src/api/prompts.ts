@@ -99,6 +99,16 @@ export const labelHistory = (name: string, label?: string) =>
 export const diffVersions = (name: string, base: number, head: number) =>
   request<Diff>('GET', `${p(name)}/diff?base=${base}&head=${head}`)
 
+/** The prompt as one YAML file (all versions and labels), what `axops prompt pull` writes. */
+export async function exportPrompt(name: string): Promise<Blob> {
+  const response = await call('GET', `${p(name)}/export`)
+  if (!response.ok) {
+    const problem = (await response.json().catch(() => null)) as Problem | null
+    throw apiError(problem, response.status)
+  }
+  return response.blob()
+}
+
 export const checkTemplate = (body: { kind: PromptKind; template: Template; variables: Variable[] }) =>
   request<CheckResult>('POST', '/api/prompts/check', body)
 

@@ -1819,6 +1819,7 @@ export default {
   prompts: {
     title: 'Prompts',
     thisPrompt: 'prompt',
+    export: 'Export YAML',
     search: 'Search name or description',
     name: 'Name',
     description: 'Description',
@@ -1888,6 +1889,7 @@ export default {
       fixBinding: 'Fix the binding parameters',
       badLabel: 'Fix the label name',
       noChanges: 'Nothing differs from the loaded version',
+      leave: 'You have unsaved changes. Leave this page?',
     },
     variables: {
       title: 'Variables',

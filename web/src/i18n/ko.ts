@@ -1815,6 +1815,7 @@ export default {
   prompts: {
     title: '프롬프트',
     thisPrompt: '프롬프트',
+    export: 'YAML 내보내기',
     search: '이름이나 설명으로 검색',
     name: '이름',
     description: '설명',
@@ -1877,6 +1878,7 @@ export default {
       fixBinding: '모델 연결의 파라미터를 고치세요',
       badLabel: '라벨 이름을 고치세요',
       noChanges: '불러온 버전과 달라진 것이 없습니다',
+      leave: '저장하지 않은 변경이 있습니다. 이 페이지를 떠날까요?',
     },
     variables: {
       title: '변수',
