@@ -233,6 +233,18 @@ def seed(base: str, db_url: str) -> dict:
         )
         runs.append(run["id"])
     ok(c.post("/api/apikey/create", json={"name": "bench-key"}))
+    chat = [{"role": "system", "content": "You answer in {{ lang }}."}, {"role": "user", "content": "{{ question }}"}]
+    variables = [{"name": n, "type": "string"} for n in ("lang", "question")]
+    ok(
+        c.post(
+            "/api/prompts",
+            json={
+                "name": "bench-prompt",
+                "version": {"kind": "chat", "template": chat, "variables": variables, "message": "v1"},
+                "labels": ["production"],
+            },
+        )
+    )
     seconds = fill_usage(db_url, [me["id"], me["id"], me["id"], me["id"], dev["id"]], [team["id"]], RECORDS, DAYS)
     print(f"inserted {RECORDS:,} usage records over {DAYS:g} days in {seconds:.1f}s")
     return {
@@ -255,6 +267,8 @@ def pages(ids: dict) -> list[tuple[str, str, str, str]]:
         ("/models/:id", f"/models/{ids['model']}", "main h1", "bench-model"),
         ("/datasets", "/datasets", "main", "bench-corpus"),
         ("/datasets/:id", f"/datasets/{ids['dataset']}", "main h1", "bench-corpus"),
+        ("/prompts", "/prompts", "main", "bench-prompt"),
+        ("/prompts/:name", "/prompts/bench-prompt", "main h1", "bench-prompt"),
         ("/playground", "/playground", "main", "bench-route"),
         ("/gateway/usage", "/gateway/usage", '[data-testid="usage-stat-requests"]', r"\d{2}"),
         ("/gateway/routes", "/gateway/routes", "main", "bench-route"),
