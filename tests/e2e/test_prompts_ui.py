@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import check_screen, field, ui_login
+from tests.browser import check_screen, field, pick, ui_login
 from tests.factories import PASSWORD, make_team, make_user
 from tests.mocks import MockUpstream
 
@@ -76,6 +76,12 @@ def test_create_label_test_edit_move_and_diff(browser_page: Page, api, admin, up
         headers=admin,
     )
     assert r.status_code == 201, r.text
+    r = api.post(
+        "/api/gateway/routes",
+        json={"model_name": "chat-2", "targets": [{"provider_id": provider["id"], "model": "tiny-2"}]},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
     page = browser_page
     page.set_viewport_size({"width": 1440, "height": 900})
 
@@ -118,16 +124,20 @@ def test_create_label_test_edit_move_and_diff(browser_page: Page, api, admin, up
     expect(page.get_by_test_id("prompt-test-run")).to_be_disabled()  # the required value is missing
     expect(page.get_by_test_id("prompt-test-blocked")).to_contain_text("question")
     page.locator('[data-testid="prompt-test-var-question"] textarea').first.fill("환불은 어떻게 하나요?")
+    pick(page, "prompt-test-routes", "chat-2", multiple=True)  # side by side with the first
     page.get_by_test_id("prompt-test-run").click()
-    column = page.get_by_test_id("prompt-test-column")
+    expect(page.get_by_test_id("prompt-test-column")).to_have_count(2)
+    second = page.locator('[data-testid="prompt-test-column"][data-route="chat-2"]')
+    expect(second).to_have_attribute("data-streaming", "false")
+    expect(second.get_by_test_id("prompt-test-output")).to_contain_text("hello from mock")
+    column = page.locator('[data-testid="prompt-test-column"][data-route="chat"]')
     expect(column).to_have_attribute("data-streaming", "false")
-    expect(column).to_have_attribute("data-route", "chat")
     expect(column.get_by_test_id("prompt-test-output")).to_contain_text("hello from mock")
     expect(column.get_by_test_id("prompt-test-tokens")).to_contain_text("출력 3")
     expect(column.get_by_test_id("prompt-test-latency")).to_contain_text("ms")
     expect(column.get_by_test_id("prompt-test-cost")).to_be_visible()
-    sent = upstream.requests[-1]
-    assert sent["model"] == "tiny" and sent["stream"] is True
+    sent = next(r for r in upstream.requests if r["model"] == "tiny")
+    assert sent["stream"] is True and any(r["model"] == "tiny-2" for r in upstream.requests)
     assert sent["messages"] == [
         {"role": "system", "content": "너는 친절한 상담원이다."},
         {"role": "user", "content": "환불은 어떻게 하나요?에 답해 줘"},
