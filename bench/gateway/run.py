@@ -2,7 +2,8 @@
 through a bare Python pass-through proxy (the ceiling for one Python worker), through the axops
 gateway (auth by API key, routing, rate limits and usage logging on) and through the LiteLLM
 proxy — interleaved in one run, at concurrency 1 and 64, non-streaming (wrk) and streaming (TTFT,
-an asyncio client).
+an asyncio client). The axops gateway is also sent the same request naming a saved prompt
+(`prompt_id`, non-streaming only): the difference is what resolving and rendering it costs.
 
     make bench-gateway          (or: .venv/bin/python bench/gateway/run.py)
 
@@ -45,6 +46,39 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 WITH_LITELLM = os.environ.get("BENCH_LITELLM", "1") == "1"
 PASSWORD = "bench-admin-password"
 BODY = {"model": "bench", "messages": [{"role": "user", "content": "Hello, how are you today?"}]}
+# A saved customer-support prompt as teams write them (a condition, a loop), for the same request
+# with `prompt_id`: the gateway resolves, renders and puts it before the caller's message.
+PROMPT_TEMPLATE = [
+    {
+        "role": "system",
+        "content": "당신은 {{ company }}의 고객 지원 상담원입니다. 항상 존댓말을 쓰고, 확실하지 않은 내용은 "
+        "추측하지 말고 상담원 연결을 안내하세요.\n오늘 날짜: {{ today }}\n"
+        "{% if tier == 'vip' %}이 고객은 VIP 등급입니다. 가장 먼저 처리하세요.\n{% endif %}",
+    },
+    {
+        "role": "user",
+        "content": "고객 이름: {{ customer }}\n주문 번호: {{ order_id }}\n최근 주문:\n"
+        "{% for item in items %}- {{ item.name }} ({{ item.qty }}개)\n{% endfor %}문의 내용: {{ question }}",
+    },
+]
+PROMPT_VARIABLES = [
+    {"name": "company", "type": "string", "required": False, "default": "악소프스"},
+    {"name": "today", "type": "string"},
+    {"name": "tier", "type": "string", "required": False, "default": "standard"},
+    {"name": "customer", "type": "string"},
+    {"name": "order_id", "type": "string"},
+    {"name": "items", "type": "list"},
+    {"name": "question", "type": "string"},
+]
+PROMPT_VALUES = {
+    "today": "2026년 12월 4일",
+    "tier": "vip",
+    "customer": "김민수",
+    "order_id": "A-20261204-0042",
+    "items": [{"name": "무선 이어폰", "qty": 1}, {"name": "충전 케이블", "qty": 2}],
+    "question": "이어폰 한쪽이 충전되지 않아요. 교환할 수 있나요?",
+}
+PROMPTED = {**BODY, "prompt_id": "support@production", "prompt_variables": PROMPT_VALUES}
 PY = sys.executable
 
 
@@ -57,6 +91,25 @@ def wait_port(url: str, timeout: float = 60) -> None:
         except httpx.TransportError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not come up")
+
+
+def wrk_script(path: Path, body: dict) -> Path:
+    """A wrk script POSTing `body` (in a long bracket string: no Lua escapes, UTF-8 as is)."""
+    path.write_text(
+        "wrk.method = 'POST'\n"
+        f"wrk.body = [==[{json.dumps(body, ensure_ascii=False)}]==]\n"
+        "wrk.headers['Content-Type'] = 'application/json'\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def create_prompt(c: httpx.Client, h: dict) -> None:
+    """The saved prompt PROMPTED names (v1, labelled production)."""
+    version = {"kind": "chat", "template": PROMPT_TEMPLATE, "variables": PROMPT_VARIABLES}
+    c.post(
+        "/api/prompts", json={"name": "support", "version": version, "labels": ["production"]}, headers=h
+    ).raise_for_status()
 
 
 def wrk(url: str, key: str | None, concurrency: int, script: Path) -> dict:
@@ -216,7 +269,8 @@ def setup_axops(tmp: Path, upstream: str) -> tuple[subprocess.Popen, str, str, o
     c.put(
         f"/api/gateway/limits/key/{key['id']}", json={"rpm": 10_000_000, "tpm": 1_000_000_000}, headers=h
     ).raise_for_status()
-    return server, base, key["key"], (pg, c, h)
+    create_prompt(c, h)
+    return server, base, key["key"], (pg, c, h, env)
 
 
 def main() -> None:
@@ -239,9 +293,10 @@ def main() -> None:
         procs.append(subprocess.Popen([PY, str(HERE / "passthrough.py"), str(pt_port), mock]))
         targets["python pass-through"] = (f"http://127.0.0.1:{pt_port}", None)
         wait_port(targets["python pass-through"][0])
-        server, base, key, (pg, client, admin) = setup_axops(tmp, mock)
+        server, base, key, (pg, client, admin, _env) = setup_axops(tmp, mock)
         procs.append(server)
         targets["axops gateway"] = (base, key)
+        targets["axops gateway + prompt_id"] = (base, key)
         if WITH_LITELLM:
             litellm, litellm_url, litellm_key = start_litellm(tmp, mock)
             if litellm:
@@ -249,40 +304,43 @@ def main() -> None:
                 wait_port(litellm_url, timeout=180)
                 targets["litellm"] = (litellm_url, litellm_key)
 
-        script = tmp / "post.lua"
-        script.write_text(
-            f"wrk.method = 'POST'\nwrk.body = '{json.dumps(BODY)}'\nwrk.headers['Content-Type'] = 'application/json'\n"
-        )
-        for url, k in targets.values():  # warm up every connection pool and code path
-            wrk(url, k, 16, script)
+        script = wrk_script(tmp / "post.lua", BODY)
+        scripts = {"axops gateway + prompt_id": wrk_script(tmp / "prompted.lua", PROMPTED)}
+        for name, (url, k) in targets.items():  # warm up every connection pool and code path
+            wrk(url, k, 16, scripts.get(name, script))
         for concurrency in (1, 64):
             runs: dict[str, list[dict]] = {name: [] for name in targets}
             for _ in range(ROUNDS):
                 for name, (url, k) in targets.items():
-                    runs[name].append(wrk(url, k, concurrency, script))
+                    runs[name].append(wrk(url, k, concurrency, scripts.get(name, script)))
             for name, rs in runs.items():
                 r = {m: round(statistics.median(x[m] for x in rs), 3) for m in ("req_per_s", "p50_ms", "p99_ms")}
                 r["errors"] = sum(x["errors"] for x in rs)
                 results["non_streaming"].setdefault(f"c{concurrency}", {})[name] = r
                 print(
-                    f"c={concurrency:<3} {name:22s} {r['req_per_s']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
+                    f"c={concurrency:<3} {name:26s} {r['req_per_s']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
                     f"  errors {r['errors']}",
                     flush=True,
                 )
         for concurrency in (1, 64):
             for name, (url, k) in targets.items():
+                if name in scripts:
+                    continue  # streaming is measured with the plain request only
                 r = asyncio.run(stream_run(url, k, concurrency, 5.0))
                 results["streaming"].setdefault(f"c{concurrency}", {})[name] = {
                     k2: round(v, 3) if v else v for k2, v in r.items()
                 }
                 print(
-                    f"stream c={concurrency:<3} {name:22s} {r['req_per_s']:8.0f} req/s  TTFT p50 {r['ttft_p50_ms']:.2f} ms  "
+                    f"stream c={concurrency:<3} {name:26s} {r['req_per_s']:8.0f} req/s  TTFT p50 {r['ttft_p50_ms']:.2f} ms  "
                     f"p99 {r['ttft_p99_ms']:.2f} ms  errors {r['errors']}",
                     flush=True,
                 )
         c1, c64 = results["non_streaming"]["c1"], results["non_streaming"]["c64"]
         results["summary"] = {
             "axops_added_p50_ms_at_c1": round(c1["axops gateway"]["p50_ms"] - c1["direct"]["p50_ms"], 3),
+            "prompt_id_added_p50_ms_at_c1": round(
+                c1["axops gateway + prompt_id"]["p50_ms"] - c1["axops gateway"]["p50_ms"], 3
+            ),
             "axops_vs_passthrough_rps_at_c64": round(
                 c64["axops gateway"]["req_per_s"] / c64["python pass-through"]["req_per_s"], 3
             ),
