@@ -212,4 +212,59 @@ describe('prompt page', () => {
     expect(byTestId('prompt-diff-binding')!.textContent).toContain('온도')
     expect(byTestId('prompt-diff-binding')!.textContent).toContain('0.2')
   })
+
+  it('renders the version with the values typed, then sends it to each chosen route side by side', async () => {
+    const calls = pageApi({
+      'GET /api/inference/models/status': () => ({
+        currency: 'USD',
+        models: [
+          { name: 'chat', health: 'ok' },
+          { name: 'chat-b', health: 'ok' },
+        ],
+      }),
+      'POST /api/prompts/support/render': () => ({
+        kind: 'chat',
+        text: null,
+        messages: [{ role: 'user', content: '안녕 ko' }],
+        version: 2,
+        variables_used: { q: '안녕', lang: 'ko' },
+      }),
+      'POST /v1/chat/completions': (c) =>
+        new Response(
+          JSON.stringify({
+            choices: [{ message: { content: `answer from ${(c.body as { model: string }).model}` } }],
+            usage: { prompt_tokens: 5, completion_tokens: 2 },
+          }),
+          { headers: { 'content-type': 'application/json', 'x-axops-cost': '0.004' } },
+        ),
+    })
+    wrapper = await mountView(PromptDetailView, signIn(['prompts:read', 'gateway:invoke']))
+    await settle()
+    byTestId('tab-test')!.click()
+    await settle()
+    expect(byTestId('prompt-test-run')!.hasAttribute('disabled')).toBe(true) // q and lang are required
+    for (const [name, value] of [
+      ['q', '안녕'],
+      ['lang', 'ko'],
+    ]) {
+      const field = byTestId(`prompt-test-var-${name}`)!.querySelector('textarea')!
+      field.value = value!
+      field.dispatchEvent(new Event('input'))
+    }
+    await settle()
+    byTestId('prompt-test-run')!.click()
+    await settle()
+    await settle()
+    const render = calls.find((c) => c.path === '/api/prompts/support/render')!
+    expect(render.body).toEqual({ ref: '2', variables: { q: '안녕', lang: 'ko' } })
+    const chats = calls.filter((c) => c.path === '/v1/chat/completions')
+    expect(chats.map((c) => c.body)).toEqual([
+      expect.objectContaining({ model: 'chat', messages: [{ role: 'user', content: '안녕 ko' }], stream: true }),
+    ])
+    const column = byTestId('prompt-test-column')!
+    expect(column.getAttribute('data-streaming')).toBe('false')
+    expect(column.textContent).toContain('answer from chat')
+    expect(byTestId('prompt-test-tokens')!.textContent).toContain('출력 2')
+    expect(byTestId('prompt-test-cost')!.textContent).toContain('0.004')
+  })
 })
