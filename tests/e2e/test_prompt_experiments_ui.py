@@ -1,10 +1,13 @@
 """A/B tests in the browser: an experiment on support-bot@production with three hours of traffic and user
 feedback (usage records and feedback written in SQL: no call makes history at past hours) shows its verdict in
 plain Korean, the per-variant table and charts on the prompt page's Experiments tab; the setup dialog splits
-traffic live; Promote moves the label, and the page shows it."""
+traffic live; Promote moves the label, and the page shows it. "Suggest an improvement" asks a mocked route from
+the editor, shows the candidate as a diff and saves it as a new version with the same variables and binding."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import uuid
@@ -12,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 from playwright.sync_api import Page, expect
 
 from axops.core.db import libpq_url
@@ -19,13 +23,21 @@ from axops.gateway.models import UsageRecord
 from axops.prompts.models import RequestFeedback
 from tests.browser import check_screen, field, ui_login
 from tests.factories import PASSWORD, add_prompt_version, insert_rows, make_account, make_prompt
+from tests.mocks import MockUpstream
 
 SHOTS = os.environ.get("AXOPS_SHOTS")  # a directory: the test saves screenshots of each screen there
 # The test's own data, and the statistical notation the Korean UI keeps as symbols: the variants A/B,
 # "p-값" (p-value), "t-검정" (t-test).
-ALLOW = ("apps", "dev.lee", "support-bot", "production", "question", "A", "p", "t")
+ALLOW = ("apps", "dev.lee", "support-bot", "production", "question", "chat", "A", "p", "t")
 HOURS = 3
 PER_VARIANT = 120
+
+
+@pytest.fixture
+def upstream():
+    mock = MockUpstream("mock")
+    yield mock
+    asyncio.run_coroutine_threadsafe(mock.runner.cleanup(), mock.loop).result(10)
 
 
 def _shoot(page: Page, name: str) -> None:
@@ -174,3 +186,49 @@ def test_verdict_table_charts_and_promote(browser_page: Page, api, admin, databa
     assert (moves[0]["from_version"], moves[0]["to_version"]) == (1, 2)
     check_screen(page, allow=ALLOW)
     _shoot(page, "promoted")
+
+
+def test_suggest_an_improvement_and_accept_it(browser_page: Page, api, admin, upstream):
+    provider = api.post("/api/gateway/providers", json={"name": "mock", "base_url": upstream.url}, headers=admin)
+    assert provider.status_code == 201, provider.text
+    route = {"provider_id": provider.json()["id"], "model": "tiny", "input_price": 1.0, "output_price": 2.0}
+    r = api.post("/api/gateway/routes", json={"model_name": "chat", "targets": [route]}, headers=admin)
+    assert r.status_code == 201, r.text
+    dev = make_account(api, admin, "dev.lee", new_team="apps")
+    variables = [{"name": "question", "type": "string", "description": "고객 질문"}]
+    binding = {"route": "chat", "parameters": {"temperature": 0.3}}
+    make_prompt(
+        api, dev.headers, "support-bot", template="{{ question }}에 답해 줘", variables=variables, binding=binding
+    )
+    better = "다음 고객 질문에 공손하고 짧게 답해 주세요.\n질문: {{ question }}"
+    body = json.dumps({"template": better, "explanation": "공손한 말투와 길이를 정했습니다."}, ensure_ascii=False)
+    upstream.answer = f"```json\n{body}\n```"
+
+    page = browser_page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    ui_login(page, "dev.lee", PASSWORD)
+    page.goto("/prompts/support-bot")
+    page.get_by_test_id("prompt-suggest").click()
+    dialog = page.get_by_test_id("suggest-dialog")
+    expect(dialog.get_by_test_id("suggest-route")).to_contain_text("chat")  # the version's bound route
+    expect(dialog.get_by_test_id("suggest-accept")).to_be_disabled()
+    field(page, "suggest-goal").fill("더 공손하게")
+    check_screen(page, allow=ALLOW)
+    dialog.get_by_test_id("suggest-ask").click()
+    expect(dialog.get_by_test_id("suggest-explanation")).to_have_text("공손한 말투와 길이를 정했습니다.")
+    diff = dialog.get_by_test_id("prompt-diff")
+    expect(diff.locator('[data-op="-"]')).to_contain_text("{{ question }}에 답해 줘")
+    expect(diff.locator('[data-op="+"]')).to_have_count(2)
+    sent = upstream.requests[-1]
+    assert sent["model"] == "tiny" and "더 공손하게" in sent["messages"][1]["content"]
+    check_screen(page, allow=ALLOW)
+    _shoot(page, "suggest")
+
+    dialog.get_by_test_id("suggest-accept").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_test_id("tab-versions")).to_contain_text("(2)")
+    v2 = api.get("/api/prompts/support-bot/versions/2", headers=admin).json()
+    v1 = api.get("/api/prompts/support-bot/versions/1", headers=admin).json()
+    assert v2["template"] == better and v2["message"] == "개선 제안 반영: 더 공손하게"
+    assert v2["variables"] == v1["variables"] and v2["binding"] == v1["binding"]
+    assert v2["labels"] == []  # accepting saves a version; the label stays where it was
