@@ -388,6 +388,35 @@ describe('A/B test results', () => {
     expect(changed).toHaveBeenCalled()
   })
 
+  it('stops a test after a confirmation, keeping its results on screen', async () => {
+    let status = 'running'
+    const calls = mockApi({
+      'GET /api/prompts/support/experiments': () => ({ items: [experiment(TEST_BASE, { status })] }),
+      'GET /api/prompts/experiments/e1': () =>
+        experiment(TEST_BASE, { status, ended_reason: status === 'stopped' ? 'manual' : null }),
+      'POST /api/prompts/experiments/e1/stop': () => {
+        status = 'stopped'
+        return { ...experiment(TEST_BASE, { status, ended_reason: 'manual' }), results: null }
+      },
+    })
+    wrapper = await mountView(
+      host(() => h(PromptExperiments, { name: 'support' })),
+      signIn(['prompts:read', 'prompts:write']),
+    )
+    byTestId('ab-open-e1')!.click()
+    await settle()
+    byTestId('ab-stop')!.click()
+    await settle()
+    expect(document.body.textContent).toContain('라벨 production은(는) 지금 버전을 그대로 가리킵니다')
+    byTestId('confirm-ok')!.click()
+    await settle()
+    expect(calls.find((c) => c.method === 'POST')).toMatchObject({ path: '/api/prompts/experiments/e1/stop' })
+    expect(byTestId('ab-stop')).toBeNull()
+    expect(text('ab-meta')).toContain('종료 사유: 직접 중지')
+    expect(byTestId('ab-table')!.querySelectorAll('tbody tr')).toHaveLength(2) // the results stay
+    expect((byTestId('ab-promote') as HTMLButtonElement).disabled).toBe(false) // a stopped test's winner can still go live
+  })
+
   it('refreshes a running test every 10 s, and stops refreshing once it has ended', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     try {
