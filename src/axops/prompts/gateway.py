@@ -24,6 +24,7 @@ from axops.prompts import experiments, templates
 from axops.prompts.refs import DEFAULT_LABEL, parse_ref
 
 TOPIC = "prompts"
+_MISSING = object()
 MAX_ENTRIES = 10_000
 _VARIABLE_CODES = frozenset(
     {"prompt_variables_invalid", "prompt_variable_unknown", "prompt_variable_missing", "prompt_variable_type"}
@@ -82,8 +83,9 @@ class Resolver:
 
     async def lookup(self, db, ref: str) -> Entry | None:
         """The entry of `ref` (raises AppError for a malformed reference)."""
-        if notify.caching_allowed() and ref in self._entries:
-            return self._entries[ref]
+        entry = self._entries.get(ref, _MISSING)
+        if entry is not _MISSING and notify.caching_allowed():
+            return entry
         generation = self.generation
         name, label, version = parse_ref(ref)
         params = {"name": name, "label": label or (None if version else DEFAULT_LABEL), "version": version}
