@@ -5,6 +5,7 @@ live, errors in OpenAI's shape, usage records naming the version, and A/B splits
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
 
@@ -14,6 +15,7 @@ import psycopg
 import pytest
 
 from axops.core.db import libpq_url
+from axops.prompts import gateway as prompt_gateway
 from tests.factories import flush_gateway, make_account, make_key, make_team
 from tests.mocks import MockUpstream
 
@@ -143,6 +145,17 @@ def test_a_label_move_is_live_on_the_next_call(api, setup, upstream, live_server
     assert raw.headers["x-axops-prompt"] == "support:2"
     assert upstream.requests[-1]["messages"][0]["content"] == "악소프스 상담원입니다. 박지훈님, 무엇을 도와드릴까요?"
     assert [(r["prompt_version"]) for r in usage_rows(live_server, database_url)] == [1, 1, 2]
+
+    # A change committed elsewhere (another process) reaches this one by NOTIFY alone.
+    seen = prompt_gateway.resolver.generation
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        conn.execute("UPDATE prompt_labels SET version = 1 WHERE name = 'production'")
+        conn.execute("SELECT pg_notify('axops_invalidate', 'prompts')")
+    deadline = time.monotonic() + 10
+    while prompt_gateway.resolver.generation == seen:
+        assert time.monotonic() < deadline, "the server never heard the NOTIFY"
+        time.sleep(0.01)
+    assert client.chat.completions.with_raw_response.create(**call).headers["x-axops-prompt"] == "support:1"
 
     # Archived: no longer usable.
     assert api.post("/api/prompts/support/archive", headers=dev).status_code == 200
