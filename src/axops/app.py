@@ -71,10 +71,14 @@ LARGE_BODY_PREFIXES = (
     experiments_mlflow.artifacts_router.prefix,
 )
 # JSON batch endpoints (metric points) get a larger limit than other JSON bodies; they cap their item counts.
-BATCH_BODY_LIMITS = tuple(
-    (p, 8 * 1024 * 1024)
-    for p in ("/api/experiments/runs/", "/api/2.0/mlflow/runs/log-batch", "/ajax-api/2.0/mlflow/runs/log-batch")
-) + (prompts_router.IMPORT_BODY_LIMIT,)
+# Prompt imports (YAML) have their own.
+BATCH_BODY_LIMITS = (
+    *(
+        (p, 8 * 1024 * 1024)
+        for p in ("/api/experiments/runs/", "/api/2.0/mlflow/runs/log-batch", "/ajax-api/2.0/mlflow/runs/log-batch")
+    ),
+    prompts_router.IMPORT_BODY_LIMIT,
+)
 DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
 
 

@@ -23,7 +23,7 @@ class Variant(Strict):
     weight: float = Field(gt=0, le=1_000_000)
 
 
-class ExperimentIn(Strict):
+class PromptExperimentIn(Strict):
     label: str = Field(pattern=LABEL_PATTERN)
     name: str = Field("", max_length=200)
     variants: list[Variant] = Field(min_length=2, max_length=4, description="The first is the control (A)")
@@ -33,7 +33,7 @@ class ExperimentIn(Strict):
     auto_promote: bool = False
 
     @model_validator(mode="after")
-    def _distinct(self) -> ExperimentIn:
+    def _distinct(self) -> PromptExperimentIn:
         if len({v.version for v in self.variants}) != len(self.variants):
             raise ValueError("Each version can be a variant once.")
         return self
@@ -95,7 +95,7 @@ class ResultsOut(BaseModel):
     samples: int = Field(description="Requests in all variants (what max_samples counts)")
 
 
-class ExperimentOut(BaseModel):
+class PromptExperimentOut(BaseModel):
     id: uuid.UUID
     prompt_name: str
     label: str
@@ -114,8 +114,8 @@ class ExperimentOut(BaseModel):
     results: ResultsOut | None = None
 
 
-class ExperimentList(BaseModel):
-    items: list[ExperimentOut]
+class PromptExperimentList(BaseModel):
+    items: list[PromptExperimentOut]
 
 
 FeedbackName = Annotated[str, Field(pattern=LABEL_PATTERN, description="What is scored: 'user' by default")]

@@ -18,7 +18,7 @@ from axops.core import notify
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.core.ids import uuid7
 from axops.prompts import results, service
-from axops.prompts.experiment_schemas import ExperimentIn
+from axops.prompts.experiment_schemas import PromptExperimentIn
 from axops.prompts.models import Prompt, PromptExperiment, PromptLabel, PromptVersion
 
 _SCALE = float(1 << 64)
@@ -68,7 +68,7 @@ def _audit(session: AsyncSession, action: str, exp: PromptExperiment, prompt: Pr
     )
 
 
-async def start(session: AsyncSession, principal: Principal, name: str, data: ExperimentIn) -> PromptExperiment:
+async def start(session: AsyncSession, principal: Principal, name: str, data: PromptExperimentIn) -> PromptExperiment:
     prompt = await service.get_prompt(session, principal, name, for_update=True)  # one start at a time per prompt
     service.require_write(principal, prompt)
     if prompt.archived_at is not None:

@@ -15,12 +15,12 @@ from axops.auth.scoping import require as require_permission
 from axops.gateway.deps import GatewayDep
 from axops.prompts import experiments, feedback, results, suggest
 from axops.prompts.experiment_schemas import (
-    ExperimentIn,
-    ExperimentList,
-    ExperimentOut,
     FeedbackIn,
     FeedbackOut,
     PromoteIn,
+    PromptExperimentIn,
+    PromptExperimentList,
+    PromptExperimentOut,
     StopIn,
     SuggestIn,
     SuggestOut,
@@ -33,11 +33,13 @@ Writer = Annotated[Principal, require("prompts:write")]
 Invoker = Annotated[Principal, require("gateway:invoke")]
 
 
-async def _out(session, exps: list[PromptExperiment], prompt: Prompt, res: dict | None = None) -> list[ExperimentOut]:
+async def _out(
+    session, exps: list[PromptExperiment], prompt: Prompt, res: dict | None = None
+) -> list[PromptExperimentOut]:
     ids = {e.created_by for e in exps if e.created_by is not None}
     names = dict((await session.execute(select(User.id, User.username).where(User.id.in_(ids)))).all()) if ids else {}
     return [
-        ExperimentOut(
+        PromptExperimentOut(
             id=e.id,
             prompt_name=prompt.name,
             label=e.label,
@@ -60,7 +62,9 @@ async def _out(session, exps: list[PromptExperiment], prompt: Prompt, res: dict 
 
 
 @router.post("/api/prompts/{name}/experiments", status_code=201, responses={404: {}, 409: {}})
-async def start_experiment(name: str, body: ExperimentIn, principal: Writer, session: Session) -> ExperimentOut:
+async def start_experiment(
+    name: str, body: PromptExperimentIn, principal: Writer, session: Session
+) -> PromptExperimentOut:
     """Split the traffic of `name@label` between 2–4 versions by weight (sticky per caller) and
     measure them; the first variant is the control. One running experiment per label."""
     exp = await experiments.start(session, principal, name, body)
@@ -69,14 +73,14 @@ async def start_experiment(name: str, body: ExperimentIn, principal: Writer, ses
 
 
 @router.get("/api/prompts/{name}/experiments", responses={404: {}})
-async def list_experiments(name: str, principal: Reader, session: Session) -> ExperimentList:
+async def list_experiments(name: str, principal: Reader, session: Session) -> PromptExperimentList:
     """The prompt's experiments, newest first (without results: read one for them)."""
     prompt, exps = await experiments.list_for_prompt(session, principal, name)
-    return ExperimentList(items=await _out(session, exps, prompt))
+    return PromptExperimentList(items=await _out(session, exps, prompt))
 
 
 @router.get("/api/prompts/experiments/{experiment_id}", responses={404: {}})
-async def get_experiment(experiment_id: uuid.UUID, principal: Reader, session: Session) -> ExperimentOut:
+async def get_experiment(experiment_id: uuid.UUID, principal: Reader, session: Session) -> PromptExperimentOut:
     """The experiment with its results, counted over its usage records and their feedback, and the
     test of the control against the best challenger. Reading applies the stop rules."""
     exp, prompt, res = await experiments.read(session, principal, experiment_id)
@@ -84,7 +88,9 @@ async def get_experiment(experiment_id: uuid.UUID, principal: Reader, session: S
 
 
 @router.post("/api/prompts/experiments/{experiment_id}/stop", responses={404: {}, 409: {}})
-async def stop_experiment(experiment_id: uuid.UUID, body: StopIn, principal: Writer, session: Session) -> ExperimentOut:
+async def stop_experiment(
+    experiment_id: uuid.UUID, body: StopIn, principal: Writer, session: Session
+) -> PromptExperimentOut:
     """End the experiment: callers of the label get the label's version again."""
     exp, prompt = await experiments.stop(session, principal, experiment_id, body.reason)
     return (await _out(session, [exp], prompt, await results.results(session, exp)))[0]
@@ -93,7 +99,7 @@ async def stop_experiment(experiment_id: uuid.UUID, body: StopIn, principal: Wri
 @router.post("/api/prompts/experiments/{experiment_id}/promote", responses={404: {}, 409: {}})
 async def promote_experiment(
     experiment_id: uuid.UUID, body: PromoteIn, principal: Writer, session: Session
-) -> ExperimentOut:
+) -> PromptExperimentOut:
     """Move the label to `version` (default: the test's winner) and end the experiment as promoted."""
     exp, prompt = await experiments.promote(session, principal, experiment_id, body.version)
     return (await _out(session, [exp], prompt, await results.results(session, exp)))[0]

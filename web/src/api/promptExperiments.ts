@@ -3,7 +3,7 @@
 import { ApiError, type Schemas } from './client'
 import { call, failure } from './http'
 
-export type Metric = Schemas['ExperimentIn']['metric']
+export type Metric = Schemas['PromptExperimentIn']['metric']
 export const METRICS: Metric[] = ['feedback', 'error_rate', 'latency']
 export type Variant = Schemas['Variant']
 export type VariantResult = Schemas['VariantResult']
@@ -12,8 +12,8 @@ export type SeriesPoint = Schemas['SeriesPoint']
 export type TestResult = Schemas['TestOut']
 export type Verdict = TestResult['verdict']
 export type Results = Schemas['ResultsOut']
-export type Experiment = Schemas['axops__prompts__experiment_schemas__ExperimentOut']
-export type ExperimentIn = Schemas['ExperimentIn']
+export type Experiment = Schemas['PromptExperimentOut']
+export type ExperimentIn = Schemas['PromptExperimentIn']
 export type Suggestion = Schemas['SuggestOut']
 
 const enc = encodeURIComponent
@@ -26,7 +26,7 @@ async function send<T>(method: string, path: string, body?: unknown): Promise<T>
 
 /** The prompt's experiments, newest first (without results). */
 export const listExperiments = async (name: string) =>
-  (await send<Schemas['ExperimentList']>('GET', `/api/prompts/${enc(name)}/experiments`)).items
+  (await send<Schemas['PromptExperimentList']>('GET', `/api/prompts/${enc(name)}/experiments`)).items
 
 /** One experiment with its results (reading it also applies its stop rules). */
 export const getExperiment = (id: string) => send<Experiment>('GET', `/api/prompts/experiments/${enc(id)}`)

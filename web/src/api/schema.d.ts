@@ -3428,43 +3428,44 @@ export interface components {
              */
             team_id?: string | null;
         };
-        /** ExperimentIn */
-        ExperimentIn: {
-            /** Label */
-            label: string;
+        /** ExperimentOut */
+        ExperimentOut: {
             /**
-             * Name
-             * @default
+             * Id
+             * Format: uuid
              */
+            id: string;
+            /** Name */
             name: string;
+            /** Description */
+            description: string | null;
+            /** Tags */
+            tags: {
+                [key: string]: string;
+            };
             /**
-             * Variants
-             * @description The first is the control (A)
+             * Team Id
+             * Format: uuid
              */
-            variants: components["schemas"]["Variant"][];
+            team_id: string;
+            /** Team Name */
+            team_name: string | null;
+            /** Lifecycle */
+            lifecycle: string;
+            /** Run Count */
+            run_count: number;
+            /** Last Run At */
+            last_run_at: string | null;
             /**
-             * Metric
-             * @default feedback
-             * @enum {string}
+             * Created At
+             * Format: date-time
              */
-            metric: "feedback" | "error_rate" | "latency";
-            /** Max Duration S */
-            max_duration_s?: number | null;
+            created_at: string;
             /**
-             * Max Samples
-             * @description Requests in all variants
+             * Updated At
+             * Format: date-time
              */
-            max_samples?: number | null;
-            /**
-             * Auto Promote
-             * @default false
-             */
-            auto_promote: boolean;
-        };
-        /** ExperimentList */
-        ExperimentList: {
-            /** Items */
-            items: components["schemas"]["axops__prompts__experiment_schemas__ExperimentOut"][];
+            updated_at: string;
         };
         /** ExperimentUpdate */
         ExperimentUpdate: {
@@ -4801,6 +4802,90 @@ export interface components {
             template: string | components["schemas"]["PromptMessage"][];
             /** Variables */
             variables?: components["schemas"]["PromptVariable"][];
+        };
+        /** PromptExperimentIn */
+        PromptExperimentIn: {
+            /** Label */
+            label: string;
+            /**
+             * Name
+             * @default
+             */
+            name: string;
+            /**
+             * Variants
+             * @description The first is the control (A)
+             */
+            variants: components["schemas"]["Variant"][];
+            /**
+             * Metric
+             * @default feedback
+             * @enum {string}
+             */
+            metric: "feedback" | "error_rate" | "latency";
+            /** Max Duration S */
+            max_duration_s?: number | null;
+            /**
+             * Max Samples
+             * @description Requests in all variants
+             */
+            max_samples?: number | null;
+            /**
+             * Auto Promote
+             * @default false
+             */
+            auto_promote: boolean;
+        };
+        /** PromptExperimentList */
+        PromptExperimentList: {
+            /** Items */
+            items: components["schemas"]["PromptExperimentOut"][];
+        };
+        /** PromptExperimentOut */
+        PromptExperimentOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Prompt Name */
+            prompt_name: string;
+            /** Label */
+            label: string;
+            /** Name */
+            name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "stopped" | "promoted";
+            /** Variants */
+            variants: components["schemas"]["Variant"][];
+            /**
+             * Metric
+             * @enum {string}
+             */
+            metric: "feedback" | "error_rate" | "latency";
+            /** Max Duration S */
+            max_duration_s: number | null;
+            /** Max Samples */
+            max_samples: number | null;
+            /** Auto Promote */
+            auto_promote: boolean;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Ended At */
+            ended_at: string | null;
+            /** Ended Reason */
+            ended_reason: string | null;
+            /** Winner Version */
+            winner_version: number | null;
+            /** Created By Name */
+            created_by_name: string | null;
+            results?: components["schemas"]["ResultsOut"] | null;
         };
         /** PromptLabelHistory */
         PromptLabelHistory: {
@@ -6609,91 +6694,6 @@ export interface components {
             files?: components["schemas"]["FileOut"][];
             /** Aliases */
             aliases?: string[];
-        };
-        /** ExperimentOut */
-        axops__experiments__schemas__ExperimentOut: {
-            /**
-             * Id
-             * Format: uuid
-             */
-            id: string;
-            /** Name */
-            name: string;
-            /** Description */
-            description: string | null;
-            /** Tags */
-            tags: {
-                [key: string]: string;
-            };
-            /**
-             * Team Id
-             * Format: uuid
-             */
-            team_id: string;
-            /** Team Name */
-            team_name: string | null;
-            /** Lifecycle */
-            lifecycle: string;
-            /** Run Count */
-            run_count: number;
-            /** Last Run At */
-            last_run_at: string | null;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /**
-             * Updated At
-             * Format: date-time
-             */
-            updated_at: string;
-        };
-        /** ExperimentOut */
-        axops__prompts__experiment_schemas__ExperimentOut: {
-            /**
-             * Id
-             * Format: uuid
-             */
-            id: string;
-            /** Prompt Name */
-            prompt_name: string;
-            /** Label */
-            label: string;
-            /** Name */
-            name: string;
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "running" | "stopped" | "promoted";
-            /** Variants */
-            variants: components["schemas"]["Variant"][];
-            /**
-             * Metric
-             * @enum {string}
-             */
-            metric: "feedback" | "error_rate" | "latency";
-            /** Max Duration S */
-            max_duration_s: number | null;
-            /** Max Samples */
-            max_samples: number | null;
-            /** Auto Promote */
-            auto_promote: boolean;
-            /**
-             * Started At
-             * Format: date-time
-             */
-            started_at: string;
-            /** Ended At */
-            ended_at: string | null;
-            /** Ended Reason */
-            ended_reason: string | null;
-            /** Winner Version */
-            winner_version: number | null;
-            /** Created By Name */
-            created_by_name: string | null;
-            results?: components["schemas"]["ResultsOut"] | null;
         };
         /** Resources */
         axops__serving__schemas__Resources: {
@@ -10423,7 +10423,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__experiments__schemas__ExperimentOut"][];
+                    "application/json": components["schemas"]["ExperimentOut"][];
                 };
             };
             /** @description Validation Error */
@@ -10456,7 +10456,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__experiments__schemas__ExperimentOut"];
+                    "application/json": components["schemas"]["ExperimentOut"];
                 };
             };
             /** @description Validation Error */
@@ -10944,7 +10944,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__experiments__schemas__ExperimentOut"];
+                    "application/json": components["schemas"]["ExperimentOut"];
                 };
             };
             /** @description Validation Error */
@@ -11008,7 +11008,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__experiments__schemas__ExperimentOut"];
+                    "application/json": components["schemas"]["ExperimentOut"];
                 };
             };
             /** @description Validation Error */
@@ -11059,7 +11059,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ExperimentList"];
+                    "application/json": components["schemas"]["PromptExperimentList"];
                 };
             };
             /** @description Not Found */
@@ -11091,7 +11091,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ExperimentIn"];
+                "application/json": components["schemas"]["PromptExperimentIn"];
             };
         };
         responses: {
@@ -11101,7 +11101,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__prompts__experiment_schemas__ExperimentOut"];
+                    "application/json": components["schemas"]["PromptExperimentOut"];
                 };
             };
             /** @description Not Found */
@@ -11146,7 +11146,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__prompts__experiment_schemas__ExperimentOut"];
+                    "application/json": components["schemas"]["PromptExperimentOut"];
                 };
             };
             /** @description Not Found */
@@ -11188,7 +11188,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__prompts__experiment_schemas__ExperimentOut"];
+                    "application/json": components["schemas"]["PromptExperimentOut"];
                 };
             };
             /** @description Not Found */
@@ -11237,7 +11237,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__prompts__experiment_schemas__ExperimentOut"];
+                    "application/json": components["schemas"]["PromptExperimentOut"];
                 };
             };
             /** @description Not Found */
