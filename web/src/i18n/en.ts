@@ -1693,7 +1693,8 @@ export default {
     },
     setup: {
       title: 'New A/B test',
-      intro: "The label's requests go to each version in the proportions below. A is the current version (the control).",
+      intro:
+        "The label's requests go to each version in the proportions below. A is the current version (the control).",
       name: 'Test name',
       defaultName: '{label}: v{a} vs v{b}',
       label: 'Label',
@@ -1748,7 +1749,8 @@ export default {
       stopTitle: 'Stop the test?',
       stopText: 'Requests stop being split and label {label} keeps pointing at its current version. The results stay.',
       promoteTitle: 'Promote the winner?',
-      promoteText: 'Label {label} moves to v{version} and the test ends. Every request that calls this label gets v{version}.',
+      promoteText:
+        'Label {label} moves to v{version} and the test ends. Every request that calls this label gets v{version}.',
       stopped: 'Test stopped',
       promoted: 'Label {label} moved to v{version}',
       promotedBanner: 'Label {label} was promoted to v{version}.',
@@ -1785,7 +1787,8 @@ export default {
       ciTitle: '95% confidence interval: {range}',
       winner: 'Winner',
       noTraffic: 'No requests have reached this test yet.',
-      tableHint: 'p50: half the requests finished within this time; p95: 95% did. ± margin is half the 95% confidence interval.',
+      tableHint:
+        'p50: half the requests finished within this time; p95: 95% did. ± margin is half the 95% confidence interval.',
     },
     charts: {
       requests: 'Requests per hour',
@@ -1798,7 +1801,8 @@ export default {
     },
     suggest: {
       title: 'Suggest an improvement',
-      intro: "Asks a gateway route's model to improve v{version}. The result is saved as a new version only after you review it.",
+      intro:
+        "Asks a gateway route's model to improve v{version}. The result is saved as a new version only after you review it.",
       route: 'Model (route) to ask',
       routeHint: 'The call is recorded as your usage',
       noRoutes: 'No route you may call',

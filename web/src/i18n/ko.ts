@@ -152,7 +152,8 @@ export default {
     prompt_not_found: '프롬프트를 찾을 수 없습니다.',
     prompt_version_not_found: "'{name}' 프롬프트에 버전 {version}이(가) 없습니다.",
     prompt_label_not_found: "'{name}' 프롬프트에 '{label}' 라벨이 없습니다.",
-    prompt_ref_invalid: "'{ref}'은(는) 올바른 프롬프트 참조가 아닙니다. 이름, 이름@라벨 또는 이름:버전 형식으로 쓰세요.",
+    prompt_ref_invalid:
+      "'{ref}'은(는) 올바른 프롬프트 참조가 아닙니다. 이름, 이름@라벨 또는 이름:버전 형식으로 쓰세요.",
     prompt_name_taken: "'{name}' 프롬프트가 이미 있습니다.",
     prompt_name_reserved: "'{name}'은(는) API가 쓰는 이름입니다. 다른 이름을 고르세요.",
     prompt_archived: "'{name}' 프롬프트는 보관되었습니다. 먼저 보관을 해제하세요.",
@@ -1744,7 +1745,8 @@ export default {
       stopTitle: '테스트를 중지할까요?',
       stopText: '요청 분배를 멈추고, 라벨 {label}은(는) 지금 버전을 그대로 가리킵니다. 결과는 남습니다.',
       promoteTitle: '승자로 승격할까요?',
-      promoteText: '라벨 {label}을(를) v{version}(으)로 옮기고 테스트를 끝냅니다. 이 라벨로 부르는 모든 요청이 v{version}을(를) 받습니다.',
+      promoteText:
+        '라벨 {label}을(를) v{version}(으)로 옮기고 테스트를 끝냅니다. 이 라벨로 부르는 모든 요청이 v{version}을(를) 받습니다.',
       stopped: '테스트를 중지했습니다',
       promoted: '라벨 {label}을(를) v{version}(으)로 옮겼습니다',
       promotedBanner: '라벨 {label}이(가) v{version}(으)로 승격되었습니다.',
@@ -1781,7 +1783,8 @@ export default {
       ciTitle: '95% 신뢰구간: {range}',
       winner: '승자',
       noTraffic: '아직 이 테스트로 들어온 요청이 없습니다.',
-      tableHint: 'p50은 요청 절반이 이 시간 안에 끝났다는 뜻이고, p95는 95%가 끝난 시간입니다. ± 오차는 95% 신뢰구간의 절반입니다.',
+      tableHint:
+        'p50은 요청 절반이 이 시간 안에 끝났다는 뜻이고, p95는 95%가 끝난 시간입니다. ± 오차는 95% 신뢰구간의 절반입니다.',
     },
     charts: {
       requests: '시간당 요청 수',
@@ -1794,7 +1797,8 @@ export default {
     },
     suggest: {
       title: '개선안 제안받기',
-      intro: '게이트웨이 라우트의 모델에게 v{version}을(를) 더 낫게 고쳐 달라고 요청합니다. 결과는 검토 후에만 새 버전으로 저장됩니다.',
+      intro:
+        '게이트웨이 라우트의 모델에게 v{version}을(를) 더 낫게 고쳐 달라고 요청합니다. 결과는 검토 후에만 새 버전으로 저장됩니다.',
       route: '제안할 모델(라우트)',
       routeHint: '이 라우트를 부르는 비용은 내 사용량으로 기록됩니다',
       noRoutes: '부를 수 있는 라우트가 없습니다',
