@@ -41,8 +41,8 @@ _spec.loader.exec_module(gateway_bench)  # also puts bench/api on the path (star
 
 from run import free_port, start_server  # bench/api/run.py
 
+from axops import templating
 from axops.gateway import prompting
-from axops.prompts import templates
 
 os.environ.setdefault("BENCH_DURATION", "3s")
 gateway_bench.DURATION = os.environ["BENCH_DURATION"]
@@ -83,7 +83,7 @@ def timed(fn, n: int = 10_000, repeats: int = 5) -> dict:
 
 def rewrite() -> bytes:
     """What the gateway does with a cached prompt on top of the plain request: render, rewrite, serialise."""
-    rendered = templates.render("chat", TEMPLATE, VARIABLES, VALUES)
+    rendered = templating.render("chat", TEMPLATE, VARIABLES, VALUES)
     body = prompting.apply_rendered(WITH_PROMPT, "chat", rendered.text, rendered.messages, {})
     return orjson.dumps(body)
 
@@ -182,7 +182,7 @@ def label_moves(admin_client: httpx.Client, admin: dict, first: str, second: str
 
 def main() -> None:
     results: dict = {"duration": gateway_bench.DURATION, "rounds": ROUNDS}
-    results["render"] = timed(lambda: templates.render("chat", TEMPLATE, VARIABLES, VALUES))
+    results["render"] = timed(lambda: templating.render("chat", TEMPLATE, VARIABLES, VALUES))
     results["render_and_rewrite"] = timed(rewrite)
     for name in ("render", "render_and_rewrite"):
         r = results[name]

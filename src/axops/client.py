@@ -1,4 +1,4 @@
-"""The axops prompts client for applications (httpx + jinja2; imports nothing else of axops).
+"""The axops prompts client for applications (httpx, and `axops.templating`: the server's own sandboxed renderer).
 
     from openai import OpenAI
     from axops.client import Prompts
@@ -15,8 +15,8 @@ server can't be reached (connection error, timeout, 5xx) it returns the last ver
 that reference — from memory, else from `cache_dir` (a JSON file per reference, so a restarted
 process still starts) — and logs a warning; with nothing known it raises `PromptUnavailable`.
 Refusals (401, 403, 404 unknown prompt or label, 422) are raised as `PromptAPIError`, never
-answered from the cache. Rendering is local, with the same sandbox, strict undefined and variable
-checks as the server, so it works while the server is down.
+answered from the cache. Rendering is local with the server's renderer (its sandbox, budgets and
+variable checks), so it works while the server is down.
 
 `pull` and `push` move a prompt's YAML (all versions and labels) out of and into the server; the
 `axops prompt pull|push` command uses them.
@@ -24,7 +24,6 @@ checks as the server, so it works while the server is down.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -37,9 +36,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from jinja2 import StrictUndefined
-from jinja2.exceptions import TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from axops import templating
 
 __all__ = [
     "PromptAPIError",
@@ -52,10 +50,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("axops.client")
-
-_env = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, auto_reload=False
-)
 
 
 class PromptError(Exception):
@@ -86,51 +80,6 @@ class PromptRenderError(PromptError):
     """The template failed while rendering (e.g. an operation the sandbox refuses)."""
 
 
-def _is_type(value: Any, kind: str) -> bool:
-    if isinstance(value, bool):
-        return kind == "boolean"
-    checks = {"string": str, "number": (int, float), "integer": int, "list": list, "object": dict}
-    return kind in checks and isinstance(value, checks[kind])
-
-
-def _bind(declared: list[dict], given: dict) -> dict:
-    """The server's rule: no unknown names, declared types, defaults filled, required ones present."""
-    by_name = {v["name"]: v for v in declared}
-    unknown = sorted(set(given) - set(by_name))
-    if unknown:
-        names = ", ".join(by_name) if by_name else "no variables"
-        raise PromptVariableError(
-            f"Unknown variable '{unknown[0]}': this version declares {names}.", "prompt_variable_unknown", unknown[0]
-        )
-    values = {}
-    for name, v in by_name.items():
-        if given.get(name) is not None:
-            if not _is_type(given[name], v["type"]):
-                raise PromptVariableError(
-                    f"The variable '{name}' must be of type {v['type']}.", "prompt_variable_type", name
-                )
-            values[name] = given[name]
-        elif v.get("default") is not None:
-            values[name] = v["default"]
-        elif v.get("required", True):
-            raise PromptVariableError(f"The variable '{name}' is required.", "prompt_variable_missing", name)
-        else:
-            values[name] = None
-    return values
-
-
-@functools.lru_cache(maxsize=1024)
-def _compiled(source: str):
-    return _env.from_string(source)
-
-
-def _render(source: str, values: dict) -> str:
-    try:
-        return _compiled(source).render(values)
-    except TemplateError as exc:  # undefined attributes, sandbox refusals, syntax
-        raise PromptRenderError(f"Render failed: {exc}") from None
-
-
 @dataclass(frozen=True)
 class PromptVersion:
     """One immutable prompt version as the server resolved it. `stale` is true when it came from the
@@ -159,10 +108,13 @@ class PromptVersion:
 
     def render(self, **variables: Any) -> str | list[dict]:
         """The text (a text prompt) or the messages (a chat prompt) with these variables."""
-        values = _bind(self.variables, variables)
-        if self.kind == "text":
-            return _render(self.template, values)  # type: ignore[arg-type]
-        return [{"role": m["role"], "content": _render(m["content"], values)} for m in self.template]  # type: ignore[union-attr]
+        try:
+            out = templating.render(self.kind, self.template, self.variables, variables)
+        except templating.RenderError as exc:
+            if exc.code.startswith("prompt_variable"):
+                raise PromptVariableError(exc.message, exc.code, exc.variable) from None
+            raise PromptRenderError(exc.message) from None
+        return out.text if self.kind == "text" else out.messages  # type: ignore[return-value]
 
     def chat_params(self) -> dict:
         """`model` (the bound route) and the bound parameters, for `client.chat.completions.create(...)`."""

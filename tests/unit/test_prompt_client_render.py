@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from axops import templating
 from axops.client import PromptRenderError, PromptVariableError, PromptVersion
-from axops.prompts import templates
 
 DECLARED = [
     {"name": "customer", "type": "string"},
@@ -32,10 +32,10 @@ def version(kind: str, template) -> PromptVersion:
     ],
 )
 def test_same_output_as_the_server(given):
-    server = templates.render("chat", CHAT, DECLARED, given)
+    server = templating.render("chat", CHAT, DECLARED, given)
     assert version("chat", CHAT).render(**given) == server.messages
     text = "Dear {{ customer }},\n{{ n * 2 }}\n"
-    assert version("text", text).render(**given) == templates.render("text", text, DECLARED, given).text
+    assert version("text", text).render(**given) == templating.render("text", text, DECLARED, given).text
 
 
 @pytest.mark.parametrize(
@@ -50,8 +50,8 @@ def test_same_output_as_the_server(given):
     ],
 )
 def test_same_refusals_as_the_server(given, code, variable):
-    with pytest.raises(templates.RenderError) as server:
-        templates.render("chat", CHAT, DECLARED, given)
+    with pytest.raises(templating.RenderError) as server:
+        templating.render("chat", CHAT, DECLARED, given)
     with pytest.raises(PromptVariableError) as local:
         version("chat", CHAT).render(**given)
     assert (local.value.code, local.value.variable) == (server.value.code, server.value.variable) == (code, variable)

@@ -3,7 +3,7 @@ stall or exhaust a process, and checks variables against their declarations."""
 
 import pytest
 
-from axops.prompts.templates import (
+from axops.templating import (
     MAX_TEMPLATE_CHARS,
     RenderError,
     TemplateError,

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 import orjson
 from sqlalchemy import text
 
+from axops import templating
 from axops.auth.scoping import sees
 from axops.core import notify
 from axops.core.errors import AppError
 from axops.gateway import prompting
 from axops.gateway.prompting import Applied, Refused
-from axops.prompts import experiments, templates
+from axops.prompts import experiments
 from axops.prompts.refs import DEFAULT_LABEL, parse_ref
 
 TOPIC = "prompts"
@@ -153,8 +154,8 @@ class Resolver:
         if version is None:
             return _not_found(f"The prompt '{entry.name}' has no version named by '{ref[:200]}'.")
         try:
-            rendered = templates.render(version.kind, version.template, version.variables, given)
-        except templates.RenderError as exc:
+            rendered = templating.render(version.kind, version.template, version.variables, given)
+        except templating.RenderError as exc:
             if exc.code in _VARIABLE_CODES:
                 return Refused(
                     400,

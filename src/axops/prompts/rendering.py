@@ -6,9 +6,10 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from axops import templating
 from axops.auth.deps import Principal
 from axops.core.errors import Invalid
-from axops.prompts import service, templates
+from axops.prompts import service
 from axops.prompts.refs import parse_selector
 from axops.prompts.schemas import (
     PromptCheckError,
@@ -20,9 +21,9 @@ from axops.prompts.schemas import (
 )
 
 
-def _render(kind: str, template, variables: list[dict], given: dict) -> tuple[templates.Rendered, dict]:
-    values = templates.bind_variables(variables, given)
-    return templates.render(kind, template, variables, given), values
+def _render(kind: str, template, variables: list[dict], given: dict) -> tuple[templating.Rendered, dict]:
+    values = templating.bind_variables(variables, given)
+    return templating.render(kind, template, variables, given), values
 
 
 async def render(session: AsyncSession, principal: Principal, name: str, body: PromptRenderIn) -> PromptRenderOut:
@@ -39,7 +40,7 @@ async def render(session: AsyncSession, principal: Principal, name: str, body: P
         kind, template, variables, number = version.kind, version.template, version.variables, version.version
     try:
         rendered, values = await asyncio.to_thread(_render, kind, template, variables, body.variables)
-    except templates.RenderError as exc:
+    except templating.RenderError as exc:
         raise Invalid(exc.message, code=exc.code, variable=exc.variable) from None
     return PromptRenderOut(
         kind=kind,  # type: ignore[arg-type]
@@ -55,15 +56,15 @@ def check(body: PromptCheckIn) -> PromptCheckOut:
     template = body.template if isinstance(body.template, str) else [m.model_dump() for m in body.template]
     variables = [v.model_dump() for v in body.variables]
     try:
-        templates.check_variables(variables)
-        templates.check_template(body.kind, template, variables)
-    except templates.TemplateError as exc:
+        templating.check_variables(variables)
+        templating.check_template(body.kind, template, variables)
+    except templating.TemplateError as exc:
         shape_ok = (body.kind == "text") == isinstance(template, str)
         return PromptCheckOut(
             ok=False,
-            placeholders=templates.placeholders(body.kind, template) if shape_ok else [],
+            placeholders=templating.placeholders(body.kind, template) if shape_ok else [],
             error=PromptCheckError(
                 message=exc.message, line=exc.line, column=exc.column, message_index=exc.message_index
             ),
         )
-    return PromptCheckOut(ok=True, placeholders=templates.placeholders(body.kind, template))
+    return PromptCheckOut(ok=True, placeholders=templating.placeholders(body.kind, template))

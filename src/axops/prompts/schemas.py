@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from axops.prompts import templates
+from axops import templating
 from axops.prompts.refs import LABEL_PATTERN
 from axops.registry.schemas import ModelName
 
@@ -31,7 +31,7 @@ class PromptMessage(Strict):
 
 
 class PromptVariable(Strict):
-    name: str = Field(pattern=templates.VARIABLE_NAME.pattern)
+    name: str = Field(pattern=templating.VARIABLE_NAME.pattern)
     type: VariableType = "string"
     required: bool = True
     default: Any = None
@@ -59,7 +59,7 @@ class PromptVersionIn(Strict):
     template: str | list[PromptMessage] = Field(
         description="A string (kind text) or chat messages; Jinja2 in a sandbox, variables as {{ name }}"
     )
-    variables: list[PromptVariable] = Field(default_factory=list, max_length=templates.MAX_VARIABLES)
+    variables: list[PromptVariable] = Field(default_factory=list, max_length=templating.MAX_VARIABLES)
     binding: PromptBinding = Field(default_factory=PromptBinding)
     message: str = Field("", max_length=2000, description="The commit message")
 
@@ -98,7 +98,7 @@ class PromptLabelSet(Strict):
 class PromptDraft(Strict):
     kind: Kind = "text"
     template: str | list[PromptMessage]
-    variables: list[PromptVariable] = Field(default_factory=list, max_length=templates.MAX_VARIABLES)
+    variables: list[PromptVariable] = Field(default_factory=list, max_length=templating.MAX_VARIABLES)
 
 
 class PromptRenderIn(Strict):
@@ -123,7 +123,7 @@ class PromptCheckVariable(Strict):
 class PromptCheckIn(Strict):
     kind: Kind = "text"
     template: str | list[PromptMessage]
-    variables: list[PromptCheckVariable] = Field(default_factory=list, max_length=templates.MAX_VARIABLES)
+    variables: list[PromptCheckVariable] = Field(default_factory=list, max_length=templating.MAX_VARIABLES)
 
 
 class PromptQuality(BaseModel):

@@ -15,13 +15,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from axops import templating
 from axops.auth import audit
 from axops.auth.deps import Principal
 from axops.auth.scoping import owning_team, require_owner, visible
 from axops.core import notify
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.core.pagination import page_of, paginate_desc
-from axops.prompts import templates
 from axops.prompts.models import Prompt, PromptExperiment, PromptLabel, PromptLabelMove, PromptVersion
 from axops.prompts.refs import DEFAULT_LABEL, LABEL_PATTERN, parse_ref
 from axops.prompts.schemas import PromptCreate, PromptUpdate, PromptVersionIn
@@ -181,9 +181,9 @@ def checked_version(data: PromptVersionIn) -> dict:
     template = data.template if isinstance(data.template, str) else [m.model_dump() for m in data.template]
     variables = [v.model_dump() for v in data.variables]
     try:
-        templates.check_variables(variables)
-        templates.check_template(data.kind, template, variables)
-    except templates.TemplateError as exc:
+        templating.check_variables(variables)
+        templating.check_template(data.kind, template, variables)
+    except templating.TemplateError as exc:
         raise Invalid(
             exc.message,
             code="prompt_template_invalid",

@@ -13,10 +13,11 @@ import orjson
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from axops import templating
 from axops.auth.deps import Principal
 from axops.core.errors import AppError, Invalid
 from axops.gateway import proxy
-from axops.prompts import service, templates
+from axops.prompts import service
 from axops.prompts.experiment_schemas import SuggestIn
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u3131-\u318e]")
@@ -95,10 +96,10 @@ def checked_candidate(kind: str, original, variables: list[dict], data: dict):
             {"role": m.get("role"), "content": m.get("content")} if isinstance(m, dict) else m for m in template
         ]
     try:
-        templates.check_template(kind, template, variables)
-    except templates.TemplateError as exc:
+        templating.check_template(kind, template, variables)
+    except templating.TemplateError as exc:
         raise _unusable(str(exc)) from None
-    lost = set(templates.placeholders(kind, original)) - set(templates.placeholders(kind, template))
+    lost = set(templating.placeholders(kind, original)) - set(templating.placeholders(kind, template))
     if lost:
         raise _unusable(f"it no longer uses the variable(s) {', '.join(sorted(lost))}")
     return template

@@ -1,5 +1,6 @@
 """Prompt templates: Jinja2 in an immutable sandbox with strict undefined, checked against the
-variables a version declares.
+variables a version declares. Imports only jinja2: the server (prompts, the gateway's resolver) and
+the applications' client (`axops.client`) render with this one module.
 
 The sandbox stops attribute access to internals (`''.__class__`), but on its own it bounds neither
 time nor size: nested loops, recursive macros, `'x' * 10**9`, `s|center(10**9)` or a string doubled
