@@ -11,8 +11,6 @@ import graphlib
 import os
 import shutil
 import tempfile
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +18,6 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +29,7 @@ from axops.core.throttle import LoginThrottle
 from axops.migrations import runner
 from axops.settings import Settings
 from tests.factories import ADMIN_PASSWORD, flush_gateway, free_port, login_headers
+from tests.live import LiveServer
 
 
 @pytest.fixture(scope="session")
@@ -80,36 +78,6 @@ def settings(data_dir) -> Settings:
         max_body_bytes=64 * 1024,
         gateway_health_interval_s=0,  # tests run the gateway's health checks themselves, when they mean to
     )
-
-
-class LiveServer:
-    def __init__(self, app, port: int) -> None:
-        self.app = app
-        self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
-        )
-        self.server_loop = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        async def serve():
-            self.server_loop = asyncio.get_running_loop()
-            await self.server.serve()
-
-        asyncio.run(serve())
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

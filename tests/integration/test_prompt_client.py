@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from axops import cli
 from axops.app import create_app
 from axops.client import PromptAPIError, Prompts, PromptUnavailable, PromptVariableError
-from tests.conftest import LiveServer
 from tests.factories import free_port, live_and_dead_routes, make_account, make_key
+from tests.live import LiveServer
 from tests.mocks import MockUpstream
 
 CHAT = {
