@@ -1216,6 +1216,7 @@ export default {
       costIn: 'Cost ({currency})',
       attempts: 'Attempts',
       cache: 'Cache',
+      prompt: 'Prompt',
       cacheWords: { hit: 'Hit', miss: 'Miss', off: 'Off' },
       statusWords: {
         ok: 'OK',
@@ -1247,6 +1248,7 @@ export default {
         tokens: 'Tokens in / out',
         cost: 'Cost',
         cache: 'Cache',
+        prompt: 'Prompt',
         endpoint: 'Endpoint',
         stream: 'Streamed',
         user: 'User',

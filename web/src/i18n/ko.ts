@@ -1212,6 +1212,7 @@ export default {
       costIn: '비용({currency})',
       attempts: '시도',
       cache: '캐시',
+      prompt: '프롬프트',
       cacheWords: { hit: '적중', miss: '미적중', off: '꺼짐' },
       statusWords: {
         ok: '성공',
@@ -1243,6 +1244,7 @@ export default {
         tokens: '토큰 입력 / 출력',
         cost: '비용',
         cache: '캐시',
+        prompt: '프롬프트',
         endpoint: '엔드포인트',
         stream: '스트리밍',
         user: '사용자',
