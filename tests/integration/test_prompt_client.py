@@ -12,10 +12,9 @@ import yaml
 from typer.testing import CliRunner
 
 from axops import cli
-from axops.app import create_app
 from axops.client import PromptAPIError, Prompts, PromptUnavailable, PromptVariableError
-from tests.factories import free_port, live_and_dead_routes, make_account, make_key
-from tests.live import LiveServer
+from tests.factories import live_and_dead_routes, make_account, make_key
+from tests.live import axops_process
 from tests.mocks import MockUpstream
 
 CHAT = {
@@ -113,16 +112,12 @@ def test_a_label_move_is_seen_once_the_ttl_has_passed(api, live_server, dev):
 
 
 def test_fallback_when_the_server_is_stopped(api, live_server, database_url, settings, dev, tmp_path, caplog):
-    """A second axops server on the same database, really stopped after the first fetch."""
+    """A second axops server (its own process) on the same database, really stopped after the first fetch."""
     create_prompt(api, dev)
-    second = LiveServer(create_app(database_url, settings, run_worker=False), free_port())
-    second.start()
-    prompts = Prompts(second.url, dev.key, ttl_s=0, cache_dir=tmp_path / "cache")
-    try:
+    with axops_process(database_url, settings, tmp_path / "second") as second_url:
+        prompts = Prompts(second_url, dev.key, ttl_s=0, cache_dir=tmp_path / "cache")
         fetched = prompts.get("support@production")
         assert not fetched.stale
-    finally:
-        second.stop()
 
     with caplog.at_level(logging.WARNING, logger="axops.client"):
         stale = prompts.get("support@production")  # ttl 0: it asks, and the server is gone
@@ -135,12 +130,12 @@ def test_fallback_when_the_server_is_stopped(api, live_server, database_url, set
     caplog.clear()
     with (
         caplog.at_level(logging.WARNING, logger="axops.client"),
-        Prompts(second.url, dev.key, cache_dir=tmp_path / "cache") as fresh,
+        Prompts(second_url, dev.key, cache_dir=tmp_path / "cache") as fresh,
     ):
         from_disk = fresh.get("support@production")  # a new process: nothing in memory, the disk copy
     assert (from_disk.version, from_disk.stale, from_disk.render(**VARS)) == (1, True, fetched.render(**VARS))
     assert str(tmp_path / "cache") in caplog.text
-    with Prompts(second.url, dev.key) as no_disk, pytest.raises(PromptUnavailable):
+    with Prompts(second_url, dev.key) as no_disk, pytest.raises(PromptUnavailable):
         no_disk.get("support@production")
 
 
