@@ -4,6 +4,7 @@ import { use } from 'echarts/core'
 import { ScatterChart } from 'echarts/charts'
 import type { SeriesPoint, VariantResult } from '@/api/promptExperiments'
 import { PALETTE } from '@/views/gateway/charts'
+import { escapeHtml } from '@/format'
 import { hourly } from './abTest'
 
 use([ScatterChart])
@@ -101,7 +102,7 @@ export function feedbackOption(
         data: rows.map((_, i) => ({
           value: Math.max(0, hi[i]! - lo[i]!),
           itemStyle: { color: color(i), opacity: 0.35 },
-          tooltip: { formatter: `${labels.ci}: ${lo[i]!.toFixed(3)} – ${hi[i]!.toFixed(3)}` },
+          tooltip: { formatter: `${escapeHtml(labels.ci)}: ${lo[i]!.toFixed(3)} – ${hi[i]!.toFixed(3)}` },
         })),
         itemStyle: { color: PALETTE[8] },
         barWidth: 10,
@@ -115,7 +116,9 @@ export function feedbackOption(
           itemStyle: { color: color(i) },
         })),
         itemStyle: { color: PALETTE[0] },
-        tooltip: { formatter: (p: { value: [number, number] }) => `${labels.mean}: ${p.value[0].toFixed(3)}` },
+        tooltip: {
+          formatter: (p: { value: [number, number] }) => `${escapeHtml(labels.mean)}: ${p.value[0].toFixed(3)}`,
+        },
         z: 3,
       },
     ],
