@@ -19,7 +19,14 @@ from axops.core.storage import ObjectStore
 from axops.core.text import check_text
 from axops.registry import card as cards
 from axops.registry.models import ModelFile, ModelVersion, RegisteredModel
-from axops.registry.service import get_model, get_version, next_version, require_write, version_files
+from axops.registry.service import (
+    get_model,
+    get_version,
+    next_version,
+    require_write,
+    version_files,
+    version_ready_listeners,
+)
 
 MAX_FILES_PER_VERSION = 10_000
 
@@ -65,6 +72,8 @@ async def finish_version(
     model.parameter_count = card.facts.get("parameter_count") or model.parameter_count
     model.card_text = version.card_markdown
     model.tags = sorted({t for t in model.tags if not t.startswith(("arch:", "size:"))} | set(card.auto_tags))
+    for listener in version_ready_listeners:
+        await listener(session, model, version)
 
 
 async def upload_version(

@@ -267,7 +267,7 @@ async def get_version(version_id: uuid.UUID, principal: Reader, session: Session
 
 @router.post("/model/version/{version_id}/stage")
 async def set_stage(version_id: uuid.UUID, body: StageChange, principal: Writer, session: Session) -> VersionOut:
-    version = await service.set_stage(session, principal, version_id, body.stage)
+    version = await service.set_stage(session, principal, version_id, body.stage, force=body.force)
     return (await _version_out(session, [version]))[0]
 
 

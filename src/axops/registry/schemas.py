@@ -134,6 +134,10 @@ class ChunkReceived(BaseModel):
 
 class StageChange(Strict):
     stage: Stage
+    force: bool = Field(
+        False,
+        description="Move to production although the evaluation gate refuses (needs eval:gate_override; audited).",
+    )
 
 
 class AliasSet(Strict):

@@ -33,6 +33,16 @@ ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 ModelHook = Callable[[AsyncSession, uuid.UUID], Awaitable[None]]
 in_use_checks: list[ModelHook] = []
 visibility_listeners: list[ModelHook] = []
+# A stage check may refuse moving a version to a stage (evaluation's promotion gate refuses `production`
+# without a passing suite result). It gets the caller, the model, the version, the new stage and whether
+# the caller asked to force the change (the check decides who may, and audits it); it raises to refuse.
+# Checks run after the caller's right to change the model is checked, and only for a real change.
+StageCheck = Callable[[AsyncSession, Principal, RegisteredModel, ModelVersion, str, bool], Awaitable[None]]
+stage_checks: list[StageCheck] = []
+# Told when a version becomes ready (a finished upload, import or training result), inside that
+# transaction: evaluation queues the suites that run on a new version. A listener must not raise.
+VersionHook = Callable[[AsyncSession, RegisteredModel, ModelVersion], Awaitable[None]]
+version_ready_listeners: list[VersionHook] = []
 
 # --- models ----------------------------------------------------------------------------------
 
@@ -334,7 +344,10 @@ async def next_version(session: AsyncSession, model_id: uuid.UUID) -> int:
     return (current or 0) + 1
 
 
-async def set_stage(session: AsyncSession, principal: Principal, version_id: uuid.UUID, stage: str) -> ModelVersion:
+async def set_stage(
+    session: AsyncSession, principal: Principal, version_id: uuid.UUID, stage: str, *, force: bool = False
+) -> ModelVersion:
+    """Move a version to `stage`; `force` asks the stage checks (the evaluation gate) to let it pass."""
     model, version = await get_version(session, principal, version_id)
     require_write(principal, model)
     if version.status != "ready":
@@ -343,6 +356,8 @@ async def set_stage(session: AsyncSession, principal: Principal, version_id: uui
         raise Conflict("This version's files were deleted after its archive retention; it cannot be restored.")
     if version.stage == stage:
         return version
+    for check in stage_checks:
+        await check(session, principal, model, version, stage, force)
     before = version.stage
     version.stage = stage
     version.archived_at = datetime.now(UTC) if stage == "archived" else None
