@@ -30,6 +30,9 @@ from axops.core.middleware import CONTENT_SECURITY_POLICY, RequestMiddleware
 from axops.core.state import AppState, state_of
 from axops.datasets import router as datasets_router
 from axops.datasets import tasks as datasets_tasks
+from axops.evaluation import router as eval_router
+from axops.evaluation import reviews_router as eval_reviews_router
+from axops.evaluation import tasks as eval_tasks
 from axops.executors import local as local_executor
 from axops.executors import local_training
 from axops.executors.cluster_training import ClusterJobRunner
@@ -59,6 +62,7 @@ tasks.register(
         "datasets": datasets_tasks.tasks,
         "gateway": gateway_tasks.tasks,
         "prompts": prompts_tasks.tasks,
+        "eval": eval_tasks.tasks,
     }
 )
 # Upload endpoints stream large bodies; they enforce their own limits.
@@ -236,6 +240,8 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(home_router.router)
     app.include_router(prompt_experiments_router.router)  # before the registry: /api/prompts/experiments/...
     app.include_router(prompts_router.router)
+    app.include_router(eval_router.router)
+    app.include_router(eval_reviews_router.router)
     app.include_router(experiments_mlflow.router)
     app.include_router(experiments_mlflow.ajax_router)
     app.include_router(experiments_mlflow.artifacts_router)

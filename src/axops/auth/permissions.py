@@ -25,11 +25,15 @@ PERMISSIONS: dict[str, str] = {
     "gateway:admin": "Edit gateway routes, providers, limits and budgets",
     "prompts:read": "Browse prompts, their versions, labels and diffs; render them",
     "prompts:write": "Create prompts and versions, move labels, import and archive prompts",
+    "eval:read": "See evaluation sets, runs, reports, suites and review queues",
+    "eval:write": "Create evaluation sets, suites and runs; cancel runs",
+    "eval:review": "Annotate review queue items",
+    "eval:gate_override": "Promote a model version to production despite a failing or missing evaluation (audited)",
     "infra:read": "See GPUs, nodes, queues and costs",
     "infra:admin": "Manage GPU quotas, nodes and queue priorities",
 }
 
-_READ = ["models:read", "datasets:read", "training:read", "deployments:read", "infra:read", "prompts:read"]
+_READ = ["models:read", "datasets:read", "training:read", "deployments:read", "infra:read", "prompts:read", "eval:read"]
 
 ROLE_DESCRIPTIONS = {
     "admin": "Everything, including users, teams and policies",
@@ -50,6 +54,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "gateway:admin",
         "infra:admin",
         "prompts:write",
+        "eval:write",
+        "eval:review",
     ],
     "developer": [
         *_READ,
@@ -60,6 +66,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "deployments:write",
         "gateway:invoke",
         "prompts:write",
+        "eval:write",
+        "eval:review",
     ],
     "viewer": _READ,
 }
