@@ -2531,10 +2531,436 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/eval/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Catalogue
+         * @description The metrics (with their parameters' JSON schema and definitions) and the judges' built-in rubrics.
+         */
+        get: operations["evaluation-catalogue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/sets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Sets */
+        get: operations["evaluation-list_sets"];
+        put?: never;
+        /** Create Set */
+        post: operations["evaluation-create_set"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/sets/{set_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Set */
+        get: operations["evaluation-get_set"];
+        put?: never;
+        post?: never;
+        /** Delete Set */
+        delete: operations["evaluation-delete_set"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/runs/estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Estimate
+         * @description Calls, tokens and cost of the run this body would start, without starting it.
+         */
+        post: operations["evaluation-estimate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Runs */
+        get: operations["evaluation-list_runs"];
+        put?: never;
+        /**
+         * Create Run
+         * @description Validate and queue a run; follow it with GET /runs/{id}/events.
+         */
+        post: operations["evaluation-create_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Run */
+        get: operations["evaluation-get_run"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/runs/{run_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel Run */
+        post: operations["evaluation-cancel_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/runs/{run_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Events
+         * @description Server-sent events: `progress` ({done, total, errors, status, cost}) whenever it changes, then
+         *     one `end` event (the same fields) once the run has ended.
+         */
+        get: operations["evaluation-events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/runs/{run_id}/rows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Rows
+         * @description The run's rows (input, references, each target's output, scores, judges' reasoning, pairwise
+         *     verdicts). The dataset's access policy applies: who may not read its rows gets 403.
+         */
+        get: operations["evaluation-rows"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/runs/{run_id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Report
+         * @description Per-metric means with bootstrap 95% CIs, win rates and paired differences, usage (aggregates only).
+         */
+        get: operations["evaluation-report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/runs/{run_id}/report.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Report Csv */
+        get: operations["evaluation-report_csv"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/runs/{run_id}/report.html": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Report Html */
+        get: operations["evaluation-report_html"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/reviews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Queues
+         * @description Your teams' queues, newest first, with progress (items labelled by you, by anyone, in all).
+         */
+        get: operations["evaluation-list_queues"];
+        put?: never;
+        /**
+         * Create Queue
+         * @description A queue of items to label: a finished run's rows (all, a seeded sample, or where the targets'
+         *     outputs differ) or a sample of production gateway requests whose masked text you may read.
+         *     Outputs are shown blind as "1" (and "2"); assignees (empty: the team) annotate.
+         */
+        post: operations["evaluation-create_queue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/reviews/{queue_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Queue
+         * @description One queue with its progress per annotator.
+         */
+        get: operations["evaluation-get_queue"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Queue
+         * @description The queue with its items and labels.
+         */
+        delete: operations["evaluation-delete_queue"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/reviews/{queue_id}/next": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Next Item
+         * @description The next item you have not labelled (null when you have labelled them all).
+         */
+        get: operations["evaluation-next_item"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/reviews/{queue_id}/items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Items
+         * @description The queue's items in order, each with your label (outputs blind).
+         */
+        get: operations["evaluation-list_items"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/reviews/{queue_id}/items/{position}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Item At
+         * @description The item at a position (0-based), with your label: going back to an earlier item.
+         */
+        get: operations["evaluation-item_at"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/reviews/{queue_id}/items/{item_id}/label": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Put Label
+         * @description Your label of an item (replaces your earlier one): Likert scores for every criterion, or a
+         *     pairwise choice "1" / "2" / "tie" per criterion, and a comment.
+         */
+        put: operations["evaluation-put_label"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/reviews/{queue_id}/agreement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Agreement
+         * @description Per criterion: percent agreement and Cohen's kappa (quadratic-weighted for Likert, plain for
+         *     pairwise) between every two annotators, and between the annotators and the run's LLM judge of
+         *     the same name.
+         */
+        get: operations["evaluation-agreement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/reviews/{queue_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export
+         * @description Every label with its item, targets named (unblinded): JSONL (one item per line) or CSV (one
+         *     label per row, cells safe from spreadsheet formulas).
+         */
+        get: operations["evaluation-export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/reviews/{queue_id}/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Close Queue
+         * @description No more labels: the figures and the export stay.
+         */
+        post: operations["evaluation-close_queue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AgreementOut */
+        AgreementOut: {
+            /** Criteria */
+            criteria: components["schemas"]["CriterionAgreement"][];
+        };
         /** AliasSet */
         AliasSet: {
             /**
@@ -2542,6 +2968,20 @@ export interface components {
              * Format: uuid
              */
             version_id: string;
+        };
+        /** Annotator */
+        Annotator: {
+            /**
+             * User Id
+             * Format: uuid
+             */
+            user_id: string;
+            /** Username */
+            username: string | null;
+            /** Labelled */
+            labelled: number;
+            /** Last Labelled At */
+            last_labelled_at: string | null;
         };
         /** ApiKeyCreate */
         ApiKeyCreate: {
@@ -2870,6 +3310,44 @@ export interface components {
             key: string;
             /** Values */
             values: unknown[];
+        };
+        /** Criterion */
+        Criterion: {
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Scale
+             * @description Likert points 1..scale (pairwise queues ignore it)
+             * @default 5
+             */
+            scale: number;
+        };
+        /** CriterionAgreement */
+        CriterionAgreement: {
+            /** Criterion */
+            criterion: string;
+            /**
+             * Weights
+             * @enum {string}
+             */
+            weights: "quadratic" | "none";
+            /**
+             * Annotators
+             * @description Every pair of annotators
+             */
+            annotators: components["schemas"]["PairAgreement"][];
+            /** @description Humans against the run's LLM judge of the same name (every human label paired with it) */
+            judge?: components["schemas"]["PairAgreement"] | null;
+            /**
+             * Judge Note
+             * @description Why no judge comparison: no_judge, scale_differs
+             */
+            judge_note?: string | null;
         };
         /** DatasetChunkReceived */
         DatasetChunkReceived: {
@@ -3404,6 +3882,464 @@ export interface components {
             samples: {
                 [key: string]: unknown;
             }[];
+        };
+        /** EvalCatalogue */
+        EvalCatalogue: {
+            /** Metrics */
+            metrics: components["schemas"]["MetricInfo"][];
+            /** Rubrics */
+            rubrics: components["schemas"]["RubricInfo"][];
+            /** Tokenizers */
+            tokenizers: string[];
+        };
+        /** EvalEstimate */
+        EvalEstimate: {
+            /** Rows */
+            rows: number;
+            /** Calls */
+            calls: number;
+            /** Judge Calls */
+            judge_calls: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Cost */
+            cost: number;
+            /**
+             * Currency
+             * @default USD
+             */
+            currency: string;
+            /** Per Target */
+            per_target: {
+                [key: string]: components["schemas"]["TargetEstimate"];
+            };
+        };
+        /** EvalMapping */
+        EvalMapping: {
+            /**
+             * Input
+             * @description The column holding the input
+             */
+            input: string;
+            /**
+             * Input Format
+             * @description text: the column is the user message; messages: a JSON list of chat messages
+             * @default text
+             * @enum {string}
+             */
+            input_format: "text" | "messages";
+            /**
+             * References
+             * @description Reference answer columns
+             */
+            references?: string[];
+            /**
+             * Context
+             * @description A column of context (retrieved passages...)
+             */
+            context?: string | null;
+            /**
+             * Metadata
+             * @description Columns kept with each row
+             */
+            metadata?: string[];
+        };
+        /** EvalProgress */
+        EvalProgress: {
+            /**
+             * Done
+             * @default 0
+             */
+            done: number;
+            /**
+             * Total
+             * @default 0
+             */
+            total: number;
+            /**
+             * Errors
+             * @default 0
+             */
+            errors: number;
+        };
+        /**
+         * EvalReport
+         * @description The comparison report (evaluation/reports.py): means with bootstrap 95% CIs, win rates, usage.
+         */
+        EvalReport: {
+            /** Targets */
+            targets: {
+                [key: string]: unknown;
+            }[];
+            /** Metrics */
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** Comparisons */
+            comparisons: {
+                [key: string]: unknown;
+            }[];
+            /** Usage */
+            usage: {
+                [key: string]: unknown;
+            };
+            /**
+             * Currency
+             * @default USD
+             */
+            currency: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /** EvalResultOut */
+        EvalResultOut: {
+            /** Output */
+            output: string | null;
+            /** Error */
+            error: string | null;
+            /** Latency Ms */
+            latency_ms: number | null;
+            /** Prompt Tokens */
+            prompt_tokens: number | null;
+            /** Completion Tokens */
+            completion_tokens: number | null;
+            /** Cost */
+            cost: number;
+            /** Scores */
+            scores: {
+                [key: string]: number | null;
+            };
+            /** Judges */
+            judges: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** EvalRowOut */
+        EvalRowOut: {
+            /** Row Index */
+            row_index: number;
+            /** Input */
+            input: string;
+            /** References */
+            references: string[];
+            /** Context */
+            context: string | null;
+            /** Metadata */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** Results */
+            results: {
+                [key: string]: components["schemas"]["EvalResultOut"];
+            };
+            /** Pairwise */
+            pairwise: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        /** EvalRowPage */
+        EvalRowPage: {
+            /** Items */
+            items: components["schemas"]["EvalRowOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /** Total */
+            total?: number | null;
+        };
+        /** EvalRunCreate */
+        EvalRunCreate: {
+            /**
+             * Eval Set Id
+             * Format: uuid
+             */
+            eval_set_id: string;
+            /**
+             * Name
+             * @default
+             */
+            name: string;
+            /** Targets */
+            targets: components["schemas"]["EvalTarget"][];
+            /** Metrics */
+            metrics?: {
+                [key: string]: unknown;
+            }[];
+            /** Judges */
+            judges?: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Tokenizer
+             * @default auto
+             * @enum {string}
+             */
+            tokenizer: "auto" | "morpheme" | "word" | "character";
+            /**
+             * Sample Size
+             * @description A seeded random sample of N rows; none: all
+             */
+            sample_size?: number | null;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
+            /**
+             * Concurrency
+             * @default 8
+             */
+            concurrency: number;
+            /**
+             * Max Cost
+             * @description Stop (status 'stopped') once the cost passes this
+             */
+            max_cost?: number | null;
+            /**
+             * Model Version Id
+             * @description Write the primary target's means to this version
+             */
+            model_version_id?: string | null;
+        };
+        /** EvalRunOut */
+        EvalRunOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Name */
+            name: string;
+            /**
+             * Eval Set Id
+             * Format: uuid
+             */
+            eval_set_id: string;
+            /** Eval Set Name */
+            eval_set_name?: string | null;
+            /** Suite Id */
+            suite_id: string | null;
+            /** Model Version Id */
+            model_version_id: string | null;
+            /** Targets */
+            targets: {
+                [key: string]: unknown;
+            }[];
+            /** Metrics */
+            metrics: {
+                [key: string]: unknown;
+            }[];
+            /** Judges */
+            judges: {
+                [key: string]: unknown;
+            }[];
+            /** Tokenizer */
+            tokenizer: string;
+            /** Sample Size */
+            sample_size: number | null;
+            /** Seed */
+            seed: number;
+            /** Concurrency */
+            concurrency: number;
+            /** Max Cost */
+            max_cost: number | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "cancelled" | "stopped";
+            progress: components["schemas"]["EvalProgress"];
+            /** Estimate */
+            estimate: {
+                [key: string]: unknown;
+            } | null;
+            /** Cost */
+            cost: number;
+            /** Currency */
+            currency: string;
+            /**
+             * Summary
+             * @description Metric → target key → mean (the report's means)
+             */
+            summary?: {
+                [key: string]: unknown;
+            } | null;
+            /** Verdict */
+            verdict: {
+                [key: string]: unknown;
+            } | null;
+            /** Passed */
+            passed: boolean | null;
+            /** Experiment Run Id */
+            experiment_run_id: string | null;
+            /** Error */
+            error: string | null;
+            /** Cancel Requested */
+            cancel_requested: boolean;
+            /** Created By */
+            created_by: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Started At */
+            started_at: string | null;
+            /** Finished At */
+            finished_at: string | null;
+        };
+        /** EvalRunPage */
+        EvalRunPage: {
+            /** Items */
+            items: components["schemas"]["EvalRunOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /** Total */
+            total?: number | null;
+        };
+        /** EvalSetCreate */
+        EvalSetCreate: {
+            /**
+             * Name
+             * @description Letters and digits (any script), then also '.', '_' and '-'; no spaces
+             */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Dataset Version Id
+             * Format: uuid
+             */
+            dataset_version_id: string;
+            mapping: components["schemas"]["EvalMapping"];
+            /**
+             * Team Id
+             * @description The owning team (default: yours)
+             */
+            team_id?: string | null;
+        };
+        /** EvalSetOut */
+        EvalSetOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team Name */
+            team_name?: string | null;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /**
+             * Dataset Id
+             * Format: uuid
+             */
+            dataset_id: string;
+            /** Dataset Name */
+            dataset_name: string;
+            /**
+             * Dataset Version Id
+             * Format: uuid
+             */
+            dataset_version_id: string;
+            /** Dataset Version */
+            dataset_version: number;
+            /** Review Status */
+            review_status: string;
+            /** Sensitivity */
+            sensitivity: string;
+            /** Row Count */
+            row_count: number | null;
+            /** Columns */
+            columns: {
+                [key: string]: unknown;
+            }[];
+            mapping: components["schemas"]["EvalMapping"];
+            /**
+             * Rows Readable
+             * @description Whether the caller may read the set's rows (the data access policy)
+             */
+            rows_readable: boolean;
+            /** Created By */
+            created_by: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** EvalSetPage */
+        EvalSetPage: {
+            /** Items */
+            items: components["schemas"]["EvalSetOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /**
+             * Total
+             * @description How many match in all: on the first page (no cursor) only
+             */
+            total?: number | null;
+        };
+        /** EvalTarget */
+        EvalTarget: {
+            /**
+             * Key
+             * @enum {string}
+             */
+            key: "A" | "B" | "C" | "D";
+            /**
+             * Kind
+             * @default route
+             * @enum {string}
+             */
+            kind: "route" | "deployment" | "prompt" | "column";
+            /**
+             * Route
+             * @description route: the gateway route; prompt: the route to render it on
+             */
+            route?: string | null;
+            /** Deployment Id */
+            deployment_id?: string | null;
+            /**
+             * Prompt
+             * @description A prompt reference: name@label or name:version
+             */
+            prompt?: string | null;
+            /**
+             * Column
+             * @description column: the set's column holding pre-computed outputs
+             */
+            column?: string | null;
+            params?: components["schemas"]["TargetParams"];
+            /**
+             * Label
+             * @default
+             */
+            label: string;
         };
         /** ExecutorOut */
         ExecutorOut: {
@@ -3978,6 +4914,46 @@ export interface components {
             /** Latency Ms */
             latency_ms: number;
         };
+        /** ItemList */
+        ItemList: {
+            /** Items */
+            items: components["schemas"]["ItemOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /** Total */
+            total?: number | null;
+        };
+        /**
+         * ItemOut
+         * @description One item as an annotator sees it: outputs as "1"/"2", never which target they came from.
+         */
+        ItemOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Position
+             * @description 0-based place in the queue
+             */
+            position: number;
+            /** Input */
+            input: string;
+            /** Reference */
+            reference: string[];
+            /** Context */
+            context: string | null;
+            /**
+             * Outputs
+             * @description "1" (and "2" for pairwise) → the text shown
+             */
+            outputs: {
+                [key: string]: string | null;
+            };
+            /** @description The caller's label, if any */
+            label?: components["schemas"]["LabelOut"] | null;
+        };
         /** JobCreate */
         JobCreate: {
             /**
@@ -4147,6 +5123,51 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+        };
+        /** LabelIn */
+        LabelIn: {
+            /**
+             * Scores
+             * @description likert: {criterion: 1..scale}, every criterion
+             */
+            scores?: {
+                [key: string]: number;
+            };
+            /**
+             * Choices
+             * @description pairwise: {criterion: "1"|"2"|"tie"}
+             */
+            choices?: {
+                [key: string]: "1" | "2" | "tie";
+            };
+            /**
+             * Comment
+             * @default
+             */
+            comment: string;
+        };
+        /** LabelOut */
+        LabelOut: {
+            /** Scores */
+            scores: {
+                [key: string]: number;
+            };
+            /** Choices */
+            choices: {
+                [key: string]: "1" | "2" | "tie";
+            };
+            /** Comment */
+            comment: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
         };
         /** LatestMetric */
         LatestMetric: {
@@ -4365,6 +5386,23 @@ export interface components {
             /** Values */
             values: (number | string)[];
         };
+        /** MetricInfo */
+        MetricInfo: {
+            /** Name */
+            name: string;
+            /** Kind */
+            kind: string;
+            /** Higher Is Better */
+            higher_is_better: boolean;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Summary En */
+            summary_en: string;
+            /** Summary Ko */
+            summary_ko: string;
+        };
         /** MetricPoint */
         MetricPoint: {
             /** Key */
@@ -4526,6 +5564,12 @@ export interface components {
             /** Visibility */
             visibility?: ("team" | "organization") | null;
         };
+        /** NextOut */
+        NextOut: {
+            /** @description null: every item has the caller's label */
+            item: components["schemas"]["ItemOut"] | null;
+            progress: components["schemas"]["Progress"];
+        };
         /** Page[ApiKeyOut] */
         Page_ApiKeyOut_: {
             /** Items */
@@ -4567,6 +5611,28 @@ export interface components {
             items: components["schemas"]["UserOut"][];
             /** Next Cursor */
             next_cursor?: string | null;
+        };
+        /** PairAgreement */
+        PairAgreement: {
+            /**
+             * A
+             * @description Annotator (username) or 'judge'
+             */
+            a: string | null;
+            /** B */
+            b: string | null;
+            /**
+             * N
+             * @description Items both labelled
+             */
+            n: number;
+            /** Percent Agreement */
+            percent_agreement: number | null;
+            /**
+             * Kappa
+             * @description Quadratic-weighted for Likert, plain for pairwise; null when undefined
+             */
+            kappa: number | null;
         };
         /** PasswordChange */
         PasswordChange: {
@@ -4640,6 +5706,21 @@ export interface components {
              * @description Tokens per second one replica sustains
              */
             throughput_tokens_per_s: number;
+        };
+        /** Progress */
+        Progress: {
+            /** Total */
+            total: number;
+            /**
+             * Labelled
+             * @description Items labelled by at least one annotator
+             */
+            labelled: number;
+            /**
+             * Mine
+             * @description Items labelled by the caller
+             */
+            mine: number;
         };
         /** PromoteIn */
         PromoteIn: {
@@ -5291,6 +6372,118 @@ export interface components {
             /** Timeout S */
             timeout_s?: number | null;
         };
+        /** QueueCreate */
+        QueueCreate: {
+            /**
+             * Name
+             * @description Letters and digits (any script), then also '.', '_' and '-'; no spaces
+             */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Mode
+             * @default likert
+             * @enum {string}
+             */
+            mode: "likert" | "pairwise";
+            /** Criteria */
+            criteria: components["schemas"]["Criterion"][];
+            /**
+             * Assignees
+             * @description Empty: any team member
+             */
+            assignees?: string[];
+            /** @description Items from a finished evaluation run's rows */
+            run?: components["schemas"]["RunSample"] | null;
+            /** @description Items from production gateway requests with logged (PII-masked) text you may see */
+            traffic?: components["schemas"]["TrafficSample"] | null;
+            /**
+             * Team Id
+             * @description The owning team (default: the run's, else yours)
+             */
+            team_id?: string | null;
+        };
+        /** QueueList */
+        QueueList: {
+            /** Items */
+            items: components["schemas"]["QueueOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /** Total */
+            total?: number | null;
+        };
+        /** QueueOut */
+        QueueOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "run" | "traffic";
+            /** Run Id */
+            run_id: string | null;
+            /** Run Name */
+            run_name?: string | null;
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "likert" | "pairwise";
+            /** Criteria */
+            criteria: components["schemas"]["Criterion"][];
+            /** Assignees */
+            assignees: string[];
+            /** Assignee Names */
+            assignee_names?: string[];
+            /**
+             * May Annotate
+             * @description The caller may label this queue's items
+             */
+            may_annotate: boolean;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "open" | "closed";
+            /** Origin */
+            origin: {
+                [key: string]: unknown;
+            };
+            /** Created By */
+            created_by: string | null;
+            /** Created By Name */
+            created_by_name?: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Closed At */
+            closed_at: string | null;
+            progress: components["schemas"]["Progress"];
+            /**
+             * Annotators
+             * @description Per annotator (the queue's page)
+             */
+            annotators?: components["schemas"]["Annotator"][];
+        };
         /** Quota */
         Quota: {
             /** Gpus */
@@ -5702,6 +6895,36 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** RubricInfo */
+        RubricInfo: {
+            /** Name */
+            name: string;
+            /**
+             * Title En
+             * @default
+             */
+            title_en: string;
+            /**
+             * Title Ko
+             * @default
+             */
+            title_ko: string;
+            /**
+             * Language
+             * @default en
+             */
+            language: string;
+            /**
+             * Needs Reference
+             * @default false
+             */
+            needs_reference: boolean;
+            /**
+             * Criteria
+             * @default
+             */
+            criteria: string;
+        };
         /** RunCompareOut */
         RunCompareOut: {
             /** Runs */
@@ -5850,6 +7073,36 @@ export interface components {
              */
             total?: number | null;
         };
+        /** RunSample */
+        RunSample: {
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /**
+             * Rows
+             * @description all rows; a seeded random sample of `size`; or rows where the chosen targets' outputs differ
+             * @default all
+             * @enum {string}
+             */
+            rows: "all" | "sample" | "disagree";
+            /**
+             * Size
+             * @description How many rows (sample; caps the others)
+             */
+            size?: number | null;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
+            /**
+             * Targets
+             * @description likert: the targets whose outputs are graded, one item per row and target (default: all); pairwise: exactly two (default: the run's first two)
+             */
+            targets?: ("A" | "B" | "C" | "D")[];
+        };
         /** RunUpdate */
         RunUpdate: {
             /** Status */
@@ -5962,6 +7215,12 @@ export interface components {
              * @enum {string}
              */
             stage: "draft" | "staging" | "production" | "archived";
+            /**
+             * Force
+             * @description Move to production although the evaluation gate refuses (needs eval:gate_override; audited).
+             * @default false
+             */
+            force: boolean;
         };
         /** StopIn */
         StopIn: {
@@ -6124,6 +7383,31 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+        };
+        /** TargetEstimate */
+        TargetEstimate: {
+            /** Calls */
+            calls: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Cost */
+            cost: number;
+        };
+        /** TargetParams */
+        TargetParams: {
+            /**
+             * Temperature
+             * @default 0
+             */
+            temperature: number | null;
+            /** Top P */
+            top_p?: number | null;
+            /** Max Tokens */
+            max_tokens?: number | null;
+            /** Seed */
+            seed?: number | null;
         };
         /** TargetSpec */
         TargetSpec: {
@@ -6317,6 +7601,28 @@ export interface components {
             errors: number;
             /** P95 Ms */
             p95_ms: number | null;
+        };
+        /** TrafficSample */
+        TrafficSample: {
+            /**
+             * Model
+             * @description Only requests to this route
+             */
+            model?: string | null;
+            /** Since */
+            since?: string | null;
+            /** Until */
+            until?: string | null;
+            /**
+             * Size
+             * @default 50
+             */
+            size: number;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
         };
         /** TrialOut */
         TrialOut: {
@@ -11950,6 +13256,986 @@ export interface operations {
                 content: {
                     "application/yaml": string;
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-catalogue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalCatalogue"];
+                };
+            };
+        };
+    };
+    "evaluation-list_sets": {
+        parameters: {
+            query?: {
+                /** @description Part of the name */
+                q?: string | null;
+                team_id?: string | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalSetPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-create_set": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvalSetCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalSetOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-get_set": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                set_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalSetOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-delete_set": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                set_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvalRunCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalEstimate"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-list_runs": {
+        parameters: {
+            query?: {
+                set_id?: string | null;
+                suite_id?: string | null;
+                model_id?: string | null;
+                model_version_id?: string | null;
+                status?: ("queued" | "running" | "succeeded" | "failed" | "cancelled" | "stopped") | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalRunPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-create_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvalRunCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalRunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-get_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalRunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-cancel_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalRunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-rows": {
+        parameters: {
+            query?: {
+                /** @description Only this target's results */
+                target?: ("A" | "B" | "C" | "D") | null;
+                /** @description Rows where this target beats `against` on `metric` */
+                better?: ("A" | "B" | "C" | "D") | null;
+                /** @description Rows where this target loses to `against` on `metric` */
+                worse?: ("A" | "B" | "C" | "D") | null;
+                /** @description The other target (default: the first other one) */
+                against?: ("A" | "B" | "C" | "D") | null;
+                /** @description bleu, exact_match, judge:correctness ... */
+                metric?: string | null;
+                /** @description Only rows where a target failed */
+                errors?: boolean;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalRowPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-report": {
+        parameters: {
+            query?: {
+                /** @description Compare every target with this one */
+                baseline?: ("A" | "B" | "C" | "D") | null;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalReport"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-report_csv": {
+        parameters: {
+            query?: {
+                baseline?: ("A" | "B" | "C" | "D") | null;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report's rows as CSV */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-report_html": {
+        parameters: {
+            query?: {
+                baseline?: ("A" | "B" | "C" | "D") | null;
+                lang?: "ko" | "en";
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A self-contained HTML report */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-list_queues": {
+        parameters: {
+            query?: {
+                status?: ("open" | "closed") | null;
+                run_id?: string | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-create_queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QueueCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "evaluation-get_queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                queue_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-delete_queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                queue_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-next_item": {
+        parameters: {
+            query?: {
+                /** @description Look after this position first (then wrap) */
+                after?: number | null;
+            };
+            header?: never;
+            path: {
+                queue_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NextOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-list_items": {
+        parameters: {
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                queue_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ItemList"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-item_at": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                queue_id: string;
+                position: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ItemOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-put_label": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                queue_id: string;
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LabelIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LabelOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "evaluation-agreement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                queue_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgreementOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-export": {
+        parameters: {
+            query?: {
+                format?: "jsonl" | "csv";
+            };
+            header?: never;
+            path: {
+                queue_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The labels */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": unknown;
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-close_queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                queue_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
