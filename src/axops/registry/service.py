@@ -529,3 +529,25 @@ async def find_model(session: AsyncSession, principal: Principal, name: str) -> 
 
 async def model_name(session: AsyncSession, model_id: uuid.UUID) -> str:
     return await session.scalar(select(RegisteredModel.name).where(RegisteredModel.id == model_id)) or "model"
+
+
+async def record_version_metrics(session: AsyncSession, version_id: uuid.UUID, metrics: dict, source: str) -> None:
+    """Merge `metrics` ({"eval/<set>/<metric>": value}) into a version's `metrics`, as the system
+    (an evaluation run writing its results; the caller checked who asked for it). Audited."""
+    version = await session.get(ModelVersion, version_id, with_for_update=True)
+    if version is None:
+        return
+    version.metrics = {**(version.metrics or {}), **metrics}
+    await session.flush()
+    from axops.auth.scoping import SYSTEM
+
+    model = await session.get(RegisteredModel, version.model_id)
+    audit.record(
+        session,
+        "model.version_metrics",
+        resource_type="model_version",
+        resource_id=version.id,
+        team_id=model.team_id if model else None,
+        summary={"version": version.version, "source": source, "keys": sorted(metrics)[:50]},
+        actor=SYSTEM,
+    )
