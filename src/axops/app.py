@@ -30,8 +30,12 @@ from axops.core.middleware import CONTENT_SECURITY_POLICY, RequestMiddleware
 from axops.core.state import AppState, state_of
 from axops.datasets import router as datasets_router
 from axops.datasets import tasks as datasets_tasks
-from axops.evaluation import router as eval_router
+from axops.evaluation import monitoring_router as eval_monitoring_router
+from axops.evaluation import monitoring_tasks as eval_monitoring_tasks
 from axops.evaluation import reviews_router as eval_reviews_router
+from axops.evaluation import router as eval_router
+from axops.evaluation import suite_tasks as eval_suite_tasks
+from axops.evaluation import suites_router as eval_suites_router
 from axops.evaluation import tasks as eval_tasks
 from axops.executors import local as local_executor
 from axops.executors import local_training
@@ -63,6 +67,8 @@ tasks.register(
         "gateway": gateway_tasks.tasks,
         "prompts": prompts_tasks.tasks,
         "eval": eval_tasks.tasks,
+        "eval_monitoring": eval_monitoring_tasks.tasks,
+        eval_suite_tasks.NAMESPACE: eval_suite_tasks.tasks,
     }
 )
 # Upload endpoints stream large bodies; they enforce their own limits.
@@ -242,6 +248,8 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(prompts_router.router)
     app.include_router(eval_router.router)
     app.include_router(eval_reviews_router.router)
+    app.include_router(eval_monitoring_router.router)
+    app.include_router(eval_suites_router.router)
     app.include_router(experiments_mlflow.router)
     app.include_router(experiments_mlflow.ajax_router)
     app.include_router(experiments_mlflow.artifacts_router)
