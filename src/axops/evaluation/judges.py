@@ -13,6 +13,9 @@ row: these functions never raise for a bad judge or a failed call (task cancella
 
 The rubrics' score anchors are written at five points of the scale (worst, ¼, ½, ¾, best) and placed
 on the nearest scores of the judge's scale (2..10), so a 1-5 scale shows all five and a 1-3 scale three.
+
+Longer than ~500 lines because the four rubrics' criteria and anchors and the prompts in both
+languages are text the judge models read; the code is the other half.
 """
 
 from __future__ import annotations

@@ -15,12 +15,14 @@ import io
 import itertools
 import json
 import math
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 
 from jinja2 import Environment, StrictUndefined
 
 from axops.evaluation import stats
+from axops.evaluation.metrics import CATALOGUE
 
 DIFF_ROWS = 200  # per-row differences shown in the HTML report
 CELL_CHARS = 600  # of an input or output shown in a per-row difference
@@ -29,17 +31,14 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _higher_is_better(name: str) -> bool:
-    if name.startswith("judge:"):
-        return True
-    try:
-        from axops.evaluation.metrics import CATALOGUE
-    except ImportError:  # pragma: no cover - the metrics module ships with this one
-        return True
-    spec = CATALOGUE.get(name)
+    """From the metric catalogue; judges' scores and scores the catalogue does not know: higher is better."""
+    spec = None if name.startswith("judge:") else CATALOGUE.get(name)
     return True if spec is None else bool(spec.higher_is_better)
 
 
 def _number(v) -> float | None:
+    if isinstance(v, Decimal):
+        v = float(v)
     if isinstance(v, bool) or not isinstance(v, int | float):
         return None
     return float(v) if math.isfinite(v) else None
