@@ -27,6 +27,13 @@ export const NAV: NavItem[] = [
   { name: 'experiments', icon: 'mdi-flask-outline', to: '/experiments', permission: 'training:read', group: 'build' },
   { name: 'prompts', icon: 'mdi-text-box-edit-outline', to: '/prompts', permission: 'prompts:read', group: 'build' },
   {
+    name: 'evaluation',
+    icon: 'mdi-clipboard-check-outline',
+    to: '/evaluation',
+    permission: 'eval:read',
+    group: 'build',
+  },
+  {
     name: 'deployments',
     icon: 'mdi-rocket-launch-outline',
     to: '/deployments',

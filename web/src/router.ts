@@ -52,6 +52,12 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'prompts:read', parent: 'prompts' },
   },
   {
+    path: '/evaluation',
+    name: 'evaluation',
+    component: () => import('@/views/evaluation/EvaluationView.vue'),
+    meta: { permission: 'eval:read' },
+  },
+  {
     path: '/playground',
     name: 'playground',
     component: () => import('@/views/gateway/PlaygroundView.vue'),

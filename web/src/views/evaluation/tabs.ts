@@ -1,0 +1,29 @@
+import { defineAsyncComponent, type Component } from 'vue'
+
+/**
+ * The tabs of the Evaluation page (`/evaluation?tab=<value>`), in order. A tab is one line here: its value (in
+ * the address), its label's i18n key, an icon, the permission it needs (none: anyone who may open the page) and
+ * its component, loaded when first shown.
+ */
+export interface EvalTab {
+  value: string
+  label: string
+  icon: string
+  permission?: string
+  component: Component
+}
+
+export const EVAL_TABS: EvalTab[] = [
+  {
+    value: 'runs',
+    label: 'eval.runs.tab',
+    icon: 'mdi-play-box-multiple-outline',
+    component: defineAsyncComponent(() => import('./EvalRunsTab.vue')),
+  },
+  {
+    value: 'sets',
+    label: 'eval.sets.tab',
+    icon: 'mdi-table-check',
+    component: defineAsyncComponent(() => import('./EvalSetsTab.vue')),
+  },
+]
