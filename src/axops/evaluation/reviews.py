@@ -1,0 +1,716 @@
+"""Human review: queues of items (a finished run's rows, or a sample of production gateway requests
+whose PII-masked text the creator may read), one label per item and annotator, progress, agreement
+between annotators and with the run's LLM judge, export.
+
+Blindness: every item shows its outputs as "1" (and "2"); which target each came from is kept in
+`ReviewItem.blind` and leaves the server only in exports (eval:write, the queue's team). Pairwise
+items put the two targets in a random order fixed per item when the queue is made.
+
+Scoping: a queue belongs to a team; other teams' queues answer 404. Annotating needs eval:review and,
+when the queue names assignees, being one of them (403). Creating, closing, deleting and exporting
+need eval:write in the queue's team. Services flush, never commit; queue changes are audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import re
+import unicodedata
+import uuid
+from datetime import UTC, datetime
+from itertools import combinations
+
+import orjson
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from axops.auth import audit
+from axops.auth.deps import Principal
+from axops.auth.models import TeamMember, User
+from axops.auth.scoping import owning_team, require, require_owner, team_clause
+from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
+from axops.core.ids import uuid7
+from axops.evaluation import stats
+from axops.evaluation.models import FINISHED, EvalResult, EvalRow, EvalRun
+from axops.evaluation.review_models import ReviewItem, ReviewLabel, ReviewQueue
+from axops.evaluation.review_schemas import MAX_ITEMS, LabelIn, QueueCreate, RunSample, TrafficSample
+from axops.gateway import request_logs
+
+TRAFFIC_CANDIDATES = 2000  # requests read to sample from (newest first)
+_SPACE = re.compile(r"\s+")
+
+
+def _not_found() -> NotFound:
+    return NotFound("No such review queue.", code="review_queue_not_found")
+
+
+async def get_queue(
+    session: AsyncSession, principal: Principal, queue_id: uuid.UUID, for_update: bool = False
+) -> ReviewQueue:
+    q = select(ReviewQueue).where(ReviewQueue.id == queue_id, team_clause(principal, ReviewQueue.team_id))
+    if for_update:
+        q = q.with_for_update()
+    queue = await session.scalar(q)
+    if queue is None:
+        raise _not_found()
+    return queue
+
+
+def may_annotate(principal: Principal, queue: ReviewQueue) -> bool:
+    return principal.can("eval:review") and (not queue.assignees or principal.user_id in queue.assignees)
+
+
+def require_annotator(principal: Principal, queue: ReviewQueue) -> None:
+    require(principal, "eval:review")
+    if queue.assignees and principal.user_id not in queue.assignees:
+        raise Forbidden("This queue is assigned to other reviewers.", code="review_not_assignee")
+
+
+# --- creating a queue ------------------------------------------------------------------------------
+
+
+def _same(text_value: str) -> str:
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text_value)).strip()
+
+
+async def _items_from_run(session: AsyncSession, principal: Principal, data: QueueCreate) -> tuple[EvalRun, list, dict]:
+    spec: RunSample = data.run  # type: ignore[assignment]
+    run = await session.scalar(
+        select(EvalRun).where(EvalRun.id == spec.run_id, team_clause(principal, EvalRun.team_id))
+    )
+    if run is None:
+        raise NotFound("No such evaluation run.", code="eval_run_not_found")
+    if run.status not in FINISHED:
+        raise Conflict(
+            "The run has not finished: review its rows once it has.", code="review_run_not_finished", status=run.status
+        )
+    keys = [t["key"] for t in run.targets]
+    targets = list(dict.fromkeys(spec.targets)) or (keys[:2] if data.mode == "pairwise" else keys)
+    unknown = [t for t in targets if t not in keys]
+    if unknown:
+        raise Invalid(f"The run has no target {', '.join(unknown)}.", code="review_target_unknown", targets=unknown)
+    if data.mode == "pairwise" and len(targets) != 2:
+        raise Invalid("A pairwise queue compares exactly two targets.", code="review_pairwise_needs_two_targets")
+    if spec.rows == "sample" and spec.size is None:
+        raise Invalid("Say how many rows to sample (`size`).", code="review_sample_size_missing")
+
+    rows = (await session.scalars(select(EvalRow).where(EvalRow.run_id == run.id).order_by(EvalRow.row_index))).all()
+    results = (
+        await session.scalars(select(EvalResult).where(EvalResult.run_id == run.id, EvalResult.target_key.in_(targets)))
+    ).all()
+    outputs = {(r.row_index, r.target_key): r.output for r in results}
+    usable, errored = [], 0
+    for row in rows:
+        outs = [outputs.get((row.row_index, t)) for t in targets]
+        if any(o is None for o in outs):
+            errored += 1
+            continue
+        if spec.rows == "disagree" and len({_same(o) for o in outs}) < 2:
+            continue
+        usable.append(row)
+    if spec.size is not None and len(usable) > spec.size:
+        usable = sorted(random.Random(spec.seed).sample(usable, spec.size), key=lambda r: r.row_index)
+
+    items = []
+    if data.mode == "pairwise":
+        for row in usable:
+            pair = list(targets)
+            random.Random(f"{spec.seed}:{row.row_index}").shuffle(pair)  # blind order, fixed per item
+            items.append(
+                (
+                    {"run_id": str(run.id), "row_index": row.row_index},
+                    _payload(row, {"1": outputs[(row.row_index, pair[0])], "2": outputs[(row.row_index, pair[1])]}),
+                    {"1": pair[0], "2": pair[1]},
+                )
+            )
+    else:
+        for row in usable:
+            for t in targets:
+                items.append(
+                    (
+                        {"run_id": str(run.id), "row_index": row.row_index},
+                        _payload(row, {"1": outputs[(row.row_index, t)]}),
+                        {"1": t},
+                    )
+                )
+        if len(targets) > 1:  # the same row's outputs side by side would give their targets away
+            random.Random(spec.seed).shuffle(items)
+    origin = {"rows": spec.rows, "size": spec.size, "seed": spec.seed, "targets": targets, "skipped_errors": errored}
+    return run, items, origin
+
+
+def _payload(row: EvalRow, outputs: dict) -> dict:
+    return {"input": row.input, "reference": list(row.references or []), "context": row.context, "outputs": outputs}
+
+
+def _from_messages(request: dict) -> tuple[str, str | None]:
+    """The last user message as the input, earlier messages as context ("role: text" lines)."""
+    messages = [m for m in request.get("messages") or [] if isinstance(m, dict)]
+    if not messages:
+        return str(request.get("prompt") or ""), None
+
+    def content(m: dict) -> str:
+        c = m.get("content")
+        if isinstance(c, list):  # content parts: keep the text ones
+            return "\n".join(str(p.get("text", "")) for p in c if isinstance(p, dict) and p.get("type") == "text")
+        return "" if c is None else str(c)
+
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=len(messages) - 1)
+    earlier = [f"{m.get('role', '?')}: {content(m)}" for m in messages[:last]]
+    return content(messages[last]), ("\n\n".join(earlier) or None)
+
+
+async def _items_from_traffic(session: AsyncSession, principal: Principal, data: QueueCreate) -> tuple[list, dict]:
+    spec: TrafficSample = data.traffic  # type: ignore[assignment]
+    if data.mode == "pairwise":
+        raise Invalid(
+            "A pairwise queue needs two outputs per row: make it from a run.", code="review_pairwise_needs_run"
+        )
+    candidates, cursor = [], None
+    # request_logs scopes the read: gateway admins see every request, everyone else their own.
+    while len(candidates) < TRAFFIC_CANDIDATES:
+        page = await request_logs.request_logs(
+            session,
+            principal,
+            cursor=cursor,
+            limit=200,
+            with_total=False,
+            model=spec.model,
+            upstream=None,
+            api_key_id=None,
+            user_id=None,
+            outcome="ok",
+            status=None,
+            since=spec.since,
+            until=spec.until,
+            content=True,
+        )
+        candidates += [r for r in page["items"] if r["request"] is not None]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    picked = random.Random(spec.seed).sample(candidates, min(spec.size, len(candidates)))
+    picked.sort(key=lambda r: r["created_at"])
+    items = []
+    for r in picked:
+        input_text, context = _from_messages(r["request"])
+        items.append(
+            (
+                {"usage_record_id": str(r["id"]), "model": r["model"], "created_at": r["created_at"].isoformat()},
+                {"input": input_text, "reference": [], "context": context, "outputs": {"1": r["response"]}},
+                None,
+            )
+        )
+    origin = {
+        "model": spec.model,
+        "since": spec.since.isoformat() if spec.since else None,
+        "until": spec.until.isoformat() if spec.until else None,
+        "size": spec.size,
+        "seed": spec.seed,
+        "candidates": len(candidates),
+    }
+    return items, origin
+
+
+async def _check_assignees(session: AsyncSession, team_id: uuid.UUID, assignees: list[uuid.UUID]) -> list[uuid.UUID]:
+    wanted = list(dict.fromkeys(assignees))
+    if not wanted:
+        return []
+    members = set(
+        (
+            await session.scalars(
+                select(TeamMember.user_id)
+                .join(User, User.id == TeamMember.user_id)
+                .where(TeamMember.team_id == team_id, TeamMember.user_id.in_(wanted), User.is_active)
+            )
+        ).all()
+    )
+    missing = [str(u) for u in wanted if u not in members]
+    if missing:
+        raise Invalid(
+            "Assignees must be active members of the queue's team.", code="review_assignee_invalid", users=missing
+        )
+    return wanted
+
+
+async def create_queue(session: AsyncSession, principal: Principal, data: QueueCreate) -> ReviewQueue:
+    require(principal, "eval:write")
+    run = None
+    if data.run is not None:
+        run, items, origin = await _items_from_run(session, principal, data)
+        team_id = owning_team(principal, data.team_id) if data.team_id else run.team_id
+    else:
+        items, origin = await _items_from_traffic(session, principal, data)
+        team_id = owning_team(principal, data.team_id)
+    if not items:
+        raise Invalid("Nothing to review: no row or request matches.", code="review_queue_empty")
+    if len(items) > MAX_ITEMS:
+        raise Invalid(
+            f"A queue holds at most {MAX_ITEMS} items; this one would have {len(items)}: sample fewer rows.",
+            code="review_too_many_items",
+            limit=MAX_ITEMS,
+            count=len(items),
+        )
+    assignees = await _check_assignees(session, team_id, data.assignees)
+    if await session.scalar(
+        select(ReviewQueue.id).where(ReviewQueue.team_id == team_id, ReviewQueue.name == data.name)
+    ):
+        raise Conflict(f"A review queue named '{data.name}' exists.", code="review_queue_name_taken", name=data.name)
+    queue = ReviewQueue(
+        team_id=team_id,
+        name=data.name,
+        description=data.description,
+        source="run" if run is not None else "traffic",
+        run_id=run.id if run is not None else None,
+        mode=data.mode,
+        criteria=[c.model_dump() for c in data.criteria],
+        assignees=assignees,
+        origin=origin,
+        status="open",
+        created_by=principal.user_id if principal.auth != "system" else None,
+    )
+    session.add(queue)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A review queue named '{data.name}' exists.", code="review_queue_name_taken", name=data.name
+        ) from exc
+    session.add_all(
+        ReviewItem(queue_id=queue.id, position=i, source_ref=ref, payload=payload, blind=blind)
+        for i, (ref, payload, blind) in enumerate(items)
+    )
+    await session.flush()
+    audit.record(
+        session,
+        "review_queue.create",
+        resource_type="review_queue",
+        resource_id=queue.id,
+        team_id=team_id,
+        summary={"name": queue.name, "source": queue.source, "mode": queue.mode, "count": len(items)},
+    )
+    return queue
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+async def progress(session: AsyncSession, principal: Principal, queue_ids: list[uuid.UUID]) -> dict:
+    """{queue_id: {"total", "labelled" (by anyone), "mine"}} in one grouped read."""
+    if not queue_ids:
+        return {}
+    rows = await session.execute(
+        text(
+            """SELECT i.queue_id, count(*) AS total,
+                 count(*) FILTER (WHERE EXISTS (SELECT 1 FROM review_labels l WHERE l.item_id = i.id)) AS labelled,
+                 count(*) FILTER (WHERE EXISTS (SELECT 1 FROM review_labels l
+                                                WHERE l.item_id = i.id AND l.reviewer_id = :me)) AS mine
+               FROM review_items i WHERE i.queue_id = ANY(:ids) GROUP BY i.queue_id"""
+        ),
+        {"ids": queue_ids, "me": principal.user_id},
+    )
+    out = {q: {"total": 0, "labelled": 0, "mine": 0} for q in queue_ids}
+    for r in rows.mappings():
+        out[r["queue_id"]] = {"total": r["total"], "labelled": r["labelled"], "mine": r["mine"]}
+    return out
+
+
+async def annotators(session: AsyncSession, queue_id: uuid.UUID) -> list[dict]:
+    rows = await session.execute(
+        select(ReviewLabel.reviewer_id, User.username, func.count(), func.max(ReviewLabel.updated_at))
+        .join(ReviewItem, ReviewItem.id == ReviewLabel.item_id)
+        .outerjoin(User, User.id == ReviewLabel.reviewer_id)
+        .where(ReviewItem.queue_id == queue_id)
+        .group_by(ReviewLabel.reviewer_id, User.username)
+        .order_by(User.username)
+    )
+    return [{"user_id": u, "username": n, "labelled": c, "last_labelled_at": t} for u, n, c, t in rows.all()]
+
+
+async def list_queues(
+    session: AsyncSession, principal: Principal, *, status: str | None, run_id: uuid.UUID | None, cursor, limit: int
+) -> tuple[list[ReviewQueue], str | None, int | None]:
+    from axops.core.pagination import page_of, paginate_desc
+
+    q = select(ReviewQueue).where(team_clause(principal, ReviewQueue.team_id))
+    if status is not None:
+        q = q.where(ReviewQueue.status == status)
+    if run_id is not None:
+        q = q.where(ReviewQueue.run_id == run_id)
+    total = None if cursor else await session.scalar(select(func.count()).select_from(q.subquery()))
+    rows = (await session.scalars(paginate_desc(q, ReviewQueue.created_at, ReviewQueue.id, cursor, limit))).all()
+    items, next_cursor = page_of(list(rows), limit)
+    return items, next_cursor, total
+
+
+def item_out(item: ReviewItem, label: ReviewLabel | None) -> dict:
+    """An item as annotators see it: never `blind`, never `source_ref` (it names the target's run row only)."""
+    p = item.payload
+    return {
+        "id": item.id,
+        "position": item.position,
+        "input": p.get("input") or "",
+        "reference": p.get("reference") or [],
+        "context": p.get("context"),
+        "outputs": p.get("outputs") or {},
+        "label": None
+        if label is None
+        else {
+            "scores": label.scores,
+            "choices": label.choices,
+            "comment": label.comment,
+            "created_at": label.created_at,
+            "updated_at": label.updated_at,
+        },
+    }
+
+
+async def _my_label(session: AsyncSession, principal: Principal, item_id: uuid.UUID) -> ReviewLabel | None:
+    return await session.scalar(
+        select(ReviewLabel).where(ReviewLabel.item_id == item_id, ReviewLabel.reviewer_id == principal.user_id)
+    )
+
+
+async def next_item(session: AsyncSession, principal: Principal, queue: ReviewQueue, after: int | None) -> dict | None:
+    """The first item after position `after` the caller has not labelled, wrapping around to the start."""
+    require_annotator(principal, queue)
+    mine = select(ReviewLabel.id).where(
+        ReviewLabel.item_id == ReviewItem.id, ReviewLabel.reviewer_id == principal.user_id
+    )
+    base = select(ReviewItem).where(ReviewItem.queue_id == queue.id, ~mine.exists()).order_by(ReviewItem.position)
+    item = None
+    if after is not None:
+        item = await session.scalar(base.where(ReviewItem.position > after).limit(1))
+    if item is None:
+        item = await session.scalar(base.limit(1))
+    return None if item is None else item_out(item, None)
+
+
+async def item_at(session: AsyncSession, principal: Principal, queue: ReviewQueue, position: int) -> dict:
+    require_annotator(principal, queue)
+    item = await session.scalar(
+        select(ReviewItem).where(ReviewItem.queue_id == queue.id, ReviewItem.position == position)
+    )
+    if item is None:
+        raise NotFound("No item at that position.", code="review_item_not_found")
+    return item_out(item, await _my_label(session, principal, item.id))
+
+
+async def list_items(
+    session: AsyncSession, principal: Principal, queue: ReviewQueue, cursor: str | None, limit: int
+) -> tuple[list[dict], str | None, int | None]:
+    require_annotator(principal, queue)
+    try:
+        start = int(cursor) if cursor else 0
+    except ValueError as exc:
+        raise Invalid("The cursor is malformed.", code="invalid_cursor") from exc
+    total = None
+    if not cursor:
+        total = await session.scalar(select(func.count()).where(ReviewItem.queue_id == queue.id))
+    items = (
+        await session.scalars(
+            select(ReviewItem)
+            .where(ReviewItem.queue_id == queue.id, ReviewItem.position >= start)
+            .order_by(ReviewItem.position)
+            .limit(limit + 1)
+        )
+    ).all()
+    more = len(items) > limit
+    items = items[:limit]
+    labels = {
+        lb.item_id: lb
+        for lb in (
+            await session.scalars(
+                select(ReviewLabel).where(
+                    ReviewLabel.item_id.in_([i.id for i in items]), ReviewLabel.reviewer_id == principal.user_id
+                )
+            )
+        ).all()
+    }
+    out = [item_out(i, labels.get(i.id)) for i in items]
+    return out, (str(items[-1].position + 1) if more else None), total
+
+
+# --- labelling -----------------------------------------------------------------------------------
+
+
+def _check_label(queue: ReviewQueue, data: LabelIn) -> None:
+    names = {c["name"] for c in queue.criteria}
+    if queue.mode == "likert":
+        given, other = data.scores, data.choices
+        scales = {c["name"]: c["scale"] for c in queue.criteria}
+        bad = [k for k, v in data.scores.items() if k in scales and not 1 <= v <= scales[k]]
+    else:
+        given, other, bad = data.choices, data.scores, []
+    if set(given) != names or other or bad:
+        raise Invalid(
+            "A label gives every criterion of the queue "
+            + ("a score from 1 to its scale." if queue.mode == "likert" else 'a choice: "1", "2" or "tie".'),
+            code="review_label_invalid",
+            criteria=sorted(names),
+        )
+
+
+async def put_label(
+    session: AsyncSession, principal: Principal, queue: ReviewQueue, item_id: uuid.UUID, data: LabelIn
+) -> dict:
+    require_annotator(principal, queue)
+    if queue.status != "open":
+        raise Conflict("The queue is closed: labels can no longer change.", code="review_queue_closed")
+    item = await session.scalar(select(ReviewItem).where(ReviewItem.id == item_id, ReviewItem.queue_id == queue.id))
+    if item is None:
+        raise NotFound("No such item in this queue.", code="review_item_not_found")
+    _check_label(queue, data)
+    values = {"scores": data.scores, "choices": data.choices, "comment": data.comment}
+    stmt = (
+        insert(ReviewLabel)
+        .values(id=uuid7(), item_id=item.id, reviewer_id=principal.user_id, **values)
+        .on_conflict_do_update(
+            constraint="uq_review_labels_item_id_reviewer_id", set_={**values, "updated_at": func.now()}
+        )
+    )
+    await session.execute(stmt)
+    label = await session.scalar(
+        select(ReviewLabel)
+        .where(ReviewLabel.item_id == item.id, ReviewLabel.reviewer_id == principal.user_id)
+        .execution_options(populate_existing=True)
+    )
+    return item_out(item, label)["label"]
+
+
+# --- closing and deleting --------------------------------------------------------------------------
+
+
+async def close_queue(session: AsyncSession, principal: Principal, queue_id: uuid.UUID) -> ReviewQueue:
+    queue = await get_queue(session, principal, queue_id, for_update=True)
+    require_owner(principal, queue, "eval:write", "review queue")
+    if queue.status == "open":
+        queue.status, queue.closed_at = "closed", datetime.now(UTC)
+        await session.flush()
+        audit.record(
+            session,
+            "review_queue.close",
+            resource_type="review_queue",
+            resource_id=queue.id,
+            team_id=queue.team_id,
+            summary={"name": queue.name},
+        )
+    return queue
+
+
+async def delete_queue(session: AsyncSession, principal: Principal, queue_id: uuid.UUID) -> None:
+    queue = await get_queue(session, principal, queue_id, for_update=True)
+    require_owner(principal, queue, "eval:write", "review queue")
+    counts = (await progress(session, principal, [queue.id]))[queue.id]
+    labels = await session.scalar(
+        select(func.count()).select_from(ReviewLabel).join(ReviewItem).where(ReviewItem.queue_id == queue.id)
+    )
+    await session.execute(delete(ReviewQueue).where(ReviewQueue.id == queue.id))
+    audit.record(
+        session,
+        "review_queue.delete",
+        resource_type="review_queue",
+        resource_id=queue.id,
+        team_id=queue.team_id,
+        summary={"name": queue.name, "count": counts["total"], "labels": labels},
+    )
+
+
+# --- agreement and export ------------------------------------------------------------------------
+
+
+async def _labelled(session: AsyncSession, queue: ReviewQueue) -> tuple[list[ReviewItem], list[tuple]]:
+    items = (
+        await session.scalars(select(ReviewItem).where(ReviewItem.queue_id == queue.id).order_by(ReviewItem.position))
+    ).all()
+    labels = (
+        await session.execute(
+            select(ReviewLabel, User.username)
+            .join(ReviewItem, ReviewItem.id == ReviewLabel.item_id)
+            .outerjoin(User, User.id == ReviewLabel.reviewer_id)
+            .where(ReviewItem.queue_id == queue.id)
+            .order_by(ReviewItem.position, User.username)
+        )
+    ).all()
+    return list(items), [(lb, name or str(lb.reviewer_id)) for lb, name in labels]
+
+
+def _unblind(item: ReviewItem, choice: str | None) -> str | None:
+    """A pairwise choice as the target it names ("1" → "B" ...); ties stay "tie"."""
+    if choice is None or choice == "tie":
+        return choice
+    return (item.blind or {}).get(choice, choice)
+
+
+def _pair(values: dict, x: str, y: str) -> tuple[list, list]:
+    both = [k for k in values[x] if k in values[y]]
+    return [values[x][k] for k in both], [values[y][k] for k in both]
+
+
+def _figures(a: str, b: str, xs: list, ys: list, weights: str | None) -> dict:
+    return {
+        "a": a,
+        "b": b,
+        "n": len(xs),
+        "percent_agreement": stats.percent_agreement(xs, ys) if xs else None,
+        "kappa": stats.cohen_kappa(xs, ys, weights=weights) if xs else None,
+    }
+
+
+async def _judge_values(session: AsyncSession, queue: ReviewQueue, items: list[ReviewItem], criterion: dict):
+    """{item_id: the judge's grade} for a criterion, or (None, why)."""
+    run = await session.get(EvalRun, queue.run_id) if queue.run_id else None
+    if run is None:
+        return None, "no_run"
+    wanted = "pairwise" if queue.mode == "pairwise" else "single"
+    judge = next(
+        (
+            j
+            for j in run.judges or []
+            if str(j.get("name", "")).casefold() == criterion["name"].casefold() and j.get("mode", "single") == wanted
+        ),
+        None,
+    )
+    if judge is None:
+        return None, "no_judge"
+    if queue.mode == "likert" and int(judge.get("scale") or 5) != criterion["scale"]:
+        return None, "scale_differs"
+    name, out = judge["name"], {}
+    if queue.mode == "pairwise":
+        rows = {
+            r.row_index: r.pairwise or {}
+            for r in (await session.scalars(select(EvalRow).where(EvalRow.run_id == run.id))).all()
+        }
+        for item in items:
+            a, b = item.blind["1"], item.blind["2"]
+            pw = rows.get(item.source_ref["row_index"], {})
+            verdict = (pw.get(f"{a}|{b}") or pw.get(f"{b}|{a}") or {}).get(name) or {}
+            if verdict.get("winner") is not None:
+                out[item.id] = verdict["winner"]
+    else:
+        results = {
+            (r.row_index, r.target_key): r.judges or {}
+            for r in (await session.scalars(select(EvalResult).where(EvalResult.run_id == run.id))).all()
+        }
+        for item in items:
+            grade = results.get((item.source_ref["row_index"], item.blind["1"]), {}).get(name) or {}
+            if grade.get("raw") is not None:
+                out[item.id] = int(grade["raw"])
+    return out, None
+
+
+async def agreement(session: AsyncSession, principal: Principal, queue: ReviewQueue) -> dict:
+    items, labels = await _labelled(session, queue)
+    by_id = {i.id: i for i in items}
+    weights = "quadratic" if queue.mode == "likert" else None
+    out = []
+    for criterion in queue.criteria:
+        name = criterion["name"]
+        values: dict[str, dict] = {}
+        for lb, who in labels:
+            v = lb.scores.get(name) if queue.mode == "likert" else _unblind(by_id[lb.item_id], lb.choices.get(name))
+            if v is not None:
+                values.setdefault(who, {})[lb.item_id] = v
+        pairs = [_figures(x, y, *_pair(values, x, y), weights) for x, y in combinations(sorted(values), 2)]
+        judged, note = await _judge_values(session, queue, items, criterion)
+        judge = None
+        if judged is not None:
+            xs, ys = [], []
+            for who in sorted(values):
+                for item_id, v in values[who].items():
+                    if item_id in judged:
+                        xs.append(v)
+                        ys.append(judged[item_id])
+            judge = _figures("humans", "judge", xs, ys, weights)
+        out.append(
+            {
+                "criterion": name,
+                "weights": weights or "none",
+                "annotators": pairs,
+                "judge": judge,
+                "judge_note": note,
+            }
+        )
+    return {"criteria": out}
+
+
+def _csv_cell(value) -> str:
+    text_value = "" if value is None else str(value)
+    # Spreadsheet formula injection: a cell starting with = + - @ (or a tab/CR) would be evaluated.
+    if text_value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        text_value = "'" + text_value
+    return text_value
+
+
+async def export(session: AsyncSession, principal: Principal, queue: ReviewQueue, fmt: str) -> str:
+    """JSONL: one line per item (targets named, every label); CSV: one row per label."""
+    require_owner(principal, queue, "eval:write", "review queue")
+    items, labels = await _labelled(session, queue)
+    per_item: dict[uuid.UUID, list] = {}
+    for lb, who in labels:
+        per_item.setdefault(lb.item_id, []).append((lb, who))
+    names = [c["name"] for c in queue.criteria]
+
+    def outputs(item: ReviewItem) -> dict:
+        outs = item.payload.get("outputs") or {}
+        blind = item.blind or {}
+        return {blind.get(k, k): v for k, v in outs.items()}
+
+    def label_json(item: ReviewItem, lb: ReviewLabel, who: str) -> dict:
+        return {
+            "reviewer": who,
+            "scores": lb.scores,
+            "choices": {k: _unblind(item, v) for k, v in lb.choices.items()},
+            "comment": lb.comment,
+            "created_at": lb.created_at.isoformat(),
+            "updated_at": lb.updated_at.isoformat(),
+        }
+
+    if fmt == "jsonl":
+        lines = []
+        for item in items:
+            doc = {
+                "position": item.position,
+                "source": item.source_ref,
+                "input": item.payload.get("input"),
+                "reference": item.payload.get("reference") or [],
+                "context": item.payload.get("context"),
+                "outputs": outputs(item),
+                "labels": [label_json(item, lb, who) for lb, who in per_item.get(item.id, [])],
+            }
+            lines.append(orjson.dumps(doc).decode())
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    kind = "score" if queue.mode == "likert" else "winner"
+    w.writerow(
+        ["position", "run_id", "row_index", "usage_record_id", "targets", "reviewer"]
+        + [f"{kind}:{n}" for n in names]
+        + ["comment", "input", "reference", "output_1", "output_2", "updated_at"]
+    )
+    for item in items:
+        outs = item.payload.get("outputs") or {}
+        targets = "|".join((item.blind or {}).get(k, "") for k in sorted(outs))
+        for lb, who in per_item.get(item.id, []):
+            marks = [lb.scores.get(n) if queue.mode == "likert" else _unblind(item, lb.choices.get(n)) for n in names]
+            row = [
+                item.position,
+                item.source_ref.get("run_id"),
+                item.source_ref.get("row_index"),
+                item.source_ref.get("usage_record_id"),
+                targets,
+                who,
+                *marks,
+                lb.comment,
+                item.payload.get("input"),
+                " | ".join(item.payload.get("reference") or []),
+                outs.get("1"),
+                outs.get("2"),
+                lb.updated_at.isoformat(),
+            ]
+            w.writerow([_csv_cell(v) for v in row])
+    return "\ufeff" + buf.getvalue()  # BOM: Excel reads Korean text as UTF-8
