@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import socket
 import threading
+from collections.abc import Callable
 
 from aiohttp import web
+
+
+def embedding(text) -> list[float]:
+    """A deterministic vector per text (equal texts: cosine 1): 8 numbers from its SHA-256."""
+    digest = hashlib.sha256(str(text).encode()).digest()
+    return [b / 255 - 0.5 for b in digest[:8]]
 
 
 class MockUpstream:
@@ -19,6 +27,9 @@ class MockUpstream:
         self.name = name
         self.mode = "ok"
         self.answer: str | None = None  # the text chat answers give instead of "hello from <name>"
+        # Chosen per request (the request body given): the chat answer's text, and whether to fail with a 500.
+        self.answer_for: Callable[[dict], str] | None = None
+        self.fail_for: Callable[[dict], bool] | None = None
         self.requests: list[dict] = []
         self.abandoned = threading.Event()  # a slow stream's reader went away
         with socket.socket() as s:
@@ -57,12 +68,14 @@ class MockUpstream:
                 "_traceparent": request.headers.get("traceparent"),
             }
         )
-        if self.mode == "error500":
+        if self.mode == "error500" or (self.fail_for is not None and self.fail_for(body)):
             return web.json_response({"error": {"message": "boom"}}, status=500)
         if self.mode == "garbage":
             return web.Response(text="<html>not json", content_type="application/json")
         prompt = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
         words = ["hello", " from", f" {self.name}"] if self.answer is None else [self.answer]
+        if self.answer_for is not None:
+            words = [self.answer_for(body)]
         usage = {"prompt_tokens": prompt, "completion_tokens": len(words), "total_tokens": prompt + len(words)}
         if not body.get("stream"):
             answer = {
@@ -137,12 +150,13 @@ class MockUpstream:
     async def embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append(body)
+        texts = body["input"] if isinstance(body.get("input"), list) else [body.get("input")]
         return web.json_response(
             {
                 "object": "list",
                 "model": body["model"],
-                "usage": {"prompt_tokens": 2, "total_tokens": 2},
-                "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2, 0.3]}],
+                "usage": {"prompt_tokens": 2 * len(texts), "total_tokens": 2 * len(texts)},
+                "data": [{"object": "embedding", "index": i, "embedding": embedding(t)} for i, t in enumerate(texts)],
             }
         )
 
