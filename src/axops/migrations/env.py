@@ -6,6 +6,7 @@ from sqlalchemy import create_engine, pool
 import axops.auth.models
 import axops.datasets.models
 import axops.evaluation.models
+import axops.evaluation.monitoring_models
 import axops.evaluation.review_models
 import axops.experiments.models
 import axops.gateway.models
