@@ -425,3 +425,45 @@ def add_prompt_version(api: httpx.Client, headers: dict, name: str, template, va
     r = api.post(f"/api/prompts/{name}/versions", json=body, headers=headers)
     assert r.status_code == 201, r.text
     return r.json()
+
+
+# -- evaluation ------------------------------------------------------------------------------
+
+
+def make_route(api: httpx.Client, admin: dict, name: str, upstream_url: str, **target) -> dict:
+    """A gateway provider on `upstream_url` and a route `name` to it (prices etc. in `target`)."""
+    provider = api.post("/api/gateway/providers", json={"name": f"p-{name}", "base_url": upstream_url}, headers=admin)
+    assert provider.status_code == 201, provider.text
+    r = api.post(
+        "/api/gateway/routes",
+        json={"model_name": name, "targets": [{"provider_id": provider.json()["id"], "model": "tiny", **target}]},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def make_eval_set(
+    api: httpx.Client,
+    headers: dict,
+    admin: dict,
+    live_server,
+    csv: bytes,
+    mapping: dict,
+    *,
+    name: str = "qa",
+    approve: bool = True,
+    **dataset_fields,
+) -> dict:
+    """A dataset uploaded from `csv` (scanned, approved unless told otherwise) and an evaluation set on
+    it with `mapping`; the set as the API answers it."""
+    r = upload_dataset(api, headers, csv, f"{name}.csv", name=f"{name}-data", **dataset_fields)
+    assert r.status_code == 201, r.text
+    run_tasks(live_server)
+    if approve:
+        approve_dataset(api, admin, r.json()["id"])
+    r = api.post(
+        "/api/eval/sets", json={"name": name, "dataset_version_id": r.json()["id"], "mapping": mapping}, headers=headers
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
