@@ -20,6 +20,8 @@ prompt_app = typer.Typer(
     help="Keep prompts in files: pull them from a server as YAML, push them back.", no_args_is_help=True
 )
 app.add_typer(prompt_app, name="prompt")
+eval_app = typer.Typer(help="Evaluation from CI: run a suite and exit by its verdict.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 
 
 def _setup_logging() -> None:
@@ -388,6 +390,48 @@ def prompt_push(
             typer.echo(_changes(before, after))
     if failed:
         raise typer.Exit(1)
+
+
+@eval_app.command("run")
+def eval_run(
+    suite: Annotated[str, typer.Argument(help="The suite's name (or id).")],
+    target: Annotated[
+        str | None, typer.Option("--target", help="Evaluate this gateway route instead of the suite's target.")
+    ] = None,
+    model_version: Annotated[
+        str | None,
+        typer.Option("--model-version", help="The model version (id) the target serves: the result gates it."),
+    ] = None,
+    fail_under: Annotated[
+        float | None, typer.Option("--fail-under", help="Also fail when the metric's mean is below this fraction.")
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option("--metric", help="The metric --fail-under applies to (e.g. bleu, judge:correctness).")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Give up following the run after this many seconds.")
+    ] = 3600,
+    url: str = _SERVER_URL,
+    api_key: str | None = typer.Option(
+        None, "--api-key", envvar="AXOPS_API_KEY", help="An API key with eval:read and eval:write."
+    ),
+) -> None:
+    """Start a suite run, follow it, print each metric against its threshold. Exit 0 passed, 1 failed,
+    2 usage, connection or API error."""
+    from axops.evaluation import suite_cli
+
+    raise typer.Exit(
+        suite_cli.run(
+            suite,
+            url=url,
+            api_key=api_key,
+            target=target,
+            model_version=model_version,
+            fail_under=fail_under,
+            metric=metric,
+            timeout_s=timeout,
+        )
+    )
 
 
 if __name__ == "__main__":
