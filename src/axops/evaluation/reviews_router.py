@@ -14,7 +14,7 @@ from starlette.responses import Response
 from axops.auth.deps import Principal, Session, require
 from axops.auth.models import User
 from axops.core.text import content_disposition
-from axops.evaluation import reviews
+from axops.evaluation import review_reports, reviews
 from axops.evaluation.models import EvalRun
 from axops.evaluation.review_models import ReviewQueue
 from axops.evaluation.review_schemas import (
@@ -159,7 +159,7 @@ async def agreement(queue_id: uuid.UUID, principal: Reader, session: Session) ->
     pairwise) between every two annotators, and between the annotators and the run's LLM judge of
     the same name."""
     queue = await reviews.get_queue(session, principal, queue_id)
-    return AgreementOut(**await reviews.agreement(session, principal, queue))
+    return AgreementOut(**await review_reports.agreement(session, principal, queue))
 
 
 @router.get(
@@ -177,7 +177,7 @@ async def export(
     """Every label with its item, targets named (unblinded): JSONL (one item per line) or CSV (one
     label per row, cells safe from spreadsheet formulas)."""
     queue = await reviews.get_queue(session, principal, queue_id)
-    body = await reviews.export(session, principal, queue, format)
+    body = await review_reports.export(session, principal, queue, format)
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     media = "application/x-ndjson" if format == "jsonl" else "text/csv; charset=utf-8"
     return Response(
