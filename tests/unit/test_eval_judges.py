@@ -127,6 +127,13 @@ def test_custom_rubrics_criteria_and_saved_prompts():
         "prompt_variables": {"input": "질문", "output": "답"},  # only what the prompt declares
     }
     assert [m["role"] for m in call.bodies[1]["messages"]] == ["assistant", "user"]  # after the rendered prompt
+    (versus,) = validate_judges([{"name": "policy", "route": "j", "prompt": "judge-policy:3", "mode": "pairwise"}])
+    call = Script('{"winner": "B"}', '{"winner": "A"}')
+    assert run(judge_pairwise(call, versus, "질문", "하나", "둘", []))["winner"] == "B"
+    assert [b["prompt_variables"] for b in call.bodies] == [
+        {"input": "질문", "output_a": "하나", "output_b": "둘"},
+        {"input": "질문", "output_a": "둘", "output_b": "하나"},
+    ]
 
 
 def test_material_cannot_close_its_own_tag():
@@ -175,4 +182,11 @@ def test_parsers_accept_common_shapes_and_refuse_missing_fields():
     assert judges.parse_score('{"rating": 4}', 5) == 'no JSON object with a "score" field'
     assert judges.parse_score('{"score": true}', 5) == '"score" is not a whole number'
     assert judges.parse_winner('```\n{"winner": "B."}\n```') == ("B", "")
+    # a reasoning model's draft is not its answer, and the final object wins over an earlier one
+    thinking = (
+        '<think>maybe {"score": 2}</think>Draft: {"score": 3}. Final:\n```json\n{"score": 5, "reasoning": "r"}\n```'
+    )
+    assert judges.parse_score(thinking, 5) == (5, "r")
+    assert judges.parse_score('<think>{"score": 2} hmm', 5) == 'no JSON object with a "score" field'
+    assert [s for s, _ in judges.anchor_lines(judges.RUBRICS["correctness"].anchors, 2)] == [2, 1]
     assert judges.parse_winner('{"winner": "C"}') == '"winner" is not "A", "B" or "tie"'

@@ -43,6 +43,7 @@ PROMPT_VARIABLES = ("input", "output", "reference", "context")
 PAIRWISE_PROMPT_VARIABLES = ("input", "output_a", "output_b", "reference", "context")
 _KEYS = {"name", "route", "mode", "scale", "criteria", "prompt", "params", "variables"}
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u3131-\u318e]")
+_THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```[a-zA-Z]*\s*\n?(.*?)```", re.DOTALL)
 _TAGS = re.compile(r"</?\s*(question|reference|context|answer|answer_a|answer_b)\s*>", re.IGNORECASE)
 _ANCHOR_POINTS = (0.0, 1.0, 0.5, 0.25, 0.75)  # placement order: the ends, the middle, the quarters
@@ -404,9 +405,11 @@ _TIE_WORDS = {"tie", "draw", "equal", "both", "none", "무승부", "동점", "�
 
 
 def _objects(text: str):
-    """JSON objects in a reply: the whole reply, fenced blocks, then every object embedded in prose."""
-    stripped = text.strip()
-    candidates = [stripped, *(m.strip() for m in _FENCE.findall(text))]
+    """JSON objects in a reply, the final answer first: the whole reply, fenced blocks from the last,
+    then objects embedded in prose from the last. A reasoning model's <think> block is dropped first
+    (a draft verdict in it is not the answer)."""
+    text = _THINK.sub("", text)
+    candidates = [text.strip(), *(m.strip() for m in reversed(_FENCE.findall(text)))]
     for c in candidates:
         try:
             value = json.loads(c)
@@ -415,14 +418,13 @@ def _objects(text: str):
         if isinstance(value, dict):
             yield value
     decoder = json.JSONDecoder()
-    for i, ch in enumerate(text):
-        if ch == "{":
-            try:
-                value, _ = decoder.raw_decode(text, i)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                yield value
+    for i in reversed([i for i, ch in enumerate(text) if ch == "{"]):
+        try:
+            value, _ = decoder.raw_decode(text, i)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            yield value
 
 
 def _reasoning(obj: dict) -> str:
