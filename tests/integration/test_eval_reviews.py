@@ -120,6 +120,10 @@ def test_review_queues_from_a_run(api, admin, database_url):
         "assignees": [ann1.user_id, ann2.user_id],
         "run": {"run_id": run_id, "targets": ["A"]},
     }
+    names = [u["username"] for u in api.get("/api/eval/reviews/reviewers", headers=owner.headers).json()["items"]]
+    assert names == ["rv-ann1", "rv-ann2", "rv-bystander", "rv-owner"]
+    r = api.post("/api/eval/reviews", json={**body, "assignees": [stranger.user_id]}, headers=owner.headers)
+    assert r.status_code == 422 and r.json()["users"] == [stranger.user_id]
     r = api.post("/api/eval/reviews", json=body, headers=owner.headers)
     assert r.status_code == 201, r.text
     likert = r.json()

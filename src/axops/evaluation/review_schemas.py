@@ -120,6 +120,16 @@ class QueueList(BaseModel):
     total: int | None = None
 
 
+class Reviewer(BaseModel):
+    id: uuid.UUID
+    username: str
+    display_name: str
+
+
+class ReviewerList(BaseModel):
+    items: list[Reviewer]
+
+
 class LabelIn(Strict):
     scores: dict[str, int] = Field(default_factory=dict, description="likert: {criterion: 1..scale}, every criterion")
     choices: dict[str, Choice] = Field(default_factory=dict, description='pairwise: {criterion: "1"|"2"|"tie"}')

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import audit
 from axops.auth.deps import Principal
-from axops.auth.models import TeamMember, User
+from axops.auth.models import RolePermission, TeamMember, User
 from axops.auth.scoping import owning_team, require, require_owner, team_clause
 from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
 from axops.core.ids import uuid7
@@ -210,23 +210,33 @@ async def _items_from_traffic(session: AsyncSession, principal: Principal, data:
     return items, origin
 
 
+def _reviewers_of(team_id: uuid.UUID):
+    """Active members of the team whose role may annotate (eval:review)."""
+    may_review = select(RolePermission.role).where(RolePermission.permission == "eval:review")
+    return (
+        select(User)
+        .join(TeamMember, TeamMember.user_id == User.id)
+        .where(TeamMember.team_id == team_id, User.is_active, User.role.in_(may_review))
+        .order_by(User.username)
+    )
+
+
+async def reviewers(session: AsyncSession, principal: Principal, team_id: uuid.UUID | None) -> list[User]:
+    """Who a new queue of that team (default: the caller's) may be assigned to."""
+    return list((await session.scalars(_reviewers_of(owning_team(principal, team_id)))).all())
+
+
 async def _check_assignees(session: AsyncSession, team_id: uuid.UUID, assignees: list[uuid.UUID]) -> list[uuid.UUID]:
     wanted = list(dict.fromkeys(assignees))
     if not wanted:
         return []
-    members = set(
-        (
-            await session.scalars(
-                select(TeamMember.user_id)
-                .join(User, User.id == TeamMember.user_id)
-                .where(TeamMember.team_id == team_id, TeamMember.user_id.in_(wanted), User.is_active)
-            )
-        ).all()
-    )
+    members = {u.id for u in (await session.scalars(_reviewers_of(team_id).where(User.id.in_(wanted)))).all()}
     missing = [str(u) for u in wanted if u not in members]
     if missing:
         raise Invalid(
-            "Assignees must be active members of the queue's team.", code="review_assignee_invalid", users=missing
+            "Assignees must be active members of the queue's team who may annotate (eval:review).",
+            code="review_assignee_invalid",
+            users=missing,
         )
     return wanted
 

@@ -27,12 +27,14 @@ from axops.evaluation.review_schemas import (
     QueueCreate,
     QueueList,
     QueueOut,
+    Reviewer,
+    ReviewerList,
 )
 
 router = APIRouter(prefix="/api/eval/reviews", tags=["evaluation"])
 Reader = Annotated[Principal, require("eval:read")]
 Writer = Annotated[Principal, require("eval:write")]
-Reviewer = Annotated[Principal, require("eval:review")]
+Annotator = Annotated[Principal, require("eval:review")]
 
 
 async def _out(session, principal: Principal, queues: list[ReviewQueue], detail: bool = False) -> list[QueueOut]:
@@ -85,6 +87,13 @@ async def create_queue(body: QueueCreate, principal: Writer, session: Session) -
     return (await _out(session, principal, [queue], detail=True))[0]
 
 
+@router.get("/reviewers")
+async def list_reviewers(principal: Writer, session: Session, team_id: uuid.UUID | None = None) -> ReviewerList:
+    """Who a new queue may be assigned to: active members of the team (default: yours) who may annotate."""
+    users = await reviews.reviewers(session, principal, team_id)
+    return ReviewerList(items=[Reviewer(id=u.id, username=u.username, display_name=u.display_name) for u in users])
+
+
 @router.get("")
 async def list_queues(
     principal: Reader,
@@ -111,7 +120,7 @@ async def get_queue(queue_id: uuid.UUID, principal: Reader, session: Session) ->
 @router.get("/{queue_id}/next", responses={403: {}, 404: {}})
 async def next_item(
     queue_id: uuid.UUID,
-    principal: Reviewer,
+    principal: Annotator,
     session: Session,
     after: Annotated[int | None, Query(ge=-1, description="Look after this position first (then wrap)")] = None,
 ) -> NextOut:
@@ -125,7 +134,7 @@ async def next_item(
 @router.get("/{queue_id}/items", responses={403: {}, 404: {}})
 async def list_items(
     queue_id: uuid.UUID,
-    principal: Reviewer,
+    principal: Annotator,
     session: Session,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -137,7 +146,7 @@ async def list_items(
 
 
 @router.get("/{queue_id}/items/{position}", responses={403: {}, 404: {}})
-async def item_at(queue_id: uuid.UUID, position: int, principal: Reviewer, session: Session) -> ItemOut:
+async def item_at(queue_id: uuid.UUID, position: int, principal: Annotator, session: Session) -> ItemOut:
     """The item at a position (0-based), with your label: going back to an earlier item."""
     queue = await reviews.get_queue(session, principal, queue_id)
     return ItemOut(**await reviews.item_at(session, principal, queue, position))
@@ -145,7 +154,7 @@ async def item_at(queue_id: uuid.UUID, position: int, principal: Reviewer, sessi
 
 @router.put("/{queue_id}/items/{item_id}/label", responses={403: {}, 404: {}, 409: {}, 422: {}})
 async def put_label(
-    queue_id: uuid.UUID, item_id: uuid.UUID, body: LabelIn, principal: Reviewer, session: Session
+    queue_id: uuid.UUID, item_id: uuid.UUID, body: LabelIn, principal: Annotator, session: Session
 ) -> LabelOut:
     """Your label of an item (replaces your earlier one): Likert scores for every criterion, or a
     pairwise choice "1" / "2" / "tie" per criterion, and a comment."""
