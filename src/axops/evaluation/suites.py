@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import audit
@@ -284,7 +285,7 @@ async def suite_out(session: AsyncSession, suites: list[EvalSuite]) -> list[Suit
     latest = (
         select(EvalRun)
         .where(EvalRun.suite_id.in_([s.id for s in suites]))
-        .distinct(EvalRun.suite_id)
+        .ext(distinct_on(EvalRun.suite_id))
         .order_by(EvalRun.suite_id, EvalRun.created_at.desc(), EvalRun.id.desc())
     )
     last = {r.suite_id: r for r in (await session.scalars(latest)).all()}
