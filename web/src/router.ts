@@ -58,6 +58,12 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'eval:read' },
   },
   {
+    path: '/evaluation/suites/:id',
+    name: 'eval-suite',
+    component: () => import('@/views/evaluation/EvalSuiteView.vue'),
+    meta: { permission: 'eval:read', parent: 'evaluation' },
+  },
+  {
     path: '/playground',
     name: 'playground',
     component: () => import('@/views/gateway/PlaygroundView.vue'),

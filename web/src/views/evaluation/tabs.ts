@@ -26,4 +26,10 @@ export const EVAL_TABS: EvalTab[] = [
     icon: 'mdi-table-check',
     component: defineAsyncComponent(() => import('./EvalSetsTab.vue')),
   },
+  {
+    value: 'suites',
+    label: 'eval.suites.tab',
+    icon: 'mdi-clipboard-check-multiple-outline',
+    component: defineAsyncComponent(() => import('./EvalSuitesTab.vue')),
+  },
 ]
