@@ -412,7 +412,12 @@ async def prepare(session: AsyncSession, principal: Principal, state, data: Eval
                     code="eval_prompt_needs_route",
                     prompt=t.prompt,
                 )
-            target.update(route=route_name, prompt_version=pv.version, prompt_name=prompt.name)
+            target.update(
+                route=route_name,
+                prompt_version=pv.version,
+                prompt_name=prompt.name,
+                prompt_variables=[v["name"] for v in pv.variables or []],
+            )
             use(route_name, f"target {t.key}")
         else:
             _check_columns(dataset, version, [t.column])
@@ -640,7 +645,7 @@ async def cancel_run(session: AsyncSession, principal: Principal, run_id: uuid.U
     run = await get_run(session, principal, run_id, for_update=True)
     require_owner(principal, run, "eval:write", "evaluation run")
     if run.status in FINISHED:
-        raise Conflict(f"The run has already ended ({run.status}).", code="eval_run_finished", status=run.status)
+        raise Conflict(f"The run has already ended ({run.status}).", code="eval_run_finished", run_status=run.status)
     run.cancel_requested = True
     if run.status == "queued":
         run.status = "cancelled"

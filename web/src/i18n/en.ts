@@ -237,7 +237,7 @@ export default {
     eval_prompt_needs_route: "The prompt '{prompt}' binds no route; name one.",
     eval_pairwise_needs_two: 'A pairwise judge compares targets: add a second target.',
     eval_run_not_found: 'No such evaluation run.',
-    eval_run_finished: 'The run has already ended ({status}).',
+    eval_run_finished: 'The run has already ended ({run_status}).',
     eval_unknown_target: "The run has no target '{target}'.",
     eval_metric_required: 'Name the metric and two different targets to compare.',
     eval_suite_invalid: '{field}: {reason}',

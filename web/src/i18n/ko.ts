@@ -238,7 +238,7 @@ export default {
     eval_prompt_needs_route: "프롬프트 '{prompt}'에 연결된 라우트가 없습니다. 라우트를 지정하세요.",
     eval_pairwise_needs_two: '쌍대 비교 심사에는 대상이 둘 이상 필요합니다.',
     eval_run_not_found: '평가 실행을 찾을 수 없습니다.',
-    eval_run_finished: '실행이 이미 끝났습니다({status}).',
+    eval_run_finished: '실행이 이미 끝났습니다({run_status}).',
     eval_unknown_target: "실행에 '{target}' 대상이 없습니다.",
     eval_metric_required: '비교할 지표와 서로 다른 두 대상을 지정하세요.',
     eval_suite_invalid: '{field}: {reason}',
