@@ -29,6 +29,19 @@ def test_bootstrap_interval_holds_the_mean_repeats_by_seed_and_narrows_with_n():
     assert stats.bootstrap_ci([0.5]) == {"mean": 0.5, "lo": 0.5, "hi": 0.5, "n": 1}
 
 
+def test_many_columns_at_once_give_each_columns_own_interval():
+    rng = random.Random(2)
+    full = [rng.random() for _ in range(300)]
+    other = [rng.random() for _ in range(300)]
+    holes = [None if i % 7 == 0 else v for i, v in enumerate(other)]
+    together = stats.bootstrap_many([full, holes, other, [None] * 300], seed=5)
+    alone = [stats.bootstrap_ci(c, seed=5) for c in (full, holes, other)]
+    for got, want in zip(together, alone, strict=False):
+        assert got["n"] == want["n"]
+        assert (got["mean"], got["lo"], got["hi"]) == pytest.approx((want["mean"], want["lo"], want["hi"]), abs=1e-12)
+    assert together[3] == {"mean": None, "lo": None, "hi": None, "n": 0}
+
+
 def test_paired_difference_resamples_rows_together():
     rng = random.Random(1)
     a = [rng.random() for _ in range(200)]

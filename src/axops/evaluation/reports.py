@@ -59,6 +59,23 @@ def value(row: dict, key: str, metric: str) -> float | None:
     return _number((res.get("scores") or {}).get(metric))
 
 
+def _columns(rows: list[dict], keys: list[str], names: list[str]) -> dict[tuple[str, str], list[float | None]]:
+    """(target, metric) → one value per row (None where missing), read in one pass over the rows."""
+    columns: dict[tuple[str, str], list[float | None]] = {(k, m): [] for k in keys for m in names}
+    plain = [m for m in names if not m.startswith("judge:")]
+    judged = [m for m in names if m.startswith("judge:")]
+    for row in rows:
+        results = row.get("results") or {}
+        for k in keys:
+            res = results.get(k) or {}
+            scores, verdicts = res.get("scores") or {}, res.get("judges") or {}
+            for m in plain:
+                columns[k, m].append(_number(scores.get(m)))
+            for m in judged:
+                columns[k, m].append(_number((verdicts.get(m[6:]) or {}).get("score")))
+    return columns
+
+
 def _metric_names(run: dict, rows: list[dict]) -> list[str]:
     names = [m["name"] if isinstance(m, dict) else str(m) for m in run.get("metrics") or []]
     found = sorted({k for r in rows for res in (r.get("results") or {}).values() for k in (res.get("scores") or {})})
@@ -126,23 +143,22 @@ def build_report(run: dict, rows: list[dict], *, baseline: str | None = None, se
     if baseline is not None and baseline not in keys:
         raise ValueError(f"The baseline '{baseline}' is not a target of this run ({', '.join(keys)}).")
     names = _metric_names(run, rows)
-    columns = {(k, m): [value(r, k, m) for r in rows] for k in keys for m in names}
-    metrics = {
-        m: {
-            "higher_is_better": _higher_is_better(m),
-            "by_target": {k: stats.bootstrap_ci(columns[k, m], seed=seed) for k in keys},
-        }
-        for m in names
-    }
+    columns = _columns(rows, keys, names)
+    cells = [(k, m) for m in names for k in keys]
+    cis = dict(zip(cells, stats.bootstrap_many([columns[c] for c in cells], seed=seed), strict=True))
+    metrics = {m: {"higher_is_better": _higher_is_better(m), "by_target": {k: cis[k, m] for k in keys}} for m in names}
     pairs = [(baseline, k) for k in keys if k != baseline] if baseline else list(itertools.combinations(keys, 2))
     pair_judges = [j["name"] for j in run.get("judges") or [] if j.get("mode") == "pairwise"]
+    cells = [(a, b, m) for a, b in pairs for m in names]
+    diffs = stats.bootstrap_many([stats.differences(columns[a, m], columns[b, m]) for a, b, m in cells], seed=seed)
+    diff_of = dict(zip(cells, diffs, strict=True))
     comparisons = []
     for a, b in pairs:
         by_metric = {}
         for m in names:
             wins = stats.win_rate(columns[a, m], columns[b, m], metrics[m]["higher_is_better"])
-            diff = stats.paired_difference_ci(columns[a, m], columns[b, m], seed=seed)
-            by_metric[m] = {**wins, "diff": {"mean": diff["mean"], "lo": diff["lo"], "hi": diff["hi"]}}
+            d = diff_of[a, b, m]
+            by_metric[m] = {**wins, "diff": {"mean": d["mean"], "lo": d["lo"], "hi": d["hi"]}}
         comparisons.append(
             {"a": a, "b": b, "metrics": by_metric, "pairwise": {j: _pairwise(rows, a, b, j) for j in pair_judges}}
         )
