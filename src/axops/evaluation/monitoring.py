@@ -144,6 +144,7 @@ async def create(session: AsyncSession, principal: Principal, data: MonitorCreat
         raise Conflict(
             f"A quality monitor named '{data.name}' exists already.", code="quality_monitor_exists", name=data.name
         )
+    now = datetime.now(UTC)
     m = QualityMonitor(
         id=uuid7(),
         team_id=team_id,
@@ -157,7 +158,9 @@ async def create(session: AsyncSession, principal: Principal, data: MonitorCreat
         sample_rate=data.sample_rate,
         max_per_hour=data.max_per_hour,
         enabled=data.enabled,
-        watermark_at=datetime.now(UTC),  # production traffic from now on
+        watermark_at=now,  # production traffic from now on
+        created_at=now,
+        updated_at=now,
         skipped=0,
         created_by=principal.user_id,
     )
@@ -182,6 +185,7 @@ async def create(session: AsyncSession, principal: Principal, data: MonitorCreat
         max_per_hour=m.max_per_hour,
         enabled=m.enabled,
     )
+    await session.refresh(m)  # updated_at, set by the database
     return m
 
 
@@ -231,10 +235,10 @@ async def update(
     elif new_key or m.api_key_id is None:
         await _issue_key(session, principal, m, secret)
     m.last_error = None if m.enabled else m.last_error
-    m.updated_at = datetime.now(UTC)
     await session.flush()
     after = {k: getattr(m, k) for k in changes}
     _audit(session, "eval.monitor_update", m, before=before, after=after)
+    await session.refresh(m)
     return m
 
 
@@ -335,7 +339,7 @@ _OUT_COLUMNS = (
 # --- the series ------------------------------------------------------------------------------------
 
 SERIES_SQL = """
-SELECT date_trunc(:step, created_at, 'UTC') AS t, avg(score) AS avg, count(score) AS n,
+SELECT date_trunc(:step, created_at, 'UTC') AS bucket, avg(score) AS avg, count(score) AS n,
        percentile_cont(0.1) WITHIN GROUP (ORDER BY score) AS p10, count(*) - count(score) AS errors
 FROM quality_scores
 WHERE monitor_id = :monitor_id AND created_at >= :start AND created_at < :end
@@ -367,7 +371,7 @@ async def series(
     rows = await session.execute(text(SERIES_SQL), {"step": step, "monitor_id": m.id, "start": start, "end": end})
     points = [
         {
-            "t": r.t,
+            "t": r.bucket,
             "avg": float(r.avg) if r.avg is not None else None,
             "n": r.n,
             "p10": float(r.p10) if r.p10 is not None else None,
