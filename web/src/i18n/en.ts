@@ -253,6 +253,8 @@ export default {
     eval_gate_override_forbidden: 'Promoting past the evaluation gate needs the eval:gate_override permission.',
     evaluation_missing: 'This version has no evaluation result yet: run {missing} on it first.',
     evaluation_gate_failed: 'This version did not pass its evaluation: {failed}',
+    eval_suite_gates_model:
+      "This suite gates a model's promotions: changing its rules or deleting it needs the right to change that model.",
     // Codes of the gateway and the model servers (the Playground shows them)
     context_length_exceeded: "The input is longer than the model's context.",
     invalid_api_key: 'The API key is invalid or revoked.',

@@ -253,6 +253,8 @@ export default {
     eval_gate_override_forbidden: '평가 게이트를 무시하고 승격하려면 eval:gate_override 권한이 필요합니다.',
     evaluation_missing: '이 버전의 평가 결과가 아직 없습니다. 먼저 이 버전으로 {missing}을(를) 실행하세요.',
     evaluation_gate_failed: '이 버전이 평가 기준을 통과하지 못했습니다: {failed}',
+    eval_suite_gates_model:
+      '이 스위트는 모델의 승격을 심사합니다. 기준을 바꾸거나 삭제하려면 그 모델을 변경할 권한이 필요합니다.',
     // Codes of the gateway and the model servers (the Playground shows them)
     context_length_exceeded: '입력이 모델의 컨텍스트 길이를 넘습니다.',
     invalid_api_key: 'API 키가 올바르지 않거나 폐기되었습니다.',
