@@ -8,6 +8,7 @@ exit 1 on a failing suite, 0 on a passing one (with --fail-under), 2 for an unkn
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
 
 from tests.factories import approve_dataset, make_account, make_key, register_model, upload_dataset, upload_model
 from tests.mocks import MockUpstream
@@ -176,3 +178,29 @@ def test_suite_gates_promotion_and_the_cli_exits_by_verdict(api, admin, live_ser
     done = _cli(live_server, key, "no-such-suite")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "no evaluation suite named 'no-such-suite'" in done.stderr
+
+    # on a schedule: the periodic sweep runs a suite whose interval has passed
+    r = api.patch(f"/api/eval/suites/{suite['id']}", json={"interval_hours": 24}, headers=dev.headers)
+    assert r.status_code == 200 and r.json()["last_scheduled_at"] is None, r.text
+    state = live_server.app.state.axops
+    defer = state.tasks.tasks["eval_suites:run_due_suites"].defer_async(timestamp=0)
+    with contextlib.suppress(AlreadyEnqueued, UniqueViolation):  # one is queued already: the worker takes it
+        asyncio.run_coroutine_threadsafe(defer, live_server.server_loop).result(30)
+    results = _wait(
+        lambda: api.get(f"/api/eval/suites/{suite['id']}/results", headers=dev.headers).json(),
+        lambda page: page["total"] == 4 and page["items"][0]["passed"] is not None,
+    )
+    assert results["items"][0]["passed"] is True and results["items"][0]["model_version"] is None
+    assert api.get(f"/api/eval/suites/{suite['id']}", headers=dev.headers).json()["last_scheduled_at"]
+
+    # another team sees neither the suite nor the gate; a suite's team alone cannot loosen a model's gate
+    other = make_account(api, admin, "other1", new_team="ops")
+    assert api.get(f"/api/eval/suites/{suite['id']}", headers=other.headers).status_code == 404
+    assert api.get("/api/eval/suites", headers=other.headers).json()["items"] == []
+    assert api.get(f"/api/eval/model-versions/{v2['id']}/gate", headers=other.headers).status_code == 404
+    r = api.patch(f"/api/eval/suites/{suite['id']}", json={"thresholds": []}, headers=other.headers)
+    assert r.status_code == 404, r.text
+    r = api.patch(f"/api/model/{model['id']}", json={"visibility": "organization"}, headers=dev.headers)
+    assert r.status_code == 200, r.text
+    r = api.post("/api/eval/suites", json={**suite_body, "name": "lenient", "thresholds": []}, headers=other.headers)
+    assert r.status_code == 403, r.text  # seeing a model is not enough to attach a suite to its promotions

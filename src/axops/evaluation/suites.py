@@ -20,7 +20,7 @@ from axops.auth import audit
 from axops.auth.deps import Principal
 from axops.auth.models import Team, User
 from axops.auth.scoping import owning_team, require, require_owner, team_clause
-from axops.core.errors import Conflict, Invalid, NotFound
+from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
 from axops.core.pagination import page_of, paginate_desc
 from axops.evaluation import judges as judging
 from axops.evaluation import metrics as metric_catalogue
@@ -118,6 +118,25 @@ async def _attachable(session: AsyncSession, principal: Principal, model_id: uui
     return model
 
 
+# What decides a suite's verdicts: changing it (or deleting the suite) changes its model's gate.
+GATE_FIELDS = {"eval_set_id", "metrics", "judges", "tokenizer", "sample_size", "thresholds", "model_id"}
+
+
+async def _guard_gate(session: AsyncSession, principal: Principal, suite: EvalSuite) -> None:
+    """A suite attached to a model is part of that model's rules: loosening or removing it needs the right
+    to change the model, not only the suite (else a suite's team could lift another team's gate)."""
+    if suite.model_id is None:
+        return
+    try:
+        await _attachable(session, principal, suite.model_id)
+    except (NotFound, Forbidden) as exc:
+        raise Forbidden(
+            "This suite gates a model's promotions: changing its rules or deleting it needs the right to change "
+            "that model.",
+            code="eval_suite_gates_model",
+        ) from exc
+
+
 # --- suites --------------------------------------------------------------------------------------
 
 
@@ -164,9 +183,9 @@ async def create_suite(session: AsyncSession, principal: Principal, data: SuiteC
     values["eval_set_id"], values["model_id"] = data.eval_set_id, data.model_id
     team_id = owning_team(principal, data.team_id)
     require(principal, "eval:write")
-    await _check(session, principal, values)
     if data.model_id is not None:
         await _attachable(session, principal, data.model_id)
+    await _check(session, principal, values)
     await _refuse_taken_name(session, data.name, team_id)
     suite = EvalSuite(team_id=team_id, created_by=principal.user_id, **values)
     session.add(suite)
@@ -200,6 +219,8 @@ async def update_suite(
     for key in ("name", "description", "metrics", "judges", "tokenizer", "thresholds", "run_on_new_version"):
         if values[key] is None:  # required fields: an explicit null is a mistake, not "clear"
             raise _invalid("cannot be empty", key)
+    if any(key in GATE_FIELDS and values[key] != getattr(suite, key) for key in changes):
+        await _guard_gate(session, principal, suite)
     await _check(session, principal, values)
     if "model_id" in changes and values["model_id"] is not None and values["model_id"] != suite.model_id:
         await _attachable(session, principal, values["model_id"])
@@ -208,6 +229,7 @@ async def update_suite(
     for key, value in values.items():
         setattr(suite, key, value)
     await session.flush()
+    await session.refresh(suite)  # updated_at, set by the database
     diff = audit.diff(before, {k: _plain(getattr(suite, k)) for k in _FIELDS})
     if diff:
         audit.record(
@@ -229,6 +251,7 @@ async def delete_suite(session: AsyncSession, principal: Principal, suite_id: uu
     """Delete a suite; its runs stay (as plain runs) and its model's promotions are no longer gated by it."""
     suite = await get_suite(session, principal, suite_id, for_update=True)
     require_owner(principal, suite, "eval:write", "suite")
+    await _guard_gate(session, principal, suite)
     audit.record(
         session,
         "eval.suite_delete",
