@@ -22,9 +22,11 @@ QUESTION = re.compile(r"question (\d+)")
 
 def _judge_answer(body: dict) -> str:
     """A judge's reply: the score follows from the question it is shown (1 + i % 5 for 'question i');
-    a question it does not know gets 3."""
-    shown = body["messages"][-1]["content"]
+    a question it does not know gets 3; question 1 it never answers readably."""
+    shown = " ".join(str(m.get("content")) for m in body["messages"])  # a retry carries the question too
     found = QUESTION.search(shown)
+    if found and found.group(1) == "1":
+        return "I would rather not say."
     score = 1 + int(found.group(1)) % 5 if found else 3
     return json.dumps({"reasoning": f"graded {found.group(0) if found else 'other'}", "score": score})
 
@@ -107,7 +109,7 @@ def test_monitors_judge_sampled_production_traffic(api, admin, mocks, live_serve
     assert 0 < len(chosen) < 20  # the hash sample picks some, not all
 
     done = _sweep(live_server)
-    assert done["monitors"] == 3 and done["errors"] == 0
+    assert done["monitors"] == 3 and done["errors"] == (1 in chosen) + 1  # "question 1": half maybe, capped surely
     done_again = _sweep(live_server)  # the judges' calls of the first sweep are in the database now
     assert done_again["judged"] == 0
 
@@ -116,16 +118,18 @@ def test_monitors_judge_sampled_production_traffic(api, admin, mocks, live_serve
         "items"
     ]
     assert sorted(by_id[s["usage_record_id"]] for s in scores) == sorted(chosen)
-    assert all(s["error"] is None and s["rubric"] == "helpfulness" for s in scores)
-    assert {s["reasoning"] for s in scores} == {f"graded question {i}" for i in chosen}
-    expected = sum((1 + i % 5 - 1) / 4 for i in chosen) / len(chosen)
+    assert all(s["rubric"] == "helpfulness" for s in scores)
+    graded = [i for i in chosen if i != 1]
+    assert {s["reasoning"] for s in scores if s["error"] is None} == {f"graded question {i}" for i in graded}
+    assert [s["score"] for s in scores if s["error"] is not None] == [None] * (1 in chosen)
+    expected = sum((1 + i % 5 - 1) / 4 for i in graded) / len(graded)
     series = api.get(f"/api/eval/monitors/{half['id']}/series", params={"step": "hour"}, headers=dev.headers).json()
     points = series["points"]
-    assert sum(p["n"] for p in points) == len(chosen) and all(p["errors"] == 0 for p in points)
-    assert sum(p["avg"] * p["n"] for p in points) / len(chosen) == pytest.approx(expected)
+    assert sum(p["n"] for p in points) == len(graded) and sum(p["errors"] for p in points) == (1 in chosen)
+    assert sum(p["avg"] * p["n"] for p in points) / len(graded) == pytest.approx(expected)
     assert all(p["p10"] <= p["avg"] for p in points)
     by_day = api.get(f"/api/eval/monitors/{half['id']}/series", params={"step": "day"}, headers=dev.headers).json()
-    assert sum(p["n"] for p in by_day["points"]) == len(chosen)
+    assert sum(p["n"] for p in by_day["points"]) == len(graded)
 
     # the judge saw the masked text only, and was called with the monitor's key for the judge route
     asked = [r for r in judge.requests if "question" in json.dumps(r, ensure_ascii=False)]
@@ -140,13 +144,16 @@ def test_monitors_judge_sampled_production_traffic(api, admin, mocks, live_serve
 
     # the budget: 3 in the hour, the oldest first (the phone number's request, masked), the rest counted as skipped
     capped_now = api.get(f"/api/eval/monitors/{capped['id']}", headers=dev.headers).json()
-    assert capped_now["judged_last_hour"] == 3 and capped_now["skipped"] == 17 and capped_now["last_error"] is None
+    assert capped_now["judged_last_hour"] == 3 and capped_now["skipped"] == 17
+    assert capped_now["last_error"] is None  # the second sweep read nothing new: the failure was the first's
     capped_scores = api.get(f"/api/eval/monitors/{capped['id']}/scores", headers=dev.headers).json()["items"]
     assert sorted(by_id[s["usage_record_id"]] for s in capped_scores) == [0, 1, 2]
+    (unreadable,) = [s for s in capped_scores if s["error"]]
+    assert by_id[unreadable["usage_record_id"]] == 1 and unreadable["score"] is None and unreadable["raw"] is None
     listed = api.get("/api/eval/monitors", headers=dev.headers).json()
     assert listed["total"] == 3 and {m["name"] for m in listed["items"]} == {"half", "capped", "on-judge"}
     listed_half = next(m for m in listed["items"] if m["name"] == "half")
-    assert listed_half["n_last_24h"] == len(chosen) and listed_half["avg_last_24h"] == pytest.approx(expected)
+    assert listed_half["n_last_24h"] == len(graded) and listed_half["avg_last_24h"] == pytest.approx(expected)
 
     # another team: not listed, and 404 like a missing monitor for every route of it
     assert api.get("/api/eval/monitors", headers=other.headers).json()["total"] == 0

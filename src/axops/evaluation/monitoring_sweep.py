@@ -20,7 +20,7 @@ from axops.auth.service import principal_of
 from axops.core import crypto
 from axops.core.ids import uuid7
 from axops.core.logging import event
-from axops.evaluation import judges
+from axops.evaluation import judges, runner
 from axops.evaluation.monitoring import judge_spec, sampled
 from axops.evaluation.monitoring_models import QualityMonitor, QualityScore
 
@@ -73,7 +73,7 @@ async def sweep(state, *, lag_s: float = LAG_S, make_call=None) -> dict:
     its watermark and says why in `last_error`. `make_call(route, key)` gives the judge's call
     (default: through the gateway over HTTP at settings.control_url)."""
     if make_call is None:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as http:
+        async with aiohttp.ClientSession() as http:
             return await sweep(state, lag_s=lag_s, make_call=gateway_caller(http, state.settings.control_url))
     async with state.db.sessionmaker() as session:
         ids = list(await session.scalars(select(QualityMonitor.id).where(QualityMonitor.enabled)))
@@ -218,34 +218,16 @@ async def sweep_monitor(state, monitor_id: uuid.UUID, *, lag_s: float, make_call
     return {"read": len(rows), "judged": len(chosen), "errors": errors, "skipped": len(over)}
 
 
-class _Retry(Exception):
-    pass
-
-
 def gateway_caller(http: aiohttp.ClientSession, control_url: str):
-    """`make_call(route, key)`: the judge's Call (judges.py) posting to the gateway's
-    /v1/chat/completions with the monitor's key; 429, 5xx and connection errors are tried 3 times
-    with backoff, other failures raise (the grade records the error)."""
-    url = control_url.rstrip("/") + "/v1/chat/completions"
+    """`make_call(route, key)`: the judge's Call (judges.py), the evaluation runner's gateway client
+    (POST /v1/chat/completions with the key; 429, 5xx and connection errors tried 3 times with backoff;
+    a failure raises and becomes the grade's error)."""
 
     def make(route: str, key: str):
-        async def call(body: dict) -> str:
-            payload = {**body, "model": route}
-            for attempt in range(3):
-                try:
-                    async with http.post(url, json=payload, headers={"Authorization": f"Bearer {key}"}) as r:
-                        data = await r.json(content_type=None)
-                        if r.status == 429 or r.status >= 500:
-                            raise _Retry(f"HTTP {r.status}")
-                        if r.status >= 400:
-                            error = data.get("error", {}) if isinstance(data, dict) else {}
-                            raise RuntimeError(f"HTTP {r.status}: {error.get('message') or 'refused'}")
-                        return (data["choices"][0].get("message") or {}).get("content") or ""
-                except (_Retry, aiohttp.ClientError, TimeoutError) as exc:
-                    if attempt == 2:
-                        raise RuntimeError(f"the judge route failed: {exc}") from None
-                    await asyncio.sleep(0.5 * 2**attempt)
-            raise AssertionError("unreachable")
+        client = runner.GatewayClient(http, control_url, key, asyncio.Semaphore(CONCURRENCY))
+
+        async def call(fragment: dict) -> str:
+            return runner._content(await client.post("chat/completions", {"model": route, **fragment}))
 
         return call
 
