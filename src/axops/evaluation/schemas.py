@@ -103,7 +103,11 @@ class EvalRunCreate(Strict):
     eval_set_id: uuid.UUID
     name: str = Field("", max_length=200)
     targets: list[EvalTarget] = Field(min_length=1, max_length=4)
-    metrics: list[dict[str, Any]] = Field(default_factory=list, max_length=30)
+    metrics: list[dict[str, Any] | str] = Field(
+        default_factory=list,
+        max_length=50,
+        description='[{"name": "bleu"}, {"name": "regex", "params": {...}}] or bare names',
+    )
     judges: list[dict[str, Any]] = Field(default_factory=list, max_length=10)
     tokenizer: Tokenizer = "auto"
     sample_size: int | None = Field(None, ge=1, le=1_000_000, description="A seeded random sample of N rows; none: all")

@@ -4,7 +4,10 @@ Principal; they flush, never commit).
 An evaluation set is an approved dataset version plus a column mapping; the data access policy of
 the dataset applies to everything that shows its rows. A run is validated here in full (targets,
 metrics, judges, the sample) and then executed by `runner.py` in a background task; reading a run's
-rows and reports lives in `results.py`."""
+rows and reports lives in `results.py`, execution in `runner.py`, tracking in `tracking.py`.
+
+Longer than ~500 lines: sets and run validation share the dataset checks and the row reading (the
+estimate and the runner both read the sampled rows the same way), kept together on purpose."""
 
 from __future__ import annotations
 
