@@ -2784,6 +2784,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/eval/reviews/reviewers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Reviewers
+         * @description Who a new queue may be assigned to: active members of the team (default: yours) who may annotate.
+         */
+        get: operations["evaluation-list_reviewers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/eval/reviews/{queue_id}": {
         parameters: {
             query?: never;
@@ -2946,6 +2966,217 @@ export interface paths {
          * @description No more labels: the figures and the export stay.
          */
         post: operations["evaluation-close_queue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/monitors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Monitors
+         * @description Your teams' monitors, newest first, with the last hour's judged count and the last day's mean.
+         */
+        get: operations["evaluation-list_monitors"];
+        put?: never;
+        /**
+         * Create Monitor
+         * @description Judge a sampled share of a route's production requests (those whose masked text the gateway
+         *     logs) with a judge route and a rubric that needs no reference; the judge calls are made with a
+         *     key of yours for the judge route only.
+         */
+        post: operations["evaluation-create_monitor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/monitors/{monitor_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Monitor */
+        get: operations["evaluation-get_monitor"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Monitor
+         * @description The monitor, its key and its scores.
+         */
+        delete: operations["evaluation-delete_monitor"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Monitor
+         * @description Change the judge, the rubric, the sample share or the budget, or pause (enabled=false: its key is
+         *     revoked) and resume (a new key of yours; the paused time is not judged afterwards).
+         */
+        patch: operations["evaluation-update_monitor"];
+        trace?: never;
+    };
+    "/api/eval/monitors/{monitor_id}/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Monitor Series
+         * @description Per hour or day of the request time (UTC): the mean score (0..1), how many were judged, the
+         *     10th percentile and the failed grades. Default span: 2 days by hour, 30 by day; buckets without
+         *     a judged request are left out.
+         */
+        get: operations["evaluation-monitor_series"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/monitors/{monitor_id}/scores": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Monitor Scores
+         * @description The judged requests, latest first, with the judge's score and reasoning.
+         */
+        get: operations["evaluation-monitor_scores"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/suites": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Suites */
+        get: operations["evaluation-list_suites"];
+        put?: never;
+        /** Create Suite */
+        post: operations["evaluation-create_suite"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/suites/{suite_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Suite */
+        get: operations["evaluation-get_suite"];
+        put?: never;
+        post?: never;
+        /** Delete Suite */
+        delete: operations["evaluation-delete_suite"];
+        options?: never;
+        head?: never;
+        /** Update Suite */
+        patch: operations["evaluation-update_suite"];
+        trace?: never;
+    };
+    "/api/eval/suites/{suite_id}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run Suite
+         * @description Queue a run of the suite (its target, or the one given), maybe for a version of its model.
+         */
+        post: operations["evaluation-run_suite"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/suites/{suite_id}/results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Suite Results
+         * @description The suite's runs with their means and verdicts, newest first.
+         */
+        get: operations["evaluation-suite_results"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/suites/{suite_id}/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Suite Run
+         * @description One run of the suite with its verdict (what `axops eval run` follows).
+         */
+        get: operations["evaluation-suite_run"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval/model-versions/{version_id}/gate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Version Gate
+         * @description Whether the version may move to production: each suite attached to its model and its latest result.
+         */
+        get: operations["evaluation-version_gate"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -4066,10 +4297,13 @@ export interface components {
             name: string;
             /** Targets */
             targets: components["schemas"]["EvalTarget"][];
-            /** Metrics */
-            metrics?: {
+            /**
+             * Metrics
+             * @description [{"name": "bleu"}, {"name": "regex", "params": {...}}] or bare names
+             */
+            metrics?: ({
                 [key: string]: unknown;
-            }[];
+            } | string)[];
             /** Judges */
             judges?: {
                 [key: string]: unknown;
@@ -4503,6 +4737,64 @@ export interface components {
             size: number;
             /** Sha256 */
             sha256: string;
+        };
+        /** GateOut */
+        GateOut: {
+            /**
+             * Model Id
+             * Format: uuid
+             */
+            model_id: string;
+            /**
+             * Version Id
+             * Format: uuid
+             */
+            version_id: string;
+            /** Version */
+            version: number;
+            /** Stage */
+            stage: string;
+            /**
+             * Passed
+             * @description Every suite attached to the model passed on this version (True when none)
+             */
+            passed: boolean;
+            /** Suites */
+            suites: components["schemas"]["GateSuite"][];
+        };
+        /** GateSuite */
+        GateSuite: {
+            /**
+             * Suite Id
+             * Format: uuid
+             */
+            suite_id: string;
+            /** Suite Name */
+            suite_name: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "passed" | "failed" | "missing";
+            /** Run Id */
+            run_id?: string | null;
+            /** Run Status */
+            run_status?: string | null;
+            /** Finished At */
+            finished_at?: string | null;
+            /**
+             * Failed
+             * @description The thresholds the latest result missed
+             */
+            failed?: components["schemas"]["VerdictItem"][];
+            /** Verdict */
+            verdict?: components["schemas"]["VerdictItem"][] | null;
+            /**
+             * Running
+             * @description A run of the suite for this version is queued or running
+             * @default false
+             */
+            running: boolean;
         };
         /**
          * Gpu
@@ -5563,6 +5855,191 @@ export interface components {
             tags?: string[] | null;
             /** Visibility */
             visibility?: ("team" | "organization") | null;
+        };
+        /** MonitorCreate */
+        MonitorCreate: {
+            /**
+             * Name
+             * @description Letters and digits (any script), then also '.', '_' and '-'; no spaces
+             */
+            name: string;
+            /**
+             * Route
+             * @description The gateway route whose production requests are judged
+             */
+            route: string;
+            /**
+             * Judge Route
+             * @description The gateway route of the judge model
+             */
+            judge_route: string;
+            /**
+             * Rubric
+             * @description A built-in rubric that needs no reference (helpfulness, harmlessness, korean_fluency), or a custom rubric's name with `criteria`
+             */
+            rubric: string;
+            /**
+             * Criteria
+             * @description A custom rubric's criteria
+             */
+            criteria?: string | null;
+            /**
+             * Prompt
+             * @description A custom rubric as a saved prompt (name@label or name:N)
+             */
+            prompt?: string | null;
+            /**
+             * Scale
+             * @description The judge's score scale 1..scale
+             * @default 5
+             */
+            scale: number;
+            /**
+             * Sample Rate
+             * @description Share of eligible requests judged
+             * @default 0.05
+             */
+            sample_rate: number;
+            /**
+             * Max Per Hour
+             * @description At most this many judged in any hour
+             * @default 60
+             */
+            max_per_hour: number;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Team Id
+             * @description The owning team (default: yours)
+             */
+            team_id?: string | null;
+        };
+        /** MonitorList */
+        MonitorList: {
+            /** Items */
+            items: components["schemas"]["MonitorOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /** Total */
+            total?: number | null;
+        };
+        /** MonitorOut */
+        MonitorOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team Name */
+            team_name?: string | null;
+            /** Name */
+            name: string;
+            /** Route */
+            route: string;
+            /** Judge Route */
+            judge_route: string;
+            /** Rubric */
+            rubric: string;
+            /** Criteria */
+            criteria: string | null;
+            /** Prompt */
+            prompt: string | null;
+            /** Scale */
+            scale: number;
+            /** Sample Rate */
+            sample_rate: number;
+            /** Max Per Hour */
+            max_per_hour: number;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Watermark At
+             * Format: date-time
+             */
+            watermark_at: string;
+            /** Last Swept At */
+            last_swept_at: string | null;
+            /** Last Error */
+            last_error: string | null;
+            /** Skipped */
+            skipped: number;
+            /**
+             * Judged Last Hour
+             * @default 0
+             */
+            judged_last_hour: number;
+            /** Avg Last 24H */
+            avg_last_24h?: number | null;
+            /**
+             * N Last 24H
+             * @default 0
+             */
+            n_last_24h: number;
+            /** Created By Name */
+            created_by_name?: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** MonitorSeries */
+        MonitorSeries: {
+            /**
+             * Monitor Id
+             * Format: uuid
+             */
+            monitor_id: string;
+            /** Route */
+            route: string;
+            /** Rubric */
+            rubric: string;
+            /** Step */
+            step: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /** Points */
+            points: components["schemas"]["axops__evaluation__monitoring_schemas__SeriesPoint"][];
+        };
+        /** MonitorUpdate */
+        MonitorUpdate: {
+            /** Judge Route */
+            judge_route?: string | null;
+            /** Rubric */
+            rubric?: string | null;
+            /** Criteria */
+            criteria?: string | null;
+            /** Prompt */
+            prompt?: string | null;
+            /** Scale */
+            scale?: number | null;
+            /** Sample Rate */
+            sample_rate?: number | null;
+            /** Max Per Hour */
+            max_per_hour?: number | null;
+            /** Enabled */
+            enabled?: boolean | null;
         };
         /** NextOut */
         NextOut: {
@@ -6660,7 +7137,7 @@ export interface components {
             /** Variants */
             variants: components["schemas"]["VariantResult"][];
             /** Series */
-            series: components["schemas"]["SeriesPoint"][];
+            series: components["schemas"]["axops__prompts__experiment_schemas__SeriesPoint"][];
             /** @description The control against the best challenger */
             test: components["schemas"]["TestOut"] | null;
             /**
@@ -6692,6 +7169,23 @@ export interface components {
              * @default false
              */
             override_pii: boolean;
+        };
+        /** Reviewer */
+        Reviewer: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Username */
+            username: string;
+            /** Display Name */
+            display_name: string;
+        };
+        /** ReviewerList */
+        ReviewerList: {
+            /** Items */
+            items: components["schemas"]["Reviewer"][];
         };
         /** RoleOut */
         RoleOut: {
@@ -7127,6 +7621,48 @@ export interface components {
              */
             version_id?: string | null;
         };
+        /** ScoreList */
+        ScoreList: {
+            /** Items */
+            items: components["schemas"]["ScoreOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** ScoreOut */
+        ScoreOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Usage Record Id
+             * Format: uuid
+             */
+            usage_record_id: string;
+            /** Request Id */
+            request_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Judged At
+             * Format: date-time
+             */
+            judged_at: string;
+            /** Rubric */
+            rubric: string;
+            /** Score */
+            score: number | null;
+            /** Raw */
+            raw: number | null;
+            /** Reasoning */
+            reasoning: string;
+            /** Error */
+            error: string | null;
+        };
         /** SearchRequest */
         SearchRequest: {
             /** Experiment Ids */
@@ -7162,26 +7698,6 @@ export interface components {
             steps: number[];
             /** Values */
             values: (number | string)[];
-        };
-        /** SeriesPoint */
-        SeriesPoint: {
-            /**
-             * Ts
-             * Format: date-time
-             */
-            ts: string;
-            /** Version */
-            version: number;
-            /** Requests */
-            requests: number;
-            /** Errors */
-            errors: number;
-            /** Latency P50 */
-            latency_p50: number | null;
-            /** Feedback Count */
-            feedback_count: number;
-            /** Feedback Mean */
-            feedback_mean: number | null;
         };
         /** SplitRequest */
         SplitRequest: {
@@ -7269,6 +7785,289 @@ export interface components {
             base_version: number;
             /** Route */
             route: string;
+        };
+        /** SuiteCreate */
+        SuiteCreate: {
+            /**
+             * Name
+             * @description Letters and digits (any script), then also '.', '_' and '-'; no spaces
+             */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Eval Set Id
+             * Format: uuid
+             */
+            eval_set_id: string;
+            /** Metrics */
+            metrics?: {
+                [key: string]: unknown;
+            }[];
+            /** Judges */
+            judges?: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Tokenizer
+             * @default auto
+             * @enum {string}
+             */
+            tokenizer: "auto" | "morpheme" | "word" | "character";
+            /**
+             * Sample Size
+             * @description A seeded sample of N rows; all rows if empty
+             */
+            sample_size?: number | null;
+            /** Thresholds */
+            thresholds?: components["schemas"]["Threshold"][];
+            /**
+             * Model Id
+             * @description The model whose production promotions this suite gates
+             */
+            model_id?: string | null;
+            /**
+             * Target
+             * @description What scheduled and triggered runs evaluate: a target as in runs (route, deployment, prompt)
+             */
+            target?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Run On New Version
+             * @description Run when a version of the model becomes ready
+             * @default false
+             */
+            run_on_new_version: boolean;
+            /**
+             * Interval Hours
+             * @description Run every N hours
+             */
+            interval_hours?: number | null;
+            /** Team Id */
+            team_id?: string | null;
+        };
+        /** SuiteOut */
+        SuiteOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team Name */
+            team_name?: string | null;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /**
+             * Eval Set Id
+             * Format: uuid
+             */
+            eval_set_id: string;
+            /** Eval Set Name */
+            eval_set_name?: string | null;
+            /** Metrics */
+            metrics: {
+                [key: string]: unknown;
+            }[];
+            /** Judges */
+            judges: {
+                [key: string]: unknown;
+            }[];
+            /** Tokenizer */
+            tokenizer: string;
+            /** Sample Size */
+            sample_size: number | null;
+            /** Thresholds */
+            thresholds: components["schemas"]["Threshold"][];
+            /** Model Id */
+            model_id: string | null;
+            /** Model Name */
+            model_name?: string | null;
+            /** Target */
+            target: {
+                [key: string]: unknown;
+            } | null;
+            /** Run On New Version */
+            run_on_new_version: boolean;
+            /** Interval Hours */
+            interval_hours: number | null;
+            /** Last Scheduled At */
+            last_scheduled_at: string | null;
+            /** Created By Name */
+            created_by_name?: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** @description The suite's newest run */
+            last_run?: components["schemas"]["SuiteRunBrief"] | null;
+        };
+        /** SuitePage */
+        SuitePage: {
+            /** Items */
+            items: components["schemas"]["SuiteOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /**
+             * Total
+             * @description How many suites match in all: on the first page (no cursor) only
+             */
+            total?: number | null;
+        };
+        /**
+         * SuiteResult
+         * @description One run of a suite: what it evaluated, its metric means and the threshold verdict.
+         */
+        SuiteResult: {
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /**
+             * Suite Id
+             * Format: uuid
+             */
+            suite_id: string;
+            /** Status */
+            status: string;
+            /** Progress */
+            progress: {
+                [key: string]: unknown;
+            };
+            /** Error */
+            error: string | null;
+            /** Target */
+            target: {
+                [key: string]: unknown;
+            } | null;
+            /** Model Version Id */
+            model_version_id: string | null;
+            /**
+             * Model Version
+             * @description The version's number
+             */
+            model_version?: number | null;
+            /**
+             * Scores
+             * @description The run's mean per metric (the suite's target)
+             */
+            scores: {
+                [key: string]: number | null;
+            };
+            /**
+             * Verdict
+             * @description Each threshold against the run's mean, once finished
+             */
+            verdict?: components["schemas"]["VerdictItem"][] | null;
+            /**
+             * Passed
+             * @description Every threshold held (None: not finished, or cancelled)
+             */
+            passed?: boolean | null;
+            /** Cost */
+            cost: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at: string | null;
+        };
+        /** SuiteResultPage */
+        SuiteResultPage: {
+            /** Items */
+            items: components["schemas"]["SuiteResult"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /** Total */
+            total?: number | null;
+        };
+        /** SuiteRunBrief */
+        SuiteRunBrief: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Status */
+            status: string;
+            /** Passed */
+            passed: boolean | null;
+            /** Model Version Id */
+            model_version_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at: string | null;
+        };
+        /** SuiteRunIn */
+        SuiteRunIn: {
+            /**
+             * Target
+             * @description Evaluate this target instead of the suite's
+             */
+            target?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Model Version Id
+             * @description The model version the target serves: the run then counts for that version's gate
+             */
+            model_version_id?: string | null;
+        };
+        /** SuiteUpdate */
+        SuiteUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Eval Set Id */
+            eval_set_id?: string | null;
+            /** Metrics */
+            metrics?: {
+                [key: string]: unknown;
+            }[] | null;
+            /** Judges */
+            judges?: {
+                [key: string]: unknown;
+            }[] | null;
+            /** Tokenizer */
+            tokenizer?: ("auto" | "morpheme" | "word" | "character") | null;
+            /** Sample Size */
+            sample_size?: number | null;
+            /** Thresholds */
+            thresholds?: components["schemas"]["Threshold"][] | null;
+            /** Model Id */
+            model_id?: string | null;
+            /** Target */
+            target?: {
+                [key: string]: unknown;
+            } | null;
+            /** Run On New Version */
+            run_on_new_version?: boolean | null;
+            /** Interval Hours */
+            interval_hours?: number | null;
         };
         /** SweepCreate */
         SweepCreate: {
@@ -7558,6 +8357,22 @@ export interface components {
              * @description How many more the smaller variant needs
              */
             remaining_per_variant: number | null;
+        };
+        /** Threshold */
+        Threshold: {
+            /**
+             * Metric
+             * @description A metric of the suite (`bleu`, `exact_match`, …) or one of its single-answer judges as `judge:<name>`; scores are fractions in [0, 1]
+             */
+            metric: string;
+            /**
+             * Op
+             * @default >=
+             * @enum {string}
+             */
+            op: ">=" | "<=";
+            /** Value */
+            value: number;
         };
         /**
          * TokenPair
@@ -7939,6 +8754,25 @@ export interface components {
                 number
             ] | null;
         };
+        /** VerdictItem */
+        VerdictItem: {
+            /** Metric */
+            metric: string;
+            /**
+             * Op
+             * @enum {string}
+             */
+            op: ">=" | "<=";
+            /** Value */
+            value: number;
+            /**
+             * Actual
+             * @description The run's mean of the metric (None: no row had a score)
+             */
+            actual: number | null;
+            /** Passed */
+            passed: boolean;
+        };
         /** VersionOut */
         VersionOut: {
             /**
@@ -8000,6 +8834,55 @@ export interface components {
             files?: components["schemas"]["FileOut"][];
             /** Aliases */
             aliases?: string[];
+        };
+        /** SeriesPoint */
+        axops__evaluation__monitoring_schemas__SeriesPoint: {
+            /**
+             * T
+             * Format: date-time
+             * @description Start of the bucket (UTC)
+             */
+            t: string;
+            /**
+             * Avg
+             * @description Mean score 0..1 of the bucket's judged requests
+             */
+            avg: number | null;
+            /**
+             * N
+             * @description Requests judged with a score
+             */
+            n: number;
+            /**
+             * P10
+             * @description 10th percentile of the scores
+             */
+            p10: number | null;
+            /**
+             * Errors
+             * @description Sampled requests the judge could not score
+             */
+            errors: number;
+        };
+        /** SeriesPoint */
+        axops__prompts__experiment_schemas__SeriesPoint: {
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
+            /** Version */
+            version: number;
+            /** Requests */
+            requests: number;
+            /** Errors */
+            errors: number;
+            /** Latency P50 */
+            latency_p50: number | null;
+            /** Feedback Count */
+            feedback_count: number;
+            /** Feedback Mean */
+            feedback_mean: number | null;
         };
         /** Resources */
         axops__serving__schemas__Resources: {
@@ -13839,6 +14722,37 @@ export interface operations {
             };
         };
     };
+    "evaluation-list_reviewers": {
+        parameters: {
+            query?: {
+                team_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewerList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "evaluation-get_queue": {
         parameters: {
             query?: never;
@@ -14236,6 +15150,591 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-list_monitors": {
+        parameters: {
+            query?: {
+                route?: string | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MonitorList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-create_monitor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MonitorCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MonitorOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "evaluation-get_monitor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                monitor_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MonitorOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-delete_monitor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                monitor_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-update_monitor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                monitor_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MonitorUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MonitorOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "evaluation-monitor_series": {
+        parameters: {
+            query?: {
+                from?: string | null;
+                to?: string | null;
+                step?: "hour" | "day";
+            };
+            header?: never;
+            path: {
+                monitor_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MonitorSeries"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "evaluation-monitor_scores": {
+        parameters: {
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                monitor_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScoreList"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-list_suites": {
+        parameters: {
+            query?: {
+                /** @description Suites attached to this model */
+                model_id?: string | null;
+                /** @description Exactly this name (any case) */
+                name?: string | null;
+                /** @description Part of the name or description */
+                q?: string | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuitePage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-create_suite": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SuiteCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuiteOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-get_suite": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                suite_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuiteOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-delete_suite": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                suite_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-update_suite": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                suite_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SuiteUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuiteOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-run_suite": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                suite_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["SuiteRunIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalRunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-suite_results": {
+        parameters: {
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                suite_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuiteResultPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-suite_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                suite_id: string;
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuiteResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "evaluation-version_gate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GateOut"];
+                };
             };
             /** @description Validation Error */
             422: {
