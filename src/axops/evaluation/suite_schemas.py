@@ -40,7 +40,7 @@ class SuiteCreate(Strict):
     name: ModelName
     description: str = Field("", max_length=10_000)
     eval_set_id: uuid.UUID
-    metrics: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+    metrics: list[dict[str, Any]] = Field(default_factory=list, max_length=30)
     judges: list[dict[str, Any]] = Field(default_factory=list, max_length=10)
     tokenizer: Tokenizer = "auto"
     sample_size: int | None = Field(
@@ -60,7 +60,7 @@ class SuiteUpdate(Strict):
     name: ModelName | None = None
     description: str | None = Field(None, max_length=10_000)
     eval_set_id: uuid.UUID | None = None
-    metrics: list[dict[str, Any]] | None = Field(None, max_length=50)
+    metrics: list[dict[str, Any]] | None = Field(None, max_length=30)
     judges: list[dict[str, Any]] | None = Field(None, max_length=10)
     tokenizer: Tokenizer | None = None
     sample_size: int | None = Field(None, ge=1, le=1_000_000)
