@@ -369,14 +369,16 @@ def _validator(schema_json: str):
 # Scoring
 # --------------------------------------------------------------------------------------------
 
+STATS_CACHE_SIZE = 32768
 _BLEU_SENTENCE = BLEU(tokenize="none", effective_order=True, smooth_method="exp", force=True)
+_BLEU_CORPUS = BLEU(tokenize="none", smooth_method="exp", force=True)  # the full 4-gram order
 _CHRF = CHRF()  # char_order 6, word_order 0, beta 2, whitespace excluded
 
 
 class _Row:
     """One output and its references, normalised and tokenised once, lazily, for every metric."""
 
-    __slots__ = ("_norm", "_tokens", "kind", "output", "references")
+    __slots__ = ("_grams", "_norm", "_tokens", "kind", "output", "references")
 
     def __init__(self, output: str | None, references: Sequence[str | None], tokenizer: str):
         self.output = output or ""
@@ -384,6 +386,7 @@ class _Row:
         self.kind = resolve(tokenizer, self.output, *self.references)
         self._norm: list[str] | None = None
         self._tokens: list[list[str]] | None = None
+        self._grams: dict[tuple[int, int], Counter] = {}
 
     @property
     def norm(self) -> list[str]:
@@ -403,6 +406,13 @@ class _Row:
             else:
                 self._tokens = [[c for c in n if c != " "] for n in self.norm]
         return self._tokens
+
+    def grams(self, i: int, n: int) -> Counter:
+        """n-gram counts of text ``i`` (0: the output), shared by token F1 and ROUGE-1."""
+        counts = self._grams.get((i, n))
+        if counts is None:
+            counts = self._grams[(i, n)] = _ngrams(self.tokens[i], n)
+        return counts
 
 
 def _f1(overlap: int, n_out: int, n_ref: int) -> float:
@@ -444,12 +454,11 @@ def _exact_match(row: _Row, _p: dict) -> float:
 def _token_f1(row: _Row, _p: dict) -> float:
     out, *refs = row.tokens
     best = 0.0
-    counts = Counter(out)
-    for ref in refs:
+    for i, ref in enumerate(refs, 1):
         if not out or not ref:
             score = 1.0 if out == ref else 0.0
         else:
-            score = _f1(sum((counts & Counter(ref)).values()), len(out), len(ref))
+            score = _f1(sum((row.grams(0, 1) & row.grams(i, 1)).values()), len(out), len(ref))
         best = max(best, score)
     return best
 
@@ -457,12 +466,10 @@ def _token_f1(row: _Row, _p: dict) -> float:
 def _rouge_n(n: int):
     def score(row: _Row, _p: dict) -> float:
         out, *refs = row.tokens
-        grams = _ngrams(out, n)
         total = max(len(out) - n + 1, 0)
         best = 0.0
-        for ref in refs:
-            ref_grams = _ngrams(ref, n)
-            overlap = sum((grams & ref_grams).values())
+        for i, ref in enumerate(refs, 1):
+            overlap = sum((row.grams(0, n) & row.grams(i, n)).values())
             best = max(best, _f1(overlap, total, max(len(ref) - n + 1, 0)))
         return best
 
@@ -479,14 +486,29 @@ def _fraction(score: float) -> float:
     return min(1.0, max(0.0, score / 100))
 
 
+@functools.lru_cache(maxsize=STATS_CACHE_SIZE)
+def _segment_stats(name: str, hyp: str, refs: tuple[str, ...]) -> list:
+    """sacrebleu's statistics of one segment (n-gram matches and totals, lengths): what its
+    ``sentence_score`` scores alone and its ``corpus_score`` sums over segments. Cached, so the
+    corpus pass after a run's rows costs no second extraction."""
+    metric = _BLEU_SENTENCE if name == "bleu" else _CHRF
+    return metric._extract_corpus_statistics([hyp], [[r] for r in refs])[0]
+
+
+def _segment(name: str, row: _Row) -> list:
+    if name == "bleu":
+        out, *refs = (" ".join(t) for t in row.tokens)
+    else:
+        out, *refs = row.norm
+    return _segment_stats(name, out, tuple(refs))
+
+
 def _bleu(row: _Row, _p: dict) -> float:
-    out, *refs = row.tokens
-    return _fraction(_BLEU_SENTENCE.sentence_score(" ".join(out), [" ".join(r) for r in refs]).score)
+    return _fraction(_BLEU_SENTENCE._aggregate_and_compute([_segment("bleu", row)]).score)
 
 
 def _chrf(row: _Row, _p: dict) -> float:
-    out, *refs = row.norm
-    return _fraction(_CHRF.sentence_score(out, refs).score)
+    return _fraction(_CHRF._aggregate_and_compute([_segment("chrf", row)]).score)
 
 
 def _strip_fences(text: str) -> str:
@@ -631,17 +653,10 @@ def corpus_scores(
 
 
 def _corpus_sacrebleu(name: str, rows: list[_Row]) -> float:
-    if name == "bleu":
-        metric: BLEU | CHRF = BLEU(tokenize="none", force=True)  # corpus BLEU: exp smoothing, full 4-gram order
-        texts = [[" ".join(t) for t in row.tokens] for row in rows]
-    else:
-        metric = CHRF()
-        texts = [row.norm for row in rows]
-    width = max(len(t) for t in texts) - 1
-    hyps = [t[0] for t in texts]
-    # sacrebleu takes one stream per reference position; None pads rows with fewer references
-    streams = [[t[k + 1] if k + 1 < len(t) else None for t in texts] for k in range(width)]
-    return _fraction(metric.corpus_score(hyps, streams).score)
+    """sacrebleu's corpus score: the segments' statistics summed, then scored once (what
+    ``corpus_score`` does; the tests compare the two)."""
+    metric = _BLEU_CORPUS if name == "bleu" else _CHRF
+    return _fraction(metric._aggregate_and_compute([_segment(name, row) for row in rows]).score)
 
 
 def cosine(a: list[float], b: list[float]) -> float:

@@ -28,6 +28,7 @@ TOKENIZERS = ("auto", "morpheme", "word", "character")
 _HANGUL = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\ud7b0-\ud7ff\uffa0-\uffdc]")
 
 MORPHEME_CACHE_SIZE = 65536
+NORMALIZE_CACHE_SIZE = 65536
 
 
 @functools.cache
@@ -42,6 +43,7 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+@functools.lru_cache(maxsize=NORMALIZE_CACHE_SIZE)
 def normalize(text: str) -> str:
     """NFKC, casefold, punctuation (P*) deleted, whitespace collapsed and trimmed."""
     return " ".join(fold(text).translate(_punctuation_table()).split())
