@@ -113,6 +113,8 @@ def test_suite_gates_promotion_and_the_cli_exits_by_verdict(api, admin, live_ser
     bad = {**suite_body, "thresholds": [{"metric": "exact_match", "op": ">=", "value": 90}]}
     r = api.post("/api/eval/suites", json=bad, headers=dev.headers)
     assert r.json()["type"].endswith("/eval_threshold_out_of_range"), r.text
+    r = api.post("/api/eval/suites", json={**suite_body, "target": {"route": "no-such-route"}}, headers=dev.headers)
+    assert r.json()["type"].endswith("/eval_unknown_route"), r.text
     r = api.post("/api/eval/suites", json=suite_body, headers=dev.headers)
     assert r.status_code == 201, r.text
     suite = r.json()

@@ -87,7 +87,7 @@ def normal_target(target: dict[str, Any] | None) -> dict | None:
         raise _invalid("; ".join(e["msg"] for e in exc.errors()), "target") from exc
 
 
-async def _check(session: AsyncSession, principal: Principal, values: dict) -> None:
+async def _check(session: AsyncSession, principal: Principal, state: Any, values: dict) -> None:
     """Everything about a suite's content that a request body can get wrong (after merging a PATCH)."""
     try:
         values["metrics"] = metric_catalogue.validate_metrics(values["metrics"])
@@ -109,6 +109,9 @@ async def _check(session: AsyncSession, principal: Principal, values: dict) -> N
             code="eval_suite_target_required",
         )
     await runs.get_set(session, principal, values["eval_set_id"])
+    route = (values["target"] or {}).get("route")
+    if route and state is not None:  # a route the suite's runs could not call is refused now, not at 3 a.m.
+        runs._route(await runs.route_table(state), principal, route, "the suite's target")
 
 
 async def _attachable(session: AsyncSession, principal: Principal, model_id: uuid.UUID) -> RegisteredModel:
@@ -178,14 +181,14 @@ _FIELDS = (
 )
 
 
-async def create_suite(session: AsyncSession, principal: Principal, data: SuiteCreate) -> EvalSuite:
+async def create_suite(session: AsyncSession, principal: Principal, data: SuiteCreate, state: Any = None) -> EvalSuite:
     values = data.model_dump(mode="json", include=set(_FIELDS))
     values["eval_set_id"], values["model_id"] = data.eval_set_id, data.model_id
     team_id = owning_team(principal, data.team_id)
     require(principal, "eval:write")
     if data.model_id is not None:
         await _attachable(session, principal, data.model_id)
-    await _check(session, principal, values)
+    await _check(session, principal, state, values)
     await _refuse_taken_name(session, data.name, team_id)
     suite = EvalSuite(team_id=team_id, created_by=principal.user_id, **values)
     session.add(suite)
@@ -206,7 +209,7 @@ async def create_suite(session: AsyncSession, principal: Principal, data: SuiteC
 
 
 async def update_suite(
-    session: AsyncSession, principal: Principal, suite_id: uuid.UUID, data: SuiteUpdate
+    session: AsyncSession, principal: Principal, suite_id: uuid.UUID, data: SuiteUpdate, state: Any = None
 ) -> EvalSuite:
     suite = await get_suite(session, principal, suite_id, for_update=True)
     require_owner(principal, suite, "eval:write", "suite")
@@ -221,7 +224,7 @@ async def update_suite(
             raise _invalid("cannot be empty", key)
     if any(key in GATE_FIELDS and values[key] != getattr(suite, key) for key in changes):
         await _guard_gate(session, principal, suite)
-    await _check(session, principal, values)
+    await _check(session, principal, state, values)
     if "model_id" in changes and values["model_id"] is not None and values["model_id"] != suite.model_id:
         await _attachable(session, principal, values["model_id"])
     if "name" in changes:

@@ -36,8 +36,8 @@ async def _one(session, suite) -> SuiteOut:
 
 
 @router.post("/suites", status_code=201)
-async def create_suite(body: SuiteCreate, principal: Writer, session: Session) -> SuiteOut:
-    return await _one(session, await suites.create_suite(session, principal, body))
+async def create_suite(body: SuiteCreate, principal: Writer, session: Session, state: State) -> SuiteOut:
+    return await _one(session, await suites.create_suite(session, principal, body, state))
 
 
 @router.get("/suites")
@@ -62,8 +62,10 @@ async def get_suite(suite_id: uuid.UUID, principal: Reader, session: Session) ->
 
 
 @router.patch("/suites/{suite_id}")
-async def update_suite(suite_id: uuid.UUID, body: SuiteUpdate, principal: Writer, session: Session) -> SuiteOut:
-    return await _one(session, await suites.update_suite(session, principal, suite_id, body))
+async def update_suite(
+    suite_id: uuid.UUID, body: SuiteUpdate, principal: Writer, session: Session, state: State
+) -> SuiteOut:
+    return await _one(session, await suites.update_suite(session, principal, suite_id, body, state))
 
 
 @router.delete("/suites/{suite_id}", status_code=204)
