@@ -79,7 +79,7 @@ class MonitorList(BaseModel):
     total: int | None = None
 
 
-class SeriesPoint(BaseModel):
+class QualitySeriesPoint(BaseModel):
     t: datetime = Field(description="Start of the bucket (UTC)")
     avg: float | None = Field(description="Mean score 0..1 of the bucket's judged requests")
     n: int = Field(description="Requests judged with a score")
@@ -94,7 +94,7 @@ class MonitorSeries(BaseModel):
     step: str
     start: datetime
     end: datetime
-    points: list[SeriesPoint]
+    points: list[QualitySeriesPoint]
 
 
 class ScoreOut(BaseModel):

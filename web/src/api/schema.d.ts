@@ -6020,7 +6020,7 @@ export interface components {
              */
             end: string;
             /** Points */
-            points: components["schemas"]["axops__evaluation__monitoring_schemas__SeriesPoint"][];
+            points: components["schemas"]["QualitySeriesPoint"][];
         };
         /** MonitorUpdate */
         MonitorUpdate: {
@@ -6849,6 +6849,35 @@ export interface components {
             /** Timeout S */
             timeout_s?: number | null;
         };
+        /** QualitySeriesPoint */
+        QualitySeriesPoint: {
+            /**
+             * T
+             * Format: date-time
+             * @description Start of the bucket (UTC)
+             */
+            t: string;
+            /**
+             * Avg
+             * @description Mean score 0..1 of the bucket's judged requests
+             */
+            avg: number | null;
+            /**
+             * N
+             * @description Requests judged with a score
+             */
+            n: number;
+            /**
+             * P10
+             * @description 10th percentile of the scores
+             */
+            p10: number | null;
+            /**
+             * Errors
+             * @description Sampled requests the judge could not score
+             */
+            errors: number;
+        };
         /** QueueCreate */
         QueueCreate: {
             /**
@@ -7137,7 +7166,7 @@ export interface components {
             /** Variants */
             variants: components["schemas"]["VariantResult"][];
             /** Series */
-            series: components["schemas"]["axops__prompts__experiment_schemas__SeriesPoint"][];
+            series: components["schemas"]["SeriesPoint"][];
             /** @description The control against the best challenger */
             test: components["schemas"]["TestOut"] | null;
             /**
@@ -7698,6 +7727,26 @@ export interface components {
             steps: number[];
             /** Values */
             values: (number | string)[];
+        };
+        /** SeriesPoint */
+        SeriesPoint: {
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
+            /** Version */
+            version: number;
+            /** Requests */
+            requests: number;
+            /** Errors */
+            errors: number;
+            /** Latency P50 */
+            latency_p50: number | null;
+            /** Feedback Count */
+            feedback_count: number;
+            /** Feedback Mean */
+            feedback_mean: number | null;
         };
         /** SplitRequest */
         SplitRequest: {
@@ -8834,55 +8883,6 @@ export interface components {
             files?: components["schemas"]["FileOut"][];
             /** Aliases */
             aliases?: string[];
-        };
-        /** SeriesPoint */
-        axops__evaluation__monitoring_schemas__SeriesPoint: {
-            /**
-             * T
-             * Format: date-time
-             * @description Start of the bucket (UTC)
-             */
-            t: string;
-            /**
-             * Avg
-             * @description Mean score 0..1 of the bucket's judged requests
-             */
-            avg: number | null;
-            /**
-             * N
-             * @description Requests judged with a score
-             */
-            n: number;
-            /**
-             * P10
-             * @description 10th percentile of the scores
-             */
-            p10: number | null;
-            /**
-             * Errors
-             * @description Sampled requests the judge could not score
-             */
-            errors: number;
-        };
-        /** SeriesPoint */
-        axops__prompts__experiment_schemas__SeriesPoint: {
-            /**
-             * Ts
-             * Format: date-time
-             */
-            ts: string;
-            /** Version */
-            version: number;
-            /** Requests */
-            requests: number;
-            /** Errors */
-            errors: number;
-            /** Latency P50 */
-            latency_p50: number | null;
-            /** Feedback Count */
-            feedback_count: number;
-            /** Feedback Mean */
-            feedback_mean: number | null;
         };
         /** Resources */
         axops__serving__schemas__Resources: {
