@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: up test lint setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-prompts bench-serving bench-training bench-tracking bench-ui clean
+.PHONY: up test lint setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-prompts bench-serving bench-training bench-tracking bench-eval bench-ui clean
 
 up: setup web
 	$(BIN)/axops up
@@ -86,6 +86,9 @@ bench-training: setup
 
 bench-tracking: setup
 	$(BIN)/python bench/tracking/run.py
+
+bench-eval: setup
+	$(BIN)/python bench/eval/metrics_bench.py
 
 bench-ui: setup web browser
 	$(BIN)/python bench/ui/run.py
