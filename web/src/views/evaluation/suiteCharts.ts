@@ -47,8 +47,9 @@ export function thresholdOption(
     xAxis: { type: 'category', data: runLabels(ordered, locale), axisLabel: { fontSize: 10, hideOverlap: true } },
     yAxis: {
       type: 'value',
-      min: Math.max(0, Math.floor((lo - pad) * 100) / 100),
-      max: Math.ceil((hi + pad) * 100) / 100,
+      // whole tenths around the values and the bar; scores in [0, 1] stay there
+      min: Math.max(0, Math.floor((lo - pad) * 10) / 10),
+      max: hi <= 1 ? Math.min(1, Math.ceil((hi + pad) * 10) / 10) : Math.ceil((hi + pad) * 10) / 10,
     },
     series: [
       {
