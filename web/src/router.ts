@@ -64,6 +64,12 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'eval:read', parent: 'evaluation' },
   },
   {
+    path: '/evaluation/monitors/:id',
+    name: 'eval-monitor',
+    component: () => import('@/views/evaluation/QualityMonitorView.vue'),
+    meta: { permission: 'eval:read', parent: 'evaluation' },
+  },
+  {
     path: '/playground',
     name: 'playground',
     component: () => import('@/views/gateway/PlaygroundView.vue'),

@@ -32,4 +32,10 @@ export const EVAL_TABS: EvalTab[] = [
     icon: 'mdi-clipboard-check-multiple-outline',
     component: defineAsyncComponent(() => import('./EvalSuitesTab.vue')),
   },
+  {
+    value: 'monitoring',
+    label: 'eval.monitoring.tab',
+    icon: 'mdi-chart-bell-curve-cumulative',
+    component: defineAsyncComponent(() => import('./QualityMonitorsTab.vue')),
+  },
 ]
