@@ -178,10 +178,23 @@ def test_monitors_judge_sampled_production_traffic(api, admin, mocks, live_serve
     assert paused.status_code == 200 and not paused.json()["enabled"] and paused.json()["sample_rate"] == 0.2
     changed = api.patch(f"/api/eval/monitors/{capped['id']}", json={"rubric": "correctness"}, headers=dev.headers)
     assert changed.status_code == 422 and changed.json()["type"].endswith("/quality_monitor_needs_reference")
-    client.chat.completions.create(model="app-chat", messages=[{"role": "user", "content": "question 7"}])
+    client.chat.completions.create(model="app-chat", messages=[{"role": "user", "content": "question 99"}])
     assert _sweep(live_server)["monitors"] == 2
     keys = api.get("/api/apikey", params={"limit": 100}, headers=dev.headers).json()["items"]
     assert sum(1 for k in keys if k["name"] == f"quality-monitor-{half['id']}" and k["status"] == "revoked") == 1
+    # resuming issues a new key and judges nothing of the paused time ("question 99" was asked meanwhile)
+    resume = {"enabled": True, "sample_rate": 1.0}
+    resumed = api.patch(f"/api/eval/monitors/{half['id']}", json=resume, headers=dev.headers)
+    assert resumed.status_code == 200 and resumed.json()["enabled"] and resumed.json()["last_error"] is None
+    keys = api.get("/api/apikey", params={"limit": 100}, headers=dev.headers).json()["items"]
+    statuses = sorted(k["status"] for k in keys if k["name"] == f"quality-monitor-{half['id']}")
+    assert statuses == ["active", "revoked"]
+    client.chat.completions.create(model="app-chat", messages=[{"role": "user", "content": "question 98"}])
+    assert _sweep(live_server)["monitors"] == 3
+    after = api.get(f"/api/eval/monitors/{half['id']}/scores", params={"limit": 200}, headers=dev.headers).json()[
+        "items"
+    ]
+    assert len(after) == len(scores) + 1 and after[0]["reasoning"] == "graded question 98"
     assert api.delete(f"/api/eval/monitors/{half['id']}", headers=dev.headers).status_code == 204
     assert api.get(f"/api/eval/monitors/{half['id']}", headers=dev.headers).status_code == 404
     actions = [
