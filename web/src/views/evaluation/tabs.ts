@@ -33,6 +33,12 @@ export const EVAL_TABS: EvalTab[] = [
     component: defineAsyncComponent(() => import('./EvalSuitesTab.vue')),
   },
   {
+    value: 'reviews',
+    label: 'eval.review.tab',
+    icon: 'mdi-account-check-outline',
+    component: defineAsyncComponent(() => import('./ReviewQueuesTab.vue')),
+  },
+  {
     value: 'monitoring',
     label: 'eval.monitoring.tab',
     icon: 'mdi-chart-bell-curve-cumulative',
