@@ -58,6 +58,30 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'eval:read' },
   },
   {
+    path: '/evaluation/runs/:id',
+    name: 'evaluation-run',
+    component: () => import('@/views/evaluation/EvalRunView.vue'),
+    meta: { permission: 'eval:read', parent: 'evaluation' },
+  },
+  {
+    path: '/evaluation/runs/:id/report',
+    name: 'evaluation-report',
+    component: () => import('@/views/evaluation/EvalReportView.vue'),
+    meta: { permission: 'eval:read', parent: 'evaluation' },
+  },
+  {
+    path: '/evaluation/reviews/:id',
+    name: 'eval-review',
+    component: () => import('@/views/evaluation/ReviewQueueView.vue'),
+    meta: { permission: 'eval:read', parent: 'evaluation' },
+  },
+  {
+    path: '/evaluation/reviews/:id/annotate',
+    name: 'eval-annotate',
+    component: () => import('@/views/evaluation/AnnotateView.vue'),
+    meta: { permission: 'eval:review', parent: 'evaluation' },
+  },
+  {
     path: '/evaluation/suites/:id',
     name: 'eval-suite',
     component: () => import('@/views/evaluation/EvalSuiteView.vue'),

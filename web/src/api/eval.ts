@@ -1,7 +1,8 @@
 // Evaluation from the browser (/api/eval): evaluation sets (a dataset version + a column mapping), runs of one
 // to four targets over a set's rows, the metric and rubric catalogue, the cost estimate, the per-row results,
-// the comparison report and the run's live progress (server-sent events).
-import { apiError, type ApiError, type Problem } from './client'
+// the comparison report and the run's live progress (server-sent events). Types from the API's
+// evaluation/schemas.py; the JSON columns it sends as plain objects (targets, metrics, report) typed here.
+import { apiError, type ApiError, type Problem, type Schemas } from './client'
 import { call } from './http'
 import { followEvents } from './gateway'
 
@@ -18,39 +19,12 @@ export type InputFormat = (typeof INPUT_FORMATS)[number]
 export const JUDGE_MODES = ['single', 'pairwise'] as const
 export type JudgeMode = (typeof JUDGE_MODES)[number]
 
-/** Which columns of the dataset version hold the input, the references, the context and metadata. */
-export interface EvalMapping {
-  input: string
-  input_format: InputFormat
-  references: string[]
-  context?: string | null
-  metadata?: string[]
-}
-
-export interface EvalSet {
-  id: string
-  team_id: string
-  team_name?: string | null
-  name: string
-  description: string
-  dataset_version_id: string
-  dataset_id?: string | null
-  dataset_name?: string | null
-  dataset_version?: number | null
-  row_count?: number | null
-  mapping: EvalMapping
-  created_by?: string | null
-  created_at: string
-  updated_at: string
-}
-
-export interface EvalSetCreate {
-  name: string
-  description?: string
-  dataset_version_id: string
-  mapping: EvalMapping
-  team_id?: string | null
-}
+export type EvalMapping = Schemas['EvalMapping']
+export type EvalSet = Schemas['EvalSetOut']
+export type EvalSetCreate = Schemas['EvalSetCreate']
+export type Estimate = Schemas['EvalEstimate']
+export type TargetEstimate = Schemas['TargetEstimate']
+export type RunProgress = Schemas['EvalProgress']
 
 export interface TargetParams {
   temperature?: number | null
@@ -83,6 +57,7 @@ export interface JudgeChoice {
   prompt?: string
 }
 
+/** The body of a run (and of its estimate), as evaluation/schemas.py EvalRunCreate. */
 export interface EvalRunCreate {
   name?: string
   eval_set_id: string
@@ -94,64 +69,17 @@ export interface EvalRunCreate {
   seed?: number
   concurrency?: number
   max_cost?: number | null
-  team_id?: string | null
-}
-
-export interface RunProgress {
-  done: number
-  total: number
-  errors: number
-}
-
-export interface EvalRun {
-  id: string
-  team_id: string
-  name: string
-  eval_set_id: string
-  eval_set_name?: string | null
-  suite_id?: string | null
   model_version_id?: string | null
+}
+
+/** A run as the API sends it, with its JSON columns (targets, metrics, judges, summary) typed. */
+export type EvalRun = Omit<Schemas['EvalRunOut'], 'targets' | 'metrics' | 'judges' | 'summary' | 'tokenizer'> & {
   targets: EvalTarget[]
   metrics: MetricChoice[]
   judges: JudgeChoice[]
   tokenizer: Tokenizer
-  sample_size?: number | null
-  seed: number
-  concurrency: number
-  max_cost?: number | null
-  status: RunStatus
-  progress: Partial<RunProgress>
-  estimate?: Estimate | null
-  cost: number
-  currency: string
   /** The report's metric means: metric → target key → mean (judges as `judge:<name>`). */
-  summary?: Record<string, unknown> | null
-  verdict?: Record<string, unknown> | null
-  passed?: boolean | null
-  experiment_run_id?: string | null
-  error?: string | null
-  cancel_requested?: boolean
-  created_by?: string | null
-  created_at: string
-  started_at?: string | null
-  finished_at?: string | null
-}
-
-export interface TargetEstimate {
-  calls?: number
-  prompt_tokens?: number
-  completion_tokens?: number
-  cost?: number | null
-}
-
-export interface Estimate {
-  rows: number
-  calls: number
-  prompt_tokens: number
-  completion_tokens: number
-  cost: number | null
-  currency: string
-  per_target?: Record<string, TargetEstimate>
+  summary?: Record<string, Record<string, number | null>> | null
 }
 
 /** A metric of the catalogue: `params` is the JSON schema of its parameters. */
@@ -168,16 +96,17 @@ export interface MetricSpec {
 
 export interface RubricSpec {
   name: string
+  title_en?: string
+  title_ko?: string
+  language?: string
   needs_reference?: boolean
-  summary_en?: string
-  summary_ko?: string
-  scale?: number
+  criteria?: string
 }
 
 export interface Catalogue {
   metrics: MetricSpec[]
   rubrics: RubricSpec[]
-  tokenizers?: string[]
+  tokenizers: string[]
 }
 
 export interface JudgeResult {
@@ -187,16 +116,7 @@ export interface JudgeResult {
   error?: string | null
 }
 
-export interface TargetResult {
-  output: string | null
-  error: string | null
-  latency_ms: number | null
-  prompt_tokens?: number | null
-  completion_tokens?: number | null
-  cost?: number | null
-  scores: Record<string, number | null>
-  judges: Record<string, JudgeResult>
-}
+export type TargetResult = Omit<Schemas['EvalResultOut'], 'judges'> & { judges: Record<string, JudgeResult> }
 
 export interface PairwiseResult {
   winner: 'A' | 'B' | 'tie' | null
@@ -205,14 +125,10 @@ export interface PairwiseResult {
   error?: string | null
 }
 
-export interface EvalRow {
-  row_index: number
-  input: string
-  references: string[]
-  context?: string | null
-  metadata?: Record<string, unknown>
+/** One row of a run: the input, references, each target's result and the pairwise verdicts per pair `A|B`. */
+export type EvalRow = Omit<Schemas['EvalRowOut'], 'results' | 'pairwise'> & {
   results: Record<string, TargetResult>
-  pairwise?: Record<string, Record<string, PairwiseResult>>
+  pairwise: Record<string, Record<string, PairwiseResult>>
 }
 
 export interface Interval {
@@ -257,10 +173,13 @@ export interface TargetUsage {
   latency_p95_ms: number | null
   prompt_tokens: number
   completion_tokens: number
-  cost: number
+  cost: number | null
+  judge_errors?: Record<string, number>
 }
 
 export interface Report {
+  /** How many rows it covers (the rows done so far while the run is still going). */
+  rows?: number
   targets: EvalTarget[]
   baseline?: string | null
   metrics: Record<string, ReportMetric>
@@ -279,16 +198,20 @@ export interface RunQuery {
   set_id?: string
   suite_id?: string
   model_id?: string
+  model_version_id?: string
   status?: string
-  q?: string
 }
 
 export interface RowQuery {
+  /** Only this target's results. */
   target?: string
-  /** Rows where this target beats the other (`better=A`) by `metric`. */
+  /** Rows where this target beats `against` (default: the first other target) on `metric`. */
   better?: string
+  /** Rows where this target loses to `against` on `metric`. */
   worse?: string
+  against?: string
   metric?: string
+  /** Only rows where a target failed. */
   errors?: boolean
 }
 
