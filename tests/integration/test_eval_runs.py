@@ -14,7 +14,7 @@ import re
 import httpx
 import pytest
 
-from tests.factories import make_account, make_eval_set, make_route, run_tasks
+from tests.factories import make_account, make_eval_set, make_route, register_model, run_tasks, upload_model
 from tests.mocks import MockUpstream
 
 ROWS = [
@@ -101,7 +101,9 @@ def test_a_run_scores_every_row_as_known(api, lab, live_server):
     assert (est["rows"], est["calls"], est["judge_calls"]) == (6, 36, 24)
     assert est["per_target"]["A"]["calls"] == 6 and est["prompt_tokens"] > 0 and est["cost"] > 0
 
-    r = api.post("/api/eval/runs", json=run_body(eval_set), headers=h)
+    model = register_model(api, h, "qa-bot")
+    version = upload_model(api, h, model["id"], {"config.json": b'{"model_type": "gpt2"}'}).json()
+    r = api.post("/api/eval/runs", json=run_body(eval_set, model_version_id=version["id"]), headers=h)
     assert r.status_code == 202, r.text
     run = r.json()
     assert run["status"] == "queued" and run["estimate"]["rows"] == 6
@@ -169,6 +171,10 @@ def test_a_run_scores_every_row_as_known(api, lab, live_server):
     )
     art = api.get(f"/api/experiments/runs/{run['experiment_run_id']}/artifacts/eval_rows.jsonl", headers=h)
     assert art.status_code == 200 and len(art.text.splitlines()) == 6
+
+    # the model version's metrics: the primary target's means under eval/<set>/<metric>
+    metrics = api.get(f"/api/model/version/{version['id']}", headers=h).json()["metrics"]
+    assert metrics["eval/qa/exact_match"] == 1.0 and metrics["eval/qa/judge:correctness"] == 1.0
 
     csv_r = api.get(f"/api/eval/runs/{run['id']}/report.csv", headers=h)
     assert csv_r.status_code == 200 and "attachment" in csv_r.headers["content-disposition"]
