@@ -2392,6 +2392,7 @@ export default {
       delete: 'Delete suite',
       deleteConfirm: 'Delete evaluation suite {name}? Past run results stay.',
       runNow: 'Run now',
+      compare: 'Compare targets',
       run: 'Run',
       runIntro:
         "Runs once with the suite's set and metrics. With a model version, the result counts for that version's promotion gate.",

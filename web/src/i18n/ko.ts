@@ -2377,6 +2377,7 @@ export default {
       delete: '스위트 삭제',
       deleteConfirm: '평가 스위트 {name}을(를) 삭제할까요? 지난 실행 결과는 남습니다.',
       runNow: '지금 실행',
+      compare: '대상 비교 실행',
       run: '실행',
       runIntro:
         '스위트의 평가 세트와 지표로 한 번 실행합니다. 모델 버전을 고르면 그 결과가 해당 버전의 승격 관문에 쓰입니다.',
