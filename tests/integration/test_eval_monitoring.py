@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import openai
 import pytest
@@ -182,6 +183,16 @@ def test_monitors_judge_sampled_production_traffic(api, admin, mocks, live_serve
     assert _sweep(live_server)["monitors"] == 2
     keys = api.get("/api/apikey", params={"limit": 100}, headers=dev.headers).json()["items"]
     assert sum(1 for k in keys if k["name"] == f"quality-monitor-{half['id']}" and k["status"] == "revoked") == 1
+    # a monitor whose key its owner revoked says so, and saving it issues a new key
+    capped_key = next(k for k in keys if k["name"] == f"quality-monitor-{capped['id']}")
+    assert api.post(f"/api/apikey/{capped_key['id']}/revoke", headers=dev.headers).status_code == 200
+    _sweep(live_server)
+    assert "revoked" in api.get(f"/api/eval/monitors/{capped['id']}", headers=dev.headers).json()["last_error"]
+    saved = api.patch(f"/api/eval/monitors/{capped['id']}", json={"max_per_hour": 5}, headers=dev.headers).json()
+    assert saved["last_error"] is None and saved["max_per_hour"] == 5
+    _sweep(live_server)
+    assert api.get(f"/api/eval/monitors/{capped['id']}", headers=dev.headers).json()["last_error"] is None
+
     # resuming issues a new key and judges nothing of the paused time ("question 99" was asked meanwhile)
     resume = {"enabled": True, "sample_rate": 1.0}
     resumed = api.patch(f"/api/eval/monitors/{half['id']}", json=resume, headers=dev.headers)
@@ -195,6 +206,20 @@ def test_monitors_judge_sampled_production_traffic(api, admin, mocks, live_serve
         "items"
     ]
     assert len(after) == len(scores) + 1 and after[0]["reasoning"] == "graded question 98"
+    # retention: the reasoning goes with the request logs, the scores with the usage records
+    state, settings = live_server.app.state.axops, live_server.app.state.axops.settings
+
+    def expire(days: int) -> dict:
+        later = datetime.now(UTC) + timedelta(days=days)
+        return asyncio.run_coroutine_threadsafe(monitoring_sweep.expire(state, later), live_server.server_loop).result(
+            30
+        )
+
+    assert expire(settings.request_log_retention_days + 1)["deleted"] == 0
+    kept = api.get(f"/api/eval/monitors/{capped['id']}/scores", headers=dev.headers).json()["items"]
+    assert len(kept) >= 3 and {s["reasoning"] for s in kept} == {""}
+    assert expire(settings.usage_retention_days + 1)["deleted"] > 0
+    assert api.get(f"/api/eval/monitors/{capped['id']}/scores", headers=dev.headers).json()["items"] == []
     assert api.delete(f"/api/eval/monitors/{half['id']}", headers=dev.headers).status_code == 204
     assert api.get(f"/api/eval/monitors/{half['id']}", headers=dev.headers).status_code == 404
     actions = [

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import apikeys, audit
 from axops.auth.deps import Principal
-from axops.auth.models import Team, User
+from axops.auth.models import ApiKey, Team, User
 from axops.auth.schemas import ApiKeyCreate
 from axops.auth.scoping import owning_team, require_owner, sees, team_clause
 from axops.core import crypto
@@ -122,6 +122,11 @@ async def _issue_key(session: AsyncSession, principal: Principal, m: QualityMoni
         ApiKeyCreate(name=f"{KEY_PREFIX}{m.id}", team_id=m.team_id, scopes=["gateway:invoke"], models=[m.judge_route]),
     )
     m.api_key_id, m.api_key_secret = key.id, crypto.encrypt(secret, key.key)
+
+
+async def _key_active(session: AsyncSession, m: QualityMonitor) -> bool:
+    key = await session.get(ApiKey, m.api_key_id) if m.api_key_id else None
+    return key is not None and apikeys.status_of(key) == "active"
 
 
 async def _release_key(session: AsyncSession, m: QualityMonitor) -> None:
@@ -232,7 +237,7 @@ async def update(
     elif not was_enabled:
         m.watermark_at, m.watermark_id = datetime.now(UTC), None  # nothing of the time it was off
         await _issue_key(session, principal, m, secret)
-    elif new_key or m.api_key_id is None:
+    elif new_key or not await _key_active(session, m):  # a new judge route, or the key was revoked meanwhile
         await _issue_key(session, principal, m, secret)
     m.last_error = None if m.enabled else m.last_error
     await session.flush()

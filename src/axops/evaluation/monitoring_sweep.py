@@ -114,7 +114,9 @@ async def sweep_monitor(state, monitor_id: uuid.UUID, *, lag_s: float, make_call
         secret = crypto.decrypt(state.secret_key, m.api_key_secret) if m.api_key_secret else None
         if key is None or apikeys.status_of(key, now) != "active" or secret is None:
             return await _unusable(
-                state, monitor_id, "The monitor's API key is revoked or expired: disable and enable it again."
+                state,
+                monitor_id,
+                "The monitor's API key is revoked or expired: save or resume the monitor to issue a new one.",
             )
         owner = await session.get(User, key.user_id)
         if owner is None or not owner.is_active:
@@ -232,3 +234,22 @@ def gateway_caller(http: aiohttp.ClientSession, control_url: str):
         return call
 
     return make
+
+
+async def expire(state, now: datetime | None = None) -> dict:
+    """Retention: the judges' reasoning (written about logged request text) goes when the request logs
+    do (`request_log_retention_days`); the scores themselves stay as long as usage records
+    (`usage_retention_days`), so the series outlives the text."""
+    now = now or datetime.now(UTC)
+    s = state.settings
+    async with state.db.sessionmaker() as session:
+        cleared = await session.execute(
+            text("UPDATE quality_scores SET reasoning = '' WHERE created_at < :cutoff AND reasoning <> ''"),
+            {"cutoff": now - timedelta(days=s.request_log_retention_days)},
+        )
+        deleted = await session.execute(
+            text("DELETE FROM quality_scores WHERE created_at < :cutoff"),
+            {"cutoff": now - timedelta(days=s.usage_retention_days)},
+        )
+        await session.commit()
+    return {"cleared": cleared.rowcount, "deleted": deleted.rowcount}
