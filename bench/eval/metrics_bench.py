@@ -312,9 +312,7 @@ class Clock:
 
 def _cold() -> None:
     """Empty every cache the metrics keep, as in a fresh worker process."""
-    text.morphemes.cache_clear()
-    text.normalize.cache_clear()
-    metrics._segment_stats.cache_clear()
+    metrics.clear()
 
 
 def ours(pairs) -> tuple[Clock, Clock, list[dict], dict]:

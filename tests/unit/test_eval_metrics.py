@@ -10,7 +10,8 @@ from jsonschema import Draft202012Validator
 from sacrebleu.metrics import BLEU, CHRF
 
 from axops.evaluation import metrics as M
-from axops.evaluation.text import normalize, resolve, tokenize
+from axops.evaluation import text
+from axops.evaluation.text import BoundedCache, normalize, resolve, tokenize
 
 LEXICAL = M.validate_metrics(["exact_match", "token_f1", "bleu", "chrf", "rouge1", "rouge2", "rougeL"])
 
@@ -112,6 +113,39 @@ def test_token_f1_rouge_l_and_multiple_references():
 
 
 LEXICAL_NAMES = [m["name"] for m in LEXICAL]
+
+
+def test_caches_are_bounded_and_shared_by_the_corpus_pass():
+    cache = BoundedCache(max_entries=3, max_chars=160)
+    for i in range(5):
+        cache.get(i, 4, lambda i=i: i * i)
+    assert len(cache) == 3 and cache.get(4, 4, lambda: "recomputed") == 16
+    cache.get("big", 11, lambda: "kept")  # over max_chars / 16 = 10: computed, not kept
+    assert len(cache) == 3 and cache.get("big", 11, lambda: "again") == "again"
+    by_chars = BoundedCache(max_entries=100, max_chars=160)
+    for i in range(20):
+        by_chars.get(i, 10, lambda: 0)  # 10 characters each: 16 fit in 160
+    assert len(by_chars) == 16 and by_chars.get(3, 10, lambda: "evicted") == "evicted"
+    # the corpus pass reuses the rows' BLEU/chrF statistics without tokenising again
+    M.clear()
+    rows = [
+        M.score_row(LEXICAL, o, [r]) for o, r in [("나는 학교에 갔다", "나는 학교에 간다"), ("hello there", "hello")]
+    ]
+    calls = []
+    real = text._analyse
+    text._analyse = lambda t: calls.append(t) or real(t)
+    try:
+        M.corpus_scores(
+            LEXICAL, ["나는 학교에 갔다", "hello there"], [["나는 학교에 간다"], ["hello"]], row_scores=rows
+        )
+        assert calls == []
+        M.clear()
+        M.corpus_scores(
+            LEXICAL, ["나는 학교에 갔다", "hello there"], [["나는 학교에 간다"], ["hello"]], row_scores=rows
+        )
+        assert calls == ["나는 학교에 갔다", "나는 학교에 간다"]
+    finally:
+        text._analyse = real
 
 
 def test_lcs_is_the_longest_common_subsequence():

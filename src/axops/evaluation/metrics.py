@@ -29,7 +29,7 @@ from typing import Any
 
 from sacrebleu.metrics import BLEU, CHRF
 
-from axops.evaluation.text import TOKENIZERS, fold, normalize, resolve, tokenize
+from axops.evaluation.text import TOKENIZERS, BoundedCache, clear_caches, fold, normalize, resolve, tokenize
 
 __all__ = ["CATALOGUE", "TOKENIZERS", "MetricSpec", "corpus_scores", "cosine", "score_row", "validate_metrics"]
 
@@ -369,7 +369,7 @@ def _validator(schema_json: str):
 # Scoring
 # --------------------------------------------------------------------------------------------
 
-STATS_CACHE_SIZE = 32768
+_STATS = BoundedCache(max_entries=65536, max_chars=16_000_000)
 _BLEU_SENTENCE = BLEU(tokenize="none", effective_order=True, smooth_method="exp", force=True)
 _BLEU_CORPUS = BLEU(tokenize="none", smooth_method="exp", force=True)  # the full 4-gram order
 _CHRF = CHRF()  # char_order 6, word_order 0, beta 2, whitespace excluded
@@ -486,21 +486,22 @@ def _fraction(score: float) -> float:
     return min(1.0, max(0.0, score / 100))
 
 
-@functools.lru_cache(maxsize=STATS_CACHE_SIZE)
-def _segment_stats(name: str, hyp: str, refs: tuple[str, ...]) -> list:
-    """sacrebleu's statistics of one segment (n-gram matches and totals, lengths): what its
-    ``sentence_score`` scores alone and its ``corpus_score`` sums over segments. Cached, so the
-    corpus pass after a run's rows costs no second extraction."""
-    metric = _BLEU_SENTENCE if name == "bleu" else _CHRF
-    return metric._extract_corpus_statistics([hyp], [[r] for r in refs])[0]
-
-
 def _segment(name: str, row: _Row) -> list:
-    if name == "bleu":
-        out, *refs = (" ".join(t) for t in row.tokens)
-    else:
-        out, *refs = row.norm
-    return _segment_stats(name, out, tuple(refs))
+    """sacrebleu's statistics of the row as one segment (n-gram matches and totals, lengths):
+    what its ``sentence_score`` scores alone and its ``corpus_score`` sums over segments. Cached
+    by the row's raw texts, so the corpus pass after a run's rows neither re-extracts nor
+    re-tokenises."""
+
+    def extract() -> list:
+        if name == "bleu":
+            out, *refs = (" ".join(t) for t in row.tokens)
+        else:
+            out, *refs = row.norm
+        metric = _BLEU_SENTENCE if name == "bleu" else _CHRF
+        return metric._extract_corpus_statistics([out], [[r] for r in refs])[0]
+
+    key = (name, row.kind, row.output, *row.references)
+    return _STATS.get(key, len(row.output) + sum(map(len, row.references)), extract)
 
 
 def _bleu(row: _Row, _p: dict) -> float:
@@ -657,6 +658,12 @@ def _corpus_sacrebleu(name: str, rows: list[_Row]) -> float:
     ``corpus_score`` does; the tests compare the two)."""
     metric = _BLEU_CORPUS if name == "bleu" else _CHRF
     return _fraction(metric._aggregate_and_compute([_segment(name, row) for row in rows]).score)
+
+
+def clear() -> None:
+    """Forget every cached analysis and statistic (benchmarks; tests)."""
+    clear_caches()
+    _STATS.clear()
 
 
 def cosine(a: list[float], b: list[float]) -> float:

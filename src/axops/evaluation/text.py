@@ -20,15 +20,62 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import threading
 import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
 
 TOKENIZERS = ("auto", "morpheme", "word", "character")
 
 # Hangul syllables, jamo, compatibility jamo, jamo extended A/B, half-width Hangul.
 _HANGUL = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\ud7b0-\ud7ff\uffa0-\uffdc]")
 
-MORPHEME_CACHE_SIZE = 65536
-NORMALIZE_CACHE_SIZE = 65536
+SHORT = 64  # texts up to this length (morpheme forms, short answers) have their normal form cached
+
+
+class BoundedCache:
+    """A thread-safe LRU bounded by entries and by the characters of the texts it keeps (keys
+    hold whole outputs and references: a run of long answers must not grow the worker's memory
+    without limit)."""
+
+    def __init__(self, max_entries: int, max_chars: int):
+        self.max_entries, self.max_chars = max_entries, max_chars
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, size: int, compute: Callable[[], Any]) -> Any:
+        """The value for ``key``, computed (outside the lock) and kept when missing; ``size``:
+        the characters the entry holds."""
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit[0]
+        value = compute()
+        if size > self.max_chars // 16:
+            return value  # one huge text would evict everything else
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = (value, size)
+                self._chars += size
+                while len(self._items) > self.max_entries or self._chars > self.max_chars:
+                    _, (_, dropped) = self._items.popitem(last=False)
+                    self._chars -= dropped
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._chars = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+# Morphemes of whole texts: references repeat across targets, and the corpus pass re-reads every row.
+_MORPHEMES = BoundedCache(max_entries=65536, max_chars=8_000_000)
 
 
 @functools.cache
@@ -43,10 +90,26 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-@functools.lru_cache(maxsize=NORMALIZE_CACHE_SIZE)
 def normalize(text: str) -> str:
     """NFKC, casefold, punctuation (P*) deleted, whitespace collapsed and trimmed."""
+    if len(text) <= SHORT:
+        return _normalize_short(text)
+    return _normalize(text)
+
+
+def _normalize(text: str) -> str:
     return " ".join(fold(text).translate(_punctuation_table()).split())
+
+
+# Short strings only (at most 65,536 x 64 characters): every morpheme form goes through here, and
+# a repeated form comes back as the same string object, so cached token lists share their strings.
+_normalize_short = functools.lru_cache(maxsize=65536)(_normalize)
+
+
+def clear_caches() -> None:
+    """Forget cached morphemes and normal forms (benchmarks; tests)."""
+    _MORPHEMES.clear()
+    _normalize_short.cache_clear()
 
 
 def has_hangul(text: str) -> bool:
@@ -74,11 +137,14 @@ def tokenize(text: str, tokenizer: str = "auto") -> list[str]:
     return list(morphemes(text))
 
 
-@functools.lru_cache(maxsize=MORPHEME_CACHE_SIZE)
 def morphemes(text: str) -> tuple[str, ...]:
     """kiwipiepy morpheme forms of ``text``, normalised, empty ones (punctuation) dropped.
     Cached per text: references repeat across targets, rows and the corpus pass. Without the
     analyser (kiwipiepy cannot load) this falls back to the ``word`` tokens."""
+    return _MORPHEMES.get(text, len(text), lambda: _analyse(text))
+
+
+def _analyse(text: str) -> tuple[str, ...]:
     from axops.pii import persons
 
     analyser = persons.kiwi()
@@ -92,6 +158,8 @@ def morphemes(text: str) -> tuple[str, ...]:
     out: list[str] = []
     for token in tokens:
         form = normalize(token.form)
-        if form:
+        if " " in form:
             out.extend(form.split())
+        elif form:
+            out.append(form)
     return tuple(out)
