@@ -225,7 +225,10 @@ def _validate_params(name: str, params: dict, where: str) -> dict:
         _want(isinstance(params["strip_fences"], bool), where, "params.strip_fences must be true or false")
     if name == "json_schema":
         _want("schema" in params, where, "params.schema is required (a JSON Schema object)")
-        _check_schema(params["schema"], where)
+        try:
+            _check_schema(params["schema"], where)
+        except RecursionError:
+            raise ValueError(f"{where}: params.schema is nested too deeply") from None
     elif name == "regex":
         _check_pattern(params.get("pattern"), where)
     elif name in ("contains", "not_contains"):
@@ -277,7 +280,8 @@ def _check_schema(schema: Any, where: str) -> None:
         raise ValueError(
             f"{where}: params.schema is not a valid draft 2020-12 schema at '/{path}': {exc.message}"
         ) from None
-    for key, value, at in _walk_schema(schema, ""):
+    for key, value, parent in _walk_schema(schema, ""):
+        at = parent or "/"
         if key in ("$ref", "$dynamicRef") and isinstance(value, str) and not value.startswith("#"):
             raise ValueError(
                 f"{where}: params.schema {key} {value!r} at '{at}': only local references ('#...') are allowed"
