@@ -11,6 +11,10 @@ Scores are fractions in [0, 1] (BLEU and chrF divided by 100). A row is tokenise
 tokens shared by every metric; with several references a row scores its best reference (BLEU and
 chrF: sacrebleu's own multi-reference statistics). A lexical metric of a row without references
 is None.
+
+Over 500 lines: the catalogue (bilingual summaries and a JSON schema of each metric's params) and
+the validation of those params (regex safety, JSON schema checks) stay next to the scorers that
+read them.
 """
 
 from __future__ import annotations
