@@ -2157,6 +2157,7 @@ export default {
       seriesTitle: 'Mean score over time',
       steps: { hour: 'Hourly', day: 'Daily' },
       lastDays: 'Last {n} days',
+      period: 'Period',
       totals: 'Mean {avg} · {n} graded · {errors} failed',
       noPoints: 'No request was graded in this period.',
       avgScore: 'Mean score',

@@ -2143,6 +2143,7 @@ export default {
       seriesTitle: '평균 점수 추이',
       steps: { hour: '시간별', day: '일별' },
       lastDays: '최근 {n}일',
+      period: '기간',
       totals: '평균 {avg} · 채점 {n}건 · 채점 실패 {errors}건',
       noPoints: '이 기간에 채점된 요청이 없습니다.',
       avgScore: '평균 점수',
