@@ -152,6 +152,19 @@ def test_monitors_judge_sampled_production_traffic(api, admin, mocks, live_serve
     (unreadable,) = [s for s in capped_scores if s["error"]]
     assert by_id[unreadable["usage_record_id"]] == 1 and unreadable["score"] is None and unreadable["raw"] is None
     listed = api.get("/api/eval/monitors", headers=dev.headers).json()
+    first = api.get("/api/eval/monitors", params={"limit": 2}, headers=dev.headers).json()
+    rest = api.get(
+        "/api/eval/monitors", params={"limit": 2, "cursor": first["next_cursor"]}, headers=dev.headers
+    ).json()
+    assert [m["id"] for m in first["items"] + rest["items"]] == [m["id"] for m in listed["items"]]
+    assert rest["next_cursor"] is None and rest["total"] is None and first["total"] == 3
+    page = api.get(f"/api/eval/monitors/{capped['id']}/scores", params={"limit": 2}, headers=dev.headers).json()
+    more = api.get(
+        f"/api/eval/monitors/{capped['id']}/scores",
+        params={"limit": 2, "cursor": page["next_cursor"]},
+        headers=dev.headers,
+    ).json()
+    assert [s["id"] for s in page["items"] + more["items"]] == [s["id"] for s in capped_scores]
     assert listed["total"] == 3 and {m["name"] for m in listed["items"]} == {"half", "capped", "on-judge"}
     listed_half = next(m for m in listed["items"] if m["name"] == "half")
     assert listed_half["n_last_24h"] == len(graded) and listed_half["avg_last_24h"] == pytest.approx(expected)

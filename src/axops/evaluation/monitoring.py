@@ -28,7 +28,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -269,7 +269,7 @@ async def list_monitors(
     q = select(QualityMonitor).where(*where)
     if cursor:
         at, id_ = decode_cursor(cursor)
-        q = q.where((QualityMonitor.created_at, QualityMonitor.id) < (at, id_))  # type: ignore[operator]
+        q = q.where(tuple_(QualityMonitor.created_at, QualityMonitor.id) < tuple_(at, id_))
     rows = list(
         await session.scalars(q.order_by(QualityMonitor.created_at.desc(), QualityMonitor.id.desc()).limit(limit + 1))
     )
@@ -403,7 +403,7 @@ async def scores(
     q = select(QualityScore).where(QualityScore.monitor_id == m.id)
     if cursor:
         at, id_ = decode_cursor(cursor)
-        q = q.where((QualityScore.judged_at, QualityScore.id) < (at, id_))  # type: ignore[operator]
+        q = q.where(tuple_(QualityScore.judged_at, QualityScore.id) < tuple_(at, id_))
     rows = list(
         await session.scalars(q.order_by(QualityScore.judged_at.desc(), QualityScore.id.desc()).limit(limit + 1))
     )
