@@ -4,7 +4,7 @@ The Admin creates a suite in the UI (exact match >= 0.75, attached to a model, t
 qa-bad for version 1 (the worker runs it: exact match 0.5, below the bar), sees the verdict and the mean on the
 suite page; moving v1 to production is refused with the reason (the suite, 0.500 against >= 0.75) and promoted
 with the audited override; the model page's Evaluation tab shows the gate per version. Then a run of both routes
-is started from the UI, its page reaches done with the known scores, and the comparison report's figures are the
+is started from the suite page, its page reaches done with the known scores, and the comparison report's figures are the
 known ones. Each main screen passes check_screen (no English in the Korean UI, axe)."""
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ ANSWERS = dict(QA)
 WRONG = {QA[2][0]: "이탈리아", QA[3][0]: "스페인"}
 # The test's own data, shown verbatim.
 ALLOW = ("evals", "eval.admin", "qa-good", "qa-bad", "qa-ko", "qa-gate", "qa-model", "tiny-good", "tiny-bad", "mock")
+# A run's targets are keyed A and B (names, like the run's own); its report downloads as HTML.
+RUN_ALLOW = (*ALLOW, "good-vs-bad", "A", "B", "HTML")
 
 
 @pytest.fixture
@@ -196,3 +198,37 @@ def test_suite_run_gate_and_comparison(browser_page: Page, api, admin, upstream,
     expect(page.get_by_test_id("model-eval-table")).to_contain_text("0.500")
     check_screen(page, allow=ALLOW)
     _shoot(page, "model")
+
+    # --- the two routes side by side: a run started from the suite page, followed to done, its comparison report ---
+    page.goto(f"/evaluation/suites/{suite['id']}")
+    page.get_by_test_id("suite-compare").click()  # the runs' dialog on the suite's set
+    expect(page.get_by_test_id("eval-run-set")).to_contain_text("qa-ko")
+    field(page, "eval-run-name").fill("good-vs-bad")
+    pick(page, "eval-run-route-A", "qa-good")
+    page.get_by_test_id("eval-run-add-target").click()
+    pick(page, "eval-run-route-B", "qa-bad")
+    pick(page, "eval-run-metrics-metrics", "정확 일치", multiple=True)
+    expect(page.get_by_test_id("eval-run-estimate-cost")).to_be_visible()
+    check_screen(page, allow=RUN_ALLOW)
+    page.get_by_test_id("eval-run-start").click()
+
+    expect(page.get_by_test_id("eval-run-page")).to_be_visible()
+    expect(page.get_by_test_id("eval-run-status")).to_have_attribute("data-status", "succeeded", timeout=60_000)
+    expect(page.get_by_test_id("eval-run-progress-text")).to_contain_text("4 / 4")
+    expect(page.get_by_test_id("eval-summary-exact_match-A")).to_have_text("1.000")
+    expect(page.get_by_test_id("eval-summary-exact_match-B")).to_have_text("0.500")
+    check_screen(page, allow=RUN_ALLOW)
+    _shoot(page, "run")
+
+    page.get_by_test_id("eval-run-report").click()
+    expect(page.get_by_test_id("eval-report-page")).to_be_visible()
+    # A answers all four right (every resample 1.0); B two of four; A wins the two B misses, ties the rest.
+    expect(page.get_by_test_id("eval-report-ci-exact_match-A")).to_contain_text("1.000 [1.000, 1.000]")
+    expect(page.get_by_test_id("eval-report-ci-exact_match-B")).to_contain_text("0.500 [")
+    expect(page.get_by_test_id("eval-report-diff-table")).to_contain_text("2 / 2 / 0")
+    expect(page.get_by_test_id("eval-report-diff-table")).to_contain_text("0.500")
+    check_screen(page, allow=RUN_ALLOW)
+    _shoot(page, "report")
+
+    # --- human review (H7): annotate three rows of this run --------------------------------------------------------
+    # The annotation steps go here: a review queue from this run's rows, three rows annotated with the keyboard.
