@@ -433,7 +433,7 @@ def _f1(overlap: int, n_out: int, n_ref: int) -> float:
 def _ngrams(tokens: list[str], n: int) -> Counter:
     if n == 1:
         return Counter(tokens)
-    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
 
 
 def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
