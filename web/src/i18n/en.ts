@@ -583,6 +583,7 @@ export default {
     what: 'What',
     noResource: 'No resource',
     resourceTypes: {
+      review_queue: 'Review queue',
       model: 'Model',
       dataset: 'Dataset',
       deployment: 'Deployment',
@@ -601,6 +602,11 @@ export default {
     outcomes: { success: 'success', failure: 'failure' },
     actions: {
       fallback: '{action} · {name}',
+      review_queue: {
+        create: 'Created review queue {name} ({count} items)',
+        close: 'Closed review queue {name}',
+        delete: 'Deleted review queue {name} ({count} items)',
+      },
       model: {
         register: 'Registered model {name}',
         update: 'Edited model {name} ({changed})',

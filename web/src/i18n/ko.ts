@@ -583,6 +583,7 @@ export default {
     what: '내용',
     noResource: '리소스 없음',
     resourceTypes: {
+      review_queue: '검토 큐',
       model: '모델',
       dataset: '데이터셋',
       deployment: '배포',
@@ -601,6 +602,11 @@ export default {
     outcomes: { success: '성공', failure: '실패' },
     actions: {
       fallback: '{action} · {name}',
+      review_queue: {
+        create: '검토 큐 {name} 생성 (항목 {count}개)',
+        close: '검토 큐 {name} 닫기',
+        delete: '검토 큐 {name} 삭제 (항목 {count}개)',
+      },
       model: {
         register: '모델 {name} 등록',
         update: '모델 {name} 수정 ({changed})',
