@@ -30,6 +30,9 @@ class MockUpstream:
         # Chosen per request (the request body given): the chat answer's text, and whether to fail with a 500.
         self.answer_for: Callable[[dict], str] | None = None
         self.fail_for: Callable[[dict], bool] | None = None
+        # The vector of each embeddings input (default: [0.1, 0.2, 0.3] for every text; `embedding` below
+        # gives a deterministic one per text).
+        self.embedding_for: Callable[[str], list[float]] | None = None
         self.requests: list[dict] = []
         self.abandoned = threading.Event()  # a slow stream's reader went away
         with socket.socket() as s:
@@ -151,12 +154,15 @@ class MockUpstream:
         body = await request.json()
         self.requests.append(body)
         texts = body["input"] if isinstance(body.get("input"), list) else [body.get("input")]
+        vector = self.embedding_for or (lambda text: [0.1, 0.2, 0.3])
         return web.json_response(
             {
                 "object": "list",
                 "model": body["model"],
                 "usage": {"prompt_tokens": 2 * len(texts), "total_tokens": 2 * len(texts)},
-                "data": [{"object": "embedding", "index": i, "embedding": embedding(t)} for i, t in enumerate(texts)],
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": vector(t)} for i, t in enumerate(texts)
+                ],
             }
         )
 
