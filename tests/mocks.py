@@ -160,9 +160,7 @@ class MockUpstream:
                 "object": "list",
                 "model": body["model"],
                 "usage": {"prompt_tokens": 2 * len(texts), "total_tokens": 2 * len(texts)},
-                "data": [
-                    {"object": "embedding", "index": i, "embedding": vector(t)} for i, t in enumerate(texts)
-                ],
+                "data": [{"object": "embedding", "index": i, "embedding": vector(t)} for i, t in enumerate(texts)],
             }
         )
 
