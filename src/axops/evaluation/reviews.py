@@ -246,7 +246,7 @@ async def create_queue(session: AsyncSession, principal: Principal, data: QueueC
     run = None
     if data.run is not None:
         run, items, origin = await _items_from_run(session, principal, data)
-        team_id = owning_team(principal, data.team_id) if data.team_id else run.team_id
+        team_id = run.team_id  # the run's rows stay with the team that may read them
     else:
         items, origin = await _items_from_traffic(session, principal, data)
         team_id = owning_team(principal, data.team_id)
