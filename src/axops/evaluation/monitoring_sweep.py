@@ -42,7 +42,7 @@ JOIN LATERAL (
       AND l.created_at BETWEEN u.created_at - interval '10 minutes' AND u.created_at + interval '10 minutes'
     LIMIT 1) c ON TRUE
 WHERE u.model = :route AND u.endpoint IN ('chat', 'completions') AND u.status < 400
-  AND (u.created_at, u.id) > (:after_at, :after_id) AND u.created_at <= :until
+  AND u.created_at >= :after_at AND (u.created_at, u.id) > (:after_at, :after_id) AND u.created_at <= :until
   AND k.name NOT LIKE 'quality-monitor-%' AND k.name NOT LIKE 'eval-run-%'
   AND (CAST(:owner AS uuid) IS NULL OR u.user_id = :owner)
 ORDER BY u.created_at, u.id
