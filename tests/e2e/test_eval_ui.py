@@ -170,6 +170,12 @@ def test_suite_run_gate_and_comparison(browser_page: Page, api, admin, upstream,
     expect(page.get_by_test_id("suite-chart")).to_have_count(1)
     check_screen(page, allow=ALLOW)
     _shoot(page, "suite")
+    page.get_by_test_id("breadcrumbs").get_by_role("link", name="스위트").click()  # the list: the last verdict
+    expect(page.get_by_test_id("suites-table").get_by_test_id("verdict-chip")).to_have_attribute(
+        "data-verdict", "failed"
+    )
+    check_screen(page, allow=ALLOW)
+    _shoot(page, "suites")
 
     # --- the gate: production refused with the reason, then the Admin's audited override ----------------------------
     page.goto(f"/models/{model['id']}")
