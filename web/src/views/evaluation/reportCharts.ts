@@ -1,6 +1,6 @@
 // The charts of an evaluation report, on the app's ECharts setup: means with their 95% intervals as bars with
 // error whiskers, win rates of a pair as stacked bars, pairwise judges' verdicts. Target names are user-written:
-// every tooltip formatter escapes them (ECharts puts tooltips in innerHTML).
+// every tooltip formatter escapes them (ECharts shows what a formatter returns as HTML).
 import '@/views/gateway/charts'
 import { use } from 'echarts/core'
 import { CustomChart } from 'echarts/charts'
