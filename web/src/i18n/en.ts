@@ -2400,6 +2400,8 @@ export default {
       deleteConfirm: 'Delete evaluation suite {name}? Past run results stay.',
       runNow: 'Run now',
       compare: 'Compare targets',
+      edit: 'Edit suite',
+      saved: 'Saved evaluation suite {name}',
       run: 'Run',
       runIntro:
         "Runs once with the suite's set and metrics. With a model version, the result counts for that version's promotion gate.",
