@@ -196,6 +196,14 @@ def test_review_queues_from_a_run(api, admin, database_url):
     )
     assert r.status_code == 201, r.text
     pid = r.json()["id"]
+    # An item of one queue is not reachable through another's path.
+    other_item = api.get(f"/api/eval/reviews/{pid}/items/0", headers=ann1.headers).json()["id"]
+    r = api.put(
+        f"/api/eval/reviews/{qid}/items/{other_item}/label",
+        json={"scores": {"correctness": 1, "fluency": 1}},
+        headers=ann1.headers,
+    )
+    assert r.status_code == 404 and r.json()["type"].endswith("review_item_not_found")
     want1, want2 = ["A", "A", "B", "A"], ["A", "B", "B", "tie"]  # the target each annotator prefers, by row
     raw_answers: list[bytes] = []
 

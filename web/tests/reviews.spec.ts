@@ -7,8 +7,10 @@ import { createMemoryHistory, createRouter } from 'vue-router'
 import { i18n, setLocale } from '@/i18n'
 import type { Item, Queue } from '@/api/reviews'
 import AnnotateView from '@/views/evaluation/AnnotateView.vue'
+import NewReviewQueueDialog from '@/views/evaluation/NewReviewQueueDialog.vue'
 import { choiceForKey, completeLabel, moveFocus, scoreForKey } from '@/views/evaluation/annotate'
-import { byTestId, mockApi, settle, signIn, type Call } from './helpers'
+import { h, ref } from 'vue'
+import { byTestId, mockApi, mountView, settle, signIn, type Call } from './helpers'
 
 const NOW = '2026-03-01T09:00:00Z'
 
@@ -231,5 +233,86 @@ describe('AnnotateView', () => {
     await settle()
     expect(puts(calls)).toHaveLength(0)
     expect(byTestId('score-correctness-3')!.getAttribute('aria-checked')).toBe('false')
+  })
+})
+
+async function type(testid: string, value: string) {
+  const el = byTestId(testid)!
+  const input = (el.tagName === 'INPUT' ? el : el.querySelector('input'))!
+  input.value = value
+  input.dispatchEvent(new Event('input'))
+  await settle()
+}
+
+/** Choose `option` from a select; returns every option it offered. */
+async function pick(testid: string, option: string): Promise<string[]> {
+  const field = byTestId(testid)!.querySelector<HTMLElement>('.v-field')!
+  field.dispatchEvent(new MouseEvent('mousedown', { bubbles: true }))
+  field.click()
+  await settle()
+  const options = [...document.querySelectorAll<HTMLElement>('.v-overlay--active [role="option"]')]
+  options.find((o) => o.textContent?.trim().startsWith(option))!.click()
+  await settle()
+  return options.map((o) => o.textContent?.trim() ?? '')
+}
+
+describe('NewReviewQueueDialog', () => {
+  it('makes a blind pairwise queue from a finished run with its first two targets', async () => {
+    const run = (id: string, status: string) => ({
+      id,
+      team_id: 't1',
+      name: `run-${id}`,
+      eval_set_id: 's1',
+      eval_set_name: 'qa',
+      targets: [
+        { key: 'A', kind: 'route', route: 'chat-a', label: null },
+        { key: 'B', kind: 'route', route: 'chat-b', label: null },
+        { key: 'C', kind: 'route', route: 'chat-c', label: null },
+      ],
+      metrics: [],
+      judges: [],
+      tokenizer: 'auto',
+      seed: 0,
+      concurrency: 8,
+      status,
+      progress: {},
+      cost: 0,
+      currency: 'USD',
+      created_at: NOW,
+    })
+    const calls = mockApi({
+      'GET /api/eval/runs': () => ({ items: [run('r1', 'succeeded'), run('r2', 'running')] }),
+      'GET /api/inference/models/status': () => ({ models: [] }),
+      'GET /api/eval/reviews/reviewers': () => ({ items: [{ id: 'u2', username: 'kim', display_name: '김검토' }] }),
+      'POST /api/eval/reviews': (c) => queue({ ...(c.body as object), id: 'q9' } as Partial<Queue>),
+    })
+    const created = vi.fn()
+    const open = ref(true)
+    wrapper = await mountView(
+      { setup: () => () => h(NewReviewQueueDialog, { modelValue: open.value, onCreated: created }) },
+      signIn(['eval:read', 'eval:write', 'eval:review']),
+    )
+    await settle()
+    const create = () => byTestId('review-form-create') as HTMLButtonElement
+    expect(create().disabled).toBe(true)
+    await type('review-form-name', '쌍-비교')
+    const offered = await pick('review-form-run', 'run-r1')
+    expect(offered.map((o) => o.slice(0, 6))).toEqual(['run-r1']) // the running run cannot be reviewed yet
+    await pick('review-form-mode', '쌍 비교')
+    await type('review-form-criterion-0', 'preference')
+    expect(create().disabled).toBe(false)
+    create().click()
+    await settle()
+
+    const post = calls.find((c) => c.method === 'POST')!
+    expect(post.body).toEqual({
+      name: '쌍-비교',
+      description: '',
+      mode: 'pairwise',
+      criteria: [{ name: 'preference', description: '', scale: 5 }],
+      assignees: [],
+      run: { run_id: 'r1', rows: 'all', size: null, seed: 0, targets: ['A', 'B'] },
+    })
+    expect(created).toHaveBeenCalledOnce()
   })
 })
