@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.factories import make_account, make_eval_set, make_route, register_model, run_tasks, upload_model
-from tests.mocks import MockUpstream
+from tests.mocks import MockUpstream, embedding
 
 ROWS = [
     ("What is one plus one?", "two"),
@@ -60,6 +60,7 @@ def upstreams():
     b.answer_for = lambda body: WRONG
     b.fail_for = lambda body: "FAIL" in _last(body)
     judge.answer_for = _judge
+    judge.embedding_for = embedding  # the judge's upstream also serves the embeddings route
     yield a, b, judge
     for u in (a, b, judge):
         u.stop()
@@ -70,7 +71,14 @@ def lab(api, admin, live_server, upstreams):
     a, b, judge = upstreams
     make_route(api, admin, "model-a", a.url, input_price=1.0, output_price=2.0)
     make_route(api, admin, "model-b", b.url, input_price=3.0, output_price=4.0)
-    make_route(api, admin, "judge", judge.url)
+    judge_route = make_route(api, admin, "judge", judge.url)
+    provider_id = judge_route["targets"][0]["provider_id"]
+    r = api.post(
+        "/api/gateway/routes",
+        json={"model_name": "embed", "targets": [{"provider_id": provider_id, "model": "tiny"}]},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
     dev = make_account(api, admin, "dev", new_team="ml")
     eval_set = make_eval_set(api, dev.headers, admin, live_server, dataset_csv(), MAPPING)
     return {"headers": dev.headers, "set": eval_set, "account": dev}
@@ -103,7 +111,9 @@ def test_a_run_scores_every_row_as_known(api, lab, live_server):
 
     model = register_model(api, h, "qa-bot")
     version = upload_model(api, h, model["id"], {"config.json": b'{"model_type": "gpt2"}'}).json()
-    r = api.post("/api/eval/runs", json=run_body(eval_set, model_version_id=version["id"]), headers=h)
+    body = run_body(eval_set, model_version_id=version["id"])
+    body["metrics"].append({"name": "embedding_similarity", "params": {"route": "embed"}})
+    r = api.post("/api/eval/runs", json=body, headers=h)
     assert r.status_code == 202, r.text
     run = r.json()
     assert run["status"] == "queued" and run["estimate"]["rows"] == 6
@@ -117,6 +127,8 @@ def test_a_run_scores_every_row_as_known(api, lab, live_server):
     assert summary["bleu"]["A"] == pytest.approx(1.0) and summary["bleu"]["B"] == 0.0
     assert summary["token_f1"] == {"A": 1.0, "B": 0.0}
     assert summary["judge:correctness"] == {"A": 1.0, "B": 0.0}
+    # embeddings through the gateway: A's output is its reference (cosine 1), B's is another text
+    assert summary["embedding_similarity"]["A"] == pytest.approx(1.0) and summary["embedding_similarity"]["B"] < 0.99
 
     rows = api.get(f"/api/eval/runs/{run['id']}/rows", headers=h).json()
     assert rows["total"] == 6
@@ -164,7 +176,10 @@ def test_a_run_scores_every_row_as_known(api, lab, live_server):
 
     # the tracking run: params, a metric per target, the rows and the report as artifacts
     tracked = api.get(f"/api/experiments/runs/{run['experiment_run_id']}", headers=h).json()
-    assert tracked["experiment_name"] == "eval/qa" and tracked["params"]["metrics"] == "exact_match,bleu,token_f1"
+    assert (
+        tracked["experiment_name"] == "eval/qa"
+        and tracked["params"]["metrics"] == "exact_match,bleu,token_f1,embedding_similarity"
+    )
     assert (
         tracked["metrics"]["exact_match/A"]["value"] == 1.0
         and tracked["metrics"]["judge:correctness/B"]["value"] == 0.0
