@@ -144,6 +144,51 @@ describe('suite page', () => {
   })
 })
 
+describe('suite edit', () => {
+  it('changes a bar and keeps the rest of the definition', async () => {
+    routeId = 's1'
+    const calls = mockApi({
+      'GET /api/eval/suites/s1': () => SUITE,
+      'GET /api/eval/suites/s1/results': () => ({ items: [], next_cursor: null, total: 0 }),
+      'GET /api/eval/sets': () => ({ items: [{ id: 'e1', name: 'ko-qa' }], next_cursor: null, total: 1 }),
+      'GET /api/eval/metrics': () => ({
+        metrics: [
+          { name: 'bleu', kind: 'lexical', higher_is_better: true, params: {}, summary_en: '', summary_ko: '' },
+          { name: 'exact_match', kind: 'lexical', higher_is_better: true, params: {}, summary_en: '', summary_ko: '' },
+        ],
+        rubrics: [],
+        tokenizers: ['auto'],
+      }),
+      'GET /api/inference/models/status': () => ({ currency: 'USD', models: [{ name: 'chat' }] }),
+      'GET /api/model': () => ({ items: [{ id: 'm1', name: 'ko-chat' }], next_cursor: null }),
+      'PATCH /api/eval/suites/s1': (c) => ({ ...SUITE, ...(c.body as object) }),
+    })
+    wrapper = await mountView(EvalSuiteView, signIn(['eval:read', 'eval:write', 'models:read']))
+    await settle()
+    byTestId('suite-edit')!.click()
+    await settle()
+    const value = byTestId('suite-form-bar-value-0')!.querySelector('input')!
+    expect(value.value).toBe('0.3')
+    value.value = '0.35'
+    value.dispatchEvent(new Event('input'))
+    await settle()
+    byTestId('suite-form-submit')!.click()
+    await settle()
+    const patch = calls.find((c) => c.method === 'PATCH')!
+    expect(patch.body).toMatchObject({
+      name: 'ko-qa-gate',
+      eval_set_id: 'e1',
+      thresholds: [
+        { metric: 'bleu', op: '>=', value: 0.35 },
+        { metric: 'exact_match', op: '>=', value: 0.5 },
+      ],
+      model_id: 'm1',
+      target: { kind: 'route', route: 'chat' },
+      run_on_new_version: true,
+    })
+  })
+})
+
 const MODEL = {
   id: 'm1',
   name: 'ko-chat',
