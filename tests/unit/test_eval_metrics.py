@@ -115,7 +115,7 @@ def test_token_f1_rouge_l_and_multiple_references():
 LEXICAL_NAMES = [m["name"] for m in LEXICAL]
 
 
-def test_caches_are_bounded_and_shared_by_the_corpus_pass():
+def test_caches_are_bounded_and_shared_by_the_corpus_pass(monkeypatch):
     cache = BoundedCache(max_entries=3, max_chars=160)
     for i in range(5):
         cache.get(i, 4, lambda i=i: i * i)
@@ -133,19 +133,12 @@ def test_caches_are_bounded_and_shared_by_the_corpus_pass():
     ]
     calls = []
     real = text._analyse
-    text._analyse = lambda t: calls.append(t) or real(t)
-    try:
-        M.corpus_scores(
-            LEXICAL, ["나는 학교에 갔다", "hello there"], [["나는 학교에 간다"], ["hello"]], row_scores=rows
-        )
-        assert calls == []
-        M.clear()
-        M.corpus_scores(
-            LEXICAL, ["나는 학교에 갔다", "hello there"], [["나는 학교에 간다"], ["hello"]], row_scores=rows
-        )
-        assert calls == ["나는 학교에 갔다", "나는 학교에 간다"]
-    finally:
-        text._analyse = real
+    monkeypatch.setattr(text, "_analyse", lambda t: calls.append(t) or real(t))
+    outputs, references = ["나는 학교에 갔다", "hello there"], [["나는 학교에 간다"], ["hello"]]
+    assert M.corpus_scores(LEXICAL, outputs, references, row_scores=rows) and calls == []
+    M.clear()
+    M.corpus_scores(LEXICAL, outputs, references, row_scores=rows)
+    assert calls == ["나는 학교에 갔다", "나는 학교에 간다"]
 
 
 def test_lcs_is_the_longest_common_subsequence():
