@@ -312,7 +312,7 @@ export function targetName(target: EvalTarget): string {
     case 'column':
       return target.column ?? target.key
     case 'deployment':
-      return target.deployment_id ? `deployment ${target.deployment_id.slice(0, 8)}` : target.key
+      return target.deployment_id ? target.deployment_id.slice(0, 8) : target.key
   }
   return target.key
 }

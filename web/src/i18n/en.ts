@@ -2238,6 +2238,12 @@ export default {
         criterionRequired: 'Name the criterion.',
       },
       page: {
+        sample: 'Sample',
+        sampleSize: '{n} items',
+        seedOf: 'seed {n}',
+        skippedErrors: '{n} rows with errors left out',
+        allRoutes: 'every route',
+        sinceDate: 'since {date}',
         thisQueue: 'this review queue',
         facts: 'Overview',
         criteria: 'Criteria',
@@ -2446,6 +2452,8 @@ export default {
       overridden: 'Moved v{v} to production, overriding the evaluation gate',
     },
     common: {
+      versus: '{a} vs {b}',
+      vs: 'vs',
       title: 'Evaluation',
       target: 'Target',
       targets: 'Targets',

@@ -2224,6 +2224,12 @@ export default {
         criterionRequired: '기준 이름을 입력하세요.',
       },
       page: {
+        sample: '표본',
+        sampleSize: '{n}개',
+        seedOf: '시드 {n}',
+        skippedErrors: '오류가 난 행 {n}개 제외',
+        allRoutes: '모든 라우트',
+        sinceDate: '{date} 이후',
         thisQueue: '이 검토 큐',
         facts: '개요',
         criteria: '평가 기준',
@@ -2431,6 +2437,8 @@ export default {
       overridden: 'v{v}을(를) 평가 관문을 무시하고 운영으로 올렸습니다',
     },
     common: {
+      versus: '{a} 대 {b}',
+      vs: '대',
       title: '평가',
       target: '대상',
       targets: '대상',
