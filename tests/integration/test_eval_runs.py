@@ -14,7 +14,15 @@ import re
 import httpx
 import pytest
 
-from tests.factories import make_account, make_eval_set, make_route, register_model, run_tasks, upload_model
+from tests.factories import (
+    make_account,
+    make_eval_set,
+    make_prompt,
+    make_route,
+    register_model,
+    run_tasks,
+    upload_model,
+)
 from tests.mocks import MockUpstream, embedding
 
 ROWS = [
@@ -262,3 +270,33 @@ def test_budget_stop_and_cancel_keep_partial_results(api, lab, live_server, upst
     assert after["status"] == "cancelled" and after["progress"]["done"] == 0
     again = api.post(f"/api/eval/runs/{queued['id']}/cancel", headers=h)
     assert again.status_code == 409 and again.json()["type"].endswith("/eval_run_finished")
+
+
+def test_prompt_and_column_targets(api, lab, live_server):
+    h, eval_set = lab["headers"], lab["set"]
+    catalogue = api.get("/api/eval/metrics", headers=h).json()
+    assert {"bleu", "embedding_similarity"} <= {m["name"] for m in catalogue["metrics"]}
+    assert "correctness" in {r["name"] for r in catalogue["rubrics"]} and "morpheme" in catalogue["tokenizers"]
+
+    # a saved prompt rendered by the gateway on its bound route, and pre-computed outputs from a column
+    make_prompt(api, h, "qa-prompt", "{{ input }}", binding={"route": "model-a"})
+    body = {
+        "eval_set_id": eval_set["id"],
+        "targets": [
+            {"key": "A", "kind": "prompt", "prompt": "qa-prompt@production"},
+            {"key": "B", "kind": "column", "column": "answer"},
+        ],
+        "metrics": ["exact_match"],
+    }
+    est = api.post("/api/eval/runs/estimate", json=body, headers=h).json()
+    assert est["per_target"]["B"] == {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
+    run = api.post("/api/eval/runs", json=body, headers=h).json()
+    assert run["targets"][0]["route"] == "model-a" and run["targets"][0]["prompt_version"] == 1
+    run_tasks(live_server)
+    run = api.get(f"/api/eval/runs/{run['id']}", headers=h).json()
+    rows = api.get(f"/api/eval/runs/{run['id']}/rows", headers=h).json()["items"]
+    assert run["status"] == "succeeded" and run["summary"]["exact_match"] == {"A": 1.0, "B": 1.0}, rows[0]["results"][
+        "A"
+    ]["error"]
+    unknown = {**body, "targets": [{"key": "A", "kind": "prompt", "prompt": "nope@production"}]}
+    assert api.post("/api/eval/runs", json=unknown, headers=h).status_code == 404

@@ -445,10 +445,13 @@ async def execute(state, run_id: uuid.UUID) -> None:
             )
             secret = None
             if needs_gateway:
+                # saved prompts (a prompt target, a judge's prompt) are rendered by the gateway for keys with prompts:read
+                prompts = any(t["kind"] == "prompt" for t in run.targets) or any(j.get("prompt") for j in run.judges)
+                scopes = ["gateway:invoke", "prompts:read"] if prompts else ["gateway:invoke"]
                 created = await apikeys.create_key(
                     session,
                     principal,
-                    ApiKeyCreate(name=f"eval-run-{str(run.id)[:8]}", scopes=["gateway:invoke"], expires_in_days=1),
+                    ApiKeyCreate(name=f"eval-run-{str(run.id)[:8]}", scopes=scopes, expires_in_days=1),
                 )
                 key_id, secret = created.id, created.key
                 run.api_key_id, run.api_key_secret = key_id, crypto.encrypt(state.secret_key, secret)
