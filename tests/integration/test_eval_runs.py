@@ -300,3 +300,8 @@ def test_prompt_and_column_targets(api, lab, live_server):
     ]["error"]
     unknown = {**body, "targets": [{"key": "A", "kind": "prompt", "prompt": "nope@production"}]}
     assert api.post("/api/eval/runs", json=unknown, headers=h).status_code == 404
+
+    # deleting the set takes its finished runs with it (audited with their count)
+    assert api.delete(f"/api/eval/sets/{eval_set['id']}", headers=h).status_code == 204
+    assert api.get(f"/api/eval/sets/{eval_set['id']}", headers=h).status_code == 404
+    assert api.get(f"/api/eval/runs/{run['id']}", headers=h).status_code == 404

@@ -178,7 +178,8 @@ async def delete_set(session: AsyncSession, principal: Principal, set_id: uuid.U
             name=eval_set.name,
             runs=0,
         )
-    await session.delete(eval_set)
+    runs = await session.scalar(select(func.count()).where(EvalRun.eval_set_id == eval_set.id))
+    await session.delete(eval_set)  # its finished runs and their results go with it
     await session.flush()
     audit.record(
         session,
@@ -186,7 +187,7 @@ async def delete_set(session: AsyncSession, principal: Principal, set_id: uuid.U
         resource_type="eval_set",
         resource_id=eval_set.id,
         team_id=eval_set.team_id,
-        summary={"name": eval_set.name},
+        summary={"name": eval_set.name, "runs": runs},
     )
 
 
