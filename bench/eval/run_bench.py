@@ -13,8 +13,7 @@ concurrency) / rows, the time the run adds beyond what the upstream alone would 
 the CPU per row of the runner (this process: calls, scoring, batched writes) and of the server (the
 gateway), which don't depend on other load on the machine as much as wall time does, and the latency
 each call gained on its way through the gateway. The end of the run (report, tracking run,
-artifacts) is timed apart: it happens once per run, not per row. Kiwi is loaded first, as the
-worker does at start.
+artifacts) is timed apart: it happens once per run, not per row. Kiwi is loaded and warmed first.
 
 Knobs: BENCH_EVAL_RUN_ROWS (1000), BENCH_EVAL_RUN_CONCURRENCY (16), BENCH_EVAL_RUN_DELAY_MS (50),
 BENCH_EVAL_RUN_ROUNDS (3; the median is reported). Results: bench/eval/run_results.json.
@@ -176,9 +175,11 @@ async def analyse_dataset(settings, db_url: str) -> None:
 
 
 def main() -> None:
-    from axops.pii.persons import kiwi
+    from axops.evaluation import metrics
 
-    kiwi()  # loaded before timing, as the worker does at start (datasets/tasks.prepare_worker)
+    # Kiwi loaded and warmed before timing: the worker loads it at start (datasets/tasks.prepare_worker)
+    # and its first analysis costs ~1.5 s of CPU more, once per process.
+    metrics.score_row([{"name": "token_f1", "params": {}}], "서울은 수도입니다.", ["수도는 서울입니다."])
     tmp = Path(tempfile.mkdtemp(prefix="axops-bench-eval-run-"))
     mock_port = free_port()
     mock = subprocess.Popen([sys.executable, __file__, "mock", str(mock_port), str(DELAY_MS)])
