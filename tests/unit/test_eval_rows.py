@@ -22,6 +22,8 @@ def test_rows_in_text_and_message_formats():
     row = build_row(mapping, {"q": "안녕?", "a1": "네", "a2": None, "ctx": 7, "id": 3}, ["a1"])
     assert row["messages"] == [{"role": "user", "content": "안녕?"}] and row["references"] == ["네"]
     assert (row["context"], row["metadata"], row["columns"]) == ("7", {"id": 3}, {"a1": "네"})
+    listed = build_row({"input": "q", "references": ["refs"]}, {"q": "x", "refs": ["하나", None, "둘"]})
+    assert listed["references"] == ["하나", "둘"]  # a list column: one reference per item
 
     chat = {"input": "m", "input_format": "messages", "references": []}
     messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi", "name": "x"}]

@@ -301,13 +301,23 @@ async def read_rows(state, version: DatasetVersion, columns: list[str], indices:
     return await asyncio.to_thread(_read, path, columns, indices)
 
 
+def references_of(mapping: dict, raw: dict) -> list[str]:
+    """The reference answers of a row: each reference column's text; a list column gives each item."""
+    out: list[str] = []
+    for column in mapping.get("references", []):
+        value = raw.get(column)
+        items = value if isinstance(value, list) else [value]
+        out += [_text(v) for v in items if v is not None]
+    return out
+
+
 def build_row(mapping: dict, raw: dict, extra_columns: list[str] = ()) -> dict:
     """A sampled dataset row in the run's shape: input text, references, context, metadata."""
     value = raw.get(mapping["input"])
     return {
         "input": _text(value),
         "messages": messages_of(mapping, value),
-        "references": [_text(raw.get(c)) for c in mapping.get("references", []) if raw.get(c) is not None],
+        "references": references_of(mapping, raw),
         "context": _text(raw.get(mapping["context"])) if mapping.get("context") else None,
         "metadata": {c: _json_safe(raw.get(c)) for c in mapping.get("metadata", [])},
         "columns": {c: _text(raw.get(c)) for c in extra_columns},
