@@ -2586,7 +2586,8 @@ export default {
       maxCost: 'Budget (optional, {currency})',
       estimate: 'Estimated cost',
       estimating: 'Estimating…',
-      estimateText: '{rows} rows · {calls} calls · {prompt} prompt / {completion} completion tokens',
+      estimateText:
+        '{rows} rows · {calls} calls ({judges} by judges) · {prompt} prompt / {completion} completion tokens',
       estimateCost: 'about {cost}',
       estimateUnknown: 'Unknown: a route has no price',
       estimateFailed: 'Could not estimate the cost: {error}',

@@ -2573,7 +2573,7 @@ export default {
       maxCost: '예산 (선택, {currency})',
       estimate: '예상 비용',
       estimating: '계산 중…',
-      estimateText: '{rows}행 · 호출 {calls}회 · 입력 {prompt}·출력 {completion} 토큰',
+      estimateText: '{rows}행 · 호출 {calls}회 (심사 {judges}회 포함) · 입력 {prompt}·출력 {completion} 토큰',
       estimateCost: '약 {cost}',
       estimateUnknown: '가격이 없는 라우트가 있어 비용을 알 수 없습니다',
       estimateFailed: '예상 비용을 계산하지 못했습니다: {error}',

@@ -15,3 +15,8 @@ export function rubricLabel(name: string): string {
   const { t, te } = i18n.global
   return te(`eval.metrics.rubrics.${name}`) ? t(`eval.metrics.rubrics.${name}`) : name
 }
+
+/** A metric whose name for people has no Hangul (BLEU, chrF, ROUGE-L): a proper name, marked translate="no". */
+export function latinLabel(name: string): boolean {
+  return !/[\u3131-\u318e\uac00-\ud7a3]/.test(metricLabel(name))
+}
