@@ -2474,6 +2474,8 @@ export default {
       kinds: { route: 'Route', deployment: 'Deployment', prompt: 'Prompt version', column: 'Pre-computed column' },
     },
     runs: {
+      judgeFailed: 'The judge failed:',
+      targetFailed: 'The call to this target failed on this row:',
       ciNote: 'In brackets: the bootstrap 95% confidence interval. The trophy marks the best mean.',
       tab: 'Runs',
       name: 'Name',

@@ -2459,6 +2459,8 @@ export default {
       kinds: { route: '라우트', deployment: '배포', prompt: '프롬프트 버전', column: '미리 계산한 열' },
     },
     runs: {
+      judgeFailed: '심사 실패:',
+      targetFailed: '이 행에서 대상 호출이 실패했습니다:',
       ciNote: '괄호 안은 부트스트랩 95% 신뢰구간입니다. 트로피는 평균이 가장 좋은 대상입니다.',
       tab: '실행',
       name: '이름',
