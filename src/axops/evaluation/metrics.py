@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import regex
 from sacrebleu.metrics import BLEU, CHRF
 
 from axops.evaluation.text import TOKENIZERS, BoundedCache, clear_caches, fold, normalize, resolve, tokenize
@@ -39,6 +40,7 @@ __all__ = ["CATALOGUE", "TOKENIZERS", "MetricSpec", "corpus_scores", "cosine", "
 
 MAX_PATTERN = 500  # characters of a regex pattern
 MAX_SEARCHED = 100_000  # characters of an output a regex searches
+REGEX_TIMEOUT_S = 0.1  # one row's regex search; past it the row's regex score is None
 MAX_SCHEMA = 100_000  # characters of a JSON schema (serialised)
 MAX_METRICS = 50
 
@@ -349,7 +351,7 @@ def _check_pattern(pattern: Any, where: str, what: str = "params.pattern") -> No
     try:
         parsed = _sre_parse.parse(pattern)
         _compiled(pattern)
-    except (re.error, RecursionError) as exc:
+    except (re.error, regex.error, RecursionError) as exc:
         raise ValueError(f"{where}: {what} is not a valid Python regular expression: {exc}") from None
     if _nested_quantifier(list(parsed)):
         raise ValueError(
@@ -359,8 +361,10 @@ def _check_pattern(pattern: Any, where: str, what: str = "params.pattern") -> No
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
+def _compiled(pattern: str) -> regex.Pattern:
+    # The `regex` engine, not `re`: its searches take a timeout and release the GIL, so an ordinary but
+    # quadratic pattern on a long output cannot stall the process the worker shares with the API.
+    return regex.compile(pattern)
 
 
 @functools.lru_cache(maxsize=64)
@@ -556,8 +560,12 @@ def _json_schema(row: _Row, params: dict) -> float:
         return 0.0
 
 
-def _regex(row: _Row, params: dict) -> float:
-    return 1.0 if _compiled(params["pattern"]).search(row.output[:MAX_SEARCHED]) else 0.0
+def _regex(row: _Row, params: dict) -> float | None:
+    try:
+        found = _compiled(params["pattern"]).search(row.output[:MAX_SEARCHED], timeout=REGEX_TIMEOUT_S, concurrent=True)
+    except TimeoutError:
+        return None  # not scored: counted as missing, like a judge that could not answer
+    return 1.0 if found else 0.0
 
 
 def _needles(params: dict) -> tuple[str, list[str]]:
