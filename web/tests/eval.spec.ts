@@ -4,9 +4,10 @@ import { setLocale } from '@/i18n'
 import type { Interval } from '@/api/eval'
 import EvalRunView from '@/views/evaluation/EvalRunView.vue'
 import EvalReportView from '@/views/evaluation/EvalReportView.vue'
+import EvalSetsTab from '@/views/evaluation/EvalSetsTab.vue'
 import NewEvalRunDialog from '@/views/evaluation/NewEvalRunDialog.vue'
 import { meansOption } from '@/views/evaluation/reportCharts'
-import { byTestId, mockApi, mountView, settle, signIn, type Call } from './helpers'
+import { byTestId, json, mockApi, mountView, settle, signIn, type Call } from './helpers'
 
 // The pages read the run's id from the route.
 vi.mock('vue-router', async (importOriginal) => ({
@@ -437,5 +438,85 @@ describe('comparison report', () => {
     expect(html).not.toContain('<img')
     expect(html).toContain('&lt;img')
     expect(html).toContain('0.400 – 0.600')
+  })
+})
+
+describe('evaluation sets', () => {
+  it("maps an approved version's columns, says why Create waits, and shows the server's problem in Korean", async () => {
+    let created = 0
+    const calls = mockApi({
+      'GET /api/eval/sets': () => ({ items: [{ ...SET, rows_readable: false }], next_cursor: null, total: 1 }),
+      'GET /api/dataset': () => ({ items: [{ id: 'd1', name: 'qa' }], next_cursor: null }),
+      'GET /api/dataset/d1/versions': () => [
+        { id: 'dv1', version: 1, status: 'ready', review_status: 'scanned', row_count: 10, columns: [] },
+        {
+          id: 'dv2',
+          version: 2,
+          status: 'ready',
+          review_status: 'approved',
+          row_count: 120,
+          columns: [
+            { name: 'question', type: 'string' },
+            { name: 'answer', type: 'string' },
+            { name: 'topic', type: 'string' },
+          ],
+        },
+      ],
+      'POST /api/eval/sets': () =>
+        ++created === 1
+          ? json(
+              {
+                type: 'https://axops.dev/problems/eval_columns_missing',
+                title: 'Bad request',
+                status: 422,
+                detail: 'The dataset version has no column topic2.',
+                missing: ['topic2'],
+                columns: ['question', 'answer', 'topic'],
+              },
+              422,
+            )
+          : SET,
+    })
+    wrapper = await mountView(EvalSetsTab, signIn(['eval:read', 'eval:write']))
+    await settle()
+    expect(text('eval-sets-table')).toContain('korean-qa')
+    expect(byTestId('eval-set-locked')).not.toBeNull() // rows hidden by the data access policy
+    byTestId('eval-sets-new')!.click()
+    await settle()
+    const submit = () => byTestId('eval-set-submit') as HTMLButtonElement
+    expect(submit().disabled).toBe(true)
+    expect(text('eval-set-missing')).toContain('이름을 입력하세요')
+    expect(text('eval-set-missing')).toContain('데이터셋과 승인된 버전을 고르세요')
+
+    await pick('eval-set-dataset', 'qa')
+    // Only the approved version is offered, and picked; the obvious columns are guessed.
+    expect(text('eval-set-version')).toContain('v2')
+    expect(text('eval-set-input')).toContain('question')
+    expect(text('eval-set-references')).toContain('answer')
+    const name = byTestId('eval-set-name')!.querySelector('input')!
+    name.value = 'qa set'
+    name.dispatchEvent(new Event('input'))
+    await settle()
+    expect(text('eval-set-missing')).toContain('공백')
+    name.value = 'qa-set'
+    name.dispatchEvent(new Event('input'))
+    await settle()
+    expect(byTestId('eval-set-missing')).toBeNull()
+
+    submit().click()
+    await settle()
+    expect(text('eval-set-form-error')).toBe('데이터셋 버전에 topic2 열이 없습니다.')
+    const body = calls.find((c) => c.method === 'POST')!.body
+    expect(body).toEqual({
+      name: 'qa-set',
+      description: '',
+      dataset_version_id: 'dv2',
+      team_id: 't1',
+      mapping: { input: 'question', input_format: 'text', references: ['answer'], context: null, metadata: [] },
+    })
+    submit().click()
+    await settle()
+    expect(byTestId('eval-set-dialog')).toBeNull()
+    expect(calls.filter((c) => c.path === '/api/eval/sets' && c.method === 'GET')).toHaveLength(2)
   })
 })

@@ -2586,6 +2586,8 @@ export default {
       },
     },
     sets: {
+      run: 'Evaluate',
+      rowsHidden: "The data access policy keeps this set's rows from you (aggregates only)",
       tab: 'Sets',
       name: 'Name',
       description: 'Description',

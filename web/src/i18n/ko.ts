@@ -2572,6 +2572,8 @@ export default {
       },
     },
     sets: {
+      run: '평가 실행',
+      rowsHidden: '데이터 접근 정책상 이 세트의 행을 볼 수 없습니다 (집계만 보입니다)',
       tab: '평가 세트',
       name: '이름',
       description: '설명',
