@@ -2669,6 +2669,7 @@ export default {
       chartLabel: 'Chart: {name}',
     },
     metrics: {
+      scale: 'Scale (1–N)',
       params: {
         pattern: 'Regular expression',
         schema: 'JSON schema',

@@ -2655,6 +2655,7 @@ export default {
       chartLabel: '{name} 차트',
     },
     metrics: {
+      scale: '척도 (1–N점)',
       params: {
         pattern: '정규식',
         schema: 'JSON 스키마',
