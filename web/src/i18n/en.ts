@@ -2675,6 +2675,7 @@ export default {
         schema: 'JSON schema',
         text: 'Text to contain',
         any: 'Any of these (one per line)',
+        all: 'All of these (one per line)',
         min: 'Minimum',
         max: 'Maximum',
         unit: 'Unit',

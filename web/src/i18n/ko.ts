@@ -2661,6 +2661,7 @@ export default {
         schema: 'JSON 스키마',
         text: '포함할 글',
         any: '이 중 하나 (줄마다 하나)',
+        all: '모두 (줄마다 하나)',
         min: '최소',
         max: '최대',
         unit: '단위',
