@@ -4,6 +4,7 @@ import { setLocale } from '@/i18n'
 import type { Interval } from '@/api/eval'
 import EvalRunView from '@/views/evaluation/EvalRunView.vue'
 import EvalReportView from '@/views/evaluation/EvalReportView.vue'
+import EvalRunsTab from '@/views/evaluation/EvalRunsTab.vue'
 import EvalSetsTab from '@/views/evaluation/EvalSetsTab.vue'
 import NewEvalRunDialog from '@/views/evaluation/NewEvalRunDialog.vue'
 import { meansOption } from '@/views/evaluation/reportCharts'
@@ -518,5 +519,44 @@ describe('evaluation sets', () => {
     await settle()
     expect(byTestId('eval-set-dialog')).toBeNull()
     expect(calls.filter((c) => c.path === '/api/eval/sets' && c.method === 'GET')).toHaveLength(2)
+  })
+})
+
+describe('evaluation runs list', () => {
+  it('shows each run with its targets, progress, main metric per target and cost; filters by status on the server', async () => {
+    const running = run({
+      id: 'r2',
+      name: 'nightly',
+      status: 'running',
+      progress: { done: 30, total: 120, errors: 2 },
+      summary: null,
+      cost: 0.5,
+    })
+    const calls = mockApi({
+      'GET /api/eval/runs': (c) =>
+        c.query.get('status') === 'running'
+          ? { items: [running], next_cursor: null, total: 1 }
+          : { items: [running, run()], next_cursor: null, total: 2 },
+      'GET /api/eval/sets': () => ({ items: [SET], next_cursor: null, total: 1 }),
+    })
+    wrapper = await mountView(EvalRunsTab, signIn(['eval:read']))
+    await settle()
+    const table = text('eval-runs-table')
+    expect(table).toContain('qa-compare')
+    expect(table).toContain('A · gpt-small')
+    expect(table).toMatch(/BLEU\s*A 0\.410\s*B 0\.620/)
+    expect(table).toContain('30 / 120')
+    expect(table).toContain('오류 2건')
+    expect(table).toContain('0.5000 USD')
+    expect(byTestId('eval-runs-new')).toBeNull() // a reader starts no runs
+
+    await pick('eval-runs-status', '실행 중')
+    expect(
+      calls
+        .filter((c) => c.path === '/api/eval/runs')
+        .at(-1)!
+        .query.get('status'),
+    ).toBe('running')
+    expect(text('eval-runs-table')).not.toContain('qa-compare')
   })
 })
