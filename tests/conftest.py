@@ -10,6 +10,7 @@ import functools
 import graphlib
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -46,8 +47,17 @@ def server_url():
         return
     # Not under pytest's tmp dir: a concurrent pytest run prunes old ones, and would pull the
     # data directory out from under this server.
-    pgdir = Path(tempfile.mkdtemp(prefix="axops-test-pg-"))
-    server, url = start_embedded_postgres(pgdir, database="postgres")
+    for attempt in (1, 2):
+        pgdir = Path(tempfile.mkdtemp(prefix="axops-test-pg-"))
+        try:
+            server, url = start_embedded_postgres(pgdir, database="postgres")
+            break
+        except subprocess.CalledProcessError:
+            # Run as root, pgserver creates its system user on first use; two xdist workers doing
+            # that at once on a fresh machine left one initdb unable to chmod its directory.
+            shutil.rmtree(pgdir, ignore_errors=True)
+            if attempt == 2:
+                raise
     yield url
     server.cleanup()
     shutil.rmtree(pgdir, ignore_errors=True)
