@@ -229,7 +229,7 @@ def gateway_caller(http: aiohttp.ClientSession, control_url: str):
         client = runner.GatewayClient(http, control_url, key, asyncio.Semaphore(CONCURRENCY))
 
         async def call(fragment: dict) -> str:
-            return runner._content(await client.post("chat/completions", {"model": route, **fragment}))
+            return runner.answer_text(await client.post("chat/completions", {"model": route, **fragment}))
 
         return call
 

@@ -155,7 +155,7 @@ def _error_message(raw: bytes) -> str:
     return _short(raw.decode("utf-8", "replace"), 200)
 
 
-def _content(answer: dict) -> str:
+def answer_text(answer: dict) -> str:
     try:
         content = answer["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError):
@@ -213,7 +213,7 @@ class Execution:
         started = time.perf_counter()
         try:
             answer = await self.client.post("chat/completions", body)
-            out["output"] = _content(answer)
+            out["output"] = answer_text(answer)
         except CallFailed as exc:
             out["error"] = str(exc)
             return out
@@ -228,7 +228,7 @@ class Execution:
         async def call(fragment: dict) -> str:
             answer = await self.client.post("chat/completions", {"model": route, **fragment})
             spent[0] += self._price(route, answer.get("usage") or {})[2]
-            return _content(answer)
+            return answer_text(answer)
 
         return call
 
@@ -489,7 +489,7 @@ async def execute(state, run_id: uuid.UUID) -> None:
 async def finish(state, run_id: uuid.UUID, status: str, principal) -> None:
     """The summary, the tracking run and the model version's metrics; then the final status (so a
     client that sees the run end finds all of them)."""
-    from axops.evaluation import reports, results, tracking
+    from axops.evaluation import reports, results, suites, tracking
 
     async with state.db.sessionmaker() as session:
         run = await session.get(EvalRun, run_id)
@@ -503,11 +503,12 @@ async def finish(state, run_id: uuid.UUID, status: str, principal) -> None:
     except Exception as exc:
         log.exception("eval.tracking_failed")
         note = _short(f"Recording the run in experiment tracking failed: {type(exc).__name__}: {exc}", 1000)
-    await _set(
-        state,
-        run_id,
-        summary=tracking.means(report),
-        status=status,
-        finished_at=datetime.now(UTC),
-        **({"error": note} if note else {}),
-    )
+    async with state.db.sessionmaker() as session:
+        run = await session.get(EvalRun, run_id, with_for_update=True)
+        run.summary = tracking.means(report)
+        run.status = status
+        run.finished_at = datetime.now(UTC)
+        if note:
+            run.error = note
+        await suites.settle(session, run)  # a suite run ends with its verdict, in the same transaction
+        await session.commit()
