@@ -301,6 +301,17 @@ def test_prompt_and_column_targets(api, lab, live_server):
     unknown = {**body, "targets": [{"key": "A", "kind": "prompt", "prompt": "nope@production"}]}
     assert api.post("/api/eval/runs", json=unknown, headers=h).status_code == 404
 
+    # a judge written as a saved prompt gets only the variables its version declares (the gateway
+    # refuses others), and must declare the one that shows it the answer
+    make_prompt(api, h, "blind-grader", "Grade: {{ input }}")
+    judge = {"name": "tone", "route": "model-a", "prompt": "blind-grader@production"}
+    refused = api.post("/api/eval/runs", json={**body, "judges": [judge]}, headers=h)
+    assert refused.status_code == 422 and refused.json()["type"].endswith("/eval_judge_prompt_variables"), refused.text
+    make_prompt(api, h, "grader", "Q: {{ input }} A: {{ output }}")
+    judged = api.post("/api/eval/runs", json={**body, "judges": [{**judge, "prompt": "grader@production"}]}, headers=h)
+    assert judged.status_code == 202 and judged.json()["judges"][0]["variables"] == ["input", "output"], judged.text
+    assert api.post(f"/api/eval/runs/{judged.json()['id']}/cancel", headers=h).status_code == 200
+
     # deleting the set takes its finished runs with it (audited with their count)
     assert api.delete(f"/api/eval/sets/{eval_set['id']}", headers=h).status_code == 204
     assert api.get(f"/api/eval/sets/{eval_set['id']}", headers=h).status_code == 404

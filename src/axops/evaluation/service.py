@@ -444,9 +444,22 @@ async def prepare(session: AsyncSession, principal: Principal, state, data: Eval
     for j in judge_specs:
         use(j["route"], f"judge {j['name']}")
         if j.get("prompt"):
+            from axops.evaluation.judges import PAIRWISE_PROMPT_VARIABLES, PROMPT_VARIABLES
             from axops.prompts import service as prompts
 
-            await prompts.resolve(session, principal, j["prompt"])
+            _, pv = await prompts.resolve(session, principal, j["prompt"])
+            # The gateway refuses variables a version does not declare: send only the declared ones.
+            offered = PAIRWISE_PROMPT_VARIABLES if j.get("mode") == "pairwise" else PROMPT_VARIABLES
+            declared = [v["name"] for v in pv.variables or [] if v["name"] in offered]
+            answers = {"output_a", "output_b"} if j.get("mode") == "pairwise" else {"output"}
+            if not answers <= set(declared):
+                raise Invalid(
+                    f"Judge {j['name']}: the prompt '{j['prompt']}' must declare the variable(s) "
+                    f"{', '.join(sorted(answers))} to be shown the answer; it may also use {', '.join(offered)}.",
+                    code="eval_judge_prompt_variables",
+                    prompt=j["prompt"],
+                )
+            j["variables"] = declared
     if any(j.get("mode") == "pairwise" for j in judge_specs) and len(targets) < 2:
         raise Invalid("A pairwise judge compares targets: add a second target.", code="eval_pairwise_needs_two")
     row_count = version.row_count or 0

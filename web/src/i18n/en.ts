@@ -234,6 +234,8 @@ export default {
     eval_invalid_metrics: 'Metrics: {reason}',
     eval_invalid_judges: 'Judges: {reason}',
     eval_unknown_route: "No enabled gateway route '{route}' that you may call.",
+    eval_judge_prompt_variables:
+      "The judge prompt '{prompt}' declares no variable for the answer (output; output_a and output_b when comparing pairs).",
     eval_prompt_needs_route: "The prompt '{prompt}' binds no route; name one.",
     eval_pairwise_needs_two: 'A pairwise judge compares targets: add a second target.',
     eval_run_not_found: 'No such evaluation run.',

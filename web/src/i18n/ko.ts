@@ -235,6 +235,8 @@ export default {
     eval_invalid_metrics: '지표 설정이 올바르지 않습니다: {reason}',
     eval_invalid_judges: '심사 설정이 올바르지 않습니다: {reason}',
     eval_unknown_route: "호출할 수 있는 게이트웨이 라우트 '{route}'이(가) 없습니다.",
+    eval_judge_prompt_variables:
+      "평가자 프롬프트 '{prompt}'에 답변을 넣을 변수(output, 쌍 비교는 output_a와 output_b)가 선언되어 있지 않습니다.",
     eval_prompt_needs_route: "프롬프트 '{prompt}'에 연결된 라우트가 없습니다. 라우트를 지정하세요.",
     eval_pairwise_needs_two: '쌍대 비교 심사에는 대상이 둘 이상 필요합니다.',
     eval_run_not_found: '평가 실행을 찾을 수 없습니다.',
