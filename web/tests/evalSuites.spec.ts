@@ -321,6 +321,25 @@ describe('model page', () => {
     expect(chart.xAxis.data).toEqual(['v1', 'v2'])
     expect(chart.series[0].data).toEqual([0.42, 0.21])
     expect(chart.series[0].markLine.data).toEqual([{ yAxis: 0.3 }])
+    expect(byTestId('model-eval-recorded')).toBeNull() // no run wrote into the versions' metrics
+  })
+
+  it('lists what evaluation runs wrote into a version’s metrics, and nothing else of them', async () => {
+    routeId = 'm1'
+    modelApi({
+      'GET /api/model/m1/versions': () => [
+        { ...VERSIONS[0], metrics: { 'eval/ko-qa/bleu': 0.4123, 'eval/ko-qa/judge:correctness': 0.75, loss: 1.2 } },
+        VERSIONS[1],
+      ],
+    })
+    wrapper = await mountView(ModelDetailView, signIn(['models:read', 'eval:read']))
+    byTestId('tab-evaluation')!.click()
+    await settle()
+    const text = byTestId('model-eval-recorded')!.textContent!
+    expect(text).toContain('ko-qa')
+    expect(text).toContain('0.412')
+    expect(text).toContain('0.750')
+    expect(text).not.toContain('1.2') // a training metric is not an evaluation result
   })
 
   it('explains a refused promotion in Korean, without the override for those who lack the permission', async () => {

@@ -737,6 +737,10 @@ export default {
       metric: 'Metric',
       chartLabel: '{metric} mean per version',
       noScores: 'No scores for any version yet.',
+      recorded: 'Evaluation results recorded on versions',
+      recordedIntro: "The first target's means that evaluation runs on a version wrote into the version's metrics.",
+      set: 'Evaluation set',
+      value: 'Mean',
     },
     tasks: {
       'text-generation': 'Text generation',

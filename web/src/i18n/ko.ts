@@ -736,6 +736,10 @@ export default {
       metric: '지표',
       chartLabel: '버전별 {metric} 평균',
       noScores: '아직 버전에 대한 점수가 없습니다.',
+      recorded: '버전에 기록된 평가 결과',
+      recordedIntro: '이 버전을 대상으로 한 평가 실행이 버전의 지표에 기록한 첫 번째 대상의 평균입니다.',
+      set: '평가 세트',
+      value: '평균',
     },
     tasks: {
       'text-generation': '텍스트 생성',
