@@ -153,7 +153,7 @@ def _analyse(text: str) -> tuple[str, ...]:
         return tuple(normalize(text).split())
     # Kiwi objects are not documented as thread-safe: one analysis at a time, with the same lock
     # as the PII scanner that shares the analyser.
-    with persons._kiwi_lock:
+    with persons.kiwi_lock:
         tokens = analyser.tokenize(nfkc)
     out: list[str] = []
     for token in tokens:

@@ -461,7 +461,7 @@ def find_persons(text: str, threshold: float, out: list) -> None:
 
 
 # kiwipiepy: loaded lazily, once per process, only when a name candidate needs a second opinion.
-_kiwi_lock = threading.Lock()
+kiwi_lock = threading.Lock()
 _kiwi_obj = None
 _kiwi_failed = False
 
@@ -471,7 +471,7 @@ def kiwi():
     when kiwipiepy cannot be loaded (names are then scored without the morphological hint)."""
     global _kiwi_obj, _kiwi_failed
     if _kiwi_obj is None and not _kiwi_failed:
-        with _kiwi_lock:
+        with kiwi_lock:
             if _kiwi_obj is None and not _kiwi_failed:
                 try:
                     from kiwipiepy import Kiwi
@@ -496,7 +496,7 @@ def _kiwi_adjust(text: str, s: int, e: int, base: float, boost: bool = True, glu
         return base
     window = _after(text, s, (e - s) + 10)
     try:
-        with _kiwi_lock:  # one analysis at a time: Kiwi objects are not documented as thread-safe
+        with kiwi_lock:  # one analysis at a time: Kiwi objects are not documented as thread-safe
             tokens = analyser.tokenize(window)
     except Exception:
         return base
