@@ -298,6 +298,12 @@ def test_prompt_and_column_targets(api, lab, live_server):
     assert run["status"] == "succeeded" and run["summary"]["exact_match"] == {"A": 1.0, "B": 1.0}, rows[0]["results"][
         "A"
     ]["error"]
+    # the list searches names, sets and targets on the server (LIKE wildcards are literal)
+    found = api.get("/api/eval/runs", params={"q": "QA-PROMPT"}, headers=h).json()
+    assert [r["id"] for r in found["items"]] == [run["id"]] and found["total"] == 1
+    for needle in ("no-such-run", "%", "_"):
+        assert api.get("/api/eval/runs", params={"q": needle}, headers=h).json()["total"] == 0, needle
+    assert api.get("/api/eval/runs", params={"q": "x" * 201}, headers=h).status_code == 422
     unknown = {**body, "targets": [{"key": "A", "kind": "prompt", "prompt": "nope@production"}]}
     assert api.post("/api/eval/runs", json=unknown, headers=h).status_code == 404
 

@@ -558,5 +558,18 @@ describe('evaluation runs list', () => {
         .query.get('status'),
     ).toBe('running')
     expect(text('eval-runs-table')).not.toContain('qa-compare')
+
+    // the search goes to the server once per pause in typing, so the total stays the server's
+    vi.useFakeTimers()
+    const input = byTestId('eval-runs-search')!.querySelector('input')!
+    for (const typed of ['n', 'ni', 'nig']) {
+      input.value = typed
+      input.dispatchEvent(new Event('input'))
+    }
+    await vi.advanceTimersByTimeAsync(400)
+    vi.useRealTimers()
+    await settle()
+    const searches = calls.filter((c) => c.path === '/api/eval/runs' && c.query.get('q'))
+    expect(searches.map((c) => [c.query.get('q'), c.query.get('status')])).toEqual([['nig', 'running']])
   })
 })

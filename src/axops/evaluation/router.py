@@ -162,6 +162,7 @@ async def list_runs(
     model_id: uuid.UUID | None = None,
     model_version_id: uuid.UUID | None = None,
     status: RunStatus | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Part of the run's name, set or targets")] = None,
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> EvalRunPage:
@@ -173,6 +174,7 @@ async def list_runs(
         model_id=model_id,
         model_version_id=model_version_id,
         status=status,
+        q=q,
         cursor=cursor,
         limit=limit,
     )

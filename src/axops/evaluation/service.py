@@ -20,13 +20,15 @@ from typing import Any
 
 import orjson
 import pyarrow.parquet as pq
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONPATH
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import audit
 from axops.auth.deps import Principal
 from axops.auth.scoping import owning_team, require, require_owner, team_clause
+from axops.auth.service import like_pattern
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.core.pagination import decode_cursor, page_of
 from axops.core.tasks import defer_after_commit
@@ -632,6 +634,12 @@ async def get_run(session: AsyncSession, principal: Principal, run_id: uuid.UUID
     return run
 
 
+# What a run's search looks at in its targets: the names a person gave or picked, not the JSON's keys.
+_TARGET_NAMES = (
+    '$[*].keyvalue() ? (@.key == "route" || @.key == "prompt" || @.key == "column" || @.key == "label").value'
+)
+
+
 async def list_runs(
     session: AsyncSession,
     principal: Principal,
@@ -641,10 +649,22 @@ async def list_runs(
     model_id: uuid.UUID | None = None,
     model_version_id: uuid.UUID | None = None,
     status: str | None = None,
+    q: str | None = None,
     cursor: str | None,
     limit: int,
 ) -> tuple[list[EvalRun], str | None, int | None]:
     query = select(EvalRun).where(team_clause(principal, EvalRun.team_id))
+    if q and q.strip():
+        like = like_pattern(q.strip())
+        query = query.where(
+            or_(
+                func.lower(EvalRun.name).like(like, escape="\\"),
+                func.lower(
+                    cast(func.jsonb_path_query_array(EvalRun.targets, cast(_TARGET_NAMES, JSONPATH)), Text)
+                ).like(like, escape="\\"),
+                EvalRun.eval_set_id.in_(select(EvalSet.id).where(func.lower(EvalSet.name).like(like, escape="\\"))),
+            )
+        )
     if set_id:
         query = query.where(EvalRun.eval_set_id == set_id)
     if suite_id:

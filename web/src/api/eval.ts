@@ -200,6 +200,8 @@ export interface RunQuery {
   model_id?: string
   model_version_id?: string
   status?: string
+  /** part of the run's name, its set's name or a target (route, prompt, column, label) */
+  q?: string
 }
 
 export interface RowQuery {

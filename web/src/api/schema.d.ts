@@ -14340,6 +14340,8 @@ export interface operations {
                 model_id?: string | null;
                 model_version_id?: string | null;
                 status?: ("queued" | "running" | "succeeded" | "failed" | "cancelled" | "stopped") | null;
+                /** @description Part of the run's name, set or targets */
+                q?: string | null;
                 limit?: number;
                 cursor?: string | null;
             };
