@@ -47,6 +47,8 @@ from axops.gateway import router as gateway_router
 from axops.gateway import tasks as gateway_tasks
 from axops.gateway.state import Gateway
 from axops.home import router as home_router
+from axops.monitoring import router as monitoring_router
+from axops.monitoring import tasks as monitoring_tasks
 from axops.prompts import experiments_router as prompt_experiments_router
 from axops.prompts import router as prompts_router
 from axops.prompts import tasks as prompts_tasks
@@ -69,6 +71,7 @@ tasks.register(
         "eval": eval_tasks.tasks,
         "eval_monitoring": eval_monitoring_tasks.tasks,
         eval_suite_tasks.NAMESPACE: eval_suite_tasks.tasks,
+        "monitoring": monitoring_tasks.tasks,
     }
 )
 # Upload endpoints stream large bodies; they enforce their own limits.
@@ -250,6 +253,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(eval_reviews_router.router)
     app.include_router(eval_monitoring_router.router)
     app.include_router(eval_suites_router.router)
+    app.include_router(monitoring_router.router)
     app.include_router(experiments_mlflow.router)
     app.include_router(experiments_mlflow.ajax_router)
     app.include_router(experiments_mlflow.artifacts_router)

@@ -10,6 +10,7 @@ import axops.evaluation.monitoring_models
 import axops.evaluation.review_models
 import axops.experiments.models
 import axops.gateway.models
+import axops.monitoring.models
 import axops.prompts.models
 import axops.registry.models
 import axops.serving.models

@@ -3183,6 +3183,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/monitoring/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Series
+         * @description Each series called `name` whose labels include every `label.<key>=<value>` given, from `from`
+         *     (default: an hour before `to`) to `to` (default: now), averaged per `step` seconds (default: about
+         *     300 steps; widened so a series has at most 2,000 points). An unknown name gives no series.
+         */
+        get: operations["monitoring-series"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/names": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Names
+         * @description The names of the series kept.
+         */
+        get: operations["monitoring-names"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -7727,6 +7769,27 @@ export interface components {
             steps: number[];
             /** Values */
             values: (number | string)[];
+        };
+        /** SeriesOut */
+        SeriesOut: {
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Points */
+            points: [
+                number,
+                number
+            ][];
+        };
+        /** SeriesPage */
+        SeriesPage: {
+            /** Step */
+            step: number;
+            /** Resolution */
+            resolution: string;
+            /** Series */
+            series: components["schemas"]["SeriesOut"][];
         };
         /** SeriesPoint */
         SeriesPoint: {
@@ -15745,6 +15808,60 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-series": {
+        parameters: {
+            query: {
+                name: string;
+                from?: string | null;
+                to?: string | null;
+                step?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-names": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string[];
                 };
             };
         };
