@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
 
 from axops.core.db import libpq_url
 
@@ -57,3 +61,41 @@ def test_series_over_http(api, admin, database_url):
     ).json()
     assert wide["resolution"] == "1h" and 365 * 86400 / wide["step"] <= 2000
     assert api.get("/api/monitoring/names").status_code == 401
+
+
+def test_the_periodic_task_collects_the_gateways_usage(api, admin, database_url, live_server, task_worker):
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        for i, (status, latency) in enumerate(((200, 10.0), (200, 30.0), (502, 50.0))):
+            conn.execute(
+                """INSERT INTO usage_records (created_at, endpoint, model, stream, status, prompt_tokens,
+                       completion_tokens, cost, latency_ms, attempts, cache, saved_cost)
+                   VALUES (%s, 'chat', 'task-route', false, %s, 7, 3, 0.25, %s, 1, 'off', 0)""",
+                (minute + timedelta(seconds=i), status, latency),
+            )
+    state = live_server.app.state.axops
+    defer = state.tasks.tasks["monitoring:collect_metrics"].defer_async(timestamp=0)
+    with contextlib.suppress(AlreadyEnqueued, UniqueViolation):  # one is queued already: the worker takes it
+        asyncio.run_coroutine_threadsafe(defer, live_server.server_loop).result(30)
+    params = {"label.route": "task-route", "from": minute.isoformat(), "step": 30}
+    deadline = time.monotonic() + 60
+    while True:
+        page = api.get("/api/monitoring/series", params={"name": "gateway_requests", **params}, headers=admin).json()
+        if page["series"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    epoch = int(minute.timestamp())
+    assert page["series"] == [{"labels": {"route": "task-route"}, "points": [[epoch, 3.0]]}]
+    expected = {
+        "gateway_errors": 1.0,
+        "gateway_latency_p50_ms": 30.0,
+        "gateway_prompt_tokens": 21.0,
+        "gateway_cost": 0.75,
+    }
+    for name, value in expected.items():
+        got = api.get("/api/monitoring/series", params={"name": name, **params}, headers=admin).json()
+        assert got["series"][0]["points"] == [[epoch, value]], name
+    minutes = api.get(
+        "/api/monitoring/series", params={**params, "name": "gateway_requests", "step": 60}, headers=admin
+    )
+    assert minutes.json()["series"][0]["points"] == [[epoch, 3.0]]  # rolled up by the same run
