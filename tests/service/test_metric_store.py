@@ -33,6 +33,7 @@ async def test_write_rollup_query_and_retention(db_session):
         ],
     )
     await store.write(db_session, [(name, a, T + 30 * s, 3.0)])  # the same point again: replaced, not doubled
+    await db_session.execute(text("DELETE FROM metric_watermarks WHERE source LIKE 'rollup_%'"))  # T is long ago
     now = T + timedelta(hours=2, seconds=10)
     await store.rollup(db_session, now)
     await store.rollup(db_session, now)  # idempotent
@@ -48,6 +49,16 @@ async def test_write_rollup_query_and_retention(db_session):
     assert await points(60, end=T + 120 * s) == ("1m", [[[EPOCH, 2.0], [EPOCH + 60, 6.0]]])
     assert await points(120, end=T + 120 * s) == ("1m", [[[EPOCH, 4.0]]])
     assert await points(3600) == ("1h", [[[EPOCH, 4.0], [EPOCH + 3600, 10.0]]])
+    # points not rolled up yet (the open minute and hour) are read raw
+    await store.write(db_session, [(name, a, T + 7205 * s, 20.0)])
+    assert await points(3600, end=T + timedelta(hours=3)) == (
+        "1h",
+        [[[EPOCH, 4.0], [EPOCH + 3600, 10.0], [EPOCH + 7200, 20.0]]],
+    )
+    assert await points(60, start=T + timedelta(hours=2), end=T + timedelta(hours=3)) == (
+        "1m",
+        [[[EPOCH + 7200, 20.0]]],
+    )
     both = await store.query(db_session, name, {}, T, T + 60 * s, 60, now)
     assert sorted(x["labels"]["route"] for x in both["series"]) == ["a", "b"]
     assert (await store.query(db_session, name + "_unknown", {}, T, now, None, now))["series"] == []

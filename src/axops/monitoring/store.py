@@ -2,13 +2,15 @@
 
 Raw points keep `RAW_DAYS`, per-minute rollups `MINUTE_DAYS`, per-hour rollups `HOUR_DAYS`. A rollup
 bucket is written once it is closed (its end is at or before `now`) and rewritten while it stays in the
-look-back window, so rolling up twice gives the same rows. A query reads raw points, minute or hour
-rollups by its step and how far back it starts, and averages the values inside each step."""
+look-back window, so rolling up twice gives the same rows; each rollup's reach is kept as the watermarks
+'rollup_1m' and 'rollup_1h'. A query reads raw points, minute or hour rollups by its step and how far
+back it starts (what lies beyond a rollup's reach from the finer tables), and averages the values
+inside each step."""
 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from sqlalchemy import text
@@ -89,6 +91,12 @@ async def rollup(session: AsyncSession, now: datetime, lookback: timedelta = tim
     await session.execute(_ROLLUP_1M, {"since": _floor(minute - lookback, 60), "until": minute})
     hour = _floor(now, 3600)
     await session.execute(_ROLLUP_1H, {"since": _floor(hour - lookback, 3600), "until": hour})
+    # how far each rollup reaches: a query reads what lies beyond from the finer table
+    await session.execute(
+        text("""INSERT INTO metric_watermarks (source, at) VALUES ('rollup_1m', :minute), ('rollup_1h', :hour)
+                ON CONFLICT (source) DO UPDATE SET at = greatest(metric_watermarks.at, EXCLUDED.at)"""),
+        {"minute": minute, "hour": hour},
+    )
 
 
 async def apply_retention(
@@ -142,20 +150,37 @@ async def query(
     from `start` (inclusive) to `end` (exclusive); t is a step's start (aligned to the epoch), value the
     average of the points in it. Steps without points are left out."""
     table, step = plan(start, end, step_s, now)
+    # A rollup table holds closed buckets up to its watermark; newer points come from the finer tables.
+    frontier = dict(
+        (await session.execute(text("SELECT source, at FROM metric_watermarks WHERE source LIKE 'rollup_%'"))).all()
+    )
+    raw = "SELECT series_id, ts AS t, value AS total, 1 AS n FROM metric_points WHERE ts >= :start AND ts < :end"
+    minutes = "SELECT series_id, bucket AS t, sum AS total, count AS n FROM metric_points_1m WHERE bucket >= :start AND bucket < :end"
+    hours = "SELECT series_id, bucket AS t, sum AS total, count AS n FROM metric_points_1h WHERE bucket >= :start AND bucket < :end"
+    epoch0 = datetime.fromtimestamp(0, UTC)
+    m, h = frontier.get("rollup_1m", epoch0), frontier.get("rollup_1h", epoch0)
     if table == "metric_points":
-        time_col, value, weight = "p.ts", "p.value", "1"
+        source = raw
+    elif table == "metric_points_1m":
+        source = f"{minutes} AND bucket < :m UNION ALL {raw} AND ts >= :m"
     else:
-        time_col, value, weight = "p.bucket", "p.sum", "p.count"
+        source = f"{hours} AND bucket < :h UNION ALL {minutes} AND bucket >= :h AND bucket < :m UNION ALL {raw} AND ts >= greatest(:m, :h)"
     rows = (
         await session.execute(
             text(f"""
-            SELECT s.labels, floor(extract(epoch FROM {time_col}) / :step) * :step AS t,
-                   sum({value}) / sum({weight}) AS v
-            FROM metric_series s JOIN {table} p ON p.series_id = s.id
+            SELECT s.labels, floor(extract(epoch FROM p.t) / :step) * :step AS t, sum(p.total) / sum(p.n) AS v
+            FROM metric_series s JOIN ({source}) p ON p.series_id = s.id
             WHERE s.name = :name AND s.labels @> CAST(:match AS jsonb)
-              AND {time_col} >= :start AND {time_col} < :end
-            GROUP BY s.id, s.labels, t ORDER BY s.id, t"""),
-            {"step": step, "name": name, "match": orjson.dumps(labels_match).decode(), "start": start, "end": end},
+            GROUP BY s.id, s.labels, 2 ORDER BY s.id, 2"""),
+            {
+                "step": step,
+                "name": name,
+                "match": orjson.dumps(labels_match).decode(),
+                "start": start,
+                "end": end,
+                "m": m,
+                "h": h,
+            },
         )
     ).all()
     series: dict[str, dict] = {}
