@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Double, ForeignKey, Identity, Text, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, Double, ForeignKey, Identity, Index, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,6 +29,8 @@ class MetricPoint(Base):
     )
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     value: Mapped[float] = mapped_column(Double)
+    # by time alone: the minute rollup reads the last hours of every series, the retention the oldest
+    __table_args__ = (Index("ix_metric_points_ts", "ts"),)
 
 
 class _Rollup:
@@ -44,10 +46,12 @@ class _Rollup:
 
 class MetricPoint1m(_Rollup, Base):
     __tablename__ = "metric_points_1m"
+    __table_args__ = (Index("ix_metric_points_1m_bucket", "bucket"),)
 
 
 class MetricPoint1h(_Rollup, Base):
     __tablename__ = "metric_points_1h"
+    __table_args__ = (Index("ix_metric_points_1h_bucket", "bucket"),)
 
 
 class MetricWatermark(Base):

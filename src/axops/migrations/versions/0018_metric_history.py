@@ -37,6 +37,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("series_id", "ts", name=op.f("pk_metric_points")),
     )
+    op.create_index("ix_metric_points_ts", "metric_points", ["ts"])
     for table in ("metric_points_1m", "metric_points_1h"):
         op.create_table(
             table,
@@ -54,6 +55,7 @@ def upgrade() -> None:
             ),
             sa.PrimaryKeyConstraint("series_id", "bucket", name=op.f(f"pk_{table}")),
         )
+        op.create_index(f"ix_{table}_bucket", table, ["bucket"])
     op.create_table(
         "metric_watermarks",
         sa.Column("source", sa.Text(), nullable=False),
