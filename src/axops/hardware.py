@@ -42,3 +42,20 @@ def gpus(details: bool = False) -> list[dict]:
             }
         found.append(gpu)
     return found
+
+
+def gpu_readings() -> list[dict]:
+    """Each GPU's current readings for the metric history: index, uuid, utilization_percent,
+    memory_used_bytes, memory_total_bytes, temperature_c, power_w (None when the driver does not
+    report it). Empty without NVML."""
+    nvml = _nvml()
+    if nvml is None:
+        return []
+    found = []
+    for gpu in gpus(details=True):
+        try:
+            power = nvml.nvmlDeviceGetPowerUsage(nvml.nvmlDeviceGetHandleByIndex(gpu["index"])) / 1000.0
+        except nvml.NVMLError:
+            power = None
+        found.append(gpu | {"power_w": power})
+    return found

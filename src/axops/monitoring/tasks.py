@@ -1,5 +1,5 @@
-"""Every minute: the gateway's usage into the metric history, then the rollups; once a day the
-retention."""
+"""Every minute: the gateway's usage, this node's GPUs and the replicas' runtime metrics into the
+metric history, then the rollups; once a day the retention."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import procrastinate
 
 from axops.core.logging import event
 from axops.core.state import task_state
-from axops.monitoring import collector, store
+from axops.monitoring import collector, sources, store
 
 log = logging.getLogger("axops.monitoring")
 tasks = procrastinate.Blueprint()
@@ -23,6 +23,8 @@ async def collect_metrics_task(job_context, timestamp: int) -> None:
     now = datetime.now(UTC)
     async with state.db.sessionmaker() as session:
         written = await collector.collect_gateway(session, now)
+        written += await sources.collect_gpus(session, now)
+        written += await sources.collect_replicas(session, now)
         await store.rollup(session, now)
         deleted = await store.apply_retention_daily(session, now)
         await session.commit()
