@@ -74,5 +74,7 @@ async def test_runtime_metrics_scraped_and_failures_skipped(db_session):
     assert written == len(parsed)
     assert await _value(db_session, "replica_queue_depth", {"deployment": deployment}) == {"0": 3.0}
     assert await _value(db_session, "replica_running", {"deployment": deployment}) == {"0": 5.0}
+    # the real scraper on a port nothing listens on: logged and skipped
+    assert await sources.collect_replicas(db_session, T, targets=[(deployment, "2", "http://127.0.0.1:1/metrics")]) == 0
     # the deployments table is read without error (whatever other tests left there)
     assert isinstance(await sources.replica_targets(db_session), list)
