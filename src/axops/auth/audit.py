@@ -27,6 +27,7 @@ from axops.core.ids import uuid7
 from axops.core.logging import event
 from axops.core.pagination import decode_cursor, page_of
 from axops.core.state import task_state
+from axops.core.text import csv_cell
 
 log = logging.getLogger("axops.audit")
 tasks = procrastinate.Blueprint()
@@ -273,14 +274,6 @@ CSV_COLUMNS = [
 ]
 
 
-def _csv_cell(value: Any) -> str:
-    text_value = "" if value is None else str(value)
-    # Spreadsheet formula injection: a cell starting with = + - @ would be evaluated by Excel.
-    if text_value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        text_value = "'" + text_value
-    return text_value
-
-
 async def export_csv(
     sessionmaker: async_sessionmaker, principal: Principal, f: AuditFilter, batch: int = 2000
 ) -> AsyncIterator[bytes]:
@@ -299,7 +292,7 @@ async def export_csv(
             values = [e["ip" if c == "client_ip" else c] for c in CSV_COLUMNS[:-1]] + [
                 orjson.dumps(e["summary"]).decode()
             ]
-            writer.writerow([_csv_cell(v) for v in values])
+            writer.writerow([csv_cell(v) for v in values])
         yield buffer.getvalue().encode()
         if cursor is None:
             return

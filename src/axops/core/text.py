@@ -36,3 +36,11 @@ def content_disposition(filename: str, disposition: str = "attachment") -> str:
     name = CONTROL.sub("", filename.replace("/", "_").replace("\\", "_")) or "download"
     fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in name)
     return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def csv_cell(value) -> str:
+    """A CSV cell a spreadsheet will not run as a formula: text starting with = + - @ (or tab, CR) gets a '."""
+    text_value = "" if value is None else str(value)
+    if text_value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        text_value = "'" + text_value
+    return text_value

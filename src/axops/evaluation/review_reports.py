@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from axops.auth.deps import Principal
 from axops.auth.models import User
 from axops.auth.scoping import require_owner
+from axops.core.text import csv_cell
 from axops.evaluation import stats
 from axops.evaluation.models import EvalResult, EvalRow, EvalRun
 from axops.evaluation.review_models import ReviewItem, ReviewLabel, ReviewQueue
@@ -140,14 +141,6 @@ async def agreement(session: AsyncSession, principal: Principal, queue: ReviewQu
     return {"criteria": out}
 
 
-def _csv_cell(value) -> str:
-    text_value = "" if value is None else str(value)
-    # Spreadsheet formula injection: a cell starting with = + - @ (or a tab/CR) would be evaluated.
-    if text_value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        text_value = "'" + text_value
-    return text_value
-
-
 async def export(session: AsyncSession, principal: Principal, queue: ReviewQueue, fmt: str) -> str:
     """JSONL: one line per item (targets named, every label); CSV: one row per label."""
     require_owner(principal, queue, "eval:write", "review queue")
@@ -215,5 +208,5 @@ async def export(session: AsyncSession, principal: Principal, queue: ReviewQueue
                 outs.get("2"),
                 lb.updated_at.isoformat(),
             ]
-            w.writerow([_csv_cell(v) for v in row])
+            w.writerow([csv_cell(v) for v in row])
     return "\ufeff" + buf.getvalue()  # BOM: Excel reads Korean text as UTF-8
