@@ -55,6 +55,9 @@ export const NAV: NavItem[] = [
     permission: 'gateway:invoke',
     group: 'operate',
   },
+  { name: 'monitoring', icon: 'mdi-monitor-dashboard', to: '/monitoring', permission: 'infra:read', group: 'operate' },
+  { name: 'alerts', icon: 'mdi-bell-outline', to: '/alerts', permission: 'infra:read', group: 'operate' },
+  { name: 'cost', icon: 'mdi-cash-multiple', to: '/cost', permission: 'infra:read', group: 'operate' },
   { name: 'routes', icon: 'mdi-routes', to: '/gateway/routes', permission: 'gateway:admin', group: 'serve' },
   { name: 'apikeys', icon: 'mdi-key-variant', to: '/apikeys', permission: 'apikeys:write', group: 'admin' },
   {

@@ -52,6 +52,30 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'prompts:read', parent: 'prompts' },
   },
   {
+    path: '/monitoring',
+    name: 'monitoring',
+    component: () => import('@/views/monitoring/MonitoringView.vue'),
+    meta: { permission: 'infra:read' },
+  },
+  {
+    path: '/monitoring/models/:route',
+    name: 'model-dashboard',
+    component: () => import('@/views/monitoring/ModelDashboardView.vue'),
+    meta: { permission: 'infra:read', parent: 'monitoring' },
+  },
+  {
+    path: '/alerts',
+    name: 'alerts',
+    component: () => import('@/views/alerts/AlertsView.vue'),
+    meta: { permission: 'infra:read' },
+  },
+  {
+    path: '/cost',
+    name: 'cost',
+    component: () => import('@/views/cost/CostView.vue'),
+    meta: { permission: 'infra:read' },
+  },
+  {
     path: '/evaluation',
     name: 'evaluation',
     component: () => import('@/views/evaluation/EvaluationView.vue'),

@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, str] = {
     "eval:gate_override": "Promote a model version to production despite a failing or missing evaluation (audited)",
     "infra:read": "See GPUs, nodes, queues and costs",
     "infra:admin": "Manage GPU quotas, nodes and queue priorities",
+    "alerts:write": "Create and edit own teams' alert rules, channels, silences and SLOs; acknowledge alerts",
 }
 
 _READ = ["models:read", "datasets:read", "training:read", "deployments:read", "infra:read", "prompts:read", "eval:read"]
@@ -53,6 +54,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "gateway:invoke",
         "gateway:admin",
         "infra:admin",
+        "alerts:write",
         "prompts:write",
         "eval:write",
         "eval:review",
@@ -68,6 +70,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "prompts:write",
         "eval:write",
         "eval:review",
+        "alerts:write",
     ],
     "viewer": _READ,
 }
