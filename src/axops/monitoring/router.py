@@ -1,6 +1,7 @@
 """Metric history over HTTP: a series' points by name and labels, and the names kept.
 
-Everyone with `infra:read` sees every series (per-team scoping of the gateway's series comes later)."""
+Everyone with `infra:read` sees the platform's series (GPUs, nodes, queues); series of a gateway route or a
+deployment only when they see that route or deployment (`scope.py`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from axops.auth.deps import Principal, Session, require
-from axops.monitoring import store
+from axops.monitoring import scope, store
 
 router = APIRouter(prefix="/api/monitoring", tags=["monitoring"])
 InfraReader = Annotated[Principal, require("infra:read")]
@@ -43,13 +44,17 @@ async def series(
     step: Annotated[int | None, Query(ge=1, le=31_536_000)] = None,
 ) -> SeriesPage:
     """Each series called `name` whose labels include every `label.<key>=<value>` given, from `from`
-    (default: an hour before `to`) to `to` (default: now), averaged per `step` seconds (default: about
-    300 steps; widened so a series has at most 2,000 points). An unknown name gives no series."""
+        (default: an hour before `to`) to `to` (default: now), averaged per `step` seconds (default: about
+        300 steps; widened so a series has at most 2,000 points). An unknown name gives no series; series of
+    routes or deployments the caller doesn't see are left out."""
     now = datetime.now(UTC)
     end = _utc(to) if to else now
     start = _utc(from_) if from_ else end - timedelta(hours=1)
     match = {k[len("label.") :]: v for k, v in request.query_params.items() if k.startswith("label.")}
-    return SeriesPage.model_validate(await store.query(session, name, match, start, end, step, now))
+    page = await store.query(session, name, match, start, end, step, now)
+    allowed = await scope.series_check(session, principal)
+    page["series"] = [s for s in page["series"] if allowed(s["labels"])]
+    return SeriesPage.model_validate(page)
 
 
 @router.get("/names")
