@@ -46,9 +46,9 @@ web/dist/index.html: web/node_modules/.package-lock.json $(shell find web/src we
 
 # Browser tests drive Debian's Chromium; install it when missing and we may (root + apt).
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/prometheus-alertmanager ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-nanum >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-nanum prometheus-alertmanager >/dev/null; \
 		else echo "Chromium is missing: install it (apt-get install chromium) for the browser tests" >&2; exit 1; fi; \
 	fi
 
