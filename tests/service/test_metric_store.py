@@ -108,24 +108,37 @@ async def test_gateway_collector_counts_each_minute_once(db_session):
     await _usage(db_session, route, minute + timedelta(minutes=1, seconds=5), 200, 50.0)
     await _usage(db_session, route, now - timedelta(seconds=20), 200, 1.0)  # the open minute: not yet
 
-    assert await collector.collect_gateway(db_session, now) >= 14
-    assert await collector.collect_gateway(db_session, now) == 0  # nothing new after the watermark
+    assert await collector.collect_gateway(db_session, now) >= 27  # 2 closed minutes + the open one, 9 series
+    # nothing new closed after the watermark: only the open minute is written again (replacing itself)
+    assert await collector.collect_gateway(db_session, now) >= 9
 
-    async def value(name):
-        page = await store.query(db_session, name, {"route": route}, minute, now, 60, now)
+    async def value(name, at=now):
+        page = await store.query(db_session, name, {"route": route}, minute, at, 60, at)
         return [p for s in page["series"] for p in s["points"]]
 
     epoch = int(minute.timestamp())
     await store.write(db_session, [])  # no points: no statement
     # the 1m rollup only has closed minutes: read the raw points per minute (step < 60 keeps raw)
     page = await store.query(db_session, "gateway_requests", {"route": route}, minute, now, 30, now)
-    assert page["series"][0]["points"] == [[epoch, 10.0], [epoch + 60, 1.0]]
+    assert page["series"][0]["points"] == [[epoch, 10.0], [epoch + 60, 1.0], [epoch + 120, 1.0]]
     await store.rollup(db_session, now)
-    assert await value("gateway_requests") == [[epoch, 10.0], [epoch + 60, 1.0]]
-    assert await value("gateway_errors") == [[epoch, 1.0], [epoch + 60, 0.0]]
-    assert await value("gateway_latency_p50_ms") == [[epoch, 5.5], [epoch + 60, 50.0]]
+    assert await value("gateway_requests") == [[epoch, 10.0], [epoch + 60, 1.0], [epoch + 120, 1.0]]
+    assert await value("gateway_errors") == [[epoch, 1.0], [epoch + 60, 0.0], [epoch + 120, 0.0]]
+    assert await value("gateway_server_errors") == [[epoch, 1.0], [epoch + 60, 0.0], [epoch + 120, 0.0]]
+    assert await value("gateway_latency_p50_ms") == [[epoch, 5.5], [epoch + 60, 50.0], [epoch + 120, 1.0]]
     p95 = (await value("gateway_latency_p95_ms"))[0][1]
     assert p95 == pytest.approx(9.55)
-    assert await value("gateway_prompt_tokens") == [[epoch, 100.0], [epoch + 60, 10.0]]
-    assert await value("gateway_completion_tokens") == [[epoch, 50.0], [epoch + 60, 5.0]]
-    assert await value("gateway_cost") == [[epoch, 5.0], [epoch + 60, 0.5]]
+    assert (await value("gateway_latency_p99_ms"))[0][1] == pytest.approx(9.91)
+    assert await value("gateway_prompt_tokens") == [[epoch, 100.0], [epoch + 60, 10.0], [epoch + 120, 10.0]]
+    assert await value("gateway_completion_tokens") == [[epoch, 50.0], [epoch + 60, 5.0], [epoch + 120, 5.0]]
+    assert await value("gateway_cost") == [[epoch, 5.0], [epoch + 60, 0.5], [epoch + 120, 0.5]]
+
+    # a 4xx is an error but not a server error; once its minute closes the full count replaces the partial
+    await _usage(db_session, route, now - timedelta(seconds=5), 404, 3.0)
+    later = now + timedelta(minutes=1)
+    await collector.collect_gateway(db_session, later)
+    assert (await value("gateway_requests", later))[2] == [epoch + 120, 2.0]
+    assert (await value("gateway_errors", later))[2] == [epoch + 120, 1.0]
+    assert (await value("gateway_server_errors", later))[2] == [epoch + 120, 0.0]
+    watermark = (await db_session.execute(text("SELECT at FROM metric_watermarks WHERE source = 'gateway'"))).scalar()
+    assert watermark == minute + timedelta(minutes=3)  # only closed minutes (+ grace) are behind it

@@ -1,7 +1,11 @@
-"""Two more sources for the metric history, read each minute by `tasks.collect_metrics`:
+"""Two more sources for the metric history, read every 15 s by `tasks.collect_metrics` (points stamped
+at the 15 s step):
 
 - this node's GPUs (through `axops.hardware`, NVML): `gpu_utilization`, `gpu_memory_used_bytes`,
-  `gpu_memory_total_bytes`, `gpu_temperature_c`, `gpu_power_w`, labelled {gpu, node};
+  `gpu_memory_total_bytes`, `gpu_temperature_c`, `gpu_power_w`, labelled {gpu, node}, and
+  `gpu_node_up` {node}: 1 when its GPUs were read, 0 when the read failed or found none on a node
+  that had reported GPUs before (a node that never had any writes nothing, so CPU-only installs
+  don't alert);
 - each ready replica of a live deployment: its runtime's `/metrics` (Prometheus text) scraped with a
   short timeout, a few samples kept as `replica_<name>` labelled {deployment, replica}. A replica that
   does not answer is logged and skipped.
@@ -45,6 +49,7 @@ REPLICA_SAMPLES = {
     "axops_runtime_requests_total": "requests_total",
 }
 SCRAPE_TIMEOUT = 2.0
+STEP_S = 15  # the collection interval: samples are stamped at its start
 
 Reader = Callable[[], list[dict]]
 Fetcher = Callable[[str], Awaitable[str]]
@@ -62,13 +67,24 @@ def gpu_points(readings: list[dict], now: datetime, node: str | None = None) -> 
     return points
 
 
-async def collect_gpus(session: AsyncSession, now: datetime, read: Reader = hardware.gpu_readings) -> int:
+_HAD_GPUS = text(
+    "SELECT EXISTS (SELECT 1 FROM metric_series WHERE name = 'gpu_utilization' AND labels->>'node' = :node)"
+)
+
+
+async def collect_gpus(
+    session: AsyncSession, now: datetime, read: Reader = hardware.gpu_readings, node: str | None = None
+) -> int:
+    node = node or socket.gethostname()
+    at = store._floor(now, STEP_S)
     try:
         readings = await asyncio.to_thread(read)
     except Exception as e:  # a driver fault must not stop the other sources
         event(log, "monitoring.gpu_read_failed", level=logging.WARNING, error=str(e))
-        return 0
-    points = gpu_points(readings, store._floor(now, 60))
+        readings = []
+    points = gpu_points(readings, at, node)
+    if readings or (await session.execute(_HAD_GPUS, {"node": node})).scalar_one():
+        points.append(("gpu_node_up", {"node": node}, at, 1.0 if readings else 0.0))
     await store.write(session, points)
     return len(points)
 
@@ -121,7 +137,7 @@ async def collect_replicas(
             return None
 
     results = await asyncio.gather(*(scrape(url) for _, _, url in targets))
-    at = store._floor(now, 60)
+    at = store._floor(now, STEP_S)
     points: list[store.Point] = []
     for (deployment, replica, _), samples in zip(targets, results, strict=True):
         for short, value in (samples or {}).items():
