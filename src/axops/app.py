@@ -44,9 +44,11 @@ from axops.experiments import mlflow as experiments_mlflow
 from axops.experiments import router as experiments_router
 from axops.gateway import proxy as gateway_proxy
 from axops.gateway import router as gateway_router
+from axops.gateway import semantic_cache_router
 from axops.gateway import tasks as gateway_tasks
 from axops.gateway.state import Gateway
 from axops.home import router as home_router
+from axops.monitoring import dashboards_router, slo_router, slo_tasks
 from axops.monitoring import router as monitoring_router
 from axops.monitoring import tasks as monitoring_tasks
 from axops.prompts import experiments_router as prompt_experiments_router
@@ -72,6 +74,7 @@ tasks.register(
         "eval_monitoring": eval_monitoring_tasks.tasks,
         eval_suite_tasks.NAMESPACE: eval_suite_tasks.tasks,
         "monitoring": monitoring_tasks.tasks,
+        "slos": slo_tasks.tasks,
     }
 )
 # Upload endpoints stream large bodies; they enforce their own limits.
@@ -243,6 +246,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(models_router.router)
     app.include_router(datasets_router.router)
     app.include_router(gateway_router.router)
+    app.include_router(semantic_cache_router.router)
     app.include_router(serving_router.router)
     app.include_router(training_router.router)
     app.include_router(experiments_router.router)
@@ -253,6 +257,8 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(eval_reviews_router.router)
     app.include_router(eval_monitoring_router.router)
     app.include_router(eval_suites_router.router)
+    app.include_router(dashboards_router.router)
+    app.include_router(slo_router.router)
     app.include_router(monitoring_router.router)
     app.include_router(experiments_mlflow.router)
     app.include_router(experiments_mlflow.ajax_router)

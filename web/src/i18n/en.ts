@@ -137,6 +137,7 @@ export default {
     quality_monitor_judge_invalid: 'The judge is not valid: {reason}',
     quality_monitor_needs_reference:
       "The rubric '{rubric}' grades against a reference answer, which production traffic does not have: choose helpfulness, harmlessness, Korean fluency or criteria of your own.",
+    dashboard_range_invalid: 'The period must start before it ends.',
     quality_series_range_invalid:
       'The period is not valid: it must start before it ends and span at most 31 days by hour or 366 days by day.',
     requestId: 'Request ID: {id}',

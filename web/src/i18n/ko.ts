@@ -137,6 +137,7 @@ export default {
     quality_monitor_judge_invalid: '평가자 설정이 올바르지 않습니다: {reason}',
     quality_monitor_needs_reference:
       "'{rubric}' 기준은 정답(참조 답변)과 비교해 채점하는데, 운영 트래픽에는 정답이 없습니다. 유용성, 무해성, 한국어 유창성 또는 직접 작성한 기준을 고르세요.",
+    dashboard_range_invalid: '기간이 올바르지 않습니다: 시작이 끝보다 앞서야 합니다.',
     quality_series_range_invalid:
       '기간이 올바르지 않습니다: 시작이 끝보다 앞서야 하며, 시간 단위는 31일, 일 단위는 366일까지 볼 수 있습니다.',
     requestId: '요청 ID: {id}',

@@ -1,0 +1,149 @@
+"""The system dashboard (PRD §7.3 ①) in one read, and the time range every dashboard shares.
+
+GPUs and nodes are the platform's (everyone with `infra:read` sees them); deployments and the gateway's
+requests are counted over what the caller sees (`visible` routes and deployments; Admins and gateway admins
+everything), the same rule as the series API (`scope.py`). Requests, errors and p95 are exact, read from the
+usage records of the range (their time index carries status and latency). Training and data dashboards are
+dashboards_training.py and dashboards_data.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from axops.auth.deps import Principal
+from axops.auth.scoping import team_ids_param, visible
+from axops.core.db import fetch_raw
+from axops.core.errors import Invalid
+from axops.gateway.models import Route
+from axops.serving.models import Deployment
+
+MAX_SPAN = timedelta(days=400)
+DEFAULT_SPAN = timedelta(hours=24)
+FRESH = timedelta(minutes=5)  # a GPU that reported within this is "now"
+
+
+@dataclass(frozen=True)
+class Range:
+    start: datetime
+    end: datetime
+    clipped: bool  # the asked range was longer than MAX_SPAN: its start was moved
+
+    def out(self) -> dict:
+        return {"from": self.start, "to": self.end, "clipped": self.clipped}
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def bounded_range(from_: datetime | None, to: datetime | None, now: datetime) -> Range:
+    """`from`..`to` (defaults: the last 24 hours up to now); longer than 400 days: the last 400 days of it."""
+    end = _utc(to) if to else now
+    start = _utc(from_) if from_ else end - DEFAULT_SPAN
+    if start >= end:
+        raise Invalid("The period must start before it ends.", code="dashboard_range_invalid")
+    if end - start > MAX_SPAN:
+        return Range(end - MAX_SPAN, end, True)
+    return Range(start, end, False)
+
+
+async def visible_routes(session: AsyncSession, principal: Principal) -> list[str] | None:
+    """The gateway routes the caller sees, or None for all (Admins, gateway admins)."""
+    if principal.is_admin or principal.can("gateway:admin"):
+        return None
+    return list((await session.scalars(select(Route.model_name).where(visible(principal, Route)))).all())
+
+
+_GPUS_NOW = """
+SELECT DISTINCT ON (s.id) s.name, s.labels->>'node' AS node, s.labels->>'gpu' AS gpu, p.value
+FROM metric_series s JOIN metric_points p ON p.series_id = s.id
+WHERE s.name IN ('gpu_utilization', 'gpu_memory_used_bytes', 'gpu_memory_total_bytes') AND p.ts >= $1
+ORDER BY s.id, p.ts DESC"""
+_NODES_KNOWN = """SELECT count(DISTINCT labels->>'node') FROM metric_series
+WHERE name IN ('gpu_utilization', 'gpu_node_up') AND labels ? 'node'"""
+_NODES_UP = """
+SELECT DISTINCT ON (s.id) s.labels->>'node' AS node, p.value
+FROM metric_series s JOIN metric_points p ON p.series_id = s.id
+WHERE s.name = 'gpu_node_up' AND p.ts >= $1 ORDER BY s.id, p.ts DESC"""
+
+_REQUESTS = """
+SELECT count(*) AS requests, count(*) FILTER (WHERE status >= 400) AS errors,
+       count(*) FILTER (WHERE status >= 500) AS server_errors,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95_ms
+FROM usage_records WHERE created_at >= $1 AND created_at < $2 AND ($3::text[] IS NULL OR model = ANY($3))"""
+_TOP_ROUTES = """
+SELECT model AS route, count(*) AS requests, count(*) FILTER (WHERE status >= 400) AS errors,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95_ms
+FROM usage_records WHERE created_at >= $1 AND created_at < $2 AND ($3::text[] IS NULL OR model = ANY($3))
+GROUP BY model ORDER BY requests DESC, model LIMIT 10"""
+
+
+async def _gpus(session: AsyncSession, now: datetime) -> dict:
+    rows = await fetch_raw(session, _GPUS_NOW, now - FRESH)
+    util = [r["value"] for r in rows if r["name"] == "gpu_utilization"]
+    used = sum(r["value"] for r in rows if r["name"] == "gpu_memory_used_bytes")
+    total = sum(r["value"] for r in rows if r["name"] == "gpu_memory_total_bytes")
+    nodes_up = {r["node"] for r in rows if r["node"] is not None}
+    for r in await fetch_raw(session, _NODES_UP, now - FRESH):
+        (nodes_up.add if r["value"] >= 1 else nodes_up.discard)(r["node"])
+    known = (await fetch_raw(session, _NODES_KNOWN))[0][0] or 0
+    return {
+        "gpus": len(util),
+        "gpu_utilization": sum(util) / len(util) if util else None,
+        "gpu_memory_used_bytes": used,
+        "gpu_memory_total_bytes": total,
+        "nodes_up": len(nodes_up),
+        "nodes_known": max(known, len(nodes_up)),
+    }
+
+
+async def _deployments(session: AsyncSession, principal: Principal) -> dict:
+    rows = (
+        await session.execute(
+            select(Deployment.status, Deployment.replicas_desired, Deployment.replicas).where(
+                visible(principal, Deployment), Deployment.status != "stopped"
+            )
+        )
+    ).all()
+    by_status: dict[str, int] = {}
+    for status, _, _ in rows:
+        by_status[status] = by_status.get(status, 0) + 1
+    return {
+        "active": len(rows),
+        "by_status": by_status,
+        "replicas_ready": sum(sum(1 for r in reps or [] if r.get("state") == "ready") for _, _, reps in rows),
+        "replicas_desired": sum(desired or 0 for _, desired, _ in rows),
+    }
+
+
+async def firing_alerts(session: AsyncSession, principal: Principal) -> int | None:
+    """Firing alerts of the caller's teams (all for an Admin); None while the alerts table does not exist."""
+    exists = (await fetch_raw(session, "SELECT to_regclass('public.alerts') IS NOT NULL"))[0][0]
+    if not exists:
+        return None
+    sql = "SELECT count(*) FROM alerts WHERE state = 'firing' AND ($1::uuid[] IS NULL OR team_id = ANY($1))"
+    return (await fetch_raw(session, sql, team_ids_param(principal)))[0][0]
+
+
+async def system(session: AsyncSession, principal: Principal, window: Range, now: datetime) -> dict:
+    routes = await visible_routes(session, principal)
+    totals = (await fetch_raw(session, _REQUESTS, window.start, window.end, routes))[0]
+    requests = totals["requests"]
+    return {
+        "range": window.out(),
+        "gpus": await _gpus(session, now),
+        "deployments": await _deployments(session, principal),
+        "requests": {
+            "requests": requests,
+            "errors": totals["errors"],
+            "server_errors": totals["server_errors"],
+            "error_rate": totals["errors"] / requests if requests else None,
+            "p95_ms": totals["p95_ms"],
+        },
+        "routes": [dict(r) for r in await fetch_raw(session, _TOP_ROUTES, window.start, window.end, routes)],
+        "firing_alerts": await firing_alerts(session, principal),
+    }
