@@ -43,7 +43,10 @@ async def usage(
     group_by: str,
     model: str | None = None,
     user_id: uuid.UUID | None = None,
+    own_teams: bool = False,
 ) -> dict:
+    """`own_teams`: a caller without `gateway:admin` sees the records of their teams and their own
+    (the cost pages) instead of their own only."""
     if group_by not in GROUPS or bucket not in BUCKETS:
         raise Invalid(f"group_by is one of {', '.join(GROUPS)}; bucket is hour or day.")
     until = until or datetime.now(UTC)
@@ -54,10 +57,14 @@ async def usage(
         raise Invalid(f"That window has more than {MAX_BUCKETS} {bucket}s; use a larger bucket or a shorter window.")
     if user_id is not None and user_id != principal.user_id and not principal.can("gateway:admin"):
         raise Forbidden("Only gateway admins can read other users' usage.")
-    if not principal.can("gateway:admin"):
-        user_id = principal.user_id
     where = ["u.created_at >= :since", "u.created_at < :until"]
     params: dict = {"since": since, "until": until, "bucket": bucket}
+    if not principal.can("gateway:admin"):
+        if own_teams:
+            where.append("(u.team_id = ANY(:scope_teams) OR u.user_id = :scope_me)")
+            params.update(scope_teams=list(principal.team_ids), scope_me=principal.user_id)
+        else:
+            user_id = principal.user_id
     if model:
         where.append("u.model = :model")
         params["model"] = model
