@@ -48,7 +48,19 @@ from axops.gateway import semantic_cache_router
 from axops.gateway import tasks as gateway_tasks
 from axops.gateway.state import Gateway
 from axops.home import router as home_router
-from axops.monitoring import dashboards_router, slo_router, slo_tasks
+from axops.monitoring import (
+    alert_tasks,
+    alerts_router,
+    channels_router,
+    cost_router,
+    dashboards_router,
+    delivery,
+    delivery_tasks,
+    drift_router,
+    drift_tasks,
+    slo_router,
+    slo_tasks,
+)
 from axops.monitoring import router as monitoring_router
 from axops.monitoring import tasks as monitoring_tasks
 from axops.prompts import experiments_router as prompt_experiments_router
@@ -74,6 +86,9 @@ tasks.register(
         "eval_monitoring": eval_monitoring_tasks.tasks,
         eval_suite_tasks.NAMESPACE: eval_suite_tasks.tasks,
         "monitoring": monitoring_tasks.tasks,
+        drift_tasks.NAMESPACE: drift_tasks.tasks,
+        "alert_delivery": delivery_tasks.tasks,
+        "alerts": alert_tasks.tasks,
         "slos": slo_tasks.tasks,
     }
 )
@@ -144,6 +159,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.axops = state = AppState.build(settings, database_url)
+        delivery.configure(state.secret_key, settings)  # alert channels' secrets and allowed networks
         async with state.db.sessionmaker() as session:
             state.role_permissions = await auth_service.load_role_permissions(session)
         # Everything built so far lives as long as the process: keep it out of the collector's
@@ -259,6 +275,10 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(eval_suites_router.router)
     app.include_router(dashboards_router.router)
     app.include_router(slo_router.router)
+    app.include_router(cost_router.router)
+    app.include_router(alerts_router.router)
+    app.include_router(channels_router.router)
+    app.include_router(drift_router.router)
     app.include_router(monitoring_router.router)
     app.include_router(experiments_mlflow.router)
     app.include_router(experiments_mlflow.ajax_router)

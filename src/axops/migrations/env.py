@@ -10,7 +10,12 @@ import axops.evaluation.monitoring_models
 import axops.evaluation.review_models
 import axops.experiments.models
 import axops.gateway.models
+import axops.monitoring.alert_models
+import axops.monitoring.channel_models
+import axops.monitoring.cost_models
+import axops.monitoring.drift_models
 import axops.monitoring.models
+import axops.monitoring.slo_models
 import axops.prompts.models
 import axops.registry.models
 import axops.serving.models
