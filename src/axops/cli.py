@@ -22,6 +22,8 @@ prompt_app = typer.Typer(
 app.add_typer(prompt_app, name="prompt")
 eval_app = typer.Typer(help="Evaluation from CI: run a suite and exit by its verdict.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+logs_app = typer.Typer(help="Gateway request logs.", no_args_is_help=True)
+app.add_typer(logs_app, name="logs")
 
 
 def _setup_logging() -> None:
@@ -432,6 +434,40 @@ def eval_run(
             timeout_s=timeout,
         )
     )
+
+
+@logs_app.command("export")
+def logs_export(
+    fmt: Annotated[str, typer.Option("--format", help="jsonl (Loki, ELK) or otlp (OTLP/JSON logs).")] = "jsonl",
+    since: Annotated[str, typer.Option("--since", help="How far back: 90m, 1h, 7d (at most 92d).")] = "1h",
+    output: Annotated[str, typer.Option("--output", "-o", help="File to write, or - for stdout.")] = "-",
+    push: Annotated[
+        str | None,
+        typer.Option("--push", help="Send instead: an OTLP/HTTP logs URL (otlp) or Loki's /loki/api/v1/push (jsonl)."),
+    ] = None,
+    url: str = _SERVER_URL,
+    api_key: str | None = typer.Option(
+        None, "--api-key", envvar="AXOPS_API_KEY", help="An API key with gateway:admin."
+    ),
+) -> None:
+    """Export the gateway's request log (masked text) for Loki, Elasticsearch or an OTel collector.
+    Exit 0 done, 2 usage, connection or API error."""
+    import httpx
+
+    from axops.gateway import log_export
+
+    if fmt not in ("jsonl", "otlp"):
+        raise typer.BadParameter("--format is jsonl or otlp")
+    try:
+        log_export.parse_duration(since)
+        code = log_export.cli_export(url=url, api_key=api_key, fmt=fmt, since=since, output=output, push=push)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except httpx.HTTPError as exc:
+        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    raise typer.Exit(code)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,19 @@ tokens, cost) newest first, with the PII-masked request and answer text when the
 content (usage_writer.py masks it before storage; nothing here ever sees unmasked text).
 
 Scoping as for usage: gateway admins see every request, everyone else their own only; asking for
-another user's requests without gateway:admin is refused, not silently narrowed."""
+another user's requests without gateway:admin is refused, not silently narrowed.
+
+`q` searches the stored (masked) request and answer text as a case-insensitive substring (ILIKE),
+which works for Korean without a tokenizer; where the database has pg_trgm, migration 0025 adds a
+trigram GIN index on that text (patterns of 3+ characters use it). A search is bounded: 2-200
+characters, a time range (default the last 7 days, at most the 90 days logs are kept) and the page
+limit. Logs older than the retention are removed by `expire` (whole partitions, then a DELETE of the
+boundary month)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from sqlalchemy import text
@@ -19,6 +26,11 @@ from axops.core.errors import Forbidden, Invalid
 from axops.core.pagination import decode_cursor, page_of
 
 COUNT_CAP = 10_000  # totals are exact up to here; past it the page says "more than"
+SEARCH_MIN, SEARCH_MAX = 2, 200
+SEARCH_DEFAULT_SPAN = timedelta(days=7)
+SEARCH_MAX_SPAN = timedelta(days=92)
+# The searched text: one expression, the same as the trigram index's (migration 0025).
+SEARCH_TEXT = "(l.request || E'\\n' || l.response)"
 
 # A content log is written by the same call as its usage record, a moment apart: it is found by
 # its key (indexed with the time) within a short window, then by request id.
@@ -51,7 +63,10 @@ def _filters(
     since: datetime | None,
     until: datetime | None,
     content: bool | None,
+    q: str | None = None,
 ) -> tuple[list[str], dict]:
+    if q is not None:
+        since, until = _search_range(since, until)
     if since is not None and until is not None and since >= until:
         raise Invalid("`since` must be before `until`.")
     if user_id is not None and user_id != principal.user_id and not principal.can("gateway:admin"):
@@ -77,11 +92,50 @@ def _filters(
     if until is not None:
         where.append("u.created_at < :until")
         params["until"] = until
+    if q is not None:
+        q = q.strip()
+        if not SEARCH_MIN <= len(q) <= SEARCH_MAX:
+            raise Invalid(
+                f"Search text must be {SEARCH_MIN} to {SEARCH_MAX} characters.",
+                code="request_log_search_length",
+                min=SEARCH_MIN,
+                max=SEARCH_MAX,
+            )
+        # the logs whose text matches, found through their own table (and its trigram index)
+        where.append(f"""(u.api_key_id, u.request_id) IN (
+            SELECT l.api_key_id, l.request_id FROM gateway_request_logs l
+            WHERE l.created_at >= :q_since AND l.created_at < :q_until AND {SEARCH_TEXT} ILIKE :q ESCAPE '\\')""")
+        params["q"] = "%" + like_escape(q) + "%"
+        params["q_since"], params["q_until"] = since - timedelta(minutes=10), until + timedelta(minutes=10)
     if content is True:
         where.append("c.request IS NOT NULL")
     elif content is False:
         where.append("c.request IS NULL")
     return where, params
+
+
+def like_escape(text_: str) -> str:
+    return text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _search_range(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    until = until or datetime.now(UTC)
+    since = since or until - SEARCH_DEFAULT_SPAN
+    if until - since > SEARCH_MAX_SPAN:
+        raise Invalid(
+            "A search covers at most 92 days: narrow `since` and `until`.",
+            code="request_log_search_range",
+            max_days=SEARCH_MAX_SPAN.days,
+        )
+    return since, until
+
+
+async def expire(conn, retention_days: int, now: datetime | None = None) -> int:
+    """Delete the content logs older than the retention that partition drops left behind (the rows of
+    the boundary month); returns how many. Partitions wholly past it are dropped by the caller first."""
+    before = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    result = await conn.execute(text("DELETE FROM gateway_request_logs WHERE created_at < :before"), {"before": before})
+    return result.rowcount
 
 
 async def request_logs(
@@ -140,6 +194,7 @@ async def request_log(session: AsyncSession, principal: Principal, log_id: uuid.
         since=None,
         until=None,
         content=None,
+        q=None,
     )
     where.append("u.id = :id")
     params["id"] = log_id

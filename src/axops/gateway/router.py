@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from axops.auth.deps import Principal, Session, require
 from axops.core.errors import AppError, Invalid, NotFound
 from axops.core.state import SecretKey, SettingsDep
-from axops.gateway import health, proxy, request_logs, service, usage_queries
+from axops.gateway import health, log_export, proxy, request_logs, service, usage_queries
 from axops.gateway.deps import GatewayDep
 from axops.gateway.schemas import (
     InferenceRequest,
@@ -139,6 +139,12 @@ async def list_request_logs(
     since: datetime | None = None,
     until: datetime | None = None,
     content: Annotated[bool | None, Query(description="true: only requests whose text was logged")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=400, description="Text in the masked request or answer (2-200 characters; default range 7 days)"
+        ),
+    ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RequestLogPage:
@@ -159,8 +165,12 @@ async def list_request_logs(
         since=since,
         until=until,
         content=content,
+        q=q,
     )
     return RequestLogPage(**page, currency=settings.gateway_currency)
+
+
+log_export.register(router)
 
 
 @router.get("/gateway/logs/{log_id}")

@@ -9,6 +9,7 @@ import procrastinate
 from axops.core import partitions
 from axops.core.logging import event
 from axops.core.state import task_state
+from axops.gateway import request_logs
 
 log = logging.getLogger("axops.gateway")
 tasks = procrastinate.Blueprint()
@@ -22,8 +23,9 @@ async def maintain_usage_partitions(
         created += await partitions.ensure(conn, "gateway_request_logs", months_ahead)
         dropped = await partitions.drop_expired(conn, "usage_records", retention_days)
         dropped += await partitions.drop_expired(conn, "gateway_request_logs", log_retention_days)
-    if created or dropped:
-        event(log, "gateway.usage_partitions_maintained", created=created, dropped=dropped)
+        expired = await request_logs.expire(conn, log_retention_days)  # the boundary month's older rows
+    if created or dropped or expired:
+        event(log, "gateway.usage_partitions_maintained", created=created, dropped=dropped, expired_logs=expired)
 
 
 @tasks.periodic(cron="23 3 * * *", periodic_id="usage-partitions")
