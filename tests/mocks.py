@@ -18,6 +18,15 @@ def embedding(text) -> list[float]:
     return [b / 255 - 0.5 for b in digest[:8]]
 
 
+def bag_of_words(text, dim: int = 64) -> list[float]:
+    """A deterministic embedding where texts sharing words land close: each word (lower-cased, without
+    punctuation; Korean words as they are) adds 1 to a dimension chosen by its hash."""
+    vector = [0.0] * dim
+    for word in "".join(c if c.isalnum() else " " for c in str(text).lower()).split():
+        vector[int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big") % dim] += 1.0
+    return vector
+
+
 class MockUpstream:
     """An OpenAI-compatible server with switchable faults: ok, error500, garbage, break_stream,
     slow_stream (a word every 0.2 s for a long time; notes when its reader goes away), no_usage
@@ -226,3 +235,39 @@ class MockAnthropic(MockUpstream):
         for name, data in events:
             await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
         return response
+
+
+class Receiver:
+    """An HTTP receiver of alert notifications (Slack-format or signed webhooks) on a loopback port: it
+    records each POST (path, headers, raw body) and answers the next status of `statuses` (then 200)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.statuses: list[int] = []
+        self.received = threading.Event()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+        async def up():
+            app = web.Application()
+            app.router.add_post("/{tail:.*}", self.handle)
+            self.runner = web.AppRunner(app)
+            await self.runner.setup()
+            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+        asyncio.run_coroutine_threadsafe(up(), self.loop).result(10)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
+        self.received.set()
+        status = self.statuses.pop(0) if self.statuses else 200
+        return web.Response(status=status, text="ok" if status < 400 else "receiver broke")
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)

@@ -14,6 +14,7 @@ from axops.core import context, telemetry
 from axops.gateway.instruments import COUNTED, series
 from axops.gateway.limits import Policy
 from axops.gateway.table import Target
+from axops.gateway.usage_writer import prompt_features
 
 _background: set[asyncio.Task] = set()
 _OPERATIONS = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings"}
@@ -38,7 +39,8 @@ class Call:
         self.gw, self.principal, self.endpoint, self.model, self.stream = gw, principal, endpoint, model, stream
         self.body = body
         self.policies, self.estimated_tokens = policies, estimated_tokens
-        self.request_id = context.current().request_id
+        ctx = context.current()
+        self.request_id, self.client_ip = ctx.request_id, ctx.client_ip
         self.started = time.perf_counter()
         self.attempts = 0
         self.target: Target | None = None
@@ -106,7 +108,7 @@ class Call:
         cost = self.cost_of(tokens)
         p, pr = self.principal, self.prompt
         upstream = t.upstream.key if t else "none"
-        children = series(self.model, "cache" if cache == "hit" else upstream, status // 100)
+        children = series(self.model, "cache" if cache in ("hit", "semantic") else upstream, status // 100)
         children[0].inc()
         children[1].observe(latency_ms / 1000)
         if self.ttft_ms is not None:
@@ -139,6 +141,8 @@ class Call:
             prompt_name=pr.prompt_name if pr is not None else None,
             prompt_version=pr.prompt_version if pr is not None else None,
             prompt_experiment_id=pr.experiment_id if pr is not None else None,
+            features=prompt_features(self.body) if isinstance(self.body, dict) else None,
+            client_ip=self.client_ip,
         )
         if self.span is not None:
             self._end_span(status, error, tokens, cache, cost, counted, ended)

@@ -58,6 +58,8 @@ class Route(IdMixin, TimestampMixin, Base):
     timeout_s: Mapped[float] = mapped_column(Float, default=120.0)  # the whole request, retries included
     # Exact-match answer cache for deterministic requests (temperature 0, or asked for): seconds, 0 = off.
     cache_ttl_s: Mapped[int] = mapped_column(Integer, default=0)
+    # Semantic answer cache (semantic_cache.py): {enabled, embeddings_route, threshold, ttl_s, scope, max_entries}.
+    semantic_cache: Mapped[dict | None] = mapped_column(JSONB)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # set when serving keeps this route in step with a deployment's replicas ("deployment:<id>")
     managed_by: Mapped[str | None] = mapped_column(String(64))
@@ -135,12 +137,17 @@ class UsageRecord(Base):
     latency_ms: Mapped[float] = mapped_column(Float)
     ttft_ms: Mapped[float | None] = mapped_column(Float)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
-    cache: Mapped[str] = mapped_column(String(8), default="off")  # hit, miss, off
+    cache: Mapped[str] = mapped_column(String(16), default="off")  # hit, miss, off; semantic, semantic_miss
     saved_cost: Mapped[float] = mapped_column(Float, default=0.0)  # what a cache hit would have cost upstream
     # a request made with `prompt_id`: the prompt and version rendered, and the A/B experiment that chose it
     prompt_name: Mapped[str | None] = mapped_column(String(200))
     prompt_version: Mapped[int | None] = mapped_column(Integer)
     prompt_experiment_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # input drift and usage anomalies (monitoring/drift_features.py; migration 0022): null on older rows
+    prompt_chars: Mapped[int | None] = mapped_column(Integer)
+    hangul_ratio: Mapped[float | None] = mapped_column(Float)
+    latin_ratio: Mapped[float | None] = mapped_column(Float)
+    client_ip: Mapped[str | None] = mapped_column(String(64))
     __table_args__ = (
         Index(
             "ix_usage_records_prompt_experiment",

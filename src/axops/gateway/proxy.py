@@ -29,7 +29,7 @@ from starlette.responses import Response, StreamingResponse
 from axops.auth.deps import get_principal
 from axops.core import context, metrics, telemetry
 from axops.core.errors import AppError
-from axops.gateway import cache, prompting
+from axops.gateway import cache, prompting, semantic_cache
 from axops.gateway.call import Call, attempt_span, end_attempt
 from axops.gateway.instruments import CACHE_HITS, CACHE_MISSES
 from axops.gateway.limits import retry_after
@@ -104,15 +104,34 @@ async def _relay(
     client_wants_usage: bool,
     cache_key: str | None = None,
     cache_ttl: int = 0,
+    semantic: semantic_cache.Lookup | None = None,
 ) -> AsyncIterator[bytes]:
     """Pass the upstream's server-sent events through as they come; note the usage chunk (and,
     when the answer is to be cached, its text). When the client asked for usage, its chunk carries
     the cost too. The lines are kept if the usage may have to be counted from them."""
     tokens, status, error = None, 200, None
     upstream = call.target.upstream
-    parts: list[str] | None = [] if cache_key or call.principal.log_content else None
+    parts: list[str] | None = [] if cache_key or semantic or call.principal.log_content else None
     kept: list[bytes] | None = [] if call.target.tokenizer else None
-    finish = None
+    finish, kept_answer = None, False
+
+    async def keep() -> None:
+        """Cache the answer once it is whole: before [DONE] goes out, so the client's next request finds it."""
+        nonlocal kept_answer
+        if kept_answer or parts is None or not (cache_key or semantic):
+            return
+        kept_answer = True
+        entry = {
+            "content": "".join(parts),
+            "finish_reason": finish or "stop",
+            "cost": call.cost_of(tokens),
+            "prompt_tokens": tokens[0] if tokens else 0,
+            "completion_tokens": tokens[1] if tokens else 0,
+        }
+        if cache_key:
+            await call.gw.cache.put(cache_key, entry, cache_ttl)
+        semantic_cache.remember(call.gw, semantic, entry)
+
     try:
         async for line in upstream.adapter.stream(response.content, call.model):
             if call.ttft_ms is None:
@@ -143,17 +162,11 @@ async def _relay(
                 if client_wants_usage and tokens is not None:
                     chunk["usage"]["cost"] = call.cost_of(tokens)
                     line = b"data: " + orjson.dumps(chunk) + line[len(line.rstrip()) :]
+            if line.startswith(b"data: [DONE]"):
+                await keep()
             yield line
         upstream.succeeded(call.elapsed_ms())
-        if parts is not None and cache_key:  # the stream ran to its end
-            entry = {
-                "content": "".join(parts),
-                "finish_reason": finish or "stop",
-                "cost": call.cost_of(tokens),
-                "prompt_tokens": tokens[0] if tokens else 0,
-                "completion_tokens": tokens[1] if tokens else 0,
-            }
-            await call.gw.cache.put(cache_key, entry, cache_ttl)
+        await keep()  # the stream ran to its end (without [DONE] from some servers)
     except (aiohttp.ClientError, TimeoutError) as exc:
         status, error = 502, f"upstream broke off the stream: {type(exc).__name__}"
         upstream.failed("stream_broken")
@@ -172,7 +185,8 @@ async def _relay(
     finally:
         upstream.in_flight -= 1
         response.close()
-        call.record(status, error, tokens, cache="miss" if cache_key else "off", text="".join(parts or ()), answer=kept)
+        outcome = "semantic_miss" if semantic else "miss" if cache_key else "off"
+        call.record(status, error, tokens, cache=outcome, text="".join(parts or ()), answer=kept)
 
 
 async def _forward(request: Request, raw: bytes, endpoint: str) -> Response:
@@ -284,6 +298,11 @@ async def _route(
                 )
             return Response(cache.as_answer(hit, body["model"]), media_type="application/json", headers=headers)
         CACHE_MISSES.inc()
+    semantic = None
+    if endpoint == "chat" and route.semantic and cache.cacheable(body, request.headers.get("x-axops-cache") == "use"):
+        semantic = await semantic_cache.lookup(gw, principal, route, body)
+        if semantic is not None and semantic.entry is not None:
+            return _semantic_hit(request, gw, principal, body, stream, policies, estimated, prompt, semantic)
     client_wants_usage = False
     if stream:
         options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
@@ -347,9 +366,10 @@ async def _route(
                     "x-axops-upstream": up.key,
                     "Cache-Control": "no-cache",
                     **({"x-axops-cache": "miss"} if cache_key else {}),
+                    **({"x-axops-cache": "semantic-miss"} if semantic else {}),
                 }
                 return StreamingResponse(
-                    _relay(call, response, client_wants_usage, cache_key, route.cache_ttl_s),
+                    _relay(call, response, client_wants_usage, cache_key, route.cache_ttl_s, semantic),
                     media_type="text/event-stream",
                     headers=headers,
                 )
@@ -374,17 +394,19 @@ async def _route(
             200,
             None,
             tokens,
-            cache="miss" if cache_key else "off",
+            cache="semantic_miss" if semantic else "miss" if cache_key else "off",
             text=_text_of(result) if principal.log_content else "",
             answer=result,
         )
         headers = {"x-axops-upstream": up.key}
         if tokens is not None:  # else counted after the answer has gone: the usage record has the cost
             headers["x-axops-cost"] = str(call.cost_of(tokens))
-        if cache_key:
-            headers["x-axops-cache"] = "miss"
+        if cache_key or semantic:
+            headers["x-axops-cache"] = "semantic-miss" if semantic else "miss"
             if (entry := cache.entry_from_answer(result, call.cost_of(tokens))) is not None:
-                await gw.cache.put(cache_key, entry, route.cache_ttl_s)
+                if cache_key:
+                    await gw.cache.put(cache_key, entry, route.cache_ttl_s)
+                semantic_cache.remember(gw, semantic, entry)
         return Response(data, media_type="application/json", headers=headers)
     if refusal is not None:  # the prompt is too long for every upstream: their own answer says so
         call.record(refusal[0], "context length exceeded")
@@ -393,6 +415,26 @@ async def _route(
     return openai_error(
         last_status, f"No upstream could answer for '{body['model']}' ({last_error}).", code="upstream_error"
     )
+
+
+def _semantic_hit(request, gw, principal, body, stream, policies, estimated, prompt, found) -> Response:
+    """An earlier answer to a prompt that means the same, replayed like an exact hit."""
+    hit = found.entry
+    call = Call(
+        gw, principal, "chat", body["model"], stream, policies, estimated, body, request.scope.pop(SPAN, None), prompt
+    )
+    tokens = (hit["prompt_tokens"], hit["completion_tokens"])
+    call.record(200, None, tokens, cache="semantic", saved_cost=hit["cost"], text=hit["content"])
+    headers = {
+        "x-axops-cache": "semantic-hit",
+        "x-axops-cache-similarity": f"{found.similarity:.4f}",
+        "x-axops-cost": "0.0",
+    }
+    if stream:
+        with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        chunks = cache.as_stream(hit, body["model"], with_usage)
+        return StreamingResponse(iter(chunks), media_type="text/event-stream", headers=headers)
+    return Response(cache.as_answer(hit, body["model"]), media_type="application/json", headers=headers)
 
 
 async def forward_json(request: Request, payload: dict) -> Response:

@@ -110,6 +110,27 @@ def effective_prices(spec: dict) -> tuple[float, float]:
     return input_price, output_price
 
 
+class SemanticCacheSettings(Strict):
+    """Reuse answers to prompts that mean the same (cosine similarity of their embeddings)."""
+
+    enabled: bool = False
+    embeddings_route: ModelName | None = Field(
+        None, description="The route that embeds prompts; the route's team must be allowed to call it"
+    )
+    threshold: float = Field(0.95, ge=0.5, le=1.0, description="Least cosine similarity that counts as the same")
+    ttl_s: int = Field(3600, ge=1, le=30 * 86400, description="How long an answer is kept")
+    scope: Literal["team", "key"] = Field(
+        "team", description="Who shares answers: callers with the same teams, or only the same API key"
+    )
+    max_entries: int = Field(10_000, ge=1, le=1_000_000, description="Per route; least recently used evicted")
+
+    @model_validator(mode="after")
+    def _route_named(self) -> SemanticCacheSettings:
+        if self.enabled and not self.embeddings_route:
+            raise ValueError("an enabled semantic cache needs embeddings_route")
+        return self
+
+
 class RouteCreate(Strict):
     model_name: ModelName = Field(description="The name clients send as `model`")
     description: str = Field("", max_length=2000)
@@ -119,6 +140,7 @@ class RouteCreate(Strict):
     max_prompt_chars: int | None = Field(None, gt=0, description="Refuse larger requests before any upstream call")
     timeout_s: float = Field(120.0, gt=0, le=3600, description="For the whole request, retries included")
     cache_ttl_s: int = Field(0, ge=0, le=30 * 86400, description="Cache deterministic answers this long (0: off)")
+    semantic_cache: SemanticCacheSettings | None = None
     enabled: bool = True
     team_id: uuid.UUID | None = Field(
         None,
@@ -134,6 +156,7 @@ class RouteUpdate(Strict):
     max_prompt_chars: int | None = Field(None, gt=0)
     timeout_s: float | None = Field(None, gt=0, le=3600)
     cache_ttl_s: int | None = Field(None, ge=0, le=30 * 86400)
+    semantic_cache: SemanticCacheSettings | None = Field(None, description="null: off")
     enabled: bool | None = None
     team_id: uuid.UUID | None = Field(
         None, description="Set: only this team's members (and Admins) may call it; null: everyone"
@@ -175,6 +198,7 @@ class RouteOut(BaseModel):
     max_prompt_chars: int | None
     timeout_s: float
     cache_ttl_s: int
+    semantic_cache: SemanticCacheSettings | None = None
     enabled: bool
     team_id: uuid.UUID | None = None
     visibility: Literal["team", "organization"] = Field(description="team: the team's members and Admins only")

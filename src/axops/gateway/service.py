@@ -16,6 +16,7 @@ from axops.auth.scoping import SYSTEM
 from axops.core import crypto, notify
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.core.ids import parse_uuid
+from axops.gateway import semantic_cache_service as semantic_settings
 from axops.gateway.models import Limit, Provider, Route
 from axops.gateway.schemas import (
     LimitSet,
@@ -200,8 +201,10 @@ async def _check_team(session: AsyncSession, team_id: uuid.UUID | None) -> None:
 async def create_route(session: AsyncSession, user_id: uuid.UUID, data: RouteCreate) -> Route:
     await _check_targets(session, [*data.targets, *data.fallbacks])
     await _check_team(session, data.team_id)
+    await semantic_settings.check(session, data.model_name, data.team_id, data.semantic_cache)
     route = Route(
-        **data.model_dump(exclude={"targets", "fallbacks"}),
+        **data.model_dump(exclude={"targets", "fallbacks", "semantic_cache"}),
+        semantic_cache=data.semantic_cache.model_dump() if data.semantic_cache else None,
         targets=_dump(data.targets),
         fallbacks=_dump(data.fallbacks),
         visibility="team" if data.team_id else "organization",
@@ -238,9 +241,15 @@ async def update_route(session: AsyncSession, route_id: uuid.UUID, data: RouteUp
     changes = data.model_dump(exclude_unset=True)
     await _check_targets(session, [*(data.targets or []), *(data.fallbacks or [])])
     await _check_team(session, data.team_id)
+    if "semantic_cache" in changes or "team_id" in changes:  # a new team must be allowed the embeddings route too
+        semantic = data.semantic_cache if "semantic_cache" in changes else route.semantic_cache
+        team = data.team_id if "team_id" in changes else route.team_id
+        await semantic_settings.check(session, route.model_name, team, semantic)
     for key in changes:
         if key in ("targets", "fallbacks"):
             setattr(route, key, _dump(getattr(data, key) or []))
+        elif key == "semantic_cache":
+            route.semantic_cache = data.semantic_cache.model_dump() if data.semantic_cache else None
         elif key == "team_id":
             route.team_id, route.visibility = data.team_id, "team" if data.team_id else "organization"
         elif changes[key] is not None or key == "max_prompt_chars":

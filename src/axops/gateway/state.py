@@ -10,7 +10,7 @@ import logging
 import aiohttp
 import orjson
 
-from axops.gateway import cache
+from axops.gateway import cache, semantic_cache
 from axops.gateway.limits import Limits
 from axops.gateway.table import RouteTable, failure_kind
 from axops.gateway.tokens import TokenCounter, Tokenizers
@@ -34,6 +34,7 @@ class Gateway:
         self.counter = TokenCounter(self.tokenizers)
         self.table = RouteTable(self.limits, self.tokenizers)
         self.cache = cache.RedisCache(redis_url) if redis_url else cache.LocalCache()
+        self.semantic = semantic_cache.SemanticCache()  # per process, also with Redis (docs/MONITORING.md)
         self.usage = UsageWriter(db)
         self.logs = ContentLogWriter(db, interval_s=1.0, batch=1000)
         self.client: aiohttp.ClientSession | None = None

@@ -118,6 +118,7 @@ class RouteEntry:
         None  # only this team's members (and Admins) may call it; None: anyone with gateway:invoke
     )
     counter: itertools.count = field(default_factory=itertools.count)
+    semantic: dict | None = None  # the semantic cache's settings (semantic_cache.py), as stored
 
     def usable_by(self, principal) -> bool:
         """In memory, on every call: the route's team against the caller's teams (as cached with the principal)."""
@@ -237,6 +238,7 @@ class RouteTable:
                 r.timeout_s,
                 r.cache_ttl_s,
                 r.team_id if r.visibility == "team" else None,
+                semantic=r.semantic_cache,
             )
         self.routes = table
 
