@@ -159,7 +159,7 @@ async def dashboard(
     where = "FROM usage_records WHERE model = :route AND created_at >= :start AND created_at < :end"
     rows = (
         await session.execute(
-            text(f"""SELECT floor(extract(epoch FROM created_at) / :step)::bigint * :step AS t, {_FIGURES}
+            text(f"""SELECT floor(extract(epoch FROM created_at) / :step)::bigint * :step AS bucket, {_FIGURES}
                      {", " + _PCT if exact else ""} {where} GROUP BY 1 ORDER BY 1"""),
             params,
         )
@@ -167,8 +167,8 @@ async def dashboard(
     history = {} if exact else await _history_percentiles(session, route.model_name, start, end, step, now)
     steps = []
     for r in rows:
-        f = _figures(r, r.pct if exact else history.get(int(r.t)))
-        steps.append({"t": int(r.t), "qps": r.requests / step, "client_error_rate": _rate(r.e4, r.requests), **f})
+        f = _figures(r, r.pct if exact else history.get(int(r.bucket)))
+        steps.append({"t": int(r.bucket), "qps": r.requests / step, "client_error_rate": _rate(r.e4, r.requests), **f})
     versions = (
         await session.execute(
             text(f"SELECT coalesce(upstream, '') AS upstream, {_FIGURES}, {_PCT} {where} GROUP BY 1 ORDER BY 2 DESC"),
