@@ -156,7 +156,7 @@ async def test_silence_suppresses_then_expires(db_session, dev):
     other.ends_at = T + 2 * S
     await db_session.flush()
     _, notes = await _cycle(db_session, rule, T + 3 * S)  # expired: n1 is new to its channels now
-    assert [[a["labels"]["node"] for a in n.payload["alerts"]] for n in notes] == [["n1", "n2"]]
+    assert [sorted(a["labels"]["node"] for a in n.payload["alerts"]) for n in notes] == [["n1", "n2"]]
 
 
 async def test_flood_is_bounded(db_session, dev):
