@@ -40,6 +40,10 @@ COLUMNS = (
     "prompt_name",
     "prompt_version",
     "prompt_experiment_id",
+    "prompt_chars",
+    "hangul_ratio",
+    "latin_ratio",
+    "client_ip",
 )
 MAX_QUEUE = 200_000
 
@@ -87,6 +91,8 @@ class BatchWriter:
         prompt_name: str | None = None,
         prompt_version: int | None = None,
         prompt_experiment_id: uuid.UUID | None = None,
+        features: tuple[int, float | None, float | None] | None = None,
+        client_ip: str | None = None,
     ) -> None:
         if len(self.queue) >= MAX_QUEUE:  # the database is down for long: keep memory bounded, say so
             self.dropped += 1
@@ -115,6 +121,8 @@ class BatchWriter:
                 prompt_name,
                 prompt_version,
                 prompt_experiment_id,
+                *(features or (None, None, None)),
+                client_ip,
             )
         )
         if len(self.queue) >= self.batch:
@@ -165,6 +173,52 @@ class BatchWriter:
 
 
 UsageWriter = BatchWriter
+
+
+def _deleting_all_but(kept: set[int]) -> bytes:
+    return bytes(b for b in range(256) if b not in kept)
+
+
+# UTF-8 lead bytes stand for characters, so counting bytes counts characters (C speed, no regex):
+# ASCII letters; 0xC3-0xC9 Latin-1 and Latin Extended letters; 0xEA-0xED U+A000-U+D7FF, which is
+# Hangul syllables (and the rare Yi); other letters are the other lead bytes but 0xC2 (Latin-1
+# symbols) and 0xE2 (general punctuation and symbols): Cyrillic, Greek, CJK, kana, Hangul jamo...
+_ASCII_LETTERS = _deleting_all_but(set(range(65, 91)) | set(range(97, 123)))
+_LATIN_EXTENDED = _deleting_all_but(set(range(0xC3, 0xCA)))
+_HANGUL = _deleting_all_but(set(range(0xEA, 0xEE)))
+_OTHER_LETTERS = _deleting_all_but(set(range(0xCA, 0xE2)) | set(range(0xE3, 0xEA)) | set(range(0xEE, 0xF5)))
+
+
+def _prompt_text(body: dict) -> str:
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        parts = []
+        for m in messages:
+            content = m.get("content") if isinstance(m, dict) else None
+            if isinstance(content, str):
+                parts.append(content)
+            elif isinstance(content, list):
+                parts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+        return "\n".join(parts)
+    prompt = body.get("prompt", body.get("input"))
+    if isinstance(prompt, list):
+        return "\n".join(p for p in prompt if isinstance(p, str))
+    return prompt if isinstance(prompt, str) else ""
+
+
+def prompt_features(body: dict) -> tuple[int, float | None, float | None]:
+    """(characters, Hangul share of letters, Latin share of letters) of a request's prompt text, for
+    input drift: a few microseconds per kilobyte (bench: ~5 µs for 1,000 mixed characters)."""
+    text = _prompt_text(body)
+    if not text:
+        return 0, None, None
+    raw = text.encode("utf-8", "surrogatepass")
+    hangul = len(raw.translate(None, _HANGUL))
+    latin = len(raw.translate(None, _ASCII_LETTERS)) + len(raw.translate(None, _LATIN_EXTENDED))
+    letters = hangul + latin + len(raw.translate(None, _OTHER_LETTERS))
+    if not letters:
+        return len(text), None, None
+    return len(text), hangul / letters, latin / letters
 
 
 class ContentLogWriter(BatchWriter):
