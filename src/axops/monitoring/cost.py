@@ -64,7 +64,7 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, d
     until = until or datetime.now(UTC)
     since = since or until - timedelta(days=30)
     if since >= until:
-        raise Invalid("`since` must be before `until`.", code="cost_bad_window")
+        raise Invalid("`since` must be before `until`.", code="cost_bad_window", limit=MAX_DAYS)
     if until - since > timedelta(days=MAX_DAYS):
         raise Invalid(f"A cost window is at most {MAX_DAYS} days.", code="cost_bad_window", limit=MAX_DAYS)
     return since, until

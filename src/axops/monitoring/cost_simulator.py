@@ -68,10 +68,6 @@ class RoutePrices:
         return level[0]
 
 
-def _bad(message: str, code: str, **extra) -> Invalid:
-    return Invalid(message, code=code, **extra)
-
-
 def price(prompt_tokens: float, completion_tokens: float, input_price: float, output_price: float) -> float:
     return (prompt_tokens * input_price + completion_tokens * output_price) / 1e6
 
@@ -79,7 +75,7 @@ def price(prompt_tokens: float, completion_tokens: float, input_price: float, ou
 def simulate(usage: list[Usage], routes: dict[str, RoutePrices], scenarios: list[dict], days: int) -> dict:
     """Baseline and projected monthly cost, overall and per route (see the module's docstring)."""
     if days < 1:
-        raise _bad("days is at least 1.", "cost_bad_scenario")
+        raise Invalid("days is at least 1.", code="cost_bad_scenario")
     upstreams = {t.upstream for r in routes.values() for t in r.targets}
     new_prices: dict[str, tuple[float, float]] = {}
     hit_rates: dict[str, float] = {}
@@ -88,36 +84,42 @@ def simulate(usage: list[Usage], routes: dict[str, RoutePrices], scenarios: list
         kind = s.get("kind")
         if kind == "price":
             if s.get("upstream") not in upstreams:
-                raise _bad("No route has that target.", "cost_unknown_target", index=i)
+                raise Invalid(
+                    "No route has that target.", code="cost_unknown_target", index=i, target=s.get("upstream")
+                )
             ip, op = float(s.get("input_price", -1)), float(s.get("output_price", -1))
             if ip < 0 or op < 0:
-                raise _bad("Prices are 0 or more.", "cost_bad_scenario", index=i)
+                raise Invalid("Prices are 0 or more.", code="cost_bad_scenario", index=i)
             new_prices[s["upstream"]] = (ip, op)
             continue
         if s.get("route") not in routes:
-            raise _bad("No such route.", "cost_unknown_route", index=i)
+            raise Invalid(
+                f"No route {s.get('route')!r} you can see.", code="cost_unknown_route", index=i, route=s.get("route")
+            )
         if kind == "cache":
             rate = float(s.get("hit_rate", -1))
             if not 0 <= rate <= 100:
-                raise _bad("A hit rate is between 0 and 100 percent.", "cost_bad_scenario", index=i)
+                raise Invalid("A hit rate is between 0 and 100 percent.", code="cost_bad_scenario", index=i)
             hit_rates[s["route"]] = rate / 100
         elif kind == "shift":
             pct, dest, target = float(s.get("percent", -1)), s.get("to_route"), s.get("to_upstream")
             if not 0 <= pct <= 100:
-                raise _bad("A share is between 0 and 100 percent.", "cost_bad_scenario", index=i)
+                raise Invalid("A share is between 0 and 100 percent.", code="cost_bad_scenario", index=i)
             if dest not in routes:
-                raise _bad("No such destination route.", "cost_unknown_route", index=i)
+                raise Invalid(f"No route {dest!r} you can see.", code="cost_unknown_route", index=i, route=dest)
             if target is not None and target not in {t.upstream for t in routes[dest].targets}:
-                raise _bad("The destination route has no such target.", "cost_unknown_target", index=i)
+                raise Invalid(
+                    "The destination route has no such target.", code="cost_unknown_target", index=i, target=target
+                )
             if dest == s["route"] and target is None:
-                raise _bad("Move traffic to another route or target.", "cost_bad_scenario", index=i)
+                raise Invalid("Move traffic to another route or target.", code="cost_bad_scenario", index=i)
             shifts.setdefault(s["route"], []).append((pct / 100, dest, target))
         else:
-            raise _bad("A scenario's kind is shift, cache or price.", "cost_bad_scenario", index=i)
+            raise Invalid("A scenario's kind is shift, cache or price.", code="cost_bad_scenario", index=i)
     for route, moves in shifts.items():
         if sum(m[0] for m in moves) > 1 + 1e-9:
-            raise _bad(
-                "The shares moved off a route add up to more than 100 percent.", "cost_bad_scenario", route=route
+            raise Invalid(
+                "The shares moved off a route add up to more than 100 percent.", code="cost_bad_scenario", route=route
             )
 
     per: dict[str, dict] = {}
