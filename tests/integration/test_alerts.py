@@ -1,0 +1,143 @@
+"""Alert rules over HTTP: validation with positions and suggestions, preview, create/list/patch/delete,
+the built-in pack, an evaluation cycle raising an alert that is listed, acknowledged and notified,
+silences, team scoping (404) and the viewer's read-only access (403), every change audited."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from axops.core.db import Database, libpq_url
+from axops.monitoring import alert_pack, alerts
+from tests.factories import make_account
+
+
+def write_points(database_url: str, name: str, labels: str, points: list[tuple[datetime, float]]) -> None:
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        sid = conn.execute(
+            "INSERT INTO metric_series (name, labels) VALUES (%s, %s::jsonb) "
+            "ON CONFLICT (name, labels) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+            (name, labels),
+        ).fetchone()[0]
+        for ts, value in points:
+            conn.execute(
+                "INSERT INTO metric_points (series_id, ts, value) VALUES (%s, %s, %s) "
+                "ON CONFLICT (series_id, ts) DO UPDATE SET value = EXCLUDED.value",
+                (sid, ts, value),
+            )
+
+
+def run_cycle(database_url: str, now: datetime) -> alerts.CycleResult:
+    async def go():
+        db = Database(database_url, pool_size=1)
+        try:
+            async with db.sessionmaker() as session:
+                result = await alerts.run_cycle(session, now)
+                await session.commit()
+                return result
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def test_alert_rule_journey(api, admin, database_url):
+    now = datetime.now(UTC).replace(microsecond=0)
+    write_points(database_url, "gpu_temperature_c", '{"node": "n1", "gpu": "0"}', [(now - timedelta(seconds=30), 91.0)])
+    write_points(database_url, "gpu_temperature_c", '{"node": "n1", "gpu": "1"}', [(now - timedelta(seconds=30), 60.0)])
+    a = make_account(api, admin, "alice", new_team="ops-a")
+    b = make_account(api, admin, "bob", new_team="ops-b")
+    viewer = make_account(api, admin, "vera", role="viewer", team=a.team)
+
+    # bad expressions: the position and the reason; unknown names with suggestions
+    r = api.post("/api/alerts/rules/preview", json={"expression": "avg(gpu_temperature_c) > 1"}, headers=a.headers)
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("/alert_expression_invalid") and r.json()["position"] == 21
+    r = api.post("/api/alerts/rules/preview", json={"expression": "last(gpu_temprature_c[5m]) > 1"}, headers=a.headers)
+    assert r.status_code == 422 and r.json()["suggestions"] == ["gpu_temperature_c"]
+
+    r = api.post(
+        "/api/alerts/rules/preview", json={"expression": "last(gpu_temperature_c[5m]) >= 85"}, headers=viewer.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["samples"] == [
+        {"labels": {"node": "n1", "gpu": "0"}, "value": 91.0, "matches": True},
+        {"labels": {"node": "n1", "gpu": "1"}, "value": 60.0, "matches": False},
+    ]
+
+    body = {
+        "name": "GPU 과열",
+        "expression": "last(gpu_temperature_c[5m]) >= 85",
+        "for": "0s",
+        "severity": "critical",
+        "group_by": ["node"],
+        "annotations": {"summary": "{{labels.gpu}}번 GPU {{value}}도"},
+    }
+    assert api.post("/api/alerts/rules", json=body, headers=viewer.headers).status_code == 403
+    r = api.post("/api/alerts/rules", json=body, headers=a.headers)
+    assert r.status_code == 201, r.text
+    rule = r.json()
+    assert (rule["for"], rule["repeat_interval"], rule["team_id"]) == ("0s", "4h", a.team["id"])
+    assert api.post("/api/alerts/rules", json=body, headers=a.headers).status_code == 409
+    bad = {**body, "name": "x", "for": "25h"}
+    assert api.post("/api/alerts/rules", json=bad, headers=a.headers).json()["type"].endswith("/alert_duration_invalid")
+
+    # another team's rule is not there for bob
+    url = f"/api/alerts/rules/{rule['id']}"
+    assert api.get(url, headers=b.headers).status_code == 404
+    assert api.patch(url, json={"severity": "info"}, headers=b.headers).status_code == 404
+    assert api.delete(url, headers=b.headers).status_code == 404
+    assert api.get("/api/alerts/rules", headers=b.headers).json()["items"] == []
+    assert api.get(url, headers=viewer.headers).status_code == 200
+
+    # one cycle: the hot GPU fires, listed with its summary, notified to alice's team only
+    result = run_cycle(database_url, now)
+    assert result.firing >= 1
+    (alert,) = api.get("/api/alerts", params={"state": "firing"}, headers=a.headers).json()["items"]
+    assert alert["labels"]["gpu"] == "0" and alert["labels"]["alertname"] == "GPU 과열"
+    assert alert["summary"] == "0번 GPU 91도" and alert["severity"] == "critical"
+    assert api.get("/api/alerts", headers=b.headers).json()["items"] == []
+    listed = api.get("/api/alerts/rules", headers=a.headers).json()
+    assert listed["total"] == 1 and listed["items"][0]["firing"] == 1
+    (note,) = api.get("/api/alerts/notifications", headers=a.headers).json()["items"]
+    assert note["status"] == "firing" and note["payload"]["alerts"][0]["labels"]["team"] == "ops-a"
+    assert api.get("/api/alerts/notifications", headers=b.headers).json()["items"] == []
+
+    # acknowledgement: alice's team only; the viewer may not
+    assert api.post(f"/api/alerts/{alert['id']}/ack", headers=b.headers).status_code == 404
+    assert api.post(f"/api/alerts/{alert['id']}/ack", headers=viewer.headers).status_code == 403
+    r = api.post(f"/api/alerts/{alert['id']}/ack", headers=a.headers)
+    assert r.status_code == 200 and r.json()["acked_by_name"] == "alice"
+
+    # silences: made, listed, expired
+    r = api.post(
+        "/api/alerts/silences",
+        json={"matchers": [{"name": "node", "value": "n1"}], "duration": "1h", "comment": "점검"},
+        headers=a.headers,
+    )
+    assert r.status_code == 201, r.text
+    silence = r.json()
+    assert silence["active"] and silence["created_by_name"] == "alice"
+    assert api.delete(f"/api/alerts/silences/{silence['id']}", headers=b.headers).status_code == 404
+    assert api.delete(f"/api/alerts/silences/{silence['id']}", headers=a.headers).status_code == 204
+    (listed,) = api.get("/api/alerts/silences", headers=a.headers).json()["items"]
+    assert not listed["active"]
+
+    r = api.patch(url, json={"severity": "warning", "enabled": False}, headers=a.headers)
+    assert r.status_code == 200 and r.json()["severity"] == "warning" and not r.json()["enabled"]
+
+    # the built-in pack: installed once, idempotent
+    r = api.post("/api/alerts/rules/builtin", json={"enabled": False}, headers=a.headers)
+    assert r.status_code == 201, r.text
+    assert {x["builtin"] for x in r.json()["items"]} == {p["builtin"] for p in alert_pack.PACK}
+    assert api.post("/api/alerts/rules/builtin", json={}, headers=a.headers).json()["items"] == []
+
+    assert api.delete(url, headers=a.headers).status_code == 204
+    assert api.get(url, headers=a.headers).status_code == 404
+    events = api.get("/api/audit/logs", params={"resource_type": "alert_rule", "limit": 50}, headers=admin).json()
+    actions = [e["action"] for e in events["items"]]
+    assert {"alert_rule.create", "alert_rule.update", "alert_rule.delete"} <= set(actions)
+    events = api.get("/api/audit/logs", params={"resource_type": "alert", "limit": 50}, headers=admin).json()
+    assert [e["action"] for e in events["items"]] == ["alert.ack"]
