@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from axops.auth.deps import Principal, Session, require
+from axops.core.state import SettingsDep
 from axops.monitoring import cost, cost_forecast, cost_savings, cost_simulator
 from axops.monitoring.cost_schemas import (
     ForecastOut,
@@ -40,12 +41,15 @@ async def spend(
         str | None, Query(max_length=7, description="YYYY-MM: the whole month instead of since/until")
     ] = None,
     group_by: str = "model",
+    *,
+    settings: SettingsDep,
 ) -> SpendOut:
     """Usage cost per day, month and group (model = route, team, user, upstream, api_key) and the
     GPU-hour cost of deployments and training jobs over the window (default: the last 30 days)."""
     if month:
         since, until = cost.month_window(month)
-    return SpendOut.model_validate(await cost.spend(session, principal, _utc(since), _utc(until), group_by))
+    found = await cost.spend(session, principal, _utc(since), _utc(until), group_by)
+    return SpendOut.model_validate({**found, "currency": settings.gateway_currency})
 
 
 @router.get("/gpu-rates")
@@ -61,9 +65,12 @@ async def put_gpu_rates(body: GpuRatesIn, principal: Admin, session: Session) ->
 
 
 @router.get("/forecast")
-async def forecast(principal: Reader, session: Session, as_of: datetime | None = None) -> ForecastOut:
+async def forecast(
+    principal: Reader, session: Session, settings: SettingsDep, as_of: datetime | None = None
+) -> ForecastOut:
     """This month's spend so far, the run rate and the projected total, and each visible budget's burn-down."""
-    return ForecastOut.model_validate(await cost_forecast.forecast(session, principal, _utc(as_of)))
+    found = await cost_forecast.forecast(session, principal, _utc(as_of))
+    return ForecastOut.model_validate({**found, "currency": settings.gateway_currency})
 
 
 @router.get("/simulate/routes")
@@ -74,14 +81,16 @@ async def simulate_routes(principal: Reader, session: Session) -> list[SimRoute]
 
 
 @router.post("/simulate")
-async def simulate(body: SimulateIn, principal: Reader, session: Session) -> SimulateOut:
+async def simulate(body: SimulateIn, principal: Reader, session: Session, settings: SettingsDep) -> SimulateOut:
     """Baseline (the last `days` of usage) and projected monthly cost under the scenarios combined."""
     usage, routes = await cost_simulator.load(session, principal, body.days)
     scenarios = [s.model_dump() for s in body.scenarios]
-    return SimulateOut.model_validate(cost_simulator.simulate(usage, routes, scenarios, body.days))
+    found = cost_simulator.simulate(usage, routes, scenarios, body.days)
+    return SimulateOut.model_validate({**found, "currency": settings.gateway_currency})
 
 
 @router.get("/savings")
-async def savings(principal: Reader, session: Session) -> SavingsOut:
+async def savings(principal: Reader, session: Session, settings: SettingsDep) -> SavingsOut:
     """Recommendations sorted by estimated monthly saving, with their evidence."""
-    return SavingsOut.model_validate(await cost_savings.recommendations(session, principal))
+    found = await cost_savings.recommendations(session, principal)
+    return SavingsOut.model_validate({**found, "currency": settings.gateway_currency})

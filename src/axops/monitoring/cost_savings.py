@@ -48,9 +48,7 @@ async def recommendations(session: AsyncSession, principal: Principal, now: date
         *await cheaper_routes(session, principal),
     ]
     items.sort(key=lambda i: -i["monthly_saving"])
-    _, _, currency = await rate_table(session)
     return {
-        "currency": currency,
         "total": sum(i["monthly_saving"] for i in items),
         "items": items,
         "notes": NOTES,

@@ -79,6 +79,7 @@ class GpuCost(BaseModel):
 
 
 class SpendOut(BaseModel):
+    currency: str = Field(description="The gateway's price currency (GPU rates are assumed to be in it too)")
     since: datetime
     until: datetime
     group_by: str
@@ -119,6 +120,7 @@ class ForecastDay(BaseModel):
 
 
 class ForecastOut(Projection):
+    currency: str = Field(description="The gateway's price currency (GPU rates are assumed to be in it too)")
     as_of: datetime
     month: str
     method: str
@@ -178,6 +180,7 @@ class SimRoute(BaseModel):
 
 
 class SimulateOut(BaseModel):
+    currency: str = Field(description="The gateway's price currency (GPU rates are assumed to be in it too)")
     days: int
     baseline_monthly: float
     projected_monthly: float
