@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     usage_retention_days: int = 400
     request_log_retention_days: int = 90
     gateway_health_interval_s: float = 15.0
+    alert_allowed_networks: str = Field(
+        "",
+        description="private, loopback or link-local networks alert channels may send to (CIDRs separated by ','; "
+        "e.g. your SMTP relay or Alertmanager: 10.0.0.0/8); empty: public addresses only",
+    )
     gateway_currency: str = Field(
         "USD", min_length=1, max_length=8, description="the unit of route prices and every cost figure"
     )
