@@ -390,6 +390,8 @@ export interface LogQuery {
   since?: string
   until?: string
   content?: boolean
+  /** Text in the masked request or answer (2-200 characters) */
+  q?: string
 }
 
 /** One page of gateway requests, newest first (the first page carries the total). */

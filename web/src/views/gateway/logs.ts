@@ -18,7 +18,12 @@ export interface LogFilters {
   window: LogWindow
   since: string
   until: string
+  /** Text searched in the masked request and answer (2-200 characters; the server looks 7 days back without a period). */
+  q: string
 }
+
+export const SEARCH_MIN = 2
+export const SEARCH_MAX = 200
 
 const one = (v: LocationQuery[string]): string => (Array.isArray(v) ? (v[0] ?? '') : (v ?? '')) as string
 
@@ -36,6 +41,7 @@ export function filtersFromQuery(q: LocationQuery): LogFilters {
     status: one(q.status),
     since,
     until,
+    q: one(q.q),
     window: since || until ? 'custom' : LOG_WINDOWS.includes(window as never) ? window : '24h',
   }
 }
@@ -48,6 +54,7 @@ export function queryFromFilters(f: LogFilters): LocationQueryRaw {
   if (f.userId) q.user_id = f.userId
   if (f.outcome) q.outcome = f.outcome
   if (f.status) q.status = f.status
+  if (f.q) q.q = f.q
   if (f.window === 'custom') {
     if (f.since) q.since = f.since
     if (f.until) q.until = f.until
@@ -60,6 +67,12 @@ export function statusValid(status: string): boolean {
   return status === '' || (/^\d{3}$/.test(status) && Number(status) >= 100 && Number(status) <= 599)
 }
 
+/** A search the API accepts: empty, or 2 to 200 characters once trimmed (counted as the server does). */
+export function searchValid(text: string): boolean {
+  const length = [...text.trim()].length
+  return length === 0 || (length >= SEARCH_MIN && length <= SEARCH_MAX)
+}
+
 /** The API's query for these filters; a relative window ends now. */
 export function apiQuery(f: LogFilters, now = new Date()): LogQuery {
   const q: LogQuery = {}
@@ -69,6 +82,7 @@ export function apiQuery(f: LogFilters, now = new Date()): LogQuery {
   if (f.userId) q.user_id = f.userId
   if (f.outcome) q.outcome = f.outcome
   if (f.status && statusValid(f.status)) q.status = Number(f.status)
+  if (f.q.trim() && searchValid(f.q)) q.q = f.q.trim()
   if (f.window === 'custom') {
     if (f.since) q.since = f.since
     if (f.until) q.until = f.until
@@ -78,7 +92,7 @@ export function apiQuery(f: LogFilters, now = new Date()): LogQuery {
 
 /** How many filters narrow the list beyond the default window (for the no-match state). */
 export function narrowed(f: LogFilters): boolean {
-  return !!(f.model || f.upstream || f.apiKeyId || f.userId || f.outcome || f.status || f.window === 'custom')
+  return !!(f.model || f.upstream || f.apiKeyId || f.userId || f.outcome || f.status || f.q || f.window === 'custom')
 }
 
 /** The log of one usage row's failing requests over the Usage page's window (its "errors: N"). */
