@@ -4,6 +4,7 @@ route, the dashboard's figures match numpy on the same requests, and the report 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import uuid
@@ -14,7 +15,9 @@ import psycopg
 
 from axops.core.db import libpq_url
 from axops.gateway.models import Route
-from tests.factories import insert_rows, make_account, make_route
+from axops.monitoring import slo_tasks
+from tests.factories import insert_rows, live_and_dead_routes, make_account, make_route
+from tests.mocks import MockUpstream
 
 
 def _usage(database_url: str, route: str, rows: list[tuple[datetime, int, float, str]]) -> None:
@@ -149,3 +152,44 @@ def test_sla_report_formats_escape_names_and_formulas(api, admin, database_url):
     future = api.get("/api/monitoring/sla-report", params={"month": "2999-01"}, headers=dev.headers)
     assert future.status_code == 422 and future.json()["type"].endswith("sla_report_month")
     assert uuid.UUID(report["slos"][0]["id"])
+
+
+def test_probes_and_budgets_recorded_each_minute(api, admin, live_server, database_url):
+    """The gateway's real health probes (a working upstream and a closed port) become `gateway_route_up`
+    points, which count as up and down minutes; each SLO's budget left is written for alert rules."""
+    upstream = MockUpstream("A")
+    try:
+        live_and_dead_routes(api, admin, upstream.url)
+        dev = make_account(api, admin, "probe-dev", new_team="probes")
+        for route in ("chat-live", "chat-dead"):
+            r = api.post("/api/monitoring/slos", json={"name": route, "route": route}, headers=dev.headers)
+            assert r.status_code == 201, r.text
+        state = live_server.app.state.axops
+        gw = state.gateway
+
+        async def probe_and_record():
+            gw.table.invalidate()
+            await gw.table.ensure(state.db, state.secret_key)
+            await gw.check_health()
+            await gw.check_health()  # the dead upstream fails twice: no healthy target left
+            return await slo_tasks.record(state.db, gw, datetime.now(UTC) - timedelta(minutes=1))
+
+        probes, budgets = asyncio.run_coroutine_threadsafe(probe_and_record(), live_server.server_loop).result(30)
+        assert probes >= 2 and budgets == 2
+    finally:
+        upstream.stop()
+
+    now = datetime.now(UTC)
+    window = {"from": (now - timedelta(minutes=10)).isoformat(), "to": now.isoformat(), "step": 60}
+    series = api.get("/api/monitoring/series", params={"name": "gateway_route_up", **window}, headers=admin).json()
+    up = {s["labels"]["route"]: s["points"][-1][1] for s in series["series"]}
+    assert up["chat-live"] == 1.0 and up["chat-dead"] == 0.0
+
+    slos = {s["route"]: s["status"] for s in api.get("/api/monitoring/slos", headers=dev.headers).json()}
+    assert slos["chat-dead"]["downtime_minutes"] == 1 and slos["chat-live"]["downtime_minutes"] == 0
+    assert abs(slos["chat-dead"]["budget_remaining"] - (1 - 1 / 216)) < 1e-9
+    budgets = api.get(
+        "/api/monitoring/series", params={"name": "slo_error_budget_remaining", **window}, headers=admin
+    ).json()
+    assert {s["labels"]["route"] for s in budgets["series"]} == {"chat-live", "chat-dead"}
+    assert all(s["points"][-1][1] == 1.0 for s in budgets["series"])  # written before the probes' minute closed

@@ -9,6 +9,7 @@ import logging
 from datetime import UTC, datetime
 
 import procrastinate
+from sqlalchemy import select
 
 from axops.core.logging import event
 from axops.core.state import task_state
@@ -34,8 +35,6 @@ def probe_points(gateway, now: datetime) -> list[store.Point]:
 
 
 async def budget_points(session, now: datetime) -> list[store.Point]:
-    from sqlalchemy import select
-
     points: list[store.Point] = []
     for slo in await session.scalars(select(Slo)):
         remaining = (await slos.status(session, slo, now))["budget_remaining"]
@@ -50,16 +49,21 @@ async def budget_points(session, now: datetime) -> list[store.Point]:
     return points
 
 
+async def record(db, gateway, now: datetime) -> tuple[int, int]:
+    """This minute's probe points, then every SLO's budget (the probes already counted); returns how many."""
+    async with db.sessionmaker() as session:
+        points = probe_points(gateway, now)
+        await store.write(session, points)
+        await session.commit()
+        budgets = await budget_points(session, now)
+        await store.write(session, budgets)
+        await session.commit()
+    return len(points), len(budgets)
+
+
 @tasks.periodic(cron="* * * * *", periodic_id="slo-status")
 @tasks.task(name="record_slos", pass_context=True, queueing_lock="slo-status")
 async def record_slos_task(job_context, timestamp: int) -> None:
     state = task_state(job_context)
-    now = datetime.now(UTC)
-    async with state.db.sessionmaker() as session:
-        points = probe_points(state.gateway, now)
-        await store.write(session, points)
-        await session.commit()  # the probes are counted in this minute's budgets
-        budgets = await budget_points(session, now)
-        await store.write(session, budgets)
-        await session.commit()
-    event(log, "monitoring.slos_recorded", probes=len(points), slos=len(budgets))
+    probes, budgets = await record(state.db, state.gateway, datetime.now(UTC))
+    event(log, "monitoring.slos_recorded", probes=probes, slos=budgets)
