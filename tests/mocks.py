@@ -244,6 +244,7 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.statuses: list[int] = []
+        self.echo = False
         self.received = threading.Event()
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -266,6 +267,8 @@ class Receiver:
         self.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
         self.received.set()
         status = self.statuses.pop(0) if self.statuses else 200
+        if self.echo:  # a receiver that repeats what it was sent in its error (as some do)
+            return web.Response(status=status, text=f"bad request to {request.url}")
         return web.Response(status=status, text="ok" if status < 400 else "receiver broke")
 
     def close(self) -> None:

@@ -129,7 +129,8 @@ def title(payload: dict) -> str:
     firing = [a for a in payload.get("alerts", []) if a.get("state") == "firing"]
     status = str(payload.get("status", "firing")).upper()
     count = len(firing) if payload.get("status") == "firing" else len(payload.get("alerts", []))
-    return f"[{status}:{count}] {payload.get('rule_name', '')} ({payload.get('team', '')})"
+    line = f"[{status}:{count}] {payload.get('rule_name', '')} ({payload.get('team', '')})"
+    return " ".join(line.split())  # one line: no header injection through a name
 
 
 def _value(value: Any) -> str:

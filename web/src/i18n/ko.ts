@@ -283,7 +283,7 @@ export default {
       channels: '채널',
       noChannels: '채널이 아직 없습니다. 채널 탭에서 추가하세요.',
       summary: '요약 템플릿',
-      summaryHint: '{{value}}와 {{labels.이름}}만 치환됩니다',
+      summaryHint: "{'{{'}value{'}}'}와 {'{{'}labels.이름{'}}'}만 치환됩니다",
       description: '설명',
       firingNow: '발생 중',
       pendingN: '대기 {n}',
