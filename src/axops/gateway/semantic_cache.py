@@ -39,7 +39,10 @@ log = logging.getLogger("axops.gateway")
 DEFAULTS = {"enabled": False, "embeddings_route": None, "threshold": 0.95, "ttl_s": 3600, "scope": "team"}
 DEFAULT_MAX_ENTRIES = 10_000
 MAX_TEXT_CHARS = 8_000  # longer prompts are not looked up (embedding models' context; a long prompt rarely repeats)
-CROSSOVER = 4_096  # partition size where the HNSW graph overtakes exact search (bench/monitoring/semantic_cache.py)
+# Partition size past which the HNSW graph replaces exact search. Unloaded, both take ~0.1 ms at 4k entries of
+# dim 384; on a busy machine numpy's multi-threaded BLAS degrades first, so the switch comes early
+# (bench/monitoring/semantic_cache.py prints both per size).
+CROSSOVER = 1_024
 EMBED_TIMEOUT_S = 10.0
 _IGNORED = ("messages", "stream", "stream_options", "user")
 
@@ -118,7 +121,7 @@ class Partition:
 
     def add(self, entry_id: int, vector: np.ndarray) -> None:
         if self.graph is not None:
-            self.graph.add(entry_id, vector)
+            self.graph.add(entry_id, vector, threads=1)  # one lookup at a time: no thread pool per call
             return
         n = len(self.rows)
         if n == len(self.matrix):
@@ -154,7 +157,7 @@ class Partition:
         if self.graph is not None:
             if not len(self.graph):
                 return None
-            found = self.graph.search(vector, 1)
+            found = self.graph.search(vector, 1, threads=1)
             if not len(found.keys):
                 return None
             return int(found.keys[0]), 1.0 - float(found.distances[0])
