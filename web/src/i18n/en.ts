@@ -135,14 +135,14 @@ export default {
       tiles: {
         datasets: 'Datasets',
         duplicates: 'Mean duplicate share',
-        warnings: 'Datasets with quality warnings',
+        warnings: 'Datasets with warnings',
         reviews: 'Approved versions',
         pii: 'PII findings',
         growth: 'Versions added',
       },
       scannedOf: '{n} with a quality report',
-      awaiting: '{n} awaiting review · {r} rejected',
-      piiVersions: 'Found in {n} of {of} scanned versions',
+      awaiting: '{n} to review · {r} rejected',
+      piiVersions: 'In {n} of {of} versions',
       rowsAdded: '{n} rows added',
       kinds: {
         duplicates: 'Duplicate rows',
@@ -207,6 +207,7 @@ export default {
     drift: {
       title: 'Input and quality drift',
       feature: 'Feature',
+      psi: 'PSI',
       ks: 'KS D',
       pValue: 'p-value',
       mix: 'Mix shift',

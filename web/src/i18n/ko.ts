@@ -135,14 +135,14 @@ export default {
       tiles: {
         datasets: '데이터셋',
         duplicates: '평균 중복 비율',
-        warnings: '품질 경고가 있는 데이터셋',
+        warnings: '경고 있는 데이터셋',
         reviews: '승인된 버전',
         pii: '개인정보 탐지 건수',
         growth: '추가된 버전',
       },
       scannedOf: '품질 검사 완료 {n}개',
       awaiting: '검토 대기 {n} · 반려 {r}',
-      piiVersions: '검사한 버전 {of}개 중 {n}개에서 탐지',
+      piiVersions: '버전 {n}/{of}개에서 탐지',
       rowsAdded: '행 {n}개 추가',
       kinds: {
         duplicates: '중복 행',
@@ -207,6 +207,7 @@ export default {
     drift: {
       title: '입력·품질 드리프트',
       feature: '지표',
+      psi: 'PSI',
       ks: 'KS 통계량',
       pValue: 'p값',
       mix: '언어 구성 변화',
