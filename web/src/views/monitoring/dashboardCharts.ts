@@ -121,6 +121,7 @@ export function namedBars(items: { name: string; value: number }[], unit: string
     series: [
       {
         type: 'bar',
+        barMaxWidth: 28,
         data: rows.map((r) => r.value),
         label: { show: true, position: 'right', fontSize: 10, formatter: (p: { value: number }) => p.value.toFixed(1) },
       },
