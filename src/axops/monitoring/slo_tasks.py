@@ -35,9 +35,11 @@ def probe_points(gateway, now: datetime) -> list[store.Point]:
 
 
 async def budget_points(session, now: datetime) -> list[store.Point]:
+    items = list(await session.scalars(select(Slo)))
+    standing = await slos.statuses(session, items, now)
     points: list[store.Point] = []
-    for slo in await session.scalars(select(Slo)):
-        remaining = (await slos.status(session, slo, now))["budget_remaining"]
+    for slo in items:
+        remaining = standing[slo.id]["budget_remaining"]
         points.append(
             (
                 slos.BUDGET_SERIES,

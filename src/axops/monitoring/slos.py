@@ -176,23 +176,40 @@ def bad_minute(kind: str, target: float, m: Minute) -> bool:
     return m.requests > 0 and m.errors_5xx / m.requests > 1 - target / 100
 
 
-async def status(session: AsyncSession, slo: Slo, now: datetime | None = None) -> dict:
-    """The SLO's standing now: its window's figures and the 1 h / 6 h burn rates."""
+def _reach(slo: Slo, now: datetime) -> datetime:
+    """How far back an SLO's standing reads: its window's start, or 6 h for the burn rates."""
+    return min(window_bounds(slo.window, now)[0], floor_minute(now) - timedelta(hours=6))
+
+
+async def status(session: AsyncSession, slo: Slo, now: datetime | None = None, data: Measured | None = None) -> dict:
+    """The SLO's standing now: its window's figures and the 1 h / 6 h burn rates. `data`: the route's
+    minutes measured already (reaching back at least as far), shared by the SLOs of one route."""
     now = now or datetime.now(UTC)
     start, window_end = window_bounds(slo.window, now)
     end = floor_minute(now)
-    data = await measure(session, slo.route, min(start, end - timedelta(hours=6)), end)
+    if data is None:
+        data = await measure(session, slo.route, _reach(slo, now), end)
     burns = {
         "burn_rate_1h": burn_rate(slo.kind, slo.target, data, 1),
         "burn_rate_6h": burn_rate(slo.kind, slo.target, data, 6),
     }
-    data.start = start
+    window = Measured(start, end, data.minutes)
     return {
-        **figures(slo.kind, slo.target, data, _minutes(start, window_end)),
+        **figures(slo.kind, slo.target, window, _minutes(start, window_end)),
         **burns,
         "window_start": start,
         "window_end": window_end,
     }
+
+
+async def statuses(session: AsyncSession, items: list[Slo], now: datetime) -> dict[uuid.UUID, dict]:
+    """Each SLO's standing, reading each route's minutes once."""
+    reach: dict[str, datetime] = {}
+    for slo in items:
+        reach[slo.route] = min(reach.get(slo.route, now), _reach(slo, now))
+    end = floor_minute(now)
+    measured = {route: await measure(session, route, start, end) for route, start in reach.items()}
+    return {slo.id: await status(session, slo, now, measured[slo.route]) for slo in items}
 
 
 # --- configuration --------------------------------------------------------------------------------
@@ -310,6 +327,7 @@ async def described(session: AsyncSession, slos: list[Slo], now: datetime | None
             text("SELECT id, name FROM teams WHERE id = ANY(:ids)"), {"ids": list({s.team_id for s in slos})}
         )
         teams = dict(rows.all())
+    standing = await statuses(session, slos, now)
     out = []
     for s in slos:
         out.append(
@@ -326,7 +344,7 @@ async def described(session: AsyncSession, slos: list[Slo], now: datetime | None
                 "window": s.window,
                 "created_at": s.created_at,
                 "updated_at": s.updated_at,
-                "status": await status(session, s, now),
+                "status": standing[s.id],
             }
         )
     return out
