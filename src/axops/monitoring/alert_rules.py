@@ -334,8 +334,29 @@ class Sample:
 
 
 Vector = list[Sample]
-Window = dict[int, tuple[dict, float, float, float, float, float, float]]
-# Window: per series id, (labels, count, sum, min, max, first, last) of its points in the range
+
+
+class Window:
+    """One range's series: per series id, (labels, count, sum, min, max, first, last) of its points in
+    the window; `candidates` narrows by a selector's `=` matchers through a label index built once."""
+
+    __slots__ = ("_index", "rows")
+
+    def __init__(self):
+        self.rows: dict[int, tuple] = {}
+        self._index: dict[tuple[str, str], list[tuple]] | None = None
+
+    def candidates(self, selector: Selector):
+        equal = [(k, v) for k, op, v in selector.matchers if op == "="]
+        if not equal:
+            return self.rows.values()
+        if self._index is None:
+            index: dict[tuple[str, str], list[tuple]] = {}
+            for row in self.rows.values():
+                for pair in row[0].items():
+                    index.setdefault(pair, []).append(row)
+            self._index = index
+        return min((self._index.get(pair, []) for pair in equal), key=len)
 
 
 def _key(labels: dict) -> tuple:
@@ -371,13 +392,15 @@ def _combine(op: str, left: Vector, right: Vector) -> Vector:
     if scalar_right or scalar_left:
         pairs = [(a, right[0]) for a in left] if scalar_right else [(left[0], b) for b in right]
     else:
-        shared = set.intersection(*(set(s.labels) for s in left)) & set.intersection(*(set(s.labels) for s in right))
+        shared = sorted(
+            set.intersection(*(set(s.labels) for s in left)) & set.intersection(*(set(s.labels) for s in right))
+        )
         index: dict[tuple, list[Sample]] = {}
         for b in right:
-            index.setdefault(tuple(b.labels[k] for k in sorted(shared)), []).append(b)
+            index.setdefault(tuple(b.labels[k] for k in shared), []).append(b)
         pairs = []
         for a in left:
-            for b in index.get(tuple(a.labels[k] for k in sorted(shared)), ()):
+            for b in index.get(tuple(a.labels[k] for k in shared), ()):
                 common = set(a.labels) & set(b.labels)
                 if all(a.labels[k] == b.labels[k] for k in common):
                     pairs.append((a, b))
@@ -409,9 +432,13 @@ def evaluate(node, windows: dict[tuple, Window], allowed=None) -> Vector:
     if isinstance(node, Number):
         return [Sample({}, node.value)]
     if isinstance(node, Func):
-        window = windows.get(node.range.key, {})
+        window = windows.get(node.range.key)
         selector = node.range.selector
-        rows = [row for row in window.values() if selector.matches(row[0]) and (allowed is None or allowed(row[0]))]
+        rows = [
+            row
+            for row in (window.candidates(selector) if window is not None else ())
+            if selector.matches(row[0]) and (allowed is None or allowed(row[0]))
+        ]
         if node.func == "absent":
             if rows:
                 return []

@@ -86,11 +86,11 @@ async def read_windows(
         }
         for i, (name, win, off) in enumerate(keys)
     ]
-    windows: dict[tuple, alert_rules.Window] = {k: {} for k in keys}
+    windows: dict[tuple, alert_rules.Window] = {k: alert_rules.Window() for k in keys}
     for i, sid, labels, n, total, lo, hi, first, last in await session.execute(
         _WINDOWS, {"specs": orjson.dumps(specs).decode()}
     ):
-        windows[keys[i]][sid] = (labels, float(n), total, lo, hi, first, last)
+        windows[keys[i]].rows[sid] = (labels, float(n), total, lo, hi, first, last)
     return windows
 
 
@@ -201,7 +201,8 @@ async def run_cycle(session: AsyncSession, now: datetime, rule_ids: list | None 
             rule.last_error, rule.last_evaluated_at = f"evaluation failed: {type(exc).__name__}", now
             result.errors += 1
             continue
-        rule.last_error, rule.last_evaluated_at = None, now
+        if rule.last_error is not None:
+            rule.last_error = None
         alerts = _step(session, rule, samples, open_alerts.get(rule.id, {}), now, dropped)
         team_name = teams.get(rule.team_id, "")
         team_silences = silences.get(rule.team_id, [])
@@ -215,6 +216,15 @@ async def run_cycle(session: AsyncSession, now: datetime, rule_ids: list | None 
     await session.flush()
     if dropped:
         await session.execute(delete(Alert).where(Alert.id.in_(dropped)).execution_options(synchronize_session=False))
+    # every evaluated rule and open alert stamped in two statements, not one UPDATE a row
+    evaluated = [r.id for r in rules if r.id in trees]
+    await session.execute(
+        text("UPDATE alert_rules SET last_evaluated_at = :now WHERE id = ANY(:ids)"), {"now": now, "ids": evaluated}
+    )
+    await session.execute(
+        text("UPDATE alerts SET evaluated_at = :now WHERE rule_id = ANY(:ids) AND state <> 'resolved'"),
+        {"now": now, "ids": evaluated},
+    )
     result.notifications = len(result.notification_ids)
     if now.minute == 0 and now.second < 15:  # about once an hour: old episodes go
         await session.execute(
@@ -249,7 +259,10 @@ def _step(
                 silenced=False,
             )
             session.add(alert)
-        alert.value, alert.evaluated_at = s.value, now
+        if alert.value != s.value:
+            alert.value = s.value
+        if alert.evaluated_at is None:
+            alert.evaluated_at = now  # a new one; open ones are stamped in one statement per cycle
         if alert.state == "pending" and now - alert.started_at >= timedelta(seconds=rule.for_s):
             alert.state, alert.fired_at = "firing", now
         touched.append(alert)
