@@ -210,7 +210,7 @@ export default {
       feature: '지표',
       psi: 'PSI',
       ks: 'KS 통계량',
-      pValue: 'p값',
+      pValue: '유의확률',
       mix: '언어 구성 변화',
       severity: '심각도',
       samples: '요청 수 (현재 / 기준)',
@@ -226,7 +226,7 @@ export default {
         feedback_score: '사용자 피드백',
       },
       psiOverTime: '시간에 따른 PSI',
-      legend: 'PSI 0.1 미만 안정, 0.1–0.25 주의, 0.25 초과 드리프트. KS는 p < 0.01이고 D ≥ 0.1일 때만 표시합니다.',
+      legend: 'PSI 0.1 미만 안정, 0.1–0.25 주의, 0.25 초과 드리프트. KS는 유의확률 0.01 미만이고 D ≥ 0.1일 때만 주의로 봅니다.',
       referenceDefault: '최근 {hours}시간을 {start} – {end}(직전 7일)과 비교',
       referencePinned: '최근 {hours}시간을 고정된 기준 구간 {start} – {end}과 비교',
       empty:
