@@ -9,7 +9,9 @@ import psycopg
 import pytest
 
 from axops.core.db import libpq_url
+from axops.monitoring.alert_models import Alert, AlertRule
 from tests.dashboards_scene import dashboards_scene
+from tests.factories import insert_rows
 
 
 def _get(api, headers: dict, which: str, start: datetime, end: datetime) -> dict:
@@ -52,14 +54,32 @@ def test_system_dashboard(api, admin, database_url):
     assert req["error_rate"] == pytest.approx(0.5)
     assert req["p95_ms"] == pytest.approx(385.0)  # percentile_cont over 100, 200, 300, 400
     assert system["routes"] == [{"route": "chat-alpha", "requests": 4, "errors": 2, "p95_ms": pytest.approx(385.0)}]
-    assert system["firing_alerts"] is None or system["firing_alerts"] == 0
+    assert system["firing_alerts"] == 0
     assert system["range"]["clipped"] is False
+
+    # alpha's rule fires once (and has one resolved alert): alpha and the admin count one, beta none
+    now = datetime.now(UTC)
+    team = scene["alpha"].team["id"]
+    (rule,) = insert_rows(
+        database_url,
+        AlertRule,
+        [{"team_id": team, "name": "hot", "expression": "gpu_utilization > 90", "severity": "warning"}],
+    )
+    common = {"rule_id": rule, "team_id": team, "labels": {}, "started_at": now, "evaluated_at": now}
+    insert_rows(
+        database_url,
+        Alert,
+        [{**common, "fingerprint": "a", "state": "firing"}, {**common, "fingerprint": "b", "state": "resolved"}],
+    )
+    assert _get(api, admin, "system", scene["start"], scene["end"])["firing_alerts"] == 1
+    assert _get(api, scene["alpha"].headers, "system", scene["start"], scene["end"])["firing_alerts"] == 1
 
     # a developer of beta sees the platform's GPUs but neither alpha's deployment nor its route's requests
     beta = _get(api, scene["beta"].headers, "system", scene["start"], scene["end"])
     assert beta["gpus"]["gpus"] == 2
     assert beta["deployments"]["active"] == 0 and beta["requests"]["requests"] == 0 and beta["routes"] == []
     assert beta["requests"]["error_rate"] is None
+    assert beta["firing_alerts"] == 0
 
 
 def test_training_dashboard(api, admin, database_url):

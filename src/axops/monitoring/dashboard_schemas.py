@@ -56,7 +56,7 @@ class SystemDashboard(BaseModel):
     deployments: DeploymentsNow
     requests: RequestTotals
     routes: list[RouteTotals]  # the 10 busiest routes of the range
-    firing_alerts: int | None  # None: alerting is not installed
+    firing_alerts: int  # of the caller's teams (Admin: all)
 
 
 # -- training -------------------------------------------------------------------------------------

@@ -120,11 +120,8 @@ async def _deployments(session: AsyncSession, principal: Principal) -> dict:
     }
 
 
-async def firing_alerts(session: AsyncSession, principal: Principal) -> int | None:
-    """Firing alerts of the caller's teams (all for an Admin); None while the alerts table does not exist."""
-    exists = (await fetch_raw(session, "SELECT to_regclass('public.alerts') IS NOT NULL"))[0][0]
-    if not exists:
-        return None
+async def firing_alerts(session: AsyncSession, principal: Principal) -> int:
+    """Firing alerts of the caller's teams (all for an Admin)."""
     sql = "SELECT count(*) FROM alerts WHERE state = 'firing' AND ($1::uuid[] IS NULL OR team_id = ANY($1))"
     return (await fetch_raw(session, sql, team_ids_param(principal)))[0][0]
 

@@ -27,8 +27,8 @@ export interface SystemDashboard {
     p95_ms: number | null
   }
   routes: { route: string; requests: number; errors: number; p95_ms: number | null }[]
-  /** null: alerting is not installed. */
-  firing_alerts: number | null
+  /** Of the caller's teams (Admin: all). */
+  firing_alerts: number
 }
 
 export interface OutcomeDay {
