@@ -127,6 +127,10 @@ def test_alert_rule_journey(api, admin, database_url):
 
     r = api.patch(url, json={"severity": "warning", "enabled": False}, headers=a.headers)
     assert r.status_code == 200 and r.json()["severity"] == "warning" and not r.json()["enabled"]
+    assert r.json()["firing"] == 0  # a paused rule's alerts end
+    assert (
+        api.get("/api/alerts", params={"state": "resolved"}, headers=a.headers).json()["items"][0]["id"] == alert["id"]
+    )
 
     # the built-in pack: installed once, idempotent
     r = api.post("/api/alerts/rules/builtin", json={"enabled": False}, headers=a.headers)

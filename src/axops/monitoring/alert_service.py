@@ -182,6 +182,14 @@ async def update_rule(session: AsyncSession, principal: Principal, rule_id: uuid
     if data.channel_ids is not None:
         rule.channel_ids = await _check_channels(session, rule.team_id, data.channel_ids)
     if data.enabled is not None:
+        if rule.enabled and not data.enabled:  # paused: its open alerts end now (without notifications)
+            await session.execute(text("DELETE FROM alerts WHERE rule_id = :id AND state = 'pending'"), {"id": rule.id})
+            await session.execute(
+                text(
+                    "UPDATE alerts SET state = 'resolved', resolved_at = now() WHERE rule_id = :id AND state = 'firing'"
+                ),
+                {"id": rule.id},
+            )
         rule.enabled = data.enabled
     rule.updated_at = datetime.now(UTC)
     await _save(session, rule)
