@@ -20,6 +20,12 @@ from tests.factories import principal
 NOW = datetime.now(UTC).replace(second=30, microsecond=0)
 
 
+@pytest.fixture(autouse=True)
+async def _no_collected_minutes(db_session):
+    """The usage records written here are not in the metric history: as if the collector never ran."""
+    await db_session.execute(text("DELETE FROM metric_watermarks WHERE source = 'gateway'"))
+
+
 async def _requests(session, route: str, at: datetime, statuses: list[int], latency_ms: float = 10.0) -> None:
     await session.execute(
         text("""INSERT INTO usage_records (created_at, endpoint, model, upstream, stream, status, prompt_tokens,
@@ -181,3 +187,38 @@ async def test_configuration_defaults_checks_and_scoping(db_session, two_teams):
         await slos.get(db_session, other, made.id)
     assert await slos.list_slos(db_session, other) == []
     assert {s.id for s in await slos.list_slos(db_session, dev)} == {made.id, success.id}
+
+
+async def test_collected_minutes_come_from_the_metric_history(db_session):
+    """Minutes the collector has closed are read from its per-minute counts (a busy route's month is
+    43,200 rows, not millions of requests); newer minutes from the requests themselves."""
+    route = f"slo-{uuid.uuid4().hex[:8]}"
+    end = slos.floor_minute(NOW)
+    watermark = end - timedelta(minutes=10)
+    old = watermark - timedelta(hours=2)
+    labels = {"route": route}
+    await store.write(
+        db_session,
+        [
+            ("gateway_requests", labels, old, 500.0),
+            ("gateway_errors", labels, old, 30.0),  # status >= 400
+            ("gateway_server_errors", labels, old, 20.0),
+            ("gateway_requests", labels, old + timedelta(minutes=1), 4.0),
+            ("gateway_errors", labels, old + timedelta(minutes=1), 4.0),
+            ("gateway_server_errors", labels, old + timedelta(minutes=1), 4.0),  # every request failed: down
+        ],
+    )
+    await db_session.execute(
+        text("INSERT INTO metric_watermarks (source, at) VALUES ('gateway', :at)"), {"at": watermark}
+    )
+    await _requests(db_session, route, old + timedelta(seconds=5), [200] * 1000)  # collected already: not read
+    await _requests(db_session, route, watermark + timedelta(minutes=2), [200, 200, 503, 429])  # not yet collected
+
+    success = await slos.status(db_session, _slo(route, "success", 99.0), NOW)
+    assert success["requests"] == 508 and success["errors_5xx"] == 25
+    assert success["errors_4xx"] == 10 + 1 and success["rate_limited"] == 1
+    avail = await slos.status(db_session, _slo(route, "availability", 99.0), NOW)
+    assert avail["downtime_minutes"] == 1
+
+    exact = await slos.measure(db_session, route, end - timedelta(hours=3), end, exact=True)
+    assert sum(m.requests for m in exact.minutes.values()) == 1004

@@ -70,7 +70,7 @@ async def build(session: AsyncSession, principal: Principal, month: date, now: d
     teams = await _team_names(session, items)
     cache_by_route: dict[str, slos.Measured] = {}
     for s in items:
-        data = cache_by_route.get(s.route) or await slos.measure(session, s.route, start, measured_end)
+        data = cache_by_route.get(s.route) or await slos.measure(session, s.route, start, measured_end, exact=True)
         cache_by_route[s.route] = data
         f = slos.figures(s.kind, s.target, data, month_minutes)
         rows = data.slice(start, measured_end)

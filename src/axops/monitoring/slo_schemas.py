@@ -56,7 +56,6 @@ class SloStatus(BaseModel):
     requests: int
     errors_5xx: int
     errors_4xx: int = Field(description="4xx answers, 429 included: counted as good")
-    rate_limited: int = Field(description="429 answers (also in errors_4xx)")
     downtime_minutes: int
     minutes: int = Field(description="Closed minutes of the window so far")
     burn_rate_1h: float

@@ -18,7 +18,6 @@ export interface SloStatus {
   requests: number
   errors_5xx: number
   errors_4xx: number
-  rate_limited: number
   downtime_minutes: number
   minutes: number
   burn_rate_1h: number
