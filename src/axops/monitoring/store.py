@@ -154,9 +154,19 @@ async def query(
     frontier = dict(
         (await session.execute(text("SELECT source, at FROM metric_watermarks WHERE source LIKE 'rollup_%'"))).all()
     )
-    raw = "SELECT series_id, ts AS t, value AS total, 1 AS n FROM metric_points WHERE ts >= :start AND ts < :end"
-    minutes = "SELECT series_id, bucket AS t, sum AS total, count AS n FROM metric_points_1m WHERE bucket >= :start AND bucket < :end"
-    hours = "SELECT series_id, bucket AS t, sum AS total, count AS n FROM metric_points_1h WHERE bucket >= :start AND bucket < :end"
+    # The series first (by name and labels), then only their rows: each table is read through its
+    # (series_id, time) key instead of every series' rows in the range.
+    found = (
+        await session.execute(
+            text("SELECT id, labels FROM metric_series WHERE name = :name AND labels @> CAST(:match AS jsonb)"),
+            {"name": name, "match": orjson.dumps(labels_match).decode()},
+        )
+    ).all()
+    labels_of = {sid: labels for sid, labels in found}
+    keep = "series_id = ANY(:ids)"
+    raw = f"SELECT series_id, ts AS t, value AS total, 1 AS n FROM metric_points WHERE {keep} AND ts >= :start AND ts < :end"
+    minutes = f"SELECT series_id, bucket AS t, sum AS total, count AS n FROM metric_points_1m WHERE {keep} AND bucket >= :start AND bucket < :end"
+    hours = f"SELECT series_id, bucket AS t, sum AS total, count AS n FROM metric_points_1h WHERE {keep} AND bucket >= :start AND bucket < :end"
     epoch0 = datetime.fromtimestamp(0, UTC)
     m, h = frontier.get("rollup_1m", epoch0), frontier.get("rollup_1h", epoch0)
     if table == "metric_points":
@@ -165,28 +175,19 @@ async def query(
         source = f"{minutes} AND bucket < :m UNION ALL {raw} AND ts >= :m"
     else:
         source = f"{hours} AND bucket < :h UNION ALL {minutes} AND bucket >= :h AND bucket < :m UNION ALL {raw} AND ts >= greatest(:m, :h)"
-    rows = (
-        await session.execute(
-            text(f"""
-            SELECT s.labels, floor(extract(epoch FROM p.t) / :step) * :step AS t, sum(p.total) / sum(p.n) AS v
-            FROM metric_series s JOIN ({source}) p ON p.series_id = s.id
-            WHERE s.name = :name AND s.labels @> CAST(:match AS jsonb)
-            GROUP BY s.id, s.labels, 2 ORDER BY s.id, 2"""),
-            {
-                "step": step,
-                "name": name,
-                "match": orjson.dumps(labels_match).decode(),
-                "start": start,
-                "end": end,
-                "m": m,
-                "h": h,
-            },
-        )
-    ).all()
-    series: dict[str, dict] = {}
-    for labels, t, v in rows:
-        key = orjson.dumps(labels, option=orjson.OPT_SORT_KEYS).decode()
-        series.setdefault(key, {"labels": labels, "points": []})["points"].append([int(t), float(v)])
+    rows = []
+    if labels_of:
+        rows = (
+            await session.execute(
+                text(f"""
+                SELECT p.series_id, floor(extract(epoch FROM p.t) / :step) * :step AS t, sum(p.total) / sum(p.n) AS v
+                FROM ({source}) p GROUP BY 1, 2 ORDER BY 1, 2"""),
+                {"step": step, "ids": list(labels_of), "start": start, "end": end, "m": m, "h": h},
+            )
+        ).all()
+    series: dict[int, dict] = {}
+    for sid, t, v in rows:
+        series.setdefault(sid, {"labels": labels_of[sid], "points": []})["points"].append([int(t), float(v)])
     return {
         "step": step,
         "resolution": {"metric_points": "raw", "metric_points_1m": "1m"}.get(table, "1h"),
