@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: up test lint setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-prompts bench-serving bench-training bench-tracking bench-eval bench-ui clean
+.PHONY: up test lint setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-prompts bench-serving bench-training bench-tracking bench-eval bench-monitoring bench-ui clean
 
 up: setup web
 	$(BIN)/axops up
@@ -89,6 +89,13 @@ bench-tracking: setup
 
 bench-eval: setup
 	$(BIN)/python bench/eval/metrics_bench.py
+
+bench-monitoring: setup
+	$(BIN)/python bench/monitoring/ingest.py
+	$(BIN)/python bench/monitoring/rules.py
+	$(BIN)/python bench/monitoring/delivery.py
+	$(BIN)/python bench/monitoring/semantic_cache.py
+	$(BIN)/python bench/monitoring/slos.py
 
 bench-ui: setup web browser
 	$(BIN)/python bench/ui/run.py
