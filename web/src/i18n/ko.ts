@@ -211,7 +211,7 @@ export default {
       psi: 'PSI',
       ks: 'KS 통계량',
       pValue: '유의확률',
-      mix: '언어 구성 변화',
+      mix: '거리',
       severity: '심각도',
       samples: '요청 수 (현재 / 기준)',
       stable: '안정',
@@ -223,10 +223,12 @@ export default {
         hangul_ratio: '한글 비율',
         language_mix: '언어 구성',
         judge_score: '심사 점수',
+        embedding: '프롬프트 임베딩',
         feedback_score: '사용자 피드백',
       },
       psiOverTime: '시간에 따른 PSI',
-      legend: 'PSI 0.1 미만 안정, 0.1–0.25 주의, 0.25 초과 드리프트. KS는 유의확률 0.01 미만이고 D ≥ 0.1일 때만 주의로 봅니다.',
+      legend:
+        'PSI 0.1 미만 안정, 0.1–0.25 주의, 0.25 초과 드리프트. KS는 유의확률 0.01 미만이고 D ≥ 0.1일 때만 주의로 봅니다. 거리는 언어 구성(총변동 거리) 또는 임베딩 중심점(1 − 코사인)입니다.',
       referenceDefault: '최근 {hours}시간을 {start} – {end}(직전 7일)과 비교',
       referencePinned: '최근 {hours}시간을 고정된 기준 구간 {start} – {end}과 비교',
       empty:
@@ -340,7 +342,8 @@ export default {
       slackUrl: 'Slack 수신 웹훅 URL',
       slackHint: '암호화해 저장하며 다시 보여 주지 않습니다.',
       webhookUrl: '웹훅 URL',
-      webhookHint: '알림을 JSON으로 받습니다. X-Axops-Signature 헤더에 서명하며, 서명 비밀 키는 한 번만 보여 드립니다.',
+      webhookHint:
+        '알림을 JSON으로 받습니다. "X-Axops-Signature" 헤더에 서명하며, 서명 비밀 키는 한 번만 보여 드립니다.',
       alertmanagerUrl: 'Alertmanager 주소',
       alertmanagerHint: '기본 주소입니다. 예: http://alertmanager:9093 (/api/v2/alerts로 보냅니다)',
       host: 'SMTP 서버',
