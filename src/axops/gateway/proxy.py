@@ -302,7 +302,9 @@ async def _route(
     if endpoint == "chat" and route.semantic and cache.cacheable(body, request.headers.get("x-axops-cache") == "use"):
         semantic = await semantic_cache.lookup(gw, principal, route, body)
         if semantic is not None and semantic.entry is not None:
-            return _semantic_hit(request, gw, principal, body, stream, policies, estimated, prompt, semantic)
+            span = request.scope.pop(SPAN, None)
+            call = Call(gw, principal, endpoint, body["model"], stream, policies, estimated, body, span, prompt)
+            return semantic_cache.replay(call, semantic)
     client_wants_usage = False
     if stream:
         options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
@@ -415,26 +417,6 @@ async def _route(
     return openai_error(
         last_status, f"No upstream could answer for '{body['model']}' ({last_error}).", code="upstream_error"
     )
-
-
-def _semantic_hit(request, gw, principal, body, stream, policies, estimated, prompt, found) -> Response:
-    """An earlier answer to a prompt that means the same, replayed like an exact hit."""
-    hit = found.entry
-    call = Call(
-        gw, principal, "chat", body["model"], stream, policies, estimated, body, request.scope.pop(SPAN, None), prompt
-    )
-    tokens = (hit["prompt_tokens"], hit["completion_tokens"])
-    call.record(200, None, tokens, cache="semantic", saved_cost=hit["cost"], text=hit["content"])
-    headers = {
-        "x-axops-cache": "semantic-hit",
-        "x-axops-cache-similarity": f"{found.similarity:.4f}",
-        "x-axops-cost": "0.0",
-    }
-    if stream:
-        with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        chunks = cache.as_stream(hit, body["model"], with_usage)
-        return StreamingResponse(iter(chunks), media_type="text/event-stream", headers=headers)
-    return Response(cache.as_answer(hit, body["model"]), media_type="application/json", headers=headers)
 
 
 async def forward_json(request: Request, payload: dict) -> Response:

@@ -30,7 +30,9 @@ import aiohttp
 import numpy as np
 import orjson
 from prometheus_client import Counter
+from starlette.responses import Response, StreamingResponse
 
+from axops.gateway import cache
 from axops.gateway.call import Call
 from axops.gateway.table import RouteEntry, plan
 
@@ -341,3 +343,26 @@ def remember(gw, found: Lookup | None, entry: dict | None) -> None:
     """Keep an upstream's answer for later lookups (entry as `cache.entry_from_answer` makes it)."""
     if found is not None and entry is not None:
         gw.semantic.store(found.route_id, found.partition, found.vector, entry, found.ttl_s, found.max_entries)
+
+
+def replay(call: Call, found: Lookup) -> Response:
+    """A hit: the earlier answer, as JSON or as a stream like an exact hit, recorded as `semantic`."""
+    hit, body = found.entry, call.body
+    call.record(
+        200,
+        None,
+        (hit["prompt_tokens"], hit["completion_tokens"]),
+        cache="semantic",
+        saved_cost=hit["cost"],
+        text=hit["content"],
+    )
+    headers = {
+        "x-axops-cache": "semantic-hit",
+        "x-axops-cache-similarity": f"{found.similarity:.4f}",
+        "x-axops-cost": "0.0",
+    }
+    if call.stream:
+        with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        chunks = cache.as_stream(hit, call.model, with_usage)
+        return StreamingResponse(iter(chunks), media_type="text/event-stream", headers=headers)
+    return Response(cache.as_answer(hit, call.model), media_type="application/json", headers=headers)
