@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +18,7 @@ from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
 
 from axops.core.db import libpq_url
 from tests.factories import flush_gateway, make_account, make_key, make_route
-from tests.mocks import MockUpstream
+from tests.mocks import MockUpstream, bag_of_words
 
 _COLUMNS = "created_at, model, prompt_chars, prompt_tokens, hangul_ratio, latin_ratio, api_key_id, user_id, client_ip"
 _INSERT = f"""INSERT INTO usage_records ({_COLUMNS}, endpoint, stream, status, completion_tokens, cost, latency_ms,
@@ -154,3 +155,51 @@ def test_a_keys_burst_is_flagged_listed_to_its_owner_and_acknowledged(
     assert again.status_code == 200  # idempotent, no second audit event
     events = api.get("/api/audit/logs", params={"action": "monitoring.anomaly_acknowledged"}, headers=admin).json()
     assert len(events["items"]) == 1
+
+
+def _logs(database_url: str, route: str, start: datetime, texts: list[str]) -> None:
+    with psycopg.connect(libpq_url(database_url)) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO gateway_request_logs (created_at, model, status, request, response) VALUES (%s, %s, 200, %s, '')",
+            [
+                (start + timedelta(minutes=5 * i), route, json.dumps({"messages": [{"role": "user", "content": t}]}))
+                for i, t in enumerate(texts)
+            ],
+        )
+
+
+def test_embedding_drift_through_the_routes_embeddings_route(api, admin, upstream, live_server, database_url):
+    upstream.embedding_for = bag_of_words
+    make_route(api, admin, "embed-ko", upstream.url)
+    for name in ("sem-shift", "sem-steady"):
+        make_route(api, admin, name, "http://127.0.0.1:9/v1")
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        conn.execute(
+            "UPDATE gateway_routes SET semantic_cache = %s WHERE model_name IN ('sem-shift', 'sem-steady')",
+            (json.dumps({"enabled": False, "embeddings_route": "embed-ko"}),),
+        )
+    rng = np.random.default_rng(5)
+    korean = ["서울", "날씨", "내일", "비", "기온", "우산", "주말", "예보", "바람", "맑음"]
+    english = ["invoice", "payment", "refund", "account", "billing", "card", "charge", "receipt", "due", "tax"]
+
+    def texts(words: list[str], n: int = 50) -> list[str]:
+        return [" ".join(rng.choice(words, 6)) for _ in range(n)]
+
+    now = datetime.now(UTC)
+    _logs(database_url, "sem-shift", now - timedelta(days=3), texts(korean))
+    _logs(database_url, "sem-shift", now - timedelta(hours=5), texts(english))
+    _logs(database_url, "sem-steady", now - timedelta(days=3), texts(korean))
+    _logs(database_url, "sem-steady", now - timedelta(hours=5), texts(korean))
+    for route in ("sem-shift", "sem-steady"):
+        r = api.post("/api/monitoring/drift/run", json={"route": route}, headers=admin)
+        assert r.status_code == 200 and r.json()["results"] == 1, r.text
+    shift = api.get("/api/monitoring/drift", params={"route": "sem-shift"}, headers=admin).json()
+    steady = api.get("/api/monitoring/drift", params={"route": "sem-steady"}, headers=admin).json()
+    assert [(x["feature"], x["test"], x["severity"]) for x in shift] == [("embedding", "cosine", "drifted")]
+    assert shift[0]["statistic"] > 0.5 and (shift[0]["n_current"], shift[0]["n_reference"]) == (50, 50)
+    assert steady[0]["severity"] == "stable" and steady[0]["statistic"] < 0.05, steady
+    assert len([b for b in upstream.requests if b.get("model") == "tiny"]) == 200  # 50 prompts x 2 windows x 2 routes
+    # without an embeddings route the feature is skipped cleanly
+    make_route(api, admin, "plain", "http://127.0.0.1:9/v1")
+    _logs(database_url, "plain", now - timedelta(hours=5), texts(english))
+    assert api.post("/api/monitoring/drift/run", json={"route": "plain"}, headers=admin).json()["results"] == 0

@@ -95,3 +95,17 @@ def test_baseline_median_and_robust_spread():
     assert median == 50 and spread == pytest.approx(1.4826 * 50)
     assert anomalies.usual_hours({3: 5, 4: 1}, active_days=3) == set(range(8, 20))
     assert anomalies.usual_hours({3: 5, 4: 1, 10: 2}, active_days=7) == {3, 10}
+
+
+def test_cosine_distance_and_its_severity():
+    assert drift.cosine_distance(np.array([1.0, 0.0]), np.array([2.0, 0.0])) == pytest.approx(0.0)
+    assert drift.cosine_distance(np.array([1.0, 0.0]), np.array([0.0, 3.0])) == pytest.approx(1.0)
+    # cos 60° = 0.5
+    assert drift.cosine_distance(np.array([1.0, 0.0]), np.array([0.5, math.sqrt(3) / 2])) == pytest.approx(0.5)
+    assert drift.cosine_distance(np.zeros(2), np.array([1.0, 0.0])) == 1.0
+    assert [drift.severity_of_cosine(v) for v in (0.01, 0.05, 0.15, 0.2)] == [
+        "stable",
+        "moderate",
+        "moderate",
+        "drifted",
+    ]

@@ -29,13 +29,15 @@ describe('drift panel logic', () => {
       r('prompt_chars', 'psi', 0.12, 'moderate'),
       r('새_지표', 'psi', 0.01, 'stable'),
       r('hangul_ratio', 'psi', 0.02, 'stable'),
+      r('embedding', 'cosine', 0.2, 'drifted'),
     ])
-    expect(rows.map((x) => x.feature)).toEqual(['prompt_chars', 'hangul_ratio', 'language_mix', '새_지표'])
+    expect(rows.map((x) => x.feature)).toEqual(['prompt_chars', 'hangul_ratio', 'language_mix', 'embedding', '새_지표'])
     expect(rows[0]).toMatchObject({ severity: 'drifted', n_current: 120, n_reference: 300 })
     expect(rows[0]!.psi?.statistic).toBe(0.12)
     expect(rows[0]!.ks?.p_value).toBe(1e-9)
     expect(rows[0]!.tv).toBeNull()
     expect(rows[2]!.tv?.statistic).toBe(0.3)
+    expect(rows[3]!.cosine?.statistic).toBe(0.2)
     expect(featureRows([])).toEqual([])
   })
 

@@ -18,6 +18,7 @@ PSI_MODERATE, PSI_DRIFTED = 0.1, 0.25  # < 0.1 stable, 0.1-0.25 moderate, > 0.25
 MIX_MODERATE, MIX_DRIFTED = 0.1, 0.25  # total variation between language mixes, same reading as PSI
 KS_ALPHA = 0.01  # a KS result is moderate/drifted only when significant at this level and...
 KS_MODERATE, KS_DRIFTED = 0.1, 0.2  # ...its statistic D is at least this large (an effect, not just n)
+COSINE_MODERATE, COSINE_DRIFTED = 0.05, 0.15  # 1 - cosine between the windows' embedding centroids
 
 
 def shares(values: Sequence[float] | np.ndarray, edges: Sequence[float]) -> np.ndarray:
@@ -85,3 +86,15 @@ def severity_of_ks(d: float, p_value: float) -> str:
     if p_value >= KS_ALPHA:
         return "stable"
     return "drifted" if d >= KS_DRIFTED else "moderate" if d >= KS_MODERATE else "stable"
+
+
+def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """1 - cos(a, b); 1 when either is the zero vector."""
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0 or nb == 0:
+        return 1.0
+    return float(1.0 - np.dot(a, b) / (na * nb))
+
+
+def severity_of_cosine(value: float) -> str:
+    return "drifted" if value > COSINE_DRIFTED else "moderate" if value >= COSINE_MODERATE else "stable"

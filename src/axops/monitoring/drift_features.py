@@ -10,7 +10,11 @@ reference (the route's pinned window, else the 7 days before the current one), o
 - hangul_ratio: PSI on tenths;
 - language_mix: total variation between the mean (Hangul, Latin, other) shares of the windows;
 - judge_score (evaluation's quality monitors, `quality_scores`) and feedback_score (`request_feedback` on
-  the route's requests): PSI on fifths and KS, when each window has at least `MIN_SCORES` scores.
+  the route's requests): PSI on fifths and KS, when each window has at least `MIN_SCORES` scores;
+- embedding (only where the route names an embeddings route in its semantic-cache settings, and content
+  logs hold masked prompts of both windows): the cosine distance between the windows' centroids of the
+  unit embeddings of up to `EMBED_SAMPLE` masked prompts each, embedded through the gateway as the system
+  (its usage recorded). Skipped, without a result, when not configured or when the embeddings fail.
 
 Each result is stored in `drift_results` and in the metric history as drift_psi / drift_ks / drift_tv
 {route, feature} (the statistic) at the time of the run."""
@@ -21,6 +25,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import orjson
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,7 +46,9 @@ BINS: dict[str, list[float]] = {
     "feedback_score": [0, 0.2, 0.4, 0.6, 0.8, INF],
 }
 KS_FEATURES = ("prompt_chars", "prompt_tokens", "judge_score", "feedback_score")
-SERIES = {"psi": "drift_psi", "ks": "drift_ks", "tv": "drift_tv"}
+SERIES = {"psi": "drift_psi", "ks": "drift_ks", "tv": "drift_tv", "cosine": "drift_embedding"}
+EMBED_SAMPLE = 50
+EMBED_MIN = 10
 DEFAULT_WINDOW = timedelta(hours=24)
 DEFAULT_REFERENCE = timedelta(days=7)
 MIN_ROWS = 100
@@ -142,8 +149,58 @@ def _usage_array(rows: list) -> np.ndarray:
     ).reshape(-1, 4)
 
 
+# the route's semantic-cache settings name its embeddings route (read as JSON: no column needed to exist)
+_EMBEDDINGS_ROUTE = text(
+    "SELECT to_jsonb(r) -> 'semantic_cache' ->> 'embeddings_route' FROM gateway_routes r WHERE model_name = :route"
+)
+_LOGGED = text("""
+SELECT request FROM gateway_request_logs
+WHERE model = :route AND created_at >= :start AND created_at < :end
+ORDER BY created_at DESC LIMIT :limit
+""")
+
+
+def logged_prompt(request) -> str:
+    """The masked prompt text of a content log's request (the user's messages, else the prompt)."""
+    data = orjson.loads(request) if isinstance(request, str | bytes) else request
+    if not isinstance(data, dict):
+        return ""
+    messages = [m for m in data.get("messages") or [] if isinstance(m, dict)]
+    users = [m["content"] for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str)]
+    text_ = "\n".join(users) if users else str(data.get("prompt") or "")
+    return text_[:4000]
+
+
+async def _embedding_drift(
+    session: AsyncSession, gw, route: str, windows: tuple[tuple[datetime, datetime], tuple[datetime, datetime]]
+) -> list[dict]:
+    embeddings_route = await session.scalar(_EMBEDDINGS_ROUTE, {"route": route})
+    if gw is None or not embeddings_route:
+        return []
+    from axops.auth.scoping import SYSTEM
+    from axops.gateway.semantic_cache import embed
+
+    await gw.table.ensure(gw.db, gw.secret)
+    centroids = []
+    counts = []
+    for start, end in windows:
+        rows = await session.execute(_LOGGED, {"route": route, "start": start, "end": end, "limit": EMBED_SAMPLE})
+        vectors = []
+        for (request,) in rows:
+            prompt = logged_prompt(request)
+            vector = await embed(gw, SYSTEM, embeddings_route, prompt) if prompt.strip() else None
+            if vector is not None:
+                vectors.append(vector)
+        if len(vectors) < EMBED_MIN or len({v.shape for v in vectors}) != 1:
+            return []
+        centroids.append(np.mean(np.stack(vectors), axis=0))
+        counts.append(len(vectors))
+    distance = drift.cosine_distance(centroids[0], centroids[1])
+    return [_result("embedding", "cosine", distance, None, drift.severity_of_cosine(distance), *counts)]
+
+
 async def run_route(
-    session: AsyncSession, route: str, now: datetime, window: timedelta = DEFAULT_WINDOW
+    session: AsyncSession, route: str, now: datetime, window: timedelta = DEFAULT_WINDOW, gw=None
 ) -> list[DriftResult]:
     """Compare the route's windows, store the results and their series; the caller commits."""
     cur_start = now - window
@@ -158,6 +215,7 @@ async def run_route(
         r = np.array([r[0] for r in await _values(session, sql, route, ref_start, ref_end)], dtype=float)
         if len(c) >= MIN_SCORES and len(r) >= MIN_SCORES:
             found += compare_scores(feature, c, r)
+    found += await _embedding_drift(session, gw, route, ((cur_start, now), (ref_start, ref_end)))
     rows = [
         DriftResult(
             route=route,
@@ -183,6 +241,7 @@ async def run(
     now: datetime | None = None,
     window: timedelta = DEFAULT_WINDOW,
     route: str | None = None,
+    gw=None,
 ) -> list[DriftResult]:
     """The drift job: every route with enough traffic (or the one named). The caller commits."""
     now = now or datetime.now(UTC)
@@ -193,7 +252,7 @@ async def run(
         routes = sorted((await session.execute(_ROUTES, params)).scalars())
     results: list[DriftResult] = []
     for name in routes:
-        results += await run_route(session, name, now, window)
+        results += await run_route(session, name, now, window, gw)
     return results
 
 

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from axops.auth.deps import Principal, Session, require
+from axops.core.state import State
 from axops.monitoring import anomalies, drift_features
 from axops.monitoring.drift_schemas import (
     AnomalyKind,
@@ -40,10 +41,13 @@ async def drift_list(principal: InfraReader, session: Session, route: RouteName 
 
 
 @router.post("/drift/run")
-async def drift_run(principal: GatewayAdmin, session: Session, body: DriftRunIn | None = None) -> DriftRunOut:
+async def drift_run(
+    principal: GatewayAdmin, session: Session, state: State, body: DriftRunIn | None = None
+) -> DriftRunOut:
     """Run the drift job now (the worker runs it every hour)."""
     body = body or DriftRunIn()
-    results = await drift_features.run(session, window=timedelta(hours=body.window_hours), route=body.route)
+    window = timedelta(hours=body.window_hours)
+    results = await drift_features.run(session, window=window, route=body.route, gw=state.gateway)
     return DriftRunOut(results=len(results), routes=sorted({r.route for r in results}))
 
 

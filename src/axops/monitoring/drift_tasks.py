@@ -20,7 +20,7 @@ NAMESPACE = "monitoring_drift"
 async def drift_task(job_context, timestamp: int) -> None:
     state = task_state(job_context)
     async with state.db.sessionmaker() as session:
-        results = await drift_features.run(session)
+        results = await drift_features.run(session, gw=state.gateway)
         await session.commit()
     drifted = sorted({(r.route, r.feature) for r in results if r.severity == "drifted"})
     event(log, "monitoring.drift", results=len(results), drifted=[f"{r}/{f}" for r, f in drifted][:20])

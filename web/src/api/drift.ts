@@ -12,6 +12,7 @@ export const FEATURES = [
   'prompt_tokens',
   'hangul_ratio',
   'language_mix',
+  'embedding',
   'judge_score',
   'feedback_score',
 ] as const
@@ -19,7 +20,7 @@ export const FEATURES = [
 export interface DriftResult {
   route: string
   feature: string
-  test: 'psi' | 'ks' | 'tv' | string
+  test: 'psi' | 'ks' | 'tv' | 'cosine' | string
   statistic: number
   p_value: number | null
   severity: Severity | string
@@ -71,6 +72,7 @@ export interface FeatureRow {
   psi: DriftResult | null
   ks: DriftResult | null
   tv: DriftResult | null
+  cosine: DriftResult | null
   severity: Severity
   n_current: number
   n_reference: number
@@ -93,11 +95,12 @@ export function featureRows(latest: DriftResult[]): FeatureRow[] {
       psi: null,
       ks: null,
       tv: null,
+      cosine: null,
       severity: 'stable' as Severity,
       n_current: 0,
       n_reference: 0,
     }
-    if (r.test === 'psi' || r.test === 'ks' || r.test === 'tv') row[r.test] = r
+    if (r.test === 'psi' || r.test === 'ks' || r.test === 'tv' || r.test === 'cosine') row[r.test] = r
     row.severity = worst([row.severity, r.severity])
     row.n_current = Math.max(row.n_current, r.n_current)
     row.n_reference = Math.max(row.n_reference, r.n_reference)
