@@ -164,7 +164,18 @@ def test_webhook_and_slack_channels_deliver_signed_and_formatted(api, admin, liv
         text = json.dumps(events, ensure_ascii=False)
         assert "alert_channel.create" in text and "alert_channel.test" in text and "alert_channel.update" in text
         assert "very-secret-token" not in text and webhook["secret"] not in text
+        rule_id = str(uuid.uuid4())
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO alert_rules (id, team_id, name, description, expression, for_s, severity, labels, "
+                "annotations, group_by, repeat_s, channel_ids, enabled) VALUES (%s, %s, 'r', '', 'x > 1', 0, "
+                "'warning', '{}', '{}', '[]', 3600, %s::uuid[], false)",
+                (rule_id, dev.team["id"], [sl["id"], webhook["id"]]),
+            )
         assert api.delete(f"/api/alerts/channels/{sl['id']}", headers=dev.headers).status_code == 204
+        with psycopg.connect(database_url) as conn:
+            left = conn.execute("SELECT channel_ids FROM alert_rules WHERE id = %s", (rule_id,)).fetchone()[0]
+        assert [str(c) for c in left] == [webhook["id"]]  # the rule no longer names the deleted channel
         assert api.get(f"/api/alerts/channels/{sl['id']}", headers=dev.headers).status_code == 404
     finally:
         hook.close()
@@ -238,7 +249,7 @@ def test_email_channel_sends_multipart_mail(api, admin, live_server, database_ur
         logins.append(
             (mechanism, data.login.decode(), data.password.decode()) if isinstance(data, LoginPassword) else None
         )
-        ok = isinstance(data, LoginPassword) and data.password == "smtp-pass-1".encode()
+        ok = isinstance(data, LoginPassword) and data.password == b"smtp-pass-1"
         return AuthResult(success=ok, handled=False)
 
     port = free_port()

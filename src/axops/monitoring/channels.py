@@ -287,13 +287,23 @@ async def update(
 async def delete(session: AsyncSession, principal: Principal, channel_id: uuid.UUID) -> None:
     channel = await get(session, principal, channel_id)
     require_owner(principal, channel, WRITE, "alert channel")
+    # Rules stop naming it, so editing them later doesn't trip over an unknown channel.
+    rules = (
+        await session.execute(
+            text(
+                "UPDATE alert_rules SET channel_ids = array_remove(channel_ids, :id), updated_at = now() "
+                "WHERE :id = ANY(channel_ids)"
+            ),
+            {"id": channel.id},
+        )
+    ).rowcount
     audit.record(
         session,
         "alert_channel.delete",
         resource_type="alert_channel",
         resource_id=channel.id,
         team_id=channel.team_id,
-        summary={"name": channel.name, "kind": channel.kind},
+        summary={"name": channel.name, "kind": channel.kind, "rules_updated": rules},
     )
     await session.delete(channel)
     await session.flush()
