@@ -23,7 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from axops.monitoring import delivery
+from axops.monitoring import alerts, delivery
 from axops.monitoring.notifications import AlertItem, Notification
 from tests.factories import free_port, make_account
 from tests.mocks import Receiver
@@ -360,3 +360,44 @@ def test_alertmanager_receives_and_resolves(api, admin, live_server, database_ur
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_a_breach_reaches_its_channel_through_the_engine(api, admin, live_server, database_url, loopback, receiver):
+    """The whole path: a rule naming the channel, a breaching point, one evaluation cycle, then dispatch (what the
+    engine's task does after committing), and the receiver has the rule's notification, verifiably signed."""
+    dev = make_account(api, admin, "e2e-dev", new_team="e2e-team")
+    channel = make_channel(api, dev.headers, name="온콜", kind="webhook", config={"url": receiver.url})
+    now = datetime.now(UTC).replace(microsecond=0)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        sid = conn.execute(
+            'INSERT INTO metric_series (name, labels) VALUES (\'gpu_temperature_c\', \'{"node": "n9", "gpu": "3"}\') '
+            "RETURNING id"
+        ).fetchone()[0]
+        conn.execute("INSERT INTO metric_points (series_id, ts, value) VALUES (%s, %s, 93)", (sid, now))
+    rule = {
+        "name": "GPU 과열",
+        "expression": "last(gpu_temperature_c[5m]) >= 85",
+        "for": "0s",
+        "severity": "critical",
+        "group_by": ["node"],
+        "channel_ids": [channel["id"]],
+    }
+    r = api.post("/api/alerts/rules", json=rule, headers=dev.headers)
+    assert r.status_code == 201, r.text
+
+    async def cycle_then_dispatch():
+        db = live_server.app.state.axops.db
+        async with db.sessionmaker() as session:
+            result = await alerts.run_cycle(session, now + timedelta(seconds=1))
+            await session.commit()
+        return result.notifications, await delivery.dispatch(db)
+
+    made, sent = asyncio.run_coroutine_threadsafe(cycle_then_dispatch(), live_server.server_loop).result(60)
+    assert made >= 1 and sent == 1
+    request = receiver.requests[-1]
+    assert verify(channel["secret"], request["headers"]["X-Axops-Signature"], request["body"])
+    body = json.loads(request["body"])
+    assert body["rule_name"] == "GPU 과열" and body["status"] == "firing" and body["severity"] == "critical"
+    assert body["alerts"][0]["labels"]["gpu"] == "3" and body["alerts"][0]["value"] == 93
+    (delivered,) = api.get("/api/alerts/deliveries", headers=dev.headers).json()["items"]
+    assert delivered["status"] == "sent" and delivered["rule_name"] == "GPU 과열"
