@@ -151,6 +151,21 @@ def test_webhook_and_slack_channels_deliver_signed_and_formatted(api, admin, liv
         resolved = json.loads(slack.requests[-1]["body"])
         assert resolved["text"].startswith("[RESOLVED:1]") and resolved["attachments"][0]["color"] == "#2e7d32"
 
+        # Bad changes: a taken name, a broken configuration, a secret only webhooks have; nothing is changed.
+        path = f"/api/alerts/channels/{webhook['id']}"
+        taken = api.patch(path, json={"name": "slack"}, headers=dev.headers)
+        assert taken.status_code == 409 and taken.json()["type"].endswith("/alert_channel_exists")
+        broken = api.patch(path, json={"config": {"url": "ftp://x"}}, headers=dev.headers)
+        assert broken.status_code == 422 and broken.json()["type"].endswith("/alert_channel_config_invalid")
+        assert broken.json()["field"] == "url"
+        no_secret = api.patch(f"/api/alerts/channels/{sl['id']}", json={"rotate_secret": True}, headers=dev.headers)
+        assert no_secret.status_code == 422 and no_secret.json()["type"].endswith("/alert_channel_no_secret")
+        assert api.get(path, headers=dev.headers).json()["name"] == "운영 웹훅"
+        missing = api.post(
+            "/api/alerts/channels", json={"name": "x", "kind": "email", "config": {}}, headers=dev.headers
+        )
+        assert missing.status_code == 422
+
         # Rotating the webhook's secret answers the new one once; deliveries are signed with it.
         rotated = api.patch(f"/api/alerts/channels/{webhook['id']}", json={"rotate_secret": True}, headers=dev.headers)
         assert rotated.status_code == 200 and rotated.json()["secret"] not in (None, webhook["secret"])
