@@ -391,6 +391,7 @@ export default {
       label: 'Label',
       value: 'Value',
       addMatcher: 'Add matcher',
+      op: 'Operator',
       removeMatcher: 'Remove matcher',
       duration: 'Duration',
       durationHint: 'From now, e.g. 30m, 2h, 1d (up to 30d)',

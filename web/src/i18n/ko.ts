@@ -393,6 +393,7 @@ export default {
       label: '레이블',
       value: '값',
       addMatcher: '조건 추가',
+      op: '연산자',
       removeMatcher: '조건 삭제',
       duration: '기간',
       durationHint: '지금부터 (예: 30m, 2h, 1d, 최대 30d)',
