@@ -161,6 +161,12 @@ def test_webhook_and_slack_channels_deliver_signed_and_formatted(api, admin, liv
         no_secret = api.patch(f"/api/alerts/channels/{sl['id']}", json={"rotate_secret": True}, headers=dev.headers)
         assert no_secret.status_code == 422 and no_secret.json()["type"].endswith("/alert_channel_no_secret")
         assert api.get(path, headers=dev.headers).json()["name"] == "운영 웹훅"
+        moved = api.patch(path, json={"config": {"url": f"{hook.url}/moved"}}, headers=dev.headers)
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["config"]["url"] == f"{hook.url}/moved" and moved.json()["secret"] is None
+        api.post(f"/api/alerts/channels/{webhook['id']}/test", headers=dev.headers)
+        assert hook.requests[-1]["path"] == "/moved"  # the signing secret is kept
+        assert verify(webhook["secret"], hook.requests[-1]["headers"]["X-Axops-Signature"], hook.requests[-1]["body"])
         missing = api.post(
             "/api/alerts/channels", json={"name": "x", "kind": "email", "config": {}}, headers=dev.headers
         )

@@ -251,8 +251,8 @@ async def update(
     signing = None
     if data.config is not None:
         current = {k: v for k, v in channel.config.items() if k not in ("_secrets", "webhook_url_hint")}
-        merged = _validated(channel.kind, {**current, **hidden, **data.config})
-        merged.pop("signing_secret", None)
+        editable = {k: v for k, v in hidden.items() if k != "signing_secret"}  # made by the server, not edited
+        merged = _validated(channel.kind, {**current, **editable, **data.config})
         await _check_addresses(channel.kind, merged, allowed_networks)
         before_shown = current
         _, new_hidden = _split(channel.kind, merged)
