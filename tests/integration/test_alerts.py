@@ -5,13 +5,18 @@ silences, team scoping (404) and the viewer's read-only access (403), every chan
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
 
 from axops.core.db import Database, libpq_url
 from axops.monitoring import alert_pack, alerts
 from tests.factories import make_account
+from tests.mocks import Receiver
 
 
 def write_points(database_url: str, name: str, labels: str, points: list[tuple[datetime, float]]) -> None:
@@ -145,3 +150,47 @@ def test_alert_rule_journey(api, admin, database_url):
     assert {"alert_rule.create", "alert_rule.update", "alert_rule.delete"} <= set(actions)
     events = api.get("/api/audit/logs", params={"resource_type": "alert", "limit": 50}, headers=admin).json()
     assert [e["action"] for e in events["items"]] == ["alert.ack"]
+
+
+def test_the_periodic_task_fires_and_delivers_to_a_webhook(
+    api, admin, database_url, live_server, settings, monkeypatch, task_worker
+):
+    """Breach → the 15-second task evaluates, commits and dispatches: the rule's webhook receives the
+    notification (a real HTTP receiver), then the resolution once the series is back to normal."""
+    monkeypatch.setattr(settings, "alert_allowed_networks", "127.0.0.0/8")
+    receiver = Receiver()
+    try:
+        now = datetime.now(UTC)
+        labels = '{"node": "task-node"}'
+        write_points(database_url, "gpu_node_up", labels, [(now - timedelta(seconds=5), 0.0)])
+        r = api.post(
+            "/api/alerts/channels",
+            json={"name": "hook", "kind": "webhook", "config": {"url": receiver.url + "/hook"}},
+            headers=admin,
+        )
+        assert r.status_code == 201, r.text
+        body = {"name": "node down", "expression": "last(gpu_node_up[5m]) == 0", "channel_ids": [r.json()["id"]]}
+        rule = api.post("/api/alerts/rules", json=body, headers=admin)
+        assert rule.status_code == 201, rule.text
+
+        def notified(status: str) -> dict:
+            state = live_server.app.state.axops
+            defer = state.tasks.tasks["alerts:evaluate_alerts"].defer_async(timestamp=int(time.time()))
+            with contextlib.suppress(AlreadyEnqueued, UniqueViolation):
+                asyncio.run_coroutine_threadsafe(defer, live_server.server_loop).result(30)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                for req in receiver.requests:
+                    payload = json.loads(req["body"])
+                    if payload.get("status") == status:
+                        return payload
+                time.sleep(0.2)
+            raise AssertionError(f"no {status} notification reached the receiver: {receiver.requests}")
+
+        firing = notified("firing")
+        assert firing["rule_name"] == "node down" and firing["alerts"][0]["labels"]["node"] == "task-node"
+        write_points(database_url, "gpu_node_up", labels, [(datetime.now(UTC) - timedelta(seconds=1), 1.0)])
+        resolved = notified("resolved")
+        assert resolved["alerts"][0]["state"] == "resolved"
+    finally:
+        receiver.close()
