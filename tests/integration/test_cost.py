@@ -4,11 +4,14 @@ fixed clock, the simulator on recorded usage, and savings for repeated prompts a
 from __future__ import annotations
 
 import calendar
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
+from axops.core.db import libpq_url
 from axops.gateway.models import RequestLog, UsageRecord
 from axops.registry.models import ModelVersion
 from axops.serving.models import Deployment
@@ -217,6 +220,24 @@ def test_savings_repeated_prompts_and_idle_deployment(api, admin, teams, databas
     insert_rows(database_url, RequestLog, logs)
     insert_rows(database_url, UsageRecord, rows)
     dep = running_deployment(api, database_url, alice, "idle-dep", now - timedelta(hours=48))
+    # busy-dep serves traffic, but its three replicas carry a load of 1 each against a target of 4: one is enough
+    running_deployment(api, database_url, alice, "busy-dep", now - timedelta(hours=48), autoscale_target=4.0)
+    insert_rows(
+        database_url,
+        UsageRecord,
+        [usage(now - timedelta(minutes=i + 1), alice.user_id, alice.team["id"], "busy-dep", 0.0) for i in range(20)],
+    )
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        for replica in ("0", "1", "2"):
+            labels = json.dumps({"deployment": "busy-dep", "replica": replica})
+            sid = conn.execute(
+                "INSERT INTO metric_series (name, labels) VALUES ('replica_load', %s::jsonb) RETURNING id", (labels,)
+            ).fetchone()[0]
+            for minutes in (30, 90, 600):
+                conn.execute(
+                    "INSERT INTO metric_points (series_id, ts, value) VALUES (%s, %s, 1.0)",
+                    (sid, now - timedelta(minutes=minutes)),
+                )
 
     r = api.get("/api/cost/savings", headers=alice.headers)
     assert r.status_code == 200, r.text
@@ -228,7 +249,12 @@ def test_savings_repeated_prompts_and_idle_deployment(api, admin, teams, databas
     idle = found["idle_deployment"]
     assert idle["subject"] == "idle-dep" and idle["link"] == f"/deployments/{dep}"
     assert idle["monthly_saving"] == pytest.approx(3 * 2 * 4.0 * 720)  # replicas × GPUs × rate × 30 days
-    assert [i["kind"] for i in r.json()["items"]] == ["idle_deployment", "cache"]  # largest saving first
+    over = found["overprovisioned"]
+    assert over["subject"] == "busy-dep" and over["evidence"]["replicas_needed"] == 1
+    assert over["evidence"]["mean_load"] == pytest.approx(3.0)
+    assert over["monthly_saving"] == pytest.approx(2 * 2 * 4.0 * 720)  # two spare replicas
+    kinds = [i["kind"] for i in r.json()["items"]]
+    assert kinds == ["idle_deployment", "overprovisioned", "cache"]  # largest saving first
     assert "max_tokens_not_recorded" in r.json()["notes"]
 
     assert api.get("/api/cost/savings", headers=bob.headers).json()["items"] == []
