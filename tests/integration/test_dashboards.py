@@ -42,7 +42,8 @@ def _gpu_points(database_url: str) -> None:
 def test_system_dashboard(api, admin, database_url):
     scene = dashboards_scene(api, admin, database_url)
     _gpu_points(database_url)
-    system = _get(api, admin, "system", scene["start"], scene["end"])
+    day = (scene["start"], scene["start"] + timedelta(days=1))  # up to a day: exact, from the usage records
+    system = _get(api, admin, "system", *day)
 
     assert system["gpus"]["gpus"] == 2 and system["gpus"]["gpu_utilization"] == pytest.approx(60.0)
     assert (system["gpus"]["nodes_up"], system["gpus"]["nodes_known"]) == (1, 2)
@@ -53,6 +54,7 @@ def test_system_dashboard(api, admin, database_url):
     assert (req["requests"], req["errors"], req["server_errors"]) == (4, 2, 1)  # the one before the range is not
     assert req["error_rate"] == pytest.approx(0.5)
     assert req["p95_ms"] == pytest.approx(385.0)  # percentile_cont over 100, 200, 300, 400
+    assert req["exact"] is True
     assert system["routes"] == [{"route": "chat-alpha", "requests": 4, "errors": 2, "p95_ms": pytest.approx(385.0)}]
     assert system["firing_alerts"] == 0
     assert system["range"]["clipped"] is False
@@ -75,7 +77,7 @@ def test_system_dashboard(api, admin, database_url):
     assert _get(api, scene["alpha"].headers, "system", scene["start"], scene["end"])["firing_alerts"] == 1
 
     # a developer of beta sees the platform's GPUs but neither alpha's deployment nor its route's requests
-    beta = _get(api, scene["beta"].headers, "system", scene["start"], scene["end"])
+    beta = _get(api, scene["beta"].headers, "system", *day)
     assert beta["gpus"]["gpus"] == 2
     assert beta["deployments"]["active"] == 0 and beta["requests"]["requests"] == 0 and beta["routes"] == []
     assert beta["requests"]["error_rate"] is None
@@ -202,3 +204,42 @@ def test_time_ranges(api, admin, database_url):
     window = r.json()["range"]
     assert datetime.fromisoformat(window["to"]) - datetime.fromisoformat(window["from"]) == timedelta(days=1)
     assert api.get("/api/monitoring/dashboards/system", params={"from": "yesterday"}, headers=admin).status_code == 422
+
+
+def _history(database_url: str, base: datetime) -> None:
+    """chat-alpha's gateway series: an hour rolled up (100 requests) before the rollups' watermark, raw minutes
+    after it (5 requests, 2 errors, p95 100 and 300 ms), and a raw point the hour rollup already holds."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        ids = {}
+        for name in ("gateway_requests", "gateway_errors", "gateway_latency_p95_ms"):
+            (ids[name],) = conn.execute(
+                "INSERT INTO metric_series (name, labels) VALUES (%s, %s::jsonb) RETURNING id",
+                (name, '{"route": "chat-alpha"}'),
+            ).fetchone()
+        conn.execute(
+            "INSERT INTO metric_points_1h (series_id, bucket, count, sum, min, max) VALUES (%s, %s, 60, 100, 0, 5)",
+            (ids["gateway_requests"], base + timedelta(hours=1)),
+        )
+        for name, at, value in (
+            ("gateway_requests", base + timedelta(hours=1, minutes=30), 999.0),  # inside the rolled-up hour
+            ("gateway_requests", base + timedelta(days=1), 5.0),
+            ("gateway_errors", base + timedelta(days=1), 2.0),
+            ("gateway_latency_p95_ms", base + timedelta(days=1), 100.0),
+            ("gateway_latency_p95_ms", base + timedelta(days=1, minutes=1), 300.0),
+        ):
+            conn.execute("INSERT INTO metric_points (series_id, ts, value) VALUES (%s, %s, %s)", (ids[name], at, value))
+        for source in ("rollup_1m", "rollup_1h"):
+            conn.execute(
+                "INSERT INTO metric_watermarks (source, at) VALUES (%s, %s) ON CONFLICT (source) DO UPDATE SET at = EXCLUDED.at",
+                (source, base + timedelta(hours=2)),
+            )
+
+
+def test_system_dashboard_over_days_reads_the_history(api, admin, database_url):
+    scene = dashboards_scene(api, admin, database_url)
+    _history(database_url, scene["base"])
+    req = _get(api, admin, "system", scene["start"], scene["end"])["requests"]
+    assert (req["requests"], req["errors"], req["exact"]) == (105, 2, False)
+    assert req["error_rate"] == pytest.approx(2 / 105) and req["p95_ms"] == pytest.approx(200.0)
+    beta = _get(api, scene["beta"].headers, "system", scene["start"], scene["end"])
+    assert beta["requests"]["requests"] == 0 and beta["routes"] == []

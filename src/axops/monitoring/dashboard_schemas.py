@@ -40,6 +40,7 @@ class RequestTotals(BaseModel):
     server_errors: int  # status >= 500
     error_rate: float | None
     p95_ms: float | None
+    exact: bool  # counted from the usage records (ranges up to a day); else from the per-minute series
 
 
 class RouteTotals(BaseModel):

@@ -25,6 +25,8 @@ export interface SystemDashboard {
     server_errors: number
     error_rate: number | null
     p95_ms: number | null
+    /** Counted from the usage records (ranges up to a day); else from the per-minute series (p95: their mean). */
+    exact: boolean
   }
   routes: { route: string; requests: number; errors: number; p95_ms: number | null }[]
   /** Of the caller's teams (Admin: all). */

@@ -227,7 +227,8 @@ export default {
         feedback_score: 'User feedback',
       },
       psiOverTime: 'PSI over time',
-      legend: 'PSI below 0.1 stable, 0.1–0.25 moderate, above 0.25 drifted; KS needs p < 0.01 and D ≥ 0.1; distance: language mix (total variation) or embedding centroids (1 − cosine).',
+      legend:
+        'PSI below 0.1 stable, 0.1–0.25 moderate, above 0.25 drifted; KS needs p < 0.01 and D ≥ 0.1; distance: language mix (total variation) or embedding centroids (1 − cosine).',
       referenceDefault: 'Last {hours} h against {start} – {end} (the 7 days before)',
       referencePinned: 'Last {hours} h against the pinned reference {start} – {end}',
       empty:
@@ -354,6 +355,8 @@ export default {
       to: 'Recipients',
       toHint: 'Addresses separated by commas or lines (at most 50).',
       secretKept: 'Leave blank to keep the stored secret.',
+      rotate: 'Make a new signing secret',
+      rotateHint: 'The old secret stops working at once; the new one is shown once.',
       secretTitle: "Copy the webhook's signing secret now",
       problems: {
         name: 'Enter a name.',

@@ -356,6 +356,8 @@ export default {
       to: '받는 사람',
       toHint: '쉼표나 줄바꿈으로 구분한 주소 (최대 50개)',
       secretKept: '비워 두면 저장된 비밀 값을 그대로 씁니다.',
+      rotate: '새 서명 비밀 키 만들기',
+      rotateHint: '이전 비밀 키는 바로 무효가 되며, 새 키는 한 번만 보여 드립니다.',
       secretTitle: '웹훅 서명 비밀 키를 지금 복사하세요',
       problems: {
         name: '이름을 입력하세요.',
