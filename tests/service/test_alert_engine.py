@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from axops.auth.models import User
 from axops.core.errors import Invalid
@@ -265,3 +265,31 @@ async def test_rules_read_only_their_teams_routes(db_session, dev):
     rule = await _rule(db_session, dev, f"last({name}[5m]) > 1")
     await _cycle(db_session, rule, T + S)
     assert [a.labels for a in await _alerts(db_session, rule)] == [{}]  # the platform's series only
+
+
+async def test_long_windows_read_minute_rollups_and_agree_with_raw(db_session):
+    name = _name("tokens")
+    base = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+    points = [(name, {"route": "x"}, base + timedelta(seconds=15 * i), float(i % 7)) for i in range(4 * 60 * 10)]
+    await store.write(db_session, points)  # ten hours at 15 s
+    now = base + timedelta(hours=10, seconds=7)
+    parsed = alert_rules.parse(f"sum({name}[8h])")
+
+    async def window():
+        (row,) = (await alerts.read_windows(db_session, parsed.ranges, now))[parsed.ranges[0].key].rows.values()
+        return row[1:]
+
+    await db_session.execute(text("DELETE FROM metric_watermarks WHERE source = 'rollup_1m'"))
+    raw = await window()  # no rollups: every point raw
+    await store.rollup(db_session, base + timedelta(hours=9), lookback=timedelta(hours=10))  # minutes up to 9 h
+    assert await window() == raw
+    # the rolled-up minutes are read from the rollups: raw points gone from inside them change nothing
+    sid = await db_session.scalar(text("SELECT id FROM metric_series WHERE name = :n"), {"n": name})
+    await db_session.execute(
+        text("DELETE FROM metric_points WHERE series_id = :s AND ts >= :a AND ts < :b"),
+        {"s": sid, "a": base + timedelta(hours=3), "b": base + timedelta(hours=4)},
+    )
+    assert await window() == raw
+    start = now - timedelta(hours=8)
+    inside = [v for _, _, ts, v in points if start <= ts < now]
+    assert raw == (float(len(inside)), sum(inside), min(inside), max(inside), inside[0], inside[-1])

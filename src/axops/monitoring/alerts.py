@@ -35,18 +35,31 @@ log = logging.getLogger("axops.monitoring.alerts")
 FLOOD_LIMIT = 50  # notifications per rule per cycle
 MAX_ALERTS_PER_NOTIFICATION = 100  # alerts listed in one payload; the rest are counted in `omitted`
 RESOLVED_KEEP = timedelta(days=30)
+ROLLUP_FROM = 6 * 3600  # windows this long read whole minutes from the minute rollups
 _PARSED: dict[str, alert_rules.Parsed] = {}
 
+# A window's count, sum, min and max: raw points, except that a long window reads its whole minutes below the
+# minute rollup's watermark, [r0, r1), from metric_points_1m (r0 = r1 for short windows); first and last
+# point from the raw points (two index look-ups).
 _WINDOWS = text("""
 WITH specs AS (
-    SELECT * FROM jsonb_to_recordset(CAST(:specs AS jsonb)) AS r(i int, name text, t0 timestamptz, t1 timestamptz)
+    SELECT * FROM jsonb_to_recordset(CAST(:specs AS jsonb))
+        AS r(i int, name text, t0 timestamptz, t1 timestamptz, r0 timestamptz, r1 timestamptz)
 )
 SELECT sp.i, s.id, s.labels, a.n, a.total, a.lo, a.hi, f.value, l.value
 FROM specs sp
 JOIN metric_series s ON s.name = sp.name
 CROSS JOIN LATERAL (
-    SELECT count(*) AS n, sum(value) AS total, min(value) AS lo, max(value) AS hi
-    FROM metric_points p WHERE p.series_id = s.id AND p.ts >= sp.t0 AND p.ts < sp.t1
+    SELECT sum(n) AS n, sum(total) AS total, min(lo) AS lo, max(hi) AS hi FROM (
+        SELECT count AS n, sum AS total, min AS lo, max AS hi
+        FROM metric_points_1m m WHERE m.series_id = s.id AND m.bucket >= sp.r0 AND m.bucket < sp.r1
+        UNION ALL
+        SELECT count(*), sum(value), min(value), max(value)
+        FROM metric_points p WHERE p.series_id = s.id AND p.ts >= sp.t0 AND p.ts < sp.r0
+        UNION ALL
+        SELECT count(*), sum(value), min(value), max(value)
+        FROM metric_points p WHERE p.series_id = s.id AND p.ts >= sp.r1 AND p.ts < sp.t1
+    ) parts
 ) a
 CROSS JOIN LATERAL (
     SELECT value FROM metric_points p WHERE p.series_id = s.id AND p.ts >= sp.t0 AND p.ts < sp.t1
@@ -77,15 +90,17 @@ async def read_windows(
     keys = sorted({r.key for r in ranges})
     if not keys:
         return {}
-    specs = [
-        {
-            "i": i,
-            "name": name,
-            "t0": (now - timedelta(seconds=off + win)).isoformat(),
-            "t1": (now - timedelta(seconds=off)).isoformat(),
-        }
-        for i, (name, win, off) in enumerate(keys)
-    ]
+    rolled = await session.scalar(text("SELECT at FROM metric_watermarks WHERE source = 'rollup_1m'"))
+    specs = []
+    for i, (name, win, off) in enumerate(keys):
+        t0, t1 = now - timedelta(seconds=off + win), now - timedelta(seconds=off)
+        r0 = r1 = t0
+        if win >= ROLLUP_FROM and rolled is not None:
+            r0 = t0 + timedelta(seconds=-t0.timestamp() % 60)  # the first whole minute
+            r1 = max(r0, min(t1 - timedelta(seconds=t1.timestamp() % 60), rolled))
+        specs.append(
+            {"i": i, "name": name, **{k: v.isoformat() for k, v in (("t0", t0), ("t1", t1), ("r0", r0), ("r1", r1))}}
+        )
     windows: dict[tuple, alert_rules.Window] = {k: alert_rules.Window() for k in keys}
     for i, sid, labels, n, total, lo, hi, first, last in await session.execute(
         _WINDOWS, {"specs": orjson.dumps(specs).decode()}
