@@ -67,7 +67,9 @@ SELECT {column} AS subject,
        count(*) AS requests, sum(prompt_tokens + completion_tokens) AS tokens,
        count(*) FILTER (WHERE status >= 400) AS errors
 FROM usage_records
-WHERE created_at >= :since AND created_at < :now AND {column} IS NOT NULL
+WHERE created_at >= :since AND created_at < :now AND {column} IN (
+    SELECT DISTINCT {column} FROM usage_records WHERE created_at >= :cur AND created_at < :now
+)
 GROUP BY 1, 2"""
 
 
