@@ -286,3 +286,38 @@ async def test_anomalies_are_scoped_to_their_owner(db_session):
     acked = await anomalies.acknowledge(db_session, owner, row.id)
     assert acked.acknowledged_by == user.id
     assert row.id not in {a.id for a in await anomalies.list_anomalies(db_session, owner, None, True, 500)}
+
+
+async def test_judge_scores_of_a_quality_monitor_drift(db_session, two_teams):
+    from axops.evaluation.monitoring_models import QualityMonitor, QualityScore
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    route = f"judged-{uuid.uuid4().hex[:6]}"
+    monitor = QualityMonitor(
+        team_id=two_teams[0].id, name=route, route=route, judge_route="judge", rubric="helpfulness", watermark_at=now
+    )
+    db_session.add(monitor)
+    await db_session.flush()
+    rng = np.random.default_rng(7)
+    for start, span, mean in (
+        (now - timedelta(days=8), timedelta(days=7), 0.85),
+        (now - timedelta(days=1), timedelta(days=1), 0.4),
+    ):
+        db_session.add_all(
+            QualityScore(
+                monitor_id=monitor.id,
+                team_id=two_teams[0].id,
+                route=route,
+                usage_record_id=uuid.uuid4(),
+                created_at=start + span * i / 40,
+                rubric="helpfulness",
+                score=float(np.clip(rng.normal(mean, 0.08), 0, 1)),
+            )
+            for i in range(40)
+        )
+    await db_session.flush()
+    results = [r for r in await drift_features.run(db_session, now=now) if r.route == route]
+    assert {(r.feature, r.test, r.severity) for r in results} == {
+        ("judge_score", "psi", "drifted"),
+        ("judge_score", "ks", "drifted"),
+    }
