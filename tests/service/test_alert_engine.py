@@ -159,7 +159,7 @@ async def test_silence_suppresses_then_expires(db_session, dev):
     assert [sorted(a["labels"]["node"] for a in n.payload["alerts"]) for n in notes] == [["n1", "n2"]]
 
 
-async def test_flood_is_bounded(db_session, dev):
+async def test_flood_is_bounded(db_session, dev, monkeypatch):
     name = _name("flood")
     await store.write(db_session, [(name, {"gpu": str(i)}, T, 1.0) for i in range(1000)])
     rule = await _rule(db_session, dev, f"last({name}[5m]) > 0", group_by=["gpu"])
@@ -170,6 +170,11 @@ async def test_flood_is_bounded(db_session, dev):
     assert told == 1000
     assert max(len(n.payload["alerts"]) for n in notes) <= alerts.MAX_ALERTS_PER_NOTIFICATION
     assert notes[-1].group_key.endswith(":overflow")
+    # label sets past MAX_ALERTS_PER_RULE are not stored, and the rule says so
+    monkeypatch.setattr(alerts, "MAX_ALERTS_PER_RULE", 600)
+    await alerts.run_cycle(db_session, T + 2 * S, rule_ids=[rule.id])
+    assert len([a for a in await _alerts(db_session, rule) if a.state == "firing"]) == 600
+    assert "1000 label sets" in rule.last_error
 
 
 async def test_arithmetic_offset_absent_and_delta(db_session, dev):

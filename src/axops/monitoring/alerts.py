@@ -34,6 +34,7 @@ log = logging.getLogger("axops.monitoring.alerts")
 
 FLOOD_LIMIT = 50  # notifications per rule per cycle
 MAX_ALERTS_PER_NOTIFICATION = 100  # alerts listed in one payload; the rest are counted in `omitted`
+MAX_ALERTS_PER_RULE = 2000  # label sets holding at once (alert rows) per rule
 RESOLVED_KEEP = timedelta(days=30)
 ROLLUP_FROM = 6 * 3600  # windows this long read whole minutes from the minute rollups
 _PARSED: dict[str, alert_rules.Parsed] = {}
@@ -216,7 +217,12 @@ async def run_cycle(session: AsyncSession, now: datetime, rule_ids: list | None 
             rule.last_error, rule.last_evaluated_at = f"evaluation failed: {type(exc).__name__}", now
             result.errors += 1
             continue
-        if rule.last_error is not None:
+        holding = [x for x in samples if x.ok]
+        if len(holding) > MAX_ALERTS_PER_RULE:  # a runaway label set: keep a stable share, say so on the rule
+            holding.sort(key=lambda x: sorted(x.labels.items()))
+            samples = holding[:MAX_ALERTS_PER_RULE]
+            rule.last_error = f"{len(holding)} label sets hold; only the first {MAX_ALERTS_PER_RULE} are alerts"
+        elif rule.last_error is not None:
             rule.last_error = None
         alerts = _step(session, rule, samples, open_alerts.get(rule.id, {}), now, dropped)
         team_name = teams.get(rule.team_id, "")
