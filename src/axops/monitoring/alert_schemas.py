@@ -19,16 +19,6 @@ Duration = Annotated[str, StringConstraints(min_length=2, max_length=16)]
 RuleName = Annotated[DisplayName, StringConstraints(min_length=1, max_length=200)]
 
 
-def duration_seconds(value: str, *, low: int, high: int, field: str) -> int:
-    """'5m' → 300, within [low, high] seconds; a 422 naming the field otherwise."""
-    seconds = alert_rules.parse_duration(value)
-    if not low <= seconds <= high:
-        raise alert_rules.ExpressionError(
-            f"{field} must be between {alert_rules.format_duration(low)} and {alert_rules.format_duration(high)}", 0
-        )
-    return seconds
-
-
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
