@@ -1,5 +1,5 @@
-"""Series of a team's gateway route are shown only to those who see the route; the platform's series (GPUs)
-to everyone with infra:read."""
+"""Series of a team's gateway route are shown only to those who see the route, a user's anomaly scores only to
+them; the platform's series (GPUs) to everyone with infra:read."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.factories import login_headers, make_team, make_user
 
 def test_a_team_routes_series_are_hidden_from_other_teams(api, admin, database_url):
     red, blue = make_team(api, admin, "scope-red"), make_team(api, admin, "scope-blue")
-    make_user(api, admin, "scope.red", team_ids=[red["id"]])
+    red_id = make_user(api, admin, "scope.red", team_ids=[red["id"]])["id"]
     make_user(api, admin, "scope.blue", team_ids=[blue["id"]])
     provider = api.post(
         "/api/gateway/providers", json={"name": "p-scope", "base_url": "http://127.0.0.1:9"}, headers=admin
@@ -36,6 +36,7 @@ def test_a_team_routes_series_are_hidden_from_other_teams(api, admin, database_u
         for name, labels in (
             ("gateway_requests", '{"route": "scope-red-chat"}'),
             ("gpu_utilization", '{"gpu": "0", "node": "scope-node"}'),
+            ("anomaly_score", f'{{"kind": "burst", "subject": "user:{red_id}"}}'),
         ):
             sid = conn.execute(
                 "INSERT INTO metric_series (name, labels) VALUES (%s, %s::jsonb) RETURNING id", (name, labels)
@@ -53,6 +54,10 @@ def test_a_team_routes_series_are_hidden_from_other_teams(api, admin, database_u
     assert routes_seen(red_user, "gateway_requests", **red_route) == [{"route": "scope-red-chat"}]
     assert routes_seen(admin, "gateway_requests", **red_route) == [{"route": "scope-red-chat"}]
     assert routes_seen(blue_user, "gateway_requests", **red_route) == []
+    # a user's anomaly scores are theirs (and the admins')
+    mine = {"label.subject": f"user:{red_id}"}
+    assert routes_seen(red_user, "anomaly_score", **mine) == [{"kind": "burst", "subject": f"user:{red_id}"}]
+    assert routes_seen(blue_user, "anomaly_score", **mine) == []
     # the node's GPUs are everyone's
     assert routes_seen(blue_user, "gpu_utilization", **{"label.node": "scope-node"}) == [
         {"gpu": "0", "node": "scope-node"}

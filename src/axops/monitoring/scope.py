@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth.deps import Principal
 from axops.auth.scoping import visible
+from axops.auth.models import ApiKey
 from axops.gateway.models import Route
 from axops.serving.models import Deployment
 
@@ -24,8 +25,15 @@ async def series_check(session: AsyncSession, principal: Principal) -> LabelChec
     routes = set((await session.execute(select(Route.model_name).where(visible(principal, Route)))).scalars())
     deployments = set((await session.execute(select(Deployment.name).where(visible(principal, Deployment)))).scalars())
 
+    keys = (await session.execute(select(ApiKey.id).where(ApiKey.user_id == principal.user_id))).scalars()
+    subjects = {f"user:{principal.user_id}", *(f"api_key:{key}" for key in keys)}
+
     def allowed(labels: dict) -> bool:
-        route, deployment = labels.get("route"), labels.get("deployment")
-        return (route is None or route in routes) and (deployment is None or deployment in deployments)
+        route, deployment, subject = labels.get("route"), labels.get("deployment"), labels.get("subject")
+        return (
+            (route is None or route in routes)
+            and (deployment is None or deployment in deployments)
+            and (subject is None or subject in subjects)
+        )
 
     return allowed
