@@ -17,7 +17,18 @@ from tests.browser import check_screen, field, ui_login
 from tests.factories import PASSWORD, make_account
 from tests.mocks import Receiver
 
-ALLOW = ["SLO", "ui-ch-dev", "ui-ch-team", "운영 웹훅", "Slack", "Alertmanager", "STARTTLS", "HTTP", "receiver", "broke"]
+ALLOW = [
+    "SLO",
+    "ui-ch-dev",
+    "ui-ch-team",
+    "운영 웹훅",
+    "Slack",
+    "Alertmanager",
+    "STARTTLS",
+    "HTTP",
+    "receiver",
+    "broke",
+]
 
 
 def test_channels_tab_creates_tests_and_shows_failures(
@@ -40,8 +51,18 @@ def test_channels_tab_creates_tests_and_shows_failures(
         page.get_by_test_id("channel-save").click()
         secret = field(page, "apikey-secret")
         expect(secret).to_have_value(re.compile(r"^whsec_"))
+        first = secret.input_value()
         page.get_by_test_id("apikey-secret-close").click()
         expect(page.get_by_test_id("channel-row")).to_have_text("운영 웹훅")
+
+        # Edit: a new signing secret, shown once.
+        page.get_by_test_id("channel-edit").click()
+        page.get_by_test_id("channel-rotate").locator("input").check()
+        check_screen(page, allow=ALLOW)
+        page.get_by_test_id("channel-save").click()
+        expect(secret).to_have_value(re.compile(r"^whsec_"))
+        assert secret.input_value() != first
+        page.get_by_test_id("apikey-secret-close").click()
 
         page.get_by_test_id("channel-test").click()
         expect(page.get_by_test_id("channel-test-outcome")).to_contain_text("200")
