@@ -87,9 +87,9 @@ async def collect(db: Database, now: dt.datetime) -> float:
             text("INSERT INTO metric_watermarks (source, at) VALUES ('gateway', :at)"),
             {"at": now - dt.timedelta(days=30, minutes=1)},
         )
-        while await collector.collect_gateway(session, now):
+        for _ in range(31):  # 24 h per run; the last one also writes the minute still filling
+            await collector.collect_gateway(session, now)
             await session.commit()
-        await session.commit()
     return round(time.perf_counter() - began, 1)
 
 
