@@ -87,6 +87,10 @@ def test_plan_bounds_the_points_and_refuses_an_empty_range():
     assert table == "metric_points_1m" and step % 60 == 0 and 20 * 86400 / step <= store.MAX_POINTS
     assert store.plan(T, T + timedelta(minutes=10), None, now) == ("metric_points", 2)
     assert store.plan(T - timedelta(days=200), T, None, now)[0] == "metric_points_1h"
+    # a week without a step: hours (168 points), not 34-minute steps over minute rollups
+    assert store.plan(T - timedelta(days=7), T, None, now) == ("metric_points_1h", 3600)
+    assert store.plan(T - timedelta(days=7), T, 600, now) == ("metric_points_1m", 600)  # a step asked for is kept
+    assert store.plan(T - timedelta(hours=24), T, None, now) == ("metric_points_1m", 300)
 
 
 async def _usage(session, route: str, at: datetime, status: int, latency: float) -> None:

@@ -122,11 +122,15 @@ async def apply_retention(
 
 def plan(start: datetime, end: datetime, step_s: int | None, now: datetime) -> tuple[str, int]:
     """The table to read and the step (seconds) for a query: at most MAX_POINTS steps; minute rollups
-    for steps of a minute or more or a start older than the raw points kept, hours likewise."""
+    for steps of a minute or more or a start older than the raw points kept, hours likewise. Without
+    a step, ranges of 150 hours or more are read per hour."""
     if end <= start:
         raise Invalid("`to` must be after `from`.")
     span = (end - start).total_seconds()
     step = int(step_s) if step_s else max(1, math.ceil(span / DEFAULT_POINTS))
+    if not step_s and span >= DEFAULT_POINTS / 2 * 3600:
+        # a week or more without a step: hours (>= 150 points) read ~60x fewer rows than minutes
+        step = max(step, 3600)
     if step < 1:
         raise Invalid("`step` is a positive number of seconds.")
     step = max(step, math.ceil(span / MAX_POINTS))
