@@ -1187,6 +1187,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/gateway/logs/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Request Logs
+         * @description Every gateway request from `from` to `to` (at most 92 days), oldest first, with the masked
+         *     text of keys that log content: JSON lines, or OTLP/JSON ExportLogsServiceRequests one per line.
+         */
+        get: operations["gateway-export_request_logs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/gateway/logs/{log_id}": {
         parameters: {
             query?: never;
@@ -1344,6 +1365,26 @@ export interface paths {
          *     gateway like `/v1/chat/completions` (routing, limits, usage records).
          */
         post: operations["gateway-inference"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/gateway/semantic-cache/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stats
+         * @description Semantic cache hits, misses, hit rate and saved cost per route and over time (default: 7 days).
+         */
+        get: operations["gateway-stats"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -3183,6 +3224,714 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/monitoring/dashboards/system": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * System
+         * @description GPUs and nodes now, active deployments and their replicas, the range's requests, errors and p95 (of the
+         *     routes the caller sees), the busiest routes, and the firing alerts.
+         */
+        get: operations["monitoring-system"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/dashboards/training": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Training
+         * @description Outcomes of the jobs finished in the range, GPU-hours per team, queue waits (the caller's teams' jobs).
+         */
+        get: operations["monitoring-training"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/dashboards/data": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Data
+         * @description Quality of the visible datasets, PII findings and version growth in the range, and which dataset versions
+         *     trained which models.
+         */
+        get: operations["monitoring-data"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/slos": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Slos
+         * @description Your teams' SLOs (every team's for an Admin) with their standing now.
+         */
+        get: operations["monitoring-list_slos"];
+        put?: never;
+        /**
+         * Create Slo
+         * @description An availability or success-rate objective on a gateway route you can see, or a deployment's route.
+         */
+        post: operations["monitoring-create_slo"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/slos/{slo_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Slo */
+        get: operations["monitoring-get_slo"];
+        put?: never;
+        post?: never;
+        /** Delete Slo */
+        delete: operations["monitoring-delete_slo"];
+        options?: never;
+        head?: never;
+        /** Update Slo */
+        patch: operations["monitoring-update_slo"];
+        trace?: never;
+    };
+    "/api/monitoring/sla-report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sla Report For
+         * @description Per SLO of your teams: attainment over the month against its target, met or missed, budget left,
+         *     downtime, requests and errors, the worst days and the longest incidents.
+         */
+        get: operations["monitoring-sla_report_for"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Models
+         * @description The gateway routes you can see with their last 24 h (requests, 5xx share, p95, cost) and your SLOs' standing.
+         */
+        get: operations["monitoring-list_models"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/models/{route}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Model Dashboard For
+         * @description Per step: QPS, error rates, latency p50/p95/p99, tokens, cost, cache hits; the same per version
+         *     (upstream) over the range; the route's SLOs. Default: the last 24 h; at most 300 steps and 400 days
+         *     (a longer range is cut, a small step widened).
+         */
+        get: operations["monitoring-model_dashboard_for"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cost/spend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Spend
+         * @description Usage cost per day, month and group (model = route, team, user, upstream, api_key) and the
+         *     GPU-hour cost of deployments and training jobs over the window (default: the last 30 days).
+         */
+        get: operations["cost-spend"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cost/gpu-rates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Gpu Rates */
+        get: operations["cost-gpu_rates"];
+        /**
+         * Put Gpu Rates
+         * @description Replace the GPU rate table; `default` prices every GPU type not listed.
+         */
+        put: operations["cost-put_gpu_rates"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cost/forecast": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Forecast
+         * @description This month's spend so far, the run rate and the projected total, and each visible budget's burn-down.
+         */
+        get: operations["cost-forecast"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cost/simulate/routes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Simulate Routes
+         * @description The visible routes and their targets' prices (per 1M tokens), for building scenarios.
+         */
+        get: operations["cost-simulate_routes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cost/simulate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Simulate
+         * @description Baseline (the last `days` of usage) and projected monthly cost under the scenarios combined.
+         */
+        post: operations["cost-simulate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cost/savings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Savings
+         * @description Recommendations sorted by estimated monthly saving, with their evidence.
+         */
+        get: operations["cost-savings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Rules
+         * @description Your teams' rules, newest first, each with how many of its alerts fire and are pending now.
+         */
+        get: operations["alerts-list_rules"];
+        put?: never;
+        /**
+         * Create Rule
+         * @description A rule over the metric history: `expression` with a comparison (or absent()), held for `for`
+         *     before firing; one alert per label set, notified per `group_by` group to `channel_ids`.
+         */
+        post: operations["alerts-create_rule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/rules/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview Rule
+         * @description What an expression gives now, per label set (at most 200), and whether its condition holds.
+         */
+        post: operations["alerts-preview_rule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/rules/builtin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Install Builtin
+         * @description Install the built-in pack's rules the team doesn't have yet (idempotent); returns those added.
+         */
+        post: operations["alerts-install_builtin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/rules/{rule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Rule */
+        get: operations["alerts-get_rule"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Rule
+         * @description The rule and its alerts; notifications already made stay (without the rule).
+         */
+        delete: operations["alerts-delete_rule"];
+        options?: never;
+        head?: never;
+        /** Update Rule */
+        patch: operations["alerts-update_rule"];
+        trace?: never;
+    };
+    "/api/alerts/silences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Silences */
+        get: operations["alerts-list_silences"];
+        put?: never;
+        /**
+         * Create Silence
+         * @description Alerts of the team whose labels (alertname, severity and team included) match every matcher
+         *     are not notified from `starts_at` (default now) for `duration`.
+         */
+        post: operations["alerts-create_silence"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/silences/{silence_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Expire Silence
+         * @description Expire the silence now (it stays listed).
+         */
+        delete: operations["alerts-expire_silence"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Notifications
+         * @description Notifications the engine decided to send for your teams' rules, newest first.
+         */
+        get: operations["alerts-list_notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Alerts
+         * @description Your teams' alerts, the latest started first (`active`: firing and pending).
+         */
+        get: operations["alerts-list_alerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/{alert_id}/ack": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ack Alert
+         * @description Acknowledge: no repeat notifications for this alert until it resolves.
+         */
+        post: operations["alerts-ack_alert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Channels
+         * @description Your teams' channels and the organisation-wide ones, by name, each with its last delivery.
+         */
+        get: operations["alerts-list_channels"];
+        put?: never;
+        /**
+         * Create Channel
+         * @description A Slack, e-mail, signed-webhook or Alertmanager receiver. A webhook's signing secret is in this
+         *     answer only.
+         */
+        post: operations["alerts-create_channel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/channels/{channel_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Channel */
+        get: operations["alerts-get_channel"];
+        put?: never;
+        post?: never;
+        /** Delete Channel */
+        delete: operations["alerts-delete_channel"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Channel
+         * @description Change the name, visibility or configuration (secrets left out are kept); `rotate_secret` makes a
+         *     webhook's new signing secret, answered once.
+         */
+        patch: operations["alerts-update_channel"];
+        trace?: never;
+    };
+    "/api/alerts/channels/{channel_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Channel
+         * @description Send a test notification now; the answer is the receiver's outcome (an unreachable receiver is
+         *     `ok: false` with the reason, not an error).
+         */
+        post: operations["alerts-test_channel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Deliveries
+         * @description Recent deliveries to your teams' channels, newest first: status, attempts, the last error.
+         */
+        get: operations["alerts-list_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/drift": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Drift List
+         * @description The newest result per route, feature and test.
+         */
+        get: operations["monitoring-drift_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/drift/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Drift Run
+         * @description Run the drift job now (the worker runs it every hour).
+         */
+        post: operations["monitoring-drift_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/drift/{route}/reference": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Drift Reference
+         * @description Pin the route's reference window (both null: back to the 7 days before the current window).
+         */
+        put: operations["monitoring-drift_reference"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/drift/{route}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Drift Route
+         * @description A route's newest results, their history over `days` days and its reference window.
+         */
+        get: operations["monitoring-drift_route"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/anomalies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Anomaly List
+         * @description Newest first; `open=true` only unacknowledged ones.
+         */
+        get: operations["monitoring-anomaly_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/anomalies/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Anomaly Run
+         * @description Run the anomaly job now (the worker runs it every 5 minutes).
+         */
+        post: operations["monitoring-anomaly_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/monitoring/anomalies/{anomaly_id}/ack": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Anomaly Ack
+         * @description Acknowledge an anomaly (audited); acknowledging twice changes nothing.
+         */
+        post: operations["monitoring-anomaly_ack"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/monitoring/series": {
         parameters: {
             query?: never;
@@ -3193,8 +3942,9 @@ export interface paths {
         /**
          * Series
          * @description Each series called `name` whose labels include every `label.<key>=<value>` given, from `from`
-         *     (default: an hour before `to`) to `to` (default: now), averaged per `step` seconds (default: about
-         *     300 steps; widened so a series has at most 2,000 points). An unknown name gives no series.
+         *         (default: an hour before `to`) to `to` (default: now), averaged per `step` seconds (default: about
+         *         300 steps; widened so a series has at most 2,000 points). An unknown name gives no series; series of
+         *     routes or deployments the caller doesn't see are left out.
          */
         get: operations["monitoring-series"];
         put?: never;
@@ -3234,6 +3984,101 @@ export interface components {
             /** Criteria */
             criteria: components["schemas"]["CriterionAgreement"][];
         };
+        /** AlertList */
+        AlertList: {
+            /** Items */
+            items: components["schemas"]["AlertOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /** Total */
+            total?: number | null;
+        };
+        /** AlertOut */
+        AlertOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Rule Id
+             * Format: uuid
+             */
+            rule_id: string;
+            /** Rule Name */
+            rule_name: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Severity */
+            severity: string;
+            /** Fingerprint */
+            fingerprint: string;
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** State */
+            state: string;
+            /** Value */
+            value: number | null;
+            /** Summary */
+            summary: string;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Fired At */
+            fired_at: string | null;
+            /** Resolved At */
+            resolved_at: string | null;
+            /**
+             * Evaluated At
+             * Format: date-time
+             */
+            evaluated_at: string;
+            /** Silenced */
+            silenced: boolean;
+            /** Acked At */
+            acked_at: string | null;
+            /** Acked By Name */
+            acked_by_name: string | null;
+        };
+        /** AlertmanagerConfig */
+        AlertmanagerConfig: {
+            /**
+             * Url
+             * Format: uri
+             * @description The Alertmanager's base URL (alerts are POSTed to <url>/api/v2/alerts)
+             */
+            url: string;
+        };
+        /** AlertmanagerCreate */
+        AlertmanagerCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Team Id
+             * @description The owning team (default: yours)
+             */
+            team_id?: string | null;
+            /**
+             * Visibility
+             * @description organization: every team's rules may use it (admins only)
+             * @default team
+             * @enum {string}
+             */
+            visibility: "team" | "organization";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "alertmanager";
+            config: components["schemas"]["AlertmanagerConfig"];
+        };
         /** AliasSet */
         AliasSet: {
             /**
@@ -3255,6 +4100,60 @@ export interface components {
             labelled: number;
             /** Last Labelled At */
             last_labelled_at: string | null;
+        };
+        /** AnomalyOut */
+        AnomalyOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "requests" | "tokens" | "errors" | "off_hours" | "new_ip";
+            /**
+             * Subject Type
+             * @enum {string}
+             */
+            subject_type: "api_key" | "user";
+            /**
+             * Subject Id
+             * Format: uuid
+             */
+            subject_id: string;
+            /** Subject Name */
+            subject_name: string;
+            /** Observed */
+            observed: number;
+            /** Expected */
+            expected: number;
+            /** Score */
+            score: number;
+            /** Detail */
+            detail: {
+                [key: string]: unknown;
+            };
+            /**
+             * First Seen
+             * Format: date-time
+             */
+            first_seen: string;
+            /**
+             * Last Seen
+             * Format: date-time
+             */
+            last_seen: string;
+            /** Acknowledged At */
+            acknowledged_at: string | null;
+            /** Acknowledged By */
+            acknowledged_by: string | null;
+        };
+        /** AnomalyRunOut */
+        AnomalyRunOut: {
+            /** Changed */
+            changed: number;
         };
         /** ApiKeyCreate */
         ApiKeyCreate: {
@@ -3445,6 +4344,74 @@ export interface components {
             /** Priority */
             priority: number;
         };
+        /** BudgetBurn */
+        BudgetBurn: {
+            /** Spent */
+            spent: number;
+            /** Rate Per Day */
+            rate_per_day: number;
+            /** Rate Stdev */
+            rate_stdev: number;
+            /** Remaining Days */
+            remaining_days: number;
+            /** Projected */
+            projected: number;
+            /** Projected Low */
+            projected_low: number;
+            /** Projected High */
+            projected_high: number;
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Scope
+             * @enum {string}
+             */
+            scope: "key" | "user" | "team";
+            /**
+             * Subject Id
+             * Format: uuid
+             */
+            subject_id: string;
+            /** Subject */
+            subject: string;
+            /** Budget */
+            budget: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "on_track" | "at_risk" | "over";
+            /** Runs Out On */
+            runs_out_on: string | null;
+        };
+        /** BuiltinInstall */
+        BuiltinInstall: {
+            /** Team Id */
+            team_id?: string | null;
+            /**
+             * Enabled
+             * @default false
+             */
+            enabled: boolean;
+        };
+        /** CacheScenario */
+        CacheScenario: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "cache";
+            /** Route */
+            route: string;
+            /**
+             * Hit Rate
+             * @description Percent of the route's requests answered from the cache
+             */
+            hit_rate: number;
+        };
         /** CanaryWeight */
         CanaryWeight: {
             /** Weight */
@@ -3466,6 +4433,126 @@ export interface components {
         CardUpdate: {
             /** Card Markdown */
             card_markdown: string;
+        };
+        /** ChannelCreated */
+        ChannelCreated: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "slack" | "email" | "webhook" | "alertmanager";
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team Name */
+            team_name: string;
+            /**
+             * Visibility
+             * @enum {string}
+             */
+            visibility: "team" | "organization";
+            /**
+             * Config
+             * @description The configuration without secrets: *_configured says a secret is set, webhook_url_hint masks a Slack URL
+             */
+            config: {
+                [key: string]: unknown;
+            };
+            last_delivery: components["schemas"]["LastDelivery"] | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /**
+             * Secret
+             * @description webhook: the signing secret, shown only in this answer (and when rotated)
+             */
+            secret?: string | null;
+        };
+        /** ChannelList */
+        ChannelList: {
+            /** Items */
+            items: components["schemas"]["ChannelOut"][];
+        };
+        /** ChannelOut */
+        ChannelOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "slack" | "email" | "webhook" | "alertmanager";
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team Name */
+            team_name: string;
+            /**
+             * Visibility
+             * @enum {string}
+             */
+            visibility: "team" | "organization";
+            /**
+             * Config
+             * @description The configuration without secrets: *_configured says a secret is set, webhook_url_hint masks a Slack URL
+             */
+            config: {
+                [key: string]: unknown;
+            };
+            last_delivery: components["schemas"]["LastDelivery"] | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** ChannelUpdate */
+        ChannelUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Visibility */
+            visibility?: ("team" | "organization") | null;
+            /**
+             * Config
+             * @description Fields of the kind's configuration to change; a secret left out is kept
+             */
+            config?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Rotate Secret
+             * @description webhook: make a new signing secret (answered once)
+             * @default false
+             */
+            rotate_secret: boolean;
         };
         /** ChunkReceived */
         ChunkReceived: {
@@ -3622,6 +4709,28 @@ export interface components {
              */
             judge_note?: string | null;
         };
+        /** DailySpend */
+        DailySpend: {
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+            /** Group */
+            group: string;
+            /** Cost */
+            cost: number;
+            /** Requests */
+            requests: number;
+        };
+        /** DataDashboard */
+        DataDashboard: {
+            range: components["schemas"]["RangeOut"];
+            quality: components["schemas"]["Quality"];
+            pii: components["schemas"]["PiiFindings"];
+            growth: components["schemas"]["Growth"];
+            lineage: components["schemas"]["Lineage"];
+        };
         /** DatasetChunkReceived */
         DatasetChunkReceived: {
             /** Received */
@@ -3712,6 +4821,37 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /** DatasetQuality */
+        DatasetQuality: {
+            /**
+             * Dataset Id
+             * Format: uuid
+             */
+            dataset_id: string;
+            /** Name */
+            name: string;
+            /**
+             * Version Id
+             * Format: uuid
+             */
+            version_id: string;
+            /** Version */
+            version: number;
+            /** Rows */
+            rows: number | null;
+            /** Bytes */
+            bytes: number;
+            /** Duplicate Ratio */
+            duplicate_ratio: number | null;
+            /** Max Null Ratio */
+            max_null_ratio: number | null;
+            /** Warnings */
+            warnings: number;
+            /** Review Status */
+            review_status: string;
+            /** Sensitivity */
+            sensitivity: string | null;
         };
         /** DatasetUpdate */
         DatasetUpdate: {
@@ -3949,6 +5089,62 @@ export interface components {
              */
             sha256?: string | null;
         };
+        /** DeliveryList */
+        DeliveryList: {
+            /** Items */
+            items: components["schemas"]["DeliveryOut"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /** DeliveryOut */
+        DeliveryOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Notification Id
+             * Format: uuid
+             */
+            notification_id: string;
+            /**
+             * Channel Id
+             * Format: uuid
+             */
+            channel_id: string;
+            /** Channel Name */
+            channel_name: string;
+            /**
+             * Channel Kind
+             * @enum {string}
+             */
+            channel_kind: "slack" | "email" | "webhook" | "alertmanager";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "sent" | "failed";
+            /** Attempts */
+            attempts: number;
+            /** Next Attempt At */
+            next_attempt_at: string | null;
+            /** Last Error */
+            last_error: string | null;
+            /** Response Status */
+            response_status: number | null;
+            /** Sent At */
+            sent_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Rule Name */
+            rule_name: string | null;
+            /** Notification Status */
+            notification_status: string | null;
+        };
         /** DeployRequest */
         DeployRequest: {
             /**
@@ -4123,6 +5319,19 @@ export interface components {
             /** @description The last hour through the gateway (the list only; null elsewhere) */
             traffic?: components["schemas"]["TrafficOut"] | null;
         };
+        /** DeploymentsNow */
+        DeploymentsNow: {
+            /** Active */
+            active: number;
+            /** By Status */
+            by_status: {
+                [key: string]: number;
+            };
+            /** Replicas Ready */
+            replicas_ready: number;
+            /** Replicas Desired */
+            replicas_desired: number;
+        };
         /** DiffOut */
         DiffOut: {
             /** Schema */
@@ -4155,6 +5364,175 @@ export interface components {
             samples: {
                 [key: string]: unknown;
             }[];
+        };
+        /** DriftPoint */
+        DriftPoint: {
+            /**
+             * T
+             * Format: date-time
+             */
+            t: string;
+            /** Feature */
+            feature: string;
+            /** Test */
+            test: string;
+            /** Statistic */
+            statistic: number;
+        };
+        /**
+         * DriftReferenceIn
+         * @description A pinned reference window; both null to go back to the default.
+         */
+        DriftReferenceIn: {
+            /** Start */
+            start?: string | null;
+            /** End */
+            end?: string | null;
+        };
+        /** DriftReferenceOut */
+        DriftReferenceOut: {
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /** Pinned */
+            pinned: boolean;
+        };
+        /** DriftResultOut */
+        DriftResultOut: {
+            /** Route */
+            route: string;
+            /** Feature */
+            feature: string;
+            /** Test */
+            test: string;
+            /** Statistic */
+            statistic: number;
+            /** P Value */
+            p_value: number | null;
+            /** Severity */
+            severity: string;
+            /** N Current */
+            n_current: number;
+            /** N Reference */
+            n_reference: number;
+            /**
+             * Current Start
+             * Format: date-time
+             */
+            current_start: string;
+            /**
+             * Current End
+             * Format: date-time
+             */
+            current_end: string;
+            /**
+             * Reference Start
+             * Format: date-time
+             */
+            reference_start: string;
+            /**
+             * Reference End
+             * Format: date-time
+             */
+            reference_end: string;
+            /**
+             * Computed At
+             * Format: date-time
+             */
+            computed_at: string;
+        };
+        /** DriftRouteOut */
+        DriftRouteOut: {
+            /** Route */
+            route: string;
+            /** Latest */
+            latest: components["schemas"]["DriftResultOut"][];
+            /** History */
+            history: components["schemas"]["DriftPoint"][];
+            reference: components["schemas"]["DriftReferenceOut"];
+            /** Window Hours */
+            window_hours: number;
+        };
+        /** DriftRunIn */
+        DriftRunIn: {
+            /** Route */
+            route?: string | null;
+            /**
+             * Window Hours
+             * @default 24
+             */
+            window_hours: number;
+        };
+        /** DriftRunOut */
+        DriftRunOut: {
+            /** Results */
+            results: number;
+            /** Routes */
+            routes: string[];
+        };
+        /** EmailConfig */
+        EmailConfig: {
+            /**
+             * Host
+             * @description The SMTP server
+             */
+            host: string;
+            /**
+             * Port
+             * @default 587
+             */
+            port: number;
+            /**
+             * Security
+             * @description STARTTLS, implicit TLS, or none
+             * @default starttls
+             * @enum {string}
+             */
+            security: "starttls" | "ssl" | "none";
+            /** Username */
+            username?: string | null;
+            /**
+             * Password
+             * @description Stored encrypted; never returned
+             */
+            password?: string | null;
+            /**
+             * From Address
+             * Format: email
+             */
+            from_address: string;
+            /** To */
+            to: string[];
+        };
+        /** EmailCreate */
+        EmailCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Team Id
+             * @description The owning team (default: yours)
+             */
+            team_id?: string | null;
+            /**
+             * Visibility
+             * @description organization: every team's rules may use it (admins only)
+             * @default team
+             * @enum {string}
+             */
+            visibility: "team" | "organization";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "email";
+            config: components["schemas"]["EmailConfig"];
         };
         /** EvalCatalogue */
         EvalCatalogue: {
@@ -4780,6 +6158,57 @@ export interface components {
             /** Sha256 */
             sha256: string;
         };
+        /** ForecastDay */
+        ForecastDay: {
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+            /** Actual */
+            actual: number | null;
+            /** Projected */
+            projected: number | null;
+            /** Low */
+            low: number | null;
+            /** High */
+            high: number | null;
+        };
+        /** ForecastOut */
+        ForecastOut: {
+            /** Spent */
+            spent: number;
+            /** Rate Per Day */
+            rate_per_day: number;
+            /** Rate Stdev */
+            rate_stdev: number;
+            /** Remaining Days */
+            remaining_days: number;
+            /** Projected */
+            projected: number;
+            /** Projected Low */
+            projected_low: number;
+            /** Projected High */
+            projected_high: number;
+            /**
+             * Currency
+             * @description The gateway's price currency (GPU rates are assumed to be in it too)
+             */
+            currency: string;
+            /**
+             * As Of
+             * Format: date-time
+             */
+            as_of: string;
+            /** Month */
+            month: string;
+            /** Method */
+            method: string;
+            /** Days */
+            days: components["schemas"]["ForecastDay"][];
+            /** Budgets */
+            budgets: components["schemas"]["BudgetBurn"][];
+        };
         /** GateOut */
         GateOut: {
             /**
@@ -4858,6 +6287,28 @@ export interface components {
             /** Temperature C */
             temperature_c?: number | null;
         };
+        /** GpuCost */
+        GpuCost: {
+            /** Currency */
+            currency: string;
+            /** Default Rate */
+            default_rate: number;
+            /** Total */
+            total: number;
+            /** Gpu Hours */
+            gpu_hours: number;
+            /** Items */
+            items: components["schemas"]["GpuItem"][];
+        };
+        /** GpuHours */
+        GpuHours: {
+            /** Total */
+            total: number;
+            /** Teams */
+            teams: components["schemas"]["TeamGpuHours"][];
+            /** Top Jobs */
+            top_jobs: components["schemas"]["JobGpuHours"][];
+        };
         /** GpuInventory */
         GpuInventory: {
             /** Gpus */
@@ -4871,6 +6322,128 @@ export interface components {
             message: string | null;
             /** @description The first cluster executor's GPU nodes (Kubernetes before Ray) */
             cluster?: components["schemas"]["ClusterGpus"] | null;
+        };
+        /** GpuItem */
+        GpuItem: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "deployment" | "training";
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Team */
+            team: string;
+            /** Status */
+            status: string;
+            /** Gpu Type */
+            gpu_type: string | null;
+            /** Gpus */
+            gpus: number;
+            /** Hours */
+            hours: number;
+            /** Gpu Hours */
+            gpu_hours: number;
+            /** Rate */
+            rate: number;
+            /** Cost */
+            cost: number;
+        };
+        /** GpuRateIn */
+        GpuRateIn: {
+            /**
+             * Gpu Type
+             * @description A node's nvidia.com/gpu.product value, or `default` for every type not listed
+             */
+            gpu_type: string;
+            /**
+             * Hourly Rate
+             * @description Price of one GPU for one hour
+             */
+            hourly_rate: number;
+            /**
+             * Currency
+             * @default USD
+             */
+            currency: string;
+        };
+        /** GpuRateOut */
+        GpuRateOut: {
+            /** Gpu Type */
+            gpu_type: string;
+            /** Hourly Rate */
+            hourly_rate: number;
+            /** Currency */
+            currency: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** GpuRatesIn */
+        GpuRatesIn: {
+            /** Rates */
+            rates: components["schemas"]["GpuRateIn"][];
+        };
+        /** GpusNow */
+        GpusNow: {
+            /** Gpus */
+            gpus: number;
+            /** Gpu Utilization */
+            gpu_utilization: number | null;
+            /** Gpu Memory Used Bytes */
+            gpu_memory_used_bytes: number;
+            /** Gpu Memory Total Bytes */
+            gpu_memory_total_bytes: number;
+            /** Nodes Up */
+            nodes_up: number;
+            /** Nodes Known */
+            nodes_known: number;
+        };
+        /** GroupSpend */
+        GroupSpend: {
+            /** Group */
+            group: string;
+            /** Cost */
+            cost: number;
+            /** Requests */
+            requests: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+        };
+        /** Growth */
+        Growth: {
+            before: components["schemas"]["Totals"];
+            /** Days */
+            days: components["schemas"]["GrowthDay"][];
+        };
+        /** GrowthDay */
+        GrowthDay: {
+            /** Versions */
+            versions: number;
+            /** Rows */
+            rows: number;
+            /** Bytes */
+            bytes: number;
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+            /** Total Versions */
+            total_versions: number;
+            /** Total Rows */
+            total_rows: number;
+            /** Total Bytes */
+            total_bytes: number;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -5362,6 +6935,24 @@ export interface components {
              */
             experiment: string;
         };
+        /** JobGpuHours */
+        JobGpuHours: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Team */
+            team: string | null;
+            /** Status */
+            status: string;
+            /** Gpus */
+            gpus: number;
+            /** Gpu Hours */
+            gpu_hours: number;
+        };
         /** JobOut */
         JobOut: {
             /**
@@ -5503,6 +7094,20 @@ export interface components {
              */
             updated_at: string;
         };
+        /** LastDelivery */
+        LastDelivery: {
+            /** Status */
+            status: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Attempts */
+            attempts: number;
+            /** Last Error */
+            last_error: string | null;
+        };
         /** LatestMetric */
         LatestMetric: {
             /** Value */
@@ -5576,6 +7181,40 @@ export interface components {
              * @default 0.8
              */
             warn_ratio: number;
+        };
+        /** Lineage */
+        Lineage: {
+            /** Links */
+            links: components["schemas"]["LineageLink"][];
+            /** Truncated */
+            truncated: boolean;
+        };
+        /** LineageLink */
+        LineageLink: {
+            /**
+             * Job Id
+             * Format: uuid
+             */
+            job_id: string;
+            /** Job */
+            job: string;
+            /** Status */
+            status: string;
+            /**
+             * Dataset Id
+             * Format: uuid
+             */
+            dataset_id: string;
+            /** Dataset */
+            dataset: string;
+            /** Dataset Version */
+            dataset_version: number;
+            /** Model Id */
+            model_id: string | null;
+            /** Model */
+            model: string | null;
+            /** Model Version */
+            model_version: number | null;
         };
         /** LocalImport */
         LocalImport: {
@@ -5679,6 +7318,19 @@ export interface components {
              * @description Default: every text column
              */
             columns?: string[] | null;
+        };
+        /** Matcher */
+        Matcher: {
+            /** Name */
+            name: string;
+            /**
+             * Op
+             * @default =
+             * @enum {string}
+             */
+            op: "=" | "!=";
+            /** Value */
+            value: string;
         };
         /** MemberList */
         MemberList: {
@@ -5803,6 +7455,36 @@ export interface components {
              */
             visibility: "team" | "organization";
         };
+        /** ModelDashboard */
+        ModelDashboard: {
+            /** Route */
+            route: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /** Step */
+            step: number;
+            /**
+             * Latency Source
+             * @description Percentiles per step from the requests themselves, or (long ranges) the per-minute history
+             * @enum {string}
+             */
+            latency_source: "usage_records" | "metric_history";
+            /** Steps */
+            steps: components["schemas"]["StepFigures"][];
+            totals: components["schemas"]["VersionFigures"];
+            /** Versions */
+            versions: components["schemas"]["VersionFigures"][];
+            /** Slos */
+            slos: components["schemas"]["SloOut"][];
+        };
         /** ModelDelete */
         ModelDelete: {
             /**
@@ -5860,6 +7542,32 @@ export interface components {
             aliases?: {
                 [key: string]: number;
             };
+        };
+        /** ModelRow */
+        ModelRow: {
+            /** Route */
+            route: string;
+            /** Team Id */
+            team_id: string | null;
+            /** Visibility */
+            visibility: string;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Deployment
+             * @description Kept in step with a deployment by serving
+             */
+            deployment: boolean;
+            /** Requests */
+            requests: number;
+            /** Error Rate */
+            error_rate: number | null;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** Cost */
+            cost: number;
+            /** Slos */
+            slos: components["schemas"]["SloChip"][];
         };
         /** ModelStatus */
         ModelStatus: {
@@ -6083,11 +7791,82 @@ export interface components {
             /** Enabled */
             enabled?: boolean | null;
         };
+        /** MonthSpend */
+        MonthSpend: {
+            /** Month */
+            month: string;
+            /** Cost */
+            cost: number;
+        };
         /** NextOut */
         NextOut: {
             /** @description null: every item has the caller's label */
             item: components["schemas"]["ItemOut"] | null;
             progress: components["schemas"]["Progress"];
+        };
+        /** NotificationList */
+        NotificationList: {
+            /** Items */
+            items: components["schemas"]["NotificationOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** NotificationOut */
+        NotificationOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Rule Id */
+            rule_id: string | null;
+            /** Group Key */
+            group_key: string;
+            /** Status */
+            status: string;
+            /** Channel Ids */
+            channel_ids: string[];
+            /** Payload */
+            payload: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** OutcomeDay */
+        OutcomeDay: {
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+            /** Succeeded */
+            succeeded: number;
+            /** Failed */
+            failed: number;
+            /** Cancelled */
+            cancelled: number;
+        };
+        /** Outcomes */
+        Outcomes: {
+            /** Succeeded */
+            succeeded: number;
+            /** Failed */
+            failed: number;
+            /** Cancelled */
+            cancelled: number;
+            /** Success Rate */
+            success_rate: number | null;
+            /** Days */
+            days: components["schemas"]["OutcomeDay"][];
         };
         /** Page[ApiKeyOut] */
         Page_ApiKeyOut_: {
@@ -6172,6 +7951,31 @@ export interface components {
             /** Description */
             description: string;
         };
+        /** PiiDay */
+        PiiDay: {
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+            /** Entities */
+            entities: {
+                [key: string]: number;
+            };
+        };
+        /** PiiFindings */
+        PiiFindings: {
+            /** Scanned Versions */
+            scanned_versions: number;
+            /** Versions With Findings */
+            versions_with_findings: number;
+            /** Entities */
+            entities: {
+                [key: string]: number;
+            };
+            /** Days */
+            days: components["schemas"]["PiiDay"][];
+        };
         /** PlannedTarget */
         PlannedTarget: {
             /** Upstream */
@@ -6212,6 +8016,54 @@ export interface components {
              * @description What counts tokens when the upstream reports none (given, guessed, or none)
              */
             tokenizer: string | null;
+        };
+        /** PreviewIn */
+        PreviewIn: {
+            /** Expression */
+            expression: string;
+        };
+        /** PreviewOut */
+        PreviewOut: {
+            /** Samples */
+            samples: components["schemas"]["PreviewSample"][];
+            /** Total */
+            total: number;
+            /** Has Condition */
+            has_condition: boolean;
+        };
+        /** PreviewSample */
+        PreviewSample: {
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Value */
+            value: number;
+            /** Matches */
+            matches: boolean;
+        };
+        /** PriceScenario */
+        PriceScenario: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "price";
+            /**
+             * Upstream
+             * @description A target as `<provider>/<model>`
+             */
+            upstream: string;
+            /**
+             * Input Price
+             * @description Per 1M prompt tokens
+             */
+            input_price: number;
+            /**
+             * Output Price
+             * @description Per 1M completion tokens
+             */
+            output_price: number;
         };
         /** Pricing */
         Pricing: {
@@ -6891,6 +8743,27 @@ export interface components {
             /** Timeout S */
             timeout_s?: number | null;
         };
+        /** Quality */
+        Quality: {
+            /** Datasets */
+            datasets: number;
+            /** Scanned */
+            scanned: number;
+            /** Mean Duplicate Ratio */
+            mean_duplicate_ratio: number | null;
+            /** With Warnings */
+            with_warnings: number;
+            /** Warning Kinds */
+            warning_kinds: {
+                [key: string]: number;
+            };
+            /** Reviews */
+            reviews: {
+                [key: string]: number;
+            };
+            /** Rows */
+            rows: components["schemas"]["DatasetQuality"][];
+        };
         /** QualitySeriesPoint */
         QualitySeriesPoint: {
             /**
@@ -6919,6 +8792,16 @@ export interface components {
              * @description Sampled requests the judge could not score
              */
             errors: number;
+        };
+        /** Queue */
+        Queue: {
+            overall: components["schemas"]["Waits"];
+            /** Days */
+            days: components["schemas"]["WaitDay"][];
+            /** Queued Total */
+            queued_total: number;
+            /** Queued */
+            queued: components["schemas"]["QueuedJob"][];
         };
         /** QueueCreate */
         QueueCreate: {
@@ -7032,6 +8915,29 @@ export interface components {
              */
             annotators?: components["schemas"]["Annotator"][];
         };
+        /** QueuedJob */
+        QueuedJob: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Team */
+            team: string | null;
+            /** Priority */
+            priority: number;
+            /**
+             * Queued At
+             * Format: date-time
+             */
+            queued_at: string;
+            /** Status Reason */
+            status_reason: string | null;
+            /** Wait S */
+            wait_s: number;
+        };
         /** Quota */
         Quota: {
             /** Gpus */
@@ -7083,6 +8989,21 @@ export interface components {
              */
             integer: boolean;
         };
+        /** RangeOut */
+        RangeOut: {
+            /**
+             * From
+             * Format: date-time
+             */
+            from: string;
+            /**
+             * To
+             * Format: date-time
+             */
+            to: string;
+            /** Clipped */
+            clipped: boolean;
+        };
         /** ReplicaOut */
         ReplicaOut: {
             /** Index */
@@ -7110,6 +9031,79 @@ export interface components {
             running: number;
             /** Last Exit */
             last_exit?: string | null;
+        };
+        /** ReportDay */
+        ReportDay: {
+            /** Day */
+            day: string;
+            /** Bad */
+            bad: number;
+            /** Requests */
+            requests: number;
+            /** Errors 5Xx */
+            errors_5xx: number;
+            /** Downtime Minutes */
+            downtime_minutes: number;
+        };
+        /** ReportEntry */
+        ReportEntry: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Team Name */
+            team_name: string | null;
+            /** Route */
+            route: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "availability" | "success";
+            /** Target */
+            target: number;
+            /** Attainment */
+            attainment: number | null;
+            /** Met */
+            met: boolean;
+            /** Budget Remaining */
+            budget_remaining: number;
+            /** Requests */
+            requests: number;
+            /** Errors 5Xx */
+            errors_5xx: number;
+            /** Errors 4Xx */
+            errors_4xx: number;
+            /** Rate Limited */
+            rate_limited: number;
+            /** Downtime Minutes */
+            downtime_minutes: number;
+            /** Bad */
+            bad: number;
+            /** Minutes */
+            minutes: number;
+            /** Worst Days */
+            worst_days: components["schemas"]["ReportDay"][];
+            /** Incidents */
+            incidents: components["schemas"]["ReportIncident"][];
+        };
+        /** ReportIncident */
+        ReportIncident: {
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /** Minutes */
+            minutes: number;
         };
         /**
          * RequestLogOut
@@ -7202,6 +9196,21 @@ export interface components {
              * @default USD
              */
             currency: string;
+        };
+        /** RequestTotals */
+        RequestTotals: {
+            /** Requests */
+            requests: number;
+            /** Errors */
+            errors: number;
+            /** Server Errors */
+            server_errors: number;
+            /** Error Rate */
+            error_rate: number | null;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** Exact */
+            exact: boolean;
         };
         /** ResultsOut */
         ResultsOut: {
@@ -7338,6 +9347,7 @@ export interface components {
              * @default 0
              */
             cache_ttl_s: number;
+            semantic_cache?: components["schemas"]["SemanticCacheSettings"] | null;
             /**
              * Enabled
              * @default true
@@ -7377,6 +9387,7 @@ export interface components {
             timeout_s: number;
             /** Cache Ttl S */
             cache_ttl_s: number;
+            semantic_cache?: components["schemas"]["SemanticCacheSettings"] | null;
             /** Enabled */
             enabled: boolean;
             /** Team Id */
@@ -7423,6 +9434,17 @@ export interface components {
             /** Reason */
             reason: string;
         };
+        /** RouteTotals */
+        RouteTotals: {
+            /** Route */
+            route: string;
+            /** Requests */
+            requests: number;
+            /** Errors */
+            errors: number;
+            /** P95 Ms */
+            p95_ms: number | null;
+        };
         /** RouteUpdate */
         RouteUpdate: {
             /** Description */
@@ -7439,6 +9461,8 @@ export interface components {
             timeout_s?: number | null;
             /** Cache Ttl S */
             cache_ttl_s?: number | null;
+            /** @description null: off */
+            semantic_cache?: components["schemas"]["SemanticCacheSettings"] | null;
             /** Enabled */
             enabled?: boolean | null;
             /**
@@ -7489,6 +9513,167 @@ export interface components {
              * @default
              */
             criteria: string;
+        };
+        /** RuleCreate */
+        RuleCreate: {
+            /** Description */
+            description?: string | null;
+            /** Expression */
+            expression: string;
+            /**
+             * For
+             * @description How long the condition holds before firing: 0s..24h
+             */
+            for?: string | null;
+            /**
+             * Severity
+             * @default warning
+             * @enum {string}
+             */
+            severity: "critical" | "warning" | "info";
+            /** Labels */
+            labels?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Annotations
+             * @description Templates: only {{value}} and {{labels.x}} are replaced
+             */
+            annotations?: {
+                [key: string]: string;
+            } | null;
+            /** Group By */
+            group_by?: string[] | null;
+            /**
+             * Repeat Interval
+             * @description Re-notify while firing: 1m..7d (default 4h)
+             */
+            repeat_interval?: string | null;
+            /** Channel Ids */
+            channel_ids?: string[] | null;
+            /** Enabled */
+            enabled?: boolean | null;
+            /** Name */
+            name: string;
+            /**
+             * Team Id
+             * @description The owning team (default: yours)
+             */
+            team_id?: string | null;
+        };
+        /** RuleList */
+        RuleList: {
+            /** Items */
+            items: components["schemas"]["RuleOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /** Total */
+            total?: number | null;
+        };
+        /** RuleOut */
+        RuleOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team Name */
+            team_name?: string | null;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /** Expression */
+            expression: string;
+            /** For */
+            for: string;
+            /** Severity */
+            severity: string;
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Annotations */
+            annotations: {
+                [key: string]: string;
+            };
+            /** Group By */
+            group_by: string[];
+            /** Repeat Interval */
+            repeat_interval: string;
+            /** Channel Ids */
+            channel_ids: string[];
+            /** Enabled */
+            enabled: boolean;
+            /** Builtin */
+            builtin: string | null;
+            /** Last Evaluated At */
+            last_evaluated_at: string | null;
+            /** Last Error */
+            last_error: string | null;
+            /**
+             * Firing
+             * @default 0
+             */
+            firing: number;
+            /**
+             * Pending
+             * @default 0
+             */
+            pending: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** RuleUpdate */
+        RuleUpdate: {
+            /** Description */
+            description?: string | null;
+            /** Expression */
+            expression?: string | null;
+            /**
+             * For
+             * @description How long the condition holds before firing: 0s..24h
+             */
+            for?: string | null;
+            /** Severity */
+            severity?: ("critical" | "warning" | "info") | null;
+            /** Labels */
+            labels?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Annotations
+             * @description Templates: only {{value}} and {{labels.x}} are replaced
+             */
+            annotations?: {
+                [key: string]: string;
+            } | null;
+            /** Group By */
+            group_by?: string[] | null;
+            /**
+             * Repeat Interval
+             * @description Re-notify while firing: 1m..7d (default 4h)
+             */
+            repeat_interval?: string | null;
+            /** Channel Ids */
+            channel_ids?: string[] | null;
+            /** Enabled */
+            enabled?: boolean | null;
+            /** Name */
+            name?: string | null;
         };
         /** RunCompareOut */
         RunCompareOut: {
@@ -7677,6 +9862,35 @@ export interface components {
             /** Name */
             name?: string | null;
         };
+        /** SavingItem */
+        SavingItem: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "cache" | "idle_deployment" | "overprovisioned" | "cheaper_route";
+            /** Subject */
+            subject: string;
+            /** Monthly Saving */
+            monthly_saving: number;
+            /** Evidence */
+            evidence: {
+                [key: string]: unknown;
+            };
+            /** Link */
+            link: string;
+        };
+        /** SavingsOut */
+        SavingsOut: {
+            /** Currency */
+            currency: string;
+            /** Total */
+            total: number;
+            /** Items */
+            items: components["schemas"]["SavingItem"][];
+            /** Notes */
+            notes: string[];
+        };
         /** ScaleRequest */
         ScaleRequest: {
             /** Replicas Min */
@@ -7763,6 +9977,137 @@ export interface components {
              */
             lifecycle: "active" | "deleted" | "all";
         };
+        /** SemanticCachePoint */
+        SemanticCachePoint: {
+            /** Hits */
+            hits: number;
+            /** Misses */
+            misses: number;
+            /**
+             * Hit Rate
+             * @description hits / (hits + misses); null without lookups
+             */
+            hit_rate?: number | null;
+            /**
+             * Saved Cost
+             * @description What the hits would have cost upstream
+             */
+            saved_cost: number;
+            /**
+             * Ts
+             * Format: date-time
+             */
+            ts: string;
+        };
+        /** SemanticCacheRoute */
+        SemanticCacheRoute: {
+            /** Hits */
+            hits: number;
+            /** Misses */
+            misses: number;
+            /**
+             * Hit Rate
+             * @description hits / (hits + misses); null without lookups
+             */
+            hit_rate?: number | null;
+            /**
+             * Saved Cost
+             * @description What the hits would have cost upstream
+             */
+            saved_cost: number;
+            /** Route */
+            route: string;
+            /**
+             * Threshold
+             * @description The route's current threshold (null: not configured now)
+             */
+            threshold?: number | null;
+            /** Enabled */
+            enabled: boolean;
+        };
+        /**
+         * SemanticCacheSettings
+         * @description Reuse answers to prompts that mean the same (cosine similarity of their embeddings).
+         */
+        SemanticCacheSettings: {
+            /**
+             * Enabled
+             * @default false
+             */
+            enabled: boolean;
+            /**
+             * Embeddings Route
+             * @description The route that embeds prompts; the route's team must be allowed to call it
+             */
+            embeddings_route?: string | null;
+            /**
+             * Threshold
+             * @description Least cosine similarity that counts as the same
+             * @default 0.95
+             */
+            threshold: number;
+            /**
+             * Ttl S
+             * @description How long an answer is kept
+             * @default 3600
+             */
+            ttl_s: number;
+            /**
+             * Scope
+             * @description Who shares answers: callers with the same teams, or only the same API key
+             * @default team
+             * @enum {string}
+             */
+            scope: "team" | "key";
+            /**
+             * Max Entries
+             * @description Per route; least recently used evicted
+             * @default 10000
+             */
+            max_entries: number;
+        };
+        /** SemanticCacheStats */
+        SemanticCacheStats: {
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+            /**
+             * Bucket
+             * @description hour (ranges up to 3 days) or day
+             */
+            bucket: string;
+            /** Currency */
+            currency: string;
+            totals: components["schemas"]["SemanticCacheTotals"];
+            /** Routes */
+            routes: components["schemas"]["SemanticCacheRoute"][];
+            /** Series */
+            series: components["schemas"]["SemanticCachePoint"][];
+        };
+        /** SemanticCacheTotals */
+        SemanticCacheTotals: {
+            /** Hits */
+            hits: number;
+            /** Misses */
+            misses: number;
+            /**
+             * Hit Rate
+             * @description hits / (hits + misses); null without lookups
+             */
+            hit_rate?: number | null;
+            /**
+             * Saved Cost
+             * @description What the hits would have cost upstream
+             */
+            saved_cost: number;
+        };
         /** Series */
         Series: {
             /** Steps */
@@ -7811,6 +10156,425 @@ export interface components {
             /** Feedback Mean */
             feedback_mean: number | null;
         };
+        /** ShiftScenario */
+        ShiftScenario: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "shift";
+            /** Route */
+            route: string;
+            /**
+             * Percent
+             * @description Share of the route's traffic moved
+             */
+            percent: number;
+            /** To Route */
+            to_route: string;
+            /**
+             * To Upstream
+             * @description A target of to_route; default: its first target
+             */
+            to_upstream?: string | null;
+        };
+        /** SilenceCreate */
+        SilenceCreate: {
+            /** Matchers */
+            matchers: components["schemas"]["Matcher"][];
+            /** Starts At */
+            starts_at?: string | null;
+            /**
+             * Duration
+             * @description 1m..30d from starts_at
+             * @default 2h
+             */
+            duration: string;
+            /**
+             * Comment
+             * @default
+             */
+            comment: string;
+            /** Team Id */
+            team_id?: string | null;
+        };
+        /** SilenceList */
+        SilenceList: {
+            /** Items */
+            items: components["schemas"]["SilenceOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** SilenceOut */
+        SilenceOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Matchers */
+            matchers: components["schemas"]["Matcher"][];
+            /**
+             * Starts At
+             * Format: date-time
+             */
+            starts_at: string;
+            /**
+             * Ends At
+             * Format: date-time
+             */
+            ends_at: string;
+            /** Comment */
+            comment: string;
+            /** Created By Name */
+            created_by_name: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Active */
+            active: boolean;
+        };
+        /** SimRoute */
+        SimRoute: {
+            /** Route */
+            route: string;
+            /** Targets */
+            targets: components["schemas"]["SimTarget"][];
+        };
+        /** SimTarget */
+        SimTarget: {
+            /** Upstream */
+            upstream: string;
+            /** Input Price */
+            input_price: number;
+            /** Output Price */
+            output_price: number;
+        };
+        /** SimulateIn */
+        SimulateIn: {
+            /**
+             * Days
+             * @description The baseline: the last `days` of usage
+             * @default 30
+             */
+            days: number;
+            /** Scenarios */
+            scenarios?: (components["schemas"]["ShiftScenario"] | components["schemas"]["CacheScenario"] | components["schemas"]["PriceScenario"])[];
+        };
+        /** SimulateOut */
+        SimulateOut: {
+            /**
+             * Currency
+             * @description The gateway's price currency (GPU rates are assumed to be in it too)
+             */
+            currency: string;
+            /** Days */
+            days: number;
+            /** Baseline Monthly */
+            baseline_monthly: number;
+            /** Projected Monthly */
+            projected_monthly: number;
+            /** Delta */
+            delta: number;
+            /** Delta Percent */
+            delta_percent: number | null;
+            /** Routes */
+            routes: components["schemas"]["SimulatedRoute"][];
+        };
+        /** SimulatedRoute */
+        SimulatedRoute: {
+            /** Route */
+            route: string;
+            /** Requests */
+            requests: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Hit Rate */
+            hit_rate: number;
+            /** Baseline */
+            baseline: number;
+            /** Projected */
+            projected: number;
+            /** Delta */
+            delta: number;
+        };
+        /** SlaReport */
+        SlaReport: {
+            /** Month */
+            month: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /** Complete */
+            complete: boolean;
+            /**
+             * Generated At
+             * Format: date-time
+             */
+            generated_at: string;
+            /** Slos */
+            slos: components["schemas"]["ReportEntry"][];
+        };
+        /** SlackConfig */
+        SlackConfig: {
+            /**
+             * Webhook Url
+             * Format: uri
+             * @description The Slack incoming webhook URL (a secret: stored encrypted, never returned)
+             */
+            webhook_url: string;
+        };
+        /** SlackCreate */
+        SlackCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Team Id
+             * @description The owning team (default: yours)
+             */
+            team_id?: string | null;
+            /**
+             * Visibility
+             * @description organization: every team's rules may use it (admins only)
+             * @default team
+             * @enum {string}
+             */
+            visibility: "team" | "organization";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "slack";
+            config: components["schemas"]["SlackConfig"];
+        };
+        /** SloChip */
+        SloChip: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "availability" | "success";
+            /** Target */
+            target: number;
+            /** Attainment */
+            attainment: number | null;
+            /** Met */
+            met: boolean;
+            /** Budget Remaining */
+            budget_remaining: number;
+            /** Burn Rate 1H */
+            burn_rate_1h: number;
+        };
+        /** SloCreate */
+        SloCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Route
+             * @description The gateway route measured (or give deployment_id)
+             */
+            route?: string | null;
+            /**
+             * Deployment Id
+             * @description A deployment: its route is measured
+             */
+            deployment_id?: string | null;
+            /**
+             * Kind
+             * @default availability
+             * @enum {string}
+             */
+            kind: "availability" | "success";
+            /**
+             * Target
+             * @description Default: 99.5 for availability, 99 for success
+             */
+            target?: number | null;
+            /**
+             * Window
+             * @default rolling_30d
+             * @enum {string}
+             */
+            window: "rolling_30d" | "calendar_month";
+            /**
+             * Team Id
+             * @description The owning team (default: yours)
+             */
+            team_id?: string | null;
+        };
+        /** SloOut */
+        SloOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team Name */
+            team_name: string | null;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /** Route */
+            route: string;
+            /** Deployment Id */
+            deployment_id: string | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "availability" | "success";
+            /** Target */
+            target: number;
+            /**
+             * Window
+             * @enum {string}
+             */
+            window: "rolling_30d" | "calendar_month";
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            status: components["schemas"]["SloStatus"];
+        };
+        /** SloStatus */
+        SloStatus: {
+            /**
+             * Attainment
+             * @description Fraction 0..1 over the window so far; null without traffic
+             */
+            attainment: number | null;
+            /** Met */
+            met: boolean;
+            /**
+             * Budget Remaining
+             * @description 1 - bad / allowed bad; below 0 when overspent
+             */
+            budget_remaining: number;
+            /**
+             * Bad
+             * @description Down minutes (availability) or 5xx answers (success)
+             */
+            bad: number;
+            /** Allowed Bad */
+            allowed_bad: number;
+            /** Requests */
+            requests: number;
+            /** Errors 5Xx */
+            errors_5xx: number;
+            /**
+             * Errors 4Xx
+             * @description 4xx answers, 429 included: counted as good
+             */
+            errors_4xx: number;
+            /** Downtime Minutes */
+            downtime_minutes: number;
+            /**
+             * Minutes
+             * @description Closed minutes of the window so far
+             */
+            minutes: number;
+            /** Burn Rate 1H */
+            burn_rate_1h: number;
+            /** Burn Rate 6H */
+            burn_rate_6h: number;
+            /**
+             * Window Start
+             * Format: date-time
+             */
+            window_start: string;
+            /**
+             * Window End
+             * Format: date-time
+             */
+            window_end: string;
+        };
+        /** SloUpdate */
+        SloUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Kind */
+            kind?: ("availability" | "success") | null;
+            /** Target */
+            target?: number | null;
+            /** Window */
+            window?: ("rolling_30d" | "calendar_month") | null;
+        };
+        /** SpendOut */
+        SpendOut: {
+            /**
+             * Currency
+             * @description The gateway's price currency (GPU rates are assumed to be in it too)
+             */
+            currency: string;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+            /** Group By */
+            group_by: string;
+            /**
+             * Scope
+             * @enum {string}
+             */
+            scope: "all" | "teams";
+            /** Total */
+            total: number;
+            /** Daily */
+            daily: components["schemas"]["DailySpend"][];
+            /** Monthly */
+            monthly: components["schemas"]["MonthSpend"][];
+            /** Totals */
+            totals: components["schemas"]["GroupSpend"][];
+            gpu: components["schemas"]["GpuCost"];
+        };
         /** SplitRequest */
         SplitRequest: {
             /**
@@ -7849,6 +10613,33 @@ export interface components {
              * @default false
              */
             force: boolean;
+        };
+        /** StepFigures */
+        StepFigures: {
+            /** T */
+            t: number;
+            /** Requests */
+            requests: number;
+            /** Qps */
+            qps: number;
+            /** Error Rate */
+            error_rate: number | null;
+            /** Client Error Rate */
+            client_error_rate: number | null;
+            /** P50 Ms */
+            p50_ms: number | null;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** P99 Ms */
+            p99_ms: number | null;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Cost */
+            cost: number;
+            /** Cache Hits */
+            cache_hits: number;
         };
         /** StopIn */
         StopIn: {
@@ -8295,6 +11086,17 @@ export interface components {
              */
             created_at: string;
         };
+        /** SystemDashboard */
+        SystemDashboard: {
+            range: components["schemas"]["RangeOut"];
+            gpus: components["schemas"]["GpusNow"];
+            deployments: components["schemas"]["DeploymentsNow"];
+            requests: components["schemas"]["RequestTotals"];
+            /** Routes */
+            routes: components["schemas"]["RouteTotals"][];
+            /** Firing Alerts */
+            firing_alerts: number;
+        };
         /** TargetEstimate */
         TargetEstimate: {
             /** Calls */
@@ -8386,6 +11188,20 @@ export interface components {
              */
             description: string;
         };
+        /** TeamGpuHours */
+        TeamGpuHours: {
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team */
+            team: string | null;
+            /** Gpu Hours */
+            gpu_hours: number;
+            /** Jobs */
+            jobs: number;
+        };
         /** TeamOut */
         TeamOut: {
             /**
@@ -8470,6 +11286,23 @@ export interface components {
              */
             remaining_per_variant: number | null;
         };
+        /** TestOutcome */
+        TestOutcome: {
+            /** Ok */
+            ok: boolean;
+            /**
+             * Status
+             * @description The receiver's HTTP status (SMTP: its reply code), when it answered
+             */
+            status: number | null;
+            /**
+             * Error
+             * @description Why the send failed (no secrets)
+             */
+            error: string | null;
+            /** Duration Ms */
+            duration_ms: number;
+        };
         /** Threshold */
         Threshold: {
             /**
@@ -8518,6 +11351,15 @@ export interface components {
             /** Effect */
             effect?: ("NoSchedule" | "PreferNoSchedule" | "NoExecute") | null;
         };
+        /** Totals */
+        Totals: {
+            /** Versions */
+            versions: number;
+            /** Rows */
+            rows: number;
+            /** Bytes */
+            bytes: number;
+        };
         /** TrafficOut */
         TrafficOut: {
             /** Minutes */
@@ -8550,6 +11392,13 @@ export interface components {
              * @default 0
              */
             seed: number;
+        };
+        /** TrainingDashboard */
+        TrainingDashboard: {
+            range: components["schemas"]["RangeOut"];
+            outcomes: components["schemas"]["Outcomes"];
+            gpu_hours: components["schemas"]["GpuHours"];
+            queue: components["schemas"]["Queue"];
         };
         /** TrialOut */
         TrialOut: {
@@ -8885,6 +11734,29 @@ export interface components {
             /** Passed */
             passed: boolean;
         };
+        /** VersionFigures */
+        VersionFigures: {
+            /** Upstream */
+            upstream: string;
+            /** Requests */
+            requests: number;
+            /** Error Rate */
+            error_rate: number | null;
+            /** P50 Ms */
+            p50_ms: number | null;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** P99 Ms */
+            p99_ms: number | null;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Cost */
+            cost: number;
+            /** Cache Hits */
+            cache_hits: number;
+        };
         /** VersionOut */
         VersionOut: {
             /**
@@ -8946,6 +11818,65 @@ export interface components {
             files?: components["schemas"]["FileOut"][];
             /** Aliases */
             aliases?: string[];
+        };
+        /** WaitDay */
+        WaitDay: {
+            /** Jobs */
+            jobs: number;
+            /** P50 S */
+            p50_s: number | null;
+            /** P95 S */
+            p95_s: number | null;
+            /** Max S */
+            max_s: number | null;
+            /**
+             * Day
+             * Format: date
+             */
+            day: string;
+        };
+        /** Waits */
+        Waits: {
+            /** Jobs */
+            jobs: number;
+            /** P50 S */
+            p50_s: number | null;
+            /** P95 S */
+            p95_s: number | null;
+            /** Max S */
+            max_s: number | null;
+        };
+        /** WebhookConfig */
+        WebhookConfig: {
+            /**
+             * Url
+             * Format: uri
+             * @description Receives the notification as JSON, signed with the channel's secret
+             */
+            url: string;
+        };
+        /** WebhookCreate */
+        WebhookCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Team Id
+             * @description The owning team (default: yours)
+             */
+            team_id?: string | null;
+            /**
+             * Visibility
+             * @description organization: every team's rules may use it (admins only)
+             * @default team
+             * @enum {string}
+             */
+            visibility: "team" | "organization";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "webhook";
+            config: components["schemas"]["WebhookConfig"];
         };
         /** Resources */
         axops__serving__schemas__Resources: {
@@ -11521,6 +14452,8 @@ export interface operations {
                 until?: string | null;
                 /** @description true: only requests whose text was logged */
                 content?: boolean | null;
+                /** @description Text in the masked request or answer (2-200 characters; default range 7 days) */
+                q?: string | null;
                 cursor?: string | null;
                 limit?: number;
             };
@@ -11537,6 +14470,41 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RequestLogPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "gateway-export_request_logs": {
+        parameters: {
+            query?: {
+                format?: "jsonl" | "otlp";
+                /** @description Default: an hour before `to` */
+                from?: string | null;
+                /** @description Default: now */
+                to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON lines or OTLP/JSON lines */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": unknown;
                 };
             };
             /** @description Validation Error */
@@ -11798,6 +14766,38 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    "gateway-stats": {
+        parameters: {
+            query?: {
+                from?: string | null;
+                to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SemanticCacheStats"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
         };
     };
@@ -15799,6 +18799,1643 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["GateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-system": {
+        parameters: {
+            query?: {
+                from?: string | null;
+                to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SystemDashboard"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-training": {
+        parameters: {
+            query?: {
+                from?: string | null;
+                to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingDashboard"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-data": {
+        parameters: {
+            query?: {
+                from?: string | null;
+                to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DataDashboard"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-list_slos": {
+        parameters: {
+            query?: {
+                route?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SloOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-create_slo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SloCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SloOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "monitoring-get_slo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slo_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SloOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-delete_slo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slo_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-update_slo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                slo_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SloUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SloOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "monitoring-sla_report_for": {
+        parameters: {
+            query: {
+                /** @description YYYY-MM (UTC) */
+                month: string;
+                format?: "json" | "html" | "csv";
+                lang?: "ko" | "en";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description JSON, or HTML / CSV with `format` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlaReport"];
+                    "text/html": unknown;
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "monitoring-list_models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelRow"][];
+                };
+            };
+        };
+    };
+    "monitoring-model_dashboard_for": {
+        parameters: {
+            query?: {
+                from?: string | null;
+                to?: string | null;
+                step?: number | null;
+            };
+            header?: never;
+            path: {
+                route: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelDashboard"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "cost-spend": {
+        parameters: {
+            query?: {
+                since?: string | null;
+                until?: string | null;
+                /** @description YYYY-MM: the whole month instead of since/until */
+                month?: string | null;
+                group_by?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SpendOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "cost-gpu_rates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GpuRateOut"][];
+                };
+            };
+        };
+    };
+    "cost-put_gpu_rates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GpuRatesIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GpuRateOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "cost-forecast": {
+        parameters: {
+            query?: {
+                as_of?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForecastOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "cost-simulate_routes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SimRoute"][];
+                };
+            };
+        };
+    };
+    "cost-simulate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SimulateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SimulateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "cost-savings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavingsOut"];
+                };
+            };
+        };
+    };
+    "alerts-list_rules": {
+        parameters: {
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "alerts-create_rule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "alerts-preview_rule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreviewIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreviewOut"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "alerts-install_builtin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BuiltinInstall"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleList"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "alerts-get_rule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "alerts-delete_rule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "alerts-update_rule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RuleUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuleOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "alerts-list_silences": {
+        parameters: {
+            query?: {
+                active?: boolean | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SilenceList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "alerts-create_silence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SilenceCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SilenceOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "alerts-expire_silence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                silence_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "alerts-list_notifications": {
+        parameters: {
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "alerts-list_alerts": {
+        parameters: {
+            query?: {
+                state?: "firing" | "pending" | "resolved" | "active" | "all";
+                severity?: ("critical" | "warning" | "info") | null;
+                silenced?: boolean | null;
+                rule_id?: string | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "alerts-ack_alert": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                alert_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "alerts-list_channels": {
+        parameters: {
+            query?: {
+                kind?: ("slack" | "email" | "webhook" | "alertmanager") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "alerts-create_channel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SlackCreate"] | components["schemas"]["EmailCreate"] | components["schemas"]["WebhookCreate"] | components["schemas"]["AlertmanagerCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelCreated"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "alerts-get_channel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "alerts-delete_channel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "alerts-update_channel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChannelCreated"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "alerts-test_channel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                channel_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestOutcome"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "alerts-list_deliveries": {
+        parameters: {
+            query?: {
+                status?: ("pending" | "sent" | "failed") | null;
+                channel_id?: string | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-drift_list": {
+        parameters: {
+            query?: {
+                route?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriftResultOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-drift_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["DriftRunIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriftRunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-drift_reference": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                route: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DriftReferenceIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriftReferenceOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-drift_route": {
+        parameters: {
+            query?: {
+                days?: number;
+            };
+            header?: never;
+            path: {
+                route: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriftRouteOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-anomaly_list": {
+        parameters: {
+            query?: {
+                kind?: ("requests" | "tokens" | "errors" | "off_hours" | "new_ip") | null;
+                open?: boolean | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnomalyOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "monitoring-anomaly_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnomalyRunOut"];
+                };
+            };
+        };
+    };
+    "monitoring-anomaly_ack": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                anomaly_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnomalyOut"];
                 };
             };
             /** @description Validation Error */
