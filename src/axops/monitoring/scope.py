@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth.deps import Principal
-from axops.auth.scoping import visible
 from axops.auth.models import ApiKey
+from axops.auth.scoping import visible
 from axops.gateway.models import Route
 from axops.serving.models import Deployment
 
