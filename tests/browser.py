@@ -51,6 +51,7 @@ KOREAN_UI_ALLOWED = frozenset(
     PII SSE SSO JWT OpenAI OpenAPI Authorization Bearer SHA UTC KST ISO AA p50 p90 p95 p99 ms s h m d KB MB GB TB KiB MiB GiB B
     USD KRW vLLM TGI Ollama Llama Qwen Mistral Gemma Hugging Face HF Safetensors safetensors GGUF SFT DPO RLHF
     Markdown English Adam AdamW LR fp16 bf16 int8 int4 tokens/s tok x HTML BLEU chrF ROUGE ROUGE-1 ROUGE-2 ROUGE-L F1 LLM
+    SLO SLA PSI KS QPS Slack SMTP HMAC Alertmanager Prometheus Grafana Loki OTLP
     """.split()
 )
 
