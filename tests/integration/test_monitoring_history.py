@@ -99,3 +99,37 @@ def test_the_periodic_task_collects_the_gateways_usage(api, admin, database_url,
         "/api/monitoring/series", params={**params, "name": "gateway_requests", "step": 60}, headers=admin
     )
     assert minutes.json()["series"][0]["points"] == [[epoch, 3.0]]  # rolled up by the same run
+
+
+def test_finished_jobs_older_than_a_day_are_removed(live_server, database_url, task_worker):
+    """The 15-second tasks leave a finished job each run: the hourly task deletes succeeded ones after a day,
+    keeping newer ones and failed ones."""
+    ids = {}
+    with psycopg.connect(libpq_url(database_url)) as conn:  # one transaction: the worker never sees them queued
+        for name, status, hours in (("old", "succeeded", 30), ("new", "succeeded", 1), ("failed", "failed", 30)):
+            job = conn.execute(
+                """INSERT INTO procrastinate_jobs (queue_name, task_name, args, status)
+                   VALUES ('default', 'test:finished_job', '{}', 'todo') RETURNING id"""
+            ).fetchone()[0]
+            for step in ("doing", status):  # the status triggers write the job's events
+                conn.execute("UPDATE procrastinate_jobs SET status = %s WHERE id = %s", (step, job))
+            conn.execute(
+                "UPDATE procrastinate_events SET at = now() - make_interval(hours => %s) WHERE job_id = %s",
+                (hours, job),
+            )
+            ids[name] = job
+    state = live_server.app.state.axops
+    defer = state.tasks.tasks["monitoring:remove_finished_jobs"].defer_async(timestamp=0)
+    with contextlib.suppress(AlreadyEnqueued, UniqueViolation):
+        asyncio.run_coroutine_threadsafe(defer, live_server.server_loop).result(30)
+    deadline = time.monotonic() + 60
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        while True:
+            left = {
+                row[0]
+                for row in conn.execute("SELECT id FROM procrastinate_jobs WHERE id = ANY(%s)", (list(ids.values()),))
+            }
+            if ids["old"] not in left or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert left == {ids["new"], ids["failed"]}
