@@ -6,6 +6,7 @@ on a loopback port), an SMTP server (aiosmtpd) and the Alertmanager binary. Noti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import hashlib
 import hmac
@@ -337,8 +338,9 @@ def test_email_channel_sends_multipart_mail(api, admin, live_server, database_ur
         controller.stop()
 
 
-@pytest.mark.skipif(not ALERTMANAGER.exists(), reason="prometheus-alertmanager is not installed (CI installs it)")
-def test_alertmanager_receives_and_resolves(api, admin, live_server, database_url, loopback, tmp_path):
+@contextlib.contextmanager
+def running_alertmanager(tmp_path: Path):
+    """The real Alertmanager on a free loopback port, ready; yields its base URL."""
     port = free_port()
     (tmp_path / "am.yml").write_text("route:\n  receiver: nowhere\nreceivers:\n  - name: nowhere\n")
     process = subprocess.Popen(
@@ -363,6 +365,20 @@ def test_alertmanager_receives_and_resolves(api, admin, live_server, database_ur
                 pass
             assert time.monotonic() < deadline, "Alertmanager did not start"
             time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+needs_alertmanager = pytest.mark.skipif(
+    not ALERTMANAGER.exists(), reason="prometheus-alertmanager is not installed (CI installs it)"
+)
+
+
+@needs_alertmanager
+def test_alertmanager_receives_and_resolves(api, admin, live_server, database_url, loopback, tmp_path):
+    with running_alertmanager(tmp_path) as base:
         dev = make_account(api, admin, "am-dev", new_team="am-team")
         channel = make_channel(api, dev.headers, name="am", kind="alertmanager", config={"url": base})
         notify(database_url, dev.team["id"], [channel["id"]])
@@ -378,47 +394,86 @@ def test_alertmanager_receives_and_resolves(api, admin, live_server, database_ur
         notify(database_url, dev.team["id"], [channel["id"]], status="resolved")
         assert dispatch(live_server) == 1
         assert httpx.get(f"{base}/api/v2/alerts").json() == []  # resolved: no longer listed
+
+
+@needs_alertmanager
+def test_a_rule_fires_and_resolves_on_all_four_channels(
+    api, admin, live_server, database_url, loopback, receiver, tmp_path
+):
+    """The whole path to every kind of receiver: a rule naming a signed webhook, a Slack webhook, an e-mail
+    address and an Alertmanager; a breaching point, one evaluation cycle, dispatch (what the engine's task does
+    after committing) — each receiver has the firing notification; the value falls back, the next cycle resolves
+    the alert and each receiver hears that too."""
+    slack, inbox = Receiver(), _Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    try:
+        with running_alertmanager(tmp_path) as alertmanager:
+            dev = make_account(api, admin, "e2e-dev", new_team="e2e-team")
+            hook = make_channel(api, dev.headers, name="온콜", kind="webhook", config={"url": receiver.url})
+            mail = {"host": "127.0.0.1", "port": smtp.port, "security": "none", "from_address": "axops@example.com"}
+            channels = [
+                hook,
+                make_channel(api, dev.headers, name="슬랙", kind="slack", config={"webhook_url": f"{slack.url}/T/B/x"}),
+                make_channel(
+                    api, dev.headers, name="메일", kind="email", config={**mail, "to": ["oncall@example.com"]}
+                ),
+                make_channel(api, dev.headers, name="am", kind="alertmanager", config={"url": alertmanager}),
+            ]
+            # a minute ago: the resolution's endsAt (the cycle's time) must be past for Alertmanager to drop it
+            now = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=60)
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                sid = conn.execute(
+                    "INSERT INTO metric_series (name, labels) "
+                    'VALUES (\'gpu_temperature_c\', \'{"node": "n9", "gpu": "3"}\') RETURNING id'
+                ).fetchone()[0]
+                conn.execute("INSERT INTO metric_points (series_id, ts, value) VALUES (%s, %s, 93)", (sid, now))
+            rule = {
+                "name": "GPU 과열",
+                "expression": "last(gpu_temperature_c[5m]) >= 85",
+                "for": "0s",
+                "severity": "critical",
+                "group_by": ["node"],
+                "channel_ids": [c["id"] for c in channels],
+            }
+            r = api.post("/api/alerts/rules", json=rule, headers=dev.headers)
+            assert r.status_code == 201, r.text
+
+            async def cycle_then_dispatch(at: datetime):
+                db = live_server.app.state.axops.db
+                async with db.sessionmaker() as session:
+                    result = await alerts.run_cycle(session, at)
+                    await session.commit()
+                return result.notifications, await delivery.dispatch(db)
+
+            def step(at: datetime) -> tuple[int, int]:
+                return asyncio.run_coroutine_threadsafe(cycle_then_dispatch(at), live_server.server_loop).result(60)
+
+            assert step(now + timedelta(seconds=1)) == (1, 4)
+            request = receiver.requests[-1]
+            assert verify(hook["secret"], request["headers"]["X-Axops-Signature"], request["body"])
+            body = json.loads(request["body"])
+            assert (body["rule_name"], body["status"], body["severity"]) == ("GPU 과열", "firing", "critical")
+            assert body["alerts"][0]["labels"]["gpu"] == "3" and body["alerts"][0]["value"] == 93
+            assert json.loads(slack.requests[-1]["body"])["text"] == "[FIRING:1] GPU 과열 (e2e-team)"
+            message = email.message_from_bytes(inbox.messages[-1][2], policy=policy.default)
+            assert message["Subject"] == "[FIRING:1] GPU 과열 (e2e-team)"
+            (active,) = httpx.get(f"{alertmanager}/api/v2/alerts").json()
+            assert (active["labels"]["alertname"], active["labels"]["gpu"]) == ("GPU 과열", "3")
+            deliveries = api.get("/api/alerts/deliveries", headers=dev.headers).json()["items"]
+            assert sorted(d["status"] for d in deliveries) == ["sent"] * 4
+
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute(
+                    "INSERT INTO metric_points (series_id, ts, value) VALUES (%s, %s, 60)",
+                    (sid, now + timedelta(seconds=30)),
+                )
+            assert step(now + timedelta(seconds=31)) == (1, 4)
+            assert json.loads(receiver.requests[-1]["body"])["status"] == "resolved"
+            assert json.loads(slack.requests[-1]["body"])["text"] == "[RESOLVED:1] GPU 과열 (e2e-team)"
+            message = email.message_from_bytes(inbox.messages[-1][2], policy=policy.default)
+            assert message["Subject"] == "[RESOLVED:1] GPU 과열 (e2e-team)"
+            assert httpx.get(f"{alertmanager}/api/v2/alerts").json() == []
     finally:
-        process.terminate()
-        process.wait(10)
-
-
-def test_a_breach_reaches_its_channel_through_the_engine(api, admin, live_server, database_url, loopback, receiver):
-    """The whole path: a rule naming the channel, a breaching point, one evaluation cycle, then dispatch (what the
-    engine's task does after committing), and the receiver has the rule's notification, verifiably signed."""
-    dev = make_account(api, admin, "e2e-dev", new_team="e2e-team")
-    channel = make_channel(api, dev.headers, name="온콜", kind="webhook", config={"url": receiver.url})
-    now = datetime.now(UTC).replace(microsecond=0)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        sid = conn.execute(
-            'INSERT INTO metric_series (name, labels) VALUES (\'gpu_temperature_c\', \'{"node": "n9", "gpu": "3"}\') '
-            "RETURNING id"
-        ).fetchone()[0]
-        conn.execute("INSERT INTO metric_points (series_id, ts, value) VALUES (%s, %s, 93)", (sid, now))
-    rule = {
-        "name": "GPU 과열",
-        "expression": "last(gpu_temperature_c[5m]) >= 85",
-        "for": "0s",
-        "severity": "critical",
-        "group_by": ["node"],
-        "channel_ids": [channel["id"]],
-    }
-    r = api.post("/api/alerts/rules", json=rule, headers=dev.headers)
-    assert r.status_code == 201, r.text
-
-    async def cycle_then_dispatch():
-        db = live_server.app.state.axops.db
-        async with db.sessionmaker() as session:
-            result = await alerts.run_cycle(session, now + timedelta(seconds=1))
-            await session.commit()
-        return result.notifications, await delivery.dispatch(db)
-
-    made, sent = asyncio.run_coroutine_threadsafe(cycle_then_dispatch(), live_server.server_loop).result(60)
-    assert made >= 1 and sent == 1
-    request = receiver.requests[-1]
-    assert verify(channel["secret"], request["headers"]["X-Axops-Signature"], request["body"])
-    body = json.loads(request["body"])
-    assert body["rule_name"] == "GPU 과열" and body["status"] == "firing" and body["severity"] == "critical"
-    assert body["alerts"][0]["labels"]["gpu"] == "3" and body["alerts"][0]["value"] == 93
-    (delivered,) = api.get("/api/alerts/deliveries", headers=dev.headers).json()["items"]
-    assert delivered["status"] == "sent" and delivered["rule_name"] == "GPU 과열"
+        slack.close()
+        smtp.stop()
