@@ -68,5 +68,6 @@ export const NAV: NavItem[] = [
     group: 'admin',
   },
   { name: 'teams', icon: 'mdi-account-group-outline', to: '/admin/teams', permission: 'teams:admin', group: 'admin' },
+  { name: 'governance', icon: 'mdi-shield-account-outline', to: '/governance', group: 'admin' },
   { name: 'audit', icon: 'mdi-shield-search', to: '/audit', permission: 'audit:read', group: 'admin' },
 ]

@@ -76,6 +76,11 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'infra:read' },
   },
   {
+    path: '/governance',
+    name: 'governance',
+    component: () => import('@/views/governance/GovernanceView.vue'),
+  },
+  {
     path: '/evaluation',
     name: 'evaluation',
     component: () => import('@/views/evaluation/EvaluationView.vue'),

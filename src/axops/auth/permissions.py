@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, str] = {
     "eval:gate_override": "Promote a model version to production despite a failing or missing evaluation (audited)",
     "infra:read": "See GPUs, nodes, queues and costs",
     "infra:admin": "Manage GPU quotas, nodes and queue priorities",
+    "approvals:decide": "Approve or reject production promotions, production deployments and access requests",
     "alerts:write": "Create and edit own teams' alert rules, channels, silences and SLOs; acknowledge alerts",
 }
 
@@ -54,6 +55,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "gateway:invoke",
         "gateway:admin",
         "infra:admin",
+        "approvals:decide",
         "alerts:write",
         "prompts:write",
         "eval:write",

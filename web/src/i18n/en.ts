@@ -25,6 +25,7 @@ export default {
     monitoring: 'Monitoring',
     alerts: 'Alerts',
     cost: 'Cost',
+    governance: 'Governance',
     audit: 'Audit log',
     profile: 'Profile',
   },
@@ -619,6 +620,14 @@ export default {
         },
       },
     },
+  },
+  governance: {
+    guardrails: { tab: 'Guardrails' },
+    access: { tab: 'Access policies' },
+    violations: { tab: 'Violations' },
+    approvals: { tab: 'Approvals' },
+    reports: { tab: 'Compliance reports' },
+    dashboard: { tab: 'Dashboard' },
   },
   state: {
     loading: 'Loading',

@@ -25,6 +25,7 @@ export default {
     monitoring: '모니터링',
     alerts: '알림',
     cost: '비용',
+    governance: '거버넌스',
     audit: '감사 로그',
     profile: '내 정보',
   },
@@ -618,6 +619,14 @@ export default {
         },
       },
     },
+  },
+  governance: {
+    guardrails: { tab: '가드레일' },
+    access: { tab: '접근 정책' },
+    violations: { tab: '정책 위반' },
+    approvals: { tab: '승인' },
+    reports: { tab: '컴플라이언스 보고서' },
+    dashboard: { tab: '대시보드' },
   },
   state: {
     loading: '불러오는 중',
