@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "axops needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
-	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,runtime,k8s]'
+	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,runtime,k8s,reports]'
 	touch $@
 
 web: web/dist/index.html
@@ -48,7 +48,7 @@ web/dist/index.html: web/node_modules/.package-lock.json $(shell find web/src we
 browser:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/prometheus-alertmanager ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-nanum prometheus-alertmanager >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-nanum prometheus-alertmanager libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 >/dev/null; \
 		else echo "Chromium is missing: install it (apt-get install chromium) for the browser tests" >&2; exit 1; fi; \
 	fi
 
