@@ -10,12 +10,17 @@ import axops.evaluation.monitoring_models
 import axops.evaluation.review_models
 import axops.experiments.models
 import axops.gateway.models
+import axops.governance.approval_models
+import axops.governance.report_models
+import axops.governance.violation_models
+import axops.guardrails.models
 import axops.monitoring.alert_models
 import axops.monitoring.channel_models
 import axops.monitoring.cost_models
 import axops.monitoring.drift_models
 import axops.monitoring.models
 import axops.monitoring.slo_models
+import axops.policy.models
 import axops.prompts.models
 import axops.registry.models
 import axops.serving.models
