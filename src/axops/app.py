@@ -23,6 +23,7 @@ import axops.prompts.gateway  # noqa: F401  (registers the gateway's prompt reso
 from axops import __version__, hardware
 from axops.auth import audit
 from axops.auth import router as auth_router
+from axops.auth import security_router as auth_security_router
 from axops.auth import service as auth_service
 from axops.core import errors, metrics, notify, storage, tasks, telemetry
 from axops.core.errors import NotFound
@@ -47,6 +48,11 @@ from axops.gateway import router as gateway_router
 from axops.gateway import semantic_cache_router
 from axops.gateway import tasks as gateway_tasks
 from axops.gateway.state import Gateway
+from axops.governance import approvals as governance_approvals
+from axops.governance import approvals_router, violation_tasks, violations_router
+from axops.governance import report_tasks as governance_report_tasks
+from axops.governance import reports_router as governance_reports_router
+from axops.guardrails import router as guardrails_router
 from axops.home import router as home_router
 from axops.monitoring import (
     alert_tasks,
@@ -63,6 +69,7 @@ from axops.monitoring import (
 )
 from axops.monitoring import router as monitoring_router
 from axops.monitoring import tasks as monitoring_tasks
+from axops.policy import router as policy_router
 from axops.prompts import experiments_router as prompt_experiments_router
 from axops.prompts import router as prompts_router
 from axops.prompts import tasks as prompts_tasks
@@ -90,6 +97,8 @@ tasks.register(
         "alert_delivery": delivery_tasks.tasks,
         "alerts": alert_tasks.tasks,
         "slos": slo_tasks.tasks,
+        "compliance_reports": governance_report_tasks.tasks,
+        violation_tasks.NAMESPACE: violation_tasks.tasks,
     }
 )
 # Upload endpoints stream large bodies; they enforce their own limits.
@@ -155,6 +164,7 @@ def _operation_id(route: APIRoute) -> str:
 
 def create_app(database_url: str, settings: Settings | None = None, run_worker: bool = False) -> FastAPI:
     settings = settings or get_settings()
+    governance_approvals.use_settings(settings)  # production promotions and deployments need approval
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -258,11 +268,13 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         body_limits=BATCH_BODY_LIMITS,
     )
     app.include_router(auth_router.router)
+    app.include_router(auth_security_router.router)
     app.include_router(storage.router)
     app.include_router(models_router.router)
     app.include_router(datasets_router.router)
     app.include_router(gateway_router.router)
     app.include_router(semantic_cache_router.router)
+    app.include_router(guardrails_router.router)
     app.include_router(serving_router.router)
     app.include_router(training_router.router)
     app.include_router(experiments_router.router)
@@ -273,6 +285,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(eval_reviews_router.router)
     app.include_router(eval_monitoring_router.router)
     app.include_router(eval_suites_router.router)
+    app.include_router(approvals_router.router)
     app.include_router(dashboards_router.router)
     app.include_router(slo_router.router)
     app.include_router(cost_router.router)
@@ -280,6 +293,9 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(channels_router.router)
     app.include_router(drift_router.router)
     app.include_router(monitoring_router.router)
+    app.include_router(governance_reports_router.router)
+    app.include_router(violations_router.router)
+    app.include_router(policy_router.router)
     app.include_router(experiments_mlflow.router)
     app.include_router(experiments_mlflow.ajax_router)
     app.include_router(experiments_mlflow.artifacts_router)
