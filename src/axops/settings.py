@@ -35,6 +35,25 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_ip_max_failures: int = 30
     login_window_seconds: int = 900
+    mfa_required_for_admins: bool = Field(
+        False, description="admins must enrol two-factor authentication before destructive actions"
+    )
+    oidc_issuer: str | None = Field(None, description="OpenID Connect issuer URL; unset: single sign-on off")
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_url: str | None = Field(
+        None, description="the callback the IdP redirects to (default <public url>/api/auth/sso/callback)"
+    )
+    oidc_scopes: str = "openid profile email groups"
+    oidc_groups_claim: str = "groups"
+    oidc_group_map: str = Field(
+        "{}",
+        description='JSON: IdP group -> {"role": ...} and/or {"team": ...}, e.g. {"axops-admins": {"role": "admin"}}',
+    )
+    oidc_default_role: str = "viewer"
+    approvals_required: bool = Field(
+        True, description="moving a model version to production and deploying it there need another person's approval"
+    )
     audit_retention_days: int = 365
     audit_partitions_ahead: int = 3
     max_body_bytes: int = 2 * 1024 * 1024

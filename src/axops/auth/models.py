@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -88,6 +89,8 @@ class AuthSession(IdMixin, Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     client_ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(200))
+    # When a TOTP or recovery code was last verified in this session (login or step-up).
+    mfa_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RefreshToken(Base):
@@ -149,3 +152,35 @@ class AuditEvent(Base):
         Index("ix_audit_events_resource", "resource_type", "resource_id", "created_at"),
         {"postgresql_partition_by": "RANGE (created_at)"},
     )
+
+
+class UserTwoFactor(Base):
+    """A user's TOTP secret (encrypted with core.crypto). `enabled_at` NULL: enrolment not yet confirmed.
+    `last_step` is the last accepted time step: a code is accepted once (replay refused)."""
+
+    __tablename__ = "user_two_factor"
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MfaRecoveryCode(IdMixin, Base):
+    """Single-use recovery codes, hashed with Argon2 like passwords."""
+
+    __tablename__ = "mfa_recovery_codes"
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(Text)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SsoIdentity(Base):
+    """An account signed in through OIDC: the IdP's (issuer, subject). Such users have no usable password."""
+
+    __tablename__ = "sso_identities"
+    issuer: Mapped[str] = mapped_column(String(500), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

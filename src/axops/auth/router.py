@@ -23,6 +23,7 @@ from axops.auth.schemas import (
     LoginRequest,
     MemberList,
     MemberOut,
+    MfaChallengeOut,
     PasswordChange,
     PasswordReset,
     PermissionOut,
@@ -102,10 +103,15 @@ def _refresh_cookie(request: Request) -> str | None:
 
 
 @router.post("/auth/login", tags=["auth"], responses={401: {}, 429: {}})
-async def login(body: LoginRequest, request: Request, response: Response, session: Session, state: State) -> TokenPair:
+async def login(
+    body: LoginRequest, request: Request, response: Response, session: Session, state: State
+) -> TokenPair | MfaChallengeOut:
+    """Tokens; or, for a user with two-factor on, a challenge to send with a code to /api/auth/login/mfa."""
     issued = await service.login(
         session, state.db.sessionmaker, state.throttle, _policy(state), body.username, body.password
     )
+    if isinstance(issued, service.MfaChallenge):
+        return MfaChallengeOut(challenge=issued.challenge, expires_in=issued.expires_in)
     return _tokens(request, response, state, issued)
 
 

@@ -59,6 +59,14 @@ class UserInfo(BaseModel):
     created_at: datetime
 
 
+class MfaChallengeOut(BaseModel):
+    """Password accepted; two-factor is on: POST the challenge and a code to /api/auth/login/mfa."""
+
+    mfa_required: Literal[True] = True
+    challenge: str
+    expires_in: int
+
+
 class TokenPair(BaseModel):
     """The access token; the refresh token travels only in the httpOnly `axops_refresh` cookie (path /api/auth)."""
 

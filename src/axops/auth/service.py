@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from axops.auth import audit, cache, security
+from axops.auth import audit, cache, security, two_factor
 from axops.auth.deps import Principal
 from axops.auth.models import (
     AuthSession,
@@ -42,6 +42,14 @@ class IssuedTokens:
     refresh_token: str
     expires_in: int
     user: User
+
+
+@dataclass
+class MfaChallenge:
+    """The password was right and the user has two-factor on: a code must follow (POST /api/auth/login/mfa)."""
+
+    challenge: str
+    expires_in: int
 
 
 @dataclass
@@ -161,7 +169,7 @@ async def login(
     policy: TokenPolicy,
     username: str,
     password: str,
-) -> IssuedTokens:
+) -> IssuedTokens | MfaChallenge:
     ctx = context.current()
     username = username.strip().lower()
     wait = throttle.retry_after(username, ctx.client_ip)
@@ -198,18 +206,41 @@ async def login(
     throttle.succeeded(username, ctx.client_ip)
     if security.needs_rehash(user.password_hash):
         user.password_hash = await anyio.to_thread.run_sync(security.hash_password, password)
+    if await two_factor.is_enabled(session, user.id):
+        return MfaChallenge(two_factor.issue_challenge(policy.secret, user.id), two_factor.CHALLENGE_TTL_SECONDS)
+    return await start_session(session, user, policy)
+
+
+async def login_mfa(session: AsyncSession, policy: TokenPolicy, challenge: str, code: str) -> IssuedTokens:
+    """The second step of a login with two-factor on: the challenge of the first step and a code."""
+    user_id = two_factor.challenge_user(policy.secret, challenge)
+    user = await _user_with_teams(session, id=user_id)
+    if user is None or not user.is_active:
+        raise NotAuthenticated(INVALID_LOGIN, code="invalid_credentials")
+    ctx = context.current()
+    ctx.actor_id, ctx.actor_name, ctx.actor_type = str(user.id), user.username, "user"
+    via = await two_factor.verify_code(session, policy.secret, user.id, code)
+    return await start_session(session, user, policy, mfa=via)
+
+
+async def start_session(
+    session: AsyncSession, user: User, policy: TokenPolicy, *, mfa: str | None = None, sso: bool = False
+) -> IssuedTokens:
+    """A new login session for a user whose credentials were checked (password, two-factor code or SSO)."""
+    ctx = context.current()
+    now = datetime.now(UTC)
     auth_session = AuthSession(
         user_id=user.id,
-        expires_at=datetime.now(UTC) + timedelta(seconds=policy.refresh_ttl),
+        expires_at=now + timedelta(seconds=policy.refresh_ttl),
         client_ip=ctx.client_ip,
         user_agent=ctx.user_agent,
+        mfa_at=now if mfa else None,
     )
     session.add(auth_session)
     await session.flush()
     ctx.actor_id, ctx.actor_name, ctx.actor_type = str(user.id), user.username, "user"
-    audit.record(
-        session, "auth.login", resource_type="user", resource_id=user.id, summary={"session_id": str(auth_session.id)}
-    )
+    summary = {"session_id": str(auth_session.id)} | ({"mfa": mfa} if mfa else {}) | ({"sso": True} if sso else {})
+    audit.record(session, "auth.login", resource_type="user", resource_id=user.id, summary=summary)
     return await _issue(session, user, policy, auth_session)
 
 

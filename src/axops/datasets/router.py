@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from axops.auth.deps import Principal, Session, require
+from axops.auth.two_factor import require_recent_mfa
 from axops.core.errors import Invalid, problem_response
 from axops.core.pagination import Page
 from axops.core.state import State, Storage, state_of
@@ -214,7 +215,7 @@ async def update_dataset(dataset_id: uuid.UUID, body: DatasetUpdate, principal: 
     return await _one_dataset(session, await service.update_dataset(session, principal, dataset_id, body))
 
 
-@router.delete("/dataset/{dataset_id}", status_code=204)
+@router.delete("/dataset/{dataset_id}", status_code=204, dependencies=[Depends(require_recent_mfa)])
 async def delete_dataset(
     dataset_id: uuid.UUID, body: DatasetDelete, principal: Writer, session: Session, storage: Storage
 ) -> None:

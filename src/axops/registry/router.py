@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from axops.auth.deps import Principal, Session, require
+from axops.auth.two_factor import require_recent_mfa
 from axops.core.errors import Invalid, problem_response
 from axops.core.pagination import Page, json_page_response
 from axops.core.state import State, Storage, state_of
@@ -120,7 +121,7 @@ async def unarchive_model(model_id: uuid.UUID, principal: Writer, session: Sessi
     return (await _model_out(session, [await service.set_model_archived(session, principal, model_id, False)]))[0]
 
 
-@router.delete("/model/{model_id}", status_code=204)
+@router.delete("/model/{model_id}", status_code=204, dependencies=[Depends(require_recent_mfa)])
 async def delete_model(
     model_id: uuid.UUID, body: ModelDelete, principal: Writer, session: Session, storage: Storage
 ) -> None:
