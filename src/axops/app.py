@@ -25,6 +25,7 @@ from axops.auth import audit
 from axops.auth import router as auth_router
 from axops.auth import security_router as auth_security_router
 from axops.auth import service as auth_service
+from axops.auth import sso_router as auth_sso_router
 from axops.core import errors, metrics, notify, storage, tasks, telemetry
 from axops.core.errors import NotFound
 from axops.core.middleware import CONTENT_SECURITY_POLICY, RequestMiddleware
@@ -269,6 +270,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     )
     app.include_router(auth_router.router)
     app.include_router(auth_security_router.router)
+    app.include_router(auth_sso_router.router)
     app.include_router(storage.router)
     app.include_router(models_router.router)
     app.include_router(datasets_router.router)

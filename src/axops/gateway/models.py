@@ -37,6 +37,9 @@ class Provider(IdMixin, TimestampMixin, Base):
     api_version: Mapped[str | None] = mapped_column(String(32))  # Azure OpenAI's api-version
     credentials: Mapped[str | None] = mapped_column(Text)  # Fernet token
     timeout_s: Mapped[float] = mapped_column(Float, default=60.0)
+    # Outside the organisation (OpenAI, Anthropic ...): PII and no-external-transfer callers are kept
+    # off it (axops.policy). Unmarked providers count as external: a forgotten switch must not leak.
+    external: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     __table_args__ = (CheckConstraint(f"kind IN {PROVIDER_KINDS}", name="kind"),)
 

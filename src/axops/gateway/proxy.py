@@ -29,7 +29,7 @@ from starlette.responses import Response, StreamingResponse
 from axops.auth.deps import get_principal
 from axops.core import context, metrics, telemetry
 from axops.core.errors import AppError
-from axops.gateway import cache, prompting, semantic_cache
+from axops.gateway import cache, guarding, prompting, semantic_cache, transfer
 from axops.gateway.call import Call, attempt_span, end_attempt
 from axops.gateway.instruments import CACHE_HITS, CACHE_MISSES
 from axops.gateway.limits import retry_after
@@ -237,6 +237,9 @@ async def _route(
             code="model_not_found",
             param="model",
         )
+    access = await transfer.admit(gw, principal, route)  # access policies (axops.policy)
+    if isinstance(access, transfer.Refusal):
+        return openai_error(access.status, access.message, code=access.code, param="model")
     if route.max_prompt_chars and len(raw) > route.max_prompt_chars:
         return openai_error(
             400,
@@ -245,6 +248,10 @@ async def _route(
             param="messages",
         )
 
+    guarded = await guarding.check_input(gw, principal, route, body, endpoint)
+    if guarded is not None and guarded.blocked:
+        return openai_error(400, guarded.blocked, code=guarding.CODE)
+    cacheable = guarded is None or not guarded.active  # checked or restored answers are per request
     policies = gw.limits.applicable(principal)
     estimated = len(raw) // 4 + (body.get("max_tokens") if isinstance(body.get("max_tokens"), int) else 0)
     if policies:
@@ -262,6 +269,7 @@ async def _route(
     if (
         endpoint == "chat"
         and route.cache_ttl_s
+        and cacheable
         and cache.cacheable(body, request.headers.get("x-axops-cache") == "use")
     ):
         cache_key = cache.key_of(route.id, body)
@@ -299,7 +307,12 @@ async def _route(
             return Response(cache.as_answer(hit, body["model"]), media_type="application/json", headers=headers)
         CACHE_MISSES.inc()
     semantic = None
-    if endpoint == "chat" and route.semantic and cache.cacheable(body, request.headers.get("x-axops-cache") == "use"):
+    if (
+        endpoint == "chat"
+        and route.semantic
+        and cacheable
+        and cache.cacheable(body, request.headers.get("x-axops-cache") == "use")
+    ):
         semantic = await semantic_cache.lookup(gw, principal, route, body)
         if semantic is not None and semantic.entry is not None:
             span = request.scope.pop(SPAN, None)
@@ -322,6 +335,8 @@ async def _route(
             last_status, last_error = 504, "the route's deadline passed"
             break
         up = target.upstream
+        if up.external and not access.external_ok(body, endpoint):  # PII or transfer forbidden: internal only
+            continue
         url = up.urls.get(endpoint)
         if url is None:
             last_error = f"{up.key} ({up.adapter.name}) serves {', '.join(up.urls)} only"
@@ -370,8 +385,9 @@ async def _route(
                     **({"x-axops-cache": "miss"} if cache_key else {}),
                     **({"x-axops-cache": "semantic-miss"} if semantic else {}),
                 }
+                relay = _relay(call, response, client_wants_usage, cache_key, route.cache_ttl_s, semantic)
                 return StreamingResponse(
-                    _relay(call, response, client_wants_usage, cache_key, route.cache_ttl_s, semantic),
+                    guarding.guard_stream(relay, guarded, body["model"]) if guarded and guarded.active else relay,
                     media_type="text/event-stream",
                     headers=headers,
                 )
@@ -392,6 +408,11 @@ async def _route(
         up.succeeded(call.elapsed_ms())
         end_attempt(attempt, 200)
         tokens = _usage_of(result)
+        if guarded is not None and guarded.active:
+            if not guarded.check_answer(result):
+                call.record(200, None, tokens, answer=result)
+                return openai_error(400, guarded.blocked, code=guarding.CODE)
+            data = orjson.dumps(result)
         call.record(
             200,
             None,
@@ -410,6 +431,10 @@ async def _route(
                     await gw.cache.put(cache_key, entry, route.cache_ttl_s)
                 semantic_cache.remember(gw, semantic, entry)
         return Response(data, media_type="application/json", headers=headers)
+    if call.attempts == 0 and access.skipped:  # only external targets, and the request may not leave
+        refused = transfer.refused_transfer(body["model"])
+        call.record(refused.status, refused.code)
+        return openai_error(refused.status, refused.message, code=refused.code, param="model")
     if refusal is not None:  # the prompt is too long for every upstream: their own answer says so
         call.record(refusal[0], "context length exceeded")
         return Response(refusal[1], status_code=refusal[0], media_type="application/json")

@@ -31,6 +31,10 @@ class ProviderCreate(Strict):
     api_version: str | None = Field(None, max_length=32, description="Azure OpenAI api-version (default 2024-10-21)")
     api_key: str | None = Field(None, max_length=2000, description="Stored encrypted; never returned")
     timeout_s: float = Field(60.0, gt=0, le=3600)
+    external: bool = Field(
+        True,
+        description="Outside the organisation: requests with PII or from no-external-transfer teams/keys avoid it",
+    )
 
 
 class ProviderUpdate(Strict):
@@ -38,6 +42,7 @@ class ProviderUpdate(Strict):
     api_version: str | None = Field(None, max_length=32)
     api_key: str | None = Field(None, max_length=2000)
     timeout_s: float | None = Field(None, gt=0, le=3600)
+    external: bool | None = None
 
 
 class ProviderOut(BaseModel):
@@ -48,6 +53,7 @@ class ProviderOut(BaseModel):
     base_url: str
     api_version: str | None = None
     timeout_s: float
+    external: bool = True
     has_api_key: bool
     created_at: datetime
     updated_at: datetime

@@ -39,6 +39,7 @@ def provider_out(p: Provider) -> ProviderOut:
         base_url=p.base_url,
         api_version=p.api_version,
         timeout_s=p.timeout_s,
+        external=p.external,
         has_api_key=bool(p.credentials),
         created_at=p.created_at,
         updated_at=p.updated_at,
@@ -57,6 +58,7 @@ async def create_provider(session: AsyncSession, user_id: uuid.UUID, secret: str
         timeout_s=data.timeout_s,
         api_version=data.api_version,
         credentials=crypto.encrypt(secret, data.api_key) if data.api_key else None,
+        external=data.external,
         created_by=user_id,
     )
     session.add(provider)
@@ -73,6 +75,7 @@ async def create_provider(session: AsyncSession, user_id: uuid.UUID, secret: str
             "name": provider.name,
             "kind": provider.kind,
             "base_url": provider.base_url,
+            "external": provider.external,
             "api_key": bool(data.api_key),
         },
     )
@@ -113,6 +116,8 @@ async def update_provider(session: AsyncSession, secret: str, provider_id: uuid.
         provider.timeout_s = data.timeout_s
     if "api_version" in changes:
         provider.api_version = data.api_version
+    if changes.get("external") is not None:
+        provider.external = data.external
     if "api_key" in changes:
         provider.credentials = crypto.encrypt(secret, data.api_key) if data.api_key else None
     await session.flush()
@@ -402,7 +407,9 @@ async def set_managed_route(
     for u in upstreams:
         p = old.pop(u["name"], None) or await session.scalar(select(Provider).where(Provider.name == u["name"]))
         if p is None:
-            p = Provider(name=u["name"], kind="openai", base_url=u["base_url"].rstrip("/"), timeout_s=300.0)
+            p = Provider(
+                name=u["name"], kind="openai", base_url=u["base_url"].rstrip("/"), timeout_s=300.0, external=False
+            )
             session.add(p)
         p.base_url, p.credentials = u["base_url"].rstrip("/"), u.get("credentials")
         providers[u["name"]] = p

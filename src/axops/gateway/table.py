@@ -37,6 +37,7 @@ class Upstream:
     timeout_s: float
     kind: str = "openai"
     api_version: str | None = None
+    external: bool = False  # outside the organisation (the provider's flag): policy may keep requests off it
     in_flight: int = 0
     latency_ms: float | None = None  # exponentially weighted moving average
     failures: int = 0
@@ -213,6 +214,7 @@ class RouteTable:
                     api_version=provider.api_version,
                 )
                 self.upstreams[key] = upstream
+            upstream.external = bool(provider.external)
             tokenizer = spec.get("tokenizer") or upstream.adapter.tokenizer(spec["model"])
             if tokenizer and self.tokenizers is not None:
                 self.tokenizers.prepare(tokenizer)

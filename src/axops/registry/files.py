@@ -17,6 +17,7 @@ from axops.auth.scoping import SYSTEM
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.core.storage import ObjectStore
 from axops.core.text import check_text
+from axops.policy import service as access_policy
 from axops.registry import card as cards
 from axops.registry.models import ModelFile, ModelVersion, RegisteredModel
 from axops.registry.service import (
@@ -163,6 +164,7 @@ async def downloadable(
 ) -> tuple[RegisteredModel, ModelVersion]:
     """A version the caller may read whose files can be downloaded: ready, and not purged."""
     model, version = await get_version(session, principal, version_id)
+    await access_policy.check_download(session, principal, model.name)
     if version.status != "ready":
         raise Conflict(f"Version {version.version} is {version.status}, not ready for download.")
     if version.artifacts_deleted_at is not None:

@@ -5,7 +5,9 @@ targets of a gateway route named after the deployment (`routing`)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +21,7 @@ from axops.core import crypto
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.gateway import service as gateway
 from axops.gateway import usage_queries
+from axops.policy import service as access_policy
 from axops.registry import service as registry
 from axops.serving import traffic
 from axops.serving.models import Deployment
@@ -28,6 +31,10 @@ from axops.serving.schemas import DeploymentOut, DeployRequest, ReplicaOut, Scal
 MAX_EVENTS = 50
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 LOCAL_MAX_REPLICAS = 8
+# Checks a deployment must pass, registered by domains above serving (governance's approvals refuse a
+# production version without an approval). They run after the caller may see the version; they raise.
+DeployCheck = Callable[[AsyncSession, Principal, Any, Any], Awaitable[None]]  # the model, the version
+deploy_checks: list[DeployCheck] = []
 
 
 async def get_deployment(
@@ -82,6 +89,7 @@ async def deploy(
         model, version = await registry.get_version(session, principal, data.version_id)
     else:
         model, version = await registry.resolve(session, principal, data.model or "", data.ref)
+    await access_policy.check_deploy(session, principal, model.name)
     if version.status != "ready" or version.artifacts_deleted_at is not None:
         raise Conflict(
             f"Version {version.version} of '{model.name}' cannot be deployed: "
@@ -104,6 +112,8 @@ async def deploy(
             name=model.name,
             version=version.version,
         )
+    for check in deploy_checks:
+        await check(session, principal, model, version)
     r = data.resources
     wants_gpu = bool(r.gpu or r.mig_profile)
     needed = estimate_memory_gb(version.card or {}, version.total_size, wants_gpu)

@@ -1,0 +1,81 @@
+"""Access policies on the `/v1` path (axops.policy): a call rule refusing the route answers 403
+`policy_denied`; requests that may not leave the organisation — the team or key has external
+transfer forbidden, or the prompt carries personal data — skip external providers' targets and are
+served by an internal one, or refused with 403 `external_transfer_refused` when the route has none.
+
+The prompt is scanned only when an external target is about to be used (and once per request):
+routes served internally never pay for it. The policy snapshot is held in memory (policy/cache.py),
+so this adds no database round trip."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from axops import pii
+from axops.pii.scanner import RESTRICTED_ENTITIES
+from axops.policy import cache as policy_cache
+
+# Cheap, pattern-based entities (no morphological analysis for names): what must not leak.
+_ENTITIES = frozenset(RESTRICTED_ENTITIES | {pii.PHONE, pii.EMAIL, pii.ADDRESS_KR})
+
+
+class Refusal(NamedTuple):
+    status: int
+    message: str
+    code: str
+
+
+def _texts(body: dict, endpoint: str):
+    if endpoint == "chat":
+        for message in body.get("messages") or ():
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, str):
+                yield content
+            elif isinstance(content, list):
+                for part in content:
+                    if isinstance(part, dict) and isinstance(part.get("text"), str):
+                        yield part["text"]
+    else:
+        value = body.get("prompt" if endpoint == "completions" else "input")
+        for item in value if isinstance(value, list) else (value,):
+            if isinstance(item, str):
+                yield item
+
+
+def carries_pii(body: dict, endpoint: str) -> bool:
+    return any(pii.scan(t, _ENTITIES) for t in _texts(body, endpoint) if t)
+
+
+class Guard:
+    """Whether this request may go to an external target, decided on first need (once)."""
+
+    __slots__ = ("_ok", "principal", "skipped", "snapshot")
+
+    def __init__(self, snapshot: policy_cache.Snapshot, principal) -> None:
+        self.snapshot, self.principal = snapshot, principal
+        self._ok: bool | None = None
+        self.skipped = 0  # external targets passed over
+
+    def external_ok(self, body: dict, endpoint: str) -> bool:
+        if self._ok is None:
+            self._ok = not self.snapshot.no_external(self.principal) and not carries_pii(body, endpoint)
+        if not self._ok:
+            self.skipped += 1
+        return self._ok
+
+
+async def admit(gw, principal, route) -> Refusal | Guard:
+    snapshot = await policy_cache.policies.get(gw.db.sessionmaker)
+    if snapshot.denied_by(principal, "call", route.model_name) is not None:
+        return Refusal(403, f"An access policy does not let you call '{route.model_name}'.", "policy_denied")
+    return Guard(snapshot, principal)
+
+
+def refused_transfer(model: str) -> Refusal:
+    """Every target the request could use is external and it may not leave the organisation."""
+    return Refusal(
+        403,
+        f"This request may not be sent outside the organisation, and '{model}' has no internal target that "
+        "could answer (personal data in the prompt, or external transfer is forbidden for your team or key).",
+        "external_transfer_refused",
+    )
