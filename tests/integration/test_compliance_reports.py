@@ -71,7 +71,7 @@ def test_report_on_request_counts_archive_and_download(api, admin, database_url)
 
     listed = api.get("/api/governance/reports", headers=admin).json()
     assert [x["id"] for x in listed] == [report["id"]]
-    audit = api.get("/api/audit", params={"action": "compliance_report.download"}, headers=admin).json()
+    audit = api.get("/api/audit/logs", params={"action": "compliance_report.download"}, headers=admin).json()
     assert len(audit["items"]) == 2
 
     # regenerating the same period replaces the archived row rather than adding one
