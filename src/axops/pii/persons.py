@@ -8,6 +8,7 @@ import re
 import threading
 import warnings
 
+from axops.pii import names
 from axops.pii.recognizers import PERSON, _after
 
 # --------------------------------------------------------------------------------------------
@@ -275,12 +276,12 @@ _NAME_STOP = frozenset(
 _HONORIFIC = frozenset({"님", "씨"})
 _KO_SUFFIX = re.compile(
     r"(?:님|씨|고객님|회원님|대리|과장|차장|부장|팀장|실장|사원|주임|이사|상무|전무|사장|원장|교수|박사|기자|변호사|매니저"
-    r"|선임|책임|수석|연구원|선생님)"
+    r"|선임|책임|수석|연구원|선생님|고객|대표|작가|감독|선수|의원|언니|오빠|누나|형님|님께|님이)"
 )
 _KO_BEFORE = re.compile(r"(?<![가-힣])(?P<name>[가-힣]{2,4})(?P<sp> ?)\Z")
 _KO_LABEL = re.compile(
     r"(?:성명|이름|고객명|고객 ?이름|담당자|예금주|수신인|수신자|작성자|신청인|신청자|대표자|환자명|보호자|수령인|수취인"
-    r"|계약자|명의자|받는 ?분|받는 ?사람|보내는 ?분|피보험자)"
+    r"|계약자|명의자|받는 ?분|받는 ?사람|보내는 ?분|피보험자|담당|문의자|상담원|참석자|성함|영문명|영문 ?이름)"
     r"(?:\s*(?:은|는|:|：|=|\))|\s)\s*(?P<name>[가-힣]{2,6}|[A-Z][a-z]+(?: [A-Z][a-z]+){0,2})"
 )
 _EN_ANCHOR = re.compile(
@@ -439,6 +440,7 @@ def find_persons(text: str, threshold: float, out: list) -> None:
         base = (0.6 if honor else 0.55) if len(name) >= 3 else 0.45
         pending.append((s, s + len(name), base))
     for s, e, base in pending:
+        taken.add(s)
         if base + 0.25 >= threshold:  # the kiwi hint adds 0.25 at most: skip it when it can't matter
             out.append((PERSON, s, e, _kiwi_adjust(text, s, e, base)))
 
@@ -458,6 +460,10 @@ def find_persons(text: str, threshold: float, out: list) -> None:
         if first in _EN_STOP:
             continue
         out.append((PERSON, nm.start("name"), nm.end("name"), _EN_SCORES.get(key, 0.7)))
+        taken.add(nm.start("name"))
+
+    names.find_korean(text, threshold, out, taken, kiwi, kiwi_lock)
+    names.find_english(text, out, taken)
 
 
 # kiwipiepy: loaded lazily, once per process, only when a name candidate needs a second opinion.
@@ -511,7 +517,10 @@ def _kiwi_adjust(text: str, s: int, e: int, base: float, boost: bool = True, glu
     if last.start + last.len > n:
         # part of a longer word ("홍보팀장"), unless that is a proper noun itself; after a label
         # the split is often the analyser's ("백유나입니다" -> 백유/NNP 나이/NNG): keep the label's word
-        return base if last.tag == "NNP" or not boost else 0.15
+        if last.tag == "NNP" or not boost:
+            return base
+        # the analyser glued the honorific on or split an unknown name ("홍채/NNG 원/NNG 님", "최지/NNG 아니/VCN")
+        return base if text[e : e + 1] in ("님", "씨") else 0.15
     first = inside[0]
     if len(inside) == 1 and first.len == n:
         if first.tag == "NNP" or first.oov:
