@@ -87,6 +87,7 @@ def settings(data_dir) -> Settings:
         log_level="WARNING",
         max_body_bytes=64 * 1024,
         gateway_health_interval_s=0,  # tests run the gateway's health checks themselves, when they mean to
+        approvals_required=False,  # tests that promote to production; approvals' own tests switch it on
     )
 
 
