@@ -87,8 +87,10 @@ def harmful(text: str, categories: set[str] | None = None) -> list[Hit]:
 
 
 def _phrases(n: Normalized, cat: str, out: list[Hit]) -> None:
-    rx = lexicon.COMPILED_PHRASES[cat]
     folded, limit = n.folded, _injection.SCAN_CHARS
+    if not any(t in folded for t in lexicon.TRIGGERS[cat]):
+        return
+    rx = lexicon.COMPILED_PHRASES[cat]
     windows = [(0, len(folded))] if len(folded) <= 2 * limit else [(0, limit), (len(folded) - limit, len(folded))]
     for a, b in windows:
         for m in rx.finditer(folded, a, b):

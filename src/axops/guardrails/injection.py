@@ -27,7 +27,7 @@ _MAX_ENCODED = 8  # encoded runs decoded per text
 _IGNORE_EN = r"(?:ignore|disregard|forget|override|bypass|skip)"
 _PRIOR_EN = r"(?:all |any |the |your |my )?(?:previous|prior|above|earlier|preceding|original|initial|system|developer)"
 _RULES_EN = r"(?:instructions?|prompts?|rules|guidelines|directions|context|messages?|guardrails|restrictions)"
-_KO_PRIOR = r"(?:이전|앞의|앞선|위의|기존|원래|모든|시스템|개발자)"
+_KO_PRIOR = r"(?:이전|앞의|앞선|위의|기존|원래|모든|시스템|개발자|지금까지의?)"
 _KO_RULES = r"(?:지시|지침|명령|규칙|프롬프트|설정|제한|가이드라인|안전 ?장치)"
 
 # (name, weight, pattern over the folded text)
@@ -49,7 +49,7 @@ _SIGNALS: tuple[tuple[str, float, str], ...] = (
         + r" ?(?:의 )?(?:모든 )?"
         + _KO_RULES
         + r"(?:사항|문|들)?(?:은|는|을|를|이나|와)? ?(?:모두 |전부 |다 )?"
-        r"(?:무시|잊어|잊고|따르지 ?마|신경 ?쓰지 ?마|버려|해제)",
+        r"(?:무시|잊어|잊고|따르지 ?마|따르지 ?말|신경 ?쓰지 ?마|버려|해제)",
     ),
     (
         "no_restrictions",
@@ -100,7 +100,29 @@ _SIGNALS: tuple[tuple[str, float, str], ...] = (
     ("new_instructions", 0.6, r"(?:^|\n)\s*(?:<\|im_start\|>|<\|system\|>|\[system\]|system:)"),
     ("mention", 0.3, r"system prompt|jailbreak|시스템 ?프롬프트|탈옥|developer mode"),
 )
-_PATTERNS = [(name, weight, re.compile(p)) for name, weight, p in _SIGNALS]
+# The regex of signal i runs only when one of _TRIGGERS[i] is in the text (a C-speed substring test;
+# the regexes alone cost ~50 µs each on 2 KB).
+_TRIGGERS: tuple[tuple[str, ...], ...] = (
+    ("ignore", "disregard", "forget", "override", "bypass", "skip"),
+    ("ignore", "disregard", "forget"),
+    ("무시", "잊어", "잊고", "따르지", "신경", "버려", "해제"),
+    ("제한", "제약", "규칙", "필터", "검열"),
+    ("unrestricted", "unfiltered", "uncensored", "jailbroken"),
+    ("restrictions", "filters", "censorship", "limits", "rules"),
+    ("dan", "do anything"),
+    ("character",),
+    ("mode",),
+    ("모드",),
+    ("prompt", "instruction", "rules", "guidelines"),
+    ("above", "verbatim", "before this"),
+    ("프롬프트", "지시", "지침", "설정", "규칙"),
+    ("프롬프트",),
+    ("instruction",),
+    ("<|", "[system]", "system:"),
+    ("system prompt", "jailbreak", "시스템", "탈옥", "developer mode"),
+)
+assert len(_TRIGGERS) == len(_SIGNALS)
+_PATTERNS = [(name, weight, _TRIGGERS[i], re.compile(p)) for i, (name, weight, p) in enumerate(_SIGNALS)]
 
 # Spelled-out phrases caught through inserted separators (weights as above).
 _PHRASES = (
@@ -113,8 +135,9 @@ _PHRASES = (
 )
 _PHRASE_MATCHER = WordMatcher([p for _, _, p in _PHRASES])
 
-_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{24,}={0,2}")
-_HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])")
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){16,}")
+_MIN_ENCODED = 24
 _TAGS = re.compile("[\U000e0000-\U000e007f]+")
 
 Signal = tuple[str, int, int, float]  # (kind, start, end, weight) in original offsets
@@ -128,7 +151,9 @@ def _window(text: str) -> tuple[str, int, str | None]:
 
 def _scan_normalized(n: Normalized, offset: int, out: list[Signal]) -> None:
     folded = n.folded
-    for name, weight, rx in _PATTERNS:
+    for name, weight, triggers, rx in _PATTERNS:
+        if not any(t in folded for t in triggers):
+            continue
         for m in rx.finditer(folded):
             s, e = n.span(*m.span())
             out.append((name, s + offset, e + offset, weight))
@@ -162,15 +187,21 @@ def _scan_part(text: str, offset: int, out: list[Signal], depth: int) -> None:
             out.append(("unicode_tags", m.start() + offset, m.end() + offset, 0.9))
             hidden = "".join(chr(ord(c) - 0xE0000) for c in m.group())
             _recheck(hidden, m.start() + offset, m.end() + offset, "unicode_tags", out)
-    decoded = 0
-    for rx, hexadecimal in ((_BASE64, False), (_HEX, True)):
-        for m in rx.finditer(text):
-            if decoded >= _MAX_ENCODED:
-                return
-            plain = _decoded(m.group(), hexadecimal)
-            if plain:
+    # Encoded payloads are long whitespace-free tokens: str.split is far cheaper than a regex scan.
+    decoded, pos = 0, 0
+    for token in text.split():
+        if len(token) < _MIN_ENCODED:
+            continue
+        pos = text.find(token, pos)
+        for rx, hexadecimal in ((_HEX, True), (_BASE64, False)):
+            m = rx.search(token)
+            plain = _decoded(m.group(), hexadecimal) if m else None
+            if plain and decoded < _MAX_ENCODED:
                 decoded += 1
-                _recheck(plain, m.start() + offset, m.end() + offset, "hex" if hexadecimal else "base64", out)
+                s = pos + m.start() + offset
+                _recheck(plain, s, s + len(m.group()), "hex" if hexadecimal else "base64", out)
+                break
+        pos += len(token)
 
 
 def _recheck(plain: str, start: int, end: int, via: str, out: list[Signal]) -> None:

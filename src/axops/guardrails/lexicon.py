@@ -107,7 +107,9 @@ _KO_HOW = r"(?:방법|하는 ?법|하는 ?방법|제조법|만드는 ?법|알려
 
 PHRASES: dict[str, tuple[str, ...]] = {
     "violence": (
-        _HOW + r"(?:kill|murder|poison|strangle|torture) (?:a |my |someone|somebody|people|him|her)",
+        _HOW
+        + r"(?:kill|murder|poison|strangle|torture) (?:a person|someone|somebody|people|him|her|my (?:wife|husband|"
+        r"boss|teacher|neighbou?r|mother|father|mom|dad|ex|classmate))",
         r"(?:사람|누군가|그 ?놈|그 ?년|선생|상사)(?:을|를)? ?(?:죽이|살해하|독살하)(?:는|고)? ?" + _KO_HOW,
     ),
     "self_harm": (
@@ -132,6 +134,29 @@ PHRASES: dict[str, tuple[str, ...]] = {
         r"(?:필로폰|마약|대마)(?:을|를)? ?(?:만드는|구하는|사는|구매하는) ?" + _KO_HOW,
         r"(?:보이스피싱|피싱 문자|해킹)(?:을|를)? ?(?:하는|만드는) ?" + _KO_HOW,
     ),
+}
+
+# A category's phrases run only when one of its trigger words is in the text (C-speed substring
+# tests); the regexes alone cost ~100 µs per category on 2 KB.
+TRIGGERS: dict[str, tuple[str, ...]] = {
+    "violence": ("kill", "murder", "poison", "strangle", "torture", "죽이", "살해", "독살"),
+    "self_harm": ("myself", "suicide", "end it", "my life", "자살", "자해", "목숨", "죽는"),
+    "sexual": ("미성년", "초등학생", "중학생", "아동", "minor", "child", "underage", "kid"),
+    "hate": ("jews", "muslims", "blacks", "gays", "immigrants", "흑인", "유대인", "무슬림", "동성애자", "이민자"),
+    "weapons": (
+        "bomb",
+        "explosive",
+        "silencer",
+        "gun",
+        "firearm",
+        "grenade",
+        "폭탄",
+        "폭발물",
+        "총",
+        "소음기",
+        "수류탄",
+    ),
+    "crime": ("launder", "meth", "hack", "steal", "필로폰", "마약", "대마", "피싱", "해킹"),
 }
 
 COMPILED_PHRASES: dict[str, re.Pattern[str]] = {

@@ -49,6 +49,7 @@ _LEET = {"0": "o", "1": "i", "l": "i", "|": "i", "!": "i", "3": "e", "4": "a", "
 _KEEP = set("abcdefghijklmnopqrstuvwxyz0123456789") | set(_LEET)
 _SKELETON_TABLE = bytes(ord(_LEET.get(chr(b), chr(b))) if b < 128 else b for b in range(256))
 _SKELETON_DELETE = bytes(b for b in range(128) if chr(b) not in _KEEP)
+_ASCII = bytes(range(128))  # Hangul words' prefilter drops every ASCII byte (digits inside "병1신")
 
 
 def decompose_hangul(s: str) -> str:
@@ -168,6 +169,7 @@ def normalize(text: str) -> Normalized:
 # --------------------------------------------------------------------------------------------
 
 _SEP = r"[\W_]{0,3}"  # up to three inserted spaces, symbols or dropped characters between letters
+_HANGUL_SEP = r"[\W_\d]{0,3}"  # Korean words also tolerate inserted digits ("병1신")
 _LEET_CLASS = {
     "a": "a4@",
     "b": "b8",
@@ -203,7 +205,12 @@ def _char_pattern(c: str) -> str:
 
 def word_pattern(folded_word: str) -> str:
     """A regex over folded text that tolerates inserted separators, leetspeak and split jamo."""
-    return _SEP.join(p for p in (_char_pattern(c) for c in folded_word) if p)
+    sep = _HANGUL_SEP if any(_is_hangul(c) for c in folded_word) else _SEP
+    return sep.join(p for p in (_char_pattern(c) for c in folded_word) if p)
+
+
+_CODE_AFTER = re.compile(r"[-_/.#]?\d")
+_CODE_BEFORE = re.compile(r"\d[-_/.#]?$")
 
 
 class WordMatcher:
@@ -227,11 +234,17 @@ class WordMatcher:
         if not self._words:
             return []
         skel = n.skeleton
-        jamo_skel = skeleton(decompose_hangul(n.folded)) if n.has_jamo else b""
+        hangul_skel = b""
+        jamo_skel = skeleton(decompose_hangul(n.folded)).translate(None, _ASCII) if n.has_jamo else b""
         out: list[tuple[int, int, int]] = []
         allowed: list[tuple[int, int]] | None = None
         for w in self._words:
-            if w.skel not in skel and not (jamo_skel and w.jamo_skel in jamo_skel):
+            if w.hangul:
+                if not hangul_skel:
+                    hangul_skel = skel.translate(None, _ASCII)
+                if w.skel not in hangul_skel and not (jamo_skel and w.jamo_skel in jamo_skel):
+                    continue
+            elif w.skel not in skel:
                 continue
             for m in w.regex.finditer(n.folded):
                 s, e = m.span()
@@ -248,8 +261,9 @@ class WordMatcher:
 
     def _exception_spans(self, n: Normalized, skel: bytes, jamo_skel: bytes) -> list[tuple[int, int]]:
         spans = []
+        hangul_skel = skel.translate(None, _ASCII)
         for w in self._exceptions:
-            if w.skel in skel or (jamo_skel and w.jamo_skel in jamo_skel):
+            if w.skel in (hangul_skel if w.hangul else skel) or (jamo_skel and w.jamo_skel in jamo_skel):
                 spans.extend(m.span() for m in w.regex.finditer(n.folded))
         return spans
 
@@ -259,9 +273,9 @@ class _Word:
 
     def __init__(self, index: int, folded: str) -> None:
         self.index = index
-        self.skel = skeleton(folded)
-        self.jamo_skel = skeleton(decompose_hangul(folded))
         self.hangul = any(_is_hangul(c) for c in folded)
+        self.skel = skeleton(folded).translate(None, _ASCII) if self.hangul else skeleton(folded)
+        self.jamo_skel = skeleton(decompose_hangul(folded)).translate(None, _ASCII)
         self.letters = sum(c.isalpha() for c in folded)
         self.regex = re.compile(word_pattern(folded))
 
@@ -272,4 +286,7 @@ class _Word:
         # Latin words stand alone ("glass" is no "ass") and aren't mostly digits (product code "A55").
         if (s > 0 and text[s - 1].isalpha()) or (e < len(text) and text[e].isalpha()):
             return False
-        return 2 * sum(c.isdigit() for c in text[s:e]) <= self.letters
+        digits = sum(c.isdigit() for c in text[s:e])
+        if digits and (_CODE_AFTER.match(text, e) or _CODE_BEFORE.search(text, max(0, s - 2), s)):
+            return False  # leetspeak inside a product or order code ("B4D-1002")
+        return 2 * digits < self.letters
