@@ -273,8 +273,14 @@ async def request(
 async def decide(
     session: AsyncSession, principal: Principal, approval_id: uuid.UUID, approve: bool, comment: str
 ) -> ApprovalRequest:
+    if not principal.can(DECIDE):
+        raise Forbidden(
+            "Deciding approval requests needs the 'approvals:decide' permission, which your role or key lacks.",
+            code="permission_denied",
+            permission=DECIDE,
+        )
     row = await get(session, principal, approval_id, lock=True)
-    if not principal.can(DECIDE) or not principal.sees_team(row.team_id):
+    if not principal.sees_team(row.team_id):
         raise Forbidden(
             "Deciding approval requests needs the 'approvals:decide' permission in the request's team.",
             code="permission_denied",
