@@ -47,7 +47,7 @@ def period_bounds(period: str, start: date | None, now: datetime | None = None) 
         first = day.replace(day=1)
         last = (first + timedelta(days=32)).replace(day=1)
     else:
-        raise Invalid("The period is week or month.", code="invalid_period")
+        raise Invalid("The period is week or month.")
     begin = datetime(first.year, first.month, first.day, tzinfo=SEOUL)
     end = datetime(last.year, last.month, last.day, tzinfo=SEOUL)
     return begin.astimezone(UTC), end.astimezone(UTC)
@@ -352,10 +352,12 @@ async def list_reports(session: AsyncSession, limit: int = 100) -> list[Complian
 async def download(session: AsyncSession, report_id: uuid.UUID, fmt: str) -> tuple[ComplianceReport, str]:
     row = await session.get(ComplianceReport, report_id)
     if row is None:
-        raise NotFound("No such compliance report.")
+        raise NotFound("No such compliance report.", code="compliance_report_not_found")
     key = row.html_key if fmt == "html" else row.pdf_key
     if key is None:
-        raise NotFound("This report has no PDF (WeasyPrint was not installed when it was generated).")
+        raise NotFound(
+            "This report has no PDF (WeasyPrint was not installed when it was made).", code="compliance_report_no_pdf"
+        )
     audit.record(
         session,
         "compliance_report.download",

@@ -77,5 +77,9 @@ async def dashboard(
     start = start or end - timedelta(days=30)
     start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
     if not start < end or end - start > timedelta(days=366):
-        raise Invalid("The range must be positive and at most a year.", code="invalid_range")
+        raise Invalid(
+            "The period must start before it ends and span at most 366 days.",
+            code="governance_range_invalid",
+            max_days=366,
+        )
     return GovernanceDashboard.model_validate(await governance_dashboard.build(session, settings, start, end))
