@@ -39,6 +39,7 @@ class MockUpstream:
         # Chosen per request (the request body given): the chat answer's text, and whether to fail with a 500.
         self.answer_for: Callable[[dict], str] | None = None
         self.fail_for: Callable[[dict], bool] | None = None
+        self.words: list[str] | None = None  # the answer's pieces: one stream chunk each (joined when not streamed)
         # The vector of each embeddings input (default: [0.1, 0.2, 0.3] for every text; `embedding` below
         # gives a deterministic one per text).
         self.embedding_for: Callable[[str], list[float]] | None = None
@@ -88,6 +89,8 @@ class MockUpstream:
         words = ["hello", " from", f" {self.name}"] if self.answer is None else [self.answer]
         if self.answer_for is not None:
             words = [self.answer_for(body)]
+        if self.words is not None:
+            words = list(self.words)
         usage = {"prompt_tokens": prompt, "completion_tokens": len(words), "total_tokens": prompt + len(words)}
         if not body.get("stream"):
             answer = {

@@ -11,6 +11,7 @@ import aiohttp
 import orjson
 
 from axops.gateway import cache, semantic_cache
+from axops.gateway.guarding import Guarding
 from axops.gateway.limits import Limits
 from axops.gateway.table import RouteTable, failure_kind
 from axops.gateway.tokens import TokenCounter, Tokenizers
@@ -37,6 +38,7 @@ class Gateway:
         self.semantic = semantic_cache.SemanticCache()  # per process, also with Redis (docs/MONITORING.md)
         self.usage = UsageWriter(db)
         self.logs = ContentLogWriter(db, interval_s=1.0, batch=1000)
+        self.guarding = Guarding(db)  # guardrail policies and the decisions they make
         self.client: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -50,6 +52,7 @@ class Gateway:
         self.counter.start()
         self.usage.start()
         self.logs.start()
+        self.guarding.start()
         if self.health_interval_s > 0:
             self._health = asyncio.create_task(self._health_loop())
 
@@ -93,6 +96,7 @@ class Gateway:
         await self.counter.stop()  # the calls still being counted, then their usage records are written
         await self.usage.stop()
         await self.logs.stop()
+        await self.guarding.stop()
         if self.client:
             await self.client.close()
         for backend in (self.limits.buckets, self.cache):
