@@ -1,6 +1,7 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { api, unwrap, useTokenSource, type Schemas, type UserInfo } from '@/api/client'
+import { requestJson } from '@/api/http'
 
 /** The Web Lock tabs take turns under to refresh (the refresh cookie rotates and tabs share it). */
 export const REFRESH_LOCK = 'axops.refresh'
@@ -42,8 +43,17 @@ export const useAuthStore = defineStore('auth', () => {
     user.value = null
   }
 
-  async function login(username: string, password: string) {
-    accept(unwrap(await api.POST('/api/auth/login', { body: { username, password } })))
+  /** Signs in; or, when the user has two-factor on, returns the challenge to send with a code to `loginMfa`. */
+  async function login(username: string, password: string): Promise<string | null> {
+    const answer = unwrap(await api.POST('/api/auth/login', { body: { username, password } })) as
+      Schemas['TokenPair'] | { mfa_required: true; challenge: string }
+    if ('mfa_required' in answer) return answer.challenge
+    accept(answer)
+    return null
+  }
+
+  async function loginMfa(challenge: string, code: string) {
+    accept(await requestJson<Schemas['TokenPair']>('POST', '/api/auth/login/mfa', { challenge, code }))
   }
 
   /**
@@ -103,6 +113,7 @@ export const useAuthStore = defineStore('auth', () => {
     expirations,
     can,
     login,
+    loginMfa,
     logout,
     refresh,
     restore,
