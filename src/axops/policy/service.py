@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -191,12 +192,13 @@ async def update_rule(
         raise NotFound("No such access policy.", code="access_policy_not_found")
     changes = data.model_dump(exclude_unset=True)
     merged = {**_summary(rule), "description": rule.description, **{k: v for k, v in changes.items() if v is not None}}
-    if "subject_type" in changes and changes["subject_type"] == "everyone" and "subject" not in changes:
+    if merged["subject_type"] == "everyone":
         merged["subject"] = None
     try:
         checked = AccessRuleCreate.model_validate({**merged, "subject": merged["subject"] or None})
-    except ValueError as exc:
-        raise Invalid(str(exc).splitlines()[-1].strip(), field="subject") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise Invalid(first["msg"].removeprefix("Value error, "), field="subject") from None
     await _check_subject(session, checked.subject_type, checked.subject or "")
     before = _summary(rule)
     for key in ("subject_type", "action", "resource", "effect", "description"):
