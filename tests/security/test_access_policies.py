@@ -146,3 +146,14 @@ def test_control_a_plain_prompt_does_reach_the_external_provider(api, admin, ext
     r = api.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 200, r.text
     assert len(external_only.requests) == 1
+
+
+def test_updates_are_checked_like_new_rules(api, admin):
+    team = make_account(api, admin, "sec-u", new_team="sec-u").team
+    r = api.post(URL, json=rule(subject_type="team", subject=team["id"], resource="m1"), headers=admin).json()
+    for bad in ({"subject_type": "role"}, {"subject": "not-a-uuid"}, {"resource": "a b"}, {"action": "steal"}):
+        assert api.patch(f"{URL}/{r['id']}", json=bad, headers=admin).status_code == 422, bad
+    # to everyone: the team id is dropped, not kept as a stale subject
+    done = api.patch(f"{URL}/{r['id']}", json={"subject_type": "everyone", "subject": None}, headers=admin)
+    assert done.status_code == 200 and done.json()["subject"] == "", done.text
+    assert api.patch(f"{URL}/00000000-0000-0000-0000-000000000000", json={}, headers=admin).status_code == 404
