@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 import threading
 
+from axops.pii.recognizers import _trie_pattern
+
 PERSON = "PERSON"
 
 _SUR1 = "김이박최정강조윤장임한오서신권황안송전홍유고문양손배백허남심노하곽성차주우구민류나진지엄채원천방공현함변염여추도소석선설마길연위표명기반왕금옥육인맹모탁국어은편용예경봉부태목피두"
@@ -26,7 +28,7 @@ _SUR2 = ("남궁", "황보", "제갈", "선우", "독고", "사공", "서문")
 _GIVEN = (
     "가각간강건겸결경계고곤관광교구국군권규균근금기길나남녕노누늘다단담대덕도돈동두라란람랑래량려련렬령례로록루류륜률륭름리린림"
     "마만매명모목무묵문미민바반방배백범벽별병보복봉부분빈빛사산삼상새샘생서석선설섭성세소솔송수숙순슬승시식신실심아안애야양"
-    "언엽연열염영예오옥온완왕요욱운웅원월위유윤율융은을음의이익인일임자장재전정제조종주준중지진찬창채천철청초춘충치칠탁태택"
+    "언엽연열염영예오옥온완왕욱운웅원월위유윤율융은을음의이익인일임자장재전정제조종주준중지진찬창채천철청초춘충치칠탁태택"
     "평표필하학한해향헌혁현형혜호홍화환효후훈휘흠흥희힘"
 )
 # Particles, copulas and endings that may follow a name inside the same word.
@@ -43,9 +45,19 @@ _NOT_NAMES = frozenset(
 )
 _PLACE_END = frozenset("역구군읍면로길동시도대")
 
-_SUR_ALT = "|".join(_SUR2) + "|[" + _SUR1 + "]"
+# The first character comes from a small set (the regex engine skips to it fast); Hangul must not
+# precede it; two-syllable surnames first, so 선우진영 is not read as 선 + 우진 + 영.
+_FIRSTS = "".join(sorted(set(_SUR1) | {x[0] for x in _SUR2}))
 _KO_CAND = re.compile(
-    r"(?<![가-힣])(?P<name>(?:" + _SUR_ALT + r")[" + _GIVEN + r"]{2})"
+    r"["
+    + _FIRSTS
+    + r"](?<![가-힣].)(?:"
+    + "|".join(f"(?<={x[0]}){x[1]}" for x in _SUR2)
+    + r"|(?<=["
+    + _SUR1
+    + r"]))["
+    + _GIVEN
+    + r"]{2}"
     r"(?P<suf>" + "|".join(sorted(_SUFFIXES, key=len, reverse=True)) + r")?(?![가-힣])"
 )
 
@@ -99,14 +111,16 @@ def find_korean(text: str, threshold: float, out: list, taken: set[int], kiwi_fn
         s = m.start()
         if s in taken:
             continue
-        name = m.group("name")
+        word = m.group()
+        suf = m.group("suf")
+        name = word[: len(word) - len(suf)] if suf else word
         if name in _NOT_NAMES or name[-1] in _PLACE_END:
             continue
         if kiwi is None:
             kiwi = kiwi_fn()
             if kiwi is None:
                 return
-        score = _kiwi_verdict(m.group(), len(name), kiwi, kiwi_lock)
+        score = _kiwi_verdict(word, len(name), kiwi, kiwi_lock)
         if score >= threshold and score > 0:
             out.append((PERSON, s, s + len(name), score))
             taken.add(s)
@@ -153,9 +167,13 @@ KR_SURNAMES_LATIN = frozenset(
 _ROMAN_SYL = r"(?:[bcdghjkmnprstwy]|ch|sh|jj|kk|pp|ss|tt)?(?:yeo|yae|wae|you|wa|wo|we|wi|ya|yo|yu|ye|eo|eu|ae|oe|ui|oo|ou|ee|a|e|i|o|u)(?:ng|n|m|l|k|p|t)?"
 _ROMAN_GIVEN = re.compile(r"(?:" + _ROMAN_SYL + r"){2}(?:-" + _ROMAN_SYL + r")?\Z", re.IGNORECASE)
 
-_CAP_WORD = re.compile(r"(?<![A-Za-z.'])[A-Z][a-z]+(?:-[A-Z][a-z]+)?(?![A-Za-z])")
+# No lookbehind in front: a pattern starting with a literal trie is ~10x faster (the character
+# before is checked in Python).
+_ANCHOR = re.compile(r"(?:" + _trie_pattern(FIRST_NAMES | KR_SURNAMES_LATIN) + r")(?![A-Za-z])")
+_NOT_BEFORE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.'")
+_NEXT_CAP = re.compile(r"[ \t]{1,2}([A-Z][a-z]+(?:-[A-Z][a-z]+)?)(?![A-Za-z])")
+_PREV_CAP = re.compile(r"(?<![A-Za-z.'])([A-Z][a-z]+)[ \t]{1,2}\Z")
 _PREV_WORD = re.compile(r"([A-Za-z]+)[,:]?[ \t]+\Z")
-_GAP = frozenset({" ", "\t"})
 
 
 def _roman_given(word: str) -> bool:
@@ -179,22 +197,29 @@ def _pair_score(a: str, b: str) -> float:
 
 
 def find_english(text: str, out: list, taken: set[int]) -> None:
-    words = [(m.start(), m.end(), m.group()) for m in _CAP_WORD.finditer(text)]
-    i, n = 0, len(words)
-    while i < n:
-        s, e, a = words[i]
-        if i + 1 < n:
-            s2, e2, b = words[i + 1]
-            if s2 - e <= 2 and all(c in _GAP for c in text[e:s2]):
-                score = _pair_score(a, b)
-                if score:
-                    if s not in taken:
-                        out.append((PERSON, s, e2, score))
-                    i += 2
-                    continue
+    """Anchored on listed first names and romanised Korean surnames (one literal trie pass), then
+    the words next to them decide."""
+    done = -1
+    for m in _ANCHOR.finditer(text):
+        s, e = m.span()
+        if s < done or (s and text[s - 1] in _NOT_BEFORE):
+            continue
+        a = m.group()
+        nm = _NEXT_CAP.match(text, e)
+        if nm is not None:
+            score = _pair_score(a, nm.group(1))
+            if score:
+                if s not in taken:
+                    out.append((PERSON, s, nm.end(), score))
+                done = nm.end()
+                continue
+        if a in KR_SURNAMES_LATIN:
+            pm = _PREV_CAP.search(text, max(0, s - 24), s)
+            if pm is not None and pm.start(1) >= done and _pair_score(pm.group(1), a):
+                out.append((PERSON, pm.start(1), e, 0.75))  # Minji Kim
+                continue
         if a in FIRST_NAMES and s not in taken:
             # a single listed first name after a greeting or a verb of address: "Hey Amanda,", "Ask Jason"
             pm = _PREV_WORD.search(text, max(0, s - 12), s)
             if pm is not None and pm.group(1) in _ADDRESS_WORDS:
                 out.append((PERSON, s, e, 0.65))
-        i += 1

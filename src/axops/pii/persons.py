@@ -490,6 +490,10 @@ def kiwi():
     return _kiwi_obj
 
 
+# Analyses by window: the same name in the same phrase recurs in real logs and columns.
+_tokens_cache: dict[str, list] = {}
+
+
 def _kiwi_adjust(text: str, s: int, e: int, base: float, boost: bool = True, glued: bool = False) -> float:
     """Morphological hint: the candidate as a proper noun (NNP) or an unknown word raises the
     score; a known common word spanning it vetoes it, and so does a common word crossing its end
@@ -501,11 +505,16 @@ def _kiwi_adjust(text: str, s: int, e: int, base: float, boost: bool = True, glu
     if analyser is None:
         return base
     window = _after(text, s, (e - s) + 10)
-    try:
-        with kiwi_lock:  # one analysis at a time: Kiwi objects are not documented as thread-safe
-            tokens = analyser.tokenize(window)
-    except Exception:
-        return base
+    tokens = _tokens_cache.get(window)
+    if tokens is None:
+        try:
+            with kiwi_lock:  # one analysis at a time: Kiwi objects are not documented as thread-safe
+                tokens = analyser.tokenize(window)
+        except Exception:
+            return base
+        if len(_tokens_cache) >= 20_000:
+            _tokens_cache.clear()
+        _tokens_cache[window] = tokens
     n = e - s
     inside = [t for t in tokens if t.start < n]
     if not inside or inside[0].start != 0:

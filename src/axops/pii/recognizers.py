@@ -162,7 +162,7 @@ _CTX_WORDS: dict[str, str] = {
     RRN: "주민 생년월일 resident rrn jumin ssn",
     PASSPORT: "여권 passport",
     DRIVER_LICENSE: "운전 면허 driver driving license licence",
-    BRN: "사업자 법인 brn taxid tax-id",
+    BRN: "사업자 법인 세금계산서 brn taxid tax-id",
     PHONE: "전화 연락 휴대 핸드폰 폰 팩스 문의 고객센터 콜센터 대표번호 문자 tel phone mobile cell cellphone fax call "
     "contact ☎ hp whatsapp sms",
     EMAIL: "메일 email e-mail mail",
@@ -445,6 +445,24 @@ def _intl_phone(d: str, ng: int) -> float:
     return 0.0
 
 
+# The entity's own name a little further away than the context window reaches: in the sentence
+# before ("주민번호 알려드립니다. 900101..."), past a count ("주민번호13자리 ..."), or right after the
+# number ("900101... 제 주민번호에요"). Only for bare numbers that pass their checksum (and date).
+_ID_WORDS = {
+    RRN: re.compile(r"주민|resident|rrn|jumin|ssn"),
+    ARN: re.compile(r"외국인|alien|arn"),
+    BRN: re.compile(r"사업자|세금계산서|tax ?id|brn|business reg"),
+}
+
+
+def _id_word_near(text: str, s: int, e: int, ent: str) -> bool:
+    before = _before(text, s, 56).lower()
+    rx = _ID_WORDS[ent]
+    if rx.search(before) is not None and _NUM.search(before) is None:
+        return True
+    return rx.search(_after(text, e, 12).lower()) is not None
+
+
 def _classify(text: str, s: int, e: int, tok: str, want: frozenset[str]):
     """Best (entity, start, end, score) for one number token, or None."""
     groups = _DIGRUN.findall(tok)
@@ -482,6 +500,8 @@ def _classify(text: str, s: int, e: int, tok: str, want: frozenset[str]):
             chk = arn_checksum_ok(d) if ent == ARN else rrn_checksum_ok(d)
             if bare:  # a bare 13-digit run needs a context word (random runs pass ~0.1% of the time)
                 b = 0.45 if chk else 0.3
+                if chk and not ctx.has(ent) and _id_word_near(text, s, e, ent):
+                    b = 0.75
             elif tok[6] == "-":
                 b = 0.85 if chk else 0.6
             else:
@@ -494,7 +514,10 @@ def _classify(text: str, s: int, e: int, tok: str, want: frozenset[str]):
             cands.append((PHONE, s, e, _with_context(b, ctx, PHONE)))
 
     if BRN in want and n == 10 and (bare or shape == (3, 2, 5)) and not paren and brn_checksum_ok(d):
-        cands.append((BRN, s, e, _with_context(0.3 if bare else 0.7, ctx, BRN)))
+        b = 0.3 if bare else 0.7
+        if bare and not ctx.has(BRN) and _id_word_near(text, s, e, BRN):
+            b = 0.75
+        cands.append((BRN, s, e, _with_context(b, ctx, BRN)))
 
     if DRIVER_LICENSE in want and n in (10, 12) and not paren:
         if shape == (2, 2, 6, 2):
