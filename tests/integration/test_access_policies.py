@@ -216,3 +216,30 @@ def test_download_and_deploy_rules(api, admin):
     assert r.json()["action"] == "download" and r.json()["resource"] == "bert-ko"
     # the admin is not a developer: still allowed
     assert api.get(f"/api/model/version/{version['id']}/download", headers=admin).status_code == 200
+
+
+def test_semantic_cache_embeddings_do_not_carry_pii_out(api, admin, world):
+    ext, key = world["ext"], world["key"]["key"]
+    pe, pi = world["providers"]
+    r = api.post(
+        "/api/gateway/routes",
+        json={"model_name": "ext-embed", "targets": [{"provider_id": pe["id"], "model": "emb"}]},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    r = api.post(
+        "/api/gateway/routes",
+        json={
+            "model_name": "inside-cached",
+            "targets": [{"provider_id": pi["id"], "model": "local-x"}],
+            "semantic_cache": {"enabled": True, "embeddings_route": "ext-embed"},
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    before = len(ext.requests)
+    r = chat(api, key, "inside-cached", "what is the weather like", temperature=0)
+    assert r.status_code == 200 and len(ext.requests) == before + 1  # control: the prompt was embedded outside
+    r = chat(api, key, "inside-cached", f"my RRN is {RRN}", temperature=0)
+    assert r.status_code == 200 and r.headers["x-axops-upstream"] == "vllm-in/local-x"
+    assert len(ext.requests) == before + 1 and RRN not in sent(ext)

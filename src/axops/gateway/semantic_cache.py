@@ -32,7 +32,7 @@ import orjson
 from prometheus_client import Counter
 from starlette.responses import Response, StreamingResponse
 
-from axops.gateway import cache
+from axops.gateway import cache, transfer
 from axops.gateway.call import Call
 from axops.gateway.table import RouteEntry, plan
 
@@ -268,11 +268,16 @@ async def embed(gw, principal, route_name: str, text: str) -> np.ndarray | None:
     route = gw.table.routes.get(route_name)
     if route is None:
         return None
+    access = await transfer.admit(gw, principal, route)  # access policies: as a client's own call
+    if isinstance(access, transfer.Refusal):
+        return None
     body = {"model": route_name, "input": text}
     call = Call(gw, principal, "embeddings", route_name, False, [], 0, body)
     last = "no upstream serves embeddings for this route"
     for target in plan(route):
         up = target.upstream
+        if up.external and not access.external_ok(body, "embeddings"):  # the prompt may not leave
+            continue
         url = up.urls.get("embeddings")
         if url is None:
             continue
