@@ -121,3 +121,54 @@ def test_developer_is_refused(api, admin):
     assert api.get("/api/governance/reports", headers=dev.headers).status_code == 403
     assert api.post("/api/governance/reports", json={"period": "week"}, headers=dev.headers).status_code == 403
     assert api.get("/api/governance/dashboard", headers=dev.headers).status_code == 403
+
+
+def test_guardrail_decisions_and_violations_sections(api, admin, database_url):
+    from axops.governance.violation_models import Violation
+    from axops.guardrails.models import GuardrailDecision
+    from tests.factories import insert_rows
+
+    decision = {
+        "policy_name": "<b>기본</b>",
+        "check": "pii",
+        "kinds": "rrn",
+        "direction": "request",
+        "excerpt": "주민번호 [RRN] <script>x</script>",
+        "created_at": AT,
+    }
+    insert_rows(
+        database_url, GuardrailDecision, [{**decision, "action": "block"}] * 2 + [{**decision, "action": "mask"}]
+    )
+    violation = {
+        "kind": "failed_logins",
+        "severity": "critical",
+        "status": "open",
+        "subject_type": "user",
+        "subject_id": "u1",
+        "subject_name": "kim",
+        "evidence": {},
+        "event_count": 5,
+        "first_seen": AT,
+        "last_seen": AT,
+        "created_at": AT,
+    }
+    insert_rows(database_url, Violation, [violation, {**violation, "status": "resolved", "subject_id": "u2"}])
+
+    made = api.post("/api/governance/reports", json={"period": "week", "start": "2026-11-02"}, headers=admin).json()
+    body = api.get(f"/api/governance/reports/{made['id']}/download?format=html", headers=admin).text
+    assert "&lt;b&gt;기본&lt;/b&gt;" in body and "<b>기본" not in body
+    guard = body.split("Guardrail decisions")[1].split("Policy violations")[0]
+    assert re.search(r"<td>block</td><td>2</td>", guard) and re.search(r"<td>mask</td><td>1</td>", guard)
+    handled = body.split("Policy violations")[1].split("Exports")[0]
+    assert re.search(r"<td>open</td><td>-</td><td>1</td>", handled)
+    assert re.search(r"<td>resolved</td><td>-</td><td>1</td>", handled)
+    assert made["checklist"]["monitoring"] == "met"  # both are recorded on this installation
+
+    d = api.get(
+        "/api/governance/dashboard",
+        params={"from": "2026-11-01T15:00:00Z", "to": "2026-11-08T15:00:00Z"},
+        headers=admin,
+    ).json()
+    assert d["violations"] == [{"policy": "failed_logins", "kind": "critical", "count": 2}]
+    assert [p["action"] for p in d["high_risk"]] == ["block", "block"]
+    assert d["high_risk"][0]["excerpt"] == "주민번호 [RRN] <script>x</script>"  # JSON; the UI renders it as text

@@ -47,7 +47,7 @@ async def _high_risk(session: AsyncSession, start: datetime, end: datetime) -> l
 
 async def build(session: AsyncSession, settings: Settings, start: datetime, end: datetime) -> dict:
     sections = await reports.gather(session, settings, start, end)
-    violations = sections["violations"]
+    violations = await reports._grouped(session, "violations", start, end, (("kind", "policy_name"), ("severity",)))
     return {
         "start": start,
         "end": end,

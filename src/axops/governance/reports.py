@@ -26,6 +26,9 @@ from axops.governance.report_models import ComplianceReport
 from axops.settings import Settings
 
 SEOUL = ZoneInfo("Asia/Seoul")
+# Columns the sections group by, the first found of each tuple (the owning domains' tables may differ by version).
+GUARDRAIL_GROUPS = (("policy_name",), ("check", "check_name", "detector"), ("direction",), ("action", "decision"))
+VIOLATION_GROUPS = (("kind", "policy_name", "rule"), ("severity",), ("status", "state"), ("action",))
 EXPORT_ACTIONS = (
     "audit.export",
     "request_log.export",
@@ -253,16 +256,8 @@ async def gather(session: AsyncSession, settings: Settings, start: datetime, end
         "access": await _access(session, start, end),
         "api_keys": await _api_keys(session, start, end),
         "pii": await _pii(session, start, end),
-        "guardrails": await _grouped(
-            session,
-            "guardrail_decisions",
-            start,
-            end,
-            (("check_name", "check", "kind", "detector"), ("action", "decision", "verdict")),
-        ),
-        "violations": await _grouped(
-            session, "violations", start, end, (("policy_name", "rule_name", "kind", "rule"), ("status", "state"))
-        ),
+        "guardrails": await _grouped(session, "guardrail_decisions", start, end, GUARDRAIL_GROUPS),
+        "violations": await _grouped(session, "violations", start, end, VIOLATION_GROUPS),
         "exports": await _counts(session, start, end, EXPORT_ACTIONS),
         "retention": await _retention(session, settings),
     }
