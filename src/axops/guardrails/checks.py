@@ -19,7 +19,7 @@ from functools import lru_cache
 from axops import pii as _pii
 from axops.guardrails import injection as _injection
 from axops.guardrails import lexicon
-from axops.guardrails.normalize import Normalized, WordMatcher, normalize
+from axops.guardrails.normalize import Normalized, Trigger, WordMatcher, normalize
 
 PII, BANNED, HARMFUL, INJECTION = "pii", "banned_words", "harmful", "injection"
 
@@ -66,7 +66,10 @@ def banned_words(text: str, words: list[str]) -> list[Hit]:
     return [Hit(BANNED, key[i], s, e, 1.0) for i, s, e in _matcher(key).find(normalize(text))]
 
 
-_TERM_MATCHERS = {cat: WordMatcher(terms) for cat, terms in lexicon.TERMS.items()}
+# One matcher over every category's terms (one prefilter pass), each term labelled with its category.
+_TERM_CATEGORY = [cat for cat, terms in lexicon.TERMS.items() for _ in terms]
+_TERMS = WordMatcher([t for terms in lexicon.TERMS.values() for t in terms])
+_PHRASE_TRIGGERS = {cat: Trigger(words) for cat, words in lexicon.TRIGGERS.items()}
 
 
 def harmful(text: str, categories: set[str] | None = None) -> list[Hit]:
@@ -79,8 +82,11 @@ def harmful(text: str, categories: set[str] | None = None) -> list[Hit]:
         raise ValueError(f"unknown harmful-content categories: {', '.join(sorted(unknown))}")
     n = normalize(text)
     out: list[Hit] = []
+    wanted = set(cats)
+    for i, s, e in _TERMS.find(n):
+        if _TERM_CATEGORY[i] in wanted:
+            out.append(Hit(HARMFUL, _TERM_CATEGORY[i], s, e, 0.9))
     for cat in cats:
-        out.extend(Hit(HARMFUL, cat, s, e, 0.9) for _, s, e in _TERM_MATCHERS[cat].find(n))
         _phrases(n, cat, out)
     out.sort(key=lambda h: (h.start, h.end))
     return out
@@ -88,7 +94,7 @@ def harmful(text: str, categories: set[str] | None = None) -> list[Hit]:
 
 def _phrases(n: Normalized, cat: str, out: list[Hit]) -> None:
     folded, limit = n.folded, _injection.SCAN_CHARS
-    if not any(t in folded for t in lexicon.TRIGGERS[cat]):
+    if not n.mentions(_PHRASE_TRIGGERS[cat]):
         return
     rx = lexicon.COMPILED_PHRASES[cat]
     windows = [(0, len(folded))] if len(folded) <= 2 * limit else [(0, limit), (len(folded) - limit, len(folded))]

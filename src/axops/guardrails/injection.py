@@ -18,7 +18,7 @@ import base64
 import binascii
 import re
 
-from axops.guardrails.normalize import Normalized, WordMatcher, normalize
+from axops.guardrails.normalize import Normalized, Trigger, WordMatcher, normalize
 
 THRESHOLD = 0.5
 SCAN_CHARS = 32 * 1024
@@ -100,8 +100,8 @@ _SIGNALS: tuple[tuple[str, float, str], ...] = (
     ("new_instructions", 0.6, r"(?:^|\n)\s*(?:<\|im_start\|>|<\|system\|>|\[system\]|system:)"),
     ("mention", 0.3, r"system prompt|jailbreak|시스템 ?프롬프트|탈옥|developer mode"),
 )
-# The regex of signal i runs only when one of _TRIGGERS[i] is in the text (a C-speed substring test;
-# the regexes alone cost ~50 µs each on 2 KB).
+# The regex of signal i runs only when the text mentions one of _TRIGGERS[i] (ASCII words as whole
+# tokens, Korean words by their syllables; see Normalized.mentions): the regexes cost ~50 µs each.
 _TRIGGERS: tuple[tuple[str, ...], ...] = (
     ("ignore", "disregard", "forget", "override", "bypass", "skip"),
     ("ignore", "disregard", "forget"),
@@ -109,20 +109,20 @@ _TRIGGERS: tuple[tuple[str, ...], ...] = (
     ("제한", "제약", "규칙", "필터", "검열"),
     ("unrestricted", "unfiltered", "uncensored", "jailbroken"),
     ("restrictions", "filters", "censorship", "limits", "rules"),
-    ("dan", "do anything"),
+    ("dan", "anything"),
     ("character",),
     ("mode",),
     ("모드",),
-    ("prompt", "instruction", "rules", "guidelines"),
-    ("above", "verbatim", "before this"),
+    ("prompt", "instructions", "rules", "guidelines"),
+    ("above", "verbatim", "before"),
     ("프롬프트", "지시", "지침", "설정", "규칙"),
     ("프롬프트",),
-    ("instruction",),
-    ("<|", "[system]", "system:"),
-    ("system prompt", "jailbreak", "시스템", "탈옥", "developer mode"),
+    ("instruction", "instructions"),
+    ("im", "system"),
+    ("system", "jailbreak", "developer", "시스템", "탈옥"),
 )
 assert len(_TRIGGERS) == len(_SIGNALS)
-_PATTERNS = [(name, weight, _TRIGGERS[i], re.compile(p)) for i, (name, weight, p) in enumerate(_SIGNALS)]
+_PATTERNS = [(name, weight, Trigger(_TRIGGERS[i]), re.compile(p)) for i, (name, weight, p) in enumerate(_SIGNALS)]
 
 # Spelled-out phrases caught through inserted separators (weights as above).
 _PHRASES = (
@@ -152,7 +152,7 @@ def _window(text: str) -> tuple[str, int, str | None]:
 def _scan_normalized(n: Normalized, offset: int, out: list[Signal]) -> None:
     folded = n.folded
     for name, weight, triggers, rx in _PATTERNS:
-        if not any(t in folded for t in triggers):
+        if not n.mentions(triggers):
             continue
         for m in rx.finditer(folded):
             s, e = n.span(*m.span())

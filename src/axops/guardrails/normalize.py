@@ -49,6 +49,7 @@ _LEET = {"0": "o", "1": "i", "l": "i", "|": "i", "!": "i", "3": "e", "4": "a", "
 _KEEP = set("abcdefghijklmnopqrstuvwxyz0123456789") | set(_LEET)
 _SKELETON_TABLE = bytes(ord(_LEET.get(chr(b), chr(b))) if b < 128 else b for b in range(256))
 _SKELETON_DELETE = bytes(b for b in range(128) if chr(b) not in _KEEP)
+_NOT_LATIN = bytes(b for b in range(256) if not 97 <= b <= 122)
 _ASCII = bytes(range(128))  # Hangul words' prefilter drops every ASCII byte (digits inside "병1신")
 
 
@@ -88,11 +89,13 @@ def fold_char(ch: str) -> str:
 class Normalized:
     """A text's folded form and offset map; build it with :func:`normalize`."""
 
-    __slots__ = ("_fstarts", "_kinds", "_ostarts", "_skeleton", "folded", "has_jamo", "original")
+    __slots__ = ("_chars", "_fstarts", "_kinds", "_ostarts", "_skeleton", "_tokens", "folded", "has_jamo", "original")
 
     def __init__(self, original: str) -> None:
         self.original = original
         self._skeleton: bytes | None = None
+        self._tokens: frozenset[bytes] | None = None
+        self._chars: frozenset[str] | None = None
         self._fstarts: list[int] = []
         self._ostarts: list[int] = []
         self._kinds: list[bool] = []  # True: verbatim segment, False: replacement of one char
@@ -146,6 +149,33 @@ class Normalized:
         if self._skeleton is None:
             self._skeleton = skeleton(self.folded)
         return self._skeleton
+
+    def mentions(self, trigger: Trigger) -> bool:
+        """Whether the text may hold one of ``trigger``'s words: an ASCII word as a whole token, or
+        every character of a Korean word. A cheap gate before a regex (~1 µs against ~50 µs)."""
+        if self._tokens is None:
+            data = self.folded.encode("utf-8", "surrogatepass").translate(_TOKEN_TABLE)
+            self._tokens = frozenset(data.split())
+        if not self._tokens.isdisjoint(trigger.tokens):
+            return True
+        if trigger.korean:
+            if self._chars is None:
+                self._chars = frozenset(self.folded)
+            return any(k <= self._chars for k in trigger.korean)
+        return False
+
+
+_TOKEN_TABLE = bytes(b if chr(b).isascii() and chr(b).isalnum() else 32 for b in range(256))
+
+
+class Trigger:
+    """Words that must appear for a pattern to be worth running (see :meth:`Normalized.mentions`)."""
+
+    __slots__ = ("korean", "tokens")
+
+    def __init__(self, words: tuple[str, ...] | list[str]) -> None:
+        self.tokens = frozenset(w.encode() for w in words if w.isascii())
+        self.korean = tuple(frozenset(w.replace(" ", "")) for w in words if not w.isascii())
 
 
 def skeleton(folded: str) -> bytes:
@@ -234,18 +264,30 @@ class WordMatcher:
         if not self._words:
             return []
         skel = n.skeleton
+        no_hangul = n.folded.isascii()  # O(1) in CPython: English text skips every Korean word
         hangul_skel = b""
+        syllables: frozenset[str] = frozenset()
+        latin: frozenset[int] | None = None
         jamo_skel = skeleton(decompose_hangul(n.folded)).translate(None, _ASCII) if n.has_jamo else b""
         out: list[tuple[int, int, int]] = []
         allowed: list[tuple[int, int]] | None = None
         for w in self._words:
             if w.hangul:
+                if no_hangul:
+                    continue
                 if not hangul_skel:
                     hangul_skel = skel.translate(None, _ASCII)
-                if w.skel not in hangul_skel and not (jamo_skel and w.jamo_skel in jamo_skel):
+                    syllables = frozenset(hangul_skel.decode("utf-8", "surrogatepass"))
+                if jamo_skel:
+                    if w.skel not in hangul_skel and w.jamo_skel not in jamo_skel:
+                        continue
+                elif not w.syllables <= syllables or w.skel not in hangul_skel:
+                    continue  # the set test is ~10x cheaper than the substring search
+            else:
+                if latin is None:
+                    latin = frozenset(skel.translate(None, _NOT_LATIN))
+                if not w.latin <= latin or w.skel not in skel:
                     continue
-            elif w.skel not in skel:
-                continue
             for m in w.regex.finditer(n.folded):
                 s, e = m.span()
                 if not w.accept(n.folded, s, e):
@@ -269,13 +311,15 @@ class WordMatcher:
 
 
 class _Word:
-    __slots__ = ("hangul", "index", "jamo_skel", "letters", "regex", "skel")
+    __slots__ = ("hangul", "index", "jamo_skel", "latin", "letters", "regex", "skel", "syllables")
 
     def __init__(self, index: int, folded: str) -> None:
         self.index = index
         self.hangul = any(_is_hangul(c) for c in folded)
         self.skel = skeleton(folded).translate(None, _ASCII) if self.hangul else skeleton(folded)
         self.jamo_skel = skeleton(decompose_hangul(folded)).translate(None, _ASCII)
+        self.syllables = frozenset(self.skel.decode("utf-8", "surrogatepass"))
+        self.latin = frozenset(self.skel)
         self.letters = sum(c.isalpha() for c in folded)
         self.regex = re.compile(word_pattern(folded))
 
