@@ -129,20 +129,23 @@ def main() -> None:
                     f"    {ent:15s} P {st['precision']:.4f} R {st['recall']:.4f}  "
                     f"(tp {st['tp']}, fp {st['fp']}, fn {st['fn']})"
                 )
-    rows = heldout.load()
-    res = heldout.evaluate(rows, [pii.scan(r["text"]) for r in rows])
-    results["heldout"] = {
-        "texts": len(rows),
-        "overall": res["overall"],
-        "by_entity": res["by_entity"],
-        "errors": [list(e) for e in res["errors"]],
-    }
-    o = res["overall"]
-    print(f"\nheld-out (hand-written, {len(rows)} texts): precision {o['precision']:.4f} recall {o['recall']:.4f}")
-    for ent, st in res["by_entity"].items():
+    for set_name in heldout.SETS:
+        rows = heldout.load(set_name)
+        res = heldout.evaluate(rows, [pii.scan(r["text"]) for r in rows])
+        results[f"handwritten_{set_name}"] = {
+            "texts": len(rows),
+            "overall": res["overall"],
+            "by_entity": res["by_entity"],
+            "errors": [list(e) for e in res["errors"]],
+        }
+        o = res["overall"]
         print(
-            f"    {ent:15s} P {st['precision']:.4f} R {st['recall']:.4f}  (tp {st['tp']}, fp {st['fp']}, fn {st['fn']})"
+            f"\n{set_name} (hand-written, {len(rows)} texts): precision {o['precision']:.4f} recall {o['recall']:.4f}"
         )
+        for ent, st in res["by_entity"].items():
+            print(
+                f"    {ent:15s} P {st['precision']:.4f} R {st['recall']:.4f}  (tp {st['tp']}, fp {st['fp']}, fn {st['fn']})"
+            )
     print(f"\nkiwi load + first analysis: {kiwi_load_s:.1f} s (not in the figures above)")
     out = Path(__file__).with_name("results.json")
     out.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n")

@@ -455,12 +455,16 @@ _ID_WORDS = {
 }
 
 
+_AFTER_CUT = re.compile(r"[.!?\n]")
+
+
 def _id_word_near(text: str, s: int, e: int, ent: str) -> bool:
     before = _before(text, s, 56).lower()
     rx = _ID_WORDS[ent]
     if rx.search(before) is not None and _NUM.search(before) is None:
         return True
-    return rx.search(_after(text, e, 12).lower()) is not None
+    after = _AFTER_CUT.split(_after(text, e, 12), 1)[0]  # the same sentence only
+    return rx.search(after.lower()) is not None
 
 
 def _classify(text: str, s: int, e: int, tok: str, want: frozenset[str]):
