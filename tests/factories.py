@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
 
 from axops.auth.deps import Principal
@@ -467,3 +468,46 @@ def make_eval_set(
     )
     assert r.status_code == 201, r.text
     return r.json()
+
+
+# -- two-factor authentication ----------------------------------------------------------------
+
+
+class Authenticator:
+    """A phone's authenticator app: the next code it would show that the server has not seen yet."""
+
+    def __init__(self, secret: str) -> None:
+        self.totp = pyotp.TOTP(secret)
+        self.last_step: int | None = None
+
+    def code(self) -> str:
+        now = int(time.time()) // 30
+        step = now - 1 if self.last_step is None else max(now - 1, self.last_step + 1)
+        while step > now + 1:  # all of ±1 used: wait for the clock
+            time.sleep(1)
+            now = int(time.time()) // 30
+        self.last_step = step
+        return self.totp.generate_otp(step)
+
+
+def enrol_two_factor(api: httpx.Client, headers: dict) -> tuple[Authenticator, list[str]]:
+    """Turn two-factor on for the caller: their authenticator app and recovery codes."""
+    r = api.post("/api/user/2fa/enrol", headers=headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["otpauth_uri"].startswith("otpauth://totp/axops:") and body["qr_svg"].startswith("<svg")
+    app = Authenticator(body["secret"])
+    r = api.post("/api/user/2fa/confirm", json={"code": app.code()}, headers=headers)
+    assert r.status_code == 200, r.text
+    codes = r.json()["recovery_codes"]
+    assert len(codes) == 10 and len(set(codes)) == 10
+    return app, codes
+
+
+def mfa_login(api: httpx.Client, username: str, password: str, code: str) -> httpx.Response:
+    """Both steps of a login with two-factor on; the second step's response."""
+    first = api.post("/api/auth/login", json={"username": username, "password": password})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["mfa_required"] is True and "access_token" not in body
+    return api.post("/api/auth/login/mfa", json={"challenge": body["challenge"], "code": code})

@@ -3,59 +3,27 @@ step-up before destructive actions, and the admins-must-enrol setting."""
 
 from __future__ import annotations
 
-import time
-
 import psycopg
-import pyotp
 import pytest
 
 from axops.core.db import libpq_url
-from tests.factories import ADMIN_PASSWORD, PASSWORD, bearer, login, make_user, register_model
-
-
-class Authenticator:
-    """A phone's authenticator app: the next code it would show that the server has not seen yet."""
-
-    def __init__(self, secret: str) -> None:
-        self.totp = pyotp.TOTP(secret)
-        self.last_step: int | None = None
-
-    def code(self) -> str:
-        now = int(time.time()) // 30
-        step = now - 1 if self.last_step is None else max(now - 1, self.last_step + 1)
-        while step > now + 1:  # all of ±1 used: wait for the clock
-            time.sleep(1)
-            now = int(time.time()) // 30
-        self.last_step = step
-        return self.totp.generate_otp(step)
-
-
-def enrol(api, headers) -> tuple[Authenticator, list[str]]:
-    r = api.post("/api/user/2fa/enrol", headers=headers)
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["otpauth_uri"].startswith("otpauth://totp/axops:") and body["qr_svg"].startswith("<svg")
-    app = Authenticator(body["secret"])
-    r = api.post("/api/user/2fa/confirm", json={"code": app.code()}, headers=headers)
-    assert r.status_code == 200, r.text
-    codes = r.json()["recovery_codes"]
-    assert len(codes) == 10 and len(set(codes)) == 10
-    return app, codes
-
-
-def mfa_login(api, username, password, code) -> dict:
-    first = api.post("/api/auth/login", json={"username": username, "password": password})
-    assert first.status_code == 200, first.text
-    body = first.json()
-    assert body["mfa_required"] is True and "access_token" not in body
-    return api.post("/api/auth/login/mfa", json={"challenge": body["challenge"], "code": code})
+from tests.factories import (
+    ADMIN_PASSWORD,
+    PASSWORD,
+    bearer,
+    enrol_two_factor,
+    login,
+    make_user,
+    mfa_login,
+    register_model,
+)
 
 
 def test_enrol_login_replay_recovery_and_disable(api, admin):
     make_user(api, admin, "mina")
     h = bearer(login(api, "mina", PASSWORD)["access_token"])
     assert api.get("/api/user/2fa", headers=h).json()["enabled"] is False
-    app, recovery = enrol(api, h)
+    app, recovery = enrol_two_factor(api, h)
     status = api.get("/api/user/2fa", headers=h).json()
     assert status["enabled"] is True and status["recovery_codes_left"] == 10
     assert api.post("/api/user/2fa/enrol", headers=h).status_code == 409
@@ -103,7 +71,7 @@ def test_enrol_login_replay_recovery_and_disable(api, admin):
 def test_wrong_codes_are_throttled(api, admin):
     make_user(api, admin, "jun")
     h = bearer(login(api, "jun", PASSWORD)["access_token"])
-    app, _ = enrol(api, h)
+    app, _ = enrol_two_factor(api, h)
     first = api.post("/api/auth/login", json={"username": "jun", "password": PASSWORD}).json()
     for _ in range(5):
         r = api.post("/api/auth/login/mfa", json={"challenge": first["challenge"], "code": "111111"})
@@ -122,7 +90,7 @@ def _model(api, headers, name="기사-요약") -> str:
 def test_step_up_before_model_delete(api, admin, database_url):
     make_user(api, admin, "sora", role="developer")
     h = bearer(login(api, "sora", PASSWORD)["access_token"])
-    app, _ = enrol(api, h)
+    app, _ = enrol_two_factor(api, h)
     r = mfa_login(api, "sora", PASSWORD, app.code())
     h = bearer(r.json()["access_token"])
     first = _model(api, h)
@@ -177,6 +145,6 @@ def test_admins_required_when_configured(api, admin, admins_must_enrol):
     mine = _model(api, dev, "mine")
     assert api.request("DELETE", f"/api/model/{mine}", json={"confirm_name": "mine"}, headers=dev).status_code == 204
 
-    enrol(api, admin)  # enrolling verifies a code in this session
+    enrol_two_factor(api, admin)  # enrolling verifies a code in this session
     assert api.request("DELETE", f"/api/model/{model}", json={"confirm_name": "old"}, headers=admin).status_code == 204
     assert mfa_login(api, "admin", ADMIN_PASSWORD, "000000").status_code == 422
