@@ -151,6 +151,8 @@ def test_call_rules_apply_at_once_and_deny_wins(api, admin, world):
     assert deny.json()["subject_name"] == "finance"
     r = chat(api, key, "hybrid", "hi")
     assert r.status_code == 403 and r.json()["error"]["code"] == "policy_denied"
+    listed = api.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).json()["data"]
+    assert "hybrid" not in {m["id"] for m in listed} and "ext-only" in {m["id"] for m in listed}
     assert r.json()["error"]["type"] == "permission_error"
     # an allow rule for everyone does not beat the team's deny
     allow = api.post(

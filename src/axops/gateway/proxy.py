@@ -473,6 +473,7 @@ async def list_models(request: Request, body: bytes) -> Response:
         if principal.can("gateway:invoke")
         else []
     )
+    names = await transfer.callable_names(gw, principal, names)  # routes an access policy refuses are not listed
     data = [{"id": n, "object": "model", "created": 0, "owned_by": "axops"} for n in names]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 

@@ -71,6 +71,12 @@ async def admit(gw, principal, route) -> Refusal | Guard:
     return Guard(snapshot, principal)
 
 
+async def callable_names(gw, principal, names: list[str]) -> list[str]:
+    """The route names an access policy lets this caller call (for /v1/models)."""
+    snapshot = await policy_cache.policies.get(gw.db.sessionmaker)
+    return [n for n in names if snapshot.denied_by(principal, "call", n) is None]
+
+
 def refused_transfer(model: str) -> Refusal:
     """Every target the request could use is external and it may not leave the organisation."""
     return Refusal(
