@@ -148,3 +148,18 @@ def test_admins_required_when_configured(api, admin, admins_must_enrol):
     enrol_two_factor(api, admin)  # enrolling verifies a code in this session
     assert api.request("DELETE", f"/api/model/{model}", json={"confirm_name": "old"}, headers=admin).status_code == 204
     assert mfa_login(api, "admin", ADMIN_PASSWORD, "000000").status_code == 422
+
+
+def test_policy_changes_need_step_up(api, admin, database_url):
+    app, _ = enrol_two_factor(api, admin)
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        conn.execute("UPDATE auth_sessions SET mfa_at = NULL")
+    missing = "/api/guardrails/policies/00000000-0000-7000-8000-000000000000"
+    for method, path in (
+        ("DELETE", missing),
+        ("DELETE", "/api/policy/model-access/00000000-0000-7000-8000-000000000000"),
+    ):
+        r = api.request(method, path, headers=admin)
+        assert r.status_code == 403 and r.json()["type"].endswith("/mfa_step_up_required"), (path, r.text)
+    assert api.post("/api/auth/mfa/step-up", json={"code": app.code()}, headers=admin).status_code == 204
+    assert api.request("DELETE", missing, headers=admin).status_code == 404

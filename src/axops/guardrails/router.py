@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select, text
 
 from axops.auth.deps import CurrentPrincipal, Principal, Session, require
+from axops.auth.two_factor import require_recent_mfa
 from axops.core.errors import NotFound
 from axops.guardrails import decisions, policies
 from axops.guardrails.engine import evaluate
@@ -27,6 +28,8 @@ from axops.guardrails.schemas import (
 )
 
 router = APIRouter(prefix="/api/guardrails", tags=["guardrails"])
+# Policy changes need a recent two-factor code from users who have it on (or admins, when required).
+STEP_UP = Depends(require_recent_mfa)
 Admin = Annotated[Principal, require("policies:admin")]
 
 
@@ -37,7 +40,7 @@ async def list_policies(principal: CurrentPrincipal, session: Session) -> Policy
     return PolicyList(items=[await policies.out(session, p) for p in found])
 
 
-@router.post("/policies", status_code=201)
+@router.post("/policies", status_code=201, dependencies=[STEP_UP])
 async def create_policy(body: PolicyCreate, principal: Admin, session: Session) -> PolicyOut:
     return await policies.out(session, await policies.create_policy(session, principal, body))
 
@@ -47,12 +50,12 @@ async def get_policy(policy_id: uuid.UUID, principal: CurrentPrincipal, session:
     return await policies.out(session, await policies.get_policy(session, principal, policy_id))
 
 
-@router.patch("/policies/{policy_id}")
+@router.patch("/policies/{policy_id}", dependencies=[STEP_UP])
 async def update_policy(policy_id: uuid.UUID, body: PolicyUpdate, principal: Admin, session: Session) -> PolicyOut:
     return await policies.out(session, await policies.update_policy(session, principal, policy_id, body))
 
 
-@router.delete("/policies/{policy_id}", status_code=204)
+@router.delete("/policies/{policy_id}", status_code=204, dependencies=[STEP_UP])
 async def delete_policy(policy_id: uuid.UUID, principal: Admin, session: Session) -> None:
     await policies.delete_policy(session, principal, policy_id)
 
