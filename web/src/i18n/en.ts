@@ -536,6 +536,7 @@ export default {
       hint: 'Recent usage per route is the baseline; scenarios combine. Prices are per 1M tokens, as the gateway charges.',
       baselineDays: 'Baseline',
       lastDays: 'Last {n} days',
+      range: 'Range',
       kind: 'Scenario',
       kinds: { shift: 'Move traffic', cache: 'Cache hit rate', price: 'Price change' },
       route: 'Route',

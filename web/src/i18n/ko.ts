@@ -536,6 +536,7 @@ export default {
       hint: '최근 라우트별 사용량을 기준으로 하며 여러 시나리오를 함께 적용합니다. 가격은 게이트웨이와 같이 100만 토큰당입니다.',
       baselineDays: '기준 기간',
       lastDays: '최근 {n}일',
+      range: '기간',
       kind: '시나리오',
       kinds: { shift: '트래픽 이동', cache: '캐시 적중률', price: '가격 변경' },
       route: '라우트',
