@@ -178,10 +178,11 @@ def _decoded(token: str, hexadecimal: bool) -> str | None:
 
 
 def _scan_part(text: str, offset: int, out: list[Signal], depth: int) -> None:
-    _scan_normalized(normalize(text) if depth == 0 else Normalized(text), offset, out)
+    n = normalize(text) if depth == 0 else Normalized(text)
+    _scan_normalized(n, offset, out)
     if depth > 0:
         return
-    if not text.isascii():
+    if n.has_tags:
         for m in _TAGS.finditer(text):
             # "ASCII smuggling": invisible tag characters spelling out text.
             out.append(("unicode_tags", m.start() + offset, m.end() + offset, 0.9))

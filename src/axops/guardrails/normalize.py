@@ -43,6 +43,7 @@ _CONJOINING.update({chr(0x11A8 + i): c for i, c in enumerate(_JONG[1:])})
 # Anything but ASCII and Hangul syllables needs the per-character table.
 _SPECIAL = re.compile(r"[^\x00-\x7f\uac00-\ud7a3]")
 _JAMO = re.compile(r"[\u3131-\u318e]")
+_TAG_CHAR = re.compile("[\U000e0000-\U000e007f]")
 
 _LEET = {"0": "o", "1": "i", "l": "i", "|": "i", "!": "i", "3": "e", "4": "a", "@": "a", "5": "s", "$": "s",
          "7": "t", "+": "t", "8": "b", "9": "g"}  # fmt: skip
@@ -89,20 +90,25 @@ def fold_char(ch: str) -> str:
 class Normalized:
     """A text's folded form and offset map; build it with :func:`normalize`."""
 
-    __slots__ = ("_chars", "_fstarts", "_kinds", "_ostarts", "_skeleton", "_tokens", "folded", "has_jamo", "original")
+    __slots__ = (
+        "_chars", "_fstarts", "_hangul", "_kinds", "_latin", "_ostarts", "_skeleton", "_tokens", "folded", "has_jamo",
+        "has_tags", "original",
+    )  # fmt: skip
 
     def __init__(self, original: str) -> None:
         self.original = original
         self._skeleton: bytes | None = None
         self._tokens: frozenset[bytes] | None = None
         self._chars: frozenset[str] | None = None
+        self._hangul: tuple[bytes, frozenset[str]] | None = None
+        self._latin: frozenset[int] | None = None
         self._fstarts: list[int] = []
         self._ostarts: list[int] = []
         self._kinds: list[bool] = []  # True: verbatim segment, False: replacement of one char
         if _SPECIAL.search(original) is None:
             folded = original.lower()
             self.folded = folded if len(folded) == len(original) else original
-            self.has_jamo = False
+            self.has_jamo = self.has_tags = False
             return
         parts: list[str] = []
         f = o = 0
@@ -122,6 +128,7 @@ class Normalized:
             parts.append(original[o:].lower())
         self.folded = "".join(parts)
         self.has_jamo = _JAMO.search(self.folded) is not None
+        self.has_tags = _TAG_CHAR.search(original) is not None
 
     def _add(self, f: int, o: int, verbatim: bool) -> None:
         self._fstarts.append(f)
@@ -161,8 +168,22 @@ class Normalized:
         if trigger.korean:
             if self._chars is None:
                 self._chars = frozenset(self.folded)
-            return any(k <= self._chars for k in trigger.korean)
+            folded = self.folded
+            return any(chars <= self._chars and word in folded for word, chars in trigger.korean)
         return False
+
+    def hangul_prefilter(self) -> tuple[bytes, frozenset[str]]:
+        """The skeleton's Hangul bytes alone (digits and letters inside Korean words vanish) and
+        the set of its syllables."""
+        if self._hangul is None:
+            h = self.skeleton.translate(None, _ASCII)
+            self._hangul = (h, frozenset(h.decode("utf-8", "surrogatepass")))
+        return self._hangul
+
+    def latin_letters(self) -> frozenset[int]:
+        if self._latin is None:
+            self._latin = frozenset(self.skeleton.translate(None, _NOT_LATIN))
+        return self._latin
 
 
 _TOKEN_TABLE = bytes(b if chr(b).isascii() and chr(b).isalnum() else 32 for b in range(256))
@@ -175,7 +196,7 @@ class Trigger:
 
     def __init__(self, words: tuple[str, ...] | list[str]) -> None:
         self.tokens = frozenset(w.encode() for w in words if w.isascii())
-        self.korean = tuple(frozenset(w.replace(" ", "")) for w in words if not w.isascii())
+        self.korean = tuple((w, frozenset(w.replace(" ", ""))) for w in words if not w.isascii())
 
 
 def skeleton(folded: str) -> bytes:
@@ -265,9 +286,6 @@ class WordMatcher:
             return []
         skel = n.skeleton
         no_hangul = n.folded.isascii()  # O(1) in CPython: English text skips every Korean word
-        hangul_skel = b""
-        syllables: frozenset[str] = frozenset()
-        latin: frozenset[int] | None = None
         jamo_skel = skeleton(decompose_hangul(n.folded)).translate(None, _ASCII) if n.has_jamo else b""
         out: list[tuple[int, int, int]] = []
         allowed: list[tuple[int, int]] | None = None
@@ -275,18 +293,14 @@ class WordMatcher:
             if w.hangul:
                 if no_hangul:
                     continue
-                if not hangul_skel:
-                    hangul_skel = skel.translate(None, _ASCII)
-                    syllables = frozenset(hangul_skel.decode("utf-8", "surrogatepass"))
+                hangul_skel, syllables = n.hangul_prefilter()
                 if jamo_skel:
                     if w.skel not in hangul_skel and w.jamo_skel not in jamo_skel:
                         continue
                 elif not w.syllables <= syllables or w.skel not in hangul_skel:
                     continue  # the set test is ~10x cheaper than the substring search
             else:
-                if latin is None:
-                    latin = frozenset(skel.translate(None, _NOT_LATIN))
-                if not w.latin <= latin or w.skel not in skel:
+                if not w.latin <= n.latin_letters() or w.skel not in skel:
                     continue
             for m in w.regex.finditer(n.folded):
                 s, e = m.span()
@@ -303,7 +317,7 @@ class WordMatcher:
 
     def _exception_spans(self, n: Normalized, skel: bytes, jamo_skel: bytes) -> list[tuple[int, int]]:
         spans = []
-        hangul_skel = skel.translate(None, _ASCII)
+        hangul_skel = n.hangul_prefilter()[0]
         for w in self._exceptions:
             if w.skel in (hangul_skel if w.hangul else skel) or (jamo_skel and w.jamo_skel in jamo_skel):
                 spans.extend(m.span() for m in w.regex.finditer(n.folded))
