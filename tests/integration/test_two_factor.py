@@ -63,6 +63,8 @@ def test_enrol_login_replay_recovery_and_disable(api, admin):
         if e["action"].startswith("mfa.")
     ]
     assert {"mfa.enable", "mfa.disable", "mfa.recovery_used"} <= set(actions)
+    failed = api.get("/api/audit/logs", params={"action": "auth.login_failed"}, headers=admin).json()["items"]
+    assert {e["summary"]["reason"] for e in failed} == {"mfa_invalid_code"}
     # Nothing secret in the audit trail.
     trail = api.get("/api/audit/logs", params={"limit": 200}, headers=admin).text
     assert app.totp.secret not in trail and recovery[0] not in trail

@@ -48,7 +48,7 @@ class RecoveryCodes(BaseModel):
 
 @router.post("/auth/login/mfa", tags=["auth"], responses={401: {}, 422: {}, 429: {}})
 async def login_mfa(body: MfaLogin, request: Request, response: Response, session: Session, state: State) -> TokenPair:
-    issued = await service.login_mfa(session, _policy(state), body.challenge, body.code)
+    issued = await service.login_mfa(session, state.db.sessionmaker, _policy(state), body.challenge, body.code)
     return _tokens(request, response, state, issued)
 
 

@@ -211,7 +211,9 @@ async def login(
     return await start_session(session, user, policy)
 
 
-async def login_mfa(session: AsyncSession, policy: TokenPolicy, challenge: str, code: str) -> IssuedTokens:
+async def login_mfa(
+    session: AsyncSession, sessionmaker: async_sessionmaker, policy: TokenPolicy, challenge: str, code: str
+) -> IssuedTokens:
     """The second step of a login with two-factor on: the challenge of the first step and a code."""
     user_id = two_factor.challenge_user(policy.secret, challenge)
     user = await _user_with_teams(session, id=user_id)
@@ -219,7 +221,19 @@ async def login_mfa(session: AsyncSession, policy: TokenPolicy, challenge: str, 
         raise NotAuthenticated(INVALID_LOGIN, code="invalid_credentials")
     ctx = context.current()
     ctx.actor_id, ctx.actor_name, ctx.actor_type = str(user.id), user.username, "user"
-    via = await two_factor.verify_code(session, policy.secret, user.id, code)
+    try:
+        via = await two_factor.verify_code(session, policy.secret, user.id, code)
+    except (Invalid, TooManyRequests) as exc:
+        await audit.record_now(
+            sessionmaker,
+            "auth.login_failed",
+            resource_type="user",
+            outcome="failure",
+            resource_id=user.id,
+            summary={"username": user.username, "reason": exc.code},
+            actor_name=user.username,
+        )
+        raise
     return await start_session(session, user, policy, mfa=via)
 
 
