@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: up test lint setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-prompts bench-serving bench-training bench-tracking bench-eval bench-monitoring bench-ui clean
+.PHONY: up test lint setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-guardrails bench-prompts bench-serving bench-training bench-tracking bench-eval bench-monitoring bench-ui clean
 
 up: setup web
 	$(BIN)/axops up
@@ -74,6 +74,9 @@ bench-datasets: setup
 
 bench-gateway: setup
 	$(BIN)/python bench/gateway/run.py
+
+bench-guardrails: setup
+	$(BIN)/python bench/guardrails/latency.py
 
 bench-prompts: setup
 	$(BIN)/python bench/prompts/run.py
