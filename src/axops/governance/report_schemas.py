@@ -35,7 +35,8 @@ class ChecklistItem(BaseModel):
     pipa: str
     iso: str
     status: Literal["met", "partial", "not_met"]
-    evidence: str
+    evidence: str  # English, for the archived report
+    facts: dict[str, int]  # the figures behind the status, for the UI's own sentence
 
 
 class ViolationCount(BaseModel):

@@ -208,6 +208,7 @@ def checklist(sections: dict, settings: Settings) -> list[dict]:
             "iso": "A.5.15, A.5.18",
             "status": st(keys["active_without_expiry"] == 0 and admins <= 3, admins <= 3),
             "evidence": f"active API keys without expiry: {keys['active_without_expiry']}; active admins: {admins}",
+            "facts": {"keys": keys["active_without_expiry"], "admins": admins},
         },
         {
             "id": "authentication",
@@ -215,6 +216,7 @@ def checklist(sections: dict, settings: Settings) -> list[dict]:
             "iso": "A.8.5",
             "status": st(settings.login_max_failures <= 5, settings.login_max_failures <= 10),
             "evidence": f"lockout after {settings.login_max_failures} failures; throttled: {access['throttled']}",
+            "facts": {"failures": settings.login_max_failures, "throttled": access["throttled"]},
         },
         {
             "id": "access_logs",
@@ -222,6 +224,7 @@ def checklist(sections: dict, settings: Settings) -> list[dict]:
             "iso": "A.8.15",
             "status": st(ret["audit_days"] >= 730, ret["audit_days"] >= 365),
             "evidence": f"audit retention {ret['audit_days']} days (1 year minimum, 2 years for large processors)",
+            "facts": {"days": ret["audit_days"]},
         },
         {
             "id": "encryption",
@@ -230,6 +233,7 @@ def checklist(sections: dict, settings: Settings) -> list[dict]:
             "status": st(https, True),
             "evidence": "passwords Argon2, provider secrets encrypted; "
             + ("HTTPS public URL" if https else "no HTTPS public URL"),
+            "facts": {"https": int(https)},
         },
         {
             "id": "pseudonymisation",
@@ -237,6 +241,7 @@ def checklist(sections: dict, settings: Settings) -> list[dict]:
             "iso": "A.8.11",
             "status": st(pii["datasets_unmasked"] == 0, pii["datasets_masked"] > 0),
             "evidence": f"datasets with PII: {pii['datasets_with_pii']}; without a masked version: {pii['datasets_unmasked']}",
+            "facts": {"pii": pii["datasets_with_pii"], "unmasked": pii["datasets_unmasked"]},
         },
         {
             "id": "monitoring",
@@ -247,6 +252,7 @@ def checklist(sections: dict, settings: Settings) -> list[dict]:
             + ("recorded" if guard is not None else "not recorded")
             + "; policy violations "
             + ("recorded" if viol is not None else "not recorded"),
+            "facts": {"recorded": int(guard is not None) + int(viol is not None)},
         },
     ]
 

@@ -25,6 +25,7 @@ export interface ChecklistItem {
   iso: string
   status: ControlStatus
   evidence: string
+  facts: Record<string, number>
 }
 
 export interface ViolationCount {
