@@ -190,7 +190,10 @@ def _scan_part(text: str, offset: int, out: list[Signal], depth: int) -> None:
             _recheck(hidden, m.start() + offset, m.end() + offset, "unicode_tags", out)
     # Encoded payloads are long whitespace-free tokens: str.split is far cheaper than a regex scan.
     decoded, pos = 0, 0
-    for token in text.split():
+    tokens = text.split()
+    if not tokens or max(map(len, tokens)) < _MIN_ENCODED:
+        return
+    for token in tokens:
         if len(token) < _MIN_ENCODED:
             continue
         pos = text.find(token, pos)

@@ -285,6 +285,7 @@ class WordMatcher:
         if not self._words:
             return []
         skel = n.skeleton
+        hangul_skel, syllables, latin = b"", None, None
         no_hangul = n.folded.isascii()  # O(1) in CPython: English text skips every Korean word
         jamo_skel = skeleton(decompose_hangul(n.folded)).translate(None, _ASCII) if n.has_jamo else b""
         out: list[tuple[int, int, int]] = []
@@ -293,14 +294,17 @@ class WordMatcher:
             if w.hangul:
                 if no_hangul:
                     continue
-                hangul_skel, syllables = n.hangul_prefilter()
+                if syllables is None:
+                    hangul_skel, syllables = n.hangul_prefilter()
                 if jamo_skel:
                     if w.skel not in hangul_skel and w.jamo_skel not in jamo_skel:
                         continue
                 elif not w.syllables <= syllables or w.skel not in hangul_skel:
                     continue  # the set test is ~10x cheaper than the substring search
             else:
-                if not w.latin <= n.latin_letters() or w.skel not in skel:
+                if latin is None:
+                    latin = n.latin_letters()
+                if not w.latin <= latin or w.skel not in skel:
                     continue
             for m in w.regex.finditer(n.folded):
                 s, e = m.span()
