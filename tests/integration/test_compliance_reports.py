@@ -8,6 +8,9 @@ import asyncio
 import re
 from datetime import UTC, date, datetime, timedelta
 
+import psycopg
+
+from axops.core.db import libpq_url
 from axops.governance import report_tasks, reports
 from tests.factories import insert_audit_events, make_account
 
@@ -37,11 +40,16 @@ def _events():
     return events
 
 
+def _sql(database_url: str, sql: str) -> list[tuple]:
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        return conn.execute(sql).fetchall()
+
+
 def _cell(html: str, key: str) -> int:
     return int(re.search(rf'data-k="{key}">(\d+)<', html).group(1))
 
 
-def test_report_on_request_counts_archive_and_download(api, admin, database_url):
+def test_report_on_request_counts_archive_and_download(api, admin, database_url, live_server):
     insert_audit_events(database_url, _events())
     r = api.post("/api/governance/reports", json={"period": "week", "start": "2026-11-04"}, headers=admin)
     assert r.status_code == 201, r.text
@@ -74,9 +82,15 @@ def test_report_on_request_counts_archive_and_download(api, admin, database_url)
     audit = api.get("/api/audit/logs", params={"action": "compliance_report.download"}, headers=admin).json()
     assert len(audit["items"]) == 2
 
-    # regenerating the same period replaces the archived row rather than adding one
+    # regenerating the same period replaces the archived row rather than adding one, and its files
+    old_keys = [r[0] for r in _sql(database_url, "SELECT unnest(ARRAY[html_key, pdf_key]) FROM compliance_reports")]
+    assert len(old_keys) == 2
     again = api.post("/api/governance/reports", json={"period": "week", "start": "2026-11-08"}, headers=admin)
     assert again.json()["id"] == report["id"]
+    gone = api.get(f"/api/governance/reports/{report['id']}/download", headers=admin)
+    assert gone.status_code == 200 and gone.content.startswith(b"%PDF")  # the new files, the old ones deleted
+    storage_dir = live_server.app.state.axops.storage.local_path("governance/reports")
+    assert not (set(old_keys) & {f"governance/reports/{p.name}" for p in storage_dir.iterdir()})
     assert len(api.get("/api/governance/reports", headers=admin).json()) == 1
 
 

@@ -326,6 +326,14 @@ async def generate(
     if row is None:
         row = ComplianceReport(period=period, period_start=begin, period_end=end)
         session.add(row)
+    else:  # the replaced files go once the new row is committed (a rollback keeps them)
+        stale = [k for k in (row.html_key, row.pdf_key) if k]
+
+        async def drop_stale() -> None:
+            for key in stale:
+                await storage.delete(key)
+
+        session.info.setdefault("after_commit", []).append(drop_stale)
     row.generated_at, row.generated_by_name = at, by
     row.generated_by = None if principal is SYSTEM else principal.user_id
     row.html_key, row.html_size, row.html_sha256 = stored_html.path, stored_html.size, stored_html.sha256
