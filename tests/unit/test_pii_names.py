@@ -47,6 +47,8 @@ def test_names_without_title(text, name):
         "배송지 변경은 앱에서 가능합니다",
         "이태원 가는 길 알려주세요",
         "강남역 2번 출구에서 만나요",
+        "GPU 선택기 (GPU type, count 등)",
+        "체크포인트/모델 파일 이중화 저장",
         "Mark the calendar for Friday.",
         "Grace period ends tomorrow.",
         "Apple Watch Series 9 on sale.",

@@ -105,6 +105,19 @@ def _kiwi_verdict(word: str, name_len: int, kiwi, kiwi_lock) -> float:
     return score
 
 
+_LIST_SEP = frozenset(",/·\n")
+# Roles after a name that the title list of persons.py does not cover.
+_ROLES = ("의장", "회장", "원장", "총장", "위원장", "변호사", "기자", "선수", "환자", "님", "씨")
+
+
+def _bare_ok(text: str, e: int) -> bool:
+    """A name with nothing glued after it stands in a list, at the end, or before a comma
+    ("참석자 박보검, 김유정"); technical nouns the analyser does not know ("GPU 선택기 (...)",
+    "이중화 저장") stand before other words."""
+    rest = text[e : e + 6].lstrip(" ")
+    return not rest or rest[0] in _LIST_SEP or rest[0] == "\x00" or rest.startswith(_ROLES)
+
+
 def find_korean(text: str, threshold: float, out: list, taken: set[int], kiwi_fn, kiwi_lock) -> None:
     kiwi = None
     for m in _KO_CAND.finditer(text):
@@ -120,6 +133,8 @@ def find_korean(text: str, threshold: float, out: list, taken: set[int], kiwi_fn
             kiwi = kiwi_fn()
             if kiwi is None:
                 return
+        if not suf and not _bare_ok(text, m.end()):
+            continue
         score = _kiwi_verdict(word, len(name), kiwi, kiwi_lock)
         if score >= threshold and score > 0:
             out.append((PERSON, s, s + len(name), score))
