@@ -101,7 +101,13 @@ def test_transfer_setting_needs_exactly_one_existing_subject(api, admin):
 def external_only(api, admin):
     mock = MockUpstream("EXT")
     p = api.post("/api/gateway/providers", json={"name": "ext", "base_url": mock.url}, headers=admin).json()
-    assert p["external"] is True  # unmarked providers count as external
+    assert p["external"] is False  # unmarked: a loopback address is internal ...
+    r = api.patch(f"/api/gateway/providers/{p['id']}", json={"external": True}, headers=admin)
+    assert r.status_code == 200 and r.json()["external"] is True  # ... until the admin says otherwise
+    public = api.post(
+        "/api/gateway/providers", json={"name": "pub", "base_url": "https://api.openai.com/v1"}, headers=admin
+    )
+    assert public.json()["external"] is True
     for name in ("ext-chat", "ext-embed"):
         r = api.post(
             "/api/gateway/routes",

@@ -38,7 +38,7 @@ class Provider(IdMixin, TimestampMixin, Base):
     credentials: Mapped[str | None] = mapped_column(Text)  # Fernet token
     timeout_s: Mapped[float] = mapped_column(Float, default=60.0)
     # Outside the organisation (OpenAI, Anthropic ...): PII and no-external-transfer callers are kept
-    # off it (axops.policy). Unmarked providers count as external: a forgotten switch must not leak.
+    # off it (axops.policy). Given when created; else decided by address (gateway/transfer.py internal_address).
     external: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     __table_args__ = (CheckConstraint(f"kind IN {PROVIDER_KINDS}", name="kind"),)

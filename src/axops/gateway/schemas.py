@@ -31,9 +31,11 @@ class ProviderCreate(Strict):
     api_version: str | None = Field(None, max_length=32, description="Azure OpenAI api-version (default 2024-10-21)")
     api_key: str | None = Field(None, max_length=2000, description="Stored encrypted; never returned")
     timeout_s: float = Field(60.0, gt=0, le=3600)
-    external: bool = Field(
-        True,
-        description="Outside the organisation: requests with PII or from no-external-transfer teams/keys avoid it",
+    external: bool | None = Field(
+        None,
+        description="Outside the organisation: requests with PII or from no-external-transfer teams/keys avoid it. "
+        "Unset: internal for loopback, private and link-local addresses and single-label/.local/.internal/.svc "
+        "hosts, external otherwise",
     )
 
 

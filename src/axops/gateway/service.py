@@ -17,6 +17,7 @@ from axops.core import crypto, notify
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.core.ids import parse_uuid
 from axops.gateway import semantic_cache_service as semantic_settings
+from axops.gateway import transfer
 from axops.gateway.models import Limit, Provider, Route
 from axops.gateway.schemas import (
     LimitSet,
@@ -58,7 +59,7 @@ async def create_provider(session: AsyncSession, user_id: uuid.UUID, secret: str
         timeout_s=data.timeout_s,
         api_version=data.api_version,
         credentials=crypto.encrypt(secret, data.api_key) if data.api_key else None,
-        external=data.external,
+        external=data.external if data.external is not None else not transfer.internal_address(str(data.base_url)),
         created_by=user_id,
     )
     session.add(provider)

@@ -9,7 +9,9 @@ so this adds no database round trip."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from axops import pii
 from axops.pii.scanner import RESTRICTED_ENTITIES
@@ -17,6 +19,22 @@ from axops.policy import cache as policy_cache
 
 # Cheap, pattern-based entities (no morphological analysis for names): what must not leak.
 _ENTITIES = frozenset(RESTRICTED_ENTITIES | {pii.PHONE, pii.EMAIL, pii.ADDRESS_KR})
+
+
+_INTERNAL_SUFFIXES = (".local", ".internal", ".lan", ".svc", ".localdomain")
+
+
+def internal_address(base_url: str) -> bool:
+    """A provider's default `external` flag when the admin gives none: a loopback, private or
+    link-local address, `localhost`, a single-label or .local/.internal/.lan/.svc host is internal."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if not host:
+        return False
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost" or "." not in host or host.endswith(_INTERNAL_SUFFIXES)
+    return ip.is_private or ip.is_loopback or ip.is_link_local
 
 
 class Refusal(NamedTuple):

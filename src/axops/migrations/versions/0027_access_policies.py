@@ -3,7 +3,7 @@ transfer per team or API key; and which gateway providers are external.
 
 Existing providers: a deployment's replicas and providers at a loopback, private or link-local
 address (or a single-label / .local / .internal / .svc host name) are internal; the rest external.
-New providers are external unless marked otherwise (a forgotten switch must not leak PII).
+New providers take the admin's flag, or the same address rule when none is given.
 
 Revision ID: 0027
 Revises: 0026
