@@ -13,7 +13,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Login */
+        /**
+         * Login
+         * @description Tokens; or, for a user with two-factor on, a challenge to send with a code to /api/auth/login/mfa.
+         */
         post: operations["auth-login"];
         delete?: never;
         options?: never;
@@ -336,6 +339,172 @@ export interface paths {
         };
         /** Audit Export */
         get: operations["audit-audit_export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/login/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Login Mfa */
+        post: operations["auth-login_mfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/mfa/step-up": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Step Up
+         * @description Confirm with a code: destructive actions are allowed in this session for the next 5 minutes.
+         */
+        post: operations["auth-step_up"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/user/2fa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Status */
+        get: operations["user-status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/user/2fa/enrol": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enrol */
+        post: operations["user-enrol"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/user/2fa/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm
+         * @description Turn two-factor on with a first code; the recovery codes are answered this once.
+         */
+        post: operations["user-confirm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/user/2fa/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Disable */
+        post: operations["user-disable"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/sso/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sso Config
+         * @description Whether the login page shows "Sign in with SSO" (no secrets: only whether it is on).
+         */
+        get: operations["auth-sso_config"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/sso/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Sso Login */
+        get: operations["auth-sso_login"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/sso/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sso Callback
+         * @description The IdP's redirect back: on success a session (the refresh cookie, as a password login sets it) and the
+         *     app; otherwise the login page with `sso_error=<reason>`.
+         */
+        get: operations["auth-sso_callback"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1383,6 +1552,87 @@ export interface paths {
          * @description Semantic cache hits, misses, hit rate and saved cost per route and over time (default: 7 days).
          */
         get: operations["gateway-stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/guardrails/policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Policies
+         * @description Every policy for policies:admin; anyone else sees the enabled policies that apply to them.
+         */
+        get: operations["guardrails-list_policies"];
+        put?: never;
+        /** Create Policy */
+        post: operations["guardrails-create_policy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/guardrails/policies/{policy_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Policy */
+        get: operations["guardrails-get_policy"];
+        put?: never;
+        post?: never;
+        /** Delete Policy */
+        delete: operations["guardrails-delete_policy"];
+        options?: never;
+        head?: never;
+        /** Update Policy */
+        patch: operations["guardrails-update_policy"];
+        trace?: never;
+    };
+    "/api/guardrails/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test
+         * @description Each check's verdict on a text: one policy's, or those that would apply to the caller on a route
+         *     (or everywhere, when neither is named). Models are not asked (moderation and classifier routes).
+         */
+        post: operations["guardrails-test"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/guardrails/decisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Decisions
+         * @description The latest masked or blocked requests: all of them for policies:admin and audit:read, else the caller's.
+         */
+        get: operations["guardrails-list_decisions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3224,6 +3474,98 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/governance/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Approvals
+         * @description Deciders: their teams' requests and their own, pending first; others: their own requests.
+         */
+        get: operations["governance-list_approvals"];
+        put?: never;
+        /**
+         * Create Approval
+         * @description Ask for access to a model or route, or for a promotion or production deployment ahead of time.
+         */
+        post: operations["governance-create_approval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/governance/approvals/{approval_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Approval */
+        get: operations["governance-get_approval"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/governance/approvals/{approval_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve */
+        post: operations["governance-approve"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/governance/approvals/{approval_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reject */
+        post: operations["governance-reject"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/governance/approvals/{approval_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel */
+        post: operations["governance-cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/monitoring/dashboards/system": {
         parameters: {
             query?: never;
@@ -3975,10 +4317,325 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/governance/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Reports
+         * @description The archive, newest period first (at most 100).
+         */
+        get: operations["governance-list_reports"];
+        put?: never;
+        /**
+         * Generate Report
+         * @description Generate (or regenerate) the report of a week or a month now, as HTML and PDF.
+         */
+        post: operations["governance-generate_report"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/governance/reports/{report_id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download Report */
+        get: operations["governance-download_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/governance/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dashboard
+         * @description Violations per policy, activity by weekday × hour (Asia/Seoul), high-risk prompts, the checklist.
+         */
+        get: operations["governance-dashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/governance/violations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Violations
+         * @description Violations newest first; `total` on the first page.
+         */
+        get: operations["governance-list_violations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/governance/violations/{violation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Violation */
+        get: operations["governance-get_violation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/governance/violations/{violation_id}/ack": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Acknowledge */
+        post: operations["governance-acknowledge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/governance/violations/{violation_id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resolve */
+        post: operations["governance-resolve"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/governance/violation-rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Rules
+         * @description Every rule's settings (defaults with the administrator's changes) and the automatic suspension.
+         */
+        get: operations["governance-get_rules"];
+        /** Put Rules */
+        put: operations["governance-put_rules"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/policy/model-access": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Rules */
+        get: operations["policy-list_rules"];
+        put?: never;
+        /**
+         * Create Rule
+         * @description A rule: subject (team, role, everyone) × action (call, deploy, download) × resource (name or `*`)
+         *     → allow | deny. Deny wins; allow rules make the resource an allow-list for that action.
+         */
+        post: operations["policy-create_rule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/policy/model-access/{rule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Rule */
+        get: operations["policy-get_rule"];
+        put?: never;
+        post?: never;
+        /** Delete Rule */
+        delete: operations["policy-delete_rule"];
+        options?: never;
+        head?: never;
+        /** Update Rule */
+        patch: operations["policy-update_rule"];
+        trace?: never;
+    };
+    "/api/policy/transfer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Transfer */
+        get: operations["policy-list_transfer"];
+        /**
+         * Set Transfer
+         * @description Whether a team's or an API key's requests may reach external providers (forbidden wins).
+         */
+        put: operations["policy-set_transfer"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/policy/mine": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Mine */
+        get: operations["policy-mine"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AccessRuleCreate */
+        AccessRuleCreate: {
+            /**
+             * Subject Type
+             * @enum {string}
+             */
+            subject_type: "team" | "role" | "everyone";
+            /**
+             * Subject
+             * @description The team's id (subject_type team) or the role's name (role); none for everyone
+             */
+            subject?: string | null;
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "call" | "deploy" | "download";
+            /**
+             * Resource
+             * @description A model name (deploy, download), a route name (call), or `*`
+             */
+            resource: string;
+            /**
+             * Effect
+             * @enum {string}
+             */
+            effect: "allow" | "deny";
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+        };
+        /** AccessRuleOut */
+        AccessRuleOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Subject Type */
+            subject_type: string;
+            /** Subject */
+            subject: string;
+            /**
+             * Subject Name
+             * @description The team's name for a team rule
+             */
+            subject_name?: string | null;
+            /** Action */
+            action: string;
+            /** Resource */
+            resource: string;
+            /** Effect */
+            effect: string;
+            /** Description */
+            description: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** AccessRuleUpdate */
+        AccessRuleUpdate: {
+            /** Subject Type */
+            subject_type?: ("team" | "role" | "everyone") | null;
+            /** Subject */
+            subject?: string | null;
+            /** Action */
+            action?: ("call" | "deploy" | "download") | null;
+            /** Resource */
+            resource?: string | null;
+            /** Effect */
+            effect?: ("allow" | "deny") | null;
+            /** Description */
+            description?: string | null;
+        };
         /** AgreementOut */
         AgreementOut: {
             /** Criteria */
@@ -4264,6 +4921,118 @@ export interface components {
              */
             status: "active" | "revoked" | "expired";
         };
+        /** ApprovalCreate */
+        ApprovalCreate: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "promote" | "deploy" | "access";
+            /**
+             * Reason
+             * @default
+             */
+            reason: string;
+            /**
+             * Version Id
+             * @description promote, deploy: the model version
+             */
+            version_id?: string | null;
+            /**
+             * Model Id
+             * @description access: the model
+             */
+            model_id?: string | null;
+            /**
+             * Route
+             * @description access: a gateway route's name
+             */
+            route?: string | null;
+            /**
+             * Action
+             * @description access: what the team may do
+             */
+            action?: ("call" | "deploy" | "download") | null;
+            /**
+             * Team Id
+             * @description access: the team to give it to (default: yours)
+             */
+            team_id?: string | null;
+        };
+        /** ApprovalOut */
+        ApprovalOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "promote" | "deploy" | "access";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "approved" | "rejected" | "cancelled" | "used";
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /**
+             * Target Type
+             * @enum {string}
+             */
+            target_type: "model" | "route";
+            /** Target Id */
+            target_id: string | null;
+            /** Target Name */
+            target_name: string;
+            /** Version Id */
+            version_id: string | null;
+            /** Version */
+            version: number | null;
+            /** Action */
+            action: string | null;
+            /** Requester Team Id */
+            requester_team_id: string | null;
+            /** Requested By */
+            requested_by: string | null;
+            /** Requested By Name */
+            requested_by_name?: string | null;
+            /** Reason */
+            reason: string;
+            /** Decided By */
+            decided_by: string | null;
+            /** Decided By Name */
+            decided_by_name?: string | null;
+            /** Decided At */
+            decided_at: string | null;
+            /** Comment */
+            comment: string;
+            /** Expires At */
+            expires_at: string | null;
+            /** Used At */
+            used_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expired
+             * @default false
+             */
+            expired: boolean;
+            /**
+             * Can Decide
+             * @description the caller may approve or reject it now
+             * @default false
+             */
+            can_decide: boolean;
+        };
         /** ArtifactOut */
         ArtifactOut: {
             /** Path */
@@ -4338,6 +5107,17 @@ export interface components {
             total: number;
             /** Tz */
             tz: string;
+        };
+        /** BannedWordsCheck */
+        BannedWordsCheck: {
+            /** Words */
+            words: string[];
+            /**
+             * Action
+             * @default block
+             * @enum {string}
+             */
+            action: "allow" | "mask" | "block";
         };
         /** Body_training-set_priority */
         "Body_training-set_priority": {
@@ -4554,6 +5334,55 @@ export interface components {
              */
             rotate_secret: boolean;
         };
+        /** CheckVerdict */
+        CheckVerdict: {
+            /** Policy Id */
+            policy_id: string | null;
+            /** Policy */
+            policy: string;
+            /** Check */
+            check: string;
+            /**
+             * Action
+             * @description What this check decided: allow (nothing found), mask or block
+             * @enum {string}
+             */
+            action: "allow" | "mask" | "block";
+            /**
+             * Kinds
+             * @description What was found (PII kinds, 'banned_word', categories...)
+             */
+            kinds: string[];
+            /** Hits */
+            hits: number;
+        };
+        /** ChecklistItem */
+        ChecklistItem: {
+            /** Id */
+            id: string;
+            /** Pipa */
+            pipa: string;
+            /** Iso */
+            iso: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "met" | "partial" | "not_met";
+            /** Evidence */
+            evidence: string;
+            /** Facts */
+            facts: {
+                [key: string]: number;
+            };
+        };
+        /** Checks */
+        Checks: {
+            pii?: components["schemas"]["PiiCheck"] | null;
+            banned_words?: components["schemas"]["BannedWordsCheck"] | null;
+            harmful?: components["schemas"]["HarmfulCheck"] | null;
+            injection?: components["schemas"]["InjectionCheck"] | null;
+        };
         /** ChunkReceived */
         ChunkReceived: {
             /** Path */
@@ -4594,6 +5423,11 @@ export interface components {
             ready: boolean;
             /** Schedulable */
             schedulable: boolean;
+        };
+        /** CodeIn */
+        CodeIn: {
+            /** Code */
+            code: string;
         };
         /** Column */
         Column: {
@@ -5073,6 +5907,56 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /** Decision */
+        Decision: {
+            /**
+             * Comment
+             * @default
+             */
+            comment: string;
+        };
+        /** DecisionList */
+        DecisionList: {
+            /** Items */
+            items: components["schemas"]["DecisionOut"][];
+        };
+        /** DecisionOut */
+        DecisionOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Request Id */
+            request_id: string | null;
+            /** Policy Id */
+            policy_id: string | null;
+            /** Policy Name */
+            policy_name: string;
+            /** Check */
+            check: string;
+            /** Kinds */
+            kinds: string;
+            /** Action */
+            action: string;
+            /** Direction */
+            direction: string;
+            /** Excerpt */
+            excerpt: string;
+            /** Route */
+            route: string | null;
+            /** Api Key Id */
+            api_key_id: string | null;
+            /** User Id */
+            user_id: string | null;
+            /** Team Id */
+            team_id: string | null;
         };
         /** DeclaredFile */
         DeclaredFile: {
@@ -6267,6 +7151,31 @@ export interface components {
              */
             running: boolean;
         };
+        /** GovernanceDashboard */
+        GovernanceDashboard: {
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /** Violations */
+            violations: components["schemas"]["ViolationCount"][];
+            /** Violations Recorded */
+            violations_recorded: boolean;
+            /** Heatmap */
+            heatmap: number[][];
+            /** High Risk */
+            high_risk: components["schemas"]["HighRiskPrompt"][];
+            /** High Risk Recorded */
+            high_risk_recorded: boolean;
+            /** Checklist */
+            checklist: components["schemas"]["ChecklistItem"][];
+        };
         /**
          * Gpu
          * @description One GPU of this machine, as NVML reports it.
@@ -6449,6 +7358,34 @@ export interface components {
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /** HarmfulCheck */
+        HarmfulCheck: {
+            /**
+             * Categories
+             * @description null: every category
+             */
+            categories?: string[] | null;
+            /**
+             * Action
+             * @default block
+             * @enum {string}
+             */
+            action: "allow" | "block";
+            /** Moderation Route */
+            moderation_route?: string | null;
+        };
+        /** HighRiskPrompt */
+        HighRiskPrompt: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Action */
+            action: string;
+            /** Excerpt */
+            excerpt: string;
         };
         /** HomeAuditEvent */
         HomeAuditEvent: {
@@ -6820,6 +7757,17 @@ export interface components {
             upstream: string | null;
             /** Latency Ms */
             latency_ms: number;
+        };
+        /** InjectionCheck */
+        InjectionCheck: {
+            /**
+             * Action
+             * @default block
+             * @enum {string}
+             */
+            action: "allow" | "block";
+            /** Classifier Route */
+            classifier_route?: string | null;
         };
         /** ItemList */
         ItemList: {
@@ -7406,6 +8354,29 @@ export interface components {
              */
             timestamp?: number | null;
         };
+        /**
+         * MfaChallengeOut
+         * @description Password accepted; two-factor is on: POST the challenge and a code to /api/auth/login/mfa.
+         */
+        MfaChallengeOut: {
+            /**
+             * Mfa Required
+             * @default true
+             * @constant
+             */
+            mfa_required: true;
+            /** Challenge */
+            challenge: string;
+            /** Expires In */
+            expires_in: number;
+        };
+        /** MfaLogin */
+        MfaLogin: {
+            /** Challenge */
+            challenge: string;
+            /** Code */
+            code: string;
+        };
         /** MinutePoint */
         MinutePoint: {
             /**
@@ -7798,6 +8769,19 @@ export interface components {
             /** Cost */
             cost: number;
         };
+        /**
+         * MyPolicies
+         * @description What applies to the caller.
+         */
+        MyPolicies: {
+            /** Rules */
+            rules: components["schemas"]["AccessRuleOut"][];
+            /**
+             * External Transfer
+             * @enum {string}
+             */
+            external_transfer: "allowed" | "forbidden";
+        };
         /** NextOut */
         NextOut: {
             /** @description null: every item has the caller's label */
@@ -7951,6 +8935,26 @@ export interface components {
             /** Description */
             description: string;
         };
+        /** PiiCheck */
+        PiiCheck: {
+            /**
+             * Entities
+             * @description PII kinds (null: all); see axops.pii
+             */
+            entities?: string[] | null;
+            /**
+             * Action
+             * @default mask
+             * @enum {string}
+             */
+            action: "allow" | "mask" | "block";
+            /**
+             * Restore
+             * @description Put the masked values back into the answer
+             * @default false
+             */
+            restore: boolean;
+        };
         /** PiiDay */
         PiiDay: {
             /**
@@ -8016,6 +9020,102 @@ export interface components {
              * @description What counts tokens when the upstream reports none (given, guessed, or none)
              */
             tokenizer: string | null;
+        };
+        /** PolicyCreate */
+        PolicyCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Scope
+             * @default global
+             * @enum {string}
+             */
+            scope: "global" | "route" | "team" | "key";
+            /**
+             * Target Id
+             * @description The route, team or API key id (null for global)
+             */
+            target_id?: string | null;
+            /**
+             * Direction
+             * @default both
+             * @enum {string}
+             */
+            direction: "input" | "output" | "both";
+            checks: components["schemas"]["Checks"];
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+        };
+        /** PolicyList */
+        PolicyList: {
+            /** Items */
+            items: components["schemas"]["PolicyOut"][];
+        };
+        /** PolicyOut */
+        PolicyOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /**
+             * Scope
+             * @enum {string}
+             */
+            scope: "global" | "route" | "team" | "key";
+            /** Target Id */
+            target_id: string | null;
+            /**
+             * Target Name
+             * @description The route's model name, team's or key's name
+             */
+            target_name?: string | null;
+            /**
+             * Direction
+             * @enum {string}
+             */
+            direction: "input" | "output" | "both";
+            checks: components["schemas"]["Checks"];
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** PolicyUpdate */
+        PolicyUpdate: {
+            /** Name */
+            name?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Scope */
+            scope?: ("global" | "route" | "team" | "key") | null;
+            /** Target Id */
+            target_id?: string | null;
+            /** Direction */
+            direction?: ("input" | "output" | "both") | null;
+            checks?: components["schemas"]["Checks"] | null;
+            /** Enabled */
+            enabled?: boolean | null;
         };
         /** PreviewIn */
         PreviewIn: {
@@ -8701,6 +9801,11 @@ export interface components {
              * @default 60
              */
             timeout_s: number;
+            /**
+             * External
+             * @description Outside the organisation: requests with PII or from no-external-transfer teams/keys avoid it. Unset: internal for loopback, private and link-local addresses and single-label/.local/.internal/.svc hosts, external otherwise
+             */
+            external?: boolean | null;
         };
         /** ProviderOut */
         ProviderOut: {
@@ -8719,6 +9824,11 @@ export interface components {
             api_version?: string | null;
             /** Timeout S */
             timeout_s: number;
+            /**
+             * External
+             * @default true
+             */
+            external: boolean;
             /** Has Api Key */
             has_api_key: boolean;
             /**
@@ -8742,6 +9852,8 @@ export interface components {
             api_key?: string | null;
             /** Timeout S */
             timeout_s?: number | null;
+            /** External */
+            external?: boolean | null;
         };
         /** Quality */
         Quality: {
@@ -9004,6 +10116,11 @@ export interface components {
             /** Clipped */
             clipped: boolean;
         };
+        /** RecoveryCodes */
+        RecoveryCodes: {
+            /** Recovery Codes */
+            recovery_codes: string[];
+        };
         /** ReplicaOut */
         ReplicaOut: {
             /** Index */
@@ -9031,6 +10148,16 @@ export interface components {
             running: number;
             /** Last Exit */
             last_exit?: string | null;
+        };
+        /** ReportCreate */
+        ReportCreate: {
+            /**
+             * Period
+             * @enum {string}
+             */
+            period: "week" | "month";
+            /** Start */
+            start?: string | null;
         };
         /** ReportDay */
         ReportDay: {
@@ -9104,6 +10231,45 @@ export interface components {
             end: string;
             /** Minutes */
             minutes: number;
+        };
+        /** ReportOut */
+        ReportOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Period */
+            period: string;
+            /**
+             * Period Start
+             * Format: date-time
+             */
+            period_start: string;
+            /**
+             * Period End
+             * Format: date-time
+             */
+            period_end: string;
+            /**
+             * Generated At
+             * Format: date-time
+             */
+            generated_at: string;
+            /** Generated By Name */
+            generated_by_name: string;
+            /** Html Size */
+            html_size: number;
+            /** Html Sha256 */
+            html_sha256: string;
+            /** Pdf Size */
+            pdf_size: number | null;
+            /** Pdf Sha256 */
+            pdf_sha256: string | null;
+            /** Checklist */
+            checklist: {
+                [key: string]: string;
+            };
         };
         /**
          * RequestLogOut
@@ -9211,6 +10377,11 @@ export interface components {
             p95_ms: number | null;
             /** Exact */
             exact: boolean;
+        };
+        /** ResolveIn */
+        ResolveIn: {
+            /** Comment */
+            comment: string;
         };
         /** ResultsOut */
         ResultsOut: {
@@ -9637,6 +10808,34 @@ export interface components {
              */
             updated_at: string;
         };
+        /**
+         * RuleSettings
+         * @description One rule's settings; only the fields the rule has are kept (see violation_rules.DEFAULTS).
+         */
+        RuleSettings: {
+            /** Enabled */
+            enabled?: boolean | null;
+            /** Severity */
+            severity?: ("critical" | "warning" | "info") | null;
+            /** Threshold */
+            threshold?: number | null;
+            /** Window Minutes */
+            window_minutes?: number | null;
+            /** Window Days */
+            window_days?: number | null;
+            /** Lookback Days */
+            lookback_days?: number | null;
+            /** Start Hour */
+            start_hour?: number | null;
+            /** End Hour */
+            end_hour?: number | null;
+            /** Timezone */
+            timezone?: string | null;
+            /** Codes */
+            codes?: string[] | null;
+            /** Levels */
+            levels?: ("internal" | "confidential" | "restricted")[] | null;
+        };
         /** RuleUpdate */
         RuleUpdate: {
             /** Description */
@@ -9674,6 +10873,24 @@ export interface components {
             enabled?: boolean | null;
             /** Name */
             name?: string | null;
+        };
+        /** RulesIn */
+        RulesIn: {
+            blocked_prompts?: components["schemas"]["RuleSettings"] | null;
+            restricted_downloads?: components["schemas"]["RuleSettings"] | null;
+            off_hours?: components["schemas"]["RuleSettings"] | null;
+            new_network?: components["schemas"]["RuleSettings"] | null;
+            privilege_change?: components["schemas"]["RuleSettings"] | null;
+            auto_suspend?: components["schemas"]["RuleSettings"] | null;
+        };
+        /** RulesOut */
+        RulesOut: {
+            /** Rules */
+            rules: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
         };
         /** RunCompareOut */
         RunCompareOut: {
@@ -10600,6 +11817,13 @@ export interface components {
             /** Stratify Column */
             stratify_column?: string | null;
         };
+        /** SsoConfigOut */
+        SsoConfigOut: {
+            /** Enabled */
+            enabled: boolean;
+            /** Login Url */
+            login_url?: string | null;
+        };
         /** StageChange */
         StageChange: {
             /**
@@ -11303,6 +12527,42 @@ export interface components {
             /** Duration Ms */
             duration_ms: number;
         };
+        /** TestRequest */
+        TestRequest: {
+            /** Text */
+            text: string;
+            /**
+             * Route
+             * @description Run the policies that apply to this route and the caller
+             */
+            route?: string | null;
+            /**
+             * Policy Id
+             * @description Run this policy only
+             */
+            policy_id?: string | null;
+            /**
+             * Direction
+             * @default input
+             * @enum {string}
+             */
+            direction: "input" | "output";
+        };
+        /** TestResult */
+        TestResult: {
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "allow" | "mask" | "block";
+            /**
+             * Masked Text
+             * @description The text as it would be sent, when masked
+             */
+            masked_text?: string | null;
+            /** Verdicts */
+            verdicts: components["schemas"]["CheckVerdict"][];
+        };
         /** Threshold */
         Threshold: {
             /**
@@ -11400,6 +12660,41 @@ export interface components {
             gpu_hours: components["schemas"]["GpuHours"];
             queue: components["schemas"]["Queue"];
         };
+        /** TransferOut */
+        TransferOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Team Id */
+            team_id?: string | null;
+            /** Team Name */
+            team_name?: string | null;
+            /** Api Key Id */
+            api_key_id?: string | null;
+            /** Api Key Name */
+            api_key_name?: string | null;
+            /** External */
+            external: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** TransferSet */
+        TransferSet: {
+            /** Team Id */
+            team_id?: string | null;
+            /** Api Key Id */
+            api_key_id?: string | null;
+            /**
+             * External
+             * @enum {string}
+             */
+            external: "allowed" | "forbidden";
+        };
         /** TrialOut */
         TrialOut: {
             /**
@@ -11417,6 +12712,29 @@ export interface components {
             };
             /** Value */
             value: number | null;
+        };
+        /**
+         * TwoFactorEnrolment
+         * @description Shown once, to the user enrolling: the secret (for typing into an app) and its QR code.
+         */
+        TwoFactorEnrolment: {
+            /** Secret */
+            secret: string;
+            /** Otpauth Uri */
+            otpauth_uri: string;
+            /** Qr Svg */
+            qr_svg: string;
+        };
+        /** TwoFactorStatus */
+        TwoFactorStatus: {
+            /** Enabled */
+            enabled: boolean;
+            /** Enabled At */
+            enabled_at: string | null;
+            /** Recovery Codes Left */
+            recovery_codes_left: number;
+            /** Required */
+            required: boolean;
         };
         /** UploadStart */
         UploadStart: {
@@ -11819,6 +13137,79 @@ export interface components {
             /** Aliases */
             aliases?: string[];
         };
+        /** ViolationCount */
+        ViolationCount: {
+            /** Policy */
+            policy: string;
+            /** Kind */
+            kind: string;
+            /** Count */
+            count: number;
+        };
+        /** ViolationList */
+        ViolationList: {
+            /** Items */
+            items: components["schemas"]["ViolationOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /** Total */
+            total?: number | null;
+        };
+        /** ViolationOut */
+        ViolationOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Severity */
+            severity: string;
+            /** Status */
+            status: string;
+            /** Subject Type */
+            subject_type: string;
+            /** Subject Id */
+            subject_id: string;
+            /** Subject Name */
+            subject_name: string;
+            /** Team Id */
+            team_id: string | null;
+            /** Evidence */
+            evidence: {
+                [key: string]: unknown;
+            };
+            /** Event Count */
+            event_count: number;
+            /**
+             * First Seen
+             * Format: date-time
+             */
+            first_seen: string;
+            /**
+             * Last Seen
+             * Format: date-time
+             */
+            last_seen: string;
+            /** Action */
+            action: string | null;
+            /** Acked At */
+            acked_at: string | null;
+            /** Acked By */
+            acked_by: string | null;
+            /** Resolved At */
+            resolved_at: string | null;
+            /** Resolved By */
+            resolved_by: string | null;
+            /** Comment */
+            comment: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
         /** WaitDay */
         WaitDay: {
             /** Jobs */
@@ -11975,7 +13366,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenPair"];
+                    "application/json": components["schemas"]["TokenPair"] | components["schemas"]["MfaChallengeOut"];
                 };
             };
             /** @description Unauthorized */
@@ -12713,6 +14104,294 @@ export interface operations {
                 content: {
                     "text/csv": unknown;
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "auth-login_mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MfaLogin"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "auth-step_up": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CodeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "user-status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TwoFactorStatus"];
+                };
+            };
+        };
+    };
+    "user-enrol": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TwoFactorEnrolment"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "user-confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CodeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "user-disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CodeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "auth-sso_config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SsoConfigOut"];
+                };
+            };
+        };
+    };
+    "auth-sso_login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "auth-sso_callback": {
+        parameters: {
+            query?: {
+                code?: string | null;
+                error?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
@@ -14788,6 +16467,218 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SemanticCacheStats"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "guardrails-list_policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyList"];
+                };
+            };
+        };
+    };
+    "guardrails-create_policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "guardrails-get_policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                policy_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "guardrails-delete_policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                policy_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "guardrails-update_policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                policy_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "guardrails-test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TestRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "guardrails-list_decisions": {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecisionList"];
                 };
             };
             /** @description Validation Error */
@@ -18812,6 +20703,285 @@ export interface operations {
             };
         };
     };
+    "governance-list_approvals": {
+        parameters: {
+            query?: {
+                status?: ("pending" | "approved" | "rejected" | "cancelled" | "used") | null;
+                mine?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "governance-create_approval": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "governance-get_approval": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                approval_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "governance-approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                approval_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Decision"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "governance-reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                approval_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Decision"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "governance-cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                approval_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "monitoring-system": {
         parameters: {
             query?: {
@@ -20499,6 +22669,600 @@ export interface operations {
                 };
                 content: {
                     "application/json": string[];
+                };
+            };
+        };
+    };
+    "governance-list_reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportOut"][];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "governance-generate_report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReportCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReportOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "governance-download_report": {
+        parameters: {
+            query?: {
+                format?: "html" | "pdf";
+            };
+            header?: never;
+            path: {
+                report_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": unknown;
+                    "application/pdf": unknown;
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "governance-dashboard": {
+        parameters: {
+            query?: {
+                from?: string | null;
+                to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GovernanceDashboard"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "governance-list_violations": {
+        parameters: {
+            query?: {
+                status?: ("open" | "acknowledged" | "resolved") | null;
+                kind?: ("blocked_prompts" | "restricted_downloads" | "off_hours" | "new_network" | "privilege_change") | null;
+                severity?: ("critical" | "warning" | "info") | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViolationList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "governance-get_violation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                violation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViolationOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "governance-acknowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                violation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViolationOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "governance-resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                violation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResolveIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViolationOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "governance-get_rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RulesOut"];
+                };
+            };
+        };
+    };
+    "governance-put_rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RulesIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RulesOut"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "policy-list_rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessRuleOut"][];
+                };
+            };
+        };
+    };
+    "policy-create_rule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AccessRuleCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessRuleOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "policy-get_rule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessRuleOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "policy-delete_rule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "policy-update_rule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rule_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AccessRuleUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessRuleOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "policy-list_transfer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferOut"][];
+                };
+            };
+        };
+    };
+    "policy-set_transfer": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TransferSet"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "policy-mine": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MyPolicies"];
                 };
             };
         };
