@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import jwt
 import orjson
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
 from joserfc import jwt as jose_jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -226,7 +226,8 @@ async def sign_in_user(session: AsyncSession, cfg: OidcConfig, claims: Claims) -
     )
     now = datetime.now(UTC)
     created = identity is None
-    if created:
+    user: User | None
+    if identity is None:
         if await session.scalar(select(User.id).where(User.username == claims.username)):
             # Never take over an existing local account by a matching name.
             raise SsoFailed("account_conflict", "the username belongs to an account that does not use SSO")
@@ -245,9 +246,12 @@ async def sign_in_user(session: AsyncSession, cfg: OidcConfig, claims: Claims) -
         if user is None or not user.is_active:
             raise SsoFailed("inactive", "the account is deactivated")
         identity.last_login_at = now
+    assert user is not None
     before = {"role": user.role, "display_name": user.display_name, "email": user.email}
     user.role, user.display_name, user.email = role, claims.display_name, claims.email
-    teams = (await session.scalars(select(Team).where(Team.name.in_(team_names)))).all() if team_names else []
+    teams: list[Team | None] = (
+        list((await session.scalars(select(Team).where(Team.name.in_(team_names)))).all()) if team_names else []
+    )
     if not teams:
         teams = [await session.scalar(select(Team).where(Team.is_default))]
     team_ids = {t.id for t in teams if t is not None}
@@ -270,4 +274,5 @@ async def sign_in_user(session: AsyncSession, cfg: OidcConfig, claims: Claims) -
         .where(User.id == user.id)
         .execution_options(populate_existing=True)
     )
+    assert loaded is not None
     return loaded

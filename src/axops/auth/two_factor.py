@@ -161,6 +161,7 @@ async def verify_code(
 async def confirm_enrolment(session: AsyncSession, secret_key: str, principal: Principal, code: str) -> list[str]:
     await verify_code(session, secret_key, principal.user_id, code, pending=True)
     row = await _row(session, principal.user_id)
+    assert row is not None  # verify_code found it
     row.enabled_at = datetime.now(UTC)
     codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
     hashes = [await anyio.to_thread.run_sync(security.hash_password, c) for c in codes]

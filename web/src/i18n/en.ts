@@ -642,7 +642,8 @@ export default {
       checkLabel: 'Check',
       actionLabel: 'Action',
       entities: 'Personal data kinds',
-      entitiesHint: 'None chosen: every kind. Resident registration, alien registration, passport and licence numbers are always blocked.',
+      entitiesHint:
+        'None chosen: every kind. Resident registration, alien registration, passport and licence numbers are always blocked.',
       restore: 'Put masked values back into the answer',
       words: 'Banned words',
       wordsHint: 'One per line or comma-separated; spacing, look-alike letters and jamo are matched too',
@@ -664,7 +665,12 @@ export default {
       scope: { global: 'Everyone', route: 'Route', team: 'Team', key: 'API key' },
       direction: { input: 'Requests', output: 'Answers', both: 'Requests and answers' },
       action: { allow: 'Allow', mask: 'Mask', block: 'Block' },
-      check: { pii: 'Personal data', banned_words: 'Banned words', harmful: 'Harmful content', injection: 'Prompt injection' },
+      check: {
+        pii: 'Personal data',
+        banned_words: 'Banned words',
+        harmful: 'Harmful content',
+        injection: 'Prompt injection',
+      },
     },
     access: {
       tab: 'Access policies',
@@ -986,7 +992,8 @@ export default {
     mfa_invalid_code: 'The code is wrong or was already used.',
     mfa_throttled: 'Too many wrong codes. Try again in {retry_after} s.',
     mfa_challenge_invalid: 'The sign-in check expired or is invalid. Log in again.',
-    mfa_step_up_required: 'Confirm with a two-factor code first (Profile → Two-factor authentication); it holds for 5 minutes.',
+    mfa_step_up_required:
+      'Confirm with a two-factor code first (Profile → Two-factor authentication); it holds for 5 minutes.',
     mfa_enrolment_required: 'Turn on two-factor authentication in your profile first.',
     sso_not_configured: 'Single sign-on is not configured.',
     user_not_found: 'No such user.',
@@ -1293,8 +1300,10 @@ export default {
     on: 'On (since {at})',
     off: 'Off',
     codesLeft: '{n} recovery codes left',
-    explain: 'Asks for a code from an authenticator app (Google Authenticator and the like) at sign-in and before important actions such as deletions.',
-    required: 'Admins must turn on two-factor authentication; until then important actions such as deletions are refused.',
+    explain:
+      'Asks for a code from an authenticator app (Google Authenticator and the like) at sign-in and before important actions such as deletions.',
+    required:
+      'Admins must turn on two-factor authentication; until then important actions such as deletions are refused.',
     enrol: 'Turn on two-factor authentication',
     scan: 'Scan the QR code with your authenticator app, then enter the code it shows.',
     qrAlt: 'QR code to add to your authenticator app',

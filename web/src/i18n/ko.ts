@@ -641,7 +641,8 @@ export default {
       checkLabel: '검사',
       actionLabel: '조치',
       entities: '개인정보 종류',
-      entitiesHint: '선택하지 않으면 모든 종류를 찾습니다. 주민등록번호, 외국인등록번호, 여권번호, 운전면허번호는 항상 차단됩니다.',
+      entitiesHint:
+        '선택하지 않으면 모든 종류를 찾습니다. 주민등록번호, 외국인등록번호, 여권번호, 운전면허번호는 항상 차단됩니다.',
       restore: '가린 값을 답변에서 되살리기',
       words: '금칙어',
       wordsHint: '한 줄에 하나씩 또는 쉼표로 구분합니다. 띄어쓰기, 비슷한 글자, 자모 분리도 함께 찾습니다',
@@ -1305,7 +1306,8 @@ export default {
     disable: '2단계 인증 끄기',
     disabled: '2단계 인증을 껐습니다.',
     recoveryTitle: '복구 코드',
-    recoveryWarning: '지금 한 번만 표시됩니다. 안전한 곳에 보관하세요. 휴대전화를 잃어버렸을 때 코드마다 한 번씩 쓸 수 있습니다.',
+    recoveryWarning:
+      '지금 한 번만 표시됩니다. 안전한 곳에 보관하세요. 휴대전화를 잃어버렸을 때 코드마다 한 번씩 쓸 수 있습니다.',
     recoveryHeading: 'axops 복구 코드 (각 코드는 한 번만 사용할 수 있습니다)',
     download: '내려받기',
     saved: '보관했습니다',
