@@ -56,12 +56,19 @@ async function navFor(role: string, permissions: string[]) {
 
 describe('navigation follows the role', () => {
   it('shows a Viewer no admin or key pages', async () => {
-    expect(await navFor('viewer', ['models:read'])).toEqual(['nav-home', 'nav-models'])
+    expect(await navFor('viewer', ['models:read'])).toEqual(['nav-home', 'nav-models', 'nav-governance'])
   })
 
   it('shows an Admin everything', async () => {
     const all = ['apikeys:write', 'users:admin', 'teams:admin', 'audit:read']
-    expect(await navFor('admin', all)).toEqual(['nav-home', 'nav-apikeys', 'nav-users', 'nav-teams', 'nav-audit'])
+    expect(await navFor('admin', all)).toEqual([
+      'nav-home',
+      'nav-apikeys',
+      'nav-users',
+      'nav-teams',
+      'nav-governance',
+      'nav-audit',
+    ])
   })
 
   it('groups the pages under section headings, showing only sections with a page the role may open', async () => {
@@ -69,7 +76,7 @@ describe('navigation follows the role', () => {
     window.innerWidth = 1440 // a desktop: jsdom's 1024 px gets the icon rail, which shows no headings
     const wrapper = await mountShell('developer', ['models:read', 'training:read', 'gateway:invoke'])
     const headings = [...document.querySelectorAll('.v-list-subheader')].map((el) => el.textContent?.trim())
-    expect(headings).toEqual(['Build', 'Serve', 'Operate'])
+    expect(headings).toEqual(['Build', 'Serve', 'Operate', 'Admin']) // Governance is everyone's: own requests, policies that apply
     wrapper.unmount()
     window.innerWidth = 1024
     setLocale('ko')

@@ -17,6 +17,7 @@ const PROVIDER = {
   base_url: 'https://api.openai.com/v1',
   timeout_s: 60,
   has_api_key: true,
+  external: true,
   created_at: NOW,
   updated_at: NOW,
 }
@@ -82,6 +83,7 @@ describe('provider dialog', () => {
     expect(calls.find((c) => c.method === 'PATCH')!.body).toEqual({
       base_url: 'https://collector.example.net/v1',
       timeout_s: 60,
+      external: true,
       api_key: 'sk-new',
     })
   })

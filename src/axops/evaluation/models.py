@@ -1,5 +1,5 @@
 """Evaluation tables: evaluation sets (a dataset version + a column mapping), runs of targets over a
-set's rows, the rows a run sampled, each target's result per row, and suites (H4: thresholds, gate).
+set's rows, the rows a run sampled, each target's result per row, and suites (thresholds, gate).
 Review queues live in review_models.py (migration 0016)."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class EvalSet(IdMixin, TimestampMixin, Base):
 
 
 class EvalSuite(IdMixin, TimestampMixin, Base):
-    """A set + metrics/judges + thresholds, optionally attached to a model (H4 owns its logic)."""
+    """A set + metrics/judges + thresholds, optionally attached to a model (its logic: gates.py, suites.py)."""
 
     __tablename__ = "eval_suites"
     team_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("teams.id", ondelete="RESTRICT"), index=True)
@@ -97,7 +97,7 @@ class EvalRun(IdMixin, Base):
     cost: Mapped[float] = mapped_column(Float, default=0.0)
     currency: Mapped[str] = mapped_column(String(8), default="USD")
     summary: Mapped[dict | None] = mapped_column(JSONB)  # the report's metric means per target
-    verdict: Mapped[dict | None] = mapped_column(JSONB)  # suite threshold results (H4)
+    verdict: Mapped[dict | None] = mapped_column(JSONB)  # suite threshold results
     passed: Mapped[bool | None] = mapped_column(Boolean)
     experiment_run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     error: Mapped[str | None] = mapped_column(Text)
