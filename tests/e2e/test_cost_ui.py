@@ -44,6 +44,7 @@ def test_cost_page_in_the_browser(api, admin, database_url, browser_page: Page):
     page.goto("/cost?tab=simulator")
     expect(page.get_by_test_id("cost-simulate")).to_be_visible()
     pick(page, "sim-route-0", "chat-big")
+    expect(page.get_by_role("option", name="chat-small")).to_have_count(0)  # the first menu has closed
     pick(page, "sim-to-route-0", "chat-small")
     page.get_by_test_id("sim-run").click()
     expect(page.get_by_test_id("sim-result")).to_be_visible()

@@ -603,7 +603,7 @@ export default {
       settings: {
         title: '시맨틱 캐시',
         enabled: '의미가 같은 프롬프트에 답변 재사용',
-        hint: '결정적 요청에만 적용됩니다(temperature 0 또는 x-axops-cache: use, 선택지 1개, 도구 없음). 프롬프트마다 임베딩 호출이 한 번 발생합니다.',
+        hint: '결정적 요청에만 적용됩니다(온도 0이거나 캐시 사용을 요청한 경우, 선택지 1개, 도구 없음). 프롬프트마다 임베딩 호출이 한 번 발생합니다.',
         embeddingsRoute: '임베딩 라우트',
         embeddingsRouteHint: '이 라우트의 호출자가 호출할 수 있는 라우트여야 합니다',
         threshold: '유사도 임계값',
