@@ -27,6 +27,14 @@ def internal_route(api, admin, url: str) -> dict:
     return r.json()
 
 
+@pytest.fixture(autouse=True)
+def no_policy_outlives_its_test(api, admin):
+    """Global policies apply to every request of the shared test server: each test removes what it made."""
+    yield
+    for p in api.get("/api/guardrails/policies", headers=admin).json()["items"]:
+        assert api.delete(f"/api/guardrails/policies/{p['id']}", headers=admin).status_code == 204
+
+
 @pytest.fixture
 def upstream():
     m = MockUpstream("G")
