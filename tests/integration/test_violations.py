@@ -125,7 +125,7 @@ def test_blocked_prompts_dedupe_workflow_and_notification(api, admin, live_serve
 def test_restricted_downloads_off_hours_privilege_and_new_network(api, admin, live_server, database_url):
     user = make_account(api, admin, "vio-user", new_team="vio-t2")
     uid = user.user_id
-    base = datetime.now(UTC) - timedelta(minutes=5)
+    base = (datetime.now(UTC) - timedelta(minutes=5)).replace(second=0, microsecond=0)
     restricted = {"action": "dataset.read_rows", "actor_id": uid, "resource_type": "dataset", "resource_id": "d1"}
     events = [
         {
@@ -143,7 +143,7 @@ def test_restricted_downloads_off_hours_privilege_and_new_network(api, admin, li
         {"action": "model.update", "actor_id": str(uuid.uuid4()), "created_at": base},
     ]
     insert_audit_events(database_url, events)
-    hour = datetime.now(ZoneInfo("Asia/Seoul")).hour
+    hour = base.astimezone(ZoneInfo("Asia/Seoul")).hour  # the events' hour (not now's: an hour may have begun since)
     inside = {"start_hour": hour, "end_hour": hour + 1}
     r = api.put(
         "/api/governance/violation-rules",
