@@ -44,12 +44,17 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 web/dist/index.html: web/node_modules/.package-lock.json $(shell find web/src web/index.html web/vite.config.ts -type f 2>/dev/null)
 	cd web && npx vite build
 
-# Browser tests drive Debian's Chromium; install it when missing and we may (root + apt).
+# Debian packages the tests drive: Chromium (browser journeys), Alertmanager and promtool (alert delivery,
+# the shipped Prometheus rules), redis-server (shared state across replicas), pango (PDF reports).
+# Installed when one is missing and we may (root + apt).
+DEBIAN_BINARIES = /usr/bin/chromium /usr/bin/prometheus-alertmanager /usr/bin/promtool /usr/bin/redis-server
+DEBIAN_PACKAGES = chromium fonts-nanum prometheus-alertmanager prometheus redis-server libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 browser:
-	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/prometheus-alertmanager ]; then \
+	@for b in $(DEBIAN_BINARIES); do [ -x $$b ] || missing=1; done; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-nanum prometheus-alertmanager libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 >/dev/null; \
-		else echo "Chromium is missing: install it (apt-get install chromium) for the browser tests" >&2; exit 1; fi; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
+		else echo "Missing test tools: apt-get install $(DEBIAN_PACKAGES)" >&2; exit 1; fi; \
 	fi
 
 # Regenerate the OpenAPI schema and the web UI's typed client after changing the API.
