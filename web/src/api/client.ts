@@ -36,13 +36,46 @@ function withAuth(request: Request): Request {
 }
 
 /** fetch with the bearer token; on a 401 it refreshes the session once and retries. */
-export async function authFetch(input: Request): Promise<Response> {
+async function sessionFetch(input: Request): Promise<Response> {
   const retry = input.clone()
   const response = await fetch(withAuth(input))
   if (response.status !== 401 || new URL(input.url).pathname.startsWith('/api/auth/') || !tokens) return response
   if (await tokens.refresh()) return fetch(withAuth(retry))
   tokens.expired()
   return response
+}
+
+/** Asks the user for a two-factor code and confirms it with the server: true once confirmed, false if they gave up.
+ * The step-up dialog (mounted once in App.vue) plugs itself in. */
+export type StepUpHandler = () => Promise<boolean>
+let stepUpHandler: StepUpHandler | null = null
+let pendingStepUp: Promise<boolean> | null = null
+export function useStepUp(handler: StepUpHandler | null) {
+  stepUpHandler = handler
+}
+
+async function wantsStepUp(response: Response): Promise<boolean> {
+  if (response.status !== 403) return false
+  return (
+    problemCode(
+      await response
+        .clone()
+        .json()
+        .catch(() => null),
+    ) === 'mfa_step_up_required'
+  )
+}
+
+/** sessionFetch; a destructive request refused for want of a recent two-factor code (403 mfa_step_up_required)
+ * asks for one and is sent again once. Requests refused together share one prompt; giving up answers the original
+ * refusal. */
+export async function authFetch(input: Request): Promise<Response> {
+  const handler = new URL(input.url).pathname.startsWith('/api/auth/') ? null : stepUpHandler
+  const again = handler ? input.clone() : null
+  const response = await sessionFetch(input)
+  if (!handler || !again || !(await wantsStepUp(response))) return response
+  pendingStepUp ??= handler().finally(() => (pendingStepUp = null))
+  return (await pendingStepUp.catch(() => false)) ? sessionFetch(again) : response
 }
 
 export const api = createClient<paths>({ baseUrl: window.location.origin, fetch: authFetch })

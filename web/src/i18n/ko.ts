@@ -1312,6 +1312,8 @@ export default {
     download: '내려받기',
     saved: '보관했습니다',
     stepUpTitle: '코드로 확인',
+    stepUpDialogTitle: '2단계 인증 코드로 확인',
+    stepUpDialogText: '이 작업에는 최근 5분 안에 확인한 2단계 인증 코드가 필요합니다. 인증 앱의 코드(또는 복구 코드)를 입력하면 작업을 계속합니다.',
     stepUpPrompt: '삭제 같은 중요한 작업 전에 코드로 확인하세요 (5분 동안 유효).',
     steppedUp: '확인했습니다. 5분 동안 삭제 같은 중요한 작업을 할 수 있습니다.',
   },
