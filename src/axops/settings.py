@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     database_url: str | None = None
     storage_url: str | None = None
     redis_url: str | None = None
+    redis_fail_open: bool = Field(
+        True,
+        description="while Redis is unreachable each replica applies rate limits on its own (true) "
+        "instead of refusing limited requests with 429 (false); see docs/OPERATIONS.md",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     secret_key: str | None = None

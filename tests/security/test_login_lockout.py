@@ -3,6 +3,7 @@ for 15 minutes. Failures now count per (username, address) with backoff."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from axops.core.throttle import BACKOFF_BASE_SECONDS, FailureWindow
@@ -36,10 +37,14 @@ def test_backoff_doubles_after_the_limit_and_is_capped(monkeypatch):
     now = [1000.0]
     monkeypatch.setattr(time, "monotonic", lambda: now[0])
     w = FailureWindow(max_failures=3, window_seconds=900, backoff_base=BACKOFF_BASE_SECONDS)
-    waits = []
-    for _ in range(8):
-        w.fail("k")
-        waits.append(w.retry_after("k"))
-    assert waits == [0, 0, 30, 60, 120, 240, 480, 900]
-    now[0] += 900
-    assert w.retry_after("k") == 0
+
+    async def journey():
+        waits = []
+        for _ in range(8):
+            await w.fail("k")
+            waits.append(await w.retry_after("k"))
+        assert waits == [0, 0, 30, 60, 120, 240, 480, 900]
+        now[0] += 900
+        assert await w.retry_after("k") == 0
+
+    asyncio.run(journey())

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 
 from axops.auth import security
@@ -13,13 +14,17 @@ def test_failure_window_blocks_then_expires(monkeypatch):
     now = [1000.0]
     monkeypatch.setattr(time, "monotonic", lambda: now[0])
     w = FailureWindow(max_failures=3, window_seconds=60)
-    for _ in range(3):
-        assert w.retry_after("a") == 0
-        w.fail("a")
-    assert w.retry_after("a") == 60
-    assert w.retry_after("b") == 0
-    now[0] += 60
-    assert w.retry_after("a") == 0
+
+    async def journey():
+        for _ in range(3):
+            assert await w.retry_after("a") == 0
+            await w.fail("a")
+        assert await w.retry_after("a") == 60
+        assert await w.retry_after("b") == 0
+        now[0] += 60
+        assert await w.retry_after("a") == 0
+
+    asyncio.run(journey())
 
 
 def test_passwords_are_argon2id_and_verify():

@@ -172,7 +172,7 @@ async def login(
 ) -> IssuedTokens | MfaChallenge:
     ctx = context.current()
     username = username.strip().lower()
-    wait = throttle.retry_after(username, ctx.client_ip)
+    wait = await throttle.retry_after(username, ctx.client_ip)
     if wait:
         await audit.record_now(
             sessionmaker,
@@ -191,7 +191,7 @@ async def login(
     user = await _user_with_teams(session, username=username)
     ok = await anyio.to_thread.run_sync(security.verify_password, user.password_hash if user else None, password)
     if user is None or not ok or not user.is_active:  # no user: ok is False
-        throttle.failed(username, ctx.client_ip)
+        await throttle.failed(username, ctx.client_ip)
         reason = "unknown_user" if user is None else ("inactive" if ok else "bad_password")
         await audit.record_now(
             sessionmaker,
@@ -203,7 +203,7 @@ async def login(
             actor_name=username[:64],
         )
         raise NotAuthenticated(INVALID_LOGIN, code="invalid_credentials")
-    throttle.succeeded(username, ctx.client_ip)
+    await throttle.succeeded(username, ctx.client_ip)
     if security.needs_rehash(user.password_hash):
         user.password_hash = await anyio.to_thread.run_sync(security.hash_password, password)
     if await two_factor.is_enabled(session, user.id):

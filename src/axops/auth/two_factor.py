@@ -36,8 +36,9 @@ MAX_FAILURES = 5
 THROTTLE_WINDOW_SECONDS = 900
 _CHALLENGE_TYP = "mfa_challenge"
 
-# Wrong codes per user (in process, like the login throttle): 5 in the window lock the user's codes out.
-failures = FailureWindow(MAX_FAILURES, THROTTLE_WINDOW_SECONDS)
+# Wrong codes per user (shared through Redis like the login throttle when configured): 5 in the window
+# lock the user's codes out.
+failures = FailureWindow(MAX_FAILURES, THROTTLE_WINDOW_SECONDS, name="mfa")
 
 
 @dataclass
@@ -98,8 +99,8 @@ async def begin_enrolment(session: AsyncSession, secret_key: str, principal: Pri
     return Enrolment(secret=secret, otpauth_uri=uri, qr_svg=svg)
 
 
-def _throttle(user_id: uuid.UUID) -> None:
-    wait = failures.retry_after(str(user_id))
+async def _throttle(user_id: uuid.UUID) -> None:
+    wait = await failures.retry_after(str(user_id))
     if wait:
         raise TooManyRequests(
             f"Too many wrong codes. Try again in {wait} s.",
@@ -126,7 +127,7 @@ async def verify_code(
 ) -> str:
     """Check a TOTP code (or, once enrolled, a recovery code). Returns "totp" or "recovery"; raises on a wrong,
     replayed or throttled code. `pending`: the enrolment being confirmed (TOTP only)."""
-    _throttle(user_id)
+    await _throttle(user_id)
     row = await _row(session, user_id, lock=True)  # serialises two requests with the same code
     if row is None or (row.enabled_at is None) != pending:
         raise Invalid("Two-factor authentication is not set up.", code="mfa_not_enabled")
@@ -137,7 +138,7 @@ async def verify_code(
         if step is not None:
             row.last_step = step
             await session.flush()
-            failures.clear(str(user_id))
+            await failures.clear(str(user_id))
             return "totp"
     elif not pending and len(code) == 11:
         unused = (
@@ -151,10 +152,10 @@ async def verify_code(
             if await anyio.to_thread.run_sync(security.verify_password, rc.code_hash, code):
                 rc.used_at = datetime.now(UTC)
                 await session.flush()
-                failures.clear(str(user_id))
+                await failures.clear(str(user_id))
                 audit.record(session, "mfa.recovery_used", resource_type="user", resource_id=user_id)
                 return "recovery"
-    failures.fail(str(user_id))
+    await failures.fail(str(user_id))
     raise Invalid("The code is wrong or was already used.", code="mfa_invalid_code")
 
 

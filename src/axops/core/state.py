@@ -22,6 +22,7 @@ import procrastinate
 from fastapi import Depends, Request
 
 from axops.core import tasks
+from axops.core import throttle as throttles
 from axops.core.db import Database
 from axops.core.storage import ObjectStore
 from axops.core.throttle import LoginThrottle
@@ -50,6 +51,7 @@ class AppState:
     def build(cls, settings: Settings, database_url: str) -> AppState:
         """The parts every process needs (the API, a worker alone); the lifespan adds the rest."""
         secret_key = settings.resolved_secret_key()
+        throttles.configure(settings.redis_url)  # login and two-factor windows shared by every replica
         return cls(
             settings=settings,
             db=Database(database_url, pool_size=settings.db_pool_size),

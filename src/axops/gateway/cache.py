@@ -9,11 +9,14 @@ configured so every replica shares it."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections import OrderedDict
 
 import orjson
+
+from axops.core import shared
 
 _IGNORED = ("stream", "stream_options", "user")
 
@@ -112,17 +115,21 @@ class LocalCache:
 
 
 class RedisCache:
-    def __init__(self, url: str) -> None:
-        import redis.asyncio as redis
+    """Shared by every replica; while Redis cannot be reached a lookup is a miss and nothing is kept."""
 
-        self.client = redis.from_url(url)
+    def __init__(self, url: str) -> None:
+        self.url = url
 
     async def get(self, key: str) -> dict | None:
-        raw = await self.client.get(f"axops:cache:{key}")
+        try:
+            raw = await shared.get(self.url).call(lambda c: c.get(f"axops:cache:{key}"))
+        except shared.Unavailable:
+            return None
         return orjson.loads(raw) if raw else None
 
     async def put(self, key: str, entry: dict, ttl_s: int) -> None:
-        await self.client.set(f"axops:cache:{key}", orjson.dumps(entry), ex=ttl_s)
+        with contextlib.suppress(shared.Unavailable):
+            await shared.get(self.url).call(lambda c: c.set(f"axops:cache:{key}", orjson.dumps(entry), ex=ttl_s))
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await shared.close(self.url)

@@ -4,11 +4,12 @@ users and teams.
 Buckets live in process, or in Redis when `AXOPS_REDIS_URL` is set so that every gateway replica
 draws from the same bucket (one Lua script per take: atomic, one round trip). Budgets compare the
 month's spend — summed from usage records every few seconds, plus what this process has spent
-since — with the limit; crossing the warning threshold raises an audit event once a month."""
+since, or with Redis the month's counter there that every replica adds to — with the limit; crossing the warning threshold raises an audit event once a month."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 import uuid
@@ -16,6 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import text
+
+from axops.core import shared
+from axops.settings import get_settings
 
 SCOPES = ("key", "user", "team")
 
@@ -70,37 +74,64 @@ return tostring(wait)
 """
 
 
+# ARGV: "add" or "max", the keys' lifetime, then key, value pairs: add the value, or raise to it.
+_SPEND_LUA = """
+for i = 3, #ARGV, 2 do
+  local key, value = ARGV[i], tonumber(ARGV[i + 1])
+  if ARGV[1] == 'add' then
+    redis.call('INCRBYFLOAT', key, value)
+  elseif tonumber(redis.call('GET', key) or '0') < value then
+    redis.call('SET', key, value)
+  end
+  redis.call('EXPIRE', key, ARGV[2])
+end
+return 1
+"""
+_SPEND_TTL_S = 40 * 86400
+
+
 class RedisBuckets:
-    """The same buckets in Redis, shared by every replica."""
+    """The same buckets in Redis, shared by every replica. While Redis cannot be reached the
+    buckets of this process take over (`AXOPS_REDIS_FAIL_OPEN`, the default: each replica then
+    limits on its own), or `take` raises `shared.Unavailable` and the request is refused."""
 
-    def __init__(self, url: str) -> None:
-        import redis.asyncio as redis
-
-        self.client = redis.from_url(url)
-        self.script = self.client.register_script(_LUA)
+    def __init__(self, url: str, fail_open: bool = True) -> None:
+        self.url = url
+        self.fail_open = fail_open
+        self.local = LocalBuckets()
 
     async def _run(self, key: str, capacity: float, per_second: float, cost: float, force: bool) -> float:
-        return float(
-            await self.script(
-                keys=[f"axops:bucket:{key}"], args=[capacity, per_second, time.time(), cost, "1" if force else "0"]
-            )
-        )
+        args = [capacity, per_second, time.time(), cost, "1" if force else "0"]
+        wait = await shared.get(self.url).call(lambda c: c.eval(_LUA, 1, f"axops:bucket:{key}", *args))
+        return float(wait)
 
     async def take(self, key: str, capacity: float, per_second: float, cost: float) -> float:
-        return await self._run(key, capacity, per_second, cost, False)
+        try:
+            return await self._run(key, capacity, per_second, cost, False)
+        except shared.Unavailable:
+            if not self.fail_open:
+                raise
+            return await self.local.take(key, capacity, per_second, cost)
 
     async def charge(self, key: str, capacity: float, per_second: float, cost: float) -> None:
-        await self._run(key, capacity, per_second, cost, True)
+        try:
+            await self._run(key, capacity, per_second, cost, True)
+        except shared.Unavailable:
+            self.local.charge_now(key, capacity, per_second, cost)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await shared.close(self.url)
 
 
 class Limits:
     """Policies (loaded with the route table), buckets and budget spend."""
 
-    def __init__(self, redis_url: str | None = None, spend_refresh_s: float = 5.0) -> None:
-        self.buckets = RedisBuckets(redis_url) if redis_url else LocalBuckets()
+    def __init__(
+        self, redis_url: str | None = None, spend_refresh_s: float = 5.0, fail_open: bool | None = None
+    ) -> None:
+        if fail_open is None:
+            fail_open = get_settings().redis_fail_open
+        self.buckets = RedisBuckets(redis_url, fail_open) if redis_url else LocalBuckets()
         self.policies: dict[tuple[str, uuid.UUID], Policy] = {}
         self.spent: dict[tuple[str, uuid.UUID], float] = {}  # this month, from the database
         self.local_spend: dict[tuple[str, uuid.UUID], float] = {}  # this process, since the last refresh
@@ -148,6 +179,34 @@ class Limits:
                         )
                         spent.update({(scope, r.subject): float(r.cost or 0) for r in rows})
             self.spent, self.local_spend, self._spend_at = spent, {}, time.monotonic()
+        budgeted = {(p.scope, p.subject_id) for p in self.policies.values() if p.monthly_budget is not None}
+        await self._add_shared_spend({k: v for k, v in spent.items() if k in budgeted}, at_least=True)
+
+    # With Redis, the month's spend of each subject is also a counter there that every replica adds
+    # its answers' cost to at once; the database sum (refreshed every few seconds) only raises it,
+    # which repairs a counter lost with Redis. Without Redis, or while it is down: this process's view.
+    @staticmethod
+    def _spend_key(scope: str, subject_id: uuid.UUID) -> str:
+        return f"axops:spend:{datetime.now(UTC):%Y-%m}:{scope}:{subject_id}"
+
+    async def _shared_spend(self, policies: list[Policy]) -> dict[tuple[str, uuid.UUID], float]:
+        if not isinstance(self.buckets, RedisBuckets):
+            return {}
+        keys = [self._spend_key(p.scope, p.subject_id) for p in policies]
+        try:
+            values = await shared.get(self.buckets.url).call(lambda c: c.mget(keys))
+        except shared.Unavailable:
+            return {}
+        return {(p.scope, p.subject_id): float(v or 0) for p, v in zip(policies, values, strict=True)}
+
+    async def _add_shared_spend(self, items: dict[tuple[str, uuid.UUID], float], at_least: bool) -> None:
+        if not isinstance(self.buckets, RedisBuckets) or not items:
+            return
+        args = [x for (scope, sid), v in items.items() for x in (self._spend_key(scope, sid), v)]
+        with contextlib.suppress(shared.Unavailable):
+            await shared.get(self.buckets.url).call(
+                lambda c: c.eval(_SPEND_LUA, 0, "max" if at_least else "add", _SPEND_TTL_S, *args)
+            )
 
     def spend_of(self, policy: Policy) -> float:
         key = (policy.scope, policy.subject_id)
@@ -155,12 +214,21 @@ class Limits:
 
     async def admit(self, policies: list[Policy], estimated_tokens: int) -> tuple[str, float] | None:
         """None when the request may go; else (why, seconds to wait — 0 for a spent budget)."""
-        for p in policies:
-            if p.monthly_budget is not None and self.spend_of(p) >= p.monthly_budget:
+        budgeted = [p for p in policies if p.monthly_budget is not None]
+        spend = await self._shared_spend(budgeted) if budgeted else {}
+        for p in budgeted:
+            used = max(self.spend_of(p), spend.get((p.scope, p.subject_id), 0.0))
+            if p.monthly_budget is not None and used >= p.monthly_budget:
                 return (
                     f"The monthly budget of {p.monthly_budget:g} for this {p.scope} is spent "
-                    f"({self.spend_of(p):.4f} used); it resets on the 1st (UTC), or an admin can raise it."
+                    f"({used:.4f} used); it resets on the 1st (UTC), or an admin can raise it."
                 ), 0.0
+        try:
+            return await self._take(policies, estimated_tokens)
+        except shared.Unavailable:  # Redis down and AXOPS_REDIS_FAIL_OPEN=false
+            return "Rate limits cannot be checked right now (the shared limit store is unavailable).", 5.0
+
+    async def _take(self, policies: list[Policy], estimated_tokens: int) -> tuple[str, float] | None:
         for p in policies:
             if p.rpm:
                 wait = await self.buckets.take(f"rpm:{p.scope}:{p.subject_id}", p.rpm, p.rpm / 60, 1)
@@ -192,6 +260,9 @@ class Limits:
         just crossed its warning threshold (each reported once a month)."""
         crossed = []
         month = datetime.now(UTC).strftime("%Y-%m")
+        if cost:
+            budgeted = {(p.scope, p.subject_id): cost for p in policies if p.monthly_budget is not None}
+            await self._add_shared_spend(budgeted, at_least=False)
         for p in policies:
             if p.tpm and actual_tokens != estimated_tokens:
                 await self.buckets.charge(
