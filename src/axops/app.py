@@ -185,6 +185,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         state.gateway = gateway = Gateway(
             state.db, state.secret_key, settings.redis_url, settings.gateway_health_interval_s, state.storage
         )
+        gateway.guarding.model_timeout_s = settings.guardrails_model_timeout_s
         await gateway.start()
         state.gpus_here = len(hardware.gpus())
         supervisor = None

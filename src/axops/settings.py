@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     usage_retention_days: int = 400
     request_log_retention_days: int = 90
     gateway_health_interval_s: float = 15.0
+    # A guardrail check that asks a model (moderation or classifier route) waits at most this long.
+    guardrails_model_timeout_s: float = Field(2.0, gt=0, le=60)
     alert_allowed_networks: str = Field(
         "",
         description="private, loopback or link-local networks alert channels may send to (CIDRs separated by ','; "

@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator
 import orjson
 
 from axops.core import context
+from axops.gateway import model_checks
 from axops.guardrails import engine
 from axops.guardrails.decisions import DecisionWriter
 from axops.guardrails.policies import PolicyCache
 
 CODE = "guardrail_blocked"
+UNAVAILABLE_CODE = "guardrail_unavailable"  # a model check failed closed: 503
 
 
 class Guarding:
@@ -25,6 +27,7 @@ class Guarding:
         self.db = db
         self.policies = PolicyCache()
         self.decisions = DecisionWriter(db)
+        self.model_timeout_s = 2.0  # settings.guardrails_model_timeout_s, set by the app
 
     def start(self) -> None:
         self.decisions.start()
@@ -41,6 +44,7 @@ class Guarded:
         self.output = any(p.output for p in policies)
         self.restore: dict[str, str] = {}
         self.blocked: str | None = None  # the refusal's message
+        self.status, self.code = 400, CODE  # the refusal's status and code
 
     @property
     def active(self) -> bool:
@@ -54,6 +58,13 @@ class Guarded:
 
     def _refuse(self, verdict: engine.Verdict, direction: str) -> None:
         what = "request" if direction == "input" else "answer"
+        if verdict.hits and verdict.hits[0].kind == engine.UNAVAILABLE:
+            self.status, self.code = 503, UNAVAILABLE_CODE
+            self.blocked = (
+                f"The {what} could not be checked: the model of guardrail policy '{verdict.policy}' "
+                f"({verdict.check}) did not answer, and the policy blocks when it cannot check."
+            )
+            return
         self.blocked = f"The {what} was blocked by guardrail policy '{verdict.policy}' ({verdict.check})."
 
     def check_answer(self, answer: dict) -> bool:
@@ -102,6 +113,17 @@ def _pieces(body: dict, endpoint: str) -> list[tuple[object, object]]:
     return found
 
 
+def _classifier_for(gw, principal) -> engine.Classify:
+    return model_checks.classifier(gw, principal, gw.guarding.model_timeout_s)
+
+
+engine.model_classifier = _classifier_for
+
+
+def _asks_model(p: engine.Compiled) -> bool:
+    return bool((p.harmful and p.harmful[2]) or (p.injection and p.injection[1]))
+
+
 async def check_input(gw, principal, route, body: dict, endpoint: str) -> Guarded | None:
     """None when no policy applies. Else the request's guard; `blocked` is set when it is refused,
     and the body's texts are masked in place when a policy masks."""
@@ -114,10 +136,18 @@ async def check_input(gw, principal, route, body: dict, endpoint: str) -> Guarde
     if not any(p.input for p in policies):
         return guarded
     counter: dict = {}
+    classify = None
+    if any(p.input and _asks_model(p) for p in policies):
+        classify = model_checks.classifier(gw, principal, guarding.model_timeout_s)
     for holder, key in _pieces(body, endpoint):
         value = holder[key]  # type: ignore[index]
-        decision = engine.evaluate(policies, value, "input", counter)
+        if classify is None:
+            decision = engine.evaluate(policies, value, "input", counter)
+        else:
+            decision = await engine.evaluate_with_models(policies, value, "input", classify, counter)
         if decision.action == "allow":
+            if classify is not None and any(v.hits and v.hits[0].kind == engine.UNAVAILABLE for v in decision.verdicts):
+                guarded._record(decision, value, "input")  # failed open: still on record
             continue
         guarded._record(decision, value, "input")
         if decision.action == "block":

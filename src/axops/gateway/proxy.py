@@ -250,7 +250,7 @@ async def _route(
 
     guarded = await guarding.check_input(gw, principal, route, body, endpoint)
     if guarded is not None and guarded.blocked:
-        return openai_error(400, guarded.blocked, code=guarding.CODE)
+        return openai_error(guarded.status, guarded.blocked, code=guarded.code)
     cacheable = guarded is None or not guarded.active  # checked or restored answers are per request
     policies = gw.limits.applicable(principal)
     estimated = len(raw) // 4 + (body.get("max_tokens") if isinstance(body.get("max_tokens"), int) else 0)

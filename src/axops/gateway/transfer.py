@@ -17,8 +17,10 @@ from axops import pii
 from axops.pii.scanner import RESTRICTED_ENTITIES
 from axops.policy import cache as policy_cache
 
-# Cheap, pattern-based entities (no morphological analysis for names): what must not leak.
-_ENTITIES = frozenset(RESTRICTED_ENTITIES | {pii.PHONE, pii.EMAIL, pii.ADDRESS_KR})
+# What must not leak: the identifiers, contact data, addresses — and person names (issue 18: any
+# personal data keeps a request internal). Names need the name detector, which is why the scan runs
+# only when an external target is about to be used.
+_ENTITIES = frozenset(RESTRICTED_ENTITIES | {pii.PHONE, pii.EMAIL, pii.ADDRESS_KR, pii.PERSON})
 
 
 _INTERNAL_SUFFIXES = (".local", ".internal", ".lan", ".svc", ".localdomain")
@@ -87,6 +89,11 @@ async def admit(gw, principal, route) -> Refusal | Guard:
     if snapshot.denied_by(principal, "call", route.model_name) is not None:
         return Refusal(403, f"An access policy does not let you call '{route.model_name}'.", "policy_denied")
     return Guard(snapshot, principal)
+
+
+async def admit_internal(gw, principal) -> Guard:
+    """The transfer guard alone, for calls the gateway makes on a caller's behalf (guard models)."""
+    return Guard(await policy_cache.policies.get(gw.db.sessionmaker), principal)
 
 
 async def callable_names(gw, principal, names: list[str]) -> list[str]:

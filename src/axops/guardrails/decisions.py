@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from axops import pii
 from axops.auth.deps import Principal
 from axops.core.logging import event
-from axops.guardrails.engine import Decision
+from axops.guardrails.engine import UNAVAILABLE, Decision
 from axops.guardrails.models import GuardrailDecision
 
 log = logging.getLogger("axops.guardrails")
@@ -60,8 +60,8 @@ class DecisionWriter:
         """Queue one row per check that masked or blocked (the text is only referenced here)."""
         team = next(iter(principal.team_ids), None) if len(principal.team_ids) == 1 else principal.default_team_id
         for v in decision.verdicts:
-            if v.action == "allow":
-                continue
+            if v.action == "allow" and not (v.hits and v.hits[0].kind == UNAVAILABLE):
+                continue  # a model check that failed open is still recorded
             if len(self.queue) >= MAX_QUEUE:
                 self.dropped += 1
                 return

@@ -31,6 +31,8 @@ class Compiled:
     banned: tuple[list[str], str] | None = None
     harmful: tuple[frozenset[str] | None, str, str | None] | None = None  # categories, action, moderation route
     injection: tuple[str, str | None] | None = None  # action, classifier route
+    moderation_api: str = "moderation"  # how the moderation route is asked: "moderation" or "guard_chat"
+    on_model_error: tuple[str, str] = ("allow", "allow")  # harmful, injection: when the model can't answer
 
 
 def compile_policy(
@@ -65,6 +67,8 @@ def compile_policy(
             else None
         ),
         injection=(i.get("action", "block"), i.get("classifier_route")) if i else None,
+        moderation_api=(h or {}).get("moderation_api", "moderation"),
+        on_model_error=((h or {}).get("on_model_error", "allow"), (i or {}).get("on_model_error", "allow")),
     )
 
 
@@ -125,15 +129,29 @@ def evaluate(policies: Iterable[Compiled], text: str, direction: str, counter: d
     return decision
 
 
+UNAVAILABLE = "classifier_unavailable"  # the kind of a model check that got no answer
+
+# classify(check, route, text, categories, api): True when the model flags the text, False when it
+# does not, None when it could not answer (route missing, upstream down, timeout, unreadable answer).
+Classify = Callable[[str, str, str, frozenset[str] | None, str], Awaitable[bool | None]]
+
+
+# Filled by the gateway (gateway/guarding.py) when imported: (gateway state, caller) → Classify. The
+# policy tester uses it to show the model-backed verdicts too.
+model_classifier: Callable[[object, object], Classify] | None = None
+
+
 async def evaluate_with_models(
     policies: Iterable[Compiled],
     text: str,
     direction: str,
-    classify: Callable[[str, str, str], Awaitable[bool]] | None,
+    classify: Classify | None,
     counter: dict | None = None,
 ) -> Decision:
-    """`evaluate`, then the checks that ask a model: `classify(check, route, text)` answers True when
-    the text is harmful / an injection. Skipped when the text is already blocked."""
+    """`evaluate`, then the checks that ask a model (a check whose action is block and that names a
+    route). Skipped when the built-in checks already block. A model that can't answer follows the
+    check's `on_model_error`: block (the verdict's kind is `classifier_unavailable`) or allow, with an
+    allow verdict of that kind that is still recorded."""
     policies = list(policies)
     decision = evaluate(policies, text, direction, counter)
     if classify is None or decision.action == "block":
@@ -141,16 +159,34 @@ async def evaluate_with_models(
     for p in policies:
         if not (p.input if direction == "input" else p.output):
             continue
-        for check, conf in (("harmful", p.harmful), ("injection", p.injection)):
-            route = conf and conf[-1]
-            action = conf and (conf[1] if check == "harmful" else conf[0])
-            if route and action == "block" and await classify(check, route, text):
+        asks = (
+            ("harmful", p.harmful and p.harmful[1], p.harmful and p.harmful[2], p.harmful and p.harmful[0], 0),
+            ("injection", p.injection and p.injection[0], p.injection and p.injection[1], None, 1),
+        )
+        for check, action, route, categories, which in asks:
+            if not route or action != "block":
+                continue
+            flagged = await classify(check, route, text, categories, p.moderation_api)
+            if flagged is None:
+                fail = p.on_model_error[which]
+                decision.verdicts.append(Verdict(p.id, p.name, check, fail, (Hit(check, UNAVAILABLE, 0, 0, 0.0),)))
+                if fail != "block":
+                    continue
+            elif not flagged:
+                continue
+            else:
                 decision.verdicts.append(
                     Verdict(p.id, p.name, check, "block", (Hit(check, "model", 0, len(text), 1.0),))
                 )
-                decision.action, decision.text, decision.restore = "block", text, {}
-                return decision
+            decision.action, decision.text, decision.restore = "block", text, {}
+            return decision
     return decision
+
+
+def unavailable(decision: Decision) -> bool:
+    """Blocked only because a model check could not answer (fail closed)."""
+    v = decision.blocking
+    return v is not None and bool(v.hits) and v.hits[0].kind == UNAVAILABLE
 
 
 def _mask(text: str, verdicts: list[Verdict], restore: dict[str, str], counter: dict | None) -> str:

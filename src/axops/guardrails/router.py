@@ -12,8 +12,8 @@ from sqlalchemy import select, text
 from axops.auth.deps import CurrentPrincipal, Principal, Session, require
 from axops.auth.two_factor import require_recent_mfa
 from axops.core.errors import NotFound
-from axops.guardrails import decisions, policies
-from axops.guardrails.engine import evaluate
+from axops.core.state import State
+from axops.guardrails import decisions, engine, policies
 from axops.guardrails.models import GuardrailPolicy
 from axops.guardrails.schemas import (
     CheckVerdict,
@@ -61,9 +61,11 @@ async def delete_policy(policy_id: uuid.UUID, principal: Admin, session: Session
 
 
 @router.post("/test")
-async def test(body: TestRequest, principal: CurrentPrincipal, session: Session) -> TestResult:
+async def test(body: TestRequest, principal: CurrentPrincipal, session: Session, state: State) -> TestResult:
     """Each check's verdict on a text: one policy's, or those that would apply to the caller on a route
-    (or everywhere, when neither is named). Models are not asked (moderation and classifier routes)."""
+    (or everywhere, when neither is named). Moderation and classifier routes are asked too (their usage
+    is recorded under the guard route, for the caller's team); a model verdict's kind is `model`, one
+    that could not answer `classifier_unavailable`."""
     if body.policy_id is not None:
         chosen = [policies.compiled(await policies.get_policy(session, principal, body.policy_id))]
     else:
@@ -82,7 +84,10 @@ async def test(body: TestRequest, principal: CurrentPrincipal, session: Session)
         rows = (await session.scalars(select(GuardrailPolicy).where(GuardrailPolicy.enabled))).all()
         cache.load([policies.compiled(p) for p in rows])
         chosen = list(cache.applicable(route_id, principal))
-    decision = evaluate(chosen, body.text, body.direction)
+    gateway = getattr(state, "gateway", None)
+    factory = engine.model_classifier
+    classify = factory(gateway, principal) if factory is not None and gateway is not None else None
+    decision = await engine.evaluate_with_models(chosen, body.text, body.direction, classify)
     return TestResult(
         action=decision.action,
         masked_text=decision.text if decision.action == "mask" else None,

@@ -47,6 +47,14 @@ class HarmfulCheck(_Strict):
     categories: list[Category] | None = Field(None, max_length=20, description="null: every category")
     action: Decide = "block"
     moderation_route: RouteName | None = None
+    moderation_api: Literal["moderation", "guard_chat"] = Field(
+        "moderation",
+        description="moderation: the route's upstream answers OpenAI's /moderations; "
+        "guard_chat: a guard chat model answering 'safe' or 'unsafe' (docs/GUARDRAILS.md)",
+    )
+    on_model_error: Literal["allow", "block"] = Field(
+        "allow", description="when the moderation route can't answer: allow (recorded) or block"
+    )
 
     @field_validator("categories")
     @classmethod
@@ -61,6 +69,9 @@ class HarmfulCheck(_Strict):
 class InjectionCheck(_Strict):
     action: Decide = "block"
     classifier_route: RouteName | None = None
+    on_model_error: Literal["allow", "block"] = Field(
+        "allow", description="when the classifier route can't answer: allow (recorded) or block"
+    )
 
 
 class Checks(_Strict):
