@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from operator import mul
 
 # --------------------------------------------------------------------------------------------
 # Entity names (stable, public)
@@ -76,7 +77,7 @@ _MONTH_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def _rrn_sum(d: str) -> int:
-    return sum(int(c) * w for c, w in zip(d, _RRN_WEIGHTS, strict=False))
+    return sum(map(mul, map(int, d[:12]), _RRN_WEIGHTS))
 
 
 def rrn_checksum_ok(digits: str) -> bool:
@@ -111,7 +112,7 @@ def brn_checksum_ok(digits: str) -> bool:
     check = (10 - s mod 10) mod 10."""
     if len(digits) != 10 or not digits.isdigit():
         return False
-    s = sum(int(c) * w for c, w in zip(digits, _BRN_WEIGHTS, strict=False)) + int(digits[8]) * 5 // 10
+    s = sum(map(mul, map(int, digits[:9]), _BRN_WEIGHTS)) + int(digits[8]) * 5 // 10
     return (10 - s % 10) % 10 == int(digits[9])
 
 
@@ -119,7 +120,7 @@ _LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 
 
 def luhn_ok(digits: str) -> bool:
-    s = sum(map(int, digits[-1::-2])) + sum(_LUHN_DOUBLE[int(c)] for c in digits[-2::-2])
+    s = sum(map(int, digits[-1::-2])) + sum(map(_LUHN_DOUBLE.__getitem__, map(int, digits[-2::-2])))
     return s % 10 == 0
 
 
@@ -191,6 +192,7 @@ for _ent, _words in _CTX_WORDS.items():
 for _w, _ent in _CTX_PHRASES.items():
     _CTX_OF[_w] = (*_CTX_OF.get(_w, ()), _ent)
 _CTX_BOUNDED = frozenset(w for w in _CTX_OF if w.isascii() and w.isalpha() and len(w) <= 4)
+_CTX_INFO = {w: (w in _CTX_BOUNDED, ents) for w, ents in _CTX_OF.items()}  # one lookup per match
 
 
 def _trie_pattern(words, bounded=frozenset()) -> str:
@@ -258,6 +260,7 @@ _BANK_NAMES = tuple(
     )
     for suffix in ("", "은행", "뱅크")
 )
+_BANK_LAST = frozenset(n[-1] for n in _BANK_NAMES)  # cheap test before the 75-way endswith
 _PRE = 32
 # A negative word counts only as the label right before the number ("주문번호: ", "order #").
 _NEG_TAIL = re.compile(r"(?:번호|코드|넘버|no|number|num|id)?(?:은|는|이|가)?[\s:：#.=\-()\[\]'\"]*\Z")
@@ -297,30 +300,27 @@ class _Context:
 
     def _scan(self) -> dict[str, int]:
         s = self.s
-        w = self.text[s - _PRE if s > _PRE else 0 : s]
+        w = self.text[s - _PRE if s > _PRE else 0 : s].lower()
         if SEP in w:
             w = w[w.rfind(SEP) + 1 :]
-        w = w.lower()
         cut = 0
         if "\n" in w or ". " in w or "? " in w or "! " in w or "。" in w:
             for m in _SENT_END.finditer(w):
                 cut = m.end()
         m = _LAST_NUM.match(w, cut)
-        if m is not None and _WORDY.search(w, m.end()):
+        if m is not None and _WORDY.search(w, m.end()) is not None:
             cut = m.end()
         if cut:
             w = w[cut:]
         found: dict[str, int] = {}
         for m in _CTX_RX.finditer(w):
-            word = m.group()
-            a = m.start()
-            if a > 0 and word in _CTX_BOUNDED and w[a - 1] in _ALNUM:
+            a, b = m.span()
+            bounded, ents = _CTX_INFO[m.group()]
+            if bounded and a > 0 and w[a - 1] in _ALNUM:
                 continue
-            b = m.end()
-            for ent in _CTX_OF[word]:
+            for ent in ents:
                 found[ent] = b
-        neg = found.get("NEG", -1)
-        if neg >= 0 and _NEG_TAIL.match(w, neg) is None:
+        if "NEG" in found and _NEG_TAIL.match(w, found["NEG"]) is None:
             del found["NEG"]
         self.w = w
         self.found = found
@@ -348,7 +348,7 @@ class _Context:
         if self.found is None:
             self._scan()
         w = self.w.rstrip(" :：")
-        if not w.endswith(_BANK_NAMES):
+        if not w or w[-1] not in _BANK_LAST or not w.endswith(_BANK_NAMES):
             return False
         i = len(w) - 1
         while i >= 0 and w[i].isalpha() and w[i].isascii():
@@ -472,25 +472,24 @@ def _classify(text: str, s: int, e: int, tok: str, want: frozenset[str]):
     groups = _DIGRUN.findall(tok)
     ng = len(groups)
     c0 = tok[0]
-    cands: list[tuple[str, int, int, float]] = []
-    ctx = _Context(text, s)
-
     if c0 == "+":
         if PHONE in want:
             b = _intl_phone("".join(groups), ng)
             if b:
-                return (PHONE, s, e, _with_context(b, ctx, PHONE))
+                return (PHONE, s, e, _with_context(b, _Context(text, s), PHONE))
         return None
 
     if ng == 4 and "." in tok:
         if IP_ADDRESS in want and "-" not in tok and " " not in tok and ")" not in tok and ipv4_ok(groups):
-            return (IP_ADDRESS, s, e, _with_context(0.7, ctx, IP_ADDRESS))
+            return (IP_ADDRESS, s, e, _with_context(0.7, _Context(text, s), IP_ADDRESS))
         return None
 
     d = "".join(groups)
     n = len(d)
     if n < 8:
         return None
+    cands: list[tuple[str, int, int, float]] = []
+    ctx = _Context(text, s)
     bare = ng == 1
     shape = tuple(map(len, groups))
     paren = c0 == "(" or ")" in tok

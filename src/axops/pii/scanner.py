@@ -4,6 +4,7 @@ for a dataset column, :func:`sensitivity_level` for a classification."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -139,15 +140,17 @@ def _scan_unique(texts: list[str], want: frozenset[str], threshold: float, prefi
     joined = _JOIN.join(prefix + t for t in texts) if prefix else _JOIN.join(texts)
     found = _resolve(_candidates(joined, want, threshold), threshold)
     out: list[list[Finding]] = [[] for _ in texts]
+    new = tuple.__new__  # Finding(...) without the NamedTuple keyword machinery: ~30% cheaper
+    plen = len(prefix)
     row = 0
     nrows = len(texts)
     for ent, s, e, sc in found:
-        while row + 1 < nrows and starts[row + 1] - len(prefix) <= s:
-            row += 1
+        if row + 1 < nrows and starts[row + 1] - plen <= s:
+            row = bisect_right(starts, s + plen, row + 1) - 1
         base = starts[row]
         if s < base:
             continue  # inside the prefix
-        out[row].append(Finding(ent, s - base, e - base, round(sc, 3), joined[s:e]))
+        out[row].append(new(Finding, (ent, s - base, e - base, round(sc, 3), joined[s:e])))
     return out
 
 
