@@ -1322,7 +1322,8 @@ export default {
     saved: 'I have saved them',
     stepUpTitle: 'Confirm',
     stepUpDialogTitle: 'Confirm with a two-factor code',
-    stepUpDialogText: 'This action needs a two-factor code from the last 5 minutes. Enter the code from your authenticator app (or a recovery code) and it will go ahead.',
+    stepUpDialogText:
+      'This action needs a two-factor code from the last 5 minutes. Enter the code from your authenticator app (or a recovery code) and it will go ahead.',
     stepUpPrompt: 'Before important actions such as deletions, confirm with a code (holds for 5 minutes).',
     steppedUp: 'Confirmed: important actions such as deletions are allowed for 5 minutes.',
   },

@@ -38,6 +38,10 @@ export function summaryParams(event: AuditEvent, t: Translate, te: Exists, korea
     const key = `status.${statusKey(raw)}`
     return te(key) ? t(key) : raw
   }
+  const known = (prefix: string, value: unknown) => {
+    const raw = text(value)
+    return raw && te(`${prefix}.${raw}`) ? t(`${prefix}.${raw}`) : raw || '—'
+  }
   const pair = (value: unknown): [unknown, unknown] =>
     Array.isArray(value) ? [value[0], value[1]] : [undefined, value]
   const [stageFrom, stageTo] = pair(s.stage)
@@ -69,6 +73,15 @@ export function summaryParams(event: AuditEvent, t: Translate, te: Exists, korea
     changed: text(s.changed ?? Object.keys(s).filter((k) => k !== 'name')) || '—',
     what: text(s.what) || '—',
     comment: text(s.comment),
+    // governance: an approval's target, a violation's kind and severity, an access rule's effect, a transfer setting
+    target: text(s.target ?? s.name ?? s.model) || '—',
+    kind: known('governance.violations.kinds', s.kind),
+    severity: known('governance.violations.severities', s.severity),
+    effect: known('governance.access.effects', s.effect),
+    external:
+      typeof s.external === 'boolean'
+        ? t(`governance.access.transfer.${s.external ? 'allowed' : 'forbidden'}`)
+        : text(s.external) || '—',
   }
   return params
 }
