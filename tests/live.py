@@ -48,39 +48,83 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-@contextlib.contextmanager
-def axops_process(database_url: str, settings, data_dir: Path) -> Iterator[str]:
-    """`axops up` in its own process on the same database (no worker): its address while it runs,
-    stopped (SIGTERM) on leaving. For tests that need a server that really goes away; a second app in
-    this process would share the process-wide task queue and close it on the way out."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "AXOPS_DATABASE_URL": database_url,
-        "AXOPS_DATA_DIR": str(data_dir),
-        "AXOPS_SECRET_KEY": settings.secret_key,
-        "AXOPS_ADMIN_PASSWORD": settings.admin_password,
-        "AXOPS_LOG_LEVEL": "WARNING",
-        "AXOPS_GATEWAY_HEALTH_INTERVAL_S": "0",
-    }
-    axops = str(Path(sys.executable).parent / "axops")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log = (data_dir / "axops.log").open("w")
-    proc = subprocess.Popen([axops, "up", "--port", str(port), "--no-worker"], env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
+class AxopsProcess:
+    """`axops up` in its own process on the same database (no worker), on its own port: start, signal
+    and restart it (same port) like an orchestrator does."""
+
+    def __init__(
+        self, database_url: str, settings, data_dir: Path, *, env: dict | None = None, args=(), https: bool = False
+    ) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.url = f"{'https' if https else 'http'}://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "AXOPS_DATABASE_URL": database_url,
+            "AXOPS_DATA_DIR": str(data_dir),
+            "AXOPS_SECRET_KEY": settings.secret_key,
+            "AXOPS_ADMIN_PASSWORD": settings.admin_password,
+            "AXOPS_LOG_LEVEL": "WARNING",
+            "AXOPS_GATEWAY_HEALTH_INTERVAL_S": "0",
+            **(env or {}),
+        }
+        self.args = list(args)
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / f"axops-{self.starts}.log"
+
+    def start(self, timeout: float = 90) -> None:
+        self.starts += 1
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        axops = str(Path(sys.executable).parent / "axops")
+        with self.log_path.open("w") as log:
+            self.proc = subprocess.Popen(
+                [axops, "up", "--port", str(self.port), "--no-worker", *self.args], env=self.env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
+                # A test's self-signed certificate: readiness only, the test checks TLS itself.
+                if httpx.get(self.url + "/readyz", timeout=2, verify=False).status_code == 200:
+                    return
             except httpx.TransportError:
                 pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"axops up did not start: {(data_dir / 'axops.log').read_text()[-2000:]}")
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"axops up did not start: {self.log_path.read_text()[-2000:]}")
             time.sleep(0.2)
-        yield url
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 60) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@contextlib.contextmanager
+def axops_process(
+    database_url: str, settings, data_dir: Path, *, env: dict | None = None, args=(), handle: bool = False
+) -> Iterator:
+    """`axops up` in its own process on the same database (no worker): its address while it runs (or,
+    with `handle`, the AxopsProcess), stopped (SIGTERM) on leaving. For tests that need a server that
+    really goes away; a second app in this process would share the process-wide task queue and close
+    it on the way out. `env` adds AXOPS_* variables, `args` options of `axops up`."""
+    process = AxopsProcess(database_url, settings, data_dir, env=env, args=args, https="--tls-cert" in args)
+    process.start()
+    try:
+        yield process if handle else process.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+        process.stop()

@@ -28,6 +28,7 @@ from axops.auth import service as auth_service
 from axops.auth import sso_router as auth_sso_router
 from axops.core import errors, metrics, notify, storage, tasks, telemetry
 from axops.core.errors import NotFound
+from axops.core.lifecycle import lifecycle
 from axops.core.middleware import CONTENT_SECURITY_POLICY, RequestMiddleware
 from axops.core.state import AppState, state_of
 from axops.datasets import router as datasets_router
@@ -169,6 +170,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        lifecycle.install(settings.shutdown_drain_seconds)  # SIGTERM: not ready at once, stop after the drain
         app.state.axops = state = AppState.build(settings, database_url)
         delivery.configure(state.secret_key, settings)  # alert channels' secrets and allowed networks
         async with state.db.sessionmaker() as session:
@@ -244,12 +246,15 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
                     worker.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await worker
+        # uvicorn runs this after the requests in flight have finished: every answer sent has queued
+        # its usage record, and each writer writes its queue before the pool below closes.
         if supervisor:
             await supervisor.stop()  # drains and stops the local replicas
-        await gateway.stop()  # writes the usage records still queued
+        await gateway.stop()  # counts the tokens still pending, then writes the usage records still queued
         await listener.stop()
         await state.db.dispose()
         telemetry.shutdown()  # exports the spans still buffered
+        lifecycle.uninstall()
 
     app = AxopsAPI(
         title="axops",
@@ -268,6 +273,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         large_body_prefixes=LARGE_BODY_PREFIXES,
         max_upload_bytes=settings.max_upload_bytes,
         body_limits=BATCH_BODY_LIMITS,
+        behind_tls_proxy=settings.behind_tls_proxy,
     )
     app.include_router(auth_router.router)
     app.include_router(auth_security_router.router)
@@ -317,6 +323,8 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
 
     @app.get("/readyz", tags=["ops"], include_in_schema=False)
     async def readyz(request: Request) -> Response:
+        if lifecycle.draining:  # stopping: load balancers take this process out while it finishes
+            return JSONResponse({"status": "stopping", "checks": {"process": "stopping"}}, status_code=503)
         checks = {}
         try:
             async with state_of(request).db.engine.connect() as conn:

@@ -66,16 +66,28 @@ def up(
     port: int = typer.Option(None, help="Port (default AXOPS_PORT or 8000)."),
     worker: bool = typer.Option(True, help="Run the background worker in the same process."),
     workers: int = typer.Option(None, help="API processes (default AXOPS_WORKERS or 1); e.g. one per core."),
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate: serve HTTPS (default AXOPS_TLS_CERT).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert (default AXOPS_TLS_KEY).")] = None,
 ) -> None:
     """Start axops: database (embedded unless AXOPS_DATABASE_URL), migrations, API, UI and worker."""
     _warn_if_root()
+    from axops.core import tls
+
+    s = get_settings()
+    tls_cert, tls_key = tls_cert or s.tls_cert, tls_key or s.tls_key
+    try:
+        tls.check(tls_cert, tls_key)  # before anything slow: a typo in a path fails at once, clearly
+    except tls.TlsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     import uvicorn
 
     from axops import bootstrap
     from axops.app import create_app
 
     _setup_logging()
-    s = get_settings()
     s.data_dir.mkdir(parents=True, exist_ok=True)
     _require_secret_key(s)
     url, server = bootstrap.database_url(s)
@@ -83,7 +95,8 @@ def up(
     host, port = host or s.host, port or s.port
     s.host, s.port = host, port  # serving runtimes are told where to find the control plane
     os.environ["AXOPS_HOST"], os.environ["AXOPS_PORT"] = host, str(port)
-    typer.echo(f"axops is starting on http://{host}:{port}  (Ctrl-C to stop)")
+    scheme = "https" if tls_cert else "http"
+    typer.echo(f"axops is starting on {scheme}://{host}:{port}  (Ctrl-C to stop)")
     workers = workers or s.workers
     common = {
         "host": host,
@@ -92,7 +105,15 @@ def up(
         "access_log": False,
         "loop": "uvloop",
         "http": "httptools",
+        # After the drain period (app lifespan, core/lifecycle.py): in-flight requests get this long.
+        "timeout_graceful_shutdown": s.shutdown_timeout_seconds,
     }
+    if tls_cert:
+        common |= {
+            "ssl_certfile": str(tls_cert),
+            "ssl_keyfile": str(tls_key),
+            "ssl_context_factory": tls.context_factory,
+        }
     if workers == 1:
         uvicorn.run(create_app(url, s, run_worker=worker and s.worker), **common)
     else:

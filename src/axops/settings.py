@@ -102,6 +102,20 @@ class Settings(BaseSettings):
     web_dist: Path | None = None
     worker: bool = Field(True, description="run the background worker inside `axops up`")
     workers: int = Field(1, ge=1, le=64, description="API processes started by `axops up`")
+    # HTTPS served by `axops up` itself (docs/OPERATIONS.md "TLS"); both or neither.
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain) for HTTPS; unset: plain HTTP")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert (unencrypted)")
+    behind_tls_proxy: bool = Field(
+        False,
+        description="a proxy or Ingress terminates TLS in front of axops: cookies are Secure and responses carry HSTS",
+    )
+    # Graceful stop (docs/OPERATIONS.md "Stopping and updating without losing requests").
+    shutdown_drain_seconds: float = Field(
+        0, ge=0, le=600, description="after SIGTERM: /readyz 503 but keep serving this long (e.g. 5 on Kubernetes)"
+    )
+    shutdown_timeout_seconds: float = Field(
+        30, gt=0, le=3600, description="then the longest wait for requests in flight before they are cancelled"
+    )
 
     @property
     def control_url(self) -> str:

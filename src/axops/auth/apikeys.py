@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from axops.auth import audit, cache, security
 from axops.auth.deps import Principal
-from axops.auth.models import ApiKey, Team
+from axops.auth.models import ApiKey, Team, User
 from axops.auth.permissions import PERMISSIONS
 from axops.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from axops.core.errors import Forbidden, Invalid, NotFound
@@ -141,3 +141,32 @@ async def revoke_key_by_id(session: AsyncSession, key_id: uuid.UUID) -> None:
             team_id=key.team_id,
             summary={"name": key.name, "prefix": key.prefix, "by": "system"},
         )
+
+
+async def revoke_all(session: AsyncSession, principal: Principal, user_id: uuid.UUID | None) -> int:
+    """Revoke every active key of a user (the caller's own; an Admin may name anyone) in one statement,
+    audited once with the count. Every process drops its cached principals on commit (NOTIFY)."""
+    target = user_id or principal.user_id
+    if target != principal.user_id and not principal.is_admin:
+        raise NotFound("No such user.", code="user_not_found")
+    if target != principal.user_id and await session.get(User, target) is None:
+        raise NotFound("No such user.", code="user_not_found")
+    now = datetime.now(UTC)
+    revoked = (
+        await session.scalars(
+            update(ApiKey)
+            .where(ApiKey.user_id == target, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(ApiKey.prefix)
+        )
+    ).all()
+    if revoked:
+        await cache.invalidate(session)
+    audit.record(
+        session,
+        "apikey.revoke_all",
+        resource_type="user",
+        resource_id=target,
+        summary={"count": len(revoked), "prefixes": sorted(revoked)[:100], "own": target == principal.user_id},
+    )
+    return len(revoked)

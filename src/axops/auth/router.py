@@ -17,6 +17,8 @@ from axops.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyOut,
+    ApiKeysRevokeAll,
+    ApiKeysRevoked,
     AuditDayCount,
     AuditEventOut,
     AuditPerDay,
@@ -39,6 +41,7 @@ from axops.auth.schemas import (
     UserOut,
     UserUpdate,
 )
+from axops.auth.two_factor import require_recent_mfa
 from axops.core.errors import Forbidden, NotAuthenticated
 from axops.core.pagination import Page, json_response
 from axops.core.state import AppState, Db, State
@@ -277,6 +280,13 @@ async def list_api_keys(
 ) -> Page[ApiKeyOut]:
     items, next_cursor = await apikeys.list_keys(session, principal, cursor, limit, all_users=all)
     return Page(items=items, next_cursor=next_cursor)
+
+
+@router.post("/apikey/revoke-all", tags=["apikey"], dependencies=[Depends(require_recent_mfa)])
+async def revoke_all_api_keys(body: ApiKeysRevokeAll, principal: KeyWriter, session: Session) -> ApiKeysRevoked:
+    """Every active key of the caller (or, for an Admin, of `user_id`): a two-factor code confirmed in the
+    last 5 minutes is needed when the caller has two-factor on, as for deleting a model."""
+    return ApiKeysRevoked(revoked=await apikeys.revoke_all(session, principal, body.user_id))
 
 
 @router.post("/apikey/{key_id}/revoke", tags=["apikey"])

@@ -159,6 +159,14 @@ class ApiKeyCreate(Strict):
     expires_in_days: int | None = Field(None, ge=1, le=3650)
 
 
+class ApiKeysRevokeAll(Strict):
+    user_id: uuid.UUID | None = Field(None, description="Whose keys (Admins only); default: the caller's own")
+
+
+class ApiKeysRevoked(BaseModel):
+    revoked: int = Field(description="How many active keys were revoked")
+
+
 class ApiKeyOut(BaseModel):
     id: uuid.UUID
     name: str

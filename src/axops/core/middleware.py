@@ -28,6 +28,9 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
+# Sent on HTTPS responses only (browsers ignore it over HTTP); no includeSubDomains: other hosts of the
+# domain may still serve plain HTTP.
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 class _BodyTooLarge(Exception):
@@ -42,17 +45,23 @@ class RequestMiddleware:
         large_body_prefixes: tuple[str, ...] = (),
         max_upload_bytes: int = 0,
         body_limits: tuple[tuple[str, int], ...] = (),
+        behind_tls_proxy: bool = False,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.large_body_prefixes = large_body_prefixes
         self.max_upload_bytes = max_upload_bytes
         self.body_limits = body_limits  # (path prefix, at least this many bytes): JSON batch endpoints
+        # A proxy terminates TLS in front of every request: treat them as HTTPS (Secure cookies, HSTS).
+        self.behind_tls_proxy = behind_tls_proxy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.behind_tls_proxy:
+            scope["scheme"] = "https"
+        https = scope.get("scheme") == "https"
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         incoming = headers.get("x-request-id", "")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
@@ -90,6 +99,8 @@ class RequestMiddleware:
                 extra = [(b"x-request-id", request_id.encode())]
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 extra += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                if https and HSTS[0] not in present:
+                    extra.append(HSTS)
                 if api and b"cache-control" not in present:
                     extra.append((b"cache-control", b"no-store"))
                 message["headers"] = list(message.get("headers", [])) + extra

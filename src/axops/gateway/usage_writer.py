@@ -63,6 +63,7 @@ class BatchWriter:
         self.written = 0
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
+        self._closing = False
 
     def prepare(self, rows: list[tuple]) -> list[tuple]:
         return rows
@@ -132,15 +133,18 @@ class BatchWriter:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        """Write everything queued. The loop is asked to end, not cancelled: cancelling it in the
+        middle of a COPY lost that whole batch (a quarter second of usage on every graceful stop)."""
+        self._closing = True
+        self._wake.set()
         if self._task:
-            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         while self.queue:
             if not await self.flush():
                 break
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             except TimeoutError:
