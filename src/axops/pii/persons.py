@@ -490,8 +490,13 @@ def kiwi():
     return _kiwi_obj
 
 
-# Analyses by window: the same name in the same phrase recurs in real logs and columns.
+# Analyses by window: the candidate and the Hangul glued to it (particle, honorific, up to 10
+# characters), not the words after it. The analyser's cost grows with the window (~140 us with
+# the next words, ~65 us without) and the same name + particle recurs far more often than the same
+# phrase, so the cache hits. Decisions at the default threshold were the same on the hand-written
+# and synthetic sets; scores of kept names moved by up to +-0.25 (the NNP hint sees less context).
 _tokens_cache: dict[str, list] = {}
+_GLUED = re.compile(r"[가-힣]*")
 
 
 def _kiwi_adjust(text: str, s: int, e: int, base: float, boost: bool = True, glued: bool = False) -> float:
@@ -505,6 +510,7 @@ def _kiwi_adjust(text: str, s: int, e: int, base: float, boost: bool = True, glu
     if analyser is None:
         return base
     window = _after(text, s, (e - s) + 10)
+    window = window[: _GLUED.match(window, e - s).end()]
     tokens = _tokens_cache.get(window)
     if tokens is None:
         try:
