@@ -88,3 +88,42 @@ def test_the_control_plane_chooses_its_role_by_command():
 def test_dockerignore_keeps_local_state_out():
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"}
     assert {".git", ".venv", ".axops", "web/node_modules", "web/dist"} <= ignored
+
+
+def test_the_installed_package_has_every_data_file(tmp_path):
+    """The images install axops as a wheel, not editable: every non-Python file under src/axops
+    (migrations, report templates, the demo corpus) must be in it, or the image fails at run time."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            ".",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = (tmp_path / "dist").glob("axops-*.whl")
+    packaged = set(zipfile.ZipFile(wheel).namelist())
+    src = ROOT / "src"
+    data = {
+        p.relative_to(src).as_posix()
+        for p in src.joinpath("axops").rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    }
+    assert data and not data - packaged, sorted(data - packaged)
