@@ -16,9 +16,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from axops.core.db import Base, IdMixin, TimestampMixin
 
-KINDS = ("promote", "deploy", "access")
+KINDS = ("promote", "deploy", "access", "canary", "scale")  # canary, scale: migration 0032
 STATUSES = ("pending", "approved", "rejected", "cancelled", "used")
-TARGET_TYPES = ("model", "route")
+TARGET_TYPES = ("model", "route", "deployment")
 ACCESS_ACTIONS = ("call", "deploy", "download")
 
 

@@ -10,12 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from axops.auth.schemas import Strict
 
-Kind = Literal["promote", "deploy", "access"]
+Kind = Literal["promote", "deploy", "access", "canary", "scale"]
+AskKind = Literal["promote", "deploy", "access"]  # canary and scale requests are made by the refused action
 Status = Literal["pending", "approved", "rejected", "cancelled", "used"]
 
 
 class ApprovalCreate(Strict):
-    kind: Kind
+    kind: AskKind
     reason: str = Field("", max_length=2000)
     version_id: uuid.UUID | None = Field(None, description="promote, deploy: the model version")
     model_id: uuid.UUID | None = Field(None, description="access: the model")
@@ -44,12 +45,12 @@ class ApprovalOut(BaseModel):
     kind: Kind
     status: Status
     team_id: uuid.UUID
-    target_type: Literal["model", "route"]
+    target_type: Literal["model", "route", "deployment"]
     target_id: uuid.UUID | None
     target_name: str
     version_id: uuid.UUID | None
     version: int | None
-    action: str | None
+    action: str | None = Field(description="access: call, deploy or download; scale: the max replicas asked for")
     requester_team_id: uuid.UUID | None
     requested_by: uuid.UUID | None
     requested_by_name: str | None = None
@@ -63,3 +64,7 @@ class ApprovalOut(BaseModel):
     created_at: datetime
     expired: bool = False
     can_decide: bool = Field(False, description="the caller may approve or reject it now")
+
+
+class InboxCount(BaseModel):
+    pending: int = Field(description="Pending requests the caller may decide now")

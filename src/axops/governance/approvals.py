@@ -1,8 +1,10 @@
-"""Approvals: a model version moves to `production`, or a production version is deployed, only with
-another person's approval (PRD §10.1 "Operator: 배포 승인"); teams ask for access to a model or route.
+"""Approvals: a model version moves to `production`, a production version is deployed, a canary of one
+takes all the traffic or a production deployment's max replicas go up, only with another person's
+approval (PRD §10.1 "Operator: 배포 승인"); teams ask for access to a model or route. Each new request
+notifies the team's alert channels (approval_notify.py).
 
-The registry and serving may not import governance, so the promotion and deployment checks are hooks
-(`registry.service.stage_checks`, `serving.service.deploy_checks`) registered when this module is
+The registry and serving may not import governance, so the checks are hooks (`registry.service.stage_checks`,
+`serving.service.deploy_checks`, `change_checks`) registered when this module is
 imported. A refused action writes (or reuses) its pending request in a transaction of its own, since
 the refused request's transaction rolls back; an approval is used up inside the action's own
 transaction, so a promotion that fails for another reason (the evaluation gate) keeps it.
@@ -25,6 +27,7 @@ from axops.auth.models import User
 from axops.auth.scoping import SYSTEM, owning_team, team_clause
 from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
 from axops.gateway import service as gateway
+from axops.governance import approval_notify
 from axops.governance.approval_models import ApprovalRequest
 from axops.policy import service as policy
 from axops.policy.models import AccessRule
@@ -57,24 +60,39 @@ def required() -> bool:
 # --- the checks the registry and serving call ------------------------------------------------------
 
 
+def _same(kind: str, version: ModelVersion, principal: Principal, deployment=None):
+    """The conditions naming one action: a version's promotion or deployment, or a deployment's change."""
+    conds = [
+        ApprovalRequest.kind == kind,
+        ApprovalRequest.version_id == version.id,
+        ApprovalRequest.requested_by == principal.user_id,
+    ]
+    if deployment is not None:
+        conds.append(ApprovalRequest.target_id == deployment.id)
+    return conds
+
+
 async def _use_approval(
-    session: AsyncSession, principal: Principal, kind: str, model: RegisteredModel, version: ModelVersion
+    session: AsyncSession,
+    principal: Principal,
+    kind: str,
+    model: RegisteredModel,
+    version: ModelVersion,
+    deployment=None,
+    new_max: int | None = None,
 ) -> bool:
-    """Mark the caller's newest unexpired approval for this action used; False when there is none."""
+    """Mark the caller's newest unexpired approval for this action used; False when there is none.
+    A scale approval covers a max replicas up to the one approved."""
     now = datetime.now(UTC)
-    found = await session.scalar(
-        select(ApprovalRequest)
-        .where(
-            ApprovalRequest.kind == kind,
-            ApprovalRequest.version_id == version.id,
-            ApprovalRequest.requested_by == principal.user_id,
-            ApprovalRequest.status == "approved",
-            ApprovalRequest.expires_at > now,
-        )
-        .order_by(ApprovalRequest.decided_at.desc())
-        .limit(1)
-        .with_for_update(skip_locked=True)
+    q = select(ApprovalRequest).where(
+        *_same(kind, version, principal, deployment),
+        ApprovalRequest.status == "approved",
+        ApprovalRequest.expires_at > now,
     )
+    candidates = (
+        await session.scalars(q.order_by(ApprovalRequest.decided_at.desc()).limit(20).with_for_update(skip_locked=True))
+    ).all()
+    found = next((r for r in candidates if new_max is None or int(r.action or 0) >= new_max), None)
     if found is None:
         return False
     found.status, found.used_at = "used", now
@@ -85,19 +103,30 @@ async def _use_approval(
         resource_type="approval",
         resource_id=found.id,
         team_id=found.team_id,
-        summary={"kind": kind, "model": model.name, "version": version.version},
+        summary={
+            "kind": kind,
+            "model": model.name,
+            "version": version.version,
+            **({"deployment": deployment.name} if deployment is not None else {}),
+        },
     )
     return True
 
 
 async def _pending_request(
-    session: AsyncSession, principal: Principal, kind: str, model: RegisteredModel, version: ModelVersion
+    session: AsyncSession,
+    principal: Principal,
+    kind: str,
+    model: RegisteredModel,
+    version: ModelVersion,
+    deployment=None,
+    new_max: int | None = None,
 ) -> ApprovalRequest:
     """The caller's open request for this action, made now (and committed) if there is none."""
+    action = str(new_max) if new_max is not None else None
     same = select(ApprovalRequest).where(
-        ApprovalRequest.kind == kind,
-        ApprovalRequest.version_id == version.id,
-        ApprovalRequest.requested_by == principal.user_id,
+        *_same(kind, version, principal, deployment),
+        ApprovalRequest.action.is_(None) if action is None else ApprovalRequest.action == action,
         ApprovalRequest.status == "pending",
     )
     async with AsyncSession(bind=session.bind, expire_on_commit=False) as own:
@@ -113,10 +142,13 @@ async def _pending_request(
             target_name=model.name,
             version_id=version.id,
             version=version.version,
+            action=action,
             requested_by=principal.user_id,
             reason="",
             comment="",
         )
+        if deployment is not None:
+            row.target_type, row.target_id, row.target_name = "deployment", deployment.id, deployment.name
         own.add(row)
         try:
             await own.flush()
@@ -124,22 +156,36 @@ async def _pending_request(
             await own.rollback()
             return await own.scalar(same) or row
         _audit(own, "approval.request", row)
+        await approval_notify.notify(own, row)
         await own.commit()
         return row
 
 
+_WHAT = {
+    "promote": "Moving version {v} of '{m}' to production",
+    "deploy": "Deploying version {v} of '{m}' to production",
+    "canary": "Promoting canary '{d}' (version {v} of '{m}', in production) to all the traffic",
+    "scale": "Raising the max replicas of production deployment '{d}' to {n}",
+}
+
+
 async def _require_approval(
-    session: AsyncSession, principal: Principal, kind: str, model: RegisteredModel, version: ModelVersion
+    session: AsyncSession,
+    principal: Principal,
+    kind: str,
+    model: RegisteredModel,
+    version: ModelVersion,
+    deployment=None,
+    new_max: int | None = None,
 ) -> None:
     if not required() or principal.user_id == SYSTEM.user_id:
         return
-    if await _use_approval(session, principal, kind, model, version):
+    if await _use_approval(session, principal, kind, model, version, deployment, new_max):
         return
-    pending = await _pending_request(session, principal, kind, model, version)
-    what = "Moving" if kind == "promote" else "Deploying"
+    pending = await _pending_request(session, principal, kind, model, version, deployment, new_max)
+    what = _WHAT[kind].format(v=version.version, m=model.name, d=getattr(deployment, "name", ""), n=new_max)
     raise Conflict(
-        f"{what} version {version.version} of '{model.name}' to production needs another person's approval; "
-        "a request is waiting for a decider.",
+        f"{what} needs another person's approval; a request is waiting for a decider.",
         code="approval_required",
         approval_id=str(pending.id),
         kind=kind,
@@ -169,8 +215,19 @@ async def check_deploy(
         await _require_approval(session, principal, "deploy", model, version)
 
 
+async def check_change(session: AsyncSession, principal: Principal, deployment, what: str, new_max: int | None) -> None:
+    """Serving's change check: a canary of a production version taking all the traffic, or a production
+    deployment's max replicas going up, needs an approval like its deployment did."""
+    version = await session.get(ModelVersion, deployment.version_id)
+    if version is None or version.stage != GATED_STAGE:
+        return
+    model = await session.get(RegisteredModel, version.model_id)
+    await _require_approval(session, principal, what, model, version, deployment, new_max)
+
+
 registry.stage_checks.append(check_promotion)
 serving.deploy_checks.append(check_deploy)
+serving.change_checks.append(check_change)
 
 # --- requests and decisions --------------------------------------------------------------------------
 
@@ -267,6 +324,7 @@ async def request(
             code="approval_already_requested",
         ) from exc
     _audit(session, "approval.request", row, reason=reason[:200])
+    await approval_notify.notify(session, row)
     return row
 
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from axops.auth.deps import CurrentPrincipal, Principal, Session
-from axops.governance import approvals
+from axops.governance import approval_notify, approvals
 from axops.governance.approval_models import ApprovalRequest
-from axops.governance.approval_schemas import ApprovalCreate, ApprovalOut, Decision, Status
+from axops.governance.approval_schemas import ApprovalCreate, ApprovalOut, Decision, InboxCount, Status
 
 router = APIRouter(prefix="/api/governance/approvals", tags=["governance"])
 
@@ -48,6 +48,12 @@ async def create_approval(body: ApprovalCreate, principal: CurrentPrincipal, ses
     """Ask for access to a model or route, or for a promotion or production deployment ahead of time."""
     row = await approvals.request(session, principal, **body.model_dump())
     return (await _out(session, principal, [row]))[0]
+
+
+@router.get("/inbox-count")
+async def inbox_count(principal: CurrentPrincipal, session: Session) -> InboxCount:
+    """How many pending requests the caller may decide now (the menu's badge)."""
+    return InboxCount(pending=await approval_notify.inbox_count(session, principal))
 
 
 @router.get("/{approval_id}", responses={404: {}})

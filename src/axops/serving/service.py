@@ -35,6 +35,10 @@ LOCAL_MAX_REPLICAS = 8
 # production version without an approval). They run after the caller may see the version; they raise.
 DeployCheck = Callable[[AsyncSession, Principal, Any, Any], Awaitable[None]]  # the model, the version
 deploy_checks: list[DeployCheck] = []
+# Checks before a canary takes all the traffic (its promotion; a weight stops at 99 %) and before a
+# deployment's max replicas go up, also filled by governance's approvals: (deployment, what, new max).
+ChangeCheck = Callable[[AsyncSession, Principal, Any, str, int | None], Awaitable[None]]
+change_checks: list[ChangeCheck] = []
 
 
 async def get_deployment(
@@ -272,6 +276,9 @@ async def scale(
     if d.executor == "local" and data.replicas_max > LOCAL_MAX_REPLICAS:
         raise Invalid(f"The local executor runs at most {LOCAL_MAX_REPLICAS} replicas.")
     before = [d.replicas_min, d.replicas_max]
+    if data.replicas_max > d.replicas_max:
+        for check in change_checks:
+            await check(session, principal, d, "scale", data.replicas_max)
     d.replicas_min, d.replicas_max = data.replicas_min, data.replicas_max
     d.replicas_desired = min(max(d.replicas_desired, d.replicas_min), d.replicas_max)
     note(d, "scaled", f"replicas {before[0]}–{before[1]} → {d.replicas_min}–{d.replicas_max}")
@@ -367,6 +374,8 @@ async def promote(session: AsyncSession, principal: Principal, deployment_id: uu
         raise Conflict("Only a canary can be promoted.")
     if canary.status != "ready":
         raise Conflict(f"The canary is {canary.status}; promote it once it is ready.")
+    for check in change_checks:
+        await check(session, principal, canary, "canary", None)
     stable = await get_deployment(session, principal, canary.canary_of, for_update=True)
     name = stable.name
     stable.status, stable.status_reason, stable.stopped_at = (
