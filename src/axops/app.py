@@ -59,6 +59,7 @@ from axops.home import router as home_router
 from axops.monitoring import (
     alert_tasks,
     alerts_router,
+    backup_tasks,
     channels_router,
     cost_router,
     dashboards_router,
@@ -99,6 +100,7 @@ tasks.register(
         "alert_delivery": delivery_tasks.tasks,
         "alerts": alert_tasks.tasks,
         "slos": slo_tasks.tasks,
+        "backup": backup_tasks.tasks,
         "compliance_reports": governance_report_tasks.tasks,
         violation_tasks.NAMESPACE: violation_tasks.tasks,
     }

@@ -7,7 +7,7 @@ import getpass
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -489,6 +489,125 @@ def logs_export(
         typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(2) from exc
     raise typer.Exit(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Leave without interpreter finalisation: obstore 0.12's async runtime sometimes aborts a short-lived
+    process (SIGABRT) while Python finalises, after the work is done (developmentseed/obstore#471)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _backup_target(url: str | None, server) -> tuple[str, bool]:
+    """The database to back up or restore into, and whether it is the embedded server."""
+    from axops.core.db import libpq_url
+
+    return libpq_url(url or ""), server is not None
+
+
+@app.command()
+def backup(
+    to: Annotated[
+        str | None, typer.Option("--to", help="A directory or s3://bucket/prefix (default AXOPS_BACKUP_URL).")
+    ] = None,
+    copy_objects: Annotated[
+        bool | None,
+        typer.Option(
+            "--copy-objects/--no-copy-objects",
+            help="Copy the object store's files too (default AXOPS_BACKUP_COPY_OBJECTS, on); without, only their checksums.",
+        ),
+    ] = None,
+    keep: Annotated[
+        int | None, typer.Option("--keep", min=1, help="Then delete the oldest backups beyond this many.")
+    ] = None,
+) -> None:
+    """Write a consistent backup: pg_dump (custom format), the object store's manifest with sha256, optionally
+    the objects. Exit 0 done, 1 failed, 2 usage."""
+    from axops import bootstrap
+    from axops.core import backup as backups
+    from axops.core.storage import ObjectStore
+
+    _setup_logging()
+    s = get_settings()
+    location = to or s.backup_url
+    if not location:
+        typer.echo("error: give --to DIR|s3://bucket/prefix or set AXOPS_BACKUP_URL", err=True)
+        raise typer.Exit(2)
+    _require_secret_key(s)
+    url, server = bootstrap.database_url(s)
+    failure: str | None = None
+    try:
+        database, embedded = _backup_target(url, server)
+        storage = ObjectStore(s.resolved_storage_url, s.resolved_secret_key())
+        result = asyncio.run(
+            backups.create(
+                database,
+                storage,
+                location,
+                embedded=embedded,
+                copy_objects=s.backup_copy_objects if copy_objects is None else copy_objects,
+                keep=keep,
+            )
+        )
+    except backups.BackupError as exc:
+        failure = str(exc)
+    finally:
+        if server is not None:
+            server.cleanup()
+    if failure is not None:
+        typer.echo(f"error: {failure}", err=True)
+        _exit_now(1)
+    copied = "copied" if result.copied else "listed with checksums (not copied)"
+    typer.echo(
+        f"backup {result.name} written to {result.location}: database dump {result.dump_bytes:,} bytes, "
+        f"{result.objects:,} objects ({result.object_bytes:,} bytes) {copied}"
+    )
+    for name in result.pruned:
+        typer.echo(f"deleted old backup {name}")
+    _exit_now(0)
+
+
+@app.command()
+def restore(
+    source: Annotated[str, typer.Argument(help="One backup: its directory or s3://bucket/prefix/axops-<time>.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Restore into a non-empty database: drop its schemas first.")
+    ] = False,
+) -> None:
+    """Verify every checksum, then restore a backup into an empty database and object store.
+    Exit 0 done, 1 refused or failed (nothing changed when refused)."""
+    from axops import bootstrap
+    from axops.core import backup as backups
+    from axops.core import restore as restoring
+    from axops.core.storage import ObjectStore
+
+    _setup_logging()
+    s = get_settings()
+    _require_secret_key(s)
+    url, server = bootstrap.database_url(s)
+    failure: str | None = None
+    try:
+        database, embedded = _backup_target(url, server)
+        storage = ObjectStore(s.resolved_storage_url, s.resolved_secret_key())
+        report = asyncio.run(restoring.restore(database, storage, source, embedded=embedded, force=force))
+    except backups.BackupError as exc:
+        failure = str(exc)
+    finally:
+        if server is not None:
+            server.cleanup()
+    if failure is not None:
+        typer.echo(f"error: {failure}", err=True)
+        _exit_now(1)
+    if report["dropped_schemas"]:
+        typer.echo(f"dropped schemas {', '.join(report['dropped_schemas'])} (--force)")
+    typer.echo(
+        f"restored backup {report['backup']} of {report['created_at']} (migration {report['alembic_revision']}): "
+        f"database restored, {report['objects_restored']:,} objects restored and "
+        f"{report['objects_verified_in_store']:,} verified in the store ({report['object_bytes']:,} bytes). "
+        "Start axops (it applies newer migrations)."
+    )
+    _exit_now(0)
 
 
 if __name__ == "__main__":

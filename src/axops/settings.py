@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_KEY_BYTES = 32
@@ -102,6 +102,15 @@ class Settings(BaseSettings):
     web_dist: Path | None = None
     worker: bool = Field(True, description="run the background worker inside `axops up`")
     workers: int = Field(1, ge=1, le=64, description="API processes started by `axops up`")
+    # Backups (issue 19): the worker writes one a day when a destination is set; `axops backup` uses the same.
+    backup_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("AXOPS_BACKUP_URL", "AXOPS_BACKUP_DIR"),
+        description="where backups go: a directory or an s3://bucket/prefix; unset: no daily backup",
+    )
+    backup_hour: int = Field(2, ge=0, le=23, description="the UTC hour the daily backup runs")
+    backup_keep: int = Field(7, ge=1, description="complete backups kept; older ones are deleted")
+    backup_copy_objects: bool = Field(True, description="copy the object store's files into each backup")
     # HTTPS served by `axops up` itself (docs/OPERATIONS.md "TLS"); both or neither.
     tls_cert: Path | None = Field(None, description="PEM certificate (chain) for HTTPS; unset: plain HTTP")
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert (unencrypted)")

@@ -1541,6 +1541,7 @@ export default {
     what: 'What',
     noResource: 'No resource',
     resourceTypes: {
+      backup: 'Backup',
       review_queue: 'Review queue',
       model: 'Model',
       dataset: 'Dataset',
@@ -1567,6 +1568,7 @@ export default {
     outcomes: { success: 'success', failure: 'failure' },
     actions: {
       fallback: '{action} · {name}',
+      backup: { created: 'Made backup {name} ({count} objects)' },
       review_queue: {
         create: 'Created review queue {name} ({count} items)',
         close: 'Closed review queue {name}',

@@ -1532,6 +1532,7 @@ export default {
     what: '내용',
     noResource: '리소스 없음',
     resourceTypes: {
+      backup: '백업',
       review_queue: '검토 큐',
       model: '모델',
       dataset: '데이터셋',
@@ -1558,6 +1559,7 @@ export default {
     outcomes: { success: '성공', failure: '실패' },
     actions: {
       fallback: '{action} · {name}',
+      backup: { created: '백업 {name} 생성 (객체 {count}개)' },
       review_queue: {
         create: '검토 큐 {name} 생성 (항목 {count}개)',
         close: '검토 큐 {name} 닫기',
