@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".axops")
     database_url: str | None = None
     storage_url: str | None = None
+    # A remote store (s3://...): endpoint, region and credentials come from AWS_* variables (docs/OPERATIONS.md).
+    storage_retries: int = Field(4, ge=0, le=20, description="retries of a failed object-store request (backoff)")
+    storage_retry_timeout_s: float = Field(30.0, gt=0, description="give up retrying an object-store request after")
+    storage_signed_url_ttl_s: int = Field(
+        300, ge=1, le=7 * 24 * 3600, description="how long a signed download URL (presigned S3 URL) stays valid"
+    )
     redis_url: str | None = None
     redis_fail_open: bool = Field(
         True,

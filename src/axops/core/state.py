@@ -24,7 +24,7 @@ from fastapi import Depends, Request
 from axops.core import tasks
 from axops.core import throttle as throttles
 from axops.core.db import Database
-from axops.core.storage import ObjectStore
+from axops.core.storage import ObjectStore, Retries
 from axops.core.throttle import LoginThrottle
 from axops.settings import Settings
 
@@ -55,7 +55,12 @@ class AppState:
         return cls(
             settings=settings,
             db=Database(database_url, pool_size=settings.db_pool_size),
-            storage=ObjectStore(settings.resolved_storage_url, secret_key),
+            storage=ObjectStore(
+                settings.resolved_storage_url,
+                secret_key,
+                retries=Retries(settings.storage_retries, settings.storage_retry_timeout_s),
+                signed_url_ttl_s=settings.storage_signed_url_ttl_s,
+            ),
             tasks=tasks.configure(database_url),
             secret_key=secret_key,
             throttle=LoginThrottle(

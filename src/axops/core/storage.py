@@ -8,10 +8,12 @@ or for the local store HMAC-signed tokens served by `/api/storage/signed/{token}
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,12 +24,52 @@ import obstore
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from obstore.exceptions import BaseError as BackendError
 from obstore.store import AzureStore, GCSStore, LocalStore, S3Store, from_url
 from obstore.store import ObjectStore as Backend
 from pydantic import BaseModel
 
-from axops.core.errors import Invalid, NotFound
+from axops.core.errors import Invalid, NotFound, StorageUnavailable
 from axops.core.text import content_disposition
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How hard a remote store (S3, MinIO, GCS, Azure) is tried before a request gets a 503: failed
+    requests (connection errors, 5xx, throttling) are retried with exponential backoff (0.1 s doubling
+    up to 5 s), at most `max_retries` times and within `total_s` seconds. Client options (timeouts,
+    allow_http) stay obstore's, read from AWS_* variables: passing any would drop those."""
+
+    max_retries: int = 4
+    total_s: float = 30.0
+
+    def options(self) -> dict:
+        backoff = {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=5), "base": 2}
+        return {
+            "retry_config": {
+                "max_retries": self.max_retries,
+                "retry_timeout": timedelta(seconds=self.total_s),
+                "backoff": backoff,
+            }
+        }
+
+
+@contextlib.contextmanager
+def _available(path: str, writing: bool = False) -> Iterator[None]:
+    """Backend failures (after obstore's retries) as a 503 problem without the store's address or
+    response. On a write, "not found" means the bucket itself is missing: also a 503, not a 500."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        if not writing:
+            raise NotFound("The object does not exist.") from exc
+        logger.warning("object store refused a write (missing bucket?)", extra={"path": path, "error": str(exc)[:500]})
+        raise StorageUnavailable("The object store refused the write; try again shortly.") from exc
+    except BackendError as exc:
+        logger.warning("object store failed", extra={"path": path, "error": str(exc)[:500]})
+        raise StorageUnavailable("The object store did not answer; try again shortly.") from exc
 
 
 @dataclass
@@ -38,15 +80,21 @@ class StoredObject:
 
 
 class ObjectStore:
-    def __init__(self, url: str, signing_key: str) -> None:
+    def __init__(
+        self, url: str, signing_key: str, *, retries: Retries | None = None, signed_url_ttl_s: int = 300
+    ) -> None:
+        """`url`: file:///dir or s3://bucket/prefix (endpoint, region and credentials from the usual
+        AWS_* variables: AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+        AWS_ALLOW_HTTP for a plain-HTTP MinIO). Every key is relative to the URL's prefix."""
         self.url = url
+        self.signed_url_ttl_s = signed_url_ttl_s
         parsed = urlparse(url)
         self.is_local = parsed.scheme == "file"
         if self.is_local:
             Path(parsed.path).mkdir(parents=True, exist_ok=True)
             self.store: Backend = LocalStore(parsed.path, mkdir=True)
         else:
-            self.store = from_url(url)
+            self.store = from_url(url, **(retries or Retries()).options())
         self._key = hashlib.sha256(b"axops-storage:" + signing_key.encode()).digest()
 
     @staticmethod
@@ -68,18 +116,18 @@ class ObjectStore:
                     size += len(chunk)
                     yield chunk
 
-        await obstore.put_async(self.store, self._check(path), hashed())
+        with _available(path, writing=True):
+            await obstore.put_async(self.store, self._check(path), hashed())
         return StoredObject(path=path, size=size, sha256=digest.hexdigest())
 
     async def put_bytes(self, path: str, data: bytes) -> StoredObject:
-        await obstore.put_async(self.store, self._check(path), data)
+        with _available(path, writing=True):
+            await obstore.put_async(self.store, self._check(path), data)
         return StoredObject(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
     async def get_stream(self, path: str) -> AsyncIterator[bytes]:
-        try:
+        with _available(path):
             result = await obstore.get_async(self.store, self._check(path))
-        except FileNotFoundError as exc:
-            raise NotFound("The object does not exist.") from exc
         async for chunk in result.stream():
             yield bytes(chunk)
 
@@ -87,16 +135,12 @@ class ObjectStore:
         return b"".join([c async for c in self.get_stream(path)])
 
     async def get_range(self, path: str, start: int, end: int) -> bytes:
-        try:
+        with _available(path):
             return bytes(await obstore.get_range_async(self.store, self._check(path), start=start, end=end))
-        except FileNotFoundError as exc:
-            raise NotFound("The object does not exist.") from exc
 
     async def size(self, path: str) -> int:
-        try:
+        with _available(path):
             return (await obstore.head_async(self.store, self._check(path)))["size"]
-        except FileNotFoundError as exc:
-            raise NotFound("The object does not exist.") from exc
 
     def local_path(self, path: str) -> Path | None:
         """The file behind an object in a local store (None for S3): tools like DuckDB read it in place."""
@@ -104,17 +148,17 @@ class ObjectStore:
 
     async def rename(self, source: str, target: str) -> None:
         """Move an object (a rename on disk, a server-side copy on S3): no bytes through Python."""
-        await obstore.rename_async(self.store, self._check(source), self._check(target))
+        with _available(source):
+            await obstore.rename_async(self.store, self._check(source), self._check(target))
 
     async def delete(self, path: str) -> None:
-        try:
+        with contextlib.suppress(NotFound), _available(path):
             await obstore.delete_async(self.store, self._check(path))
-        except FileNotFoundError:
-            pass
 
-    async def signed_url(self, path: str, method: Literal["GET", "PUT"] = "GET", expires_in: int = 3600) -> str:
-        """A URL that grants one object to whoever holds it, until it expires."""
+    async def signed_url(self, path: str, method: Literal["GET", "PUT"] = "GET", expires_in: int | None = None) -> str:
+        """A URL that grants one object to whoever holds it, until it expires (AXOPS_STORAGE_SIGNED_URL_TTL_S)."""
         self._check(path)
+        expires_in = expires_in or self.signed_url_ttl_s
         if not self.is_local:
             signing = cast(S3Store | GCSStore | AzureStore, self.store)  # an s3://, gs:// or az:// URL
             return await obstore.sign_async(signing, method, path, timedelta(seconds=expires_in))

@@ -31,6 +31,7 @@ from axops.registry.schemas import (
     ModelDelete,
     ModelOut,
     ModelUpdate,
+    SignedFileUrl,
     StageChange,
     Task,
     UploadStart,
@@ -316,6 +317,19 @@ async def download_file(
             "content-disposition": content_disposition(path.rsplit("/", 1)[-1]),
         },
     )
+
+
+@router.get("/model/version/{version_id}/file-url/{path:path}")
+async def file_url(
+    version_id: uuid.UUID, path: str, principal: Reader, session: Session, storage: Storage
+) -> SignedFileUrl:
+    """A short-lived URL that downloads one file without going through this server (a presigned URL
+    on S3/MinIO; AXOPS_STORAGE_SIGNED_URL_TTL_S). The same checks and audit as a download."""
+    model, version = await files.downloadable(session, principal, version_id)
+    f = await files.stored_file(session, version.id, path)
+    await service.record_access(session, "model.download", model, version=version.version, file=path, signed=True)
+    url = await storage.signed_url(f.storage_key, "GET")
+    return SignedFileUrl(url=url, expires_in=storage.signed_url_ttl_s, size=f.size, sha256=f.sha256)
 
 
 @router.get(

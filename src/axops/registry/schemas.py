@@ -89,6 +89,15 @@ class FileOut(BaseModel):
     sha256: str
 
 
+class SignedFileUrl(BaseModel):
+    url: str = Field(
+        description="GET it without credentials until it expires (absolute for S3, relative to the API otherwise)"
+    )
+    expires_in: int = Field(description="seconds the URL stays valid")
+    size: int
+    sha256: str
+
+
 class VersionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID

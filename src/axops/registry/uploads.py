@@ -149,6 +149,8 @@ async def complete_upload(
     if missing:
         raise Conflict(f"Not every file is complete yet: {', '.join(missing[:10])}.", incomplete=missing)
     stored: list[ModelFile] = []
+    # Parts are discarded once the version is made or refused; a store failure (503) keeps them, so
+    # completing again later works.
     try:
         for path, entry in files.items():
             key = f"models/{model.id}/{version.id}/{path}"
@@ -166,11 +168,15 @@ async def complete_upload(
         await delete_objects(storage, stored)
         version.status, version.error = "failed", f"The version was not created: {exc}"
         await session.flush()
+        await _discard_parts(storage, version)
         return version
-    finally:
-        for path in files:
-            await uploads.discard(storage, _parts(version, path))
+    await _discard_parts(storage, version)
     session.add_all(stored)
     await session.flush()
     record_upload(session, model, version, len(stored), resumable=True)
     return version
+
+
+async def _discard_parts(storage: ObjectStore, version: ModelVersion) -> None:
+    for path in version.progress["files"]:
+        await uploads.discard(storage, _parts(version, path))
