@@ -273,6 +273,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/apikey/revoke-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke All Api Keys
+         * @description Every active key of the caller (or, for an Admin, of `user_id`): a two-factor code confirmed in the
+         *     last 5 minutes is needed when the caller has two-factor on, as for deleting a model.
+         */
+        post: operations["apikey-revoke_all_api_keys"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/apikey/{key_id}/revoke": {
         parameters: {
             query?: never;
@@ -857,6 +878,27 @@ export interface paths {
         };
         /** Download File */
         get: operations["model-download_file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model/version/{version_id}/file-url/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * File Url
+         * @description A short-lived URL that downloads one file without going through this server (a presigned URL
+         *     on S3/MinIO; AXOPS_STORAGE_SIGNED_URL_TTL_S). The same checks and audit as a download.
+         */
+        get: operations["model-file_url"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1612,7 +1654,9 @@ export interface paths {
         /**
          * Test
          * @description Each check's verdict on a text: one policy's, or those that would apply to the caller on a route
-         *     (or everywhere, when neither is named). Models are not asked (moderation and classifier routes).
+         *     (or everywhere, when neither is named). Moderation and classifier routes are asked too (their usage
+         *     is recorded under the guard route, for the caller's team); a model verdict's kind is `model`, one
+         *     that could not answer `classifier_unavailable`.
          */
         post: operations["guardrails-test"];
         delete?: never;
@@ -3498,6 +3542,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/governance/approvals/inbox-count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Inbox Count
+         * @description How many pending requests the caller may decide now (the menu's badge).
+         */
+        get: operations["governance-inbox_count"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/governance/approvals/{approval_id}": {
         parameters: {
             query?: never;
@@ -4921,6 +4985,22 @@ export interface components {
              */
             status: "active" | "revoked" | "expired";
         };
+        /** ApiKeysRevokeAll */
+        ApiKeysRevokeAll: {
+            /**
+             * User Id
+             * @description Whose keys (Admins only); default: the caller's own
+             */
+            user_id?: string | null;
+        };
+        /** ApiKeysRevoked */
+        ApiKeysRevoked: {
+            /**
+             * Revoked
+             * @description How many active keys were revoked
+             */
+            revoked: number;
+        };
         /** ApprovalCreate */
         ApprovalCreate: {
             /**
@@ -4970,7 +5050,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "promote" | "deploy" | "access";
+            kind: "promote" | "deploy" | "access" | "canary" | "scale";
             /**
              * Status
              * @enum {string}
@@ -4985,7 +5065,7 @@ export interface components {
              * Target Type
              * @enum {string}
              */
-            target_type: "model" | "route";
+            target_type: "model" | "route" | "deployment";
             /** Target Id */
             target_id: string | null;
             /** Target Name */
@@ -4994,7 +5074,10 @@ export interface components {
             version_id: string | null;
             /** Version */
             version: number | null;
-            /** Action */
+            /**
+             * Action
+             * @description access: call, deploy or download; scale: the max replicas asked for
+             */
             action: string | null;
             /** Requester Team Id */
             requester_team_id: string | null;
@@ -7374,6 +7457,20 @@ export interface components {
             action: "allow" | "block";
             /** Moderation Route */
             moderation_route?: string | null;
+            /**
+             * Moderation Api
+             * @description moderation: the route's upstream answers OpenAI's /moderations; guard_chat: a guard chat model answering 'safe' or 'unsafe' (docs/GUARDRAILS.md)
+             * @default moderation
+             * @enum {string}
+             */
+            moderation_api: "moderation" | "guard_chat";
+            /**
+             * On Model Error
+             * @description when the moderation route can't answer: allow (recorded) or block
+             * @default allow
+             * @enum {string}
+             */
+            on_model_error: "allow" | "block";
         };
         /** HighRiskPrompt */
         HighRiskPrompt: {
@@ -7720,6 +7817,14 @@ export interface components {
              */
             logging_steps?: number;
         };
+        /** InboxCount */
+        InboxCount: {
+            /**
+             * Pending
+             * @description Pending requests the caller may decide now
+             */
+            pending: number;
+        };
         /** InferenceRequest */
         InferenceRequest: {
             /**
@@ -7768,6 +7873,13 @@ export interface components {
             action: "allow" | "block";
             /** Classifier Route */
             classifier_route?: string | null;
+            /**
+             * On Model Error
+             * @description when the classifier route can't answer: allow (recorded) or block
+             * @default allow
+             * @enum {string}
+             */
+            on_model_error: "allow" | "block";
         };
         /** ItemList */
         ItemList: {
@@ -11395,6 +11507,23 @@ export interface components {
              */
             to_upstream?: string | null;
         };
+        /** SignedFileUrl */
+        SignedFileUrl: {
+            /**
+             * Url
+             * @description GET it without credentials until it expires (absolute for S3, relative to the API otherwise)
+             */
+            url: string;
+            /**
+             * Expires In
+             * @description seconds the URL stays valid
+             */
+            expires_in: number;
+            /** Size */
+            size: number;
+            /** Sha256 */
+            sha256: string;
+        };
         /** SilenceCreate */
         SilenceCreate: {
             /** Matchers */
@@ -13971,6 +14100,39 @@ export interface operations {
             };
         };
     };
+    "apikey-revoke_all_api_keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApiKeysRevokeAll"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeysRevoked"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "apikey-revoke_api_key": {
         parameters: {
             query?: never;
@@ -15113,6 +15275,38 @@ export interface operations {
                 };
                 content: {
                     "application/octet-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "model-file_url": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: string;
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedFileUrl"];
                 };
             };
             /** @description Validation Error */
@@ -20777,6 +20971,26 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    "governance-inbox_count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InboxCount"];
+                };
             };
         };
     };

@@ -1422,6 +1422,9 @@ export default {
     inactive: 'Inactive',
   },
   teams: {
+    internalOnly: "Keep this team's requests inside the organisation (no external providers)",
+    transferHelp:
+      "The team's requests and its keys' are then served by the organisation's own providers only (refused when a model has none). Only policy admins change it.",
     defaultTeam: 'Default team',
     defaultDescription: 'Everyone not placed in another team',
     title: 'Teams',
@@ -1504,6 +1507,17 @@ export default {
     revoked: 'Revoked',
     expired: 'Expired',
     usage: 'Use it as: Authorization: Bearer <key>',
+    transfer: 'External transfer',
+    transferValue: { allowed: 'Allowed', forbidden: 'Internal only' },
+    transferHelp:
+      "An internal-only key is served by the organisation's own providers only (refused when a model has none). A key is internal only when it or its team is marked so. Only policy admins change it.",
+    internalOnly: "Keep this key's requests inside the organisation (no external providers)",
+    forbidTransfer: 'Make internal only',
+    allowTransfer: 'Allow external',
+    transferSet: 'Saved: {name} — {value}',
+    revokeAll: 'Revoke all my keys',
+    revokeAllConfirm: 'Revoke all your active keys? Every call using them fails at once.',
+    revokedAll: 'Revoked {n} keys',
   },
   audit: {
     title: 'Audit log',

@@ -1413,6 +1413,9 @@ export default {
     inactive: '비활성',
   },
   teams: {
+    internalOnly: '이 팀의 요청을 조직 안에서만 처리 (외부 공급자 사용 안 함)',
+    transferHelp:
+      '켜면 이 팀과 팀 키의 요청은 조직 내부 공급자만 사용합니다(내부 공급자가 없는 모델은 거부). 정책 관리자만 바꿀 수 있습니다.',
     defaultTeam: '기본 팀',
     defaultDescription: '다른 팀에 속하지 않은 모든 사용자',
     title: '팀',
@@ -1495,6 +1498,17 @@ export default {
     revoked: '폐기됨',
     expired: '만료됨',
     usage: '사용법: Authorization: Bearer <키>',
+    transfer: '외부 전송',
+    transferValue: { allowed: '허용', forbidden: '내부 전용' },
+    transferHelp:
+      '내부 전용 키의 요청은 조직 내부 공급자만 사용합니다(내부 공급자가 없는 모델은 거부). 키나 그 팀 중 하나라도 내부 전용이면 적용되며, 정책 관리자만 바꿀 수 있습니다.',
+    internalOnly: '이 키의 요청을 조직 안에서만 처리 (외부 공급자 사용 안 함)',
+    forbidTransfer: '내부 전용으로',
+    allowTransfer: '외부 허용',
+    transferSet: '저장했습니다: {name} — {value}',
+    revokeAll: '내 키 모두 폐기',
+    revokeAllConfirm: '내 활성 키를 모두 폐기할까요? 이 키로 하는 호출은 즉시 실패합니다.',
+    revokedAll: '키 {n}개를 폐기했습니다',
   },
   audit: {
     title: '감사 로그',

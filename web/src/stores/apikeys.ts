@@ -23,5 +23,12 @@ export const useApiKeysStore = defineStore('apikeys', () => {
     return key
   }
 
-  return { ...list, create, revoke }
+  /** Every active key of the caller at once (a two-factor step-up may be asked for); how many were revoked. */
+  async function revokeAll(): Promise<number> {
+    const { revoked } = unwrap(await api.POST('/api/apikey/revoke-all', { body: {} }))
+    await list.load()
+    return revoked
+  }
+
+  return { ...list, create, revoke, revokeAll }
 })
