@@ -27,11 +27,14 @@ lint: setup web/node_modules/.package-lock.json
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt constraints-moto.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "axops needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
 	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,runtime,k8s,reports]'
+	# moto's S3 server for tests/integration/test_s3_storage.py, in its own virtualenv (constraints-moto.txt says why)
+	test -x $(VENV)/moto/bin/python || $(PYTHON) -m venv $(VENV)/moto
+	$(VENV)/moto/bin/pip install $(PIP_FLAGS) -c constraints-moto.txt 'moto[server]'
 	touch $@
 
 web: web/dist/index.html
