@@ -8,6 +8,7 @@ Applications are checked the same way. Skipped only when kubectl is not installe
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -120,23 +121,26 @@ def test_the_prometheus_rule_rendered_is_deploy_monitoring(overlay):
     assert rule["spec"] == shipped["spec"] and rule["metadata"]["namespace"] == "axops"
 
 
-@needs_kubectl
-def test_no_secret_is_inlined(overlay):
-    _, objects = overlay
-    assert not [o for o in objects if o["kind"] == "Secret"]
+def check_no_inline_secrets(objects: list[dict]) -> None:
+    assert not [o for o in objects if o["kind"] == "Secret"], "Secrets are created outside git"
     for o in objects:
         if o["kind"] == "ConfigMap":
             for key in o["data"]:
-                assert not any(
-                    w in key for w in ("SECRET", "PASSWORD", "TOKEN", "DATABASE_URL", "REDIS_URL", "ACCESS_KEY")
-                )
+                assert not any(w in key for w in SECRET_WORDS), key
     for _, pod in pod_specs(objects):
         for c in pod["containers"]:
             for env in c.get("env", []):
-                name = env["name"]
-                if any(w in name for w in ("SECRET", "PASSWORD", "TOKEN", "KEY", "DATABASE_URL", "REDIS_URL")):
-                    assert "value" not in env and "secretKeyRef" in env["valueFrom"], name
+                if any(w in env["name"] for w in SECRET_WORDS):
+                    assert "value" not in env and "secretKeyRef" in env["valueFrom"], env["name"]
             assert any("secretRef" in e for e in c.get("envFrom", [])) or c["name"] == "release"
+
+
+SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "KEY", "DATABASE_URL", "REDIS_URL")
+
+
+@needs_kubectl
+def test_no_secret_is_inlined(overlay):
+    check_no_inline_secrets(overlay[1])
 
 
 def test_the_secret_example_is_not_applied():
@@ -146,17 +150,18 @@ def test_the_secret_example_is_not_applied():
 
 def _check_pod(workload: dict, pod: dict) -> None:
     name = workload["metadata"]["name"]
-    sc = pod["securityContext"]
-    assert sc["runAsNonRoot"] is True and sc["runAsUser"] != 0 and sc["seccompProfile"]["type"] == "RuntimeDefault", (
-        name
-    )
+    sc = pod.get("securityContext", {})
+    assert sc.get("runAsNonRoot") is True and sc.get("runAsUser", 0) != 0, name
+    assert sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
     mounts = {v["name"]: v for v in pod.get("volumes", [])}
     for c in pod["containers"]:
-        r = c["resources"]
-        assert {"cpu", "memory"} <= set(r["requests"]) and {"cpu", "memory"} <= set(r["limits"]), name
-        csc = c["securityContext"]
-        assert csc["allowPrivilegeEscalation"] is False and csc["readOnlyRootFilesystem"] is True, name
-        assert csc["capabilities"]["drop"] == ["ALL"], name
+        r = c.get("resources", {})
+        assert {"cpu", "memory"} <= set(r.get("requests", {})) & set(r.get("limits", {})), (
+            f"{name}: requests and limits"
+        )
+        csc = c.get("securityContext", {})
+        assert csc.get("allowPrivilegeEscalation") is False and csc.get("readOnlyRootFilesystem") is True, name
+        assert csc.get("capabilities", {}).get("drop") == ["ALL"], name
         image = c["image"]
         assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), image
         tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
@@ -166,8 +171,8 @@ def _check_pod(workload: dict, pod: dict) -> None:
         )
         # Long-running HTTP servers are probed; the worker serves no HTTP (see worker.yaml) and Jobs end.
         if workload["kind"] == "Deployment" and c.get("ports"):
-            assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", name
-            assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+            assert c.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/readyz", name
+            assert c.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/healthz", name
 
 
 @needs_kubectl
@@ -249,3 +254,63 @@ def test_a_crd_schema_refuses_a_broken_object():
         validate(broken)
     with pytest.raises(kubernetes_validate.ValidationError):
         validate({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": {"ports": [{"prot": 1}]}})
+
+
+@needs_kubectl
+@pytest.mark.parametrize(
+    ("patch", "check"),
+    [
+        (
+            """- op: add
+  path: /spec/template/spec/containers/0/env/-
+  value: {name: AXOPS_SECRET_KEY, value: inline-secret-value-0123456789abcdef}""",
+            "secrets",
+        ),
+        (
+            """- op: replace
+  path: /spec/template/spec/containers/0/image
+  value: registry.internal/axops/axops:latest""",
+            "pods",
+        ),
+        (
+            """- op: remove
+  path: /spec/template/spec/containers/0/securityContext/readOnlyRootFilesystem""",
+            "pods",
+        ),
+        (
+            """- op: remove
+  path: /spec/template/spec/containers/0/readinessProbe""",
+            "pods",
+        ),
+        (
+            """- op: remove
+  path: /spec/template/spec/containers/0/resources/limits""",
+            "pods",
+        ),
+        (
+            """- op: add
+  path: /spec/template/spec/containers/0/bogusField
+  value: 1""",
+            "schema",
+        ),
+    ],
+    ids=["inline-secret", "latest-tag", "writable-root", "no-probe", "no-limits", "unknown-field"],
+)
+def test_the_checks_catch_a_broken_overlay(tmp_path, patch, check):
+    """An overlay breaking one rule on the gateway's Deployment is refused by the check for that rule."""
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [os.path.relpath(KUSTOMIZE / "base", tmp_path)],  # kustomize refuses absolute paths
+                "patches": [{"target": {"kind": "Deployment", "name": "axops-gateway"}, "patch": patch}],
+            }
+        )
+    )
+    objects = render(tmp_path)
+    checks = {
+        "secrets": lambda: check_no_inline_secrets(objects),
+        "pods": lambda: [_check_pod(w, p) for w, p in pod_specs(objects)],
+        "schema": lambda: [validate(o) for o in objects],
+    }
+    with pytest.raises((AssertionError, kubernetes_validate.ValidationError)):
+        checks[check]()
