@@ -526,7 +526,9 @@ def backup(
     the objects. Exit 0 done, 1 failed, 2 usage."""
     from axops import bootstrap
     from axops.core import backup as backups
+    from axops.core.db import Database
     from axops.core.storage import ObjectStore
+    from axops.monitoring.backup_tasks import audited_backup
 
     _setup_logging()
     s = get_settings()
@@ -540,16 +542,23 @@ def backup(
     try:
         database, embedded = _backup_target(url, server)
         storage = ObjectStore(s.resolved_storage_url, s.resolved_secret_key())
-        result = asyncio.run(
-            backups.create(
-                database,
-                storage,
-                location,
-                embedded=embedded,
-                copy_objects=s.backup_copy_objects if copy_objects is None else copy_objects,
-                keep=keep,
-            )
-        )
+
+        async def run() -> backups.BackupResult:
+            db = Database(database, pool_size=1)
+            try:
+                return await audited_backup(
+                    db,
+                    storage,
+                    location,
+                    embedded=embedded,
+                    copy_objects=s.backup_copy_objects if copy_objects is None else copy_objects,
+                    keep=keep,
+                    via="cli",
+                )
+            finally:
+                await db.dispose()
+
+        result = asyncio.run(run())
     except backups.BackupError as exc:
         failure = str(exc)
     finally:

@@ -146,6 +146,11 @@ def test_backup_wipe_restore_journey(server_url, settings, tmp_path):
         assert meta["objects"] == len(digests) and meta["objects_copied"] is True
         manifest = [json.loads(line) for line in (folder / "objects.jsonl").read_text().splitlines()]
         assert {e["key"]: e["sha256"] for e in manifest} == digests
+        with psycopg.connect(libpq_url(url)) as conn:
+            (event,) = conn.execute(
+                "SELECT actor_type, summary FROM audit_events WHERE action = 'backup.created'"
+            ).fetchall()
+        assert event[0] == "system" and event[1]["via"] == "cli" and event[1]["name"] == folder.name
 
         # Wipe: the database and the object store are gone.
         _drop_database(server_url, name)

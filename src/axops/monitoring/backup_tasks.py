@@ -16,52 +16,72 @@ import procrastinate
 from axops.auth import audit
 from axops.auth.scoping import SYSTEM
 from axops.core import backup
+from axops.core.db import Database
 from axops.core.logging import event
 from axops.core.state import AppState, task_state
+from axops.core.storage import ObjectStore
 
 log = logging.getLogger("axops.backup")
 tasks = procrastinate.Blueprint()
 
 
-async def scheduled_backup(state: AppState, now: datetime, *, force: bool = False) -> backup.BackupResult | None:
-    """Make a backup if one is configured and due (or `force`), keep the newest N; audit either way."""
-    s = state.settings
-    if not s.backup_url or not (force or now.hour == s.backup_hour):
-        return None
+async def audited_backup(
+    db: Database,
+    storage: ObjectStore,
+    location: str,
+    *,
+    embedded: bool,
+    copy_objects: bool,
+    keep: int | None,
+    via: str,
+    now: datetime | None = None,
+) -> backup.BackupResult:
+    """`core.backup.create`, with an audit event `backup.created` by the system either way (`via`: task or cli)."""
     try:
         result = await backup.create(
-            state.db.url,
-            state.storage,
-            s.backup_url,
-            embedded=s.database_url is None,
-            copy_objects=s.backup_copy_objects,
-            keep=s.backup_keep,
-            now=now,
+            db.url, storage, location, embedded=embedded, copy_objects=copy_objects, keep=keep, now=now
         )
     except Exception as exc:
         reason = str(exc)[:500] if isinstance(exc, backup.BackupError) else type(exc).__name__
         await audit.record_now(
-            state.db.sessionmaker,
+            db.sessionmaker,
             "backup.created",
             resource_type="backup",
             outcome="failure",
-            summary={"reason": reason},
+            summary={"reason": reason, "via": via},
             actor=SYSTEM,
         )
-        event(log, "backup.failed", reason=reason)
+        event(log, "backup.failed", reason=reason, via=via)
         raise
     summary = {k: v for k, v in result.as_dict().items() if k not in ("location", "objects")}
-    summary["count"] = result.objects  # the audit page's sentence names `name` and `count`
+    summary |= {"count": result.objects, "via": via}  # the audit page's sentence names `name` and `count`
     await audit.record_now(
-        state.db.sessionmaker,
+        db.sessionmaker,
         "backup.created",
         resource_type="backup",
         resource_id=result.name,
         summary=summary,
         actor=SYSTEM,
     )
-    event(log, "backup.created", backup=result.name, objects=result.objects, pruned=len(result.pruned))
+    event(log, "backup.created", backup=result.name, objects=result.objects, pruned=len(result.pruned), via=via)
     return result
+
+
+async def scheduled_backup(state: AppState, now: datetime, *, force: bool = False) -> backup.BackupResult | None:
+    """Make a backup if one is configured and due (or `force`), keep the newest N."""
+    s = state.settings
+    if not s.backup_url or not (force or now.hour == s.backup_hour):
+        return None
+    return await audited_backup(
+        state.db,
+        state.storage,
+        s.backup_url,
+        embedded=s.database_url is None,
+        copy_objects=s.backup_copy_objects,
+        keep=s.backup_keep,
+        via="task",
+        now=now,
+    )
 
 
 @tasks.periodic(cron="53 * * * *", periodic_id="daily-backup")
