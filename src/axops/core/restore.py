@@ -37,6 +37,7 @@ from axops.core.backup import (
     tool,
 )
 from axops.core.db import libpq_url
+from axops.core.errors import Invalid
 from axops.core.storage import ObjectStore
 
 SYSTEM_SCHEMAS = "('pg_catalog', 'information_schema', 'pg_toast')"
@@ -136,6 +137,11 @@ async def restore(database_url: str, storage: ObjectStore, source: str, *, embed
         dump = await _fetch_verified(store, DUMP, files[DUMP], root, tmp)
         manifest_path = await _fetch_verified(store, MANIFEST, files[MANIFEST], root, tmp)
         entries = [orjson.loads(line) for line in manifest_path.read_bytes().splitlines() if line.strip()]
+        for entry in entries:  # a hand-made manifest must not write outside the store
+            try:
+                ObjectStore._check(entry["key"])
+            except (Invalid, KeyError, TypeError) as exc:
+                raise BackupError("objects.jsonl names an invalid object key; nothing was changed") from exc
         copied = bool(meta.get("objects_copied"))
         for entry in entries:
             where, key = (store, f"{OBJECTS}/{entry['key']}") if copied else (storage.store, entry["key"])
