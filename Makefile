@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: up test lint setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-guardrails bench-prompts bench-serving bench-training bench-tracking bench-eval bench-monitoring bench-ui clean
+.PHONY: up test lint setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-guardrails bench-prompts bench-serving bench-training bench-tracking bench-eval bench-monitoring bench-ui bench-cluster clean
 
 up: setup web
 	$(BIN)/axops up
@@ -110,6 +110,9 @@ bench-monitoring: setup
 
 bench-ui: setup web browser
 	$(BIN)/python bench/ui/run.py
+
+bench-cluster: setup
+	$(BIN)/python bench/cluster/run.py
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist
