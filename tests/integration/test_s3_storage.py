@@ -302,12 +302,32 @@ def test_s3_failures_are_retried_then_a_clear_503_with_nothing_half_written(s3_a
     name, content = max(demo.items(), key=lambda kv: len(kv[1]))
     assert sha(s3_api.get(f"/api/model/version/{vid}/files/{name}", headers=dev).content) == sha(content)
 
+    # A download while S3 is down: a 503 problem, not a 200 whose stream breaks.
+    proxy.down = True
+    r = s3_api.get(f"/api/model/version/{vid}/files/{name}", headers=dev)
+    assert unavailable(r), r.text
+    proxy.down = False
+
+    # A resumable dataset upload whose completion meets the outage completes once S3 is back.
+    csv = b"a,b\n" + b"".join(f"{i},{i * 2}\n".encode() for i in range(100))
+    body = {"filename": "big.csv", "size": len(csv), "dataset": {"name": "resumed-ds"}}
+    started = s3_api.post("/api/dataset/uploads", json=body, headers=dev)
+    assert started.status_code == 201, started.text
+    dvid = started.json()["id"]
+    assert s3_api.put(f"/api/dataset/upload/{dvid}", params={"offset": 0}, content=csv, headers=dev).status_code == 200
+    proxy.down = True
+    assert unavailable(s3_api.post(f"/api/dataset/version/{dvid}/complete", headers=dev))
+    proxy.down = False
+    done = s3_api.post(f"/api/dataset/version/{dvid}/complete", headers=dev)
+    assert done.status_code == 200 and done.json()["row_count"] == 100, done.text
+    assert s3_api.get(f"/api/dataset/version/{dvid}/download", headers=dev).content == csv
+
     # A dataset upload while S3 is down: 503 and no dataset version.
     proxy.down = True
     r = upload_dataset(s3_api, dev, b"a,b\n1,2\n", "t.csv", name="flaky-ds")
     assert r.status_code == 503 and unavailable(r), r.text
     proxy.down = False
-    assert [d["name"] for d in s3_api.get("/api/dataset", headers=dev).json()["items"]] == []
+    assert [d["name"] for d in s3_api.get("/api/dataset", headers=dev).json()["items"]] == ["resumed-ds"]
 
 
 def test_a_missing_bucket_is_a_503_not_a_500(s3, monkeypatch):

@@ -131,6 +131,18 @@ class ObjectStore:
         async for chunk in result.stream():
             yield bytes(chunk)
 
+    async def open_stream(self, path: str) -> AsyncIterator[bytes]:
+        """`get_stream`, but the object is asked for now: a missing object or a failing store is raised
+        here (404, 503) before a response has started, not as a broken stream."""
+        with _available(path):
+            result = await obstore.get_async(self.store, self._check(path))
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for chunk in result.stream():
+                yield bytes(chunk)
+
+        return chunks()
+
     async def get_bytes(self, path: str) -> bytes:
         return b"".join([c async for c in self.get_stream(path)])
 

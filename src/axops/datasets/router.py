@@ -271,7 +271,7 @@ async def download(
     storage = storage
     size = await storage.size(key)
     return StreamingResponse(
-        storage.get_stream(key),
+        await storage.open_stream(key),
         media_type="application/octet-stream",
         headers={"Content-Disposition": content_disposition(name), "Content-Length": str(size)},
     )

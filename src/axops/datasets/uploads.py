@@ -220,10 +220,12 @@ async def complete_upload(
     except Invalid as exc:
         version.status, version.error = "failed", exc.detail
         await session.flush()
+        await uploads.discard(storage, parts)
         return dataset, version, exc.detail
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        await uploads.discard(storage, parts)
+    # Only now: a store failure above (503) keeps the parts, so completing again later works.
+    await uploads.discard(storage, parts)
     await session.refresh(version)
     return dataset, version, None
 

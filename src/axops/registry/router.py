@@ -308,7 +308,7 @@ async def download_file(
     f = await files.stored_file(session, version.id, path)
     await service.record_access(session, "model.download", model, version=version.version, file=path)
     return StreamingResponse(
-        storage.get_stream(f.storage_key),
+        await storage.open_stream(f.storage_key),
         media_type="application/octet-stream",
         headers={
             "content-length": str(f.size),
