@@ -32,6 +32,7 @@ class GuardModel:
         self.flag_word = "zap"
         self.verdict = lambda text: "safe"
         self.down = False
+        self.delay = 0.0  # seconds before answering
         self.requests: list[dict] = []
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -70,6 +71,7 @@ class GuardModel:
         self.requests.append({**body, "_path": request.path})
         if self.down:
             return web.json_response({"error": {"message": "down"}}, status=503)
+        await asyncio.sleep(self.delay)
         answer = self.verdict(body["messages"][-1]["content"])
         return web.json_response(
             {
@@ -201,6 +203,19 @@ def test_guard_model_down_fails_open_with_a_record_or_closed_with_503(api, admin
     checks = {"injection": {"classifier_route": "no-such-route", "on_model_error": "block"}}
     assert api.patch(f"/api/guardrails/policies/{p['id']}", json={"checks": checks}, headers=admin).status_code == 200
     assert chat(live_server, setup["key"], "hello").status_code == 503
+
+
+def test_a_slow_guard_model_is_cut_at_the_timeout(api, admin, setup, upstream, guard, live_server):
+    guarding = live_server.app.state.axops.gateway.guarding
+    before, guarding.model_timeout_s = guarding.model_timeout_s, 0.3
+    guard.delay = 3  # well past the timeout, and short enough for the server to shut down after
+    try:
+        policy(api, admin, name="slow", direction="input", checks={"injection": {"classifier_route": "guard"}})
+        assert chat(live_server, setup["key"], "hello there").status_code == 200  # fail open
+        found = [d for d in decisions(api, live_server, admin) if d["policy_name"] == "slow"]
+        assert [d["kinds"] for d in found] == ["classifier_unavailable"]
+    finally:
+        guarding.model_timeout_s = before
 
 
 def test_policy_tester_shows_the_model_verdict(api, admin, setup, guard):

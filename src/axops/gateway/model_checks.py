@@ -4,7 +4,7 @@ breaker, and a usage record under the guard route attributed to the caller (a se
 caller's own request is never counted twice). The internal call does not pass guardrails, call
 rules, rate limits or caches: it is the guardrail itself. External targets are skipped like on `/v1`
 when the text carries personal data or the caller may not send data out. Bounded by
-`guardrails_model_timeout_s` (default 2 s) for the whole check.
+`guardrails_model_timeout_s` (default 2 s) for all of a request's model checks together.
 
 Contracts (docs/GUARDRAILS.md):
 - `moderation`: `POST <base>/moderations {"model", "input"}` → `results[0].flagged`; when the policy
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 
 import aiohttp
 import orjson
@@ -92,11 +93,16 @@ def read_verdict(data: dict, check: str) -> bool:
 
 
 def classifier(gw, principal, timeout_s: float):
-    """The `classify` callable for one request's caller."""
+    """The `classify` callable for one request's caller. The timeout bounds all of the request's model
+    checks together (every message of a chat, each check), not each call."""
+    deadline = time.monotonic() + timeout_s
 
     async def classify(check: str, route_name: str, text: str, categories, api: str) -> bool | None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
         try:
-            return await asyncio.wait_for(_ask(gw, principal, check, route_name, text, categories, api), timeout_s)
+            return await asyncio.wait_for(_ask(gw, principal, check, route_name, text, categories, api), remaining)
         except TimeoutError:
             log.warning("guardrails.model_timeout", extra={"route": route_name, "check": check})
             return None
