@@ -217,6 +217,10 @@ def test_daily_task_makes_a_backup_and_keeps_n(database_url, settings, tmp_path)
         storage = ObjectStore((tmp_path / "store").as_uri(), settings.secret_key)
         await storage.put_bytes("models/x/weights.bin", b"weights")
         state = SimpleNamespace(settings=conf, db=db, storage=storage)
+        target.mkdir()
+        (target / ".partial-axops-20250101T000000Z").mkdir()  # left by a killed run a year ago
+        os.utime(target / ".partial-axops-20250101T000000Z", (0, 0))
+        (target / ".partial-axops-20260101T045300Z").mkdir()  # another run, still writing
         try:
             assert await scheduled_backup(state, datetime(2026, 1, 1, 3, 53, tzinfo=UTC)) is None  # not its hour
             made = [await scheduled_backup(state, datetime(2026, 1, d, 4, 53, tzinfo=UTC)) for d in (1, 2, 3)]
@@ -229,6 +233,17 @@ def test_daily_task_makes_a_backup_and_keeps_n(database_url, settings, tmp_path)
     assert [m.name for m in made[1:]] == listed  # the oldest was pruned
     assert made[2].pruned == [made[0].name] and made[2].objects == 1 and made[2].copied is False
     assert not (target / made[0].name).exists()
+    assert sorted(p.name for p in target.glob(".partial-*")) == [".partial-axops-20260101T045300Z"]
+    nowhere = tmp_path / "no-such-backup"
+    try:
+        asyncio.run(
+            restore.restore(
+                database_url, ObjectStore((tmp_path / "x").as_uri(), "k" * 40), str(nowhere), embedded=False
+            )
+        )
+        raise AssertionError("restored from a directory that does not exist")
+    except backup.BackupError as exc:
+        assert "is not a directory" in str(exc) and not nowhere.exists()
     with psycopg.connect(libpq_url(database_url)) as conn:
         rows = conn.execute(
             "SELECT resource_id, actor_type, outcome FROM audit_events WHERE action = 'backup.created' "

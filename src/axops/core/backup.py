@@ -16,11 +16,13 @@ Restoring is `core/restore.py`. No domain knowledge here: the worker's task and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +45,7 @@ FORMAT = 1
 DUMP, MANIFEST, META, OBJECTS = "db.dump", "objects.jsonl", "backup.json", "objects"
 NAME = re.compile(r"^axops-\d{8}T\d{6}(\d{6})?Z$")
 CHUNK = 8 * 1024 * 1024
+STALE_PARTIAL_S = 24 * 3600  # a partial local backup older than this is left over from a killed run
 
 
 class BackupError(Exception):
@@ -139,11 +142,13 @@ def server_facts(url: str) -> tuple[int, str | None]:
 # -- destinations: a local directory or an s3:// prefix ---------------------------------------------
 
 
-def open_location(location: str) -> tuple[Backend, Path | None]:
+def open_location(location: str, create: bool = True) -> tuple[Backend, Path | None]:
     """An obstore store rooted at the location, and its directory when it is local."""
     parsed = urlparse(location)
     if parsed.scheme in ("", "file"):
         root = Path(parsed.path if parsed.scheme else location).expanduser().resolve()
+        if not create and not root.is_dir():
+            raise BackupError(f"{root} is not a directory")
         root.mkdir(parents=True, exist_ok=True)
         return LocalStore(str(root), mkdir=True), root
     return from_url(location), None
@@ -176,10 +181,19 @@ async def prune(location: str, keep: int) -> list[str]:
     for name in doomed:
         if root is not None:
             await asyncio.to_thread(shutil.rmtree, root / name, True)
-            continue
-        async for batch in obstore.list(store, prefix=f"{name}/"):
-            await obstore.delete_async(store, [m["path"] for m in batch])
+        else:
+            await _delete_prefix(store, f"{name}/")
+    if root is not None:  # a backup killed midway (kill -9, a full disk) leaves its partial folder
+        cutoff = time.time() - STALE_PARTIAL_S
+        for partial in root.glob(".partial-axops-*"):
+            if partial.stat().st_mtime < cutoff:
+                await asyncio.to_thread(shutil.rmtree, partial, True)
     return doomed
+
+
+async def _delete_prefix(store: Backend, prefix: str) -> None:
+    async for batch in obstore.list(store, prefix=prefix):
+        await obstore.delete_async(store, [m["path"] for m in batch])
 
 
 async def sha256_file(path: Path) -> tuple[str, int]:
@@ -280,6 +294,9 @@ async def create(
     except BaseException:
         if root is not None:
             shutil.rmtree(staging, ignore_errors=True)
+        else:  # no backup.json was written, so it is never listed; remove what was uploaded anyway
+            with contextlib.suppress(Exception):
+                await _delete_prefix(dest, prefix)
         raise
     finally:
         if root is None:

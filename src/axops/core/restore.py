@@ -109,7 +109,7 @@ async def _store_is_empty(storage: ObjectStore) -> bool:
 
 async def restore(database_url: str, storage: ObjectStore, source: str, *, embedded: bool, force: bool = False) -> dict:
     """Verify, then restore one backup folder (a local path or s3://bucket/prefix/axops-...)."""
-    store, root = open_location(source)
+    store, root = open_location(source, create=False)
     try:
         meta = orjson.loads(await _read(store, META))
     except orjson.JSONDecodeError as exc:
