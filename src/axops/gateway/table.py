@@ -168,6 +168,7 @@ class RouteTable:
         self.routes: dict[str, RouteEntry] = {}
         self.upstreams: dict[str, Upstream] = {}  # survive reloads, so breaker and latency state do
         self._stale = True
+        self._loaded = False  # until the first load ends, requests wait for it (not an empty table: 404s)
         self._lock = asyncio.Lock()
         notify.subscribe(TOPIC, self.invalidate)
 
@@ -176,12 +177,17 @@ class RouteTable:
 
     async def ensure(self, db, secret: str) -> None:
         """Reload when stale (or when the invalidation listener is down, every time)."""
-        if not self._stale and notify.caching_allowed():
+        if not self._stale and self._loaded and notify.caching_allowed():
             return
         async with self._lock:
-            if self._stale or not notify.caching_allowed():
-                self._stale = False
-                await self._load(db, secret)
+            if self._stale or not self._loaded or not notify.caching_allowed():
+                self._stale = False  # an invalidation during the load makes it stale again
+                try:
+                    await self._load(db, secret)
+                except BaseException:
+                    self._stale = True
+                    raise
+                self._loaded = True
 
     async def _load(self, db, secret: str) -> None:
         async with db.sessionmaker() as session:

@@ -6,6 +6,7 @@ any other PII masked with axops.pii, so no decision stores the text it refused."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ class DecisionWriter:
         self.queue: list[tuple] = []
         self.dropped = self.written = 0
         self._task: asyncio.Task | None = None
+        self._closing = asyncio.Event()
 
     def record(
         self, decision: Decision, text: str, direction: str, route: str | None, principal, request_id: str | None
@@ -110,15 +112,17 @@ class DecisionWriter:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        # Asked to end, not cancelled: a cancel in the middle of a COPY lost that batch.
+        self._closing.set()
         if self._task:
-            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         while self.queue and await self.flush():
             pass
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.interval_s)
             await self.flush()
 
     async def flush(self) -> bool:
