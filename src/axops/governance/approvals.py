@@ -218,6 +218,8 @@ async def check_deploy(
 async def check_change(session: AsyncSession, principal: Principal, deployment, what: str, new_max: int | None) -> None:
     """Serving's change check: a canary of a production version taking all the traffic, or a production
     deployment's max replicas going up, needs an approval like its deployment did."""
+    if not required():
+        return
     version = await session.get(ModelVersion, deployment.version_id)
     if version is None or version.stage != GATED_STAGE:
         return
