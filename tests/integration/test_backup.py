@@ -99,7 +99,14 @@ def _snapshot(api: httpx.Client, admin: dict, dev: dict, ids: dict) -> dict:
     history = api.get(f"/api/experiments/runs/{ids['run']}/metrics/loss", headers=dev).json()
     return {
         "users": users,
-        "model": (model["name"], [(v["version"], sorted(f["path"] for f in v["files"])) for v in versions]),
+        "model": (
+            model["name"],
+            [
+                (v["version"], sorted((f["path"], f["sha256"]) for f in files))
+                for v in versions
+                for files in [api.get(f"/api/model/version/{v['id']}", headers=dev).json()["files"]]
+            ],
+        ),
         "dataset": (dataset["name"], dataset["latest_version"], dataset["row_count"]),
         "run": (run["name"], run["params"], json.dumps(history, sort_keys=True)),
         "prompt": (prompt["name"], prompt["latest_version"], prompt["labels"]),
@@ -140,6 +147,10 @@ def test_backup_wipe_restore_journey(server_url, settings, tmp_path):
             }
             before = _snapshot(api, admin, dev.headers, ids)
         assert "bk-dev" in before["users"] and before["audit"], before
+        assert '"values": [0.9, 0.5]' in before["run"][2] and [f for f, _ in before["model"][1][0][1]] == [
+            "config.json",
+            "model.safetensors",
+        ]
         digests = _store_digests(store)
         assert digests, "the journey stored files"
 
