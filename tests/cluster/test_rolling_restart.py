@@ -142,6 +142,10 @@ def _stop(backend: AxopsProcess, load: Load, sig: int = signal.SIGTERM) -> dict:
     backend.signal(sig)
     _until(lambda: backend.port not in load.ready, timeout=5)  # readiness turns at once
     unready = time.monotonic() - sent
+    if backend.env.get("AXOPS_SHUTDOWN_DRAIN_SECONDS"):  # draining: not ready, and still serving
+        ready = httpx.get(backend.url + "/readyz", timeout=5)
+        assert (ready.status_code, ready.json()["status"]) == (503, "stopping")
+        assert httpx.get(backend.url + "/healthz", timeout=5).status_code == 200
     code = backend.wait(timeout=120)
     return {
         "exit": code,
