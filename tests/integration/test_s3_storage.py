@@ -138,15 +138,15 @@ def s3_axops(s3, database_url, settings, tmp_path_factory, live_server):
         "AXOPS_STORAGE_RETRY_TIMEOUT_S": "5",
         "AXOPS_STORAGE_SIGNED_URL_TTL_S": str(TTL_S),
     }
-    with axops_process(database_url, settings, tmp_path_factory.mktemp("s3-axops"), env=env) as url:
-        yield url
+    with axops_process(database_url, settings, tmp_path_factory.mktemp("s3-axops"), env=env, handle=True) as process:
+        yield process
 
 
 @pytest.fixture
 def s3_api(api, s3_axops, s3):
     """A clean database (the suite's `api` resets it) and a client of the S3-backed process."""
     s3["proxy"].fail_next, s3["proxy"].down = 0, False
-    with httpx.Client(base_url=s3_axops, timeout=60) as client:
+    with httpx.Client(base_url=s3_axops.url, timeout=60) as client:
         yield client
 
 
@@ -249,9 +249,18 @@ def test_models_datasets_and_artifacts_live_in_s3(s3_api, admin, s3, demo_dirs):
         s3_api.get(f"/api/experiments/runs/{run['id']}/artifacts/checkpoint-10/state.bin", headers=dev).content
     ) == sha(checkpoint)
 
-    # Deleting the model removes its objects from the bucket.
+    # Deleting the model, then purging it (an Admin; with recoverable deletion the files stay until then),
+    # removes its objects from the bucket.
     gone = s3_api.request("DELETE", f"/api/model/{model['id']}", json={"confirm_name": "s3-model"}, headers=dev)
     assert gone.status_code == 204, gone.text
+    purge = s3_api.request(
+        "DELETE",
+        f"/api/model/{model['id']}",
+        params={"purge": "true"},
+        json={"confirm_name": "s3-model"},
+        headers=admin,
+    )
+    assert purge.status_code in (204, 404), purge.text  # 404: deletion was already for good
     deadline = time.monotonic() + 10
     while any(k.startswith(f"{PREFIX}/models/{model['id']}/") for k in bucket_keys(s3)):
         assert time.monotonic() < deadline, "the model's objects were not deleted"
@@ -259,7 +268,7 @@ def test_models_datasets_and_artifacts_live_in_s3(s3_api, admin, s3, demo_dirs):
     assert all(k.startswith(f"{PREFIX}/") for k in bucket_keys(s3))
 
 
-def test_s3_failures_are_retried_then_a_clear_503_with_nothing_half_written(s3_api, admin, s3, demo_dirs):
+def test_s3_failures_are_retried_then_a_clear_503_with_nothing_half_written(s3_api, s3_axops, admin, s3, demo_dirs):
     proxy = s3["proxy"]
     dev = make_account(s3_api, admin, "s3flaky", new_team="flaky").headers
     demo = {p.name: p.read_bytes() for p in sorted(demo_dirs[0].iterdir()) if p.is_file()}
@@ -276,6 +285,7 @@ def test_s3_failures_are_retried_then_a_clear_503_with_nothing_half_written(s3_a
     r = upload_model(s3_api, dev, model["id"], demo)
     assert r.status_code == 503 and r.headers["content-type"].startswith("application/problem+json")
     assert unavailable(r) and "Traceback" not in r.text and "127.0.0.1" not in r.text
+    assert "object store failed" in s3_axops.log_path.read_text()  # the cause is in the log, for operators
     versions = s3_api.get(f"/api/model/{model['id']}/versions", headers=dev).json()
     assert [v["version"] for v in versions] == [1]
 

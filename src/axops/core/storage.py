@@ -65,10 +65,10 @@ def _available(path: str, writing: bool = False) -> Iterator[None]:
     except FileNotFoundError as exc:
         if not writing:
             raise NotFound("The object does not exist.") from exc
-        logger.warning("object store refused a write (missing bucket?)", extra={"path": path, "error": str(exc)[:500]})
+        logger.warning("object store refused writing %s (missing bucket?): %s", path, str(exc)[:500])
         raise StorageUnavailable("The object store refused the write; try again shortly.") from exc
     except BackendError as exc:
-        logger.warning("object store failed", extra={"path": path, "error": str(exc)[:500]})
+        logger.warning("object store failed on %s: %s", path, str(exc)[:500])
         raise StorageUnavailable("The object store did not answer; try again shortly.") from exc
 
 
