@@ -795,6 +795,7 @@ export default {
       },
     },
     approvals: {
+      inboxBadge: '{n} requests waiting for your decision',
       tab: 'Approvals',
       inbox: 'To decide',
       mine: 'My requests',

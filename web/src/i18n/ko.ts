@@ -789,6 +789,7 @@ export default {
       },
     },
     approvals: {
+      inboxBadge: '결정을 기다리는 요청 {n}건',
       tab: '승인',
       inbox: '결정할 요청',
       mine: '내 요청',
