@@ -81,6 +81,7 @@ from axops.registry import tasks as models_tasks
 from axops.serving import router as serving_router
 from axops.settings import Settings, get_settings
 from axops.training import router as training_router
+from axops.training import tasks as training_tasks
 
 log = logging.getLogger("axops.app")
 
@@ -101,6 +102,7 @@ tasks.register(
         "alerts": alert_tasks.tasks,
         "slos": slo_tasks.tasks,
         "backup": backup_tasks.tasks,
+        "training": training_tasks.tasks,
         "compliance_reports": governance_report_tasks.tasks,
         violation_tasks.NAMESPACE: violation_tasks.tasks,
     }

@@ -69,7 +69,13 @@ class Settings(BaseSettings):
     audit_partitions_ahead: int = 3
     max_body_bytes: int = 2 * 1024 * 1024
     max_upload_bytes: int = 200 * 1024**3
-    model_archive_retention_days: int = 30
+    # Files of archived model versions are deleted this long after archiving (PRD: versions kept >= 180 days;
+    # a smaller value is allowed, docs/OPERATIONS.md "Retention and recovery").
+    model_archive_retention_days: int = Field(180, ge=1)
+    # Deleted models and datasets can be restored this long, then the purge task removes them and their files.
+    deleted_retention_days: int = Field(30, ge=1)
+    # Output lines of training jobs finished longer ago than this are deleted (the job and its outcome stay).
+    training_log_retention_days: int = Field(30, ge=1)
     upload_expiry_hours: int = 72
     dataset_max_rows: int = Field(
         5_000_000, ge=1, description="rows a dataset version may have; larger uploads are refused"

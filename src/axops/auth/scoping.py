@@ -6,6 +6,8 @@ A resource row has a `team_id` (the owning team) and, optionally, a `visibility`
 - see:    Admins see every row; others see their teams' rows and rows whose visibility is
           "organization".
 - change: the permission for the action, and membership of the owning team (Admins: any team).
+- gone:   a row with a `deleted_at` set (a soft-deleted model or dataset, waiting for restore or purge)
+          is seen by nobody through `visible`/`sees`; only the recovery services read it.
 - own:    a new resource belongs to the team the caller names (one of theirs), else to their only
           team (besides the default team), else to the default team (see owning_team).
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, true
+from sqlalchemy import ColumnElement, and_, or_, true
 
 from axops.auth.deps import Principal
 from axops.auth.permissions import PERMISSIONS
@@ -47,16 +49,20 @@ def team_ids_param(principal: Principal) -> list[uuid.UUID] | None:
 
 
 def visible(principal: Principal, model: Any) -> ColumnElement[bool]:
-    """Rows of `model` (an ORM class with `team_id`, maybe `visibility`) the caller may see."""
+    """Rows of `model` (an ORM class with `team_id`, maybe `visibility`, maybe `deleted_at`) the caller may see."""
+    deleted_at = getattr(model, "deleted_at", None)
+    alive = true() if deleted_at is None else deleted_at.is_(None)
     if principal.is_admin:
-        return true()
+        return alive
     mine = model.team_id.in_(principal.team_ids or {_NO_TEAM})
     visibility = getattr(model, "visibility", None)
-    return mine if visibility is None else or_(visibility == "organization", mine)
+    return and_(alive, mine if visibility is None else or_(visibility == "organization", mine))
 
 
 def sees(principal: Principal, row: Any) -> bool:
     """The same rule as `visible`, for a row (or anything with `team_id` and maybe `visibility`)."""
+    if getattr(row, "deleted_at", None) is not None:
+        return False
     if getattr(row, "visibility", None) == "organization":
         return True
     return principal.sees_team(row.team_id)

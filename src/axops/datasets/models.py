@@ -8,10 +8,12 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -37,8 +39,12 @@ class Dataset(IdMixin, TimestampMixin, Base):
     # The level the owner set; the effective level is the higher of this and the scans'.
     sensitivity_floor: Mapped[str] = mapped_column(String(16), default="public")
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Soft delete (datasets/recovery.py): hidden from every read by `scoping.visible`, purged after the window.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     __table_args__ = (
         UniqueConstraint("team_id", "name", name="uq_datasets_team_id_name"),
+        Index("ix_datasets_deleted_at", "deleted_at", postgresql_where=text("deleted_at IS NOT NULL")),
         CheckConstraint("visibility IN ('team', 'organization')", name="visibility"),
         CheckConstraint(f"sensitivity_floor IN {SENSITIVITY}", name="sensitivity_floor"),
     )

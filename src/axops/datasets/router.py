@@ -15,7 +15,7 @@ from axops.core.errors import Invalid, problem_response
 from axops.core.pagination import Page
 from axops.core.state import State, Storage, state_of
 from axops.core.text import content_disposition
-from axops.datasets import derived, reads, reviews, service, uploads
+from axops.datasets import derived, reads, recovery, reviews, service, uploads
 from axops.datasets.models import Dataset, DatasetVersion
 from axops.datasets.schemas import (
     DatasetChunkReceived,
@@ -26,6 +26,7 @@ from axops.datasets.schemas import (
     DatasetUploadStart,
     DatasetVersionDetail,
     DatasetVersionOut,
+    DeletedDatasetOut,
     DiffOut,
     MaskRequest,
     ReviewRequest,
@@ -205,6 +206,13 @@ async def list_datasets(
     return Page(items=[_dataset_out(*row) for row in rows], next_cursor=next_cursor)
 
 
+@router.get("/dataset/deleted")
+async def list_deleted_datasets(principal: Reader, session: Session, state: State) -> list[DeletedDatasetOut]:
+    """Your teams' deleted datasets (every team's for an Admin) that can still be restored."""
+    rows = await recovery.list_deleted(session, principal, state.settings.deleted_retention_days)
+    return [DeletedDatasetOut(**r) for r in rows]
+
+
 @router.get("/dataset/{dataset_id}")
 async def get_dataset(dataset_id: uuid.UUID, principal: Reader, session: Session) -> DatasetOut:
     return await _one_dataset(session, await service.get_dataset(session, principal, dataset_id))
@@ -217,9 +225,29 @@ async def update_dataset(dataset_id: uuid.UUID, body: DatasetUpdate, principal: 
 
 @router.delete("/dataset/{dataset_id}", status_code=204, dependencies=[Depends(require_recent_mfa)])
 async def delete_dataset(
-    dataset_id: uuid.UUID, body: DatasetDelete, principal: Writer, session: Session, storage: Storage
+    dataset_id: uuid.UUID,
+    body: DatasetDelete,
+    principal: Writer,
+    session: Session,
+    storage: Storage,
+    state: State,
+    purge: Annotated[
+        bool, Query(description="Admin: remove an already deleted dataset and its files now, without restore")
+    ] = False,
 ) -> None:
-    await service.delete_dataset(session, principal, storage, dataset_id, body.confirm_name)
+    """Delete a dataset: it can be restored for AXOPS_DELETED_RETENTION_DAYS, then it is purged."""
+    if purge:
+        await recovery.purge_dataset(session, principal, storage, dataset_id, body.confirm_name)
+    else:
+        await recovery.delete_dataset(
+            session, principal, dataset_id, body.confirm_name, state.settings.deleted_retention_days
+        )
+
+
+@router.post("/dataset/{dataset_id}/restore")
+async def restore_dataset(dataset_id: uuid.UUID, principal: Writer, session: Session) -> DatasetOut:
+    """Bring back a deleted dataset of your team, with its versions and files."""
+    return await _one_dataset(session, await recovery.restore_dataset(session, principal, dataset_id))
 
 
 @router.get("/dataset/{dataset_id}/versions")

@@ -2,7 +2,7 @@
 
 Uploads (one request or resumable) live in datasets/uploads.py, reading rows (preview, download, diff)
 in datasets/reads.py, versions made from others (masked, split) and re-scans in datasets/derived.py,
-review for training in datasets/reviews.py; the background analysis in datasets/tasks.py.
+review for training in datasets/reviews.py, deletion, restore and purge in datasets/recovery.py; the background analysis in datasets/tasks.py.
 
 Services flush, never commit. Heavy work (parsing, DuckDB, scanning) runs in worker threads so the
 event loop keeps serving."""
@@ -21,7 +21,7 @@ from axops.auth import audit
 from axops.auth.deps import Principal
 from axops.auth.scoping import owning_team, require, require_owner, visible
 from axops.core import uploads
-from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
+from axops.core.errors import Conflict, Forbidden, NotFound
 from axops.core.pagination import decode_cursor, page_of
 from axops.core.storage import ObjectStore
 from axops.datasets.models import SENSITIVITY, Dataset, DatasetVersion
@@ -66,7 +66,18 @@ def require_write(principal: Principal, dataset: Dataset) -> None:
 async def create_dataset(session: AsyncSession, principal: Principal, data: DatasetCreate) -> Dataset:
     require(principal, "datasets:write")
     team_id = owning_team(principal, data.team_id)
-    if await session.scalar(select(Dataset.id).where(Dataset.name == data.name, Dataset.team_id == team_id)):
+    holder = (
+        await session.execute(
+            select(Dataset.id, Dataset.deleted_at).where(Dataset.name == data.name, Dataset.team_id == team_id)
+        )
+    ).first()
+    if holder is not None and holder.deleted_at is not None:
+        raise Conflict(
+            f"A deleted dataset of your team is named {data.name!r}: restore it, or use the name after it is purged.",
+            code="dataset_name_held_by_deleted",
+            name=data.name,
+        )
+    if holder is not None:
         raise Conflict(
             f"Your team already has a dataset named {data.name!r}.", code="dataset_name_taken", name=data.name
         )
@@ -110,33 +121,6 @@ async def update_dataset(
     )
     await session.refresh(dataset)
     return dataset
-
-
-async def delete_dataset(
-    session: AsyncSession, principal: Principal, storage: ObjectStore, dataset_id: uuid.UUID, confirm_name: str
-) -> None:
-    dataset = await get_dataset(session, principal, dataset_id, for_update=True)
-    require_write(principal, dataset)
-    if confirm_name != dataset.name:
-        raise Invalid("Type the dataset's exact name to confirm the deletion.", code="confirm_name_mismatch")
-    versions = (await session.scalars(select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id))).all()
-    keys = [k for v in versions for k in (v.original_key, v.parquet_key) if k]
-    await session.delete(dataset)
-    await session.flush()
-    audit.record(
-        session,
-        "dataset.delete",
-        resource_type="dataset",
-        resource_id=dataset.id,
-        team_id=dataset.team_id,
-        summary={"name": dataset.name, "versions": len(versions)},
-    )
-
-    async def remove() -> None:
-        for key in keys:
-            await storage.delete(key)
-
-    session.info.setdefault("after_commit", []).append(remove)
 
 
 async def list_datasets(

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from axops.core import uploads
 from axops.core.logging import event
 from axops.core.state import task_state
-from axops.datasets import pii_scan, quality, service
+from axops.datasets import pii_scan, quality, recovery, service
 from axops.datasets import uploads as dataset_uploads
 from axops.datasets.models import Dataset, DatasetVersion
 
@@ -159,3 +159,18 @@ async def discard_stale_uploads_task(job_context, timestamp: int) -> None:
         await session.commit()
     if discarded:
         event(log, "dataset.stale_uploads_discarded", versions=discarded)
+
+
+async def purge_deleted(state) -> int:
+    """Remove datasets deleted longer than AXOPS_DELETED_RETENTION_DAYS ago, rows and objects."""
+    async for session in state.db.session():  # commits, then runs the object deletions
+        purged = await recovery.purge_expired(session, state.storage, state.settings.deleted_retention_days)
+    if purged:
+        event(log, "dataset.deleted_purged", datasets=purged)
+    return purged
+
+
+@tasks.periodic(cron="17 4 * * *", periodic_id="dataset-deleted-purge")
+@tasks.task(name="purge_deleted", pass_context=True, queueing_lock="dataset-deleted-purge")
+async def purge_deleted_task(job_context, timestamp: int) -> None:
+    await purge_deleted(task_state(job_context))

@@ -23,7 +23,8 @@ from axops.monitoring.dashboards import Range
 QUALITY_ROWS = 50
 LINEAGE_ROWS = 200
 
-_SEES = "($1::uuid[] IS NULL OR d.team_id = ANY($1) OR d.visibility = 'organization')"
+# Soft-deleted datasets (and models, below) drop out of the dashboards like out of every other read.
+_SEES = "d.deleted_at IS NULL AND ($1::uuid[] IS NULL OR d.team_id = ANY($1) OR d.visibility = 'organization')"
 
 _LATEST = f"""
 SELECT DISTINCT ON (d.id) d.id AS dataset_id, d.name, v.id AS version_id, v.version, v.row_count, v.size,
@@ -81,7 +82,7 @@ CROSS JOIN LATERAL unnest(j.dataset_version_ids) AS u(version_id)
 JOIN dataset_versions dv ON dv.id = u.version_id
 JOIN datasets d ON d.id = dv.dataset_id
 LEFT JOIN model_versions mv ON mv.id = j.output_version_id
-LEFT JOIN registered_models m ON m.id = mv.model_id
+LEFT JOIN registered_models m ON m.id = mv.model_id AND m.deleted_at IS NULL
 WHERE {_SEES} AND ($4::uuid[] IS NULL OR j.team_id = ANY($4))
   AND j.created_at < $3 AND coalesce(j.finished_at, $3) >= $2
 ORDER BY j.created_at DESC, j.id, d.name, dv.version

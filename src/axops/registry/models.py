@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -36,6 +37,9 @@ class RegisteredModel(IdMixin, TimestampMixin, Base):
     visibility: Mapped[str] = mapped_column(String(16), default="team")
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Soft delete (registry/recovery.py): hidden from every read by `scoping.visible`, purged after the window.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # Copied from the newest ready version so lists filter and search without joins.
     architecture: Mapped[str | None] = mapped_column(String(100))
     parameter_count: Mapped[int | None] = mapped_column(BigInteger)
@@ -61,6 +65,7 @@ class RegisteredModel(IdMixin, TimestampMixin, Base):
         Index("ix_registered_models_team_id", "team_id"),
         Index("ix_registered_models_architecture", "architecture"),
         Index("ix_registered_models_parameter_count", "parameter_count"),
+        Index("ix_registered_models_deleted_at", "deleted_at", postgresql_where=text("deleted_at IS NOT NULL")),
     )
 
 

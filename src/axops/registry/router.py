@@ -15,7 +15,7 @@ from axops.core.pagination import Page, json_page_response
 from axops.core.state import State, Storage, state_of
 from axops.core.text import content_disposition
 from axops.registry import compare as comparing
-from axops.registry import files, imports, service, uploads
+from axops.registry import files, imports, recovery, service, uploads
 from axops.registry import tasks as models_tasks
 from axops.registry.models import ModelVersion
 from axops.registry.schemas import (
@@ -24,6 +24,7 @@ from axops.registry.schemas import (
     ChunkReceived,
     CompareOut,
     CompareRequest,
+    DeletedModelOut,
     FileOut,
     HuggingFaceImport,
     LocalImport,
@@ -99,6 +100,13 @@ async def list_models(
     return json_page_response(docs, next_cursor)
 
 
+@router.get("/model/deleted")
+async def list_deleted_models(principal: Reader, session: Session, state: State) -> list[DeletedModelOut]:
+    """Your teams' deleted models (every team's for an Admin) that can still be restored."""
+    rows = await recovery.list_deleted(session, principal, state.settings.deleted_retention_days)
+    return [DeletedModelOut(**r) for r in rows]
+
+
 @router.get("/model/{model_id}")
 async def get_model(model_id: uuid.UUID, principal: Reader, session: Session) -> ModelOut:
     model = await service.get_model(session, principal, model_id)
@@ -124,9 +132,29 @@ async def unarchive_model(model_id: uuid.UUID, principal: Writer, session: Sessi
 
 @router.delete("/model/{model_id}", status_code=204, dependencies=[Depends(require_recent_mfa)])
 async def delete_model(
-    model_id: uuid.UUID, body: ModelDelete, principal: Writer, session: Session, storage: Storage
+    model_id: uuid.UUID,
+    body: ModelDelete,
+    principal: Writer,
+    session: Session,
+    storage: Storage,
+    state: State,
+    purge: Annotated[
+        bool, Query(description="Admin: remove an already deleted model and its files now, without restore")
+    ] = False,
 ) -> None:
-    await service.delete_model(session, principal, storage, model_id, body.confirm_name)
+    """Delete a model: it can be restored for AXOPS_DELETED_RETENTION_DAYS, then it is purged."""
+    if purge:
+        await recovery.purge_model(session, principal, storage, model_id, body.confirm_name)
+    else:
+        await recovery.delete_model(
+            session, principal, model_id, body.confirm_name, state.settings.deleted_retention_days
+        )
+
+
+@router.post("/model/{model_id}/restore")
+async def restore_model(model_id: uuid.UUID, principal: Writer, session: Session) -> ModelOut:
+    """Bring back a deleted model of your team, with its versions, aliases and files."""
+    return (await _model_out(session, [await recovery.restore_model(session, principal, model_id)]))[0]
 
 
 @router.get("/model/{model_id}/versions")

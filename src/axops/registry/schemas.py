@@ -63,6 +63,18 @@ class ModelDelete(Strict):
     confirm_name: str = Field(description="The model's name, typed again")
 
 
+class DeletedModelOut(BaseModel):
+    """A deleted model that can still be restored."""
+
+    id: uuid.UUID
+    name: str
+    team_id: uuid.UUID
+    team_name: str | None = None
+    deleted_at: datetime
+    deleted_by: str | None = Field(None, description="Username of who deleted it (null: the account is gone)")
+    purge_after: datetime = Field(description="From then on the daily purge removes it and its files for good")
+
+
 class ModelOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID

@@ -1,7 +1,7 @@
 """The model registry: models, their versions, stages, aliases and cards, and resolving `name@ref`.
 
 Files and one-request uploads live in registry/files.py, resumable uploads in registry/uploads.py,
-server-directory imports in registry/imports.py, version comparison in registry/compare.py.
+server-directory imports in registry/imports.py, deletion, restore and purge in registry/recovery.py, version comparison in registry/compare.py.
 Services flush, never commit; object deletions run after commit."""
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from axops.auth import audit
 from axops.auth.deps import Principal
 from axops.auth.scoping import owning_team, require_owner, team_ids_param, visible
 from axops.core.db import Database
-from axops.core.errors import Conflict, Invalid, NotFound
+from axops.core.errors import Conflict, NotFound
 from axops.core.pagination import decode_cursor, page_of
-from axops.core.storage import ObjectStore
 from axops.registry.models import ModelAlias, ModelFile, ModelVersion, RegisteredModel
 from axops.registry.schemas import ModelCreate, ModelUpdate
 
@@ -71,7 +70,14 @@ async def _refuse_taken_name(
     same_name = and_(func.lower(RegisteredModel.name) == name.lower(), RegisteredModel.team_id == team_id)
     if but is not None:
         same_name = and_(same_name, RegisteredModel.id != but)
-    if await session.scalar(select(RegisteredModel.id).where(same_name)):
+    holder = (await session.execute(select(RegisteredModel.id, RegisteredModel.deleted_at).where(same_name))).first()
+    if holder is not None and holder.deleted_at is not None:
+        raise Conflict(
+            f"A deleted model of your team is named '{name}': restore it, or use the name after it is purged.",
+            code="model_name_held_by_deleted",
+            name=name,
+        )
+    if holder is not None:
         raise Conflict(f"Your team already has a model named '{name}'.", code="model_name_taken", name=name)
 
 
@@ -160,43 +166,6 @@ async def set_model_archived(
     return model
 
 
-async def delete_model(
-    session: AsyncSession, principal: Principal, storage: ObjectStore, model_id: uuid.UUID, confirm_name: str
-) -> None:
-    model = await get_model(session, principal, model_id, for_update=True)
-    require_write(principal, model)
-    for check in in_use_checks:
-        await check(session, model.id)
-    if confirm_name != model.name:
-        raise Invalid("To delete a model, type its exact name in confirm_name.", code="confirm_name_mismatch")
-    keys = list(
-        (
-            await session.scalars(
-                select(ModelFile.storage_key)
-                .join(ModelVersion, ModelVersion.id == ModelFile.version_id)
-                .where(ModelVersion.model_id == model.id)
-            )
-        ).all()
-    )
-    versions = await session.scalar(select(func.count()).where(ModelVersion.model_id == model.id))
-    audit.record(
-        session,
-        "model.delete",
-        resource_type="model",
-        resource_id=model.id,
-        team_id=model.team_id,
-        summary={"name": model.name, "versions": versions, "files": len(keys)},
-    )
-    await session.delete(model)
-    await session.flush()
-
-    async def remove_objects() -> None:
-        for key in keys:
-            await storage.delete(key)
-
-    session.info.setdefault("after_commit", []).append(remove_objects)
-
-
 # Each row is rendered to JSON by PostgreSQL itself: Python only joins the documents, which
 # is several times cheaper than decoding 15 columns per row and encoding them again.
 _LIST_SQL = """
@@ -233,7 +202,7 @@ async def list_models(
 ) -> tuple[list[str], str | None]:
     """A page of models as JSON documents (the `ModelOut` shape), newest first, in one round trip outside a transaction
     (hand-written SQL through asyncpg: the registry's hottest read, searched across 100k+ models)."""
-    clauses: list[str] = []
+    clauses: list[str] = ["m.deleted_at IS NULL"]
     params: list = []
 
     def add(sql: str, value) -> None:

@@ -1,4 +1,4 @@
-"""Background work of the registry: imports (with progress) and the archive retention sweep."""
+"""Background work of the registry: imports (with progress), the archive retention sweep and the purge of deleted models."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from axops.core.logging import event
 from axops.core.state import task_state
 from axops.registry import card as cards
-from axops.registry import files, imports, uploads
+from axops.registry import files, imports, recovery, uploads
 from axops.registry.models import ModelFile, ModelVersion, RegisteredModel
 
 log = logging.getLogger("axops.registry")
@@ -159,3 +159,18 @@ async def purge_archived_task(job_context, timestamp: int) -> None:
         event(log, "model.archive_purged", versions=purged)
     if discarded:
         event(log, "model.stale_uploads_discarded", versions=discarded)
+
+
+async def purge_deleted(state) -> int:
+    """Remove models deleted longer than AXOPS_DELETED_RETENTION_DAYS ago, rows and objects."""
+    async for session in state.db.session():  # commits, then runs the object deletions
+        purged = await recovery.purge_expired(session, state.storage, state.settings.deleted_retention_days)
+    if purged:
+        event(log, "model.deleted_purged", models=purged)
+    return purged
+
+
+@tasks.periodic(cron="13 4 * * *", periodic_id="model-deleted-purge")
+@tasks.task(name="purge_deleted", pass_context=True, queueing_lock="model-deleted-purge")
+async def purge_deleted_task(job_context, timestamp: int) -> None:
+    await purge_deleted(task_state(job_context))

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -77,6 +78,7 @@ class TrainingJob(IdMixin, TimestampMixin, Base):
         CheckConstraint(f"executor IN {EXECUTORS}", name="executor"),
         Index("ix_training_jobs_queue", "status", "priority", "queued_at"),
         Index("ix_training_jobs_team_created_at", "team_id", "created_at"),
+        Index("ix_training_jobs_finished_at", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
     )
 
 

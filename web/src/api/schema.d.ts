@@ -568,6 +568,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/model/deleted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Deleted Models
+         * @description Your teams' deleted models (every team's for an Admin) that can still be restored.
+         */
+        get: operations["model-list_deleted_models"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/model/{model_id}": {
         parameters: {
             query?: never;
@@ -579,7 +599,10 @@ export interface paths {
         get: operations["model-get_model"];
         put?: never;
         post?: never;
-        /** Delete Model */
+        /**
+         * Delete Model
+         * @description Delete a model: it can be restored for AXOPS_DELETED_RETENTION_DAYS, then it is purged.
+         */
         delete: operations["model-delete_model"];
         options?: never;
         head?: never;
@@ -615,6 +638,26 @@ export interface paths {
         put?: never;
         /** Unarchive Model */
         post: operations["model-unarchive_model"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/model/{model_id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore Model
+         * @description Bring back a deleted model of your team, with its versions, aliases and files.
+         */
+        post: operations["model-restore_model"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1058,6 +1101,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dataset/deleted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Deleted Datasets
+         * @description Your teams' deleted datasets (every team's for an Admin) that can still be restored.
+         */
+        get: operations["datasets-list_deleted_datasets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dataset/{dataset_id}": {
         parameters: {
             query?: never;
@@ -1069,12 +1132,35 @@ export interface paths {
         get: operations["datasets-get_dataset"];
         put?: never;
         post?: never;
-        /** Delete Dataset */
+        /**
+         * Delete Dataset
+         * @description Delete a dataset: it can be restored for AXOPS_DELETED_RETENTION_DAYS, then it is purged.
+         */
         delete: operations["datasets-delete_dataset"];
         options?: never;
         head?: never;
         /** Update Dataset */
         patch: operations["datasets-update_dataset"];
+        trace?: never;
+    };
+    "/api/dataset/{dataset_id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore Dataset
+         * @description Bring back a deleted dataset of your team, with its versions and files.
+         */
+        post: operations["datasets-restore_dataset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/dataset/{dataset_id}/versions": {
@@ -6055,6 +6141,78 @@ export interface components {
              * @description Checked on completion when given
              */
             sha256?: string | null;
+        };
+        /**
+         * DeletedDatasetOut
+         * @description A deleted dataset that can still be restored.
+         */
+        DeletedDatasetOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team Name */
+            team_name?: string | null;
+            /**
+             * Deleted At
+             * Format: date-time
+             */
+            deleted_at: string;
+            /**
+             * Deleted By
+             * @description Username of who deleted it (null: the account is gone)
+             */
+            deleted_by?: string | null;
+            /**
+             * Purge After
+             * Format: date-time
+             * @description From then on the daily purge removes it and its files for good
+             */
+            purge_after: string;
+        };
+        /**
+         * DeletedModelOut
+         * @description A deleted model that can still be restored.
+         */
+        DeletedModelOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Team Name */
+            team_name?: string | null;
+            /**
+             * Deleted At
+             * Format: date-time
+             */
+            deleted_at: string;
+            /**
+             * Deleted By
+             * @description Username of who deleted it (null: the account is gone)
+             */
+            deleted_by?: string | null;
+            /**
+             * Purge After
+             * Format: date-time
+             * @description From then on the daily purge removes it and its files for good
+             */
+            purge_after: string;
         };
         /** DeliveryList */
         DeliveryList: {
@@ -14641,6 +14799,26 @@ export interface operations {
             };
         };
     };
+    "model-list_deleted_models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedModelOut"][];
+                };
+            };
+        };
+    };
     "model-get_model": {
         parameters: {
             query?: never;
@@ -14674,7 +14852,10 @@ export interface operations {
     };
     "model-delete_model": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Admin: remove an already deleted model and its files now, without restore */
+                purge?: boolean;
+            };
             header?: never;
             path: {
                 model_id: string;
@@ -14772,6 +14953,37 @@ export interface operations {
         };
     };
     "model-unarchive_model": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                model_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "model-restore_model": {
         parameters: {
             query?: never;
             header?: never;
@@ -15583,6 +15795,26 @@ export interface operations {
             };
         };
     };
+    "datasets-list_deleted_datasets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedDatasetOut"][];
+                };
+            };
+        };
+    };
     "datasets-get_dataset": {
         parameters: {
             query?: never;
@@ -15616,7 +15848,10 @@ export interface operations {
     };
     "datasets-delete_dataset": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Admin: remove an already deleted dataset and its files now, without restore */
+                purge?: boolean;
+            };
             header?: never;
             path: {
                 dataset_id: string;
@@ -15661,6 +15896,37 @@ export interface operations {
                 "application/json": components["schemas"]["DatasetUpdate"];
             };
         };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "datasets-restore_dataset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
         responses: {
             /** @description Successful Response */
             200: {
