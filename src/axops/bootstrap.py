@@ -46,5 +46,6 @@ async def seed(url: str, settings: Settings) -> str | None:
 
 
 def migrate(url: str, settings: Settings) -> str | None:
-    runner.upgrade(url)
-    return asyncio.run(seed(url, settings))
+    with runner.migration_lock(url):
+        runner.upgrade(url)
+        return asyncio.run(seed(url, settings))

@@ -248,3 +248,46 @@ def test_training_logs_of_old_finished_jobs_expire(api, world, demo_dirs, live_s
     # The job and its outcome stay.
     assert count(database_url, "SELECT count(*) FROM training_jobs WHERE id = %s AND status = 'succeeded'", old) == 1
     assert on_server(live_server, lambda: training_tasks.purge_old_logs(state)) == 0
+
+
+def test_purge_skips_what_is_still_referenced_and_purges_the_rest(
+    api, world, admin, demo_dirs, live_server, database_url
+):
+    from axops.registry import tasks as registry_tasks
+
+    dev1 = world["dev1"]
+    state = live_server.app.state.axops
+    used = register_model(api, dev1, "used-base")
+    used_v1 = upload_model(api, dev1, used["id"], dir_files(demo_dirs[0])).json()
+    free = register_model(api, dev1, "free-model")
+    upload_model(api, dev1, free["id"], dir_files(demo_dirs[0]))
+    insert_rows(
+        database_url,
+        TrainingJob,
+        [
+            {
+                "name": "old-job",
+                "team_id": used["team_id"],
+                "base_version_id": used_v1["id"],
+                "dataset_version_ids": [],
+                "column_mapping": {"text": "text"},
+                "method": "lora",
+                "hyperparameters": {},
+                "resources": {},
+                "executor": "kubernetes",
+                "status": "succeeded",
+                "finished_at": datetime.now(UTC),
+            }
+        ],
+    )
+    for m in (used, free):
+        assert delete(api, f"/api/model/{m['id']}", m["name"], dev1).status_code == 204
+        age_deleted(database_url, "registered_models", m["id"], 31)
+    assert on_server(live_server, lambda: registry_tasks.purge_deleted(state)) == 1
+    assert count(database_url, "SELECT count(*) FROM registered_models WHERE id = %s", free["id"]) == 0
+    assert count(database_url, "SELECT count(*) FROM registered_models WHERE id = %s", used["id"]) == 1
+    blocked = delete(api, f"/api/model/{used['id']}", "used-base", admin, purge="true")
+    assert blocked.status_code == 409 and blocked.json()["type"].endswith("/purge_blocked"), blocked.text
+    # Still restorable, files intact.
+    assert api.post(f"/api/model/{used['id']}/restore", headers=dev1).status_code == 200
+    assert api.get(f"/api/model/version/{used_v1['id']}/files/config.json", headers=dev1).status_code == 200

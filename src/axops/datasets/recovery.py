@@ -8,12 +8,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import audit
 from axops.auth.deps import Principal
 from axops.auth.scoping import SYSTEM, team_clause
-from axops.core.errors import Forbidden, Invalid, NotFound
+from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
 from axops.core.storage import ObjectStore
 from axops.datasets.models import Dataset, DatasetVersion
 from axops.datasets.service import get_dataset, require_write
@@ -112,6 +113,17 @@ async def _hard_delete(session: AsyncSession, storage: ObjectStore, dataset: Dat
         )
     ).all()
     keys = [k for row in versions for k in row if k]
+    name = dataset.name
+    try:
+        async with session.begin_nested():  # a refusal leaves the rest of a sweep's transaction intact
+            await session.delete(dataset)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"'{name}' cannot be purged while other records use it (a training job or an evaluation set).",
+            code="purge_blocked",
+            name=name,
+        ) from exc
     audit.record(
         session,
         "dataset.purge",
@@ -121,8 +133,6 @@ async def _hard_delete(session: AsyncSession, storage: ObjectStore, dataset: Dat
         summary={"name": dataset.name, "files": len(keys)},
         actor=actor,
     )
-    await session.delete(dataset)
-    await session.flush()
 
     async def remove_objects() -> None:
         for key in keys:
@@ -153,6 +163,11 @@ async def purge_expired(session: AsyncSession, storage: ObjectStore, retention_d
             .with_for_update(skip_locked=True)
         )
     ).all()
+    purged = 0
     for dataset in datasets:
-        await _hard_delete(session, storage, dataset, SYSTEM)
-    return len(datasets)
+        try:
+            await _hard_delete(session, storage, dataset, SYSTEM)
+            purged += 1
+        except Conflict:  # kept (and tried again tomorrow) until what points at it goes
+            continue
+    return purged

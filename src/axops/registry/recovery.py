@@ -12,12 +12,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import audit
 from axops.auth.deps import Principal
 from axops.auth.scoping import SYSTEM, team_clause
-from axops.core.errors import Forbidden, Invalid, NotFound
+from axops.core.errors import Conflict, Forbidden, Invalid, NotFound
 from axops.core.storage import ObjectStore
 from axops.registry.models import ModelFile, ModelVersion, RegisteredModel
 from axops.registry.service import get_model, in_use_checks, require_write
@@ -119,6 +120,17 @@ async def _hard_delete(session: AsyncSession, storage: ObjectStore, model: Regis
             )
         ).all()
     )
+    name = model.name
+    try:
+        async with session.begin_nested():  # a refusal leaves the rest of a sweep's transaction intact
+            await session.delete(model)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"'{name}' cannot be purged while other records use it (a training job or an evaluation set).",
+            code="purge_blocked",
+            name=name,
+        ) from exc
     audit.record(
         session,
         "model.purge",
@@ -128,8 +140,6 @@ async def _hard_delete(session: AsyncSession, storage: ObjectStore, model: Regis
         summary={"name": model.name, "files": len(keys)},
         actor=actor,
     )
-    await session.delete(model)
-    await session.flush()
 
     async def remove_objects() -> None:
         for key in keys:
@@ -160,6 +170,11 @@ async def purge_expired(session: AsyncSession, storage: ObjectStore, retention_d
             .with_for_update(skip_locked=True)
         )
     ).all()
+    purged = 0
     for model in models:
-        await _hard_delete(session, storage, model, SYSTEM)
-    return len(models)
+        try:
+            await _hard_delete(session, storage, model, SYSTEM)
+            purged += 1
+        except Conflict:  # kept (and tried again tomorrow) until what points at it goes
+            continue
+    return purged
