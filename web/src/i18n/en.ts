@@ -1101,6 +1101,7 @@ export default {
     model_name_taken: "Your team already has a model named '{name}'.",
     model_name_held_by_deleted:
       "A deleted model of your team is named '{name}': restore it, or use the name after it is purged.",
+    purge_blocked: "'{name}' cannot be purged while a training job or an evaluation set uses it; remove those first.",
     purge_admin_only: 'Only an Admin can purge a deleted item before its restore window ends.',
     model_version_not_found: 'No such model version.',
     prompt_not_found: 'No such prompt.',

@@ -944,7 +944,8 @@ export default {
   },
   recovery: {
     show: '삭제됨',
-    explain: '삭제된 항목은 완전 삭제일까지 버전, 파일과 함께 복원할 수 있습니다. 그 뒤에는 파일까지 완전히 지워집니다.',
+    explain:
+      '삭제된 항목은 완전 삭제일까지 버전, 파일과 함께 복원할 수 있습니다. 그 뒤에는 파일까지 완전히 지워집니다.',
     empty: '복원할 수 있는 삭제 항목이 없습니다.',
     name: '이름',
     team: '팀',
@@ -1092,6 +1093,8 @@ export default {
     model_name_taken: "팀에 '{name}' 모델이 이미 있습니다.",
     model_name_held_by_deleted:
       "삭제된 '{name}' 모델이 이름을 쓰고 있습니다. 복원하거나 완전 삭제된 뒤에 이 이름을 쓰세요.",
+    purge_blocked:
+      "'{name}'을(를) 쓰는 학습 작업이나 평가 세트가 있어 완전 삭제할 수 없습니다. 먼저 그것들을 지우세요.",
     purge_admin_only: '복원 기간이 끝나기 전 완전 삭제는 관리자만 할 수 있습니다.',
     model_version_not_found: '모델 버전을 찾을 수 없습니다.',
     prompt_not_found: '프롬프트를 찾을 수 없습니다.',
