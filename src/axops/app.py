@@ -72,6 +72,7 @@ from axops.monitoring import (
 )
 from axops.monitoring import router as monitoring_router
 from axops.monitoring import tasks as monitoring_tasks
+from axops.pii import persons as pii_persons
 from axops.policy import router as policy_router
 from axops.prompts import experiments_router as prompt_experiments_router
 from axops.prompts import router as prompts_router
@@ -184,7 +185,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         gc.collect()
         gc.freeze()
         gc.set_threshold(20_000, 50, 100)
-        worker = None
+        worker = warming = None
         listener = notify.Listener(database_url)
         await listener.start()
         telemetry.configure(settings.otel)
@@ -243,6 +244,8 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
                         install_signal_handlers=False, additional_context={"axops": state}, concurrency=2
                     )
                 )
+            else:  # the gateway's transfer and guardrail checks look for names: load the analyser now, not at a prompt
+                warming = asyncio.create_task(asyncio.to_thread(pii_persons.warm))
             try:
                 yield
             finally:
@@ -250,6 +253,8 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
                     worker.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await worker
+                if warming:
+                    await warming
         # uvicorn runs this after the requests in flight have finished: every answer sent has queued
         # its usage record, and each writer writes its queue before the pool below closes.
         if supervisor:

@@ -26,17 +26,8 @@ tasks = procrastinate.Blueprint()
 
 
 async def prepare_worker() -> None:
-    """Load the Korean morphological analyser the PII pass uses before the worker takes tasks: loading
-    it holds the interpreter for about 2 s, which at a first upload would stall every API request. One
-    analysis warms it too: a process's first costs about 1.5 s more (evaluation runs tokenise with it)."""
-
-    def load_and_warm() -> None:
-        analyser = pii_scan.pii.persons.kiwi()
-        if analyser is not None:
-            with pii_scan.pii.persons.kiwi_lock:
-                analyser.tokenize("평가 실행을 준비합니다.")
-
-    await asyncio.to_thread(load_and_warm)
+    """Load the Korean morphological analyser the PII pass uses before the worker takes tasks."""
+    await asyncio.to_thread(pii_scan.pii.persons.warm)
 
 
 async def _set(state, version_id: uuid.UUID, **values) -> None:

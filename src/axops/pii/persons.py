@@ -490,6 +490,15 @@ def kiwi():
     return _kiwi_obj
 
 
+def warm() -> None:
+    """Load the analyser and run one analysis (a process's first costs ~1.5 s more): loading holds the
+    interpreter for about 2 s, which at the first prompt or upload with a name would stall every request."""
+    analyser = kiwi()
+    if analyser is not None:
+        with kiwi_lock:
+            analyser.tokenize("평가 실행을 준비합니다.")
+
+
 # Analyses by window: the candidate and the Hangul glued to it (particle, honorific, up to 10
 # characters), not the words after it: the analyser's cost grows faster than the window (4
 # characters ~33 us, 12 ~72 us, 30 ~230 us), and name + particle repeats more than a phrase.
