@@ -6,14 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: up test lint setup web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-guardrails bench-prompts bench-serving bench-training bench-tracking bench-eval bench-monitoring bench-ui bench-cluster clean
+.PHONY: up test lint setup moto web browser openapi lock bench bench-registry bench-datasets bench-gateway bench-guardrails bench-prompts bench-serving bench-training bench-tracking bench-eval bench-monitoring bench-ui bench-cluster clean
 
 up: setup web
 	$(BIN)/axops up
 
 # Two pytest workers (pytest-xdist), each with its own database and live server: the suite is mostly
 # waiting on HTTP, browsers and subprocesses, so two halve its time on a 2-core machine.
-test: setup web browser
+test: setup moto web browser
 	$(BIN)/pytest -q -n 2
 	cd web && npm run test
 
@@ -27,12 +27,17 @@ lint: setup web/node_modules/.package-lock.json
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt constraints-moto.txt
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "axops needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
 	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,runtime,k8s,reports]'
-	# moto's S3 server for tests/integration/test_s3_storage.py, in its own virtualenv (constraints-moto.txt says why)
+	touch $@
+
+# moto's S3 server, the S3 the storage and backup tests talk to, in its own virtualenv (constraints-moto.txt says why).
+moto: $(VENV)/moto/.installed
+
+$(VENV)/moto/.installed: constraints-moto.txt | $(VENV)/.installed
 	test -x $(VENV)/moto/bin/python || $(PYTHON) -m venv $(VENV)/moto
 	$(VENV)/moto/bin/pip install $(PIP_FLAGS) -c constraints-moto.txt 'moto[server]'
 	touch $@

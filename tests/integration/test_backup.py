@@ -12,7 +12,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,6 @@ from types import SimpleNamespace
 import httpx
 import obstore
 import psycopg
-import pytest
 from sqlalchemy.engine import make_url
 
 from axops import bootstrap
@@ -29,9 +27,9 @@ from axops.core import backup, restore
 from axops.core.db import Database, libpq_url
 from axops.core.storage import ObjectStore
 from axops.monitoring.backup_tasks import scheduled_backup
+from tests import s3server
 from tests.factories import (
     ADMIN_PASSWORD,
-    free_port,
     log_batch,
     login_headers,
     make_account,
@@ -41,6 +39,7 @@ from tests.factories import (
     upload_dataset,
 )
 from tests.live import axops_process
+from tests.s3server import moto_server
 
 AXOPS = str(Path(sys.executable).parent / "axops")
 
@@ -267,70 +266,44 @@ def test_daily_task_makes_a_backup_and_keeps_n(database_url, settings, tmp_path)
 def test_backup_to_s3_lists_prunes_and_restores(server_url, database_url, settings, tmp_path, monkeypatch):
     """An s3:// destination on moto's S3 server (a process): complete backups only are listed and kept
     to N, and a restore reads the backup from the bucket."""
-    binary = Path(
-        os.environ.get("AXOPS_TEST_MOTO_SERVER") or Path(sys.executable).parent.parent / "moto/bin/moto_server"
-    )
-    if not binary.exists():
-        pytest.fail(f"{binary} is missing: `make setup` installs moto's server in .venv/moto")
-    port = free_port()
-    log = (tmp_path / "moto.log").open("w")
-    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
-    endpoint = f"http://127.0.0.1:{port}"
     name = None
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.put(f"{endpoint}/axops-backups").status_code == 200:  # CreateBucket
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "moto_server did not start"
-            time.sleep(0.1)
-        for key, value in {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ALLOW_HTTP": "true",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-        }.items():
-            monkeypatch.setenv(key, value)
-        asyncio.run(bootstrap.seed(database_url, settings))
-        location = "s3://axops-backups/nightly"
-        name, target_url = _new_database(server_url)
+        with moto_server(tmp_path, "axops-backups") as endpoint:
+            for key, value in s3server.environment(endpoint).items():
+                monkeypatch.setenv(key, value)
+            asyncio.run(bootstrap.seed(database_url, settings))
+            location = "s3://axops-backups/nightly"
+            name, target_url = _new_database(server_url)
 
-        async def run() -> tuple[list, list, dict, dict]:
-            source = ObjectStore((tmp_path / "store").as_uri(), settings.secret_key)
-            await source.put_bytes("models/m/weights.bin", b"w" * 70_000)
-            await source.put_bytes("datasets/d/data.csv", b"a,b\n1,2\n")
-            made = [
-                await backup.create(
-                    database_url, source, location, embedded=False, keep=2, now=datetime(2026, 1, d, tzinfo=UTC)
-                )
-                for d in (1, 2, 3)
-            ]
-            bucket, _ = backup.open_location(location)
-            await obstore.put_async(bucket, "axops-20990101T000000Z/db.dump", b"half")  # a partial one
-            listed = await backup.list_backups(location)
-            target = ObjectStore((tmp_path / "restored").as_uri(), settings.secret_key)
-            report = await restore.restore(target_url, target, f"{location}/{made[-1].name}", embedded=False)
-            restored = {
-                k: (await target.get_bytes(k)) == (await source.get_bytes(k))
-                for k in ("models/m/weights.bin", "datasets/d/data.csv")
+            async def run() -> tuple[list, list, dict, dict]:
+                source = ObjectStore((tmp_path / "store").as_uri(), settings.secret_key)
+                await source.put_bytes("models/m/weights.bin", b"w" * 70_000)
+                await source.put_bytes("datasets/d/data.csv", b"a,b\n1,2\n")
+                made = [
+                    await backup.create(
+                        database_url, source, location, embedded=False, keep=2, now=datetime(2026, 1, d, tzinfo=UTC)
+                    )
+                    for d in (1, 2, 3)
+                ]
+                bucket, _ = backup.open_location(location)
+                await obstore.put_async(bucket, "axops-20990101T000000Z/db.dump", b"half")  # a partial one
+                listed = await backup.list_backups(location)
+                target = ObjectStore((tmp_path / "restored").as_uri(), settings.secret_key)
+                report = await restore.restore(target_url, target, f"{location}/{made[-1].name}", embedded=False)
+                restored = {
+                    k: (await target.get_bytes(k)) == (await source.get_bytes(k))
+                    for k in ("models/m/weights.bin", "datasets/d/data.csv")
+                }
+                return [m.name for m in made], listed, report, restored
+
+            made, listed, report, restored = asyncio.run(run())
+            assert listed == made[1:]  # the oldest pruned, the partial never listed
+            assert report["objects_restored"] == 2 and restored == {
+                "models/m/weights.bin": True,
+                "datasets/d/data.csv": True,
             }
-            return [m.name for m in made], listed, report, restored
-
-        made, listed, report, restored = asyncio.run(run())
-        assert listed == made[1:]  # the oldest pruned, the partial never listed
-        assert report["objects_restored"] == 2 and restored == {
-            "models/m/weights.bin": True,
-            "datasets/d/data.csv": True,
-        }
-        with psycopg.connect(libpq_url(target_url)) as conn:
-            assert conn.execute("SELECT count(*) FROM users WHERE username = 'admin'").fetchone() == (1,)
+            with psycopg.connect(libpq_url(target_url)) as conn:
+                assert conn.execute("SELECT count(*) FROM users WHERE username = 'admin'").fetchone() == (1,)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
         if name:
             _drop_database(server_url, name)

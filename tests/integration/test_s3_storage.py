@@ -1,26 +1,21 @@
 """Object storage on S3 for real: an `axops up` process whose store is s3://bucket/axops on moto's
 standalone S3 server (its own process), reached through a small proxy that can answer 503 — a
-flaky or dead S3 — so that retries and failures are seen through the API, not assumed.
-
-moto_server lives in its own virtualenv (.venv/moto, made by `make setup`): its botocore pins
-python-dateutil < 3, which the kubernetes client of the main environment does not accept."""
+flaky or dead S3 — so that retries and failures are seen through the API, not assumed."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import obstore
 import pytest
 from obstore.store import S3Store
 
+from tests import s3server
 from tests.factories import (
     free_port,
     make_account,
@@ -30,19 +25,11 @@ from tests.factories import (
     upload_model,
 )
 from tests.live import axops_process
+from tests.s3server import moto_server
 
 BUCKET, PREFIX = "axops-objects", "axops"
-AWS = {"AWS_ACCESS_KEY_ID": "axops-test", "AWS_SECRET_ACCESS_KEY": "axops-test-secret", "AWS_REGION": "us-east-1"}
+AWS = s3server.CREDENTIALS
 TTL_S = 120
-
-
-def moto_server_binary() -> Path:
-    binary = Path(
-        os.environ.get("AXOPS_TEST_MOTO_SERVER") or Path(sys.executable).parent.parent / "moto/bin/moto_server"
-    )
-    if not binary.exists():
-        pytest.fail(f"{binary} is missing: `make setup` installs moto's server in .venv/moto")
-    return binary
 
 
 class FaultyS3:
@@ -103,27 +90,10 @@ class FaultyS3:
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     """moto's S3 server (a process) with the bucket, and the faulty proxy in front of it."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
-    proc = subprocess.Popen([str(moto_server_binary()), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
-    upstream = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.put(f"{upstream}/{BUCKET}").status_code == 200:  # CreateBucket
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "moto_server did not start"
-            time.sleep(0.1)
+    with moto_server(tmp_path_factory.mktemp("moto"), BUCKET) as upstream:
         proxy = FaultyS3(upstream)
         yield {"upstream": upstream, "proxy": proxy}
         proxy.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +101,7 @@ def s3_axops(s3, database_url, settings, tmp_path_factory, live_server):
     """`axops up` storing in s3://axops-objects/axops through the proxy, retrying twice within 5 s."""
     env = {
         "AXOPS_STORAGE_URL": f"s3://{BUCKET}/{PREFIX}",
-        "AWS_ENDPOINT_URL": s3["proxy"].url,
-        "AWS_ALLOW_HTTP": "true",
-        **AWS,
+        **s3server.environment(s3["proxy"].url),
         "AXOPS_STORAGE_RETRIES": "2",
         "AXOPS_STORAGE_RETRY_TIMEOUT_S": "5",
         "AXOPS_STORAGE_SIGNED_URL_TTL_S": str(TTL_S),
