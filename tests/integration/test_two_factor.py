@@ -102,16 +102,17 @@ def test_step_up_before_model_delete(api, admin, database_url):
     )
 
     # A session whose last code is older than 5 minutes: refused until a step-up.
-    second = _model(api, h)
+    second = _model(api, h, "기사-요약-2")  # the first one's name stays held while it can be restored
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         conn.execute("UPDATE auth_sessions SET mfa_at = now() - interval '6 minutes'")
-    refused = api.request("DELETE", f"/api/model/{second}", json={"confirm_name": "기사-요약"}, headers=h)
+    refused = api.request("DELETE", f"/api/model/{second}", json={"confirm_name": "기사-요약-2"}, headers=h)
     assert refused.status_code == 403 and refused.json()["type"].endswith("/mfa_step_up_required")
     assert api.get(f"/api/model/{second}", headers=h).status_code == 200
     assert api.post("/api/auth/mfa/step-up", json={"code": "999999"}, headers=h).status_code == 422
     assert api.post("/api/auth/mfa/step-up", json={"code": app.code()}, headers=h).status_code == 204
     assert (
-        api.request("DELETE", f"/api/model/{second}", json={"confirm_name": "기사-요약"}, headers=h).status_code == 204
+        api.request("DELETE", f"/api/model/{second}", json={"confirm_name": "기사-요약-2"}, headers=h).status_code
+        == 204
     )
     actions = {e["action"] for e in api.get("/api/audit/logs", params={"limit": 200}, headers=admin).json()["items"]}
     assert "mfa.step_up" in actions
