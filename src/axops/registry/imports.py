@@ -124,8 +124,10 @@ async def register_demo(
 ) -> ModelVersion:
     """Register (or add a version to) the demo model from a directory built by models.demo."""
     model = await session.scalar(
-        select(RegisteredModel).where(RegisteredModel.name == name, RegisteredModel.team_id == team_id)
-    )
+        select(RegisteredModel).where(
+            RegisteredModel.name == name, RegisteredModel.team_id == team_id, RegisteredModel.deleted_at.is_(None)
+        )
+    )  # a deleted demo model is not added to: registering again answers model_name_held_by_deleted
     if model is None:
         model = await register_model(
             session,
