@@ -2,6 +2,20 @@ import { describe, expect, it } from 'vitest'
 
 import { checkNames, emptyForm, formOf, parseWords, policyOf, type GuardrailPolicy } from '@/api/guardrails'
 
+const stub: GuardrailPolicy = {
+  id: '1',
+  name: 'p',
+  description: '',
+  scope: 'global',
+  target_id: null,
+  target_name: null,
+  direction: 'both',
+  checks: {},
+  enabled: true,
+  created_at: '',
+  updated_at: '',
+}
+
 describe('guardrail policy form', () => {
   it('parses words one per line or comma-separated, trimmed and unique (Korean too)', () => {
     expect(parseWords(' 프로젝트X \nsecret, secret,,\n\n 기밀 ')).toEqual(['프로젝트X', 'secret', '기밀'])
@@ -50,5 +64,24 @@ describe('guardrail policy form', () => {
       harmful: { categories: ['violence'], action: 'block', moderation_route: null },
     })
     expect(checkNames(back.checks)).toEqual(['banned_words', 'harmful'])
+  })
+
+  it('keeps how a model route answers and what its failure does', () => {
+    const f = emptyForm()
+    f.pii.on = false
+    f.harmful = { ...f.harmful, on: true, route: 'llama-guard', api: 'guard_chat', onError: 'block' }
+    f.injection = { ...f.injection, on: true, route: 'injection-clf' }
+    const checks = policyOf(f).checks
+    expect(checks.harmful).toEqual({
+      categories: null,
+      action: 'block',
+      moderation_route: 'llama-guard',
+      moderation_api: 'guard_chat',
+      on_model_error: 'block',
+    })
+    expect(checks.injection).toEqual({ action: 'block', classifier_route: 'injection-clf', on_model_error: 'allow' })
+    const again = formOf({ ...stub, checks })
+    expect(again.harmful.api).toBe('guard_chat')
+    expect(again.harmful.onError).toBe('block')
   })
 })

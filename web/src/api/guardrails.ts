@@ -3,12 +3,20 @@ import { query, requestJson } from '@/api/http'
 export type GuardAction = 'allow' | 'mask' | 'block'
 export type Scope = 'global' | 'route' | 'team' | 'key'
 export type Direction = 'input' | 'output' | 'both'
+/** How the moderation route answers: OpenAI /moderations, or a chat model whose answer starts with safe/unsafe. */
+export type ModerationApi = 'moderation' | 'guard_chat'
 
 export interface Checks {
   pii?: { entities?: string[] | null; action: GuardAction; restore?: boolean }
   banned_words?: { words: string[]; action: GuardAction }
-  harmful?: { categories?: string[] | null; action: 'allow' | 'block'; moderation_route?: string | null }
-  injection?: { action: 'allow' | 'block'; classifier_route?: string | null }
+  harmful?: {
+    categories?: string[] | null
+    action: 'allow' | 'block'
+    moderation_route?: string | null
+    moderation_api?: ModerationApi
+    on_model_error?: 'allow' | 'block'
+  }
+  injection?: { action: 'allow' | 'block'; classifier_route?: string | null; on_model_error?: 'allow' | 'block' }
 }
 
 export interface GuardrailPolicy {
@@ -112,8 +120,15 @@ export interface PolicyForm {
   enabled: boolean
   pii: { on: boolean; entities: string[]; action: GuardAction; restore: boolean }
   banned: { on: boolean; words: string; action: GuardAction }
-  harmful: { on: boolean; categories: string; action: 'allow' | 'block'; route: string }
-  injection: { on: boolean; action: 'allow' | 'block'; route: string }
+  harmful: {
+    on: boolean
+    categories: string
+    action: 'allow' | 'block'
+    route: string
+    api: ModerationApi
+    onError: 'allow' | 'block'
+  }
+  injection: { on: boolean; action: 'allow' | 'block'; route: string; onError: 'allow' | 'block' }
 }
 
 export function emptyForm(): PolicyForm {
@@ -126,8 +141,8 @@ export function emptyForm(): PolicyForm {
     enabled: true,
     pii: { on: true, entities: [], action: 'mask', restore: false },
     banned: { on: false, words: '', action: 'block' },
-    harmful: { on: false, categories: '', action: 'block', route: '' },
-    injection: { on: false, action: 'block', route: '' },
+    harmful: { on: false, categories: '', action: 'block', route: '', api: 'moderation', onError: 'allow' },
+    injection: { on: false, action: 'block', route: '', onError: 'allow' },
   }
 }
 
@@ -151,11 +166,14 @@ export function formOf(p: GuardrailPolicy): PolicyForm {
       categories: (c.harmful?.categories ?? []).join(', '),
       action: c.harmful?.action ?? 'block',
       route: c.harmful?.moderation_route ?? '',
+      api: c.harmful?.moderation_api ?? 'moderation',
+      onError: c.harmful?.on_model_error ?? 'allow',
     },
     injection: {
       on: !!c.injection,
       action: c.injection?.action ?? 'block',
       route: c.injection?.classifier_route ?? '',
+      onError: c.injection?.on_model_error ?? 'allow',
     },
   }
 }
@@ -171,14 +189,20 @@ export function policyOf(f: PolicyForm): PolicyInput {
   if (f.banned.on) checks.banned_words = { words: parseWords(f.banned.words), action: f.banned.action }
   if (f.harmful.on) {
     const categories = parseWords(f.harmful.categories)
+    const route = f.harmful.route.trim()
     checks.harmful = {
       categories: categories.length ? categories : null,
       action: f.harmful.action,
-      moderation_route: f.harmful.route.trim() || null,
+      moderation_route: route || null,
+      ...(route && { moderation_api: f.harmful.api, on_model_error: f.harmful.onError }),
     }
   }
   if (f.injection.on)
-    checks.injection = { action: f.injection.action, classifier_route: f.injection.route.trim() || null }
+    checks.injection = {
+      action: f.injection.action,
+      classifier_route: f.injection.route.trim() || null,
+      ...(f.injection.route.trim() && { on_model_error: f.injection.onError }),
+    }
   return {
     name: f.name.trim(),
     description: f.description,

@@ -649,6 +649,16 @@ export default {
       wordsHint: 'One per line or comma-separated; spacing, look-alike letters and jamo are matched too',
       categories: 'Categories (empty: all)',
       modelRoute: 'Model route to ask (optional)',
+      moderationApi: 'The route answers as',
+      moderationApis: {
+        moderation: 'A moderation endpoint (OpenAI /moderations)',
+        guard_chat: 'A guard chat model (answers safe or unsafe)',
+      },
+      onModelError: 'When the model cannot answer',
+      onModelErrors: {
+        allow: 'Let the request through (the built-in checks still ran) and record it',
+        block: 'Refuse the request',
+      },
       save: 'Save',
       cancel: 'Cancel',
       tester: 'Try a prompt',
@@ -804,7 +814,13 @@ export default {
       requestAccess: 'Request access',
       send: 'Send request',
       kind: 'Kind',
-      kinds: { promote: 'Move to production', deploy: 'Production deployment', access: 'Access' },
+      kinds: {
+        promote: 'Move to production',
+        deploy: 'Production deployment',
+        access: 'Access',
+        canary: 'Canary promotion',
+        scale: 'Scale up',
+      },
       target: 'For',
       targetModel: 'Model',
       targetRoute: 'Gateway route',
@@ -1723,6 +1739,7 @@ export default {
       apikey: {
         create: 'Created API key {name} ({prefix}…)',
         revoke: 'Revoked API key {name} ({prefix}…)',
+        revoke_all: 'Revoked {count} API keys at once',
       },
       team: {
         create: 'Created team {name}',

@@ -648,6 +648,16 @@ export default {
       wordsHint: '한 줄에 하나씩 또는 쉼표로 구분합니다. 띄어쓰기, 비슷한 글자, 자모 분리도 함께 찾습니다',
       categories: '범주 (비우면 전체)',
       modelRoute: '판정에 쓸 모델 라우트 (선택)',
+      moderationApi: '라우트의 응답 방식',
+      moderationApis: {
+        moderation: '유해성 판정 엔드포인트 (OpenAI 방식)',
+        guard_chat: '가드 대화 모델 (안전/위험으로 답함)',
+      },
+      onModelError: '모델이 답하지 못할 때',
+      onModelErrors: {
+        allow: '요청을 통과시키고 기록 (내장 검사는 이미 수행됨)',
+        block: '요청 거부',
+      },
       save: '저장',
       cancel: '취소',
       tester: '프롬프트로 시험하기',
@@ -798,7 +808,13 @@ export default {
       requestAccess: '접근 요청',
       send: '요청 보내기',
       kind: '종류',
-      kinds: { promote: '프로덕션 승격', deploy: '프로덕션 배포', access: '접근' },
+      kinds: {
+        promote: '프로덕션 승격',
+        deploy: '프로덕션 배포',
+        access: '접근',
+        canary: '카나리 승격',
+        scale: '확장',
+      },
       target: '대상',
       targetModel: '모델',
       targetRoute: '게이트웨이 라우트',
@@ -1715,6 +1731,7 @@ export default {
       apikey: {
         create: 'API 키 {name} 발급 ({prefix}…)',
         revoke: 'API 키 {name} 폐기 ({prefix}…)',
+        revoke_all: 'API 키 {count}개를 한꺼번에 폐기',
       },
       team: {
         create: '팀 {name} 생성',
