@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
+from axops.auth import recovery as auth_recovery
 from axops.auth.deps import Principal, Session, require
 from axops.auth.two_factor import require_recent_mfa
 from axops.core.errors import Invalid, problem_response
@@ -209,7 +210,9 @@ async def list_datasets(
 @router.get("/dataset/deleted")
 async def list_deleted_datasets(principal: Reader, session: Session, state: State) -> list[DeletedDatasetOut]:
     """Your teams' deleted datasets (every team's for an Admin) that can still be restored."""
-    rows = await recovery.list_deleted(session, principal, state.settings.deleted_retention_days)
+    rows = await auth_recovery.list_deleted(
+        session, principal, recovery.DATASETS, state.settings.deleted_retention_days
+    )
     return [DeletedDatasetOut(**r) for r in rows]
 
 
@@ -237,7 +240,7 @@ async def delete_dataset(
 ) -> None:
     """Delete a dataset: it can be restored for AXOPS_DELETED_RETENTION_DAYS, then it is purged."""
     if purge:
-        await recovery.purge_dataset(session, principal, storage, dataset_id, body.confirm_name)
+        await auth_recovery.purge(session, principal, storage, recovery.DATASETS, dataset_id, body.confirm_name)
     else:
         await recovery.delete_dataset(
             session, principal, dataset_id, body.confirm_name, state.settings.deleted_retention_days
@@ -247,7 +250,7 @@ async def delete_dataset(
 @router.post("/dataset/{dataset_id}/restore")
 async def restore_dataset(dataset_id: uuid.UUID, principal: Writer, session: Session) -> DatasetOut:
     """Bring back a deleted dataset of your team, with its versions and files."""
-    return await _one_dataset(session, await recovery.restore_dataset(session, principal, dataset_id))
+    return await _one_dataset(session, await auth_recovery.restore(session, principal, recovery.DATASETS, dataset_id))
 
 
 @router.get("/dataset/{dataset_id}/versions")

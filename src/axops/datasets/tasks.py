@@ -14,6 +14,7 @@ import procrastinate
 import pyarrow.parquet as pq
 from sqlalchemy import update
 
+from axops.auth import recovery as auth_recovery
 from axops.core import uploads
 from axops.core.logging import event
 from axops.core.state import task_state
@@ -155,7 +156,9 @@ async def discard_stale_uploads_task(job_context, timestamp: int) -> None:
 async def purge_deleted(state) -> int:
     """Remove datasets deleted longer than AXOPS_DELETED_RETENTION_DAYS ago, rows and objects."""
     async for session in state.db.session():  # commits, then runs the object deletions
-        purged = await recovery.purge_expired(session, state.storage, state.settings.deleted_retention_days)
+        purged = await auth_recovery.purge_expired(
+            session, state.storage, recovery.DATASETS, state.settings.deleted_retention_days
+        )
     if purged:
         event(log, "dataset.deleted_purged", datasets=purged)
     return purged

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from axops.auth import recovery as auth_recovery
 from axops.auth.deps import Principal, Session, require
 from axops.auth.two_factor import require_recent_mfa
 from axops.core.errors import Invalid, problem_response
@@ -103,7 +104,7 @@ async def list_models(
 @router.get("/model/deleted")
 async def list_deleted_models(principal: Reader, session: Session, state: State) -> list[DeletedModelOut]:
     """Your teams' deleted models (every team's for an Admin) that can still be restored."""
-    rows = await recovery.list_deleted(session, principal, state.settings.deleted_retention_days)
+    rows = await auth_recovery.list_deleted(session, principal, recovery.MODELS, state.settings.deleted_retention_days)
     return [DeletedModelOut(**r) for r in rows]
 
 
@@ -144,7 +145,7 @@ async def delete_model(
 ) -> None:
     """Delete a model: it can be restored for AXOPS_DELETED_RETENTION_DAYS, then it is purged."""
     if purge:
-        await recovery.purge_model(session, principal, storage, model_id, body.confirm_name)
+        await auth_recovery.purge(session, principal, storage, recovery.MODELS, model_id, body.confirm_name)
     else:
         await recovery.delete_model(
             session, principal, model_id, body.confirm_name, state.settings.deleted_retention_days
@@ -154,7 +155,7 @@ async def delete_model(
 @router.post("/model/{model_id}/restore")
 async def restore_model(model_id: uuid.UUID, principal: Writer, session: Session) -> ModelOut:
     """Bring back a deleted model of your team, with its versions, aliases and files."""
-    return (await _model_out(session, [await recovery.restore_model(session, principal, model_id)]))[0]
+    return (await _model_out(session, [await auth_recovery.restore(session, principal, recovery.MODELS, model_id)]))[0]
 
 
 @router.get("/model/{model_id}/versions")

@@ -9,6 +9,7 @@ from pathlib import Path
 import procrastinate
 from sqlalchemy import select, update
 
+from axops.auth import recovery as auth_recovery
 from axops.core.logging import event
 from axops.core.state import task_state
 from axops.registry import card as cards
@@ -164,7 +165,9 @@ async def purge_archived_task(job_context, timestamp: int) -> None:
 async def purge_deleted(state) -> int:
     """Remove models deleted longer than AXOPS_DELETED_RETENTION_DAYS ago, rows and objects."""
     async for session in state.db.session():  # commits, then runs the object deletions
-        purged = await recovery.purge_expired(session, state.storage, state.settings.deleted_retention_days)
+        purged = await auth_recovery.purge_expired(
+            session, state.storage, recovery.MODELS, state.settings.deleted_retention_days
+        )
     if purged:
         event(log, "model.deleted_purged", models=purged)
     return purged
