@@ -56,6 +56,9 @@ from axops.governance import report_tasks as governance_report_tasks
 from axops.governance import reports_router as governance_reports_router
 from axops.guardrails import router as guardrails_router
 from axops.home import router as home_router
+from axops.mlflow_models import inputs as mlflow_inputs
+from axops.mlflow_models import logged_models as mlflow_logged_models
+from axops.mlflow_models import registry_api as mlflow_registry_api
 from axops.monitoring import (
     alert_tasks,
     alerts_router,
@@ -314,6 +317,9 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(governance_reports_router.router)
     app.include_router(violations_router.router)
     app.include_router(policy_router.router)
+    for mlflow_module in (mlflow_registry_api, mlflow_logged_models, mlflow_inputs):  # before the tracking API's routes
+        app.include_router(mlflow_module.router)
+        app.include_router(mlflow_module.ajax_router)
     app.include_router(experiments_mlflow.router)
     app.include_router(experiments_mlflow.ajax_router)
     app.include_router(experiments_mlflow.artifacts_router)

@@ -1,0 +1,12 @@
+"""The MLflow model-registry REST API (/api/2.0/mlflow/registered-models/..., /model-versions/...) over the axops registry."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from axops.experiments.mlflow_protocol import MlflowRoute
+
+router = APIRouter(prefix="/api/2.0/mlflow", tags=["mlflow"], route_class=MlflowRoute, include_in_schema=False)
+ajax_router = APIRouter(
+    prefix="/ajax-api/2.0/mlflow", tags=["mlflow"], route_class=MlflowRoute, include_in_schema=False
+)
