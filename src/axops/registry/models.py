@@ -43,6 +43,8 @@ class RegisteredModel(IdMixin, TimestampMixin, Base):
     # Copied from the newest ready version so lists filter and search without joins.
     architecture: Mapped[str | None] = mapped_column(String(100))
     parameter_count: Mapped[int | None] = mapped_column(BigInteger)
+    # MLflow's key/value tags (the MLflow registry API); axops `tags` stay plain labels.
+    mlflow_tags: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
     # Deferred: only SQL reads these (search); loading them with every model would be waste.
     card_text: Mapped[str] = mapped_column(Text, default="", deferred=True)
     search: Mapped[str] = mapped_column(
@@ -92,6 +94,9 @@ class ModelVersion(IdMixin, TimestampMixin, Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     artifacts_deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Written through the MLflow registry API (model-versions/update, set-tag).
+    mlflow_description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    mlflow_tags: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
 
     __table_args__ = (
         UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),
