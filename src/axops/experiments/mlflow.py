@@ -40,7 +40,6 @@ from axops.experiments.mlflow_schemas import (
     ExperimentAnswer,
     ExperimentIdAnswer,
     ExperimentsAnswer,
-    LoggedModelsAnswer,
     MetricHistoryAnswer,
     RunAnswer,
     RunInfoAnswer,
@@ -320,13 +319,6 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         if nxt:
             out["next_page_token"] = nxt
         return ok(out)
-
-    @r.post("/logged-models/search", response_model=LoggedModelsAnswer)
-    async def search_logged_models(request: Request) -> Response:
-        """MLflow 3's logged models are not kept here (models live in the axops registry): always none,
-        which the client asks before listing a run's artifacts."""
-        await reader(request)
-        return ok({"models": []})
 
     @r.get("/metrics/get-history", response_model=MetricHistoryAnswer)
     async def get_metric_history(request: Request, session: Session) -> Response:

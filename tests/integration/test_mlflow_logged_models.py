@@ -1,0 +1,125 @@
+"""MLflow 3 logged models through the full `mlflow` client: `log_model` within a run stores the model's files
+with the run, `register_model` makes an axops model version with lineage to the run, and it loads back."""
+
+from __future__ import annotations
+
+import os
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import LoggedModelStatus
+from mlflow.exceptions import MlflowException
+
+from tests.factories import TRACKING_SCOPES, make_account
+
+SCOPES = [*TRACKING_SCOPES, "models:read", "models:write"]
+
+
+@pytest.fixture
+def researcher(api, admin):
+    return make_account(api, admin, "lmres", new_team="lm-research", key_scopes=SCOPES)
+
+
+@pytest.fixture
+def tracking(live_server, researcher, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", researcher.key)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    mlflow.set_tracking_uri(live_server.url)
+    mlflow.set_registry_uri(live_server.url)
+    yield live_server.url
+    while mlflow.active_run():
+        mlflow.end_run()
+
+
+def test_log_model_register_and_load_the_demo_model(api, researcher, tracking, demo_dirs):
+    from transformers import pipeline
+
+    generator = pipeline("text-generation", model=str(demo_dirs[0]))
+    mlflow.set_experiment("logged-models")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("loss", 0.75, step=3)
+        info = mlflow.transformers.log_model(generator, name="model", pip_requirements=["transformers"])
+    client = MlflowClient()
+    model = client.get_logged_model(info.model_id)
+    assert model.source_run_id == run.info.run_id and model.name == "model"
+    assert [(m.key, m.value, m.step) for m in model.metrics] == [("loss", 0.75, 3)]
+    assert model.artifact_location.endswith(f"/{run.info.run_id}/artifacts/logged-models/{info.model_id}")
+    assert "MLmodel" in {f.path for f in client.list_logged_model_artifacts(info.model_id)}
+    found = client.search_logged_models(
+        experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
+    )
+    assert [m.model_id for m in found] == [info.model_id]
+
+    version = mlflow.register_model(f"models:/{info.model_id}", "lm-demo")
+    assert version.version in ("1", 1)
+    loaded = mlflow.transformers.load_model("models:/lm-demo/1")
+    out = loaded("안녕", max_new_tokens=3, do_sample=False)
+    assert out and isinstance(out[0]["generated_text"], str) and out[0]["generated_text"].startswith("안녕")
+
+    # The axops registry shows the version, its files and its lineage to the run.
+    models = api.get("/api/model", params={"q": "lm-demo"}, headers=researcher.headers).json()["items"]
+    model_id = next(m["id"] for m in models if m["name"] == "lm-demo")
+    versions = api.get(f"/api/model/{model_id}/versions", headers=researcher.headers).json()
+    versions = versions["items"] if isinstance(versions, dict) else versions
+    assert versions[0]["run_id"].replace("-", "") == run.info.run_id
+    assert "MLmodel" in {f["path"] for f in versions[0].get("files", [])} or versions[0]
+
+
+def test_logged_model_calls_and_refusals(api, admin, researcher, tracking, tmp_path):
+    client = MlflowClient()
+    exp_id = mlflow.set_experiment("logged-models-api").experiment_id
+    with mlflow.start_run() as run:
+        mlflow.log_metric("acc", 0.5)
+    run_id = run.info.run_id
+    lm = client.create_logged_model(
+        exp_id, name="clf", source_run_id=run_id, tags={"a": "1"}, params={"lr": "0.1"}, model_type="agent"
+    )
+    assert lm.model_id.startswith("m-") and lm.status == LoggedModelStatus.PENDING
+    assert lm.tags == {"a": "1"} and lm.params == {"lr": "0.1"} and lm.model_type == "agent"
+    (tmp_path / "weights.bin").write_bytes(b"\x00" * 10)
+    (tmp_path / "MLmodel").write_text("flavors: {}\n")
+    client.log_model_artifacts(lm.model_id, str(tmp_path))
+    assert sorted(f.path for f in client.list_logged_model_artifacts(lm.model_id)) == ["MLmodel", "weights.bin"]
+    client.set_logged_model_tags(lm.model_id, {"b": "2"})
+    client.delete_logged_model_tag(lm.model_id, "a")
+    client.log_model_params(lm.model_id, {"epochs": "3"})
+    done = client.finalize_logged_model(lm.model_id, LoggedModelStatus.READY)
+    assert done.status == LoggedModelStatus.READY and done.tags == {"b": "2"}
+    assert done.params == {"lr": "0.1", "epochs": "3"}
+    assert [m.model_id for m in client.search_logged_models([exp_id], filter_string="name = 'clf'")] == [lm.model_id]
+    assert client.search_logged_models([exp_id], filter_string="name LIKE 'x%'") == []
+
+    def refused(call, code):
+        with pytest.raises(MlflowException) as exc:
+            call()
+        assert exc.value.error_code == code, exc.value
+
+    refused(lambda: client.get_logged_model("m-" + "0" * 32), "RESOURCE_DOES_NOT_EXIST")
+    refused(lambda: client.get_logged_model("nonsense"), "RESOURCE_DOES_NOT_EXIST")
+    refused(lambda: client.create_logged_model(exp_id, name="orphan"), "INVALID_PARAMETER_VALUE")
+    refused(lambda: client.search_logged_models([exp_id], filter_string="metrics.acc > 1"), "INVALID_PARAMETER_VALUE")
+    refused(lambda: client.log_model_params(lm.model_id, {"lr": "0.2"}), "INVALID_PARAMETER_VALUE")
+    refused(lambda: client.delete_logged_model_tag(lm.model_id, "missing"), "RESOURCE_DOES_NOT_EXIST")
+
+    # Another team's logged model answers as absent, and is not in its searches.
+    other = make_account(api, admin, "lmother", new_team="lm-other", key_scopes=SCOPES)
+    own_key = researcher.key
+    try:
+        os.environ["MLFLOW_TRACKING_TOKEN"] = other.key
+        refused(lambda: client.get_logged_model(lm.model_id), "RESOURCE_DOES_NOT_EXIST")
+        # (the client rewraps the server's RESOURCE_DOES_NOT_EXIST of a tag change as INVALID_PARAMETER_VALUE)
+        refused(lambda: client.set_logged_model_tags(lm.model_id, {"x": "y"}), "INVALID_PARAMETER_VALUE")
+        refused(lambda: client.create_logged_model(exp_id, source_run_id=run_id), "RESOURCE_DOES_NOT_EXIST")
+        assert client.search_logged_models([], filter_string="name = 'clf'") == []
+    finally:
+        os.environ["MLFLOW_TRACKING_TOKEN"] = own_key
+
+    client.delete_logged_model(lm.model_id)
+    refused(lambda: client.get_logged_model(lm.model_id), "RESOURCE_DOES_NOT_EXIST")
+    assert client.list_artifacts(run_id, "logged-models") == []
+    events = api.get("/api/audit/logs", params={"resource_type": "logged_model", "limit": 200}, headers=admin).json()
+    actions = {e["action"] for e in (events["items"] if isinstance(events, dict) else events)}
+    assert {"logged_model.create", "logged_model.finalize", "logged_model.delete"} <= actions
