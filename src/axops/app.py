@@ -125,7 +125,13 @@ LARGE_BODY_PREFIXES = (
 BATCH_BODY_LIMITS = (
     *(
         (p, 8 * 1024 * 1024)
-        for p in ("/api/experiments/runs/", "/api/2.0/mlflow/runs/log-batch", "/ajax-api/2.0/mlflow/runs/log-batch")
+        for p in (
+            "/api/experiments/runs/",
+            "/api/2.0/mlflow/runs/log-batch",
+            "/ajax-api/2.0/mlflow/runs/log-batch",
+            "/api/2.0/mlflow/runs/log-inputs",  # dataset schemas and profiles of wide tables
+            "/ajax-api/2.0/mlflow/runs/log-inputs",
+        )
     ),
     prompts_router.IMPORT_BODY_LIMIT,
 )

@@ -47,6 +47,7 @@ from axops.experiments.mlflow_schemas import (
     experiment_json,
     ms,
     run_json,
+    runs_json,
 )
 from axops.experiments.models import Experiment
 
@@ -170,13 +171,13 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
             experiment_id=exp.id,
             start_time=from_ms(body.get("start_time")),
         )
-        return ok({"run": run_json(await search.run_out(session, principal, run.id))})
+        return ok({"run": (await runs_json(session, principal, [await search.run_out(session, principal, run.id)]))[0]})
 
     @r.get("/runs/get", response_model=RunAnswer)
     async def get_run(request: Request, session: Session) -> Response:
         principal = await reader(request)
         run_id = run_id_of(dict(request.query_params))
-        return ok({"run": run_json(await search.run_out(session, principal, run_id))})
+        return ok({"run": (await runs_json(session, principal, [await search.run_out(session, principal, run_id)]))[0]})
 
     @r.post("/runs/update", response_model=RunInfoAnswer)
     async def update_run(request: Request, session: Session) -> Response:
@@ -279,12 +280,6 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
             await runs.rename_run(session, principal, run_id, tag_map["mlflow.runName"])
         return ok({})
 
-    @r.post("/runs/log-inputs", response_model=Empty)
-    async def log_inputs(request: Request, session: Session) -> Response:
-        principal = await writer(request)
-        await runs.get_run(session, principal, run_id_of(await json_body(request)))
-        return ok({})  # dataset inputs are not tracked by axops runs (use dataset_version_ids)
-
     @r.post("/runs/search", response_model=RunsAnswer)
     async def search_runs(request: Request, session: Session) -> Response:
         principal = await reader(request)
@@ -315,7 +310,7 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
             cursor=body.get("page_token") or None,
             lifecycle=view,
         )
-        out: dict[str, Any] = {"runs": [run_json(x) for x in items]}
+        out: dict[str, Any] = {"runs": await runs_json(session, principal, items)}
         if nxt:
             out["next_page_token"] = nxt
         return ok(out)

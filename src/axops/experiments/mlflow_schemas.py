@@ -4,6 +4,8 @@ renderers of axops rows into them."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -77,6 +79,7 @@ class MlflowRun(Wire):
     info: MlflowRunInfo
     data: MlflowRunData
     inputs: dict[str, Any]
+    outputs: dict[str, Any] | None = None  # left out unless a run_extras provider fills it
 
 
 class RunAnswer(Wire):
@@ -166,3 +169,21 @@ def run_json(r: dict) -> dict:
         },
         "inputs": {},
     }
+
+
+# Filled at import by higher layers that keep more of a run (mlflow_models.inputs: dataset inputs, model
+# inputs/outputs): async (session, reader, run ids) -> {run id: {"inputs" | "outputs": {field: value}}}. The runs
+# are ones the reader sees; a provider shows no more of other domains than the reader may see.
+RunExtras = Callable[[Any, Any, list[uuid.UUID]], Awaitable[dict[uuid.UUID, dict[str, dict]]]]
+run_extras: list[RunExtras] = []
+
+
+async def runs_json(session: Any, principal: Any, rows: list[dict]) -> list[dict]:
+    """run_json of each row, with what the run_extras providers add (one query per provider per page)."""
+    out = [run_json(r) for r in rows]
+    for provider in run_extras:
+        extra = await provider(session, principal, [r["id"] for r in rows])
+        for r, j in zip(rows, out, strict=True):
+            for section, fields in extra.get(r["id"], {}).items():
+                j.setdefault(section, {}).update(fields)
+    return out

@@ -14,6 +14,7 @@ import axops.governance.approval_models
 import axops.governance.report_models
 import axops.governance.violation_models
 import axops.guardrails.models
+import axops.mlflow_models.input_models
 import axops.mlflow_models.logged_model_models
 import axops.monitoring.alert_models
 import axops.monitoring.channel_models
