@@ -1724,6 +1724,8 @@ export default {
         log_artifact: 'Logged artifact {path}',
         delete_artifacts: 'Deleted artifacts under {path} ({count} files)',
         log_batch: 'Logged metrics, parameters and tags',
+        log_inputs: 'Logged dataset inputs of a run',
+        log_outputs: 'Logged models a run produced',
       },
       gateway: {
         provider_create: 'Added provider {name}',

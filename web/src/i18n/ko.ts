@@ -1716,6 +1716,8 @@ export default {
         log_artifact: '아티팩트 {path} 기록',
         delete_artifacts: '아티팩트 {path} 삭제 (파일 {count}개)',
         log_batch: '지표·파라미터·태그 기록',
+        log_inputs: '실행의 입력 데이터셋 기록',
+        log_outputs: '실행이 만든 모델 기록',
       },
       gateway: {
         provider_create: '공급자 {name} 추가',
