@@ -14,6 +14,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 from axops.experiments import mlflow as experiments_mlflow
+from axops.mlflow_models import inputs as mlflow_inputs
 from tests.declared_models import api_routes, assert_matches_declared_model, declared
 from tests.factories import TRACKING_SCOPES, admin_headers, make_account
 
@@ -232,7 +233,7 @@ def test_mlflow_client_logs_lists_downloads_and_deletes_artifacts(api, researche
 def test_mlflow_answers_match_the_models_their_routes_declare(api, researcher):
     """The MLflow routes send orjson bytes without FastAPI's validation: each answer is checked against
     its route's response_model (mlflow_schemas.py), and every MLflow route that answers JSON is exercised."""
-    routes = api_routes(experiments_mlflow.router, experiments_mlflow.artifacts_router)
+    routes = api_routes(experiments_mlflow.router, experiments_mlflow.artifacts_router, mlflow_inputs.router)
     token = {"Authorization": f"Bearer {researcher.key}"}
     checked = set()
 
@@ -262,7 +263,9 @@ def test_mlflow_answers_match_the_models_their_routes_declare(api, researcher):
     call("POST", f"{ml}/runs/delete-tag", json={"run_id": rid, "key": "t"})
     points = [{"key": "loss", "value": 1.0 / s, "timestamp": s, "step": s} for s in range(1, 4)]
     call("POST", f"{ml}/runs/log-batch", json={"run_id": rid, "metrics": points, "tags": [{"key": "b", "value": "1"}]})
-    call("POST", f"{ml}/runs/log-inputs", json={"run_id": rid})
+    dataset = {"name": "d", "digest": "x1", "source_type": "local", "source": '{"uri": "/d"}', "schema": "{}"}
+    call("POST", f"{ml}/runs/log-inputs", json={"run_id": rid, "datasets": [{"dataset": dataset}]})
+    call("POST", f"{ml}/runs/outputs", json={"run_id": rid, "models": [{"model_id": "m-1", "step": 1}]})
     assert call("GET", f"{ml}/runs/get", params={"run_id": rid})["run"]["data"]["metrics"]
     call("POST", f"{ml}/runs/update", json={"run_id": rid, "status": "FINISHED", "end_time": 5})
     assert "next_page_token" in call("POST", f"{ml}/runs/search", json={"experiment_ids": [exp_id], "max_results": 1})

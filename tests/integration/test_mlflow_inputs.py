@@ -165,3 +165,46 @@ def test_a_newcomer_tracks_with_only_an_api_key(api, admin, live_server, monkeyp
     with pytest.raises(MlflowException) as err:  # and they see no one else's runs
         client.get_run(uuid.uuid4().hex)
     assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_tracking_fields_are_stored_or_refused_never_dropped(api, researcher, tracking):
+    client = MlflowClient()
+    base = f"{tracking}/api/2.0/mlflow"
+    token = {"Authorization": f"Bearer {researcher.key}"}
+
+    with pytest.raises(MlflowException) as err:  # artifacts always go to the object store
+        client.create_experiment("elsewhere", artifact_location="s3://bucket/x")
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE" and "artifact_location" in err.value.message
+
+    # search_experiments: filter, order_by and paging are honoured
+    for name, team in (("alpha-1", "nlp"), ("alpha-2", "vision"), ("beta", "nlp")):
+        client.create_experiment(name, tags={"team": team})
+    names = lambda exps: [e.name for e in exps]  # noqa: E731
+    assert names(client.search_experiments(filter_string="name LIKE 'alpha%'", order_by=["name DESC"])) == [
+        "alpha-2",
+        "alpha-1",
+    ]
+    assert names(client.search_experiments(filter_string="tags.team = 'nlp'", order_by=["name"])) == [
+        "alpha-1",
+        "beta",
+    ]
+    assert names(client.search_experiments(filter_string="name ILIKE 'BETA' and tags.team != 'vision'")) == ["beta"]
+    first = client.search_experiments(max_results=2, order_by=["name ASC"])
+    assert names(first) == ["alpha-1", "alpha-2"] and first.token
+    assert names(client.search_experiments(max_results=2, order_by=["name ASC"], page_token=first.token)) == ["beta"]
+    for bad in ("owner = 'x'", "name = 'a' OR name = 'b'", "creation_time LIKE '1'"):
+        with pytest.raises(MlflowException) as err:
+            client.search_experiments(filter_string=bad)
+        assert err.value.error_code == "INVALID_PARAMETER_VALUE", bad
+    with pytest.raises(MlflowException) as err:
+        client.search_experiments(order_by=["lifecycle_stage"])
+    assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+
+    # update-run with end_time alone sets it; create-run's user_id is kept as the mlflow.user tag
+    exp_id = client.create_experiment("fields")
+    r = httpx.post(f"{base}/runs/create", json={"experiment_id": exp_id, "user_id": "jane"}, headers=token).json()
+    rid = r["run"]["info"]["run_id"]
+    assert {"key": "mlflow.user", "value": "jane"} in r["run"]["data"]["tags"]
+    r = httpx.post(f"{base}/runs/update", json={"run_id": rid, "end_time": 1_700_000_000_000}, headers=token)
+    assert r.status_code == 200 and r.json()["run_info"]["end_time"] == 1_700_000_000_000, r.text
+    assert r.json()["run_info"]["status"] == "RUNNING"

@@ -20,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 
 from axops.auth.deps import Principal, Session
 from axops.core.state import state_of
-from axops.experiments import artifacts, metrics, runs, search
+from axops.experiments import artifacts, metrics, mlflow_experiments, runs, search
 from axops.experiments.mlflow_protocol import (
     MlflowError,
     MlflowRoute,
@@ -75,6 +75,12 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
     async def create_experiment(request: Request, session: Session) -> Response:
         principal = await writer(request)
         body = await json_body(request)
+        if body.get("artifact_location"):
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                "artifact_location is not supported: axops keeps artifacts in its object store "
+                "(mlflow-artifacts:/<experiment id>).",
+            )
         exp = await runs.create_experiment(
             session, principal, name=str(required(body, "name")), tags=key_values(body.get("tags"), "tags")
         )
@@ -103,9 +109,12 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         principal = await reader(request)
         body = await json_body(request) if request.method == "POST" else dict(request.query_params)
         view = str(body.get("view_type") or "ACTIVE_ONLY")
+        if view not in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
+            raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid view_type {view!r}.")
         rows = await runs.list_experiments(session, principal, include_deleted=view != "ACTIVE_ONLY")
         if view == "DELETED_ONLY":
             rows = [e for e in rows if e["lifecycle"] == "deleted"]
+        rows, next_token = mlflow_experiments.search(rows, body)
         out = [
             {
                 "experiment_id": e["id"].hex,
@@ -118,7 +127,7 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
             }
             for e in rows
         ]
-        return ok({"experiments": out[: int(body.get("max_results") or 1000)]})
+        return ok({"experiments": out, **({"next_page_token": next_token} if next_token else {})})
 
     @r.post("/experiments/delete", response_model=Empty)
     async def delete_experiment(request: Request, session: Session) -> Response:
@@ -160,6 +169,8 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         body = await json_body(request)
         exp = await _experiment(session, principal, body.get("experiment_id") or "0")
         tags = key_values(body.get("tags"), "tags")
+        if body.get("user_id") and "mlflow.user" not in tags:  # the client's user name, kept as MLflow shows it
+            tags["mlflow.user"] = str(body["user_id"])
         name = body.get("run_name") or tags.get("mlflow.runName")
         run = await runs.create_run(
             session,
@@ -186,8 +197,9 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         run_id = run_id_of(body)
         if body.get("run_name"):
             await runs.rename_run(session, principal, run_id, str(body["run_name"]))
-        if body.get("status"):
-            await runs.set_run_status(session, principal, run_id, str(body["status"]), from_ms(body.get("end_time")))
+        if body.get("status") or body.get("end_time") not in (None, ""):  # end_time alone changes only it
+            status = body.get("status") or (await runs.get_run(session, principal, run_id)).status
+            await runs.set_run_status(session, principal, run_id, str(status), from_ms(body.get("end_time")))
         run = await search.run_out(session, principal, run_id)
         return ok({"run_info": run_json(run)["info"]})
 

@@ -43,6 +43,7 @@ class ExperimentAnswer(Wire):
 
 class ExperimentsAnswer(Wire):
     experiments: list[MlflowExperiment]
+    next_page_token: str | None = None  # left out on the last page
 
 
 class Empty(Wire):
