@@ -116,7 +116,7 @@ async def create(
     session.add(lm)
     await session.flush()
     await session.refresh(lm)
-    _audit(session, lm, "create", name=name, run_id=run.id.hex)
+    _audit(session, lm, "create", run_id=run.id.hex)
     return lm
 
 
@@ -127,7 +127,7 @@ def _audit(session: AsyncSession, lm: LoggedModel, what: str, **summary: Any) ->
         resource_type="logged_model",
         resource_id=lm.id,
         team_id=lm.team_id,
-        summary={"model_id": mlflow_id(lm), **summary},
+        summary={"model_id": mlflow_id(lm), "name": lm.name, **summary},
     )
 
 
@@ -157,7 +157,7 @@ async def finalize(session: AsyncSession, principal: Principal, model_id: Any, s
     lm.status = wanted
     await session.flush()
     await session.refresh(lm)
-    _audit(session, lm, "finalize", status=wanted)
+    _audit(session, lm, "finalize", status=wanted.lower())
     return lm
 
 
