@@ -328,6 +328,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         app.include_router(mlflow_module.ajax_router)
     app.include_router(experiments_mlflow.router)
     app.include_router(experiments_mlflow.ajax_router)
+    app.include_router(mlflow_registry_api.artifacts_router)  # registry/... paths; the rest it hands to the next
     app.include_router(experiments_mlflow.artifacts_router)
     app.fast_path = gateway_proxy.FastPath(max_body_bytes=settings.max_body_bytes)
 
