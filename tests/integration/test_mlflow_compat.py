@@ -274,6 +274,8 @@ def test_mlflow_answers_match_the_models_their_routes_declare(api, researcher):
     assert [m["step"] for m in history["metrics"]] == [0, 1, 2, 3]
     paged = call("GET", f"{ml}/metrics/get-history", params={"run_id": rid, "metric_key": "loss", "max_results": 2})
     assert len(paged["metrics"]) == 2 and paged["next_page_token"]
+    bulk = call("GET", f"{ml}/metrics/get-history-bulk-interval", params={"run_ids": [rid], "metric_key": "loss"})
+    assert [m["step"] for m in bulk["metrics"]] == [0, 1, 2, 3]
     assert (
         call("GET", f"{ml}/metrics/get-history", params={"run_id": rid, "metric_key": "odd"})["metrics"][0]["value"]
         == "NaN"

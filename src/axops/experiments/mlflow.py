@@ -41,6 +41,7 @@ from axops.experiments.mlflow_schemas import (
     ExperimentIdAnswer,
     ExperimentsAnswer,
     MetricHistoryAnswer,
+    MetricsBulkAnswer,
     RunAnswer,
     RunInfoAnswer,
     RunsAnswer,
@@ -335,9 +336,49 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         limit = int(q["max_results"]) if q.get("max_results", "").isdigit() else None
         offset = search.decode_offset(q.get("page_token"))
         doc, more = await metrics.metric_history_mlflow_json(session, principal, run_id, key, limit, offset)
-        if more:
-            return ok({"metrics": orjson.loads(doc), "next_page_token": search.encode_offset(offset + (limit or 0))})
-        return Response(b'{"metrics":' + doc + b"}", media_type="application/json")
+        tail = b',"next_page_token":' + orjson.dumps(search.encode_offset(offset + (limit or 0))) if more else b""
+        return Response(b'{"metrics":' + doc + tail + b"}", media_type="application/json")
+
+    @r.get("/metrics/get-history-bulk-interval", response_model=MetricsBulkAnswer)
+    async def get_metric_history_bulk_interval(request: Request, session: Session) -> Response:
+        """The MLflow UI's chart data: one metric of up to 100 runs, downsampled (MLflow's sampling)."""
+        principal = await reader(request)
+        q = request.query_params
+        ids = q.getlist("run_ids") or q.getlist("run_ids[]")
+        if not ids:
+            raise MlflowError("INVALID_PARAMETER_VALUE", "Missing value for required parameter 'run_ids'.")
+        if len(ids) > metrics.MAX_BULK_RUNS:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"GetMetricHistoryBulkInterval request must specify at most {metrics.MAX_BULK_RUNS} run_ids. "
+                f"Received {len(ids)} run_ids.",
+            )
+        key = q.get("metric_key") or required({}, "metric_key")
+        bounds: list[int | None] = []
+        for name in ("max_results", "start_step", "end_step"):
+            raw = q.get(name)
+            try:
+                bounds.append(int(raw) if raw not in (None, "") else None)
+            except ValueError:
+                raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid value {raw!r} for parameter '{name}'.") from None
+        limit, start, end = bounds
+        limit = metrics.MAX_BULK_RESULTS if limit is None else limit
+        if not 1 <= limit <= metrics.MAX_BULK_RESULTS:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE", f"max_results must be between 1 and {metrics.MAX_BULK_RESULTS}."
+            )
+        if (start is None) != (end is None):
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE", "If either start step or end step are specified, both must be specified."
+            )
+        if start is not None and end is not None and start > end:
+            raise MlflowError(
+                "INVALID_PARAMETER_VALUE",
+                f"end_step must be greater than start_step. Found start_step={start} and end_step={end}.",
+            )
+        run_ids = [parse_id(i, "run") for i in ids]
+        points = await metrics.metric_history_bulk_interval(session, principal, run_ids, key, limit, start, end)
+        return ok({"metrics": points})
 
 
 _routes(router)

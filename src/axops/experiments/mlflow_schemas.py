@@ -105,6 +105,14 @@ class MetricHistoryAnswer(Wire):
     next_page_token: str | None = None  # left out on the last page
 
 
+class MlflowMetricWithRunId(MlflowMetric):
+    run_id: str
+
+
+class MetricsBulkAnswer(Wire):
+    metrics: list[MlflowMetricWithRunId]
+
+
 class ArtifactFile(Wire):
     path: str
     is_dir: bool
