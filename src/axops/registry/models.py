@@ -68,6 +68,9 @@ class RegisteredModel(IdMixin, TimestampMixin, Base):
         Index("ix_registered_models_architecture", "architecture"),
         Index("ix_registered_models_parameter_count", "parameter_count"),
         Index("ix_registered_models_deleted_at", "deleted_at", postgresql_where=text("deleted_at IS NOT NULL")),
+        # MLflow's registry search orders by name and filters `name LIKE 'prefix%'` (migration 0035).
+        Index("ix_registered_models_name_id", "name", "id"),
+        Index("ix_registered_models_name_pattern", "name", postgresql_ops={"name": "varchar_pattern_ops"}),
     )
 
 
