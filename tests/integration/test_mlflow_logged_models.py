@@ -62,10 +62,12 @@ def test_log_model_register_and_load_the_demo_model(api, researcher, tracking, d
     # The axops registry shows the version, its files and its lineage to the run.
     models = api.get("/api/model", params={"q": "lm-demo"}, headers=researcher.headers).json()["items"]
     model_id = next(m["id"] for m in models if m["name"] == "lm-demo")
-    versions = api.get(f"/api/model/{model_id}/versions", headers=researcher.headers).json()
-    versions = versions["items"] if isinstance(versions, dict) else versions
-    assert versions[0]["run_id"].replace("-", "") == run.info.run_id
-    assert "MLmodel" in {f["path"] for f in versions[0].get("files", [])} or versions[0]
+    (listed,) = api.get(f"/api/model/{model_id}/versions", headers=researcher.headers).json()
+    assert listed["run_id"].replace("-", "") == run.info.run_id
+    assert listed["source_ref"] == f"models:/{info.model_id}"
+    detail = api.get(f"/api/model/version/{listed['id']}", headers=researcher.headers).json()
+    stored = {f["path"]: f["sha256"] for f in detail["files"]}
+    assert "MLmodel" in stored and all(len(h) == 64 for h in stored.values())
 
 
 def test_logged_model_calls_and_refusals(api, admin, researcher, tracking, tmp_path):
