@@ -24,8 +24,8 @@ from axops.core.state import state_of
 from axops.experiments import mlflow as tracking_mlflow
 from axops.experiments.mlflow_protocol import MlflowError, MlflowRoute, json_body, ok, principal_for, required
 from axops.experiments.search import decode_offset, encode_offset
+from axops.mlflow_models import logged_models, sources
 from axops.mlflow_models import registry_mapping as mapping
-from axops.mlflow_models import sources
 from axops.mlflow_models.registry_filter import compile_filter, compile_order_by
 from axops.registry import files as registry_files
 from axops.registry import mlflow_fields, recovery
@@ -314,6 +314,8 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
                 raise MlflowError("INVALID_PARAMETER_VALUE", f"Invalid run_id {body['run_id']!r}.") from None
         storage = state_of(request).storage
         files = await sources.artifact_files(session, principal, storage, source, body.get("run_id"))
+        if run_id is None:  # models:/m-<id> (a logged model) names its run: the version's lineage
+            run_id = await logged_models.source_run_id(session, principal, source)
         version = await mapping.create_version_from_artifacts(
             session,
             principal,
