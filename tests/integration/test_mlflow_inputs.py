@@ -71,9 +71,9 @@ def test_log_input_records_the_dataset_and_links_a_visible_axops_version(api, ad
     raw = httpx.get(f"{tracking}/api/2.0/mlflow/runs/get", params={"run_id": rid}, headers=token).json()
     raw_inputs = {i["dataset"]["name"]: i for i in raw["run"]["inputs"]["dataset_inputs"]}
     assert raw_inputs["mine"]["axops_dataset"] == {
-        "dataset_id": uuid.UUID(mine["dataset_id"]).hex,
+        "dataset_id": mine["dataset_id"],
         "dataset_name": "reviews",
-        "version_id": uuid.UUID(mine["id"]).hex,
+        "version_id": mine["id"],
         "version": 1,
     }
     assert "axops_dataset" not in raw_inputs["theirs"] and "axops_dataset" not in raw_inputs["plain"]

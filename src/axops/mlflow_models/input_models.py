@@ -27,7 +27,8 @@ class RunDatasetInput(IdMixin, Base):
     profile: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[dict] = mapped_column(JSONB, default=dict)
     dataset_version_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("dataset_versions.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # clock_timestamp, not now(): the inputs of one request keep the order they were sent in
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.clock_timestamp())
     __table_args__ = (
         UniqueConstraint("run_id", "name", "digest", name="uq_run_dataset_inputs_run_name_digest"),
         Index("ix_run_dataset_inputs_dataset_version_id", "dataset_version_id"),

@@ -25,6 +25,7 @@ from axops.auth import audit
 from axops.auth.deps import Principal, Session
 from axops.auth.scoping import visible
 from axops.core.errors import NotFound
+from axops.core.ids import uuid7
 from axops.datasets import service as datasets
 from axops.datasets.models import Dataset, DatasetVersion
 from axops.experiments import runs
@@ -152,7 +153,7 @@ async def log_inputs(session, principal: Principal, run_id: uuid.UUID, body: dic
     added = []
     for row in rows:
         row["dataset_version_id"] = await _linkable(session, principal, version_in_source(row["source"]))
-        stmt = insert(RunDatasetInput).values(id=uuid.uuid4(), run_id=run.id, **row).on_conflict_do_nothing()
+        stmt = insert(RunDatasetInput).values(id=uuid7(), run_id=run.id, **row).on_conflict_do_nothing()
         if (await session.execute(stmt.returning(RunDatasetInput.id))).first() is not None:
             added.append(
                 {"name": row["name"], "digest": row["digest"], "context": row["tags"].get("mlflow.data.context")}
@@ -178,9 +179,7 @@ async def log_inputs(session, principal: Principal, run_id: uuid.UUID, body: dic
 async def _link_models(session, run_id: uuid.UUID, direction: str, models: list[tuple[str, int]]) -> list[str]:
     added = []
     for model_id, step in models:
-        stmt = insert(RunModelLink).values(
-            id=uuid.uuid4(), run_id=run_id, direction=direction, model_id=model_id, step=step
-        )
+        stmt = insert(RunModelLink).values(id=uuid7(), run_id=run_id, direction=direction, model_id=model_id, step=step)
         if (await session.execute(stmt.on_conflict_do_nothing().returning(RunModelLink.id))).first() is not None:
             added.append(model_id)
     return added
@@ -230,9 +229,9 @@ async def run_inputs_json(session, principal: Principal, run_ids: list[uuid.UUID
         }
         if dataset_id is not None:
             entry["axops_dataset"] = {
-                "dataset_id": dataset_id.hex,
+                "dataset_id": str(dataset_id),  # axops ids, as the axops API and UI write them
                 "dataset_name": dataset_name,
-                "version_id": row.dataset_version_id.hex,
+                "version_id": str(row.dataset_version_id),
                 "version": version,
             }
         inputs = out.setdefault(row.run_id, {}).setdefault("inputs", {})

@@ -33,7 +33,7 @@ def upgrade() -> None:
             sa.ForeignKey("dataset_versions.id", ondelete="SET NULL"),
             nullable=True,
         ),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.clock_timestamp(), nullable=False),
         sa.UniqueConstraint("run_id", "name", "digest", name="uq_run_dataset_inputs_run_name_digest"),
     )
     op.create_index("ix_run_dataset_inputs_dataset_version_id", "run_dataset_inputs", ["dataset_version_id"])
