@@ -59,10 +59,16 @@ def test_log_model_register_and_load_the_demo_model(api, researcher, tracking, d
     out = loaded("안녕", max_new_tokens=3, do_sample=False)
     assert out and isinstance(out[0]["generated_text"], str) and out[0]["generated_text"].startswith("안녕")
 
+    # runs:/<run>/model finds the same logged model (the run has no "model" folder of its own).
+    again = mlflow.register_model(f"runs:/{run.info.run_id}/model", "lm-demo")
+    assert str(again.version) == "2" and again.run_id == run.info.run_id
+
     # The axops registry shows the version, its files and its lineage to the run.
     models = api.get("/api/model", params={"q": "lm-demo"}, headers=researcher.headers).json()["items"]
     model_id = next(m["id"] for m in models if m["name"] == "lm-demo")
-    (listed,) = api.get(f"/api/model/{model_id}/versions", headers=researcher.headers).json()
+    listed = next(
+        v for v in api.get(f"/api/model/{model_id}/versions", headers=researcher.headers).json() if v["version"] == 1
+    )
     assert listed["run_id"].replace("-", "") == run.info.run_id
     assert listed["source_ref"] == f"models:/{info.model_id}"
     detail = api.get(f"/api/model/version/{listed['id']}", headers=researcher.headers).json()
