@@ -152,16 +152,23 @@ def test_a_newcomer_tracks_with_only_an_api_key(api, admin, live_server, monkeyp
             mlflow.set_tag("note", "first")
             (tmp_path / "notes.txt").write_text("hi")
             mlflow.log_artifact(str(tmp_path / "notes.txt"))
+            (tmp_path / "model").mkdir()  # a folder with an MLmodel file: what register_model takes from runs:/
+            (tmp_path / "model" / "MLmodel").write_text("artifact_path: model\nflavors: {}\n")
+            mlflow.log_artifacts(str(tmp_path / "model"), artifact_path="model")
     finally:
         while mlflow.active_run():
             mlflow.end_run()
     client = MlflowClient()
     got = client.get_run(run.info.run_id)
     assert got.info.status == "FINISHED" and got.data.params == {"lr": "0.1"} and got.data.metrics == {"loss": 0.5}
-    assert [f.path for f in client.list_artifacts(run.info.run_id)] == ["notes.txt"]
+    assert [f.path for f in client.list_artifacts(run.info.run_id)] == ["model", "notes.txt"]
     mine = api.get(f"/api/experiments/runs/{uuid.UUID(run.info.run_id)}", headers=headers).json()
     default = next(t for t in api.get("/api/teams", headers=admin).json()["items"] if t["is_default"])
     assert mine["team_id"] == default["id"] and mine["user_name"] == "newcomer"
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", "newcomer-model")
+    assert version.version == "1" and version.run_id == run.info.run_id
+    models = api.get("/api/model", headers=headers).json()["items"]
+    assert [(m["name"], m["team_id"]) for m in models] == [("newcomer-model", default["id"])]
     with pytest.raises(MlflowException) as err:  # and they see no one else's runs
         client.get_run(uuid.uuid4().hex)
     assert err.value.error_code == "RESOURCE_DOES_NOT_EXIST"
