@@ -135,6 +135,13 @@ def test_an_axops_model_is_visible_and_downloadable_through_mlflow(api, research
     r = upload_model(api, researcher.headers, model["id"], {"config.json": CONFIG, "weights.bin": WEIGHTS})
     assert r.status_code == 201, r.text
     assert "axops-made" in [m.name for m in client.search_registered_models()]
+    register_model(api, researcher.headers, "axops-made-2")
+    first = client.search_registered_models("name LIKE 'axops-%'", max_results=1, order_by=["name DESC"])
+    assert [m.name for m in first] == ["axops-made-2"] and first.token
+    rest = client.search_registered_models(
+        "name LIKE 'axops-%'", max_results=1, order_by=["name DESC"], page_token=first.token
+    )
+    assert [m.name for m in rest] == ["axops-made"] and not rest.token
     got = client.get_model_version("axops-made", "1")
     assert got.status == "READY" and got.current_stage == "None" and got.source == "models:/axops-made/1"
     path = mlflow.artifacts.download_artifacts("models:/axops-made/1", dst_path=str(tmp_path / "x"))

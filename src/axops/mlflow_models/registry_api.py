@@ -212,21 +212,11 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         offset = decode_offset(body.get("page_token"))
         conditions = compile_filter(body.get("filter"), {"name": RegisteredModel.name}, RegisteredModel.mlflow_tags)
         order = compile_order_by(_order_by(request, body), _MODEL_COLUMNS) or [RegisteredModel.name.asc()]
-        q = (
-            select(RegisteredModel)
-            .where(visible(principal, RegisteredModel), *conditions)
-            .order_by(*order, RegisteredModel.id)
-            .offset(offset)
-            .limit(limit + 1)
-        )
-        models = list((await session.scalars(q)).all())
-        more = len(models) > limit
-        models = models[:limit]
-        summaries = await registry.model_summaries(session, [m.id for m in models])
-        out: dict[str, Any] = {"registered_models": [mapping.model_json(m, summaries[m.id]["aliases"]) for m in models]}
+        docs, more = await mapping.search_model_docs(session, principal, conditions, order, offset, limit)
+        answer = b'{"registered_models":[' + ",".join(docs).encode() + b"]"
         if more:
-            out["next_page_token"] = encode_offset(offset + limit)
-        return ok(out)
+            answer += b',"next_page_token":"' + encode_offset(offset + limit).encode() + b'"'
+        return Response(answer + b"}", media_type="application/json")
 
     @r.post("/registered-models/set-tag")
     async def set_model_tag(request: Request, session: Session) -> Response:
