@@ -269,7 +269,6 @@ def test_mlflow_answers_match_the_models_their_routes_declare(api, researcher):
     assert call("GET", f"{ml}/runs/get", params={"run_id": rid})["run"]["data"]["metrics"]
     call("POST", f"{ml}/runs/update", json={"run_id": rid, "status": "FINISHED", "end_time": 5})
     assert "next_page_token" in call("POST", f"{ml}/runs/search", json={"experiment_ids": [exp_id], "max_results": 1})
-    call("POST", f"{ml}/logged-models/search", json={})
     history = call("GET", f"{ml}/metrics/get-history", params={"run_id": rid, "metric_key": "loss"})
     assert [m["step"] for m in history["metrics"]] == [0, 1, 2, 3]
     paged = call("GET", f"{ml}/metrics/get-history", params={"run_id": rid, "metric_key": "loss", "max_results": 2})

@@ -96,10 +96,6 @@ class RunsAnswer(Wire):
     next_page_token: str | None = None  # left out on the last page
 
 
-class LoggedModelsAnswer(Wire):
-    models: list[dict[str, Any]]  # always empty: models live in the axops registry
-
-
 class MetricHistoryAnswer(Wire):
     metrics: list[MlflowMetric]
     next_page_token: str | None = None  # left out on the last page
