@@ -187,3 +187,21 @@ def test_bad_input_gets_mlflow_error_codes(api, researcher, client, live_server,
     with pytest.raises(MlflowException):
         mlflow.artifacts.download_artifacts("models:/bad-input@", dst_path=str(tmp_path / "m"))
     assert [m.name for m in client.search_registered_models("name = 'bad-input'")] == ["bad-input"]  # nothing else
+
+
+class _Doubler(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return [2 * x for x in model_input]
+
+
+def test_a_pyfunc_model_registered_from_run_artifacts_loads_by_alias(client, tmp_path):
+    local = tmp_path / "pyfunc"
+    mlflow.pyfunc.save_model(str(local), python_model=_Doubler(), pip_requirements=[])
+    mlflow.set_experiment("registry-pyfunc")
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(local), "model")
+    client.create_registered_model("doubler")
+    client.create_model_version("doubler", f"runs:/{run.info.run_id}/model", run.info.run_id)
+    client.set_registered_model_alias("doubler", "champion", "1")
+    model = mlflow.pyfunc.load_model("models:/doubler@champion")
+    assert model.predict([1, 2, 3]) == [2, 4, 6]
