@@ -205,3 +205,22 @@ def test_a_pyfunc_model_registered_from_run_artifacts_loads_by_alias(client, tmp
     client.set_registered_model_alias("doubler", "champion", "1")
     model = mlflow.pyfunc.load_model("models:/doubler@champion")
     assert model.predict([1, 2, 3]) == [2, 4, 6]
+
+
+def test_production_through_mlflow_needs_the_same_approval(api, admin, settings, researcher, client):
+    settings.approvals_required = True
+    try:
+        ops = make_account(api, admin, "mlreg-ops", "operator", researcher.team)
+        model = register_model(api, researcher.headers, "gated")
+        assert upload_model(api, researcher.headers, model["id"], {"config.json": CONFIG}).status_code == 201
+        with pytest.raises(MlflowException) as exc:
+            client.transition_model_version_stage("gated", "1", "Production")
+        assert _code(exc) == "INVALID_STATE" and "approv" in exc.value.message.lower()
+        assert client.get_model_version("gated", "1").current_stage == "None"
+        pending = api.get("/api/governance/approvals", headers=ops.headers).json()
+        assert [(a["kind"], a["status"], a["target_name"]) for a in pending] == [("promote", "pending", "gated")]
+        r = api.post(f"/api/governance/approvals/{pending[0]['id']}/approve", json={}, headers=ops.headers)
+        assert r.status_code == 200, r.text
+        assert client.transition_model_version_stage("gated", "1", "Production").current_stage == "Production"
+    finally:
+        settings.approvals_required = False
