@@ -26,7 +26,7 @@ from axops.auth import router as auth_router
 from axops.auth import security_router as auth_security_router
 from axops.auth import service as auth_service
 from axops.auth import sso_router as auth_sso_router
-from axops.core import errors, metrics, notify, storage, tasks, telemetry
+from axops.core import errors, metrics, notify, route_memo, storage, tasks, telemetry
 from axops.core.errors import NotFound
 from axops.core.lifecycle import lifecycle
 from axops.core.middleware import CONTENT_SECURITY_POLICY, RequestMiddleware
@@ -365,6 +365,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
         return Response(body, media_type=content_type)
 
     _mount_web(app, settings.web_dist or DEFAULT_WEB_DIST)
+    route_memo.install(app.router)
     return app
 
 

@@ -112,6 +112,41 @@ def test_changes_on_one_replica_are_seen_by_the_other_at_once(cluster):
     until(lambda: "chat-late" not in models(), timeout=5)
 
 
+def test_prompt_and_guardrail_changes_on_one_replica_apply_on_the_other_at_once(cluster):
+    """A new production prompt version and a new guardrail policy, both made through A, are what B uses
+    for its next requests (the gateway's prompt resolver and guardrail policies reload on NOTIFY)."""
+    key, _ = cluster.key()
+    name = f"greet-{uuid.uuid4().hex[:6]}"
+    who = [{"name": "who", "type": "string", "required": True}]
+    version = {"kind": "chat", "template": [{"role": "system", "content": "first {{ who }}"}], "variables": who}
+    r = cluster.a.post(
+        "/api/prompts", json={"name": name, "version": version, "labels": ["production"]}, headers=cluster.dev
+    )
+    assert r.status_code == 201, r.text
+
+    def system_prompt_seen_by_b() -> str:
+        before = len(cluster.upstream.requests)
+        r = chat(cluster.b, key, prompt_id=f"{name}@production", prompt_variables={"who": "kim"})
+        assert r.status_code == 200, r.text
+        return cluster.upstream.requests[before]["messages"][0]["content"]
+
+    assert system_prompt_seen_by_b() == "first kim"
+    second = {**version, "template": [{"role": "system", "content": "second {{ who }}"}], "labels": ["production"]}
+    r = cluster.a.post(f"/api/prompts/{name}/versions", json=second, headers=cluster.dev)
+    assert r.status_code == 201, r.text
+    until(lambda: system_prompt_seen_by_b() == "second kim", timeout=5)
+
+    assert chat(cluster.b, key, "tell me about frobnicate").status_code == 200
+    policy = {"name": f"words-{uuid.uuid4().hex[:6]}", "scope": "global", "direction": "both"}
+    policy["checks"] = {"banned_words": {"words": ["frobnicate"], "action": "block"}}
+    r = cluster.a.post("/api/guardrails/policies", json=policy, headers=cluster.admin)
+    assert r.status_code == 201, r.text
+    try:
+        until(lambda: chat(cluster.b, key, "tell me about frobnicate").status_code == 400, timeout=5)
+    finally:
+        assert cluster.a.delete(f"/api/guardrails/policies/{r.json()['id']}", headers=cluster.admin).status_code == 204
+
+
 def test_a_rate_limit_is_shared(cluster):
     key, _ = cluster.key(rpm=6)
     statuses = [chat(c, key).status_code for c in (cluster.a, cluster.b) * 3]
