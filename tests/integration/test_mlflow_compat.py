@@ -253,6 +253,10 @@ def test_mlflow_answers_match_the_models_their_routes_declare(api, researcher):
     call("POST", f"{ml}/experiments/search", json={"view_type": "ALL"})
     call("POST", f"{ml}/experiments/update", json={"experiment_id": exp_id, "new_name": "wire-2"})
     call("POST", f"{ml}/experiments/set-experiment-tag", json={"experiment_id": exp_id, "key": "k", "value": "v"})
+    call("POST", f"{ml}/experiments/set-experiment-tag", json={"experiment_id": exp_id, "key": "gone", "value": "v"})
+    call("POST", f"{ml}/experiments/delete-experiment-tag", json={"experiment_id": exp_id, "key": "gone"})
+    tags = call("GET", f"{ml}/experiments/get", params={"experiment_id": exp_id})["experiment"]["tags"]
+    assert {t["key"] for t in tags} >= {"a", "k"} and "gone" not in {t["key"] for t in tags}
     run = call("POST", f"{ml}/runs/create", json={"experiment_id": exp_id, "run_name": "r", "start_time": 1})["run"]
     rid = run["info"]["run_id"]
     call("POST", f"{ml}/runs/create", json={"experiment_id": exp_id})

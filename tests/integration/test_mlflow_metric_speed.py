@@ -8,11 +8,13 @@ import math
 import uuid
 
 import mlflow
+import psycopg
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.store.tracking.abstract_store import AbstractStore
 
+from axops.core.db import libpq_url
 from tests.factories import TRACKING_SCOPES, log_batch, make_account, new_run
 
 ML = "/api/2.0/mlflow"
@@ -164,3 +166,32 @@ def test_bulk_interval_downsamples_as_mlflow_does(api, researcher, outsider, tra
     assert api.get(
         f"{ML}/metrics/get-history-bulk-interval", params={"run_ids": hexes[0], "metric_key": "none"}, headers=token
     ).json() == {"metrics": []}
+
+
+def test_the_model_and_dataset_of_a_point_are_kept_not_dropped(api, researcher, tracking, database_url):
+    """MLflow 3 sends the logged model and dataset a point was measured for (single calls and batches);
+    they are stored per (run, key, model, dataset), and one too long is refused, nothing written."""
+    mlflow.set_experiment("linked-points")
+    client = MlflowClient()
+    with mlflow.start_run() as run:
+        run_id = run.info.run_id
+    dataset = {"dataset_name": "eval-ko", "dataset_digest": "d41d8cd9"}
+    token = {"Authorization": f"Bearer {researcher.key}"}
+    body = {"run_id": run_id, "key": "acc", "value": 0.5, "step": 1, "timestamp": 1, "model_id": "m-abc", **dataset}
+    assert api.post(f"{ML}/runs/log-metric", json=body, headers=token).status_code == 200
+    assert api.post(f"{ML}/runs/log-metric", json={**body, "step": 2}, headers=token).status_code == 200
+    client.log_batch(run_id, metrics=[Metric("f1", 0.7, 1, 0, model_id="m-abc", **dataset)])
+    client.log_metric(run_id, "plain", 1.0)
+
+    too_long = {**body, "key": "bad", "dataset_digest": "x" * 37}
+    r = api.post(f"{ML}/runs/log-metric", json=too_long, headers=token)
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        links = conn.execute(
+            "SELECT key, model_id, dataset_name, dataset_digest FROM run_metric_links WHERE run_id = %s ORDER BY key",
+            (uuid.UUID(run_id),),
+        ).fetchall()
+        bad = conn.execute("SELECT count(*) FROM run_metrics WHERE run_id = %s AND key = 'bad'", (uuid.UUID(run_id),))
+        assert bad.fetchone()[0] == 0
+    assert links == [("acc", "m-abc", "eval-ko", "d41d8cd9"), ("f1", "m-abc", "eval-ko", "d41d8cd9")]

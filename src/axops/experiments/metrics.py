@@ -58,7 +58,9 @@ async def log_batch(
     """Log metric points, params (write-once, as in MLflow) and tags to a run in one transaction.
     Returns the number of points written. One audit event per call with params or tags; metric-only calls
     (a training loop's log_metric per step) are audited once per run per minute (`_audit_metrics_now`)."""
+    metrics = list(metrics)
     keys, values, steps, stamps = metric_columns(metrics, max_metrics)
+    links = metric_links(metrics)
     params = strings("params", params, MAX_PARAMS, MAX_PARAM_VALUE)
     tags = strings("tags", tags, MAX_TAGS, MAX_TAG_VALUE)
     rows = await fetch_raw(session, _RUN_FOR_LOG_LOCKED if params or tags else _RUN_FOR_LOG, run_id)
@@ -77,6 +79,8 @@ async def log_batch(
             )
     if keys:
         await fetch_raw(session, _LOG_POINTS, run_id, keys, values, steps, stamps)
+    if links:
+        await fetch_raw(session, _LOG_LINKS, run_id, *map(list, zip(*links, strict=True)))
     if params or tags:
         await fetch_raw(
             session,
@@ -100,6 +104,30 @@ async def log_batch(
             },
         )
     return len(keys)
+
+
+_LOG_LINKS = """
+INSERT INTO run_metric_links (run_id, key, model_id, dataset_name, dataset_digest)
+SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
+ON CONFLICT DO NOTHING"""
+_LINK_FIELDS = (("model_id", 100), ("dataset_name", 500), ("dataset_digest", 36))
+
+
+def metric_links(metrics: list) -> set[tuple[str, str, str, str]]:
+    """(key, model_id, dataset_name, dataset_digest) of the points that name a logged model or a dataset
+    (MLflow 3 sends them with every point once a run has logged a model): stored, never dropped."""
+    links = set()
+    for i, m in enumerate(metrics):
+        if not any(m.get(field) for field, _ in _LINK_FIELDS):
+            continue
+        found = []
+        for field, limit in _LINK_FIELDS:
+            value = m.get(field) or ""
+            if not isinstance(value, str) or len(value) > limit:
+                raise Invalid(f"metrics[{i}].{field} must be a string of at most {limit} characters.")
+            found.append(value)
+        links.add((m["key"], *found))
+    return links
 
 
 METRIC_AUDIT_INTERVAL = 60.0  # seconds between audit events of metric-only writes to one run (per process)

@@ -162,6 +162,14 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         )
         return ok({})
 
+    @r.post("/experiments/delete-experiment-tag", response_model=Empty)
+    async def delete_experiment_tag(request: Request, session: Session) -> Response:
+        principal = await writer(request)
+        body = await json_body(request)
+        exp = await _experiment(session, principal, required(body, "experiment_id"))
+        await runs.update_experiment(session, principal, exp.id, remove_tags=[str(required(body, "key"))])
+        return ok({})
+
     # -- runs
 
     @r.post("/runs/create", response_model=RunAnswer)
@@ -225,6 +233,9 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
             "value": required(body, "value"),
             "step": body.get("step"),
             "timestamp": body.get("timestamp"),
+            "model_id": body.get("model_id"),
+            "dataset_name": body.get("dataset_name"),
+            "dataset_digest": body.get("dataset_digest"),
         }
         await metrics.log_batch(session, principal, run_id_of(body), metrics=[point])
         return ok({})

@@ -102,6 +102,18 @@ class RunLatestMetric(Base):
     __table_args__ = (Index("ix_run_latest_metrics_key_value", "key", "value"),)
 
 
+class RunMetricLink(Base):
+    """What MLflow 3 sends with a metric point besides its value: the logged model and the dataset it
+    was measured for. Kept once per (run, key, model, dataset) rather than per point; '' where not sent."""
+
+    __tablename__ = "run_metric_links"
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    dataset_name: Mapped[str] = mapped_column(String(500), primary_key=True)
+    dataset_digest: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+
 class RunArtifact(Base):
     """A file logged to a run (MLflow's log_artifact): its bytes in the object store under the run."""
 

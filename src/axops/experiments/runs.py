@@ -168,6 +168,7 @@ async def update_experiment(
     name: str | None = None,
     description: str | None = None,
     tags: dict | None = None,
+    remove_tags: list[str] | None = None,
 ) -> Experiment:
     exp = await get_experiment(session, principal, experiment_id)
     change: dict[str, Any] = {}
@@ -189,6 +190,9 @@ async def update_experiment(
     if tags:
         exp.tags = {**exp.tags, **strings("tags", tags, MAX_TAGS, MAX_TAG_VALUE)}
         change["tags"] = sorted(tags)
+    if remove_tags and set(remove_tags) & set(exp.tags):
+        exp.tags = {k: v for k, v in exp.tags.items() if k not in remove_tags}
+        change["removed_tags"] = sorted(set(remove_tags))
     if change:
         await session.flush()
         audit.record(
