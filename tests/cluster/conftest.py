@@ -47,7 +47,7 @@ class RedisServer:
 @pytest.fixture(scope="module")
 def redis_server():
     if not REDIS_SERVER.exists():
-        pytest.skip("redis-server is not installed (Debian package redis-server)")
+        pytest.fail("redis-server is missing: `make browser` installs it (Debian package redis-server)")
     server = RedisServer()
     server.start()
     yield server
