@@ -56,7 +56,7 @@ web/dist/index.html: web/node_modules/.package-lock.json $(shell find web/src we
 # the shipped Prometheus rules), redis-server (shared state across replicas), pango (PDF reports).
 # Installed when one is missing and we may (root + apt).
 DEBIAN_BINARIES = /usr/bin/chromium /usr/bin/prometheus-alertmanager /usr/bin/promtool /usr/bin/redis-server
-DEBIAN_PACKAGES = chromium fonts-nanum prometheus-alertmanager prometheus redis-server libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+DEBIAN_PACKAGES = chromium bubblewrap fonts-nanum prometheus-alertmanager prometheus redis-server libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 browser:
 	@for b in $(DEBIAN_BINARIES); do [ -x $$b ] || missing=1; done; \
 	if [ -n "$$missing" ]; then \

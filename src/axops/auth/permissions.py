@@ -33,9 +33,24 @@ PERMISSIONS: dict[str, str] = {
     "infra:admin": "Manage GPU quotas, nodes and queue priorities",
     "approvals:decide": "Approve or reject production promotions, production deployments and access requests",
     "alerts:write": "Create and edit own teams' alert rules, channels, silences and SLOs; acknowledge alerts",
+    "tools:read": "See tools, MCP servers, their versions and tool analytics",
+    "tools:write": "Create and version HTTP, MCP and Python tools; import OpenAPI documents; test-run tools",
+    "tools:admin": "Register MCP servers started as local commands (stdio), run in the sandbox",
+    "agents:read": "See agents, workflows, templates and their runs and traces",
+    "agents:write": "Create agents and workflows, run them, approve their tool calls, install and share templates",
 }
 
-_READ = ["models:read", "datasets:read", "training:read", "deployments:read", "infra:read", "prompts:read", "eval:read"]
+_READ = [
+    "models:read",
+    "datasets:read",
+    "training:read",
+    "deployments:read",
+    "infra:read",
+    "prompts:read",
+    "eval:read",
+    "tools:read",
+    "agents:read",
+]
 
 ROLE_DESCRIPTIONS = {
     "admin": "Everything, including users, teams and policies",
@@ -73,6 +88,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "eval:write",
         "eval:review",
         "alerts:write",
+        "tools:write",
+        "agents:write",
     ],
     "viewer": _READ,
 }
