@@ -96,6 +96,15 @@ async def create_key(session: AsyncSession, principal: Principal, data: ApiKeyCr
     return ApiKeyCreated(**to_out(key).model_dump(), key=secret)
 
 
+async def issue_run_key(
+    session: AsyncSession, principal: Principal, name: str, scopes: list[str], expires_in_days: int = 1
+) -> ApiKeyCreated:
+    """A key the platform issues to a run's creator for the run's own gateway calls (evaluation runs,
+    agent runs): the creator's limits, budgets, guardrails and usage records apply. The caller keeps it
+    encrypted while the run lasts and revokes it with `revoke_key_by_id` at the end."""
+    return await create_key(session, principal, ApiKeyCreate(name=name, scopes=scopes, expires_in_days=expires_in_days))
+
+
 async def list_keys(
     session: AsyncSession, principal: Principal, cursor: str | None, limit: int, all_users: bool = False
 ) -> tuple[list[ApiKeyOut], str | None]:

@@ -31,7 +31,6 @@ from sqlalchemy import text, update
 
 from axops.auth import apikeys
 from axops.auth.models import User
-from axops.auth.schemas import ApiKeyCreate
 from axops.auth.service import principal_of
 from axops.core import crypto
 from axops.core.logging import event
@@ -448,11 +447,7 @@ async def execute(state, run_id: uuid.UUID) -> None:
                 # saved prompts (a prompt target, a judge's prompt) are rendered by the gateway for keys with prompts:read
                 prompts = any(t["kind"] == "prompt" for t in run.targets) or any(j.get("prompt") for j in run.judges)
                 scopes = ["gateway:invoke", "prompts:read"] if prompts else ["gateway:invoke"]
-                created = await apikeys.create_key(
-                    session,
-                    principal,
-                    ApiKeyCreate(name=f"eval-run-{str(run.id)[:8]}", scopes=scopes, expires_in_days=1),
-                )
+                created = await apikeys.issue_run_key(session, principal, f"eval-run-{str(run.id)[:8]}", scopes)
                 key_id, secret = created.id, created.key
                 run.api_key_id, run.api_key_secret = key_id, crypto.encrypt(state.secret_key, secret)
             run.progress = {"done": 0, "total": len(rows), "errors": 0}
