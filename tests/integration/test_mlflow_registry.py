@@ -224,3 +224,22 @@ def test_production_through_mlflow_needs_the_same_approval(api, admin, settings,
         assert client.transition_model_version_stage("gated", "1", "Production").current_stage == "Production"
     finally:
         settings.approvals_required = False
+
+
+def test_run_link_is_stored_returned_and_length_limited(api, researcher, client, tmp_path):
+    run_id = _logged_run(tmp_path)
+    client.create_registered_model("linked-model")
+    link = "https://mlflow.example/#/experiments/1/runs/" + run_id
+    mv = client.create_model_version("linked-model", f"runs:/{run_id}/model", run_id, run_link=link)
+    assert mv.run_link == link
+    assert client.get_model_version("linked-model", mv.version).run_link == link
+    assert [v.run_link for v in client.search_model_versions("name = 'linked-model'")] == [link]
+    plain = client.create_model_version("linked-model", f"runs:/{run_id}/model", run_id)
+    assert not client.get_model_version("linked-model", plain.version).run_link
+    h = {"Authorization": f"Bearer {researcher.key}"}
+    body = {"name": "linked-model", "source": f"runs:/{run_id}/model", "run_id": run_id, "run_link": "x" * 501}
+    r = api.post("/api/2.0/mlflow/model-versions/create", json=body, headers=h)
+    assert (r.status_code, r.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE"), r.text
+    assert [v.version for v in client.search_model_versions("name = 'linked-model'")] == ["2", "1"]
+    r = api.post("/api/2.0/mlflow/model-versions/create", json={**body, "run_link": "x" * 500}, headers=h)
+    assert r.status_code == 200 and r.json()["model_version"]["run_link"] == "x" * 500

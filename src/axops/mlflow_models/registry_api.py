@@ -145,7 +145,7 @@ def _validated(cls, **data):
 
 async def _refuse_clash(session, principal: Principal, name: str) -> None:
     """MLflow's answer to a taken name, whoever holds it (never saying whose)."""
-    visible = await registry._named(session, principal, name)
+    visible = await registry.named_model(session, principal, name)
     if visible is not None or await mapping.name_taken_elsewhere(session, name):
         raise MlflowError("RESOURCE_ALREADY_EXISTS", f"Registered Model (name={name}) already exists.")
 
@@ -316,6 +316,7 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
             run_id=run_id,
             description=str(body.get("description") or ""),
             tags=_tags(body.get("tags")),
+            run_link=body.get("run_link"),
         )
         return ok(await _version_answer(session, model, version))
 

@@ -25,6 +25,7 @@ from axops.registry.models import ModelVersion, RegisteredModel
 # MLflow stage ↔ axops stage (MLflow's "None" is a fresh, unstaged version: axops's draft).
 TO_AXOPS = {"none": "draft", "staging": "staging", "production": "production", "archived": "archived"}
 TO_MLFLOW = {"draft": "None", "staging": "Staging", "production": "Production", "archived": "Archived"}
+MAX_RUN_LINK = 500  # MLflow's model_versions.run_link column
 # axops version status → MLflow ModelVersionStatus
 STATUS = {
     "ready": "READY",
@@ -43,7 +44,7 @@ def not_found(name: str, version: object | None = None) -> MlflowError:
 async def model_named(session: AsyncSession, principal: Principal, name: str) -> RegisteredModel:
     """The model `name` means to this caller, or RESOURCE_DOES_NOT_EXIST (another team's private model included)."""
     try:
-        model = await registry._named(session, principal, name)
+        model = await registry.named_model(session, principal, name)
     except AppError as exc:  # several visible teams' models share the name
         raise MlflowError("INVALID_PARAMETER_VALUE", exc.detail) from exc
     if model is None or model.name != name:  # MLflow names are case-sensitive
@@ -92,10 +93,13 @@ async def create_version_from_artifacts(
     run_id: uuid.UUID | None = None,
     description: str = "",
     tags: dict[str, str] | None = None,
+    run_link: str | None = None,
 ) -> ModelVersion:
     """A new ready version of `model` holding copies of `files` ((relative path, object-store key), e.g. from
     sources.artifact_files): the registry's own upload path (card, checks, audit `model.version_upload`),
     with the MLflow source as lineage. The version owns its copies: deleting the run keeps the model."""
+    if run_link is not None and (not isinstance(run_link, str) or len(run_link) > MAX_RUN_LINK):
+        raise MlflowError("INVALID_PARAMETER_VALUE", f"run_link must be a string of at most {MAX_RUN_LINK} characters.")
     if not files:
         raise MlflowError("INVALID_PARAMETER_VALUE", "A model version needs at least one file.")
     version = await registry_files.upload_version(
@@ -108,9 +112,10 @@ async def create_version_from_artifacts(
         source_ref=source[:2000],
         run_id=run_id,
     )
-    if description or tags:
+    if description or tags or run_link:
         version.mlflow_description = description
         version.mlflow_tags = dict(tags or {})
+        version.mlflow_run_link = run_link or None
         await session.flush()
     return version
 
@@ -136,6 +141,8 @@ def version_json(model: RegisteredModel, version: ModelVersion, aliases: list[st
     }
     if version.run_id:
         out["run_id"] = version.run_id.hex
+    if version.mlflow_run_link:
+        out["run_link"] = version.mlflow_run_link
     if version.created_by:
         out["user_id"] = str(version.created_by)
     return out

@@ -100,6 +100,7 @@ class ModelVersion(IdMixin, TimestampMixin, Base):
     # Written through the MLflow registry API (model-versions/update, set-tag).
     mlflow_description: Mapped[str] = mapped_column(Text, default="", server_default="")
     mlflow_tags: Mapped[dict] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    mlflow_run_link: Mapped[str | None] = mapped_column(String(500))  # model-versions/create's run_link
 
     __table_args__ = (
         UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),

@@ -491,6 +491,12 @@ async def version_labels(session: AsyncSession, version_ids: list[uuid.UUID]) ->
     return {vid: (name, number) for vid, name, number in rows}
 
 
+async def named_model(session: AsyncSession, principal: Principal, name: str) -> RegisteredModel | None:
+    """The model a name means to this caller among the models they can see (None: no such model);
+    Conflict when several visible teams' models share the name and none is the caller's own."""
+    return await _named(session, principal, name)
+
+
 async def find_model(session: AsyncSession, principal: Principal, name: str) -> RegisteredModel | None:
     """A model of a team the caller may change, by name (None: the name is free in their teams)."""
     return await _named(session, principal, name, own_only=True)

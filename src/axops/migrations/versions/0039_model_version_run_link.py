@@ -1,8 +1,11 @@
-"""model_version_run_link (placeholder: filled by the issue's work).
+"""the MLflow run_link of a model version (issue 20).
 
 Revision ID: 0039
 Revises: 0038
 """
+
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0039"
 down_revision = "0038"
@@ -11,8 +14,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Nullable, no default: adding it rewrites nothing.
+    op.add_column("model_versions", sa.Column("mlflow_run_link", sa.String(500), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    op.drop_column("model_versions", "mlflow_run_link")
