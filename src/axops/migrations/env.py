@@ -3,6 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+import axops.agents.models
+import axops.agents.workflow_models
 import axops.auth.models
 import axops.datasets.models
 import axops.evaluation.models
@@ -26,6 +28,7 @@ import axops.policy.models
 import axops.prompts.models
 import axops.registry.models
 import axops.serving.models
+import axops.tools.models
 import axops.training.models  # noqa: F401
 from axops.core.db import Base
 from axops.migrations.runner import include_object
