@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         description="private, loopback or link-local networks alert channels may send to (CIDRs separated by ','; "
         "e.g. your SMTP relay or Alertmanager: 10.0.0.0/8); empty: public addresses only",
     )
+    mcp_allowed_networks: str = Field(
+        "",
+        description="private, loopback or link-local networks streamable-HTTP MCP servers may be on (CIDRs separated "
+        "by ','; e.g. 10.0.0.0/8); empty: public addresses only",
+    )
     gateway_currency: str = Field(
         "USD", min_length=1, max_length=8, description="the unit of route prices and every cost figure"
     )

@@ -1125,6 +1125,7 @@ export default {
     prompt_label_not_found: "The prompt '{name}' has no label '{label}'.",
     prompt_ref_invalid: "'{ref}' is not a prompt reference: use name, name@label or name:version.",
     prompt_name_taken: "A prompt named '{name}' exists already.",
+    mcp_server_name_taken: 'This team already has an MCP server named {name}.',
     prompt_name_reserved: "'{name}' is reserved by the API; choose another name.",
     prompt_archived: "The prompt '{name}' is archived: unarchive it first.",
     prompt_template_invalid: 'The template cannot be saved: check the line and column shown.',

@@ -1119,6 +1119,7 @@ export default {
     prompt_ref_invalid:
       "'{ref}'은(는) 올바른 프롬프트 참조가 아닙니다. 이름, 이름@라벨 또는 이름:버전 형식으로 쓰세요.",
     prompt_name_taken: "'{name}' 프롬프트가 이미 있습니다.",
+    mcp_server_name_taken: '팀에 {name} MCP 서버가 이미 있습니다.',
     prompt_name_reserved: "'{name}'은(는) API가 쓰는 이름입니다. 다른 이름을 고르세요.",
     prompt_archived: "'{name}' 프롬프트는 보관되었습니다. 먼저 보관을 해제하세요.",
     prompt_template_invalid: '템플릿을 저장할 수 없습니다. 표시된 줄과 열을 확인하세요.',

@@ -1,0 +1,300 @@
+"""A client of MCP servers (the `mcp` SDK), with no database: discover a server's tools, call one.
+
+A session per call: connecting to a local streamable-HTTP server and initialising costs a few
+milliseconds (bench figures in the report of issue 21), small beside a model call, and it keeps no
+state to go stale when a server restarts. Streamable HTTP servers are checked like outbound
+addresses elsewhere: a private, loopback or link-local address is refused unless it is in the admin's
+`AXOPS_MCP_ALLOWED_NETWORKS`. Stdio servers are local commands, registered by admins only, and run
+inside the bubblewrap sandbox (no network, read-only system, unprivileged uid, rlimits)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx2
+import mcp_types as types
+from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp.shared.message import SessionMessage
+
+from axops.tools.outcome import ToolOutcome
+
+STDERR_TAIL = 2000
+LINE_LIMIT = 16 * 1024 * 1024  # one JSON-RPC message from a stdio server
+
+
+@dataclass
+class McpServerSpec:
+    transport: str  # "http" | "stdio"
+    url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    command: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    allowed_networks: str = ""  # CIDRs (','-separated) a streamable-HTTP server may be on besides public addresses
+    memory_mb: int = 1024  # stdio servers' sandbox limits
+    processes: int = 64
+
+
+class Unavailable(Exception):
+    """The server could not be reached, or its address is refused. The message is safe to show."""
+
+
+# --- addresses --------------------------------------------------------------------------------------
+
+
+def _networks(text: str) -> list:
+    return [ipaddress.ip_network(p.strip(), strict=False) for p in text.replace(";", ",").split(",") if p.strip()]
+
+
+def _allowed(address: str, networks: list) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_global and not ip.is_multicast:
+        return True
+    return any(ip.version == n.version and ip in n for n in networks)
+
+
+def check_url(url: str) -> str:
+    """The URL's problem (a message), or '' when its form is acceptable. The address is checked per call."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "The URL must be http(s)://host[:port]/path."
+    if parts.username or parts.password:
+        return "Put credentials in the headers, not in the URL."
+    return ""
+
+
+async def check_address(url: str, allowed_networks: str) -> None:
+    host = (urlsplit(url).hostname or "").strip("[]")
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise Unavailable(f"The host {host} could not be resolved.") from exc
+        addresses = sorted({info[4][0] for info in infos})
+    networks = _networks(allowed_networks)
+    for address in addresses:
+        if not _allowed(address, networks):
+            raise Unavailable(
+                f"The host {host} is a private, loopback or link-local address; an administrator can allow "
+                "such networks with AXOPS_MCP_ALLOWED_NETWORKS."
+            )
+
+
+# --- stdio in the sandbox ---------------------------------------------------------------------------
+
+
+def sandboxed_argv(command: list[str], env: dict[str, str], workdir: Path, spec: McpServerSpec) -> tuple[list, Any]:
+    """The bwrap command line and preexec for a stdio server. `python`/`python3` as the program means
+    axops's own interpreter (so servers installed beside axops run); absolute paths of files named in
+    the command are bound read-only (the server's script)."""
+    from axops import sandbox
+
+    argv = list(command)
+    if argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    binds = [a for a in argv[1:] if a.startswith("/") and os.path.isfile(a)]
+    if env:
+        argv = ["/usr/bin/env", *(f"{k}={v}" for k, v in env.items()), *argv]
+    limits = sandbox.Limits(wall_s=0, cpu_s=60, memory_mb=spec.memory_mb, processes=spec.processes)
+    return sandbox.wrap(argv, limits=limits, workdir=workdir, extra_ro_binds=binds)
+
+
+@asynccontextmanager
+async def _stdio_transport(spec: McpServerSpec, stderr_tail: bytearray) -> AsyncIterator[tuple]:
+    with tempfile.TemporaryDirectory(prefix="axops-mcp-") as tmp:
+        workdir = Path(tmp)
+        os.chmod(workdir, 0o777)  # the sandboxed uid writes here
+        argv, preexec = sandboxed_argv(spec.command, spec.env, workdir, spec)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                preexec_fn=preexec,
+                start_new_session=True,
+                limit=LINE_LIMIT,
+            )
+        except OSError as exc:
+            raise Unavailable("The server's command could not be started.") from exc
+        read_writer, read_stream = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+        write_stream, write_reader = anyio.create_memory_object_stream[SessionMessage](0)
+
+        async def stdout_reader() -> None:
+            async with read_writer:
+                while line := await proc.stdout.readline():
+                    try:
+                        message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+                    except ValueError as exc:
+                        await read_writer.send(exc)
+                        continue
+                    await read_writer.send(SessionMessage(message))
+
+        async def stderr_reader() -> None:
+            while chunk := await proc.stderr.read(4096):
+                stderr_tail.extend(chunk)
+                del stderr_tail[:-STDERR_TAIL]
+
+        async def stdin_writer() -> None:
+            async with write_reader:
+                async for message in write_reader:
+                    data = message.message.model_dump_json(by_alias=True, exclude_unset=True) + "\n"
+                    try:
+                        proc.stdin.write(data.encode())
+                        await proc.stdin.drain()
+                    except (BrokenPipeError, ConnectionResetError):
+                        await read_writer.aclose()
+                        return
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(stdout_reader)
+                tg.start_soon(stderr_reader)
+                tg.start_soon(stdin_writer)
+                try:
+                    yield read_stream, write_stream
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                if proc.returncode is None:
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                await proc.wait()
+
+
+# --- sessions ---------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _client(spec: McpServerSpec, timeout_s: float, stderr_tail: bytearray) -> AsyncIterator[Client]:
+    if spec.transport == "http":
+        if not spec.url or check_url(spec.url):
+            raise Unavailable(check_url(spec.url or "") or "The server has no URL.")
+        await check_address(spec.url, spec.allowed_networks)
+        http = httpx2.AsyncClient(
+            headers=spec.headers or None, timeout=httpx2.Timeout(timeout_s), follow_redirects=False
+        )
+        async with http:
+            transport = streamable_http_client(spec.url, http_client=http)
+            async with Client(transport, read_timeout_seconds=timeout_s, cache=None) as client:
+                yield client
+    elif spec.transport == "stdio":
+        if not spec.command:
+            raise Unavailable("The server has no command.")
+        async with Client(_stdio_transport(spec, stderr_tail), read_timeout_seconds=timeout_s, cache=None) as client:
+            yield client
+    else:
+        raise Unavailable(f"Unknown transport {spec.transport!r}.")
+
+
+def _error_text(exc: BaseException) -> str:
+    """A message for a failure to reach a server, without its exception's internals (paths, headers)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, Unavailable):
+        return str(exc)
+    if isinstance(exc, httpx2.HTTPStatusError):
+        return f"The server answered HTTP {exc.response.status_code}."
+    return f"The MCP server could not be reached ({type(exc).__name__})."
+
+
+def _find(exc: BaseException, kind: type) -> bool:
+    if isinstance(exc, kind):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_find(e, kind) for e in exc.exceptions)
+    return False
+
+
+async def discover(spec: McpServerSpec, timeout_s: float = 10) -> list[dict]:
+    """The server's tools: [{name, description, input_schema}]. Raises Unavailable (a safe message) or TimeoutError."""
+    tail = bytearray()
+    try:
+        with anyio.fail_after(timeout_s):
+            async with _client(spec, timeout_s, tail) as client:
+                tools: list[dict] = []
+                cursor = None
+                while True:
+                    page = await client.list_tools(cursor=cursor)
+                    for tool in page.tools:
+                        tools.append(
+                            {
+                                "name": tool.name,
+                                "description": tool.description or "",
+                                "input_schema": tool.input_schema or {"type": "object"},
+                            }
+                        )
+                    cursor = page.next_cursor
+                    if not cursor:
+                        return tools
+    except TimeoutError:
+        raise
+    except Exception as exc:
+        if _find(exc, TimeoutError):
+            raise TimeoutError from None
+        raise Unavailable(_error_text(exc)) from None
+
+
+def _output(result: types.CallToolResult) -> Any:
+    if result.structured_content is not None:
+        structured = result.structured_content
+        # Servers wrap a non-object return value as {"result": value}.
+        if isinstance(structured, dict) and list(structured) == ["result"]:
+            return structured["result"]
+        return structured
+    texts = [part.text for part in result.content if isinstance(part, types.TextContent)]
+    if texts:
+        return "\n".join(texts)
+    return [part.model_dump(mode="json", by_alias=True, exclude_none=True) for part in result.content]
+
+
+async def call(spec: McpServerSpec, tool_name: str, arguments: dict, timeout_s: float) -> ToolOutcome:
+    """Call one tool. Never raises: the outcome says what happened."""
+    started = time.perf_counter()
+    tail = bytearray()
+
+    def done(**kw: Any) -> ToolOutcome:
+        detail = {"transport": spec.transport, "tool": tool_name}
+        if tail:
+            detail["stderr_tail"] = tail.decode("utf-8", "replace")
+        return ToolOutcome(latency_ms=(time.perf_counter() - started) * 1000, detail=detail, **kw)
+
+    try:
+        with anyio.fail_after(timeout_s):
+            async with _client(spec, timeout_s, tail) as client:
+                result = await client.call_tool(tool_name, arguments)
+    except TimeoutError:
+        return done(ok=False, error=f"The MCP tool did not answer within {timeout_s:g} s.", error_kind="timeout")
+    except MCPError as exc:  # the server answered the call with a JSON-RPC error (unknown tool, bad arguments)
+        return done(ok=False, error=str(exc.error.message)[:2000], error_kind="tool_error")
+    except Exception as exc:
+        if _find(exc, TimeoutError):
+            return done(ok=False, error=f"The MCP tool did not answer within {timeout_s:g} s.", error_kind="timeout")
+        return done(ok=False, error=_error_text(exc), error_kind="unavailable")
+    output = _output(result)
+    if result.is_error:
+        message = output if isinstance(output, str) else "The MCP tool reported an error."
+        return done(ok=False, output=output, error=message[:2000], error_kind="tool_error")
+    return done(ok=True, output=output)

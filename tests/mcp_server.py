@@ -1,0 +1,37 @@
+"""A small MCP server for the tests: two tools, one Korean-aware. Run as a script:
+`python mcp_server.py http PORT` (streamable HTTP on 127.0.0.1:PORT, path /mcp) or `python mcp_server.py stdio`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("axops-test")
+
+
+@server.tool(description="Add two integers.")
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@server.tool(description="Count the Hangul syllables and the words of a Korean text; fail on an empty one.")
+def hangul_stats(text: str) -> dict:
+    if not text.strip():
+        raise ValueError("빈 텍스트입니다")
+    syllables = sum(1 for ch in text if "\uac00" <= ch <= "\ud7a3")
+    return {"syllables": syllables, "words": len(text.split())}
+
+
+@server.tool(description="Report how the server process sees its environment (sandbox checks).")
+def whoami() -> dict:
+    visible = [p for p in ("/root", "/work/main", "/etc/shadow") if os.path.exists(p)]
+    return {"uid": os.getuid(), "visible": visible, "env": sorted(k for k in os.environ if k.startswith("AXOPS"))}
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "http":
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run("stdio")
