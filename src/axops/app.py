@@ -85,6 +85,7 @@ from axops.registry import tasks as models_tasks
 from axops.serving import router as serving_router
 from axops.settings import Settings, get_settings
 from axops.tools import mcp_router as tool_mcp_router
+from axops.tools import router as tools_router
 from axops.training import router as training_router
 from axops.training import tasks as training_tasks
 
@@ -310,6 +311,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(prompt_experiments_router.router)  # before the registry: /api/prompts/experiments/...
     app.include_router(prompts_router.router)
     app.include_router(tool_mcp_router.router)
+    app.include_router(tools_router.router)
     app.include_router(eval_router.router)
     app.include_router(eval_reviews_router.router)
     app.include_router(eval_monitoring_router.router)

@@ -1,0 +1,63 @@
+"""Running a Python tool in the sandbox (axops.sandbox, bubblewrap): the version's source and
+function, the tool's timeout as the wall-clock limit, its allowlist as the only network."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from typing import Any
+
+from axops.tools.outcome import ERROR_KINDS, ToolOutcome
+
+STDERR_TAIL = 2000
+
+
+def check_spec(spec: dict) -> dict:
+    source, function = spec.get("source"), spec.get("function")
+    if not isinstance(source, str) or not source.strip():
+        raise ValueError("source is required")
+    if len(source) > 200_000:
+        raise ValueError("source is longer than 200,000 characters")
+    if not isinstance(function, str) or not function.isidentifier():
+        raise ValueError("function must be a Python identifier")
+    try:
+        compile(source, "<tool>", "exec")
+    except SyntaxError as exc:
+        raise ValueError(f"source line {exc.lineno}: {exc.msg}") from None
+    return {"source": source, "function": function}
+
+
+def _limits(sandbox: Any, timeout_s: float) -> Any:
+    try:
+        return sandbox.Limits(wall_s=timeout_s)
+    except TypeError:  # a Limits without that field: its defaults
+        return sandbox.Limits()
+
+
+async def run(spec: dict, arguments: dict, *, timeout_s: float, allow_hosts: list[str]) -> ToolOutcome:
+    started = time.perf_counter()
+    try:
+        from axops import sandbox
+    except ImportError:  # pragma: no cover - the sandbox package is part of axops
+        sandbox = None
+    run_python = getattr(sandbox, "run_python", None)
+    if run_python is None:
+        return ToolOutcome(ok=False, error_kind="unavailable", error="The Python sandbox is not available.")
+    call = dict(limits=_limits(sandbox, timeout_s), allow_hosts=tuple(allow_hosts))
+    if inspect.iscoroutinefunction(run_python):
+        result = await run_python(spec["source"], spec["function"], arguments, **call)
+    else:
+        result = await asyncio.to_thread(run_python, spec["source"], spec["function"], arguments, **call)
+    latency = round((time.perf_counter() - started) * 1000, 3)
+    detail = {
+        "duration_ms": getattr(result, "duration_ms", None),
+        "stdout": (getattr(result, "stdout", "") or "")[-STDERR_TAIL:],
+        "stderr": (getattr(result, "stderr", "") or "")[-STDERR_TAIL:],
+    }
+    if result.ok:
+        return ToolOutcome(ok=True, output=result.value, latency_ms=latency, detail=detail)
+    kind = result.error_kind if result.error_kind in ERROR_KINDS else "tool_error"
+    return ToolOutcome(
+        ok=False, error=result.error or "The tool failed.", error_kind=kind, latency_ms=latency, detail=detail
+    )
