@@ -40,12 +40,12 @@ def test_log_model_register_and_load_the_demo_model(api, researcher, tracking, d
     generator = pipeline("text-generation", model=str(demo_dirs[0]))
     mlflow.set_experiment("logged-models")
     with mlflow.start_run() as run:
-        mlflow.log_metric("loss", 0.75, step=3)
+        mlflow.log_metric("loss", 0.75)  # step 0: log_model (step 0) links it to the model, as MLflow does
         info = mlflow.transformers.log_model(generator, name="model", pip_requirements=["transformers"])
     client = MlflowClient()
     model = client.get_logged_model(info.model_id)
     assert model.source_run_id == run.info.run_id and model.name == "model"
-    assert [(m.key, m.value, m.step) for m in model.metrics] == [("loss", 0.75, 3)]
+    assert [(m.key, m.value, m.step) for m in model.metrics] == [("loss", 0.75, 0)]
     assert model.artifact_location.endswith(f"/{run.info.run_id}/artifacts/logged-models/{info.model_id}")
     assert "MLmodel" in {f.path for f in client.list_logged_model_artifacts(info.model_id)}
     found = client.search_logged_models(
@@ -131,3 +131,43 @@ def test_logged_model_calls_and_refusals(api, admin, researcher, tracking, tmp_p
     events = api.get("/api/audit/logs", params={"resource_type": "logged_model", "limit": 200}, headers=admin).json()
     actions = {e["action"] for e in (events["items"] if isinstance(events, dict) else events)}
     assert {"logged_model.create", "logged_model.finalize", "logged_model.delete"} <= actions
+
+
+class _Echo(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+
+def test_a_logged_model_lists_only_the_points_logged_for_it(tracking):
+    """As MLflow: `log_model` at step N links the run's step-N points to the new model, later points name it
+    with model_id; a logged model's metrics are those points only, and the run's history keeps each point once."""
+    from mlflow.entities import Metric
+
+    client = MlflowClient()
+    mlflow.set_experiment("logged-model-metrics")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("loss", 0.9)
+        mlflow.log_metric("acc", 0.7)
+        first = mlflow.pyfunc.log_model(name="first", python_model=_Echo(), pip_requirements=[])
+        mlflow.log_metric("loss", 0.5, step=3)
+        second = mlflow.pyfunc.log_model(name="second", python_model=_Echo(), pip_requirements=[], step=3)
+        mlflow.log_metric("f1", 0.6, step=5, model_id=first.model_id)
+        client.log_batch(
+            run.info.run_id,
+            [Metric("f1", 0.65, 1, 6, model_id=first.model_id, dataset_name="eval-ko", dataset_digest="abc123")],
+        )
+        mlflow.log_metric("loss", 0.4, step=9)
+
+    def points(model_id):
+        return [(m.key, m.value, m.step) for m in client.get_logged_model(model_id).metrics]
+
+    assert points(first.model_id) == [("acc", 0.7, 0), ("f1", 0.6, 5), ("f1", 0.65, 6), ("loss", 0.9, 0)]
+    assert points(second.model_id) == [("loss", 0.5, 3)]
+    f1 = next(m for m in client.get_logged_model(first.model_id).metrics if m.step == 6)
+    assert (f1.dataset_name, f1.dataset_digest, f1.run_id) == ("eval-ko", "abc123", run.info.run_id)
+    found = client.search_logged_models([run.info.experiment_id], filter_string="name = 'second'")
+    assert [[(m.key, m.step) for m in f.metrics] for f in found] == [[("loss", 3)]]
+    # log_model's re-logged points are not doubled in the history
+    history = client.get_metric_history(run.info.run_id, "loss")
+    assert [(m.value, m.step) for m in history] == [(0.9, 0), (0.5, 3), (0.4, 9)]
+    assert [(m.value, m.step) for m in client.get_metric_history(run.info.run_id, "acc")] == [(0.7, 0)]

@@ -18,6 +18,7 @@ from axops.auth import audit
 from axops.auth.deps import Principal
 from axops.core.db import fetch_raw
 from axops.core.errors import Conflict, Invalid, NotFound
+from axops.experiments import metric_links
 from axops.experiments.values import (
     MAX_METRICS,
     MAX_PARAM_VALUE,
@@ -36,6 +37,13 @@ SELECT DISTINCT ON (key) $1, key, value, step, ts FROM pts ORDER BY key, step DE
 ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, timestamp = excluded.timestamp
 WHERE (excluded.step, excluded.timestamp) >= (l.step, l.timestamp)
 """
+# A batch with linked points (MLflow 3): a linked point equal to one already in the history (MLflow's log_model
+# re-logs the step's points with the new model's id) is not written twice, as MLflow's metrics key keeps it once.
+_LOG_POINTS_LINKED = _LOG_POINTS.replace(
+    "SELECT $1, key, value, step, ts FROM pts)",
+    """SELECT $1, key, value, step, ts FROM pts WHERE NOT (linked AND EXISTS (SELECT 1 FROM run_metrics m
+       WHERE m.run_id = $1 AND m.key = pts.key AND m.step = pts.step AND m.timestamp = pts.ts AND m.value = pts.value)))""",
+).replace("$5::int8[]) AS p(key, value, step, ts)", "$5::int8[], $6::bool[]) AS p(key, value, step, ts, linked)")
 # Metric-only writes commit without waiting for the WAL flush (only this transaction: set_config(..., true)).
 # A crash of PostgreSQL can lose the last ~0.6 s of acknowledged points (3 × wal_writer_delay), never part of
 # a transaction and never anything else; params and tags keep synchronous commits. See bench/tracking/README.md.
@@ -60,7 +68,8 @@ async def log_batch(
     (a training loop's log_metric per step) are audited once per run per minute (`_audit_metrics_now`)."""
     metrics = list(metrics)
     keys, values, steps, stamps = metric_columns(metrics, max_metrics)
-    links = metric_links(metrics)
+    links = metric_links.point_links(metrics)
+    linked = any(links)
     params = strings("params", params, MAX_PARAMS, MAX_PARAM_VALUE)
     tags = strings("tags", tags, MAX_TAGS, MAX_TAG_VALUE)
     rows = await fetch_raw(session, _RUN_FOR_LOG_LOCKED if params or tags else _RUN_FOR_LOG, run_id)
@@ -77,10 +86,12 @@ async def log_batch(
                 f"Params are write-once; changing {', '.join(changed[:5])} is not allowed (log a new run).",
                 keys=changed[:20],
             )
-    if keys:
+    if linked:
+        flags = [link is not None for link in links]
+        await fetch_raw(session, _LOG_POINTS_LINKED, run_id, keys, values, steps, stamps, flags)
+        await metric_links.write(session, run_id, links, steps, stamps, values)
+    elif keys:
         await fetch_raw(session, _LOG_POINTS, run_id, keys, values, steps, stamps)
-    if links:
-        await fetch_raw(session, _LOG_LINKS, run_id, *map(list, zip(*links, strict=True)))
     if params or tags:
         await fetch_raw(
             session,
@@ -104,30 +115,6 @@ async def log_batch(
             },
         )
     return len(keys)
-
-
-_LOG_LINKS = """
-INSERT INTO run_metric_links (run_id, key, model_id, dataset_name, dataset_digest)
-SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
-ON CONFLICT DO NOTHING"""
-_LINK_FIELDS = (("model_id", 100), ("dataset_name", 500), ("dataset_digest", 36))
-
-
-def metric_links(metrics: list) -> set[tuple[str, str, str, str]]:
-    """(key, model_id, dataset_name, dataset_digest) of the points that name a logged model or a dataset
-    (MLflow 3 sends them with every point once a run has logged a model): stored, never dropped."""
-    links = set()
-    for i, m in enumerate(metrics):
-        if not any(m.get(field) for field, _ in _LINK_FIELDS):
-            continue
-        found = []
-        for field, limit in _LINK_FIELDS:
-            value = m.get(field) or ""
-            if not isinstance(value, str) or len(value) > limit:
-                raise Invalid(f"metrics[{i}].{field} must be a string of at most {limit} characters.")
-            found.append(value)
-        links.add((m["key"], *found))
-    return links
 
 
 METRIC_AUDIT_INTERVAL = 60.0  # seconds between audit events of metric-only writes to one run (per process)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     String,
     Table,
@@ -112,6 +113,20 @@ class RunMetricLink(Base):
     model_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     dataset_name: Mapped[str] = mapped_column(String(500), primary_key=True)
     dataset_digest: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), unique=True)
+    __table_args__ = (Index("ix_run_metric_links_model_id", "model_id"),)
+
+
+# The points logged with a link (MLflow's logged_model_metrics): what a logged model's `metrics` lists.
+# Written with the run_metrics insert of the same points, never through the ORM.
+run_metric_link_points = Table(
+    "run_metric_link_points",
+    Base.metadata,
+    Column("link_id", BigInteger, ForeignKey("run_metric_links.id", ondelete="CASCADE"), primary_key=True),
+    Column("step", BigInteger, primary_key=True),
+    Column("timestamp", BigInteger, primary_key=True),
+    Column("value", Float, primary_key=True),
+)
 
 
 class RunArtifact(Base):

@@ -1,6 +1,6 @@
 """MLflow 3 logged models: created within a run, files kept with the run's artifacts under
-logged-models/<model id>/ (so experiments/artifacts.py stores, lists and removes them), metrics read from
-the run's latest metrics. Another team's logged model answers as absent."""
+logged-models/<model id>/ (so experiments/artifacts.py stores, lists and removes them), metrics the points its
+run logged with its id (experiments.metric_links). Another team's logged model answers as absent."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from axops.auth import audit, scoping
 from axops.auth.deps import Principal
 from axops.core.storage import ObjectStore
-from axops.experiments import artifacts, runs
+from axops.experiments import artifacts, metric_links, runs
 from axops.experiments.mlflow_protocol import MlflowError
-from axops.experiments.models import RunArtifact, RunLatestMetric
+from axops.experiments.models import RunArtifact
 from axops.mlflow_models.logged_model_models import LoggedModel
 
 MAX_NAME = 250
@@ -197,13 +197,13 @@ async def delete(session: AsyncSession, storage: ObjectStore, principal: Princip
     _audit(session, lm, "delete", files=files)
 
 
-async def latest_metrics(session: AsyncSession, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[dict]]:
-    out: dict[uuid.UUID, list[dict]] = {r: [] for r in run_ids}
-    if run_ids:
-        q = select(RunLatestMetric).where(RunLatestMetric.run_id.in_(run_ids)).order_by(RunLatestMetric.key)
-        for m in (await session.scalars(q)).all():
-            out[m.run_id].append({"key": m.key, "value": m.value, "step": m.step, "timestamp": m.timestamp})
-    return out
+async def model_metrics(session: AsyncSession, models: list[LoggedModel]) -> dict[uuid.UUID, list[dict]]:
+    """The metric points logged for each model (with its `model_id`, as MLflow 3 does after `log_model` and for
+    `log_metric(..., model_id=...)`) in its own run: not every metric of the run, as MLflow answers."""
+    points = await metric_links.model_points(
+        session, [mlflow_id(lm) for lm in models], list({lm.run_id for lm in models})
+    )
+    return {lm.id: [p for p in points[mlflow_id(lm)] if p["run_id"] == lm.run_id.hex] for lm in models}
 
 
 async def files(session: AsyncSession, principal: Principal, lm: LoggedModel) -> list[tuple[str, str]]:

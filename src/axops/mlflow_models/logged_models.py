@@ -55,14 +55,14 @@ def model_json(lm: LoggedModel, metrics: list[dict]) -> dict:
         info["status_message"] = lm.status_message
     data = {
         "params": [{"key": k, "value": v} for k, v in lm.params.items()],
-        "metrics": [{**m, "value": _value(m["value"]), "run_id": lm.run_id.hex, "model_id": model_id} for m in metrics],
+        "metrics": [{**m, "value": _value(m["value"]), "model_id": model_id} for m in metrics],
     }
     return {"info": info, "data": data}
 
 
 async def _answer(session: AsyncSession, lm: LoggedModel) -> Response:
-    metrics = await service.latest_metrics(session, [lm.run_id])
-    return ok({"model": model_json(lm, metrics[lm.run_id])})
+    metrics = await service.model_metrics(session, [lm])
+    return ok({"model": model_json(lm, metrics[lm.id])})
 
 
 def _experiment_ids(raw: Any) -> list[uuid.UUID]:
@@ -117,8 +117,8 @@ def _routes(r: APIRouter) -> None:  # the same handlers under /api/2.0/mlflow an
         rows, more = await service.search(
             session, principal, _experiment_ids(body.get("experiment_ids")), filter_string, limit, offset, ascending
         )
-        metrics = await service.latest_metrics(session, list({lm.run_id for lm in rows}))
-        out: dict[str, Any] = {"models": [model_json(lm, metrics[lm.run_id]) for lm in rows]}
+        metrics = await service.model_metrics(session, rows)
+        out: dict[str, Any] = {"models": [model_json(lm, metrics[lm.id]) for lm in rows]}
         if more:
             out["next_page_token"] = search.encode_offset(offset + limit)
         return ok(out)
