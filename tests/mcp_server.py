@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TypedDict
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("axops-test")
 
@@ -16,12 +18,17 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+class Stats(TypedDict):
+    syllables: int
+    words: int
+
+
 @server.tool(description="Count the Hangul syllables and the words of a Korean text; fail on an empty one.")
-def hangul_stats(text: str) -> dict:
+def hangul_stats(text: str) -> Stats:
     if not text.strip():
-        raise ValueError("빈 텍스트입니다")
+        raise ToolError("빈 텍스트입니다")
     syllables = sum(1 for ch in text if "\uac00" <= ch <= "\ud7a3")
-    return {"syllables": syllables, "words": len(text.split())}
+    return Stats(syllables=syllables, words=len(text.split()))
 
 
 @server.tool(description="Report how the server process sees its environment (sandbox checks).")

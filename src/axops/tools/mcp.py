@@ -5,13 +5,15 @@ milliseconds (bench figures in the report of issue 21), small beside a model cal
 state to go stale when a server restarts. Streamable HTTP servers are checked like outbound
 addresses elsewhere: a private, loopback or link-local address is refused unless it is in the admin's
 `AXOPS_MCP_ALLOWED_NETWORKS`. Stdio servers are local commands, registered by admins only, and run
-inside the bubblewrap sandbox (no network, read-only system, unprivileged uid, rlimits)."""
+inside the bubblewrap sandbox (no network, read-only system, unprivileged uid, rlimits), a fresh
+process per session."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -102,35 +104,61 @@ async def check_address(url: str, allowed_networks: str) -> None:
 # --- stdio in the sandbox ---------------------------------------------------------------------------
 
 
-def sandboxed_argv(command: list[str], env: dict[str, str], workdir: Path, spec: McpServerSpec) -> tuple[list, Any]:
-    """The bwrap command line and preexec for a stdio server. `python`/`python3` as the program means
-    axops's own interpreter (so servers installed beside axops run); absolute paths of files named in
-    the command are bound read-only (the server's script)."""
-    from axops import sandbox
+@dataclass
+class _Sandboxed:
+    argv: list[str]
+    preexec: Any
+    workdir: Path
+    stage_dir: Path
 
-    argv = list(command)
+
+def sandboxed(spec: McpServerSpec, cpu_s: int) -> _Sandboxed:
+    """The bwrap command line of a stdio server and what runs before it (limits, the drop to `nobody`).
+    `python`/`python3` as the program is axops's own interpreter with its installed packages (not
+    axops's source), so servers installed beside axops run with `python -m`; absolute paths of files
+    named in the command are copied into the server's private work directory (a server's script)."""
+    from axops.sandbox import isolation
+
+    workdir = isolation.private_dir()
+    stage_dir = Path(tempfile.mkdtemp(prefix="axops-mcp-stage-"))
+    stage_dir.chmod(0o755)  # bwrap, already `nobody`, looks up the staged binds through it
+    argv = list(spec.command)
+    binds: list[tuple[str, str]] = []
+    env = dict(spec.env)
     if argv[0] in ("python", "python3"):
-        argv[0] = sys.executable
-    binds = [a for a in argv[1:] if a.startswith("/") and os.path.isfile(a)]
-    if env:
-        argv = ["/usr/bin/env", *(f"{k}={v}" for k, v in env.items()), *argv]
-    limits = sandbox.Limits(wall_s=0, cpu_s=60, memory_mb=spec.memory_mb, processes=spec.processes)
-    return sandbox.wrap(argv, limits=limits, workdir=workdir, extra_ro_binds=binds)
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        argv[0] = f"{isolation.PYTHON_ROOT}/bin/python{version}"
+        binds.append((sys.base_prefix, isolation.PYTHON_ROOT))
+        # The interpreter finds its libpython by an absolute rpath that is not inside the sandbox.
+        env["LD_LIBRARY_PATH"] = f"{isolation.PYTHON_ROOT}/lib"
+        site = next((p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix)), None)
+        if site:
+            binds.append((site, isolation.SITE_ROOT))
+            env["PYTHONPATH"] = isolation.SITE_ROOT
+    for index, arg in enumerate(argv[1:], start=1):
+        if arg.startswith("/") and os.path.isfile(arg):
+            target = workdir / f"{index}-{os.path.basename(arg)}"
+            shutil.copyfile(arg, target)
+            os.chmod(target, 0o644)
+            argv[index] = f"/work/{target.name}"
+    plan = isolation.bwrap_argv(argv, workdir=workdir, stage_dir=stage_dir, ro_binds=binds, env=env)
+    limits = isolation.Limits(cpu_s=cpu_s, memory_mb=spec.memory_mb, processes=spec.processes)
+    return _Sandboxed(plan.argv, isolation.preexec(limits, plan.stage), workdir, stage_dir)
 
 
 @asynccontextmanager
-async def _stdio_transport(spec: McpServerSpec, stderr_tail: bytearray) -> AsyncIterator[tuple]:
-    with tempfile.TemporaryDirectory(prefix="axops-mcp-") as tmp:
-        workdir = Path(tmp)
-        os.chmod(workdir, 0o777)  # the sandboxed uid writes here
-        argv, preexec = sandboxed_argv(spec.command, spec.env, workdir, spec)
+async def _stdio_transport(spec: McpServerSpec, stderr_tail: bytearray, cpu_s: int) -> AsyncIterator[tuple]:
+    from axops.sandbox import isolation
+
+    box = sandboxed(spec, cpu_s)
+    try:
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv,
+                *box.argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                preexec_fn=preexec,
+                preexec_fn=box.preexec,
                 start_new_session=True,
                 limit=LINE_LIMIT,
             )
@@ -182,6 +210,9 @@ async def _stdio_transport(spec: McpServerSpec, stderr_tail: bytearray) -> Async
                     except ProcessLookupError:
                         pass
                 await proc.wait()
+    finally:
+        isolation.remove(box.workdir)
+        shutil.rmtree(box.stage_dir, ignore_errors=True)
 
 
 # --- sessions ---------------------------------------------------------------------------------------
@@ -203,7 +234,9 @@ async def _client(spec: McpServerSpec, timeout_s: float, stderr_tail: bytearray)
     elif spec.transport == "stdio":
         if not spec.command:
             raise Unavailable("The server has no command.")
-        async with Client(_stdio_transport(spec, stderr_tail), read_timeout_seconds=timeout_s, cache=None) as client:
+        async with Client(
+            _stdio_transport(spec, stderr_tail, int(timeout_s) + 10), read_timeout_seconds=timeout_s, cache=None
+        ) as client:
             yield client
     else:
         raise Unavailable(f"Unknown transport {spec.transport!r}.")

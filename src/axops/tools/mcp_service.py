@@ -1,7 +1,7 @@
 """MCP servers a team connects: register (headers encrypted, never returned), refresh (discover the
 server's tools and keep one registry tool of kind `mcp` per server tool, versioned when its schema
 changes, archived when it disappears), list, get, delete (its tools archived, their call history
-kept), and calling a tool of kind mcp. Stdio servers are local commands: only `tools:admin` registers
+kept). Calls go through the tool service (`service.call_tool` → tools/mcp.py). Stdio servers are local commands: only `tools:admin` registers
 one, and it always runs in the sandbox (tools/mcp.py)."""
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from axops.core.errors import Conflict, NotFound
 from axops.tools import mcp
 from axops.tools.mcp_schemas import McpServerCreate, McpServerOut
 from axops.tools.models import McpServer, Tool, ToolVersion
-from axops.tools.outcome import ToolOutcome
 
 DISCOVERY_TIMEOUT_S = 10.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -60,7 +59,7 @@ async def _tools_by_mcp_name(session: AsyncSession, server_id: uuid.UUID) -> dic
     ).all()
     out = {}
     for tool, version in rows:
-        name = ((version.spec if version else {}) or {}).get("mcp", {}).get("tool_name")
+        name = ((version.spec if version else {}) or {}).get("tool_name")
         if name:
             out[name] = (tool, version)
     return out
@@ -188,7 +187,7 @@ async def _refresh(
     added, changed, archived, skipped = [], [], [], []
     for item in found:
         parameters = item["input_schema"] if isinstance(item["input_schema"], dict) else {"type": "object"}
-        spec = {"mcp": {"tool_name": item["name"]}}
+        spec = {"tool_name": item["name"]}
         pair = existing.pop(item["name"], None)
         if pair is None:
             tool = Tool(
@@ -277,21 +276,3 @@ async def delete(session: AsyncSession, principal: Principal, server_id: uuid.UU
     )
     await session.delete(server)
     await session.flush()
-
-
-async def call_tool(
-    session: AsyncSession,
-    tool: Tool,
-    version: ToolVersion,
-    arguments: dict,
-    *,
-    secret: str,
-    allowed_networks: str,
-    timeout_s: float | None = None,
-) -> ToolOutcome:
-    """Run a tool of kind mcp (the tool service checks access and arguments first, and records the call)."""
-    server = await session.get(McpServer, tool.mcp_server_id) if tool.mcp_server_id else None
-    if server is None:
-        return ToolOutcome(ok=False, error="The tool's MCP server was removed.", error_kind="unavailable")
-    tool_name = (version.spec or {}).get("mcp", {}).get("tool_name") or ""
-    return await mcp.call(spec_of(server, secret, allowed_networks), tool_name, arguments, timeout_s or tool.timeout_s)
