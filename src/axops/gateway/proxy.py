@@ -29,7 +29,7 @@ from starlette.responses import Response, StreamingResponse
 from axops.auth.deps import get_principal
 from axops.core import context, metrics, telemetry
 from axops.core.errors import AppError
-from axops.gateway import cache, guarding, prompting, semantic_cache, transfer
+from axops.gateway import agent_hook, cache, guarding, prompting, semantic_cache, transfer
 from axops.gateway.call import Call, attempt_span, end_attempt
 from axops.gateway.instruments import CACHE_HITS, CACHE_MISSES
 from axops.gateway.limits import retry_after
@@ -201,6 +201,8 @@ async def _forward(request: Request, raw: bytes, endpoint: str) -> Response:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return openai_error(400, "The request body is not valid JSON.")
+    if endpoint == "chat" and agent_hook.is_agent(body):
+        return await _agent(request, principal, body)
     if isinstance(body, dict) and "prompt_id" in body:  # a saved prompt: rendered, then routed as any request
         if prompting.resolver is None:
             return openai_error(400, "This server does not serve saved prompts.", param="prompt_id")
@@ -211,6 +213,21 @@ async def _forward(request: Request, raw: bytes, endpoint: str) -> Response:
         response.headers["x-axops-prompt"] = f"{applied.prompt_name}:{applied.prompt_version}"
         return response
     return await _route(request, gw, principal, raw, body, endpoint)
+
+
+async def _agent(request: Request, principal, body: dict) -> Response:
+    if not principal.can("agents:write"):
+        return openai_error(403, "This key may not run agents (it lacks the 'agents:write' permission).")
+    if agent_hook.runner is None:
+        return openai_error(404, "This server does not run agents.", code="model_not_found", param="model")
+    if not isinstance(body.get("messages"), list) or not body["messages"]:
+        return openai_error(400, "`messages` is required and must be a non-empty list.", param="messages")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        return openai_error(400, "`stream` must be a boolean.", param="stream")
+    answer = await agent_hook.runner.answer(request, principal, body["model"][len(agent_hook.PREFIX) :], body)
+    if isinstance(answer, prompting.Refused):
+        return openai_error(answer.status, answer.message, code=answer.code, param=answer.param)
+    return answer
 
 
 async def _route(
