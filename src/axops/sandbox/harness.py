@@ -1,0 +1,97 @@
+"""Runs inside the sandbox (`python -I -S harness.py FD`): reads {source, function, arguments, paths,
+proxy} as JSON from stdin, runs the function and writes one JSON envelope to file descriptor FD, so
+nothing the user's code prints can corrupt it. Standard library only; imports nothing of axops.
+"""
+
+import json
+import os
+import sys
+import traceback
+
+
+def _forwarder(socket_path: str) -> int:
+    """127.0.0.1:<port> inside the sandbox, relayed to the host's allowlist proxy on a unix socket."""
+    import socket
+    import threading
+
+    def pipe(src, dst) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def serve(listener) -> None:
+        while True:
+            client, _ = listener.accept()
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                upstream.connect(socket_path)
+            except OSError:
+                client.close()
+                continue
+            threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    threading.Thread(target=serve, args=(listener,), daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def _run(request: dict) -> dict:
+    namespace = {"__name__": "tool", "__builtins__": __builtins__}
+    try:
+        exec(compile(request["source"], "tool.py", "exec"), namespace)
+        function = namespace.get(request["function"])
+        if not callable(function):
+            return {"ok": False, "error_kind": "exception", "error": f"no function named {request['function']!r}"}
+        value = function(**request["arguments"])
+        if hasattr(value, "__await__"):
+            import asyncio
+
+            async def wait(awaitable):
+                return await awaitable
+
+            value = asyncio.run(wait(value))
+    except MemoryError:
+        return {"ok": False, "error_kind": "memory", "error": "MemoryError: the memory limit was reached"}
+    except BaseException as exc:  # the user's code may raise anything, SystemExit included
+        tail = traceback.format_exception(exc)[-6:]
+        return {"ok": False, "error_kind": "exception", "error": f"{type(exc).__name__}: {exc}", "trace": "".join(tail)}
+    return {"ok": True, "value": value}
+
+
+def main() -> None:
+    result_fd = int(sys.argv[1])
+    request = json.loads(sys.stdin.buffer.read())
+    sys.stdin = open(os.devnull)
+    sys.path.extend(request.get("paths", ()))
+    if request.get("proxy"):
+        url = f"http://127.0.0.1:{_forwarder(request['proxy'])}"
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+            os.environ[name] = url
+    envelope = _run(request)
+    try:
+        data = json.dumps(envelope, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        kind = type(envelope.get("value")).__name__
+        data = json.dumps({"ok": False, "error_kind": "invalid_result", "error": f"{kind} is not JSON: {exc}"})
+    raw = data.encode()
+    while raw:
+        raw = raw[os.write(result_fd, raw) :]
+    os.close(result_fd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # threads the code left running don't hold the run open
+
+
+if __name__ == "__main__":
+    main()
