@@ -103,7 +103,7 @@ def _clean_schema(schema: dict) -> dict:
 
 def tool_name(operation: dict, method: str, path: str, prefix: str | None) -> str:
     raw = operation.get("operationId") or f"{method.lower()}_{path}"
-    name = _NAME_BAD.sub("_", str(raw)).strip("_") or method.lower()
+    name = re.sub("_{2,}", "_", _NAME_BAD.sub("_", str(raw))).strip("_") or method.lower()
     if prefix:
         name = f"{prefix}_{name}"
     return name[:64]
