@@ -22,7 +22,6 @@ from sqlalchemy import text
 import axops.agents.gateway
 import axops.prompts.gateway  # noqa: F401  (registers the gateway's prompt resolver)
 from axops import __version__, hardware
-from axops.agents import workflow_router
 from axops.agents import router as agents_router
 from axops.agents import workflow_router
 from axops.auth import audit
@@ -60,6 +59,7 @@ from axops.governance import report_tasks as governance_report_tasks
 from axops.governance import reports_router as governance_reports_router
 from axops.guardrails import router as guardrails_router
 from axops.home import router as home_router
+from axops.mlflow_models import dataset_runs as mlflow_dataset_runs
 from axops.mlflow_models import inputs as mlflow_inputs
 from axops.mlflow_models import logged_models as mlflow_logged_models
 from axops.mlflow_models import registry_api as mlflow_registry_api
@@ -314,7 +314,6 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(home_router.router)
     app.include_router(prompt_experiments_router.router)  # before the registry: /api/prompts/experiments/...
     app.include_router(prompts_router.router)
-    app.include_router(workflow_router.router)
     app.include_router(agents_router.router)
     app.include_router(workflow_router.router)
     app.include_router(tool_mcp_router.router)
@@ -334,6 +333,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(governance_reports_router.router)
     app.include_router(violations_router.router)
     app.include_router(policy_router.router)
+    app.include_router(mlflow_dataset_runs.router)  # /api/dataset/version/{id}/runs
     for mlflow_module in (mlflow_registry_api, mlflow_logged_models, mlflow_inputs):  # before the tracking API's routes
         app.include_router(mlflow_module.router)
         app.include_router(mlflow_module.ajax_router)

@@ -3,6 +3,7 @@ by their download URL; refusals of what axops can't store; and a newcomer's firs
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import httpx
@@ -215,3 +216,49 @@ def test_tracking_fields_are_stored_or_refused_never_dropped(api, researcher, tr
     r = httpx.post(f"{base}/runs/update", json={"run_id": rid, "end_time": 1_700_000_000_000}, headers=token)
     assert r.status_code == 200 and r.json()["run_info"]["end_time"] == 1_700_000_000_000, r.text
     assert r.json()["run_info"]["status"] == "RUNNING"
+
+
+def test_a_dataset_version_lists_the_runs_that_used_it_that_the_reader_sees(api, admin, researcher, tracking):
+    r = upload_dataset(api, researcher.headers, b"text\nhi\n", "shared.csv", name="shared", visibility="organization")
+    assert r.status_code == 201, r.text
+    version = r.json()
+    other = make_account(api, admin, "inlineage", new_team="inputs-lineage", key_scopes=TRACKING_SCOPES)
+    df = pd.DataFrame({"text": ["hi"]})
+    url = f"{tracking}/api/dataset/version/{version['id']}/download"
+    mlflow.set_experiment("lineage")
+    with mlflow.start_run(run_name="train-1") as first:
+        mlflow.log_input(mlflow.data.from_pandas(df, source=url, name="shared-train"), context="training")
+    with mlflow.start_run(run_name="eval-1") as second:
+        mlflow.log_input(mlflow.data.from_pandas(df, source=url, name="shared-eval"), context="eval")
+    with mlflow.start_run(run_name="unrelated"):
+        mlflow.log_input(mlflow.data.from_pandas(df, source="s3://b/x.csv", name="x"), context="training")
+    # another team's run of the same (organization-wide) version: listed to them, not to this team
+    own_key = os.environ["MLFLOW_TRACKING_TOKEN"]
+    try:
+        os.environ["MLFLOW_TRACKING_TOKEN"] = other.key
+        mlflow.set_experiment("lineage-other")
+        with mlflow.start_run(run_name="their-run"):
+            mlflow.log_input(mlflow.data.from_pandas(df, source=url, name="shared"), context="training")
+    finally:
+        os.environ["MLFLOW_TRACKING_TOKEN"] = own_key
+
+    path = f"/api/dataset/version/{version['id']}/runs"
+    mine = api.get(path, headers=researcher.headers)
+    assert mine.status_code == 200, mine.text
+    assert [(x["run_id"].replace("-", ""), x["run_name"], x["input_name"], x["context"]) for x in mine.json()] == [
+        (second.info.run_id, "eval-1", "shared-eval", "eval"),
+        (first.info.run_id, "train-1", "shared-train", "training"),
+    ]
+    assert mine.json()[0]["experiment_name"] == "lineage"
+    assert [x["run_name"] for x in api.get(path, headers=other.headers).json()] == ["their-run"]
+    assert len(api.get(path, headers=admin).json()) == 3
+    # a version the caller can't see is absent; no datasets:read → 403
+    private = _version(api, researcher.headers, "private-lineage")
+    r = api.get(f"/api/dataset/version/{private['id']}/runs", headers=other.headers)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    assert api.get(f"/api/dataset/version/{uuid.uuid4()}/runs", headers=researcher.headers).status_code == 404
+    r = api.get(path, headers={"Authorization": f"Bearer {researcher.key}"})  # key scopes: training only
+    assert r.status_code == 403 and r.json()["type"].endswith("/permission_denied")
+    # a deleted run drops out
+    MlflowClient().delete_run(first.info.run_id)
+    assert [x["run_name"] for x in api.get(path, headers=researcher.headers).json()] == ["eval-1"]

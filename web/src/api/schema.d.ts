@@ -4699,6 +4699,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dataset/version/{version_id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Version Runs
+         * @description The runs that logged this version as an input (newest first, at most 500). Needs training:read as well.
+         */
+        get: operations["datasets-version_runs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -5855,6 +5875,39 @@ export interface components {
             review_status: string;
             /** Sensitivity */
             sensitivity: string | null;
+        };
+        /** DatasetRunOut */
+        DatasetRunOut: {
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /** Run Name */
+            run_name: string;
+            /** Status */
+            status: string;
+            /**
+             * Start Time
+             * Format: date-time
+             */
+            start_time: string;
+            /**
+             * Experiment Id
+             * Format: uuid
+             */
+            experiment_id: string;
+            /** Experiment Name */
+            experiment_name: string;
+            /** Input Name */
+            input_name: string;
+            /** Context */
+            context: string | null;
+            /**
+             * Logged At
+             * Format: date-time
+             */
+            logged_at: string;
         };
         /** DatasetUpdate */
         DatasetUpdate: {
@@ -23743,6 +23796,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MyPolicies"];
+                };
+            };
+        };
+    };
+    "datasets-version_runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetRunOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
