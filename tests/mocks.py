@@ -44,6 +44,11 @@ class MockUpstream:
         # gives a deterministic one per text).
         self.embedding_for: Callable[[str], list[float]] | None = None
         self.requests: list[dict] = []
+        # SCRIPTED mode: chat answers taken in order from `script`, each {"content": str} or
+        # {"tool_calls": [{"name", "arguments" (dict or raw str), "id"?}]}; when it runs out the last repeats.
+        # `cost_per_call` makes usage report prompt/completion tokens of 10 each for route prices to apply.
+        self.script: list[dict] | None = None
+        self.scripted = 0  # answers given from the script
         self.abandoned = threading.Event()  # a slow stream's reader went away
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -71,6 +76,33 @@ class MockUpstream:
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
 
+    def _scripted(self, body: dict) -> dict:
+        entry = self.script[min(self.scripted, len(self.script) - 1)]
+        self.scripted += 1
+        message: dict = {"role": "assistant", "content": entry.get("content")}
+        finish = "stop"
+        if entry.get("tool_calls"):
+            message["tool_calls"] = [
+                {
+                    "id": c.get("id") or f"call_{self.scripted}_{i}",
+                    "type": "function",
+                    "function": {
+                        "name": c["name"],
+                        "arguments": c["arguments"] if isinstance(c["arguments"], str) else json.dumps(c["arguments"]),
+                    },
+                }
+                for i, c in enumerate(entry["tool_calls"])
+            ]
+            finish = "tool_calls"
+        return {
+            "id": f"s{self.scripted}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        }
+
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(
@@ -81,6 +113,8 @@ class MockUpstream:
                 "_traceparent": request.headers.get("traceparent"),
             }
         )
+        if self.script is not None and not body.get("stream"):
+            return web.json_response(self._scripted(body))
         if self.mode == "error500" or (self.fail_for is not None and self.fail_for(body)):
             return web.json_response({"error": {"message": "boom"}}, status=500)
         if self.mode == "garbage":

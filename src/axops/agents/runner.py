@@ -95,13 +95,13 @@ class Context:
     http: aiohttp.ClientSession | None = field(default=None, repr=False)
 
 
-def _event(kind: str, **data) -> tuple[str, dict]:
-    return kind, data
+def _event(event: str, **data) -> tuple[str, dict]:
+    return event, data
 
 
-async def _write(state, run_id: uuid.UUID, steps: list[AgentStep], **run_values) -> None:
+async def _write(state, run_id: uuid.UUID, rows: list[AgentStep], **run_values) -> None:
     async with state.db.sessionmaker() as session:
-        session.add_all(steps)
+        session.add_all(rows)
         if run_values:
             await session.execute(update(AgentRun).where(AgentRun.id == run_id).values(**run_values))
         await session.commit()

@@ -126,7 +126,7 @@ async def decide(
             raise NotFound("No such approval on this run.", code="agent_approval_not_found")
         service_require_decider(principal, run)
         if approval.status != "pending" or run.status != "waiting_approval":
-            raise Conflict("This call was decided already.", code="agent_approval_decided", status=approval.status)
+            raise Conflict("This call was decided already.", code="agent_approval_decided", decision=approval.status)
         approval.status = "approved" if approve else "rejected"
         approval.comment = runner.masked(comment) if comment else None
         approval.decided_by, approval.decided_at = principal.user_id, datetime.now(UTC)
@@ -234,7 +234,7 @@ async def cancel(session, principal: Principal, run_id: uuid.UUID) -> AgentRun:
     run = await service.get_run(session, principal, run_id, for_update=True)
     service_require_decider(principal, run)
     if run.status not in ("running", "waiting_approval"):
-        raise Conflict("The run has ended already.", code="agent_run_ended", status=run.status)
+        raise Conflict("The run has ended already.", code="agent_run_ended", run_status=run.status)
     waiting = run.status == "waiting_approval"
     run.status, run.stop_reason = "cancelled", "cancelled"
     if waiting:  # no loop holds it: end it here
