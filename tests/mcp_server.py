@@ -31,10 +31,16 @@ def hangul_stats(text: str) -> Stats:
     return Stats(syllables=syllables, words=len(text.split()))
 
 
+class Seen(TypedDict):
+    uid: int
+    visible: list[str]
+    env: list[str]
+
+
 @server.tool(description="Report how the server process sees its environment (sandbox checks).")
-def whoami() -> dict:
+def whoami() -> Seen:
     visible = [p for p in ("/root", "/work/main", "/etc/shadow") if os.path.exists(p)]
-    return {"uid": os.getuid(), "visible": visible, "env": sorted(k for k in os.environ if k.startswith("AXOPS"))}
+    return Seen(uid=os.getuid(), visible=visible, env=sorted(k for k in os.environ if k.startswith("AXOPS")))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """MCP servers a team connects: register (headers encrypted, never returned), refresh (discover the
 server's tools and keep one registry tool of kind `mcp` per server tool, versioned when its schema
 changes, archived when it disappears), list, get, delete (its tools archived, their call history
-kept). Calls go through the tool service (`service.call_tool` → tools/mcp.py). Stdio servers are local commands: only `tools:admin` registers
-one, and it always runs in the sandbox (tools/mcp.py)."""
+kept), and `call_tool`, which the tool service runs for a tool of kind mcp. Stdio servers are local
+commands: only `tools:admin` registers or deletes one, and it always runs in the sandbox (tools/mcp.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from axops.core.errors import Conflict, NotFound
 from axops.tools import mcp
 from axops.tools.mcp_schemas import McpServerCreate, McpServerOut
 from axops.tools.models import McpServer, Tool, ToolVersion
+from axops.tools.outcome import ToolOutcome
 
 DISCOVERY_TIMEOUT_S = 10.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -66,6 +67,7 @@ async def _tools_by_mcp_name(session: AsyncSession, server_id: uuid.UUID) -> dic
 
 
 async def out(session: AsyncSession, server: McpServer, secret: str) -> McpServerOut:
+    await session.refresh(server)  # timestamps the database set on flush
     tools = await _tools_by_mcp_name(session, server.id)
     return McpServerOut(
         id=server.id,
@@ -276,3 +278,21 @@ async def delete(session: AsyncSession, principal: Principal, server_id: uuid.UU
     )
     await session.delete(server)
     await session.flush()
+
+
+async def call_tool(
+    session: AsyncSession,
+    tool: Tool,
+    version: ToolVersion,
+    arguments: dict,
+    *,
+    secret: str,
+    allowed_networks: str,
+    timeout_s: float | None = None,
+) -> ToolOutcome:
+    """Run a tool of kind mcp (the tool service checks access and arguments first, and records the call)."""
+    server = await session.get(McpServer, tool.mcp_server_id) if tool.mcp_server_id else None
+    if server is None:
+        return ToolOutcome(ok=False, error="The tool's MCP server was removed.", error_kind="unavailable")
+    tool_name = (version.spec or {}).get("tool_name") or ""
+    return await mcp.call(spec_of(server, secret, allowed_networks), tool_name, arguments, timeout_s or tool.timeout_s)
