@@ -26,6 +26,7 @@ export const NAV: NavItem[] = [
   },
   { name: 'experiments', icon: 'mdi-flask-outline', to: '/experiments', permission: 'training:read', group: 'build' },
   { name: 'prompts', icon: 'mdi-text-box-edit-outline', to: '/prompts', permission: 'prompts:read', group: 'build' },
+  { name: 'workflows', icon: 'mdi-sitemap-outline', to: '/workflows', permission: 'agents:read', group: 'build' },
   {
     name: 'evaluation',
     icon: 'mdi-clipboard-check-outline',

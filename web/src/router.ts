@@ -52,6 +52,18 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'prompts:read', parent: 'prompts' },
   },
   {
+    path: '/workflows',
+    name: 'workflows',
+    component: () => import('@/views/workflows/WorkflowsView.vue'),
+    meta: { permission: 'agents:read' },
+  },
+  {
+    path: '/workflows/:id',
+    name: 'workflow',
+    component: () => import('@/views/workflows/WorkflowBuilderView.vue'),
+    meta: { permission: 'agents:read', parent: 'workflows' },
+  },
+  {
     path: '/monitoring',
     name: 'monitoring',
     component: () => import('@/views/monitoring/MonitoringView.vue'),
