@@ -2952,6 +2952,122 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tool/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Tools */
+        get: operations["tool-list_tools"];
+        put?: never;
+        /** Create Tool */
+        post: operations["tool-create_tool"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tool/tools/import-openapi": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Openapi
+         * @description One HTTP tool per operation of an OpenAPI 3 document (object, or JSON/YAML text); all or nothing.
+         *     Only local `$ref`s are resolved: a remote one is refused, never fetched.
+         */
+        post: operations["tool-import_openapi"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tool/tools/{tool_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Tool */
+        get: operations["tool-get_tool"];
+        put?: never;
+        post?: never;
+        /**
+         * Archive Tool
+         * @description Archives the tool: agents can no longer call it; its versions and calls stay for the record.
+         */
+        delete: operations["tool-archive_tool"];
+        options?: never;
+        head?: never;
+        /** Update Tool */
+        patch: operations["tool-update_tool"];
+        trace?: never;
+    };
+    "/api/tool/tools/{tool_id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Versions */
+        get: operations["tool-list_versions"];
+        put?: never;
+        /** New Version */
+        post: operations["tool-new_version"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tool/tools/{tool_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Tool
+         * @description Runs the tool's current version with these arguments, as an agent would (recorded in analytics).
+         */
+        post: operations["tool-test_tool"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tool/analytics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Tool Analytics */
+        get: operations["tool-tool_analytics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/eval/metrics": {
         parameters: {
             query?: never;
@@ -13678,6 +13794,309 @@ export interface components {
              */
             memory_gb: number;
         };
+        /** ImportAuth */
+        ImportAuth: {
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "none" | "bearer" | "header" | "query";
+            /**
+             * Name
+             * @description The header or query parameter carrying the credential
+             */
+            name?: string | null;
+        };
+        /** OpenApiImportIn */
+        OpenApiImportIn: {
+            /**
+             * Document
+             * @description An OpenAPI 3 document, as an object or as JSON/YAML text (remote $refs are never fetched)
+             */
+            document: {
+                [key: string]: unknown;
+            } | string;
+            /** Team Id */
+            team_id?: string | null;
+            /**
+             * Base Url
+             * @description Instead of the document's servers[0].url
+             */
+            base_url?: string | null;
+            /** Credential */
+            credential?: string | null;
+            /** @description Instead of the document's security schemes */
+            auth?: components["schemas"]["ImportAuth"] | null;
+            /** Allow Hosts */
+            allow_hosts?: string[] | null;
+            /**
+             * Prefix
+             * @description Prepended to every tool's name
+             */
+            prefix?: string | null;
+            /**
+             * Timeout S
+             * @default 30
+             */
+            timeout_s: number;
+            /**
+             * Requires Approval
+             * @default false
+             */
+            requires_approval: boolean;
+        };
+        /** ToolAnalytics */
+        ToolAnalytics: {
+            /** Days */
+            days: number;
+            /** Calls */
+            calls: number;
+            /** Items */
+            items: components["schemas"]["ToolStats"][];
+        };
+        /** ToolCreate */
+        ToolCreate: {
+            /**
+             * Name
+             * @description Letters, digits, '_' and '-' (at most 64)
+             */
+            name: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "http" | "mcp" | "python";
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Team Id */
+            team_id?: string | null;
+            /**
+             * Requires Approval
+             * @default false
+             */
+            requires_approval: boolean;
+            /**
+             * Timeout S
+             * @default 30
+             */
+            timeout_s: number;
+            /**
+             * Allow Hosts
+             * @description Hosts (or host:port) the tool may reach; HTTP tools default to their base URL's host. Private and loopback addresses are reached only when named here.
+             */
+            allow_hosts?: string[];
+            /**
+             * Credential
+             * @description Stored encrypted; never returned
+             */
+            credential?: string | null;
+            /** Mcp Server Id */
+            mcp_server_id?: string | null;
+            /**
+             * Parameters
+             * @description A JSON schema of type object
+             */
+            parameters?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Spec
+             * @description http: {method, base_url, path, params: {name: {in: path|query|header|body|body_raw}}, auth: {type: none|bearer|header|query, name}}; python: {source, function}; mcp: {mcp: {tool_name}}
+             */
+            spec: {
+                [key: string]: unknown;
+            };
+        };
+        /** ToolOut */
+        ToolOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Name */
+            name: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "http" | "mcp" | "python";
+            /** Description */
+            description: string;
+            /** Latest Version */
+            latest_version: number;
+            /** Requires Approval */
+            requires_approval: boolean;
+            /** Timeout S */
+            timeout_s: number;
+            /** Allow Hosts */
+            allow_hosts: string[];
+            /** Has Credential */
+            has_credential: boolean;
+            /** Mcp Server Id */
+            mcp_server_id: string | null;
+            /** Visibility */
+            visibility: string;
+            /** Created By */
+            created_by: string | null;
+            /** Archived At */
+            archived_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            current?: components["schemas"]["ToolVersionOut"] | null;
+        };
+        /** ToolOutcomeOut */
+        ToolOutcomeOut: {
+            /** Ok */
+            ok: boolean;
+            /** Output */
+            output?: unknown;
+            /** Error */
+            error?: string | null;
+            /** Error Kind */
+            error_kind?: string | null;
+            /**
+             * Latency Ms
+             * @default 0
+             */
+            latency_ms: number;
+            /** Detail */
+            detail?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** ToolPage */
+        ToolPage: {
+            /** Items */
+            items: components["schemas"]["ToolOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /** Total */
+            total?: number | null;
+        };
+        /** ToolStats */
+        ToolStats: {
+            /**
+             * Tool Id
+             * Format: uuid
+             */
+            tool_id: string;
+            /** Name */
+            name: string;
+            /** Kind */
+            kind: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Calls */
+            calls: number;
+            /** Ok */
+            ok: number;
+            /** Success Rate */
+            success_rate: number;
+            /** P50 Ms */
+            p50_ms: number | null;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** Cost */
+            cost: number;
+            /**
+             * Cost Share
+             * @description This tool's part of the cost of every tool in the answer (0..1)
+             */
+            cost_share: number;
+            /** Error Kinds */
+            error_kinds: {
+                [key: string]: number;
+            };
+        };
+        /** ToolTestIn */
+        ToolTestIn: {
+            /** Arguments */
+            arguments?: {
+                [key: string]: unknown;
+            };
+        };
+        /** ToolUpdate */
+        ToolUpdate: {
+            /** Description */
+            description?: string | null;
+            /** Requires Approval */
+            requires_approval?: boolean | null;
+            /** Timeout S */
+            timeout_s?: number | null;
+            /** Allow Hosts */
+            allow_hosts?: string[] | null;
+            /**
+             * Credential
+             * @description A new credential (stored encrypted)
+             */
+            credential?: string | null;
+            /**
+             * Clear Credential
+             * @default false
+             */
+            clear_credential: boolean;
+        };
+        /** ToolVersionIn */
+        ToolVersionIn: {
+            /** Parameters */
+            parameters: {
+                [key: string]: unknown;
+            };
+            /** Spec */
+            spec: {
+                [key: string]: unknown;
+            };
+        };
+        /** ToolVersionOut */
+        ToolVersionOut: {
+            /**
+             * Tool Id
+             * Format: uuid
+             */
+            tool_id: string;
+            /** Version */
+            version: number;
+            /** Parameters */
+            parameters: {
+                [key: string]: unknown;
+            };
+            /** Spec */
+            spec: {
+                [key: string]: unknown;
+            };
+            /** Created By */
+            created_by: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** ToolVersionPage */
+        ToolVersionPage: {
+            /** Items */
+            items: components["schemas"]["ToolVersionOut"][];
+        };
     };
     responses: never;
     parameters: never;
@@ -19605,6 +20024,337 @@ export interface operations {
                 };
                 content: {
                     "application/yaml": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-list_tools": {
+        parameters: {
+            query?: {
+                q?: string | null;
+                kind?: string | null;
+                team_id?: string | null;
+                include_archived?: boolean;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-create_tool": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ToolCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-import_openapi": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OpenApiImportIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-get_tool": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tool_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-archive_tool": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tool_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-update_tool": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tool_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ToolUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-list_versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tool_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolVersionPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-new_version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tool_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ToolVersionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolVersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-test_tool": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tool_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ToolTestIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolOutcomeOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-tool_analytics": {
+        parameters: {
+            query?: {
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolAnalytics"];
                 };
             };
             /** @description Validation Error */
