@@ -1,5 +1,7 @@
-"""A small MCP server for the tests: two tools, one Korean-aware. Run as a script:
-`python mcp_server.py http PORT` (streamable HTTP on 127.0.0.1:PORT, path /mcp) or `python mcp_server.py stdio`."""
+"""A small MCP server for the tests: `add`, the Korean-aware `hangul_stats`, and `whoami` (what the
+process sees, for the sandbox checks). Run as a script: `python mcp_server.py http PORT` (streamable
+HTTP on 127.0.0.1:PORT, path /mcp) or `python mcp_server.py stdio`. `python mcp_server.py http PORT v2`
+is the same server upgraded: `add` takes a third number and `whoami` is gone (refresh tests)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,19 @@ from mcp.server.mcpserver.exceptions import ToolError
 server = MCPServer("axops-test")
 
 
-@server.tool(description="Add two integers.")
-def add(a: int, b: int) -> int:
-    return a + b
+V2 = sys.argv[3:] == ["v2"]
+
+if V2:
+
+    @server.tool(description="Add three integers.")
+    def add(a: int, b: int, c: int) -> int:
+        return a + b + c
+
+else:
+
+    @server.tool(description="Add two integers.")
+    def add(a: int, b: int) -> int:
+        return a + b
 
 
 class Stats(TypedDict):
@@ -37,10 +49,12 @@ class Seen(TypedDict):
     env: list[str]
 
 
-@server.tool(description="Report how the server process sees its environment (sandbox checks).")
-def whoami() -> Seen:
-    visible = [p for p in ("/root", "/work/main", "/etc/shadow") if os.path.exists(p)]
-    return Seen(uid=os.getuid(), visible=visible, env=sorted(k for k in os.environ if k.startswith("AXOPS")))
+if not V2:
+
+    @server.tool(description="Report how the server process sees its environment (sandbox checks).")
+    def whoami() -> Seen:
+        visible = [p for p in ("/root", "/work/main", "/etc/shadow") if os.path.exists(p)]
+        return Seen(uid=os.getuid(), visible=visible, env=sorted(k for k in os.environ if k.startswith("AXOPS")))
 
 
 if __name__ == "__main__":

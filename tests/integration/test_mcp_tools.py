@@ -30,21 +30,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def mcp_http():
-    """A streamable-HTTP MCP server on 127.0.0.1; yields (url, process)."""
-    port = _free_port()
+def _start(port: int, *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, SERVER_SCRIPT, "http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, SERVER_SCRIPT, "http", str(port), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 20
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
+            return proc
         except OSError:
             assert proc.poll() is None and time.monotonic() < deadline, "the MCP test server did not start"
             time.sleep(0.05)
+
+
+@pytest.fixture
+def mcp_http():
+    """A streamable-HTTP MCP server on 127.0.0.1; yields (url, process)."""
+    port = _free_port()
+    proc = _start(port)
     yield f"http://127.0.0.1:{port}/mcp", proc
     proc.kill()
     proc.wait()
@@ -137,6 +143,44 @@ def test_http_server_journey(api, admin, mcp_http, loopback_allowed):
     actions = sorted(e["action"] for e in events["items"])
     assert actions.count("tool.mcp_server.create") == 1 and "tool.mcp_server.delete" in actions
     assert "s3cret-header" not in str(events)
+
+
+def test_refresh_versions_changed_tools_and_archives_gone_ones(api, admin, loopback_allowed):
+    port = _free_port()
+    proc = _start(port)
+    try:
+        dev = make_account(api, admin, "dana", new_team="alpha")
+        body = {"name": "calc", "transport": "http", "url": f"http://127.0.0.1:{port}/mcp"}
+        server = api.post("/api/tool/mcp-servers", json=body, headers=dev.headers).json()
+        ids = server["tool_ids"]
+        proc.kill()
+        proc.wait()
+        proc = _start(port, "v2")  # the server upgraded: add takes c, whoami is gone
+        r = api.post(f"/api/tool/mcp-servers/{server['id']}/refresh", headers=dev.headers)
+        assert r.status_code == 200 and r.json()["status"] == "ready"
+        assert set(r.json()["tool_ids"]) == {"add", "hangul_stats"}
+
+        add = api.get(f"/api/tool/tools/{ids['add']}", headers=dev.headers).json()
+        assert add["latest_version"] == 2 and add["description"] == "Add three integers."
+        assert add["current"]["parameters"]["required"] == ["a", "b", "c"]
+        versions = api.get(f"/api/tool/tools/{ids['add']}/versions", headers=dev.headers).json()["items"]
+        assert sorted(v["version"] for v in versions) == [1, 2]
+        assert _test_call(api, dev.headers, ids["add"], {"a": 1, "b": 2, "c": 3})["output"] == 6
+        stats = api.get(f"/api/tool/tools/{ids['hangul_stats']}", headers=dev.headers).json()
+        assert stats["latest_version"] == 1 and stats["archived_at"] is None
+        whoami = api.get(f"/api/tool/tools/{ids['whoami']}", headers=dev.headers).json()
+        assert whoami["archived_at"] is not None
+
+        proc.kill()
+        proc.wait()
+        proc = _start(port)  # back to the first release: whoami returns, add's old schema is a new version
+        r = api.post(f"/api/tool/mcp-servers/{server['id']}/refresh", headers=dev.headers)
+        assert r.json()["tool_ids"] == ids
+        assert api.get(f"/api/tool/tools/{ids['whoami']}", headers=dev.headers).json()["archived_at"] is None
+        assert api.get(f"/api/tool/tools/{ids['add']}", headers=dev.headers).json()["latest_version"] == 3
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_private_address_refused_unless_allowed(api, admin, mcp_http, settings, monkeypatch):
