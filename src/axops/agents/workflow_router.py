@@ -114,20 +114,20 @@ async def unarchive_workflow(workflow_id: uuid.UUID, principal: Writer, session:
 
 
 @router.get("/workflows/{workflow_id}/versions")
-async def list_versions(workflow_id: uuid.UUID, principal: Reader, session: Session) -> WorkflowVersionPage:
+async def list_workflow_versions(workflow_id: uuid.UUID, principal: Reader, session: Session) -> WorkflowVersionPage:
     rows = await workflows.list_versions(session, principal, workflow_id)
     return WorkflowVersionPage(items=[_version_out(v) for v in rows])
 
 
 @router.post("/workflows/{workflow_id}/versions", status_code=201)
-async def create_version(
+async def create_workflow_version(
     workflow_id: uuid.UUID, body: WorkflowVersionIn, principal: Writer, session: Session
 ) -> WorkflowVersionOut:
     return _version_out(await workflows.create_version(session, principal, workflow_id, body))
 
 
 @router.get("/workflows/{workflow_id}/versions/{number}")
-async def get_version(
+async def get_workflow_version(
     workflow_id: uuid.UUID, number: Number, principal: Reader, session: Session
 ) -> WorkflowVersionOut:
     _, version = await workflows.get_version(session, principal, workflow_id, number)
@@ -139,7 +139,9 @@ async def get_version(
     response_class=Response,
     responses={200: {"content": {"application/yaml": {"schema": {"type": "string"}}}, "description": "The YAML file"}},
 )
-async def export_version(workflow_id: uuid.UUID, number: Number, principal: Reader, session: Session) -> Response:
+async def export_workflow_version(
+    workflow_id: uuid.UUID, number: Number, principal: Reader, session: Session
+) -> Response:
     """The version as a YAML file (`POST /api/agent/workflows/import` takes it back)."""
     filename, text = await workflow_yaml.export_yaml(session, principal, workflow_id, number)
     return Response(
@@ -159,6 +161,6 @@ async def run_workflow(
 
 
 @router.get("/workflow-runs/{run_id}")
-async def get_run(run_id: uuid.UUID, principal: Reader, session: Session) -> WorkflowRunOut:
+async def get_workflow_run(run_id: uuid.UUID, principal: Reader, session: Session) -> WorkflowRunOut:
     run, nodes = await workflows.get_run(session, principal, run_id)
     return WorkflowRunOut.model_validate(workflows.run_out(run, nodes))

@@ -2952,6 +2952,391 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/agent/agents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Agents */
+        get: operations["agent-list_agents"];
+        put?: never;
+        /** Create Agent */
+        post: operations["agent-create_agent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/agents/{agent_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Agent */
+        get: operations["agent-get_agent"];
+        put?: never;
+        post?: never;
+        /** Delete Agent */
+        delete: operations["agent-delete_agent"];
+        options?: never;
+        head?: never;
+        /** Update Agent */
+        patch: operations["agent-update_agent"];
+        trace?: never;
+    };
+    "/api/agent/agents/{agent_id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Versions */
+        get: operations["agent-list_versions"];
+        put?: never;
+        /** Create Version */
+        post: operations["agent-create_version"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/agents/{agent_id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create Run */
+        post: operations["agent-create_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Runs */
+        get: operations["agent-list_runs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Run */
+        get: operations["agent-get_run"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/runs/{run_id}/approvals/{approval_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide
+         * @description Approve or reject a call the run waits for. The last decision resumes the run in this request:
+         *     the answer is the run afterwards (or its events with `?stream=true`).
+         */
+        post: operations["agent-decide"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/runs/{run_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel Run */
+        post: operations["agent-cancel_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/workflows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Workflows */
+        get: operations["agent-list_workflows"];
+        put?: never;
+        /** Create Workflow */
+        post: operations["agent-create_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/workflows/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Workflow
+         * @description A workflow file (as the YAML export writes it, at most 1 MiB): a new version of `workflow_id`, else of
+         *     the team's workflow of the file's name, else a new workflow. 422 `workflow_import_invalid` /
+         *     `workflow_definition_invalid` with the `line` (and `node`) at fault.
+         */
+        post: operations["agent-import_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/workflows/{workflow_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Workflow */
+        get: operations["agent-get_workflow"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/workflows/{workflow_id}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Archive Workflow */
+        post: operations["agent-archive_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/workflows/{workflow_id}/unarchive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Unarchive Workflow */
+        post: operations["agent-unarchive_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/workflows/{workflow_id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Workflow Versions */
+        get: operations["agent-list_workflow_versions"];
+        put?: never;
+        /** Create Workflow Version */
+        post: operations["agent-create_workflow_version"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/workflows/{workflow_id}/versions/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Workflow Version */
+        get: operations["agent-get_workflow_version"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/workflows/{workflow_id}/versions/{number}/yaml": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Workflow Version
+         * @description The version as a YAML file (`POST /api/agent/workflows/import` takes it back).
+         */
+        get: operations["agent-export_workflow_version"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/workflows/{workflow_id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run Workflow
+         * @description Runs the version (default: the latest) in the request, within its time limit; the run, failed or
+         *     not, is returned with its node traces.
+         */
+        post: operations["agent-run_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/workflow-runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Workflow Run */
+        get: operations["agent-get_workflow_run"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tool/mcp-servers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Servers */
+        get: operations["tool-list_servers"];
+        put?: never;
+        /**
+         * Register Server
+         * @description Register a server and discover its tools at once (a server that can't be reached is kept as
+         *     `unavailable`, with the reason in `last_error`; refresh it later).
+         */
+        post: operations["tool-register_server"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tool/mcp-servers/{server_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Server */
+        get: operations["tool-get_server"];
+        put?: never;
+        post?: never;
+        /** Delete Server */
+        delete: operations["tool-delete_server"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tool/mcp-servers/{server_id}/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Refresh Server */
+        post: operations["tool-refresh_server"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tool/tools": {
         parameters: {
             query?: never;
@@ -4922,6 +5307,155 @@ export interface components {
             /** Description */
             description?: string | null;
         };
+        /** AgentCreate */
+        AgentCreate: {
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Team Id */
+            team_id?: string | null;
+            /**
+             * Visibility
+             * @default team
+             * @enum {string}
+             */
+            visibility: "team" | "organization";
+            version: components["schemas"]["AgentVersionIn"];
+        };
+        /** AgentLimits */
+        AgentLimits: {
+            /**
+             * Max Steps
+             * @default 10
+             */
+            max_steps: number;
+            /** Max Tokens */
+            max_tokens?: number | null;
+            /** Max Cost */
+            max_cost?: number | null;
+            /**
+             * Max Seconds
+             * @default 120
+             */
+            max_seconds: number;
+        };
+        /** AgentOut */
+        AgentOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Visibility */
+            visibility: string;
+            /** Latest Version */
+            latest_version: number;
+            /** Archived */
+            archived: boolean;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            current?: components["schemas"]["AgentVersionOut"] | null;
+        };
+        /** AgentPage */
+        AgentPage: {
+            /** Items */
+            items: components["schemas"]["AgentOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** AgentParams */
+        AgentParams: {
+            /** Temperature */
+            temperature?: number | null;
+            /** Max Tokens */
+            max_tokens?: number | null;
+        };
+        /** AgentUpdate */
+        AgentUpdate: {
+            /** Description */
+            description?: string | null;
+            /** Visibility */
+            visibility?: ("team" | "organization") | null;
+            /** Archived */
+            archived?: boolean | null;
+        };
+        /** AgentVersionIn */
+        AgentVersionIn: {
+            /**
+             * Route
+             * @description A gateway model name
+             */
+            route: string;
+            /** System Prompt */
+            system_prompt?: string | null;
+            /** @description A saved prompt, resolved when a run starts */
+            prompt?: components["schemas"]["PromptRef"] | null;
+            /** Tool Ids */
+            tool_ids?: string[];
+            limits?: components["schemas"]["AgentLimits"];
+            params?: components["schemas"]["AgentParams"];
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+        };
+        /** AgentVersionOut */
+        AgentVersionOut: {
+            /** Version */
+            version: number;
+            /** Route */
+            route: string;
+            /** System Prompt */
+            system_prompt: string | null;
+            /** Prompt */
+            prompt: {
+                [key: string]: unknown;
+            } | null;
+            /** Tool Ids */
+            tool_ids: string[];
+            /** Limits */
+            limits: {
+                [key: string]: unknown;
+            };
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Message */
+            message: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** AgentVersionPage */
+        AgentVersionPage: {
+            /** Items */
+            items: components["schemas"]["AgentVersionOut"][];
+        };
         /** AgreementOut */
         AgreementOut: {
             /** Criteria */
@@ -5261,82 +5795,15 @@ export interface components {
              */
             team_id?: string | null;
         };
-        /** ApprovalOut */
-        ApprovalOut: {
+        /** ApprovalDecision */
+        ApprovalDecision: {
+            /** Approve */
+            approve: boolean;
             /**
-             * Id
-             * Format: uuid
+             * Comment
+             * @default
              */
-            id: string;
-            /**
-             * Kind
-             * @enum {string}
-             */
-            kind: "promote" | "deploy" | "access" | "canary" | "scale";
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "pending" | "approved" | "rejected" | "cancelled" | "used";
-            /**
-             * Team Id
-             * Format: uuid
-             */
-            team_id: string;
-            /**
-             * Target Type
-             * @enum {string}
-             */
-            target_type: "model" | "route" | "deployment";
-            /** Target Id */
-            target_id: string | null;
-            /** Target Name */
-            target_name: string;
-            /** Version Id */
-            version_id: string | null;
-            /** Version */
-            version: number | null;
-            /**
-             * Action
-             * @description access: call, deploy or download; scale: the max replicas asked for
-             */
-            action: string | null;
-            /** Requester Team Id */
-            requester_team_id: string | null;
-            /** Requested By */
-            requested_by: string | null;
-            /** Requested By Name */
-            requested_by_name?: string | null;
-            /** Reason */
-            reason: string;
-            /** Decided By */
-            decided_by: string | null;
-            /** Decided By Name */
-            decided_by_name?: string | null;
-            /** Decided At */
-            decided_at: string | null;
-            /** Comment */
             comment: string;
-            /** Expires At */
-            expires_at: string | null;
-            /** Used At */
-            used_at: string | null;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /**
-             * Expired
-             * @default false
-             */
-            expired: boolean;
-            /**
-             * Can Decide
-             * @description the caller may approve or reject it now
-             * @default false
-             */
-            can_decide: boolean;
         };
         /** ArtifactOut */
         ArtifactOut: {
@@ -5638,6 +6105,18 @@ export interface components {
              * @default false
              */
             rotate_secret: boolean;
+        };
+        /** ChatMessageIn */
+        ChatMessageIn: {
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "system" | "user" | "assistant" | "tool";
+            /** Content */
+            content?: string | unknown[] | null;
+        } & {
+            [key: string]: unknown;
         };
         /** CheckVerdict */
         CheckVerdict: {
@@ -6311,6 +6790,16 @@ export interface components {
              */
             sha256?: string | null;
         };
+        /** Definition */
+        Definition: {
+            /** Inputs */
+            inputs?: components["schemas"]["WorkflowInput"][];
+            /** Nodes */
+            nodes: components["schemas"]["Node"][];
+            /** Edges */
+            edges?: components["schemas"]["Edge"][];
+            limits?: components["schemas"]["Limits"];
+        };
         /**
          * DeletedDatasetOut
          * @description A deleted dataset that can still be restored.
@@ -6659,6 +7148,20 @@ export interface components {
                 [key: string]: unknown;
             }[];
         };
+        /** DiscoveredTool */
+        DiscoveredTool: {
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Input Schema */
+            input_schema: {
+                [key: string]: unknown;
+            };
+        };
         /** DriftPoint */
         DriftPoint: {
             /**
@@ -6770,6 +7273,20 @@ export interface components {
             results: number;
             /** Routes */
             routes: string[];
+        };
+        /** Edge */
+        Edge: {
+            /** Id */
+            id: string;
+            /** Source */
+            source: string;
+            /** Target */
+            target: string;
+            /**
+             * Source Handle
+             * @description A condition's 'true' / 'false' branch; a loop's 'body' (none: after the loop)
+             */
+            source_handle?: ("true" | "false" | "body") | null;
         };
         /** EmailConfig */
         EmailConfig: {
@@ -8144,6 +8661,19 @@ export interface components {
              */
             logging_steps?: number;
         };
+        /** ImportAuth */
+        ImportAuth: {
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "none" | "bearer" | "header" | "query";
+            /**
+             * Name
+             * @description The header or query parameter carrying the credential
+             */
+            name?: string | null;
+        };
         /** InboxCount */
         InboxCount: {
             /**
@@ -8569,6 +9099,21 @@ export interface components {
              */
             warn_ratio: number;
         };
+        /** Limits */
+        Limits: {
+            /**
+             * Max Seconds
+             * @default 60
+             */
+            max_seconds: number;
+            /** Max Cost */
+            max_cost?: number | null;
+            /**
+             * Max Model Calls
+             * @default 50
+             */
+            max_model_calls: number;
+        };
         /** Lineage */
         Lineage: {
             /** Links */
@@ -8718,6 +9263,99 @@ export interface components {
             op: "=" | "!=";
             /** Value */
             value: string;
+        };
+        /** McpServerCreate */
+        McpServerCreate: {
+            /**
+             * Name
+             * @description Letters, digits, '_' and '-'; prefixes its tools' names
+             */
+            name: string;
+            /**
+             * Transport
+             * @enum {string}
+             */
+            transport: "http" | "stdio";
+            /**
+             * Url
+             * @description http: the streamable-HTTP endpoint
+             */
+            url?: string | null;
+            /**
+             * Headers
+             * @description http: sent with every request; stored encrypted, never returned
+             */
+            headers?: {
+                [key: string]: string;
+            };
+            /**
+             * Command
+             * @description stdio (admins only): the program and its arguments, run in the sandbox; `python` is axops's interpreter; absolute file paths named are bound read-only
+             */
+            command?: string[];
+            /** Team Id */
+            team_id?: string | null;
+        };
+        /** McpServerOut */
+        McpServerOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Name */
+            name: string;
+            /** Transport */
+            transport: string;
+            /** Url */
+            url: string | null;
+            /** Command */
+            command: string[];
+            /**
+             * Header Names
+             * @description The headers' names; their values are never returned
+             */
+            header_names: string[];
+            /** Tools */
+            tools: components["schemas"]["DiscoveredTool"][];
+            /**
+             * Tool Ids
+             * @description The registry's tool of each discovered tool, by MCP name
+             */
+            tool_ids: {
+                [key: string]: string;
+            };
+            /**
+             * Status
+             * @description new | ready | unavailable
+             */
+            status: string;
+            /** Last Error */
+            last_error: string | null;
+            /** Discovered At */
+            discovered_at: string | null;
+            /** Created By */
+            created_by: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** McpServerPage */
+        McpServerPage: {
+            /** Items */
+            items: components["schemas"]["McpServerOut"][];
         };
         /** MemberList */
         MemberList: {
@@ -9227,6 +9865,62 @@ export interface components {
             item: components["schemas"]["ItemOut"] | null;
             progress: components["schemas"]["Progress"];
         };
+        /** Node */
+        Node: {
+            /**
+             * Id
+             * @description A letter, then letters, digits, _
+             */
+            id: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "input" | "model" | "tool" | "condition" | "loop" | "output";
+            /**
+             * Label
+             * @default
+             */
+            label: string;
+            position?: components["schemas"]["Position"];
+            /**
+             * Config
+             * @description Depends on the type: see the *Config models
+             */
+            config?: {
+                [key: string]: unknown;
+            };
+        };
+        /** NodeRunOut */
+        NodeRunOut: {
+            /** Seq */
+            seq: number;
+            /** Node Id */
+            node_id: string;
+            /** Node Type */
+            node_type: string;
+            /** Iteration */
+            iteration: number | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "error" | "skipped";
+            /** Input */
+            input?: unknown;
+            /** Output */
+            output?: unknown;
+            /** Latency Ms */
+            latency_ms: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Cost */
+            cost: number;
+            /** Error */
+            error: string | null;
+        };
         /** NotificationList */
         NotificationList: {
             /** Items */
@@ -9263,6 +9957,44 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+        };
+        /** OpenApiImportIn */
+        OpenApiImportIn: {
+            /**
+             * Document
+             * @description An OpenAPI 3 document, as an object or as JSON/YAML text (remote $refs are never fetched)
+             */
+            document: {
+                [key: string]: unknown;
+            } | string;
+            /** Team Id */
+            team_id?: string | null;
+            /**
+             * Base Url
+             * @description Instead of the document's servers[0].url
+             */
+            base_url?: string | null;
+            /** Credential */
+            credential?: string | null;
+            /** @description Instead of the document's security schemes */
+            auth?: components["schemas"]["ImportAuth"] | null;
+            /** Allow Hosts */
+            allow_hosts?: string[] | null;
+            /**
+             * Prefix
+             * @description Prepended to every tool's name
+             */
+            prefix?: string | null;
+            /**
+             * Timeout S
+             * @default 30
+             */
+            timeout_s: number;
+            /**
+             * Requires Approval
+             * @default false
+             */
+            requires_approval: boolean;
         };
         /** OutcomeDay */
         OutcomeDay: {
@@ -9555,6 +10287,19 @@ export interface components {
             checks?: components["schemas"]["Checks"] | null;
             /** Enabled */
             enabled?: boolean | null;
+        };
+        /** Position */
+        Position: {
+            /**
+             * X
+             * @default 0
+             */
+            x: number;
+            /**
+             * Y
+             * @default 0
+             */
+            y: number;
         };
         /** PreviewIn */
         PreviewIn: {
@@ -10024,6 +10769,15 @@ export interface components {
             feedback_count: number;
             /** Feedback Mean */
             feedback_mean?: number | null;
+        };
+        /** PromptRef */
+        PromptRef: {
+            /** Name */
+            name: string;
+            /** Version */
+            version?: number | null;
+            /** Label */
+            label?: string | null;
         };
         /** PromptRenderIn */
         PromptRenderIn: {
@@ -11334,7 +12088,7 @@ export interface components {
         /** RunCompareOut */
         RunCompareOut: {
             /** Runs */
-            runs: components["schemas"]["RunOut"][];
+            runs: components["schemas"]["axops__experiments__schemas__RunOut"][];
             /** Param Keys */
             param_keys: string[];
             /** Differing Params */
@@ -11360,33 +12114,60 @@ export interface components {
              */
             max_points: number;
         };
-        /** RunCreate */
-        RunCreate: {
-            /** Experiment Id */
-            experiment_id?: string | null;
+        /** RunDetail */
+        RunDetail: {
             /**
-             * Experiment Name
-             * @description Created if missing
+             * Id
+             * Format: uuid
              */
-            experiment_name?: string | null;
-            /** Team Id */
-            team_id?: string | null;
-            /** Name */
-            name?: string | null;
-            /** Params */
-            params?: {
-                [key: string]: string;
-            };
-            /** Tags */
-            tags?: {
-                [key: string]: string;
-            };
-            /** Job Id */
-            job_id?: string | null;
-            /** Dataset Version Ids */
-            dataset_version_ids?: string[];
-            /** Base Model Version Id */
-            base_model_version_id?: string | null;
+            id: string;
+            /**
+             * Agent Id
+             * Format: uuid
+             */
+            agent_id: string;
+            /** Agent Name */
+            agent_name: string;
+            /** Version */
+            version: number;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Created By */
+            created_by: string | null;
+            /** Status */
+            status: string;
+            /** Stop Reason */
+            stop_reason: string | null;
+            /** Source */
+            source: string;
+            /** Input */
+            input: unknown[];
+            /** Output */
+            output: string | null;
+            /** Steps */
+            steps: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Cost */
+            cost: number;
+            /** Latency Ms */
+            latency_ms: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at: string | null;
+            /** Trace */
+            trace: components["schemas"]["StepOut"][];
+            /** Approvals */
+            approvals: components["schemas"]["axops__agents__schemas__ApprovalOut"][];
         };
         /**
          * RunKeys
@@ -11399,85 +12180,6 @@ export interface components {
             metrics: string[];
             /** Tags */
             tags: string[];
-        };
-        /** RunOut */
-        RunOut: {
-            /**
-             * Id
-             * Format: uuid
-             */
-            id: string;
-            /**
-             * Experiment Id
-             * Format: uuid
-             */
-            experiment_id: string;
-            /** Experiment Name */
-            experiment_name: string;
-            /**
-             * Team Id
-             * Format: uuid
-             */
-            team_id: string;
-            /** Name */
-            name: string;
-            /** Status */
-            status: string;
-            /**
-             * Start Time
-             * Format: date-time
-             */
-            start_time: string;
-            /** End Time */
-            end_time: string | null;
-            /** Params */
-            params: {
-                [key: string]: string;
-            };
-            /** Tags */
-            tags: {
-                [key: string]: string;
-            };
-            /** Metrics */
-            metrics: {
-                [key: string]: components["schemas"]["LatestMetric"];
-            };
-            /** Job Id */
-            job_id: string | null;
-            /** Model Version Id */
-            model_version_id: string | null;
-            /** Base Model Version Id */
-            base_model_version_id: string | null;
-            /** Dataset Version Ids */
-            dataset_version_ids: string[];
-            /** Created By */
-            created_by: string | null;
-            /** User Name */
-            user_name: string | null;
-            /** Lifecycle */
-            lifecycle: string;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /**
-             * Updated At
-             * Format: date-time
-             */
-            updated_at: string;
-        };
-        /** RunPage */
-        RunPage: {
-            /** Items */
-            items: components["schemas"]["RunOut"][];
-            /** Next Cursor */
-            next_cursor?: string | null;
-            /**
-             * Total
-             * @description How many runs match in all: on the first page (no cursor) only
-             */
-            total?: number | null;
         };
         /** RunSample */
         RunSample: {
@@ -11508,6 +12210,44 @@ export interface components {
              * @description likert: the targets whose outputs are graded, one item per row and target (default: all); pairwise: exactly two (default: the run's first two)
              */
             targets?: ("A" | "B" | "C" | "D")[];
+        };
+        /** RunTotals */
+        RunTotals: {
+            /**
+             * Latency Ms
+             * @default 0
+             */
+            latency_ms: number;
+            /**
+             * Prompt Tokens
+             * @default 0
+             */
+            prompt_tokens: number;
+            /**
+             * Completion Tokens
+             * @default 0
+             */
+            completion_tokens: number;
+            /**
+             * Cost
+             * @default 0
+             */
+            cost: number;
+            /**
+             * Model Calls
+             * @default 0
+             */
+            model_calls: number;
+            /**
+             * Tool Calls
+             * @default 0
+             */
+            tool_calls: number;
+            /**
+             * Nodes
+             * @default 0
+             */
+            nodes: number;
         };
         /** RunUpdate */
         RunUpdate: {
@@ -12321,6 +13061,40 @@ export interface components {
             /** Cache Hits */
             cache_hits: number;
         };
+        /** StepOut */
+        StepOut: {
+            /** Index */
+            index: number;
+            /** Kind */
+            kind: string;
+            /** Name */
+            name: string | null;
+            /** Tool Call Id */
+            tool_call_id: string | null;
+            /** Parallel Group */
+            parallel_group: number | null;
+            /** Input */
+            input?: unknown;
+            /** Output */
+            output?: unknown;
+            /** Latency Ms */
+            latency_ms: number | null;
+            /** Prompt Tokens */
+            prompt_tokens: number | null;
+            /** Completion Tokens */
+            completion_tokens: number | null;
+            /** Cost */
+            cost: number | null;
+            /** Error */
+            error: string | null;
+            /** Error Kind */
+            error_kind: string | null;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+        };
         /** StopIn */
         StopIn: {
             /**
@@ -13067,6 +13841,258 @@ export interface components {
             /** Effect */
             effect?: ("NoSchedule" | "PreferNoSchedule" | "NoExecute") | null;
         };
+        /** ToolAnalytics */
+        ToolAnalytics: {
+            /** Days */
+            days: number;
+            /** Calls */
+            calls: number;
+            /** Items */
+            items: components["schemas"]["ToolStats"][];
+        };
+        /** ToolCreate */
+        ToolCreate: {
+            /**
+             * Name
+             * @description Letters, digits, '_' and '-' (at most 64)
+             */
+            name: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "http" | "mcp" | "python";
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Team Id */
+            team_id?: string | null;
+            /**
+             * Requires Approval
+             * @default false
+             */
+            requires_approval: boolean;
+            /**
+             * Timeout S
+             * @default 30
+             */
+            timeout_s: number;
+            /**
+             * Allow Hosts
+             * @description Hosts (or host:port) the tool may reach; HTTP tools default to their base URL's host. Private and loopback addresses are reached only when named here.
+             */
+            allow_hosts?: string[];
+            /**
+             * Credential
+             * @description Stored encrypted; never returned
+             */
+            credential?: string | null;
+            /** Mcp Server Id */
+            mcp_server_id?: string | null;
+            /**
+             * Parameters
+             * @description A JSON schema of type object
+             */
+            parameters?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Spec
+             * @description http: {method, base_url, path, params: {name: {in: path|query|header|body|body_raw}}, auth: {type: none|bearer|header|query, name}}; python: {source, function}; mcp: {mcp: {tool_name}}
+             */
+            spec: {
+                [key: string]: unknown;
+            };
+        };
+        /** ToolOut */
+        ToolOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Name */
+            name: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "http" | "mcp" | "python";
+            /** Description */
+            description: string;
+            /** Latest Version */
+            latest_version: number;
+            /** Requires Approval */
+            requires_approval: boolean;
+            /** Timeout S */
+            timeout_s: number;
+            /** Allow Hosts */
+            allow_hosts: string[];
+            /** Has Credential */
+            has_credential: boolean;
+            /** Mcp Server Id */
+            mcp_server_id: string | null;
+            /** Visibility */
+            visibility: string;
+            /** Created By */
+            created_by: string | null;
+            /** Archived At */
+            archived_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            current?: components["schemas"]["ToolVersionOut"] | null;
+        };
+        /** ToolOutcomeOut */
+        ToolOutcomeOut: {
+            /** Ok */
+            ok: boolean;
+            /** Output */
+            output?: unknown;
+            /** Error */
+            error?: string | null;
+            /** Error Kind */
+            error_kind?: string | null;
+            /**
+             * Latency Ms
+             * @default 0
+             */
+            latency_ms: number;
+            /** Detail */
+            detail?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** ToolPage */
+        ToolPage: {
+            /** Items */
+            items: components["schemas"]["ToolOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /** Total */
+            total?: number | null;
+        };
+        /** ToolStats */
+        ToolStats: {
+            /**
+             * Tool Id
+             * Format: uuid
+             */
+            tool_id: string;
+            /** Name */
+            name: string;
+            /** Kind */
+            kind: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Calls */
+            calls: number;
+            /** Ok */
+            ok: number;
+            /** Success Rate */
+            success_rate: number;
+            /** P50 Ms */
+            p50_ms: number | null;
+            /** P95 Ms */
+            p95_ms: number | null;
+            /** Cost */
+            cost: number;
+            /**
+             * Cost Share
+             * @description This tool's part of the cost of every tool in the answer (0..1)
+             */
+            cost_share: number;
+            /** Error Kinds */
+            error_kinds: {
+                [key: string]: number;
+            };
+        };
+        /** ToolTestIn */
+        ToolTestIn: {
+            /** Arguments */
+            arguments?: {
+                [key: string]: unknown;
+            };
+        };
+        /** ToolUpdate */
+        ToolUpdate: {
+            /** Description */
+            description?: string | null;
+            /** Requires Approval */
+            requires_approval?: boolean | null;
+            /** Timeout S */
+            timeout_s?: number | null;
+            /** Allow Hosts */
+            allow_hosts?: string[] | null;
+            /**
+             * Credential
+             * @description A new credential (stored encrypted)
+             */
+            credential?: string | null;
+            /**
+             * Clear Credential
+             * @default false
+             */
+            clear_credential: boolean;
+        };
+        /** ToolVersionIn */
+        ToolVersionIn: {
+            /** Parameters */
+            parameters: {
+                [key: string]: unknown;
+            };
+            /** Spec */
+            spec: {
+                [key: string]: unknown;
+            };
+        };
+        /** ToolVersionOut */
+        ToolVersionOut: {
+            /**
+             * Tool Id
+             * Format: uuid
+             */
+            tool_id: string;
+            /** Version */
+            version: number;
+            /** Parameters */
+            parameters: {
+                [key: string]: unknown;
+            };
+            /** Spec */
+            spec: {
+                [key: string]: unknown;
+            };
+            /** Created By */
+            created_by: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** ToolVersionPage */
+        ToolVersionPage: {
+            /** Items */
+            items: components["schemas"]["ToolVersionOut"][];
+        };
         /** Totals */
         Totals: {
             /** Versions */
@@ -13725,6 +14751,474 @@ export interface components {
             kind: "webhook";
             config: components["schemas"]["WebhookConfig"];
         };
+        /** WorkflowCreate */
+        WorkflowCreate: {
+            /**
+             * Name
+             * @description Letters and digits (any script), then also '.', '_' and '-'; no spaces
+             */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Team Id */
+            team_id?: string | null;
+            /** @description The first version */
+            version?: components["schemas"]["WorkflowVersionIn"] | null;
+        };
+        /** WorkflowInput */
+        WorkflowInput: {
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @default string
+             * @enum {string}
+             */
+            type: "string" | "number" | "integer" | "boolean" | "list" | "object";
+            /**
+             * Required
+             * @default true
+             */
+            required: boolean;
+        };
+        /** WorkflowOut */
+        WorkflowOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Created By */
+            created_by: string | null;
+            /** Latest Version */
+            latest_version: number;
+            /** Archived At */
+            archived_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** WorkflowPage */
+        WorkflowPage: {
+            /** Items */
+            items: components["schemas"]["WorkflowOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /**
+             * Total
+             * @description How many match in all: on the first page (no cursor) only
+             */
+            total?: number | null;
+        };
+        /** WorkflowRunIn */
+        WorkflowRunIn: {
+            /** Input */
+            input?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Version
+             * @description Default: the latest version
+             */
+            version?: number | null;
+        };
+        /** WorkflowRunOut */
+        WorkflowRunOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Workflow Id
+             * Format: uuid
+             */
+            workflow_id: string;
+            /** Version */
+            version: number;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Created By */
+            created_by: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "running" | "succeeded" | "failed";
+            /** Input */
+            input: {
+                [key: string]: unknown;
+            };
+            /** Output */
+            output?: unknown;
+            /** Error */
+            error: string | null;
+            /** Error Node */
+            error_node: string | null;
+            totals: components["schemas"]["RunTotals"];
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Finished At */
+            finished_at: string | null;
+            /** Nodes */
+            nodes?: components["schemas"]["NodeRunOut"][];
+        };
+        /** WorkflowVersionIn */
+        WorkflowVersionIn: {
+            definition: components["schemas"]["Definition"];
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+        };
+        /** WorkflowVersionOut */
+        WorkflowVersionOut: {
+            /**
+             * Workflow Id
+             * Format: uuid
+             */
+            workflow_id: string;
+            /** Version */
+            version: number;
+            definition: components["schemas"]["Definition"];
+            /** Message */
+            message: string;
+            /** Created By */
+            created_by: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** WorkflowVersionPage */
+        WorkflowVersionPage: {
+            /** Items */
+            items: components["schemas"]["WorkflowVersionOut"][];
+        };
+        /** ApprovalOut */
+        axops__agents__schemas__ApprovalOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /** Tool Call Id */
+            tool_call_id: string;
+            /**
+             * Tool Id
+             * Format: uuid
+             */
+            tool_id: string;
+            /** Tool Name */
+            tool_name: string;
+            /** Arguments */
+            arguments?: unknown;
+            /** Status */
+            status: string;
+            /** Comment */
+            comment: string | null;
+            /** Decided By */
+            decided_by: string | null;
+            /** Decided At */
+            decided_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** RunCreate */
+        axops__agents__schemas__RunCreate: {
+            /**
+             * Input
+             * @description A user message, or chat messages
+             */
+            input: string | components["schemas"]["ChatMessageIn"][];
+            /**
+             * Stream
+             * @default false
+             */
+            stream: boolean;
+            /**
+             * Version
+             * @description Default: the latest version
+             */
+            version?: number | null;
+        };
+        /** RunOut */
+        axops__agents__schemas__RunOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Agent Id
+             * Format: uuid
+             */
+            agent_id: string;
+            /** Agent Name */
+            agent_name: string;
+            /** Version */
+            version: number;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Created By */
+            created_by: string | null;
+            /** Status */
+            status: string;
+            /** Stop Reason */
+            stop_reason: string | null;
+            /** Source */
+            source: string;
+            /** Input */
+            input: unknown[];
+            /** Output */
+            output: string | null;
+            /** Steps */
+            steps: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Cost */
+            cost: number;
+            /** Latency Ms */
+            latency_ms: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at: string | null;
+        };
+        /** RunPage */
+        axops__agents__schemas__RunPage: {
+            /** Items */
+            items: components["schemas"]["axops__agents__schemas__RunOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** RunCreate */
+        axops__experiments__schemas__RunCreate: {
+            /** Experiment Id */
+            experiment_id?: string | null;
+            /**
+             * Experiment Name
+             * @description Created if missing
+             */
+            experiment_name?: string | null;
+            /** Team Id */
+            team_id?: string | null;
+            /** Name */
+            name?: string | null;
+            /** Params */
+            params?: {
+                [key: string]: string;
+            };
+            /** Tags */
+            tags?: {
+                [key: string]: string;
+            };
+            /** Job Id */
+            job_id?: string | null;
+            /** Dataset Version Ids */
+            dataset_version_ids?: string[];
+            /** Base Model Version Id */
+            base_model_version_id?: string | null;
+        };
+        /** RunOut */
+        axops__experiments__schemas__RunOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Experiment Id
+             * Format: uuid
+             */
+            experiment_id: string;
+            /** Experiment Name */
+            experiment_name: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Name */
+            name: string;
+            /** Status */
+            status: string;
+            /**
+             * Start Time
+             * Format: date-time
+             */
+            start_time: string;
+            /** End Time */
+            end_time: string | null;
+            /** Params */
+            params: {
+                [key: string]: string;
+            };
+            /** Tags */
+            tags: {
+                [key: string]: string;
+            };
+            /** Metrics */
+            metrics: {
+                [key: string]: components["schemas"]["LatestMetric"];
+            };
+            /** Job Id */
+            job_id: string | null;
+            /** Model Version Id */
+            model_version_id: string | null;
+            /** Base Model Version Id */
+            base_model_version_id: string | null;
+            /** Dataset Version Ids */
+            dataset_version_ids: string[];
+            /** Created By */
+            created_by: string | null;
+            /** User Name */
+            user_name: string | null;
+            /** Lifecycle */
+            lifecycle: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** RunPage */
+        axops__experiments__schemas__RunPage: {
+            /** Items */
+            items: components["schemas"]["axops__experiments__schemas__RunOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /**
+             * Total
+             * @description How many runs match in all: on the first page (no cursor) only
+             */
+            total?: number | null;
+        };
+        /** ApprovalOut */
+        axops__governance__approval_schemas__ApprovalOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "promote" | "deploy" | "access" | "canary" | "scale";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "approved" | "rejected" | "cancelled" | "used";
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /**
+             * Target Type
+             * @enum {string}
+             */
+            target_type: "model" | "route" | "deployment";
+            /** Target Id */
+            target_id: string | null;
+            /** Target Name */
+            target_name: string;
+            /** Version Id */
+            version_id: string | null;
+            /** Version */
+            version: number | null;
+            /**
+             * Action
+             * @description access: call, deploy or download; scale: the max replicas asked for
+             */
+            action: string | null;
+            /** Requester Team Id */
+            requester_team_id: string | null;
+            /** Requested By */
+            requested_by: string | null;
+            /** Requested By Name */
+            requested_by_name?: string | null;
+            /** Reason */
+            reason: string;
+            /** Decided By */
+            decided_by: string | null;
+            /** Decided By Name */
+            decided_by_name?: string | null;
+            /** Decided At */
+            decided_at: string | null;
+            /** Comment */
+            comment: string;
+            /** Expires At */
+            expires_at: string | null;
+            /** Used At */
+            used_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expired
+             * @default false
+             */
+            expired: boolean;
+            /**
+             * Can Decide
+             * @description the caller may approve or reject it now
+             * @default false
+             */
+            can_decide: boolean;
+        };
         /** Resources */
         axops__serving__schemas__Resources: {
             /**
@@ -13793,309 +15287,6 @@ export interface components {
              * @default 8
              */
             memory_gb: number;
-        };
-        /** ImportAuth */
-        ImportAuth: {
-            /**
-             * Type
-             * @enum {string}
-             */
-            type: "none" | "bearer" | "header" | "query";
-            /**
-             * Name
-             * @description The header or query parameter carrying the credential
-             */
-            name?: string | null;
-        };
-        /** OpenApiImportIn */
-        OpenApiImportIn: {
-            /**
-             * Document
-             * @description An OpenAPI 3 document, as an object or as JSON/YAML text (remote $refs are never fetched)
-             */
-            document: {
-                [key: string]: unknown;
-            } | string;
-            /** Team Id */
-            team_id?: string | null;
-            /**
-             * Base Url
-             * @description Instead of the document's servers[0].url
-             */
-            base_url?: string | null;
-            /** Credential */
-            credential?: string | null;
-            /** @description Instead of the document's security schemes */
-            auth?: components["schemas"]["ImportAuth"] | null;
-            /** Allow Hosts */
-            allow_hosts?: string[] | null;
-            /**
-             * Prefix
-             * @description Prepended to every tool's name
-             */
-            prefix?: string | null;
-            /**
-             * Timeout S
-             * @default 30
-             */
-            timeout_s: number;
-            /**
-             * Requires Approval
-             * @default false
-             */
-            requires_approval: boolean;
-        };
-        /** ToolAnalytics */
-        ToolAnalytics: {
-            /** Days */
-            days: number;
-            /** Calls */
-            calls: number;
-            /** Items */
-            items: components["schemas"]["ToolStats"][];
-        };
-        /** ToolCreate */
-        ToolCreate: {
-            /**
-             * Name
-             * @description Letters, digits, '_' and '-' (at most 64)
-             */
-            name: string;
-            /**
-             * Kind
-             * @enum {string}
-             */
-            kind: "http" | "mcp" | "python";
-            /**
-             * Description
-             * @default
-             */
-            description: string;
-            /** Team Id */
-            team_id?: string | null;
-            /**
-             * Requires Approval
-             * @default false
-             */
-            requires_approval: boolean;
-            /**
-             * Timeout S
-             * @default 30
-             */
-            timeout_s: number;
-            /**
-             * Allow Hosts
-             * @description Hosts (or host:port) the tool may reach; HTTP tools default to their base URL's host. Private and loopback addresses are reached only when named here.
-             */
-            allow_hosts?: string[];
-            /**
-             * Credential
-             * @description Stored encrypted; never returned
-             */
-            credential?: string | null;
-            /** Mcp Server Id */
-            mcp_server_id?: string | null;
-            /**
-             * Parameters
-             * @description A JSON schema of type object
-             */
-            parameters?: {
-                [key: string]: unknown;
-            };
-            /**
-             * Spec
-             * @description http: {method, base_url, path, params: {name: {in: path|query|header|body|body_raw}}, auth: {type: none|bearer|header|query, name}}; python: {source, function}; mcp: {mcp: {tool_name}}
-             */
-            spec: {
-                [key: string]: unknown;
-            };
-        };
-        /** ToolOut */
-        ToolOut: {
-            /**
-             * Id
-             * Format: uuid
-             */
-            id: string;
-            /**
-             * Team Id
-             * Format: uuid
-             */
-            team_id: string;
-            /** Name */
-            name: string;
-            /**
-             * Kind
-             * @enum {string}
-             */
-            kind: "http" | "mcp" | "python";
-            /** Description */
-            description: string;
-            /** Latest Version */
-            latest_version: number;
-            /** Requires Approval */
-            requires_approval: boolean;
-            /** Timeout S */
-            timeout_s: number;
-            /** Allow Hosts */
-            allow_hosts: string[];
-            /** Has Credential */
-            has_credential: boolean;
-            /** Mcp Server Id */
-            mcp_server_id: string | null;
-            /** Visibility */
-            visibility: string;
-            /** Created By */
-            created_by: string | null;
-            /** Archived At */
-            archived_at: string | null;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /**
-             * Updated At
-             * Format: date-time
-             */
-            updated_at: string;
-            current?: components["schemas"]["ToolVersionOut"] | null;
-        };
-        /** ToolOutcomeOut */
-        ToolOutcomeOut: {
-            /** Ok */
-            ok: boolean;
-            /** Output */
-            output?: unknown;
-            /** Error */
-            error?: string | null;
-            /** Error Kind */
-            error_kind?: string | null;
-            /**
-             * Latency Ms
-             * @default 0
-             */
-            latency_ms: number;
-            /** Detail */
-            detail?: {
-                [key: string]: unknown;
-            } | null;
-        };
-        /** ToolPage */
-        ToolPage: {
-            /** Items */
-            items: components["schemas"]["ToolOut"][];
-            /** Next Cursor */
-            next_cursor?: string | null;
-            /** Total */
-            total?: number | null;
-        };
-        /** ToolStats */
-        ToolStats: {
-            /**
-             * Tool Id
-             * Format: uuid
-             */
-            tool_id: string;
-            /** Name */
-            name: string;
-            /** Kind */
-            kind: string;
-            /**
-             * Team Id
-             * Format: uuid
-             */
-            team_id: string;
-            /** Calls */
-            calls: number;
-            /** Ok */
-            ok: number;
-            /** Success Rate */
-            success_rate: number;
-            /** P50 Ms */
-            p50_ms: number | null;
-            /** P95 Ms */
-            p95_ms: number | null;
-            /** Cost */
-            cost: number;
-            /**
-             * Cost Share
-             * @description This tool's part of the cost of every tool in the answer (0..1)
-             */
-            cost_share: number;
-            /** Error Kinds */
-            error_kinds: {
-                [key: string]: number;
-            };
-        };
-        /** ToolTestIn */
-        ToolTestIn: {
-            /** Arguments */
-            arguments?: {
-                [key: string]: unknown;
-            };
-        };
-        /** ToolUpdate */
-        ToolUpdate: {
-            /** Description */
-            description?: string | null;
-            /** Requires Approval */
-            requires_approval?: boolean | null;
-            /** Timeout S */
-            timeout_s?: number | null;
-            /** Allow Hosts */
-            allow_hosts?: string[] | null;
-            /**
-             * Credential
-             * @description A new credential (stored encrypted)
-             */
-            credential?: string | null;
-            /**
-             * Clear Credential
-             * @default false
-             */
-            clear_credential: boolean;
-        };
-        /** ToolVersionIn */
-        ToolVersionIn: {
-            /** Parameters */
-            parameters: {
-                [key: string]: unknown;
-            };
-            /** Spec */
-            spec: {
-                [key: string]: unknown;
-            };
-        };
-        /** ToolVersionOut */
-        ToolVersionOut: {
-            /**
-             * Tool Id
-             * Format: uuid
-             */
-            tool_id: string;
-            /** Version */
-            version: number;
-            /** Parameters */
-            parameters: {
-                [key: string]: unknown;
-            };
-            /** Spec */
-            spec: {
-                [key: string]: unknown;
-            };
-            /** Created By */
-            created_by: string | null;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-        };
-        /** ToolVersionPage */
-        ToolVersionPage: {
-            /** Items */
-            items: components["schemas"]["ToolVersionOut"][];
         };
     };
     responses: never;
@@ -18566,7 +19757,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunPage"];
+                    "application/json": components["schemas"]["axops__experiments__schemas__RunPage"];
                 };
             };
             /** @description Validation Error */
@@ -18589,7 +19780,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RunCreate"];
+                "application/json": components["schemas"]["axops__experiments__schemas__RunCreate"];
             };
         };
         responses: {
@@ -18599,7 +19790,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunOut"];
+                    "application/json": components["schemas"]["axops__experiments__schemas__RunOut"];
                 };
             };
             /** @description Validation Error */
@@ -18663,7 +19854,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunPage"];
+                    "application/json": components["schemas"]["axops__experiments__schemas__RunPage"];
                 };
             };
             /** @description Validation Error */
@@ -18794,7 +19985,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunOut"];
+                    "application/json": components["schemas"]["axops__experiments__schemas__RunOut"];
                 };
             };
             /** @description Validation Error */
@@ -18858,7 +20049,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunOut"];
+                    "application/json": components["schemas"]["axops__experiments__schemas__RunOut"];
                 };
             };
             /** @description Validation Error */
@@ -20024,6 +21215,951 @@ export interface operations {
                 };
                 content: {
                     "application/yaml": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-list_agents": {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+                archived?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-create_agent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-get_agent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                agent_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-delete_agent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                agent_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-update_agent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                agent_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-list_versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                agent_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentVersionPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-create_version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                agent_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentVersionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentVersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-create_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                agent_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["axops__agents__schemas__RunCreate"];
+            };
+        };
+        responses: {
+            /** @description The run's events when `stream` is true */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-list_runs": {
+        parameters: {
+            query?: {
+                agent_id?: string | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__agents__schemas__RunPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-get_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-decide": {
+        parameters: {
+            query?: {
+                stream?: boolean;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+                approval_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalDecision"];
+            };
+        };
+        responses: {
+            /** @description The run's events when `stream` is true */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-cancel_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["axops__agents__schemas__RunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-list_workflows": {
+        parameters: {
+            query?: {
+                /** @description Part of the name */
+                q?: string | null;
+                include_archived?: boolean;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-create_workflow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-import_workflow": {
+        parameters: {
+            query?: {
+                /** @description The owning team of a workflow the file creates */
+                team_id?: string | null;
+                /** @description Add the file as a new version of this workflow */
+                workflow_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/yaml": string;
+                "text/plain": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowVersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-get_workflow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-archive_workflow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-unarchive_workflow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-list_workflow_versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowVersionPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-create_workflow_version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowVersionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowVersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-get_workflow_version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowVersionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-export_workflow_version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The YAML file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/yaml": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-run_workflow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowRunIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowRunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-get_workflow_run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowRunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-list_servers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerPage"];
+                };
+            };
+        };
+    };
+    "tool-register_server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["McpServerCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-get_server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-delete_server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-refresh_server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                server_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServerOut"];
                 };
             };
             /** @description Validation Error */
@@ -21984,7 +24120,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApprovalOut"][];
+                    "application/json": components["schemas"]["axops__governance__approval_schemas__ApprovalOut"][];
                 };
             };
             /** @description Validation Error */
@@ -22017,7 +24153,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApprovalOut"];
+                    "application/json": components["schemas"]["axops__governance__approval_schemas__ApprovalOut"];
                 };
             };
             /** @description Not Found */
@@ -22080,7 +24216,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApprovalOut"];
+                    "application/json": components["schemas"]["axops__governance__approval_schemas__ApprovalOut"];
                 };
             };
             /** @description Not Found */
@@ -22122,7 +24258,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApprovalOut"];
+                    "application/json": components["schemas"]["axops__governance__approval_schemas__ApprovalOut"];
                 };
             };
             /** @description Forbidden */
@@ -22178,7 +24314,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApprovalOut"];
+                    "application/json": components["schemas"]["axops__governance__approval_schemas__ApprovalOut"];
                 };
             };
             /** @description Forbidden */
@@ -22230,7 +24366,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ApprovalOut"];
+                    "application/json": components["schemas"]["axops__governance__approval_schemas__ApprovalOut"];
                 };
             };
             /** @description Forbidden */
