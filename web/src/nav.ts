@@ -26,6 +26,8 @@ export const NAV: NavItem[] = [
   },
   { name: 'experiments', icon: 'mdi-flask-outline', to: '/experiments', permission: 'training:read', group: 'build' },
   { name: 'prompts', icon: 'mdi-text-box-edit-outline', to: '/prompts', permission: 'prompts:read', group: 'build' },
+  { name: 'tools', icon: 'mdi-tools', to: '/tools', permission: 'tools:read', group: 'build' },
+  { name: 'agents', icon: 'mdi-robot-outline', to: '/agents', permission: 'agents:read', group: 'build' },
   { name: 'workflows', icon: 'mdi-sitemap-outline', to: '/workflows', permission: 'agents:read', group: 'build' },
   {
     name: 'evaluation',

@@ -64,6 +64,30 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'agents:read', parent: 'workflows' },
   },
   {
+    path: '/tools',
+    name: 'tools',
+    component: () => import('@/views/tools/ToolsView.vue'),
+    meta: { permission: 'tools:read' },
+  },
+  {
+    path: '/tools/:id',
+    name: 'tool',
+    component: () => import('@/views/tools/ToolDetailView.vue'),
+    meta: { permission: 'tools:read', parent: 'tools' },
+  },
+  {
+    path: '/agents',
+    name: 'agents',
+    component: () => import('@/views/agents/AgentsView.vue'),
+    meta: { permission: 'agents:read' },
+  },
+  {
+    path: '/agents/:id',
+    name: 'agent',
+    component: () => import('@/views/agents/AgentDetailView.vue'),
+    meta: { permission: 'agents:read', parent: 'agents' },
+  },
+  {
     path: '/monitoring',
     name: 'monitoring',
     component: () => import('@/views/monitoring/MonitoringView.vue'),
