@@ -149,14 +149,14 @@ async def delete_agent(agent_id: uuid.UUID, principal: Writer, session: Session)
 
 
 @router.post("/agents/{agent_id}/versions", status_code=201)
-async def create_version(
+async def create_agent_version(
     agent_id: uuid.UUID, body: AgentVersionIn, principal: Writer, session: Session
 ) -> AgentVersionOut:
     return version_out(await service.create_version(session, principal, agent_id, body))
 
 
 @router.get("/agents/{agent_id}/versions")
-async def list_versions(agent_id: uuid.UUID, principal: Reader, session: Session) -> AgentVersionPage:
+async def list_agent_versions(agent_id: uuid.UUID, principal: Reader, session: Session) -> AgentVersionPage:
     return AgentVersionPage(items=[version_out(v) for v in await service.list_versions(session, principal, agent_id)])
 
 
@@ -198,7 +198,7 @@ async def _detail(state, principal: Principal, run_id: uuid.UUID) -> RunDetail:
 
 
 @router.post("/agents/{agent_id}/runs", status_code=201, responses=SSE)
-async def create_run(agent_id: uuid.UUID, body: RunCreate, principal: Writer, state: State) -> RunDetail:
+async def run_agent(agent_id: uuid.UUID, body: RunCreate, principal: Writer, state: State) -> RunDetail:
     ctx = await runs.start(state, principal, agent_id, runs.input_messages(body.input), version=body.version)
     from .runner import drive
 
@@ -209,7 +209,7 @@ async def create_run(agent_id: uuid.UUID, body: RunCreate, principal: Writer, st
 
 
 @router.get("/runs")
-async def list_runs(
+async def list_agent_runs(
     principal: Reader,
     session: Session,
     agent_id: uuid.UUID | None = None,
@@ -222,12 +222,12 @@ async def list_runs(
 
 
 @router.get("/runs/{run_id}")
-async def get_run(run_id: uuid.UUID, principal: Reader, session: Session) -> RunDetail:
+async def get_agent_run(run_id: uuid.UUID, principal: Reader, session: Session) -> RunDetail:
     return await run_detail(session, await service.get_run(session, principal, run_id))
 
 
 @router.post("/runs/{run_id}/approvals/{approval_id}", responses=SSE)
-async def decide(
+async def decide_approval(
     run_id: uuid.UUID,
     approval_id: uuid.UUID,
     body: ApprovalDecision,
@@ -246,7 +246,7 @@ async def decide(
 
 
 @router.post("/runs/{run_id}/cancel")
-async def cancel_run(run_id: uuid.UUID, principal: Writer, session: Session) -> RunOut:
+async def cancel_agent_run(run_id: uuid.UUID, principal: Writer, session: Session) -> RunOut:
     run = await runs.cancel(session, principal, run_id)
     names = await service.agent_names(session, {run.agent_id})
     return run_out(run, names.get(run.agent_id, ""))
