@@ -155,7 +155,8 @@ def bwrap_argv(
     argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     if proxy_socket is not None:
         argv += ["--ro-bind", str(proxy_socket), PROXY_SOCKET]
-    argv += ["--bind", str(workdir), "/work", "--chdir", "/work", *command]
+    # The sandbox's own root is a tmpfs: read-only once every mount point is made; /tmp and /work stay writable.
+    argv += ["--bind", str(workdir), "/work", "--remount-ro", "/", "--chdir", "/work", *command]
     return Plan(argv, stage)
 
 

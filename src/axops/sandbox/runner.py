@@ -212,8 +212,9 @@ class _Capture:
         while chunk := await reader.read(65536):
             self.used += len(chunk)
             if self.used > self.budget:
+                # Keep draining to EOF (the process is being killed): asyncio's wait() needs every pipe closed.
                 self.exceeded.set()
-                return bytes(kept)
+                continue
             kept += chunk
             if len(kept) > keep:
                 del kept[: len(kept) - keep]
