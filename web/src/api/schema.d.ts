@@ -2996,11 +2996,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Versions */
-        get: operations["agent-list_versions"];
+        /** List Agent Versions */
+        get: operations["agent-list_agent_versions"];
         put?: never;
-        /** Create Version */
-        post: operations["agent-create_version"];
+        /** Create Agent Version */
+        post: operations["agent-create_agent_version"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3016,8 +3016,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create Run */
-        post: operations["agent-create_run"];
+        /** Run Agent */
+        post: operations["agent-run_agent"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3031,8 +3031,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Runs */
-        get: operations["agent-list_runs"];
+        /** List Agent Runs */
+        get: operations["agent-list_agent_runs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3048,8 +3048,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Run */
-        get: operations["agent-get_run"];
+        /** Get Agent Run */
+        get: operations["agent-get_agent_run"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3068,11 +3068,11 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Decide
+         * Decide Approval
          * @description Approve or reject a call the run waits for. The last decision resumes the run in this request:
          *     the answer is the run afterwards (or its events with `?stream=true`).
          */
-        post: operations["agent-decide"];
+        post: operations["agent-decide_approval"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3088,8 +3088,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel Run */
-        post: operations["agent-cancel_run"];
+        /** Cancel Agent Run */
+        post: operations["agent-cancel_agent_run"];
         delete?: never;
         options?: never;
         head?: never;
@@ -21389,7 +21389,7 @@ export interface operations {
             };
         };
     };
-    "agent-list_versions": {
+    "agent-list_agent_versions": {
         parameters: {
             query?: never;
             header?: never;
@@ -21420,7 +21420,7 @@ export interface operations {
             };
         };
     };
-    "agent-create_version": {
+    "agent-create_agent_version": {
         parameters: {
             query?: never;
             header?: never;
@@ -21455,7 +21455,7 @@ export interface operations {
             };
         };
     };
-    "agent-create_run": {
+    "agent-run_agent": {
         parameters: {
             query?: never;
             header?: never;
@@ -21499,7 +21499,7 @@ export interface operations {
             };
         };
     };
-    "agent-list_runs": {
+    "agent-list_agent_runs": {
         parameters: {
             query?: {
                 agent_id?: string | null;
@@ -21532,7 +21532,7 @@ export interface operations {
             };
         };
     };
-    "agent-get_run": {
+    "agent-get_agent_run": {
         parameters: {
             query?: never;
             header?: never;
@@ -21563,7 +21563,7 @@ export interface operations {
             };
         };
     };
-    "agent-decide": {
+    "agent-decide_approval": {
         parameters: {
             query?: {
                 stream?: boolean;
@@ -21602,7 +21602,7 @@ export interface operations {
             };
         };
     };
-    "agent-cancel_run": {
+    "agent-cancel_agent_run": {
         parameters: {
             query?: never;
             header?: never;
