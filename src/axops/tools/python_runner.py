@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import time
 from typing import Any
 
@@ -28,23 +29,38 @@ def check_spec(spec: dict) -> dict:
     return {"source": source, "function": function}
 
 
-def _limits(sandbox: Any, timeout_s: float) -> Any:
+def _sandbox() -> tuple[Any, Any] | None:
+    """The sandbox's `run_python` and `Limits`, wherever the package exposes them."""
     try:
-        return sandbox.Limits(wall_s=timeout_s)
-    except TypeError:  # a Limits without that field: its defaults
-        return sandbox.Limits()
+        from axops import sandbox
+    except ImportError:  # pragma: no cover - the package is part of axops
+        return None
+    run_python, limits = getattr(sandbox, "run_python", None), getattr(sandbox, "Limits", None)
+    if run_python is None:
+        try:
+            from axops.sandbox.runner import run_python
+        except ImportError:
+            return None
+    if limits is None:
+        from axops.sandbox.isolation import Limits as limits
+    return run_python, limits
+
+
+def _limits(limits_class: Any, timeout_s: float) -> Any:
+    """The sandbox's defaults, with the tool's timeout as the wall clock and as the CPU budget."""
+    try:
+        return limits_class(wall_s=timeout_s, cpu_s=max(1, math.ceil(timeout_s)))
+    except TypeError:
+        return limits_class()
 
 
 async def run(spec: dict, arguments: dict, *, timeout_s: float, allow_hosts: list[str]) -> ToolOutcome:
     started = time.perf_counter()
-    try:
-        from axops import sandbox
-    except ImportError:  # pragma: no cover - the sandbox package is part of axops
-        sandbox = None
-    run_python = getattr(sandbox, "run_python", None)
-    if run_python is None:
+    found = _sandbox()
+    if found is None:
         return ToolOutcome(ok=False, error_kind="unavailable", error="The Python sandbox is not available.")
-    call = dict(limits=_limits(sandbox, timeout_s), allow_hosts=tuple(allow_hosts))
+    run_python, limits_class = found
+    call = dict(limits=_limits(limits_class, timeout_s), allow_hosts=tuple(allow_hosts))
     if inspect.iscoroutinefunction(run_python):
         result = await run_python(spec["source"], spec["function"], arguments, **call)
     else:
