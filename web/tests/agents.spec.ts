@@ -107,7 +107,7 @@ afterEach(() => {
   wrapper = null
   document.body.innerHTML = ''
 })
-vi.setConfig({ testTimeout: 20_000 })
+vi.setConfig({ testTimeout: 60_000 })
 
 describe('trace timeline', () => {
   it('groups parallel tool calls into one row and scales bars to the run', () => {
