@@ -96,7 +96,7 @@ describe('definition <-> Vue Flow', () => {
     const { nodes, edges } = toFlow(DEFINITION)
     const node = newNode('model', ['model_1', 'model_2'], { x: 1, y: 2 })
     expect(node.id).toBe('model_3')
-    expect(node.data!.config).toEqual({ messages: [{ role: 'user', content: '{{ question }}' }] })
+    expect(node.data!.config).toEqual({ messages: [{ role: 'user', content: '{{ input.question }}' }] })
     expect(refuseLink({ source: 'answer', target: 'answer' }, nodes, edges)).toBe('self')
     expect(refuseLink({ source: 'answer', target: 'input' }, nodes, edges)).toBe('noInput')
     expect(refuseLink({ source: 'check', target: 'answer', sourceHandle: 'true' }, nodes, edges)).toBe('duplicate')

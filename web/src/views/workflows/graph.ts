@@ -1,6 +1,7 @@
 // A workflow definition <-> the Vue Flow graph the builder edits, and the run trace laid onto that graph.
 import type { Edge, Node } from '@vue-flow/core'
 import type { Problem } from '@/api/client'
+import { i18n } from '@/i18n'
 import type { Definition, DefinitionEdge, NodeRun, NodeType, WorkflowInput, WorkflowRun } from '@/api/workflows'
 
 export interface StepData {
@@ -36,7 +37,7 @@ export const hasTarget = (kind: NodeType) => kind !== 'input'
 export function defaultConfig(kind: NodeType): Record<string, unknown> {
   switch (kind) {
     case 'model':
-      return { messages: [{ role: 'user', content: '{{ question }}' }] }
+      return { messages: [{ role: 'user', content: '{{ input.question }}' }] }
     case 'tool':
       return { tool_id: '', arguments: {} }
     case 'condition':
@@ -63,6 +64,9 @@ export function newNode(kind: NodeType, taken: Iterable<string>, position: { x: 
   return { id, type: 'step', position: { ...position }, data: { kind, label: id, config: defaultConfig(kind) } }
 }
 
+/** Screen readers name an edge by its ends (Vue Flow's own label is English). */
+const edgeAria = (source: string, target: string) => i18n.global.t('workflows.edgeAria', { source, target })
+
 const edgeHandle = (sourceKind: NodeType | undefined, handle: string | null | undefined): string | null => {
   if (sourceKind === 'loop') return handle ?? LOOP_NEXT
   return handle ?? null
@@ -83,6 +87,7 @@ export function toFlow(definition: Definition): { nodes: StepNode[]; edges: Edge
       source: e.source,
       target: e.target,
       sourceHandle: handle,
+      ariaLabel: edgeAria(e.source, e.target),
       ...(handle && handle !== LOOP_NEXT ? { label: handle } : {}),
     }
   })
@@ -141,6 +146,7 @@ export function edgeFor(link: Link, nodes: StepNode[], edges: Edge[]): Edge {
     source: link.source,
     target: link.target,
     sourceHandle: handle,
+    ariaLabel: edgeAria(link.source, link.target),
     ...(handle && handle !== LOOP_NEXT ? { label: handle } : {}),
   }
 }
