@@ -5,10 +5,14 @@ versions, limits, and another team's workflow answering 404."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import socket
+import threading
 
 import pytest
 import yaml
+from aiohttp import web
 
 from tests.factories import make_account, make_prompt, make_route, make_team
 from tests.mocks import MockUpstream
@@ -30,6 +34,45 @@ def upstream():
     u.answer_for = lambda body: "ANSWER:" + _last_user(body).upper()
     yield u
     u.stop()
+
+
+class WeatherApi:
+    """A local HTTP server the workflow's HTTP tool calls."""
+
+    def __init__(self) -> None:
+        self.cities: list[str] = []
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+        async def up():
+            app = web.Application()
+            app.router.add_get("/weather", self.weather)
+            self.runner = web.AppRunner(app)
+            await self.runner.setup()
+            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+        asyncio.run_coroutine_threadsafe(up(), self.loop).result(10)
+
+    async def weather(self, request: web.Request) -> web.Response:
+        city = request.query["city"]
+        self.cities.append(city)
+        if city == "atlantis":
+            return web.json_response({"error": "no such city"}, status=404)
+        return web.json_response({"city": city, "sky": "clear" if len(city) % 2 else "rain"})
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+
+
+@pytest.fixture(scope="module")
+def weather_api():
+    w = WeatherApi()
+    yield w
+    w.stop()
 
 
 @pytest.fixture
@@ -323,3 +366,57 @@ def test_another_teams_workflow_is_not_found(api, admin, lab):
     assert api.get(BASE, params={"include_archived": True}, headers=h).json()["total"] == 1
     r = api.post(f"{BASE}/{wf['id']}/runs", json={"input": {"question": "q"}}, headers=h)
     assert r.status_code == 409 and _code(r) == "workflow_archived"
+
+
+def test_a_loop_calls_an_http_tool_per_item(api, lab, weather_api):
+    h = lab["headers"]
+    weather_api.cities.clear()
+    r = api.post(
+        "/api/tool/tools",
+        json={
+            "name": "weather",
+            "kind": "http",
+            "description": "The sky over a city",
+            "timeout_s": 5.0,
+            "allow_hosts": ["127.0.0.1"],
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "spec": {
+                "method": "GET",
+                "base_url": weather_api.url,
+                "path": "/weather",
+                "params": {"city": {"in": "query"}},
+            },
+        },
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    tool_id = r.json()["id"]
+    definition = {
+        "inputs": [{"name": "cities", "type": "list"}],
+        "nodes": [
+            node("start", "input"),
+            node("each", "loop", items="input.cities"),
+            node("sky", "tool", tool_id=tool_id, arguments={"city": "{{ item }}"}),
+            node("done", "output", template="{{ each | map(attribute='sky') | list }}"),
+        ],
+        "edges": [edge("start", "each"), edge("each", "sky", "body"), edge("each", "done")],
+    }
+    wf = create(api, h, "skies", definition)
+    out = run(api, h, wf["id"], {"cities": ["seoul", "busan", "jeju"]})
+    assert out["status"] == "succeeded", out
+    assert weather_api.cities == ["seoul", "busan", "jeju"]
+    assert out["output"] == ["clear", "clear", "rain"]
+    sky = [n for n in out["nodes"] if n["node_id"] == "sky"]
+    assert [(n["iteration"], n["input"]) for n in sky] == [
+        (0, {"city": "seoul"}),
+        (1, {"city": "busan"}),
+        (2, {"city": "jeju"}),
+    ]
+    assert out["totals"]["tool_calls"] == 3 and out["totals"]["model_calls"] == 0
+
+    # a failing call stops the run at that item; nothing after it runs
+    out = run(api, h, wf["id"], {"cities": ["seoul", "atlantis", "jeju"]})
+    assert out["status"] == "failed" and out["error_node"] == "sky"
+    assert "HTTP 404" in out["error"]
+    assert [(n["node_id"], n["iteration"], n["status"]) for n in out["nodes"]][-1] == ("sky", 1, "error")
+    assert "done" not in [n["node_id"] for n in out["nodes"]]
