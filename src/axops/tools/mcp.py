@@ -1,8 +1,6 @@
 """A client of MCP servers (the `mcp` SDK), with no database: discover a server's tools, call one.
 
-A session per call: connecting to a local streamable-HTTP server and initialising costs a few
-milliseconds (bench figures in the report of issue 21), small beside a model call, and it keeps no
-state to go stale when a server restarts. Streamable HTTP servers are checked like outbound
+Discovery opens a fresh session; calls reuse a kept session per server (see "kept sessions"). Streamable HTTP servers are checked like outbound
 addresses elsewhere: a private, loopback or link-local address is refused unless it is in the admin's
 `AXOPS_MCP_ALLOWED_NETWORKS`. Stdio servers are local commands, registered by admins only, and run
 inside the bubblewrap sandbox (no network, read-only system, unprivileged uid, rlimits), a fresh
@@ -33,6 +31,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
+from mcp_types.jsonrpc import CONNECTION_CLOSED
 
 from axops.tools.outcome import ToolOutcome
 
@@ -219,7 +218,9 @@ async def _stdio_transport(spec: McpServerSpec, stderr_tail: bytearray, cpu_s: i
 
 
 @asynccontextmanager
-async def _client(spec: McpServerSpec, timeout_s: float, stderr_tail: bytearray) -> AsyncIterator[Client]:
+async def _client(
+    spec: McpServerSpec, timeout_s: float, stderr_tail: bytearray, cpu_s: int | None = None
+) -> AsyncIterator[Client]:
     if spec.transport == "http":
         if not spec.url or check_url(spec.url):
             raise Unavailable(check_url(spec.url or "") or "The server has no URL.")
@@ -235,7 +236,9 @@ async def _client(spec: McpServerSpec, timeout_s: float, stderr_tail: bytearray)
         if not spec.command:
             raise Unavailable("The server has no command.")
         async with Client(
-            _stdio_transport(spec, stderr_tail, int(timeout_s) + 10), read_timeout_seconds=timeout_s, cache=None
+            _stdio_transport(spec, stderr_tail, cpu_s or int(timeout_s) + 10),
+            read_timeout_seconds=timeout_s,
+            cache=None,
         ) as client:
             yield client
     else:
@@ -303,6 +306,118 @@ def _output(result: types.CallToolResult) -> Any:
     return [part.model_dump(mode="json", by_alias=True, exclude_none=True) for part in result.content]
 
 
+# --- kept sessions ----------------------------------------------------------------------------------
+# Opening a session costs ~40-90 ms over streamable HTTP and ~1 s for a Python stdio server (a sandbox
+# and an interpreter), against ~5 ms for a call on an open one, so calls reuse a session per server
+# (and event loop) for IDLE_S. A session lives in a task of its own, which enters and leaves the SDK's
+# client (its cancel scopes must stay in one task). The key holds everything that defines the server,
+# headers included, so a changed server never gets an old session. A call that finds its kept session
+# broken (the server restarted, the process died) before any answer retries once on a fresh session.
+
+IDLE_S = 120.0
+MAX_SESSIONS = 32
+STDIO_CPU_S = 600  # CPU seconds a kept stdio server may use in its lifetime
+
+
+class _Kept:
+    def __init__(self, spec: McpServerSpec, timeout_s: float) -> None:
+        self.spec, self.timeout_s = spec, timeout_s
+        self.client: Client | None = None
+        self.error: BaseException | None = None
+        self.tail = bytearray()
+        self.ready, self.stop = asyncio.Event(), asyncio.Event()
+        self.used = time.monotonic()
+        self.task: asyncio.Task | None = None
+
+    async def _hold(self) -> None:
+        try:
+            async with _client(self.spec, self.timeout_s, self.tail, cpu_s=STDIO_CPU_S) as client:
+                self.client = client
+                self.ready.set()
+                await self.stop.wait()
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.client = None
+            self.ready.set()
+
+    async def open(self) -> Client:
+        self.task = asyncio.create_task(self._hold())
+        await self.ready.wait()
+        if self.client is None:
+            raise self.error or Unavailable("The MCP server closed the session.")
+        return self.client
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.task is not None and not self.ready.is_set():
+            self.task.cancel()
+
+
+_kept: dict[tuple, _Kept] = {}
+
+
+def _key(spec: McpServerSpec) -> tuple:
+    return (
+        id(asyncio.get_running_loop()),
+        spec.transport,
+        spec.url,
+        tuple(sorted(spec.headers.items())),
+        tuple(spec.command),
+        tuple(sorted(spec.env.items())),
+        spec.allowed_networks,
+        spec.memory_mb,
+        spec.processes,
+    )
+
+
+def _sweep(now: float) -> None:
+    for key, kept in list(_kept.items()):
+        if now - kept.used > IDLE_S or kept.stop.is_set() or (kept.task is not None and kept.task.done()):
+            kept.close()
+            _kept.pop(key, None)
+    while len(_kept) >= MAX_SESSIONS:
+        key = min(_kept, key=lambda k: _kept[k].used)
+        _kept.pop(key).close()
+
+
+async def _session(spec: McpServerSpec, timeout_s: float) -> tuple[_Kept, Client, bool]:
+    """A kept session for the server (opening one if none), and whether it was open before."""
+    now = time.monotonic()
+    _sweep(now)
+    key = _key(spec)
+    kept = _kept.get(key)
+    if kept is not None and kept.client is not None:
+        kept.used = now
+        return kept, kept.client, True
+    kept = _Kept(spec, timeout_s)
+    _kept[key] = kept
+    try:
+        client = await kept.open()
+    except BaseException:
+        _kept.pop(key, None)
+        kept.close()
+        raise
+    return kept, client, False
+
+
+async def close_sessions() -> None:
+    """Close every kept session (the app's shutdown; tests)."""
+    for kept in list(_kept.values()):
+        kept.close()
+    tasks = [k.task for k in _kept.values() if k.task is not None]
+    _kept.clear()
+    if tasks:
+        await asyncio.wait(tasks, timeout=5)
+
+
+def _closed(exc: BaseException) -> bool:
+    """The session broke (connection or process gone), as opposed to the server answering an error."""
+    if isinstance(exc, MCPError):
+        return exc.code == CONNECTION_CLOSED
+    return not isinstance(exc, TimeoutError)
+
+
 async def call(spec: McpServerSpec, tool_name: str, arguments: dict, timeout_s: float) -> ToolOutcome:
     """Call one tool. Never raises: the outcome says what happened."""
     started = time.perf_counter()
@@ -310,17 +425,31 @@ async def call(spec: McpServerSpec, tool_name: str, arguments: dict, timeout_s: 
 
     def done(**kw: Any) -> ToolOutcome:
         detail = {"transport": spec.transport, "tool": tool_name}
-        if tail:
-            detail["stderr_tail"] = tail.decode("utf-8", "replace")
+        stderr = kept.tail if kept is not None else tail
+        if stderr:
+            detail["stderr_tail"] = bytes(stderr).decode("utf-8", "replace")
         return ToolOutcome(latency_ms=(time.perf_counter() - started) * 1000, detail=detail, **kw)
 
+    kept: _Kept | None = None
     try:
         with anyio.fail_after(timeout_s):
-            async with _client(spec, timeout_s, tail) as client:
-                result = await client.call_tool(tool_name, arguments)
+            for attempt in (1, 2):
+                kept, client, reused = await _session(spec, timeout_s)
+                try:
+                    result = await client.call_tool(tool_name, arguments, read_timeout_seconds=timeout_s)
+                    break
+                except Exception as exc:
+                    if not _closed(exc):
+                        raise
+                    kept.close()
+                    if not reused or attempt == 2:
+                        raise
     except TimeoutError:
         return done(ok=False, error=f"The MCP tool did not answer within {timeout_s:g} s.", error_kind="timeout")
-    except MCPError as exc:  # the server answered the call with a JSON-RPC error (unknown tool, bad arguments)
+    except MCPError as exc:
+        if exc.code == CONNECTION_CLOSED:
+            return done(ok=False, error="The MCP server closed the connection.", error_kind="unavailable")
+        # The server answered the call with a JSON-RPC error (unknown tool, bad arguments).
         return done(ok=False, error=str(exc.error.message)[:2000], error_kind="tool_error")
     except Exception as exc:
         if _find(exc, TimeoutError):
