@@ -6,7 +6,6 @@ nothing the user's code prints can corrupt it. Standard library only; imports no
 import json
 import os
 import sys
-import traceback
 
 
 def _forwarder(socket_path: str) -> int:
@@ -64,6 +63,8 @@ def _run(request: dict) -> dict:
     except MemoryError:
         return {"ok": False, "error_kind": "memory", "error": "MemoryError: the memory limit was reached"}
     except BaseException as exc:  # the user's code may raise anything, SystemExit included
+        import traceback  # only on failure: it pulls in linecache and tokenize
+
         tail = traceback.format_exception(exc)[-6:]
         return {"ok": False, "error_kind": "exception", "error": f"{type(exc).__name__}: {exc}", "trace": "".join(tail)}
     return {"ok": True, "value": value}
