@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ from axops.registry.schemas import ModelName
 MAX_IMPORT_BYTES = 1024 * 1024
 MAX_NODES = 200_000  # values once aliases are expanded (a "billion laughs" file has 10^9)
 FORMAT = 1
+_NAME = TypeAdapter(ModelName)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -121,9 +122,7 @@ def parse(raw: bytes) -> tuple[str, str, str, Definition]:
         raise _invalid("A workflow file is a mapping with name and definition.", line=1)
     name = doc.get("name")
     try:
-        from pydantic import TypeAdapter
-
-        TypeAdapter(ModelName).validate_python(name)
+        _NAME.validate_python(name)
     except ValidationError:
         raise _invalid("The file's name is not a workflow name.", line=_line_of(node, ("name",))) from None
     description, message = doc.get("description") or "", doc.get("message") or ""
