@@ -71,7 +71,8 @@ class Refused(Exception):
 
 class AllowlistProxy:
     def __init__(self, allow_hosts: Sequence[str]) -> None:
-        self.entries = [parse_entry(item) for item in allow_hosts]
+        # Exact names and IPs before wildcards: the most specific entry decides.
+        self.entries = sorted((parse_entry(item) for item in allow_hosts), key=lambda e: e.host.startswith("*."))
         self.refused: list[str] = []
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -94,7 +95,10 @@ class AllowlistProxy:
             raise Refused(f"{host}:{port} is not in the allowlist")
         if entry.literal is not None:
             return str(entry.literal)
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:
+            infos = []
         if not infos:
             raise Refused(f"{host} does not resolve")
         address = ipaddress.ip_address(infos[0][4][0])
