@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from typing import TypedDict
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("axops-test")
+BOOT = uuid.uuid4().hex
 
 
 V2 = sys.argv[3:] == ["v2"]
@@ -45,6 +47,7 @@ def hangul_stats(text: str) -> Stats:
 
 class Seen(TypedDict):
     uid: int
+    boot: str  # random per process (pids repeat in the sandbox's own pid namespace)
     visible: list[str]
     env: list[str]
 
@@ -54,7 +57,12 @@ if not V2:
     @server.tool(description="Report how the server process sees its environment (sandbox checks).")
     def whoami() -> Seen:
         visible = [p for p in ("/root", "/work/main", "/etc/shadow") if os.path.exists(p)]
-        return Seen(uid=os.getuid(), visible=visible, env=sorted(k for k in os.environ if k.startswith("AXOPS")))
+        return Seen(
+            uid=os.getuid(),
+            boot=BOOT,
+            visible=visible,
+            env=sorted(k for k in os.environ if k.startswith("AXOPS")),
+        )
 
 
 if __name__ == "__main__":

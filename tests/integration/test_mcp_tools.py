@@ -216,11 +216,16 @@ def test_stdio_server_runs_in_the_sandbox_admins_only(api, admin):
     # A member of the team may call it; it runs without axops's files, secrets or root.
     out = _test_call(api, dev.headers, server["tool_ids"]["whoami"], {})
     assert out["ok"] is True, out
+    out_boot = out["output"]["boot"]
     assert out["output"]["visible"] == [] and out["output"]["env"] == []
     if os.geteuid() == 0:
         assert out["output"]["uid"] == 65534
     out = _test_call(api, dev.headers, server["tool_ids"]["hangul_stats"], {"text": "한국어 문서 요약"})
     assert out["ok"] is True and out["output"] == {"syllables": 7, "words": 3}
+    # Calls share a kept session: the same sandboxed process answers again.
+    again = _test_call(api, dev.headers, server["tool_ids"]["whoami"], {})
+    first = api.post(f"/api/tool/tools/{server['tool_ids']['whoami']}/test", json={"arguments": {}}, headers=admin)
+    assert again["output"]["boot"] == first.json()["output"]["boot"] == out_boot
 
     # A developer cannot remove (or re-point) an admin's local command either.
     assert api.delete(f"/api/tool/mcp-servers/{server['id']}", headers=dev.headers).status_code == 403
