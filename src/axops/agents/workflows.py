@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.agents import llm
-from axops.agents.workflow_engine import Deps, Engine, ModelAnswer, PromptContent, capped, masked
+from axops.agents.workflow_engine import Deps, Engine, ModelAnswer, NodeFailed, PromptContent, capped, masked
 from axops.agents.workflow_graph import Graph, build
 from axops.agents.workflow_models import Workflow, WorkflowNodeRun, WorkflowRun, WorkflowVersion
 from axops.agents.workflow_schemas import Definition, WorkflowCreate, WorkflowRunIn, WorkflowVersionIn
@@ -244,8 +244,6 @@ def _deps(session: AsyncSession, principal: Principal, state, http, key: str | N
             return ToolOutcome(ok=False, error_kind="unavailable", error=exc.detail)
 
     async def prompt(name: str, version: int | None, label: str | None) -> PromptContent:
-        from axops.agents.workflow_engine import NodeFailed
-
         try:
             p = await prompts.get_prompt(session, principal, name)
             if p.archived_at is not None:
