@@ -159,5 +159,6 @@ def test_define_an_agent_chat_with_it_and_read_the_trace(browser_page: Page, api
     table = page.get_by_test_id("tool-analytics-table")
     expect(table).to_contain_text("weather")
     expect(table).to_contain_text("100%")
+    expect(page.locator('[data-testid="tool-latency-chart"] canvas')).to_be_visible()
     check_screen(page, allow=ALLOW)
     _shoot(page, "tool-analytics")

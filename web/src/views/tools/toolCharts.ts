@@ -1,4 +1,5 @@
 // ECharts options of the tool analytics page (pure: the page and the tests share them).
+import '@/plugins/echarts'
 import type { ToolStats } from '@/api/tools'
 import { escapeHtml } from '@/format'
 
