@@ -211,3 +211,16 @@ def test_graph_checks_name_the_node_or_edge(mutate, where):
     with pytest.raises(Invalid) as e:
         build(Definition.model_validate(d))
     assert where in e.value.extra and e.value.code == "workflow_definition_invalid"
+
+
+async def test_values_in_the_state_are_data_never_templates():
+    """An input (or a model's answer) holding template syntax is passed on as text, not evaluated."""
+    d = {
+        "inputs": [{"name": "q"}],
+        "nodes": [node("start", "input"), model("m", "Q: {{ input.q }}"), node("o", "output", template="{{ m }}")],
+        "edges": [edge("start", "m"), edge("m", "o")],
+    }
+    s = Script()
+    result = await engine(d, s).run({"q": "{{ 7 * 7 }} {% for x in range(9) %}x{% endfor %}"})
+    assert s.bodies[0]["messages"][0]["content"] == "Q: {{ 7 * 7 }} {% for x in range(9) %}x{% endfor %}"
+    assert result.output == "<Q: {{ 7 * 7 }} {% for x in range(9) %}x{% endfor %}>"
