@@ -43,8 +43,9 @@ def version_out(v: ToolVersion) -> ToolVersionOut:
     )
 
 
-async def tool_out(session: AsyncSession, tool: Tool, with_version: bool = True) -> ToolOut:
-    await session.refresh(tool)
+async def tool_out(session: AsyncSession, tool: Tool, with_version: bool = True, fresh: bool = False) -> ToolOut:
+    if not fresh:  # after a change: the server-set timestamps are read back
+        await session.refresh(tool)
     current = None
     if with_version and tool.latest_version:
         current = version_out(await service.get_version(session, tool))
@@ -90,7 +91,9 @@ async def list_tools(
         cursor=cursor,
         limit=limit,
     )
-    return ToolPage(items=[await tool_out(session, t, False) for t in tools], next_cursor=next_cursor, total=total)
+    return ToolPage(
+        items=[await tool_out(session, t, False, fresh=True) for t in tools], next_cursor=next_cursor, total=total
+    )
 
 
 @router.post("/tools", status_code=201)
