@@ -5,7 +5,6 @@ from sqlalchemy import create_engine, pool
 
 import axops.agents.models
 import axops.agents.workflow_models
-import axops.agents.workflow_models
 import axops.auth.models
 import axops.datasets.models
 import axops.evaluation.models
