@@ -80,7 +80,7 @@ class Tool(IdMixin, TimestampMixin, Base):
 class ToolVersion(IdMixin, Base):
     """Immutable once written. `parameters` is a JSON schema (an object); `spec` by kind: http {method,
     base_url, path, params: {name: {in: path|query|header|body}}, auth: {type: bearer|header|query, name}},
-    python {source, function}, mcp {mcp: {tool_name}}."""
+    python {source, function}, mcp {tool_name}."""
 
     __tablename__ = "tool_versions"
     tool_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tools.id", ondelete="CASCADE"))

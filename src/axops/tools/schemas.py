@@ -41,7 +41,7 @@ class ToolCreate(Strict):
     )
     spec: dict[str, Any] = Field(
         description="http: {method, base_url, path, params: {name: {in: path|query|header|body|body_raw}}, "
-        "auth: {type: none|bearer|header|query, name}}; python: {source, function}; mcp: {mcp: {tool_name}}"
+        "auth: {type: none|bearer|header|query, name}}; python: {source, function}; mcp: {tool_name}"
     )
 
 

@@ -94,8 +94,8 @@ def check_version(kind: str, parameters: dict, spec: dict) -> tuple[dict, dict]:
             name = (spec.get("mcp") or {}).get("tool_name") if isinstance(spec.get("mcp"), dict) else None
             name = name or spec.get("tool_name")
             if not isinstance(name, str) or not 0 < len(name) <= 200:
-                raise ValueError("mcp.tool_name is required")
-            spec = {"mcp": {"tool_name": name}}
+                raise ValueError("tool_name is required")
+            spec = {"tool_name": name}  # as tools/mcp_service.py writes and reads it
     except ValueError as exc:
         raise Invalid(f"The {kind} tool's spec is not valid: {exc}", code="tool_spec_invalid", kind=kind) from None
     if len(json.dumps(parameters)) > 256_000:

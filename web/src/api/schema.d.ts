@@ -13900,7 +13900,7 @@ export interface components {
             };
             /**
              * Spec
-             * @description http: {method, base_url, path, params: {name: {in: path|query|header|body|body_raw}}, auth: {type: none|bearer|header|query, name}}; python: {source, function}; mcp: {mcp: {tool_name}}
+             * @description http: {method, base_url, path, params: {name: {in: path|query|header|body|body_raw}}, auth: {type: none|bearer|header|query, name}}; python: {source, function}; mcp: {tool_name}
              */
             spec: {
                 [key: string]: unknown;
