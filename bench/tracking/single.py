@@ -127,6 +127,94 @@ def single_calls(base: str, key: str, log_path: Path, server_pid: int) -> dict:
     return res
 
 
+_ASYNC_CLIENT = r"""
+import json, os, sys, time, mlflow
+mlflow.set_tracking_uri(os.environ["BENCH_URL"])
+run_id, calls = sys.argv[1], int(sys.argv[2])
+mlflow.start_run(run_id=run_id)
+for i in range(200):
+    mlflow.log_metric("warmup", i, step=i, synchronous=False)
+mlflow.flush_async_logging()
+start, cpu = time.perf_counter(), time.process_time()
+for i in range(calls):
+    mlflow.log_metric("loss", 1.0 / (i + 1), step=i, synchronous=False)
+queued = time.perf_counter() - start
+mlflow.flush_async_logging()  # every point is on the server when the clock stops
+elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+print(json.dumps({"elapsed": elapsed, "queued": queued, "client_cpu_ms": cpu * 1000 / calls}))
+"""
+
+# Raw HTTP: what the server takes when the client costs little (asyncio httpx, pre-encoded bodies), CONCURRENCY
+# requests in flight, each one the same single log-metric call the stock client makes.
+_RAW_CLIENT = r"""
+import asyncio, json, os, sys, time, httpx
+base, key, run_id, calls, conc = os.environ["BENCH_URL"], os.environ["MLFLOW_TRACKING_TOKEN"], sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+bodies = [json.dumps({"run_id": run_id, "key": "loss", "value": 1.0 / (i + 1), "step": i, "timestamp": 1_700_000_000_000 + i}).encode() for i in range(calls)]
+async def main():
+    h = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=base, headers=h, limits=httpx.Limits(max_connections=conc)) as c:
+        for i in range(100):
+            await c.post("/api/2.0/mlflow/runs/log-metric", content=json.dumps({"run_id": run_id, "key": "warmup", "value": 1, "step": i, "timestamp": 1}).encode())
+        it = iter(bodies)
+        async def worker():
+            for b in it:
+                r = await c.post("/api/2.0/mlflow/runs/log-metric", content=b)
+                assert r.status_code == 200, r.text
+        start, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(worker() for _ in range(conc)))
+        return time.perf_counter() - start, time.process_time() - cpu
+elapsed, cpu = asyncio.run(main())
+print(json.dumps({"elapsed": elapsed, "client_cpu_ms": cpu * 1000 / calls}))
+"""
+
+
+def _child(script: str, env: dict, *args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], env=env, stdout=subprocess.PIPE, text=True)
+
+
+def concurrent_calls(base: str, key: str, server_pid: int) -> dict:
+    """Is the server the limit? K stock-client processes at once, raw HTTP at concurrency C, and MLflow's async
+    logging (synchronous=False) from one process: single log-metric calls per second in total."""
+    env = {**os.environ, "BENCH_URL": base, "MLFLOW_TRACKING_TOKEN": key}
+    out: dict = {}
+    procs = int(os.environ.get("BENCH_PROCESSES", "3"))
+    runs = [uuid.UUID(tracking.new_run(base, key, f"multi-{i}")).hex for i in range(procs)]
+    before, start = _cpu_seconds(server_pid), time.perf_counter()
+    children = [_child(_CLIENT, env, r, CALLS // procs) for r in runs]
+    results = [_last_json(c.communicate()[0]) for c in children]
+    wall, server_cpu = time.perf_counter() - start, _cpu_seconds(server_pid) - before
+    total = procs * (CALLS // procs)
+    out["stock_clients"] = {
+        "processes": procs,
+        "calls_per_s": round(total / max(r["elapsed"] for r in results)),
+        "client_cpu_ms_per_call": round(statistics.mean(r["client_cpu_ms"] for r in results), 2),
+        "server_cpu_ms_per_call": round(server_cpu * 1000 / (total + 200 * procs), 2),
+        "wall_s_with_startup": round(wall, 1),
+    }
+    conc = int(os.environ.get("BENCH_RAW_CONCURRENCY", "8"))
+    run = uuid.UUID(tracking.new_run(base, key, "raw")).hex
+    before = _cpu_seconds(server_pid)
+    r = _last_json(_child(_RAW_CLIENT, env, run, CALLS, conc).communicate()[0])
+    out["raw_http"] = {
+        "concurrency": conc,
+        "calls_per_s": round(CALLS / r["elapsed"]),
+        "client_cpu_ms_per_call": round(r["client_cpu_ms"], 2),
+        "server_cpu_ms_per_call": round((_cpu_seconds(server_pid) - before) * 1000 / (CALLS + 100), 2),
+    }
+    run = uuid.UUID(tracking.new_run(base, key, "async")).hex
+    r = _last_json(_child(_ASYNC_CLIENT, env, run, CALLS).communicate()[0])
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as c:
+        got = c.get("/api/2.0/mlflow/metrics/get-history", params={"run_id": run, "metric_key": "loss"}).json()
+    assert sorted(m["step"] for m in got["metrics"]) == list(range(CALLS)), "async points do not read back"
+    out["async_one_process"] = {
+        "calls_per_s": round(CALLS / r["elapsed"]),
+        "queued_per_s": round(CALLS / r["queued"]),
+        "client_cpu_ms_per_call": round(r["client_cpu_ms"], 3),
+    }
+    print(f"concurrent: {json.dumps(out)}")
+    return out
+
+
 def histories(base: str, key: str) -> dict:
     out = {}
     h = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -181,10 +269,14 @@ def main() -> None:
         server, base = tracking.start_server(env, axops, log_path, 1)
         try:
             key = tracking.setup_user(base)
-            results = {
-                "single_log_metric": single_calls(base, key, log_path, server.pid),
-                "history": histories(base, key),
-            }
+            parts = os.environ.get("BENCH_PARTS", "single,concurrent,history").split(",")
+            results = {}
+            if "single" in parts:
+                results["single_log_metric"] = single_calls(base, key, log_path, server.pid)
+            if "concurrent" in parts:
+                results["concurrent_log_metric"] = concurrent_calls(base, key, server.pid)
+            if "history" in parts:
+                results["history"] = histories(base, key)
         finally:
             server.terminate()
             server.wait(timeout=20)
