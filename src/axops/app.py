@@ -88,6 +88,7 @@ from axops.registry import router as models_router
 from axops.registry import tasks as models_tasks
 from axops.serving import router as serving_router
 from axops.settings import Settings, get_settings
+from axops.tools import mcp as tool_mcp
 from axops.tools import mcp_router as tool_mcp_router
 from axops.tools import router as tools_router
 from axops.training import router as training_router
@@ -276,6 +277,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
             await supervisor.stop()  # drains and stops the local replicas
         await gateway.stop()  # counts the tokens still pending, then writes the usage records still queued
         await listener.stop()
+        await tool_mcp.close_sessions()  # kept MCP sessions: stdio servers' sandboxes end
         await state.db.dispose()
         telemetry.shutdown()  # exports the spans still buffered
         lifecycle.uninstall()

@@ -372,12 +372,18 @@ def _key(spec: McpServerSpec) -> tuple:
 
 
 def _sweep(now: float) -> None:
-    for key, kept in list(_kept.items()):
+    """Close this loop's idle and broken sessions, and the least recently used past MAX_SESSIONS (a
+    session is touched only from its own loop: asyncio objects are not thread-safe)."""
+    loop = id(asyncio.get_running_loop())
+    mine = {key: kept for key, kept in _kept.items() if key[0] == loop}
+    for key, kept in mine.items():
         if now - kept.used > IDLE_S or kept.stop.is_set() or (kept.task is not None and kept.task.done()):
             kept.close()
             _kept.pop(key, None)
-    while len(_kept) >= MAX_SESSIONS:
-        key = min(_kept, key=lambda k: _kept[k].used)
+    mine = {key: kept for key, kept in _kept.items() if key[0] == loop}
+    while len(mine) >= MAX_SESSIONS:
+        key = min(mine, key=lambda k: mine[k].used)
+        mine.pop(key)
         _kept.pop(key).close()
 
 
@@ -402,11 +408,15 @@ async def _session(spec: McpServerSpec, timeout_s: float) -> tuple[_Kept, Client
 
 
 async def close_sessions() -> None:
-    """Close every kept session (the app's shutdown; tests)."""
-    for kept in list(_kept.values()):
+    """Close the kept sessions of this event loop (the app's shutdown)."""
+    loop = id(asyncio.get_running_loop())
+    mine = [key for key in _kept if key[0] == loop]
+    tasks = []
+    for key in mine:
+        kept = _kept.pop(key)
         kept.close()
-    tasks = [k.task for k in _kept.values() if k.task is not None]
-    _kept.clear()
+        if kept.task is not None:
+            tasks.append(kept.task)
     if tasks:
         await asyncio.wait(tasks, timeout=5)
 
