@@ -109,6 +109,12 @@ describe('definition <-> Vue Flow', () => {
     expect(problemsByNode({ detail: 'unknown variable', node: 'answer' }, DEFINITION).get('answer')).toEqual([
       'unknown variable',
     ])
+    // with the reader's-language message first, then the server's own detail
+    expect(
+      problemsByNode({ detail: 'unknown variable', node: 'answer' }, DEFINITION, '표시된 노드를 확인하세요').get(
+        'answer',
+      ),
+    ).toEqual(['표시된 노드를 확인하세요', 'unknown variable'])
     const byLoc = problemsByNode(
       {
         detail: 'Invalid fields',
@@ -236,7 +242,11 @@ describe('the workflow store', () => {
     expect(store.nodes.map((n) => n.id)).toEqual(['input', 'output'])
     store.addNode('model')
     expect(await store.save()).toBe(false)
-    expect(store.problems.get('output')).toEqual(['The output template is empty'])
+    // the problem in the reader's language (by its code), then the server's own detail
+    const marked = store.problems.get('output')!
+    expect(marked).toHaveLength(2)
+    expect(marked[0]).not.toBe('The output template is empty')
+    expect(marked[1]).toBe('The output template is empty')
     expect(store.version).toBeNull()
     expect(store.dirty).toBe(true)
   })

@@ -3964,6 +3964,7 @@ export default {
       noRuns: 'No runs yet.',
     },
     trace: {
+      status: { ok: 'Ran', error: 'Failed', skipped: 'Skipped' },
       node: 'Selected node',
       pick: 'Click a node on the graph to see its input and output.',
       notRun: 'This node did not run.',

@@ -3942,6 +3942,7 @@ export default {
       noRuns: '아직 실행 기록이 없습니다.',
     },
     trace: {
+      status: { ok: '실행됨', error: '실패', skipped: '건너뜀' },
       node: '선택한 노드',
       pick: '그래프에서 노드를 누르면 입력과 출력을 볼 수 있습니다.',
       notRun: '이 노드는 실행되지 않았습니다.',

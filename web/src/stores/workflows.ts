@@ -177,7 +177,9 @@ export const useWorkflowStore = defineStore('workflow', () => {
       return true
     } catch (e) {
       const problem = (e as { problem?: Problem | null }).problem ?? null
-      problems.value = problem ? problemsByNode(problem, body) : new Map([['', [(e as Error).message]]])
+      problems.value = problem
+        ? problemsByNode(problem, body, (e as Error).message)
+        : new Map([['', [(e as Error).message]]])
       return false
     } finally {
       saving.value = false

@@ -181,12 +181,21 @@ export function traceByNode(run: WorkflowRun | null): Map<string, NodeTrace> {
 
 /** The server's validation errors per node id: from a problem's `node_id` extension, or from the pydantic `loc`
  * (body.definition.nodes.<index>…) of its field errors. Errors that name no node are under ''. */
-export function problemsByNode(problem: Problem | null, definition: Definition): Map<string, string[]> {
+export function problemsByNode(
+  problem: Problem | null,
+  definition: Definition,
+  message?: string,
+): Map<string, string[]> {
   const out = new Map<string, string[]>()
   const add = (id: string, message: string) => out.set(id, [...(out.get(id) ?? []), message])
   if (!problem) return out
   const named = problem.node_id ?? problem.node
-  if (typeof named === 'string') add(named, String(problem.detail ?? problem.title ?? ''))
+  // `message`: the problem as the reader's language tells it (the server's detail is English)
+  if (typeof named === 'string') {
+    const detail = String(problem.detail ?? problem.title ?? '')
+    if (message && message !== detail) add(named, message)
+    add(named, detail) // the server's own words: which field, which variable
+  }
   for (const e of problem.errors ?? []) {
     const loc = (e.loc ?? []).map(String)
     const at = loc.indexOf('nodes')
@@ -195,6 +204,6 @@ export function problemsByNode(problem: Problem | null, definition: Definition):
     const field = loc.slice(at >= 0 ? at + 2 : 0).filter((p) => p !== 'body' && p !== 'definition')
     add(node?.id ?? '', `${field.length ? field.join('.') + ': ' : ''}${e.msg ?? ''}`)
   }
-  if (!out.size) add('', String(problem.detail ?? problem.title ?? ''))
+  if (!out.size) add('', message || String(problem.detail ?? problem.title ?? ''))
   return out
 }
