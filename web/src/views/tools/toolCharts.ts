@@ -33,8 +33,8 @@ export function latencyOption(stats: ToolStats[], labels: ChartLabels) {
     },
     yAxis: { type: 'value', name: 'ms' },
     series: [
-      { name: labels.p50, type: 'bar', data: rows.map((r) => r.p50_ms ?? 0) },
-      { name: labels.p95, type: 'bar', data: rows.map((r) => r.p95_ms ?? 0) },
+      { name: labels.p50, type: 'bar', barMaxWidth: 48, data: rows.map((r) => r.p50_ms ?? 0) },
+      { name: labels.p95, type: 'bar', barMaxWidth: 48, data: rows.map((r) => r.p95_ms ?? 0) },
     ],
   }
 }
