@@ -23,7 +23,7 @@ import axops.agents.gateway
 import axops.prompts.gateway  # noqa: F401  (registers the gateway's prompt resolver)
 from axops import __version__, hardware
 from axops.agents import router as agents_router
-from axops.agents import workflow_router
+from axops.agents import template_router, workflow_router
 from axops.auth import audit
 from axops.auth import router as auth_router
 from axops.auth import security_router as auth_security_router
@@ -316,6 +316,7 @@ def create_app(database_url: str, settings: Settings | None = None, run_worker: 
     app.include_router(home_router.router)
     app.include_router(prompt_experiments_router.router)  # before the registry: /api/prompts/experiments/...
     app.include_router(prompts_router.router)
+    app.include_router(template_router.router)  # before agents: /api/agent/templates
     app.include_router(agents_router.router)
     app.include_router(workflow_router.router)
     app.include_router(tool_mcp_router.router)

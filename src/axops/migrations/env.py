@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import axops.agents.models
+import axops.agents.template_models
 import axops.agents.workflow_models
 import axops.auth.models
 import axops.datasets.models

@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import math
 import time
+import uuid
 from typing import Any
 
 from axops.tools.outcome import ERROR_KINDS, ToolOutcome
@@ -26,7 +27,13 @@ def check_spec(spec: dict) -> dict:
         compile(source, "<tool>", "exec")
     except SyntaxError as exc:
         raise ValueError(f"source line {exc.lineno}: {exc.msg}") from None
-    return {"source": source, "function": function}
+    out = {"source": source, "function": function}
+    if spec.get("dataset_version_id") is not None:
+        try:
+            out["dataset_version_id"] = str(uuid.UUID(str(spec["dataset_version_id"])))
+        except ValueError:
+            raise ValueError("dataset_version_id must be a UUID") from None
+    return out
 
 
 def _sandbox() -> tuple[Any, Any] | None:
@@ -54,13 +61,18 @@ def _limits(limits_class: Any, timeout_s: float) -> Any:
         return limits_class()
 
 
-async def run(spec: dict, arguments: dict, *, timeout_s: float, allow_hosts: list[str]) -> ToolOutcome:
+async def run(
+    spec: dict, arguments: dict, *, timeout_s: float, allow_hosts: list[str], files: dict[str, bytes] | None = None
+) -> ToolOutcome:
+    """`files` are copied into the sandbox's work directory (a dataset version's file: `data.parquet`)."""
     started = time.perf_counter()
     found = _sandbox()
     if found is None:
         return ToolOutcome(ok=False, error_kind="unavailable", error="The Python sandbox is not available.")
     run_python, limits_class = found
-    call = dict(limits=_limits(limits_class, timeout_s), allow_hosts=tuple(allow_hosts))
+    call: dict[str, Any] = dict(limits=_limits(limits_class, timeout_s), allow_hosts=tuple(allow_hosts))
+    if files:
+        call["files"] = files
     if inspect.iscoroutinefunction(run_python):
         result = await run_python(spec["source"], spec["function"], arguments, **call)
     else:

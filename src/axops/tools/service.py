@@ -26,7 +26,7 @@ from axops.core import crypto
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.core.pagination import page_of, paginate_desc
 from axops.guardrails import checks
-from axops.tools import http_runner, openapi_import, python_runner
+from axops.tools import dataset_files, http_runner, openapi_import, python_runner
 from axops.tools.models import McpServer, Tool, ToolCall, ToolVersion
 from axops.tools.outcome import ToolOutcome
 from axops.tools.schemas import TOOL_NAME_PATTERN, ToolCreate, ToolUpdate, ToolVersionIn
@@ -142,6 +142,7 @@ async def _add_version(
 async def create_tool(session: AsyncSession, principal: Principal, data: ToolCreate, *, secret: str) -> Tool:
     team_id = owning_team(principal, data.team_id)
     parameters, spec = check_version(data.kind, data.parameters, data.spec)
+    await dataset_files.check(session, principal, spec)
     if data.kind == "mcp":
         await _mcp_server(session, principal, data.mcp_server_id, team_id)
     elif data.mcp_server_id is not None:
@@ -174,6 +175,7 @@ async def new_version(
     require_owner(principal, tool, "tools:write", "tool")
     _refuse_archived(tool)
     parameters, spec = check_version(tool.kind, data.parameters, data.spec)
+    await dataset_files.check(session, principal, spec)
     row = await _add_version(session, principal, tool, parameters, spec)
     _changed(session, tool, "tool.version", version=row.version)
     return row
@@ -343,7 +345,13 @@ def _screen(outcome: ToolOutcome) -> ToolOutcome:
 
 
 async def _run(
-    session: AsyncSession, tool: Tool, version: ToolVersion, arguments: dict, secret: str, settings
+    session: AsyncSession,
+    principal: Principal,
+    tool: Tool,
+    version: ToolVersion,
+    arguments: dict,
+    secret: str,
+    settings,
 ) -> ToolOutcome:
     if tool.kind == "http":
         credential = crypto.decrypt(secret, tool.credential_encrypted) if tool.credential_encrypted else None
@@ -351,8 +359,11 @@ async def _run(
             version.spec, arguments, credential=credential, allow_hosts=list(tool.allow_hosts), timeout_s=tool.timeout_s
         )
     if tool.kind == "python":
+        files = await dataset_files.files_for(session, principal, version.spec, secret=secret, settings=settings)
+        if isinstance(files, str):
+            return ToolOutcome(ok=False, error_kind="unavailable", error=files)
         return await python_runner.run(
-            version.spec, arguments, timeout_s=tool.timeout_s, allow_hosts=list(tool.allow_hosts)
+            version.spec, arguments, timeout_s=tool.timeout_s, allow_hosts=list(tool.allow_hosts), files=files
         )
     from axops.tools import mcp_service  # the mcp SDK is imported only when an MCP tool runs
 
@@ -387,7 +398,7 @@ async def call_tool(
         outcome = ToolOutcome(ok=False, error_kind="invalid_arguments", error=problem)
     else:
         try:
-            outcome = _screen(await _run(session, tool, version, arguments, secret, settings))
+            outcome = _screen(await _run(session, principal, tool, version, arguments, secret, settings))
         except Exception as exc:  # a runner's own bug must not break the agent's loop
             outcome = ToolOutcome(ok=False, error_kind="crash", error=f"The tool runner failed ({type(exc).__name__}).")
     session.add(
