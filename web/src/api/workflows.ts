@@ -1,7 +1,7 @@
 // Workflows from the browser (/api/agent/workflows): team-owned graphs of model, tool, condition and loop nodes,
 // saved as immutable versions (YAML import/export) and run with a trace per node.
 import { requestJson } from './http'
-import { authFetch, apiError, type Problem } from './client'
+import { authFetch, apiError, type Problem, type Schemas } from './client'
 
 export const NODE_TYPES = ['input', 'model', 'tool', 'condition', 'loop', 'output'] as const
 export type NodeType = (typeof NODE_TYPES)[number]
@@ -86,6 +86,11 @@ export interface Page<T> {
   next_cursor?: string | null
   total?: number | null
 }
+
+// The shapes above are what the builder reads; these lines fail the type check if the server's answers
+// (the generated schema) stop fitting them.
+export const fitsWorkflow = (v: Schemas['WorkflowOut']): Workflow => v
+export const fitsRun = (v: Schemas['WorkflowRunOut']): WorkflowRun => v
 
 const w = (id: string) => `/api/agent/workflows/${encodeURIComponent(id)}`
 
