@@ -17,20 +17,20 @@ from axops.core.state import State
 from . import runs, service
 from .models import Agent, AgentApproval, AgentRun, AgentStep, AgentVersion
 from .schemas import (
+    AgentApprovalOut,
     AgentCreate,
     AgentOut,
     AgentPage,
+    AgentRunCreate,
+    AgentRunDetail,
+    AgentRunOut,
+    AgentRunPage,
+    AgentStepOut,
     AgentUpdate,
     AgentVersionIn,
     AgentVersionOut,
     AgentVersionPage,
     ApprovalDecision,
-    ApprovalOut,
-    RunCreate,
-    RunDetail,
-    RunOut,
-    RunPage,
-    StepOut,
 )
 
 router = APIRouter(prefix="/api/agent", tags=["agent"])
@@ -76,8 +76,8 @@ async def agents_out(session, agents: list[Agent]) -> list[AgentOut]:
     return out
 
 
-def run_out(run: AgentRun, name: str) -> RunOut:
-    return RunOut(
+def run_out(run: AgentRun, name: str) -> AgentRunOut:
+    return AgentRunOut(
         id=run.id,
         agent_id=run.agent_id,
         agent_name=name,
@@ -99,18 +99,18 @@ def run_out(run: AgentRun, name: str) -> RunOut:
     )
 
 
-def step_out(s: AgentStep) -> StepOut:
-    return StepOut.model_validate(s, from_attributes=True)
+def step_out(s: AgentStep) -> AgentStepOut:
+    return AgentStepOut.model_validate(s, from_attributes=True)
 
 
-def approval_out(a: AgentApproval) -> ApprovalOut:
-    return ApprovalOut.model_validate(a, from_attributes=True)
+def approval_out(a: AgentApproval) -> AgentApprovalOut:
+    return AgentApprovalOut.model_validate(a, from_attributes=True)
 
 
-async def run_detail(session, run: AgentRun) -> RunDetail:
+async def run_detail(session, run: AgentRun) -> AgentRunDetail:
     names = await service.agent_names(session, {run.agent_id})
     steps, approvals = await service.trace(session, run.id)
-    return RunDetail(
+    return AgentRunDetail(
         **run_out(run, names.get(run.agent_id, "")).model_dump(),
         trace=[step_out(s) for s in steps],
         approvals=[approval_out(a) for a in approvals],
@@ -192,13 +192,13 @@ async def _drain(events: AsyncIterator[tuple[str, dict]]) -> None:
         pass
 
 
-async def _detail(state, principal: Principal, run_id: uuid.UUID) -> RunDetail:
+async def _detail(state, principal: Principal, run_id: uuid.UUID) -> AgentRunDetail:
     async with state.db.sessionmaker() as session:
         return await run_detail(session, await service.get_run(session, principal, run_id))
 
 
 @router.post("/agents/{agent_id}/runs", status_code=201, responses=SSE)
-async def run_agent(agent_id: uuid.UUID, body: RunCreate, principal: Writer, state: State) -> RunDetail:
+async def run_agent(agent_id: uuid.UUID, body: AgentRunCreate, principal: Writer, state: State) -> AgentRunDetail:
     ctx = await runs.start(state, principal, agent_id, runs.input_messages(body.input), version=body.version)
     from .runner import drive
 
@@ -215,14 +215,14 @@ async def list_agent_runs(
     agent_id: uuid.UUID | None = None,
     limit: Limit = 50,
     cursor: str | None = None,
-) -> RunPage:
+) -> AgentRunPage:
     rows, next_cursor = await service.list_runs(session, principal, agent_id, cursor, limit)
     names = await service.agent_names(session, {r.agent_id for r in rows})
-    return RunPage(items=[run_out(r, names.get(r.agent_id, "")) for r in rows], next_cursor=next_cursor)
+    return AgentRunPage(items=[run_out(r, names.get(r.agent_id, "")) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/runs/{run_id}")
-async def get_agent_run(run_id: uuid.UUID, principal: Reader, session: Session) -> RunDetail:
+async def get_agent_run(run_id: uuid.UUID, principal: Reader, session: Session) -> AgentRunDetail:
     return await run_detail(session, await service.get_run(session, principal, run_id))
 
 
@@ -234,7 +234,7 @@ async def decide_approval(
     principal: Writer,
     state: State,
     stream: bool = False,
-) -> RunDetail:
+) -> AgentRunDetail:
     """Approve or reject a call the run waits for. The last decision resumes the run in this request:
     the answer is the run afterwards (or its events with `?stream=true`)."""
     _, claimed = await runs.decide(state, principal, run_id, approval_id, body.approve, body.comment)
@@ -246,7 +246,7 @@ async def decide_approval(
 
 
 @router.post("/runs/{run_id}/cancel")
-async def cancel_agent_run(run_id: uuid.UUID, principal: Writer, session: Session) -> RunOut:
+async def cancel_agent_run(run_id: uuid.UUID, principal: Writer, session: Session) -> AgentRunOut:
     run = await runs.cancel(session, principal, run_id)
     names = await service.agent_names(session, {run.agent_id})
     return run_out(run, names.get(run.agent_id, ""))

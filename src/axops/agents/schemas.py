@@ -112,14 +112,14 @@ class ChatMessageIn(BaseModel):
     content: str | list[Any] | None = None
 
 
-class RunCreate(BaseModel):
+class AgentRunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: str | list[ChatMessageIn] = Field(description="A user message, or chat messages")
     stream: bool = False
     version: int | None = Field(None, ge=1, description="Default: the latest version")
 
     @model_validator(mode="after")
-    def _not_empty(self) -> RunCreate:
+    def _not_empty(self) -> AgentRunCreate:
         if isinstance(self.input, str) and not self.input.strip():
             raise ValueError("input is empty")
         if isinstance(self.input, list) and not self.input:
@@ -127,7 +127,7 @@ class RunCreate(BaseModel):
         return self
 
 
-class StepOut(BaseModel):
+class AgentStepOut(BaseModel):
     index: int
     kind: str
     name: str | None
@@ -144,7 +144,7 @@ class StepOut(BaseModel):
     started_at: datetime
 
 
-class ApprovalOut(BaseModel):
+class AgentApprovalOut(BaseModel):
     id: uuid.UUID
     run_id: uuid.UUID
     tool_call_id: str
@@ -158,7 +158,7 @@ class ApprovalOut(BaseModel):
     created_at: datetime
 
 
-class RunOut(BaseModel):
+class AgentRunOut(BaseModel):
     id: uuid.UUID
     agent_id: uuid.UUID
     agent_name: str
@@ -179,13 +179,13 @@ class RunOut(BaseModel):
     finished_at: datetime | None
 
 
-class RunDetail(RunOut):
-    trace: list[StepOut]
-    approvals: list[ApprovalOut]
+class AgentRunDetail(AgentRunOut):
+    trace: list[AgentStepOut]
+    approvals: list[AgentApprovalOut]
 
 
-class RunPage(BaseModel):
-    items: list[RunOut]
+class AgentRunPage(BaseModel):
+    items: list[AgentRunOut]
     next_cursor: str | None = None
 
 
