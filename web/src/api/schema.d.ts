@@ -2952,6 +2952,71 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/agent/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Templates
+         * @description Built-in templates, then the ones teams shared (every team sees them), with install counts.
+         */
+        get: operations["agent-list_templates"];
+        put?: never;
+        /**
+         * Publish Template
+         * @description Shares one of the caller's team's agents (its current version) with every team of the installation.
+         */
+        post: operations["agent-publish_template"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/templates/{template_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Template */
+        get: operations["agent-get_template"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Template
+         * @description Only the sharing team (or an admin) deletes a shared template; agents installed from it stay.
+         */
+        delete: operations["agent-delete_template"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent/templates/{template_id}/install": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Install Template
+         * @description Creates the template's tools and its agent in the caller's team, in one transaction.
+         */
+        post: operations["agent-install_template"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/agent/agents": {
         parameters: {
             query?: never;
@@ -5307,6 +5372,43 @@ export interface components {
             /** Description */
             description?: string | null;
         };
+        /** AgentApprovalOut */
+        AgentApprovalOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /** Tool Call Id */
+            tool_call_id: string;
+            /**
+             * Tool Id
+             * Format: uuid
+             */
+            tool_id: string;
+            /** Tool Name */
+            tool_name: string;
+            /** Arguments */
+            arguments?: unknown;
+            /** Status */
+            status: string;
+            /** Comment */
+            comment: string | null;
+            /** Decided By */
+            decided_by: string | null;
+            /** Decided At */
+            decided_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
         /** AgentCreate */
         AgentCreate: {
             /** Name */
@@ -5390,6 +5492,171 @@ export interface components {
             temperature?: number | null;
             /** Max Tokens */
             max_tokens?: number | null;
+        };
+        /** AgentRunCreate */
+        AgentRunCreate: {
+            /**
+             * Input
+             * @description A user message, or chat messages
+             */
+            input: string | components["schemas"]["ChatMessageIn"][];
+            /**
+             * Stream
+             * @default false
+             */
+            stream: boolean;
+            /**
+             * Version
+             * @description Default: the latest version
+             */
+            version?: number | null;
+        };
+        /** AgentRunDetail */
+        AgentRunDetail: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Agent Id
+             * Format: uuid
+             */
+            agent_id: string;
+            /** Agent Name */
+            agent_name: string;
+            /** Version */
+            version: number;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Created By */
+            created_by: string | null;
+            /** Status */
+            status: string;
+            /** Stop Reason */
+            stop_reason: string | null;
+            /** Source */
+            source: string;
+            /** Input */
+            input: unknown[];
+            /** Output */
+            output: string | null;
+            /** Steps */
+            steps: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Cost */
+            cost: number;
+            /** Latency Ms */
+            latency_ms: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at: string | null;
+            /** Trace */
+            trace: components["schemas"]["AgentStepOut"][];
+            /** Approvals */
+            approvals: components["schemas"]["AgentApprovalOut"][];
+        };
+        /** AgentRunOut */
+        AgentRunOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Agent Id
+             * Format: uuid
+             */
+            agent_id: string;
+            /** Agent Name */
+            agent_name: string;
+            /** Version */
+            version: number;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Created By */
+            created_by: string | null;
+            /** Status */
+            status: string;
+            /** Stop Reason */
+            stop_reason: string | null;
+            /** Source */
+            source: string;
+            /** Input */
+            input: unknown[];
+            /** Output */
+            output: string | null;
+            /** Steps */
+            steps: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Cost */
+            cost: number;
+            /** Latency Ms */
+            latency_ms: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at: string | null;
+        };
+        /** AgentRunPage */
+        AgentRunPage: {
+            /** Items */
+            items: components["schemas"]["AgentRunOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** AgentStepOut */
+        AgentStepOut: {
+            /** Index */
+            index: number;
+            /** Kind */
+            kind: string;
+            /** Name */
+            name: string | null;
+            /** Tool Call Id */
+            tool_call_id: string | null;
+            /** Parallel Group */
+            parallel_group: number | null;
+            /** Input */
+            input?: unknown;
+            /** Output */
+            output?: unknown;
+            /** Latency Ms */
+            latency_ms: number | null;
+            /** Prompt Tokens */
+            prompt_tokens: number | null;
+            /** Completion Tokens */
+            completion_tokens: number | null;
+            /** Cost */
+            cost: number | null;
+            /** Error */
+            error: string | null;
+            /** Error Kind */
+            error_kind: string | null;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
         };
         /** AgentUpdate */
         AgentUpdate: {
@@ -5804,6 +6071,83 @@ export interface components {
              * @default
              */
             comment: string;
+        };
+        /** ApprovalOut */
+        ApprovalOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "promote" | "deploy" | "access" | "canary" | "scale";
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "approved" | "rejected" | "cancelled" | "used";
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /**
+             * Target Type
+             * @enum {string}
+             */
+            target_type: "model" | "route" | "deployment";
+            /** Target Id */
+            target_id: string | null;
+            /** Target Name */
+            target_name: string;
+            /** Version Id */
+            version_id: string | null;
+            /** Version */
+            version: number | null;
+            /**
+             * Action
+             * @description access: call, deploy or download; scale: the max replicas asked for
+             */
+            action: string | null;
+            /** Requester Team Id */
+            requester_team_id: string | null;
+            /** Requested By */
+            requested_by: string | null;
+            /** Requested By Name */
+            requested_by_name?: string | null;
+            /** Reason */
+            reason: string;
+            /** Decided By */
+            decided_by: string | null;
+            /** Decided By Name */
+            decided_by_name?: string | null;
+            /** Decided At */
+            decided_at: string | null;
+            /** Comment */
+            comment: string;
+            /** Expires At */
+            expires_at: string | null;
+            /** Used At */
+            used_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expired
+             * @default false
+             */
+            expired: boolean;
+            /**
+             * Can Decide
+             * @description the caller may approve or reject it now
+             * @default false
+             */
+            can_decide: boolean;
         };
         /** ArtifactOut */
         ArtifactOut: {
@@ -8737,6 +9081,16 @@ export interface components {
              * @enum {string}
              */
             on_model_error: "allow" | "block";
+        };
+        /** InstalledTool */
+        InstalledTool: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
         };
         /** ItemList */
         ItemList: {
@@ -12088,7 +12442,7 @@ export interface components {
         /** RunCompareOut */
         RunCompareOut: {
             /** Runs */
-            runs: components["schemas"]["axops__experiments__schemas__RunOut"][];
+            runs: components["schemas"]["RunOut"][];
             /** Param Keys */
             param_keys: string[];
             /** Differing Params */
@@ -12114,60 +12468,33 @@ export interface components {
              */
             max_points: number;
         };
-        /** RunDetail */
-        RunDetail: {
+        /** RunCreate */
+        RunCreate: {
+            /** Experiment Id */
+            experiment_id?: string | null;
             /**
-             * Id
-             * Format: uuid
+             * Experiment Name
+             * @description Created if missing
              */
-            id: string;
-            /**
-             * Agent Id
-             * Format: uuid
-             */
-            agent_id: string;
-            /** Agent Name */
-            agent_name: string;
-            /** Version */
-            version: number;
-            /**
-             * Team Id
-             * Format: uuid
-             */
-            team_id: string;
-            /** Created By */
-            created_by: string | null;
-            /** Status */
-            status: string;
-            /** Stop Reason */
-            stop_reason: string | null;
-            /** Source */
-            source: string;
-            /** Input */
-            input: unknown[];
-            /** Output */
-            output: string | null;
-            /** Steps */
-            steps: number;
-            /** Prompt Tokens */
-            prompt_tokens: number;
-            /** Completion Tokens */
-            completion_tokens: number;
-            /** Cost */
-            cost: number;
-            /** Latency Ms */
-            latency_ms: number;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /** Finished At */
-            finished_at: string | null;
-            /** Trace */
-            trace: components["schemas"]["StepOut"][];
-            /** Approvals */
-            approvals: components["schemas"]["axops__agents__schemas__ApprovalOut"][];
+            experiment_name?: string | null;
+            /** Team Id */
+            team_id?: string | null;
+            /** Name */
+            name?: string | null;
+            /** Params */
+            params?: {
+                [key: string]: string;
+            };
+            /** Tags */
+            tags?: {
+                [key: string]: string;
+            };
+            /** Job Id */
+            job_id?: string | null;
+            /** Dataset Version Ids */
+            dataset_version_ids?: string[];
+            /** Base Model Version Id */
+            base_model_version_id?: string | null;
         };
         /**
          * RunKeys
@@ -12180,6 +12507,85 @@ export interface components {
             metrics: string[];
             /** Tags */
             tags: string[];
+        };
+        /** RunOut */
+        RunOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Experiment Id
+             * Format: uuid
+             */
+            experiment_id: string;
+            /** Experiment Name */
+            experiment_name: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Name */
+            name: string;
+            /** Status */
+            status: string;
+            /**
+             * Start Time
+             * Format: date-time
+             */
+            start_time: string;
+            /** End Time */
+            end_time: string | null;
+            /** Params */
+            params: {
+                [key: string]: string;
+            };
+            /** Tags */
+            tags: {
+                [key: string]: string;
+            };
+            /** Metrics */
+            metrics: {
+                [key: string]: components["schemas"]["LatestMetric"];
+            };
+            /** Job Id */
+            job_id: string | null;
+            /** Model Version Id */
+            model_version_id: string | null;
+            /** Base Model Version Id */
+            base_model_version_id: string | null;
+            /** Dataset Version Ids */
+            dataset_version_ids: string[];
+            /** Created By */
+            created_by: string | null;
+            /** User Name */
+            user_name: string | null;
+            /** Lifecycle */
+            lifecycle: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** RunPage */
+        RunPage: {
+            /** Items */
+            items: components["schemas"]["RunOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+            /**
+             * Total
+             * @description How many runs match in all: on the first page (no cursor) only
+             */
+            total?: number | null;
         };
         /** RunSample */
         RunSample: {
@@ -13061,40 +13467,6 @@ export interface components {
             /** Cache Hits */
             cache_hits: number;
         };
-        /** StepOut */
-        StepOut: {
-            /** Index */
-            index: number;
-            /** Kind */
-            kind: string;
-            /** Name */
-            name: string | null;
-            /** Tool Call Id */
-            tool_call_id: string | null;
-            /** Parallel Group */
-            parallel_group: number | null;
-            /** Input */
-            input?: unknown;
-            /** Output */
-            output?: unknown;
-            /** Latency Ms */
-            latency_ms: number | null;
-            /** Prompt Tokens */
-            prompt_tokens: number | null;
-            /** Completion Tokens */
-            completion_tokens: number | null;
-            /** Cost */
-            cost: number | null;
-            /** Error */
-            error: string | null;
-            /** Error Kind */
-            error_kind: string | null;
-            /**
-             * Started At
-             * Format: date-time
-             */
-            started_at: string;
-        };
         /** StopIn */
         StopIn: {
             /**
@@ -13696,6 +14068,143 @@ export interface components {
             name?: string | null;
             /** Description */
             description?: string | null;
+        };
+        /** TemplateInstall */
+        TemplateInstall: {
+            /** Team Id */
+            team_id?: string | null;
+            /**
+             * Route
+             * @description The gateway model the agent calls
+             */
+            route: string;
+            /**
+             * Dataset Version Id
+             * @description Required when a tool of the template reads a dataset
+             */
+            dataset_version_id?: string | null;
+            /**
+             * Name
+             * @description Default: the template's id or name
+             */
+            name?: string | null;
+        };
+        /** TemplateInstallOut */
+        TemplateInstallOut: {
+            /** Template Id */
+            template_id: string;
+            /**
+             * Agent Id
+             * Format: uuid
+             */
+            agent_id: string;
+            /** Agent Name */
+            agent_name: string;
+            /**
+             * Team Id
+             * Format: uuid
+             */
+            team_id: string;
+            /** Tools */
+            tools: components["schemas"]["InstalledTool"][];
+        };
+        /** TemplateOut */
+        TemplateOut: {
+            /**
+             * Id
+             * @description A built-in's id, or a shared template's UUID
+             */
+            id: string;
+            /** Builtin */
+            builtin: boolean;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /**
+             * Translations
+             * @description Built-ins: the name and description per language
+             */
+            translations: {
+                [key: string]: components["schemas"]["TemplateText"];
+            };
+            /** Tags */
+            tags: string[];
+            /** Tools */
+            tools: components["schemas"]["TemplateToolOut"][];
+            /** Needs Dataset */
+            needs_dataset: boolean;
+            /** System Prompt */
+            system_prompt: string;
+            /** Limits */
+            limits: {
+                [key: string]: unknown;
+            };
+            /** Team Id */
+            team_id?: string | null;
+            /** Team Name */
+            team_name?: string | null;
+            /** Shared By */
+            shared_by?: string | null;
+            /** Shared By Name */
+            shared_by_name?: string | null;
+            /** Source Agent Id */
+            source_agent_id?: string | null;
+            /**
+             * Install Count
+             * @default 0
+             */
+            install_count: number;
+            /** Created At */
+            created_at?: string | null;
+        };
+        /** TemplatePage */
+        TemplatePage: {
+            /** Items */
+            items: components["schemas"]["TemplateOut"][];
+            /** Total */
+            total: number;
+        };
+        /** TemplatePublish */
+        TemplatePublish: {
+            /**
+             * Agent Id
+             * Format: uuid
+             */
+            agent_id: string;
+            /**
+             * Name
+             * @description Default: the agent's name
+             */
+            name?: string | null;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /** Tags */
+            tags?: string[];
+        };
+        /** TemplateText */
+        TemplateText: {
+            /** Name */
+            name: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+        };
+        /** TemplateToolOut */
+        TemplateToolOut: {
+            /** Name */
+            name: string;
+            /** Kind */
+            kind: string;
+            /** Description */
+            description: string;
+            /** Uses Dataset */
+            uses_dataset: boolean;
         };
         /** TestOut */
         TestOut: {
@@ -14921,303 +15430,6 @@ export interface components {
         WorkflowVersionPage: {
             /** Items */
             items: components["schemas"]["WorkflowVersionOut"][];
-        };
-        /** ApprovalOut */
-        axops__agents__schemas__ApprovalOut: {
-            /**
-             * Id
-             * Format: uuid
-             */
-            id: string;
-            /**
-             * Run Id
-             * Format: uuid
-             */
-            run_id: string;
-            /** Tool Call Id */
-            tool_call_id: string;
-            /**
-             * Tool Id
-             * Format: uuid
-             */
-            tool_id: string;
-            /** Tool Name */
-            tool_name: string;
-            /** Arguments */
-            arguments?: unknown;
-            /** Status */
-            status: string;
-            /** Comment */
-            comment: string | null;
-            /** Decided By */
-            decided_by: string | null;
-            /** Decided At */
-            decided_at: string | null;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-        };
-        /** RunCreate */
-        axops__agents__schemas__RunCreate: {
-            /**
-             * Input
-             * @description A user message, or chat messages
-             */
-            input: string | components["schemas"]["ChatMessageIn"][];
-            /**
-             * Stream
-             * @default false
-             */
-            stream: boolean;
-            /**
-             * Version
-             * @description Default: the latest version
-             */
-            version?: number | null;
-        };
-        /** RunOut */
-        axops__agents__schemas__RunOut: {
-            /**
-             * Id
-             * Format: uuid
-             */
-            id: string;
-            /**
-             * Agent Id
-             * Format: uuid
-             */
-            agent_id: string;
-            /** Agent Name */
-            agent_name: string;
-            /** Version */
-            version: number;
-            /**
-             * Team Id
-             * Format: uuid
-             */
-            team_id: string;
-            /** Created By */
-            created_by: string | null;
-            /** Status */
-            status: string;
-            /** Stop Reason */
-            stop_reason: string | null;
-            /** Source */
-            source: string;
-            /** Input */
-            input: unknown[];
-            /** Output */
-            output: string | null;
-            /** Steps */
-            steps: number;
-            /** Prompt Tokens */
-            prompt_tokens: number;
-            /** Completion Tokens */
-            completion_tokens: number;
-            /** Cost */
-            cost: number;
-            /** Latency Ms */
-            latency_ms: number;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /** Finished At */
-            finished_at: string | null;
-        };
-        /** RunPage */
-        axops__agents__schemas__RunPage: {
-            /** Items */
-            items: components["schemas"]["axops__agents__schemas__RunOut"][];
-            /** Next Cursor */
-            next_cursor?: string | null;
-        };
-        /** RunCreate */
-        axops__experiments__schemas__RunCreate: {
-            /** Experiment Id */
-            experiment_id?: string | null;
-            /**
-             * Experiment Name
-             * @description Created if missing
-             */
-            experiment_name?: string | null;
-            /** Team Id */
-            team_id?: string | null;
-            /** Name */
-            name?: string | null;
-            /** Params */
-            params?: {
-                [key: string]: string;
-            };
-            /** Tags */
-            tags?: {
-                [key: string]: string;
-            };
-            /** Job Id */
-            job_id?: string | null;
-            /** Dataset Version Ids */
-            dataset_version_ids?: string[];
-            /** Base Model Version Id */
-            base_model_version_id?: string | null;
-        };
-        /** RunOut */
-        axops__experiments__schemas__RunOut: {
-            /**
-             * Id
-             * Format: uuid
-             */
-            id: string;
-            /**
-             * Experiment Id
-             * Format: uuid
-             */
-            experiment_id: string;
-            /** Experiment Name */
-            experiment_name: string;
-            /**
-             * Team Id
-             * Format: uuid
-             */
-            team_id: string;
-            /** Name */
-            name: string;
-            /** Status */
-            status: string;
-            /**
-             * Start Time
-             * Format: date-time
-             */
-            start_time: string;
-            /** End Time */
-            end_time: string | null;
-            /** Params */
-            params: {
-                [key: string]: string;
-            };
-            /** Tags */
-            tags: {
-                [key: string]: string;
-            };
-            /** Metrics */
-            metrics: {
-                [key: string]: components["schemas"]["LatestMetric"];
-            };
-            /** Job Id */
-            job_id: string | null;
-            /** Model Version Id */
-            model_version_id: string | null;
-            /** Base Model Version Id */
-            base_model_version_id: string | null;
-            /** Dataset Version Ids */
-            dataset_version_ids: string[];
-            /** Created By */
-            created_by: string | null;
-            /** User Name */
-            user_name: string | null;
-            /** Lifecycle */
-            lifecycle: string;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /**
-             * Updated At
-             * Format: date-time
-             */
-            updated_at: string;
-        };
-        /** RunPage */
-        axops__experiments__schemas__RunPage: {
-            /** Items */
-            items: components["schemas"]["axops__experiments__schemas__RunOut"][];
-            /** Next Cursor */
-            next_cursor?: string | null;
-            /**
-             * Total
-             * @description How many runs match in all: on the first page (no cursor) only
-             */
-            total?: number | null;
-        };
-        /** ApprovalOut */
-        axops__governance__approval_schemas__ApprovalOut: {
-            /**
-             * Id
-             * Format: uuid
-             */
-            id: string;
-            /**
-             * Kind
-             * @enum {string}
-             */
-            kind: "promote" | "deploy" | "access" | "canary" | "scale";
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "pending" | "approved" | "rejected" | "cancelled" | "used";
-            /**
-             * Team Id
-             * Format: uuid
-             */
-            team_id: string;
-            /**
-             * Target Type
-             * @enum {string}
-             */
-            target_type: "model" | "route" | "deployment";
-            /** Target Id */
-            target_id: string | null;
-            /** Target Name */
-            target_name: string;
-            /** Version Id */
-            version_id: string | null;
-            /** Version */
-            version: number | null;
-            /**
-             * Action
-             * @description access: call, deploy or download; scale: the max replicas asked for
-             */
-            action: string | null;
-            /** Requester Team Id */
-            requester_team_id: string | null;
-            /** Requested By */
-            requested_by: string | null;
-            /** Requested By Name */
-            requested_by_name?: string | null;
-            /** Reason */
-            reason: string;
-            /** Decided By */
-            decided_by: string | null;
-            /** Decided By Name */
-            decided_by_name?: string | null;
-            /** Decided At */
-            decided_at: string | null;
-            /** Comment */
-            comment: string;
-            /** Expires At */
-            expires_at: string | null;
-            /** Used At */
-            used_at: string | null;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /**
-             * Expired
-             * @default false
-             */
-            expired: boolean;
-            /**
-             * Can Decide
-             * @description the caller may approve or reject it now
-             * @default false
-             */
-            can_decide: boolean;
         };
         /** Resources */
         axops__serving__schemas__Resources: {
@@ -19757,7 +19969,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__experiments__schemas__RunPage"];
+                    "application/json": components["schemas"]["RunPage"];
                 };
             };
             /** @description Validation Error */
@@ -19780,7 +19992,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["axops__experiments__schemas__RunCreate"];
+                "application/json": components["schemas"]["RunCreate"];
             };
         };
         responses: {
@@ -19790,7 +20002,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__experiments__schemas__RunOut"];
+                    "application/json": components["schemas"]["RunOut"];
                 };
             };
             /** @description Validation Error */
@@ -19854,7 +20066,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__experiments__schemas__RunPage"];
+                    "application/json": components["schemas"]["RunPage"];
                 };
             };
             /** @description Validation Error */
@@ -19985,7 +20197,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__experiments__schemas__RunOut"];
+                    "application/json": components["schemas"]["RunOut"];
                 };
             };
             /** @description Validation Error */
@@ -20049,7 +20261,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__experiments__schemas__RunOut"];
+                    "application/json": components["schemas"]["RunOut"];
                 };
             };
             /** @description Validation Error */
@@ -21228,6 +21440,166 @@ export interface operations {
             };
         };
     };
+    "agent-list_templates": {
+        parameters: {
+            query?: {
+                q?: string | null;
+                tag?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplatePage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-publish_template": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplatePublish"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-get_template": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-delete_template": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-install_template": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateInstall"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateInstallOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "agent-list_agents": {
         parameters: {
             query?: {
@@ -21466,7 +21838,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["axops__agents__schemas__RunCreate"];
+                "application/json": components["schemas"]["AgentRunCreate"];
             };
         };
         responses: {
@@ -21485,7 +21857,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunDetail"];
+                    "application/json": components["schemas"]["AgentRunDetail"];
                 };
             };
             /** @description Validation Error */
@@ -21518,7 +21890,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__agents__schemas__RunPage"];
+                    "application/json": components["schemas"]["AgentRunPage"];
                 };
             };
             /** @description Validation Error */
@@ -21549,7 +21921,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunDetail"];
+                    "application/json": components["schemas"]["AgentRunDetail"];
                 };
             };
             /** @description Validation Error */
@@ -21587,7 +21959,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunDetail"];
+                    "application/json": components["schemas"]["AgentRunDetail"];
                     "text/event-stream": unknown;
                 };
             };
@@ -21619,7 +21991,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__agents__schemas__RunOut"];
+                    "application/json": components["schemas"]["AgentRunOut"];
                 };
             };
             /** @description Validation Error */
@@ -24120,7 +24492,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__governance__approval_schemas__ApprovalOut"][];
+                    "application/json": components["schemas"]["ApprovalOut"][];
                 };
             };
             /** @description Validation Error */
@@ -24153,7 +24525,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__governance__approval_schemas__ApprovalOut"];
+                    "application/json": components["schemas"]["ApprovalOut"];
                 };
             };
             /** @description Not Found */
@@ -24216,7 +24588,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__governance__approval_schemas__ApprovalOut"];
+                    "application/json": components["schemas"]["ApprovalOut"];
                 };
             };
             /** @description Not Found */
@@ -24258,7 +24630,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__governance__approval_schemas__ApprovalOut"];
+                    "application/json": components["schemas"]["ApprovalOut"];
                 };
             };
             /** @description Forbidden */
@@ -24314,7 +24686,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__governance__approval_schemas__ApprovalOut"];
+                    "application/json": components["schemas"]["ApprovalOut"];
                 };
             };
             /** @description Forbidden */
@@ -24366,7 +24738,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["axops__governance__approval_schemas__ApprovalOut"];
+                    "application/json": components["schemas"]["ApprovalOut"];
                 };
             };
             /** @description Forbidden */
