@@ -29,7 +29,6 @@ from sqlalchemy import func, select, text, update
 from axops import pii
 from axops.auth.deps import Principal
 from axops.core import crypto
-from axops.core.errors import AppError
 from axops.tools.outcome import ToolOutcome
 
 from . import llm
@@ -71,6 +70,10 @@ class Tool:
     name: str
     requires_approval: bool
     timeout_s: float
+    # the row and its current version, read once when the run starts or resumes (none when unavailable)
+    row: Any = field(default=None, repr=False)
+    version: Any = field(default=None, repr=False)
+    unavailable: str | None = None
 
 
 @dataclass
@@ -105,7 +108,7 @@ def _event(event: str, **data) -> tuple[str, dict]:
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 
 
-async def _write(state, run_id: uuid.UUID, rows: list[AgentStep], **run_values) -> str | None:
+async def _write(state, run_id: uuid.UUID, rows: list, **run_values) -> str | None:
     """The steps, and the run's totals when given; returns the run's status then (a cancel shows here)."""
     status = None
     async with state.db.sessionmaker() as session:
@@ -132,47 +135,48 @@ def _limit_hit(ctx: Context) -> str | None:
     return None
 
 
-async def _call_one(ctx: Context, call: dict) -> ToolOutcome:
+async def _call_one(ctx: Context, call: dict) -> tuple[ToolOutcome, Any]:
+    """One call's outcome and its `tool_calls` row (none when no tool ran); holds no connection while
+    the tool runs (a Python tool's dataset and an MCP tool's server are read in a session of their own)."""
     from axops.tools import service as tools
 
     fn = call.get("function") or {}
     tool = ctx.tools.get(fn.get("name") or "")
     if tool is None:
-        return ToolOutcome(ok=False, error=f"No tool named '{fn.get('name')}'.", error_kind="invalid_arguments")
+        return ToolOutcome(ok=False, error=f"No tool named '{fn.get('name')}'.", error_kind="invalid_arguments"), None
     raw = fn.get("arguments") or "{}"
     try:
         arguments = orjson.loads(raw) if isinstance(raw, str) else raw
     except orjson.JSONDecodeError:
-        return ToolOutcome(ok=False, error="The arguments are not valid JSON.", error_kind="invalid_arguments")
+        return ToolOutcome(ok=False, error="The arguments are not valid JSON.", error_kind="invalid_arguments"), None
     if not isinstance(arguments, dict):
-        return ToolOutcome(ok=False, error="The arguments must be a JSON object.", error_kind="invalid_arguments")
+        return ToolOutcome(ok=False, error="The arguments must be a JSON object.", error_kind="invalid_arguments"), None
+    if tool.row is None:  # archived or no version when the run started
+        return ToolOutcome(
+            ok=False, error=tool.unavailable or "The tool is not available.", error_kind="unavailable"
+        ), None
     start = time.perf_counter()
     try:
-        async with ctx.state.db.sessionmaker() as session:
-            await session.execute(_ASYNC_COMMIT)  # the call record, as the trace
-            # the tool's own timeout is enforced by call_tool; this bound only guards against a stuck call
-            outcome = await asyncio.wait_for(
-                tools.call_tool(
-                    session,
-                    ctx.principal,
-                    tool.id,
-                    arguments,
-                    agent_run_id=ctx.run_id,
-                    secret=ctx.state.secret_key,
-                    settings=ctx.state.settings,
-                ),
-                timeout=tool.timeout_s + 10,
-            )
-            await session.commit()
+        # the tool's own timeout is enforced by its runner; this bound only guards against a stuck call
+        outcome = await asyncio.wait_for(
+            tools.run_resolved(
+                ctx.state.db.sessionmaker,
+                ctx.principal,
+                tool.row,
+                tool.version,
+                arguments,
+                secret=ctx.state.secret_key,
+                settings=ctx.state.settings,
+            ),
+            timeout=tool.timeout_s + 10,
+        )
     except TimeoutError:
         outcome = ToolOutcome(
             ok=False, error=f"The tool did not answer within {tool.timeout_s:.0f} s.", error_kind="timeout"
         )
-    except AppError as exc:  # archived or no longer visible since the run started
-        outcome = ToolOutcome(ok=False, error=exc.detail or "The tool is not available.", error_kind="unavailable")
     if not outcome.latency_ms:
         outcome.latency_ms = (time.perf_counter() - start) * 1000
-    return outcome
+    return outcome, tools.call_record(ctx.principal, tool.row, tool.version, outcome, ctx.run_id)
 
 
 def _tool_step(ctx: Context, call: dict, outcome: ToolOutcome, group: int, started_at: datetime) -> AgentStep:
@@ -200,9 +204,11 @@ async def run_calls(ctx: Context, calls: list[dict], group: int) -> AsyncIterato
     for c in calls:
         yield _event("tool_call", id=c.get("id"), name=(c.get("function") or {}).get("name"), group=group)
     started_at = datetime.now(UTC)
-    outcomes = await asyncio.gather(*(_call_one(ctx, c) for c in calls))
+    done = await asyncio.gather(*(_call_one(ctx, c) for c in calls))
+    outcomes = [o for o, _ in done]
     steps = [_tool_step(ctx, c, o, group, started_at) for c, o in zip(calls, outcomes, strict=True)]
-    await _write(ctx.state, ctx.run_id, steps)
+    # the steps and the registry's call records of the whole batch in one short transaction
+    await _write(ctx.state, ctx.run_id, steps + [r for _, r in done if r is not None])
     for c, o in zip(calls, outcomes, strict=True):
         yield _event(
             "tool_result",

@@ -22,7 +22,7 @@ from axops.auth.deps import Principal
 from axops.auth.models import User
 from axops.auth.service import principal_of
 from axops.core import crypto
-from axops.core.errors import Conflict, NotFound
+from axops.core.errors import AppError, Conflict, NotFound
 from axops.core.ids import uuid7
 
 from . import llm, runner, service
@@ -45,9 +45,17 @@ async def _tools(session, principal: Principal, tool_ids: list[uuid.UUID]) -> tu
     by_name: dict[str, Tool] = {}
     for tool_id in tool_ids:
         t = await tools.get_tool(session, principal, tool_id)
-        by_name[t.name] = Tool(
+        entry = Tool(
             id=t.id, name=t.name, requires_approval=bool(t.requires_approval), timeout_s=float(t.timeout_s or 30)
         )
+        if t.archived_at is not None:
+            entry.unavailable = f"The tool '{t.name}' is archived."
+        else:  # read once for the run: a step reads no tool rows
+            try:
+                entry.row, entry.version = t, await tools.get_version(session, t)
+            except AppError as exc:
+                entry.unavailable = exc.detail
+        by_name[t.name] = entry
     return by_name, specs
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -344,8 +345,21 @@ def _screen(outcome: ToolOutcome) -> ToolOutcome:
     )
 
 
+class _Borrowed:
+    """A session for a runner's own reads, as `async with`: the caller's, left open (`call_tool`)."""
+
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def __aenter__(self) -> AsyncSession:
+        return self.session
+
+    async def __aexit__(self, *exc) -> None:
+        return None
+
+
 async def _run(
-    session: AsyncSession,
+    sessions: Callable[[], Any],
     principal: Principal,
     tool: Tool,
     version: ToolVersion,
@@ -359,7 +373,8 @@ async def _run(
             version.spec, arguments, credential=credential, allow_hosts=list(tool.allow_hosts), timeout_s=tool.timeout_s
         )
     if tool.kind == "python":
-        files = await dataset_files.files_for(session, principal, version.spec, secret=secret, settings=settings)
+        async with sessions() as session:
+            files = await dataset_files.files_for(session, principal, version.spec, secret=secret, settings=settings)
         if isinstance(files, str):
             return ToolOutcome(ok=False, error_kind="unavailable", error=files)
         return await python_runner.run(
@@ -368,7 +383,59 @@ async def _run(
     from axops.tools import mcp_service  # the mcp SDK is imported only when an MCP tool runs
 
     allowed = getattr(settings, "mcp_allowed_networks", "") or ""
-    return await mcp_service.call_tool(session, tool, version, arguments, secret=secret, allowed_networks=allowed)
+    async with sessions() as session:
+        return await mcp_service.call_tool(session, tool, version, arguments, secret=secret, allowed_networks=allowed)
+
+
+async def resolve(session: AsyncSession, principal: Principal, tool_id: uuid.UUID) -> tuple[Tool, ToolVersion]:
+    """The tool and its current version, as `call_tool` runs them (404 unseen, 409 archived)."""
+    tool = await get_tool(session, principal, tool_id)
+    _refuse_archived(tool)
+    return tool, await get_version(session, tool)
+
+
+async def run_resolved(
+    sessions: Callable[[], Any],
+    principal: Principal,
+    tool: Tool,
+    version: ToolVersion,
+    arguments: dict,
+    *,
+    secret: str,
+    settings: Any = None,
+) -> ToolOutcome:
+    """Check the arguments and run a resolved tool; never raises for the tool's failure. `sessions()`
+    opens a session for the few kinds that read rows (a Python tool's dataset, an MCP tool's server),
+    so a caller can pass `db.sessionmaker` and hold no connection while an HTTP tool runs."""
+    try:
+        problem = argument_error(version.parameters, arguments)
+    except jsonschema.SchemaError:  # an MCP server's own schema that is not valid JSON schema
+        problem = None
+    except Exception:  # e.g. a $ref that does not resolve (remote references are never fetched)
+        problem = "The tool's parameter schema cannot be checked."
+    if problem is not None:
+        return ToolOutcome(ok=False, error_kind="invalid_arguments", error=problem)
+    try:
+        return _screen(await _run(sessions, principal, tool, version, arguments, secret, settings))
+    except Exception as exc:  # a runner's own bug must not break the agent's loop
+        return ToolOutcome(ok=False, error_kind="crash", error=f"The tool runner failed ({type(exc).__name__}).")
+
+
+def call_record(
+    principal: Principal, tool: Tool, version: ToolVersion, outcome: ToolOutcome, agent_run_id: uuid.UUID | None = None
+) -> ToolCall:
+    """The `tool_calls` row of one call, for the caller to add to its own transaction."""
+    return ToolCall(
+        tool_id=tool.id,
+        version=version.version,
+        team_id=tool.team_id,
+        caller_id=principal.user_id if principal.auth != "system" else None,
+        agent_run_id=agent_run_id,
+        status="ok" if outcome.ok else "error",
+        error_kind=outcome.error_kind,
+        latency_ms=outcome.latency_ms,
+        cost=0.0,
+    )
 
 
 async def call_tool(
@@ -384,35 +451,13 @@ async def call_tool(
     """Run the tool's current version with `arguments` and record the call. A tool that fails, hangs or
     answers with an injection is an outcome, never an exception; a tool the caller cannot see is 404
     and an archived one 409. The caller's own permission (tools:write for a test run, agents:write for
-    an agent) is checked by its route."""
-    tool = await get_tool(session, principal, tool_id)
-    _refuse_archived(tool)
-    version = await get_version(session, tool)
-    try:
-        problem = argument_error(version.parameters, arguments)
-    except jsonschema.SchemaError:  # an MCP server's own schema that is not valid JSON schema
-        problem = None
-    except Exception:  # e.g. a $ref that does not resolve (remote references are never fetched)
-        problem = "The tool's parameter schema cannot be checked."
-    if problem is not None:
-        outcome = ToolOutcome(ok=False, error_kind="invalid_arguments", error=problem)
-    else:
-        try:
-            outcome = _screen(await _run(session, principal, tool, version, arguments, secret, settings))
-        except Exception as exc:  # a runner's own bug must not break the agent's loop
-            outcome = ToolOutcome(ok=False, error_kind="crash", error=f"The tool runner failed ({type(exc).__name__}).")
-    session.add(
-        ToolCall(
-            tool_id=tool.id,
-            version=version.version,
-            team_id=tool.team_id,
-            caller_id=principal.user_id if principal.auth != "system" else None,
-            agent_run_id=agent_run_id,
-            status="ok" if outcome.ok else "error",
-            error_kind=outcome.error_kind,
-            latency_ms=outcome.latency_ms,
-            cost=0.0,
-        )
+    an agent) is checked by its route. The session stays in its transaction while the tool runs: a
+    long-lived caller (an agent run, a workflow) uses `resolve`, `run_resolved` and `call_record` with
+    short sessions of its own instead."""
+    tool, version = await resolve(session, principal, tool_id)
+    outcome = await run_resolved(
+        lambda: _Borrowed(session), principal, tool, version, arguments, secret=secret, settings=settings
     )
+    session.add(call_record(principal, tool, version, outcome, agent_run_id))
     await session.flush()
     return outcome
