@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
+import signal
+import subprocess
 import textwrap
+import time
 
 import pytest
 from aiohttp import web
 
-from axops.sandbox.runner import Limits, available, run_python
+from axops.sandbox.isolation import DEFAULT_POOL, preexec
+from axops.sandbox.runner import Limits, UidPool, available, run_python
 
 FAST = Limits(wall_s=8, cpu_s=3, memory_mb=512, processes=16, output_bytes=1_000_000, file_bytes=1_000_000)
 
@@ -123,7 +128,7 @@ async def test_host_files_secrets_and_environment_are_not_visible(tmp_path, monk
     assert result.value["pids"] <= 3  # the namespace's own processes, not the host's
     assert result.value["hostname"] == "sandbox"
     if os.geteuid() == 0:
-        assert result.value["uid"] == 65534
+        assert result.value["uid"] in DEFAULT_POOL
 
 
 async def test_writing_outside_the_work_dir_fails_and_file_size_is_bounded() -> None:
@@ -263,3 +268,149 @@ async def test_only_allowlisted_hosts_are_reached_through_the_proxy() -> None:
     assert any("example.com:443" in line for line in result.refused_hosts)
     # Without an allowlist there is no proxy at all.
     assert closed.value[urls[0]] != "hello sandbox"
+
+
+AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="sandboxes get uids of their own only when axops runs as root")
+
+# Forks until the process limit refuses, then holds every process for `hold` seconds.
+_HOLDER = _src("""
+    import os, time
+    def f(hold):
+        forks = 0
+        try:
+            while True:
+                if os.fork() == 0:
+                    time.sleep(60)
+                    os._exit(0)
+                forks += 1
+        except OSError as exc:
+            error = type(exc).__name__
+        full = time.time()
+        time.sleep(hold)
+        return {"forks": forks, "error": error, "full": full, "end": time.time(), "uid": os.getuid()}
+""")
+
+
+def _own_pool() -> UidPool:
+    """A pool of this test's own, so the host-side scan below sees only this test's sandboxes."""
+    return UidPool(first=3_000_000 + random.randrange(1_000_000) * 16, count=16)
+
+
+def _processes_by_uid(pool: UidPool) -> dict[int, list[int]]:
+    """Host pids of the processes whose real uid is in `pool`."""
+    found: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as fh:
+                uid = next(int(line.split()[1]) for line in fh if line.startswith("Uid:"))
+        except (OSError, StopIteration):
+            continue
+        if uid in pool:
+            found.setdefault(uid, []).append(int(entry))
+    return found
+
+
+async def _until(condition, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "timed out waiting for the sandbox"
+        await asyncio.sleep(0.1)
+    return value
+
+
+@AS_ROOT
+async def test_a_fork_bomb_does_not_starve_another_sandbox() -> None:
+    pool = _own_pool()
+    limits = Limits(wall_s=30, cpu_s=10, processes=16)
+    bomb = asyncio.ensure_future(run_python(_HOLDER, "f", {"hold": 6}, limits=limits, uid_pool=pool))
+    # Wait until the bomb holds (nearly) its whole process limit, seen from the host.
+    await _until(lambda: any(len(pids) >= 12 for pids in _processes_by_uid(pool).values()))
+    other = _src("""
+        import os, time
+        def f():
+            children = []
+            for _ in range(8):
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(0)
+                children.append(pid)
+            for pid in children:
+                os.waitpid(pid, 0)
+            return {"children": len(children), "at": time.time(), "uid": os.getuid()}
+    """)
+    second = await run_python(other, "f", {}, limits=Limits(wall_s=20, processes=16), uid_pool=pool)
+    first = await bomb
+    assert first.ok, first
+    assert first.value["error"] == "BlockingIOError"
+    assert second.ok, second
+    assert second.value["children"] == 8
+    assert first.value["uid"] != second.value["uid"]
+    # The second sandbox forked while the first held every process it may have.
+    assert first.value["full"] < second.value["at"] < first.value["end"]
+
+
+@AS_ROOT
+async def test_a_sandbox_cannot_signal_another_sandboxs_processes() -> None:
+    pool = _own_pool()
+    sleeper = _src("""
+        import os, time
+        def f():
+            time.sleep(4)
+            return {"uid": os.getuid(), "alive": True}
+    """)
+    victim = asyncio.ensure_future(run_python(sleeper, "f", {}, limits=Limits(wall_s=30), uid_pool=pool))
+    # bwrap, its init in the new pid namespace, and the interpreter.
+    pids = await _until(lambda: next((p for p in _processes_by_uid(pool).values() if len(p) >= 3), None))
+    killer = _src("""
+        import os, signal
+        def f(pids):
+            out = {}
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    out[str(pid)] = "killed"
+                except OSError as exc:
+                    out[str(pid)] = type(exc).__name__
+            return out
+    """)
+    # The victim's host pids do not exist in the killer's pid namespace (a low one may name the killer's
+    # own process there, so only pids above the handful a fresh namespace has are tried).
+    targets = [pid for pid in pids if pid > 10]
+    assert targets
+    attack = await run_python(killer, "f", {"pids": targets}, limits=FAST, uid_pool=pool)
+    result = await victim
+    assert attack.ok, attack
+    assert attack.value == {str(pid): "ProcessLookupError" for pid in targets}
+    assert result.ok, result
+    assert result.value["alive"] is True
+
+
+@AS_ROOT
+def test_outside_a_pid_namespace_the_uid_alone_refuses_a_signal() -> None:
+    """The second layer: even sharing a pid namespace, one sandbox uid may not signal another's process."""
+    first, second = DEFAULT_POOL.acquire(), DEFAULT_POOL.acquire()
+    target = subprocess.Popen(["/usr/bin/sleep", "30"], preexec_fn=preexec(Limits(), uid=first))
+    try:
+        refused = subprocess.run(
+            ["/usr/bin/kill", "-KILL", str(target.pid)],
+            preexec_fn=preexec(Limits(), uid=second),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert refused.returncode != 0
+        assert "not permitted" in refused.stderr
+        assert target.poll() is None
+        # The same uid may (so the refusal above is the uid's doing, not the command's).
+        allowed = subprocess.run(
+            ["/usr/bin/kill", "-KILL", str(target.pid)], preexec_fn=preexec(Limits(), uid=first), check=False
+        )
+        assert allowed.returncode == 0
+        assert target.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        target.kill()
+        target.wait()
+        DEFAULT_POOL.release(first)
+        DEFAULT_POOL.release(second)

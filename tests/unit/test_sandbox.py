@@ -4,12 +4,13 @@ runs the real thing)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from pathlib import Path
 
 import pytest
 
-from axops.sandbox.isolation import Limits, bwrap_argv
+from axops.sandbox.isolation import DEFAULT_POOL, Limits, UidPool, bwrap_argv, leased_uid, preexec, private_dir
 from axops.sandbox.proxy import AllowlistProxy, Refused, parse_entry
 from axops.sandbox.runner import wrap
 
@@ -67,7 +68,31 @@ def test_the_command_line_isolates_and_binds_only_what_is_named(tmp_path: Path) 
 
 
 def test_wrap_gives_no_network() -> None:
-    with pytest.raises(ValueError):
-        wrap(["/usr/bin/true"], limits=Limits(), workdir=Path("/tmp"), allow_hosts=["example.com"])
-    argv, preexec = wrap(["/usr/bin/true"], limits=Limits(), workdir=Path("/tmp"))
+    with leased_uid() as uid:
+        with pytest.raises(ValueError):
+            wrap(["/usr/bin/true"], limits=Limits(), workdir=Path("/tmp"), allow_hosts=["example.com"], uid=uid)
+        argv, preexec = wrap(["/usr/bin/true"], limits=Limits(), workdir=Path("/tmp"), uid=uid)
     assert "--unshare-all" in argv and callable(preexec)
+
+
+def test_uids_are_unique_among_live_runs_and_come_back_on_release() -> None:
+    pool = UidPool(first=2_000_000, count=8)
+    leased = [pool.acquire() for _ in range(8)]
+    assert sorted(leased) == list(range(2_000_000, 2_000_008))
+    with pytest.raises(RuntimeError):
+        pool.acquire()
+    pool.release(leased[3])
+    assert pool.acquire() == leased[3]
+    assert 2_000_000 in pool and 2_000_008 not in pool
+    for first, count in ((0, 10), (500, 10), (2**32 - 10, 100), (2_000_000, 0)):
+        with pytest.raises(ValueError):
+            UidPool(first=first, count=count)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the drop to a uid of its own happens only as root")
+def test_as_root_a_sandbox_needs_a_uid_of_its_own(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="uid of its own"):
+        preexec(Limits(), uid=None)
+    with leased_uid() as uid:
+        assert uid in DEFAULT_POOL
+        assert private_dir(tmp_path, uid=uid).stat().st_uid == uid

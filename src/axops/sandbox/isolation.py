@@ -1,8 +1,9 @@
 """The bubblewrap command line and the pre-exec step (limits, uid drop) shared by one-shot Python runs
 and long-lived commands (MCP stdio servers).
 
-When axops runs as root the sandbox runs as `nobody` (65534): root ignores RLIMIT_NPROC, so a fork
-bomb would only be stopped by the wall clock. `nobody` cannot traverse a directory such as /root
+When axops runs as root each sandbox runs as its own unprivileged uid, leased from a `UidPool`: root
+ignores RLIMIT_NPROC, and the kernel counts that limit per uid, so with one shared uid a fork bomb in
+one run would starve every other run. The sandbox uid cannot traverse a directory such as /root
 (where a pyenv interpreter may live), and bwrap resolves bind sources as the calling user, so such
 directories are first bind-mounted by root onto a staging directory in a private mount namespace of
 the child (never visible on the host) and bwrap binds them from there.
@@ -14,16 +15,21 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import random
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-SANDBOX_UID = 65534
+# Sandbox uids: none needs an /etc/passwd entry, but the range must not be assigned to anything else on
+# the host (real users, subuid ranges of containers, systemd-nspawn's private users).
+UID_FIRST = 1_000_000
+UID_COUNT = 1_000_000
 PYTHON_ROOT = "/opt/python"
 SITE_ROOT = "/opt/site"
 PROXY_SOCKET = "/run/axops/proxy.sock"
@@ -49,8 +55,61 @@ class Limits:
 
 
 def dropping() -> bool:
-    """Whether the sandbox drops to `nobody` (axops runs as root)."""
+    """Whether the sandbox drops to an unprivileged uid (axops runs as root)."""
     return os.geteuid() == 0
+
+
+class UidPool:
+    """Host uids for sandboxes, one per live run, so the process limit is per run. Within this process
+    no two live runs share a uid; across processes (several axops workers, pytest-xdist) each pick is
+    random in a large range, so a clash is improbable (two live runs in a million uids)."""
+
+    def __init__(self, first: int = UID_FIRST, count: int = UID_COUNT) -> None:
+        if first < 1000 or count < 1 or first + count > 2**32 - 2:
+            raise ValueError("a sandbox uid range must lie in [1000, 2**32 - 2)")
+        self.first, self.count = first, count
+        self._live: set[int] = set()
+        self._lock = threading.Lock()
+        self._random = random.SystemRandom()
+
+    def acquire(self) -> int:
+        with self._lock:
+            if len(self._live) >= self.count:
+                raise RuntimeError("every sandbox uid of the pool is in use")
+            while (uid := self.first + self._random.randrange(self.count)) in self._live:
+                pass
+            self._live.add(uid)
+            return uid
+
+    def release(self, uid: int | None) -> None:
+        with self._lock:
+            self._live.discard(uid)
+
+    def __contains__(self, uid: int) -> bool:
+        return self.first <= uid < self.first + self.count
+
+
+DEFAULT_POOL = UidPool()
+
+
+def lease_uid(pool: UidPool | None = None) -> int | None:
+    """A uid for one sandbox (give it back with `release_uid`), or None when axops isn't root (the
+    sandbox then runs as axops's own user)."""
+    return (pool or DEFAULT_POOL).acquire() if dropping() else None
+
+
+def release_uid(uid: int | None, pool: UidPool | None = None) -> None:
+    if uid is not None:
+        (pool or DEFAULT_POOL).release(uid)
+
+
+@contextlib.contextmanager
+def leased_uid(pool: UidPool | None = None) -> Iterator[int | None]:
+    uid = lease_uid(pool)
+    try:
+        yield uid
+    finally:
+        release_uid(uid, pool)
 
 
 def _libc():
@@ -63,22 +122,25 @@ def _libc():
 _LIBC = _libc()
 
 
-def _reachable_by_sandbox(path: str) -> bool:
-    """Whether uid 65534 can traverse to `path` (bwrap resolves bind sources as that user)."""
+def _reachable_by_sandbox(path: str, uid: int | None) -> bool:
+    """Whether the sandbox's uid can traverse to `path` (bwrap resolves bind sources as that user)."""
     if not dropping():
         return True
     parts = Path(path).parts
     current = Path("/")
     for part in parts[1:]:
         st = current.stat()
-        if not (st.st_mode & 0o001 or (st.st_uid == SANDBOX_UID and st.st_mode & 0o100)):
+        if not (st.st_mode & 0o001 or (st.st_uid == uid and st.st_mode & 0o100)):
             return False
         current = current / part
     return True
 
 
-def preexec(limits: Limits, stage: Sequence[tuple[str, str]] = ()) -> Callable[[], None]:
-    """What runs in the child between fork and exec: stage unreachable binds, set limits, drop to nobody."""
+def preexec(limits: Limits, stage: Sequence[tuple[str, str]] = (), *, uid: int | None) -> Callable[[], None]:
+    """What runs in the child between fork and exec: stage unreachable binds, set limits, drop to `uid`
+    (from `lease_uid`; None only when axops isn't root)."""
+    if dropping() and uid is None:
+        raise ValueError("running as root, a sandbox needs a uid of its own (lease_uid)")
     drop = dropping()
     staged = [(os.fsencode(src), os.fsencode(dst)) for src, dst in stage]
     memory = limits.memory_mb * 1024 * 1024
@@ -105,8 +167,8 @@ def preexec(limits: Limits, stage: Sequence[tuple[str, str]] = ()) -> Callable[[
             resource.setrlimit(which, value)
         if drop:
             os.setgroups([])
-            os.setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
-            os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
 
     return run
 
@@ -128,8 +190,10 @@ def bwrap_argv(
     env: dict[str, str] | None = None,
     proxy_socket: Path | None = None,
     bwrap: str = "bwrap",
+    uid: int | None = None,
 ) -> Plan:
-    """`ro_binds` are (host path, sandbox path); those `nobody` can't reach are staged under `stage_dir`."""
+    """`ro_binds` are (host path, sandbox path); those the sandbox's `uid` can't reach are staged under
+    `stage_dir` (which that uid must be able to traverse)."""
     argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox"]
     environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/work", "LANG": "C.UTF-8"}
     environment["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -144,7 +208,7 @@ def bwrap_argv(
             argv += ["--symlink", target, link]
     stage: list[tuple[str, str]] = []
     for index, (source, target) in enumerate(ro_binds):
-        if not _reachable_by_sandbox(source):
+        if not _reachable_by_sandbox(source, uid):
             if stage_dir is None:
                 raise ValueError(f"{source} is not reachable by the sandbox user")
             staged = stage_dir / f"bind{index}"
@@ -160,11 +224,11 @@ def bwrap_argv(
     return Plan(argv, stage)
 
 
-def private_dir(parent: Path | None = None) -> Path:
-    """A fresh directory, mode 0700, owned by the sandbox user."""
+def private_dir(parent: Path | None = None, *, uid: int | None) -> Path:
+    """A fresh directory, mode 0700, owned by the sandbox's `uid`."""
     path = Path(tempfile.mkdtemp(prefix="axops-sandbox-", dir=parent))
-    if dropping():
-        os.chown(path, SANDBOX_UID, SANDBOX_UID)
+    if uid is not None:
+        os.chown(path, uid, uid)
     return path
 
 
@@ -184,15 +248,17 @@ _available: dict[str, bool] = {}
 
 
 def available(bwrap: str = "bwrap") -> bool:
-    """bwrap is installed and can make the namespaces (as the sandbox user); cached per binary."""
+    """bwrap is installed and can make the namespaces (as a sandbox uid); cached per binary."""
     if bwrap not in _available:
-        base = private_dir()
-        try:
-            plan = bwrap_argv(["/usr/bin/true"], workdir=base, stage_dir=None, bwrap=bwrap)
-            done = subprocess.run(plan.argv, preexec_fn=preexec(Limits()), capture_output=True, timeout=10, check=False)
-            _available[bwrap] = done.returncode == 0
-        except (OSError, subprocess.SubprocessError):
-            _available[bwrap] = False
-        finally:
-            remove(base)
+        with leased_uid() as uid:
+            base = private_dir(uid=uid)
+            try:
+                plan = bwrap_argv(["/usr/bin/true"], workdir=base, stage_dir=None, bwrap=bwrap, uid=uid)
+                pre = preexec(Limits(), uid=uid)
+                done = subprocess.run(plan.argv, preexec_fn=pre, capture_output=True, timeout=10, check=False)
+                _available[bwrap] = done.returncode == 0
+            except (OSError, subprocess.SubprocessError):
+                _available[bwrap] = False
+            finally:
+                remove(base)
     return _available[bwrap]

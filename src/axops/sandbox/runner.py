@@ -22,19 +22,20 @@ from typing import Any
 from axops.sandbox.isolation import (
     PROXY_SOCKET,
     PYTHON_ROOT,
-    SANDBOX_UID,
     SITE_ROOT,
     Limits,
+    UidPool,
     available,
     bwrap_argv,
-    dropping,
+    lease_uid,
     preexec,
     private_dir,
+    release_uid,
     remove,
 )
 from axops.sandbox.proxy import AllowlistProxy
 
-__all__ = ["Limits", "Result", "available", "run_python", "wrap"]
+__all__ = ["Limits", "Result", "UidPool", "available", "run_python", "wrap"]
 
 _HARNESS = (Path(__file__).parent / "harness.py").read_text()
 _TAIL = 64 * 1024  # how much of stdout and stderr a Result keeps (the end)
@@ -103,21 +104,25 @@ def wrap(
     allow_hosts: Sequence[str] = (),
     extra_ro_binds: Sequence[tuple[str, str]] = (),
     bwrap: str = "bwrap",
+    uid: int | None,
 ) -> tuple[list[str], Callable[[], None]]:
     """A bwrap command line and its pre-exec function for a long-lived command (an MCP stdio server).
     Pass the pre-exec as `preexec_fn` and `start_new_session=True`; the wall limit is the caller's.
-    `workdir` must be reachable by the sandbox user (see `isolation.private_dir`). There is no
-    network: `allow_hosts` must be empty here (the proxy lives as long as a `run_python` call)."""
+    `uid` is the command's own (`isolation.lease_uid`, released by the caller once it has exited) and
+    `workdir` must be reachable by it (`isolation.private_dir(uid=uid)`). There is no network:
+    `allow_hosts` must be empty here (the proxy lives as long as a `run_python` call)."""
     if allow_hosts:
         raise ValueError("wrap() gives no network; run a proxy-backed tool through run_python")
-    plan = bwrap_argv(argv, workdir=workdir, stage_dir=_stage_dir(), ro_binds=extra_ro_binds, bwrap=bwrap)
-    return plan.argv, preexec(limits, plan.stage)
+    plan = bwrap_argv(argv, workdir=workdir, stage_dir=_stage_dir(), ro_binds=extra_ro_binds, bwrap=bwrap, uid=uid)
+    return plan.argv, preexec(limits, plan.stage, uid=uid)
 
 
 @cache
 def _stage_dir() -> Path:
-    """Empty mount points for wrap()'s staged binds: each child mounts on them in its own namespace."""
-    path = private_dir()
+    """Empty mount points for wrap()'s staged binds: each child mounts on them in its own namespace.
+    Owned by root and traversable (0755), as every run's uid looks the binds up through it."""
+    path = private_dir(uid=None)
+    path.chmod(0o755)
     atexit.register(remove, path)
     return path
 
@@ -139,16 +144,23 @@ async def run_python(
     files: Mapping[str, bytes] | None = None,
     python: str | None = None,
     bwrap: str = "bwrap",
+    uid_pool: UidPool | None = None,
 ) -> Result:
     """Run `function(**arguments)` from `source` in a fresh sandbox. Never raises for what the code does;
-    raises ValueError for a bad file name or allowlist entry."""
+    raises ValueError for a bad file name or allowlist entry. As root, the run has a uid of its own from
+    `uid_pool` (default: `isolation.DEFAULT_POOL`)."""
     started = time.perf_counter()
     names = {name: _safe_name(name) for name in files or {}}
     proxy = AllowlistProxy(allow_hosts) if allow_hosts else None
     if not available(bwrap):
         return Result(ok=False, error_kind="unavailable", error="bubblewrap cannot create a sandbox here")
     interpreter = _interpreter(python or sys.executable)
-    base = private_dir()
+    uid = lease_uid(uid_pool)
+    try:
+        base = private_dir(uid=uid)
+    except BaseException:
+        release_uid(uid, uid_pool)
+        raise
     try:
         work = base / "work"
         work.mkdir(mode=0o700)
@@ -157,15 +169,15 @@ async def run_python(
             target = work / names[name]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
-        if dropping():
+        if uid is not None:
             for path in (work, *(p for p in work.rglob("*"))):
-                os.chown(path, SANDBOX_UID, SANDBOX_UID)
+                os.chown(path, uid, uid)
         socket_path = None
         if proxy is not None:
             socket_path = base / "proxy.sock"
             await proxy.start(socket_path)
-            if dropping():
-                os.chown(socket_path, SANDBOX_UID, SANDBOX_UID)
+            if uid is not None:
+                os.chown(socket_path, uid, uid)
         request = {"source": source, "function": function, "arguments": arguments, "paths": interpreter.paths}
         if proxy is not None:
             request["proxy"] = PROXY_SOCKET
@@ -185,9 +197,11 @@ async def run_python(
             env=dict(interpreter.env),
             proxy_socket=socket_path,
             bwrap=bwrap,
+            uid=uid,
         )
         try:
-            result = await _execute(plan.argv, preexec(limits, plan.stage), payload, read_fd, write_fd, limits)
+            pre = preexec(limits, plan.stage, uid=uid)
+            result = await _execute(plan.argv, pre, payload, read_fd, write_fd, limits)
         finally:
             if proxy is not None:
                 await proxy.close()
@@ -199,6 +213,9 @@ async def run_python(
         return result
     finally:
         remove(base)
+        # The uid goes back once bwrap has exited; processes of a killed namespace may still be dying,
+        # but the next lease picks at random among a million, so they don't count against another run.
+        release_uid(uid, uid_pool)
 
 
 class _Capture:

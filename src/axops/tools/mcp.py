@@ -109,18 +109,21 @@ class _Sandboxed:
     preexec: Any
     workdir: Path
     stage_dir: Path
+    uid: int | None  # the server's own (leased; released when it has exited)
 
 
 def sandboxed(spec: McpServerSpec, cpu_s: int) -> _Sandboxed:
-    """The bwrap command line of a stdio server and what runs before it (limits, the drop to `nobody`).
+    """The bwrap command line of a stdio server and what runs before it (limits, the drop to a uid of
+    its own, so its process limit isn't shared with other sandboxes; the caller releases the uid).
     `python`/`python3` as the program is axops's own interpreter with its installed packages (not
     axops's source), so servers installed beside axops run with `python -m`; absolute paths of files
     named in the command are copied into the server's private work directory (a server's script)."""
     from axops.sandbox import isolation
 
-    workdir = isolation.private_dir()
+    uid = isolation.lease_uid()
+    workdir = isolation.private_dir(uid=uid)
     stage_dir = Path(tempfile.mkdtemp(prefix="axops-mcp-stage-"))
-    stage_dir.chmod(0o755)  # bwrap, already `nobody`, looks up the staged binds through it
+    stage_dir.chmod(0o755)  # bwrap, already the sandbox uid, looks up the staged binds through it
     argv = list(spec.command)
     binds: list[tuple[str, str]] = []
     env = dict(spec.env)
@@ -140,9 +143,9 @@ def sandboxed(spec: McpServerSpec, cpu_s: int) -> _Sandboxed:
             shutil.copyfile(arg, target)
             os.chmod(target, 0o644)
             argv[index] = f"/work/{target.name}"
-    plan = isolation.bwrap_argv(argv, workdir=workdir, stage_dir=stage_dir, ro_binds=binds, env=env)
+    plan = isolation.bwrap_argv(argv, workdir=workdir, stage_dir=stage_dir, ro_binds=binds, env=env, uid=uid)
     limits = isolation.Limits(cpu_s=cpu_s, memory_mb=spec.memory_mb, processes=spec.processes)
-    return _Sandboxed(plan.argv, isolation.preexec(limits, plan.stage), workdir, stage_dir)
+    return _Sandboxed(plan.argv, isolation.preexec(limits, plan.stage, uid=uid), workdir, stage_dir, uid)
 
 
 @asynccontextmanager
@@ -212,6 +215,7 @@ async def _stdio_transport(spec: McpServerSpec, stderr_tail: bytearray, cpu_s: i
     finally:
         isolation.remove(box.workdir)
         shutil.rmtree(box.stage_dir, ignore_errors=True)
+        isolation.release_uid(box.uid)
 
 
 # --- sessions ---------------------------------------------------------------------------------------
