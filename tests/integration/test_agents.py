@@ -295,13 +295,25 @@ def test_another_teams_agent_and_run_are_404(api, admin, lab, upstream, tool_api
 def test_stream_events(api, lab, upstream, tool_api):
     weather = make_tool(api, lab.headers, "weather", "/weather", params={"city": "string"}, api_url=tool_api.url)
     agent = make_agent(api, lab.headers, "streamer", [weather])
-    upstream.script = [{"tool_calls": [call("weather", city="Seoul")]}, {"content": "sunny"}]
+    upstream.script = [{"tool_calls": [call("weather", city=f"Seoul {PHONE}")]}, {"content": "sunny"}]
     with api.stream(
         "POST", f"/api/agent/agents/{agent['id']}/runs", json={"input": "hi", "stream": True}, headers=lab.headers
     ) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
-        events = [line[len("event: ") :] for line in r.iter_lines() if line.startswith("event: ")]
-    assert events == ["step", "tool_call", "tool_result", "step", "answer", "done"]
+        lines = list(r.iter_lines())
+    kinds = [line[len("event: ") :] for line in lines if line.startswith("event: ")]
+    data = [json.loads(line[len("data: ") :]) for line in lines if line.startswith("data: ")]
+    assert kinds == ["run", "step", "tool_call", "tool_result", "step", "answer", "done"]
+    run_id = data[0]["run_id"]
+    detail = api.get(f"/api/agent/runs/{run_id}", headers=lab.headers).json()
+    assert detail["agent_id"] == agent["id"] and detail["status"] == "succeeded"
+    # the call's arguments are shown as the trace keeps them: PII masked
+    arguments = data[kinds.index("tool_call")]["arguments"]
+    assert "Seoul" in arguments and PHONE not in arguments
+    # the tool's recent calls name the run that made the call
+    calls = api.get(f"/api/tool/tools/{weather}/calls", headers=lab.headers).json()["items"]
+    assert calls[0]["agent_run_id"] == run_id and calls[0]["status"] == "ok"
+    assert calls[0]["caller_name"] == "agentdev"
 
 
 def test_agent_model_through_the_openai_sdk(api, lab, upstream, tool_api, live_server):

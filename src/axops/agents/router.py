@@ -163,9 +163,11 @@ async def list_agent_versions(agent_id: uuid.UUID, principal: Reader, session: S
 # --- runs ------------------------------------------------------------------------------------
 
 
-def sse(events: AsyncIterator[tuple[str, dict]]) -> StreamingResponse:
-    """The events as SSE. The loop runs in its own task, so a client going away does not stop the run."""
+def sse(run_id: uuid.UUID, events: AsyncIterator[tuple[str, dict]]) -> StreamingResponse:
+    """The events as SSE, the first one `run` with the run's id. The loop runs in its own task, so a client
+    going away does not stop the run."""
     queue: asyncio.Queue = asyncio.Queue()
+    queue.put_nowait(("run", {"run_id": str(run_id)}))
 
     async def pump() -> None:
         try:
@@ -203,7 +205,7 @@ async def run_agent(agent_id: uuid.UUID, body: AgentRunCreate, principal: Writer
     from .runner import drive
 
     if body.stream:
-        return sse(drive(ctx))  # type: ignore[return-value]
+        return sse(ctx.run_id, drive(ctx))  # type: ignore[return-value]
     await _drain(drive(ctx))
     return await _detail(state, principal, ctx.run_id)
 
@@ -240,7 +242,7 @@ async def decide_approval(
     _, claimed = await runs.decide(state, principal, run_id, approval_id, body.approve, body.comment)
     if claimed:
         if stream:
-            return sse(runs.resume(state, run_id))  # type: ignore[return-value]
+            return sse(run_id, runs.resume(state, run_id))  # type: ignore[return-value]
         await _drain(runs.resume(state, run_id))
     return await _detail(state, principal, run_id)
 

@@ -202,7 +202,10 @@ def _tool_step(ctx: Context, call: dict, outcome: ToolOutcome, group: int, start
 async def run_calls(ctx: Context, calls: list[dict], group: int) -> AsyncIterator[tuple[str, dict]]:
     """Run tool calls in parallel; yields their events and leaves `(call, outcome)` pairs in the last event."""
     for c in calls:
-        yield _event("tool_call", id=c.get("id"), name=(c.get("function") or {}).get("name"), group=group)
+        fn = c.get("function") or {}
+        yield _event(
+            "tool_call", id=c.get("id"), name=fn.get("name"), arguments=masked(fn.get("arguments")), group=group
+        )
     started_at = datetime.now(UTC)
     done = await asyncio.gather(*(_call_one(ctx, c) for c in calls))
     outcomes = [o for o, _ in done]

@@ -16,6 +16,7 @@ from axops.tools.models import KINDS, Tool, ToolVersion
 from axops.tools.schemas import (
     OpenApiImportIn,
     ToolAnalytics,
+    ToolCallPage,
     ToolCreate,
     ToolOut,
     ToolOutcomeOut,
@@ -58,6 +59,7 @@ async def tool_out(session: AsyncSession, tool: Tool, with_version: bool = True,
         latest_version=tool.latest_version,
         requires_approval=tool.requires_approval,
         timeout_s=tool.timeout_s,
+        cost_per_call=tool.cost_per_call,
         allow_hosts=list(tool.allow_hosts),
         has_credential=tool.credential_encrypted is not None,
         mcp_server_id=tool.mcp_server_id,
@@ -157,6 +159,18 @@ async def test_tool(
     """Runs the tool's current version with these arguments, as an agent would (recorded in analytics)."""
     outcome = await service.call_tool(session, principal, tool_id, body.arguments, secret=secret, settings=settings)
     return ToolOutcomeOut(**dataclasses.asdict(outcome))
+
+
+@router.get("/tools/{tool_id}/calls")
+async def list_tool_calls(
+    tool_id: uuid.UUID,
+    principal: Reader,
+    session: Session,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ToolCallPage:
+    """The tool's calls, newest first: status, error kind, latency, the agent run behind it and the caller."""
+    return await analytics.recent_calls(session, principal, tool_id, cursor=cursor, limit=limit)
 
 
 @router.get("/analytics")

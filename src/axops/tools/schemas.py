@@ -28,6 +28,7 @@ class ToolCreate(Strict):
     team_id: uuid.UUID | None = None
     requires_approval: bool = False
     timeout_s: float = Field(30.0, gt=0, le=600)
+    cost_per_call: float = Field(0.0, ge=0, le=1_000_000, description="The tool's own price per call (e.g. a paid API)")
     allow_hosts: list[Host] = Field(
         default_factory=list,
         max_length=50,
@@ -49,6 +50,7 @@ class ToolUpdate(Strict):
     description: str | None = Field(None, max_length=8000)
     requires_approval: bool | None = None
     timeout_s: float | None = Field(None, gt=0, le=600)
+    cost_per_call: float | None = Field(None, ge=0, le=1_000_000)
     allow_hosts: list[Host] | None = Field(None, max_length=50)
     credential: Credential | None = Field(None, description="A new credential (stored encrypted)")
     clear_credential: bool = False
@@ -77,6 +79,7 @@ class ToolOut(BaseModel):
     latest_version: int
     requires_approval: bool
     timeout_s: float
+    cost_per_call: float = 0.0
     allow_hosts: list[str]
     has_credential: bool
     mcp_server_id: uuid.UUID | None
@@ -140,12 +143,42 @@ class ToolStats(BaseModel):
     success_rate: float
     p50_ms: float | None
     p95_ms: float | None
-    cost: float
-    cost_share: float = Field(description="This tool's part of the cost of every tool in the answer (0..1)")
+    cost: float = Field(description="The tool's own price over its calls")
+    model_cost: float = Field(
+        description="Model cost attributed to the tool: each asking model step's cost split evenly among its calls"
+    )
+    total_cost: float = Field(description="cost + model_cost")
+    cost_share: float = Field(description="This tool's part of the total cost of every tool in the answer (0..1)")
     error_kinds: dict[str, int]
+
+
+class AgentToolStats(BaseModel):
+    """One cell of the agent × tool matrix: an agent's runs calling a tool."""
+
+    agent_id: uuid.UUID
+    agent_name: str
+    tool_id: uuid.UUID
+    tool_name: str
+    calls: int
+    ok: int
+    success_rate: float
+
+
+class Keyword(BaseModel):
+    word: str
+    count: int
+
+
+class ToolKeywords(BaseModel):
+    tool_id: uuid.UUID
+    runs: int = Field(description="The agent runs read (the latest, at most 500)")
+    keywords: list[Keyword]
 
 
 class ToolAnalytics(BaseModel):
     days: int
     calls: int
+    total_cost: float = 0.0
     items: list[ToolStats]
+    agents: list[AgentToolStats] = Field(default_factory=list)
+    keywords: list[ToolKeywords] = Field(default_factory=list)
