@@ -182,3 +182,21 @@ class ToolAnalytics(BaseModel):
     items: list[ToolStats]
     agents: list[AgentToolStats] = Field(default_factory=list)
     keywords: list[ToolKeywords] = Field(default_factory=list)
+
+
+class ToolCallOut(BaseModel):
+    id: uuid.UUID
+    version: int
+    status: str = Field(description="ok or error")
+    error_kind: str | None
+    latency_ms: float
+    cost: float
+    agent_run_id: uuid.UUID | None = Field(description="The agent run that made the call; none for a test run")
+    caller_id: uuid.UUID | None
+    caller_name: str | None = Field(description="The caller's username")
+    created_at: datetime
+
+
+class ToolCallPage(BaseModel):
+    items: list[ToolCallOut]
+    next_cursor: str | None = None
