@@ -29,6 +29,7 @@ export const NAV: NavItem[] = [
   { name: 'tools', icon: 'mdi-tools', to: '/tools', permission: 'tools:read', group: 'build' },
   { name: 'agents', icon: 'mdi-robot-outline', to: '/agents', permission: 'agents:read', group: 'build' },
   { name: 'workflows', icon: 'mdi-sitemap-outline', to: '/workflows', permission: 'agents:read', group: 'build' },
+  { name: 'templates', icon: 'mdi-storefront-outline', to: '/templates', permission: 'agents:read', group: 'build' },
   {
     name: 'evaluation',
     icon: 'mdi-clipboard-check-outline',

@@ -64,6 +64,12 @@ export const routes: RouteRecordRaw[] = [
     meta: { permission: 'agents:read', parent: 'workflows' },
   },
   {
+    path: '/templates',
+    name: 'templates',
+    component: () => import('@/views/templates/TemplatesView.vue'),
+    meta: { permission: 'agents:read' },
+  },
+  {
     path: '/tools',
     name: 'tools',
     component: () => import('@/views/tools/ToolsView.vue'),
