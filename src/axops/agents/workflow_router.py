@@ -8,13 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from axops.agents import workflow_yaml, workflows
+from axops.agents import workflow_runs, workflow_yaml, workflows
 from axops.agents.workflow_schemas import (
     WorkflowCreate,
     WorkflowOut,
     WorkflowPage,
     WorkflowRunIn,
     WorkflowRunOut,
+    WorkflowRunPage,
     WorkflowVersionIn,
     WorkflowVersionOut,
     WorkflowVersionPage,
@@ -39,6 +40,20 @@ def _version_out(v) -> WorkflowVersionOut:
     return WorkflowVersionOut.model_validate(v, from_attributes=True)
 
 
+async def _outs(session, rows) -> list[WorkflowOut]:
+    """The workflows with their newest run's status and start."""
+    last = await workflow_runs.last_runs(session, [r.id for r in rows])
+    outs = []
+    for r in rows:
+        status, at = last.get(r.id, (None, None))
+        outs.append(
+            WorkflowOut.model_validate(r, from_attributes=True).model_copy(
+                update={"last_run_status": status, "last_run_at": at}
+            )
+        )
+    return outs
+
+
 @router.get("/workflows")
 async def list_workflows(
     principal: Reader,
@@ -51,9 +66,7 @@ async def list_workflows(
     rows, next_cursor, total = await workflows.list_workflows(
         session, principal, q=q, include_archived=include_archived, cursor=cursor, limit=limit
     )
-    return WorkflowPage(
-        items=[WorkflowOut.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor, total=total
-    )
+    return WorkflowPage(items=await _outs(session, rows), next_cursor=next_cursor, total=total)
 
 
 @router.post("/workflows", status_code=201)
@@ -96,8 +109,21 @@ async def import_workflow(
 
 @router.get("/workflows/{workflow_id}")
 async def get_workflow(workflow_id: uuid.UUID, principal: Reader, session: Session) -> WorkflowOut:
-    return WorkflowOut.model_validate(
-        await workflows.get_workflow(session, principal, workflow_id), from_attributes=True
+    return (await _outs(session, [await workflows.get_workflow(session, principal, workflow_id)]))[0]
+
+
+@router.get("/workflows/{workflow_id}/runs")
+async def list_workflow_runs(
+    workflow_id: uuid.UUID,
+    principal: Reader,
+    session: Session,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> WorkflowRunPage:
+    """The workflow's runs, newest first (`GET /api/agent/workflow-runs/{id}` has a run's node traces)."""
+    rows, next_cursor = await workflow_runs.list_runs(session, principal, workflow_id, cursor=cursor, limit=limit)
+    return WorkflowRunPage(
+        items=[WorkflowRunOut.model_validate(workflows.run_out(r, [])) for r in rows], next_cursor=next_cursor
     )
 
 

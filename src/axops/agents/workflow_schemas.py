@@ -151,6 +151,8 @@ class WorkflowOut(BaseModel):
     archived_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    last_run_status: Literal["running", "succeeded", "failed"] | None = Field(None, description="The newest run's")
+    last_run_at: datetime | None = Field(None, description="When the newest run started")
 
 
 class WorkflowPage(BaseModel):
@@ -212,3 +214,8 @@ class WorkflowRunOut(BaseModel):
     started_at: datetime
     finished_at: datetime | None
     nodes: list[NodeRunOut] = Field(default_factory=list)
+
+
+class WorkflowRunPage(BaseModel):
+    items: list[WorkflowRunOut] = Field(description="Newest first, without their node traces")
+    next_cursor: str | None = None
