@@ -3218,6 +3218,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/agent/workflows/{workflow_id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Workflow Runs
+         * @description The workflow's runs, newest first (`GET /api/agent/workflow-runs/{id}` has a run's node traces).
+         */
+        get: operations["agent-list_workflow_runs"];
+        put?: never;
+        /**
+         * Run Workflow
+         * @description Runs the version (default: the latest) in the request, within its time limit; the run, failed or
+         *     not, is returned with its node traces.
+         */
+        post: operations["agent-run_workflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/agent/workflows/{workflow_id}/archive": {
         parameters: {
             query?: never;
@@ -3301,27 +3326,6 @@ export interface paths {
         get: operations["agent-export_workflow_version"];
         put?: never;
         post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/agent/workflows/{workflow_id}/runs": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Run Workflow
-         * @description Runs the version (default: the latest) in the request, within its time limit; the run, failed or
-         *     not, is returned with its node traces.
-         */
-        post: operations["agent-run_workflow"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3495,6 +3499,26 @@ export interface paths {
          * @description Runs the tool's current version with these arguments, as an agent would (recorded in analytics).
          */
         post: operations["tool-test_tool"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tool/tools/{tool_id}/calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Tool Calls
+         * @description The tool's calls, newest first: status, error kind, latency, the agent run behind it and the caller.
+         */
+        get: operations["tool-list_tool_calls"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -5657,6 +5681,32 @@ export interface components {
              * Format: date-time
              */
             started_at: string;
+        };
+        /**
+         * AgentToolStats
+         * @description One cell of the agent × tool matrix: an agent's runs calling a tool.
+         */
+        AgentToolStats: {
+            /**
+             * Agent Id
+             * Format: uuid
+             */
+            agent_id: string;
+            /** Agent Name */
+            agent_name: string;
+            /**
+             * Tool Id
+             * Format: uuid
+             */
+            tool_id: string;
+            /** Tool Name */
+            tool_name: string;
+            /** Calls */
+            calls: number;
+            /** Ok */
+            ok: number;
+            /** Success Rate */
+            success_rate: number;
         };
         /** AgentUpdate */
         AgentUpdate: {
@@ -9319,6 +9369,13 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+        };
+        /** Keyword */
+        Keyword: {
+            /** Word */
+            word: string;
+            /** Count */
+            count: number;
         };
         /** LabelIn */
         LabelIn: {
@@ -14356,8 +14413,62 @@ export interface components {
             days: number;
             /** Calls */
             calls: number;
+            /**
+             * Total Cost
+             * @default 0
+             */
+            total_cost: number;
             /** Items */
             items: components["schemas"]["ToolStats"][];
+            /** Agents */
+            agents?: components["schemas"]["AgentToolStats"][];
+            /** Keywords */
+            keywords?: components["schemas"]["ToolKeywords"][];
+        };
+        /** ToolCallOut */
+        ToolCallOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Version */
+            version: number;
+            /**
+             * Status
+             * @description ok or error
+             */
+            status: string;
+            /** Error Kind */
+            error_kind: string | null;
+            /** Latency Ms */
+            latency_ms: number;
+            /** Cost */
+            cost: number;
+            /**
+             * Agent Run Id
+             * @description The agent run that made the call; none for a test run
+             */
+            agent_run_id: string | null;
+            /** Caller Id */
+            caller_id: string | null;
+            /**
+             * Caller Name
+             * @description The caller's username
+             */
+            caller_name: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** ToolCallPage */
+        ToolCallPage: {
+            /** Items */
+            items: components["schemas"]["ToolCallOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
         };
         /** ToolCreate */
         ToolCreate: {
@@ -14389,6 +14500,12 @@ export interface components {
              */
             timeout_s: number;
             /**
+             * Cost Per Call
+             * @description The tool's own price per call (e.g. a paid API)
+             * @default 0
+             */
+            cost_per_call: number;
+            /**
              * Allow Hosts
              * @description Hosts (or host:port) the tool may reach; HTTP tools default to their base URL's host. Private and loopback addresses are reached only when named here.
              */
@@ -14414,6 +14531,21 @@ export interface components {
             spec: {
                 [key: string]: unknown;
             };
+        };
+        /** ToolKeywords */
+        ToolKeywords: {
+            /**
+             * Tool Id
+             * Format: uuid
+             */
+            tool_id: string;
+            /**
+             * Runs
+             * @description The agent runs read (the latest, at most 500)
+             */
+            runs: number;
+            /** Keywords */
+            keywords: components["schemas"]["Keyword"][];
         };
         /** ToolOut */
         ToolOut: {
@@ -14442,6 +14574,11 @@ export interface components {
             requires_approval: boolean;
             /** Timeout S */
             timeout_s: number;
+            /**
+             * Cost Per Call
+             * @default 0
+             */
+            cost_per_call: number;
             /** Allow Hosts */
             allow_hosts: string[];
             /** Has Credential */
@@ -14521,11 +14658,24 @@ export interface components {
             p50_ms: number | null;
             /** P95 Ms */
             p95_ms: number | null;
-            /** Cost */
+            /**
+             * Cost
+             * @description The tool's own price over its calls
+             */
             cost: number;
             /**
+             * Model Cost
+             * @description Model cost attributed to the tool: each asking model step's cost split evenly among its calls
+             */
+            model_cost: number;
+            /**
+             * Total Cost
+             * @description cost + model_cost
+             */
+            total_cost: number;
+            /**
              * Cost Share
-             * @description This tool's part of the cost of every tool in the answer (0..1)
+             * @description This tool's part of the total cost of every tool in the answer (0..1)
              */
             cost_share: number;
             /** Error Kinds */
@@ -14548,6 +14698,8 @@ export interface components {
             requires_approval?: boolean | null;
             /** Timeout S */
             timeout_s?: number | null;
+            /** Cost Per Call */
+            cost_per_call?: number | null;
             /** Allow Hosts */
             allow_hosts?: string[] | null;
             /**
@@ -15325,6 +15477,16 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+            /**
+             * Last Run Status
+             * @description The newest run's
+             */
+            last_run_status?: ("running" | "succeeded" | "failed") | null;
+            /**
+             * Last Run At
+             * @description When the newest run started
+             */
+            last_run_at?: string | null;
         };
         /** WorkflowPage */
         WorkflowPage: {
@@ -15396,6 +15558,16 @@ export interface components {
             finished_at: string | null;
             /** Nodes */
             nodes?: components["schemas"]["NodeRunOut"][];
+        };
+        /** WorkflowRunPage */
+        WorkflowRunPage: {
+            /**
+             * Items
+             * @description Newest first, without their node traces
+             */
+            items: components["schemas"]["WorkflowRunOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
         };
         /** WorkflowVersionIn */
         WorkflowVersionIn: {
@@ -22143,6 +22315,75 @@ export interface operations {
             };
         };
     };
+    "agent-list_workflow_runs": {
+        parameters: {
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowRunPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "agent-run_workflow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowRunIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowRunOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "agent-archive_workflow": {
         parameters: {
             query?: never;
@@ -22322,41 +22563,6 @@ export interface operations {
                 };
                 content: {
                     "application/yaml": string;
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
-                };
-            };
-        };
-    };
-    "agent-run_workflow": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                workflow_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["WorkflowRunIn"];
-            };
-        };
-        responses: {
-            /** @description Successful Response */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["WorkflowRunOut"];
                 };
             };
             /** @description Validation Error */
@@ -22832,6 +23038,40 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ToolOutcomeOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "tool-list_tool_calls": {
+        parameters: {
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                tool_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolCallPage"];
                 };
             };
             /** @description Validation Error */
