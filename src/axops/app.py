@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 import axops.agents.gateway
+import axops.agents.tool_usage  # (registers the agents' part of tool analytics)
 import axops.prompts.gateway  # noqa: F401  (registers the gateway's prompt resolver)
 from axops import __version__, hardware
 from axops.agents import router as agents_router

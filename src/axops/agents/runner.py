@@ -95,6 +95,7 @@ class Context:
     steps: int = 0
     tokens: int = 0
     cost: float = 0.0
+    call_share: float = 0.0  # the asking model step's cost split evenly among its calls (tool analytics)
     http: aiohttp.ClientSession | None = field(default=None, repr=False)
 
 
@@ -176,7 +177,7 @@ async def _call_one(ctx: Context, call: dict) -> tuple[ToolOutcome, Any]:
         )
     if not outcome.latency_ms:
         outcome.latency_ms = (time.perf_counter() - start) * 1000
-    return outcome, tools.call_record(ctx.principal, tool.row, tool.version, outcome, ctx.run_id)
+    return outcome, tools.call_record(ctx.principal, tool.row, tool.version, outcome, ctx.run_id, ctx.call_share)
 
 
 def _tool_step(ctx: Context, call: dict, outcome: ToolOutcome, group: int, started_at: datetime) -> AgentStep:
@@ -243,7 +244,13 @@ async def _finish(ctx: Context, status: str, stop_reason: str | None, output: st
 
 
 async def _pause(ctx: Context, assistant: dict, pending: list[dict], results: dict, group: int) -> list[dict]:
-    blob = {"messages": ctx.messages, "calls": assistant.get("tool_calls") or [], "results": results, "group": group}
+    blob = {
+        "messages": ctx.messages,
+        "calls": assistant.get("tool_calls") or [],
+        "results": results,
+        "group": group,
+        "share": ctx.call_share,
+    }
     async with ctx.state.db.sessionmaker() as session:
         rows = []
         for call in pending:
@@ -310,6 +317,7 @@ async def drive(ctx: Context) -> AsyncIterator[tuple[str, dict]]:
             ctx.cost += result.cost
             message = result.message
             calls = [c for c in message.get("tool_calls") or [] if isinstance(c, dict)] if result.ok else []
+            ctx.call_share = result.cost / len(calls) if calls else 0.0
             group = ctx.next_index
             step = AgentStep(
                 run_id=ctx.run_id,

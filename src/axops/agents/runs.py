@@ -212,6 +212,7 @@ async def resume(state, run_id: uuid.UUID) -> AsyncIterator[tuple[str, dict]]:
         steps=totals[0],
         tokens=totals[1],
         cost=totals[2],
+        call_share=float(blob.get("share") or 0.0),
     )
     results: dict = dict(blob["results"])
     approved = [

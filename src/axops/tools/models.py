@@ -67,9 +67,11 @@ class Tool(IdMixin, TimestampMixin, Base):
     visibility: Mapped[str] = mapped_column(String(16), default="team")
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cost_per_call: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))  # e.g. a paid API
 
     __table_args__ = (
         CheckConstraint(f"kind IN {KINDS}", name="kind"),
+        CheckConstraint("cost_per_call >= 0", name="cost_per_call"),
         CheckConstraint("visibility IN ('team')", name="visibility"),
         Index("uq_tools_team_id_lower_name", "team_id", func.lower(text("name")), unique=True),
         Index("ix_tools_created_at_id", "created_at", "id"),
@@ -105,11 +107,14 @@ class ToolCall(IdMixin, Base):
     status: Mapped[str] = mapped_column(String(8))
     error_kind: Mapped[str | None] = mapped_column(String(32))
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
-    cost: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    cost: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))  # the tool's price per call
+    # an agent run's call: the cost of the model step that asked for it, split evenly among that step's calls
+    model_cost: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
     __table_args__ = (
         CheckConstraint(f"status IN {CALL_STATUSES}", name="status"),
         Index("ix_tool_calls_tool_id_created_at", "tool_id", "created_at"),
         Index("ix_tool_calls_team_id_created_at", "team_id", "created_at"),
+        Index("ix_tool_calls_agent_run_id", "agent_run_id"),
     )

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth.deps import Principal, Session, require
 from axops.core.state import SecretKey, SettingsDep
-from axops.tools import analytics, service
+from axops.tools import analytics, service, usage
 from axops.tools.models import KINDS, Tool, ToolVersion
 from axops.tools.schemas import (
     OpenApiImportIn,
@@ -175,6 +175,11 @@ async def list_tool_calls(
 
 @router.get("/analytics")
 async def tool_analytics(
-    principal: Reader, session: Session, days: Annotated[int, Query(ge=1, le=365)] = 30
+    principal: Reader,
+    session: Session,
+    days: Annotated[int, Query(ge=1, le=365)] = 30,
+    team_id: uuid.UUID | None = None,
 ) -> ToolAnalytics:
-    return await analytics.tool_analytics(session, principal, days=days)
+    """Per tool calls, success rate, latency, error kinds, own and attributed model cost and cost share;
+    the agent × tool matrix; each tool's task keywords (rules in tools/usage.py)."""
+    return await usage.tool_analytics(session, principal, days=days, team_id=team_id)

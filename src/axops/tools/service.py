@@ -156,6 +156,7 @@ async def create_tool(session: AsyncSession, principal: Principal, data: ToolCre
         latest_version=0,
         requires_approval=data.requires_approval,
         timeout_s=data.timeout_s,
+        cost_per_call=data.cost_per_call,
         allow_hosts=[h.lower() for h in data.allow_hosts],
         credential_encrypted=crypto.encrypt(secret, data.credential) if data.credential else None,
         mcp_server_id=data.mcp_server_id,
@@ -422,9 +423,16 @@ async def run_resolved(
 
 
 def call_record(
-    principal: Principal, tool: Tool, version: ToolVersion, outcome: ToolOutcome, agent_run_id: uuid.UUID | None = None
+    principal: Principal,
+    tool: Tool,
+    version: ToolVersion,
+    outcome: ToolOutcome,
+    agent_run_id: uuid.UUID | None = None,
+    model_cost: float = 0.0,
 ) -> ToolCall:
-    """The `tool_calls` row of one call, for the caller to add to its own transaction."""
+    """The `tool_calls` row of one call, for the caller to add to its own transaction. The tool's price
+    is charged when the tool was reached: not for arguments refused before it ran."""
+    charged = outcome.error_kind not in ("invalid_arguments", "unavailable")
     return ToolCall(
         tool_id=tool.id,
         version=version.version,
@@ -434,7 +442,8 @@ def call_record(
         status="ok" if outcome.ok else "error",
         error_kind=outcome.error_kind,
         latency_ms=outcome.latency_ms,
-        cost=0.0,
+        cost=float(tool.cost_per_call or 0.0) if charged else 0.0,
+        model_cost=model_cost,
     )
 
 
