@@ -191,6 +191,16 @@ describe('run events', () => {
     expect(chat.items[2]).toEqual({ kind: 'answer', text: '결제를 하지 않았습니다' })
     expect(chat.status).toBe('succeeded')
   })
+
+  it("takes the run's id from the stream's first event and keeps what the chat holds", () => {
+    const chat = emptyChat()
+    chat.status = 'running'
+    chat.approvals = [{ id: 'p1', tool_call_id: 'c1', tool_name: 'pay', arguments: null }]
+    applyEvent(chat, { event: 'run', data: { run_id: 'r7' } })
+    expect(chat.runId).toBe('r7')
+    expect(chat.status).toBe('running')
+    expect(chat.approvals).toHaveLength(1)
+  })
 })
 
 describe('agent page', () => {
@@ -218,8 +228,9 @@ describe('agent page', () => {
   it('streams a run into the chat and then shows its trace', async () => {
     const calls = pageApi(() =>
       sseResponse([
+        ['run', { run_id: 'r1' }],
         ['step', { index: 0, kind: 'model' }],
-        ['tool_call', { id: 'c1', name: 'weather', group: 1 }],
+        ['tool_call', { id: 'c1', name: 'weather', arguments: '{"city": "서울", "phone": "<PHONE>"}', group: 1 }],
         ['tool_result', { id: 'c1', name: 'weather', ok: true, latency_ms: 300 }],
         ['answer', { content: '맑음' }],
         ['done', { status: 'succeeded', stop_reason: 'stop' }],
@@ -236,8 +247,11 @@ describe('agent page', () => {
     expect(byTestId('chat-status')!.textContent).toContain('성공')
     const run = calls.find((c) => c.method === 'POST')!
     expect(run.body).toEqual({ input: '서울 날씨?', stream: true })
-    // The run's id came from the runs list (the stream named none); its trace is drawn.
+    // The (masked) arguments show, pretty-printed
+    expect(byTestId('chat-tool-call')!.textContent).toContain('"city": "서울"')
+    // The run's id came from the stream's first event, not from guessing at the newest run; its trace is drawn.
     expect(calls.some((c) => c.path === '/api/agent/runs/r1')).toBe(true)
+    expect(calls.some((c) => c.path === '/api/agent/runs' && c.query.get('limit') === '1')).toBe(false)
     expect(document.querySelectorAll('[data-testid="trace-row"]')).toHaveLength(4)
   })
 

@@ -116,8 +116,10 @@ export function applyEvent(state: ChatState, { event, data }: RunEvent): ChatSta
       state.stopReason = str(data.stop_reason) ?? state.stopReason
       break
     case 'run': {
-      // The run itself (an answer that was not a stream): its state, answer and the calls still waiting.
+      // A stream's first event names its run ({run_id}); an answer that was not a stream is the run itself:
+      // its state, answer and the calls still waiting.
       state.runId = str(data.id) ?? state.runId
+      if (!('id' in data)) break
       state.status = (str(data.status) as RunStatus | null) ?? state.status
       state.stopReason = str(data.stop_reason) ?? state.stopReason
       const output = str(data.output)
@@ -207,11 +209,6 @@ export const useAgentStore = defineStore('agent', () => {
       if ((e as Error).name !== 'AbortError') chat.value.items.push({ kind: 'error', text: (e as Error).message })
     } finally {
       sending.value = false
-    }
-    // The stream names its run only when it pauses for approval; otherwise the newest run is this one.
-    if (!chat.value.runId && chat.value.status !== 'running') {
-      const newest = await listRuns(agent.value.id, 1).catch(() => [])
-      chat.value.runId = newest[0]?.id ?? null
     }
     await refreshTrace()
   }
