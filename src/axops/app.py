@@ -24,6 +24,7 @@ import axops.agents.tool_usage  # (registers the agents' part of tool analytics)
 import axops.prompts.gateway  # noqa: F401  (registers the gateway's prompt resolver)
 from axops import __version__, hardware
 from axops.agents import router as agents_router
+from axops.agents import tasks as agents_tasks
 from axops.agents import template_router, workflow_router
 from axops.auth import audit
 from axops.auth import router as auth_router
@@ -101,6 +102,7 @@ log = logging.getLogger("axops.app")
 tasks.register(
     {
         "audit": audit.tasks,
+        "agents": agents_tasks.tasks,
         "models": models_tasks.tasks,
         "datasets": datasets_tasks.tasks,
         "gateway": gateway_tasks.tasks,

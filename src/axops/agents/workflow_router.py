@@ -181,8 +181,8 @@ async def run_workflow(
 ) -> WorkflowRunOut:
     """Runs the version (default: the latest) in the request, within its time limit; the run, failed or
     not, is returned with its node traces."""
-    run = await workflows.run_workflow(session, principal, state, workflow_id, body)
-    _, nodes = await workflows.get_run(session, principal, run.id)
+    run = await workflows.run_workflow(state, principal, workflow_id, body)  # its own short transactions
+    run, nodes = await workflows.get_run(session, principal, run.id)
     return WorkflowRunOut.model_validate(workflows.run_out(run, nodes))
 
 

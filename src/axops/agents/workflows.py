@@ -3,8 +3,9 @@
 A run happens in the request (bounded by the version's `limits.max_seconds`): model calls go through
 the gateway over HTTP with a key issued to the caller for this run and revoked at its end
 (agents/llm.py), tool calls through the tool registry (`tools.service.call_tool`), saved prompts
-through the prompt registry. The run and its node traces are written once, when it ends, in the
-request's transaction. Services flush, never commit; every change is audited."""
+through the prompt registry. A run writes its own short transactions (`run_workflow`): the `running`
+row at its start, its end and node traces at once when it ends; no connection is held while it
+works. The other services flush, never commit; every change is audited."""
 
 from __future__ import annotations
 
@@ -223,7 +224,11 @@ def _checked_inputs(definition: Definition, given: dict) -> dict:
     return values
 
 
-def _deps(session: AsyncSession, principal: Principal, state, http, key: str | None) -> Deps:
+def _deps(principal: Principal, state, http, key: str | None) -> Deps:
+    """The engine's calls. None holds a PostgreSQL connection while a model or a tool works: reads and
+    the tool's call record are short transactions of their own."""
+    from axops.tools import service as tools
+
     async def chat(body: dict) -> ModelAnswer:
         if key is None:  # cannot happen: a key is issued whenever the graph has a model node
             return ModelAnswer(None, error="no gateway key for this run")
@@ -232,23 +237,28 @@ def _deps(session: AsyncSession, principal: Principal, state, http, key: str | N
         return ModelAnswer(content, r.prompt_tokens, r.completion_tokens, r.cost, r.latency_ms, r.error)
 
     async def call_tool(tool_id: str, arguments: dict) -> ToolOutcome:
-        from axops.tools.service import call_tool as run_tool
-
         if not isinstance(arguments, dict):
             return ToolOutcome(ok=False, error_kind="invalid_arguments", error="The arguments are not an object.")
         try:
-            return await run_tool(
-                session, principal, uuid.UUID(tool_id), arguments, secret=state.secret_key, settings=state.settings
-            )
+            async with state.db.sessionmaker() as session:
+                tool, version = await tools.resolve(session, principal, uuid.UUID(tool_id))
         except AppError as exc:  # another team's or an archived tool: the node fails, the run records why
             return ToolOutcome(ok=False, error_kind="unavailable", error=exc.detail)
+        outcome = await tools.run_resolved(
+            state.db.sessionmaker, principal, tool, version, arguments, secret=state.secret_key, settings=state.settings
+        )
+        async with state.db.sessionmaker() as session:
+            session.add(tools.call_record(principal, tool, version, outcome))
+            await session.commit()
+        return outcome
 
     async def prompt(name: str, version: int | None, label: str | None) -> PromptContent:
         try:
-            p = await prompts.get_prompt(session, principal, name)
-            if p.archived_at is not None:
-                raise NodeFailed(f"The prompt '{name}' is archived.")
-            v = await prompts.select_version(session, p, label, version)
+            async with state.db.sessionmaker() as session:
+                p = await prompts.get_prompt(session, principal, name)
+                if p.archived_at is not None:
+                    raise NodeFailed(f"The prompt '{name}' is archived.")
+                v = await prompts.select_version(session, p, label, version)
         except AppError as exc:
             raise NodeFailed(exc.detail) from None
         return PromptContent(v.kind, v.template, v.variables, v.binding)
@@ -256,67 +266,73 @@ def _deps(session: AsyncSession, principal: Principal, state, http, key: str | N
     return Deps(chat=chat, call_tool=call_tool, prompt=prompt)
 
 
-async def run_workflow(
-    session: AsyncSession, principal: Principal, state, workflow_id: uuid.UUID, data: WorkflowRunIn
-) -> WorkflowRun:
-    wf, version = await get_version(session, principal, workflow_id, data.version)
-    require_owner(principal, wf, "agents:write", "workflow")
-    _refuse_archived(wf)
-    definition = Definition.model_validate(version.definition)
-    graph = checked(definition)
-    inputs = _checked_inputs(definition, data.input)
-    run = WorkflowRun(
-        workflow_id=wf.id,
-        version=version.version,
-        team_id=wf.team_id,
-        created_by=_actor(principal),
-        status="running",
-        input=capped(masked(inputs)),
-        totals={},
-        started_at=datetime.now(UTC),
-    )
-    run.id = uuid7()
-    key_id, key = None, None
-    if graph.model_nodes:
-        async with state.db.sessionmaker() as own:  # committed now: the gateway must know the key
-            created = await llm.issue_key(own, principal, run.id, prefix="workflow-run")
-            await own.commit()
-        key_id, key = created.id, created.key
+async def run_workflow(state, principal: Principal, workflow_id: uuid.UUID, data: WorkflowRunIn) -> WorkflowRun:
+    """Run a version in the caller's request, in short transactions of its own: the run row (`running`)
+    and the run's key are committed before the graph runs, the engine holds no connection, and the end
+    (status, node traces, the key revoked, the audit event) lands in one transaction. A run whose
+    process died stays `running` until `fail_stale_runs` ends it."""
+    async with state.db.sessionmaker() as session:
+        wf, version = await get_version(session, principal, workflow_id, data.version)
+        require_owner(principal, wf, "agents:write", "workflow")
+        _refuse_archived(wf)
+        definition = Definition.model_validate(version.definition)
+        graph = checked(definition)
+        inputs = _checked_inputs(definition, data.input)
+        run = WorkflowRun(
+            id=uuid7(),
+            workflow_id=wf.id,
+            version=version.version,
+            team_id=wf.team_id,
+            created_by=_actor(principal),
+            status="running",
+            input=capped(masked(inputs)),
+            totals={},
+            started_at=datetime.now(UTC),
+        )
+        session.add(run)
+        key_id, key = None, None
+        if graph.model_nodes:  # committed now: the gateway must know the key
+            created = await llm.issue_key(session, principal, run.id, prefix="workflow-run")
+            key_id, key = created.id, created.key
+        await session.commit()
+    result = None
     try:
         async with aiohttp.ClientSession() as http:
-            result = await Engine(graph, definition.limits, _deps(session, principal, state, http, key)).run(inputs)
+            result = await Engine(graph, definition.limits, _deps(principal, state, http, key)).run(inputs)
     finally:
-        if key_id is not None:
-            async with state.db.sessionmaker() as own:
-                await llm.revoke_key(own, key_id)
-                await own.commit()
-    run.status, run.error, run.error_node = result.status, result.error, result.error_node
-    run.output = capped(masked(result.output)) if result.output is not None else None
-    result.totals["cost"] = round(result.totals["cost"], 8)
-    run.totals = result.totals
-    run.finished_at = datetime.now(UTC)
-    session.add(run)
-    await session.flush()
-    for seq, t in enumerate(result.traces):
-        session.add(
-            WorkflowNodeRun(
-                run_id=run.id,
-                seq=seq,
-                node_id=t.node_id,
-                node_type=t.node_type,
-                iteration=t.iteration,
-                status=t.status,
-                input=t.input,
-                output=t.output,
-                latency_ms=t.latency_ms,
-                prompt_tokens=t.prompt_tokens,
-                completion_tokens=t.completion_tokens,
-                cost=t.cost,
-                error=t.error,
-            )
-        )
-    await session.flush()
-    _audit(session, wf, "workflow.run", run_id=str(run.id), version=version.version, status=run.status)
+        async with state.db.sessionmaker() as session:
+            run = await session.get(WorkflowRun, run.id, with_for_update=True)
+            if result is None:  # the engine itself raised (or the request was cancelled)
+                run.status, run.error = "failed", "The run stopped before it finished."
+            else:
+                run.status, run.error, run.error_node = result.status, result.error, result.error_node
+                run.output = capped(masked(result.output)) if result.output is not None else None
+                result.totals["cost"] = round(result.totals["cost"], 8)
+                run.totals = result.totals
+                session.add_all(
+                    WorkflowNodeRun(
+                        run_id=run.id,
+                        seq=seq,
+                        node_id=t.node_id,
+                        node_type=t.node_type,
+                        iteration=t.iteration,
+                        status=t.status,
+                        input=t.input,
+                        output=t.output,
+                        latency_ms=t.latency_ms,
+                        prompt_tokens=t.prompt_tokens,
+                        completion_tokens=t.completion_tokens,
+                        cost=t.cost,
+                        error=t.error,
+                    )
+                    for seq, t in enumerate(result.traces)
+                )
+            run.finished_at = datetime.now(UTC)
+            if key_id is not None:
+                await llm.revoke_key(session, key_id)
+            await session.flush()
+            _audit(session, wf, "workflow.run", run_id=str(run.id), version=version.version, status=run.status)
+            await session.commit()
     return run
 
 
