@@ -3532,7 +3532,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Tool Analytics */
+        /**
+         * Tool Analytics
+         * @description Per tool calls, success rate, latency, error kinds, own and attributed model cost and cost share;
+         *     the agent × tool matrix; each tool's task keywords (rules in tools/usage.py).
+         */
         get: operations["tool-tool_analytics"];
         put?: never;
         post?: never;
@@ -23089,6 +23093,7 @@ export interface operations {
         parameters: {
             query?: {
                 days?: number;
+                team_id?: string | null;
             };
             header?: never;
             path?: never;
