@@ -52,7 +52,7 @@ KOREAN_UI_ALLOWED = frozenset(
     USD KRW vLLM TGI Ollama Llama Qwen Mistral Gemma Hugging Face HF Safetensors safetensors GGUF SFT DPO RLHF
     Markdown English Adam AdamW LR fp16 bf16 int8 int4 tokens/s tok x HTML BLEU chrF ROUGE ROUGE-1 ROUGE-2 ROUGE-L F1 LLM
     SLO SLA PSI KS QPS Slack SMTP HMAC Alertmanager Prometheus Grafana Loki OTLP
-    MCP Python stdio
+    MCP Python stdio SQL DuckDB
     Tab Enter Delete Backspace Esc
     """.split()
 )
