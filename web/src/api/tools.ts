@@ -1,6 +1,7 @@
 // The tool registry from the browser (/api/tool): HTTP (OpenAPI), MCP and Python tools, their immutable
 // versions, test runs and analytics. Shapes follow tools/schemas.py (kept by hand until the generated types land).
 import { requestJson, query } from './http'
+import type { Schemas } from './client'
 
 export type ToolKind = 'http' | 'mcp' | 'python'
 export const TOOL_KINDS: ToolKind[] = ['http', 'mcp', 'python']
@@ -89,7 +90,7 @@ export interface McpServer {
   transport: 'http' | 'stdio'
   url?: string | null
   command?: string[]
-  tools?: { name: string; description?: string }[]
+  tools?: { name: string; description?: string; input_schema?: unknown }[]
   tool_ids?: Record<string, string>
   status: string
   last_error?: string | null
@@ -135,3 +136,26 @@ export const listMcpServers = async () =>
 export const createMcpServer = (body: McpServerCreate) => requestJson<McpServer>('POST', '/api/tool/mcp-servers', body)
 export const refreshMcpServer = (id: string) =>
   requestJson<McpServer>('POST', `/api/tool/mcp-servers/${encodeURIComponent(id)}/refresh`)
+export const deleteMcpServer = (id: string) =>
+  requestJson<void>('DELETE', `/api/tool/mcp-servers/${encodeURIComponent(id)}`)
+
+/** One call of a tool (a test run, or an agent run's call: `agent_run_id`), newest first. */
+export type ToolCall = Schemas['ToolCallOut']
+export const listToolCalls = (id: string, cursor?: string | null, limit = 50) =>
+  requestJson<{ items: ToolCall[]; next_cursor?: string | null }>(
+    'GET',
+    `${t(id)}/calls${query({ limit, cursor: cursor ?? undefined })}`,
+  )
+
+/** What a refresh changed, by MCP tool name: tools new on the server, tools whose description or schema
+ * changed, and tools the server no longer offers (their registry tools are archived). */
+export function mcpRefreshDiff(before: McpServer, after: McpServer) {
+  const old = new Map((before.tools ?? []).map((x) => [x.name, x]))
+  const now = new Map((after.tools ?? []).map((x) => [x.name, x]))
+  const added = [...now.keys()].filter((name) => !old.has(name))
+  const archived = [...old.keys()].filter((name) => !now.has(name))
+  const changed = [...now.entries()]
+    .filter(([name, x]) => old.has(name) && JSON.stringify(old.get(name)) !== JSON.stringify(x))
+    .map(([name]) => name)
+  return { added, changed, archived }
+}
