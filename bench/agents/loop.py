@@ -32,6 +32,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +93,43 @@ async def ping(request: web.Request) -> web.Response:
     return web.json_response({"pong": True})
 
 
+def server_cpu(proc: psutil.Process) -> float:
+    """User + system seconds of the server process and its children."""
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def gateway_cpu_per_call(c, key: str, proc: psutil.Process) -> float:
+    """The server's CPU per `/v1` chat call of the same shape as the loop's (its mid-run conversation
+    and the tool entry), with the bench's key: what the gateway spends, to subtract from the step's."""
+    headers = {"Authorization": f"Bearer {key}"}
+    messages = [{"role": "system", "content": "You are a benchmark."}, {"role": "user", "content": "ping"}]
+    for n in range(STEPS // 2):
+        messages.append(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": f"c{n}", "type": "function", "function": {"name": "ping", "arguments": "{}"}}],
+            }
+        )
+        messages.append({"role": "tool", "tool_call_id": f"c{n}", "content": '{"pong": true}'})
+    tools = [{"type": "function", "function": {"name": "ping", "parameters": {"type": "object", "properties": {}}}}]
+    body = {"model": "bench", "messages": messages, "tools": tools}
+    for _ in range(5):
+        c.post("/v1/chat/completions", json=body, headers=headers).raise_for_status()
+    calls = 20 * STEPS
+    cpu0 = server_cpu(proc)
+    for _ in range(calls):
+        c.post("/v1/chat/completions", json=body, headers=headers).raise_for_status()
+    return (server_cpu(proc) - cpu0) * 1000 / calls
+
+
 def main() -> None:
     upstream_port, tool_port = free_port(), free_port()
     up = web.Application()
@@ -104,7 +142,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="axops-bench-agents-"))
     server = pg = None
     try:
-        server, _base, _key, (pg, c, admin, _env) = gateway_bench.setup_axops(tmp, f"http://127.0.0.1:{upstream_port}")
+        server, _base, key, (pg, c, admin, _env) = gateway_bench.setup_axops(tmp, f"http://127.0.0.1:{upstream_port}")
         tool = c.post(
             "/api/tool/tools",
             json={
@@ -131,11 +169,14 @@ def main() -> None:
         )
         agent.raise_for_status()
         url = f"/api/agent/agents/{agent.json()['id']}/runs"
+        proc = psutil.Process(server.pid)
         rows = []
         for i in range(RUNS + 1):
+            cpu0 = server_cpu(proc)
             started = time.perf_counter()
             r = c.post(url, json={"input": "ping until told to stop"}, headers=admin, timeout=600)
             wall = (time.perf_counter() - started) * 1000
+            cpu = (server_cpu(proc) - cpu0) * 1000
             r.raise_for_status()
             run = r.json()
             assert run["status"] == "limit_reached" and run["steps"] == STEPS, run
@@ -146,6 +187,9 @@ def main() -> None:
                 "model_per_step_ms": model / STEPS,
                 "tool_per_step_ms": tool_ms / STEPS,
                 "start_ms": wall - run["latency_ms"],
+                # load-independent: the server process's CPU time per step (loop, gateway and tool
+                # registry; the run's start and HTTP included), and below the gateway's alone per call
+                "server_cpu_per_step_ms": cpu / STEPS,
             }
             if i:  # the first run warms the server up
                 rows.append(row)
@@ -154,7 +198,10 @@ def main() -> None:
             k: {"p50": round(statistics.median(r[k] for r in rows), 2), "max": round(max(r[k] for r in rows), 2)}
             for k in rows[0]
         }
-        summary.update(steps=STEPS, runs=RUNS, cpus=os.cpu_count())
+        gateway_cpu = gateway_cpu_per_call(c, key, proc)
+        summary["gateway_cpu_per_call_ms"] = round(gateway_cpu, 2)
+        summary["loop_cpu_per_step_ms"] = round(summary["server_cpu_per_step_ms"]["p50"] - gateway_cpu, 2)
+        summary.update(steps=STEPS, runs=RUNS, cpus=os.cpu_count(), load_1min=os.getloadavg()[0])
         print(json.dumps(summary, indent=2))
         Path(__file__).with_name("loop_results.json").write_text(json.dumps(summary, indent=2) + "\n")
     finally:

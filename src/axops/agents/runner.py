@@ -1,16 +1,19 @@
 """The agent loop: a model call through the gateway with the agent's tools in OpenAI format, then the
-tool calls of its answer (all of one answer in parallel, each through `tools.service.call_tool`, which
-validates the arguments and never raises for a tool's failure), their results back as `tool` messages,
-until an answer or a limit (steps, tokens, cost, seconds: status `limit_reached`, `stop_reason` the limit).
+tool calls of its answer (all of one answer in parallel, each through the tool registry's
+`run_resolved` on the tool rows read once when the run started, which validates the arguments and never
+raises for a tool's failure), their results back as `tool` messages, until an answer or a limit (steps,
+tokens, cost, seconds: status `limit_reached`, `stop_reason` the limit).
 
 A call to a tool that requires approval pauses the run (`waiting_approval`, one `agent_approvals` row a
 call); the other calls of the same answer run first. The conversation and the calls awaiting a decision
 are kept encrypted on the run while it waits and cleared when it ends; `resume` picks them up once
 every call is decided (a rejected call is told to the model as declined).
 
-Each step is written in its own short transaction as it happens, so a trace can be read while the run
-goes on; the loop yields events (`step`, `tool_call`, `tool_result`, `approval_required`, `answer`,
-`error`, `done`) that the router streams as SSE."""
+Each step is written in a short transaction of its own (a model step with the run's totals; a batch of
+tool calls' steps with their call records) behind the loop (`_write_behind`): the write runs while the
+loop goes on to its next call, so a trace can be read while the run goes on, and no connection is held
+while a model or a tool works. The loop yields events (`step`, `tool_call`, `tool_result`,
+`approval_required`, `answer`, `error`, `done`) that the router streams as SSE."""
 
 from __future__ import annotations
 
@@ -97,6 +100,8 @@ class Context:
     cost: float = 0.0
     call_share: float = 0.0  # the asking model step's cost split evenly among its calls (tool analytics)
     http: aiohttp.ClientSession | None = field(default=None, repr=False)
+    status: str = "running"  # as the last finished trace write saw it (a cancel shows here)
+    writing: asyncio.Task | None = field(default=None, repr=False)  # the trace writes behind the loop
 
 
 def _event(event: str, **data) -> tuple[str, dict]:
@@ -121,6 +126,28 @@ async def _write(state, run_id: uuid.UUID, rows: list, **run_values) -> str | No
             )
         await session.commit()
     return status
+
+
+def _write_behind(ctx: Context, rows: list, **run_values) -> None:
+    """Queue a trace write: it runs while the loop goes on to the next model or tool call, one write
+    at a time in order, so the loop does not wait for PostgreSQL between steps. `_settle` waits for
+    them (before the run ends or pauses); a failed write fails the loop at its next step."""
+    previous = ctx.writing
+
+    async def write() -> None:
+        if previous is not None:
+            await previous
+        status = await _write(ctx.state, ctx.run_id, rows, **run_values)
+        if status is not None:
+            ctx.status = status
+
+    ctx.writing = asyncio.create_task(write())
+
+
+async def _settle(ctx: Context) -> None:
+    if ctx.writing is not None:
+        writing, ctx.writing = ctx.writing, None
+        await writing
 
 
 def _limit_hit(ctx: Context) -> str | None:
@@ -212,7 +239,7 @@ async def run_calls(ctx: Context, calls: list[dict], group: int) -> AsyncIterato
     outcomes = [o for o, _ in done]
     steps = [_tool_step(ctx, c, o, group, started_at) for c, o in zip(calls, outcomes, strict=True)]
     # the steps and the registry's call records of the whole batch in one short transaction
-    await _write(ctx.state, ctx.run_id, steps + [r for _, r in done if r is not None])
+    _write_behind(ctx, steps + [r for _, r in done if r is not None])
     for c, o in zip(calls, outcomes, strict=True):
         yield _event(
             "tool_result",
@@ -229,6 +256,7 @@ async def run_calls(ctx: Context, calls: list[dict], group: int) -> AsyncIterato
 
 async def _finish(ctx: Context, status: str, stop_reason: str | None, output: str | None = None) -> None:
     """The run's end: status (unless it was cancelled meanwhile), the resume state cleared, the key revoked."""
+    await _settle(ctx)
     async with ctx.state.db.sessionmaker() as session:
         run = await session.get(AgentRun, ctx.run_id, with_for_update=True)
         if run.status in ("running", "waiting_approval"):
@@ -244,6 +272,7 @@ async def _finish(ctx: Context, status: str, stop_reason: str | None, output: st
 
 
 async def _pause(ctx: Context, assistant: dict, pending: list[dict], results: dict, group: int) -> list[dict]:
+    await _settle(ctx)
     blob = {
         "messages": ctx.messages,
         "calls": assistant.get("tool_calls") or [],
@@ -296,9 +325,10 @@ async def _pause(ctx: Context, assistant: dict, pending: list[dict], results: di
 async def drive(ctx: Context) -> AsyncIterator[tuple[str, dict]]:
     """The loop from the current conversation on; the run ends (or pauses) before the last event."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-        status = "running"  # the run was just started or claimed; later, as the last step's write saw it
         while True:
-            if status == "cancelled":
+            if ctx.writing is not None and ctx.writing.done():
+                ctx.writing.result()  # a failed trace write stops the loop here
+            if ctx.status == "cancelled":
                 await _finish(ctx, "cancelled", "cancelled")
                 yield _event("done", status="cancelled", stop_reason="cancelled")
                 return
@@ -335,9 +365,8 @@ async def drive(ctx: Context) -> AsyncIterator[tuple[str, dict]]:
                 started_at=started_at,
             )
             ctx.next_index += 1
-            status = await _write(
-                ctx.state,
-                ctx.run_id,
+            _write_behind(
+                ctx,
                 [step],
                 steps=AgentRun.steps + 1,
                 prompt_tokens=AgentRun.prompt_tokens + result.prompt_tokens,
@@ -361,10 +390,8 @@ async def drive(ctx: Context) -> AsyncIterator[tuple[str, dict]]:
                 return
             if not calls:
                 answer = _content_text(message.get("content"))
-                await _write(
-                    ctx.state,
-                    ctx.run_id,
-                    [AgentStep(run_id=ctx.run_id, index=ctx.next_index, kind="answer", output=masked(answer))],
+                _write_behind(
+                    ctx, [AgentStep(run_id=ctx.run_id, index=ctx.next_index, kind="answer", output=masked(answer))]
                 )
                 ctx.next_index += 1
                 await _finish(ctx, "succeeded", result.finish_reason or "stop", answer)
