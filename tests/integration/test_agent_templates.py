@@ -118,7 +118,7 @@ def test_korean_summariser_installs_and_runs_its_sandboxed_splitter(api, admin, 
     assert len(events) == 2 and {e["summary"]["name"] for e in events} == {"ko-summariser", "ko-summariser-2"}
 
 
-def test_sql_analyst_queries_an_uploaded_csv_with_duckdb_in_the_sandbox(api, lab, upstream, live_server):
+def test_sql_analyst_queries_an_uploaded_csv_with_duckdb_in_the_sandbox(api, admin, lab, upstream, live_server):
     a = lab["a"]
     assert install(api, a.headers, "sql-analyst").json()["type"].endswith("/agent_template_dataset_required")
     version_id = tickets_version(api, a.headers, live_server)
@@ -146,7 +146,10 @@ def test_sql_analyst_queries_an_uploaded_csv_with_duckdb_in_the_sandbox(api, lab
     unlock = test_tool(api, a.headers, tool["id"], query="SET enable_external_access = true")
     assert not unlock["ok"]
 
-    # through the agent loop
+    # through the agent loop; once the data is confidential, each read by the tool is audited
+    dataset_id = api.get(f"/api/dataset/version/{version_id}", headers=a.headers).json()["dataset_id"]
+    r2 = api.patch(f"/api/dataset/{dataset_id}", json={"sensitivity_floor": "confidential"}, headers=a.headers)
+    assert r2.status_code == 200, r2.text
     upstream.script = [
         {
             "tool_calls": [
@@ -159,6 +162,8 @@ def test_sql_analyst_queries_an_uploaded_csv_with_duckdb_in_the_sandbox(api, lab
     assert run["status"] == "succeeded" and run["output"] == "3 billing tickets."
     (tool_message,) = [m for m in upstream.requests[-1]["messages"] if m["role"] == "tool"]
     assert json.loads(tool_message["content"])["rows"] == [[3]]
+    reads = api.get("/api/audit/logs", params={"action": "dataset.read_rows"}, headers=admin).json()["items"]
+    assert [(e["summary"]["what"], e["summary"]["sensitivity"]) for e in reads] == [("tool", "confidential")]
 
 
 def test_ticket_triage_searches_the_picked_dataset(api, lab, live_server):

@@ -374,8 +374,11 @@ async def _run(
             version.spec, arguments, credential=credential, allow_hosts=list(tool.allow_hosts), timeout_s=tool.timeout_s
         )
     if tool.kind == "python":
-        async with sessions() as session:
+        opened = sessions()
+        async with opened as session:
             files = await dataset_files.files_for(session, principal, version.spec, secret=secret, settings=settings)
+            if version.spec.get("dataset_version_id") and not isinstance(opened, _Borrowed):
+                await session.commit()  # a sensitive read's audit event (datasets.guard_rows) is kept
         if isinstance(files, str):
             return ToolOutcome(ok=False, error_kind="unavailable", error=files)
         return await python_runner.run(
