@@ -40,6 +40,7 @@ export interface Workflow {
   team_name?: string | null
   latest_version: number
   last_run_status?: string | null
+  last_run_at?: string | null
   created_at?: string
   updated_at?: string
   archived_at?: string | null
@@ -110,7 +111,8 @@ export const saveVersion = (id: string, body: { definition: Definition; message?
   requestJson<WorkflowVersion>('POST', `${w(id)}/versions`, body)
 export const runWorkflow = (id: string, body: { input: Record<string, unknown>; version?: number | null }) =>
   requestJson<WorkflowRun>('POST', `${w(id)}/runs`, body)
-export const listRuns = (id: string) => requestJson<Page<WorkflowRun>>('GET', `${w(id)}/runs`)
+/** The workflow's runs, newest first, without their node traces (`getRun` has those). */
+export const listRuns = (id: string) => requestJson<Page<WorkflowRun>>('GET', `${w(id)}/runs?limit=50`)
 export const getRun = (runId: string) =>
   requestJson<WorkflowRun>('GET', `/api/agent/workflow-runs/${encodeURIComponent(runId)}`)
 
