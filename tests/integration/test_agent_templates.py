@@ -204,6 +204,11 @@ def test_shared_template_installs_in_another_team_with_its_own_dataset(api, lab,
 
     listed = {t["id"]: t for t in api.get("/api/agent/templates", headers=b.headers).json()["items"]}
     assert shared["id"] in listed
+    by_tag = api.get("/api/agent/templates", params={"tag": "SHARED"}, headers=b.headers).json()
+    assert [t["id"] for t in by_tag["items"]] == [shared["id"]] and by_tag["total"] == 1
+    by_text = api.get("/api/agent/templates", params={"q": "our analy"}, headers=b.headers).json()
+    assert [t["id"] for t in by_text["items"]] == [shared["id"]]
+    assert api.get("/api/agent/templates", params={"q": "100%_"}, headers=b.headers).json() == {"items": [], "total": 0}
     assert install(api, b.headers, shared["id"], name="b-x", dataset_version_id=version_a).status_code == 404
     assert api.get("/api/tool/tools", headers=b.headers).json()["items"] == []  # nothing half-installed
     version_b = tickets_version(api, b.headers, live_server, "tickets-b")

@@ -27,8 +27,8 @@ async def list_templates(
     tag: Annotated[str | None, Query(max_length=40)] = None,
 ) -> TemplatePage:
     """Built-in templates, then the ones teams shared (every team sees them), with install counts."""
-    items = await templates.list_templates(session, principal, q=q, tag=tag)
-    return TemplatePage(items=items, total=len(items))
+    items, total = await templates.list_templates(session, principal, q=q, tag=tag)
+    return TemplatePage(items=items, total=total)
 
 
 @router.post("", status_code=201)

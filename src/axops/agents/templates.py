@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from axops.auth import audit
@@ -153,21 +153,34 @@ def _matches(texts: list[str], tags: list[str], q: str | None, tag: str | None) 
     return not q or any(q.lower() in s.lower() for s in texts)
 
 
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 async def list_templates(
     session: AsyncSession, principal: Principal, *, q: str | None = None, tag: str | None = None
-) -> list[TemplateOut]:
-    """Built-ins first, then shared templates newest first (every team sees every shared template)."""
+) -> tuple[list[TemplateOut], int]:
+    """Built-ins first, then shared templates newest first (every team sees every shared template; the
+    newest MAX_SHARED are listed), and how many match in all."""
     require(principal, "agents:read")
     builtins = [
         t for t in builtin_templates().values() if _matches([*t.name.values(), *t.description.values()], t.tags, q, tag)
     ]
+    query = select(AgentTemplate)
+    if q:
+        like = f"%{_escape_like(q)}%"
+        query = query.where(
+            or_(AgentTemplate.name.ilike(like, escape="\\"), AgentTemplate.description.ilike(like, escape="\\"))
+        )
+    if tag:
+        query = query.where(func.lower(tag).in_(select(func.lower(func.unnest(AgentTemplate.tags))).scalar_subquery()))
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = (
         await session.scalars(
-            select(AgentTemplate).order_by(AgentTemplate.created_at.desc(), AgentTemplate.id.desc()).limit(MAX_SHARED)
+            query.order_by(AgentTemplate.created_at.desc(), AgentTemplate.id.desc()).limit(MAX_SHARED)
         )
     ).all()
-    rows = [r for r in rows if _matches([r.name, r.description], list(r.tags or []), q, tag)]
-    return await _outs(session, rows, builtins)
+    return await _outs(session, list(rows), builtins), len(builtins) + (total or 0)
 
 
 async def _shared(session: AsyncSession, template_id: str, for_update: bool = False) -> AgentTemplate:
