@@ -20,6 +20,7 @@ from sqlalchemy import select
 from axops.auth import audit
 from axops.auth.deps import Principal
 from axops.auth.models import User
+from axops.auth.scoping import require_owner
 from axops.auth.service import principal_of
 from axops.core import crypto
 from axops.core.errors import AppError, Conflict, NotFound
@@ -77,6 +78,8 @@ async def start(
             agent = await service.get_agent(session, principal, agent_id)
         if agent.archived_at is not None:
             raise Conflict("The agent is archived: unarchive it first.", code="agent_archived")
+        # an organisation-wide agent is visible to all, but its runs belong to its team: members only
+        require_owner(principal, agent, "agents:write", "agent")
         v = await service.get_version(session, agent, version)
         system = v.system_prompt
         if v.prompt_ref:

@@ -101,8 +101,14 @@ async def issue_run_key(
 ) -> ApiKeyCreated:
     """A key the platform issues to a run's creator for the run's own gateway calls (evaluation runs,
     agent runs): the creator's limits, budgets, guardrails and usage records apply. The caller keeps it
-    encrypted while the run lasts and revokes it with `revoke_key_by_id` at the end."""
-    return await create_key(session, principal, ApiKeyCreate(name=name, scopes=scopes, expires_in_days=expires_in_days))
+    encrypted while the run lasts and revokes it with `revoke_key_by_id` at the end. A caller using a key
+    limited to some models passes the limit on: a run never reaches a model its caller's key may not."""
+    models = sorted(principal.allowed_models) if principal.allowed_models is not None else None
+    return await create_key(
+        session,
+        principal,
+        ApiKeyCreate(name=name, scopes=scopes, models=models, expires_in_days=expires_in_days),
+    )
 
 
 async def list_keys(

@@ -1,0 +1,111 @@
+"""Attacks on agents from a Developer, a Viewer and narrow API keys: escaping a key's model list through
+the run's own key, running another team's (organisation-visible) agent, replaying approvals, smuggling
+another team's tool into a workflow, and secrets or PII leaking into traces."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import make_account, make_key, make_route
+from tests.mocks import MockUpstream
+
+SCOPES = ["gateway:invoke", "agents:read", "agents:write", "tools:read", "tools:write"]
+PHONE, RRN = "010-1234-5678", "900101-1234567"
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    return MockUpstream("agent-attacks")
+
+
+def bearer(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def make_agent(api, headers, name: str, route: str = "atk-model", tool_ids=(), **extra) -> dict:
+    r = api.post(
+        "/api/agent/agents",
+        json={"name": name, "version": {"route": route, "tool_ids": list(tool_ids)}, **extra},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def python_tool(api, headers, name: str, source: str, approval: bool = False) -> dict:
+    r = api.post(
+        "/api/tool/tools",
+        json={
+            "name": name,
+            "kind": "python",
+            "requires_approval": approval,
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+            "spec": {"source": source},
+        },
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_a_model_restricted_key_cannot_escape_through_the_runs_key(api, admin, upstream):
+    """A key limited to `cheap` runs an agent routed to `atk-model`: the run's key inherits the limit,
+    so the expensive model is never called."""
+    make_route(api, admin, "atk-model", upstream.url)
+    dev = make_account(api, admin, "kim", new_team="team-k")
+    make_agent(api, dev.headers, "pricey")
+    narrow = make_key(api, dev.headers, "narrow", scopes=["gateway:invoke", "agents:write"], models=["cheap"])
+    assert (
+        api.post("/v1/chat/completions", json={"model": "atk-model", "messages": []}, headers=bearer(narrow["key"]))
+    ).status_code == 404
+    upstream.script, upstream.scripted, upstream.requests[:] = [{"content": "expensive answer"}], 0, []
+    r = api.post(
+        "/v1/chat/completions",
+        json={"model": "agent:pricey", "messages": [{"role": "user", "content": "hi"}]},
+        headers=bearer(narrow["key"]),
+    )
+    assert r.status_code != 200 and "expensive answer" not in r.text
+    assert upstream.requests == []
+    run_keys = [
+        k for k in api.get("/api/apikey", headers=dev.headers).json()["items"] if k["name"].startswith("agent-")
+    ]
+    assert all(k["models"] == ["cheap"] and k["status"] == "revoked" for k in run_keys)
+
+
+def test_a_gateway_only_key_or_a_viewer_cannot_run_agents(api, admin, upstream):
+    make_route(api, admin, "atk-model", upstream.url)
+    dev = make_account(api, admin, "lee", new_team="team-l")
+    viewer = make_account(api, admin, "park", role="viewer", team=dev.team)
+    a = make_agent(api, dev.headers, "helper")
+    invoke_only = make_key(api, dev.headers, "invoke", scopes=["gateway:invoke"])
+    upstream.requests[:] = []
+    body = {"model": "agent:helper", "messages": [{"role": "user", "content": "hi"}]}
+    assert api.post("/v1/chat/completions", json=body, headers=bearer(invoke_only["key"])).status_code == 403
+    # a Viewer cannot even hold a key, and the run route refuses the role
+    assert api.post("/api/apikey/create", json={"name": "v"}, headers=viewer.headers).status_code == 403
+    assert api.post(f"/api/agent/agents/{a['id']}/runs", json={"input": "x"}, headers=viewer.headers).status_code == 403
+    assert upstream.requests == []
+
+
+def test_another_teams_organisation_agent_cannot_be_run(api, admin, upstream):
+    """Seeing an organisation-wide agent is not running it in its team (runs belong to the agent's team)."""
+    make_route(api, admin, "atk-model", upstream.url)
+    owner = make_account(api, admin, "choi", new_team="team-owner")
+    outsider = make_account(api, admin, "jung", new_team="team-out", key_scopes=SCOPES)
+    shared = make_agent(api, owner.headers, "public-helper", visibility="organization")
+    hidden = make_agent(api, owner.headers, "private-helper")
+    upstream.script, upstream.scripted, upstream.requests[:] = [{"content": "ran"}], 0, []
+    r = api.post(f"/api/agent/agents/{shared['id']}/runs", json={"input": "x"}, headers=outsider.headers)
+    assert r.status_code == 403 and r.json()["type"].endswith("team_members_only")
+    r = api.post(f"/api/agent/agents/{hidden['id']}/runs", json={"input": "x"}, headers=outsider.headers)
+    assert r.status_code == 404
+    for name in ("public-helper", "private-helper"):
+        r = api.post(
+            "/v1/chat/completions",
+            json={"model": f"agent:{name}", "messages": [{"role": "user", "content": "x"}]},
+            headers=bearer(outsider.key),
+        )
+        assert r.status_code in (403, 404) and "ran" not in r.text
+    assert upstream.requests == []
+    runs = api.get("/api/agent/runs", headers=owner.headers).json()["items"]
+    assert runs == []
