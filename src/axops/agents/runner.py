@@ -27,7 +27,7 @@ from typing import Any
 
 import aiohttp
 import orjson
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 
 from axops import pii
 from axops.auth.deps import Principal
@@ -114,21 +114,50 @@ def _event(event: str, **data) -> tuple[str, dict]:
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 
 
-async def _write(state, run_id: uuid.UUID, rows: list, **run_values) -> str | None:
-    """The steps, and the run's totals when given; returns the run's status then (a cancel shows here)."""
+_RUNS = AgentRun.__table__
+# built once: the statement's compiled form is cached, so a step's write costs no ORM flush or compile
+_ADD_TOTALS = (
+    update(_RUNS)
+    .where(_RUNS.c.id == bindparam("b_run"))
+    .values(
+        steps=_RUNS.c.steps + 1,
+        prompt_tokens=_RUNS.c.prompt_tokens + bindparam("b_pt"),
+        completion_tokens=_RUNS.c.completion_tokens + bindparam("b_ct"),
+        cost=_RUNS.c.cost + bindparam("b_cost"),
+    )
+    .returning(_RUNS.c.status)
+)
+
+
+def _values(row: Any) -> dict:
+    """An ORM object's set column values, for a Core INSERT (column defaults apply to the rest)."""
+    state = row.__dict__
+    return {c.key: state[c.key] for c in row.__table__.columns if c.key in state}
+
+
+async def _write(state, run_id: uuid.UUID, rows: list, totals: tuple[int, int, float] | None = None) -> str | None:
+    """The steps and call records (ORM objects, written as Core INSERTs, one per table and set of
+    columns) and, when given, a model step's (prompt tokens, completion tokens, cost) added to the
+    run's totals; returns the run's status then (a cancel shows here)."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        values = _values(row)
+        groups.setdefault((row.__table__, tuple(values)), []).append(values)
     status = None
-    async with state.db.sessionmaker() as session:
-        await session.execute(_ASYNC_COMMIT)
-        session.add_all(rows)
-        if run_values:
-            status = await session.scalar(
-                update(AgentRun).where(AgentRun.id == run_id).values(**run_values).returning(AgentRun.status)
-            )
-        await session.commit()
+    async with state.db.engine.connect() as conn:
+        await conn.execute(_ASYNC_COMMIT)
+        for (table, _), batch in groups.items():
+            await conn.execute(insert(table), batch)
+        if totals is not None:
+            pt, ct, cost = totals
+            status = (
+                await conn.execute(_ADD_TOTALS, {"b_run": run_id, "b_pt": pt, "b_ct": ct, "b_cost": cost})
+            ).scalar()
+        await conn.commit()
     return status
 
 
-def _write_behind(ctx: Context, rows: list, **run_values) -> None:
+def _write_behind(ctx: Context, rows: list, totals: tuple[int, int, float] | None = None) -> None:
     """Queue a trace write: it runs while the loop goes on to the next model or tool call, one write
     at a time in order, so the loop does not wait for PostgreSQL between steps. `_settle` waits for
     them (before the run ends or pauses); a failed write fails the loop at its next step."""
@@ -137,7 +166,7 @@ def _write_behind(ctx: Context, rows: list, **run_values) -> None:
     async def write() -> None:
         if previous is not None:
             await previous
-        status = await _write(ctx.state, ctx.run_id, rows, **run_values)
+        status = await _write(ctx.state, ctx.run_id, rows, totals)
         if status is not None:
             ctx.status = status
 
@@ -368,10 +397,7 @@ async def drive(ctx: Context) -> AsyncIterator[tuple[str, dict]]:
             _write_behind(
                 ctx,
                 [step],
-                steps=AgentRun.steps + 1,
-                prompt_tokens=AgentRun.prompt_tokens + result.prompt_tokens,
-                completion_tokens=AgentRun.completion_tokens + result.completion_tokens,
-                cost=AgentRun.cost + result.cost,
+                (result.prompt_tokens, result.completion_tokens, result.cost),
             )
             yield _event(
                 "step",
