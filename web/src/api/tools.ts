@@ -16,6 +16,7 @@ export interface Tool {
   latest_version: number
   requires_approval: boolean
   timeout_s: number
+  cost_per_call?: number
   allow_hosts: string[]
   has_credential: boolean
   mcp_server_id?: string | null
@@ -71,7 +72,10 @@ export interface ToolCreate {
 }
 
 export type ToolUpdate = Partial<
-  Pick<Tool, 'description' | 'timeout_s' | 'requires_approval' | 'allow_hosts'> & { credential: string | null }
+  Pick<Tool, 'description' | 'timeout_s' | 'requires_approval' | 'allow_hosts'> & {
+    credential: string | null
+    cost_per_call: number
+  }
 >
 
 export interface OpenApiImport {
