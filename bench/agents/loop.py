@@ -9,9 +9,11 @@ gateway (`/v1` over HTTP with the run's key) and one tool call through the tool 
 
 The run latency is the loop's own clock (`agent_runs.latency_ms`: first model call to the end);
 model-call latency is measured by the agent's gateway client (so the gateway's own work counts as the
-model's time), tool latency by the tool runner. What is left is the loop: limit and cancel checks, the
-trace's writes (one transaction a step), PII masking, the messages. The run's start (key issue,
-prompt and tool resolution) is reported separately as `start_ms` (client wall − run latency).
+model's time), tool latency by the tool runner. What is left is the loop: limit and cancel checks,
+queuing the trace's writes (they run behind the loop; the last one is settled before the run ends),
+PII masking, the messages. The run's start (key issue, prompt and tool resolution) is reported
+separately as `start_ms` (client wall − run latency). Also, load-independent: the server process's CPU
+per step, the gateway's per `/v1` call of the same shape, and their difference (README.md).
 
     .venv/bin/python bench/agents/loop.py        # knobs: BENCH_STEPS (20), BENCH_RUNS (10)
 Target: ≤ 2 ms per step. Results: bench/agents/loop_results.json.
