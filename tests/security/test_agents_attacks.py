@@ -109,3 +109,105 @@ def test_another_teams_organisation_agent_cannot_be_run(api, admin, upstream):
     assert upstream.requests == []
     runs = api.get("/api/agent/runs", headers=owner.headers).json()["items"]
     assert runs == []
+
+
+class Target:
+    """An HTTP service a tool calls; it counts the calls that reached it."""
+
+    def __init__(self) -> None:
+        import asyncio
+        import socket
+        import threading
+
+        from aiohttp import web
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url, self.hits = f"http://127.0.0.1:{self.port}", []
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, daemon=True).start()
+
+        async def handle(request: web.Request) -> web.Response:
+            self.hits.append(dict(request.query))
+            return web.json_response({"done": True, "echo": dict(request.query)})
+
+        async def up():
+            app = web.Application()
+            app.router.add_get("/act", handle)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", self.port).start()
+
+        asyncio.run_coroutine_threadsafe(up(), loop).result(10)
+
+
+@pytest.fixture(scope="module")
+def target():
+    return Target()
+
+
+def http_tool(api, headers, url: str, name: str, approval: bool = False) -> dict:
+    r = api.post(
+        "/api/tool/tools",
+        json={
+            "name": name,
+            "kind": "http",
+            "requires_approval": approval,
+            "allow_hosts": ["127.0.0.1"],
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+            "spec": {"method": "GET", "base_url": url, "path": "/act", "params": {"q": {"in": "query"}}},
+        },
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def tool_workflow(tool_id: str) -> dict:
+    def node(id_, type_, **config):
+        return {"id": id_, "type": type_, "label": id_, "position": {"x": 0, "y": 0}, "config": config}
+
+    return {
+        "inputs": [{"name": "q", "type": "string"}],
+        "nodes": [
+            node("start", "input"),
+            node("act", "tool", tool_id=tool_id, arguments={"q": "{{ input.q }}"}),
+            node("done", "output", template="{{ act }}"),
+        ],
+        "edges": [
+            {"id": "e1", "source": "start", "target": "act"},
+            {"id": "e2", "source": "act", "target": "done"},
+        ],
+    }
+
+
+def test_a_workflow_cannot_call_a_tool_that_needs_approval_or_another_teams_tool(api, admin, target):
+    """Agents pause for a person before such a tool runs; a workflow has no such pause, so the node fails
+    (checked when it runs: the flag may be set after the workflow was saved). Another team's tool fails too."""
+    dev = make_account(api, admin, "yoon", new_team="team-y")
+    other = make_account(api, admin, "han", new_team="team-h")
+    guarded = http_tool(api, dev.headers, target.url, "wire_money")
+    theirs = http_tool(api, other.headers, target.url, "their_tool")
+    wf = api.post(
+        "/api/agent/workflows",
+        json={"name": "pay", "version": {"definition": tool_workflow(guarded["id"])}},
+        headers=dev.headers,
+    ).json()
+    r = api.patch(f"/api/tool/tools/{guarded['id']}", json={"requires_approval": True}, headers=dev.headers)
+    assert r.status_code == 200 and r.json()["requires_approval"] is True
+    target.hits.clear()
+    out = api.post(f"/api/agent/workflows/{wf['id']}/runs", json={"input": {"q": "all"}}, headers=dev.headers).json()
+    assert out["status"] == "failed" and target.hits == []
+    assert "approval" in str(out).lower()
+    r = api.post(
+        "/api/agent/workflows",
+        json={"name": "steal", "version": {"definition": tool_workflow(theirs["id"])}},
+        headers=dev.headers,
+    )
+    if r.status_code == 201:  # saved, but the node cannot reach the tool
+        out = api.post(f"/api/agent/workflows/{r.json()['id']}/runs", json={"input": {"q": "x"}}, headers=dev.headers)
+        assert out.json()["status"] == "failed"
+    else:
+        assert r.status_code in (404, 422)
+    assert target.hits == []

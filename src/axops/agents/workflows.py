@@ -244,6 +244,13 @@ def _deps(principal: Principal, state, http, key: str | None) -> Deps:
                 tool, version = await tools.resolve(session, principal, uuid.UUID(tool_id))
         except AppError as exc:  # another team's or an archived tool: the node fails, the run records why
             return ToolOutcome(ok=False, error_kind="unavailable", error=exc.detail)
+        if tool.requires_approval:  # checked per call: the flag may be set after the workflow was saved
+            return ToolOutcome(
+                ok=False,
+                error_kind="unavailable",
+                error=f"The tool '{tool.name}' needs a person's approval for each call; a workflow cannot "
+                "pause for one (run it from an agent).",
+            )
         outcome = await tools.run_resolved(
             state.db.sessionmaker, principal, tool, version, arguments, secret=state.secret_key, settings=state.settings
         )
