@@ -211,3 +211,35 @@ def test_a_workflow_cannot_call_a_tool_that_needs_approval_or_another_teams_tool
     else:
         assert r.status_code in (404, 422)
     assert target.hits == []
+
+
+def test_a_redos_pattern_in_a_tools_schema_cannot_hold_the_server(api, admin, target):
+    """`pattern` is matched on every call, on the event loop: a catastrophic pattern must be cut short."""
+    dev = make_account(api, admin, "seo", new_team="team-s")
+    r = api.post(
+        "/api/tool/tools",
+        json={
+            "name": "slow_match",
+            "kind": "http",
+            "allow_hosts": ["127.0.0.1"],
+            "parameters": {
+                "type": "object",
+                "properties": {"q": {"type": "string", "pattern": "^(a|aa)+$"}},
+                "patternProperties": {"^(b|bb)+$": {"type": "string"}},
+                "additionalProperties": False,
+            },
+            "spec": {"method": "GET", "base_url": target.url, "path": "/act", "params": {"q": {"in": "query"}}},
+        },
+        headers=dev.headers,
+    )
+    assert r.status_code == 201, r.text
+    target.hits.clear()
+    for arguments in ({"q": "a" * 5000 + "!"}, {"b" * 5000 + "!": "x"}):
+        out = api.post(
+            f"/api/tool/tools/{r.json()['id']}/test", json={"arguments": arguments}, headers=dev.headers, timeout=20
+        )
+        assert out.status_code == 200 and out.json()["error_kind"] == "invalid_arguments", out.text
+        assert "a" * 100 not in out.text  # the value is not echoed back
+    assert api.get("/healthz").status_code == 200
+    ok = api.post(f"/api/tool/tools/{r.json()['id']}/test", json={"arguments": {"q": "aaa"}}, headers=dev.headers)
+    assert ok.json()["ok"] is True and target.hits == [{"q": "aaa"}]

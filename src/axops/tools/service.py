@@ -27,13 +27,13 @@ from axops.core import crypto
 from axops.core.errors import Conflict, Invalid, NotFound
 from axops.core.pagination import page_of, paginate_desc
 from axops.guardrails import checks
-from axops.tools import dataset_files, http_runner, openapi_import, python_runner
+from axops.tools import dataset_files, http_runner, openapi_import, python_runner, safe_schema
 from axops.tools.models import McpServer, Tool, ToolCall, ToolVersion
 from axops.tools.outcome import ToolOutcome
 from axops.tools.schemas import TOOL_NAME_PATTERN, ToolCreate, ToolUpdate, ToolVersionIn
 
 MAX_ERROR_CHARS = 500
-Validator = jsonschema.Draft202012Validator
+Validator = safe_schema.Validator  # bounded `pattern` matching (a ReDoS pattern cannot hold the loop)
 
 
 def _not_found(tool_id: Any) -> NotFound:
