@@ -67,12 +67,12 @@ async def agent_tool_usage(session: AsyncSession, teams: list[uuid.UUID] | None,
     tool_runs: dict[uuid.UUID, list[uuid.UUID]] = {}
     for r in (await session.execute(_RUNS, {**params, "n": n})).all():
         tool_runs.setdefault(r.tool_id, []).append(r.agent_run_id)
-    ids = list({run_id for runs in tool_runs.values() for run_id in runs})
-    texts = {}
-    if ids:
-        for r in (await session.execute(_INPUTS, {"ids": ids})).all():
-            texts[r.id] = keywords.user_text(r.input)
-    return usage.AgentUsage(matrix=matrix, tool_runs=tool_runs, run_texts=texts)
+
+    async def run_texts(ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        rows = (await session.execute(_INPUTS, {"ids": ids})).all()
+        return {r.id: keywords.user_text(r.input) for r in rows}
+
+    return usage.AgentUsage(matrix=matrix, tool_runs=tool_runs, run_texts=run_texts)
 
 
 usage.agent_usage.append(agent_tool_usage)

@@ -1,0 +1,159 @@
+"""Tool analytics query time (`GET /api/tool/analytics`'s service, tools/usage.py) over many calls.
+
+A scratch database on a PostgreSQL server (BENCH_DATABASE_URL, default the local test server), migrated
+to head, holding one team, 20 tools, 10 agents, BENCH_RUNS agent runs (Korean and English inputs) and
+BENCH_CALLS tool calls over the last 30 days, each made by one INSERT ... SELECT generate_series. Then
+`usage.tool_analytics` runs BENCH_REPEAT times as an Admin (every team) and narrowed to the team;
+reported: the whole answer (per tool stats, the agent × tool matrix, keywords over the latest 500 runs
+per tool with kiwipiepy) cold (no run's keywords known: the first request after a start) and warm
+(median and max of the others), and the per tool stats query alone.
+The scratch database is dropped at the end.
+
+    .venv/bin/python bench/agents/analytics.py    # knobs: BENCH_CALLS (100000), BENCH_RUNS (5000), BENCH_REPEAT (5)
+Results: bench/agents/analytics_results.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "src"))
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+import axops.agents.tool_usage  # noqa: F401  (the matrix and keywords, as the app registers them)
+from axops.auth.scoping import SYSTEM
+from axops.core.db import Database
+from axops.migrations import runner
+from axops.pii import persons
+from axops.tools import usage
+
+SERVER = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+CALLS = int(os.environ.get("BENCH_CALLS", "100000"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5000"))
+REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
+INPUTS = [
+    "서울 날씨를 알려줘",
+    "이번 달 매출 보고서를 요약해줘",
+    "환율을 계산하고 송금 수수료를 알려줘",
+    "고객 주문 상태를 확인해줘",
+    "Summarise the quarterly revenue report",
+    "Convert the invoice total to euros",
+    "Find the shipping status of order 1234",
+    "회의록에서 결정 사항을 정리해줘",
+]
+
+SEED = """
+INSERT INTO teams (id, name, description, is_default, created_at, updated_at)
+VALUES (:team, 'bench', '', false, now(), now());
+INSERT INTO tools (id, team_id, name, kind, description, latest_version, requires_approval, timeout_s, allow_hosts,
+                   visibility, cost_per_call, created_at, updated_at)
+SELECT gen_random_uuid(), :team, 'tool_' || g, 'http', '', 1, false, 30, '{}', 'team', (g % 4) * 0.001, now(), now()
+FROM generate_series(1, 20) g;
+INSERT INTO agents (id, name, description, team_id, visibility, latest_version, created_at, updated_at)
+SELECT gen_random_uuid(), 'agent_' || g, '', :team, 'team', 1, now(), now() FROM generate_series(1, 10) g;
+"""
+
+RUNS_SQL = """
+WITH a AS (SELECT id, row_number() OVER (ORDER BY name) - 1 AS i FROM agents)
+INSERT INTO agent_runs (id, agent_id, version, team_id, status, source, input, steps, prompt_tokens,
+                        completion_tokens, cost, latency_ms, created_at, finished_at)
+SELECT gen_random_uuid(), a.id, 1, :team, 'succeeded', 'api',
+       jsonb_build_array(jsonb_build_object('role', 'user', 'content',
+           (CAST(:inputs AS text[]))[1 + g % cardinality(CAST(:inputs AS text[]))] || ' #' || g)),
+       3, 30, 30, 0.06, 1000, now() - make_interval(secs => g * 30), now()
+FROM generate_series(1, :runs) g JOIN a ON a.i = g % 10
+"""
+
+CALLS_SQL = """
+WITH t AS (SELECT id, cost_per_call, row_number() OVER (ORDER BY name) - 1 AS i FROM tools),
+     r AS (SELECT id, row_number() OVER (ORDER BY created_at) - 1 AS i FROM agent_runs)
+INSERT INTO tool_calls (id, tool_id, version, team_id, agent_run_id, status, error_kind, latency_ms, cost, model_cost,
+                        created_at)
+SELECT gen_random_uuid(), t.id, 1, :team, r.id,
+       CASE WHEN g % 10 = 0 THEN 'error' ELSE 'ok' END,
+       CASE WHEN g % 10 = 0 THEN (ARRAY['timeout', 'tool_error', 'invalid_arguments'])[1 + g % 3] END,
+       5 + (g % 997) * 0.7, t.cost_per_call, 0.0005 * (1 + g % 3),
+       now() - make_interval(secs => (g % (30 * 86400)))
+FROM generate_series(1, :calls) g
+JOIN t ON t.i = abs(hashtext(g::text)) % 20
+JOIN r ON r.i = g % :runs
+"""
+
+
+async def timed(awaitable) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = await awaitable
+    return (time.perf_counter() - start) * 1000, out
+
+
+async def bench(url: str) -> dict:
+    db = Database(url, pool_size=2)
+    team = uuid.uuid4()
+    try:
+        async with db.sessionmaker() as session:
+            for statement in SEED.strip().split(";\n"):
+                await session.execute(text(statement), {"team": team})
+            await session.execute(text(RUNS_SQL), {"team": team, "inputs": INPUTS, "runs": RUNS})
+            start = time.perf_counter()
+            await session.execute(text(CALLS_SQL), {"team": team, "runs": RUNS, "calls": CALLS})
+            insert_s = time.perf_counter() - start
+            await session.commit()
+        async with db.engine.connect() as conn:
+            await conn.execute(text("ANALYZE tool_calls"))
+            await conn.execute(text("ANALYZE agent_runs"))
+        persons.warm()
+        out: dict = {"calls": CALLS, "runs": RUNS, "tools": 20, "agents": 10, "insert_s": round(insert_s, 2)}
+        for label, team_id in (("admin", None), ("team", team)):
+            whole, stats_only = [], []
+            usage._run_words.items.clear()  # the first answer analyses every run's text (cold)
+            for _ in range(REPEAT):
+                async with db.sessionmaker() as session:
+                    ms, answer = await timed(usage.tool_analytics(session, SYSTEM, days=30, team_id=team_id))
+                    whole.append(ms)
+                    params = {"days": 30, "teams": [team] if team_id else None}
+                    ms, _ = await timed(session.execute(usage._SQL, params))
+                    stats_only.append(ms)
+            assert answer.calls == CALLS and len(answer.items) == 20 and answer.agents and answer.keywords
+            out[label] = {
+                "cold_ms": round(whole[0], 1),
+                "warm_median_ms": round(statistics.median(whole[1:]), 1),
+                "warm_max_ms": round(max(whole[1:]), 1),
+                "stats_query_median_ms": round(statistics.median(stats_only), 1),
+                "matrix_cells": len(answer.agents),
+                "keyword_runs": sum(k.runs for k in answer.keywords),
+            }
+        return out
+    finally:
+        await db.dispose()
+
+
+def main() -> None:
+    name = f"axops_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(SERVER, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(SERVER).set(database=name).render_as_string(hide_password=False)
+    try:
+        runner.upgrade(url)
+        result = asyncio.run(bench(url))
+    finally:
+        with psycopg.connect(SERVER, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    result["cpus"] = os.cpu_count()
+    print(json.dumps(result, indent=2))
+    (Path(__file__).parent / "analytics_results.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
