@@ -243,3 +243,22 @@ def test_a_redos_pattern_in_a_tools_schema_cannot_hold_the_server(api, admin, ta
     assert api.get("/healthz").status_code == 200
     ok = api.post(f"/api/tool/tools/{r.json()['id']}/test", json={"arguments": {"q": "aaa"}}, headers=dev.headers)
     assert ok.json()["ok"] is True and target.hits == [{"q": "aaa"}]
+
+
+def test_a_deeply_nested_parameter_schema_is_refused_not_a_server_error(api, admin, target):
+    dev = make_account(api, admin, "moon", new_team="team-m")
+    deep: dict = {"type": "string"}
+    for _ in range(400):
+        deep = {"type": "object", "properties": {"a": deep}}
+    r = api.post(
+        "/api/tool/tools",
+        json={
+            "name": "deep",
+            "kind": "http",
+            "allow_hosts": ["127.0.0.1"],
+            "parameters": deep,
+            "spec": {"method": "GET", "base_url": target.url, "path": "/act", "params": {}},
+        },
+        headers=dev.headers,
+    )
+    assert r.status_code == 422 and r.json()["type"].endswith("tool_parameters_invalid"), r.text[:300]

@@ -16,6 +16,22 @@ from jsonschema import ValidationError
 from jsonschema import _keywords as keywords
 
 MATCH_TIMEOUT_S = 0.05
+MAX_DEPTH = 32  # nesting of a parameter schema (objects and lists); the checks recurse through it
+
+
+def depth(value: Any) -> int:
+    """How deeply `value` nests (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            stack.extend((x, d + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, d + 1) for x in v)
+        else:
+            continue
+        deepest = max(deepest, d + 1)
+    return deepest
 
 
 class _TooSlow(Exception):

@@ -76,6 +76,10 @@ def _refuse_archived(tool: Tool) -> None:
 
 def check_version(kind: str, parameters: dict, spec: dict) -> tuple[dict, dict]:
     """The stored parameters and spec, or 422 `tool_parameters_invalid` / `tool_spec_invalid`."""
+    if safe_schema.depth(parameters) > safe_schema.MAX_DEPTH:
+        raise Invalid(
+            f"The parameter schema nests more than {safe_schema.MAX_DEPTH} levels deep.", code="tool_parameters_invalid"
+        )
     try:
         Validator.check_schema(parameters)
     except jsonschema.SchemaError as exc:
