@@ -175,3 +175,39 @@ def test_price_is_editable_and_checked(api, admin, tool_api):
     assert r.json()["ok"]
     (item,) = api.get("/api/tool/analytics", headers=dev.headers).json()["items"]
     assert item["cost"] == 0.25 and item["model_cost"] == 0 and item["cost_share"] == 1.0
+
+
+def test_approved_call_keeps_its_share_and_refused_arguments_are_not_charged(api, admin, upstream, tool_api):
+    make_route(api, admin, "ta-model2", upstream.url, input_price=1000.0, output_price=1000.0)
+    dev = make_account(api, admin, "taapprove", new_team="ta-approve", key_scopes=SCOPES)
+    paid = make_tool(api, dev.headers, "paid", "/weather", tool_api.url, ["city"], cost_per_call=0.5)
+    gated = make_tool(
+        api, dev.headers, "gated", "/weather", tool_api.url, ["city"], cost_per_call=0.25, requires_approval=True
+    )
+    r = api.post(
+        "/api/agent/agents",
+        json={
+            "name": "ta-gated",
+            "version": {"route": "ta-model2", "system_prompt": "s", "tool_ids": [paid, gated], "limits": {}},
+        },
+        headers=dev.headers,
+    )
+    assert r.status_code == 201, r.text
+    upstream.script, upstream.scripted = (
+        [
+            # one answer, two calls (0.01 each): the paid one with arguments its schema refuses, the gated one waits
+            {"tool_calls": [{"name": "paid", "arguments": {"city": 42}}, call("gated", city="Jeju")]},
+            {"content": "done"},
+        ],
+        0,
+    )
+    out = api.post(f"/api/agent/agents/{r.json()['id']}/runs", json={"input": "제주 날씨"}, headers=dev.headers).json()
+    assert out["status"] == "waiting_approval", out
+    (approval,) = out["approvals"]
+    r = api.post(f"/api/agent/runs/{out['id']}/approvals/{approval['id']}", json={"approve": True}, headers=dev.headers)
+    assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
+
+    items = {i["name"]: i for i in api.get("/api/tool/analytics", headers=dev.headers).json()["items"]}
+    assert items["paid"]["error_kinds"] == {"invalid_arguments": 1}
+    assert items["paid"]["cost"] == 0 and items["paid"]["model_cost"] == pytest.approx(0.01)
+    assert items["gated"]["cost"] == 0.25 and items["gated"]["model_cost"] == pytest.approx(0.01)
