@@ -1,14 +1,17 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { VueWrapper } from '@vue/test-utils'
 import TemplatesView from '@/views/templates/TemplatesView.vue'
+import AgentDetailView from '@/views/agents/AgentDetailView.vue'
 import { localized, matches, type Template } from '@/stores/templates'
 import { setLocale } from '@/i18n'
+import { useUiStore } from '@/stores/ui'
 import { byTestId, json, mockApi, mountView, settle, signIn } from './helpers'
 
 const push = vi.fn()
 vi.mock('vue-router', async (importOriginal) => ({
   ...(await importOriginal<typeof import('vue-router')>()),
-  useRouter: () => ({ push, back: vi.fn() }),
+  useRouter: () => ({ push, back: vi.fn(), replace: vi.fn() }),
+  useRoute: () => ({ params: { id: 'a1' }, meta: {}, query: {} }),
 }))
 
 const tool = (name: string, uses_dataset = false) => ({
@@ -158,5 +161,81 @@ describe('TemplatesView', () => {
     expect(installs.map((c) => (c.body as { name: string }).name)).toEqual(['sql-analyst', 'sql-analyst-2'])
     expect(installs[1].body).toMatchObject({ route: 'chat', dataset_version_id: 'v1', team_id: 't1' })
     expect(push).toHaveBeenCalledWith('/agents/a9')
+  })
+})
+
+describe('Share as template on the agent page', () => {
+  let wrapper: VueWrapper | null = null
+  afterEach(() => {
+    wrapper?.unmount()
+    wrapper = null
+    vi.restoreAllMocks()
+    setLocale('en')
+  })
+  const agent = (team_id: string) => ({
+    id: 'a1',
+    name: 'helper',
+    description: 'Answers refunds',
+    team_id,
+    visibility: 'organization',
+    latest_version: 1,
+    archived: false,
+    created_at: '2026-01-01T00:00:00Z',
+    updated_at: '2026-01-01T00:00:00Z',
+    current: null,
+  })
+  const version = {
+    version: 1,
+    route: 'chat',
+    system_prompt: 'Help',
+    prompt: null,
+    tool_ids: [],
+    limits: {},
+    params: {},
+  }
+
+  it('opens the gallery’s share dialog with this agent picked and its description, and posts it', async () => {
+    setLocale('ko')
+    const calls = mockApi({
+      'GET /api/agent/agents/a1': () => agent('t1'),
+      'GET /api/agent/agents/a1/versions': () => ({ items: [version] }),
+      'POST /api/agent/templates': () => json({ ...SHARED, id: 'new', name: 'helper' }, 201),
+    })
+    wrapper = await mountView(AgentDetailView, signIn(['agents:read', 'agents:write']))
+    await settle()
+    const action = byTestId('agent-share-template')!
+    expect(action.textContent).toContain('템플릿으로 공유')
+    action.click()
+    await settle()
+    const dialog = byTestId('template-share-dialog')!
+    expect(dialog.textContent).toContain('helper')
+    expect(dialog.querySelector('textarea')!.value).toBe('Answers refunds')
+    // the agent is this page's: no list of every agent was fetched
+    expect(calls.some((c) => c.method === 'GET' && c.path === '/api/agent/agents')).toBe(false)
+    ;(byTestId('template-share-submit') as HTMLButtonElement).click()
+    await settle()
+    const post = calls.find((c) => c.method === 'POST' && c.path === '/api/agent/templates')!
+    expect(post.body).toEqual({ agent_id: 'a1', name: null, description: 'Answers refunds', tags: [] })
+    expect(useUiStore().message).toContain("'helper' 템플릿으로 공유했습니다")
+  })
+
+  it('is not offered for another team’s agent or without agents:write', async () => {
+    mockApi({
+      'GET /api/agent/agents/a1': () => agent('t9'),
+      'GET /api/agent/agents/a1/versions': () => ({ items: [version] }),
+    })
+    wrapper = await mountView(AgentDetailView, signIn(['agents:read', 'agents:write']))
+    await settle()
+    expect(byTestId('agent-name')).not.toBeNull()
+    expect(byTestId('agent-share-template')).toBeNull()
+    wrapper.unmount()
+    mockApi({
+      'GET /api/agent/agents/a1': () => agent('t1'),
+      'GET /api/agent/agents/a1/versions': () => ({ items: [version] }),
+    })
+    wrapper = await mountView(AgentDetailView, signIn(['agents:read']))
+    await settle()
+    expect(byTestId('agent-name')).not.toBeNull()
+    expect(byTestId('agent-share-template')).toBeNull()
   })
 })

@@ -4172,6 +4172,8 @@ export default {
     useName: "Use '{name}'",
     share: 'Share an agent',
     shareTitle: 'Share an agent as a template',
+    shareAsTemplate: 'Share as template',
+    sharedAs: "Shared as the template '{name}': every team can install it from the gallery.",
     shareHint:
       'Every team will see it and can install a copy. Credentials and datasets are not shared: installers give their own.',
     agent: 'Agent',

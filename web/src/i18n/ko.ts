@@ -4149,6 +4149,8 @@ export default {
     useName: "'{name}' 사용",
     share: '에이전트 공유',
     shareTitle: '에이전트를 템플릿으로 공유',
+    shareAsTemplate: '템플릿으로 공유',
+    sharedAs: "'{name}' 템플릿으로 공유했습니다. 모든 팀이 갤러리에서 설치할 수 있습니다.",
     shareHint:
       '모든 팀이 보고 복사본을 설치할 수 있습니다. 자격 증명과 데이터셋은 공유되지 않으며 설치하는 팀이 직접 지정합니다.',
     agent: '에이전트',
