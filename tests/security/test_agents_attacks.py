@@ -262,3 +262,37 @@ def test_a_deeply_nested_parameter_schema_is_refused_not_a_server_error(api, adm
         headers=dev.headers,
     )
     assert r.status_code == 422 and r.json()["type"].endswith("tool_parameters_invalid"), r.text[:300]
+
+
+def test_a_malicious_mcp_servers_tool_list_is_screened(api, admin, monkeypatch):
+    """The server answers discovery with thousands of tools, a huge schema, a deep one, one that is not
+    JSON schema and names with control characters: only the sane ones become registry tools."""
+    from axops.tools import mcp
+
+    deep: dict = {"type": "string"}
+    for _ in range(60):
+        deep = {"type": "object", "properties": {"a": deep}}
+    listed = [
+        {"name": "good", "description": "fine", "input_schema": {"type": "object", "properties": {}}},
+        {"name": "huge", "description": "", "input_schema": {"type": "object", "description": "x" * 200_000}},
+        {"name": "deep", "description": "", "input_schema": deep},
+        {"name": "broken", "description": "", "input_schema": {"type": "object", "properties": 5}},
+        {"name": "evil\r\nX-Injected: 1", "description": "", "input_schema": {"type": "object"}},
+        {"name": "n" * 5000, "description": "", "input_schema": {"type": "object"}},
+    ] + [{"name": f"spam{i}", "description": "", "input_schema": {"type": "object"}} for i in range(3000)]
+
+    async def discover(spec, timeout_s=10):
+        return listed
+
+    monkeypatch.setattr(mcp, "discover", discover)
+    dev = make_account(api, admin, "kang", new_team="team-mcp")
+    body = {"name": "evil", "transport": "http", "url": "https://mcp.example.com/mcp"}
+    r = api.post("/api/tool/mcp-servers", json=body, headers=dev.headers, timeout=60)
+    assert r.status_code == 201, r.text
+    server = r.json()
+    names = {t["name"] for t in server["tools"]}
+    assert "good" in names and not names & {"huge", "deep", "broken", "evil\r\nX-Injected: 1", "n" * 5000}
+    assert len(names) <= mcp.MAX_TOOLS and len(server["tool_ids"]) <= mcp.MAX_TOOLS
+    assert "refused" in server["last_error"] and len(server["last_error"]) < 2000
+    tools = api.get("/api/tool/tools", params={"limit": 200}, headers=dev.headers).json()
+    assert tools["total"] <= mcp.MAX_TOOLS

@@ -268,6 +268,9 @@ def _find(exc: BaseException, kind: type) -> bool:
     return False
 
 
+MAX_TOOLS = 200  # tools registered from one server
+
+
 async def discover(spec: McpServerSpec, timeout_s: float = 10) -> list[dict]:
     """The server's tools: [{name, description, input_schema}]. Raises Unavailable (a safe message) or TimeoutError."""
     tail = bytearray()
@@ -287,7 +290,7 @@ async def discover(spec: McpServerSpec, timeout_s: float = 10) -> list[dict]:
                             }
                         )
                     cursor = page.next_cursor
-                    if not cursor:
+                    if not cursor or len(tools) > MAX_TOOLS:  # an endless list stops here (the rest refused)
                         return tools
     except TimeoutError:
         raise

@@ -20,13 +20,17 @@ from axops.auth.deps import Principal
 from axops.auth.scoping import owning_team, require, require_owner, team_clause
 from axops.core import crypto
 from axops.core.errors import Conflict, NotFound
-from axops.tools import mcp
+from axops.tools import mcp, safe_schema
 from axops.tools.mcp_schemas import McpServerCreate, McpServerOut
 from axops.tools.models import McpServer, Tool, ToolVersion
 from axops.tools.outcome import ToolOutcome
 
 DISCOVERY_TIMEOUT_S = 10.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# What a server's tool list may hold: the rest is refused (named, up to a few, in `last_error` and the audit)
+MAX_TOOLS = mcp.MAX_TOOLS
+MAX_SCHEMA_BYTES = 64 * 1024
+_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 
 
 def _now() -> datetime:
@@ -163,6 +167,27 @@ def _tool_name(server: McpServer, mcp_name: str) -> str:
     return _UNSAFE.sub("_", f"{server.name}_{mcp_name}")[:64]
 
 
+def _screened(found: list[dict]) -> tuple[list[dict], list[str]]:
+    """The tools a server lists that may become registry tools, and the names of those refused: past
+    MAX_TOOLS, a name that is empty, too long or holds control characters, a schema that is too big,
+    too deep or not JSON schema (a malicious server's list must not flood the registry or the model)."""
+    kept, refused = [], []
+    for item in found:
+        name, schema = item.get("name"), item.get("input_schema")
+        ok = isinstance(name, str) and _NAME.fullmatch(name) is not None and len(kept) < MAX_TOOLS
+        if ok and isinstance(schema, dict):
+            ok = (
+                len(json.dumps(schema)) <= MAX_SCHEMA_BYTES
+                and safe_schema.depth(schema) <= safe_schema.MAX_DEPTH
+                and safe_schema.Validator(safe_schema.Validator.META_SCHEMA).is_valid(schema)
+            )
+        if ok:
+            kept.append(item)
+        else:
+            refused.append(_UNSAFE.sub("_", str(name))[:64])
+    return kept, refused
+
+
 async def _refresh(
     session: AsyncSession, principal: Principal, server: McpServer, *, secret: str, allowed_networks: str
 ) -> None:
@@ -185,6 +210,7 @@ async def _refresh(
         )
         await session.flush()
         return
+    found, refused = _screened(found)
     existing = await _tools_by_mcp_name(session, server.id)
     added, changed, archived, skipped = [], [], [], []
     for item in found:
@@ -242,6 +268,11 @@ async def _refresh(
     server.last_error = (
         f"Tools not added, their names are taken in this team: {', '.join(skipped)}" if skipped else None
     )
+    if refused:
+        shown = ", ".join(refused[:10]) + (f" and {len(refused) - 10} more" if len(refused) > 10 else "")
+        server.last_error = ((server.last_error + " ") if server.last_error else "") + (
+            f"Tools refused (more than {MAX_TOOLS}, a bad name, or a schema too big or invalid): {shown}"
+        )
     server.discovered_at = _now()
     audit.record(
         session,
@@ -250,7 +281,7 @@ async def _refresh(
         resource_id=server.id,
         team_id=server.team_id,
         actor=principal,
-        summary={"added": added, "changed": changed, "archived": archived, "skipped": skipped},
+        summary={"added": added, "changed": changed, "archived": archived, "skipped": skipped, "refused": refused[:10]},
     )
     await session.flush()
 
