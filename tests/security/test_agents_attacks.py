@@ -296,3 +296,43 @@ def test_a_malicious_mcp_servers_tool_list_is_screened(api, admin, monkeypatch):
     assert "refused" in server["last_error"] and len(server["last_error"]) < 2000
     tools = api.get("/api/tool/tools", params={"limit": 200}, headers=dev.headers).json()
     assert tools["total"] <= mcp.MAX_TOOLS
+
+
+def test_pii_in_a_failing_tools_error_is_masked_in_workflow_and_agent_traces(api, admin, upstream):
+    """A tool's error echoes a Korean phone number and RRN from its arguments: stored masked everywhere."""
+    make_route(api, admin, "atk-model", upstream.url)
+    dev = make_account(api, admin, "ohsu", new_team="team-o")
+    source = "def lookup(q):\n    raise ValueError('no customer with ' + q)\n"
+    r = api.post(
+        "/api/tool/tools",
+        json={
+            "name": "lookup",
+            "kind": "python",
+            "timeout_s": 20,
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+            "spec": {"source": source, "function": "lookup"},
+        },
+        headers=dev.headers,
+    )
+    assert r.status_code == 201, r.text
+    secret = f"phone {PHONE} rrn {RRN}"
+    wf = api.post(
+        "/api/agent/workflows",
+        json={"name": "find", "version": {"definition": tool_workflow(r.json()["id"])}},
+        headers=dev.headers,
+    ).json()
+    out = api.post(f"/api/agent/workflows/{wf['id']}/runs", json={"input": {"q": secret}}, headers=dev.headers)
+    assert out.json()["status"] == "failed", out.text
+    assert "no customer with" in out.text  # the error is kept, masked
+    again = api.get(f"/api/agent/workflow-runs/{out.json()['id']}", headers=dev.headers)
+    assert again.status_code == 200
+    for text in (out.text, again.text):
+        assert PHONE not in text and RRN not in text and "1234567" not in text
+    a = make_agent(api, dev.headers, "finder", tool_ids=[r.json()["id"]])
+    upstream.script, upstream.scripted = (
+        [{"tool_calls": [{"name": "lookup", "arguments": {"q": secret}}]}, {"content": "not found"}],
+        0,
+    )
+    run = api.post(f"/api/agent/agents/{a['id']}/runs", json={"input": "find"}, headers=dev.headers)
+    assert run.json()["status"] == "succeeded", run.text
+    assert PHONE not in run.text and RRN not in run.text

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from axops import pii
 from axops.agents import llm
 from axops.agents.workflow_engine import Deps, Engine, ModelAnswer, NodeFailed, PromptContent, capped, masked
 from axops.agents.workflow_graph import Graph, build
@@ -312,7 +313,9 @@ async def run_workflow(state, principal: Principal, workflow_id: uuid.UUID, data
             if result is None:  # the engine itself raised (or the request was cancelled)
                 run.status, run.error = "failed", "The run stopped before it finished."
             else:
-                run.status, run.error, run.error_node = result.status, result.error, result.error_node
+                # a tool's or model's error may echo its arguments: masked like every other trace value
+                run.status, run.error_node = result.status, result.error_node
+                run.error = pii.redact(result.error) if result.error else None
                 run.output = capped(masked(result.output)) if result.output is not None else None
                 result.totals["cost"] = round(result.totals["cost"], 8)
                 run.totals = result.totals
@@ -330,7 +333,7 @@ async def run_workflow(state, principal: Principal, workflow_id: uuid.UUID, data
                         prompt_tokens=t.prompt_tokens,
                         completion_tokens=t.completion_tokens,
                         cost=t.cost,
-                        error=t.error,
+                        error=pii.redact(t.error) if t.error else None,
                     )
                     for seq, t in enumerate(result.traces)
                 )
