@@ -336,3 +336,43 @@ def test_pii_in_a_failing_tools_error_is_masked_in_workflow_and_agent_traces(api
     run = api.post(f"/api/agent/agents/{a['id']}/runs", json={"input": "find"}, headers=dev.headers)
     assert run.json()["status"] == "succeeded", run.text
     assert PHONE not in run.text and RRN not in run.text
+
+
+def test_approvals_cannot_be_replayed_raced_or_moved_between_runs(api, admin, upstream, target):
+    from concurrent.futures import ThreadPoolExecutor
+
+    make_route(api, admin, "atk-model", upstream.url)
+    dev = make_account(api, admin, "baek", new_team="team-b2")
+    guarded = http_tool(api, dev.headers, target.url, "send_mail", approval=True)
+    a = make_agent(api, dev.headers, "mailer", tool_ids=[guarded["id"]])
+
+    def paused() -> dict:
+        upstream.script, upstream.scripted = (
+            [{"tool_calls": [{"name": "send_mail", "arguments": {"q": "boss"}}]}, {"content": "sent"}],
+            0,
+        )
+        out = api.post(f"/api/agent/agents/{a['id']}/runs", json={"input": "mail"}, headers=dev.headers).json()
+        assert out["status"] == "waiting_approval", out
+        return out
+
+    first, second = paused(), paused()
+    target.hits.clear()
+    # an approval of one run named under another run's URL
+    moved = f"/api/agent/runs/{first['id']}/approvals/{second['approvals'][0]['id']}"
+    assert api.post(moved, json={"approve": True}, headers=dev.headers).status_code == 404
+    assert target.hits == []
+    # two decisions at once: one wins, the tool runs once
+    url = f"/api/agent/runs/{first['id']}/approvals/{first['approvals'][0]['id']}"
+    upstream.script, upstream.scripted = [{"content": "sent"}], 0
+    with ThreadPoolExecutor(4) as pool:
+        codes = sorted(
+            pool.map(lambda _: api.post(url, json={"approve": True}, headers=dev.headers).status_code, range(4))
+        )
+    assert codes.count(200) == 1 and set(codes[1:]) == {409}, codes
+    assert len(target.hits) == 1
+    # a decided call cannot be decided again, nor a cancelled run's
+    assert api.post(url, json={"approve": False}, headers=dev.headers).status_code == 409
+    assert api.post(f"/api/agent/runs/{second['id']}/cancel", headers=dev.headers).status_code == 200
+    url2 = f"/api/agent/runs/{second['id']}/approvals/{second['approvals'][0]['id']}"
+    assert api.post(url2, json={"approve": True}, headers=dev.headers).status_code == 409
+    assert len(target.hits) == 1
