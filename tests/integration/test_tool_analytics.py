@@ -8,9 +8,11 @@ import asyncio
 import socket
 import threading
 
+import psycopg
 import pytest
 from aiohttp import web
 
+from axops.core.db import libpq_url
 from tests.factories import make_account, make_route
 from tests.mocks import MockUpstream
 
@@ -77,7 +79,7 @@ def call(name, **arguments) -> dict:
     return {"name": name, "arguments": arguments}
 
 
-def test_costs_matrix_and_keywords_of_an_agent_run(api, admin, upstream, tool_api):
+def test_costs_matrix_and_keywords_of_an_agent_run(api, admin, upstream, tool_api, database_url):
     # 10 prompt + 10 completion tokens at 1000 per million each: 0.02 a model step
     make_route(api, admin, "ta-model", upstream.url, input_price=1000.0, output_price=1000.0)
     dev = make_account(api, admin, "tadev", new_team="ta-team", key_scopes=SCOPES)
@@ -118,6 +120,7 @@ def test_costs_matrix_and_keywords_of_an_agent_run(api, admin, upstream, tool_ap
     )
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "succeeded", r.json()
+    run_id = r.json()["id"]
 
     # another team's tool, called by its own test run: never in the first team's numbers
     theirs = make_tool(api, other.headers, "weather", "/weather", tool_api.url, ["city"], cost_per_call=7.0)
@@ -147,6 +150,17 @@ def test_costs_matrix_and_keywords_of_an_agent_run(api, admin, upstream, tool_ap
     words = {k["word"]: k["count"] for k in kw[weather]["keywords"]}
     assert words.get("날씨") == 1 and words.get("환율") == 1, words
     assert "알려주" not in words  # a verb, not a noun
+
+    # the run's keywords were stored when it ended; a run without them (one that predates migration 0045,
+    # or never ended) is analysed by the next answer, stored, and counted the same
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        (stored,) = conn.execute("SELECT keywords FROM agent_runs WHERE id = %s", (run_id,)).fetchone()
+        assert stored == sorted(stored) and {"날씨", "환율"} <= set(stored) and "알려주" not in stored
+        conn.execute("UPDATE agent_runs SET keywords = NULL WHERE id = %s", (run_id,))
+        again = api.get("/api/tool/analytics", params={"days": 7}, headers=dev.headers).json()
+        assert again["keywords"] == out["keywords"]
+        (refilled,) = conn.execute("SELECT keywords FROM agent_runs WHERE id = %s", (run_id,)).fetchone()
+        assert refilled == stored
 
     # the other team sees its own call only, and its price
     mine = api.get("/api/tool/analytics", headers=other.headers).json()

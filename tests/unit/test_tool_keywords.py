@@ -32,3 +32,12 @@ def test_user_text_reads_only_user_messages():
 def test_top_counts_a_word_once_per_text():
     top = keywords.top(["날씨 날씨 날씨", "부산 날씨", "weather"], n=2)
     assert top == [("날씨", 2), ("weather", 1)]
+
+
+def test_a_runs_stored_keywords_are_its_distinct_words_sorted():
+    messages = [
+        {"role": "system", "content": "weather bot"},
+        {"role": "user", "content": "부산 날씨, 서울 날씨 and the weather"},
+    ]
+    assert keywords.of_input(messages) == ["weather", "날씨", "부산", "서울"]
+    assert keywords.of_input([]) == []

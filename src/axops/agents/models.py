@@ -94,6 +94,8 @@ class AgentRun(IdMixin, Base):
     api_key_secret: Mapped[str | None] = mapped_column(Text)  # encrypted, only while the run is active
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the distinct task keywords of the masked user input, set when the run ends (NULL: not analysed yet)
+    keywords: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
 
     __table_args__ = (
         CheckConstraint(f"status IN {RUN_STATUSES}", name="status"),

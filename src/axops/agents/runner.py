@@ -32,6 +32,7 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 from axops import pii
 from axops.auth.deps import Principal
 from axops.core import crypto
+from axops.tools import keywords
 from axops.tools.outcome import ToolOutcome
 
 from . import llm
@@ -294,6 +295,8 @@ async def _finish(ctx: Context, status: str, stop_reason: str | None, output: st
                 run.output = masked(output)
         run.finished_at = run.finished_at or datetime.now(UTC)
         run.latency_ms = (run.latency_ms or 0) + (time.perf_counter() - ctx.started) * 1000
+        if run.keywords is None:  # stored once for tool analytics (agents/tool_usage.py)
+            run.keywords = await asyncio.to_thread(keywords.of_input, run.input)
         run.conversation, key_id, run.api_key_secret = None, run.api_key_id, None
         if key_id is not None:
             await llm.revoke_key(session, key_id)

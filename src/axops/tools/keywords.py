@@ -68,6 +68,12 @@ def words(text: str) -> list[str]:
     return korean_nouns(text) + english_words(text)
 
 
+def of_input(messages: Any) -> list[str]:
+    """What an agent run stores as its keywords (`agent_runs.keywords`): the distinct keywords of the
+    user text of its stored input, sorted."""
+    return sorted(set(words(user_text(messages))))
+
+
 def top(texts: Iterable[str], n: int = 10) -> list[tuple[str, int]]:
     """The `n` most frequent keywords over `texts`, counted once per text (a run that repeats a word
     is still one run asking about it); ties by the word."""
