@@ -376,3 +376,58 @@ def test_approvals_cannot_be_replayed_raced_or_moved_between_runs(api, admin, up
     url2 = f"/api/agent/runs/{second['id']}/approvals/{second['approvals'][0]['id']}"
     assert api.post(url2, json={"approve": True}, headers=dev.headers).status_code == 409
     assert len(target.hits) == 1
+
+
+def test_a_teammate_cannot_redirect_a_tools_credential_to_another_host(api, admin, target):
+    """The credential is never shown, even to the team: a new version that sends it to another origin (or
+    puts it elsewhere in the request) drops it, so it must be set again by someone who knows it."""
+    owner = make_account(api, admin, "nam", new_team="team-n")
+    mate = make_account(api, admin, "ryu", team=owner.team)
+    r = api.post(
+        "/api/tool/tools",
+        json={
+            "name": "crm",
+            "kind": "http",
+            "allow_hosts": ["127.0.0.1"],
+            "credential": "crm-secret-token-123",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+            "spec": {
+                "method": "GET",
+                "base_url": target.url,
+                "path": "/act",
+                "params": {"q": {"in": "query"}},
+                "auth": {"type": "query", "name": "token"},
+            },
+        },
+        headers=owner.headers,
+    )
+    assert r.status_code == 201, r.text
+    tool_id = r.json()["id"]
+    target.hits.clear()
+    assert api.post(f"/api/tool/tools/{tool_id}/test", json={"arguments": {"q": "a"}}, headers=mate.headers).json()[
+        "ok"
+    ]
+    assert target.hits[-1]["token"] == "crm-secret-token-123"  # the honest path carries it
+    # the teammate points the tool at a host of their choosing (here: another name of the same service)
+    evil = f"http://localhost:{target.port}"
+    r = api.patch(f"/api/tool/tools/{tool_id}", json={"allow_hosts": ["127.0.0.1", "localhost"]}, headers=mate.headers)
+    assert r.status_code == 200
+    spec = {
+        "method": "GET",
+        "base_url": evil,
+        "path": "/act",
+        "params": {"q": {"in": "query"}},
+        "auth": {"type": "query", "name": "token"},
+    }
+    r = api.post(
+        f"/api/tool/tools/{tool_id}/versions",
+        json={"parameters": {"type": "object", "properties": {"q": {"type": "string"}}}, "spec": spec},
+        headers=mate.headers,
+    )
+    assert r.status_code == 201, r.text
+    target.hits.clear()
+    api.post(f"/api/tool/tools/{tool_id}/test", json={"arguments": {"q": "b"}}, headers=mate.headers)
+    assert target.hits and "token" not in target.hits[-1]
+    assert api.get(f"/api/tool/tools/{tool_id}", headers=owner.headers).json()["has_credential"] is False
+    events = api.get("/api/audit/logs", params={"resource_type": "tool"}, headers=admin).json()["items"]
+    assert any(e["action"] == "tool.version" and e["summary"].get("credential") == "removed" for e in events)

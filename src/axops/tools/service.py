@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 from sqlalchemy import func, or_, select
@@ -182,9 +183,23 @@ async def new_version(
     _refuse_archived(tool)
     parameters, spec = check_version(tool.kind, data.parameters, data.spec)
     await dataset_files.check(session, principal, spec)
+    dropped = {}
+    if tool.kind == "http" and tool.credential_encrypted is not None:
+        before = (await get_version(session, tool)).spec
+        if _credential_target(before) != _credential_target(spec):
+            # nobody reads the credential back, so nobody may send it somewhere new: set it again there
+            tool.credential_encrypted, dropped = None, {"credential": "removed"}
     row = await _add_version(session, principal, tool, parameters, spec)
-    _changed(session, tool, "tool.version", version=row.version)
+    _changed(session, tool, "tool.version", version=row.version, **dropped)
     return row
+
+
+def _credential_target(spec: dict) -> tuple:
+    """Where an HTTP spec sends its credential: the origin and the auth placement."""
+    url = urlsplit(str(spec.get("base_url") or ""))
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    auth = spec.get("auth") or {}
+    return url.scheme, (url.hostname or "").lower(), port, auth.get("type"), auth.get("name")
 
 
 async def list_versions(session: AsyncSession, principal: Principal, tool_id: uuid.UUID) -> list[ToolVersion]:
