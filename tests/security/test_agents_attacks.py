@@ -431,3 +431,19 @@ def test_a_teammate_cannot_redirect_a_tools_credential_to_another_host(api, admi
     assert api.get(f"/api/tool/tools/{tool_id}", headers=owner.headers).json()["has_credential"] is False
     events = api.get("/api/audit/logs", params={"resource_type": "tool"}, headers=admin).json()["items"]
     assert any(e["action"] == "tool.version" and e["summary"].get("credential") == "removed" for e in events)
+
+
+def test_state_values_are_data_never_template_source(api, admin, target):
+    """A workflow input (or a model's answer) holding Jinja reaches the tool as text, not evaluated."""
+    dev = make_account(api, admin, "shin", new_team="team-sh")
+    t = http_tool(api, dev.headers, target.url, "echo")
+    wf = api.post(
+        "/api/agent/workflows",
+        json={"name": "echo", "version": {"definition": tool_workflow(t["id"])}},
+        headers=dev.headers,
+    ).json()
+    target.hits.clear()
+    payload = "{{ 7*7 }}{{ ''.__class__.__mro__ }}{% for x in range(10**9) %}{% endfor %}"
+    out = api.post(f"/api/agent/workflows/{wf['id']}/runs", json={"input": {"q": payload}}, headers=dev.headers)
+    assert out.json()["status"] == "succeeded", out.text
+    assert target.hits == [{"q": payload}]
