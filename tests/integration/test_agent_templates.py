@@ -110,9 +110,14 @@ def test_korean_summariser_installs_and_runs_its_sandboxed_splitter(api, admin, 
     # the same template again: the agent name is taken (409 with a free one), the tools get a suffix
     r = install(api, a.headers, "ko-summariser")
     assert r.status_code == 409 and r.json()["suggestion"] == "ko-summariser-2"
-    r = install(api, a.headers, "ko-summariser", name="ko-summariser-2")
+    r = install(api, a.headers, "ko-summariser", name="ko-summariser-2", language="ko")
     assert r.status_code == 201, r.text
     assert [t["name"] for t in r.json()["tools"]] == ["split_text_2"]
+    # the agent's description in the installer's language (a built-in carries both), English by default
+    assert agent["description"].startswith("Reads a long Korean document")
+    second = api.get(f"/api/agent/agents/{r.json()['agent_id']}", headers=a.headers).json()
+    assert second["description"].startswith("긴 한국어 문서를")
+    assert install(api, a.headers, "ko-summariser", name="x-3", language="korean").status_code == 422
     assert api.get("/api/agent/templates/ko-summariser", headers=a.headers).json()["install_count"] == 2
     events = api.get("/api/audit/logs", params={"action": "agent_template.install"}, headers=admin).json()["items"]
     assert len(events) == 2 and {e["summary"]["name"] for e in events} == {"ko-summariser", "ko-summariser-2"}

@@ -2,10 +2,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { VueWrapper } from '@vue/test-utils'
 import TemplatesView from '@/views/templates/TemplatesView.vue'
 import AgentDetailView from '@/views/agents/AgentDetailView.vue'
+import RunTimeline from '@/views/agents/RunTimeline.vue'
+import type { Run } from '@/api/agents'
 import { localized, matches, type Template } from '@/stores/templates'
 import { setLocale } from '@/i18n'
 import { useUiStore } from '@/stores/ui'
-import { byTestId, json, mockApi, mountView, settle, signIn } from './helpers'
+import { byTestId, freshPinia, json, mockApi, mountView, settle, signIn } from './helpers'
 
 const push = vi.fn()
 vi.mock('vue-router', async (importOriginal) => ({
@@ -217,7 +219,7 @@ describe('Share as template on the agent page', () => {
     const post = calls.find((c) => c.method === 'POST' && c.path === '/api/agent/templates')!
     expect(post.body).toEqual({ agent_id: 'a1', name: null, description: 'Answers refunds', tags: [] })
     expect(useUiStore().message).toContain("'helper' 템플릿으로 공유했습니다")
-  })
+  }, 20_000)
 
   it('is not offered for another team’s agent or without agents:write', async () => {
     mockApi({
@@ -237,5 +239,59 @@ describe('Share as template on the agent page', () => {
     await settle()
     expect(byTestId('agent-name')).not.toBeNull()
     expect(byTestId('agent-share-template')).toBeNull()
+  }, 20_000)
+})
+
+describe('a tool step in the trace', () => {
+  it('opens on its arguments and draws a tabular result as a table, anything else as JSON', async () => {
+    setLocale('ko')
+    const step = (index: number, extra: object) => ({
+      index,
+      kind: 'tool' as const,
+      latency_ms: 5,
+      started_at: '2026-01-01T00:00:00Z',
+      ...extra,
+    })
+    const run = {
+      id: 'r1',
+      status: 'succeeded',
+      trace: [
+        step(0, {
+          name: 'run_sql',
+          input: { query: 'SELECT 1' },
+          output: {
+            columns: ['category', 'n'],
+            rows: [
+              ['billing', 3],
+              ['bug', null],
+            ],
+            truncated: true,
+          },
+        }),
+        step(1, { name: 'lookup', input: { id: 7 }, output: { found: 'yes' } }),
+        step(2, { name: 'broken', input: null, output: null, error: 'boom', error_kind: 'error' }),
+      ],
+    } as unknown as Run
+    const wrapper = await mountView(
+      { components: { RunTimeline }, setup: () => ({ run }), template: '<RunTimeline :run="run" />' },
+      freshPinia(),
+    )
+    const details = document.querySelectorAll('[data-testid="trace-tool-detail"]')
+    expect(details).toHaveLength(2) // the failed call has neither arguments nor a result
+    expect(details[0].querySelector('summary')!.textContent).toContain('run_sql: 인수와 결과')
+    expect(details[0].textContent).toContain('SELECT 1')
+    const cells = [...details[0].querySelectorAll('[data-testid="trace-tool-table"] tr')].map((tr) =>
+      [...tr.querySelectorAll('th, td')].map((c) => c.textContent!.trim()),
+    )
+    expect(cells).toEqual([
+      ['category', 'n'],
+      ['billing', '3'],
+      ['bug', 'NULL'],
+    ])
+    expect(details[0].textContent).toContain('나머지 행은 생략되었습니다.')
+    expect(details[1].querySelector('[data-testid="trace-tool-table"]')).toBeNull()
+    expect(details[1].textContent).toContain('"found": "yes"')
+    wrapper.unmount()
+    setLocale('en')
   })
 })

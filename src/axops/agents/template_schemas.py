@@ -82,6 +82,11 @@ class TemplateInstall(Strict):
         None, description="Required when a tool of the template reads a dataset"
     )
     name: str | None = Field(None, pattern=AGENT_NAME_PATTERN, description="Default: the template's id or name")
+    language: str | None = Field(
+        None,
+        pattern=r"^[a-z]{2}$",
+        description="A built-in's language the agent's description is taken in (the installer's; default en)",
+    )
 
 
 class TemplateToolOut(BaseModel):

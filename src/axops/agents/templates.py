@@ -321,7 +321,7 @@ async def install(
     builtin = builtin_templates().get(template_id)
     if builtin is not None:
         key, default_name = builtin.id, builtin.id
-        description = builtin.description.get("en", "")
+        description = builtin.description.get(data.language or "en") or builtin.description.get("en", "")
         agent_spec = builtin.agent.model_dump(exclude_none=True)
         items = builtin.tools
     else:

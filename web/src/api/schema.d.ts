@@ -14149,6 +14149,11 @@ export interface components {
              * @description Default: the template's id or name
              */
             name?: string | null;
+            /**
+             * Language
+             * @description A built-in's language the agent's description is taken in (the installer's; default en)
+             */
+            language?: string | null;
         };
         /** TemplateInstallOut */
         TemplateInstallOut: {

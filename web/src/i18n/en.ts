@@ -4258,6 +4258,10 @@ export default {
       empty: 'No steps recorded.',
       totals: '{steps} steps · {tokens} tokens · cost {cost}',
       tokens: '{n} tokens',
+      detail: '{name}: arguments and result',
+      input: 'Arguments',
+      output: 'Result',
+      truncated: 'More rows were left out.',
       kinds: {
         model: 'Model',
         tool: 'Tool',

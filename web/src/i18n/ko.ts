@@ -4235,6 +4235,10 @@ export default {
       empty: '기록된 단계가 없습니다.',
       totals: '{steps}단계 · 토큰 {tokens} · 비용 {cost}',
       tokens: '토큰 {n}',
+      detail: '{name}: 인수와 결과',
+      input: '인수',
+      output: '결과',
+      truncated: '나머지 행은 생략되었습니다.',
       kinds: {
         model: '모델',
         tool: '도구',
