@@ -1,11 +1,13 @@
 """The agents' side of tool analytics (`tools.usage.agent_usage`, filled at import): which agents call
-which tools (calls, success rate), and each tool's task keywords: the words stored on the latest runs
-that called it (`agent_runs.keywords`, set when a run ends), counted in SQL. A run counts when both the
-tool's team and the run's team are in the caller's scope, so no other team's agent names or inputs show.
+which tools (calls, success rate), and each tool's task keywords: the words stored on the runs behind
+its latest calls (`agent_runs.keywords`, set when a run ends; a run counted once a tool), in SQL. A run
+counts when both the tool's team and the run's team are in the caller's scope, so no other team's agent
+names or inputs show.
 
-One pass over the window's calls, grouped by (tool, run), gives both the matrix and the latest runs per
-tool. A run not analysed yet (keywords NULL: it has not ended, or it predates migration 0045) is
-analysed here once and stored, so the next answer counts it in SQL."""
+The matrix is one pass over the window's agent calls; the latest calls per tool are read backwards on
+(tool_id, created_at), at most `runs` a tool, so keywords cost the same whatever the window holds.
+A run not analysed yet (keywords NULL: it has not ended, or it predates migration 0045) is analysed
+here once and stored, so the next answer counts it in SQL."""
 
 from __future__ import annotations
 
@@ -23,22 +25,27 @@ MATRIX_CELLS = 2000
 
 _SQL = text(
     """
-    WITH per AS MATERIALIZED (
-        SELECT c.tool_id, c.agent_run_id, r.agent_id, count(*) AS calls,
-               count(*) FILTER (WHERE c.status = 'ok') AS ok, max(c.created_at) AS at
+    WITH m AS (
+        SELECT r.agent_id, c.tool_id, count(*) AS calls, count(*) FILTER (WHERE c.status = 'ok') AS ok
         FROM tool_calls c JOIN agent_runs r ON r.id = c.agent_run_id
         WHERE c.created_at >= now() - make_interval(days => :days)
           AND c.agent_run_id IS NOT NULL
           AND (CAST(:teams AS uuid[]) IS NULL OR (c.team_id = ANY(CAST(:teams AS uuid[]))
                AND r.team_id = ANY(CAST(:teams AS uuid[]))))
-        GROUP BY c.tool_id, c.agent_run_id, r.agent_id
+        GROUP BY r.agent_id, c.tool_id
     ), latest AS MATERIALIZED (
-        SELECT x.tool_id, x.agent_run_id, r.keywords
-        FROM (SELECT tool_id, agent_run_id,
-                     row_number() OVER (PARTITION BY tool_id ORDER BY at DESC, agent_run_id) AS rn
-              FROM per) x
-        JOIN agent_runs r ON r.id = x.agent_run_id
-        WHERE x.rn <= :runs
+        SELECT DISTINCT t.id AS tool_id, x.agent_run_id, x.keywords
+        FROM tools t CROSS JOIN LATERAL (
+            SELECT c.agent_run_id, r.keywords
+            FROM tool_calls c JOIN agent_runs r ON r.id = c.agent_run_id
+            WHERE c.tool_id = t.id
+              AND c.created_at >= now() - make_interval(days => :days)
+              AND c.agent_run_id IS NOT NULL
+              AND (CAST(:teams AS uuid[]) IS NULL OR r.team_id = ANY(CAST(:teams AS uuid[])))
+            ORDER BY c.created_at DESC
+            LIMIT :runs
+        ) x
+        WHERE CAST(:teams AS uuid[]) IS NULL OR t.team_id = ANY(CAST(:teams AS uuid[]))
     ), words AS (
         SELECT tool_id, word, count(*) AS n,
                row_number() OVER (PARTITION BY tool_id ORDER BY count(*) DESC, word COLLATE "C") AS rn
@@ -46,9 +53,8 @@ _SQL = text(
         GROUP BY tool_id, word
     )
     (SELECT 'm' AS part, m.agent_id AS id, a.name AS agent_name, m.tool_id, t.name AS tool_name,
-            CAST(m.calls AS bigint) AS calls, CAST(m.ok AS bigint) AS ok, CAST(NULL AS text) AS word
-     FROM (SELECT agent_id, tool_id, sum(calls) AS calls, sum(ok) AS ok FROM per GROUP BY agent_id, tool_id) m
-     JOIN agents a ON a.id = m.agent_id JOIN tools t ON t.id = m.tool_id
+            m.calls, m.ok, CAST(NULL AS text) AS word
+     FROM m JOIN agents a ON a.id = m.agent_id JOIN tools t ON t.id = m.tool_id
      ORDER BY m.calls DESC, a.name, t.name
      LIMIT :cells)
     UNION ALL

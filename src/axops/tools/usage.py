@@ -28,7 +28,7 @@ from axops.auth.scoping import team_ids_param
 from axops.core.errors import NotFound
 from axops.tools.schemas import AgentToolStats, ToolAnalytics, ToolKeywords, ToolStats
 
-KEYWORD_RUNS = 500  # the latest runs per tool whose keywords are counted
+KEYWORD_RUNS = 500  # a tool's latest agent calls whose runs' keywords are counted
 TOP_KEYWORDS = 10
 
 
