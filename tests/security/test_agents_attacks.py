@@ -447,3 +447,42 @@ def test_state_values_are_data_never_template_source(api, admin, target):
     out = api.post(f"/api/agent/workflows/{wf['id']}/runs", json={"input": {"q": payload}}, headers=dev.headers)
     assert out.json()["status"] == "succeeded", out.text
     assert target.hits == [{"q": payload}]
+
+
+def test_a_flooding_mcp_tools_answer_is_cut_off(api, admin, settings, monkeypatch):
+    """An MCP tool answering 5 MB is `output_too_large` (as HTTP tools past 1 MB), never fed to the model."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    monkeypatch.setattr(settings, "mcp_allowed_networks", "127.0.0.0/8")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = str(Path(__file__).with_name("mcp_flood_server.py"))
+    proc = subprocess.Popen([sys.executable, script, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+        dev = make_account(api, admin, "heo", new_team="team-fl")
+        body = {"name": "flood", "transport": "http", "url": f"http://127.0.0.1:{port}/mcp"}
+        server = api.post("/api/tool/mcp-servers", json=body, headers=dev.headers).json()
+        tool_id = server["tool_ids"]["flood"]
+        small = api.post(f"/api/tool/tools/{tool_id}/test", json={"arguments": {"n": 10}}, headers=dev.headers)
+        assert small.json()["ok"] is True and small.json()["output"] == "x" * 10
+        big = api.post(
+            f"/api/tool/tools/{tool_id}/test", json={"arguments": {"n": 5_000_000}}, headers=dev.headers, timeout=60
+        )
+        assert big.json()["ok"] is False and big.json()["error_kind"] == "output_too_large"
+        assert len(big.content) < 100_000
+    finally:
+        proc.kill()
+        proc.wait()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -269,6 +270,7 @@ def _find(exc: BaseException, kind: type) -> bool:
 
 
 MAX_TOOLS = 200  # tools registered from one server
+MAX_OUTPUT_BYTES = 1024 * 1024  # a call's answer, as http_runner.MAX_RESPONSE_BYTES
 
 
 async def discover(spec: McpServerSpec, timeout_s: float = 10) -> list[dict]:
@@ -473,6 +475,11 @@ async def call(spec: McpServerSpec, tool_name: str, arguments: dict, timeout_s: 
             return done(ok=False, error=f"The MCP tool did not answer within {timeout_s:g} s.", error_kind="timeout")
         return done(ok=False, error=_error_text(exc), error_kind="unavailable")
     output = _output(result)
+    size = len(output.encode()) if isinstance(output, str) else len(json.dumps(output, default=str))
+    if size > MAX_OUTPUT_BYTES:  # as an HTTP tool's answer: never fed to the model or the injection check
+        return done(
+            ok=False, error=f"The answer is larger than {MAX_OUTPUT_BYTES} bytes.", error_kind="output_too_large"
+        )
     if result.is_error:
         message = output if isinstance(output, str) else "The MCP tool reported an error."
         return done(ok=False, output=output, error=message[:2000], error_kind="tool_error")
