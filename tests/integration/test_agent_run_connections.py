@@ -207,3 +207,27 @@ async def test_stale_runs_are_failed_and_their_keys_revoked(api, dev, upstream, 
     detail = api.get(f"/api/agent/runs/{stale}", headers=dev.headers).json()
     assert detail["status"] == "failed" and "stopped" in detail["stop_reason"]
     assert detail["trace"], "the steps it wrote are kept"
+
+
+def test_a_fault_in_the_loop_fails_the_run_and_revokes_its_key_at_once(api, dev, database_url, monkeypatch):
+    from axops.agents import runner
+
+    agent = api.post(
+        "/api/agent/agents", json={"name": "fault-agent", "version": {"route": "conn-model"}}, headers=dev.headers
+    )
+    assert agent.status_code == 201, agent.text
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the loop")
+
+    monkeypatch.setattr(runner.llm, "chat", broken)
+    r = api.post(f"/api/agent/agents/{agent.json()['id']}/runs", json={"input": "x"}, headers=dev.headers)
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert out["status"] == "failed" and out["stop_reason"] == "internal error: RuntimeError", out
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        revoked = conn.execute(
+            "SELECT k.revoked_at IS NOT NULL FROM agent_runs r JOIN api_keys k ON k.id = r.api_key_id WHERE r.id = %s",
+            [out["id"]],
+        ).fetchone()
+    assert revoked == (True,)

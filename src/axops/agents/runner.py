@@ -18,6 +18,7 @@ while a model or a tool works. The loop yields events (`step`, `tool_call`, `too
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -37,6 +38,8 @@ from axops.tools.outcome import ToolOutcome
 
 from . import llm
 from .models import AgentApproval, AgentRun, AgentStep
+
+log = logging.getLogger("axops.agents")
 
 DECLINED = "The person reviewing this call declined it; do not retry it."
 MAX_STORED_CHARS = 20_000
@@ -355,7 +358,23 @@ async def _pause(ctx: Context, assistant: dict, pending: list[dict], results: di
 
 
 async def drive(ctx: Context) -> AsyncIterator[tuple[str, dict]]:
-    """The loop from the current conversation on; the run ends (or pauses) before the last event."""
+    """The loop from the current conversation on; the run ends (or pauses) before the last event.
+    A fault of the loop itself (not a model's or a tool's, which go back to the model) fails the run
+    and revokes its key at once rather than leaving both to the stale-run sweep."""
+    try:
+        async for item in _drive(ctx):
+            yield item
+    except Exception as exc:
+        log.exception("agent run %s failed in the loop", ctx.run_id)
+        await asyncio.shield(_finish(ctx, "failed", f"internal error: {type(exc).__name__}"))
+        yield _event("error", message="The run failed inside axops; it has been stopped.")
+        yield _event("done", status="failed", stop_reason="internal_error")
+    except asyncio.CancelledError:
+        await asyncio.shield(_finish(ctx, "failed", "cancelled by the server"))
+        raise
+
+
+async def _drive(ctx: Context) -> AsyncIterator[tuple[str, dict]]:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         while True:
             if ctx.writing is not None and ctx.writing.done():
