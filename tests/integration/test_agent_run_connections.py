@@ -166,6 +166,35 @@ def test_a_workflow_run_holds_no_transaction_while_its_tool_works(api, dev, prob
     assert probe.seen == []
 
 
+def _model_workflow_runs(api, headers) -> list[str]:
+    """Two finished runs of a workflow with a model node, each with its own gateway key."""
+    node = {"label": "n", "position": {"x": 0, "y": 0}}
+    definition = {
+        "inputs": [],
+        "nodes": [
+            {**node, "id": "start", "type": "input", "config": {}},
+            {
+                **node,
+                "id": "ask",
+                "type": "model",
+                "config": {"route": "conn-model", "messages": [{"role": "user", "content": "hi"}]},
+            },
+            {**node, "id": "done", "type": "output", "config": {"template": "{{ ask }}"}},
+        ],
+        "edges": [{"id": "a", "source": "start", "target": "ask"}, {"id": "b", "source": "ask", "target": "done"}],
+    }
+    wf = api.post(
+        "/api/agent/workflows", json={"name": "stale-wf", "version": {"definition": definition}}, headers=headers
+    )
+    assert wf.status_code == 201, wf.text
+    ids = []
+    for _ in range(2):
+        r = api.post(f"/api/agent/workflows/{wf.json()['id']}/runs", json={"input": {}}, headers=headers)
+        assert r.status_code == 201 and r.json()["status"] == "succeeded", r.text
+        ids.append(r.json()["id"])
+    return ids
+
+
 async def test_stale_runs_are_failed_and_their_keys_revoked(api, dev, upstream, database, database_url):
     agent = api.post(
         "/api/agent/agents", json={"name": "stale-agent", "version": {"route": "conn-model"}}, headers=dev.headers
@@ -178,8 +207,24 @@ async def test_stale_runs_are_failed_and_their_keys_revoked(api, dev, upstream, 
         assert r.status_code == 201, r.text
         runs.append(r.json()["id"])
     stale, fresh = runs
+    wf_stale, wf_fresh = _model_workflow_runs(api, dev.headers)
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         # as a process that died mid-run leaves them: running, the key not yet revoked
+        conn.execute(
+            "UPDATE api_keys SET revoked_at = NULL"
+            " WHERE id IN (SELECT api_key_id FROM workflow_runs WHERE id = ANY(%s))",
+            [[wf_stale, wf_fresh]],
+        )
+        conn.execute(
+            "UPDATE workflow_runs SET status = 'running', finished_at = NULL, started_at = now() - interval '3 hours'"
+            " WHERE id = %s",
+            [wf_stale],
+        )
+        conn.execute(
+            "UPDATE workflow_runs SET status = 'running', finished_at = NULL, started_at = now() - interval '1 minute'"
+            " WHERE id = %s",
+            [wf_fresh],
+        )
         conn.execute(
             "UPDATE api_keys SET revoked_at = NULL WHERE id IN (SELECT api_key_id FROM agent_runs WHERE id = ANY(%s))",
             [runs],
@@ -194,7 +239,7 @@ async def test_stale_runs_are_failed_and_their_keys_revoked(api, dev, upstream, 
     started = time.monotonic()
     done = await agent_tasks.fail_stale_runs(SimpleNamespace(db=database), stale_after=timedelta(hours=2))
     assert time.monotonic() - started < 30
-    assert done["agent_runs"] == 1
+    assert done["agent_runs"] == 1 and done["workflow_runs"] == 1
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         rows = dict(
             conn.execute(
@@ -204,6 +249,15 @@ async def test_stale_runs_are_failed_and_their_keys_revoked(api, dev, upstream, 
             ).fetchall()
         )
     assert rows == {stale: "failed:true", fresh: "running:false"}
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        wf_rows = dict(
+            conn.execute(
+                "SELECT r.id::text, r.status || ':' || (k.revoked_at IS NOT NULL)::text FROM workflow_runs r"
+                " JOIN api_keys k ON k.id = r.api_key_id WHERE r.id = ANY(%s)",
+                [[wf_stale, wf_fresh]],
+            ).fetchall()
+        )
+    assert wf_rows == {wf_stale: "failed:true", wf_fresh: "running:false"}
     detail = api.get(f"/api/agent/runs/{stale}", headers=dev.headers).json()
     assert detail["status"] == "failed" and "stopped" in detail["stop_reason"]
     assert detail["trace"], "the steps it wrote are kept"

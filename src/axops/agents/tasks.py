@@ -60,6 +60,8 @@ async def fail_stale_runs(state, *, stale_after: timedelta = STALE_AFTER) -> dic
         ).all()
         for wf_run in workflow_runs:
             wf_run.status, wf_run.error, wf_run.finished_at = "failed", STOPPED, now
+            if wf_run.api_key_id is not None:
+                await apikeys.revoke_key_by_id(session, wf_run.api_key_id)
         await session.commit()
     done = {"agent_runs": len(agent_runs), "workflow_runs": len(workflow_runs)}
     if agent_runs or workflow_runs:

@@ -71,6 +71,8 @@ class WorkflowRun(IdMixin, Base):
     error_node: Mapped[str | None] = mapped_column(String(64))
     # {latency_ms, prompt_tokens, completion_tokens, cost, model_calls, tool_calls, nodes}
     totals: Mapped[dict] = mapped_column(JSONB, default=dict)
+    # the run's gateway key (runs with model nodes), so the stale-run sweep can revoke it
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

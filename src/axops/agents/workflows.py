@@ -302,6 +302,7 @@ async def run_workflow(state, principal: Principal, workflow_id: uuid.UUID, data
         if graph.model_nodes:  # committed now: the gateway must know the key
             created = await llm.issue_key(session, principal, run.id, prefix="workflow-run")
             key_id, key = created.id, created.key
+            run.api_key_id = key_id
         await session.commit()
     result = None
     try:
