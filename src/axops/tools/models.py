@@ -117,4 +117,12 @@ class ToolCall(IdMixin, Base):
         Index("ix_tool_calls_tool_id_created_at", "tool_id", "created_at"),
         Index("ix_tool_calls_team_id_created_at", "team_id", "created_at"),
         Index("ix_tool_calls_agent_run_id", "agent_run_id"),
+        # tool analytics' per tool stats: rows already in (tool, latency) order for the percentiles, read
+        # from the index alone (tools/usage.py)
+        Index(
+            "ix_tool_calls_tool_id_latency_ms",
+            "tool_id",
+            "latency_ms",
+            postgresql_include=["created_at", "team_id", "status", "error_kind", "cost", "model_cost"],
+        ),
     )
