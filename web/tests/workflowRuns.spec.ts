@@ -3,7 +3,7 @@ import type { VueWrapper } from '@vue/test-utils'
 import WorkflowsView from '@/views/workflows/WorkflowsView.vue'
 import { useWorkflowStore } from '@/stores/workflows'
 import { setLocale } from '@/i18n'
-import { byTestId, mockApi, mountView, settle, signIn } from './helpers'
+import { mockApi, mountView, settle, signIn } from './helpers'
 
 const WORKFLOW = {
   id: 'w1',
