@@ -2041,7 +2041,7 @@ export default {
     tabReview: 'Review',
     tabSplit: 'Split',
     tabRuns: 'Runs',
-    runsHint: 'Runs that logged v{v} as an input (mlflow.log_input with the version\'s download URL), newest first.',
+    runsHint: "Runs that logged v{v} as an input (mlflow.log_input with the version's download URL), newest first.",
     runsEmpty: 'No run has used this version yet.',
     runsNoPermission: 'Seeing the runs that used a version needs the training read permission.',
     runsRun: 'Run',
