@@ -171,7 +171,7 @@ class Keyword(BaseModel):
 
 class ToolKeywords(BaseModel):
     tool_id: uuid.UUID
-    runs: int = Field(description="The agent runs read (the latest, at most 500)")
+    runs: int = Field(description="The agent runs read: those behind the tool's latest 500 agent calls")
     keywords: list[Keyword]
 
 

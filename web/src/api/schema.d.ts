@@ -14550,7 +14550,7 @@ export interface components {
             tool_id: string;
             /**
              * Runs
-             * @description The agent runs read (the latest, at most 500)
+             * @description The agent runs read: those behind the tool's latest 500 agent calls
              */
             runs: number;
             /** Keywords */
