@@ -19,25 +19,12 @@ from axops.agents.workflow_models import Workflow, WorkflowVersion
 from axops.agents.workflow_schemas import Definition, WorkflowCreate, WorkflowVersionIn
 from axops.auth.deps import Principal
 from axops.auth.scoping import owning_team
-from axops.core.errors import Invalid, PayloadTooLarge
+from axops.core import yaml_files
+from axops.core.errors import Invalid
 from axops.registry.schemas import ModelName
 
-MAX_IMPORT_BYTES = 1024 * 1024
-MAX_NODES = 200_000  # values once aliases are expanded (a "billion laughs" file has 10^9)
 FORMAT = 1
 _NAME = TypeAdapter(ModelName)
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value and not any(c in value for c in "\r\t") and value == value.strip(" ") else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
 
 
 def dump(wf: Workflow, version: WorkflowVersion) -> str:
@@ -48,7 +35,7 @@ def dump(wf: Workflow, version: WorkflowVersion) -> str:
         "message": version.message,
         "definition": version.definition,
     }
-    return yaml.dump(doc, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=120)
+    return yaml_files.dump(doc)
 
 
 async def export_yaml(
@@ -61,19 +48,6 @@ async def export_yaml(
 
 def _invalid(detail: str, **extra) -> Invalid:
     return Invalid(detail, code="workflow_import_invalid", **extra)
-
-
-def _expanded_size(node: yaml.Node, seen: dict[int, int]) -> int:
-    if id(node) in seen:
-        return seen[id(node)]
-    seen[id(node)] = 1
-    size = 1
-    if isinstance(node, yaml.MappingNode):
-        size += sum(_expanded_size(k, seen) + _expanded_size(v, seen) for k, v in node.value)
-    elif isinstance(node, yaml.SequenceNode):
-        size += sum(_expanded_size(item, seen) for item in node.value)
-    seen[id(node)] = size
-    return size
 
 
 def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
@@ -96,28 +70,7 @@ def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
 
 def parse(raw: bytes) -> tuple[str, str, str, Definition]:
     """(name, description, message, definition)."""
-    if len(raw) > MAX_IMPORT_BYTES:
-        raise PayloadTooLarge(f"A workflow file is at most {MAX_IMPORT_BYTES:,} bytes.")
-    try:
-        loader = yaml.SafeLoader(raw.decode("utf-8"))
-        try:
-            node = loader.get_single_node()
-            if node is not None and _expanded_size(node, {}) > MAX_NODES:
-                raise _invalid(f"The file expands to more than {MAX_NODES:,} values (through anchors and aliases).")
-            doc = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except UnicodeDecodeError:
-        raise _invalid("The file is not UTF-8 text.") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise _invalid(
-            f"The file is not valid YAML: {exc.problem or exc}",
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
-        ) from None
-    except (yaml.YAMLError, RecursionError):
-        raise _invalid("The file is not valid YAML (or nests too deeply).") from None
+    doc, node = yaml_files.load(raw, what="A workflow file", code="workflow_import_invalid")
     if not isinstance(doc, dict) or not isinstance(doc.get("definition"), dict):
         raise _invalid("A workflow file is a mapping with name and definition.", line=1)
     name = doc.get("name")

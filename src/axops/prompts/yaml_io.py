@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 
-import yaml
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,31 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from axops.auth import audit
 from axops.auth.deps import Principal
 from axops.auth.scoping import sees
-from axops.core.errors import AppError, Invalid, NotFound, PayloadTooLarge
+from axops.core import yaml_files
+from axops.core.errors import AppError, Invalid, NotFound
+from axops.core.yaml_files import MAX_IMPORT_BYTES, MAX_NODES  # noqa: F401 (the router's body limit; tests)
 from axops.prompts import service
 from axops.prompts.models import Prompt
 from axops.prompts.schemas import PromptCreate, PromptFile, PromptUpdate, PromptVersionIn
 
-MAX_IMPORT_BYTES = 1024 * 1024
-MAX_NODES = 200_000  # values in the file once its aliases are expanded (a "billion laughs" file has 10^9)
 FORMAT = 1
 MEDIA_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 
 
 class UnsupportedMediaType(AppError):
     status, code, title = 415, "unsupported_media_type", "Unsupported media type"
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value and not any(c in value for c in "\r\t") and value == value.strip(" ") else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
 
 
 async def export_yaml(session: AsyncSession, principal: Principal, name: str) -> tuple[str, str]:
@@ -67,22 +54,7 @@ async def export_yaml(session: AsyncSession, principal: Principal, name: str) ->
             for _, v in sorted(versions.items())
         ],
     }
-    text = yaml.dump(doc, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=120)
-    return f"{prompt.name}.yaml", text
-
-
-def _expanded_size(node: yaml.Node, seen: dict[int, int]) -> int:
-    """How many values the document holds with every alias expanded, counted once per distinct node."""
-    if id(node) in seen:
-        return seen[id(node)]
-    seen[id(node)] = 1  # a recursive alias counts once (the models refuse the cycle itself)
-    size = 1
-    if isinstance(node, yaml.MappingNode):
-        size += sum(_expanded_size(k, seen) + _expanded_size(v, seen) for k, v in node.value)
-    elif isinstance(node, yaml.SequenceNode):
-        size += sum(_expanded_size(item, seen) for item in node.value)
-    seen[id(node)] = size
-    return size
+    return f"{prompt.name}.yaml", yaml_files.dump(doc)
 
 
 def _invalid(detail: str, **extra) -> Invalid:
@@ -90,31 +62,7 @@ def _invalid(detail: str, **extra) -> Invalid:
 
 
 def parse(raw: bytes) -> PromptFile:
-    if len(raw) > MAX_IMPORT_BYTES:
-        raise PayloadTooLarge(f"A prompt file is at most {MAX_IMPORT_BYTES:,} bytes.")
-    try:
-        text = raw.decode("utf-8")
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is not None and _expanded_size(node, {}) > MAX_NODES:
-                raise _invalid(
-                    f"The file expands to more than {MAX_NODES:,} values (through anchors and aliases): refused."
-                )
-            doc = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except UnicodeDecodeError:
-        raise _invalid("The file is not UTF-8 text.") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise _invalid(
-            f"The file is not valid YAML: {exc.problem or exc}",
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
-        ) from None
-    except (yaml.YAMLError, RecursionError):
-        raise _invalid("The file is not valid YAML (or nests too deeply).") from None
+    doc, _ = yaml_files.load(raw, what="A prompt file", code="prompt_import_invalid")
     if not isinstance(doc, dict):
         raise _invalid("A prompt file is a mapping with name, versions and labels.")
     doc.pop("axops_prompt", None)
