@@ -110,6 +110,17 @@ describe('SSE parser', () => {
     parser.end()
     expect(events).toEqual(['{"a":1}', 'line one\nline two', 'no-space', 'tail'])
   })
+
+  it("passes each event's name, message unless named, and forgets it after the event", () => {
+    const events: [string, string][] = []
+    const parser = new SseParser((d, name) => events.push([name, d]))
+    parser.push('event: step\ndata: 1\n\ndata: 2\n\nevent: lonely\n\ndata: 3\n\n')
+    expect(events).toEqual([
+      ['step', '1'],
+      ['message', '2'],
+      ['message', '3'],
+    ])
+  })
 })
 
 describe('streamChat', () => {

@@ -2,6 +2,7 @@
 // events over fetch), their traces (steps) and approvals. Shapes follow agents/schemas.py (kept by hand until
 // the generated types land).
 import { apiError, authFetch, type Problem } from './client'
+import { SseParser } from './gateway'
 import { query, requestJson } from './http'
 import { itemsOf } from './tools'
 
@@ -132,55 +133,19 @@ export interface RunEvent {
   data: Record<string, unknown>
 }
 
-/** Splits a server-sent-events text stream into events, keeping each event's name (unlike the gateway's parser). */
-export class NamedSseParser {
-  private buffer = ''
-  private name = 'message'
-  private data: string[] = []
-
-  constructor(private readonly onEvent: (event: RunEvent) => void) {}
-
-  push(text: string) {
-    this.buffer += text
-    let newline: number
-    while ((newline = this.buffer.indexOf('\n')) >= 0) {
-      const line = this.buffer.slice(0, newline).replace(/\r$/, '')
-      this.buffer = this.buffer.slice(newline + 1)
-      this.line(line)
-    }
+/** A server-sent-events parser whose events come with their name and their data read as JSON. */
+export class NamedSseParser extends SseParser {
+  constructor(onEvent: (event: RunEvent) => void) {
+    super((text, event) => onEvent({ event, data: jsonData(text) }))
   }
+}
 
-  end() {
-    if (this.buffer) this.line(this.buffer.replace(/\r$/, ''))
-    this.buffer = ''
-    this.dispatch()
-  }
-
-  private line(line: string) {
-    if (line === '') return this.dispatch()
-    if (line.startsWith(':')) return
-    const colon = line.indexOf(':')
-    const field = colon < 0 ? line : line.slice(0, colon)
-    let value = colon < 0 ? '' : line.slice(colon + 1)
-    if (value.startsWith(' ')) value = value.slice(1)
-    if (field === 'event') this.name = value
-    else if (field === 'data') this.data.push(value)
-  }
-
-  private dispatch() {
-    const name = this.name
-    this.name = 'message'
-    if (!this.data.length) return
-    const text = this.data.join('\n')
-    this.data = []
-    let data: Record<string, unknown>
-    try {
-      const parsed: unknown = JSON.parse(text)
-      data = parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : { value: parsed }
-    } catch {
-      data = { text }
-    }
-    this.onEvent({ event: name, data })
+function jsonData(text: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(text)
+    return parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : { value: parsed }
+  } catch {
+    return { text }
   }
 }
 

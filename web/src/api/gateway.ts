@@ -58,15 +58,17 @@ export const CIRCUIT_COLOR: Record<Circuit, string> = { closed: 'success', half_
 
 /**
  * An incremental server-sent-events parser (the WHATWG rules that matter here): feed it text as it
- * arrives, in pieces of any size; it calls `onData` with each event's data once the blank line
- * that ends the event has arrived. Multi-line data is joined with "\n"; comments and other fields
- * (event, id, retry) are skipped. `end()` dispatches an event the stream did not terminate.
+ * arrives, in pieces of any size; it calls `onData` with each event's data and name (`message`
+ * unless an `event:` line names it) once the blank line that ends the event has arrived. Multi-line
+ * data is joined with "\n"; comments and the id and retry fields are skipped. `end()` dispatches an
+ * event the stream did not terminate.
  */
 export class SseParser {
   private buffer = ''
+  private name = 'message'
   private data: string[] = []
 
-  constructor(private readonly onData: (data: string) => void) {}
+  constructor(private readonly onData: (data: string, event: string) => void) {}
 
   push(text: string) {
     this.buffer += text
@@ -91,14 +93,17 @@ export class SseParser {
     const field = colon < 0 ? line : line.slice(0, colon)
     let value = colon < 0 ? '' : line.slice(colon + 1)
     if (value.startsWith(' ')) value = value.slice(1)
-    if (field === 'data') this.data.push(value)
+    if (field === 'event') this.name = value
+    else if (field === 'data') this.data.push(value)
   }
 
   private dispatch() {
+    const name = this.name
+    this.name = 'message'
     if (!this.data.length) return
     const data = this.data.join('\n')
     this.data = []
-    this.onData(data)
+    this.onData(data, name)
   }
 }
 
