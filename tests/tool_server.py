@@ -1,5 +1,6 @@
-"""A small HTTP API the tool tests describe in OpenAPI 3 and call through the tool registry: it runs
-on a loopback port in its own thread and records every request it gets."""
+"""Local HTTP servers for the tests: `LoopbackServer`, the base of the tools and webhooks tests call, and
+`ToolServer`, a small HTTP API the tool tests describe in OpenAPI 3 and call through the tool registry
+(it records every request it gets)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from aiohttp import web
 TOKEN = "s3cr3t-tool-token-Zq81"
 
 
-class ToolServer:
+class LoopbackServer:
+    """An aiohttp app on a free port of 127.0.0.1, served by an event loop in its own daemon thread so that
+    synchronous tests and the app under test can both call it. A subclass sets its own state, then calls
+    `super().__init__()`, and adds its handlers in `routes`."""
+
     def __init__(self) -> None:
-        self.requests: list[dict] = []
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -24,17 +28,33 @@ class ToolServer:
 
         async def up():
             app = web.Application()
-            app.router.add_get("/items/{item_id}", self.item)
-            app.router.add_post("/orders", self.order)
-            app.router.add_get("/notes", self.notes)
-            app.router.add_get("/redirect", self.redirect)
-            app.router.add_get("/big", self.big)
-            app.router.add_get("/{tail:.*}", self.anything)
+            self.routes(app)
             self.runner = web.AppRunner(app)
             await self.runner.setup()
             await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
 
         asyncio.run_coroutine_threadsafe(up(), self.loop).result(10)
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+class ToolServer(LoopbackServer):
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        super().__init__()
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/items/{item_id}", self.item)
+        app.router.add_post("/orders", self.order)
+        app.router.add_get("/notes", self.notes)
+        app.router.add_get("/redirect", self.redirect)
+        app.router.add_get("/big", self.big)
+        app.router.add_get("/{tail:.*}", self.anything)
 
     def _record(self, request: web.Request, body=None) -> None:
         self.requests.append(
@@ -117,7 +137,3 @@ class ToolServer:
                 "/notes": {"get": {"summary": "Read the notes", "responses": {"200": {"description": "text"}}}},
             },
         }
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)

@@ -5,10 +5,7 @@ analytics count the calls. In Korean, with the no-English and accessibility chec
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,32 +15,22 @@ from playwright.sync_api import Page, expect
 from tests.browser import check_screen, field, pick, ui_login
 from tests.factories import PASSWORD, login_headers, make_route, make_team, make_user
 from tests.mocks import MockUpstream
+from tests.tool_server import LoopbackServer
 
 SHOTS = os.environ.get("AXOPS_SHOTS")
 # The test's own data, shown verbatim.
 ALLOW = ("agents-ui", "dev.kim", "weather", "forecaster", "agent-chat", "production", "Seoul", "tiny", "city")
 
 
-class WeatherApi:
+class WeatherApi(LoopbackServer):
     """GET /weather?city= → {"city", "sky": "맑음"} on 127.0.0.1, counting its calls."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        super().__init__()
 
-        async def up():
-            app = web.Application()
-            app.router.add_get("/weather", self.weather)
-            self.runner = web.AppRunner(app)
-            await self.runner.setup()
-            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-        asyncio.run_coroutine_threadsafe(up(), self.loop).result(10)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/weather", self.weather)
 
     async def weather(self, request: web.Request) -> web.Response:
         self.calls.append(request.query["city"])
@@ -54,14 +41,14 @@ class WeatherApi:
 def upstream():
     mock = MockUpstream("agents-ui")
     yield mock
-    asyncio.run_coroutine_threadsafe(mock.runner.cleanup(), mock.loop).result(10)
+    mock.stop()
 
 
 @pytest.fixture
 def weather_api():
     server = WeatherApi()
     yield server
-    asyncio.run_coroutine_threadsafe(server.runner.cleanup(), server.loop).result(10)
+    server.close()
 
 
 def _shoot(page: Page, name: str) -> None:

@@ -5,8 +5,6 @@ are ended by the stale-run sweep."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from datetime import timedelta
 from types import SimpleNamespace
@@ -19,6 +17,7 @@ from axops.agents import tasks as agent_tasks
 from axops.core.db import libpq_url
 from tests.factories import make_account, make_route
 from tests.mocks import MockUpstream
+from tests.tool_server import LoopbackServer
 
 SCOPES = ["gateway:invoke", "agents:read", "agents:write", "tools:read", "tools:write"]
 HELD = """
@@ -28,7 +27,7 @@ HELD = """
 """
 
 
-class ProbeTool:
+class ProbeTool(LoopbackServer):
     """An HTTP tool that, while it "works" (about a second), looks for the app's connections sitting
     idle in a transaction older than 0.3 s: whatever it finds was held across the call."""
 
@@ -36,21 +35,10 @@ class ProbeTool:
         self.dsn = libpq_url(database_url)
         self.seen: list[tuple] = []
         self.calls = 0
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        super().__init__()
 
-        async def up():
-            app = web.Application()
-            app.router.add_get("/probe", self.probe)
-            runner = web.AppRunner(app)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", self.port).start()
-
-        asyncio.run_coroutine_threadsafe(up(), self.loop).result(10)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/probe", self.probe)
 
     def _sample(self) -> list[tuple]:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
@@ -66,7 +54,9 @@ class ProbeTool:
 
 @pytest.fixture(scope="module")
 def probe(database_url):
-    return ProbeTool(database_url)
+    server = ProbeTool(database_url)
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 
 import httpx
@@ -16,33 +14,23 @@ from aiohttp import web
 
 from tests.factories import flush_gateway, make_account, make_route
 from tests.mocks import MockUpstream
+from tests.tool_server import LoopbackServer
 
 SCOPES = ["gateway:invoke", "agents:read", "agents:write", "tools:read", "tools:write"]
 PHONE = "010-1234-5678"
 
 
-class ToolApi:
+class ToolApi(LoopbackServer):
     """Tools the agents call: /slow answers after 0.3 s, /hang never in time, /weather echoes its city."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, float]] = []
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        super().__init__()
 
-        async def up():
-            app = web.Application()
-            app.router.add_get("/slow", self.slow)
-            app.router.add_get("/hang", self.hang)
-            app.router.add_get("/weather", self.weather)
-            runner = web.AppRunner(app)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", self.port).start()
-
-        asyncio.run_coroutine_threadsafe(up(), self.loop).result(10)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/slow", self.slow)
+        app.router.add_get("/hang", self.hang)
+        app.router.add_get("/weather", self.weather)
 
     async def slow(self, request: web.Request) -> web.Response:
         self.requests.append(("slow", time.monotonic()))
@@ -61,7 +49,7 @@ class ToolApi:
 
 @pytest.fixture(scope="module")
 def tool_api():
-    return ToolApi()
+    return ToolApi()  # not closed: closing waits for the /hang call still sleeping
 
 
 @pytest.fixture(scope="module")

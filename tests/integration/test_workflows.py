@@ -5,10 +5,7 @@ versions, limits, and another team's workflow answering 404."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import socket
-import threading
 
 import pytest
 import yaml
@@ -16,6 +13,7 @@ from aiohttp import web
 
 from tests.factories import make_account, make_prompt, make_route, make_team
 from tests.mocks import MockUpstream
+from tests.tool_server import LoopbackServer
 
 BASE = "/api/agent/workflows"
 
@@ -36,26 +34,15 @@ def upstream():
     u.stop()
 
 
-class WeatherApi:
+class WeatherApi(LoopbackServer):
     """A local HTTP server the workflow's HTTP tool calls."""
 
     def __init__(self) -> None:
         self.cities: list[str] = []
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        super().__init__()
 
-        async def up():
-            app = web.Application()
-            app.router.add_get("/weather", self.weather)
-            self.runner = web.AppRunner(app)
-            await self.runner.setup()
-            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-        asyncio.run_coroutine_threadsafe(up(), self.loop).result(10)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/weather", self.weather)
 
     async def weather(self, request: web.Request) -> web.Response:
         city = request.query["city"]
@@ -64,15 +51,12 @@ class WeatherApi:
             return web.json_response({"error": "no such city"}, status=404)
         return web.json_response({"city": city, "sky": "clear" if len(city) % 2 else "rain"})
 
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-
 
 @pytest.fixture(scope="module")
 def weather_api():
     w = WeatherApi()
     yield w
-    w.stop()
+    w.close()
 
 
 @pytest.fixture
