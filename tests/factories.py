@@ -27,6 +27,7 @@ from axops.auth.permissions import ROLE_PERMISSIONS
 ADMIN_PASSWORD = "admin-password-for-tests"
 PASSWORD = "factory-pass-123"  # of every account made here, unless a test names another
 TRACKING_SCOPES = ["training:read", "training:write"]  # what a notebook's or the mlflow client's key needs
+AGENT_SCOPES = ["gateway:invoke", "agents:read", "agents:write", "tools:read", "tools:write"]  # makes and runs agents
 
 
 # -- accounts --------------------------------------------------------------------------------
@@ -424,6 +425,42 @@ def add_prompt_version(api: httpx.Client, headers: dict, name: str, template, va
     kind = "text" if isinstance(template, str) else "chat"
     body = {"kind": kind, "template": template, "variables": list(variables), **fields}
     r = api.post(f"/api/prompts/{name}/versions", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+# -- tools and agents ------------------------------------------------------------------------
+
+
+def make_http_tool(
+    api: httpx.Client, headers: dict, name: str, base_url: str, path: str, *, query=None, required=False, **fields
+) -> dict:
+    """An HTTP GET tool on a test's loopback server (host 127.0.0.1 allowed). `query` maps each argument to
+    its JSON type and sends it in the query string (all `required` if asked); `fields` (requires_approval,
+    timeout_s, team_id ...) go as they are."""
+    props = {arg: {"type": kind} for arg, kind in (query or {}).items()}
+    parameters: dict = {"type": "object", "properties": props}
+    if required:
+        parameters["required"] = list(props)
+    spec = {"method": "GET", "base_url": base_url, "path": path, "params": {arg: {"in": "query"} for arg in props}}
+    r = api.post(
+        "/api/tool/tools",
+        json={"name": name, "kind": "http", "allow_hosts": ["127.0.0.1"], "parameters": parameters, "spec": spec}
+        | fields,
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def make_agent(api: httpx.Client, headers: dict, name: str, route: str, tool_ids=(), *, version=None, **fields) -> dict:
+    """An agent on gateway route `route` with the tools `tool_ids`; `version` adds to its first version,
+    `fields` (visibility, team_id ...) to the agent."""
+    r = api.post(
+        "/api/agent/agents",
+        json={"name": name, "version": {"route": route, "tool_ids": list(tool_ids), **(version or {})}, **fields},
+        headers=headers,
+    )
     assert r.status_code == 201, r.text
     return r.json()
 

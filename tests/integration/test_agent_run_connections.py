@@ -15,11 +15,10 @@ from aiohttp import web
 
 from axops.agents import tasks as agent_tasks
 from axops.core.db import libpq_url
-from tests.factories import make_account, make_route
+from tests.factories import AGENT_SCOPES, make_account, make_http_tool, make_route
 from tests.mocks import MockUpstream
 from tests.tool_server import LoopbackServer
 
-SCOPES = ["gateway:invoke", "agents:read", "agents:write", "tools:read", "tools:write"]
 HELD = """
     SELECT pid, state, left(query, 120) AS query FROM pg_stat_activity
     WHERE datname = current_database() AND pid <> pg_backend_pid()
@@ -72,24 +71,11 @@ def dev(api, admin, upstream, probe):
     probe.seen.clear()
     probe.calls = 0
     make_route(api, admin, "conn-model", upstream.url)
-    return make_account(api, admin, "conndev", new_team="conn-team", key_scopes=SCOPES)
+    return make_account(api, admin, "conndev", new_team="conn-team", key_scopes=AGENT_SCOPES)
 
 
 def _probe_tool(api, headers, url) -> str:
-    r = api.post(
-        "/api/tool/tools",
-        json={
-            "name": "probe",
-            "kind": "http",
-            "timeout_s": 10.0,
-            "allow_hosts": ["127.0.0.1"],
-            "parameters": {"type": "object", "properties": {}},
-            "spec": {"method": "GET", "base_url": url, "path": "/probe", "params": {}},
-        },
-        headers=headers,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
+    return make_http_tool(api, headers, "probe", url, "/probe", timeout_s=10.0)["id"]
 
 
 def test_an_agent_run_holds_no_transaction_while_its_tool_works(api, dev, upstream, probe):

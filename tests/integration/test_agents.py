@@ -12,11 +12,11 @@ import openai
 import pytest
 from aiohttp import web
 
-from tests.factories import flush_gateway, make_account, make_route
+from tests import factories
+from tests.factories import AGENT_SCOPES, flush_gateway, make_account, make_http_tool, make_route
 from tests.mocks import MockUpstream
 from tests.tool_server import LoopbackServer
 
-SCOPES = ["gateway:invoke", "agents:read", "agents:write", "tools:read", "tools:write"]
 PHONE = "010-1234-5678"
 
 
@@ -62,51 +62,29 @@ def lab(api, admin, upstream, tool_api):
     upstream.script, upstream.scripted = None, 0
     upstream.requests.clear()
     make_route(api, admin, "agent-model", upstream.url, input_price=1000.0, output_price=1000.0)
-    dev = make_account(api, admin, "agentdev", new_team="agent-team", key_scopes=SCOPES)
+    dev = make_account(api, admin, "agentdev", new_team="agent-team", key_scopes=AGENT_SCOPES)
     return dev
 
 
 def make_tool(api, headers, name, path, *, params=None, approval=False, timeout_s=5.0, api_url) -> str:
-    props = {k: {"type": t} for k, t in (params or {}).items()}
-    r = api.post(
-        "/api/tool/tools",
-        json={
-            "name": name,
-            "kind": "http",
-            "description": f"the {name} tool",
-            "requires_approval": approval,
-            "timeout_s": timeout_s,
-            "allow_hosts": ["127.0.0.1"],
-            "parameters": {"type": "object", "properties": props, "required": list(props)},
-            "spec": {
-                "method": "GET",
-                "base_url": api_url,
-                "path": path,
-                "params": {k: {"in": "query"} for k in props},
-            },
-        },
-        headers=headers,
+    tool = make_http_tool(
+        api,
+        headers,
+        name,
+        api_url,
+        path,
+        query=params,
+        required=True,
+        description=f"the {name} tool",
+        requires_approval=approval,
+        timeout_s=timeout_s,
     )
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
+    return tool["id"]
 
 
 def make_agent(api, headers, name, tool_ids, **limits) -> dict:
-    r = api.post(
-        "/api/agent/agents",
-        json={
-            "name": name,
-            "version": {
-                "route": "agent-model",
-                "system_prompt": "You are a helpful agent.",
-                "tool_ids": tool_ids,
-                "limits": {"max_steps": 10, "max_seconds": 60, **limits},
-            },
-        },
-        headers=headers,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
+    version = {"system_prompt": "You are a helpful agent.", "limits": {"max_steps": 10, "max_seconds": 60, **limits}}
+    return factories.make_agent(api, headers, name, "agent-model", tool_ids, version=version)
 
 
 def run(api, headers, agent_id, text="Weather in Seoul?") -> dict:
@@ -263,7 +241,7 @@ def test_another_teams_agent_and_run_are_404(api, admin, lab, upstream, tool_api
     agent = make_agent(api, lab.headers, "private", [])
     upstream.script = [{"content": "hi"}]
     out = run(api, lab.headers, agent["id"])
-    other = make_account(api, admin, "outsider", new_team="other-team", key_scopes=SCOPES)
+    other = make_account(api, admin, "outsider", new_team="other-team", key_scopes=AGENT_SCOPES)
     assert api.get(f"/api/agent/agents/{agent['id']}", headers=other.headers).status_code == 404
     assert api.get(f"/api/agent/runs/{out['id']}", headers=other.headers).status_code == 404
     r = api.post(f"/api/agent/agents/{agent['id']}/runs", json={"input": "x"}, headers=other.headers)

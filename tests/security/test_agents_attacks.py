@@ -5,11 +5,13 @@ another team's tool into a workflow, and secrets or PII leaking into traces."""
 from __future__ import annotations
 
 import pytest
+from aiohttp import web
 
-from tests.factories import make_account, make_key, make_route
+from tests import factories
+from tests.factories import AGENT_SCOPES, make_account, make_http_tool, make_key, make_route
 from tests.mocks import MockUpstream
+from tests.tool_server import LoopbackServer
 
-SCOPES = ["gateway:invoke", "agents:read", "agents:write", "tools:read", "tools:write"]
 PHONE, RRN = "010-1234-5678", "900101-1234567"
 
 
@@ -23,13 +25,7 @@ def bearer(key: str) -> dict:
 
 
 def make_agent(api, headers, name: str, route: str = "atk-model", tool_ids=(), **extra) -> dict:
-    r = api.post(
-        "/api/agent/agents",
-        json={"name": name, "version": {"route": route, "tool_ids": list(tool_ids)}, **extra},
-        headers=headers,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
+    return factories.make_agent(api, headers, name, route, tool_ids, **extra)
 
 
 def python_tool(api, headers, name: str, source: str, approval: bool = False) -> dict:
@@ -91,7 +87,7 @@ def test_another_teams_organisation_agent_cannot_be_run(api, admin, upstream):
     """Seeing an organisation-wide agent is not running it in its team (runs belong to the agent's team)."""
     make_route(api, admin, "atk-model", upstream.url)
     owner = make_account(api, admin, "choi", new_team="team-owner")
-    outsider = make_account(api, admin, "jung", new_team="team-out", key_scopes=SCOPES)
+    outsider = make_account(api, admin, "jung", new_team="team-out", key_scopes=AGENT_SCOPES)
     shared = make_agent(api, owner.headers, "public-helper", visibility="organization")
     hidden = make_agent(api, owner.headers, "private-helper")
     upstream.script, upstream.scripted, upstream.requests[:] = [{"content": "ran"}], 0, []
@@ -111,57 +107,30 @@ def test_another_teams_organisation_agent_cannot_be_run(api, admin, upstream):
     assert runs == []
 
 
-class Target:
+class Target(LoopbackServer):
     """An HTTP service a tool calls; it counts the calls that reached it."""
 
     def __init__(self) -> None:
-        import asyncio
-        import socket
-        import threading
+        self.hits: list[dict] = []
+        super().__init__()
 
-        from aiohttp import web
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/act", self.act)
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url, self.hits = f"http://127.0.0.1:{self.port}", []
-        loop = asyncio.new_event_loop()
-        threading.Thread(target=loop.run_forever, daemon=True).start()
-
-        async def handle(request: web.Request) -> web.Response:
-            self.hits.append(dict(request.query))
-            return web.json_response({"done": True, "echo": dict(request.query)})
-
-        async def up():
-            app = web.Application()
-            app.router.add_get("/act", handle)
-            runner = web.AppRunner(app)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", self.port).start()
-
-        asyncio.run_coroutine_threadsafe(up(), loop).result(10)
+    async def act(self, request: web.Request) -> web.Response:
+        self.hits.append(dict(request.query))
+        return web.json_response({"done": True, "echo": dict(request.query)})
 
 
 @pytest.fixture(scope="module")
 def target():
-    return Target()
+    server = Target()
+    yield server
+    server.close()
 
 
 def http_tool(api, headers, url: str, name: str, approval: bool = False) -> dict:
-    r = api.post(
-        "/api/tool/tools",
-        json={
-            "name": name,
-            "kind": "http",
-            "requires_approval": approval,
-            "allow_hosts": ["127.0.0.1"],
-            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
-            "spec": {"method": "GET", "base_url": url, "path": "/act", "params": {"q": {"in": "query"}}},
-        },
-        headers=headers,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
+    return make_http_tool(api, headers, name, url, "/act", query={"q": "string"}, requires_approval=approval)
 
 
 def tool_workflow(tool_id: str) -> dict:
