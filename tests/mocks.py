@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from tests.tool_server import LoopbackServer
+
 
 def embedding(text) -> list[float]:
     """A deterministic vector per text (equal texts: cosine 1): 8 numbers from its SHA-256."""
@@ -274,7 +276,7 @@ class MockAnthropic(MockUpstream):
         return response
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """An HTTP receiver of alert notifications (Slack-format or signed webhooks) on a loopback port: it
     records each POST (path, headers, raw body) and answers the next status of `statuses` (then 200)."""
 
@@ -283,21 +285,10 @@ class Receiver:
         self.statuses: list[int] = []
         self.echo = False
         self.received = threading.Event()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        super().__init__()
 
-        async def up():
-            app = web.Application()
-            app.router.add_post("/{tail:.*}", self.handle)
-            self.runner = web.AppRunner(app)
-            await self.runner.setup()
-            await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-        asyncio.run_coroutine_threadsafe(up(), self.loop).result(10)
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/{tail:.*}", self.handle)
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -307,7 +298,3 @@ class Receiver:
         if self.echo:  # a receiver that repeats what it was sent in its error (as some do)
             return web.Response(status=status, text=f"bad request to {request.url}")
         return web.Response(status=status, text="ok" if status < 400 else "receiver broke")
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
