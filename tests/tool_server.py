@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import socket
 import threading
@@ -13,7 +14,7 @@ from aiohttp import web
 TOKEN = "s3cr3t-tool-token-Zq81"
 
 
-class LoopbackServer:
+class LoopbackServer(abc.ABC):
     """An aiohttp app on a free port of 127.0.0.1, served by an event loop in its own daemon thread so that
     synchronous tests and the app under test can both call it. A subclass sets its own state, then calls
     `super().__init__()`, and adds its handlers in `routes`."""
@@ -35,8 +36,9 @@ class LoopbackServer:
 
         asyncio.run_coroutine_threadsafe(up(), self.loop).result(10)
 
+    @abc.abstractmethod
     def routes(self, app: web.Application) -> None:
-        raise NotImplementedError
+        """Add the server's handlers to `app`."""
 
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
